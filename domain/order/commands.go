@@ -1,0 +1,262 @@
+package order
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+// DefaultCurrency is used when a caller omits the currency, since most traffic is USD.
+const DefaultCurrency = "USD"
+
+// PlaceOrder is the input to Place; it mirrors OrderPlaced so validation has one home.
+type PlaceOrder struct {
+	OrderID         string
+	CustomerID      string
+	CustomerEmail   string
+	NewCustomer     bool
+	Items           []Item
+	Total           Cents
+	Currency        string
+	ShippingAddress *Address
+	BillingAddress  *Address
+	At              time.Time
+}
+
+// Place validates a new order and emits OrderPlaced; it reports the first problem only so messages stay precise.
+func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
+	if o.Version != 0 {
+		return nil, apperr.Errorf(apperr.CodeConflict, "order %q has already been placed", o.ID)
+	}
+	if err := required("orderId", cmd.OrderID); err != nil {
+		return nil, err
+	}
+	if len(cmd.Items) == 0 {
+		return nil, apperr.FieldErrorf("items", "items must contain at least one item")
+	}
+	var sum Cents
+	allPriced := true
+	for i, it := range cmd.Items {
+		if it.SKU == "" {
+			f := fmt.Sprintf("items[%d].sku", i)
+			return nil, apperr.FieldErrorf(f, "%s is required", f)
+		}
+		if it.Quantity <= 0 {
+			f := fmt.Sprintf("items[%d].quantity", i)
+			return nil, apperr.FieldErrorf(f, "%s must be positive, got %d", f, it.Quantity)
+		}
+		if it.UnitPrice == nil {
+			allPriced = false
+			continue
+		}
+		price := *it.UnitPrice
+		if price < 0 {
+			f := fmt.Sprintf("items[%d].unitPrice", i)
+			return nil, apperr.FieldErrorf(f, "%s must not be negative, got %d", f, price)
+		}
+		if price > 0 && Cents(it.Quantity) > (math.MaxInt64-sum)/price {
+			f := fmt.Sprintf("items[%d].unitPrice", i)
+			return nil, apperr.FieldErrorf(f, "%s times quantity overflows the order total", f)
+		}
+		sum += price * Cents(it.Quantity)
+	}
+	if cmd.Total <= 0 {
+		return nil, apperr.FieldErrorf("total", "total must be positive, got %d", cmd.Total)
+	}
+	if allPriced && cmd.Total != sum {
+		return nil, apperr.FieldErrorf("total", "total %d does not match the sum of item prices %d", cmd.Total, sum)
+	}
+	currency := cmd.Currency
+	if currency == "" {
+		currency = DefaultCurrency
+	}
+	if !validCurrency(currency) {
+		return nil, apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", cmd.Currency)
+	}
+	if cmd.CustomerEmail != "" && !strings.Contains(cmd.CustomerEmail, "@") {
+		return nil, apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", cmd.CustomerEmail)
+	}
+	return []Event{OrderPlaced{
+		OrderID:         cmd.OrderID,
+		CustomerID:      cmd.CustomerID,
+		CustomerEmail:   cmd.CustomerEmail,
+		NewCustomer:     cmd.NewCustomer,
+		Items:           cloneItems(cmd.Items),
+		Total:           cmd.Total,
+		Currency:        currency,
+		ShippingAddress: cloneAddress(cmd.ShippingAddress),
+		BillingAddress:  cloneAddress(cmd.BillingAddress),
+		PlacedAt:        cmd.At,
+	}}, nil
+}
+
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// AssessRisk records the risk decision; scores at or above threshold hold the order for a human until approvalDeadline.
+func (o *Order) AssessRisk(score int, factors []RiskFactor, threshold int, approvalDeadline, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("assess risk of", StatusPlaced); err != nil {
+		return nil, err
+	}
+	events := []Event{RiskAssessed{
+		Score:      score,
+		Factors:    append([]RiskFactor(nil), factors...),
+		Threshold:  threshold,
+		AssessedAt: at,
+	}}
+	if score >= threshold {
+		events = append(events, HeldForApproval{Score: score, Deadline: approvalDeadline, HeldAt: at})
+	}
+	return events, nil
+}
+
+// Approve lets a held order proceed; a named approver is required for the audit trail.
+func (o *Order) Approve(by, reason string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("approve", StatusAwaitingApproval); err != nil {
+		return nil, err
+	}
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	return []Event{OrderApproved{By: by, Reason: reason, At: at}}, nil
+}
+
+// Reject refuses a held order; it also emits OrderCancelled so consumers that only watch cancellations release resources.
+func (o *Order) Reject(by, reason string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("reject", StatusAwaitingApproval); err != nil {
+		return nil, err
+	}
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	return []Event{
+		OrderRejected{By: by, Reason: reason, At: at},
+		OrderCancelled{Reason: ReasonRejected, Detail: reason, At: at},
+	}, nil
+}
+
+// ReserveInventory records the warehouse hold so the customer can be asked to pay.
+func (o *Order) ReserveInventory(reservationID string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("reserve inventory for", StatusReserving); err != nil {
+		return nil, err
+	}
+	if err := required("reservationId", reservationID); err != nil {
+		return nil, err
+	}
+	return []Event{InventoryReserved{ReservationID: reservationID, At: at}}, nil
+}
+
+// FailReservation cancels the order because nothing can be sold without stock.
+func (o *Order) FailReservation(reason string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("fail reservation of", StatusReserving); err != nil {
+		return nil, err
+	}
+	return []Event{
+		ReservationFailed{Reason: reason, At: at},
+		OrderCancelled{Reason: ReasonOutOfStock, Detail: reason, At: at},
+	}, nil
+}
+
+// RecordPaymentSession stores the checkout session; only one is allowed so the customer cannot pay twice.
+func (o *Order) RecordPaymentSession(sessionID, url string, deadline, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("record a payment session for", StatusAwaitingPayment); err != nil {
+		return nil, err
+	}
+	if o.PaymentSessionID != "" {
+		return nil, apperr.Errorf(apperr.CodeConflict, "order already has payment session %q", o.PaymentSessionID)
+	}
+	if err := required("sessionId", sessionID); err != nil {
+		return nil, err
+	}
+	return []Event{PaymentSessionCreated{SessionID: sessionID, URL: url, Deadline: deadline, At: at}}, nil
+}
+
+// CompletePayment records that money was taken, moving the order on to shipping.
+func (o *Order) CompletePayment(paymentID string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("complete payment of", StatusAwaitingPayment); err != nil {
+		return nil, err
+	}
+	if err := required("paymentId", paymentID); err != nil {
+		return nil, err
+	}
+	return []Event{PaymentCompleted{PaymentID: paymentID, At: at}}, nil
+}
+
+// FailPayment cancels the order so its reservation is released; paymentID may be empty when no attempt was made.
+func (o *Order) FailPayment(paymentID, reason string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("fail payment of", StatusAwaitingPayment); err != nil {
+		return nil, err
+	}
+	return []Event{
+		PaymentFailed{PaymentID: paymentID, Reason: reason, At: at},
+		OrderCancelled{Reason: ReasonPaymentFailed, Detail: reason, At: at},
+	}, nil
+}
+
+// CreateShipment records the carrier hand-over so delivery can be tracked.
+func (o *Order) CreateShipment(shipmentID, carrier, tracking string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("create a shipment for", StatusAwaitingShipment); err != nil {
+		return nil, err
+	}
+	if err := required("shipmentId", shipmentID); err != nil {
+		return nil, err
+	}
+	return []Event{ShipmentCreated{ShipmentID: shipmentID, Carrier: carrier, TrackingNumber: tracking, At: at}}, nil
+}
+
+// Courier statuses that end delivery; every other status is informational.
+const (
+	// DeliveryStatusDelivered is the courier status that marks the order delivered.
+	DeliveryStatusDelivered = "delivered"
+	// DeliveryStatusFailed is the courier status that marks delivery as failed.
+	DeliveryStatusFailed = "failed"
+)
+
+// UpdateDelivery records a courier update; only "delivered" and "failed" change the order's status.
+func (o *Order) UpdateDelivery(status, reason string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("update delivery of", StatusAwaitingDelivery); err != nil {
+		return nil, err
+	}
+	if err := required("status", status); err != nil {
+		return nil, err
+	}
+	events := []Event{DeliveryStatusUpdated{Status: status, At: at}}
+	switch status {
+	case DeliveryStatusDelivered:
+		events = append(events, OrderDelivered{At: at})
+	case DeliveryStatusFailed:
+		events = append(events, DeliveryFailed{Reason: reason, At: at})
+	}
+	return events, nil
+}
+
+// Complete closes a delivered order.
+func (o *Order) Complete(at time.Time) ([]Event, error) {
+	if err := o.requireStatus("complete", StatusDelivered); err != nil {
+		return nil, err
+	}
+	return []Event{OrderCompleted{At: at}}, nil
+}
+
+// Cancel stops an order before payment; afterwards money has moved and the order must run its course.
+func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Event, error) {
+	if err := o.requireStatus("cancel", StatusPlaced, StatusAwaitingApproval, StatusReserving, StatusAwaitingPayment); err != nil {
+		return nil, err
+	}
+	if err := required("reason", string(reason)); err != nil {
+		return nil, err
+	}
+	return []Event{OrderCancelled{Reason: reason, Detail: detail, At: at}}, nil
+}

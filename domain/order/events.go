@@ -1,0 +1,250 @@
+package order
+
+import (
+	"sort"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+// Event is something that happened to an order; the name is stored with the payload, so it must never change.
+type Event interface {
+	// EventName returns the stable, versioned name used to store and decode the event.
+	EventName() string
+}
+
+// Event names; the version suffix lets a schema change introduce a new name instead of breaking old streams.
+const (
+	// NameOrderPlaced is the stored name of OrderPlaced.
+	NameOrderPlaced = "order.placed.v1"
+	// NameRiskAssessed is the stored name of RiskAssessed.
+	NameRiskAssessed = "order.risk_assessed.v1"
+	// NameHeldForApproval is the stored name of HeldForApproval.
+	NameHeldForApproval = "order.held_for_approval.v1"
+	// NameOrderApproved is the stored name of OrderApproved.
+	NameOrderApproved = "order.approved.v1"
+	// NameOrderRejected is the stored name of OrderRejected.
+	NameOrderRejected = "order.rejected.v1"
+	// NameInventoryReserved is the stored name of InventoryReserved.
+	NameInventoryReserved = "order.inventory_reserved.v1"
+	// NameReservationFailed is the stored name of ReservationFailed.
+	NameReservationFailed = "order.reservation_failed.v1"
+	// NamePaymentSessionCreated is the stored name of PaymentSessionCreated.
+	NamePaymentSessionCreated = "order.payment_session_created.v1"
+	// NamePaymentCompleted is the stored name of PaymentCompleted.
+	NamePaymentCompleted = "order.payment_completed.v1"
+	// NamePaymentFailed is the stored name of PaymentFailed.
+	NamePaymentFailed = "order.payment_failed.v1"
+	// NameShipmentCreated is the stored name of ShipmentCreated.
+	NameShipmentCreated = "order.shipment_created.v1"
+	// NameDeliveryStatusUpdated is the stored name of DeliveryStatusUpdated.
+	NameDeliveryStatusUpdated = "order.delivery_status_updated.v1"
+	// NameOrderDelivered is the stored name of OrderDelivered.
+	NameOrderDelivered = "order.delivered.v1"
+	// NameDeliveryFailed is the stored name of DeliveryFailed.
+	NameDeliveryFailed = "order.delivery_failed.v1"
+	// NameOrderCompleted is the stored name of OrderCompleted.
+	NameOrderCompleted = "order.completed.v1"
+	// NameOrderCancelled is the stored name of OrderCancelled.
+	NameOrderCancelled = "order.cancelled.v1"
+)
+
+// OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
+type OrderPlaced struct {
+	OrderID         string    `json:"orderId"`
+	CustomerID      string    `json:"customerId"`
+	CustomerEmail   string    `json:"customerEmail,omitempty"`
+	NewCustomer     bool      `json:"newCustomer"`
+	Items           []Item    `json:"items"`
+	Total           Cents     `json:"total"`
+	Currency        string    `json:"currency"`
+	ShippingAddress *Address  `json:"shippingAddress,omitempty"`
+	BillingAddress  *Address  `json:"billingAddress,omitempty"`
+	PlacedAt        time.Time `json:"placedAt"`
+}
+
+// RiskAssessed records the score with its reasons and the threshold in force, so the decision is auditable later.
+type RiskAssessed struct {
+	Score      int          `json:"score"`
+	Factors    []RiskFactor `json:"factors"`
+	Threshold  int          `json:"threshold"`
+	AssessedAt time.Time    `json:"assessedAt"`
+}
+
+// HeldForApproval parks a risky order until a human decides or the deadline passes.
+type HeldForApproval struct {
+	Score    int       `json:"score"`
+	Deadline time.Time `json:"deadline"`
+	HeldAt   time.Time `json:"heldAt"`
+}
+
+// OrderApproved lets a held order continue, recording who took responsibility.
+type OrderApproved struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// OrderRejected records a reviewer's refusal of a held order.
+type OrderRejected struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// InventoryReserved means stock is held so the customer can be asked to pay.
+type InventoryReserved struct {
+	ReservationID string    `json:"reservationId"`
+	At            time.Time `json:"at"`
+}
+
+// ReservationFailed records why the warehouse could not hold the stock.
+type ReservationFailed struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// PaymentSessionCreated records the checkout the customer must complete before the deadline.
+type PaymentSessionCreated struct {
+	SessionID string    `json:"sessionId"`
+	URL       string    `json:"url"`
+	Deadline  time.Time `json:"deadline"`
+	At        time.Time `json:"at"`
+}
+
+// PaymentCompleted means money was taken, after which the order can no longer be cancelled.
+type PaymentCompleted struct {
+	PaymentID string    `json:"paymentId"`
+	At        time.Time `json:"at"`
+}
+
+// PaymentFailed records a declined or errored payment so the reservation can be released.
+type PaymentFailed struct {
+	PaymentID string    `json:"paymentId,omitempty"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
+// ShipmentCreated hands the order to a carrier and gives the customer something to track.
+type ShipmentCreated struct {
+	ShipmentID     string    `json:"shipmentId"`
+	Carrier        string    `json:"carrier"`
+	TrackingNumber string    `json:"trackingNumber"`
+	At             time.Time `json:"at"`
+}
+
+// DeliveryStatusUpdated keeps the raw courier status for customer-facing tracking.
+type DeliveryStatusUpdated struct {
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+}
+
+// OrderDelivered means the carrier confirmed delivery.
+type OrderDelivered struct {
+	At time.Time `json:"at"`
+}
+
+// DeliveryFailed means the carrier gave up, which needs follow-up since the order was paid.
+type DeliveryFailed struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// OrderCompleted closes a delivered order.
+type OrderCompleted struct {
+	At time.Time `json:"at"`
+}
+
+// OrderCancelled stops an order before payment and tells consumers to release anything they hold.
+type OrderCancelled struct {
+	Reason CancelReason `json:"reason"`
+	Detail string       `json:"detail,omitempty"`
+	At     time.Time    `json:"at"`
+}
+
+// EventName implements Event.
+func (OrderPlaced) EventName() string { return NameOrderPlaced }
+
+// EventName implements Event.
+func (RiskAssessed) EventName() string { return NameRiskAssessed }
+
+// EventName implements Event.
+func (HeldForApproval) EventName() string { return NameHeldForApproval }
+
+// EventName implements Event.
+func (OrderApproved) EventName() string { return NameOrderApproved }
+
+// EventName implements Event.
+func (OrderRejected) EventName() string { return NameOrderRejected }
+
+// EventName implements Event.
+func (InventoryReserved) EventName() string { return NameInventoryReserved }
+
+// EventName implements Event.
+func (ReservationFailed) EventName() string { return NameReservationFailed }
+
+// EventName implements Event.
+func (PaymentSessionCreated) EventName() string { return NamePaymentSessionCreated }
+
+// EventName implements Event.
+func (PaymentCompleted) EventName() string { return NamePaymentCompleted }
+
+// EventName implements Event.
+func (PaymentFailed) EventName() string { return NamePaymentFailed }
+
+// EventName implements Event.
+func (ShipmentCreated) EventName() string { return NameShipmentCreated }
+
+// EventName implements Event.
+func (DeliveryStatusUpdated) EventName() string { return NameDeliveryStatusUpdated }
+
+// EventName implements Event.
+func (OrderDelivered) EventName() string { return NameOrderDelivered }
+
+// EventName implements Event.
+func (DeliveryFailed) EventName() string { return NameDeliveryFailed }
+
+// EventName implements Event.
+func (OrderCompleted) EventName() string { return NameOrderCompleted }
+
+// EventName implements Event.
+func (OrderCancelled) EventName() string { return NameOrderCancelled }
+
+// registry maps stored names to constructors so decoding needs no switch outside this package.
+var registry = map[string]func() Event{
+	NameOrderPlaced:           func() Event { return &OrderPlaced{} },
+	NameRiskAssessed:          func() Event { return &RiskAssessed{} },
+	NameHeldForApproval:       func() Event { return &HeldForApproval{} },
+	NameOrderApproved:         func() Event { return &OrderApproved{} },
+	NameOrderRejected:         func() Event { return &OrderRejected{} },
+	NameInventoryReserved:     func() Event { return &InventoryReserved{} },
+	NameReservationFailed:     func() Event { return &ReservationFailed{} },
+	NamePaymentSessionCreated: func() Event { return &PaymentSessionCreated{} },
+	NamePaymentCompleted:      func() Event { return &PaymentCompleted{} },
+	NamePaymentFailed:         func() Event { return &PaymentFailed{} },
+	NameShipmentCreated:       func() Event { return &ShipmentCreated{} },
+	NameDeliveryStatusUpdated: func() Event { return &DeliveryStatusUpdated{} },
+	NameOrderDelivered:        func() Event { return &OrderDelivered{} },
+	NameDeliveryFailed:        func() Event { return &DeliveryFailed{} },
+	NameOrderCompleted:        func() Event { return &OrderCompleted{} },
+	NameOrderCancelled:        func() Event { return &OrderCancelled{} },
+}
+
+// EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.
+func EventNames() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NewEvent returns a pointer to a zero event for name, ready for json.Unmarshal, so stored events can be decoded generically.
+func NewEvent(name string) (Event, error) {
+	ctor, ok := registry[name]
+	if !ok {
+		return nil, apperr.Errorf(apperr.CodeInternal, "unknown order event %q", name)
+	}
+	return ctor(), nil
+}

@@ -1,0 +1,329 @@
+// Package order holds the event-sourced Order aggregate: commands decide which
+// events happen, Apply folds events into state.
+//
+// Invariants of the Order aggregate:
+//
+//   - An order is placed exactly once, as the first event of its stream, with at
+//     least one item, positive quantities, non-negative unit prices, a positive
+//     total (equal to the item sum when every item is priced) and an ISO-style
+//     three-letter currency.
+//   - Status only moves along the lifecycle
+//     placed → (awaiting_approval →) reserving_inventory → awaiting_payment →
+//     awaiting_shipment → awaiting_delivery → delivered → completed,
+//     or sideways into cancelled, rejected or delivery_failed.
+//   - Terminal statuses (completed, cancelled, rejected, delivery_failed) accept
+//     no further commands.
+//   - Risk is assessed exactly once, before any inventory is reserved; an order
+//     at or above the risk threshold needs a named human decision.
+//   - Once paid, an order can no longer be cancelled; money has moved, so it must
+//     run to delivery (or delivery failure).
+//   - At most one payment session is opened per order, so a customer can never
+//     be charged twice through two sessions.
+//   - Commands never mutate state; only Apply does, and Apply never fails, so
+//     replaying a stored history always succeeds.
+package order
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+// Status is the lifecycle position of an order; it is stored and exposed in the API, so values are stable.
+type Status string
+
+// Statuses of the order lifecycle.
+const (
+	// StatusPlaced means the order exists but risk is not yet assessed.
+	StatusPlaced Status = "placed"
+	// StatusAwaitingApproval means risk was too high and a human must decide.
+	StatusAwaitingApproval Status = "awaiting_approval"
+	// StatusReserving means risk is acceptable (or approved) and the warehouse must reserve stock.
+	StatusReserving Status = "reserving_inventory"
+	// StatusAwaitingPayment means stock is held for the customer while they pay.
+	StatusAwaitingPayment Status = "awaiting_payment"
+	// StatusAwaitingShipment means the order is paid and a shipment is being created.
+	StatusAwaitingShipment Status = "awaiting_shipment"
+	// StatusAwaitingDelivery means the carrier has the parcel.
+	StatusAwaitingDelivery Status = "awaiting_delivery"
+	// StatusDelivered means the carrier reported delivery but the order is not yet closed.
+	StatusDelivered Status = "delivered"
+	// StatusCompleted means the order is closed successfully.
+	StatusCompleted Status = "completed"
+	// StatusCancelled means the order stopped before payment was taken.
+	StatusCancelled Status = "cancelled"
+	// StatusRejected means a reviewer refused a risky order.
+	StatusRejected Status = "rejected"
+	// StatusDeliveryFailed means the carrier gave up after the order was paid.
+	StatusDeliveryFailed Status = "delivery_failed"
+)
+
+var allStatuses = []Status{
+	StatusPlaced, StatusAwaitingApproval, StatusReserving, StatusAwaitingPayment,
+	StatusAwaitingShipment, StatusAwaitingDelivery, StatusDelivered, StatusCompleted,
+	StatusCancelled, StatusRejected, StatusDeliveryFailed,
+}
+
+// Statuses lists every valid status in lifecycle order, for API docs, filters and exhaustive tests.
+func Statuses() []Status {
+	return append([]Status(nil), allStatuses...)
+}
+
+// Terminal reports whether no further commands can change the order, so workers can stop tracking it.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusCompleted, StatusCancelled, StatusRejected, StatusDeliveryFailed:
+		return true
+	}
+	return false
+}
+
+// ParseStatus validates user input such as API filters so unknown statuses are rejected early.
+func ParseStatus(s string) (Status, error) {
+	for _, st := range allStatuses {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", apperr.FieldErrorf("status", "unknown order status %q", s)
+}
+
+// CancelReason explains why an order was cancelled, so reports can distinguish business causes.
+type CancelReason string
+
+// Known cancellation reasons.
+const (
+	// ReasonRejected means a reviewer rejected the order.
+	ReasonRejected CancelReason = "rejected"
+	// ReasonOutOfStock means the warehouse could not reserve the items.
+	ReasonOutOfStock CancelReason = "out_of_stock"
+	// ReasonPaymentFailed means the payment provider declined or the payment errored.
+	ReasonPaymentFailed CancelReason = "payment_failed"
+	// ReasonTimedOut means a deadline (approval or payment) passed without an answer.
+	ReasonTimedOut CancelReason = "timed_out"
+)
+
+// Cents is an amount in minor currency units; integers avoid floating-point rounding in money.
+type Cents int64
+
+// Item is one order line; UnitPrice is optional because some channels only send a total.
+type Item struct {
+	SKU       string `json:"sku"`
+	Quantity  int    `json:"quantity"`
+	UnitPrice *Cents `json:"unitPrice,omitempty"`
+}
+
+// Address is a postal address; risk scoring compares shipping and billing copies.
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postalCode"`
+	Country    string `json:"country"`
+}
+
+// RiskFactor is one explainable contribution to a risk score, so reviewers can see why an order was held.
+type RiskFactor struct {
+	Code        string `json:"code"`
+	Description string `json:"description"`
+	Points      int    `json:"points"`
+}
+
+// Order is the aggregate state rebuilt from events; it is never persisted directly.
+type Order struct {
+	ID      string `json:"id"`
+	Version int    `json:"version"`
+	Status  Status `json:"status"`
+
+	CustomerID      string   `json:"customerId"`
+	CustomerEmail   string   `json:"customerEmail,omitempty"`
+	NewCustomer     bool     `json:"newCustomer"`
+	Items           []Item   `json:"items"`
+	Total           Cents    `json:"total"`
+	Currency        string   `json:"currency"`
+	ShippingAddress *Address `json:"shippingAddress,omitempty"`
+	BillingAddress  *Address `json:"billingAddress,omitempty"`
+
+	RiskScore        *int         `json:"riskScore,omitempty"`
+	RiskFactors      []RiskFactor `json:"riskFactors,omitempty"`
+	RiskThreshold    int          `json:"riskThreshold,omitempty"`
+	ApprovalDeadline time.Time    `json:"approvalDeadline,omitempty"`
+	DecidedBy        string       `json:"decidedBy,omitempty"`
+	DecisionReason   string       `json:"decisionReason,omitempty"`
+
+	ReservationID     string `json:"reservationId,omitempty"`
+	ReservationFailed string `json:"reservationFailed,omitempty"`
+
+	PaymentSessionID  string    `json:"paymentSessionId,omitempty"`
+	PaymentURL        string    `json:"paymentUrl,omitempty"`
+	PaymentDeadline   time.Time `json:"paymentDeadline,omitempty"`
+	PaymentID         string    `json:"paymentId,omitempty"`
+	PaymentFailReason string    `json:"paymentFailReason,omitempty"`
+
+	ShipmentID            string `json:"shipmentId,omitempty"`
+	Carrier               string `json:"carrier,omitempty"`
+	TrackingNumber        string `json:"trackingNumber,omitempty"`
+	DeliveryStatus        string `json:"deliveryStatus,omitempty"`
+	DeliveryFailureReason string `json:"deliveryFailureReason,omitempty"`
+
+	CancelReason CancelReason `json:"cancelReason,omitempty"`
+	CancelDetail string       `json:"cancelDetail,omitempty"`
+
+	PlacedAt  time.Time `json:"placedAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Rehydrate rebuilds an order from its stored history, oldest event first.
+func Rehydrate(events []Event) *Order {
+	o := &Order{}
+	for _, e := range events {
+		o.Apply(e)
+	}
+	return o
+}
+
+// Apply folds one event into the state; it never fails so any stored history can be replayed.
+// Version counts every non-nil event so it equals the stream position. Pointer events (as produced by NewEvent for decoding) are accepted as well as values.
+func (o *Order) Apply(e Event) {
+	e, ok := normalize(e)
+	if !ok {
+		return
+	}
+	var at time.Time
+	switch ev := e.(type) {
+	case OrderPlaced:
+		o.ID = ev.OrderID
+		o.Status = StatusPlaced
+		o.CustomerID = ev.CustomerID
+		o.CustomerEmail = ev.CustomerEmail
+		o.NewCustomer = ev.NewCustomer
+		o.Items = cloneItems(ev.Items)
+		o.Total = ev.Total
+		o.Currency = ev.Currency
+		o.ShippingAddress = cloneAddress(ev.ShippingAddress)
+		o.BillingAddress = cloneAddress(ev.BillingAddress)
+		o.PlacedAt = ev.PlacedAt
+		at = ev.PlacedAt
+	case RiskAssessed:
+		score := ev.Score
+		o.RiskScore = &score
+		o.RiskFactors = append([]RiskFactor(nil), ev.Factors...)
+		o.RiskThreshold = ev.Threshold
+		if ev.Score < ev.Threshold {
+			o.Status = StatusReserving
+		}
+		at = ev.AssessedAt
+	case HeldForApproval:
+		o.Status = StatusAwaitingApproval
+		o.ApprovalDeadline = ev.Deadline
+		at = ev.HeldAt
+	case OrderApproved:
+		o.Status = StatusReserving
+		o.DecidedBy = ev.By
+		o.DecisionReason = ev.Reason
+		at = ev.At
+	case OrderRejected:
+		o.Status = StatusRejected
+		o.DecidedBy = ev.By
+		o.DecisionReason = ev.Reason
+		at = ev.At
+	case InventoryReserved:
+		o.Status = StatusAwaitingPayment
+		o.ReservationID = ev.ReservationID
+		at = ev.At
+	case ReservationFailed:
+		o.ReservationFailed = ev.Reason
+		at = ev.At
+	case PaymentSessionCreated:
+		o.PaymentSessionID = ev.SessionID
+		o.PaymentURL = ev.URL
+		o.PaymentDeadline = ev.Deadline
+		at = ev.At
+	case PaymentCompleted:
+		o.Status = StatusAwaitingShipment
+		o.PaymentID = ev.PaymentID
+		at = ev.At
+	case PaymentFailed:
+		if ev.PaymentID != "" {
+			o.PaymentID = ev.PaymentID
+		}
+		o.PaymentFailReason = ev.Reason
+		at = ev.At
+	case ShipmentCreated:
+		o.Status = StatusAwaitingDelivery
+		o.ShipmentID = ev.ShipmentID
+		o.Carrier = ev.Carrier
+		o.TrackingNumber = ev.TrackingNumber
+		at = ev.At
+	case DeliveryStatusUpdated:
+		o.DeliveryStatus = ev.Status
+		at = ev.At
+	case OrderDelivered:
+		o.Status = StatusDelivered
+		at = ev.At
+	case DeliveryFailed:
+		o.Status = StatusDeliveryFailed
+		o.DeliveryFailureReason = ev.Reason
+		at = ev.At
+	case OrderCompleted:
+		o.Status = StatusCompleted
+		at = ev.At
+	case OrderCancelled:
+		// A rejection is reported as a cancellation too (for consumers that only
+		// care whether the order goes ahead), but "rejected" is the more precise status.
+		if o.Status != StatusRejected {
+			o.Status = StatusCancelled
+		}
+		o.CancelReason = ev.Reason
+		o.CancelDetail = ev.Detail
+		at = ev.At
+	default:
+		// Unknown events change no state but still count towards Version, so the
+		// version keeps matching the stream position used for optimistic locking.
+	}
+	o.Version++
+	if !at.IsZero() {
+		o.UpdatedAt = at
+	}
+}
+
+// normalize turns pointer events into values so Apply has one case per event.
+func normalize(e Event) (Event, bool) {
+	if e == nil {
+		return nil, false
+	}
+	v := reflect.ValueOf(e)
+	if v.Kind() != reflect.Pointer {
+		return e, true
+	}
+	if v.IsNil() {
+		return nil, false
+	}
+	ev, ok := v.Elem().Interface().(Event)
+	return ev, ok
+}
+
+func cloneItems(items []Item) []Item {
+	if items == nil {
+		return nil
+	}
+	out := make([]Item, len(items))
+	for i, it := range items {
+		out[i] = it
+		if it.UnitPrice != nil {
+			p := *it.UnitPrice
+			out[i].UnitPrice = &p
+		}
+	}
+	return out
+}
+
+func cloneAddress(a *Address) *Address {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	return &c
+}

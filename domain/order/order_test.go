@@ -1,0 +1,614 @@
+package order
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+var (
+	t0       = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	tCmd     = t0.Add(time.Hour)
+	deadline = t0.Add(24 * time.Hour)
+)
+
+func cents(c Cents) *Cents { return &c }
+
+func validPlace() PlaceOrder {
+	return PlaceOrder{
+		OrderID:         "ord-1",
+		CustomerID:      "cus-1",
+		CustomerEmail:   "ann@example.com",
+		NewCustomer:     true,
+		Items:           []Item{{SKU: "A", Quantity: 2, UnitPrice: cents(500)}, {SKU: "B", Quantity: 1, UnitPrice: cents(1000)}},
+		Total:           2000,
+		Currency:        "EUR",
+		ShippingAddress: &Address{Name: "Ann", Line1: "1 Road", City: "Paris", PostalCode: "75001", Country: "FR"},
+		BillingAddress:  &Address{Name: "Ann", Line1: "1 Road", City: "Paris", PostalCode: "75001", Country: "FR"},
+		At:              t0,
+	}
+}
+
+// mustApply returns a sink for a command's results that applies its events,
+// failing the test on error.
+func mustApply(t *testing.T, o *Order) func([]Event, error) {
+	t.Helper()
+	return func(evs []Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("setup command failed: %v", err)
+		}
+		for _, e := range evs {
+			o.Apply(e)
+		}
+	}
+}
+
+// orderIn builds an order in the given status by running real commands;
+// status "" yields a brand-new, unplaced order.
+func orderIn(t *testing.T, s Status) *Order {
+	t.Helper()
+	o := &Order{}
+	if s == "" {
+		return o
+	}
+	mustApply(t, o)(o.Place(validPlace()))
+	step := mustApply(t, o)
+	switch s {
+	case StatusPlaced:
+	case StatusCancelled:
+		step(o.Cancel(ReasonTimedOut, "", t0))
+	case StatusAwaitingApproval, StatusRejected:
+		step(o.AssessRisk(90, nil, 70, deadline, t0))
+		if s == StatusRejected {
+			step(o.Reject("rev", "fraud", t0))
+		}
+	default:
+		step(o.AssessRisk(10, nil, 70, deadline, t0))
+		if s == StatusReserving {
+			break
+		}
+		step(o.ReserveInventory("res-1", t0))
+		if s == StatusAwaitingPayment {
+			break
+		}
+		step(o.CompletePayment("pay-1", t0))
+		if s == StatusAwaitingShipment {
+			break
+		}
+		step(o.CreateShipment("shp-1", "ups", "1Z", t0))
+		switch s {
+		case StatusAwaitingDelivery:
+		case StatusDeliveryFailed:
+			step(o.UpdateDelivery("failed", "lost", t0))
+		default:
+			step(o.UpdateDelivery("delivered", "", t0))
+			if s == StatusCompleted {
+				step(o.Complete(t0))
+			}
+		}
+	}
+	if o.Status != s {
+		t.Fatalf("orderIn(%q) produced status %q", s, o.Status)
+	}
+	return o
+}
+
+func TestOrderInReachesEveryStatus(t *testing.T) {
+	for _, s := range Statuses() {
+		orderIn(t, s)
+	}
+}
+
+type commandCase struct {
+	name       string
+	allowed    []Status
+	run        func(o *Order) ([]Event, error)
+	want       []Event
+	wantStatus Status
+}
+
+func commandTable() []commandCase {
+	placeWant := validPlace()
+	pre := []Status{StatusPlaced, StatusAwaitingApproval, StatusReserving, StatusAwaitingPayment}
+	return []commandCase{
+		{
+			name: "Place", allowed: []Status{""},
+			run: func(o *Order) ([]Event, error) { return o.Place(validPlace()) },
+			want: []Event{OrderPlaced{
+				OrderID: "ord-1", CustomerID: "cus-1", CustomerEmail: "ann@example.com", NewCustomer: true,
+				Items: placeWant.Items, Total: 2000, Currency: "EUR",
+				ShippingAddress: placeWant.ShippingAddress, BillingAddress: placeWant.BillingAddress, PlacedAt: t0,
+			}},
+			wantStatus: StatusPlaced,
+		},
+		{
+			name: "AssessRisk/low", allowed: []Status{StatusPlaced},
+			run: func(o *Order) ([]Event, error) {
+				return o.AssessRisk(20, []RiskFactor{{Code: "x", Points: 10}}, 70, deadline, tCmd)
+			},
+			want:       []Event{RiskAssessed{Score: 20, Factors: []RiskFactor{{Code: "x", Points: 10}}, Threshold: 70, AssessedAt: tCmd}},
+			wantStatus: StatusReserving,
+		},
+		{
+			name: "AssessRisk/held", allowed: []Status{StatusPlaced},
+			run: func(o *Order) ([]Event, error) { return o.AssessRisk(70, nil, 70, deadline, tCmd) },
+			want: []Event{
+				RiskAssessed{Score: 70, Threshold: 70, AssessedAt: tCmd},
+				HeldForApproval{Score: 70, Deadline: deadline, HeldAt: tCmd},
+			},
+			wantStatus: StatusAwaitingApproval,
+		},
+		{
+			name: "Approve", allowed: []Status{StatusAwaitingApproval},
+			run:        func(o *Order) ([]Event, error) { return o.Approve("rev", "known buyer", tCmd) },
+			want:       []Event{OrderApproved{By: "rev", Reason: "known buyer", At: tCmd}},
+			wantStatus: StatusReserving,
+		},
+		{
+			name: "Reject", allowed: []Status{StatusAwaitingApproval},
+			run: func(o *Order) ([]Event, error) { return o.Reject("rev", "fraud", tCmd) },
+			want: []Event{
+				OrderRejected{By: "rev", Reason: "fraud", At: tCmd},
+				OrderCancelled{Reason: ReasonRejected, Detail: "fraud", At: tCmd},
+			},
+			wantStatus: StatusRejected,
+		},
+		{
+			name: "ReserveInventory", allowed: []Status{StatusReserving},
+			run:        func(o *Order) ([]Event, error) { return o.ReserveInventory("res-9", tCmd) },
+			want:       []Event{InventoryReserved{ReservationID: "res-9", At: tCmd}},
+			wantStatus: StatusAwaitingPayment,
+		},
+		{
+			name: "FailReservation", allowed: []Status{StatusReserving},
+			run: func(o *Order) ([]Event, error) { return o.FailReservation("no stock", tCmd) },
+			want: []Event{
+				ReservationFailed{Reason: "no stock", At: tCmd},
+				OrderCancelled{Reason: ReasonOutOfStock, Detail: "no stock", At: tCmd},
+			},
+			wantStatus: StatusCancelled,
+		},
+		{
+			name: "RecordPaymentSession", allowed: []Status{StatusAwaitingPayment},
+			run: func(o *Order) ([]Event, error) {
+				return o.RecordPaymentSession("ses-1", "https://pay/x", deadline, tCmd)
+			},
+			want:       []Event{PaymentSessionCreated{SessionID: "ses-1", URL: "https://pay/x", Deadline: deadline, At: tCmd}},
+			wantStatus: StatusAwaitingPayment,
+		},
+		{
+			name: "CompletePayment", allowed: []Status{StatusAwaitingPayment},
+			run:        func(o *Order) ([]Event, error) { return o.CompletePayment("pay-9", tCmd) },
+			want:       []Event{PaymentCompleted{PaymentID: "pay-9", At: tCmd}},
+			wantStatus: StatusAwaitingShipment,
+		},
+		{
+			name: "FailPayment", allowed: []Status{StatusAwaitingPayment},
+			run: func(o *Order) ([]Event, error) { return o.FailPayment("pay-9", "declined", tCmd) },
+			want: []Event{
+				PaymentFailed{PaymentID: "pay-9", Reason: "declined", At: tCmd},
+				OrderCancelled{Reason: ReasonPaymentFailed, Detail: "declined", At: tCmd},
+			},
+			wantStatus: StatusCancelled,
+		},
+		{
+			name: "CreateShipment", allowed: []Status{StatusAwaitingShipment},
+			run:        func(o *Order) ([]Event, error) { return o.CreateShipment("shp-9", "dhl", "JD1", tCmd) },
+			want:       []Event{ShipmentCreated{ShipmentID: "shp-9", Carrier: "dhl", TrackingNumber: "JD1", At: tCmd}},
+			wantStatus: StatusAwaitingDelivery,
+		},
+		{
+			name: "UpdateDelivery/in_transit", allowed: []Status{StatusAwaitingDelivery},
+			run:        func(o *Order) ([]Event, error) { return o.UpdateDelivery("in_transit", "", tCmd) },
+			want:       []Event{DeliveryStatusUpdated{Status: "in_transit", At: tCmd}},
+			wantStatus: StatusAwaitingDelivery,
+		},
+		{
+			name: "UpdateDelivery/out_for_delivery", allowed: []Status{StatusAwaitingDelivery},
+			run:        func(o *Order) ([]Event, error) { return o.UpdateDelivery("out_for_delivery", "", tCmd) },
+			want:       []Event{DeliveryStatusUpdated{Status: "out_for_delivery", At: tCmd}},
+			wantStatus: StatusAwaitingDelivery,
+		},
+		{
+			name: "UpdateDelivery/delivered", allowed: []Status{StatusAwaitingDelivery},
+			run: func(o *Order) ([]Event, error) { return o.UpdateDelivery("delivered", "", tCmd) },
+			want: []Event{
+				DeliveryStatusUpdated{Status: "delivered", At: tCmd},
+				OrderDelivered{At: tCmd},
+			},
+			wantStatus: StatusDelivered,
+		},
+		{
+			name: "UpdateDelivery/failed", allowed: []Status{StatusAwaitingDelivery},
+			run: func(o *Order) ([]Event, error) { return o.UpdateDelivery("failed", "address unknown", tCmd) },
+			want: []Event{
+				DeliveryStatusUpdated{Status: "failed", At: tCmd},
+				DeliveryFailed{Reason: "address unknown", At: tCmd},
+			},
+			wantStatus: StatusDeliveryFailed,
+		},
+		{
+			name: "Complete", allowed: []Status{StatusDelivered},
+			run:        func(o *Order) ([]Event, error) { return o.Complete(tCmd) },
+			want:       []Event{OrderCompleted{At: tCmd}},
+			wantStatus: StatusCompleted,
+		},
+		{
+			name: "Cancel", allowed: pre,
+			run:        func(o *Order) ([]Event, error) { return o.Cancel(ReasonTimedOut, "deadline passed", tCmd) },
+			want:       []Event{OrderCancelled{Reason: ReasonTimedOut, Detail: "deadline passed", At: tCmd}},
+			wantStatus: StatusCancelled,
+		},
+	}
+}
+
+// TestCommandTransitions runs every command against an order in every status
+// (plus the unplaced order) and checks it is accepted exactly where allowed.
+func TestCommandTransitions(t *testing.T) {
+	all := append([]Status{""}, Statuses()...)
+	for _, c := range commandTable() {
+		for _, s := range all {
+			name := string(s)
+			if name == "" {
+				name = "new"
+			}
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				o := orderIn(t, s)
+				before := *o
+				evs, err := c.run(o)
+				if !reflect.DeepEqual(*o, before) {
+					t.Fatalf("command mutated the order")
+				}
+				allowed := false
+				for _, a := range c.allowed {
+					allowed = allowed || a == s
+				}
+				if !allowed {
+					if code := apperr.ErrorCode(err); code != apperr.CodeConflict {
+						t.Fatalf("want conflict in status %q, got code %q (err %v, events %v)", s, code, err, evs)
+					}
+					if evs != nil {
+						t.Fatalf("refused command returned events %v", evs)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if !reflect.DeepEqual(evs, c.want) {
+					t.Fatalf("events\n got %#v\nwant %#v", evs, c.want)
+				}
+				v := o.Version
+				for _, e := range evs {
+					o.Apply(e)
+				}
+				if o.Status != c.wantStatus {
+					t.Fatalf("status after apply = %q, want %q", o.Status, c.wantStatus)
+				}
+				if o.Version != v+len(evs) {
+					t.Fatalf("version = %d, want %d", o.Version, v+len(evs))
+				}
+				if !o.UpdatedAt.Equal(evTime(c.want[len(c.want)-1])) {
+					t.Fatalf("UpdatedAt = %v", o.UpdatedAt)
+				}
+			})
+		}
+	}
+}
+
+func evTime(e Event) time.Time {
+	switch ev := e.(type) {
+	case OrderPlaced:
+		return ev.PlacedAt
+	case RiskAssessed:
+		return ev.AssessedAt
+	case HeldForApproval:
+		return ev.HeldAt
+	}
+	return reflect.ValueOf(e).FieldByName("At").Interface().(time.Time)
+}
+
+func TestCommandArgumentValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		status Status
+		run    func(o *Order) ([]Event, error)
+		field  string
+	}{
+		{"Approve without by", StatusAwaitingApproval, func(o *Order) ([]Event, error) { return o.Approve("", "r", tCmd) }, "by"},
+		{"Reject without by", StatusAwaitingApproval, func(o *Order) ([]Event, error) { return o.Reject("", "r", tCmd) }, "by"},
+		{"ReserveInventory without id", StatusReserving, func(o *Order) ([]Event, error) { return o.ReserveInventory("", tCmd) }, "reservationId"},
+		{"RecordPaymentSession without id", StatusAwaitingPayment, func(o *Order) ([]Event, error) {
+			return o.RecordPaymentSession("", "u", deadline, tCmd)
+		}, "sessionId"},
+		{"CompletePayment without id", StatusAwaitingPayment, func(o *Order) ([]Event, error) { return o.CompletePayment("", tCmd) }, "paymentId"},
+		{"CreateShipment without id", StatusAwaitingShipment, func(o *Order) ([]Event, error) { return o.CreateShipment("", "c", "t", tCmd) }, "shipmentId"},
+		{"UpdateDelivery empty status", StatusAwaitingDelivery, func(o *Order) ([]Event, error) { return o.UpdateDelivery("", "", tCmd) }, "status"},
+		{"Cancel without reason", StatusPlaced, func(o *Order) ([]Event, error) { return o.Cancel("", "", tCmd) }, "reason"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evs, err := tt.run(orderIn(t, tt.status))
+			if apperr.ErrorCode(err) != apperr.CodeInvalid || apperr.ErrorField(err) != tt.field || evs != nil {
+				t.Fatalf("got events %v err %v (field %q), want invalid on %q", evs, err, apperr.ErrorField(err), tt.field)
+			}
+		})
+	}
+}
+
+func TestFailPaymentWithoutPaymentID(t *testing.T) {
+	o := orderIn(t, StatusAwaitingPayment)
+	mustApply(t, o)(o.FailPayment("", "session expired", tCmd))
+	if o.Status != StatusCancelled || o.CancelReason != ReasonPaymentFailed {
+		t.Fatalf("got status %q reason %q", o.Status, o.CancelReason)
+	}
+}
+
+func TestPaymentSessionOnlyOnce(t *testing.T) {
+	o := orderIn(t, StatusAwaitingPayment)
+	mustApply(t, o)(o.RecordPaymentSession("ses-1", "u", deadline, tCmd))
+	_, err := o.RecordPaymentSession("ses-2", "u2", deadline, tCmd)
+	if apperr.ErrorCode(err) != apperr.CodeConflict {
+		t.Fatalf("second session: want conflict, got %v", err)
+	}
+	// The session does not block the other payment outcomes.
+	if _, err := o.CompletePayment("pay", tCmd); err != nil {
+		t.Fatalf("complete after session: %v", err)
+	}
+}
+
+func TestPlaceTwiceConflicts(t *testing.T) {
+	o := orderIn(t, StatusPlaced)
+	_, err := o.Place(validPlace())
+	if apperr.ErrorCode(err) != apperr.CodeConflict {
+		t.Fatalf("want conflict, got %v", err)
+	}
+}
+
+func TestConflictMessage(t *testing.T) {
+	o := orderIn(t, StatusAwaitingPayment)
+	_, err := o.Approve("rev", "", tCmd)
+	if want := `cannot approve order in status "awaiting_payment"`; apperr.ErrorMessage(err) != want {
+		t.Fatalf("message = %q, want %q", apperr.ErrorMessage(err), want)
+	}
+}
+
+func TestPlaceValidation(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(p *PlaceOrder)
+		field  string
+	}{
+		{"missing order id", func(p *PlaceOrder) { p.OrderID = "" }, "orderId"},
+		{"no items", func(p *PlaceOrder) { p.Items = nil }, "items"},
+		{"empty sku", func(p *PlaceOrder) { p.Items[1].SKU = "" }, "items[1].sku"},
+		{"zero quantity", func(p *PlaceOrder) { p.Items[0].Quantity = 0 }, "items[0].quantity"},
+		{"negative quantity", func(p *PlaceOrder) { p.Items[1].Quantity = -1 }, "items[1].quantity"},
+		{"negative price", func(p *PlaceOrder) { p.Items[1].UnitPrice = cents(-1) }, "items[1].unitPrice"},
+		{"overflowing price", func(p *PlaceOrder) { p.Items[0].UnitPrice = cents(1 << 62) }, "items[0].unitPrice"},
+		{"zero total", func(p *PlaceOrder) { p.Total = 0 }, "total"},
+		{"negative total", func(p *PlaceOrder) { p.Total = -5 }, "total"},
+		{"total mismatch", func(p *PlaceOrder) { p.Total = 1999 }, "total"},
+		{"lowercase currency", func(p *PlaceOrder) { p.Currency = "usd" }, "currency"},
+		{"long currency", func(p *PlaceOrder) { p.Currency = "EURO" }, "currency"},
+		{"bad email", func(p *PlaceOrder) { p.CustomerEmail = "ann.example.com" }, "customerEmail"},
+		{"first problem wins", func(p *PlaceOrder) { p.Items[0].SKU = ""; p.Total = 0; p.Currency = "x" }, "items[0].sku"},
+		{"sku checked before later item", func(p *PlaceOrder) { p.Items[0].Quantity = 0; p.Items[1].SKU = "" }, "items[0].quantity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := validPlace()
+			tt.mutate(&p)
+			evs, err := (&Order{}).Place(p)
+			if apperr.ErrorCode(err) != apperr.CodeInvalid || evs != nil {
+				t.Fatalf("want invalid, got events %v err %v", evs, err)
+			}
+			if f := apperr.ErrorField(err); f != tt.field {
+				t.Fatalf("field = %q, want %q (err %v)", f, tt.field, err)
+			}
+			if !strings.Contains(apperr.ErrorMessage(err), tt.field) {
+				t.Fatalf("message %q does not name field %q", apperr.ErrorMessage(err), tt.field)
+			}
+		})
+	}
+}
+
+func TestPlaceDefaultsAndPartialPrices(t *testing.T) {
+	p := validPlace()
+	p.Currency = ""
+	p.CustomerEmail = ""
+	p.Items[1].UnitPrice = nil // not all priced: total is trusted as given
+	p.Total = 123456
+	evs, err := (&Order{}).Place(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := evs[0].(OrderPlaced)
+	if placed.Currency != "USD" || placed.Total != 123456 {
+		t.Fatalf("got %+v", placed)
+	}
+	// The event must not alias the caller's slices or pointers.
+	*p.Items[0].UnitPrice = 1
+	p.ShippingAddress.City = "changed"
+	if *placed.Items[0].UnitPrice != 500 || placed.ShippingAddress.City != "Paris" {
+		t.Fatal("event aliases command input")
+	}
+}
+
+func TestRehydrateFullLifecycle(t *testing.T) {
+	p := validPlace()
+	history := []Event{
+		OrderPlaced{OrderID: "o1", CustomerID: "c1", CustomerEmail: "a@b", Items: p.Items, Total: 2000, Currency: "EUR",
+			ShippingAddress: p.ShippingAddress, PlacedAt: t0},
+		RiskAssessed{Score: 80, Factors: []RiskFactor{{Code: "new_customer", Points: 25}}, Threshold: 70, AssessedAt: t0.Add(1)},
+		HeldForApproval{Score: 80, Deadline: deadline, HeldAt: t0.Add(1)},
+		&OrderApproved{By: "rev", Reason: "ok", At: t0.Add(2)}, // pointer, as decoded from storage
+		InventoryReserved{ReservationID: "r1", At: t0.Add(3)},
+		&PaymentSessionCreated{SessionID: "s1", URL: "u", Deadline: deadline, At: t0.Add(4)},
+		PaymentCompleted{PaymentID: "p1", At: t0.Add(5)},
+		ShipmentCreated{ShipmentID: "sh1", Carrier: "ups", TrackingNumber: "1Z", At: t0.Add(6)},
+		DeliveryStatusUpdated{Status: "in_transit", At: t0.Add(7)},
+		DeliveryStatusUpdated{Status: "delivered", At: t0.Add(8)},
+		OrderDelivered{At: t0.Add(8)},
+		OrderCompleted{At: t0.Add(9)},
+	}
+	o := Rehydrate(history)
+	if o.Status != StatusCompleted || o.Version != len(history) {
+		t.Fatalf("status %q version %d", o.Status, o.Version)
+	}
+	if o.ID != "o1" || o.CustomerID != "c1" || o.Total != 2000 || o.Currency != "EUR" || len(o.Items) != 2 {
+		t.Fatalf("placed fields wrong: %+v", o)
+	}
+	if o.RiskScore == nil || *o.RiskScore != 80 || len(o.RiskFactors) != 1 || !o.ApprovalDeadline.Equal(deadline) {
+		t.Fatalf("risk fields wrong: %+v", o)
+	}
+	if o.DecidedBy != "rev" || o.ReservationID != "r1" || o.PaymentSessionID != "s1" || o.PaymentURL != "u" ||
+		o.PaymentID != "p1" || o.ShipmentID != "sh1" || o.Carrier != "ups" || o.TrackingNumber != "1Z" ||
+		o.DeliveryStatus != "delivered" {
+		t.Fatalf("lifecycle fields wrong: %+v", o)
+	}
+	if !o.PlacedAt.Equal(t0) || !o.UpdatedAt.Equal(t0.Add(9)) {
+		t.Fatalf("times wrong: placed %v updated %v", o.PlacedAt, o.UpdatedAt)
+	}
+	if Rehydrate(nil).Version != 0 {
+		t.Fatal("empty history should give version 0")
+	}
+}
+
+func TestRejectionKeepsRejectedStatus(t *testing.T) {
+	o := orderIn(t, StatusRejected)
+	if o.CancelReason != ReasonRejected || o.CancelDetail != "fraud" || o.DecidedBy != "rev" {
+		t.Fatalf("got %+v", o)
+	}
+}
+
+func TestCancellationPaths(t *testing.T) {
+	o := orderIn(t, StatusReserving)
+	mustApply(t, o)(o.FailReservation("sku A", tCmd))
+	if o.Status != StatusCancelled || o.CancelReason != ReasonOutOfStock || o.ReservationFailed != "sku A" {
+		t.Fatalf("got %+v", o)
+	}
+	o = orderIn(t, StatusAwaitingPayment)
+	mustApply(t, o)(o.FailPayment("p", "declined", tCmd))
+	if o.Status != StatusCancelled || o.CancelReason != ReasonPaymentFailed || o.PaymentFailReason != "declined" {
+		t.Fatalf("got %+v", o)
+	}
+}
+
+type unknownEvent struct{}
+
+func (unknownEvent) EventName() string { return "order.future.v9" }
+
+func TestApplyIgnoresNilButCountsUnknown(t *testing.T) {
+	o := orderIn(t, StatusPlaced)
+	var nilPtr *OrderCompleted
+	o.Apply(nil)
+	o.Apply(nilPtr)
+	if o.Version != 1 {
+		t.Fatalf("nil events changed version to %d", o.Version)
+	}
+	o.Apply(unknownEvent{})
+	if o.Version != 2 || o.Status != StatusPlaced {
+		t.Fatalf("unknown event: version %d status %q", o.Version, o.Status)
+	}
+}
+
+func sampleEvents() []Event {
+	price := Cents(250)
+	addr := &Address{Name: "N", Line1: "L1", Line2: "L2", City: "C", PostalCode: "P", Country: "US"}
+	return []Event{
+		OrderPlaced{OrderID: "o", CustomerID: "c", CustomerEmail: "e@x", NewCustomer: true,
+			Items: []Item{{SKU: "s", Quantity: 2, UnitPrice: &price}, {SKU: "t", Quantity: 1}}, Total: 500, Currency: "USD",
+			ShippingAddress: addr, BillingAddress: addr, PlacedAt: t0},
+		RiskAssessed{Score: 5, Factors: []RiskFactor{{Code: "a", Description: "d", Points: 5}}, Threshold: 70, AssessedAt: t0},
+		HeldForApproval{Score: 90, Deadline: deadline, HeldAt: t0},
+		OrderApproved{By: "b", Reason: "r", At: t0},
+		OrderRejected{By: "b", Reason: "r", At: t0},
+		InventoryReserved{ReservationID: "r", At: t0},
+		ReservationFailed{Reason: "r", At: t0},
+		PaymentSessionCreated{SessionID: "s", URL: "u", Deadline: deadline, At: t0},
+		PaymentCompleted{PaymentID: "p", At: t0},
+		PaymentFailed{PaymentID: "p", Reason: "r", At: t0},
+		ShipmentCreated{ShipmentID: "s", Carrier: "c", TrackingNumber: "t", At: t0},
+		DeliveryStatusUpdated{Status: "in_transit", At: t0},
+		OrderDelivered{At: t0},
+		DeliveryFailed{Reason: "r", At: t0},
+		OrderCompleted{At: t0},
+		OrderCancelled{Reason: ReasonTimedOut, Detail: "d", At: t0},
+	}
+}
+
+func TestNewEventJSONRoundTrip(t *testing.T) {
+	samples := map[string]Event{}
+	for _, e := range sampleEvents() {
+		samples[e.EventName()] = e
+	}
+	names := EventNames()
+	if len(names) != len(samples) {
+		t.Fatalf("EventNames has %d names, samples cover %d", len(names), len(samples))
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			sample, found := samples[name]
+			if !found {
+				t.Fatalf("no sample for %s", name)
+			}
+			data, err := json.Marshal(sample)
+			if err != nil {
+				t.Fatal(err)
+			}
+			target, err := NewEvent(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reflect.ValueOf(target).Kind() != reflect.Pointer {
+				t.Fatalf("NewEvent must return a pointer, got %T", target)
+			}
+			if err := json.Unmarshal(data, target); err != nil {
+				t.Fatal(err)
+			}
+			if target.EventName() != name {
+				t.Fatalf("decoded name %q", target.EventName())
+			}
+			got := reflect.ValueOf(target).Elem().Interface()
+			if !reflect.DeepEqual(got, sample) {
+				t.Fatalf("round trip\n got %#v\nwant %#v", got, sample)
+			}
+		})
+	}
+	if _, err := NewEvent("order.nope.v1"); err == nil {
+		t.Fatal("unknown name should fail")
+	}
+}
+
+func TestStatusHelpers(t *testing.T) {
+	terminal := map[Status]bool{StatusCompleted: true, StatusCancelled: true, StatusRejected: true, StatusDeliveryFailed: true}
+	for _, s := range Statuses() {
+		if s.Terminal() != terminal[s] {
+			t.Errorf("%q.Terminal() = %v", s, s.Terminal())
+		}
+		got, err := ParseStatus(string(s))
+		if err != nil || got != s {
+			t.Errorf("ParseStatus(%q) = %q, %v", s, got, err)
+		}
+	}
+	if _, err := ParseStatus("shipped"); apperr.ErrorCode(err) != apperr.CodeInvalid {
+		t.Errorf("ParseStatus(unknown) err = %v", err)
+	}
+}
+
+func TestEventsAreStableJSON(t *testing.T) {
+	data, err := json.Marshal(OrderCancelled{Reason: ReasonOutOfStock, Detail: "x", At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"reason":"out_of_stock","detail":"x","at":"2025-03-01T12:00:00Z"}`
+	if string(data) != want {
+		t.Fatalf("got %s want %s", data, want)
+	}
+}

@@ -1,0 +1,113 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+)
+
+type txKey struct{}
+
+// Tx returns the transaction a handler runs in: a savepoint inside the consumer's
+// transaction, so the handler's writes commit together with the message's ack, and vanish
+// if the handler fails.
+func Tx(ctx context.Context) (pgx.Tx, bool) {
+	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	return tx, ok
+}
+
+// WithTx puts tx where Tx finds it: for code that runs a handler outside the log, such as
+// the replay tool.
+func WithTx(ctx context.Context, tx pgx.Tx) context.Context {
+	return context.WithValue(ctx, txKey{}, tx)
+}
+
+// Handler processes one message inside its transaction.
+type Handler func(ctx context.Context, tx pgx.Tx, msg *message.Message) error
+
+// DefaultMaxAttempts is how often a failing message is tried before it becomes a dead letter.
+const DefaultMaxAttempts = 5
+
+// Transactional adapts h to Watermill: each attempt runs in a savepoint of the consumer's
+// transaction (a failed attempt leaves no writes behind), and after maxAttempts failures
+// the message is stored in dead_letters and acked, so one poison message cannot stall its
+// topic forever and is never silently dropped.
+func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) message.NoPublishHandlerFunc {
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	return func(msg *message.Message) error {
+		ctx := msg.Context()
+		outer, err := consumerTx(ctx)
+		if err != nil {
+			return err
+		}
+		err = inSavepoint(ctx, outer, func(tx pgx.Tx) error {
+			return h(WithTx(ctx, tx), tx, msg)
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			delete(attempts, msg.UUID)
+			return nil
+		}
+		attempts[msg.UUID]++
+		if attempts[msg.UUID] < maxAttempts {
+			return err
+		}
+		delete(attempts, msg.UUID)
+		return deadLetter(ctx, outer, consumerGroup, topic, msg, err)
+	}
+}
+
+func inSavepoint(ctx context.Context, outer pgx.Tx, fn func(pgx.Tx) error) error {
+	sp, err := outer.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(sp); err != nil {
+		if rbErr := sp.Rollback(ctx); rbErr != nil {
+			return errors.Join(err, rbErr)
+		}
+		return err
+	}
+	return sp.Commit(ctx)
+}
+
+func deadLetter(ctx context.Context, tx pgx.Tx, group, topic string, msg *message.Message, cause error) error {
+	meta, err := json.Marshal(msg.Metadata)
+	if err != nil {
+		return err
+	}
+	payload := msg.Payload
+	if !json.Valid(payload) {
+		payload, _ = json.Marshal(string(msg.Payload))
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+		topic, group, msg.UUID, payload, meta, cause.Error())
+	if err != nil {
+		return fmt.Errorf("store dead letter: %w", err)
+	}
+	return nil
+}
+
+func consumerTx(ctx context.Context) (pgx.Tx, error) {
+	tx, ok := wsql.TxFromContext(ctx)
+	if !ok {
+		return nil, errors.New("message carries no transaction")
+	}
+	switch t := tx.(type) {
+	case *wsql.PgxTx:
+		return t.Tx, nil
+	case wsql.PgxTx:
+		return t.Tx, nil
+	}
+	return nil, fmt.Errorf("consumer transaction is %T, not pgx", tx)
+}

@@ -1,0 +1,72 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// A handler that keeps failing leaves none of its writes behind, the message ends in
+// dead_letters, and the messages after it are still delivered.
+func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE side_effects (stream_id TEXT)`)
+	require.NoError(t, err)
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "poison"}, 0, 0))
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "healthy"}, 0, 0))
+
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
+	go func() { _ = log.Listen(ctx) }()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	var attempts atomic.Int32
+	healthyDone := make(chan struct{})
+	require.NoError(t, log.Consume(router, "dlq-check", "order_events", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		r, err := eventstore.DecodeRecorded(msg)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO side_effects VALUES ($1)`, r.StreamID); err != nil {
+			return err
+		}
+		if r.StreamID == "poison" {
+			attempts.Add(1)
+			return errors.New("cannot handle this one")
+		}
+		close(healthyDone)
+		return nil
+	}))
+	go func() { _ = router.Run(ctx) }()
+	select {
+	case <-healthyDone:
+	case <-ctx.Done():
+		t.Fatal("the message after the poison one was never delivered")
+	}
+	require.NoError(t, router.Close())
+
+	assert.EqualValues(t, eventstore.DefaultMaxAttempts, attempts.Load())
+	var effects []string
+	rows, err := pool.Query(ctx, `SELECT stream_id FROM side_effects`)
+	require.NoError(t, err)
+	effects, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"healthy"}, effects, "failed attempts must leave no writes")
+
+	var group, errText string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT consumer_group, error FROM dead_letters`).Scan(&group, &errText))
+	assert.Equal(t, "dlq-check", group)
+	assert.Contains(t, errText, "cannot handle this one")
+}

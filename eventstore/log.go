@@ -1,0 +1,191 @@
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// LogConfig tunes how consumers read the log.
+type LogConfig struct {
+	// MaxPollInterval bounds how long an idle consumer waits when no NOTIFY wakes it.
+	MaxPollInterval time.Duration
+	// BatchSize is how many messages one consumer transaction takes at once.
+	BatchSize int
+}
+
+func (c *LogConfig) setDefaults() {
+	if c.MaxPollInterval == 0 {
+		c.MaxPollInterval = time.Second
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 100
+	}
+}
+
+// Log hands out Watermill subscribers on the Postgres log and wakes them through
+// LISTEN/NOTIFY when a topic receives messages, so a hop costs milliseconds, not a poll.
+type Log struct {
+	pool   *pgxpool.Pool
+	logger watermill.LoggerAdapter
+	cfg    LogConfig
+
+	mu      sync.Mutex
+	waiters map[string][]chan struct{}
+}
+
+// NewLog prepares subscribers over pool; call Listen to receive wake-ups.
+func NewLog(pool *pgxpool.Pool, logger watermill.LoggerAdapter, cfg LogConfig) *Log {
+	cfg.setDefaults()
+	return &Log{pool: pool, logger: logger, cfg: cfg, waiters: map[string][]chan struct{}{}}
+}
+
+// Listen holds one connection on LISTEN watermill and fans notifications out to the
+// subscribers of each topic until ctx ends. On a lost connection it reconnects; consumers
+// meanwhile fall back to polling.
+func (l *Log) Listen(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if err := l.listenOnce(ctx); err != nil && ctx.Err() == nil {
+			l.logger.Error("log listener lost its connection; retrying", err, nil)
+			l.wakeAll()
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Log) listenOnce(ctx context.Context) error {
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN watermill"); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
+	l.wakeAll() // anything published before LISTEN took effect
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		l.wake(n.Payload)
+	}
+}
+
+func (l *Log) register(topic string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	l.waiters[topic] = append(l.waiters[topic], ch)
+	l.mu.Unlock()
+	return ch
+}
+
+func (l *Log) wake(topic string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ch := range l.waiters[topic] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (l *Log) wakeAll() {
+	l.mu.Lock()
+	topics := make([]string, 0, len(l.waiters))
+	for t := range l.waiters {
+		topics = append(topics, t)
+	}
+	l.mu.Unlock()
+	for _, t := range topics {
+		l.wake(t)
+	}
+}
+
+// Subscriber returns a subscriber reading topic as consumerGroup: each group sees every
+// message once, in order. Handlers run in its READ COMMITTED transaction (see
+// readCommittedSchema) and reach it through Tx.
+func (l *Log) Subscriber(consumerGroup, topic string) (message.Subscriber, error) {
+	return wsql.NewSubscriber(wsql.BeginnerFromPgx(l.pool), wsql.SubscriberConfig{
+		ConsumerGroup:  consumerGroup,
+		SchemaAdapter:  readCommittedSchema{wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: l.cfg.BatchSize}},
+		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{},
+		PollInterval:   l.cfg.MaxPollInterval,
+		ResendInterval: 20 * time.Millisecond,
+		RetryInterval:  100 * time.Millisecond,
+		BackoffManager: &wakeBackoff{wake: l.register(topic), max: l.cfg.MaxPollInterval},
+	}, l.logger)
+}
+
+// readCommittedSchema runs consumer transactions at READ COMMITTED instead of watermill's
+// REPEATABLE READ: a handler that meets a concurrent write (a version conflict) can then
+// retry within the same transaction and see the newer data instead of its stale snapshot.
+// The select itself is one statement, so its view of offsets and messages stays consistent.
+type readCommittedSchema struct {
+	wsql.DefaultPostgreSQLSchema
+}
+
+func (readCommittedSchema) SubscribeIsolationLevel() sql.IsolationLevel {
+	return sql.LevelReadCommitted
+}
+
+// wakeBackoff decides how long a consumer waits between queries: not at all while messages
+// flow, until a NOTIFY for its topic when idle, and with a short growing delay after a
+// wake-up that found nothing yet (a message becomes visible to the log's select only when
+// every older transaction has ended).
+type wakeBackoff struct {
+	wake  <-chan struct{}
+	max   time.Duration
+	delay time.Duration
+}
+
+const minRecheck = 2 * time.Millisecond
+
+func (b *wakeBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	if err != nil {
+		logger.Error("log query failed", err, nil)
+		b.delay = 0
+		return 100 * time.Millisecond
+	}
+	if !noMsg {
+		b.delay = minRecheck
+		return 0
+	}
+	wait := b.max
+	if b.delay > 0 {
+		wait = b.delay
+		b.delay *= 2
+		if b.delay > b.max/4 {
+			b.delay = 0
+		}
+	}
+	select {
+	case <-b.wake:
+		b.delay = minRecheck
+	case <-time.After(wait):
+	}
+	return 0
+}
+
+// Consume registers h on router to process topic as consumerGroup, transactionally and
+// with dead-lettering (see Transactional).
+func (l *Log) Consume(router *message.Router, consumerGroup, topic string, h Handler) error {
+	sub, err := l.Subscriber(consumerGroup, topic)
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler(consumerGroup+"/"+topic, topic, sub, Transactional(consumerGroup, topic, DefaultMaxAttempts, h))
+	return nil
+}

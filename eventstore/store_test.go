@@ -1,0 +1,197 @@
+package eventstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+type counted struct {
+	N int `json:"n"`
+}
+
+func appendOne(ctx context.Context, pool *pgxpool.Pool, stream eventstore.Stream, expected int, n int) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, stream, expected, eventstore.Metadata{}, eventstore.Event{Name: "test.counted.v1", Data: counted{N: n}})
+		return err
+	})
+}
+
+func TestAppendConcurrentWritersAtSameVersionOnlyOneWins(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	stream := eventstore.Stream{Type: "order", ID: "o-1"}
+	require.NoError(t, appendOne(ctx, pool, stream, 0, 0))
+
+	const writers = 2
+	errs := make(chan error, writers)
+	start := make(chan struct{})
+	for i := range writers {
+		go func() {
+			<-start
+			errs <- appendOne(ctx, pool, stream, 1, i+1)
+		}()
+	}
+	close(start)
+	var ok, conflicts int
+	for range writers {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case apperr.ErrorCode(err) == apperr.CodeConflict:
+			conflicts++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	assert.Equal(t, 1, ok)
+	assert.Equal(t, 1, conflicts)
+
+	events, err := eventstore.Load(ctx, pool, stream.ID)
+	require.NoError(t, err)
+	require.Len(t, events, 2)
+	assert.Equal(t, 2, events[1].Version)
+}
+
+func TestAppendRejectsStaleExpectedVersion(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	stream := eventstore.Stream{Type: "order", ID: "o-2"}
+	require.NoError(t, appendOne(ctx, pool, stream, 0, 0))
+	require.NoError(t, appendOne(ctx, pool, stream, 1, 1))
+
+	err := appendOne(ctx, pool, stream, 1, 2)
+	assert.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err))
+	err = appendOne(ctx, pool, stream, 5, 2)
+	assert.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "a version ahead of the stream is refused too")
+}
+
+func TestRolledBackAppendStoresAndPublishesNothing(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	stream := eventstore.Stream{Type: "order", ID: "o-3"}
+	boom := errors.New("decided to roll back")
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, stream, 0, eventstore.Metadata{}, eventstore.Event{Name: "test.counted.v1", Data: counted{}})
+		require.NoError(t, err)
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+
+	var events, messages int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM watermill_order_events`).Scan(&messages))
+	assert.Zero(t, events)
+	assert.Zero(t, messages)
+
+	// A committed append afterwards is the first, and only, message a consumer sees.
+	require.NoError(t, appendOne(ctx, pool, stream, 0, 42))
+	got := consume(t, pool, "rollback-check", 1)
+	require.Len(t, got, 1)
+	assert.Equal(t, 1, got[0].Version)
+	assert.JSONEq(t, `{"n":42}`, string(got[0].Payload))
+}
+
+// consume runs a consumer group on order_events until it has received want events and
+// returns them in arrival order.
+func consume(t *testing.T, pool *pgxpool.Pool, group string, want int) []eventstore.Recorded {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	logger := watermill.NopLogger{}
+	log := eventstore.NewLog(pool, logger, eventstore.LogConfig{})
+	go func() { _ = log.Listen(ctx) }()
+	router, err := message.NewRouter(message.RouterConfig{}, logger)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var got []eventstore.Recorded
+	done := make(chan struct{})
+	require.NoError(t, log.Consume(router, group, "order_events", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		r, err := eventstore.DecodeRecorded(msg)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r)
+		if len(got) == want {
+			close(done)
+		}
+		return nil
+	}))
+	go func() { _ = router.Run(ctx) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("consumer received %d of %d events", len(got), want)
+	}
+	require.NoError(t, router.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]eventstore.Recorded(nil), got...)
+}
+
+func TestConcurrentWritersEveryEventDeliveredOnceInStreamOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("8,000 appends")
+	}
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	const writers, perWriter = 8, 1000
+
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := eventstore.Stream{Type: "order", ID: fmt.Sprintf("writer-%d", w)}
+			for i := range perWriter {
+				if err := appendOne(ctx, pool, stream, i, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	// The consumer runs while the writers write, as it would in production.
+	got := consume(t, pool, "exactly-once", writers*perWriter)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	seen := map[string]bool{}
+	next := map[string]int{}
+	for _, r := range got {
+		assert.False(t, seen[r.EventID], "event %s delivered twice", r.EventID)
+		seen[r.EventID] = true
+		next[r.StreamID]++
+		assert.Equal(t, next[r.StreamID], r.Version, "stream %s out of order", r.StreamID)
+		var body counted
+		require.NoError(t, json.Unmarshal(r.Payload, &body))
+		assert.Equal(t, r.Version-1, body.N)
+	}
+	assert.Len(t, seen, writers*perWriter)
+	for w := range writers {
+		assert.Equal(t, perWriter, next[fmt.Sprintf("writer-%d", w)])
+	}
+}
