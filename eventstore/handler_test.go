@@ -33,8 +33,13 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
 	require.NoError(t, err)
 	var attempts atomic.Int32
-	healthyDone := make(chan struct{})
-	require.NoError(t, log.Consume(router, "dlq-check", "order_events", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+	// The healthy message's handler notifies at commit: the test waits for the commit itself.
+	listener, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer listener.Release()
+	_, err = listener.Exec(ctx, "LISTEN handled")
+	require.NoError(t, err)
+	consumeThen(t, log, router, "dlq-check", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
 		r, err := eventstore.DecodeRecorded(msg)
 		if err != nil {
 			return err
@@ -46,15 +51,13 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 			attempts.Add(1)
 			return errors.New("cannot handle this one")
 		}
-		close(healthyDone)
-		return nil
-	}))
+		_, err = tx.Exec(ctx, `SELECT pg_notify('handled', $1)`, r.StreamID)
+		return err
+	}, func(*message.Message) {})
 	go func() { _ = router.Run(ctx) }()
-	select {
-	case <-healthyDone:
-	case <-ctx.Done():
-		t.Fatal("the message after the poison one was never delivered")
-	}
+	n, err := listener.Conn().WaitForNotification(ctx)
+	require.NoError(t, err, "the message after the poison one was never committed")
+	assert.Equal(t, "healthy", n.Payload)
 	require.NoError(t, router.Close())
 
 	assert.EqualValues(t, eventstore.DefaultMaxAttempts, attempts.Load())

@@ -123,19 +123,18 @@ func consume(t *testing.T, pool *pgxpool.Pool, group string, want int) []eventst
 	var mu sync.Mutex
 	var got []eventstore.Recorded
 	done := make(chan struct{})
-	require.NoError(t, log.Consume(router, group, "order_events", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+	consumeThen(t, log, router, group, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		return nil
+	}, func(msg *message.Message) {
 		r, err := eventstore.DecodeRecorded(msg)
-		if err != nil {
-			return err
-		}
+		require.NoError(t, err)
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, r)
 		if len(got) == want {
 			close(done)
 		}
-		return nil
-	}))
+	})
 	go func() { _ = router.Run(ctx) }()
 	select {
 	case <-done:
@@ -194,4 +193,21 @@ func TestConcurrentWritersEveryEventDeliveredOnceInStreamOrder(t *testing.T) {
 	for w := range writers {
 		assert.Equal(t, perWriter, next[fmt.Sprintf("writer-%d", w)])
 	}
+}
+
+// consumeThen registers h on order_events and calls after once h's transaction work for a
+// message is complete, so a test never stops the router under a handler still using the
+// consumer's connection.
+func consumeThen(t *testing.T, log *eventstore.Log, router *message.Router, group string, h eventstore.Handler, after func(*message.Message)) {
+	t.Helper()
+	sub, err := log.Subscriber(group, "order_events")
+	require.NoError(t, err)
+	handle := eventstore.Transactional(group, "order_events", eventstore.DefaultMaxAttempts, h)
+	router.AddConsumerHandler(group, "order_events", sub, func(msg *message.Message) error {
+		if err := handle(msg); err != nil {
+			return err
+		}
+		after(msg)
+		return nil
+	})
 }
