@@ -1,0 +1,53 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// Message is a command or a notice sent over a topic: a versioned name and a JSON body.
+type Message struct {
+	Name string
+	Data any
+}
+
+// Send publishes msg to topic through tx, so it leaves only if tx commits. Its metadata
+// carries the name, the correlation and causation ids and the trace context.
+func Send(ctx context.Context, tx pgx.Tx, topic string, meta Metadata, msg Message) error {
+	body, err := json.Marshal(msg.Data)
+	if err != nil {
+		return fmt.Errorf("marshal %s: %w", msg.Name, err)
+	}
+	m := message.NewMessage(uuid.NewString(), body)
+	m.Metadata.Set("name", msg.Name)
+	m.Metadata.Set("correlation_id", meta.CorrelationID)
+	m.Metadata.Set("causation_id", meta.CausationID)
+	m.Metadata.Set("actor", meta.Actor)
+	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m.Metadata))
+	m.SetContext(ctx)
+	return PublishInTx(ctx, tx, topic, m)
+}
+
+// MetadataOf reads the metadata Send attached to msg, naming msg as the cause of whatever
+// the receiver does next.
+func MetadataOf(msg *message.Message) Metadata {
+	return Metadata{
+		CorrelationID: msg.Metadata.Get("correlation_id"),
+		CausationID:   msg.UUID,
+		Actor:         msg.Metadata.Get("actor"),
+	}
+}
+
+// Decode unmarshals msg's body into v, naming the message in the error.
+func Decode(msg *message.Message, v any) error {
+	if err := json.Unmarshal(msg.Payload, v); err != nil {
+		return fmt.Errorf("decode %s %s: %w", msg.Metadata.Get("name"), msg.UUID, err)
+	}
+	return nil
+}
