@@ -75,7 +75,7 @@ func Append(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, 
 		return nil, fmt.Errorf("read stream version: %w", err)
 	}
 	if current != expectedVersion {
-		return nil, apperr.Errorf(apperr.CodeConflict, "stream %s is at version %d, not %d: it changed concurrently", stream.ID, current, expectedVersion)
+		return nil, versionConflict("stream %s is at version %d, not %d: it changed concurrently", stream.ID, current, expectedVersion)
 	}
 	if meta.Trace == nil {
 		meta.Trace = map[string]string{}
@@ -108,7 +108,7 @@ func Append(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, 
 			r.EventID, r.StreamID, r.StreamType, r.Version, r.Name, payload, metaJSON,
 		).Scan(&r.Position, &r.RecordedAt)
 		if isUniqueViolation(err) {
-			return nil, apperr.Errorf(apperr.CodeConflict, "stream %s changed concurrently", stream.ID)
+			return nil, versionConflict("stream %s changed concurrently", stream.ID)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("insert %s: %w", e.Name, err)
@@ -211,4 +211,18 @@ func DecodeRecorded(msg *message.Message) (Recorded, error) {
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+var errVersionConflict = errors.New("version conflict")
+
+// versionConflict is a conflict error (HTTP 409) that IsVersionConflict can tell apart
+// from a domain refusal.
+func versionConflict(format string, args ...any) error {
+	return fmt.Errorf("%w: %w", errVersionConflict, apperr.Errorf(apperr.CodeConflict, format, args...))
+}
+
+// IsVersionConflict reports whether err means another writer appended to the stream first,
+// so deciding again on fresh state may succeed.
+func IsVersionConflict(err error) bool {
+	return errors.Is(err, errVersionConflict)
 }

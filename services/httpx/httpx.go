@@ -3,6 +3,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,11 +73,29 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	}})
 }
 
-// DecodeJSON reads r's body into v strictly: at most MaxBody bytes, no unknown fields, one
-// JSON value. The Content-Type header is not required (curl sends none by default).
+// DecodeJSON reads r's body into v strictly (see ReadBody and Decode). The Content-Type
+// header is not required: curl sends none by default.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, MaxBody)
-	dec := json.NewDecoder(body)
+	body, err := ReadBody(w, r)
+	if err != nil {
+		return err
+	}
+	return Decode(body, v)
+}
+
+// ReadBody reads at most MaxBody bytes of r's body; a larger body is a 413 error. Webhooks
+// need the raw bytes to check signatures, idempotent requests to hash them.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	return body, nil
+}
+
+// Decode unmarshals body into v strictly: no unknown fields, exactly one JSON value.
+func Decode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Makes sure a Postgres answers at DATABASE_URL's host and port. When none does but
+# Postgres is installed, it starts a project-local cluster under .pg/ (git-ignored), with
+# trust authentication for the local user "postgres", on that same port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable}"
+hostport="${url#*@}"; hostport="${hostport%%/*}"
+host="${hostport%%:*}"; port="${hostport##*:}"
+[ "$port" = "$host" ] && port=5432
+
+if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+  exit 0
+fi
+case "$host" in 127.0.0.1|localhost) ;; *)
+  echo "ensure-postgres: nothing answers at $host:$port and it is not local; start it or set DATABASE_URL" >&2
+  exit 1;;
+esac
+
+bindir=""
+if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
+  bindir="$(pg_config --bindir)"
+else
+  bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
+fi
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+  echo "ensure-postgres: no Postgres server answers at $host:$port and none is installed." >&2
+  echo "  install one (Debian: apt-get install -y postgresql) or set DATABASE_URL." >&2
+  exit 1
+fi
+
+root="$PWD/.pg"
+data="$root/data"
+mkdir -p "$root"
+as_owner=()
+if [ "$(id -u)" = 0 ]; then
+  # Postgres refuses to run as root: the cluster belongs to the postgres system user.
+  chown -R postgres:postgres "$root"
+  as_owner=(runuser -u postgres --)
+fi
+if [ ! -s "$data/PG_VERSION" ]; then
+  echo "ensure-postgres: creating a project-local cluster in $data"
+  "${as_owner[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 >"$root/initdb.log"
+fi
+echo "ensure-postgres: starting the project-local cluster on $host:$port (log: $root/server.log)"
+"${as_owner[@]}" "$bindir/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 \
+  -o "-p $port -k $root -c listen_addresses=$host" start >/dev/null
+pg_isready -q -h "$host" -p "$port"

@@ -1,0 +1,84 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// Env reads configuration; main passes os.Getenv, tests a map.
+type Env func(string) string
+
+// String returns the variable or def when unset.
+func (e Env) String(key, def string) string {
+	if v := e(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Duration parses a Go duration ("24h", "3s") or returns def when unset.
+func (e Env) Duration(key string, def time.Duration) (time.Duration, error) {
+	v := e(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive duration like 24h or 30s", key, v)
+	}
+	return d, nil
+}
+
+// Int parses an integer or returns def when unset.
+func (e Env) Int(key string, def int) (int, error) {
+	v := e(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not an integer", key, v)
+	}
+	return n, nil
+}
+
+// Build constructs a process's service from its database pool and environment.
+type Build func(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env Env) (Service, error)
+
+// Run is the whole life of a service process: read PORT and DATABASE_URL, create the
+// database and apply migrations if needed, build the service and serve until ctx ends.
+func Run(ctx context.Context, name string, defaultPort int, env Env, build Build) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(env)})).With("service", name)
+	pool, err := eventstore.Open(ctx, env.String("DATABASE_URL", eventstore.DefaultDatabaseURL))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	svc, err := build(ctx, pool, logger, env)
+	if err != nil {
+		return err
+	}
+	addr := env.String("ADDR", net.JoinHostPort(env.String("HOST", "127.0.0.1"), env.String("PORT", strconv.Itoa(defaultPort))))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, logger, pool, ln, svc, Options{})
+}
+
+func logLevel(env Env) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

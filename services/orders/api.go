@@ -1,0 +1,351 @@
+package orders
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+// placeOrderRequest is the body of POST /api/orders; amounts are currency units.
+type placeOrderRequest struct {
+	Items           []itemRequest  `json:"items"`
+	Total           *json.Number   `json:"total"`
+	CustomerID      string         `json:"customerId"`
+	CustomerEmail   string         `json:"customerEmail"`
+	NewCustomer     bool           `json:"newCustomer"`
+	ShippingAddress *order.Address `json:"shippingAddress"`
+	BillingAddress  *order.Address `json:"billingAddress"`
+	Currency        string         `json:"currency"`
+}
+
+type itemRequest struct {
+	SKU       string       `json:"sku"`
+	Quantity  int          `json:"quantity"`
+	UnitPrice *json.Number `json:"unitPrice"`
+}
+
+func (req placeOrderRequest) command(id string, now time.Time) (order.PlaceOrder, error) {
+	cmd := order.PlaceOrder{
+		OrderID: id, CustomerID: req.CustomerID, CustomerEmail: req.CustomerEmail, NewCustomer: req.NewCustomer,
+		Currency: strings.ToUpper(req.Currency), ShippingAddress: req.ShippingAddress, BillingAddress: req.BillingAddress, At: now,
+	}
+	if req.Total == nil {
+		return cmd, apperr.FieldErrorf("total", "total is required")
+	}
+	total, err := parseAmount("total", *req.Total)
+	if err != nil {
+		return cmd, err
+	}
+	cmd.Total = total
+	for i, it := range req.Items {
+		item := order.Item{SKU: it.SKU, Quantity: it.Quantity}
+		if it.UnitPrice != nil {
+			p, err := parseAmount(fmt.Sprintf("items[%d].unitPrice", i), *it.UnitPrice)
+			if err != nil {
+				return cmd, err
+			}
+			item.UnitPrice = &p
+		}
+		cmd.Items = append(cmd.Items, item)
+	}
+	return cmd, nil
+}
+
+// orderView is the API's JSON shape of an order: amounts in currency units.
+type orderView struct {
+	ID               string             `json:"id"`
+	Status           order.Status       `json:"status"`
+	RiskScore        *int               `json:"riskScore,omitempty"`
+	RiskFactors      []order.RiskFactor `json:"riskFactors,omitempty"`
+	Items            []itemView         `json:"items"`
+	Total            json.Number        `json:"total"`
+	Currency         string             `json:"currency"`
+	CustomerID       string             `json:"customerId,omitempty"`
+	CustomerEmail    string             `json:"customerEmail,omitempty"`
+	NewCustomer      bool               `json:"newCustomer"`
+	ShippingAddress  *order.Address     `json:"shippingAddress,omitempty"`
+	ApprovalDeadline *time.Time         `json:"approvalDeadline,omitempty"`
+	DecidedBy        string             `json:"decidedBy,omitempty"`
+	DecisionReason   string             `json:"decisionReason,omitempty"`
+	ReservationID    string             `json:"reservationId,omitempty"`
+	PaymentSessionID string             `json:"paymentSessionId,omitempty"`
+	PaymentURL       string             `json:"paymentUrl,omitempty"`
+	PaymentID        string             `json:"paymentId,omitempty"`
+	ShipmentID       string             `json:"shipmentId,omitempty"`
+	TrackingNumber   string             `json:"trackingNumber,omitempty"`
+	DeliveryStatus   string             `json:"deliveryStatus,omitempty"`
+	CancelReason     order.CancelReason `json:"cancelReason,omitempty"`
+	CancelDetail     string             `json:"cancelDetail,omitempty"`
+	Version          int                `json:"version"`
+	CreatedAt        time.Time          `json:"createdAt"`
+	UpdatedAt        time.Time          `json:"updatedAt"`
+}
+
+type itemView struct {
+	SKU       string       `json:"sku"`
+	Quantity  int          `json:"quantity"`
+	UnitPrice *json.Number `json:"unitPrice,omitempty"`
+}
+
+func viewOrder(o *order.Order) orderView {
+	v := orderView{
+		ID: o.ID, Status: o.Status, RiskScore: o.RiskScore, RiskFactors: o.RiskFactors, Total: amount(o.Total),
+		Currency: o.Currency, CustomerID: o.CustomerID, CustomerEmail: o.CustomerEmail, NewCustomer: o.NewCustomer,
+		ShippingAddress: o.ShippingAddress, DecidedBy: o.DecidedBy, DecisionReason: o.DecisionReason,
+		ReservationID: o.ReservationID, PaymentSessionID: o.PaymentSessionID, PaymentURL: o.PaymentURL,
+		PaymentID: o.PaymentID, ShipmentID: o.ShipmentID, TrackingNumber: o.TrackingNumber,
+		DeliveryStatus: o.DeliveryStatus, CancelReason: o.CancelReason, CancelDetail: o.CancelDetail,
+		Version: o.Version, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt,
+	}
+	if !o.ApprovalDeadline.IsZero() {
+		d := o.ApprovalDeadline
+		v.ApprovalDeadline = &d
+	}
+	for _, it := range o.Items {
+		iv := itemView{SKU: it.SKU, Quantity: it.Quantity}
+		if it.UnitPrice != nil {
+			p := amount(*it.UnitPrice)
+			iv.UnitPrice = &p
+		}
+		v.Items = append(v.Items, iv)
+	}
+	return v
+}
+
+// placeOrder handles POST /api/orders.
+func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
+	body, err := httpx.ReadBody(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	var req placeOrderRequest
+	if err := httpx.Decode(body, &req); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	cmd, err := req.command(uuid.NewString(), s.now())
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	o, created, err := s.place(r.Context(), cmd, key, requestHash(body))
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	w.Header().Set("Location", "/api/orders/"+o.ID)
+	status := http.StatusCreated
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+		status = http.StatusOK
+	}
+	httpx.WriteJSON(w, status, map[string]any{"id": o.ID, "status": o.Status})
+}
+
+// place stores a new order, or, when key was used before, returns the order it created.
+func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash string) (*order.Order, bool, error) {
+	var o *order.Order
+	created := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if key != "" {
+			// A concurrent request with the same key waits here until the first commits,
+			// then finds its row instead of inserting.
+			tag, err := tx.Exec(ctx, `INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
+				VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, key, hash, cmd.OrderID)
+			if err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				var prevHash, prevID string
+				if err := tx.QueryRow(ctx, `SELECT request_hash, order_id FROM orders.idempotency_keys WHERE key = $1`, key).Scan(&prevHash, &prevID); err != nil {
+					return fmt.Errorf("idempotency key: %w", err)
+				}
+				if prevHash != hash {
+					return apperr.Errorf(apperr.CodeConflict, "Idempotency-Key %q was already used with a different request body", key)
+				}
+				o, err = orderstream.Load(ctx, tx, prevID)
+				return err
+			}
+		}
+		o = &order.Order{}
+		events, err := o.Place(cmd)
+		if err != nil {
+			return err
+		}
+		o.ID = cmd.OrderID
+		created = true
+		return orderstream.Append(ctx, tx, o, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: actorCustomer(cmd.CustomerID)}, events...)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return o, created, nil
+}
+
+func actorCustomer(id string) string {
+	if id == "" {
+		return "customer"
+	}
+	return "customer:" + id
+}
+
+// getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale.
+func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
+	o, err := orderstream.Load(r.Context(), s.pool, r.PathValue("id"))
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, viewOrder(o))
+}
+
+// eventView is one entry of an order's history.
+type eventView struct {
+	Position   int64           `json:"position"`
+	Version    int             `json:"version"`
+	Name       string          `json:"name"`
+	Data       json.RawMessage `json:"data"`
+	Actor      string          `json:"actor,omitempty"`
+	RecordedAt time.Time       `json:"recordedAt"`
+}
+
+// orderEvents handles GET /api/orders/{id}/events.
+func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
+	recorded, err := eventstore.Load(r.Context(), s.pool, r.PathValue("id"))
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if len(recorded) == 0 || recorded[0].StreamType != orderstream.StreamType {
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", r.PathValue("id")))
+		return
+	}
+	out := make([]eventView, len(recorded))
+	for i, e := range recorded {
+		out[i] = eventView{Position: e.Position, Version: e.Version, Name: e.Name, Data: e.Payload, Actor: e.Metadata.Actor, RecordedAt: e.RecordedAt}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": r.PathValue("id"), "events": out})
+}
+
+// summaryView is one row of GET /api/orders.
+type summaryView struct {
+	ID            string      `json:"id"`
+	Status        string      `json:"status"`
+	CustomerID    string      `json:"customerId,omitempty"`
+	CustomerEmail string      `json:"customerEmail,omitempty"`
+	Total         json.Number `json:"total"`
+	Currency      string      `json:"currency"`
+	ItemCount     int         `json:"itemCount"`
+	RiskScore     *int        `json:"riskScore,omitempty"`
+	CreatedAt     time.Time   `json:"createdAt"`
+	UpdatedAt     time.Time   `json:"updatedAt"`
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+// listOrders handles GET /api/orders?status=&limit=&cursor=: newest first, keyset-paginated
+// over the order_summaries read model so every page costs the same.
+func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var status *string
+	if v := q.Get("status"); v != "" {
+		st, err := order.ParseStatus(v)
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		str := string(st)
+		status = &str
+	}
+	limit := defaultPageSize
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("limit", "limit must be an integer from 1 to %d", maxPageSize))
+			return
+		}
+		limit = n
+	}
+	after, err := decodeCursor(q.Get("cursor"))
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	rows, err := s.pool.Query(r.Context(), `
+		SELECT order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score, created_at, updated_at
+		FROM orders.order_summaries
+		WHERE ($1::text IS NULL OR status = $1)
+		  AND ($2::timestamptz IS NULL OR (created_at, order_id) < ($2, $3))
+		ORDER BY created_at DESC, order_id DESC
+		LIMIT $4`, status, after.createdAt, after.id, limit+1)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (summaryView, error) {
+		var v summaryView
+		var cents int64
+		err := row.Scan(&v.ID, &v.Status, &v.CustomerID, &v.CustomerEmail, &cents, &v.Currency, &v.ItemCount, &v.RiskScore, &v.CreatedAt, &v.UpdatedAt)
+		v.Total = amount(order.Cents(cents))
+		return v, err
+	})
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	resp := map[string]any{"orders": list}
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[len(list)-1]
+		resp["orders"] = list
+		resp["nextCursor"] = encodeCursor(cursor{createdAt: &last.CreatedAt, id: last.ID})
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+type cursor struct {
+	createdAt *time.Time
+	id        string
+}
+
+func encodeCursor(c cursor) string {
+	return c.createdAt.UTC().Format(time.RFC3339Nano) + "|" + c.id
+}
+
+func decodeCursor(s string) (cursor, error) {
+	if s == "" {
+		return cursor{}, nil
+	}
+	ts, id, ok := strings.Cut(s, "|")
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if !ok || err != nil {
+		return cursor{}, apperr.FieldErrorf("cursor", "cursor is malformed; use nextCursor from the previous page")
+	}
+	return cursor{createdAt: &t, id: id}, nil
+}
+
+func requestHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+

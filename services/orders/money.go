@@ -1,0 +1,31 @@
+package orders
+
+import (
+	"encoding/json"
+	"math/big"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+)
+
+// parseAmount reads a JSON number of currency units ("100", "19.99") into cents exactly,
+// refusing fractions of a cent instead of rounding money.
+func parseAmount(field string, n json.Number) (order.Cents, error) {
+	r, ok := new(big.Rat).SetString(string(n))
+	if !ok {
+		return 0, apperr.FieldErrorf(field, "%s must be a number, got %q", field, n)
+	}
+	r.Mul(r, big.NewRat(100, 1))
+	if !r.IsInt() {
+		return 0, apperr.FieldErrorf(field, "%s has more than two decimal places", field)
+	}
+	if !r.Num().IsInt64() {
+		return 0, apperr.FieldErrorf(field, "%s is too large", field)
+	}
+	return order.Cents(r.Num().Int64()), nil
+}
+
+// amount renders cents as a JSON number of currency units.
+func amount(c order.Cents) json.Number {
+	return json.Number(new(big.Rat).SetFrac64(int64(c), 100).FloatString(2))
+}
