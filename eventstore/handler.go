@@ -43,12 +43,14 @@ func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) mess
 	attempts := map[string]int{}
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
-		outer, err := consumerTx(ctx)
+		guard, err := consumerTx(ctx)
 		if err != nil {
 			return err
 		}
-		err = inSavepoint(ctx, outer, func(tx pgx.Tx) error {
-			return h(WithTx(ctx, tx), tx, msg)
+		err = guard.withPgx(func(outer pgx.Tx) error {
+			return inSavepoint(ctx, outer, func(tx pgx.Tx) error {
+				return h(WithTx(ctx, tx), tx, msg)
+			})
 		})
 		mu.Lock()
 		defer mu.Unlock()
@@ -61,7 +63,9 @@ func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) mess
 			return err
 		}
 		delete(attempts, msg.UUID)
-		return deadLetter(ctx, outer, consumerGroup, topic, msg, err)
+		return guard.withPgx(func(outer pgx.Tx) error {
+			return deadLetter(ctx, outer, consumerGroup, topic, msg, err)
+		})
 	}
 }
 
@@ -71,7 +75,8 @@ func inSavepoint(ctx context.Context, outer pgx.Tx, fn func(pgx.Tx) error) error
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	if err := fn(sp); err != nil {
-		if rbErr := sp.Rollback(ctx); rbErr != nil {
+		// The rollback must happen even when ctx was cancelled mid-handler.
+		if rbErr := sp.Rollback(context.WithoutCancel(ctx)); rbErr != nil {
 			return errors.Join(err, rbErr)
 		}
 		return err
@@ -98,11 +103,19 @@ func deadLetter(ctx context.Context, tx pgx.Tx, group, topic string, msg *messag
 	return nil
 }
 
-func consumerTx(ctx context.Context) (pgx.Tx, error) {
+func consumerTx(ctx context.Context) (*guardedTx, error) {
 	tx, ok := wsql.TxFromContext(ctx)
 	if !ok {
 		return nil, errors.New("message carries no transaction")
 	}
+	g, ok := tx.(*guardedTx)
+	if !ok {
+		return nil, fmt.Errorf("consumer transaction is %T, not from Log's subscriber", tx)
+	}
+	return g, nil
+}
+
+func pgxOf(tx wsql.Tx) (pgx.Tx, error) {
 	switch t := tx.(type) {
 	case *wsql.PgxTx:
 		return t.Tx, nil

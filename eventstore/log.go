@@ -18,6 +18,9 @@ type LogConfig struct {
 	MaxPollInterval time.Duration
 	// BatchSize is how many messages one consumer transaction takes at once.
 	BatchSize int
+	// DuePollInterval is how often a delayed queue looks for messages whose time has come:
+	// the resolution of durable deadlines.
+	DuePollInterval time.Duration
 }
 
 func (c *LogConfig) setDefaults() {
@@ -26,6 +29,9 @@ func (c *LogConfig) setDefaults() {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 100
+	}
+	if c.DuePollInterval == 0 {
+		c.DuePollInterval = 250 * time.Millisecond
 	}
 }
 
@@ -118,7 +124,7 @@ func (l *Log) wakeAll() {
 // message once, in order. Handlers run in its READ COMMITTED transaction (see
 // readCommittedSchema) and reach it through Tx.
 func (l *Log) Subscriber(consumerGroup, topic string) (message.Subscriber, error) {
-	return wsql.NewSubscriber(wsql.BeginnerFromPgx(l.pool), wsql.SubscriberConfig{
+	return wsql.NewSubscriber(guardedBeginner{wsql.BeginnerFromPgx(l.pool)}, wsql.SubscriberConfig{
 		ConsumerGroup:  consumerGroup,
 		SchemaAdapter:  readCommittedSchema{wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: l.cfg.BatchSize}},
 		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{},

@@ -35,15 +35,16 @@ func Register(log *eventstore.Log, router *message.Router) error {
 const rebuildBatch = 1000
 
 // Rebuild empties every read model and replays the whole event store into it, in one
-// transaction: readers see the old rows until it commits. Live consumers may run
+// transaction. It deletes rather than truncates, so readers keep seeing the old rows
+// (MVCC) until it commits instead of blocking on TRUNCATE's exclusive lock. Live consumers may run
 // meanwhile; whatever they re-deliver afterwards is ignored by the position check.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	applied := 0
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, p := range All() {
 			for _, table := range p.Tables {
-				if _, err := tx.Exec(ctx, "TRUNCATE "+table); err != nil {
-					return fmt.Errorf("truncate %s: %w", table, err)
+				if _, err := tx.Exec(ctx, "DELETE FROM "+table); err != nil {
+					return fmt.Errorf("empty %s: %w", table, err)
 				}
 			}
 			var after int64

@@ -26,5 +26,12 @@ func main() {
 }
 
 func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
-	return orders.New(pool, logger, orders.Config{}), nil
+	cfg, err := orders.ConfigFromEnv(env)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DevMode {
+		logger.Warn("DEV_MODE: unsigned webhooks are accepted and development secrets are in use")
+	}
+	return orders.New(pool, logger, cfg), nil
 }

@@ -111,4 +111,3 @@ func Update(ctx context.Context, tx pgx.Tx, id string, meta eventstore.Metadata,
 		}
 	}
 }
-

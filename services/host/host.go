@@ -77,5 +77,11 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 		return srv.Shutdown(shutdownCtx)
 	})
 	logger.Info("service started", "addr", ln.Addr().String())
-	return g.Wait()
+	err = g.Wait()
+	if err != nil && ctx.Err() != nil {
+		// Stopping while a subscriber was still starting reports the cancellation as an error.
+		logger.Debug("error during shutdown", "err", err)
+		return nil
+	}
+	return err
 }

@@ -82,3 +82,8 @@ func logLevel(env Env) slog.Level {
 	}
 	return l
 }
+
+// DevMode reports whether DEV_MODE=1 (or true): development secrets and unsigned webhooks.
+func DevMode(env Env) bool {
+	return env("DEV_MODE") == "1" || env("DEV_MODE") == "true"
+}

@@ -23,20 +23,20 @@ import (
 
 // placeOrderRequest is the body of POST /api/orders; amounts are currency units.
 type placeOrderRequest struct {
-	Items           []itemRequest  `json:"items"`
-	Total           *json.Number   `json:"total"`
-	CustomerID      string         `json:"customerId"`
-	CustomerEmail   string         `json:"customerEmail"`
-	NewCustomer     bool           `json:"newCustomer"`
-	ShippingAddress *order.Address `json:"shippingAddress"`
-	BillingAddress  *order.Address `json:"billingAddress"`
-	Currency        string         `json:"currency"`
+	Items           []itemRequest   `json:"items"`
+	Total           json.RawMessage `json:"total"`
+	CustomerID      string          `json:"customerId"`
+	CustomerEmail   string          `json:"customerEmail"`
+	NewCustomer     bool            `json:"newCustomer"`
+	ShippingAddress *order.Address  `json:"shippingAddress"`
+	BillingAddress  *order.Address  `json:"billingAddress"`
+	Currency        string          `json:"currency"`
 }
 
 type itemRequest struct {
-	SKU       string       `json:"sku"`
-	Quantity  int          `json:"quantity"`
-	UnitPrice *json.Number `json:"unitPrice"`
+	SKU       string          `json:"sku"`
+	Quantity  int             `json:"quantity"`
+	UnitPrice json.RawMessage `json:"unitPrice"`
 }
 
 func (req placeOrderRequest) command(id string, now time.Time) (order.PlaceOrder, error) {
@@ -44,18 +44,18 @@ func (req placeOrderRequest) command(id string, now time.Time) (order.PlaceOrder
 		OrderID: id, CustomerID: req.CustomerID, CustomerEmail: req.CustomerEmail, NewCustomer: req.NewCustomer,
 		Currency: strings.ToUpper(req.Currency), ShippingAddress: req.ShippingAddress, BillingAddress: req.BillingAddress, At: now,
 	}
-	if req.Total == nil {
+	if isNull(req.Total) {
 		return cmd, apperr.FieldErrorf("total", "total is required")
 	}
-	total, err := parseAmount("total", *req.Total)
+	total, err := parseAmount("total", req.Total)
 	if err != nil {
 		return cmd, err
 	}
 	cmd.Total = total
 	for i, it := range req.Items {
 		item := order.Item{SKU: it.SKU, Quantity: it.Quantity}
-		if it.UnitPrice != nil {
-			p, err := parseAmount(fmt.Sprintf("items[%d].unitPrice", i), *it.UnitPrice)
+		if !isNull(it.UnitPrice) {
+			p, err := parseAmount(fmt.Sprintf("items[%d].unitPrice", i), it.UnitPrice)
 			if err != nil {
 				return cmd, err
 			}
@@ -348,4 +348,3 @@ func requestHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
 }
-

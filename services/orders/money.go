@@ -8,9 +8,13 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 )
 
-// parseAmount reads a JSON number of currency units ("100", "19.99") into cents exactly,
-// refusing fractions of a cent instead of rounding money.
-func parseAmount(field string, n json.Number) (order.Cents, error) {
+// parseAmount reads a JSON number of currency units (100, 19.99) into cents exactly,
+// refusing quoted numbers, and fractions of a cent instead of rounding money.
+func parseAmount(field string, raw json.RawMessage) (order.Cents, error) {
+	var n json.Number
+	if len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &n) != nil {
+		return 0, apperr.FieldErrorf(field, "%s must be a JSON number, got %s", field, raw)
+	}
 	r, ok := new(big.Rat).SetString(string(n))
 	if !ok {
 		return 0, apperr.FieldErrorf(field, "%s must be a number, got %q", field, n)
@@ -28,4 +32,9 @@ func parseAmount(field string, n json.Number) (order.Cents, error) {
 // amount renders cents as a JSON number of currency units.
 func amount(c order.Cents) json.Number {
 	return json.Number(new(big.Rat).SetFrac64(int64(c), 100).FloatString(2))
+}
+
+// isNull reports whether a JSON field was absent or null.
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
 }

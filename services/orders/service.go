@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
@@ -19,6 +20,22 @@ import (
 type Config struct {
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
+	// DevMode accepts unsigned webhooks (with a warning) and enables the simulators.
+	DevMode bool
+	// ManagerToken authorises API approvals (Authorization: Bearer <token>).
+	ManagerToken string
+	// PaymentWebhookSecret verifies Stripe-Signature headers.
+	PaymentWebhookSecret string
+	// DeliveryWebhookSecret verifies X-Courier-Signature headers.
+	DeliveryWebhookSecret string
+	// Workflow tunes the order saga: risk threshold and the waits' deadlines.
+	Workflow sagas.Config
+	// SMTPURL (smtp://user:pass@host:port) sends emails; empty only records them.
+	SMTPURL string
+	// MailFrom is the sender address of every email.
+	MailFrom string
+	// MailPollInterval is how often the sender looks for new emails.
+	MailPollInterval time.Duration
 }
 
 // Service is the orders service.
@@ -33,10 +50,21 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Workflow == (sagas.Config{}) {
+		cfg.Workflow = sagas.DefaultConfig()
+	}
+	if cfg.MailFrom == "" {
+		cfg.MailFrom = "orders@ordermill.local"
+	}
+	if cfg.MailPollInterval == 0 {
+		cfg.MailPollInterval = 200 * time.Millisecond
+	}
 	return &Service{pool: pool, logger: logger, cfg: cfg}
 }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+// now is the service clock at Postgres's precision (microseconds), so a time read from
+// an event and the same time read from a column compare equal.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // Handler serves the orders API:
 //
@@ -44,6 +72,12 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 //	GET  /api/orders              list orders: ?status=&limit=&cursor=
 //	GET  /api/orders/{id}         one order, from its events
 //	GET  /api/orders/{id}/events  the order's event history
+//	GET  /api/orders/{id}/notifications  emails recorded for the order
+//	POST /api/orders/approve      a manager approves or rejects (Bearer token)
+//	GET  /api/support-tickets     support tickets (?orderId=)
+//	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order)
+//	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
+//	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
 //	GET  /healthz                 liveness
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -51,13 +85,23 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/orders", s.listOrders)
 	mux.HandleFunc("GET /api/orders/{id}", s.getOrder)
 	mux.HandleFunc("GET /api/orders/{id}/events", s.orderEvents)
+	mux.HandleFunc("GET /api/orders/{id}/notifications", s.listNotifications)
+	mux.HandleFunc("POST /api/orders/approve", s.approve)
+	mux.HandleFunc("GET /api/support-tickets", s.listTickets)
+	mux.HandleFunc("GET /api/webhooks", s.listWebhooks)
+	mux.HandleFunc("POST /webhooks/payment", s.paymentWebhook)
+	mux.HandleFunc("POST /webhooks/delivery", s.deliveryWebhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return mux
 }
 
-// RegisterConsumers subscribes the read-model projections to the log.
+// RegisterConsumers subscribes the order saga and the read-model projections to the log.
 func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
+	runner := sagas.NewRunner(sagas.ProcessOrder, s.cfg.Workflow, s.cfg.Now, s.logger)
+	if err := runner.Register(log, router); err != nil {
+		return err
+	}
 	return projections.Register(log, router)
 }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io/fs"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	migrations "github.com/ordermill/ordermill/sql"
+)
+
+// newDatabaseURL names a database that does not exist yet on the test server; it is
+// dropped when t ends, whether or not it was ever created.
+func newDatabaseURL(t *testing.T) (dbURL, adminURL, name string) {
+	t.Helper()
+	b := make([]byte, 6)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	name = "ordermill_replay_" + hex.EncodeToString(b)
+	u, err := url.Parse(pgtest.BaseURL())
+	require.NoError(t, err)
+	u.Path = "/" + name
+	dbURL = u.String()
+	u.Path = "/postgres"
+	adminURL = u.String()
+
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			t.Errorf("connect to drop %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+	require.False(t, databaseExists(t, adminURL, name), "database %s exists before the test", name)
+	return dbURL, adminURL, name
+}
+
+func databaseExists(t *testing.T, adminURL, name string) bool {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, adminURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var exists bool
+	require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists))
+	return exists
+}
+
+func env(databaseURL string) func(string) string {
+	return func(k string) string {
+		if k == "DATABASE_URL" {
+			return databaseURL
+		}
+		return ""
+	}
+}
+
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	files, err := fs.Glob(migrations.Migrations, "*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return len(files)
+}
+
+// -migrate-only creates a database that does not exist yet and applies every migration;
+// a plain run then rebuilds the read models from the events stored there.
+func TestMigrateOnlyCreatesDatabaseThenRebuild(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL, adminURL, name := newDatabaseURL(t)
+
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), &out))
+	assert.Contains(t, out.String(), "migrations applied")
+	assert.NotContains(t, out.String(), "rebuilt", "-migrate-only must not rebuild")
+	require.True(t, databaseExists(t, adminURL, name))
+
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	for _, table := range []string{"events", "watermill_order_events", "dead_letters", "orders.order_summaries", "orders.idempotency_keys"} {
+		var found *string
+		require.NoError(t, conn.QueryRow(ctx, `SELECT to_regclass($1)::text`, table).Scan(&found))
+		assert.NotNil(t, found, "table %s missing", table)
+	}
+	var applied int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0 AND is_applied`).Scan(&applied))
+	assert.Equal(t, migrationCount(t), applied)
+
+	// Starting again on the ready database is harmless.
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), &out))
+	assert.Contains(t, out.String(), "migrations applied")
+
+	// Store one order, then rebuild: its summary appears.
+	pool, err := eventstore.Open(ctx, dbURL)
+	require.NoError(t, err)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		o := &order.Order{}
+		events, err := o.Place(order.PlaceOrder{OrderID: "ord-1", Items: []order.Item{{SKU: "SKU-001", Quantity: 2}}, Total: 10000, At: time.Now()})
+		if err != nil {
+			return err
+		}
+		o.ID = "ord-1"
+		return orderstream.Append(ctx, tx, o, eventstore.Metadata{}, events...)
+	})
+	pool.Close()
+	require.NoError(t, err)
+
+	out.Reset()
+	require.NoError(t, run(ctx, nil, env(dbURL), &out))
+	assert.Contains(t, out.String(), "rebuilt")
+	assert.Contains(t, out.String(), "from 1 events")
+	var status string
+	var total int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT status, total_cents FROM orders.order_summaries WHERE order_id = 'ord-1'`).Scan(&status, &total))
+	assert.Equal(t, string(order.StatusPlaced), status)
+	assert.EqualValues(t, 10000, total)
+}
+
+// A bad flag is reported before any database is touched.
+func TestUnknownFlagFails(t *testing.T) {
+	t.Parallel()
+	dbURL, adminURL, name := newDatabaseURL(t)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-no-such-flag"}, env(dbURL), &out)
+	require.Error(t, err)
+	assert.Empty(t, out.String())
+	assert.False(t, databaseExists(t, adminURL, name))
+}

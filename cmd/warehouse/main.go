@@ -1,0 +1,36 @@
+// Command warehouse runs the warehouse service on :3003: stock, reservations and releases
+// (inventory.check-availability, inventory.reserve, inventory.release).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/warehouse"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := host.Run(ctx, "warehouse", 3003, os.Getenv, build); err != nil {
+		fmt.Fprintln(os.Stderr, "warehouse:", err)
+		os.Exit(1)
+	}
+}
+
+func build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+	if env("SEED_CATALOG") == "1" {
+		if err := warehouse.Seed(ctx, pool); err != nil {
+			return nil, fmt.Errorf("seed catalog: %w", err)
+		}
+		logger.Info("demo catalog seeded (GET /api/inventory lists it)")
+	}
+	return warehouse.New(pool, logger), nil
+}

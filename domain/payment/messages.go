@@ -1,0 +1,112 @@
+// Package payment is the payment service's public contract: the command that opens a
+// checkout session, the event that reports it, and the webhook the provider sends when the
+// customer has paid or failed to.
+package payment
+
+import (
+	"strings"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+// The names and shapes below are decoded by the saga, projections and the orders service,
+// so a field or name never changes in place; a new shape gets a new versioned name.
+
+// CommandsTopic is the topic other components send payment commands to.
+const CommandsTopic = "payments_commands"
+
+// StreamType is the stream type of payment sessions, so their events travel on "payment_events".
+const StreamType = "payment"
+
+// Command and event names carry a schema version so old messages stay decodable.
+const (
+	// CreateSessionName is the message name of CreateSession.
+	CreateSessionName = "payments.create_session.v1"
+	// SessionCreatedName is the stored name of SessionCreated.
+	SessionCreatedName = "payment.session_created.v1"
+)
+
+// Webhook statuses the provider reports; the orders service branches on exactly these.
+const (
+	// StatusCompleted means the money was taken.
+	StatusCompleted = "completed"
+	// StatusFailed means the payment was declined or errored; nothing was taken.
+	StatusFailed = "failed"
+)
+
+// CreateSession asks for a checkout session for an order; it is honoured at most once per
+// order, so a redelivered command can never open a second way to charge the customer.
+type CreateSession struct {
+	OrderID       string `json:"orderId"`
+	Amount        int64  `json:"amount"` // in minor units (cents), like the order total
+	Currency      string `json:"currency"`
+	CustomerEmail string `json:"customerEmail,omitempty"`
+}
+
+// Validate reports the first problem with c as a field error, so the HTTP edge and the
+// command consumer refuse the same inputs.
+func (c CreateSession) Validate() error {
+	if strings.TrimSpace(c.OrderID) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	if c.Amount <= 0 {
+		return apperr.FieldErrorf("amount", "amount must be a positive number of cents, got %d", c.Amount)
+	}
+	if !validCurrency(c.Currency) {
+		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", c.Currency)
+	}
+	if c.CustomerEmail != "" && !strings.Contains(c.CustomerEmail, "@") {
+		return apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", c.CustomerEmail)
+	}
+	return nil
+}
+
+// SessionCreated records the checkout the customer must complete before ExpiresAt.
+type SessionCreated struct {
+	OrderID   string    `json:"orderId"`
+	SessionID string    `json:"sessionId"`
+	URL       string    `json:"url"`
+	Amount    int64     `json:"amount"`
+	Currency  string    `json:"currency"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Webhook is the body the provider POSTs to the orders service at /webhooks/payment, signed
+// with Stripe's scheme; ID is the provider's event id, so a redelivery can be recognised.
+type Webhook struct {
+	ID        string `json:"id,omitempty"`
+	OrderID   string `json:"orderId"`
+	Status    string `json:"status"`
+	PaymentID string `json:"paymentId,omitempty"`
+	SessionID string `json:"sessionId,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Amount    int64  `json:"amount,omitempty"`
+}
+
+// Validate reports the first problem with w as a field error, so a receiver can refuse a
+// webhook it could not act on with a 400 instead of storing nonsense.
+func (w Webhook) Validate() error {
+	if strings.TrimSpace(w.OrderID) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	if w.Status != StatusCompleted && w.Status != StatusFailed {
+		return apperr.FieldErrorf("status", "status must be %q or %q, got %q", StatusCompleted, StatusFailed, w.Status)
+	}
+	return nil
+}
+
+// StreamID names the payment stream of an order, so one order has one payment history.
+func StreamID(orderID string) string { return "payment-" + orderID }
+
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,60 @@
+package payment_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/payment"
+)
+
+func TestCreateSessionValidate(t *testing.T) {
+	valid := payment.CreateSession{OrderID: "o1", Amount: 100, Currency: "USD", CustomerEmail: "a@b.c"}
+	cases := []struct {
+		name  string
+		edit  func(*payment.CreateSession)
+		field string
+	}{
+		{"valid", func(*payment.CreateSession) {}, ""},
+		{"no email is fine", func(c *payment.CreateSession) { c.CustomerEmail = "" }, ""},
+		{"blank order", func(c *payment.CreateSession) { c.OrderID = " " }, "orderId"},
+		{"zero amount", func(c *payment.CreateSession) { c.Amount = 0 }, "amount"},
+		{"negative amount", func(c *payment.CreateSession) { c.Amount = -5 }, "amount"},
+		{"missing currency", func(c *payment.CreateSession) { c.Currency = "" }, "currency"},
+		{"lowercase currency", func(c *payment.CreateSession) { c.Currency = "usd" }, "currency"},
+		{"bad email", func(c *payment.CreateSession) { c.CustomerEmail = "nobody" }, "customerEmail"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := valid
+			c.edit(&cmd)
+			err := cmd.Validate()
+			if c.field == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err))
+			assert.Equal(t, c.field, apperr.ErrorField(err))
+		})
+	}
+}
+
+func TestWebhookValidate(t *testing.T) {
+	assert.NoError(t, payment.Webhook{OrderID: "o1", Status: payment.StatusCompleted}.Validate())
+	assert.NoError(t, payment.Webhook{OrderID: "o1", Status: payment.StatusFailed}.Validate())
+	assert.Equal(t, "orderId", apperr.ErrorField(payment.Webhook{Status: payment.StatusFailed}.Validate()))
+	assert.Equal(t, "status", apperr.ErrorField(payment.Webhook{OrderID: "o1", Status: "pending"}.Validate()))
+}
+
+// The JSON shapes are a contract with other services, so their field names are pinned here.
+func TestWireFormat(t *testing.T) {
+	b, err := json.Marshal(payment.CreateSession{OrderID: "o1", Amount: 100, Currency: "USD", CustomerEmail: "a@b.c"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","amount":100,"currency":"USD","customerEmail":"a@b.c"}`, string(b))
+	b, err = json.Marshal(payment.Webhook{OrderID: "o1", Status: "completed"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","status":"completed"}`, string(b))
+	assert.Equal(t, "payment-o1", payment.StreamID("o1"))
+}

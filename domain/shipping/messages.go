@@ -1,0 +1,122 @@
+// Package shipping is the delivery service's public contract: the command that hands an
+// order to the courier, the event that reports the shipment, and the webhook the courier
+// sends as the parcel moves.
+package shipping
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+// The names and shapes below are decoded by the saga, projections and the orders service,
+// so a field or name never changes in place; a new shape gets a new versioned name.
+
+// CommandsTopic is the topic other components send delivery commands to.
+const CommandsTopic = "delivery_commands"
+
+// StreamType is the stream type of shipments, so their events travel on "shipment_events".
+const StreamType = "shipment"
+
+// Command and event names carry a schema version so old messages stay decodable.
+const (
+	// CreateShipmentName is the message name of CreateShipment.
+	CreateShipmentName = "delivery.create_shipment.v1"
+	// ShipmentCreatedName is the stored name of ShipmentCreated.
+	ShipmentCreatedName = "shipment.created.v1"
+)
+
+// Courier statuses the orders service acts on; a courier may also report intermediate ones
+// (picked_up, out_for_delivery), which receivers should record and otherwise ignore.
+const (
+	// StatusInTransit means the courier has the parcel.
+	StatusInTransit = "in_transit"
+	// StatusDelivered means the parcel reached the customer.
+	StatusDelivered = "delivered"
+	// StatusFailed means the courier gave up; the order was paid, so a human must follow up.
+	StatusFailed = "failed"
+)
+
+// Address is where the parcel goes; it mirrors the order's shipping address field by field.
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postalCode"`
+	Country    string `json:"country"`
+}
+
+// Line is a quantity of one SKU in the parcel, so the courier's manifest matches the order.
+type Line struct {
+	SKU      string `json:"sku"`
+	Quantity int    `json:"quantity"`
+}
+
+// CreateShipment asks the courier to ship an order; it is honoured at most once per order, so
+// a redelivered command can never send the goods twice.
+type CreateShipment struct {
+	OrderID string   `json:"orderId"`
+	Address *Address `json:"address,omitempty"`
+	Lines   []Line   `json:"lines"`
+}
+
+// Validate reports the first problem with c as a field error, so the HTTP edge and the
+// command consumer refuse the same inputs. The address is optional and not checked field by
+// field: the orders service accepts orders without one (the business case's own example has
+// none), and a command the saga sends for an accepted order must never be refused, or the
+// order would stall; the courier collects a missing address from the customer.
+func (c CreateShipment) Validate() error {
+	if strings.TrimSpace(c.OrderID) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	if len(c.Lines) == 0 {
+		return apperr.FieldErrorf("lines", "lines must hold at least one line")
+	}
+	for i, l := range c.Lines {
+		if strings.TrimSpace(l.SKU) == "" {
+			f := fmt.Sprintf("lines[%d].sku", i)
+			return apperr.FieldErrorf(f, "%s is required", f)
+		}
+		if l.Quantity <= 0 {
+			f := fmt.Sprintf("lines[%d].quantity", i)
+			return apperr.FieldErrorf(f, "%s must be positive, got %d", f, l.Quantity)
+		}
+	}
+	return nil
+}
+
+// ShipmentCreated records that the courier accepted the parcel and gives the customer
+// something to track.
+type ShipmentCreated struct {
+	OrderID        string `json:"orderId"`
+	ShipmentID     string `json:"shipmentId"`
+	Carrier        string `json:"carrier"`
+	TrackingNumber string `json:"trackingNumber"`
+}
+
+// Webhook is the body the courier POSTs to the orders service at /webhooks/delivery, signed
+// with the courier scheme; ID lets a receiver recognise a redelivery.
+type Webhook struct {
+	ID         string `json:"id,omitempty"`
+	OrderID    string `json:"orderId"`
+	ShipmentID string `json:"shipmentId,omitempty"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Validate reports the first problem with w as a field error; any non-empty status passes
+// because couriers report intermediate statuses the orders service only records.
+func (w Webhook) Validate() error {
+	if strings.TrimSpace(w.OrderID) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	if strings.TrimSpace(w.Status) == "" {
+		return apperr.FieldErrorf("status", "status is required")
+	}
+	return nil
+}
+
+// StreamID names the shipment stream of an order, so one order has one shipment history.
+func StreamID(orderID string) string { return "shipment-" + orderID }

@@ -1,0 +1,65 @@
+package shipping_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/shipping"
+)
+
+func valid() shipping.CreateShipment {
+	return shipping.CreateShipment{
+		OrderID: "o1",
+		Address: &shipping.Address{Name: "Ann", Line1: "1 Road", City: "Paris", PostalCode: "75001", Country: "FR"},
+		Lines:   []shipping.Line{{SKU: "MUG", Quantity: 1}},
+	}
+}
+
+func TestCreateShipmentValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*shipping.CreateShipment)
+		field string
+	}{
+		{"valid", func(*shipping.CreateShipment) {}, ""},
+		{"no address is fine, as orders accept none", func(c *shipping.CreateShipment) { c.Address = nil }, ""},
+		{"blank order", func(c *shipping.CreateShipment) { c.OrderID = "" }, "orderId"},
+		{"no lines", func(c *shipping.CreateShipment) { c.Lines = nil }, "lines"},
+		{"blank sku", func(c *shipping.CreateShipment) { c.Lines = append(c.Lines, shipping.Line{Quantity: 1}) }, "lines[1].sku"},
+		{"zero quantity", func(c *shipping.CreateShipment) { c.Lines[0].Quantity = 0 }, "lines[0].quantity"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := valid()
+			c.edit(&cmd)
+			err := cmd.Validate()
+			if c.field == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err))
+			assert.Equal(t, c.field, apperr.ErrorField(err))
+		})
+	}
+}
+
+func TestWebhookValidate(t *testing.T) {
+	assert.NoError(t, shipping.Webhook{OrderID: "o1", Status: shipping.StatusDelivered}.Validate())
+	assert.NoError(t, shipping.Webhook{OrderID: "o1", Status: "picked_up"}.Validate(), "intermediate statuses pass")
+	assert.Equal(t, "orderId", apperr.ErrorField(shipping.Webhook{Status: shipping.StatusFailed}.Validate()))
+	assert.Equal(t, "status", apperr.ErrorField(shipping.Webhook{OrderID: "o1"}.Validate()))
+}
+
+// The JSON shapes are a contract with other services, so their field names are pinned here.
+func TestWireFormat(t *testing.T) {
+	b, err := json.Marshal(valid())
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","address":{"name":"Ann","line1":"1 Road","city":"Paris","postalCode":"75001","country":"FR"},"lines":[{"sku":"MUG","quantity":1}]}`, string(b))
+	b, err = json.Marshal(shipping.ShipmentCreated{OrderID: "o1", ShipmentID: "s", Carrier: "c", TrackingNumber: "t"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","carrier":"c","trackingNumber":"t"}`, string(b))
+	assert.Equal(t, "shipment-o1", shipping.StreamID("o1"))
+}

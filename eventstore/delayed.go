@@ -1,0 +1,70 @@
+package eventstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/delay"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Schedule publishes msg to the delayed queue topic through tx, to be delivered once at is
+// past: a durable timer that survives restarts and vanishes if tx rolls back.
+func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta Metadata, msg Message) error {
+	body, err := json.Marshal(msg.Data)
+	if err != nil {
+		return fmt.Errorf("marshal %s: %w", msg.Name, err)
+	}
+	m := message.NewMessage(uuid.NewString(), body)
+	m.Metadata.Set("name", msg.Name)
+	m.Metadata.Set("correlation_id", meta.CorrelationID)
+	m.Metadata.Set("causation_id", meta.CausationID)
+	delay.Message(m, delay.Until(at))
+	m.SetContext(ctx)
+	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: wsql.PostgreSQLQueueSchema{}}, nil)
+	if err != nil {
+		return err
+	}
+	if err := pub.Publish(topic, m); err != nil {
+		return fmt.Errorf("schedule on %s: %w", topic, err)
+	}
+	return nil
+}
+
+// ConsumeDue registers h on router for the delayed queue topic: each message is handled
+// once, after its time has come, by whichever replica takes it first (rows are locked
+// with FOR UPDATE, so replicas share the queue). Handled messages are deleted.
+func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler) error {
+	where := fmt.Sprintf("(metadata->>'%s')::timestamptz < NOW()", delay.DelayedUntilKey)
+	sub, err := wsql.NewSubscriber(guardedBeginner{wsql.BeginnerFromPgx(l.pool)}, wsql.SubscriberConfig{
+		SchemaAdapter: readCommittedQueue{wsql.PostgreSQLQueueSchema{
+			GenerateWhereClause: func(wsql.GenerateWhereClauseParams) (string, []any) { return where, nil },
+			SubscribeBatchSize:  l.cfg.BatchSize,
+		}},
+		OffsetsAdapter: wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true},
+		PollInterval:   l.cfg.DuePollInterval,
+		ResendInterval: 20 * time.Millisecond,
+		RetryInterval:  100 * time.Millisecond,
+	}, l.logger)
+	if err != nil {
+		return err
+	}
+	router.AddConsumerHandler(name, topic, sub, Transactional(name, topic, DefaultMaxAttempts, h))
+	return nil
+}
+
+// readCommittedQueue runs the queue's transactions at READ COMMITTED, for the same reason
+// as readCommittedSchema.
+type readCommittedQueue struct {
+	wsql.PostgreSQLQueueSchema
+}
+
+func (readCommittedQueue) SubscribeIsolationLevel() sql.IsolationLevel {
+	return sql.LevelReadCommitted
+}

@@ -1,0 +1,1121 @@
+package sagas
+
+import (
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/shipping"
+)
+
+// ---------------------------------------------------------------------------
+// Fixtures: clock, orders and the histories that bring an order to each status.
+// ---------------------------------------------------------------------------
+
+const (
+	testOrderID = "ord-1"
+	testEmail   = "alice@example.com"
+)
+
+var (
+	// testNow is Input.Now, the time the saga decides at.
+	testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	// testRunAt is the time the runner carries out an OrderCommand.
+	testRunAt = testNow.Add(time.Minute)
+	// testPlacedAt starts every history; later history events follow a minute apart.
+	testPlacedAt = testNow.Add(-2 * time.Hour)
+	// testApprovalDeadline is recorded on held orders; it deliberately differs from
+	// testNow+ApprovalTimeout so a test can tell which one the saga used.
+	testApprovalDeadline = testPlacedAt.Add(24 * time.Hour)
+	testSessionExpiry    = testNow.Add(time.Hour)
+)
+
+func cents(c order.Cents) *order.Cents { return &c }
+
+func testAddress() *order.Address {
+	return &order.Address{Name: "Alice", Line1: "1 Main St", Line2: "Apt 2", City: "Springfield", PostalCode: "12345", Country: "US"}
+}
+
+// smallOrder is $100 from a known customer: risk score 10.
+func smallOrder() order.PlaceOrder {
+	return order.PlaceOrder{
+		OrderID: testOrderID, CustomerID: "cust-1", CustomerEmail: testEmail,
+		Items: []order.Item{
+			{SKU: "SKU-A", Quantity: 2, UnitPrice: cents(25_00)},
+			{SKU: "SKU-B", Quantity: 1, UnitPrice: cents(50_00)},
+		},
+		Total: 100_00, Currency: "USD",
+		ShippingAddress: testAddress(), BillingAddress: testAddress(),
+	}
+}
+
+// largeOrder is $50,000 from a new customer: risk score 10+50+25 = 85.
+func largeOrder() order.PlaceOrder {
+	return order.PlaceOrder{
+		OrderID: testOrderID, CustomerID: "cust-2", CustomerEmail: testEmail, NewCustomer: true,
+		Items: []order.Item{{SKU: "SKU-LUX", Quantity: 1, UnitPrice: cents(50_000_00)}},
+		Total: 50_000_00, Currency: "USD",
+		ShippingAddress: testAddress(), BillingAddress: testAddress(),
+	}
+}
+
+func newCustomerSmallOrder() order.PlaceOrder {
+	cmd := smallOrder()
+	cmd.NewCustomer = true
+	return cmd
+}
+
+func noAddressOrder() order.PlaceOrder {
+	cmd := smallOrder()
+	cmd.ShippingAddress, cmd.BillingAddress = nil, nil
+	return cmd
+}
+
+var largeFactors = []order.RiskFactor{
+	{Code: "amount_over_20000", Description: "order total exceeds $20,000", Points: 50},
+	{Code: "new_customer", Description: "first order from this customer", Points: 25},
+}
+
+// step is one aggregate command in a history; histories are produced by the aggregate's
+// own command methods so they are always valid.
+type step func(o *order.Order, at time.Time) ([]order.Event, error)
+
+func place(cmd order.PlaceOrder) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		cmd.At = at
+		return o.Place(cmd)
+	}
+}
+
+func assessWithDeadline(score int, deadline time.Time, factors ...order.RiskFactor) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.AssessRisk(score, factors, DefaultConfig().RiskThreshold, deadline, at)
+	}
+}
+
+func assess(score int, factors ...order.RiskFactor) step {
+	return assessWithDeadline(score, testApprovalDeadline, factors...)
+}
+
+func approve(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.Approve("manager@example.com", "known buyer", at)
+}
+
+func reject(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.Reject("manager@example.com", "looks fraudulent", at)
+}
+
+func reserve(id string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.ReserveInventory(id, at) }
+}
+
+func failReserve(reason string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.FailReservation(reason, at) }
+}
+
+func openSession(id string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.RecordPaymentSession(id, "https://pay.example/"+id, testSessionExpiry, at)
+	}
+}
+
+func pay(id string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.CompletePayment(id, at) }
+}
+
+func failPay(id, reason string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.FailPayment(id, reason, at) }
+}
+
+func ship(id string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.CreateShipment(id, "DHL", "TRK-1", at)
+	}
+}
+
+func courier(status, reason string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.UpdateDelivery(status, reason, at) }
+}
+
+func completeOrder(o *order.Order, at time.Time) ([]order.Event, error) { return o.Complete(at) }
+
+func cancelOrder(reason order.CancelReason) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.Cancel(reason, "cancelled in test", at)
+	}
+}
+
+// path extends a history without aliasing the base slice.
+func path(base []step, more ...step) []step { return append(slices.Clip(base), more...) }
+
+// Histories bringing the order to each status.
+var (
+	atPlaced             = []step{place(smallOrder())}
+	atReserving          = path(atPlaced, assess(10))
+	atCancelledReserving = path(atReserving, cancelOrder(order.ReasonTimedOut))
+	atOutOfStock         = path(atReserving, failReserve("SKU-B out of stock"))
+	atAwaitingPayment    = path(atReserving, reserve("res-1"))
+	atSessionOpen        = path(atAwaitingPayment, openSession("sess-1"))
+	atPaymentTimedOut    = path(atSessionOpen, cancelOrder(order.ReasonTimedOut))
+	atPaymentFailed      = path(atSessionOpen, failPay("pay-1", "card declined"))
+	atAwaitingShipment   = path(atSessionOpen, pay("pay-1"))
+	atAwaitingDelivery   = path(atAwaitingShipment, ship("shp-1"))
+	atInTransit          = path(atAwaitingDelivery, courier("in_transit", ""))
+	atDelivered          = path(atInTransit, courier("delivered", ""))
+	atCompleted          = path(atDelivered, completeOrder)
+	atDeliveryFailed     = path(atInTransit, courier("failed", "address not found"))
+
+	atAwaitingApproval      = []step{place(largeOrder()), assess(85, largeFactors...)}
+	atApproved              = path(atAwaitingApproval, approve)
+	atApprovedAndReserved   = path(atApproved, reserve("res-1"))
+	atRejected              = path(atAwaitingApproval, reject)
+	atApprovalTimedOut      = path(atAwaitingApproval, cancelOrder(order.ReasonTimedOut))
+	atHeldAtThreshold       = []step{place(largeOrder()), assess(70)}
+	atHeldWithoutDeadline   = []step{place(largeOrder()), assessWithDeadline(85, time.Time{})}
+	atPaidWithoutAnyAddress = []step{place(noAddressOrder()), assess(10), reserve("res-1"), openSession("sess-1"), pay("pay-1")}
+)
+
+// history runs steps on a fresh order and returns the events they produced.
+func history(t testing.TB, steps ...step) []order.Event {
+	t.Helper()
+	o := &order.Order{}
+	var all []order.Event
+	for i, s := range steps {
+		evs, err := s(o, testPlacedAt.Add(time.Duration(i)*time.Minute))
+		require.NoError(t, err, "history step %d", i)
+		for _, e := range evs {
+			o.Apply(e)
+		}
+		all = append(all, evs...)
+	}
+	return all
+}
+
+func TestHistoriesReachTheirStatus(t *testing.T) {
+	for _, tc := range []struct {
+		steps []step
+		want  order.Status
+	}{
+		{atPlaced, order.StatusPlaced},
+		{atReserving, order.StatusReserving},
+		{atCancelledReserving, order.StatusCancelled},
+		{atOutOfStock, order.StatusCancelled},
+		{atAwaitingPayment, order.StatusAwaitingPayment},
+		{atSessionOpen, order.StatusAwaitingPayment},
+		{atPaymentTimedOut, order.StatusCancelled},
+		{atPaymentFailed, order.StatusCancelled},
+		{atAwaitingShipment, order.StatusAwaitingShipment},
+		{atAwaitingDelivery, order.StatusAwaitingDelivery},
+		{atInTransit, order.StatusAwaitingDelivery},
+		{atDelivered, order.StatusDelivered},
+		{atCompleted, order.StatusCompleted},
+		{atDeliveryFailed, order.StatusDeliveryFailed},
+		{atAwaitingApproval, order.StatusAwaitingApproval},
+		{atApproved, order.StatusReserving},
+		{atApprovedAndReserved, order.StatusAwaitingPayment},
+		{atRejected, order.StatusRejected},
+		{atApprovalTimedOut, order.StatusCancelled},
+		{atHeldAtThreshold, order.StatusAwaitingApproval},
+		{atHeldWithoutDeadline, order.StatusAwaitingApproval},
+		{atPaidWithoutAnyAddress, order.StatusAwaitingShipment},
+	} {
+		t.Run(string(tc.want), func(t *testing.T) {
+			assert.Equal(t, tc.want, order.Rehydrate(history(t, tc.steps...)).Status)
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Messages.
+// ---------------------------------------------------------------------------
+
+func mustJSON(v any) json.RawMessage {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+// ev is an order event message; its payload is filled in from the last event of that
+// name in the case's history, exactly as the runner would receive it.
+func ev(name string) Message { return Message{Name: name, ID: "evt-" + name} }
+
+func msg(name string, payload any) Message {
+	return Message{Name: name, ID: "msg-" + name, Payload: mustJSON(payload)}
+}
+
+func deadlineMsg(w Wait) Message {
+	return msg(DeadlineName(w), map[string]string{"orderId": testOrderID, "wait": string(w)})
+}
+
+func payWH(status, paymentID, reason string) payment.Webhook {
+	return payment.Webhook{ID: "evt_" + status, OrderID: testOrderID, Status: status, PaymentID: paymentID, SessionID: "sess-1", Reason: reason, Amount: 100_00}
+}
+
+func payWebhook(status, paymentID, reason string) Message {
+	return msg(PaymentWebhookName, payWH(status, paymentID, reason))
+}
+
+func courierWH(status, reason string) shipping.Webhook {
+	return shipping.Webhook{ID: "trk_" + status, OrderID: testOrderID, ShipmentID: "shp-1", Status: status, Reason: reason}
+}
+
+func courierWebhook(status, reason string) Message {
+	return msg(DeliveryWebhookName, courierWH(status, reason))
+}
+
+func reservedMsg(reservationID string) Message {
+	return msg(inventory.ReservedName, inventory.Reserved{OrderID: testOrderID, ReservationID: reservationID, Lines: smallLines()})
+}
+
+func reservationFailedMsg() Message {
+	return msg(inventory.ReservationFailedName, inventory.ReservationFailed{OrderID: testOrderID, Reason: "SKU-B out of stock", SKU: "SKU-B"})
+}
+
+func sessionCreatedMsg() Message {
+	return msg(payment.SessionCreatedName, payment.SessionCreated{
+		OrderID: testOrderID, SessionID: "sess-1", URL: "https://pay.example/sess-1",
+		Amount: 100_00, Currency: "USD", ExpiresAt: testSessionExpiry,
+	})
+}
+
+func shipmentCreatedMsg() Message {
+	return msg(shipping.ShipmentCreatedName, shipping.ShipmentCreated{OrderID: testOrderID, ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1"})
+}
+
+// ---------------------------------------------------------------------------
+// Effects, normalised so they can be compared as values.
+// ---------------------------------------------------------------------------
+
+// fx describes one effect. An OrderCommand is described by its name and the events its
+// Run yields on (a copy of) the order at testRunAt.
+type fx struct {
+	Type       string
+	Name       string
+	Events     []order.Event
+	RunErr     string
+	Topic      string
+	Data       any
+	Wait       Wait
+	At         time.Time
+	Kind       string
+	Recipient  string
+	HasSubject bool
+}
+
+func orderCmd(name string, events ...order.Event) fx {
+	return fx{Type: "order", Name: name, Events: events}
+}
+
+func send(topic, name string, data any) fx {
+	return fx{Type: "send", Topic: topic, Name: name, Data: data}
+}
+
+func schedule(w Wait, at time.Time) fx { return fx{Type: "deadline", Wait: w, At: at} }
+
+func notice(kind string) fx {
+	return fx{Type: "notify", Kind: kind, Recipient: testEmail, HasSubject: true}
+}
+
+func ticket(kind string) fx { return fx{Type: "ticket", Kind: kind} }
+
+// describe normalises effects. OrderCommands run one after another on a working copy of
+// the order, each seeing the events of the ones before, as the runner does (it reloads the
+// order for every command).
+func describe(t testing.TB, history []order.Event, effects []Effect) []fx {
+	t.Helper()
+	working := order.Rehydrate(history)
+	var out []fx
+	for _, e := range effects {
+		switch e := e.(type) {
+		case OrderCommand:
+			require.NotNil(t, e.Run, "OrderCommand %s has no Run", e.Name)
+			evs, err := e.Run(working, testRunAt)
+			d := fx{Type: "order", Name: e.Name, Events: evs}
+			if err != nil {
+				d.RunErr = err.Error()
+			}
+			for _, ev := range evs {
+				working.Apply(ev)
+			}
+			out = append(out, d)
+		case SendCommand:
+			out = append(out, fx{Type: "send", Topic: e.Topic, Name: e.Name, Data: e.Data})
+		case ScheduleDeadline:
+			assert.True(t, ProcessOrder.Names()[DeadlineName(e.Wait)], "deadline %s is scheduled but no rule handles it", e.Wait)
+			out = append(out, fx{Type: "deadline", Wait: e.Wait, At: e.At})
+		case Notify:
+			out = append(out, fx{Type: "notify", Kind: e.Kind, Recipient: e.Recipient, HasSubject: e.Subject != ""})
+		case OpenTicket:
+			out = append(out, fx{Type: "ticket", Kind: e.Kind})
+		default:
+			t.Fatalf("unknown effect %T", e)
+		}
+	}
+	return out
+}
+
+// decideRaw runs ProcessOrder.Decide for m against the order rebuilt from history.
+func decideRaw(t testing.TB, history []order.Event, state State, m Message, recent int) ([]Effect, State) {
+	t.Helper()
+	if m.Payload == nil {
+		for i := len(history) - 1; i >= 0; i-- {
+			if history[i].EventName() == m.Name {
+				m.Payload = mustJSON(history[i])
+				break
+			}
+		}
+		require.NotNil(t, m.Payload, "history holds no %s event to send", m.Name)
+	}
+	o := order.Rehydrate(history)
+	st := State{PendingPayment: state.PendingPayment, PendingDelivery: slices.Clone(state.PendingDelivery)}
+	effects, err := ProcessOrder.Decide(Input{Msg: m, Order: o, State: &st, Now: testNow, Cfg: DefaultConfig(), RecentOrders: recent})
+	require.NoError(t, err)
+	require.Equal(t, order.Rehydrate(history), o, "Decide must not change the order")
+	return effects, st
+}
+
+type decideCase struct {
+	name      string
+	steps     []step
+	state     State
+	msg       Message
+	recent    int
+	want      []fx
+	wantState State
+}
+
+func runCases(t *testing.T, cases []decideCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			events := history(t, tc.steps...)
+			effects, st := decideRaw(t, events, tc.state, tc.msg, tc.recent)
+			assert.Equal(t, tc.want, describe(t, events, effects))
+			assert.Equal(t, tc.wantState, st)
+		})
+	}
+}
+
+// Expected command payloads.
+
+func smallLines() []inventory.Line {
+	return []inventory.Line{{SKU: "SKU-A", Quantity: 2}, {SKU: "SKU-B", Quantity: 1}}
+}
+
+var (
+	reserveSmall = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: smallLines()})
+	reserveLarge = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: []inventory.Line{{SKU: "SKU-LUX", Quantity: 1}}})
+	createSess   = send(payment.CommandsTopic, payment.CreateSessionName, payment.CreateSession{OrderID: testOrderID, Amount: 100_00, Currency: "USD", CustomerEmail: testEmail})
+	shipSmall    = send(shipping.CommandsTopic, shipping.CreateShipmentName, shipping.CreateShipment{
+		OrderID: testOrderID,
+		Address: &shipping.Address{Name: "Alice", Line1: "1 Main St", Line2: "Apt 2", City: "Springfield", PostalCode: "12345", Country: "US"},
+		Lines:   []shipping.Line{{SKU: "SKU-A", Quantity: 2}, {SKU: "SKU-B", Quantity: 1}},
+	})
+	shipNoAddress = send(shipping.CommandsTopic, shipping.CreateShipmentName, shipping.CreateShipment{
+		OrderID: testOrderID,
+		Lines:   []shipping.Line{{SKU: "SKU-A", Quantity: 2}, {SKU: "SKU-B", Quantity: 1}},
+	})
+)
+
+func releaseFx(reason string) fx {
+	return send(inventory.CommandsTopic, inventory.ReleaseName, inventory.Release{OrderID: testOrderID, Reason: reason})
+}
+
+func cancelledEv(reason order.CancelReason, detail string) order.OrderCancelled {
+	return order.OrderCancelled{Reason: reason, Detail: detail, At: testRunAt}
+}
+
+func statusEv(status string) order.DeliveryStatusUpdated {
+	return order.DeliveryStatusUpdated{Status: status, At: testRunAt}
+}
+
+// ---------------------------------------------------------------------------
+// The rules, one table per stage of the workflow.
+// ---------------------------------------------------------------------------
+
+func TestProcessOrderRisk(t *testing.T) {
+	runCases(t, []decideCase{
+		{
+			name:  "placed: low risk ($100, known customer) is assessed and not held",
+			steps: atPlaced, msg: ev(order.NameOrderPlaced),
+			want: []fx{orderCmd("assess-risk", order.RiskAssessed{Score: 10, Threshold: 70, AssessedAt: testRunAt})},
+		},
+		{
+			name:  "placed: high risk ($50,000, new customer) is held until now+ApprovalTimeout",
+			steps: []step{place(largeOrder())}, msg: ev(order.NameOrderPlaced),
+			want: []fx{orderCmd("assess-risk",
+				order.RiskAssessed{Score: 85, Factors: largeFactors, Threshold: 70, AssessedAt: testRunAt},
+				order.HeldForApproval{Score: 85, Deadline: testNow.Add(24 * time.Hour), HeldAt: testRunAt},
+			)},
+		},
+		{
+			name:  "placed: recent orders raise the score (still below threshold)",
+			steps: atPlaced, msg: ev(order.NameOrderPlaced), recent: 5,
+			want: []fx{orderCmd("assess-risk", order.RiskAssessed{
+				Score: 40, Threshold: 70, AssessedAt: testRunAt,
+				Factors: []order.RiskFactor{{Code: "order_velocity", Description: "5 other orders from this customer in the last hour", Points: 30}},
+			})},
+		},
+		{
+			name:  "placed: new customer without recent orders stays below threshold",
+			steps: []step{place(newCustomerSmallOrder())}, msg: ev(order.NameOrderPlaced),
+			want: []fx{orderCmd("assess-risk", order.RiskAssessed{
+				Score: 35, Threshold: 70, AssessedAt: testRunAt,
+				Factors: []order.RiskFactor{{Code: "new_customer", Description: "first order from this customer", Points: 25}},
+			})},
+		},
+		{
+			name:  "placed: recent orders push a new customer to exactly the threshold, which holds",
+			steps: []step{place(newCustomerSmallOrder())}, msg: ev(order.NameOrderPlaced), recent: 7,
+			want: []fx{orderCmd("assess-risk",
+				order.RiskAssessed{Score: 70, Threshold: 70, AssessedAt: testRunAt, Factors: []order.RiskFactor{
+					{Code: "new_customer", Description: "first order from this customer", Points: 25},
+					{Code: "order_velocity", Description: "7 other orders from this customer in the last hour", Points: 35},
+				}},
+				order.HeldForApproval{Score: 70, Deadline: testNow.Add(24 * time.Hour), HeldAt: testRunAt},
+			)},
+		},
+		{name: "placed: already assessed (reserving) does nothing", steps: atReserving, msg: ev(order.NameOrderPlaced)},
+		{name: "placed: already held does nothing", steps: atAwaitingApproval, msg: ev(order.NameOrderPlaced)},
+		{name: "placed: already cancelled does nothing", steps: atCancelledReserving, msg: ev(order.NameOrderPlaced)},
+		{name: "placed: already completed does nothing", steps: atCompleted, msg: ev(order.NameOrderPlaced)},
+
+		{
+			name:  "risk_assessed below threshold reserves the order's lines",
+			steps: atReserving, msg: ev(order.NameRiskAssessed),
+			want: []fx{reserveSmall},
+		},
+		{name: "risk_assessed above threshold does nothing", steps: atAwaitingApproval, msg: ev(order.NameRiskAssessed)},
+		{name: "risk_assessed at exactly the threshold does nothing", steps: atHeldAtThreshold, msg: ev(order.NameRiskAssessed)},
+	})
+}
+
+func TestProcessOrderApproval(t *testing.T) {
+	runCases(t, []decideCase{
+		{
+			name:  "held_for_approval arms the approval deadline recorded on the order",
+			steps: atAwaitingApproval, msg: ev(order.NameHeldForApproval),
+			want: []fx{schedule(WaitApproval, testApprovalDeadline)},
+		},
+		{
+			name:  "held_for_approval without a recorded deadline falls back to now+ApprovalTimeout",
+			steps: atHeldWithoutDeadline, msg: ev(order.NameHeldForApproval),
+			want: []fx{schedule(WaitApproval, testNow.Add(24*time.Hour))},
+		},
+		{
+			name:  "approved reserves the order's lines",
+			steps: atApproved, msg: ev(order.NameOrderApproved),
+			want: []fx{reserveLarge},
+		},
+		{
+			name:  "approval deadline while awaiting approval cancels as timed out",
+			steps: atAwaitingApproval, msg: deadlineMsg(WaitApproval),
+			want: []fx{orderCmd("cancel-timed_out", cancelledEv(order.ReasonTimedOut, "no manager decision before the deadline"))},
+		},
+		{name: "approval deadline after approval (reserving) does nothing", steps: atApproved, msg: deadlineMsg(WaitApproval)},
+		{name: "approval deadline after approval (awaiting payment) does nothing", steps: atApprovedAndReserved, msg: deadlineMsg(WaitApproval)},
+		{name: "approval deadline after rejection does nothing", steps: atRejected, msg: deadlineMsg(WaitApproval)},
+		{name: "approval deadline after it already fired does nothing", steps: atApprovalTimedOut, msg: deadlineMsg(WaitApproval)},
+	})
+}
+
+func TestProcessOrderInventory(t *testing.T) {
+	runCases(t, []decideCase{
+		{
+			name:  "inventory reserved while reserving records the reservation",
+			steps: atReserving, msg: reservedMsg("res-1"),
+			want: []fx{orderCmd("record-reservation", order.InventoryReserved{ReservationID: "res-1", At: testRunAt})},
+		},
+		{
+			name:  "inventory reserved after approval records the reservation",
+			steps: atApproved, msg: reservedMsg("res-1"),
+			want: []fx{orderCmd("record-reservation", order.InventoryReserved{ReservationID: "res-1", At: testRunAt})},
+		},
+		{
+			name:  "inventory reserved for an order cancelled meanwhile releases the stock",
+			steps: atCancelledReserving, msg: reservedMsg("res-1"),
+			want: []fx{releaseFx("order no longer awaiting inventory")},
+		},
+		{name: "inventory reserved again with the recorded id does nothing", steps: atAwaitingPayment, msg: reservedMsg("res-1")},
+		{name: "inventory reserved again after a cancellation that released it does nothing", steps: atPaymentTimedOut, msg: reservedMsg("res-1")},
+
+		{
+			name:  "reservation failed while reserving fails the reservation and cancels out of stock",
+			steps: atReserving, msg: reservationFailedMsg(),
+			want: []fx{orderCmd("fail-reservation",
+				order.ReservationFailed{Reason: "SKU-B out of stock", At: testRunAt},
+				cancelledEv(order.ReasonOutOfStock, "SKU-B out of stock"),
+			)},
+		},
+		{name: "reservation failed after a reservation does nothing", steps: atAwaitingPayment, msg: reservationFailedMsg()},
+		{name: "reservation failed twice does nothing", steps: atOutOfStock, msg: reservationFailedMsg()},
+		{name: "reservation failed for a cancelled order does nothing", steps: atCancelledReserving, msg: reservationFailedMsg()},
+		{name: "reservation failed while awaiting approval does nothing", steps: atAwaitingApproval, msg: reservationFailedMsg()},
+	})
+}
+
+func TestProcessOrderPayment(t *testing.T) {
+	completed := payWH(payment.StatusCompleted, "pay-1", "")
+	failed := payWH(payment.StatusFailed, "pay-1", "card declined")
+	runCases(t, []decideCase{
+		{
+			name:  "inventory_reserved confirms, opens a payment session and arms the payment deadline",
+			steps: atAwaitingPayment, msg: ev(order.NameInventoryReserved),
+			want: []fx{notice(KindOrderConfirmed), createSess, schedule(WaitPayment, testNow.Add(24*time.Hour))},
+		},
+		{
+			name:  "inventory_reserved applies an early completed payment and forgets it",
+			steps: atAwaitingPayment, msg: ev(order.NameInventoryReserved),
+			state: State{PendingPayment: &completed},
+			want: []fx{
+				notice(KindOrderConfirmed), createSess, schedule(WaitPayment, testNow.Add(24*time.Hour)),
+				orderCmd("complete-payment", order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}),
+			},
+		},
+		{
+			name:  "inventory_reserved applies an early failed payment and forgets it",
+			steps: atAwaitingPayment, msg: ev(order.NameInventoryReserved),
+			state: State{PendingPayment: &failed},
+			want: []fx{
+				notice(KindOrderConfirmed), createSess, schedule(WaitPayment, testNow.Add(24*time.Hour)),
+				orderCmd("fail-payment",
+					order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt},
+					cancelledEv(order.ReasonPaymentFailed, "card declined"),
+				),
+			},
+		},
+
+		{
+			name:  "session created while awaiting payment records it",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			want: []fx{orderCmd("record-payment-session", order.PaymentSessionCreated{
+				SessionID: "sess-1", URL: "https://pay.example/sess-1", Deadline: testSessionExpiry, At: testRunAt,
+			})},
+		},
+		{name: "session created when a session is recorded does nothing", steps: atSessionOpen, msg: sessionCreatedMsg()},
+		{name: "session created for a cancelled order does nothing", steps: atPaymentTimedOut, msg: sessionCreatedMsg()},
+		{name: "session created for a paid order does nothing", steps: atAwaitingShipment, msg: sessionCreatedMsg()},
+
+		{
+			name:  "payment webhook completed while awaiting payment completes the payment",
+			steps: atSessionOpen, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			want: []fx{orderCmd("complete-payment", order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt})},
+		},
+		{
+			name:  "payment webhook failed while awaiting payment fails the payment and cancels",
+			steps: atSessionOpen, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined"),
+			want: []fx{orderCmd("fail-payment",
+				order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt},
+				cancelledEv(order.ReasonPaymentFailed, "card declined"),
+			)},
+		},
+		{
+			name:  "payment webhook failed without a reason gets a default reason",
+			steps: atSessionOpen, msg: payWebhook(payment.StatusFailed, "", ""),
+			want: []fx{orderCmd("fail-payment",
+				order.PaymentFailed{Reason: "the payment provider reported a failure", At: testRunAt},
+				cancelledEv(order.ReasonPaymentFailed, "the payment provider reported a failure"),
+			)},
+		},
+		{
+			name:  "payment webhook while awaiting approval is remembered",
+			steps: atAwaitingApproval, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			wantState: State{PendingPayment: &completed},
+		},
+		{
+			name:  "payment webhook while placed is remembered",
+			steps: atPlaced, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined"),
+			wantState: State{PendingPayment: &failed},
+		},
+		{
+			name:  "payment webhook while reserving keeps the first remembered one",
+			steps: atReserving, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			state: State{PendingPayment: &failed}, wantState: State{PendingPayment: &failed},
+		},
+		{name: "payment webhook for a paid order (duplicate) does nothing", steps: atAwaitingShipment, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
+		{name: "payment webhook failed for a paid order does nothing", steps: atAwaitingShipment, msg: payWebhook(payment.StatusFailed, "pay-2", "declined")},
+		{name: "payment webhook while awaiting delivery does nothing", steps: atAwaitingDelivery, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
+		{name: "payment webhook for a completed order does nothing", steps: atCompleted, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
+		{
+			name:  "payment webhook completed for a cancelled order opens a refund ticket",
+			steps: atPaymentTimedOut, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			want: []fx{ticket(TicketLatePayment)},
+		},
+		{
+			name:  "payment webhook completed for a rejected order opens a refund ticket",
+			steps: atRejected, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			want: []fx{ticket(TicketLatePayment)},
+		},
+		{name: "payment webhook failed for a cancelled order does nothing", steps: atPaymentFailed, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined")},
+
+		{
+			name:  "payment deadline while awaiting payment cancels as timed out",
+			steps: atSessionOpen, msg: deadlineMsg(WaitPayment),
+			want: []fx{orderCmd("cancel-timed_out", cancelledEv(order.ReasonTimedOut, "payment not received before the deadline"))},
+		},
+		{name: "payment deadline after payment does nothing", steps: atAwaitingShipment, msg: deadlineMsg(WaitPayment)},
+		{name: "payment deadline after delivery does nothing", steps: atCompleted, msg: deadlineMsg(WaitPayment)},
+		{name: "payment deadline after a failed payment does nothing", steps: atPaymentFailed, msg: deadlineMsg(WaitPayment)},
+	})
+}
+
+func TestProcessOrderShipping(t *testing.T) {
+	inTransit := courierWH(shipping.StatusInTransit, "")
+	delivered := courierWH(shipping.StatusDelivered, "")
+	deliveryDeadline := schedule(WaitDelivery, testNow.Add(7*24*time.Hour))
+	runCases(t, []decideCase{
+		{
+			name:  "payment_completed creates a shipment with address and lines",
+			steps: atAwaitingShipment, msg: ev(order.NamePaymentCompleted),
+			want: []fx{shipSmall},
+		},
+		{
+			name:  "payment_completed without a shipping address sends no address",
+			steps: atPaidWithoutAnyAddress, msg: ev(order.NamePaymentCompleted),
+			want: []fx{shipNoAddress},
+		},
+
+		{
+			name:  "shipment created while awaiting shipment records it",
+			steps: atAwaitingShipment, msg: shipmentCreatedMsg(),
+			want: []fx{orderCmd("record-shipment", order.ShipmentCreated{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1", At: testRunAt})},
+		},
+		{name: "shipment created again does nothing", steps: atAwaitingDelivery, msg: shipmentCreatedMsg()},
+		{name: "shipment created before payment does nothing", steps: atSessionOpen, msg: shipmentCreatedMsg()},
+
+		{
+			name:  "shipment_created arms the delivery deadline",
+			steps: atAwaitingDelivery, msg: ev(order.NameShipmentCreated),
+			want: []fx{deliveryDeadline},
+		},
+		{
+			name:  "shipment_created applies pending in_transit then delivered",
+			steps: atAwaitingDelivery, msg: ev(order.NameShipmentCreated),
+			state: State{PendingDelivery: []shipping.Webhook{inTransit, delivered}},
+			want: []fx{
+				deliveryDeadline,
+				orderCmd("update-delivery", statusEv("in_transit")),
+				orderCmd("update-delivery", statusEv("delivered"), order.OrderDelivered{At: testRunAt}),
+			},
+		},
+		{
+			name:  "shipment_created applies a duplicate pending status only once",
+			steps: atAwaitingDelivery, msg: ev(order.NameShipmentCreated),
+			state: State{PendingDelivery: []shipping.Webhook{inTransit, inTransit}},
+			want: []fx{
+				deliveryDeadline,
+				orderCmd("update-delivery", statusEv("in_transit")),
+				orderCmd("update-delivery"),
+			},
+		},
+		{
+			name:  "shipment_created ignores a pending update after the wait ended",
+			steps: atAwaitingDelivery, msg: ev(order.NameShipmentCreated),
+			state: State{PendingDelivery: []shipping.Webhook{delivered, inTransit}},
+			want: []fx{
+				deliveryDeadline,
+				orderCmd("update-delivery", statusEv("delivered"), order.OrderDelivered{At: testRunAt}),
+				orderCmd("update-delivery"),
+			},
+		},
+		{
+			name:  "shipment_created applies a pending failure",
+			steps: atAwaitingDelivery, msg: ev(order.NameShipmentCreated),
+			state: State{PendingDelivery: []shipping.Webhook{courierWH(shipping.StatusFailed, "parcel lost")}},
+			want: []fx{
+				deliveryDeadline,
+				orderCmd("update-delivery", statusEv("failed"), order.DeliveryFailed{Reason: "parcel lost", At: testRunAt}),
+			},
+		},
+
+		{
+			name:  "delivery webhook in_transit while awaiting delivery updates the delivery",
+			steps: atAwaitingDelivery, msg: courierWebhook(shipping.StatusInTransit, ""),
+			want: []fx{orderCmd("update-delivery", statusEv("in_transit"))},
+		},
+		{name: "delivery webhook with the same status again does nothing", steps: atInTransit, msg: courierWebhook(shipping.StatusInTransit, "")},
+		{
+			name:  "delivery webhook with an intermediate status is recorded",
+			steps: atInTransit, msg: courierWebhook("out_for_delivery", ""),
+			want: []fx{orderCmd("update-delivery", statusEv("out_for_delivery"))},
+		},
+		{
+			name:  "delivery webhook delivered marks the order delivered",
+			steps: atInTransit, msg: courierWebhook(shipping.StatusDelivered, ""),
+			want: []fx{orderCmd("update-delivery", statusEv("delivered"), order.OrderDelivered{At: testRunAt})},
+		},
+		{
+			name:  "delivery webhook failed marks the delivery failed",
+			steps: atInTransit, msg: courierWebhook(shipping.StatusFailed, "address not found"),
+			want: []fx{orderCmd("update-delivery", statusEv("failed"), order.DeliveryFailed{Reason: "address not found", At: testRunAt})},
+		},
+		{
+			name:  "delivery webhook before the shipment is recorded is remembered",
+			steps: atAwaitingShipment, msg: courierWebhook(shipping.StatusInTransit, ""),
+			wantState: State{PendingDelivery: []shipping.Webhook{inTransit}},
+		},
+		{
+			name:  "delivery webhook before payment is remembered after earlier ones",
+			steps: atSessionOpen, msg: courierWebhook(shipping.StatusDelivered, ""),
+			state:     State{PendingDelivery: []shipping.Webhook{inTransit}},
+			wantState: State{PendingDelivery: []shipping.Webhook{inTransit, delivered}},
+		},
+		{name: "delivery webhook after delivery does nothing", steps: atDelivered, msg: courierWebhook(shipping.StatusInTransit, "")},
+		{name: "delivery webhook after completion does nothing", steps: atCompleted, msg: courierWebhook(shipping.StatusDelivered, "")},
+		{name: "delivery webhook after a failed delivery does nothing", steps: atDeliveryFailed, msg: courierWebhook(shipping.StatusDelivered, "")},
+		{name: "delivery webhook for a cancelled order is neither applied nor remembered", steps: atPaymentTimedOut, msg: courierWebhook(shipping.StatusInTransit, "")},
+
+		{
+			name:  "delivery deadline while awaiting delivery opens an overdue ticket",
+			steps: atAwaitingDelivery, msg: deadlineMsg(WaitDelivery),
+			want: []fx{ticket(TicketDeliveryOverdue)},
+		},
+		{
+			name:  "delivery deadline while in transit opens an overdue ticket",
+			steps: atInTransit, msg: deadlineMsg(WaitDelivery),
+			want: []fx{ticket(TicketDeliveryOverdue)},
+		},
+		{name: "delivery deadline after delivery does nothing", steps: atDelivered, msg: deadlineMsg(WaitDelivery)},
+		{name: "delivery deadline after completion does nothing", steps: atCompleted, msg: deadlineMsg(WaitDelivery)},
+		{name: "delivery deadline after a failed delivery does nothing", steps: atDeliveryFailed, msg: deadlineMsg(WaitDelivery)},
+	})
+}
+
+func TestProcessOrderCompletionAndCompensation(t *testing.T) {
+	runCases(t, []decideCase{
+		{
+			name:  "delivered completes the order",
+			steps: atDelivered, msg: ev(order.NameOrderDelivered),
+			want: []fx{orderCmd("complete", order.OrderCompleted{At: testRunAt})},
+		},
+		{
+			name:  "completed emails the customer",
+			steps: atCompleted, msg: ev(order.NameOrderCompleted),
+			want: []fx{notice(KindOrderCompleted)},
+		},
+		{
+			name:  "cancelled with a reservation (payment timed out) releases and emails",
+			steps: atPaymentTimedOut, msg: ev(order.NameOrderCancelled),
+			want: []fx{releaseFx("order cancelled: timed_out"), notice(KindOrderCancelled)},
+		},
+		{
+			name:  "cancelled with a reservation (payment failed) releases and emails",
+			steps: atPaymentFailed, msg: ev(order.NameOrderCancelled),
+			want: []fx{releaseFx("order cancelled: payment_failed"), notice(KindOrderCancelled)},
+		},
+		{
+			name:  "cancelled out of stock only emails",
+			steps: atOutOfStock, msg: ev(order.NameOrderCancelled),
+			want: []fx{notice(KindOrderCancelled)},
+		},
+		{
+			name:  "cancelled before any reservation only emails",
+			steps: atCancelledReserving, msg: ev(order.NameOrderCancelled),
+			want: []fx{notice(KindOrderCancelled)},
+		},
+		{
+			name:  "cancelled after the approval deadline only emails",
+			steps: atApprovalTimedOut, msg: ev(order.NameOrderCancelled),
+			want: []fx{notice(KindOrderCancelled)},
+		},
+		{
+			name:  "rejected order gets the rejection email and no release",
+			steps: atRejected, msg: ev(order.NameOrderCancelled),
+			want: []fx{notice(KindOrderRejected)},
+		},
+		{
+			name:  "delivery_failed opens a support ticket",
+			steps: atDeliveryFailed, msg: ev(order.NameDeliveryFailed),
+			want: []fx{ticket(TicketDeliveryFailed)},
+		},
+	})
+}
+
+func TestProcessOrderIgnoresUnknownMessages(t *testing.T) {
+	pending := payWH(payment.StatusCompleted, "pay-1", "")
+	keep := State{PendingPayment: &pending, PendingDelivery: []shipping.Webhook{courierWH(shipping.StatusInTransit, "")}}
+	runCases(t, []decideCase{
+		{name: "unknown name", steps: atAwaitingPayment, msg: msg("order.something_else.v9", map[string]string{"orderId": testOrderID}), state: keep, wantState: keep},
+		{name: "unknown deadline", steps: atAwaitingPayment, msg: deadlineMsg("shipment"), state: keep, wantState: keep},
+		{name: "order event the flow does not react to", steps: atInTransit, msg: ev(order.NameDeliveryStatusUpdated)},
+		{name: "rejected event (the cancellation that follows is handled)", steps: atRejected, msg: ev(order.NameOrderRejected)},
+		{name: "payment_session_created event", steps: atSessionOpen, msg: ev(order.NamePaymentSessionCreated)},
+		{name: "inventory released", steps: atPaymentTimedOut, msg: msg(inventory.ReleasedName, inventory.Released{OrderID: testOrderID, ReservationID: "res-1", Reason: "x"})},
+	})
+}
+
+// Rules that decode their payload report a malformed one as an error naming the message,
+// so the runner retries or dead-letters it instead of acting on zero values.
+func TestProcessOrderRejectsMalformedPayloads(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{order.NameRiskAssessed, atReserving},
+		{inventory.ReservedName, atReserving},
+		{inventory.ReservationFailedName, atReserving},
+		{payment.SessionCreatedName, atAwaitingPayment},
+		{PaymentWebhookName, atSessionOpen},
+		{shipping.ShipmentCreatedName, atAwaitingShipment},
+		{DeliveryWebhookName, atAwaitingDelivery},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := State{}
+			effects, err := ProcessOrder.Decide(Input{
+				Msg:   Message{Name: tc.name, ID: "bad", Payload: json.RawMessage(`{"orderId": 42`)},
+				Order: order.Rehydrate(history(t, tc.steps...)), State: &st, Now: testNow, Cfg: DefaultConfig(),
+			})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.name)
+			assert.Nil(t, effects)
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Details the normalised tables leave out: email text and ticket reasons.
+// ---------------------------------------------------------------------------
+
+func TestProcessOrderEmailText(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		steps   []step
+		msg     Message
+		kind    string
+		subject string
+		body    []string
+	}{
+		{"confirmed", atAwaitingPayment, ev(order.NameInventoryReserved), KindOrderConfirmed, "Your order is confirmed", []string{testOrderID, "100.00 USD"}},
+		{"completed", atCompleted, ev(order.NameOrderCompleted), KindOrderCompleted, "Your order has been delivered", []string{testOrderID}},
+		{"cancelled", atPaymentTimedOut, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled", []string{testOrderID, "100.00 USD", "timed_out"}},
+		{"rejected", atRejected, ev(order.NameOrderCancelled), KindOrderRejected, "Your order could not be accepted", []string{testOrderID, "50000.00 USD"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			effects, _ := decideRaw(t, history(t, tc.steps...), State{}, tc.msg, 0)
+			var found bool
+			for _, e := range effects {
+				if n, ok := e.(Notify); ok && n.Kind == tc.kind {
+					found = true
+					assert.Equal(t, testEmail, n.Recipient)
+					assert.Equal(t, tc.subject, n.Subject)
+					for _, s := range tc.body {
+						assert.Contains(t, n.Body, s)
+					}
+				}
+			}
+			assert.True(t, found, "no %s notification", tc.kind)
+		})
+	}
+}
+
+func TestProcessOrderTicketReasons(t *testing.T) {
+	reasonOf := func(t *testing.T, steps []step, m Message) string {
+		effects, _ := decideRaw(t, history(t, steps...), State{}, m, 0)
+		require.Len(t, effects, 1)
+		tk, ok := effects[0].(OpenTicket)
+		require.True(t, ok, "want a ticket, got %T", effects[0])
+		return tk.Reason
+	}
+	t.Run("delivery failed names the courier's reason", func(t *testing.T) {
+		r := reasonOf(t, atDeliveryFailed, ev(order.NameDeliveryFailed))
+		assert.Contains(t, r, "the courier reported the delivery as failed")
+		assert.Contains(t, r, "address not found")
+	})
+	t.Run("late payment names the payment and the order's status", func(t *testing.T) {
+		r := reasonOf(t, atPaymentTimedOut, payWebhook(payment.StatusCompleted, "pay-9", ""))
+		assert.Contains(t, r, "pay-9")
+		assert.Contains(t, r, "cancelled")
+		assert.Contains(t, r, "refund")
+	})
+	t.Run("overdue delivery", func(t *testing.T) {
+		assert.Equal(t, "no delivery confirmation before the deadline", reasonOf(t, atAwaitingDelivery, deadlineMsg(WaitDelivery)))
+	})
+}
+
+// ---------------------------------------------------------------------------
+// The flow's shape.
+// ---------------------------------------------------------------------------
+
+func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
+	declared := []string{
+		order.NameOrderPlaced, order.NameRiskAssessed, order.NameHeldForApproval, order.NameOrderApproved,
+		DeadlineName(WaitApproval),
+		inventory.ReservedName, inventory.ReservationFailedName,
+		order.NameInventoryReserved, payment.SessionCreatedName, PaymentWebhookName, DeadlineName(WaitPayment),
+		order.NamePaymentCompleted, shipping.ShipmentCreatedName, order.NameShipmentCreated, DeliveryWebhookName,
+		DeadlineName(WaitDelivery),
+		order.NameOrderDelivered, order.NameOrderCompleted,
+		order.NameOrderCancelled, order.NameDeliveryFailed,
+	}
+	names := ProcessOrder.Names()
+	for _, n := range declared {
+		assert.True(t, names[n], "Names() lacks %s", n)
+	}
+	assert.Len(t, names, len(declared), "Names() holds a name this test does not know: %v", names)
+
+	handled := map[string]bool{}
+	for i, r := range ProcessOrder {
+		assert.NotEmpty(t, r.On, "rule %d has no message name", i)
+		assert.NotEmpty(t, r.Steps, "rule %d (%s) has no steps", i, r.On)
+		for j, s := range r.Steps {
+			assert.NotNil(t, s, "rule %d (%s) step %d is nil", i, r.On, j)
+		}
+		handled[r.On] = true
+	}
+	for n := range names {
+		assert.True(t, handled[n], "%s is declared but no rule handles it", n)
+	}
+
+	// Every wait has a deadline rule, and every order event the flow names exists.
+	for _, w := range []Wait{WaitApproval, WaitPayment, WaitDelivery} {
+		assert.True(t, names[DeadlineName(w)], "no rule for the %s deadline", w)
+	}
+	known := map[string]bool{}
+	for _, n := range order.EventNames() {
+		known[n] = true
+	}
+	for n := range names {
+		if len(n) > len("order.") && n[:len("order.")] == "order." {
+			assert.True(t, known[n], "%s is not an order event", n)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// A whole order, message by message, with the other services faked.
+// ---------------------------------------------------------------------------
+
+func TestProcessOrderHappyPathEndToEnd(t *testing.T) {
+	events := history(t, place(smallOrder()))
+	var (
+		state     State
+		queue     = []Message{msg(order.NameOrderPlaced, events[0])}
+		sent      []string
+		notified  []string
+		deadlines []Wait
+		webhooks  = []Message{
+			payWebhook(payment.StatusCompleted, "pay-1", ""),
+			courierWebhook(shipping.StatusInTransit, ""),
+			courierWebhook(shipping.StatusDelivered, ""),
+		}
+	)
+	for steps := 0; len(queue) > 0; steps++ {
+		require.Less(t, steps, 100, "the flow does not settle")
+		m := queue[0]
+		queue = queue[1:]
+		effects, err := ProcessOrder.Decide(Input{Msg: m, Order: order.Rehydrate(events), State: &state, Now: testNow, Cfg: DefaultConfig()})
+		require.NoError(t, err, m.Name)
+		for _, e := range effects {
+			switch e := e.(type) {
+			case OrderCommand:
+				evs, err := e.Run(order.Rehydrate(events), testRunAt)
+				require.NoError(t, err, e.Name)
+				events = append(events, evs...)
+				for _, ev := range evs {
+					queue = append(queue, msg(ev.EventName(), ev))
+				}
+			case SendCommand:
+				sent = append(sent, e.Name)
+				switch d := e.Data.(type) {
+				case inventory.Reserve:
+					queue = append(queue, msg(inventory.ReservedName, inventory.Reserved{OrderID: d.OrderID, ReservationID: "res-1", Lines: d.Lines}))
+				case payment.CreateSession:
+					queue = append(queue, msg(payment.SessionCreatedName, payment.SessionCreated{OrderID: d.OrderID, SessionID: "sess-1", URL: "https://pay.example/sess-1", Amount: d.Amount, Currency: d.Currency, ExpiresAt: testSessionExpiry}))
+				case shipping.CreateShipment:
+					queue = append(queue, msg(shipping.ShipmentCreatedName, shipping.ShipmentCreated{OrderID: d.OrderID, ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1"}))
+				default:
+					t.Fatalf("unexpected command %s", e.Name)
+				}
+			case ScheduleDeadline:
+				deadlines = append(deadlines, e.Wait)
+			case Notify:
+				notified = append(notified, e.Kind)
+			case OpenTicket:
+				t.Fatalf("unexpected ticket %s: %s", e.Kind, e.Reason)
+			}
+		}
+		if len(queue) == 0 && len(webhooks) > 0 {
+			queue, webhooks = append(queue, webhooks[0]), webhooks[1:]
+		}
+	}
+
+	o := order.Rehydrate(events)
+	assert.Equal(t, order.StatusCompleted, o.Status)
+	var names []string
+	for _, e := range events {
+		names = append(names, e.EventName())
+	}
+	assert.Equal(t, []string{
+		order.NameOrderPlaced, order.NameRiskAssessed, order.NameInventoryReserved, order.NamePaymentSessionCreated,
+		order.NamePaymentCompleted, order.NameShipmentCreated, order.NameDeliveryStatusUpdated,
+		order.NameDeliveryStatusUpdated, order.NameOrderDelivered, order.NameOrderCompleted,
+	}, names)
+	assert.Equal(t, []string{inventory.ReserveName, payment.CreateSessionName, shipping.CreateShipmentName}, sent)
+	assert.Equal(t, []string{KindOrderConfirmed, KindOrderCompleted}, notified)
+	assert.Equal(t, []Wait{WaitPayment, WaitDelivery}, deadlines)
+	assert.Equal(t, State{}, state)
+
+	// The deadlines armed on the way fire late and change nothing.
+	for _, w := range deadlines {
+		effects, _ := decideRaw(t, events, State{}, deadlineMsg(w), 0)
+		assert.Empty(t, effects, "late %s deadline", w)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Regressions: bugs found by these tables, fixed, and kept fixed.
+// ---------------------------------------------------------------------------
+
+// openTicket appends the delivery failure reason to its captured `reason` parameter, so
+// the text grows with every delivery_failed message the process handles (and the shared
+// closure is written concurrently by the runner's handlers: a data race).
+func TestDeliveryFailedTicketReasonDoesNotAccumulate(t *testing.T) {
+	want := "the courier reported the delivery as failed: address not found"
+	for i := range 3 {
+		effects, _ := decideRaw(t, history(t, atDeliveryFailed...), State{}, ev(order.NameDeliveryFailed), 0)
+		require.Len(t, effects, 1)
+		assert.Equal(t, want, effects[0].(OpenTicket).Reason, "call %d", i+1)
+	}
+	// Handlers run concurrently in the runner; under -race this reports the shared write.
+	o := order.Rehydrate(history(t, atDeliveryFailed...))
+	m := msg(order.NameDeliveryFailed, order.DeliveryFailed{Reason: "address not found", At: testPlacedAt})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			_, _ = ProcessOrder.Decide(Input{Msg: m, Order: o, State: &State{}, Now: testNow, Cfg: DefaultConfig()})
+		})
+	}
+	wg.Wait()
+}
+
+// A completed payment remembered while the order was not yet awaiting payment is never
+// looked at again when the order is then cancelled: money was taken and nobody is told.
+func TestEarlyCompletedPaymentIsFlaggedWhenTheOrderIsCancelled(t *testing.T) {
+	pending := payWH(payment.StatusCompleted, "pay-1", "")
+	for _, steps := range [][]step{atOutOfStock, atRejected, atApprovalTimedOut} {
+		effects, _ := decideRaw(t, history(t, steps...), State{PendingPayment: &pending}, ev(order.NameOrderCancelled), 0)
+		assert.Contains(t, describe(t, history(t, steps...), effects), ticket(TicketLatePayment))
+	}
+}
+
+// order.inventory_reserved.v1 applies a remembered payment without checking the order is
+// still awaiting payment; if another webhook got there first, the command's Run fails with
+// a conflict on every redelivery.
+func TestEarlyPaymentIsNotAppliedTwice(t *testing.T) {
+	pending := payWH(payment.StatusCompleted, "pay-0", "")
+	events := history(t, atAwaitingShipment...)
+	effects, _ := decideRaw(t, events, State{PendingPayment: &pending}, ev(order.NameInventoryReserved), 0)
+	for _, d := range describe(t, events, effects) {
+		assert.Empty(t, d.RunErr, "%s fails on an order that is no longer awaiting payment", d.Name)
+	}
+}

@@ -1,0 +1,235 @@
+// Package delivery is the delivery service (port 3004): it books one shipment per order with
+// the courier when the saga asks for it, and plays the courier, whose simulator moves a
+// shipment along and tells the orders service with a signed webhook.
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// ConsumerGroup is the group the service reads its commands as; replicas share it, so each
+// command is handled by exactly one of them.
+const ConsumerGroup = "delivery"
+
+// Carrier is the one courier this simulated service books with.
+const Carrier = "ACME Courier"
+
+// DefaultOrdersWebhookURL is where the simulator delivers courier webhooks when Config
+// leaves it empty: the local orders service.
+const DefaultOrdersWebhookURL = "http://localhost:3001/webhooks/delivery"
+
+// StatusCreated is a booked shipment the courier has not collected yet; the other statuses
+// are shipping.StatusInTransit, StatusDelivered and StatusFailed, so a shipment's status
+// reads the same as the webhook it produced.
+const StatusCreated = "created"
+
+// Config is what the process passes in from its environment.
+type Config struct {
+	// WebhookSecret signs the webhooks the simulator sends; the orders service verifies with it.
+	WebhookSecret string
+	// OrdersWebhookURL is where the simulator delivers webhooks; DefaultOrdersWebhookURL if empty.
+	OrdersWebhookURL string
+	// HTTPClient delivers webhooks; a client with a 10 s timeout if nil, so a hung orders
+	// service cannot hold a simulator request forever.
+	HTTPClient *http.Client
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+}
+
+// Service is the delivery service: its HTTP API and its command consumer.
+type Service struct {
+	pool    *pgxpool.Pool
+	logger  *slog.Logger
+	cfg     Config
+	handler http.Handler
+}
+
+// New builds the service on pool; nothing runs until the host calls Handler and RegisterConsumers.
+func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
+	if cfg.OrdersWebhookURL == "" {
+		cfg.OrdersWebhookURL = DefaultOrdersWebhookURL
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.WebhookSecret == "" {
+		logger.Warn("delivery: no webhook secret configured; the orders service will refuse simulated webhooks")
+	}
+	s := &Service{pool: pool, logger: logger, cfg: cfg}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler serves the HTTP API and the courier simulator.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// RegisterConsumers subscribes the command handler to delivery_commands.
+func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
+	return log.Consume(router, ConsumerGroup, shipping.CommandsTopic, s.handleCommand)
+}
+
+// handleCommand dispatches on the message name. An unknown name is acked and logged rather
+// than retried: a newer sender's command will not become understandable by retrying, and
+// blocking the topic on it would stall every order.
+func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+	switch name := msg.Metadata.Get("name"); name {
+	case shipping.CreateShipmentName:
+		var cmd shipping.CreateShipment
+		if err := eventstore.Decode(msg, &cmd); err != nil {
+			return err
+		}
+		meta := eventstore.MetadataOf(msg)
+		if meta.CorrelationID == "" {
+			meta.CorrelationID = cmd.OrderID
+		}
+		_, _, err := s.createShipment(ctx, tx, meta, cmd)
+		return err
+	default:
+		s.logger.WarnContext(ctx, "delivery: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
+		return nil
+	}
+}
+
+// Shipment is a booked shipment as the API shows it.
+type Shipment struct {
+	ShipmentID     string            `json:"shipmentId"`
+	OrderID        string            `json:"orderId"`
+	Carrier        string            `json:"carrier"`
+	TrackingNumber string            `json:"trackingNumber"`
+	Status         string            `json:"status"`
+	Reason         string            `json:"reason,omitempty"`
+	Address        *shipping.Address `json:"address"`
+	Lines          []shipping.Line   `json:"lines"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	UpdatedAt      time.Time         `json:"updatedAt"`
+}
+
+// CreateShipment books the order's shipment in tx and appends ShipmentCreated, or, when the
+// order already has one, returns it (created false) and appends nothing: at most one
+// shipment per order, even under concurrent or redelivered commands. tx should be READ
+// COMMITTED, so a call that waited on a concurrent creator can see its shipment.
+func (s *Service) CreateShipment(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
+	return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd)
+}
+
+func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment) (Shipment, bool, error) {
+	if err := cmd.Validate(); err != nil {
+		return Shipment{}, false, err
+	}
+	now := s.now()
+	tracking, err := trackingNumber()
+	if err != nil {
+		return Shipment{}, false, err
+	}
+	sh := Shipment{
+		ShipmentID:     "shp_" + rand.Text(),
+		OrderID:        cmd.OrderID,
+		Carrier:        Carrier,
+		TrackingNumber: tracking,
+		Status:         StatusCreated,
+		Address:        cloneAddress(cmd.Address),
+		Lines:          append([]shipping.Line(nil), cmd.Lines...),
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	// ON CONFLICT waits for a concurrent creator of the same order to finish, then does
+	// nothing: the unique order_id is what makes booking at-most-once.
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO delivery.shipments
+			(shipment_id, order_id, carrier, tracking_number, status, address, lines, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (order_id) DO NOTHING`,
+		sh.ShipmentID, sh.OrderID, sh.Carrier, sh.TrackingNumber, sh.Status, sh.Address, sh.Lines, sh.CreatedAt, sh.UpdatedAt)
+	if err != nil {
+		return Shipment{}, false, fmt.Errorf("insert shipment: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		existing, err := shipmentByOrder(ctx, tx, cmd.OrderID, false)
+		if apperr.ErrorCode(err) == apperr.CodeNotFound {
+			// Only possible under a snapshot older than the winner's commit; retrying sees it.
+			return Shipment{}, false, apperr.Errorf(apperr.CodeConflict, "a shipment for order %s is being created concurrently; retry", cmd.OrderID)
+		}
+		return existing, false, err
+	}
+	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(cmd.OrderID)}, 0, meta,
+		eventstore.Event{Name: shipping.ShipmentCreatedName, Data: shipping.ShipmentCreated{
+			OrderID:        sh.OrderID,
+			ShipmentID:     sh.ShipmentID,
+			Carrier:        sh.Carrier,
+			TrackingNumber: sh.TrackingNumber,
+		}})
+	if err != nil {
+		return Shipment{}, false, err
+	}
+	return sh, true, nil
+}
+
+// ShipmentByOrder returns the order's shipment, or a not-found error.
+func (s *Service) ShipmentByOrder(ctx context.Context, q eventstore.Querier, orderID string) (Shipment, error) {
+	return shipmentByOrder(ctx, q, orderID, false)
+}
+
+// shipmentByOrder reads an order's shipment; forUpdate locks it so two status changes of the
+// same shipment serialise.
+func shipmentByOrder(ctx context.Context, q eventstore.Querier, orderID string, forUpdate bool) (Shipment, error) {
+	query := `
+		SELECT shipment_id, order_id, carrier, tracking_number, status, reason, address, lines,
+		       created_at, updated_at
+		FROM delivery.shipments WHERE order_id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	var sh Shipment
+	err := q.QueryRow(ctx, query, orderID).Scan(&sh.ShipmentID, &sh.OrderID, &sh.Carrier, &sh.TrackingNumber,
+		&sh.Status, &sh.Reason, &sh.Address, &sh.Lines, &sh.CreatedAt, &sh.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Shipment{}, apperr.Errorf(apperr.CodeNotFound, "no shipment for order %q", orderID)
+	}
+	if err != nil {
+		return Shipment{}, fmt.Errorf("read shipment: %w", err)
+	}
+	sh.CreatedAt, sh.UpdatedAt = sh.CreatedAt.UTC(), sh.UpdatedAt.UTC()
+	return sh, nil
+}
+
+func cloneAddress(a *shipping.Address) *shipping.Address {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	return &c
+}
+
+// trackingNumber is TRK and twelve random digits: all digits, as couriers' barcodes are, and
+// random, so a number reveals nothing about other customers' parcels.
+func trackingNumber() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000_000_000))
+	if err != nil {
+		return "", fmt.Errorf("tracking number: %w", err)
+	}
+	return fmt.Sprintf("TRK%012d", n), nil
+}
+
+// now is truncated to Postgres' microsecond precision, so a time returned equals the one
+// read back from the table.
+func (s *Service) now() time.Time {
+	return s.cfg.Now().UTC().Truncate(time.Microsecond)
+}

@@ -1,0 +1,207 @@
+// Package e2e drives the four services end to end: each runs its real host on an
+// ephemeral port with its own connection pool, and the tests talk to them over HTTP only.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/delivery"
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/warehouse"
+)
+
+const (
+	managerToken   = "test-manager-token"
+	paymentSecret  = "whsec_test_payments"
+	deliverySecret = "courier_test_secret"
+)
+
+// system is one running Ordermill: four services on their own ports and pools.
+type system struct {
+	t                                     *testing.T
+	orders, payments, warehouse, delivery string
+	db                                    *pgxpool.Pool
+}
+
+// options tweak a system before it starts.
+type options struct {
+	workflow sagas.Config
+	devMode  bool
+	smtpURL  string
+}
+
+func defaultOptions() options {
+	return options{workflow: sagas.Config{RiskThreshold: 70, ApprovalTimeout: time.Hour, PaymentTimeout: time.Hour, DeliveryTimeout: time.Hour}}
+}
+
+// start runs the four services against a fresh database until the test ends.
+func start(t *testing.T, opt options) *system {
+	t.Helper()
+	url := pgtest.URL(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		return ln
+	}
+	lnOrders, lnPayments, lnWarehouse, lnDelivery := listen(), listen(), listen(), listen()
+	base := func(ln net.Listener) string { return "http://" + ln.Addr().String() }
+	s := &system{t: t, orders: base(lnOrders), payments: base(lnPayments), warehouse: base(lnWarehouse), delivery: base(lnDelivery)}
+
+	newPool := func() *pgxpool.Pool {
+		pool, err := pgxpool.New(ctx, url)
+		require.NoError(t, err)
+		return pool
+	}
+	s.db = newPool()
+	require.NoError(t, warehouse.Seed(ctx, s.db))
+
+	services := []struct {
+		name string
+		ln   net.Listener
+		svc  func(*pgxpool.Pool) host.Service
+	}{
+		{"orders", lnOrders, func(p *pgxpool.Pool) host.Service {
+			return orders.New(p, logger.With("service", "orders"), orders.Config{
+				DevMode: opt.devMode, ManagerToken: managerToken, PaymentWebhookSecret: paymentSecret,
+				DeliveryWebhookSecret: deliverySecret, Workflow: opt.workflow, SMTPURL: opt.smtpURL,
+				MailPollInterval: 20 * time.Millisecond,
+			})
+		}},
+		{"payments", lnPayments, func(p *pgxpool.Pool) host.Service {
+			return payments.New(p, logger.With("service", "payments"), payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: s.orders + "/webhooks/payment"})
+		}},
+		{"warehouse", lnWarehouse, func(p *pgxpool.Pool) host.Service {
+			return warehouse.New(p, logger.With("service", "warehouse"))
+		}},
+		{"delivery", lnDelivery, func(p *pgxpool.Pool) host.Service {
+			return delivery.New(p, logger.With("service", "delivery"), delivery.Config{WebhookSecret: deliverySecret, OrdersWebhookURL: s.orders + "/webhooks/delivery"})
+		}},
+	}
+	done := make(chan error, len(services))
+	pools := []*pgxpool.Pool{s.db}
+	for _, sv := range services {
+		pool := newPool()
+		pools = append(pools, pool)
+		go func() {
+			done <- host.Serve(ctx, logger.With("service", sv.name), pool, sv.ln, sv.svc(pool), host.Options{Log: eventstore.LogConfig{DuePollInterval: 50 * time.Millisecond}})
+		}()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range services {
+			if err := <-done; err != nil {
+				t.Errorf("service stopped with: %v", err)
+			}
+		}
+		for _, p := range pools {
+			p.Close()
+		}
+	})
+	return s
+}
+
+// call makes one HTTP request and decodes a JSON answer into out (when non-nil).
+func (s *system) call(method, url string, body any, header http.Header, out any) int {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(s.t, err)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, r)
+	require.NoError(s.t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	if out != nil && len(raw) > 0 {
+		require.NoError(s.t, json.Unmarshal(raw, out), "body: %s", raw)
+	}
+	return resp.StatusCode
+}
+
+// orderView is the part of GET /api/orders/{id} the tests read.
+type orderView struct {
+	ID             string  `json:"id"`
+	Status         string  `json:"status"`
+	RiskScore      *int    `json:"riskScore"`
+	CancelReason   string  `json:"cancelReason"`
+	DecidedBy      string  `json:"decidedBy"`
+	DecisionReason string  `json:"decisionReason"`
+	ReservationID  string  `json:"reservationId"`
+	PaymentID      string  `json:"paymentId"`
+	ShipmentID     string  `json:"shipmentId"`
+	DeliveryStatus string  `json:"deliveryStatus"`
+	Total          float64 `json:"total"`
+}
+
+func (s *system) placeOrder(body string) string {
+	s.t.Helper()
+	var created struct{ ID, Status string }
+	require.Equal(s.t, http.StatusCreated, s.call("POST", s.orders+"/api/orders", body, nil, &created))
+	return created.ID
+}
+
+func (s *system) order(id string) orderView {
+	s.t.Helper()
+	var o orderView
+	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, nil, &o))
+	return o
+}
+
+// waitStatus waits until the order reaches status, failing fast if it settles in another
+// terminal status. It polls the API: the test observes the system only over HTTP.
+func (s *system) waitStatus(id, status string) orderView {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	var o orderView
+	for ; time.Now().Before(deadline); <-poll.C {
+		o = s.order(id)
+		if o.Status == status {
+			return o
+		}
+		switch o.Status {
+		case "completed", "cancelled", "rejected", "delivery_failed":
+			s.t.Fatalf("order %s ended %s (%s) while waiting for %s", id, o.Status, o.CancelReason, status)
+		}
+	}
+	s.t.Fatalf("order %s is %s, never reached %s", id, o.Status, status)
+	return o
+}
+
+func bearer(token string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + token}}
+}

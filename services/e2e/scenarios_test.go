@@ -1,0 +1,385 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+const lowRisk = `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"customerId":"c-1","customerEmail":"ann@example.com"}`
+const highRisk = `{"items":[{"sku":"SKU-002","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`
+
+// pay asks the payment simulator to send the signed webhook a provider would.
+func (s *system) pay(orderID, outcome string) {
+	s.t.Helper()
+	var out struct {
+		OrdersStatus int `json:"ordersStatus"`
+	}
+	code := s.call("POST", s.payments+"/api/payments/process", map[string]string{"orderId": orderID, "outcome": outcome}, nil, &out)
+	require.Equal(s.t, http.StatusOK, code)
+	require.Contains(s.t, []int{http.StatusAccepted, http.StatusOK}, out.OrdersStatus)
+}
+
+// courier asks the courier simulator to send a signed delivery webhook.
+func (s *system) courier(orderID, status string) {
+	s.t.Helper()
+	var out struct {
+		OrdersStatus int `json:"ordersStatus"`
+	}
+	code := s.call("POST", s.delivery+"/api/shipments/"+orderID+"/simulate", map[string]string{"status": status}, nil, &out)
+	require.Equal(s.t, http.StatusOK, code)
+	require.Contains(s.t, []int{http.StatusAccepted, http.StatusOK}, out.OrdersStatus)
+}
+
+type stock struct {
+	SKU       string `json:"sku"`
+	Available int    `json:"available"`
+	Reserved  int    `json:"reserved"`
+}
+
+func (s *system) stock(sku string) stock {
+	s.t.Helper()
+	var all []stock
+	require.Equal(s.t, http.StatusOK, s.call("GET", s.warehouse+"/api/inventory", nil, nil, &all))
+	for _, st := range all {
+		if st.SKU == sku {
+			return st
+		}
+	}
+	s.t.Fatalf("sku %s not in the catalog", sku)
+	return stock{}
+}
+
+func (s *system) notifications(orderID string) []string {
+	s.t.Helper()
+	var out struct {
+		Notifications []struct{ Kind string } `json:"notifications"`
+	}
+	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+orderID+"/notifications", nil, nil, &out))
+	kinds := []string{}
+	for _, n := range out.Notifications {
+		kinds = append(kinds, n.Kind)
+	}
+	return kinds
+}
+
+func (s *system) tickets(orderID string) []string {
+	s.t.Helper()
+	var out struct {
+		Tickets []struct{ Kind string } `json:"tickets"`
+	}
+	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+orderID, nil, nil, &out))
+	kinds := []string{}
+	for _, t := range out.Tickets {
+		kinds = append(kinds, t.Kind)
+	}
+	return kinds
+}
+
+// Scenario 1: a low-risk order runs to completion without anyone stepping in.
+func TestScenario1LowRiskOrderCompletes(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.stock("SKU-001")
+	id := s.placeOrder(lowRisk)
+
+	o := s.waitStatus(id, "awaiting_payment")
+	require.NotNil(t, o.RiskScore)
+	assert.Less(t, *o.RiskScore, 70)
+	assert.NotEmpty(t, o.ReservationID)
+	assert.Equal(t, before.Available-2, s.stock("SKU-001").Available)
+
+	s.pay(id, "completed")
+	o = s.waitStatus(id, "awaiting_delivery")
+	assert.NotEmpty(t, o.ShipmentID)
+
+	s.courier(id, "in_transit")
+	s.courier(id, "delivered")
+	s.waitStatus(id, "completed")
+	s.waitNotification(id, "order_completed")
+	assert.ElementsMatch(t, []string{"order_confirmed", "order_completed"}, s.notifications(id))
+}
+
+// Scenario 2: a high-risk order waits for a manager, who approves it.
+func TestScenario2HighRiskOrderApprovedCompletes(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(highRisk)
+	o := s.waitStatus(id, "awaiting_approval")
+	require.NotNil(t, o.RiskScore)
+	assert.GreaterOrEqual(t, *o.RiskScore, 70)
+
+	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": id, "approved": true}, bearer("wrong"), nil), "approval needs the manager token")
+
+	var decided struct{ Status, DecidedBy string }
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": id, "approved": true, "reason": "known reseller"}, bearer(managerToken), &decided))
+	o = s.waitStatus(id, "awaiting_payment")
+	assert.Equal(t, "known reseller", o.DecisionReason)
+	assert.NotEmpty(t, o.DecidedBy)
+
+	s.pay(id, "completed")
+	s.waitStatus(id, "awaiting_delivery")
+	s.courier(id, "delivered")
+	s.waitStatus(id, "completed")
+}
+
+// Scenario 2b: the manager rejects: nothing is reserved, the customer hears why.
+func TestScenario2HighRiskOrderRejected(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.stock("SKU-002")
+	id := s.placeOrder(highRisk)
+	s.waitStatus(id, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": id, "approved": false, "reason": "card mismatch"}, bearer(managerToken), nil))
+	o := s.waitStatus(id, "rejected")
+	assert.Empty(t, o.ReservationID)
+	assert.Equal(t, before, s.stock("SKU-002"))
+	s.waitNotification(id, "order_rejected")
+}
+
+// waitNotification waits until the order has an email of kind recorded.
+func (s *system) waitNotification(id, kind string) {
+	s.t.Helper()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+		for _, k := range s.notifications(id) {
+			if k == kind {
+				return
+			}
+		}
+	}
+	s.t.Fatalf("no %s email for order %s", kind, id)
+}
+
+// waitTicket waits until a support ticket of kind exists for the order.
+func (s *system) waitTicket(id, kind string) {
+	s.t.Helper()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+		for _, k := range s.tickets(id) {
+			if k == kind {
+				return
+			}
+		}
+	}
+	s.t.Fatalf("no %s ticket for order %s", kind, id)
+}
+
+// waitStock waits until a SKU's stock is back to want.
+func (s *system) waitStock(sku string, want stock) {
+	s.t.Helper()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	var got stock
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+		if got = s.stock(sku); got == want {
+			return
+		}
+	}
+	s.t.Fatalf("stock of %s is %+v, want %+v", sku, got, want)
+}
+
+// Scenario 3: the payment fails: stock goes back, the customer is told, the order is cancelled.
+func TestScenario3PaymentFailureCompensates(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.stock("SKU-001")
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+	s.pay(id, "failed")
+	o := s.waitStatus(id, "cancelled")
+	assert.Equal(t, "payment_failed", o.CancelReason)
+	s.waitStock("SKU-001", before)
+	s.waitNotification(id, "order_cancelled")
+}
+
+func TestOutOfStockCancelsAndNotifies(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(`{"items":[{"sku":"SKU-LIMITED","quantity":6}],"total":60,"customerEmail":"cat@example.com"}`)
+	o := s.waitStatus(id, "cancelled")
+	assert.Equal(t, "out_of_stock", o.CancelReason)
+	s.waitNotification(id, "order_cancelled")
+}
+
+func TestDeliveryFailureOpensTicket(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+	s.pay(id, "completed")
+	s.waitStatus(id, "awaiting_delivery")
+	s.courier(id, "failed")
+	s.waitStatus(id, "delivery_failed")
+	s.waitTicket(id, "delivery_failed")
+}
+
+func TestApprovalTimeoutCancels(t *testing.T) {
+	opt := defaultOptions()
+	opt.workflow.ApprovalTimeout = time.Second
+	s := start(t, opt)
+	id := s.placeOrder(highRisk)
+	s.waitStatus(id, "awaiting_approval")
+	o := s.waitStatus(id, "cancelled")
+	assert.Equal(t, "timed_out", o.CancelReason)
+	// A decision after the deadline is refused.
+	assert.Equal(t, http.StatusConflict, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+}
+
+func TestPaymentTimeoutCancelsAndReleasesStock(t *testing.T) {
+	opt := defaultOptions()
+	opt.workflow.PaymentTimeout = time.Second
+	s := start(t, opt)
+	before := s.stock("SKU-001")
+	id := s.placeOrder(lowRisk)
+	o := s.waitStatus(id, "cancelled")
+	assert.Equal(t, "timed_out", o.CancelReason)
+	s.waitStock("SKU-001", before)
+}
+
+func TestDeliveryTimeoutOpensTicket(t *testing.T) {
+	opt := defaultOptions()
+	opt.workflow.DeliveryTimeout = time.Second
+	s := start(t, opt)
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+	s.pay(id, "completed")
+	s.waitStatus(id, "awaiting_delivery")
+	s.waitTicket(id, "delivery_overdue")
+	assert.Equal(t, "awaiting_delivery", s.order(id).Status)
+}
+
+// A payment that arrives while the order still waits for approval is kept and applied
+// once the order is approved and reserved.
+func TestEarlyPaymentWebhookIsAppliedLater(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(highRisk)
+	s.waitStatus(id, "awaiting_approval")
+	s.pay(id, "completed")
+	assert.Equal(t, "awaiting_approval", s.order(id).Status)
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	o := s.waitStatus(id, "awaiting_delivery")
+	assert.NotEmpty(t, o.PaymentID)
+}
+
+// signedPayment builds a payment webhook body and its Stripe signature.
+func signedPayment(t *testing.T, secret string, body map[string]string) ([]byte, http.Header) {
+	raw, err := json.Marshal(body)
+	require.NoError(t, err)
+	return raw, http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(raw, secret, time.Now())}}
+}
+
+func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_dup_1", "orderId": id, "status": "completed", "paymentId": "pi_1"})
+	var first, second struct{ Outcome string }
+	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))
+	assert.Equal(t, "accepted", first.Outcome)
+	assert.Equal(t, "duplicate", second.Outcome)
+	s.waitStatus(id, "awaiting_delivery")
+
+	// The same delivery status twice (different event ids) records one update.
+	s.courier(id, "in_transit")
+	s.courier(id, "in_transit")
+	s.courier(id, "delivered")
+	s.waitStatus(id, "completed")
+	var history struct {
+		Events []struct{ Name string } `json:"events"`
+	}
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id+"/events", nil, nil, &history))
+	counts := map[string]int{}
+	for _, e := range history.Events {
+		counts[e.Name]++
+	}
+	assert.Equal(t, 1, counts["order.payment_completed.v1"])
+	assert.Equal(t, 2, counts["order.delivery_status_updated.v1"], "in_transit once, delivered once")
+}
+
+func TestForgedOrUnsignedWebhooksAreRefused(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+
+	body, header := signedPayment(t, "whsec_attacker", map[string]string{"orderId": id, "status": "completed"})
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, header, &e))
+	assert.Equal(t, "unauthorized", e.Error.Code)
+	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, nil, nil), "unsigned outside dev mode")
+	courierBody := []byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id))
+	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/delivery", courierBody,
+		http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(courierBody, "wrong", time.Now())}}, nil))
+	assert.Equal(t, "awaiting_payment", s.order(id).Status)
+}
+
+// The business case's curl commands, unsigned, work in dev mode.
+func TestBusinessCaseCurlWebhooksInDevMode(t *testing.T) {
+	opt := defaultOptions()
+	opt.devMode = true
+	s := start(t, opt)
+	id := s.placeOrder(`{"items":[{"sku":"SKU-003","quantity":1}],"total":100}`)
+	s.waitStatus(id, "awaiting_payment")
+	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", fmt.Sprintf(`{"orderId":%q,"status":"completed"}`, id), nil, nil))
+	s.waitStatus(id, "awaiting_delivery")
+	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/delivery", fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id), nil, nil))
+	s.waitStatus(id, "completed")
+}
+
+func TestWebhookForUnknownOrderIsRecorded(t *testing.T) {
+	s := start(t, defaultOptions())
+	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_ghost", "orderId": "no-such-order", "status": "completed"})
+	assert.Equal(t, http.StatusNotFound, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	var inbox struct {
+		Webhooks []struct{ OrderID, Outcome string } `json:"webhooks"`
+	}
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/webhooks?outcome=unknown_order", nil, nil, &inbox))
+	require.Len(t, inbox.Webhooks, 1)
+	assert.Equal(t, "no-such-order", inbox.Webhooks[0].OrderID)
+}
+
+// Two managers decide the same order at the same moment: one wins, the other gets 409.
+func TestConcurrentManagerDecisions(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(highRisk)
+	s.waitStatus(id, "awaiting_approval")
+	codes := make([]int, 2)
+	var wg sync.WaitGroup
+	startGate := make(chan struct{})
+	for i, approved := range []bool{true, false} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-startGate
+			body := fmt.Sprintf(`{"orderId":%q,"approved":%t}`, id, approved)
+			req, err := http.NewRequest("POST", s.orders+"/api/orders/approve", strings.NewReader(body))
+			if err != nil {
+				return
+			}
+			req.Header = bearer(managerToken)
+			req.Header.Set("X-Manager", fmt.Sprintf("manager-%d", i))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	close(startGate)
+	wg.Wait()
+	assert.ElementsMatch(t, []int{http.StatusOK, http.StatusConflict}, codes)
+}

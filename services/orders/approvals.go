@@ -1,0 +1,81 @@
+package orders
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+// approvalRequest is the body of POST /api/orders/approve.
+type approvalRequest struct {
+	OrderID  string `json:"orderId"`
+	Approved *bool  `json:"approved"`
+	Reason   string `json:"reason"`
+}
+
+// approve handles POST /api/orders/approve: a manager's decision on an order held for
+// review. Two managers deciding at once: the first wins, the second gets 409.
+func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
+	manager, ok := s.bearerManager(r)
+	if !ok {
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeUnauthorized, "a manager's bearer token is required: Authorization: Bearer <token>"))
+		return
+	}
+	var req approvalRequest
+	if err := httpx.DecodeJSON(w, r, &req); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	switch {
+	case strings.TrimSpace(req.OrderID) == "":
+		httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("orderId", "orderId is required"))
+		return
+	case req.Approved == nil:
+		httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("approved", "approved must be true or false"))
+		return
+	}
+	o, err := s.Decide(r.Context(), req.OrderID, *req.Approved, manager, req.Reason)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": o.ID, "status": o.Status, "decidedBy": o.DecidedBy})
+}
+
+// Decide records a manager's approval or rejection of an order; the dashboard uses it too.
+func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string) (*order.Order, error) {
+	var o *order.Order
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		o, err = orderstream.Update(ctx, tx, orderID, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager},
+			func(o *order.Order) ([]order.Event, error) {
+				if approved {
+					return o.Approve(manager, reason, s.now())
+				}
+				return o.Reject(manager, reason, s.now())
+			})
+		return err
+	})
+	return o, err
+}
+
+// bearerManager checks the manager token in constant time and names the decider.
+func (s *Service) bearerManager(r *http.Request) (string, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || s.cfg.ManagerToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.ManagerToken)) != 1 {
+		return "", false
+	}
+	if name := strings.TrimSpace(r.Header.Get("X-Manager")); name != "" {
+		return name, true
+	}
+	return "api-token", true
+}

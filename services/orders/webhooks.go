@@ -1,0 +1,199 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+// Webhook outcomes, recorded in orders.webhook_inbox and returned to the caller.
+const (
+	outcomeAccepted     = "accepted"
+	outcomeDuplicate    = "duplicate"
+	outcomeUnknownOrder = "unknown_order"
+)
+
+// inboundWebhook is a verified, parsed webhook ready to be recorded.
+type inboundWebhook struct {
+	provider string
+	eventID  string
+	orderID  string
+	status   string
+	name     string
+	data     any
+}
+
+// paymentWebhook handles POST /webhooks/payment, signed with Stripe's scheme.
+func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.verifiedBody(w, r, webhooksig.StripeHeader, func(body []byte, header string) error {
+		return webhooksig.VerifyStripe(body, header, s.cfg.PaymentWebhookSecret)
+	})
+	if !ok {
+		return
+	}
+	var wh payment.Webhook
+	if err := decodeWebhook(body, &wh); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if err := wh.Validate(); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
+}
+
+// deliveryWebhook handles POST /webhooks/delivery, signed with the courier's HMAC scheme.
+func (s *Service) deliveryWebhook(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.verifiedBody(w, r, webhooksig.CourierHeader, func(body []byte, header string) error {
+		return webhooksig.VerifyCourier(body, header, s.cfg.DeliveryWebhookSecret, s.now())
+	})
+	if !ok {
+		return
+	}
+	var wh shipping.Webhook
+	if err := decodeWebhook(body, &wh); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if err := wh.Validate(); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
+}
+
+// decodeWebhook is lenient about fields it does not know (providers add fields over
+// time) but strict about JSON itself.
+func decodeWebhook(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return apperr.Errorf(apperr.CodeInvalid, "malformed webhook JSON: %v", err)
+	}
+	return nil
+}
+
+// verifiedBody reads the body and checks its signature. Only in dev mode is a webhook
+// without a signature header accepted, with a warning; a present but wrong one never is.
+func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header string, verify func([]byte, string) error) ([]byte, bool) {
+	body, err := httpx.ReadBody(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return nil, false
+	}
+	sig := r.Header.Get(header)
+	if sig == "" && s.cfg.DevMode {
+		s.logger.WarnContext(r.Context(), "accepting an UNSIGNED webhook: dev mode only", "path", r.URL.Path)
+		return body, true
+	}
+	if sig == "" {
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeUnauthorized, "missing %s header", header))
+		return nil, false
+	}
+	if err := verify(body, sig); err != nil {
+		s.logger.WarnContext(r.Context(), "webhook refused: bad signature", "path", r.URL.Path, "err", err)
+		httpx.WriteError(w, r, s.logger, err)
+		return nil, false
+	}
+	return body, true
+}
+
+// recordWebhook stores the webhook in the inbox and hands it to the saga in one
+// transaction. A webhook without an event id is identified by its order and status, so
+// the same status twice has no second effect.
+func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inboundWebhook) {
+	if wh.eventID == "" {
+		wh.eventID = wh.orderID + ":" + wh.status
+	}
+	payload, err := json.Marshal(wh.data)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	var outcome string
+	err = pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
+		known, err := orderExists(r.Context(), tx, wh.orderID)
+		if err != nil {
+			return err
+		}
+		outcome = outcomeAccepted
+		if !known {
+			outcome = outcomeUnknownOrder
+		}
+		tag, err := tx.Exec(r.Context(), `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING`,
+			wh.provider, wh.eventID, wh.orderID, wh.status, outcome, payload)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			outcome = outcomeDuplicate
+			return nil
+		}
+		if !known {
+			return nil
+		}
+		return eventstore.Send(r.Context(), tx, sagas.WebhooksTopic,
+			eventstore.Metadata{CorrelationID: wh.orderID, Actor: wh.provider + "-webhook"},
+			eventstore.Message{Name: wh.name, Data: wh.data})
+	})
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if outcome == outcomeUnknownOrder {
+		s.logger.WarnContext(r.Context(), "webhook for an unknown order kept in the inbox", "provider", wh.provider, "order", wh.orderID)
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found; the webhook was recorded for inspection", wh.orderID))
+		return
+	}
+	status := http.StatusAccepted
+	if outcome == outcomeDuplicate {
+		status = http.StatusOK
+	}
+	httpx.WriteJSON(w, status, map[string]string{"orderId": wh.orderID, "outcome": outcome})
+}
+
+func orderExists(ctx context.Context, q eventstore.Querier, id string) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_type = $2)`, id, orderstream.StreamType).Scan(&ok)
+	return ok, err
+}
+
+// inboxEntry is one row of GET /api/webhooks.
+type inboxEntry struct {
+	Provider   string          `json:"provider"`
+	EventID    string          `json:"eventId"`
+	OrderID    string          `json:"orderId"`
+	Status     string          `json:"status"`
+	Outcome    string          `json:"outcome"`
+	Payload    json.RawMessage `json:"payload"`
+	ReceivedAt time.Time       `json:"receivedAt"`
+}
+
+// listWebhooks handles GET /api/webhooks?outcome=: the inbox, newest first.
+func (s *Service) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	outcome := r.URL.Query().Get("outcome")
+	rows, err := s.pool.Query(r.Context(), `SELECT provider, event_id, order_id, status, outcome, payload, received_at
+		FROM orders.webhook_inbox WHERE ($1 = '' OR outcome = $1) ORDER BY id DESC LIMIT 200`, outcome)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[inboxEntry])
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": list})
+}

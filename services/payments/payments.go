@@ -1,0 +1,236 @@
+// Package payments is the payment service (port 3002): it opens one checkout session per
+// order when the saga asks for it, and plays the payment provider, whose simulator settles a
+// session and sends the orders service a webhook signed with Stripe's scheme.
+package payments
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// ConsumerGroup is the group the service reads its commands as; replicas share it, so each
+// command is handled by exactly one of them.
+const ConsumerGroup = "payments"
+
+// SessionTTL is how long a customer has to pay; the saga's payment deadline matches it.
+const SessionTTL = 24 * time.Hour
+
+// Defaults used when Config leaves a field empty: the local development ports.
+const (
+	// DefaultOrdersWebhookURL is where the simulator delivers payment webhooks.
+	DefaultOrdersWebhookURL = "http://localhost:3001/webhooks/payment"
+	// DefaultPublicURL is the base of the checkout URLs handed to customers.
+	DefaultPublicURL = "http://localhost:3002"
+)
+
+// StatusOpen is a session awaiting the customer; completed and failed are payment.StatusCompleted
+// and payment.StatusFailed, so a session's status reads the same as the webhook it produced.
+const StatusOpen = "open"
+
+// Config is what the process passes in from its environment.
+type Config struct {
+	// WebhookSecret signs the webhooks the simulator sends; the orders service verifies with it.
+	WebhookSecret string
+	// OrdersWebhookURL is where the simulator delivers webhooks; DefaultOrdersWebhookURL if empty.
+	OrdersWebhookURL string
+	// PublicURL is the base of checkout URLs; DefaultPublicURL if empty.
+	PublicURL string
+	// HTTPClient delivers webhooks; a client with a 10 s timeout if nil, so a hung orders
+	// service cannot hold a simulator request forever.
+	HTTPClient *http.Client
+	// Now is the clock; time.Now if nil. Tests set it to move past a session's expiry.
+	Now func() time.Time
+}
+
+// Service is the payment service: its HTTP API and its command consumer.
+type Service struct {
+	pool    *pgxpool.Pool
+	logger  *slog.Logger
+	cfg     Config
+	handler http.Handler
+}
+
+// New builds the service on pool; nothing runs until the host calls Handler and RegisterConsumers.
+func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
+	if cfg.OrdersWebhookURL == "" {
+		cfg.OrdersWebhookURL = DefaultOrdersWebhookURL
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = DefaultPublicURL
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.WebhookSecret == "" {
+		logger.Warn("payments: no webhook secret configured; the orders service will refuse simulated webhooks")
+	}
+	s := &Service{pool: pool, logger: logger, cfg: cfg}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler serves the HTTP API, the checkout page and the provider simulator.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// RegisterConsumers subscribes the command handler to payments_commands.
+func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
+	return log.Consume(router, ConsumerGroup, payment.CommandsTopic, s.handleCommand)
+}
+
+// handleCommand dispatches on the message name. An unknown name is acked and logged rather
+// than retried: a newer sender's command will not become understandable by retrying, and
+// blocking the topic on it would stall every order.
+func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+	switch name := msg.Metadata.Get("name"); name {
+	case payment.CreateSessionName:
+		var cmd payment.CreateSession
+		if err := eventstore.Decode(msg, &cmd); err != nil {
+			return err
+		}
+		meta := eventstore.MetadataOf(msg)
+		if meta.CorrelationID == "" {
+			meta.CorrelationID = cmd.OrderID
+		}
+		_, _, err := s.createSession(ctx, tx, meta, cmd)
+		return err
+	default:
+		s.logger.WarnContext(ctx, "payments: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
+		return nil
+	}
+}
+
+// Session is a checkout session as the API shows it.
+type Session struct {
+	SessionID     string    `json:"sessionId"`
+	OrderID       string    `json:"orderId"`
+	Amount        int64     `json:"amount"`
+	Currency      string    `json:"currency"`
+	CustomerEmail string    `json:"customerEmail,omitempty"`
+	URL           string    `json:"url"`
+	Status        string    `json:"status"`
+	PaymentID     string    `json:"paymentId,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	ExpiresAt     time.Time `json:"expiresAt"`
+}
+
+// CreateSession opens the order's checkout session in tx and appends SessionCreated, or,
+// when the order already has one, returns it (created false) and appends nothing: at most
+// one session per order, even under concurrent or redelivered commands. tx should be READ
+// COMMITTED, so a call that waited on a concurrent creator can see its session.
+func (s *Service) CreateSession(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession) (Session, bool, error) {
+	return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd)
+}
+
+func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.CreateSession) (Session, bool, error) {
+	if err := cmd.Validate(); err != nil {
+		return Session{}, false, err
+	}
+	now := s.now()
+	id := "cs_" + rand.Text()
+	sess := Session{
+		SessionID:     id,
+		OrderID:       cmd.OrderID,
+		Amount:        cmd.Amount,
+		Currency:      cmd.Currency,
+		CustomerEmail: cmd.CustomerEmail,
+		URL:           s.cfg.PublicURL + "/pay/" + id,
+		Status:        StatusOpen,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+		ExpiresAt:     now.Add(SessionTTL),
+	}
+	// ON CONFLICT waits for a concurrent creator of the same order to finish, then does
+	// nothing: the unique order_id is what makes creation at-most-once.
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO payments.sessions
+			(session_id, order_id, amount, currency, customer_email, url, status, created_at, updated_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (order_id) DO NOTHING`,
+		sess.SessionID, sess.OrderID, sess.Amount, sess.Currency, sess.CustomerEmail, sess.URL,
+		sess.Status, sess.CreatedAt, sess.UpdatedAt, sess.ExpiresAt)
+	if err != nil {
+		return Session{}, false, fmt.Errorf("insert payment session: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		existing, err := sessionWhere(ctx, tx, "order_id", cmd.OrderID, false)
+		if apperr.ErrorCode(err) == apperr.CodeNotFound {
+			// Only possible under a snapshot older than the winner's commit; retrying sees it.
+			return Session{}, false, apperr.Errorf(apperr.CodeConflict, "a payment session for order %s is being created concurrently; retry", cmd.OrderID)
+		}
+		if err == nil && (existing.Amount != cmd.Amount || existing.Currency != cmd.Currency) {
+			s.logger.WarnContext(ctx, "payments: session already exists with a different amount; keeping the first",
+				"order_id", cmd.OrderID, "session_id", existing.SessionID,
+				"amount", existing.Amount, "currency", existing.Currency,
+				"requested_amount", cmd.Amount, "requested_currency", cmd.Currency)
+		}
+		return existing, false, err
+	}
+	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(cmd.OrderID)}, 0, meta,
+		eventstore.Event{Name: payment.SessionCreatedName, Data: payment.SessionCreated{
+			OrderID:   sess.OrderID,
+			SessionID: sess.SessionID,
+			URL:       sess.URL,
+			Amount:    sess.Amount,
+			Currency:  sess.Currency,
+			ExpiresAt: sess.ExpiresAt,
+		}})
+	if err != nil {
+		return Session{}, false, err
+	}
+	return sess, true, nil
+}
+
+// SessionByOrder returns the order's session, or a not-found error.
+func (s *Service) SessionByOrder(ctx context.Context, q eventstore.Querier, orderID string) (Session, error) {
+	return sessionWhere(ctx, q, "order_id", orderID, false)
+}
+
+// sessionWhere reads one session by a unique column; forUpdate locks it so two settlements
+// of the same session serialise.
+func sessionWhere(ctx context.Context, q eventstore.Querier, column, value string, forUpdate bool) (Session, error) {
+	query := `
+		SELECT session_id, order_id, amount, currency, customer_email, url, status,
+		       coalesce(payment_id, ''), reason, created_at, updated_at, expires_at
+		FROM payments.sessions WHERE ` + column + ` = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	var sess Session
+	err := q.QueryRow(ctx, query, value).Scan(&sess.SessionID, &sess.OrderID, &sess.Amount, &sess.Currency,
+		&sess.CustomerEmail, &sess.URL, &sess.Status, &sess.PaymentID, &sess.Reason,
+		&sess.CreatedAt, &sess.UpdatedAt, &sess.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, apperr.Errorf(apperr.CodeNotFound, "no payment session with %s %q", strings.ReplaceAll(column, "_id", "Id"), value)
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("read payment session: %w", err)
+	}
+	sess.CreatedAt, sess.UpdatedAt, sess.ExpiresAt = sess.CreatedAt.UTC(), sess.UpdatedAt.UTC(), sess.ExpiresAt.UTC()
+	return sess, nil
+}
+
+// now is truncated to Postgres' microsecond precision, so a time in an event equals the one
+// read back from the table.
+func (s *Service) now() time.Time {
+	return s.cfg.Now().UTC().Truncate(time.Microsecond)
+}

@@ -1,0 +1,253 @@
+package warehouse_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/warehouse"
+)
+
+func newAPI(t *testing.T) (http.Handler, func(sku string) (int, int)) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	require.NoError(t, warehouse.Seed(context.Background(), pool))
+	return warehouse.New(pool, nil).Handler(), func(sku string) (int, int) { return stockOf(t, pool, sku) }
+}
+
+func call(t *testing.T, h http.Handler, method, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v), rec.Body.String())
+	return v
+}
+
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	h := warehouse.New(nil, nil).Handler()
+	rec := call(t, h, http.MethodGet, "/healthz", "")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.JSONEq(t, `{"status":"ok"}`, rec.Body.String())
+}
+
+func TestListInventory(t *testing.T) {
+	t.Parallel()
+	h, _ := newAPI(t)
+	rec := call(t, h, http.MethodGet, "/api/inventory", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	items := decode[[]warehouse.StockItem](t, rec)
+	require.Len(t, items, 31)
+	assert.Equal(t, warehouse.StockItem{SKU: "SKU-001", Name: "Espresso Cups (set of 4)", Available: 500}, items[0])
+	assert.Equal(t, warehouse.StockItem{SKU: "SKU-LIMITED", Name: "Limited Edition Mug (signed)", Available: 5}, items[30])
+	assert.IsIncreasing(t, func() []string {
+		skus := make([]string, len(items))
+		for i, it := range items {
+			skus[i] = it.SKU
+		}
+		return skus
+	}())
+}
+
+func TestBadInputIsRefusedNamingTheField(t *testing.T) {
+	t.Parallel()
+	h, _ := newAPI(t)
+	tests := []struct {
+		name, path, body, field string
+	}{
+		{"reserve without order", "/api/inventory/reserve", `{"lines":[{"sku":"SKU-001","quantity":1}]}`, "orderId"},
+		{"reserve without lines", "/api/inventory/reserve", `{"orderId":"o-1","lines":[]}`, "lines"},
+		{"reserve zero quantity", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":0}]}`, "lines[0].quantity"},
+		{"reserve empty sku", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"","quantity":1}]}`, "lines[0].sku"},
+		{"reserve unknown field", "/api/inventory/reserve", `{"orderId":"o-1","items":[]}`, "items"},
+		{"reserve quantity not a number", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"A","quantity":"1"}]}`, "lines.quantity"},
+		{"release without order", "/api/inventory/release", `{"reason":"x"}`, "orderId"},
+		{"check without lines", "/api/inventory/check-availability", `{}`, "lines"},
+		{"check negative quantity", "/api/inventory/check-availability", `{"lines":[{"sku":"SKU-001","quantity":-1}]}`, "lines[0].quantity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := call(t, h, http.MethodPost, tt.path, tt.body)
+			assert.Equal(t, http.StatusBadRequest, rec.Code)
+			body := decode[httpx.ErrorBody](t, rec)
+			assert.Equal(t, "invalid", body.Error.Code)
+			assert.Equal(t, tt.field, body.Error.Field, body.Error.Message)
+		})
+	}
+	rec := call(t, h, http.MethodPost, "/api/inventory/reserve", `{"orderId":`)
+	assert.Equal(t, http.StatusBadRequest, rec.Code, "malformed JSON")
+}
+
+func TestReserveOverHTTP(t *testing.T) {
+	t.Parallel()
+	h, stock := newAPI(t)
+
+	rec := call(t, h, http.MethodPost, "/api/inventory/reserve",
+		`{"orderId":"o-1","lines":[{"sku":"SKU-002","quantity":2},{"sku":"SKU-001","quantity":3}]}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	r := decode[warehouse.Reservation](t, rec)
+	assert.Equal(t, "o-1", r.OrderID)
+	assert.Equal(t, inventory.StatusReserved, r.Status)
+	assert.NotEmpty(t, r.ReservationID)
+	assert.Equal(t, []inventory.Line{{SKU: "SKU-001", Quantity: 3}, {SKU: "SKU-002", Quantity: 2}}, r.Lines)
+	available, reserved := stock("SKU-001")
+	assert.Equal(t, 497, available)
+	assert.Equal(t, 3, reserved)
+
+	// Retrying the same request is safe: same reservation, stock taken once.
+	rec = call(t, h, http.MethodPost, "/api/inventory/reserve",
+		`{"orderId":"o-1","lines":[{"sku":"SKU-002","quantity":2},{"sku":"SKU-001","quantity":3}]}`)
+	require.Equal(t, http.StatusCreated, rec.Code)
+	assert.Equal(t, r.ReservationID, decode[warehouse.Reservation](t, rec).ReservationID)
+	available, _ = stock("SKU-001")
+	assert.Equal(t, 497, available)
+
+	rec = call(t, h, http.MethodGet, "/api/inventory/reservations/o-1", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, r.ReservationID, decode[warehouse.Reservation](t, rec).ReservationID)
+	rec = call(t, h, http.MethodGet, "/api/inventory/reservations/nope", "")
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+}
+
+func TestReserveOutOfStockIsAConflictNamingTheSKU(t *testing.T) {
+	t.Parallel()
+	h, stock := newAPI(t)
+	rec := call(t, h, http.MethodPost, "/api/inventory/reserve",
+		`{"orderId":"o-2","lines":[{"sku":"SKU-001","quantity":1},{"sku":"SKU-LIMITED","quantity":6}]}`)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	body := decode[httpx.ErrorBody](t, rec)
+	assert.Equal(t, "conflict", body.Error.Code)
+	assert.Contains(t, body.Error.Message, "SKU-LIMITED")
+	available, reserved := stock("SKU-001")
+	assert.Equal(t, 500, available, "all or nothing")
+	assert.Zero(t, reserved)
+
+	// The refusal is recorded, so the order's outcome stays the same when asked again.
+	rec = call(t, h, http.MethodGet, "/api/inventory/reservations/o-2", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	r := decode[warehouse.Reservation](t, rec)
+	assert.Equal(t, inventory.StatusFailed, r.Status)
+	assert.Equal(t, "SKU-LIMITED", r.SKU)
+}
+
+func TestCheckAvailabilityOverHTTP(t *testing.T) {
+	t.Parallel()
+	h, _ := newAPI(t)
+	rec := call(t, h, http.MethodPost, "/api/inventory/check-availability",
+		`{"lines":[{"sku":"SKU-LIMITED","quantity":6},{"sku":"SKU-003","quantity":1}]}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.JSONEq(t, `{"available":false,"lines":[
+		{"sku":"SKU-003","requested":1,"available":200,"ok":true},
+		{"sku":"SKU-LIMITED","requested":6,"available":5,"ok":false}]}`, rec.Body.String())
+
+	rec = call(t, h, http.MethodPost, "/api/inventory/check-availability", `{"lines":[{"sku":"SKU-LIMITED","quantity":5}]}`)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.True(t, decode[struct{ Available bool }](t, rec).Available)
+}
+
+func TestReleaseOverHTTP(t *testing.T) {
+	t.Parallel()
+	h, stock := newAPI(t)
+	rec := call(t, h, http.MethodPost, "/api/inventory/reserve", `{"orderId":"o-3","lines":[{"sku":"SKU-LIMITED","quantity":5}]}`)
+	require.Equal(t, http.StatusCreated, rec.Code)
+
+	rec = call(t, h, http.MethodPost, "/api/inventory/release", `{"orderId":"o-3","reason":"payment failed"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.JSONEq(t, `{"orderId":"o-3","released":true}`, rec.Body.String())
+	rec = call(t, h, http.MethodPost, "/api/inventory/release", `{"orderId":"o-3","reason":"payment failed"}`)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.JSONEq(t, `{"orderId":"o-3","released":false}`, rec.Body.String())
+	available, reserved := stock("SKU-LIMITED")
+	assert.Equal(t, 5, available)
+	assert.Zero(t, reserved)
+
+	// A released reservation is not silently re-made.
+	rec = call(t, h, http.MethodPost, "/api/inventory/reserve", `{"orderId":"o-3","lines":[{"sku":"SKU-LIMITED","quantity":5}]}`)
+	assert.Equal(t, http.StatusConflict, rec.Code)
+}
+
+// Events appended through the HTTP procedures carry the caller's correlation id.
+func TestHTTPCorrelation(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	require.NoError(t, warehouse.Seed(context.Background(), pool))
+	h := warehouse.New(pool, nil).Handler()
+	req := httptest.NewRequest(http.MethodPost, "/api/inventory/reserve", strings.NewReader(`{"orderId":"o-9","lines":[{"sku":"SKU-001","quantity":1}]}`))
+	req.Header.Set("X-Correlation-Id", "flow-7")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusCreated, rec.Code)
+	events, err := eventstore.Load(context.Background(), pool, inventory.StreamID("o-9"))
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	assert.Equal(t, "flow-7", events[0].Metadata.CorrelationID)
+}
+
+// The command consumer's transaction holds stock locks across a batch of commands, not in SKU
+// order. A procedure holding SKU-001 and waiting for SKU-002 while the consumer holds SKU-002
+// and asks for SKU-001 would be a deadlock; the procedure must step back instead.
+func TestProcedureStepsBackForTheConsumersLocks(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	require.NoError(t, warehouse.Seed(ctx, pool))
+	h := warehouse.New(pool, nil).Handler()
+
+	consumer, err := pool.Begin(ctx) // stands in for a consumer batch
+	require.NoError(t, err)
+	defer func() { _ = consumer.Rollback(ctx) }()
+	_, err = consumer.Exec(ctx, `SELECT 1 FROM warehouse.stock WHERE sku = 'SKU-002' FOR UPDATE`)
+	require.NoError(t, err)
+
+	result := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/inventory/reserve",
+			strings.NewReader(`{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":1},{"sku":"SKU-002","quantity":1}]}`))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		result <- rec
+	}()
+	// Wait until the procedure holds SKU-001 and waits for SKU-002.
+	for {
+		var waiting bool
+		require.NoError(t, pool.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			               WHERE NOT l.granted AND l.locktype = 'tuple' AND c.relname = 'stock')
+			    OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+			               AND wait_event_type = 'Lock' AND wait_event = 'transactionid')`).Scan(&waiting))
+		if waiting {
+			break
+		}
+		require.NoError(t, ctx.Err(), "the procedure never waited for SKU-002")
+	}
+	// Postgres looks for deadlocks after deadlock_timeout (1 s) of waiting and aborts the
+	// waiter that looks; the consumer must not wait that long, or it could be the one.
+	_, err = consumer.Exec(ctx, `SET LOCAL lock_timeout = '900ms'`)
+	require.NoError(t, err)
+	_, err = consumer.Exec(ctx, `SELECT 1 FROM warehouse.stock WHERE sku = 'SKU-001' FOR UPDATE`)
+	require.NoError(t, err, "the procedure must release SKU-001 instead of waiting out a deadlock")
+	require.NoError(t, consumer.Commit(ctx))
+
+	rec := <-result
+	assert.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+}

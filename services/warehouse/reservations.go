@@ -1,0 +1,240 @@
+// Package warehouse is the warehouse service: it keeps stock per SKU and holds it for orders.
+// Reservations arrive as commands on the log (from the saga) or through its HTTP procedures;
+// outcomes leave as reservation events, stored and published in the same transaction as
+// the stock change they describe.
+package warehouse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// Reservation is what the warehouse holds, or refused to hold, for one order.
+type Reservation struct {
+	OrderID       string           `json:"orderId"`
+	ReservationID string           `json:"reservationId"`
+	Status        inventory.Status `json:"status"`
+	// Lines are per SKU, in SKU order: what is actually held, and what a release gives back.
+	Lines []inventory.Line `json:"lines"`
+	// Reason says why a reservation failed.
+	Reason string `json:"reason,omitempty"`
+	// SKU is the first short SKU of a failed reservation.
+	SKU        string     `json:"sku,omitempty"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	ReleasedAt *time.Time `json:"releasedAt,omitempty"`
+}
+
+// Stream versions of a reservation stream: the reservation row's status already says which
+// events exist, so the expected version needs no extra read of the events table.
+const (
+	versionBeforeOutcome = 0 // nothing appended yet; Reserved or ReservationFailed comes first
+	versionAfterReserved = 1 // Reserved is the only event before Released
+)
+
+// Reserve holds every line for orderID inside tx, or nothing. It honours an order at most
+// once: asking again returns the first outcome and appends nothing. A shortage is not an
+// error: the failed reservation is recorded, ReservationFailed appended, and the reservation
+// returned with status failed, so the caller commits the refusal like any other outcome.
+func Reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line) (Reservation, error) {
+	if err := inventory.Validate(orderID, lines); err != nil {
+		return Reservation{}, err
+	}
+	return reserve(ctx, tx, meta, orderID, lines, nil)
+}
+
+// reserve is Reserve after validation. A non-nil refused records a failed reservation
+// without touching stock: a malformed command still deserves an answer the saga can act on.
+func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error) (Reservation, error) {
+	if err := lockOrder(ctx, tx, orderID); err != nil {
+		return Reservation{}, err
+	}
+	if existing, err := loadReservation(ctx, tx, orderID); err == nil {
+		return existing, nil
+	} else if apperr.ErrorCode(err) != apperr.CodeNotFound {
+		return Reservation{}, err
+	}
+
+	merged := inventory.Merge(lines)
+	r := Reservation{OrderID: orderID, ReservationID: uuid.NewString(), Lines: merged, Status: inventory.StatusReserved}
+	if refused != nil {
+		r.Status, r.Reason = inventory.StatusFailed, "invalid request: "+apperr.ErrorMessage(refused)
+	} else {
+		stock, err := lockStock(ctx, tx, merged)
+		if err != nil {
+			return Reservation{}, err
+		}
+		if short, ok := inventory.FirstShortage(stock, merged); ok {
+			r.Status, r.Reason, r.SKU = inventory.StatusFailed, short.Reason(), short.SKU
+		} else if err := moveStock(ctx, tx, merged, 1); err != nil {
+			return Reservation{}, err
+		}
+	}
+
+	linesJSON, err := json.Marshal(r.Lines)
+	if err != nil {
+		return Reservation{}, fmt.Errorf("marshal lines: %w", err)
+	}
+	err = tx.QueryRow(ctx, `
+		INSERT INTO warehouse.reservations (order_id, reservation_id, status, lines, reason, failed_sku)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
+		r.OrderID, r.ReservationID, r.Status, linesJSON, r.Reason, r.SKU).Scan(&r.CreatedAt)
+	if err != nil {
+		return Reservation{}, fmt.Errorf("record reservation of order %s: %w", orderID, err)
+	}
+
+	event := eventstore.Event{Name: inventory.ReservedName, Data: inventory.Reserved{
+		OrderID: r.OrderID, ReservationID: r.ReservationID, Lines: r.Lines,
+	}}
+	if r.Status == inventory.StatusFailed {
+		event = eventstore.Event{Name: inventory.ReservationFailedName, Data: inventory.ReservationFailed{
+			OrderID: r.OrderID, Reason: r.Reason, SKU: r.SKU,
+		}}
+	}
+	if _, err := eventstore.Append(ctx, tx, stream(orderID), versionBeforeOutcome, meta, event); err != nil {
+		return Reservation{}, err
+	}
+	return r, nil
+}
+
+// Release gives a held reservation's stock back inside tx and appends Released. Releasing is
+// idempotent: an unknown, failed or already released reservation is left alone and released
+// is false, because a compensating command may be delivered twice or race a failed reserve.
+func Release(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID, reason string) (released bool, err error) {
+	if err := inventory.ValidateOrderID(orderID); err != nil {
+		return false, err
+	}
+	if err := lockOrder(ctx, tx, orderID); err != nil {
+		return false, err
+	}
+	r, err := loadReservation(ctx, tx, orderID)
+	if apperr.ErrorCode(err) == apperr.CodeNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if r.Status != inventory.StatusReserved {
+		return false, nil
+	}
+	if _, err := lockStock(ctx, tx, r.Lines); err != nil {
+		return false, err
+	}
+	if err := moveStock(ctx, tx, r.Lines, -1); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE warehouse.reservations SET status = 'released', released_at = now(), reason = $2
+		WHERE order_id = $1`, orderID, reason); err != nil {
+		return false, fmt.Errorf("mark reservation of order %s released: %w", orderID, err)
+	}
+	_, err = eventstore.Append(ctx, tx, stream(orderID), versionAfterReserved, meta, eventstore.Event{
+		Name: inventory.ReleasedName,
+		Data: inventory.Released{OrderID: orderID, ReservationID: r.ReservationID, Reason: reason},
+	})
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// GetReservation returns the reservation of orderID, or a not_found error.
+func GetReservation(ctx context.Context, q eventstore.Querier, orderID string) (Reservation, error) {
+	return loadReservation(ctx, q, orderID)
+}
+
+func stream(orderID string) eventstore.Stream {
+	return eventstore.Stream{Type: inventory.StreamType, ID: inventory.StreamID(orderID)}
+}
+
+// lockOrder serialises every decision about one order until tx ends. The primary key alone
+// would only make a concurrent duplicate fail after it had already moved stock; waiting here
+// lets it see the first outcome and return that instead. The lock is taken before any stock
+// row, so it cannot take part in a deadlock with the SKU-ordered row locks.
+func lockOrder(ctx context.Context, tx pgx.Tx, orderID string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "warehouse.reservation/"+orderID); err != nil {
+		return fmt.Errorf("lock reservation of order %s: %w", orderID, err)
+	}
+	return nil
+}
+
+func loadReservation(ctx context.Context, q eventstore.Querier, orderID string) (Reservation, error) {
+	var r Reservation
+	var linesJSON []byte
+	err := q.QueryRow(ctx, `
+		SELECT order_id, reservation_id::text, status, lines, reason, failed_sku, created_at, released_at
+		FROM warehouse.reservations WHERE order_id = $1`, orderID).
+		Scan(&r.OrderID, &r.ReservationID, &r.Status, &linesJSON, &r.Reason, &r.SKU, &r.CreatedAt, &r.ReleasedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, apperr.Errorf(apperr.CodeNotFound, "no reservation for order %s", orderID)
+	}
+	if err != nil {
+		return r, fmt.Errorf("load reservation of order %s: %w", orderID, err)
+	}
+	if err := json.Unmarshal(linesJSON, &r.Lines); err != nil {
+		return r, fmt.Errorf("decode lines of reservation %s: %w", r.ReservationID, err)
+	}
+	return r, nil
+}
+
+// lockStock locks the stock rows of lines in SKU order and returns what is available.
+// Every writer locks in this one order, so concurrent reservations queue instead of
+// deadlocking, and what they read cannot change before they write.
+func lockStock(ctx context.Context, tx pgx.Tx, lines []inventory.Line) (map[string]int, error) {
+	return readStock(ctx, tx, lines, `
+		SELECT sku, available FROM warehouse.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`)
+}
+
+func readStock(ctx context.Context, q eventstore.Querier, lines []inventory.Line, query string) (map[string]int, error) {
+	skus := make([]string, len(lines))
+	for i, l := range lines {
+		skus[i] = l.SKU
+	}
+	rows, err := q.Query(ctx, query, skus)
+	if err != nil {
+		return nil, fmt.Errorf("read stock: %w", err)
+	}
+	stock := make(map[string]int, len(lines))
+	var sku string
+	var available int
+	_, err = pgx.ForEachRow(rows, []any{&sku, &available}, func() error {
+		stock[sku] = available
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stock: %w", err)
+	}
+	return stock, nil
+}
+
+// moveStock moves each line's quantity from available to reserved (direction 1) or back
+// (direction -1). The rows must already be locked by lockStock; the table's CHECKs stay as
+// the last guard against a negative count.
+func moveStock(ctx context.Context, tx pgx.Tx, lines []inventory.Line, direction int) error {
+	skus := make([]string, len(lines))
+	qty := make([]int32, len(lines))
+	for i, l := range lines {
+		skus[i], qty[i] = l.SKU, int32(direction*l.Quantity) // Validate bounds the quantity
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE warehouse.stock s
+		SET available = s.available - v.q, reserved = s.reserved + v.q, updated_at = now()
+		FROM unnest($1::text[], $2::int[]) AS v(sku, q)
+		WHERE s.sku = v.sku`, skus, qty)
+	if err != nil {
+		return fmt.Errorf("move stock: %w", err)
+	}
+	if int(tag.RowsAffected()) != len(lines) {
+		return fmt.Errorf("move stock: %d of %d SKUs found", tag.RowsAffected(), len(lines))
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// ConsumerGroup is the warehouse's consumer group on its command topic: replicas share it,
+// so each command is handled once however many processes run.
+const ConsumerGroup = "warehouse"
+
+// Service is the warehouse process's HTTP edge and command handler over one database.
+type Service struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+}
+
+// New builds the service; a nil logger discards logs, which suits tests.
+func New(pool *pgxpool.Pool, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{pool: pool, logger: logger}
+}
+
+// RegisterConsumers subscribes the warehouse to its command topic.
+func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
+	return log.Consume(router, ConsumerGroup, inventory.CommandsTopic, s.executeCommand)
+}
+
+// executeCommand dispatches a warehouse command inside the consumer's transaction. A name it
+// does not know is acknowledged, not retried: it comes from a newer sender, and retrying
+// would only hold up the commands behind it.
+func (s *Service) executeCommand(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+	// Continue the sender's trace, so the events appended here join the order's trace.
+	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(msg.Metadata))
+	meta := eventstore.MetadataOf(msg)
+	switch name := msg.Metadata.Get("name"); name {
+	case inventory.ReserveName:
+		return s.reserveInventory(ctx, tx, meta, msg)
+	case inventory.ReleaseName:
+		return s.releaseInventory(ctx, tx, meta, msg)
+	default:
+		s.logger.WarnContext(ctx, "ignoring unknown warehouse command", "name", name, "message_uuid", msg.UUID)
+		return nil
+	}
+}
+
+// reserveInventory answers a Reserve command with Reserved or ReservationFailed. An invalid
+// command that names its order is answered with ReservationFailed, since the saga waits for
+// an answer; one without an order id cannot be answered and goes to the dead letters.
+func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, msg *message.Message) error {
+	var cmd inventory.Reserve
+	if err := eventstore.Decode(msg, &cmd); err != nil {
+		return err
+	}
+	if err := inventory.ValidateOrderID(cmd.OrderID); err != nil {
+		return fmt.Errorf("%s %s: %w", inventory.ReserveName, msg.UUID, err)
+	}
+	r, err := reserve(ctx, tx, meta, cmd.OrderID, cmd.Lines, inventory.ValidateLines(cmd.Lines))
+	if err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "reservation decided", "order_id", r.OrderID, "status", r.Status, "reason", r.Reason)
+	return nil
+}
+
+// releaseInventory gives an order's held stock back; a repeated or pointless release is a no-op.
+func (s *Service) releaseInventory(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, msg *message.Message) error {
+	var cmd inventory.Release
+	if err := eventstore.Decode(msg, &cmd); err != nil {
+		return err
+	}
+	released, err := Release(ctx, tx, meta, cmd.OrderID, cmd.Reason)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", inventory.ReleaseName, msg.UUID, err)
+	}
+	s.logger.InfoContext(ctx, "release handled", "order_id", cmd.OrderID, "released", released)
+	return nil
+}
