@@ -186,9 +186,11 @@ func onPaymentWebhook(in Input) ([]Effect, error) {
 }
 
 func applyPayment(wh payment.Webhook) []Effect {
+	// The business case's bare webhook names no payment; a completed payment must be
+	// recorded against something, so fall back to the session, then to a marker.
 	paymentID := wh.PaymentID
 	if paymentID == "" {
-		paymentID = wh.SessionID // the business case's bare webhook names no payment
+		paymentID = wh.SessionID
 	}
 	if paymentID == "" {
 		paymentID = "unreported"
@@ -210,7 +212,7 @@ func applyPayment(wh payment.Webhook) []Effect {
 		if o.Status != order.StatusAwaitingPayment {
 			return nil, nil
 		}
-		return o.FailPayment(paymentID, reason, at)
+		return o.FailPayment(wh.PaymentID, reason, at)
 	}}}
 }
 
