@@ -2,21 +2,21 @@
 SHELL := /bin/bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable
 SERVICES := orders payments warehouse delivery
-BINARIES := $(SERVICES) replay
+BINARIES := $(SERVICES) replay loadgen
 
-.PHONY: run test build check unit postgres clean
+.PHONY: run test build check unit postgres clean assets chromium
 
 ## run: start Postgres if needed, build and start all four services (Ctrl-C stops them)
 run: postgres build
 	./scripts/run.sh
 
 ## build: compile every command into bin/
-build:
+build: assets
 	@mkdir -p bin
 	go build -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
 ## test: static checks, then every test (unit, integration on the real Postgres) with -race
-test: postgres check
+test: postgres assets chromium check
 	go test -race -count=1 -timeout 30m ./...
 
 ## check: formatting, vet, staticcheck
@@ -25,6 +25,27 @@ check:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	go tool staticcheck ./...
+
+## assets: htmx and its SSE extension from the npm lock file, copied where the orders
+## binary embeds them (ui/static/vendor, git-ignored: never committed by hand)
+VENDOR := ui/static/vendor
+assets: $(VENDOR)/htmx.min.js $(VENDOR)/sse.js
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+$(VENDOR)/htmx.min.js: node_modules/.package-lock.json
+	@mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+$(VENDOR)/sse.js: node_modules/.package-lock.json
+	@mkdir -p $(VENDOR)
+	cp node_modules/htmx-ext-sse/dist/sse.js $@
+
+## chromium: the browser the dashboard's browser tests drive (Debian's package)
+chromium:
+	@command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 
 ## postgres: make sure a Postgres answers at DATABASE_URL (starts .pg/ if needed)
 postgres:

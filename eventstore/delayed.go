@@ -40,12 +40,16 @@ func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta M
 // ConsumeDue registers h on router for the delayed queue topic: each message is handled
 // once, after its time has come, by whichever replica takes it first (rows are locked
 // with FOR UPDATE, so replicas share the queue). Handled messages are deleted.
-func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler) error {
+func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler, opts ...ConsumeOption) error {
+	o := consumeOptions{batchSize: l.cfg.BatchSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	where := fmt.Sprintf("(metadata->>'%s')::timestamptz < NOW()", delay.DelayedUntilKey)
 	sub, err := wsql.NewSubscriber(guardedBeginner{wsql.BeginnerFromPgx(l.pool)}, wsql.SubscriberConfig{
 		SchemaAdapter: readCommittedQueue{wsql.PostgreSQLQueueSchema{
 			GenerateWhereClause: func(wsql.GenerateWhereClauseParams) (string, []any) { return where, nil },
-			SubscribeBatchSize:  l.cfg.BatchSize,
+			SubscribeBatchSize:  o.batchSize,
 		}},
 		OffsetsAdapter: wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: true},
 		PollInterval:   l.cfg.DuePollInterval,

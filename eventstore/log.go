@@ -123,10 +123,14 @@ func (l *Log) wakeAll() {
 // Subscriber returns a subscriber reading topic as consumerGroup: each group sees every
 // message once, in order. Handlers run in its READ COMMITTED transaction (see
 // readCommittedSchema) and reach it through Tx.
-func (l *Log) Subscriber(consumerGroup, topic string) (message.Subscriber, error) {
+func (l *Log) Subscriber(consumerGroup, topic string, opts ...ConsumeOption) (message.Subscriber, error) {
+	o := consumeOptions{batchSize: l.cfg.BatchSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	return wsql.NewSubscriber(guardedBeginner{wsql.BeginnerFromPgx(l.pool)}, wsql.SubscriberConfig{
 		ConsumerGroup:  consumerGroup,
-		SchemaAdapter:  readCommittedSchema{wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: l.cfg.BatchSize}},
+		SchemaAdapter:  readCommittedSchema{wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: o.batchSize}},
 		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{},
 		PollInterval:   l.cfg.MaxPollInterval,
 		ResendInterval: 20 * time.Millisecond,
@@ -185,10 +189,25 @@ func (b *wakeBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, er
 	return 0
 }
 
+// ConsumeOption tunes one consumer.
+type ConsumeOption func(*consumeOptions)
+
+type consumeOptions struct {
+	batchSize int
+}
+
+// OneAtATime makes each message its own transaction. A consumer whose handlers take row
+// locks that other consumers also take (the saga's per-order lock) needs it: a batch keeps
+// every lock until its commit, and two batches locking the same orders in different
+// orders deadlock.
+func OneAtATime() ConsumeOption {
+	return func(o *consumeOptions) { o.batchSize = 1 }
+}
+
 // Consume registers h on router to process topic as consumerGroup, transactionally and
 // with dead-lettering (see Transactional).
-func (l *Log) Consume(router *message.Router, consumerGroup, topic string, h Handler) error {
-	sub, err := l.Subscriber(consumerGroup, topic)
+func (l *Log) Consume(router *message.Router, consumerGroup, topic string, h Handler, opts ...ConsumeOption) error {
+	sub, err := l.Subscriber(consumerGroup, topic, opts...)
 	if err != nil {
 		return err
 	}

@@ -46,14 +46,14 @@ func NewRunner(flow Flow, cfg Config, now func() time.Time, logger *slog.Logger)
 // Register subscribes the runner to every topic its flow listens to.
 func (r *Runner) Register(log *eventstore.Log, router *message.Router) error {
 	for _, st := range []string{orderstream.StreamType, inventory.StreamType, payment.StreamType, shipping.StreamType} {
-		if err := log.Consume(router, ConsumerGroup, eventstore.EventsTopic(st), r.handleEvent); err != nil {
+		if err := log.Consume(router, ConsumerGroup, eventstore.EventsTopic(st), r.handleEvent, eventstore.OneAtATime()); err != nil {
 			return err
 		}
 	}
-	if err := log.Consume(router, ConsumerGroup, WebhooksTopic, r.handleMessage); err != nil {
+	if err := log.Consume(router, ConsumerGroup, WebhooksTopic, r.handleMessage, eventstore.OneAtATime()); err != nil {
 		return err
 	}
-	return log.ConsumeDue(router, ConsumerGroup+"/"+DeadlinesTopic, DeadlinesTopic, r.handleMessage)
+	return log.ConsumeDue(router, ConsumerGroup+"/"+DeadlinesTopic, DeadlinesTopic, r.handleMessage, eventstore.OneAtATime())
 }
 
 func (r *Runner) handleEvent(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
