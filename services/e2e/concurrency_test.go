@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+// Many orders moving at once through every step must all complete, with nothing
+// dead-lettered: the saga's consumers touch the same orders from several topics and must
+// never deadlock each other.
+func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
+	s := start(t, defaultOptions())
+	const customers = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, customers)
+	for i := range customers {
+		wg.Go(func() {
+			if err := s.driveOrder(i); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+	var deadLetters int
+	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters`).Scan(&deadLetters))
+	assert.Zero(t, deadLetters)
+}
+
+// driveOrder takes one order from placement to completion with signed webhooks; it returns
+// errors instead of failing the test so it can run in a goroutine.
+func (s *system) driveOrder(i int) error {
+	body := fmt.Sprintf(`{"items":[{"sku":"SKU-%03d","quantity":1}],"total":10,"customerId":"c-%d"}`, 1+i%5, i)
+	var created struct{ ID string }
+	if err := s.do("POST", "/api/orders", []byte(body), nil, http.StatusCreated, &created); err != nil {
+		return err
+	}
+	id := created.ID
+	if err := s.reach(id, "awaiting_payment"); err != nil {
+		return err
+	}
+	pay, _ := json.Marshal(map[string]string{"id": "evt_" + id, "orderId": id, "status": "completed", "paymentId": "pi_" + id})
+	if err := s.do("POST", "/webhooks/payment", pay, http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, paymentSecret, time.Now())}}, http.StatusAccepted, nil); err != nil {
+		return err
+	}
+	if err := s.reach(id, "awaiting_delivery"); err != nil {
+		return err
+	}
+	del, _ := json.Marshal(map[string]string{"id": "dlv_" + id, "orderId": id, "status": "delivered"})
+	if err := s.do("POST", "/webhooks/delivery", del, http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(del, deliverySecret, time.Now())}}, http.StatusAccepted, nil); err != nil {
+		return err
+	}
+	return s.reach(id, "completed")
+}
+
+func (s *system) do(method, path string, body []byte, header http.Header, want int, out any) error {
+	req, err := http.NewRequest(method, s.orders+path, strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// reach polls the order until it has status.
+func (s *system) reach(id, status string) error {
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	var o orderView
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); <-poll.C {
+		if err := s.do("GET", "/api/orders/"+id, nil, nil, http.StatusOK, &o); err != nil {
+			return err
+		}
+		if o.Status == status {
+			return nil
+		}
+	}
+	return fmt.Errorf("order %s is %s, never reached %s", id, o.Status, status)
+}
