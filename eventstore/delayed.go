@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // Schedule publishes msg to the delayed queue topic through tx, to be delivered once at is
@@ -25,6 +26,7 @@ func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta M
 	m.Metadata.Set("name", msg.Name)
 	m.Metadata.Set("correlation_id", meta.CorrelationID)
 	m.Metadata.Set("causation_id", meta.CausationID)
+	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m.Metadata))
 	delay.Message(m, delay.Until(at))
 	m.SetContext(ctx)
 	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: wsql.PostgreSQLQueueSchema{}}, nil)

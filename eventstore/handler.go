@@ -42,7 +42,9 @@ func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) mess
 	var mu sync.Mutex
 	attempts := map[string]int{}
 	return func(msg *message.Message) error {
-		ctx := msg.Context()
+		ctx, span := startHandlerSpan(msg.Context(), consumerGroup, topic, msg)
+		var err error
+		defer func() { endSpan(span, err) }()
 		guard, err := consumerTx(ctx)
 		if err != nil {
 			return err

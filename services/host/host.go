@@ -51,7 +51,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 		return fmt.Errorf("register consumers: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           svc.Handler(),
+		Handler:           traced(svc.Handler()),
 		ReadHeaderTimeout: 5 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

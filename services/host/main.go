@@ -58,6 +58,17 @@ type Build func(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, en
 // database and apply migrations if needed, build the service and serve until ctx ends.
 func Run(ctx context.Context, name string, defaultPort int, env Env, build Build) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(env)})).With("service", name)
+	shutdownTracing, err := setupTracing(ctx, name, env)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(flushCtx); err != nil {
+			logger.Warn("flushing traces", "err", err)
+		}
+	}()
 	pool, err := eventstore.Open(ctx, env.String("DATABASE_URL", eventstore.DefaultDatabaseURL))
 	if err != nil {
 		return err

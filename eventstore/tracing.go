@@ -1,0 +1,41 @@
+package eventstore
+
+import (
+	"context"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// tracer names the spans of message handling; it uses the process's global provider, a
+// no-op until the host installs one.
+func tracer() trace.Tracer {
+	return otel.Tracer("github.com/ordermill/ordermill/eventstore")
+}
+
+// startHandlerSpan continues the trace a message carries in its metadata (W3C trace
+// context, written by Append, Send and Schedule), so one order's path through every
+// service is one trace.
+func startHandlerSpan(ctx context.Context, group, topic string, msg *message.Message) (context.Context, trace.Span) {
+	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(msg.Metadata))
+	return tracer().Start(ctx, "handle "+topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "watermill-sql"),
+		attribute.String("messaging.destination.name", topic),
+		attribute.String("messaging.consumer.group.name", group),
+		attribute.String("messaging.message.id", msg.UUID),
+		attribute.String("ordermill.message.name", msg.Metadata.Get("name")),
+		attribute.String("ordermill.correlation_id", msg.Metadata.Get("correlation_id")),
+	))
+}
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
