@@ -28,6 +28,8 @@ func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta M
 	m.Metadata.Set("causation_id", meta.CausationID)
 	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m.Metadata))
 	delay.Message(m, delay.Until(at))
+	// watermill writes whole seconds, which would fire a deadline up to a second early.
+	m.Metadata.Set(delay.DelayedUntilKey, at.UTC().Format(time.RFC3339Nano))
 	m.SetContext(ctx)
 	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: wsql.PostgreSQLQueueSchema{}}, nil)
 	if err != nil {

@@ -2,6 +2,8 @@ package orders
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/smtp"
@@ -20,6 +22,10 @@ type notification struct {
 
 // mailBatch is how many emails one claim takes.
 const mailBatch = 20
+
+// smtpTimeout bounds one email's SMTP conversation: a server that stops answering must not
+// stall the sender (and its claimed batch) forever.
+const smtpTimeout = 30 * time.Second
 
 // RunWorker sends recorded notifications until ctx ends. An email is claimed (and the
 // claim committed) before it is handed to SMTP, so a crash can lose an email but never
@@ -61,23 +67,44 @@ func (s *Service) SendPending(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, n := range batch {
-		sendErr := s.deliver(n)
+	for i, n := range batch {
+		if ctx.Err() != nil {
+			// Stopping: the rest of the batch never reached SMTP, so give it back.
+			return i, s.unclaim(batch[i:])
+		}
+		sendErr := s.deliver(ctx, n)
 		var errText *string
 		if sendErr != nil {
 			e := sendErr.Error()
 			errText = &e
 			s.logger.ErrorContext(ctx, "email not sent", "order", n.orderID, "kind", n.kind, "err", sendErr)
 		}
-		if _, err := s.pool.Exec(ctx, `UPDATE orders.notifications SET sent_at = CASE WHEN $2::text IS NULL THEN now() END, error = $2 WHERE id = $1`, n.id, errText); err != nil {
+		// The outcome is recorded even when ctx ended meanwhile: a claimed email is never
+		// retried, so its row must say what became of it.
+		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err := s.pool.Exec(recordCtx, `UPDATE orders.notifications SET sent_at = CASE WHEN $2::text IS NULL THEN now() END, error = $2 WHERE id = $1`, n.id, errText)
+		cancel()
+		if err != nil {
 			return len(batch), err
 		}
 	}
 	return len(batch), nil
 }
 
+// unclaim returns emails that were claimed but never handed to SMTP to the queue.
+func (s *Service) unclaim(batch []notification) error {
+	ids := make([]int64, len(batch))
+	for i, n := range batch {
+		ids[i] = n.id
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, `UPDATE orders.notifications SET claimed_at = NULL WHERE id = ANY($1) AND sent_at IS NULL AND error IS NULL`, ids)
+	return err
+}
+
 // deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged.
-func (s *Service) deliver(n notification) error {
+func (s *Service) deliver(ctx context.Context, n notification) error {
 	if s.cfg.SMTPURL == "" || n.to == "" {
 		s.logger.Info("email recorded (no SMTP configured)", "order", n.orderID, "kind", n.kind, "to", n.to, "subject", n.subject)
 		return nil
@@ -106,5 +133,57 @@ func (s *Service) deliver(n notification) error {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "25")
 	}
-	return smtp.SendMail(host, auth, from, []string{n.to}, []byte(msg))
+	return sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg))
+}
+
+// sendMail is smtp.SendMail bounded by ctx and smtpTimeout (SendMail has no deadline: a
+// silent server would block it forever).
+func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, to string, msg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) }) // a cancel unblocks I/O
+	defer stop()
+	c, err := smtp.NewClient(conn, hostname)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: hostname}); err != nil {
+			return err
+		}
+	}
+	if auth != nil {
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return errors.New("smtp: server doesn't support AUTH")
+		}
+		if err := c.Auth(auth); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }
