@@ -19,8 +19,10 @@ build: assets
 test: postgres assets chromium check
 	go test -race -count=1 -timeout 30m ./...
 
-## check: formatting, vet, staticcheck
+## check: formatting, generated templ code up to date, vet, staticcheck
 check:
+	go tool templ generate
+	@git diff --exit-code --stat -- '*_templ.go' || { echo "templ generate changed generated files: commit them"; exit 1; }
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...

@@ -35,37 +35,49 @@ func Register(log *eventstore.Log, router *message.Router) error {
 const rebuildBatch = 1000
 
 // Rebuild empties every read model and replays the whole event store into it, in one
-// transaction. It deletes rather than truncates, so readers keep seeing the old rows
-// (MVCC) until it commits instead of blocking on TRUNCATE's exclusive lock. Live consumers may run
-// meanwhile; whatever they re-deliver afterwards is ignored by the position check.
+// transaction, and reports how many events it replayed. It deletes rather than truncates,
+// so readers keep seeing the old rows (MVCC) until it commits instead of blocking on
+// TRUNCATE's exclusive lock. Live consumers may run meanwhile; whatever they re-deliver
+// afterwards is ignored by the position check.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool) (int, error) {
-	applied := 0
+	replayed := 0
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Each event is read once and handed to every projection of its stream type, in
+		// position order, so adding a projection does not add a pass over the store.
+		byType := map[string][]Projection{}
+		var types []string
 		for _, p := range All() {
 			for _, table := range p.Tables {
 				if _, err := tx.Exec(ctx, "DELETE FROM "+table); err != nil {
 					return fmt.Errorf("empty %s: %w", table, err)
 				}
 			}
-			var after int64
-			for {
-				batch, err := eventstore.ReadAll(ctx, tx, after, rebuildBatch, p.StreamTypes...)
-				if err != nil {
-					return err
+			for _, st := range p.StreamTypes {
+				if len(byType[st]) == 0 {
+					types = append(types, st)
 				}
-				for _, r := range batch {
+				byType[st] = append(byType[st], p)
+			}
+		}
+		var after int64
+		for {
+			batch, err := eventstore.ReadAll(ctx, tx, after, rebuildBatch, types...)
+			if err != nil {
+				return err
+			}
+			for _, r := range batch {
+				for _, p := range byType[r.StreamType] {
 					if err := p.Apply(ctx, tx, r); err != nil {
 						return fmt.Errorf("%s at position %d: %w", p.Name, r.Position, err)
 					}
-					applied++
 				}
-				if len(batch) < rebuildBatch {
-					break
-				}
-				after = batch[len(batch)-1].Position
+				replayed++
 			}
+			if len(batch) < rebuildBatch {
+				return nil
+			}
+			after = batch[len(batch)-1].Position
 		}
-		return nil
 	})
-	return applied, err
+	return replayed, err
 }

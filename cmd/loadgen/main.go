@@ -240,4 +240,3 @@ func (g *driver) do(ctx context.Context, method, path string, body []byte, heade
 	}
 	return nil
 }
-

@@ -25,13 +25,18 @@ func main() {
 	}
 }
 
-func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+func build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
 	cfg, err := orders.ConfigFromEnv(env)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.DevMode {
 		logger.Warn("DEV_MODE: unsigned webhooks are accepted and development secrets are in use")
+		if err := orders.CreateManager(ctx, pool, orders.DevManagerEmail, cfg.DashboardDevPassword); err != nil {
+			return nil, fmt.Errorf("dev dashboard account: %w", err)
+		}
+		logger.Info(fmt.Sprintf("dashboard sign-in: %s / %s", orders.DevManagerEmail, cfg.DashboardDevPassword),
+			"url", "http://localhost:"+env.String("PORT", "3001")+"/dashboard")
 	}
 	return orders.New(pool, logger, cfg), nil
 }

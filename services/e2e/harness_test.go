@@ -84,7 +84,7 @@ func start(t *testing.T, opt options) *system {
 			return orders.New(p, logger.With("service", "orders"), orders.Config{
 				DevMode: opt.devMode, ManagerToken: managerToken, PaymentWebhookSecret: paymentSecret,
 				DeliveryWebhookSecret: deliverySecret, Workflow: opt.workflow, SMTPURL: opt.smtpURL,
-				MailPollInterval: 20 * time.Millisecond,
+				MailPollInterval: 20 * time.Millisecond, PaymentsURL: s.payments, DeliveryURL: s.delivery,
 			})
 		}},
 		{"payments", lnPayments, func(p *pgxpool.Pool) host.Service {

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"errors"
+	"time"
 
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
@@ -10,6 +11,13 @@ import (
 
 // DevManagerToken authorises API approvals when DEV_MODE is on and MANAGER_TOKEN is unset.
 const DevManagerToken = "dev-manager-token"
+
+// DevManagerEmail and DevDashboardPassword are the dashboard account DEV_MODE creates
+// (the password can be changed with DASHBOARD_DEV_PASSWORD).
+const (
+	DevManagerEmail      = "manager@ordermill.local"
+	DevDashboardPassword = "ordermill-dev"
+)
 
 // ConfigFromEnv reads the orders service's configuration from the environment.
 func ConfigFromEnv(env host.Env) (Config, error) {
@@ -22,11 +30,15 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		SMTPURL:               env("SMTP_URL"),
 		MailFrom:              env("MAIL_FROM"),
 		Workflow:              sagas.DefaultConfig(),
+		PaymentsURL:           env.String("PAYMENTS_URL", "http://localhost:3002"),
+		DeliveryURL:           env.String("DELIVERY_URL", "http://localhost:3004"),
+		CookieSecure:          env("COOKIE_SECURE") == "1" || env("COOKIE_SECURE") == "true",
 	}
 	if dev {
 		cfg.ManagerToken = env.String("MANAGER_TOKEN", DevManagerToken)
 		cfg.PaymentWebhookSecret = env.String("PAYMENT_WEBHOOK_SECRET", webhooksig.DevPaymentSecret)
 		cfg.DeliveryWebhookSecret = env.String("DELIVERY_WEBHOOK_SECRET", webhooksig.DevCourierSecret)
+		cfg.DashboardDevPassword = env.String("DASHBOARD_DEV_PASSWORD", DevDashboardPassword)
 	}
 	if cfg.ManagerToken == "" || cfg.PaymentWebhookSecret == "" || cfg.DeliveryWebhookSecret == "" {
 		return cfg, errors.New("MANAGER_TOKEN, PAYMENT_WEBHOOK_SECRET and DELIVERY_WEBHOOK_SECRET are required outside DEV_MODE=1")
@@ -43,6 +55,9 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		return cfg, err
 	}
 	if w.DeliveryTimeout, err = env.Duration("DELIVERY_TIMEOUT", w.DeliveryTimeout); err != nil {
+		return cfg, err
+	}
+	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

@@ -36,6 +36,16 @@ type Config struct {
 	MailFrom string
 	// MailPollInterval is how often the sender looks for new emails.
 	MailPollInterval time.Duration
+	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).
+	DashboardDevPassword string
+	// PaymentsURL is where the dashboard's dev simulators reach the payment service.
+	PaymentsURL string
+	// DeliveryURL is where the dashboard's dev simulators reach the delivery service.
+	DeliveryURL string
+	// CookieSecure marks session cookies Secure even when TLS ends at a proxy.
+	CookieSecure bool
+	// SessionTTL is how long a dashboard sign-in lasts.
+	SessionTTL time.Duration
 }
 
 // Service is the orders service.
@@ -43,6 +53,7 @@ type Service struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 	cfg    Config
+	live   *liveHub
 }
 
 // New builds the orders service over pool.
@@ -59,7 +70,10 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.MailPollInterval == 0 {
 		cfg.MailPollInterval = 200 * time.Millisecond
 	}
-	return &Service{pool: pool, logger: logger, cfg: cfg}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	return &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub()}
 }
 
 // now is the service clock at Postgres's precision (microseconds), so a time read from
@@ -79,6 +93,7 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 //	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
 //	GET  /healthz                 liveness
+//	     /dashboard/...           the manager dashboard (see dashboard.go)
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/orders", s.placeOrder)
@@ -91,6 +106,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/webhooks", s.listWebhooks)
 	mux.HandleFunc("POST /webhooks/payment", s.paymentWebhook)
 	mux.HandleFunc("POST /webhooks/delivery", s.deliveryWebhook)
+	s.dashboardRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -103,5 +119,6 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 	if err := runner.Register(log, router); err != nil {
 		return err
 	}
+	s.registerLive(router)
 	return projections.Register(log, router)
 }

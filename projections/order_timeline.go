@@ -1,0 +1,113 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+)
+
+// OrderTimeline keeps orders.order_timeline: one row per order event with its actor and a
+// short sentence a person can read, for the order page's history.
+var OrderTimeline = Projection{
+	Name:        "projection.order_timeline",
+	StreamTypes: []string{orderstream.StreamType},
+	Tables:      []string{"orders.order_timeline"},
+	Apply:       recordTimelineEntry,
+}
+
+// recordTimelineEntry inserts the event's row once; its position is the key, so a
+// redelivered event changes nothing.
+func recordTimelineEntry(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
+	e, err := orderstream.Decode(r)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO orders.order_timeline (position, order_id, name, actor, recorded_at, summary)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (position) DO NOTHING`,
+		r.Position, r.StreamID, r.Name, r.Metadata.Actor, r.RecordedAt, Summarize(e))
+	if err != nil {
+		return fmt.Errorf("timeline entry %d: %w", r.Position, err)
+	}
+	return nil
+}
+
+// Summarize says in one short sentence what an order event means to a person.
+func Summarize(e order.Event) string {
+	switch ev := e.(type) {
+	case *order.OrderPlaced:
+		who := ev.CustomerEmail
+		if who == "" {
+			who = ev.CustomerID
+		}
+		s := fmt.Sprintf("Placed: %d item(s), %s", itemCount(ev.Items), money(ev.Total, ev.Currency))
+		if who != "" {
+			s += " by " + who
+		}
+		return s
+	case *order.RiskAssessed:
+		reasons := make([]string, len(ev.Factors))
+		for i, f := range ev.Factors {
+			reasons[i] = fmt.Sprintf("%s (+%d)", f.Description, f.Points)
+		}
+		s := fmt.Sprintf("Risk scored %d (threshold %d)", ev.Score, ev.Threshold)
+		if len(reasons) > 0 {
+			s += ": " + strings.Join(reasons, ", ")
+		}
+		return s
+	case *order.HeldForApproval:
+		return "Held for a manager's approval until " + ev.Deadline.UTC().Format("2006-01-02 15:04 MST")
+	case *order.OrderApproved:
+		return withReason("Approved by "+ev.By, ev.Reason)
+	case *order.OrderRejected:
+		return withReason("Rejected by "+ev.By, ev.Reason)
+	case *order.InventoryReserved:
+		return "Inventory reserved (" + ev.ReservationID + ")"
+	case *order.ReservationFailed:
+		return withReason("Inventory could not be reserved", ev.Reason)
+	case *order.PaymentSessionCreated:
+		return "Payment session " + ev.SessionID + " opened, due " + ev.Deadline.UTC().Format("2006-01-02 15:04 MST")
+	case *order.PaymentCompleted:
+		return "Payment " + ev.PaymentID + " completed"
+	case *order.PaymentFailed:
+		return withReason("Payment failed", ev.Reason)
+	case *order.ShipmentCreated:
+		return fmt.Sprintf("Shipped with %s, tracking %s", ev.Carrier, ev.TrackingNumber)
+	case *order.DeliveryStatusUpdated:
+		return "Courier reports " + strings.ReplaceAll(ev.Status, "_", " ")
+	case *order.OrderDelivered:
+		return "Delivered"
+	case *order.DeliveryFailed:
+		return withReason("Delivery failed", ev.Reason)
+	case *order.OrderCompleted:
+		return "Completed"
+	case *order.OrderCancelled:
+		return withReason("Cancelled ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
+	}
+	return e.EventName()
+}
+
+func withReason(s, reason string) string {
+	if reason == "" {
+		return s
+	}
+	return s + ": " + reason
+}
+
+func itemCount(items []order.Item) int {
+	n := 0
+	for _, it := range items {
+		n += it.Quantity
+	}
+	return n
+}
+
+func money(c order.Cents, currency string) string {
+	return fmt.Sprintf("%d.%02d %s", c/100, c%100, currency)
+}

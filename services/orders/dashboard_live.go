@@ -1,0 +1,274 @@
+package orders
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// Live updates: the pending-approvals projection NOTIFYs projections.DashboardChannel in
+// its transaction (delivered at commit, so the change is visible to whoever reads next);
+// every orders process LISTENs on it and wakes its open SSE streams, which re-read the
+// pending list and push the difference as HTML fragments.
+
+// liveHub fans a "something changed" signal out to the open SSE streams of this process.
+type liveHub struct {
+	mu       sync.Mutex
+	subs     map[chan struct{}]struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+func newLiveHub() *liveHub {
+	return &liveHub{subs: map[chan struct{}]struct{}{}, done: make(chan struct{})}
+}
+
+// subscribe returns a channel that receives at most one pending signal at a time (bursts
+// fold into one re-render) and a function to leave.
+func (h *liveHub) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	return ch, func() {
+		h.mu.Lock()
+		delete(h.subs, ch)
+		h.mu.Unlock()
+	}
+}
+
+func (h *liveHub) publish() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stop ends every stream: the process is shutting down, and an open stream would hold up
+// the HTTP server's graceful shutdown.
+func (h *liveHub) stop() { h.stopOnce.Do(func() { close(h.done) }) }
+
+// liveGroup names the live handler like the log's consumers (group/topic), though it
+// keeps no offsets.
+const liveGroup = "dashboard.live"
+
+// registerLive runs the NOTIFY listener as a router handler, so it starts and stops with
+// the process's other consumers.
+func (s *Service) registerLive(router *message.Router) {
+	sub := &notifySubscriber{pool: s.pool, hub: s.live, logger: s.logger}
+	router.AddConsumerHandler(liveGroup+"/"+projections.DashboardChannel, projections.DashboardChannel, sub, func(*message.Message) error {
+		s.live.publish()
+		return nil
+	})
+}
+
+// notifySubscriber is a Watermill subscriber over Postgres LISTEN: each notification on
+// the topic's channel becomes a message. Unlike the log it keeps no offsets: a
+// notification is a wake-up, and a process that missed one re-reads the state anyway.
+type notifySubscriber struct {
+	pool   *pgxpool.Pool
+	hub    *liveHub
+	logger *slog.Logger
+}
+
+// Subscribe listens on channel until ctx ends (the router stopping).
+func (n *notifySubscriber) Subscribe(ctx context.Context, channel string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	go func() {
+		defer close(out)
+		defer n.hub.stop()
+		for ctx.Err() == nil {
+			err := n.listen(ctx, channel, out)
+			if ctx.Err() != nil {
+				return
+			}
+			n.logger.Warn("dashboard listener lost its connection; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (n *notifySubscriber) listen(ctx context.Context, channel string, out chan<- *message.Message) error {
+	conn, err := n.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
+	payload := "connected" // anything announced while we were not listening
+	for {
+		msg := message.NewMessage(uuid.NewString(), []byte(payload))
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-msg.Acked():
+		case <-msg.Nacked():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		note, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		payload = note.Payload
+	}
+}
+
+// Close is a no-op: the subscription ends with the context passed to Subscribe.
+func (n *notifySubscriber) Close() error { return nil }
+
+// keepAlive is how often an idle stream sends a comment, so proxies keep it open.
+const keepAlive = 25 * time.Second
+
+// dashboardEvents handles GET /dashboard/events: a server-sent event stream. Every page
+// gets "pending-count" (the navigation badge); the pending page (?list=pending) also gets
+// "pending": rows to append for newly held orders and out-of-band deletes for decided
+// ones, so a reason being typed in another row survives the update.
+func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	wake, leave := s.live.subscribe()
+	defer leave()
+	stream := &pendingStream{s: s, w: w, csrf: m.CSRF, list: r.URL.Query().Get("list") == "pending"}
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		if !first {
+			// The session may have ended (signed out, expired) since the stream opened.
+			if _, ok, err := s.sessionManager(r.Context(), r); err != nil || !ok {
+				return
+			}
+		}
+		if err := stream.push(r.Context(), first); err != nil {
+			if r.Context().Err() == nil {
+				s.logger.WarnContext(r.Context(), "dashboard stream ended", "err", err)
+			}
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if !s.awaitChange(r.Context(), w, rc, wake, tick.C) {
+			return
+		}
+	}
+}
+
+// awaitChange blocks until the pending approvals may have changed, sending keep-alive
+// comments meanwhile; false means the stream should end.
+func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan struct{}, tick <-chan time.Time) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.live.done:
+			return false
+		case <-wake:
+			return true
+		case <-tick:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return false
+			}
+			if err := rc.Flush(); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// pendingStream remembers which rows one browser shows, to send only the difference.
+type pendingStream struct {
+	s     *Service
+	w     http.ResponseWriter
+	csrf  string
+	list  bool
+	shown []string
+}
+
+func (p *pendingStream) push(ctx context.Context, first bool) error {
+	list, err := p.s.pendingList(ctx, pendingPageSize)
+	if err != nil {
+		return err
+	}
+	if err := writeEvent(p.w, "pending-count", fmt.Sprint(list.Total)); err != nil {
+		return err
+	}
+	if !p.list {
+		return nil
+	}
+	var buf bytes.Buffer
+	if first {
+		// The page was rendered before the stream opened: replace the whole list once.
+		if err := ui.PendingReplace(list, p.csrf).Render(ctx, &buf); err != nil {
+			return err
+		}
+	} else {
+		now := map[string]bool{}
+		for _, o := range list.Orders {
+			now[o.OrderID] = true
+		}
+		was := map[string]bool{}
+		var gone []string
+		for _, id := range p.shown {
+			was[id] = true
+			if !now[id] {
+				gone = append(gone, id)
+			}
+		}
+		var added []ui.PendingOrder
+		for _, o := range list.Orders {
+			if !was[o.OrderID] {
+				added = append(added, o)
+			}
+		}
+		if err := ui.PendingDiff(list, added, gone, p.csrf).Render(ctx, &buf); err != nil {
+			return err
+		}
+	}
+	p.shown = p.shown[:0]
+	for _, o := range list.Orders {
+		p.shown = append(p.shown, o.OrderID)
+	}
+	return writeEvent(p.w, "pending", buf.String())
+}
+
+// writeEvent writes one server-sent event; every line of data gets its own data: field.
+func writeEvent(w http.ResponseWriter, name, data string) error {
+	var b strings.Builder
+	b.WriteString("event: " + name + "\n")
+	for _, line := range strings.Split(data, "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	_, err := fmt.Fprint(w, b.String())
+	return err
+}

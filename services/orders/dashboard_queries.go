@@ -1,0 +1,417 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// The dashboard's read side: each function reads the read models (or, for one order, its
+// events) and returns the small view models package ui renders.
+
+// pendingPageSize bounds the pending list: a reviewer works from the oldest, and the page
+// must render in milliseconds however many orders wait.
+const pendingPageSize = 100
+
+// hourBucket is how order_counts names an hour (UTC), as the trigger writes it.
+const hourBucket = "2006-01-02T15"
+
+// ordersPageSize is the all-orders list's page size.
+const ordersPageSize = 50
+
+// pendingList reads the oldest orders waiting for a decision and how many wait in all.
+func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, error) {
+	now := s.now()
+	rows, err := s.pool.Query(ctx, `
+		SELECT order_id, customer_id, customer_email, new_customer, total_cents, currency, items,
+			risk_score, risk_threshold, risk_factors, held_since, approval_deadline
+		FROM orders.pending_approvals WHERE status = $1
+		ORDER BY held_since, order_id LIMIT $2`, projections.ApprovalWaiting, limit)
+	if err != nil {
+		return ui.PendingList{}, fmt.Errorf("pending approvals: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.PendingOrder, error) {
+		var (
+			id, customerID, email, currency string
+			newCustomer                     bool
+			total                           int64
+			itemsJSON, factorsJSON          []byte
+			score, threshold                int
+			held, deadline                  time.Time
+		)
+		if err := row.Scan(&id, &customerID, &email, &newCustomer, &total, &currency, &itemsJSON,
+			&score, &threshold, &factorsJSON, &held, &deadline); err != nil {
+			return ui.PendingOrder{}, err
+		}
+		var items []order.Item
+		var factors []order.RiskFactor
+		if err := json.Unmarshal(itemsJSON, &items); err != nil {
+			return ui.PendingOrder{}, fmt.Errorf("items of %s: %w", id, err)
+		}
+		if err := json.Unmarshal(factorsJSON, &factors); err != nil {
+			return ui.PendingOrder{}, fmt.Errorf("risk factors of %s: %w", id, err)
+		}
+		return pendingView(now, &order.Order{
+			ID: id, CustomerID: customerID, CustomerEmail: email, NewCustomer: newCustomer,
+			Total: order.Cents(total), Currency: currency, Items: items, RiskScore: &score,
+			RiskThreshold: threshold, RiskFactors: factors, ApprovalDeadline: deadline,
+		}, held), nil
+	})
+	if err != nil {
+		return ui.PendingList{}, err
+	}
+	out := ui.PendingList{Orders: list, Total: len(list)}
+	if len(list) == limit {
+		if out.Total, err = s.pendingCount(ctx); err != nil {
+			return ui.PendingList{}, err
+		}
+	}
+	return out, nil
+}
+
+// pendingCount counts the orders waiting for a decision (an index-only count).
+func (s *Service) pendingCount(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM orders.pending_approvals WHERE status = $1`, projections.ApprovalWaiting).Scan(&n)
+	return n, err
+}
+
+// pendingView is what a reviewer sees of an order held since held.
+func pendingView(now time.Time, o *order.Order, held time.Time) ui.PendingOrder {
+	v := ui.PendingOrder{
+		OrderID: o.ID, Customer: customerLabel(o.CustomerEmail, o.CustomerID), NewCustomer: o.NewCustomer,
+		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items), Threshold: o.RiskThreshold,
+		HeldSince: held, Deadline: o.ApprovalDeadline,
+		Waiting: ui.HumanDuration(now.Sub(held)), TimeLeft: ui.TimeLeft(now, o.ApprovalDeadline),
+		Urgent: o.ApprovalDeadline.Sub(now) < time.Hour,
+	}
+	if o.RiskScore != nil {
+		v.Score = *o.RiskScore
+	}
+	for _, f := range o.RiskFactors {
+		v.Factors = append(v.Factors, ui.RiskFactor{Description: f.Description, Points: f.Points})
+	}
+	return v
+}
+
+func customerLabel(email, id string) string {
+	switch {
+	case email != "":
+		return email
+	case id != "":
+		return "customer " + id
+	default:
+		return "guest"
+	}
+}
+
+func itemLines(items []order.Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = fmt.Sprintf("%d × %s", it.Quantity, it.SKU)
+	}
+	return out
+}
+
+// formatMoney writes cents for people: "50,000.00 USD".
+func formatMoney(c order.Cents, currency string) string {
+	sign := ""
+	if c < 0 {
+		sign, c = "-", -c
+	}
+	units := fmt.Sprint(int64(c / 100))
+	var b strings.Builder
+	for i, d := range units {
+		if i > 0 && (len(units)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return fmt.Sprintf("%s%s.%02d %s", sign, b.String(), int64(c%100), currency)
+}
+
+// orderFilter is the all-orders list's query string.
+type orderFilter struct {
+	Status string
+	Query  string
+	Cursor string
+}
+
+func statusNames() []string {
+	var out []string
+	for _, st := range order.Statuses() {
+		out = append(out, string(st))
+	}
+	return out
+}
+
+// likePrefix turns user input into a LIKE prefix pattern, escaping LIKE's wildcards.
+func likePrefix(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s) + "%"
+}
+
+// orderList reads one page of order_summaries, newest first. Only the predicates in use
+// are sent, and each query is planned with its actual values (QueryExecModeExec), so a
+// status filter, an id or email prefix and the keyset cursor each walk an index.
+func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
+	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames()}
+	var where []string
+	args := []any{pgx.QueryExecModeExec}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args)-1)
+	}
+	if f.Status != "" {
+		if _, err := order.ParseStatus(f.Status); err != nil {
+			return out, err
+		}
+		where = append(where, "status = "+arg(f.Status))
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		p := arg(likePrefix(q))
+		lp := arg(likePrefix(strings.ToLower(q)))
+		where = append(where, fmt.Sprintf("(order_id LIKE %s OR lower(customer_email) LIKE %s)", p, lp))
+	}
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return out, err
+		}
+		where = append(where, fmt.Sprintf("(created_at, order_id) < (%s, %s)", arg(*c.createdAt), arg(c.id)))
+		out.FirstURL = ordersURL(f.Status, f.Query, "")
+	}
+	sql := `SELECT order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score, created_at
+		FROM orders.order_summaries`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY created_at DESC, order_id DESC LIMIT " + arg(ordersPageSize+1)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return out, fmt.Errorf("order list: %w", err)
+	}
+	out.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.OrderRow, error) {
+		var r ui.OrderRow
+		var customerID, email, currency string
+		var total int64
+		err := row.Scan(&r.OrderID, &r.Status, &customerID, &email, &total, &currency, &r.Items, &r.RiskScore, &r.CreatedAt)
+		r.Customer = customerLabel(email, customerID)
+		r.Total = formatMoney(order.Cents(total), currency)
+		return r, err
+	})
+	if err != nil {
+		return out, err
+	}
+	if len(out.Rows) > ordersPageSize {
+		out.Rows = out.Rows[:ordersPageSize]
+		last := out.Rows[len(out.Rows)-1]
+		out.NextURL = ordersURL(f.Status, f.Query, encodeCursor(cursor{createdAt: &last.CreatedAt, id: last.OrderID}))
+	}
+	return out, nil
+}
+
+func ordersURL(status, q, cursor string) string {
+	v := url.Values{}
+	if status != "" {
+		v.Set("status", status)
+	}
+	if q != "" {
+		v.Set("q", q)
+	}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	if len(v) == 0 {
+		return "/dashboard/orders"
+	}
+	return "/dashboard/orders?" + v.Encode()
+}
+
+// orderDetail reads one order: the aggregate from its events (never stale) and the rest
+// from the timeline projection and the workflow's tables.
+func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
+	o, err := orderstream.Load(ctx, s.pool, id)
+	if err != nil {
+		return ui.OrderDetail{}, err
+	}
+	now := s.now()
+	d := ui.OrderDetail{
+		OrderID: o.ID, Status: string(o.Status), Customer: customerLabel(o.CustomerEmail, o.CustomerID),
+		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items), RiskScore: o.RiskScore,
+		Threshold: o.RiskThreshold, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt, Steps: workflowSteps(o),
+	}
+	for _, f := range o.RiskFactors {
+		d.Factors = append(d.Factors, ui.RiskFactor{Description: f.Description, Points: f.Points})
+	}
+	d.Decision = nonEmpty(
+		ui.Field{Label: "Decided by", Value: o.DecidedBy},
+		ui.Field{Label: "Reason", Value: o.DecisionReason},
+		ui.Field{Label: "Approval deadline", Value: stampIf(o.ApprovalDeadline)},
+		ui.Field{Label: "Cancelled", Value: strings.TrimSpace(strings.ReplaceAll(string(o.CancelReason), "_", " ") + " " + o.CancelDetail)},
+	)
+	d.Payment = nonEmpty(
+		ui.Field{Label: "Session", Value: o.PaymentSessionID},
+		ui.Field{Label: "Checkout", Value: o.PaymentURL},
+		ui.Field{Label: "Due", Value: stampIf(o.PaymentDeadline)},
+		ui.Field{Label: "Payment", Value: o.PaymentID},
+		ui.Field{Label: "Failure", Value: o.PaymentFailReason},
+	)
+	d.Shipment = nonEmpty(
+		ui.Field{Label: "Reservation", Value: o.ReservationID},
+		ui.Field{Label: "Reservation failed", Value: o.ReservationFailed},
+		ui.Field{Label: "Shipment", Value: o.ShipmentID},
+		ui.Field{Label: "Carrier", Value: o.Carrier},
+		ui.Field{Label: "Tracking", Value: o.TrackingNumber},
+		ui.Field{Label: "Courier status", Value: o.DeliveryStatus},
+		ui.Field{Label: "Delivery failure", Value: o.DeliveryFailureReason},
+	)
+	if o.Status == order.StatusAwaitingApproval {
+		held := o.UpdatedAt
+		p := pendingView(now, o, held)
+		d.Pending = &p
+	}
+	if devMode {
+		d.Simulators = simulatorsFor(o.Status)
+	}
+	if d.Timeline, err = s.timeline(ctx, id); err != nil {
+		return d, err
+	}
+	if d.Notices, err = s.notifications(ctx, id); err != nil {
+		return d, err
+	}
+	d.Tickets, err = s.tickets(ctx, id, 50)
+	return d, err
+}
+
+func stampIf(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func nonEmpty(fs ...ui.Field) []ui.Field {
+	var out []ui.Field
+	for _, f := range fs {
+		if f.Value != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (s *Service) timeline(ctx context.Context, orderID string) ([]ui.TimelineEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT position, name, actor, recorded_at, summary
+		FROM orders.order_timeline WHERE order_id = $1 ORDER BY position`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("timeline: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.TimelineEntry])
+}
+
+func (s *Service) notifications(ctx context.Context, orderID string) ([]ui.Notification, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kind, recipient, subject, created_at, sent_at IS NOT NULL, coalesce(error, '')
+		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.Notification])
+}
+
+// tickets reads support tickets, newest first: one order's, or everyone's when orderID is "".
+func (s *Service) tickets(ctx context.Context, orderID string, limit int) ([]ui.Ticket, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, order_id, kind, reason, status, created_at
+		FROM orders.support_tickets WHERE ($1 = '' OR order_id = $1)
+		ORDER BY created_at DESC, id DESC LIMIT $2`, orderID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("tickets: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.Ticket])
+}
+
+// deadLetters reads the newest dead letters; the order comes from the message's
+// correlation id, or from the event envelope or command body it carries.
+func (s *Service) deadLetters(ctx context.Context, limit int) ([]ui.DeadLetter, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, topic, consumer_group,
+			coalesce(nullif(metadata->>'correlation_id', ''), payload->>'streamId', payload->>'orderId', ''),
+			coalesce(nullif(metadata->>'name', ''), payload->>'name', ''), error, failed_at
+		FROM dead_letters ORDER BY failed_at DESC, id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.DeadLetter])
+}
+
+// overview counts orders by status and draws the charts' data, all from
+// orders.order_counts (kept by triggers on order_summaries): a few dozen rows, whatever
+// the number of orders.
+func (s *Service) overview(ctx context.Context) (ui.Overview, error) {
+	now := s.now()
+	v := ui.Overview{GeneratedAt: now, ChartsWindow: "all orders"}
+	end := now.Truncate(time.Hour).Add(time.Hour)
+	start := end.Add(-24 * time.Hour)
+	byStatus := map[string]int{}
+	buckets := make([]int, 10)
+	perHour := make([]int, 24)
+	rows, err := s.pool.Query(ctx, `SELECT dimension, bucket, n FROM orders.order_counts
+		WHERE n <> 0 AND (dimension <> 'hour' OR bucket >= $1)`, start.Format(hourBucket))
+	if err != nil {
+		return v, fmt.Errorf("overview counts: %w", err)
+	}
+	var dimension, bucket string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&dimension, &bucket, &n}, func() error {
+		switch dimension {
+		case "status":
+			byStatus[bucket] = n
+			v.Total += n
+		case "risk":
+			if i, err := strconv.Atoi(bucket); err == nil && i >= 0 && i < len(buckets) {
+				buckets[i] = n
+			}
+		case "hour":
+			if h, err := time.Parse(hourBucket, bucket); err == nil {
+				if i := int(h.Sub(start) / time.Hour); i >= 0 && i < len(perHour) {
+					perHour[i] = n
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		return v, fmt.Errorf("overview counts: %w", err)
+	}
+	for _, st := range order.Statuses() {
+		v.Counts = append(v.Counts, ui.StatusCount{Status: string(st), Count: byStatus[string(st)]})
+	}
+	v.Pending = byStatus[string(order.StatusAwaitingApproval)]
+	for i, c := range buckets {
+		label := fmt.Sprintf("%d–%d", i*10, i*10+9)
+		if i == 9 {
+			label = "90–100"
+		}
+		v.RiskBuckets = append(v.RiskBuckets, ui.Bar{Label: label, Count: c})
+	}
+	for i, c := range perHour {
+		v.PerHour = append(v.PerHour, ui.Bar{Label: start.Add(time.Duration(i) * time.Hour).UTC().Format("15h"), Count: c})
+	}
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM orders.support_tickets WHERE status = 'open'),
+		(SELECT count(*) FROM dead_letters)`).Scan(&v.OpenTickets, &v.DeadLetters)
+	if err != nil {
+		return v, fmt.Errorf("overview tickets: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,109 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// HumanDuration renders d the way a reviewer scans it: "3d 4h", "2h 5m", "12m", "<1m".
+func HumanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Minute:
+		return "<1m"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh %dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	default:
+		return fmt.Sprintf("%dd %dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	}
+}
+
+// TimeLeft renders the time until deadline, or "overdue" once it has passed.
+func TimeLeft(now, deadline time.Time) string {
+	if !deadline.After(now) {
+		return "overdue"
+	}
+	return HumanDuration(deadline.Sub(now))
+}
+
+// ShortID keeps the first block of a UUID-like id: enough to tell orders apart on screen.
+func ShortID(id string) string {
+	if i := strings.IndexByte(id, '-'); i >= 6 {
+		return id[:i]
+	}
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// StatusLabel turns a status value into words: "awaiting_payment" → "awaiting payment".
+func StatusLabel(s string) string {
+	return strings.ReplaceAll(s, "_", " ")
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func isoTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}
+
+// csrfHeaders is the hx-headers value that makes every htmx request carry the token.
+func csrfHeaders(token string) string {
+	b, _ := json.Marshal(map[string]string{CSRFHeader: token})
+	return string(b)
+}
+
+// CSRFHeader is the header htmx requests carry the session's CSRF token in.
+const CSRFHeader = "X-CSRF-Token"
+
+// CSRFField is the form field forms carry the session's CSRF token in.
+const CSRFField = "csrf_token"
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+func orderURL(id string) string { return "/dashboard/orders/" + id }
+
+func scoreClass(score, threshold int) string {
+	switch {
+	case threshold > 0 && score >= threshold+20:
+		return "score score-high"
+	case threshold > 0 && score >= threshold:
+		return "score score-raised"
+	default:
+		return "score"
+	}
+}
+
+func joinItems(items []string) string { return strings.Join(items, ", ") }
+
+func decisionText(d Decision) string {
+	verb := "Rejected"
+	if d.Approved {
+		verb = "Approved"
+	}
+	s := verb + " " + ShortID(d.OrderID) + " as " + d.By
+	if d.Reason != "" {
+		s += ": " + d.Reason
+	}
+	return s
+}
+
+// liveURL is the page's event stream: the pending page also streams the list itself.
+func liveURL(nav string) string {
+	if nav == "pending" {
+		return "/dashboard/events?list=pending"
+	}
+	return "/dashboard/events"
+}

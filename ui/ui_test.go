@@ -1,0 +1,181 @@
+package ui_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/ui"
+)
+
+func render(t *testing.T, c templ.Component) *goquery.Document {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, c.Render(context.Background(), &buf))
+	doc, err := goquery.NewDocumentFromReader(&buf)
+	require.NoError(t, err)
+	return doc
+}
+
+var (
+	base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	pg   = ui.Page{Title: "T", Nav: "pending", Manager: "alice@example.com", CSRFToken: "tok-123", PendingCount: 7}
+)
+
+func pendingOrder(id string) ui.PendingOrder {
+	return ui.PendingOrder{
+		OrderID: id, Customer: "bob@example.com", NewCustomer: true, Total: "50,000.00 USD",
+		Items: []string{"1 × SKU-002"}, Score: 85, Threshold: 70,
+		Factors:   []ui.RiskFactor{{Description: "order total exceeds $20,000", Points: 50}, {Description: "first order from this customer", Points: 25}},
+		HeldSince: base, Deadline: base.Add(24 * time.Hour), Waiting: "2h 5m", TimeLeft: "21h 55m",
+	}
+}
+
+func TestPendingRowShowsWhatAReviewerNeeds(t *testing.T) {
+	doc := render(t, ui.PendingPage(pg, ui.PendingList{Orders: []ui.PendingOrder{pendingOrder("o-1"), pendingOrder("o-2")}, Total: 2}))
+	rows := doc.Find("[data-testid=pending-row]")
+	require.Equal(t, 2, rows.Length())
+	row := doc.Find(`[data-testid=pending-row][data-order-id=o-1]`)
+	assert.Equal(t, "85", row.Find("[data-testid=pending-score]").Text())
+	assert.Equal(t, "score score-raised", row.Find("[data-testid=pending-score]").AttrOr("class", ""))
+	var factors []string
+	row.Find("[data-testid=pending-factor]").Each(func(_ int, s *goquery.Selection) { factors = append(factors, s.Text()) })
+	assert.Equal(t, []string{"order total exceeds $20,000 +50", "first order from this customer +25"}, factors)
+	assert.Equal(t, "21h 55m", row.Find("[data-testid=pending-time-left]").Text())
+	assert.Equal(t, "2h 5m", row.Find("[data-testid=pending-waiting]").Text())
+	assert.Equal(t, "50,000.00 USD", row.Find("[data-testid=pending-total]").Text())
+	assert.Equal(t, "bob@example.com", row.Find("[data-testid=pending-customer]").Text())
+	assert.Equal(t, "/dashboard/orders/o-1", row.Find("[data-testid=pending-order-link]").AttrOr("href", ""))
+
+	form := row.Find("[data-testid=decide-form]")
+	assert.Equal(t, "/dashboard/approvals/o-1/decide", form.AttrOr("hx-post", ""))
+	assert.Equal(t, "tok-123", form.Find("input[name=csrf_token]").AttrOr("value", ""), "the plain form carries the CSRF token")
+	assert.Equal(t, 1, form.Find("[data-testid=approve-button]").Length())
+	assert.Equal(t, 1, form.Find("[data-testid=reject-button]").Length())
+
+	// Live wiring: the list takes SSE appends, the page streams the pending list.
+	assert.Equal(t, "pending", doc.Find("#pending-list").AttrOr("sse-swap", ""))
+	assert.Equal(t, "beforeend", doc.Find("#pending-list").AttrOr("hx-swap", ""))
+	assert.Equal(t, "/dashboard/events?list=pending", doc.Find("body").AttrOr("sse-connect", ""))
+	assert.Equal(t, `{"X-CSRF-Token":"tok-123"}`, doc.Find("body").AttrOr("hx-headers", ""), "htmx requests carry the token")
+	assert.Equal(t, "7", doc.Find("[data-testid=nav-pending-count]").Text())
+	assert.Equal(t, "page", doc.Find("[data-testid=nav-pending]").AttrOr("aria-current", ""))
+}
+
+func TestUrgentAndEmptyPendingList(t *testing.T) {
+	o := pendingOrder("o-1")
+	o.Urgent, o.TimeLeft = true, "12m"
+	doc := render(t, ui.PendingPage(pg, ui.PendingList{Orders: []ui.PendingOrder{o}, Total: 250}))
+	assert.True(t, doc.Find("[data-testid=pending-time-left]").HasClass("urgent"))
+	assert.Contains(t, doc.Find("[data-testid=pending-truncated]").Text(), "250 waiting; showing the oldest 1")
+
+	doc = render(t, ui.PendingPage(pg, ui.PendingList{}))
+	assert.Equal(t, 1, doc.Find("[data-testid=pending-empty]").Length())
+	assert.Equal(t, 0, doc.Find("[data-testid=pending-row]").Length())
+}
+
+func TestPendingDiffDeletesAndAppends(t *testing.T) {
+	doc := render(t, ui.PendingDiff(ui.PendingList{Total: 1}, []ui.PendingOrder{pendingOrder("new")}, []string{"gone"}, "tok"))
+	assert.Equal(t, "delete", doc.Find("#pending-gone").AttrOr("hx-swap-oob", ""))
+	assert.Equal(t, 1, doc.Find(`[data-testid=pending-row][data-order-id=new]`).Length())
+	assert.Equal(t, "outerHTML", doc.Find("#pending-summary").AttrOr("hx-swap-oob", ""))
+
+	doc = render(t, ui.PendingReplace(ui.PendingList{Orders: []ui.PendingOrder{pendingOrder("a")}, Total: 1}, "tok"))
+	assert.Equal(t, "innerHTML", doc.Find("#pending-list").AttrOr("hx-swap-oob", ""))
+	assert.Equal(t, 1, doc.Find(`#pending-list [data-testid=pending-row][data-order-id=a]`).Length())
+}
+
+func TestDecisionResult(t *testing.T) {
+	doc := render(t, ui.DecisionResult(ui.Decision{OrderID: "o-1", Approved: true, By: "alice@example.com", Reason: "known"}, "tok"))
+	assert.Contains(t, doc.Find("[data-testid=decision-result]").Text(), "Approved o-1 as alice@example.com: known")
+	assert.Equal(t, "afterbegin:#decision-log", doc.Find("[hx-swap-oob]").AttrOr("hx-swap-oob", ""))
+
+	o := pendingOrder("o-1")
+	doc = render(t, ui.DecisionResult(ui.Decision{OrderID: "o-1", Error: "Give a reason to reject the order.", Order: &o}, "tok"))
+	assert.Equal(t, "Give a reason to reject the order.", doc.Find("[data-testid=decide-error]").Text())
+	assert.Equal(t, "tok", doc.Find("[data-testid=decide-form] input[name=csrf_token]").AttrOr("value", ""))
+}
+
+func TestWorkflowDiagramMarksSteps(t *testing.T) {
+	steps := []ui.Step{
+		{Key: "risk", Label: "Risk check", State: ui.StepDone},
+		{Key: "approval", Label: "Approval", State: ui.StepSkipped, Note: "not needed"},
+		{Key: "reservation", Label: "Reservation", State: ui.StepDone},
+		{Key: "payment", Label: "Payment", State: ui.StepFailed, Note: "card_declined"},
+		{Key: "shipment", Label: "Shipment", State: ui.StepWaiting},
+	}
+	doc := render(t, ui.WorkflowDiagram(steps))
+	for _, s := range steps {
+		el := doc.Find("[data-testid=step-" + s.Key + "]")
+		require.Equal(t, 1, el.Length(), s.Key)
+		assert.Equal(t, s.State, el.AttrOr("data-state", ""), s.Key)
+		assert.True(t, el.HasClass("step-"+s.State), s.Key)
+	}
+	assert.Equal(t, "card_declined", doc.Find("[data-testid=step-payment] .step-note").Text())
+}
+
+func TestOrderPageForms(t *testing.T) {
+	o := pendingOrder("o-1")
+	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok", DevMode: true}, ui.OrderDetail{
+		OrderID: "o-1", Status: "awaiting_payment", Pending: &o,
+		Simulators: []ui.Simulator{{Action: "pay", Label: "Mark paid"}},
+		Timeline:   []ui.TimelineEntry{{Position: 3, Name: "order.approved.v1", Actor: "manager:alice@example.com", RecordedAt: base, Summary: "Approved by alice"}},
+		Payment:    []ui.Field{{Label: "Session", Value: "cs_1"}},
+	}))
+	assert.Equal(t, "awaiting_payment", doc.Find("[data-testid=order-head] [data-testid=status-badge]").AttrOr("data-status", ""))
+	assert.Equal(t, 1, doc.Find("[data-testid=simulate-pay]").Length())
+	doc.Find("form[method=post]").Each(func(_ int, f *goquery.Selection) {
+		assert.Equal(t, "tok", f.Find("input[name=csrf_token]").AttrOr("value", ""), "every form carries the CSRF token: %s", f.AttrOr("action", ""))
+	})
+	assert.Equal(t, "manager:alice@example.com", doc.Find("[data-testid=timeline-actor]").Text())
+	assert.Contains(t, doc.Find("[data-testid=fields-payment]").Text(), "cs_1")
+	assert.Equal(t, 1, doc.Find("[data-testid=dev-banner]").Length())
+}
+
+func TestOverviewCountsAndCharts(t *testing.T) {
+	doc := render(t, ui.OverviewPage(pg, ui.Overview{
+		Total: 12, Pending: 3, OpenTickets: 1, DeadLetters: 2,
+		Counts:      []ui.StatusCount{{Status: "awaiting_approval", Count: 3}, {Status: "completed", Count: 9}},
+		PerHour:     []ui.Bar{{Label: "10h", Count: 2}, {Label: "11h", Count: 4}, {Label: "12h", Count: 0}},
+		RiskBuckets: []ui.Bar{{Label: "0–9", Count: 5}},
+	}))
+	assert.Equal(t, "12", doc.Find("[data-testid=count-total] .n").Text())
+	assert.Equal(t, "3", doc.Find("[data-testid=count-pending] .n").Text())
+	assert.Equal(t, "9", doc.Find("[data-testid=count-completed]").AttrOr("data-count", ""))
+	assert.Equal(t, "2", doc.Find("[data-testid=count-dead-letters] .n").Text())
+	bars := doc.Find("[data-testid=chart-per-hour] [data-testid=bar]")
+	require.Equal(t, 3, bars.Length())
+	// The tallest bar fills the plot; an empty hour has no height.
+	assert.Equal(t, "126.0", bars.Eq(1).Find("rect").AttrOr("height", ""))
+	assert.Equal(t, "0.0", bars.Eq(2).Find("rect").AttrOr("height", ""))
+	assert.Equal(t, 1, doc.Find("[data-testid=chart-risk] svg[role=img]").Length())
+}
+
+func TestOrdersListAndSignIn(t *testing.T) {
+	score := 42
+	doc := render(t, ui.OrdersPage(pg, ui.OrderList{
+		Rows:   []ui.OrderRow{{OrderID: "o-1", Status: "completed", Customer: "c", Total: "1.00 USD", Items: 2, RiskScore: &score, CreatedAt: base}},
+		Status: "completed", Statuses: []string{"placed", "completed"}, NextURL: "/dashboard/orders?cursor=x",
+	}))
+	assert.Equal(t, "completed", doc.Find("[data-testid=order-row]").AttrOr("data-status", ""))
+	assert.Equal(t, "completed", doc.Find("[data-testid=orders-status] option[selected]").AttrOr("value", ""))
+	assert.Equal(t, "/dashboard/orders?cursor=x", doc.Find("[data-testid=orders-next]").AttrOr("href", ""))
+
+	doc = render(t, ui.SignInPage(ui.SignIn{CSRFToken: "pre", Error: "Wrong email or password."}))
+	assert.Equal(t, "pre", doc.Find("[data-testid=signin-form] input[name=csrf_token]").AttrOr("value", ""))
+	assert.Equal(t, "Wrong email or password.", doc.Find("[data-testid=signin-error]").Text())
+}
+
+func TestHumanDurations(t *testing.T) {
+	assert.Equal(t, "<1m", ui.HumanDuration(30*time.Second))
+	assert.Equal(t, "12m", ui.HumanDuration(12*time.Minute))
+	assert.Equal(t, "2h 5m", ui.HumanDuration(2*time.Hour+5*time.Minute))
+	assert.Equal(t, "1d 3h", ui.HumanDuration(27*time.Hour))
+	assert.Equal(t, "overdue", ui.TimeLeft(base, base.Add(-time.Minute)))
+}

@@ -1,0 +1,220 @@
+// Package ui renders the manager dashboard: templ components fed with small view models
+// built by the orders service, never with domain types, so the pages can be tested (and
+// changed) without a database or an order aggregate.
+package ui
+
+import "time"
+
+// Page is what every page's frame needs: who is signed in and where they are.
+type Page struct {
+	// Title is the page's heading and window title.
+	Title string
+	// Nav is the navigation entry to highlight: overview, pending, orders, tickets, dead-letters.
+	Nav string
+	// Manager is the signed-in manager's email.
+	Manager string
+	// CSRFToken is the session's synchronizer token, sent by every form and htmx request.
+	CSRFToken string
+	// PendingCount is shown beside the pending-approvals link and kept live.
+	PendingCount int
+	// DevMode shows the development banner and the provider simulators.
+	DevMode bool
+}
+
+// SignIn is the sign-in page.
+type SignIn struct {
+	Email     string
+	Error     string
+	CSRFToken string
+	Next      string
+	DevHint   string
+}
+
+// RiskFactor is one reason a risk score went up.
+type RiskFactor struct {
+	Description string
+	Points      int
+}
+
+// PendingOrder is one order waiting for a manager's decision.
+type PendingOrder struct {
+	OrderID     string
+	Customer    string
+	NewCustomer bool
+	Total       string
+	Items       []string
+	Score       int
+	Threshold   int
+	Factors     []RiskFactor
+	HeldSince   time.Time
+	Deadline    time.Time
+	// Waiting is how long the order has waited, e.g. "2h 5m".
+	Waiting string
+	// TimeLeft is how long until the order is cancelled automatically.
+	TimeLeft string
+	// Urgent marks orders with less than an hour left.
+	Urgent bool
+}
+
+// PendingList is the pending approvals, oldest first.
+type PendingList struct {
+	Orders []PendingOrder
+	// Total counts every waiting order; Orders may hold only the oldest of them.
+	Total int
+}
+
+// Decision is what happened when a manager decided on an order in place.
+type Decision struct {
+	OrderID  string
+	Approved bool
+	By       string
+	Reason   string
+	// Error explains a refused decision (already decided by someone else, reason missing).
+	Error string
+	// Order is the order again, when the form is shown anew with Error.
+	Order *PendingOrder
+}
+
+// OrderRow is one line of the all-orders list.
+type OrderRow struct {
+	OrderID   string
+	Status    string
+	Customer  string
+	Total     string
+	Items     int
+	RiskScore *int
+	CreatedAt time.Time
+}
+
+// OrderList is a page of the all-orders list.
+type OrderList struct {
+	Rows     []OrderRow
+	Status   string
+	Query    string
+	Statuses []string
+	// NextURL is the next page's URL (keyset cursor); empty on the last page.
+	NextURL string
+	// FirstURL leads back to the first page when this is a later one.
+	FirstURL string
+}
+
+// Step states of the workflow diagram.
+const (
+	StepDone    = "done"
+	StepCurrent = "current"
+	StepWaiting = "waiting"
+	StepFailed  = "failed"
+	StepSkipped = "skipped"
+)
+
+// Step is one box of the workflow diagram.
+type Step struct {
+	Key   string
+	Label string
+	State string
+	Note  string
+}
+
+// TimelineEntry is one event of an order's history.
+type TimelineEntry struct {
+	Position   int64
+	Name       string
+	Actor      string
+	RecordedAt time.Time
+	Summary    string
+}
+
+// Notification is one email recorded for an order.
+type Notification struct {
+	Kind      string
+	Recipient string
+	Subject   string
+	CreatedAt time.Time
+	Sent      bool
+	Error     string
+}
+
+// Ticket is one support ticket.
+type Ticket struct {
+	ID        int64
+	OrderID   string
+	Kind      string
+	Reason    string
+	Status    string
+	CreatedAt time.Time
+}
+
+// Field is a labelled value in a details list.
+type Field struct {
+	Label string
+	Value string
+}
+
+// OrderDetail is the order page.
+type OrderDetail struct {
+	OrderID   string
+	Status    string
+	Customer  string
+	Total     string
+	Items     []string
+	RiskScore *int
+	Threshold int
+	Factors   []RiskFactor
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Steps     []Step
+	Decision  []Field
+	Payment   []Field
+	Shipment  []Field
+	Timeline  []TimelineEntry
+	Notices   []Notification
+	Tickets   []Ticket
+	// Pending is set while the order waits for a decision, to decide from this page.
+	Pending *PendingOrder
+	// Simulators lists the provider simulators that make sense now (dev mode only).
+	Simulators []Simulator
+	// Flash reports the outcome of a simulator click.
+	Flash string
+}
+
+// Simulator is a dev-mode button that asks a provider simulator to send its webhook.
+type Simulator struct {
+	Action string
+	Label  string
+}
+
+// StatusCount is how many orders are in one status.
+type StatusCount struct {
+	Status string
+	Count  int
+}
+
+// Bar is one bar of a chart.
+type Bar struct {
+	Label string
+	Count int
+}
+
+// Overview is the landing page.
+type Overview struct {
+	Counts       []StatusCount
+	Total        int
+	Pending      int
+	OpenTickets  int
+	DeadLetters  int
+	PerHour      []Bar
+	RiskBuckets  []Bar
+	GeneratedAt  time.Time
+	ChartsWindow string
+}
+
+// DeadLetter is a message a consumer gave up on.
+type DeadLetter struct {
+	ID            int64
+	Topic         string
+	ConsumerGroup string
+	OrderID       string
+	Name          string
+	Error         string
+	FailedAt      time.Time
+}
