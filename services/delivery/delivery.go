@@ -20,6 +20,8 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/simulator"
+	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
 // ConsumerGroup is the group the service reads its commands as; replicas share it, so each
@@ -53,10 +55,11 @@ type Config struct {
 
 // Service is the delivery service: its HTTP API and its command consumer.
 type Service struct {
-	pool    *pgxpool.Pool
-	logger  *slog.Logger
-	cfg     Config
-	handler http.Handler
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	cfg      Config
+	webhooks *simulator.Notifier[shipping.Webhook]
+	handler  http.Handler
 }
 
 // New builds the service on pool; nothing runs until the host calls Handler and RegisterConsumers.
@@ -64,16 +67,20 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.OrdersWebhookURL == "" {
 		cfg.OrdersWebhookURL = DefaultOrdersWebhookURL
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.WebhookSecret == "" {
-		logger.Warn("delivery: no webhook secret configured; the orders service will refuse simulated webhooks")
-	}
 	s := &Service{pool: pool, logger: logger, cfg: cfg}
+	s.webhooks = simulator.New[shipping.Webhook](logger, simulator.Config{
+		Service: "delivery",
+		Kind:    "courier",
+		URL:     cfg.OrdersWebhookURL,
+		Header:  webhooksig.CourierHeader,
+		Sign:    webhooksig.SignCourier,
+		Secret:  cfg.WebhookSecret,
+		Client:  cfg.HTTPClient,
+		Now:     cfg.Now,
+	})
 	s.handler = s.routes()
 	return s
 }

@@ -2,10 +2,9 @@ package delivery
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
@@ -17,42 +16,16 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("POST /api/shipments", s.createShipmentHTTP)
 	mux.HandleFunc("GET /api/shipments/{orderId}", s.getShipmentHTTP)
 	mux.HandleFunc("POST /api/shipments/{orderId}/simulate", s.simulateHTTP)
-	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
 
 // createShipmentHTTP is delivery.create-shipment: 201 with a new shipment, 200 with the
-// order's existing one, so a retried request is safe and tells the caller which happened.
+// order's existing one.
 func (s *Service) createShipmentHTTP(w http.ResponseWriter, r *http.Request) {
-	var cmd shipping.CreateShipment
-	if err := httpx.DecodeJSON(w, r, &cmd); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	if err := cmd.Validate(); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	ctx := r.Context()
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, fmt.Errorf("begin: %w", err))
-		return
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	sh, created, err := s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "api"}, cmd)
-	if err == nil {
-		err = tx.Commit(ctx)
-	}
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	httpx.WriteJSON(w, status, sh)
+	httpx.Create(w, r, s.logger, s.pool, func(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
+		return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "api"}, cmd)
+	})
 }
 
 // getShipmentHTTP is delivery.get-status.
@@ -65,9 +38,7 @@ func (s *Service) getShipmentHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, sh)
 }
 
-// simulateHTTP is the courier simulator. Whatever the orders service answers is reported
-// with 200; only an unreachable orders service is a 502, because then the simulator itself
-// could not do its job.
+// simulateHTTP is the courier simulator.
 func (s *Service) simulateHTTP(w http.ResponseWriter, r *http.Request) {
 	var req SimulateRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
@@ -75,29 +46,5 @@ func (s *Service) simulateHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.Simulate(r.Context(), r.PathValue("orderId"), req)
-	var deliveryErr *DeliveryError
-	if errors.As(err, &deliveryErr) {
-		s.logger.WarnContext(r.Context(), "delivery: webhook not delivered", "err", err)
-		httpx.WriteJSON(w, http.StatusBadGateway, httpx.ErrorBody{Error: httpx.ErrorDetail{
-			Code:    "bad_gateway",
-			Message: err.Error() + "; the status is recorded, repeat the request to notify again",
-		}})
-		return
-	}
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, res)
-}
-
-// healthz reports ready only when the database answers, since nothing works without it.
-func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.webhooks.WriteResult(w, r, res, err, "the status is recorded")
 }

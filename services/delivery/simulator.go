@@ -1,18 +1,13 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/shipping"
-	"github.com/ordermill/ordermill/services/webhooksig"
+	"github.com/ordermill/ordermill/services/simulator"
 )
 
 // DefaultFailureReason is reported when a failed delivery is simulated without a reason,
@@ -39,28 +34,8 @@ func (r SimulateRequest) Validate() error {
 	return nil
 }
 
-// SimulateResult reports what the simulator sent and how the orders service answered, so a
-// tester sees a refused webhook (401, 409...) instead of a silent success.
-type SimulateResult struct {
-	Webhook      shipping.Webhook `json:"webhook"`
-	OrdersStatus int              `json:"ordersStatus"`
-	OrdersBody   string           `json:"ordersBody,omitempty"`
-}
-
-// DeliveryError means the shipment's status changed but the orders service could not be
-// reached; simulating the same status again notifies again.
-type DeliveryError struct {
-	URL string
-	Err error
-}
-
-// Error names the unreachable URL, because that is what a tester has to fix.
-func (e *DeliveryError) Error() string {
-	return fmt.Sprintf("deliver courier webhook to %s: %v", e.URL, e.Err)
-}
-
-// Unwrap exposes the transport error.
-func (e *DeliveryError) Unwrap() error { return e.Err }
+// SimulateResult reports what the simulator sent and how the orders service answered.
+type SimulateResult = simulator.Result[shipping.Webhook]
 
 // next lists the statuses a shipment may move to: forward only, since a parcel that was
 // delivered or lost does not go back on the road.
@@ -74,7 +49,8 @@ var next = map[string][]string{
 // first, as at a real courier: the parcel moved whether or not the notification arrives.
 // Every call sends a new webhook id; simulating the current status again reports it again,
 // as couriers do, so a receiver's handling of repeated statuses can be exercised. Moving
-// backwards or out of a final status is a conflict.
+// backwards or out of a final status is a conflict. An unreachable orders service is a
+// *simulator.DeliveryError: the status stays recorded, and simulating it again notifies again.
 func (s *Service) Simulate(ctx context.Context, orderID string, req SimulateRequest) (SimulateResult, error) {
 	if err := req.Validate(); err != nil {
 		return SimulateResult{}, err
@@ -83,7 +59,12 @@ func (s *Service) Simulate(ctx context.Context, orderID string, req SimulateRequ
 	if err != nil {
 		return SimulateResult{}, err
 	}
-	return s.deliver(ctx, wh)
+	res, err := s.webhooks.Deliver(ctx, wh)
+	if err == nil {
+		s.logger.InfoContext(ctx, "delivery: webhook delivered", "order_id", wh.OrderID, "webhook_id", wh.ID,
+			"status", wh.Status, "orders_status", res.OrdersStatus)
+	}
+	return res, err
 }
 
 func (s *Service) advance(ctx context.Context, orderID string, req SimulateRequest) (shipping.Webhook, error) {
@@ -127,30 +108,4 @@ func (s *Service) advance(ctx context.Context, orderID string, req SimulateReque
 		Status:     sh.Status,
 		Reason:     sh.Reason,
 	}, nil
-}
-
-// maxOrdersBody bounds how much of the orders service's answer is echoed back: enough for
-// an error message, not enough to matter if it answers with a page.
-const maxOrdersBody = 4 << 10
-
-func (s *Service) deliver(ctx context.Context, wh shipping.Webhook) (SimulateResult, error) {
-	body, err := json.Marshal(wh)
-	if err != nil {
-		return SimulateResult{}, fmt.Errorf("marshal webhook: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.OrdersWebhookURL, bytes.NewReader(body))
-	if err != nil {
-		return SimulateResult{}, fmt.Errorf("build webhook request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(webhooksig.CourierHeader, webhooksig.SignCourier(body, s.cfg.WebhookSecret, s.cfg.Now()))
-	resp, err := s.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return SimulateResult{}, &DeliveryError{URL: s.cfg.OrdersWebhookURL, Err: err}
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxOrdersBody))
-	s.logger.InfoContext(ctx, "delivery: webhook delivered", "order_id", wh.OrderID, "webhook_id", wh.ID,
-		"status", wh.Status, "orders_status", resp.StatusCode)
-	return SimulateResult{Webhook: wh, OrdersStatus: resp.StatusCode, OrdersBody: strings.TrimSpace(string(answer))}, nil
 }

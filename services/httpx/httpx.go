@@ -1,5 +1,6 @@
 // Package httpx holds the HTTP conventions every service shares: JSON bodies, strict
-// decoding, and the one mapping from error codes to status codes.
+// decoding, the one mapping from error codes to status codes, create-or-get requests in a
+// transaction and the database readiness check.
 package httpx
 
 import (

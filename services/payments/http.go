@@ -7,12 +7,14 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/simulator"
 )
 
 func (s *Service) routes() http.Handler {
@@ -22,42 +24,16 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("POST /api/payments/process", s.processHTTP)
 	mux.HandleFunc("GET /pay/{sessionId}", s.checkoutPage)
 	mux.HandleFunc("POST /pay/{sessionId}", s.checkoutSubmit)
-	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
 
 // createSessionHTTP is payments.create-session: 201 with a new session, 200 with the
-// order's existing one, so a retried request is safe and tells the caller which happened.
+// order's existing one.
 func (s *Service) createSessionHTTP(w http.ResponseWriter, r *http.Request) {
-	var cmd payment.CreateSession
-	if err := httpx.DecodeJSON(w, r, &cmd); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	if err := cmd.Validate(); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	ctx := r.Context()
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, fmt.Errorf("begin: %w", err))
-		return
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	sess, created, err := s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "api"}, cmd)
-	if err == nil {
-		err = tx.Commit(ctx)
-	}
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	httpx.WriteJSON(w, status, sess)
+	httpx.Create(w, r, s.logger, s.pool, func(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession) (Session, bool, error) {
+		return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "api"}, cmd)
+	})
 }
 
 func (s *Service) getSessionHTTP(w http.ResponseWriter, r *http.Request) {
@@ -69,9 +45,7 @@ func (s *Service) getSessionHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, sess)
 }
 
-// processHTTP is payments.process, the provider simulator. Whatever the orders service
-// answers is reported with 200; only an unreachable orders service is a 502, because then
-// the simulator itself could not do its job.
+// processHTTP is payments.process, the provider simulator.
 func (s *Service) processHTTP(w http.ResponseWriter, r *http.Request) {
 	var req ProcessRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
@@ -79,20 +53,7 @@ func (s *Service) processHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.Process(r.Context(), req)
-	var deliveryErr *DeliveryError
-	if errors.As(err, &deliveryErr) {
-		s.logger.WarnContext(r.Context(), "payments: webhook not delivered", "err", err)
-		httpx.WriteJSON(w, http.StatusBadGateway, httpx.ErrorBody{Error: httpx.ErrorDetail{
-			Code:    "bad_gateway",
-			Message: err.Error() + "; the session is settled, repeat the request to notify again",
-		}})
-		return
-	}
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, res)
+	s.webhooks.WriteResult(w, r, res, err, "the session is settled")
 }
 
 // checkoutPage is where a session's URL leads: a stand-in for the provider's hosted
@@ -128,7 +89,7 @@ func (s *Service) checkoutSubmit(w http.ResponseWriter, r *http.Request) {
 	res, err := s.Process(r.Context(), ProcessRequest{OrderID: sess.OrderID, Outcome: r.PostForm.Get("outcome")})
 	var notice string
 	switch {
-	case err != nil && apperr.ErrorCode(err) == apperr.CodeInternal && !errors.As(err, new(*DeliveryError)):
+	case err != nil && apperr.ErrorCode(err) == apperr.CodeInternal && !errors.As(err, new(*simulator.DeliveryError)):
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	case err != nil:
@@ -161,14 +122,3 @@ status <strong data-testid="status">{{.Session.Status}}</strong>.</p>
 <p><small>Simulated payment provider: paying sends the shop a signed webhook.</small></p>
 </body></html>
 `))
-
-// healthz reports ready only when the database answers, since nothing works without it.
-func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}

@@ -20,6 +20,8 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/simulator"
+	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
 // ConsumerGroup is the group the service reads its commands as; replicas share it, so each
@@ -58,10 +60,11 @@ type Config struct {
 
 // Service is the payment service: its HTTP API and its command consumer.
 type Service struct {
-	pool    *pgxpool.Pool
-	logger  *slog.Logger
-	cfg     Config
-	handler http.Handler
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	cfg      Config
+	webhooks *simulator.Notifier[payment.Webhook]
+	handler  http.Handler
 }
 
 // New builds the service on pool; nothing runs until the host calls Handler and RegisterConsumers.
@@ -73,16 +76,20 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		cfg.PublicURL = DefaultPublicURL
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.WebhookSecret == "" {
-		logger.Warn("payments: no webhook secret configured; the orders service will refuse simulated webhooks")
-	}
 	s := &Service{pool: pool, logger: logger, cfg: cfg}
+	s.webhooks = simulator.New[payment.Webhook](logger, simulator.Config{
+		Service: "payments",
+		Kind:    "payment",
+		URL:     cfg.OrdersWebhookURL,
+		Header:  webhooksig.StripeHeader,
+		Sign:    webhooksig.SignStripe,
+		Secret:  cfg.WebhookSecret,
+		Client:  cfg.HTTPClient,
+		Now:     cfg.Now,
+	})
 	s.handler = s.routes()
 	return s
 }

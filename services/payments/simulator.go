@@ -1,18 +1,14 @@
 package payments
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
-	"github.com/ordermill/ordermill/services/webhooksig"
+	"github.com/ordermill/ordermill/services/simulator"
 )
 
 // DefaultFailureReason is reported when a failed outcome is simulated without a reason,
@@ -40,28 +36,8 @@ func (r ProcessRequest) Validate() error {
 	return nil
 }
 
-// ProcessResult reports what the simulator sent and how the orders service answered, so a
-// tester sees a refused webhook (401, 409...) instead of a silent success.
-type ProcessResult struct {
-	Webhook      payment.Webhook `json:"webhook"`
-	OrdersStatus int             `json:"ordersStatus"`
-	OrdersBody   string          `json:"ordersBody,omitempty"`
-}
-
-// DeliveryError means the session was settled but the orders service could not be reached;
-// calling Process again with the same outcome notifies again.
-type DeliveryError struct {
-	URL string
-	Err error
-}
-
-// Error names the unreachable URL, because that is what a tester has to fix.
-func (e *DeliveryError) Error() string {
-	return fmt.Sprintf("deliver payment webhook to %s: %v", e.URL, e.Err)
-}
-
-// Unwrap exposes the transport error.
-func (e *DeliveryError) Unwrap() error { return e.Err }
+// ProcessResult reports what the simulator sent and how the orders service answered.
+type ProcessResult = simulator.Result[payment.Webhook]
 
 // Process plays the payment provider: it settles the order's session with outcome, then
 // POSTs a webhook signed with Stripe's scheme to the orders service. The session is settled
@@ -71,7 +47,9 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // of repeated facts can be exercised, while a different outcome is a conflict. An order
 // without a session still gets its webhook (without sessionId and amount), because testing
 // a payment that arrives early, before the order asked for one, is exactly what a
-// simulator is for; nothing is recorded then, as there is no session to settle.
+// simulator is for; nothing is recorded then, as there is no session to settle. An
+// unreachable orders service is a *simulator.DeliveryError: the session stays settled, and
+// calling Process again with the same outcome notifies again.
 func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResult, error) {
 	if err := req.Validate(); err != nil {
 		return ProcessResult{}, err
@@ -80,7 +58,12 @@ func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResul
 	if err != nil {
 		return ProcessResult{}, err
 	}
-	return s.deliver(ctx, wh)
+	res, err := s.webhooks.Deliver(ctx, wh)
+	if err == nil {
+		s.logger.InfoContext(ctx, "payments: webhook delivered", "order_id", wh.OrderID, "event_id", wh.ID,
+			"status", wh.Status, "orders_status", res.OrdersStatus)
+	}
+	return res, err
 }
 
 func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webhook, error) {
@@ -144,30 +127,4 @@ func failureReason(req ProcessRequest) string {
 		return DefaultFailureReason
 	}
 	return req.Reason
-}
-
-// maxOrdersBody bounds how much of the orders service's answer is echoed back: enough for
-// an error message, not enough to matter if it answers with a page.
-const maxOrdersBody = 4 << 10
-
-func (s *Service) deliver(ctx context.Context, wh payment.Webhook) (ProcessResult, error) {
-	body, err := json.Marshal(wh)
-	if err != nil {
-		return ProcessResult{}, fmt.Errorf("marshal webhook: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.OrdersWebhookURL, bytes.NewReader(body))
-	if err != nil {
-		return ProcessResult{}, fmt.Errorf("build webhook request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(webhooksig.StripeHeader, webhooksig.SignStripe(body, s.cfg.WebhookSecret, s.cfg.Now()))
-	resp, err := s.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return ProcessResult{}, &DeliveryError{URL: s.cfg.OrdersWebhookURL, Err: err}
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxOrdersBody))
-	s.logger.InfoContext(ctx, "payments: webhook delivered", "order_id", wh.OrderID, "event_id", wh.ID,
-		"status", wh.Status, "orders_status", resp.StatusCode)
-	return ProcessResult{Webhook: wh, OrdersStatus: resp.StatusCode, OrdersBody: strings.TrimSpace(string(answer))}, nil
 }

@@ -1,0 +1,72 @@
+package httpx
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Beginner starts database transactions; *pgxpool.Pool is one.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Create serves a create-or-get command: it decodes and validates the body as C, runs create
+// in a transaction and commits it, then answers 201 with a new resource or 200 with the
+// existing one, so a retried request is safe and tells the caller which happened.
+func Create[C interface{ Validate() error }, R any](w http.ResponseWriter, r *http.Request, logger *slog.Logger, db Beginner,
+	create func(ctx context.Context, tx pgx.Tx, cmd C) (R, bool, error),
+) {
+	var cmd C
+	if err := DecodeJSON(w, r, &cmd); err != nil {
+		WriteError(w, r, logger, err)
+		return
+	}
+	if err := cmd.Validate(); err != nil {
+		WriteError(w, r, logger, err)
+		return
+	}
+	ctx := r.Context()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		WriteError(w, r, logger, fmt.Errorf("begin: %w", err))
+		return
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	res, created, err := create(ctx, tx, cmd)
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	if err != nil {
+		WriteError(w, r, logger, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	WriteJSON(w, status, res)
+}
+
+// Pinger checks that a database answers; *pgxpool.Pool is one.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Healthz reports ready only when db answers within two seconds, for services that can do
+// nothing without their database.
+func Healthz(db Pinger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
