@@ -170,7 +170,9 @@ func (b *wakeBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, er
 		return 100 * time.Millisecond
 	}
 	if !noMsg {
-		b.delay = minRecheck
+		// Query again at once; only a wake-up that finds nothing starts rechecks, so a busy
+		// consumer does not fire a train of empty queries after every batch.
+		b.delay = 0
 		return 0
 	}
 	wait := b.max
