@@ -1,0 +1,62 @@
+// Command manager creates a dashboard account or resets its password:
+//
+//	bin/manager -email ana@example.com < password.txt
+//
+// The password is read from standard input (first line), never from the command line,
+// so it stays out of shell history and process listings.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	email := fs.String("email", "", "the manager's email address (their sign-in name)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("-email is required; the password is read from standard input")
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		url = eventstore.DefaultDatabaseURL
+	}
+	pool, err := eventstore.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := orders.CreateManager(ctx, pool, *email, password); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "manager %s can sign in at /dashboard\n", *email)
+	return nil
+}
