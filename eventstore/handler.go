@@ -12,22 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-type txKey struct{}
-
-// Tx returns the transaction a handler runs in: a savepoint inside the consumer's
-// transaction, so the handler's writes commit together with the message's ack, and vanish
-// if the handler fails.
-func Tx(ctx context.Context) (pgx.Tx, bool) {
-	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
-	return tx, ok
-}
-
-// WithTx puts tx where Tx finds it: for code that runs a handler outside the log, such as
-// the replay tool.
-func WithTx(ctx context.Context, tx pgx.Tx) context.Context {
-	return context.WithValue(ctx, txKey{}, tx)
-}
-
 // Handler processes one message inside its transaction.
 type Handler func(ctx context.Context, tx pgx.Tx, msg *message.Message) error
 
@@ -54,7 +38,7 @@ func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) mess
 				return err
 			}
 			return inSavepoint(ctx, outer, func(tx pgx.Tx) error {
-				return h(WithTx(ctx, tx), tx, msg)
+				return h(ctx, tx, msg)
 			})
 		})
 		mu.Lock()

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"time"
 
@@ -122,7 +123,7 @@ func (l *Log) wakeAll() {
 
 // Subscriber returns a subscriber reading topic as consumerGroup: each group sees every
 // message once, in order. Handlers run in its READ COMMITTED transaction (see
-// readCommittedSchema) and reach it through Tx.
+// readCommittedSchema), passed to them as their tx argument.
 func (l *Log) Subscriber(consumerGroup, topic string, opts ...ConsumeOption) (message.Subscriber, error) {
 	o := consumeOptions{batchSize: l.cfg.BatchSize}
 	for _, opt := range opts {
@@ -165,7 +166,10 @@ const minRecheck = 2 * time.Millisecond
 
 func (b *wakeBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if err != nil {
-		logger.Error("log query failed", err, nil)
+		// A cancelled context is the process stopping, not a failure worth an error line.
+		if !errors.Is(err, context.Canceled) {
+			logger.Error("log query failed", err, nil)
+		}
 		b.delay = 0
 		return 100 * time.Millisecond
 	}

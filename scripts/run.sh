@@ -15,8 +15,10 @@ trap stop EXIT INT TERM
 # Migrations first, once, so the four processes do not queue on the migration lock.
 bin/replay -migrate-only
 
+# The prefixing sed runs in a process substitution so that $! is the service itself: a
+# pipeline's $! would be sed, and stop would then leave the services running.
 for svc in orders payments warehouse delivery; do
-  bin/"$svc" 2>&1 | sed -u "s/^/[$svc] /" &
+  bin/"$svc" > >(sed -u "s/^/[$svc] /") 2>&1 &
   pids+=($!)
 done
 cat <<MSG

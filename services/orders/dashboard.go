@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -74,14 +75,12 @@ func (s *Service) page(ctx context.Context, m manager, nav, title string) (ui.Pa
 
 // failPage answers a page request that could not be served.
 func (s *Service) failPage(w http.ResponseWriter, r *http.Request, err error) {
-	switch apperr.ErrorCode(err) {
-	case apperr.CodeNotFound:
-		s.dashboardError(w, r, http.StatusNotFound, apperr.ErrorMessage(err), nil)
-	case apperr.CodeInvalid:
-		s.dashboardError(w, r, http.StatusBadRequest, apperr.ErrorMessage(err), nil)
-	default:
+	code := apperr.ErrorCode(err)
+	if code == apperr.CodeInternal {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
 	}
+	s.dashboardError(w, r, httpx.Status(code), apperr.ErrorMessage(err), nil)
 }
 
 func (s *Service) overviewPage(w http.ResponseWriter, r *http.Request, m manager) {

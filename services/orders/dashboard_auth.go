@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -201,7 +202,13 @@ func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status 
 		_ = ui.ErrorPage(status, message).Render(r.Context(), w)
 		return
 	}
-	code := map[int]string{http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden", http.StatusNotFound: "not_found"}[status]
+	code := map[int]string{
+		http.StatusBadRequest:   string(apperr.CodeInvalid),
+		http.StatusUnauthorized: string(apperr.CodeUnauthorized),
+		http.StatusForbidden:    "forbidden",
+		http.StatusNotFound:     string(apperr.CodeNotFound),
+		http.StatusConflict:     string(apperr.CodeConflict),
+	}[status]
 	if code == "" {
 		code = "internal"
 	}

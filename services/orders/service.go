@@ -92,7 +92,7 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 //	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order)
 //	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
-//	GET  /healthz                 liveness
+//	GET  /healthz                 readiness: 200 while the database answers, else 503
 //	     /dashboard/...           the manager dashboard (see dashboard.go)
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -107,9 +107,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /webhooks/payment", s.paymentWebhook)
 	mux.HandleFunc("POST /webhooks/delivery", s.deliveryWebhook)
 	s.dashboardRoutes(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
 

@@ -20,7 +20,7 @@ import (
 
 // Handler serves the warehouse procedures. Routes:
 //
-//	GET  /healthz                               liveness: {"status":"ok"}
+//	GET  /healthz                               readiness: {"status":"ok"} while the database answers, else 503
 //	GET  /api/inventory                         every SKU's {sku, name, available, reserved}, in SKU order
 //	POST /api/inventory/check-availability      inventory.check-availability: {"lines":[{sku,quantity}]}
 //	                                            → {"available": bool, "lines":[{sku, requested, available, ok}]}
@@ -32,9 +32,7 @@ import (
 // Bad input is a 400 naming the field; every error has the body {"error":{code,message,field}}.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	mux.HandleFunc("GET /api/inventory", s.listStock)
 	mux.HandleFunc("POST /api/inventory/check-availability", s.checkAvailability)
 	mux.HandleFunc("POST /api/inventory/reserve", s.reserve)

@@ -43,7 +43,7 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 
 func TestHealthz(t *testing.T) {
 	t.Parallel()
-	h := warehouse.New(nil, nil).Handler()
+	h, _ := newAPI(t)
 	rec := call(t, h, http.MethodGet, "/healthz", "")
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.JSONEq(t, `{"status":"ok"}`, rec.Body.String())
