@@ -3,7 +3,7 @@ package order
 import (
 	"fmt"
 	"math"
-	"strings"
+	"net/mail"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -76,7 +76,7 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if !validCurrency(currency) {
 		return nil, apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", cmd.Currency)
 	}
-	if cmd.CustomerEmail != "" && !strings.Contains(cmd.CustomerEmail, "@") {
+	if cmd.CustomerEmail != "" && !validEmail(cmd.CustomerEmail) {
 		return nil, apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", cmd.CustomerEmail)
 	}
 	return []Event{OrderPlaced{
@@ -259,4 +259,11 @@ func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Even
 		return nil, err
 	}
 	return []Event{OrderCancelled{Reason: reason, Detail: detail, At: at}}, nil
+}
+
+// validEmail accepts a bare address (no display name, no line breaks) as RFC 5322 parses
+// it: the address becomes an email's To header, so anything else is refused at the door.
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == ""
 }

@@ -397,6 +397,9 @@ func TestPlaceValidation(t *testing.T) {
 		{"lowercase currency", func(p *PlaceOrder) { p.Currency = "usd" }, "currency"},
 		{"long currency", func(p *PlaceOrder) { p.Currency = "EURO" }, "currency"},
 		{"bad email", func(p *PlaceOrder) { p.CustomerEmail = "ann.example.com" }, "customerEmail"},
+		{"email with a display name", func(p *PlaceOrder) { p.CustomerEmail = "Ann <ann@example.com>" }, "customerEmail"},
+		{"email with a line break", func(p *PlaceOrder) { p.CustomerEmail = "ann@example.com\r\nBcc: x@example.com" }, "customerEmail"},
+		{"email with two ats", func(p *PlaceOrder) { p.CustomerEmail = "ann@@example.com" }, "customerEmail"},
 		{"first problem wins", func(p *PlaceOrder) { p.Items[0].SKU = ""; p.Total = 0; p.Currency = "x" }, "items[0].sku"},
 		{"sku checked before later item", func(p *PlaceOrder) { p.Items[0].Quantity = 0; p.Items[1].SKU = "" }, "items[0].quantity"},
 	}

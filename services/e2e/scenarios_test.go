@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -382,4 +383,24 @@ func TestConcurrentManagerDecisions(t *testing.T) {
 	close(startGate)
 	wg.Wait()
 	assert.ElementsMatch(t, []int{http.StatusOK, http.StatusConflict}, codes)
+}
+
+// A webhook first refused for an unknown order is applied when the provider retries it
+// once the order exists, and only once.
+func TestRetriedWebhookForAnOrderThatNowExistsIsApplied(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+	// The provider's first attempt named the order before it existed (as the same event id).
+	_, err := s.db.Exec(context.Background(), `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
+		VALUES ('payment', 'evt_retry', $1, 'completed', 'unknown_order', '{}')`, id)
+	require.NoError(t, err)
+
+	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_retry", "orderId": id, "status": "completed", "paymentId": "pi_retry"})
+	var first, second struct{ Outcome string }
+	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))
+	assert.Equal(t, "accepted", first.Outcome)
+	assert.Equal(t, "duplicate", second.Outcome)
+	s.waitStatus(id, "awaiting_delivery")
 }

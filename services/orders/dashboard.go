@@ -306,5 +306,16 @@ func callSimulator(ctx context.Context, target string, body any) error {
 	if resp.StatusCode >= 300 {
 		return errors.New(resp.Status + ": " + strings.TrimSpace(string(answer)))
 	}
+	// The simulator answers 200 whatever the orders service said to its webhook; a refused
+	// webhook must not be shown as sent.
+	var result struct {
+		OrdersStatus int `json:"ordersStatus"`
+	}
+	if err := json.Unmarshal(answer, &result); err != nil {
+		return fmt.Errorf("simulator answer: %w", err)
+	}
+	if result.OrdersStatus >= 300 {
+		return fmt.Errorf("the orders service answered the webhook with %d", result.OrdersStatus)
+	}
 	return nil
 }

@@ -138,8 +138,22 @@ func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbou
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			outcome = outcomeDuplicate
-			return nil
+			// Seen before. A provider retrying a webhook that first came for an order we did
+			// not know yet (a race with placement, or a delayed import) is applied now; the
+			// row update lets exactly one retry do so.
+			if !known {
+				outcome = outcomeDuplicate
+				return nil
+			}
+			tag, err = tx.Exec(r.Context(), `UPDATE orders.webhook_inbox SET outcome = $3
+				WHERE provider = $1 AND event_id = $2 AND outcome = $4`, wh.provider, wh.eventID, outcomeAccepted, outcomeUnknownOrder)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				outcome = outcomeDuplicate
+				return nil
+			}
 		}
 		if !known {
 			return nil
