@@ -25,5 +25,5 @@ type Projection struct {
 
 // All lists every projection, in the order a rebuild runs them.
 func All() []Projection {
-	return []Projection{OrderSummaries, PendingApprovals, OrderTimeline}
+	return []Projection{OrderSummaries, PendingApprovals, OrderTimeline, SupportTickets}
 }

@@ -138,8 +138,11 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, kind) DO NOTHING`, o.ID, e.Kind, e.Recipient, e.Subject, e.Body)
 		return err
 	case OpenTicket:
-		_, err := tx.Exec(ctx, `INSERT INTO orders.support_tickets (order_id, kind, reason)
-			VALUES ($1, $2, $3) ON CONFLICT (order_id, kind) DO NOTHING`, o.ID, e.Kind, e.Reason)
+		// A ticket is an order event, so the support-tickets read model is a projection
+		// the replay tool can rebuild; the aggregate opens each kind once.
+		_, err := orderstream.Update(ctx, tx, o.ID, meta, func(o *order.Order) ([]order.Event, error) {
+			return o.OpenSupportTicket(e.Kind, e.Reason, now)
+		})
 		if err == nil {
 			r.logger.WarnContext(ctx, "support ticket opened", "order", o.ID, "kind", e.Kind, "reason", e.Reason)
 		}

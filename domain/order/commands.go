@@ -267,3 +267,20 @@ func validEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && a.Name == ""
 }
+
+// OpenSupportTicket opens a ticket of kind for a person to look at; it is allowed in any
+// status of a placed order, and a second ticket of the same kind is not opened (no events).
+func (o *Order) OpenSupportTicket(kind, reason string, at time.Time) ([]Event, error) {
+	if o.Version == 0 {
+		return nil, apperr.Errorf(apperr.CodeConflict, "cannot open a support ticket for an order that has not been placed")
+	}
+	if err := required("kind", kind); err != nil {
+		return nil, err
+	}
+	for _, k := range o.SupportTickets {
+		if k == kind {
+			return nil, nil
+		}
+	}
+	return []Event{SupportTicketOpened{Kind: kind, Reason: reason, At: at}}, nil
+}

@@ -47,6 +47,8 @@ const (
 	NameOrderCompleted = "order.completed.v1"
 	// NameOrderCancelled is the stored name of OrderCancelled.
 	NameOrderCancelled = "order.cancelled.v1"
+	// NameSupportTicketOpened names SupportTicketOpened.
+	NameSupportTicketOpened = "order.support_ticket_opened.v1"
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
@@ -162,6 +164,14 @@ type OrderCancelled struct {
 	At     time.Time    `json:"at"`
 }
 
+// SupportTicketOpened records that a person must look at the order: a failed or overdue
+// delivery, or money received for an order already given up. It changes no status.
+type SupportTicketOpened struct {
+	Kind   string    `json:"kind"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
 // EventName implements Event.
 func (OrderPlaced) EventName() string { return NameOrderPlaced }
 
@@ -210,6 +220,9 @@ func (OrderCompleted) EventName() string { return NameOrderCompleted }
 // EventName implements Event.
 func (OrderCancelled) EventName() string { return NameOrderCancelled }
 
+// EventName returns the versioned name of SupportTicketOpened.
+func (SupportTicketOpened) EventName() string { return NameSupportTicketOpened }
+
 // registry maps stored names to constructors so decoding needs no switch outside this package.
 var registry = map[string]func() Event{
 	NameOrderPlaced:           func() Event { return &OrderPlaced{} },
@@ -228,6 +241,7 @@ var registry = map[string]func() Event{
 	NameDeliveryFailed:        func() Event { return &DeliveryFailed{} },
 	NameOrderCompleted:        func() Event { return &OrderCompleted{} },
 	NameOrderCancelled:        func() Event { return &OrderCancelled{} },
+	NameSupportTicketOpened:   func() Event { return &SupportTicketOpened{} },
 }
 
 // EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.

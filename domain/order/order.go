@@ -169,7 +169,9 @@ type Order struct {
 	DeliveryFailureReason string `json:"deliveryFailureReason,omitempty"`
 
 	CancelReason CancelReason `json:"cancelReason,omitempty"`
-	CancelDetail string       `json:"cancelDetail,omitempty"`
+	// SupportTickets lists the kinds of ticket opened, at most one of each.
+	SupportTickets []string `json:"supportTickets,omitempty"`
+	CancelDetail   string   `json:"cancelDetail,omitempty"`
 
 	PlacedAt  time.Time `json:"placedAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
@@ -269,6 +271,9 @@ func (o *Order) Apply(e Event) {
 		at = ev.At
 	case OrderCompleted:
 		o.Status = StatusCompleted
+		at = ev.At
+	case SupportTicketOpened:
+		o.SupportTickets = append(o.SupportTickets, ev.Kind)
 		at = ev.At
 	case OrderCancelled:
 		// A rejection is reported as a cancellation too (for consumers that only

@@ -543,6 +543,7 @@ func sampleEvents() []Event {
 		DeliveryFailed{Reason: "r", At: t0},
 		OrderCompleted{At: t0},
 		OrderCancelled{Reason: ReasonTimedOut, Detail: "d", At: t0},
+		SupportTicketOpened{Kind: "delivery_failed", Reason: "r", At: t0},
 	}
 }
 
@@ -613,5 +614,42 @@ func TestEventsAreStableJSON(t *testing.T) {
 	want := `{"reason":"out_of_stock","detail":"x","at":"2025-03-01T12:00:00Z"}`
 	if string(data) != want {
 		t.Fatalf("got %s want %s", data, want)
+	}
+}
+
+func TestOpenSupportTicketOncePerKindInAnyStatus(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var unplaced Order
+	_, err := unplaced.OpenSupportTicket("delivery_failed", "r", at)
+	if apperr.ErrorCode(err) != apperr.CodeConflict {
+		t.Fatalf("unplaced order: got %v, want a conflict", err)
+	}
+	o := Rehydrate([]Event{
+		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "A", Quantity: 1}}, Total: 100, Currency: "USD", PlacedAt: at},
+		OrderCancelled{Reason: ReasonTimedOut, At: at},
+	})
+	if _, err := o.OpenSupportTicket("", "r", at); apperr.ErrorCode(err) != apperr.CodeInvalid {
+		t.Fatalf("empty kind: got %v, want invalid", err)
+	}
+	events, err := o.OpenSupportTicket("payment_after_cancel", "refund it", at)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("first ticket on a cancelled order: %v %v", events, err)
+	}
+	want := SupportTicketOpened{Kind: "payment_after_cancel", Reason: "refund it", At: at}
+	if events[0] != want {
+		t.Fatalf("got %#v, want %#v", events[0], want)
+	}
+	status := o.Status
+	o.Apply(events[0])
+	if o.Status != status || len(o.SupportTickets) != 1 {
+		t.Fatalf("a ticket must not change the status: %s → %s, tickets %v", status, o.Status, o.SupportTickets)
+	}
+	again, err := o.OpenSupportTicket("payment_after_cancel", "again", at)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second ticket of the same kind: %v %v, want none", again, err)
+	}
+	other, err := o.OpenSupportTicket("delivery_overdue", "late", at)
+	if err != nil || len(other) != 1 {
+		t.Fatalf("a ticket of another kind: %v %v", other, err)
 	}
 }
