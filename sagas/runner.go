@@ -125,8 +125,7 @@ func (r *Runner) Handle(ctx context.Context, tx pgx.Tx, orderID string, m Messag
 func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect, meta eventstore.Metadata, now time.Time) error {
 	switch e := e.(type) {
 	case OrderCommand:
-		_, err := orderstream.Update(ctx, tx, o.ID, meta, func(o *order.Order) ([]order.Event, error) { return e.Run(o, now) })
-		return err
+		return orderstream.UpdateLoaded(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) { return e.Run(o, now) })
 	case SendCommand:
 		return eventstore.Send(ctx, tx, e.Topic, meta, eventstore.Message{Name: e.Name, Data: e.Data})
 	case ScheduleDeadline:
@@ -140,7 +139,7 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	case OpenTicket:
 		// A ticket is an order event, so the support-tickets read model is a projection
 		// the replay tool can rebuild; the aggregate opens each kind once.
-		_, err := orderstream.Update(ctx, tx, o.ID, meta, func(o *order.Order) ([]order.Event, error) {
+		err := orderstream.UpdateLoaded(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) {
 			return o.OpenSupportTicket(e.Kind, e.Reason, now)
 		})
 		if err == nil {

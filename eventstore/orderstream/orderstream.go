@@ -84,29 +84,48 @@ func Append(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Meta
 const maxConflictRetries = 5
 
 // Update loads order id, lets decide choose events from its current state, and appends
-// them. When another writer appended first, it re-reads and decides again (each attempt in
-// its own savepoint), so a decision is always taken on the latest state; a decision the
-// latest state refuses comes back as decide's error.
+// them (see UpdateLoaded).
 func Update(ctx context.Context, tx pgx.Tx, id string, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) (*order.Order, error) {
+	o, err := Load(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return o, UpdateLoaded(ctx, tx, o, meta, decide)
+}
+
+// UpdateLoaded lets decide choose events from o, which the caller has just loaded, and
+// appends them, leaving o at the order's new state. Only when another writer appended
+// first does it read the stream again and decide again (each attempt in its own savepoint),
+// so a decision is always taken on the latest state without paying a second read on the
+// common path; a decision the latest state refuses comes back as decide's error.
+func UpdateLoaded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) error {
+	cur := o
 	for attempt := 1; ; attempt++ {
-		var o *order.Order
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
-			var err error
-			if o, err = Load(ctx, sp, id); err != nil {
-				return err
+			if cur == nil {
+				fresh, err := Load(ctx, sp, o.ID)
+				if err != nil {
+					return err
+				}
+				cur = fresh
 			}
-			events, err := decide(o)
+			events, err := decide(cur)
 			if err != nil {
 				return err
 			}
-			return Append(ctx, sp, o, meta, events...)
+			return Append(ctx, sp, cur, meta, events...)
 		})
-		if err == nil || attempt == maxConflictRetries || !eventstore.IsVersionConflict(err) {
-			return o, err
+		if err == nil {
+			*o = *cur
+			return nil
 		}
+		if attempt == maxConflictRetries || !eventstore.IsVersionConflict(err) {
+			return err
+		}
+		cur = nil
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
 		}
 	}
