@@ -31,6 +31,8 @@ func (b guardedBeginner) BeginTx(ctx context.Context, opts *stdsql.TxOptions) (w
 type guardedTx struct {
 	mu sync.Mutex
 	tx wsql.Tx
+	// async records that synchronous_commit is already off for this transaction.
+	async bool
 }
 
 func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {

@@ -34,8 +34,11 @@ func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) mess
 			return err
 		}
 		err = guard.withPgx(func(outer pgx.Tx) error {
-			if err := asyncCommit(ctx, outer); err != nil {
-				return err
+			if !guard.async {
+				if err := asyncCommit(ctx, outer); err != nil {
+					return err
+				}
+				guard.async = true
 			}
 			return inSavepoint(ctx, outer, func(tx pgx.Tx) error {
 				return h(ctx, tx, msg)

@@ -200,6 +200,19 @@ type ConsumeOption func(*consumeOptions)
 
 type consumeOptions struct {
 	batchSize int
+	names     map[string]bool
+}
+
+// OnlyNames makes the consumer acknowledge messages of any other name without running its
+// handler: no savepoint, no handler queries. A projection that folds three kinds of event
+// out of twenty then pays for three.
+func OnlyNames(names ...string) ConsumeOption {
+	return func(o *consumeOptions) {
+		o.names = map[string]bool{}
+		for _, n := range names {
+			o.names[n] = true
+		}
+	}
 }
 
 // OneAtATime makes each message its own transaction. A consumer whose handlers take row
@@ -213,10 +226,24 @@ func OneAtATime() ConsumeOption {
 // Consume registers h on router to process topic as consumerGroup, transactionally and
 // with dead-lettering (see Transactional).
 func (l *Log) Consume(router *message.Router, consumerGroup, topic string, h Handler, opts ...ConsumeOption) error {
+	o := consumeOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	sub, err := l.Subscriber(consumerGroup, topic, opts...)
 	if err != nil {
 		return err
 	}
-	router.AddConsumerHandler(consumerGroup+"/"+topic, topic, sub, Transactional(consumerGroup, topic, DefaultMaxAttempts, h))
+	handle := Transactional(consumerGroup, topic, DefaultMaxAttempts, h)
+	if o.names != nil {
+		all := handle
+		handle = func(msg *message.Message) error {
+			if !o.names[msg.Metadata.Get("name")] {
+				return nil
+			}
+			return all(msg)
+		}
+	}
+	router.AddConsumerHandler(consumerGroup+"/"+topic, topic, sub, handle)
 	return nil
 }

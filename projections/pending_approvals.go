@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,6 +36,7 @@ var PendingApprovals = Projection{
 	Name:        "projection.pending_approvals",
 	StreamTypes: []string{orderstream.StreamType},
 	Tables:      []string{"orders.pending_approvals"},
+	Events:      slices.Collect(maps.Keys(approvalEvents)),
 	Apply:       updatePendingApproval,
 }
 

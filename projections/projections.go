@@ -19,6 +19,10 @@ type Projection struct {
 	StreamTypes []string
 	// Tables are the read-model tables a rebuild truncates.
 	Tables []string
+	// Events, when set, are the only event names Apply reacts to; live consumers skip the
+	// rest without a transaction's worth of work. Apply must still ignore the others,
+	// since a rebuild hands it every event.
+	Events []string
 	// Apply folds one event into the read model; applying an event twice changes nothing.
 	Apply func(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error
 }

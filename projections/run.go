@@ -16,13 +16,17 @@ func Register(log *eventstore.Log, router *message.Router) error {
 	for _, p := range All() {
 		for _, st := range p.StreamTypes {
 			apply := p.Apply
+			var opts []eventstore.ConsumeOption
+			if p.Events != nil {
+				opts = append(opts, eventstore.OnlyNames(p.Events...))
+			}
 			err := log.Consume(router, p.Name, eventstore.EventsTopic(st), func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
 				r, err := eventstore.DecodeRecorded(msg)
 				if err != nil {
 					return err
 				}
 				return apply(ctx, tx, r)
-			})
+			}, opts...)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ var SupportTickets = Projection{
 	Name:        "projection.support_tickets",
 	StreamTypes: []string{orderstream.StreamType},
 	Tables:      []string{"orders.support_tickets"},
+	Events:      []string{order.NameSupportTicketOpened},
 	Apply:       recordSupportTicket,
 }
 

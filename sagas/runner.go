@@ -45,8 +45,12 @@ func NewRunner(flow Flow, cfg Config, now func() time.Time, logger *slog.Logger)
 
 // Register subscribes the runner to every topic its flow listens to.
 func (r *Runner) Register(log *eventstore.Log, router *message.Router) error {
+	var names []string
+	for n := range r.flow.Names() {
+		names = append(names, n)
+	}
 	for _, st := range []string{orderstream.StreamType, inventory.StreamType, payment.StreamType, shipping.StreamType} {
-		if err := log.Consume(router, ConsumerGroup, eventstore.EventsTopic(st), r.handleEvent, eventstore.OneAtATime()); err != nil {
+		if err := log.Consume(router, ConsumerGroup, eventstore.EventsTopic(st), r.handleEvent, eventstore.OneAtATime(), eventstore.OnlyNames(names...)); err != nil {
 			return err
 		}
 	}
