@@ -66,9 +66,6 @@ func (r *Runner) handleEvent(ctx context.Context, tx pgx.Tx, msg *message.Messag
 		return err
 	}
 	m := Message{Name: rec.Name, ID: rec.EventID, Payload: rec.Payload}
-	if !r.flow.Names()[m.Name] {
-		return nil
-	}
 	orderID := rec.StreamID
 	if rec.StreamType != orderstream.StreamType {
 		if orderID, err = orderIDOf(m); err != nil {

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -97,4 +99,16 @@ func logLevel(env Env) slog.Level {
 // DevMode reports whether DEV_MODE=1 (or true): development secrets and unsigned webhooks.
 func DevMode(env Env) bool {
 	return env("DEV_MODE") == "1" || env("DEV_MODE") == "true"
+}
+
+// Main is the whole main of a service binary: it runs the service until SIGINT or SIGTERM
+// and exits with status 1 and the error on standard error if it fails.
+func Main(name string, defaultPort int, build Build) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, name, defaultPort, os.Getenv, build)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
 }
