@@ -4,7 +4,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disa
 SERVICES := orders payments warehouse delivery
 BINARIES := $(SERVICES) replay loadgen manager
 
-.PHONY: run test build check unit postgres clean assets chromium
+.PHONY: run test build check unit postgres clean assets chromium bench
 
 ## run: start Postgres if needed, build and start all four services (Ctrl-C stops them)
 run: postgres build
@@ -18,6 +18,10 @@ build: assets
 ## test: static checks, then every test (unit, integration on the real Postgres) with -race
 test: postgres assets chromium check
 	go test -race -count=1 -timeout 30m ./...
+
+## bench: fresh system on its own database, load and correctness check (ARGS="-concurrency 64 -orders 3000")
+bench: postgres build
+	./scripts/bench.sh $(ARGS)
 
 ## check: formatting, generated templ code up to date, vet, staticcheck
 check:

@@ -1,25 +1,32 @@
-// Command loadgen drives orders through the whole workflow against running services and
-// reports throughput and per-step latency: the figures in docs/BENCHMARKS.md.
+// Command loadgen drives orders through the whole workflow against running services,
+// reports throughput and per-step latency, and checks afterwards that the system kept its
+// promises: the figures in docs/BENCHMARKS.md, run by `make bench`.
 //
-// Each simulated customer places a low-risk order, waits for the payment session, sends a
-// signed payment webhook, waits for the shipment, sends a signed delivery webhook and waits
-// for completion. Step latencies are measured from the client's send time to the
-// recorded_at of the event that ends the step, so polling does not blur them.
+// Every order is placed over the public API, approved by a manager when it is high-risk,
+// paid with a signed payment webhook and delivered with a signed courier webhook, waiting
+// (by polling) for the status each step needs. Step latencies are measured from the
+// client's clock to the recorded_at of the event that ends the step, so polling does not
+// blur them.
+//
+// Two ways to apply load:
+//
+//   - closed loop (default): -concurrency customers, each placing its next order when the
+//     previous one has completed; the system's speed sets the rate.
+//   - open loop (-rate R): orders start R times a second whatever the system does, so a
+//     system that cannot keep up shows as growing latency and in-flight orders.
+//
+// After the run it checks the database (-check): every order completed, no dead letters,
+// stock down by exactly what was sold, and no duplicate reservation, payment session,
+// shipment, email or event. The last line of output is one machine-readable summary.
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/signal"
-	"slices"
-	"sync"
 	"syscall"
 	"time"
 
@@ -29,214 +36,160 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
+// defaultDatabaseURL is the services' default (eventstore.DefaultDatabaseURL), repeated
+// here so that loadgen stays a plain client and links none of the server code.
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable"
+
 type config struct {
 	url            string
-	orders         int
+	orders         int // 0: no limit (a -duration run)
+	duration       time.Duration
 	concurrency    int
+	rate           float64 // orders started per second; 0 is the closed loop
+	maxInFlight    int
+	warmup         int
+	highRisk       float64
+	poll           time.Duration
+	waitTimeout    time.Duration
 	paymentSecret  string
 	deliverySecret string
-	poll           time.Duration
+	managerToken   string
+	databaseURL    string
+	check          bool
+	pids           string
 }
 
-// steps are the measured stretches of an order's life.
-var steps = []string{"place → awaiting_payment", "payment webhook → awaiting_delivery", "delivery webhook → completed", "place → completed (incl. client think time)"}
+func (c config) mode() string {
+	if c.rate > 0 {
+		return "open"
+	}
+	return "closed"
+}
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+func parseConfig(args []string) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&cfg.url, "url", "http://localhost:3001", "orders service base URL")
-	fs.IntVar(&cfg.orders, "orders", 500, "orders to drive to completion")
-	fs.IntVar(&cfg.concurrency, "concurrency", 16, "customers acting at once")
+	fs.IntVar(&cfg.orders, "orders", 500, "orders to place, warm-up included (with -duration and without -orders: no limit)")
+	fs.DurationVar(&cfg.duration, "duration", 0, "stop starting orders after this long (0: run until -orders)")
+	fs.IntVar(&cfg.concurrency, "concurrency", 64, "closed loop: customers acting at once")
+	fs.Float64Var(&cfg.rate, "rate", 0, "open loop: orders started per second, however the system keeps up (0: closed loop)")
+	fs.IntVar(&cfg.maxInFlight, "max-in-flight", 10000, "open loop: most orders in flight at once; a start beyond it waits")
+	fs.IntVar(&cfg.warmup, "warmup", 0, "first orders left out of the figures (they are still checked)")
+	fs.Float64Var(&cfg.highRisk, "high-risk", 0.1, "share of orders that are high-risk and need a manager's approval")
+	fs.DurationVar(&cfg.poll, "poll", 20*time.Millisecond, "status polling interval")
+	fs.DurationVar(&cfg.waitTimeout, "wait-timeout", time.Minute, "longest wait for one status before the order counts as failed")
 	fs.StringVar(&cfg.paymentSecret, "payment-secret", webhooksig.DevPaymentSecret, "payment webhook secret")
 	fs.StringVar(&cfg.deliverySecret, "delivery-secret", webhooksig.DevCourierSecret, "courier webhook secret")
-	fs.DurationVar(&cfg.poll, "poll", 5*time.Millisecond, "status polling interval")
+	fs.StringVar(&cfg.managerToken, "manager-token", "dev-manager-token", "bearer token that approves high-risk orders")
+	fs.StringVar(&cfg.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "the services' database, for -check")
+	fs.BoolVar(&cfg.check, "check", true, "check the database for correctness after the run")
+	fs.StringVar(&cfg.pids, "pids", "", "service processes for peak RSS, e.g. orders=123,payments=124 (default: find bin/<service> in /proc)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cfg, err
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.concurrency * 2}}
-	g := &driver{cfg: cfg, client: client}
+	if cfg.duration > 0 && !flagSet(fs, "orders") {
+		cfg.orders = 0
+	}
+	return cfg, cfg.validate()
+}
 
-	jobs := make(chan int)
-	var mu sync.Mutex
-	lat := make([][]time.Duration, len(steps))
-	var errs []error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range cfg.concurrency {
-		wg.Go(func() {
-			for i := range jobs {
-				d, err := g.order(ctx, i)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					for s := range d {
-						lat[s] = append(lat[s], d[s])
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range cfg.orders {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	elapsed := time.Since(start)
-
-	fmt.Fprintf(out, "orders: %d completed, %d failed, concurrency %d, %s\n", len(lat[0]), len(errs), cfg.concurrency, elapsed.Round(time.Millisecond))
-	fmt.Fprintf(out, "throughput: %.1f orders/s through the whole workflow (%.1f HTTP requests/s of API and webhooks, excluding polls)\n",
-		float64(len(lat[0]))/elapsed.Seconds(), float64(3*len(lat[0]))/elapsed.Seconds())
-	fmt.Fprintf(out, "\n| step | p50 | p95 | p99 | max |\n|---|---|---|---|---|\n")
-	for s, name := range steps {
-		d := lat[s]
-		slices.Sort(d)
-		fmt.Fprintf(out, "| %s | %s | %s | %s | %s |\n", name, pct(d, 50), pct(d, 95), pct(d, 99), pct(d, 100))
-	}
-	if len(errs) > 0 {
-		for _, err := range errs[:min(len(errs), 5)] {
-			fmt.Fprintln(out, "error:", err)
-		}
-		return fmt.Errorf("%d orders failed", len(errs))
+func (c config) validate() error {
+	switch {
+	case c.orders < 0 || (c.orders == 0 && c.duration <= 0):
+		return fmt.Errorf("need a positive -orders or -duration")
+	case c.concurrency < 1 || c.maxInFlight < 1:
+		return fmt.Errorf("-concurrency and -max-in-flight must be at least 1")
+	case c.rate < 0 || c.warmup < 0 || c.poll <= 0 || c.waitTimeout <= 0:
+		return fmt.Errorf("-rate, -warmup, -poll and -wait-timeout must not be negative")
+	case c.highRisk < 0 || c.highRisk > 1:
+		return fmt.Errorf("-high-risk is a share between 0 and 1")
 	}
 	return nil
 }
 
-func pct(d []time.Duration, p int) string {
-	if len(d) == 0 {
-		return "-"
-	}
-	i := (len(d)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return d[i].Round(100 * time.Microsecond).String()
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
-type driver struct {
-	cfg    config
-	client *http.Client
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
-// order drives one order to completion and returns its step latencies.
-func (g *driver) order(ctx context.Context, n int) ([]time.Duration, error) {
-	body := fmt.Sprintf(`{"items":[{"sku":"SKU-%03d","quantity":1}],"total":10,"customerId":"load-%d"}`, 1+rand.IntN(30), n)
-	placed := time.Now()
-	var created struct{ ID string }
-	if err := g.do(ctx, "POST", "/api/orders", []byte(body), nil, http.StatusCreated, &created); err != nil {
-		return nil, err
-	}
-	id := created.ID
-	if err := g.await(ctx, id, "awaiting_payment"); err != nil {
-		return nil, err
-	}
-	payAt := time.Now()
-	pay, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("evt_load_%s", id), "orderId": id, "status": "completed", "paymentId": "pi_load_" + id})
-	if err := g.do(ctx, "POST", "/webhooks/payment", pay, http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, g.cfg.paymentSecret, time.Now())}}, http.StatusAccepted, nil); err != nil {
-		return nil, err
-	}
-	if err := g.await(ctx, id, "awaiting_delivery"); err != nil {
-		return nil, err
-	}
-	deliverAt := time.Now()
-	del, _ := json.Marshal(map[string]string{"id": "dlv_load_" + id, "orderId": id, "status": "delivered"})
-	if err := g.do(ctx, "POST", "/webhooks/delivery", del, http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(del, g.cfg.deliverySecret, time.Now())}}, http.StatusAccepted, nil); err != nil {
-		return nil, err
-	}
-	if err := g.await(ctx, id, "completed"); err != nil {
-		return nil, err
-	}
-	at, err := g.eventTimes(ctx, id)
+// run applies the load, prints the step table, checks the database and prints the summary
+// line. It fails when an order failed or a check did not hold, so scripts can rely on the
+// exit status.
+func run(ctx context.Context, args []string, out, progress io.Writer) error {
+	cfg, err := parseConfig(args)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return []time.Duration{
-		at["order.inventory_reserved.v1"].Sub(placed),
-		at["order.shipment_created.v1"].Sub(payAt),
-		at["order.completed.v1"].Sub(deliverAt),
-		at["order.completed.v1"].Sub(placed),
-	}, nil
-}
-
-func (g *driver) eventTimes(ctx context.Context, id string) (map[string]time.Time, error) {
-	var history struct {
-		Events []struct {
-			Name       string    `json:"name"`
-			RecordedAt time.Time `json:"recordedAt"`
-		} `json:"events"`
+	pids, err := servicePIDs(cfg.pids, progress)
+	if err != nil {
+		return err
 	}
-	if err := g.do(ctx, "GET", "/api/orders/"+id+"/events", nil, nil, http.StatusOK, &history); err != nil {
-		return nil, err
-	}
-	at := map[string]time.Time{}
-	for _, e := range history.Events {
-		at[e.Name] = e.RecordedAt
-	}
-	for _, name := range []string{"order.inventory_reserved.v1", "order.shipment_created.v1", "order.completed.v1"} {
-		if at[name].IsZero() {
-			return nil, fmt.Errorf("order %s has no %s", id, name)
-		}
-	}
-	return at, nil
-}
-
-// await polls the order until it reaches status or a terminal status it cannot leave.
-func (g *driver) await(ctx context.Context, id, status string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	tick := time.NewTicker(g.cfg.poll)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		var o struct{ Status string }
-		if err := g.do(ctx, "GET", "/api/orders/"+id, nil, nil, http.StatusOK, &o); err != nil {
+	var chk *checker
+	if cfg.check {
+		// Opened first: the stock snapshot must predate every order, warm-up included.
+		if chk, err = openChecker(ctx, cfg.databaseURL); err != nil {
 			return err
 		}
-		switch o.Status {
-		case status:
-			return nil
-		case "cancelled", "rejected", "delivery_failed":
-			return fmt.Errorf("order %s ended %s waiting for %s", id, o.Status, status)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
+		defer chk.close()
 	}
-	return fmt.Errorf("order %s never reached %s", id, status)
-}
 
-func (g *driver) do(ctx context.Context, method, path string, body []byte, header http.Header, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, g.cfg.url+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+	d := newDriver(cfg)
+	trips, held := applyLoad(ctx, cfg, d, progress)
+	rep := summarize(trips, cfg.warmup)
+	rep.held = held
+	rep.print(out)
+	correct := "skipped"
+	if chk != nil {
+		correct = fmt.Sprint(verify(ctx, chk, d, trips, out))
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
+	fmt.Fprintln(out, summaryLine(cfg, rep, peakRSS(pids, progress), correct))
+
+	switch {
+	case rep.failed+rep.warmupFailed > 0:
+		return fmt.Errorf("%d of %d orders failed", rep.failed+rep.warmupFailed, len(trips))
+	case correct == "false":
+		return fmt.Errorf("correctness check failed")
 	}
 	return nil
+}
+
+// applyLoad runs the closed or the open loop with a progress line every 2 s, and returns
+// every trip (and, for the open loop, how many starts waited for -max-in-flight).
+func applyLoad(ctx context.Context, cfg config, d *driver, progress io.Writer) (trips []*trip, held int) {
+	rec := &recorder{}
+	stop := rec.reportProgress(progress, 2*time.Second)
+	if cfg.rate > 0 {
+		held = runOpen(ctx, cfg, d, rec)
+	} else {
+		runClosed(ctx, cfg, d, rec)
+	}
+	stop()
+	return rec.all(), held
+}
+
+// verify prints each broken promise on its own line and reports whether there were none.
+func verify(ctx context.Context, chk *checker, d *driver, trips []*trip, out io.Writer) bool {
+	// The run's context may be cancelled (Ctrl-C); the check still deserves an answer.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	problems := chk.verify(ctx, d, trips)
+	for _, p := range problems {
+		fmt.Fprintln(out, "check failed:", p)
+	}
+	return len(problems) == 0
 }

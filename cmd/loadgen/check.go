@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/shipping"
+)
+
+// checker verifies, from the services' own database, that a run left the system exactly as
+// the orders it placed should have: fast but wrong must not pass as a good benchmark.
+// It assumes the run was the only traffic while it lasted.
+type checker struct {
+	conn   *pgx.Conn
+	before map[string]stockLevel
+}
+
+// stockLevel is one SKU's row of warehouse.stock.
+type stockLevel struct{ available, reserved int }
+
+// Notification kinds a completed order must have exactly once each (sagas.KindOrderConfirmed
+// and sagas.KindOrderCompleted), spelled out so loadgen links no server code.
+const (
+	kindConfirmed = "order_confirmed"
+	kindCompleted = "order_completed"
+)
+
+// maxProblemsPerCheck bounds the lines one check prints; the count of the rest follows.
+const maxProblemsPerCheck = 10
+
+// openChecker connects and snapshots the stock, which is what the after-run stock check
+// compares against, so it must happen before the first order.
+func openChecker(ctx context.Context, url string) (*checker, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("-check: connect to the database: %w (set -database-url, or -check=false)", err)
+	}
+	before, err := readStock(ctx, conn)
+	if err != nil {
+		conn.Close(ctx)
+		return nil, err
+	}
+	return &checker{conn: conn, before: before}, nil
+}
+
+func (c *checker) close() { c.conn.Close(context.Background()) }
+
+// verify returns one line per broken promise; none means the run was correct.
+func (c *checker) verify(ctx context.Context, d *driver, trips []*trip) []string {
+	placed, completed := orderIDs(trips)
+	problems := unfinished(ctx, d, trips)
+	c.settle(ctx, completed)
+	checks := []struct {
+		what string
+		run  func() ([]string, error)
+	}{
+		{"dead letters", func() ([]string, error) { return c.deadLetters(ctx) }},
+		{"stock", func() ([]string, error) { return c.stock(ctx, trips) }},
+		{"reservations", func() ([]string, error) {
+			return c.onePerOrder(ctx, "warehouse.reservations", "status = 'reserved'", "reservation", completed)
+		}},
+		{"payment sessions", func() ([]string, error) {
+			return c.onePerOrder(ctx, "payments.sessions", "", "payment session", completed)
+		}},
+		{"shipments", func() ([]string, error) {
+			return c.onePerOrder(ctx, "delivery.shipments", "", "shipment", completed)
+		}},
+		{"emails", func() ([]string, error) { return c.emails(ctx, completed) }},
+		{"events", func() ([]string, error) { return c.duplicateEvents(ctx, placed) }},
+	}
+	for _, ch := range checks {
+		found, err := ch.run()
+		if err != nil {
+			found = []string{fmt.Sprintf("could not check %s: %v", ch.what, err)}
+		}
+		problems = append(problems, found...)
+	}
+	return problems
+}
+
+// orderIDs lists the orders the run placed and, among them, those it saw complete.
+func orderIDs(trips []*trip) (placed, completed []string) {
+	for _, t := range trips {
+		if t.id == "" {
+			continue
+		}
+		placed = append(placed, t.id)
+		if t.err == nil {
+			completed = append(completed, t.id)
+		}
+	}
+	return placed, completed
+}
+
+// unfinished names the orders that did not complete, with the status the API reports for
+// them now (a late order may have moved on since the driver gave up on it).
+func unfinished(ctx context.Context, d *driver, trips []*trip) []string {
+	var lines []string
+	failed := 0
+	for _, t := range trips {
+		if t.err == nil {
+			continue
+		}
+		failed++
+		if len(lines) == maxProblemsPerCheck {
+			continue
+		}
+		if t.id == "" {
+			lines = append(lines, fmt.Sprintf("order #%d was not placed: %v", t.seq, t.err))
+			continue
+		}
+		o, err := d.state(ctx, t.id)
+		status := string(o.Status)
+		if err != nil {
+			status = "unknown (" + err.Error() + ")"
+		}
+		lines = append(lines, fmt.Sprintf("order %s (#%d) did not complete, status now %s: %v", t.id, t.seq, status, t.err))
+	}
+	return withRest(lines, failed, "orders did not complete")
+}
+
+// settle waits (up to 15 s) until every completed order's completion email is recorded. The
+// saga records it in reaction to order.completed, so it may trail the status the driver saw;
+// it is the workflow's last write, so once it is there the other checks see the end state.
+func (c *checker) settle(ctx context.Context, completed []string) {
+	stop := time.Now().Add(15 * time.Second)
+	for time.Now().Before(stop) {
+		var n int
+		err := c.conn.QueryRow(ctx, `SELECT count(*) FROM orders.notifications WHERE kind = $1 AND order_id = ANY($2)`,
+			kindCompleted, completed).Scan(&n)
+		if err != nil || n >= len(completed) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// deadLetters: a dead letter is a message some consumer gave up on, whatever the orders show.
+func (c *checker) deadLetters(ctx context.Context) ([]string, error) {
+	rows, err := c.conn.Query(ctx, `SELECT topic, consumer_group, error, count(*) OVER () FROM dead_letters ORDER BY id LIMIT 3`)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	total := 0
+	var topic, group, msg string
+	_, err = pgx.ForEachRow(rows, []any{&topic, &group, &msg, &total}, func() error {
+		lines = append(lines, fmt.Sprintf("dead letter on %s (%s): %.200s", topic, group, msg))
+		return nil
+	})
+	return withRest(lines, total, "dead letters"), err
+}
+
+// stock checks every SKU the run ordered: available must be down by exactly the units its
+// completed orders bought, and reserved up by as many. A reservation moves units from
+// available to reserved, and nothing later takes them out of reserved (shipping does not
+// touch warehouse.stock; only a release moves them back), so a sold unit stays reserved.
+func (c *checker) stock(ctx context.Context, trips []*trip) ([]string, error) {
+	after, err := readStock(ctx, c.conn)
+	if err != nil {
+		return nil, err
+	}
+	sold := map[string]int{}
+	for _, t := range trips {
+		if t.id == "" {
+			continue
+		}
+		n := 0
+		if t.err == nil {
+			n = t.quantity
+		}
+		sold[t.sku] += n // every SKU ordered gets an entry, so one that sold nothing is checked too
+	}
+	var lines []string
+	for _, sku := range slices.Sorted(maps.Keys(sold)) {
+		b, a, n := c.before[sku], after[sku], sold[sku]
+		if b.available-a.available == n && a.reserved-b.reserved == n {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("stock %s: available %d → %d, reserved %d → %d; completed orders bought %d",
+			sku, b.available, a.available, b.reserved, a.reserved, n))
+	}
+	return withRest(firstN(lines), len(lines), "SKUs with wrong stock"), nil
+}
+
+func readStock(ctx context.Context, q *pgx.Conn) (map[string]stockLevel, error) {
+	rows, err := q.Query(ctx, `SELECT sku, available, reserved FROM warehouse.stock`)
+	if err != nil {
+		return nil, fmt.Errorf("read warehouse.stock: %w", err)
+	}
+	stock := map[string]stockLevel{}
+	var sku string
+	var l stockLevel
+	_, err = pgx.ForEachRow(rows, []any{&sku, &l.available, &l.reserved}, func() error {
+		stock[sku] = l
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read warehouse.stock: %w", err)
+	}
+	return stock, nil
+}
+
+// onePerOrder checks that table holds exactly one row per order, and that it satisfies
+// cond ("" for none). Unique constraints already forbid a second row; this also catches a
+// missing one, and keeps holding if a constraint is ever dropped.
+func (c *checker) onePerOrder(ctx context.Context, table, cond, what string, ids []string) ([]string, error) {
+	filter := "true"
+	if cond != "" {
+		filter = cond
+	}
+	rows, err := c.conn.Query(ctx, fmt.Sprintf(`
+		SELECT o.id, count(t.order_id), count(t.order_id) FILTER (WHERE %[1]s)
+		FROM unnest($1::text[]) AS o(id) LEFT JOIN %[2]s t ON t.order_id = o.id
+		GROUP BY o.id
+		HAVING count(t.order_id) <> 1 OR count(t.order_id) FILTER (WHERE %[1]s) <> 1
+		ORDER BY o.id`, filter, table), ids)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	var id string
+	var n, ok int
+	_, err = pgx.ForEachRow(rows, []any{&id, &n, &ok}, func() error {
+		line := fmt.Sprintf("order %s: %d %s rows in %s", id, n, what, table)
+		if cond != "" {
+			line += fmt.Sprintf(", %d with %s", ok, cond)
+		}
+		lines = append(lines, line+" (want exactly 1)")
+		return nil
+	})
+	return withRest(firstN(lines), len(lines), "orders with a wrong "+what), err
+}
+
+// emails checks that each completed order has exactly its confirmation and completion
+// email: one of each kind, and nothing else (a cancellation email would be a lie).
+func (c *checker) emails(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := c.conn.Query(ctx, `
+		SELECT o.id, count(n.id), count(n.id) FILTER (WHERE n.kind = $2), count(n.id) FILTER (WHERE n.kind = $3)
+		FROM unnest($1::text[]) AS o(id) LEFT JOIN orders.notifications n ON n.order_id = o.id
+		GROUP BY o.id
+		HAVING count(n.id) <> 2 OR count(n.id) FILTER (WHERE n.kind = $2) <> 1 OR count(n.id) FILTER (WHERE n.kind = $3) <> 1
+		ORDER BY o.id`, ids, kindConfirmed, kindCompleted)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	var id string
+	var all, confirmed, done int
+	_, err = pgx.ForEachRow(rows, []any{&id, &all, &confirmed, &done}, func() error {
+		lines = append(lines, fmt.Sprintf("order %s: %d emails, %d %s, %d %s (want one of each, nothing else)", id, all, confirmed, kindConfirmed, done, kindCompleted))
+		return nil
+	})
+	return withRest(firstN(lines), len(lines), "orders with wrong emails"), err
+}
+
+// duplicateEvents looks for an event recorded twice in the streams of the run's orders
+// (order, reservation, payment session and shipment streams): the sign of a redelivered
+// message handled twice. Two events may legitimately repeat on an order: a courier status
+// update (in transit, then delivered) and a support ticket, once per kind.
+func (c *checker) duplicateEvents(ctx context.Context, ids []string) ([]string, error) {
+	streams := make([]string, 0, 4*len(ids))
+	for _, id := range ids {
+		streams = append(streams, id, inventory.StreamID(id), payment.StreamID(id), shipping.StreamID(id))
+	}
+	rows, err := c.conn.Query(ctx, `
+		SELECT stream_id, event_name, count(*)
+		FROM events
+		WHERE stream_id = ANY($1) AND event_name <> $2
+		GROUP BY stream_id, event_name, CASE WHEN event_name = $3 THEN payload->>'kind' END
+		HAVING count(*) > 1
+		ORDER BY stream_id, event_name`, streams, order.NameDeliveryStatusUpdated, order.NameSupportTicketOpened)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	var stream, name string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&stream, &name, &n}, func() error {
+		lines = append(lines, fmt.Sprintf("stream %s: %s recorded %d times", stream, name, n))
+		return nil
+	})
+	return withRest(firstN(lines), len(lines), "duplicated events"), err
+}
+
+func firstN(lines []string) []string { return lines[:min(len(lines), maxProblemsPerCheck)] }
+
+// withRest appends "… and N more" when shown holds fewer than total problems.
+func withRest(shown []string, total int, what string) []string {
+	if rest := total - len(shown); rest > 0 {
+		shown = append(shown, fmt.Sprintf("… and %d more %s (%d in all)", rest, what, total))
+	}
+	return shown
+}

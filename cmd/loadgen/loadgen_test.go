@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPctIsNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 200; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for p, want := range map[int]time.Duration{50: 100 * time.Millisecond, 99: 198 * time.Millisecond, 100: 200 * time.Millisecond} {
+		if got, _ := pct(d, p); got != want {
+			t.Errorf("p%d = %s, want %s", p, got, want)
+		}
+	}
+	if _, ok := pct(nil, 50); ok {
+		t.Error("pct of no samples reported a value")
+	}
+}
+
+func TestSummarizeLeavesWarmupOutAndCountsItsFailures(t *testing.T) {
+	t0 := time.Now()
+	ok := func(seq int) *trip {
+		return &trip{seq: seq, id: "o", placed: t0, paySent: t0.Add(10 * time.Millisecond), payAccepted: t0.Add(12 * time.Millisecond),
+			deliverySent: t0.Add(30 * time.Millisecond), deliveryAccepted: t0.Add(31 * time.Millisecond),
+			reserved: t0.Add(5 * time.Millisecond), shipped: t0.Add(20 * time.Millisecond), completed: t0.Add(40 * time.Millisecond),
+			finished: t0.Add(time.Second)}
+	}
+	trips := []*trip{{seq: 0, err: errors.New("warm-up failed")}, ok(1), ok(2), {seq: 3, err: errors.New("boom"), placed: t0, finished: t0}}
+	rep := summarize(trips, 1)
+	if rep.orders != 3 || rep.completed != 2 || rep.failed != 1 || rep.warmupFailed != 1 {
+		t.Fatalf("orders/completed/failed/warmupFailed = %d/%d/%d/%d, want 3/2/1/1", rep.orders, rep.completed, rep.failed, rep.warmupFailed)
+	}
+	if got, _ := pct(rep.webhookToWait, 100); got != 9*time.Millisecond {
+		t.Errorf("webhook → wait max = %s, want 9ms (delivery accepted at 31ms, completed at 40ms)", got)
+	}
+	line := summaryLine(config{concurrency: 8}, rep, "orders:1,payments:2,warehouse:3,delivery:4", "true")
+	for _, want := range []string{"summary mode=closed concurrency=8 ", "orders=3 completed=2 failed=2 ", "lifetime_p99=40.0ms", "webhook_to_wait_p99=9.0ms", " correct=true"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("summary line %q lacks %q", line, want)
+		}
+	}
+}
+
+func TestServicePIDsFlag(t *testing.T) {
+	pids, err := servicePIDs("orders=12, payments=13", io.Discard)
+	if err != nil || pids["orders"] != 12 || pids["payments"] != 13 || len(pids) != 2 {
+		t.Fatalf("got %v, %v", pids, err)
+	}
+	for _, bad := range []string{"orders", "orders=x", "billing=3"} {
+		if _, err := servicePIDs(bad, io.Discard); err == nil {
+			t.Errorf("-pids %q accepted", bad)
+		}
+	}
+}
+
+func TestFindServicesMatchesBinAndSkipsAmbiguous(t *testing.T) {
+	proc := t.TempDir()
+	for pid, argv := range map[string]string{
+		"10": "bin/orders\x00",
+		"11": "/srv/ordermill/bin/payments\x00-x\x00",
+		"12": "bin/warehouse\x00",
+		"13": "/other/bin/warehouse\x00",
+		"14": "vim\x00bin/delivery\x00",
+	} {
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, pid, "cmdline"), []byte(argv), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := findServices(proc, io.Discard)
+	if got["orders"] != 10 || got["payments"] != 11 || len(got) != 2 {
+		t.Errorf("found %v, want orders=10 payments=11 (warehouse ambiguous, delivery only an argument)", got)
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// step is one measured stretch of an order's life, with one sample per order that got
+// through it, sorted.
+type step struct {
+	name    string
+	samples []time.Duration
+}
+
+// report is what a run measured. Warm-up orders are left out of every figure in it except
+// warmupFailed, so that a failing warm-up still fails the run.
+type report struct {
+	orders, completed, failed int
+	warmupFailed              int
+	held                      int           // open loop: starts that waited for -max-in-flight
+	elapsed                   time.Duration // first measured start to last measured finish
+	steps                     []step
+	lifetime, webhookToWait   []time.Duration
+	errors                    []string // the first few failures, for the reader
+}
+
+// maxErrorsShown bounds the failures printed: the first ones say what went wrong, and a
+// collapsing run would otherwise print thousands of the same line.
+const maxErrorsShown = 5
+
+func summarize(trips []*trip, warmup int) report {
+	var rep report
+	var lowPay, highPay, payToDelivery, deliveryToDone []time.Duration
+	var first, last time.Time
+	for _, t := range trips {
+		if t.seq < warmup {
+			if t.err != nil {
+				rep.warmupFailed++
+			}
+			continue
+		}
+		rep.orders++
+		if first.IsZero() || t.placed.Before(first) {
+			first = t.placed
+		}
+		if t.finished.After(last) {
+			last = t.finished
+		}
+		if t.err != nil {
+			rep.failed++
+			if len(rep.errors) < maxErrorsShown {
+				rep.errors = append(rep.errors, fmt.Sprintf("order #%d: %v", t.seq, t.err))
+			}
+			continue
+		}
+		rep.completed++
+		if t.highRisk {
+			highPay = append(highPay, t.reserved.Sub(t.placed))
+		} else {
+			lowPay = append(lowPay, t.reserved.Sub(t.placed))
+		}
+		payToDelivery = append(payToDelivery, t.shipped.Sub(t.paySent))
+		deliveryToDone = append(deliveryToDone, t.completed.Sub(t.deliverySent))
+		// "Accepted" is when the webhook's 2xx arrived: from then on the provider is done
+		// and everything until the next wait is the system's own work.
+		rep.webhookToWait = append(rep.webhookToWait, t.shipped.Sub(t.payAccepted), t.completed.Sub(t.deliveryAccepted))
+		rep.lifetime = append(rep.lifetime, t.completed.Sub(t.placed))
+	}
+	rep.elapsed = last.Sub(first)
+	rep.steps = []step{
+		{"place → awaiting_payment (low risk)", lowPay},
+		{"place → awaiting_payment (high risk, incl. approval)", highPay},
+		{"payment webhook → awaiting_delivery", payToDelivery},
+		{"delivery webhook → completed", deliveryToDone},
+		{"webhook accepted → next wait (both webhooks)", rep.webhookToWait},
+		{"place → completed (order lifetime)", rep.lifetime},
+	}
+	for _, s := range rep.steps {
+		slices.Sort(s.samples)
+	}
+	return rep
+}
+
+func (r report) ordersPerSecond() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.completed) / r.elapsed.Seconds()
+}
+
+// print writes the human part: counts, throughput, the step table and the first errors.
+func (r report) print(w io.Writer) {
+	fmt.Fprintf(w, "orders: %d placed, %d completed, %d failed in %s", r.orders, r.completed, r.failed, r.elapsed.Round(time.Millisecond))
+	if r.warmupFailed > 0 {
+		fmt.Fprintf(w, " (and %d warm-up orders failed)", r.warmupFailed)
+	}
+	fmt.Fprintf(w, "\nthroughput: %.1f orders/s through the whole workflow\n", r.ordersPerSecond())
+	if r.held > 0 {
+		fmt.Fprintf(w, "open loop: %d starts waited for -max-in-flight; the offered rate was not kept\n", r.held)
+	}
+	fmt.Fprintf(w, "\n| step | n | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.steps {
+		d := s.samples
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", s.name, len(d), fmtPct(d, 50), fmtPct(d, 95), fmtPct(d, 99), fmtPct(d, 100))
+	}
+	fmt.Fprintln(w)
+	for _, e := range r.errors {
+		fmt.Fprintln(w, "error:", e)
+	}
+}
+
+// pct is the nearest-rank percentile of sorted samples, false when there are none.
+func pct(sorted []time.Duration, p int) (time.Duration, bool) {
+	if len(sorted) == 0 {
+		return 0, false
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(i-1, 0)], true
+}
+
+func fmtPct(sorted []time.Duration, p int) string {
+	d, ok := pct(sorted, p)
+	if !ok {
+		return "-"
+	}
+	return d.Round(100 * time.Microsecond).String()
+}
+
+// ms formats a percentile in milliseconds, always in that unit so the summary line can be
+// compared with a plain numeric sort.
+func ms(sorted []time.Duration, p int) string {
+	d, ok := pct(sorted, p)
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+// summaryLine is the one machine-readable line of a run: key=value pairs, no spaces in values.
+func summaryLine(cfg config, r report, rss, correct string) string {
+	f := []string{"summary", "mode=" + cfg.mode()}
+	if cfg.rate > 0 {
+		f = append(f, fmt.Sprintf("rate=%g", cfg.rate))
+	} else {
+		f = append(f, fmt.Sprintf("concurrency=%d", cfg.concurrency))
+	}
+	if cfg.warmup > 0 {
+		f = append(f, fmt.Sprintf("warmup=%d", cfg.warmup))
+	}
+	f = append(f,
+		fmt.Sprintf("orders=%d", r.orders),
+		fmt.Sprintf("completed=%d", r.completed),
+		fmt.Sprintf("failed=%d", r.failed+r.warmupFailed),
+		fmt.Sprintf("orders_per_s=%.1f", r.ordersPerSecond()),
+		"lifetime_p50="+ms(r.lifetime, 50),
+		"lifetime_p95="+ms(r.lifetime, 95),
+		"lifetime_p99="+ms(r.lifetime, 99),
+		"webhook_to_wait_p99="+ms(r.webhookToWait, 99),
+	)
+	if cfg.rate > 0 {
+		f = append(f, fmt.Sprintf("held_starts=%d", r.held))
+	}
+	f = append(f, "rss_mb="+rss, "correct="+correct)
+	return strings.Join(f, " ")
+}

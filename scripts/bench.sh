@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmarks the whole workflow: starts a fresh Ordermill (its own database, dropped first,
+# and the four services started as scripts/run.sh does), runs bin/loadgen against it, stops
+# every service it started and exits with loadgen's status.
+#
+#   scripts/bench.sh [loadgen flags]     e.g. scripts/bench.sh -concurrency 64 -orders 3000
+#
+# Without flags it runs a closed loop (64 customers, 2000 orders) and then an open loop
+# (100 orders/s for 20 s), each on a fresh system: peak RSS is a high-water mark over a
+# process's life, so a second run on the same processes would report the first one's peak.
+#
+# BENCH_DATABASE_URL (default ordermill_bench on the local Postgres) and BENCH_BASE_PORT
+# (default 3001; the services take it and the next three) choose where. DATABASE_URL is
+# deliberately not used: the Makefile exports it for the development database, and this
+# script drops its database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+url="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ordermill_bench?sslmode=disable}"
+base_port="${BENCH_BASE_PORT:-3001}"
+services=(orders payments warehouse delivery)
+
+# The parts of url that dropdb needs: postgres://user@host:port/db?params
+authority="${url#*://}"; authority="${authority%%/*}"
+db="${url#*://*/}"; db="${db%%\?*}"
+user=postgres
+if [[ "$authority" == *@* ]]; then user="${authority%@*}"; user="${user%%:*}"; fi
+hostport="${authority#*@}"
+host="${hostport%%:*}"; port="${hostport##*:}"
+[ "$port" = "$hostport" ] && port=5432
+
+export DATABASE_URL="$url" DEV_MODE=1 SEED_CATALOG=1 LOG_LEVEL=warn
+export PAYMENTS_URL="http://127.0.0.1:$((base_port + 1))" DELIVERY_URL="http://127.0.0.1:$((base_port + 3))"
+
+pids=()
+stop_system() {
+  [ ${#pids[@]} -eq 0 ] && return 0
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  pids=()
+}
+trap stop_system EXIT
+trap 'exit 130' INT TERM
+
+healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz")" = 200 ]; }
+
+# start_system drops the database, migrates it, starts the four services and waits until
+# each answers /healthz. Every step checks its own failure: bench_run is called from an
+# `||` list, where bash ignores set -e.
+start_system() {
+  local i svc
+  for i in "${!services[@]}"; do
+    if curl -s -o /dev/null "http://127.0.0.1:$((base_port + i))/"; then
+      echo "bench: port $((base_port + i)) is already in use (another Ordermill?); stop it or set BENCH_BASE_PORT" >&2
+      return 1
+    fi
+  done
+  dropdb --if-exists --force -h "$host" -p "$port" -U "$user" "$db" || return 1
+  # Migrations first, once, so the four processes do not queue on the migration lock.
+  bin/replay -migrate-only >/dev/null || return 1
+  for i in "${!services[@]}"; do
+    svc="${services[$i]}"
+    # As in run.sh: the prefixing sed runs in a process substitution so that $! is the
+    # service itself, which is what loadgen reads peak RSS from.
+    PORT=$((base_port + i)) bin/"$svc" > >(sed -u "s/^/[$svc] /" >&2) 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!services[@]}"; do
+    wait_healthy "${services[$i]}" $((base_port + i)) "${pids[$i]}" || return 1
+  done
+  top_up_stock || return 1
+}
+
+wait_healthy() {
+  local svc=$1 port=$2 pid=$3 tries=0
+  until healthy "$port"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "bench: $svc exited before answering /healthz" >&2
+      return 1
+    fi
+    if (( ++tries > 600 )); then
+      echo "bench: $svc did not answer /healthz on :$port within 60 s" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# The demo catalogue holds 110 to 1000 units per SKU (services/warehouse/stock.go), fewer
+# than a few thousand orders spread over its 30 SKUs need; an order refused for stock
+# would fail the run for a reason that is not the system's. The warehouse has seeded
+# the catalogue by the time it answers /healthz, so the rows exist here.
+top_up_stock() {
+  psql -q -v ON_ERROR_STOP=1 "$url" -c \
+    "UPDATE warehouse.stock SET available = 1000000 WHERE sku ~ '^SKU-0[0-9][0-9]\$'" >/dev/null
+}
+
+# bench_run runs loadgen once on a fresh system, with the flags given.
+bench_run() {
+  start_system || { stop_system; return 1; }
+  local status=0 pid_flag
+  pid_flag="orders=${pids[0]},payments=${pids[1]},warehouse=${pids[2]},delivery=${pids[3]}"
+  echo "bench: bin/loadgen $*" >&2
+  bin/loadgen -url "http://127.0.0.1:$base_port" -database-url "$url" -pids "$pid_flag" "$@" || status=$?
+  stop_system
+  return "$status"
+}
+
+status=0
+if [ $# -gt 0 ]; then
+  bench_run "$@" || status=$?
+else
+  bench_run -concurrency 64 -orders 2000 || status=$?
+  bench_run -rate 100 -duration 20s || status=$?
+fi
+exit "$status"
