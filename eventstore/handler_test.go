@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,8 +26,13 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 	pool := pgtest.Pool(t)
 	_, err := pool.Exec(ctx, `CREATE TABLE side_effects (stream_id TEXT)`)
 	require.NoError(t, err)
+	// The healthy message must queue behind the poison one: same partition.
+	healthy := "healthy"
+	for i := 0; eventstore.PartitionFor("order_events", healthy) != eventstore.PartitionFor("order_events", "poison"); i++ {
+		healthy = fmt.Sprintf("healthy-%d", i)
+	}
 	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "poison"}, 0, 0))
-	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "healthy"}, 0, 0))
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: healthy}, 0, 0))
 
 	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
 	go func() { _ = log.Listen(ctx) }()
@@ -57,16 +63,18 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 	go func() { _ = router.Run(ctx) }()
 	n, err := listener.Conn().WaitForNotification(ctx)
 	require.NoError(t, err, "the message after the poison one was never committed")
-	assert.Equal(t, "healthy", n.Payload)
+	assert.Equal(t, healthy, n.Payload)
 	require.NoError(t, router.Close())
 
-	assert.EqualValues(t, eventstore.DefaultMaxAttempts, attempts.Load())
+	// Attempts on its own are counted; the one that found it among a batch comes on top.
+	assert.GreaterOrEqual(t, attempts.Load(), int32(eventstore.DefaultMaxAttempts))
+	assert.LessOrEqual(t, attempts.Load(), int32(eventstore.DefaultMaxAttempts+1))
 	var effects []string
 	rows, err := pool.Query(ctx, `SELECT stream_id FROM side_effects`)
 	require.NoError(t, err)
 	effects, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
-	assert.Equal(t, []string{"healthy"}, effects, "failed attempts must leave no writes")
+	assert.Equal(t, []string{healthy}, effects, "failed attempts must leave no writes")
 
 	var group, errText string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT consumer_group, error FROM dead_letters`).Scan(&group, &errText))

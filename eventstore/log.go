@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,10 +91,13 @@ func (l *Log) listenOnce(ctx context.Context) error {
 	}
 }
 
-func (l *Log) register(topic string) chan struct{} {
+// register returns a channel that is signalled when any of topics receives messages.
+func (l *Log) register(topics ...string) chan struct{} {
 	ch := make(chan struct{}, 1)
 	l.mu.Lock()
-	l.waiters[topic] = append(l.waiters[topic], ch)
+	for _, topic := range topics {
+		l.waiters[topic] = append(l.waiters[topic], ch)
+	}
 	l.mu.Unlock()
 	return ch
 }
@@ -204,8 +208,7 @@ type consumeOptions struct {
 }
 
 // OnlyNames makes the consumer acknowledge messages of any other name without running its
-// handler: no savepoint, no handler queries. A projection that folds three kinds of event
-// out of twenty then pays for three.
+// handler: a projection that folds three kinds of event out of twenty then pays for three.
 func OnlyNames(names ...string) ConsumeOption {
 	return func(o *consumeOptions) {
 		o.names = map[string]bool{}
@@ -215,35 +218,33 @@ func OnlyNames(names ...string) ConsumeOption {
 	}
 }
 
-// OneAtATime makes each message its own transaction. A consumer whose handlers take row
-// locks that other consumers also take (the saga's per-order lock) needs it: a batch keeps
-// every lock until its commit, and two batches locking the same orders in different
-// orders deadlock.
+// OneAtATime makes each message its own transaction.
 func OneAtATime() ConsumeOption {
 	return func(o *consumeOptions) { o.batchSize = 1 }
 }
 
-// Consume registers h on router to process topic as consumerGroup, transactionally and
-// with dead-lettering (see Transactional).
+// Consume registers h to process every partition of topic as consumerGroup, in batches,
+// transactionally and with dead-lettering (see consumer).
 func (l *Log) Consume(router *message.Router, consumerGroup, topic string, h Handler, opts ...ConsumeOption) error {
-	o := consumeOptions{}
+	return l.ConsumeBatches(router, consumerGroup, Partitions(topic), PerMessage(consumerGroup, h), opts...)
+}
+
+// ConsumeBatches registers h to process the given physical topics (see Partitions) as
+// consumerGroup: one goroutine reads them in turn, a batch per transaction, so the
+// group's transactions in this process never run at the same time.
+func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topics []string, h BatchHandler, opts ...ConsumeOption) error {
+	o := consumeOptions{batchSize: l.cfg.BatchSize}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	sub, err := l.Subscriber(consumerGroup, topic, opts...)
-	if err != nil {
-		return err
+	c := &consumer{
+		log: l, group: consumerGroup, topics: topics, handle: h, opts: o,
+		schema:      wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: o.batchSize},
+		offsets:     wsql.DefaultPostgreSQLOffsetsAdapter{},
+		maxAttempts: DefaultMaxAttempts,
+		attempts:    map[string]int{},
 	}
-	handle := Transactional(consumerGroup, topic, DefaultMaxAttempts, h)
-	if o.names != nil {
-		all := handle
-		handle = func(msg *message.Message) error {
-			if !o.names[msg.Metadata.Get("name")] {
-				return nil
-			}
-			return all(msg)
-		}
-	}
-	router.AddConsumerHandler(consumerGroup+"/"+topic, topic, sub, handle)
+	sub := &consumerSubscriber{c: c, wake: l.register(topics...)}
+	router.AddConsumerHandler(consumerGroup+"/"+strings.Join(topics, ","), topics[0], sub, func(*message.Message) error { return nil })
 	return nil
 }

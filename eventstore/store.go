@@ -23,8 +23,9 @@ type Stream struct {
 	ID   string
 }
 
-// Topic is the Watermill topic a stream's events are published to.
-func (s Stream) Topic() string { return EventsTopic(s.Type) }
+// Topic is the Watermill topic a stream's events are published to: the partition of its
+// type's events topic that the stream id maps to.
+func (s Stream) Topic() string { return PartitionFor(EventsTopic(s.Type), s.ID) }
 
 // EventsTopic is the topic carrying every event of one stream type.
 func EventsTopic(streamType string) string { return streamType + "_events" }
@@ -62,20 +63,50 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// Snapshot is a stream's state right after the events it is appended with, in a layout
+// the caller names (Schema), so readers load one row instead of folding the stream.
+type Snapshot struct {
+	Schema int
+	State  []byte
+}
+
 // Append stores events at the stream's next versions and publishes them to the stream's
 // topic, both through tx, so they commit or vanish together. expectedVersion is the
 // version the caller decided on; if another writer got there first the result is a
 // conflict error and nothing is written.
 func Append(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, meta Metadata, events ...Event) ([]Recorded, error) {
+	return appendEvents(ctx, tx, stream, expectedVersion, meta, nil, events)
+}
+
+// AppendWithSnapshot is Append that also stores snap as the stream's latest state, in the
+// same statement as the events.
+func AppendWithSnapshot(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, meta Metadata, snap Snapshot, events ...Event) ([]Recorded, error) {
+	return appendEvents(ctx, tx, stream, expectedVersion, meta, &snap, events)
+}
+
+// appendSQL inserts a stream's new events in one statement. The version check costs no
+// extra round trip: a writer behind the stream collides on the unique (stream_id,
+// stream_version), and one ahead of it (a gap) finds no row at expectedVersion and inserts
+// nothing. The snapshot, when given, is upserted by the same statement.
+const appendSQL = `
+	WITH ins AS (
+		INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload, metadata)
+		SELECT e.id, $1, $2, $3 + e.n, e.name, e.payload::jsonb, $4::jsonb
+		FROM unnest($5::uuid[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, name, payload, n)
+		WHERE $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $3)
+		RETURNING position, recorded_at, stream_version
+	), snap AS (
+		INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)
+		SELECT $1, $2, max(stream_version), max(position), $8, $9::json FROM ins
+		WHERE $9::text IS NOT NULL HAVING count(*) > 0
+		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, position = excluded.position,
+			schema = excluded.schema, state = excluded.state, updated_at = now()
+	)
+	SELECT position, recorded_at FROM ins ORDER BY stream_version`
+
+func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, meta Metadata, snap *Snapshot, events []Event) ([]Recorded, error) {
 	if len(events) == 0 {
 		return nil, nil
-	}
-	var current int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, stream.ID).Scan(&current); err != nil {
-		return nil, fmt.Errorf("read stream version: %w", err)
-	}
-	if current != expectedVersion {
-		return nil, versionConflict("stream %s is at version %d, not %d: it changed concurrently", stream.ID, current, expectedVersion)
 	}
 	if meta.Trace == nil {
 		meta.Trace = map[string]string{}
@@ -85,40 +116,53 @@ func Append(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, 
 	if err != nil {
 		return nil, fmt.Errorf("marshal metadata: %w", err)
 	}
-	recorded := make([]Recorded, 0, len(events))
-	msgs := make([]*message.Message, 0, len(events))
+	recorded := make([]Recorded, len(events))
+	ids, names, payloads := make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
 	for i, e := range events {
 		payload, err := json.Marshal(e.Data)
 		if err != nil {
 			return nil, fmt.Errorf("marshal %s: %w", e.Name, err)
 		}
-		r := Recorded{
-			EventID:    uuid.NewString(),
-			StreamID:   stream.ID,
-			StreamType: stream.Type,
-			Version:    expectedVersion + i + 1,
-			Name:       e.Name,
-			Payload:    payload,
-			Metadata:   meta,
+		recorded[i] = Recorded{
+			EventID: uuid.NewString(), StreamID: stream.ID, StreamType: stream.Type,
+			Version: expectedVersion + i + 1, Name: e.Name, Payload: payload, Metadata: meta,
 		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload, metadata)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			RETURNING position, recorded_at`,
-			r.EventID, r.StreamID, r.StreamType, r.Version, r.Name, payload, metaJSON,
-		).Scan(&r.Position, &r.RecordedAt)
-		if isUniqueViolation(err) {
-			return nil, versionConflict("stream %s changed concurrently", stream.ID)
+		ids[i], names[i], payloads[i] = recorded[i].EventID, e.Name, string(payload)
+	}
+	var snapSchema int
+	var snapState *string
+	if snap != nil {
+		state := string(snap.State)
+		snapSchema, snapState = snap.Schema, &state
+	}
+	rows, err := tx.Query(ctx, appendSQL, stream.ID, stream.Type, expectedVersion, string(metaJSON), ids, names, payloads, snapSchema, snapState)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", stream.ID, err)
+	}
+	n := 0
+	var position int64
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&position, &at}, func() error {
+		if n < len(recorded) {
+			recorded[n].Position, recorded[n].RecordedAt = position, at
 		}
-		if err != nil {
-			return nil, fmt.Errorf("insert %s: %w", e.Name, err)
-		}
-		msg, err := envelopeMessage(ctx, r)
-		if err != nil {
+		n++
+		return nil
+	})
+	if isUniqueViolation(err) {
+		return nil, versionConflict("stream %s changed concurrently: it is past version %d", stream.ID, expectedVersion)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", stream.ID, err)
+	}
+	if n != len(recorded) {
+		return nil, versionConflict("stream %s is not at version %d", stream.ID, expectedVersion)
+	}
+	msgs := make([]*message.Message, len(recorded))
+	for i, r := range recorded {
+		if msgs[i], err = envelopeMessage(ctx, r); err != nil {
 			return nil, err
 		}
-		recorded = append(recorded, r)
-		msgs = append(msgs, msg)
 	}
 	if err := PublishInTx(ctx, tx, stream.Topic(), msgs...); err != nil {
 		return nil, err

@@ -32,6 +32,12 @@ func startHandlerSpan(ctx context.Context, group, topic string, msg *message.Mes
 	))
 }
 
+// StartHandlerSpan starts the consumer span of one message of a batch, continuing the
+// trace the message carries; the caller ends it.
+func StartHandlerSpan(ctx context.Context, group string, msg *message.Message) (context.Context, trace.Span) {
+	return startHandlerSpan(ctx, group, msg.Metadata.Get(topicKey), msg)
+}
+
 func endSpan(span trace.Span, err error) {
 	if err != nil {
 		span.RecordError(err)

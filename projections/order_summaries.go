@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
@@ -19,11 +18,13 @@ var OrderSummaries = Projection{
 	Apply:       updateOrderSummary,
 }
 
-// updateOrderSummary rebuilds the order as it stood right after r (the aggregate's own
-// Apply decides statuses, so no status logic is repeated here) and upserts its row unless
-// a later event is already reflected.
+// updateOrderSummary upserts the order's row from its current state (its snapshot: the
+// aggregate's own Apply decided the status, so no status logic is repeated here). The
+// state may already be newer than r: the row then records the newest event it reflects,
+// so the events in between, when they arrive, change nothing, and a row never goes back
+// to an older state.
 func updateOrderSummary(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
-	o, err := orderAt(ctx, tx, r)
+	o, position, err := orderstream.LoadWithPosition(ctx, tx, r.StreamID)
 	if err != nil {
 		return err
 	}
@@ -40,25 +41,9 @@ func updateOrderSummary(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) e
 			updated_at = excluded.updated_at, last_position = excluded.last_position
 		WHERE orders.order_summaries.last_position < excluded.last_position`,
 		o.ID, string(o.Status), o.CustomerID, o.CustomerEmail, o.NewCustomer, int64(o.Total), o.Currency,
-		items, o.RiskScore, string(o.CancelReason), o.PlacedAt, o.UpdatedAt, r.Position)
+		items, o.RiskScore, string(o.CancelReason), o.PlacedAt, o.UpdatedAt, position)
 	if err != nil {
 		return fmt.Errorf("upsert order summary %s: %w", o.ID, err)
 	}
 	return nil
-}
-
-// orderAt rehydrates r's order from its stream up to and including r.
-func orderAt(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) (*order.Order, error) {
-	recorded, err := eventstore.Load(ctx, tx, r.StreamID)
-	if err != nil {
-		return nil, err
-	}
-	if len(recorded) > r.Version {
-		recorded = recorded[:r.Version]
-	}
-	events, err := orderstream.DecodeAll(recorded)
-	if err != nil {
-		return nil, err
-	}
-	return order.Rehydrate(events), nil
 }

@@ -11,25 +11,30 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 )
 
-// Register subscribes every projection to its topics on the log.
+// Register subscribes every projection to its topics on the log: one consumer per
+// projection reads every partition of its topics in turn, in batches, so a projection's
+// transactions never overlap and cannot deadlock on its own rows (or on the counters
+// order_summaries keeps by trigger).
 func Register(log *eventstore.Log, router *message.Router) error {
 	for _, p := range All() {
+		var topics []string
 		for _, st := range p.StreamTypes {
-			apply := p.Apply
-			var opts []eventstore.ConsumeOption
-			if p.Events != nil {
-				opts = append(opts, eventstore.OnlyNames(p.Events...))
-			}
-			err := log.Consume(router, p.Name, eventstore.EventsTopic(st), func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-				r, err := eventstore.DecodeRecorded(msg)
-				if err != nil {
-					return err
-				}
-				return apply(ctx, tx, r)
-			}, opts...)
+			topics = append(topics, eventstore.Partitions(eventstore.EventsTopic(st))...)
+		}
+		var opts []eventstore.ConsumeOption
+		if p.Events != nil {
+			opts = append(opts, eventstore.OnlyNames(p.Events...))
+		}
+		apply := p.Apply
+		handle := eventstore.PerMessage(p.Name, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+			r, err := eventstore.DecodeRecorded(msg)
 			if err != nil {
 				return err
 			}
+			return apply(ctx, tx, r)
+		})
+		if err := log.ConsumeBatches(router, p.Name, topics, handle, opts...); err != nil {
+			return err
 		}
 	}
 	return nil

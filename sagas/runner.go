@@ -3,14 +3,16 @@ package sagas
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
@@ -43,45 +45,96 @@ func NewRunner(flow Flow, cfg Config, now func() time.Time, logger *slog.Logger)
 	return &Runner{flow: flow, cfg: cfg, now: now, logger: logger}
 }
 
-// Register subscribes the runner to every topic its flow listens to.
+// Register subscribes the runner to every topic its flow listens to, in batches. Each
+// partition of the order events has a consumer of its own, so orders move in parallel;
+// replies, webhooks and deadlines have one each. Every batch locks all of its orders'
+// saga rows up front, in order id order, in one statement, so two saga transactions can
+// wait for each other but never deadlock.
 func (r *Runner) Register(log *eventstore.Log, router *message.Router) error {
 	var names []string
 	for n := range r.flow.Names() {
 		names = append(names, n)
 	}
-	for _, st := range []string{orderstream.StreamType, inventory.StreamType, payment.StreamType, shipping.StreamType} {
-		if err := log.Consume(router, ConsumerGroup, eventstore.EventsTopic(st), r.handleEvent, eventstore.OneAtATime(), eventstore.OnlyNames(names...)); err != nil {
+	only := eventstore.OnlyNames(names...)
+	for _, topic := range eventstore.Partitions(orderstream.Topic) {
+		if err := log.ConsumeBatches(router, ConsumerGroup, []string{topic}, r.handleBatch, only); err != nil {
 			return err
 		}
 	}
-	if err := log.Consume(router, ConsumerGroup, WebhooksTopic, r.handleMessage, eventstore.OneAtATime()); err != nil {
+	for _, st := range []string{inventory.StreamType, payment.StreamType, shipping.StreamType} {
+		if err := log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(eventstore.EventsTopic(st)), r.handleBatch, only); err != nil {
+			return err
+		}
+	}
+	if err := log.ConsumeBatches(router, ConsumerGroup, []string{WebhooksTopic}, r.handleBatch); err != nil {
 		return err
 	}
 	return log.ConsumeDue(router, ConsumerGroup+"/"+DeadlinesTopic, DeadlinesTopic, r.handleMessage, eventstore.OneAtATime())
 }
 
-func (r *Runner) handleEvent(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-	rec, err := eventstore.DecodeRecorded(msg)
-	if err != nil {
-		return err
-	}
-	m := Message{Name: rec.Name, ID: rec.EventID, Payload: rec.Payload}
-	orderID := rec.StreamID
-	if rec.StreamType != orderstream.StreamType {
-		if orderID, err = orderIDOf(m); err != nil {
-			return err
+// job is one message for one order.
+type job struct {
+	ctx     context.Context
+	orderID string
+	msg     Message
+	meta    eventstore.Metadata
+}
+
+// jobOf reads what msg says and for which order: an event envelope (it names its
+// stream) or a plain message such as a webhook or a deadline.
+func jobOf(ctx context.Context, msg *message.Message) (job, error) {
+	j := job{ctx: ctx}
+	if msg.Metadata.Get("stream_id") != "" {
+		rec, err := eventstore.DecodeRecorded(msg)
+		if err != nil {
+			return j, err
+		}
+		j.msg = Message{Name: rec.Name, ID: rec.EventID, Payload: rec.Payload}
+		j.orderID = rec.StreamID
+		if rec.StreamType != orderstream.StreamType {
+			if j.orderID, err = orderIDOf(j.msg); err != nil {
+				return j, err
+			}
+		}
+	} else {
+		j.msg = Message{Name: msg.Metadata.Get("name"), ID: msg.UUID, Payload: json.RawMessage(msg.Payload)}
+		var err error
+		if j.orderID, err = orderIDOf(j.msg); err != nil {
+			return j, err
 		}
 	}
-	return r.Handle(ctx, tx, orderID, m, eventstore.Metadata{CorrelationID: orderID, CausationID: rec.EventID, Actor: "saga"})
+	j.meta = eventstore.Metadata{CorrelationID: j.orderID, CausationID: j.msg.ID, Actor: "saga"}
+	return j, nil
+}
+
+func (r *Runner) handleBatch(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+	jobs := make([]job, len(msgs))
+	spans := make([]trace.Span, len(msgs))
+	defer func() {
+		for _, s := range spans {
+			if s != nil {
+				s.End()
+			}
+		}
+	}()
+	for i, msg := range msgs {
+		mctx, span := eventstore.StartHandlerSpan(ctx, ConsumerGroup, msg)
+		spans[i] = span
+		j, err := jobOf(mctx, msg)
+		if err != nil {
+			return err
+		}
+		jobs[i] = j
+	}
+	return r.run(ctx, tx, jobs)
 }
 
 func (r *Runner) handleMessage(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-	m := Message{Name: msg.Metadata.Get("name"), ID: msg.UUID, Payload: json.RawMessage(msg.Payload)}
-	orderID, err := orderIDOf(m)
+	j, err := jobOf(ctx, msg)
 	if err != nil {
 		return err
 	}
-	return r.Handle(ctx, tx, orderID, m, eventstore.Metadata{CorrelationID: orderID, CausationID: msg.UUID, Actor: "saga"})
+	return r.run(ctx, tx, []job{j})
 }
 
 func orderIDOf(m Message) (string, error) {
@@ -96,17 +149,48 @@ func orderIDOf(m Message) (string, error) {
 
 // Handle processes one message for one order inside tx.
 func (r *Runner) Handle(ctx context.Context, tx pgx.Tx, orderID string, m Message, meta eventstore.Metadata) error {
-	state, err := lockState(ctx, tx, orderID)
+	return r.run(ctx, tx, []job{{ctx: ctx, orderID: orderID, msg: m, meta: meta}})
+}
+
+// run handles jobs in order inside tx: it locks every order's saga row and loads every
+// order once, then decides and applies each job's effects, and saves the states.
+func (r *Runner) run(ctx context.Context, tx pgx.Tx, jobs []job) error {
+	ids := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		ids = append(ids, j.orderID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	states, err := lockStates(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
-	o, err := orderstream.Load(ctx, tx, orderID)
+	orders, err := orderstream.LoadMany(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
+	for _, j := range jobs {
+		o, ok := orders[j.orderID]
+		if !ok {
+			return apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID)
+		}
+		state := states[j.orderID]
+		if err := r.decide(tx, j, o, &state); err != nil {
+			return err
+		}
+		states[j.orderID] = state
+	}
+	return saveStates(ctx, tx, states)
+}
+
+// decide runs the flow for one job and carries its effects out, leaving o at the order's
+// new state.
+func (r *Runner) decide(tx pgx.Tx, j job, o *order.Order, state *State) error {
+	ctx := j.ctx
 	// Postgres keeps microseconds: truncating keeps event times and column times equal.
-	in := Input{Msg: m, Order: o, State: &state, Now: r.now().UTC().Truncate(time.Microsecond), Cfg: r.cfg}
-	if m.Name == order.NameOrderPlaced {
+	in := Input{Msg: j.msg, Order: o, State: state, Now: r.now().UTC().Truncate(time.Microsecond), Cfg: r.cfg}
+	if j.msg.Name == order.NameOrderPlaced {
+		var err error
 		if in.RecentOrders, err = recentOrders(ctx, tx, o); err != nil {
 			return err
 		}
@@ -116,11 +200,11 @@ func (r *Runner) Handle(ctx context.Context, tx pgx.Tx, orderID string, m Messag
 		return err
 	}
 	for _, e := range effects {
-		if err := r.apply(ctx, tx, o, e, meta, in.Now); err != nil {
-			return fmt.Errorf("%s for order %s: %w", m.Name, orderID, err)
+		if err := r.apply(ctx, tx, o, e, j.meta, in.Now); err != nil {
+			return fmt.Errorf("%s for order %s: %w", j.msg.Name, j.orderID, err)
 		}
 	}
-	return saveState(ctx, tx, orderID, state)
+	return nil
 }
 
 func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect, meta eventstore.Metadata, now time.Time) error {
@@ -151,32 +235,49 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	return fmt.Errorf("unknown effect %T", e)
 }
 
-func lockState(ctx context.Context, tx pgx.Tx, orderID string) (State, error) {
-	var raw []byte
-	err := tx.QueryRow(ctx, `SELECT state FROM sagas.order_process WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&raw)
-	if errors.Is(err, pgx.ErrNoRows) {
-		_, err = tx.Exec(ctx, `INSERT INTO sagas.order_process (order_id) VALUES ($1) ON CONFLICT DO NOTHING`, orderID)
-		if err != nil {
-			return State{}, err
-		}
-		err = tx.QueryRow(ctx, `SELECT state FROM sagas.order_process WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&raw)
-	}
+// lockStates locks the saga rows of ids (sorted), creating the missing ones, in one
+// statement: rows are taken in id order, the one global order every saga transaction
+// follows, so two of them may wait for each other but never deadlock.
+func lockStates(ctx context.Context, tx pgx.Tx, ids []string) (map[string]State, error) {
+	rows, err := tx.Query(ctx, `
+		INSERT INTO sagas.order_process (order_id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id
+		ON CONFLICT (order_id) DO UPDATE SET updated_at = now()
+		RETURNING order_id, state`, ids)
 	if err != nil {
-		return State{}, fmt.Errorf("lock saga state of %s: %w", orderID, err)
+		return nil, fmt.Errorf("lock saga states: %w", err)
 	}
-	var s State
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return State{}, fmt.Errorf("decode saga state of %s: %w", orderID, err)
+	states := make(map[string]State, len(ids))
+	var id string
+	var raw []byte
+	_, err = pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
+		var s State
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("decode saga state of %s: %w", id, err)
+		}
+		states[id] = s
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lock saga states: %w", err)
 	}
-	return s, nil
+	return states, nil
 }
 
-func saveState(ctx context.Context, tx pgx.Tx, orderID string, s State) error {
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return err
+// saveStates stores every state in one statement.
+func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State) error {
+	ids := make([]string, 0, len(states))
+	raws := make([]string, 0, len(states))
+	for id, s := range states {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		ids, raws = append(ids, id), append(raws, string(raw))
 	}
-	_, err = tx.Exec(ctx, `UPDATE sagas.order_process SET state = $2, updated_at = now() WHERE order_id = $1`, orderID, raw)
+	_, err := tx.Exec(ctx, `
+		UPDATE sagas.order_process p SET state = v.state::jsonb
+		FROM unnest($1::text[], $2::text[]) AS v(order_id, state)
+		WHERE p.order_id = v.order_id AND p.state <> v.state::jsonb`, ids, raws)
 	return err
 }
 

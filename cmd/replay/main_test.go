@@ -98,7 +98,7 @@ func TestMigrateOnlyCreatesDatabaseThenRebuild(t *testing.T) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	for _, table := range []string{"events", "watermill_order_events", "dead_letters", "orders.order_summaries", "orders.idempotency_keys"} {
+	for _, table := range []string{"events", `"watermill_order_events.0"`, `"watermill_order_events.3"`, "snapshots", "dead_letters", "orders.order_summaries", "orders.idempotency_keys"} {
 		var found *string
 		require.NoError(t, conn.QueryRow(ctx, `SELECT to_regclass($1)::text`, table).Scan(&found))
 		assert.NotNil(t, found, "table %s missing", table)

@@ -169,20 +169,13 @@ func TestCreateShipmentCommandOverTheLog(t *testing.T) {
 			return nil
 		}
 		r, err := eventstore.DecodeRecorded(msg)
-		got = r
-		return err
-	}))
-	// The channel closes only once the test handler has returned: closing the router while a
-	// handler still uses the consumer's transaction would race with watermill-sql's commit.
-	router.AddMiddleware(func(h message.HandlerFunc) message.HandlerFunc {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			out, err := h(msg)
-			if err == nil && msg.Metadata.Get("name") == shipping.ShipmentCreatedName {
-				once.Do(func() { close(announced) })
-			}
-			return out, err
+		if err != nil {
+			return err
 		}
-	})
+		got = r
+		once.Do(func() { close(announced) })
+		return nil
+	}))
 	go func() { _ = router.Run(ctx) }()
 	select {
 	case <-announced:
@@ -414,6 +407,12 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		{"unknown status", "/api/shipments/o/simulate", `{"status":"lost_in_space"}`, "status"},
 		{"created is not a courier report", "/api/shipments/o/simulate", `{"status":"created"}`, "status"},
 		{"reason on delivery", "/api/shipments/o/simulate", `{"status":"delivered","reason":"x"}`, "reason"},
+		{"long order id", "/api/shipments", `{"orderId":"` + strings.Repeat("o", 129) + `",` + addr + `,` + lines + `}`, "orderId"},
+		{"too many units", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"MUG","quantity":10001}]}`, "lines[0].quantity"},
+		{"long sku", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"` + strings.Repeat("S", 65) + `","quantity":1}]}`, "lines[0].sku"},
+		{"long address part", "/api/shipments", `{"orderId":"o","address":{"city":"` + strings.Repeat("c", 201) + `"},` + lines + `}`, "address.city"},
+		{"long reason", "/api/shipments/o/simulate", `{"status":"failed","reason":"` + strings.Repeat("r", 1001) + `"}`, "reason"},
+		{"long order id in the path", "/api/shipments/" + strings.Repeat("o", 129) + "/simulate", `{"status":"delivered"}`, "orderId"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -426,4 +425,14 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 	}
 	rec := postJSON(t, h, "/api/shipments/nobody/simulate", `{"status":"delivered"}`)
 	assert.Equal(t, http.StatusNotFound, rec.Code)
+
+	// A refused status is quoted only in part.
+	rec = postJSON(t, h, "/api/shipments/o/simulate", `{"status":"`+strings.Repeat("x", 100_000)+`"}`)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Less(t, rec.Body.Len(), 300)
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/shipments/"+strings.Repeat("o", 129), nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "orderId", decode[httpx.ErrorBody](t, rec).Error.Field)
 }

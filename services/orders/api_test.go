@@ -141,7 +141,8 @@ func (a *api) counts() storedCounts {
 	err := a.pool.QueryRow(context.Background(), `SELECT
 		(SELECT count(*) FROM events),
 		(SELECT count(*) FROM events WHERE event_name = 'order.placed.v1'),
-		(SELECT count(*) FROM watermill_order_events),
+		(SELECT count(*) FROM "watermill_order_events.0") + (SELECT count(*) FROM "watermill_order_events.1") +
+		(SELECT count(*) FROM "watermill_order_events.2") + (SELECT count(*) FROM "watermill_order_events.3"),
 		(SELECT count(*) FROM orders.idempotency_keys)`).Scan(&c.Events, &c.Placed, &c.Published, &c.Keys)
 	require.NoError(a.t, err)
 	return c
@@ -673,7 +674,8 @@ func TestListOrdersLiveProjection(t *testing.T) {
 	for name := range router.Handlers() {
 		handlers = append(handlers, name)
 	}
-	require.Contains(t, handlers, projections.OrderSummaries.Name+"/"+orderstream.Topic, "handlers are named group/topic")
+	require.Contains(t, handlers, projections.OrderSummaries.Name+"/"+strings.Join(eventstore.Partitions(orderstream.Topic), ","),
+		"handlers are named group/topics")
 	runDone := make(chan error, 1)
 	go func() { runDone <- router.Run(ctx) }()
 	defer func() {
@@ -721,8 +723,8 @@ func TestListOrdersLiveProjection(t *testing.T) {
 }
 
 // consumersDrained is a condition for assert.Eventually: for every consumer-group handler
-// (named group/topic by eventstore.Log.Consume) the group has acknowledged the newest
-// message of its topic, so no handler holds a message.
+// (named group/topics by eventstore.Log.ConsumeBatches) the group has acknowledged the
+// newest message of each of its topics, so no handler holds a message.
 func consumersDrained(pool *pgxpool.Pool, handlers []string) func() bool {
 	return func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -732,28 +734,33 @@ func consumersDrained(pool *pgxpool.Pool, handlers []string) func() bool {
 			if i < 0 {
 				return false
 			}
-			group, topic := h[:i], h[i+1:]
-			var hasOffsets bool
-			if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, "watermill_offsets_"+topic).Scan(&hasOffsets); err != nil {
-				return false
-			}
-			if !hasOffsets {
-				continue // a delayed queue: nothing in it is due during the test
-			}
-			var behind bool
-			err := pool.QueryRow(ctx, `SELECT EXISTS (
-				SELECT 1 FROM `+pgx.Identifier{"watermill_" + topic}.Sanitize()+` m
-				WHERE NOT EXISTS (
-					SELECT 1 FROM `+pgx.Identifier{"watermill_offsets_" + topic}.Sanitize()+` o
-					WHERE o.consumer_group = $1
-					  AND (o.last_processed_transaction_id, o.offset_acked) >= (m.transaction_id, m."offset")))`,
-				group).Scan(&behind)
-			if err != nil || behind {
-				return false
+			for _, topic := range strings.Split(h[i+1:], ",") {
+				if !topicDrained(ctx, pool, h[:i], topic) {
+					return false
+				}
 			}
 		}
 		return true
 	}
+}
+
+func topicDrained(ctx context.Context, pool *pgxpool.Pool, group, topic string) bool {
+	var hasOffsets bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{"watermill_offsets_" + topic}.Sanitize()).Scan(&hasOffsets); err != nil {
+		return false
+	}
+	if !hasOffsets {
+		return true // a delayed queue: nothing in it is due during the test
+	}
+	var behind bool
+	err := pool.QueryRow(ctx, `SELECT EXISTS (
+		SELECT 1 FROM `+pgx.Identifier{"watermill_" + topic}.Sanitize()+` m
+		WHERE NOT EXISTS (
+			SELECT 1 FROM `+pgx.Identifier{"watermill_offsets_" + topic}.Sanitize()+` o
+			WHERE o.consumer_group = $1
+			  AND (o.last_processed_transaction_id, o.offset_acked) >= (m.transaction_id, m."offset")))`,
+		group).Scan(&behind)
+	return err == nil && !behind
 }
 
 // summaryMatchesOrder is a condition for assert.Eventually: the list shows order id with

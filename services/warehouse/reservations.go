@@ -55,6 +55,9 @@ func Reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 // reserve is Reserve after validation. A non-nil refused records a failed reservation
 // without touching stock: a malformed command still deserves an answer the saga can act on.
 func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error) (Reservation, error) {
+	if err := lockWarehouse(ctx, tx); err != nil {
+		return Reservation{}, err
+	}
 	if err := lockOrder(ctx, tx, orderID); err != nil {
 		return Reservation{}, err
 	}
@@ -113,6 +116,9 @@ func Release(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID, 
 	if err := inventory.ValidateOrderID(orderID); err != nil {
 		return false, err
 	}
+	if err := lockWarehouse(ctx, tx); err != nil {
+		return false, err
+	}
 	if err := lockOrder(ctx, tx, orderID); err != nil {
 		return false, err
 	}
@@ -154,6 +160,19 @@ func GetReservation(ctx context.Context, q eventstore.Querier, orderID string) (
 
 func stream(orderID string) eventstore.Stream {
 	return eventstore.Stream{Type: inventory.StreamType, ID: inventory.StreamID(orderID)}
+}
+
+// lockWarehouse serialises every transaction that changes stock, before it takes any
+// other lock. The command consumer handles a batch of orders in one transaction, so it
+// holds the order and SKU locks of several orders at once, taken in the batch's order; a
+// procedure call taking the same locks in another order could deadlock with it. One lock
+// taken first by every writer rules that out; the writers are serial anyway (one
+// consumer per group), so it costs nothing.
+func lockWarehouse(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('warehouse.stock', 0))`); err != nil {
+		return fmt.Errorf("lock the warehouse: %w", err)
+	}
+	return nil
 }
 
 // lockOrder serialises every decision about one order until tx ends. The primary key alone

@@ -1,0 +1,322 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+)
+
+// BatchHandler handles a batch of messages, in log order, inside the consumer's
+// transaction: a handler that folds many messages into one statement (a projection
+// upserting a hundred rows at once, the saga locking all of a batch's orders in one
+// query) pays one round trip for the lot instead of one per message.
+type BatchHandler func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error
+
+// PerMessage adapts a handler of one message to a BatchHandler: each message gets its own
+// consumer span, continuing the trace it carries.
+func PerMessage(group string, h Handler) BatchHandler {
+	return func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+		for _, msg := range msgs {
+			mctx, span := startHandlerSpan(ctx, group, msg.Metadata.Get(topicKey), msg)
+			err := h(mctx, tx, msg)
+			endSpan(span, err)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// topicKey is the metadata key under which a consumer records the physical topic a
+// message was read from, for spans and dead letters.
+const topicKey = "_ordermill_topic"
+
+// consumer reads one or more topics (tables of the log) as one consumer group, one
+// transaction per batch: select the batch after the group's offset (locking the offset
+// row, so replicas take turns), hand it to the handler in a savepoint, store the new
+// offset and commit. It is built from watermill-sql's own schema and offsets adapters, so
+// the table layout, offsets and visibility rule (transaction_id below the snapshot's
+// xmin) are exactly watermill-sql's; what it adds is handing the handler the whole batch.
+//
+// A failing batch is rolled back to its savepoint and its messages are retried one by
+// one, each in its own savepoint: messages before a failing one are committed, the
+// failing one is retried on the next round, and after maxAttempts it goes to the dead
+// letters so it cannot stall the topic. The topics are read in turn by one goroutine,
+// so a group's transactions never run concurrently in one process and cannot deadlock
+// with each other.
+type consumer struct {
+	log         *Log
+	group       string
+	topics      []string
+	handle      BatchHandler
+	opts        consumeOptions
+	schema      wsql.DefaultPostgreSQLSchema
+	offsets     wsql.DefaultPostgreSQLOffsetsAdapter
+	maxAttempts int
+
+	attempts map[string]int // failures per message uuid, until it succeeds or is dead-lettered
+}
+
+// retryDelay is how long a consumer waits before retrying a failed message or query.
+const retryDelay = 100 * time.Millisecond
+
+func (c *consumer) run(ctx context.Context, wake <-chan struct{}) error {
+	if err := c.prepare(ctx); err != nil {
+		return err
+	}
+	var recheck time.Duration
+	for ctx.Err() == nil {
+		progressed, failed := false, false
+		for _, topic := range c.topics {
+			n, err := c.batch(ctx, topic)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				c.log.logger.Error("consumer batch failed", err, watermill.LogFields{"consumer_group": c.group, "topic": topic})
+				failed = true
+			}
+			progressed = progressed || n > 0
+		}
+		var wait time.Duration
+		switch {
+		case failed:
+			wait, recheck = retryDelay, 0
+		case progressed:
+			recheck = 0
+			continue
+		case recheck > 0:
+			// A wake-up found nothing: the message is committed but not yet visible (an
+			// older transaction is still open), so look again soon, a little later each time.
+			wait = recheck
+			recheck *= 2
+			if recheck > c.log.cfg.MaxPollInterval/4 {
+				recheck = 0
+			}
+		default:
+			wait = c.log.cfg.MaxPollInterval
+		}
+		select {
+		case <-ctx.Done():
+		case <-wake:
+			recheck = minRecheck
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// prepare creates the group's offset rows, as watermill-sql's subscriber does before it
+// subscribes.
+func (c *consumer) prepare(ctx context.Context) error {
+	for _, topic := range c.topics {
+		queries, err := c.offsets.BeforeSubscribingQueries(wsql.BeforeSubscribingQueriesParams{Topic: topic, ConsumerGroup: c.group})
+		if err != nil {
+			return err
+		}
+		for _, q := range queries {
+			if _, err := c.log.pool.Exec(ctx, q.Query, q.Args...); err != nil {
+				return fmt.Errorf("prepare %s on %s: %w", c.group, topic, err)
+			}
+		}
+	}
+	return nil
+}
+
+// batch handles at most one batch of topic and reports how many messages it consumed.
+func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
+	tx, err := c.log.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil || n == 0 {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	rows, err := c.selectBatch(ctx, tx, topic)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	// Safe here and only here: the offset and every effect of the batch commit together,
+	// so a database crash can only lose the batch as a whole, which is then redelivered.
+	// Requests answered to a client (HTTP) keep synchronous commits.
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		return 0, err
+	}
+	done, err := c.handleRows(ctx, tx, topic, rows)
+	if err != nil {
+		return 0, err
+	}
+	if done == 0 {
+		return 0, nil
+	}
+	ack, err := c.offsets.AckMessageQuery(wsql.AckMessageQueryParams{Topic: topic, LastRow: rows[done-1], Rows: rows[:done], ConsumerGroup: c.group})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, ack.Query, ack.Args...); err != nil {
+		return 0, fmt.Errorf("store offset of %s on %s: %w", c.group, topic, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
+	}
+	return done, nil
+}
+
+func (c *consumer) selectBatch(ctx context.Context, tx pgx.Tx, topic string) ([]wsql.Row, error) {
+	q, err := c.schema.SelectQuery(wsql.SelectQueryParams{Topic: topic, ConsumerGroup: c.group, OffsetsAdapter: c.offsets})
+	if err != nil {
+		return nil, err
+	}
+	rs, err := tx.Query(ctx, q.Query, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("select from %s: %w", topic, err)
+	}
+	defer rs.Close()
+	var rows []wsql.Row
+	for rs.Next() {
+		row, err := c.schema.UnmarshalMessage(wsql.UnmarshalMessageParams{Row: rs})
+		if err != nil {
+			return nil, fmt.Errorf("read message of %s: %w", topic, err)
+		}
+		row.Msg.Metadata.Set(topicKey, topic)
+		row.Msg.SetContext(ctx)
+		rows = append(rows, row)
+	}
+	return rows, rs.Err()
+}
+
+// handleRows runs the handler over rows and returns how many of them, from the start, are
+// done (handled, skipped or dead-lettered) and may be acknowledged.
+func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row) (int, error) {
+	var wanted []*message.Message
+	for _, r := range rows {
+		if c.opts.names == nil || c.opts.names[r.Msg.Metadata.Get("name")] {
+			wanted = append(wanted, r.Msg)
+		}
+	}
+	if len(wanted) == 0 {
+		return len(rows), nil
+	}
+	if c.knownFailing(wanted) {
+		return c.oneByOne(ctx, tx, topic, rows, wanted)
+	}
+	if err := inSavepoint(ctx, tx, func(sp pgx.Tx) error { return c.handle(ctx, sp, wanted) }); err == nil {
+		for _, m := range wanted {
+			delete(c.attempts, m.UUID)
+		}
+		return len(rows), nil
+	} else if len(wanted) == 1 {
+		return c.failed(ctx, tx, topic, rows, wanted[0], err)
+	}
+	return c.oneByOne(ctx, tx, topic, rows, wanted)
+}
+
+// knownFailing reports whether a message of the batch has failed before: the batch then
+// goes one by one at once instead of failing as a whole again.
+func (c *consumer) knownFailing(msgs []*message.Message) bool {
+	for _, m := range msgs {
+		if c.attempts[m.UUID] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// oneByOne handles a batch that failed, or holds a message that failed before, one
+// message at a time, to find the failing one.
+func (c *consumer) oneByOne(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row, wanted []*message.Message) (int, error) {
+	for _, m := range wanted {
+		err := inSavepoint(ctx, tx, func(sp pgx.Tx) error { return c.handle(ctx, sp, []*message.Message{m}) })
+		if err == nil {
+			delete(c.attempts, m.UUID)
+			continue
+		}
+		done, err := c.failed(ctx, tx, topic, rows, m, err)
+		if err != nil || done == indexOf(rows, m) {
+			return done, err // m is retried next round; what came before it commits now
+		}
+	}
+	return len(rows), nil
+}
+
+// failed records a failed attempt at m. Before maxAttempts it returns the number of rows
+// before m, so everything ahead of m commits and m is tried again next round; at
+// maxAttempts m becomes a dead letter and counts as done.
+func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row, m *message.Message, cause error) (int, error) {
+	if ctx.Err() != nil {
+		return 0, ctx.Err() // stopping, not failing: nothing is counted and nothing commits
+	}
+	c.attempts[m.UUID]++
+	if c.attempts[m.UUID] >= c.maxAttempts {
+		delete(c.attempts, m.UUID)
+		c.log.logger.Error("message dead-lettered", cause, watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID})
+		if err := deadLetter(ctx, tx, c.group, topic, m, cause); err != nil {
+			return 0, err
+		}
+		return indexOf(rows, m) + 1, nil
+	}
+	c.log.logger.Info("message failed; retrying", watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID, "err": cause.Error()})
+	return indexOf(rows, m), nil
+}
+
+func indexOf(rows []wsql.Row, m *message.Message) int {
+	for i, r := range rows {
+		if r.Msg == m {
+			return i
+		}
+	}
+	return len(rows)
+}
+
+// consumerSubscriber runs a consumer as a Watermill subscriber whose channel never carries
+// a message: the router starts it with Subscribe and stops it with Close, so a batch
+// consumer starts and stops with the process's other handlers.
+type consumerSubscriber struct {
+	c    *consumer
+	wake <-chan struct{}
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *consumerSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil {
+		return nil, errors.New("consumer already running")
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	out := make(chan *message.Message)
+	go func() {
+		defer close(s.done)
+		defer close(out)
+		if err := s.c.run(ctx, s.wake); err != nil {
+			s.c.log.logger.Error("consumer stopped", err, watermill.LogFields{"consumer_group": s.c.group})
+		}
+	}()
+	return out, nil
+}
+
+func (s *consumerSubscriber) Close() error {
+	s.mu.Lock()
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	return nil
+}
