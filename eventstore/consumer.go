@@ -46,8 +46,8 @@ const topicKey = "_ordermill_topic"
 // the table layout, offsets and visibility rule (transaction_id below the snapshot's
 // xmin) are exactly watermill-sql's; what it adds is handing the handler the whole batch.
 //
-// A failing batch is rolled back to its savepoint and its messages are retried one by
-// one, each in its own savepoint: messages before a failing one are committed, the
+// A failing batch is rolled back and its messages are retried one by one, each in its own
+// savepoint: messages before a failing one are committed, the
 // failing one is retried on the next round, and after maxAttempts it goes to the dead
 // letters so it cannot stall the topic. The topics are read in turn by one goroutine,
 // so a group's transactions never run concurrently in one process and cannot deadlock
@@ -63,6 +63,7 @@ type consumer struct {
 	maxAttempts int
 
 	attempts map[string]int // failures per message uuid, until it succeeds or is dead-lettered
+	isolate  bool           // the last batch failed: take the next one message by message
 }
 
 // retryDelay is how long a consumer waits before retrying a failed message or query.
@@ -137,8 +138,9 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	committed := false
 	defer func() {
-		if err != nil || n == 0 {
+		if !committed {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
@@ -153,6 +155,10 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 		return 0, err
 	}
 	done, err := c.handleRows(ctx, tx, topic, rows)
+	if errors.Is(err, errIsolate) {
+		c.log.logger.Debug("batch failed; retrying it message by message", watermill.LogFields{"consumer_group": c.group, "topic": topic})
+		return 1, nil // not done, but worth another round at once
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -169,6 +175,7 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
 	}
+	committed = true
 	return done, nil
 }
 
@@ -195,8 +202,15 @@ func (c *consumer) selectBatch(ctx context.Context, tx pgx.Tx, topic string) ([]
 	return rows, rs.Err()
 }
 
+// errIsolate makes batch roll its transaction back and handle the same messages again, one
+// by one, in a new one.
+var errIsolate = errors.New("a batch failed: handling its messages one by one")
+
 // handleRows runs the handler over rows and returns how many of them, from the start, are
-// done (handled, skipped or dead-lettered) and may be acknowledged.
+// done (handled, skipped or dead-lettered) and may be acknowledged. A whole batch runs
+// without a savepoint of its own: if it fails, the transaction is rolled back and the
+// batch comes again, one message at a time (errIsolate), so the common case pays no
+// savepoint round trips.
 func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row) (int, error) {
 	var wanted []*message.Message
 	for _, r := range rows {
@@ -207,18 +221,18 @@ func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows
 	if len(wanted) == 0 {
 		return len(rows), nil
 	}
-	if c.knownFailing(wanted) {
+	if c.isolate || c.knownFailing(wanted) {
+		c.isolate = false
 		return c.oneByOne(ctx, tx, topic, rows, wanted)
 	}
-	if err := inSavepoint(ctx, tx, func(sp pgx.Tx) error { return c.handle(ctx, sp, wanted) }); err == nil {
-		for _, m := range wanted {
-			delete(c.attempts, m.UUID)
+	if err := c.handle(ctx, tx, wanted); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
 		}
-		return len(rows), nil
-	} else if len(wanted) == 1 {
-		return c.failed(ctx, tx, topic, rows, wanted[0], err)
+		c.isolate = true
+		return 0, errIsolate
 	}
-	return c.oneByOne(ctx, tx, topic, rows, wanted)
+	return len(rows), nil
 }
 
 // knownFailing reports whether a message of the batch has failed before: the batch then

@@ -24,6 +24,14 @@ import (
 // DefaultDatabaseURL is used when DATABASE_URL is unset: the machine's local Postgres.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable"
 
+// DefaultMaxConns sizes a service's connection pool unless the database URL sets
+// pool_max_conns. pgx's default (the CPU count, at least 4) is far too small for a process
+// whose consumers each hold a connection for a batch while HTTP requests want one too: on
+// 2 cores the orders process's dozen consumers and its API queued for 4 connections, which
+// serialised the whole workflow. Idle consumers hold none, and four services at 16 stay
+// well inside Postgres's default 100 connections.
+const DefaultMaxConns = 16
+
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
 // connecting to the server's maintenance database with the same credentials.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
@@ -89,7 +97,14 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	if err := EnsureDatabase(ctx, databaseURL); err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, databaseURL)
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,22 +19,32 @@ var OrderTimeline = Projection{
 	Name:        "projection.order_timeline",
 	StreamTypes: []string{orderstream.StreamType},
 	Tables:      []string{"orders.order_timeline"},
-	Apply:       recordTimelineEntry,
+	ApplyBatch:  recordTimelineEntries,
 }
 
-// recordTimelineEntry inserts the event's row once; its position is the key, so a
-// redelivered event changes nothing.
-func recordTimelineEntry(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
-	e, err := orderstream.Decode(r)
-	if err != nil {
-		return err
+// recordTimelineEntries inserts every event's row once, in one statement; the position is
+// the key, so a redelivered event changes nothing.
+func recordTimelineEntries(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+	var positions []int64
+	var ids, names, actors, summaries []string
+	var at []time.Time
+	for _, r := range events {
+		if r.StreamType != orderstream.StreamType {
+			continue
+		}
+		e, err := orderstream.Decode(r)
+		if err != nil {
+			return err
+		}
+		positions, ids, names = append(positions, r.Position), append(ids, r.StreamID), append(names, r.Name)
+		actors, at, summaries = append(actors, r.Metadata.Actor), append(at, r.RecordedAt), append(summaries, Summarize(e))
 	}
-	_, err = tx.Exec(ctx, `
+	_, err := tx.Exec(ctx, `
 		INSERT INTO orders.order_timeline (position, order_id, name, actor, recorded_at, summary)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (position) DO NOTHING`,
-		r.Position, r.StreamID, r.Name, r.Metadata.Actor, r.RecordedAt, Summarize(e))
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+		ON CONFLICT (position) DO NOTHING`, positions, ids, names, actors, at, summaries)
 	if err != nil {
-		return fmt.Errorf("timeline entry %d: %w", r.Position, err)
+		return fmt.Errorf("timeline entries: %w", err)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ var PendingApprovals = Projection{
 	StreamTypes: []string{orderstream.StreamType},
 	Tables:      []string{"orders.pending_approvals"},
 	Events:      slices.Collect(maps.Keys(approvalEvents)),
-	Apply:       updatePendingApproval,
+	ApplyBatch:  eachEvent(updatePendingApproval),
 }
 
 // approvalEvents are the events that start or end an approval wait; no other event

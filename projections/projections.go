@@ -19,12 +19,31 @@ type Projection struct {
 	StreamTypes []string
 	// Tables are the read-model tables a rebuild truncates.
 	Tables []string
-	// Events, when set, are the only event names Apply reacts to; live consumers skip the
-	// rest without a transaction's worth of work. Apply must still ignore the others,
-	// since a rebuild hands it every event.
+	// Events, when set, are the only event names the projection reacts to; live consumers
+	// skip the rest without a transaction's worth of work. ApplyBatch must still ignore the
+	// others, since a rebuild hands it every event.
 	Events []string
-	// Apply folds one event into the read model; applying an event twice changes nothing.
-	Apply func(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error
+	// ApplyBatch folds events, in log order, into the read model, in as few statements as
+	// it can; applying an event twice changes nothing.
+	ApplyBatch func(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error
+}
+
+// Apply folds one event into the read model.
+func (p Projection) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
+	return p.ApplyBatch(ctx, tx, []eventstore.Recorded{r})
+}
+
+// eachEvent makes a batch apply out of a per-event one, for projections whose events are
+// rare enough that a statement each costs nothing.
+func eachEvent(apply func(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error) func(context.Context, pgx.Tx, []eventstore.Recorded) error {
+	return func(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+		for _, r := range events {
+			if err := apply(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // All lists every projection, in the order a rebuild runs them.

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
@@ -25,14 +26,18 @@ func Register(log *eventstore.Log, router *message.Router) error {
 		if p.Events != nil {
 			opts = append(opts, eventstore.OnlyNames(p.Events...))
 		}
-		apply := p.Apply
-		handle := eventstore.PerMessage(p.Name, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-			r, err := eventstore.DecodeRecorded(msg)
-			if err != nil {
-				return err
+		apply := p.ApplyBatch
+		handle := func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+			events := make([]eventstore.Recorded, len(msgs))
+			for i, msg := range msgs {
+				r, err := eventstore.DecodeRecorded(msg)
+				if err != nil {
+					return err
+				}
+				events[i] = r
 			}
-			return apply(ctx, tx, r)
-		})
+			return apply(ctx, tx, events)
+		}
 		if err := log.ConsumeBatches(router, p.Name, topics, handle, opts...); err != nil {
 			return err
 		}
@@ -51,9 +56,8 @@ const rebuildBatch = 1000
 func Rebuild(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	replayed := 0
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// Each event is read once and handed to every projection of its stream type, in
-		// position order, so adding a projection does not add a pass over the store.
-		byType := map[string][]Projection{}
+		// Each batch of events is read once and handed to every projection of its stream
+		// type, in position order, so adding a projection does not add a pass over the store.
 		var types []string
 		for _, p := range All() {
 			for _, table := range p.Tables {
@@ -62,10 +66,9 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 				}
 			}
 			for _, st := range p.StreamTypes {
-				if len(byType[st]) == 0 {
+				if !slices.Contains(types, st) {
 					types = append(types, st)
 				}
-				byType[st] = append(byType[st], p)
 			}
 		}
 		var after int64
@@ -74,14 +77,21 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 			if err != nil {
 				return err
 			}
-			for _, r := range batch {
-				for _, p := range byType[r.StreamType] {
-					if err := p.Apply(ctx, tx, r); err != nil {
-						return fmt.Errorf("%s at position %d: %w", p.Name, r.Position, err)
+			for _, p := range All() {
+				var mine []eventstore.Recorded
+				for _, r := range batch {
+					if slices.Contains(p.StreamTypes, r.StreamType) {
+						mine = append(mine, r)
 					}
 				}
-				replayed++
+				if len(mine) == 0 {
+					continue
+				}
+				if err := p.ApplyBatch(ctx, tx, mine); err != nil {
+					return fmt.Errorf("%s at positions %d-%d: %w", p.Name, mine[0].Position, mine[len(mine)-1].Position, err)
+				}
 			}
+			replayed += len(batch)
 			if len(batch) < rebuildBatch {
 				return nil
 			}

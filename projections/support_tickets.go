@@ -18,7 +18,7 @@ var SupportTickets = Projection{
 	StreamTypes: []string{orderstream.StreamType},
 	Tables:      []string{"orders.support_tickets"},
 	Events:      []string{order.NameSupportTicketOpened},
-	Apply:       recordSupportTicket,
+	ApplyBatch:  eachEvent(recordSupportTicket),
 }
 
 // recordSupportTicket inserts the ticket a SupportTicketOpened event records. The row's id

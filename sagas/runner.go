@@ -153,7 +153,10 @@ func (r *Runner) Handle(ctx context.Context, tx pgx.Tx, orderID string, m Messag
 }
 
 // run handles jobs in order inside tx: it locks every order's saga row and loads every
-// order once, then decides and applies each job's effects, and saves the states.
+// order once, then decides and applies each job's effects, and saves the states. An
+// append that meets a concurrent writer (a manager deciding at that moment) fails the
+// run; the consumer then retries its messages one by one, and each run loads its orders
+// afresh, so the decision is retaken on the latest state.
 func (r *Runner) run(ctx context.Context, tx pgx.Tx, jobs []job) error {
 	ids := make([]string, 0, len(jobs))
 	for _, j := range jobs {
@@ -170,7 +173,8 @@ func (r *Runner) run(ctx context.Context, tx pgx.Tx, jobs []job) error {
 		return err
 	}
 	for _, j := range jobs {
-		o, ok := orders[j.orderID]
+		c, ok := orders[j.orderID]
+		o := c.Order
 		if !ok {
 			return apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID)
 		}
@@ -210,7 +214,7 @@ func (r *Runner) decide(tx pgx.Tx, j job, o *order.Order, state *State) error {
 func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect, meta eventstore.Metadata, now time.Time) error {
 	switch e := e.(type) {
 	case OrderCommand:
-		return orderstream.UpdateLoaded(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) { return e.Run(o, now) })
+		return orderstream.DecideAndAppend(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) { return e.Run(o, now) })
 	case SendCommand:
 		return eventstore.Send(ctx, tx, e.Topic, meta, eventstore.Message{Name: e.Name, Data: e.Data})
 	case ScheduleDeadline:
@@ -224,7 +228,7 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	case OpenTicket:
 		// A ticket is an order event, so the support-tickets read model is a projection
 		// the replay tool can rebuild; the aggregate opens each kind once.
-		err := orderstream.UpdateLoaded(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) {
+		err := orderstream.DecideAndAppend(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) {
 			return o.OpenSupportTicket(e.Kind, e.Reason, now)
 		})
 		if err == nil {

@@ -62,39 +62,46 @@ func LoadWithPosition(ctx context.Context, q eventstore.Querier, id string) (*or
 	return o, recorded[len(recorded)-1].Position, nil
 }
 
+// Current is an order's state and the log position of its newest event.
+type Current struct {
+	Order    *order.Order
+	Position int64
+}
+
 // LoadMany loads several orders at once: their snapshots in one query, and the few without
 // one by folding their events. Orders that do not exist are absent from the result.
-func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[string]*order.Order, error) {
-	rows, err := q.Query(ctx, `SELECT stream_id, state FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`, ids, snapshotSchema)
+func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[string]Current, error) {
+	rows, err := q.Query(ctx, `SELECT stream_id, state, position FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`, ids, snapshotSchema)
 	if err != nil {
 		return nil, fmt.Errorf("load snapshots: %w", err)
 	}
-	orders := make(map[string]*order.Order, len(ids))
+	orders := make(map[string]Current, len(ids))
 	var id string
 	var state []byte
-	_, err = pgx.ForEachRow(rows, []any{&id, &state}, func() error {
+	var position int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &state, &position}, func() error {
 		o := &order.Order{}
 		if err := json.Unmarshal(state, o); err != nil {
 			return fmt.Errorf("decode snapshot of order %s: %w", id, err)
 		}
-		orders[id] = o
+		orders[id] = Current{Order: o, Position: position}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		if orders[id] != nil {
+		if _, ok := orders[id]; ok {
 			continue
 		}
-		o, err := LoadFromEvents(ctx, q, id)
+		o, position, err := LoadWithPosition(ctx, q, id)
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		orders[id] = o
+		orders[id] = Current{Order: o, Position: position}
 	}
 	return orders, nil
 }
@@ -169,6 +176,19 @@ func Append(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Meta
 	}
 	*o = next
 	return nil
+}
+
+// DecideAndAppend lets decide choose events from o and appends them, leaving o at the
+// order's new state. Unlike UpdateLoaded it takes no savepoint and does not retry: a
+// version conflict is an error that aborts tx, for a caller (the saga's batch consumer)
+// that redoes the whole transaction on fresh state anyway and should not pay two round
+// trips per decision for a conflict that almost never happens.
+func DecideAndAppend(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) error {
+	events, err := decide(o)
+	if err != nil {
+		return err
+	}
+	return Append(ctx, tx, o, meta, events...)
 }
 
 // maxConflictRetries bounds how often Update re-reads an order that changed under it.

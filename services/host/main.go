@@ -2,9 +2,12 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on PPROF_ADDR, see servePprof
 	"os"
 	"os/signal"
 	"strconv"
@@ -71,6 +74,9 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 			logger.Warn("flushing traces", "err", err)
 		}
 	}()
+	if addr := env("PPROF_ADDR"); addr != "" {
+		servePprof(ctx, logger, addr)
+	}
 	pool, err := eventstore.Open(ctx, env.String("DATABASE_URL", eventstore.DefaultDatabaseURL))
 	if err != nil {
 		return err
@@ -86,6 +92,22 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 		return err
 	}
 	return Serve(ctx, logger, pool, ln, svc, Options{})
+}
+
+// servePprof serves Go's profiler (/debug/pprof/) on its own listener, never on the
+// service's port, for as long as ctx lasts: how docs/BENCHMARKS.md profiles a running
+// service.
+func servePprof(ctx context.Context, logger *slog.Logger, addr string) {
+	srv := &http.Server{Addr: addr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("pprof listener stopped", "addr", addr, "err", err)
+		}
+	}()
 }
 
 func logLevel(env Env) slog.Level {
