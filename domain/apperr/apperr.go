@@ -56,6 +56,23 @@ func FieldErrorf(field, format string, args ...any) *Error {
 	return &Error{Code: CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// MaxEcho is the most characters of client input a message repeats: enough to recognise
+// the value, never a whole request.
+const MaxEcho = 64
+
+// Excerpt returns s cut to MaxEcho characters, ending in "…" when cut, for messages that
+// show a client what it sent.
+func Excerpt(s string) string {
+	n := 0
+	for i := range s {
+		if n == MaxEcho {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
 // ErrorCode reports the code of err, treating foreign errors as internal so they are never mistaken for client faults.
 func ErrorCode(err error) Code {
 	if err == nil {

@@ -3,6 +3,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +48,21 @@ func TestErrorString(t *testing.T) {
 	var nilErr *Error
 	if got := nilErr.Error(); got != "<nil>" {
 		t.Errorf("nil Error() = %q", got)
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	long := strings.Repeat("é", MaxEcho)
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"USD", "USD"},
+		{long, long},
+		{long + "x", long + "…"},
+		{strings.Repeat("x", 100_000), strings.Repeat("x", MaxEcho) + "…"},
+	}
+	for _, tt := range tests {
+		if got := Excerpt(tt.in); got != tt.want {
+			t.Errorf("Excerpt(%.20q…) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

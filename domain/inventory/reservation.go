@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 )
 
 // Status is where a reservation stands; the warehouse stores it, so the values never change.
@@ -31,17 +32,9 @@ const (
 	StatusFailed Status = "failed"
 )
 
-// Limits keep a quantity sum within a Postgres INT even for the largest body the API
-// accepts, so an absurd request is refused as bad input instead of failing as an overflow.
-const (
-	// MaxLines is the most lines one reservation may ask for.
-	MaxLines = 500
-	// MaxQuantity is the most units one line may ask for.
-	MaxQuantity = 1_000_000
-)
-
 // Validate refuses a request the warehouse could never honour, naming the offending field
-// so an API client can point at it.
+// so an API client can point at it. Its bounds are the order's (package limits), so a
+// reservation the workflow asks for on behalf of an accepted order always passes.
 func Validate(orderID string, lines []Line) error {
 	if err := ValidateOrderID(orderID); err != nil {
 		return err
@@ -49,34 +42,38 @@ func Validate(orderID string, lines []Line) error {
 	return ValidateLines(lines)
 }
 
-// ValidateOrderID refuses a blank order id: without it a reservation has no stream to live in.
+// ValidateOrderID refuses a blank order id, without which a reservation has no stream to
+// live in, and one longer than any order id.
 func ValidateOrderID(orderID string) error {
 	if strings.TrimSpace(orderID) == "" {
 		return apperr.FieldErrorf("orderId", "orderId is required")
 	}
-	return nil
+	return limits.Check(limits.ID("orderId", orderID))
 }
 
-// ValidateLines refuses empty or malformed lines; availability checks share it with reservations.
+// ValidateLines refuses empty, oversized or malformed lines; availability checks share it
+// with reservations. The bounds keep every quantity sum within a Postgres INT.
 func ValidateLines(lines []Line) error {
 	if len(lines) == 0 {
 		return apperr.FieldErrorf("lines", "at least one line is required")
 	}
-	if len(lines) > MaxLines {
-		return apperr.FieldErrorf("lines", "at most %d lines are allowed", MaxLines)
+	if err := limits.Lines("lines", len(lines)); err != nil {
+		return err
 	}
 	for i, l := range lines {
-		if strings.TrimSpace(l.SKU) == "" {
-			return apperr.FieldErrorf(fmt.Sprintf("lines[%d].sku", i), "sku is required")
-		}
-		if l.Quantity <= 0 {
-			return apperr.FieldErrorf(fmt.Sprintf("lines[%d].quantity", i), "quantity must be positive, got %d", l.Quantity)
-		}
-		if l.Quantity > MaxQuantity {
-			return apperr.FieldErrorf(fmt.Sprintf("lines[%d].quantity", i), "quantity must be at most %d", MaxQuantity)
+		if err := limits.Line(fmt.Sprintf("lines[%d]", i), l.SKU, l.Quantity); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// Validate refuses a release without an order or with an oversized reason.
+func (r Release) Validate() error {
+	if err := ValidateOrderID(r.OrderID); err != nil {
+		return err
+	}
+	return limits.Check(limits.Text("reason", r.Reason))
 }
 
 // Merge sums the quantities of lines naming the same SKU and sorts them by SKU: a repeated

@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,7 +13,7 @@ import (
 )
 
 func TestValidateNamesTheOffendingField(t *testing.T) {
-	many := make([]inventory.Line, inventory.MaxLines+1)
+	many := make([]inventory.Line, 101)
 	for i := range many {
 		many[i] = inventory.Line{SKU: "A", Quantity: 1}
 	}
@@ -29,7 +30,12 @@ func TestValidateNamesTheOffendingField(t *testing.T) {
 		{"empty sku", "o-1", []inventory.Line{{SKU: "A", Quantity: 1}, {SKU: "", Quantity: 1}}, "lines[1].sku"},
 		{"zero quantity", "o-1", []inventory.Line{{SKU: "A", Quantity: 0}}, "lines[0].quantity"},
 		{"negative quantity", "o-1", []inventory.Line{{SKU: "A", Quantity: -3}}, "lines[0].quantity"},
-		{"absurd quantity", "o-1", []inventory.Line{{SKU: "A", Quantity: inventory.MaxQuantity + 1}}, "lines[0].quantity"},
+		{"most lines", "o-1", many[:100], ""},
+		{"most units", "o-1", []inventory.Line{{SKU: "A", Quantity: 10_000}}, ""},
+		{"absurd quantity", "o-1", []inventory.Line{{SKU: "A", Quantity: 10_001}}, "lines[0].quantity"},
+		{"2^31 units", "o-1", []inventory.Line{{SKU: "A", Quantity: 1 << 31}}, "lines[0].quantity"},
+		{"long sku", "o-1", []inventory.Line{{SKU: strings.Repeat("S", 65), Quantity: 1}}, "lines[0].sku"},
+		{"long order id", strings.Repeat("o", 129), []inventory.Line{{SKU: "A", Quantity: 1}}, "orderId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +49,12 @@ func TestValidateNamesTheOffendingField(t *testing.T) {
 			assert.Equal(t, tt.field, apperr.ErrorField(err))
 		})
 	}
+}
+
+func TestReleaseValidate(t *testing.T) {
+	assert.NoError(t, inventory.Release{OrderID: "o-1", Reason: "payment_failed"}.Validate())
+	assert.Equal(t, "orderId", apperr.ErrorField(inventory.Release{OrderID: " "}.Validate()))
+	assert.Equal(t, "reason", apperr.ErrorField(inventory.Release{OrderID: "o-1", Reason: strings.Repeat("r", 1001)}.Validate()))
 }
 
 func TestMergeSumsRepeatedSKUsInSKUOrder(t *testing.T) {

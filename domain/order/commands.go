@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 )
 
 // DefaultCurrency is used when a caller omits the currency, since most traffic is USD.
@@ -37,16 +38,14 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if len(cmd.Items) == 0 {
 		return nil, apperr.FieldErrorf("items", "items must contain at least one item")
 	}
+	if err := limits.Lines("items", len(cmd.Items)); err != nil {
+		return nil, err
+	}
 	var sum Cents
 	allPriced := true
 	for i, it := range cmd.Items {
-		if it.SKU == "" {
-			f := fmt.Sprintf("items[%d].sku", i)
-			return nil, apperr.FieldErrorf(f, "%s is required", f)
-		}
-		if it.Quantity <= 0 {
-			f := fmt.Sprintf("items[%d].quantity", i)
-			return nil, apperr.FieldErrorf(f, "%s must be positive, got %d", f, it.Quantity)
+		if err := limits.Line(fmt.Sprintf("items[%d]", i), it.SKU, it.Quantity); err != nil {
+			return nil, err
 		}
 		if it.UnitPrice == nil {
 			allPriced = false
@@ -55,7 +54,7 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 		price := *it.UnitPrice
 		if price < 0 {
 			f := fmt.Sprintf("items[%d].unitPrice", i)
-			return nil, apperr.FieldErrorf(f, "%s must not be negative, got %d", f, price)
+			return nil, apperr.FieldErrorf(f, "%s must not be negative, got %s", f, price.Units())
 		}
 		if price > 0 && Cents(it.Quantity) > (math.MaxInt64-sum)/price {
 			f := fmt.Sprintf("items[%d].unitPrice", i)
@@ -64,20 +63,29 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 		sum += price * Cents(it.Quantity)
 	}
 	if cmd.Total <= 0 {
-		return nil, apperr.FieldErrorf("total", "total must be positive, got %d", cmd.Total)
+		return nil, apperr.FieldErrorf("total", "total must be positive, got %s", cmd.Total.Units())
 	}
 	if allPriced && cmd.Total != sum {
-		return nil, apperr.FieldErrorf("total", "total %d does not match the sum of item prices %d", cmd.Total, sum)
+		return nil, apperr.FieldErrorf("total", "total %s does not match the sum of item prices %s", cmd.Total.Units(), sum.Units())
 	}
 	currency := cmd.Currency
 	if currency == "" {
 		currency = DefaultCurrency
 	}
 	if !validCurrency(currency) {
-		return nil, apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", cmd.Currency)
+		return nil, apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(cmd.Currency))
+	}
+	if err := limits.Check(limits.ID("customerId", cmd.CustomerID), limits.Email("customerEmail", cmd.CustomerEmail)); err != nil {
+		return nil, err
 	}
 	if cmd.CustomerEmail != "" && !validEmail(cmd.CustomerEmail) {
-		return nil, apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", cmd.CustomerEmail)
+		return nil, apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", apperr.Excerpt(cmd.CustomerEmail))
+	}
+	if err := cmd.ShippingAddress.check("shippingAddress"); err != nil {
+		return nil, err
+	}
+	if err := cmd.BillingAddress.check("billingAddress"); err != nil {
+		return nil, err
 	}
 	return []Event{OrderPlaced{
 		OrderID:         cmd.OrderID,

@@ -3,10 +3,11 @@
 //
 // Invariants of the Order aggregate:
 //
-//   - An order is placed exactly once, as the first event of its stream, with at
-//     least one item, positive quantities, non-negative unit prices, a positive
-//     total (equal to the item sum when every item is priced) and an ISO-style
-//     three-letter currency.
+//   - An order is placed exactly once, as the first event of its stream, with
+//     from one to limits.MaxLines items of 1 to limits.MaxQuantity units each,
+//     non-negative unit prices, a positive total (equal to the item sum when every
+//     item is priced), an ISO-style three-letter currency and strings within the
+//     bounds of package limits.
 //   - Status only moves along the lifecycle
 //     placed → (awaiting_approval →) reserving_inventory → awaiting_payment →
 //     awaiting_shipment → awaiting_delivery → delivered → completed,
@@ -24,10 +25,12 @@
 package order
 
 import (
+	"fmt"
 	"reflect"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 )
 
 // Status is the lifecycle position of an order; it is stored and exposed in the API, so values are stable.
@@ -86,7 +89,7 @@ func ParseStatus(s string) (Status, error) {
 			return st, nil
 		}
 	}
-	return "", apperr.FieldErrorf("status", "unknown order status %q", s)
+	return "", apperr.FieldErrorf("status", "unknown order status %q", apperr.Excerpt(s))
 }
 
 // CancelReason explains why an order was cancelled, so reports can distinguish business causes.
@@ -107,6 +110,16 @@ const (
 // Cents is an amount in minor currency units; integers avoid floating-point rounding in money.
 type Cents int64
 
+// Units renders c in currency units with two decimals ("-5.00" for -500), as clients write
+// amounts, so what the API says back is in the client's units.
+func (c Cents) Units() string {
+	sign, u := "", uint64(c)
+	if c < 0 {
+		sign, u = "-", uint64(-c) // for the smallest Cents, -c wraps to itself and u is still right
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
+}
+
 // Item is one order line; UnitPrice is optional because some channels only send a total.
 type Item struct {
 	SKU       string `json:"sku"`
@@ -122,6 +135,14 @@ type Address struct {
 	City       string `json:"city"`
 	PostalCode string `json:"postalCode"`
 	Country    string `json:"country"`
+}
+
+// check bounds every part of a (possibly absent) address at field.
+func (a *Address) check(field string) error {
+	if a == nil {
+		return nil
+	}
+	return limits.Address(field, a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country)
 }
 
 // RiskFactor is one explainable contribution to a risk score, so reviewers can see why an order was held.

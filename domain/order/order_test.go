@@ -2,6 +2,7 @@ package order
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -400,6 +401,17 @@ func TestPlaceValidation(t *testing.T) {
 		{"email with a display name", func(p *PlaceOrder) { p.CustomerEmail = "Ann <ann@example.com>" }, "customerEmail"},
 		{"email with a line break", func(p *PlaceOrder) { p.CustomerEmail = "ann@example.com\r\nBcc: x@example.com" }, "customerEmail"},
 		{"email with two ats", func(p *PlaceOrder) { p.CustomerEmail = "ann@@example.com" }, "customerEmail"},
+		{"too many units on a line", func(p *PlaceOrder) { p.Items[0].Quantity = 10_001; p.Items[0].UnitPrice = nil }, "items[0].quantity"},
+		{"2^31 units on a line", func(p *PlaceOrder) { p.Items[1].Quantity = 1 << 31; p.Items[1].UnitPrice = nil }, "items[1].quantity"},
+		{"too many lines", func(p *PlaceOrder) { p.Items = unpricedLines(101, 1) }, "items"},
+		{"long sku", func(p *PlaceOrder) { p.Items[0].SKU = strings.Repeat("S", 65) }, "items[0].sku"},
+		{"blank sku", func(p *PlaceOrder) { p.Items[0].SKU = "  " }, "items[0].sku"},
+		{"long customer id", func(p *PlaceOrder) { p.CustomerID = strings.Repeat("c", 129) }, "customerId"},
+		{"long email", func(p *PlaceOrder) {
+			p.CustomerEmail = strings.Repeat("a", 64) + "@" + strings.Repeat("b", 186) + ".com"
+		}, "customerEmail"},
+		{"long shipping line", func(p *PlaceOrder) { p.ShippingAddress.Line1 = strings.Repeat("x", 201) }, "shippingAddress.line1"},
+		{"long billing country", func(p *PlaceOrder) { p.BillingAddress.Country = strings.Repeat("x", 201) }, "billingAddress.country"},
 		{"first problem wins", func(p *PlaceOrder) { p.Items[0].SKU = ""; p.Total = 0; p.Currency = "x" }, "items[0].sku"},
 		{"sku checked before later item", func(p *PlaceOrder) { p.Items[0].Quantity = 0; p.Items[1].SKU = "" }, "items[0].quantity"},
 	}
@@ -418,6 +430,67 @@ func TestPlaceValidation(t *testing.T) {
 				t.Fatalf("message %q does not name field %q", apperr.ErrorMessage(err), tt.field)
 			}
 		})
+	}
+}
+
+// unpricedLines returns n lines of quantity units each, without prices.
+func unpricedLines(n, quantity int) []Item {
+	items := make([]Item, n)
+	for i := range items {
+		items[i] = Item{SKU: "A", Quantity: quantity}
+	}
+	return items
+}
+
+// The bounds are what the read side and the warehouse can hold: the largest order the
+// aggregate accepts is 100 lines of 10,000 units, and the largest strings are accepted too.
+func TestPlaceAcceptsTheLargestOrder(t *testing.T) {
+	p := validPlace()
+	p.Items = unpricedLines(100, 10_000)
+	p.Items[0].SKU = strings.Repeat("S", 64)
+	p.CustomerID = strings.Repeat("c", 128)
+	p.CustomerEmail = strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com"
+	p.ShippingAddress.Line1 = strings.Repeat("é", 200)
+	if _, err := (&Order{}).Place(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Amounts are cents inside, but the client wrote currency units: a message shows units.
+func TestPlaceMessagesShowCurrencyUnits(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(p *PlaceOrder)
+		want   string
+	}{
+		{"negative total", func(p *PlaceOrder) { p.Total = -500 }, "got -5.00"},
+		{"negative price", func(p *PlaceOrder) { p.Items[1].UnitPrice = cents(-1999) }, "got -19.99"},
+		{"total mismatch", func(p *PlaceOrder) { p.Total = 1999 }, "total 19.99 does not match the sum of item prices 20.00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := validPlace()
+			tt.mutate(&p)
+			_, err := (&Order{}).Place(p)
+			if msg := apperr.ErrorMessage(err); !strings.Contains(msg, tt.want) {
+				t.Fatalf("message %q, want it to contain %q", msg, tt.want)
+			}
+		})
+	}
+}
+
+// A message repeats at most a short excerpt of what the client sent.
+func TestPlaceMessagesEchoOnlyAnExcerpt(t *testing.T) {
+	for _, mutate := range []func(p *PlaceOrder){
+		func(p *PlaceOrder) { p.Currency = strings.Repeat("X", 100_000) },
+		func(p *PlaceOrder) { p.CustomerEmail = strings.Repeat("x", 200) },
+	} {
+		p := validPlace()
+		mutate(&p)
+		_, err := (&Order{}).Place(p)
+		if msg := apperr.ErrorMessage(err); err == nil || len(msg) > 200 {
+			t.Fatalf("message of %d bytes: %.300s", len(msg), msg)
+		}
 	}
 }
 
@@ -604,6 +677,9 @@ func TestStatusHelpers(t *testing.T) {
 	if _, err := ParseStatus("shipped"); apperr.ErrorCode(err) != apperr.CodeInvalid {
 		t.Errorf("ParseStatus(unknown) err = %v", err)
 	}
+	if _, err := ParseStatus(strings.Repeat("s", 100_000)); len(apperr.ErrorMessage(err)) > 200 {
+		t.Errorf("ParseStatus echoes %d bytes", len(apperr.ErrorMessage(err)))
+	}
 }
 
 func TestEventsAreStableJSON(t *testing.T) {
@@ -651,5 +727,16 @@ func TestOpenSupportTicketOncePerKindInAnyStatus(t *testing.T) {
 	other, err := o.OpenSupportTicket("delivery_overdue", "late", at)
 	if err != nil || len(other) != 1 {
 		t.Fatalf("a ticket of another kind: %v %v", other, err)
+	}
+}
+
+func TestCentsUnits(t *testing.T) {
+	for c, want := range map[Cents]string{
+		0: "0.00", 5: "0.05", 100: "1.00", 1999: "19.99", -500: "-5.00", -1: "-0.01",
+		math.MaxInt64: "92233720368547758.07", math.MinInt64: "-92233720368547758.08",
+	} {
+		if got := c.Units(); got != want {
+			t.Errorf("Cents(%d).Units() = %q, want %q", c, got, want)
+		}
 	}
 }

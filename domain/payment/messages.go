@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 )
 
 // The names and shapes below are decoded by the saga, projections and the orders service,
@@ -54,10 +55,13 @@ func (c CreateSession) Validate() error {
 		return apperr.FieldErrorf("amount", "amount must be a positive number of cents, got %d", c.Amount)
 	}
 	if !validCurrency(c.Currency) {
-		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", c.Currency)
+		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(c.Currency))
+	}
+	if err := limits.Check(limits.ID("orderId", c.OrderID), limits.Email("customerEmail", c.CustomerEmail)); err != nil {
+		return err
 	}
 	if c.CustomerEmail != "" && !strings.Contains(c.CustomerEmail, "@") {
-		return apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", c.CustomerEmail)
+		return apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", apperr.Excerpt(c.CustomerEmail))
 	}
 	return nil
 }
@@ -91,9 +95,10 @@ func (w Webhook) Validate() error {
 		return apperr.FieldErrorf("orderId", "orderId is required")
 	}
 	if w.Status != StatusCompleted && w.Status != StatusFailed {
-		return apperr.FieldErrorf("status", "status must be %q or %q, got %q", StatusCompleted, StatusFailed, w.Status)
+		return apperr.FieldErrorf("status", "status must be %q or %q, got %q", StatusCompleted, StatusFailed, apperr.Excerpt(w.Status))
 	}
-	return nil
+	return limits.Check(limits.ID("id", w.ID), limits.ID("orderId", w.OrderID), limits.ID("paymentId", w.PaymentID),
+		limits.ID("sessionId", w.SessionID), limits.Text("reason", w.Reason))
 }
 
 // StreamID names the payment stream of an order, so one order has one payment history.

@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,6 +26,8 @@ func TestCreateSessionValidate(t *testing.T) {
 		{"missing currency", func(c *payment.CreateSession) { c.Currency = "" }, "currency"},
 		{"lowercase currency", func(c *payment.CreateSession) { c.Currency = "usd" }, "currency"},
 		{"bad email", func(c *payment.CreateSession) { c.CustomerEmail = "nobody" }, "customerEmail"},
+		{"long order id", func(c *payment.CreateSession) { c.OrderID = strings.Repeat("o", 129) }, "orderId"},
+		{"long email", func(c *payment.CreateSession) { c.CustomerEmail = strings.Repeat("a", 250) + "@b.cd" }, "customerEmail"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -46,6 +49,23 @@ func TestWebhookValidate(t *testing.T) {
 	assert.NoError(t, payment.Webhook{OrderID: "o1", Status: payment.StatusFailed}.Validate())
 	assert.Equal(t, "orderId", apperr.ErrorField(payment.Webhook{Status: payment.StatusFailed}.Validate()))
 	assert.Equal(t, "status", apperr.ErrorField(payment.Webhook{OrderID: "o1", Status: "pending"}.Validate()))
+
+	long := strings.Repeat("x", 129)
+	completed := payment.Webhook{ID: "evt_1", OrderID: "o1", Status: payment.StatusCompleted, PaymentID: "pi_1", SessionID: "ses_1"}
+	for field, edit := range map[string]func(*payment.Webhook){
+		"id":        func(w *payment.Webhook) { w.ID = long },
+		"orderId":   func(w *payment.Webhook) { w.OrderID = long },
+		"paymentId": func(w *payment.Webhook) { w.PaymentID = long },
+		"sessionId": func(w *payment.Webhook) { w.SessionID = long },
+		"reason":    func(w *payment.Webhook) { w.Reason = strings.Repeat("r", 1001) },
+	} {
+		wh := completed
+		edit(&wh)
+		assert.Equal(t, field, apperr.ErrorField(wh.Validate()), field)
+	}
+	// A refused status is quoted only in part.
+	err := payment.Webhook{OrderID: "o1", Status: strings.Repeat("s", 100_000)}.Validate()
+	assert.Less(t, len(apperr.ErrorMessage(err)), 200)
 }
 
 // The JSON shapes are a contract with other services, so their field names are pinned here.

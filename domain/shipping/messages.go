@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 )
 
 // The names and shapes below are decoded by the saga, projections and the orders service,
@@ -63,26 +64,31 @@ type CreateShipment struct {
 }
 
 // Validate reports the first problem with c as a field error, so the HTTP edge and the
-// command consumer refuse the same inputs. The address is optional and not checked field by
-// field: the orders service accepts orders without one (the business case's own example has
-// none), and a command the saga sends for an accepted order must never be refused, or the
-// order would stall; the courier collects a missing address from the customer.
+// command consumer refuse the same inputs. The address is optional and its parts are not
+// required: the orders service accepts orders without one (the business case's own example
+// has none), and a command the saga sends for an accepted order must never be refused, or
+// the order would stall; the courier collects a missing address from the customer. Lines
+// and the address's parts have the order's bounds (package limits), which that order met.
 func (c CreateShipment) Validate() error {
 	if strings.TrimSpace(c.OrderID) == "" {
 		return apperr.FieldErrorf("orderId", "orderId is required")
 	}
+	if err := limits.Check(limits.ID("orderId", c.OrderID)); err != nil {
+		return err
+	}
 	if len(c.Lines) == 0 {
 		return apperr.FieldErrorf("lines", "lines must hold at least one line")
 	}
+	if err := limits.Lines("lines", len(c.Lines)); err != nil {
+		return err
+	}
 	for i, l := range c.Lines {
-		if strings.TrimSpace(l.SKU) == "" {
-			f := fmt.Sprintf("lines[%d].sku", i)
-			return apperr.FieldErrorf(f, "%s is required", f)
+		if err := limits.Line(fmt.Sprintf("lines[%d]", i), l.SKU, l.Quantity); err != nil {
+			return err
 		}
-		if l.Quantity <= 0 {
-			f := fmt.Sprintf("lines[%d].quantity", i)
-			return apperr.FieldErrorf(f, "%s must be positive, got %d", f, l.Quantity)
-		}
+	}
+	if a := c.Address; a != nil {
+		return limits.Address("address", a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country)
 	}
 	return nil
 }
@@ -115,7 +121,8 @@ func (w Webhook) Validate() error {
 	if strings.TrimSpace(w.Status) == "" {
 		return apperr.FieldErrorf("status", "status is required")
 	}
-	return nil
+	return limits.Check(limits.ID("id", w.ID), limits.ID("orderId", w.OrderID), limits.ID("shipmentId", w.ShipmentID),
+		limits.Token("status", w.Status), limits.Text("reason", w.Reason))
 }
 
 // StreamID names the shipment stream of an order, so one order has one shipment history.

@@ -2,6 +2,7 @@ package shipping_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,6 +31,15 @@ func TestCreateShipmentValidate(t *testing.T) {
 		{"no lines", func(c *shipping.CreateShipment) { c.Lines = nil }, "lines"},
 		{"blank sku", func(c *shipping.CreateShipment) { c.Lines = append(c.Lines, shipping.Line{Quantity: 1}) }, "lines[1].sku"},
 		{"zero quantity", func(c *shipping.CreateShipment) { c.Lines[0].Quantity = 0 }, "lines[0].quantity"},
+		{"too many units", func(c *shipping.CreateShipment) { c.Lines[0].Quantity = 10_001 }, "lines[0].quantity"},
+		{"too many lines", func(c *shipping.CreateShipment) {
+			for range 100 {
+				c.Lines = append(c.Lines, shipping.Line{SKU: "MUG", Quantity: 1})
+			}
+		}, "lines"},
+		{"long sku", func(c *shipping.CreateShipment) { c.Lines[0].SKU = strings.Repeat("S", 65) }, "lines[0].sku"},
+		{"long order id", func(c *shipping.CreateShipment) { c.OrderID = strings.Repeat("o", 129) }, "orderId"},
+		{"long address line", func(c *shipping.CreateShipment) { c.Address.Line2 = strings.Repeat("x", 201) }, "address.line2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -51,6 +61,20 @@ func TestWebhookValidate(t *testing.T) {
 	assert.NoError(t, shipping.Webhook{OrderID: "o1", Status: "picked_up"}.Validate(), "intermediate statuses pass")
 	assert.Equal(t, "orderId", apperr.ErrorField(shipping.Webhook{Status: shipping.StatusFailed}.Validate()))
 	assert.Equal(t, "status", apperr.ErrorField(shipping.Webhook{OrderID: "o1"}.Validate()))
+
+	long := strings.Repeat("x", 129)
+	delivered := shipping.Webhook{ID: "dlv_1", OrderID: "o1", ShipmentID: "shp_1", Status: shipping.StatusDelivered}
+	for field, edit := range map[string]func(*shipping.Webhook){
+		"id":         func(w *shipping.Webhook) { w.ID = long },
+		"orderId":    func(w *shipping.Webhook) { w.OrderID = long },
+		"shipmentId": func(w *shipping.Webhook) { w.ShipmentID = long },
+		"status":     func(w *shipping.Webhook) { w.Status = strings.Repeat("s", 65) },
+		"reason":     func(w *shipping.Webhook) { w.Reason = strings.Repeat("r", 1001) },
+	} {
+		wh := delivered
+		edit(&wh)
+		assert.Equal(t, field, apperr.ErrorField(wh.Validate()), field)
+	}
 }
 
 // The JSON shapes are a contract with other services, so their field names are pinned here.

@@ -30,7 +30,12 @@ func (s *Service) createShipmentHTTP(w http.ResponseWriter, r *http.Request) {
 
 // getShipmentHTTP is delivery.get-status.
 func (s *Service) getShipmentHTTP(w http.ResponseWriter, r *http.Request) {
-	sh, err := s.ShipmentByOrder(r.Context(), s.pool, r.PathValue("orderId"))
+	orderID, err := httpx.PathID(r, "orderId")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	sh, err := s.ShipmentByOrder(r.Context(), s.pool, orderID)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -40,11 +45,16 @@ func (s *Service) getShipmentHTTP(w http.ResponseWriter, r *http.Request) {
 
 // simulateHTTP is the courier simulator.
 func (s *Service) simulateHTTP(w http.ResponseWriter, r *http.Request) {
+	orderID, err := httpx.PathID(r, "orderId")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
 	var req SimulateRequest
 	if err := httpx.DecodeJSON(w, r, &req); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	res, err := s.Simulate(r.Context(), r.PathValue("orderId"), req)
+	res, err := s.Simulate(r.Context(), orderID, req)
 	s.webhooks.WriteResult(w, r, res, err, "the status is recorded")
 }

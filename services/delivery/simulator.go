@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/services/simulator"
 )
@@ -26,12 +27,12 @@ func (r SimulateRequest) Validate() error {
 	case shipping.StatusInTransit, shipping.StatusDelivered, shipping.StatusFailed:
 	default:
 		return apperr.FieldErrorf("status", "status must be %q, %q or %q, got %q",
-			shipping.StatusInTransit, shipping.StatusDelivered, shipping.StatusFailed, r.Status)
+			shipping.StatusInTransit, shipping.StatusDelivered, shipping.StatusFailed, apperr.Excerpt(r.Status))
 	}
 	if r.Reason != "" && r.Status != shipping.StatusFailed {
 		return apperr.FieldErrorf("reason", "reason applies only to a failed delivery")
 	}
-	return nil
+	return limits.Check(limits.Text("reason", r.Reason))
 }
 
 // SimulateResult reports what the simulator sent and how the orders service answered.

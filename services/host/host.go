@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/httpx"
 )
 
 // Service is what a service package offers its process.
@@ -35,6 +36,37 @@ type Worker interface {
 // Options tune a process.
 type Options struct {
 	Log eventstore.LogConfig
+	// HTTP bounds how long a client may take; zero fields take the defaults (5 s for
+	// headers, 30 s for a request, 60 s for a response, 120 s idle).
+	HTTP HTTPTimeouts
+}
+
+// HTTPTimeouts bound how long one client may hold a connection, so slow or stalled clients
+// cannot pile up connections and goroutines.
+type HTTPTimeouts struct {
+	// ReadHeader bounds the request line and headers.
+	ReadHeader time.Duration
+	// Read bounds the whole request, body included.
+	Read time.Duration
+	// Write bounds the handler and its response, from the end of the request's headers; a
+	// server-sent event stream lifts it for itself.
+	Write time.Duration
+	// Idle bounds the wait for the next request on a kept-alive connection.
+	Idle time.Duration
+}
+
+// orDefault fills t's zero fields with defaults generous for any client of these APIs: a
+// 1 MiB body in 30 s is 35 kB/s, and the slowest handler (a warehouse procedure retrying
+// its locks) gives up after 5 s.
+func (t HTTPTimeouts) orDefault() HTTPTimeouts {
+	pick := func(d, def time.Duration) time.Duration {
+		if d == 0 {
+			return def
+		}
+		return d
+	}
+	return HTTPTimeouts{ReadHeader: pick(t.ReadHeader, 5*time.Second), Read: pick(t.Read, 30*time.Second),
+		Write: pick(t.Write, 60*time.Second), Idle: pick(t.Idle, 120*time.Second)}
 }
 
 // Serve runs svc on ln with pool until ctx ends, then drains HTTP requests and handlers.
@@ -50,9 +82,13 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	if err := svc.RegisterConsumers(log, router); err != nil {
 		return fmt.Errorf("register consumers: %w", err)
 	}
+	timeouts := opts.HTTP.orDefault()
 	srv := &http.Server{
-		Handler:           traced(svc.Handler()),
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler:           traced(httpx.ValidInput(logger, svc.Handler())),
+		ReadHeaderTimeout: timeouts.ReadHeader,
+		ReadTimeout:       timeouts.Read,
+		WriteTimeout:      timeouts.Write,
+		IdleTimeout:       timeouts.Idle,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 

@@ -1,6 +1,6 @@
-// Package httpx holds the HTTP conventions every service shares: JSON bodies, strict
-// decoding, the one mapping from error codes to status codes, create-or-get requests in a
-// transaction and the database readiness check.
+// Package httpx holds the HTTP conventions every service shares: the refusal of input no
+// database column can hold, JSON bodies, strict decoding, the one mapping from error codes
+// to status codes, create-or-get requests in a transaction and the database readiness check.
 package httpx
 
 import (
@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"reflect"
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -31,9 +33,12 @@ type ErrorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// codeTooLarge is the code of a body over MaxBody; it has no apperr counterpart because
-// only the HTTP edge can see it.
-const codeTooLarge = "too_large"
+// Codes only the HTTP edge can see, so they have no apperr counterpart: a body over
+// MaxBody, and a body the client stopped sending before the server's read timeout.
+const (
+	codeTooLarge = "too_large"
+	codeTimeout  = "timeout"
+)
 
 // WriteJSON writes v as a JSON response with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
@@ -55,6 +60,8 @@ func Status(code apperr.Code) int {
 		return http.StatusUnauthorized
 	case codeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case codeTimeout:
+		return http.StatusRequestTimeout
 	default:
 		return http.StatusInternalServerError
 	}
@@ -84,20 +91,42 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return Decode(body, v)
 }
 
-// ReadBody reads at most MaxBody bytes of r's body; a larger body is a 413 error. Webhooks
-// need the raw bytes to check signatures, idempotent requests to hash them.
+// ReadBody reads at most MaxBody bytes of r's body; a larger body is a 413 error, a body
+// the client stopped sending before the server's read timeout a 408. Webhooks need the raw
+// bytes to check signatures, idempotent requests to hash them.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		return nil, decodeError(err)
+	var maxErr *http.MaxBytesError
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.As(err, &maxErr):
+		return nil, &apperr.Error{Code: codeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", MaxBody)}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, &apperr.Error{Code: codeTimeout, Message: "the request body did not arrive in time"}
+	default:
+		// The connection failed; its error names addresses, which are not the client's business.
+		return nil, apperr.Errorf(apperr.CodeInvalid, "the request body could not be read")
 	}
-	return body, nil
 }
 
 // Decode unmarshals body into v strictly: no unknown fields, exactly one JSON value.
 func Decode(body []byte, v any) error {
+	return decode(body, v, true)
+}
+
+// DecodeLenient unmarshals body into v, ignoring fields v does not have: providers add
+// fields to their webhooks over time. It is strict about JSON itself, and its messages
+// are Decode's.
+func DecodeLenient(body []byte, v any) error {
+	return decode(body, v, false)
+}
+
+func decode(body []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}
@@ -107,23 +136,53 @@ func Decode(body []byte, v any) error {
 	return nil
 }
 
+// decodeError explains a decoding failure in the client's terms: JSON types and field
+// names, never Go types, and at most an excerpt of what was sent.
 func decodeError(err error) error {
-	var maxErr *http.MaxBytesError
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &maxErr):
-		return &apperr.Error{Code: codeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", MaxBody)}
 	case errors.Is(err, io.EOF):
 		return apperr.Errorf(apperr.CodeInvalid, "request body is empty; a JSON object is required")
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return apperr.Errorf(apperr.CodeInvalid, "malformed JSON: %v", err)
+	case errors.As(err, &syntaxErr):
+		return apperr.Errorf(apperr.CodeInvalid, "malformed JSON at byte %d: %s", syntaxErr.Offset, apperr.Excerpt(syntaxErr.Error()))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apperr.Errorf(apperr.CodeInvalid, "malformed JSON: the body ends too early")
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return apperr.Errorf(apperr.CodeInvalid, "the request body must be %s", jsonType(typeErr.Type))
 	case errors.As(err, &typeErr):
-		return apperr.FieldErrorf(typeErr.Field, "field %q must be %s", typeErr.Field, typeErr.Type)
+		return apperr.FieldErrorf(typeErr.Field, "%s must be %s", typeErr.Field, jsonType(typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		field := apperr.Excerpt(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
 		return apperr.FieldErrorf(field, "unknown field %q", field)
 	default:
-		return apperr.Errorf(apperr.CodeInvalid, "invalid JSON body: %v", err)
+		return apperr.Errorf(apperr.CodeInvalid, "invalid JSON body: %s", apperr.Excerpt(err.Error()))
+	}
+}
+
+// jsonType names the JSON value a Go type decodes from.
+func jsonType(t reflect.Type) string {
+	if t == reflect.TypeFor[json.Number]() {
+		return "a number"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer within range"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer within range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	default:
+		return "of another JSON type"
 	}
 }

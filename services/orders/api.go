@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
@@ -145,6 +146,10 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
+	if err := limits.Check(limits.Key("Idempotency-Key", key)); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
 	o, created, err := s.place(r.Context(), cmd, key, requestHash(body))
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
@@ -178,7 +183,7 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 					return fmt.Errorf("idempotency key: %w", err)
 				}
 				if prevHash != hash {
-					return apperr.Errorf(apperr.CodeConflict, "Idempotency-Key %q was already used with a different request body", key)
+					return apperr.Errorf(apperr.CodeConflict, "Idempotency-Key %q was already used with a different request body", apperr.Excerpt(key))
 				}
 				o, err = orderstream.Load(ctx, tx, prevID)
 				return err
@@ -208,7 +213,12 @@ func actorCustomer(id string) string {
 
 // getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale.
 func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
-	o, err := orderstream.Load(r.Context(), s.pool, r.PathValue("id"))
+	id, err := httpx.PathID(r, "id")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	o, err := orderstream.Load(r.Context(), s.pool, id)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -228,20 +238,25 @@ type eventView struct {
 
 // orderEvents handles GET /api/orders/{id}/events.
 func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
-	recorded, err := eventstore.Load(r.Context(), s.pool, r.PathValue("id"))
+	id, err := httpx.PathID(r, "id")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	recorded, err := eventstore.Load(r.Context(), s.pool, id)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
 	if len(recorded) == 0 || recorded[0].StreamType != orderstream.StreamType {
-		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", r.PathValue("id")))
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id))
 		return
 	}
 	out := make([]eventView, len(recorded))
 	for i, e := range recorded {
 		out[i] = eventView{Position: e.Position, Version: e.Version, Name: e.Name, Data: e.Payload, Actor: e.Metadata.Actor, RecordedAt: e.RecordedAt}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": r.PathValue("id"), "events": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": id, "events": out})
 }
 
 // summaryView is one row of GET /api/orders.
@@ -338,7 +353,7 @@ func decodeCursor(s string) (cursor, error) {
 	}
 	ts, id, ok := strings.Cut(s, "|")
 	t, err := time.Parse(time.RFC3339Nano, ts)
-	if !ok || err != nil {
+	if !ok || err != nil || limits.Check(limits.ID("cursor", id)) != nil {
 		return cursor{}, apperr.FieldErrorf("cursor", "cursor is malformed; use nextCursor from the previous page")
 	}
 	return cursor{createdAt: &t, id: id}, nil

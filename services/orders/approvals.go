@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
@@ -51,8 +52,12 @@ func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": o.ID, "status": o.Status, "decidedBy": o.DecidedBy})
 }
 
-// Decide records a manager's approval or rejection of an order; the dashboard uses it too.
+// Decide records a manager's approval or rejection of an order; the dashboard uses it too,
+// so the bounds on its input are checked here, once for both.
 func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string) (*order.Order, error) {
+	if err := limits.Check(limits.ID("orderId", orderID), limits.Text("reason", reason)); err != nil {
+		return nil, err
+	}
 	var o *order.Order
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error

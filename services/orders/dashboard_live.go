@@ -152,6 +152,11 @@ const keepAlive = 25 * time.Second
 // ones, so a reason being typed in another row survives the update.
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
 	rc := http.NewResponseController(w)
+	// The server's write timeout bounds ordinary responses; a stream is meant to stay open.
+	// It still ends with the request's context, the session or the process.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+		s.logger.WarnContext(r.Context(), "dashboard stream: cannot lift the write timeout", "err", err)
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")

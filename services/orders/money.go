@@ -3,17 +3,27 @@ package orders
 import (
 	"encoding/json"
 	"math/big"
+	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 )
 
 // parseAmount reads a JSON number of currency units (100, 19.99) into cents exactly,
-// refusing quoted numbers, and fractions of a cent instead of rounding money.
+// refusing quoted numbers, and fractions of a cent instead of rounding money. The number's
+// length is bounded and exponents refused before it is parsed: big.Rat's cost grows with
+// both, and no amount needs either.
 func parseAmount(field string, raw json.RawMessage) (order.Cents, error) {
 	var n json.Number
 	if len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &n) != nil {
-		return 0, apperr.FieldErrorf(field, "%s must be a JSON number, got %s", field, raw)
+		return 0, apperr.FieldErrorf(field, "%s must be a JSON number, got %s", field, apperr.Excerpt(string(raw)))
+	}
+	if len(n) > limits.MaxNumber {
+		return 0, apperr.FieldErrorf(field, "%s must be a number of at most %d characters", field, limits.MaxNumber)
+	}
+	if strings.ContainsAny(string(n), "eE") {
+		return 0, apperr.FieldErrorf(field, "%s must be written without an exponent, like 19.99", field)
 	}
 	r, ok := new(big.Rat).SetString(string(n))
 	if !ok {
@@ -31,7 +41,7 @@ func parseAmount(field string, raw json.RawMessage) (order.Cents, error) {
 
 // amount renders cents as a JSON number of currency units.
 func amount(c order.Cents) json.Number {
-	return json.Number(new(big.Rat).SetFrac64(int64(c), 100).FloatString(2))
+	return json.Number(c.Units())
 }
 
 // isNull reports whether a JSON field was absent or null.

@@ -48,8 +48,13 @@ type notificationView struct {
 
 // listNotifications handles GET /api/orders/{id}/notifications.
 func (s *Service) listNotifications(w http.ResponseWriter, r *http.Request) {
+	id, err := httpx.PathID(r, "id")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
 	rows, err := s.pool.Query(r.Context(), `SELECT order_id, kind, recipient, subject, created_at, sent_at, error
-		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, r.PathValue("id"))
+		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, id)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

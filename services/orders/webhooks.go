@@ -38,13 +38,13 @@ type inboundWebhook struct {
 // paymentWebhook handles POST /webhooks/payment, signed with Stripe's scheme.
 func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.verifiedBody(w, r, webhooksig.StripeHeader, func(body []byte, header string) error {
-		return webhooksig.VerifyStripe(body, header, s.cfg.PaymentWebhookSecret)
+		return webhooksig.VerifyStripe(body, header, s.cfg.PaymentWebhookSecret, s.now())
 	})
 	if !ok {
 		return
 	}
 	var wh payment.Webhook
-	if err := decodeWebhook(body, &wh); err != nil {
+	if err := httpx.DecodeLenient(body, &wh); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
@@ -64,7 +64,7 @@ func (s *Service) deliveryWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var wh shipping.Webhook
-	if err := decodeWebhook(body, &wh); err != nil {
+	if err := httpx.DecodeLenient(body, &wh); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
@@ -73,15 +73,6 @@ func (s *Service) deliveryWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
-}
-
-// decodeWebhook is lenient about fields it does not know (providers add fields over
-// time) but strict about JSON itself.
-func decodeWebhook(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return apperr.Errorf(apperr.CodeInvalid, "malformed webhook JSON: %v", err)
-	}
-	return nil
 }
 
 // verifiedBody reads the body and checks its signature. Only in dev mode is a webhook

@@ -37,7 +37,12 @@ func (s *Service) createSessionHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) getSessionHTTP(w http.ResponseWriter, r *http.Request) {
-	sess, err := s.SessionByOrder(r.Context(), s.pool, r.PathValue("orderId"))
+	orderID, err := httpx.PathID(r, "orderId")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	sess, err := s.SessionByOrder(r.Context(), s.pool, orderID)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

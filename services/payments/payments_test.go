@@ -212,7 +212,7 @@ func (o *ordersStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if err := webhooksig.VerifyStripe(body, r.Header.Get(webhooksig.StripeHeader), secret); err != nil {
+	if err := webhooksig.VerifyStripe(body, r.Header.Get(webhooksig.StripeHeader), secret, time.Now()); err != nil {
 		o.errs = append(o.errs, err)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -441,6 +441,10 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		{"process without order", "/api/payments/process", `{"outcome":"completed"}`, "orderId"},
 		{"unknown outcome", "/api/payments/process", `{"orderId":"o","outcome":"maybe"}`, "outcome"},
 		{"reason on success", "/api/payments/process", `{"orderId":"o","outcome":"completed","reason":"x"}`, "reason"},
+		{"long order id", "/api/payments/sessions", `{"orderId":"` + strings.Repeat("o", 129) + `","amount":1,"currency":"USD"}`, "orderId"},
+		{"long email", "/api/payments/sessions", `{"orderId":"o","amount":1,"currency":"USD","customerEmail":"` + strings.Repeat("a", 250) + `@b.cd"}`, "customerEmail"},
+		{"process long order id", "/api/payments/process", `{"orderId":"` + strings.Repeat("o", 129) + `","outcome":"completed"}`, "orderId"},
+		{"long reason", "/api/payments/process", `{"orderId":"o","outcome":"failed","reason":"` + strings.Repeat("r", 1001) + `"}`, "reason"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -453,4 +457,15 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 	}
 	rec := postJSON(t, h, "/api/payments/sessions", `{"orderId":`)
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
+
+	// A refused outcome is quoted only in part.
+	rec = postJSON(t, h, "/api/payments/process", `{"orderId":"o","outcome":"`+strings.Repeat("x", 100_000)+`"}`)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Less(t, rec.Body.Len(), 300)
+
+	// An id in the path is bounded like one in a body.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/payments/sessions/"+strings.Repeat("o", 129), nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "orderId", decode[httpx.ErrorBody](t, rec).Error.Field)
 }

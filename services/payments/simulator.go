@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/services/simulator"
 )
@@ -28,12 +29,12 @@ func (r ProcessRequest) Validate() error {
 		return apperr.FieldErrorf("orderId", "orderId is required")
 	}
 	if r.Outcome != payment.StatusCompleted && r.Outcome != payment.StatusFailed {
-		return apperr.FieldErrorf("outcome", "outcome must be %q or %q, got %q", payment.StatusCompleted, payment.StatusFailed, r.Outcome)
+		return apperr.FieldErrorf("outcome", "outcome must be %q or %q, got %q", payment.StatusCompleted, payment.StatusFailed, apperr.Excerpt(r.Outcome))
 	}
 	if r.Reason != "" && r.Outcome != payment.StatusFailed {
 		return apperr.FieldErrorf("reason", "reason applies only to a failed outcome")
 	}
-	return nil
+	return limits.Check(limits.ID("orderId", r.OrderID), limits.Text("reason", r.Reason))
 }
 
 // ProcessResult reports what the simulator sent and how the orders service answered.

@@ -117,7 +117,7 @@ func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	if err := inventory.ValidateOrderID(req.OrderID); err != nil {
+	if err := req.Validate(); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
@@ -134,7 +134,12 @@ func (s *Service) release(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) getReservation(w http.ResponseWriter, r *http.Request) {
-	res, err := GetReservation(r.Context(), s.pool, r.PathValue("orderId"))
+	orderID, err := httpx.PathID(r, "orderId")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	res, err := GetReservation(r.Context(), s.pool, orderID)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -83,6 +83,11 @@ func TestBadInputIsRefusedNamingTheField(t *testing.T) {
 		{"release without order", "/api/inventory/release", `{"reason":"x"}`, "orderId"},
 		{"check without lines", "/api/inventory/check-availability", `{}`, "lines"},
 		{"check negative quantity", "/api/inventory/check-availability", `{"lines":[{"sku":"SKU-001","quantity":-1}]}`, "lines[0].quantity"},
+		{"reserve too many units", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":10001}]}`, "lines[0].quantity"},
+		{"reserve long order id", "/api/inventory/reserve", `{"orderId":"` + strings.Repeat("o", 129) + `","lines":[{"sku":"SKU-001","quantity":1}]}`, "orderId"},
+		{"check long sku", "/api/inventory/check-availability", `{"lines":[{"sku":"` + strings.Repeat("S", 65) + `","quantity":1}]}`, "lines[0].sku"},
+		{"release long order id", "/api/inventory/release", `{"orderId":"` + strings.Repeat("o", 129) + `"}`, "orderId"},
+		{"release long reason", "/api/inventory/release", `{"orderId":"o-1","reason":"` + strings.Repeat("r", 1001) + `"}`, "reason"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +100,10 @@ func TestBadInputIsRefusedNamingTheField(t *testing.T) {
 	}
 	rec := call(t, h, http.MethodPost, "/api/inventory/reserve", `{"orderId":`)
 	assert.Equal(t, http.StatusBadRequest, rec.Code, "malformed JSON")
+
+	rec = call(t, h, http.MethodGet, "/api/inventory/reservations/"+strings.Repeat("o", 129), "")
+	assert.Equal(t, http.StatusBadRequest, rec.Code, "an id in the path is bounded like one in a body")
+	assert.Equal(t, "orderId", decode[httpx.ErrorBody](t, rec).Error.Field)
 }
 
 func TestReserveOverHTTP(t *testing.T) {

@@ -18,11 +18,13 @@ const secret = "whsec_test_secret"
 var body = []byte(`{"id":"evt_1","orderId":"ord_1","status":"completed"}`)
 
 func TestStripe(t *testing.T) {
-	now := time.Now()
+	now := time.Now().Truncate(time.Second) // the header carries whole seconds
 	good := webhooksig.SignStripe(body, secret, now)
 
 	t.Run("round trip", func(t *testing.T) {
-		assert.NoError(t, webhooksig.VerifyStripe(body, good, secret))
+		assert.NoError(t, webhooksig.VerifyStripe(body, good, secret, now))
+		assert.NoError(t, webhooksig.VerifyStripe(body, good, secret, now.Add(webhooksig.Tolerance)))
+		assert.NoError(t, webhooksig.VerifyStripe(body, good, secret, now.Add(-webhooksig.Tolerance)))
 	})
 	t.Run("stripe-go's own check accepts our signature", func(t *testing.T) {
 		assert.NoError(t, webhook.ValidatePayload(body, good, secret))
@@ -38,13 +40,17 @@ func TestStripe(t *testing.T) {
 		{"tampered body", good, secret, "does not match", []byte(strings.Replace(string(body), "completed", "failed", 1))},
 		{"wrong secret", good, "whsec_other", "does not match", body},
 		{"stale timestamp", webhooksig.SignStripe(body, secret, now.Add(-10*time.Minute)), secret, "tolerance", body},
+		// Finding 10 of issue 8: a signature ten years ahead used to verify, and so stay
+		// valid for ten years.
+		{"timestamp ten years ahead", webhooksig.SignStripe(body, secret, now.AddDate(10, 0, 0)), secret, "tolerance", body},
+		{"timestamp just past the window ahead", webhooksig.SignStripe(body, secret, now.Add(webhooksig.Tolerance+time.Second)), secret, "tolerance", body},
 		{"missing header", "", secret, "missing", body},
 		{"malformed header", "garbage", secret, "malformed", body},
 		{"malformed timestamp", "t=yesterday,v1=00", secret, "malformed", body},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := webhooksig.VerifyStripe(c.body, c.header, c.secret)
+			err := webhooksig.VerifyStripe(c.body, c.header, c.secret, now)
 			require.Error(t, err)
 			assert.Equal(t, apperr.CodeUnauthorized, apperr.ErrorCode(err))
 			assert.Contains(t, err.Error(), c.wantMsg)
@@ -103,7 +109,7 @@ func TestCourier(t *testing.T) {
 // A receiver without a secret must fail loudly as its own fault, never accept or blame the sender.
 func TestVerifyWithoutSecretIsAnInternalError(t *testing.T) {
 	now := time.Now()
-	err := webhooksig.VerifyStripe(body, webhooksig.SignStripe(body, "", now), "")
+	err := webhooksig.VerifyStripe(body, webhooksig.SignStripe(body, "", now), "", now)
 	require.Error(t, err)
 	assert.Equal(t, apperr.CodeInternal, apperr.ErrorCode(err))
 	err = webhooksig.VerifyCourier(body, webhooksig.SignCourier(body, "", now), "", now)

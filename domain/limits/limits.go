@@ -1,0 +1,110 @@
+// Package limits holds the one set of bounds on client input that the HTTP edges, the order
+// aggregate and the other services' contracts all apply. An input one part accepts is then
+// never one another part, or a database column, cannot hold: the largest order the edge
+// takes (MaxLines lines of MaxQuantity units) fits every INT column and sum with room to
+// spare, and no string a client sends is larger than it needs to be.
+package limits
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+// Quantities of an order, and so of the reservation and the shipment made from it.
+const (
+	// MaxQuantity is the most units one line may ask for.
+	MaxQuantity = 10_000
+	// MaxLines is the most lines one order may have.
+	MaxLines = 100
+)
+
+// Lengths in characters of the strings clients send.
+const (
+	// MaxID bounds identifiers: order, customer, session, payment, shipment and event ids.
+	MaxID = 128
+	// MaxSKU bounds a stock-keeping unit.
+	MaxSKU = 64
+	// MaxKey bounds an Idempotency-Key.
+	MaxKey = 255
+	// MaxEmail is the longest email address SMTP can carry (RFC 5321's path limit).
+	MaxEmail = 254
+	// MaxAddressField bounds each part of a postal address.
+	MaxAddressField = 200
+	// MaxToken bounds a status word reported by a provider.
+	MaxToken = 64
+	// MaxText bounds free text such as a decision's or a failure's reason.
+	MaxText = 1000
+	// MaxNumber bounds an amount written as a JSON number, checked before it is parsed:
+	// eighteen digits and a decimal point are more than any amount in cents can hold.
+	MaxNumber = 20
+)
+
+// Bound is one string input with the most characters it may have.
+type Bound struct {
+	field, value string
+	max          int
+}
+
+// ID bounds an identifier.
+func ID(field, value string) Bound { return Bound{field, value, MaxID} }
+
+// SKU bounds a stock-keeping unit.
+func SKU(field, value string) Bound { return Bound{field, value, MaxSKU} }
+
+// Key bounds an idempotency key.
+func Key(field, value string) Bound { return Bound{field, value, MaxKey} }
+
+// Email bounds an email address.
+func Email(field, value string) Bound { return Bound{field, value, MaxEmail} }
+
+// Token bounds a status word.
+func Token(field, value string) Bound { return Bound{field, value, MaxToken} }
+
+// Text bounds free text.
+func Text(field, value string) Bound { return Bound{field, value, MaxText} }
+
+// Check returns a field error for the first value longer than its bound, without repeating
+// the value: it is too long to be worth showing.
+func Check(bounds ...Bound) error {
+	for _, b := range bounds {
+		// A string has at least as many bytes as characters, so most need no counting.
+		if len(b.value) > b.max && utf8.RuneCountInString(b.value) > b.max {
+			return apperr.FieldErrorf(b.field, "%s must be at most %d characters", b.field, b.max)
+		}
+	}
+	return nil
+}
+
+// Address bounds every part of the postal address at field (e.g. "shippingAddress"); the
+// order and the shipment carry the same six parts in their own types.
+func Address(field, name, line1, line2, city, postalCode, country string) error {
+	part := func(name, value string) Bound { return Bound{field + "." + name, value, MaxAddressField} }
+	return Check(part("name", name), part("line1", line1), part("line2", line2),
+		part("city", city), part("postalCode", postalCode), part("country", country))
+}
+
+// Lines refuses a list at field (e.g. "items") of more than MaxLines lines. An empty list
+// is refused by each caller in its own words, as it always was.
+func Lines(field string, n int) error {
+	if n > MaxLines {
+		return apperr.FieldErrorf(field, "%s must hold at most %d lines, got %d", field, MaxLines, n)
+	}
+	return nil
+}
+
+// Line refuses one line at field (e.g. "items[2]") whose SKU is blank or too long or whose
+// quantity is not from 1 to MaxQuantity.
+func Line(field, sku string, quantity int) error {
+	if strings.TrimSpace(sku) == "" {
+		return apperr.FieldErrorf(field+".sku", "%s.sku is required", field)
+	}
+	if err := Check(SKU(field+".sku", sku)); err != nil {
+		return err
+	}
+	if quantity < 1 || quantity > MaxQuantity {
+		return apperr.FieldErrorf(field+".quantity", "%s.quantity must be from 1 to %d, got %d", field, MaxQuantity, quantity)
+	}
+	return nil
+}

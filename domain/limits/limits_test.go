@@ -1,0 +1,65 @@
+package limits_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
+)
+
+// The largest order the edge accepts must fit a Postgres INT (the type of every quantity
+// and item-count column), summed over all its lines.
+func TestTheLargestOrderFitsAnInt4(t *testing.T) {
+	assert.LessOrEqual(t, limits.MaxLines*limits.MaxQuantity, 1<<31-1)
+}
+
+func TestCheckCountsCharactersAndNamesTheFirstLongField(t *testing.T) {
+	assert.NoError(t, limits.Check(limits.SKU("sku", strings.Repeat("é", limits.MaxSKU)), limits.ID("id", "")))
+
+	err := limits.Check(limits.ID("orderId", "o-1"), limits.SKU("sku", strings.Repeat("x", limits.MaxSKU+1)),
+		limits.Text("reason", strings.Repeat("x", limits.MaxText+1)))
+	require.Error(t, err)
+	assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err))
+	assert.Equal(t, "sku", apperr.ErrorField(err))
+	assert.Equal(t, "sku must be at most 64 characters", apperr.ErrorMessage(err))
+}
+
+func TestAddressNamesThePart(t *testing.T) {
+	assert.NoError(t, limits.Address("shippingAddress", "Ann", "1 Road", "", "Paris", "75001", strings.Repeat("F", limits.MaxAddressField)))
+	err := limits.Address("billingAddress", "Ann", "1 Road", "", "Paris", strings.Repeat("7", limits.MaxAddressField+1), "FR")
+	assert.Equal(t, "billingAddress.postalCode", apperr.ErrorField(err))
+}
+
+func TestLinesAndLine(t *testing.T) {
+	tests := []struct {
+		name  string
+		err   error
+		field string
+	}{
+		{"one line", limits.Lines("items", 1), ""},
+		{"most lines", limits.Lines("items", limits.MaxLines), ""},
+		{"no line is for the caller to refuse", limits.Lines("items", 0), ""},
+		{"too many lines", limits.Lines("lines", limits.MaxLines+1), "lines"},
+		{"good line", limits.Line("items[0]", "SKU-1", limits.MaxQuantity), ""},
+		{"blank sku", limits.Line("items[1]", " ", 1), "items[1].sku"},
+		{"long sku", limits.Line("lines[0]", strings.Repeat("S", limits.MaxSKU+1), 1), "lines[0].sku"},
+		{"zero units", limits.Line("items[2]", "SKU-1", 0), "items[2].quantity"},
+		{"too many units", limits.Line("items[2]", "SKU-1", limits.MaxQuantity+1), "items[2].quantity"},
+		{"2^31 units", limits.Line("items[0]", "SKU-1", 1<<31), "items[0].quantity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.field == "" {
+				assert.NoError(t, tt.err)
+				return
+			}
+			assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(tt.err))
+			assert.Equal(t, tt.field, apperr.ErrorField(tt.err))
+			assert.Contains(t, apperr.ErrorMessage(tt.err), tt.field)
+		})
+	}
+}

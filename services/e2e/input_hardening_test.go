@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
+
+// storedRows counts what every service has written: events, the services' own tables and
+// the log's dead letters, so a test can show that a refused request left nothing behind.
+func (s *system) storedRows() map[string]int {
+	s.t.Helper()
+	counts := map[string]int{}
+	for _, table := range []string{"events", "orders.idempotency_keys", "orders.webhook_inbox", "orders.order_summaries",
+		"payments.sessions", "warehouse.reservations", "delivery.shipments", "dead_letters"} {
+		var n int
+		require.NoError(s.t, s.db.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
+		counts[table] = n
+	}
+	return counts
+}
+
+// in returns a copy of s that reports to t, for use inside subtests.
+func (s *system) in(t *testing.T) *system {
+	c := *s
+	c.t = t
+	return &c
+}
+
+// refused sends a request and requires a 400 with the JSON error body.
+func (s *system) refused(method, url string, body any, header http.Header) errorBody {
+	s.t.Helper()
+	var e errorBody
+	code := s.call(method, url, body, header, &e)
+	require.Equal(s.t, http.StatusBadRequest, code, "%s %s: %+v", method, url, e)
+	require.Equal(s.t, "invalid", e.Error.Code, "%s %s", method, url)
+	require.NotEmpty(s.t, e.Error.Message, "%s %s", method, url)
+	return e
+}
+
+// Finding 8 of issue 8: a quantity the read side cannot hold used to get 201, after which
+// the order-summaries projection dead-lettered the order's events. The edge now refuses
+// it, naming the field, and stores nothing.
+func TestOversizedOrdersAreRefusedAtTheEdge(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.storedRows()
+
+	lines := make([]string, 101)
+	for i := range lines {
+		lines[i] = `{"sku":"SKU-001","quantity":1}`
+	}
+	cases := []struct{ name, body, field string }{
+		{"2^31 units on one line", `{"items":[{"sku":"SKU-001","quantity":2147483648}],"total":100}`, "items[0].quantity"},
+		{"3e9 units over three lines", `{"items":[{"sku":"SKU-001","quantity":1000000000},{"sku":"SKU-002","quantity":1000000000},{"sku":"SKU-003","quantity":1000000000}],"total":100}`, "items[0].quantity"},
+		{"one unit over the line bound", `{"items":[{"sku":"SKU-001","quantity":10001}],"total":100}`, "items[0].quantity"},
+		{"101 lines", `{"items":[` + strings.Join(lines, ",") + `],"total":100}`, "items"},
+		{"a quantity that is no integer", `{"items":[{"sku":"SKU-001","quantity":1e30}],"total":100}`, "items.quantity"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := s.in(t).refused("POST", s.orders+"/api/orders", c.body, nil)
+			assert.Equal(t, c.field, e.Error.Field, e.Error.Message)
+		})
+	}
+	// The warehouse applies the same bounds to its own procedures.
+	e := s.refused("POST", s.warehouse+"/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":10001}]}`, nil)
+	assert.Equal(t, "lines[0].quantity", e.Error.Field)
+	assert.Equal(t, before, s.storedRows(), "a refused order stores nothing")
+}
+
+// The largest order the edge accepts (100 lines of 10,000 units) fits every column: it
+// reaches the order list with its full item count and nothing is dead-lettered.
+func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
+	s := start(t, defaultOptions())
+	lines := make([]string, 100)
+	for i := range lines {
+		lines[i] = `{"sku":"SKU-001","quantity":10000}`
+	}
+	id := s.placeOrder(`{"items":[` + strings.Join(lines, ",") + `],"total":100}`)
+
+	var listed struct {
+		Orders []struct {
+			ID        string `json:"id"`
+			ItemCount int    `json:"itemCount"`
+		} `json:"orders"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders", nil, nil, &listed))
+		if len(listed.Orders) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Len(t, listed.Orders, 1, "the order reaches the list")
+	assert.Equal(t, id, listed.Orders[0].ID)
+	assert.Equal(t, 1_000_000, listed.Orders[0].ItemCount)
+	// Too much for the catalog, so the workflow cancels it; it must not poison anything.
+	s.waitCancelled(id)
+	assert.Zero(t, s.storedRows()["dead_letters"])
+}
+
+// waitCancelled waits until the order is cancelled (here: out of stock).
+func (s *system) waitCancelled(id string) {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if o := s.order(id); o.Status == "cancelled" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("order %s was never cancelled", id)
+}
+
+// Finding 9 of issue 8: a NUL byte or invalid UTF-8 anywhere in a request used to reach
+// Postgres, which refused it (SQLSTATE 22021), and the client got a 500. Every service now
+// refuses such a request with a 400 before any handler runs, and nothing is stored.
+func TestNULAndInvalidUTF8AreRefusedByEveryService(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.storedRows()
+
+	signedNUL := []byte(`{"id":"evt_1","orderId":"o\u0000","status":"completed"}`)
+	paymentHeader := http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(signedNUL, paymentSecret, time.Now())}}
+	courierHeader := http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(signedNUL, deliverySecret, time.Now())}}
+	cases := []struct {
+		name, method, url string
+		body              any
+		header            http.Header
+	}{
+		{"orders: NUL in the path", "GET", s.orders + "/api/orders/%00", nil, nil},
+		{"orders: invalid UTF-8 in the path", "GET", s.orders + "/api/orders/%ff/events", nil, nil},
+		{"orders: NUL in the notifications path", "GET", s.orders + "/api/orders/%00/notifications", nil, nil},
+		{"orders: NUL in a cursor", "GET", s.orders + "/api/orders?cursor=2026-01-01T00:00:00Z%7C%00", nil, nil},
+		{"orders: NUL in a filter", "GET", s.orders + "/api/support-tickets?orderId=%00", nil, nil},
+		{"orders: invalid UTF-8 in a filter", "GET", s.orders + "/api/webhooks?outcome=%C3", nil, nil},
+		{"orders: NUL in a dashboard search", "GET", s.orders + "/dashboard/orders?q=%00", nil, nil},
+		{"orders: NUL in a sign-in form", "POST", s.orders + "/dashboard/signin", "email=a%00b&password=x",
+			http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
+		{"orders: NUL in a SKU", "POST", s.orders + "/api/orders", `{"items":[{"sku":"SKU-001\u0000","quantity":1}],"total":100}`, nil},
+		{"orders: raw NUL in a body", "POST", s.orders + "/api/orders", "{\"items\":[{\"sku\":\"SKU-001\x00\",\"quantity\":1}],\"total\":100}", nil},
+		{"orders: invalid UTF-8 in a body", "POST", s.orders + "/api/orders", "{\"items\":[{\"sku\":\"SKU-001\xff\",\"quantity\":1}],\"total\":100}", nil},
+		{"orders: invalid UTF-8 in Idempotency-Key", "POST", s.orders + "/api/orders", lowRisk, http.Header{"Idempotency-Key": {"key-\xff"}}},
+		{"orders: NUL in an approval", "POST", s.orders + "/api/orders/approve", `{"orderId":"o\u0000","approved":true}`, bearer(managerToken)},
+		{"orders: NUL in a payment webhook", "POST", s.orders + "/webhooks/payment", signedNUL, paymentHeader},
+		{"orders: NUL in a courier webhook", "POST", s.orders + "/webhooks/delivery", signedNUL, courierHeader},
+		{"payments: NUL in the path", "GET", s.payments + "/api/payments/sessions/%00", nil, nil},
+		{"payments: NUL in an orderId", "POST", s.payments + "/api/payments/sessions", `{"orderId":"o\u0000","amount":100,"currency":"USD"}`, nil},
+		{"payments: NUL in the checkout path", "GET", s.payments + "/pay/%00", nil, nil},
+		{"warehouse: NUL in the path", "GET", s.warehouse + "/api/inventory/reservations/%00", nil, nil},
+		{"warehouse: NUL in a SKU", "POST", s.warehouse + "/api/inventory/check-availability", `{"lines":[{"sku":"SKU\u0000","quantity":1}]}`, nil},
+		{"warehouse: NUL in an orderId", "POST", s.warehouse + "/api/inventory/reserve", `{"orderId":"o\u0000","lines":[{"sku":"SKU-001","quantity":1}]}`, nil},
+		{"warehouse: NUL in a release", "POST", s.warehouse + "/api/inventory/release", `{"orderId":"o\u0000"}`, nil},
+		{"delivery: NUL in the path", "GET", s.delivery + "/api/shipments/%00", nil, nil},
+		{"delivery: NUL in an orderId", "POST", s.delivery + "/api/shipments", `{"orderId":"o\u0000","lines":[{"sku":"SKU-001","quantity":1}]}`, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := s.in(t).refused(c.method, c.url, c.body, c.header)
+			assert.NotContains(t, e.Error.Message, "\x00", "the message does not echo the NUL")
+		})
+	}
+	assert.Equal(t, before, s.storedRows(), "a refused request stores nothing")
+
+	// An escaped backslash followed by "u0000" is six ordinary characters, not a NUL.
+	var created struct{ ID string }
+	require.Equal(t, http.StatusCreated, s.call("POST", s.orders+"/api/orders",
+		`{"items":[{"sku":"SKU-001","quantity":1}],"total":100,"customerId":"c\\u0000"}`, nil, &created))
+	assert.NotEmpty(t, created.ID)
+}

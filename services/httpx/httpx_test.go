@@ -1,0 +1,210 @@
+package httpx_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+func decodeError(t *testing.T, rec *httptest.ResponseRecorder) httpx.ErrorDetail {
+	t.Helper()
+	var body httpx.ErrorBody
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), rec.Body.String())
+	return body.Error
+}
+
+// Finding 9 of issue 8: Postgres refuses NUL and invalid UTF-8 in text (SQLSTATE 22021),
+// so they are refused at the edge, wherever in the request they are.
+func TestValidInputRefusesNULAndInvalidUTF8(t *testing.T) {
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	cases := []struct {
+		name, target, body string
+		header             http.Header
+		field              string
+	}{
+		{"NUL in the path", "/api/orders/%00", "", nil, "path"},
+		{"invalid UTF-8 in the path", "/api/orders/%ff", "", nil, "path"},
+		{"NUL in a query value", "/api/orders?cursor=x%00", "", nil, "cursor"},
+		{"invalid UTF-8 in a query value", "/api/orders?q=%C3", "", nil, "q"},
+		{"NUL in a query key", "/api/orders?a%00=1", "", nil, "query"},
+		{"invalid UTF-8 in a header", "/api/orders", "", http.Header{"Idempotency-Key": {"k\xff"}}, "Idempotency-Key"},
+		{"NUL escape in a JSON body", "/api/orders", `{"sku":"A\u0000"}`, nil, "body"},
+		{"NUL escape after an escaped backslash", "/api/orders", `{"sku":"A\\\u0000"}`, nil, "body"},
+		{"raw NUL in a body", "/api/orders", "{\"sku\":\"A\x00\"}", nil, "body"},
+		{"invalid UTF-8 in a body", "/api/orders", "{\"sku\":\"A\xff\"}", nil, "body"},
+		{"NUL in a form value", "/dashboard/signin", "email=a%00b&password=x", form, "email"},
+		{"invalid UTF-8 in a form value", "/dashboard/signin", "email=a%ffb", form, "email"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			reached := false
+			h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+			method := http.MethodGet
+			if c.body != "" {
+				method = http.MethodPost
+			}
+			req := httptest.NewRequest(method, c.target, strings.NewReader(c.body))
+			for k, v := range c.header {
+				req.Header[k] = v
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			assert.False(t, reached, "the handler must not run")
+			require.Equal(t, http.StatusBadRequest, rec.Code)
+			e := decodeError(t, rec)
+			assert.Equal(t, "invalid", e.Code)
+			assert.Equal(t, c.field, e.Field)
+			assert.True(t, json.Valid(rec.Body.Bytes()))
+		})
+	}
+}
+
+// Clean requests pass untouched: the handler reads the same body, however it is labelled.
+func TestValidInputPassesCleanRequests(t *testing.T) {
+	cases := []struct{ name, target, body, contentType string }{
+		{"no body", "/api/orders/ord-%C3%A9?status=placed", "", ""},
+		{"JSON", "/api/orders", `{"sku":"Café","note":"A\\u0000 is six characters"}`, ""},
+		{"JSON sent by curl -d, labelled a form", "/api/orders", `{"items":[{"sku":"SKU-001","quantity":2}],"total":100}`, "application/x-www-form-urlencoded"},
+		{"form", "/dashboard/signin", "email=ann%40example.com&next=%2Fdashboard", "application/x-www-form-urlencoded"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []byte
+			h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if c.name == "form" {
+					require.NoError(t, r.ParseForm())
+					assert.Equal(t, "ann@example.com", r.PostForm.Get("email"))
+					got = []byte(c.body)
+				} else {
+					var err error
+					got, err = httpx.ReadBody(w, r)
+					require.NoError(t, err)
+				}
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			req := httptest.NewRequest(http.MethodPost, c.target, strings.NewReader(c.body))
+			if c.contentType != "" {
+				req.Header.Set("Content-Type", c.contentType)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+			assert.Equal(t, c.body, string(got))
+		})
+	}
+}
+
+func TestValidInputRefusesOversizedBodies(t *testing.T) {
+	h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("the handler must not run")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/dashboard/signin", strings.NewReader(strings.Repeat("a", httpx.MaxBody+1))))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+}
+
+// Finding 12 of issue 8: a decoding error names the field and the JSON type it wants,
+// never a Go type, and repeats at most a short excerpt of the input.
+func TestDecodeErrorsSpeakJSON(t *testing.T) {
+	type line struct {
+		SKU      string `json:"sku"`
+		Quantity int    `json:"quantity"`
+	}
+	type request struct {
+		OrderID  string      `json:"orderId"`
+		Approved *bool       `json:"approved"`
+		Amount   json.Number `json:"amount"`
+		Lines    []line      `json:"lines"`
+		Price    float64     `json:"price"`
+	}
+	long := strings.Repeat("x", 100_000)
+	cases := []struct{ name, body, field, message string }{
+		{"string for an integer", `{"lines":[{"quantity":"2"}]}`, "lines.quantity", "lines.quantity must be an integer within range"},
+		{"fraction for an integer", `{"lines":[{"quantity":2.5}]}`, "lines.quantity", "lines.quantity must be an integer within range"},
+		{"huge integer", `{"lines":[{"quantity":1e30}]}`, "lines.quantity", "lines.quantity must be an integer within range"},
+		{"number for a string", `{"orderId":5}`, "orderId", "orderId must be a string"},
+		{"string for a boolean", `{"approved":"yes"}`, "approved", "approved must be true or false"},
+		{"object for an array", `{"lines":{}}`, "lines", "lines must be an array"},
+		{"array for an object", `{"lines":[[]]}`, "lines", "lines must be an object"},
+		{"string for a number", `{"price":"1"}`, "price", "price must be a number"},
+		{"array for the body", `[]`, "", "the request body must be an object"},
+		{"unknown field", `{"` + long + `":1}`, apperr.Excerpt(long), `unknown field "` + apperr.Excerpt(long) + `"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var v request
+			err := httpx.Decode([]byte(c.body), &v)
+			require.Error(t, err)
+			assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err))
+			assert.Equal(t, c.field, apperr.ErrorField(err))
+			assert.Equal(t, c.message, apperr.ErrorMessage(err))
+		})
+	}
+}
+
+// Malformed JSON is reported without repeating the body.
+func TestDecodeMalformedJSONEchoesLittle(t *testing.T) {
+	var v map[string]any
+	err := httpx.Decode([]byte(`{"a":`+strings.Repeat("x", 100_000)), &v)
+	require.Error(t, err)
+	assert.Less(t, len(apperr.ErrorMessage(err)), 200)
+}
+
+// Providers add fields over time, so their bodies are decoded leniently, with the same
+// messages as every other body.
+func TestDecodeLenient(t *testing.T) {
+	var v struct {
+		Amount int64 `json:"amount"`
+	}
+	require.NoError(t, httpx.DecodeLenient([]byte(`{"amount":5,"livemode":false}`), &v))
+	assert.Equal(t, int64(5), v.Amount)
+	err := httpx.DecodeLenient([]byte(`{"amount":"5"}`), &v)
+	assert.Equal(t, "amount", apperr.ErrorField(err))
+	assert.Equal(t, "amount must be an integer within range", apperr.ErrorMessage(err))
+}
+
+// A body the client stops sending is a timeout, reported as such and without the
+// connection's addresses.
+func TestReadBodyTimeout(t *testing.T) {
+	req := httptest.NewRequest(http.MethodPost, "/", io.MultiReader(strings.NewReader("{"), errReader{os.ErrDeadlineExceeded}))
+	_, err := httpx.ReadBody(httptest.NewRecorder(), req)
+	require.Error(t, err)
+	assert.Equal(t, http.StatusRequestTimeout, httpx.Status(apperr.ErrorCode(err)))
+	assert.NotContains(t, apperr.ErrorMessage(err), "deadline")
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// Path ids are bounded like ids in bodies: they reach the database and "not found" answers.
+func TestPathID(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := httpx.PathID(r, "id")
+		if err != nil {
+			httpx.WriteError(w, r, slog.New(slog.DiscardHandler), err)
+			return
+		}
+		_, _ = io.WriteString(w, id)
+	})
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/orders/"+strings.Repeat("o", 128), nil))
+	assert.Equal(t, http.StatusOK, rec.Code)
+
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/orders/"+strings.Repeat("o", 129), nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "id", decodeError(t, rec).Field)
+}

@@ -1,0 +1,108 @@
+package orders_test
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// sseEvent is one server-sent event: its name and its data lines joined.
+type sseEvent struct{ name, data string }
+
+// readEvents sends the stream's events to a channel until the stream ends.
+func readEvents(resp *http.Response) <-chan sseEvent {
+	out := make(chan sseEvent)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data += strings.TrimPrefix(line, "data: ")
+			case line == "" && ev.name != "":
+				out <- ev
+				ev = sseEvent{}
+			}
+		}
+	}()
+	return out
+}
+
+// Finding 14 of issue 8: the servers now have a write timeout, which must not cut the
+// dashboard's live stream. A stream opened on a server whose timeouts are a few seconds
+// still delivers an update that happens after them.
+func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
+	// Short, but long enough for the sign-in's bcrypt comparison under the race detector
+	// while other tests run in parallel.
+	const timeout = 5 * time.Second
+	pool := pgtest.Pool(t)
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerToken: "token"})
+	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- host.Serve(ctx, slog.New(slog.DiscardHandler), pool, ln, svc,
+			host.Options{HTTP: host.HTTPTimeouts{ReadHeader: timeout, Read: timeout, Write: timeout, Idle: timeout}})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	base := "http://" + ln.Addr().String()
+	// The dashboard helpers need only the server's URL.
+	d := &dash{t: t, pool: pool, srv: &httptest.Server{URL: base}, client: newClient(t)}
+	_, csrf := d.signIn(d.client, managerEmail, managerPassword)
+	require.NotEmpty(t, csrf)
+
+	req, err := http.NewRequest("GET", base+"/dashboard/events?list=pending", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := d.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	events := readEvents(resp)
+	next := func(name string) sseEvent {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case ev, ok := <-events:
+				require.True(t, ok, "the stream ended while waiting for %q", name)
+				if ev.name == name {
+					return ev
+				}
+			case <-deadline:
+				t.Fatalf("no %q event", name)
+			}
+		}
+	}
+	assert.Equal(t, "0", next("pending-count").data)
+
+	time.Sleep(timeout + 500*time.Millisecond)
+	placed, err := http.Post(base+"/api/orders", "application/json",
+		strings.NewReader(`{"items":[{"sku":"SKU-002","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`))
+	require.NoError(t, err)
+	placed.Body.Close()
+	require.Equal(t, http.StatusCreated, placed.StatusCode)
+	assert.Equal(t, "1", next("pending-count").data, "the held order reaches the open stream")
+}

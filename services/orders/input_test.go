@@ -1,0 +1,153 @@
+package orders_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// errorMessage returns the message of an error response.
+func errorMessage(t *testing.T, r response) string {
+	t.Helper()
+	var e apiError
+	require.NoError(t, json.Unmarshal(r.body, &e), "body: %.300s", r.body)
+	return e.Error.Message
+}
+
+// withField returns the business-case body with one more top-level field.
+func withField(name, rawValue string) string {
+	return `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"` + name + `":` + rawValue + `}`
+}
+
+// Finding 11 of issue 8: a total of a million digits used to cost seconds of CPU before
+// its 400. Numbers and strings now have explicit bounds, checked before any costly work.
+func TestPlaceOrderBoundsNumbersAndStrings(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	million := strings.Repeat("9", 1_000_000)
+	long := func(n int) string { return `"` + strings.Repeat("x", n) + `"` }
+	tests := []struct{ name, body, field string }{
+		{"a total of a million digits", `{"items":[{"sku":"SKU-001","quantity":2}],"total":` + million + `}`, "total"},
+		{"a unit price of a million digits", `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":` + million + `}],"total":100}`, "items[0].unitPrice"},
+		{"a total with a huge exponent", `{"items":[{"sku":"SKU-001","quantity":2}],"total":1e999999999}`, "total"},
+		{"a total with a small exponent", `{"items":[{"sku":"SKU-001","quantity":2}],"total":1e2}`, "total"},
+		{"a long SKU", `{"items":[{"sku":` + long(65) + `,"quantity":2}],"total":100}`, "items[0].sku"},
+		{"a long customer id", withField("customerId", long(129)), "customerId"},
+		{"a long email", withField("customerEmail", `"`+strings.Repeat("a", 250)+`@b.cd"`), "customerEmail"},
+		{"a long address line", withField("shippingAddress", `{"name":"Ann","line1":`+long(201)+`}`), "shippingAddress.line1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := a.with(t)
+			start := time.Now()
+			r := a.post(tc.body, nil)
+			assert.Less(t, time.Since(start), time.Second)
+			assertError(t, r, http.StatusBadRequest, "invalid", tc.field)
+			assert.Less(t, len(r.body), 300, "the answer does not repeat the input")
+		})
+	}
+
+	key := strings.Repeat("k", 256)
+	assertError(t, a.post(businessCaseBody, map[string]string{"Idempotency-Key": key}), http.StatusBadRequest, "invalid", "Idempotency-Key")
+	require.Equal(t, storedCounts{}, a.counts(), "nothing is stored for a refused request")
+
+	// The bounds themselves are accepted.
+	r := a.post(`{"items":[{"sku":"SKU-001","quantity":2}],"total":12345678901234567.89}`, map[string]string{"Idempotency-Key": key[1:]})
+	assert.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+}
+
+// Finding 12 of issue 8: an error message used to echo up to 100 KB of input, Go type
+// names, and cents where the client wrote units. It now echoes a short excerpt, in JSON's
+// and the client's terms.
+func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	huge := strings.Repeat("x", 100_000)
+	tests := []struct{ name, body, field, message string }{
+		{"a negative total, in units", `{"items":[{"sku":"SKU-001","quantity":2}],"total":-5}`, "total", "total must be positive, got -5.00"},
+		{"a total that does not add up, in units", `{"items":[{"sku":"A","quantity":2,"unitPrice":10}],"total":26}`, "total",
+			"total 26.00 does not match the sum of item prices 20.00"},
+		{"a quantity that is a string", `{"items":[{"sku":"SKU-001","quantity":"two"}],"total":100}`, "items.quantity",
+			"items.quantity must be an integer within range"},
+		{"items that are an object", `{"items":{},"total":100}`, "items", "items must be an array"},
+		{"a total that is a huge string", `{"items":[{"sku":"SKU-001","quantity":2}],"total":"` + huge + `"}`, "total", ""},
+		{"a huge currency", withField("currency", `"`+huge+`"`), "currency", ""},
+		{"a huge unknown field", withField(huge, "1"), "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := a.with(t)
+			r := a.post(tc.body, nil)
+			require.Equal(t, http.StatusBadRequest, r.status)
+			assert.Less(t, len(r.body), 300, "the answer repeats at most an excerpt: %.300s", r.body)
+			msg := errorMessage(t, r)
+			if tc.message != "" {
+				assert.Equal(t, tc.message, msg)
+			}
+			if tc.field != "" {
+				assertError(t, r, http.StatusBadRequest, "invalid", tc.field)
+			}
+			for _, goType := range []string{"int", "string", "[]", "orders.", "json.", "struct"} {
+				assert.NotContains(t, strings.ReplaceAll(msg, "integer", ""), goType)
+			}
+		})
+	}
+
+	r := a.get("/api/orders?status=" + strings.Repeat("s", 10_000))
+	assertError(t, r, http.StatusBadRequest, "invalid", "status")
+	assert.Less(t, len(r.body), 300)
+
+	r = a.get("/api/orders/" + strings.Repeat("o", 129))
+	assertError(t, r, http.StatusBadRequest, "invalid", "id")
+	assert.Less(t, len(r.body), 300)
+	r = a.get("/api/orders/" + strings.Repeat("o", 129) + "/events")
+	assertError(t, r, http.StatusBadRequest, "invalid", "id")
+	r = a.get("/api/orders/" + strings.Repeat("o", 129) + "/notifications")
+	assertError(t, r, http.StatusBadRequest, "invalid", "id")
+}
+
+func TestApprovalBoundsItsFields(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{ManagerToken: "token"})
+	auth := map[string]string{"Authorization": "Bearer token"}
+	for field, body := range map[string]string{
+		"orderId": `{"orderId":"` + strings.Repeat("o", 129) + `","approved":true}`,
+		"reason":  `{"orderId":"o-1","approved":false,"reason":"` + strings.Repeat("r", 1001) + `"}`,
+	} {
+		r := a.do(http.MethodPost, "/api/orders/approve", strings.NewReader(body), auth)
+		assertError(t, r, http.StatusBadRequest, "invalid", field)
+	}
+}
+
+func TestWebhooksBoundTheirFieldsAndSpeakJSON(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{DevMode: true}) // unsigned webhooks, so the body alone is tested
+	long := strings.Repeat("x", 129)
+	tests := []struct{ path, body, field, message string }{
+		{"/webhooks/payment", `{"orderId":"o-1","status":"completed","amount":"5"}`, "amount", "amount must be an integer within range"},
+		{"/webhooks/payment", `{"orderId":"` + long + `","status":"completed"}`, "orderId", ""},
+		{"/webhooks/payment", `{"orderId":"o-1","status":"completed","sessionId":"` + long + `"}`, "sessionId", ""},
+		{"/webhooks/delivery", `{"orderId":"o-1","status":"` + strings.Repeat("s", 65) + `"}`, "status", ""},
+		{"/webhooks/delivery", `{"orderId":"o-1","status":"failed","reason":"` + strings.Repeat("r", 1001) + `"}`, "reason", ""},
+		{"/webhooks/delivery", `{"orderId":"o-1","status":"delivered","courierNote":"kept for later"}`, "", ""},
+	}
+	for _, tc := range tests {
+		r := a.do(http.MethodPost, tc.path, bytes.NewReader([]byte(tc.body)), nil)
+		if tc.field == "" {
+			assert.Equal(t, http.StatusNotFound, r.status, "an unknown field is no error, the order is unknown: %s", r.body)
+			continue
+		}
+		assertError(t, r, http.StatusBadRequest, "invalid", tc.field)
+		if tc.message != "" {
+			assert.Equal(t, tc.message, errorMessage(t, r))
+		}
+	}
+}
