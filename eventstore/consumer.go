@@ -154,7 +154,8 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 		return 0, err
 	}
-	done, err := c.handleRows(ctx, tx, topic, rows)
+	published := &batchWakes{}
+	done, err := c.handleRows(context.WithValue(ctx, wakeKey{}, published), tx, topic, rows)
 	if errors.Is(err, errIsolate) {
 		c.log.logger.Debug("batch failed; retrying it message by message", watermill.LogFields{"consumer_group": c.group, "topic": topic})
 		return 1, nil // not done, but worth another round at once
@@ -176,6 +177,9 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 		return 0, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
 	}
 	committed = true
+	for _, t := range published.topics {
+		c.log.waker.add(t)
+	}
 	return done, nil
 }
 

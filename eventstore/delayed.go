@@ -76,7 +76,10 @@ func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler, 
 	if err != nil {
 		return err
 	}
-	router.AddConsumerHandler(name, topic, sub, Transactional(name, topic, DefaultMaxAttempts, h))
+	wakeful := func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		return h(l.WithWakeups(ctx), tx, msg)
+	}
+	router.AddConsumerHandler(name, topic, sub, Transactional(name, topic, DefaultMaxAttempts, wakeful))
 	return nil
 }
 

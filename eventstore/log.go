@@ -37,8 +37,8 @@ func (c *LogConfig) setDefaults() {
 	}
 }
 
-// Log hands out Watermill subscribers on the Postgres log and wakes them through
-// LISTEN/NOTIFY when a topic receives messages, so a hop costs milliseconds, not a poll.
+// Log hands out consumers of the Postgres log and wakes them through LISTEN/NOTIFY when a
+// topic receives messages, so a hop costs milliseconds, not a poll.
 type Log struct {
 	pool   *pgxpool.Pool
 	logger watermill.LoggerAdapter
@@ -46,18 +46,22 @@ type Log struct {
 
 	mu      sync.Mutex
 	waiters map[string][]chan struct{}
+	waker   *waker
 }
 
 // NewLog prepares subscribers over pool; call Listen to receive wake-ups.
 func NewLog(pool *pgxpool.Pool, logger watermill.LoggerAdapter, cfg LogConfig) *Log {
 	cfg.setDefaults()
-	return &Log{pool: pool, logger: logger, cfg: cfg, waiters: map[string][]chan struct{}{}}
+	l := &Log{pool: pool, logger: logger, cfg: cfg, waiters: map[string][]chan struct{}{}}
+	l.waker = newWaker(l)
+	return l
 }
 
 // Listen holds one connection on LISTEN watermill and fans notifications out to the
-// subscribers of each topic until ctx ends. On a lost connection it reconnects; consumers
-// meanwhile fall back to polling.
+// subscribers of each topic until ctx ends, and sends this process's wake-ups (see
+// wake.go). On a lost connection it reconnects; consumers meanwhile fall back to polling.
 func (l *Log) Listen(ctx context.Context) error {
+	go l.waker.run(ctx)
 	for ctx.Err() == nil {
 		if err := l.listenOnce(ctx); err != nil && ctx.Err() == nil {
 			l.logger.Error("log listener lost its connection; retrying", err, nil)

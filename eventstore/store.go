@@ -201,6 +201,7 @@ func PublishInTx(ctx context.Context, tx pgx.Tx, topic string, msgs ...*message.
 	if err := pub.Publish(topic, msgs...); err != nil {
 		return fmt.Errorf("publish to %s: %w", topic, err)
 	}
+	markPublished(ctx, topic)
 	return nil
 }
 

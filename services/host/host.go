@@ -89,7 +89,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,
 		IdleTimeout:       timeouts.Idle,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return log.WithWakeups(context.WithoutCancel(ctx)) },
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

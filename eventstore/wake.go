@@ -1,0 +1,109 @@
+package eventstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+)
+
+// Wake-ups. A consumer sleeps until told that its topic has news, then queries. Postgres
+// could tell it with a NOTIFY in the publishing transaction (a trigger on each topic
+// did), but a transaction that has sent a NOTIFY takes one database-wide lock at commit
+// and holds it through its WAL flush: every writer in the system then commits one after
+// another, which was the ceiling of the whole workflow (docs/BENCHMARKS.md). So the
+// publishing side remembers which topics it wrote and, once its transaction is over,
+// wakes this process's consumers directly and the other processes with a NOTIFY sent
+// outside any writing transaction (no transaction id, no WAL flush under the lock).
+// A wake-up is only a hint: a consumer that finds nothing yet looks again shortly, and
+// every consumer polls anyway (MaxPollInterval) in case a hint is lost.
+
+type wakeKey struct{}
+
+// wakes collects the topics a transaction published to.
+type wakes interface{ add(topic string) }
+
+// WithWakeups returns ctx carrying l's waker: messages published through a context
+// derived from it wake their consumers, here and in other processes. The host gives it
+// to HTTP handlers; consumers give their handlers a per-batch collector instead, flushed
+// after the batch commits.
+func (l *Log) WithWakeups(ctx context.Context) context.Context {
+	return context.WithValue(ctx, wakeKey{}, l.waker)
+}
+
+// markPublished records that topic received messages through ctx's transaction.
+func markPublished(ctx context.Context, topic string) {
+	if w, ok := ctx.Value(wakeKey{}).(wakes); ok {
+		w.add(topic)
+	}
+}
+
+// batchWakes holds a consumer batch's topics until it commits.
+type batchWakes struct {
+	mu     sync.Mutex
+	topics []string
+}
+
+func (b *batchWakes) add(topic string) {
+	b.mu.Lock()
+	b.topics = append(b.topics, topic)
+	b.mu.Unlock()
+}
+
+// waker sends the wake-ups of one process: at once to its own consumers, and, coalesced,
+// as one NOTIFY statement in autocommit to every process listening.
+type waker struct {
+	log *Log
+
+	mu    sync.Mutex
+	dirty map[string]bool
+	kick  chan struct{}
+}
+
+func newWaker(l *Log) *waker {
+	return &waker{log: l, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// notifyDelay lets the transaction that published commit before the hint goes out, when
+// the hint comes from inside it (an HTTP handler's transaction).
+const notifyDelay = time.Millisecond
+
+func (w *waker) add(topic string) {
+	w.mu.Lock()
+	w.dirty[topic] = true
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run sends pending wake-ups until ctx ends.
+func (w *waker) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(notifyDelay):
+		}
+		w.mu.Lock()
+		topics := make([]string, 0, len(w.dirty))
+		for t := range w.dirty {
+			topics = append(topics, t)
+		}
+		clear(w.dirty)
+		w.mu.Unlock()
+		for _, t := range topics {
+			w.log.wake(t)
+		}
+		if _, err := w.log.pool.Exec(ctx, `SELECT pg_notify('watermill', t) FROM unnest($1::text[]) AS t`, topics); err != nil && ctx.Err() == nil {
+			w.log.logger.Error("sending wake-ups failed; consumers fall back to polling", err, watermill.LogFields{"topics": topics})
+		}
+	}
+}
