@@ -134,7 +134,14 @@ func (c *consumer) prepare(ctx context.Context) error {
 
 // batch handles at most one batch of topic and reports how many messages it consumed.
 func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
-	tx, err := c.log.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if ready, err := c.peek(ctx, topic); err != nil || !ready {
+		return 0, err
+	}
+	// synchronous_commit = off is safe here and only here: the offset and every effect of
+	// the batch commit together, so a database crash can only lose the batch as a whole,
+	// which is then redelivered. Requests answered to a client (HTTP) keep synchronous
+	// commits. It is set with the BEGIN, in the same round trip.
+	tx, err := c.log.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off"})
 	if err != nil {
 		return 0, err
 	}
@@ -146,12 +153,6 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	}()
 	rows, err := c.selectBatch(ctx, tx, topic)
 	if err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	// Safe here and only here: the offset and every effect of the batch commit together,
-	// so a database crash can only lose the batch as a whole, which is then redelivered.
-	// Requests answered to a client (HTTP) keep synchronous commits.
-	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 		return 0, err
 	}
 	published := &batchWakes{}
@@ -181,6 +182,25 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 		c.log.waker.add(t)
 	}
 	return done, nil
+}
+
+// peek reports, in one autocommit statement, whether topic holds a message visible to
+// the group: most wake-ups under load find nothing yet (a message is visible only once
+// every older transaction has ended), and a peek costs one round trip where a begin,
+// a locking select and a rollback cost three. It reads the same layout and visibility
+// rule as watermill-sql's select.
+func (c *consumer) peek(ctx context.Context, topic string) (bool, error) {
+	var ready bool
+	err := c.log.pool.QueryRow(ctx, `
+		SELECT EXISTS (
+			SELECT 1 FROM `+c.schema.MessagesTable(topic)+` m, `+c.offsets.MessagesOffsetsTable(topic)+` o
+			WHERE o.consumer_group = $1
+			  AND (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked)
+			  AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot()))`, c.group).Scan(&ready)
+	if err != nil {
+		return false, fmt.Errorf("peek at %s: %w", topic, err)
+	}
+	return ready, nil
 }
 
 func (c *consumer) selectBatch(ctx context.Context, tx pgx.Tx, topic string) ([]wsql.Row, error) {

@@ -11,6 +11,7 @@ import (
 	mathrand "math/rand/v2"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
@@ -27,6 +28,42 @@ type driver struct {
 	// runID keeps Idempotency-Keys unique across runs against the same database: a key
 	// seen before would replay the old order (200) instead of placing a new one.
 	runID string
+	// reads times every status poll: the cost of GET /api/orders/{id} while the workflow
+	// runs, at whatever rate the customers poll.
+	reads readTimes
+}
+
+// readTimes collects the latency of every GET /api/orders/{id}.
+type readTimes struct {
+	mu      sync.Mutex
+	samples []time.Duration
+	first   time.Time
+	last    time.Time
+}
+
+func (r *readTimes) add(start time.Time, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first.IsZero() || start.Before(r.first) {
+		r.first = start
+	}
+	if end := start.Add(d); end.After(r.last) {
+		r.last = end
+	}
+	r.samples = append(r.samples, d)
+}
+
+// sorted returns the samples in order and the rate they were taken at.
+func (r *readTimes) sorted() ([]time.Duration, float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.samples)
+	slices.Sort(out)
+	rate := 0.0
+	if span := r.last.Sub(r.first); span > 0 {
+		rate = float64(len(out)) / span.Seconds()
+	}
+	return out, rate
 }
 
 func newDriver(cfg config) *driver {
@@ -252,7 +289,11 @@ func (g *driver) await(ctx context.Context, id string, want goal, via ...order.S
 
 func (g *driver) state(ctx context.Context, id string) (orderState, error) {
 	var o orderState
+	start := time.Now()
 	err := g.do(ctx, "GET", "/api/orders/"+id, nil, nil, http.StatusOK, &o)
+	if err == nil {
+		g.reads.add(start, time.Since(start))
+	}
 	return o, err
 }
 

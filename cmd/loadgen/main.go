@@ -152,6 +152,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	trips, held := applyLoad(ctx, cfg, d, progress)
 	rep := summarize(trips, cfg.warmup)
 	rep.held = held
+	rep.reads, rep.readRate = d.reads.sorted()
 	rep.print(out)
 	correct := "skipped"
 	if chk != nil {

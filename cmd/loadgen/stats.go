@@ -24,7 +24,9 @@ type report struct {
 	elapsed                   time.Duration // first measured start to last measured finish
 	steps                     []step
 	lifetime, webhookToWait   []time.Duration
-	errors                    []string // the first few failures, for the reader
+	reads                     []time.Duration // every GET /api/orders/{id}, sorted
+	readRate                  float64         // GETs per second over the run
+	errors                    []string        // the first few failures, for the reader
 }
 
 // maxErrorsShown bounds the failures printed: the first ones say what went wrong, and a
@@ -106,6 +108,8 @@ func (r report) print(w io.Writer) {
 		d := s.samples
 		fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", s.name, len(d), fmtPct(d, 50), fmtPct(d, 95), fmtPct(d, 99), fmtPct(d, 100))
 	}
+	fmt.Fprintf(w, "| GET /api/orders/{id} (%.0f/s while the workflow runs) | %d | %s | %s | %s | %s |\n",
+		r.readRate, len(r.reads), fmtPct(r.reads, 50), fmtPct(r.reads, 95), fmtPct(r.reads, 99), fmtPct(r.reads, 100))
 	fmt.Fprintln(w)
 	for _, e := range r.errors {
 		fmt.Fprintln(w, "error:", e)
@@ -159,6 +163,8 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 		"lifetime_p95="+ms(r.lifetime, 95),
 		"lifetime_p99="+ms(r.lifetime, 99),
 		"webhook_to_wait_p99="+ms(r.webhookToWait, 99),
+		fmt.Sprintf("reads_per_s=%.0f", r.readRate),
+		"read_p99="+ms(r.reads, 99),
 	)
 	if cfg.rate > 0 {
 		f = append(f, fmt.Sprintf("held_starts=%d", r.held))
