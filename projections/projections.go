@@ -13,7 +13,7 @@ import (
 
 // Projection is one read model: how to apply an event and how to forget everything.
 type Projection struct {
-	// Name is the projection's consumer group on the log.
+	// Name names the projection in errors and in the replay tool.
 	Name string
 	// StreamTypes are the stream types whose events it reads.
 	StreamTypes []string

@@ -12,34 +12,64 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 )
 
-// Register subscribes every projection to its topics on the log: one consumer per
-// projection reads every partition of its topics in turn, in batches, so a projection's
-// transactions never overlap and cannot deadlock on its own rows (or on the counters
-// order_summaries keeps by trigger).
+// ConsumerGroup is the one consumer group of every projection on the log.
+const ConsumerGroup = "projections"
+
+// Register subscribes the projections to the log as one consumer group: one consumer
+// reads every partition of their topics in turn, in batches, and hands each batch to
+// every projection, as a rebuild does. Each event is read once however many projections
+// there are, a batch costs one transaction for all of them, and their transactions never
+// overlap, so they cannot deadlock on their rows (or on the counters order_summaries
+// keeps by trigger). Every row is guarded by the position of the event it reflects, so a
+// projection can still be rebuilt alone.
 func Register(log *eventstore.Log, router *message.Router) error {
+	var topics, names []string
 	for _, p := range All() {
-		var topics []string
 		for _, st := range p.StreamTypes {
-			topics = append(topics, eventstore.Partitions(eventstore.EventsTopic(st))...)
-		}
-		var opts []eventstore.ConsumeOption
-		if p.Events != nil {
-			opts = append(opts, eventstore.OnlyNames(p.Events...))
-		}
-		apply := p.ApplyBatch
-		handle := func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
-			events := make([]eventstore.Recorded, len(msgs))
-			for i, msg := range msgs {
-				r, err := eventstore.DecodeRecorded(msg)
-				if err != nil {
-					return err
+			for _, t := range eventstore.Partitions(eventstore.EventsTopic(st)) {
+				if !slices.Contains(topics, t) {
+					topics = append(topics, t)
 				}
-				events[i] = r
 			}
-			return apply(ctx, tx, events)
 		}
-		if err := log.ConsumeBatches(router, p.Name, topics, handle, opts...); err != nil {
-			return err
+		if p.Events == nil {
+			names = nil // someone folds every event
+			break
+		}
+		names = append(names, p.Events...)
+	}
+	var opts []eventstore.ConsumeOption
+	if names != nil {
+		opts = append(opts, eventstore.OnlyNames(names...))
+	}
+	handle := func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+		events := make([]eventstore.Recorded, len(msgs))
+		for i, msg := range msgs {
+			r, err := eventstore.DecodeRecorded(msg)
+			if err != nil {
+				return err
+			}
+			events[i] = r
+		}
+		return applyAll(ctx, tx, events)
+	}
+	return log.ConsumeBatches(router, ConsumerGroup, topics, handle, opts...)
+}
+
+// applyAll hands every projection the events of the batch it folds, in log order.
+func applyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+	for _, p := range All() {
+		var mine []eventstore.Recorded
+		for _, r := range events {
+			if slices.Contains(p.StreamTypes, r.StreamType) && (p.Events == nil || slices.Contains(p.Events, r.Name)) {
+				mine = append(mine, r)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		if err := p.ApplyBatch(ctx, tx, mine); err != nil {
+			return fmt.Errorf("%s at positions %d-%d: %w", p.Name, mine[0].Position, mine[len(mine)-1].Position, err)
 		}
 	}
 	return nil
@@ -77,19 +107,8 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 			if err != nil {
 				return err
 			}
-			for _, p := range All() {
-				var mine []eventstore.Recorded
-				for _, r := range batch {
-					if slices.Contains(p.StreamTypes, r.StreamType) {
-						mine = append(mine, r)
-					}
-				}
-				if len(mine) == 0 {
-					continue
-				}
-				if err := p.ApplyBatch(ctx, tx, mine); err != nil {
-					return fmt.Errorf("%s at positions %d-%d: %w", p.Name, mine[0].Position, mine[len(mine)-1].Position, err)
-				}
+			if err := applyAll(ctx, tx, batch); err != nil {
+				return err
 			}
 			replayed += len(batch)
 			if len(batch) < rebuildBatch {

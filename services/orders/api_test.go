@@ -674,7 +674,7 @@ func TestListOrdersLiveProjection(t *testing.T) {
 	for name := range router.Handlers() {
 		handlers = append(handlers, name)
 	}
-	require.Contains(t, handlers, projections.OrderSummaries.Name+"/"+strings.Join(eventstore.Partitions(orderstream.Topic), ","),
+	require.Contains(t, handlers, projections.ConsumerGroup+"/"+strings.Join(eventstore.Partitions(orderstream.Topic), ","),
 		"handlers are named group/topics")
 	runDone := make(chan error, 1)
 	go func() { runDone <- router.Run(ctx) }()
