@@ -1,9 +1,9 @@
-// Command delivery runs the delivery service on :3004: shipments (delivery.create-shipment, delivery.get-status) and the courier simulator.
+// Command delivery runs the delivery service on :3004: shipments (delivery.create-shipment,
+// delivery.get-status) and, in dev mode, the courier simulator.
 package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,15 +18,20 @@ func main() {
 }
 
 func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
-	secret := env("DELIVERY_WEBHOOK_SECRET")
-	if secret == "" && host.DevMode(env) {
-		secret = webhooksig.DevCourierSecret
+	secret, err := env.Secret("DELIVERY_WEBHOOK_SECRET", webhooksig.DevCourierSecret,
+		"the secret the courier signs its webhooks with")
+	if err != nil {
+		return nil, err
 	}
-	if secret == "" {
-		return nil, fmt.Errorf("DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1")
+	// The orders service is the one caller: its workflow books the shipments.
+	callers, err := host.ServiceTokens(env, "delivery", "orders")
+	if err != nil {
+		return nil, err
 	}
 	return delivery.New(pool, logger, delivery.Config{
 		WebhookSecret:    secret,
 		OrdersWebhookURL: env("DELIVERY_WEBHOOK_URL"),
+		Simulator:        host.DevMode(env),
+		Callers:          callers,
 	}), nil
 }

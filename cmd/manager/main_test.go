@@ -38,3 +38,34 @@ func TestCreatesAManagerWithAHashedPassword(t *testing.T) {
 	assert.Error(t, err, "a short password is refused")
 	assert.Error(t, run(context.Background(), nil, env, strings.NewReader("whatever long\n"), &out), "-email is required")
 }
+
+// Finding 6 of issue 8: a reset ends the account's sessions, and weak passwords are refused.
+func TestResetEndsSessionsAndRefusesWeakPasswords(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	env := func(k string) string {
+		if k == "DATABASE_URL" {
+			return url
+		}
+		return ""
+	}
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"-email", "ana@example.com"}, env, strings.NewReader("correct horse battery\n"), &out))
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `INSERT INTO orders.dashboard_sessions (token_hash, manager_id, csrf_token, expires_at)
+		SELECT 'stolen-cookie', id, 'csrf', now() + interval '1 hour' FROM orders.managers WHERE email = 'ana@example.com'`)
+	require.NoError(t, err)
+
+	for _, weak := range []string{"elevenchars", "password1234", "Qwerty123456"} {
+		assert.Error(t, run(ctx, []string{"-email", "ana@example.com"}, env, strings.NewReader(weak+"\n"), &out), "%q", weak)
+	}
+	var sessions int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM orders.dashboard_sessions`).Scan(&sessions))
+	assert.Equal(t, 1, sessions, "a refused reset changes nothing")
+
+	require.NoError(t, run(ctx, []string{"-email", "ana@example.com"}, env, strings.NewReader("a new and longer passphrase\n"), &out))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM orders.dashboard_sessions`).Scan(&sessions))
+	assert.Equal(t, 0, sessions, "the reset ended the session")
+}

@@ -1,9 +1,10 @@
-// Command payments runs the payments service on :3002: payment sessions (payments.create-session) and the provider simulator (payments.process).
+// Command payments runs the payment service on :3002: payment sessions
+// (payments.create-session) and, in dev mode, the provider simulator (payments.process) and
+// its checkout page.
 package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,15 +19,21 @@ func main() {
 }
 
 func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
-	secret := env("PAYMENT_WEBHOOK_SECRET")
-	if secret == "" && host.DevMode(env) {
-		secret = webhooksig.DevPaymentSecret
+	secret, err := env.Secret("PAYMENT_WEBHOOK_SECRET", webhooksig.DevPaymentSecret,
+		"the secret the payment provider signs its webhooks with")
+	if err != nil {
+		return nil, err
 	}
-	if secret == "" {
-		return nil, fmt.Errorf("PAYMENT_WEBHOOK_SECRET is required outside DEV_MODE=1")
+	// The orders service is the one caller: its workflow opens the payment sessions.
+	callers, err := host.ServiceTokens(env, "payments", "orders")
+	if err != nil {
+		return nil, err
 	}
 	return payments.New(pool, logger, payments.Config{
 		WebhookSecret:    secret,
 		OrdersWebhookURL: env("PAYMENTS_WEBHOOK_URL"),
+		PublicURL:        env("PAYMENTS_PUBLIC_URL"),
+		Simulator:        host.DevMode(env),
+		Callers:          callers,
 	}), nil
 }

@@ -18,11 +18,16 @@ func main() {
 }
 
 func build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+	// The orders service is the one caller: its workflow reserves and releases stock.
+	callers, err := host.ServiceTokens(env, "warehouse", "orders")
+	if err != nil {
+		return nil, err
+	}
 	if env("SEED_CATALOG") == "1" {
 		if err := warehouse.Seed(ctx, pool); err != nil {
 			return nil, fmt.Errorf("seed catalog: %w", err)
 		}
 		logger.Info("demo catalog seeded (GET /api/inventory lists it)")
 	}
-	return warehouse.New(pool, logger), nil
+	return warehouse.New(pool, logger, warehouse.Config{Callers: callers}), nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -46,6 +47,12 @@ type Config struct {
 	WebhookSecret string
 	// OrdersWebhookURL is where the simulator delivers webhooks; DefaultOrdersWebhookURL if empty.
 	OrdersWebhookURL string
+	// Simulator serves the courier simulator. Only DEV_MODE turns it on: it reports parcels
+	// delivered that nobody carried.
+	Simulator bool
+	// Callers are the services allowed to call the procedures, each with the bearer token
+	// it presents; with none, every procedure answers 401.
+	Callers httpx.Tokens
 	// HTTPClient delivers webhooks; a client with a 10 s timeout if nil, so a hung orders
 	// service cannot hold a simulator request forever.
 	HTTPClient *http.Client
@@ -85,7 +92,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	return s
 }
 
-// Handler serves the HTTP API and the courier simulator.
+// Handler serves the HTTP API and, with Config.Simulator, the courier simulator.
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // RegisterConsumers subscribes the command handler to delivery_commands.

@@ -31,13 +31,26 @@ import (
 
 const secret = "courier_secret"
 
+// ordersToken is the token the orders service presents in these tests.
+const ordersToken = "test-orders-token"
+
+// newService builds the service as in dev mode: the simulator on, the orders service the
+// one caller.
 func newService(t *testing.T, cfg delivery.Config) (*delivery.Service, *pgxpool.Pool) {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	if cfg.WebhookSecret == "" {
 		cfg.WebhookSecret = secret
 	}
+	cfg.Simulator = true
+	cfg.Callers = httpx.Tokens{"orders": ordersToken}
 	return delivery.New(pool, slog.New(slog.DiscardHandler), cfg), pool
+}
+
+// asOrders makes r a call from the orders service, with its token.
+func asOrders(r *http.Request) *http.Request {
+	r.Header.Set("Authorization", "Bearer "+ordersToken)
+	return r
 }
 
 func testContext(t *testing.T) context.Context {
@@ -241,7 +254,7 @@ func (o *ordersStub) received() ([]shipping.Webhook, []error) {
 func postJSON(t *testing.T, h http.Handler, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))))
 	return rec
 }
 
@@ -290,7 +303,7 @@ func TestSimulatorSendsSignedWebhooks(t *testing.T) {
 	assert.Equal(t, []shipping.Webhook{transit.Webhook, again, delivered}, bodies)
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/shipments/ord-1", nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/ord-1", nil)))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, shipping.StatusDelivered, decode[delivery.Shipment](t, rec).Status)
 }
@@ -371,7 +384,7 @@ func TestShipmentHTTP(t *testing.T) {
 	assert.Equal(t, created.ShipmentID, decode[delivery.Shipment](t, rec).ShipmentID)
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/shipments/ord-9", nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/ord-9", nil)))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, created, decode[delivery.Shipment](t, rec))
 
@@ -379,12 +392,12 @@ func TestShipmentHTTP(t *testing.T) {
 	rec = postJSON(t, h, "/api/shipments", `{"orderId":"ord-10","lines":[{"sku":"MUG","quantity":1}]}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/shipments/ord-10", nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/ord-10", nil)))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Nil(t, decode[delivery.Shipment](t, rec).Address)
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/shipments/nope", nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/nope", nil)))
 	assert.Equal(t, http.StatusNotFound, rec.Code)
 
 	rec = httptest.NewRecorder()
@@ -432,7 +445,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 	assert.Less(t, rec.Body.Len(), 300)
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/shipments/"+strings.Repeat("o", 129), nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/"+strings.Repeat("o", 129), nil)))
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Equal(t, "orderId", decode[httpx.ErrorBody](t, rec).Error.Field)
 }

@@ -11,11 +11,18 @@ import (
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
+// routes serves the delivery procedures, internal and so behind a calling service's bearer
+// token (Config.Callers): a shipment carries the customer's address. The courier simulator
+// exists only with Config.Simulator (dev mode); outside it, it is no route at all and
+// answers 404 like any unknown path.
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/shipments", s.createShipmentHTTP)
-	mux.HandleFunc("GET /api/shipments/{orderId}", s.getShipmentHTTP)
-	mux.HandleFunc("POST /api/shipments/{orderId}/simulate", s.simulateHTTP)
+	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
+	mux.HandleFunc("POST /api/shipments", internal(s.createShipmentHTTP))
+	mux.HandleFunc("GET /api/shipments/{orderId}", internal(s.getShipmentHTTP))
+	if s.cfg.Simulator {
+		mux.HandleFunc("POST /api/shipments/{orderId}/simulate", internal(s.simulateHTTP))
+	}
 	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
@@ -24,7 +31,7 @@ func (s *Service) routes() http.Handler {
 // order's existing one.
 func (s *Service) createShipmentHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.Create(w, r, s.logger, s.pool, func(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
-		return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "api"}, cmd)
+		return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "service:" + httpx.Caller(ctx)}, cmd)
 	})
 }
 

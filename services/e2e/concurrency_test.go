@@ -95,7 +95,7 @@ func (s *system) reach(id, status string) error {
 	defer poll.Stop()
 	var o orderView
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); <-poll.C {
-		if err := s.do("GET", "/api/orders/"+id, nil, nil, http.StatusOK, &o); err != nil {
+		if err := s.do("GET", "/api/orders/"+id, nil, operator(), http.StatusOK, &o); err != nil {
 			return err
 		}
 		if o.Status == status {

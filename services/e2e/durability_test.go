@@ -99,16 +99,16 @@ func (c *cluster) start(name string) {
 	switch name {
 	case "orders":
 		svc = orders.New(pool, logger, orders.Config{
-			DevMode: c.opt.devMode, ManagerToken: managerToken, PaymentWebhookSecret: paymentSecret,
+			DevMode: c.opt.devMode, ManagerTokens: map[string]string{apiManager: managerToken}, PaymentWebhookSecret: paymentSecret,
 			DeliveryWebhookSecret: deliverySecret, Workflow: c.opt.workflow, SMTPURL: c.opt.smtpURL,
-			MailPollInterval: 20 * time.Millisecond,
+			MailPollInterval: 20 * time.Millisecond, OperatorToken: operatorToken, OrderTokenSecret: orderTokenSecret,
 		})
 		c.orders = base
 	case "payments":
 		svc = payments.New(pool, logger, payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: c.orders + "/webhooks/payment"})
 		c.payments = base
 	case "warehouse":
-		svc = warehouse.New(pool, logger)
+		svc = warehouse.New(pool, logger, warehouse.Config{})
 		c.warehouse = base
 	case "delivery":
 		svc = delivery.New(pool, logger, delivery.Config{WebhookSecret: deliverySecret, OrdersWebhookURL: c.orders + "/webhooks/delivery"})

@@ -31,7 +31,17 @@ const (
 	managerToken   = "test-manager-token"
 	paymentSecret  = "whsec_test_payments"
 	deliverySecret = "courier_test_secret"
+	// operatorToken reads orders, lists and inboxes; orderTokenSecret signs customers' order tokens.
+	operatorToken    = "test-operator-token"
+	orderTokenSecret = "test-order-token-secret-of-32-chars"
+	// apiManager is the manager managerToken belongs to: the decider of its approvals.
+	apiManager = "ana@example.com"
+	// ordersServiceToken is the token the orders service presents to the other services.
+	ordersServiceToken = "test-orders-service-token"
 )
+
+// callers is who may call the payments, warehouse and delivery procedures: the orders service.
+var callers = map[string]string{"orders": ordersServiceToken}
 
 // system is one running Ordermill: four services on their own ports and pools.
 type system struct {
@@ -45,6 +55,8 @@ type options struct {
 	workflow sagas.Config
 	devMode  bool
 	smtpURL  string
+	// noSimulators runs payments and delivery as outside DEV_MODE: without their simulators.
+	noSimulators bool
 }
 
 func defaultOptions() options {
@@ -82,19 +94,22 @@ func start(t *testing.T, opt options) *system {
 	}{
 		{"orders", lnOrders, func(p *pgxpool.Pool) host.Service {
 			return orders.New(p, logger.With("service", "orders"), orders.Config{
-				DevMode: opt.devMode, ManagerToken: managerToken, PaymentWebhookSecret: paymentSecret,
+				DevMode: opt.devMode, ManagerTokens: map[string]string{apiManager: managerToken}, PaymentWebhookSecret: paymentSecret,
 				DeliveryWebhookSecret: deliverySecret, Workflow: opt.workflow, SMTPURL: opt.smtpURL,
 				MailPollInterval: 20 * time.Millisecond, PaymentsURL: s.payments, DeliveryURL: s.delivery,
+				OperatorToken: operatorToken, OrderTokenSecret: orderTokenSecret, ServiceToken: ordersServiceToken,
 			})
 		}},
 		{"payments", lnPayments, func(p *pgxpool.Pool) host.Service {
-			return payments.New(p, logger.With("service", "payments"), payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: s.orders + "/webhooks/payment"})
+			return payments.New(p, logger.With("service", "payments"), payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: s.orders + "/webhooks/payment",
+				Simulator: !opt.noSimulators, Callers: callers})
 		}},
 		{"warehouse", lnWarehouse, func(p *pgxpool.Pool) host.Service {
-			return warehouse.New(p, logger.With("service", "warehouse"))
+			return warehouse.New(p, logger.With("service", "warehouse"), warehouse.Config{Callers: callers})
 		}},
 		{"delivery", lnDelivery, func(p *pgxpool.Pool) host.Service {
-			return delivery.New(p, logger.With("service", "delivery"), delivery.Config{WebhookSecret: deliverySecret, OrdersWebhookURL: s.orders + "/webhooks/delivery"})
+			return delivery.New(p, logger.With("service", "delivery"), delivery.Config{WebhookSecret: deliverySecret, OrdersWebhookURL: s.orders + "/webhooks/delivery",
+				Simulator: !opt.noSimulators, Callers: callers})
 		}},
 	}
 	done := make(chan error, len(services))
@@ -176,8 +191,13 @@ func (s *system) placeOrder(body string) string {
 func (s *system) order(id string) orderView {
 	s.t.Helper()
 	var o orderView
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, nil, &o))
+	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, operator(), &o))
 	return o
+}
+
+// operator is the header of the operator's credential, which reads every order, list and inbox.
+func operator() http.Header {
+	return bearer(operatorToken)
 }
 
 // waitStatus waits until the order reaches status, failing fast if it settles in another

@@ -79,7 +79,7 @@ func TestOversizedOrdersAreRefusedAtTheEdge(t *testing.T) {
 		})
 	}
 	// The warehouse applies the same bounds to its own procedures.
-	e := s.refused("POST", s.warehouse+"/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":10001}]}`, nil)
+	e := s.refused("POST", s.warehouse+"/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":10001}]}`, bearer(ordersServiceToken))
 	assert.Equal(t, "lines[0].quantity", e.Error.Field)
 	assert.Equal(t, before, s.storedRows(), "a refused order stores nothing")
 }
@@ -102,7 +102,7 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders", nil, nil, &listed))
+		require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders", nil, operator(), &listed))
 		if len(listed.Orders) == 1 || time.Now().After(deadline) {
 			break
 		}

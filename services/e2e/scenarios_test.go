@@ -25,7 +25,7 @@ func (s *system) pay(orderID, outcome string) {
 	var out struct {
 		OrdersStatus int `json:"ordersStatus"`
 	}
-	code := s.call("POST", s.payments+"/api/payments/process", map[string]string{"orderId": orderID, "outcome": outcome}, nil, &out)
+	code := s.call("POST", s.payments+"/api/payments/process", map[string]string{"orderId": orderID, "outcome": outcome}, bearer(ordersServiceToken), &out)
 	require.Equal(s.t, http.StatusOK, code)
 	require.Contains(s.t, []int{http.StatusAccepted, http.StatusOK}, out.OrdersStatus)
 }
@@ -36,7 +36,7 @@ func (s *system) courier(orderID, status string) {
 	var out struct {
 		OrdersStatus int `json:"ordersStatus"`
 	}
-	code := s.call("POST", s.delivery+"/api/shipments/"+orderID+"/simulate", map[string]string{"status": status}, nil, &out)
+	code := s.call("POST", s.delivery+"/api/shipments/"+orderID+"/simulate", map[string]string{"status": status}, bearer(ordersServiceToken), &out)
 	require.Equal(s.t, http.StatusOK, code)
 	require.Contains(s.t, []int{http.StatusAccepted, http.StatusOK}, out.OrdersStatus)
 }
@@ -65,7 +65,7 @@ func (s *system) notifications(orderID string) []string {
 	var out struct {
 		Notifications []struct{ Kind string } `json:"notifications"`
 	}
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+orderID+"/notifications", nil, nil, &out))
+	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+orderID+"/notifications", nil, operator(), &out))
 	kinds := []string{}
 	for _, n := range out.Notifications {
 		kinds = append(kinds, n.Kind)
@@ -78,7 +78,7 @@ func (s *system) tickets(orderID string) []string {
 	var out struct {
 		Tickets []struct{ Kind string } `json:"tickets"`
 	}
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+orderID, nil, nil, &out))
+	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+orderID, nil, operator(), &out))
 	kinds := []string{}
 	for _, t := range out.Tickets {
 		kinds = append(kinds, t.Kind)
@@ -300,7 +300,7 @@ func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
 	var history struct {
 		Events []struct{ Name string } `json:"events"`
 	}
-	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id+"/events", nil, nil, &history))
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id+"/events", nil, operator(), &history))
 	counts := map[string]int{}
 	for _, e := range history.Events {
 		counts[e.Name]++
@@ -347,7 +347,7 @@ func TestWebhookForUnknownOrderIsRecorded(t *testing.T) {
 	var inbox struct {
 		Webhooks []struct{ OrderID, Outcome string } `json:"webhooks"`
 	}
-	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/webhooks?outcome=unknown_order", nil, nil, &inbox))
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/webhooks?outcome=unknown_order", nil, operator(), &inbox))
 	require.Len(t, inbox.Webhooks, 1)
 	assert.Equal(t, "no-such-order", inbox.Webhooks[0].OrderID)
 }

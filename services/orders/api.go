@@ -161,7 +161,8 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 		status = http.StatusOK
 	}
-	httpx.WriteJSON(w, status, map[string]any{"id": o.ID, "status": o.Status})
+	// The token is derived from the id, so a replay returns the one the first answer did.
+	httpx.WriteJSON(w, status, map[string]any{"id": o.ID, "status": o.Status, "accessToken": s.orderToken(o.ID)})
 }
 
 // place stores a new order, or, when key was used before, returns the order it created.
@@ -212,15 +213,25 @@ func actorCustomer(id string) string {
 }
 
 // getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale.
+// The operator sees the whole order, its customer the customerOrderView.
 func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
+	who := s.readerOf(r, id)
+	if who == nobody {
+		httpx.WriteError(w, r, s.logger, errNoCredential)
+		return
+	}
 	o, err := orderstream.Load(r.Context(), s.pool, id)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if who == customer {
+		httpx.WriteJSON(w, http.StatusOK, customerView(viewOrder(o)))
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, viewOrder(o))
@@ -236,11 +247,17 @@ type eventView struct {
 	RecordedAt time.Time       `json:"recordedAt"`
 }
 
-// orderEvents handles GET /api/orders/{id}/events.
+// orderEvents handles GET /api/orders/{id}/events: the operator sees every event with its
+// data, the customer what happened and when.
 func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	who := s.readerOf(r, id)
+	if who == nobody {
+		httpx.WriteError(w, r, s.logger, errNoCredential)
 		return
 	}
 	recorded, err := eventstore.Load(r.Context(), s.pool, id)
@@ -250,6 +267,14 @@ func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(recorded) == 0 || recorded[0].StreamType != orderstream.StreamType {
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id))
+		return
+	}
+	if who == customer {
+		out := make([]customerEventView, len(recorded))
+		for i, e := range recorded {
+			out[i] = customerEventView{Version: e.Version, Name: e.Name, RecordedAt: e.RecordedAt}
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": id, "events": out})
 		return
 	}
 	out := make([]eventView, len(recorded))

@@ -44,8 +44,14 @@ type api struct {
 	srv  *httptest.Server
 }
 
+// testOperatorToken is the operator's token of every api: its reads see everything.
+const testOperatorToken = "test-operator-token"
+
 func newAPI(t *testing.T, cfg orders.Config) *api {
 	t.Helper()
+	if cfg.OperatorToken == "" {
+		cfg.OperatorToken = testOperatorToken
+	}
 	pool := pgtest.Pool(t)
 	svc := orders.New(pool, slog.New(slog.DiscardHandler), cfg)
 	srv := httptest.NewServer(svc.Handler())
@@ -102,9 +108,10 @@ func (a *api) post(body string, header map[string]string) response {
 	return a.do(http.MethodPost, "/api/orders", strings.NewReader(body), header)
 }
 
+// get reads path as the operator.
 func (a *api) get(path string) response {
 	a.t.Helper()
-	return a.do(http.MethodGet, path, nil, nil)
+	return a.do(http.MethodGet, path, nil, map[string]string{"Authorization": "Bearer " + testOperatorToken})
 }
 
 // place posts body and requires a created order, returning its id.
@@ -191,7 +198,8 @@ func TestPlaceOrderBusinessCase(t *testing.T) {
 	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
 	assert.Empty(t, r.header.Get("Idempotent-Replayed"))
 	created := decodeObject(t, r.body)
-	assert.Len(t, created, 2, "exactly id and status: %s", r.body)
+	assert.Len(t, created, 3, "exactly id, status and accessToken: %s", r.body)
+	assert.NotEmpty(t, created["accessToken"])
 	id, _ := created["id"].(string)
 	require.NotEmpty(t, id)
 	assert.Equal(t, "placed", created["status"])
@@ -314,6 +322,7 @@ func TestPlaceOrderIdempotentRetry(t *testing.T) {
 	body := decodeObject(t, second.body)
 	assert.Equal(t, id, body["id"])
 	assert.Equal(t, "placed", body["status"])
+	assert.Equal(t, decodeObject(t, first.body)["accessToken"], body["accessToken"], "a replay returns the same access token")
 	assert.Equal(t, first.header.Get("Location"), second.header.Get("Location"))
 
 	assert.Equal(t, storedCounts{Events: 1, Placed: 1, Published: 1, Keys: 1}, a.counts())
@@ -771,7 +780,7 @@ func (a *api) summaryMatchesOrder(id, status string) func() bool {
 		if !ok || (status != "" && s.Status != status) {
 			return false
 		}
-		resp, err := a.srv.Client().Get(a.srv.URL + "/api/orders/" + id)
+		resp, err := a.operatorGet("/api/orders/" + id)
 		if err != nil {
 			return false
 		}
@@ -790,10 +799,21 @@ func (a *api) summaryMatchesOrder(id, status string) func() bool {
 	}
 }
 
+// operatorGet reads path as the operator without failing the test, for conditions that
+// run in assert.Eventually's goroutine.
+func (a *api) operatorGet(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testOperatorToken)
+	return a.srv.Client().Do(req)
+}
+
 // summaryOf looks id up in the list without failing the test, so it can run inside
 // assert.Eventually's condition goroutine.
 func (a *api) summaryOf(id string) (summary, bool) {
-	resp, err := a.srv.Client().Get(a.srv.URL + "/api/orders")
+	resp, err := a.operatorGet("/api/orders")
 	if err != nil {
 		return summary{}, false
 	}

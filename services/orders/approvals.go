@@ -2,7 +2,8 @@ package orders
 
 import (
 	"context"
-	"crypto/subtle"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
@@ -73,14 +75,39 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 	return o, err
 }
 
-// bearerManager checks the manager token in constant time and names the decider.
+// bearerManager names the decider: the manager whose token the request presents. Nothing
+// the client says otherwise (an X-Manager header, a field) can name someone else, or the
+// audit trail would record whoever an attacker chose.
 func (s *Service) bearerManager(r *http.Request) (string, bool) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || s.cfg.ManagerToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.ManagerToken)) != 1 {
-		return "", false
+	return s.cfg.ManagerTokens.Identify(r)
+}
+
+// managerTokens reads MANAGER_TOKENS ("ana@example.com:token1,bob@example.com:token2"):
+// who may approve over the API, each with a token of their own. In dev mode, when it is
+// unset, the development token is the dev manager's; outside dev mode it is required and
+// may not hold the development token, which is published.
+func managerTokens(env host.Env) (httpx.Tokens, error) {
+	if env("MANAGER_TOKEN") != "" {
+		return nil, errors.New("MANAGER_TOKEN is replaced by MANAGER_TOKENS=<email>:<token>[,...], so that an approval names the manager who made it")
 	}
-	if name := strings.TrimSpace(r.Header.Get("X-Manager")); name != "" {
-		return name, true
+	dev := host.DevMode(env)
+	if dev && env("MANAGER_TOKENS") == "" {
+		return httpx.Tokens{DevManagerEmail: DevManagerToken}, nil
 	}
-	return "api-token", true
+	tokens, err := env.Tokens("MANAGER_TOKENS")
+	if err != nil {
+		return nil, err
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("MANAGER_TOKENS is required outside DEV_MODE=1: <email>:<token>[,...], the managers who may approve over the API")
+	}
+	for email, token := range tokens {
+		switch {
+		case !strings.Contains(email, "@"):
+			return nil, fmt.Errorf("MANAGER_TOKENS: %q is not an email address; name each manager by their email", email)
+		case !dev && token == DevManagerToken:
+			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is the published development value; outside DEV_MODE=1 give each manager a secret of their own", email)
+		}
+	}
+	return tokens, nil
 }

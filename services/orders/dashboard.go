@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,10 +30,10 @@ import (
 //	GET  /dashboard/dead-letters           dead letters
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
-//	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded)
+//	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
 func (s *Service) dashboardRoutes(mux *http.ServeMux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, dashboardHeaders(h)) }
-	static := http.StripPrefix("/dashboard/static/", http.FileServerFS(ui.Static()))
+	static := http.StripPrefix("/dashboard/static/", http.FileServerFS(filesOnly{ui.Static()}))
 	mux.Handle("GET /dashboard/static/", dashboardHeaders(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		static.ServeHTTP(w, r)
@@ -50,6 +51,23 @@ func (s *Service) dashboardRoutes(mux *http.ServeMux) {
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
 	handle("GET /dashboard/dead-letters", s.signedIn(s.deadLettersPage))
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
+}
+
+// filesOnly serves the files of an FS and hides its directories: a directory opens as if
+// it did not exist, so the file server answers 404 instead of listing what is inside.
+type filesOnly struct{ fs.FS }
+
+// Open opens name unless it is a directory.
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := file.Stat(); err != nil || info.IsDir() {
+		_ = file.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, nil
 }
 
 // dashboardHeaders sets the headers every dashboard response carries. The CSP allows only
@@ -278,14 +296,16 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	result := action
-	if err := callSimulator(r.Context(), target, body); err != nil {
+	if err := callSimulator(r.Context(), target, s.cfg.ServiceToken, body); err != nil {
 		s.logger.WarnContext(r.Context(), "dashboard simulator failed", "order", id, "action", action, "manager", m.Email, "err", err)
 		result = "error"
 	}
 	http.Redirect(w, r, "/dashboard/orders/"+url.PathEscape(id)+"?simulated="+result, http.StatusSeeOther)
 }
 
-func callSimulator(ctx context.Context, target string, body any) error {
+// callSimulator asks a simulator, as any service calls another's procedure: with this
+// service's bearer token.
+func callSimulator(ctx context.Context, target, token string, body any) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -297,6 +317,7 @@ func callSimulator(ctx context.Context, target string, body any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

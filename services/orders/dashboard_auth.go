@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/a-h/templ"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -37,25 +37,47 @@ type manager struct {
 	CSRF  string
 }
 
-// Execer is what creating a manager account needs: a pool, a connection or a transaction.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-// CreateManager creates a dashboard account, or sets the password of an existing one with
-// the same email, so the dev account's password always matches what `make run` prints.
-func CreateManager(ctx context.Context, db Execer, email, password string) error {
+// CreateManager creates a dashboard account, or resets the password of an existing one with
+// the same email. A new password must pass checkNewPassword (at least MinPasswordLength
+// characters, not a common one). A reset ends the account's sessions, so whoever held the
+// old password is signed out, and lifts its sign-in lockout; setting the password the
+// account already has changes nothing, so the dev account's sessions survive a restart.
+func CreateManager(ctx context.Context, db httpx.Beginner, email, password string) error {
 	email = strings.TrimSpace(email)
-	if !strings.Contains(email, "@") || len(password) < 8 {
-		return errors.New("a manager needs an email address and a password of at least 8 characters")
+	if !strings.Contains(email, "@") {
+		return errors.New("a manager needs an email address")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	if err != nil {
+	if err := checkNewPassword(email, password); err != nil {
 		return err
 	}
-	_, err = db.Exec(ctx, `
-		INSERT INTO orders.managers (email, password_hash) VALUES ($1, $2)
-		ON CONFLICT (lower(email)) DO UPDATE SET password_hash = excluded.password_hash`, email, string(hash))
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var id int64
+		var old string
+		err := tx.QueryRow(ctx, `SELECT id, password_hash FROM orders.managers WHERE lower(email) = lower($1) FOR UPDATE`, email).Scan(&id, &old)
+		if err == nil && bcrypt.CompareHashAndPassword([]byte(old), []byte(password)) == nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		// Two processes creating the same account at once (dev replicas starting) meet on
+		// the unique email; the second sets the password of the first's fresh account.
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO orders.managers (email, password_hash) VALUES ($1, $2)
+			ON CONFLICT (lower(email)) DO UPDATE SET password_hash = excluded.password_hash
+			RETURNING id`, email, string(hash)).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM orders.dashboard_sessions WHERE manager_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM orders.signin_limits WHERE key = $1`, accountKey(email).hash)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create manager %s: %w", email, err)
 	}
@@ -251,15 +273,38 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, password, next := r.PostForm.Get("email"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
+	account, address := accountKey(email), s.addressKey(r)
+	charge, wait, err := s.admitSignIn(r.Context(), account, address)
+	if err != nil {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	if wait > 0 {
+		// The same answer whether the account exists or not, and whichever key is waiting.
+		seconds := retryAfterSeconds(wait)
+		s.signins.throttled.Add(1)
+		s.logger.WarnContext(r.Context(), "dashboard sign-in throttled", "metric", "dashboard_signin_throttled",
+			"email", account.name, "address", address.name, "retry_after", seconds)
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		s.renderSignIn(w, r, http.StatusTooManyRequests, ui.SignIn{Email: email, Next: next,
+			Error: "Too many sign-in attempts. Try again in " + waitText(seconds) + "."})
+		return
+	}
 	id, ok, err := s.checkPassword(r.Context(), email, password)
 	if err != nil {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 		return
 	}
 	if !ok {
-		s.logger.WarnContext(r.Context(), "dashboard sign-in refused", "email", email)
+		s.signins.refused.Add(1)
+		s.signInFailed(r.Context(), charge)
+		s.logger.WarnContext(r.Context(), "dashboard sign-in refused", "metric", "dashboard_signin_refused", "email", account.name, "address", address.name)
 		s.renderSignIn(w, r, http.StatusUnauthorized, ui.SignIn{Email: email, Next: next, Error: "Wrong email or password."})
 		return
+	}
+	if err := s.signInSucceeded(r.Context(), charge); err != nil {
+		// The manager is who they said; a charge left in place only delays their next sign-in.
+		s.logger.ErrorContext(r.Context(), "dashboard sign-in: take back the attempt's charge", "err", err)
 	}
 	if err := s.startSession(r.Context(), w, r, id); err != nil {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)

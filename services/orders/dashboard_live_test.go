@@ -53,7 +53,7 @@ func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
 	// while other tests run in parallel.
 	const timeout = 5 * time.Second
 	pool := pgtest.Pool(t)
-	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerToken: "token"})
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}})
 	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

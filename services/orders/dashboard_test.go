@@ -44,7 +44,7 @@ type dash struct {
 func newDash(t testing.TB) *dash {
 	t.Helper()
 	pool := pgtest.Pool(t)
-	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerToken: "token"})
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, OperatorToken: testOperatorToken})
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(srv.Close)
 	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
@@ -138,7 +138,7 @@ func (d *dash) holdOrder(id, email string) {
 
 func (d *dash) decidedBy(id string) (status, by string) {
 	d.t.Helper()
-	p := d.request(http.DefaultClient, "GET", "/api/orders/"+id, nil, nil)
+	p := d.request(http.DefaultClient, "GET", "/api/orders/"+id, nil, map[string]string{"Authorization": "Bearer " + testOperatorToken})
 	require.Equal(d.t, http.StatusOK, p.status, p.body)
 	var v struct{ Status, DecidedBy string }
 	require.NoError(d.t, json.Unmarshal([]byte(p.body), &v))

@@ -116,7 +116,7 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 
 func TestApprovalBoundsItsFields(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t, orders.Config{ManagerToken: "token"})
+	a := newAPI(t, orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}})
 	auth := map[string]string{"Authorization": "Bearer token"}
 	for field, body := range map[string]string{
 		"orderId": `{"orderId":"` + strings.Repeat("o", 129) + `","approved":true}`,

@@ -3,6 +3,7 @@
 package orders
 
 import (
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"time"
@@ -22,8 +23,12 @@ type Config struct {
 	Now func() time.Time
 	// DevMode accepts unsigned webhooks (with a warning) and enables the simulators.
 	DevMode bool
-	// ManagerToken authorises API approvals (Authorization: Bearer <token>).
-	ManagerToken string
+	// ManagerTokens are the managers who may approve over the API (Authorization: Bearer
+	// <token>), each email with its own token: an approval's decider is its token's manager.
+	ManagerTokens httpx.Tokens
+	// ServiceToken is the bearer token this service presents to the payments and delivery
+	// services' procedures (SERVICE_TOKEN_ORDERS); only the dev-mode simulator buttons call them.
+	ServiceToken string
 	// PaymentWebhookSecret verifies Stripe-Signature headers.
 	PaymentWebhookSecret string
 	// DeliveryWebhookSecret verifies X-Courier-Signature headers.
@@ -46,14 +51,27 @@ type Config struct {
 	CookieSecure bool
 	// SessionTTL is how long a dashboard sign-in lasts.
 	SessionTTL time.Duration
+	// ClientIPHeader names the header a proxy in front sets to the client's address
+	// (X-Forwarded-For, X-Real-IP), for the sign-in limits per address; empty: the
+	// connection's peer. Set it only when that proxy overwrites the header, or clients
+	// choose their own address.
+	ClientIPHeader string
+	// OperatorToken lets operators read every order, list and inbox (Authorization: Bearer
+	// <token>). Empty: only dev mode reads them, without a credential.
+	OperatorToken string
+	// OrderTokenSecret signs the access tokens customers get for their orders; replicas
+	// must share it. Empty: a random secret per process (tests), so tokens die with it.
+	OrderTokenSecret string
 }
 
 // Service is the orders service.
 type Service struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
-	cfg    Config
-	live   *liveHub
+	pool        *pgxpool.Pool
+	logger      *slog.Logger
+	cfg         Config
+	live        *liveHub
+	orderSecret []byte
+	signins     signinCounters
 }
 
 // New builds the orders service over pool.
@@ -73,7 +91,12 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	return &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub()}
+	secret := []byte(cfg.OrderTokenSecret)
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret) // crypto/rand.Read never fails
+	}
+	return &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), orderSecret: secret}
 }
 
 // now is the service clock at Postgres's precision (microseconds), so a time read from
@@ -82,14 +105,14 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 
 // Handler serves the orders API:
 //
-//	POST /api/orders              place an order (Idempotency-Key honoured)
-//	GET  /api/orders              list orders: ?status=&limit=&cursor=
-//	GET  /api/orders/{id}         one order, from its events
-//	GET  /api/orders/{id}/events  the order's event history
-//	GET  /api/orders/{id}/notifications  emails recorded for the order
+//	POST /api/orders              place an order (Idempotency-Key honoured); returns its access token
+//	GET  /api/orders              list orders: ?status=&limit=&cursor= (operator)
+//	GET  /api/orders/{id}         one order, from its events (operator, or its customer's token)
+//	GET  /api/orders/{id}/events  the order's event history (operator, or its customer's token)
+//	GET  /api/orders/{id}/notifications  emails recorded for the order (operator)
 //	POST /api/orders/approve      a manager approves or rejects (Bearer token)
-//	GET  /api/support-tickets     support tickets (?orderId=)
-//	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order)
+//	GET  /api/support-tickets     support tickets (?orderId=) (operator)
+//	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order) (operator)
 //	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
 //	GET  /healthz                 readiness: 200 while the database answers, else 503
@@ -97,13 +120,13 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/orders", s.placeOrder)
-	mux.HandleFunc("GET /api/orders", s.listOrders)
+	mux.HandleFunc("GET /api/orders", s.operatorOnly(s.listOrders))
 	mux.HandleFunc("GET /api/orders/{id}", s.getOrder)
 	mux.HandleFunc("GET /api/orders/{id}/events", s.orderEvents)
-	mux.HandleFunc("GET /api/orders/{id}/notifications", s.listNotifications)
+	mux.HandleFunc("GET /api/orders/{id}/notifications", s.operatorOnly(s.listNotifications))
 	mux.HandleFunc("POST /api/orders/approve", s.approve)
-	mux.HandleFunc("GET /api/support-tickets", s.listTickets)
-	mux.HandleFunc("GET /api/webhooks", s.listWebhooks)
+	mux.HandleFunc("GET /api/support-tickets", s.operatorOnly(s.listTickets))
+	mux.HandleFunc("GET /api/webhooks", s.operatorOnly(s.listWebhooks))
 	mux.HandleFunc("POST /webhooks/payment", s.paymentWebhook)
 	mux.HandleFunc("POST /webhooks/delivery", s.deliveryWebhook)
 	s.dashboardRoutes(mux)

@@ -20,6 +20,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -51,6 +52,12 @@ type Config struct {
 	OrdersWebhookURL string
 	// PublicURL is the base of checkout URLs; DefaultPublicURL if empty.
 	PublicURL string
+	// Simulator serves the provider simulator (payments.process) and the checkout page that
+	// drives it. Only DEV_MODE turns it on: both settle payments nobody made.
+	Simulator bool
+	// Callers are the services allowed to call the procedures, each with the bearer token
+	// it presents; with none, every procedure answers 401.
+	Callers httpx.Tokens
 	// HTTPClient delivers webhooks; a client with a 10 s timeout if nil, so a hung orders
 	// service cannot hold a simulator request forever.
 	HTTPClient *http.Client
@@ -94,7 +101,8 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	return s
 }
 
-// Handler serves the HTTP API, the checkout page and the provider simulator.
+// Handler serves the HTTP API and, with Config.Simulator, the checkout page and the
+// provider simulator.
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // RegisterConsumers subscribes the command handler to payments_commands.

@@ -31,13 +31,26 @@ import (
 
 const secret = "whsec_test"
 
+// ordersToken is the token the orders service presents in these tests.
+const ordersToken = "test-orders-token"
+
+// newService builds the service as in dev mode: the simulator on, the orders service the
+// one caller.
 func newService(t *testing.T, cfg payments.Config) (*payments.Service, *pgxpool.Pool) {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	if cfg.WebhookSecret == "" {
 		cfg.WebhookSecret = secret
 	}
+	cfg.Simulator = true
+	cfg.Callers = httpx.Tokens{"orders": ordersToken}
 	return payments.New(pool, slog.New(slog.DiscardHandler), cfg), pool
+}
+
+// asOrders makes r a call from the orders service, with its token.
+func asOrders(r *http.Request) *http.Request {
+	r.Header.Set("Authorization", "Bearer "+ordersToken)
+	return r
 }
 
 func testContext(t *testing.T) context.Context {
@@ -239,7 +252,7 @@ func (o *ordersStub) received() ([]payment.Webhook, []error) {
 func postJSON(t *testing.T, h http.Handler, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))))
 	return rec
 }
 
@@ -410,12 +423,12 @@ func TestSessionHTTP(t *testing.T) {
 	assert.Equal(t, created.SessionID, decode[payments.Session](t, rec).SessionID)
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/payments/sessions/ord-9", nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/payments/sessions/ord-9", nil)))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, created, decode[payments.Session](t, rec))
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/payments/sessions/nope", nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/payments/sessions/nope", nil)))
 	assert.Equal(t, http.StatusNotFound, rec.Code)
 
 	rec = httptest.NewRecorder()
@@ -465,7 +478,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 
 	// An id in the path is bounded like one in a body.
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/payments/sessions/"+strings.Repeat("o", 129), nil))
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/payments/sessions/"+strings.Repeat("o", 129), nil)))
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Equal(t, "orderId", decode[httpx.ErrorBody](t, rec).Error.Field)
 }

@@ -54,7 +54,7 @@ func TestCommandsOnTheLogAreAnsweredWithReservationEvents(t *testing.T) {
 	go func() { _ = log.Listen(ctx) }()
 	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
 	require.NoError(t, err)
-	require.NoError(t, warehouse.New(pool, nil).RegisterConsumers(log, router))
+	require.NoError(t, warehouse.New(pool, nil, warehouse.Config{}).RegisterConsumers(log, router))
 
 	// A reservation event exists only once the warehouse's transaction committed, so seeing
 	// the last expected one means every command's effects are committed.

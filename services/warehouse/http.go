@@ -29,15 +29,19 @@ import (
 //	POST /api/inventory/release                 inventory.release: {"orderId","reason"} → 200 {"orderId","released"}
 //	GET  /api/inventory/reservations/{orderId}  an order's reservation, or 404
 //
-// Bad input is a 400 naming the field; every error has the body {"error":{code,message,field}}.
+// The catalog listing is public; every procedure under it is internal and wants a calling
+// service's bearer token (Config.Callers), else 401. Above all a release: whoever may release
+// an order's stock can have it sold twice. Bad input is a 400 naming the field; every error
+// has the body {"error":{code,message,field}}.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
 	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	mux.HandleFunc("GET /api/inventory", s.listStock)
-	mux.HandleFunc("POST /api/inventory/check-availability", s.checkAvailability)
-	mux.HandleFunc("POST /api/inventory/reserve", s.reserve)
-	mux.HandleFunc("POST /api/inventory/release", s.release)
-	mux.HandleFunc("GET /api/inventory/reservations/{orderId}", s.getReservation)
+	mux.HandleFunc("POST /api/inventory/check-availability", internal(s.checkAvailability))
+	mux.HandleFunc("POST /api/inventory/reserve", internal(s.reserve))
+	mux.HandleFunc("POST /api/inventory/release", internal(s.release))
+	mux.HandleFunc("GET /api/inventory/reservations/{orderId}", internal(s.getReservation))
 	return mux
 }
 
@@ -191,11 +195,13 @@ func isLockContention(err error) bool {
 }
 
 // requestMetadata correlates a procedure call with its order's flow: the caller's
-// X-Correlation-Id when it sends one, else the order id, as the orders service does.
+// X-Correlation-Id when it sends one, else the order id, as the orders service does. The
+// actor is the calling service its token identified, so a reservation's history says who
+// held or released the stock.
 func requestMetadata(r *http.Request, orderID string) eventstore.Metadata {
 	correlation := r.Header.Get("X-Correlation-Id")
 	if correlation == "" {
 		correlation = orderID
 	}
-	return eventstore.Metadata{CorrelationID: correlation, Actor: "warehouse-api"}
+	return eventstore.Metadata{CorrelationID: correlation, Actor: "service:" + httpx.Caller(r.Context())}
 }

@@ -19,16 +19,32 @@ import (
 	"github.com/ordermill/ordermill/services/warehouse"
 )
 
+// ordersToken is the token the orders service presents in these tests.
+const ordersToken = "test-orders-token"
+
+// callers is the warehouse's configuration in these tests: only the orders service may call.
+var callers = warehouse.Config{Callers: httpx.Tokens{"orders": ordersToken}}
+
 func newAPI(t *testing.T) (http.Handler, func(sku string) (int, int)) {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	require.NoError(t, warehouse.Seed(context.Background(), pool))
-	return warehouse.New(pool, nil).Handler(), func(sku string) (int, int) { return stockOf(t, pool, sku) }
+	return warehouse.New(pool, nil, callers).Handler(), func(sku string) (int, int) { return stockOf(t, pool, sku) }
 }
 
+// call makes a request as the orders service does, with its token.
 func call(t *testing.T, h http.Handler, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
+	return callWith(t, h, method, path, body, "Bearer "+ordersToken)
+}
+
+// callWith makes a request with the given Authorization header ("" for none).
+func callWith(t *testing.T, h http.Handler, method, path, body, authorization string) *httptest.ResponseRecorder {
+	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
@@ -199,9 +215,10 @@ func TestHTTPCorrelation(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
 	require.NoError(t, warehouse.Seed(context.Background(), pool))
-	h := warehouse.New(pool, nil).Handler()
+	h := warehouse.New(pool, nil, callers).Handler()
 	req := httptest.NewRequest(http.MethodPost, "/api/inventory/reserve", strings.NewReader(`{"orderId":"o-9","lines":[{"sku":"SKU-001","quantity":1}]}`))
 	req.Header.Set("X-Correlation-Id", "flow-7")
+	req.Header.Set("Authorization", "Bearer "+ordersToken)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusCreated, rec.Code)
@@ -209,6 +226,7 @@ func TestHTTPCorrelation(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, events, 1)
 	assert.Equal(t, "flow-7", events[0].Metadata.CorrelationID)
+	assert.Equal(t, "service:orders", events[0].Metadata.Actor, "the caller its token named")
 }
 
 // The command consumer's transaction holds stock locks across a batch of commands, not in SKU
@@ -220,7 +238,7 @@ func TestProcedureStepsBackForTheConsumersLocks(t *testing.T) {
 	defer cancel()
 	pool := pgtest.Pool(t)
 	require.NoError(t, warehouse.Seed(ctx, pool))
-	h := warehouse.New(pool, nil).Handler()
+	h := warehouse.New(pool, nil, callers).Handler()
 
 	consumer, err := pool.Begin(ctx) // stands in for a consumer batch
 	require.NoError(t, err)
@@ -232,6 +250,7 @@ func TestProcedureStepsBackForTheConsumersLocks(t *testing.T) {
 	go func() {
 		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/inventory/reserve",
 			strings.NewReader(`{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":1},{"sku":"SKU-002","quantity":1}]}`))
+		req.Header.Set("Authorization", "Bearer "+ordersToken)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		result <- rec

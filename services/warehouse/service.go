@@ -12,24 +12,33 @@ import (
 
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/httpx"
 )
 
 // ConsumerGroup is the warehouse's consumer group on its command topic: replicas share it,
 // so each command is handled once however many processes run.
 const ConsumerGroup = "warehouse"
 
+// Config is what the process passes in from its environment.
+type Config struct {
+	// Callers are the services allowed to call the procedures, each with the bearer token
+	// it presents; with none, every procedure answers 401.
+	Callers httpx.Tokens
+}
+
 // Service is the warehouse process's HTTP edge and command handler over one database.
 type Service struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
+	cfg    Config
 }
 
 // New builds the service; a nil logger discards logs, which suits tests.
-func New(pool *pgxpool.Pool, logger *slog.Logger) *Service {
+func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{pool: pool, logger: logger}
+	return &Service{pool: pool, logger: logger, cfg: cfg}
 }
 
 // RegisterConsumers subscribes the warehouse to its command topic.

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+func envOf(vars map[string]string) host.Env {
+	return func(k string) string { return vars[k] }
+}
+
+func serve(h http.Handler, method, path, body, token string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// Findings 1 and 7 of issue 8: outside dev mode the service refuses to start, with one line
+// naming the variable, when a secret it needs is missing or is a published development value.
+func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok"}, "DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "live"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": webhooksig.DevCourierSecret, "SERVICE_TOKEN_ORDERS": "tok"}, "DELIVERY_WEBHOOK_SECRET is the published development value"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "live", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS is the published development value"},
+	} {
+		_, err := build(ctx, nil, logger, envOf(c.env))
+		require.Error(t, err, "%v", c.env)
+		assert.Contains(t, err.Error(), c.want)
+		assert.NotContains(t, err.Error(), "\n", "one line")
+	}
+}
+
+// Finding 1 of issue 8: in production the procedures want the orders service's token and
+// the courier simulator does not exist; in dev mode it does, behind the development token.
+func TestCourierSimulatorOnlyInDevMode(t *testing.T) {
+	pool := pgtest.Pool(t)
+	prod, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{
+		"DELIVERY_WEBHOOK_SECRET": "live", "SERVICE_TOKEN_ORDERS": "tok-orders",
+	}))
+	require.NoError(t, err)
+	h := prod.Handler()
+	shipment := `{"orderId":"ord-1","lines":[{"sku":"SKU-001","quantity":1}]}`
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/shipments", shipment, "").Code)
+	require.Equal(t, http.StatusCreated, serve(h, "POST", "/api/shipments", shipment, "tok-orders").Code)
+	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"delivered"}`, "tok-orders").Code)
+
+	dev, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{"DEV_MODE": "1"}))
+	require.NoError(t, err)
+	h = dev.Handler()
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"delivered"}`, "").Code)
+	// Routed: a bad status is the simulator's own 400, not the mux's 404.
+	assert.Equal(t, http.StatusBadRequest, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"teleported"}`, host.DevServiceToken("orders")).Code)
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// devEnv and productionEnv are the two ways the same database is run in these tests.
+var (
+	devEnv        = map[string]string{"DEV_MODE": "1"}
+	productionEnv = map[string]string{
+		"MANAGER_TOKENS":          "ana@example.com:tok-ana",
+		"PAYMENT_WEBHOOK_SECRET":  "whsec_live",
+		"DELIVERY_WEBHOOK_SECRET": "courier_live",
+		"ORDER_TOKEN_SECRET":      strings.Repeat("s", 64),
+	}
+)
+
+func envOf(vars map[string]string) host.Env {
+	return func(k string) string { return vars[k] }
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf_token"[^>]*value="([^"]+)"`)
+
+// signIn fills in the dashboard's sign-in form as a browser does and returns the status of
+// the form's POST: 303 when signed in.
+func signIn(t *testing.T, c *http.Client, base, email, password string) int {
+	t.Helper()
+	resp, err := c.Get(base + "/dashboard/signin")
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfInput.FindSubmatch(page)
+	require.NotNil(t, m, "the sign-in form has a CSRF token")
+	resp, err = c.PostForm(base+"/dashboard/signin", url.Values{"email": {email}, "password": {password}, "csrf_token": {string(m[1])}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Finding 7 of issue 8: after one dev-mode run on a database, the development account and
+// its published password still signed in with DEV_MODE unset. A start outside dev mode now
+// removes dev-only accounts, and their sessions with them; real accounts are untouched.
+func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	logger := slog.New(slog.DiscardHandler)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	dev, err := build(ctx, pool, logger, envOf(devEnv))
+	require.NoError(t, err)
+	devSrv := httptest.NewServer(dev.Handler())
+	require.Equal(t, http.StatusSeeOther, signIn(t, browser, devSrv.URL, orders.DevManagerEmail, orders.DevDashboardPassword),
+		"the development account works in dev mode")
+	require.NoError(t, orders.CreateManager(ctx, pool, "ana@example.com", "a long real password"))
+	devSrv.Close()
+
+	prod, err := build(ctx, pool, logger, envOf(productionEnv))
+	require.NoError(t, err)
+	prodSrv := httptest.NewServer(prod.Handler())
+	defer prodSrv.Close()
+
+	// The session the dev account opened is over (the jar still sends its cookie).
+	resp, err := browser.Get(prodSrv.URL + "/dashboard")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Location"), "/dashboard/signin", "signed out")
+
+	assert.Equal(t, http.StatusUnauthorized, signIn(t, browser, prodSrv.URL, orders.DevManagerEmail, orders.DevDashboardPassword),
+		"the development account does not sign in outside dev mode")
+	assert.Equal(t, http.StatusSeeOther, signIn(t, browser, prodSrv.URL, "ana@example.com", "a long real password"),
+		"a real account still does")
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+func envOf(vars map[string]string) host.Env {
+	return func(k string) string { return vars[k] }
+}
+
+func serve(h http.Handler, method, path, body, token string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// Findings 1 and 7 of issue 8: outside dev mode the service refuses to start, with one line
+// naming the variable, when a secret it needs is missing or is a published development value.
+func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok"}, "PAYMENT_WEBHOOK_SECRET is required outside DEV_MODE=1"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret, "SERVICE_TOKEN_ORDERS": "tok"}, "PAYMENT_WEBHOOK_SECRET is the published development value"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS is the published development value"},
+	} {
+		_, err := build(ctx, nil, logger, envOf(c.env))
+		require.Error(t, err, "%v", c.env)
+		assert.Contains(t, err.Error(), c.want)
+		assert.NotContains(t, err.Error(), "\n", "one line")
+	}
+}
+
+// Findings 1 and 15 of issue 8: in production the procedures want the orders service's
+// token, the simulator and checkout page do not exist, and session URLs point where
+// PAYMENTS_PUBLIC_URL says.
+func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
+	pool := pgtest.Pool(t)
+	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{
+		"PAYMENT_WEBHOOK_SECRET": "whsec_live", "SERVICE_TOKEN_ORDERS": "tok-orders", "PAYMENTS_PUBLIC_URL": "https://pay.example.com/",
+	}))
+	require.NoError(t, err)
+	h := svc.Handler()
+	session := `{"orderId":"ord-1","amount":100,"currency":"USD"}`
+
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/payments/sessions", session, "").Code)
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/payments/sessions", session, host.DevServiceToken("orders")).Code)
+	rec := serve(h, "POST", "/api/payments/sessions", session, "tok-orders")
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	var created struct{ SessionID, URL string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &created))
+	assert.Equal(t, "https://pay.example.com/pay/"+created.SessionID, created.URL)
+
+	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`, "tok-orders").Code)
+	assert.Equal(t, http.StatusNotFound, serve(h, "GET", "/pay/"+created.SessionID, "", "").Code)
+	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/pay/"+created.SessionID, "outcome=failed", "").Code)
+}
+
+// In dev mode the development token opens the procedures and the simulator is there.
+func TestDevModeHasTheSimulatorAndDevelopmentToken(t *testing.T) {
+	pool := pgtest.Pool(t)
+	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{"DEV_MODE": "1"}))
+	require.NoError(t, err)
+	h := svc.Handler()
+	rec := serve(h, "POST", "/api/payments/sessions", `{"orderId":"ord-1","amount":100,"currency":"USD"}`, host.DevServiceToken("orders"))
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	var created struct{ SessionID, URL string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &created))
+	assert.Equal(t, "http://localhost:3002/pay/"+created.SessionID, created.URL, "the default public URL")
+	assert.Equal(t, http.StatusOK, serve(h, "GET", "/pay/"+created.SessionID, "", "").Code)
+	// The simulator is routed: a bad request is its own 400, not the mux's 404.
+	assert.Equal(t, http.StatusBadRequest, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"maybe"}`, host.DevServiceToken("orders")).Code)
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`, "").Code)
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/host"
+)
+
+func envOf(vars map[string]string) host.Env {
+	return func(k string) string { return vars[k] }
+}
+
+// Findings 1, 2 and 7 of issue 8: outside dev mode the warehouse refuses to start without
+// the orders service's token (or with the published development one), and with it its
+// procedures accept that token only.
+func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	_, err := build(context.Background(), nil, logger, envOf(nil))
+	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")
+	_, err = build(context.Background(), nil, logger, envOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}))
+	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS is the published development value")
+
+	pool := pgtest.Pool(t)
+	for token, env := range map[string]map[string]string{
+		"tok-orders":                   {"SERVICE_TOKEN_ORDERS": "tok-orders", "SEED_CATALOG": "1"},
+		host.DevServiceToken("orders"): {"DEV_MODE": "1"},
+	} {
+		svc, err := build(context.Background(), pool, logger, envOf(env))
+		require.NoError(t, err)
+		h := svc.Handler()
+		release := func(authorization string) int {
+			req := httptest.NewRequest(http.MethodPost, "/api/inventory/release", strings.NewReader(`{"orderId":"o-1"}`))
+			req.Header.Set("Authorization", authorization)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec.Code
+		}
+		assert.Equal(t, http.StatusUnauthorized, release(""))
+		assert.Equal(t, http.StatusUnauthorized, release("Bearer wrong"))
+		assert.Equal(t, http.StatusOK, release("Bearer "+token))
+	}
+}

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Finding 4 of issue 8: customer data was public. In production mode a customer reads only
+// their own order, with the token its 201 gave them, and sees no one's personal data; lists
+// and inboxes need the operator's token.
+
+// private is an order carrying personal data that must not leak.
+const private = `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerId":"c-7","customerEmail":"zoe.private@example.com",
+	"shippingAddress":{"name":"Zoe Private","line1":"7 Hidden Lane","city":"Lyon","postalCode":"69001","country":"FR"}}`
+
+// placed is the 201 of POST /api/orders.
+type placed struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	AccessToken string `json:"accessToken"`
+}
+
+func (s *system) placeWithToken(body string, header http.Header) placed {
+	s.t.Helper()
+	var p placed
+	require.Equal(s.t, http.StatusCreated, s.call("POST", s.orders+"/api/orders", body, header, &p))
+	require.NotEmpty(s.t, p.ID)
+	return p
+}
+
+// waitPaymentURL waits until the order records its payment session: the status moves to
+// awaiting_payment a few hops before the session is opened.
+func (s *system) waitPaymentURL(id string) {
+	s.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var o struct {
+			PaymentURL string `json:"paymentUrl"`
+		}
+		require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, bearer(operatorToken), &o))
+		if o.PaymentURL != "" {
+			return
+		}
+	}
+	s.t.Fatalf("order %s never recorded a payment URL", id)
+}
+
+// raw makes a GET and returns its status and body.
+func (s *system) raw(url string, header http.Header) (int, string) {
+	s.t.Helper()
+	var body json.RawMessage
+	status := s.call("GET", url, nil, header, &body)
+	return status, string(body)
+}
+
+func TestCustomerDataNeedsACredential(t *testing.T) {
+	s := start(t, defaultOptions())
+	mine := s.placeWithToken(private, nil)
+	require.NotEmpty(t, mine.AccessToken, "the 201 carries the order's access token")
+	other := s.placeWithToken(lowRisk, nil)
+	s.waitStatus(mine.ID, "awaiting_payment")
+	s.waitPaymentURL(mine.ID)
+
+	// Without a credential, or with a wrong one, nothing is readable, and nothing leaks.
+	reads := []string{
+		"/api/orders", "/api/orders?status=awaiting_payment",
+		"/api/orders/" + mine.ID, "/api/orders/" + mine.ID + "/events", "/api/orders/" + mine.ID + "/notifications",
+		"/api/webhooks", "/api/support-tickets", "/api/support-tickets?orderId=" + mine.ID,
+	}
+	for _, path := range reads {
+		for _, header := range []http.Header{nil, bearer("wrong"), bearer(managerToken), bearer(other.AccessToken)} {
+			status, body := s.raw(s.orders+path, header)
+			assert.Equal(t, http.StatusUnauthorized, status, "%s with %v", path, header)
+			assert.Contains(t, body, `"code":"unauthorized"`, path)
+			assert.NotContains(t, body, "zoe", path)
+			assert.NotContains(t, body, "Hidden Lane", path)
+		}
+	}
+	status, _ := s.raw(s.orders+"/api/orders/"+mine.ID+"?token="+url.QueryEscape(other.AccessToken), nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "another order's token opens nothing here")
+	status, _ = s.raw(s.orders+"/api/orders/no-such-order", nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "an anonymous caller cannot probe which orders exist")
+
+	// The customer reads their own order's status, by header or by link, and nothing else.
+	for _, read := range []struct {
+		url    string
+		header http.Header
+	}{
+		{s.orders + "/api/orders/" + mine.ID, bearer(mine.AccessToken)},
+		{s.orders + "/api/orders/" + mine.ID + "?token=" + url.QueryEscape(mine.AccessToken), nil},
+	} {
+		var view map[string]any
+		require.Equal(t, http.StatusOK, s.call("GET", read.url, nil, read.header, &view))
+		assert.Equal(t, mine.ID, view["id"])
+		assert.Equal(t, "awaiting_payment", view["status"])
+		assert.EqualValues(t, 100, view["total"])
+		assert.NotEmpty(t, view["items"])
+		assert.NotEmpty(t, view["paymentUrl"], "the customer needs the payment link")
+		for _, hidden := range []string{"customerId", "customerEmail", "shippingAddress", "billingAddress", "riskScore", "riskFactors",
+			"decidedBy", "decisionReason", "reservationId", "paymentSessionId", "paymentId", "cancelDetail"} {
+			assert.NotContains(t, view, hidden)
+		}
+	}
+	status, body := s.raw(s.orders+"/api/orders/"+mine.ID+"/events", bearer(mine.AccessToken))
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "order.placed.v1", "the customer sees what happened")
+	assert.NotContains(t, body, "zoe", "but not the events' data")
+	assert.NotContains(t, body, `"data"`)
+	assert.NotContains(t, body, `"actor"`)
+
+	// The operator reads everything.
+	op := bearer(operatorToken)
+	var full map[string]any
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+mine.ID, nil, op, &full))
+	assert.Equal(t, "zoe.private@example.com", full["customerEmail"])
+	assert.NotNil(t, full["riskScore"])
+	for _, path := range reads {
+		status, _ := s.raw(s.orders+path, op)
+		assert.Equal(t, http.StatusOK, status, path)
+	}
+	status, body = s.raw(s.orders+"/api/orders/"+mine.ID+"/events", op)
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, "zoe.private@example.com", "the operator sees the events' data")
+	status, _ = s.raw(s.orders+"/api/orders/no-such-order", op)
+	assert.Equal(t, http.StatusNotFound, status)
+	// The operator's token is a header credential only: links end up in logs and histories.
+	status, _ = s.raw(s.orders+"/api/orders?token="+operatorToken, nil)
+	assert.Equal(t, http.StatusUnauthorized, status)
+}
+
+// A retried POST gets the same order and so the same token: no storage is needed for it,
+// and any replica computes it.
+func TestIdempotentRetryReturnsTheSameAccessToken(t *testing.T) {
+	s := start(t, defaultOptions())
+	key := http.Header{"Idempotency-Key": {"checkout-42"}}
+	first := s.placeWithToken(lowRisk, key)
+	var again placed
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders", lowRisk, key, &again))
+	assert.Equal(t, first, again)
+	require.NotEmpty(t, again.AccessToken)
+}
+
+// In dev mode the README's curl lines read orders without a credential; a wrong credential
+// is still refused, and a customer's token still shows the customer's view.
+func TestDevModeReadsNeedNoCredential(t *testing.T) {
+	opt := defaultOptions()
+	opt.devMode = true
+	s := start(t, opt)
+	mine := s.placeWithToken(private, nil)
+	var view map[string]any
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+mine.ID, nil, nil, &view))
+	assert.Equal(t, "zoe.private@example.com", view["customerEmail"])
+	for _, path := range []string{"/api/orders?status=placed", "/api/orders/" + mine.ID + "/events", "/api/orders/" + mine.ID + "/notifications", "/api/webhooks", "/api/support-tickets"} {
+		status, _ := s.raw(s.orders+path, nil)
+		assert.Equal(t, http.StatusOK, status, path)
+	}
+	status, _ := s.raw(s.orders+"/api/orders/"+mine.ID, bearer("wrong"))
+	assert.Equal(t, http.StatusUnauthorized, status)
+	view = nil
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+mine.ID, nil, bearer(mine.AccessToken), &view))
+	assert.NotContains(t, view, "customerEmail")
+}

@@ -1,0 +1,79 @@
+package host
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+// Secret reads a secret or token from variable key. In dev mode an unset one is dev, the
+// development value. Outside dev mode it must be set, and not to dev: development values
+// are published in this repository, so they would open the door to anyone. purpose says
+// what the secret is for, so the refusal tells an operator what to provide.
+func (e Env) Secret(key, dev, purpose string) (string, error) {
+	v := e(key)
+	if DevMode(e) {
+		return e.String(key, dev), nil
+	}
+	switch {
+	case v == "":
+		return "", fmt.Errorf("%s is required outside DEV_MODE=1: %s", key, purpose)
+	case v == dev:
+		return "", fmt.Errorf("%s is the published development value; outside DEV_MODE=1 set a secret of your own (%s)", key, purpose)
+	}
+	return v, nil
+}
+
+// ServiceTokenVar names the variable that holds the bearer token caller presents to the
+// other services' procedures: SERVICE_TOKEN_ORDERS for "orders". The caller and every
+// service it calls read the same variable.
+func ServiceTokenVar(caller string) string {
+	return "SERVICE_TOKEN_" + strings.ToUpper(caller)
+}
+
+// DevServiceToken is the token caller presents in dev mode when its variable is unset.
+func DevServiceToken(caller string) string {
+	return "dev-service-token-" + caller
+}
+
+// ServiceTokens reads the tokens of the services allowed to call callee's procedures, one
+// variable per caller (ServiceTokenVar), with Secret's rules: development tokens only in
+// dev mode, and outside it a missing token stops the service from starting.
+func ServiceTokens(env Env, callee string, callers ...string) (httpx.Tokens, error) {
+	tokens := httpx.Tokens{}
+	for _, caller := range callers {
+		token, err := env.Secret(ServiceTokenVar(caller), DevServiceToken(caller),
+			fmt.Sprintf("the bearer token the %s service presents to the %s service", caller, callee))
+		if err != nil {
+			return nil, err
+		}
+		tokens[caller] = token
+	}
+	return tokens, nil
+}
+
+// Tokens reads "identity:token,identity:token" (e.g. MANAGER_TOKENS=ana@example.com:t1,
+// bob@example.com:t2): each identity once, each token once, so a token names exactly one
+// identity. Unset is no tokens.
+func (e Env) Tokens(key string) (httpx.Tokens, error) {
+	tokens := httpx.Tokens{}
+	if strings.TrimSpace(e(key)) == "" {
+		return tokens, nil
+	}
+	owner := map[string]string{}
+	for i, entry := range strings.Split(e(key), ",") {
+		identity, token, ok := strings.Cut(strings.TrimSpace(entry), ":")
+		identity, token = strings.TrimSpace(identity), strings.TrimSpace(token)
+		switch {
+		case !ok || identity == "" || token == "":
+			return nil, fmt.Errorf("%s: entry %d is not <identity>:<token>", key, i+1)
+		case tokens[identity] != "":
+			return nil, fmt.Errorf("%s: %s is listed twice; give each identity one token", key, identity)
+		case owner[token] != "":
+			return nil, fmt.Errorf("%s: %s and %s share a token; give each its own", key, owner[token], identity)
+		}
+		tokens[identity], owner[token] = token, identity
+	}
+	return tokens, nil
+}

@@ -1,0 +1,171 @@
+package orders_test
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// Finding 4 of issue 8: customer data was public. The e2e tests drive this through the
+// running system; these pin the rules down on one service.
+
+const (
+	testOrderSecret = "unit-test-order-token-secret-0123456789"
+	privateOrder    = `{"items":[{"sku":"SKU-001","quantity":1}],"total":10,"customerEmail":"zoe@example.com",` +
+		`"shippingAddress":{"name":"Zoe","line1":"7 Hidden Lane","city":"Lyon","postalCode":"69001","country":"FR"}}`
+)
+
+// placeForToken places body and returns the order's id and access token.
+func (a *api) placeForToken(body string) (id, token string) {
+	a.t.Helper()
+	r := a.post(body, nil)
+	require.Equal(a.t, http.StatusCreated, r.status, string(r.body))
+	m := decodeObject(a.t, r.body)
+	id, _ = m["id"].(string)
+	token, _ = m["accessToken"].(string)
+	require.NotEmpty(a.t, token)
+	return id, token
+}
+
+func (a *api) getWith(path string, header map[string]string) response {
+	a.t.Helper()
+	return a.do(http.MethodGet, path, nil, header)
+}
+
+func bearerHeader(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
+}
+
+func TestReadsNeedTheRightCredential(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{OrderTokenSecret: testOrderSecret})
+	id, token := a.placeForToken(privateOrder)
+	otherID, otherToken := a.placeForToken(businessCaseBody)
+	require.NotEqual(t, token, otherToken)
+
+	// No credential, a wrong one, one of another scheme, the other order's token.
+	refused := []map[string]string{nil, bearerHeader("wrong"), {"Authorization": "Basic " + testOperatorToken}, bearerHeader(otherToken)}
+	for _, path := range []string{"/api/orders", "/api/orders/" + id, "/api/orders/" + id + "/events",
+		"/api/orders/" + id + "/notifications", "/api/support-tickets", "/api/webhooks", "/api/orders/no-such-order"} {
+		for _, header := range refused {
+			assertError(t, a.getWith(path, header), http.StatusUnauthorized, "unauthorized", "")
+		}
+	}
+	// A customer's token opens its order only, never a list or an inbox.
+	for _, path := range []string{"/api/orders", "/api/orders/" + id + "/notifications", "/api/support-tickets?orderId=" + id, "/api/webhooks"} {
+		assertError(t, a.getWith(path, bearerHeader(token)), http.StatusUnauthorized, "unauthorized", "")
+		assertError(t, a.getWith(path+sep(path)+"token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")
+	}
+	assertError(t, a.getWith("/api/orders/"+otherID+"?token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")
+	assertError(t, a.getWith("/api/orders?token="+testOperatorToken, nil), http.StatusUnauthorized, "unauthorized", "")
+
+	for _, r := range []response{a.getWith("/api/orders/"+id, bearerHeader(token)), a.getWith("/api/orders/"+id+"?token="+url.QueryEscape(token), nil)} {
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+		v := decodeObject(t, r.body)
+		assert.Equal(t, id, v["id"])
+		assert.Equal(t, "placed", v["status"])
+		assert.NotEmpty(t, v["items"])
+		assert.NotContains(t, string(r.body), "zoe")
+		assert.NotContains(t, string(r.body), "Hidden Lane")
+		assert.NotContains(t, v, "newCustomer")
+		assert.NotContains(t, v, "version")
+	}
+	ev := a.getWith("/api/orders/"+id+"/events", bearerHeader(token))
+	require.Equal(t, http.StatusOK, ev.status)
+	assert.Contains(t, string(ev.body), `"name":"order.placed.v1"`)
+	assert.NotContains(t, string(ev.body), "zoe")
+	assert.NotContains(t, string(ev.body), `"position"`)
+
+	full := a.get("/api/orders/" + id)
+	require.Equal(t, http.StatusOK, full.status)
+	assert.Equal(t, "zoe@example.com", decodeObject(t, full.body)["customerEmail"])
+	assert.Equal(t, http.StatusNotFound, a.get("/api/orders/no-such-order").status)
+}
+
+func sep(path string) string {
+	if strings.Contains(path, "?") {
+		return "&"
+	}
+	return "?"
+}
+
+// A token needs no storage: any replica with the same secret accepts it, and a replica
+// with another secret does not.
+func TestOrderTokensAgreeAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{OrderTokenSecret: testOrderSecret})
+	id, token := a.placeForToken(businessCaseBody)
+
+	replica := func(secret string) *api {
+		svc := orders.New(a.pool, slog.New(slog.DiscardHandler), orders.Config{OrderTokenSecret: secret})
+		srv := httptest.NewServer(svc.Handler())
+		t.Cleanup(srv.Close)
+		return &api{t: t, pool: a.pool, svc: svc, srv: srv}
+	}
+	assert.Equal(t, http.StatusOK, replica(testOrderSecret).getWith("/api/orders/"+id, bearerHeader(token)).status)
+	assert.Equal(t, http.StatusUnauthorized, replica("another-secret-of-sufficient-length!!").getWith("/api/orders/"+id, bearerHeader(token)).status)
+}
+
+// Dev mode keeps the README's curl lines working: no credential reads as the operator. A
+// wrong credential is still refused, and a customer's token still gets the customer's view.
+func TestDevModeReadsNeedNoCredential(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{DevMode: true})
+	id, token := a.placeForToken(privateOrder)
+	r := a.getWith("/api/orders/"+id, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, "zoe@example.com", decodeObject(t, r.body)["customerEmail"])
+	for _, path := range []string{"/api/orders", "/api/orders/" + id + "/events", "/api/orders/" + id + "/notifications", "/api/support-tickets", "/api/webhooks"} {
+		assert.Equal(t, http.StatusOK, a.getWith(path, nil).status, path)
+	}
+	assert.Equal(t, http.StatusUnauthorized, a.getWith("/api/orders/"+id, bearerHeader("wrong")).status)
+	assert.Equal(t, http.StatusUnauthorized, a.getWith("/api/orders?token=wrong", nil).status)
+	r = a.getWith("/api/orders/"+id, bearerHeader(token))
+	require.Equal(t, http.StatusOK, r.status)
+	assert.NotContains(t, string(r.body), "zoe")
+}
+
+func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
+	env := func(vars map[string]string) host.Env {
+		return func(k string) string { return vars[k] }
+	}
+	prod := map[string]string{"MANAGER_TOKENS": "ana@example.com:m", "PAYMENT_WEBHOOK_SECRET": "p", "DELIVERY_WEBHOOK_SECRET": "d"}
+	for _, secret := range []string{"", "too-short", orders.DevOrderTokenSecret} {
+		prod["ORDER_TOKEN_SECRET"] = secret
+		_, err := orders.ConfigFromEnv(env(prod))
+		require.Error(t, err, "production refuses ORDER_TOKEN_SECRET %q", secret)
+		assert.Contains(t, err.Error(), "ORDER_TOKEN_SECRET")
+	}
+	prod["ORDER_TOKEN_SECRET"] = strings.Repeat("s", orders.MinOrderTokenSecret)
+	cfg, err := orders.ConfigFromEnv(env(prod))
+	require.NoError(t, err)
+	assert.Empty(t, cfg.OperatorToken, "no operator token unless one is set: lists are closed")
+	prod["OPERATOR_TOKEN"] = orders.DevOperatorToken
+	_, err = orders.ConfigFromEnv(env(prod))
+	require.Error(t, err, "the published dev operator token is refused in production")
+	assert.Contains(t, err.Error(), "OPERATOR_TOKEN")
+	prod["OPERATOR_TOKEN"] = "op-secret"
+	cfg, err = orders.ConfigFromEnv(env(prod))
+	require.NoError(t, err)
+	assert.Equal(t, "op-secret", cfg.OperatorToken)
+
+	cfg, err = orders.ConfigFromEnv(env(map[string]string{"DEV_MODE": "1"}))
+	require.NoError(t, err)
+	assert.Equal(t, orders.DevOperatorToken, cfg.OperatorToken)
+	assert.Equal(t, orders.DevOrderTokenSecret, cfg.OrderTokenSecret)
+
+	cfg, err = orders.ConfigFromEnv(env(map[string]string{"DEV_MODE": "1", "OPERATOR_TOKEN": "op", "ORDER_TOKEN_SECRET": "s", "CLIENT_IP_HEADER": "X-Real-IP"}))
+	require.NoError(t, err)
+	assert.Equal(t, "op", cfg.OperatorToken)
+	assert.Equal(t, "s", cfg.OrderTokenSecret)
+	assert.Equal(t, "X-Real-IP", cfg.ClientIPHeader)
+}
