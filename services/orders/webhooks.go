@@ -169,9 +169,11 @@ func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbou
 	httpx.WriteJSON(w, status, map[string]string{"orderId": wh.orderID, "outcome": outcome})
 }
 
+// orderExists looks for the order's first event only: one entry of the (stream_id,
+// stream_version) index, whatever the length of its stream.
 func orderExists(ctx context.Context, q eventstore.Querier, id string) (bool, error) {
 	var ok bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_type = $2)`, id, orderstream.StreamType).Scan(&ok)
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = 1 AND stream_type = $2)`, id, orderstream.StreamType).Scan(&ok)
 	return ok, err
 }
 
