@@ -155,10 +155,12 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	published := &batchWakes{}
-	done, err := c.handleRows(context.WithValue(ctx, wakeKey{}, published), tx, topic, rows)
+	wctx, wake := c.log.CollectWakeups(ctx)
+	done, err := c.handleRows(wctx, tx, topic, rows)
 	if errors.Is(err, errIsolate) {
-		c.log.logger.Debug("batch failed; retrying it message by message", watermill.LogFields{"consumer_group": c.group, "topic": topic})
+		// Logged as an error: a batch fails only on a poison message or a clash with
+		// another writer, and a clash between the log's own consumers (a deadlock) is a bug.
+		c.log.logger.Error("batch failed; retrying it message by message", err, watermill.LogFields{"consumer_group": c.group, "topic": topic})
 		return 1, nil // not done, but worth another round at once
 	}
 	if err != nil {
@@ -178,9 +180,7 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 		return 0, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
 	}
 	committed = true
-	for _, t := range published.topics {
-		c.log.waker.add(t)
-	}
+	wake()
 	return done, nil
 }
 
@@ -254,7 +254,7 @@ func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows
 			return 0, ctx.Err()
 		}
 		c.isolate = true
-		return 0, errIsolate
+		return 0, fmt.Errorf("%w: %w", errIsolate, err)
 	}
 	return len(rows), nil
 }
@@ -303,7 +303,7 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 		}
 		return indexOf(rows, m) + 1, nil
 	}
-	c.log.logger.Info("message failed; retrying", watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID, "err": cause.Error()})
+	c.log.logger.Error("message failed; retrying", cause, watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID})
 	return indexOf(rows, m), nil
 }
 

@@ -3,7 +3,6 @@ package eventstore
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 )
@@ -25,11 +24,26 @@ type wakeKey struct{}
 type wakes interface{ add(topic string) }
 
 // WithWakeups returns ctx carrying l's waker: messages published through a context
-// derived from it wake their consumers, here and in other processes. The host gives it
-// to HTTP handlers; consumers give their handlers a per-batch collector instead, flushed
-// after the batch commits.
+// derived from it wake their consumers at once, here and in other processes, possibly
+// before their transaction commits (a consumer that finds nothing yet looks again
+// shortly). For work whose commit is known, CollectWakeups is exact.
 func (l *Log) WithWakeups(ctx context.Context) context.Context {
 	return context.WithValue(ctx, wakeKey{}, l.waker)
+}
+
+// CollectWakeups returns ctx collecting the topics published through it, and flush, which
+// wakes their consumers: call it once the work's transaction has committed. The host
+// wraps every HTTP request in it, and a consumer every batch.
+func (l *Log) CollectWakeups(ctx context.Context) (context.Context, func()) {
+	b := &batchWakes{}
+	return context.WithValue(ctx, wakeKey{}, b), func() {
+		b.mu.Lock()
+		topics := b.topics
+		b.mu.Unlock()
+		for _, t := range topics {
+			l.waker.add(t)
+		}
+	}
 }
 
 // markPublished records that topic received messages through ctx's transaction.
@@ -65,10 +79,6 @@ func newWaker(l *Log) *waker {
 	return &waker{log: l, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
-// notifyDelay lets the transaction that published commit before the hint goes out, when
-// the hint comes from inside it (an HTTP handler's transaction).
-const notifyDelay = time.Millisecond
-
 func (w *waker) add(topic string) {
 	w.mu.Lock()
 	w.dirty[topic] = true
@@ -86,11 +96,6 @@ func (w *waker) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-w.kick:
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(notifyDelay):
 		}
 		w.mu.Lock()
 		topics := make([]string, 0, len(w.dirty))

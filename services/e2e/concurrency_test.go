@@ -17,11 +17,12 @@ import (
 )
 
 // Many orders moving at once through every step must all complete, with nothing
-// dead-lettered: the saga's consumers touch the same orders from several topics and must
-// never deadlock each other.
+// dead-lettered: the saga's batch consumers (one per order-events partition, one per reply
+// topic, and webhooks) touch the same orders from several topics at once and must never
+// deadlock each other, and no batch may fail and fall back for any other reason either.
 func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 	s := start(t, defaultOptions())
-	const customers = 24
+	const customers = 128
 	var wg sync.WaitGroup
 	errs := make(chan error, customers)
 	for i := range customers {
@@ -39,6 +40,9 @@ func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 	var deadLetters int
 	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters`).Scan(&deadLetters))
 	assert.Zero(t, deadLetters)
+	logs := s.logs.String()
+	assert.NotContains(t, logs, "deadlock", "no transaction of the log may deadlock another")
+	assert.NotContains(t, logs, "batch failed", "no consumer batch may fail")
 }
 
 // driveOrder takes one order from placement to completion with signed webhooks; it returns

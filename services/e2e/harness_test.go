@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,27 @@ type system struct {
 	t                                     *testing.T
 	orders, payments, warehouse, delivery string
 	db                                    *pgxpool.Pool
+	// logs holds every line the four services logged (warnings and errors), besides
+	// standard error, so a test can assert what went wrong even when it recovered.
+	logs *lockedBuffer
+}
+
+// lockedBuffer is a log destination the services write to concurrently.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // options tweak a system before it starts.
@@ -68,7 +90,8 @@ func start(t *testing.T, opt options) *system {
 	t.Helper()
 	url := pgtest.URL(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s := &system{t: t, logs: &lockedBuffer{}}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, s.logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	listen := func() net.Listener {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,7 +100,7 @@ func start(t *testing.T, opt options) *system {
 	}
 	lnOrders, lnPayments, lnWarehouse, lnDelivery := listen(), listen(), listen(), listen()
 	base := func(ln net.Listener) string { return "http://" + ln.Addr().String() }
-	s := &system{t: t, orders: base(lnOrders), payments: base(lnPayments), warehouse: base(lnWarehouse), delivery: base(lnDelivery)}
+	s.orders, s.payments, s.warehouse, s.delivery = base(lnOrders), base(lnPayments), base(lnWarehouse), base(lnDelivery)
 
 	newPool := func() *pgxpool.Pool {
 		pool, err := pgxpool.New(ctx, url)

@@ -69,6 +69,16 @@ func (t HTTPTimeouts) orDefault() HTTPTimeouts {
 		Write: pick(t.Write, 60*time.Second), Idle: pick(t.Idle, 120*time.Second)}
 }
 
+// wakeAfter wakes the consumers of whatever a request published once it has been
+// handled, that is, once its transaction has committed (see eventstore.CollectWakeups).
+func wakeAfter(log *eventstore.Log, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, wake := log.CollectWakeups(r.Context())
+		next.ServeHTTP(w, r.WithContext(ctx))
+		wake()
+	})
+}
+
 // Serve runs svc on ln with pool until ctx ends, then drains HTTP requests and handlers.
 func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.Listener, svc Service, opts Options) error {
 	wlog := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
@@ -84,12 +94,12 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	}
 	timeouts := opts.HTTP.orDefault()
 	srv := &http.Server{
-		Handler:           traced(httpx.ValidInput(logger, svc.Handler())),
+		Handler:           traced(httpx.ValidInput(logger, wakeAfter(log, svc.Handler()))),
 		ReadHeaderTimeout: timeouts.ReadHeader,
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,
 		IdleTimeout:       timeouts.Idle,
-		BaseContext:       func(net.Listener) context.Context { return log.WithWakeups(context.WithoutCancel(ctx)) },
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
