@@ -96,10 +96,11 @@ func (c *consumer) run(ctx context.Context, wake <-chan struct{}) error {
 			continue
 		case recheck > 0:
 			// A wake-up found nothing: the message is committed but not yet visible (an
-			// older transaction is still open), so look again soon, a little later each time.
+			// older transaction is still open), so look again soon, a little later each
+			// time, up to the poll interval (2, 4, … 512 ms: about a second of peeks).
 			wait = recheck
 			recheck *= 2
-			if recheck > c.log.cfg.MaxPollInterval/4 {
+			if recheck > c.log.cfg.MaxPollInterval {
 				recheck = 0
 			}
 		default:

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/jackc/pgx/v5"
 )
 
 // Wake-ups. A consumer sleeps until told that its topic has news, then queries. Postgres
@@ -14,7 +15,7 @@ import (
 // another, which was the ceiling of the whole workflow (docs/BENCHMARKS.md). So the
 // publishing side remembers which topics it wrote and, once its transaction is over,
 // wakes this process's consumers directly and the other processes with a NOTIFY sent
-// outside any writing transaction (no transaction id, no WAL flush under the lock).
+// outside any writing transaction, committed without waiting for a WAL flush.
 // A wake-up is only a hint: a consumer that finds nothing yet looks again shortly, and
 // every consumer polls anyway (MaxPollInterval) in case a hint is lost.
 
@@ -107,8 +108,25 @@ func (w *waker) run(ctx context.Context) {
 		for _, t := range topics {
 			w.log.wake(t)
 		}
-		if _, err := w.log.pool.Exec(ctx, `SELECT pg_notify('watermill', t) FROM unnest($1::text[]) AS t`, topics); err != nil && ctx.Err() == nil {
+		if err := w.notify(ctx, topics); err != nil && ctx.Err() == nil {
 			w.log.logger.Error("sending wake-ups failed; consumers fall back to polling", err, watermill.LogFields{"topics": topics})
 		}
 	}
+}
+
+// notify sends one NOTIFY per topic in a transaction of its own that commits without
+// waiting for its WAL flush. A NOTIFY takes a transaction id, and its commit holds the
+// database-wide notification lock: with a synchronous commit every wake-up would wait for
+// a flush under that lock and hold back the log's visibility horizon meanwhile. A lost
+// wake-up is harmless (consumers poll), so there is nothing to make durable.
+func (w *waker) notify(ctx context.Context, topics []string) error {
+	tx, err := w.log.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit = off"})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_notify('watermill', t) FROM unnest($1::text[]) AS t`, topics); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
