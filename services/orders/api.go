@@ -212,17 +212,27 @@ func actorCustomer(id string) string {
 	return "customer:" + id
 }
 
-// getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale.
-// The operator sees the whole order, its customer the customerOrderView.
-func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
+// orderReader reads the order id of the path and who asks for it; when either is refused
+// it has answered the request, and ok is false.
+func (s *Service) orderReader(w http.ResponseWriter, r *http.Request) (id string, who reader, ok bool) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
-		return
+		return "", nobody, false
 	}
-	who := s.readerOf(r, id)
+	who = s.readerOf(r, id)
 	if who == nobody {
 		httpx.WriteError(w, r, s.logger, errNoCredential)
+		return "", nobody, false
+	}
+	return id, who, true
+}
+
+// getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale.
+// The operator sees the whole order, its customer the customerOrderView.
+func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
+	id, who, ok := s.orderReader(w, r)
+	if !ok {
 		return
 	}
 	o, err := orderstream.Load(r.Context(), s.pool, id)
@@ -250,14 +260,8 @@ type eventView struct {
 // orderEvents handles GET /api/orders/{id}/events: the operator sees every event with its
 // data, the customer what happened and when.
 func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "id")
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	who := s.readerOf(r, id)
-	if who == nobody {
-		httpx.WriteError(w, r, s.logger, errNoCredential)
+	id, who, ok := s.orderReader(w, r)
+	if !ok {
 		return
 	}
 	recorded, err := eventstore.Load(r.Context(), s.pool, id)
