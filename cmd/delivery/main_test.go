@@ -16,10 +16,6 @@ import (
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
-func envOf(vars map[string]string) host.Env {
-	return func(k string) string { return vars[k] }
-}
-
 func serve(h http.Handler, method, path, body, token string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if token != "" {
@@ -44,7 +40,7 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": webhooksig.DevCourierSecret, "SERVICE_TOKEN_ORDERS": "tok"}, "DELIVERY_WEBHOOK_SECRET is the published development value"},
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "live", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS is the published development value"},
 	} {
-		_, err := build(ctx, nil, logger, envOf(c.env))
+		_, err := build(ctx, nil, logger, host.EnvOf(c.env))
 		require.Error(t, err, "%v", c.env)
 		assert.Contains(t, err.Error(), c.want)
 		assert.NotContains(t, err.Error(), "\n", "one line")
@@ -55,7 +51,7 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 // the courier simulator does not exist; in dev mode it does, behind the development token.
 func TestCourierSimulatorOnlyInDevMode(t *testing.T) {
 	pool := pgtest.Pool(t)
-	prod, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{
+	prod, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
 		"DELIVERY_WEBHOOK_SECRET": "live", "SERVICE_TOKEN_ORDERS": "tok-orders",
 	}))
 	require.NoError(t, err)
@@ -65,7 +61,7 @@ func TestCourierSimulatorOnlyInDevMode(t *testing.T) {
 	require.Equal(t, http.StatusCreated, serve(h, "POST", "/api/shipments", shipment, "tok-orders").Code)
 	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"delivered"}`, "tok-orders").Code)
 
-	dev, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{"DEV_MODE": "1"}))
+	dev, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
 	h = dev.Handler()
 	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"delivered"}`, "").Code)

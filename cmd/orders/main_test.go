@@ -31,10 +31,6 @@ var (
 	}
 )
 
-func envOf(vars map[string]string) host.Env {
-	return func(k string) string { return vars[k] }
-}
-
 var csrfInput = regexp.MustCompile(`name="csrf_token"[^>]*value="([^"]+)"`)
 
 // signIn fills in the dashboard's sign-in form as a browser does and returns the status of
@@ -64,7 +60,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, err)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	dev, err := build(ctx, pool, logger, envOf(devEnv))
+	dev, err := build(ctx, pool, logger, host.EnvOf(devEnv))
 	require.NoError(t, err)
 	devSrv := httptest.NewServer(dev.Handler())
 	require.Equal(t, http.StatusSeeOther, signIn(t, browser, devSrv.URL, orders.DevManagerEmail, orders.DevDashboardPassword),
@@ -72,7 +68,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, orders.CreateManager(ctx, pool, "ana@example.com", "a long real password"))
 	devSrv.Close()
 
-	prod, err := build(ctx, pool, logger, envOf(productionEnv))
+	prod, err := build(ctx, pool, logger, host.EnvOf(productionEnv))
 	require.NoError(t, err)
 	prodSrv := httptest.NewServer(prod.Handler())
 	defer prodSrv.Close()

@@ -17,10 +17,6 @@ import (
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
-func envOf(vars map[string]string) host.Env {
-	return func(k string) string { return vars[k] }
-}
-
 func serve(h http.Handler, method, path, body, token string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if token != "" {
@@ -45,7 +41,7 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret, "SERVICE_TOKEN_ORDERS": "tok"}, "PAYMENT_WEBHOOK_SECRET is the published development value"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS is the published development value"},
 	} {
-		_, err := build(ctx, nil, logger, envOf(c.env))
+		_, err := build(ctx, nil, logger, host.EnvOf(c.env))
 		require.Error(t, err, "%v", c.env)
 		assert.Contains(t, err.Error(), c.want)
 		assert.NotContains(t, err.Error(), "\n", "one line")
@@ -57,7 +53,7 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 // PAYMENTS_PUBLIC_URL says.
 func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 	pool := pgtest.Pool(t)
-	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{
+	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
 		"PAYMENT_WEBHOOK_SECRET": "whsec_live", "SERVICE_TOKEN_ORDERS": "tok-orders", "PAYMENTS_PUBLIC_URL": "https://pay.example.com/",
 	}))
 	require.NoError(t, err)
@@ -80,7 +76,7 @@ func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 // In dev mode the development token opens the procedures and the simulator is there.
 func TestDevModeHasTheSimulatorAndDevelopmentToken(t *testing.T) {
 	pool := pgtest.Pool(t)
-	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), envOf(map[string]string{"DEV_MODE": "1"}))
+	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
 	h := svc.Handler()
 	rec := serve(h, "POST", "/api/payments/sessions", `{"orderId":"ord-1","amount":100,"currency":"USD"}`, host.DevServiceToken("orders"))

@@ -15,18 +15,14 @@ import (
 	"github.com/ordermill/ordermill/services/host"
 )
 
-func envOf(vars map[string]string) host.Env {
-	return func(k string) string { return vars[k] }
-}
-
 // Findings 1, 2 and 7 of issue 8: outside dev mode the warehouse refuses to start without
 // the orders service's token (or with the published development one), and with it its
 // procedures accept that token only.
 func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	_, err := build(context.Background(), nil, logger, envOf(nil))
+	_, err := build(context.Background(), nil, logger, host.EnvOf(nil))
 	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")
-	_, err = build(context.Background(), nil, logger, envOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}))
+	_, err = build(context.Background(), nil, logger, host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}))
 	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS is the published development value")
 
 	pool := pgtest.Pool(t)
@@ -34,7 +30,7 @@ func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 		"tok-orders":                   {"SERVICE_TOKEN_ORDERS": "tok-orders", "SEED_CATALOG": "1"},
 		host.DevServiceToken("orders"): {"DEV_MODE": "1"},
 	} {
-		svc, err := build(context.Background(), pool, logger, envOf(env))
+		svc, err := build(context.Background(), pool, logger, host.EnvOf(env))
 		require.NoError(t, err)
 		h := svc.Handler()
 		release := func(authorization string) int {

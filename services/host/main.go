@@ -22,6 +22,12 @@ import (
 // Env reads configuration; main passes os.Getenv, tests a map.
 type Env func(string) string
 
+// EnvOf reads configuration from vars instead of the process's environment, for tests
+// and tools that build a service from fixed settings.
+func EnvOf(vars map[string]string) Env {
+	return func(k string) string { return vars[k] }
+}
+
 // String returns the variable or def when unset.
 func (e Env) String(key, def string) string {
 	if v := e(key); v != "" {

@@ -10,24 +10,20 @@ import (
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
-func envOf(vars map[string]string) host.Env {
-	return func(k string) string { return vars[k] }
-}
-
 func TestSecretHasDevDefaultsOnlyInDevMode(t *testing.T) {
-	dev := envOf(map[string]string{"DEV_MODE": "1"})
+	dev := host.EnvOf(map[string]string{"DEV_MODE": "1"})
 	v, err := dev.Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err)
 	assert.Equal(t, "dev-x", v)
-	v, err = envOf(map[string]string{"DEV_MODE": "1", "X_SECRET": "mine"}).Secret("X_SECRET", "dev-x", "signs x")
+	v, err = host.EnvOf(map[string]string{"DEV_MODE": "1", "X_SECRET": "mine"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err)
 	assert.Equal(t, "mine", v)
 
-	_, err = envOf(nil).Secret("X_SECRET", "dev-x", "signs x")
+	_, err = host.EnvOf(nil).Secret("X_SECRET", "dev-x", "signs x")
 	require.EqualError(t, err, "X_SECRET is required outside DEV_MODE=1: signs x")
-	_, err = envOf(map[string]string{"X_SECRET": "dev-x"}).Secret("X_SECRET", "dev-x", "signs x")
+	_, err = host.EnvOf(map[string]string{"X_SECRET": "dev-x"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.EqualError(t, err, "X_SECRET is the published development value; outside DEV_MODE=1 set a secret of your own (signs x)")
-	v, err = envOf(map[string]string{"X_SECRET": "mine"}).Secret("X_SECRET", "dev-x", "signs x")
+	v, err = host.EnvOf(map[string]string{"X_SECRET": "mine"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err)
 	assert.Equal(t, "mine", v)
 }
@@ -35,26 +31,26 @@ func TestSecretHasDevDefaultsOnlyInDevMode(t *testing.T) {
 func TestServiceTokensOnePerCaller(t *testing.T) {
 	assert.Equal(t, "SERVICE_TOKEN_ORDERS", host.ServiceTokenVar("orders"))
 
-	tokens, err := host.ServiceTokens(envOf(map[string]string{"DEV_MODE": "1"}), "warehouse", "orders")
+	tokens, err := host.ServiceTokens(host.EnvOf(map[string]string{"DEV_MODE": "1"}), "warehouse", "orders")
 	require.NoError(t, err)
 	assert.Equal(t, httpx.Tokens{"orders": host.DevServiceToken("orders")}, tokens)
 
-	tokens, err = host.ServiceTokens(envOf(map[string]string{"SERVICE_TOKEN_ORDERS": "s3cret"}), "warehouse", "orders")
+	tokens, err = host.ServiceTokens(host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": "s3cret"}), "warehouse", "orders")
 	require.NoError(t, err)
 	assert.Equal(t, httpx.Tokens{"orders": "s3cret"}, tokens)
 
-	_, err = host.ServiceTokens(envOf(nil), "warehouse", "orders")
+	_, err = host.ServiceTokens(host.EnvOf(nil), "warehouse", "orders")
 	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")
-	_, err = host.ServiceTokens(envOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}), "warehouse", "orders")
+	_, err = host.ServiceTokens(host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}), "warehouse", "orders")
 	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS is the published development value")
 }
 
 func TestTokensParsesIdentityTokenPairs(t *testing.T) {
-	tokens, err := envOf(map[string]string{"T": " ana@example.com:t1 , bob@example.com:t:2"}).Tokens("T")
+	tokens, err := host.EnvOf(map[string]string{"T": " ana@example.com:t1 , bob@example.com:t:2"}).Tokens("T")
 	require.NoError(t, err)
 	assert.Equal(t, httpx.Tokens{"ana@example.com": "t1", "bob@example.com": "t:2"}, tokens)
 
-	tokens, err = envOf(nil).Tokens("T")
+	tokens, err = host.EnvOf(nil).Tokens("T")
 	require.NoError(t, err)
 	assert.Empty(t, tokens)
 
@@ -65,7 +61,7 @@ func TestTokensParsesIdentityTokenPairs(t *testing.T) {
 		"ana@example.com:t1,ana@example.com:2":  "T: ana@example.com is listed twice; give each identity one token",
 		"ana@example.com:t1,bob@example.com:t1": "T: ana@example.com and bob@example.com share a token; give each its own",
 	} {
-		_, err := envOf(map[string]string{"T": spec}).Tokens("T")
+		_, err := host.EnvOf(map[string]string{"T": spec}).Tokens("T")
 		assert.EqualError(t, err, want, spec)
 	}
 }

@@ -135,9 +135,7 @@ func TestDevModeReadsNeedNoCredential(t *testing.T) {
 }
 
 func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
-	env := func(vars map[string]string) host.Env {
-		return func(k string) string { return vars[k] }
-	}
+	env := host.EnvOf
 	prod := map[string]string{"MANAGER_TOKENS": "ana@example.com:m", "PAYMENT_WEBHOOK_SECRET": "p", "DELIVERY_WEBHOOK_SECRET": "d"}
 	for _, secret := range []string{"", "too-short", orders.DevOrderTokenSecret} {
 		prod["ORDER_TOKEN_SECRET"] = secret

@@ -35,7 +35,7 @@ func productionEnv(vars map[string]string) host.Env {
 			env[k] = v
 		}
 	}
-	return func(k string) string { return env[k] }
+	return host.EnvOf(env)
 }
 
 // credentialDash is the orders service built from env on a fresh database, with a
@@ -102,7 +102,7 @@ func TestAPIApprovalDeciderIsTheTokensManager(t *testing.T) {
 // In dev mode, without MANAGER_TOKENS, the README's development token decides as the
 // development manager, and only it.
 func TestDevManagerTokenDecidesAsTheDevManager(t *testing.T) {
-	d := credentialDash(t, func(k string) string { return map[string]string{"DEV_MODE": "1"}[k] })
+	d := credentialDash(t, host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	d.holdOrder("ord-1", "c1@example.com")
 	status, by := d.approveAs("ord-1", "Bearer "+orders.DevManagerToken, "mallory@example.com")
 	require.Equal(t, http.StatusOK, status)
@@ -131,7 +131,7 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 	}
 
-	cfg, err = orders.ConfigFromEnv(func(k string) string { return map[string]string{"DEV_MODE": "1"}[k] })
+	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{orders.DevManagerEmail: orders.DevManagerToken}, map[string]string(cfg.ManagerTokens))
 	assert.Equal(t, host.DevServiceToken("orders"), cfg.ServiceToken)
