@@ -83,8 +83,10 @@ func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler, 
 	return nil
 }
 
-// readCommittedQueue runs the queue's transactions at READ COMMITTED, for the same reason
-// as readCommittedSchema.
+// readCommittedQueue runs the queue's transactions at READ COMMITTED instead of
+// watermill's REPEATABLE READ: a handler that meets a concurrent write (a version
+// conflict) can then retry within the same transaction and see the newer data instead of
+// its stale snapshot. The select itself is one statement, so its view stays consistent.
 type readCommittedQueue struct {
 	wsql.PostgreSQLQueueSchema
 }

@@ -2,8 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -129,79 +127,8 @@ func (l *Log) wakeAll() {
 	}
 }
 
-// Subscriber returns a subscriber reading topic as consumerGroup: each group sees every
-// message once, in order. Handlers run in its READ COMMITTED transaction (see
-// readCommittedSchema), passed to them as their tx argument.
-func (l *Log) Subscriber(consumerGroup, topic string, opts ...ConsumeOption) (message.Subscriber, error) {
-	o := consumeOptions{batchSize: l.cfg.BatchSize}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return wsql.NewSubscriber(guardedBeginner{wsql.BeginnerFromPgx(l.pool)}, wsql.SubscriberConfig{
-		ConsumerGroup:  consumerGroup,
-		SchemaAdapter:  readCommittedSchema{wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: o.batchSize}},
-		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{},
-		PollInterval:   l.cfg.MaxPollInterval,
-		ResendInterval: 20 * time.Millisecond,
-		RetryInterval:  100 * time.Millisecond,
-		BackoffManager: &wakeBackoff{wake: l.register(topic), max: l.cfg.MaxPollInterval},
-	}, l.logger)
-}
-
-// readCommittedSchema runs consumer transactions at READ COMMITTED instead of watermill's
-// REPEATABLE READ: a handler that meets a concurrent write (a version conflict) can then
-// retry within the same transaction and see the newer data instead of its stale snapshot.
-// The select itself is one statement, so its view of offsets and messages stays consistent.
-type readCommittedSchema struct {
-	wsql.DefaultPostgreSQLSchema
-}
-
-func (readCommittedSchema) SubscribeIsolationLevel() sql.IsolationLevel {
-	return sql.LevelReadCommitted
-}
-
-// wakeBackoff decides how long a consumer waits between queries: not at all while messages
-// flow, until a NOTIFY for its topic when idle, and with a short growing delay after a
-// wake-up that found nothing yet (a message becomes visible to the log's select only when
-// every older transaction has ended).
-type wakeBackoff struct {
-	wake  <-chan struct{}
-	max   time.Duration
-	delay time.Duration
-}
-
+// minRecheck is the first wait of a consumer whose wake-up found nothing yet.
 const minRecheck = 2 * time.Millisecond
-
-func (b *wakeBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	if err != nil {
-		// A cancelled context is the process stopping, not a failure worth an error line.
-		if !errors.Is(err, context.Canceled) {
-			logger.Error("log query failed", err, nil)
-		}
-		b.delay = 0
-		return 100 * time.Millisecond
-	}
-	if !noMsg {
-		// Query again at once; only a wake-up that finds nothing starts rechecks, so a busy
-		// consumer does not fire a train of empty queries after every batch.
-		b.delay = 0
-		return 0
-	}
-	wait := b.max
-	if b.delay > 0 {
-		wait = b.delay
-		b.delay *= 2
-		if b.delay > b.max/4 {
-			b.delay = 0
-		}
-	}
-	select {
-	case <-b.wake:
-		b.delay = minRecheck
-	case <-time.After(wait):
-	}
-	return 0
-}
 
 // ConsumeOption tunes one consumer.
 type ConsumeOption func(*consumeOptions)

@@ -28,11 +28,9 @@ var OrderSummaries = Projection{
 // arrive, change nothing, and a row never goes back to an older state. Rows are written
 // in order id order, so a rebuild running beside the live consumer cannot deadlock with it.
 func updateOrderSummaries(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
-	var ids []string
-	for _, r := range events {
-		if r.StreamType == orderstream.StreamType {
-			ids = append(ids, r.StreamID)
-		}
+	ids := make([]string, len(events))
+	for i, r := range events {
+		ids[i] = r.StreamID
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -74,14 +72,10 @@ type summaryRows struct {
 }
 
 func (r *summaryRows) add(o *order.Order, position int64) {
-	items := 0
-	for _, it := range o.Items {
-		items += it.Quantity
-	}
 	r.id, r.status = append(r.id, o.ID), append(r.status, string(o.Status))
 	r.customerID, r.email = append(r.customerID, o.CustomerID), append(r.email, o.CustomerEmail)
 	r.newCustomer, r.total = append(r.newCustomer, o.NewCustomer), append(r.total, int64(o.Total))
-	r.currency, r.items = append(r.currency, o.Currency), append(r.items, items)
+	r.currency, r.items = append(r.currency, o.Currency), append(r.items, itemCount(o.Items))
 	r.risk, r.cancelReason = append(r.risk, o.RiskScore), append(r.cancelReason, string(o.CancelReason))
 	r.created, r.updated = append(r.created, o.PlacedAt), append(r.updated, o.UpdatedAt)
 	r.position = append(r.position, position)

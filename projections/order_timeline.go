@@ -29,9 +29,6 @@ func recordTimelineEntries(ctx context.Context, tx pgx.Tx, events []eventstore.R
 	var ids, names, actors, summaries []string
 	var at []time.Time
 	for _, r := range events {
-		if r.StreamType != orderstream.StreamType {
-			continue
-		}
 		e, err := orderstream.Decode(r)
 		if err != nil {
 			return err

@@ -54,9 +54,6 @@ var approvalEvents = map[string]bool{
 // last_position (the newest approval event reflected) keeps an older view from
 // overwriting a newer one. A change is announced on DashboardChannel.
 func updatePendingApproval(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
-	if !approvalEvents[r.Name] {
-		return nil
-	}
 	recorded, err := eventstore.Load(ctx, tx, r.StreamID)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package projections
 
 import (
 	"context"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,18 +20,26 @@ type Projection struct {
 	StreamTypes []string
 	// Tables are the read-model tables a rebuild truncates.
 	Tables []string
-	// Events, when set, are the only event names the projection reacts to; live consumers
-	// skip the rest without a transaction's worth of work. ApplyBatch must still ignore the
-	// others, since a rebuild hands it every event.
+	// Events, when set, are the only event names the projection reacts to: the live
+	// consumer and the rebuild (applyAll) hand ApplyBatch only those, of its StreamTypes.
 	Events []string
 	// ApplyBatch folds events, in log order, into the read model, in as few statements as
 	// it can; applying an event twice changes nothing.
 	ApplyBatch func(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error
 }
 
-// Apply folds one event into the read model.
+// Apply folds one event into the read model, if the projection reacts to it.
 func (p Projection) Apply(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
+	if !p.wants(r) {
+		return nil
+	}
 	return p.ApplyBatch(ctx, tx, []eventstore.Recorded{r})
+}
+
+// wants reports whether the projection folds r: one of its stream types and, when it
+// names them, one of its events.
+func (p Projection) wants(r eventstore.Recorded) bool {
+	return slices.Contains(p.StreamTypes, r.StreamType) && (p.Events == nil || slices.Contains(p.Events, r.Name))
 }
 
 // eachEvent makes a batch apply out of a per-event one, for projections whose events are

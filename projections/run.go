@@ -61,7 +61,7 @@ func applyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) erro
 	for _, p := range All() {
 		var mine []eventstore.Recorded
 		for _, r := range events {
-			if slices.Contains(p.StreamTypes, r.StreamType) && (p.Events == nil || slices.Contains(p.Events, r.Name)) {
+			if p.wants(r) {
 				mine = append(mine, r)
 			}
 		}

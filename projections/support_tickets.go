@@ -25,9 +25,6 @@ var SupportTickets = Projection{
 // is the event's position, so a rebuild produces the same ids, and a redelivered event
 // conflicts instead of inserting twice.
 func recordSupportTicket(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
-	if r.Name != order.NameSupportTicketOpened {
-		return nil
-	}
 	e, err := orderstream.Decode(r)
 	if err != nil {
 		return err

@@ -174,12 +174,11 @@ func (r *Runner) run(ctx context.Context, tx pgx.Tx, jobs []job) error {
 	}
 	for _, j := range jobs {
 		c, ok := orders[j.orderID]
-		o := c.Order
 		if !ok {
 			return apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID)
 		}
 		state := states[j.orderID]
-		if err := r.decide(tx, j, o, &state); err != nil {
+		if err := r.decide(tx, j, c.Order, &state); err != nil {
 			return err
 		}
 		states[j.orderID] = state

@@ -5,7 +5,6 @@ package orderstream
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -38,28 +37,15 @@ func Load(ctx context.Context, q eventstore.Querier, id string) (*order.Order, e
 // LoadWithPosition is Load that also returns the log position of the order's newest event,
 // for read models that must never go back to an older state.
 func LoadWithPosition(ctx context.Context, q eventstore.Querier, id string) (*order.Order, int64, error) {
-	var state []byte
-	var position int64
-	err := q.QueryRow(ctx, `SELECT state, position FROM snapshots WHERE stream_id = $1 AND schema = $2`, id, snapshotSchema).Scan(&state, &position)
-	if err == nil {
-		o := &order.Order{}
-		if err := json.Unmarshal(state, o); err != nil {
-			return nil, 0, fmt.Errorf("decode snapshot of order %s: %w", id, err)
-		}
-		return o, position, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, fmt.Errorf("load snapshot of order %s: %w", id, err)
-	}
-	recorded, err := eventstore.Load(ctx, q, id)
+	orders, err := LoadMany(ctx, q, []string{id})
 	if err != nil {
 		return nil, 0, err
 	}
-	o, err := fold(id, recorded)
-	if err != nil {
-		return nil, 0, err
+	c, ok := orders[id]
+	if !ok {
+		return nil, 0, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id)
 	}
-	return o, recorded[len(recorded)-1].Position, nil
+	return c.Order, c.Position, nil
 }
 
 // Current is an order's state and the log position of its newest event.
@@ -94,14 +80,18 @@ func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[stri
 		if _, ok := orders[id]; ok {
 			continue
 		}
-		o, position, err := LoadWithPosition(ctx, q, id)
+		recorded, err := eventstore.Load(ctx, q, id)
+		if err != nil {
+			return nil, err
+		}
+		o, err := fold(id, recorded)
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		orders[id] = Current{Order: o, Position: position}
+		orders[id] = Current{Order: o, Position: recorded[len(recorded)-1].Position}
 	}
 	return orders, nil
 }

@@ -62,12 +62,8 @@ func TestCommandsOnTheLogAreAnsweredWithReservationEvents(t *testing.T) {
 	var mu sync.Mutex
 	var got []eventstore.Recorded
 	done := make(chan struct{})
-	// The observer touches no database, so stopping the router after its signal cannot cut
-	// a handler off in the middle of using the consumer's connection.
 	topic := eventstore.EventsTopic(inventory.StreamType)
-	observer, err := log.Subscriber("test-observer", topic)
-	require.NoError(t, err)
-	router.AddConsumerHandler("test-observer", topic, observer, func(msg *message.Message) error {
+	require.NoError(t, log.Consume(router, "test-observer", topic, func(_ context.Context, _ pgx.Tx, msg *message.Message) error {
 		r, err := eventstore.DecodeRecorded(msg)
 		if err != nil {
 			return err
@@ -79,7 +75,7 @@ func TestCommandsOnTheLogAreAnsweredWithReservationEvents(t *testing.T) {
 			close(done)
 		}
 		return nil
-	})
+	}))
 	go func() { _ = router.Run(ctx) }()
 	select {
 	case <-done:
