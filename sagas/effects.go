@@ -73,4 +73,7 @@ const (
 	TicketDeliveryFailed  = "delivery_failed"
 	TicketDeliveryOverdue = "delivery_overdue"
 	TicketLatePayment     = "payment_after_cancel"
+	// TicketPaymentMismatch: a provider reported a session or payment that is not for the
+	// order's own session, total and currency; the order keeps waiting for a right one.
+	TicketPaymentMismatch = "payment_mismatch"
 )

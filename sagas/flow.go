@@ -23,8 +23,34 @@ type Message struct {
 // State is the saga's own memory of one order, beyond what the order's events say: the
 // webhooks that arrived before the workflow was ready for them.
 type State struct {
-	PendingPayment  *payment.Webhook   `json:"pendingPayment,omitempty"`
+	PendingPayment  *PaymentWebhook    `json:"pendingPayment,omitempty"`
 	PendingDelivery []shipping.Webhook `json:"pendingDelivery,omitempty"`
+}
+
+// PaymentWebhook is a payment webhook as the orders service hands it to the saga: the
+// provider's body, and whether it came unsigned, which only dev mode accepts. The business
+// case's bare unsigned body may leave out the session, amount and currency; the saga then
+// takes the order's own. A signed webhook must name all three.
+type PaymentWebhook struct {
+	payment.Webhook
+	Unsigned bool `json:"unsigned,omitempty"`
+}
+
+// charge is what wh says was settled, for o.
+func (wh PaymentWebhook) charge(o *order.Order) order.Charge {
+	c := order.Charge{SessionID: wh.SessionID, Amount: order.Cents(wh.Amount), Currency: wh.Currency}
+	if wh.Unsigned {
+		if c.SessionID == "" {
+			c.SessionID = o.PaymentSessionID
+		}
+		if c.Amount == 0 {
+			c.Amount = o.Total
+		}
+		if c.Currency == "" {
+			c.Currency = o.Currency
+		}
+	}
+	return c
 }
 
 // Config holds the workflow's tunables.

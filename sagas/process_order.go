@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
@@ -37,12 +38,12 @@ var ProcessOrder = Flow{
 	On(inventory.ReservedName, recordReservation),
 	On(inventory.ReservationFailedName, when(while(order.StatusReserving), failReservation)),
 
-	// 4. Reserved: in parallel confirm by email and open a payment session; wait for the
-	//    payment webhook (payment wait), applying one that arrived early.
+	// 4. Reserved: in parallel confirm by email and open a payment session for the order's
+	//    total; wait for the payment webhook (payment wait). A webhook is checked against
+	//    the recorded session, so one that came before it is applied once it is recorded.
 	On(order.NameInventoryReserved,
 		parallel(notify(KindOrderConfirmed), createPaymentSession),
-		waitFor(WaitPayment, func(o *order.Order) time.Time { return time.Time{} }),
-		applyEarlyPayment),
+		waitFor(WaitPayment, func(o *order.Order) time.Time { return time.Time{} })),
 	On(payment.SessionCreatedName, when(while(order.StatusAwaitingPayment), recordPaymentSession)),
 	On(PaymentWebhookName, onPaymentWebhook),
 	On(DeadlineName(WaitPayment), when(while(order.StatusAwaitingPayment), cancel(order.ReasonTimedOut, "payment not received before the deadline"))),
@@ -152,26 +153,42 @@ func createPaymentSession(in Input) ([]Effect, error) {
 	}}}, nil
 }
 
+// recordPaymentSession books the payment service's session on the order, unless it is not
+// for the order's total and currency (a ticket then says so), and applies a payment webhook
+// that came before it.
 func recordPaymentSession(in Input) ([]Effect, error) {
 	ev, err := decode[payment.SessionCreated](in.Msg)
 	if err != nil || in.Order.PaymentSessionID != "" {
 		return nil, err
 	}
-	return []Effect{OrderCommand{Name: "record-payment-session", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.RecordPaymentSession(ev.SessionID, ev.URL, ev.ExpiresAt, at)
-	}}}, nil
+	s := order.PaymentSession{ID: ev.SessionID, URL: ev.URL, Amount: order.Cents(ev.Amount), Currency: ev.Currency, Deadline: ev.ExpiresAt}
+	if why := in.Order.SessionMismatch(s); why != "" {
+		return []Effect{OpenTicket{Kind: TicketPaymentMismatch, Reason: fmt.Sprintf("payment session %s not recorded: %s", s.ID, why)}}, nil
+	}
+	effects := []Effect{OrderCommand{Name: "record-payment-session", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.RecordPaymentSession(s, at)
+	}}}
+	if wh := in.State.PendingPayment; wh != nil {
+		in.State.PendingPayment = nil
+		effects = append(effects, applyPayment(*wh)...)
+	}
+	return effects, nil
 }
 
-// onPaymentWebhook applies the provider's verdict while the order waits for it, remembers
-// it when it came early, and flags money taken for an order already given up.
+// onPaymentWebhook applies the provider's verdict while the order waits for it, keeps it
+// when it came before the order's session was recorded, and flags money taken for an order
+// already given up.
 func onPaymentWebhook(in Input) ([]Effect, error) {
-	wh, err := decode[payment.Webhook](in.Msg)
+	wh, err := decode[PaymentWebhook](in.Msg)
 	if err != nil {
 		return nil, err
 	}
 	switch in.Order.Status {
 	case order.StatusAwaitingPayment:
-		return applyPayment(wh), nil
+		if in.Order.PaymentSessionID != "" {
+			return applyPayment(wh), nil
+		}
+		fallthrough
 	case order.StatusPlaced, order.StatusAwaitingApproval, order.StatusReserving:
 		if in.State.PendingPayment == nil {
 			in.State.PendingPayment = &wh
@@ -185,7 +202,10 @@ func onPaymentWebhook(in Input) ([]Effect, error) {
 	return nil, nil // the payment wait is over: a duplicate or late webhook changes nothing
 }
 
-func applyPayment(wh payment.Webhook) []Effect {
+// applyPayment completes or fails the waiting order with wh, if wh is about the order's own
+// session (and, completed, for its total and currency); otherwise it opens a
+// payment_mismatch ticket and the order keeps waiting.
+func applyPayment(wh PaymentWebhook) []Effect {
 	// The business case's bare webhook names no payment; a completed payment must be
 	// recorded against something, so fall back to the session, then to a marker.
 	paymentID := wh.PaymentID
@@ -195,13 +215,20 @@ func applyPayment(wh payment.Webhook) []Effect {
 	if paymentID == "" {
 		paymentID = "unreported"
 	}
+	mismatch := func(o *order.Order, at time.Time, why string) ([]order.Event, error) {
+		return o.OpenSupportTicket(TicketPaymentMismatch, fmt.Sprintf("%s payment %s refused: %s", wh.Status, paymentID, why), at)
+	}
 	// Run re-checks the wait: another webhook may have ended it earlier in this batch.
 	if wh.Status == payment.StatusCompleted {
 		return []Effect{OrderCommand{Name: "complete-payment", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
 			if o.Status != order.StatusAwaitingPayment {
 				return nil, nil
 			}
-			return o.CompletePayment(paymentID, at)
+			c := wh.charge(o)
+			if why := o.ChargeMismatch(c); why != "" {
+				return mismatch(o, at, why)
+			}
+			return o.CompletePayment(paymentID, c, at)
 		}}}
 	}
 	reason := wh.Reason
@@ -212,17 +239,11 @@ func applyPayment(wh payment.Webhook) []Effect {
 		if o.Status != order.StatusAwaitingPayment {
 			return nil, nil
 		}
+		if s := wh.charge(o).SessionID; s != o.PaymentSessionID {
+			return mismatch(o, at, fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID))
+		}
 		return o.FailPayment(wh.PaymentID, reason, at)
 	}}}
-}
-
-func applyEarlyPayment(in Input) ([]Effect, error) {
-	wh := in.State.PendingPayment
-	if wh == nil {
-		return nil, nil
-	}
-	in.State.PendingPayment = nil
-	return applyPayment(*wh), nil
 }
 
 func createShipment(in Input) ([]Effect, error) {

@@ -123,12 +123,14 @@ func failReserve(reason string) step {
 
 func openSession(id string) step {
 	return func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.RecordPaymentSession(id, "https://pay.example/"+id, testSessionExpiry, at)
+		return o.RecordPaymentSession(order.PaymentSession{ID: id, URL: "https://pay.example/" + id, Amount: o.Total, Currency: o.Currency, Deadline: testSessionExpiry}, at)
 	}
 }
 
 func pay(id string) step {
-	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.CompletePayment(id, at) }
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.CompletePayment(id, order.Charge{SessionID: o.PaymentSessionID, Amount: o.Total, Currency: o.Currency}, at)
+	}
 }
 
 func failPay(id, reason string) step {
@@ -257,8 +259,10 @@ func deadlineMsg(w Wait) Message {
 	return msg(DeadlineName(w), map[string]string{"orderId": testOrderID, "wait": string(w)})
 }
 
-func payWH(status, paymentID, reason string) payment.Webhook {
-	return payment.Webhook{ID: "evt_" + status, OrderID: testOrderID, Status: status, PaymentID: paymentID, SessionID: "sess-1", Reason: reason, Amount: 100_00}
+// payWH is a signed webhook about the small order's session sess-1, for its total.
+func payWH(status, paymentID, reason string) PaymentWebhook {
+	return PaymentWebhook{Webhook: payment.Webhook{ID: "evt_" + status, OrderID: testOrderID, Status: status, PaymentID: paymentID,
+		SessionID: "sess-1", Reason: reason, Amount: 100_00, Currency: "USD"}}
 }
 
 func payWebhook(status, paymentID, reason string) Message {
@@ -281,11 +285,34 @@ func reservationFailedMsg() Message {
 	return msg(inventory.ReservationFailedName, inventory.ReservationFailed{OrderID: testOrderID, Reason: "SKU-B out of stock", SKU: "SKU-B"})
 }
 
-func sessionCreatedMsg() Message {
+func sessionCreatedMsg() Message { return sessionCreatedFor(100_00, "USD") }
+
+func sessionCreatedFor(amount int64, currency string) Message {
 	return msg(payment.SessionCreatedName, payment.SessionCreated{
 		OrderID: testOrderID, SessionID: "sess-1", URL: "https://pay.example/sess-1",
-		Amount: 100_00, Currency: "USD", ExpiresAt: testSessionExpiry,
+		Amount: amount, Currency: currency, ExpiresAt: testSessionExpiry,
 	})
+}
+
+// recordedSession is what recording sessionCreatedMsg on the small order appends.
+var recordedSession = order.PaymentSessionCreated{
+	SessionID: "sess-1", URL: "https://pay.example/sess-1", Amount: 100_00, Currency: "USD", Deadline: testSessionExpiry, At: testRunAt,
+}
+
+// withCharge is wh naming another session, amount or currency.
+func withCharge(wh PaymentWebhook, session string, amount int64, currency string) PaymentWebhook {
+	wh.SessionID, wh.Amount, wh.Currency = session, amount, currency
+	return wh
+}
+
+// unsigned is wh as dev mode accepts it without a signature.
+func unsigned(wh PaymentWebhook) PaymentWebhook {
+	wh.Unsigned = true
+	return wh
+}
+
+func mismatchTicket(reason string) order.SupportTicketOpened {
+	return order.SupportTicketOpened{Kind: TicketPaymentMismatch, Reason: reason, At: testRunAt}
 }
 
 func shipmentCreatedMsg() Message {
@@ -574,34 +601,83 @@ func TestProcessOrderPayment(t *testing.T) {
 			want: []fx{notice(KindOrderConfirmed), createSess, schedule(WaitPayment, testNow.Add(24*time.Hour))},
 		},
 		{
-			name:  "inventory_reserved applies an early completed payment and forgets it",
-			steps: atAwaitingPayment, msg: ev(order.NameInventoryReserved),
+			name:  "session created while awaiting payment records it",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			want: []fx{orderCmd("record-payment-session", recordedSession)},
+		},
+		{
+			name:  "session created applies a completed payment that came before it and forgets it",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayment: &completed},
 			want: []fx{
-				notice(KindOrderConfirmed), createSess, schedule(WaitPayment, testNow.Add(24*time.Hour)),
+				orderCmd("record-payment-session", recordedSession),
 				orderCmd("complete-payment", order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}),
 			},
 		},
 		{
-			name:  "inventory_reserved applies an early failed payment and forgets it",
-			steps: atAwaitingPayment, msg: ev(order.NameInventoryReserved),
+			name:  "session created applies a failed payment that came before it and forgets it",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayment: &failed},
 			want: []fx{
-				notice(KindOrderConfirmed), createSess, schedule(WaitPayment, testNow.Add(24*time.Hour)),
+				orderCmd("record-payment-session", recordedSession),
 				orderCmd("fail-payment",
 					order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt},
 					cancelledEv(order.ReasonPaymentFailed, "card declined"),
 				),
 			},
 		},
-
 		{
-			name:  "session created while awaiting payment records it",
-			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
-			want: []fx{orderCmd("record-payment-session", order.PaymentSessionCreated{
-				SessionID: "sess-1", URL: "https://pay.example/sess-1", Deadline: testSessionExpiry, At: testRunAt,
-			})},
+			name:  "session created for less than the order's total is not recorded: a ticket says why",
+			steps: atAwaitingPayment, msg: sessionCreatedFor(1, "USD"), state: State{PendingPayment: &completed},
+			want:      []fx{ticket(TicketPaymentMismatch)},
+			wantState: State{PendingPayment: &completed},
 		},
+		{
+			name:  "session created in another currency is not recorded",
+			steps: atAwaitingPayment, msg: sessionCreatedFor(100_00, "EUR"),
+			want: []fx{ticket(TicketPaymentMismatch)},
+		},
+		{
+			name:  "payment webhook while awaiting payment before the session is recorded is remembered",
+			steps: atAwaitingPayment, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			wantState: State{PendingPayment: &completed},
+		},
+		{
+			name:  "payment webhook completed for another session is refused with a ticket",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-other", 100_00, "USD")),
+			want: []fx{orderCmd("complete-payment", mismatchTicket(`completed payment pay-1 refused: the payment names session "sess-other", the order's session is sess-1`))},
+		},
+		{
+			name:  "payment webhook completed for 0.01 is refused with a ticket",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-1", 1, "USD")),
+			want: []fx{orderCmd("complete-payment", mismatchTicket("completed payment pay-1 refused: the payment is for 0.01 USD, the order totals 100.00 USD"))},
+		},
+		{
+			name:  "payment webhook completed in another currency is refused with a ticket",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-1", 100_00, "EUR")),
+			want: []fx{orderCmd("complete-payment", mismatchTicket("completed payment pay-1 refused: the payment is for 100.00 EUR, the order totals 100.00 USD"))},
+		},
+		{
+			name:  "a signed payment webhook naming no session, amount or currency is refused",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "", 0, "")),
+			want: []fx{orderCmd("complete-payment", mismatchTicket(`completed payment pay-1 refused: the payment names session "", the order's session is sess-1`))},
+		},
+		{
+			name:  "the business case's bare unsigned webhook (dev mode) pays with the order's own session",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, unsigned(withCharge(completed, "", 0, ""))),
+			want: []fx{orderCmd("complete-payment", order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt})},
+		},
+		{
+			name:  "an unsigned webhook still has what it names checked",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, unsigned(withCharge(completed, "", 1, ""))),
+			want: []fx{orderCmd("complete-payment", mismatchTicket("completed payment pay-1 refused: the payment is for 0.01 USD, the order totals 100.00 USD"))},
+		},
+		{
+			name:  "payment webhook failed for another session does not cancel the order",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(failed, "sess-other", 100_00, "USD")),
+			want: []fx{orderCmd("fail-payment", mismatchTicket(`failed payment pay-1 refused: it names session "sess-other", the order's session is sess-1`))},
+		},
+
 		{name: "session created when a session is recorded does nothing", steps: atSessionOpen, msg: sessionCreatedMsg()},
 		{name: "session created for a cancelled order does nothing", steps: atPaymentTimedOut, msg: sessionCreatedMsg()},
 		{name: "session created for a paid order does nothing", steps: atAwaitingShipment, msg: sessionCreatedMsg()},
@@ -1108,13 +1184,13 @@ func TestEarlyCompletedPaymentIsFlaggedWhenTheOrderIsCancelled(t *testing.T) {
 	}
 }
 
-// order.inventory_reserved.v1 applies a remembered payment without checking the order is
-// still awaiting payment; if another webhook got there first, the command's Run fails with
-// a conflict on every redelivery.
+// A remembered payment is applied when the session is recorded, and never to an order that
+// is no longer awaiting payment: the command's Run would fail with a conflict on every
+// redelivery.
 func TestEarlyPaymentIsNotAppliedTwice(t *testing.T) {
 	pending := payWH(payment.StatusCompleted, "pay-0", "")
 	events := history(t, atAwaitingShipment...)
-	effects, _ := decideRaw(t, events, State{PendingPayment: &pending}, ev(order.NameInventoryReserved), 0)
+	effects, _ := decideRaw(t, events, State{PendingPayment: &pending}, sessionCreatedMsg(), 0)
 	for _, d := range describe(t, events, effects) {
 		assert.Empty(t, d.RunErr, "%s fails on an order that is no longer awaiting payment", d.Name)
 	}

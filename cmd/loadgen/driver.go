@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	mathrand "math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -113,26 +115,27 @@ func (g *driver) drive(ctx context.Context, t *trip) error {
 		return err
 	}
 	if t.highRisk {
-		if err := g.await(ctx, t.id, reach(order.StatusAwaitingApproval), order.StatusPlaced); err != nil {
+		if _, err := g.await(ctx, t.id, reach(order.StatusAwaitingApproval), order.StatusPlaced); err != nil {
 			return err
 		}
 		if err := g.approve(ctx, t.id); err != nil {
 			return err
 		}
 	}
-	if err := g.await(ctx, t.id, sessionOpen, order.StatusPlaced, order.StatusReserving, order.StatusAwaitingPayment); err != nil {
+	open, err := g.await(ctx, t.id, sessionOpen, order.StatusPlaced, order.StatusReserving, order.StatusAwaitingPayment)
+	if err != nil {
 		return err
 	}
-	if err := g.pay(ctx, t); err != nil {
+	if err := g.pay(ctx, t, open); err != nil {
 		return err
 	}
-	if err := g.await(ctx, t.id, reach(order.StatusAwaitingDelivery), order.StatusAwaitingPayment, order.StatusAwaitingShipment); err != nil {
+	if _, err := g.await(ctx, t.id, reach(order.StatusAwaitingDelivery), order.StatusAwaitingPayment, order.StatusAwaitingShipment); err != nil {
 		return err
 	}
 	if err := g.deliver(ctx, t); err != nil {
 		return err
 	}
-	if err := g.await(ctx, t.id, reach(order.StatusCompleted), order.StatusAwaitingDelivery, order.StatusDelivered); err != nil {
+	if _, err := g.await(ctx, t.id, reach(order.StatusCompleted), order.StatusAwaitingDelivery, order.StatusDelivered); err != nil {
 		return err
 	}
 	return g.eventTimes(ctx, t)
@@ -142,6 +145,8 @@ func (g *driver) drive(ctx context.Context, t *trip) error {
 type orderState struct {
 	Status           order.Status `json:"status"`
 	PaymentSessionID string       `json:"paymentSessionId"`
+	Total            json.Number  `json:"total"` // currency units
+	Currency         string       `json:"currency"`
 }
 
 // goal is what a wait polls for.
@@ -156,8 +161,8 @@ func reach(s order.Status) goal {
 
 // sessionOpen is when a customer can pay: the order is awaiting payment and its checkout
 // session is recorded. The status changes first (on order.inventory_reserved) and the
-// session follows a few hops later; a webhook sent in between pays an order that never
-// had a session, which no real customer can do, and the order never records the session.
+// session follows a few hops later; the provider's webhook names the session paid, so the
+// driver needs it.
 var sessionOpen = goal{"awaiting_payment with a payment session", func(o orderState) bool {
 	return o.Status == order.StatusAwaitingPayment && o.PaymentSessionID != ""
 }}
@@ -209,9 +214,15 @@ func (g *driver) approve(ctx context.Context, id string) error {
 	return g.do(ctx, "POST", "/api/orders/approve", body, header, http.StatusOK, nil)
 }
 
-// pay sends the provider's Stripe-signed "payment completed" webhook.
-func (g *driver) pay(ctx context.Context, t *trip) error {
-	body, err := json.Marshal(payment.Webhook{ID: "evt_load_" + t.id, OrderID: t.id, Status: payment.StatusCompleted, PaymentID: "pi_load_" + t.id})
+// pay sends the provider's Stripe-signed "payment completed" webhook for the order's
+// session, amount and currency, as a provider does.
+func (g *driver) pay(ctx context.Context, t *trip, o orderState) error {
+	total, err := strconv.ParseFloat(o.Total.String(), 64)
+	if err != nil {
+		return fmt.Errorf("order %s: total %q: %w", t.id, o.Total, err)
+	}
+	body, err := json.Marshal(payment.Webhook{ID: "evt_load_" + t.id, OrderID: t.id, Status: payment.StatusCompleted, PaymentID: "pi_load_" + t.id,
+		SessionID: o.PaymentSessionID, Amount: int64(math.Round(total * 100)), Currency: o.Currency})
 	if err != nil {
 		return err
 	}
@@ -263,7 +274,7 @@ func (g *driver) eventTimes(ctx context.Context, t *trip) error {
 // await polls the order until it reaches the goal. Statuses in via are the steps the
 // workflow may still be on; any other status is an error, since the order has gone
 // somewhere the happy path never leads.
-func (g *driver) await(ctx context.Context, id string, want goal, via ...order.Status) error {
+func (g *driver) await(ctx context.Context, id string, want goal, via ...order.Status) (orderState, error) {
 	deadline := time.Now().Add(g.cfg.waitTimeout)
 	tick := time.NewTicker(g.cfg.poll)
 	defer tick.Stop()
@@ -271,17 +282,17 @@ func (g *driver) await(ctx context.Context, id string, want goal, via ...order.S
 		o, err := g.state(ctx, id)
 		switch {
 		case err != nil:
-			return err
+			return o, err
 		case want.reached(o):
-			return nil
+			return o, nil
 		case !slices.Contains(via, o.Status):
-			return fmt.Errorf("order %s is %s while waiting for %s", id, o.Status, want.name)
+			return o, fmt.Errorf("order %s is %s while waiting for %s", id, o.Status, want.name)
 		case time.Now().After(deadline):
-			return fmt.Errorf("order %s still %s after %s waiting for %s", id, o.Status, g.cfg.waitTimeout, want.name)
+			return o, fmt.Errorf("order %s still %s after %s waiting for %s", id, o.Status, g.cfg.waitTimeout, want.name)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return o, ctx.Err()
 		case <-tick.C:
 		}
 	}

@@ -2,20 +2,36 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
+
+// openSession opens order ord-1's session as the workflow's command does: sessions are
+// not opened over HTTP.
+func openSession(t *testing.T, pool *pgxpool.Pool, svc host.Service) payments.Session {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	sess, _, err := svc.(*payments.Service).CreateSession(ctx, tx, payment.CreateSession{OrderID: "ord-1", Amount: 100, Currency: "USD"})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	return sess
+}
 
 func serve(h http.Handler, method, path, body, token string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
@@ -58,15 +74,12 @@ func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	h := svc.Handler()
-	session := `{"orderId":"ord-1","amount":100,"currency":"USD"}`
-
-	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/payments/sessions", session, "").Code)
-	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/payments/sessions", session, host.DevServiceToken("orders")).Code)
-	rec := serve(h, "POST", "/api/payments/sessions", session, "tok-orders")
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var created struct{ SessionID, URL string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &created))
+	created := openSession(t, pool, svc)
 	assert.Equal(t, "https://pay.example.com/pay/"+created.SessionID, created.URL)
+
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "GET", "/api/payments/sessions/ord-1", "", "").Code)
+	assert.Equal(t, http.StatusUnauthorized, serve(h, "GET", "/api/payments/sessions/ord-1", "", host.DevServiceToken("orders")).Code)
+	assert.Equal(t, http.StatusOK, serve(h, "GET", "/api/payments/sessions/ord-1", "", "tok-orders").Code)
 
 	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`, "tok-orders").Code)
 	assert.Equal(t, http.StatusNotFound, serve(h, "GET", "/pay/"+created.SessionID, "", "").Code)
@@ -79,10 +92,8 @@ func TestDevModeHasTheSimulatorAndDevelopmentToken(t *testing.T) {
 	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
 	h := svc.Handler()
-	rec := serve(h, "POST", "/api/payments/sessions", `{"orderId":"ord-1","amount":100,"currency":"USD"}`, host.DevServiceToken("orders"))
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var created struct{ SessionID, URL string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &created))
+	created := openSession(t, pool, svc)
+	assert.Equal(t, http.StatusOK, serve(h, "GET", "/api/payments/sessions/ord-1", "", host.DevServiceToken("orders")).Code)
 	assert.Equal(t, "http://localhost:3002/pay/"+created.SessionID, created.URL, "the default public URL")
 	assert.Equal(t, http.StatusOK, serve(h, "GET", "/pay/"+created.SessionID, "", "").Code)
 	// The simulator is routed: a bad request is its own 400, not the mux's 404.

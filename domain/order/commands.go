@@ -177,27 +177,76 @@ func (o *Order) FailReservation(reason string, at time.Time) ([]Event, error) {
 	}, nil
 }
 
-// RecordPaymentSession stores the checkout session; only one is allowed so the customer cannot pay twice.
-func (o *Order) RecordPaymentSession(sessionID, url string, deadline, at time.Time) ([]Event, error) {
+// PaymentSession is a checkout session the payment service opened for an order.
+type PaymentSession struct {
+	ID       string
+	URL      string
+	Amount   Cents
+	Currency string
+	Deadline time.Time
+}
+
+// Charge is what a payment provider reports it settled: through which session, for how
+// much, in which currency.
+type Charge struct {
+	SessionID string
+	Amount    Cents
+	Currency  string
+}
+
+// RecordPaymentSession stores the checkout session; only one is allowed so the customer
+// cannot pay twice, and only one for the order's own total and currency, so what the
+// customer is asked to pay is what the order costs.
+func (o *Order) RecordPaymentSession(s PaymentSession, at time.Time) ([]Event, error) {
 	if err := o.requireStatus("record a payment session for", StatusAwaitingPayment); err != nil {
 		return nil, err
 	}
 	if o.PaymentSessionID != "" {
 		return nil, apperr.Errorf(apperr.CodeConflict, "order already has payment session %q", o.PaymentSessionID)
 	}
-	if err := required("sessionId", sessionID); err != nil {
+	if err := required("sessionId", s.ID); err != nil {
 		return nil, err
 	}
-	return []Event{PaymentSessionCreated{SessionID: sessionID, URL: url, Deadline: deadline, At: at}}, nil
+	if why := o.SessionMismatch(s); why != "" {
+		return nil, apperr.Errorf(apperr.CodeConflict, "payment session %s cannot be the order's: %s", s.ID, why)
+	}
+	return []Event{PaymentSessionCreated{SessionID: s.ID, URL: s.URL, Amount: s.Amount, Currency: s.Currency, Deadline: s.Deadline, At: at}}, nil
 }
 
-// CompletePayment records that money was taken, moving the order on to shipping.
-func (o *Order) CompletePayment(paymentID string, at time.Time) ([]Event, error) {
+// SessionMismatch says why s cannot be the order's payment session, or "" when it can: it
+// must ask for the order's total in the order's currency.
+func (o *Order) SessionMismatch(s PaymentSession) string {
+	if s.Amount != o.Total || s.Currency != o.Currency {
+		return fmt.Sprintf("the session is for %s %s, the order totals %s %s", s.Amount.Units(), apperr.Excerpt(s.Currency), o.Total.Units(), o.Currency)
+	}
+	return ""
+}
+
+// ChargeMismatch says why c cannot pay for the order, or "" when it can: it must come
+// through the order's recorded session, for the order's total, in the order's currency.
+func (o *Order) ChargeMismatch(c Charge) string {
+	switch {
+	case o.PaymentSessionID == "":
+		return "the order has no payment session yet"
+	case c.SessionID != o.PaymentSessionID:
+		return fmt.Sprintf("the payment names session %q, the order's session is %s", apperr.Excerpt(c.SessionID), o.PaymentSessionID)
+	case c.Amount != o.Total || c.Currency != o.Currency:
+		return fmt.Sprintf("the payment is for %s %s, the order totals %s %s", c.Amount.Units(), apperr.Excerpt(c.Currency), o.Total.Units(), o.Currency)
+	}
+	return ""
+}
+
+// CompletePayment records that money was taken, moving the order on to shipping; only a
+// charge matching the order's session, total and currency pays for it.
+func (o *Order) CompletePayment(paymentID string, c Charge, at time.Time) ([]Event, error) {
 	if err := o.requireStatus("complete payment of", StatusAwaitingPayment); err != nil {
 		return nil, err
 	}
 	if err := required("paymentId", paymentID); err != nil {
 		return nil, err
+	}
+	if why := o.ChargeMismatch(c); why != "" {
+		return nil, apperr.Errorf(apperr.CodeConflict, "payment %s does not pay for order %s: %s", paymentID, o.ID, why)
 	}
 	return []Event{PaymentCompleted{PaymentID: paymentID, At: at}}, nil
 }

@@ -107,9 +107,12 @@ type ReservationFailed struct {
 }
 
 // PaymentSessionCreated records the checkout the customer must complete before the deadline.
+// Amount and Currency are absent (zero) in sessions recorded before they were checked.
 type PaymentSessionCreated struct {
 	SessionID string    `json:"sessionId"`
 	URL       string    `json:"url"`
+	Amount    Cents     `json:"amount,omitempty"`
+	Currency  string    `json:"currency,omitempty"`
 	Deadline  time.Time `json:"deadline"`
 	At        time.Time `json:"at"`
 }

@@ -19,7 +19,8 @@
 //   - Once paid, an order can no longer be cancelled; money has moved, so it must
 //     run to delivery (or delivery failure).
 //   - At most one payment session is opened per order, so a customer can never
-//     be charged twice through two sessions.
+//     be charged twice through two sessions; it is for the order's own total and
+//     currency, and only a charge through it, for that amount, pays the order.
 //   - Commands never mutate state; only Apply does, and Apply never fails, so
 //     replaying a stored history always succeeds.
 package order

@@ -19,6 +19,26 @@ var (
 
 func cents(c Cents) *Cents { return &c }
 
+// sessionFor is a payment session for o's own total and currency.
+func sessionFor(o *Order, id string) PaymentSession {
+	return PaymentSession{ID: id, URL: "https://pay/" + id, Amount: o.Total, Currency: o.Currency, Deadline: deadline}
+}
+
+// withSession records a session for o's total when o can take one, as the workflow does
+// before any payment.
+func withSession(o *Order, id string) {
+	if evs, err := o.RecordPaymentSession(sessionFor(o, id), tCmd); err == nil {
+		for _, e := range evs {
+			o.Apply(e)
+		}
+	}
+}
+
+// chargeFor is a charge that pays o: through its session, for its total.
+func chargeFor(o *Order) Charge {
+	return Charge{SessionID: o.PaymentSessionID, Amount: o.Total, Currency: o.Currency}
+}
+
 func validPlace() PlaceOrder {
 	return PlaceOrder{
 		OrderID:         "ord-1",
@@ -77,7 +97,8 @@ func orderIn(t *testing.T, s Status) *Order {
 		if s == StatusAwaitingPayment {
 			break
 		}
-		step(o.CompletePayment("pay-1", t0))
+		step(o.RecordPaymentSession(sessionFor(o, "ses-0"), t0))
+		step(o.CompletePayment("pay-1", chargeFor(o), t0))
 		if s == StatusAwaitingShipment {
 			break
 		}
@@ -106,8 +127,10 @@ func TestOrderInReachesEveryStatus(t *testing.T) {
 }
 
 type commandCase struct {
-	name       string
-	allowed    []Status
+	name    string
+	allowed []Status
+	// setup, when set, brings the order to what the command needs beyond its status.
+	setup      func(o *Order)
 	run        func(o *Order) ([]Event, error)
 	want       []Event
 	wantStatus Status
@@ -177,14 +200,15 @@ func commandTable() []commandCase {
 		{
 			name: "RecordPaymentSession", allowed: []Status{StatusAwaitingPayment},
 			run: func(o *Order) ([]Event, error) {
-				return o.RecordPaymentSession("ses-1", "https://pay/x", deadline, tCmd)
+				return o.RecordPaymentSession(sessionFor(o, "ses-1"), tCmd)
 			},
-			want:       []Event{PaymentSessionCreated{SessionID: "ses-1", URL: "https://pay/x", Deadline: deadline, At: tCmd}},
+			want:       []Event{PaymentSessionCreated{SessionID: "ses-1", URL: "https://pay/ses-1", Amount: 2000, Currency: "EUR", Deadline: deadline, At: tCmd}},
 			wantStatus: StatusAwaitingPayment,
 		},
 		{
 			name: "CompletePayment", allowed: []Status{StatusAwaitingPayment},
-			run:        func(o *Order) ([]Event, error) { return o.CompletePayment("pay-9", tCmd) },
+			setup:      func(o *Order) { withSession(o, "ses-9") },
+			run:        func(o *Order) ([]Event, error) { return o.CompletePayment("pay-9", chargeFor(o), tCmd) },
 			want:       []Event{PaymentCompleted{PaymentID: "pay-9", At: tCmd}},
 			wantStatus: StatusAwaitingShipment,
 		},
@@ -260,6 +284,9 @@ func TestCommandTransitions(t *testing.T) {
 			}
 			t.Run(c.name+"/"+name, func(t *testing.T) {
 				o := orderIn(t, s)
+				if c.setup != nil {
+					c.setup(o)
+				}
 				before := *o
 				evs, err := c.run(o)
 				if !reflect.DeepEqual(*o, before) {
@@ -325,9 +352,12 @@ func TestCommandArgumentValidation(t *testing.T) {
 		{"Reject without by", StatusAwaitingApproval, func(o *Order) ([]Event, error) { return o.Reject("", "r", tCmd) }, "by"},
 		{"ReserveInventory without id", StatusReserving, func(o *Order) ([]Event, error) { return o.ReserveInventory("", tCmd) }, "reservationId"},
 		{"RecordPaymentSession without id", StatusAwaitingPayment, func(o *Order) ([]Event, error) {
-			return o.RecordPaymentSession("", "u", deadline, tCmd)
+			return o.RecordPaymentSession(sessionFor(o, ""), tCmd)
 		}, "sessionId"},
-		{"CompletePayment without id", StatusAwaitingPayment, func(o *Order) ([]Event, error) { return o.CompletePayment("", tCmd) }, "paymentId"},
+		{"CompletePayment without id", StatusAwaitingPayment, func(o *Order) ([]Event, error) {
+			withSession(o, "ses-1")
+			return o.CompletePayment("", chargeFor(o), tCmd)
+		}, "paymentId"},
 		{"CreateShipment without id", StatusAwaitingShipment, func(o *Order) ([]Event, error) { return o.CreateShipment("", "c", "t", tCmd) }, "shipmentId"},
 		{"UpdateDelivery empty status", StatusAwaitingDelivery, func(o *Order) ([]Event, error) { return o.UpdateDelivery("", "", tCmd) }, "status"},
 		{"Cancel without reason", StatusPlaced, func(o *Order) ([]Event, error) { return o.Cancel("", "", tCmd) }, "reason"},
@@ -352,13 +382,13 @@ func TestFailPaymentWithoutPaymentID(t *testing.T) {
 
 func TestPaymentSessionOnlyOnce(t *testing.T) {
 	o := orderIn(t, StatusAwaitingPayment)
-	mustApply(t, o)(o.RecordPaymentSession("ses-1", "u", deadline, tCmd))
-	_, err := o.RecordPaymentSession("ses-2", "u2", deadline, tCmd)
+	mustApply(t, o)(o.RecordPaymentSession(sessionFor(o, "ses-1"), tCmd))
+	_, err := o.RecordPaymentSession(sessionFor(o, "ses-2"), tCmd)
 	if apperr.ErrorCode(err) != apperr.CodeConflict {
 		t.Fatalf("second session: want conflict, got %v", err)
 	}
 	// The session does not block the other payment outcomes.
-	if _, err := o.CompletePayment("pay", tCmd); err != nil {
+	if _, err := o.CompletePayment("pay", chargeFor(o), tCmd); err != nil {
 		t.Fatalf("complete after session: %v", err)
 	}
 }
@@ -525,7 +555,7 @@ func TestRehydrateFullLifecycle(t *testing.T) {
 		HeldForApproval{Score: 80, Deadline: deadline, HeldAt: t0.Add(1)},
 		&OrderApproved{By: "rev", Reason: "ok", At: t0.Add(2)}, // pointer, as decoded from storage
 		InventoryReserved{ReservationID: "r1", At: t0.Add(3)},
-		&PaymentSessionCreated{SessionID: "s1", URL: "u", Deadline: deadline, At: t0.Add(4)},
+		&PaymentSessionCreated{SessionID: "s1", URL: "u", Amount: 2000, Currency: "EUR", Deadline: deadline, At: t0.Add(4)},
 		PaymentCompleted{PaymentID: "p1", At: t0.Add(5)},
 		ShipmentCreated{ShipmentID: "sh1", Carrier: "ups", TrackingNumber: "1Z", At: t0.Add(6)},
 		DeliveryStatusUpdated{Status: "in_transit", At: t0.Add(7)},
@@ -738,5 +768,43 @@ func TestCentsUnits(t *testing.T) {
 		if got := c.Units(); got != want {
 			t.Errorf("Cents(%d).Units() = %q, want %q", c, got, want)
 		}
+	}
+}
+
+// Only a charge through the order's own session, for its total and currency, pays it: the
+// security review paid a 50,000 order with a 0.01 session.
+func TestOnlyAMatchingChargePaysTheOrder(t *testing.T) {
+	o := orderIn(t, StatusAwaitingPayment)
+	if why := o.ChargeMismatch(Charge{SessionID: "", Amount: o.Total, Currency: o.Currency}); why != "the order has no payment session yet" {
+		t.Fatalf("before a session: %q", why)
+	}
+	cheap := sessionFor(o, "ses-cheap")
+	cheap.Amount = 1
+	if _, err := o.RecordPaymentSession(cheap, tCmd); apperr.ErrorCode(err) != apperr.CodeConflict {
+		t.Fatalf("a session for 0.01 of a 20.00 order: want conflict, got %v", err)
+	}
+	foreign := sessionFor(o, "ses-usd")
+	foreign.Currency = "USD"
+	if _, err := o.RecordPaymentSession(foreign, tCmd); apperr.ErrorCode(err) != apperr.CodeConflict {
+		t.Fatalf("a session in another currency: want conflict, got %v", err)
+	}
+	mustApply(t, o)(o.RecordPaymentSession(sessionFor(o, "ses-1"), tCmd))
+	for name, c := range map[string]Charge{
+		"another session":  {SessionID: "ses-2", Amount: 2000, Currency: "EUR"},
+		"a smaller amount": {SessionID: "ses-1", Amount: 1, Currency: "EUR"},
+		"a larger amount":  {SessionID: "ses-1", Amount: 2001, Currency: "EUR"},
+		"another currency": {SessionID: "ses-1", Amount: 2000, Currency: "USD"},
+		"no session named": {Amount: 2000, Currency: "EUR"},
+	} {
+		if why := o.ChargeMismatch(c); why == "" {
+			t.Errorf("%s: no mismatch reported", name)
+		}
+		if evs, err := o.CompletePayment("pay-x", c, tCmd); apperr.ErrorCode(err) != apperr.CodeConflict || evs != nil {
+			t.Errorf("%s: want conflict, got %v %v", name, evs, err)
+		}
+	}
+	mustApply(t, o)(o.CompletePayment("pay-1", chargeFor(o), tCmd))
+	if o.Status != StatusAwaitingShipment || o.PaymentSessionID != "ses-1" {
+		t.Fatalf("got %s with session %q", o.Status, o.PaymentSessionID)
 	}
 }

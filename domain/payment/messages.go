@@ -85,7 +85,10 @@ type Webhook struct {
 	PaymentID string `json:"paymentId,omitempty"`
 	SessionID string `json:"sessionId,omitempty"`
 	Reason    string `json:"reason,omitempty"`
-	Amount    int64  `json:"amount,omitempty"`
+	// Amount (in minor units) and Currency are what the provider settled; the orders
+	// service pays an order only with its own session's amount and currency.
+	Amount   int64  `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
 }
 
 // Validate reports the first problem with w as a field error, so a receiver can refuse a
@@ -96,6 +99,12 @@ func (w Webhook) Validate() error {
 	}
 	if w.Status != StatusCompleted && w.Status != StatusFailed {
 		return apperr.FieldErrorf("status", "status must be %q or %q, got %q", StatusCompleted, StatusFailed, apperr.Excerpt(w.Status))
+	}
+	if w.Amount < 0 {
+		return apperr.FieldErrorf("amount", "amount must not be negative, got %d", w.Amount)
+	}
+	if w.Currency != "" && !validCurrency(w.Currency) {
+		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(w.Currency))
 	}
 	return limits.Check(limits.ID("id", w.ID), limits.ID("orderId", w.OrderID), limits.ID("paymentId", w.PaymentID),
 		limits.ID("sessionId", w.SessionID), limits.Text("reason", w.Reason))

@@ -26,9 +26,11 @@ func completedOrder(b *testing.B, ctx context.Context, tx pgx.Tx, id string) {
 		func(o *order.Order) ([]order.Event, error) { return o.AssessRisk(10, nil, 70, at.Add(time.Hour), at) },
 		func(o *order.Order) ([]order.Event, error) { return o.ReserveInventory("r", at) },
 		func(o *order.Order) ([]order.Event, error) {
-			return o.RecordPaymentSession("s", "http://pay/s", at.Add(time.Hour), at)
+			return o.RecordPaymentSession(order.PaymentSession{ID: "s", URL: "http://pay/s", Amount: o.Total, Currency: o.Currency, Deadline: at.Add(time.Hour)}, at)
 		},
-		func(o *order.Order) ([]order.Event, error) { return o.CompletePayment("pi", at) },
+		func(o *order.Order) ([]order.Event, error) {
+			return o.CompletePayment("pi", order.Charge{SessionID: o.PaymentSessionID, Amount: o.Total, Currency: o.Currency}, at)
+		},
 		func(o *order.Order) ([]order.Event, error) { return o.CreateShipment("sh", "acme", "T", at) },
 		func(o *order.Order) ([]order.Event, error) { return o.UpdateDelivery("delivered", "", at) },
 		func(o *order.Order) ([]order.Event, error) { return o.Complete(at) },

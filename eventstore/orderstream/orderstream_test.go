@@ -84,9 +84,11 @@ func TestSnapshotEqualsRehydratedStream(t *testing.T) {
 		func(o *order.Order) ([]order.Event, error) { return o.Approve("ann@example.com", "called", at) },
 		func(o *order.Order) ([]order.Event, error) { return o.ReserveInventory("r-1", at) },
 		func(o *order.Order) ([]order.Event, error) {
-			return o.RecordPaymentSession("s-1", "http://pay/s-1", at.Add(time.Hour), at)
+			return o.RecordPaymentSession(order.PaymentSession{ID: "s-1", URL: "http://pay/s-1", Amount: o.Total, Currency: o.Currency, Deadline: at.Add(time.Hour)}, at)
 		},
-		func(o *order.Order) ([]order.Event, error) { return o.CompletePayment("pi-1", at) },
+		func(o *order.Order) ([]order.Event, error) {
+			return o.CompletePayment("pi-1", order.Charge{SessionID: o.PaymentSessionID, Amount: o.Total, Currency: o.Currency}, at)
+		},
 		func(o *order.Order) ([]order.Event, error) { return o.CreateShipment("sh-1", "acme", "T-1", at) },
 		func(o *order.Order) ([]order.Event, error) { return o.UpdateDelivery("in_transit", "", at) },
 		func(o *order.Order) ([]order.Event, error) {

@@ -57,7 +57,11 @@ func (s *system) driveOrder(i int) error {
 	if err := s.reach(id, "awaiting_payment"); err != nil {
 		return err
 	}
-	pay, _ := json.Marshal(map[string]string{"id": "evt_" + id, "orderId": id, "status": "completed", "paymentId": "pi_" + id})
+	wh, err := s.providerPayment(id, "evt_"+id, "completed", "pi_"+id)
+	if err != nil {
+		return err
+	}
+	pay, _ := json.Marshal(wh)
 	if err := s.do("POST", "/webhooks/payment", pay, http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, paymentSecret, time.Now())}}, http.StatusAccepted, nil); err != nil {
 		return err
 	}

@@ -79,7 +79,6 @@ func TestInternalProceduresRefuseCallersWithoutTheServiceToken(t *testing.T) {
 		name, method, url string
 		body              any
 	}{
-		{"payments.create-session", "POST", s.payments + "/api/payments/sessions", `{"orderId":"o-1","amount":1,"currency":"USD"}`},
 		{"payments: read a session", "GET", s.payments + "/api/payments/sessions/" + id, nil},
 		{"payments.process (simulator)", "POST", s.payments + "/api/payments/process", fmt.Sprintf(`{"orderId":%q,"outcome":"completed"}`, id)},
 		{"inventory.check-availability", "POST", s.warehouse + "/api/inventory/check-availability", `{"lines":[{"sku":"SKU-001","quantity":1}]}`},
@@ -125,7 +124,7 @@ func TestSimulatorsExistOnlyInDevMode(t *testing.T) {
 	s.waitStatus(id, "awaiting_payment")
 	sess := s.session(id)
 	// Paid by the provider's signed webhook, so the order has a shipment a courier could move.
-	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_paid", "orderId": id, "status": "completed", "paymentId": "pi_1"})
+	body, header := s.signedProviderPayment(id, "evt_paid", "completed", "pi_1")
 	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
 	s.waitStatus(id, "awaiting_delivery")
 

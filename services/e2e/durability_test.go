@@ -339,7 +339,7 @@ func TestCrashOfOrdersServiceLosesNothing(t *testing.T) {
 	assert.Empty(t, c.deadLetters())
 
 	// The new process serves webhooks too: a payment moves an order on to shipping.
-	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_after_crash", "orderId": ids[0], "status": "completed", "paymentId": "pi_after_crash"})
+	body, header := c.signedProviderPayment(ids[0], "evt_after_crash", "completed", "pi_after_crash")
 	require.Equal(t, http.StatusAccepted, c.call("POST", c.orders+"/webhooks/payment", body, header, nil))
 	c.waitStatus(ids[0], "awaiting_delivery")
 }

@@ -202,6 +202,9 @@ type orderView struct {
 	ShipmentID     string  `json:"shipmentId"`
 	DeliveryStatus string  `json:"deliveryStatus"`
 	Total          float64 `json:"total"`
+	Currency       string  `json:"currency"`
+	// PaymentSessionID is the checkout session the order recorded.
+	PaymentSessionID string `json:"paymentSessionId"`
 }
 
 func (s *system) placeOrder(body string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,14 +14,24 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
 const lowRisk = `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"customerId":"c-1","customerEmail":"ann@example.com"}`
 const highRisk = `{"items":[{"sku":"SKU-002","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`
 
-// pay asks the payment simulator to send the signed webhook a provider would.
+// pay is the customer paying at the checkout of the order's session, once there is one:
+// the payment simulator settles it and sends the signed webhook a provider would.
 func (s *system) pay(orderID, outcome string) {
+	s.t.Helper()
+	s.session(orderID)
+	s.simulatePayment(orderID, outcome)
+}
+
+// simulatePayment asks the payment simulator for a payment whether or not the order has a
+// session yet.
+func (s *system) simulatePayment(orderID, outcome string) {
 	s.t.Helper()
 	var out struct {
 		OrdersStatus int `json:"ordersStatus"`
@@ -259,32 +270,116 @@ func TestDeliveryTimeoutOpensTicket(t *testing.T) {
 	assert.Equal(t, "awaiting_delivery", s.order(id).Status)
 }
 
-// A payment that arrives while the order still waits for approval is kept and applied
-// once the order is approved and reserved.
-func TestEarlyPaymentWebhookIsAppliedLater(t *testing.T) {
+// A payment that arrives while the order still waits for approval is kept until the order
+// records its session, and then checked against it: this one names no session (the
+// simulator had none to settle), so it pays nothing, a ticket says why, and the order waits
+// for the payment of its own session.
+func TestEarlyPaymentWebhookIsCheckedOnceTheSessionIsRecorded(t *testing.T) {
 	s := start(t, defaultOptions())
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
-	s.pay(id, "completed")
+	s.simulatePayment(id, "completed")
 	assert.Equal(t, "awaiting_approval", s.order(id).Status)
 	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
 		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	s.waitTicket(id, "payment_mismatch")
+	assert.Equal(t, "awaiting_payment", s.order(id).Status)
+	s.pay(id, "completed")
 	o := s.waitStatus(id, "awaiting_delivery")
 	assert.NotEmpty(t, o.PaymentID)
 }
 
+// Issue 8, finding 3: a 50,000 order was paid through a session opened for 0.01. Sessions
+// are opened only by the workflow, for the order's total; a provider's webhook about
+// another session, a smaller amount or another currency opens a payment_mismatch ticket
+// and leaves the order waiting, and only the payment of its own session moves it on.
+func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(highRisk)
+	s.waitStatus(id, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+
+	assert.Equal(t, http.StatusNotFound, s.call("POST", s.payments+"/api/payments/sessions",
+		map[string]any{"orderId": id, "amount": 1, "currency": "USD"}, bearer(ordersServiceToken), nil),
+		"no session is opened over HTTP, even with the orders service's token")
+
+	good, err := s.providerPayment(id, "evt_good", "completed", "pi_good")
+	require.NoError(t, err)
+	assert.Equal(t, int64(50_000_00), good.Amount, "the session the workflow opened is for the order's total")
+	assert.Equal(t, s.session(id), good.SessionID, "the order recorded the payment service's session")
+	bad := map[string]payment.Webhook{}
+	for name, change := range map[string]func(*payment.Webhook){
+		"0.01":             func(w *payment.Webhook) { w.Amount = 1 },
+		"another session":  func(w *payment.Webhook) { w.SessionID = "cs_someone_else" },
+		"another currency": func(w *payment.Webhook) { w.Currency = "EUR" },
+		"no session named": func(w *payment.Webhook) { w.SessionID, w.Amount, w.Currency = "", 0, "" },
+	} {
+		wh := good
+		wh.ID, wh.PaymentID = "evt_bad_"+strings.ReplaceAll(name, " ", "_"), "pi_bad"
+		change(&wh)
+		bad[name] = wh
+	}
+	for name, wh := range bad {
+		body, header := signedPayment(t, paymentSecret, wh)
+		require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil), name)
+	}
+	s.waitTicket(id, "payment_mismatch")
+	assert.Equal(t, "awaiting_payment", s.order(id).Status)
+
+	// Webhooks are handled in the order they came, so once the good one has moved the
+	// order on, every bad one before it has been refused.
+	body, header := signedPayment(t, paymentSecret, good)
+	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	o := s.waitStatus(id, "awaiting_delivery")
+	assert.Equal(t, "pi_good", o.PaymentID)
+	var tickets struct {
+		Tickets []struct{ Kind, Reason string } `json:"tickets"`
+	}
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
+	require.Len(t, tickets.Tickets, 1)
+	assert.Contains(t, tickets.Tickets[0].Reason, "refused")
+}
+
 // signedPayment builds a payment webhook body and its Stripe signature.
-func signedPayment(t *testing.T, secret string, body map[string]string) ([]byte, http.Header) {
+func signedPayment(t *testing.T, secret string, body any) ([]byte, http.Header) {
 	raw, err := json.Marshal(body)
 	require.NoError(t, err)
 	return raw, http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(raw, secret, time.Now())}}
+}
+
+// providerPayment is what a payment provider reports when the order's checkout session
+// settles: it names the session, the amount and the currency, so it waits until the order
+// has recorded its session. It returns errors so it can run in a goroutine.
+func (s *system) providerPayment(id, eventID, status, paymentID string) (payment.Webhook, error) {
+	var o orderView
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(30 * time.Second); o.PaymentSessionID == ""; <-poll.C {
+		if err := s.do("GET", "/api/orders/"+id, nil, operator(), http.StatusOK, &o); err != nil {
+			return payment.Webhook{}, err
+		}
+		if time.Now().After(deadline) {
+			return payment.Webhook{}, fmt.Errorf("order %s never recorded a payment session", id)
+		}
+	}
+	return payment.Webhook{ID: eventID, OrderID: id, Status: status, PaymentID: paymentID,
+		SessionID: o.PaymentSessionID, Amount: int64(math.Round(o.Total * 100)), Currency: o.Currency}, nil
+}
+
+// signedProviderPayment is providerPayment, signed with the provider's secret.
+func (s *system) signedProviderPayment(id, eventID, status, paymentID string) ([]byte, http.Header) {
+	s.t.Helper()
+	wh, err := s.providerPayment(id, eventID, status, paymentID)
+	require.NoError(s.t, err)
+	return signedPayment(s.t, paymentSecret, wh)
 }
 
 func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
 	s := start(t, defaultOptions())
 	id := s.placeOrder(lowRisk)
 	s.waitStatus(id, "awaiting_payment")
-	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_dup_1", "orderId": id, "status": "completed", "paymentId": "pi_1"})
+	body, header := s.signedProviderPayment(id, "evt_dup_1", "completed", "pi_1")
 	var first, second struct{ Outcome string }
 	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
 	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))
@@ -396,7 +491,7 @@ func TestRetriedWebhookForAnOrderThatNowExistsIsApplied(t *testing.T) {
 		VALUES ('payment', 'evt_retry', $1, 'completed', 'unknown_order', '{}')`, id)
 	require.NoError(t, err)
 
-	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_retry", "orderId": id, "status": "completed", "paymentId": "pi_retry"})
+	body, header := s.signedProviderPayment(id, "evt_retry", "completed", "pi_retry")
 	var first, second struct{ Outcome string }
 	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
 	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))

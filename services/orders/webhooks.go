@@ -37,7 +37,7 @@ type inboundWebhook struct {
 
 // paymentWebhook handles POST /webhooks/payment, signed with Stripe's scheme.
 func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.verifiedBody(w, r, webhooksig.StripeHeader, func(body []byte, header string) error {
+	body, signed, ok := s.verifiedBody(w, r, webhooksig.StripeHeader, func(body []byte, header string) error {
 		return webhooksig.VerifyStripe(body, header, s.cfg.PaymentWebhookSecret, s.now())
 	})
 	if !ok {
@@ -52,12 +52,13 @@ func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName,
+		data: sagas.PaymentWebhook{Webhook: wh, Unsigned: !signed}})
 }
 
 // deliveryWebhook handles POST /webhooks/delivery, signed with the courier's HMAC scheme.
 func (s *Service) deliveryWebhook(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.verifiedBody(w, r, webhooksig.CourierHeader, func(body []byte, header string) error {
+	body, _, ok := s.verifiedBody(w, r, webhooksig.CourierHeader, func(body []byte, header string) error {
 		return webhooksig.VerifyCourier(body, header, s.cfg.DeliveryWebhookSecret, s.now())
 	})
 	if !ok {
@@ -75,29 +76,30 @@ func (s *Service) deliveryWebhook(w http.ResponseWriter, r *http.Request) {
 	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
 }
 
-// verifiedBody reads the body and checks its signature. Only in dev mode is a webhook
-// without a signature header accepted, with a warning; a present but wrong one never is.
-func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header string, verify func([]byte, string) error) ([]byte, bool) {
+// verifiedBody reads the body and checks its signature, reporting whether it was signed.
+// Only in dev mode is a webhook without a signature header accepted, with a warning; a
+// present but wrong one never is.
+func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header string, verify func([]byte, string) error) (body []byte, signed, ok bool) {
 	body, err := httpx.ReadBody(w, r)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
-		return nil, false
+		return nil, false, false
 	}
 	sig := r.Header.Get(header)
 	if sig == "" && s.cfg.DevMode {
 		s.logger.WarnContext(r.Context(), "accepting an UNSIGNED webhook: dev mode only", "path", r.URL.Path)
-		return body, true
+		return body, false, true
 	}
 	if sig == "" {
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeUnauthorized, "missing %s header", header))
-		return nil, false
+		return nil, false, false
 	}
 	if err := verify(body, sig); err != nil {
 		s.logger.WarnContext(r.Context(), "webhook refused: bad signature", "path", r.URL.Path, "err", err)
 		httpx.WriteError(w, r, s.logger, err)
-		return nil, false
+		return nil, false, false
 	}
-	return body, true
+	return body, true, true
 }
 
 // recordWebhook stores the webhook in the inbox and hands it to the saga in one

@@ -26,7 +26,6 @@ func TestProceduresWantACallersToken(t *testing.T) {
 	svc, pool := newService(t, payments.Config{})
 	h := svc.Handler()
 	requests := []struct{ method, path, body string }{
-		{http.MethodPost, "/api/payments/sessions", `{"orderId":"ord-1","amount":1,"currency":"USD"}`},
 		{http.MethodGet, "/api/payments/sessions/ord-1", ""},
 		{http.MethodPost, "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`},
 	}
@@ -42,13 +41,6 @@ func TestProceduresWantACallersToken(t *testing.T) {
 	}
 	_, err := svc.SessionByOrder(ctx, pool, "ord-1")
 	assert.Equal(t, apperr.CodeNotFound, apperr.ErrorCode(err), "no session was opened")
-
-	// With the token, the session is opened in the caller's name.
-	rec := postJSON(t, h, "/api/payments/sessions", `{"orderId":"ord-1","amount":1,"currency":"USD"}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	var actor string
-	require.NoError(t, pool.QueryRow(ctx, `SELECT metadata->>'actor' FROM events WHERE stream_id = $1`, payment.StreamID("ord-1")).Scan(&actor))
-	assert.Equal(t, "service:orders", actor)
 }
 
 // Finding 1 of issue 8: outside dev mode the provider simulator and the checkout page are

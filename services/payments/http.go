@@ -1,24 +1,20 @@
 package payments
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/ordermill/ordermill/domain/payment"
-	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
 // routes serves the payment procedures, internal and so behind a calling service's bearer
-// token (Config.Callers): a session names the customer and where they pay. The provider
+// token (Config.Callers): a session names the customer and where they pay. Sessions are
+// opened only by the order workflow's payments.create_session command, for the order's
+// own total and currency, never over HTTP. The provider
 // simulator and the checkout page exist only with Config.Simulator (dev mode): outside it
 // they are not routes at all, so they answer 404 like any unknown path.
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
-	mux.HandleFunc("POST /api/payments/sessions", internal(s.createSessionHTTP))
 	mux.HandleFunc("GET /api/payments/sessions/{orderId}", internal(s.getSessionHTTP))
 	if s.cfg.Simulator {
 		mux.HandleFunc("POST /api/payments/process", internal(s.processHTTP))
@@ -27,14 +23,6 @@ func (s *Service) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
-}
-
-// createSessionHTTP is payments.create-session: 201 with a new session, 200 with the
-// order's existing one.
-func (s *Service) createSessionHTTP(w http.ResponseWriter, r *http.Request) {
-	httpx.Create(w, r, s.logger, s.pool, func(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession) (Session, bool, error) {
-		return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "service:" + httpx.Caller(ctx)}, cmd)
-	})
 }
 
 func (s *Service) getSessionHTTP(w http.ResponseWriter, r *http.Request) {

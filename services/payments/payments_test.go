@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
@@ -282,7 +283,7 @@ func TestSimulatorSendsASignedWebhook(t *testing.T) {
 	assert.Regexp(t, `^pi_`, res.Webhook.PaymentID)
 	want := payment.Webhook{
 		ID: res.Webhook.ID, OrderID: "ord-1", Status: payment.StatusCompleted,
-		PaymentID: res.Webhook.PaymentID, SessionID: sess.SessionID, Amount: 12_345,
+		PaymentID: res.Webhook.PaymentID, SessionID: sess.SessionID, Amount: 12_345, Currency: "EUR",
 	}
 	assert.Equal(t, want, res.Webhook)
 	bodies, errs := stub.received()
@@ -410,17 +411,20 @@ func TestSimulatorRefusesAnExpiredSession(t *testing.T) {
 }
 
 func TestSessionHTTP(t *testing.T) {
-	svc, _ := newService(t, payments.Config{PublicURL: "https://pay.example.com/"})
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{PublicURL: "https://pay.example.com/"})
 	h := svc.Handler()
 
-	rec := postJSON(t, h, "/api/payments/sessions", `{"orderId":"ord-9","amount":500,"currency":"USD","customerEmail":"bo@example.com"}`)
-	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	created := decode[payments.Session](t, rec)
+	created, _, err := createInTx(ctx, pool, svc, payment.CreateSession{OrderID: "ord-9", Amount: 500, Currency: "USD", CustomerEmail: "bo@example.com"})
+	require.NoError(t, err)
 	assert.Equal(t, "https://pay.example.com/pay/"+created.SessionID, created.URL)
 
-	rec = postJSON(t, h, "/api/payments/sessions", `{"orderId":"ord-9","amount":500,"currency":"USD"}`)
-	require.Equal(t, http.StatusOK, rec.Code, "a repeat finds the existing session")
-	assert.Equal(t, created.SessionID, decode[payments.Session](t, rec).SessionID)
+	// Issue 8, finding 3: a session for 0.01 was opened over HTTP for a 50,000 order. Only
+	// the order workflow's command opens one now, for the order's own total.
+	rec := postJSON(t, h, "/api/payments/sessions", `{"orderId":"ord-10","amount":1,"currency":"USD"}`)
+	assert.Equal(t, http.StatusNotFound, rec.Code, "no session is opened over HTTP, even with the orders service's token")
+	_, err = svc.SessionByOrder(ctx, pool, "ord-10")
+	assert.Equal(t, apperr.CodeNotFound, apperr.ErrorCode(err))
 
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/payments/sessions/ord-9", nil)))
@@ -445,17 +449,10 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 	svc, _ := newService(t, payments.Config{})
 	h := svc.Handler()
 	cases := []struct{ name, path, body, field string }{
-		{"missing order", "/api/payments/sessions", `{"amount":1,"currency":"USD"}`, "orderId"},
-		{"zero amount", "/api/payments/sessions", `{"orderId":"o","amount":0,"currency":"USD"}`, "amount"},
-		{"amount as text", "/api/payments/sessions", `{"orderId":"o","amount":"ten","currency":"USD"}`, "amount"},
-		{"lowercase currency", "/api/payments/sessions", `{"orderId":"o","amount":1,"currency":"usd"}`, "currency"},
-		{"bad email", "/api/payments/sessions", `{"orderId":"o","amount":1,"currency":"USD","customerEmail":"nope"}`, "customerEmail"},
-		{"unknown field", "/api/payments/sessions", `{"orderId":"o","amount":1,"currency":"USD","tip":5}`, "tip"},
+		{"unknown field", "/api/payments/process", `{"orderId":"o","outcome":"completed","tip":5}`, "tip"},
 		{"process without order", "/api/payments/process", `{"outcome":"completed"}`, "orderId"},
 		{"unknown outcome", "/api/payments/process", `{"orderId":"o","outcome":"maybe"}`, "outcome"},
 		{"reason on success", "/api/payments/process", `{"orderId":"o","outcome":"completed","reason":"x"}`, "reason"},
-		{"long order id", "/api/payments/sessions", `{"orderId":"` + strings.Repeat("o", 129) + `","amount":1,"currency":"USD"}`, "orderId"},
-		{"long email", "/api/payments/sessions", `{"orderId":"o","amount":1,"currency":"USD","customerEmail":"` + strings.Repeat("a", 250) + `@b.cd"}`, "customerEmail"},
 		{"process long order id", "/api/payments/process", `{"orderId":"` + strings.Repeat("o", 129) + `","outcome":"completed"}`, "orderId"},
 		{"long reason", "/api/payments/process", `{"orderId":"o","outcome":"failed","reason":"` + strings.Repeat("r", 1001) + `"}`, "reason"},
 	}
@@ -468,7 +465,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 			assert.Equal(t, c.field, body.Error.Field)
 		})
 	}
-	rec := postJSON(t, h, "/api/payments/sessions", `{"orderId":`)
+	rec := postJSON(t, h, "/api/payments/process", `{"orderId":`)
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 
 	// A refused outcome is quoted only in part.

@@ -118,6 +118,7 @@ func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webho
 		SessionID: sess.SessionID,
 		Reason:    sess.Reason,
 		Amount:    sess.Amount,
+		Currency:  sess.Currency,
 	}, nil
 }
 
