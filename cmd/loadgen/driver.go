@@ -172,22 +172,22 @@ type lineItem struct {
 	Quantity int    `json:"quantity"`
 }
 
+// placeRequest leaves the total out: the service prices the order from the catalog.
 type placeRequest struct {
-	Items       []lineItem `json:"items"`
-	Total       int        `json:"total"` // currency units
-	CustomerID  string     `json:"customerId"`
-	NewCustomer bool       `json:"newCustomer,omitempty"`
+	Items      []lineItem `json:"items"`
+	CustomerID string     `json:"customerId"`
 }
 
 // place sends POST /api/orders. A low-risk order buys one unit of a random catalogue SKU
-// for 10 and scores the base 10. A high-risk one copies the README's scenario 2: a total of
-// 50,000 (over $20,000: +50) from a new customer (+25) scores 85, over the threshold of 70
-// (domain/risk), so it waits for a manager.
+// (at most 120.00) from a customer without history, and scores the base 10 plus 25 for a
+// new customer. A high-risk one copies the README's scenario 2: one espresso machine
+// (SKU-031) for 50,000.00 (over $20,000: +50) from a new customer (+25) scores 85, over the
+// threshold of 70 (domain/risk), so it waits for a manager.
 func (g *driver) place(ctx context.Context, t *trip) error {
-	req := placeRequest{Total: 10, CustomerID: fmt.Sprintf("load-%d", t.seq)}
+	req := placeRequest{CustomerID: fmt.Sprintf("load-%d", t.seq)}
 	t.sku = fmt.Sprintf("SKU-%03d", 1+mathrand.IntN(30))
 	if t.highRisk {
-		t.sku, req.Total, req.NewCustomer = "SKU-002", 50000, true
+		t.sku = "SKU-031"
 	}
 	req.Items = []lineItem{{SKU: t.sku, Quantity: t.quantity}}
 	body, err := json.Marshal(req)

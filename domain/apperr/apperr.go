@@ -21,6 +21,11 @@ const (
 	CodeConflict Code = "conflict"
 	// CodeUnauthorized means the caller could not be authenticated or is not allowed.
 	CodeUnauthorized Code = "unauthorized"
+	// CodeUnprocessable means well-formed input that contradicts what the system knows,
+	// e.g. a total that is not the catalog's price of the items.
+	CodeUnprocessable Code = "unprocessable"
+	// CodeUnavailable means a service this request needs does not answer; retrying later helps.
+	CodeUnavailable Code = "unavailable"
 	// CodeInternal means something unexpected failed and details must not leak to clients.
 	CodeInternal Code = "internal"
 )

@@ -35,35 +35,12 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if err := required("orderId", cmd.OrderID); err != nil {
 		return nil, err
 	}
-	if len(cmd.Items) == 0 {
-		return nil, apperr.FieldErrorf("items", "items must contain at least one item")
-	}
-	if err := limits.Lines("items", len(cmd.Items)); err != nil {
+	sum, allPriced, err := CheckItems(cmd.Items)
+	if err != nil {
 		return nil, err
 	}
-	var sum Cents
-	allPriced := true
-	for i, it := range cmd.Items {
-		if err := limits.Line(fmt.Sprintf("items[%d]", i), it.SKU, it.Quantity); err != nil {
-			return nil, err
-		}
-		if it.UnitPrice == nil {
-			allPriced = false
-			continue
-		}
-		price := *it.UnitPrice
-		if price < 0 {
-			f := fmt.Sprintf("items[%d].unitPrice", i)
-			return nil, apperr.FieldErrorf(f, "%s must not be negative, got %s", f, price.Units())
-		}
-		if price > 0 && Cents(it.Quantity) > (math.MaxInt64-sum)/price {
-			f := fmt.Sprintf("items[%d].unitPrice", i)
-			return nil, apperr.FieldErrorf(f, "%s times quantity overflows the order total", f)
-		}
-		sum += price * Cents(it.Quantity)
-	}
-	if cmd.Total <= 0 {
-		return nil, apperr.FieldErrorf("total", "total must be positive, got %s", cmd.Total.Units())
+	if err := checkTotal(cmd.Total); err != nil {
+		return nil, err
 	}
 	if allPriced && cmd.Total != sum {
 		return nil, apperr.FieldErrorf("total", "total %s does not match the sum of item prices %s", cmd.Total.Units(), sum.Units())
@@ -72,8 +49,8 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if currency == "" {
 		currency = DefaultCurrency
 	}
-	if !validCurrency(currency) {
-		return nil, apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(cmd.Currency))
+	if err := checkCurrency(currency); err != nil {
+		return nil, err
 	}
 	if err := limits.Check(limits.ID("customerId", cmd.CustomerID), limits.Email("customerEmail", cmd.CustomerEmail)); err != nil {
 		return nil, err
@@ -99,6 +76,53 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 		BillingAddress:  cloneAddress(cmd.BillingAddress),
 		PlacedAt:        cmd.At,
 	}}, nil
+}
+
+// CheckItems reports the first problem with an order's lines (none, too many, a blank SKU,
+// a quantity out of bounds, a negative price, a sum that overflows), and otherwise the sum
+// of the priced lines and whether every line is priced.
+func CheckItems(items []Item) (sum Cents, allPriced bool, err error) {
+	if len(items) == 0 {
+		return 0, false, apperr.FieldErrorf("items", "items must contain at least one item")
+	}
+	if err := limits.Lines("items", len(items)); err != nil {
+		return 0, false, err
+	}
+	allPriced = true
+	for i, it := range items {
+		if err := limits.Line(fmt.Sprintf("items[%d]", i), it.SKU, it.Quantity); err != nil {
+			return 0, false, err
+		}
+		if it.UnitPrice == nil {
+			allPriced = false
+			continue
+		}
+		price := *it.UnitPrice
+		if price < 0 {
+			f := fmt.Sprintf("items[%d].unitPrice", i)
+			return 0, false, apperr.FieldErrorf(f, "%s must not be negative, got %s", f, price.Units())
+		}
+		if price > 0 && Cents(it.Quantity) > (math.MaxInt64-sum)/price {
+			f := fmt.Sprintf("items[%d].unitPrice", i)
+			return 0, false, apperr.FieldErrorf(f, "%s times quantity overflows the order total", f)
+		}
+		sum += price * Cents(it.Quantity)
+	}
+	return sum, allPriced, nil
+}
+
+func checkTotal(total Cents) error {
+	if total <= 0 {
+		return apperr.FieldErrorf("total", "total must be positive, got %s", total.Units())
+	}
+	return nil
+}
+
+func checkCurrency(c string) error {
+	if !validCurrency(c) {
+		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(c))
+	}
+	return nil
 }
 
 func validCurrency(c string) bool {

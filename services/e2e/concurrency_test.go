@@ -48,7 +48,7 @@ func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 // driveOrder takes one order from placement to completion with signed webhooks; it returns
 // errors instead of failing the test so it can run in a goroutine.
 func (s *system) driveOrder(i int) error {
-	body := fmt.Sprintf(`{"items":[{"sku":"SKU-%03d","quantity":1}],"total":10,"customerId":"c-%d"}`, 1+i%5, i)
+	body := fmt.Sprintf(`{"items":[{"sku":"SKU-%03d","quantity":1}],"customerId":"c-%d"}`, 1+i%5, i)
 	var created struct{ ID string }
 	if err := s.do("POST", "/api/orders", []byte(body), nil, http.StatusCreated, &created); err != nil {
 		return err

@@ -141,7 +141,9 @@ func TestIdempotentRetryReturnsTheSameAccessToken(t *testing.T) {
 	first := s.placeWithToken(lowRisk, key)
 	var again placed
 	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders", lowRisk, key, &again))
-	assert.Equal(t, first, again)
+	// The same order and token; its status is today's, which the workflow may have moved on.
+	assert.Equal(t, first.ID, again.ID)
+	assert.Equal(t, first.AccessToken, again.AccessToken)
 	require.NotEmpty(t, again.AccessToken)
 }
 

@@ -119,7 +119,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
 
 	// A high-risk order appears without a reload.
-	first := s.placeOrder(`{"items":[{"sku":"SKU-002","quantity":1}],"total":50000,"newCustomer":true}`)
+	first := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true}`)
 	do(t, alice, chromedp.WaitVisible(pendingRow(first)))
 	score := get(t, alice, chromedp.Text(chromedp.CSS(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-score]`, first))))
 	assert.Equal(t, "85", score, "10 base + 50 amount + 25 new customer")
@@ -162,8 +162,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	bob := tab(t, alice)
 	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=pending-summary]`)))
-	second := s.placeOrder(`{"items":[{"sku":"SKU-002","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`)
-	third := s.placeOrder(`{"items":[{"sku":"SKU-001","quantity":1}],"total":9000,"newCustomer":true,"customerEmail":"carol@example.com"}`)
+	second := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`)
+	third := s.placeOrder(`{"items":[{"sku":"SKU-028","quantity":75}],"total":9000,"newCustomer":true,"customerEmail":"carol@example.com"}`)
 	do(t, alice, chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
 	do(t, bob, chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
 

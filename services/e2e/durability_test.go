@@ -38,6 +38,9 @@ type cluster struct {
 	logger *slog.Logger
 	procs  map[string]*serviceProcess
 	starts map[string]int
+	// addrs is each service's address, kept across restarts as a deployment's would be, so
+	// the services find each other after any of them restarts.
+	addrs map[string]string
 }
 
 // serviceProcess is one running service.
@@ -58,7 +61,16 @@ func startCluster(t *testing.T, opt options) *cluster {
 		logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		procs:  map[string]*serviceProcess{},
 		starts: map[string]int{},
+		addrs:  map[string]string{},
 	}
+	for _, name := range []string{"orders", "warehouse", "payments", "delivery"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		c.addrs[name] = ln.Addr().String()
+		require.NoError(t, ln.Close())
+	}
+	c.orders, c.warehouse = "http://"+c.addrs["orders"], "http://"+c.addrs["warehouse"]
+	c.payments, c.delivery = "http://"+c.addrs["payments"], "http://"+c.addrs["delivery"]
 	db, err := pgxpool.New(context.Background(), c.dbURL)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
@@ -72,7 +84,6 @@ func startCluster(t *testing.T, opt options) *cluster {
 			}
 		}
 	})
-	// Orders first: the simulators are told its webhook URLs.
 	for _, name := range []string{"orders", "warehouse", "payments", "delivery"} {
 		c.start(name)
 	}
@@ -83,7 +94,7 @@ func startCluster(t *testing.T, opt options) *cluster {
 func (c *cluster) start(name string) {
 	c.t.Helper()
 	require.NotContains(c.t, c.procs, name, "%s is already running", name)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", c.addrs[name])
 	require.NoError(c.t, err)
 	appName := fmt.Sprintf("%s-%d", name, c.starts[name])
 	c.starts[name]++
@@ -94,25 +105,20 @@ func (c *cluster) start(name string) {
 	require.NoError(c.t, err)
 
 	logger := c.logger.With("service", appName)
-	base := "http://" + ln.Addr().String()
 	var svc host.Service
 	switch name {
 	case "orders":
 		svc = orders.New(pool, logger, orders.Config{
 			DevMode: c.opt.devMode, ManagerTokens: map[string]string{apiManager: managerToken}, PaymentWebhookSecret: paymentSecret,
 			DeliveryWebhookSecret: deliverySecret, Workflow: c.opt.workflow, SMTPURL: c.opt.smtpURL,
-			MailPollInterval: 20 * time.Millisecond, OperatorToken: operatorToken, OrderTokenSecret: orderTokenSecret,
+			MailPollInterval: 20 * time.Millisecond, OperatorToken: operatorToken, OrderTokenSecret: orderTokenSecret, WarehouseURL: c.warehouse,
 		})
-		c.orders = base
 	case "payments":
 		svc = payments.New(pool, logger, payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: c.orders + "/webhooks/payment"})
-		c.payments = base
 	case "warehouse":
 		svc = warehouse.New(pool, logger, warehouse.Config{})
-		c.warehouse = base
 	case "delivery":
 		svc = delivery.New(pool, logger, delivery.Config{WebhookSecret: deliverySecret, OrdersWebhookURL: c.orders + "/webhooks/delivery"})
-		c.delivery = base
 	default:
 		c.t.Fatalf("no service %q", name)
 	}
@@ -348,6 +354,9 @@ func TestCrashOfOrdersServiceLosesNothing(t *testing.T) {
 // go on. Reserve commands wait on the log, not in any process.
 func TestOrdersWaitForWarehouseToComeBack(t *testing.T) {
 	c := startCluster(t, defaultOptions())
+	// The orders service has had SKU-001 priced by the catalog before the warehouse goes:
+	// while it is down, orders are priced from that last answer.
+	c.waitStatus(c.placeOrder(`{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"wait-first"}`), "awaiting_payment")
 	before := c.stock("SKU-001")
 	c.stop("warehouse")
 
@@ -359,12 +368,13 @@ func TestOrdersWaitForWarehouseToComeBack(t *testing.T) {
 	for _, id := range ids {
 		c.waitStatus(id, "reserving_inventory")
 	}
-	// The saga has sent every reserve command; with no warehouse they stay unanswered.
+	// The saga has sent every reserve command (and the first order's); with no warehouse
+	// they stay unanswered.
 	c.eventually("every reserve command is on the log", func() bool {
 		var sent int
 		require.NoError(t, c.db.QueryRow(t.Context(), `
 			SELECT count(*) FROM watermill_warehouse_commands WHERE metadata->>'name' = $1`, inventory.ReserveName).Scan(&sent))
-		return sent == n
+		return sent == n+1
 	})
 	for _, id := range ids {
 		assert.Equal(t, "reserving_inventory", c.order(id).Status)

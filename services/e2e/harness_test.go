@@ -119,7 +119,7 @@ func start(t *testing.T, opt options) *system {
 			return orders.New(p, logger.With("service", "orders"), orders.Config{
 				DevMode: opt.devMode, ManagerTokens: map[string]string{apiManager: managerToken}, PaymentWebhookSecret: paymentSecret,
 				DeliveryWebhookSecret: deliverySecret, Workflow: opt.workflow, SMTPURL: opt.smtpURL,
-				MailPollInterval: 20 * time.Millisecond, PaymentsURL: s.payments, DeliveryURL: s.delivery,
+				MailPollInterval: 20 * time.Millisecond, PaymentsURL: s.payments, DeliveryURL: s.delivery, WarehouseURL: s.warehouse,
 				OperatorToken: operatorToken, OrderTokenSecret: orderTokenSecret, ServiceToken: ordersServiceToken,
 			})
 		}},

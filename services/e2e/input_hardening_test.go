@@ -92,7 +92,7 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	for i := range lines {
 		lines[i] = `{"sku":"SKU-001","quantity":10000}`
 	}
-	id := s.placeOrder(`{"items":[` + strings.Join(lines, ",") + `],"total":100}`)
+	id := s.placeOrder(`{"items":[` + strings.Join(lines, ",") + `]}`)
 
 	var listed struct {
 		Orders []struct {
@@ -111,7 +111,11 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	require.Len(t, listed.Orders, 1, "the order reaches the list")
 	assert.Equal(t, id, listed.Orders[0].ID)
 	assert.Equal(t, 1_000_000, listed.Orders[0].ItemCount)
-	// Too much for the catalog, so the workflow cancels it; it must not poison anything.
+	// 50,000,000.00 waits for a manager; approved, it is too much for the stock, so the
+	// workflow cancels it. It must not poison anything on the way.
+	s.waitStatus(id, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
 	s.waitCancelled(id)
 	assert.Zero(t, s.storedRows()["dead_letters"])
 }
@@ -181,6 +185,6 @@ func TestNULAndInvalidUTF8AreRefusedByEveryService(t *testing.T) {
 	// An escaped backslash followed by "u0000" is six ordinary characters, not a NUL.
 	var created struct{ ID string }
 	require.Equal(t, http.StatusCreated, s.call("POST", s.orders+"/api/orders",
-		`{"items":[{"sku":"SKU-001","quantity":1}],"total":100,"customerId":"c\\u0000"}`, nil, &created))
+		`{"items":[{"sku":"SKU-001","quantity":1}],"total":50,"customerId":"c\\u0000"}`, nil, &created))
 	assert.NotEmpty(t, created.ID)
 }

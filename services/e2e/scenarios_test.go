@@ -19,7 +19,7 @@ import (
 )
 
 const lowRisk = `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"customerId":"c-1","customerEmail":"ann@example.com"}`
-const highRisk = `{"items":[{"sku":"SKU-002","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`
+const highRisk = `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`
 
 // pay is the customer paying at the checkout of the order's session, once there is one:
 // the payment simulator settles it and sends the signed webhook a provider would.
@@ -147,14 +147,14 @@ func TestScenario2HighRiskOrderApprovedCompletes(t *testing.T) {
 // Scenario 2b: the manager rejects: nothing is reserved, the customer hears why.
 func TestScenario2HighRiskOrderRejected(t *testing.T) {
 	s := start(t, defaultOptions())
-	before := s.stock("SKU-002")
+	before := s.stock("SKU-031")
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
 	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
 		map[string]any{"orderId": id, "approved": false, "reason": "card mismatch"}, bearer(managerToken), nil))
 	o := s.waitStatus(id, "rejected")
 	assert.Empty(t, o.ReservationID)
-	assert.Equal(t, before, s.stock("SKU-002"))
+	assert.Equal(t, before, s.stock("SKU-031"))
 	s.waitNotification(id, "order_rejected")
 }
 
@@ -217,7 +217,7 @@ func TestScenario3PaymentFailureCompensates(t *testing.T) {
 
 func TestOutOfStockCancelsAndNotifies(t *testing.T) {
 	s := start(t, defaultOptions())
-	id := s.placeOrder(`{"items":[{"sku":"SKU-LIMITED","quantity":6}],"total":60,"customerEmail":"cat@example.com"}`)
+	id := s.placeOrder(`{"items":[{"sku":"SKU-LIMITED","quantity":6}],"total":120,"customerEmail":"cat@example.com"}`)
 	o := s.waitStatus(id, "cancelled")
 	assert.Equal(t, "out_of_stock", o.CancelReason)
 	s.waitNotification(id, "order_cancelled")

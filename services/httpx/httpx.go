@@ -58,6 +58,10 @@ func Status(code apperr.Code) int {
 		return http.StatusConflict
 	case apperr.CodeUnauthorized:
 		return http.StatusUnauthorized
+	case apperr.CodeUnprocessable:
+		return http.StatusUnprocessableEntity
+	case apperr.CodeUnavailable:
+		return http.StatusServiceUnavailable
 	case codeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case codeTimeout:

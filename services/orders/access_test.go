@@ -20,7 +20,7 @@ import (
 
 const (
 	testOrderSecret = "unit-test-order-token-secret-0123456789"
-	privateOrder    = `{"items":[{"sku":"SKU-001","quantity":1}],"total":10,"customerEmail":"zoe@example.com",` +
+	privateOrder    = `{"items":[{"sku":"SKU-001","quantity":1}],"total":50,"customerEmail":"zoe@example.com",` +
 		`"shippingAddress":{"name":"Zoe","line1":"7 Hidden Lane","city":"Lyon","postalCode":"69001","country":"FR"}}`
 )
 

@@ -40,31 +40,31 @@ type itemRequest struct {
 	UnitPrice json.RawMessage `json:"unitPrice"`
 }
 
-func (req placeOrderRequest) command(id string, now time.Time) (order.PlaceOrder, error) {
-	cmd := order.PlaceOrder{
+// command is the request as a PlaceOrder, as the client stated it; the catalog prices it
+// afterwards. totalGiven reports whether the client stated a total, which must then agree.
+func (req placeOrderRequest) command(id string, now time.Time) (cmd order.PlaceOrder, totalGiven bool, err error) {
+	cmd = order.PlaceOrder{
 		OrderID: id, CustomerID: req.CustomerID, CustomerEmail: req.CustomerEmail, NewCustomer: req.NewCustomer,
 		Currency: strings.ToUpper(req.Currency), ShippingAddress: req.ShippingAddress, BillingAddress: req.BillingAddress, At: now,
 	}
-	if isNull(req.Total) {
-		return cmd, apperr.FieldErrorf("total", "total is required")
+	if !isNull(req.Total) {
+		if cmd.Total, err = parseAmount("total", req.Total); err != nil {
+			return cmd, false, err
+		}
+		totalGiven = true
 	}
-	total, err := parseAmount("total", req.Total)
-	if err != nil {
-		return cmd, err
-	}
-	cmd.Total = total
 	for i, it := range req.Items {
 		item := order.Item{SKU: it.SKU, Quantity: it.Quantity}
 		if !isNull(it.UnitPrice) {
 			p, err := parseAmount(fmt.Sprintf("items[%d].unitPrice", i), it.UnitPrice)
 			if err != nil {
-				return cmd, err
+				return cmd, false, err
 			}
 			item.UnitPrice = &p
 		}
 		cmd.Items = append(cmd.Items, item)
 	}
-	return cmd, nil
+	return cmd, totalGiven, nil
 }
 
 // orderView is the API's JSON shape of an order: amounts in currency units.
@@ -140,7 +140,7 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	cmd, err := req.command(uuid.NewString(), s.now())
+	cmd, err := s.priced(r.Context(), req)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -163,6 +163,46 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token is derived from the id, so a replay returns the one the first answer did.
 	httpx.WriteJSON(w, status, map[string]any{"id": o.ID, "status": o.Status, "accessToken": s.orderToken(o.ID)})
+}
+
+// priced turns the request into the order to place: priced from the warehouse's catalog
+// (what the client stated must agree with it), and flagged as a new customer's unless the
+// customer has a completed order; the client's newCustomer may only raise the risk.
+func (s *Service) priced(ctx context.Context, req placeOrderRequest) (order.PlaceOrder, error) {
+	cmd, totalGiven, err := req.command(uuid.NewString(), s.now())
+	if err != nil {
+		return cmd, err
+	}
+	if _, _, err := order.CheckItems(cmd.Items); err != nil {
+		return cmd, err
+	}
+	prices, err := s.catalog.prices(ctx, cmd.Items)
+	if err != nil {
+		return cmd, err
+	}
+	if err := cmd.PriceFrom(prices, totalGiven); err != nil {
+		return cmd, err
+	}
+	if !cmd.NewCustomer {
+		known, err := s.knownCustomer(ctx, cmd.CustomerID)
+		if err != nil {
+			return cmd, err
+		}
+		cmd.NewCustomer = !known
+	}
+	return cmd, nil
+}
+
+// knownCustomer reports whether the customer has completed an order before: only history
+// makes a customer known, never what the client says.
+func (s *Service) knownCustomer(ctx context.Context, customerID string) (bool, error) {
+	if customerID == "" {
+		return false, nil
+	}
+	var known bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.order_summaries WHERE customer_id = $1 AND status = $2)`,
+		customerID, order.StatusCompleted).Scan(&known)
+	return known, err
 }
 
 // place stores a new order, or, when key was used before, returns the order it created.

@@ -28,6 +28,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/warehouse"
 )
 
 // businessCaseBody is the request the business case sends with curl (no Content-Type).
@@ -53,10 +54,23 @@ func newAPI(t *testing.T, cfg orders.Config) *api {
 		cfg.OperatorToken = testOperatorToken
 	}
 	pool := pgtest.Pool(t)
+	if cfg.WarehouseURL == "" {
+		cfg.WarehouseURL = catalogURL(t, pool)
+	}
 	svc := orders.New(pool, slog.New(slog.DiscardHandler), cfg)
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(srv.Close) // runs before the pool closes (cleanups run last-in first-out)
 	return &api{t: t, pool: pool, svc: svc, srv: srv}
+}
+
+// catalogURL serves the real warehouse, with the demo catalog seeded, over HTTP on the
+// test's database: orders are priced from its catalog, as in production.
+func catalogURL(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	require.NoError(t, warehouse.Seed(context.Background(), pool))
+	srv := httptest.NewServer(warehouse.New(pool, nil, warehouse.Config{}).Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // with returns a copy of a that reports to t, for use inside subtests.
@@ -211,7 +225,8 @@ func TestPlaceOrderBusinessCase(t *testing.T) {
 	assert.Equal(t, id, view["id"])
 	assert.Equal(t, "placed", view["status"])
 	assert.Equal(t, "USD", view["currency"])
-	assert.Equal(t, []any{map[string]any{"sku": "SKU-001", "quantity": json.Number("2")}}, view["items"])
+	assert.Equal(t, []any{map[string]any{"sku": "SKU-001", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")}}, view["items"],
+		"each line carries the catalog's price")
 	// The total is a JSON number (not a string) of currency units with two decimals.
 	total, ok := view["total"].(json.Number)
 	require.True(t, ok, "total must be a JSON number: %s", got.body)
@@ -253,21 +268,25 @@ func TestPlaceOrderBusinessCase(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(e.Data, &placed))
 	assert.Equal(t, id, placed.OrderID)
-	assert.Equal(t, []order.Item{{SKU: "SKU-001", Quantity: 2}}, placed.Items)
+	price := order.Cents(50_00)
+	assert.Equal(t, []order.Item{{SKU: "SKU-001", Quantity: 2, UnitPrice: &price}}, placed.Items)
 
 	c := a.counts()
 	assert.Equal(t, storedCounts{Events: 1, Placed: 1, Published: 1, Keys: 0}, c,
 		"one event stored and published in the same transaction")
 }
 
-// The optional fields are kept, and the currency defaults to USD (lower case is accepted).
+// The optional fields are kept; prices, total and currency come from the catalog (a
+// client's must agree, lower-case currency accepted), and a customer without a completed
+// order is a new one.
 func TestPlaceOrderOptionalFields(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t, orders.Config{})
 
 	full := `{
-		"items": [{"sku": "SKU-001", "quantity": 2, "unitPrice": 19.99}, {"sku": "SKU-002", "quantity": 1, "unitPrice": 0.02}],
-		"total": 40,
+		"items": [{"sku": "SKU-001", "quantity": 2, "unitPrice": 50}, {"sku": "SKU-002", "quantity": 1}],
+		"total": 124,
+		"currency": "usd",
 		"customerId": "cust-42",
 		"customerEmail": "ada@example.com",
 		"newCustomer": true,
@@ -281,25 +300,25 @@ func TestPlaceOrderOptionalFields(t *testing.T) {
 	assert.Equal(t, "cust-42", v["customerId"])
 	assert.Equal(t, "ada@example.com", v["customerEmail"])
 	assert.Equal(t, true, v["newCustomer"])
-	assert.Equal(t, "USD", v["currency"], "currency defaults to USD")
-	assert.Equal(t, json.Number("40.00"), v["total"])
+	assert.Equal(t, "USD", v["currency"])
+	assert.Equal(t, json.Number("124.00"), v["total"])
 	assert.Equal(t, map[string]any{"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}, v["shippingAddress"])
 	assert.Equal(t, []any{
-		map[string]any{"sku": "SKU-001", "quantity": json.Number("2"), "unitPrice": json.Number("19.99")},
-		map[string]any{"sku": "SKU-002", "quantity": json.Number("1"), "unitPrice": json.Number("0.02")},
+		map[string]any{"sku": "SKU-001", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")},
+		map[string]any{"sku": "SKU-002", "quantity": json.Number("1"), "unitPrice": json.Number("24.00")},
 	}, v["items"])
 
 	ev := a.get("/api/orders/" + id + "/events")
 	require.Equal(t, http.StatusOK, ev.status)
 	assert.Contains(t, string(ev.body), `"actor":"customer:cust-42"`)
 
-	eur := a.place(`{"items":[{"sku":"SKU-001","quantity":1}],"total":12.5,"currency":"eur"}`)
-	r = a.get("/api/orders/" + eur)
+	bare := a.place(`{"items":[{"sku":"SKU-001","quantity":1}]}`)
+	r = a.get("/api/orders/" + bare)
 	require.Equal(t, http.StatusOK, r.status)
 	v = decodeObject(t, r.body)
-	assert.Equal(t, "EUR", v["currency"])
-	assert.Equal(t, json.Number("12.50"), v["total"])
-	assert.Equal(t, false, v["newCustomer"])
+	assert.Equal(t, "USD", v["currency"], "the catalog's currency")
+	assert.Equal(t, json.Number("50.00"), v["total"], "a total left out is the catalog's")
+	assert.Equal(t, true, v["newCustomer"], "an anonymous customer has no history")
 	assert.NotContains(t, v, "customerId")
 	assert.NotContains(t, v, "shippingAddress")
 }
@@ -445,10 +464,8 @@ func TestPlaceOrderRejectsBadInput(t *testing.T) {
 		{name: "negative quantity second item", body: `{"items":[{"sku":"A","quantity":1},{"sku":"B","quantity":-1}],"total":100}`, status: 400, code: "invalid", field: "items[1].quantity"},
 		{name: "total zero", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":0}`, status: 400, code: "invalid", field: "total"},
 		{name: "total negative", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":-5}`, status: 400, code: "invalid", field: "total"},
-		{name: "total missing", body: `{"items":[{"sku":"SKU-001","quantity":2}]}`, status: 400, code: "invalid", field: "total"},
-		{name: "total null", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":null}`, status: 400, code: "invalid", field: "total"},
 		{name: "total with three decimals", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100.001}`, status: 400, code: "invalid", field: "total"},
-		{name: "total does not match priced items", body: `{"items":[{"sku":"A","quantity":2,"unitPrice":10},{"sku":"B","quantity":1,"unitPrice":5.5}],"total":26}`, status: 400, code: "invalid", field: "total"},
+		{name: "total does not match the catalog", body: `{"items":[{"sku":"SKU-001","quantity":2},{"sku":"SKU-002","quantity":1}],"total":26}`, status: 422, code: "unprocessable", field: "total"},
 		{name: "unit price with three decimals", body: `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50.005}],"total":100.01}`, status: 400, code: "invalid", field: "items[0].unitPrice"},
 		{name: "negative unit price", body: `{"items":[{"sku":"SKU-001","quantity":1,"unitPrice":-1}],"total":1}`, status: 400, code: "invalid", field: "items[0].unitPrice"},
 		{name: "unknown field", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"coupon":"FREE"}`, status: 400, code: "invalid", field: "coupon"},
@@ -573,7 +590,7 @@ func TestListOrdersPaginatesNewestFirstAndFilters(t *testing.T) {
 
 	var placed []string // oldest first
 	for i := range 7 {
-		body := `{"items":[{"sku":"SKU-001","quantity":` + strconv.Itoa(i+1) + `}],"total":100}`
+		body := `{"items":[{"sku":"SKU-001","quantity":` + strconv.Itoa(i+1) + `}]}`
 		placed = append(placed, a.place(body))
 	}
 	moved := placed[2]
@@ -607,7 +624,7 @@ func TestListOrdersPaginatesNewestFirstAndFilters(t *testing.T) {
 	for i, s := range all.Orders {
 		assert.Equal(t, newestFirst[i], s.ID)
 		assert.True(t, s.CreatedAt.Equal(start.Add(time.Duration(6-i)*time.Second)), "createdAt of %s is %s", s.ID, s.CreatedAt)
-		assert.Equal(t, json.Number("100.00"), s.Total)
+		assert.Equal(t, json.Number(strconv.Itoa(50*(7-i))+".00"), s.Total, "the catalog's price of %d at 50.00", 7-i)
 		assert.Equal(t, "USD", s.Currency)
 		assert.Equal(t, 7-i, s.ItemCount)
 		if s.ID == moved {
@@ -703,14 +720,14 @@ func TestListOrdersLiveProjection(t *testing.T) {
 		require.FailNow(t, "router did not start")
 	}
 
-	id := a.place(`{"items":[{"sku":"SKU-001","quantity":2},{"sku":"SKU-002","quantity":1}],"total":100,"customerId":"c-7"}`)
+	id := a.place(`{"items":[{"sku":"SKU-001","quantity":2},{"sku":"SKU-002","quantity":1}],"total":124,"customerId":"c-7"}`)
 	// The service's saga runs too and may move the order on at any moment, so the test
 	// waits for the summary to agree with the order as the event store has it.
 	assert.Eventually(t, a.summaryMatchesOrder(id, ""), 10*time.Second, 20*time.Millisecond,
 		"the placed order never reached the list")
 	s, ok := a.summaryOf(id)
 	require.True(t, ok)
-	assert.Equal(t, json.Number("100.00"), s.Total)
+	assert.Equal(t, json.Number("124.00"), s.Total)
 	assert.Equal(t, 3, s.ItemCount)
 	assert.Equal(t, "USD", s.Currency)
 
@@ -828,4 +845,53 @@ func (a *api) summaryOf(id string) (summary, bool) {
 		}
 	}
 	return summary{}, false
+}
+
+// Issue 8, finding 5: the client set the price (five limited mugs for 0.01 reserved all
+// the stock) and part of the risk (newCustomer:false). Orders are priced from the
+// warehouse's catalog now, and only history makes a customer known.
+func TestPlaceOrderIsPricedFromTheCatalog(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	for _, tc := range []struct{ name, body, field, message string }{
+		{"five limited mugs for 0.01", `{"items":[{"sku":"SKU-LIMITED","quantity":5}],"total":0.01}`, "total",
+			"total 0.01 is not the catalog's price of the items: they cost 100.00 USD"},
+		{"a unit price of the client's own", `{"items":[{"sku":"SKU-LIMITED","quantity":5,"unitPrice":0.01}]}`, "items[0].unitPrice",
+			"items[0].unitPrice 0.01 is not the catalog's price of SKU-LIMITED, 20.00 USD"},
+		{"a SKU the catalog does not sell", `{"items":[{"sku":"SKU-001","quantity":1},{"sku":"SKU-NOPE","quantity":1}]}`, "items[1].sku",
+			`items[1].sku "SKU-NOPE" is not for sale in the catalog`},
+		{"another currency", `{"items":[{"sku":"SKU-001","quantity":1}],"currency":"EUR"}`, "currency",
+			"currency EUR is not the catalog's: the items are priced in USD"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := a.with(t).post(tc.body, nil)
+			assertError(t, r, http.StatusUnprocessableEntity, "unprocessable", tc.field)
+			assert.Equal(t, tc.message, errorMessage(t, r))
+		})
+	}
+	require.Equal(t, storedCounts{}, a.counts(), "nothing is stored for a refused order")
+
+	// newCustomer:false does not make a stranger known: the 50,000 order stays a new
+	// customer's, so it scores over the approval threshold.
+	stranger := a.place(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"customerId":"c-new","newCustomer":false}`)
+	assert.Equal(t, true, decodeObject(t, a.get("/api/orders/"+stranger).body)["newCustomer"])
+
+	// A customer with a completed order is known, unless the client says otherwise.
+	_, err := a.pool.Exec(context.Background(), `INSERT INTO orders.order_summaries
+		(order_id, status, customer_id, total_cents, currency, item_count, created_at, updated_at, last_position)
+		VALUES ('earlier', 'completed', 'c-known', 5000, 'USD', 1, now(), now(), 1)`)
+	require.NoError(t, err)
+	known := a.place(`{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"c-known"}`)
+	assert.Equal(t, false, decodeObject(t, a.get("/api/orders/"+known).body)["newCustomer"])
+	flagged := a.place(`{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"c-known","newCustomer":true}`)
+	assert.Equal(t, true, decodeObject(t, a.get("/api/orders/"+flagged).body)["newCustomer"], "the client's flag may raise the risk")
+}
+
+// An unreachable catalog is a 503 the client may retry, and nothing is stored.
+func TestPlaceOrderWithoutTheCatalogIsRetryable(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{WarehouseURL: "http://127.0.0.1:1"})
+	r := a.post(businessCaseBody, nil)
+	assertError(t, r, http.StatusServiceUnavailable, "unavailable", "")
+	require.Equal(t, storedCounts{}, a.counts())
 }

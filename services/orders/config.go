@@ -40,6 +40,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		SMTPURL:        env("SMTP_URL"),
 		MailFrom:       env("MAIL_FROM"),
 		Workflow:       sagas.DefaultConfig(),
+		WarehouseURL:   env.String("WAREHOUSE_URL", DefaultWarehouseURL),
 		PaymentsURL:    env.String("PAYMENTS_URL", "http://localhost:3002"),
 		DeliveryURL:    env.String("DELIVERY_URL", "http://localhost:3004"),
 		CookieSecure:   env("COOKIE_SECURE") == "1" || env("COOKIE_SECURE") == "true",

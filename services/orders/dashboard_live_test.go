@@ -53,7 +53,7 @@ func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
 	// while other tests run in parallel.
 	const timeout = 5 * time.Second
 	pool := pgtest.Pool(t)
-	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}})
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, WarehouseURL: catalogURL(t, pool)})
 	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -100,7 +100,7 @@ func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
 
 	time.Sleep(timeout + 500*time.Millisecond)
 	placed, err := http.Post(base+"/api/orders", "application/json",
-		strings.NewReader(`{"items":[{"sku":"SKU-002","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`))
+		strings.NewReader(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`))
 	require.NoError(t, err)
 	placed.Body.Close()
 	require.Equal(t, http.StatusCreated, placed.StatusCode)

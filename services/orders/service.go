@@ -43,6 +43,8 @@ type Config struct {
 	MailPollInterval time.Duration
 	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).
 	DashboardDevPassword string
+	// WarehouseURL is where the warehouse's public catalog prices new orders.
+	WarehouseURL string
 	// PaymentsURL is where the dashboard's dev simulators reach the payment service.
 	PaymentsURL string
 	// DeliveryURL is where the dashboard's dev simulators reach the delivery service.
@@ -64,12 +66,16 @@ type Config struct {
 	OrderTokenSecret string
 }
 
+// DefaultWarehouseURL is the warehouse of a local run, whose catalog prices orders.
+const DefaultWarehouseURL = "http://localhost:3003"
+
 // Service is the orders service.
 type Service struct {
 	pool        *pgxpool.Pool
 	logger      *slog.Logger
 	cfg         Config
 	live        *liveHub
+	catalog     *catalogClient
 	orderSecret []byte
 	signins     signinCounters
 }
@@ -96,7 +102,10 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret) // crypto/rand.Read never fails
 	}
-	return &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), orderSecret: secret}
+	if cfg.WarehouseURL == "" {
+		cfg.WarehouseURL = DefaultWarehouseURL
+	}
+	return &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 }
 
 // now is the service clock at Postgres's precision (microseconds), so a time read from

@@ -22,6 +22,7 @@ import (
 //
 //	GET  /healthz                               readiness: {"status":"ok"} while the database answers, else 503
 //	GET  /api/inventory                         every SKU's {sku, name, available, reserved}, in SKU order
+//	GET  /api/catalog?sku=…                     the catalog {items:[{sku, name, unitPrice (cents), currency}]}, public
 //	POST /api/inventory/check-availability      inventory.check-availability: {"lines":[{sku,quantity}]}
 //	                                            → {"available": bool, "lines":[{sku, requested, available, ok}]}
 //	POST /api/inventory/reserve                 inventory.reserve: {"orderId","lines"} → 201 reservation,
@@ -38,6 +39,7 @@ func (s *Service) Handler() http.Handler {
 	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
 	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	mux.HandleFunc("GET /api/inventory", s.listStock)
+	mux.HandleFunc("GET /api/catalog", s.catalog)
 	mux.HandleFunc("POST /api/inventory/check-availability", internal(s.checkAvailability))
 	mux.HandleFunc("POST /api/inventory/reserve", internal(s.reserve))
 	mux.HandleFunc("POST /api/inventory/release", internal(s.release))
@@ -52,6 +54,22 @@ func (s *Service) listStock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, items)
+}
+
+// catalog serves the public catalog: every SKU's name and price, or only those named by
+// repeated sku parameters (GET /api/catalog?sku=SKU-001&sku=SKU-031).
+func (s *Service) catalog(w http.ResponseWriter, r *http.Request) {
+	skus := r.URL.Query()["sku"]
+	if err := inventory.ValidateSKUs(skus); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	items, err := Catalog(r.Context(), s.pool, skus)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 // availabilityResponse is the answer of inventory.check-availability.

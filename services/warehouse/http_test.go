@@ -72,9 +72,9 @@ func TestListInventory(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	items := decode[[]warehouse.StockItem](t, rec)
-	require.Len(t, items, 31)
+	require.Len(t, items, 32)
 	assert.Equal(t, warehouse.StockItem{SKU: "SKU-001", Name: "Espresso Cups (set of 4)", Available: 500}, items[0])
-	assert.Equal(t, warehouse.StockItem{SKU: "SKU-LIMITED", Name: "Limited Edition Mug (signed)", Available: 5}, items[30])
+	assert.Equal(t, warehouse.StockItem{SKU: "SKU-LIMITED", Name: "Limited Edition Mug (signed)", Available: 5}, items[31])
 	assert.IsIncreasing(t, func() []string {
 		skus := make([]string, len(items))
 		for i, it := range items {
@@ -278,4 +278,37 @@ func TestProcedureStepsBackForTheConsumersLocks(t *testing.T) {
 
 	rec := <-result
 	assert.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+}
+
+// The catalog is public: names and prices (cents) of the SKUs asked for, in SKU order, or
+// of every SKU; a SKU it does not know is simply absent.
+func TestCatalog(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	require.NoError(t, warehouse.Seed(context.Background(), pool))
+	h := warehouse.New(pool, nil, callers).Handler()
+	rec := call(t, h, http.MethodGet, "/api/catalog?sku=SKU-LIMITED&sku=SKU-001&sku=SKU-NOPE", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.JSONEq(t, `{"items":[
+		{"sku":"SKU-001","name":"Espresso Cups (set of 4)","unitPrice":5000,"currency":"USD"},
+		{"sku":"SKU-LIMITED","name":"Limited Edition Mug (signed)","unitPrice":2000,"currency":"USD"}]}`, rec.Body.String())
+
+	all := decode[struct{ Items []inventory.CatalogItem }](t, call(t, h, http.MethodGet, "/api/catalog", ""))
+	require.Len(t, all.Items, 32)
+	for _, it := range all.Items {
+		assert.Positive(t, it.UnitPrice, "%s is priced", it.SKU)
+	}
+
+	// Seeding prices a SKU stocked before prices existed, and never changes a set price.
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `UPDATE warehouse.stock SET price = 0 WHERE sku = 'SKU-002'; UPDATE warehouse.stock SET price = 777 WHERE sku = 'SKU-003'`)
+	require.NoError(t, err)
+	require.NoError(t, warehouse.Seed(ctx, pool))
+	got, err := warehouse.Catalog(ctx, pool, []string{"SKU-002", "SKU-003"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(24_00), got[0].UnitPrice)
+	assert.Equal(t, int64(777), got[1].UnitPrice)
+
+	rec = call(t, h, http.MethodGet, "/api/catalog?sku="+strings.Repeat("x", 200), "")
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
 }

@@ -292,7 +292,7 @@ func TestSeedIsIdempotentAndKeepsMovedStock(t *testing.T) {
 
 	items, err := warehouse.ListStock(ctx, pool)
 	require.NoError(t, err)
-	assert.Len(t, items, 31)
+	assert.Len(t, items, 32)
 	skus := map[string]warehouse.StockItem{}
 	for _, it := range items {
 		skus[it.SKU] = it

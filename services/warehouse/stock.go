@@ -51,61 +51,82 @@ type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// Seed adds the demo catalogue's SKUs that are missing and leaves existing ones alone, so it
-// is safe at every start-up and never resets stock that orders have already moved.
+// Catalog returns the catalog entries of skus (every SKU when skus is empty), in SKU order;
+// a SKU the catalog does not know is simply absent.
+func Catalog(ctx context.Context, q eventstore.Querier, skus []string) ([]inventory.CatalogItem, error) {
+	rows, err := q.Query(ctx, `SELECT sku, name, price, currency FROM warehouse.stock
+		WHERE coalesce(cardinality($1::text[]), 0) = 0 OR sku = ANY($1) ORDER BY sku`, skus)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, pgx.RowToStructByPos[inventory.CatalogItem])
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	return items, nil
+}
+
+// Seed adds the demo catalogue's SKUs that are missing and prices the ones not yet priced;
+// it leaves stock and set prices alone, so it is safe at every start-up and never resets
+// stock that orders have already moved.
 func Seed(ctx context.Context, db Execer) error {
 	skus := make([]string, len(catalog))
 	names := make([]string, len(catalog))
 	available := make([]int32, len(catalog))
+	prices := make([]int64, len(catalog))
 	for i, c := range catalog {
-		skus[i], names[i], available[i] = c.SKU, c.Name, c.Available
+		skus[i], names[i], available[i], prices[i] = c.SKU, c.Name, c.Available, c.Price
 	}
 	_, err := db.Exec(ctx, `
-		INSERT INTO warehouse.stock (sku, name, available)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
-		ON CONFLICT (sku) DO NOTHING`, skus, names, available)
+		INSERT INTO warehouse.stock (sku, name, available, price, currency)
+		SELECT sku, name, available, price, 'USD' FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS c(sku, name, available, price)
+		ON CONFLICT (sku) DO UPDATE SET price = excluded.price WHERE warehouse.stock.price = 0`, skus, names, available, prices)
 	if err != nil {
 		return fmt.Errorf("seed stock: %w", err)
 	}
 	return nil
 }
 
-// catalog is the demo catalogue. SKU-001 to SKU-003 are the ones the business case's curl
-// examples order; SKU-LIMITED is deliberately scarce so running out of stock is easy to show.
+// catalog is the demo catalogue, priced in USD cents. SKU-001 and SKU-031 are the ones the
+// business case's curl examples order: two cups sets for 100.00, and one espresso machine
+// for 50,000.00, the high-risk order. SKU-LIMITED is deliberately scarce so running out of
+// stock is easy to show.
 var catalog = []struct {
 	SKU       string
 	Name      string
 	Available int32
+	Price     int64
 }{
-	{"SKU-001", "Espresso Cups (set of 4)", 500},
-	{"SKU-002", "Pour-Over Coffee Dripper", 350},
-	{"SKU-003", "Burr Coffee Grinder", 200},
-	{"SKU-004", "Ceramic Teapot, 1 l", 420},
-	{"SKU-005", "Loose-Leaf Tea Infuser", 900},
-	{"SKU-006", "Cast-Iron Skillet, 26 cm", 150},
-	{"SKU-007", "Chef's Knife, 20 cm", 240},
-	{"SKU-008", "Bamboo Cutting Board", 610},
-	{"SKU-009", "Linen Tea Towels (set of 3)", 780},
-	{"SKU-010", "Glass Storage Jars (set of 6)", 330},
-	{"SKU-011", "Stainless Steel Water Bottle", 1000},
-	{"SKU-012", "Insulated Lunch Box", 460},
-	{"SKU-013", "Wooden Salad Servers", 520},
-	{"SKU-014", "Stoneware Dinner Plates (set of 4)", 280},
-	{"SKU-015", "Cotton Apron", 640},
-	{"SKU-016", "Silicone Baking Mat", 870},
-	{"SKU-017", "Digital Kitchen Scale", 190},
-	{"SKU-018", "Milk Frother", 310},
-	{"SKU-019", "French Press, 8 cups", 270},
-	{"SKU-020", "Reusable Coffee Filters (pack of 2)", 950},
-	{"SKU-021", "Scented Soy Candle", 730},
-	{"SKU-022", "Wool Throw Blanket", 120},
-	{"SKU-023", "Linen Cushion Cover", 580},
-	{"SKU-024", "Ceramic Plant Pot, medium", 400},
-	{"SKU-025", "Watering Can, 1.5 l", 260},
-	{"SKU-026", "Notebook, dotted A5", 1000},
-	{"SKU-027", "Fountain Pen", 180},
-	{"SKU-028", "Desk Lamp, brass", 110},
-	{"SKU-029", "Wall Clock, oak", 140},
-	{"SKU-030", "Picnic Blanket, waterproof", 300},
-	{"SKU-LIMITED", "Limited Edition Mug (signed)", 5},
+	{"SKU-001", "Espresso Cups (set of 4)", 500, 50_00},
+	{"SKU-002", "Pour-Over Coffee Dripper", 350, 24_00},
+	{"SKU-003", "Burr Coffee Grinder", 200, 100_00},
+	{"SKU-004", "Ceramic Teapot, 1 l", 420, 35_00},
+	{"SKU-005", "Loose-Leaf Tea Infuser", 900, 9_50},
+	{"SKU-006", "Cast-Iron Skillet, 26 cm", 150, 45_00},
+	{"SKU-007", "Chef's Knife, 20 cm", 240, 89_00},
+	{"SKU-008", "Bamboo Cutting Board", 610, 22_00},
+	{"SKU-009", "Linen Tea Towels (set of 3)", 780, 18_00},
+	{"SKU-010", "Glass Storage Jars (set of 6)", 330, 32_00},
+	{"SKU-011", "Stainless Steel Water Bottle", 1000, 25_00},
+	{"SKU-012", "Insulated Lunch Box", 460, 28_00},
+	{"SKU-013", "Wooden Salad Servers", 520, 15_00},
+	{"SKU-014", "Stoneware Dinner Plates (set of 4)", 280, 60_00},
+	{"SKU-015", "Cotton Apron", 640, 20_00},
+	{"SKU-016", "Silicone Baking Mat", 870, 12_00},
+	{"SKU-017", "Digital Kitchen Scale", 190, 30_00},
+	{"SKU-018", "Milk Frother", 310, 40_00},
+	{"SKU-019", "French Press, 8 cups", 270, 38_00},
+	{"SKU-020", "Reusable Coffee Filters (pack of 2)", 950, 10_00},
+	{"SKU-021", "Scented Soy Candle", 730, 16_00},
+	{"SKU-022", "Wool Throw Blanket", 120, 95_00},
+	{"SKU-023", "Linen Cushion Cover", 580, 26_00},
+	{"SKU-024", "Ceramic Plant Pot, medium", 400, 34_00},
+	{"SKU-025", "Watering Can, 1.5 l", 260, 29_00},
+	{"SKU-026", "Notebook, dotted A5", 1000, 14_00},
+	{"SKU-027", "Fountain Pen", 180, 75_00},
+	{"SKU-028", "Desk Lamp, brass", 110, 120_00},
+	{"SKU-029", "Wall Clock, oak", 140, 65_00},
+	{"SKU-030", "Picnic Blanket, waterproof", 300, 42_00},
+	{"SKU-031", "Commercial Espresso Machine, dual boiler", 1000, 50_000_00},
+	{"SKU-LIMITED", "Limited Edition Mug (signed)", 5, 20_00},
 }

@@ -1,0 +1,90 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/order"
+)
+
+// catalogClient asks the warehouse's public catalog (GET /api/catalog) for prices: the
+// warehouse owns the catalog, and no service reads another's tables. It remembers the last
+// price the catalog gave for each SKU, so that while the warehouse is down orders are still
+// priced from the catalog's own latest word, as their reservations wait on the log.
+type catalogClient struct {
+	base   string
+	client *http.Client
+	logger *slog.Logger
+
+	mu   sync.Mutex
+	last map[string]order.Price
+}
+
+func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
+	return &catalogClient{base: strings.TrimRight(base, "/"), client: &http.Client{Timeout: 5 * time.Second},
+		logger: logger, last: map[string]order.Price{}}
+}
+
+// prices returns the catalog's price of each SKU it sells among items; a SKU it does not
+// know is absent. When the warehouse cannot be asked, the last prices it gave serve if they
+// cover every SKU; otherwise the error is apperr.CodeUnavailable: the client may retry.
+func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
+	prices, err := c.fetch(ctx, items)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		for sku, p := range prices {
+			c.last[sku] = p
+		}
+		return prices, nil
+	}
+	known := make(map[string]order.Price, len(items))
+	for _, it := range items {
+		p, ok := c.last[it.SKU]
+		if !ok {
+			return nil, err
+		}
+		known[it.SKU] = p
+	}
+	c.logger.WarnContext(ctx, "catalog unreachable: pricing from its last answer", "err", err)
+	return known, nil
+}
+
+func (c *catalogClient) fetch(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
+	q := url.Values{}
+	for _, it := range items {
+		q.Add("sku", it.SKU)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/catalog?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, apperr.Errorf(apperr.CodeUnavailable, "the catalog cannot be reached to price the order; retry later")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, apperr.Errorf(apperr.CodeUnavailable, "the catalog answered %d when pricing the order; retry later", resp.StatusCode)
+	}
+	var body struct {
+		Items []inventory.CatalogItem `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("decode catalog: %w", err)
+	}
+	prices := make(map[string]order.Price, len(body.Items))
+	for _, it := range body.Items {
+		prices[it.SKU] = order.Price{Amount: order.Cents(it.UnitPrice), Currency: it.Currency}
+	}
+	return prices, nil
+}
