@@ -72,7 +72,8 @@ func (s *Service) SendPending(ctx context.Context) (int, error) {
 			// Stopping: the rest of the batch never reached SMTP, so give it back.
 			return i, s.unclaim(batch[i:])
 		}
-		sendErr := s.deliver(ctx, n)
+		outcome, sendErr := s.deliver(ctx, n)
+		s.metrics.emails.WithLabelValues(n.kind, outcome).Inc()
 		var errText *string
 		if sendErr != nil {
 			e := sendErr.Error()
@@ -103,15 +104,16 @@ func (s *Service) unclaim(batch []notification) error {
 	return err
 }
 
-// deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged.
-func (s *Service) deliver(ctx context.Context, n notification) error {
+// deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged. It
+// says which of the two it did (emailSent, emailFailed or emailRecorded).
+func (s *Service) deliver(ctx context.Context, n notification) (string, error) {
 	if s.cfg.SMTPURL == "" || n.to == "" {
 		s.logger.Info("email recorded (no SMTP configured)", "order", n.orderID, "kind", n.kind, "to", n.to, "subject", n.subject)
-		return nil
+		return emailRecorded, nil
 	}
 	u, err := url.Parse(s.cfg.SMTPURL)
 	if err != nil {
-		return fmt.Errorf("SMTP_URL: %w", err)
+		return emailFailed, fmt.Errorf("SMTP_URL: %w", err)
 	}
 	var auth smtp.Auth
 	if u.User != nil {
@@ -133,7 +135,10 @@ func (s *Service) deliver(ctx context.Context, n notification) error {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "25")
 	}
-	return sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg))
+	if err := sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg)); err != nil {
+		return emailFailed, err
+	}
+	return emailSent, nil
 }
 
 // sendMail is smtp.SendMail bounded by ctx and smtpTimeout (SendMail has no deadline: a

@@ -72,6 +72,7 @@ type Service struct {
 	live        *liveHub
 	orderSecret []byte
 	signins     signinCounters
+	metrics     *serviceMetrics
 }
 
 // New builds the orders service over pool.
@@ -96,7 +97,9 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret) // crypto/rand.Read never fails
 	}
-	return &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), orderSecret: secret}
+	s := &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), orderSecret: secret}
+	s.metrics = newServiceMetrics(s)
+	return s
 }
 
 // now is the service clock at Postgres's precision (microseconds), so a time read from
@@ -115,7 +118,6 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 //	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order) (operator)
 //	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
-//	GET  /healthz                 readiness: 200 while the database answers, else 503
 //	     /dashboard/...           the manager dashboard (see dashboard.go)
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -130,7 +132,6 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /webhooks/payment", s.paymentWebhook)
 	mux.HandleFunc("POST /webhooks/delivery", s.deliveryWebhook)
 	s.dashboardRoutes(mux)
-	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
 
