@@ -60,7 +60,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, err)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	dev, err := build(ctx, pool, logger, host.EnvOf(devEnv))
+	dev, err := orders.Build(ctx, pool, logger, host.EnvOf(devEnv))
 	require.NoError(t, err)
 	devSrv := httptest.NewServer(dev.Handler())
 	require.Equal(t, http.StatusSeeOther, signIn(t, browser, devSrv.URL, orders.DevManagerEmail, orders.DevDashboardPassword),
@@ -68,7 +68,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, orders.CreateManager(ctx, pool, "ana@example.com", "a long real password"))
 	devSrv.Close()
 
-	prod, err := build(ctx, pool, logger, host.EnvOf(productionEnv))
+	prod, err := orders.Build(ctx, pool, logger, host.EnvOf(productionEnv))
 	require.NoError(t, err)
 	prodSrv := httptest.NewServer(prod.Handler())
 	defer prodSrv.Close()

@@ -69,6 +69,10 @@ type Build func(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, en
 // database and apply migrations if needed, build the service and serve until ctx ends.
 func Run(ctx context.Context, name string, defaultPort int, env Env, build Build) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(env)})).With("service", name)
+	shutdownTimeout, err := env.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout)
+	if err != nil {
+		return err
+	}
 	shutdownTracing, err := setupTracing(ctx, name, env)
 	if err != nil {
 		return err
@@ -97,7 +101,7 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, logger, pool, ln, svc, Options{})
+	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: shutdownTimeout})
 }
 
 // servePprof serves Go's profiler (/debug/pprof/) on its own listener, never on the
