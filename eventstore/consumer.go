@@ -349,14 +349,24 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 	if c.attempts[m.UUID] >= c.maxAttempts {
 		delete(c.attempts, m.UUID)
 		c.dead = append(c.dead, m.UUID)
-		c.log.logger.Error("message dead-lettered", cause, watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID})
+		c.log.logger.Error("message dead-lettered", cause, messageFields(c.group, topic, m))
 		if err := deadLetter(ctx, tx, c.group, topic, m, cause); err != nil {
 			return 0, err
 		}
 		return indexOf(rows, m) + 1, nil
 	}
-	c.log.logger.Error("message failed; retrying", cause, watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID})
+	c.log.logger.Error("message failed; retrying", cause, messageFields(c.group, topic, m))
 	return indexOf(rows, m), nil
+}
+
+// messageFields identify m in a log line: where it was read and the order it is about
+// (its correlation id is the order's id).
+func messageFields(group, topic string, m *message.Message) watermill.LogFields {
+	f := watermill.LogFields{"consumer_group": group, "topic": topic, "message_uuid": m.UUID}
+	if id := m.Metadata.Get("correlation_id"); id != "" {
+		f["order_id"], f["correlation_id"] = id, id
+	}
+	return f
 }
 
 func indexOf(rows []wsql.Row, m *message.Message) int {

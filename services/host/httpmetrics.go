@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/metrics"
 )
 
@@ -57,14 +58,24 @@ func (m httpMetrics) instrument(h http.Handler) http.Handler {
 	})
 }
 
-// captureRoute wraps the process's outermost mux: muxes set Pattern on the request in
-// place, so once mux has served r (and the service's own mux under it has), r.Pattern is
-// the innermost match.
+// captureRoute wraps the process's outermost mux: muxes set Pattern and the path's
+// values on the request in place, so once mux has served r (and the service's own mux
+// under it has), r.Pattern is the innermost match. Lines logged while r is handled name
+// the order its path names ({id} or {orderId}: every such route is about an order).
 func captureRoute(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(logging.With(r.Context(), func() []any { return logging.Order(orderInPath(r)) }))
 		mux.ServeHTTP(w, r)
 		if route, ok := r.Context().Value(routeKey{}).(*string); ok {
 			*route = r.Pattern
 		}
 	})
+}
+
+// orderInPath is the order id r's route names, if any.
+func orderInPath(r *http.Request) string {
+	if id := r.PathValue("id"); id != "" {
+		return id
+	}
+	return r.PathValue("orderId")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // Env reads configuration; main passes os.Getenv, tests a map.
@@ -68,7 +70,11 @@ type Build func(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, en
 // Run is the whole life of a service process: read PORT and DATABASE_URL, create the
 // database and apply migrations if needed, build the service and serve until ctx ends.
 func Run(ctx context.Context, name string, defaultPort int, env Env, build Build) error {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(env)})).With("service", name)
+	logger, err := Logger(env, os.Stderr)
+	if err != nil {
+		return err
+	}
+	logger = logger.With("service", name)
 	shutdownTimeout, err := env.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout)
 	if err != nil {
 		return err
@@ -120,12 +126,19 @@ func servePprof(ctx context.Context, logger *slog.Logger, addr string) {
 	}()
 }
 
-func logLevel(env Env) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
-		return slog.LevelInfo
+// Logger is a process's logger, writing to w (standard error): LOG_LEVEL (default info),
+// in LOG_FORMAT (text in dev mode, JSON otherwise), with each line's order, correlation
+// and trace ids from its context (package logging).
+func Logger(env Env, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", env("LOG_LEVEL"))
 	}
-	return l
+	format := logging.FormatJSON
+	if DevMode(env) {
+		format = logging.FormatText
+	}
+	return logging.New(w, env.String("LOG_FORMAT", format), level)
 }
 
 // DevMode reports whether DEV_MODE=1 (or true): development secrets and unsigned webhooks.

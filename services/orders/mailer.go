@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // notification is a claimed email waiting to go out.
@@ -78,7 +80,7 @@ func (s *Service) SendPending(ctx context.Context) (int, error) {
 		if sendErr != nil {
 			e := sendErr.Error()
 			errText = &e
-			s.logger.ErrorContext(ctx, "email not sent", "order", n.orderID, "kind", n.kind, "err", sendErr)
+			s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", sendErr)...)
 		}
 		// The outcome is recorded even when ctx ended meanwhile: a claimed email is never
 		// retried, so its row must say what became of it.
@@ -108,7 +110,7 @@ func (s *Service) unclaim(batch []notification) error {
 // says which of the two it did (emailSent, emailFailed or emailRecorded).
 func (s *Service) deliver(ctx context.Context, n notification) (string, error) {
 	if s.cfg.SMTPURL == "" || n.to == "" {
-		s.logger.Info("email recorded (no SMTP configured)", "order", n.orderID, "kind", n.kind, "to", n.to, "subject", n.subject)
+		s.logger.Info("email recorded (no SMTP configured)", append(logging.Order(n.orderID), "kind", n.kind, "to", n.to, "subject", n.subject)...)
 		return emailRecorded, nil
 	}
 	u, err := url.Parse(s.cfg.SMTPURL)
