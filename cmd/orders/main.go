@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	host.Main("orders", 3001, orders.Build)
+	host.Main("orders", 3001, orders.About, orders.Vars, orders.Build)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/host/hosttest"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
@@ -84,4 +85,12 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 		"the development account does not sign in outside dev mode")
 	assert.Equal(t, http.StatusSeeOther, signIn(t, browser, prodSrv.URL, "ana@example.com", "a long real password"),
 		"a real account still does")
+}
+
+// --help and the README list every variable the orders service reads, in dev mode and out.
+func TestVariablesAreDocumented(t *testing.T) {
+	pool := pgtest.Pool(t)
+	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(3001), orders.Vars...), func(env host.Env) {
+		_, _ = orders.Build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+	}, devEnv, productionEnv)
 }

@@ -15,7 +15,7 @@ const serviceEnv = "ORDERMILL_E2E_SERVICE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serviceEnv) == "orders" {
-		host.Main("orders", 3001, orders.Build)
+		host.Main("orders", 3001, orders.About, orders.Vars, orders.Build)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

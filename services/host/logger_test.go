@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/host/hosttest"
 )
 
 // Logs are text for a developer (DEV_MODE), JSON otherwise; LOG_FORMAT decides either way,
@@ -91,3 +93,39 @@ func (b *lockedBuffer) Bytes() []byte {
 }
 
 func (b *lockedBuffer) String() string { return string(b.Bytes()) }
+
+// --help and the README list every variable a service process reads, whichever service.
+func TestProcessVariablesAreDocumented(t *testing.T) {
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel() // Run reads its whole configuration before it connects anywhere
+	hosttest.DocumentedVars(t, "../../README.md", host.ProcessVars(3000), func(env host.Env) {
+		_ = host.Run(stopped, "test", 3000, env, nil)
+	}, map[string]string{}, map[string]string{"DEV_MODE": "1", "OTEL_TRACES_EXPORTER": "none", "DATABASE_URL": "postgres://127.0.0.1:1/x"})
+}
+
+// A value the process cannot honour stops it before it connects anywhere, with one line
+// naming the variable.
+func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
+	for key, value := range map[string]string{
+		"PORT": "http", "ADDR": "localhost", "SHUTDOWN_TIMEOUT": "soon", "OTEL_TRACES_EXPORTER": "zipkin",
+		"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "DATABASE_URL": "mysql://x",
+	} {
+		err := host.Run(context.Background(), "test", 3000, host.EnvOf(map[string]string{key: value}), nil)
+		require.Error(t, err, key)
+		assert.True(t, strings.HasPrefix(err.Error(), key), "%s: %v", key, err)
+		assert.NotContains(t, err.Error(), "\n")
+	}
+}
+
+// --help lists each variable with its default and meaning.
+func TestUsageListsVariables(t *testing.T) {
+	var buf bytes.Buffer
+	host.Usage(&buf, "orders", "Runs the orders service.", host.ProcessVars(3001))
+	out := buf.String()
+	assert.Contains(t, out, "Usage: orders [--help]")
+	for _, v := range host.ProcessVars(3001) {
+		assert.Contains(t, out, v.Name)
+		assert.Contains(t, out, v.Meaning)
+	}
+	assert.Regexp(t, `PORT\s+3001\s+port to listen on`, out)
+}

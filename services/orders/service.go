@@ -84,13 +84,13 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		cfg.Workflow = sagas.DefaultConfig()
 	}
 	if cfg.MailFrom == "" {
-		cfg.MailFrom = "orders@ordermill.local"
+		cfg.MailFrom = DefaultMailFrom
 	}
 	if cfg.MailPollInterval == 0 {
 		cfg.MailPollInterval = 200 * time.Millisecond
 	}
 	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = 12 * time.Hour
+		cfg.SessionTTL = DefaultSessionTTL
 	}
 	secret := []byte(cfg.OrderTokenSecret)
 	if len(secret) == 0 {
