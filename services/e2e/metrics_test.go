@@ -216,3 +216,21 @@ func (s *system) waitLag(service, base string) {
 	}
 	s.t.Fatalf("%s's consumers never caught up: %s", service, strings.Join(behind, "; "))
 }
+
+// A deadline that ends an approval wait shows as a deadline fired and an approval timed
+// out, counted once though the deadline queue, not a consumer batch, decided it.
+func TestMetricsCountADeadlineThatEndsAnApprovalWait(t *testing.T) {
+	opt := defaultOptions()
+	opt.workflow.ApprovalTimeout = time.Second
+	s := start(t, opt)
+	id := s.placeOrder(highRisk)
+	s.waitStatus(id, "cancelled")
+	s.waitMetrics("orders", s.orders, []expectation{
+		{name: "ordermill_deadlines_fired_total", labels: labels("topic", sagas.DeadlinesTopic, "name", sagas.DeadlineName(sagas.WaitApproval)), min: 1, exact: true},
+		{name: "ordermill_approval_decisions_total", labels: labels("outcome", "timed_out"), min: 1, exact: true},
+		{name: "ordermill_approval_wait_seconds", min: 1, exact: true},
+		{name: "ordermill_orders_entered_total", labels: labels("status", "cancelled"), min: 1, exact: true},
+		{name: "ordermill_messages_handled_total", labels: labels("topic", sagas.DeadlinesTopic, "outcome", "handled"), min: 1, exact: true},
+	})
+	s.waitLag("orders", s.orders)
+}
