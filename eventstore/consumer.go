@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,19 +66,29 @@ type consumer struct {
 
 	attempts map[string]int // failures per message uuid, until it succeeds or is dead-lettered
 	isolate  bool           // the last batch failed: take the next one message by message
+	dead     []string       // uuids dead-lettered in the batch being handled
 }
 
 // retryDelay is how long a consumer waits before retrying a failed message or query.
 const retryDelay = 100 * time.Millisecond
 
-func (c *consumer) run(ctx context.Context, wake <-chan struct{}) error {
+// run consumes until stop ends, then returns once the batch in hand is done: a batch is
+// handled with a context that outlives stop by the log's DrainTimeout, so a shutdown lets
+// it commit instead of cutting it off (cut off, it would roll back and come again).
+func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(stop))
+	defer cancel()
+	defer context.AfterFunc(stop, func() { time.AfterFunc(c.log.cfg.DrainTimeout, cancel) })()
 	if err := c.prepare(ctx); err != nil {
 		return err
 	}
 	var recheck time.Duration
-	for ctx.Err() == nil {
+	for stop.Err() == nil {
 		progressed, failed := false, false
 		for _, topic := range c.topics {
+			if stop.Err() != nil {
+				return nil
+			}
 			n, err := c.batch(ctx, topic)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -107,7 +119,7 @@ func (c *consumer) run(ctx context.Context, wake <-chan struct{}) error {
 			wait = c.log.cfg.MaxPollInterval
 		}
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 		case <-wake:
 			recheck = minRecheck
 		case <-time.After(wait):
@@ -152,11 +164,13 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
+	started := time.Now()
 	rows, err := c.selectBatch(ctx, tx, topic)
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	wctx, wake := c.log.CollectWakeups(ctx)
+	wctx, flush := c.log.CollectWakeups(ctx)
+	c.dead = c.dead[:0]
 	done, err := c.handleRows(wctx, tx, topic, rows)
 	if errors.Is(err, errIsolate) {
 		// Logged as an error: a batch fails only on a poison message or a clash with
@@ -181,8 +195,34 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 		return 0, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
 	}
 	committed = true
-	wake()
+	flush()
+	c.count(topic, rows[:done], time.Since(started))
 	return done, nil
+}
+
+// count records a committed batch: each message's outcome and the batch's duration.
+func (c *consumer) count(topic string, done []wsql.Row, took time.Duration) {
+	m := c.log.metrics
+	var handled, skipped int
+	for _, r := range done {
+		switch {
+		case slices.Contains(c.dead, r.Msg.UUID):
+		case c.wants(r.Msg):
+			handled++
+		default:
+			skipped++
+		}
+	}
+	m.handled.WithLabelValues(c.group, topic, outcomeHandled).Add(float64(handled))
+	m.handled.WithLabelValues(c.group, topic, outcomeSkipped).Add(float64(skipped))
+	m.handled.WithLabelValues(c.group, topic, outcomeDeadLettered).Add(float64(len(c.dead)))
+	m.deadLetters.WithLabelValues(c.group, topic).Add(float64(len(c.dead)))
+	m.duration.WithLabelValues(c.group, topic).Observe(took.Seconds())
+}
+
+// wants reports whether the consumer's handler takes msg (see OnlyNames).
+func (c *consumer) wants(msg *message.Message) bool {
+	return c.opts.names == nil || c.opts.names[msg.Metadata.Get("name")]
 }
 
 // peek reports, in one autocommit statement, whether topic holds a message visible to
@@ -246,7 +286,7 @@ var errIsolate = errors.New("a batch failed: handling its messages one by one")
 func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row) (int, error) {
 	var wanted []*message.Message
 	for _, r := range rows {
-		if c.opts.names == nil || c.opts.names[r.Msg.Metadata.Get("name")] {
+		if c.wants(r.Msg) {
 			wanted = append(wanted, r.Msg)
 		}
 	}
@@ -282,8 +322,10 @@ func (c *consumer) knownFailing(msgs []*message.Message) bool {
 // message at a time, to find the failing one.
 func (c *consumer) oneByOne(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row, wanted []*message.Message) (int, error) {
 	for _, m := range wanted {
-		err := inSavepoint(ctx, tx, func(sp pgx.Tx) error { return c.handle(ctx, sp, []*message.Message{m}) })
+		mctx, keep := inSavepointScope(ctx)
+		err := inSavepoint(mctx, tx, func(sp pgx.Tx) error { return c.handle(mctx, sp, []*message.Message{m}) })
 		if err == nil {
+			keep()
 			delete(c.attempts, m.UUID)
 			continue
 		}
@@ -303,16 +345,28 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 		return 0, ctx.Err() // stopping, not failing: nothing is counted and nothing commits
 	}
 	c.attempts[m.UUID]++
+	c.log.metrics.handled.WithLabelValues(c.group, topic, outcomeFailed).Inc()
 	if c.attempts[m.UUID] >= c.maxAttempts {
 		delete(c.attempts, m.UUID)
-		c.log.logger.Error("message dead-lettered", cause, watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID})
+		c.dead = append(c.dead, m.UUID)
+		c.log.logger.Error("message dead-lettered", cause, messageFields(c.group, topic, m))
 		if err := deadLetter(ctx, tx, c.group, topic, m, cause); err != nil {
 			return 0, err
 		}
 		return indexOf(rows, m) + 1, nil
 	}
-	c.log.logger.Error("message failed; retrying", cause, watermill.LogFields{"consumer_group": c.group, "topic": topic, "message_uuid": m.UUID})
+	c.log.logger.Error("message failed; retrying", cause, messageFields(c.group, topic, m))
 	return indexOf(rows, m), nil
+}
+
+// messageFields identify m in a log line: where it was read and the order it is about
+// (its correlation id is the order's id).
+func messageFields(group, topic string, m *message.Message) watermill.LogFields {
+	f := watermill.LogFields{"consumer_group": group, "topic": topic, "message_uuid": m.UUID}
+	if id := m.Metadata.Get("correlation_id"); id != "" {
+		f["order_id"], f["correlation_id"] = id, id
+	}
+	return f
 }
 
 func indexOf(rows []wsql.Row, m *message.Message) int {
@@ -353,6 +407,37 @@ func (s *consumerSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *m
 		}
 	}()
 	return out, nil
+}
+
+// running reports whether the consumer has been started and has not stopped.
+func (s *consumerSubscriber) running() bool {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// NotRunning names this process's batch consumers that are not consuming: not started
+// yet, or stopped (by a shutdown, or by an error they could not get past). A process is
+// ready only when it returns none.
+func (l *Log) NotRunning() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var names []string
+	for _, s := range l.running {
+		if !s.running() {
+			names = append(names, s.c.group+" on "+strings.Join(s.c.topics, ","))
+		}
+	}
+	return names
 }
 
 func (s *consumerSubscriber) Close() error {

@@ -91,6 +91,18 @@ func migrateDB(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// SchemaVersion reports the database's migration version and the newest one embedded in
+// this binary: the schema is what the binary expects when current is at least want.
+func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (current, want int64, err error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.Migrations)
+	if err != nil {
+		return 0, 0, fmt.Errorf("migrations: %w", err)
+	}
+	return provider.GetVersions(ctx)
+}
+
 // Open creates the database if needed, connects a pool and applies migrations: the one call
 // every service makes at start-up.
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {

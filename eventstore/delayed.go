@@ -76,10 +76,10 @@ func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler, 
 	if err != nil {
 		return err
 	}
-	wakeful := func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-		return h(l.WithWakeups(ctx), tx, msg)
-	}
-	router.AddConsumerHandler(name, topic, sub, Transactional(name, topic, DefaultMaxAttempts, wakeful))
+	l.mu.Lock()
+	l.queues = append(l.queues, groupTopic{name, topic})
+	l.mu.Unlock()
+	router.AddConsumerHandler(name, topic, sub, l.transactional(name, topic, DefaultMaxAttempts, h))
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -18,15 +19,19 @@ type Handler func(ctx context.Context, tx pgx.Tx, msg *message.Message) error
 // DefaultMaxAttempts is how often a failing message is tried before it becomes a dead letter.
 const DefaultMaxAttempts = 5
 
-// Transactional adapts h to Watermill: each attempt runs in a savepoint of the consumer's
-// transaction (a failed attempt leaves no writes behind), and after maxAttempts failures
-// the message is stored in dead_letters and acked, so one poison message cannot stall its
-// topic forever and is never silently dropped.
-func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) message.NoPublishHandlerFunc {
+// transactional adapts h to Watermill for a delayed queue: each attempt runs in a
+// savepoint of the subscriber's transaction (a failed attempt leaves no writes behind),
+// and after maxAttempts failures the message is stored in dead_letters and acked, so one
+// poison message cannot stall its queue forever and is never silently dropped. What h
+// publishes wakes its consumers, and what it gives OnCommit runs, once h has succeeded:
+// watermill-sql commits right after.
+func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Handler) message.NoPublishHandlerFunc {
 	var mu sync.Mutex
 	attempts := map[string]int{}
 	return func(msg *message.Message) error {
+		started := time.Now()
 		ctx, span := startHandlerSpan(msg.Context(), consumerGroup, topic, msg)
+		ctx, flush := l.CollectWakeups(ctx)
 		var err error
 		defer func() { endSpan(span, err) }()
 		guard, err := consumerTx(ctx)
@@ -44,20 +49,31 @@ func Transactional(consumerGroup, topic string, maxAttempts int, h Handler) mess
 				return h(ctx, tx, msg)
 			})
 		})
+		m := l.metrics
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
 			delete(attempts, msg.UUID)
+			flush()
+			m.handled.WithLabelValues(consumerGroup, topic, outcomeHandled).Inc()
+			m.deadlines.WithLabelValues(topic, msg.Metadata.Get("name")).Inc()
+			m.duration.WithLabelValues(consumerGroup, topic).Observe(time.Since(started).Seconds())
 			return nil
 		}
+		m.handled.WithLabelValues(consumerGroup, topic, outcomeFailed).Inc()
 		attempts[msg.UUID]++
 		if attempts[msg.UUID] < maxAttempts {
 			return err
 		}
 		delete(attempts, msg.UUID)
-		return guard.withPgx(func(outer pgx.Tx) error {
+		err = guard.withPgx(func(outer pgx.Tx) error {
 			return deadLetter(ctx, outer, consumerGroup, topic, msg, err)
 		})
+		if err == nil {
+			m.handled.WithLabelValues(consumerGroup, topic, outcomeDeadLettered).Inc()
+			m.deadLetters.WithLabelValues(consumerGroup, topic).Inc()
+		}
+		return err
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -80,4 +81,41 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT consumer_group, error FROM dead_letters`).Scan(&group, &errText))
 	assert.Equal(t, "dlq-check", group)
 	assert.Contains(t, errText, "cannot handle this one")
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(log.Collectors()...)
+	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_dead_letters_total", "dlq-check"))
+	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "dead_lettered"))
+	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "handled"))
+	assert.Equal(t, float64(eventstore.DefaultMaxAttempts), gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "failed"),
+		"each attempt on its own counts; the batch that first met it failed as a whole and counts nothing")
+	assert.Equal(t, 0.0, gathered(t, reg, "ordermill_consumer_lag_messages", "dlq-check"), "nothing left behind")
+}
+
+// gathered sums the counters and gauges of family name whose label values include every
+// one of values.
+func gathered(t *testing.T, g prometheus.Gatherer, name string, values ...string) float64 {
+	t.Helper()
+	families, err := g.Gather()
+	require.NoError(t, err)
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range f.GetMetric() {
+			have := map[string]bool{}
+			for _, l := range m.GetLabel() {
+				have[l.GetValue()] = true
+			}
+			for _, v := range values {
+				if !have[v] {
+					continue metric
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }

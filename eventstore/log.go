@@ -21,6 +21,9 @@ type LogConfig struct {
 	// DuePollInterval is how often a delayed queue looks for messages whose time has come:
 	// the resolution of durable deadlines.
 	DuePollInterval time.Duration
+	// DrainTimeout bounds how long a stopping consumer may take to finish the batch it is
+	// handling; past it the batch is cut off (rolled back, so redelivered later).
+	DrainTimeout time.Duration
 }
 
 func (c *LogConfig) setDefaults() {
@@ -33,6 +36,9 @@ func (c *LogConfig) setDefaults() {
 	if c.DuePollInterval == 0 {
 		c.DuePollInterval = 250 * time.Millisecond
 	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
 }
 
 // Log hands out consumers of the Postgres log and wakes them through LISTEN/NOTIFY when a
@@ -42,15 +48,20 @@ type Log struct {
 	logger watermill.LoggerAdapter
 	cfg    LogConfig
 
+	metrics logMetrics
+
 	mu      sync.Mutex
 	waiters map[string][]chan struct{}
 	waker   *waker
+	groups  []groupTopic          // the topics this process's consumer groups read, for their lag
+	queues  []groupTopic          // the delayed queues it consumes
+	running []*consumerSubscriber // its batch consumers, for readiness
 }
 
 // NewLog prepares subscribers over pool; call Listen to receive wake-ups.
 func NewLog(pool *pgxpool.Pool, logger watermill.LoggerAdapter, cfg LogConfig) *Log {
 	cfg.setDefaults()
-	l := &Log{pool: pool, logger: logger, cfg: cfg, waiters: map[string][]chan struct{}{}}
+	l := &Log{pool: pool, logger: logger, cfg: cfg, metrics: newLogMetrics(), waiters: map[string][]chan struct{}{}}
 	l.waker = newWaker(l)
 	return l
 }
@@ -176,6 +187,12 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 		attempts:    map[string]int{},
 	}
 	sub := &consumerSubscriber{c: c, wake: l.register(topics...)}
+	l.mu.Lock()
+	for _, t := range topics {
+		l.groups = append(l.groups, groupTopic{consumerGroup, t})
+	}
+	l.running = append(l.running, sub)
+	l.mu.Unlock()
 	router.AddConsumerHandler(consumerGroup+"/"+strings.Join(topics, ","), topics[0], sub, func(*message.Message) error { return nil })
 	return nil
 }

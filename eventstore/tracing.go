@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // tracer names the spans of message handling; it uses the process's global provider, a
@@ -20,8 +22,13 @@ func tracer() trace.Tracer {
 // startHandlerSpan continues the trace a message carries in its metadata (W3C trace
 // context, written by Append, Send and Schedule), so one order's path through every
 // service is one trace.
+// Lines logged with the returned context carry the message's correlation id, which is the
+// id of the order it is about.
 func startHandlerSpan(ctx context.Context, group, topic string, msg *message.Message) (context.Context, trace.Span) {
 	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(msg.Metadata))
+	if order := logging.Order(msg.Metadata.Get("correlation_id")); order != nil {
+		ctx = logging.With(ctx, func() []any { return order })
+	}
 	return tracer().Start(ctx, "handle "+topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		attribute.String("messaging.system", "watermill-sql"),
 		attribute.String("messaging.destination.name", topic),

@@ -21,49 +21,72 @@ import (
 
 type wakeKey struct{}
 
-// wakes collects the topics a transaction published to.
-type wakes interface{ add(topic string) }
-
-// WithWakeups returns ctx carrying l's waker: messages published through a context
-// derived from it wake their consumers at once, here and in other processes, possibly
-// before their transaction commits (a consumer that finds nothing yet looks again
-// shortly). For work whose commit is known, CollectWakeups is exact.
-func (l *Log) WithWakeups(ctx context.Context) context.Context {
-	return context.WithValue(ctx, wakeKey{}, l.waker)
-}
-
-// CollectWakeups returns ctx collecting the topics published through it, and flush, which
-// wakes their consumers: call it once the work's transaction has committed. The host
-// wraps every HTTP request in it, and a consumer every batch.
+// CollectWakeups returns ctx collecting the topics published through it and the functions
+// given to OnCommit, and flush, which wakes the topics' consumers and runs the functions:
+// call it once the work's transaction has committed. The host wraps every HTTP request in
+// it (flushed when the handler returns), a consumer every batch (flushed after its
+// commit), and the delayed queue every message (flushed when its handler succeeds, just
+// before watermill-sql commits).
 func (l *Log) CollectWakeups(ctx context.Context) (context.Context, func()) {
-	b := &batchWakes{}
+	b := &afterCommit{}
 	return context.WithValue(ctx, wakeKey{}, b), func() {
 		b.mu.Lock()
-		topics := b.topics
+		topics, hooks := b.topics, b.hooks
 		b.mu.Unlock()
 		for _, t := range topics {
 			l.waker.add(t)
 		}
+		for _, fn := range hooks {
+			fn()
+		}
+	}
+}
+
+// OnCommit runs fn once the work whose context ctx is has committed (see CollectWakeups),
+// and never if it rolls back: for counting what a transaction did, once. Outside such work
+// (a rebuild, a tool) fn is dropped.
+func OnCommit(ctx context.Context, fn func()) {
+	if b, ok := ctx.Value(wakeKey{}).(*afterCommit); ok {
+		b.mu.Lock()
+		b.hooks = append(b.hooks, fn)
+		b.mu.Unlock()
 	}
 }
 
 // markPublished records that topic received messages through ctx's transaction.
 func markPublished(ctx context.Context, topic string) {
-	if w, ok := ctx.Value(wakeKey{}).(wakes); ok {
-		w.add(topic)
+	if b, ok := ctx.Value(wakeKey{}).(*afterCommit); ok {
+		b.mu.Lock()
+		b.topics = append(b.topics, topic)
+		b.mu.Unlock()
 	}
 }
 
-// batchWakes holds a consumer batch's topics until it commits.
-type batchWakes struct {
-	mu     sync.Mutex
-	topics []string
+// inSavepointScope returns ctx collecting on its own what is published and registered
+// through it inside a savepoint, and keep, which hands that to the enclosing work once the
+// savepoint is released: work rolled back to its savepoint then wakes and counts nothing.
+func inSavepointScope(ctx context.Context) (context.Context, func()) {
+	outer, ok := ctx.Value(wakeKey{}).(*afterCommit)
+	if !ok {
+		return ctx, func() {}
+	}
+	inner := &afterCommit{}
+	return context.WithValue(ctx, wakeKey{}, inner), func() {
+		inner.mu.Lock()
+		topics, hooks := inner.topics, inner.hooks
+		inner.mu.Unlock()
+		outer.mu.Lock()
+		outer.topics = append(outer.topics, topics...)
+		outer.hooks = append(outer.hooks, hooks...)
+		outer.mu.Unlock()
+	}
 }
 
-func (b *batchWakes) add(topic string) {
-	b.mu.Lock()
-	b.topics = append(b.topics, topic)
-	b.mu.Unlock()
+// afterCommit holds a unit of work's topics and commit hooks until it commits.
+type afterCommit struct {
+	mu     sync.Mutex
+	topics []string
+	hooks  []func()
 }
 
 // waker sends the wake-ups of one process: at once to its own consumers, and, coalesced,

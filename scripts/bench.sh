@@ -42,10 +42,10 @@ stop_system() {
 trap stop_system EXIT
 trap 'exit 130' INT TERM
 
-healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz")" = 200 ]; }
+healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz")" = 200 ]; }
 
 # start_system drops the database, migrates it, starts the four services and waits until
-# each answers /healthz. Every step checks its own failure: bench_run is called from an
+# each answers /readyz. Every step checks its own failure: bench_run is called from an
 # `||` list, where bash ignores set -e.
 start_system() {
   local i svc
@@ -75,11 +75,11 @@ wait_healthy() {
   local svc=$1 port=$2 pid=$3 tries=0
   until healthy "$port"; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      echo "bench: $svc exited before answering /healthz" >&2
+      echo "bench: $svc exited before answering /readyz" >&2
       return 1
     fi
     if (( ++tries > 600 )); then
-      echo "bench: $svc did not answer /healthz on :$port within 60 s" >&2
+      echo "bench: $svc did not answer /readyz on :$port within 60 s" >&2
       return 1
     fi
     sleep 0.1
@@ -89,7 +89,7 @@ wait_healthy() {
 # The demo catalogue holds 110 to 1000 units per SKU (services/warehouse/stock.go), fewer
 # than a few thousand orders spread over its 30 SKUs need; an order refused for stock
 # would fail the run for a reason that is not the system's. The warehouse has seeded
-# the catalogue by the time it answers /healthz, so the rows exist here.
+# the catalogue by the time it answers /readyz, so the rows exist here.
 top_up_stock() {
   psql -q -v ON_ERROR_STOP=1 "$url" -c \
     "UPDATE warehouse.stock SET available = 1000000 WHERE sku ~ '^SKU-0[0-9][0-9]\$'" >/dev/null

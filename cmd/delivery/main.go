@@ -14,7 +14,14 @@ import (
 )
 
 func main() {
-	host.Main("delivery", 3004, build)
+	host.Main("delivery", 3004, "Runs the delivery service: shipments and, in dev mode, the courier simulator.", vars, build)
+}
+
+// vars are the variables the delivery service reads besides every process's.
+var vars = []host.Var{
+	{Name: "DELIVERY_WEBHOOK_SECRET", Default: webhooksig.DevCourierSecret + " in dev mode", Meaning: "the secret the courier simulator signs its webhooks with; required outside dev mode"},
+	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "the bearer token the orders service presents to these procedures; required outside dev mode"},
+	{Name: "DELIVERY_WEBHOOK_URL", Default: delivery.DefaultOrdersWebhookURL, Meaning: "where the courier simulator sends its webhooks"},
 }
 
 func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {

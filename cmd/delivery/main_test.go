@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/host/hosttest"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -67,4 +68,12 @@ func TestCourierSimulatorOnlyInDevMode(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"delivered"}`, "").Code)
 	// Routed: a bad status is the simulator's own 400, not the mux's 404.
 	assert.Equal(t, http.StatusBadRequest, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"teleported"}`, host.DevServiceToken("orders")).Code)
+}
+
+// --help and the README list every variable the delivery service reads.
+func TestVariablesAreDocumented(t *testing.T) {
+	pool := pgtest.Pool(t)
+	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
+		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"DELIVERY_WEBHOOK_SECRET": "live", "SERVICE_TOKEN_ORDERS": "tok"})
 }

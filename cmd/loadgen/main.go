@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,7 +37,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return // the usage is printed
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -91,6 +96,11 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&cfg.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "the services' database, for -check")
 	fs.BoolVar(&cfg.check, "check", true, "check the database for correctness after the run")
 	fs.StringVar(&cfg.pids, "pids", "", "service processes for peak RSS, e.g. orders=123,payments=124 (default: find bin/<service> in /proc)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: loadgen [flags]\n\nDrives orders through the running services and checks the database afterwards (docs/BENCHMARKS.md).\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nEnvironment:\n\n  DATABASE_URL  default of -database-url (%s when unset)\n", defaultDatabaseURL)
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -19,13 +19,18 @@ import (
 	"syscall"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return // the usage is printed
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(1)
 	}
@@ -34,6 +39,12 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	email := fs.String("email", "", "the manager's email address (their sign-in name)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: manager [flags]\n\nCreates a dashboard account or resets its password, read from standard input.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output())
+		host.WriteVars(fs.Output(), []host.Var{host.DatabaseURLVar})
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

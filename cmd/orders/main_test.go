@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/host/hosttest"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
@@ -60,7 +61,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, err)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	dev, err := build(ctx, pool, logger, host.EnvOf(devEnv))
+	dev, err := orders.Build(ctx, pool, logger, host.EnvOf(devEnv))
 	require.NoError(t, err)
 	devSrv := httptest.NewServer(dev.Handler())
 	require.Equal(t, http.StatusSeeOther, signIn(t, browser, devSrv.URL, orders.DevManagerEmail, orders.DevDashboardPassword),
@@ -68,7 +69,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, orders.CreateManager(ctx, pool, "ana@example.com", "a long real password"))
 	devSrv.Close()
 
-	prod, err := build(ctx, pool, logger, host.EnvOf(productionEnv))
+	prod, err := orders.Build(ctx, pool, logger, host.EnvOf(productionEnv))
 	require.NoError(t, err)
 	prodSrv := httptest.NewServer(prod.Handler())
 	defer prodSrv.Close()
@@ -84,4 +85,12 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 		"the development account does not sign in outside dev mode")
 	assert.Equal(t, http.StatusSeeOther, signIn(t, browser, prodSrv.URL, "ana@example.com", "a long real password"),
 		"a real account still does")
+}
+
+// --help and the README list every variable the orders service reads, in dev mode and out.
+func TestVariablesAreDocumented(t *testing.T) {
+	pool := pgtest.Pool(t)
+	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(3001), orders.Vars...), func(env host.Env) {
+		_, _ = orders.Build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+	}, devEnv, productionEnv)
 }

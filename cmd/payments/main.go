@@ -15,7 +15,15 @@ import (
 )
 
 func main() {
-	host.Main("payments", 3002, build)
+	host.Main("payments", 3002, "Runs the payment service: payment sessions and, in dev mode, the provider simulator and its checkout page.", vars, build)
+}
+
+// vars are the variables the payment service reads besides every process's.
+var vars = []host.Var{
+	{Name: "PAYMENT_WEBHOOK_SECRET", Default: webhooksig.DevPaymentSecret + " in dev mode", Meaning: "the secret the simulator signs payment webhooks with; required outside dev mode"},
+	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "the bearer token the orders service presents to these procedures; required outside dev mode"},
+	{Name: "PAYMENTS_WEBHOOK_URL", Default: payments.DefaultOrdersWebhookURL, Meaning: "where the simulator sends its payment webhooks"},
+	{Name: "PAYMENTS_PUBLIC_URL", Default: payments.DefaultPublicURL, Meaning: "base of the payment URLs handed to customers"},
 }
 
 func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {

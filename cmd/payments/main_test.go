@@ -15,6 +15,7 @@ import (
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/host/hosttest"
 	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -99,4 +100,12 @@ func TestDevModeHasTheSimulatorAndDevelopmentToken(t *testing.T) {
 	// The simulator is routed: a bad request is its own 400, not the mux's 404.
 	assert.Equal(t, http.StatusBadRequest, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"maybe"}`, host.DevServiceToken("orders")).Code)
 	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`, "").Code)
+}
+
+// --help and the README list every variable the payments service reads.
+func TestVariablesAreDocumented(t *testing.T) {
+	pool := pgtest.Pool(t)
+	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
+		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live", "SERVICE_TOKEN_ORDERS": "tok"})
 }

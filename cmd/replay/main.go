@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,12 +15,17 @@ import (
 
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/host"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return // the usage is printed
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "replay:", err)
 		os.Exit(1)
 	}
@@ -28,6 +34,12 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	migrateOnly := fs.Bool("migrate-only", false, "create the database and apply migrations, then stop")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: replay [flags]\n\nRebuilds every read model from the event store (or, with -migrate-only, only creates the database and applies migrations).\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output())
+		host.WriteVars(fs.Output(), []host.Var{host.DatabaseURLVar})
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

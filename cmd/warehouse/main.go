@@ -14,7 +14,13 @@ import (
 )
 
 func main() {
-	host.Main("warehouse", 3003, build)
+	host.Main("warehouse", 3003, "Runs the warehouse service: stock, reservations and releases.", vars, build)
+}
+
+// vars are the variables the warehouse service reads besides every process's.
+var vars = []host.Var{
+	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "the bearer token the orders service presents to these procedures; required outside dev mode"},
+	{Name: "SEED_CATALOG", Default: "", Meaning: "1: seed the demo catalog at start-up"},
 }
 
 func build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {

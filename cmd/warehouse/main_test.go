@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/host/hosttest"
 )
 
 // Findings 1, 2 and 7 of issue 8: outside dev mode the warehouse refuses to start without
@@ -44,4 +45,12 @@ func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, release("Bearer wrong"))
 		assert.Equal(t, http.StatusOK, release("Bearer "+token))
 	}
+}
+
+// --help and the README list every variable the warehouse service reads.
+func TestVariablesAreDocumented(t *testing.T) {
+	pool := pgtest.Pool(t)
+	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
+		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"SERVICE_TOKEN_ORDERS": "tok"})
 }

@@ -12,10 +12,12 @@ import (
 // DefaultThreshold is the score at or above which an order is held for manual approval.
 const DefaultThreshold = 70
 
+// MaxScore is the highest risk score; scores run from 0 to it.
+const MaxScore = 100
+
 // Scoring constants are named so the rules read like the policy they implement.
 const (
 	baseScore = 10
-	maxScore  = 100
 
 	band1000  order.Cents = 1_000_00
 	band5000  order.Cents = 5_000_00
@@ -83,7 +85,7 @@ func Assess(in Input) Assessment {
 	for _, f := range factors {
 		score += f.Points
 	}
-	return Assessment{Score: max(0, min(score, maxScore)), Factors: factors}
+	return Assessment{Score: max(0, min(score, MaxScore)), Factors: factors}
 }
 
 // bulkLine sums quantities per SKU, since splitting one SKU over several lines should not dodge the rule.

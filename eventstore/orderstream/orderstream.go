@@ -143,7 +143,8 @@ func DecodeAll(recorded []eventstore.Recorded) ([]order.Event, error) {
 }
 
 // Append stores events decided on o (at o's version), applies them to o and stores the
-// result as the order's snapshot, in one statement.
+// result as the order's snapshot, in one statement. The statuses the order enters are
+// reported to ctx's Observer once the transaction commits.
 func Append(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, events ...order.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -153,9 +154,7 @@ func Append(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Meta
 		batch[i] = eventstore.Event{Name: e.EventName(), Data: e}
 	}
 	next := *o
-	for _, e := range events {
-		next.Apply(e)
-	}
+	moved := transitions(&next, events)
 	state, err := json.Marshal(&next)
 	if err != nil {
 		return fmt.Errorf("marshal snapshot of order %s: %w", o.ID, err)
@@ -165,6 +164,7 @@ func Append(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Meta
 		return err
 	}
 	*o = next
+	report(ctx, moved)
 	return nil
 }
 

@@ -399,10 +399,6 @@ func TestShipmentHTTP(t *testing.T) {
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/nope", nil)))
 	assert.Equal(t, http.StatusNotFound, rec.Code)
-
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	assert.Equal(t, http.StatusOK, rec.Code)
 }
 
 func TestBadInputIsA400NamingTheField(t *testing.T) {

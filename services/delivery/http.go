@@ -23,7 +23,6 @@ func (s *Service) routes() http.Handler {
 	if s.cfg.Simulator {
 		mux.HandleFunc("POST /api/shipments/{orderId}/simulate", internal(s.simulateHTTP))
 	}
-	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
@@ -39,7 +40,13 @@ type Options struct {
 	// HTTP bounds how long a client may take; zero fields take the defaults (5 s for
 	// headers, 30 s for a request, 60 s for a response, 120 s idle).
 	HTTP HTTPTimeouts
+	// ShutdownTimeout bounds how long a stopping process waits for its requests and
+	// message batches in flight (default 10 s); what is still running then is cut off.
+	ShutdownTimeout time.Duration
 }
+
+// DefaultShutdownTimeout is SHUTDOWN_TIMEOUT's default.
+const DefaultShutdownTimeout = 10 * time.Second
 
 // HTTPTimeouts bound how long one client may hold a connection, so slow or stalled clients
 // cannot pile up connections and goroutines.
@@ -79,33 +86,79 @@ func wakeAfter(log *eventstore.Log, next http.Handler) http.Handler {
 	})
 }
 
-// Serve runs svc on ln with pool until ctx ends, then drains HTTP requests and handlers.
+// Serve runs svc on ln with pool until ctx ends, then shuts down in order: /readyz
+// answers 503, the listener closes, requests and message batches in flight finish (for at
+// most opts.ShutdownTimeout, then they are cut off), the subscribers close and Serve
+// returns nil.
+//
+// Besides the service's own routes it serves GET /metrics (Prometheus), GET /healthz
+// (alive) and GET /readyz (ready for traffic).
 func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.Listener, svc Service, opts Options) error {
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Log.DrainTimeout == 0 {
+		opts.Log.DrainTimeout = opts.ShutdownTimeout
+	}
 	wlog := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug, // watermill's info lines are per-subscription chatter
 	})
 	log := eventstore.NewLog(pool, wlog, opts.Log)
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: opts.ShutdownTimeout}, wlog)
 	if err != nil {
 		return err
 	}
 	if err := svc.RegisterConsumers(log, router); err != nil {
 		return fmt.Errorf("register consumers: %w", err)
 	}
+	reg := metrics.NewRegistry(pool)
+	httpm := newHTTPMetrics()
+	reg.MustRegister(httpm.collectors()...)
+	reg.MustRegister(log.Collectors()...)
+	if src, ok := svc.(metrics.Source); ok {
+		reg.MustRegister(src.Collectors()...)
+	}
+	ready := &readiness{pool: pool, log: log, router: router}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(reg, slog.NewLogLogger(logger.Handler(), slog.LevelWarn)))
+	mux.HandleFunc("GET /healthz", alive)
+	mux.Handle("GET /readyz", ready)
+	mux.Handle("/", svc.Handler())
+
+	observe := func(ctx context.Context) context.Context { return ctx }
+	if o, ok := svc.(Observed); ok {
+		observe = o.Observe
+	}
+	// Requests run on a context that outlives ctx until the shutdown's deadline, so a
+	// stopping process finishes them instead of failing them.
+	requests, cutOff := context.WithCancel(context.WithoutCancel(observe(ctx)))
+	defer cutOff()
 	timeouts := opts.HTTP.orDefault()
 	srv := &http.Server{
-		Handler:           traced(httpx.ValidInput(logger, wakeAfter(log, svc.Handler()))),
+		Handler:           httpm.instrument(traced(httpx.ValidInput(logger, wakeAfter(log, captureRoute(mux))))),
 		ReadHeaderTimeout: timeouts.ReadHeader,
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,
 		IdleTimeout:       timeouts.Idle,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return requests },
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return log.Listen(gctx) })
+	// The listener sends this process's wake-ups too: it stops last, once nothing in the
+	// process publishes any more.
+	listening, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopListening()
+	g.Go(func() error { return log.Listen(listening) })
+	routerDone := make(chan struct{})
 	if len(router.Handlers()) > 0 {
-		g.Go(func() error { return router.Run(gctx) })
+		g.Go(func() error {
+			defer close(routerDone)
+			// Stopping when gctx ends, the router lets each consumer finish the batch in
+			// hand (see eventstore.LogConfig.DrainTimeout) and closes the subscribers.
+			return router.Run(observe(gctx))
+		})
+	} else {
+		close(routerDone)
 	}
 	if w, ok := svc.(Worker); ok {
 		g.Go(func() error { return w.RunWorker(gctx) })
@@ -118,9 +171,18 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	})
 	g.Go(func() error {
 		<-gctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
+		ready.stopping.Store(true)
+		logger.Info("shutting down", "timeout", opts.ShutdownTimeout.String())
+		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), opts.ShutdownTimeout)
 		defer cancel()
-		return srv.Shutdown(shutdownCtx)
+		if err := srv.Shutdown(drainCtx); err != nil {
+			logger.Warn("requests still running at the shutdown deadline: cut off", "err", err)
+			cutOff()
+			_ = srv.Close()
+		}
+		<-routerDone
+		stopListening()
+		return nil
 	})
 	logger.Info("service started", "addr", ln.Addr().String())
 	err = g.Wait()
@@ -130,4 +192,11 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 		return nil
 	}
 	return err
+}
+
+// Observed is implemented by a service whose requests and message handlers need values
+// of its own in their context (the observers that count what they do): Observe returns
+// ctx carrying them, and every request's and handler's context derives from it.
+type Observed interface {
+	Observe(ctx context.Context) context.Context
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // Env reads configuration; main passes os.Getenv, tests a map.
@@ -65,11 +67,16 @@ func (e Env) Int(key string, def int) (int, error) {
 // Build constructs a process's service from its database pool and environment.
 type Build func(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env Env) (Service, error)
 
-// Run is the whole life of a service process: read PORT and DATABASE_URL, create the
-// database and apply migrations if needed, build the service and serve until ctx ends.
+// Run is the whole life of a service process: read its configuration (any value it
+// cannot honour stops it here, with one line naming the variable), create the database
+// and apply migrations if needed, build the service and serve until ctx ends.
 func Run(ctx context.Context, name string, defaultPort int, env Env, build Build) error {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(env)})).With("service", name)
-	shutdownTracing, err := setupTracing(ctx, name, env)
+	cfg, err := readProcess(env, defaultPort)
+	if err != nil {
+		return err
+	}
+	logger := cfg.logger.With("service", name)
+	shutdownTracing, err := setupTracing(ctx, name, cfg.tracesExporter)
 	if err != nil {
 		return err
 	}
@@ -80,10 +87,10 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 			logger.Warn("flushing traces", "err", err)
 		}
 	}()
-	if addr := env("PPROF_ADDR"); addr != "" {
-		servePprof(ctx, logger, addr)
+	if cfg.pprofAddr != "" {
+		servePprof(ctx, logger, cfg.pprofAddr)
 	}
-	pool, err := eventstore.Open(ctx, env.String("DATABASE_URL", eventstore.DefaultDatabaseURL))
+	pool, err := eventstore.Open(ctx, cfg.databaseURL)
 	if err != nil {
 		return err
 	}
@@ -92,12 +99,51 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if err != nil {
 		return err
 	}
-	addr := env.String("ADDR", net.JoinHostPort(env.String("HOST", "127.0.0.1"), env.String("PORT", strconv.Itoa(defaultPort))))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, logger, pool, ln, svc, Options{})
+	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout})
+}
+
+// process is what every service process reads from its environment (ProcessVars).
+type process struct {
+	logger          *slog.Logger
+	shutdownTimeout time.Duration
+	tracesExporter  string
+	pprofAddr       string
+	databaseURL     string
+	addr            string
+}
+
+func readProcess(env Env, defaultPort int) (process, error) {
+	var p process
+	var err error
+	if p.logger, err = Logger(env, os.Stderr); err != nil {
+		return p, err
+	}
+	if p.shutdownTimeout, err = env.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout); err != nil {
+		return p, err
+	}
+	switch p.tracesExporter = env.String("OTEL_TRACES_EXPORTER", "none"); p.tracesExporter {
+	case "none", "stdout", "otlp":
+	default:
+		return p, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: use otlp, stdout or none", p.tracesExporter)
+	}
+	p.pprofAddr = env("PPROF_ADDR")
+	p.databaseURL = env.String("DATABASE_URL", eventstore.DefaultDatabaseURL)
+	if _, err := pgxpool.ParseConfig(p.databaseURL); err != nil {
+		return p, errors.New("DATABASE_URL is not a postgres:// URL or connection string (its value is not repeated: it may hold a password)")
+	}
+	port := env.String("PORT", strconv.Itoa(defaultPort))
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return p, fmt.Errorf("PORT=%q is not a port number", port)
+	}
+	p.addr = env.String("ADDR", net.JoinHostPort(env.String("HOST", "127.0.0.1"), port))
+	if _, _, err := net.SplitHostPort(p.addr); err != nil {
+		return p, fmt.Errorf("ADDR=%q is not host:port", p.addr)
+	}
+	return p, nil
 }
 
 // servePprof serves Go's profiler (/debug/pprof/) on its own listener, never on the
@@ -116,12 +162,19 @@ func servePprof(ctx context.Context, logger *slog.Logger, addr string) {
 	}()
 }
 
-func logLevel(env Env) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
-		return slog.LevelInfo
+// Logger is a process's logger, writing to w (standard error): LOG_LEVEL (default info),
+// in LOG_FORMAT (text in dev mode, JSON otherwise), with each line's order, correlation
+// and trace ids from its context (package logging).
+func Logger(env Env, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", env("LOG_LEVEL"))
 	}
-	return l
+	format := logging.FormatJSON
+	if DevMode(env) {
+		format = logging.FormatText
+	}
+	return logging.New(w, env.String("LOG_FORMAT", format), level)
 }
 
 // DevMode reports whether DEV_MODE=1 (or true): development secrets and unsigned webhooks.
@@ -129,9 +182,19 @@ func DevMode(env Env) bool {
 	return env("DEV_MODE") == "1" || env("DEV_MODE") == "true"
 }
 
-// Main is the whole main of a service binary: it runs the service until SIGINT or SIGTERM
-// and exits with status 1 and the error on standard error if it fails.
-func Main(name string, defaultPort int, build Build) {
+// Main is the whole main of a service binary: with --help it prints about and the
+// variables the process reads (ProcessVars, then vars) and exits 0; otherwise it runs the
+// service until SIGINT or SIGTERM and exits with status 1 and the error on standard error
+// if it fails.
+func Main(name string, defaultPort int, about string, vars []Var, build Build) {
+	switch args := os.Args[1:]; {
+	case len(args) == 1 && (args[0] == "--help" || args[0] == "-help" || args[0] == "-h"):
+		Usage(os.Stdout, name, about, append(ProcessVars(defaultPort), vars...))
+		return
+	case len(args) > 0:
+		fmt.Fprintf(os.Stderr, "%s: unknown argument %q: the service is configured by environment variables (see --help)\n", name, args[0])
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, name, defaultPort, os.Getenv, build)
 	stop()

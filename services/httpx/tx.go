@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -50,23 +49,4 @@ func Create[C interface{ Validate() error }, R any](w http.ResponseWriter, r *ht
 		status = http.StatusCreated
 	}
 	WriteJSON(w, status, res)
-}
-
-// Pinger checks that a database answers; *pgxpool.Pool is one.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// Healthz reports ready only when db answers within two seconds, for services that can do
-// nothing without their database.
-func Healthz(db Pinger) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := db.Ping(ctx); err != nil {
-			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-			return
-		}
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}
 }

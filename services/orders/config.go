@@ -2,8 +2,10 @@ package orders
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/webhooksig"
@@ -31,6 +33,42 @@ const (
 	DevDashboardPassword = "ordermill-dev"
 )
 
+// Defaults of MAIL_FROM, DASHBOARD_SESSION_TTL, WAREHOUSE_URL, PAYMENTS_URL and DELIVERY_URL.
+const (
+	DefaultMailFrom     = "orders@ordermill.local"
+	DefaultSessionTTL   = 12 * time.Hour
+	DefaultWarehouseURL = "http://localhost:3003"
+	DefaultPaymentsURL  = "http://localhost:3002"
+	DefaultDeliveryURL  = "http://localhost:3004"
+)
+
+// About says what the orders binary is, for its --help.
+const About = "Runs the orders service: the public API, the provider webhooks, the manager dashboard, the order saga and the projections."
+
+// Vars are the variables the orders service reads besides every process's (host.ProcessVars).
+var Vars = []host.Var{
+	{Name: "MANAGER_TOKENS", Default: DevManagerEmail + ":" + DevManagerToken + " in dev mode", Meaning: "<email>:<token>,...: the managers who may approve over the API, each with their own bearer token; required outside dev mode"},
+	{Name: "MANAGER_TOKEN", Default: "", Meaning: "refused: replaced by MANAGER_TOKENS, so that an approval names its manager"},
+	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "the bearer token this service presents to the payments and delivery simulators"},
+	{Name: "PAYMENT_WEBHOOK_SECRET", Default: webhooksig.DevPaymentSecret + " in dev mode", Meaning: "verifies the payment provider's webhooks (Stripe-Signature); required outside dev mode"},
+	{Name: "DELIVERY_WEBHOOK_SECRET", Default: webhooksig.DevCourierSecret + " in dev mode", Meaning: "verifies the courier's webhooks (X-Courier-Signature); required outside dev mode"},
+	{Name: "ORDER_TOKEN_SECRET", Default: DevOrderTokenSecret + " in dev mode", Meaning: "key of the customers' order access tokens, the same on every replica; required (32+ characters) outside dev mode"},
+	{Name: "OPERATOR_TOKEN", Default: DevOperatorToken + " in dev mode", Meaning: "bearer token that reads every order, list and inbox (unset outside dev mode: closed to the API)"},
+	{Name: "RISK_THRESHOLD", Default: strconv.Itoa(sagas.DefaultConfig().RiskThreshold), Meaning: "risk score (0-100) at or above which an order waits for a manager"},
+	{Name: "APPROVAL_TIMEOUT", Default: sagas.DefaultConfig().ApprovalTimeout.String(), Meaning: "a held order is cancelled when no manager decides within it"},
+	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order is cancelled, its stock released, when unpaid within it"},
+	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
+	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
+	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
+	{Name: "DASHBOARD_SESSION_TTL", Default: DefaultSessionTTL.String(), Meaning: "how long a dashboard sign-in lasts"},
+	{Name: "DASHBOARD_DEV_PASSWORD", Default: DevDashboardPassword + " in dev mode", Meaning: "password of the dev dashboard account " + DevManagerEmail},
+	{Name: "COOKIE_SECURE", Default: "", Meaning: "1: mark the session cookie Secure when TLS ends at a proxy"},
+	{Name: "CLIENT_IP_HEADER", Default: "", Meaning: "header a reverse proxy sets to the client's address (X-Real-IP), for the sign-in limits"},
+	{Name: "WAREHOUSE_URL", Default: DefaultWarehouseURL, Meaning: "the warehouse whose public catalog prices new orders"},
+	{Name: "PAYMENTS_URL", Default: DefaultPaymentsURL, Meaning: "where the dashboard's dev simulator buttons reach the payment simulator"},
+	{Name: "DELIVERY_URL", Default: DefaultDeliveryURL, Meaning: "where the dashboard's dev simulator buttons reach the courier simulator"},
+}
+
 // ConfigFromEnv reads the orders service's configuration from the environment.
 func ConfigFromEnv(env host.Env) (Config, error) {
 	dev := host.DevMode(env)
@@ -41,8 +79,8 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		MailFrom:       env("MAIL_FROM"),
 		Workflow:       sagas.DefaultConfig(),
 		WarehouseURL:   env.String("WAREHOUSE_URL", DefaultWarehouseURL),
-		PaymentsURL:    env.String("PAYMENTS_URL", "http://localhost:3002"),
-		DeliveryURL:    env.String("DELIVERY_URL", "http://localhost:3004"),
+		PaymentsURL:    env.String("PAYMENTS_URL", DefaultPaymentsURL),
+		DeliveryURL:    env.String("DELIVERY_URL", DefaultDeliveryURL),
 		CookieSecure:   env("COOKIE_SECURE") == "1" || env("COOKIE_SECURE") == "true",
 		ClientIPHeader: env("CLIENT_IP_HEADER"),
 	}
@@ -76,6 +114,9 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if w.RiskThreshold, err = env.Int("RISK_THRESHOLD", w.RiskThreshold); err != nil {
 		return cfg, err
 	}
+	if w.RiskThreshold < 0 || w.RiskThreshold > risk.MaxScore {
+		return cfg, fmt.Errorf("RISK_THRESHOLD=%d is out of range: risk scores run from 0 to %d", w.RiskThreshold, risk.MaxScore)
+	}
 	if w.ApprovalTimeout, err = env.Duration("APPROVAL_TIMEOUT", w.ApprovalTimeout); err != nil {
 		return cfg, err
 	}
@@ -85,7 +126,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if w.DeliveryTimeout, err = env.Duration("DELIVERY_TIMEOUT", w.DeliveryTimeout); err != nil {
 		return cfg, err
 	}
-	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", 12*time.Hour); err != nil {
+	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", DefaultSessionTTL); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

@@ -297,7 +297,7 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	result := action
 	if err := callSimulator(r.Context(), target, s.cfg.ServiceToken, body); err != nil {
-		s.logger.WarnContext(r.Context(), "dashboard simulator failed", "order", id, "action", action, "manager", m.Email, "err", err)
+		s.logger.WarnContext(r.Context(), "dashboard simulator failed", "action", action, "manager", m.Email, "err", err)
 		result = "error"
 	}
 	http.Redirect(w, r, "/dashboard/orders/"+url.PathEscape(id)+"?simulated="+result, http.StatusSeeOther)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // notification is a claimed email waiting to go out.
@@ -72,12 +74,13 @@ func (s *Service) SendPending(ctx context.Context) (int, error) {
 			// Stopping: the rest of the batch never reached SMTP, so give it back.
 			return i, s.unclaim(batch[i:])
 		}
-		sendErr := s.deliver(ctx, n)
+		outcome, sendErr := s.deliver(ctx, n)
+		s.metrics.emails.WithLabelValues(n.kind, outcome).Inc()
 		var errText *string
 		if sendErr != nil {
 			e := sendErr.Error()
 			errText = &e
-			s.logger.ErrorContext(ctx, "email not sent", "order", n.orderID, "kind", n.kind, "err", sendErr)
+			s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", sendErr)...)
 		}
 		// The outcome is recorded even when ctx ended meanwhile: a claimed email is never
 		// retried, so its row must say what became of it.
@@ -103,15 +106,16 @@ func (s *Service) unclaim(batch []notification) error {
 	return err
 }
 
-// deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged.
-func (s *Service) deliver(ctx context.Context, n notification) error {
+// deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged. It
+// says which of the two it did (emailSent, emailFailed or emailRecorded).
+func (s *Service) deliver(ctx context.Context, n notification) (string, error) {
 	if s.cfg.SMTPURL == "" || n.to == "" {
-		s.logger.Info("email recorded (no SMTP configured)", "order", n.orderID, "kind", n.kind, "to", n.to, "subject", n.subject)
-		return nil
+		s.logger.Info("email recorded (no SMTP configured)", append(logging.Order(n.orderID), "kind", n.kind, "to", n.to, "subject", n.subject)...)
+		return emailRecorded, nil
 	}
 	u, err := url.Parse(s.cfg.SMTPURL)
 	if err != nil {
-		return fmt.Errorf("SMTP_URL: %w", err)
+		return emailFailed, fmt.Errorf("SMTP_URL: %w", err)
 	}
 	var auth smtp.Auth
 	if u.User != nil {
@@ -133,7 +137,10 @@ func (s *Service) deliver(ctx context.Context, n notification) error {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "25")
 	}
-	return sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg))
+	if err := sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg)); err != nil {
+		return emailFailed, err
+	}
+	return emailSent, nil
 }
 
 // sendMail is smtp.SendMail bounded by ctx and smtpTimeout (SendMail has no deadline: a

@@ -66,9 +66,6 @@ type Config struct {
 	OrderTokenSecret string
 }
 
-// DefaultWarehouseURL is the warehouse of a local run, whose catalog prices orders.
-const DefaultWarehouseURL = "http://localhost:3003"
-
 // Service is the orders service.
 type Service struct {
 	pool        *pgxpool.Pool
@@ -78,6 +75,7 @@ type Service struct {
 	catalog     *catalogClient
 	orderSecret []byte
 	signins     signinCounters
+	metrics     *serviceMetrics
 }
 
 // New builds the orders service over pool.
@@ -89,13 +87,13 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		cfg.Workflow = sagas.DefaultConfig()
 	}
 	if cfg.MailFrom == "" {
-		cfg.MailFrom = "orders@ordermill.local"
+		cfg.MailFrom = DefaultMailFrom
 	}
 	if cfg.MailPollInterval == 0 {
 		cfg.MailPollInterval = 200 * time.Millisecond
 	}
 	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = 12 * time.Hour
+		cfg.SessionTTL = DefaultSessionTTL
 	}
 	secret := []byte(cfg.OrderTokenSecret)
 	if len(secret) == 0 {
@@ -105,7 +103,9 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.WarehouseURL == "" {
 		cfg.WarehouseURL = DefaultWarehouseURL
 	}
-	return &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
+	s := &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
+	s.metrics = newServiceMetrics(s)
+	return s
 }
 
 // now is the service clock at Postgres's precision (microseconds), so a time read from
@@ -124,7 +124,6 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 //	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order) (operator)
 //	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
-//	GET  /healthz                 readiness: 200 while the database answers, else 503
 //	     /dashboard/...           the manager dashboard (see dashboard.go)
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -139,7 +138,6 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /webhooks/payment", s.paymentWebhook)
 	mux.HandleFunc("POST /webhooks/delivery", s.deliveryWebhook)
 	s.dashboardRoutes(mux)
-	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
 

@@ -91,10 +91,12 @@ func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header st
 		return body, false, true
 	}
 	if sig == "" {
+		s.countWebhook(r, outcomeBadSignature)
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeUnauthorized, "missing %s header", header))
 		return nil, false, false
 	}
 	if err := verify(body, sig); err != nil {
+		s.countWebhook(r, outcomeBadSignature)
 		s.logger.WarnContext(r.Context(), "webhook refused: bad signature", "path", r.URL.Path, "err", err)
 		httpx.WriteError(w, r, s.logger, err)
 		return nil, false, false
@@ -159,6 +161,7 @@ func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbou
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
+	s.countWebhook(r, outcome)
 	if outcome == outcomeUnknownOrder {
 		s.logger.WarnContext(r.Context(), "webhook for an unknown order kept in the inbox", "provider", wh.provider, "order", wh.orderID)
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found; the webhook was recorded for inspection", wh.orderID))

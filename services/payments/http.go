@@ -21,7 +21,6 @@ func (s *Service) routes() http.Handler {
 		mux.HandleFunc("GET /pay/{sessionId}", checkoutHeaders(s.checkoutPage))
 		mux.HandleFunc("POST /pay/{sessionId}", checkoutHeaders(s.checkoutSubmit))
 	}
-	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	return mux
 }
 

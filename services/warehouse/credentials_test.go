@@ -43,7 +43,6 @@ func TestProceduresWantACallersToken(t *testing.T) {
 	assert.Equal(t, 5, reserved)
 
 	assert.Equal(t, http.StatusOK, callWith(t, h, http.MethodGet, "/api/inventory", "", "").Code)
-	assert.Equal(t, http.StatusOK, callWith(t, h, http.MethodGet, "/healthz", "", "").Code)
 
 	// A warehouse configured with no callers is closed, not open.
 	pool := pgtest.Pool(t)

@@ -20,7 +20,6 @@ import (
 
 // Handler serves the warehouse procedures. Routes:
 //
-//	GET  /healthz                               readiness: {"status":"ok"} while the database answers, else 503
 //	GET  /api/inventory                         every SKU's {sku, name, available, reserved}, in SKU order
 //	GET  /api/catalog?sku=…                     the catalog {items:[{sku, name, unitPrice (cents), currency}]}, public
 //	POST /api/inventory/check-availability      inventory.check-availability: {"lines":[{sku,quantity}]}
@@ -37,7 +36,6 @@ import (
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
-	mux.HandleFunc("GET /healthz", httpx.Healthz(s.pool))
 	mux.HandleFunc("GET /api/inventory", s.listStock)
 	mux.HandleFunc("GET /api/catalog", s.catalog)
 	mux.HandleFunc("POST /api/inventory/check-availability", internal(s.checkAvailability))

@@ -57,14 +57,6 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	return v
 }
 
-func TestHealthz(t *testing.T) {
-	t.Parallel()
-	h, _ := newAPI(t)
-	rec := call(t, h, http.MethodGet, "/healthz", "")
-	assert.Equal(t, http.StatusOK, rec.Code)
-	assert.JSONEq(t, `{"status":"ok"}`, rec.Body.String())
-}
-
 func TestListInventory(t *testing.T) {
 	t.Parallel()
 	h, _ := newAPI(t)

@@ -1,0 +1,124 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/delay"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordermill/ordermill/eventstore/metrics"
+)
+
+// Outcomes of a message, the outcome label of ordermill_messages_handled_total.
+const (
+	outcomeHandled      = "handled"       // its handler succeeded and the batch committed
+	outcomeSkipped      = "skipped"       // acknowledged without its handler (OnlyNames)
+	outcomeFailed       = "failed"        // an attempt failed; it is tried again
+	outcomeDeadLettered = "dead_lettered" // stored in dead_letters after its last attempt
+)
+
+// logMetrics are the log's counters, kept by its consumers.
+type logMetrics struct {
+	handled     *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	deadLetters *prometheus.CounterVec
+	deadlines   *prometheus.CounterVec
+}
+
+func newLogMetrics() logMetrics {
+	return logMetrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "messages_handled_total",
+			Help: "Messages taken from the log, by consumer group, physical topic and outcome (handled, skipped, failed, dead_lettered).",
+		}, []string{"consumer_group", "topic", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metrics.Namespace, Name: "message_batch_duration_seconds",
+			Help:    "Time from taking a batch of messages to committing it, by consumer group and physical topic; a message handled alone is a batch of one.",
+			Buckets: metrics.DurationBuckets,
+		}, []string{"consumer_group", "topic"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "dead_letters_total",
+			Help: "Messages stored in dead_letters after their last failed attempt, by consumer group and physical topic.",
+		}, []string{"consumer_group", "topic"}),
+		deadlines: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "deadlines_fired_total",
+			Help: "Delayed messages (deadlines) handled once due, by queue and message name.",
+		}, []string{"topic", "name"}),
+	}
+}
+
+// Collectors are the log's metrics: its counters and the lag of its consumers, read from
+// the offsets tables at scrape time.
+func (l *Log) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{l.metrics.handled, l.metrics.duration, l.metrics.deadLetters, l.metrics.deadlines, l.lagCollector()}
+}
+
+var (
+	lagMessages = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "consumer", "lag_messages"),
+		"Messages of a topic (partition) the consumer group has not handled yet; for a delayed queue, messages due and not handled.",
+		[]string{"consumer_group", "topic", "partition"}, nil)
+	lagSeconds = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "consumer", "lag_seconds"),
+		"Age of the oldest message the consumer group has not handled yet (0 when none); for a delayed queue, how long ago the oldest unhandled message fell due.",
+		[]string{"consumer_group", "topic", "partition"}, nil)
+)
+
+// lagCollector reads, in one round trip, how far each of this process's consumers is
+// behind its topics: the messages after the group's offset (the same position rule as the
+// consumer's own select) and the age of the oldest, and for each delayed queue the
+// messages already due. Every replica reports the same figures: aggregate with max.
+func (l *Log) lagCollector() prometheus.Collector {
+	return metrics.FromQuery([]*prometheus.Desc{lagMessages, lagSeconds}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		l.mu.Lock()
+		groups, queues := append([]groupTopic(nil), l.groups...), append([]groupTopic(nil), l.queues...)
+		l.mu.Unlock()
+		batch := &pgx.Batch{}
+		var schema wsql.DefaultPostgreSQLSchema
+		var offsets wsql.DefaultPostgreSQLOffsetsAdapter
+		for _, g := range groups {
+			// created_at is a timestamp without time zone written as the session's local
+			// time: compared with LOCALTIMESTAMP, the zone cancels out.
+			batch.Queue(`SELECT count(*), coalesce(extract(epoch FROM LOCALTIMESTAMP - min(m.created_at)), 0)::float8
+				FROM `+schema.MessagesTable(g.topic)+` m
+				WHERE (m.transaction_id, m."offset") > (
+					SELECT last_processed_transaction_id, offset_acked FROM `+offsets.MessagesOffsetsTable(g.topic)+`
+					WHERE consumer_group = $1)`, g.group)
+		}
+		due := fmt.Sprintf("(metadata->>'%s')", delay.DelayedUntilKey)
+		now := time.Now().UTC()
+		for _, q := range queues {
+			batch.Queue(`SELECT count(*), coalesce(extract(epoch FROM $2::timestamptz - min(`+due+`)::timestamptz), 0)::float8
+				FROM `+wsql.PostgreSQLQueueSchema{}.MessagesTable(q.topic)+` WHERE NOT acked AND `+due+` < $1`,
+				now.Format(dueLayout), now)
+		}
+		results := l.pool.SendBatch(ctx, batch)
+		defer results.Close()
+		for _, g := range append(groups, queues...) {
+			var n int64
+			var age float64
+			if err := results.QueryRow().Scan(&n, &age); err != nil {
+				return fmt.Errorf("lag of %s on %s: %w", g.group, g.topic, err)
+			}
+			topic, partition := splitPartition(g.topic)
+			ch <- prometheus.MustNewConstMetric(lagMessages, prometheus.GaugeValue, float64(n), g.group, topic, partition)
+			ch <- prometheus.MustNewConstMetric(lagSeconds, prometheus.GaugeValue, max(age, 0), g.group, topic, partition)
+		}
+		return nil
+	})
+}
+
+// groupTopic is one physical topic a consumer group of this process reads.
+type groupTopic struct{ group, topic string }
+
+// splitPartition names a physical topic's logical topic and partition ("order_events.2"
+// is order_events, partition 2); an unpartitioned topic has partition "".
+func splitPartition(physical string) (topic, partition string) {
+	if i := strings.LastIndexByte(physical, '.'); i > 0 && partitionCount(physical[:i]) > 1 {
+		return physical[:i], physical[i+1:]
+	}
+	return physical, ""
+}

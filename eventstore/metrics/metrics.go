@@ -1,0 +1,76 @@
+// Package metrics holds what every instrumented package shares for Prometheus: the
+// namespace and latency buckets, a collector of values read from the database at scrape
+// time, and one process's registry with the Go runtime, process and connection-pool
+// collectors. Each package defines its own metrics with these and hands them to the host
+// (Source); no metric is global, so four services in one test process keep four sets.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Namespace prefixes every Ordermill metric.
+const Namespace = "ordermill"
+
+// DurationBuckets are the histogram buckets of every latency, in seconds: 1 ms to 10 s.
+var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// Source is anything with metrics of its own: the host registers them on its registry.
+type Source interface {
+	Collectors() []prometheus.Collector
+}
+
+// NewRegistry returns a process's registry with the Go runtime and process collectors and
+// the statistics of pool.
+func NewRegistry(pool *pgxpool.Pool) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		poolCollector{pool},
+	)
+	return reg
+}
+
+// Handler serves reg in the Prometheus text format. A collector that fails (a query at
+// scrape time) is reported in the log and left out; the others are still served.
+func Handler(reg *prometheus.Registry, errorLog promhttp.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errorLog, ErrorHandling: promhttp.ContinueOnError})
+}
+
+// ScrapeTimeout bounds the queries a scrape runs.
+const ScrapeTimeout = 2 * time.Second
+
+// FromQuery returns a collector whose values are read from the database when Prometheus
+// scrapes, for what a query answers better than a counter in one process can (lag, orders
+// waiting): collect sends metrics of descs. A failing query becomes an invalid metric,
+// which the handler logs and leaves out.
+func FromQuery(descs []*prometheus.Desc, collect func(ctx context.Context, ch chan<- prometheus.Metric) error) prometheus.Collector {
+	return queryCollector{descs, collect}
+}
+
+type queryCollector struct {
+	descs   []*prometheus.Desc
+	collect func(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+func (c queryCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c queryCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
+	defer cancel()
+	if err := c.collect(ctx, ch); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.descs[0], err)
+	}
+}

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/delivery"
+	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/warehouse"
+)
+
+// scrape reads a service's /metrics, which must parse as Prometheus's text format.
+func (s *system) scrape(base string) map[string]*dto.MetricFamily {
+	s.t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	require.Equal(s.t, http.StatusOK, resp.StatusCode)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(s.t, err, "the exposition parses")
+	return families
+}
+
+// series sums the series of family name whose labels include want: a counter's or
+// gauge's value, a histogram's count. found says whether any series matched.
+func series(families map[string]*dto.MetricFamily, name string, want map[string]string) (sum float64, found bool) {
+	f, ok := families[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		found = true
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return sum, found
+}
+
+// expectation is a series that must reach at least min (or, with exact, equal it).
+type expectation struct {
+	name   string
+	labels map[string]string
+	min    float64
+	exact  bool
+}
+
+func (e expectation) check(families map[string]*dto.MetricFamily) error {
+	v, found := series(families, e.name, e.labels)
+	switch {
+	case !found:
+		return fmt.Errorf("%s%v: no series", e.name, e.labels)
+	case e.exact && v != e.min:
+		return fmt.Errorf("%s%v = %v, want %v", e.name, e.labels, v, e.min)
+	case v < e.min:
+		return fmt.Errorf("%s%v = %v, want at least %v", e.name, e.labels, v, e.min)
+	}
+	return nil
+}
+
+// waitMetrics scrapes base until every expectation holds: counters move once the
+// transaction they count commits, a moment after the API shows its effect.
+func (s *system) waitMetrics(service, base string, want []expectation) map[string]*dto.MetricFamily {
+	s.t.Helper()
+	var problems []string
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+		families := s.scrape(base)
+		problems = problems[:0]
+		for _, e := range want {
+			if err := e.check(families); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+		if len(problems) == 0 {
+			return families
+		}
+	}
+	s.t.Fatalf("%s /metrics never showed:\n%s", service, strings.Join(problems, "\n"))
+	return nil
+}
+
+func labels(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// Issue 10: scenario 1 (and an approved high-risk order) run, every service's /metrics
+// shows what happened, by name and labels, and the consumers' lag comes back to 0.
+func TestMetricsFollowScenario1(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+	body, header := signedPayment(t, "whsec_attacker", map[string]string{"orderId": id, "status": "completed"})
+	require.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	s.pay(id, "completed")
+	s.waitStatus(id, "awaiting_delivery")
+	s.courier(id, "in_transit")
+	s.courier(id, "delivered")
+	s.waitStatus(id, "completed")
+	s.waitNotification(id, "order_completed")
+
+	held := s.placeOrder(highRisk)
+	s.waitStatus(held, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
+		map[string]any{"orderId": held, "approved": true, "reason": "known customer"}, bearer(managerToken), nil))
+	s.waitStatus(held, "awaiting_payment")
+	s.stock("SKU-001")
+
+	handled := func(group string) expectation {
+		return expectation{name: "ordermill_messages_handled_total", labels: labels("consumer_group", group, "outcome", "handled"), min: 1}
+	}
+	common := []expectation{
+		{name: "go_goroutines", min: 1},
+		{name: "ordermill_db_pool_max_connections", min: 1},
+		{name: "ordermill_http_requests_total", labels: labels("route", "GET /metrics", "status", "200"), min: 1},
+	}
+	orders := append(common,
+		expectation{name: "ordermill_http_requests_total", labels: labels("route", "POST /api/orders", "status", "201"), min: 2, exact: true},
+		expectation{name: "ordermill_http_request_duration_seconds", labels: labels("route", "GET /api/orders/{id}"), min: 1},
+		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "payment", "outcome", "accepted"), min: 1, exact: true},
+		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "payment", "outcome", "bad_signature"), min: 1, exact: true},
+		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "delivery", "outcome", "accepted"), min: 2, exact: true},
+		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "placed"), min: 2, exact: true},
+		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "awaiting_approval"), min: 1, exact: true},
+		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "awaiting_payment"), min: 2, exact: true},
+		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "completed"), min: 1, exact: true},
+		expectation{name: "ordermill_approval_decisions_total", labels: labels("outcome", "approved"), min: 1, exact: true},
+		expectation{name: "ordermill_approval_wait_seconds", min: 1, exact: true},
+		expectation{name: "ordermill_emails_total", labels: labels("kind", "order_completed", "outcome", "recorded"), min: 1, exact: true},
+		expectation{name: "ordermill_orders_waiting", labels: labels("status", "awaiting_payment"), min: 1, exact: true},
+		expectation{name: "ordermill_orders_waiting", labels: labels("status", "awaiting_delivery"), min: 0, exact: true},
+		handled(sagas.ConsumerGroup),
+		handled(projections.ConsumerGroup),
+		expectation{name: "ordermill_message_batch_duration_seconds", labels: labels("consumer_group", sagas.ConsumerGroup, "topic", "reservation_events"), min: 1},
+	)
+	services := []struct {
+		name, base string
+		want       []expectation
+	}{
+		{"orders", s.orders, orders},
+		{"payments", s.payments, append(common, handled(payments.ConsumerGroup),
+			expectation{name: "ordermill_http_requests_total", labels: labels("route", "POST /api/payments/process", "status", "200"), min: 1, exact: true})},
+		{"warehouse", s.warehouse, append(common, handled(warehouse.ConsumerGroup),
+			expectation{name: "ordermill_http_requests_total", labels: labels("route", "GET /api/inventory", "status", "200"), min: 1})},
+		{"delivery", s.delivery, append(common, handled(delivery.ConsumerGroup),
+			expectation{name: "ordermill_http_requests_total", labels: labels("route", "POST /api/shipments/{orderId}/simulate", "status", "200"), min: 2, exact: true})},
+	}
+	for _, svc := range services {
+		families := s.waitMetrics(svc.name, svc.base, svc.want)
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					assert.NotContains(t, []string{id, held}, l.GetValue(), "%s carries an order id", f.GetName())
+				}
+			}
+		}
+		// Every consumer of the service catches up: no message left behind on any topic.
+		s.waitLag(svc.name, svc.base)
+	}
+}
+
+// waitLag waits until every consumer lag series of base is 0, in messages and seconds.
+func (s *system) waitLag(service, base string) {
+	s.t.Helper()
+	var behind []string
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+		families := s.scrape(base)
+		behind = behind[:0]
+		f, ok := families["ordermill_consumer_lag_messages"]
+		require.True(s.t, ok, "%s reports its consumers' lag", service)
+		for _, m := range f.GetMetric() {
+			if m.GetGauge().GetValue() != 0 {
+				behind = append(behind, m.String())
+			}
+		}
+		if v, _ := series(families, "ordermill_consumer_lag_seconds", nil); v != 0 {
+			behind = append(behind, fmt.Sprintf("oldest unhandled message %vs old", v))
+		}
+		if len(behind) == 0 {
+			return
+		}
+	}
+	s.t.Fatalf("%s's consumers never caught up: %s", service, strings.Join(behind, "; "))
+}
+
+// A deadline that ends an approval wait shows as a deadline fired and an approval timed
+// out, counted once though the deadline queue, not a consumer batch, decided it.
+func TestMetricsCountADeadlineThatEndsAnApprovalWait(t *testing.T) {
+	opt := defaultOptions()
+	opt.workflow.ApprovalTimeout = time.Second
+	s := start(t, opt)
+	id := s.placeOrder(highRisk)
+	s.waitStatus(id, "cancelled")
+	s.waitMetrics("orders", s.orders, []expectation{
+		{name: "ordermill_deadlines_fired_total", labels: labels("topic", sagas.DeadlinesTopic, "name", sagas.DeadlineName(sagas.WaitApproval)), min: 1, exact: true},
+		{name: "ordermill_approval_decisions_total", labels: labels("outcome", "timed_out"), min: 1, exact: true},
+		{name: "ordermill_approval_wait_seconds", min: 1, exact: true},
+		{name: "ordermill_orders_entered_total", labels: labels("status", "cancelled"), min: 1, exact: true},
+		{name: "ordermill_messages_handled_total", labels: labels("topic", sagas.DeadlinesTopic, "outcome", "handled"), min: 1, exact: true},
+	})
+	s.waitLag("orders", s.orders)
+}

@@ -1,0 +1,79 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+// readiness answers GET /readyz: 200 only while the process should get traffic, that is
+// while the database answers, its schema is at this binary's migrations, the log's
+// consumers run and the process is not shutting down; otherwise 503 naming each check
+// that failed.
+type readiness struct {
+	pool     *pgxpool.Pool
+	log      *eventstore.Log
+	router   *message.Router
+	stopping atomic.Bool
+}
+
+// readyTimeout bounds the checks' queries: a database that takes longer is not ready.
+const readyTimeout = 2 * time.Second
+
+// health is the body of /readyz (and /healthz): "ready" or "not ready", and each check
+// with "ok" or what is wrong.
+type health struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	checks := h.check(r.Context())
+	body, code := health{Status: "ready", Checks: checks}, http.StatusOK
+	for _, v := range checks {
+		if v != "ok" {
+			body.Status, code = "not ready", http.StatusServiceUnavailable
+		}
+	}
+	httpx.WriteJSON(w, code, body)
+}
+
+func (h *readiness) check(ctx context.Context) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "migrations": "ok", "consumers": "ok", "shutdown": "ok"}
+	if h.stopping.Load() {
+		checks["shutdown"] = "shutting down"
+	}
+	if err := h.pool.Ping(ctx); err != nil {
+		checks["database"] = "not answering: " + err.Error()
+		checks["migrations"] = "unknown: the database does not answer"
+	} else if current, want, err := eventstore.SchemaVersion(ctx, h.pool); err != nil {
+		checks["migrations"] = "unknown: " + err.Error()
+	} else if current < want {
+		checks["migrations"] = fmt.Sprintf("database at version %d, this binary needs %d", current, want)
+	}
+	switch stopped := h.log.NotRunning(); {
+	case len(stopped) > 0:
+		checks["consumers"] = "not running: " + strings.Join(stopped, "; ")
+	case len(h.router.Handlers()) > 0 && (!h.router.IsRunning() || h.router.IsClosed()):
+		checks["consumers"] = "the message router is not running"
+	}
+	return checks
+}
+
+// alive answers GET /healthz: the process is up and serving HTTP, whatever its
+// dependencies say (that is /readyz's question), so an orchestrator restarts it only when
+// it no longer answers at all.
+func alive(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, health{Status: "alive"})
+}

@@ -1,0 +1,81 @@
+package host
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
+	"github.com/ordermill/ordermill/eventstore/metrics"
+)
+
+// httpMetrics count a process's HTTP requests by route pattern (never the path, which
+// carries ids) and status.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics() httpMetrics {
+	return httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "http_requests_total",
+			Help: `HTTP requests answered, by route pattern ("POST /api/orders", "unmatched" for no route) and status code.`,
+		}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metrics.Namespace, Name: "http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern.",
+			Buckets: metrics.DurationBuckets,
+		}, []string{"route"}),
+	}
+}
+
+func (m httpMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.duration}
+}
+
+type routeKey struct{}
+
+// instrument counts and times every request h serves. The route is the pattern the
+// innermost ServeMux matched, which captureRoute reads back: the request object the
+// muxes set Pattern on is a copy of the one seen here (middleware in between derives
+// new requests for their contexts).
+func (m httpMetrics) instrument(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		route := new(string)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, route)))
+		pattern := *route
+		if pattern == "" {
+			pattern = "unmatched"
+		}
+		m.requests.WithLabelValues(pattern, strconv.Itoa(rec.status)).Inc()
+		m.duration.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+	})
+}
+
+// captureRoute wraps the process's outermost mux: muxes set Pattern and the path's
+// values on the request in place, so once mux has served r (and the service's own mux
+// under it has), r.Pattern is the innermost match. Lines logged while r is handled name
+// the order its path names ({id} or {orderId}: every such route is about an order).
+func captureRoute(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(logging.With(r.Context(), func() []any { return logging.Order(orderInPath(r)) }))
+		mux.ServeHTTP(w, r)
+		if route, ok := r.Context().Value(routeKey{}).(*string); ok {
+			*route = r.Pattern
+		}
+	})
+}
+
+// orderInPath is the order id r's route names, if any.
+func orderInPath(r *http.Request) string {
+	if id := r.PathValue("id"); id != "" {
+		return id
+	}
+	return r.PathValue("orderId")
+}

@@ -1,0 +1,200 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/host"
+)
+
+// consumingService consumes the order events as group "lifecycle", calling handle for each
+// batch, and answers GET /slow once release is closed.
+type consumingService struct {
+	handle  eventstore.BatchHandler
+	release chan struct{}
+	started chan struct{}
+}
+
+func (s consumingService) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		close(s.started)
+		<-s.release
+		_, _ = io.WriteString(w, "done")
+	})
+	return mux
+}
+
+func (s consumingService) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
+	return log.ConsumeBatches(router, "lifecycle", eventstore.Partitions("order_events"), s.handle)
+}
+
+// running is a host.Serve in progress.
+type running struct {
+	addr string
+	stop context.CancelFunc
+	done chan error
+}
+
+func run(t *testing.T, pool *pgxpool.Pool, svc host.Service, opts host.Options) running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := running{addr: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- host.Serve(ctx, slog.New(slog.DiscardHandler), pool, ln, svc, opts) }()
+	t.Cleanup(cancel)
+	return r
+}
+
+// readyz returns /readyz's status and checks.
+func readyz(t *testing.T, base string) (int, map[string]string) {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body struct {
+		Status string
+		Checks map[string]string
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	return resp.StatusCode, body.Checks
+}
+
+// waitReady polls /readyz until it answers want.
+func waitReady(t *testing.T, base string, want int) map[string]string {
+	t.Helper()
+	var checks map[string]string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var code int
+		if code, checks = readyz(t, base); code == want {
+			return checks
+		}
+	}
+	t.Fatalf("/readyz never answered %d: %v", want, checks)
+	return nil
+}
+
+func noop(context.Context, pgx.Tx, []*message.Message) error { return nil }
+
+// /healthz says the process is alive; /readyz says it is ready only once its consumers
+// run, and names the migrations when the schema is behind the binary.
+func TestHealthAndReadiness(t *testing.T) {
+	pool := pgtest.Pool(t)
+	r := run(t, pool, consumingService{handle: noop}, host.Options{})
+	resp, err := http.Get(r.addr + "/healthz")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.JSONEq(t, `{"status":"alive"}`, string(body))
+
+	checks := waitReady(t, r.addr, http.StatusOK)
+	assert.Equal(t, map[string]string{"database": "ok", "migrations": "ok", "consumers": "ok", "shutdown": "ok"}, checks)
+
+	// An older binary's schema: the newest migration is not applied.
+	var newest int64
+	require.NoError(t, pool.QueryRow(t.Context(), `DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version) RETURNING version_id`).Scan(&newest))
+	code, checks := readyz(t, r.addr)
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, checks["migrations"], "this binary needs")
+	assert.Equal(t, "ok", checks["database"])
+}
+
+// A stopping process finishes what it has in hand: a request and a batch in flight
+// complete and commit, and then Serve returns nil.
+func TestShutdownFinishesRequestsAndBatchesInFlight(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := t.Context()
+	_, err := pool.Exec(ctx, `CREATE TABLE handled (stream_id TEXT)`)
+	require.NoError(t, err)
+	inBatch, finishBatch := make(chan struct{}), make(chan struct{})
+	svc := consumingService{release: make(chan struct{}), started: make(chan struct{}), handle: func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+		close(inBatch)
+		<-finishBatch
+		_, err := tx.Exec(ctx, `INSERT INTO handled VALUES ('one')`)
+		return err
+	}}
+	r := run(t, pool, svc, host.Options{ShutdownTimeout: 10 * time.Second})
+	waitReady(t, r.addr, http.StatusOK)
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: "order", ID: "o-1"}, 0, eventstore.Metadata{}, eventstore.Event{Name: "order.placed.v1", Data: map[string]string{}})
+		return err
+	}))
+	<-inBatch
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(r.addr + "/slow")
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answer <- string(body)
+	}()
+	<-svc.started
+
+	r.stop()
+	select {
+	case err := <-r.done:
+		t.Fatalf("Serve returned (%v) with a request and a batch in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(svc.release)
+	close(finishBatch)
+	select {
+	case err := <-r.done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its work finished")
+	}
+	assert.Equal(t, "done", <-answer, "the request in flight was answered")
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM handled`).Scan(&n))
+	assert.Equal(t, 1, n, "the batch in flight committed")
+}
+
+// An idle process stops at once: nothing waits for a poll interval.
+func TestIdleShutdownIsQuick(t *testing.T) {
+	pool := pgtest.Pool(t)
+	r := run(t, pool, consumingService{handle: noop}, host.Options{})
+	waitReady(t, r.addr, http.StatusOK)
+	start := time.Now()
+	r.stop()
+	require.NoError(t, <-r.done)
+	assert.Less(t, time.Since(start), time.Second)
+}
+
+// Past the shutdown timeout, work still in flight is cut off and Serve returns anyway.
+func TestShutdownTimeoutCutsOffStuckWork(t *testing.T) {
+	pool := pgtest.Pool(t)
+	svc := consumingService{handle: noop, release: make(chan struct{}), started: make(chan struct{})}
+	r := run(t, pool, svc, host.Options{ShutdownTimeout: 300 * time.Millisecond})
+	waitReady(t, r.addr, http.StatusOK)
+	go func() {
+		if resp, err := http.Get(r.addr + "/slow"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-svc.started
+	start := time.Now()
+	r.stop()
+	require.NoError(t, <-r.done)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	close(svc.release)
+}

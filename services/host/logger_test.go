@@ -1,0 +1,131 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/host/hosttest"
+)
+
+// Logs are text for a developer (DEV_MODE), JSON otherwise; LOG_FORMAT decides either way,
+// and a value the process cannot honour stops it with one line naming the variable.
+func TestLoggerFormatFollowsDevModeAndLogFormat(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		json bool
+	}{
+		{map[string]string{"DEV_MODE": "1"}, false},
+		{map[string]string{}, true},
+		{map[string]string{"DEV_MODE": "1", "LOG_FORMAT": "json"}, true},
+		{map[string]string{"LOG_FORMAT": "text"}, false},
+	} {
+		var buf bytes.Buffer
+		logger, err := host.Logger(host.EnvOf(c.env), &buf)
+		require.NoError(t, err)
+		logger.Info("hello")
+		assert.Equal(t, c.json, strings.HasPrefix(buf.String(), "{"), "%v: %s", c.env, buf.String())
+	}
+	for env, want := range map[string]string{"LOG_FORMAT": `LOG_FORMAT="yaml"`, "LOG_LEVEL": `LOG_LEVEL="yaml"`} {
+		_, err := host.Logger(host.EnvOf(map[string]string{env: "yaml"}), &bytes.Buffer{})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), want)
+		assert.NotContains(t, err.Error(), "\n")
+	}
+}
+
+// orderLogger answers GET /orders/{id} and logs a line about it with the request's context.
+type orderLogger struct{ logger *slog.Logger }
+
+func (s orderLogger) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		s.logger.InfoContext(r.Context(), "looked at an order")
+	})
+	return mux
+}
+
+func (orderLogger) RegisterConsumers(*eventstore.Log, *message.Router) error { return nil }
+
+// A line logged while a request about an order is handled names the order and the trace.
+func TestRequestLogLinesNameTheOrderInThePath(t *testing.T) {
+	var buf lockedBuffer
+	logger, err := logging.New(&buf, logging.FormatJSON, slog.LevelInfo)
+	require.NoError(t, err)
+	addr := serve(t, orderLogger{logger}, host.Options{})
+	resp, err := http.Get("http://" + addr + "/orders/ord-42")
+	require.NoError(t, err)
+	resp.Body.Close()
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &got), buf.String())
+	assert.Equal(t, "ord-42", got["order_id"])
+	assert.Equal(t, "ord-42", got["correlation_id"])
+}
+
+// lockedBuffer is a buffer a server goroutine writes and the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf.Bytes()...)
+}
+
+func (b *lockedBuffer) String() string { return string(b.Bytes()) }
+
+// --help and the README list every variable a service process reads, whichever service.
+func TestProcessVariablesAreDocumented(t *testing.T) {
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel() // Run reads its whole configuration before it connects anywhere
+	hosttest.DocumentedVars(t, "../../README.md", host.ProcessVars(3000), func(env host.Env) {
+		_ = host.Run(stopped, "test", 3000, env, nil)
+	}, map[string]string{}, map[string]string{"DEV_MODE": "1", "OTEL_TRACES_EXPORTER": "none", "DATABASE_URL": "postgres://127.0.0.1:1/x"})
+}
+
+// A value the process cannot honour stops it before it connects anywhere, with one line
+// naming the variable.
+func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
+	for key, value := range map[string]string{
+		"PORT": "http", "ADDR": "localhost", "SHUTDOWN_TIMEOUT": "soon", "OTEL_TRACES_EXPORTER": "zipkin",
+		"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "DATABASE_URL": "mysql://x",
+	} {
+		err := host.Run(context.Background(), "test", 3000, host.EnvOf(map[string]string{key: value}), nil)
+		require.Error(t, err, key)
+		assert.True(t, strings.HasPrefix(err.Error(), key), "%s: %v", key, err)
+		assert.NotContains(t, err.Error(), "\n")
+	}
+}
+
+// --help lists each variable with its default and meaning.
+func TestUsageListsVariables(t *testing.T) {
+	var buf bytes.Buffer
+	host.Usage(&buf, "orders", "Runs the orders service.", host.ProcessVars(3001))
+	out := buf.String()
+	assert.Contains(t, out, "Usage: orders [--help]")
+	for _, v := range host.ProcessVars(3001) {
+		assert.Contains(t, out, v.Name)
+		assert.Contains(t, out, v.Meaning)
+	}
+	assert.Regexp(t, `PORT\s+3001\s+port to listen on`, out)
+}
