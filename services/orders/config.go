@@ -49,7 +49,7 @@ const About = "Runs the orders service: the public API, the provider webhooks, t
 var Vars = []host.Var{
 	{Name: "MANAGER_TOKENS", Default: DevManagerEmail + ":" + DevManagerToken + " in dev mode", Meaning: "<email>:<token>,...: the managers who may approve over the API, each with their own bearer token; required outside dev mode"},
 	{Name: "MANAGER_TOKEN", Default: "", Meaning: "refused: replaced by MANAGER_TOKENS, so that an approval names its manager"},
-	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "the bearer token this service presents to the payments and delivery simulators"},
+	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "dev mode only: the bearer token the dashboard's simulator buttons present to the payments and delivery simulators; ignored outside dev mode, so the production orders service holds no service token"},
 	{Name: "PAYMENT_WEBHOOK_SECRET", Default: webhooksig.DevPaymentSecret + " in dev mode", Meaning: "verifies the payment provider's webhooks (Stripe-Signature); required outside dev mode"},
 	{Name: "DELIVERY_WEBHOOK_SECRET", Default: webhooksig.DevCourierSecret + " in dev mode", Meaning: "verifies the courier's webhooks (X-Courier-Signature); required outside dev mode"},
 	{Name: "ORDER_TOKEN_SECRET", Default: DevOrderTokenSecret + " in dev mode", Meaning: "key of the customers' order access tokens, the same on every replica; required (32+ characters) outside dev mode"},
@@ -74,7 +74,6 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	dev := host.DevMode(env)
 	cfg := Config{
 		DevMode:        dev,
-		ServiceToken:   env(host.ServiceTokenVar("orders")),
 		SMTPURL:        env("SMTP_URL"),
 		MailFrom:       env("MAIL_FROM"),
 		Workflow:       sagas.DefaultConfig(),

@@ -135,6 +135,12 @@ func TestManagerTokensConfiguration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{orders.DevManagerEmail: orders.DevManagerToken}, map[string]string(cfg.ManagerTokens))
 	assert.Equal(t, host.DevServiceToken("orders"), cfg.ServiceToken)
+
+	// Outside dev mode the orders service holds no service token: nothing of it calls the
+	// other services' procedures, so a compromise of it cannot release stock over HTTP.
+	cfg, err = orders.ConfigFromEnv(productionEnv(map[string]string{"SERVICE_TOKEN_ORDERS": "tok-service"}))
+	require.NoError(t, err)
+	assert.Empty(t, cfg.ServiceToken)
 }
 
 // Finding 15 of issue 8: /dashboard/static/ listed its directory. Files are still served;
