@@ -31,6 +31,7 @@ host="${hostport%%:*}"; port="${hostport##*:}"
 
 export DATABASE_URL="$url" DEV_MODE=1 SEED_CATALOG=1 LOG_LEVEL=warn
 export PAYMENTS_URL="http://127.0.0.1:$((base_port + 1))" DELIVERY_URL="http://127.0.0.1:$((base_port + 3))"
+export WAREHOUSE_URL="http://127.0.0.1:$((base_port + 2))"
 
 pids=()
 stop_system() {
