@@ -112,7 +112,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	if err != nil {
 		return err
 	}
-	doc, err := document(svc.OpenAPI())
+	doc, err := Document(svc)
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,13 @@ import (
 //go:embed openapi.json
 var common []byte
 
-// document is the OpenAPI document a process serves: the service's own (Service.OpenAPI)
-// with the host's routes and shared components added. A path or component both define is
-// an error, so neither silently replaces the other.
+// Document is the OpenAPI document a process running svc serves at GET /openapi.json
+// (the input of the services' generated clients).
+func Document(svc Service) ([]byte, error) { return document(svc.OpenAPI()) }
+
+// document is the service's own OpenAPI document (Service.OpenAPI) with the host's routes
+// and shared components added. A path or component both define is an error, so neither
+// silently replaces the other.
 func document(service []byte) ([]byte, error) {
 	var doc, host map[string]any
 	if err := json.Unmarshal(service, &doc); err != nil {
