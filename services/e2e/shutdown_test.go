@@ -27,13 +27,15 @@ type ordersProcess struct {
 }
 
 // startOrdersProcess runs the orders service's main on addr against dbURL, configured as in
-// production (no dev mode) with the secrets the rest of the system uses.
-func startOrdersProcess(t *testing.T, dbURL, addr string, shutdownTimeout time.Duration) *ordersProcess {
+// production (no dev mode) with the secrets the rest of the system uses, pricing orders from
+// the catalog of the warehouse at warehouseURL.
+func startOrdersProcess(t *testing.T, dbURL, warehouseURL, addr string, shutdownTimeout time.Duration) *ordersProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(),
 		serviceEnv+"=orders",
 		"DATABASE_URL="+dbURL,
+		"WAREHOUSE_URL="+warehouseURL,
 		"ADDR="+addr,
 		"DEV_MODE=",
 		"SHUTDOWN_TIMEOUT="+shutdownTimeout.String(),
@@ -100,7 +102,7 @@ func TestSIGTERMDuringABurstLosesNoOrder(t *testing.T) {
 	c := startCluster(t, defaultOptions())
 	c.stop("orders") // replaced by a real process
 	addr := freeAddr(t)
-	proc := startOrdersProcess(t, c.dbURL, addr, timeout)
+	proc := startOrdersProcess(t, c.dbURL, c.warehouse, addr, timeout)
 	c.orders = "http://" + addr
 
 	// Five customers send ten orders each, one after another, so the burst goes on
@@ -153,10 +155,11 @@ func TestSIGTERMDuringABurstLosesNoOrder(t *testing.T) {
 	t.Logf("%d of %d orders got 201, %d found the process gone; it stopped in %s", len(accepted), burst, refused, took)
 	require.GreaterOrEqual(t, len(accepted), burst/5)
 
-	proc = startOrdersProcess(t, c.dbURL, addr, timeout)
+	proc = startOrdersProcess(t, c.dbURL, c.warehouse, addr, timeout)
 	for _, id := range accepted {
-		c.waitStatus(id, "awaiting_payment")
-		body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_" + id, "orderId": id, "status": "completed"})
+		// The provider's payment names the order's session, amount and currency: a signed
+		// payment without them does not pay the order (issue 8).
+		body, header := c.signedProviderPayment(id, "evt_"+id, "completed", "pay_"+id)
 		require.Equal(t, http.StatusAccepted, c.call("POST", c.orders+"/webhooks/payment", body, header, nil))
 	}
 	for _, id := range accepted {
