@@ -7,26 +7,26 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	mathrand "math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
 // driver walks orders through the workflow over HTTP, playing the customer, the manager
 // and the two providers.
 type driver struct {
-	cfg    config
-	client *http.Client
+	cfg config
+	// orders is the orders service's typed client, generated from its OpenAPI document.
+	orders *ordersclient.ClientWithResponses
 	// runID keeps Idempotency-Keys unique across runs against the same database: a key
 	// seen before would replay the old order (200) instead of placing a new one.
 	runID string
@@ -68,7 +68,7 @@ func (r *readTimes) sorted() ([]time.Duration, float64) {
 	return out, rate
 }
 
-func newDriver(cfg config) *driver {
+func newDriver(cfg config) (*driver, error) {
 	idle := 2 * cfg.concurrency
 	if cfg.rate > 0 {
 		idle = cfg.maxInFlight
@@ -81,7 +81,11 @@ func newDriver(cfg config) *driver {
 	tr.MaxIdleConnsPerHost = idle
 	var id [4]byte
 	_, _ = rand.Read(id[:])
-	return &driver{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second, Transport: tr}, runID: hex.EncodeToString(id[:])}
+	orders, err := ordersclient.NewClientWithResponses(cfg.url, ordersclient.WithHTTPClient(&http.Client{Timeout: 30 * time.Second, Transport: tr}))
+	if err != nil {
+		return nil, err
+	}
+	return &driver{cfg: cfg, orders: orders, runID: hex.EncodeToString(id[:])}, nil
 }
 
 // trip is one order's journey: what the driver did and when, and when the server recorded
@@ -143,10 +147,10 @@ func (g *driver) drive(ctx context.Context, t *trip) error {
 
 // orderState is the part of GET /api/orders/{id} the driver waits on.
 type orderState struct {
-	Status           order.Status `json:"status"`
-	PaymentSessionID string       `json:"paymentSessionId"`
-	Total            json.Number  `json:"total"` // currency units
-	Currency         string       `json:"currency"`
+	Status           order.Status
+	PaymentSessionID string
+	Total            float64 // currency units
+	Currency         string
 }
 
 // goal is what a wait polls for.
@@ -167,70 +171,58 @@ var sessionOpen = goal{"awaiting_payment with a payment session", func(o orderSt
 	return o.Status == order.StatusAwaitingPayment && o.PaymentSessionID != ""
 }}
 
-type lineItem struct {
-	SKU      string `json:"sku"`
-	Quantity int    `json:"quantity"`
-}
-
-// placeRequest leaves the total out: the service prices the order from the catalog.
-type placeRequest struct {
-	Items      []lineItem `json:"items"`
-	CustomerID string     `json:"customerId"`
-}
-
-// place sends POST /api/orders. A low-risk order buys one unit of a random catalogue SKU
+// place sends POST /api/orders, without a total: the service prices the order from the
+// catalog. A low-risk order buys one unit of a random catalogue SKU
 // (at most 120.00) from a customer without history, and scores the base 10 plus 25 for a
 // new customer. A high-risk one copies the README's scenario 2: one espresso machine
 // (SKU-031) for 50,000.00 (over $20,000: +50) from a new customer (+25) scores 85, over the
 // threshold of 70 (domain/risk), so it waits for a manager.
 func (g *driver) place(ctx context.Context, t *trip) error {
-	req := placeRequest{CustomerID: fmt.Sprintf("load-%d", t.seq)}
 	t.sku = fmt.Sprintf("SKU-%03d", 1+mathrand.IntN(30))
 	if t.highRisk {
 		t.sku = "SKU-031"
 	}
-	req.Items = []lineItem{{SKU: t.sku, Quantity: t.quantity}}
-	body, err := json.Marshal(req)
+	customer, key := fmt.Sprintf("load-%d", t.seq), fmt.Sprintf("loadgen-%s-%d", g.runID, t.seq)
+	t.placed = time.Now()
+	res, err := g.orders.PlaceOrderWithResponse(ctx, &ordersclient.PlaceOrderParams{IdempotencyKey: &key},
+		ordersclient.PlaceOrder{Items: []ordersclient.Item{{Sku: t.sku, Quantity: t.quantity}}, CustomerId: &customer})
 	if err != nil {
 		return err
 	}
-	header := http.Header{"Idempotency-Key": {fmt.Sprintf("loadgen-%s-%d", g.runID, t.seq)}}
-	var created struct{ ID string }
-	t.placed = time.Now()
-	if err := g.do(ctx, "POST", "/api/orders", body, header, http.StatusCreated, &created); err != nil {
+	if err := expect(res.HTTPResponse, res.Body, http.StatusCreated); err != nil {
 		return err
 	}
-	t.id = created.ID
+	t.id = res.JSON201.Id
 	return nil
 }
 
 // approve is the manager's decision on a held order.
 func (g *driver) approve(ctx context.Context, id string) error {
-	body, err := json.Marshal(map[string]any{"orderId": id, "approved": true, "reason": "loadgen"})
+	reason := "loadgen"
+	res, err := g.orders.ApproveOrderWithResponse(ctx, ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
+		withHeader("Authorization", "Bearer "+g.cfg.managerToken))
 	if err != nil {
 		return err
 	}
-	header := http.Header{"Authorization": {"Bearer " + g.cfg.managerToken}}
-	return g.do(ctx, "POST", "/api/orders/approve", body, header, http.StatusOK, nil)
+	return expect(res.HTTPResponse, res.Body, http.StatusOK)
 }
 
 // pay sends the provider's Stripe-signed "payment completed" webhook for the order's
 // session, amount and currency, as a provider does.
 func (g *driver) pay(ctx context.Context, t *trip, o orderState) error {
-	total, err := strconv.ParseFloat(o.Total.String(), 64)
-	if err != nil {
-		return fmt.Errorf("order %s: total %q: %w", t.id, o.Total, err)
-	}
 	body, err := json.Marshal(payment.Webhook{ID: "evt_load_" + t.id, OrderID: t.id, Status: payment.StatusCompleted, PaymentID: "pi_load_" + t.id,
-		SessionID: o.PaymentSessionID, Amount: int64(math.Round(total * 100)), Currency: o.Currency})
+		SessionID: o.PaymentSessionID, Amount: int64(math.Round(o.Total * 100)), Currency: o.Currency})
 	if err != nil {
 		return err
 	}
-	header := http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(body, g.cfg.paymentSecret, time.Now())}}
 	t.paySent = time.Now()
-	err = g.do(ctx, "POST", "/webhooks/payment", body, header, http.StatusAccepted, nil)
+	res, err := g.orders.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
+		withHeader(webhooksig.StripeHeader, webhooksig.SignStripe(body, g.cfg.paymentSecret, time.Now())))
 	t.payAccepted = time.Now()
-	return err
+	if err != nil {
+		return err
+	}
+	return expect(res.HTTPResponse, res.Body, http.StatusAccepted)
 }
 
 // deliver sends the courier's signed "delivered" webhook.
@@ -239,26 +231,27 @@ func (g *driver) deliver(ctx context.Context, t *trip) error {
 	if err != nil {
 		return err
 	}
-	header := http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(body, g.cfg.deliverySecret, time.Now())}}
 	t.deliverySent = time.Now()
-	err = g.do(ctx, "POST", "/webhooks/delivery", body, header, http.StatusAccepted, nil)
+	res, err := g.orders.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
+		withHeader(webhooksig.CourierHeader, webhooksig.SignCourier(body, g.cfg.deliverySecret, time.Now())))
 	t.deliveryAccepted = time.Now()
-	return err
+	if err != nil {
+		return err
+	}
+	return expect(res.HTTPResponse, res.Body, http.StatusAccepted)
 }
 
 // eventTimes reads when the server recorded the events that end the measured steps.
 func (g *driver) eventTimes(ctx context.Context, t *trip) error {
-	var history struct {
-		Events []struct {
-			Name       string    `json:"name"`
-			RecordedAt time.Time `json:"recordedAt"`
-		} `json:"events"`
+	res, err := g.orders.GetOrderEventsWithResponse(ctx, t.id)
+	if err != nil {
+		return err
 	}
-	if err := g.do(ctx, "GET", "/api/orders/"+t.id+"/events", nil, nil, http.StatusOK, &history); err != nil {
+	if err := expect(res.HTTPResponse, res.Body, http.StatusOK); err != nil {
 		return err
 	}
 	at := map[string]time.Time{}
-	for _, e := range history.Events {
+	for _, e := range res.JSON200.Events {
 		at[e.Name] = e.RecordedAt
 	}
 	// Every step of the happy path must have left its event, measured or not.
@@ -299,39 +292,43 @@ func (g *driver) await(ctx context.Context, id string, want goal, via ...order.S
 }
 
 func (g *driver) state(ctx context.Context, id string) (orderState, error) {
-	var o orderState
 	start := time.Now()
-	err := g.do(ctx, "GET", "/api/orders/"+id, nil, nil, http.StatusOK, &o)
-	if err == nil {
-		g.reads.add(start, time.Since(start))
+	res, err := g.orders.GetOrderWithResponse(ctx, id)
+	if err != nil {
+		return orderState{}, err
 	}
-	return o, err
+	if err := expect(res.HTTPResponse, res.Body, http.StatusOK); err != nil {
+		return orderState{}, err
+	}
+	g.reads.add(start, time.Since(start))
+	// Without a credential (dev mode) or with the operator's, the order comes in full.
+	o, err := res.JSON200.AsOrder()
+	if err != nil {
+		return orderState{}, err
+	}
+	return orderState{Status: order.Status(o.Status), PaymentSessionID: deref(o.PaymentSessionId), Total: o.Total, Currency: o.Currency}, nil
 }
 
-// do sends one request and fails on any status but want: loadgen never retries, so an
-// error anywhere shows up as a failed order instead of being hidden by a second attempt.
-func (g *driver) do(ctx context.Context, method, path string, body []byte, header http.Header, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, g.cfg.url+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	for k, v := range header {
-		req.Header[k] = v
+	return *s
+}
+
+// withHeader sets a header on a request of the generated client.
+func withHeader(name, value string) ordersclient.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		req.Header.Set(name, value)
+		return nil
 	}
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
+}
+
+// expect fails on any status but want: loadgen never retries, so an error anywhere shows
+// up as a failed order instead of being hidden by a second attempt.
+func expect(res *http.Response, body []byte, want int) error {
+	if res.StatusCode != want {
+		return fmt.Errorf("%s %s: %d %s", res.Request.Method, res.Request.URL.Path, res.StatusCode, bytes.TrimSpace(body))
 	}
 	return nil
 }

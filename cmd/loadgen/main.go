@@ -158,7 +158,10 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		defer chk.close()
 	}
 
-	d := newDriver(cfg)
+	d, err := newDriver(cfg)
+	if err != nil {
+		return err
+	}
 	trips, held := applyLoad(ctx, cfg, d, progress)
 	rep := summarize(trips, cfg.warmup)
 	rep.held = held

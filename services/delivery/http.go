@@ -16,7 +16,7 @@ import (
 // exists only with Config.Simulator (dev mode); outside it, it is no route at all and
 // answers 404 like any unknown path.
 func (s *Service) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux()
 	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
 	mux.HandleFunc("POST /api/shipments", internal(s.createShipmentHTTP))
 	mux.HandleFunc("GET /api/shipments/{orderId}", internal(s.getShipmentHTTP))

@@ -52,6 +52,8 @@ type system struct {
 	// logs holds every line the four services logged (warnings and errors), besides
 	// standard error, so a test can assert what went wrong even when it recovered.
 	logs *lockedBuffer
+	// routes lists, by service name, every pattern its process serves (host.Routes).
+	routes map[string][]string
 }
 
 // lockedBuffer is a log destination the services write to concurrently.
@@ -90,7 +92,7 @@ func start(t *testing.T, opt options) *system {
 	t.Helper()
 	url := pgtest.URL(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &system{t: t, logs: &lockedBuffer{}}
+	s := &system{t: t, logs: &lockedBuffer{}, routes: map[string][]string{}}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, s.logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	listen := func() net.Listener {
@@ -140,8 +142,12 @@ func start(t *testing.T, opt options) *system {
 	for _, sv := range services {
 		pool := newPool()
 		pools = append(pools, pool)
+		svc := sv.svc(pool)
+		routes, err := host.Routes(svc)
+		require.NoError(t, err)
+		s.routes[sv.name] = routes
 		go func() {
-			done <- host.Serve(ctx, logger.With("service", sv.name), pool, sv.ln, sv.svc(pool), host.Options{Log: eventstore.LogConfig{DuePollInterval: 50 * time.Millisecond}})
+			done <- host.Serve(ctx, logger.With("service", sv.name), pool, sv.ln, svc, host.Options{Log: eventstore.LogConfig{DuePollInterval: 50 * time.Millisecond}})
 		}()
 	}
 	t.Cleanup(func() {

@@ -27,6 +27,10 @@ type Service interface {
 	Handler() http.Handler
 	// RegisterConsumers subscribes the service's handlers to the log.
 	RegisterConsumers(log *eventstore.Log, router *message.Router) error
+	// OpenAPI is the OpenAPI 3.1 document of the service's routes; the host adds its own
+	// routes and shared components (services/host/openapi.json) and serves it at
+	// GET /openapi.json.
+	OpenAPI() []byte
 }
 
 // Worker is an optional background loop a service runs until the process stops.
@@ -92,7 +96,7 @@ func wakeAfter(log *eventstore.Log, next http.Handler) http.Handler {
 // returns nil.
 //
 // Besides the service's own routes it serves GET /metrics (Prometheus), GET /healthz
-// (alive) and GET /readyz (ready for traffic).
+// (alive), GET /readyz (ready for traffic) and GET /openapi.json (the service's contract).
 func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.Listener, svc Service, opts Options) error {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
@@ -108,6 +112,10 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	if err != nil {
 		return err
 	}
+	doc, err := Document(svc)
+	if err != nil {
+		return err
+	}
 	if err := svc.RegisterConsumers(log, router); err != nil {
 		return fmt.Errorf("register consumers: %w", err)
 	}
@@ -120,9 +128,9 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	}
 	ready := &readiness{pool: pool, log: log, router: router}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(reg, slog.NewLogLogger(logger.Handler(), slog.LevelWarn)))
-	mux.HandleFunc("GET /healthz", alive)
-	mux.Handle("GET /readyz", ready)
+	for _, r := range ownRoutes(metrics.Handler(reg, slog.NewLogLogger(logger.Handler(), slog.LevelWarn)), ready, serveDocument(doc)) {
+		mux.Handle(r.pattern, r.handler)
+	}
 	mux.Handle("/", svc.Handler())
 
 	observe := func(ctx context.Context) context.Context { return ctx }

@@ -39,6 +39,11 @@ func (echoService) Handler() http.Handler {
 
 func (echoService) RegisterConsumers(*eventstore.Log, *message.Router) error { return nil }
 
+func (echoService) OpenAPI() []byte { return testDocument }
+
+// testDocument is the OpenAPI document of the test services: they are never validated.
+var testDocument = []byte(`{"openapi": "3.1.0", "info": {"title": "test", "version": "1"}, "paths": {}}`)
+
 // serve runs svc with opts on a fresh port until the test ends and returns its address.
 func serve(t *testing.T, svc host.Service, opts host.Options) string {
 	t.Helper()

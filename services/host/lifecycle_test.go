@@ -39,6 +39,8 @@ func (s consumingService) Handler() http.Handler {
 	return mux
 }
 
+func (consumingService) OpenAPI() []byte { return testDocument }
+
 func (s consumingService) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
 	return log.ConsumeBatches(router, "lifecycle", eventstore.Partitions("order_events"), s.handle)
 }

@@ -59,6 +59,8 @@ func (s orderLogger) Handler() http.Handler {
 
 func (orderLogger) RegisterConsumers(*eventstore.Log, *message.Router) error { return nil }
 
+func (orderLogger) OpenAPI() []byte { return testDocument }
+
 // A line logged while a request about an order is handled names the order and the trace.
 func TestRequestLogLinesNameTheOrderInThePath(t *testing.T) {
 	var buf lockedBuffer

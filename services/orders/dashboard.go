@@ -31,7 +31,7 @@ import (
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
 //	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
-func (s *Service) dashboardRoutes(mux *http.ServeMux) {
+func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, dashboardHeaders(h)) }
 	static := http.StripPrefix("/dashboard/static/", http.FileServerFS(filesOnly{ui.Static()}))
 	mux.Handle("GET /dashboard/static/", dashboardHeaders(func(w http.ResponseWriter, r *http.Request) {

@@ -126,7 +126,7 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
 //	     /dashboard/...           the manager dashboard (see dashboard.go)
 func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux()
 	mux.HandleFunc("POST /api/orders", s.placeOrder)
 	mux.HandleFunc("GET /api/orders", s.operatorOnly(s.listOrders))
 	mux.HandleFunc("GET /api/orders/{id}", s.getOrder)

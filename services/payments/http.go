@@ -13,7 +13,7 @@ import (
 // simulator and the checkout page exist only with Config.Simulator (dev mode): outside it
 // they are not routes at all, so they answer 404 like any unknown path.
 func (s *Service) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux()
 	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
 	mux.HandleFunc("GET /api/payments/sessions/{orderId}", internal(s.getSessionHTTP))
 	if s.cfg.Simulator {

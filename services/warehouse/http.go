@@ -34,7 +34,7 @@ import (
 // an order's stock can have it sold twice. Bad input is a 400 naming the field; every error
 // has the body {"error":{code,message,field}}.
 func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux()
 	internal := func(h http.HandlerFunc) http.HandlerFunc { return httpx.RequireToken(s.cfg.Callers, s.logger, h) }
 	mux.HandleFunc("GET /api/inventory", s.listStock)
 	mux.HandleFunc("GET /api/catalog", s.catalog)
