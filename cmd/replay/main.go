@@ -57,10 +57,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return nil
 	}
 	start := time.Now()
-	n, err := projections.Rebuild(ctx, pool)
+	n, err := projections.Rebuild(ctx, pool, projections.Options{})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "rebuilt %d read models from %d events in %s\n", len(projections.All()), n, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "rebuilt %d read models from %d events in %s\n", len(projections.All()), n.Events, time.Since(start).Round(time.Millisecond))
 	return nil
 }
