@@ -41,14 +41,28 @@ var (
 // lock and writes nothing, so it holds back no consumer of the log. It returns how many
 // messages it read: fewer than limit means it reached the end of what is readable.
 func ReadLog(ctx context.Context, q Querier, topic string, after, until Offset, limit int, fn func(at Offset, payload []byte) error) (int, error) {
+	return readLog(ctx, q, topic, after, until, limit, true, fn)
+}
+
+// ReadCommitted is ReadLog without the consumer's rule: it also hands over messages
+// committed after younger ones, which a consumer may not take yet, and so sees everything
+// committed in q's snapshot.
+func ReadCommitted(ctx context.Context, q Querier, topic string, after Offset, limit int, fn func(at Offset, payload []byte) error) (int, error) {
+	return readLog(ctx, q, topic, after, Offset{}, limit, false, fn)
+}
+
+func readLog(ctx context.Context, q Querier, topic string, after, until Offset, limit int, ready bool, fn func(at Offset, payload []byte) error) (int, error) {
 	if until == (Offset{}) {
 		until = Offset{TxID: 1<<63 - 1, Offset: 1<<63 - 1}
+	}
+	readable := ""
+	if ready {
+		readable = `AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
 	}
 	rows, err := q.Query(ctx, `
 		SELECT m.transaction_id::text::bigint, m."offset", m.payload FROM `+logSchema.MessagesTable(topic)+` m
 		WHERE (m.transaction_id, m."offset") > ($1::bigint::text::xid8, $2)
-		  AND (m.transaction_id, m."offset") <= ($3::bigint::text::xid8, $4)
-		  AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		  AND (m.transaction_id, m."offset") <= ($3::bigint::text::xid8, $4) `+readable+`
 		ORDER BY m.transaction_id, m."offset" LIMIT $5`, after.TxID, after.Offset, until.TxID, until.Offset, limit)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", topic, err)

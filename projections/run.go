@@ -42,7 +42,7 @@ func Register(log *eventstore.Log, router *message.Router) error {
 			}
 			events[i] = r
 		}
-		return applyAll(ctx, tx, events)
+		return ApplyAll(ctx, tx, events)
 	}
 	return log.ConsumeBatches(router, ConsumerGroup, topics(All()), handle, opts...)
 }
@@ -62,8 +62,9 @@ func topics(ps []Projection) []string {
 	return out
 }
 
-// applyAll hands every projection the events of the batch it folds, in log order.
-func applyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+// ApplyAll hands every projection the events of a batch that it folds, in log order: what
+// the projections' consumer group does with each batch it takes.
+func ApplyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
 	for _, p := range All() {
 		var mine []eventstore.Recorded
 		for _, r := range events {

@@ -38,6 +38,10 @@ type Options struct {
 	Start time.Time
 	// Prefix starts every order id, so several runs can share a database.
 	Prefix string
+	// Limit, when not zero, stops after exactly that many events, leaving orders in the
+	// middle of their histories: on a fresh database, the log as it was when the event
+	// at position Limit was the newest.
+	Limit int
 }
 
 // Result says what Generate wrote.
@@ -75,10 +79,17 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, er
 				return res, err
 			}
 		}
+		cut := opts.Limit > 0 && res.Events+len(batch.events) >= opts.Limit
+		if cut {
+			batch.events = batch.events[:opts.Limit-res.Events]
+		}
 		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return batch.Write(ctx, tx) }); err != nil {
 			return res, err
 		}
 		res.Events += len(batch.events)
+		if cut {
+			break
+		}
 	}
 	return res, nil
 }
