@@ -20,7 +20,7 @@ import (
 var OrderSummaries = Projection{
 	Name:        "projection.order_summaries",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []Table{{Name: "order_summaries"}, {Name: "order_counts", Void: "n = 0"}},
+	Tables:      []Table{{Name: "order_summaries", Position: "last_position"}, {Name: "order_counts", Void: "n = 0"}},
 	ApplyBatch:  updateOrderSummaries,
 	rows:        func() rows { return &summaryRows{latest: map[string]*OrderAt{}} },
 	needsState:  true,

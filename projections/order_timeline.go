@@ -18,7 +18,7 @@ import (
 var OrderTimeline = Projection{
 	Name:        "projection.order_timeline",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []Table{{Name: "order_timeline"}},
+	Tables:      []Table{{Name: "order_timeline", Position: "position"}},
 	ApplyBatch:  applyEvents(newTimelineRows),
 	rows:        newTimelineRows,
 }

@@ -36,7 +36,7 @@ const (
 var PendingApprovals = Projection{
 	Name:        "projection.pending_approvals",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []Table{{Name: "pending_approvals"}},
+	Tables:      []Table{{Name: "pending_approvals", Position: "last_position"}},
 	Events:      slices.Sorted(maps.Keys(approvalEvents)),
 	ApplyBatch:  updatePendingApprovals,
 	rows:        func() rows { return &pendingRows{latest: map[string]*OrderAt{}} },

@@ -53,6 +53,9 @@ type Table struct {
 	// Void, when set, is a condition on rows that say nothing (a counter at zero), so a
 	// table that has them equals one that has not.
 	Void string
+	// Position, when set, is the column holding the log position of the event a row
+	// reflects: the newest of them is how far the table has come.
+	Position string
 }
 
 // rows collects what a batch of events writes to a projection's tables: add takes the

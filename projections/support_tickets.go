@@ -17,7 +17,7 @@ import (
 var SupportTickets = Projection{
 	Name:        "projection.support_tickets",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []Table{{Name: "support_tickets"}},
+	Tables:      []Table{{Name: "support_tickets", Position: "id"}},
 	Events:      []string{order.NameSupportTicketOpened},
 	ApplyBatch:  applyEvents(newTicketRows),
 	rows:        newTicketRows,
