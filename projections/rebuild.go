@@ -34,7 +34,7 @@ const chunkSize = 5000
 
 // stateCacheSize bounds how many orders a rebuild keeps in memory; an order that falls out
 // and has later events is folded again from the event store.
-const stateCacheSize = 50_000
+const stateCacheSize = 20_000
 
 // Options choose what a build replays and how it reports.
 type Options struct {
@@ -401,6 +401,10 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 	if w.b.until > 0 && r.Position > w.b.until || r.StreamType != orderstream.StreamType {
 		return nil
 	}
+	w.res.Events++
+	if !w.b.needsState && !slices.ContainsFunc(w.b.ps, func(p Projection) bool { return p.wants(r) }) {
+		return nil // nobody reads it: not even decoded
+	}
 	e, err := orderstream.Decode(r)
 	if err != nil {
 		return err
@@ -416,7 +420,6 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 			w.rows[i].add(r, e, o)
 		}
 	}
-	w.res.Events++
 	return nil
 }
 
