@@ -15,8 +15,8 @@ import (
 // the order in which watermill-sql delivers a topic. A consumer group's offset is the
 // place of the last message it consumed; the zero Offset is before the first message.
 type Offset struct {
-	TxID   int64 `json:"txid"`
-	Offset int64 `json:"offset"`
+	TxID   uint64 `json:"txid"`
+	Offset int64  `json:"offset"`
 }
 
 // Less reports whether o comes before p in the topic.
@@ -53,16 +53,16 @@ func ReadCommitted(ctx context.Context, q Querier, topic string, after Offset, l
 
 func readLog(ctx context.Context, q Querier, topic string, after, until Offset, limit int, ready bool, fn func(at Offset, payload []byte) error) (int, error) {
 	if until == (Offset{}) {
-		until = Offset{TxID: 1<<63 - 1, Offset: 1<<63 - 1}
+		until = Offset{TxID: 1<<64 - 1, Offset: 1<<63 - 1}
 	}
 	readable := ""
 	if ready {
 		readable = `AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
 	}
 	rows, err := q.Query(ctx, `
-		SELECT m.transaction_id::text::bigint, m."offset", m.payload FROM `+logSchema.MessagesTable(topic)+` m
-		WHERE (m.transaction_id, m."offset") > ($1::bigint::text::xid8, $2)
-		  AND (m.transaction_id, m."offset") <= ($3::bigint::text::xid8, $4) `+readable+`
+		SELECT m.transaction_id, m."offset", m.payload FROM `+logSchema.MessagesTable(topic)+` m
+		WHERE (m.transaction_id, m."offset") > ($1::xid8, $2)
+		  AND (m.transaction_id, m."offset") <= ($3::xid8, $4) `+readable+`
 		ORDER BY m.transaction_id, m."offset" LIMIT $5`, after.TxID, after.Offset, until.TxID, until.Offset, limit)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", topic, err)
@@ -90,7 +90,7 @@ func readLog(ctx context.Context, q Querier, topic string, after, until Offset, 
 // (the zero Offset when there is none).
 func Head(ctx context.Context, q Querier, topic string) (Offset, error) {
 	var o Offset
-	err := q.QueryRow(ctx, `SELECT m.transaction_id::text::bigint, m."offset" FROM `+logSchema.MessagesTable(topic)+` m
+	err := q.QueryRow(ctx, `SELECT m.transaction_id, m."offset" FROM `+logSchema.MessagesTable(topic)+` m
 		ORDER BY m.transaction_id DESC, m."offset" DESC LIMIT 1`).Scan(&o.TxID, &o.Offset)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return o, fmt.Errorf("head of %s: %w", topic, err)
@@ -102,7 +102,7 @@ func Head(ctx context.Context, q Querier, topic string) (Offset, error) {
 func Backlog(ctx context.Context, q Querier, topic string, after Offset) (int64, error) {
 	var n int64
 	err := q.QueryRow(ctx, `SELECT count(*) FROM `+logSchema.MessagesTable(topic)+`
-		WHERE (transaction_id, "offset") > ($1::bigint::text::xid8, $2)`, after.TxID, after.Offset).Scan(&n)
+		WHERE (transaction_id, "offset") > ($1::xid8, $2)`, after.TxID, after.Offset).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", topic, err)
 	}
@@ -135,7 +135,7 @@ func GroupOffsets(ctx context.Context, q Querier, group string, topics []string,
 	sorted := slices.Sorted(slices.Values(topics))
 	out := make(map[string]Offset, len(topics))
 	for _, topic := range sorted {
-		query := `SELECT last_processed_transaction_id::text::bigint, coalesce(offset_acked, 0) FROM ` +
+		query := `SELECT last_processed_transaction_id, coalesce(offset_acked, 0) FROM ` +
 			logOffsets.MessagesOffsetsTable(topic) + ` WHERE consumer_group = $1`
 		if lock {
 			query += ` FOR UPDATE`
@@ -154,7 +154,7 @@ func GroupOffsets(ctx context.Context, q Querier, group string, topics []string,
 // the message after o.
 func SetGroupOffset(ctx context.Context, tx pgx.Tx, group, topic string, o Offset) error {
 	_, err := tx.Exec(ctx, `INSERT INTO `+logOffsets.MessagesOffsetsTable(topic)+` (consumer_group, offset_acked, last_processed_transaction_id)
-		VALUES ($1, $2, $3::bigint::text::xid8)
+		VALUES ($1, $2, $3::xid8)
 		ON CONFLICT (consumer_group) DO UPDATE SET offset_acked = excluded.offset_acked,
 			last_processed_transaction_id = excluded.last_processed_transaction_id`, group, o.Offset, o.TxID)
 	if err != nil {
