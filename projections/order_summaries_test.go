@@ -144,9 +144,14 @@ func dump(t *testing.T, q interface {
 	return s
 }
 
+// allEvents reads every order event, in position order.
 func allEvents(t *testing.T, pool *pgxpool.Pool) []eventstore.Recorded {
 	t.Helper()
-	events, err := eventstore.ReadAll(context.Background(), pool, 0, 10000, orderstream.StreamType)
+	rows, err := pool.Query(context.Background(), `
+		SELECT position, event_id::text, stream_id, stream_type, stream_version, event_name, payload, metadata, recorded_at
+		FROM events WHERE stream_type = $1 ORDER BY position`, orderstream.StreamType)
+	require.NoError(t, err)
+	events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[eventstore.Recorded])
 	require.NoError(t, err)
 	return events
 }
