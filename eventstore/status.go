@@ -12,16 +12,38 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// GroupLag is how far one consumer group is behind in one topic.
-type GroupLag struct {
+// Lag is how far one consumer group is behind in one topic.
+type Lag struct {
 	Group, Topic string
-	// Behind counts the topic's messages after the group's offset.
+	// Behind counts the topic's messages after the group's offset; Oldest is the age of
+	// the first of them (0 when there is none).
 	Behind int64
+	Oldest time.Duration
+}
+
+// lagQuery counts a consumer group's messages after its offset in topic (the same position
+// rule as the consumer's own select) and the age of the oldest, in seconds; $1 is the group.
+func lagQuery(topic string) string {
+	// created_at is a timestamp without time zone written as the session's local time:
+	// compared with LOCALTIMESTAMP, the zone cancels out.
+	return `SELECT count(*), coalesce(extract(epoch FROM LOCALTIMESTAMP - min(m.created_at)), 0)::float8
+		FROM ` + logSchema.MessagesTable(topic) + ` m
+		WHERE (m.transaction_id, m."offset") > (
+			SELECT last_processed_transaction_id, offset_acked FROM ` + logOffsets.MessagesOffsetsTable(topic) + `
+			WHERE consumer_group = $1)`
+}
+
+// dueQuery counts a delayed queue's messages that are due and not handled, and how long
+// ago the oldest fell due, in seconds; $1 is now as the due times are written, $2 now.
+func dueQuery(topic string) string {
+	due := fmt.Sprintf("(metadata->>'%s')", delay.DelayedUntilKey)
+	return `SELECT count(*), coalesce(extract(epoch FROM $2::timestamptz - min(` + due + `)::timestamptz), 0)::float8
+		FROM ` + wsql.PostgreSQLQueueSchema{}.MessagesTable(topic) + ` WHERE NOT acked AND ` + due + ` < $1`
 }
 
 // GroupLags lists every consumer group of every topic with how far it is behind, by group
 // and topic.
-func GroupLags(ctx context.Context, q Querier) ([]GroupLag, error) {
+func GroupLags(ctx context.Context, q Querier) ([]Lag, error) {
 	tables, err := q.Query(ctx, `SELECT relname FROM pg_class
 		WHERE relkind = 'r' AND relname LIKE 'watermill\_offsets\_%' AND relnamespace = current_schema()::regnamespace`)
 	if err != nil {
@@ -31,7 +53,7 @@ func GroupLags(ctx context.Context, q Querier) ([]GroupLag, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list topics: %w", err)
 	}
-	var out []GroupLag
+	var out []Lag
 	for _, name := range names {
 		topic := strings.TrimPrefix(name, "watermill_offsets_")
 		rows, err := q.Query(ctx, `SELECT consumer_group FROM `+logOffsets.MessagesOffsetsTable(topic))
@@ -43,32 +65,33 @@ func GroupLags(ctx context.Context, q Querier) ([]GroupLag, error) {
 			return nil, fmt.Errorf("groups of %s: %w", topic, err)
 		}
 		for _, group := range groups {
-			at, err := GroupOffsets(ctx, q, group, []string{topic}, false)
-			if err != nil {
-				return nil, err
+			l := Lag{Group: group, Topic: topic}
+			var age float64
+			if err := q.QueryRow(ctx, lagQuery(topic), group).Scan(&l.Behind, &age); err != nil {
+				return nil, fmt.Errorf("lag of %s on %s: %w", group, topic, err)
 			}
-			behind, err := Backlog(ctx, q, topic, at[topic])
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, GroupLag{Group: group, Topic: topic, Behind: behind})
+			l.Oldest = time.Duration(max(age, 0) * float64(time.Second))
+			out = append(out, l)
 		}
 	}
-	slices.SortFunc(out, func(a, b GroupLag) int {
+	slices.SortFunc(out, func(a, b Lag) int {
 		return strings.Compare(a.Group+"\x00"+a.Topic, b.Group+"\x00"+b.Topic)
 	})
 	return out, nil
 }
 
 // QueueDepth counts a delayed queue's messages waiting to be handled, and of those the
-// ones whose time has come.
-func QueueDepth(ctx context.Context, q Querier, topic string) (pending, due int64, err error) {
-	err = q.QueryRow(ctx, fmt.Sprintf(`SELECT count(*), count(*) FILTER (WHERE metadata->>'%s' < $1) FROM %s WHERE NOT acked`,
-		delay.DelayedUntilKey, wsql.PostgreSQLQueueSchema{}.MessagesTable(topic)), time.Now().UTC().Format(dueLayout)).Scan(&pending, &due)
-	if err != nil {
-		return 0, 0, fmt.Errorf("depth of %s: %w", topic, err)
+// ones whose time has come, with how long ago the first of them fell due.
+func QueueDepth(ctx context.Context, q Querier, topic string) (pending, due int64, overdue time.Duration, err error) {
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM `+wsql.PostgreSQLQueueSchema{}.MessagesTable(topic)+` WHERE NOT acked`).Scan(&pending); err != nil {
+		return 0, 0, 0, fmt.Errorf("depth of %s: %w", topic, err)
 	}
-	return pending, due, nil
+	now := time.Now().UTC()
+	var age float64
+	if err := q.QueryRow(ctx, dueQuery(topic), now.Format(dueLayout), now).Scan(&due, &age); err != nil {
+		return 0, 0, 0, fmt.Errorf("depth of %s: %w", topic, err)
+	}
+	return pending, due, time.Duration(max(age, 0) * float64(time.Second)), nil
 }
 
 // DeadLetterCount is how many messages of one topic a consumer group gave up on.

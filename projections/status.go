@@ -20,17 +20,15 @@ type Status struct {
 
 // Statuses reports where every projection stands.
 func Statuses(ctx context.Context, q eventstore.Querier) ([]Status, error) {
+	lags, err := eventstore.GroupLags(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	var behind int64
-	for _, topic := range topics(All()) {
-		at, err := eventstore.GroupOffsets(ctx, q, ConsumerGroup, []string{topic}, false)
-		if err != nil {
-			return nil, err
+	for _, l := range lags {
+		if l.Group == ConsumerGroup {
+			behind += l.Behind
 		}
-		n, err := eventstore.Backlog(ctx, q, topic, at[topic])
-		if err != nil {
-			return nil, err
-		}
-		behind += n
 	}
 	var out []Status
 	for _, p := range All() {

@@ -79,7 +79,7 @@ func TestCommands(t *testing.T) {
 	out, err = replay(t, url, "status")
 	require.NoError(t, err)
 	for _, want := range []string{`projections \(consumer group projections\) +newest event reflected +log head +messages behind`,
-		`\n  order_timeline +(\d+) +(\d+) +0\n`, `\n  projections +order_events\.3 +0\n`, `delayed queue order_deadlines +0 pending +0 due`,
+		`\n  order_timeline +(\d+) +(\d+) +0\n`, `\n  projections +order_events\.3 +0s +0\n`, `delayed queue order_deadlines +0 pending +0 due`,
 		`\ndead letters +topic +last +count\n  none`} {
 		assert.Regexp(t, want, out)
 	}

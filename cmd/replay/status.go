@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/projections"
@@ -22,7 +23,7 @@ func status(ctx context.Context, q eventstore.Querier, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pending, due, err := eventstore.QueueDepth(ctx, q, sagas.DeadlinesTopic)
+	pending, due, overdue, err := eventstore.QueueDepth(ctx, q, sagas.DeadlinesTopic)
 	if err != nil {
 		return err
 	}
@@ -36,12 +37,16 @@ func status(ctx context.Context, q eventstore.Querier, w io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\n", strings.TrimPrefix(p.Name, "projection."), p.Position, p.Head, p.Behind)
 	}
 	fmt.Fprintln(tw, "\t\t\t")
-	fmt.Fprintln(tw, "consumer groups\ttopic\t\tmessages behind")
+	fmt.Fprintln(tw, "consumer groups\ttopic\toldest waiting\tmessages behind")
 	for _, l := range lags {
-		fmt.Fprintf(tw, "  %s\t%s\t\t%d\n", l.Group, l.Topic, l.Behind)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", l.Group, l.Topic, l.Oldest.Round(time.Millisecond), l.Behind)
 	}
 	fmt.Fprintln(tw, "\t\t\t")
-	fmt.Fprintf(tw, "delayed queue %s\t%d pending\t%d due\t\n", sagas.DeadlinesTopic, pending, due)
+	fmt.Fprintf(tw, "delayed queue %s\t%d pending\t%d due\t", sagas.DeadlinesTopic, pending, due)
+	if due > 0 {
+		fmt.Fprintf(tw, "the first overdue by %s", overdue.Round(time.Millisecond))
+	}
+	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "\t\t\t")
 	fmt.Fprintln(tw, "dead letters\ttopic\tlast\tcount")
 	for _, d := range dead {
