@@ -31,6 +31,9 @@ func main() {
 	case err == nil, errors.Is(err, flag.ErrHelp): // -help has printed the usage
 	case errors.Is(err, errDiffers):
 		os.Exit(1)
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "replay: interrupted; the live read models are as they were")
+		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "replay:", err)
 		os.Exit(2)
