@@ -131,18 +131,7 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 // prepare creates the group's offset rows, as watermill-sql's subscriber does before it
 // subscribes.
 func (c *consumer) prepare(ctx context.Context) error {
-	for _, topic := range c.topics {
-		queries, err := c.offsets.BeforeSubscribingQueries(wsql.BeforeSubscribingQueriesParams{Topic: topic, ConsumerGroup: c.group})
-		if err != nil {
-			return err
-		}
-		for _, q := range queries {
-			if _, err := c.log.pool.Exec(ctx, q.Query, q.Args...); err != nil {
-				return fmt.Errorf("prepare %s on %s: %w", c.group, topic, err)
-			}
-		}
-	}
-	return nil
+	return PrepareGroup(ctx, c.log.pool, c.group, c.topics...)
 }
 
 // batch handles at most one batch of topic and reports how many messages it consumed.

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/components/delay"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -77,23 +75,12 @@ func (l *Log) lagCollector() prometheus.Collector {
 		groups, queues := append([]groupTopic(nil), l.groups...), append([]groupTopic(nil), l.queues...)
 		l.mu.Unlock()
 		batch := &pgx.Batch{}
-		var schema wsql.DefaultPostgreSQLSchema
-		var offsets wsql.DefaultPostgreSQLOffsetsAdapter
 		for _, g := range groups {
-			// created_at is a timestamp without time zone written as the session's local
-			// time: compared with LOCALTIMESTAMP, the zone cancels out.
-			batch.Queue(`SELECT count(*), coalesce(extract(epoch FROM LOCALTIMESTAMP - min(m.created_at)), 0)::float8
-				FROM `+schema.MessagesTable(g.topic)+` m
-				WHERE (m.transaction_id, m."offset") > (
-					SELECT last_processed_transaction_id, offset_acked FROM `+offsets.MessagesOffsetsTable(g.topic)+`
-					WHERE consumer_group = $1)`, g.group)
+			batch.Queue(lagQuery(g.topic), g.group)
 		}
-		due := fmt.Sprintf("(metadata->>'%s')", delay.DelayedUntilKey)
 		now := time.Now().UTC()
 		for _, q := range queues {
-			batch.Queue(`SELECT count(*), coalesce(extract(epoch FROM $2::timestamptz - min(`+due+`)::timestamptz), 0)::float8
-				FROM `+wsql.PostgreSQLQueueSchema{}.MessagesTable(q.topic)+` WHERE NOT acked AND `+due+` < $1`,
-				now.Format(dueLayout), now)
+			batch.Queue(dueQuery(q.topic), now.Format(dueLayout), now)
 		}
 		results := l.pool.SendBatch(ctx, batch)
 		defer results.Close()

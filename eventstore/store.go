@@ -216,19 +216,6 @@ func Load(ctx context.Context, q Querier, streamID string) ([]Recorded, error) {
 	return collect(rows)
 }
 
-// ReadAll reads events of the given stream types (all types when none are given) after a
-// global position, in position order, at most limit of them: what the replay tool walks.
-func ReadAll(ctx context.Context, q Querier, after int64, limit int, streamTypes ...string) ([]Recorded, error) {
-	rows, err := q.Query(ctx, `
-		SELECT position, event_id::text, stream_id, stream_type, stream_version, event_name, payload, metadata, recorded_at
-		FROM events WHERE position > $1 AND (cardinality($3::text[]) = 0 OR stream_type = ANY($3))
-		ORDER BY position LIMIT $2`, after, limit, streamTypes)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	return collect(rows)
-}
-
 func collect(rows pgx.Rows) ([]Recorded, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Recorded, error) {
 		var r Recorded

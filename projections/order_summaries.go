@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -13,20 +14,24 @@ import (
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
-// OrderSummaries keeps orders.order_summaries: one row per order for lists and filters.
+// OrderSummaries keeps orders.order_summaries, one row per order for lists and filters,
+// and orders.order_counts, the overview's counters of those rows (kept by a trigger on
+// order_summaries; a rebuild counts once, at the end).
 var OrderSummaries = Projection{
 	Name:        "projection.order_summaries",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []string{"orders.order_summaries"},
+	Tables:      []Table{{Name: "order_summaries", Position: "last_position"}, {Name: "order_counts", Void: "n = 0"}},
 	ApplyBatch:  updateOrderSummaries,
+	rows:        func() rows { return &summaryRows{latest: map[string]*OrderAt{}} },
+	needsState:  true,
+	finish:      countOrderSummaries,
 }
 
 // updateOrderSummaries upserts the row of every order the events touch from its current
 // state (its snapshot: the aggregate's own Apply decided the status, so no status logic is
 // repeated here), all in one statement. The state may already be newer than the events:
 // the row then records the newest event it reflects, so the events in between, when they
-// arrive, change nothing, and a row never goes back to an older state. Rows are written
-// in order id order, so a rebuild running beside the live consumer cannot deadlock with it.
+// arrive, change nothing, and a row never goes back to an older state.
 func updateOrderSummaries(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
 	ids := make([]string, len(events))
 	for i, r := range events {
@@ -38,31 +43,67 @@ func updateOrderSummaries(ctx context.Context, tx pgx.Tx, events []eventstore.Re
 	if err != nil {
 		return err
 	}
-	var rows summaryRows
-	for _, id := range ids {
-		if c, ok := current[id]; ok {
-			rows.add(c.Order, c.Position)
-		}
+	out := &summaryRows{latest: map[string]*OrderAt{}}
+	for id, c := range current {
+		out.latest[id] = &OrderAt{Order: *c.Order, Position: c.Position}
 	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO orders.order_summaries (order_id, status, customer_id, customer_email, new_customer,
+	return out.write(ctx, tx, Schema, false)
+}
+
+// summaryRows collects the newest state of every order met, one row each.
+type summaryRows struct {
+	latest map[string]*OrderAt
+}
+
+func (s *summaryRows) add(_ eventstore.Recorded, _ order.Event, o *OrderAt) {
+	s.latest[o.ID] = o
+}
+
+// write upserts the rows in order id order, so a rebuild's writer and the live consumer
+// cannot deadlock on them.
+func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ bool) error {
+	if len(s.latest) == 0 {
+		return nil
+	}
+	var c summaryColumns
+	for _, id := range slices.Sorted(maps.Keys(s.latest)) {
+		c.add(s.latest[id])
+	}
+	clear(s.latest)
+	t := table(schema, "order_summaries")
+	_, err := tx.Exec(ctx, `
+		INSERT INTO `+t+` AS s (order_id, status, customer_id, customer_email, new_customer,
 			total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[],
 			$8::int[], $9::int[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
 		ON CONFLICT (order_id) DO UPDATE SET
 			status = excluded.status, risk_score = excluded.risk_score, cancel_reason = excluded.cancel_reason,
 			updated_at = excluded.updated_at, last_position = excluded.last_position
-		WHERE orders.order_summaries.last_position < excluded.last_position`,
-		rows.id, rows.status, rows.customerID, rows.email, rows.newCustomer, rows.total, rows.currency,
-		rows.items, rows.risk, rows.cancelReason, rows.created, rows.updated, rows.position)
+		WHERE s.last_position < excluded.last_position`,
+		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency,
+		c.items, c.risk, c.cancelReason, c.created, c.updated, c.position)
 	if err != nil {
 		return fmt.Errorf("upsert order summaries: %w", err)
 	}
 	return nil
 }
 
-// summaryRows holds order_summaries rows column by column, as unnest takes them.
-type summaryRows struct {
+// countOrderSummaries fills the counters of a rebuilt order_summaries, once, through the
+// buckets its trigger uses (orders.order_count_buckets).
+func countOrderSummaries(ctx context.Context, tx pgx.Tx, schema string) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO `+table(schema, "order_counts")+` (dimension, bucket, n)
+		SELECT b.dimension, b.bucket, count(*) FROM `+table(schema, "order_summaries")+` s,
+			orders.order_count_buckets(s.status, s.risk_score, s.created_at) b
+		GROUP BY 1, 2`)
+	if err != nil {
+		return fmt.Errorf("count order summaries: %w", err)
+	}
+	return nil
+}
+
+// summaryColumns holds order_summaries rows column by column, as unnest takes them.
+type summaryColumns struct {
 	id, status, customerID, email, currency, cancelReason []string
 	newCustomer                                           []bool
 	total, position                                       []int64
@@ -71,12 +112,12 @@ type summaryRows struct {
 	created, updated                                      []time.Time
 }
 
-func (r *summaryRows) add(o *order.Order, position int64) {
+func (r *summaryColumns) add(o *OrderAt) {
 	r.id, r.status = append(r.id, o.ID), append(r.status, string(o.Status))
 	r.customerID, r.email = append(r.customerID, o.CustomerID), append(r.email, o.CustomerEmail)
 	r.newCustomer, r.total = append(r.newCustomer, o.NewCustomer), append(r.total, int64(o.Total))
 	r.currency, r.items = append(r.currency, o.Currency), append(r.items, itemCount(o.Items))
 	r.risk, r.cancelReason = append(r.risk, o.RiskScore), append(r.cancelReason, string(o.CancelReason))
 	r.created, r.updated = append(r.created, o.PlacedAt), append(r.updated, o.UpdatedAt)
-	r.position = append(r.position, position)
+	r.position = append(r.position, o.Position)
 }

@@ -18,28 +18,46 @@ import (
 var OrderTimeline = Projection{
 	Name:        "projection.order_timeline",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []string{"orders.order_timeline"},
-	ApplyBatch:  recordTimelineEntries,
+	Tables:      []Table{{Name: "order_timeline", Position: "position"}},
+	ApplyBatch:  applyEvents(newTimelineRows),
+	rows:        newTimelineRows,
 }
 
-// recordTimelineEntries inserts every event's row once, in one statement; the position is
-// the key, so a redelivered event changes nothing.
-func recordTimelineEntries(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
-	var positions []int64
-	var ids, names, actors, summaries []string
-	var at []time.Time
-	for _, r := range events {
-		e, err := orderstream.Decode(r)
-		if err != nil {
-			return err
-		}
-		positions, ids, names = append(positions, r.Position), append(ids, r.StreamID), append(names, r.Name)
-		actors, at, summaries = append(actors, r.Metadata.Actor), append(at, r.RecordedAt), append(summaries, Summarize(e))
+// timelineRows holds order_timeline rows column by column, as unnest takes them.
+type timelineRows struct {
+	positions                     []int64
+	ids, names, actors, summaries []string
+	at                            []time.Time
+}
+
+func newTimelineRows() rows { return &timelineRows{} }
+
+func (t *timelineRows) add(r eventstore.Recorded, e order.Event, _ *OrderAt) {
+	t.positions, t.ids, t.names = append(t.positions, r.Position), append(t.ids, r.StreamID), append(t.names, r.Name)
+	t.actors, t.at, t.summaries = append(t.actors, r.Metadata.Actor), append(t.at, r.RecordedAt), append(t.summaries, Summarize(e))
+}
+
+// write inserts every event's row once; the position is the key, so a redelivered event
+// changes nothing. Fresh rows are copied in.
+func (t *timelineRows) write(ctx context.Context, tx pgx.Tx, schema string, fresh bool) error {
+	if len(t.positions) == 0 {
+		return nil
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO orders.order_timeline (position, order_id, name, actor, recorded_at, summary)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-		ON CONFLICT (position) DO NOTHING`, positions, ids, names, actors, at, summaries)
+	c := *t
+	*t = timelineRows{}
+	var err error
+	if fresh {
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{schema, "order_timeline"},
+			[]string{"position", "order_id", "name", "actor", "recorded_at", "summary"},
+			pgx.CopyFromSlice(len(c.positions), func(i int) ([]any, error) {
+				return []any{c.positions[i], c.ids[i], c.names[i], c.actors[i], c.at[i], c.summaries[i]}, nil
+			}))
+	} else {
+		_, err = tx.Exec(ctx, `
+			INSERT INTO `+table(schema, "order_timeline")+` (position, order_id, name, actor, recorded_at, summary)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+			ON CONFLICT (position) DO NOTHING`, c.positions, c.ids, c.names, c.actors, c.at, c.summaries)
+	}
 	if err != nil {
 		return fmt.Errorf("timeline entries: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,9 +36,11 @@ const (
 var PendingApprovals = Projection{
 	Name:        "projection.pending_approvals",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []string{"orders.pending_approvals"},
-	Events:      slices.Collect(maps.Keys(approvalEvents)),
-	ApplyBatch:  eachEvent(updatePendingApproval),
+	Tables:      []Table{{Name: "pending_approvals", Position: "last_position"}},
+	Events:      slices.Sorted(maps.Keys(approvalEvents)),
+	ApplyBatch:  updatePendingApprovals,
+	rows:        func() rows { return &pendingRows{latest: map[string]*OrderAt{}} },
+	needsState:  true,
 }
 
 // approvalEvents are the events that start or end an approval wait; no other event
@@ -49,34 +52,99 @@ var approvalEvents = map[string]bool{
 	order.NameOrderCancelled:  true,
 }
 
-// updatePendingApproval derives the row from the order's whole stream, not from the event
-// alone, so applying events twice, late or out of order always converges on the same row;
-// last_position (the newest approval event reflected) keeps an older view from
+// updatePendingApprovals derives each row from the order's whole stream, not from the
+// event alone, so applying events twice, late or out of order always converges on the
+// same row; last_position (the newest approval event reflected) keeps an older view from
 // overwriting a newer one. A change is announced on DashboardChannel.
-func updatePendingApproval(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
-	recorded, err := eventstore.Load(ctx, tx, r.StreamID)
-	if err != nil {
+func updatePendingApprovals(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+	out := &pendingRows{latest: map[string]*OrderAt{}}
+	for _, r := range events {
+		if out.latest[r.StreamID] != nil {
+			continue
+		}
+		recorded, err := eventstore.Load(ctx, tx, r.StreamID)
+		if err != nil {
+			return err
+		}
+		s := &OrderAt{}
+		for _, r := range recorded {
+			e, err := orderstream.Decode(r)
+			if err != nil {
+				return err
+			}
+			s.Apply(r, e)
+		}
+		out.latest[r.StreamID] = s
+	}
+	changed, err := out.upsert(ctx, tx, Schema)
+	if err != nil || !changed {
 		return err
 	}
-	var last int64
-	for _, e := range recorded {
-		if approvalEvents[e.Name] {
-			last = e.Position
+	// Identical notifications in one transaction are folded into one by Postgres.
+	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, PendingChanged)
+	return err
+}
+
+// pendingRows collects the newest state of every order whose approval wait changed.
+type pendingRows struct {
+	latest map[string]*OrderAt
+}
+
+func (p *pendingRows) add(_ eventstore.Recorded, _ order.Event, o *OrderAt) {
+	p.latest[o.ID] = o
+}
+
+func (p *pendingRows) write(ctx context.Context, tx pgx.Tx, schema string, _ bool) error {
+	_, err := p.upsert(ctx, tx, schema)
+	return err
+}
+
+// upsert writes a row for every order that was ever held, in order id order, and reports
+// whether any row changed.
+func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string) (bool, error) {
+	var c pendingColumns
+	for _, id := range slices.Sorted(maps.Keys(p.latest)) {
+		if err := c.add(p.latest[id]); err != nil {
+			return false, err
 		}
 	}
-	events, err := orderstream.DecodeAll(recorded)
-	if err != nil {
-		return err
+	clear(p.latest)
+	if len(c.id) == 0 {
+		return false, nil
 	}
-	o := order.Rehydrate(events)
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO `+table(schema, "pending_approvals")+` AS p (order_id, status, customer_id, customer_email,
+			new_customer, total_cents, currency, items, risk_score, risk_threshold, risk_factors, held_since,
+			approval_deadline, decided_by, decision_reason, last_position)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[],
+			$8::text[]::jsonb[], $9::int[], $10::int[], $11::text[]::jsonb[], $12::timestamptz[], $13::timestamptz[],
+			$14::text[], $15::text[], $16::bigint[])
+		ON CONFLICT (order_id) DO UPDATE SET
+			status = excluded.status, decided_by = excluded.decided_by,
+			decision_reason = excluded.decision_reason, last_position = excluded.last_position
+		WHERE p.last_position < excluded.last_position`,
+		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency, c.items, c.score, c.threshold,
+		c.factors, c.heldSince, c.deadline, c.decidedBy, c.reason, c.position)
+	if err != nil {
+		return false, fmt.Errorf("upsert pending approvals: %w", err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// pendingColumns holds pending_approvals rows column by column, as unnest takes them.
+type pendingColumns struct {
+	id, status, customerID, email, currency, items, factors, decidedBy, reason []string
+	newCustomer                                                                []bool
+	total, position                                                            []int64
+	score, threshold                                                           []int
+	heldSince, deadline                                                        []time.Time
+}
+
+// add adds the row of o, if o was ever held (an order cancelled before it was assessed
+// has none).
+func (c *pendingColumns) add(o *OrderAt) error {
 	if o.ApprovalDeadline.IsZero() || o.RiskScore == nil {
-		return nil // cancelled before it was ever held
-	}
-	var heldAt = o.PlacedAt
-	for _, e := range events {
-		if h, ok := e.(*order.HeldForApproval); ok {
-			heldAt = h.HeldAt
-		}
+		return nil
 	}
 	items, err := json.Marshal(o.Items)
 	if err != nil {
@@ -86,27 +154,13 @@ func updatePendingApproval(ctx context.Context, tx pgx.Tx, r eventstore.Recorded
 	if err != nil {
 		return err
 	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO orders.pending_approvals (order_id, status, customer_id, customer_email, new_customer,
-			total_cents, currency, items, risk_score, risk_threshold, risk_factors, held_since, approval_deadline,
-			decided_by, decision_reason, last_position)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-		ON CONFLICT (order_id) DO UPDATE SET
-			status = excluded.status, decided_by = excluded.decided_by,
-			decision_reason = excluded.decision_reason, last_position = excluded.last_position
-		WHERE orders.pending_approvals.last_position < excluded.last_position`,
-		o.ID, approvalState(o), o.CustomerID, o.CustomerEmail, o.NewCustomer, int64(o.Total), o.Currency,
-		items, *o.RiskScore, o.RiskThreshold, factors, heldAt, o.ApprovalDeadline, o.DecidedBy, o.DecisionReason, last)
-	if err != nil {
-		return fmt.Errorf("upsert pending approval %s: %w", o.ID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil
-	}
-	// Identical notifications in one transaction are folded into one by Postgres, so a
-	// rebuild announces once.
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, PendingChanged)
-	return err
+	c.id, c.status, c.customerID = append(c.id, o.ID), append(c.status, approvalState(&o.Order)), append(c.customerID, o.CustomerID)
+	c.email, c.newCustomer, c.total = append(c.email, o.CustomerEmail), append(c.newCustomer, o.NewCustomer), append(c.total, int64(o.Total))
+	c.currency, c.items, c.score = append(c.currency, o.Currency), append(c.items, string(items)), append(c.score, *o.RiskScore)
+	c.threshold, c.factors, c.heldSince = append(c.threshold, o.RiskThreshold), append(c.factors, string(factors)), append(c.heldSince, o.HeldAt)
+	c.deadline, c.decidedBy, c.reason = append(c.deadline, o.ApprovalDeadline), append(c.decidedBy, o.DecidedBy), append(c.reason, o.DecisionReason)
+	c.position = append(c.position, o.LastApproval)
+	return nil
 }
 
 // approvalState names where the approval wait stands: still open, decided, or ended

@@ -7,7 +7,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/eventstore"
 )
@@ -20,18 +19,10 @@ const ConsumerGroup = "projections"
 // every projection, as a rebuild does. Each event is read once however many projections
 // there are, a batch costs one transaction for all of them, and their transactions never
 // overlap, so they cannot deadlock on their rows (or on the counters order_summaries
-// keeps by trigger). Every row is guarded by the position of the event it reflects, so a
-// projection can still be rebuilt alone.
+// keeps by trigger). Every row is guarded by the position of the event it reflects.
 func Register(log *eventstore.Log, router *message.Router) error {
-	var topics, names []string
+	var names []string
 	for _, p := range All() {
-		for _, st := range p.StreamTypes {
-			for _, t := range eventstore.Partitions(eventstore.EventsTopic(st)) {
-				if !slices.Contains(topics, t) {
-					topics = append(topics, t)
-				}
-			}
-		}
 		if p.Events == nil {
 			names = nil // someone folds every event
 			break
@@ -51,13 +42,29 @@ func Register(log *eventstore.Log, router *message.Router) error {
 			}
 			events[i] = r
 		}
-		return applyAll(ctx, tx, events)
+		return ApplyAll(ctx, tx, events)
 	}
-	return log.ConsumeBatches(router, ConsumerGroup, topics, handle, opts...)
+	return log.ConsumeBatches(router, ConsumerGroup, topics(All()), handle, opts...)
 }
 
-// applyAll hands every projection the events of the batch it folds, in log order.
-func applyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+// topics lists the log topics (every partition) the projections read.
+func topics(ps []Projection) []string {
+	var out []string
+	for _, p := range ps {
+		for _, st := range p.StreamTypes {
+			for _, t := range eventstore.Partitions(eventstore.EventsTopic(st)) {
+				if !slices.Contains(out, t) {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// ApplyAll hands every projection the events of a batch that it folds, in log order: what
+// the projections' consumer group does with each batch it takes.
+func ApplyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
 	for _, p := range All() {
 		var mine []eventstore.Recorded
 		for _, r := range events {
@@ -73,49 +80,4 @@ func applyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) erro
 		}
 	}
 	return nil
-}
-
-// rebuildBatch is how many events a rebuild reads per query.
-const rebuildBatch = 1000
-
-// Rebuild empties every read model and replays the whole event store into it, in one
-// transaction, and reports how many events it replayed. It deletes rather than truncates,
-// so readers keep seeing the old rows (MVCC) until it commits instead of blocking on
-// TRUNCATE's exclusive lock. Live consumers may run meanwhile; whatever they re-deliver
-// afterwards is ignored by the position check.
-func Rebuild(ctx context.Context, pool *pgxpool.Pool) (int, error) {
-	replayed := 0
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// Each batch of events is read once and handed to every projection of its stream
-		// type, in position order, so adding a projection does not add a pass over the store.
-		var types []string
-		for _, p := range All() {
-			for _, table := range p.Tables {
-				if _, err := tx.Exec(ctx, "DELETE FROM "+table); err != nil {
-					return fmt.Errorf("empty %s: %w", table, err)
-				}
-			}
-			for _, st := range p.StreamTypes {
-				if !slices.Contains(types, st) {
-					types = append(types, st)
-				}
-			}
-		}
-		var after int64
-		for {
-			batch, err := eventstore.ReadAll(ctx, tx, after, rebuildBatch, types...)
-			if err != nil {
-				return err
-			}
-			if err := applyAll(ctx, tx, batch); err != nil {
-				return err
-			}
-			replayed += len(batch)
-			if len(batch) < rebuildBatch {
-				return nil
-			}
-			after = batch[len(batch)-1].Position
-		}
-	})
-	return replayed, err
 }

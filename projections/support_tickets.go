@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,24 +17,51 @@ import (
 var SupportTickets = Projection{
 	Name:        "projection.support_tickets",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []string{"orders.support_tickets"},
+	Tables:      []Table{{Name: "support_tickets", Position: "id"}},
 	Events:      []string{order.NameSupportTicketOpened},
-	ApplyBatch:  eachEvent(recordSupportTicket),
+	ApplyBatch:  applyEvents(newTicketRows),
+	rows:        newTicketRows,
 }
 
-// recordSupportTicket inserts the ticket a SupportTicketOpened event records. The row's id
-// is the event's position, so a rebuild produces the same ids, and a redelivered event
-// conflicts instead of inserting twice.
-func recordSupportTicket(ctx context.Context, tx pgx.Tx, r eventstore.Recorded) error {
-	e, err := orderstream.Decode(r)
-	if err != nil {
-		return err
-	}
+// ticketRows holds support_tickets rows column by column, as unnest takes them.
+type ticketRows struct {
+	ids                    []int64
+	orders, kinds, reasons []string
+	at                     []time.Time
+}
+
+func newTicketRows() rows { return &ticketRows{} }
+
+func (t *ticketRows) add(r eventstore.Recorded, e order.Event, _ *OrderAt) {
 	ev := e.(*order.SupportTicketOpened)
-	_, err = tx.Exec(ctx, `INSERT INTO orders.support_tickets (id, order_id, kind, reason, created_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, r.Position, r.StreamID, ev.Kind, ev.Reason, ev.At)
+	t.ids, t.orders, t.kinds = append(t.ids, r.Position), append(t.orders, r.StreamID), append(t.kinds, ev.Kind)
+	t.reasons, t.at = append(t.reasons, ev.Reason), append(t.at, ev.At)
+}
+
+// write inserts the tickets the events record. A row's id is its event's position, so a
+// rebuild produces the same ids, and a redelivered event conflicts instead of inserting
+// twice. Fresh rows are copied in.
+func (t *ticketRows) write(ctx context.Context, tx pgx.Tx, schema string, fresh bool) error {
+	if len(t.ids) == 0 {
+		return nil
+	}
+	c := *t
+	*t = ticketRows{}
+	var err error
+	if fresh {
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{schema, "support_tickets"},
+			[]string{"id", "order_id", "kind", "reason", "created_at"},
+			pgx.CopyFromSlice(len(c.ids), func(i int) ([]any, error) {
+				return []any{c.ids[i], c.orders[i], c.kinds[i], c.reasons[i], c.at[i]}, nil
+			}))
+	} else {
+		_, err = tx.Exec(ctx, `
+			INSERT INTO `+table(schema, "support_tickets")+` (id, order_id, kind, reason, created_at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+			ON CONFLICT DO NOTHING`, c.ids, c.orders, c.kinds, c.reasons, c.at)
+	}
 	if err != nil {
-		return fmt.Errorf("record support ticket of %s: %w", r.StreamID, err)
+		return fmt.Errorf("record support tickets: %w", err)
 	}
 	return nil
 }

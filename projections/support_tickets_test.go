@@ -23,7 +23,7 @@ func TestSupportTicketsAreRebuiltFromEvents(t *testing.T) {
 	open("delivery_overdue", "opened twice") // the aggregate opens a kind once
 	open("payment_after_cancel", "refund it")
 
-	_, err := projections.Rebuild(ctx, pool)
+	_, err := projections.Rebuild(ctx, pool, projections.Options{})
 	require.NoError(t, err)
 	first := dumpTable(t, pool, "orders.support_tickets", "id")
 	var kinds []string
@@ -37,7 +37,7 @@ func TestSupportTicketsAreRebuiltFromEvents(t *testing.T) {
 	require.NoError(t, rows.Err())
 	assert.Equal(t, []string{"delivery_overdue", "payment_after_cancel"}, kinds)
 
-	_, err = projections.Rebuild(ctx, pool)
+	_, err = projections.Rebuild(ctx, pool, projections.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, first, dumpTable(t, pool, "orders.support_tickets", "id"), "a rebuild gives the same rows, ids included")
 

@@ -194,7 +194,7 @@ func (r *Runner) decide(tx pgx.Tx, j job, o *order.Order, state *State) error {
 	in := Input{Msg: j.msg, Order: o, State: state, Now: r.now().UTC().Truncate(time.Microsecond), Cfg: r.cfg}
 	if j.msg.Name == order.NameOrderPlaced {
 		var err error
-		if in.RecentOrders, err = recentOrders(ctx, tx, o); err != nil {
+		if in.RecentOrders, err = RecentOrders(ctx, tx, o, nil); err != nil {
 			return err
 		}
 	}
@@ -284,13 +284,17 @@ func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State) error {
 	return err
 }
 
-func recentOrders(ctx context.Context, tx pgx.Tx, o *order.Order) (int, error) {
+// RecentOrders counts the customer's other orders recorded since an hour before o was
+// placed, the order velocity risk scoring weighs; with until, only those recorded by then
+// (the replay tool asks as of a past moment, the workflow as of now).
+func RecentOrders(ctx context.Context, q eventstore.Querier, o *order.Order, until *time.Time) (int, error) {
 	if o.CustomerID == "" {
 		return 0, nil
 	}
 	var n int
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM events
+	err := q.QueryRow(ctx, `SELECT count(*) FROM events
 		WHERE event_name = 'order.placed.v1' AND payload->>'customerId' = $1
-		  AND recorded_at > $2 AND stream_id <> $3`, o.CustomerID, o.PlacedAt.Add(-time.Hour), o.ID).Scan(&n)
+		  AND recorded_at > $2 AND stream_id <> $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)`,
+		o.CustomerID, o.PlacedAt.Add(-time.Hour), o.ID, until).Scan(&n)
 	return n, err
 }

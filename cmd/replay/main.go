@@ -1,5 +1,6 @@
-// Command replay rebuilds every read model from the event store. With -migrate-only it just
-// creates the database and applies migrations (what `make run` does before starting).
+// Command replay rebuilds, checks and explains the read models and the workflow from the
+// event log: `replay help` lists what it does. With -migrate-only it just creates the
+// database and applies migrations (what `make run` does before starting).
 package main
 
 import (
@@ -10,8 +11,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/projections"
@@ -21,27 +26,87 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return // the usage is printed
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "replay:", err)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp): // -help has printed the usage
+	case errors.Is(err, errDiffers):
 		os.Exit(1)
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "replay: interrupted; the live read models are as they were")
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "replay:", err)
+		os.Exit(2)
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+const help = `replay rebuilds, checks and explains the read models and the workflow from the event log.
+
+Usage: replay [flags] <command> [arguments]
+
+Commands:
+  projections [NAME...]   rebuild the read models (all, or the named ones) beside the live
+                          ones and swap them in; the services keep working meanwhile
+  verify [NAME...]        rebuild into a schema of its own and compare with the live read
+                          models: exit 0 when equal, 1 with the differences
+  status                  where each projection stands against the log, every consumer
+                          group's lag, the delayed queue, dead letters by topic
+  order ID [-json]        an order's events, its state after each, and what the workflow
+                          decides at that point (computed by the real flow, a dry run)
+  help                    this text
+
+Flags:
+  -until TIME|POSITION    with projections: build the read models as they were at that
+                          moment (RFC 3339 time, or a log position) into -schema, and keep
+                          them there; the live ones are not touched
+  -schema NAME            the schema -until builds into; it must not exist yet
+  -max-rows N             verify: differing rows listed per table (default 20)
+  -migrate-only           create the database and apply migrations, then stop
+
+Projections: %s.
+Replay only reads the log and writes read models: it never sends a command, an email or a
+webhook, and never touches the workflow's state.
+Exit status: 0 done, 1 verify found differences, 2 failed.
+
+`
+
+// errDiffers is verify's answer when the read models differ: exit status 1.
+var errDiffers = errors.New("the read models differ from the log")
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { usage(stderr) }
 	migrateOnly := fs.Bool("migrate-only", false, "create the database and apply migrations, then stop")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: replay [flags]\n\nRebuilds every read model from the event store (or, with -migrate-only, only creates the database and applies migrations).\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprintln(fs.Output())
-		host.WriteVars(fs.Output(), []host.Var{host.DatabaseURLVar})
-	}
-	if err := fs.Parse(args); err != nil {
+	until := fs.String("until", "", "build the read models as they were at this time or log position")
+	schema := fs.String("schema", "", "the schema -until builds into")
+	maxRows := fs.Int("max-rows", 20, "differing rows verify lists per table")
+	asJSON := fs.Bool("json", false, "order: print JSON for programs")
+	positional, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	command, rest := "", positional
+	if len(positional) > 0 {
+		command, rest = positional[0], positional[1:]
+	}
+	switch {
+	case command == "help":
+		usage(stdout)
+		return nil
+	case command == "" && !*migrateOnly:
+		fs.Usage()
+		return errors.New("no command given")
+	case (*until == "") != (*schema == ""):
+		return errors.New("-until and -schema go together")
+	case *until != "" && command != "projections":
+		return errors.New("-until works with the projections command")
+	}
+	var ps []projections.Projection
+	if command == "projections" || command == "verify" {
+		if ps, err = projections.ByName(rest...); err != nil {
+			return err
+		}
 	}
 	url := getenv("DATABASE_URL")
 	if url == "" {
@@ -53,14 +118,156 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	defer pool.Close()
 	if *migrateOnly {
-		fmt.Fprintln(out, "database ready: migrations applied")
+		fmt.Fprintln(stdout, "database ready: migrations applied")
 		return nil
 	}
+	switch command {
+	case "projections":
+		if *until != "" {
+			return buildUntil(ctx, pool, ps, *until, *schema, stdout, stderr)
+		}
+		return rebuild(ctx, pool, ps, stdout, stderr)
+	case "verify":
+		return verify(ctx, pool, ps, *maxRows, stdout, stderr)
+	case "status":
+		return status(ctx, pool, stdout)
+	case "order":
+		return explainOrder(ctx, pool, rest, *asJSON, stdout)
+	}
+	return fmt.Errorf("unknown command %q (replay help lists them)", command)
+}
+
+// usage writes the help: the commands, the flags and the environment.
+func usage(w io.Writer) {
+	fmt.Fprintf(w, help, strings.Join(projections.Names(), ", "))
+	host.WriteVars(w, []host.Var{host.DatabaseURLVar})
+}
+
+// parse parses flags wherever they stand among the arguments (replay order ID -json) and
+// returns the others, in order.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional, args = append(positional, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
+func rebuild(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projection, stdout, stderr io.Writer) error {
 	start := time.Now()
-	n, err := projections.Rebuild(ctx, pool)
+	p := newProgress(stderr, "rebuild")
+	res, err := projections.Rebuild(ctx, pool, projections.Options{Projections: ps, Progress: p.report})
+	p.done()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "rebuilt %d read models from %d events in %s\n", len(projections.All()), n, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "rebuilt %s from %d events in %s, swapped in\n", names(ps), res.Events, elapsed(start))
 	return nil
+}
+
+func buildUntil(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projection, until, schema string, stdout, stderr io.Writer) error {
+	position, err := positionAt(ctx, pool, until)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	p := newProgress(stderr, "build")
+	res, err := projections.BuildInto(ctx, pool, schema, projections.Options{Projections: ps, Until: position, Progress: p.report})
+	p.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "built %s as of position %d from %d events into schema %s in %s\n", names(ps), position, res.Events, schema, elapsed(start))
+	return nil
+}
+
+// positionAt reads -until: a log position, or a time, which stands for the newest event
+// recorded at or before it.
+func positionAt(ctx context.Context, pool *pgxpool.Pool, until string) (int64, error) {
+	if n, err := strconv.ParseInt(until, 10, 64); err == nil {
+		if n <= 0 {
+			return 0, fmt.Errorf("-until %d: positions start at 1", n)
+		}
+		return n, nil
+	}
+	at, err := time.Parse(time.RFC3339Nano, until)
+	if err != nil {
+		return 0, fmt.Errorf("-until %q is neither a log position nor an RFC 3339 time", until)
+	}
+	var position int64
+	if err := pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $1`, at).Scan(&position); err != nil {
+		return 0, err
+	}
+	if position == 0 {
+		return 0, fmt.Errorf("no event was recorded at or before %s", at.Format(time.RFC3339))
+	}
+	return position, nil
+}
+
+func verify(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projection, maxRows int, stdout, stderr io.Writer) error {
+	start := time.Now()
+	p := newProgress(stderr, "verify")
+	d, res, err := projections.Verify(ctx, pool, projections.Options{Projections: ps, Progress: p.report}, maxRows)
+	p.done()
+	if err != nil {
+		return err
+	}
+	if d.Changing > 0 {
+		fmt.Fprintf(stdout, "%d order(s) changed while comparing and were left out", d.Changing)
+		if len(d.Unchecked) > 0 {
+			fmt.Fprintf(stdout, ", and with them %s", strings.Join(d.Unchecked, ", "))
+		}
+		fmt.Fprintln(stdout)
+	}
+	if d.Equal() {
+		fmt.Fprintf(stdout, "%s equal the log (%d events, %s)\n", names(ps), res.Events, elapsed(start))
+		return nil
+	}
+	for _, t := range d.Tables {
+		fmt.Fprintf(stdout, "%s: %d row(s) differ", t.Table, t.Count)
+		if t.Count > len(t.Rows) {
+			fmt.Fprintf(stdout, ", the first %d:", len(t.Rows))
+		}
+		fmt.Fprintln(stdout)
+		for _, r := range t.Rows {
+			fmt.Fprintf(stdout, "  %s  %s\n", r.Key, describeProblem(r.Problem))
+			if r.Problem != projections.Differs {
+				continue
+			}
+			for _, c := range r.Columns {
+				fmt.Fprintf(stdout, "      %s: live %s, rebuilt %s\n", c.Column, c.Live, c.Rebuilt)
+			}
+		}
+	}
+	return errDiffers
+}
+
+func describeProblem(p string) string {
+	switch p {
+	case projections.Missing:
+		return "missing from the live table"
+	case projections.Extra:
+		return "in the live table, not in the log"
+	}
+	return "differs"
+}
+
+func names(ps []projections.Projection) string {
+	if len(ps) == len(projections.All()) {
+		return "every read model"
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, strings.TrimPrefix(p.Name, "projection."))
+	}
+	return strings.Join(out, ", ")
+}
+
+func elapsed(start time.Time) time.Duration {
+	return time.Since(start).Round(time.Millisecond)
 }

@@ -599,9 +599,9 @@ func TestListOrdersPaginatesNewestFirstAndFilters(t *testing.T) {
 	// Nothing consumes the log in this test, so the read model is still empty...
 	assert.Empty(t, a.list(url.Values{}).Orders)
 	// ...until the replay tool's rebuild fills it from the events.
-	n, err := projections.Rebuild(ctx, a.pool)
+	n, err := projections.Rebuild(ctx, a.pool, projections.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, 7+1, n, "seven placements and one risk assessment")
+	assert.EqualValues(t, 7+1, n.Events, "seven placements and one risk assessment")
 
 	newestFirst := reversed(placed)
 	pages := a.listAll(url.Values{"limit": {"3"}})

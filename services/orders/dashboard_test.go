@@ -132,7 +132,7 @@ func (d *dash) holdOrder(id, email string) {
 		return err
 	})
 	require.NoError(d.t, err)
-	_, err = projections.Rebuild(ctx, d.pool)
+	_, err = projections.Rebuild(ctx, d.pool, projections.Options{})
 	require.NoError(d.t, err)
 }
 
@@ -280,7 +280,7 @@ func TestDashboardDecide(t *testing.T) {
 		assert.Equal(t, managerEmail, by)
 	})
 	t.Run("the order page shows the decision and the timeline", func(t *testing.T) {
-		_, err := projections.Rebuild(context.Background(), d.pool)
+		_, err := projections.Rebuild(context.Background(), d.pool, projections.Options{})
 		require.NoError(t, err)
 		p := d.request(c, "GET", "/dashboard/orders/ord-reject", nil, nil)
 		require.Equal(t, http.StatusOK, p.status)

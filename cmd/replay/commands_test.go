@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/projections/ordergen"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of replay order")
+
+// replay runs the command against url and returns what it printed and its error.
+func replay(t *testing.T, url string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), args, env(url), &out, io.Discard)
+	return out.String(), err
+}
+
+func TestHelpListsTheCommands(t *testing.T) {
+	out, err := replay(t, "postgres://nowhere.invalid/none", "help")
+	require.NoError(t, err)
+	for _, want := range []string{"projections [NAME...]", "verify [NAME...]", "status", "order ID [-json]", "-until TIME|POSITION",
+		"order_summaries, pending_approvals, order_timeline, support_tickets"} {
+		assert.Contains(t, out, want)
+	}
+	_, err = replay(t, "postgres://nowhere.invalid/none", "-until", "5", "verify")
+	assert.ErrorContains(t, err, "-until and -schema go together")
+	_, err = replay(t, "postgres://nowhere.invalid/none", "projections", "no_such_model")
+	assert.ErrorContains(t, err, `no projection "no_such_model"`)
+}
+
+// The commands on a realistic log: rebuild, verify (equal, then a row changed by hand),
+// build up to a position, status.
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = ordergen.Generate(context.Background(), pool, ordergen.Options{Events: 2000, Seed: 7})
+	require.NoError(t, err)
+
+	out, err := replay(t, url, "projections")
+	require.NoError(t, err)
+	assert.Regexp(t, `^rebuilt every read model from \d+ events in .*, swapped in\n$`, out)
+
+	out, err = replay(t, url, "verify")
+	require.NoError(t, err)
+	assert.Regexp(t, `^every read model equal the log \(\d+ events, .*\)\n$`, out)
+
+	_, err = pool.Exec(context.Background(), `UPDATE orders.order_timeline SET summary = 'edited' WHERE position = 7`)
+	require.NoError(t, err)
+	out, err = replay(t, url, "verify", "order_timeline")
+	require.ErrorIs(t, err, errDiffers)
+	assert.Contains(t, out, "orders.order_timeline: 1 row(s) differ\n  position=7  differs\n      summary: live \"edited\", rebuilt ")
+
+	out, err = replay(t, url, "projections", "-until", "500", "-schema", "as_of_500")
+	require.NoError(t, err)
+	assert.Regexp(t, `^built every read model as of position 500 from 500 events into schema as_of_500 in `, out)
+	var newest int64
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT max(position) FROM as_of_500.order_timeline`).Scan(&newest))
+	assert.EqualValues(t, 500, newest)
+
+	out, err = replay(t, url, "status")
+	require.NoError(t, err)
+	for _, want := range []string{`projections \(consumer group projections\) +newest event reflected +log head +messages behind`,
+		`\n  order_timeline +(\d+) +(\d+) +0\n`, `\n  projections +order_events\.3 +0s +0\n`, `delayed queue order_deadlines +0 pending +0 due`,
+		`\ndead letters +topic +last +count\n  none`} {
+		assert.Regexp(t, want, out)
+	}
+}
+
+// The three scenarios of the business case, told by replay order: the decisions must be
+// those the workflow takes. The golden files pin the output (go test -update rewrites them).
+func TestOrderExplainsTheBusinessCaseScenarios(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	defer pool.Close()
+	writeScenarios(t, pool)
+
+	for _, c := range []struct{ id, golden string }{
+		{"ord-normal", "order_normal.golden"},
+		{"ord-risky", "order_risky.golden"},
+		{"ord-unpaid", "order_unpaid.golden"},
+	} {
+		out, err := replay(t, url, "order", c.id)
+		require.NoError(t, err)
+		golden(t, c.golden, out)
+	}
+	out, err := replay(t, url, "order", "ord-risky", "-json")
+	require.NoError(t, err)
+	golden(t, "order_risky.json.golden", out)
+
+	_, err = replay(t, url, "order", "ord-none")
+	assert.ErrorContains(t, err, "no order ord-none in the log")
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), got, "%s (go test ./cmd/replay -run %s -update rewrites it)", path, t.Name())
+}
+
+// writeScenarios stores the business case's three orders as the services would have,
+// at fixed times: a normal order delivered and completed, a risky one held and approved
+// by a manager, and one whose payment fails.
+func writeScenarios(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	price := func(c order.Cents) *order.Cents { return &c }
+	address := &order.Address{Name: "Ann", Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US"}
+	normal := order.PlaceOrder{OrderID: "ord-normal", CustomerID: "c-1", CustomerEmail: "ann@example.com", Currency: "USD",
+		Items: []order.Item{{SKU: "SKU-001", Quantity: 2, UnitPrice: price(5000)}}, Total: 10000, ShippingAddress: address, BillingAddress: address}
+	risky := order.PlaceOrder{OrderID: "ord-risky", CustomerEmail: "bob@example.com", NewCustomer: true, Currency: "USD",
+		Items: []order.Item{{SKU: "SKU-002", Quantity: 1}}, Total: 5_000_000}
+	unpaid := normal
+	unpaid.OrderID, unpaid.CustomerID, unpaid.CustomerEmail = "ord-unpaid", "c-3", "cid@example.com"
+
+	histories := map[string][]ordergen.Step{
+		"ord-normal": {ordergen.Place(normal), ordergen.Assess(10), ordergen.Reserve("res-1"), ordergen.OpenSession("cs_1"),
+			ordergen.Pay("pi_1"), ordergen.Ship("shp-1"), ordergen.Courier("delivered", ""), ordergen.Complete()},
+		"ord-risky": {ordergen.Place(risky), ordergen.Assess(85, ordergen.HighRiskFactors()...),
+			ordergen.Approve("manager@ordermill.local", "checked by phone"), ordergen.Reserve("res-2"), ordergen.OpenSession("cs_2")},
+		"ord-unpaid": {ordergen.Place(unpaid), ordergen.Assess(10), ordergen.Reserve("res-3"), ordergen.OpenSession("cs_3"),
+			ordergen.FailPayment("pi_3", "card declined")},
+	}
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var b ordergen.Batch
+	for _, id := range []string{"ord-normal", "ord-risky", "ord-unpaid"} {
+		o := &order.Order{}
+		for _, s := range histories[id] {
+			at = at.Add(1500 * time.Millisecond)
+			require.NoError(t, b.Do(o, s, at))
+		}
+	}
+	require.NoError(t, pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error { return b.Write(context.Background(), tx) }))
+}
+
+func TestParseTakesFlagsAnywhere(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	j := fs.Bool("json", false, "")
+	args, err := parse(fs, strings.Fields("order ord-1 -json"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"order", "ord-1"}, args)
+	assert.True(t, *j)
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/sagas"
+)
+
+// status reports where the read models and every consumer of the log stand.
+func status(ctx context.Context, q eventstore.Querier, w io.Writer) error {
+	ps, err := projections.Statuses(ctx, q)
+	if err != nil {
+		return err
+	}
+	lags, err := eventstore.GroupLags(ctx, q)
+	if err != nil {
+		return err
+	}
+	pending, due, overdue, err := eventstore.QueueDepth(ctx, q, sagas.DeadlinesTopic)
+	if err != nil {
+		return err
+	}
+	dead, err := eventstore.DeadLetterCounts(ctx, q)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "projections (consumer group %s)\tnewest event reflected\tlog head\tmessages behind\n", projections.ConsumerGroup)
+	for _, p := range ps {
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\n", strings.TrimPrefix(p.Name, "projection."), p.Position, p.Head, p.Behind)
+	}
+	fmt.Fprintln(tw, "\t\t\t")
+	fmt.Fprintln(tw, "consumer groups\ttopic\toldest waiting\tmessages behind")
+	for _, l := range lags {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", l.Group, l.Topic, l.Oldest.Round(time.Millisecond), l.Behind)
+	}
+	fmt.Fprintln(tw, "\t\t\t")
+	fmt.Fprintf(tw, "delayed queue %s\t%d pending\t%d due\t", sagas.DeadlinesTopic, pending, due)
+	if due > 0 {
+		fmt.Fprintf(tw, "the first overdue by %s", overdue.Round(time.Millisecond))
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "\t\t\t")
+	fmt.Fprintln(tw, "dead letters\ttopic\tlast\tcount")
+	for _, d := range dead {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", d.Group, d.Topic, stamp(d.Last), d.Count)
+	}
+	if len(dead) == 0 {
+		fmt.Fprintln(tw, "  none\t\t\t")
+	}
+	return tw.Flush()
+}

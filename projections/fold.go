@@ -1,0 +1,33 @@
+package projections
+
+import (
+	"time"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// OrderAt is an order as of one event of its stream: the aggregate's state (its own Apply
+// decides every field, so no status rule is repeated here) and the stream facts read
+// models need that the aggregate does not keep.
+type OrderAt struct {
+	order.Order
+	// Position is the log position of the newest event folded in.
+	Position int64
+	// HeldAt is when the order was last held for a manager's decision.
+	HeldAt time.Time
+	// LastApproval is the position of the newest event that started or ended an approval wait.
+	LastApproval int64
+}
+
+// Apply folds the next event of the stream in.
+func (s *OrderAt) Apply(r eventstore.Recorded, e order.Event) {
+	s.Order.Apply(e)
+	s.Position = r.Position
+	if approvalEvents[r.Name] {
+		s.LastApproval = r.Position
+	}
+	if h, ok := e.(*order.HeldForApproval); ok {
+		s.HeldAt = h.HeldAt
+	}
+}

@@ -1,0 +1,503 @@
+package projections
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+)
+
+// A rebuild reads the log the way the projections' consumer group does (each partition in
+// delivery order, only messages no older transaction can still precede) and folds it in
+// memory, a chunk of messages at a time: every order's state is carried from event to
+// event, and each chunk's rows are written in one short transaction with a statement or
+// two per table. Short transactions matter: a consumer of the log is handed a message only
+// once every older transaction in the cluster has ended, so one long write would stall the
+// whole workflow. Reads take no transaction id and hold nothing back.
+
+// chunkSize is how many messages a rebuild reads and writes per transaction.
+const chunkSize = 5000
+
+// stateCacheSize bounds how many orders a rebuild keeps in memory; an order that falls out
+// and has later events is folded again from the event store.
+const stateCacheSize = 20_000
+
+// Options choose what a build replays and how it reports.
+type Options struct {
+	// Projections are the read models to build (nil: all of them).
+	Projections []Projection
+	// Until, when not zero, stops the log at that position: the read models as they were
+	// when the event at that position was the newest (BuildInto only).
+	Until int64
+	// Progress, when set, hears after every chunk how many messages were read of how many.
+	Progress func(done, total int64)
+}
+
+// Result says what a build replayed.
+type Result struct {
+	// Messages is how many messages of the log were read; Events how many were folded.
+	Messages, Events int64
+}
+
+// rebuildLock is the advisory lock that keeps two rebuilds from swapping at once.
+const rebuildLock = 0x7265706c6179 // "replay"
+
+// Rebuild builds the read models of opts.Projections afresh from the log, beside the live
+// ones, and swaps them in, atomically: the services read the old tables until then, and
+// the new ones afterwards. In the swap's transaction the projections' consumer group is
+// paused (its offset rows are locked) and the new tables are brought up to exactly the
+// group's position, so the group goes on with the next message and no event is missed or
+// applied twice. When every projection is rebuilt, the new tables reach the head of the
+// log and the group is moved there; a rebuild of only some of them follows the group's
+// position instead, since the others stay where they are. A cancelled or failed rebuild
+// leaves the live tables as they were.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
+	if opts.Until != 0 {
+		return Result{}, errors.New("a rebuild swapped in must reach the head of the log: build up to a position into a schema of its own")
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, rebuildLock).Scan(&locked); err != nil {
+		return Result{}, err
+	}
+	if !locked {
+		return Result{}, errors.New("another rebuild is running")
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, rebuildLock) }()
+	stale, err := queryStrings(ctx, pool, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'replay\_build\_%'`)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, s := range stale {
+		if err := dropSchema(ctx, pool, s); err != nil {
+			return Result{}, err
+		}
+	}
+
+	b, err := newBuilder(ctx, pool, freshSchema("replay_build_"), opts)
+	if err != nil {
+		return Result{}, err
+	}
+	defer b.drop(ctx)
+	if err := eventstore.PrepareGroup(ctx, pool, ConsumerGroup, b.topics...); err != nil {
+		return b.result(), err
+	}
+	// Only a rebuild of every projection may move the group past where the others stand.
+	whole := len(b.ps) == len(All())
+	bound := func() (map[string]eventstore.Offset, error) {
+		if whole {
+			return nil, nil
+		}
+		return eventstore.GroupOffsets(ctx, pool, ConsumerGroup, b.topics, false)
+	}
+	catchUp := func() (int64, error) {
+		until, err := bound()
+		if err != nil {
+			return 0, err
+		}
+		return b.catchUp(ctx, until)
+	}
+	if whole {
+		err = b.reachHead(ctx)
+	} else {
+		_, err = catchUp()
+	}
+	if err != nil {
+		return b.result(), err
+	}
+	if err := finishTables(ctx, pool, b.schema, b.ps); err != nil {
+		return b.result(), err
+	}
+
+	// Catch up with what arrived meanwhile until little is left for the swap to do.
+	for {
+		n, err := catchUp()
+		if err != nil {
+			return b.result(), err
+		}
+		if n < chunkSize {
+			break
+		}
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		group, err := eventstore.GroupOffsets(ctx, tx, ConsumerGroup, b.topics, true)
+		if err != nil {
+			return err
+		}
+		if whole {
+			group = nil
+		}
+		if err := b.catchUpIn(ctx, tx, group); err != nil {
+			return err
+		}
+		if err := swapTables(ctx, tx, b.schema, b.ps); err != nil {
+			return err
+		}
+		if whole {
+			for topic, at := range b.cursor() {
+				if err := eventstore.SetGroupOffset(ctx, tx, ConsumerGroup, topic, at); err != nil {
+					return err
+				}
+			}
+		}
+		if slices.ContainsFunc(b.ps, func(p Projection) bool { return p.Name == PendingApprovals.Name }) {
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, PendingChanged)
+		}
+		return err
+	})
+	return b.result(), err
+}
+
+// BuildInto builds the read models of opts.Projections from the log into schema, which
+// must not exist yet, and keeps them there for inspection: with opts.Until, as they were
+// when the event at that position was the newest. The live read models are not touched.
+func BuildInto(ctx context.Context, pool *pgxpool.Pool, schema string, opts Options) (Result, error) {
+	b, err := newBuilder(ctx, pool, schema, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if err = b.reachHead(ctx); err == nil {
+		err = finishTables(ctx, pool, b.schema, b.ps)
+	}
+	if err != nil {
+		b.drop(ctx)
+	}
+	return b.result(), err
+}
+
+// builder carries a build from chunk to chunk. Every topic (a partition of the order
+// events) has a worker of its own: a stream's events all travel on one partition, so each
+// worker folds its orders alone, and the workers read, decode and write side by side.
+type builder struct {
+	pool       *pgxpool.Pool
+	schema     string
+	ps         []Projection
+	needsState bool
+	topics     []string
+	workers    []*worker // one per topic, in the order of topics
+	until      int64
+
+	mu       sync.Mutex
+	read     int64
+	total    int64
+	progress func(done, total int64)
+}
+
+// worker builds from one topic: where it stands, the orders it folds and the rows
+// collected for its next write.
+type worker struct {
+	b      *builder
+	topic  string
+	cursor eventstore.Offset
+	rows   []rows // one per projection
+	states stateCache
+	res    Result
+}
+
+// freshSchema names a schema no other build uses.
+func freshSchema(prefix string) string {
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	return prefix + hex.EncodeToString(suffix)
+}
+
+// newBuilder creates the build's tables in schema and counts the messages it is going to
+// read.
+func newBuilder(ctx context.Context, pool *pgxpool.Pool, schema string, opts Options) (*builder, error) {
+	ps := opts.Projections
+	if ps == nil {
+		ps = All()
+	}
+	b := &builder{pool: pool, schema: schema, ps: ps, topics: topics(ps), until: opts.Until, progress: opts.Progress}
+	for _, p := range ps {
+		b.needsState = b.needsState || p.needsState
+	}
+	for _, topic := range b.topics {
+		w := &worker{b: b, topic: topic, states: newStateCache(stateCacheSize / len(b.topics))}
+		for _, p := range ps {
+			w.rows = append(w.rows, p.rows())
+		}
+		b.workers = append(b.workers, w)
+		if b.progress != nil {
+			n, err := eventstore.Backlog(ctx, pool, topic, eventstore.Offset{})
+			if err != nil {
+				return nil, err
+			}
+			b.total += n
+		}
+	}
+	return b, createTables(ctx, pool, schema, ps)
+}
+
+// result sums up what the workers replayed.
+func (b *builder) result() Result {
+	var r Result
+	for _, w := range b.workers {
+		r.Messages += w.res.Messages
+		r.Events += w.res.Events
+	}
+	return r
+}
+
+// cursor is where the build stands in each topic.
+func (b *builder) cursor() map[string]eventstore.Offset {
+	out := map[string]eventstore.Offset{}
+	for _, w := range b.workers {
+		out[w.topic] = w.cursor
+	}
+	return out
+}
+
+// drop removes the build's schema, even when ctx is cancelled.
+func (b *builder) drop(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	_ = dropSchema(ctx, b.pool, b.schema)
+}
+
+// catchUp has every worker read its topic from where it stands to what is readable now,
+// or only up to until[topic] when until is given, side by side, one short transaction per
+// chunk; it reports how many messages they read.
+func (b *builder) catchUp(ctx context.Context, until map[string]eventstore.Offset) (int64, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	read := make([]int64, len(b.workers))
+	for i, w := range b.workers {
+		g.Go(func() (err error) {
+			read[i], err = w.catchUp(ctx, b.pool, until)
+			return err
+		})
+	}
+	err := g.Wait()
+	var n int64
+	for _, r := range read {
+		n += r
+	}
+	return n, err
+}
+
+// catchUpIn is catchUp inside tx, one worker after the other, a savepoint per chunk.
+func (b *builder) catchUpIn(ctx context.Context, tx pgx.Tx, until map[string]eventstore.Offset) error {
+	for _, w := range b.workers {
+		if _, err := w.catchUp(ctx, tx, until); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// headPoll is how often a build looks again at a topic whose newest messages are not
+// readable yet, because an older transaction is still open somewhere in the cluster.
+const headPoll = 20 * time.Millisecond
+
+// reachHead catches up with every message committed before it was called: what a
+// consumer may not take yet (an older transaction is still open) it waits for.
+func (b *builder) reachHead(ctx context.Context) error {
+	heads := map[string]eventstore.Offset{}
+	for _, topic := range b.topics {
+		head, err := eventstore.Head(ctx, b.pool, topic)
+		if err != nil {
+			return err
+		}
+		heads[topic] = head
+	}
+	for {
+		n, err := b.catchUp(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(b.workers, func(w *worker) bool { return w.cursor.Less(heads[w.topic]) }) {
+			return nil
+		}
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(headPoll):
+			}
+		}
+	}
+}
+
+// report tells the progress callback about n more messages read.
+func (b *builder) report(n int) {
+	if b.progress == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.read += int64(n)
+	b.total = max(b.total, b.read)
+	b.progress(b.read, b.total)
+}
+
+// db is where a worker reads and writes: the pool, one short transaction per chunk, or
+// the swap's transaction, one savepoint per chunk.
+type db interface {
+	eventstore.Querier
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// catchUp reads the worker's topic from its cursor to what is readable now (or up to
+// until[topic]), a chunk at a time, and reports how many messages it read.
+func (w *worker) catchUp(ctx context.Context, d db, until map[string]eventstore.Offset) (int64, error) {
+	var end eventstore.Offset
+	if until != nil {
+		end = until[w.topic]
+		if !w.cursor.Less(end) {
+			return 0, nil
+		}
+	}
+	var read int64
+	for {
+		var last eventstore.Offset
+		n, err := eventstore.ReadLog(ctx, d, w.topic, w.cursor, end, chunkSize, func(at eventstore.Offset, payload []byte) error {
+			last = at
+			return w.fold(ctx, payload)
+		})
+		if err != nil {
+			return read, err
+		}
+		if n > 0 {
+			if err := pgx.BeginFunc(ctx, d, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
+				return read, err
+			}
+			w.cursor = last
+			w.states.age()
+			read += int64(n)
+			w.b.report(n)
+		}
+		if n < chunkSize {
+			return read, nil
+		}
+	}
+}
+
+// fold decodes one message of the log and hands it to every projection that wants it.
+func (w *worker) fold(ctx context.Context, payload []byte) error {
+	w.res.Messages++
+	var r eventstore.Recorded
+	if err := jsonv2.Unmarshal(payload, &r); err != nil {
+		return fmt.Errorf("decode event envelope: %w", err)
+	}
+	if w.b.until > 0 && r.Position > w.b.until || r.StreamType != orderstream.StreamType {
+		return nil
+	}
+	w.res.Events++
+	if !w.b.needsState && !slices.ContainsFunc(w.b.ps, func(p Projection) bool { return p.wants(r) }) {
+		return nil // nobody reads it: not even decoded
+	}
+	e, err := orderstream.Decode(r)
+	if err != nil {
+		return err
+	}
+	var o *OrderAt
+	if w.b.needsState {
+		if o, err = w.stateAt(ctx, r, e); err != nil {
+			return err
+		}
+	}
+	for i, p := range w.b.ps {
+		if p.wants(r) {
+			w.rows[i].add(r, e, o)
+		}
+	}
+	return nil
+}
+
+// stateAt returns r's order as of r. The log hands a stream's events over in order, so
+// the state in memory is normally one version behind; an order that fell out of memory,
+// or whose events came out of order (two transactions committing the other way round),
+// is folded from the event store up to r instead.
+func (w *worker) stateAt(ctx context.Context, r eventstore.Recorded, e order.Event) (*OrderAt, error) {
+	o := w.states.get(r.StreamID)
+	switch {
+	case o != nil && r.Version == o.Version+1, o == nil && r.Version == 1:
+		if o == nil {
+			o = &OrderAt{}
+			w.states.put(r.StreamID, o)
+		}
+		o.Apply(r, e)
+		return o, nil
+	case o != nil && r.Version <= o.Version:
+		return o, nil // folded already, from the event store
+	}
+	recorded, err := eventstore.Load(ctx, w.b.pool, r.StreamID)
+	if err != nil {
+		return nil, err
+	}
+	o = &OrderAt{}
+	for _, rr := range recorded {
+		if rr.Version > r.Version {
+			break
+		}
+		ev, err := orderstream.Decode(rr)
+		if err != nil {
+			return nil, err
+		}
+		o.Apply(rr, ev)
+	}
+	w.states.put(r.StreamID, o)
+	return o, nil
+}
+
+// write stores the rows collected since the last write; they are new to the build's
+// tables.
+func (w *worker) write(ctx context.Context, tx pgx.Tx) error {
+	for _, r := range w.rows {
+		if err := r.write(ctx, tx, w.b.schema, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stateCache keeps the orders a worker folds, at most about max of them: the orders used
+// least recently are forgotten a generation at a time.
+type stateCache struct {
+	cur, old map[string]*OrderAt
+	max      int
+}
+
+func newStateCache(max int) stateCache {
+	return stateCache{cur: map[string]*OrderAt{}, old: map[string]*OrderAt{}, max: max}
+}
+
+func (c *stateCache) get(id string) *OrderAt {
+	if o := c.cur[id]; o != nil {
+		return o
+	}
+	o := c.old[id]
+	if o != nil {
+		c.cur[id] = o
+		delete(c.old, id)
+	}
+	return o
+}
+
+func (c *stateCache) put(id string, o *OrderAt) { c.cur[id] = o }
+
+// age starts a new generation when the current one is full.
+func (c *stateCache) age() {
+	if len(c.cur) >= c.max/2 {
+		c.old, c.cur = c.cur, make(map[string]*OrderAt, len(c.cur))
+	}
+}

@@ -1,0 +1,270 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/projections/ordergen"
+)
+
+// readModels are the projections' tables with the column order checksums sort them by.
+var readModels = []struct{ table, key, where string }{
+	{"order_summaries", "order_id", "true"},
+	{"order_counts", "dimension, bucket", "n <> 0"},
+	{"pending_approvals", "order_id", "true"},
+	{"order_timeline", "position", "true"},
+	{"support_tickets", "id", "true"},
+}
+
+// checksums is an md5 of every read model's rows in schema, in key order.
+func checksums(t *testing.T, q eventstore.Querier, schema string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, m := range readModels {
+		var sum string
+		var n int
+		err := q.QueryRow(context.Background(), fmt.Sprintf(
+			`SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY %s), '')), count(*) FROM %s.%s x WHERE %s`,
+			m.key, schema, m.table, m.where)).Scan(&sum, &n)
+		require.NoError(t, err)
+		out[m.table] = fmt.Sprintf("%d rows %s", n, sum)
+	}
+	return out
+}
+
+// consumeLive applies every message of the log committed so far that the projections'
+// consumer group has not consumed yet, a hundred at a time, through the live path
+// (ApplyAll), and moves the group on, as the orders service's consumer would. A
+// message that is not readable yet (a parallel test holds an older transaction open) is
+// waited for, as the consumer waits.
+func consumeLive(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	topics := eventstore.Partitions(eventstore.EventsTopic("order"))
+	require.NoError(t, eventstore.PrepareGroup(ctx, pool, projections.ConsumerGroup, topics...))
+	for _, topic := range topics {
+		head, err := eventstore.Head(ctx, pool, topic)
+		require.NoError(t, err)
+		for caughtUp := false; !caughtUp; {
+			require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				at, err := eventstore.GroupOffsets(ctx, tx, projections.ConsumerGroup, []string{topic}, true)
+				if err != nil {
+					return err
+				}
+				last := at[topic]
+				var events []eventstore.Recorded
+				_, err = eventstore.ReadLog(ctx, tx, topic, last, head, 1_000_000, func(o eventstore.Offset, payload []byte) error {
+					last = o
+					var r eventstore.Recorded
+					err := json.Unmarshal(payload, &r)
+					events = append(events, r)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				for batch := range slices.Chunk(events, 100) {
+					if err := projections.ApplyAll(ctx, tx, batch); err != nil {
+						return err
+					}
+				}
+				caughtUp = last == head
+				return eventstore.SetGroupOffset(ctx, tx, projections.ConsumerGroup, topic, last)
+			}))
+			if !caughtUp {
+				time.Sleep(10 * time.Millisecond) // a poll: what is left is not readable yet
+			}
+		}
+	}
+}
+
+func generate(t *testing.T, pool *pgxpool.Pool, opts ordergen.Options) ordergen.Result {
+	t.Helper()
+	res, err := ordergen.Generate(context.Background(), pool, opts)
+	require.NoError(t, err)
+	return res
+}
+
+// A rebuild gives exactly the rows the live consumer arrives at, and the same rows again
+// when it runs a second time.
+func TestRebuildEqualsLiveAndRepeats(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	gen := generate(t, pool, ordergen.Options{Events: 6000, Seed: 1})
+	consumeLive(t, pool)
+	live := checksums(t, pool, "orders")
+
+	res, err := projections.Rebuild(ctx, pool, projections.Options{})
+	require.NoError(t, err)
+	assert.EqualValues(t, gen.Events, res.Events)
+	first := checksums(t, pool, "orders")
+	assert.Equal(t, live, first, "the rebuild's rows are the live consumer's")
+	assert.NotContains(t, first["pending_approvals"], "0 rows")
+	assert.NotContains(t, first["support_tickets"], "0 rows")
+
+	_, err = projections.Rebuild(ctx, pool, projections.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, first, checksums(t, pool, "orders"), "a second rebuild")
+
+	d, _, err := projections.Verify(ctx, pool, projections.Options{}, 10)
+	require.NoError(t, err)
+	assert.True(t, d.Equal(), "%+v", d)
+	assert.Zero(t, d.Changing)
+	assert.Empty(t, schemasLike(t, pool, "replay_%"), "no build is left behind")
+}
+
+func schemasLike(t *testing.T, pool *pgxpool.Pool, pattern string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`, pattern)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return names
+}
+
+// Verify finds a row changed by hand, a missing row and an extra one, says which columns
+// differ, and touches nothing.
+func TestVerifyFindsChangedMissingAndExtraRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	generate(t, pool, ordergen.Options{Events: 3000, Seed: 2})
+	_, err := projections.Rebuild(ctx, pool, projections.Options{})
+	require.NoError(t, err)
+
+	var changed string
+	var gone int64
+	require.NoError(t, pool.QueryRow(ctx, `UPDATE orders.order_summaries SET status = 'placed', item_count = 99
+		WHERE order_id = (SELECT min(order_id) FROM orders.order_summaries WHERE status = 'completed') RETURNING order_id`).Scan(&changed))
+	require.NoError(t, pool.QueryRow(ctx, `DELETE FROM orders.order_timeline
+		WHERE position = (SELECT min(position) FROM orders.order_timeline) RETURNING position`).Scan(&gone))
+	_, err = pool.Exec(ctx, `INSERT INTO orders.support_tickets (id, order_id, kind, reason, created_at)
+		VALUES (999999, 'ord-ghost', 'delivery_failed', 'invented', now())`)
+	require.NoError(t, err)
+	before := checksums(t, pool, "orders")
+
+	d, _, err := projections.Verify(ctx, pool, projections.Options{}, 5)
+	require.NoError(t, err)
+	require.False(t, d.Equal())
+	byTable := map[string]projections.TableDiff{}
+	for _, td := range d.Tables {
+		byTable[strings.TrimPrefix(td.Table, "orders.")] = td
+	}
+	summaries := byTable["order_summaries"]
+	require.Equal(t, 1, summaries.Count)
+	assert.Equal(t, "order_id="+changed, summaries.Rows[0].Key)
+	assert.Equal(t, projections.Differs, summaries.Rows[0].Problem)
+	assert.Equal(t, []projections.ColumnDiff{
+		{Column: "status", Live: `"placed"`, Rebuilt: `"completed"`},
+		{Column: "item_count", Live: "99", Rebuilt: summaries.Rows[0].Columns[1].Rebuilt},
+	}, summaries.Rows[0].Columns)
+	assert.Equal(t, 2, byTable["order_counts"].Count, "one status counted once too often, one once too few")
+
+	timeline := byTable["order_timeline"]
+	require.Equal(t, 1, timeline.Count)
+	assert.Equal(t, fmt.Sprintf("position=%d", gone), timeline.Rows[0].Key)
+	assert.Equal(t, projections.Missing, timeline.Rows[0].Problem)
+
+	tickets := byTable["support_tickets"]
+	require.Equal(t, 1, tickets.Count)
+	assert.Equal(t, "id=999999", tickets.Rows[0].Key)
+	assert.Equal(t, projections.Extra, tickets.Rows[0].Problem)
+	assert.NotContains(t, byTable, "pending_approvals")
+
+	assert.Equal(t, before, checksums(t, pool, "orders"), "verify changes nothing")
+}
+
+// A rebuild cancelled halfway leaves the live read models as they were, and no build
+// behind.
+func TestCancelledRebuildLeavesLiveTables(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	generate(t, pool, ordergen.Options{Events: 10_000, Seed: 3})
+	_, err := projections.Rebuild(context.Background(), pool, projections.Options{})
+	require.NoError(t, err)
+	before := checksums(t, pool, "orders")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = projections.Rebuild(ctx, pool, projections.Options{Progress: func(done, total int64) {
+		if done > 0 && done < total {
+			cancel()
+		}
+	}})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, before, checksums(t, pool, "orders"))
+	assert.Empty(t, schemasLike(t, pool, "replay_%"))
+}
+
+// The read models built up to a position are exactly those of a log cut at that
+// position: the same histories written to another database only up to there.
+func TestBuildUntilAPositionEqualsALogCutThere(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	full, cut := pgtest.Pool(t), pgtest.Pool(t)
+	const at = 4321
+	generate(t, full, ordergen.Options{Events: 8000, Seed: 4})
+	generate(t, cut, ordergen.Options{Events: 8000, Seed: 4, Limit: at})
+	_, err := projections.Rebuild(ctx, cut, projections.Options{})
+	require.NoError(t, err)
+
+	res, err := projections.BuildInto(ctx, full, "as_of", projections.Options{Until: at})
+	require.NoError(t, err)
+	assert.EqualValues(t, at, res.Events)
+	assert.Equal(t, checksums(t, cut, "orders"), checksums(t, full, "as_of"))
+	assert.NotEqual(t, checksums(t, full, "as_of"), checksums(t, full, "orders"))
+
+	_, err = projections.BuildInto(ctx, full, "as_of", projections.Options{Until: at})
+	require.Error(t, err, "an existing schema is never overwritten")
+	assert.Equal(t, checksums(t, cut, "orders"), checksums(t, full, "as_of"))
+}
+
+// A rebuild of one projection follows the consumer group: the new table holds what the
+// group has consumed, no more, so the live consumer carries on from there without
+// missing or repeating an event.
+func TestRebuildOfOneProjectionFollowsTheGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	generate(t, pool, ordergen.Options{Events: 3000, Seed: 5})
+	consumeLive(t, pool)
+	consumed := checksums(t, pool, "orders")
+	generate(t, pool, ordergen.Options{Events: 2000, Seed: 6, Prefix: "later-"})
+
+	timeline, err := projections.ByName("order_timeline")
+	require.NoError(t, err)
+	_, err = projections.Rebuild(ctx, pool, projections.Options{Projections: timeline})
+	require.NoError(t, err)
+	assert.Equal(t, consumed, checksums(t, pool, "orders"), "only what the group has consumed")
+
+	consumeLive(t, pool)
+	d, _, err := projections.Verify(ctx, pool, projections.Options{}, 5)
+	require.NoError(t, err)
+	assert.True(t, d.Equal(), "%+v", d)
+}
+
+func TestByName(t *testing.T) {
+	ps, err := projections.ByName("order_timeline", "projection.support_tickets", "order_timeline")
+	require.NoError(t, err)
+	require.Len(t, ps, 2)
+	assert.Equal(t, "projection.order_timeline", ps[0].Name)
+	_, err = projections.ByName("orders")
+	assert.ErrorContains(t, err, "order_summaries, pending_approvals, order_timeline, support_tickets")
+	all, err := projections.ByName()
+	require.NoError(t, err)
+	assert.Len(t, all, len(projections.All()))
+}

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/projections/ordergen"
+	"github.com/ordermill/ordermill/sagas"
+)
+
+// A rebuild of every read model runs while customers keep placing orders. The log must not
+// stall: orders placed after the rebuild began complete before it ends (the rebuild waits,
+// between two chunks, until some have; a rebuild in one long transaction never would). Afterwards no event is missing or applied twice: every order
+// is in the read models as it is in the log, and verify finds them equal.
+func TestRebuildWhileOrdersFlow(t *testing.T) {
+	s := start(t, defaultOptions())
+	ctx := context.Background()
+	s.writeHistory(30_000)
+
+	var (
+		rebuilding atomic.Bool
+		duringRuns atomic.Int64          // orders placed and completed while the rebuild ran
+		flowed     = make(chan struct{}) // closed once three have
+		stop       = make(chan struct{})
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		errs       []error
+		placed     atomic.Int64
+	)
+	const customers = 8
+	for c := range customers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				began := rebuilding.Load()
+				if err := s.driveOrder(c*10_000 + i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				placed.Add(1)
+				if began && rebuilding.Load() && duringRuns.Add(1) == 3 {
+					close(flowed)
+				}
+			}
+		})
+	}
+
+	waited := false
+	rebuilding.Store(true)
+	res, err := projections.Rebuild(ctx, s.db, projections.Options{Progress: func(done, total int64) {
+		if waited || done >= total {
+			return
+		}
+		waited = true
+		// Between two chunks, partway through the log: orders must flow meanwhile.
+		select {
+		case <-flowed:
+		case <-time.After(60 * time.Second):
+		}
+	}})
+	rebuilding.Store(false)
+	require.NoError(t, err)
+	assert.True(t, waited, "the rebuild reported its progress")
+	assert.GreaterOrEqual(t, duringRuns.Load(), int64(3), "orders completed while the rebuild ran")
+	assert.Greater(t, res.Events, int64(30_000))
+
+	close(stop)
+	wg.Wait()
+	require.Empty(t, errs)
+	require.Positive(t, placed.Load())
+
+	d, _, err := projections.Verify(ctx, s.db, projections.Options{}, 20)
+	require.NoError(t, err)
+	assert.True(t, d.Equal(), "%+v", d)
+	assert.Zero(t, d.Changing, "nothing moves once the customers have stopped")
+
+	var completed int64
+	require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM orders.order_summaries
+		WHERE order_id NOT LIKE 'past-%' AND status = 'completed'`).Scan(&completed))
+	assert.Equal(t, placed.Load(), completed, "every order the customers drove is in the read model, completed")
+	var deadLetters int
+	require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&deadLetters))
+	assert.Zero(t, deadLetters)
+	behind, err := projections.Statuses(ctx, s.db)
+	require.NoError(t, err)
+	assert.Zero(t, behind[0].Behind, fmt.Sprint(behind))
+}
+
+// writeHistory stores a realistic history of finished and unfinished orders, as if the
+// system had run for a while: enough for a rebuild to take many chunks. The workflow and
+// the read models start after it (their consumer groups are moved past it while it is
+// written, their offset rows locked meanwhile), so the workflow does not act on it again;
+// only a rebuild brings it into the read models.
+func (s *system) writeHistory(events int) {
+	s.t.Helper()
+	ctx := context.Background()
+	topics := eventstore.Partitions(eventstore.EventsTopic("order"))
+	groups := []string{sagas.ConsumerGroup, projections.ConsumerGroup}
+	for _, g := range groups {
+		require.NoError(s.t, eventstore.PrepareGroup(ctx, s.db, g, topics...))
+	}
+	tx, err := s.db.Begin(ctx)
+	require.NoError(s.t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	for _, g := range groups {
+		_, err := eventstore.GroupOffsets(ctx, tx, g, topics, true)
+		require.NoError(s.t, err)
+	}
+	_, err = ordergen.Generate(ctx, s.db, ordergen.Options{Events: events, Seed: 11, Prefix: "past-"})
+	require.NoError(s.t, err)
+	for _, topic := range topics {
+		head, err := eventstore.Head(ctx, s.db, topic)
+		require.NoError(s.t, err)
+		for _, g := range groups {
+			require.NoError(s.t, eventstore.SetGroupOffset(ctx, tx, g, topic, head))
+		}
+	}
+	require.NoError(s.t, tx.Commit(ctx))
+}
