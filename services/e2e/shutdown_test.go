@@ -117,7 +117,9 @@ func TestSIGTERMDuringABurstLosesNoOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range burst / 5 {
-				body := fmt.Sprintf(`{"items":[{"sku":"SKU-001","quantity":1,"unitPrice":50}],"total":50,"customerId":"burst-%d","customerEmail":"b%d-%d@example.com"}`, customer, customer, i)
+				// One customer id per order: ten orders in a minute from one new customer
+				// would score over the approval threshold (velocity), and wait for a manager.
+				body := fmt.Sprintf(`{"items":[{"sku":"SKU-001","quantity":1,"unitPrice":50}],"total":50,"customerId":"burst-%d-%d","customerEmail":"b%d-%d@example.com"}`, customer, i, customer, i)
 				resp, err := http.Post(c.orders+"/api/orders", "application/json", strings.NewReader(body))
 				if err != nil {
 					mu.Lock()
