@@ -123,7 +123,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 	if err != nil {
 		return b.result(), err
 	}
-	if err := finishTables(ctx, pool, b.schema, b.ps); err != nil {
+	if err := b.finish(ctx); err != nil {
 		return b.result(), err
 	}
 
@@ -175,7 +175,7 @@ func BuildInto(ctx context.Context, pool *pgxpool.Pool, schema string, opts Opti
 		return Result{}, err
 	}
 	if err = b.reachHead(ctx); err == nil {
-		err = finishTables(ctx, pool, b.schema, b.ps)
+		err = b.finish(ctx)
 	}
 	if err != nil {
 		b.drop(ctx)
@@ -194,6 +194,10 @@ type builder struct {
 	topics     []string
 	workers    []*worker // one per topic, in the order of topics
 	until      int64
+	// triggered is set once the shadow tables have their triggers: the counters' trigger
+	// updates rows every chunk shares, which chunks written side by side would take in
+	// different orders and deadlock on, so from then on the workers write one at a time.
+	triggered bool
 
 	mu       sync.Mutex
 	read     int64
@@ -273,12 +277,26 @@ func (b *builder) drop(ctx context.Context) {
 	_ = dropSchema(ctx, b.pool, b.schema)
 }
 
+// finish gives the shadow tables their indexes, counters and triggers; from then on the
+// workers write one at a time (see triggered).
+func (b *builder) finish(ctx context.Context) error {
+	if err := finishTables(ctx, b.pool, b.schema, b.ps); err != nil {
+		return err
+	}
+	b.triggered = true
+	return nil
+}
+
 // catchUp has every worker read its topic from where it stands to what is readable now,
 // or only up to until[topic] when until is given, side by side, one short transaction per
 // chunk; it reports how many messages they read.
 func (b *builder) catchUp(ctx context.Context, until map[string]eventstore.Offset) (int64, error) {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
+	if b.triggered {
+		g.SetLimit(1)
+	} else {
+		g.SetLimit(runtime.GOMAXPROCS(0))
+	}
 	read := make([]int64, len(b.workers))
 	for i, w := range b.workers {
 		g.Go(func() (err error) {

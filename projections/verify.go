@@ -92,7 +92,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts Options, maxRows int) 
 	if err := b.reachHead(ctx); err != nil {
 		return Diff{}, b.result(), err
 	}
-	if err := finishTables(ctx, pool, b.schema, b.ps); err != nil {
+	if err := b.finish(ctx); err != nil {
 		return Diff{}, b.result(), err
 	}
 	for attempt := 1; ; attempt++ {
