@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,9 +399,15 @@ func TestWarehouseCrashReservesEachOrderOnce(t *testing.T) {
 	before := c.stock("SKU-001")
 	const n = 20
 	ids := make([]string, n)
+	// All at once, so the crash finds reservations in flight: placed one after another
+	// (each asks the catalog for its price), the warehouse keeps up with them.
+	var wg sync.WaitGroup
 	for i := range ids {
-		ids[i] = c.placeOrder(fmt.Sprintf(`{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"customerId":"wh-%d"}`, i))
+		wg.Go(func() {
+			ids[i] = c.placeOrder(fmt.Sprintf(`{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"customerId":"wh-%d"}`, i))
+		})
 	}
+	wg.Wait()
 	c.crash("warehouse")
 	unanswered := 0
 	for _, id := range ids {
