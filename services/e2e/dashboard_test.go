@@ -149,7 +149,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	assert.Equal(t, "done", get(t, alice, chromedp.AttributeValue(chromedp.CSS(`[data-testid=step-approval]`), "data-state")).Value)
 	assert.Contains(t, get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`))), "Approved by alice@example.com: verified by phone")
 
-	// The dev simulator marks it paid with a signed webhook; the order moves on.
+	// The dev simulator marks it paid with a signed webhook; the order moves on. (Only a
+	// payment of the order's recorded session pays it, so the customer pays once it is.)
+	_, err := s.recordedSession(first)
+	require.NoError(t, err)
 	do(t, alice,
 		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),

@@ -352,19 +352,29 @@ func signedPayment(t *testing.T, secret string, body any) ([]byte, http.Header) 
 // settles: it names the session, the amount and the currency, so it waits until the order
 // has recorded its session. It returns errors so it can run in a goroutine.
 func (s *system) providerPayment(id, eventID, status, paymentID string) (payment.Webhook, error) {
+	o, err := s.recordedSession(id)
+	if err != nil {
+		return payment.Webhook{}, err
+	}
+	return payment.Webhook{ID: eventID, OrderID: id, Status: status, PaymentID: paymentID,
+		SessionID: o.PaymentSessionID, Amount: int64(math.Round(o.Total * 100)), Currency: o.Currency}, nil
+}
+
+// recordedSession waits until the order has recorded its payment session: only then can a
+// customer pay it.
+func (s *system) recordedSession(id string) (orderView, error) {
 	var o orderView
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
 	for deadline := time.Now().Add(30 * time.Second); o.PaymentSessionID == ""; <-poll.C {
 		if err := s.do("GET", "/api/orders/"+id, nil, operator(), http.StatusOK, &o); err != nil {
-			return payment.Webhook{}, err
+			return o, err
 		}
 		if time.Now().After(deadline) {
-			return payment.Webhook{}, fmt.Errorf("order %s never recorded a payment session", id)
+			return o, fmt.Errorf("order %s never recorded a payment session", id)
 		}
 	}
-	return payment.Webhook{ID: eventID, OrderID: id, Status: status, PaymentID: paymentID,
-		SessionID: o.PaymentSessionID, Amount: int64(math.Round(o.Total * 100)), Currency: o.Currency}, nil
+	return o, nil
 }
 
 // signedProviderPayment is providerPayment, signed with the provider's secret.
