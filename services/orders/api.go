@@ -268,14 +268,15 @@ func (s *Service) orderReader(w http.ResponseWriter, r *http.Request) (id string
 	return id, who, true
 }
 
-// getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale.
+// getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale;
+// concurrent reads share queries (orderstream.Reader).
 // The operator sees the whole order, its customer the customerOrderView.
 func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
 	id, who, ok := s.orderReader(w, r)
 	if !ok {
 		return
 	}
-	o, err := orderstream.Load(r.Context(), s.pool, id)
+	o, err := s.orders.Load(r.Context(), id)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

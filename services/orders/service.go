@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
@@ -69,6 +70,7 @@ type Config struct {
 // Service is the orders service.
 type Service struct {
 	pool        *pgxpool.Pool
+	orders      *orderstream.Reader // the API's reads of single orders, coalesced
 	logger      *slog.Logger
 	cfg         Config
 	live        *liveHub
@@ -103,10 +105,16 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.WarehouseURL == "" {
 		cfg.WarehouseURL = DefaultWarehouseURL
 	}
-	s := &Service{pool: pool, logger: logger, cfg: cfg, live: newLiveHub(), catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
+	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots), logger: logger, cfg: cfg, live: newLiveHub(), catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
 	return s
 }
+
+// readSlots is how many order reads the API runs at once; the reads that arrive while
+// they run are answered together by the next ones (orderstream.Reader). Two cores serve
+// Postgres and the services here, so a few slots keep both busy without queueing the
+// pool (docs/BENCHMARKS.md).
+const readSlots = 4
 
 // now is the service clock at Postgres's precision (microseconds), so a time read from
 // an event and the same time read from a column compare equal.
