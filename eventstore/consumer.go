@@ -209,10 +209,18 @@ func (c *consumer) count(topic string, done []wsql.Row, took time.Duration) {
 	m.duration.WithLabelValues(c.group, topic).Observe(took.Seconds())
 }
 
-// wants reports whether the consumer's handler takes msg (see OnlyNames).
+// wants reports whether the consumer's handler takes msg: one of its names (see
+// OnlyNames), and not already handled by its group when it was recorded
+// (Metadata.HandledBy).
 func (c *consumer) wants(msg *message.Message) bool {
+	if msg.Metadata.Get(handledByKey) == c.group {
+		return false
+	}
 	return c.opts.names == nil || c.opts.names[msg.Metadata.Get("name")]
 }
+
+// handledByKey is the message metadata key of Metadata.HandledBy.
+const handledByKey = "handled_by"
 
 // peek reports, in one autocommit statement, whether topic holds a message visible to
 // the group: most wake-ups under load find nothing yet (a message is visible only once

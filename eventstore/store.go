@@ -42,6 +42,11 @@ type Metadata struct {
 	CausationID   string            `json:"causationId,omitempty"`
 	Actor         string            `json:"actor,omitempty"`
 	Trace         map[string]string `json:"trace,omitempty"`
+	// HandledBy names the consumer group that already handled the event in the very
+	// transaction that recorded it (the saga reacting to its own decisions at once). That
+	// group skips the event when the log delivers it: both commit together or not at all,
+	// so the event is handled exactly once without another trip through the log.
+	HandledBy string `json:"handledBy,omitempty"`
 }
 
 // Recorded is an event as stored: the envelope every consumer of the log receives.
@@ -179,6 +184,9 @@ func envelopeMessage(ctx context.Context, r Recorded) (*message.Message, error) 
 	msg.Metadata.Set("name", r.Name)
 	msg.Metadata.Set("stream_id", r.StreamID)
 	msg.Metadata.Set("correlation_id", r.Metadata.CorrelationID)
+	if r.Metadata.HandledBy != "" {
+		msg.Metadata.Set(handledByKey, r.Metadata.HandledBy)
+	}
 	for k, v := range r.Metadata.Trace {
 		msg.Metadata.Set(k, v)
 	}

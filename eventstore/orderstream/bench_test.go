@@ -83,9 +83,10 @@ func BenchmarkDecideAndAppend(b *testing.B) {
 		n++
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			o := &order.Order{ID: id}
-			return orderstream.DecideAndAppend(ctx, tx, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+			_, err := orderstream.DecideAndAppend(ctx, tx, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
 				return o.Place(order.PlaceOrder{OrderID: id, Items: []order.Item{{SKU: "SKU-001", Quantity: 1}}, Total: 1000, Currency: "USD", At: at})
 			})
+			return err
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -146,8 +146,13 @@ func DecodeAll(recorded []eventstore.Recorded) ([]order.Event, error) {
 // result as the order's snapshot, in one statement. The statuses the order enters are
 // reported to ctx's Observer once the transaction commits.
 func Append(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, events ...order.Event) error {
+	_, err := appendRecorded(ctx, tx, o, meta, events)
+	return err
+}
+
+func appendRecorded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, events []order.Event) ([]eventstore.Recorded, error) {
 	if len(events) == 0 {
-		return nil
+		return nil, nil
 	}
 	batch := make([]eventstore.Event, len(events))
 	for i, e := range events {
@@ -157,28 +162,29 @@ func Append(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Meta
 	moved := transitions(&next, events)
 	state, err := json.Marshal(&next)
 	if err != nil {
-		return fmt.Errorf("marshal snapshot of order %s: %w", o.ID, err)
+		return nil, fmt.Errorf("marshal snapshot of order %s: %w", o.ID, err)
 	}
 	snap := eventstore.Snapshot{Schema: snapshotSchema, State: state}
-	if _, err := eventstore.AppendWithSnapshot(ctx, tx, eventstore.Stream{Type: StreamType, ID: o.ID}, o.Version, meta, snap, batch...); err != nil {
-		return err
+	recorded, err := eventstore.AppendWithSnapshot(ctx, tx, eventstore.Stream{Type: StreamType, ID: o.ID}, o.Version, meta, snap, batch...)
+	if err != nil {
+		return nil, err
 	}
 	*o = next
 	report(ctx, moved)
-	return nil
+	return recorded, nil
 }
 
 // DecideAndAppend lets decide choose events from o and appends them, leaving o at the
-// order's new state. Unlike UpdateLoaded it takes no savepoint and does not retry: a
+// order's new state, and returns the events as recorded. Unlike UpdateLoaded it takes no savepoint and does not retry: a
 // version conflict is an error that aborts tx, for a caller (the saga's batch consumer)
 // that redoes the whole transaction on fresh state anyway and should not pay two round
 // trips per decision for a conflict that almost never happens.
-func DecideAndAppend(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) error {
+func DecideAndAppend(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) ([]eventstore.Recorded, error) {
 	events, err := decide(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return Append(ctx, tx, o, meta, events...)
+	return appendRecorded(ctx, tx, o, meta, events)
 }
 
 // maxConflictRetries bounds how often Update re-reads an order that changed under it.

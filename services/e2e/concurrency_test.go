@@ -40,6 +40,20 @@ func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 	var deadLetters int
 	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters`).Scan(&deadLetters))
 	assert.Zero(t, deadLetters)
+	// The saga reacts to the events it records in the same transaction and skips them when
+	// the log delivers them again: each command went out exactly once per order.
+	for _, topic := range []string{"warehouse_commands", "payments_commands", "delivery_commands"} {
+		var n int
+		require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM "watermill_`+topic+`"`).Scan(&n))
+		assert.Equal(t, customers, n, "commands on %s", topic)
+	}
+	var inline, notInline int
+	require.NoError(t, s.db.QueryRow(context.Background(), `
+		SELECT count(*) FILTER (WHERE metadata->>'handledBy' = 'saga.process_order'),
+		       count(*) FILTER (WHERE metadata->>'handledBy' IS NULL)
+		FROM events WHERE stream_type = 'order' AND metadata->>'actor' = 'saga'`).Scan(&inline, &notInline))
+	assert.Positive(t, inline)
+	assert.Zero(t, notInline, "every order event the saga records is handled in its own transaction")
 	logs := s.logs.String()
 	assert.NotContains(t, logs, "deadlock", "no transaction of the log may deadlock another")
 	assert.NotContains(t, logs, "batch failed", "no consumer batch may fail")
