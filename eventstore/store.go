@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -92,22 +93,42 @@ func AppendWithSnapshot(ctx context.Context, tx pgx.Tx, stream Stream, expectedV
 // appendSQL inserts a stream's new events in one statement. The version check costs no
 // extra round trip: a writer behind the stream collides on the unique (stream_id,
 // stream_version), and one ahead of it (a gap) finds no row at expectedVersion and inserts
-// nothing. The snapshot, when given, is upserted by the same statement.
-const appendSQL = `
+// nothing. The snapshot, when given, is upserted by the same statement, and so are the
+// events' messages on the stream's topic (a watermill-sql table, written as its publisher
+// writes it), each envelope completed with the position and time Postgres gave its event:
+// an append is one round trip.
+func appendSQL(table string) string {
+	if q, ok := appendSQLs.Load(table); ok {
+		return q.(string)
+	}
+	q := `
 	WITH ins AS (
 		INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload, metadata)
 		SELECT e.id, $1, $2, $3 + e.n, e.name, e.payload::jsonb, $4::jsonb
 		FROM unnest($5::uuid[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, name, payload, n)
 		WHERE $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $3)
-		RETURNING position, recorded_at, stream_version
+		RETURNING event_id, position, recorded_at, stream_version
 	), snap AS (
 		INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)
 		SELECT $1, $2, max(stream_version), max(position), $8, $9::json FROM ins
 		WHERE $9::text IS NOT NULL HAVING count(*) > 0
 		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, position = excluded.position,
 			schema = excluded.schema, state = excluded.state, updated_at = now()
+	), pub AS (
+		INSERT INTO ` + table + ` (uuid, payload, metadata, transaction_id)
+		SELECT ins.event_id::text,
+			(m.envelope::jsonb || jsonb_build_object('position', ins.position, 'recordedAt', ins.recorded_at))::json,
+			m.metadata::json, pg_current_xact_id()
+		FROM ins JOIN unnest($5::uuid[], $10::text[], $11::text[]) AS m(id, envelope, metadata) ON m.id = ins.event_id
+		ORDER BY ins.stream_version
 	)
 	SELECT position, recorded_at FROM ins ORDER BY stream_version`
+	appendSQLs.Store(table, q)
+	return q
+}
+
+// appendSQLs holds appendSQL's statement per topic table.
+var appendSQLs sync.Map
 
 func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, meta Metadata, snap *Snapshot, events []Event) ([]Recorded, error) {
 	if len(events) == 0 {
@@ -140,7 +161,21 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 		state := string(snap.State)
 		snapSchema, snapState = snap.Schema, &state
 	}
-	rows, err := tx.Query(ctx, appendSQL, stream.ID, stream.Type, expectedVersion, string(metaJSON), ids, names, payloads, snapSchema, snapState)
+	envelopes, metadata := make([]string, len(events)), make([]string, len(events))
+	for i, r := range recorded {
+		msg, err := envelopeMessage(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		md, err := json.Marshal(msg.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("marshal message metadata: %w", err)
+		}
+		envelopes[i], metadata[i] = string(msg.Payload), string(md)
+	}
+	topic := stream.Topic()
+	rows, err := tx.Query(ctx, appendSQL(wsql.DefaultPostgreSQLSchema{}.MessagesTable(topic)),
+		stream.ID, stream.Type, expectedVersion, string(metaJSON), ids, names, payloads, snapSchema, snapState, envelopes, metadata)
 	if err != nil {
 		return nil, fmt.Errorf("append to %s: %w", stream.ID, err)
 	}
@@ -163,15 +198,7 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 	if n != len(recorded) {
 		return nil, versionConflict("stream %s is not at version %d", stream.ID, expectedVersion)
 	}
-	msgs := make([]*message.Message, len(recorded))
-	for i, r := range recorded {
-		if msgs[i], err = envelopeMessage(ctx, r); err != nil {
-			return nil, err
-		}
-	}
-	if err := PublishInTx(ctx, tx, stream.Topic(), msgs...); err != nil {
-		return nil, err
-	}
+	markPublished(ctx, topic)
 	return recorded, nil
 }
 

@@ -211,3 +211,48 @@ func consumeThen(t *testing.T, log *eventstore.Log, router *message.Router, grou
 		return nil
 	}))
 }
+
+// The messages an append publishes, in the same statement, are the recorded events as
+// the caller got them back, position and time included, in version order on the stream's
+// partition.
+func TestAppendPublishesTheRecordedEvents(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	stream := eventstore.Stream{Type: "order", ID: "o-published"}
+	meta := eventstore.Metadata{CorrelationID: "o-published", Actor: "saga", HandledBy: "saga.process_order"}
+	var recorded []eventstore.Recorded
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		recorded, err = eventstore.Append(ctx, tx, stream, 0, meta,
+			eventstore.Event{Name: "test.counted.v1", Data: counted{N: 1}}, eventstore.Event{Name: "test.counted.v1", Data: counted{N: 2}})
+		return err
+	}))
+	rows, err := pool.Query(ctx, `SELECT uuid, payload, metadata FROM "watermill_`+stream.Topic()+`" ORDER BY "offset"`)
+	require.NoError(t, err)
+	type row struct {
+		UUID     string
+		Payload  []byte
+		Metadata map[string]string
+	}
+	published, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	require.NoError(t, err)
+	require.Len(t, published, 2)
+	for i, p := range published {
+		msg := message.NewMessage(p.UUID, p.Payload)
+		got, err := eventstore.DecodeRecorded(msg)
+		require.NoError(t, err)
+		want := recorded[i]
+		assert.Equal(t, want.EventID, p.UUID)
+		assert.Equal(t, want.Position, got.Position)
+		assert.True(t, want.RecordedAt.Equal(got.RecordedAt), "recorded at %v, published %v", want.RecordedAt, got.RecordedAt)
+		assert.Equal(t, want.Version, got.Version)
+		assert.Equal(t, want.Name, got.Name)
+		assert.JSONEq(t, string(want.Payload), string(got.Payload))
+		assert.Equal(t, meta.CorrelationID, got.Metadata.CorrelationID)
+		assert.Equal(t, meta.Actor, got.Metadata.Actor)
+		assert.Equal(t, meta.HandledBy, got.Metadata.HandledBy)
+		assert.Equal(t, "test.counted.v1", p.Metadata["name"])
+		assert.Equal(t, stream.ID, p.Metadata["stream_id"])
+		assert.Equal(t, "saga.process_order", p.Metadata["handled_by"])
+	}
+}
