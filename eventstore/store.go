@@ -79,7 +79,8 @@ type Snapshot struct {
 // Append stores events at the stream's next versions and publishes them to the stream's
 // topic, both through tx, so they commit or vanish together. expectedVersion is the
 // version the caller decided on; if another writer got there first the result is a
-// conflict error and nothing is written.
+// conflict error and nothing is written. Through a Pipeline the append is queued: the
+// conflict error, and the recorded events' positions and times, come with its flush.
 func Append(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, meta Metadata, events ...Event) ([]Recorded, error) {
 	return appendEvents(ctx, tx, stream, expectedVersion, meta, nil, events)
 }
@@ -174,31 +175,40 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 		envelopes[i], metadata[i] = string(msg.Payload), string(md)
 	}
 	topic := stream.Topic()
-	rows, err := tx.Query(ctx, appendSQL(wsql.DefaultPostgreSQLSchema{}.MessagesTable(topic)),
-		stream.ID, stream.Type, expectedVersion, string(metaJSON), ids, names, payloads, snapSchema, snapState, envelopes, metadata)
-	if err != nil {
-		return nil, fmt.Errorf("append to %s: %w", stream.ID, err)
-	}
-	n := 0
-	var position int64
-	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&position, &at}, func() error {
-		if n < len(recorded) {
-			recorded[n].Position, recorded[n].RecordedAt = position, at
+	args := []any{stream.ID, stream.Type, expectedVersion, string(metaJSON), ids, names, payloads, snapSchema, snapState, envelopes, metadata}
+	p := Pipelined(tx)
+	p.queueRows(appendSQL(wsql.DefaultPostgreSQLSchema{}.MessagesTable(topic)), args, func(read func(...any) (bool, error)) error {
+		n := 0
+		var position int64
+		var at time.Time
+		var err error
+		for ok := true; ok; {
+			if ok, err = read(&position, &at); err != nil || !ok {
+				break
+			}
+			if n < len(recorded) {
+				recorded[n].Position, recorded[n].RecordedAt = position, at
+			}
+			n++
 		}
-		n++
+		if isUniqueViolation(err) {
+			return versionConflict("stream %s changed concurrently: it is past version %d", stream.ID, expectedVersion)
+		}
+		if err != nil {
+			return fmt.Errorf("append to %s: %w", stream.ID, err)
+		}
+		if n != len(recorded) {
+			return versionConflict("stream %s is not at version %d", stream.ID, expectedVersion)
+		}
 		return nil
 	})
-	if isUniqueViolation(err) {
-		return nil, versionConflict("stream %s changed concurrently: it is past version %d", stream.ID, expectedVersion)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("append to %s: %w", stream.ID, err)
-	}
-	if n != len(recorded) {
-		return nil, versionConflict("stream %s is not at version %d", stream.ID, expectedVersion)
-	}
 	markPublished(ctx, topic)
+	if p != tx {
+		// Not the caller's pipeline: the append goes out now, and its result with it.
+		if err := p.Flush(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return recorded, nil
 }
 

@@ -154,11 +154,15 @@ func (r *Runner) Handle(ctx context.Context, tx pgx.Tx, orderID string, m Messag
 }
 
 // run handles jobs in order inside tx: it locks every order's saga row and loads every
-// order once, then decides and applies each job's effects, and saves the states. An
+// order once, then decides and applies each job's effects, and saves the states, the
+// writes pipelined (eventstore.Pipeline). An
 // append that meets a concurrent writer (a manager deciding at that moment) fails the
 // run; the consumer then retries its messages one by one, and each run loads its orders
 // afresh, so the decision is retaken on the latest state.
-func (r *Runner) run(ctx context.Context, tx pgx.Tx, jobs []job) error {
+func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
+	// Every write of the run is queued and goes out in one round trip with the states at
+	// the end (a read in between, such as the velocity count, flushes what came before).
+	tx := eventstore.Pipelined(outer)
 	ids := make([]string, 0, len(jobs))
 	for _, j := range jobs {
 		ids = append(ids, j.orderID)
@@ -184,7 +188,10 @@ func (r *Runner) run(ctx context.Context, tx pgx.Tx, jobs []job) error {
 		}
 		states[j.orderID] = state
 	}
-	return saveStates(ctx, tx, states)
+	if err := saveStates(ctx, tx, states); err != nil {
+		return err
+	}
+	return tx.Flush(ctx)
 }
 
 // maxChain bounds how many of its own events the saga reacts to in one go for one
@@ -260,7 +267,9 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 			return o.OpenSupportTicket(e.Kind, e.Reason, now)
 		})
 		if err == nil {
-			r.logger.WarnContext(ctx, "support ticket opened", "order", o.ID, "kind", e.Kind, "reason", e.Reason)
+			eventstore.OnCommit(ctx, func() {
+				r.logger.WarnContext(ctx, "support ticket opened", "order", o.ID, "kind", e.Kind, "reason", e.Reason)
+			})
 		}
 		return recorded, err
 	}

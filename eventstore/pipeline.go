@@ -1,0 +1,148 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Pipeline is a transaction whose writes travel together. Exec queues its statement and
+// returns at once; appends queue theirs too. Everything queued goes to Postgres in one
+// round trip (a pgx.Batch) when the pipeline flushes: on Flush, and before anything that
+// needs an answer (Query, QueryRow, a savepoint, Commit), so a read always sees the
+// writes queued before it. The saga's batch consumer runs its whole batch through one:
+// the effects of all its messages (appends, commands, deadlines, emails, saga states)
+// then cost one round trip instead of one each.
+//
+// A queued statement's error surfaces at the flush, as the error of that flush; the
+// transaction is then aborted as it would have been, so a caller that checks Flush's error
+// (and Commit's) misses nothing. Exec returns an empty command tag: callers that need the
+// rows affected must use Query.
+type Pipeline struct {
+	pgx.Tx
+	batch  *pgx.Batch
+	checks []func(pgx.BatchResults) error // one per queued statement, in order
+}
+
+// Pipelined wraps tx; a tx that already is a Pipeline is returned as it is.
+func Pipelined(tx pgx.Tx) *Pipeline {
+	if p, ok := tx.(*Pipeline); ok {
+		return p
+	}
+	return &Pipeline{Tx: tx, batch: &pgx.Batch{}}
+}
+
+// Exec queues sql.
+func (p *Pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	p.queue(sql, args, func(br pgx.BatchResults) error {
+		_, err := br.Exec()
+		return err
+	})
+	return pgconn.CommandTag{}, nil
+}
+
+// queue adds sql to the pipeline; check reads its result when the pipeline flushes.
+func (p *Pipeline) queue(sql string, args []any, check func(pgx.BatchResults) error) {
+	p.batch.Queue(sql, args...)
+	p.checks = append(p.checks, check)
+}
+
+// queueRows queues a statement whose result check reads at the flush: its rows, and the
+// statement's error, whether Postgres sent it before the rows or after them.
+func (p *Pipeline) queueRows(sql string, args []any, check func(read func(dest ...any) (bool, error)) error) {
+	p.queue(sql, args, func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return check(func(...any) (bool, error) { return false, err })
+		}
+		defer rows.Close()
+		return check(func(dest ...any) (bool, error) {
+			if rows.Next() {
+				return true, rows.Scan(dest...)
+			}
+			return false, rows.Err()
+		})
+	})
+}
+
+// Flush sends every queued statement in one round trip and returns the first error.
+func (p *Pipeline) Flush(ctx context.Context) error {
+	if len(p.checks) == 0 {
+		return nil
+	}
+	batch, checks := p.batch, p.checks
+	p.batch, p.checks = &pgx.Batch{}, nil
+	br := p.Tx.SendBatch(ctx, batch)
+	var first error
+	for _, check := range checks {
+		if err := check(br); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := br.Close(); err != nil && first == nil {
+		first = err
+	}
+	if first != nil {
+		return fmt.Errorf("pipelined statements: %w", first)
+	}
+	return nil
+}
+
+// Query flushes, then queries.
+func (p *Pipeline) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := p.Flush(ctx); err != nil {
+		return nil, err
+	}
+	return p.Tx.Query(ctx, sql, args...)
+}
+
+// QueryRow flushes, then queries.
+func (p *Pipeline) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := p.Flush(ctx); err != nil {
+		return errRow{err}
+	}
+	return p.Tx.QueryRow(ctx, sql, args...)
+}
+
+// SendBatch flushes, then sends b. If the flush failed, the transaction is aborted and
+// b's statements fail with it.
+func (p *Pipeline) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	_ = p.Flush(ctx)
+	return p.Tx.SendBatch(ctx, b)
+}
+
+// CopyFrom flushes, then copies.
+func (p *Pipeline) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if err := p.Flush(ctx); err != nil {
+		return 0, err
+	}
+	return p.Tx.CopyFrom(ctx, table, columns, src)
+}
+
+// Begin flushes, then starts a savepoint (a plain transaction, not pipelined).
+func (p *Pipeline) Begin(ctx context.Context) (pgx.Tx, error) {
+	if err := p.Flush(ctx); err != nil {
+		return nil, err
+	}
+	return p.Tx.Begin(ctx)
+}
+
+// Commit flushes, then commits.
+func (p *Pipeline) Commit(ctx context.Context) error {
+	if err := p.Flush(ctx); err != nil {
+		return err
+	}
+	return p.Tx.Commit(ctx)
+}
+
+// Rollback drops what is queued and rolls back.
+func (p *Pipeline) Rollback(ctx context.Context) error {
+	p.batch, p.checks = &pgx.Batch{}, nil
+	return p.Tx.Rollback(ctx)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
