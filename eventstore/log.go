@@ -51,7 +51,7 @@ type Log struct {
 	metrics logMetrics
 
 	mu      sync.Mutex
-	waiters map[string][]chan struct{}
+	waiters map[string][]waiter
 	waker   *waker
 	groups  []groupTopic          // the topics this process's consumer groups read, for their lag
 	queues  []groupTopic          // the delayed queues it consumes
@@ -61,7 +61,7 @@ type Log struct {
 // NewLog prepares subscribers over pool; call Listen to receive wake-ups.
 func NewLog(pool *pgxpool.Pool, logger watermill.LoggerAdapter, cfg LogConfig) *Log {
 	cfg.setDefaults()
-	l := &Log{pool: pool, logger: logger, cfg: cfg, metrics: newLogMetrics(), waiters: map[string][]chan struct{}{}}
+	l := &Log{pool: pool, logger: logger, cfg: cfg, metrics: newLogMetrics(), waiters: map[string][]waiter{}}
 	l.waker = newWaker(l)
 	return l
 }
@@ -100,27 +100,39 @@ func (l *Log) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		l.wake(n.Payload)
+		topic, except, _ := strings.Cut(n.Payload, wakeExceptSep)
+		l.wake(topic, except)
 	}
 }
 
+// waiter is a consumer group's channel, signalled when one of its topics has news.
+type waiter struct {
+	group string
+	ch    chan struct{}
+}
+
 // register returns a channel that is signalled when any of topics receives messages.
-func (l *Log) register(topics ...string) chan struct{} {
+func (l *Log) register(group string, topics ...string) chan struct{} {
 	ch := make(chan struct{}, 1)
 	l.mu.Lock()
 	for _, topic := range topics {
-		l.waiters[topic] = append(l.waiters[topic], ch)
+		l.waiters[topic] = append(l.waiters[topic], waiter{group, ch})
 	}
 	l.mu.Unlock()
 	return ch
 }
 
-func (l *Log) wake(topic string) {
+// wake signals the consumers of topic, except those of group except (see
+// Metadata.HandledBy): a group is not woken for messages it has already handled.
+func (l *Log) wake(topic, except string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, ch := range l.waiters[topic] {
+	for _, w := range l.waiters[topic] {
+		if except != "" && w.group == except {
+			continue
+		}
 		select {
-		case ch <- struct{}{}:
+		case w.ch <- struct{}{}:
 		default:
 		}
 	}
@@ -134,7 +146,7 @@ func (l *Log) wakeAll() {
 	}
 	l.mu.Unlock()
 	for _, t := range topics {
-		l.wake(t)
+		l.wake(t, "")
 	}
 }
 
@@ -186,7 +198,7 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 		maxAttempts: DefaultMaxAttempts,
 		attempts:    map[string]int{},
 	}
-	sub := &consumerSubscriber{c: c, wake: l.register(topics...)}
+	sub := &consumerSubscriber{c: c, wake: l.register(consumerGroup, topics...)}
 	l.mu.Lock()
 	for _, t := range topics {
 		l.groups = append(l.groups, groupTopic{consumerGroup, t})

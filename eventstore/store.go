@@ -202,7 +202,7 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 		}
 		return nil
 	})
-	markPublished(ctx, topic)
+	markPublished(ctx, topic, meta.HandledBy)
 	if p != tx {
 		// Not the caller's pipeline: the append goes out now, and its result with it.
 		if err := p.Flush(ctx); err != nil {
@@ -246,7 +246,7 @@ func PublishInTx(ctx context.Context, tx pgx.Tx, topic string, msgs ...*message.
 	if err := pub.Publish(topic, msgs...); err != nil {
 		return fmt.Errorf("publish to %s: %w", topic, err)
 	}
-	markPublished(ctx, topic)
+	markPublished(ctx, topic, "")
 	return nil
 }
 

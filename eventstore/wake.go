@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync"
 
@@ -34,7 +35,7 @@ func (l *Log) CollectWakeups(ctx context.Context) (context.Context, func()) {
 		topics, hooks := b.topics, b.hooks
 		b.mu.Unlock()
 		for _, t := range topics {
-			l.waker.add(t)
+			l.waker.add(t.topic, t.except)
 		}
 		for _, fn := range hooks {
 			fn()
@@ -53,14 +54,26 @@ func OnCommit(ctx context.Context, fn func()) {
 	}
 }
 
-// markPublished records that topic received messages through ctx's transaction.
-func markPublished(ctx context.Context, topic string) {
+// markPublished records that topic received messages through ctx's transaction, all of
+// them already handled by consumer group except if it is not empty (Metadata.HandledBy):
+// that group's consumers need not be woken for them.
+func markPublished(ctx context.Context, topic, except string) {
 	if b, ok := ctx.Value(wakeKey{}).(*afterCommit); ok {
 		b.mu.Lock()
-		b.topics = append(b.topics, topic)
+		b.topics = append(b.topics, published{topic, except})
 		b.mu.Unlock()
 	}
 }
+
+// published is a topic that received messages, and the group that needs no wake-up for
+// them, if any.
+type published struct {
+	topic, except string
+}
+
+// wakeExceptSep separates a wake-up's topic from the group it need not wake, in a
+// NOTIFY's payload.
+const wakeExceptSep = "|"
 
 // inSavepointScope returns ctx collecting on its own what is published and registered
 // through it inside a savepoint, and keep, which hands that to the enclosing work once the
@@ -85,7 +98,7 @@ func inSavepointScope(ctx context.Context) (context.Context, func()) {
 // afterCommit holds a unit of work's topics and commit hooks until it commits.
 type afterCommit struct {
 	mu     sync.Mutex
-	topics []string
+	topics []published
 	hooks  []func()
 }
 
@@ -95,17 +108,20 @@ type waker struct {
 	log *Log
 
 	mu    sync.Mutex
-	dirty map[string]bool
+	dirty map[string]string // topic → the group it need not wake ("": wake every group)
 	kick  chan struct{}
 }
 
 func newWaker(l *Log) *waker {
-	return &waker{log: l, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &waker{log: l, dirty: map[string]string{}, kick: make(chan struct{}, 1)}
 }
 
-func (w *waker) add(topic string) {
+func (w *waker) add(topic, except string) {
 	w.mu.Lock()
-	w.dirty[topic] = true
+	if prev, ok := w.dirty[topic]; ok && prev != except {
+		except = "" // news for that group too
+	}
+	w.dirty[topic] = except
 	w.mu.Unlock()
 	select {
 	case w.kick <- struct{}{}:
@@ -122,14 +138,16 @@ func (w *waker) run(ctx context.Context) {
 		case <-w.kick:
 		}
 		w.mu.Lock()
-		topics := make([]string, 0, len(w.dirty))
-		for t := range w.dirty {
-			topics = append(topics, t)
-		}
+		dirty := maps.Clone(w.dirty)
 		clear(w.dirty)
 		w.mu.Unlock()
-		for _, t := range topics {
-			w.log.wake(t)
+		topics := make([]string, 0, len(dirty))
+		for t, except := range dirty {
+			w.log.wake(t, except)
+			if except != "" {
+				t += wakeExceptSep + except
+			}
+			topics = append(topics, t)
 		}
 		if err := w.notify(ctx, topics); err != nil && ctx.Err() == nil {
 			w.log.logger.Error("sending wake-ups failed; consumers fall back to polling", err, watermill.LogFields{"topics": topics})

@@ -1,0 +1,35 @@
+package eventstore
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// A group is not woken for messages it handled when they were recorded; every other
+// group is, and news for both on one topic wakes both.
+func TestWakeSkipsTheGroupThatHandledTheMessages(t *testing.T) {
+	l := &Log{waiters: map[string][]waiter{}}
+	saga := l.register("saga", "order_events.0")
+	views := l.register("views", "order_events.0")
+	woken := func(ch chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+
+	l.wake("order_events.0", "saga")
+	assert.False(t, woken(saga))
+	assert.True(t, woken(views))
+
+	w := newWaker(l)
+	w.add("order_events.0", "saga")
+	w.add("order_events.0", "") // a customer's placement on the same topic
+	assert.Equal(t, map[string]string{"order_events.0": ""}, w.dirty)
+	w.add("order_events.1", "saga")
+	w.add("order_events.1", "saga")
+	assert.Equal(t, "saga", w.dirty["order_events.1"])
+}
