@@ -148,9 +148,13 @@ func failReservation(in Input) ([]Effect, error) {
 
 func createPaymentSession(in Input) ([]Effect, error) {
 	o := in.Order
-	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.CreateSessionName, Data: payment.CreateSession{
-		OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency, CustomerEmail: o.CustomerEmail,
-	}}}, nil
+	cmd := payment.CreateSession{OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency, CustomerEmail: o.CustomerEmail}
+	for _, it := range o.Items {
+		if it.UnitPrice != nil {
+			cmd.Lines = append(cmd.Lines, payment.Line{SKU: it.SKU, Quantity: int64(it.Quantity), UnitPrice: int64(*it.UnitPrice)})
+		}
+	}
+	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.CreateSessionName, Data: cmd}}, nil
 }
 
 // recordPaymentSession books the payment service's session on the order, unless it is not
