@@ -243,7 +243,7 @@ func applyPayment(wh PaymentWebhook) []Effect {
 		if o.Status != order.StatusAwaitingPayment {
 			return nil, nil
 		}
-		if s := wh.charge(o).SessionID; s != o.PaymentSessionID {
+		if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
 			return mismatch(o, at, fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID))
 		}
 		return o.FailPayment(wh.PaymentID, reason, at)
