@@ -182,3 +182,55 @@ func (s *system) paymentURL(id string) string {
 	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, operator(), &o))
 	return o.PaymentURL
 }
+
+// Issue 13: money Stripe takes for an order cancelled meanwhile is refunded through the
+// Refund API, once, however often Stripe reports the payment; the refund is an order
+// event and the payment_after_cancel ticket records it.
+func TestALatePaymentIsRefundedOnce(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(lowRisk)
+	s.waitStatus(id, "awaiting_payment")
+	status, _ := s.sendStripe(stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(id, "unpaid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(id, "cancelled")
+
+	// The customer paid anyway; Stripe reports it, again, and then once more by another event.
+	paid := stripeEvent(t, "evt_late_"+id, "checkout.session.completed", s.checkoutSession(id, "paid"))
+	status, _ = s.sendStripe(paid, paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	status, _ = s.sendStripe(paid, paymentSecret)
+	require.Equal(t, http.StatusOK, status, "the same event again is a duplicate")
+	status, _ = s.sendStripe(stripeEvent(t, "evt_late_async_"+id, "checkout.session.async_payment_succeeded", s.checkoutSession(id, "paid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "another event about the same payment reaches the workflow")
+	s.waitTicket(id, "payment_after_cancel")
+
+	// Barriers, so that "once" is not just "not yet": the workflow takes webhooks in order,
+	// so once a later order is paid, it has handled every event above (and sent any refund
+	// command they caused); the payment service takes its commands in order, so once a
+	// third order's session is open, it has handled those refund commands.
+	later := s.placeOrder(strings.Replace(lowRisk, `"c-1"`, `"c-later"`, 1))
+	s.waitStatus(later, "awaiting_payment")
+	status, _ = s.sendStripe(stripeEvent(t, "evt_later_"+later, "checkout.session.completed", s.checkoutSession(later, "paid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(later, "awaiting_delivery")
+	third := s.placeOrder(strings.Replace(lowRisk, `"c-1"`, `"c-third"`, 1))
+	_, err := s.recordedSession(third)
+	require.NoError(t, err)
+
+	refunds := mock.Requests("/v1/refunds")
+	require.Len(t, refunds, 1, "one refund at Stripe")
+	pi := "pi_" + strings.ReplaceAll(id, "-", "")
+	assert.Equal(t, pi, refunds[0].Form.Get("payment_intent"))
+	assert.Equal(t, payments.RefundIdempotencyKey(pi), refunds[0].IdempotencyKey)
+
+	status, body := s.raw(s.orders+"/api/orders/"+id+"/events", operator())
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 1, strings.Count(body, `"order.payment_refunded.v1"`), "one refund recorded on the order: %s", body)
+	var tickets struct {
+		Tickets []struct{ Kind, Reason string } `json:"tickets"`
+	}
+	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
+	require.Len(t, tickets.Tickets, 1)
+	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, tickets.Tickets[0].Reason)
+	assert.Equal(t, "cancelled", s.order(id).Status, "a refund changes no status")
+}

@@ -1,6 +1,7 @@
 // Package payments is the payment service (port 3002): it opens one checkout session per
-// order when the saga asks for it, and plays the payment provider, whose simulator settles a
-// session and sends the orders service a webhook signed with Stripe's scheme.
+// order and refunds payments taken for orders given up, when the saga asks for them, at a
+// provider (Stripe, or in development the simulator, which settles a session and sends the
+// orders service a webhook signed with Stripe's scheme).
 package payments
 
 import (
@@ -131,6 +132,16 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		}
 		_, _, err := s.createSession(ctx, tx, meta, cmd)
 		return err
+	case payment.RefundName:
+		var cmd payment.Refund
+		if err := eventstore.Decode(msg, &cmd); err != nil {
+			return err
+		}
+		meta := eventstore.MetadataOf(msg)
+		if meta.CorrelationID == "" {
+			meta.CorrelationID = cmd.OrderID
+		}
+		return s.refund(ctx, tx, meta, cmd)
 	default:
 		s.logger.WarnContext(ctx, "payments: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
 		return nil

@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/payments/stripemock"
 )
@@ -109,4 +111,47 @@ func TestStripeRefusalRecordsNoSession(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.sessions`).Scan(&n))
 	assert.Zero(t, n)
+}
+
+// A refund command handled again (redelivered, or after a commit that was lost) refunds
+// the payment once: the call repeated after the lost commit carries the same idempotency
+// key, so Stripe answers it with the first refund, and once recorded nobody calls again.
+func TestStripeRefundsAPaymentOnce(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	r := payment.Refund{OrderID: "ord-late", PaymentID: "pi_late", SessionID: "cs_late", Amount: 4200, Currency: "EUR", Reason: "order cancelled"}
+	refundInTx := func(commit bool) {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		require.NoError(t, svc.Refund(ctx, tx, r))
+		if commit {
+			require.NoError(t, tx.Commit(ctx))
+		}
+	}
+	refundInTx(false) // the process dies before its commit
+	refundInTx(true)
+	refundInTx(true) // delivered again
+
+	calls := mock.Requests("/v1/refunds")
+	require.Len(t, calls, 2, "the lost attempt and the one that committed; none once recorded")
+	for _, call := range calls {
+		assert.Equal(t, 200, call.Status)
+		assert.Equal(t, payments.RefundIdempotencyKey("pi_late"), call.IdempotencyKey)
+		assert.Equal(t, "pi_late", call.Form.Get("payment_intent"))
+		assert.Equal(t, "ord-late", call.Form.Get("metadata[order_id]"))
+	}
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID("ord-late"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, payment.RefundedName, recs[0].Name)
+	var ev payment.Refunded
+	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+	assert.Equal(t, "pi_late", ev.PaymentID)
+	assert.Regexp(t, `^re_`, ev.RefundID)
+	assert.Equal(t, int64(4200), ev.Amount)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.refunds WHERE payment_id = 'pi_late'`).Scan(&n))
+	assert.Equal(t, 1, n)
 }
