@@ -158,6 +158,10 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 		assert.Equal(t, http.StatusOK, status)
 		assert.Equal(t, "ignored", answer["outcome"])
 	})
+	run("malformed event", func(t *testing.T) {
+		status, answer := s.sendStripe([]byte(`{"object": "event", "id": 42, "type": "checkout.session.completed"}`), paymentSecret)
+		assert.Equal(t, http.StatusBadRequest, status, "%v", answer)
+	})
 	run("bad signature", func(t *testing.T) {
 		id := place()
 		status, _ := s.sendStripe(stripeEvent(t, "evt_forged_"+id, "checkout.session.completed", s.checkoutSession(id, "paid")), "whsec_someone_else")

@@ -78,8 +78,9 @@ func (s *Service) stripePayment(body []byte, header string, signed bool) (stripe
 	var ev stripe.Event
 	if signed {
 		var err error
+		// The signature and its window were checked already: what can still fail is the body.
 		if ev, err = stripeevent.Construct(body, header, s.cfg.PaymentWebhookSecret); err != nil {
-			return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeUnauthorized, "%s: %v", webhooksig.StripeHeader, err)
+			return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.Excerpt(err.Error()))
 		}
 	} else if err := json.Unmarshal(body, &ev); err != nil {
 		return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %v", err)
