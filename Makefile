@@ -4,7 +4,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disa
 SERVICES := orders payments warehouse delivery
 BINARIES := $(SERVICES) replay loadgen manager
 
-.PHONY: run test build check unit postgres clean assets chromium bench
+.PHONY: run test build check unit postgres clean assets chromium bench tools
 
 ## run: start Postgres if needed, build and start all four services (Ctrl-C stops them)
 run: postgres build
@@ -16,8 +16,14 @@ build: assets
 	go build -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
 ## test: static checks, then every test (unit, integration on the real Postgres) with -race
-test: postgres assets chromium check
+test: postgres assets chromium check tools
 	go test -race -count=1 -timeout 30m ./...
+
+## tools: build the pinned programs the tests start: stripe-mock (go.mod) and Mailpit
+## (tools/mailpit), into the go command's cache
+tools:
+	go tool -n stripe-mock >/dev/null
+	go tool -C tools/mailpit -n mailpit >/dev/null
 
 ## bench: fresh system on its own database, load and correctness check (ARGS="-concurrency 64 -orders 3000")
 bench: postgres build

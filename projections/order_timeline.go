@@ -115,6 +115,8 @@ func Summarize(e order.Event) string {
 		return "Completed"
 	case *order.OrderCancelled:
 		return withReason("Cancelled ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
+	case *order.PaymentRefunded:
+		return fmt.Sprintf("Payment %s refunded (%s, %s)", ev.PaymentID, ev.RefundID, money(ev.Amount, ev.Currency))
 	case *order.SupportTicketOpened:
 		return withReason("Support ticket opened ("+strings.ReplaceAll(ev.Kind, "_", " ")+")", ev.Reason)
 	}

@@ -2,6 +2,7 @@ package sagas
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -59,9 +60,11 @@ var ProcessOrder = Flow{
 	On(order.NameOrderDelivered, when(while(order.StatusDelivered), complete)),
 	On(order.NameOrderCompleted, notify(KindOrderCompleted)),
 
-	// Compensation: a cancelled order gives back its stock and tells the customer; a
+	// Compensation: a cancelled order gives back its stock and tells the customer, and
+	// money taken for it anyway is refunded (the refund recorded, and a ticket says so); a
 	// failed delivery becomes a support ticket.
 	On(order.NameOrderCancelled, releaseReservation, notifyCancellation, refundEarlyPayment),
+	On(payment.RefundedName, recordRefund),
 	On(order.NameDeliveryFailed, openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed")),
 }
 
@@ -148,9 +151,13 @@ func failReservation(in Input) ([]Effect, error) {
 
 func createPaymentSession(in Input) ([]Effect, error) {
 	o := in.Order
-	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.CreateSessionName, Data: payment.CreateSession{
-		OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency, CustomerEmail: o.CustomerEmail,
-	}}}, nil
+	cmd := payment.CreateSession{OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency, CustomerEmail: o.CustomerEmail}
+	for _, it := range o.Items {
+		if it.UnitPrice != nil {
+			cmd.Lines = append(cmd.Lines, payment.Line{SKU: it.SKU, Quantity: int64(it.Quantity), UnitPrice: int64(*it.UnitPrice)})
+		}
+	}
+	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.CreateSessionName, Data: cmd}}, nil
 }
 
 // recordPaymentSession books the payment service's session on the order, unless it is not
@@ -196,7 +203,7 @@ func onPaymentWebhook(in Input) ([]Effect, error) {
 		return nil, nil
 	case order.StatusCancelled, order.StatusRejected:
 		if wh.Status == payment.StatusCompleted {
-			return []Effect{OpenTicket{Kind: TicketLatePayment, Reason: fmt.Sprintf("payment %s completed for an order already %s: refund it", wh.PaymentID, in.Order.Status)}}, nil
+			return refund(in.Order, wh), nil
 		}
 	}
 	return nil, nil // the payment wait is over: a duplicate or late webhook changes nothing
@@ -239,7 +246,7 @@ func applyPayment(wh PaymentWebhook) []Effect {
 		if o.Status != order.StatusAwaitingPayment {
 			return nil, nil
 		}
-		if s := wh.charge(o).SessionID; s != o.PaymentSessionID {
+		if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
 			return mismatch(o, at, fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID))
 		}
 		return o.FailPayment(wh.PaymentID, reason, at)
@@ -330,7 +337,7 @@ func releaseReservation(in Input) ([]Effect, error) {
 	return []Effect{release(in.Order.ID, "order cancelled: "+string(in.Order.CancelReason))}, nil
 }
 
-// refundEarlyPayment flags money that arrived early for an order that was then given up.
+// refundEarlyPayment refunds money that arrived early for an order that was then given up.
 func refundEarlyPayment(in Input) ([]Effect, error) {
 	wh := in.State.PendingPayment
 	if wh == nil {
@@ -340,7 +347,39 @@ func refundEarlyPayment(in Input) ([]Effect, error) {
 	if wh.Status != payment.StatusCompleted {
 		return nil, nil
 	}
-	return []Effect{OpenTicket{Kind: TicketLatePayment, Reason: fmt.Sprintf("payment %s completed for an order now %s: refund it", wh.PaymentID, in.Order.Status)}}, nil
+	return refund(in.Order, *wh), nil
+}
+
+// refund asks the payment service to give back a payment the provider took for an order
+// already given up. Only a signed report of a named payment is refunded automatically: an
+// unsigned one (dev mode) could name anybody's payment, so a ticket asks a person instead.
+// The payment service refunds a payment at most once, however often it is asked.
+func refund(o *order.Order, wh PaymentWebhook) []Effect {
+	if wh.PaymentID == "" || wh.Unsigned {
+		return []Effect{OpenTicket{Kind: TicketLatePayment, Reason: fmt.Sprintf("payment %q completed for an order already %s: refund it by hand (unsigned or unnamed, so not refunded automatically)", wh.PaymentID, o.Status)}}
+	}
+	if slices.Contains(o.RefundedPayments, wh.PaymentID) {
+		return nil
+	}
+	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{
+		OrderID: o.ID, PaymentID: wh.PaymentID, SessionID: wh.SessionID, Amount: wh.Amount, Currency: wh.Currency,
+		Reason: "order " + string(o.Status),
+	}}}
+}
+
+// recordRefund records the provider's refund on the order, and the payment_after_cancel
+// ticket says what was taken and how it was given back.
+func recordRefund(in Input) ([]Effect, error) {
+	ev, err := decode[payment.Refunded](in.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return []Effect{
+		OrderCommand{Name: "record-refund", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
+			return o.RecordRefund(ev.PaymentID, ev.RefundID, order.Cents(ev.Amount), ev.Currency, at)
+		}},
+		OpenTicket{Kind: TicketLatePayment, Reason: fmt.Sprintf("payment %s completed for an order already %s: refunded as %s", ev.PaymentID, in.Order.Status, ev.RefundID)},
+	}, nil
 }
 
 func notifyCancellation(in Input) ([]Effect, error) {

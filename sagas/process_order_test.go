@@ -149,6 +149,12 @@ func courier(status, reason string) step {
 
 func completeOrder(o *order.Order, at time.Time) ([]order.Event, error) { return o.Complete(at) }
 
+func refundPay(paymentID, refundID string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.RecordRefund(paymentID, refundID, o.Total, o.Currency, at)
+	}
+}
+
 func cancelOrder(reason order.CancelReason) step {
 	return func(o *order.Order, at time.Time) ([]order.Event, error) {
 		return o.Cancel(reason, "cancelled in test", at)
@@ -263,6 +269,20 @@ func deadlineMsg(w Wait) Message {
 func payWH(status, paymentID, reason string) PaymentWebhook {
 	return PaymentWebhook{Webhook: payment.Webhook{ID: "evt_" + status, OrderID: testOrderID, Status: status, PaymentID: paymentID,
 		SessionID: "sess-1", Reason: reason, Amount: 100_00, Currency: "USD"}}
+}
+
+func unsignedPayWH(status, paymentID string) PaymentWebhook {
+	wh := payWH(status, paymentID, "")
+	wh.Unsigned = true
+	return wh
+}
+
+func refundedMsg(paymentID, refundID string) Message {
+	return msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: paymentID, RefundID: refundID, Amount: 100_00, Currency: "USD", At: testPlacedAt})
+}
+
+func refundCmd(reason string) fx {
+	return send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-1", SessionID: "sess-1", Amount: 100_00, Currency: "USD", Reason: reason})
 }
 
 func payWebhook(status, paymentID, reason string) Message {
@@ -442,8 +462,9 @@ func smallLines() []inventory.Line {
 var (
 	reserveSmall = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: smallLines()})
 	reserveLarge = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: []inventory.Line{{SKU: "SKU-LUX", Quantity: 1}}})
-	createSess   = send(payment.CommandsTopic, payment.CreateSessionName, payment.CreateSession{OrderID: testOrderID, Amount: 100_00, Currency: "USD", CustomerEmail: testEmail})
-	shipSmall    = send(shipping.CommandsTopic, shipping.CreateShipmentName, shipping.CreateShipment{
+	createSess   = send(payment.CommandsTopic, payment.CreateSessionName, payment.CreateSession{OrderID: testOrderID, Amount: 100_00, Currency: "USD", CustomerEmail: testEmail,
+		Lines: []payment.Line{{SKU: "SKU-A", Quantity: 2, UnitPrice: 25_00}, {SKU: "SKU-B", Quantity: 1, UnitPrice: 50_00}}})
+	shipSmall = send(shipping.CommandsTopic, shipping.CreateShipmentName, shipping.CreateShipment{
 		OrderID: testOrderID,
 		Address: &shipping.Address{Name: "Alice", Line1: "1 Main St", Line2: "Apt 2", City: "Springfield", PostalCode: "12345", Country: "US"},
 		Lines:   []shipping.Line{{SKU: "SKU-A", Quantity: 2}, {SKU: "SKU-B", Quantity: 1}},
@@ -723,14 +744,33 @@ func TestProcessOrderPayment(t *testing.T) {
 		{name: "payment webhook while awaiting delivery does nothing", steps: atAwaitingDelivery, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
 		{name: "payment webhook for a completed order does nothing", steps: atCompleted, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
 		{
-			name:  "payment webhook completed for a cancelled order opens a refund ticket",
+			name:  "payment webhook completed for a cancelled order asks for a refund",
 			steps: atPaymentTimedOut, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			want: []fx{refundCmd("order cancelled")},
+		},
+		{
+			name:  "payment webhook completed for a rejected order asks for a refund",
+			steps: atRejected, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			want: []fx{refundCmd("order rejected")},
+		},
+		{
+			name:  "unsigned payment webhook completed for a cancelled order opens a ticket instead",
+			steps: atPaymentTimedOut, msg: msg(PaymentWebhookName, unsignedPayWH(payment.StatusCompleted, "pay-1")),
 			want: []fx{ticket(TicketLatePayment)},
 		},
 		{
-			name:  "payment webhook completed for a rejected order opens a refund ticket",
-			steps: atRejected, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
-			want: []fx{ticket(TicketLatePayment)},
+			name:  "payment webhook completed for a cancelled order already refunded does nothing",
+			steps: path(atPaymentTimedOut, refundPay("pay-1", "re-1")), msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+		},
+		{
+			name:  "a refund is recorded, and the ticket says so",
+			steps: atPaymentTimedOut, msg: refundedMsg("pay-1", "re-1"),
+			want: []fx{orderCmd("record-refund", order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-1", Amount: 100_00, Currency: "USD", At: testRunAt}), ticket(TicketLatePayment)},
+		},
+		{
+			name:  "a refund reported twice is recorded once",
+			steps: path(atPaymentTimedOut, refundPay("pay-1", "re-1")), msg: refundedMsg("pay-1", "re-1"),
+			want: []fx{orderCmd("record-refund"), ticket(TicketLatePayment)},
 		},
 		{name: "payment webhook failed for a cancelled order does nothing", steps: atPaymentFailed, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined")},
 
@@ -1007,11 +1047,18 @@ func TestProcessOrderTicketReasons(t *testing.T) {
 		assert.Contains(t, r, "the courier reported the delivery as failed")
 		assert.Contains(t, r, "address not found")
 	})
-	t.Run("late payment names the payment and the order's status", func(t *testing.T) {
-		r := reasonOf(t, atPaymentTimedOut, payWebhook(payment.StatusCompleted, "pay-9", ""))
+	t.Run("late unsigned payment names the payment and the order's status", func(t *testing.T) {
+		r := reasonOf(t, atPaymentTimedOut, msg(PaymentWebhookName, unsignedPayWH(payment.StatusCompleted, "pay-9")))
 		assert.Contains(t, r, "pay-9")
 		assert.Contains(t, r, "cancelled")
-		assert.Contains(t, r, "refund")
+		assert.Contains(t, r, "refund it by hand")
+	})
+	t.Run("a refund's ticket names the payment, the status and the refund", func(t *testing.T) {
+		effects, _ := decideRaw(t, history(t, atPaymentTimedOut...), State{}, refundedMsg("pay-9", "re-9"), 0)
+		require.Len(t, effects, 2)
+		tk, ok := effects[1].(OpenTicket)
+		require.True(t, ok, "want a ticket, got %T", effects[1])
+		assert.Equal(t, "payment pay-9 completed for an order already cancelled: refunded as re-9", tk.Reason)
 	})
 	t.Run("overdue delivery", func(t *testing.T) {
 		assert.Equal(t, "no delivery confirmation before the deadline", reasonOf(t, atAwaitingDelivery, deadlineMsg(WaitDelivery)))
@@ -1031,7 +1078,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		order.NamePaymentCompleted, shipping.ShipmentCreatedName, order.NameShipmentCreated, DeliveryWebhookName,
 		DeadlineName(WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
-		order.NameOrderCancelled, order.NameDeliveryFailed,
+		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName,
 	}
 	names := ProcessOrder.Names()
 	for _, n := range declared {
@@ -1174,13 +1221,14 @@ func TestDeliveryFailedTicketReasonDoesNotAccumulate(t *testing.T) {
 	wg.Wait()
 }
 
-// A completed payment remembered while the order was not yet awaiting payment is never
-// looked at again when the order is then cancelled: money was taken and nobody is told.
-func TestEarlyCompletedPaymentIsFlaggedWhenTheOrderIsCancelled(t *testing.T) {
+// A completed payment remembered while the order was not yet awaiting payment is refunded
+// when the order is then cancelled instead: money was taken for nothing.
+func TestEarlyCompletedPaymentIsRefundedWhenTheOrderIsCancelled(t *testing.T) {
 	pending := payWH(payment.StatusCompleted, "pay-1", "")
 	for _, steps := range [][]step{atOutOfStock, atRejected, atApprovalTimedOut} {
+		o := order.Rehydrate(history(t, steps...))
 		effects, _ := decideRaw(t, history(t, steps...), State{PendingPayment: &pending}, ev(order.NameOrderCancelled), 0)
-		assert.Contains(t, describe(t, history(t, steps...), effects), ticket(TicketLatePayment))
+		assert.Contains(t, describe(t, history(t, steps...), effects), refundCmd("order "+string(o.Status)))
 	}
 }
 

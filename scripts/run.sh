@@ -15,6 +15,18 @@ trap stop EXIT INT TERM
 # Migrations first, once, so the four processes do not queue on the migration lock.
 bin/replay -migrate-only
 
+# Mailpit (pinned in tools/mailpit) catches every email the workflow sends, to be read at
+# http://localhost:8025; unless SMTP_URL says to send them elsewhere.
+mailbox=""
+if [ -z "${SMTP_URL:-}" ]; then
+  mailpit=$(go tool -C tools/mailpit -n mailpit)
+  "$mailpit" --smtp 127.0.0.1:1025 --listen 127.0.0.1:8025 --quiet --disable-version-check > >(sed -u "s/^/[mailpit] /") 2>&1 &
+  pids+=($!)
+  export SMTP_URL=smtp://127.0.0.1:1025
+  export DEV_MAILBOX_URL="${DEV_MAILBOX_URL:-http://localhost:8025}"
+  mailbox="  mailpit    http://localhost:8025   (every email the workflow sends)"
+fi
+
 # The prefixing sed runs in a process substitution so that $! is the service itself: a
 # pipeline's $! would be sed, and stop would then leave the services running.
 for svc in orders payments warehouse delivery; do
@@ -28,6 +40,7 @@ Ordermill is starting:
   payments   http://localhost:3002
   warehouse  http://localhost:3003   (GET /api/inventory)
   delivery   http://localhost:3004
+$mailbox
 Ctrl-C stops everything.
 
 MSG

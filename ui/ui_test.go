@@ -136,6 +136,18 @@ func TestOrderPageForms(t *testing.T) {
 	assert.Equal(t, "manager:alice@example.com", doc.Find("[data-testid=timeline-actor]").Text())
 	assert.Contains(t, doc.Find("[data-testid=fields-payment]").Text(), "cs_1")
 	assert.Equal(t, 1, doc.Find("[data-testid=dev-banner]").Length())
+	assert.Equal(t, 0, doc.Find("[data-testid=mailbox]").Length(), "no mailbox configured, no link")
+}
+
+// In dev mode the notifications link to the development mailbox (Mailpit) that caught them.
+func TestOrderPageLinksTheDevelopmentMailbox(t *testing.T) {
+	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok", DevMode: true}, ui.OrderDetail{
+		OrderID: "o-1", Status: "awaiting_payment", Mailbox: "http://localhost:8025",
+		Notices: []ui.Notification{{Kind: "order_confirmed", Recipient: "ann@example.com", Subject: "Your order is confirmed", CreatedAt: base, Sent: true}},
+	}))
+	link := doc.Find("[data-testid=mailbox]")
+	require.Equal(t, 1, link.Length())
+	assert.Equal(t, "http://localhost:8025", link.AttrOr("href", ""))
 }
 
 func TestOverviewCountsAndCharts(t *testing.T) {

@@ -168,7 +168,9 @@ type OrderDetail struct {
 	Shipment  []Field
 	Timeline  []TimelineEntry
 	Notices   []Notification
-	Tickets   []Ticket
+	// Mailbox is the development web mailbox the emails can be read in (dev mode only).
+	Mailbox string
+	Tickets []Ticket
 	// Pending is set while the order waits for a decision, to decide from this page.
 	Pending *PendingOrder
 	// Simulators lists the provider simulators that make sense now (dev mode only).

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,7 +24,11 @@ var vars = []host.Var{
 	{Name: "PAYMENT_WEBHOOK_SECRET", Default: webhooksig.DevPaymentSecret + " in dev mode", Meaning: "the secret the simulator signs payment webhooks with; required outside dev mode"},
 	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "the bearer token the orders service presents to these procedures; required outside dev mode"},
 	{Name: "PAYMENTS_WEBHOOK_URL", Default: payments.DefaultOrdersWebhookURL, Meaning: "where the simulator sends its payment webhooks"},
-	{Name: "PAYMENTS_PUBLIC_URL", Default: payments.DefaultPublicURL, Meaning: "base of the payment URLs handed to customers"},
+	{Name: "PAYMENTS_PUBLIC_URL", Default: payments.DefaultPublicURL, Meaning: "base of the simulator's payment URLs handed to customers"},
+	{Name: "PAYMENT_PROVIDER", Default: "simulator", Meaning: "simulator (sessions paid at this service's checkout page) or stripe (Stripe Checkout and refunds)"},
+	{Name: "STRIPE_SECRET_KEY", Meaning: "the Stripe account's secret API key (sk_…); required with PAYMENT_PROVIDER=stripe"},
+	{Name: "STRIPE_SUCCESS_URL", Meaning: "where Stripe Checkout sends the customer after paying ({CHECKOUT_SESSION_ID} is replaced); required with PAYMENT_PROVIDER=stripe"},
+	{Name: "STRIPE_API_BASE", Default: "https://api.stripe.com", Meaning: "Stripe's API, for tests against stripe-mock only"},
 }
 
 func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
@@ -37,11 +42,39 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 	if err != nil {
 		return nil, err
 	}
+	provider, err := paymentProvider(env)
+	if err != nil {
+		return nil, err
+	}
+	if provider == nil && !host.DevMode(env) {
+		logger.Warn("payments: PAYMENT_PROVIDER is the simulator outside dev mode: sessions take no money; set PAYMENT_PROVIDER=stripe")
+	}
 	return payments.New(pool, logger, payments.Config{
 		WebhookSecret:    secret,
 		OrdersWebhookURL: env("PAYMENTS_WEBHOOK_URL"),
 		PublicURL:        env("PAYMENTS_PUBLIC_URL"),
 		Simulator:        host.DevMode(env),
 		Callers:          callers,
+		Provider:         provider,
 	}), nil
+}
+
+// paymentProvider is the provider PAYMENT_PROVIDER names: nil for the simulator, the
+// default.
+func paymentProvider(env host.Env) (payments.Provider, error) {
+	switch name := env.String("PAYMENT_PROVIDER", "simulator"); name {
+	case "simulator":
+		return nil, nil
+	case "stripe":
+		cfg := payments.StripeConfig{SecretKey: env("STRIPE_SECRET_KEY"), APIBase: env("STRIPE_API_BASE"), SuccessURL: env("STRIPE_SUCCESS_URL")}
+		if cfg.SecretKey == "" {
+			return nil, fmt.Errorf("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY, the account's secret API key")
+		}
+		if cfg.SuccessURL == "" {
+			return nil, fmt.Errorf("PAYMENT_PROVIDER=stripe needs STRIPE_SUCCESS_URL, the shop's page Stripe Checkout returns the customer to")
+		}
+		return payments.NewStripe(cfg), nil
+	default:
+		return nil, fmt.Errorf("PAYMENT_PROVIDER must be simulator or stripe, got %q", name)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/host/hosttest"
 	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/payments/stripemock"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -57,6 +58,9 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret, "SERVICE_TOKEN_ORDERS": "tok"}, "PAYMENT_WEBHOOK_SECRET is the published development value"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS is the published development value"},
+		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SUCCESS_URL": "https://shop.example/paid"}, "needs STRIPE_SECRET_KEY"},
+		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_1"}, "needs STRIPE_SUCCESS_URL"},
+		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "paypal"}, "PAYMENT_PROVIDER must be simulator or stripe"},
 	} {
 		_, err := build(ctx, nil, logger, host.EnvOf(c.env))
 		require.Error(t, err, "%v", c.env)
@@ -100,6 +104,23 @@ func TestDevModeHasTheSimulatorAndDevelopmentToken(t *testing.T) {
 	// The simulator is routed: a bad request is its own 400, not the mux's 404.
 	assert.Equal(t, http.StatusBadRequest, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"maybe"}`, host.DevServiceToken("orders")).Code)
 	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`, "").Code)
+}
+
+// PAYMENT_PROVIDER=stripe opens sessions at Stripe (here stripe-mock, at STRIPE_API_BASE)
+// with STRIPE_SECRET_KEY: the customer is sent to Stripe's URL, not the simulator's page.
+func TestStripeProviderFromTheEnvironment(t *testing.T) {
+	mock := stripemock.Start(t)
+	pool := pgtest.Pool(t)
+	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
+		"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_fromenv",
+		"STRIPE_API_BASE": mock.URL, "STRIPE_SUCCESS_URL": "https://shop.example/paid",
+	}))
+	require.NoError(t, err)
+	created := openSession(t, pool, svc)
+	assert.Regexp(t, `^https://`, created.URL)
+	calls := mock.Requests("/v1/checkout/sessions")
+	require.Len(t, calls, 1)
+	assert.Equal(t, "ord-1", calls[0].Form.Get("client_reference_id"))
 }
 
 // --help and the README list every variable the payments service reads.

@@ -212,6 +212,7 @@ func describeState(o *order.Order) string {
 	add(o.ShipmentID != "", "shipment %s with %s", o.ShipmentID, o.Carrier)
 	add(o.DeliveryStatus != "", "courier: %s", o.DeliveryStatus)
 	add(o.CancelReason != "", "cancelled: %s", o.CancelReason)
+	add(len(o.RefundedPayments) > 0, "refunded %s", strings.Join(o.RefundedPayments, ", "))
 	add(len(o.SupportTickets) > 0, "tickets: %s", strings.Join(o.SupportTickets, ", "))
 	return strings.Join(parts, "; ")
 }

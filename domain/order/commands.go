@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/mail"
+	"slices"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -364,4 +365,22 @@ func (o *Order) OpenSupportTicket(kind, reason string, at time.Time) ([]Event, e
 		}
 	}
 	return []Event{SupportTicketOpened{Kind: kind, Reason: reason, At: at}}, nil
+}
+
+// RecordRefund records that the provider refunded paymentID as refundID; a payment already
+// refunded records nothing (no events), so a repeated report has no second effect.
+func (o *Order) RecordRefund(paymentID, refundID string, amount Cents, currency string, at time.Time) ([]Event, error) {
+	if o.Version == 0 {
+		return nil, apperr.Errorf(apperr.CodeConflict, "cannot record a refund for an order that has not been placed")
+	}
+	if err := required("paymentId", paymentID); err != nil {
+		return nil, err
+	}
+	if err := required("refundId", refundID); err != nil {
+		return nil, err
+	}
+	if slices.Contains(o.RefundedPayments, paymentID) {
+		return nil, nil
+	}
+	return []Event{PaymentRefunded{PaymentID: paymentID, RefundID: refundID, Amount: amount, Currency: currency, At: at}}, nil
 }

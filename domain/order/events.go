@@ -49,6 +49,8 @@ const (
 	NameOrderCancelled = "order.cancelled.v1"
 	// NameSupportTicketOpened names SupportTicketOpened.
 	NameSupportTicketOpened = "order.support_ticket_opened.v1"
+	// NamePaymentRefunded names PaymentRefunded.
+	NamePaymentRefunded = "order.payment_refunded.v1"
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
@@ -175,6 +177,16 @@ type SupportTicketOpened struct {
 	At     time.Time `json:"at"`
 }
 
+// PaymentRefunded records that the provider gave back a payment taken for an order that
+// no longer wanted it (cancelled or rejected meanwhile). It changes no status.
+type PaymentRefunded struct {
+	PaymentID string    `json:"paymentId"`
+	RefundID  string    `json:"refundId"`
+	Amount    Cents     `json:"amount,omitempty"`
+	Currency  string    `json:"currency,omitempty"`
+	At        time.Time `json:"at"`
+}
+
 // EventName implements Event.
 func (OrderPlaced) EventName() string { return NameOrderPlaced }
 
@@ -226,6 +238,9 @@ func (OrderCancelled) EventName() string { return NameOrderCancelled }
 // EventName returns the versioned name of SupportTicketOpened.
 func (SupportTicketOpened) EventName() string { return NameSupportTicketOpened }
 
+// EventName implements Event.
+func (PaymentRefunded) EventName() string { return NamePaymentRefunded }
+
 // registry maps stored names to constructors so decoding needs no switch outside this package.
 var registry = map[string]func() Event{
 	NameOrderPlaced:           func() Event { return &OrderPlaced{} },
@@ -245,6 +260,7 @@ var registry = map[string]func() Event{
 	NameOrderCompleted:        func() Event { return &OrderCompleted{} },
 	NameOrderCancelled:        func() Event { return &OrderCancelled{} },
 	NameSupportTicketOpened:   func() Event { return &SupportTicketOpened{} },
+	NamePaymentRefunded:       func() Event { return &PaymentRefunded{} },
 }
 
 // EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.

@@ -183,6 +183,8 @@ type Order struct {
 	PaymentDeadline   time.Time `json:"paymentDeadline,omitempty"`
 	PaymentID         string    `json:"paymentId,omitempty"`
 	PaymentFailReason string    `json:"paymentFailReason,omitempty"`
+	// RefundedPayments lists the payments refunded, each once.
+	RefundedPayments []string `json:"refundedPayments,omitempty"`
 
 	ShipmentID            string `json:"shipmentId,omitempty"`
 	Carrier               string `json:"carrier,omitempty"`
@@ -296,6 +298,9 @@ func (o *Order) Apply(e Event) {
 		at = ev.At
 	case SupportTicketOpened:
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
+		at = ev.At
+	case PaymentRefunded:
+		o.RefundedPayments = append(o.RefundedPayments, ev.PaymentID)
 		at = ev.At
 	case OrderCancelled:
 		// A rejection is reported as a cancellation too (for consumers that only

@@ -647,6 +647,7 @@ func sampleEvents() []Event {
 		OrderCompleted{At: t0},
 		OrderCancelled{Reason: ReasonTimedOut, Detail: "d", At: t0},
 		SupportTicketOpened{Kind: "delivery_failed", Reason: "r", At: t0},
+		PaymentRefunded{PaymentID: "pi_1", RefundID: "re_1", Amount: 100, Currency: "USD", At: t0},
 	}
 }
 
@@ -806,5 +807,32 @@ func TestOnlyAMatchingChargePaysTheOrder(t *testing.T) {
 	mustApply(t, o)(o.CompletePayment("pay-1", chargeFor(o), tCmd))
 	if o.Status != StatusAwaitingShipment || o.PaymentSessionID != "ses-1" {
 		t.Fatalf("got %s with session %q", o.Status, o.PaymentSessionID)
+	}
+}
+
+// A refund is recorded once per payment, on a cancelled order too, and changes no status.
+func TestRecordRefundOncePerPayment(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	if _, err := (&Order{}).RecordRefund("pi_1", "re_1", 100, "USD", at); apperr.ErrorCode(err) != apperr.CodeConflict {
+		t.Fatalf("unplaced order: got %v, want a conflict", err)
+	}
+	o := Rehydrate([]Event{
+		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "A", Quantity: 1}}, Total: 100, Currency: "USD", PlacedAt: at},
+		OrderCancelled{Reason: ReasonTimedOut, At: at},
+	})
+	if _, err := o.RecordRefund("pi_1", "", 100, "USD", at); apperr.ErrorCode(err) != apperr.CodeInvalid {
+		t.Fatalf("no refund id: got %v, want invalid", err)
+	}
+	events, err := o.RecordRefund("pi_1", "re_1", 100, "USD", at)
+	want := PaymentRefunded{PaymentID: "pi_1", RefundID: "re_1", Amount: 100, Currency: "USD", At: at}
+	if err != nil || len(events) != 1 || events[0] != want {
+		t.Fatalf("got %#v %v, want %#v", events, err, want)
+	}
+	o.Apply(events[0])
+	if o.Status != StatusCancelled || len(o.RefundedPayments) != 1 {
+		t.Fatalf("status %s, refunded %v", o.Status, o.RefundedPayments)
+	}
+	if again, err := o.RecordRefund("pi_1", "re_2", 100, "USD", at); err != nil || len(again) != 0 {
+		t.Fatalf("the same payment again: %v %v, want none", again, err)
 	}
 }

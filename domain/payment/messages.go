@@ -26,6 +26,10 @@ const (
 	CreateSessionName = "payments.create_session.v1"
 	// SessionCreatedName is the stored name of SessionCreated.
 	SessionCreatedName = "payment.session_created.v1"
+	// RefundName is the message name of Refund.
+	RefundName = "payments.refund.v1"
+	// RefundedName is the stored name of Refunded.
+	RefundedName = "payment.refunded.v1"
 )
 
 // Webhook statuses the provider reports; the orders service branches on exactly these.
@@ -43,6 +47,29 @@ type CreateSession struct {
 	Amount        int64  `json:"amount"` // in minor units (cents), like the order total
 	Currency      string `json:"currency"`
 	CustomerEmail string `json:"customerEmail,omitempty"`
+	// Lines are what the customer is shown at the provider's checkout; commands sent
+	// before lines existed have none, and a provider then shows one line for the amount.
+	Lines []Line `json:"lines,omitempty"`
+}
+
+// Line is one line of the order at checkout, priced in minor units.
+type Line struct {
+	SKU       string `json:"sku"`
+	Quantity  int64  `json:"quantity"`
+	UnitPrice int64  `json:"unitPrice"`
+}
+
+// LinesMatch reports whether c's lines add up to its amount, so a provider may show
+// them as the bill; otherwise it shows the amount as one line.
+func (c CreateSession) LinesMatch() bool {
+	var sum int64
+	for _, l := range c.Lines {
+		if l.Quantity <= 0 || l.UnitPrice < 0 {
+			return false
+		}
+		sum += l.Quantity * l.UnitPrice
+	}
+	return len(c.Lines) > 0 && sum == c.Amount
 }
 
 // Validate reports the first problem with c as a field error, so the HTTP edge and the
@@ -108,6 +135,41 @@ func (w Webhook) Validate() error {
 	}
 	return limits.Check(limits.ID("id", w.ID), limits.ID("orderId", w.OrderID), limits.ID("paymentId", w.PaymentID),
 		limits.ID("sessionId", w.SessionID), limits.Text("reason", w.Reason))
+}
+
+// Refund asks the payment service to give back a payment the provider took for an order
+// that no longer wants it. It is honoured at most once per payment: the provider is called
+// with an idempotency key derived from PaymentID, and the refund is recorded once.
+type Refund struct {
+	OrderID   string `json:"orderId"`
+	PaymentID string `json:"paymentId"`
+	SessionID string `json:"sessionId,omitempty"`
+	Amount    int64  `json:"amount,omitempty"` // minor units; what the provider reported taken
+	Currency  string `json:"currency,omitempty"`
+	Reason    string `json:"reason"`
+}
+
+// Validate reports the first problem with r as a field error.
+func (r Refund) Validate() error {
+	if strings.TrimSpace(r.OrderID) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	if strings.TrimSpace(r.PaymentID) == "" {
+		return apperr.FieldErrorf("paymentId", "paymentId is required: a refund gives back one payment")
+	}
+	return limits.Check(limits.ID("orderId", r.OrderID), limits.ID("paymentId", r.PaymentID),
+		limits.ID("sessionId", r.SessionID), limits.Text("reason", r.Reason))
+}
+
+// Refunded records that the provider refunded a payment (RefundID is the provider's).
+type Refunded struct {
+	OrderID   string    `json:"orderId"`
+	PaymentID string    `json:"paymentId"`
+	RefundID  string    `json:"refundId"`
+	Amount    int64     `json:"amount,omitempty"`
+	Currency  string    `json:"currency,omitempty"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
 }
 
 // StreamID names the payment stream of an order, so one order has one payment history.

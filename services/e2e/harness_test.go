@@ -81,6 +81,8 @@ type options struct {
 	smtpURL  string
 	// noSimulators runs payments and delivery as outside DEV_MODE: without their simulators.
 	noSimulators bool
+	// paymentProvider replaces the simulated payment provider (the Stripe adapter).
+	paymentProvider payments.Provider
 }
 
 func defaultOptions() options {
@@ -127,7 +129,7 @@ func start(t *testing.T, opt options) *system {
 		}},
 		{"payments", lnPayments, func(p *pgxpool.Pool) host.Service {
 			return payments.New(p, logger.With("service", "payments"), payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: s.orders + "/webhooks/payment",
-				Simulator: !opt.noSimulators, Callers: callers})
+				Simulator: !opt.noSimulators, Callers: callers, Provider: opt.paymentProvider})
 		}},
 		{"warehouse", lnWarehouse, func(p *pgxpool.Pool) host.Service {
 			return warehouse.New(p, logger.With("service", "warehouse"), warehouse.Config{Callers: callers})

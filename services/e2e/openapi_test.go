@@ -204,6 +204,8 @@ func TestEveryAnswerMatchesTheServicesOpenAPIDocument(t *testing.T) {
 	payWebhook(http.StatusUnauthorized, map[string]string{"orderId": late, "status": "completed"}, false)
 	payWebhook(http.StatusNotFound, map[string]string{"id": "evt-nobody", "orderId": none, "status": "completed"}, true)
 	payWebhook(http.StatusBadRequest, map[string]string{"id": "evt-empty"}, true)
+	ignored := stripeEvent(t, "evt-contract-ignored", "customer.created", map[string]any{"id": "cus_1", "object": "customer"})
+	api.want(http.StatusOK, "POST", s.orders+"/webhooks/payment", ignored, stripeSignature(ignored, paymentSecret))
 
 	// delivery: shipments and the courier simulator.
 	s.waitStatus(late, "awaiting_delivery")

@@ -167,3 +167,15 @@ func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 	assert.Equal(t, "s", cfg.OrderTokenSecret)
 	assert.Equal(t, "X-Real-IP", cfg.ClientIPHeader)
 }
+
+// The development mailbox the dashboard links to is read in dev mode only: a production
+// dashboard never sends managers to a mailbox that catches nothing.
+func TestConfigFromEnvDevMailboxOnlyInDevMode(t *testing.T) {
+	cfg, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", "DEV_MAILBOX_URL": "http://localhost:8025"}))
+	require.NoError(t, err)
+	assert.Equal(t, "http://localhost:8025", cfg.DevMailboxURL)
+	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"MANAGER_TOKENS": "ana@example.com:m", "PAYMENT_WEBHOOK_SECRET": "p",
+		"DELIVERY_WEBHOOK_SECRET": "d", "ORDER_TOKEN_SECRET": strings.Repeat("s", orders.MinOrderTokenSecret), "DEV_MAILBOX_URL": "http://localhost:8025"}))
+	require.NoError(t, err)
+	assert.Empty(t, cfg.DevMailboxURL)
+}

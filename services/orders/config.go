@@ -60,6 +60,7 @@ var Vars = []host.Var{
 	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
 	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
+	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
 	{Name: "DASHBOARD_SESSION_TTL", Default: DefaultSessionTTL.String(), Meaning: "how long a dashboard sign-in lasts"},
 	{Name: "DASHBOARD_DEV_PASSWORD", Default: DevDashboardPassword + " in dev mode", Meaning: "password of the dev dashboard account " + DevManagerEmail},
 	{Name: "COOKIE_SECURE", Default: "", Meaning: "1: mark the session cookie Secure when TLS ends at a proxy"},
@@ -86,6 +87,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if dev {
 		cfg.ServiceToken = env.String(host.ServiceTokenVar("orders"), host.DevServiceToken("orders"))
 		cfg.DashboardDevPassword = env.String("DASHBOARD_DEV_PASSWORD", DevDashboardPassword)
+		cfg.DevMailboxURL = env("DEV_MAILBOX_URL")
 	}
 	var err error
 	if cfg.ManagerTokens, err = managerTokens(env); err != nil {

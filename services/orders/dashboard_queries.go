@@ -284,6 +284,7 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 	}
 	if devMode {
 		d.Simulators = simulatorsFor(o.Status)
+		d.Mailbox = s.cfg.DevMailboxURL
 	}
 	if d.Timeline, err = s.timeline(ctx, id); err != nil {
 		return d, err

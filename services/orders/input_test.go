@@ -152,3 +152,20 @@ func TestWebhooksBoundTheirFieldsAndSpeakJSON(t *testing.T) {
 		}
 	}
 }
+
+// Dev mode takes Stripe events unsigned too, as it does the flat body, so a developer can
+// post one by hand; outside dev mode an unsigned event is refused like any webhook.
+func TestUnsignedStripeEventsOnlyInDevMode(t *testing.T) {
+	t.Parallel()
+	event := `{"id":"evt_1","object":"event","type":"customer.created","data":{"object":{"id":"cus_1","object":"customer"}}}`
+	dev := newAPI(t, orders.Config{DevMode: true})
+	r := dev.do(http.MethodPost, "/webhooks/payment", strings.NewReader(event), nil)
+	assert.Equal(t, http.StatusOK, r.status, r.body)
+	assert.JSONEq(t, `{"orderId":"","outcome":"ignored"}`, string(r.body))
+	r = dev.do(http.MethodPost, "/webhooks/payment", strings.NewReader(`{"object":"event","id":7}`), nil)
+	assertError(t, r, http.StatusBadRequest, "invalid", "")
+
+	prod := newAPI(t, orders.Config{PaymentWebhookSecret: "whsec_prod"})
+	r = prod.do(http.MethodPost, "/webhooks/payment", strings.NewReader(event), nil)
+	assert.Equal(t, http.StatusUnauthorized, r.status, r.body)
+}

@@ -40,6 +40,9 @@ type Config struct {
 	SMTPURL string
 	// MailFrom is the sender address of every email.
 	MailFrom string
+	// DevMailboxURL is the web mailbox that catches the emails in development (Mailpit,
+	// which make run starts); the dashboard's notifications link to it. Dev mode only.
+	DevMailboxURL string
 	// MailPollInterval is how often the sender looks for new emails.
 	MailPollInterval time.Duration
 	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).

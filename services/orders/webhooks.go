@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stripe/stripe-go/v84"
 
 	"github.com/ordermill/ordermill/domain/apperr"
-	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/stripeevent"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -23,6 +24,8 @@ const (
 	outcomeAccepted     = "accepted"
 	outcomeDuplicate    = "duplicate"
 	outcomeUnknownOrder = "unknown_order"
+	// outcomeIgnored: a Stripe event the workflow does not act on; answered 200, not stored.
+	outcomeIgnored = "ignored"
 )
 
 // inboundWebhook is a verified, parsed webhook ready to be recorded.
@@ -35,7 +38,8 @@ type inboundWebhook struct {
 	data     any
 }
 
-// paymentWebhook handles POST /webhooks/payment, signed with Stripe's scheme.
+// paymentWebhook handles POST /webhooks/payment, signed with Stripe's scheme: Stripe's
+// Event objects, and the simulator's flat body (the only one dev mode takes unsigned).
 func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 	body, signed, ok := s.verifiedBody(w, r, webhooksig.StripeHeader, func(body []byte, header string) error {
 		return webhooksig.VerifyStripe(body, header, s.cfg.PaymentWebhookSecret, s.now())
@@ -43,8 +47,20 @@ func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var wh payment.Webhook
-	if err := httpx.DecodeLenient(body, &wh); err != nil {
+	var wh sagas.PaymentWebhook
+	if stripeevent.Is(body) {
+		p, handled, err := s.stripePayment(body, r.Header.Get(webhooksig.StripeHeader), signed)
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		if !handled {
+			s.countWebhook(r, outcomeIgnored)
+			httpx.WriteJSON(w, http.StatusOK, map[string]string{"orderId": p.OrderID, "outcome": outcomeIgnored})
+			return
+		}
+		wh = sagas.PaymentWebhook{Webhook: p.Webhook, IntentOnly: p.IntentOnly}
+	} else if err := httpx.DecodeLenient(body, &wh.Webhook); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
@@ -52,8 +68,28 @@ func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName,
-		data: sagas.PaymentWebhook{Webhook: wh, Unsigned: !signed}})
+	wh.Unsigned = !signed
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
+}
+
+// stripePayment reads a Stripe Event: verified with stripe-go when signed (always, outside
+// dev mode), decoded as it is when dev mode took it unsigned.
+func (s *Service) stripePayment(body []byte, header string, signed bool) (stripeevent.Payment, bool, error) {
+	var ev stripe.Event
+	if signed {
+		var err error
+		// The signature and its window were checked already: what can still fail is the body.
+		if ev, err = stripeevent.Construct(body, header, s.cfg.PaymentWebhookSecret); err != nil {
+			return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.Excerpt(err.Error()))
+		}
+	} else if err := json.Unmarshal(body, &ev); err != nil {
+		return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %v", err)
+	}
+	p, handled, err := stripeevent.Read(ev)
+	if err != nil {
+		return p, false, apperr.Errorf(apperr.CodeInvalid, "%v", err)
+	}
+	return p, handled, nil
 }
 
 // deliveryWebhook handles POST /webhooks/delivery, signed with the courier's HMAC scheme.

@@ -1,11 +1,11 @@
 // Package payments is the payment service (port 3002): it opens one checkout session per
-// order when the saga asks for it, and plays the payment provider, whose simulator settles a
-// session and sends the orders service a webhook signed with Stripe's scheme.
+// order and refunds payments taken for orders given up, when the saga asks for them, at a
+// provider (Stripe, or in development the simulator, which settles a session and sends the
+// orders service a webhook signed with Stripe's scheme).
 package payments
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +63,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock; time.Now if nil. Tests set it to move past a session's expiry.
 	Now func() time.Time
+	// Provider opens sessions and issues refunds; the simulated provider (sessions paid
+	// at this service's checkout page) if nil.
+	Provider Provider
 }
 
 // Service is the payment service: its HTTP API and its command consumer.
@@ -85,6 +88,9 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Provider == nil {
+		cfg.Provider = simulatedProvider{publicURL: cfg.PublicURL}
 	}
 	s := &Service{pool: pool, logger: logger, cfg: cfg}
 	s.webhooks = simulator.New[payment.Webhook](logger, simulator.Config{
@@ -126,6 +132,16 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		}
 		_, _, err := s.createSession(ctx, tx, meta, cmd)
 		return err
+	case payment.RefundName:
+		var cmd payment.Refund
+		if err := eventstore.Decode(msg, &cmd); err != nil {
+			return err
+		}
+		meta := eventstore.MetadataOf(msg)
+		if meta.CorrelationID == "" {
+			meta.CorrelationID = cmd.OrderID
+		}
+		return s.refund(ctx, tx, meta, cmd)
 	default:
 		s.logger.WarnContext(ctx, "payments: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
 		return nil
@@ -160,19 +176,29 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err := cmd.Validate(); err != nil {
 		return Session{}, false, err
 	}
+	if existing, err := s.existingSession(ctx, tx, cmd); apperr.ErrorCode(err) != apperr.CodeNotFound {
+		return existing, false, err
+	}
+	// The provider is asked before anything is written: it answers a repeated request for
+	// the same order with the same session, so a command run again after a lost commit, or
+	// by two replicas at once, still opens one.
 	now := s.now()
-	id := "cs_" + rand.Text()
+	expires := now.Add(SessionTTL)
+	opened, err := s.cfg.Provider.OpenSession(ctx, cmd, expires)
+	if err != nil {
+		return Session{}, false, fmt.Errorf("open payment session of order %s: %w", cmd.OrderID, err)
+	}
 	sess := Session{
-		SessionID:     id,
+		SessionID:     opened.ID,
 		OrderID:       cmd.OrderID,
 		Amount:        cmd.Amount,
 		Currency:      cmd.Currency,
 		CustomerEmail: cmd.CustomerEmail,
-		URL:           s.cfg.PublicURL + "/pay/" + id,
+		URL:           opened.URL,
 		Status:        StatusOpen,
 		CreatedAt:     now,
 		UpdatedAt:     now,
-		ExpiresAt:     now.Add(SessionTTL),
+		ExpiresAt:     expires,
 	}
 	// ON CONFLICT waits for a concurrent creator of the same order to finish, then does
 	// nothing: the unique order_id is what makes creation at-most-once.
@@ -187,16 +213,10 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return Session{}, false, fmt.Errorf("insert payment session: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		existing, err := sessionWhere(ctx, tx, "order_id", cmd.OrderID, false)
+		existing, err := s.existingSession(ctx, tx, cmd)
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			// Only possible under a snapshot older than the winner's commit; retrying sees it.
 			return Session{}, false, apperr.Errorf(apperr.CodeConflict, "a payment session for order %s is being created concurrently; retry", cmd.OrderID)
-		}
-		if err == nil && (existing.Amount != cmd.Amount || existing.Currency != cmd.Currency) {
-			s.logger.WarnContext(ctx, "payments: session already exists with a different amount; keeping the first",
-				"order_id", cmd.OrderID, "session_id", existing.SessionID,
-				"amount", existing.Amount, "currency", existing.Currency,
-				"requested_amount", cmd.Amount, "requested_currency", cmd.Currency)
 		}
 		return existing, false, err
 	}
@@ -213,6 +233,19 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return Session{}, false, err
 	}
 	return sess, true, nil
+}
+
+// existingSession returns the order's session if it has one (a not-found error otherwise),
+// warning when it is not for what cmd asks: the first is kept.
+func (s *Service) existingSession(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession) (Session, error) {
+	existing, err := sessionWhere(ctx, tx, "order_id", cmd.OrderID, false)
+	if err == nil && (existing.Amount != cmd.Amount || existing.Currency != cmd.Currency) {
+		s.logger.WarnContext(ctx, "payments: session already exists with a different amount; keeping the first",
+			"order_id", cmd.OrderID, "session_id", existing.SessionID,
+			"amount", existing.Amount, "currency", existing.Currency,
+			"requested_amount", cmd.Amount, "requested_currency", cmd.Currency)
+	}
+	return existing, err
 }
 
 // SessionByOrder returns the order's session, or a not-found error.

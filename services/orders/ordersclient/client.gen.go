@@ -354,6 +354,7 @@ func (e PlacedStatus) Valid() bool {
 const (
 	WebhookAnswerOutcomeAccepted  WebhookAnswerOutcome = "accepted"
 	WebhookAnswerOutcomeDuplicate WebhookAnswerOutcome = "duplicate"
+	WebhookAnswerOutcomeIgnored   WebhookAnswerOutcome = "ignored"
 )
 
 // Valid indicates whether the value is a known member of the WebhookAnswerOutcome enum.
@@ -362,6 +363,8 @@ func (e WebhookAnswerOutcome) Valid() bool {
 	case WebhookAnswerOutcomeAccepted:
 		return true
 	case WebhookAnswerOutcomeDuplicate:
+		return true
+	case WebhookAnswerOutcomeIgnored:
 		return true
 	default:
 		return false
@@ -714,6 +717,19 @@ type Quantity = int
 // SKU defines model for SKU.
 type SKU = string
 
+// StripeEvent A Stripe Event object (https://docs.stripe.com/api/events/object), verified with stripe-go's webhook.ConstructEvent.
+type StripeEvent struct {
+	Data struct {
+		// Object the Checkout Session or payment intent
+		Object map[string]interface{} `json:"object"`
+	} `json:"data"`
+
+	// Id the event id: a repeat is a duplicate
+	Id     string      `json:"id"`
+	Object interface{} `json:"object"`
+	Type   string      `json:"type"`
+}
+
 // Ticket defines model for Ticket.
 type Ticket struct {
 	CreatedAt time.Time `json:"createdAt"`
@@ -726,6 +742,7 @@ type Ticket struct {
 
 // WebhookAnswer defines model for WebhookAnswer.
 type WebhookAnswer struct {
+	// OrderId the order the webhook is about; empty for an ignored event that names none
 	OrderId string               `json:"orderId"`
 	Outcome WebhookAnswerOutcome `json:"outcome"`
 }
@@ -788,6 +805,11 @@ type ListWebhooksParams struct {
 // ListWebhooksParamsOutcome defines parameters for ListWebhooks.
 type ListWebhooksParamsOutcome string
 
+// PaymentWebhookJSONBody defines parameters for PaymentWebhook.
+type PaymentWebhookJSONBody struct {
+	union json.RawMessage
+}
+
 // PlaceOrderJSONRequestBody defines body for PlaceOrder for application/json ContentType.
 type PlaceOrderJSONRequestBody = PlaceOrder
 
@@ -798,7 +820,7 @@ type ApproveOrderJSONRequestBody ApproveOrderJSONBody
 type DeliveryWebhookJSONRequestBody = DeliveryWebhook
 
 // PaymentWebhookJSONRequestBody defines body for PaymentWebhook for application/json ContentType.
-type PaymentWebhookJSONRequestBody = PaymentWebhook
+type PaymentWebhookJSONRequestBody PaymentWebhookJSONBody
 
 // AsOrder returns the union data inside the GetOrder200JSONResponseBody as a Order
 func (t GetOrder200JSONResponseBody) AsOrder() (Order, error) {
@@ -858,6 +880,68 @@ func (t GetOrder200JSONResponseBody) MarshalJSON() ([]byte, error) {
 }
 
 func (t *GetOrder200JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsPaymentWebhook returns the union data inside the PaymentWebhookJSONBody as a PaymentWebhook
+func (t PaymentWebhookJSONBody) AsPaymentWebhook() (PaymentWebhook, error) {
+	var body PaymentWebhook
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPaymentWebhook overwrites any union data inside the PaymentWebhookJSONBody as the provided PaymentWebhook
+func (t *PaymentWebhookJSONBody) FromPaymentWebhook(v PaymentWebhook) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePaymentWebhook performs a merge with any union data inside the PaymentWebhookJSONBody, using the provided PaymentWebhook
+func (t *PaymentWebhookJSONBody) MergePaymentWebhook(v PaymentWebhook) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsStripeEvent returns the union data inside the PaymentWebhookJSONBody as a StripeEvent
+func (t PaymentWebhookJSONBody) AsStripeEvent() (StripeEvent, error) {
+	var body StripeEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromStripeEvent overwrites any union data inside the PaymentWebhookJSONBody as the provided StripeEvent
+func (t *PaymentWebhookJSONBody) FromStripeEvent(v StripeEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeStripeEvent performs a merge with any union data inside the PaymentWebhookJSONBody, using the provided StripeEvent
+func (t *PaymentWebhookJSONBody) MergeStripeEvent(v StripeEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t PaymentWebhookJSONBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *PaymentWebhookJSONBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -1028,14 +1112,18 @@ type ClientInterface interface {
 	// Corresponds with POST /webhooks/delivery (the `DeliveryWebhook` operationId).
 	DeliveryWebhook(ctx context.Context, body DeliveryWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PaymentWebhookWithBody The payment provider's webhook, signed with Stripe's scheme
+	// PaymentWebhookWithBody The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+	//
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /webhooks/payment (the `PaymentWebhook` operationId).
 	PaymentWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// PaymentWebhook The payment provider's webhook, signed with Stripe's scheme
+	// PaymentWebhook The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+	//
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1295,7 +1383,9 @@ func (c *Client) DeliveryWebhook(ctx context.Context, body DeliveryWebhookJSONRe
 	return c.Client.Do(req)
 }
 
-// PaymentWebhookWithBody The payment provider's webhook, signed with Stripe's scheme
+// PaymentWebhookWithBody The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+//
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1312,7 +1402,9 @@ func (c *Client) PaymentWebhookWithBody(ctx context.Context, contentType string,
 	return c.Client.Do(req)
 }
 
-// PaymentWebhook The payment provider's webhook, signed with Stripe's scheme
+// PaymentWebhook The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+//
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2056,14 +2148,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /webhooks/delivery (the `DeliveryWebhook` operationId).
 	DeliveryWebhookWithResponse(ctx context.Context, body DeliveryWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*DeliveryWebhookResponse, error)
 
-	// PaymentWebhookWithBodyWithResponse The payment provider's webhook, signed with Stripe's scheme
+	// PaymentWebhookWithBodyWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+	//
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /webhooks/payment (the `PaymentWebhook` operationId).
 	PaymentWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PaymentWebhookResponse, error)
 
-	// PaymentWebhookWithResponse The payment provider's webhook, signed with Stripe's scheme
+	// PaymentWebhookWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+	//
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3154,7 +3250,9 @@ func (c *ClientWithResponses) DeliveryWebhookWithResponse(ctx context.Context, b
 	return ParseDeliveryWebhookResponse(rsp)
 }
 
-// PaymentWebhookWithBodyWithResponse The payment provider's webhook, signed with Stripe's scheme
+// PaymentWebhookWithBodyWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+//
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3167,7 +3265,9 @@ func (c *ClientWithResponses) PaymentWebhookWithBodyWithResponse(ctx context.Con
 	return ParsePaymentWebhookResponse(rsp)
 }
 
-// PaymentWebhookWithResponse The payment provider's webhook, signed with Stripe's scheme
+// PaymentWebhookWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
+//
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

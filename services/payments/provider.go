@@ -1,0 +1,43 @@
+package payments
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/payment"
+)
+
+// Provider is the payment provider the service opens checkout sessions and issues refunds
+// at. Both calls are made before the transaction that records their outcome commits, so a
+// lost commit makes the command run again: a provider must answer a repeated call for the
+// same order (OpenSession) or payment (Refund) with the first outcome, never with a second
+// session or a second refund.
+type Provider interface {
+	// OpenSession opens the order's checkout session, due to expire at expiresAt.
+	OpenSession(ctx context.Context, cmd payment.CreateSession, expiresAt time.Time) (OpenedSession, error)
+	// Refund gives back the whole of r's payment and returns the provider's refund id.
+	Refund(ctx context.Context, r payment.Refund) (string, error)
+}
+
+// OpenedSession is what the provider says about a session it opened: its id and the URL
+// the customer pays at.
+type OpenedSession struct {
+	ID  string
+	URL string
+}
+
+// simulatedProvider is the provider of development: sessions live only in
+// payments.sessions and are paid at the service's own checkout page. It has no state of its
+// own, so a repeated call cannot open a second session: payments.sessions holds one per
+// order, and the simulator's refunds are recorded once per payment there too.
+type simulatedProvider struct{ publicURL string }
+
+func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession, time.Time) (OpenedSession, error) {
+	id := "cs_" + rand.Text()
+	return OpenedSession{ID: id, URL: p.publicURL + "/pay/" + id}, nil
+}
+
+func (simulatedProvider) Refund(context.Context, payment.Refund) (string, error) {
+	return "re_" + rand.Text(), nil
+}

@@ -1,0 +1,66 @@
+package payments
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// Refund is the payments.refund command's handling in tx, for callers that hold the
+// transaction themselves.
+func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error {
+	return s.refund(ctx, tx, eventstore.Metadata{CorrelationID: r.OrderID}, r)
+}
+
+// refund gives back r's payment through the provider, once: a payment already refunded is
+// acknowledged without a call, the provider call carries an idempotency key derived from
+// the payment (so a call repeated after a lost commit returns the first refund), and the
+// refund is recorded with payment.Refunded on the order's payment stream in tx.
+func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r payment.Refund) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	var done bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments.refunds WHERE payment_id = $1)`, r.PaymentID).Scan(&done); err != nil {
+		return fmt.Errorf("read refunds: %w", err)
+	}
+	if done {
+		s.logger.InfoContext(ctx, "payments: payment already refunded", "order_id", r.OrderID, "payment_id", r.PaymentID)
+		return nil
+	}
+	refundID, err := s.cfg.Provider.Refund(ctx, r)
+	if err != nil {
+		return fmt.Errorf("refund payment %s of order %s: %w", r.PaymentID, r.OrderID, err)
+	}
+	now := s.now()
+	// ON CONFLICT waits for a concurrent refund of the same payment, then records nothing.
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO payments.refunds (payment_id, order_id, refund_id, amount, currency, reason, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id) DO NOTHING`,
+		r.PaymentID, r.OrderID, refundID, r.Amount, r.Currency, r.Reason, now)
+	if err != nil {
+		return fmt.Errorf("record refund: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	s.logger.InfoContext(ctx, "payments: payment refunded", "order_id", r.OrderID, "payment_id", r.PaymentID, "refund_id", refundID)
+	stream := eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(r.OrderID)}
+	// A payment stream is short (its session, its refunds): the next version is read off it.
+	recs, err := eventstore.Load(ctx, tx, stream.ID)
+	if err != nil {
+		return err
+	}
+	version := 0
+	if len(recs) > 0 {
+		version = recs[len(recs)-1].Version
+	}
+	_, err = eventstore.Append(ctx, tx, stream, version, meta, eventstore.Event{Name: payment.RefundedName, Data: payment.Refunded{
+		OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: refundID, Amount: r.Amount, Currency: r.Currency, Reason: r.Reason, At: now,
+	}})
+	return err
+}

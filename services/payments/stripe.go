@@ -1,0 +1,132 @@
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v84"
+
+	"github.com/ordermill/ordermill/domain/payment"
+)
+
+// Stripe is the provider of production: Stripe Checkout sessions and Stripe refunds,
+// through stripe-go. Every call carries an idempotency key derived from the order (a
+// session) or the payment (a refund), so a command run again after a lost commit gets
+// Stripe's first answer back instead of a second session or refund.
+type Stripe struct {
+	client     *stripe.Client
+	successURL string
+}
+
+// StripeConfig configures the Stripe provider.
+type StripeConfig struct {
+	// SecretKey is the account's secret API key (sk_…).
+	SecretKey string
+	// APIBase replaces https://api.stripe.com; tests point it at stripe-mock.
+	APIBase string
+	// SuccessURL is where Checkout sends the customer after paying; Stripe replaces
+	// {CHECKOUT_SESSION_ID} in it.
+	SuccessURL string
+	// HTTPClient makes the calls; one with a 30 s timeout if nil.
+	HTTPClient *http.Client
+}
+
+// NewStripe builds the Stripe provider.
+func NewStripe(cfg StripeConfig) *Stripe {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	backend := &stripe.BackendConfig{
+		HTTPClient:        cfg.HTTPClient,
+		MaxNetworkRetries: stripe.Int64(2),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelError},
+	}
+	if cfg.APIBase != "" {
+		backend.URL = stripe.String(strings.TrimSuffix(cfg.APIBase, "/"))
+	}
+	return &Stripe{
+		client:     stripe.NewClient(cfg.SecretKey, stripe.WithBackends(stripe.NewBackendsWithConfig(backend))),
+		successURL: cfg.SuccessURL,
+	}
+}
+
+// SessionIdempotencyKey is the key of the one Checkout Session of an order.
+func SessionIdempotencyKey(orderID string) string { return "ordermill-checkout-" + orderID }
+
+// RefundIdempotencyKey is the key of the one refund of a payment.
+func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" + paymentID }
+
+// OpenSession creates a Checkout Session in payment mode for the order's lines (or, when
+// they do not add up to the amount, one line for the amount), referenced by the order id
+// both as client_reference_id and as metadata.order_id, on the session and on its payment
+// intent, so every event about it names the order.
+func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession, expiresAt time.Time) (OpenedSession, error) {
+	currency := strings.ToLower(cmd.Currency)
+	line := func(name string, quantity, unit int64) *stripe.CheckoutSessionCreateLineItemParams {
+		return &stripe.CheckoutSessionCreateLineItemParams{
+			Quantity: stripe.Int64(quantity),
+			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
+				Currency:    stripe.String(currency),
+				UnitAmount:  stripe.Int64(unit),
+				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String(name)},
+			},
+		}
+	}
+	var lines []*stripe.CheckoutSessionCreateLineItemParams
+	if cmd.LinesMatch() {
+		for _, l := range cmd.Lines {
+			lines = append(lines, line(l.SKU, l.Quantity, l.UnitPrice))
+		}
+	} else {
+		lines = append(lines, line("Order "+cmd.OrderID, 1, cmd.Amount))
+	}
+	meta := map[string]string{"order_id": cmd.OrderID}
+	params := &stripe.CheckoutSessionCreateParams{
+		Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
+		LineItems:         lines,
+		Currency:          stripe.String(currency),
+		ClientReferenceID: stripe.String(cmd.OrderID),
+		Metadata:          meta,
+		PaymentIntentData: &stripe.CheckoutSessionCreatePaymentIntentDataParams{Metadata: meta},
+		ExpiresAt:         stripe.Int64(expiresAt.Unix()),
+		SuccessURL:        stripe.String(s.successURL),
+	}
+	if cmd.CustomerEmail != "" {
+		params.CustomerEmail = stripe.String(cmd.CustomerEmail)
+	}
+	params.SetIdempotencyKey(SessionIdempotencyKey(cmd.OrderID))
+	cs, err := s.client.V1CheckoutSessions.Create(ctx, params)
+	if err != nil {
+		return OpenedSession{}, stripeError("open a Checkout Session", err)
+	}
+	return OpenedSession{ID: cs.ID, URL: cs.URL}, nil
+}
+
+// Refund refunds the whole payment intent.
+func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (string, error) {
+	params := &stripe.RefundCreateParams{
+		PaymentIntent: stripe.String(r.PaymentID),
+		Reason:        stripe.String(string(stripe.RefundReasonRequestedByCustomer)),
+		Metadata:      map[string]string{"order_id": r.OrderID, "reason": r.Reason},
+	}
+	params.SetIdempotencyKey(RefundIdempotencyKey(r.PaymentID))
+	re, err := s.client.V1Refunds.Create(ctx, params)
+	if err != nil {
+		return "", stripeError("refund payment "+r.PaymentID, err)
+	}
+	return re.ID, nil
+}
+
+// stripeError keeps Stripe's own message and request id, which support needs to find the
+// call in the Stripe dashboard; the command is retried, then dead-lettered.
+func stripeError(what string, err error) error {
+	var se *stripe.Error
+	if errors.As(err, &se) {
+		return fmt.Errorf("stripe: %s: %s (HTTP %d, %s, request %s)", what, se.Msg, se.HTTPStatusCode, se.Code, se.RequestID)
+	}
+	return fmt.Errorf("stripe: %s: %w", what, err)
+}

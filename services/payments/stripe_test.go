@@ -1,0 +1,157 @@
+package payments_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/payments/stripemock"
+)
+
+func stripeProvider(mock *stripemock.Server) *payments.Stripe {
+	return payments.NewStripe(payments.StripeConfig{
+		SecretKey: "sk_test_ordermill", APIBase: mock.URL,
+		SuccessURL: "https://shop.example/paid?session={CHECKOUT_SESSION_ID}",
+	})
+}
+
+// The Stripe provider opens a Checkout Session through stripe-go against stripe-mock,
+// which refuses any request Stripe's API would refuse: the order's lines, amount and
+// currency, both references to the order, and an idempotency key derived from the order,
+// the same when the command comes again after its commit was lost.
+func TestStripeOpensACheckoutSessionForTheOrder(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	c := payment.CreateSession{OrderID: "ord-stripe", Amount: 2*1999 + 500, Currency: "EUR", CustomerEmail: "ann@example.com",
+		Lines: []payment.Line{{SKU: "SKU-001", Quantity: 2, UnitPrice: 1999}, {SKU: "SKU-002", Quantity: 1, UnitPrice: 500}}}
+
+	// A first attempt whose transaction never commits, as when the process dies after
+	// the call: Stripe was asked, nothing was recorded.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, created, err := svc.CreateSession(ctx, tx, c)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.NoError(t, tx.Rollback(ctx))
+
+	sess, created, err := createInTx(ctx, pool, svc, c)
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Regexp(t, `^cs_`, sess.SessionID, "the session is Stripe's")
+	assert.Regexp(t, `^https://`, sess.URL, "the customer pays at Stripe's URL")
+
+	_, created, err = createInTx(ctx, pool, svc, c)
+	require.NoError(t, err)
+	assert.False(t, created, "a redelivered command finds the recorded session and asks Stripe nothing")
+
+	calls := mock.Requests("/v1/checkout/sessions")
+	require.Len(t, calls, 2, "one call per attempt that found no recorded session")
+	for _, call := range calls {
+		assert.Equal(t, 200, call.Status, "stripe-mock accepted the request as Stripe's API would")
+		assert.Equal(t, payments.SessionIdempotencyKey("ord-stripe"), call.IdempotencyKey)
+		f := call.Form
+		assert.Equal(t, "payment", f.Get("mode"))
+		assert.Equal(t, "eur", f.Get("currency"))
+		assert.Equal(t, "ord-stripe", f.Get("client_reference_id"))
+		assert.Equal(t, "ord-stripe", f.Get("metadata[order_id]"))
+		assert.Equal(t, "ord-stripe", f.Get("payment_intent_data[metadata][order_id]"))
+		assert.Equal(t, "ann@example.com", f.Get("customer_email"))
+		assert.Equal(t, "SKU-001", f.Get("line_items[0][price_data][product_data][name]"))
+		assert.Equal(t, "2", f.Get("line_items[0][quantity]"))
+		assert.Equal(t, "1999", f.Get("line_items[0][price_data][unit_amount]"))
+		assert.Equal(t, "eur", f.Get("line_items[0][price_data][currency]"))
+		assert.Equal(t, "SKU-002", f.Get("line_items[1][price_data][product_data][name]"))
+		assert.Equal(t, "500", f.Get("line_items[1][price_data][unit_amount]"))
+		assert.Equal(t, "https://shop.example/paid?session={CHECKOUT_SESSION_ID}", f.Get("success_url"))
+		assert.NotEmpty(t, f.Get("expires_at"))
+	}
+	events := sessionEvents(t, ctx, pool, "ord-stripe")
+	require.Len(t, events, 1)
+	assert.Equal(t, sess.SessionID, events[0].SessionID)
+	assert.Equal(t, int64(4498), events[0].Amount)
+}
+
+// Lines that do not add up to the amount (or a command from before lines existed) are
+// shown as one line for the amount: the customer is never asked for another sum.
+func TestStripeChargesTheAmountWhenLinesDisagree(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	c := payment.CreateSession{OrderID: "ord-total", Amount: 10_000, Currency: "USD",
+		Lines: []payment.Line{{SKU: "SKU-001", Quantity: 1, UnitPrice: 1}}}
+	_, _, err := createInTx(ctx, pool, svc, c)
+	require.NoError(t, err)
+	calls := mock.Requests("/v1/checkout/sessions")
+	require.Len(t, calls, 1)
+	f := calls[0].Form
+	assert.Equal(t, "Order ord-total", f.Get("line_items[0][price_data][product_data][name]"))
+	assert.Equal(t, "10000", f.Get("line_items[0][price_data][unit_amount]"))
+	assert.Equal(t, "1", f.Get("line_items[0][quantity]"))
+	assert.Empty(t, f.Get("line_items[1][quantity]"))
+}
+
+// A provider that refuses leaves nothing recorded, so the command is retried.
+func TestStripeRefusalRecordsNoSession(t *testing.T) {
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{Provider: payments.NewStripe(payments.StripeConfig{
+		SecretKey: "sk_test_ordermill", APIBase: "http://127.0.0.1:1", SuccessURL: "https://shop.example/paid",
+	})})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, _, err := createInTx(ctx, pool, svc, cmd)
+	require.Error(t, err)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.sessions`).Scan(&n))
+	assert.Zero(t, n)
+}
+
+// A refund command handled again (redelivered, or after a commit that was lost) refunds
+// the payment once: the call repeated after the lost commit carries the same idempotency
+// key, so Stripe answers it with the first refund, and once recorded nobody calls again.
+func TestStripeRefundsAPaymentOnce(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	r := payment.Refund{OrderID: "ord-late", PaymentID: "pi_late", SessionID: "cs_late", Amount: 4200, Currency: "EUR", Reason: "order cancelled"}
+	refundInTx := func(commit bool) {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		require.NoError(t, svc.Refund(ctx, tx, r))
+		if commit {
+			require.NoError(t, tx.Commit(ctx))
+		}
+	}
+	refundInTx(false) // the process dies before its commit
+	refundInTx(true)
+	refundInTx(true) // delivered again
+
+	calls := mock.Requests("/v1/refunds")
+	require.Len(t, calls, 2, "the lost attempt and the one that committed; none once recorded")
+	for _, call := range calls {
+		assert.Equal(t, 200, call.Status)
+		assert.Equal(t, payments.RefundIdempotencyKey("pi_late"), call.IdempotencyKey)
+		assert.Equal(t, "pi_late", call.Form.Get("payment_intent"))
+		assert.Equal(t, "ord-late", call.Form.Get("metadata[order_id]"))
+	}
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID("ord-late"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, payment.RefundedName, recs[0].Name)
+	var ev payment.Refunded
+	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+	assert.Equal(t, "pi_late", ev.PaymentID)
+	assert.Regexp(t, `^re_`, ev.RefundID)
+	assert.Equal(t, int64(4200), ev.Amount)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.refunds WHERE payment_id = 'pi_late'`).Scan(&n))
+	assert.Equal(t, 1, n)
+}

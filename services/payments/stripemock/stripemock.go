@@ -1,0 +1,145 @@
+// Package stripemock runs Stripe's own API mock, stripe-mock (a `go tool` pinned in
+// go.mod), for tests. stripe-mock validates every request against Stripe's OpenAPI
+// specification and answers with Stripe-shaped objects; it listens on a Unix socket of
+// its own, and tests reach it through a recording proxy on a free port, so they can also
+// check what was sent: parameters and idempotency keys.
+package stripemock
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Request is one call the proxy passed on to stripe-mock.
+type Request struct {
+	Method         string
+	Path           string
+	IdempotencyKey string
+	Form           url.Values
+	Status         int
+}
+
+// Server is a running stripe-mock behind its recording proxy.
+type Server struct {
+	// URL is the API base to give a Stripe client (STRIPE_API_BASE).
+	URL string
+
+	mu       sync.Mutex
+	requests []Request
+}
+
+// Requests returns the calls made so far whose path starts with prefix.
+func (s *Server) Requests(prefix string) []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Request
+	for _, r := range s.requests {
+		if strings.HasPrefix(r.Path, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Start builds (through the go command's cache) and starts stripe-mock, and stops it when
+// the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, err := exec.CommandContext(ctx, "go", "tool", "-n", "stripe-mock").Output()
+	if err != nil {
+		t.Fatalf("stripemock: build stripe-mock with `go tool -n stripe-mock`: %v", err)
+	}
+	// A short directory of its own: a Unix socket's path is limited to about 100 bytes.
+	dir, err := os.MkdirTemp("", "stripemock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "api.sock")
+	cmd := exec.Command(strings.TrimSpace(string(bin)), "-http-unix", sock)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("stripemock: start: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	// stripe-mock says when it listens; everything after that is its request log.
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		listening := false
+		for sc.Scan() {
+			if !listening && strings.Contains(sc.Text(), "Listening for HTTP") {
+				listening = true
+				ready <- true
+			}
+		}
+		if !listening {
+			ready <- false
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("stripemock: stripe-mock exited before listening")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("stripemock: stripe-mock did not listen within a minute")
+	}
+
+	s := &Server{}
+	target := &url.URL{Scheme: "http", Host: "stripe-mock"}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		form, _ := url.ParseQuery(string(body))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		proxy.ServeHTTP(rec, r)
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Form: form, Status: rec.status})
+		s.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}

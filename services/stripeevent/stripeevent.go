@@ -1,0 +1,107 @@
+// Package stripeevent reads the Event objects Stripe posts to the payment webhook into the
+// workflow's payment webhooks: which order, which Checkout Session and payment intent,
+// completed or failed, for what amount and currency. It decides nothing about the order:
+// the workflow checks the session, amount and currency against the order's own.
+package stripeevent
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/stripe/stripe-go/v84"
+	"github.com/stripe/stripe-go/v84/webhook"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+// Failure reasons the workflow records for failures Stripe reports without a code.
+const (
+	ReasonExpired      = "checkout_session_expired"
+	ReasonAsyncFailed  = "async_payment_failed"
+	ReasonIntentFailed = "payment_failed"
+)
+
+// Is reports whether body is a Stripe Event object rather than the simulator's flat body.
+func Is(body []byte) bool {
+	var probe struct {
+		Object string `json:"object"`
+	}
+	return json.Unmarshal(body, &probe) == nil && probe.Object == "event"
+}
+
+// Construct verifies a signed Event with stripe-go's webhook.ConstructEvent rules within
+// webhooksig.Tolerance. The account's API version may differ from stripe-go's: only fields
+// stable across versions are read.
+func Construct(body []byte, header, secret string) (stripe.Event, error) {
+	return webhook.ConstructEventWithOptions(body, header, secret, webhook.ConstructEventOptions{
+		Tolerance: webhooksig.Tolerance, IgnoreAPIVersionMismatch: true,
+	})
+}
+
+// Payment is what an event says about an order's payment.
+type Payment struct {
+	payment.Webhook
+	// IntentOnly marks a failure Stripe reported on the payment intent of the order's
+	// Checkout Session: it names the order (the metadata the session gave the intent) but
+	// not the session.
+	IntentOnly bool
+}
+
+// Read maps ev onto the workflow. handled is false for event types the workflow does not
+// act on, and for sessions and intents that name no order (not opened by Ordermill);
+// Stripe is then told 200 and nothing happens.
+//
+//   - checkout.session.completed with payment_status=paid, and
+//     checkout.session.async_payment_succeeded: completed;
+//   - checkout.session.completed still unpaid (a delayed method): nothing yet;
+//   - checkout.session.async_payment_failed and checkout.session.expired: failed;
+//   - payment_intent.payment_failed: failed, for the order the intent names.
+func Read(ev stripe.Event) (p Payment, handled bool, err error) {
+	p.ID = ev.ID
+	switch ev.Type {
+	case stripe.EventTypeCheckoutSessionCompleted, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded,
+		stripe.EventTypeCheckoutSessionAsyncPaymentFailed, stripe.EventTypeCheckoutSessionExpired:
+		var cs stripe.CheckoutSession
+		if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil {
+			return p, false, fmt.Errorf("decode the Checkout Session of %s: %w", ev.Type, err)
+		}
+		p.OrderID = cs.Metadata["order_id"]
+		if p.OrderID == "" {
+			p.OrderID = cs.ClientReferenceID
+		}
+		p.SessionID, p.Amount, p.Currency = cs.ID, cs.AmountTotal, strings.ToUpper(string(cs.Currency))
+		if cs.PaymentIntent != nil {
+			p.PaymentID = cs.PaymentIntent.ID
+		}
+		switch ev.Type {
+		case stripe.EventTypeCheckoutSessionCompleted:
+			if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid {
+				return p, false, nil
+			}
+			p.Status = payment.StatusCompleted
+		case stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded:
+			p.Status = payment.StatusCompleted
+		case stripe.EventTypeCheckoutSessionAsyncPaymentFailed:
+			p.Status, p.Reason = payment.StatusFailed, ReasonAsyncFailed
+		default:
+			p.Status, p.Reason = payment.StatusFailed, ReasonExpired
+		}
+	case stripe.EventTypePaymentIntentPaymentFailed:
+		var pi stripe.PaymentIntent
+		if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
+			return p, false, fmt.Errorf("decode the payment intent of %s: %w", ev.Type, err)
+		}
+		p.OrderID, p.PaymentID, p.Status, p.Reason, p.IntentOnly = pi.Metadata["order_id"], pi.ID, payment.StatusFailed, ReasonIntentFailed, true
+		if e := pi.LastPaymentError; e != nil && e.Code != "" {
+			p.Reason = string(e.Code)
+			if e.DeclineCode != "" {
+				p.Reason += ": " + string(e.DeclineCode)
+			}
+		}
+	default:
+		return p, false, nil
+	}
+	return p, p.OrderID != "", nil
+}

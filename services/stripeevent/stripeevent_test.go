@@ -1,0 +1,104 @@
+package stripeevent_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v84/webhook"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/services/stripeevent"
+)
+
+const secret = "whsec_stripeevent_test"
+
+func event(t *testing.T, typ string, obj map[string]any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(map[string]any{"id": "evt_1", "object": "event", "type": typ, "api_version": "2020-08-27", "data": map[string]any{"object": obj}})
+	require.NoError(t, err)
+	return raw
+}
+
+func session(status string) map[string]any {
+	return map[string]any{"id": "cs_1", "object": "checkout.session", "payment_status": status, "amount_total": 4200, "currency": "eur",
+		"client_reference_id": "ord-ref", "metadata": map[string]string{"order_id": "ord-1"}, "payment_intent": "pi_1"}
+}
+
+// construct signs body as Stripe does and reads it back through Construct and Read.
+func construct(t *testing.T, body []byte) (stripeevent.Payment, bool) {
+	t.Helper()
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: time.Now(), Scheme: "v1"})
+	ev, err := stripeevent.Construct(body, signed.Header, secret)
+	require.NoError(t, err, "an account on another API version is read all the same")
+	p, handled, err := stripeevent.Read(ev)
+	require.NoError(t, err)
+	return p, handled
+}
+
+func TestReadMapsStripeEventsOntoTheWorkflow(t *testing.T) {
+	completed := payment.Webhook{ID: "evt_1", OrderID: "ord-1", Status: payment.StatusCompleted, PaymentID: "pi_1", SessionID: "cs_1", Amount: 4200, Currency: "EUR"}
+	failed := func(reason string) payment.Webhook {
+		w := completed
+		w.Status, w.Reason = payment.StatusFailed, reason
+		return w
+	}
+	for _, c := range []struct {
+		name    string
+		body    []byte
+		want    payment.Webhook
+		handled bool
+	}{
+		{"paid", event(t, "checkout.session.completed", session("paid")), completed, true},
+		{"completed but not paid yet", event(t, "checkout.session.completed", session("unpaid")), payment.Webhook{}, false},
+		{"async paid", event(t, "checkout.session.async_payment_succeeded", session("paid")), completed, true},
+		{"async failed", event(t, "checkout.session.async_payment_failed", session("unpaid")), failed(stripeevent.ReasonAsyncFailed), true},
+		{"expired", event(t, "checkout.session.expired", session("unpaid")), failed(stripeevent.ReasonExpired), true},
+		{"unhandled type", event(t, "charge.refunded", map[string]any{"id": "ch_1", "object": "charge"}), payment.Webhook{}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, handled := construct(t, c.body)
+			assert.Equal(t, c.handled, handled)
+			if c.handled {
+				assert.Equal(t, c.want, p.Webhook)
+				assert.False(t, p.IntentOnly)
+			}
+		})
+	}
+}
+
+func TestReadTakesTheOrderFromMetadataThenTheClientReference(t *testing.T) {
+	s := session("paid")
+	delete(s, "metadata")
+	p, handled := construct(t, event(t, "checkout.session.completed", s))
+	assert.True(t, handled)
+	assert.Equal(t, "ord-ref", p.OrderID)
+
+	delete(s, "client_reference_id")
+	_, handled = construct(t, event(t, "checkout.session.completed", s))
+	assert.False(t, handled, "a session naming no order was not opened by Ordermill")
+}
+
+func TestReadAPaymentIntentFailure(t *testing.T) {
+	p, handled := construct(t, event(t, "payment_intent.payment_failed", map[string]any{
+		"id": "pi_9", "object": "payment_intent", "metadata": map[string]string{"order_id": "ord-9"},
+		"last_payment_error": map[string]any{"code": "card_declined", "decline_code": "insufficient_funds"},
+	}))
+	require.True(t, handled)
+	assert.Equal(t, payment.Webhook{ID: "evt_1", OrderID: "ord-9", Status: payment.StatusFailed, PaymentID: "pi_9", Reason: "card_declined: insufficient_funds"}, p.Webhook)
+	assert.True(t, p.IntentOnly, "the intent does not name the session")
+}
+
+func TestConstructRefusesAForgedOrStaleSignature(t *testing.T) {
+	body := event(t, "checkout.session.completed", session("paid"))
+	forged := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: "whsec_other", Timestamp: time.Now(), Scheme: "v1"})
+	_, err := stripeevent.Construct(body, forged.Header, secret)
+	assert.Error(t, err)
+	stale := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: time.Now().Add(-10 * time.Minute), Scheme: "v1"})
+	_, err = stripeevent.Construct(body, stale.Header, secret)
+	assert.Error(t, err)
+	assert.True(t, stripeevent.Is(body))
+	assert.False(t, stripeevent.Is([]byte(`{"orderId":"o","status":"completed"}`)))
+}
