@@ -1,10 +1,7 @@
 package projections_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -13,41 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/projections/ordergen"
 )
-
-// v1Log is a log the code wrote before order.placed.v2, in the order of its positions:
-// ordergen's histories for v1LogOptions, dumped from the events table.
-const v1Log = "testdata/log_order_placed_v1.jsonl"
-
-var v1LogOptions = ordergen.Options{Events: 250, Seed: 61, InFlight: 20, Prefix: "v1-"}
-
-// importLog stores the events of a dumped log, and returns their names.
-func importLog(t *testing.T, pool *pgxpool.Pool, path string) map[string]int {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var events []eventstore.Recorded
-	names := map[string]int{}
-	lines := bufio.NewScanner(f)
-	lines.Buffer(nil, 1<<20)
-	for lines.Scan() {
-		var r eventstore.Recorded
-		require.NoError(t, json.Unmarshal(lines.Bytes(), &r))
-		events = append(events, r)
-		names[r.Name]++
-	}
-	require.NoError(t, lines.Err())
-	require.NoError(t, pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
-		return eventstore.Import(context.Background(), tx, events)
-	}))
-	return names
-}
 
 // A log written with order.placed.v1 replays to the same read models (live and rebuilt)
 // and the same aggregate states as the same histories written today, with
@@ -56,10 +23,11 @@ func TestV1LogReplaysLikeTheV2Log(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	v1, v2 := pgtest.Pool(t), pgtest.Pool(t)
-	names := importLog(t, v1, v1Log)
+	names, err := ordergen.ImportV1Log(ctx, v1)
+	require.NoError(t, err)
 	require.Positive(t, names[order.NameOrderPlacedV1])
 	require.Zero(t, names[order.NameOrderPlaced], "the fixture is a v1 log")
-	gen := generate(t, v2, v1LogOptions)
+	gen := generate(t, v2, ordergen.V1LogOptions)
 	require.Equal(t, gen.Events, sum(names), "the fixture holds the histories ordergen writes today")
 
 	consumeLive(t, v1)
@@ -67,7 +35,7 @@ func TestV1LogReplaysLikeTheV2Log(t *testing.T) {
 	want := checksums(t, v2, "orders")
 	assert.Equal(t, want, checksums(t, v1, "orders"), "the live consumer")
 	for _, pool := range []*pgxpool.Pool{v1, v2} {
-		_, err := projections.Rebuild(ctx, pool, projections.Options{})
+		_, err = projections.Rebuild(ctx, pool, projections.Options{})
 		require.NoError(t, err)
 	}
 	assert.Equal(t, want, checksums(t, v1, "orders"), "a rebuild of the v1 log")
