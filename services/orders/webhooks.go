@@ -109,8 +109,16 @@ func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header st
 // transaction. A webhook without an event id is identified by its order and status, so
 // the same status twice has no second effect.
 func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inboundWebhook) {
-	// The order is named by the body alone, not the path: lines from here on carry it.
-	r = r.WithContext(logging.With(r.Context(), func() []any { return logging.Order(wh.orderID) }))
+	// The order is named by the body alone, not the path: lines from here on carry it, and
+	// the webhook's work goes on in the order's trace.
+	ctx, span, err := eventstore.ResumeTrace(logging.With(r.Context(), func() []any { return logging.Order(wh.orderID) }),
+		s.pool, wh.orderID, "resume order: "+wh.provider+" webhook")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	defer span.End()
+	r = r.WithContext(ctx)
 	if wh.eventID == "" {
 		wh.eventID = wh.orderID + ":" + wh.status
 	}
