@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
@@ -28,7 +29,9 @@ func Register(log *eventstore.Log, router *message.Router) error {
 			names = nil // someone folds every event
 			break
 		}
-		names = append(names, p.Events...)
+		for _, n := range p.Events {
+			names = append(names, order.StoredNames(n)...) // ApplyAll upcasts older versions
+		}
 	}
 	var opts []eventstore.ConsumeOption
 	if names != nil {
