@@ -2,8 +2,12 @@ package eventstore
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -43,6 +47,38 @@ func startHandlerSpan(ctx context.Context, group, topic string, msg *message.Mes
 // trace the message carries; the caller ends it.
 func StartHandlerSpan(ctx context.Context, group string, msg *message.Message) (context.Context, trace.Span) {
 	return startHandlerSpan(ctx, group, msg.Metadata.Get(topicKey), msg)
+}
+
+// ResumeTrace starts span name in the trace of stream id, the one its first event was
+// recorded in, for work that resumes the stream from outside: a webhook or a manager's
+// decision, whose request comes in a trace of its own. The span links to the request's
+// span and the request's span links to it, so either trace leads to the other, and what
+// the work appends and sends carries the stream's trace on: one order's workflow stays one
+// trace. A stream recorded without a trace (or in the request's own) gets a child of the
+// request's span. The caller ends the span.
+func ResumeTrace(ctx context.Context, q Querier, id, name string) (context.Context, trace.Span, error) {
+	var raw []byte
+	err := q.QueryRow(ctx, `SELECT metadata->'trace' FROM events WHERE stream_id = $1 AND stream_version = 1`, id).Scan(&raw)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return ctx, nil, fmt.Errorf("trace of stream %s: %w", id, err)
+	}
+	carrier := map[string]string{}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &carrier); err != nil {
+			return ctx, nil, fmt.Errorf("trace of stream %s: %w", id, err)
+		}
+	}
+	origin := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier(carrier)))
+	request := trace.SpanFromContext(ctx)
+	parent := ctx
+	opts := []trace.SpanStartOption{trace.WithAttributes(attribute.String("ordermill.correlation_id", id))}
+	if origin.IsValid() && origin.TraceID() != request.SpanContext().TraceID() {
+		parent = trace.ContextWithRemoteSpanContext(ctx, origin)
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: request.SpanContext()}))
+		request.AddLink(trace.Link{SpanContext: origin})
+	}
+	ctx, span := tracer().Start(parent, name, opts...)
+	return ctx, span, nil
 }
 
 func endSpan(span trace.Span, err error) {

@@ -72,7 +72,7 @@ func Summarize(e order.Event) string {
 		if who == "" {
 			who = ev.CustomerID
 		}
-		s := fmt.Sprintf("Placed: %d item(s), %s", itemCount(ev.Items), money(ev.Total, ev.Currency))
+		s := fmt.Sprintf("Placed: %d item(s), %s", itemCount(ev.Items), money(ev.Total.Amount, ev.Total.Currency))
 		if who != "" {
 			s += " by " + who
 		}

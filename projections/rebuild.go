@@ -420,6 +420,10 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 		return nil
 	}
 	w.res.Events++
+	r, err := orderstream.Upcast(r)
+	if err != nil {
+		return err
+	}
 	if !w.b.needsState && !slices.ContainsFunc(w.b.ps, func(p Projection) bool { return p.wants(r) }) {
 		return nil // nobody reads it: not even decoded
 	}

@@ -8,7 +8,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
 // ConsumerGroup is the one consumer group of every projection on the log.
@@ -27,7 +29,9 @@ func Register(log *eventstore.Log, router *message.Router) error {
 			names = nil // someone folds every event
 			break
 		}
-		names = append(names, p.Events...)
+		for _, n := range p.Events {
+			names = append(names, order.StoredNames(n)...) // ApplyAll upcasts older versions
+		}
 	}
 	var opts []eventstore.ConsumeOption
 	if names != nil {
@@ -62,9 +66,17 @@ func topics(ps []Projection) []string {
 	return out
 }
 
-// ApplyAll hands every projection the events of a batch that it folds, in log order: what
-// the projections' consumer group does with each batch it takes.
+// ApplyAll hands every projection the events of a batch that it folds, in log order, each
+// in its current version (orderstream.Upcast): what the projections' consumer group does
+// with each batch it takes.
 func ApplyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+	events = slices.Clone(events)
+	for i, r := range events {
+		var err error
+		if events[i], err = orderstream.Upcast(r); err != nil {
+			return err
+		}
+	}
 	for _, p := range All() {
 		var mine []eventstore.Recorded
 		for _, r := range events {

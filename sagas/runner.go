@@ -54,7 +54,7 @@ func NewRunner(flow Flow, cfg Config, now func() time.Time, logger *slog.Logger)
 func (r *Runner) Register(log *eventstore.Log, router *message.Router) error {
 	var names []string
 	for n := range r.names {
-		names = append(names, n)
+		names = append(names, order.StoredNames(n)...) // older versions are upcast by jobOf
 	}
 	only := eventstore.OnlyNames(names...)
 	for _, topic := range eventstore.Partitions(orderstream.Topic) {
@@ -82,12 +82,16 @@ type job struct {
 }
 
 // jobOf reads what msg says and for which order: an event envelope (it names its
-// stream) or a plain message such as a webhook or a deadline.
+// stream; an order event is read in its current version) or a plain message such as a
+// webhook or a deadline.
 func jobOf(ctx context.Context, msg *message.Message) (job, error) {
 	j := job{ctx: ctx}
 	if msg.Metadata.Get("stream_id") != "" {
 		rec, err := eventstore.DecodeRecorded(msg)
 		if err != nil {
+			return j, err
+		}
+		if rec, err = orderstream.Upcast(rec); err != nil {
 			return j, err
 		}
 		j.msg = Message{Name: rec.Name, ID: rec.EventID, Payload: rec.Payload}
@@ -324,14 +328,17 @@ func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State) error {
 
 // RecentOrders counts the customer's other orders recorded since an hour before o was
 // placed, the order velocity risk scoring weighs; with until, only those recorded by then
-// (the replay tool asks as of a past moment, the workflow as of now).
+// (the replay tool asks as of a past moment, the workflow as of now). It counts orders
+// placed in every version of the event (order.StoredNames), written out rather than passed,
+// so that the planner uses the partial index events_placed_by_customer, whose condition is
+// the same list.
 func RecentOrders(ctx context.Context, q eventstore.Querier, o *order.Order, until *time.Time) (int, error) {
 	if o.CustomerID == "" {
 		return 0, nil
 	}
 	var n int
 	err := q.QueryRow(ctx, `SELECT count(*) FROM events
-		WHERE event_name = 'order.placed.v1' AND payload->>'customerId' = $1
+		WHERE event_name IN ('order.placed.v1', 'order.placed.v2') AND payload->>'customerId' = $1
 		  AND recorded_at > $2 AND stream_id <> $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)`,
 		o.CustomerID, o.PlacedAt.Add(-time.Hour), o.ID, until).Scan(&n)
 	return n, err

@@ -83,6 +83,10 @@ func history(ctx context.Context, q eventstore.Querier, id string) ([]step, erro
 	o := &order.Order{}
 	var steps []step
 	for _, r := range recorded {
+		r, err := orderstream.Upcast(r)
+		if err != nil {
+			return nil, err
+		}
 		e, err := orderstream.Decode(r)
 		if err != nil {
 			return nil, err

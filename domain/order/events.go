@@ -1,6 +1,7 @@
 package order
 
 import (
+	"encoding/json"
 	"sort"
 	"time"
 
@@ -15,8 +16,9 @@ type Event interface {
 
 // Event names; the version suffix lets a schema change introduce a new name instead of breaking old streams.
 const (
-	// NameOrderPlaced is the stored name of OrderPlaced.
-	NameOrderPlaced = "order.placed.v1"
+	// NameOrderPlaced is the stored name of OrderPlaced; streams placed before v2 start
+	// with NameOrderPlacedV1 instead, which Decode upcasts (versions.go).
+	NameOrderPlaced = "order.placed.v2"
 	// NameRiskAssessed is the stored name of RiskAssessed.
 	NameRiskAssessed = "order.risk_assessed.v1"
 	// NameHeldForApproval is the stored name of HeldForApproval.
@@ -54,14 +56,15 @@ const (
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
+// Version 2: the total is a Money, its amount and currency together (v1 spelled them as two
+// unrelated fields, a bare "total" in cents and a "currency").
 type OrderPlaced struct {
 	OrderID         string    `json:"orderId"`
 	CustomerID      string    `json:"customerId"`
 	CustomerEmail   string    `json:"customerEmail,omitempty"`
 	NewCustomer     bool      `json:"newCustomer"`
 	Items           []Item    `json:"items"`
-	Total           Cents     `json:"total"`
-	Currency        string    `json:"currency"`
+	Total           Money     `json:"total"`
 	ShippingAddress *Address  `json:"shippingAddress,omitempty"`
 	BillingAddress  *Address  `json:"billingAddress,omitempty"`
 	PlacedAt        time.Time `json:"placedAt"`
@@ -273,11 +276,20 @@ func EventNames() []string {
 	return names
 }
 
-// NewEvent returns a pointer to a zero event for name, ready for json.Unmarshal, so stored events can be decoded generically.
-func NewEvent(name string) (Event, error) {
+// Decode reads an event stored under name with payload as the current version of that
+// event: a current name is unmarshalled into a fresh event, an older version's name is
+// upcast (versions.go). It returns a pointer event, as Apply accepts.
+func Decode(name string, payload []byte) (Event, error) {
+	if u, ok := upcasters[name]; ok {
+		return u.upcast(payload)
+	}
 	ctor, ok := registry[name]
 	if !ok {
 		return nil, apperr.Errorf(apperr.CodeInternal, "unknown order event %q", name)
 	}
-	return ctor(), nil
+	e := ctor()
+	if err := json.Unmarshal(payload, e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }

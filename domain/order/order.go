@@ -121,6 +121,12 @@ func (c Cents) Units() string {
 	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
 }
 
+// Money is an amount with its currency, so the two never travel apart.
+type Money struct {
+	Amount   Cents  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
 // Item is one order line; UnitPrice is optional because some channels only send a total.
 type Item struct {
 	SKU       string `json:"sku"`
@@ -211,7 +217,7 @@ func Rehydrate(events []Event) *Order {
 }
 
 // Apply folds one event into the state; it never fails so any stored history can be replayed.
-// Version counts every non-nil event so it equals the stream position. Pointer events (as produced by NewEvent for decoding) are accepted as well as values.
+// Version counts every non-nil event so it equals the stream position. Pointer events (as produced by Decode) are accepted as well as values.
 func (o *Order) Apply(e Event) {
 	e, ok := normalize(e)
 	if !ok {
@@ -226,8 +232,8 @@ func (o *Order) Apply(e Event) {
 		o.CustomerEmail = ev.CustomerEmail
 		o.NewCustomer = ev.NewCustomer
 		o.Items = cloneItems(ev.Items)
-		o.Total = ev.Total
-		o.Currency = ev.Currency
+		o.Total = ev.Total.Amount
+		o.Currency = ev.Total.Currency
 		o.ShippingAddress = cloneAddress(ev.ShippingAddress)
 		o.BillingAddress = cloneAddress(ev.BillingAddress)
 		o.PlacedAt = ev.PlacedAt

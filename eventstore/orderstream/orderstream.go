@@ -117,16 +117,30 @@ func fold(id string, recorded []eventstore.Recorded) (*order.Order, error) {
 	return order.Rehydrate(events), nil
 }
 
-// Decode turns a stored or received envelope into its domain event.
+// Decode turns a stored or received envelope into its domain event, in the event's
+// current version: an event stored in an older one (order.placed.v1) is upcast.
 func Decode(r eventstore.Recorded) (order.Event, error) {
-	e, err := order.NewEvent(r.Name)
+	e, err := order.Decode(r.Name, r.Payload)
 	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(r.Payload, e); err != nil {
 		return nil, fmt.Errorf("decode %s at %d: %w", r.Name, r.Position, err)
 	}
 	return e, nil
+}
+
+// Upcast returns an order event's envelope in the event's current version: its current
+// name and its payload in the current shape (order.Upcast). Whatever reads the names or
+// payloads of envelopes, not only their decoded events, upcasts them first, so it sees
+// only current events. Other envelopes come back as they are.
+func Upcast(r eventstore.Recorded) (eventstore.Recorded, error) {
+	if r.StreamType != StreamType {
+		return r, nil
+	}
+	name, payload, err := order.Upcast(r.Name, r.Payload)
+	if err != nil {
+		return r, fmt.Errorf("upcast %s at %d: %w", r.Name, r.Position, err)
+	}
+	r.Name, r.Payload = name, payload
+	return r, nil
 }
 
 // DecodeAll decodes a stream's envelopes in order.

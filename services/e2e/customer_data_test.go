@@ -108,7 +108,7 @@ func TestCustomerDataNeedsACredential(t *testing.T) {
 	}
 	status, body := s.raw(s.orders+"/api/orders/"+mine.ID+"/events", bearer(mine.AccessToken))
 	require.Equal(t, http.StatusOK, status)
-	assert.Contains(t, body, "order.placed.v1", "the customer sees what happened")
+	assert.Contains(t, body, "order.placed.v2", "the customer sees what happened")
 	assert.NotContains(t, body, "zoe", "but not the events' data")
 	assert.NotContains(t, body, `"data"`)
 	assert.NotContains(t, body, `"actor"`)

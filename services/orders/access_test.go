@@ -81,7 +81,7 @@ func TestReadsNeedTheRightCredential(t *testing.T) {
 	}
 	ev := a.getWith("/api/orders/"+id+"/events", bearerHeader(token))
 	require.Equal(t, http.StatusOK, ev.status)
-	assert.Contains(t, string(ev.body), `"name":"order.placed.v1"`)
+	assert.Contains(t, string(ev.body), `"name":"order.placed.v2"`)
 	assert.NotContains(t, string(ev.body), "zoe")
 	assert.NotContains(t, string(ev.body), `"position"`)
 

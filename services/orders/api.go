@@ -299,7 +299,7 @@ type eventView struct {
 }
 
 // orderEvents handles GET /api/orders/{id}/events: the operator sees every event with its
-// data, the customer what happened and when.
+// data, the customer what happened and when; each event in its current version.
 func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
 	id, who, ok := s.orderReader(w, r)
 	if !ok {
@@ -313,6 +313,12 @@ func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
 	if len(recorded) == 0 || recorded[0].StreamType != orderstream.StreamType {
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id))
 		return
+	}
+	for i, e := range recorded {
+		if recorded[i], err = orderstream.Upcast(e); err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
 	}
 	if who == customer {
 		out := make([]customerEventView, len(recorded))

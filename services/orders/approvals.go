@@ -60,8 +60,14 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 	if err := limits.Check(limits.ID("orderId", orderID), limits.Text("reason", reason)); err != nil {
 		return nil, err
 	}
+	// The decision resumes the order's workflow: it goes on in the order's trace.
+	ctx, span, err := eventstore.ResumeTrace(ctx, s.pool, orderID, "resume order: manager's decision")
+	if err != nil {
+		return nil, err
+	}
+	defer span.End()
 	var o *order.Order
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		o, err = orderstream.Update(ctx, tx, orderID, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager},
 			func(o *order.Order) ([]order.Event, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
@@ -144,6 +145,16 @@ func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header st
 // transaction. A webhook without an event id is identified by its order and status, so
 // the same status twice has no second effect.
 func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inboundWebhook) {
+	// The order is named by the body alone, not the path: lines from here on carry it, and
+	// the webhook's work goes on in the order's trace.
+	ctx, span, err := eventstore.ResumeTrace(logging.With(r.Context(), func() []any { return logging.Order(wh.orderID) }),
+		s.pool, wh.orderID, "resume order: "+wh.provider+" webhook")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	defer span.End()
+	r = r.WithContext(ctx)
 	if wh.eventID == "" {
 		wh.eventID = wh.orderID + ":" + wh.status
 	}
@@ -199,7 +210,7 @@ func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbou
 	}
 	s.countWebhook(r, outcome)
 	if outcome == outcomeUnknownOrder {
-		s.logger.WarnContext(r.Context(), "webhook for an unknown order kept in the inbox", "provider", wh.provider, "order", wh.orderID)
+		s.logger.WarnContext(r.Context(), "webhook for an unknown order kept in the inbox", "provider", wh.provider)
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found; the webhook was recorded for inspection", wh.orderID))
 		return
 	}

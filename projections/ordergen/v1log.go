@@ -1,0 +1,41 @@
+package ordergen
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// v1Log is a log the code wrote before order.placed.v2 (the histories Generate writes for
+// V1LogOptions), dumped from the events table in position order, one envelope a line.
+//
+//go:embed testdata/log_order_placed_v1.jsonl
+var v1Log []byte
+
+// V1LogOptions are the options Generate wrote V1Log's histories with: Generate with them
+// today writes the same histories in the current versions of the events.
+var V1LogOptions = Options{Events: 250, Seed: 61, InFlight: 20, Prefix: "v1-"}
+
+// ImportV1Log stores the log written before order.placed.v2 as it was (positions follow
+// the database's), and returns how many events of each name it holds.
+func ImportV1Log(ctx context.Context, pool *pgxpool.Pool) (map[string]int, error) {
+	var events []eventstore.Recorded
+	names := map[string]int{}
+	for i, line := range bytes.Split(bytes.TrimSpace(v1Log), []byte("\n")) {
+		var r eventstore.Recorded
+		if err := json.Unmarshal(line, &r); err != nil {
+			return nil, fmt.Errorf("v1 log, line %d: %w", i+1, err)
+		}
+		events = append(events, r)
+		names[r.Name]++
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return eventstore.Import(ctx, tx, events) })
+	return names, err
+}

@@ -1,0 +1,54 @@
+package sagas_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/sagas"
+)
+
+// Order velocity counts the customer's orders placed in either version of the event: a
+// customer's orders from before order.placed.v2 still count. The partial index the count
+// reads covers every stored name of the event.
+func TestRecentOrdersCountsEveryVersionOfOrderPlaced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	place := func(tx pgx.Tx, id string, at time.Time) *order.Order {
+		o := &order.Order{ID: id}
+		events, err := o.Place(order.PlaceOrder{OrderID: id, CustomerID: "c-1", Items: []order.Item{{SKU: "SKU-001", Quantity: 1}}, Total: 1000, At: at})
+		require.NoError(t, err)
+		require.NoError(t, orderstream.Append(ctx, tx, o, eventstore.Metadata{}, events...))
+		return o
+	}
+	var o *order.Order
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		err := eventstore.Import(ctx, tx, []eventstore.Recorded{{
+			StreamID: "o-v1", StreamType: orderstream.StreamType, Version: 1, Name: order.NameOrderPlacedV1, RecordedAt: at.Add(-10 * time.Minute),
+			Payload: []byte(`{"orderId":"o-v1","customerId":"c-1","items":[{"sku":"SKU-001","quantity":1}],"total":1000,"currency":"USD","placedAt":"2026-03-02T08:50:00Z"}`),
+		}})
+		require.NoError(t, err)
+		place(tx, "o-v2", at.Add(-5*time.Minute))
+		o = place(tx, "o-now", at)
+		return nil
+	}))
+	n, err := sagas.RecentOrders(ctx, pool, o, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "the v1 and the v2 order of the customer")
+
+	var def string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE indexname = 'events_placed_by_customer'`).Scan(&def))
+	for _, name := range order.StoredNames(order.NameOrderPlaced) {
+		assert.Contains(t, def, "'"+name+"'", "the index covers %s", name)
+	}
+}
