@@ -814,7 +814,7 @@ func TestRecordRefundOncePerPayment(t *testing.T) {
 		t.Fatalf("unplaced order: got %v, want a conflict", err)
 	}
 	o := Rehydrate([]Event{
-		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "A", Quantity: 1}}, Total: 100, Currency: "USD", PlacedAt: at},
+		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "A", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at},
 		OrderCancelled{Reason: ReasonTimedOut, At: at},
 	})
 	if _, err := o.RecordRefund("pi_1", "", 100, "USD", at); apperr.ErrorCode(err) != apperr.CodeInvalid {
