@@ -57,6 +57,12 @@ func StartHandlerSpan(ctx context.Context, group string, msg *message.Message) (
 // trace. A stream recorded without a trace (or in the request's own) gets a child of the
 // request's span. The caller ends the span.
 func ResumeTrace(ctx context.Context, q Querier, id, name string) (context.Context, trace.Span, error) {
+	if !trace.SpanFromContext(ctx).SpanContext().IsValid() {
+		// Tracing is off in this process (no provider, no caller's trace): there is no
+		// trace to continue or link, so the stream's is not read.
+		ctx, span := tracer().Start(ctx, name)
+		return ctx, span, nil
+	}
 	var raw []byte
 	err := q.QueryRow(ctx, `SELECT metadata->'trace' FROM events WHERE stream_id = $1 AND stream_version = 1`, id).Scan(&raw)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
