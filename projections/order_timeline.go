@@ -19,8 +19,19 @@ var OrderTimeline = Projection{
 	Name:        "projection.order_timeline",
 	StreamTypes: []string{orderstream.StreamType},
 	Tables:      []Table{{Name: "order_timeline", Position: "position"}},
-	ApplyBatch:  applyEvents(newTimelineRows),
+	ApplyBatch:  updateTimeline,
 	rows:        newTimelineRows,
+}
+
+// updateTimeline writes a batch's entries and announces on DashboardChannel that orders
+// moved: once per batch, whatever the orders, so a busy log costs one notification per
+// transaction and open order pages check whether their order is among them.
+func updateTimeline(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+	if err := applyEvents(newTimelineRows)(ctx, tx, events); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, OrdersChanged)
+	return err
 }
 
 // timelineRows holds order_timeline rows column by column, as unnest takes them.

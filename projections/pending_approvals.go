@@ -23,6 +23,10 @@ const DashboardChannel = "ordermill_dashboard"
 // PendingChanged is the payload announcing that the pending approvals may have changed.
 const PendingChanged = "pending"
 
+// OrdersChanged is the payload announcing that orders have new events in the timeline, so
+// an open order page may be behind.
+const OrdersChanged = "orders"
+
 // Approval states of a pending_approvals row.
 const (
 	ApprovalWaiting   = "awaiting_approval"

@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -88,7 +89,8 @@ func scoreClass(score, threshold int) string {
 
 func joinItems(items []string) string { return strings.Join(items, ", ") }
 
-func decisionText(d Decision) string {
+// DecisionText says what a manager decided: "Approved 338d57da as ana@example.com: reason".
+func DecisionText(d Decision) string {
 	verb := "Rejected"
 	if d.Approved {
 		verb = "Approved"
@@ -100,10 +102,21 @@ func decisionText(d Decision) string {
 	return s
 }
 
-// liveURL is the page's event stream: the pending page also streams the list itself.
-func liveURL(nav string) string {
-	if nav == "pending" {
+// liveURL is the page's event stream: the pending page also streams the list itself, an
+// order's page the order.
+func liveURL(p Page) string {
+	switch {
+	case p.Nav == "pending":
 		return "/dashboard/events?list=pending"
+	case p.LiveOrder != "":
+		return "/dashboard/events?" + url.Values{"order": {p.LiveOrder}, "since": {fmt.Sprint(p.LiveSince)}}.Encode()
 	}
 	return "/dashboard/events"
+}
+
+func reasonID(o PendingOrder) string { return "reason-" + o.OrderID }
+
+func withReasonError(o PendingOrder, msg string) PendingOrder {
+	o.ReasonError = msg
+	return o
 }

@@ -98,8 +98,35 @@ func TestDecisionResult(t *testing.T) {
 
 	o := pendingOrder("o-1")
 	doc = render(t, ui.DecisionResult(ui.Decision{OrderID: "o-1", Error: "Give a reason to reject the order.", Order: &o}, "tok"))
-	assert.Equal(t, "Give a reason to reject the order.", doc.Find("[data-testid=decide-error]").Text())
+	assert.Equal(t, "Give a reason to reject the order.", doc.Find("[data-testid=decide-form] [data-testid=decide-error]").Text(), "next to the field")
 	assert.Equal(t, "tok", doc.Find("[data-testid=decide-form] input[name=csrf_token]").AttrOr("value", ""))
+	reason := doc.Find("[data-testid=decide-reason]")
+	assert.Equal(t, "true", reason.AttrOr("aria-invalid", ""))
+	assert.Equal(t, doc.Find("[data-testid=decide-error]").AttrOr("id", "-"), reason.AttrOr("aria-describedby", ""))
+	_, autofocus := reason.Attr("autofocus")
+	assert.True(t, autofocus, "htmx puts the focus back in the field")
+	assert.Equal(t, "bob@example.com", doc.Find("[data-testid=pending-customer]").Text(), "the card is kept whole")
+	assert.Equal(t, 2, doc.Find("[data-testid=pending-factor]").Length())
+
+	doc = render(t, ui.DecisionResult(ui.Decision{OrderID: "o-1", Error: "Already decided by bob@example.com: the order is rejected."}, "tok"))
+	assert.Equal(t, 1, doc.Find("[data-testid=decision-error-row] [data-testid=decide-error]").Length())
+	assert.Equal(t, 0, doc.Find("[data-testid=decide-form]").Length(), "nothing left to decide")
+}
+
+// Enter submits a form with its first submit button: it must be Reject, never Approve.
+func TestDecideFormPutsRejectFirst(t *testing.T) {
+	doc := render(t, ui.PendingRow(pendingOrder("o-1"), "tok"))
+	buttons := doc.Find("[data-testid=decide-form] button[type=submit]")
+	require.Equal(t, 2, buttons.Length())
+	assert.Equal(t, "reject", buttons.First().AttrOr("value", ""))
+	assert.Equal(t, "Approve order o-1", buttons.Last().AttrOr("aria-label", ""))
+	assert.Equal(t, "closest article", doc.Find("[data-testid=decide-form]").AttrOr("hx-target", ""))
+
+	o := pendingOrder("o-1")
+	o.OnOrderPage = true
+	doc = render(t, ui.PendingRow(o, "tok"))
+	assert.Equal(t, "#order-live", doc.Find("[data-testid=decide-form]").AttrOr("hx-target", ""), "on the order page the whole order is sent back")
+	assert.Equal(t, "order", doc.Find("[data-testid=decide-form] input[name=return]").AttrOr("value", ""))
 }
 
 func TestWorkflowDiagramMarksSteps(t *testing.T) {

@@ -19,6 +19,10 @@ type Page struct {
 	PendingCount int
 	// DevMode shows the development banner and the provider simulators.
 	DevMode bool
+	// LiveOrder, on an order's page, is that order and LiveSince the newest of its events
+	// the page shows: the live stream sends the page again once there are newer ones.
+	LiveOrder string
+	LiveSince int64
 }
 
 // SignIn is the sign-in page.
@@ -54,6 +58,11 @@ type PendingOrder struct {
 	TimeLeft string
 	// Urgent marks orders with less than an hour left.
 	Urgent bool
+	// ReasonError is a refused decision's message, shown next to the reason box.
+	ReasonError string
+	// OnOrderPage marks the card of the order page, whose decision answers with the
+	// whole order rather than the row.
+	OnOrderPage bool
 }
 
 // PendingList is the pending approvals, oldest first.
@@ -71,7 +80,7 @@ type Decision struct {
 	Reason   string
 	// Error explains a refused decision (already decided by someone else, reason missing).
 	Error string
-	// Order is the order again, when the form is shown anew with Error.
+	// Order is the order again, when it still waits: its card is shown with Error.
 	Order *PendingOrder
 }
 
@@ -173,8 +182,10 @@ type OrderDetail struct {
 	Pending *PendingOrder
 	// Simulators lists the provider simulators that make sense now (dev mode only).
 	Simulators []Simulator
-	// Flash reports the outcome of a simulator click.
+	// Flash reports the outcome of a simulator click or of a decision.
 	Flash string
+	// Version is the log position of the newest event the page reflects.
+	Version int64
 }
 
 // Simulator is a dev-mode button that asks a provider simulator to send its webhook.

@@ -157,6 +157,7 @@ func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	d.Flash = simulatorFlash[r.URL.Query().Get("simulated")]
+	p.LiveOrder, p.LiveSince = d.OrderID, d.Version
 	s.renderPage(w, r, http.StatusOK, ui.OrderPage(p, d))
 }
 
@@ -219,13 +220,39 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 			return
 		}
 	}
-	if d.Error != "" {
-		if o, err := s.orderDetail(r.Context(), id, false); err == nil && o.Pending != nil {
-			d.Order = o.Pending
-		}
-	}
+	onOrderPage := r.PostForm.Get("return") == "order"
 	if r.Header.Get("HX-Request") == "" {
-		http.Redirect(w, r, "/dashboard/approvals", http.StatusSeeOther)
+		back := "/dashboard/approvals"
+		if onOrderPage {
+			back = "/dashboard/orders/" + url.PathEscape(id)
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if !onOrderPage && d.Error == "" {
+		s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))
+		return
+	}
+	o, err := s.orderDetail(r.Context(), id, s.cfg.DevMode)
+	if err != nil && d.Error == "" {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	if err == nil && d.Error != "" && o.Pending != nil {
+		// Still waiting: the card again, with the message next to the reason box.
+		o.Pending.OnOrderPage = onOrderPage
+		d.Order = o.Pending
+		o.Pending.ReasonError = d.Error
+	}
+	if onOrderPage && err == nil {
+		// The whole order again, as it stands after the decision: the badge, the diagram
+		// and the card agree; the live stream brings the timeline's new entries.
+		if d.Error == "" {
+			o.Flash = ui.DecisionText(d)
+		} else if o.Pending == nil {
+			o.Flash = d.Error
+		}
+		s.renderPage(w, r, http.StatusOK, ui.OrderLive(o, m.CSRF))
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))

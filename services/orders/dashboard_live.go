@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -23,24 +26,25 @@ import (
 // every orders process LISTENs on it and wakes its open SSE streams, which re-read the
 // pending list and push the difference as HTML fragments.
 
-// liveHub fans a "something changed" signal out to the open SSE streams of this process.
+// liveHub fans the notifications ("pending", "orders") out to the open SSE streams of
+// this process.
 type liveHub struct {
 	mu       sync.Mutex
-	subs     map[chan struct{}]struct{}
+	subs     map[chan struct{}]func(kind string) bool
 	done     chan struct{}
 	stopOnce sync.Once
 }
 
 func newLiveHub() *liveHub {
-	return &liveHub{subs: map[chan struct{}]struct{}{}, done: make(chan struct{})}
+	return &liveHub{subs: map[chan struct{}]func(string) bool{}, done: make(chan struct{})}
 }
 
 // subscribe returns a channel that receives at most one pending signal at a time (bursts
-// fold into one re-render) and a function to leave.
-func (h *liveHub) subscribe() (<-chan struct{}, func()) {
+// fold into one re-render) for the notifications wants accepts, and a function to leave.
+func (h *liveHub) subscribe(wants func(kind string) bool) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
-	h.subs[ch] = struct{}{}
+	h.subs[ch] = wants
 	h.mu.Unlock()
 	return ch, func() {
 		h.mu.Lock()
@@ -49,10 +53,15 @@ func (h *liveHub) subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-func (h *liveHub) publish() {
+// publish wakes the streams that want kind; every stream wants listenerConnected, since
+// anything may have changed while the listener was away.
+func (h *liveHub) publish(kind string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.subs {
+	for ch, wants := range h.subs {
+		if kind != listenerConnected && !wants(kind) {
+			continue
+		}
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -72,8 +81,8 @@ const liveGroup = "dashboard.live"
 // the process's other consumers.
 func (s *Service) registerLive(router *message.Router) {
 	sub := &notifySubscriber{pool: s.pool, hub: s.live, logger: s.logger}
-	router.AddConsumerHandler(liveGroup+"/"+projections.DashboardChannel, projections.DashboardChannel, sub, func(*message.Message) error {
-		s.live.publish()
+	router.AddConsumerHandler(liveGroup+"/"+projections.DashboardChannel, projections.DashboardChannel, sub, func(msg *message.Message) error {
+		s.live.publish(string(msg.Payload))
 		return nil
 	})
 }
@@ -118,7 +127,7 @@ func (n *notifySubscriber) listen(ctx context.Context, channel string, out chan<
 		return err
 	}
 	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
-	payload := "connected" // anything announced while we were not listening
+	payload := listenerConnected // anything announced while we were not listening
 	for {
 		msg := message.NewMessage(uuid.NewString(), []byte(payload))
 		select {
@@ -143,14 +152,30 @@ func (n *notifySubscriber) listen(ctx context.Context, channel string, out chan<
 // Close is a no-op: the subscription ends with the context passed to Subscribe.
 func (n *notifySubscriber) Close() error { return nil }
 
+// listenerConnected is the wake-up a (re)connected listener sends: whatever was announced
+// while it was not listening is unknown.
+const listenerConnected = "connected"
+
 // keepAlive is how often an idle stream sends a comment, so proxies keep it open.
 const keepAlive = 25 * time.Second
 
 // dashboardEvents handles GET /dashboard/events: a server-sent event stream. Every page
 // gets "pending-count" (the navigation badge); the pending page (?list=pending) also gets
 // "pending": rows to append for newly held orders and out-of-band deletes for decided
-// ones, so a reason being typed in another row survives the update.
+// ones, so a reason being typed in another row survives the update. An order's page
+// (?order=ID&since=POSITION) gets "order": the page's content again, each time the order
+// has events newer than the page shows.
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
+	q := r.URL.Query()
+	stream := &liveStream{s: s, w: w, csrf: m.CSRF, list: q.Get("list") == "pending", order: q.Get("order")}
+	if stream.order != "" {
+		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
+		if err != nil || since < 0 {
+			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("since", "since must be a log position"))
+			return
+		}
+		stream.since = since
+	}
 	rc := http.NewResponseController(w)
 	// The server's write timeout bounds ordinary responses; a stream is meant to stay open.
 	// It still ends with the request's context, the session or the process.
@@ -161,9 +186,10 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	wake, leave := s.live.subscribe()
+	wake, leave := s.live.subscribe(func(kind string) bool {
+		return kind == projections.PendingChanged || (stream.order != "" && kind == projections.OrdersChanged)
+	})
 	defer leave()
-	stream := &pendingStream{s: s, w: w, csrf: m.CSRF, list: r.URL.Query().Get("list") == "pending"}
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	for first := true; ; first = false {
@@ -210,22 +236,28 @@ func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *ht
 	}
 }
 
-// pendingStream remembers which rows one browser shows, to send only the difference.
-type pendingStream struct {
+// liveStream remembers what one browser shows, to send only the difference: the rows of
+// the pending list, or how far its order's page is.
+type liveStream struct {
 	s     *Service
 	w     http.ResponseWriter
 	csrf  string
 	list  bool
 	shown []string
+	order string
+	since int64
 }
 
-func (p *pendingStream) push(ctx context.Context, first bool) error {
+func (p *liveStream) push(ctx context.Context, first bool) error {
 	list, err := p.s.pendingList(ctx, pendingPageSize)
 	if err != nil {
 		return err
 	}
 	if err := writeEvent(p.w, "pending-count", fmt.Sprint(list.Total)); err != nil {
 		return err
+	}
+	if p.order != "" {
+		return p.pushOrder(ctx)
 	}
 	if !p.list {
 		return nil
@@ -264,6 +296,25 @@ func (p *pendingStream) push(ctx context.Context, first bool) error {
 		p.shown = append(p.shown, o.OrderID)
 	}
 	return writeEvent(p.w, "pending", buf.String())
+}
+
+// pushOrder sends the order's page again when the timeline has events the page lacks.
+func (p *liveStream) pushOrder(ctx context.Context) error {
+	var newest int64
+	err := p.s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM orders.order_timeline WHERE order_id = $1`, p.order).Scan(&newest)
+	if err != nil || newest <= p.since {
+		return err
+	}
+	d, err := p.s.orderDetail(ctx, p.order, p.s.cfg.DevMode)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := ui.OrderLive(d, p.csrf).Render(ctx, &buf); err != nil {
+		return err
+	}
+	p.since = d.Version
+	return writeEvent(p.w, "order", buf.String())
 }
 
 // writeEvent writes one server-sent event; every line of data gets its own data: field.

@@ -242,12 +242,20 @@ func ordersURL(status, q, cursor string) string {
 // orderDetail reads one order: the aggregate from its events (never stale) and the rest
 // from the timeline projection and the workflow's tables.
 func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
+	// The timeline first: its newest position is the page's version, and the live stream
+	// sends the page again once the timeline has anything newer. Read after the
+	// aggregate, it could hold an event the aggregate missed, and the page would stay
+	// behind for good.
+	timeline, err := s.timeline(ctx, id)
+	if err != nil {
+		return ui.OrderDetail{}, err
+	}
 	o, err := orderstream.Load(ctx, s.pool, id)
 	if err != nil {
 		return ui.OrderDetail{}, err
 	}
 	now := s.now()
-	d := ui.OrderDetail{
+	d := ui.OrderDetail{Timeline: timeline,
 		OrderID: o.ID, Status: string(o.Status), Customer: customerLabel(o.CustomerEmail, o.CustomerID),
 		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items), RiskScore: o.RiskScore,
 		Threshold: o.RiskThreshold, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt, Steps: workflowSteps(o),
@@ -280,13 +288,14 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 	if o.Status == order.StatusAwaitingApproval {
 		held := o.UpdatedAt
 		p := pendingView(now, o, held)
+		p.OnOrderPage = true
 		d.Pending = &p
 	}
 	if devMode {
 		d.Simulators = simulatorsFor(o.Status)
 	}
-	if d.Timeline, err = s.timeline(ctx, id); err != nil {
-		return d, err
+	if n := len(d.Timeline); n > 0 {
+		d.Version = d.Timeline[n-1].Position
 	}
 	if d.Notices, err = s.notifications(ctx, id); err != nil {
 		return d, err

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// riskyOrder is a body the risk check holds: 10 base + 50 amount + 25 new customer = 85.
+const riskyOrder = `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`
+
+// in selects sel inside the pending row of order id.
+func in(id, sel string) chromedp.CSS {
+	return chromedp.CSS(fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] %s`, id, sel))
+}
+
+// until waits, without sleeping, until the page's expression is true: it is evaluated
+// again on every change of the DOM.
+func until(expression string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expression, chromedp.WithPollingMutation())
+}
+
+// consoleErrors collects the errors and uncaught exceptions a tab reports, from now on.
+func consoleErrors(t *testing.T, ctx context.Context) func() []string {
+	t.Helper()
+	var mu sync.Mutex
+	var out []string
+	listen, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go func() {
+		for m, err := range chromedp.Console(listen) {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				out = append(out, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), out...)
+	}
+}
+
+// deskManagers starts a system in dev mode with two managers, and signs Alice in.
+func deskManagers(t *testing.T) (*system, context.Context) {
+	t.Helper()
+	s := start(t, options{workflow: defaultOptions().workflow, devMode: true})
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-password"))
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "bob@example.com", "bob-password"))
+	alice := browser(t)
+	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
+	return s, alice
+}
+
+// Bug 1 of issue 12: Enter in the reason box submitted the form with its first button,
+// Approve. Enter now rejects with the typed reason, and asks for one when there is none.
+func TestDeskEnterNeverApproves(t *testing.T) {
+	s, alice := deskManagers(t)
+	first := s.placeOrder(riskyOrder)
+	second := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)))
+
+	do(t, alice,
+		chromedp.SendKeys(in(first, `[data-testid=decide-reason]`), "stolen card, reject"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, first))),
+	)
+	o := s.waitStatus(first, "rejected")
+	assert.Equal(t, "stolen card, reject", o.DecisionReason)
+	assert.Equal(t, "alice@example.com", o.DecidedBy)
+
+	// Enter with nothing typed asks for a reason and decides nothing.
+	do(t, alice,
+		chromedp.Focus(in(second, `[data-testid=decide-reason]`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(in(second, `[data-testid=decide-error]`)),
+	)
+	assert.Equal(t, "awaiting_approval", s.order(second).Status)
+}
+
+// Bug 3 of issue 12: a rejection without a reason replaced the card by a bare error and
+// lost the focus. The card stays whole, the message sits next to the reason box, and the
+// focus is back in it.
+func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(riskyOrder)
+	do(t, alice,
+		chromedp.WaitVisible(pendingRow(id)),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=decide-form] [data-testid=decide-error]`)),
+	)
+	assert.Equal(t, "Give a reason to reject the order.", get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))))
+	assert.Equal(t, "mallory@example.com", get(t, alice, chromedp.Text(in(id, `[data-testid=pending-customer]`))))
+	assert.Equal(t, "50,000.00 USD", get(t, alice, chromedp.Text(in(id, `[data-testid=pending-total]`))))
+	factors := get(t, alice, chromedp.Nodes(chromedp.CSSAll(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-factor]`, id))))
+	assert.Len(t, factors, 2, "amount and new customer")
+	do(t, alice, until(fmt.Sprintf(`document.activeElement && document.activeElement.id === %q`, "reason-"+id)))
+	assert.Equal(t, "true", get(t, alice, chromedp.AttributeValue(in(id, `[data-testid=decide-reason]`), "aria-invalid")).Value)
+	assert.Equal(t, "awaiting_approval", s.order(id).Status)
+
+	// The reason typed into the kept card now rejects.
+	do(t, alice,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "address on a blocklist"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
+	)
+	assert.Equal(t, "address on a blocklist", s.waitStatus(id, "rejected").DecisionReason)
+}
+
+// orderState reads what the order page says of the order: badge, approval step, timeline.
+func orderState(t *testing.T, ctx context.Context) (status, approval, timeline string) {
+	t.Helper()
+	status = get(t, ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid=order-head] [data-testid=status-badge]`), "data-status")).Value
+	approval = get(t, ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid=step-approval]`), "data-state")).Value
+	timeline = get(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
+	return status, approval, timeline
+}
+
+// Bug 2 of issue 12: after a decision on the order page, the card said "Approved" while
+// the badge, the diagram and the timeline still said it waited, and htmx logged a missing
+// target. The page now follows the order live: after its own decision, after a simulator
+// click, and after another manager's decision, with nothing in the console.
+func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
+	s, alice := deskManagers(t)
+	errs := consoleErrors(t, alice)
+	id := s.placeOrder(riskyOrder)
+	s.waitStatus(id, "awaiting_approval")
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=decide-form]`)),
+	)
+	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
+
+	// Her own decision.
+	do(t, alice,
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=decide-reason]`), "called the customer"),
+		chromedp.Click(chromedp.CSS(`[data-testid=approve-button]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=decide-form]`)),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Approved by alice@example.com: called the customer')`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-payment][data-state=current]`)),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Payment session')`),
+	)
+	status, approval, timeline := orderState(t, alice)
+	assert.Equal(t, "awaiting_payment", status)
+	assert.Equal(t, "done", approval)
+	assert.Contains(t, timeline, "Payment session")
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "updated without a reload")
+
+	// A simulator click: the webhook travels through the payment simulator, and the page
+	// follows the order without a reload.
+	_, err := s.recordedSession(id)
+	require.NoError(t, err)
+	do(t, alice,
+		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
+	)
+	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
+	do(t, alice, chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-delivery][data-state=current]`)))
+	status, _, timeline = orderState(t, alice)
+	assert.Equal(t, "awaiting_delivery", status)
+	assert.Contains(t, timeline, "Shipped with")
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "followed the simulator without a reload")
+
+	// Another manager's decision reaches the page Alice is looking at.
+	other := s.placeOrder(riskyOrder)
+	s.waitStatus(other, "awaiting_approval")
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+other),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=decide-form]`)),
+	)
+	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.SendKeys(in(other, `[data-testid=decide-reason]`), "reshipper address"),
+		chromedp.Click(in(other, `[data-testid=reject-button]`)),
+		chromedp.WaitNotPresent(pendingRow(other)),
+	)
+	do(t, alice,
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=status-badge][data-status=rejected]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=decide-form]`)),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Rejected by bob@example.com: reshipper address')`),
+	)
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "followed Bob's decision without a reload")
+	assert.Empty(t, errs(), "the browser console stays clean")
+	assert.False(t, strings.Contains(get(t, alice, chromedp.Location()), "signin"))
+}
