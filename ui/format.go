@@ -120,3 +120,22 @@ func withReasonError(o PendingOrder, msg string) PendingOrder {
 	o.ReasonError = msg
 	return o
 }
+
+func sameCountry(a, b *Address) bool {
+	return strings.EqualFold(strings.TrimSpace(a.Country), strings.TrimSpace(b.Country))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// scoreMeaning is what a screen reader announces for a score: the number and what it did.
+func scoreMeaning(score, threshold int) string {
+	if score >= threshold {
+		return fmt.Sprintf("risk score %d of 100, at or above the threshold %d: held for review", score, threshold)
+	}
+	return fmt.Sprintf("risk score %d of 100, below the threshold %d", score, threshold)
+}

@@ -206,3 +206,26 @@ func TestHumanDurations(t *testing.T) {
 	assert.Equal(t, "1d 3h", ui.HumanDuration(27*time.Hour))
 	assert.Equal(t, "overdue", ui.TimeLeft(base, base.Add(-time.Minute)))
 }
+
+// The evidence blocks say plainly what is missing or cut short.
+func TestEvidenceBlocks(t *testing.T) {
+	o := pendingOrder("o-1")
+	o.ScoreExplained = "base 10 + 50 + 25 + 20 + 35 = 140, capped at 100 (threshold 70)"
+	o.Shipping = &ui.Address{Name: "Ann", Lines: "1 Road, 75001 Paris", Country: "FR"}
+	o.History = &ui.CustomerHistory{Orders: 500, Capped: true, Completed: 490, Rejected: 10, Totals: []string{"9.00 EUR", "12.00 USD"}}
+	doc := render(t, ui.PendingRow(o, "tok"))
+	assert.Equal(t, o.ScoreExplained, doc.Find("[data-testid=score-explained]").Text())
+	assert.Equal(t, "FR", doc.Find("[data-testid=ship-country]").Text())
+	assert.Equal(t, "not given", doc.Find("[data-testid=bill-address]").Text())
+	assert.Equal(t, 0, doc.Find("[data-testid=country-mismatch]").Length(), "nothing to compare")
+	assert.Regexp(t, `^\s*500\s*\+\s*earlier orders\s*$`, doc.Find("[data-testid=history-count]").Text())
+	assert.Equal(t, "9.00 EUR, 12.00 USD", doc.Find("[data-testid=history-totals]").Text())
+	assert.Equal(t, "risk score 85 of 100, at or above the threshold 70: held for review", doc.Find("[data-testid=pending-score]").AttrOr("aria-label", ""))
+
+	o.History = &ui.CustomerHistory{}
+	o.Billing = &ui.Address{Lines: "2 Street", Country: "fr"}
+	doc = render(t, ui.PendingRow(o, "tok"))
+	assert.Equal(t, 1, doc.Find("[data-testid=history-none]").Length())
+	assert.Equal(t, 0, doc.Find("[data-testid=country-mismatch]").Length(), "countries compare without case")
+	assert.Equal(t, 0, doc.Find("[data-testid=decide-confirm]").Length())
+}

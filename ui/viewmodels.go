@@ -58,11 +58,50 @@ type PendingOrder struct {
 	TimeLeft string
 	// Urgent marks orders with less than an hour left.
 	Urgent bool
+	// ScoreExplained says how the score came about: "base 10 + 50 + 25 = 85 (threshold 70)".
+	ScoreExplained string
+	// Shipping and Billing are the order's addresses (nil: none given).
+	Shipping, Billing *Address
+	// History is the customer's earlier orders (nil: not looked up).
+	History *CustomerHistory
+	// ConfirmPhrase, when set, must be typed to approve: the order is very large.
+	ConfirmPhrase string
 	// ReasonError is a refused decision's message, shown next to the reason box.
 	ReasonError string
 	// OnOrderPage marks the card of the order page, whose decision answers with the
 	// whole order rather than the row.
 	OnOrderPage bool
+}
+
+// Address is a postal address as a reviewer reads it.
+type Address struct {
+	Name    string
+	Lines   string
+	Country string
+}
+
+// CustomerHistory is what the same customer ordered before, newest first.
+type CustomerHistory struct {
+	// Orders counts the earlier orders; Capped says only the newest Orders were counted.
+	Orders    int
+	Capped    bool
+	Completed int
+	Cancelled int
+	Rejected  int
+	// Totals is what they came to, one entry per currency: "1,200.00 USD".
+	Totals []string
+	// Recent are the newest few, to open.
+	Recent []HistoryOrder
+	// AllURL lists every order of the customer (empty when the list cannot search them).
+	AllURL string
+}
+
+// HistoryOrder is one earlier order of the customer.
+type HistoryOrder struct {
+	OrderID   string
+	Status    string
+	Total     string
+	CreatedAt time.Time
 }
 
 // PendingList is the pending approvals, oldest first.
@@ -169,15 +208,20 @@ type OrderDetail struct {
 	RiskScore *int
 	Threshold int
 	Factors   []RiskFactor
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Steps     []Step
-	Decision  []Field
-	Payment   []Field
-	Shipment  []Field
-	Timeline  []TimelineEntry
-	Notices   []Notification
-	Tickets   []Ticket
+	// ScoreExplained says how the score came about (empty before scoring).
+	ScoreExplained string
+	Shipping       *Address
+	Billing        *Address
+	History        *CustomerHistory
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Steps          []Step
+	Decision       []Field
+	Payment        []Field
+	Shipment       []Field
+	Timeline       []TimelineEntry
+	Notices        []Notification
+	Tickets        []Ticket
 	// Pending is set while the order waits for a decision, to decide from this page.
 	Pending *PendingOrder
 	// Simulators lists the provider simulators that make sense now (dev mode only).

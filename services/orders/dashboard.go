@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -211,7 +212,13 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	var err error
 	if !d.Approved && reason == "" {
 		d.Error = "Give a reason to reject the order."
-	} else if _, err = s.Decide(r.Context(), id, d.Approved, m.Email, reason); err != nil {
+	} else if d.Approved {
+		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
+	}
+	if err == nil && d.Error == "" {
+		_, err = s.Decide(r.Context(), id, d.Approved, m.Email, reason)
+	}
+	if err != nil {
 		switch apperr.ErrorCode(err) {
 		case apperr.CodeConflict, apperr.CodeNotFound, apperr.CodeInvalid:
 			d.Error = s.refusal(r.Context(), id, err)
@@ -256,6 +263,19 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))
+}
+
+// unconfirmed explains why approving a very large order is refused: its short id was not
+// typed. "" when it was, or when the order needs no confirmation.
+func (s *Service) unconfirmed(ctx context.Context, id, typed string) (string, error) {
+	if s.cfg.ConfirmApprovalAbove == 0 {
+		return "", nil
+	}
+	o, err := orderstream.Load(ctx, s.pool, id)
+	if err != nil || !s.needsConfirmation(o) || strings.TrimSpace(typed) == ui.ShortID(id) {
+		return "", err
+	}
+	return fmt.Sprintf("This order totals %s: type %s to approve it.", formatMoney(o.Total, o.Currency), ui.ShortID(id)), nil
 }
 
 // refusal explains a refused decision; when another manager decided first it says who.
