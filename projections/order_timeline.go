@@ -126,6 +126,8 @@ func Summarize(e order.Event) string {
 		return "Completed"
 	case *order.OrderCancelled:
 		return withReason("Cancelled ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
+	case *order.NoteAdded:
+		return "Note by " + ev.By + ": " + ev.Text
 	case *order.SupportTicketOpened:
 		return withReason("Support ticket opened ("+strings.ReplaceAll(ev.Kind, "_", " ")+")", ev.Reason)
 	}

@@ -139,3 +139,6 @@ func scoreMeaning(score, threshold int) string {
 	}
 	return fmt.Sprintf("risk score %d of 100, below the threshold %d", score, threshold)
 }
+
+// stepStateLabel is a diagram step's state in words: "not reached", not "not-reached".
+func stepStateLabel(state string) string { return strings.ReplaceAll(state, "-", " ") }

@@ -153,6 +153,10 @@ const (
 	StepWaiting = "waiting"
 	StepFailed  = "failed"
 	StepSkipped = "skipped"
+	// StepRejected is the approval step of an order a manager rejected.
+	StepRejected = "rejected"
+	// StepNotReached is a step after the one an order ended at.
+	StepNotReached = "not-reached"
 )
 
 // Step is one box of the workflow diagram.
@@ -226,8 +230,10 @@ type OrderDetail struct {
 	Pending *PendingOrder
 	// Simulators lists the provider simulators that make sense now (dev mode only).
 	Simulators []Simulator
-	// Flash reports the outcome of a simulator click or of a decision.
+	// Flash reports the outcome of a simulator click, a decision or a note.
 	Flash string
+	// NoteError explains a refused note, next to the note field.
+	NoteError string
 	// Version is the log position of the newest event the page reflects.
 	Version int64
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -364,4 +365,23 @@ func (o *Order) OpenSupportTicket(kind, reason string, at time.Time) ([]Event, e
 		}
 	}
 	return []Event{SupportTicketOpened{Kind: kind, Reason: reason, At: at}}, nil
+}
+
+// AddNote records a manager's note; it is allowed in any status of a placed order, and
+// its text is required and bounded like a decision's reason.
+func (o *Order) AddNote(by, text string, at time.Time) ([]Event, error) {
+	if o.Version == 0 {
+		return nil, apperr.Errorf(apperr.CodeConflict, "cannot add a note to an order that has not been placed")
+	}
+	text = strings.TrimSpace(text)
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	if err := required("text", text); err != nil {
+		return nil, err
+	}
+	if err := limits.Check(limits.Text("text", text)); err != nil {
+		return nil, err
+	}
+	return []Event{NoteAdded{By: by, Text: text, At: at}}, nil
 }

@@ -49,6 +49,8 @@ const (
 	NameOrderCancelled = "order.cancelled.v1"
 	// NameSupportTicketOpened names SupportTicketOpened.
 	NameSupportTicketOpened = "order.support_ticket_opened.v1"
+	// NameNoteAdded names NoteAdded.
+	NameNoteAdded = "order.note_added.v1"
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
@@ -175,6 +177,14 @@ type SupportTicketOpened struct {
 	At     time.Time `json:"at"`
 }
 
+// NoteAdded records what a manager wrote about the order, for the other managers and the
+// audit trail. It changes no status.
+type NoteAdded struct {
+	By   string    `json:"by"`
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
+}
+
 // EventName implements Event.
 func (OrderPlaced) EventName() string { return NameOrderPlaced }
 
@@ -226,6 +236,9 @@ func (OrderCancelled) EventName() string { return NameOrderCancelled }
 // EventName returns the versioned name of SupportTicketOpened.
 func (SupportTicketOpened) EventName() string { return NameSupportTicketOpened }
 
+// EventName implements Event.
+func (NoteAdded) EventName() string { return NameNoteAdded }
+
 // registry maps stored names to constructors so decoding needs no switch outside this package.
 var registry = map[string]func() Event{
 	NameOrderPlaced:           func() Event { return &OrderPlaced{} },
@@ -245,6 +258,7 @@ var registry = map[string]func() Event{
 	NameOrderCompleted:        func() Event { return &OrderCompleted{} },
 	NameOrderCancelled:        func() Event { return &OrderCancelled{} },
 	NameSupportTicketOpened:   func() Event { return &SupportTicketOpened{} },
+	NameNoteAdded:             func() Event { return &NoteAdded{} },
 }
 
 // EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.

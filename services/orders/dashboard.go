@@ -27,6 +27,7 @@ import (
 //	GET  /dashboard/orders                 all orders: ?status=&q=&cursor=
 //	GET  /dashboard/orders/{id}            one order: diagram, timeline, payment, shipment
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
+//	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
 //	GET  /dashboard/tickets                support tickets
 //	GET  /dashboard/dead-letters           dead letters
 //	GET  /dashboard/events                 server-sent events (live pending list)
@@ -49,6 +50,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
 	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
+	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
 	handle("GET /dashboard/dead-letters", s.signedIn(s.deadLettersPage))
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))

@@ -132,3 +132,33 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		assert.Equal(t, managerEmail, by)
 	})
 }
+
+// Notes are order events: the order page adds them, refuses an empty one next to the
+// field, and shows them in the timeline, rebuilt from the log like every other entry.
+func TestDashboardNotesAreOrderEvents(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	d.holdOrder("ord-note", "carol@example.com")
+	_, csrf := d.signIn(d.client, managerEmail, managerPassword)
+	hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
+
+	p := d.request(d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"   "}}, hx)
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	assert.Contains(t, p.doc.Find("[data-testid=note-form] [data-testid=note-error]").Text(), "text")
+	assert.Equal(t, "true", p.doc.Find("[data-testid=note-text]").AttrOr("aria-invalid", ""))
+
+	p = d.request(d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"customer called: travelling, card is real"}}, hx)
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	assert.Equal(t, "Note added.", p.doc.Find("[data-testid=flash]").Text())
+	assert.Equal(t, http.StatusForbidden, d.request(d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"x"}}, map[string]string{"HX-Request": "true"}).status)
+	assert.Equal(t, http.StatusNotFound, d.request(d.client, "POST", "/dashboard/orders/nope/notes", url.Values{"text": {"x"}}, hx).status)
+
+	_, err := projections.Rebuild(context.Background(), d.pool, projections.Options{})
+	require.NoError(t, err)
+	p = d.request(d.client, "GET", "/dashboard/orders/ord-note", nil, nil)
+	entry := p.doc.Find(`[data-testid=timeline-entry][data-event="order.note_added.v1"]`)
+	require.Equal(t, 1, entry.Length(), p.body)
+	assert.Contains(t, entry.Text(), "Note by "+managerEmail+": customer called: travelling, card is real")
+	assert.Equal(t, "manager:"+managerEmail, entry.Find("[data-testid=timeline-actor]").Text())
+	assert.Equal(t, 1, p.doc.Find("[data-testid=decide-form]").Length(), "a note decides nothing")
+}

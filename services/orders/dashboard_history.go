@@ -21,6 +21,30 @@ const historyDepth = 500
 // historyRecent is how many of the newest earlier orders the block links to.
 const historyRecent = 3
 
+// historySQL counts each order's customer's earlier orders ($1 order ids, $2 their
+// lowercased emails, $3 their customer ids) by status and currency, with the newest $5
+// of at most $4.
+const historySQL = `
+		WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(order_id, email, customer_id)),
+		h AS (
+			SELECT k.order_id AS for_order, e.*, row_number() OVER (PARTITION BY k.order_id ORDER BY e.created_at DESC, e.order_id DESC) AS n
+			FROM k CROSS JOIN LATERAL (
+				(SELECT s.order_id, s.status, s.total_cents, s.currency, s.created_at FROM orders.order_summaries s
+				WHERE k.email <> '' AND lower(s.customer_email) = k.email AND s.order_id <> k.order_id
+				ORDER BY lower(s.customer_email), s.created_at DESC, s.order_id DESC LIMIT $4)
+				UNION ALL
+				(SELECT s.order_id, s.status, s.total_cents, s.currency, s.created_at FROM orders.order_summaries s
+				WHERE k.email = '' AND s.customer_id = k.customer_id AND s.order_id <> k.order_id
+				ORDER BY s.customer_id, s.created_at DESC LIMIT $4)
+			) e
+		)
+		SELECT for_order, status, currency, count(*), sum(total_cents),
+			coalesce(array_agg(order_id ORDER BY n) FILTER (WHERE n <= $5), '{}'),
+			coalesce(array_agg(total_cents ORDER BY n) FILTER (WHERE n <= $5), '{}'),
+			coalesce(array_agg(created_at ORDER BY n) FILTER (WHERE n <= $5), '{}'),
+			coalesce(array_agg(n ORDER BY n) FILTER (WHERE n <= $5), '{}')
+		FROM h GROUP BY for_order, status, currency`
+
 // histories reads, for each order, its customer's earlier orders from order_summaries:
 // one statement for all of them, each customer's newest historyDepth orders found through
 // the email (or customer id) index, counted by status and summed by currency. The
@@ -45,26 +69,7 @@ func (s *Service) histories(ctx context.Context, orders ...*order.Order) (map[st
 		}
 		out[id] = h
 	}
-	rows, err := s.pool.Query(ctx, `
-		WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(order_id, email, customer_id)),
-		h AS (
-			SELECT k.order_id AS for_order, e.*, row_number() OVER (PARTITION BY k.order_id ORDER BY e.created_at DESC, e.order_id DESC) AS n
-			FROM k CROSS JOIN LATERAL (
-				(SELECT s.order_id, s.status, s.total_cents, s.currency, s.created_at FROM orders.order_summaries s
-				WHERE k.email <> '' AND lower(s.customer_email) = k.email AND s.order_id <> k.order_id
-				ORDER BY lower(s.customer_email), s.created_at DESC, s.order_id DESC LIMIT $4)
-				UNION ALL
-				(SELECT s.order_id, s.status, s.total_cents, s.currency, s.created_at FROM orders.order_summaries s
-				WHERE k.email = '' AND s.customer_id = k.customer_id AND s.order_id <> k.order_id
-				ORDER BY s.customer_id, s.created_at DESC LIMIT $4)
-			) e
-		)
-		SELECT for_order, status, currency, count(*), sum(total_cents),
-			coalesce(array_agg(order_id ORDER BY n) FILTER (WHERE n <= $5), '{}'),
-			coalesce(array_agg(total_cents ORDER BY n) FILTER (WHERE n <= $5), '{}'),
-			coalesce(array_agg(created_at ORDER BY n) FILTER (WHERE n <= $5), '{}'),
-			coalesce(array_agg(n ORDER BY n) FILTER (WHERE n <= $5), '{}')
-		FROM h GROUP BY for_order, status, currency`, ids, emails, customers, historyDepth, historyRecent)
+	rows, err := s.pool.Query(ctx, historySQL, ids, emails, customers, historyDepth, historyRecent)
 	if err != nil {
 		return nil, fmt.Errorf("customer history: %w", err)
 	}
