@@ -142,3 +142,6 @@ func scoreMeaning(score, threshold int) string {
 
 // stepStateLabel is a diagram step's state in words: "not reached", not "not-reached".
 func stepStateLabel(state string) string { return strings.ReplaceAll(state, "-", " ") }
+
+// clock is a time of day for the live log: "at 14:02:05 UTC".
+func clock(t time.Time) string { return "at " + t.UTC().Format("15:04:05 UTC") }

@@ -81,7 +81,10 @@ func TestUrgentAndEmptyPendingList(t *testing.T) {
 }
 
 func TestPendingDiffDeletesAndAppends(t *testing.T) {
-	doc := render(t, ui.PendingDiff(ui.PendingList{Total: 1}, []ui.PendingOrder{pendingOrder("new")}, []string{"gone"}, "tok"))
+	doc := render(t, ui.PendingDiff(ui.PendingList{Total: 1}, []ui.PendingOrder{pendingOrder("new")}, []string{"gone"},
+		[]ui.LogEntry{{OrderID: "gone", Text: "Approved gone as bob@example.com", At: base}}, "tok"))
+	entry := doc.Find(`[hx-swap-oob="afterbegin:#decision-log"] [data-testid=decision-log-entry][data-order-id=gone]`)
+	assert.Contains(t, entry.Text(), "Approved gone as bob@example.com at 12:00:00 UTC", "why the row left, in the live log")
 	assert.Equal(t, "delete", doc.Find("#pending-gone").AttrOr("hx-swap-oob", ""))
 	assert.Equal(t, 1, doc.Find(`[data-testid=pending-row][data-order-id=new]`).Length())
 	assert.Equal(t, "outerHTML", doc.Find("#pending-summary").AttrOr("hx-swap-oob", ""))

@@ -123,6 +123,14 @@ type Decision struct {
 	Order *PendingOrder
 }
 
+// LogEntry is one line of the pending page's live log: an order that left the list
+// because another manager decided it or the deadline cancelled it.
+type LogEntry struct {
+	OrderID string
+	Text    string
+	At      time.Time
+}
+
 // OrderRow is one line of the all-orders list.
 type OrderRow struct {
 	OrderID   string

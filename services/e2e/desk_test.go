@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -52,6 +53,19 @@ func consoleErrors(t *testing.T, ctx context.Context) func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), out...)
+	}
+}
+
+// watch runs steps on an order page like do, and on failure says what the page and
+// the API showed, to tell a slow machine from a page that stopped following.
+func watch(t *testing.T, s *system, id string, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, steps...); err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(`[data-testid=order-version]`)))
+		sse, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.getAttribute('sse-connect') + ' ' + (document.querySelector('[data-testid=flash]') || {}).textContent`))
+		t.Fatalf("%v; the order is %s; the page shows %s (stream %s)", err, s.order(id).Status, html, sse)
 	}
 }
 
@@ -145,7 +159,7 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
 
 	// Her own decision.
-	do(t, alice,
+	watch(t, s, id, alice,
 		chromedp.SendKeys(chromedp.CSS(`[data-testid=decide-reason]`), "called the customer"),
 		chromedp.Click(chromedp.CSS(`[data-testid=approve-button]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=decide-form]`)),
@@ -163,7 +177,7 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 	// follows the order without a reload.
 	_, err := s.recordedSession(id)
 	require.NoError(t, err)
-	do(t, alice,
+	watch(t, s, id, alice,
 		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
 	)
@@ -197,4 +211,25 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "followed Bob's decision without a reload")
 	assert.Empty(t, errs(), "the browser console stays clean")
 	assert.False(t, strings.Contains(get(t, alice, chromedp.Location()), "signin"))
+}
+
+// Issue 12: another manager's decision used to make a row vanish without a word. The
+// pending page now logs it: who decided, what, and why.
+func TestDeskOthersDecisionsAreLogged(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "reshipper address"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitNotPresent(pendingRow(id)),
+	)
+	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
+	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
+	text := get(t, alice, chromedp.Text(entry))
+	assert.Contains(t, text, "Rejected "+id[:8]+" as bob@example.com: reshipper address")
+	logged := get(t, bob, chromedp.Nodes(chromedp.CSSAll(`[data-testid=decision-log-entry]`)))
+	assert.Len(t, logged, 1, "Bob's own decision is logged once, by its answer")
 }

@@ -13,9 +13,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
@@ -167,7 +169,7 @@ const keepAlive = 25 * time.Second
 // has events newer than the page shows.
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
 	q := r.URL.Query()
-	stream := &liveStream{s: s, w: w, csrf: m.CSRF, list: q.Get("list") == "pending", order: q.Get("order")}
+	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", order: q.Get("order")}
 	if stream.order != "" {
 		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
 		if err != nil || since < 0 {
@@ -239,13 +241,14 @@ func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *ht
 // liveStream remembers what one browser shows, to send only the difference: the rows of
 // the pending list, or how far its order's page is.
 type liveStream struct {
-	s     *Service
-	w     http.ResponseWriter
-	csrf  string
-	list  bool
-	shown []string
-	order string
-	since int64
+	s       *Service
+	w       http.ResponseWriter
+	csrf    string
+	manager string
+	list    bool
+	shown   []string
+	order   string
+	since   int64
 }
 
 func (p *liveStream) push(ctx context.Context, first bool) error {
@@ -287,7 +290,11 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 				added = append(added, o)
 			}
 		}
-		if err := ui.PendingDiff(list, added, gone, p.csrf).Render(ctx, &buf); err != nil {
+		log, err := p.s.departures(ctx, gone, p.manager)
+		if err != nil {
+			return err
+		}
+		if err := ui.PendingDiff(list, added, gone, log, p.csrf).Render(ctx, &buf); err != nil {
 			return err
 		}
 	}
@@ -296,6 +303,41 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 		p.shown = append(p.shown, o.OrderID)
 	}
 	return writeEvent(p.w, "pending", buf.String())
+}
+
+// departures says why orders left the pending list: who decided them, or that the
+// deadline cancelled them. The stream's own manager's decisions are left out: the answer
+// to the decision logged them already.
+func (s *Service) departures(ctx context.Context, gone []string, me string) ([]ui.LogEntry, error) {
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT p.order_id, p.status, p.decided_by, p.decision_reason,
+			coalesce(s.cancel_reason, ''), coalesce(s.updated_at, now())
+		FROM orders.pending_approvals p LEFT JOIN orders.order_summaries s USING (order_id)
+		WHERE p.order_id = ANY($1) AND p.status <> $3 AND p.decided_by <> $2 ORDER BY p.order_id`, gone, me, projections.ApprovalWaiting)
+	if err != nil {
+		return nil, fmt.Errorf("departures: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.LogEntry, error) {
+		var id, status, by, reason, cancelled string
+		var at time.Time
+		if err := row.Scan(&id, &status, &by, &reason, &cancelled, &at); err != nil {
+			return ui.LogEntry{}, err
+		}
+		e := ui.LogEntry{OrderID: id, At: at}
+		switch status {
+		case projections.ApprovalApproved, projections.ApprovalRejected:
+			e.Text = ui.DecisionText(ui.Decision{OrderID: id, Approved: status == projections.ApprovalApproved, By: by, Reason: reason})
+		case projections.ApprovalCancelled:
+			if order.CancelReason(cancelled) == order.ReasonTimedOut {
+				e.Text = ui.ShortID(id) + " was cancelled automatically: no decision before its deadline"
+			} else {
+				e.Text = ui.ShortID(id) + " was cancelled (" + ui.StatusLabel(cancelled) + ")"
+			}
+		}
+		return e, nil
+	})
 }
 
 // pushOrder sends the order's page again when the timeline has events the page lacks.
