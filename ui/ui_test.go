@@ -166,6 +166,16 @@ func TestOrderPageForms(t *testing.T) {
 	assert.Equal(t, "manager:alice@example.com", doc.Find("[data-testid=timeline-actor]").Text())
 	assert.Contains(t, doc.Find("[data-testid=fields-payment]").Text(), "cs_1")
 	assert.Equal(t, 1, doc.Find("[data-testid=dev-banner]").Length())
+	assert.Equal(t, 1, doc.Find("[data-testid=note-form] textarea[name=text]").Length())
+}
+
+// The order page follows its order: the stream names the order and how far the page is,
+// and the page's content is what the stream replaces.
+func TestOrderPageIsLive(t *testing.T) {
+	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok", Nav: "orders", LiveOrder: "o-1", LiveSince: 42}, ui.OrderDetail{OrderID: "o-1", Status: "placed", Version: 42}))
+	assert.Equal(t, "/dashboard/events?order=o-1&since=42", doc.Find("body").AttrOr("sse-connect", ""))
+	assert.Equal(t, "order", doc.Find("#order-live").AttrOr("sse-swap", ""))
+	assert.Equal(t, 1, doc.Find("#order-live [data-testid=order-head]").Length())
 }
 
 func TestOverviewCountsAndCharts(t *testing.T) {
