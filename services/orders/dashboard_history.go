@@ -69,7 +69,9 @@ func (s *Service) histories(ctx context.Context, orders ...*order.Order) (map[st
 		}
 		out[id] = h
 	}
-	rows, err := s.pool.Query(ctx, historySQL, ids, emails, customers, historyDepth, historyRecent)
+	// Planned with its actual values each time (QueryExecModeExec): a cached generic plan
+	// for arrays of unknown size can give up the indexes for a scan of the table.
+	rows, err := s.pool.Query(ctx, historySQL, pgx.QueryExecModeExec, ids, emails, customers, historyDepth, historyRecent)
 	if err != nil {
 		return nil, fmt.Errorf("customer history: %w", err)
 	}
