@@ -3,7 +3,9 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -107,7 +109,7 @@ func DecisionText(d Decision) string {
 func liveURL(p Page) string {
 	switch {
 	case p.Nav == "pending":
-		return "/dashboard/events?list=pending"
+		return "/dashboard/events?" + url.Values{"list": {"pending"}, "shown": {p.PendingDigest}}.Encode()
 	case p.LiveOrder != "":
 		return "/dashboard/events?" + url.Values{"order": {p.LiveOrder}, "since": {fmt.Sprint(p.LiveSince)}}.Encode()
 	}
@@ -145,3 +147,14 @@ func stepStateLabel(state string) string { return strings.ReplaceAll(state, "-",
 
 // clock is a time of day for the live log: "at 14:02:05 UTC".
 func clock(t time.Time) string { return "at " + t.UTC().Format("15:04:05 UTC") }
+
+// Digest names a pending list's rows and total in a few characters: the same rows give
+// the same digest.
+func (l PendingList) Digest() string {
+	h := fnv.New64a()
+	fmt.Fprint(h, l.Total)
+	for _, o := range l.Orders {
+		fmt.Fprint(h, ",", o.OrderID)
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
+}

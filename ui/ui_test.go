@@ -62,7 +62,7 @@ func TestPendingRowShowsWhatAReviewerNeeds(t *testing.T) {
 	// Live wiring: the list takes SSE appends, the page streams the pending list.
 	assert.Equal(t, "pending", doc.Find("#pending-list").AttrOr("sse-swap", ""))
 	assert.Equal(t, "beforeend", doc.Find("#pending-list").AttrOr("hx-swap", ""))
-	assert.Equal(t, "/dashboard/events?list=pending", doc.Find("body").AttrOr("sse-connect", ""))
+	assert.Equal(t, "/dashboard/events?list=pending&shown=", doc.Find("body").AttrOr("sse-connect", ""), "the stream learns which rows the page shows")
 	assert.Equal(t, `{"X-CSRF-Token":"tok-123"}`, doc.Find("body").AttrOr("hx-headers", ""), "htmx requests carry the token")
 	assert.Equal(t, "7", doc.Find("[data-testid=nav-pending-count]").Text())
 	assert.Equal(t, "page", doc.Find("[data-testid=nav-pending]").AttrOr("aria-current", ""))

@@ -19,6 +19,9 @@ type Page struct {
 	PendingCount int
 	// DevMode shows the development banner and the provider simulators.
 	DevMode bool
+	// PendingDigest, on the pending page, names the rows it shows (ui.Digest): the live
+	// stream replaces the list at first only if it differs, so nothing typed is wiped.
+	PendingDigest string
 	// LiveOrder, on an order's page, is that order and LiveSince the newest of its events
 	// the page shows: the live stream sends the page again once there are newer ones.
 	LiveOrder string

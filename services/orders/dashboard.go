@@ -129,6 +129,7 @@ func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager)
 		s.failPage(w, r, err)
 		return
 	}
+	p.PendingDigest = list.Digest()
 	s.renderPage(w, r, http.StatusOK, ui.PendingPage(p, list))
 }
 

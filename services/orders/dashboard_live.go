@@ -169,7 +169,7 @@ const keepAlive = 25 * time.Second
 // has events newer than the page shows.
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
 	q := r.URL.Query()
-	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", order: q.Get("order")}
+	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", order: q.Get("order"), digest: q.Get("shown")}
 	if stream.order != "" {
 		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
 		if err != nil || since < 0 {
@@ -249,6 +249,8 @@ type liveStream struct {
 	shown   []string
 	order   string
 	since   int64
+	// digest names the rows the page was rendered with (ui.PendingList.Digest).
+	digest string
 }
 
 func (p *liveStream) push(ctx context.Context, first bool) error {
@@ -266,8 +268,13 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 		return nil
 	}
 	var buf bytes.Buffer
-	if first {
-		// The page was rendered before the stream opened: replace the whole list once.
+	if first && list.Digest() == p.digest {
+		// The page shows these very rows: replacing them would wipe what is being typed.
+		if err := ui.PendingDiff(list, nil, nil, nil, p.csrf).Render(ctx, &buf); err != nil {
+			return err
+		}
+	} else if first {
+		// The page was rendered before the list changed: replace the whole list once.
 		if err := ui.PendingReplace(list, p.csrf).Render(ctx, &buf); err != nil {
 			return err
 		}
