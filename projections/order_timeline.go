@@ -19,8 +19,19 @@ var OrderTimeline = Projection{
 	Name:        "projection.order_timeline",
 	StreamTypes: []string{orderstream.StreamType},
 	Tables:      []Table{{Name: "order_timeline", Position: "position"}},
-	ApplyBatch:  applyEvents(newTimelineRows),
+	ApplyBatch:  updateTimeline,
 	rows:        newTimelineRows,
+}
+
+// updateTimeline writes a batch's entries and announces on DashboardChannel that orders
+// moved: once per batch, whatever the orders, so a busy log costs one notification per
+// transaction and open order pages check whether their order is among them.
+func updateTimeline(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
+	if err := applyEvents(newTimelineRows)(ctx, tx, events); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, OrdersChanged)
+	return err
 }
 
 // timelineRows holds order_timeline rows column by column, as unnest takes them.
@@ -117,6 +128,8 @@ func Summarize(e order.Event) string {
 		return withReason("Cancelled ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
 	case *order.PaymentRefunded:
 		return fmt.Sprintf("Payment %s refunded (%s, %s)", ev.PaymentID, ev.RefundID, money(ev.Amount, ev.Currency))
+	case *order.NoteAdded:
+		return "Note by " + ev.By + ": " + ev.Text
 	case *order.SupportTicketOpened:
 		return withReason("Support ticket opened ("+strings.ReplaceAll(ev.Kind, "_", " ")+")", ev.Reason)
 	}

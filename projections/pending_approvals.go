@@ -23,6 +23,10 @@ const DashboardChannel = "ordermill_dashboard"
 // PendingChanged is the payload announcing that the pending approvals may have changed.
 const PendingChanged = "pending"
 
+// OrdersChanged is the payload announcing that orders have new events in the timeline, so
+// an open order page may be behind.
+const OrdersChanged = "orders"
+
 // Approval states of a pending_approvals row.
 const (
 	ApprovalWaiting   = "awaiting_approval"
@@ -115,16 +119,16 @@ func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string) (boo
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO `+table(schema, "pending_approvals")+` AS p (order_id, status, customer_id, customer_email,
 			new_customer, total_cents, currency, items, risk_score, risk_threshold, risk_factors, held_since,
-			approval_deadline, decided_by, decision_reason, last_position)
+			approval_deadline, decided_by, decision_reason, last_position, shipping_address, billing_address)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[],
 			$8::text[]::jsonb[], $9::int[], $10::int[], $11::text[]::jsonb[], $12::timestamptz[], $13::timestamptz[],
-			$14::text[], $15::text[], $16::bigint[])
+			$14::text[], $15::text[], $16::bigint[], $17::text[]::jsonb[], $18::text[]::jsonb[])
 		ON CONFLICT (order_id) DO UPDATE SET
 			status = excluded.status, decided_by = excluded.decided_by,
 			decision_reason = excluded.decision_reason, last_position = excluded.last_position
 		WHERE p.last_position < excluded.last_position`,
 		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency, c.items, c.score, c.threshold,
-		c.factors, c.heldSince, c.deadline, c.decidedBy, c.reason, c.position)
+		c.factors, c.heldSince, c.deadline, c.decidedBy, c.reason, c.position, c.shipping, c.billing)
 	if err != nil {
 		return false, fmt.Errorf("upsert pending approvals: %w", err)
 	}
@@ -134,6 +138,7 @@ func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string) (boo
 // pendingColumns holds pending_approvals rows column by column, as unnest takes them.
 type pendingColumns struct {
 	id, status, customerID, email, currency, items, factors, decidedBy, reason []string
+	shipping, billing                                                          []*string
 	newCustomer                                                                []bool
 	total, position                                                            []int64
 	score, threshold                                                           []int
@@ -160,7 +165,26 @@ func (c *pendingColumns) add(o *OrderAt) error {
 	c.threshold, c.factors, c.heldSince = append(c.threshold, o.RiskThreshold), append(c.factors, string(factors)), append(c.heldSince, o.HeldAt)
 	c.deadline, c.decidedBy, c.reason = append(c.deadline, o.ApprovalDeadline), append(c.decidedBy, o.DecidedBy), append(c.reason, o.DecisionReason)
 	c.position = append(c.position, o.LastApproval)
+	shipping, err := addressJSON(o.ShippingAddress)
+	if err != nil {
+		return err
+	}
+	billing, err := addressJSON(o.BillingAddress)
+	if err != nil {
+		return err
+	}
+	c.shipping, c.billing = append(c.shipping, shipping), append(c.billing, billing)
 	return nil
+}
+
+// addressJSON is an address as its column holds it: NULL when the order gave none.
+func addressJSON(a *order.Address) (*string, error) {
+	if a == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(a)
+	s := string(raw)
+	return &s, err
 }
 
 // approvalState names where the approval wait stands: still open, decided, or ended

@@ -71,7 +71,7 @@ var ProcessOrder = Flow{
 func assessRisk(in Input) ([]Effect, error) {
 	o := in.Order
 	a := risk.Assess(risk.Input{
-		Total: o.Total, NewCustomer: o.NewCustomer, Items: o.Items,
+		Total: o.Total, Currency: o.Currency, NewCustomer: o.NewCustomer, Items: o.Items,
 		ShippingAddress: o.ShippingAddress, BillingAddress: o.BillingAddress,
 		RecentOrdersByCustomer: in.RecentOrders,
 	})

@@ -3,6 +3,9 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -88,7 +91,8 @@ func scoreClass(score, threshold int) string {
 
 func joinItems(items []string) string { return strings.Join(items, ", ") }
 
-func decisionText(d Decision) string {
+// DecisionText says what a manager decided: "Approved 338d57da as ana@example.com: reason".
+func DecisionText(d Decision) string {
 	verb := "Rejected"
 	if d.Approved {
 		verb = "Approved"
@@ -100,10 +104,57 @@ func decisionText(d Decision) string {
 	return s
 }
 
-// liveURL is the page's event stream: the pending page also streams the list itself.
-func liveURL(nav string) string {
-	if nav == "pending" {
-		return "/dashboard/events?list=pending"
+// liveURL is the page's event stream: the pending page also streams the list itself, an
+// order's page the order.
+func liveURL(p Page) string {
+	switch {
+	case p.Nav == "pending":
+		return "/dashboard/events?" + url.Values{"list": {"pending"}, "shown": {p.PendingDigest}}.Encode()
+	case p.LiveOrder != "":
+		return "/dashboard/events?" + url.Values{"order": {p.LiveOrder}, "since": {fmt.Sprint(p.LiveSince)}}.Encode()
 	}
 	return "/dashboard/events"
+}
+
+func reasonID(o PendingOrder) string { return "reason-" + o.OrderID }
+
+func withReasonError(o PendingOrder, msg string) PendingOrder {
+	o.ReasonError = msg
+	return o
+}
+
+func sameCountry(a, b *Address) bool {
+	return strings.EqualFold(strings.TrimSpace(a.Country), strings.TrimSpace(b.Country))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// scoreMeaning is what a screen reader announces for a score: the number and what it did.
+func scoreMeaning(score, threshold int) string {
+	if score >= threshold {
+		return fmt.Sprintf("risk score %d of 100, at or above the threshold %d: held for review", score, threshold)
+	}
+	return fmt.Sprintf("risk score %d of 100, below the threshold %d", score, threshold)
+}
+
+// stepStateLabel is a diagram step's state in words: "not reached", not "not-reached".
+func stepStateLabel(state string) string { return strings.ReplaceAll(state, "-", " ") }
+
+// clock is a time of day for the live log: "at 14:02:05 UTC".
+func clock(t time.Time) string { return "at " + t.UTC().Format("15:04:05 UTC") }
+
+// Digest names a pending list's rows and total in a few characters: the same rows give
+// the same digest.
+func (l PendingList) Digest() string {
+	h := fnv.New64a()
+	fmt.Fprint(h, l.Total)
+	for _, o := range l.Orders {
+		fmt.Fprint(h, ",", o.OrderID)
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
 }

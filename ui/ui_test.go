@@ -62,7 +62,7 @@ func TestPendingRowShowsWhatAReviewerNeeds(t *testing.T) {
 	// Live wiring: the list takes SSE appends, the page streams the pending list.
 	assert.Equal(t, "pending", doc.Find("#pending-list").AttrOr("sse-swap", ""))
 	assert.Equal(t, "beforeend", doc.Find("#pending-list").AttrOr("hx-swap", ""))
-	assert.Equal(t, "/dashboard/events?list=pending", doc.Find("body").AttrOr("sse-connect", ""))
+	assert.Equal(t, "/dashboard/events?list=pending&shown=", doc.Find("body").AttrOr("sse-connect", ""), "the stream learns which rows the page shows")
 	assert.Equal(t, `{"X-CSRF-Token":"tok-123"}`, doc.Find("body").AttrOr("hx-headers", ""), "htmx requests carry the token")
 	assert.Equal(t, "7", doc.Find("[data-testid=nav-pending-count]").Text())
 	assert.Equal(t, "page", doc.Find("[data-testid=nav-pending]").AttrOr("aria-current", ""))
@@ -81,7 +81,10 @@ func TestUrgentAndEmptyPendingList(t *testing.T) {
 }
 
 func TestPendingDiffDeletesAndAppends(t *testing.T) {
-	doc := render(t, ui.PendingDiff(ui.PendingList{Total: 1}, []ui.PendingOrder{pendingOrder("new")}, []string{"gone"}, "tok"))
+	doc := render(t, ui.PendingDiff(ui.PendingList{Total: 1}, []ui.PendingOrder{pendingOrder("new")}, []string{"gone"},
+		[]ui.LogEntry{{OrderID: "gone", Text: "Approved gone as bob@example.com", At: base}}, "tok"))
+	entry := doc.Find(`[hx-swap-oob="afterbegin:#decision-log"] [data-testid=decision-log-entry][data-order-id=gone]`)
+	assert.Contains(t, entry.Text(), "Approved gone as bob@example.com at 12:00:00 UTC", "why the row left, in the live log")
 	assert.Equal(t, "delete", doc.Find("#pending-gone").AttrOr("hx-swap-oob", ""))
 	assert.Equal(t, 1, doc.Find(`[data-testid=pending-row][data-order-id=new]`).Length())
 	assert.Equal(t, "outerHTML", doc.Find("#pending-summary").AttrOr("hx-swap-oob", ""))
@@ -98,8 +101,35 @@ func TestDecisionResult(t *testing.T) {
 
 	o := pendingOrder("o-1")
 	doc = render(t, ui.DecisionResult(ui.Decision{OrderID: "o-1", Error: "Give a reason to reject the order.", Order: &o}, "tok"))
-	assert.Equal(t, "Give a reason to reject the order.", doc.Find("[data-testid=decide-error]").Text())
+	assert.Equal(t, "Give a reason to reject the order.", doc.Find("[data-testid=decide-form] [data-testid=decide-error]").Text(), "next to the field")
 	assert.Equal(t, "tok", doc.Find("[data-testid=decide-form] input[name=csrf_token]").AttrOr("value", ""))
+	reason := doc.Find("[data-testid=decide-reason]")
+	assert.Equal(t, "true", reason.AttrOr("aria-invalid", ""))
+	assert.Equal(t, doc.Find("[data-testid=decide-error]").AttrOr("id", "-"), reason.AttrOr("aria-describedby", ""))
+	_, autofocus := reason.Attr("autofocus")
+	assert.True(t, autofocus, "htmx puts the focus back in the field")
+	assert.Equal(t, "bob@example.com", doc.Find("[data-testid=pending-customer]").Text(), "the card is kept whole")
+	assert.Equal(t, 2, doc.Find("[data-testid=pending-factor]").Length())
+
+	doc = render(t, ui.DecisionResult(ui.Decision{OrderID: "o-1", Error: "Already decided by bob@example.com: the order is rejected."}, "tok"))
+	assert.Equal(t, 1, doc.Find("[data-testid=decision-error-row] [data-testid=decide-error]").Length())
+	assert.Equal(t, 0, doc.Find("[data-testid=decide-form]").Length(), "nothing left to decide")
+}
+
+// Enter submits a form with its first submit button: it must be Reject, never Approve.
+func TestDecideFormPutsRejectFirst(t *testing.T) {
+	doc := render(t, ui.PendingRow(pendingOrder("o-1"), "tok"))
+	buttons := doc.Find("[data-testid=decide-form] button[type=submit]")
+	require.Equal(t, 2, buttons.Length())
+	assert.Equal(t, "reject", buttons.First().AttrOr("value", ""))
+	assert.Equal(t, "Approve order o-1", buttons.Last().AttrOr("aria-label", ""))
+	assert.Equal(t, "closest article", doc.Find("[data-testid=decide-form]").AttrOr("hx-target", ""))
+
+	o := pendingOrder("o-1")
+	o.OnOrderPage = true
+	doc = render(t, ui.PendingRow(o, "tok"))
+	assert.Equal(t, "#order-live", doc.Find("[data-testid=decide-form]").AttrOr("hx-target", ""), "on the order page the whole order is sent back")
+	assert.Equal(t, "order", doc.Find("[data-testid=decide-form] input[name=return]").AttrOr("value", ""))
 }
 
 func TestWorkflowDiagramMarksSteps(t *testing.T) {
@@ -137,6 +167,7 @@ func TestOrderPageForms(t *testing.T) {
 	assert.Contains(t, doc.Find("[data-testid=fields-payment]").Text(), "cs_1")
 	assert.Equal(t, 1, doc.Find("[data-testid=dev-banner]").Length())
 	assert.Equal(t, 0, doc.Find("[data-testid=mailbox]").Length(), "no mailbox configured, no link")
+	assert.Equal(t, 1, doc.Find("[data-testid=note-form] textarea[name=text]").Length())
 }
 
 // In dev mode the notifications link to the development mailbox (Mailpit) that caught them.
@@ -148,6 +179,15 @@ func TestOrderPageLinksTheDevelopmentMailbox(t *testing.T) {
 	link := doc.Find("[data-testid=mailbox]")
 	require.Equal(t, 1, link.Length())
 	assert.Equal(t, "http://localhost:8025", link.AttrOr("href", ""))
+}
+
+// The order page follows its order: the stream names the order and how far the page is,
+// and the page's content is what the stream replaces.
+func TestOrderPageIsLive(t *testing.T) {
+	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok", Nav: "orders", LiveOrder: "o-1", LiveSince: 42}, ui.OrderDetail{OrderID: "o-1", Status: "placed", Version: 42}))
+	assert.Equal(t, "/dashboard/events?order=o-1&since=42", doc.Find("body").AttrOr("sse-connect", ""))
+	assert.Equal(t, "order", doc.Find("#order-live").AttrOr("sse-swap", ""))
+	assert.Equal(t, 1, doc.Find("#order-live [data-testid=order-head]").Length())
 }
 
 func TestOverviewCountsAndCharts(t *testing.T) {
@@ -190,4 +230,27 @@ func TestHumanDurations(t *testing.T) {
 	assert.Equal(t, "2h 5m", ui.HumanDuration(2*time.Hour+5*time.Minute))
 	assert.Equal(t, "1d 3h", ui.HumanDuration(27*time.Hour))
 	assert.Equal(t, "overdue", ui.TimeLeft(base, base.Add(-time.Minute)))
+}
+
+// The evidence blocks say plainly what is missing or cut short.
+func TestEvidenceBlocks(t *testing.T) {
+	o := pendingOrder("o-1")
+	o.ScoreExplained = "base 10 + 50 + 25 + 20 + 35 = 140, capped at 100 (threshold 70)"
+	o.Shipping = &ui.Address{Name: "Ann", Lines: "1 Road, 75001 Paris", Country: "FR"}
+	o.History = &ui.CustomerHistory{Orders: 500, Capped: true, Completed: 490, Rejected: 10, Totals: []string{"9.00 EUR", "12.00 USD"}}
+	doc := render(t, ui.PendingRow(o, "tok"))
+	assert.Equal(t, o.ScoreExplained, doc.Find("[data-testid=score-explained]").Text())
+	assert.Equal(t, "FR", doc.Find("[data-testid=ship-country]").Text())
+	assert.Equal(t, "not given", doc.Find("[data-testid=bill-address]").Text())
+	assert.Equal(t, 0, doc.Find("[data-testid=country-mismatch]").Length(), "nothing to compare")
+	assert.Regexp(t, `^\s*500\s*\+\s*earlier orders\s*$`, doc.Find("[data-testid=history-count]").Text())
+	assert.Equal(t, "9.00 EUR, 12.00 USD", doc.Find("[data-testid=history-totals]").Text())
+	assert.Equal(t, "risk score 85 of 100, at or above the threshold 70: held for review", doc.Find("[data-testid=pending-score]").AttrOr("aria-label", ""))
+
+	o.History = &ui.CustomerHistory{}
+	o.Billing = &ui.Address{Lines: "2 Street", Country: "fr"}
+	doc = render(t, ui.PendingRow(o, "tok"))
+	assert.Equal(t, 1, doc.Find("[data-testid=history-none]").Length())
+	assert.Equal(t, 0, doc.Find("[data-testid=country-mismatch]").Length(), "countries compare without case")
+	assert.Equal(t, 0, doc.Find("[data-testid=decide-confirm]").Length())
 }

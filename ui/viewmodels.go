@@ -19,6 +19,13 @@ type Page struct {
 	PendingCount int
 	// DevMode shows the development banner and the provider simulators.
 	DevMode bool
+	// PendingDigest, on the pending page, names the rows it shows (ui.Digest): the live
+	// stream replaces the list at first only if it differs, so nothing typed is wiped.
+	PendingDigest string
+	// LiveOrder, on an order's page, is that order and LiveSince the newest of its events
+	// the page shows: the live stream sends the page again once there are newer ones.
+	LiveOrder string
+	LiveSince int64
 }
 
 // SignIn is the sign-in page.
@@ -54,6 +61,50 @@ type PendingOrder struct {
 	TimeLeft string
 	// Urgent marks orders with less than an hour left.
 	Urgent bool
+	// ScoreExplained says how the score came about: "base 10 + 50 + 25 = 85 (threshold 70)".
+	ScoreExplained string
+	// Shipping and Billing are the order's addresses (nil: none given).
+	Shipping, Billing *Address
+	// History is the customer's earlier orders (nil: not looked up).
+	History *CustomerHistory
+	// ConfirmPhrase, when set, must be typed to approve: the order is very large.
+	ConfirmPhrase string
+	// ReasonError is a refused decision's message, shown next to the reason box.
+	ReasonError string
+	// OnOrderPage marks the card of the order page, whose decision answers with the
+	// whole order rather than the row.
+	OnOrderPage bool
+}
+
+// Address is a postal address as a reviewer reads it.
+type Address struct {
+	Name    string
+	Lines   string
+	Country string
+}
+
+// CustomerHistory is what the same customer ordered before, newest first.
+type CustomerHistory struct {
+	// Orders counts the earlier orders; Capped says only the newest Orders were counted.
+	Orders    int
+	Capped    bool
+	Completed int
+	Cancelled int
+	Rejected  int
+	// Totals is what they came to, one entry per currency: "1,200.00 USD".
+	Totals []string
+	// Recent are the newest few, to open.
+	Recent []HistoryOrder
+	// AllURL lists every order of the customer (empty when the list cannot search them).
+	AllURL string
+}
+
+// HistoryOrder is one earlier order of the customer.
+type HistoryOrder struct {
+	OrderID   string
+	Status    string
+	Total     string
+	CreatedAt time.Time
 }
 
 // PendingList is the pending approvals, oldest first.
@@ -71,8 +122,16 @@ type Decision struct {
 	Reason   string
 	// Error explains a refused decision (already decided by someone else, reason missing).
 	Error string
-	// Order is the order again, when the form is shown anew with Error.
+	// Order is the order again, when it still waits: its card is shown with Error.
 	Order *PendingOrder
+}
+
+// LogEntry is one line of the pending page's live log: an order that left the list
+// because another manager decided it or the deadline cancelled it.
+type LogEntry struct {
+	OrderID string
+	Text    string
+	At      time.Time
 }
 
 // OrderRow is one line of the all-orders list.
@@ -105,6 +164,10 @@ const (
 	StepWaiting = "waiting"
 	StepFailed  = "failed"
 	StepSkipped = "skipped"
+	// StepRejected is the approval step of an order a manager rejected.
+	StepRejected = "rejected"
+	// StepNotReached is a step after the one an order ended at.
+	StepNotReached = "not-reached"
 )
 
 // Step is one box of the workflow diagram.
@@ -160,14 +223,19 @@ type OrderDetail struct {
 	RiskScore *int
 	Threshold int
 	Factors   []RiskFactor
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Steps     []Step
-	Decision  []Field
-	Payment   []Field
-	Shipment  []Field
-	Timeline  []TimelineEntry
-	Notices   []Notification
+	// ScoreExplained says how the score came about (empty before scoring).
+	ScoreExplained string
+	Shipping       *Address
+	Billing        *Address
+	History        *CustomerHistory
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Steps          []Step
+	Decision       []Field
+	Payment        []Field
+	Shipment       []Field
+	Timeline       []TimelineEntry
+	Notices        []Notification
 	// Mailbox is the development web mailbox the emails can be read in (dev mode only).
 	Mailbox string
 	Tickets []Ticket
@@ -175,8 +243,12 @@ type OrderDetail struct {
 	Pending *PendingOrder
 	// Simulators lists the provider simulators that make sense now (dev mode only).
 	Simulators []Simulator
-	// Flash reports the outcome of a simulator click.
+	// Flash reports the outcome of a simulator click, a decision or a note.
 	Flash string
+	// NoteError explains a refused note, next to the note field.
+	NoteError string
+	// Version is the log position of the newest event the page reflects.
+	Version int64
 }
 
 // Simulator is a dev-mode button that asks a provider simulator to send its webhook.

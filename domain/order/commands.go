@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/mail"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -382,4 +383,23 @@ func (o *Order) RecordRefund(paymentID, refundID string, amount Cents, currency 
 		return nil, nil
 	}
 	return []Event{PaymentRefunded{PaymentID: paymentID, RefundID: refundID, Amount: amount, Currency: currency, At: at}}, nil
+}
+
+// AddNote records a manager's note; it is allowed in any status of a placed order, and
+// its text is required and bounded like a decision's reason.
+func (o *Order) AddNote(by, text string, at time.Time) ([]Event, error) {
+	if o.Version == 0 {
+		return nil, apperr.Errorf(apperr.CodeConflict, "cannot add a note to an order that has not been placed")
+	}
+	text = strings.TrimSpace(text)
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	if err := required("text", text); err != nil {
+		return nil, err
+	}
+	if err := limits.Check(limits.Text("text", text)); err != nil {
+		return nil, err
+	}
+	return []Event{NoteAdded{By: by, Text: text, At: at}}, nil
 }

@@ -53,6 +53,8 @@ const (
 	NameSupportTicketOpened = "order.support_ticket_opened.v1"
 	// NamePaymentRefunded names PaymentRefunded.
 	NamePaymentRefunded = "order.payment_refunded.v1"
+	// NameNoteAdded names NoteAdded.
+	NameNoteAdded = "order.note_added.v1"
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
@@ -190,6 +192,14 @@ type PaymentRefunded struct {
 	At        time.Time `json:"at"`
 }
 
+// NoteAdded records what a manager wrote about the order, for the other managers and the
+// audit trail. It changes no status.
+type NoteAdded struct {
+	By   string    `json:"by"`
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
+}
+
 // EventName implements Event.
 func (OrderPlaced) EventName() string { return NameOrderPlaced }
 
@@ -243,6 +253,7 @@ func (SupportTicketOpened) EventName() string { return NameSupportTicketOpened }
 
 // EventName implements Event.
 func (PaymentRefunded) EventName() string { return NamePaymentRefunded }
+func (NoteAdded) EventName() string       { return NameNoteAdded }
 
 // registry maps stored names to constructors so decoding needs no switch outside this package.
 var registry = map[string]func() Event{
@@ -264,6 +275,7 @@ var registry = map[string]func() Event{
 	NameOrderCancelled:        func() Event { return &OrderCancelled{} },
 	NameSupportTicketOpened:   func() Event { return &SupportTicketOpened{} },
 	NamePaymentRefunded:       func() Event { return &PaymentRefunded{} },
+	NameNoteAdded:             func() Event { return &NoteAdded{} },
 }
 
 // EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.

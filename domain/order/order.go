@@ -13,7 +13,8 @@
 //     awaiting_shipment → awaiting_delivery → delivered → completed,
 //     or sideways into cancelled, rejected or delivery_failed.
 //   - Terminal statuses (completed, cancelled, rejected, delivery_failed) accept
-//     no further commands.
+//     no further commands, except notes and support tickets, which record what people
+//     say about the order, not what it does.
 //   - Risk is assessed exactly once, before any inventory is reserved; an order
 //     at or above the risk threshold needs a named human decision.
 //   - Once paid, an order can no longer be cancelled; money has moved, so it must
@@ -307,6 +308,8 @@ func (o *Order) Apply(e Event) {
 		at = ev.At
 	case PaymentRefunded:
 		o.RefundedPayments = append(o.RefundedPayments, ev.PaymentID)
+		at = ev.At
+	case NoteAdded:
 		at = ev.At
 	case OrderCancelled:
 		// A rejection is reported as a cancellation too (for consumers that only

@@ -648,6 +648,7 @@ func sampleEvents() []Event {
 		OrderCancelled{Reason: ReasonTimedOut, Detail: "d", At: t0},
 		SupportTicketOpened{Kind: "delivery_failed", Reason: "r", At: t0},
 		PaymentRefunded{PaymentID: "pi_1", RefundID: "re_1", Amount: 100, Currency: "USD", At: t0},
+		NoteAdded{By: "b", Text: "n", At: t0},
 	}
 }
 
@@ -831,5 +832,46 @@ func TestRecordRefundOncePerPayment(t *testing.T) {
 	}
 	if again, err := o.RecordRefund("pi_1", "re_2", 100, "USD", at); err != nil || len(again) != 0 {
 		t.Fatalf("the same payment again: %v %v, want none", again, err)
+	}
+}
+
+// Notes are allowed in any status of a placed order, terminal ones included, and change
+// nothing but the order's version.
+func TestAddNote(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var unplaced Order
+	_, err := unplaced.AddNote("ana@example.com", "hello", at)
+	assertCode(t, err, apperr.CodeConflict)
+
+	o := Rehydrate([]Event{
+		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "S", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at},
+		OrderRejected{By: "bob@example.com", Reason: "stolen card", At: at},
+	})
+	o.Status = StatusRejected
+	events, err := o.AddNote("ana@example.com", "  customer called back  ", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Event{NoteAdded{By: "ana@example.com", Text: "customer called back", At: at}}
+	if !reflect.DeepEqual(events, want) {
+		t.Fatalf("events = %#v, want %#v", events, want)
+	}
+	before := *o
+	o.Apply(events[0])
+	if o.Status != before.Status || o.Version != before.Version+1 {
+		t.Errorf("a note changed the status or skipped a version: %v → %v, %d → %d", before.Status, o.Status, before.Version, o.Version)
+	}
+	_, err = o.AddNote("ana@example.com", "   ", at)
+	assertCode(t, err, apperr.CodeInvalid)
+	_, err = o.AddNote("", "text", at)
+	assertCode(t, err, apperr.CodeInvalid)
+	_, err = o.AddNote("ana@example.com", strings.Repeat("x", 1001), at)
+	assertCode(t, err, apperr.CodeInvalid)
+}
+
+func assertCode(t *testing.T, err error, want apperr.Code) {
+	t.Helper()
+	if got := apperr.ErrorCode(err); err == nil || got != want {
+		t.Errorf("error %v (code %v), want code %v", err, got, want)
 	}
 }

@@ -19,10 +19,6 @@ const MaxScore = 100
 const (
 	baseScore = 10
 
-	band1000  order.Cents = 1_000_00
-	band5000  order.Cents = 5_000_00
-	band20000 order.Cents = 20_000_00
-
 	bulkQuantity      = 10
 	velocityThreshold = 3
 	velocityPoints    = 20
@@ -32,7 +28,9 @@ const (
 
 // Input is everything the scorer looks at; the caller gathers it so scoring stays pure and deterministic.
 type Input struct {
-	Total           order.Cents
+	Total order.Cents
+	// Currency is Total's currency: the amount bands are per currency (see bandScale).
+	Currency        string
 	NewCustomer     bool
 	Items           []order.Item
 	ShippingAddress *order.Address
@@ -55,13 +53,12 @@ func Assess(in Input) Assessment {
 	}
 
 	// Amount bands replace each other so a large order is not counted three times.
-	switch {
-	case in.Total > band20000:
-		add("amount_over_20000", "order total exceeds $20,000", 50)
-	case in.Total > band5000:
-		add("amount_over_5000", "order total exceeds $5,000", 35)
-	case in.Total > band1000:
-		add("amount_over_1000", "order total exceeds $1,000", 15)
+	scale := bandScale(in.Currency)
+	for _, b := range amountBands {
+		if in.Total > b.over*scale {
+			add(b.code, "order total exceeds "+bandAmount(b.over*scale, in.Currency), b.points)
+			break
+		}
 	}
 
 	if in.NewCustomer {
@@ -86,6 +83,68 @@ func Assess(in Input) Assessment {
 		score += f.Points
 	}
 	return Assessment{Score: max(0, min(score, MaxScore)), Factors: factors}
+}
+
+// amountBands are the amount rules, largest first, in the units of the band currencies
+// (see bandScale).
+var amountBands = []struct {
+	code   string
+	over   order.Cents
+	points int
+}{
+	{"amount_over_20000", 20_000_00, 50},
+	{"amount_over_5000", 5_000_00, 35},
+	{"amount_over_1000", 1_000_00, 15},
+}
+
+// bandScale is how many of currency's minor units stand for one cent of a band: the bands
+// are per currency, not converted at a rate that would go stale. USD, EUR, GBP, CHF, CAD
+// and AUD are close enough in value to share the numbers (1,000 / 5,000 / 20,000); JPY
+// uses 150 times them. Any other currency is held to the same numbers in its own units,
+// which errs on the side of review for the weaker ones.
+func bandScale(currency string) order.Cents {
+	if currency == "JPY" {
+		return 150
+	}
+	return 1
+}
+
+// bandAmount names a band's amount as the rule reads: "$20,000" in dollars (the policy's
+// own words), "20,000 EUR" in any other currency.
+func bandAmount(c order.Cents, currency string) string {
+	units := strconv.FormatInt(int64(c/100), 10)
+	var b strings.Builder
+	for i, d := range units {
+		if i > 0 && (len(units)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	if currency == "" || currency == order.DefaultCurrency {
+		return "$" + b.String()
+	}
+	return b.String() + " " + currency
+}
+
+// Explain writes how score came from its factors: "base 10 + 50 + 25 = 85", with
+// ", capped at 100" when the sum went over MaxScore. A score the rules cannot account for
+// (scored by older rules) is explained by its factors alone.
+func Explain(score int, factors []order.RiskFactor) string {
+	var b strings.Builder
+	b.WriteString("base " + strconv.Itoa(baseScore))
+	sum := baseScore
+	for _, f := range factors {
+		sum += f.Points
+		b.WriteString(" + " + strconv.Itoa(f.Points))
+	}
+	switch {
+	case max(0, min(sum, MaxScore)) != score:
+		return "score " + strconv.Itoa(score) + " (scored by other rules than today's)"
+	case sum > MaxScore:
+		return b.String() + " = " + strconv.Itoa(sum) + ", capped at " + strconv.Itoa(MaxScore)
+	default:
+		return b.String() + " = " + strconv.Itoa(sum)
+	}
 }
 
 // bulkLine sums quantities per SKU, since splitting one SKU over several lines should not dodge the rule.

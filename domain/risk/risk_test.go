@@ -108,3 +108,46 @@ func TestFactorPoints(t *testing.T) {
 		t.Errorf("score = %d, want 100 (115 clamped)", a.Score)
 	}
 }
+
+// Issue 12: a 25,000 EUR order was flagged as exceeding $20,000. The bands are per
+// currency and say which.
+func TestAmountBandsArePerCurrency(t *testing.T) {
+	cases := []struct {
+		currency string
+		total    order.Cents
+		want     string
+	}{
+		{"USD", dollars(25_000), "order total exceeds $20,000"},
+		{"", dollars(25_000), "order total exceeds $20,000"},
+		{"EUR", dollars(25_000), "order total exceeds 20,000 EUR"},
+		{"GBP", dollars(6_000), "order total exceeds 5,000 GBP"},
+		{"JPY", 250_000 * 100, "order total exceeds 150,000 JPY"},
+		{"JPY", 3_100_000 * 100, "order total exceeds 3,000,000 JPY"},
+	}
+	for _, c := range cases {
+		a := Assess(Input{Total: c.total, Currency: c.currency})
+		if len(a.Factors) == 0 || a.Factors[0].Description != c.want {
+			t.Errorf("%d %s: factors %+v, want %q", c.total, c.currency, a.Factors, c.want)
+		}
+	}
+	if a := Assess(Input{Total: 150_000 * 100, Currency: "JPY"}); len(a.Factors) != 0 {
+		t.Errorf("150,000 JPY (about $1,000) is not a large order: %+v", a.Factors)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	big := Assess(Input{Total: dollars(50_000), NewCustomer: true})
+	if got := Explain(big.Score, big.Factors); got != "base 10 + 50 + 25 = 85" {
+		t.Errorf("Explain = %q", got)
+	}
+	capped := []order.RiskFactor{{Points: 50}, {Points: 25}, {Points: 20}}
+	if got := Explain(100, capped); got != "base 10 + 50 + 25 + 20 = 105, capped at 100" {
+		t.Errorf("Explain = %q", got)
+	}
+	if got := Explain(10, nil); got != "base 10 = 10" {
+		t.Errorf("Explain = %q", got)
+	}
+	if got := Explain(70, capped[:1]); got != "score 70 (scored by other rules than today's)" {
+		t.Errorf("Explain = %q", got)
+	}
+}

@@ -329,6 +329,13 @@ func TestEveryAnswerMatchesTheServicesOpenAPIDocument(t *testing.T) {
 	anonymous.want(http.StatusUnauthorized, "POST", dash+"/orders/"+p.ID+"/simulate", url.Values{"action": {"pay"}}, nil)
 	ana.want(http.StatusForbidden, "POST", dash+"/orders/"+p.ID+"/simulate", url.Values{"action": {"pay"}}, nil)
 	ana.want(http.StatusNotFound, "POST", dash+"/orders/"+p.ID+"/simulate", url.Values{"action": {"pay"}, "csrf_token": {csrf}}, nil)
+	notes := dash + "/orders/" + p.ID + "/notes"
+	anonymous.want(http.StatusUnauthorized, "POST", notes, url.Values{"text": {"hello"}}, nil)
+	ana.want(http.StatusForbidden, "POST", notes, url.Values{"text": {"hello"}}, nil)
+	ana.want(http.StatusBadRequest, "POST", notes, url.Values{"text": {" "}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusSeeOther, "POST", notes, url.Values{"text": {"called the customer"}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusOK, "POST", notes, url.Values{"text": {"and again"}}, htmx)
+	ana.want(http.StatusNotFound, "POST", dash+"/orders/"+none+"/notes", url.Values{"text": {"hello"}}, htmx)
 	// The simulator buttons exist in dev mode: an orders service in dev mode on the same data.
 	devOrders := httptest.NewServer(orders.New(s.db, logger, orders.Config{DevMode: true, OrderTokenSecret: orderTokenSecret, ServiceToken: ordersServiceToken,
 		PaymentsURL: s.payments, DeliveryURL: s.delivery, WarehouseURL: s.warehouse}).Handler())

@@ -8,26 +8,30 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 )
 
-// catalogClient asks the warehouse's public catalog (GET /api/catalog) for prices: the
-// warehouse owns the catalog, and no service reads another's tables. It remembers the last
-// price the catalog gave for each SKU, so that while the warehouse is down orders are still
-// priced from the catalog's own latest word, as their reservations wait on the log.
+// catalogClient asks the warehouse's public catalog (GET /api/catalog) for prices and
+// product names: the warehouse owns the catalog, and no service reads another's tables. It
+// remembers the last price the catalog gave for each SKU, so that while the warehouse is
+// down orders are still priced from the catalog's own latest word, as their reservations
+// wait on the log; and every name it gave, for the dashboard.
 type catalogClient struct {
 	base   string
 	client *http.Client
 	logger *slog.Logger
 
-	mu   sync.Mutex
-	last map[string]order.Price
+	mu    sync.Mutex
+	last  map[string]order.Price
+	named map[string]string
 }
 
 func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
@@ -37,7 +41,44 @@ func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
 	return &catalogClient{base: strings.TrimRight(base, "/"), client: &http.Client{Timeout: 5 * time.Second, Transport: transport},
-		logger: logger, last: map[string]order.Price{}}
+		logger: logger, last: map[string]order.Price{}, named: map[string]string{}}
+}
+
+// names returns the catalog's name of each SKU of skus it knows. Names are remembered for
+// the life of the process (a SKU the catalog does not sell, as ""), so a page asks the
+// warehouse only about SKUs it has never seen; when the warehouse cannot be asked, the
+// SKUs it has not named yet are shown without a name.
+func (c *catalogClient) names(ctx context.Context, skus []string) map[string]string {
+	c.mu.Lock()
+	var missing []order.Item
+	for _, sku := range skus {
+		if _, ok := c.named[sku]; !ok && !slices.ContainsFunc(missing, func(it order.Item) bool { return it.SKU == sku }) {
+			missing = append(missing, order.Item{SKU: sku})
+		}
+	}
+	c.mu.Unlock()
+	for batch := range slices.Chunk(missing, limits.MaxLines) {
+		if _, err := c.fetch(ctx, batch); err != nil {
+			c.logger.WarnContext(ctx, "catalog unreachable: products shown by SKU", "err", err)
+			break
+		}
+		c.mu.Lock()
+		for _, it := range batch {
+			if _, ok := c.named[it.SKU]; !ok {
+				c.named[it.SKU] = ""
+			}
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(skus))
+	for _, sku := range skus {
+		if n := c.named[sku]; n != "" {
+			out[sku] = n
+		}
+	}
+	return out
 }
 
 // prices returns the catalog's price of each SKU it sells among items; a SKU it does not
@@ -93,8 +134,11 @@ func (c *catalogClient) fetch(ctx context.Context, items []order.Item) (map[stri
 		return nil, fmt.Errorf("decode catalog: %w", err)
 	}
 	prices := make(map[string]order.Price, len(body.Items))
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, it := range body.Items {
 		prices[it.SKU] = order.Price{Amount: order.Cents(it.UnitPrice), Currency: it.Currency}
+		c.named[it.SKU] = it.Name
 	}
 	return prices, nil
 }

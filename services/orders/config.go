@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
@@ -42,6 +43,10 @@ const (
 	DefaultDeliveryURL  = "http://localhost:3004"
 )
 
+// DefaultConfirmApprovalAbove is the amount (major units of the order's currency) above
+// which approving on the dashboard needs a typed confirmation.
+const DefaultConfirmApprovalAbove = 10_000
+
 // About says what the orders binary is, for its --help.
 const About = "Runs the orders service: the public API, the provider webhooks, the manager dashboard, the order saga and the projections."
 
@@ -61,6 +66,7 @@ var Vars = []host.Var{
 	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
+	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount, in the order's own currency (major units), need the order's short id typed to be approved on the dashboard; 0: never"},
 	{Name: "DASHBOARD_SESSION_TTL", Default: DefaultSessionTTL.String(), Meaning: "how long a dashboard sign-in lasts"},
 	{Name: "DASHBOARD_DEV_PASSWORD", Default: DevDashboardPassword + " in dev mode", Meaning: "password of the dev dashboard account " + DevManagerEmail},
 	{Name: "COOKIE_SECURE", Default: "", Meaning: "1: mark the session cookie Secure when TLS ends at a proxy"},
@@ -130,6 +136,14 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", DefaultSessionTTL); err != nil {
 		return cfg, err
 	}
+	above, err := env.Int("CONFIRM_APPROVAL_ABOVE", DefaultConfirmApprovalAbove)
+	if err != nil {
+		return cfg, err
+	}
+	if above < 0 {
+		return cfg, fmt.Errorf("CONFIRM_APPROVAL_ABOVE=%d: an amount cannot be negative", above)
+	}
+	cfg.ConfirmApprovalAbove = order.Cents(above) * 100
 	return cfg, nil
 }
 

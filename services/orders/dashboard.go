@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -26,6 +27,7 @@ import (
 //	GET  /dashboard/orders                 all orders: ?status=&q=&cursor=
 //	GET  /dashboard/orders/{id}            one order: diagram, timeline, payment, shipment
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
+//	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
 //	GET  /dashboard/tickets                support tickets
 //	GET  /dashboard/dead-letters           dead letters
 //	GET  /dashboard/events                 server-sent events (live pending list)
@@ -48,6 +50,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
 	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
+	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
 	handle("GET /dashboard/dead-letters", s.signedIn(s.deadLettersPage))
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
@@ -126,6 +129,7 @@ func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager)
 		s.failPage(w, r, err)
 		return
 	}
+	p.PendingDigest = list.Digest()
 	s.renderPage(w, r, http.StatusOK, ui.PendingPage(p, list))
 }
 
@@ -157,6 +161,7 @@ func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	d.Flash = simulatorFlash[r.URL.Query().Get("simulated")]
+	p.LiveOrder, p.LiveSince = d.OrderID, d.Version
 	s.renderPage(w, r, http.StatusOK, ui.OrderPage(p, d))
 }
 
@@ -210,7 +215,13 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	var err error
 	if !d.Approved && reason == "" {
 		d.Error = "Give a reason to reject the order."
-	} else if _, err = s.Decide(r.Context(), id, d.Approved, m.Email, reason); err != nil {
+	} else if d.Approved {
+		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
+	}
+	if err == nil && d.Error == "" {
+		_, err = s.Decide(r.Context(), id, d.Approved, m.Email, reason)
+	}
+	if err != nil {
 		switch apperr.ErrorCode(err) {
 		case apperr.CodeConflict, apperr.CodeNotFound, apperr.CodeInvalid:
 			d.Error = s.refusal(r.Context(), id, err)
@@ -219,16 +230,55 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 			return
 		}
 	}
-	if d.Error != "" {
-		if o, err := s.orderDetail(r.Context(), id, false); err == nil && o.Pending != nil {
-			d.Order = o.Pending
-		}
-	}
+	onOrderPage := r.PostForm.Get("return") == "order"
 	if r.Header.Get("HX-Request") == "" {
-		http.Redirect(w, r, "/dashboard/approvals", http.StatusSeeOther)
+		back := "/dashboard/approvals"
+		if onOrderPage {
+			back = "/dashboard/orders/" + url.PathEscape(id)
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if !onOrderPage && d.Error == "" {
+		s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))
+		return
+	}
+	o, err := s.orderDetail(r.Context(), id, s.cfg.DevMode)
+	if err != nil && d.Error == "" {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	if err == nil && d.Error != "" && o.Pending != nil {
+		// Still waiting: the card again, with the message next to the reason box.
+		o.Pending.OnOrderPage = onOrderPage
+		d.Order = o.Pending
+		o.Pending.ReasonError = d.Error
+	}
+	if onOrderPage && err == nil {
+		// The whole order again, as it stands after the decision: the badge, the diagram
+		// and the card agree; the live stream brings the timeline's new entries.
+		if d.Error == "" {
+			o.Flash = ui.DecisionText(d)
+		} else if o.Pending == nil {
+			o.Flash = d.Error
+		}
+		s.renderPage(w, r, http.StatusOK, ui.OrderLive(o, m.CSRF))
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))
+}
+
+// unconfirmed explains why approving a very large order is refused: its short id was not
+// typed. "" when it was, or when the order needs no confirmation.
+func (s *Service) unconfirmed(ctx context.Context, id, typed string) (string, error) {
+	if s.cfg.ConfirmApprovalAbove == 0 {
+		return "", nil
+	}
+	o, err := orderstream.Load(ctx, s.pool, id)
+	if err != nil || !s.needsConfirmation(o) || strings.TrimSpace(typed) == ui.ShortID(id) {
+		return "", err
+	}
+	return fmt.Sprintf("This order totals %s: type %s to approve it.", formatMoney(o.Total, o.Currency), ui.ShortID(id)), nil
 }
 
 // refusal explains a refused decision; when another manager decided first it says who.

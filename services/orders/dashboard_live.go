@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -23,24 +28,25 @@ import (
 // every orders process LISTENs on it and wakes its open SSE streams, which re-read the
 // pending list and push the difference as HTML fragments.
 
-// liveHub fans a "something changed" signal out to the open SSE streams of this process.
+// liveHub fans the notifications ("pending", "orders") out to the open SSE streams of
+// this process.
 type liveHub struct {
 	mu       sync.Mutex
-	subs     map[chan struct{}]struct{}
+	subs     map[chan struct{}]func(kind string) bool
 	done     chan struct{}
 	stopOnce sync.Once
 }
 
 func newLiveHub() *liveHub {
-	return &liveHub{subs: map[chan struct{}]struct{}{}, done: make(chan struct{})}
+	return &liveHub{subs: map[chan struct{}]func(string) bool{}, done: make(chan struct{})}
 }
 
 // subscribe returns a channel that receives at most one pending signal at a time (bursts
-// fold into one re-render) and a function to leave.
-func (h *liveHub) subscribe() (<-chan struct{}, func()) {
+// fold into one re-render) for the notifications wants accepts, and a function to leave.
+func (h *liveHub) subscribe(wants func(kind string) bool) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
-	h.subs[ch] = struct{}{}
+	h.subs[ch] = wants
 	h.mu.Unlock()
 	return ch, func() {
 		h.mu.Lock()
@@ -49,10 +55,15 @@ func (h *liveHub) subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-func (h *liveHub) publish() {
+// publish wakes the streams that want kind; every stream wants listenerConnected, since
+// anything may have changed while the listener was away.
+func (h *liveHub) publish(kind string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.subs {
+	for ch, wants := range h.subs {
+		if kind != listenerConnected && !wants(kind) {
+			continue
+		}
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -72,8 +83,8 @@ const liveGroup = "dashboard.live"
 // the process's other consumers.
 func (s *Service) registerLive(router *message.Router) {
 	sub := &notifySubscriber{pool: s.pool, hub: s.live, logger: s.logger}
-	router.AddConsumerHandler(liveGroup+"/"+projections.DashboardChannel, projections.DashboardChannel, sub, func(*message.Message) error {
-		s.live.publish()
+	router.AddConsumerHandler(liveGroup+"/"+projections.DashboardChannel, projections.DashboardChannel, sub, func(msg *message.Message) error {
+		s.live.publish(string(msg.Payload))
 		return nil
 	})
 }
@@ -118,7 +129,7 @@ func (n *notifySubscriber) listen(ctx context.Context, channel string, out chan<
 		return err
 	}
 	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
-	payload := "connected" // anything announced while we were not listening
+	payload := listenerConnected // anything announced while we were not listening
 	for {
 		msg := message.NewMessage(uuid.NewString(), []byte(payload))
 		select {
@@ -143,14 +154,30 @@ func (n *notifySubscriber) listen(ctx context.Context, channel string, out chan<
 // Close is a no-op: the subscription ends with the context passed to Subscribe.
 func (n *notifySubscriber) Close() error { return nil }
 
+// listenerConnected is the wake-up a (re)connected listener sends: whatever was announced
+// while it was not listening is unknown.
+const listenerConnected = "connected"
+
 // keepAlive is how often an idle stream sends a comment, so proxies keep it open.
 const keepAlive = 25 * time.Second
 
 // dashboardEvents handles GET /dashboard/events: a server-sent event stream. Every page
 // gets "pending-count" (the navigation badge); the pending page (?list=pending) also gets
 // "pending": rows to append for newly held orders and out-of-band deletes for decided
-// ones, so a reason being typed in another row survives the update.
+// ones, so a reason being typed in another row survives the update. An order's page
+// (?order=ID&since=POSITION) gets "order": the page's content again, each time the order
+// has events newer than the page shows.
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
+	q := r.URL.Query()
+	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", order: q.Get("order"), digest: q.Get("shown")}
+	if stream.order != "" {
+		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
+		if err != nil || since < 0 {
+			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("since", "since must be a log position"))
+			return
+		}
+		stream.since = since
+	}
 	rc := http.NewResponseController(w)
 	// The server's write timeout bounds ordinary responses; a stream is meant to stay open.
 	// It still ends with the request's context, the session or the process.
@@ -161,9 +188,10 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	wake, leave := s.live.subscribe()
+	wake, leave := s.live.subscribe(func(kind string) bool {
+		return kind == projections.PendingChanged || (stream.order != "" && kind == projections.OrdersChanged)
+	})
 	defer leave()
-	stream := &pendingStream{s: s, w: w, csrf: m.CSRF, list: r.URL.Query().Get("list") == "pending"}
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	for first := true; ; first = false {
@@ -210,16 +238,22 @@ func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *ht
 	}
 }
 
-// pendingStream remembers which rows one browser shows, to send only the difference.
-type pendingStream struct {
-	s     *Service
-	w     http.ResponseWriter
-	csrf  string
-	list  bool
-	shown []string
+// liveStream remembers what one browser shows, to send only the difference: the rows of
+// the pending list, or how far its order's page is.
+type liveStream struct {
+	s       *Service
+	w       http.ResponseWriter
+	csrf    string
+	manager string
+	list    bool
+	shown   []string
+	order   string
+	since   int64
+	// digest names the rows the page was rendered with (ui.PendingList.Digest).
+	digest string
 }
 
-func (p *pendingStream) push(ctx context.Context, first bool) error {
+func (p *liveStream) push(ctx context.Context, first bool) error {
 	list, err := p.s.pendingList(ctx, pendingPageSize)
 	if err != nil {
 		return err
@@ -227,12 +261,20 @@ func (p *pendingStream) push(ctx context.Context, first bool) error {
 	if err := writeEvent(p.w, "pending-count", fmt.Sprint(list.Total)); err != nil {
 		return err
 	}
+	if p.order != "" {
+		return p.pushOrder(ctx)
+	}
 	if !p.list {
 		return nil
 	}
 	var buf bytes.Buffer
-	if first {
-		// The page was rendered before the stream opened: replace the whole list once.
+	if first && list.Digest() == p.digest {
+		// The page shows these very rows: replacing them would wipe what is being typed.
+		if err := ui.PendingDiff(list, nil, nil, nil, p.csrf).Render(ctx, &buf); err != nil {
+			return err
+		}
+	} else if first {
+		// The page was rendered before the list changed: replace the whole list once.
 		if err := ui.PendingReplace(list, p.csrf).Render(ctx, &buf); err != nil {
 			return err
 		}
@@ -255,7 +297,11 @@ func (p *pendingStream) push(ctx context.Context, first bool) error {
 				added = append(added, o)
 			}
 		}
-		if err := ui.PendingDiff(list, added, gone, p.csrf).Render(ctx, &buf); err != nil {
+		log, err := p.s.departures(ctx, gone, p.manager)
+		if err != nil {
+			return err
+		}
+		if err := ui.PendingDiff(list, added, gone, log, p.csrf).Render(ctx, &buf); err != nil {
 			return err
 		}
 	}
@@ -264,6 +310,60 @@ func (p *pendingStream) push(ctx context.Context, first bool) error {
 		p.shown = append(p.shown, o.OrderID)
 	}
 	return writeEvent(p.w, "pending", buf.String())
+}
+
+// departures says why orders left the pending list: who decided them, or that the
+// deadline cancelled them. The stream's own manager's decisions are left out: the answer
+// to the decision logged them already.
+func (s *Service) departures(ctx context.Context, gone []string, me string) ([]ui.LogEntry, error) {
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT p.order_id, p.status, p.decided_by, p.decision_reason,
+			coalesce(s.cancel_reason, ''), coalesce(s.updated_at, now())
+		FROM orders.pending_approvals p LEFT JOIN orders.order_summaries s USING (order_id)
+		WHERE p.order_id = ANY($1) AND p.status <> $3 AND p.decided_by <> $2 ORDER BY p.order_id`, gone, me, projections.ApprovalWaiting)
+	if err != nil {
+		return nil, fmt.Errorf("departures: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.LogEntry, error) {
+		var id, status, by, reason, cancelled string
+		var at time.Time
+		if err := row.Scan(&id, &status, &by, &reason, &cancelled, &at); err != nil {
+			return ui.LogEntry{}, err
+		}
+		e := ui.LogEntry{OrderID: id, At: at}
+		switch status {
+		case projections.ApprovalApproved, projections.ApprovalRejected:
+			e.Text = ui.DecisionText(ui.Decision{OrderID: id, Approved: status == projections.ApprovalApproved, By: by, Reason: reason})
+		case projections.ApprovalCancelled:
+			if order.CancelReason(cancelled) == order.ReasonTimedOut {
+				e.Text = ui.ShortID(id) + " was cancelled automatically: no decision before its deadline"
+			} else {
+				e.Text = ui.ShortID(id) + " was cancelled (" + ui.StatusLabel(cancelled) + ")"
+			}
+		}
+		return e, nil
+	})
+}
+
+// pushOrder sends the order's page again when the timeline has events the page lacks.
+func (p *liveStream) pushOrder(ctx context.Context) error {
+	var newest int64
+	err := p.s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM orders.order_timeline WHERE order_id = $1`, p.order).Scan(&newest)
+	if err != nil || newest <= p.since {
+		return err
+	}
+	d, err := p.s.orderDetail(ctx, p.order, p.s.cfg.DevMode)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := ui.OrderLive(d, p.csrf).Render(ctx, &buf); err != nil {
+		return err
+	}
+	p.since = d.Version
+	return writeEvent(p.w, "order", buf.String())
 }
 
 // writeEvent writes one server-sent event; every line of data gets its own data: field.

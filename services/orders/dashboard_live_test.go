@@ -106,3 +106,16 @@ func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
 	require.Equal(t, http.StatusCreated, placed.StatusCode)
 	assert.Equal(t, "1", next("pending-count").data, "the held order reaches the open stream")
 }
+
+// An order page's stream needs the log position the page shows; anything else is a 400
+// with the API's JSON error, not a stream.
+func TestOrderStreamRefusesABadPosition(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	d.signIn(d.client, managerEmail, managerPassword)
+	for _, since := range []string{"", "abc", "-1"} {
+		p := d.request(d.client, "GET", "/dashboard/events?order=o-1&since="+since, nil, map[string]string{"Accept": "text/event-stream"})
+		assert.Equal(t, http.StatusBadRequest, p.status, since)
+		assert.Contains(t, p.body, `"field":"since"`, since)
+	}
+}

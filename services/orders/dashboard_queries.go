@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/ui"
@@ -30,48 +32,69 @@ const hourBucket = "2006-01-02T15"
 // ordersPageSize is the all-orders list's page size.
 const ordersPageSize = 50
 
-// pendingList reads the oldest orders waiting for a decision and how many wait in all.
+// pendingList reads the oldest orders waiting for a decision and how many wait in all,
+// with the evidence a reviewer decides on: product names, addresses, customer history.
 func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, error) {
 	now := s.now()
 	rows, err := s.pool.Query(ctx, `
 		SELECT order_id, customer_id, customer_email, new_customer, total_cents, currency, items,
-			risk_score, risk_threshold, risk_factors, held_since, approval_deadline
+			risk_score, risk_threshold, risk_factors, held_since, approval_deadline, shipping_address, billing_address
 		FROM orders.pending_approvals WHERE status = $1
 		ORDER BY held_since, order_id LIMIT $2`, projections.ApprovalWaiting, limit)
 	if err != nil {
 		return ui.PendingList{}, fmt.Errorf("pending approvals: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.PendingOrder, error) {
+	type held struct {
+		o     *order.Order
+		since time.Time
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (held, error) {
 		var (
 			id, customerID, email, currency string
 			newCustomer                     bool
 			total                           int64
 			itemsJSON, factorsJSON          []byte
 			score, threshold                int
-			held, deadline                  time.Time
+			since, deadline                 time.Time
+			shipping, billing               *order.Address
 		)
 		if err := row.Scan(&id, &customerID, &email, &newCustomer, &total, &currency, &itemsJSON,
-			&score, &threshold, &factorsJSON, &held, &deadline); err != nil {
-			return ui.PendingOrder{}, err
+			&score, &threshold, &factorsJSON, &since, &deadline, &shipping, &billing); err != nil {
+			return held{}, err
 		}
 		var items []order.Item
 		var factors []order.RiskFactor
 		if err := json.Unmarshal(itemsJSON, &items); err != nil {
-			return ui.PendingOrder{}, fmt.Errorf("items of %s: %w", id, err)
+			return held{}, fmt.Errorf("items of %s: %w", id, err)
 		}
 		if err := json.Unmarshal(factorsJSON, &factors); err != nil {
-			return ui.PendingOrder{}, fmt.Errorf("risk factors of %s: %w", id, err)
+			return held{}, fmt.Errorf("risk factors of %s: %w", id, err)
 		}
-		return pendingView(now, &order.Order{
+		return held{o: &order.Order{
 			ID: id, CustomerID: customerID, CustomerEmail: email, NewCustomer: newCustomer,
 			Total: order.Cents(total), Currency: currency, Items: items, RiskScore: &score,
 			RiskThreshold: threshold, RiskFactors: factors, ApprovalDeadline: deadline,
-		}, held), nil
+			ShippingAddress: shipping, BillingAddress: billing,
+		}, since: since}, nil
 	})
 	if err != nil {
 		return ui.PendingList{}, err
 	}
-	out := ui.PendingList{Orders: list, Total: len(list)}
+	orders := make([]*order.Order, len(list))
+	for i, h := range list {
+		orders[i] = h.o
+	}
+	names := s.catalog.names(ctx, skusOf(orders...))
+	histories, err := s.histories(ctx, orders...)
+	if err != nil {
+		return ui.PendingList{}, err
+	}
+	out := ui.PendingList{Total: len(list)}
+	for _, h := range list {
+		v := s.pendingView(now, h.o, h.since, names)
+		v.History = histories[h.o.ID]
+		out.Orders = append(out.Orders, v)
+	}
 	if len(list) == limit {
 		if out.Total, err = s.pendingCount(ctx); err != nil {
 			return ui.PendingList{}, err
@@ -87,22 +110,64 @@ func (s *Service) pendingCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// pendingView is what a reviewer sees of an order held since held.
-func pendingView(now time.Time, o *order.Order, held time.Time) ui.PendingOrder {
+// pendingView is what a reviewer sees of an order held since held; names are the
+// catalog's product names.
+func (s *Service) pendingView(now time.Time, o *order.Order, held time.Time, names map[string]string) ui.PendingOrder {
 	v := ui.PendingOrder{
 		OrderID: o.ID, Customer: customerLabel(o.CustomerEmail, o.CustomerID), NewCustomer: o.NewCustomer,
-		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items), Threshold: o.RiskThreshold,
+		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items, names), Threshold: o.RiskThreshold,
 		HeldSince: held, Deadline: o.ApprovalDeadline,
 		Waiting: ui.HumanDuration(now.Sub(held)), TimeLeft: ui.TimeLeft(now, o.ApprovalDeadline),
-		Urgent: o.ApprovalDeadline.Sub(now) < time.Hour,
+		Urgent:   o.ApprovalDeadline.Sub(now) < time.Hour,
+		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
 	}
 	if o.RiskScore != nil {
 		v.Score = *o.RiskScore
+		v.ScoreExplained = scoreExplained(o)
+	}
+	if s.needsConfirmation(o) {
+		v.ConfirmPhrase = ui.ShortID(o.ID)
 	}
 	for _, f := range o.RiskFactors {
 		v.Factors = append(v.Factors, ui.RiskFactor{Description: f.Description, Points: f.Points})
 	}
 	return v
+}
+
+// needsConfirmation says whether approving o on the dashboard needs its short id typed.
+func (s *Service) needsConfirmation(o *order.Order) bool {
+	return s.cfg.ConfirmApprovalAbove > 0 && o.Total > s.cfg.ConfirmApprovalAbove
+}
+
+// scoreExplained is the score's arithmetic with the threshold it was held against.
+func scoreExplained(o *order.Order) string {
+	return fmt.Sprintf("%s (threshold %d)", risk.Explain(*o.RiskScore, o.RiskFactors), o.RiskThreshold)
+}
+
+func addressView(a *order.Address) *ui.Address {
+	if a == nil {
+		return nil
+	}
+	var lines []string
+	for _, l := range []string{a.Line1, a.Line2, strings.TrimSpace(a.PostalCode + " " + a.City)} {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return &ui.Address{Name: a.Name, Lines: strings.Join(lines, ", "), Country: a.Country}
+}
+
+// skusOf lists the SKUs of orders, each once.
+func skusOf(orders ...*order.Order) []string {
+	var out []string
+	for _, o := range orders {
+		for _, it := range o.Items {
+			if !slices.Contains(out, it.SKU) {
+				out = append(out, it.SKU)
+			}
+		}
+	}
+	return out
 }
 
 func customerLabel(email, id string) string {
@@ -116,10 +181,16 @@ func customerLabel(email, id string) string {
 	}
 }
 
-func itemLines(items []order.Item) []string {
+// itemLines writes each line as "2 × Wireless mouse (SKU-031)", or with the SKU alone
+// when the catalog gave no name.
+func itemLines(items []order.Item, names map[string]string) []string {
 	out := make([]string, len(items))
 	for i, it := range items {
-		out[i] = fmt.Sprintf("%d × %s", it.Quantity, it.SKU)
+		if name := names[it.SKU]; name != "" {
+			out[i] = fmt.Sprintf("%d × %s (%s)", it.Quantity, name, it.SKU)
+		} else {
+			out[i] = fmt.Sprintf("%d × %s", it.Quantity, it.SKU)
+		}
 	}
 	return out
 }
@@ -242,16 +313,34 @@ func ordersURL(status, q, cursor string) string {
 // orderDetail reads one order: the aggregate from its events (never stale) and the rest
 // from the timeline projection and the workflow's tables.
 func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
+	// The timeline first: its newest position is the page's version, and the live stream
+	// sends the page again once the timeline has anything newer. Read after the
+	// aggregate, it could hold an event the aggregate missed, and the page would stay
+	// behind for good.
+	timeline, err := s.timeline(ctx, id)
+	if err != nil {
+		return ui.OrderDetail{}, err
+	}
 	o, err := orderstream.Load(ctx, s.pool, id)
 	if err != nil {
 		return ui.OrderDetail{}, err
 	}
 	now := s.now()
-	d := ui.OrderDetail{
+	names := s.catalog.names(ctx, skusOf(o))
+	d := ui.OrderDetail{Timeline: timeline,
 		OrderID: o.ID, Status: string(o.Status), Customer: customerLabel(o.CustomerEmail, o.CustomerID),
-		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items), RiskScore: o.RiskScore,
+		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items, names), RiskScore: o.RiskScore,
 		Threshold: o.RiskThreshold, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt, Steps: workflowSteps(o),
+		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
 	}
+	if o.RiskScore != nil {
+		d.ScoreExplained = scoreExplained(o)
+	}
+	histories, err := s.histories(ctx, o)
+	if err != nil {
+		return d, err
+	}
+	d.History = histories[o.ID]
 	for _, f := range o.RiskFactors {
 		d.Factors = append(d.Factors, ui.RiskFactor{Description: f.Description, Points: f.Points})
 	}
@@ -279,15 +368,17 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 	)
 	if o.Status == order.StatusAwaitingApproval {
 		held := o.UpdatedAt
-		p := pendingView(now, o, held)
+		p := s.pendingView(now, o, held, names)
+		p.OnOrderPage = true
+		p.History = d.History
 		d.Pending = &p
 	}
 	if devMode {
 		d.Simulators = simulatorsFor(o.Status)
 		d.Mailbox = s.cfg.DevMailboxURL
 	}
-	if d.Timeline, err = s.timeline(ctx, id); err != nil {
-		return d, err
+	if n := len(d.Timeline); n > 0 {
+		d.Version = d.Timeline[n-1].Position
 	}
 	if d.Notices, err = s.notifications(ctx, id); err != nil {
 		return d, err

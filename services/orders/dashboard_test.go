@@ -284,7 +284,11 @@ func TestDashboardDecide(t *testing.T) {
 		require.NoError(t, err)
 		p := d.request(c, "GET", "/dashboard/orders/ord-reject", nil, nil)
 		require.Equal(t, http.StatusOK, p.status)
-		assert.Equal(t, "failed", p.doc.Find("[data-testid=step-approval]").AttrOr("data-state", ""))
+		assert.Equal(t, "rejected", p.doc.Find("[data-testid=step-approval]").AttrOr("data-state", ""))
+		assert.Equal(t, "rejected", p.doc.Find("[data-testid=step-approval] .step-state").Text())
+		assert.Equal(t, "by "+managerEmail, p.doc.Find("[data-testid=step-approval] .step-note").Text())
+		assert.Equal(t, "not-reached", p.doc.Find("[data-testid=step-payment]").AttrOr("data-state", ""))
+		assert.Equal(t, "not reached", p.doc.Find("[data-testid=step-payment] .step-state").Text())
 		var actors []string
 		p.doc.Find("[data-testid=timeline-actor]").Each(func(_ int, s *goquery.Selection) { actors = append(actors, s.Text()) })
 		assert.Contains(t, actors, "manager:"+managerEmail)

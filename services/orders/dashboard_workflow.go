@@ -25,7 +25,8 @@ var workflowOrder = []struct{ key, label string }{
 
 // workflowSteps draws where an order stands: steps before its position are done (the
 // approval skipped when the score was below the threshold), its position is current (or
-// failed, when the order ended there), and the rest wait.
+// failed, when the order ended there: rejected, when a manager ended it), and the rest
+// wait, or, once the order has ended, were never reached.
 func workflowSteps(o *order.Order) []ui.Step {
 	at, failed := workflowPosition(o)
 	steps := make([]ui.Step, len(workflowOrder))
@@ -34,10 +35,14 @@ func workflowSteps(o *order.Order) []ui.Step {
 		switch {
 		case i < at:
 			st.State = ui.StepDone
+		case i == at && failed && o.Status == order.StatusRejected:
+			st.State = ui.StepRejected
 		case i == at && failed:
 			st.State = ui.StepFailed
 		case i == at:
 			st.State = ui.StepCurrent
+		case failed:
+			st.State = ui.StepNotReached
 		default:
 			st.State = ui.StepWaiting
 		}

@@ -28,13 +28,13 @@ func TestWorkflowSteps(t *testing.T) {
 		{"shipped", order.Order{Status: order.StatusAwaitingDelivery, RiskScore: score(10), ShipmentID: "s"}, "dsdddcw"},
 		{"delivered", order.Order{Status: order.StatusDelivered, RiskScore: score(10)}, "dsddddc"},
 		{"completed", order.Order{Status: order.StatusCompleted, RiskScore: score(10)}, "dsddddd"},
-		{"rejected", order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline}, "dfwwwww"},
-		{"approval timed out", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonTimedOut, RiskScore: score(95), ApprovalDeadline: deadline}, "dfwwwww"},
-		{"out of stock", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonOutOfStock, RiskScore: score(10), ReservationFailed: "SKU-9 out of stock"}, "dsfwwww"},
-		{"payment failed", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, RiskScore: score(10), ReservationID: "r", PaymentFailReason: "card_declined"}, "dsdfwww"},
-		{"delivery failed", order.Order{Status: order.StatusDeliveryFailed, RiskScore: score(10), ShipmentID: "s", DeliveryFailureReason: "lost"}, "dsdddfw"},
+		{"rejected", order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline}, "drnnnnn"},
+		{"approval timed out", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonTimedOut, RiskScore: score(95), ApprovalDeadline: deadline}, "dfnnnnn"},
+		{"out of stock", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonOutOfStock, RiskScore: score(10), ReservationFailed: "SKU-9 out of stock"}, "dsfnnnn"},
+		{"payment failed", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, RiskScore: score(10), ReservationID: "r", PaymentFailReason: "card_declined"}, "dsdfnnn"},
+		{"delivery failed", order.Order{Status: order.StatusDeliveryFailed, RiskScore: score(10), ShipmentID: "s", DeliveryFailureReason: "lost"}, "dsdddfn"},
 	}
-	letter := map[string]byte{ui.StepDone: 'd', ui.StepCurrent: 'c', ui.StepWaiting: 'w', ui.StepFailed: 'f', ui.StepSkipped: 's'}
+	letter := map[string]byte{ui.StepDone: 'd', ui.StepCurrent: 'c', ui.StepWaiting: 'w', ui.StepFailed: 'f', ui.StepSkipped: 's', ui.StepRejected: 'r', ui.StepNotReached: 'n'}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			steps := workflowSteps(&c.order)
@@ -48,6 +48,8 @@ func TestWorkflowSteps(t *testing.T) {
 	steps := workflowSteps(&order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, RiskScore: score(10), ReservationID: "r", PaymentFailReason: "card_declined"})
 	assert.Equal(t, "card_declined", steps[3].Note)
 	assert.Equal(t, "not needed", steps[1].Note)
+	steps = workflowSteps(&order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline})
+	assert.Equal(t, "by bob", steps[1].Note, "the diagram says who rejected it")
 }
 
 func TestFormatMoney(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
@@ -47,6 +48,9 @@ type Config struct {
 	MailPollInterval time.Duration
 	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).
 	DashboardDevPassword string
+	// ConfirmApprovalAbove: approving an order whose total is above it, in the order's own
+	// currency, needs the order's short id typed on the dashboard; 0 never asks.
+	ConfirmApprovalAbove order.Cents
 	// WarehouseURL is where the warehouse's public catalog prices new orders.
 	WarehouseURL string
 	// PaymentsURL is where the dashboard's dev simulators reach the payment service.

@@ -1,0 +1,332 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// riskyOrder is a body the risk check holds: 10 base + 50 amount + 25 new customer = 85.
+const riskyOrder = `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`
+
+// in selects sel inside the pending row of order id.
+func in(id, sel string) chromedp.CSS {
+	return chromedp.CSS(fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] %s`, id, sel))
+}
+
+// until waits, without sleeping, until the page's expression is true: it is evaluated
+// again on every change of the DOM.
+func until(expression string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expression, chromedp.WithPollingMutation())
+}
+
+// consoleErrors collects the errors and uncaught exceptions a tab reports, from now on.
+func consoleErrors(t *testing.T, ctx context.Context) func() []string {
+	t.Helper()
+	var mu sync.Mutex
+	var out []string
+	listen, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	go func() {
+		for m, err := range chromedp.Console(listen) {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				out = append(out, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), out...)
+	}
+}
+
+// watch runs steps on an order page like do, and on failure says what the page and
+// the API showed, to tell a slow machine from a page that stopped following.
+func watch(t *testing.T, s *system, id string, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, steps...); err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(`[data-testid=order-version]`)))
+		sse, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.getAttribute('sse-connect') + ' ' + (document.querySelector('[data-testid=flash]') || {}).textContent`))
+		t.Fatalf("%v; the order is %s; the page shows %s (stream %s)", err, s.order(id).Status, html, sse)
+	}
+}
+
+// deskManagers starts a system in dev mode with two managers, and signs Alice in.
+func deskManagers(t *testing.T) (*system, context.Context) {
+	t.Helper()
+	s := start(t, options{workflow: defaultOptions().workflow, devMode: true})
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-password"))
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "bob@example.com", "bob-password"))
+	alice := browser(t)
+	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
+	return s, alice
+}
+
+// Bug 1 of issue 12: Enter in the reason box submitted the form with its first button,
+// Approve. Enter now rejects with the typed reason, and asks for one when there is none.
+func TestDeskEnterNeverApproves(t *testing.T) {
+	s, alice := deskManagers(t)
+	first := s.placeOrder(riskyOrder)
+	second := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)))
+
+	do(t, alice,
+		chromedp.SendKeys(in(first, `[data-testid=decide-reason]`), "stolen card, reject"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, first))),
+	)
+	o := s.waitStatus(first, "rejected")
+	assert.Equal(t, "stolen card, reject", o.DecisionReason)
+	assert.Equal(t, "alice@example.com", o.DecidedBy)
+
+	// Enter with nothing typed asks for a reason and decides nothing.
+	do(t, alice,
+		chromedp.Focus(in(second, `[data-testid=decide-reason]`)),
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(in(second, `[data-testid=decide-error]`)),
+	)
+	assert.Equal(t, "awaiting_approval", s.order(second).Status)
+}
+
+// Bug 3 of issue 12: a rejection without a reason replaced the card by a bare error and
+// lost the focus. The card stays whole, the message sits next to the reason box, and the
+// focus is back in it.
+func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(riskyOrder)
+	do(t, alice,
+		chromedp.WaitVisible(pendingRow(id)),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=decide-form] [data-testid=decide-error]`)),
+	)
+	assert.Equal(t, "Give a reason to reject the order.", get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))))
+	assert.Equal(t, "mallory@example.com", get(t, alice, chromedp.Text(in(id, `[data-testid=pending-customer]`))))
+	assert.Equal(t, "50,000.00 USD", get(t, alice, chromedp.Text(in(id, `[data-testid=pending-total]`))))
+	factors := get(t, alice, chromedp.Nodes(chromedp.CSSAll(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-factor]`, id))))
+	assert.Len(t, factors, 2, "amount and new customer")
+	do(t, alice, until(fmt.Sprintf(`document.activeElement && document.activeElement.id === %q`, "reason-"+id)))
+	assert.Equal(t, "true", get(t, alice, chromedp.AttributeValue(in(id, `[data-testid=decide-reason]`), "aria-invalid")).Value)
+	assert.Equal(t, "awaiting_approval", s.order(id).Status)
+
+	// The reason typed into the kept card now rejects.
+	do(t, alice,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "address on a blocklist"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
+	)
+	assert.Equal(t, "address on a blocklist", s.waitStatus(id, "rejected").DecisionReason)
+}
+
+// orderState reads what the order page says of the order: badge, approval step, timeline.
+func orderState(t *testing.T, ctx context.Context) (status, approval, timeline string) {
+	t.Helper()
+	status = get(t, ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid=order-head] [data-testid=status-badge]`), "data-status")).Value
+	approval = get(t, ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid=step-approval]`), "data-state")).Value
+	timeline = get(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
+	return status, approval, timeline
+}
+
+// Bug 2 of issue 12: after a decision on the order page, the card said "Approved" while
+// the badge, the diagram and the timeline still said it waited, and htmx logged a missing
+// target. The page now follows the order live: after its own decision, after a simulator
+// click, and after another manager's decision, with nothing in the console.
+func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
+	s, alice := deskManagers(t)
+	errs := consoleErrors(t, alice)
+	id := s.placeOrder(riskyOrder)
+	s.waitStatus(id, "awaiting_approval")
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=decide-form]`)),
+	)
+	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
+
+	// Her own decision.
+	watch(t, s, id, alice,
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=decide-reason]`), "called the customer"),
+		chromedp.Click(chromedp.CSS(`[data-testid=approve-button]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=decide-form]`)),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Approved by alice@example.com: called the customer')`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-payment][data-state=current]`)),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Payment session')`),
+	)
+	status, approval, timeline := orderState(t, alice)
+	assert.Equal(t, "awaiting_payment", status)
+	assert.Equal(t, "done", approval)
+	assert.Contains(t, timeline, "Payment session")
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "updated without a reload")
+
+	// A simulator click: the webhook travels through the payment simulator, and the page
+	// follows the order without a reload.
+	_, err := s.recordedSession(id)
+	require.NoError(t, err)
+	watch(t, s, id, alice,
+		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
+	)
+	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
+	do(t, alice, chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-delivery][data-state=current]`)))
+	status, _, timeline = orderState(t, alice)
+	assert.Equal(t, "awaiting_delivery", status)
+	assert.Contains(t, timeline, "Shipped with")
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "followed the simulator without a reload")
+
+	// Another manager's decision reaches the page Alice is looking at.
+	other := s.placeOrder(riskyOrder)
+	s.waitStatus(other, "awaiting_approval")
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+other),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=decide-form]`)),
+	)
+	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.SendKeys(in(other, `[data-testid=decide-reason]`), "reshipper address"),
+		chromedp.Click(in(other, `[data-testid=reject-button]`)),
+		chromedp.WaitNotPresent(pendingRow(other)),
+	)
+	do(t, alice,
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=status-badge][data-status=rejected]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=decide-form]`)),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Rejected by bob@example.com: reshipper address')`),
+	)
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "followed Bob's decision without a reload")
+	assert.Empty(t, errs(), "the browser console stays clean")
+	assert.False(t, strings.Contains(get(t, alice, chromedp.Location()), "signin"))
+}
+
+// Issue 12: another manager's decision used to make a row vanish without a word. The
+// pending page now logs it: who decided, what, and why.
+func TestDeskOthersDecisionsAreLogged(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "reshipper address"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitNotPresent(pendingRow(id)),
+	)
+	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
+	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
+	text := get(t, alice, chromedp.Text(entry))
+	assert.Contains(t, text, "Rejected "+id[:8]+" as bob@example.com: reshipper address")
+	logged := get(t, bob, chromedp.Nodes(chromedp.CSSAll(`[data-testid=decision-log-entry]`)))
+	assert.Len(t, logged, 1, "Bob's own decision is logged once, by its answer")
+}
+
+// overflowing lists the elements that stick out of the viewport to the right: on a phone
+// nothing may need a sideways scroll.
+const overflowing = `[...document.querySelectorAll('body *')].filter(e => {
+	const r = e.getBoundingClientRect();
+	return r.width > 0 && r.right > document.documentElement.clientWidth + 0.5 && !e.closest('.sr-only');
+}).map(e => e.tagName.toLowerCase() + (e.dataset.testid ? '[' + e.dataset.testid + ']' : '') + '.' + e.className)`
+
+// Issue 12: at 390 px (a phone) the pending list, the order page and the orders list fit
+// the screen: no element overflows the viewport.
+func TestDeskPhoneLayout(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"a.very.long.address.for.a.phone@example.com",
+		"shippingAddress":{"name":"Ann Lee","line1":"1 Rue de la Grande Armée, bâtiment B","city":"Paris","postalCode":"75017","country":"FR"},
+		"billingAddress":{"name":"Ann Lee","line1":"2 Hauptstraße","city":"Berlin","postalCode":"10115","country":"DE"}}`)
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	for _, page := range []struct{ path, ready string }{
+		{"/dashboard/approvals", fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] [data-testid=country-mismatch]`, id)},
+		{"/dashboard/orders/" + id, `[data-testid=workflow]`},
+		{"/dashboard/orders", `[data-testid=orders-table]`},
+		{"/dashboard", `[data-testid=chart-per-hour]`},
+	} {
+		do(t, alice, chromedp.Navigate(s.orders+page.path), chromedp.WaitVisible(chromedp.CSS(page.ready)))
+		assert.Empty(t, get(t, alice, chromedp.Evaluate[[]string](overflowing)), "%s overflows at 390 px", page.path)
+	}
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(pendingRow(id)))
+	screenshot(t, alice, "desk-pending-phone")
+}
+
+// press types one key as a keyboard does: a single keyDown carrying its text, so that a
+// page cancelling the keydown also cancels the character (chromedp.KeyEvent sends the
+// character as an event of its own).
+func press(key string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		events := kb.Encode([]rune(key)[0]) // keyDown, char, keyUp
+		down := *events[0]
+		down.Text, down.UnmodifiedText = key, key
+		if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, down); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, input.DispatchKeyEvent, *events[len(events)-1])
+		return err
+	})
+}
+
+// focusedOrder is the order of the row that has the focus, or "".
+const focusedOrder = `(document.activeElement.closest('[data-testid=pending-row]') || {dataset: {}}).dataset.orderId || ''`
+
+// Issue 12's keyboard: j/k move between rows, r goes to the reason box, a approves after
+// a confirmation (dismissed: nothing happens; accepted: approved), ? lists the shortcuts.
+func TestDeskKeyboardShortcuts(t *testing.T) {
+	s, alice := deskManagers(t)
+	first := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(first)))
+	second := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(second)))
+
+	var answer atomic.Bool
+	var asked atomic.Int32
+	dialogs := chromedp.Events(alice, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			if ev.Type == page.DialogTypeConfirm {
+				asked.Add(1)
+			}
+			_, _ = chromedp.Call(alice, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: answer.Load()})
+		}
+	}()
+
+	do(t, alice, chromedp.KeyEvent("j"))
+	assert.Equal(t, first, get(t, alice, chromedp.Evaluate[string](focusedOrder)))
+	do(t, alice, chromedp.KeyEvent("j"))
+	assert.Equal(t, second, get(t, alice, chromedp.Evaluate[string](focusedOrder)))
+	do(t, alice, chromedp.KeyEvent("k"))
+	assert.Equal(t, first, get(t, alice, chromedp.Evaluate[string](focusedOrder)))
+
+	do(t, alice, chromedp.KeyEvent("a"))
+	assert.Equal(t, int32(1), asked.Load(), "a asks first")
+	assert.Equal(t, "awaiting_approval", s.order(first).Status, "a dismissed confirmation approves nothing")
+
+	answer.Store(true)
+	do(t, alice, chromedp.KeyEvent("a"), chromedp.WaitNotPresent(pendingRow(first)))
+	assert.Equal(t, "alice@example.com", s.waitStatus(first, "awaiting_payment").DecidedBy)
+
+	do(t, alice, chromedp.KeyEvent("j"), press("r"), chromedp.KeyEvent("x"))
+	assert.Equal(t, "reason-"+second, get(t, alice, chromedp.Evaluate[string](`document.activeElement.id`)))
+	assert.Equal(t, "x", get(t, alice, chromedp.Value(in(second, `[data-testid=decide-reason]`))), "r itself is not typed; what follows is")
+
+	do(t, alice, chromedp.Blur(in(second, `[data-testid=decide-reason]`)), chromedp.KeyEvent("?"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=shortcuts]`)))
+	assert.Contains(t, get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=shortcuts]`))), "approve the selected order, after a confirmation")
+}

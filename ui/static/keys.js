@@ -1,0 +1,47 @@
+// Keyboard shortcuts of the pending page (issue 12): j/k move between orders, r goes to
+// the reason box, a approves after a confirmation, ? lists the shortcuts. Keys typed
+// into a field are the field's own. Served from /dashboard/static (the CSP allows only
+// our own scripts); the page works without it.
+(function () {
+  "use strict";
+  var rowSel = "[data-testid=pending-row]";
+
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll(rowSel)); }
+  function current() { return document.activeElement && document.activeElement.closest ? document.activeElement.closest(rowSel) : null; }
+
+  function move(step) {
+    var all = rows();
+    if (all.length === 0) { return; }
+    var i = all.indexOf(current());
+    var next = all[i < 0 ? 0 : Math.min(Math.max(i + step, 0), all.length - 1)];
+    next.focus();
+    next.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) { return; }
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName))) { return; }
+    var help = document.getElementById("shortcuts");
+    var row = current();
+    switch (e.key) {
+      case "j": move(1); break;
+      case "k": move(-1); break;
+      case "r":
+        if (!row) { return; }
+        row.querySelector("[data-testid=decide-reason]").focus();
+        break;
+      case "a":
+        if (!row) { return; }
+        var approve = row.querySelector("[data-testid=approve-button]");
+        if (approve && window.confirm(approve.getAttribute("aria-label") + "?")) { approve.click(); }
+        break;
+      case "?":
+        if (help && !help.open) { help.showModal(); }
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+  });
+})();
