@@ -292,3 +292,9 @@ type DeadLetter struct {
 	Error         string
 	FailedAt      time.Time
 }
+
+// withoutFlash is o without its one-off message, for content the live stream replaces.
+func withoutFlash(o OrderDetail) OrderDetail {
+	o.Flash = ""
+	return o
+}
