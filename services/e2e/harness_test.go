@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/ordermill/ordermill/services/delivery"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/warehouse"
 )
@@ -54,6 +57,9 @@ type system struct {
 	logs *lockedBuffer
 	// routes lists, by service name, every pattern its process serves (host.Routes).
 	routes map[string][]string
+	// api is the orders service's typed client, generated from its OpenAPI document: the
+	// tests place, read and pay orders through the contract, not hand-written requests.
+	api *ordersclient.ClientWithResponses
 }
 
 // lockedBuffer is a log destination the services write to concurrently.
@@ -105,6 +111,9 @@ func start(t *testing.T, opt options) *system {
 	lnOrders, lnPayments, lnWarehouse, lnDelivery := listen(), listen(), listen(), listen()
 	base := func(ln net.Listener) string { return "http://" + ln.Addr().String() }
 	s.orders, s.payments, s.warehouse, s.delivery = base(lnOrders), base(lnPayments), base(lnWarehouse), base(lnDelivery)
+	api, err := ordersclient.NewClientWithResponses(s.orders)
+	require.NoError(t, err)
+	s.api = api
 
 	newPool := func() *pgxpool.Pool {
 		pool, err := pgxpool.New(ctx, url)
@@ -197,36 +206,85 @@ func (s *system) call(method, url string, body any, header http.Header, out any)
 	return resp.StatusCode
 }
 
-// orderView is the part of GET /api/orders/{id} the tests read.
+// orderView is the part of GET /api/orders/{id} (the operator's Order) the tests read.
 type orderView struct {
-	ID             string  `json:"id"`
-	Status         string  `json:"status"`
-	RiskScore      *int    `json:"riskScore"`
-	CancelReason   string  `json:"cancelReason"`
-	DecidedBy      string  `json:"decidedBy"`
-	DecisionReason string  `json:"decisionReason"`
-	ReservationID  string  `json:"reservationId"`
-	PaymentID      string  `json:"paymentId"`
-	ShipmentID     string  `json:"shipmentId"`
-	DeliveryStatus string  `json:"deliveryStatus"`
-	Total          float64 `json:"total"`
-	Currency       string  `json:"currency"`
+	ID             string
+	Status         string
+	RiskScore      *int
+	CancelReason   string
+	DecidedBy      string
+	DecisionReason string
+	ReservationID  string
+	PaymentID      string
+	ShipmentID     string
+	DeliveryStatus string
+	Total          float64
+	Currency       string
 	// PaymentSessionID is the checkout session the order recorded.
-	PaymentSessionID string `json:"paymentSessionId"`
+	PaymentSessionID string
 }
 
 func (s *system) placeOrder(body string) string {
 	s.t.Helper()
-	var created struct{ ID, Status string }
-	require.Equal(s.t, http.StatusCreated, s.call("POST", s.orders+"/api/orders", body, nil, &created))
-	return created.ID
+	id, err := s.place(s.t.Context(), body)
+	require.NoError(s.t, err)
+	return id
+}
+
+// place places an order whose JSON body is body and returns its id; it returns errors
+// instead of failing the test so it can run in a goroutine.
+func (s *system) place(ctx context.Context, body string) (string, error) {
+	res, err := s.api.PlaceOrderWithBodyWithResponse(ctx, nil, "application/json", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	if res.JSON201 == nil {
+		return "", fmt.Errorf("POST /api/orders: status %d: %s", res.StatusCode(), res.Body)
+	}
+	return res.JSON201.Id, nil
 }
 
 func (s *system) order(id string) orderView {
 	s.t.Helper()
-	var o orderView
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, operator(), &o))
+	o, err := s.read(s.t.Context(), id)
+	require.NoError(s.t, err)
 	return o
+}
+
+// read reads the order as the operator; it returns errors so it can run in a goroutine.
+func (s *system) read(ctx context.Context, id string) (orderView, error) {
+	res, err := s.api.GetOrderWithResponse(ctx, id, withHeader("Authorization", "Bearer "+operatorToken))
+	if err != nil {
+		return orderView{}, err
+	}
+	if res.JSON200 == nil {
+		return orderView{}, fmt.Errorf("GET /api/orders/%s: status %d: %s", id, res.StatusCode(), res.Body)
+	}
+	o, err := res.JSON200.AsOrder()
+	if err != nil {
+		return orderView{}, err
+	}
+	return orderView{ID: o.Id, Status: string(o.Status), RiskScore: o.RiskScore, CancelReason: string(deref(o.CancelReason)),
+		DecidedBy: deref(o.DecidedBy), DecisionReason: deref(o.DecisionReason), ReservationID: deref(o.ReservationId),
+		PaymentID: deref(o.PaymentId), ShipmentID: deref(o.ShipmentId), DeliveryStatus: deref(o.DeliveryStatus),
+		Total: o.Total, Currency: o.Currency, PaymentSessionID: deref(o.PaymentSessionId)}, nil
+}
+
+// deref is the value of an optional field of the document, its zero value when absent.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
+// withHeader sets one header on a request of the typed client: a credential, a signature.
+func withHeader(name, value string) ordersclient.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		req.Header.Set(name, value)
+		return nil
+	}
 }
 
 // operator is the header of the operator's credential, which reads every order, list and inbox.

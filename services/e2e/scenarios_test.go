@@ -367,7 +367,8 @@ func (s *system) recordedSession(id string) (orderView, error) {
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
 	for deadline := time.Now().Add(30 * time.Second); o.PaymentSessionID == ""; <-poll.C {
-		if err := s.do("GET", "/api/orders/"+id, nil, operator(), http.StatusOK, &o); err != nil {
+		var err error
+		if o, err = s.read(s.t.Context(), id); err != nil {
 			return o, err
 		}
 		if time.Now().After(deadline) {
