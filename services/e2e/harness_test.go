@@ -270,6 +270,18 @@ func (s *system) read(ctx context.Context, id string) (orderView, error) {
 		Total: o.Total, Currency: o.Currency, PaymentSessionID: deref(o.PaymentSessionId)}, nil
 }
 
+// decide posts a manager's decision on the order, presenting token.
+func (s *system) decide(token, id string, approved bool, reason string) *ordersclient.ApproveOrderResponse {
+	s.t.Helper()
+	body := ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved}
+	if reason != "" {
+		body.Reason = &reason
+	}
+	res, err := s.api.ApproveOrderWithResponse(s.t.Context(), body, withHeader("Authorization", "Bearer "+token))
+	require.NoError(s.t, err)
+	return res
+}
+
 // deref is the value of an optional field of the document, its zero value when absent.
 func deref[T any](p *T) T {
 	if p == nil {

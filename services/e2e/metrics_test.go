@@ -133,8 +133,7 @@ func TestMetricsFollowScenario1(t *testing.T) {
 
 	held := s.placeOrder(highRisk)
 	s.waitStatus(held, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": held, "approved": true, "reason": "known customer"}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, held, true, "known customer").StatusCode())
 	s.waitStatus(held, "awaiting_payment")
 	s.stock("SKU-001")
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -73,12 +74,11 @@ func (s *system) stock(sku string) stock {
 
 func (s *system) notifications(orderID string) []string {
 	s.t.Helper()
-	var out struct {
-		Notifications []struct{ Kind string } `json:"notifications"`
-	}
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+orderID+"/notifications", nil, operator(), &out))
+	res, err := s.api.ListNotificationsWithResponse(s.t.Context(), orderID, withHeader("Authorization", "Bearer "+operatorToken))
+	require.NoError(s.t, err)
+	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
-	for _, n := range out.Notifications {
+	for _, n := range res.JSON200.Notifications {
 		kinds = append(kinds, n.Kind)
 	}
 	return kinds
@@ -86,12 +86,12 @@ func (s *system) notifications(orderID string) []string {
 
 func (s *system) tickets(orderID string) []string {
 	s.t.Helper()
-	var out struct {
-		Tickets []struct{ Kind string } `json:"tickets"`
-	}
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+orderID, nil, operator(), &out))
+	res, err := s.api.ListSupportTicketsWithResponse(s.t.Context(), &ordersclient.ListSupportTicketsParams{OrderId: &orderID},
+		withHeader("Authorization", "Bearer "+operatorToken))
+	require.NoError(s.t, err)
+	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
-	for _, t := range out.Tickets {
+	for _, t := range res.JSON200.Tickets {
 		kinds = append(kinds, t.Kind)
 	}
 	return kinds
@@ -128,12 +128,9 @@ func TestScenario2HighRiskOrderApprovedCompletes(t *testing.T) {
 	require.NotNil(t, o.RiskScore)
 	assert.GreaterOrEqual(t, *o.RiskScore, 70)
 
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer("wrong"), nil), "approval needs the manager token")
+	assert.Equal(t, http.StatusUnauthorized, s.decide("wrong", id, true, "").StatusCode(), "approval needs the manager token")
 
-	var decided struct{ Status, DecidedBy string }
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true, "reason": "known reseller"}, bearer(managerToken), &decided))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "known reseller").StatusCode())
 	o = s.waitStatus(id, "awaiting_payment")
 	assert.Equal(t, "known reseller", o.DecisionReason)
 	assert.NotEmpty(t, o.DecidedBy)
@@ -150,8 +147,7 @@ func TestScenario2HighRiskOrderRejected(t *testing.T) {
 	before := s.stock("SKU-031")
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": false, "reason": "card mismatch"}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, false, "card mismatch").StatusCode())
 	o := s.waitStatus(id, "rejected")
 	assert.Empty(t, o.ReservationID)
 	assert.Equal(t, before, s.stock("SKU-031"))
@@ -243,8 +239,7 @@ func TestApprovalTimeoutCancels(t *testing.T) {
 	o := s.waitStatus(id, "cancelled")
 	assert.Equal(t, "timed_out", o.CancelReason)
 	// A decision after the deadline is refused.
-	assert.Equal(t, http.StatusConflict, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	assert.Equal(t, http.StatusConflict, s.decide(managerToken, id, true, "").StatusCode())
 }
 
 func TestPaymentTimeoutCancelsAndReleasesStock(t *testing.T) {
@@ -280,8 +275,7 @@ func TestEarlyPaymentWebhookIsCheckedOnceTheSessionIsRecorded(t *testing.T) {
 	s.waitStatus(id, "awaiting_approval")
 	s.simulatePayment(id, "completed")
 	assert.Equal(t, "awaiting_approval", s.order(id).Status)
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
 	s.waitTicket(id, "payment_mismatch")
 	assert.Equal(t, "awaiting_payment", s.order(id).Status)
 	s.pay(id, "completed")
@@ -297,8 +291,7 @@ func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
 	s := start(t, defaultOptions())
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
 
 	assert.Equal(t, http.StatusNotFound, s.call("POST", s.payments+"/api/payments/sessions",
 		map[string]any{"orderId": id, "amount": 1, "currency": "USD"}, bearer(ordersServiceToken), nil),
@@ -471,19 +464,12 @@ func TestConcurrentManagerDecisions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-startGate
-			body := fmt.Sprintf(`{"orderId":%q,"approved":%t}`, id, approved)
-			req, err := http.NewRequest("POST", s.orders+"/api/orders/approve", strings.NewReader(body))
+			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved},
+				withHeader("Authorization", "Bearer "+managerToken), withHeader("X-Manager", fmt.Sprintf("manager-%d", i)))
 			if err != nil {
 				return
 			}
-			req.Header = bearer(managerToken)
-			req.Header.Set("X-Manager", fmt.Sprintf("manager-%d", i))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return
-			}
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
+			codes[i] = res.StatusCode()
 		}()
 	}
 	close(startGate)
