@@ -76,7 +76,7 @@ func (s *system) driveOrder(i int) error {
 	}
 	pay, _ := json.Marshal(wh)
 	paid, err := s.api.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(pay),
-		withHeader(webhooksig.StripeHeader, webhooksig.SignStripe(pay, paymentSecret, time.Now())))
+		withHeaders(http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, paymentSecret, time.Now())}}))
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *system) driveOrder(i int) error {
 	}
 	del, _ := json.Marshal(map[string]string{"id": "dlv_" + id, "orderId": id, "status": "delivered"})
 	delivered, err := s.api.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(del),
-		withHeader(webhooksig.CourierHeader, webhooksig.SignCourier(del, deliverySecret, time.Now())))
+		withHeaders(http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(del, deliverySecret, time.Now())}}))
 	if err != nil {
 		return err
 	}

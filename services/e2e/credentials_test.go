@@ -126,7 +126,7 @@ func TestSimulatorsExistOnlyInDevMode(t *testing.T) {
 	sess := s.session(id)
 	// Paid by the provider's signed webhook, so the order has a shipment a courier could move.
 	body, header := s.signedProviderPayment(id, "evt_paid", "completed", "pi_1")
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	require.Equal(t, http.StatusAccepted, s.postPayment(body, header).StatusCode())
 	s.waitStatus(id, "awaiting_delivery")
 
 	for _, r := range []struct {
@@ -300,7 +300,7 @@ func TestAnApprovalIsDecidedByTheTokensManager(t *testing.T) {
 
 	reason := "known customer"
 	res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
-		withHeader("Authorization", "Bearer "+managerToken), withHeader("X-Manager", "mallory@example.com"))
+		withHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {"mallory@example.com"}}))
 	require.NoError(t, err)
 	require.NotNil(t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	assert.Equal(t, apiManager, res.JSON200.DecidedBy)

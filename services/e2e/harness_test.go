@@ -253,7 +253,7 @@ func (s *system) order(id string) orderView {
 
 // read reads the order as the operator; it returns errors so it can run in a goroutine.
 func (s *system) read(ctx context.Context, id string) (orderView, error) {
-	res, err := s.api.GetOrderWithResponse(ctx, id, withHeader("Authorization", "Bearer "+operatorToken))
+	res, err := s.api.GetOrderWithResponse(ctx, id, withHeaders(operator()))
 	if err != nil {
 		return orderView{}, err
 	}
@@ -277,7 +277,7 @@ func (s *system) decide(token, id string, approved bool, reason string) *ordersc
 	if reason != "" {
 		body.Reason = &reason
 	}
-	res, err := s.api.ApproveOrderWithResponse(s.t.Context(), body, withHeader("Authorization", "Bearer "+token))
+	res, err := s.api.ApproveOrderWithResponse(s.t.Context(), body, withHeaders(bearer(token)))
 	require.NoError(s.t, err)
 	return res
 }
@@ -291,12 +291,30 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// withHeader sets one header on a request of the typed client: a credential, a signature.
-func withHeader(name, value string) ordersclient.RequestEditorFn {
+// withHeaders sets headers on a request of the typed client: a credential, a signature.
+func withHeaders(h http.Header) ordersclient.RequestEditorFn {
 	return func(_ context.Context, req *http.Request) error {
-		req.Header.Set(name, value)
+		for k, v := range h {
+			req.Header[k] = v
+		}
 		return nil
 	}
+}
+
+// postPayment posts body to the payment webhook with header (its signature, or none).
+func (s *system) postPayment(body []byte, header http.Header) *ordersclient.PaymentWebhookResponse {
+	s.t.Helper()
+	res, err := s.api.PaymentWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), withHeaders(header))
+	require.NoError(s.t, err)
+	return res
+}
+
+// postDelivery posts body to the courier webhook with header (its signature, or none).
+func (s *system) postDelivery(body []byte, header http.Header) *ordersclient.DeliveryWebhookResponse {
+	s.t.Helper()
+	res, err := s.api.DeliveryWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), withHeaders(header))
+	require.NoError(s.t, err)
+	return res
 }
 
 // operator is the header of the operator's credential, which reads every order, list and inbox.

@@ -74,7 +74,7 @@ func (s *system) stock(sku string) stock {
 
 func (s *system) notifications(orderID string) []string {
 	s.t.Helper()
-	res, err := s.api.ListNotificationsWithResponse(s.t.Context(), orderID, withHeader("Authorization", "Bearer "+operatorToken))
+	res, err := s.api.ListNotificationsWithResponse(s.t.Context(), orderID, withHeaders(operator()))
 	require.NoError(s.t, err)
 	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
@@ -87,7 +87,7 @@ func (s *system) notifications(orderID string) []string {
 func (s *system) tickets(orderID string) []string {
 	s.t.Helper()
 	res, err := s.api.ListSupportTicketsWithResponse(s.t.Context(), &ordersclient.ListSupportTicketsParams{OrderId: &orderID},
-		withHeader("Authorization", "Bearer "+operatorToken))
+		withHeaders(operator()))
 	require.NoError(s.t, err)
 	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
@@ -315,7 +315,7 @@ func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
 	}
 	for name, wh := range bad {
 		body, header := signedPayment(t, paymentSecret, wh)
-		require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil), name)
+		require.Equal(t, http.StatusAccepted, s.postPayment(body, header).StatusCode(), name)
 	}
 	s.waitTicket(id, "payment_mismatch")
 	assert.Equal(t, "awaiting_payment", s.order(id).Status)
@@ -323,7 +323,7 @@ func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
 	// Webhooks are handled in the order they came, so once the good one has moved the
 	// order on, every bad one before it has been refused.
 	body, header := signedPayment(t, paymentSecret, good)
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	require.Equal(t, http.StatusAccepted, s.postPayment(body, header).StatusCode())
 	o := s.waitStatus(id, "awaiting_delivery")
 	assert.Equal(t, "pi_good", o.PaymentID)
 	var tickets struct {
@@ -384,11 +384,12 @@ func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
 	id := s.placeOrder(lowRisk)
 	s.waitStatus(id, "awaiting_payment")
 	body, header := s.signedProviderPayment(id, "evt_dup_1", "completed", "pi_1")
-	var first, second struct{ Outcome string }
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))
-	assert.Equal(t, "accepted", first.Outcome)
-	assert.Equal(t, "duplicate", second.Outcome)
+	first := s.postPayment(body, header)
+	require.Equal(t, http.StatusAccepted, first.StatusCode())
+	second := s.postPayment(body, header)
+	require.Equal(t, http.StatusOK, second.StatusCode())
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("accepted"), first.JSON202.Outcome)
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("duplicate"), second.JSON200.Outcome)
 	s.waitStatus(id, "awaiting_delivery")
 
 	// The same delivery status twice (different event ids) records one update.
@@ -414,15 +415,14 @@ func TestForgedOrUnsignedWebhooksAreRefused(t *testing.T) {
 	s.waitStatus(id, "awaiting_payment")
 
 	body, header := signedPayment(t, "whsec_attacker", map[string]string{"orderId": id, "status": "completed"})
-	var e struct {
-		Error struct{ Code string } `json:"error"`
-	}
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, header, &e))
-	assert.Equal(t, "unauthorized", e.Error.Code)
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, nil, nil), "unsigned outside dev mode")
+	forged := s.postPayment(body, header)
+	assert.Equal(t, http.StatusUnauthorized, forged.StatusCode())
+	require.NotNil(t, forged.JSON401, "body: %s", forged.Body)
+	assert.Equal(t, ordersclient.ErrorErrorCode("unauthorized"), forged.JSON401.Error.Code)
+	assert.Equal(t, http.StatusUnauthorized, s.postPayment(body, nil).StatusCode(), "unsigned outside dev mode")
 	courierBody := []byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id))
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/delivery", courierBody,
-		http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(courierBody, "wrong", time.Now())}}, nil))
+	assert.Equal(t, http.StatusUnauthorized, s.postDelivery(courierBody,
+		http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(courierBody, "wrong", time.Now())}}).StatusCode())
 	assert.Equal(t, "awaiting_payment", s.order(id).Status)
 }
 
@@ -433,16 +433,16 @@ func TestBusinessCaseCurlWebhooksInDevMode(t *testing.T) {
 	s := start(t, opt)
 	id := s.placeOrder(`{"items":[{"sku":"SKU-003","quantity":1}],"total":100}`)
 	s.waitStatus(id, "awaiting_payment")
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", fmt.Sprintf(`{"orderId":%q,"status":"completed"}`, id), nil, nil))
+	require.Equal(t, http.StatusAccepted, s.postPayment([]byte(fmt.Sprintf(`{"orderId":%q,"status":"completed"}`, id)), nil).StatusCode())
 	s.waitStatus(id, "awaiting_delivery")
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/delivery", fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id), nil, nil))
+	require.Equal(t, http.StatusAccepted, s.postDelivery([]byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id)), nil).StatusCode())
 	s.waitStatus(id, "completed")
 }
 
 func TestWebhookForUnknownOrderIsRecorded(t *testing.T) {
 	s := start(t, defaultOptions())
 	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_ghost", "orderId": "no-such-order", "status": "completed"})
-	assert.Equal(t, http.StatusNotFound, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	assert.Equal(t, http.StatusNotFound, s.postPayment(body, header).StatusCode())
 	var inbox struct {
 		Webhooks []struct{ OrderID, Outcome string } `json:"webhooks"`
 	}
@@ -465,7 +465,7 @@ func TestConcurrentManagerDecisions(t *testing.T) {
 			defer wg.Done()
 			<-startGate
 			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved},
-				withHeader("Authorization", "Bearer "+managerToken), withHeader("X-Manager", fmt.Sprintf("manager-%d", i)))
+				withHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {fmt.Sprintf("manager-%d", i)}}))
 			if err != nil {
 				return
 			}
@@ -489,10 +489,11 @@ func TestRetriedWebhookForAnOrderThatNowExistsIsApplied(t *testing.T) {
 	require.NoError(t, err)
 
 	body, header := s.signedProviderPayment(id, "evt_retry", "completed", "pi_retry")
-	var first, second struct{ Outcome string }
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))
-	assert.Equal(t, "accepted", first.Outcome)
-	assert.Equal(t, "duplicate", second.Outcome)
+	first := s.postPayment(body, header)
+	require.Equal(t, http.StatusAccepted, first.StatusCode())
+	second := s.postPayment(body, header)
+	require.Equal(t, http.StatusOK, second.StatusCode())
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("accepted"), first.JSON202.Outcome)
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("duplicate"), second.JSON200.Outcome)
 	s.waitStatus(id, "awaiting_delivery")
 }
