@@ -110,10 +110,8 @@ func start(t *testing.T, opt options) *system {
 	}
 	lnOrders, lnPayments, lnWarehouse, lnDelivery := listen(), listen(), listen(), listen()
 	base := func(ln net.Listener) string { return "http://" + ln.Addr().String() }
-	s.orders, s.payments, s.warehouse, s.delivery = base(lnOrders), base(lnPayments), base(lnWarehouse), base(lnDelivery)
-	api, err := ordersclient.NewClientWithResponses(s.orders)
-	require.NoError(t, err)
-	s.api = api
+	s.payments, s.warehouse, s.delivery = base(lnPayments), base(lnWarehouse), base(lnDelivery)
+	s.useOrders(base(lnOrders))
 
 	newPool := func() *pgxpool.Pool {
 		pool, err := pgxpool.New(ctx, url)
@@ -173,6 +171,14 @@ func start(t *testing.T, opt options) *system {
 		}
 	})
 	return s
+}
+
+// useOrders points the tests, and the typed client, at the orders service at url.
+func (s *system) useOrders(url string) {
+	s.t.Helper()
+	api, err := ordersclient.NewClientWithResponses(url)
+	require.NoError(s.t, err)
+	s.orders, s.api = url, api
 }
 
 // call makes one HTTP request and decodes a JSON answer into out (when non-nil).
