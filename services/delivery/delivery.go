@@ -21,6 +21,7 @@ import (
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -82,6 +83,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		Service: "delivery",
 		Kind:    "courier",
 		URL:     cfg.OrdersWebhookURL,
+		Post:    (*ordersclient.Client).DeliveryWebhookWithBody,
 		Header:  webhooksig.CourierHeader,
 		Sign:    webhooksig.SignCourier,
 		Secret:  cfg.WebhookSecret,

@@ -1,11 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,12 +62,11 @@ func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 // driveOrder takes one order from placement to completion with signed webhooks; it returns
 // errors instead of failing the test so it can run in a goroutine.
 func (s *system) driveOrder(i int) error {
-	body := fmt.Sprintf(`{"items":[{"sku":"SKU-%03d","quantity":1}],"customerId":"c-%d"}`, 1+i%5, i)
-	var created struct{ ID string }
-	if err := s.do("POST", "/api/orders", []byte(body), nil, http.StatusCreated, &created); err != nil {
+	ctx := s.t.Context()
+	id, err := s.place(ctx, fmt.Sprintf(`{"items":[{"sku":"SKU-%03d","quantity":1}],"customerId":"c-%d"}`, 1+i%5, i))
+	if err != nil {
 		return err
 	}
-	id := created.ID
 	if err := s.reach(id, "awaiting_payment"); err != nil {
 		return err
 	}
@@ -76,39 +75,27 @@ func (s *system) driveOrder(i int) error {
 		return err
 	}
 	pay, _ := json.Marshal(wh)
-	if err := s.do("POST", "/webhooks/payment", pay, http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, paymentSecret, time.Now())}}, http.StatusAccepted, nil); err != nil {
+	paid, err := s.api.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(pay),
+		withHeaders(http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, paymentSecret, time.Now())}}))
+	if err != nil {
 		return err
+	}
+	if paid.StatusCode() != http.StatusAccepted {
+		return fmt.Errorf("payment webhook of %s: status %d: %s", id, paid.StatusCode(), paid.Body)
 	}
 	if err := s.reach(id, "awaiting_delivery"); err != nil {
 		return err
 	}
 	del, _ := json.Marshal(map[string]string{"id": "dlv_" + id, "orderId": id, "status": "delivered"})
-	if err := s.do("POST", "/webhooks/delivery", del, http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(del, deliverySecret, time.Now())}}, http.StatusAccepted, nil); err != nil {
+	delivered, err := s.api.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(del),
+		withHeaders(http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(del, deliverySecret, time.Now())}}))
+	if err != nil {
 		return err
+	}
+	if delivered.StatusCode() != http.StatusAccepted {
+		return fmt.Errorf("delivery webhook of %s: status %d: %s", id, delivered.StatusCode(), delivered.Body)
 	}
 	return s.reach(id, "completed")
-}
-
-func (s *system) do(method, path string, body []byte, header http.Header, want int, out any) error {
-	req, err := http.NewRequest(method, s.orders+path, strings.NewReader(string(body)))
-	if err != nil {
-		return err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	return nil
 }
 
 // reach polls the order until it has status.
@@ -117,7 +104,8 @@ func (s *system) reach(id, status string) error {
 	defer poll.Stop()
 	var o orderView
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); <-poll.C {
-		if err := s.do("GET", "/api/orders/"+id, nil, operator(), http.StatusOK, &o); err != nil {
+		var err error
+		if o, err = s.read(s.t.Context(), id); err != nil {
 			return err
 		}
 		if o.Status == status {

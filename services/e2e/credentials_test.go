@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 )
 
 // limitedOrder takes all five units of the scarce SKU.
@@ -125,7 +126,7 @@ func TestSimulatorsExistOnlyInDevMode(t *testing.T) {
 	sess := s.session(id)
 	// Paid by the provider's signed webhook, so the order has a shipment a courier could move.
 	body, header := s.signedProviderPayment(id, "evt_paid", "completed", "pi_1")
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	require.Equal(t, http.StatusAccepted, s.postPayment(body, header).StatusCode())
 	s.waitStatus(id, "awaiting_delivery")
 
 	for _, r := range []struct {
@@ -297,12 +298,12 @@ func TestAnApprovalIsDecidedByTheTokensManager(t *testing.T) {
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
 
-	header := bearer(managerToken)
-	header.Set("X-Manager", "mallory@example.com")
-	var decided struct{ Status, DecidedBy string }
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true, "reason": "known customer"}, header, &decided))
-	assert.Equal(t, apiManager, decided.DecidedBy)
+	reason := "known customer"
+	res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
+		withHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {"mallory@example.com"}}))
+	require.NoError(t, err)
+	require.NotNil(t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
+	assert.Equal(t, apiManager, res.JSON200.DecidedBy)
 	assert.Equal(t, apiManager, s.waitStatus(id, "awaiting_payment").DecidedBy)
 
 	var actor string

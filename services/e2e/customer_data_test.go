@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 )
 
 // Finding 4 of issue 8: customer data was public. In production mode a customer reads only
@@ -26,24 +29,28 @@ type placed struct {
 	AccessToken string `json:"accessToken"`
 }
 
-func (s *system) placeWithToken(body string, header http.Header) placed {
+func (s *system) placeWithToken(body string, params *ordersclient.PlaceOrderParams) placed {
 	s.t.Helper()
-	var p placed
-	require.Equal(s.t, http.StatusCreated, s.call("POST", s.orders+"/api/orders", body, header, &p))
-	require.NotEmpty(s.t, p.ID)
-	return p
+	res, err := s.api.PlaceOrderWithBodyWithResponse(s.t.Context(), params, "application/json", strings.NewReader(body))
+	require.NoError(s.t, err)
+	require.NotNil(s.t, res.JSON201, "status %d: %s", res.StatusCode(), res.Body)
+	require.NotEmpty(s.t, res.JSON201.Id)
+	return placed{ID: res.JSON201.Id, Status: string(res.JSON201.Status), AccessToken: res.JSON201.AccessToken}
 }
 
 // waitPaymentURL waits until the order records its payment session: the status moves to
 // awaiting_payment a few hops before the session is opened.
 func (s *system) waitPaymentURL(id string) {
 	s.t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		var o struct {
-			PaymentURL string `json:"paymentUrl"`
-		}
-		require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, bearer(operatorToken), &o))
-		if o.PaymentURL != "" {
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+		res, err := s.api.GetOrderWithResponse(s.t.Context(), id, withHeaders(operator()))
+		require.NoError(s.t, err)
+		require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
+		o, err := res.JSON200.AsOrder()
+		require.NoError(s.t, err)
+		if deref(o.PaymentUrl) != "" {
 			return
 		}
 	}
@@ -137,12 +144,16 @@ func TestCustomerDataNeedsACredential(t *testing.T) {
 // and any replica computes it.
 func TestIdempotentRetryReturnsTheSameAccessToken(t *testing.T) {
 	s := start(t, defaultOptions())
-	key := http.Header{"Idempotency-Key": {"checkout-42"}}
+	checkout := "checkout-42"
+	key := &ordersclient.PlaceOrderParams{IdempotencyKey: &checkout}
 	first := s.placeWithToken(lowRisk, key)
-	var again placed
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders", lowRisk, key, &again))
+	res, err := s.api.PlaceOrderWithBodyWithResponse(t.Context(), key, "application/json", strings.NewReader(lowRisk))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode(), "body: %s", res.Body)
+	assert.Equal(t, "true", res.Headers200.IdempotentReplayed)
+	again := res.JSON200
 	// The same order and token; its status is today's, which the workflow may have moved on.
-	assert.Equal(t, first.ID, again.ID)
+	assert.Equal(t, first.ID, again.Id)
 	assert.Equal(t, first.AccessToken, again.AccessToken)
 	require.NotEmpty(t, again.AccessToken)
 }

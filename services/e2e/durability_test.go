@@ -70,8 +70,8 @@ func startCluster(t *testing.T, opt options) *cluster {
 		c.addrs[name] = ln.Addr().String()
 		require.NoError(t, ln.Close())
 	}
-	c.orders, c.warehouse = "http://"+c.addrs["orders"], "http://"+c.addrs["warehouse"]
-	c.payments, c.delivery = "http://"+c.addrs["payments"], "http://"+c.addrs["delivery"]
+	c.useOrders("http://" + c.addrs["orders"])
+	c.warehouse, c.payments, c.delivery = "http://"+c.addrs["warehouse"], "http://"+c.addrs["payments"], "http://"+c.addrs["delivery"]
 	db, err := pgxpool.New(context.Background(), c.dbURL)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
@@ -347,7 +347,7 @@ func TestCrashOfOrdersServiceLosesNothing(t *testing.T) {
 
 	// The new process serves webhooks too: a payment moves an order on to shipping.
 	body, header := c.signedProviderPayment(ids[0], "evt_after_crash", "completed", "pi_after_crash")
-	require.Equal(t, http.StatusAccepted, c.call("POST", c.orders+"/webhooks/payment", body, header, nil))
+	require.Equal(t, http.StatusAccepted, c.postPayment(body, header).StatusCode())
 	c.waitStatus(ids[0], "awaiting_delivery")
 }
 

@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/ordermill/ordermill/services/delivery"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/warehouse"
 )
@@ -54,6 +57,9 @@ type system struct {
 	logs *lockedBuffer
 	// routes lists, by service name, every pattern its process serves (host.Routes).
 	routes map[string][]string
+	// api is the orders service's typed client, generated from its OpenAPI document: the
+	// tests place, read and pay orders through the contract, not hand-written requests.
+	api *ordersclient.ClientWithResponses
 }
 
 // lockedBuffer is a log destination the services write to concurrently.
@@ -104,7 +110,8 @@ func start(t *testing.T, opt options) *system {
 	}
 	lnOrders, lnPayments, lnWarehouse, lnDelivery := listen(), listen(), listen(), listen()
 	base := func(ln net.Listener) string { return "http://" + ln.Addr().String() }
-	s.orders, s.payments, s.warehouse, s.delivery = base(lnOrders), base(lnPayments), base(lnWarehouse), base(lnDelivery)
+	s.payments, s.warehouse, s.delivery = base(lnPayments), base(lnWarehouse), base(lnDelivery)
+	s.useOrders(base(lnOrders))
 
 	newPool := func() *pgxpool.Pool {
 		pool, err := pgxpool.New(ctx, url)
@@ -166,6 +173,14 @@ func start(t *testing.T, opt options) *system {
 	return s
 }
 
+// useOrders points the tests, and the typed client, at the orders service at url.
+func (s *system) useOrders(url string) {
+	s.t.Helper()
+	api, err := ordersclient.NewClientWithResponses(url)
+	require.NoError(s.t, err)
+	s.orders, s.api = url, api
+}
+
 // call makes one HTTP request and decodes a JSON answer into out (when non-nil).
 func (s *system) call(method, url string, body any, header http.Header, out any) int {
 	s.t.Helper()
@@ -197,36 +212,115 @@ func (s *system) call(method, url string, body any, header http.Header, out any)
 	return resp.StatusCode
 }
 
-// orderView is the part of GET /api/orders/{id} the tests read.
+// orderView is the part of GET /api/orders/{id} (the operator's Order) the tests read.
 type orderView struct {
-	ID             string  `json:"id"`
-	Status         string  `json:"status"`
-	RiskScore      *int    `json:"riskScore"`
-	CancelReason   string  `json:"cancelReason"`
-	DecidedBy      string  `json:"decidedBy"`
-	DecisionReason string  `json:"decisionReason"`
-	ReservationID  string  `json:"reservationId"`
-	PaymentID      string  `json:"paymentId"`
-	ShipmentID     string  `json:"shipmentId"`
-	DeliveryStatus string  `json:"deliveryStatus"`
-	Total          float64 `json:"total"`
-	Currency       string  `json:"currency"`
+	ID             string
+	Status         string
+	RiskScore      *int
+	CancelReason   string
+	DecidedBy      string
+	DecisionReason string
+	ReservationID  string
+	PaymentID      string
+	ShipmentID     string
+	DeliveryStatus string
+	Total          float64
+	Currency       string
 	// PaymentSessionID is the checkout session the order recorded.
-	PaymentSessionID string `json:"paymentSessionId"`
+	PaymentSessionID string
 }
 
 func (s *system) placeOrder(body string) string {
 	s.t.Helper()
-	var created struct{ ID, Status string }
-	require.Equal(s.t, http.StatusCreated, s.call("POST", s.orders+"/api/orders", body, nil, &created))
-	return created.ID
+	id, err := s.place(s.t.Context(), body)
+	require.NoError(s.t, err)
+	return id
+}
+
+// place places an order whose JSON body is body and returns its id; it returns errors
+// instead of failing the test so it can run in a goroutine.
+func (s *system) place(ctx context.Context, body string) (string, error) {
+	res, err := s.api.PlaceOrderWithBodyWithResponse(ctx, nil, "application/json", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	if res.JSON201 == nil {
+		return "", fmt.Errorf("POST /api/orders: status %d: %s", res.StatusCode(), res.Body)
+	}
+	return res.JSON201.Id, nil
 }
 
 func (s *system) order(id string) orderView {
 	s.t.Helper()
-	var o orderView
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, operator(), &o))
+	o, err := s.read(s.t.Context(), id)
+	require.NoError(s.t, err)
 	return o
+}
+
+// read reads the order as the operator; it returns errors so it can run in a goroutine.
+func (s *system) read(ctx context.Context, id string) (orderView, error) {
+	res, err := s.api.GetOrderWithResponse(ctx, id, withHeaders(operator()))
+	if err != nil {
+		return orderView{}, err
+	}
+	if res.JSON200 == nil {
+		return orderView{}, fmt.Errorf("GET /api/orders/%s: status %d: %s", id, res.StatusCode(), res.Body)
+	}
+	o, err := res.JSON200.AsOrder()
+	if err != nil {
+		return orderView{}, err
+	}
+	return orderView{ID: o.Id, Status: string(o.Status), RiskScore: o.RiskScore, CancelReason: string(deref(o.CancelReason)),
+		DecidedBy: deref(o.DecidedBy), DecisionReason: deref(o.DecisionReason), ReservationID: deref(o.ReservationId),
+		PaymentID: deref(o.PaymentId), ShipmentID: deref(o.ShipmentId), DeliveryStatus: deref(o.DeliveryStatus),
+		Total: o.Total, Currency: o.Currency, PaymentSessionID: deref(o.PaymentSessionId)}, nil
+}
+
+// decide posts a manager's decision on the order, presenting token.
+func (s *system) decide(token, id string, approved bool, reason string) *ordersclient.ApproveOrderResponse {
+	s.t.Helper()
+	body := ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved}
+	if reason != "" {
+		body.Reason = &reason
+	}
+	res, err := s.api.ApproveOrderWithResponse(s.t.Context(), body, withHeaders(bearer(token)))
+	require.NoError(s.t, err)
+	return res
+}
+
+// deref is the value of an optional field of the document, its zero value when absent.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
+// withHeaders sets headers on a request of the typed client: a credential, a signature.
+func withHeaders(h http.Header) ordersclient.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		return nil
+	}
+}
+
+// postPayment posts body to the payment webhook with header (its signature, or none).
+func (s *system) postPayment(body []byte, header http.Header) *ordersclient.PaymentWebhookResponse {
+	s.t.Helper()
+	res, err := s.api.PaymentWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), withHeaders(header))
+	require.NoError(s.t, err)
+	return res
+}
+
+// postDelivery posts body to the courier webhook with header (its signature, or none).
+func (s *system) postDelivery(body []byte, header http.Header) *ordersclient.DeliveryWebhookResponse {
+	s.t.Helper()
+	res, err := s.api.DeliveryWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), withHeaders(header))
+	require.NoError(s.t, err)
+	return res
 }
 
 // operator is the header of the operator's credential, which reads every order, list and inbox.

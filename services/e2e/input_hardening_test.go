@@ -114,8 +114,7 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	// 50,000,000.00 waits for a manager; approved, it is too much for the stock, so the
 	// workflow cancels it. It must not poison anything on the way.
 	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
 	s.waitCancelled(id)
 	assert.Zero(t, s.storedRows()["dead_letters"])
 }

@@ -123,7 +123,7 @@ func TestMetricsFollowScenario1(t *testing.T) {
 	id := s.placeOrder(lowRisk)
 	s.waitStatus(id, "awaiting_payment")
 	body, header := signedPayment(t, "whsec_attacker", map[string]string{"orderId": id, "status": "completed"})
-	require.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	require.Equal(t, http.StatusUnauthorized, s.postPayment(body, header).StatusCode())
 	s.pay(id, "completed")
 	s.waitStatus(id, "awaiting_delivery")
 	s.courier(id, "in_transit")
@@ -133,8 +133,7 @@ func TestMetricsFollowScenario1(t *testing.T) {
 
 	held := s.placeOrder(highRisk)
 	s.waitStatus(held, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": held, "approved": true, "reason": "known customer"}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, held, true, "known customer").StatusCode())
 	s.waitStatus(held, "awaiting_payment")
 	s.stock("SKU-001")
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -73,12 +74,11 @@ func (s *system) stock(sku string) stock {
 
 func (s *system) notifications(orderID string) []string {
 	s.t.Helper()
-	var out struct {
-		Notifications []struct{ Kind string } `json:"notifications"`
-	}
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+orderID+"/notifications", nil, operator(), &out))
+	res, err := s.api.ListNotificationsWithResponse(s.t.Context(), orderID, withHeaders(operator()))
+	require.NoError(s.t, err)
+	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
-	for _, n := range out.Notifications {
+	for _, n := range res.JSON200.Notifications {
 		kinds = append(kinds, n.Kind)
 	}
 	return kinds
@@ -86,12 +86,12 @@ func (s *system) notifications(orderID string) []string {
 
 func (s *system) tickets(orderID string) []string {
 	s.t.Helper()
-	var out struct {
-		Tickets []struct{ Kind string } `json:"tickets"`
-	}
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+orderID, nil, operator(), &out))
+	res, err := s.api.ListSupportTicketsWithResponse(s.t.Context(), &ordersclient.ListSupportTicketsParams{OrderId: &orderID},
+		withHeaders(operator()))
+	require.NoError(s.t, err)
+	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
-	for _, t := range out.Tickets {
+	for _, t := range res.JSON200.Tickets {
 		kinds = append(kinds, t.Kind)
 	}
 	return kinds
@@ -128,12 +128,9 @@ func TestScenario2HighRiskOrderApprovedCompletes(t *testing.T) {
 	require.NotNil(t, o.RiskScore)
 	assert.GreaterOrEqual(t, *o.RiskScore, 70)
 
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer("wrong"), nil), "approval needs the manager token")
+	assert.Equal(t, http.StatusUnauthorized, s.decide("wrong", id, true, "").StatusCode(), "approval needs the manager token")
 
-	var decided struct{ Status, DecidedBy string }
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true, "reason": "known reseller"}, bearer(managerToken), &decided))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "known reseller").StatusCode())
 	o = s.waitStatus(id, "awaiting_payment")
 	assert.Equal(t, "known reseller", o.DecisionReason)
 	assert.NotEmpty(t, o.DecidedBy)
@@ -150,8 +147,7 @@ func TestScenario2HighRiskOrderRejected(t *testing.T) {
 	before := s.stock("SKU-031")
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": false, "reason": "card mismatch"}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, false, "card mismatch").StatusCode())
 	o := s.waitStatus(id, "rejected")
 	assert.Empty(t, o.ReservationID)
 	assert.Equal(t, before, s.stock("SKU-031"))
@@ -243,8 +239,7 @@ func TestApprovalTimeoutCancels(t *testing.T) {
 	o := s.waitStatus(id, "cancelled")
 	assert.Equal(t, "timed_out", o.CancelReason)
 	// A decision after the deadline is refused.
-	assert.Equal(t, http.StatusConflict, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	assert.Equal(t, http.StatusConflict, s.decide(managerToken, id, true, "").StatusCode())
 }
 
 func TestPaymentTimeoutCancelsAndReleasesStock(t *testing.T) {
@@ -280,8 +275,7 @@ func TestEarlyPaymentWebhookIsCheckedOnceTheSessionIsRecorded(t *testing.T) {
 	s.waitStatus(id, "awaiting_approval")
 	s.simulatePayment(id, "completed")
 	assert.Equal(t, "awaiting_approval", s.order(id).Status)
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
 	s.waitTicket(id, "payment_mismatch")
 	assert.Equal(t, "awaiting_payment", s.order(id).Status)
 	s.pay(id, "completed")
@@ -297,8 +291,7 @@ func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
 	s := start(t, defaultOptions())
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
 
 	assert.Equal(t, http.StatusNotFound, s.call("POST", s.payments+"/api/payments/sessions",
 		map[string]any{"orderId": id, "amount": 1, "currency": "USD"}, bearer(ordersServiceToken), nil),
@@ -322,7 +315,7 @@ func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
 	}
 	for name, wh := range bad {
 		body, header := signedPayment(t, paymentSecret, wh)
-		require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil), name)
+		require.Equal(t, http.StatusAccepted, s.postPayment(body, header).StatusCode(), name)
 	}
 	s.waitTicket(id, "payment_mismatch")
 	assert.Equal(t, "awaiting_payment", s.order(id).Status)
@@ -330,7 +323,7 @@ func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
 	// Webhooks are handled in the order they came, so once the good one has moved the
 	// order on, every bad one before it has been refused.
 	body, header := signedPayment(t, paymentSecret, good)
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	require.Equal(t, http.StatusAccepted, s.postPayment(body, header).StatusCode())
 	o := s.waitStatus(id, "awaiting_delivery")
 	assert.Equal(t, "pi_good", o.PaymentID)
 	var tickets struct {
@@ -367,7 +360,8 @@ func (s *system) recordedSession(id string) (orderView, error) {
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
 	for deadline := time.Now().Add(30 * time.Second); o.PaymentSessionID == ""; <-poll.C {
-		if err := s.do("GET", "/api/orders/"+id, nil, operator(), http.StatusOK, &o); err != nil {
+		var err error
+		if o, err = s.read(s.t.Context(), id); err != nil {
 			return o, err
 		}
 		if time.Now().After(deadline) {
@@ -390,11 +384,12 @@ func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
 	id := s.placeOrder(lowRisk)
 	s.waitStatus(id, "awaiting_payment")
 	body, header := s.signedProviderPayment(id, "evt_dup_1", "completed", "pi_1")
-	var first, second struct{ Outcome string }
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))
-	assert.Equal(t, "accepted", first.Outcome)
-	assert.Equal(t, "duplicate", second.Outcome)
+	first := s.postPayment(body, header)
+	require.Equal(t, http.StatusAccepted, first.StatusCode())
+	second := s.postPayment(body, header)
+	require.Equal(t, http.StatusOK, second.StatusCode())
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("accepted"), first.JSON202.Outcome)
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("duplicate"), second.JSON200.Outcome)
 	s.waitStatus(id, "awaiting_delivery")
 
 	// The same delivery status twice (different event ids) records one update.
@@ -420,15 +415,14 @@ func TestForgedOrUnsignedWebhooksAreRefused(t *testing.T) {
 	s.waitStatus(id, "awaiting_payment")
 
 	body, header := signedPayment(t, "whsec_attacker", map[string]string{"orderId": id, "status": "completed"})
-	var e struct {
-		Error struct{ Code string } `json:"error"`
-	}
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, header, &e))
-	assert.Equal(t, "unauthorized", e.Error.Code)
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/payment", body, nil, nil), "unsigned outside dev mode")
+	forged := s.postPayment(body, header)
+	assert.Equal(t, http.StatusUnauthorized, forged.StatusCode())
+	require.NotNil(t, forged.JSON401, "body: %s", forged.Body)
+	assert.Equal(t, ordersclient.ErrorErrorCode("unauthorized"), forged.JSON401.Error.Code)
+	assert.Equal(t, http.StatusUnauthorized, s.postPayment(body, nil).StatusCode(), "unsigned outside dev mode")
 	courierBody := []byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id))
-	assert.Equal(t, http.StatusUnauthorized, s.call("POST", s.orders+"/webhooks/delivery", courierBody,
-		http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(courierBody, "wrong", time.Now())}}, nil))
+	assert.Equal(t, http.StatusUnauthorized, s.postDelivery(courierBody,
+		http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(courierBody, "wrong", time.Now())}}).StatusCode())
 	assert.Equal(t, "awaiting_payment", s.order(id).Status)
 }
 
@@ -439,16 +433,16 @@ func TestBusinessCaseCurlWebhooksInDevMode(t *testing.T) {
 	s := start(t, opt)
 	id := s.placeOrder(`{"items":[{"sku":"SKU-003","quantity":1}],"total":100}`)
 	s.waitStatus(id, "awaiting_payment")
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", fmt.Sprintf(`{"orderId":%q,"status":"completed"}`, id), nil, nil))
+	require.Equal(t, http.StatusAccepted, s.postPayment([]byte(fmt.Sprintf(`{"orderId":%q,"status":"completed"}`, id)), nil).StatusCode())
 	s.waitStatus(id, "awaiting_delivery")
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/delivery", fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id), nil, nil))
+	require.Equal(t, http.StatusAccepted, s.postDelivery([]byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id)), nil).StatusCode())
 	s.waitStatus(id, "completed")
 }
 
 func TestWebhookForUnknownOrderIsRecorded(t *testing.T) {
 	s := start(t, defaultOptions())
 	body, header := signedPayment(t, paymentSecret, map[string]string{"id": "evt_ghost", "orderId": "no-such-order", "status": "completed"})
-	assert.Equal(t, http.StatusNotFound, s.call("POST", s.orders+"/webhooks/payment", body, header, nil))
+	assert.Equal(t, http.StatusNotFound, s.postPayment(body, header).StatusCode())
 	var inbox struct {
 		Webhooks []struct{ OrderID, Outcome string } `json:"webhooks"`
 	}
@@ -470,19 +464,12 @@ func TestConcurrentManagerDecisions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-startGate
-			body := fmt.Sprintf(`{"orderId":%q,"approved":%t}`, id, approved)
-			req, err := http.NewRequest("POST", s.orders+"/api/orders/approve", strings.NewReader(body))
+			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved},
+				withHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {fmt.Sprintf("manager-%d", i)}}))
 			if err != nil {
 				return
 			}
-			req.Header = bearer(managerToken)
-			req.Header.Set("X-Manager", fmt.Sprintf("manager-%d", i))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return
-			}
-			resp.Body.Close()
-			codes[i] = resp.StatusCode
+			codes[i] = res.StatusCode()
 		}()
 	}
 	close(startGate)
@@ -502,10 +489,11 @@ func TestRetriedWebhookForAnOrderThatNowExistsIsApplied(t *testing.T) {
 	require.NoError(t, err)
 
 	body, header := s.signedProviderPayment(id, "evt_retry", "completed", "pi_retry")
-	var first, second struct{ Outcome string }
-	require.Equal(t, http.StatusAccepted, s.call("POST", s.orders+"/webhooks/payment", body, header, &first))
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/webhooks/payment", body, header, &second))
-	assert.Equal(t, "accepted", first.Outcome)
-	assert.Equal(t, "duplicate", second.Outcome)
+	first := s.postPayment(body, header)
+	require.Equal(t, http.StatusAccepted, first.StatusCode())
+	second := s.postPayment(body, header)
+	require.Equal(t, http.StatusOK, second.StatusCode())
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("accepted"), first.JSON202.Outcome)
+	assert.Equal(t, ordersclient.WebhookAnswerOutcome("duplicate"), second.JSON200.Outcome)
 	s.waitStatus(id, "awaiting_delivery")
 }

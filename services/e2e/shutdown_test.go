@@ -102,7 +102,7 @@ func TestSIGTERMDuringABurstLosesNoOrder(t *testing.T) {
 	c.stop("orders") // replaced by a real process
 	addr := freeAddr(t)
 	proc := startOrdersProcess(t, c.dbURL, addr, c.warehouse, timeout)
-	c.orders = "http://" + addr
+	c.useOrders("http://" + addr)
 
 	// Five customers send ten orders each, one after another, so the burst goes on
 	// across the signal: some orders are answered before it, some are in flight during
@@ -160,13 +160,13 @@ func TestSIGTERMDuringABurstLosesNoOrder(t *testing.T) {
 	for _, id := range accepted {
 		c.waitStatus(id, "awaiting_payment")
 		body, header := c.signedProviderPayment(id, "evt_"+id, "completed", "pi_"+id)
-		require.Equal(t, http.StatusAccepted, c.call("POST", c.orders+"/webhooks/payment", body, header, nil))
+		require.Equal(t, http.StatusAccepted, c.postPayment(body, header).StatusCode())
 	}
 	for _, id := range accepted {
 		c.waitStatus(id, "awaiting_delivery")
 		body := []byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id))
 		header := http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(body, deliverySecret, time.Now())}}
-		require.Equal(t, http.StatusAccepted, c.call("POST", c.orders+"/webhooks/delivery", body, header, nil))
+		require.Equal(t, http.StatusAccepted, c.postDelivery(body, header).StatusCode())
 	}
 	for _, id := range accepted {
 		c.waitStatus(id, "completed")

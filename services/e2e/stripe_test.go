@@ -41,9 +41,12 @@ func stripeEvent(t *testing.T, id, typ string, obj map[string]any) []byte {
 // sendStripe posts a Stripe event signed as Stripe signs it and returns the status and answer.
 func (s *system) sendStripe(body []byte, secret string) (int, map[string]any) {
 	s.t.Helper()
+	res := s.postPayment(body, stripeSignature(body, secret))
 	var answer map[string]any
-	status := s.call("POST", s.orders+"/webhooks/payment", body, stripeSignature(body, secret), &answer)
-	return status, answer
+	if len(res.Body) > 0 {
+		require.NoError(s.t, json.Unmarshal(res.Body, &answer), "body: %s", res.Body)
+	}
+	return res.StatusCode(), answer
 }
 
 // stripeSignature is the Stripe-Signature header Stripe sends with body.

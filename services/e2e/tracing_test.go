@@ -32,8 +32,7 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 	s := start(t, defaultOptions())
 	id := s.placeOrder(highRisk)
 	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.call("POST", s.orders+"/api/orders/approve",
-		map[string]any{"orderId": id, "approved": true}, bearer(managerToken), nil))
+	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
 	s.waitStatus(id, "awaiting_payment")
 	s.pay(id, "completed")
 	s.waitStatus(id, "awaiting_delivery")

@@ -21,6 +21,7 @@ import (
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -97,6 +98,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		Service: "payments",
 		Kind:    "payment",
 		URL:     cfg.OrdersWebhookURL,
+		Post:    (*ordersclient.Client).PaymentWebhookWithBody,
 		Header:  webhooksig.StripeHeader,
 		Sign:    webhooksig.SignStripe,
 		Secret:  cfg.WebhookSecret,

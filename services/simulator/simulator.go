@@ -1,6 +1,6 @@
 // Package simulator holds what the payment provider and courier simulators share: posting a
-// signed webhook to the orders service, reporting how it answered, and answering the
-// simulator's HTTP request with that report.
+// signed webhook to the orders service through its typed client (ordersclient), reporting
+// how it answered, and answering the simulator's HTTP request with that report.
 package simulator
 
 import (
@@ -12,10 +12,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 )
 
 // maxOrdersBody bounds how much of the orders service's answer is echoed back: enough for
@@ -55,8 +57,12 @@ type Config struct {
 	Service string
 	// Kind names the webhook in a DeliveryError, such as "payment".
 	Kind string
-	// URL is the orders service's webhook endpoint.
+	// URL is the orders service's webhook endpoint. It is configured whole (an operator may
+	// put the orders service behind a path), so every request is sent to it exactly.
 	URL string
+	// Post is the webhook's operation in the orders service's typed client, such as
+	// (*ordersclient.Client).PaymentWebhookWithBody: it sends the exact signed bytes.
+	Post func(c *ordersclient.Client, ctx context.Context, contentType string, body io.Reader, reqEditors ...ordersclient.RequestEditorFn) (*http.Response, error)
 	// Header carries the signature Sign computes.
 	Header string
 	// Sign returns the signature header value for a body signed with secret at now.
@@ -73,6 +79,7 @@ type Config struct {
 // Notifier delivers one simulator's signed webhooks of type W to the orders service.
 type Notifier[W any] struct {
 	cfg    Config
+	orders *ordersclient.Client
 	logger *slog.Logger
 }
 
@@ -85,7 +92,9 @@ func New[W any](logger *slog.Logger, cfg Config) *Notifier[W] {
 	if cfg.Secret == "" {
 		logger.Warn(cfg.Service + ": no webhook secret configured; the orders service will refuse simulated webhooks")
 	}
-	return &Notifier[W]{cfg: cfg, logger: logger}
+	// NewClient fails only when an option does, and WithHTTPClient never does.
+	orders, _ := ordersclient.NewClient(cfg.URL, ordersclient.WithHTTPClient(cfg.Client))
+	return &Notifier[W]{cfg: cfg, orders: orders, logger: logger}
 }
 
 // Deliver POSTs wh, signed, to the orders service and reports its answer, whatever the
@@ -95,13 +104,16 @@ func (n *Notifier[W]) Deliver(ctx context.Context, wh W) (Result[W], error) {
 	if err != nil {
 		return Result[W]{}, fmt.Errorf("marshal webhook: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
+	target, err := url.Parse(n.cfg.URL)
 	if err != nil {
-		return Result[W]{}, fmt.Errorf("build webhook request: %w", err)
+		return Result[W]{}, fmt.Errorf("webhook URL: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(n.cfg.Header, n.cfg.Sign(body, n.cfg.Secret, n.cfg.Now()))
-	resp, err := n.cfg.Client.Do(req)
+	signature := n.cfg.Sign(body, n.cfg.Secret, n.cfg.Now())
+	resp, err := n.cfg.Post(n.orders, ctx, "application/json", bytes.NewReader(body), func(_ context.Context, req *http.Request) error {
+		req.URL, req.Host = target, target.Host // the configured endpoint, whatever its path
+		req.Header.Set(n.cfg.Header, signature)
+		return nil
+	})
 	if err != nil {
 		return Result[W]{}, &DeliveryError{Kind: n.cfg.Kind, URL: n.cfg.URL, Err: err}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -31,6 +32,7 @@ func newNotifier(url string) *simulator.Notifier[webhook] {
 		Service: "delivery",
 		Kind:    "courier",
 		URL:     url,
+		Post:    (*ordersclient.Client).DeliveryWebhookWithBody,
 		Header:  webhooksig.CourierHeader,
 		Sign:    webhooksig.SignCourier,
 		Secret:  secret,
@@ -41,6 +43,8 @@ func newNotifier(url string) *simulator.Notifier[webhook] {
 func TestDeliverSignsAndReportsTheAnswer(t *testing.T) {
 	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		assert.Equal(t, http.MethodPost, r.Method)
+		assert.Equal(t, "/hooks/courier", r.URL.Path, "the configured endpoint, not the document's path")
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 		if err := webhooksig.VerifyCourier(body, r.Header.Get(webhooksig.CourierHeader), secret, time.Now()); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
@@ -51,7 +55,7 @@ func TestDeliverSignsAndReportsTheAnswer(t *testing.T) {
 	}))
 	t.Cleanup(orders.Close)
 
-	res, err := newNotifier(orders.URL).Deliver(t.Context(), webhook{ID: "evt_1"})
+	res, err := newNotifier(orders.URL+"/hooks/courier").Deliver(t.Context(), webhook{ID: "evt_1"})
 	require.NoError(t, err)
 	assert.Equal(t, "evt_1", res.Webhook.ID)
 	assert.Equal(t, http.StatusConflict, res.OrdersStatus)

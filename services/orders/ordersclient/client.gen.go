@@ -2231,7 +2231,7 @@ func (r ListOrdersResponse) ContentType() string {
 
 // PlaceOrderResponse200Headers the declared response headers of an HTTP 200 response for PlaceOrder
 type PlaceOrderResponse200Headers struct {
-	IdempotentReplayed interface{}
+	IdempotentReplayed string
 	Location           string
 }
 
@@ -3395,8 +3395,8 @@ func ParsePlaceOrderResponse(rsp *http.Response) (*PlaceOrderResponse, error) {
 	case rsp.StatusCode == 200:
 		var headers PlaceOrderResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
-			var value interface{}
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "", Format: ""}); err != nil {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.IdempotentReplayed = value
