@@ -321,7 +321,7 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 	if err != nil {
 		return ui.OrderDetail{}, err
 	}
-	o, err := orderstream.Load(ctx, s.pool, id)
+	o, position, err := orderstream.LoadWithPosition(ctx, s.pool, id)
 	if err != nil {
 		return ui.OrderDetail{}, err
 	}
@@ -377,8 +377,13 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		d.Simulators = simulatorsFor(o.Status)
 		d.Mailbox = s.cfg.DevMailboxURL
 	}
+	// The page reflects the order as of its newest event, even while the timeline's
+	// projection lags behind it: the live stream then sends the page again only when
+	// there is something newer than what it shows, not to repeat it (a repeat replaced
+	// the form a manager was typing in).
+	d.Version = position
 	if n := len(d.Timeline); n > 0 {
-		d.Version = d.Timeline[n-1].Position
+		d.Version = max(d.Version, d.Timeline[n-1].Position)
 	}
 	if d.Notices, err = s.notifications(ctx, id); err != nil {
 		return d, err
