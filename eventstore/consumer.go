@@ -142,25 +142,48 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	// synchronous_commit = off is safe here and only here: the offset and every effect of
 	// the batch commit together, so a database crash can only lose the batch as a whole,
 	// which is then redelivered. Requests answered to a client (HTTP) keep synchronous
-	// commits. It is set with the BEGIN, in the same round trip.
-	tx, err := c.log.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off"})
+	// commits. BEGIN, this setting and the batch's select go in one round trip.
+	started := time.Now()
+	q, err := c.schema.SelectQuery(wsql.SelectQueryParams{Topic: topic, ConsumerGroup: c.group, OffsetsAdapter: c.offsets})
 	if err != nil {
 		return 0, err
 	}
-	committed := false
+	var rows []wsql.Row
+	b := &pgx.Batch{}
+	b.Queue("SET LOCAL synchronous_commit = off")
+	b.Queue(q.Query, q.Args...)
+	tx, err := beginWith(ctx, c.log.pool, "BEGIN ISOLATION LEVEL READ COMMITTED", b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rs, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("select from %s: %w", topic, err)
+		}
+		rows, err = c.readBatch(ctx, topic, rs)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
 	defer func() {
-		if !committed {
+		if !tx.closed {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	started := time.Now()
-	rows, err := c.selectBatch(ctx, tx, topic)
-	if err != nil || len(rows) == 0 {
-		return 0, err
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	// A handler that queues its writes (QueueWrites) sends them with the offset and the
+	// COMMIT, in one round trip; any other gets the transaction as it is, and the offset
+	// and COMMIT travel together after it.
+	var htx pgx.Tx = tx
+	if c.opts.queueWrites {
+		htx = Pipelined(tx)
 	}
 	wctx, flush := c.log.CollectWakeups(ctx)
 	c.dead = c.dead[:0]
-	done, err := c.handleRows(wctx, tx, topic, rows)
+	done, err := c.handleRows(wctx, htx, topic, rows)
 	if errors.Is(err, errIsolate) {
 		// Logged as an error: a batch fails only on a poison message or a clash with
 		// another writer, and a clash between the log's own consumers (a deadlock) is a bug.
@@ -177,13 +200,18 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.Exec(ctx, ack.Query, ack.Args...); err != nil {
-		return 0, fmt.Errorf("store offset of %s on %s: %w", c.group, topic, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	p := Pipelined(htx)
+	_, _ = p.Exec(ctx, ack.Query, ack.Args...) // queued: its error comes with the commit
+	if err := p.Commit(ctx); err != nil {
+		if c.opts.queueWrites && ctx.Err() == nil {
+			// The handler's queued writes failed (an append that met a concurrent
+			// writer): as a failed handler, the batch comes again one message at a time.
+			c.isolate = true
+			c.log.logger.Error("batch failed; retrying it message by message", err, watermill.LogFields{"consumer_group": c.group, "topic": topic})
+			return 1, nil
+		}
 		return 0, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
 	}
-	committed = true
 	flush()
 	c.count(topic, rows[:done], time.Since(started))
 	return done, nil
@@ -248,15 +276,8 @@ func (c *consumer) peek(ctx context.Context, topic string) (bool, error) {
 	return true, nil
 }
 
-func (c *consumer) selectBatch(ctx context.Context, tx pgx.Tx, topic string) ([]wsql.Row, error) {
-	q, err := c.schema.SelectQuery(wsql.SelectQueryParams{Topic: topic, ConsumerGroup: c.group, OffsetsAdapter: c.offsets})
-	if err != nil {
-		return nil, err
-	}
-	rs, err := tx.Query(ctx, q.Query, q.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("select from %s: %w", topic, err)
-	}
+// readBatch reads the messages of a batch's select.
+func (c *consumer) readBatch(ctx context.Context, topic string, rs pgx.Rows) ([]wsql.Row, error) {
 	defer rs.Close()
 	var rows []wsql.Row
 	for rs.Next() {

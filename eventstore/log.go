@@ -157,8 +157,9 @@ const minRecheck = 2 * time.Millisecond
 type ConsumeOption func(*consumeOptions)
 
 type consumeOptions struct {
-	batchSize int
-	names     map[string]bool
+	batchSize   int
+	names       map[string]bool
+	queueWrites bool
 }
 
 // OnlyNames makes the consumer acknowledge messages of any other name without running its
@@ -170,6 +171,14 @@ func OnlyNames(names ...string) ConsumeOption {
 			o.names[n] = true
 		}
 	}
+}
+
+// QueueWrites hands the handler its transaction as a Pipeline: its writes (Exec, appends)
+// are queued and go to Postgres with the batch's offset and COMMIT, in one round trip.
+// Only for a handler that reads no command tag of an Exec. A queued write that fails
+// fails the batch at its commit, and the batch is retried message by message.
+func QueueWrites() ConsumeOption {
+	return func(o *consumeOptions) { o.queueWrites = true }
 }
 
 // OneAtATime makes each message its own transaction.

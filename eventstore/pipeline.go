@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -129,12 +130,26 @@ func (p *Pipeline) Begin(ctx context.Context) (pgx.Tx, error) {
 	return p.Tx.Begin(ctx)
 }
 
-// Commit flushes, then commits.
+// Commit flushes, then commits. On a consumer's own transaction (connTx) the COMMIT goes
+// with what is queued, in the same round trip.
 func (p *Pipeline) Commit(ctx context.Context) error {
-	if err := p.Flush(ctx); err != nil {
-		return err
+	ct, ok := p.Tx.(*connTx)
+	if !ok {
+		if err := p.Flush(ctx); err != nil {
+			return err
+		}
+		return p.Tx.Commit(ctx)
 	}
-	return p.Tx.Commit(ctx)
+	if ct.closed {
+		return pgx.ErrTxClosed
+	}
+	p.queue("COMMIT", nil, func(br pgx.BatchResults) error { return commitOutcome(br.Exec()) })
+	if err := p.Flush(ctx); err != nil {
+		// A queued statement failed, and Postgres skipped the rest, COMMIT included.
+		return errors.Join(err, ct.Rollback(context.WithoutCancel(ctx)))
+	}
+	ct.release()
+	return nil
 }
 
 // Rollback drops what is queued and rolls back.

@@ -56,18 +56,18 @@ func (r *Runner) Register(log *eventstore.Log, router *message.Router) error {
 	for n := range r.names {
 		names = append(names, order.StoredNames(n)...) // older versions are upcast by jobOf
 	}
-	only := eventstore.OnlyNames(names...)
+	only, queued := eventstore.OnlyNames(names...), eventstore.QueueWrites()
 	for _, topic := range eventstore.Partitions(orderstream.Topic) {
-		if err := log.ConsumeBatches(router, ConsumerGroup, []string{topic}, r.handleBatch, only); err != nil {
+		if err := log.ConsumeBatches(router, ConsumerGroup, []string{topic}, r.handleBatch, only, queued); err != nil {
 			return err
 		}
 	}
 	for _, st := range []string{inventory.StreamType, payment.StreamType, shipping.StreamType} {
-		if err := log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(eventstore.EventsTopic(st)), r.handleBatch, only); err != nil {
+		if err := log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(eventstore.EventsTopic(st)), r.handleBatch, only, queued); err != nil {
 			return err
 		}
 	}
-	if err := log.ConsumeBatches(router, ConsumerGroup, []string{WebhooksTopic}, r.handleBatch); err != nil {
+	if err := log.ConsumeBatches(router, ConsumerGroup, []string{WebhooksTopic}, r.handleBatch, queued); err != nil {
 		return err
 	}
 	return log.ConsumeDue(router, ConsumerGroup+"/"+DeadlinesTopic, DeadlinesTopic, r.handleMessage, eventstore.OneAtATime())
@@ -173,12 +173,15 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	states, err := lockStates(ctx, tx, ids)
-	if err != nil {
+	// The saga rows are locked first, then the orders read, in one round trip: the
+	// second statement sees every commit that ended before the locks were granted.
+	b := &pgx.Batch{}
+	states := queueLockStates(b, ids)
+	orders := orderstream.QueueLoadMany(b, ids)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
-	orders, err := orderstream.LoadMany(ctx, tx, ids)
-	if err != nil {
+	if err := orderstream.LoadMissing(ctx, tx, ids, orders); err != nil {
 		return err
 	}
 	for _, j := range jobs {
@@ -194,6 +197,9 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 	}
 	if err := saveStates(ctx, tx, states); err != nil {
 		return err
+	}
+	if tx == outer {
+		return nil // the consumer's pipeline (QueueWrites): it sends all with its commit
 	}
 	return tx.Flush(ctx)
 }
@@ -280,32 +286,32 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	return nil, fmt.Errorf("unknown effect %T", e)
 }
 
-// lockStates locks the saga rows of ids (sorted), creating the missing ones, in one
-// statement: rows are taken in id order, the one global order every saga transaction
-// follows, so two of them may wait for each other but never deadlock.
-func lockStates(ctx context.Context, tx pgx.Tx, ids []string) (map[string]State, error) {
-	rows, err := tx.Query(ctx, `
+// queueLockStates queues on b the lock of the saga rows of ids (sorted), creating the
+// missing ones, in one statement: rows are taken in id order, the one global order every
+// saga transaction follows, so two of them may wait for each other but never deadlock.
+// The map it returns holds the states once b has been sent and closed.
+func queueLockStates(b *pgx.Batch, ids []string) map[string]State {
+	states := make(map[string]State, len(ids))
+	b.Queue(`
 		INSERT INTO sagas.order_process (order_id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id
 		ON CONFLICT (order_id) DO UPDATE SET updated_at = now()
-		RETURNING order_id, state`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("lock saga states: %w", err)
-	}
-	states := make(map[string]State, len(ids))
-	var id string
-	var raw []byte
-	_, err = pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
-		var s State
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("decode saga state of %s: %w", id, err)
+		RETURNING order_id, state`, ids).Query(func(rows pgx.Rows) error {
+		var id string
+		var raw []byte
+		_, err := pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
+			var s State
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return fmt.Errorf("decode saga state of %s: %w", id, err)
+			}
+			states[id] = s
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("lock saga states: %w", err)
 		}
-		states[id] = s
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("lock saga states: %w", err)
-	}
-	return states, nil
+	return states
 }
 
 // saveStates stores every state in one statement.

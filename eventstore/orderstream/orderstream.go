@@ -57,15 +57,33 @@ type Current struct {
 // LoadMany loads several orders at once: their snapshots in one query, and the few without
 // one by folding their events. Orders that do not exist are absent from the result.
 func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[string]Current, error) {
-	rows, err := q.Query(ctx, `SELECT stream_id, state, position FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`, ids, snapshotSchema)
+	rows, err := q.Query(ctx, snapshotsSQL, ids, snapshotSchema)
 	if err != nil {
 		return nil, fmt.Errorf("load snapshots: %w", err)
 	}
 	orders := make(map[string]Current, len(ids))
+	if err := readSnapshots(rows, orders); err != nil {
+		return nil, err
+	}
+	return orders, LoadMissing(ctx, q, ids, orders)
+}
+
+const snapshotsSQL = `SELECT stream_id, state, position FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`
+
+// QueueLoadMany queues LoadMany's snapshot query on b, so that it shares a round trip with
+// other statements: the map it returns holds the orders read once b has been sent and
+// closed; LoadMissing then adds those without a snapshot.
+func QueueLoadMany(b *pgx.Batch, ids []string) map[string]Current {
+	orders := make(map[string]Current, len(ids))
+	b.Queue(snapshotsSQL, ids, snapshotSchema).Query(func(rows pgx.Rows) error { return readSnapshots(rows, orders) })
+	return orders
+}
+
+func readSnapshots(rows pgx.Rows, orders map[string]Current) error {
 	var id string
 	var state []byte
 	var position int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &state, &position}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&id, &state, &position}, func() error {
 		o := &order.Order{}
 		if err := json.Unmarshal(state, o); err != nil {
 			return fmt.Errorf("decode snapshot of order %s: %w", id, err)
@@ -74,26 +92,32 @@ func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[stri
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("load snapshots: %w", err)
 	}
+	return nil
+}
+
+// LoadMissing adds to orders those of ids that have no snapshot in the current layout,
+// by folding their events.
+func LoadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders map[string]Current) error {
 	for _, id := range ids {
 		if _, ok := orders[id]; ok {
 			continue
 		}
 		recorded, err := eventstore.Load(ctx, q, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		o, err := fold(id, recorded)
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		orders[id] = Current{Order: o, Position: recorded[len(recorded)-1].Position}
 	}
-	return orders, nil
+	return nil
 }
 
 // LoadFromEvents rebuilds an order by folding every event of its stream, ignoring any

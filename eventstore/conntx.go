@@ -1,0 +1,148 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// connTx is a transaction a batch consumer began itself on a pooled connection, so that
+// its BEGIN travels in one round trip with the select of the batch, and its COMMIT with
+// the offset and, for a pipelined handler, every queued write (Pipeline.Commit). pgx's own
+// transactions send BEGIN and COMMIT each on their own. It is a pgx.Tx like any other for
+// the handler: savepoints, batches, copies. Large objects are not supported.
+type connTx struct {
+	conn       *pgxpool.Conn
+	closed     bool
+	savepoints int // savepoints taken so far, to name the next one
+}
+
+// beginWith begins a transaction on a connection of pool and runs b right after the BEGIN,
+// in the same round trip; read reads b's results. On any error the transaction is rolled
+// back and the connection returned.
+func beginWith(ctx context.Context, pool *pgxpool.Pool, begin string, b *pgx.Batch, read func(pgx.BatchResults) error) (*connTx, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx := &connTx{conn: conn}
+	all := &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery{{SQL: begin}}, b.QueuedQueries...)}
+	br := conn.SendBatch(ctx, all)
+	_, err = br.Exec()
+	if err == nil {
+		err = read(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, errors.Join(err, tx.Rollback(context.WithoutCancel(ctx)))
+	}
+	return tx, nil
+}
+
+// release returns the connection to the pool, which closes it if it is still inside a
+// transaction (a COMMIT that never reached the server).
+func (t *connTx) release() {
+	if !t.closed {
+		t.closed = true
+		t.conn.Release()
+	}
+}
+
+func (t *connTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if t.closed {
+		return nil, pgx.ErrTxClosed
+	}
+	t.savepoints++
+	sp := &savepointTx{connTx: t, name: fmt.Sprintf("sp_%d", t.savepoints)}
+	if _, err := t.conn.Exec(ctx, "SAVEPOINT "+sp.name); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+func (t *connTx) Commit(ctx context.Context) error {
+	if t.closed {
+		return pgx.ErrTxClosed
+	}
+	tag, err := t.conn.Exec(ctx, "COMMIT")
+	t.release()
+	return commitOutcome(tag, err)
+}
+
+// commitOutcome reads COMMIT's answer: Postgres answers ROLLBACK when the transaction had
+// already failed.
+func commitOutcome(tag pgconn.CommandTag, err error) error {
+	if err == nil && tag.String() == "ROLLBACK" {
+		return pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
+func (t *connTx) Rollback(ctx context.Context) error {
+	if t.closed {
+		return pgx.ErrTxClosed
+	}
+	_, err := t.conn.Exec(ctx, "ROLLBACK")
+	t.release()
+	return err
+}
+
+func (t *connTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	return t.conn.CopyFrom(ctx, table, columns, src)
+}
+
+func (t *connTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.conn.SendBatch(ctx, b)
+}
+
+// LargeObjects is not supported: nothing in Ordermill stores large objects.
+func (t *connTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+
+func (t *connTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	return t.conn.Conn().Prepare(ctx, name, sql)
+}
+
+func (t *connTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return t.conn.Exec(ctx, sql, args...)
+}
+
+func (t *connTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return t.conn.Query(ctx, sql, args...)
+}
+
+func (t *connTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return t.conn.QueryRow(ctx, sql, args...)
+}
+
+func (t *connTx) Conn() *pgx.Conn { return t.conn.Conn() }
+
+// savepointTx is a savepoint of a connTx: Commit releases it, Rollback rolls back to it.
+type savepointTx struct {
+	*connTx
+	name   string
+	closed bool
+}
+
+func (s *savepointTx) Commit(ctx context.Context) error {
+	if s.closed {
+		return pgx.ErrTxClosed
+	}
+	s.closed = true
+	_, err := s.conn.Exec(ctx, "RELEASE SAVEPOINT "+s.name)
+	return err
+}
+
+func (s *savepointTx) Rollback(ctx context.Context) error {
+	if s.closed {
+		return pgx.ErrTxClosed
+	}
+	s.closed = true
+	_, err := s.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+s.name)
+	return err
+}
