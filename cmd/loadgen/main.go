@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -68,6 +69,7 @@ type config struct {
 	databaseURL    string
 	check          bool
 	pids           string
+	cpuProfile     string
 }
 
 func (c config) mode() string {
@@ -95,6 +97,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&cfg.managerToken, "manager-token", "dev-manager-token", "bearer token that approves high-risk orders")
 	fs.StringVar(&cfg.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "the services' database, for -check")
 	fs.BoolVar(&cfg.check, "check", true, "check the database for correctness after the run")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write loadgen's own CPU profile (go tool pprof) to this file: the load generator shares the machine")
 	fs.StringVar(&cfg.pids, "pids", "", "service processes for peak RSS, e.g. orders=123,payments=124 (default: find bin/<service> in /proc)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: loadgen [flags]\n\nDrives orders through the running services and checks the database afterwards (docs/BENCHMARKS.md).\n\nFlags:\n")
@@ -162,7 +165,12 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return err
+	}
 	trips, held := applyLoad(ctx, cfg, d, progress)
+	stopProfile()
 	rep := summarize(trips, cfg.warmup)
 	rep.held = held
 	rep.reads, rep.readRate = d.reads.sorted()
@@ -206,4 +214,20 @@ func verify(ctx context.Context, chk *checker, d *driver, trips []*trip, out io.
 		fmt.Fprintln(out, "check failed:", p)
 	}
 	return len(problems) == 0
+}
+
+// startCPUProfile profiles loadgen itself while it applies the load, when path is set.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
