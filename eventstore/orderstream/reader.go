@@ -2,8 +2,12 @@ package orderstream
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
@@ -18,16 +22,21 @@ import (
 //
 // It never serves a stale order. Every read is answered by a query that started after
 // the read was asked, so it sees every commit that finished before (read-your-writes),
-// whichever process wrote it. There is no cache to invalidate.
+// whichever process wrote it. The reader remembers the newest state it has read of each
+// order, and the query names the position it holds: Postgres sends the snapshot only
+// when the order has moved since. Most polls find their order where it was, and then
+// cost neither the snapshot's bytes nor its decoding.
 type Reader struct {
-	q       eventstore.Querier
-	slots   int // queries in flight at most
-	maxIDs  int // orders per query at most
-	timeout time.Duration
+	q        eventstore.Querier
+	slots    int // queries in flight at most
+	maxIDs   int // orders per query at most
+	timeout  time.Duration
+	maxKnown int // orders remembered at most
 
 	mu      sync.Mutex
 	pending []*read
 	running int
+	known   map[string]Current // the newest state read of each order
 }
 
 type read struct {
@@ -39,7 +48,7 @@ type read struct {
 
 // NewReader returns a Reader over q (a pool) running at most slots queries at once.
 func NewReader(q eventstore.Querier, slots int) *Reader {
-	return &Reader{q: q, slots: max(slots, 1), maxIDs: 256, timeout: 10 * time.Second}
+	return &Reader{q: q, slots: max(slots, 1), maxIDs: 256, timeout: 10 * time.Second, maxKnown: 10000, known: map[string]Current{}}
 }
 
 // Load returns the order's current state, as Load does. Reads of one order answered by
@@ -86,16 +95,25 @@ func (r *Reader) serve() {
 	}
 }
 
-// query answers batch with one LoadMany. The query is shared, so no single caller's
+// query answers batch with one query. The query is shared, so no single caller's
 // context may cancel it; it has a timeout of its own instead.
 func (r *Reader) query(batch []*read) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
 	ids := make([]string, 0, len(batch))
+	r.mu.Lock()
+	held := make(map[string]Current, len(batch))
 	for _, rd := range batch {
-		ids = append(ids, rd.id)
+		if _, dup := held[rd.id]; !dup {
+			ids = append(ids, rd.id)
+			held[rd.id] = r.known[rd.id]
+		}
 	}
-	orders, err := LoadMany(ctx, r.q, ids)
+	r.mu.Unlock()
+	orders, err := loadChanged(ctx, r.q, ids, held)
+	if err == nil {
+		r.remember(orders)
+	}
 	for _, rd := range batch {
 		switch c, ok := orders[rd.id]; {
 		case err != nil:
@@ -107,4 +125,62 @@ func (r *Reader) query(batch []*read) {
 		}
 		close(rd.done)
 	}
+}
+
+// remember keeps the orders read, each unless a newer state is known already, and forgets
+// about a tenth of what it knows, chosen at random, when it knows too much.
+func (r *Reader) remember(orders map[string]Current) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, c := range orders {
+		if k, ok := r.known[id]; !ok || k.Position < c.Position {
+			r.known[id] = c
+		}
+	}
+	if len(r.known) > r.maxKnown {
+		forget := r.maxKnown / 10
+		for id := range r.known {
+			if forget--; forget < 0 {
+				break
+			}
+			delete(r.known, id)
+		}
+	}
+}
+
+// loadChanged is LoadMany for orders of which held has a state (a zero Current when not):
+// a snapshot is read and decoded only when its position is not the one held, and an order
+// that has not moved is answered with the state held.
+func loadChanged(ctx context.Context, q eventstore.Querier, ids []string, held map[string]Current) (map[string]Current, error) {
+	positions := make([]int64, len(ids))
+	for i, id := range ids {
+		positions[i] = held[id].Position
+	}
+	rows, err := q.Query(ctx, `
+		SELECT s.stream_id, s.position, CASE WHEN s.position <> k.position THEN s.state END
+		FROM unnest($1::text[], $2::bigint[]) AS k(id, position)
+		JOIN snapshots s ON s.stream_id = k.id AND s.schema = $3`, ids, positions, snapshotSchema)
+	if err != nil {
+		return nil, fmt.Errorf("load snapshots: %w", err)
+	}
+	orders := make(map[string]Current, len(ids))
+	var id string
+	var position int64
+	var state []byte
+	_, err = pgx.ForEachRow(rows, []any{&id, &position, &state}, func() error {
+		if state == nil {
+			orders[id] = held[id] // the position held, so the state held
+			return nil
+		}
+		o := &order.Order{}
+		if err := json.Unmarshal(state, o); err != nil {
+			return fmt.Errorf("decode snapshot of order %s: %w", id, err)
+		}
+		orders[id] = Current{Order: o, Position: position}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load snapshots: %w", err)
+	}
+	return orders, LoadMissing(ctx, q, ids, orders)
 }

@@ -146,3 +146,38 @@ func mustLoad(t *testing.T, q eventstore.Querier, id string) *order.Order {
 	require.NoError(t, err)
 	return o
 }
+
+// An order that has not moved since the reader last read it is answered from what the
+// reader holds: Postgres does not send (and the reader does not decode) its snapshot
+// again. Once it moves, the new state is read.
+func TestReaderReadsASnapshotOnlyWhenTheOrderMoved(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	id := placeOrders(t, pool, 1)[0]
+	r := NewReader(pool, 1)
+	first, err := r.Load(ctx, id)
+	require.NoError(t, err)
+
+	// Spoil the stored state without moving the order: only a reader that reads it fails.
+	_, err = pool.Exec(ctx, `UPDATE snapshots SET state = '{"id": 42}' WHERE stream_id = $1`, id)
+	require.NoError(t, err)
+	_, err = NewReader(pool, 1).Load(ctx, id)
+	require.Error(t, err, "a reader that holds nothing decodes the snapshot")
+	again, err := r.Load(ctx, id)
+	require.NoError(t, err)
+	assert.Same(t, first, again, "an order that has not moved is answered with the state held")
+
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		o, err := LoadFromEvents(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+			return o.AssessRisk(90, nil, 70, time.Now().Add(time.Hour), time.Now())
+		})
+	})
+	require.NoError(t, err)
+	moved, err := r.Load(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, order.StatusAwaitingApproval, moved.Status, "the order moved: its new state is read")
+}
