@@ -54,7 +54,7 @@ func (s *Service) RunWorker(ctx context.Context) error {
 }
 
 // SendPending claims and sends one batch of unsent notifications; it returns how many.
-func (s *Service) SendPending(ctx context.Context) (int, error) {
+func (s *Service) SendPending(ctx context.Context) (sent int, err error) {
 	rows, err := s.pool.Query(ctx, `
 		UPDATE orders.notifications SET claimed_at = now()
 		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -69,6 +69,21 @@ func (s *Service) SendPending(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Each outcome is recorded even when ctx ended meanwhile: a claimed email is never
+	// retried, so its row must say what became of it. The batch's outcomes go in one
+	// statement, after the last email of the batch has been handed over.
+	ids, errs := make([]int64, 0, len(batch)), make([]*string, 0, len(batch))
+	defer func() {
+		if len(ids) == 0 {
+			return
+		}
+		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, rerr := s.pool.Exec(recordCtx, `
+			UPDATE orders.notifications n SET sent_at = CASE WHEN v.error IS NULL THEN now() END, error = v.error
+			FROM unnest($1::bigint[], $2::text[]) AS v(id, error) WHERE n.id = v.id`, ids, errs)
+		err = errors.Join(err, rerr)
+	}()
 	for i, n := range batch {
 		if ctx.Err() != nil {
 			// Stopping: the rest of the batch never reached SMTP, so give it back.
@@ -82,14 +97,7 @@ func (s *Service) SendPending(ctx context.Context) (int, error) {
 			errText = &e
 			s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", sendErr)...)
 		}
-		// The outcome is recorded even when ctx ended meanwhile: a claimed email is never
-		// retried, so its row must say what became of it.
-		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, err := s.pool.Exec(recordCtx, `UPDATE orders.notifications SET sent_at = CASE WHEN $2::text IS NULL THEN now() END, error = $2 WHERE id = $1`, n.id, errText)
-		cancel()
-		if err != nil {
-			return len(batch), err
-		}
+		ids, errs = append(ids, n.id), append(errs, errText)
 	}
 	return len(batch), nil
 }
