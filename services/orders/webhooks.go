@@ -1,8 +1,8 @@
 package orders
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -165,40 +165,25 @@ func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbou
 	}
 	var outcome string
 	err = pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
-		known, err := orderExists(r.Context(), tx, wh.orderID)
-		if err != nil {
-			return err
-		}
-		outcome = outcomeAccepted
-		if !known {
-			outcome = outcomeUnknownOrder
-		}
-		tag, err := tx.Exec(r.Context(), `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING`,
-			wh.provider, wh.eventID, wh.orderID, wh.status, outcome, payload)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
+		// Whether the order is known is decided in the statement that records the webhook.
+		err := tx.QueryRow(r.Context(), `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
+			VALUES ($1, $2, $3, $4, CASE WHEN EXISTS (`+orderExistsSQL+`) THEN $5 ELSE $6 END, $7)
+			ON CONFLICT (provider, event_id) DO NOTHING RETURNING outcome`,
+			wh.provider, wh.eventID, wh.orderID, wh.status, outcomeAccepted, outcomeUnknownOrder, payload).Scan(&outcome)
+		if errors.Is(err, pgx.ErrNoRows) {
 			// Seen before. A provider retrying a webhook that first came for an order we did
-			// not know yet (a race with placement, or a delayed import) is applied now; the
-			// row update lets exactly one retry do so.
-			if !known {
-				outcome = outcomeDuplicate
-				return nil
-			}
-			tag, err = tx.Exec(r.Context(), `UPDATE orders.webhook_inbox SET outcome = $3
-				WHERE provider = $1 AND event_id = $2 AND outcome = $4`, wh.provider, wh.eventID, outcomeAccepted, outcomeUnknownOrder)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
+			// not know yet (a race with placement, or a delayed import) is applied now, if
+			// the order is known by now; the row update lets exactly one retry do so.
+			err = tx.QueryRow(r.Context(), `UPDATE orders.webhook_inbox SET outcome = $4
+				WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
+				RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder).Scan(&outcome)
+			if errors.Is(err, pgx.ErrNoRows) {
 				outcome = outcomeDuplicate
 				return nil
 			}
 		}
-		if !known {
-			return nil
+		if err != nil || outcome != outcomeAccepted {
+			return err
 		}
 		return eventstore.Send(r.Context(), tx, sagas.WebhooksTopic,
 			eventstore.Metadata{CorrelationID: wh.orderID, Actor: wh.provider + "-webhook"},
@@ -221,13 +206,10 @@ func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbou
 	httpx.WriteJSON(w, status, map[string]string{"orderId": wh.orderID, "outcome": outcome})
 }
 
-// orderExists looks for the order's first event only: one entry of the (stream_id,
-// stream_version) index, whatever the length of its stream.
-func orderExists(ctx context.Context, q eventstore.Querier, id string) (bool, error) {
-	var ok bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = 1 AND stream_type = $2)`, id, orderstream.StreamType).Scan(&ok)
-	return ok, err
-}
+// orderExistsSQL looks for the order whose id is the statement's third parameter by its
+// first event only: one entry of the (stream_id, stream_version) index, whatever the
+// length of its stream.
+const orderExistsSQL = `SELECT 1 FROM events WHERE stream_id = $3 AND stream_version = 1 AND stream_type = '` + orderstream.StreamType + `'`
 
 // inboxEntry is one row of GET /api/webhooks.
 type inboxEntry struct {
