@@ -44,6 +44,22 @@ func (p *Pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.Comm
 	return pgconn.CommandTag{}, nil
 }
 
+// QueueBatch queues b's statements to go with the pipeline's next flush, each read by
+// the callback it was queued with (pgx.QueuedQuery's Exec, Query or QueryRow), or as an
+// Exec when it has none.
+func (p *Pipeline) QueueBatch(b *pgx.Batch) {
+	for _, qq := range b.QueuedQueries {
+		read := qq.Fn
+		p.queue(qq.SQL, qq.Arguments, func(br pgx.BatchResults) error {
+			if read == nil {
+				_, err := br.Exec()
+				return err
+			}
+			return read(br)
+		})
+	}
+}
+
 // queue adds sql to the pipeline; check reads its result when the pipeline flushes.
 func (p *Pipeline) queue(sql string, args []any, check func(pgx.BatchResults) error) {
 	p.batch.Queue(sql, args...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
@@ -55,45 +56,51 @@ func Reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 // reserve is Reserve after validation. A non-nil refused records a failed reservation
 // without touching stock: a malformed command still deserves an answer the saga can act on.
 func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error) (Reservation, error) {
-	if err := lockWarehouse(ctx, tx); err != nil {
+	merged := inventory.Merge(lines)
+	// The locks (warehouse, then order, then SKUs in SKU order), the earlier outcome if
+	// any, and the stock go in one round trip. The stock rows are locked even when the
+	// order turns out to be decided already: harmless, and one round trip less for the
+	// usual case.
+	b := &pgx.Batch{}
+	queueLockWarehouse(b)
+	queueLockOrder(b, orderID)
+	existing, found := queueLoadReservation(b, orderID)
+	var stock map[string]int
+	if refused == nil {
+		stock = queueLockStock(b, merged)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Reservation{}, err
 	}
-	if err := lockOrder(ctx, tx, orderID); err != nil {
-		return Reservation{}, err
-	}
-	if existing, err := loadReservation(ctx, tx, orderID); err == nil {
-		return existing, nil
-	} else if apperr.ErrorCode(err) != apperr.CodeNotFound {
-		return Reservation{}, err
+	if *found {
+		return *existing, nil
 	}
 
-	merged := inventory.Merge(lines)
 	r := Reservation{OrderID: orderID, ReservationID: uuid.NewString(), Lines: merged, Status: inventory.StatusReserved}
+	// The stock change, the reservation and its event go in one round trip more.
+	p := eventstore.Pipelined(tx)
+	writes := &pgx.Batch{}
 	if refused != nil {
 		r.Status, r.Reason = inventory.StatusFailed, "invalid request: "+apperr.ErrorMessage(refused)
+	} else if short, ok := inventory.FirstShortage(stock, merged); ok {
+		r.Status, r.Reason, r.SKU = inventory.StatusFailed, short.Reason(), short.SKU
 	} else {
-		stock, err := lockStock(ctx, tx, merged)
-		if err != nil {
-			return Reservation{}, err
-		}
-		if short, ok := inventory.FirstShortage(stock, merged); ok {
-			r.Status, r.Reason, r.SKU = inventory.StatusFailed, short.Reason(), short.SKU
-		} else if err := moveStock(ctx, tx, merged, 1); err != nil {
-			return Reservation{}, err
-		}
+		queueMoveStock(writes, merged, 1)
 	}
-
 	linesJSON, err := json.Marshal(r.Lines)
 	if err != nil {
 		return Reservation{}, fmt.Errorf("marshal lines: %w", err)
 	}
-	err = tx.QueryRow(ctx, `
+	writes.Queue(`
 		INSERT INTO warehouse.reservations (order_id, reservation_id, status, lines, reason, failed_sku)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
-		r.OrderID, r.ReservationID, r.Status, linesJSON, r.Reason, r.SKU).Scan(&r.CreatedAt)
-	if err != nil {
-		return Reservation{}, fmt.Errorf("record reservation of order %s: %w", orderID, err)
-	}
+		r.OrderID, r.ReservationID, r.Status, linesJSON, r.Reason, r.SKU).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&r.CreatedAt); err != nil {
+			return fmt.Errorf("record reservation of order %s: %w", orderID, err)
+		}
+		return nil
+	})
+	p.QueueBatch(writes)
 
 	event := eventstore.Event{Name: inventory.ReservedName, Data: inventory.Reserved{
 		OrderID: r.OrderID, ReservationID: r.ReservationID, Lines: r.Lines,
@@ -103,8 +110,13 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 			OrderID: r.OrderID, Reason: r.Reason, SKU: r.SKU,
 		}}
 	}
-	if _, err := eventstore.Append(ctx, tx, stream(orderID), versionBeforeOutcome, meta, event); err != nil {
+	if _, err := eventstore.Append(ctx, p, stream(orderID), versionBeforeOutcome, meta, event); err != nil {
 		return Reservation{}, err
+	}
+	if p != tx {
+		if err := p.Flush(ctx); err != nil {
+			return Reservation{}, err
+		}
 	}
 	return r, nil
 }
@@ -169,10 +181,17 @@ func stream(orderID string) eventstore.Stream {
 // taken first by every writer rules that out; the writers are serial anyway (one
 // consumer per group), so it costs nothing.
 func lockWarehouse(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('warehouse.stock', 0))`); err != nil {
+	if _, err := tx.Exec(ctx, lockWarehouseSQL); err != nil {
 		return fmt.Errorf("lock the warehouse: %w", err)
 	}
 	return nil
+}
+
+const lockWarehouseSQL = `SELECT pg_advisory_xact_lock(hashtextextended('warehouse.stock', 0))`
+
+// queueLockWarehouse queues lockWarehouse on b.
+func queueLockWarehouse(b *pgx.Batch) {
+	b.Queue(lockWarehouseSQL).Exec(func(_ pgconn.CommandTag) error { return nil })
 }
 
 // lockOrder serialises every decision about one order until tx ends. The primary key alone
@@ -180,24 +199,59 @@ func lockWarehouse(ctx context.Context, tx pgx.Tx) error {
 // lets it see the first outcome and return that instead. The lock is taken before any stock
 // row, so it cannot take part in a deadlock with the SKU-ordered row locks.
 func lockOrder(ctx context.Context, tx pgx.Tx, orderID string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "warehouse.reservation/"+orderID); err != nil {
+	if _, err := tx.Exec(ctx, lockOrderSQL, orderLockKey(orderID)); err != nil {
 		return fmt.Errorf("lock reservation of order %s: %w", orderID, err)
 	}
 	return nil
 }
 
+const lockOrderSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
+
+func orderLockKey(orderID string) string { return "warehouse.reservation/" + orderID }
+
+// queueLockOrder queues lockOrder on b.
+func queueLockOrder(b *pgx.Batch, orderID string) {
+	b.Queue(lockOrderSQL, orderLockKey(orderID)).Exec(func(_ pgconn.CommandTag) error { return nil })
+}
+
+const loadReservationSQL = `
+	SELECT order_id, reservation_id::text, status, lines, reason, failed_sku, created_at, released_at
+	FROM warehouse.reservations WHERE order_id = $1`
+
 func loadReservation(ctx context.Context, q eventstore.Querier, orderID string) (Reservation, error) {
-	var r Reservation
-	var linesJSON []byte
-	err := q.QueryRow(ctx, `
-		SELECT order_id, reservation_id::text, status, lines, reason, failed_sku, created_at, released_at
-		FROM warehouse.reservations WHERE order_id = $1`, orderID).
-		Scan(&r.OrderID, &r.ReservationID, &r.Status, &linesJSON, &r.Reason, &r.SKU, &r.CreatedAt, &r.ReleasedAt)
+	r, err := scanReservation(q.QueryRow(ctx, loadReservationSQL, orderID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, apperr.Errorf(apperr.CodeNotFound, "no reservation for order %s", orderID)
 	}
 	if err != nil {
 		return r, fmt.Errorf("load reservation of order %s: %w", orderID, err)
+	}
+	return r, nil
+}
+
+// queueLoadReservation queues loadReservation on b: once b is closed, found says whether
+// the order has a reservation, and r holds it.
+func queueLoadReservation(b *pgx.Batch, orderID string) (r *Reservation, found *bool) {
+	r, found = &Reservation{}, new(bool)
+	b.Queue(loadReservationSQL, orderID).QueryRow(func(row pgx.Row) error {
+		got, err := scanReservation(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("load reservation of order %s: %w", orderID, err)
+		}
+		*r, *found = got, true
+		return nil
+	})
+	return r, found
+}
+
+func scanReservation(row pgx.Row) (Reservation, error) {
+	var r Reservation
+	var linesJSON []byte
+	if err := row.Scan(&r.OrderID, &r.ReservationID, &r.Status, &linesJSON, &r.Reason, &r.SKU, &r.CreatedAt, &r.ReleasedAt); err != nil {
+		return r, err
 	}
 	if err := json.Unmarshal(linesJSON, &r.Lines); err != nil {
 		return r, fmt.Errorf("decode lines of reservation %s: %w", r.ReservationID, err)
@@ -209,51 +263,71 @@ func loadReservation(ctx context.Context, q eventstore.Querier, orderID string) 
 // Every writer locks in this one order, so concurrent reservations queue instead of
 // deadlocking, and what they read cannot change before they write.
 func lockStock(ctx context.Context, tx pgx.Tx, lines []inventory.Line) (map[string]int, error) {
-	return readStock(ctx, tx, lines, `
-		SELECT sku, available FROM warehouse.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`)
+	return readStock(ctx, tx, lines, lockStockSQL)
 }
 
-func readStock(ctx context.Context, q eventstore.Querier, lines []inventory.Line, query string) (map[string]int, error) {
+const lockStockSQL = `SELECT sku, available FROM warehouse.stock WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`
+
+// queueLockStock queues lockStock on b: the map holds the stock once b is closed.
+func queueLockStock(b *pgx.Batch, lines []inventory.Line) map[string]int {
+	stock := make(map[string]int, len(lines))
+	b.Queue(lockStockSQL, skusOf(lines)).Query(func(rows pgx.Rows) error { return scanStock(rows, stock) })
+	return stock
+}
+
+func skusOf(lines []inventory.Line) []string {
 	skus := make([]string, len(lines))
 	for i, l := range lines {
 		skus[i] = l.SKU
 	}
-	rows, err := q.Query(ctx, query, skus)
+	return skus
+}
+
+func readStock(ctx context.Context, q eventstore.Querier, lines []inventory.Line, query string) (map[string]int, error) {
+	rows, err := q.Query(ctx, query, skusOf(lines))
 	if err != nil {
 		return nil, fmt.Errorf("read stock: %w", err)
 	}
 	stock := make(map[string]int, len(lines))
+	return stock, scanStock(rows, stock)
+}
+
+func scanStock(rows pgx.Rows, stock map[string]int) error {
 	var sku string
 	var available int
-	_, err = pgx.ForEachRow(rows, []any{&sku, &available}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&sku, &available}, func() error {
 		stock[sku] = available
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read stock: %w", err)
+		return fmt.Errorf("read stock: %w", err)
 	}
-	return stock, nil
+	return nil
 }
 
 // moveStock moves each line's quantity from available to reserved (direction 1) or back
 // (direction -1). The rows must already be locked by lockStock; the table's CHECKs stay as
 // the last guard against a negative count.
 func moveStock(ctx context.Context, tx pgx.Tx, lines []inventory.Line, direction int) error {
-	skus := make([]string, len(lines))
+	b := &pgx.Batch{}
+	queueMoveStock(b, lines, direction)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueMoveStock queues moveStock on b; its error comes when b is closed.
+func queueMoveStock(b *pgx.Batch, lines []inventory.Line, direction int) {
 	qty := make([]int32, len(lines))
 	for i, l := range lines {
-		skus[i], qty[i] = l.SKU, int32(direction*l.Quantity) // Validate bounds the quantity
+		qty[i] = int32(direction * l.Quantity) // Validate bounds the quantity
 	}
-	tag, err := tx.Exec(ctx, `
+	b.Queue(`
 		UPDATE warehouse.stock s
 		SET available = s.available - v.q, reserved = s.reserved + v.q, updated_at = now()
 		FROM unnest($1::text[], $2::int[]) AS v(sku, q)
-		WHERE s.sku = v.sku`, skus, qty)
-	if err != nil {
-		return fmt.Errorf("move stock: %w", err)
-	}
-	if int(tag.RowsAffected()) != len(lines) {
-		return fmt.Errorf("move stock: %d of %d SKUs found", tag.RowsAffected(), len(lines))
-	}
-	return nil
+		WHERE s.sku = v.sku`, skusOf(lines), qty).Exec(func(tag pgconn.CommandTag) error {
+		if int(tag.RowsAffected()) != len(lines) {
+			return fmt.Errorf("move stock: %d of %d SKUs found", tag.RowsAffected(), len(lines))
+		}
+		return nil
+	})
 }
