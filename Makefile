@@ -4,7 +4,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disa
 SERVICES := orders payments warehouse delivery
 BINARIES := $(SERVICES) replay loadgen manager
 
-.PHONY: run test build check unit postgres clean assets chromium bench tools
+.PHONY: run test build check unit help postgres clean assets chromium bench tools
 
 ## run: start Postgres if needed, build and start all four services (Ctrl-C stops them)
 run: postgres build
@@ -18,6 +18,14 @@ build: assets
 ## test: static checks, then every test (unit, integration on the real Postgres) with -race
 test: postgres assets chromium check tools
 	go test -race -count=1 -timeout 30m ./...
+
+## unit: the tests that need no database, browser or services (domain, sagas, ui, signatures), in seconds
+unit:
+	go test -short -count=1 ./domain/... ./sagas/... ./ui/... ./services/webhooksig/...
+
+## help: list these targets
+help:
+	@awk '/^## /{sub(/^## /, ""); if (match($$0, /^[a-z-]+: /)) printf "\n  make %-10s %s", substr($$0, 1, RLENGTH-2), substr($$0, RLENGTH+1); else printf "\n  %-15s %s", "", $$0} END {print ""}' $(MAKEFILE_LIST)
 
 ## tools: build the pinned programs the tests start: stripe-mock (go.mod) and Mailpit
 ## (tools/mailpit), into the go command's cache

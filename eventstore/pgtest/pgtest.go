@@ -120,6 +120,9 @@ var cloneMu sync.Mutex
 // URL creates a new migrated database for t, dropped when t ends, and returns its URL.
 func URL(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Postgres: skipped with -short (make unit)")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tmpl, err := template(ctx)
