@@ -82,6 +82,16 @@ func check(ctx context.Context, db *pgxpool.Pool, trips []*trip, before map[stri
 	}
 	settle(ctx, db, trips)
 
+	// Each order placed once: a retried create whose first attempt went through must
+	// answer with that order (Idempotency-Key), not place a second one.
+	var extra []string
+	if err := db.QueryRow(ctx, `SELECT coalesce(array_agg(DISTINCT stream_id), '{}') FROM events
+		WHERE stream_type = 'order' AND NOT stream_id = ANY($1)`, ids).Scan(&extra); err != nil {
+		add("could not count the orders: " + err.Error())
+	} else if len(extra) > 0 {
+		add(fmt.Sprintf("%d orders in the log that no client placed (a retried create placed twice?): %v", len(extra), runcheck.FirstN(extra)))
+	}
+
 	// Every stream is a legal path and ends where its script said.
 	histories, err := loadHistories(ctx, db, ids)
 	if err != nil {

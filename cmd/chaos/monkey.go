@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,6 +31,7 @@ type disruption struct {
 
 // monkey is the record of what the chaos loop did.
 type monkey struct {
+	mu          sync.Mutex
 	disruptions []disruption
 }
 
@@ -43,15 +45,24 @@ func (m *monkey) count(postgres bool) int {
 	return n
 }
 
-// chaos kills a random process every few seconds and starts it again (after -down), and
+// chaos kills a random process every few seconds and starts it again after -down, and
 // restarts PostgreSQL when the run is a third and two thirds through its orders, until
-// the load is done and at least -min-kills kills have happened.
+// the load is done and at least -min-kills kills have happened. A killed process comes
+// back on its own goroutine, so kills keep their pace; a process is not killed again
+// before it is back, nor (with replicas) while its twin is down: one replica of every
+// service is always meant to be running.
 func (s *system) chaos(ctx context.Context, rng *rand.Rand, d *driver, loadDone <-chan struct{}) *monkey {
 	m := &monkey{}
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		sort.Slice(m.disruptions, func(i, j int) bool { return m.disruptions[i].at.Before(m.disruptions[j].at) })
+	}()
 	pgAt := make([]int, 0, s.cfg.pgRestarts)
 	for i := 1; i <= s.cfg.pgRestarts; i++ {
 		pgAt = append(pgAt, s.cfg.orders*i/(s.cfg.pgRestarts+1))
 	}
+	kills := 0
 	for {
 		wait := s.cfg.killEvery/2 + time.Duration(rng.Int64N(int64(s.cfg.killEvery)+1))
 		select {
@@ -59,21 +70,39 @@ func (s *system) chaos(ctx context.Context, rng *rand.Rand, d *driver, loadDone 
 			return m
 		case <-time.After(wait):
 		}
-		select {
-		case <-loadDone:
-			if m.count(false) >= s.cfg.minKills && len(pgAt) == 0 {
-				return m
-			}
-		default:
+		if isDone(loadDone) && kills >= s.cfg.minKills && len(pgAt) == 0 {
+			return m
 		}
 		if len(pgAt) > 0 && (d.started() >= pgAt[0] || isDone(loadDone)) {
 			pgAt = pgAt[1:]
-			m.disruptions = append(m.disruptions, s.restartPostgres(ctx))
+			m.record(s.restartPostgres(ctx))
 			continue
 		}
-		p := s.procs[rng.IntN(len(s.procs))]
-		m.disruptions = append(m.disruptions, s.crash(ctx, p))
+		var candidates []*process
+		for _, p := range s.procs {
+			if s.up(p) && (s.cfg.replicas == 1 || s.up(s.twin(p))) {
+				candidates = append(candidates, p)
+			}
+		}
+		if len(candidates) == 0 {
+			continue
+		}
+		p := candidates[rng.IntN(len(candidates))]
+		kills++
+		at := s.kill(p)
+		fmt.Fprintf(s.out, "chaos: killed %s\n", p.name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.record(s.revive(ctx, p, at))
+		}()
 	}
+}
+
+func (m *monkey) record(d disruption) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.disruptions = append(m.disruptions, d)
 }
 
 func isDone(ch <-chan struct{}) bool {
@@ -85,11 +114,9 @@ func isDone(ch <-chan struct{}) bool {
 	}
 }
 
-// crash kills p with SIGKILL, keeps it down for -down, starts it again and waits for it.
-func (s *system) crash(ctx context.Context, p *process) disruption {
-	d := disruption{victim: p.name, service: p.service, at: time.Now()}
-	s.kill(p)
-	fmt.Fprintf(s.out, "chaos: killed %s\n", p.name)
+// revive starts p again after -down and waits until it is ready.
+func (s *system) revive(ctx context.Context, p *process, at time.Time) disruption {
+	d := disruption{victim: p.name, service: p.service, at: at}
 	if s.cfg.down > 0 {
 		select {
 		case <-ctx.Done():
@@ -97,9 +124,10 @@ func (s *system) crash(ctx context.Context, p *process) disruption {
 		}
 	}
 	if d.err = s.start(p); d.err == nil {
-		d.err = s.waitReady(ctx, p, time.Minute)
+		d.err = s.waitReady(context.WithoutCancel(ctx), p, time.Minute)
 	}
 	d.back = time.Now()
+	p.reviving.Store(false)
 	if d.err != nil {
 		fmt.Fprintf(s.out, "chaos: %s did not come back: %v\n", p.name, d.err)
 	}

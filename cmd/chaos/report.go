@@ -34,12 +34,16 @@ func report(out io.Writer, cfg config, d *driver, m *monkey, recs []recovery, el
 	}
 	var longest recovery
 	var kills []time.Duration
-	failedRestarts := 0
+	failedRestarts, idle := 0, 0
 	for _, r := range recs {
 		if r.err != nil {
 			failedRestarts++
 		}
-		if r.victim != "postgres" {
+		switch {
+		case r.victim == "postgres":
+		case r.moved < 0:
+			idle++ // killed after the last order: there was nothing left to move
+		default:
 			kills = append(kills, r.moved)
 		}
 		if r.moved > longest.moved {
@@ -57,7 +61,8 @@ func report(out io.Writer, cfg config, d *driver, m *monkey, recs []recovery, el
 	}
 	if len(kills) > 0 {
 		slices.Sort(kills)
-		fmt.Fprintf(out, "chaos: recovery after a kill: median %s, longest %s\n", kills[len(kills)/2].Round(time.Millisecond), kills[len(kills)-1].Round(time.Millisecond))
+		fmt.Fprintf(out, "chaos: recovery after a kill: median %s, longest %s (%d kills under load; %d after the last order, with nothing left to move)\n",
+			kills[len(kills)/2].Round(time.Millisecond), kills[len(kills)-1].Round(time.Millisecond), len(kills), idle)
 	}
 	fmt.Fprintf(out, "chaos: longest time to recover: %s (%s at +%s)\n", longest.moved.Round(time.Millisecond), longest.victim, longest.at.Sub(recs[0].at).Round(time.Second))
 	if len(problems) == 0 {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +35,8 @@ type process struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
+	// reviving: killed, and not yet ready again.
+	reviving atomic.Bool
 }
 
 // system is every service process of the run.
@@ -154,14 +157,32 @@ func (p *process) running() (*exec.Cmd, chan struct{}) {
 	return p.cmd, p.done
 }
 
-// kill sends SIGKILL and waits until the process is gone.
-func (s *system) kill(p *process) {
+// kill sends SIGKILL, waits until the process is gone and returns when it was sent.
+func (s *system) kill(p *process) time.Time {
 	cmd, done := p.running()
-	if cmd == nil {
-		return
+	at := time.Now()
+	p.reviving.Store(true)
+	if cmd != nil {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-done
+	return at
+}
+
+// up reports whether p is running and, if it was killed, ready again.
+func (s *system) up(p *process) bool {
+	_, done := p.running()
+	return !p.reviving.Load() && !isDone(done)
+}
+
+// twin is the other replica of p's service (p itself without replicas).
+func (s *system) twin(p *process) *process {
+	for _, q := range s.procs {
+		if q.service == p.service && q != p {
+			return q
+		}
+	}
+	return p
 }
 
 // waitReady polls /readyz until it answers 200.
