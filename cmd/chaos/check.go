@@ -271,3 +271,18 @@ func effectsOf(ctx context.Context, db *pgxpool.Pool, ids []string) (map[string]
 	})
 	return out, err
 }
+
+// emailsInDoubt counts the run's emails claimed by a sender that never recorded what
+// became of them.
+func emailsInDoubt(ctx context.Context, db *pgxpool.Pool, trips []*trip) (int, error) {
+	var ids []string
+	for _, t := range trips {
+		if t.id != "" {
+			ids = append(ids, t.id)
+		}
+	}
+	var n int
+	err := db.QueryRow(ctx, `SELECT count(*) FROM orders.notifications
+		WHERE order_id = ANY($1) AND claimed_at IS NOT NULL AND sent_at IS NULL AND error IS NULL`, ids).Scan(&n)
+	return n, err
+}
