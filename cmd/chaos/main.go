@@ -167,7 +167,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := migrate(ctx, cfg); err != nil {
 		return err
 	}
-	sys := newSystem(cfg, out)
+	sys, err := newSystem(cfg, out)
+	if err != nil {
+		return err
+	}
 	defer sys.stopAll()
 	if err := sys.startAll(ctx); err != nil {
 		return err

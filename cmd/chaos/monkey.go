@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -27,6 +28,9 @@ type disruption struct {
 	at      time.Time
 	back    time.Time // the process answered /readyz again (postgres: pg_ctl returned)
 	err     error
+	// crashLoops counts the starts that exited before they were ready (a database that
+	// is restarting refuses the start-up's connection), started again as a supervisor does.
+	crashLoops int
 }
 
 // monkey is the record of what the chaos loop did.
@@ -114,6 +118,29 @@ func isDone(ch <-chan struct{}) bool {
 	}
 }
 
+// supervise starts p and waits until it is ready, starting it again (after half a second)
+// whenever it exits first, as systemd's Restart=always or a container orchestrator
+// would, for up to a minute.
+func (s *system) supervise(ctx context.Context, p *process, crashLoops *int) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := s.start(p)
+		if err == nil {
+			err = s.waitReady(ctx, p, time.Until(deadline))
+		}
+		if err == nil || !errors.Is(err, errExited) || time.Now().After(deadline) {
+			return err
+		}
+		*crashLoops++
+		fmt.Fprintf(s.out, "chaos: %s exited at start-up (%v); starting it again\n", p.name, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 // revive starts p again after -down and waits until it is ready.
 func (s *system) revive(ctx context.Context, p *process, at time.Time) disruption {
 	d := disruption{victim: p.name, service: p.service, at: at}
@@ -123,9 +150,7 @@ func (s *system) revive(ctx context.Context, p *process, at time.Time) disruptio
 		case <-time.After(s.cfg.down):
 		}
 	}
-	if d.err = s.start(p); d.err == nil {
-		d.err = s.waitReady(context.WithoutCancel(ctx), p, time.Minute)
-	}
+	d.err = s.supervise(context.WithoutCancel(ctx), p, &d.crashLoops)
 	d.back = time.Now()
 	p.reviving.Store(false)
 	if d.err != nil {

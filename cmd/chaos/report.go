@@ -34,11 +34,12 @@ func report(out io.Writer, cfg config, d *driver, m *monkey, recs []recovery, el
 	}
 	var longest recovery
 	var kills []time.Duration
-	failedRestarts, idle := 0, 0
+	failedRestarts, idle, loops := 0, 0, 0
 	for _, r := range recs {
 		if r.err != nil {
 			failedRestarts++
 		}
+		loops += r.crashLoops
 		switch {
 		case r.victim == "postgres":
 		case r.moved < 0:
@@ -50,8 +51,8 @@ func report(out io.Writer, cfg config, d *driver, m *monkey, recs []recovery, el
 			longest = r
 		}
 	}
-	fmt.Fprintf(out, "chaos: %d kills (SIGKILL, each process started again after %s), %d PostgreSQL restarts, %d restarts that failed\n",
-		m.count(false), cfg.down, m.count(true), failedRestarts)
+	fmt.Fprintf(out, "chaos: %d kills (SIGKILL, each process started again after %s), %d PostgreSQL restarts, %d restarts that failed, %d starts that exited early and were started again\n",
+		m.count(false), cfg.down, m.count(true), failedRestarts, loops)
 	for _, r := range recs {
 		moved := "nothing moved afterwards"
 		if r.moved >= 0 {

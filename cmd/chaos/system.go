@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,10 +46,21 @@ type system struct {
 	out   io.Writer
 	procs []*process
 	http  *http.Client
+	lb    *balancer // with replicas: in front of the warehouses
 }
 
-func newSystem(cfg config, out io.Writer) *system {
+func newSystem(cfg config, out io.Writer) (*system, error) {
 	s := &system{cfg: cfg, out: out, http: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}}
+	// With replicas, the orders processes price at a balancer over both warehouses.
+	warehouseURL := func(own int) string { return fmt.Sprintf("http://127.0.0.1:%d", own) }
+	if cfg.replicas == 2 {
+		lb, err := startBalancer([]string{fmt.Sprintf("127.0.0.1:%d", cfg.basePort+2), fmt.Sprintf("127.0.0.1:%d", cfg.replicaPort+2)})
+		if err != nil {
+			return nil, err
+		}
+		s.lb = lb
+		warehouseURL = func(int) string { return lb.url }
+	}
 	for r := 0; r < cfg.replicas; r++ {
 		base := cfg.basePort
 		if r == 1 {
@@ -76,15 +88,14 @@ func newSystem(cfg config, out io.Writer) *system {
 				"LOG_LEVEL=warn",
 				"LOG_FORMAT=text",
 				"SHUTDOWN_TIMEOUT=5s",
-				// Each orders process prices orders at the warehouse of its own replica.
-				fmt.Sprintf("WAREHOUSE_URL=http://127.0.0.1:%d", port("warehouse")),
+				"WAREHOUSE_URL="+warehouseURL(port("warehouse")),
 				fmt.Sprintf("PAYMENTS_URL=http://127.0.0.1:%d", port("payments")),
 				fmt.Sprintf("DELIVERY_URL=http://127.0.0.1:%d", port("delivery")),
 				"OTEL_TRACES_EXPORTER=none",
 			)})
 		}
 	}
-	return s
+	return s, nil
 }
 
 // ordersURLs are the orders processes' base URLs, which the clients take turns at.
@@ -185,6 +196,9 @@ func (s *system) twin(p *process) *process {
 	return p
 }
 
+// errExited: the process ended before it answered /readyz.
+var errExited = errors.New("exited before it was ready")
+
 // waitReady polls /readyz until it answers 200.
 func (s *system) waitReady(ctx context.Context, p *process, within time.Duration) error {
 	deadline := time.Now().Add(within)
@@ -201,7 +215,7 @@ func (s *system) waitReady(ctx context.Context, p *process, within time.Duration
 		_, done := p.running()
 		select {
 		case <-done:
-			return fmt.Errorf("%s exited before it was ready (log: %s)", p.name, filepath.Join(s.cfg.logs, p.name+".log"))
+			return fmt.Errorf("%s %w (log: %s)", p.name, errExited, filepath.Join(s.cfg.logs, strings.ReplaceAll(p.name, "#", "-")+".log"))
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -221,7 +235,8 @@ func (s *system) ensureUp(ctx context.Context) error {
 		_, done := p.running()
 		select {
 		case <-done:
-			if err := s.start(p); err != nil {
+			var loops int
+			if err := s.supervise(ctx, p, &loops); err != nil {
 				return err
 			}
 		default:
@@ -237,6 +252,9 @@ func (s *system) ensureUp(ctx context.Context) error {
 
 // stopAll stops every process with SIGTERM, as an operator would, then SIGKILL after 15 s.
 func (s *system) stopAll() {
+	if s.lb != nil {
+		defer s.lb.close()
+	}
 	for _, p := range s.procs {
 		if cmd, _ := p.running(); cmd != nil {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
