@@ -8,8 +8,11 @@
 // checkout session, or reported early, before the order waits for it), a failed delivery,
 // or a courier's "delivered" sent before the shipment is recorded.
 //
-// Meanwhile every few seconds one service process is killed with SIGKILL and started again,
-// and PostgreSQL itself is restarted (-pg-restarts times, with pg_ctl on -pg-data).
+// Meanwhile every few seconds one service process is killed with SIGKILL and started again
+// (and started again whenever it exits at start-up, as a supervisor would), and PostgreSQL
+// itself is restarted (-pg-restarts times, with pg_ctl on -pg-data). With -replicas 2 a
+// killed process stays down for -down while its twin carries on, and the orders processes
+// reach the warehouses through a small balancer.
 //
 // Afterwards it checks, in the database: every order ended in the state its script called
 // for; every SKU's stock moved by exactly what was sold; no stream holds an event twice; no
