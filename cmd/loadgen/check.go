@@ -9,10 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ordermill/ordermill/domain/inventory"
-	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/domain/payment"
-	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/cmd/internal/runcheck"
 )
 
 // checker verifies, from the services' own database, that a run left the system exactly as
@@ -20,11 +17,8 @@ import (
 // It assumes the run was the only traffic while it lasted.
 type checker struct {
 	conn   *pgx.Conn
-	before map[string]stockLevel
+	before map[string]runcheck.StockLevel
 }
-
-// stockLevel is one SKU's row of warehouse.stock.
-type stockLevel struct{ available, reserved int }
 
 // Notification kinds a completed order must have exactly once each (sagas.KindOrderConfirmed
 // and sagas.KindOrderCompleted), spelled out so loadgen links no server code.
@@ -33,9 +27,6 @@ const (
 	kindCompleted = "order_completed"
 )
 
-// maxProblemsPerCheck bounds the lines one check prints; the count of the rest follows.
-const maxProblemsPerCheck = 10
-
 // openChecker connects and snapshots the stock, which is what the after-run stock check
 // compares against, so it must happen before the first order.
 func openChecker(ctx context.Context, url string) (*checker, error) {
@@ -43,7 +34,7 @@ func openChecker(ctx context.Context, url string) (*checker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-check: connect to the database: %w (set -database-url, or -check=false)", err)
 	}
-	before, err := readStock(ctx, conn)
+	before, err := runcheck.ReadStock(ctx, conn)
 	if err != nil {
 		conn.Close(ctx)
 		return nil, err
@@ -62,7 +53,7 @@ func (c *checker) verify(ctx context.Context, d *driver, trips []*trip) []string
 		what string
 		run  func() ([]string, error)
 	}{
-		{"dead letters", func() ([]string, error) { return c.deadLetters(ctx) }},
+		{"dead letters", func() ([]string, error) { return runcheck.DeadLetters(ctx, c.conn) }},
 		{"stock", func() ([]string, error) { return c.stock(ctx, trips) }},
 		{"reservations", func() ([]string, error) {
 			return c.onePerOrder(ctx, "warehouse.reservations", "status = 'reserved'", "reservation", completed)
@@ -74,7 +65,7 @@ func (c *checker) verify(ctx context.Context, d *driver, trips []*trip) []string
 			return c.onePerOrder(ctx, "delivery.shipments", "", "shipment", completed)
 		}},
 		{"emails", func() ([]string, error) { return c.emails(ctx, completed) }},
-		{"events", func() ([]string, error) { return c.duplicateEvents(ctx, placed) }},
+		{"events", func() ([]string, error) { return runcheck.DuplicateEvents(ctx, c.conn, placed) }},
 	}
 	for _, ch := range checks {
 		found, err := ch.run()
@@ -110,7 +101,7 @@ func unfinished(ctx context.Context, d *driver, trips []*trip) []string {
 			continue
 		}
 		failed++
-		if len(lines) == maxProblemsPerCheck {
+		if len(lines) == runcheck.MaxLines {
 			continue
 		}
 		if t.id == "" {
@@ -124,7 +115,7 @@ func unfinished(ctx context.Context, d *driver, trips []*trip) []string {
 		}
 		lines = append(lines, fmt.Sprintf("order %s (#%d) did not complete, status now %s: %v", t.id, t.seq, status, t.err))
 	}
-	return withRest(lines, failed, "orders did not complete")
+	return runcheck.WithRest(lines, failed, "orders did not complete")
 }
 
 // settle waits (up to 15 s) until every completed order's completion email is recorded. The
@@ -143,28 +134,12 @@ func (c *checker) settle(ctx context.Context, completed []string) {
 	}
 }
 
-// deadLetters: a dead letter is a message some consumer gave up on, whatever the orders show.
-func (c *checker) deadLetters(ctx context.Context) ([]string, error) {
-	rows, err := c.conn.Query(ctx, `SELECT topic, consumer_group, error, count(*) OVER () FROM dead_letters ORDER BY id LIMIT 3`)
-	if err != nil {
-		return nil, err
-	}
-	var lines []string
-	total := 0
-	var topic, group, msg string
-	_, err = pgx.ForEachRow(rows, []any{&topic, &group, &msg, &total}, func() error {
-		lines = append(lines, fmt.Sprintf("dead letter on %s (%s): %.200s", topic, group, msg))
-		return nil
-	})
-	return withRest(lines, total, "dead letters"), err
-}
-
 // stock checks every SKU the run ordered: available must be down by exactly the units its
 // completed orders bought, and reserved up by as many. A reservation moves units from
 // available to reserved, and nothing later takes them out of reserved (shipping does not
 // touch warehouse.stock; only a release moves them back), so a sold unit stays reserved.
 func (c *checker) stock(ctx context.Context, trips []*trip) ([]string, error) {
-	after, err := readStock(ctx, c.conn)
+	after, err := runcheck.ReadStock(ctx, c.conn)
 	if err != nil {
 		return nil, err
 	}
@@ -182,31 +157,13 @@ func (c *checker) stock(ctx context.Context, trips []*trip) ([]string, error) {
 	var lines []string
 	for _, sku := range slices.Sorted(maps.Keys(sold)) {
 		b, a, n := c.before[sku], after[sku], sold[sku]
-		if b.available-a.available == n && a.reserved-b.reserved == n {
+		if b.Available-a.Available == n && a.Reserved-b.Reserved == n {
 			continue
 		}
 		lines = append(lines, fmt.Sprintf("stock %s: available %d → %d, reserved %d → %d; completed orders bought %d",
-			sku, b.available, a.available, b.reserved, a.reserved, n))
+			sku, b.Available, a.Available, b.Reserved, a.Reserved, n))
 	}
-	return withRest(firstN(lines), len(lines), "SKUs with wrong stock"), nil
-}
-
-func readStock(ctx context.Context, q *pgx.Conn) (map[string]stockLevel, error) {
-	rows, err := q.Query(ctx, `SELECT sku, available, reserved FROM warehouse.stock`)
-	if err != nil {
-		return nil, fmt.Errorf("read warehouse.stock: %w", err)
-	}
-	stock := map[string]stockLevel{}
-	var sku string
-	var l stockLevel
-	_, err = pgx.ForEachRow(rows, []any{&sku, &l.available, &l.reserved}, func() error {
-		stock[sku] = l
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read warehouse.stock: %w", err)
-	}
-	return stock, nil
+	return runcheck.WithRest(runcheck.FirstN(lines), len(lines), "SKUs with wrong stock"), nil
 }
 
 // onePerOrder checks that table holds exactly one row per order, and that it satisfies
@@ -237,7 +194,7 @@ func (c *checker) onePerOrder(ctx context.Context, table, cond, what string, ids
 		lines = append(lines, line+" (want exactly 1)")
 		return nil
 	})
-	return withRest(firstN(lines), len(lines), "orders with a wrong "+what), err
+	return runcheck.WithRest(runcheck.FirstN(lines), len(lines), "orders with a wrong "+what), err
 }
 
 // emails checks that each completed order has exactly its confirmation and completion
@@ -259,44 +216,5 @@ func (c *checker) emails(ctx context.Context, ids []string) ([]string, error) {
 		lines = append(lines, fmt.Sprintf("order %s: %d emails, %d %s, %d %s (want one of each, nothing else)", id, all, confirmed, kindConfirmed, done, kindCompleted))
 		return nil
 	})
-	return withRest(firstN(lines), len(lines), "orders with wrong emails"), err
-}
-
-// duplicateEvents looks for an event recorded twice in the streams of the run's orders
-// (order, reservation, payment session and shipment streams): the sign of a redelivered
-// message handled twice. Two events may legitimately repeat on an order: a courier status
-// update (in transit, then delivered) and a support ticket, once per kind.
-func (c *checker) duplicateEvents(ctx context.Context, ids []string) ([]string, error) {
-	streams := make([]string, 0, 4*len(ids))
-	for _, id := range ids {
-		streams = append(streams, id, inventory.StreamID(id), payment.StreamID(id), shipping.StreamID(id))
-	}
-	rows, err := c.conn.Query(ctx, `
-		SELECT stream_id, event_name, count(*)
-		FROM events
-		WHERE stream_id = ANY($1) AND event_name <> $2
-		GROUP BY stream_id, event_name, CASE WHEN event_name = $3 THEN payload->>'kind' END
-		HAVING count(*) > 1
-		ORDER BY stream_id, event_name`, streams, order.NameDeliveryStatusUpdated, order.NameSupportTicketOpened)
-	if err != nil {
-		return nil, err
-	}
-	var lines []string
-	var stream, name string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&stream, &name, &n}, func() error {
-		lines = append(lines, fmt.Sprintf("stream %s: %s recorded %d times", stream, name, n))
-		return nil
-	})
-	return withRest(firstN(lines), len(lines), "duplicated events"), err
-}
-
-func firstN(lines []string) []string { return lines[:min(len(lines), maxProblemsPerCheck)] }
-
-// withRest appends "… and N more" when shown holds fewer than total problems.
-func withRest(shown []string, total int, what string) []string {
-	if rest := total - len(shown); rest > 0 {
-		shown = append(shown, fmt.Sprintf("… and %d more %s (%d in all)", rest, what, total))
-	}
-	return shown
+	return runcheck.WithRest(runcheck.FirstN(lines), len(lines), "orders with wrong emails"), err
 }

@@ -22,7 +22,7 @@ type notification struct {
 	orderID, kind, to, subject, body string
 }
 
-// mailBatch is how many emails one claim takes.
+// mailBatch is how many emails one SendPending sends at most (each claimed on its own).
 const mailBatch = 20
 
 // smtpTimeout bounds one email's SMTP conversation: a server that stops answering must not
@@ -53,65 +53,74 @@ func (s *Service) RunWorker(ctx context.Context) error {
 	}
 }
 
-// SendPending claims and sends one batch of unsent notifications; it returns how many.
-func (s *Service) SendPending(ctx context.Context) (sent int, err error) {
-	rows, err := s.pool.Query(ctx, `
-		UPDATE orders.notifications SET claimed_at = now()
-		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, order_id, kind, recipient, subject, body`, mailBatch)
-	if err != nil {
-		return 0, err
-	}
-	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (notification, error) {
-		var n notification
-		return n, row.Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body)
-	})
-	if err != nil {
-		return 0, err
-	}
-	// Each outcome is recorded even when ctx ended meanwhile: a claimed email is never
-	// retried, so its row must say what became of it. The batch's outcomes go in one
-	// statement, after the last email of the batch has been handed over.
-	ids, errs := make([]int64, 0, len(batch)), make([]*string, 0, len(batch))
-	defer func() {
-		if len(ids) == 0 {
-			return
+// SendPending sends up to mailBatch unsent notifications, one at a time; it returns how
+// many. Each email is claimed (and the claim committed) just before it is handed to SMTP,
+// never ahead of it: a process killed while sending leaves only that one email in doubt
+// (claimed, no outcome; never retried, since it may have gone out). Claiming a whole batch
+// at once, as it used to, lost every email of the batch not yet handed over when the
+// process was killed: the crash test (make chaos) found up to a batch of customers never
+// told per kill of the orders service. One statement records an email's outcome and
+// claims the next, so an email costs one committed statement.
+func (s *Service) SendPending(ctx context.Context) (int, error) {
+	sent := 0
+	var last *mailOutcome // the email handed over last, its outcome not recorded yet
+	for sent < mailBatch && ctx.Err() == nil {
+		n, err := s.claimNext(ctx, last)
+		if err != nil && ctx.Err() != nil {
+			break // stopping: the last outcome is still recorded, below
 		}
-		recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, rerr := s.pool.Exec(recordCtx, `
-			UPDATE orders.notifications n SET sent_at = CASE WHEN v.error IS NULL THEN now() END, error = v.error
-			FROM unnest($1::bigint[], $2::text[]) AS v(id, error) WHERE n.id = v.id`, ids, errs)
-		err = errors.Join(err, rerr)
-	}()
-	for i, n := range batch {
-		if ctx.Err() != nil {
-			// Stopping: the rest of the batch never reached SMTP, so give it back.
-			return i, s.unclaim(batch[i:])
+		last = nil // recorded with the claim, whether or not an email was claimed
+		if errors.Is(err, pgx.ErrNoRows) {
+			return sent, nil
 		}
+		if err != nil {
+			return sent, err
+		}
+		sent++
 		outcome, sendErr := s.deliver(ctx, n)
 		s.metrics.emails.WithLabelValues(n.kind, outcome).Inc()
-		var errText *string
+		last = &mailOutcome{id: n.id}
 		if sendErr != nil {
 			e := sendErr.Error()
-			errText = &e
+			last.err = &e
 			s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", sendErr)...)
 		}
-		ids, errs = append(ids, n.id), append(errs, errText)
 	}
-	return len(batch), nil
+	if last == nil {
+		return sent, nil
+	}
+	// The outcome is recorded even when ctx ended meanwhile: a claimed email is never
+	// retried, so its row must say what became of it.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := s.pool.Exec(recordCtx, `UPDATE orders.notifications SET sent_at = CASE WHEN $2::text IS NULL THEN now() END, error = $2 WHERE id = $1`, last.id, last.err)
+	return sent, err
 }
 
-// unclaim returns emails that were claimed but never handed to SMTP to the queue.
-func (s *Service) unclaim(batch []notification) error {
-	ids := make([]int64, len(batch))
-	for i, n := range batch {
-		ids[i] = n.id
+// mailOutcome is what became of a claimed email: sent, or the error that stopped it.
+type mailOutcome struct {
+	id  int64
+	err *string
+}
+
+// claimNext records last's outcome, if any, and claims the oldest unclaimed email, in one
+// statement; pgx.ErrNoRows when there is none.
+func (s *Service) claimNext(ctx context.Context, last *mailOutcome) (notification, error) {
+	var lastID *int64
+	var lastErr *string
+	if last != nil {
+		lastID, lastErr = &last.id, last.err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := s.pool.Exec(ctx, `UPDATE orders.notifications SET claimed_at = NULL WHERE id = ANY($1) AND sent_at IS NULL AND error IS NULL`, ids)
-	return err
+	var n notification
+	err := s.pool.QueryRow(ctx, `
+		WITH recorded AS (
+			UPDATE orders.notifications SET sent_at = CASE WHEN $2::text IS NULL THEN now() END, error = $2
+			WHERE id = $1)
+		UPDATE orders.notifications SET claimed_at = now()
+		WHERE id = (SELECT id FROM orders.notifications WHERE claimed_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING id, order_id, kind, recipient, subject, body`, lastID, lastErr).
+		Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body)
+	return n, err
 }
 
 // deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged. It

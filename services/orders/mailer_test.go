@@ -553,6 +553,50 @@ func TestSendPendingGivesUpOnAnUnresponsiveServer(t *testing.T) {
 	assert.False(t, notificationByID(t, pool, first).sent, "the cut-off email is not retried")
 }
 
+// Found by the crash test (issue 9): while one email is with the SMTP server, the others
+// are not claimed yet. A process killed at that moment leaves only that email in doubt;
+// the rest are still unclaimed and the next sender takes them. Claiming a batch at once
+// lost the whole batch to a SIGKILL.
+func TestSendPendingClaimsOnlyTheEmailItIsSending(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	held := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			held <- c // never greeted: the first email is stuck with the server
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		select {
+		case c := <-held:
+			_ = c.Close()
+		default:
+		}
+	})
+	first := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+	rest := []int64{
+		insertNotification(t, pool, "ord-2", "order_confirmed", "bob@example.com", "s", "b"),
+		insertNotification(t, pool, "ord-3", "order_confirmed", "cat@example.com", "s", "b"),
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = newMailer(pool, "smtp://"+ln.Addr().String()).SendPending(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	require.Eventually(t, func() bool { return notificationByID(t, pool, first).claimed }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(held) == 1 }, 10*time.Second, 10*time.Millisecond, "the first email reached the server")
+	for _, id := range rest {
+		assert.False(t, notificationByID(t, pool, id).claimed, "an email not yet handed to SMTP is not claimed")
+	}
+}
+
 // While another sender holds its claim open (its claim statement still running), a sender
 // takes the other rows at once: it neither waits for the locked rows nor claims them again
 // once they are released.

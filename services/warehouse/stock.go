@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/eventstore"
@@ -46,11 +45,6 @@ func CheckAvailability(ctx context.Context, q eventstore.Querier, lines []invent
 	return inventory.Check(stock, merged), nil
 }
 
-// Execer is what seeding needs: a pool, a connection or a transaction.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 // Catalog returns the catalog entries of skus (every SKU when skus is empty), in SKU order;
 // a SKU the catalog does not know is simply absent.
 func Catalog(ctx context.Context, q eventstore.Querier, skus []string) ([]inventory.CatalogItem, error) {
@@ -68,8 +62,12 @@ func Catalog(ctx context.Context, q eventstore.Querier, skus []string) ([]invent
 
 // Seed adds the demo catalogue's SKUs that are missing and prices the ones not yet priced;
 // it leaves stock and set prices alone, so it is safe at every start-up and never resets
-// stock that orders have already moved.
-func Seed(ctx context.Context, db Execer) error {
+// stock that orders have already moved. Like every warehouse writer it takes the warehouse
+// lock first (lockWarehouse): its upsert locks every catalogue row, in SKU order, and a
+// replica starting while another reserves stock (a batch holding several orders' SKU
+// locks) otherwise deadlocked with it and exited at start-up (found by make chaos
+// -replicas 2).
+func Seed(ctx context.Context, db Beginner) error {
 	skus := make([]string, len(catalog))
 	names := make([]string, len(catalog))
 	available := make([]int32, len(catalog))
@@ -77,14 +75,24 @@ func Seed(ctx context.Context, db Execer) error {
 	for i, c := range catalog {
 		skus[i], names[i], available[i], prices[i] = c.SKU, c.Name, c.Available, c.Price
 	}
-	_, err := db.Exec(ctx, `
-		INSERT INTO warehouse.stock (sku, name, available, price, currency)
-		SELECT sku, name, available, price, 'USD' FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS c(sku, name, available, price)
-		ON CONFLICT (sku) DO UPDATE SET price = excluded.price WHERE warehouse.stock.price = 0`, skus, names, available, prices)
-	if err != nil {
-		return fmt.Errorf("seed stock: %w", err)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if err := lockWarehouse(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO warehouse.stock (sku, name, available, price, currency)
+			SELECT sku, name, available, price, 'USD' FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS c(sku, name, available, price)
+			ON CONFLICT (sku) DO UPDATE SET price = excluded.price WHERE warehouse.stock.price = 0`, skus, names, available, prices)
+		if err != nil {
+			return fmt.Errorf("seed stock: %w", err)
+		}
+		return nil
+	})
+}
+
+// Beginner starts a transaction: a pool, or a transaction (a savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // catalog is the demo catalogue, priced in USD cents. SKU-001 and SKU-031 are the ones the
