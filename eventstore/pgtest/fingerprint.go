@@ -1,0 +1,73 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Fingerprint is what a database holds, table by table, in a form that changes with any
+// write: each table's row count and the newest transaction id among its rows (xmin), so
+// an insert, an update (a new row version) or a delete shows. Tests take one before and
+// after a request that must not write, such as a refused one, and compare them.
+type Fingerprint map[string]string
+
+// Snapshot takes the Fingerprint of every table outside Postgres's own schemas.
+func Snapshot(t testing.TB, pool *pgxpool.Pool) Fingerprint {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
+		WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`)
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	parts := make([]string, len(tables))
+	for i, table := range tables {
+		parts[i] = fmt.Sprintf(`SELECT %s, count(*)::text || '/' || coalesce(max(xmin::text::bigint), 0)::text FROM %s`, quoteLiteral(table), table)
+	}
+	fp := Fingerprint{}
+	rows, err = pool.Query(ctx, strings.Join(parts, " UNION ALL "))
+	if err != nil {
+		t.Fatalf("fingerprint tables: %v", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table, state string
+		if err := rows.Scan(&table, &state); err != nil {
+			t.Fatalf("fingerprint tables: %v", err)
+		}
+		fp[table] = state
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("fingerprint tables: %v", err)
+	}
+	return fp
+}
+
+// Changed lists the tables whose rows differ between f and after, sorted.
+func (f Fingerprint) Changed(after Fingerprint) []string {
+	var changed []string
+	for _, table := range slices.Sorted(maps.Keys(after)) {
+		if f[table] != after[table] {
+			changed = append(changed, table)
+		}
+	}
+	for table := range f {
+		if _, ok := after[table]; !ok {
+			changed = append(changed, table)
+		}
+	}
+	return changed
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
