@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -71,3 +73,24 @@ func (f Fingerprint) Changed(after Fingerprint) []string {
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Serve runs req through h and holds the answer to what every request of every service
+// keeps, whatever its bytes: no 5xx, and a refusal (4xx) writes nothing, except to the
+// tables in allowed (a documented record of the refusal itself). It returns the status
+// and the tables the request wrote to.
+func Serve(t testing.TB, pool *pgxpool.Pool, h http.Handler, req *http.Request, allowed ...string) (int, []string) {
+	t.Helper()
+	before := Snapshot(t, pool)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	changed := before.Changed(Snapshot(t, pool))
+	if rec.Code >= 500 {
+		t.Fatalf("%s %s answered %d: %s", req.Method, req.URL, rec.Code, rec.Body)
+	}
+	if rec.Code >= 400 {
+		if extra := slices.DeleteFunc(slices.Clone(changed), func(s string) bool { return slices.Contains(allowed, s) }); len(extra) > 0 {
+			t.Fatalf("%s %s was refused with %d but wrote to %v: %s", req.Method, req.URL, rec.Code, extra, rec.Body)
+		}
+	}
+	return rec.Code, changed
+}

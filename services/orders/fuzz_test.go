@@ -85,24 +85,9 @@ func newFuzzOrders(f *testing.F) *fuzzOrders {
 	return &fuzzOrders{pool: pool, h: httpx.ValidInput(logger, svc.Handler())}
 }
 
-// serve runs req through the handler and checks the invariants every request keeps: no
-// 5xx, and no write when refused. allowed lists tables a refusal may still write to
-// (documented exceptions, such as the webhook inbox's record of an unknown order).
 func (fz *fuzzOrders) serve(t *testing.T, req *http.Request, allowed ...string) (int, []string) {
 	t.Helper()
-	before := pgtest.Snapshot(t, fz.pool)
-	rec := httptest.NewRecorder()
-	fz.h.ServeHTTP(rec, req)
-	changed := before.Changed(pgtest.Snapshot(t, fz.pool))
-	if rec.Code >= 500 {
-		t.Fatalf("%s %s answered %d: %s", req.Method, req.URL, rec.Code, rec.Body)
-	}
-	if rec.Code >= 400 {
-		if extra := slices.DeleteFunc(slices.Clone(changed), func(s string) bool { return slices.Contains(allowed, s) }); len(extra) > 0 {
-			t.Fatalf("%s %s was refused with %d but wrote to %v: %s", req.Method, req.URL, rec.Code, extra, rec.Body)
-		}
-	}
-	return rec.Code, changed
+	return pgtest.Serve(t, fz.pool, fz.h, req, allowed...)
 }
 
 func post(path string, body []byte, header map[string]string) *http.Request {
