@@ -4,7 +4,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disa
 SERVICES := orders payments warehouse delivery
 BINARIES := $(SERVICES) replay loadgen manager
 
-.PHONY: run test build check unit postgres clean assets chromium bench tools
+.PHONY: run test build check unit postgres clean assets chromium bench tools fuzz
 
 ## run: start Postgres if needed, build and start all four services (Ctrl-C stops them)
 run: postgres build
@@ -18,6 +18,35 @@ build: assets
 ## test: static checks, then every test (unit, integration on the real Postgres) with -race
 test: postgres assets chromium check tools
 	go test -race -count=1 -timeout 30m ./...
+
+## fuzz: run every fuzz target for FUZZTIME each (default 30s; `make fuzz FUZZTIME=10s`); new
+## failing inputs land in the package's testdata/fuzz/<Target>/, where plain `go test` replays them
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	./domain/order:FuzzDecode \
+	./domain/payment:FuzzMessages \
+	./domain/shipping:FuzzMessages \
+	./services/webhooksig:FuzzVerifyStripe \
+	./services/webhooksig:FuzzVerifyCourier \
+	./services/stripeevent:FuzzStripeEvent \
+	./sagas:FuzzJobOf \
+	./sagas:FuzzDecide \
+	./services/orders:FuzzPlaceOrder \
+	./services/orders:FuzzApprove \
+	./services/orders:FuzzPaymentWebhook \
+	./services/orders:FuzzDeliveryWebhook \
+	./services/orders:FuzzReads \
+	./services/orders:FuzzDashboard \
+	./services/payments:FuzzHTTP \
+	./services/warehouse:FuzzHTTP \
+	./services/delivery:FuzzHTTP
+fuzz: postgres assets
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name in $$pkg for $(FUZZTIME)"; \
+	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failing targets:$$failed"; exit 1; fi
 
 ## tools: build the pinned programs the tests start: stripe-mock (go.mod) and Mailpit
 ## (tools/mailpit), into the go command's cache
