@@ -20,7 +20,9 @@ test: postgres assets chromium check tools
 	go test -race -count=1 -timeout 30m ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 30s; `make fuzz FUZZTIME=10s`); new
-## failing inputs land in the package's testdata/fuzz/<Target>/, where plain `go test` replays them
+## failing inputs land in the package's testdata/fuzz/<Target>/, where plain `go test` replays them.
+## On a busy machine Go 1.26 may end a target with a bare "context deadline exceeded" at
+## FUZZTIME and no input (go.dev/issue/75804): that is reported, not counted as a failure
 FUZZTIME ?= 30s
 FUZZ_TARGETS := \
 	./domain/order:FuzzDecode \
@@ -41,11 +43,16 @@ FUZZ_TARGETS := \
 	./services/warehouse:FuzzHTTP \
 	./services/delivery:FuzzHTTP
 fuzz: postgres assets
-	@failed=; for t in $(FUZZ_TARGETS); do \
-	  pkg=$${t%%:*}; name=$${t##*:}; \
+	@set -o pipefail; failed=; raced=; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; corpus=$$pkg/testdata/fuzz/$$name; out=$$(mktemp); \
+	  inputs=$$(ls $$corpus 2>/dev/null | wc -l); \
 	  echo "== $$name in $$pkg for $(FUZZTIME)"; \
-	  go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$t"; \
+	  if ! go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | tee $$out; then \
+	    if [ "$$(ls $$corpus 2>/dev/null | wc -l)" = "$$inputs" ] && grep -qx '    context deadline exceeded' $$out; then \
+	      raced="$$raced $$t"; else failed="$$failed $$t"; fi; \
+	  fi; rm -f $$out; \
 	done; \
+	if [ -n "$$raced" ]; then echo "fuzz: cut off at FUZZTIME by Go's own race, no failing input (go.dev/issue/75804, fixed in Go 1.27):$$raced"; fi; \
 	if [ -n "$$failed" ]; then echo "fuzz: failing targets:$$failed"; exit 1; fi
 
 ## tools: build the pinned programs the tests start: stripe-mock (go.mod) and Mailpit
