@@ -87,12 +87,13 @@ func TestDomainImportsOnlyStandardLibrary(t *testing.T) {
 }
 
 // The domain's tests stay pure too: besides the standard library and the domain they may
-// use testify (the project's test library) and what testify itself needs, but never the
-// event store, a driver or a service, so they run without any infrastructure.
+// use testify (the project's test library) and what testify itself needs, and rapid (the
+// property tests' generator, itself only the standard library), but never the event
+// store, a driver or a service, so they run without any infrastructure.
 func TestDomainTestsImportOnlyStandardLibraryAndTestify(t *testing.T) {
 	root := moduleRoot(t)
 	testify := map[string]bool{}
-	for _, p := range goList(t, root, "github.com/stretchr/testify/assert", "github.com/stretchr/testify/require") {
+	for _, p := range goList(t, root, "github.com/stretchr/testify/assert", "github.com/stretchr/testify/require", "pgregory.net/rapid") {
 		testify[p] = true
 	}
 

@@ -96,6 +96,10 @@ func jobOf(ctx context.Context, msg *message.Message) (job, error) {
 		}
 		j.msg = Message{Name: rec.Name, ID: rec.EventID, Payload: rec.Payload}
 		j.orderID = rec.StreamID
+		if rec.StreamType == orderstream.StreamType && j.orderID == "" {
+			// Refused here, so it is dead-lettered as what it is, not as an order "" not found.
+			return j, fmt.Errorf("%s %s names no order stream", rec.Name, msg.UUID)
+		}
 		if rec.StreamType != orderstream.StreamType {
 			if j.orderID, err = orderIDOf(j.msg); err != nil {
 				return j, err

@@ -4,6 +4,7 @@
 package payment
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -60,14 +61,20 @@ type Line struct {
 }
 
 // LinesMatch reports whether c's lines add up to its amount, so a provider may show
-// them as the bill; otherwise it shows the amount as one line.
+// them as the bill; otherwise it shows the amount as one line. A line or a sum past
+// what int64 holds does not match: wrapped around, it could equal the amount while the
+// provider would bill the lines' true total.
 func (c CreateSession) LinesMatch() bool {
 	var sum int64
 	for _, l := range c.Lines {
-		if l.Quantity <= 0 || l.UnitPrice < 0 {
+		if l.Quantity <= 0 || l.UnitPrice < 0 || l.UnitPrice > math.MaxInt64/l.Quantity {
 			return false
 		}
-		sum += l.Quantity * l.UnitPrice
+		line := l.Quantity * l.UnitPrice
+		if sum > math.MaxInt64-line {
+			return false
+		}
+		sum += line
 	}
 	return len(c.Lines) > 0 && sum == c.Amount
 }
