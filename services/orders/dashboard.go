@@ -179,20 +179,6 @@ func (s *Service) ticketsPage(w http.ResponseWriter, r *http.Request, m manager)
 	s.renderPage(w, r, http.StatusOK, ui.TicketsPage(p, ts))
 }
 
-func (s *Service) deadLettersPage(w http.ResponseWriter, r *http.Request, m manager) {
-	p, err := s.page(r.Context(), m, "dead-letters", "Dead letters")
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	ds, err := s.deadLetters(r.Context(), 200)
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	s.renderPage(w, r, http.StatusOK, ui.DeadLettersPage(p, ds))
-}
-
 // decide handles POST /dashboard/approvals/{id}/decide: the signed-in manager approves or
 // rejects (a rejection needs a reason, for the customer's sake and the audit trail). An
 // htmx request gets the row's replacement; a plain form is sent back to the list.

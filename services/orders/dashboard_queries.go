@@ -438,20 +438,6 @@ func (s *Service) tickets(ctx context.Context, orderID string, limit int) ([]ui.
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.Ticket])
 }
 
-// deadLetters reads the newest dead letters; the order comes from the message's
-// correlation id, or from the event envelope or command body it carries.
-func (s *Service) deadLetters(ctx context.Context, limit int) ([]ui.DeadLetter, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, topic, consumer_group,
-			coalesce(nullif(metadata->>'correlation_id', ''), payload->>'streamId', payload->>'orderId', ''),
-			coalesce(nullif(metadata->>'name', ''), payload->>'name', ''), error, failed_at
-		FROM dead_letters ORDER BY failed_at DESC, id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.DeadLetter])
-}
-
 // overview counts orders by status and draws the charts' data, all from
 // orders.order_counts (kept by triggers on order_summaries): a few dozen rows, whatever
 // the number of orders.
