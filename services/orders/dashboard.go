@@ -29,7 +29,7 @@ import (
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
 //	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
 //	GET  /dashboard/tickets                support tickets
-//	GET  /dashboard/dead-letters           dead letters
+//	GET  /dashboard/dead-letters           dead letters, re-driven after a confirmation (deadletters.go)
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
 //	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
@@ -52,7 +52,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
 	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
-	handle("GET /dashboard/dead-letters", s.signedIn(s.deadLettersPage))
+	s.deadLetterRoutes(handle)
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
 }
 
