@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
@@ -97,6 +98,11 @@ func (s *Service) page(ctx context.Context, m manager, nav, title string) (ui.Pa
 // failPage answers a page request that could not be served.
 func (s *Service) failPage(w http.ResponseWriter, r *http.Request, err error) {
 	code := apperr.ErrorCode(err)
+	if code == apperr.CodeInternal && eventstore.Unavailable(err) {
+		w.Header().Set("Retry-After", httpx.RetryAfter)
+		s.dashboardError(w, r, http.StatusServiceUnavailable, "the database is not answering; try again in a few seconds", nil)
+		return
+	}
 	if code == apperr.CodeInternal {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 		return
