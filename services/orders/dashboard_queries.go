@@ -492,7 +492,7 @@ func (s *Service) overview(ctx context.Context) (ui.Overview, error) {
 	}
 	err = s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM orders.support_tickets WHERE status = 'open'),
-		(SELECT count(*) FROM dead_letters)`).Scan(&v.OpenTickets, &v.DeadLetters)
+		(SELECT count(*) FROM dead_letters WHERE redriven_at IS NULL)`).Scan(&v.OpenTickets, &v.DeadLetters)
 	if err != nil {
 		return v, fmt.Errorf("overview tickets: %w", err)
 	}
