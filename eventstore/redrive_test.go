@@ -168,6 +168,14 @@ func TestRedrivenMessageThatFailsAgainIsDeadLetteredAgain(t *testing.T) {
 	assert.Nil(t, letters[0].RedrivenAt, "the new failure is open")
 	assert.NotNil(t, letters[1].RedrivenAt, "the first stays, marked re-driven")
 	assert.Equal(t, letters[0].MessageUUID, letters[1].MessageUUID)
+	// A reader of the log's history (a rebuild) sees the copy as nothing but a place.
+	var payloads []bool
+	_, err = eventstore.ReadLog(ctx, pool, topic, eventstore.Offset{}, eventstore.Offset{}, 10, func(_ eventstore.Offset, payload []byte) error {
+		payloads = append(payloads, payload != nil)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{true, false}, payloads)
 	_, err = eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{By: "ops"})
 	assert.Error(t, err, "a re-drive names a letter or a topic")
 }
