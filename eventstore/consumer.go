@@ -64,13 +64,36 @@ type consumer struct {
 	offsets     wsql.DefaultPostgreSQLOffsetsAdapter
 	maxAttempts int
 
-	attempts map[string]int // failures per message uuid, until it succeeds or is dead-lettered
-	isolate  bool           // the last batch failed: take the next one message by message
-	dead     []string       // uuids dead-lettered in the batch being handled
+	attempts map[string]int  // failures per message uuid, until it succeeds or is dead-lettered
+	isolate  map[string]bool // the topic's last batch failed: take its next one message by message
+	dead     []string        // uuids dead-lettered in the batch being handled
+	// retryAt holds back a topic whose first message failed until its backoff has passed;
+	// the group's other topics go on meanwhile.
+	retryAt map[string]time.Time
+	errors  int // batches failed in a row (the database not answering, say)
 }
 
-// retryDelay is how long a consumer waits before retrying a failed message or query.
-const retryDelay = 100 * time.Millisecond
+// backoff is the wait after the n-th failure in a row: the log's RetryBackoff, doubled for
+// each further failure, at most MaxRetryBackoff.
+func (c *consumer) backoff(n int) time.Duration {
+	d := c.log.cfg.RetryBackoff
+	for i := 1; i < n && d < c.log.cfg.MaxRetryBackoff; i++ {
+		d *= 2
+	}
+	return min(d, c.log.cfg.MaxRetryBackoff)
+}
+
+// nextRetry is how long until the first topic held back by a failed message may be tried
+// again; 0 if none is held back.
+func (c *consumer) nextRetry() time.Duration {
+	var next time.Duration
+	for _, at := range c.retryAt {
+		if d := time.Until(at); d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	return max(next, 0)
+}
 
 // run consumes until stop ends, then returns once the batch in hand is done: a batch is
 // handled with a context that outlives stop by the log's DrainTimeout, so a shutdown lets
@@ -100,9 +123,16 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 			progressed = progressed || n > 0
 		}
 		var wait time.Duration
+		if failed {
+			c.errors++
+		} else {
+			c.errors = 0
+		}
 		switch {
 		case failed:
-			wait, recheck = retryDelay, 0
+			// The database may be down or restarting: wait longer after each failure, and
+			// carry on by itself once it answers.
+			wait, recheck = c.backoff(c.errors), 0
 		case progressed:
 			recheck = 0
 			continue
@@ -117,6 +147,9 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 			}
 		default:
 			wait = c.log.cfg.MaxPollInterval
+		}
+		if next := c.nextRetry(); next > 0 && next < wait {
+			wait = next
 		}
 		select {
 		case <-stop.Done():
@@ -136,6 +169,12 @@ func (c *consumer) prepare(ctx context.Context) error {
 
 // batch handles at most one batch of topic and reports how many messages it consumed.
 func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
+	if at, ok := c.retryAt[topic]; ok {
+		if time.Now().Before(at) {
+			return 0, nil // a failed message's backoff has not passed yet
+		}
+		delete(c.retryAt, topic)
+	}
 	if ready, err := c.peek(ctx, topic); err != nil || !ready {
 		return 0, err
 	}
@@ -238,10 +277,14 @@ func (c *consumer) count(topic string, done []wsql.Row, took time.Duration) {
 }
 
 // wants reports whether the consumer's handler takes msg: one of its names (see
-// OnlyNames), and not already handled by its group when it was recorded
-// (Metadata.HandledBy).
+// OnlyNames), not already handled by its group when it was recorded
+// (Metadata.HandledBy), and, if it is a re-driven dead letter, re-driven for its group
+// (see Redrive).
 func (c *consumer) wants(msg *message.Message) bool {
 	if msg.Metadata.Get(handledByKey) == c.group {
+		return false
+	}
+	if g := msg.Metadata.Get(redriveForKey); g != "" && g != c.group {
 		return false
 	}
 	return c.opts.names == nil || c.opts.names[msg.Metadata.Get("name")]
@@ -311,15 +354,15 @@ func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows
 	if len(wanted) == 0 {
 		return len(rows), nil
 	}
-	if c.isolate || c.knownFailing(wanted) {
-		c.isolate = false
+	if c.isolate[topic] || c.knownFailing(wanted) {
+		delete(c.isolate, topic)
 		return c.oneByOne(ctx, tx, topic, rows, wanted)
 	}
 	if err := c.handle(ctx, tx, wanted); err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		c.isolate = true
+		c.isolate[topic] = true
 		return 0, fmt.Errorf("%w: %w", errIsolate, err)
 	}
 	return len(rows), nil
@@ -373,7 +416,11 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 		}
 		return indexOf(rows, m) + 1, nil
 	}
-	c.log.logger.Error("message failed; retrying", cause, messageFields(c.group, topic, m))
+	wait := c.backoff(c.attempts[m.UUID])
+	c.retryAt[topic] = time.Now().Add(wait)
+	f := messageFields(c.group, topic, m)
+	f["retry_in"] = wait.String()
+	c.log.logger.Error("message failed; retrying", cause, f)
 	return indexOf(rows, m), nil
 }
 

@@ -24,6 +24,12 @@ type LogConfig struct {
 	// DrainTimeout bounds how long a stopping consumer may take to finish the batch it is
 	// handling; past it the batch is cut off (rolled back, so redelivered later).
 	DrainTimeout time.Duration
+	// RetryBackoff is how long a consumer waits before it tries a failed message again,
+	// doubled after each further failure up to MaxRetryBackoff; the same backoff spaces
+	// out its attempts while the database does not answer.
+	RetryBackoff time.Duration
+	// MaxRetryBackoff bounds RetryBackoff's doubling.
+	MaxRetryBackoff time.Duration
 }
 
 func (c *LogConfig) setDefaults() {
@@ -38,6 +44,12 @@ func (c *LogConfig) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 200 * time.Millisecond
+	}
+	if c.MaxRetryBackoff == 0 {
+		c.MaxRetryBackoff = 5 * time.Second
 	}
 }
 
@@ -206,6 +218,8 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 		offsets:     wsql.DefaultPostgreSQLOffsetsAdapter{},
 		maxAttempts: DefaultMaxAttempts,
 		attempts:    map[string]int{},
+		retryAt:     map[string]time.Time{},
+		isolate:     map[string]bool{},
 	}
 	sub := &consumerSubscriber{c: c, wake: l.register(consumerGroup, topics...)}
 	l.mu.Lock()

@@ -50,10 +50,11 @@ func newLogMetrics() logMetrics {
 	}
 }
 
-// Collectors are the log's metrics: its counters and the lag of its consumers, read from
-// the offsets tables at scrape time.
+// Collectors are the log's metrics: its counters, the lag of its consumers, read from the
+// offsets tables at scrape time, and the age of the oldest transaction holding the log
+// back (OldestHoldback).
 func (l *Log) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{l.metrics.handled, l.metrics.duration, l.metrics.deadLetters, l.metrics.deadlines, l.lagCollector()}
+	return []prometheus.Collector{l.metrics.handled, l.metrics.duration, l.metrics.deadLetters, l.metrics.deadlines, l.lagCollector(), l.holdbackCollector()}
 }
 
 var (

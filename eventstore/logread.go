@@ -40,6 +40,8 @@ var (
 // none after it. The payload fn receives is valid only during the call. ReadLog takes no
 // lock and writes nothing, so it holds back no consumer of the log. It returns how many
 // messages it read: fewer than limit means it reached the end of what is readable.
+// A re-driven copy of a message (see Redrive) is a second delivery, not history: fn gets
+// it with a nil payload, to move its cursor past it and fold nothing.
 func ReadLog(ctx context.Context, q Querier, topic string, after, until Offset, limit int, fn func(at Offset, payload []byte) error) (int, error) {
 	return readLog(ctx, q, topic, after, until, limit, true, fn)
 }
@@ -60,7 +62,7 @@ func readLog(ctx context.Context, q Querier, topic string, after, until Offset, 
 		readable = `AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
 	}
 	rows, err := q.Query(ctx, `
-		SELECT m.transaction_id, m."offset", m.payload FROM `+logSchema.MessagesTable(topic)+` m
+		SELECT m.transaction_id, m."offset", m.payload, m.metadata->>'`+redriveForKey+`' IS NOT NULL FROM `+logSchema.MessagesTable(topic)+` m
 		WHERE (m.transaction_id, m."offset") > ($1::xid8, $2)
 		  AND (m.transaction_id, m."offset") <= ($3::xid8, $4) `+readable+`
 		ORDER BY m.transaction_id, m."offset" LIMIT $5`, after.TxID, after.Offset, until.TxID, until.Offset, limit)
@@ -72,8 +74,12 @@ func readLog(ctx context.Context, q Querier, topic string, after, until Offset, 
 	for rows.Next() {
 		var at Offset
 		var payload []byte
-		if err := rows.Scan(&at.TxID, &at.Offset, &payload); err != nil {
+		var redriven bool
+		if err := rows.Scan(&at.TxID, &at.Offset, &payload, &redriven); err != nil {
 			return n, fmt.Errorf("read %s: %w", topic, err)
+		}
+		if redriven {
+			payload = nil
 		}
 		if err := fn(at, payload); err != nil {
 			return n, err

@@ -101,10 +101,10 @@ type DeadLetterCount struct {
 	Last         time.Time
 }
 
-// DeadLetterCounts counts the dead letters by topic and consumer group.
+// DeadLetterCounts counts the open dead letters (not re-driven) by topic and consumer group.
 func DeadLetterCounts(ctx context.Context, q Querier) ([]DeadLetterCount, error) {
 	rows, err := q.Query(ctx, `SELECT topic, consumer_group, count(*), max(failed_at) FROM dead_letters
-		GROUP BY topic, consumer_group ORDER BY topic, consumer_group`)
+		WHERE redriven_at IS NULL GROUP BY topic, consumer_group ORDER BY topic, consumer_group`)
 	if err != nil {
 		return nil, fmt.Errorf("count dead letters: %w", err)
 	}

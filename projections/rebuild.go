@@ -389,6 +389,9 @@ func (w *worker) catchUp(ctx context.Context, d db, until map[string]eventstore.
 		var last eventstore.Offset
 		n, err := eventstore.ReadLog(ctx, d, w.topic, w.cursor, end, chunkSize, func(at eventstore.Offset, payload []byte) error {
 			last = at
+			if payload == nil {
+				return nil // a re-driven copy of a message already read
+			}
 			return w.fold(ctx, payload)
 		})
 		if err != nil {

@@ -184,6 +184,9 @@ func changingOrders(ctx context.Context, tx pgx.Tx, b *builder) ([]string, error
 			var last eventstore.Offset
 			n, err := eventstore.ReadCommitted(ctx, tx, topic, from, chunkSize, func(o eventstore.Offset, payload []byte) error {
 				last = o
+				if payload == nil {
+					return nil // a re-driven copy of a message already read
+				}
 				var r struct {
 					StreamID string `json:"streamId"`
 				}

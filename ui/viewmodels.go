@@ -282,17 +282,6 @@ type Overview struct {
 	ChartsWindow string
 }
 
-// DeadLetter is a message a consumer gave up on.
-type DeadLetter struct {
-	ID            int64
-	Topic         string
-	ConsumerGroup string
-	OrderID       string
-	Name          string
-	Error         string
-	FailedAt      time.Time
-}
-
 // withoutFlash is o without its one-off message, for content the live stream replaces.
 func withoutFlash(o OrderDetail) OrderDetail {
 	o.Flash = ""

@@ -53,6 +53,11 @@ Commands:
                           group's lag, the delayed queue, dead letters by topic
   order ID [-json]        an order's events, its state after each, and what the workflow
                           decides at that point (computed by the real flow, a dry run)
+  deadletters list        the dead letters, newest first (-topic T; -all shows the
+                          re-driven ones too)
+  deadletters redrive     send dead letters back to the consumer group that failed them,
+                          to be handled once more: one (-id N), or every open one of a
+                          topic (-topic T, optionally -group G); recorded as done by -by
   help                    this text
 
 Flags:
@@ -62,10 +67,13 @@ Flags:
   -schema NAME            the schema -until builds into; it must not exist yet
   -max-rows N             verify: differing rows listed per table (default 20)
   -migrate-only           create the database and apply migrations, then stop
+  -id N, -topic T, -group G, -all, -by NAME
+                          deadletters: which letters; -by defaults to $USER
 
 Projections: %s.
 Replay only reads the log and writes read models: it never sends a command, an email or a
-webhook, and never touches the workflow's state.
+webhook, and never touches the workflow's state; the one exception is deadletters redrive,
+which hands failed messages back to their consumers.
 Exit status: 0 done, 1 verify found differences, 2 failed.
 
 `
@@ -82,6 +90,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	schema := fs.String("schema", "", "the schema -until builds into")
 	maxRows := fs.Int("max-rows", 20, "differing rows verify lists per table")
 	asJSON := fs.Bool("json", false, "order: print JSON for programs")
+	var dl deadLetterOptions
+	fs.StringVar(&dl.topic, "topic", "", "deadletters: the topic")
+	fs.StringVar(&dl.group, "group", "", "deadletters redrive: only this consumer group's")
+	fs.Int64Var(&dl.id, "id", 0, "deadletters redrive: the dead letter's id")
+	fs.BoolVar(&dl.all, "all", false, "deadletters list: the re-driven ones too")
+	fs.StringVar(&dl.by, "by", "", "deadletters redrive: who re-drives (default $USER)")
 	positional, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -133,6 +147,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return status(ctx, pool, stdout)
 	case "order":
 		return explainOrder(ctx, pool, rest, *asJSON, stdout)
+	case "deadletters":
+		if dl.by == "" {
+			dl.by = "replay"
+			if u := getenv("USER"); u != "" {
+				dl.by = u + " (replay)"
+			}
+		}
+		return deadLetters(ctx, pool, rest, dl, stdout)
 	}
 	return fmt.Errorf("unknown command %q (replay help lists them)", command)
 }

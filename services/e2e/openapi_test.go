@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -336,6 +337,27 @@ func TestEveryAnswerMatchesTheServicesOpenAPIDocument(t *testing.T) {
 	ana.want(http.StatusSeeOther, "POST", notes, url.Values{"text": {"called the customer"}, "csrf_token": {csrf}}, nil)
 	ana.want(http.StatusOK, "POST", notes, url.Values{"text": {"and again"}}, htmx)
 	ana.want(http.StatusNotFound, "POST", dash+"/orders/"+none+"/notes", url.Values{"text": {"hello"}}, htmx)
+	// Dead letters, made by hand for a group that does not exist (no consumer handles them
+	// again): one re-driven by id, one by its topic, each after its confirmation page.
+	var deadIDs []int64
+	for range 2 {
+		var id int64
+		require.NoError(t, s.db.QueryRow(ctx, `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+			VALUES ('payments_commands', 'e2e.nobody', $1, '{}', '{}', 'documented') RETURNING id`, uuid.NewString()).Scan(&id))
+		deadIDs = append(deadIDs, id)
+	}
+	redrive := dash + "/dead-letters/" + strconv.FormatInt(deadIDs[0], 10) + "/redrive"
+	anonymous.want(http.StatusUnauthorized, "POST", redrive, url.Values{"confirm": {"yes"}}, nil)
+	ana.want(http.StatusForbidden, "POST", redrive, url.Values{"confirm": {"yes"}}, nil)
+	ana.want(http.StatusNotFound, "POST", dash+"/dead-letters/0/redrive", url.Values{"csrf_token": {csrf}}, nil)
+	ana.want(http.StatusOK, "POST", redrive, url.Values{"csrf_token": {csrf}}, nil)
+	ana.want(http.StatusSeeOther, "POST", redrive, url.Values{"csrf_token": {csrf}, "confirm": {"yes"}}, nil)
+	redriveTopic := dash + "/dead-letters/redrive"
+	anonymous.want(http.StatusUnauthorized, "POST", redriveTopic, url.Values{"topic": {"payments_commands"}}, nil)
+	ana.want(http.StatusForbidden, "POST", redriveTopic, url.Values{"topic": {"payments_commands"}}, nil)
+	ana.want(http.StatusBadRequest, "POST", redriveTopic, url.Values{"csrf_token": {csrf}}, nil)
+	ana.want(http.StatusOK, "POST", redriveTopic, url.Values{"topic": {"payments_commands"}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusSeeOther, "POST", redriveTopic, url.Values{"topic": {"payments_commands"}, "csrf_token": {csrf}, "confirm": {"yes"}}, nil)
 	// The simulator buttons exist in dev mode: an orders service in dev mode on the same data.
 	devOrders := httptest.NewServer(orders.New(s.db, logger, orders.Config{DevMode: true, OrderTokenSecret: orderTokenSecret, ServiceToken: ordersServiceToken,
 		PaymentsURL: s.payments, DeliveryURL: s.delivery, WarehouseURL: s.warehouse}).Handler())

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -18,19 +19,28 @@ import (
 // readiness answers GET /readyz: 200 only while the process should get traffic, that is
 // while the database answers, its schema is at this binary's migrations, the log's
 // consumers run and the process is not shutting down; otherwise 503 naming each check
-// that failed.
+// that failed. A transaction somewhere on the database server holding the log back for
+// longer than holdbackLimit (eventstore.OldestHoldback) makes it "degraded": still 200,
+// since taking this process out of service would not help, but the log's messages wait.
 type readiness struct {
-	pool     *pgxpool.Pool
-	log      *eventstore.Log
-	router   *message.Router
-	stopping atomic.Bool
+	pool          *pgxpool.Pool
+	log           *eventstore.Log
+	router        *message.Router
+	holdbackLimit time.Duration
+	stopping      atomic.Bool
 }
+
+// DefaultHoldbackLimit is LOG_HOLDBACK_LIMIT's default.
+const DefaultHoldbackLimit = 30 * time.Second
+
+// holdbackCheck names a check that degrades readiness but does not fail it.
+const holdbackCheck = "log_holdback"
 
 // readyTimeout bounds the checks' queries: a database that takes longer is not ready.
 const readyTimeout = 2 * time.Second
 
-// health is the body of /readyz (and /healthz): "ready" or "not ready", and each check
-// with "ok" or what is wrong.
+// health is the body of /readyz (and /healthz): "ready", "degraded" (ready, but the log's
+// messages are held back) or "not ready", and each check with "ok" or what is wrong.
 type health struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks,omitempty"`
@@ -39,10 +49,13 @@ type health struct {
 func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	checks := h.check(r.Context())
 	body, code := health{Status: "ready", Checks: checks}, http.StatusOK
-	for _, v := range checks {
-		if v != "ok" {
+	for k, v := range checks {
+		if v != "ok" && k != holdbackCheck {
 			body.Status, code = "not ready", http.StatusServiceUnavailable
 		}
+	}
+	if code == http.StatusOK && checks[holdbackCheck] != "ok" {
+		body.Status = "degraded"
 	}
 	httpx.WriteJSON(w, code, body)
 }
@@ -50,17 +63,26 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *readiness) check(ctx context.Context) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	checks := map[string]string{"database": "ok", "migrations": "ok", "consumers": "ok", "shutdown": "ok"}
+	checks := map[string]string{"database": "ok", "migrations": "ok", "consumers": "ok", "shutdown": "ok", holdbackCheck: "ok"}
 	if h.stopping.Load() {
 		checks["shutdown"] = "shutting down"
 	}
 	if err := h.pool.Ping(ctx); err != nil {
 		checks["database"] = "not answering: " + err.Error()
 		checks["migrations"] = "unknown: the database does not answer"
-	} else if current, want, err := eventstore.SchemaVersion(ctx, h.pool); err != nil {
-		checks["migrations"] = "unknown: " + err.Error()
-	} else if current < want {
-		checks["migrations"] = fmt.Sprintf("database at version %d, this binary needs %d", current, want)
+		checks[holdbackCheck] = "unknown: the database does not answer"
+	} else {
+		if current, want, err := eventstore.SchemaVersion(ctx, h.pool); err != nil {
+			checks["migrations"] = "unknown: " + err.Error()
+		} else if current < want {
+			checks["migrations"] = fmt.Sprintf("database at version %d, this binary needs %d", current, want)
+		}
+		if hb, err := eventstore.OldestHoldback(ctx, h.pool); err != nil {
+			checks[holdbackCheck] = "unknown: " + err.Error()
+		} else if limit := cmp.Or(h.holdbackLimit, DefaultHoldbackLimit); hb.Age > limit {
+			checks[holdbackCheck] = fmt.Sprintf("a transaction open for %s (database %q, %s, pid %d) holds back every log message published since it began (limit %s)",
+				hb.Age.Round(time.Second), hb.Database, hb.State, hb.PID, limit)
+		}
 	}
 	switch stopped := h.log.NotRunning(); {
 	case len(stopped) > 0:

@@ -47,6 +47,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long a stopping process waits for its requests and
 	// message batches in flight (default 10 s); what is still running then is cut off.
 	ShutdownTimeout time.Duration
+	// HoldbackLimit is how long a transaction anywhere on the database server may hold the
+	// log back before /readyz says "degraded" (default DefaultHoldbackLimit).
+	HoldbackLimit time.Duration
 }
 
 // DefaultShutdownTimeout is SHUTDOWN_TIMEOUT's default.
@@ -126,7 +129,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	if src, ok := svc.(metrics.Source); ok {
 		reg.MustRegister(src.Collectors()...)
 	}
-	ready := &readiness{pool: pool, log: log, router: router}
+	ready := &readiness{pool: pool, log: log, router: router, holdbackLimit: opts.HoldbackLimit}
 	mux := http.NewServeMux()
 	for _, r := range ownRoutes(metrics.Handler(reg, slog.NewLogLogger(logger.Handler(), slog.LevelWarn)), ready, serveDocument(doc)) {
 		mux.Handle(r.pattern, r.handler)

@@ -106,7 +106,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	assert.JSONEq(t, `{"status":"alive"}`, string(body))
 
 	checks := waitReady(t, r.addr, http.StatusOK)
-	assert.Equal(t, map[string]string{"database": "ok", "migrations": "ok", "consumers": "ok", "shutdown": "ok"}, checks)
+	assert.Equal(t, map[string]string{"database": "ok", "migrations": "ok", "consumers": "ok", "shutdown": "ok", "log_holdback": "ok"}, checks)
 
 	// An older binary's schema: the newest migration is not applied.
 	var newest int64

@@ -103,13 +103,14 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout})
+	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, HoldbackLimit: cfg.holdbackLimit})
 }
 
 // process is what every service process reads from its environment (ProcessVars).
 type process struct {
 	logger          *slog.Logger
 	shutdownTimeout time.Duration
+	holdbackLimit   time.Duration
 	tracesExporter  string
 	pprofAddr       string
 	databaseURL     string
@@ -123,6 +124,9 @@ func readProcess(env Env, defaultPort int) (process, error) {
 		return p, err
 	}
 	if p.shutdownTimeout, err = env.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout); err != nil {
+		return p, err
+	}
+	if p.holdbackLimit, err = env.Duration("LOG_HOLDBACK_LIMIT", DefaultHoldbackLimit); err != nil {
 		return p, err
 	}
 	switch p.tracesExporter = env.String("OTEL_TRACES_EXPORTER", "none"); p.tracesExporter {

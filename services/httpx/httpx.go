@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore"
 )
 
 // MaxBody is the largest request body accepted; larger ones get 413.
@@ -71,10 +72,24 @@ func Status(code apperr.Code) int {
 	}
 }
 
+// RetryAfter is the Retry-After (seconds) of a 503: about how long a database restart or
+// fail-over takes.
+const RetryAfter = "5"
+
 // WriteError answers with err's status and JSON body; internal errors are logged and shown
-// only as "internal error".
+// only as "internal error". An error that means the database cannot be reached right now
+// (eventstore.Unavailable) is a 503 with Retry-After, as is every unavailable error: the
+// client should come back, not give up.
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := apperr.ErrorCode(err)
+	if code == apperr.CodeInternal && eventstore.Unavailable(err) {
+		logger.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		err = apperr.Errorf(apperr.CodeUnavailable, "the database is not answering; retry later")
+		code = apperr.CodeUnavailable
+	}
+	if code == apperr.CodeUnavailable {
+		w.Header().Set("Retry-After", RetryAfter)
+	}
 	if code == apperr.CodeInternal {
 		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
@@ -29,7 +30,7 @@ import (
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
 //	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
 //	GET  /dashboard/tickets                support tickets
-//	GET  /dashboard/dead-letters           dead letters
+//	GET  /dashboard/dead-letters           dead letters, re-driven after a confirmation (deadletters.go)
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
 //	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
@@ -52,7 +53,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
 	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
-	handle("GET /dashboard/dead-letters", s.signedIn(s.deadLettersPage))
+	s.deadLetterRoutes(handle)
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
 }
 
@@ -97,6 +98,11 @@ func (s *Service) page(ctx context.Context, m manager, nav, title string) (ui.Pa
 // failPage answers a page request that could not be served.
 func (s *Service) failPage(w http.ResponseWriter, r *http.Request, err error) {
 	code := apperr.ErrorCode(err)
+	if code == apperr.CodeInternal && eventstore.Unavailable(err) {
+		w.Header().Set("Retry-After", httpx.RetryAfter)
+		s.dashboardError(w, r, http.StatusServiceUnavailable, "the database is not answering; try again in a few seconds", nil)
+		return
+	}
 	if code == apperr.CodeInternal {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 		return
@@ -177,20 +183,6 @@ func (s *Service) ticketsPage(w http.ResponseWriter, r *http.Request, m manager)
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, ui.TicketsPage(p, ts))
-}
-
-func (s *Service) deadLettersPage(w http.ResponseWriter, r *http.Request, m manager) {
-	p, err := s.page(r.Context(), m, "dead-letters", "Dead letters")
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	ds, err := s.deadLetters(r.Context(), 200)
-	if err != nil {
-		s.failPage(w, r, err)
-		return
-	}
-	s.renderPage(w, r, http.StatusOK, ui.DeadLettersPage(p, ds))
 }
 
 // decide handles POST /dashboard/approvals/{id}/decide: the signed-in manager approves or

@@ -438,20 +438,6 @@ func (s *Service) tickets(ctx context.Context, orderID string, limit int) ([]ui.
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.Ticket])
 }
 
-// deadLetters reads the newest dead letters; the order comes from the message's
-// correlation id, or from the event envelope or command body it carries.
-func (s *Service) deadLetters(ctx context.Context, limit int) ([]ui.DeadLetter, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, topic, consumer_group,
-			coalesce(nullif(metadata->>'correlation_id', ''), payload->>'streamId', payload->>'orderId', ''),
-			coalesce(nullif(metadata->>'name', ''), payload->>'name', ''), error, failed_at
-		FROM dead_letters ORDER BY failed_at DESC, id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[ui.DeadLetter])
-}
-
 // overview counts orders by status and draws the charts' data, all from
 // orders.order_counts (kept by triggers on order_summaries): a few dozen rows, whatever
 // the number of orders.
@@ -506,7 +492,7 @@ func (s *Service) overview(ctx context.Context) (ui.Overview, error) {
 	}
 	err = s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM orders.support_tickets WHERE status = 'open'),
-		(SELECT count(*) FROM dead_letters)`).Scan(&v.OpenTickets, &v.DeadLetters)
+		(SELECT count(*) FROM dead_letters WHERE redriven_at IS NULL)`).Scan(&v.OpenTickets, &v.DeadLetters)
 	if err != nil {
 		return v, fmt.Errorf("overview tickets: %w", err)
 	}

@@ -134,6 +134,7 @@ func (e ErrorErrorCode) Valid() bool {
 // Defines values for HealthStatus.
 const (
 	Alive    HealthStatus = "alive"
+	Degraded HealthStatus = "degraded"
 	NotReady HealthStatus = "not ready"
 	Ready    HealthStatus = "ready"
 )
@@ -142,6 +143,8 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Alive:
+		return true
+	case Degraded:
 		return true
 	case NotReady:
 		return true

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// deadLetterOptions are the flags of the deadletters command.
+type deadLetterOptions struct {
+	topic, group, by string
+	id               int64
+	all              bool
+}
+
+// deadLetters lists the dead letters or re-drives them (eventstore.Redrive): one by -id,
+// or every open one of -topic (and -group).
+func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadLetterOptions, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("deadletters takes one of list or redrive")
+	}
+	switch args[0] {
+	case "list":
+		ds, err := eventstore.DeadLetters(ctx, pool, o.topic, !o.all, 500)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "id\tfailed\ttopic\tconsumer group\tmessage\tre-driven\terror")
+		for _, d := range ds {
+			redriven := "-"
+			if d.RedrivenAt != nil {
+				redriven = stamp(*d.RedrivenAt)
+				if d.RedrivenBy != nil {
+					redriven += " by " + *d.RedrivenBy
+				}
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, stamp(d.FailedAt), d.Topic, d.Group, d.MessageUUID, redriven, d.Error)
+		}
+		if len(ds) == 0 {
+			fmt.Fprintln(tw, "none\t\t\t\t\t\t")
+		}
+		return tw.Flush()
+	case "redrive":
+		if o.id == 0 && o.topic == "" {
+			return errors.New("deadletters redrive needs -id N or -topic T")
+		}
+		done, err := eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{ID: o.id, Topic: o.topic, Group: o.group, By: o.by})
+		if err != nil {
+			return err
+		}
+		for _, d := range done {
+			fmt.Fprintf(stdout, "re-drove dead letter %d (message %s) to %s on %s\n", d.ID, d.MessageUUID, d.Group, d.Topic)
+		}
+		if len(done) == 0 {
+			what := "topic " + o.topic
+			if o.id != 0 {
+				what = "dead letter " + strconv.FormatInt(o.id, 10)
+			}
+			fmt.Fprintf(stdout, "nothing to re-drive: %s has no open dead letter (already re-driven, or none)\n", what)
+		}
+		return nil
+	}
+	return fmt.Errorf("deadletters %s: want list or redrive", args[0])
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// deadletters redrive sends a dead letter back to its topic for its group, once; list
+// shows who did it.
+func TestDeadLettersListAndRedrive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	var id int64
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+		VALUES ('order_events.1', 'projections', 'msg-1', '{"n": 1}', '{"name": "test.counted.v1", "_ordermill_topic": "order_events.1"}', 'boom')
+		RETURNING id`).Scan(&id))
+
+	out, err := replay(t, url, "deadletters", "list")
+	require.NoError(t, err)
+	assert.Contains(t, out, "msg-1")
+	assert.Contains(t, out, "boom")
+
+	_, err = replay(t, url, "deadletters", "redrive")
+	assert.ErrorContains(t, err, "needs -id N or -topic T")
+	out, err = replay(t, url, "deadletters", "redrive", "-topic", "order_events.1", "-by", "tester")
+	require.NoError(t, err)
+	assert.Contains(t, out, "re-drove dead letter")
+	out, err = replay(t, url, "deadletters", "redrive", "-id", strconv.FormatInt(id, 10), "-by", "tester")
+	require.NoError(t, err)
+	assert.Contains(t, out, "nothing to re-drive")
+
+	var payload, group string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT payload::text, metadata->>'_ordermill_redrive_for' FROM "watermill_order_events.1" WHERE uuid = 'msg-1'`).Scan(&payload, &group))
+	assert.JSONEq(t, `{"n": 1}`, payload)
+	assert.Equal(t, "projections", group)
+
+	out, err = replay(t, url, "deadletters", "list")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "msg-1", "re-driven letters are not open")
+	out, err = replay(t, url, "deadletters", "list", "-all")
+	require.NoError(t, err)
+	assert.Contains(t, out, "by tester")
+}

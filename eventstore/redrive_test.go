@@ -1,0 +1,213 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// A message whose handler fails until a flag flips is retried with growing waits, then
+// dead-lettered; re-driven once the flag has flipped, it is handled exactly once by the
+// group that failed it and by no other group, however often and however concurrently the
+// re-drive is asked for, and the dead letter stays, marked re-driven.
+func TestRedriveHandsADeadLetterBackToItsGroupOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE effects (consumer_group TEXT, stream_id TEXT, at TIMESTAMPTZ DEFAULT clock_timestamp())`)
+	require.NoError(t, err)
+
+	const backoff = 20 * time.Millisecond
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{RetryBackoff: backoff, MaxRetryBackoff: time.Second})
+	go func() { _ = log.Listen(ctx) }()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	var fixed atomic.Bool
+	var mu sync.Mutex
+	var attemptsAt []time.Time
+	effect := func(group string) eventstore.Handler {
+		return func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+			r, err := eventstore.DecodeRecorded(msg)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO effects (consumer_group, stream_id) VALUES ($1, $2)`, group, r.StreamID); err != nil {
+				return err
+			}
+			if group == "flaky" && r.StreamID == "poison" && !fixed.Load() {
+				mu.Lock()
+				attemptsAt = append(attemptsAt, time.Now())
+				mu.Unlock()
+				return errors.New("not yet")
+			}
+			return nil
+		}
+	}
+	require.NoError(t, log.Consume(router, "flaky", "order_events", effect("flaky")))
+	require.NoError(t, log.Consume(router, "steady", "order_events", effect("steady")))
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "poison"}, 0, 0))
+	// Another order keeps flowing through the failing group while it backs off.
+	other := otherPartition(t, "poison")
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: other}, 0, 0))
+	waitFor(t, pool, `SELECT count(*) FROM dead_letters`, 1)
+	waitFor(t, pool, `SELECT count(*) FROM effects WHERE consumer_group = 'flaky' AND stream_id = '`+other+`'`, 1)
+
+	mu.Lock()
+	times := attemptsAt
+	mu.Unlock()
+	require.Len(t, times, eventstore.DefaultMaxAttempts+1, "the batch meets it first as a whole (no count), then each attempt on its own")
+	for i := 2; i < len(times); i++ {
+		// Attempt i+1 waits backoff·2^(i-1) after attempt i (the first retry is immediate:
+		// the failing batch goes again one message at a time).
+		want := backoff << (i - 2)
+		assert.GreaterOrEqual(t, times[i].Sub(times[i-1]), want, "attempt %d came too soon", i+1)
+	}
+	waitFor(t, pool, `SELECT count(*) FROM effects WHERE consumer_group = 'steady'`, 2)
+	var flowed bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT at FROM effects WHERE consumer_group = 'flaky' AND stream_id = $1)
+		< (SELECT failed_at FROM dead_letters)`, other).Scan(&flowed))
+	assert.True(t, flowed, "the other partition's order was handled while the poison message was backing off")
+
+	var id int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM dead_letters`).Scan(&id))
+	fixed.Store(true)
+
+	// Two re-drives at once, one of the letter and one of its whole topic: one wins.
+	var wg sync.WaitGroup
+	results := make([][]eventstore.Redriven, 2)
+	errs := make([]error, 2)
+	var topic string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT topic FROM dead_letters`).Scan(&topic))
+	for i, f := range []eventstore.RedriveFilter{{ID: id, By: "alice"}, {Topic: topic, By: "bob"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = eventstore.Redrive(ctx, pool, f)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	assert.Equal(t, 1, len(results[0])+len(results[1]), "exactly one of the concurrent re-drives takes the letter")
+	again, err := eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{ID: id, By: "carol"})
+	require.NoError(t, err)
+	assert.Empty(t, again, "a re-driven letter is not re-driven twice")
+
+	// A later message on the same partition, handled by both groups, marks that the
+	// re-driven one is behind every consumer.
+	next := samePartition(t, "poison")
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: next}, 0, 0))
+	waitFor(t, pool, `SELECT count(*) FROM effects WHERE stream_id = '`+next+`'`, 2)
+	require.NoError(t, router.Close())
+
+	counts := map[string]int{}
+	rows, err := pool.Query(ctx, `SELECT consumer_group, count(*) FROM effects WHERE stream_id = 'poison' GROUP BY 1`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var g string
+		var n int
+		require.NoError(t, rows.Scan(&g, &n))
+		counts[g] = n
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, map[string]int{"flaky": 1, "steady": 1}, counts,
+		"handled once by the group that failed it, not again by the other; failed attempts left nothing")
+
+	var by string
+	var at *time.Time
+	var open int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT redriven_by, redriven_at, (SELECT count(*) FROM dead_letters WHERE redriven_at IS NULL)
+		FROM dead_letters WHERE id = $1`, id).Scan(&by, &at, &open))
+	assert.Contains(t, []string{"alice", "bob"}, by)
+	assert.NotNil(t, at)
+	assert.Zero(t, open)
+}
+
+// A re-driven message that fails again becomes a new dead letter; the first stays as it
+// was, marked re-driven.
+func TestRedrivenMessageThatFailsAgainIsDeadLetteredAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{RetryBackoff: time.Millisecond})
+	go func() { _ = log.Listen(ctx) }()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	require.NoError(t, log.Consume(router, "broken", "order_events", func(context.Context, pgx.Tx, *message.Message) error {
+		return errors.New("still broken")
+	}))
+	go func() { _ = router.Run(ctx) }()
+	defer func() { _ = router.Close() }()
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "o-1"}, 0, 0))
+	waitFor(t, pool, `SELECT count(*) FROM dead_letters`, 1)
+	var topic string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT topic FROM dead_letters`).Scan(&topic))
+	done, err := eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{Topic: topic, By: "ops"})
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	waitFor(t, pool, `SELECT count(*) FROM dead_letters`, 2)
+	letters, err := eventstore.DeadLetters(ctx, pool, "", false, 10)
+	require.NoError(t, err)
+	require.Len(t, letters, 2)
+	assert.Nil(t, letters[0].RedrivenAt, "the new failure is open")
+	assert.NotNil(t, letters[1].RedrivenAt, "the first stays, marked re-driven")
+	assert.Equal(t, letters[0].MessageUUID, letters[1].MessageUUID)
+	// A reader of the log's history (a rebuild) sees the copy as nothing but a place.
+	var payloads []bool
+	_, err = eventstore.ReadLog(ctx, pool, topic, eventstore.Offset{}, eventstore.Offset{}, 10, func(_ eventstore.Offset, payload []byte) error {
+		payloads = append(payloads, payload != nil)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []bool{true, false}, payloads)
+	_, err = eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{By: "ops"})
+	assert.Error(t, err, "a re-drive names a letter or a topic")
+}
+
+// waitFor polls query (a count) until it returns want, failing the test after 30 s.
+func waitFor(t *testing.T, pool *pgxpool.Pool, query string, want int) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var n int
+		require.NoError(c, pool.QueryRow(context.Background(), query).Scan(&n))
+		assert.Equal(c, want, n, query)
+	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// otherPartition finds an order id whose events go to another partition than id's.
+func otherPartition(t *testing.T, id string) string {
+	t.Helper()
+	for i := 0; ; i++ {
+		c := id + "-other-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if eventstore.PartitionFor("order_events", c) != eventstore.PartitionFor("order_events", id) {
+			return c
+		}
+	}
+}
+
+// samePartition finds another order id whose events go to id's partition.
+func samePartition(t *testing.T, id string) string {
+	t.Helper()
+	for i := 0; ; i++ {
+		c := id + "-same-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if eventstore.PartitionFor("order_events", c) == eventstore.PartitionFor("order_events", id) {
+			return c
+		}
+	}
+}
