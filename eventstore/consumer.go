@@ -245,7 +245,7 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 		if c.opts.queueWrites && ctx.Err() == nil {
 			// The handler's queued writes failed (an append that met a concurrent
 			// writer): as a failed handler, the batch comes again one message at a time.
-			c.isolate = true
+			c.isolate[topic] = true
 			c.log.logger.Error("batch failed; retrying it message by message", err, watermill.LogFields{"consumer_group": c.group, "topic": topic})
 			return 1, nil
 		}

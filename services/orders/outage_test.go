@@ -59,7 +59,7 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 
 	pg.ctl("stop", "-m", "fast")
 	start := time.Now()
-	resp := get(t, base+"/api/orders/ord-before", testOperatorToken)
+	resp := getDuringOutage(t, base+"/api/orders/ord-before", testOperatorToken)
 	assert.Less(t, time.Since(start), 5*time.Second, "an outage is answered at once, not after a hang")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.status, resp.body)
 	assert.Equal(t, "application/json", resp.header.Get("Content-Type"))
@@ -70,7 +70,7 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(resp.body), &body), resp.body)
 	assert.Equal(t, "unavailable", body.Error.Code)
 	assert.NotContains(t, resp.body, "127.0.0.1", "no connection details leak")
-	ready := get(t, base+"/readyz", "")
+	ready := getDuringOutage(t, base+"/readyz", "")
 	assert.Equal(t, http.StatusServiceUnavailable, ready.status)
 	assert.Contains(t, ready.body, "not answering")
 
@@ -78,7 +78,7 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	waitReadyz(t, base, http.StatusOK)
 	placeDirect(t, pool, "ord-after")
 	waitSummary(t, pool, "ord-after")
-	again := get(t, base+"/api/orders/ord-after", testOperatorToken)
+	again := getDuringOutage(t, base+"/api/orders/ord-after", testOperatorToken)
 	assert.Equal(t, http.StatusOK, again.status, again.body)
 }
 
@@ -88,7 +88,7 @@ type outageResponse struct {
 	body   string
 }
 
-func get(t *testing.T, url, token string) outageResponse {
+func getDuringOutage(t *testing.T, url, token string) outageResponse {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	require.NoError(t, err)
@@ -108,7 +108,7 @@ func get(t *testing.T, url, token string) outageResponse {
 func waitReadyz(t *testing.T, base string, want int) {
 	t.Helper()
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		r := get(t, base+"/readyz", "")
+		r := getDuringOutage(t, base+"/readyz", "")
 		assert.Equal(c, want, r.status, r.body)
 	}, 60*time.Second, 50*time.Millisecond)
 }
