@@ -502,13 +502,17 @@ func TestSendPendingGivesUpOnAnUnresponsiveServer(t *testing.T) {
 	require.NoError(t, err)
 	var conns sync.WaitGroup
 	accepted := make(chan net.Conn, 8)
+	greeting := make(chan struct{}) // closed when the first email's SMTP connection is open
 	conns.Go(func() {
-		for {
+		for i := 0; ; i++ {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			accepted <- c // held open, never greeted
+			if i == 0 {
+				close(greeting)
+			}
 		}
 	})
 	t.Cleanup(func() {
@@ -526,13 +530,21 @@ func TestSendPendingGivesUpOnAnUnresponsiveServer(t *testing.T) {
 		insertNotification(t, pool, "ord-3", "order_confirmed", "cat@example.com", "s", "b"),
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	// The context ends while the first email waits for the server's greeting, however
+	// long the machine took to get there.
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		_, err := svc.SendPending(ctx)
 		done <- err
 	}()
+	select {
+	case <-greeting:
+		cancel()
+	case <-time.After(15 * time.Second):
+		t.Fatal("SendPending never reached the SMTP server")
+	}
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
