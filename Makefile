@@ -114,7 +114,7 @@ clean:
 
 ## chaos: crash test (not part of test): 1,000 orders through the four services while they are
 ## killed with SIGKILL and PostgreSQL is restarted twice, then every order, stock level and
-## effect checked (docs/RELIABILITY-chaos.md; ARGS="-replicas 2" runs two of each service).
+## effect checked (docs/RELIABILITY.md; ARGS="-replicas 2" runs two of each service).
 ## Restarts the project-local cluster .pg/data, so DATABASE_URL must be served by it.
 CHAOS_PG_DATA ?= $(CURDIR)/.pg/data
 chaos: postgres build

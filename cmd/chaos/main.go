@@ -1,4 +1,4 @@
-// Command chaos is Ordermill's crash test (`make chaos`, docs/RELIABILITY-chaos.md).
+// Command chaos is Ordermill's crash test (`make chaos`, docs/RELIABILITY.md).
 //
 // It starts the four services from bin/ as separate processes (two of each with -replicas
 // 2) on a database of their own, and drives -orders orders through them over HTTP as real
@@ -95,7 +95,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.bin, "bin", "bin", "directory of the built service binaries")
 	fs.StringVar(&c.logs, "logs", "artifacts/chaos", "directory for the services' logs")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: chaos [flags]\n\nCrash test: drives orders through the four services while killing them and restarting PostgreSQL, then checks the database (docs/RELIABILITY-chaos.md).\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: chaos [flags]\n\nCrash test: drives orders through the four services while killing them and restarting PostgreSQL, then checks the database (docs/RELIABILITY.md).\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\nEnvironment:\n\n  CHAOS_DATABASE_URL  default of -database-url (else DATABASE_URL's server, database ordermill_chaos)\n")
 	}
