@@ -130,6 +130,10 @@ func Summarize(e order.Event) string {
 		return fmt.Sprintf("Payment %s refunded (%s, %s)", ev.PaymentID, ev.RefundID, money(ev.Amount, ev.Currency))
 	case *order.NoteAdded:
 		return "Note by " + ev.By + ": " + ev.Text
+	case *order.OrderClaimed:
+		return "Claimed for review by " + ev.By + " until " + ev.Until.UTC().Format("15:04 MST")
+	case *order.ClaimReleased:
+		return "Claim released by " + ev.By
 	case *order.SupportTicketOpened:
 		return withReason("Support ticket opened ("+strings.ReplaceAll(ev.Kind, "_", " ")+")", ev.Reason)
 	}

@@ -146,6 +146,9 @@ func scoreMeaning(score, threshold int) string {
 func stepStateLabel(state string) string { return strings.ReplaceAll(state, "-", " ") }
 
 // clock is a time of day for the live log: "at 14:02:05 UTC".
+// hhmm is a time of day for a claim: "14:02 UTC".
+func hhmm(t time.Time) string { return t.UTC().Format("15:04 MST") }
+
 func clock(t time.Time) string { return "at " + t.UTC().Format("15:04:05 UTC") }
 
 // Digest names a pending list's rows and total in a few characters: the same rows give
@@ -155,6 +158,9 @@ func (l PendingList) Digest() string {
 	fmt.Fprint(h, l.Total)
 	for _, o := range l.Orders {
 		fmt.Fprint(h, ",", o.OrderID)
+		if o.Claim.By != "" {
+			fmt.Fprint(h, ":", o.Claim.By, "@", o.Claim.Until.Unix())
+		}
 	}
 	return strconv.FormatUint(h.Sum64(), 36)
 }

@@ -82,7 +82,12 @@ func TestUrgentAndEmptyPendingList(t *testing.T) {
 
 func TestPendingDiffDeletesAndAppends(t *testing.T) {
 	doc := render(t, ui.PendingDiff(ui.PendingList{Total: 1}, []ui.PendingOrder{pendingOrder("new")}, []string{"gone"},
-		[]ui.LogEntry{{OrderID: "gone", Text: "Approved gone as bob@example.com", At: base}}, "tok"))
+		[]ui.LogEntry{{OrderID: "gone", Text: "Approved gone as bob@example.com", At: base}},
+		[]ui.Claim{{OrderID: "kept", By: "ana@example.com", Since: base, Until: base.Add(15 * time.Minute)}}, "tok"))
+	claim := doc.Find("#claim-kept")
+	assert.Equal(t, "outerHTML", claim.AttrOr("hx-swap-oob", ""), "a changed claim swaps its box only")
+	assert.Contains(t, claim.Find("[data-testid=claim-text]").Text(), "ana@example.com is reviewing, since 12:00 UTC")
+	assert.Equal(t, "decide-kept", claim.Find("[data-testid=claim-override]").AttrOr("form", ""), "the confirmation belongs to the row's decide form")
 	entry := doc.Find(`[hx-swap-oob="afterbegin:#decision-log"] [data-testid=decision-log-entry][data-order-id=gone]`)
 	assert.Contains(t, entry.Text(), "Approved gone as bob@example.com at 12:00:00 UTC", "why the row left, in the live log")
 	assert.Equal(t, "delete", doc.Find("#pending-gone").AttrOr("hx-swap-oob", ""))

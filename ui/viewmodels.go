@@ -74,6 +74,21 @@ type PendingOrder struct {
 	// OnOrderPage marks the card of the order page, whose decision answers with the
 	// whole order rather than the row.
 	OnOrderPage bool
+	// Claim is who is reviewing the order, as the viewing manager sees it.
+	Claim Claim
+}
+
+// Claim is a manager's claim on a pending order, as one manager sees it: By is empty when
+// nobody holds one (never claimed, released or lapsed).
+type Claim struct {
+	OrderID string
+	By      string
+	Since   time.Time
+	Until   time.Time
+	// Mine says the viewing manager holds it.
+	Mine bool
+	// Error explains a refused claim or release.
+	Error string
 }
 
 // Address is a postal address as a reviewer reads it.

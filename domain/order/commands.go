@@ -403,3 +403,36 @@ func (o *Order) AddNote(by, text string, at time.Time) ([]Event, error) {
 	}
 	return []Event{NoteAdded{By: by, Text: text, At: at}}, nil
 }
+
+// Claim records that by is reviewing the held order from at until until, so other
+// managers know; claiming again (by anyone) replaces the claim.
+func (o *Order) Claim(by string, at, until time.Time) ([]Event, error) {
+	if err := o.requireStatus("claim", StatusAwaitingApproval); err != nil {
+		return nil, err
+	}
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	if !until.After(at) {
+		return nil, apperr.FieldErrorf("until", "a claim must end after it starts")
+	}
+	return []Event{OrderClaimed{By: by, At: at, Until: until}}, nil
+}
+
+// ReleaseClaim gives up by's claim on the order before it lapses; releasing a claim one
+// does not hold (someone else's, a lapsed one, none) is a conflict.
+func (o *Order) ReleaseClaim(by string, at time.Time) ([]Event, error) {
+	if holder, _, _ := o.Claimant(at); holder == "" || holder != by {
+		return nil, apperr.Errorf(apperr.CodeConflict, "the order is not claimed by %s", by)
+	}
+	return []Event{ClaimReleased{By: by, At: at}}, nil
+}
+
+// Claimant is who holds a claim on the order at now, since when and until when: empty
+// when nobody does (never claimed, released, lapsed, or no longer waiting for a decision).
+func (o *Order) Claimant(now time.Time) (by string, since, until time.Time) {
+	if o.Status != StatusAwaitingApproval || o.ClaimedBy == "" || !now.Before(o.ClaimedUntil) {
+		return "", time.Time{}, time.Time{}
+	}
+	return o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil
+}

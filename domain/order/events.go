@@ -55,6 +55,10 @@ const (
 	NamePaymentRefunded = "order.payment_refunded.v1"
 	// NameNoteAdded names NoteAdded.
 	NameNoteAdded = "order.note_added.v1"
+	// NameOrderClaimed names OrderClaimed.
+	NameOrderClaimed = "order.claimed.v1"
+	// NameClaimReleased names ClaimReleased.
+	NameClaimReleased = "order.claim_released.v1"
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
@@ -200,6 +204,21 @@ type NoteAdded struct {
 	At   time.Time `json:"at"`
 }
 
+// OrderClaimed records that a manager is reviewing a held order, so the others know; the
+// claim lapses at Until on its own. It changes no status and binds no one: another
+// manager may still decide (the dashboard asks first) or claim the order in turn.
+type OrderClaimed struct {
+	By    string    `json:"by"`
+	At    time.Time `json:"at"`
+	Until time.Time `json:"until"`
+}
+
+// ClaimReleased records that the manager holding a claim gave it up before it lapsed.
+type ClaimReleased struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
 // EventName implements Event.
 func (OrderPlaced) EventName() string { return NameOrderPlaced }
 
@@ -255,6 +274,12 @@ func (SupportTicketOpened) EventName() string { return NameSupportTicketOpened }
 func (PaymentRefunded) EventName() string { return NamePaymentRefunded }
 func (NoteAdded) EventName() string       { return NameNoteAdded }
 
+// EventName implements Event.
+func (OrderClaimed) EventName() string { return NameOrderClaimed }
+
+// EventName implements Event.
+func (ClaimReleased) EventName() string { return NameClaimReleased }
+
 // registry maps stored names to constructors so decoding needs no switch outside this package.
 var registry = map[string]func() Event{
 	NameOrderPlaced:           func() Event { return &OrderPlaced{} },
@@ -276,6 +301,8 @@ var registry = map[string]func() Event{
 	NameSupportTicketOpened:   func() Event { return &SupportTicketOpened{} },
 	NamePaymentRefunded:       func() Event { return &PaymentRefunded{} },
 	NameNoteAdded:             func() Event { return &NoteAdded{} },
+	NameOrderClaimed:          func() Event { return &OrderClaimed{} },
+	NameClaimReleased:         func() Event { return &ClaimReleased{} },
 }
 
 // EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.

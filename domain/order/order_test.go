@@ -649,6 +649,8 @@ func sampleEvents() []Event {
 		SupportTicketOpened{Kind: "delivery_failed", Reason: "r", At: t0},
 		PaymentRefunded{PaymentID: "pi_1", RefundID: "re_1", Amount: 100, Currency: "USD", At: t0},
 		NoteAdded{By: "b", Text: "n", At: t0},
+		OrderClaimed{By: "b", At: t0, Until: t0.Add(time.Minute)},
+		ClaimReleased{By: "b", At: t0},
 	}
 }
 
@@ -874,4 +876,81 @@ func assertCode(t *testing.T, err error, want apperr.Code) {
 	if got := apperr.ErrorCode(err); err == nil || got != want {
 		t.Errorf("error %v (code %v), want code %v", err, got, want)
 	}
+}
+
+// Claims: only a held order can be claimed; the claim lapses on its own, anyone may claim
+// in turn, only the holder releases, and a decision ends it.
+func TestClaim(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	until := at.Add(15 * time.Minute)
+	placed := OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "S", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at}
+	_, err := Rehydrate([]Event{placed}).Claim("ana@example.com", at, until)
+	assertCode(t, err, apperr.CodeConflict)
+
+	o := Rehydrate([]Event{placed, RiskAssessed{Score: 85, Threshold: 70, AssessedAt: at}, HeldForApproval{HeldAt: at, Deadline: at.Add(24 * time.Hour)}})
+	if o.Status != StatusAwaitingApproval {
+		t.Fatalf("status %s, want held", o.Status)
+	}
+	for _, tc := range []struct {
+		name      string
+		by        string
+		at, until time.Time
+		code      apperr.Code
+	}{
+		{"no manager", "", at, until, apperr.CodeInvalid},
+		{"ends before it starts", "ana@example.com", at, at, apperr.CodeInvalid},
+	} {
+		_, err := o.Claim(tc.by, tc.at, tc.until)
+		assertCode(t, err, tc.code)
+	}
+	events, err := o.Claim("ana@example.com", at, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Event{OrderClaimed{By: "ana@example.com", At: at, Until: until}}; !reflect.DeepEqual(events, want) {
+		t.Fatalf("events = %#v, want %#v", events, want)
+	}
+	o.Apply(events[0])
+	if by, since, _ := o.Claimant(at.Add(time.Minute)); by != "ana@example.com" || !since.Equal(at) {
+		t.Errorf("claimant %q since %v, want ana since %v", by, since, at)
+	}
+	if by, _, _ := o.Claimant(until); by != "" {
+		t.Errorf("a lapsed claim is still held by %q", by)
+	}
+	_, err = o.ReleaseClaim("bob@example.com", at.Add(time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
+	_, err = o.ReleaseClaim("ana@example.com", until.Add(time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
+
+	// Bob claims in turn; then he releases it.
+	events, err = o.Claim("bob@example.com", at.Add(2*time.Minute), until.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Apply(events[0])
+	if by, _, _ := o.Claimant(at.Add(3 * time.Minute)); by != "bob@example.com" {
+		t.Errorf("claimant %q, want bob", by)
+	}
+	events, err = o.ReleaseClaim("bob@example.com", at.Add(3*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Apply(events[0])
+	if by, _, _ := o.Claimant(at.Add(4 * time.Minute)); by != "" {
+		t.Errorf("a released claim is still held by %q", by)
+	}
+
+	// A decision ends the claim.
+	events, _ = o.Claim("ana@example.com", at.Add(5*time.Minute), until.Add(5*time.Minute))
+	o.Apply(events[0])
+	events, err = o.Approve("bob@example.com", "", at.Add(6*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Apply(events[0])
+	if by, _, _ := o.Claimant(at.Add(7 * time.Minute)); by != "" {
+		t.Errorf("a decided order is still claimed by %q", by)
+	}
+	_, err = o.Claim("ana@example.com", at.Add(7*time.Minute), until.Add(7*time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
 }

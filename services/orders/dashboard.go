@@ -24,6 +24,7 @@ import (
 //	GET  /dashboard                        overview: counts by status, charts
 //	GET  /dashboard/approvals              pending approvals, oldest first (live)
 //	POST /dashboard/approvals/{id}/decide  approve or reject in place (htmx) or by form
+//	POST /dashboard/approvals/{id}/claim   claim a pending order for review, or release the claim
 //	GET  /dashboard/orders                 all orders: ?status=&q=&cursor=
 //	GET  /dashboard/orders/{id}            one order: diagram, timeline, payment, shipment
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
@@ -47,6 +48,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("GET /dashboard/{$}", s.signedIn(s.overviewPage))
 	handle("GET /dashboard/approvals", s.signedIn(s.pendingPage))
 	handle("POST /dashboard/approvals/{id}/decide", s.signedIn(s.decide))
+	handle("POST /dashboard/approvals/{id}/claim", s.signedIn(s.claim))
 	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
 	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
@@ -130,6 +132,7 @@ func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager)
 		return
 	}
 	p.PendingDigest = list.Digest()
+	listViewedBy(m.Email, &list)
 	s.renderPage(w, r, http.StatusOK, ui.PendingPage(p, list))
 }
 
@@ -161,6 +164,7 @@ func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	d.Flash = simulatorFlash[r.URL.Query().Get("simulated")]
+	viewedBy(m.Email, d.Pending)
 	p.LiveOrder, p.LiveSince = d.OrderID, d.Version
 	s.renderPage(w, r, http.StatusOK, ui.OrderPage(p, d))
 }
@@ -215,7 +219,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	var err error
 	if !d.Approved && reason == "" {
 		d.Error = "Give a reason to reject the order."
-	} else if d.Approved {
+	} else if d.Error, err = s.claimedByOther(r.Context(), id, m.Email, r.PostForm.Get("override") == "1"); err == nil && d.Error == "" && d.Approved {
 		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
 	}
 	if err == nil && d.Error == "" {
@@ -248,6 +252,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 		return
 	}
+	viewedBy(m.Email, o.Pending)
 	if err == nil && d.Error != "" && o.Pending != nil {
 		// Still waiting: the card again, with the message next to the reason box.
 		o.Pending.OnOrderPage = onOrderPage

@@ -38,7 +38,8 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 	now := s.now()
 	rows, err := s.pool.Query(ctx, `
 		SELECT order_id, customer_id, customer_email, new_customer, total_cents, currency, items,
-			risk_score, risk_threshold, risk_factors, held_since, approval_deadline, shipping_address, billing_address
+			risk_score, risk_threshold, risk_factors, held_since, approval_deadline, shipping_address, billing_address,
+			claimed_by, coalesce(claimed_at, 'epoch'), coalesce(claimed_until, 'epoch')
 		FROM orders.pending_approvals WHERE status = $1
 		ORDER BY held_since, order_id LIMIT $2`, projections.ApprovalWaiting, limit)
 	if err != nil {
@@ -57,9 +58,12 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 			score, threshold                int
 			since, deadline                 time.Time
 			shipping, billing               *order.Address
+			claimedBy                       string
+			claimedAt, claimedUntil         time.Time
 		)
 		if err := row.Scan(&id, &customerID, &email, &newCustomer, &total, &currency, &itemsJSON,
-			&score, &threshold, &factorsJSON, &since, &deadline, &shipping, &billing); err != nil {
+			&score, &threshold, &factorsJSON, &since, &deadline, &shipping, &billing,
+			&claimedBy, &claimedAt, &claimedUntil); err != nil {
 			return held{}, err
 		}
 		var items []order.Item
@@ -75,6 +79,7 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 			Total: order.Cents(total), Currency: currency, Items: items, RiskScore: &score,
 			RiskThreshold: threshold, RiskFactors: factors, ApprovalDeadline: deadline,
 			ShippingAddress: shipping, BillingAddress: billing,
+			ClaimedBy: claimedBy, ClaimedAt: claimedAt, ClaimedUntil: claimedUntil,
 		}, since: since}, nil
 	})
 	if err != nil {
@@ -103,6 +108,22 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 	return out, nil
 }
 
+// viewedBy marks the claims manager me holds among the orders shown.
+func viewedBy(me string, orders ...*ui.PendingOrder) {
+	for _, o := range orders {
+		if o != nil && o.Claim.By != "" {
+			o.Claim.Mine = o.Claim.By == me
+		}
+	}
+}
+
+// listViewedBy marks the claims manager me holds in the list.
+func listViewedBy(me string, l *ui.PendingList) {
+	for i := range l.Orders {
+		viewedBy(me, &l.Orders[i])
+	}
+}
+
 // pendingCount counts the orders waiting for a decision (an index-only count).
 func (s *Service) pendingCount(ctx context.Context) (int, error) {
 	var n int
@@ -120,6 +141,7 @@ func (s *Service) pendingView(now time.Time, o *order.Order, held time.Time, nam
 		Waiting: ui.HumanDuration(now.Sub(held)), TimeLeft: ui.TimeLeft(now, o.ApprovalDeadline),
 		Urgent:   o.ApprovalDeadline.Sub(now) < time.Hour,
 		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
+		Claim: claimView(o.ID, o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil, now, ""),
 	}
 	if o.RiskScore != nil {
 		v.Score = *o.RiskScore
