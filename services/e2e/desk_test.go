@@ -330,3 +330,63 @@ func TestDeskKeyboardShortcuts(t *testing.T) {
 	do(t, alice, chromedp.Blur(in(second, `[data-testid=decide-reason]`)), chromedp.KeyEvent("?"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=shortcuts]`)))
 	assert.Contains(t, get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=shortcuts]`))), "approve the selected order, after a confirmation")
 }
+
+// claimOf is who the claim box of order id names, as the page shows it.
+func claimOf(id string) string {
+	return fmt.Sprintf(`(document.querySelector('[data-testid=pending-row][data-order-id=%q] [data-testid=claim]') || {dataset: {}}).dataset.claimedBy`, id)
+}
+
+// Issue 12's claims, across two browser contexts: Bob claims an order and Alice sees
+// "bob@example.com is reviewing" arrive live, without losing what she typed; his release
+// reaches her too. When he claims again, her decision asks for a confirmation first and
+// goes through once she ticks "Decide anyway". The claims are order events: the order's
+// timeline lists them.
+func TestDeskClaims(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"))
+	assert.Equal(t, "Nobody is reviewing this order.", get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.WaitVisible(pendingRow(id)),
+		chromedp.Click(in(id, `[data-testid=claim-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=release-button]`)),
+	)
+	assert.Contains(t, get(t, bob, chromedp.Text(in(id, `[data-testid=claim-text]`))), "You are reviewing this order, since")
+
+	do(t, alice, until(claimOf(id)+` === 'bob@example.com'`))
+	assert.Regexp(t, `^bob@example.com is reviewing, since \d\d:\d\d UTC\.$`, get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	assert.Equal(t, "velocity check", get(t, alice, chromedp.Value(in(id, `[data-testid=decide-reason]`))), "the claim arrives without wiping the form")
+
+	// Bob gives the order up; Alice sees that too.
+	do(t, bob, chromedp.Click(in(id, `[data-testid=release-button]`)), chromedp.WaitVisible(in(id, `[data-testid=claim-button]`)))
+	do(t, alice, until(claimOf(id)+` === ''`))
+
+	// He claims it again: Alice's rejection asks first and decides nothing.
+	do(t, bob, chromedp.Click(in(id, `[data-testid=claim-button]`)), chromedp.WaitVisible(in(id, `[data-testid=release-button]`)))
+	do(t, alice,
+		until(claimOf(id)+` === 'bob@example.com'`),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=decide-error]`)),
+	)
+	assert.Contains(t, get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))), "bob@example.com is reviewing this order")
+	assert.Equal(t, "awaiting_approval", s.order(id).Status)
+
+	// With "Decide anyway" ticked, her rejection goes through.
+	do(t, alice,
+		chromedp.Click(in(id, `[data-testid=claim-override]`)),
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
+	)
+	o := s.waitStatus(id, "rejected")
+	assert.Equal(t, "alice@example.com", o.DecidedBy)
+	do(t, bob, chromedp.WaitNotPresent(pendingRow(id)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))))
+
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Claim released by bob@example.com')`))
+	timeline := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
+	assert.Equal(t, 2, strings.Count(timeline, "Claimed for review by bob@example.com until"), timeline)
+}
