@@ -164,3 +164,54 @@ func (l PendingList) Digest() string {
 	}
 	return strconv.FormatUint(h.Sum64(), 36)
 }
+
+// bulkVerb is a bulk decision's verb: "approve" / "reject", or capitalised for a button.
+func bulkVerb(approved, title bool) string {
+	switch {
+	case approved && title:
+		return "Approve"
+	case approved:
+		return "approve"
+	case title:
+		return "Reject"
+	default:
+		return "reject"
+	}
+}
+
+// bulkQuestion asks for a bulk decision's confirmation.
+func bulkQuestion(b Bulk) string {
+	q := fmt.Sprintf("%s %d orders", bulkVerb(b.Approved, true), len(b.OrderIDs))
+	if b.Reason != "" {
+		q += " with the reason \u201c" + b.Reason + "\u201d"
+	}
+	return q + "? Each order is decided on its own:"
+}
+
+// bulkSummary says how a confirmed bulk decision went.
+func bulkSummary(b Bulk) string {
+	done := 0
+	for _, d := range b.Results {
+		if d.Error == "" {
+			done++
+		}
+	}
+	verb := "Rejected"
+	if b.Approved {
+		verb = "Approved"
+	}
+	s := fmt.Sprintf("%s %d of %d orders as %s.", verb, done, len(b.Results), b.By)
+	if done < len(b.Results) {
+		s += " Not decided:"
+	}
+	return s
+}
+
+// shortIDs lists order ids in their short form.
+func shortIDs(ids []string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = ShortID(id)
+	}
+	return strings.Join(out, ", ")
+}

@@ -141,6 +141,20 @@ type Decision struct {
 	Order *PendingOrder
 }
 
+// Bulk is a decision on several pending orders at once, with one reason.
+type Bulk struct {
+	OrderIDs []string
+	Approved bool
+	Reason   string
+	By       string
+	// Confirm asks the manager to confirm before anything is decided.
+	Confirm bool
+	// Error explains a refused request (nothing selected, no reason to reject).
+	Error string
+	// Results is each order's decision once confirmed; a refused one carries its Error.
+	Results []Decision
+}
+
 // LogEntry is one line of the pending page's live log: an order that left the list
 // because another manager decided it or the deadline cancelled it.
 type LogEntry struct {

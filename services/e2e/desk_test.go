@@ -390,3 +390,52 @@ func TestDeskClaims(t *testing.T) {
 	timeline := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
 	assert.Equal(t, 2, strings.Count(timeline, "Claimed for review by bob@example.com until"), timeline)
 }
+
+// Issue 12's bulk decisions: Alice ticks two of three pending orders and rejects them
+// with one reason. The first click only asks (nothing is decided yet); the confirmation
+// decides each order with its own event and logs each; the unticked order still waits.
+func TestDeskBulkDecisions(t *testing.T) {
+	s, alice := deskManagers(t)
+	first, second, third := s.placeOrder(riskyOrder), s.placeOrder(riskyOrder), s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
+
+	// Nothing ticked: refused.
+	do(t, alice, chromedp.Click(chromedp.CSS(`[data-testid=bulk-approve]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-error]`)))
+	assert.Equal(t, "Select the orders to decide first.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-error]`))))
+
+	do(t, alice,
+		chromedp.Click(in(first, `[data-testid=bulk-select]`)),
+		chromedp.Click(in(second, `[data-testid=bulk-select]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=bulk-reason]`), "card testing ring"),
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-reject]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-confirm]`)),
+	)
+	question := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-question]`)))
+	assert.Contains(t, question, "Reject 2 orders with the reason \u201ccard testing ring\u201d?")
+	assert.Contains(t, question, first[:8])
+	assert.Contains(t, question, second[:8])
+	assert.NotContains(t, question, third[:8])
+	for _, id := range []string{first, second, third} {
+		assert.Equal(t, "awaiting_approval", s.order(id).Status, "asking decides nothing")
+	}
+
+	do(t, alice,
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-confirm-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-summary]`)),
+		chromedp.WaitNotPresent(pendingRow(first)),
+		chromedp.WaitNotPresent(pendingRow(second)),
+	)
+	assert.Equal(t, "Rejected 2 of 2 orders as alice@example.com.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-summary]`))))
+	for _, id := range []string{first, second} {
+		o := s.waitStatus(id, "rejected")
+		assert.Equal(t, "alice@example.com", o.DecidedBy)
+		assert.Equal(t, "card testing ring", o.DecisionReason)
+		var rejections int
+		require.NoError(t, s.db.QueryRow(context.Background(),
+			`SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = 'order.rejected.v1'`, id).Scan(&rejections))
+		assert.Equal(t, 1, rejections, "each order gets its own event")
+		do(t, alice, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))))
+	}
+	assert.Equal(t, "awaiting_approval", s.order(third).Status)
+	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
+}

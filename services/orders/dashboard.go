@@ -25,6 +25,7 @@ import (
 //	GET  /dashboard/approvals              pending approvals, oldest first (live)
 //	POST /dashboard/approvals/{id}/decide  approve or reject in place (htmx) or by form
 //	POST /dashboard/approvals/{id}/claim   claim a pending order for review, or release the claim
+//	POST /dashboard/approvals/bulk         approve or reject several orders with one reason, after a confirmation
 //	GET  /dashboard/orders                 all orders: ?status=&q=&cursor=
 //	GET  /dashboard/orders/{id}            one order: diagram, timeline, payment, shipment
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
@@ -49,6 +50,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("GET /dashboard/approvals", s.signedIn(s.pendingPage))
 	handle("POST /dashboard/approvals/{id}/decide", s.signedIn(s.decide))
 	handle("POST /dashboard/approvals/{id}/claim", s.signedIn(s.claim))
+	handle("POST /dashboard/approvals/bulk", s.signedIn(s.bulkDecide))
 	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
 	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
