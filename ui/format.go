@@ -145,10 +145,10 @@ func scoreMeaning(score, threshold int) string {
 // stepStateLabel is a diagram step's state in words: "not reached", not "not-reached".
 func stepStateLabel(state string) string { return strings.ReplaceAll(state, "-", " ") }
 
-// clock is a time of day for the live log: "at 14:02:05 UTC".
 // hhmm is a time of day for a claim: "14:02 UTC".
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 MST") }
 
+// clock is a time of day for the live log: "at 14:02:05 UTC".
 func clock(t time.Time) string { return "at " + t.UTC().Format("15:04:05 UTC") }
 
 // Digest names a pending list's rows and total in a few characters: the same rows give
@@ -214,4 +214,14 @@ func shortIDs(ids []string) string {
 		out[i] = ShortID(id)
 	}
 	return strings.Join(out, ", ")
+}
+
+// windowTitle is the browser tab's title; it leads with the pending count, so a manager
+// sees the queue grow from another tab (ui/static/live.js keeps it live).
+func windowTitle(p Page) string {
+	t := p.Title + " · Ordermill"
+	if p.PendingCount > 0 {
+		t = "(" + strconv.Itoa(p.PendingCount) + ") " + t
+	}
+	return t
 }

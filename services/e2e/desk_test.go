@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -438,4 +439,71 @@ func TestDeskBulkDecisions(t *testing.T) {
 	}
 	assert.Equal(t, "awaiting_approval", s.order(third).Status)
 	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
+}
+
+// Issue 12's small things on the pending page: the tab title leads with the pending count
+// and follows it live; "waiting" and "time left" tick in the browser; buttons have
+// names that say which order they act on; the score is announced with its meaning; and
+// a dark system preference gives a dark page.
+func TestDeskSmallThings(t *testing.T) {
+	s, alice := deskManagers(t)
+	first := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(pendingRow(first)))
+	assert.Equal(t, "(1) Pending approvals · Ordermill", get(t, alice, chromedp.Title()))
+	second := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(second)), until(`document.title === '(2) Pending approvals · Ordermill'`))
+
+	// The clocks are worked out again from the times the server wrote.
+	get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const row = document.querySelector('[data-testid=pending-row][data-order-id=%q]');
+		row.querySelector('[data-testid=pending-waiting]').dataset.since = new Date(Date.now() - (2*60+5)*60000 - 1000).toISOString();
+		row.querySelector('[data-testid=pending-time-left]').dataset.deadline = new Date(Date.now() + 30*60000 - 1000).toISOString();
+		return true })()`, first)))
+	do(t, alice,
+		until(fmt.Sprintf(`document.querySelector('[data-order-id=%q] [data-testid=pending-waiting]').textContent === '2h 5m'`, first)),
+		until(fmt.Sprintf(`document.querySelector('[data-order-id=%q] [data-testid=pending-time-left]').textContent === '29m'`, first)),
+	)
+	assert.Contains(t, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=pending-time-left]`), "class")).Value, "urgent", "under an hour left is urgent")
+
+	// Names and meanings for assistive technology.
+	short := first[:8]
+	assert.Equal(t, "Approve order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=approve-button]`), "aria-label")).Value)
+	assert.Equal(t, "Reject order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=reject-button]`), "aria-label")).Value)
+	assert.Equal(t, "Claim order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=claim-button]`), "aria-label")).Value)
+	assert.Equal(t, "Select order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=bulk-select]`), "aria-label")).Value)
+	unnamed := get(t, alice, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button, input[type=checkbox]')].filter(b =>
+		!(b.getAttribute('aria-label') || b.textContent.trim() || (b.labels && b.labels.length))).map(b => b.outerHTML)`))
+	assert.Empty(t, unnamed, "every control has an accessible name")
+	score := get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=pending-score]`), "aria-label")).Value
+	assert.Equal(t, "risk score 85 of 100, at or above the threshold 70: held for review", score)
+
+	// Dark mode follows the system's preference.
+	light := get(t, alice, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	dark := get(t, alice, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	assert.Equal(t, "rgb(246, 247, 249)", light)
+	assert.Equal(t, "rgb(17, 22, 29)", dark)
+	assert.Equal(t, "rgb(26, 34, 45)", get(t, alice, chromedp.Evaluate[string](
+		fmt.Sprintf(`getComputedStyle(document.querySelector('[data-testid=pending-row][data-order-id=%q]')).backgroundColor`, first))))
+}
+
+// Issue 12: an order whose deadline passes leaves the pending list with a word in the
+// live log, not silently.
+func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
+	opt := options{workflow: defaultOptions().workflow, devMode: true}
+	opt.workflow.ApprovalTimeout = 8 * time.Second
+	s := start(t, opt)
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-password"))
+	alice := browser(t)
+	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
+	id := s.placeOrder(riskyOrder)
+	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	s.waitStatus(id, "cancelled")
+	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
+	assert.Contains(t, get(t, alice, chromedp.Text(entry)), id[:8]+" was cancelled automatically: no decision before its deadline")
 }
