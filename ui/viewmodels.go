@@ -236,6 +236,31 @@ type Ticket struct {
 	CreatedAt time.Time
 }
 
+// TicketCard is a support ticket as the tickets page works on it: who handles it, what
+// was written on it, how it was closed.
+type TicketCard struct {
+	ID         int64
+	OrderID    string
+	Kind       string
+	Reason     string
+	Status     string
+	CreatedAt  time.Time
+	Assignee   string
+	ClosedBy   string
+	Resolution string
+	ClosedAt   time.Time
+	Comments   []TicketComment
+	// Error explains a refused action, next to the ticket's forms.
+	Error string
+}
+
+// TicketComment is one comment on a support ticket.
+type TicketComment struct {
+	By   string
+	Text string
+	At   time.Time
+}
+
 // Field is a labelled value in a details list.
 type Field struct {
 	Label string

@@ -59,6 +59,12 @@ const (
 	NameOrderClaimed = "order.claimed.v1"
 	// NameClaimReleased names ClaimReleased.
 	NameClaimReleased = "order.claim_released.v1"
+	// NameTicketAssigned names TicketAssigned.
+	NameTicketAssigned = "order.ticket_assigned.v1"
+	// NameTicketCommented names TicketCommented.
+	NameTicketCommented = "order.ticket_commented.v1"
+	// NameTicketClosed names TicketClosed.
+	NameTicketClosed = "order.ticket_closed.v1"
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
@@ -219,6 +225,30 @@ type ClaimReleased struct {
 	At time.Time `json:"at"`
 }
 
+// TicketAssigned records who is to handle the order's support ticket of Kind.
+type TicketAssigned struct {
+	Kind string    `json:"kind"`
+	To   string    `json:"to"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+}
+
+// TicketCommented records what someone wrote on the order's support ticket of Kind.
+type TicketCommented struct {
+	Kind string    `json:"kind"`
+	By   string    `json:"by"`
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
+}
+
+// TicketClosed records that the order's support ticket of Kind was dealt with, and how.
+type TicketClosed struct {
+	Kind       string    `json:"kind"`
+	By         string    `json:"by"`
+	Resolution string    `json:"resolution"`
+	At         time.Time `json:"at"`
+}
+
 // EventName implements Event.
 func (OrderPlaced) EventName() string { return NameOrderPlaced }
 
@@ -280,6 +310,15 @@ func (OrderClaimed) EventName() string { return NameOrderClaimed }
 // EventName implements Event.
 func (ClaimReleased) EventName() string { return NameClaimReleased }
 
+// EventName implements Event.
+func (TicketAssigned) EventName() string { return NameTicketAssigned }
+
+// EventName implements Event.
+func (TicketCommented) EventName() string { return NameTicketCommented }
+
+// EventName implements Event.
+func (TicketClosed) EventName() string { return NameTicketClosed }
+
 // registry maps stored names to constructors so decoding needs no switch outside this package.
 var registry = map[string]func() Event{
 	NameOrderPlaced:           func() Event { return &OrderPlaced{} },
@@ -303,6 +342,9 @@ var registry = map[string]func() Event{
 	NameNoteAdded:             func() Event { return &NoteAdded{} },
 	NameOrderClaimed:          func() Event { return &OrderClaimed{} },
 	NameClaimReleased:         func() Event { return &ClaimReleased{} },
+	NameTicketAssigned:        func() Event { return &TicketAssigned{} },
+	NameTicketCommented:       func() Event { return &TicketCommented{} },
+	NameTicketClosed:          func() Event { return &TicketClosed{} },
 }
 
 // EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.

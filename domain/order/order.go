@@ -210,7 +210,9 @@ type Order struct {
 	CancelReason CancelReason `json:"cancelReason,omitempty"`
 	// SupportTickets lists the kinds of ticket opened, at most one of each.
 	SupportTickets []string `json:"supportTickets,omitempty"`
-	CancelDetail   string   `json:"cancelDetail,omitempty"`
+	// ClosedTickets lists the kinds of ticket closed since.
+	ClosedTickets []string `json:"closedTickets,omitempty"`
+	CancelDetail  string   `json:"cancelDetail,omitempty"`
 
 	PlacedAt  time.Time `json:"placedAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
@@ -321,6 +323,13 @@ func (o *Order) Apply(e Event) {
 		at = ev.At
 	case OrderClaimed:
 		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = ev.By, ev.At, ev.Until
+		at = ev.At
+	case TicketAssigned:
+		at = ev.At
+	case TicketCommented:
+		at = ev.At
+	case TicketClosed:
+		o.ClosedTickets = append(o.ClosedTickets, ev.Kind)
 		at = ev.At
 	case ClaimReleased:
 		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = "", time.Time{}, time.Time{}

@@ -651,6 +651,9 @@ func sampleEvents() []Event {
 		NoteAdded{By: "b", Text: "n", At: t0},
 		OrderClaimed{By: "b", At: t0, Until: t0.Add(time.Minute)},
 		ClaimReleased{By: "b", At: t0},
+		TicketAssigned{Kind: "k", To: "a", By: "b", At: t0},
+		TicketCommented{Kind: "k", By: "b", Text: "t", At: t0},
+		TicketClosed{Kind: "k", By: "b", Resolution: "r", At: t0},
 	}
 }
 
@@ -953,4 +956,60 @@ func TestClaim(t *testing.T) {
 	}
 	_, err = o.Claim("ana@example.com", at.Add(7*time.Minute), until.Add(7*time.Minute))
 	assertCode(t, err, apperr.CodeConflict)
+}
+
+// Tickets are assigned, commented and closed by kind: only an existing ticket, only an
+// open one for assigning and closing; comments are allowed after closing.
+func TestTicketLifecycle(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	o := Rehydrate([]Event{
+		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "S", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at},
+		SupportTicketOpened{Kind: "delivery_failed", Reason: "lost", At: at},
+	})
+	_, err := o.AssignTicket("other", "ana@example.com", "bob@example.com", at)
+	assertCode(t, err, apperr.CodeNotFound)
+	for _, tc := range []struct {
+		name string
+		do   func() ([]Event, error)
+		code apperr.Code
+	}{
+		{"assign to nobody", func() ([]Event, error) { return o.AssignTicket("delivery_failed", " ", "bob@example.com", at) }, apperr.CodeInvalid},
+		{"empty comment", func() ([]Event, error) { return o.CommentTicket("delivery_failed", "bob@example.com", "  ", at) }, apperr.CodeInvalid},
+		{"close without a resolution", func() ([]Event, error) { return o.CloseTicket("delivery_failed", "bob@example.com", "", at) }, apperr.CodeInvalid},
+	} {
+		_, err := tc.do()
+		assertCode(t, err, tc.code)
+	}
+	var all []Event
+	for _, step := range []func() ([]Event, error){
+		func() ([]Event, error) {
+			return o.AssignTicket("delivery_failed", "ana@example.com", "bob@example.com", at)
+		},
+		func() ([]Event, error) {
+			return o.CommentTicket("delivery_failed", "ana@example.com", " called the courier ", at)
+		},
+		func() ([]Event, error) { return o.CloseTicket("delivery_failed", "ana@example.com", "reshipped", at) },
+	} {
+		events, err := step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Apply(events[0])
+		all = append(all, events...)
+	}
+	want := []Event{
+		TicketAssigned{Kind: "delivery_failed", To: "ana@example.com", By: "bob@example.com", At: at},
+		TicketCommented{Kind: "delivery_failed", By: "ana@example.com", Text: "called the courier", At: at},
+		TicketClosed{Kind: "delivery_failed", By: "ana@example.com", Resolution: "reshipped", At: at},
+	}
+	if !reflect.DeepEqual(all, want) {
+		t.Fatalf("events = %#v, want %#v", all, want)
+	}
+	_, err = o.CloseTicket("delivery_failed", "ana@example.com", "again", at)
+	assertCode(t, err, apperr.CodeConflict)
+	_, err = o.AssignTicket("delivery_failed", "bob@example.com", "ana@example.com", at)
+	assertCode(t, err, apperr.CodeConflict)
+	if _, err := o.CommentTicket("delivery_failed", "bob@example.com", "customer happy", at); err != nil {
+		t.Errorf("a closed ticket takes comments: %v", err)
+	}
 }

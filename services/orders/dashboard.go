@@ -31,6 +31,7 @@ import (
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
 //	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
 //	GET  /dashboard/tickets                support tickets
+//	POST /dashboard/tickets/{id}           assign, comment or close a ticket (order events)
 //	GET  /dashboard/dead-letters           dead letters
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
@@ -56,6 +57,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
 	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
+	handle("POST /dashboard/tickets/{id}", s.signedIn(s.workOnTicket))
 	handle("GET /dashboard/dead-letters", s.signedIn(s.deadLettersPage))
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
 }
@@ -177,12 +179,12 @@ func (s *Service) ticketsPage(w http.ResponseWriter, r *http.Request, m manager)
 		s.failPage(w, r, err)
 		return
 	}
-	ts, err := s.tickets(r.Context(), "", 200)
+	ts, err := s.ticketCards(r.Context(), 200)
 	if err != nil {
 		s.failPage(w, r, err)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, ui.TicketsPage(p, ts))
+	s.renderPage(w, r, http.StatusOK, ui.TicketDeskPage(p, ts))
 }
 
 func (s *Service) deadLettersPage(w http.ResponseWriter, r *http.Request, m manager) {
