@@ -225,3 +225,16 @@ func windowTitle(p Page) string {
 	}
 	return t
 }
+
+// riskBand names a risk score's band against the threshold: "risk-high" at or above it,
+// "risk-raised" within 30 points below it, "risk-low" under that.
+func riskBand(score, threshold int) string {
+	switch {
+	case score >= threshold:
+		return "risk-high"
+	case score >= threshold-30:
+		return "risk-raised"
+	default:
+		return "risk-low"
+	}
+}

@@ -172,6 +172,8 @@ type OrderRow struct {
 	Items     int
 	RiskScore *int
 	CreatedAt time.Time
+	// Why says why a cancelled order was cancelled.
+	Why string
 }
 
 // OrderList is a page of the all-orders list.
@@ -184,6 +186,10 @@ type OrderList struct {
 	NextURL string
 	// FirstURL leads back to the first page when this is a later one.
 	FirstURL string
+	// Threshold is the risk score at or above which orders are held: risk is coloured by it.
+	Threshold int
+	// ExportURL downloads every order of the current filter as CSV.
+	ExportURL string
 }
 
 // Step states of the workflow diagram.

@@ -27,6 +27,7 @@ import (
 //	POST /dashboard/approvals/{id}/claim   claim a pending order for review, or release the claim
 //	POST /dashboard/approvals/bulk         approve or reject several orders with one reason, after a confirmation
 //	GET  /dashboard/orders                 all orders: ?status=&q=&cursor=
+//	GET  /dashboard/orders.csv             the same filter (?status=&q=) as CSV, streamed
 //	GET  /dashboard/orders/{id}            one order: diagram, timeline, payment, shipment
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
 //	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
@@ -53,6 +54,7 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("POST /dashboard/approvals/{id}/claim", s.signedIn(s.claim))
 	handle("POST /dashboard/approvals/bulk", s.signedIn(s.bulkDecide))
 	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
+	handle("GET /dashboard/orders.csv", s.signedIn(s.exportOrders))
 	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
 	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))

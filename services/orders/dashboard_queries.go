@@ -16,6 +16,7 @@ import (
 	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -249,33 +250,47 @@ func statusNames() []string {
 	return out
 }
 
-// likePrefix turns user input into a LIKE prefix pattern, escaping LIKE's wildcards.
-func likePrefix(s string) string {
+// likeAnywhere turns user input into a LIKE pattern matching it anywhere, escaping
+// LIKE's wildcards.
+func likeAnywhere(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s) + "%"
+	return "%" + r.Replace(s) + "%"
+}
+
+// searchedText is what the orders list searches: the expression of the trigram index
+// order_summaries_search (sql/00044), written the same way so the planner can use it.
+const searchedText = `(order_id || ' ' || customer_id || ' ' || customer_email)`
+
+// filterSQL is the WHERE clause of the orders list's filter (status, search), adding
+// its values through arg.
+func filterSQL(f orderFilter, arg func(any) string) ([]string, error) {
+	var where []string
+	if f.Status != "" {
+		if _, err := order.ParseStatus(f.Status); err != nil {
+			return nil, err
+		}
+		where = append(where, "status = "+arg(f.Status))
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		where = append(where, searchedText+" ILIKE "+arg(likeAnywhere(q)))
+	}
+	return where, nil
 }
 
 // orderList reads one page of order_summaries, newest first. Only the predicates in use
 // are sent, and each query is planned with its actual values (QueryExecModeExec), so a
-// status filter, an id or email prefix and the keyset cursor each walk an index.
+// status filter, a search (trigram index) and the keyset cursor each walk an index.
 func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
-	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames()}
-	var where []string
+	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames(), Threshold: s.riskThreshold(),
+		ExportURL: exportURL(f.Status, f.Query)}
 	args := []any{pgx.QueryExecModeExec}
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args)-1)
 	}
-	if f.Status != "" {
-		if _, err := order.ParseStatus(f.Status); err != nil {
-			return out, err
-		}
-		where = append(where, "status = "+arg(f.Status))
-	}
-	if q := strings.TrimSpace(f.Query); q != "" {
-		p := arg(likePrefix(q))
-		lp := arg(likePrefix(strings.ToLower(q)))
-		where = append(where, fmt.Sprintf("(order_id LIKE %s OR lower(customer_email) LIKE %s)", p, lp))
+	where, err := filterSQL(f, arg)
+	if err != nil {
+		return out, err
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)
@@ -285,7 +300,7 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 		where = append(where, fmt.Sprintf("(created_at, order_id) < (%s, %s)", arg(*c.createdAt), arg(c.id)))
 		out.FirstURL = ordersURL(f.Status, f.Query, "")
 	}
-	sql := `SELECT order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score, created_at
+	sql := `SELECT order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score, created_at, cancel_reason
 		FROM orders.order_summaries`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
@@ -297,11 +312,14 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 	}
 	out.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.OrderRow, error) {
 		var r ui.OrderRow
-		var customerID, email, currency string
+		var customerID, email, currency, cancel string
 		var total int64
-		err := row.Scan(&r.OrderID, &r.Status, &customerID, &email, &total, &currency, &r.Items, &r.RiskScore, &r.CreatedAt)
+		err := row.Scan(&r.OrderID, &r.Status, &customerID, &email, &total, &currency, &r.Items, &r.RiskScore, &r.CreatedAt, &cancel)
 		r.Customer = customerLabel(email, customerID)
 		r.Total = formatMoney(order.Cents(total), currency)
+		if r.Status == string(order.StatusCancelled) && cancel != "" {
+			r.Why = cancelWhy(order.CancelReason(cancel))
+		}
 		return r, err
 	})
 	if err != nil {
@@ -313,6 +331,40 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 		out.NextURL = ordersURL(f.Status, f.Query, encodeCursor(cursor{createdAt: &last.CreatedAt, id: last.OrderID}))
 	}
 	return out, nil
+}
+
+// riskThreshold is the score at or above which orders wait for a manager.
+func (s *Service) riskThreshold() int {
+	if s.cfg.Workflow.RiskThreshold > 0 {
+		return s.cfg.Workflow.RiskThreshold
+	}
+	return sagas.DefaultConfig().RiskThreshold
+}
+
+// cancelWhy says in words why an order was cancelled.
+func cancelWhy(r order.CancelReason) string {
+	switch r {
+	case order.ReasonTimedOut:
+		return "timed out: its approval or payment deadline passed"
+	case order.ReasonRejected:
+		return "rejected by a manager"
+	}
+	return strings.ReplaceAll(string(r), "_", " ")
+}
+
+// exportURL is the CSV export of the list's current filter.
+func exportURL(status, q string) string {
+	v := url.Values{}
+	if status != "" {
+		v.Set("status", status)
+	}
+	if q != "" {
+		v.Set("q", q)
+	}
+	if len(v) == 0 {
+		return "/dashboard/orders.csv"
+	}
+	return "/dashboard/orders.csv?" + v.Encode()
 }
 
 func ordersURL(status, q, cursor string) string {
