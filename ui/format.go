@@ -238,3 +238,19 @@ func riskBand(score, threshold int) string {
 		return "risk-low"
 	}
 }
+
+// ariaSort is aria-sort's value for a direction.
+func ariaSort(asc bool) string {
+	if asc {
+		return "ascending"
+	}
+	return "descending"
+}
+
+// sortArrow shows a sorted column's direction.
+func sortArrow(asc bool) string {
+	if asc {
+		return "▲"
+	}
+	return "▼"
+}

@@ -190,6 +190,11 @@ type OrderList struct {
 	Threshold int
 	// ExportURL downloads every order of the current filter as CSV.
 	ExportURL string
+	// Sort is the column the list is sorted by (placed, total, risk), Asc its direction,
+	// and SortURLs each column's link.
+	Sort     string
+	Asc      bool
+	SortURLs map[string]string
 }
 
 // Step states of the workflow diagram.

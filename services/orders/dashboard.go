@@ -149,7 +149,7 @@ func (s *Service) ordersPage(w http.ResponseWriter, r *http.Request, m manager) 
 		return
 	}
 	q := r.URL.Query()
-	l, err := s.orderList(r.Context(), orderFilter{Status: q.Get("status"), Query: q.Get("q"), Cursor: q.Get("cursor")})
+	l, err := s.orderList(r.Context(), filterOf(q))
 	if err != nil {
 		s.failPage(w, r, err)
 		return

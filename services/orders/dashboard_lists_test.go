@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -27,14 +28,15 @@ func TestOrdersListSearchColoursAndExport(t *testing.T) {
 	require.NoError(t, err)
 	c := newClient(t)
 	d.signIn(c, managerEmail, managerPassword)
-	ids := func(q string) []string {
+	list := func(query string) []string {
 		t.Helper()
-		p := d.request(c, "GET", "/dashboard/orders?q="+q, nil, nil)
+		p := d.request(c, "GET", "/dashboard/orders?"+query, nil, nil)
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		var out []string
 		p.doc.Find(`[data-testid=order-row]`).Each(func(_ int, s *goquery.Selection) { out = append(out, s.AttrOr("data-order-id", "")) })
 		return out
 	}
+	ids := func(q string) []string { t.Helper(); return list("q=" + q) }
 	assert.Equal(t, []string{"ord-aaa-111"}, ids("SMITH"), "inside the email, any case")
 	assert.Equal(t, []string{"ord-ccc-333", "ord-aaa-111"}, ids("ZETA"), "inside the customer id, newest first")
 	assert.Equal(t, []string{"ord-bbb-222"}, ids("bb-22"), "inside the order id")
@@ -49,6 +51,17 @@ func TestOrdersListSearchColoursAndExport(t *testing.T) {
 	assert.Equal(t, "risk-high", row("ord-ccc-333").Find(`[data-testid=order-risk]`).AttrOr("data-band", ""))
 	assert.Equal(t, "timed out: its approval or payment deadline passed", row("ord-bbb-222").Find(`[data-testid=order-why]`).Text())
 	assert.Zero(t, row("ord-aaa-111").Find(`[data-testid=order-why]`).Length())
+
+	// Columns sort, both ways, and keyset pages follow the sort.
+	assert.Equal(t, []string{"ord-ccc-333", "ord-bbb-222", "ord-aaa-111"}, list("sort=total"))
+	assert.Equal(t, []string{"ord-aaa-111", "ord-bbb-222", "ord-ccc-333"}, list("sort=total&dir=asc"))
+	assert.Equal(t, []string{"ord-ccc-333", "ord-bbb-222", "ord-aaa-111"}, list("sort=risk"))
+	assert.Equal(t, []string{"ord-aaa-111", "ord-bbb-222", "ord-ccc-333"}, list("dir=asc"), "placed, oldest first")
+	assert.Equal(t, []string{"ord-aaa-111"}, list("sort=total&cursor="+url.QueryEscape("k:990000|ord-bbb-222")))
+	sorted := d.request(c, "GET", "/dashboard/orders?sort=total", nil, nil)
+	assert.Equal(t, "descending", sorted.doc.Find(`[data-testid=sort-total]`).AttrOr("aria-sort", ""))
+	assert.Equal(t, "/dashboard/orders?dir=asc&sort=total", sorted.doc.Find(`[data-testid=sort-total-link]`).AttrOr("href", ""), "a second click turns it round")
+	assert.Equal(t, "/dashboard/orders.csv?sort=total", sorted.doc.Find(`[data-testid=orders-export]`).AttrOr("href", ""))
 
 	filtered := d.request(c, "GET", "/dashboard/orders?q=zeta", nil, nil)
 	export := filtered.doc.Find(`[data-testid=orders-export]`).AttrOr("href", "")

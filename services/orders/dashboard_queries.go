@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
@@ -240,6 +241,55 @@ type orderFilter struct {
 	Status string
 	Query  string
 	Cursor string
+	// Sort is the column the list is ordered by ("placed", "total", "risk"; "" is
+	// "placed") and Asc its direction (newest, largest, riskiest first by default).
+	Sort string
+	Asc  bool
+}
+
+// sortKeys are the orders list's sortable columns and the SQL of each; every one has an
+// index with order_id (sql/00002, sql/00044), the tie-breaker that keeps keyset pages stable.
+var sortKeys = map[string]string{"placed": "created_at", "total": "total_cents", "risk": "coalesce(risk_score, -1)"}
+
+// key is the filter's sort column, defaulting to placed.
+func (f orderFilter) key() string {
+	if _, ok := sortKeys[f.Sort]; ok {
+		return f.Sort
+	}
+	return "placed"
+}
+
+// url is the list's URL with the filter and sort, on the page after cursor.
+func (f orderFilter) url(cursor string) string {
+	v := url.Values{}
+	if f.Status != "" {
+		v.Set("status", f.Status)
+	}
+	if f.Query != "" {
+		v.Set("q", f.Query)
+	}
+	if f.key() != "placed" {
+		v.Set("sort", f.key())
+	}
+	if f.Asc {
+		v.Set("dir", "asc")
+	}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	if len(v) == 0 {
+		return "/dashboard/orders"
+	}
+	return "/dashboard/orders?" + v.Encode()
+}
+
+// orderBy is the filter's ORDER BY clause.
+func (f orderFilter) orderBy() string {
+	dir := " DESC"
+	if f.Asc {
+		dir = " ASC"
+	}
+	return " ORDER BY " + sortKeys[f.key()] + dir + ", order_id" + dir
 }
 
 func statusNames() []string {
@@ -282,7 +332,7 @@ func filterSQL(f orderFilter, arg func(any) string) ([]string, error) {
 // status filter, a search (trigram index) and the keyset cursor each walk an index.
 func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
 	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames(), Threshold: s.riskThreshold(),
-		ExportURL: exportURL(f.Status, f.Query)}
+		ExportURL: exportURL(f)}
 	args := []any{pgx.QueryExecModeExec}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -292,20 +342,45 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 	if err != nil {
 		return out, err
 	}
-	if f.Cursor != "" {
-		c, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return out, err
+	out.Sort, out.Asc = f.key(), f.Asc
+	for _, k := range []string{"placed", "total", "risk"} {
+		// A column's link sorts by it, its natural way first; a second click turns it round.
+		g := f
+		g.Sort, g.Asc, g.Cursor = k, k == f.key() && !f.Asc, ""
+		if out.SortURLs == nil {
+			out.SortURLs = map[string]string{}
 		}
-		where = append(where, fmt.Sprintf("(created_at, order_id) < (%s, %s)", arg(*c.createdAt), arg(c.id)))
-		out.FirstURL = ordersURL(f.Status, f.Query, "")
+		out.SortURLs[k] = g.url("")
+	}
+	if f.Cursor != "" {
+		cmp := "<"
+		if f.Asc {
+			cmp = ">"
+		}
+		if f.key() == "placed" {
+			c, err := decodeCursor(f.Cursor)
+			if err != nil {
+				return out, err
+			}
+			where = append(where, fmt.Sprintf("(created_at, order_id) %s (%s, %s)", cmp, arg(*c.createdAt), arg(c.id)))
+		} else {
+			v, id, err := decodeKeyCursor(f.Cursor)
+			if err != nil {
+				return out, err
+			}
+			where = append(where, fmt.Sprintf("(%s, order_id) %s (%s, %s)", sortKeys[f.key()], cmp, arg(v), arg(id)))
+		}
+		g := f
+		g.Cursor = ""
+		out.FirstURL = g.url("")
 	}
 	sql := `SELECT order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score, created_at, cancel_reason
 		FROM orders.order_summaries`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += " ORDER BY created_at DESC, order_id DESC LIMIT " + arg(ordersPageSize+1)
+	sql += f.orderBy() + " LIMIT " + arg(ordersPageSize+1)
+	totals := map[string]int64{}
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return out, fmt.Errorf("order list: %w", err)
@@ -317,6 +392,7 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 		err := row.Scan(&r.OrderID, &r.Status, &customerID, &email, &total, &currency, &r.Items, &r.RiskScore, &r.CreatedAt, &cancel)
 		r.Customer = customerLabel(email, customerID)
 		r.Total = formatMoney(order.Cents(total), currency)
+		totals[r.OrderID] = total
 		if r.Status == string(order.StatusCancelled) && cancel != "" {
 			r.Why = cancelWhy(order.CancelReason(cancel))
 		}
@@ -328,7 +404,18 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 	if len(out.Rows) > ordersPageSize {
 		out.Rows = out.Rows[:ordersPageSize]
 		last := out.Rows[len(out.Rows)-1]
-		out.NextURL = ordersURL(f.Status, f.Query, encodeCursor(cursor{createdAt: &last.CreatedAt, id: last.OrderID}))
+		switch f.key() {
+		case "placed":
+			out.NextURL = f.url(encodeCursor(cursor{createdAt: &last.CreatedAt, id: last.OrderID}))
+		case "total":
+			out.NextURL = f.url(encodeKeyCursor(totals[last.OrderID], last.OrderID))
+		case "risk":
+			risk := int64(-1)
+			if last.RiskScore != nil {
+				risk = int64(*last.RiskScore)
+			}
+			out.NextURL = f.url(encodeKeyCursor(risk, last.OrderID))
+		}
 	}
 	return out, nil
 }
@@ -352,19 +439,24 @@ func cancelWhy(r order.CancelReason) string {
 	return strings.ReplaceAll(string(r), "_", " ")
 }
 
-// exportURL is the CSV export of the list's current filter.
-func exportURL(status, q string) string {
-	v := url.Values{}
-	if status != "" {
-		v.Set("status", status)
+// exportURL is the CSV export of the list's current filter, in its order.
+func exportURL(f orderFilter) string {
+	f.Cursor = ""
+	return strings.Replace(f.url(""), "/dashboard/orders", "/dashboard/orders.csv", 1)
+}
+
+// encodeKeyCursor is a keyset cursor of a list sorted by a number: "k:<value>|<id>".
+func encodeKeyCursor(v int64, id string) string { return fmt.Sprintf("k:%d|%s", v, id) }
+
+// decodeKeyCursor reads encodeKeyCursor's cursor.
+func decodeKeyCursor(s string) (int64, string, error) {
+	rest, ok := strings.CutPrefix(s, "k:")
+	num, id, ok2 := strings.Cut(rest, "|")
+	v, err := strconv.ParseInt(num, 10, 64)
+	if !ok || !ok2 || err != nil || id == "" || len(id) > 200 {
+		return 0, "", apperr.FieldErrorf("cursor", "cursor is malformed; use the list's next-page link")
 	}
-	if q != "" {
-		v.Set("q", q)
-	}
-	if len(v) == 0 {
-		return "/dashboard/orders.csv"
-	}
-	return "/dashboard/orders.csv?" + v.Encode()
+	return v, id, nil
 }
 
 func ordersURL(status, q, cursor string) string {

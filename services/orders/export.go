@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -18,11 +19,12 @@ import (
 // starts at once and memory stays flat however many orders match.
 const exportFlushEvery = 500
 
-// exportOrders handles GET /dashboard/orders.csv?status=&q=: every order matching the
-// list's filter, newest first, streamed as CSV row by row from the query's cursor.
+// exportOrders handles GET /dashboard/orders.csv?status=&q=&sort=&dir=: every order
+// matching the list's filter, in the list's order, streamed as CSV row by row from the query's cursor.
 func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager) {
 	q := r.URL.Query()
-	f := orderFilter{Status: q.Get("status"), Query: q.Get("q")}
+	f := filterOf(q)
+	f.Cursor = ""
 	args := []any{pgx.QueryExecModeExec}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -39,7 +41,7 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += " ORDER BY created_at DESC, order_id DESC"
+	sql += f.orderBy()
 	// The export may outlast the server's write timeout for ordinary pages.
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -98,4 +100,9 @@ func csvSafe(v string) string {
 		return "'" + v
 	}
 	return v
+}
+
+// filterOf reads the orders list's filter and sort from a query string.
+func filterOf(q url.Values) orderFilter {
+	return orderFilter{Status: q.Get("status"), Query: q.Get("q"), Cursor: q.Get("cursor"), Sort: q.Get("sort"), Asc: q.Get("dir") == "asc"}
 }
