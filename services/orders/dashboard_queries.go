@@ -533,7 +533,13 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		ui.Field{Label: "Delivery failure", Value: o.DeliveryFailureReason},
 	)
 	if o.Status == order.StatusAwaitingApproval {
+		// Held since the hold's event: notes and claims since then move UpdatedAt on.
 		held := o.UpdatedAt
+		for _, e := range timeline {
+			if e.Name == order.NameHeldForApproval {
+				held = e.RecordedAt
+			}
+		}
 		p := s.pendingView(now, o, held, names)
 		p.OnOrderPage = true
 		p.History = d.History
