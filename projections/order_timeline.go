@@ -130,6 +130,16 @@ func Summarize(e order.Event) string {
 		return fmt.Sprintf("Payment %s refunded (%s, %s)", ev.PaymentID, ev.RefundID, money(ev.Amount, ev.Currency))
 	case *order.NoteAdded:
 		return "Note by " + ev.By + ": " + ev.Text
+	case *order.OrderClaimed:
+		return "Claimed for review by " + ev.By + " until " + ev.Until.UTC().Format("15:04 MST")
+	case *order.ClaimReleased:
+		return "Claim released by " + ev.By
+	case *order.TicketAssigned:
+		return "Support ticket (" + strings.ReplaceAll(ev.Kind, "_", " ") + ") assigned to " + ev.To + " by " + ev.By
+	case *order.TicketCommented:
+		return "Comment on the support ticket (" + strings.ReplaceAll(ev.Kind, "_", " ") + ") by " + ev.By + ": " + ev.Text
+	case *order.TicketClosed:
+		return withReason("Support ticket ("+strings.ReplaceAll(ev.Kind, "_", " ")+") closed by "+ev.By, ev.Resolution)
 	case *order.SupportTicketOpened:
 		return withReason("Support ticket opened ("+strings.ReplaceAll(ev.Kind, "_", " ")+")", ev.Reason)
 	}

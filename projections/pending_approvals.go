@@ -47,13 +47,15 @@ var PendingApprovals = Projection{
 	needsState:  true,
 }
 
-// approvalEvents are the events that start or end an approval wait; no other event
-// changes a pending_approvals row.
+// approvalEvents are the events that start or end an approval wait, or claim an order
+// during one; no other event changes a pending_approvals row.
 var approvalEvents = map[string]bool{
 	order.NameHeldForApproval: true,
 	order.NameOrderApproved:   true,
 	order.NameOrderRejected:   true,
 	order.NameOrderCancelled:  true,
+	order.NameOrderClaimed:    true,
+	order.NameClaimReleased:   true,
 }
 
 // updatePendingApprovals derives each row from the order's whole stream, not from the
@@ -119,16 +121,20 @@ func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string) (boo
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO `+table(schema, "pending_approvals")+` AS p (order_id, status, customer_id, customer_email,
 			new_customer, total_cents, currency, items, risk_score, risk_threshold, risk_factors, held_since,
-			approval_deadline, decided_by, decision_reason, last_position, shipping_address, billing_address)
+			approval_deadline, decided_by, decision_reason, last_position, shipping_address, billing_address,
+			claimed_by, claimed_at, claimed_until)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[],
 			$8::text[]::jsonb[], $9::int[], $10::int[], $11::text[]::jsonb[], $12::timestamptz[], $13::timestamptz[],
-			$14::text[], $15::text[], $16::bigint[], $17::text[]::jsonb[], $18::text[]::jsonb[])
+			$14::text[], $15::text[], $16::bigint[], $17::text[]::jsonb[], $18::text[]::jsonb[],
+			$19::text[], $20::timestamptz[], $21::timestamptz[])
 		ON CONFLICT (order_id) DO UPDATE SET
 			status = excluded.status, decided_by = excluded.decided_by,
-			decision_reason = excluded.decision_reason, last_position = excluded.last_position
+			decision_reason = excluded.decision_reason, last_position = excluded.last_position,
+			claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at, claimed_until = excluded.claimed_until
 		WHERE p.last_position < excluded.last_position`,
 		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency, c.items, c.score, c.threshold,
-		c.factors, c.heldSince, c.deadline, c.decidedBy, c.reason, c.position, c.shipping, c.billing)
+		c.factors, c.heldSince, c.deadline, c.decidedBy, c.reason, c.position, c.shipping, c.billing,
+		c.claimedBy, c.claimedAt, c.claimedUntil)
 	if err != nil {
 		return false, fmt.Errorf("upsert pending approvals: %w", err)
 	}
@@ -138,6 +144,8 @@ func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string) (boo
 // pendingColumns holds pending_approvals rows column by column, as unnest takes them.
 type pendingColumns struct {
 	id, status, customerID, email, currency, items, factors, decidedBy, reason []string
+	claimedBy                                                                  []string
+	claimedAt, claimedUntil                                                    []*time.Time
 	shipping, billing                                                          []*string
 	newCustomer                                                                []bool
 	total, position                                                            []int64
@@ -165,6 +173,12 @@ func (c *pendingColumns) add(o *OrderAt) error {
 	c.threshold, c.factors, c.heldSince = append(c.threshold, o.RiskThreshold), append(c.factors, string(factors)), append(c.heldSince, o.HeldAt)
 	c.deadline, c.decidedBy, c.reason = append(c.deadline, o.ApprovalDeadline), append(c.decidedBy, o.DecidedBy), append(c.reason, o.DecisionReason)
 	c.position = append(c.position, o.LastApproval)
+	// The claim as recorded; whether it has lapsed is for the reader, who knows the time.
+	var claimedAt, claimedUntil *time.Time
+	if o.ClaimedBy != "" {
+		claimedAt, claimedUntil = &o.ClaimedAt, &o.ClaimedUntil
+	}
+	c.claimedBy, c.claimedAt, c.claimedUntil = append(c.claimedBy, o.ClaimedBy), append(c.claimedAt, claimedAt), append(c.claimedUntil, claimedUntil)
 	shipping, err := addressJSON(o.ShippingAddress)
 	if err != nil {
 		return err

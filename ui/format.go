@@ -145,6 +145,9 @@ func scoreMeaning(score, threshold int) string {
 // stepStateLabel is a diagram step's state in words: "not reached", not "not-reached".
 func stepStateLabel(state string) string { return strings.ReplaceAll(state, "-", " ") }
 
+// hhmm is a time of day for a claim: "14:02 UTC".
+func hhmm(t time.Time) string { return t.UTC().Format("15:04 MST") }
+
 // clock is a time of day for the live log: "at 14:02:05 UTC".
 func clock(t time.Time) string { return "at " + t.UTC().Format("15:04:05 UTC") }
 
@@ -155,6 +158,99 @@ func (l PendingList) Digest() string {
 	fmt.Fprint(h, l.Total)
 	for _, o := range l.Orders {
 		fmt.Fprint(h, ",", o.OrderID)
+		if o.Claim.By != "" {
+			fmt.Fprint(h, ":", o.Claim.By, "@", o.Claim.Until.Unix())
+		}
 	}
 	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// bulkVerb is a bulk decision's verb: "approve" / "reject", or capitalised for a button.
+func bulkVerb(approved, title bool) string {
+	switch {
+	case approved && title:
+		return "Approve"
+	case approved:
+		return "approve"
+	case title:
+		return "Reject"
+	default:
+		return "reject"
+	}
+}
+
+// bulkQuestion asks for a bulk decision's confirmation.
+func bulkQuestion(b Bulk) string {
+	q := fmt.Sprintf("%s %d orders", bulkVerb(b.Approved, true), len(b.OrderIDs))
+	if b.Reason != "" {
+		q += " with the reason \u201c" + b.Reason + "\u201d"
+	}
+	return q + "? Each order is decided on its own:"
+}
+
+// bulkSummary says how a confirmed bulk decision went.
+func bulkSummary(b Bulk) string {
+	done := 0
+	for _, d := range b.Results {
+		if d.Error == "" {
+			done++
+		}
+	}
+	verb := "Rejected"
+	if b.Approved {
+		verb = "Approved"
+	}
+	s := fmt.Sprintf("%s %d of %d orders as %s.", verb, done, len(b.Results), b.By)
+	if done < len(b.Results) {
+		s += " Not decided:"
+	}
+	return s
+}
+
+// shortIDs lists order ids in their short form.
+func shortIDs(ids []string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = ShortID(id)
+	}
+	return strings.Join(out, ", ")
+}
+
+// windowTitle is the browser tab's title; it leads with the pending count, so a manager
+// sees the queue grow from another tab (ui/static/live.js keeps it live).
+func windowTitle(p Page) string {
+	t := p.Title + " · Ordermill"
+	if p.PendingCount > 0 {
+		t = "(" + strconv.Itoa(p.PendingCount) + ") " + t
+	}
+	return t
+}
+
+// riskBand names a risk score's band against the threshold: "risk-high" at or above it,
+// "risk-raised" within 30 points below it, "risk-low" under that.
+func riskBand(score, threshold int) string {
+	switch {
+	case score >= threshold:
+		return "risk-high"
+	case score >= threshold-30:
+		return "risk-raised"
+	default:
+		return "risk-low"
+	}
+}
+
+// ariaSort is aria-sort's value for a direction.
+func ariaSort(asc bool) string {
+	if asc {
+		return "ascending"
+	}
+	return "descending"
+}
+
+// sortArrow shows a sorted column's direction.
+func sortArrow(asc bool) string {
+	if asc {
+		return "▲"
+	}
+	return "▼"
 }

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,7 +83,12 @@ func TestUrgentAndEmptyPendingList(t *testing.T) {
 
 func TestPendingDiffDeletesAndAppends(t *testing.T) {
 	doc := render(t, ui.PendingDiff(ui.PendingList{Total: 1}, []ui.PendingOrder{pendingOrder("new")}, []string{"gone"},
-		[]ui.LogEntry{{OrderID: "gone", Text: "Approved gone as bob@example.com", At: base}}, "tok"))
+		[]ui.LogEntry{{OrderID: "gone", Text: "Approved gone as bob@example.com", At: base}},
+		[]ui.Claim{{OrderID: "kept", By: "ana@example.com", Since: base, Until: base.Add(15 * time.Minute)}}, "tok"))
+	claim := doc.Find("#claim-kept")
+	assert.Equal(t, "outerHTML", claim.AttrOr("hx-swap-oob", ""), "a changed claim swaps its box only")
+	assert.Contains(t, claim.Find("[data-testid=claim-text]").Text(), "ana@example.com is reviewing, since 12:00 UTC")
+	assert.Equal(t, "decide-kept", claim.Find("[data-testid=claim-override]").AttrOr("form", ""), "the confirmation belongs to the row's decide form")
 	entry := doc.Find(`[hx-swap-oob="afterbegin:#decision-log"] [data-testid=decision-log-entry][data-order-id=gone]`)
 	assert.Contains(t, entry.Text(), "Approved gone as bob@example.com at 12:00:00 UTC", "why the row left, in the live log")
 	assert.Equal(t, "delete", doc.Find("#pending-gone").AttrOr("hx-swap-oob", ""))
@@ -253,4 +259,37 @@ func TestEvidenceBlocks(t *testing.T) {
 	assert.Equal(t, 1, doc.Find("[data-testid=history-none]").Length())
 	assert.Equal(t, 0, doc.Find("[data-testid=country-mismatch]").Length(), "countries compare without case")
 	assert.Equal(t, 0, doc.Find("[data-testid=decide-confirm]").Length())
+}
+
+// A claim box says who reviews the order: nobody (a Claim button), me (Release), or
+// someone else (Claim instead, and the "Decide anyway" box of the row's decide form).
+func TestClaimBox(t *testing.T) {
+	until := base.Add(15 * time.Minute)
+	none := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1"}, "tok", false))
+	assert.Equal(t, "Claim order o1", none.Find(`[data-testid=claim-button]`).AttrOr("aria-label", ""))
+	assert.Zero(t, none.Find(`[data-testid=claim-override]`).Length())
+	mine := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1", By: "ana@example.com", Since: base, Until: until, Mine: true}, "tok", false))
+	assert.Equal(t, "You are reviewing this order, since 12:00 UTC (until 12:15 UTC).", mine.Find(`[data-testid=claim-text]`).Text())
+	assert.Equal(t, 1, mine.Find(`[data-testid=release-button]`).Length())
+	assert.Zero(t, mine.Find(`[data-testid=claim-override]`).Length(), "one's own claim needs no confirmation")
+	other := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1", By: "bob@example.com", Since: base, Until: until}, "tok", false))
+	assert.Equal(t, "bob@example.com is reviewing, since 12:00 UTC.", other.Find(`[data-testid=claim-text]`).Text())
+	assert.Equal(t, "decide-o1", other.Find(`[data-testid=claim-override]`).AttrOr("form", ""))
+	assert.Equal(t, until.Format(time.RFC3339), other.Find(`[data-testid=claim]`).AttrOr("data-until", ""))
+}
+
+// A bulk decision first asks, carrying everything the confirmed request needs; its
+// result says how many were decided and why the others were not.
+func TestBulkResult(t *testing.T) {
+	ask := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"aaaaaaaa-1", "bbbbbbbb-2"}, Reason: "ring", By: "ana@example.com", Confirm: true}, "tok"))
+	assert.Equal(t, "Reject 2 orders with the reason \u201cring\u201d? Each order is decided on its own: aaaaaaaa, bbbbbbbb",
+		strings.Join(strings.Fields(ask.Find(`[data-testid=bulk-question]`).Text()), " "))
+	assert.Equal(t, 2, ask.Find(`input[name=order]`).Length())
+	assert.Equal(t, "1", ask.Find(`input[name=confirmed]`).AttrOr("value", ""))
+	assert.Equal(t, "reject", ask.Find(`input[name=decision]`).AttrOr("value", ""))
+	done := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"a", "b"}, Approved: true, By: "ana@example.com", Results: []ui.Decision{
+		{OrderID: "a", Approved: true, By: "ana@example.com"}, {OrderID: "b", Approved: true, Error: "b: Already decided by bob@example.com"}}}, "tok"))
+	assert.Equal(t, "Approved 1 of 2 orders as ana@example.com. Not decided:", done.Find(`[data-testid=bulk-summary]`).Text())
+	assert.Equal(t, "b: Already decided by bob@example.com", done.Find(`[data-testid=bulk-refused]`).Text())
+	assert.Equal(t, 1, done.Find(`[hx-swap-oob="afterbegin:#decision-log"] [data-order-id=a]`).Length())
 }

@@ -74,6 +74,21 @@ type PendingOrder struct {
 	// OnOrderPage marks the card of the order page, whose decision answers with the
 	// whole order rather than the row.
 	OnOrderPage bool
+	// Claim is who is reviewing the order, as the viewing manager sees it.
+	Claim Claim
+}
+
+// Claim is a manager's claim on a pending order, as one manager sees it: By is empty when
+// nobody holds one (never claimed, released or lapsed).
+type Claim struct {
+	OrderID string
+	By      string
+	Since   time.Time
+	Until   time.Time
+	// Mine says the viewing manager holds it.
+	Mine bool
+	// Error explains a refused claim or release.
+	Error string
 }
 
 // Address is a postal address as a reviewer reads it.
@@ -126,6 +141,20 @@ type Decision struct {
 	Order *PendingOrder
 }
 
+// Bulk is a decision on several pending orders at once, with one reason.
+type Bulk struct {
+	OrderIDs []string
+	Approved bool
+	Reason   string
+	By       string
+	// Confirm asks the manager to confirm before anything is decided.
+	Confirm bool
+	// Error explains a refused request (nothing selected, no reason to reject).
+	Error string
+	// Results is each order's decision once confirmed; a refused one carries its Error.
+	Results []Decision
+}
+
 // LogEntry is one line of the pending page's live log: an order that left the list
 // because another manager decided it or the deadline cancelled it.
 type LogEntry struct {
@@ -143,6 +172,8 @@ type OrderRow struct {
 	Items     int
 	RiskScore *int
 	CreatedAt time.Time
+	// Why says why a cancelled order was cancelled.
+	Why string
 }
 
 // OrderList is a page of the all-orders list.
@@ -155,6 +186,15 @@ type OrderList struct {
 	NextURL string
 	// FirstURL leads back to the first page when this is a later one.
 	FirstURL string
+	// Threshold is the risk score at or above which orders are held: risk is coloured by it.
+	Threshold int
+	// ExportURL downloads every order of the current filter as CSV.
+	ExportURL string
+	// Sort is the column the list is sorted by (placed, total, risk), Asc its direction,
+	// and SortURLs each column's link.
+	Sort     string
+	Asc      bool
+	SortURLs map[string]string
 }
 
 // Step states of the workflow diagram.
@@ -205,6 +245,31 @@ type Ticket struct {
 	Reason    string
 	Status    string
 	CreatedAt time.Time
+}
+
+// TicketCard is a support ticket as the tickets page works on it: who handles it, what
+// was written on it, how it was closed.
+type TicketCard struct {
+	ID         int64
+	OrderID    string
+	Kind       string
+	Reason     string
+	Status     string
+	CreatedAt  time.Time
+	Assignee   string
+	ClosedBy   string
+	Resolution string
+	ClosedAt   time.Time
+	Comments   []TicketComment
+	// Error explains a refused action, next to the ticket's forms.
+	Error string
+}
+
+// TicketComment is one comment on a support ticket.
+type TicketComment struct {
+	By   string
+	Text string
+	At   time.Time
 }
 
 // Field is a labelled value in a details list.

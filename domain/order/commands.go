@@ -403,3 +403,101 @@ func (o *Order) AddNote(by, text string, at time.Time) ([]Event, error) {
 	}
 	return []Event{NoteAdded{By: by, Text: text, At: at}}, nil
 }
+
+// Claim records that by is reviewing the held order from at until until, so other
+// managers know; claiming again (by anyone) replaces the claim.
+func (o *Order) Claim(by string, at, until time.Time) ([]Event, error) {
+	if err := o.requireStatus("claim", StatusAwaitingApproval); err != nil {
+		return nil, err
+	}
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	if !until.After(at) {
+		return nil, apperr.FieldErrorf("until", "a claim must end after it starts")
+	}
+	return []Event{OrderClaimed{By: by, At: at, Until: until}}, nil
+}
+
+// ReleaseClaim gives up by's claim on the order before it lapses; releasing a claim one
+// does not hold (someone else's, a lapsed one, none) is a conflict.
+func (o *Order) ReleaseClaim(by string, at time.Time) ([]Event, error) {
+	if holder, _, _ := o.Claimant(at); holder == "" || holder != by {
+		return nil, apperr.Errorf(apperr.CodeConflict, "the order is not claimed by %s", by)
+	}
+	return []Event{ClaimReleased{By: by, At: at}}, nil
+}
+
+// Claimant is who holds a claim on the order at now, since when and until when: empty
+// when nobody does (never claimed, released, lapsed, or no longer waiting for a decision).
+func (o *Order) Claimant(now time.Time) (by string, since, until time.Time) {
+	if o.Status != StatusAwaitingApproval || o.ClaimedBy == "" || !now.Before(o.ClaimedUntil) {
+		return "", time.Time{}, time.Time{}
+	}
+	return o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil
+}
+
+// ticket checks that the order has a support ticket of kind, open when open is asked.
+func (o *Order) ticket(kind string, open bool) error {
+	if !slices.Contains(o.SupportTickets, kind) {
+		return apperr.Errorf(apperr.CodeNotFound, "the order has no %s ticket", kind)
+	}
+	if open && slices.Contains(o.ClosedTickets, kind) {
+		return apperr.Errorf(apperr.CodeConflict, "the %s ticket is closed", kind)
+	}
+	return nil
+}
+
+// AssignTicket gives the open support ticket of kind to someone to handle.
+func (o *Order) AssignTicket(kind, to, by string, at time.Time) ([]Event, error) {
+	to = strings.TrimSpace(to)
+	if err := o.ticket(kind, true); err != nil {
+		return nil, err
+	}
+	if err := required("to", to); err != nil {
+		return nil, err
+	}
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	if err := limits.Check(limits.Text("to", to)); err != nil {
+		return nil, err
+	}
+	return []Event{TicketAssigned{Kind: kind, To: to, By: by, At: at}}, nil
+}
+
+// CommentTicket adds a comment to the support ticket of kind, open or closed.
+func (o *Order) CommentTicket(kind, by, text string, at time.Time) ([]Event, error) {
+	text = strings.TrimSpace(text)
+	if err := o.ticket(kind, false); err != nil {
+		return nil, err
+	}
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	if err := required("text", text); err != nil {
+		return nil, err
+	}
+	if err := limits.Check(limits.Text("text", text)); err != nil {
+		return nil, err
+	}
+	return []Event{TicketCommented{Kind: kind, By: by, Text: text, At: at}}, nil
+}
+
+// CloseTicket closes the open support ticket of kind, saying how it was dealt with.
+func (o *Order) CloseTicket(kind, by, resolution string, at time.Time) ([]Event, error) {
+	resolution = strings.TrimSpace(resolution)
+	if err := o.ticket(kind, true); err != nil {
+		return nil, err
+	}
+	if err := required("by", by); err != nil {
+		return nil, err
+	}
+	if err := required("resolution", resolution); err != nil {
+		return nil, err
+	}
+	if err := limits.Check(limits.Text("resolution", resolution)); err != nil {
+		return nil, err
+	}
+	return []Event{TicketClosed{Kind: kind, By: by, Resolution: resolution, At: at}}, nil
+}

@@ -55,6 +55,16 @@ const (
 	NamePaymentRefunded = "order.payment_refunded.v1"
 	// NameNoteAdded names NoteAdded.
 	NameNoteAdded = "order.note_added.v1"
+	// NameOrderClaimed names OrderClaimed.
+	NameOrderClaimed = "order.claimed.v1"
+	// NameClaimReleased names ClaimReleased.
+	NameClaimReleased = "order.claim_released.v1"
+	// NameTicketAssigned names TicketAssigned.
+	NameTicketAssigned = "order.ticket_assigned.v1"
+	// NameTicketCommented names TicketCommented.
+	NameTicketCommented = "order.ticket_commented.v1"
+	// NameTicketClosed names TicketClosed.
+	NameTicketClosed = "order.ticket_closed.v1"
 )
 
 // OrderPlaced starts an order's stream and carries everything later steps need, so no lookup elsewhere is required.
@@ -200,6 +210,45 @@ type NoteAdded struct {
 	At   time.Time `json:"at"`
 }
 
+// OrderClaimed records that a manager is reviewing a held order, so the others know; the
+// claim lapses at Until on its own. It changes no status and binds no one: another
+// manager may still decide (the dashboard asks first) or claim the order in turn.
+type OrderClaimed struct {
+	By    string    `json:"by"`
+	At    time.Time `json:"at"`
+	Until time.Time `json:"until"`
+}
+
+// ClaimReleased records that the manager holding a claim gave it up before it lapsed.
+type ClaimReleased struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// TicketAssigned records who is to handle the order's support ticket of Kind.
+type TicketAssigned struct {
+	Kind string    `json:"kind"`
+	To   string    `json:"to"`
+	By   string    `json:"by"`
+	At   time.Time `json:"at"`
+}
+
+// TicketCommented records what someone wrote on the order's support ticket of Kind.
+type TicketCommented struct {
+	Kind string    `json:"kind"`
+	By   string    `json:"by"`
+	Text string    `json:"text"`
+	At   time.Time `json:"at"`
+}
+
+// TicketClosed records that the order's support ticket of Kind was dealt with, and how.
+type TicketClosed struct {
+	Kind       string    `json:"kind"`
+	By         string    `json:"by"`
+	Resolution string    `json:"resolution"`
+	At         time.Time `json:"at"`
+}
+
 // EventName implements Event.
 func (OrderPlaced) EventName() string { return NameOrderPlaced }
 
@@ -255,6 +304,21 @@ func (SupportTicketOpened) EventName() string { return NameSupportTicketOpened }
 func (PaymentRefunded) EventName() string { return NamePaymentRefunded }
 func (NoteAdded) EventName() string       { return NameNoteAdded }
 
+// EventName implements Event.
+func (OrderClaimed) EventName() string { return NameOrderClaimed }
+
+// EventName implements Event.
+func (ClaimReleased) EventName() string { return NameClaimReleased }
+
+// EventName implements Event.
+func (TicketAssigned) EventName() string { return NameTicketAssigned }
+
+// EventName implements Event.
+func (TicketCommented) EventName() string { return NameTicketCommented }
+
+// EventName implements Event.
+func (TicketClosed) EventName() string { return NameTicketClosed }
+
 // registry maps stored names to constructors so decoding needs no switch outside this package.
 var registry = map[string]func() Event{
 	NameOrderPlaced:           func() Event { return &OrderPlaced{} },
@@ -276,6 +340,11 @@ var registry = map[string]func() Event{
 	NameSupportTicketOpened:   func() Event { return &SupportTicketOpened{} },
 	NamePaymentRefunded:       func() Event { return &PaymentRefunded{} },
 	NameNoteAdded:             func() Event { return &NoteAdded{} },
+	NameOrderClaimed:          func() Event { return &OrderClaimed{} },
+	NameClaimReleased:         func() Event { return &ClaimReleased{} },
+	NameTicketAssigned:        func() Event { return &TicketAssigned{} },
+	NameTicketCommented:       func() Event { return &TicketCommented{} },
+	NameTicketClosed:          func() Event { return &TicketClosed{} },
 }
 
 // EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.

@@ -22,6 +22,9 @@
 //   - At most one payment session is opened per order, so a customer can never
 //     be charged twice through two sessions; it is for the order's own total and
 //     currency, and only a charge through it, for that amount, pays the order.
+//   - Only an order awaiting approval can be claimed; a claim names one manager, lapses
+//     at its end on its own, and only its holder releases it. A claim binds no one:
+//     anybody may still decide, or claim the order in turn.
 //   - Commands never mutate state; only Apply does, and Apply never fails, so
 //     replaying a stored history always succeeds.
 package order
@@ -181,6 +184,11 @@ type Order struct {
 	ApprovalDeadline time.Time    `json:"approvalDeadline,omitempty"`
 	DecidedBy        string       `json:"decidedBy,omitempty"`
 	DecisionReason   string       `json:"decisionReason,omitempty"`
+	// ClaimedBy is the manager who last claimed the order for review, from ClaimedAt
+	// until ClaimedUntil (see Claim); empty once released.
+	ClaimedBy    string    `json:"claimedBy,omitempty"`
+	ClaimedAt    time.Time `json:"claimedAt,omitempty"`
+	ClaimedUntil time.Time `json:"claimedUntil,omitempty"`
 
 	ReservationID     string `json:"reservationId,omitempty"`
 	ReservationFailed string `json:"reservationFailed,omitempty"`
@@ -202,7 +210,9 @@ type Order struct {
 	CancelReason CancelReason `json:"cancelReason,omitempty"`
 	// SupportTickets lists the kinds of ticket opened, at most one of each.
 	SupportTickets []string `json:"supportTickets,omitempty"`
-	CancelDetail   string   `json:"cancelDetail,omitempty"`
+	// ClosedTickets lists the kinds of ticket closed since.
+	ClosedTickets []string `json:"closedTickets,omitempty"`
+	CancelDetail  string   `json:"cancelDetail,omitempty"`
 
 	PlacedAt  time.Time `json:"placedAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
@@ -310,6 +320,19 @@ func (o *Order) Apply(e Event) {
 		o.RefundedPayments = append(o.RefundedPayments, ev.PaymentID)
 		at = ev.At
 	case NoteAdded:
+		at = ev.At
+	case OrderClaimed:
+		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = ev.By, ev.At, ev.Until
+		at = ev.At
+	case TicketAssigned:
+		at = ev.At
+	case TicketCommented:
+		at = ev.At
+	case TicketClosed:
+		o.ClosedTickets = append(o.ClosedTickets, ev.Kind)
+		at = ev.At
+	case ClaimReleased:
+		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = "", time.Time{}, time.Time{}
 		at = ev.At
 	case OrderCancelled:
 		// A rejection is reported as a cancellation too (for consumers that only

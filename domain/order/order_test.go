@@ -649,6 +649,11 @@ func sampleEvents() []Event {
 		SupportTicketOpened{Kind: "delivery_failed", Reason: "r", At: t0},
 		PaymentRefunded{PaymentID: "pi_1", RefundID: "re_1", Amount: 100, Currency: "USD", At: t0},
 		NoteAdded{By: "b", Text: "n", At: t0},
+		OrderClaimed{By: "b", At: t0, Until: t0.Add(time.Minute)},
+		ClaimReleased{By: "b", At: t0},
+		TicketAssigned{Kind: "k", To: "a", By: "b", At: t0},
+		TicketCommented{Kind: "k", By: "b", Text: "t", At: t0},
+		TicketClosed{Kind: "k", By: "b", Resolution: "r", At: t0},
 	}
 }
 
@@ -873,5 +878,138 @@ func assertCode(t *testing.T, err error, want apperr.Code) {
 	t.Helper()
 	if got := apperr.ErrorCode(err); err == nil || got != want {
 		t.Errorf("error %v (code %v), want code %v", err, got, want)
+	}
+}
+
+// Claims: only a held order can be claimed; the claim lapses on its own, anyone may claim
+// in turn, only the holder releases, and a decision ends it.
+func TestClaim(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	until := at.Add(15 * time.Minute)
+	placed := OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "S", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at}
+	_, err := Rehydrate([]Event{placed}).Claim("ana@example.com", at, until)
+	assertCode(t, err, apperr.CodeConflict)
+
+	o := Rehydrate([]Event{placed, RiskAssessed{Score: 85, Threshold: 70, AssessedAt: at}, HeldForApproval{HeldAt: at, Deadline: at.Add(24 * time.Hour)}})
+	if o.Status != StatusAwaitingApproval {
+		t.Fatalf("status %s, want held", o.Status)
+	}
+	for _, tc := range []struct {
+		name      string
+		by        string
+		at, until time.Time
+		code      apperr.Code
+	}{
+		{"no manager", "", at, until, apperr.CodeInvalid},
+		{"ends before it starts", "ana@example.com", at, at, apperr.CodeInvalid},
+	} {
+		_, err := o.Claim(tc.by, tc.at, tc.until)
+		assertCode(t, err, tc.code)
+	}
+	events, err := o.Claim("ana@example.com", at, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Event{OrderClaimed{By: "ana@example.com", At: at, Until: until}}; !reflect.DeepEqual(events, want) {
+		t.Fatalf("events = %#v, want %#v", events, want)
+	}
+	o.Apply(events[0])
+	if by, since, _ := o.Claimant(at.Add(time.Minute)); by != "ana@example.com" || !since.Equal(at) {
+		t.Errorf("claimant %q since %v, want ana since %v", by, since, at)
+	}
+	if by, _, _ := o.Claimant(until); by != "" {
+		t.Errorf("a lapsed claim is still held by %q", by)
+	}
+	_, err = o.ReleaseClaim("bob@example.com", at.Add(time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
+	_, err = o.ReleaseClaim("ana@example.com", until.Add(time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
+
+	// Bob claims in turn; then he releases it.
+	events, err = o.Claim("bob@example.com", at.Add(2*time.Minute), until.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Apply(events[0])
+	if by, _, _ := o.Claimant(at.Add(3 * time.Minute)); by != "bob@example.com" {
+		t.Errorf("claimant %q, want bob", by)
+	}
+	events, err = o.ReleaseClaim("bob@example.com", at.Add(3*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Apply(events[0])
+	if by, _, _ := o.Claimant(at.Add(4 * time.Minute)); by != "" {
+		t.Errorf("a released claim is still held by %q", by)
+	}
+
+	// A decision ends the claim.
+	events, _ = o.Claim("ana@example.com", at.Add(5*time.Minute), until.Add(5*time.Minute))
+	o.Apply(events[0])
+	events, err = o.Approve("bob@example.com", "", at.Add(6*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Apply(events[0])
+	if by, _, _ := o.Claimant(at.Add(7 * time.Minute)); by != "" {
+		t.Errorf("a decided order is still claimed by %q", by)
+	}
+	_, err = o.Claim("ana@example.com", at.Add(7*time.Minute), until.Add(7*time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
+}
+
+// Tickets are assigned, commented and closed by kind: only an existing ticket, only an
+// open one for assigning and closing; comments are allowed after closing.
+func TestTicketLifecycle(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	o := Rehydrate([]Event{
+		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "S", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at},
+		SupportTicketOpened{Kind: "delivery_failed", Reason: "lost", At: at},
+	})
+	_, err := o.AssignTicket("other", "ana@example.com", "bob@example.com", at)
+	assertCode(t, err, apperr.CodeNotFound)
+	for _, tc := range []struct {
+		name string
+		do   func() ([]Event, error)
+		code apperr.Code
+	}{
+		{"assign to nobody", func() ([]Event, error) { return o.AssignTicket("delivery_failed", " ", "bob@example.com", at) }, apperr.CodeInvalid},
+		{"empty comment", func() ([]Event, error) { return o.CommentTicket("delivery_failed", "bob@example.com", "  ", at) }, apperr.CodeInvalid},
+		{"close without a resolution", func() ([]Event, error) { return o.CloseTicket("delivery_failed", "bob@example.com", "", at) }, apperr.CodeInvalid},
+	} {
+		_, err := tc.do()
+		assertCode(t, err, tc.code)
+	}
+	var all []Event
+	for _, step := range []func() ([]Event, error){
+		func() ([]Event, error) {
+			return o.AssignTicket("delivery_failed", "ana@example.com", "bob@example.com", at)
+		},
+		func() ([]Event, error) {
+			return o.CommentTicket("delivery_failed", "ana@example.com", " called the courier ", at)
+		},
+		func() ([]Event, error) { return o.CloseTicket("delivery_failed", "ana@example.com", "reshipped", at) },
+	} {
+		events, err := step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Apply(events[0])
+		all = append(all, events...)
+	}
+	want := []Event{
+		TicketAssigned{Kind: "delivery_failed", To: "ana@example.com", By: "bob@example.com", At: at},
+		TicketCommented{Kind: "delivery_failed", By: "ana@example.com", Text: "called the courier", At: at},
+		TicketClosed{Kind: "delivery_failed", By: "ana@example.com", Resolution: "reshipped", At: at},
+	}
+	if !reflect.DeepEqual(all, want) {
+		t.Fatalf("events = %#v, want %#v", all, want)
+	}
+	_, err = o.CloseTicket("delivery_failed", "ana@example.com", "again", at)
+	assertCode(t, err, apperr.CodeConflict)
+	_, err = o.AssignTicket("delivery_failed", "bob@example.com", "ana@example.com", at)
+	assertCode(t, err, apperr.CodeConflict)
+	if _, err := o.CommentTicket("delivery_failed", "bob@example.com", "customer happy", at); err != nil {
+		t.Errorf("a closed ticket takes comments: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -16,6 +17,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
@@ -244,16 +250,29 @@ const overflowing = `[...document.querySelectorAll('body *')].filter(e => {
 	return r.width > 0 && r.right > document.documentElement.clientWidth + 0.5 && !e.closest('.sr-only');
 }).map(e => e.tagName.toLowerCase() + (e.dataset.testid ? '[' + e.dataset.testid + ']' : '') + '.' + e.className)`
 
-// Issue 12: at 390 px (a phone) the pending list, the order page and the orders list fit
-// the screen: no element overflows the viewport.
+// Issue 12: at 390 px (a phone) the pending list (with a claim), the tickets, the order
+// page and the orders list fit the screen: no element overflows the viewport.
 func TestDeskPhoneLayout(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"a.very.long.address.for.a.phone@example.com",
 		"shippingAddress":{"name":"Ann Lee","line1":"1 Rue de la Grande Armée, bâtiment B","city":"Paris","postalCode":"75017","country":"FR"},
 		"billingAddress":{"name":"Ann Lee","line1":"2 Hauptstraße","city":"Berlin","postalCode":"10115","country":"DE"}}`)
 	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	// Bob reviews it, and it has a support ticket with a comment: the claim box with its
+	// "Decide anyway", and a ticket card, must fit too.
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"}, func(o *order.Order) ([]order.Event, error) {
+			now := time.Now()
+			claimed, err := o.Claim("bob@example.com", now, now.Add(time.Hour))
+			opened, _ := o.OpenSupportTicket("delivery_failed", "the courier reported the parcel lost at a very long depot name", now)
+			return append(claimed, opened...), err
+		})
+		return err
+	}))
 	for _, page := range []struct{ path, ready string }{
-		{"/dashboard/approvals", fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] [data-testid=country-mismatch]`, id)},
+		{"/dashboard/approvals", fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] [data-testid=claim-override]`, id)},
+		{"/dashboard/tickets", `[data-testid=ticket] [data-testid=ticket-close-form]`},
 		{"/dashboard/orders/" + id, `[data-testid=workflow]`},
 		{"/dashboard/orders", `[data-testid=orders-table]`},
 		{"/dashboard", `[data-testid=chart-per-hour]`},
@@ -329,4 +348,180 @@ func TestDeskKeyboardShortcuts(t *testing.T) {
 
 	do(t, alice, chromedp.Blur(in(second, `[data-testid=decide-reason]`)), chromedp.KeyEvent("?"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=shortcuts]`)))
 	assert.Contains(t, get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=shortcuts]`))), "approve the selected order, after a confirmation")
+}
+
+// claimOf is who the claim box of order id names, as the page shows it.
+func claimOf(id string) string {
+	return fmt.Sprintf(`(document.querySelector('[data-testid=pending-row][data-order-id=%q] [data-testid=claim]') || {dataset: {}}).dataset.claimedBy`, id)
+}
+
+// Issue 12's claims, across two browser contexts: Bob claims an order and Alice sees
+// "bob@example.com is reviewing" arrive live, without losing what she typed; his release
+// reaches her too. When he claims again, her decision asks for a confirmation first and
+// goes through once she ticks "Decide anyway". The claims are order events: the order's
+// timeline lists them.
+func TestDeskClaims(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"))
+	assert.Equal(t, "Nobody is reviewing this order.", get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.WaitVisible(pendingRow(id)),
+		chromedp.Click(in(id, `[data-testid=claim-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=release-button]`)),
+	)
+	assert.Contains(t, get(t, bob, chromedp.Text(in(id, `[data-testid=claim-text]`))), "You are reviewing this order, since")
+
+	do(t, alice, until(claimOf(id)+` === 'bob@example.com'`))
+	assert.Regexp(t, `^bob@example.com is reviewing, since \d\d:\d\d UTC\.$`, get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	assert.Equal(t, "velocity check", get(t, alice, chromedp.Value(in(id, `[data-testid=decide-reason]`))), "the claim arrives without wiping the form")
+
+	// Bob gives the order up; Alice sees that too.
+	do(t, bob, chromedp.Click(in(id, `[data-testid=release-button]`)), chromedp.WaitVisible(in(id, `[data-testid=claim-button]`)))
+	do(t, alice, until(claimOf(id)+` === ''`))
+
+	// He claims it again: Alice's rejection asks first and decides nothing.
+	do(t, bob, chromedp.Click(in(id, `[data-testid=claim-button]`)), chromedp.WaitVisible(in(id, `[data-testid=release-button]`)))
+	do(t, alice,
+		until(claimOf(id)+` === 'bob@example.com'`),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=decide-error]`)),
+	)
+	assert.Contains(t, get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))), "bob@example.com is reviewing this order")
+	assert.Equal(t, "awaiting_approval", s.order(id).Status)
+
+	// With "Decide anyway" ticked, her rejection goes through.
+	do(t, alice,
+		chromedp.Click(in(id, `[data-testid=claim-override]`)),
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
+	)
+	o := s.waitStatus(id, "rejected")
+	assert.Equal(t, "alice@example.com", o.DecidedBy)
+	do(t, bob, chromedp.WaitNotPresent(pendingRow(id)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))))
+
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Claim released by bob@example.com')`))
+	timeline := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
+	assert.Equal(t, 2, strings.Count(timeline, "Claimed for review by bob@example.com until"), timeline)
+}
+
+// Issue 12's bulk decisions: Alice ticks two of three pending orders and rejects them
+// with one reason. The first click only asks (nothing is decided yet); the confirmation
+// decides each order with its own event and logs each; the unticked order still waits.
+func TestDeskBulkDecisions(t *testing.T) {
+	s, alice := deskManagers(t)
+	first, second, third := s.placeOrder(riskyOrder), s.placeOrder(riskyOrder), s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
+
+	// Nothing ticked: refused.
+	do(t, alice, chromedp.Click(chromedp.CSS(`[data-testid=bulk-approve]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-error]`)))
+	assert.Equal(t, "Select the orders to decide first.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-error]`))))
+
+	do(t, alice,
+		chromedp.Click(in(first, `[data-testid=bulk-select]`)),
+		chromedp.Click(in(second, `[data-testid=bulk-select]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=bulk-reason]`), "card testing ring"),
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-reject]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-confirm]`)),
+	)
+	question := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-question]`)))
+	assert.Contains(t, question, "Reject 2 orders with the reason \u201ccard testing ring\u201d?")
+	assert.Contains(t, question, first[:8])
+	assert.Contains(t, question, second[:8])
+	assert.NotContains(t, question, third[:8])
+	for _, id := range []string{first, second, third} {
+		assert.Equal(t, "awaiting_approval", s.order(id).Status, "asking decides nothing")
+	}
+
+	do(t, alice,
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-confirm-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-summary]`)),
+		chromedp.WaitNotPresent(pendingRow(first)),
+		chromedp.WaitNotPresent(pendingRow(second)),
+	)
+	assert.Equal(t, "Rejected 2 of 2 orders as alice@example.com.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-summary]`))))
+	for _, id := range []string{first, second} {
+		o := s.waitStatus(id, "rejected")
+		assert.Equal(t, "alice@example.com", o.DecidedBy)
+		assert.Equal(t, "card testing ring", o.DecisionReason)
+		var rejections int
+		require.NoError(t, s.db.QueryRow(context.Background(),
+			`SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = 'order.rejected.v1'`, id).Scan(&rejections))
+		assert.Equal(t, 1, rejections, "each order gets its own event")
+		do(t, alice, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))))
+	}
+	assert.Equal(t, "awaiting_approval", s.order(third).Status)
+	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
+}
+
+// Issue 12's small things on the pending page: the tab title leads with the pending count
+// and follows it live; "waiting" and "time left" tick in the browser; buttons have
+// names that say which order they act on; the score is announced with its meaning; and
+// a dark system preference gives a dark page.
+func TestDeskSmallThings(t *testing.T) {
+	s, alice := deskManagers(t)
+	first := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(pendingRow(first)))
+	assert.Equal(t, "(1) Pending approvals · Ordermill", get(t, alice, chromedp.Title()))
+	second := s.placeOrder(riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(second)), until(`document.title === '(2) Pending approvals · Ordermill'`))
+
+	// The clocks are worked out again from the times the server wrote.
+	get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const row = document.querySelector('[data-testid=pending-row][data-order-id=%q]');
+		row.querySelector('[data-testid=pending-waiting]').dataset.since = new Date(Date.now() - (2*60+5)*60000 - 1000).toISOString();
+		row.querySelector('[data-testid=pending-time-left]').dataset.deadline = new Date(Date.now() + 30*60000 - 1000).toISOString();
+		return true })()`, first)))
+	do(t, alice,
+		until(fmt.Sprintf(`document.querySelector('[data-order-id=%q] [data-testid=pending-waiting]').textContent === '2h 5m'`, first)),
+		until(fmt.Sprintf(`document.querySelector('[data-order-id=%q] [data-testid=pending-time-left]').textContent === '29m'`, first)),
+	)
+	assert.Contains(t, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=pending-time-left]`), "class")).Value, "urgent", "under an hour left is urgent")
+
+	// Names and meanings for assistive technology.
+	short := first[:8]
+	assert.Equal(t, "Approve order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=approve-button]`), "aria-label")).Value)
+	assert.Equal(t, "Reject order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=reject-button]`), "aria-label")).Value)
+	assert.Equal(t, "Claim order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=claim-button]`), "aria-label")).Value)
+	assert.Equal(t, "Select order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=bulk-select]`), "aria-label")).Value)
+	unnamed := get(t, alice, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button, input[type=checkbox]')].filter(b =>
+		!(b.getAttribute('aria-label') || b.textContent.trim() || (b.labels && b.labels.length))).map(b => b.outerHTML)`))
+	assert.Empty(t, unnamed, "every control has an accessible name")
+	score := get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=pending-score]`), "aria-label")).Value
+	assert.Equal(t, "risk score 85 of 100, at or above the threshold 70: held for review", score)
+
+	// Dark mode follows the system's preference.
+	light := get(t, alice, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	dark := get(t, alice, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	assert.Equal(t, "rgb(246, 247, 249)", light)
+	assert.Equal(t, "rgb(17, 22, 29)", dark)
+	assert.Equal(t, "rgb(26, 34, 45)", get(t, alice, chromedp.Evaluate[string](
+		fmt.Sprintf(`getComputedStyle(document.querySelector('[data-testid=pending-row][data-order-id=%q]')).backgroundColor`, first))))
+}
+
+// Issue 12: an order whose deadline passes leaves the pending list with a word in the
+// live log, not silently.
+func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
+	opt := options{workflow: defaultOptions().workflow, devMode: true}
+	opt.workflow.ApprovalTimeout = 8 * time.Second
+	s := start(t, opt)
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-password"))
+	alice := browser(t)
+	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
+	id := s.placeOrder(riskyOrder)
+	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	s.waitStatus(id, "cancelled")
+	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
+	assert.Contains(t, get(t, alice, chromedp.Text(entry)), id[:8]+" was cancelled automatically: no decision before its deadline")
 }

@@ -47,6 +47,9 @@ const (
 // which approving on the dashboard needs a typed confirmation.
 const DefaultConfirmApprovalAbove = 10_000
 
+// DefaultClaimTTL is how long a manager's claim on a pending order lasts (CLAIM_TTL).
+const DefaultClaimTTL = 15 * time.Minute
+
 // About says what the orders binary is, for its --help.
 const About = "Runs the orders service: the public API, the provider webhooks, the manager dashboard, the order saga and the projections."
 
@@ -67,6 +70,7 @@ var Vars = []host.Var{
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
 	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount, in the order's own currency (major units), need the order's short id typed to be approved on the dashboard; 0: never"},
+	{Name: "CLAIM_TTL", Default: DefaultClaimTTL.String(), Meaning: "how long a manager's claim on a pending order (\"Ana is reviewing\") lasts before it lapses on its own"},
 	{Name: "DASHBOARD_SESSION_TTL", Default: DefaultSessionTTL.String(), Meaning: "how long a dashboard sign-in lasts"},
 	{Name: "DASHBOARD_DEV_PASSWORD", Default: DevDashboardPassword + " in dev mode", Meaning: "password of the dev dashboard account " + DevManagerEmail},
 	{Name: "COOKIE_SECURE", Default: "", Meaning: "1: mark the session cookie Secure when TLS ends at a proxy"},
@@ -135,6 +139,12 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	}
 	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", DefaultSessionTTL); err != nil {
 		return cfg, err
+	}
+	if cfg.ClaimTTL, err = env.Duration("CLAIM_TTL", DefaultClaimTTL); err != nil {
+		return cfg, err
+	}
+	if cfg.ClaimTTL <= 0 {
+		return cfg, fmt.Errorf("CLAIM_TTL=%s: a claim must last a while", cfg.ClaimTTL)
 	}
 	above, err := env.Int("CONFIRM_APPROVAL_ABOVE", DefaultConfirmApprovalAbove)
 	if err != nil {

@@ -25,11 +25,15 @@ import (
 //	GET  /dashboard                        overview: counts by status, charts
 //	GET  /dashboard/approvals              pending approvals, oldest first (live)
 //	POST /dashboard/approvals/{id}/decide  approve or reject in place (htmx) or by form
+//	POST /dashboard/approvals/{id}/claim   claim a pending order for review, or release the claim
+//	POST /dashboard/approvals/bulk         approve or reject several orders with one reason, after a confirmation
 //	GET  /dashboard/orders                 all orders: ?status=&q=&cursor=
+//	GET  /dashboard/orders.csv             the same filter (?status=&q=) as CSV, streamed
 //	GET  /dashboard/orders/{id}            one order: diagram, timeline, payment, shipment
 //	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
 //	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
 //	GET  /dashboard/tickets                support tickets
+//	POST /dashboard/tickets/{id}           assign, comment or close a ticket (order events)
 //	GET  /dashboard/dead-letters           dead letters, re-driven after a confirmation (deadletters.go)
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
@@ -48,11 +52,15 @@ func (s *Service) dashboardRoutes(mux *httpx.Mux) {
 	handle("GET /dashboard/{$}", s.signedIn(s.overviewPage))
 	handle("GET /dashboard/approvals", s.signedIn(s.pendingPage))
 	handle("POST /dashboard/approvals/{id}/decide", s.signedIn(s.decide))
+	handle("POST /dashboard/approvals/{id}/claim", s.signedIn(s.claim))
+	handle("POST /dashboard/approvals/bulk", s.signedIn(s.bulkDecide))
 	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
+	handle("GET /dashboard/orders.csv", s.signedIn(s.exportOrders))
 	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
 	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
 	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
+	handle("POST /dashboard/tickets/{id}", s.signedIn(s.workOnTicket))
 	s.deadLetterRoutes(handle)
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
 }
@@ -136,6 +144,7 @@ func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager)
 		return
 	}
 	p.PendingDigest = list.Digest()
+	listViewedBy(m.Email, &list)
 	s.renderPage(w, r, http.StatusOK, ui.PendingPage(p, list))
 }
 
@@ -146,7 +155,7 @@ func (s *Service) ordersPage(w http.ResponseWriter, r *http.Request, m manager) 
 		return
 	}
 	q := r.URL.Query()
-	l, err := s.orderList(r.Context(), orderFilter{Status: q.Get("status"), Query: q.Get("q"), Cursor: q.Get("cursor")})
+	l, err := s.orderList(r.Context(), filterOf(q))
 	if err != nil {
 		s.failPage(w, r, err)
 		return
@@ -167,6 +176,7 @@ func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	d.Flash = simulatorFlash[r.URL.Query().Get("simulated")]
+	viewedBy(m.Email, d.Pending)
 	p.LiveOrder, p.LiveSince = d.OrderID, d.Version
 	s.renderPage(w, r, http.StatusOK, ui.OrderPage(p, d))
 }
@@ -177,12 +187,12 @@ func (s *Service) ticketsPage(w http.ResponseWriter, r *http.Request, m manager)
 		s.failPage(w, r, err)
 		return
 	}
-	ts, err := s.tickets(r.Context(), "", 200)
+	ts, err := s.ticketCards(r.Context(), 200)
 	if err != nil {
 		s.failPage(w, r, err)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, ui.TicketsPage(p, ts))
+	s.renderPage(w, r, http.StatusOK, ui.TicketDeskPage(p, ts))
 }
 
 // decide handles POST /dashboard/approvals/{id}/decide: the signed-in manager approves or
@@ -207,7 +217,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	var err error
 	if !d.Approved && reason == "" {
 		d.Error = "Give a reason to reject the order."
-	} else if d.Approved {
+	} else if d.Error, err = s.claimedByOther(r.Context(), id, m.Email, r.PostForm.Get("override") == "1"); err == nil && d.Error == "" && d.Approved {
 		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
 	}
 	if err == nil && d.Error == "" {
@@ -240,6 +250,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 		return
 	}
+	viewedBy(m.Email, o.Pending)
 	if err == nil && d.Error != "" && o.Pending != nil {
 		// Still waiting: the card again, with the message next to the reason box.
 		o.Pending.OnOrderPage = onOrderPage

@@ -103,6 +103,10 @@ func BenchmarkDashboardPages(b *testing.B) {
 		{"orders-by-status", "/dashboard/orders?status=awaiting_payment", `data-testid="status-badge" data-status="awaiting_payment"`, 50},
 		{"orders-search-email", "/dashboard/orders?q=customer4242%40", `data-testid="order-row"`, 5},
 		{"orders-search-id", "/dashboard/orders?q=" + deepID[:10], `data-testid="order-row"`, 1},
+		// Issue 12's search: anywhere in the id, customer id or email, any case (trigram index).
+		{"orders-search-anywhere", "/dashboard/orders?q=STOMER4242%40EXAM", `data-testid="order-row"`, 5},
+		{"orders-search-inside-id", "/dashboard/orders?q=" + deepID[3:13], `data-testid="order-row"`, 1},
+		{"orders-search-common", "/dashboard/orders?q=example.com", `data-testid="order-row"`, 50},
 		{"orders-deep-page", "/dashboard/orders?cursor=" + deep, `data-testid="order-row"`, 50},
 		{"order-detail", "/dashboard/orders/bench-detail", `data-testid="timeline-entry"`, 3},
 		{"tickets", "/dashboard/tickets", `data-testid="ticket"`, 200},

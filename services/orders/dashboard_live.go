@@ -169,7 +169,7 @@ const keepAlive = 25 * time.Second
 // has events newer than the page shows.
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
 	q := r.URL.Query()
-	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", order: q.Get("order"), digest: q.Get("shown")}
+	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", claims: map[string]ui.Claim{}, order: q.Get("order"), digest: q.Get("shown")}
 	if stream.order != "" {
 		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
 		if err != nil || since < 0 {
@@ -247,8 +247,10 @@ type liveStream struct {
 	manager string
 	list    bool
 	shown   []string
-	order   string
-	since   int64
+	// claims are the shown rows' claims, to send a row's claim box when it changes.
+	claims map[string]ui.Claim
+	order  string
+	since  int64
 	// digest names the rows the page was rendered with (ui.PendingList.Digest).
 	digest string
 }
@@ -258,6 +260,7 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 	if err != nil {
 		return err
 	}
+	listViewedBy(p.manager, &list)
 	if err := writeEvent(p.w, "pending-count", fmt.Sprint(list.Total)); err != nil {
 		return err
 	}
@@ -270,7 +273,7 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 	var buf bytes.Buffer
 	if first && list.Digest() == p.digest {
 		// The page shows these very rows: replacing them would wipe what is being typed.
-		if err := ui.PendingDiff(list, nil, nil, nil, p.csrf).Render(ctx, &buf); err != nil {
+		if err := ui.PendingDiff(list, nil, nil, nil, nil, p.csrf).Render(ctx, &buf); err != nil {
 			return err
 		}
 	} else if first {
@@ -292,22 +295,28 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 			}
 		}
 		var added []ui.PendingOrder
+		var claims []ui.Claim
 		for _, o := range list.Orders {
 			if !was[o.OrderID] {
 				added = append(added, o)
+			} else if c := o.Claim; c.By != p.claims[o.OrderID].By || !c.Until.Equal(p.claims[o.OrderID].Until) {
+				// Someone claimed, released or took over the order: its claim box only.
+				claims = append(claims, c)
 			}
 		}
 		log, err := p.s.departures(ctx, gone, p.manager)
 		if err != nil {
 			return err
 		}
-		if err := ui.PendingDiff(list, added, gone, log, p.csrf).Render(ctx, &buf); err != nil {
+		if err := ui.PendingDiff(list, added, gone, log, claims, p.csrf).Render(ctx, &buf); err != nil {
 			return err
 		}
 	}
 	p.shown = p.shown[:0]
+	clear(p.claims)
 	for _, o := range list.Orders {
 		p.shown = append(p.shown, o.OrderID)
+		p.claims[o.OrderID] = o.Claim
 	}
 	return writeEvent(p.w, "pending", buf.String())
 }
@@ -358,6 +367,7 @@ func (p *liveStream) pushOrder(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	viewedBy(p.manager, d.Pending)
 	var buf bytes.Buffer
 	if err := ui.OrderLive(d, p.csrf).Render(ctx, &buf); err != nil {
 		return err

@@ -12,10 +12,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -38,7 +40,8 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 	now := s.now()
 	rows, err := s.pool.Query(ctx, `
 		SELECT order_id, customer_id, customer_email, new_customer, total_cents, currency, items,
-			risk_score, risk_threshold, risk_factors, held_since, approval_deadline, shipping_address, billing_address
+			risk_score, risk_threshold, risk_factors, held_since, approval_deadline, shipping_address, billing_address,
+			claimed_by, coalesce(claimed_at, 'epoch'), coalesce(claimed_until, 'epoch')
 		FROM orders.pending_approvals WHERE status = $1
 		ORDER BY held_since, order_id LIMIT $2`, projections.ApprovalWaiting, limit)
 	if err != nil {
@@ -57,9 +60,12 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 			score, threshold                int
 			since, deadline                 time.Time
 			shipping, billing               *order.Address
+			claimedBy                       string
+			claimedAt, claimedUntil         time.Time
 		)
 		if err := row.Scan(&id, &customerID, &email, &newCustomer, &total, &currency, &itemsJSON,
-			&score, &threshold, &factorsJSON, &since, &deadline, &shipping, &billing); err != nil {
+			&score, &threshold, &factorsJSON, &since, &deadline, &shipping, &billing,
+			&claimedBy, &claimedAt, &claimedUntil); err != nil {
 			return held{}, err
 		}
 		var items []order.Item
@@ -75,6 +81,7 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 			Total: order.Cents(total), Currency: currency, Items: items, RiskScore: &score,
 			RiskThreshold: threshold, RiskFactors: factors, ApprovalDeadline: deadline,
 			ShippingAddress: shipping, BillingAddress: billing,
+			ClaimedBy: claimedBy, ClaimedAt: claimedAt, ClaimedUntil: claimedUntil,
 		}, since: since}, nil
 	})
 	if err != nil {
@@ -103,6 +110,22 @@ func (s *Service) pendingList(ctx context.Context, limit int) (ui.PendingList, e
 	return out, nil
 }
 
+// viewedBy marks the claims manager me holds among the orders shown.
+func viewedBy(me string, orders ...*ui.PendingOrder) {
+	for _, o := range orders {
+		if o != nil && o.Claim.By != "" {
+			o.Claim.Mine = o.Claim.By == me
+		}
+	}
+}
+
+// listViewedBy marks the claims manager me holds in the list.
+func listViewedBy(me string, l *ui.PendingList) {
+	for i := range l.Orders {
+		viewedBy(me, &l.Orders[i])
+	}
+}
+
 // pendingCount counts the orders waiting for a decision (an index-only count).
 func (s *Service) pendingCount(ctx context.Context) (int, error) {
 	var n int
@@ -120,6 +143,7 @@ func (s *Service) pendingView(now time.Time, o *order.Order, held time.Time, nam
 		Waiting: ui.HumanDuration(now.Sub(held)), TimeLeft: ui.TimeLeft(now, o.ApprovalDeadline),
 		Urgent:   o.ApprovalDeadline.Sub(now) < time.Hour,
 		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
+		Claim: claimView(o.ID, o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil, now, ""),
 	}
 	if o.RiskScore != nil {
 		v.Score = *o.RiskScore
@@ -217,6 +241,55 @@ type orderFilter struct {
 	Status string
 	Query  string
 	Cursor string
+	// Sort is the column the list is ordered by ("placed", "total", "risk"; "" is
+	// "placed") and Asc its direction (newest, largest, riskiest first by default).
+	Sort string
+	Asc  bool
+}
+
+// sortKeys are the orders list's sortable columns and the SQL of each; every one has an
+// index with order_id (sql/00002, sql/00044), the tie-breaker that keeps keyset pages stable.
+var sortKeys = map[string]string{"placed": "created_at", "total": "total_cents", "risk": "coalesce(risk_score, -1)"}
+
+// key is the filter's sort column, defaulting to placed.
+func (f orderFilter) key() string {
+	if _, ok := sortKeys[f.Sort]; ok {
+		return f.Sort
+	}
+	return "placed"
+}
+
+// url is the list's URL with the filter and sort, on the page after cursor.
+func (f orderFilter) url(cursor string) string {
+	v := url.Values{}
+	if f.Status != "" {
+		v.Set("status", f.Status)
+	}
+	if f.Query != "" {
+		v.Set("q", f.Query)
+	}
+	if f.key() != "placed" {
+		v.Set("sort", f.key())
+	}
+	if f.Asc {
+		v.Set("dir", "asc")
+	}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	if len(v) == 0 {
+		return "/dashboard/orders"
+	}
+	return "/dashboard/orders?" + v.Encode()
+}
+
+// orderBy is the filter's ORDER BY clause.
+func (f orderFilter) orderBy() string {
+	dir := " DESC"
+	if f.Asc {
+		dir = " ASC"
+	}
+	return " ORDER BY " + sortKeys[f.key()] + dir + ", order_id" + dir
 }
 
 func statusNames() []string {
@@ -227,59 +300,102 @@ func statusNames() []string {
 	return out
 }
 
-// likePrefix turns user input into a LIKE prefix pattern, escaping LIKE's wildcards.
-func likePrefix(s string) string {
+// likeAnywhere turns user input into a LIKE pattern matching it anywhere, escaping
+// LIKE's wildcards.
+func likeAnywhere(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s) + "%"
+	return "%" + r.Replace(s) + "%"
+}
+
+// searchedText is what the orders list searches: the expression of the trigram index
+// order_summaries_search (sql/00044), written the same way so the planner can use it.
+const searchedText = `(order_id || ' ' || customer_id || ' ' || customer_email)`
+
+// filterSQL is the WHERE clause of the orders list's filter (status, search), adding
+// its values through arg.
+func filterSQL(f orderFilter, arg func(any) string) ([]string, error) {
+	var where []string
+	if f.Status != "" {
+		if _, err := order.ParseStatus(f.Status); err != nil {
+			return nil, err
+		}
+		where = append(where, "status = "+arg(f.Status))
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		where = append(where, searchedText+" ILIKE "+arg(likeAnywhere(q)))
+	}
+	return where, nil
 }
 
 // orderList reads one page of order_summaries, newest first. Only the predicates in use
 // are sent, and each query is planned with its actual values (QueryExecModeExec), so a
-// status filter, an id or email prefix and the keyset cursor each walk an index.
+// status filter, a search (trigram index) and the keyset cursor each walk an index.
 func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
-	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames()}
-	var where []string
+	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames(), Threshold: s.riskThreshold(),
+		ExportURL: exportURL(f)}
 	args := []any{pgx.QueryExecModeExec}
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args)-1)
 	}
-	if f.Status != "" {
-		if _, err := order.ParseStatus(f.Status); err != nil {
-			return out, err
-		}
-		where = append(where, "status = "+arg(f.Status))
+	where, err := filterSQL(f, arg)
+	if err != nil {
+		return out, err
 	}
-	if q := strings.TrimSpace(f.Query); q != "" {
-		p := arg(likePrefix(q))
-		lp := arg(likePrefix(strings.ToLower(q)))
-		where = append(where, fmt.Sprintf("(order_id LIKE %s OR lower(customer_email) LIKE %s)", p, lp))
+	out.Sort, out.Asc = f.key(), f.Asc
+	for _, k := range []string{"placed", "total", "risk"} {
+		// A column's link sorts by it, its natural way first; a second click turns it round.
+		g := f
+		g.Sort, g.Asc, g.Cursor = k, k == f.key() && !f.Asc, ""
+		if out.SortURLs == nil {
+			out.SortURLs = map[string]string{}
+		}
+		out.SortURLs[k] = g.url("")
 	}
 	if f.Cursor != "" {
-		c, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return out, err
+		cmp := "<"
+		if f.Asc {
+			cmp = ">"
 		}
-		where = append(where, fmt.Sprintf("(created_at, order_id) < (%s, %s)", arg(*c.createdAt), arg(c.id)))
-		out.FirstURL = ordersURL(f.Status, f.Query, "")
+		if f.key() == "placed" {
+			c, err := decodeCursor(f.Cursor)
+			if err != nil {
+				return out, err
+			}
+			where = append(where, fmt.Sprintf("(created_at, order_id) %s (%s, %s)", cmp, arg(*c.createdAt), arg(c.id)))
+		} else {
+			v, id, err := decodeKeyCursor(f.Cursor)
+			if err != nil {
+				return out, err
+			}
+			where = append(where, fmt.Sprintf("(%s, order_id) %s (%s, %s)", sortKeys[f.key()], cmp, arg(v), arg(id)))
+		}
+		g := f
+		g.Cursor = ""
+		out.FirstURL = g.url("")
 	}
-	sql := `SELECT order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score, created_at
+	sql := `SELECT order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score, created_at, cancel_reason
 		FROM orders.order_summaries`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += " ORDER BY created_at DESC, order_id DESC LIMIT " + arg(ordersPageSize+1)
+	sql += f.orderBy() + " LIMIT " + arg(ordersPageSize+1)
+	totals := map[string]int64{}
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return out, fmt.Errorf("order list: %w", err)
 	}
 	out.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.OrderRow, error) {
 		var r ui.OrderRow
-		var customerID, email, currency string
+		var customerID, email, currency, cancel string
 		var total int64
-		err := row.Scan(&r.OrderID, &r.Status, &customerID, &email, &total, &currency, &r.Items, &r.RiskScore, &r.CreatedAt)
+		err := row.Scan(&r.OrderID, &r.Status, &customerID, &email, &total, &currency, &r.Items, &r.RiskScore, &r.CreatedAt, &cancel)
 		r.Customer = customerLabel(email, customerID)
 		r.Total = formatMoney(order.Cents(total), currency)
+		totals[r.OrderID] = total
+		if r.Status == string(order.StatusCancelled) && cancel != "" {
+			r.Why = cancelWhy(order.CancelReason(cancel))
+		}
 		return r, err
 	})
 	if err != nil {
@@ -288,9 +404,59 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 	if len(out.Rows) > ordersPageSize {
 		out.Rows = out.Rows[:ordersPageSize]
 		last := out.Rows[len(out.Rows)-1]
-		out.NextURL = ordersURL(f.Status, f.Query, encodeCursor(cursor{createdAt: &last.CreatedAt, id: last.OrderID}))
+		switch f.key() {
+		case "placed":
+			out.NextURL = f.url(encodeCursor(cursor{createdAt: &last.CreatedAt, id: last.OrderID}))
+		case "total":
+			out.NextURL = f.url(encodeKeyCursor(totals[last.OrderID], last.OrderID))
+		case "risk":
+			risk := int64(-1)
+			if last.RiskScore != nil {
+				risk = int64(*last.RiskScore)
+			}
+			out.NextURL = f.url(encodeKeyCursor(risk, last.OrderID))
+		}
 	}
 	return out, nil
+}
+
+// riskThreshold is the score at or above which orders wait for a manager.
+func (s *Service) riskThreshold() int {
+	if s.cfg.Workflow.RiskThreshold > 0 {
+		return s.cfg.Workflow.RiskThreshold
+	}
+	return sagas.DefaultConfig().RiskThreshold
+}
+
+// cancelWhy says in words why an order was cancelled.
+func cancelWhy(r order.CancelReason) string {
+	switch r {
+	case order.ReasonTimedOut:
+		return "timed out: its approval or payment deadline passed"
+	case order.ReasonRejected:
+		return "rejected by a manager"
+	}
+	return strings.ReplaceAll(string(r), "_", " ")
+}
+
+// exportURL is the CSV export of the list's current filter, in its order.
+func exportURL(f orderFilter) string {
+	f.Cursor = ""
+	return strings.Replace(f.url(""), "/dashboard/orders", "/dashboard/orders.csv", 1)
+}
+
+// encodeKeyCursor is a keyset cursor of a list sorted by a number: "k:<value>|<id>".
+func encodeKeyCursor(v int64, id string) string { return fmt.Sprintf("k:%d|%s", v, id) }
+
+// decodeKeyCursor reads encodeKeyCursor's cursor.
+func decodeKeyCursor(s string) (int64, string, error) {
+	rest, ok := strings.CutPrefix(s, "k:")
+	num, id, ok2 := strings.Cut(rest, "|")
+	v, err := strconv.ParseInt(num, 10, 64)
+	if !ok || !ok2 || err != nil || id == "" || len(id) > 200 {
+		return 0, "", apperr.FieldErrorf("cursor", "cursor is malformed; use the list's next-page link")
+	}
+	return v, id, nil
 }
 
 func ordersURL(status, q, cursor string) string {
@@ -367,7 +533,13 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		ui.Field{Label: "Delivery failure", Value: o.DeliveryFailureReason},
 	)
 	if o.Status == order.StatusAwaitingApproval {
+		// Held since the hold's event: notes and claims since then move UpdatedAt on.
 		held := o.UpdatedAt
+		for _, e := range timeline {
+			if e.Name == order.NameHeldForApproval {
+				held = e.RecordedAt
+			}
+		}
 		p := s.pendingView(now, o, held, names)
 		p.OnOrderPage = true
 		p.History = d.History

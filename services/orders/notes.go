@@ -62,6 +62,7 @@ func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	d.NoteError = refused
+	viewedBy(m.Email, d.Pending)
 	if refused == "" {
 		d.Flash = "Note added."
 	}

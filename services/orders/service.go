@@ -51,6 +51,8 @@ type Config struct {
 	// ConfirmApprovalAbove: approving an order whose total is above it, in the order's own
 	// currency, needs the order's short id typed on the dashboard; 0 never asks.
 	ConfirmApprovalAbove order.Cents
+	// ClaimTTL is how long a manager's claim on a pending order lasts; 0: DefaultClaimTTL.
+	ClaimTTL time.Duration
 	// WarehouseURL is where the warehouse's public catalog prices new orders.
 	WarehouseURL string
 	// PaymentsURL is where the dashboard's dev simulators reach the payment service.

@@ -1,0 +1,74 @@
+// Clocks and the tab title of every dashboard page (issue 12). "Waiting" and "time left"
+// on the pending cards are worked out again every second from the times the server
+// wrote (data-since, data-deadline), in the server's own format, so they do not freeze
+// between live updates. The tab title leads with the pending count and follows the
+// navigation badge, which the live stream keeps current. Served from /dashboard/static
+// (the CSP allows only our own scripts); without it the page shows the server's values.
+(function () {
+  "use strict";
+  var minute = 60000, hour = 60 * minute, day = 24 * hour;
+
+  // human is ui.HumanDuration: "<1m", "5m", "2h 5m", "3d 4h".
+  function human(ms) {
+    ms = Math.abs(ms);
+    if (ms < minute) { return "<1m"; }
+    if (ms < hour) { return Math.floor(ms / minute) + "m"; }
+    if (ms < day) { return Math.floor(ms / hour) + "h " + Math.floor((ms % hour) / minute) + "m"; }
+    return Math.floor(ms / day) + "d " + Math.floor((ms % day) / hour) + "h";
+  }
+
+  function set(el, text) {
+    if (el.textContent !== text) { el.textContent = text; }
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("data-since"));
+      if (!isNaN(t)) { set(el, human(now - t)); }
+    });
+    document.querySelectorAll("[data-deadline]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("data-deadline"));
+      if (isNaN(t)) { return; }
+      set(el, t <= now ? "overdue" : human(t - now));
+      el.classList.toggle("urgent", t - now < hour);
+    });
+    // A claim past its end has lapsed: say so rather than show a stale reviewer.
+    document.querySelectorAll("[data-testid=claim][data-until]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("data-until"));
+      if (!isNaN(t) && t <= now && !el.classList.contains("lapsed")) {
+        el.classList.add("lapsed");
+        var text = el.querySelector("[data-testid=claim-text]");
+        if (text) { set(text, text.textContent.replace(/\.$/, "") + " (claim lapsed)."); }
+      }
+    });
+  }
+
+  function title() {
+    var badge = document.querySelector("[data-testid=nav-pending-count]");
+    if (!badge) { return; }
+    var n = parseInt(badge.textContent, 10);
+    var base = document.title.replace(/^\(\d+\) /, "");
+    var want = n > 0 ? "(" + n + ") " + base : base;
+    if (document.title !== want) { document.title = want; }
+  }
+
+  function start() {
+    tick();
+    title();
+    setInterval(tick, 1000);
+    var badge = document.querySelector("[data-testid=nav-pending-count]");
+    if (badge) {
+      new MutationObserver(title).observe(badge, { childList: true, characterData: true, subtree: true });
+    }
+    // htmx may replace the badge element itself; watch for that too.
+    document.addEventListener("htmx:afterSettle", title);
+    document.addEventListener("htmx:sseMessage", title);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
