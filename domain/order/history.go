@@ -99,6 +99,19 @@ func (o *Order) accepts(e, prev Event) error {
 		return nil
 	case NoteAdded:
 		return nil
+	case OrderClaimed:
+		return in(StatusAwaitingApproval)
+	case ClaimReleased:
+		if holder, _, _ := o.Claimant(ev.At); holder != ev.By {
+			return fmt.Errorf("%s holds no claim to release", ev.By)
+		}
+		return nil
+	case TicketAssigned:
+		return o.ticket(ev.Kind, true)
+	case TicketCommented:
+		return o.ticket(ev.Kind, false)
+	case TicketClosed:
+		return o.ticket(ev.Kind, true)
 	}
 	return fmt.Errorf("unknown event")
 }
