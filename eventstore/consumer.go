@@ -73,16 +73,6 @@ type consumer struct {
 	errors  int // batches failed in a row (the database not answering, say)
 }
 
-// backoff is the wait after the n-th failure in a row: the log's RetryBackoff, doubled for
-// each further failure, at most MaxRetryBackoff.
-func (c *consumer) backoff(n int) time.Duration {
-	d := c.log.cfg.RetryBackoff
-	for i := 1; i < n && d < c.log.cfg.MaxRetryBackoff; i++ {
-		d *= 2
-	}
-	return min(d, c.log.cfg.MaxRetryBackoff)
-}
-
 // nextRetry is how long until the first topic held back by a failed message may be tried
 // again; 0 if none is held back.
 func (c *consumer) nextRetry() time.Duration {
@@ -132,7 +122,7 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 		case failed:
 			// The database may be down or restarting: wait longer after each failure, and
 			// carry on by itself once it answers.
-			wait, recheck = c.backoff(c.errors), 0
+			wait, recheck = c.log.backoff(c.errors), 0
 		case progressed:
 			recheck = 0
 			continue
@@ -416,7 +406,7 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 		}
 		return indexOf(rows, m) + 1, nil
 	}
-	wait := c.backoff(c.attempts[m.UUID])
+	wait := c.log.backoff(c.attempts[m.UUID])
 	c.retryAt[topic] = time.Now().Add(wait)
 	f := messageFields(c.group, topic, m)
 	f["retry_in"] = wait.String()

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/components/delay"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 )
@@ -20,9 +23,12 @@ type Handler func(ctx context.Context, tx pgx.Tx, msg *message.Message) error
 const DefaultMaxAttempts = 5
 
 // transactional adapts h to Watermill for a delayed queue: each attempt runs in a
-// savepoint of the subscriber's transaction (a failed attempt leaves no writes behind),
-// and after maxAttempts failures the message is stored in dead_letters and acked, so one
-// poison message cannot stall its queue forever and is never silently dropped. What h
+// savepoint of the subscriber's transaction (a failed attempt leaves no writes behind).
+// A failed attempt is retried with backoff: the message is scheduled again on its queue,
+// due after the log's backoff for its attempt (counted in its metadata, so restarts do
+// not reset it), in the transaction that acks the failed copy. After maxAttempts failures
+// it is stored in dead_letters and acked, so one poison message cannot stall its queue
+// forever and is never silently dropped. What h
 // publishes wakes its consumers, and what it gives OnCommit runs, once h has succeeded:
 // watermill-sql commits right after.
 func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Handler) message.NoPublishHandlerFunc {
@@ -62,8 +68,20 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 		}
 		m.handled.WithLabelValues(consumerGroup, topic, outcomeFailed).Inc()
 		attempts[msg.UUID]++
-		if attempts[msg.UUID] < maxAttempts {
-			return err
+		attempt := max(attempts[msg.UUID], attemptOf(msg)+1)
+		if attempt < maxAttempts {
+			if ctx.Err() != nil {
+				return err // stopping: the message is simply delivered again later
+			}
+			rerr := guard.withPgx(func(outer pgx.Tx) error {
+				return reschedule(ctx, outer, topic, msg, attempt, time.Now().Add(l.backoff(attempt)))
+			})
+			if rerr != nil {
+				return errors.Join(err, rerr) // not rescheduled: Watermill delivers it again
+			}
+			delete(attempts, msg.UUID)
+			l.logger.Error("deadline failed; retrying after a backoff", err, watermill.LogFields{"topic": topic, "message_uuid": msg.UUID, "attempt": attempt})
+			return nil
 		}
 		delete(attempts, msg.UUID)
 		err = guard.withPgx(func(outer pgx.Tx) error {
@@ -141,4 +159,30 @@ func pgxOf(tx wsql.Tx) (pgx.Tx, error) {
 		return t.Tx, nil
 	}
 	return nil, fmt.Errorf("consumer transaction is %T, not pgx", tx)
+}
+
+// attemptKey is the metadata key of a rescheduled delayed message: how many attempts at it
+// have failed.
+const attemptKey = "_ordermill_attempt"
+
+func attemptOf(msg *message.Message) int {
+	n, _ := strconv.Atoi(msg.Metadata.Get(attemptKey))
+	return n
+}
+
+// reschedule publishes a copy of msg (same uuid, payload and metadata) on the delayed
+// queue topic, due at at, with its failed attempts counted.
+func reschedule(ctx context.Context, tx pgx.Tx, topic string, msg *message.Message, attempts int, at time.Time) error {
+	m := msg.Copy()
+	m.Metadata.Set(attemptKey, strconv.Itoa(attempts))
+	m.Metadata.Set(delay.DelayedUntilKey, at.UTC().Format(dueLayout))
+	m.SetContext(ctx)
+	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: wsql.PostgreSQLQueueSchema{}}, nil)
+	if err != nil {
+		return err
+	}
+	if err := pub.Publish(topic, m); err != nil {
+		return fmt.Errorf("reschedule on %s: %w", topic, err)
+	}
+	return nil
 }

@@ -231,3 +231,13 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 	router.AddConsumerHandler(consumerGroup+"/"+strings.Join(topics, ","), topics[0], sub, func(*message.Message) error { return nil })
 	return nil
 }
+
+// backoff is the wait after the n-th failure in a row of one message: RetryBackoff,
+// doubled for each further failure, at most MaxRetryBackoff.
+func (l *Log) backoff(n int) time.Duration {
+	d := l.cfg.RetryBackoff
+	for i := 1; i < n && d < l.cfg.MaxRetryBackoff; i++ {
+		d *= 2
+	}
+	return min(d, l.cfg.MaxRetryBackoff)
+}

@@ -1,0 +1,87 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// A deadline whose handler fails is retried after a backoff that grows with each failure,
+// not at once: it is scheduled again, due later, in the transaction that gives up the
+// failed attempt. Once the handler works again it is handled exactly once; one that keeps
+// failing ends in the dead letters after the last attempt.
+func TestFailingDeadlineIsRetriedWithBackoffThenDeadLettered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE handled (name TEXT)`)
+	require.NoError(t, err)
+	const backoff = 100 * time.Millisecond
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{
+		RetryBackoff: backoff, MaxRetryBackoff: time.Second, DuePollInterval: 10 * time.Millisecond,
+	})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	tries := map[string][]time.Time{}
+	done := make(chan struct{})
+	require.NoError(t, log.ConsumeDue(router, "retry-check", "order_deadlines", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		name := msg.Metadata.Get("name")
+		mu.Lock()
+		tries[name] = append(tries[name], time.Now())
+		n := len(tries[name])
+		mu.Unlock()
+		if _, err := tx.Exec(ctx, `INSERT INTO handled VALUES ($1)`, name); err != nil {
+			return err
+		}
+		if name == "poison" || n < 3 { // the flag flips on the third attempt
+			return errors.New("not yet")
+		}
+		close(done)
+		return nil
+	}))
+	for _, name := range []string{"healed", "poison"} {
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), eventstore.Metadata{CorrelationID: name}, eventstore.Message{Name: name, Data: map[string]string{}})
+		}))
+	}
+	go func() { _ = router.Run(ctx) }()
+	defer router.Close()
+	<-done
+	require.Eventually(t, func() bool {
+		var dead int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters WHERE consumer_group = 'retry-check'`).Scan(&dead)
+		return err == nil && dead == 1
+	}, 30*time.Second, 20*time.Millisecond, "the poison deadline never reached the dead letters")
+	require.NoError(t, router.Close())
+
+	mu.Lock()
+	defer mu.Unlock()
+	healed := tries["healed"]
+	require.Len(t, healed, 3, "two failures, then handled once")
+	assert.GreaterOrEqual(t, healed[1].Sub(healed[0]), backoff, "the first retry waits the backoff")
+	assert.GreaterOrEqual(t, healed[2].Sub(healed[1]), 2*backoff, "the second waits twice as long")
+	assert.Len(t, tries["poison"], eventstore.DefaultMaxAttempts, "a poison deadline is tried the attempts allowed, then dead-lettered")
+
+	var kept []string
+	rows, err := pool.Query(ctx, `SELECT name FROM handled`)
+	require.NoError(t, err)
+	kept, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"healed"}, kept, "failed attempts leave no writes; the one that worked commits once")
+	var pending int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM "watermill_order_deadlines" WHERE NOT acked`).Scan(&pending))
+	assert.Zero(t, pending, "no copy is left behind")
+}
