@@ -47,6 +47,7 @@ FUZZ_TARGETS := \
 	./services/orders:FuzzDeliveryWebhook \
 	./services/orders:FuzzReads \
 	./services/orders:FuzzDashboard \
+	./services/orders:FuzzSignIn \
 	./services/payments:FuzzHTTP \
 	./services/warehouse:FuzzHTTP \
 	./services/delivery:FuzzHTTP

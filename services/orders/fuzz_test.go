@@ -312,28 +312,37 @@ func signedInManager(f *testing.F, fz *fuzzOrders) (*http.Cookie, string) {
 func FuzzDashboard(f *testing.F) {
 	fz := newFuzzOrders(f)
 	session, csrf := signedInManager(f, fz)
-	// Each form on its own route (0 decide, 1 notes, 2 simulate), each query on two pages:
-	// a modest seed set, since plain go test replays every seed on the database.
+	// Each form on its own route (0 decide, 1 notes, 2 simulate, 3 claim, 4 bulk, 5 ticket,
+	// 6 re-drive one dead letter, 7 re-drive a topic), each query on two pages: a modest
+	// seed set, since plain go test replays every seed on the database.
 	for route, forms := range [][]string{
 		{"decision=reject&reason=fraud", "decision=approve", "decision=approve&confirm=" + fuzzHeldOrder, "decision=maybe",
 			"decision=approve&return=order", "%zz", "reason=" + strings.Repeat("r", 3000) + "&decision=reject"},
 		{"text=checked+with+the+customer", "text=", "text=%20%20", "%zz"},
 		{"action=pay", "action=nope"},
+		{"action=claim", "action=release", "action=nope", "%zz"},
+		{"order=" + fuzzHeldOrder + "&decision=reject&reason=bulk", "order=" + fuzzHeldOrder + "&decision=reject&reason=bulk&confirmed=1", "order=&decision=approve&confirmed=1", "%zz"},
+		{"action=assign&to=ana", "action=comment&text=hi", "action=close&resolution=done", "action=", "%zz"},
+		{"confirm=yes", "", "%zz"},
+		{"topic=order_events.0&confirm=yes", "topic=", "%zz"},
 	} {
 		for _, form := range forms {
 			f.Add(uint8(route), fuzzHeldOrder, form, true)
 		}
 	}
 	for i, q := range []string{"", "status=awaiting_approval", "q=ann", "cursor=x", "page=-1", "status=nope&q=%ff", "simulated=pay"} {
-		f.Add(uint8(3+i%6), fuzzHeldOrder, q, false)
-		f.Add(uint8(3+(i+3)%6), fuzzHeldOrder, q, false)
+		f.Add(uint8(8+i%7), fuzzHeldOrder, q, false)
+		f.Add(uint8(8+(i+3)%7), fuzzHeldOrder, q, false)
 	}
 	f.Add(uint8(0), fuzzHeldOrder, "decision=reject&reason=no+token", false)
 	f.Add(uint8(0), "missing-order", "decision=approve", true)
 	f.Fuzz(func(t *testing.T, route uint8, id, input string, withCSRF bool) {
 		escaped := url.PathEscape(id)
-		forms := []string{"/dashboard/approvals/" + escaped + "/decide", "/dashboard/orders/" + escaped + "/notes", "/dashboard/orders/" + escaped + "/simulate"}
-		pages := []string{"/dashboard", "/dashboard/approvals", "/dashboard/orders", "/dashboard/orders/" + escaped, "/dashboard/tickets", "/dashboard/dead-letters"}
+		forms := []string{"/dashboard/approvals/" + escaped + "/decide", "/dashboard/orders/" + escaped + "/notes", "/dashboard/orders/" + escaped + "/simulate",
+			"/dashboard/approvals/" + escaped + "/claim", "/dashboard/approvals/bulk", "/dashboard/tickets/" + escaped,
+			"/dashboard/dead-letters/" + escaped + "/redrive", "/dashboard/dead-letters/redrive"}
+		pages := []string{"/dashboard", "/dashboard/approvals", "/dashboard/orders", "/dashboard/orders/" + escaped, "/dashboard/tickets", "/dashboard/dead-letters",
+			"/dashboard/orders.csv"}
 		var req *http.Request
 		i := int(route) % (len(forms) + len(pages))
 		if i < len(forms) {
@@ -355,6 +364,43 @@ func FuzzDashboard(f *testing.F) {
 		}
 		if !withCSRF && req.Method == http.MethodPost && len(changed) > 0 {
 			t.Fatalf("a form without the CSRF token wrote to %v", changed)
+		}
+	})
+}
+
+// FuzzSignIn: the sign-in form, whatever its bytes and whether its CSRF token matches its
+// cookie. It never answers 5xx. A refused sign-in writes only the attempt's charge (the
+// throttle's record of failures, learnt below from one real wrong password), and a form
+// without the matching token writes nothing at all.
+func FuzzSignIn(f *testing.F) {
+	fz := newFuzzOrders(f)
+	require.NoError(f, orders.CreateManager(context.Background(), fz.pool, fuzzManagerEmail, fuzzManagerPasswrd))
+	const token = "fuzz-signin-token"
+	signIn := func(form string, withToken bool) *http.Request {
+		if withToken {
+			form += "&csrf_token=" + token
+		}
+		req := post("/dashboard/signin", []byte(form), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+		req.AddCookie(&http.Cookie{Name: "ordermill_signin", Value: token})
+		return req
+	}
+	before := pgtest.Snapshot(f, fz.pool)
+	rec := httptest.NewRecorder()
+	fz.h.ServeHTTP(rec, signIn("email=nobody%40example.com&password=wrong-password-1", true))
+	require.Equal(f, http.StatusUnauthorized, rec.Code)
+	charged := before.Changed(pgtest.Snapshot(f, fz.pool))
+	require.NotEmpty(f, charged, "a wrong password is charged to the throttle")
+
+	f.Add("email="+url.QueryEscape(fuzzManagerEmail)+"&password="+url.QueryEscape(fuzzManagerPasswrd)+"&next=/dashboard/orders", true)
+	f.Add("email="+url.QueryEscape(fuzzManagerEmail)+"&password=wrong", true)
+	f.Add("email=&password=", true)
+	f.Add("next=https%3A%2F%2Fevil.example&email=a&password=b", true)
+	f.Add("%zz", true)
+	f.Add("email=a&password=b", false)
+	f.Fuzz(func(t *testing.T, form string, withToken bool) {
+		status, changed := fz.serve(t, signIn(form, withToken), charged...)
+		if status == http.StatusForbidden && len(changed) > 0 {
+			t.Fatalf("a sign-in refused for its CSRF token wrote to %v", changed)
 		}
 	})
 }
