@@ -187,8 +187,8 @@ type Order struct {
 	// ClaimedBy is the manager who last claimed the order for review, from ClaimedAt
 	// until ClaimedUntil (see Claim); empty once released.
 	ClaimedBy    string    `json:"claimedBy,omitempty"`
-	ClaimedAt    time.Time `json:"claimedAt,omitempty"`
-	ClaimedUntil time.Time `json:"claimedUntil,omitempty"`
+	ClaimedAt    time.Time `json:"claimedAt,omitzero"`
+	ClaimedUntil time.Time `json:"claimedUntil,omitzero"`
 
 	ReservationID     string `json:"reservationId,omitempty"`
 	ReservationFailed string `json:"reservationFailed,omitempty"`

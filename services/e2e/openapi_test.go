@@ -14,9 +14,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	domain "github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/delivery"
 	"github.com/ordermill/ordermill/services/orders"
 	"github.com/ordermill/ordermill/services/payments"
@@ -337,6 +341,43 @@ func TestEveryAnswerMatchesTheServicesOpenAPIDocument(t *testing.T) {
 	ana.want(http.StatusSeeOther, "POST", notes, url.Values{"text": {"called the customer"}, "csrf_token": {csrf}}, nil)
 	ana.want(http.StatusOK, "POST", notes, url.Values{"text": {"and again"}}, htmx)
 	ana.want(http.StatusNotFound, "POST", dash+"/orders/"+none+"/notes", url.Values{"text": {"hello"}}, htmx)
+	// Claims, on a held order and on one already decided.
+	toClaim := s.placeOrder(highRisk)
+	s.waitStatus(toClaim, "awaiting_approval")
+	claim := func(id string) string { return dash + "/approvals/" + id + "/claim" }
+	anonymous.want(http.StatusUnauthorized, "POST", claim(toClaim), url.Values{"action": {"claim"}}, nil)
+	ana.want(http.StatusForbidden, "POST", claim(toClaim), url.Values{"action": {"claim"}}, nil)
+	ana.want(http.StatusNotFound, "POST", claim(none), url.Values{"action": {"claim"}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusSeeOther, "POST", claim(toClaim), url.Values{"action": {"claim"}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusOK, "POST", claim(toClaim), url.Values{"action": {"release"}}, htmx)
+	ana.want(http.StatusConflict, "POST", claim(first), url.Values{"action": {"claim"}, "csrf_token": {csrf}}, nil)
+	// Bulk decisions: the confirmation page, and a decision that is neither.
+	bulk := dash + "/approvals/bulk"
+	anonymous.want(http.StatusUnauthorized, "POST", bulk, url.Values{"order": {toClaim}, "decision": {"reject"}, "reason": {"bulk"}}, nil)
+	ana.want(http.StatusForbidden, "POST", bulk, url.Values{"order": {toClaim}, "decision": {"reject"}, "reason": {"bulk"}}, nil)
+	ana.want(http.StatusBadRequest, "POST", bulk, url.Values{"order": {toClaim}, "decision": {"maybe"}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusOK, "POST", bulk, url.Values{"order": {toClaim}, "decision": {"reject"}, "reason": {"bulk"}, "csrf_token": {csrf}}, nil)
+	// The export of the list's filter.
+	anonymous.want(http.StatusSeeOther, "GET", dash+"/orders.csv?status=completed", nil, nil)
+	ana.want(http.StatusOK, "GET", dash+"/orders.csv?status=completed&sort=total&dir=asc", nil, nil)
+	// Ticket work, on a ticket opened for the purpose.
+	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := orderstream.Update(ctx, tx, p.ID, eventstore.Metadata{CorrelationID: p.ID, Actor: "e2e"}, func(o *domain.Order) ([]domain.Event, error) {
+			return o.OpenSupportTicket("documented", "opened for the document", time.Now())
+		})
+		return err
+	}))
+	var ticketID int64
+	require.Eventually(t, func() bool {
+		return s.db.QueryRow(ctx, `SELECT id FROM orders.support_tickets WHERE order_id = $1 AND kind = 'documented'`, p.ID).Scan(&ticketID) == nil
+	}, 30*time.Second, 20*time.Millisecond, "the ticket reaches its read model")
+	ticket := dash + "/tickets/" + strconv.FormatInt(ticketID, 10)
+	anonymous.want(http.StatusUnauthorized, "POST", ticket, url.Values{"action": {"assign"}}, nil)
+	ana.want(http.StatusForbidden, "POST", ticket, url.Values{"action": {"assign"}}, nil)
+	ana.want(http.StatusNotFound, "POST", dash+"/tickets/0", url.Values{"action": {"assign"}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusBadRequest, "POST", ticket, url.Values{"action": {"comment"}, "text": {" "}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusSeeOther, "POST", ticket, url.Values{"action": {"assign"}, "csrf_token": {csrf}}, nil)
+	ana.want(http.StatusOK, "POST", ticket, url.Values{"action": {"close"}, "resolution": {"documented"}}, htmx)
 	// Dead letters, made by hand for a group that does not exist (no consumer handles them
 	// again): one re-driven by id, one by its topic, each after its confirmation page.
 	var deadIDs []int64
