@@ -32,8 +32,13 @@ func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta M
 	m.Metadata.Set("causation_id", meta.CausationID)
 	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m.Metadata))
 	delay.Message(m, delay.Until(at))
-	// watermill writes whole seconds, which would fire a deadline up to a second early; a
-	// fixed-width UTC text also sorts as time does, so the due-poll can walk an index on it.
+	return publishDue(ctx, tx, topic, m, at)
+}
+
+// publishDue publishes m on the delayed queue topic through tx, due at at. watermill
+// writes whole seconds, which would fire a deadline up to a second early; a fixed-width
+// UTC text also sorts as time does, so the due-poll can walk an index on it.
+func publishDue(ctx context.Context, tx pgx.Tx, topic string, m *message.Message, at time.Time) error {
 	m.Metadata.Set(delay.DelayedUntilKey, at.UTC().Format(dueLayout))
 	m.SetContext(ctx)
 	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: wsql.PostgreSQLQueueSchema{}}, nil)

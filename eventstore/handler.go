@@ -11,7 +11,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/components/delay"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 )
@@ -175,14 +174,5 @@ func attemptOf(msg *message.Message) int {
 func reschedule(ctx context.Context, tx pgx.Tx, topic string, msg *message.Message, attempts int, at time.Time) error {
 	m := msg.Copy()
 	m.Metadata.Set(attemptKey, strconv.Itoa(attempts))
-	m.Metadata.Set(delay.DelayedUntilKey, at.UTC().Format(dueLayout))
-	m.SetContext(ctx)
-	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: wsql.PostgreSQLQueueSchema{}}, nil)
-	if err != nil {
-		return err
-	}
-	if err := pub.Publish(topic, m); err != nil {
-		return fmt.Errorf("reschedule on %s: %w", topic, err)
-	}
-	return nil
+	return publishDue(ctx, tx, topic, m, at)
 }

@@ -62,28 +62,34 @@ func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[stri
 		return nil, fmt.Errorf("load snapshots: %w", err)
 	}
 	orders := make(map[string]Current, len(ids))
-	if err := readSnapshots(rows, orders); err != nil {
+	if err := readSnapshots(rows, nil, orders); err != nil {
 		return nil, err
 	}
 	return orders, LoadMissing(ctx, q, ids, orders)
 }
 
-const snapshotsSQL = `SELECT stream_id, state, position FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`
+const snapshotsSQL = `SELECT stream_id, position, state FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`
 
 // QueueLoadMany queues LoadMany's snapshot query on b, so that it shares a round trip with
 // other statements: the map it returns holds the orders read once b has been sent and
 // closed; LoadMissing then adds those without a snapshot.
 func QueueLoadMany(b *pgx.Batch, ids []string) map[string]Current {
 	orders := make(map[string]Current, len(ids))
-	b.Queue(snapshotsSQL, ids, snapshotSchema).Query(func(rows pgx.Rows) error { return readSnapshots(rows, orders) })
+	b.Queue(snapshotsSQL, ids, snapshotSchema).Query(func(rows pgx.Rows) error { return readSnapshots(rows, nil, orders) })
 	return orders
 }
 
-func readSnapshots(rows pgx.Rows, orders map[string]Current) error {
+// readSnapshots decodes rows of (stream id, position, state) into orders. A row without
+// a state is an order that has not moved from the state held for it.
+func readSnapshots(rows pgx.Rows, held map[string]Current, orders map[string]Current) error {
 	var id string
-	var state []byte
 	var position int64
-	_, err := pgx.ForEachRow(rows, []any{&id, &state, &position}, func() error {
+	var state []byte
+	_, err := pgx.ForEachRow(rows, []any{&id, &position, &state}, func() error {
+		if state == nil {
+			orders[id] = held[id] // the position held, so the state held
+			return nil
+		}
 		o := &order.Order{}
 		if err := json.Unmarshal(state, o); err != nil {
 			return fmt.Errorf("decode snapshot of order %s: %w", id, err)

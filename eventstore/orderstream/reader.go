@@ -2,12 +2,9 @@ package orderstream
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
@@ -157,30 +154,15 @@ func loadChanged(ctx context.Context, q eventstore.Querier, ids []string, held m
 		positions[i] = held[id].Position
 	}
 	rows, err := q.Query(ctx, `
-		SELECT s.stream_id, s.position, CASE WHEN s.position <> k.position THEN s.state END
+		SELECT s.stream_id, s.position, CASE WHEN s.position <> k.position THEN s.state END AS state
 		FROM unnest($1::text[], $2::bigint[]) AS k(id, position)
 		JOIN snapshots s ON s.stream_id = k.id AND s.schema = $3`, ids, positions, snapshotSchema)
 	if err != nil {
 		return nil, fmt.Errorf("load snapshots: %w", err)
 	}
 	orders := make(map[string]Current, len(ids))
-	var id string
-	var position int64
-	var state []byte
-	_, err = pgx.ForEachRow(rows, []any{&id, &position, &state}, func() error {
-		if state == nil {
-			orders[id] = held[id] // the position held, so the state held
-			return nil
-		}
-		o := &order.Order{}
-		if err := json.Unmarshal(state, o); err != nil {
-			return fmt.Errorf("decode snapshot of order %s: %w", id, err)
-		}
-		orders[id] = Current{Order: o, Position: position}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load snapshots: %w", err)
+	if err := readSnapshots(rows, held, orders); err != nil {
+		return nil, err
 	}
 	return orders, LoadMissing(ctx, q, ids, orders)
 }
