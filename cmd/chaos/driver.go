@@ -323,7 +323,7 @@ func (d *driver) decide(ctx context.Context, t *trip, approve bool) error {
 	}
 	status, raw, err := d.send(ctx, t, "decide", func(ctx context.Context, c *ordersclient.ClientWithResponses) (*http.Response, []byte, error) {
 		res, err := c.ApproveOrderWithResponse(ctx, ordersclient.ApproveOrderJSONRequestBody{OrderId: t.id, Approved: approve, Reason: &reason},
-			withHeader("Authorization", "Bearer "+managerToken))
+			ordersclient.WithHeader("Authorization", "Bearer "+managerToken))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -380,7 +380,7 @@ func (d *driver) intentFailed(ctx context.Context, t *trip) error {
 func (d *driver) paymentWebhook(ctx context.Context, t *trip, body []byte) error {
 	status, raw, err := d.send(ctx, t, "payment webhook", func(ctx context.Context, c *ordersclient.ClientWithResponses) (*http.Response, []byte, error) {
 		res, err := c.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
-			withHeader(webhooksig.StripeHeader, webhooksig.SignStripe(body, paymentSecret, time.Now())))
+			ordersclient.WithHeader(webhooksig.StripeHeader, webhooksig.SignStripe(body, paymentSecret, time.Now())))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -401,7 +401,7 @@ func (d *driver) courier(ctx context.Context, t *trip, status string) error {
 	}
 	code, raw, err := d.send(ctx, t, "courier webhook", func(ctx context.Context, c *ordersclient.ClientWithResponses) (*http.Response, []byte, error) {
 		res, err := c.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
-			withHeader(webhooksig.CourierHeader, webhooksig.SignCourier(body, deliverySecret, time.Now())))
+			ordersclient.WithHeader(webhooksig.CourierHeader, webhooksig.SignCourier(body, deliverySecret, time.Now())))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -496,11 +496,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-func withHeader(name, value string) ordersclient.RequestEditorFn {
-	return func(_ context.Context, req *http.Request) error {
-		req.Header.Set(name, value)
-		return nil
-	}
 }

@@ -200,7 +200,7 @@ func (g *driver) place(ctx context.Context, t *trip) error {
 func (g *driver) approve(ctx context.Context, id string) error {
 	reason := "loadgen"
 	res, err := g.orders.ApproveOrderWithResponse(ctx, ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
-		withHeader("Authorization", "Bearer "+g.cfg.managerToken))
+		ordersclient.WithHeader("Authorization", "Bearer "+g.cfg.managerToken))
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (g *driver) pay(ctx context.Context, t *trip, o orderState) error {
 	}
 	t.paySent = time.Now()
 	res, err := g.orders.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
-		withHeader(webhooksig.StripeHeader, webhooksig.SignStripe(body, g.cfg.paymentSecret, time.Now())))
+		ordersclient.WithHeader(webhooksig.StripeHeader, webhooksig.SignStripe(body, g.cfg.paymentSecret, time.Now())))
 	t.payAccepted = time.Now()
 	if err != nil {
 		return err
@@ -233,7 +233,7 @@ func (g *driver) deliver(ctx context.Context, t *trip) error {
 	}
 	t.deliverySent = time.Now()
 	res, err := g.orders.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
-		withHeader(webhooksig.CourierHeader, webhooksig.SignCourier(body, g.cfg.deliverySecret, time.Now())))
+		ordersclient.WithHeader(webhooksig.CourierHeader, webhooksig.SignCourier(body, g.cfg.deliverySecret, time.Now())))
 	t.deliveryAccepted = time.Now()
 	if err != nil {
 		return err
@@ -314,14 +314,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// withHeader sets a header on a request of the generated client.
-func withHeader(name, value string) ordersclient.RequestEditorFn {
-	return func(_ context.Context, req *http.Request) error {
-		req.Header.Set(name, value)
-		return nil
-	}
 }
 
 // expect fails on any status but want: loadgen never retries, so an error anywhere shows

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -76,7 +77,7 @@ func (s *system) driveOrder(i int) error {
 	}
 	pay, _ := json.Marshal(wh)
 	paid, err := s.api.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(pay),
-		withHeaders(http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, paymentSecret, time.Now())}}))
+		ordersclient.WithHeaders(http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(pay, paymentSecret, time.Now())}}))
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func (s *system) driveOrder(i int) error {
 	}
 	del, _ := json.Marshal(map[string]string{"id": "dlv_" + id, "orderId": id, "status": "delivered"})
 	delivered, err := s.api.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(del),
-		withHeaders(http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(del, deliverySecret, time.Now())}}))
+		ordersclient.WithHeaders(http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(del, deliverySecret, time.Now())}}))
 	if err != nil {
 		return err
 	}

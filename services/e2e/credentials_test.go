@@ -300,7 +300,7 @@ func TestAnApprovalIsDecidedByTheTokensManager(t *testing.T) {
 
 	reason := "known customer"
 	res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
-		withHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {"mallory@example.com"}}))
+		ordersclient.WithHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {"mallory@example.com"}}))
 	require.NoError(t, err)
 	require.NotNil(t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	assert.Equal(t, apiManager, res.JSON200.DecidedBy)

@@ -45,7 +45,7 @@ func (s *system) waitPaymentURL(id string) {
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		res, err := s.api.GetOrderWithResponse(s.t.Context(), id, withHeaders(operator()))
+		res, err := s.api.GetOrderWithResponse(s.t.Context(), id, ordersclient.WithHeaders(operator()))
 		require.NoError(s.t, err)
 		require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 		o, err := res.JSON200.AsOrder()

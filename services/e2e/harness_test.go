@@ -259,7 +259,7 @@ func (s *system) order(id string) orderView {
 
 // read reads the order as the operator; it returns errors so it can run in a goroutine.
 func (s *system) read(ctx context.Context, id string) (orderView, error) {
-	res, err := s.api.GetOrderWithResponse(ctx, id, withHeaders(operator()))
+	res, err := s.api.GetOrderWithResponse(ctx, id, ordersclient.WithHeaders(operator()))
 	if err != nil {
 		return orderView{}, err
 	}
@@ -283,7 +283,7 @@ func (s *system) decide(token, id string, approved bool, reason string) *ordersc
 	if reason != "" {
 		body.Reason = &reason
 	}
-	res, err := s.api.ApproveOrderWithResponse(s.t.Context(), body, withHeaders(bearer(token)))
+	res, err := s.api.ApproveOrderWithResponse(s.t.Context(), body, ordersclient.WithHeaders(bearer(token)))
 	require.NoError(s.t, err)
 	return res
 }
@@ -297,20 +297,10 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// withHeaders sets headers on a request of the typed client: a credential, a signature.
-func withHeaders(h http.Header) ordersclient.RequestEditorFn {
-	return func(_ context.Context, req *http.Request) error {
-		for k, v := range h {
-			req.Header[k] = v
-		}
-		return nil
-	}
-}
-
 // postPayment posts body to the payment webhook with header (its signature, or none).
 func (s *system) postPayment(body []byte, header http.Header) *ordersclient.PaymentWebhookResponse {
 	s.t.Helper()
-	res, err := s.api.PaymentWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), withHeaders(header))
+	res, err := s.api.PaymentWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), ordersclient.WithHeaders(header))
 	require.NoError(s.t, err)
 	return res
 }
@@ -318,7 +308,7 @@ func (s *system) postPayment(body []byte, header http.Header) *ordersclient.Paym
 // postDelivery posts body to the courier webhook with header (its signature, or none).
 func (s *system) postDelivery(body []byte, header http.Header) *ordersclient.DeliveryWebhookResponse {
 	s.t.Helper()
-	res, err := s.api.DeliveryWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), withHeaders(header))
+	res, err := s.api.DeliveryWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), ordersclient.WithHeaders(header))
 	require.NoError(s.t, err)
 	return res
 }

@@ -74,7 +74,7 @@ func (s *system) stock(sku string) stock {
 
 func (s *system) notifications(orderID string) []string {
 	s.t.Helper()
-	res, err := s.api.ListNotificationsWithResponse(s.t.Context(), orderID, withHeaders(operator()))
+	res, err := s.api.ListNotificationsWithResponse(s.t.Context(), orderID, ordersclient.WithHeaders(operator()))
 	require.NoError(s.t, err)
 	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
@@ -87,7 +87,7 @@ func (s *system) notifications(orderID string) []string {
 func (s *system) tickets(orderID string) []string {
 	s.t.Helper()
 	res, err := s.api.ListSupportTicketsWithResponse(s.t.Context(), &ordersclient.ListSupportTicketsParams{OrderId: &orderID},
-		withHeaders(operator()))
+		ordersclient.WithHeaders(operator()))
 	require.NoError(s.t, err)
 	require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	kinds := []string{}
@@ -465,7 +465,7 @@ func TestConcurrentManagerDecisions(t *testing.T) {
 			defer wg.Done()
 			<-startGate
 			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved},
-				withHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {fmt.Sprintf("manager-%d", i)}}))
+				ordersclient.WithHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {fmt.Sprintf("manager-%d", i)}}))
 			if err != nil {
 				return
 			}
