@@ -451,16 +451,7 @@ func (o *Order) ticket(kind string, open bool) error {
 // AssignTicket gives the open support ticket of kind to someone to handle.
 func (o *Order) AssignTicket(kind, to, by string, at time.Time) ([]Event, error) {
 	to = strings.TrimSpace(to)
-	if err := o.ticket(kind, true); err != nil {
-		return nil, err
-	}
-	if err := required("to", to); err != nil {
-		return nil, err
-	}
-	if err := required("by", by); err != nil {
-		return nil, err
-	}
-	if err := limits.Check(limits.Text("to", to)); err != nil {
+	if err := o.ticketWork(kind, true, by, "to", to); err != nil {
 		return nil, err
 	}
 	return []Event{TicketAssigned{Kind: kind, To: to, By: by, At: at}}, nil
@@ -469,16 +460,7 @@ func (o *Order) AssignTicket(kind, to, by string, at time.Time) ([]Event, error)
 // CommentTicket adds a comment to the support ticket of kind, open or closed.
 func (o *Order) CommentTicket(kind, by, text string, at time.Time) ([]Event, error) {
 	text = strings.TrimSpace(text)
-	if err := o.ticket(kind, false); err != nil {
-		return nil, err
-	}
-	if err := required("by", by); err != nil {
-		return nil, err
-	}
-	if err := required("text", text); err != nil {
-		return nil, err
-	}
-	if err := limits.Check(limits.Text("text", text)); err != nil {
+	if err := o.ticketWork(kind, false, by, "text", text); err != nil {
 		return nil, err
 	}
 	return []Event{TicketCommented{Kind: kind, By: by, Text: text, At: at}}, nil
@@ -487,17 +469,23 @@ func (o *Order) CommentTicket(kind, by, text string, at time.Time) ([]Event, err
 // CloseTicket closes the open support ticket of kind, saying how it was dealt with.
 func (o *Order) CloseTicket(kind, by, resolution string, at time.Time) ([]Event, error) {
 	resolution = strings.TrimSpace(resolution)
-	if err := o.ticket(kind, true); err != nil {
-		return nil, err
-	}
-	if err := required("by", by); err != nil {
-		return nil, err
-	}
-	if err := required("resolution", resolution); err != nil {
-		return nil, err
-	}
-	if err := limits.Check(limits.Text("resolution", resolution)); err != nil {
+	if err := o.ticketWork(kind, true, by, "resolution", resolution); err != nil {
 		return nil, err
 	}
 	return []Event{TicketClosed{Kind: kind, By: by, Resolution: resolution, At: at}}, nil
+}
+
+// ticketWork checks a piece of work on the ticket of kind (open, when open is asked): who
+// does it, and its one text field, required and bounded.
+func (o *Order) ticketWork(kind string, open bool, by, field, value string) error {
+	if err := o.ticket(kind, open); err != nil {
+		return err
+	}
+	if err := required("by", by); err != nil {
+		return err
+	}
+	if err := required(field, value); err != nil {
+		return err
+	}
+	return limits.Check(limits.Text(field, value))
 }
