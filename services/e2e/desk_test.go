@@ -525,3 +525,30 @@ func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
 	assert.Contains(t, get(t, alice, chromedp.Text(entry)), id[:8]+" was cancelled automatically: no decision before its deadline")
 }
+
+// Issue 12: a note one manager adds, from a browser context of his own, reaches the order
+// page another manager has open, live, and is kept as an order event.
+func TestDeskNotesReachAnotherManagerLive(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(riskyOrder)
+	s.waitStatus(id, "awaiting_approval")
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=note-form]`)),
+	)
+	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=note-form]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=note-text]`), "customer confirmed by phone"),
+		chromedp.Click(chromedp.CSS(`[data-testid=note-submit]`)),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('customer confirmed by phone')`),
+	)
+	do(t, alice, until(`document.querySelector('[data-testid=timeline]').textContent.includes('customer confirmed by phone')`))
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "Bob's note reached Alice without a reload")
+	var notes int
+	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = 'order.note_added.v1'`, id).Scan(&notes))
+	assert.Equal(t, 1, notes, "the note is one order event")
+}
