@@ -74,7 +74,7 @@ func watch(t *testing.T, s *system, id string, ctx context.Context, steps ...chr
 	if err := chromedp.Do(c, steps...); err != nil {
 		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(`[data-testid=order-version]`)))
 		sse, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.getAttribute('sse-connect') + ' ' + (document.querySelector('[data-testid=flash]') || {}).textContent`))
-		t.Fatalf("%v; the order is %s; the page shows %s (stream %s)", err, s.order(id).Status, html, sse)
+		t.Fatalf("%v; the order is %s; the page shows %s (stream %s)", err, s.order(t, id).Status, html, sse)
 	}
 }
 
@@ -93,15 +93,15 @@ func deskManagers(t *testing.T) (*system, context.Context) {
 // Approve. Enter now rejects with the typed reason, and asks for one when there is none.
 func TestDeskEnterNeverApproves(t *testing.T) {
 	s, alice := deskManagers(t)
-	first := s.placeOrder(riskyOrder)
-	second := s.placeOrder(riskyOrder)
+	first := s.placeOrder(t, riskyOrder)
+	second := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)))
 
 	do(t, alice,
 		chromedp.SendKeys(in(first, `[data-testid=decide-reason]`), "stolen card, reject"+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, first))),
 	)
-	o := s.waitStatus(first, "rejected")
+	o := s.waitStatus(t, first, "rejected")
 	assert.Equal(t, "stolen card, reject", o.DecisionReason)
 	assert.Equal(t, "alice@example.com", o.DecidedBy)
 
@@ -111,7 +111,7 @@ func TestDeskEnterNeverApproves(t *testing.T) {
 		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(in(second, `[data-testid=decide-error]`)),
 	)
-	assert.Equal(t, "awaiting_approval", s.order(second).Status)
+	assert.Equal(t, "awaiting_approval", s.order(t, second).Status)
 }
 
 // Bug 3 of issue 12: a rejection without a reason replaced the card by a bare error and
@@ -119,7 +119,7 @@ func TestDeskEnterNeverApproves(t *testing.T) {
 // focus is back in it.
 func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
 	s, alice := deskManagers(t)
-	id := s.placeOrder(riskyOrder)
+	id := s.placeOrder(t, riskyOrder)
 	do(t, alice,
 		chromedp.WaitVisible(pendingRow(id)),
 		chromedp.Click(in(id, `[data-testid=reject-button]`)),
@@ -132,7 +132,7 @@ func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
 	assert.Len(t, factors, 2, "amount and new customer")
 	do(t, alice, until(fmt.Sprintf(`document.activeElement && document.activeElement.id === %q`, "reason-"+id)))
 	assert.Equal(t, "true", get(t, alice, chromedp.AttributeValue(in(id, `[data-testid=decide-reason]`), "aria-invalid")).Value)
-	assert.Equal(t, "awaiting_approval", s.order(id).Status)
+	assert.Equal(t, "awaiting_approval", s.order(t, id).Status)
 
 	// The reason typed into the kept card now rejects.
 	do(t, alice,
@@ -140,7 +140,7 @@ func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
 		chromedp.Click(in(id, `[data-testid=reject-button]`)),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
 	)
-	assert.Equal(t, "address on a blocklist", s.waitStatus(id, "rejected").DecisionReason)
+	assert.Equal(t, "address on a blocklist", s.waitStatus(t, id, "rejected").DecisionReason)
 }
 
 // orderState reads what the order page says of the order: badge, approval step, timeline.
@@ -159,8 +159,8 @@ func orderState(t *testing.T, ctx context.Context) (status, approval, timeline s
 func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 	s, alice := deskManagers(t)
 	errs := consoleErrors(t, alice)
-	id := s.placeOrder(riskyOrder)
-	s.waitStatus(id, "awaiting_approval")
+	id := s.placeOrder(t, riskyOrder)
+	s.waitStatus(t, id, "awaiting_approval")
 	do(t, alice,
 		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=decide-form]`)),
@@ -184,7 +184,7 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 
 	// A simulator click: the webhook travels through the payment simulator, and the page
 	// follows the order without a reload.
-	_, err := s.recordedSession(id)
+	_, err := s.recordedSession(t.Context(), id)
 	require.NoError(t, err)
 	watch(t, s, id, alice,
 		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
@@ -198,8 +198,8 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "followed the simulator without a reload")
 
 	// Another manager's decision reaches the page Alice is looking at.
-	other := s.placeOrder(riskyOrder)
-	s.waitStatus(other, "awaiting_approval")
+	other := s.placeOrder(t, riskyOrder)
+	s.waitStatus(t, other, "awaiting_approval")
 	do(t, alice,
 		chromedp.Navigate(s.orders+"/dashboard/orders/"+other),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=decide-form]`)),
@@ -226,7 +226,7 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 // pending page now logs it: who decided, what, and why.
 func TestDeskOthersDecisionsAreLogged(t *testing.T) {
 	s, alice := deskManagers(t)
-	id := s.placeOrder(riskyOrder)
+	id := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
 	bob := tab(t, alice)
 	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
@@ -254,7 +254,7 @@ const overflowing = `[...document.querySelectorAll('body *')].filter(e => {
 // page and the orders list fit the screen: no element overflows the viewport.
 func TestDeskPhoneLayout(t *testing.T) {
 	s, alice := deskManagers(t)
-	id := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"a.very.long.address.for.a.phone@example.com",
+	id := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"a.very.long.address.for.a.phone@example.com",
 		"shippingAddress":{"name":"Ann Lee","line1":"1 Rue de la Grande Armée, bâtiment B","city":"Paris","postalCode":"75017","country":"FR"},
 		"billingAddress":{"name":"Ann Lee","line1":"2 Hauptstraße","city":"Berlin","postalCode":"10115","country":"DE"}}`)
 	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
@@ -307,9 +307,9 @@ const focusedOrder = `(document.activeElement.closest('[data-testid=pending-row]
 // a confirmation (dismissed: nothing happens; accepted: approved), ? lists the shortcuts.
 func TestDeskKeyboardShortcuts(t *testing.T) {
 	s, alice := deskManagers(t)
-	first := s.placeOrder(riskyOrder)
+	first := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(first)))
-	second := s.placeOrder(riskyOrder)
+	second := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(second)))
 
 	var answer atomic.Bool
@@ -336,11 +336,11 @@ func TestDeskKeyboardShortcuts(t *testing.T) {
 
 	do(t, alice, chromedp.KeyEvent("a"))
 	assert.Equal(t, int32(1), asked.Load(), "a asks first")
-	assert.Equal(t, "awaiting_approval", s.order(first).Status, "a dismissed confirmation approves nothing")
+	assert.Equal(t, "awaiting_approval", s.order(t, first).Status, "a dismissed confirmation approves nothing")
 
 	answer.Store(true)
 	do(t, alice, chromedp.KeyEvent("a"), chromedp.WaitNotPresent(pendingRow(first)))
-	assert.Equal(t, "alice@example.com", s.waitStatus(first, "awaiting_payment").DecidedBy)
+	assert.Equal(t, "alice@example.com", s.waitStatus(t, first, "awaiting_payment").DecidedBy)
 
 	do(t, alice, chromedp.KeyEvent("j"), press("r"), chromedp.KeyEvent("x"))
 	assert.Equal(t, "reason-"+second, get(t, alice, chromedp.Evaluate[string](`document.activeElement.id`)))
@@ -362,7 +362,7 @@ func claimOf(id string) string {
 // timeline lists them.
 func TestDeskClaims(t *testing.T) {
 	s, alice := deskManagers(t)
-	id := s.placeOrder(riskyOrder)
+	id := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"))
 	assert.Equal(t, "Nobody is reviewing this order.", get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
 	bob := tab(t, alice)
@@ -390,7 +390,7 @@ func TestDeskClaims(t *testing.T) {
 		chromedp.WaitVisible(in(id, `[data-testid=decide-error]`)),
 	)
 	assert.Contains(t, get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))), "bob@example.com is reviewing this order")
-	assert.Equal(t, "awaiting_approval", s.order(id).Status)
+	assert.Equal(t, "awaiting_approval", s.order(t, id).Status)
 
 	// With "Decide anyway" ticked, her rejection goes through.
 	do(t, alice,
@@ -399,7 +399,7 @@ func TestDeskClaims(t *testing.T) {
 		chromedp.Click(in(id, `[data-testid=reject-button]`)),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
 	)
-	o := s.waitStatus(id, "rejected")
+	o := s.waitStatus(t, id, "rejected")
 	assert.Equal(t, "alice@example.com", o.DecidedBy)
 	do(t, bob, chromedp.WaitNotPresent(pendingRow(id)),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))))
@@ -415,7 +415,7 @@ func TestDeskClaims(t *testing.T) {
 // decides each order with its own event and logs each; the unticked order still waits.
 func TestDeskBulkDecisions(t *testing.T) {
 	s, alice := deskManagers(t)
-	first, second, third := s.placeOrder(riskyOrder), s.placeOrder(riskyOrder), s.placeOrder(riskyOrder)
+	first, second, third := s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
 
 	// Nothing ticked: refused.
@@ -435,7 +435,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 	assert.Contains(t, question, second[:8])
 	assert.NotContains(t, question, third[:8])
 	for _, id := range []string{first, second, third} {
-		assert.Equal(t, "awaiting_approval", s.order(id).Status, "asking decides nothing")
+		assert.Equal(t, "awaiting_approval", s.order(t, id).Status, "asking decides nothing")
 	}
 
 	do(t, alice,
@@ -446,7 +446,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 	)
 	assert.Equal(t, "Rejected 2 of 2 orders as alice@example.com.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-summary]`))))
 	for _, id := range []string{first, second} {
-		o := s.waitStatus(id, "rejected")
+		o := s.waitStatus(t, id, "rejected")
 		assert.Equal(t, "alice@example.com", o.DecidedBy)
 		assert.Equal(t, "card testing ring", o.DecisionReason)
 		var rejections int
@@ -455,7 +455,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 		assert.Equal(t, 1, rejections, "each order gets its own event")
 		do(t, alice, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))))
 	}
-	assert.Equal(t, "awaiting_approval", s.order(third).Status)
+	assert.Equal(t, "awaiting_approval", s.order(t, third).Status)
 	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
 }
 
@@ -465,10 +465,10 @@ func TestDeskBulkDecisions(t *testing.T) {
 // a dark system preference gives a dark page.
 func TestDeskSmallThings(t *testing.T) {
 	s, alice := deskManagers(t)
-	first := s.placeOrder(riskyOrder)
+	first := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(pendingRow(first)))
 	assert.Equal(t, "(1) Pending approvals · Ordermill", get(t, alice, chromedp.Title()))
-	second := s.placeOrder(riskyOrder)
+	second := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(second)), until(`document.title === '(2) Pending approvals · Ordermill'`))
 
 	// The clocks are worked out again from the times the server wrote.
@@ -518,10 +518,10 @@ func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
 	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-password"))
 	alice := browser(t)
 	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
-	id := s.placeOrder(riskyOrder)
+	id := s.placeOrder(t, riskyOrder)
 	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
 	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
-	s.waitStatus(id, "cancelled")
+	s.waitStatus(t, id, "cancelled")
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
 	assert.Contains(t, get(t, alice, chromedp.Text(entry)), id[:8]+" was cancelled automatically: no decision before its deadline")
 }
@@ -530,8 +530,8 @@ func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
 // page another manager has open, live, and is kept as an order event.
 func TestDeskNotesReachAnotherManagerLive(t *testing.T) {
 	s, alice := deskManagers(t)
-	id := s.placeOrder(riskyOrder)
-	s.waitStatus(id, "awaiting_approval")
+	id := s.placeOrder(t, riskyOrder)
+	s.waitStatus(t, id, "awaiting_approval")
 	do(t, alice,
 		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=note-form]`)),
