@@ -191,14 +191,9 @@ func (c *cluster) storedOrder(t *testing.T, id string) *order.Order {
 // eventually waits until cond holds, polling; it fails the test after 30 seconds.
 func (c *cluster) eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		if cond() {
-			return
-		}
+	if !poll(10*time.Millisecond, cond) {
+		t.Fatalf("timed out waiting until %s", what)
 	}
-	t.Fatalf("timed out waiting until %s", what)
 }
 
 // deadlines returns when each armed deadline of the order's wait is due, as stored in the

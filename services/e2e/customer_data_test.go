@@ -42,19 +42,17 @@ func (s *system) placeWithToken(t *testing.T, body string, params *ordersclient.
 // awaiting_payment a few hops before the session is opened.
 func (s *system) waitPaymentURL(t *testing.T, id string) {
 	t.Helper()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+	recorded := poll(10*time.Millisecond, func() bool {
 		res, err := s.api.GetOrderWithResponse(t.Context(), id, ordersclient.WithHeaders(operator()))
 		require.NoError(t, err)
 		require.NotNil(t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 		o, err := res.JSON200.AsOrder()
 		require.NoError(t, err)
-		if deref(o.PaymentUrl) != "" {
-			return
-		}
+		return deref(o.PaymentUrl) != ""
+	})
+	if !recorded {
+		t.Fatalf("order %s never recorded a payment URL", id)
 	}
-	t.Fatalf("order %s never recorded a payment URL", id)
 }
 
 // raw makes a GET and returns its status and body.

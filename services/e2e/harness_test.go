@@ -321,21 +321,20 @@ func operator() http.Header {
 // terminal status. It polls the API: the test observes the system only over HTTP.
 func (s *system) waitStatus(t *testing.T, id, status string) orderView {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
 	var o orderView
-	for ; time.Now().Before(deadline); <-poll.C {
+	reached := poll(10*time.Millisecond, func() bool {
 		o = s.order(t, id)
-		if o.Status == status {
-			return o
-		}
 		switch o.Status {
+		case status:
+			return true
 		case "completed", "cancelled", "rejected", "delivery_failed":
 			t.Fatalf("order %s ended %s (%s) while waiting for %s", id, o.Status, o.CancelReason, status)
 		}
+		return false
+	})
+	if !reached {
+		t.Fatalf("order %s is %s, never reached %s", id, o.Status, status)
 	}
-	t.Fatalf("order %s is %s, never reached %s", id, o.Status, status)
 	return o
 }
 

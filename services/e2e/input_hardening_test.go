@@ -115,14 +115,9 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 // waitCancelled waits until the order is cancelled (here: out of stock).
 func (s *system) waitCancelled(t *testing.T, id string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if o := s.order(t, id); o.Status == "cancelled" {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !poll(20*time.Millisecond, func() bool { return s.order(t, id).Status == "cancelled" }) {
+		t.Fatalf("order %s was never cancelled", id)
 	}
-	t.Fatalf("order %s was never cancelled", id)
 }
 
 // Finding 9 of issue 8: a NUL byte or invalid UTF-8 anywhere in a request used to reach

@@ -90,22 +90,21 @@ func (e expectation) check(families map[string]*dto.MetricFamily) error {
 func (s *system) waitMetrics(t *testing.T, service, base string, want []expectation) map[string]*dto.MetricFamily {
 	t.Helper()
 	var problems []string
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		families := s.scrape(t, base)
+	var families map[string]*dto.MetricFamily
+	shown := poll(20*time.Millisecond, func() bool {
+		families = s.scrape(t, base)
 		problems = problems[:0]
 		for _, e := range want {
 			if err := e.check(families); err != nil {
 				problems = append(problems, err.Error())
 			}
 		}
-		if len(problems) == 0 {
-			return families
-		}
+		return len(problems) == 0
+	})
+	if !shown {
+		t.Fatalf("%s /metrics never showed:\n%s", service, strings.Join(problems, "\n"))
 	}
-	t.Fatalf("%s /metrics never showed:\n%s", service, strings.Join(problems, "\n"))
-	return nil
+	return families
 }
 
 func labels(kv ...string) map[string]string {
@@ -194,9 +193,7 @@ func TestMetricsFollowScenario1(t *testing.T) {
 func (s *system) waitLag(t *testing.T, service, base string) {
 	t.Helper()
 	var behind []string
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
+	caughtUp := poll(20*time.Millisecond, func() bool {
 		families := s.scrape(t, base)
 		behind = behind[:0]
 		f, ok := families["ordermill_consumer_lag_messages"]
@@ -209,11 +206,11 @@ func (s *system) waitLag(t *testing.T, service, base string) {
 		if v, _ := series(families, "ordermill_consumer_lag_seconds", nil); v != 0 {
 			behind = append(behind, fmt.Sprintf("oldest unhandled message %vs old", v))
 		}
-		if len(behind) == 0 {
-			return
-		}
+		return len(behind) == 0
+	})
+	if !caughtUp {
+		t.Fatalf("%s's consumers never caught up: %s", service, strings.Join(behind, "; "))
 	}
-	t.Fatalf("%s's consumers never caught up: %s", service, strings.Join(behind, "; "))
 }
 
 // A deadline that ends an approval wait shows as a deadline fired and an approval timed

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,43 +89,24 @@ func (s *system) tickets(t *testing.T, orderID string) []string {
 // waitNotification waits until the order has an email of kind recorded.
 func (s *system) waitNotification(t *testing.T, id, kind string) {
 	t.Helper()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		for _, k := range s.notifications(t, id) {
-			if k == kind {
-				return
-			}
-		}
+	if !poll(10*time.Millisecond, func() bool { return slices.Contains(s.notifications(t, id), kind) }) {
+		t.Fatalf("no %s email for order %s", kind, id)
 	}
-	t.Fatalf("no %s email for order %s", kind, id)
 }
 
 // waitTicket waits until a support ticket of kind exists for the order.
 func (s *system) waitTicket(t *testing.T, id, kind string) {
 	t.Helper()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		for _, k := range s.tickets(t, id) {
-			if k == kind {
-				return
-			}
-		}
+	if !poll(10*time.Millisecond, func() bool { return slices.Contains(s.tickets(t, id), kind) }) {
+		t.Fatalf("no %s ticket for order %s", kind, id)
 	}
-	t.Fatalf("no %s ticket for order %s", kind, id)
 }
 
 // waitStock waits until a SKU's stock is back to want.
 func (s *system) waitStock(t *testing.T, sku string, want stock) {
 	t.Helper()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
 	var got stock
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		if got = s.stock(t, sku); got == want {
-			return
-		}
+	if !poll(10*time.Millisecond, func() bool { got = s.stock(t, sku); return got == want }) {
+		t.Fatalf("stock of %s is %+v, want %+v", sku, got, want)
 	}
-	t.Fatalf("stock of %s is %+v, want %+v", sku, got, want)
 }
