@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"strings"
 	"sync"
 	"testing"
@@ -76,15 +75,13 @@ func (s *system) bases() map[string]string {
 	return map[string]string{"orders": s.orders, "payments": s.payments, "warehouse": s.warehouse, "delivery": s.delivery}
 }
 
-// client is an HTTP client whose every exchange is checked; it keeps cookies and does
-// not follow redirects, so each answer is checked as the service gave it. A broken
-// contract fails t.
+// client is a browserClient whose every exchange is checked: as it does not follow
+// redirects, each answer is checked as the service gave it. A broken contract fails t.
 func (cs *contracts) client(t *testing.T) *http.Client {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	require.NoError(t, err)
-	checked := roundTripFunc(func(req *http.Request) (*http.Response, error) { return cs.roundTrip(t, req) })
-	return &http.Client{Transport: checked, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := browserClient(t)
+	c.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) { return cs.roundTrip(t, req) })
+	return c
 }
 
 // roundTripFunc is a function that is an http.RoundTripper.

@@ -147,6 +147,7 @@ func TestSimulatorsExistOnlyInDevMode(t *testing.T) {
 // browserClient keeps cookies and does not follow redirects, like a browser whose steps a
 // test inspects one by one.
 func browserClient(t *testing.T) *http.Client {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

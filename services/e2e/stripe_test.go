@@ -20,6 +20,7 @@ import (
 
 // startWithStripe runs the system with the Stripe provider against stripe-mock.
 func startWithStripe(t *testing.T) (*system, *stripemock.Server) {
+	t.Helper()
 	mock := stripemock.Start(t)
 	opt := defaultOptions()
 	opt.noSimulators = true

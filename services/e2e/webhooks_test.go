@@ -89,6 +89,7 @@ func TestOnlyThePaymentOfTheOrdersOwnSessionPaysIt(t *testing.T) {
 
 // signedPayment builds a payment webhook body and its Stripe signature.
 func signedPayment(t *testing.T, secret string, body any) ([]byte, http.Header) {
+	t.Helper()
 	raw, err := json.Marshal(body)
 	require.NoError(t, err)
 	return raw, http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(raw, secret, time.Now())}}
@@ -132,17 +133,24 @@ func (s *system) signedProviderPayment(t *testing.T, id, eventID, status, paymen
 	return signedPayment(t, paymentSecret, wh)
 }
 
-func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
-	s := start(t, defaultOptions())
-	id := s.placeOrder(t, lowRisk)
-	s.waitStatus(t, id, "awaiting_payment")
-	body, header := s.signedProviderPayment(t, id, "evt_dup_1", "completed", "pi_1")
+// postPaymentTwice posts the same payment webhook twice: the first is accepted, the second
+// is answered as a duplicate.
+func (s *system) postPaymentTwice(t *testing.T, body []byte, header http.Header) {
+	t.Helper()
 	first := s.postPayment(t, body, header)
 	require.Equal(t, http.StatusAccepted, first.StatusCode())
 	second := s.postPayment(t, body, header)
 	require.Equal(t, http.StatusOK, second.StatusCode())
 	assert.Equal(t, ordersclient.WebhookAnswerOutcome("accepted"), first.JSON202.Outcome)
 	assert.Equal(t, ordersclient.WebhookAnswerOutcome("duplicate"), second.JSON200.Outcome)
+}
+
+func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	body, header := s.signedProviderPayment(t, id, "evt_dup_1", "completed", "pi_1")
+	s.postPaymentTwice(t, body, header)
 	s.waitStatus(t, id, "awaiting_delivery")
 
 	// The same delivery status twice (different event ids) records one update.
@@ -216,11 +224,6 @@ func TestRetriedWebhookForAnOrderThatNowExistsIsApplied(t *testing.T) {
 	require.NoError(t, err)
 
 	body, header := s.signedProviderPayment(t, id, "evt_retry", "completed", "pi_retry")
-	first := s.postPayment(t, body, header)
-	require.Equal(t, http.StatusAccepted, first.StatusCode())
-	second := s.postPayment(t, body, header)
-	require.Equal(t, http.StatusOK, second.StatusCode())
-	assert.Equal(t, ordersclient.WebhookAnswerOutcome("accepted"), first.JSON202.Outcome)
-	assert.Equal(t, ordersclient.WebhookAnswerOutcome("duplicate"), second.JSON200.Outcome)
+	s.postPaymentTwice(t, body, header)
 	s.waitStatus(t, id, "awaiting_delivery")
 }
