@@ -28,7 +28,7 @@ func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 	errs := make(chan error, customers)
 	for i := range customers {
 		wg.Go(func() {
-			if err := s.driveOrder(i); err != nil {
+			if err := s.driveOrder(t.Context(), i); err != nil {
 				errs <- err
 			}
 		})
@@ -62,16 +62,15 @@ func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 
 // driveOrder takes one order from placement to completion with signed webhooks; it returns
 // errors instead of failing the test so it can run in a goroutine.
-func (s *system) driveOrder(i int) error {
-	ctx := s.t.Context()
+func (s *system) driveOrder(ctx context.Context, i int) error {
 	id, err := s.place(ctx, fmt.Sprintf(`{"items":[{"sku":"SKU-%03d","quantity":1}],"customerId":"c-%d"}`, 1+i%5, i))
 	if err != nil {
 		return err
 	}
-	if err := s.reach(id, "awaiting_payment"); err != nil {
+	if err := s.reach(ctx, id, "awaiting_payment"); err != nil {
 		return err
 	}
-	wh, err := s.providerPayment(id, "evt_"+id, "completed", "pi_"+id)
+	wh, err := s.providerPayment(ctx, id, "evt_"+id, "completed", "pi_"+id)
 	if err != nil {
 		return err
 	}
@@ -84,7 +83,7 @@ func (s *system) driveOrder(i int) error {
 	if paid.StatusCode() != http.StatusAccepted {
 		return fmt.Errorf("payment webhook of %s: status %d: %s", id, paid.StatusCode(), paid.Body)
 	}
-	if err := s.reach(id, "awaiting_delivery"); err != nil {
+	if err := s.reach(ctx, id, "awaiting_delivery"); err != nil {
 		return err
 	}
 	del, _ := json.Marshal(map[string]string{"id": "dlv_" + id, "orderId": id, "status": "delivered"})
@@ -96,17 +95,17 @@ func (s *system) driveOrder(i int) error {
 	if delivered.StatusCode() != http.StatusAccepted {
 		return fmt.Errorf("delivery webhook of %s: status %d: %s", id, delivered.StatusCode(), delivered.Body)
 	}
-	return s.reach(id, "completed")
+	return s.reach(ctx, id, "completed")
 }
 
 // reach polls the order until it has status.
-func (s *system) reach(id, status string) error {
+func (s *system) reach(ctx context.Context, id, status string) error {
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
 	var o orderView
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); <-poll.C {
 		var err error
-		if o, err = s.read(s.t.Context(), id); err != nil {
+		if o, err = s.read(ctx, id); err != nil {
 			return err
 		}
 		if o.Status == status {

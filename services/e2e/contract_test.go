@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"strings"
 	"sync"
 	"testing"
@@ -38,16 +37,15 @@ type contract struct {
 }
 
 // contracts checks every request a test sends to a service of the system, and the
-// service's answer, against that service's document. It is an http.RoundTripper.
+// service's answer, against that service's document, through the clients it makes.
 type contracts struct {
-	t      *testing.T
 	byHost map[string]*contract
 }
 
 // loadContracts fetches and validates each service's /openapi.json.
 func (s *system) loadContracts(t *testing.T) *contracts {
 	t.Helper()
-	cs := &contracts{t: t, byHost: map[string]*contract{}}
+	cs := &contracts{byHost: map[string]*contract{}}
 	for name, base := range s.bases() {
 		resp, err := http.Get(base + "/openapi.json")
 		require.NoError(t, err)
@@ -61,34 +59,42 @@ func (s *system) loadContracts(t *testing.T) *contracts {
 		require.NoError(t, doc.Validate(context.Background()), "%s's document is valid", name)
 		router, err := legacy.NewRouter(doc)
 		require.NoError(t, err)
-		cs.add(base, &contract{name: name, doc: doc, router: router, seen: map[string]map[int]bool{}})
+		cs.add(t, base, &contract{name: name, doc: doc, router: router, seen: map[string]map[int]bool{}})
 	}
 	return cs
 }
 
 // add checks the requests sent to base (a service's or another handler of the same
 // service's) against c.
-func (cs *contracts) add(base string, c *contract) {
-	cs.byHost[hostOf(cs.t, base)] = c
+func (cs *contracts) add(t *testing.T, base string, c *contract) {
+	t.Helper()
+	cs.byHost[hostOf(t, base)] = c
 }
 
 func (s *system) bases() map[string]string {
 	return map[string]string{"orders": s.orders, "payments": s.payments, "warehouse": s.warehouse, "delivery": s.delivery}
 }
 
-// client is an HTTP client whose every exchange is checked; it keeps cookies and does
-// not follow redirects, so each answer is checked as the service gave it.
-func (cs *contracts) client() *http.Client {
-	jar, err := cookiejar.New(nil)
-	require.NoError(cs.t, err)
-	return &http.Client{Transport: cs, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// client is a browserClient whose every exchange is checked: as it does not follow
+// redirects, each answer is checked as the service gave it. A broken contract fails t.
+func (cs *contracts) client(t *testing.T) *http.Client {
+	t.Helper()
+	c := browserClient(t)
+	c.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) { return cs.roundTrip(t, req) })
+	return c
 }
 
-// RoundTrip sends req and checks it and its answer against the service's document: the
+// roundTripFunc is a function that is an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// roundTrip sends req and checks it and its answer against the service's document: the
 // route must be documented; a request the document refuses must be refused (4xx); the
 // answer's status, headers and body must be documented for the operation. An event
 // stream never ends, so its status and headers are checked and its body left to the caller.
-func (cs *contracts) RoundTrip(req *http.Request) (*http.Response, error) {
+func (cs *contracts) roundTrip(t *testing.T, req *http.Request) (*http.Response, error) {
+	t.Helper()
 	c := cs.byHost[req.URL.Host]
 	if c == nil {
 		return nil, fmt.Errorf("no contract for %s", req.URL.Host)
@@ -120,7 +126,7 @@ func (cs *contracts) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
-		cs.t.Errorf("%s: the route is not documented: %v", where, err)
+		t.Errorf("%s: the route is not documented: %v", where, err)
 		return resp, nil
 	}
 	checked := req.Clone(req.Context())
@@ -128,12 +134,12 @@ func (cs *contracts) RoundTrip(req *http.Request) (*http.Response, error) {
 	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true, ExcludeResponseBody: stream}
 	in := &openapi3filter.RequestValidationInput{Request: checked, PathParams: params, Route: route, Options: opts}
 	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil && resp.StatusCode < 400 {
-		cs.t.Errorf("%s: the service accepted a request its document refuses: %v", where, err)
+		t.Errorf("%s: the service accepted a request its document refuses: %v", where, err)
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: opts}
 	out.SetBodyBytes(respBody)
 	if err := openapi3filter.ValidateResponse(req.Context(), out); err != nil {
-		cs.t.Errorf("%s: the answer breaks the document: %v\nbody: %.500s", where, err, respBody)
+		t.Errorf("%s: the answer breaks the document: %v\nbody: %.500s", where, err, respBody)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

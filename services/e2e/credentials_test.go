@@ -24,43 +24,43 @@ import (
 const limitedOrder = `{"items":[{"sku":"SKU-LIMITED","quantity":5}],"total":100,"customerEmail":"vic@example.com"}`
 
 // unauthorized sends a request and requires a 401 with the JSON error body.
-func (s *system) unauthorized(method, url string, body any, header http.Header) {
-	s.t.Helper()
+func (s *system) unauthorized(t *testing.T, method, url string, body any, header http.Header) {
+	t.Helper()
 	var e errorBody
-	code := s.call(method, url, body, header, &e)
-	require.Equal(s.t, http.StatusUnauthorized, code, "%s %s: %+v", method, url, e)
-	require.Equal(s.t, "unauthorized", e.Error.Code, "%s %s", method, url)
-	require.NotEmpty(s.t, e.Error.Message, "%s %s", method, url)
+	code := s.call(t, method, url, body, header, &e)
+	require.Equal(t, http.StatusUnauthorized, code, "%s %s: %+v", method, url, e)
+	require.Equal(t, "unauthorized", e.Error.Code, "%s %s", method, url)
+	require.NotEmpty(t, e.Error.Message, "%s %s", method, url)
 }
 
 // settledRows is storedRows once the workflow has stopped writing: the same counts twice,
 // 200 ms apart.
-func (s *system) settledRows() map[string]int {
-	s.t.Helper()
-	rows := s.storedRows()
+func (s *system) settledRows(t *testing.T) map[string]int {
+	t.Helper()
+	rows := s.storedRows(t)
 	for range 50 {
 		time.Sleep(200 * time.Millisecond)
-		again := s.storedRows()
+		again := s.storedRows(t)
 		if fmt.Sprint(again) == fmt.Sprint(rows) {
 			return rows
 		}
 		rows = again
 	}
-	s.t.Fatal("the workflow never settled")
+	t.Fatal("the workflow never settled")
 	return nil
 }
 
 // session waits for the order's payment session and returns its id, asking as the orders
 // service does.
-func (s *system) session(orderID string) string {
-	s.t.Helper()
+func (s *system) session(t *testing.T, orderID string) string {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var sess struct{ SessionID string }
-		if s.call("GET", s.payments+"/api/payments/sessions/"+orderID, nil, bearer(ordersServiceToken), &sess) == http.StatusOK {
+		if s.call(t, "GET", s.payments+"/api/payments/sessions/"+orderID, nil, bearer(ordersServiceToken), &sess) == http.StatusOK {
 			return sess.SessionID
 		}
-		require.True(s.t, time.Now().Before(deadline), "order %s never got a payment session", orderID)
+		require.True(t, time.Now().Before(deadline), "order %s never got a payment session", orderID)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -70,11 +70,11 @@ func (s *system) session(orderID string) string {
 // a token meant for something else (a manager's), it answers 401 and changes nothing.
 func TestInternalProceduresRefuseCallersWithoutTheServiceToken(t *testing.T) {
 	s := start(t, defaultOptions())
-	id := s.placeOrder(lowRisk)
-	s.waitStatus(id, "awaiting_payment")
-	s.session(id)
-	before := s.settledRows()
-	stockBefore := s.stock("SKU-001")
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	s.session(t, id)
+	before := s.settledRows(t)
+	stockBefore := s.stock(t, "SKU-001")
 
 	procedures := []struct {
 		name, method, url string
@@ -100,17 +100,17 @@ func TestInternalProceduresRefuseCallersWithoutTheServiceToken(t *testing.T) {
 	for _, p := range procedures {
 		for what, header := range credentials {
 			t.Run(p.name+" with "+what, func(t *testing.T) {
-				s.in(t).unauthorized(p.method, p.url, p.body, header)
+				s.unauthorized(t, p.method, p.url, p.body, header)
 			})
 		}
 	}
-	assert.Equal(t, before, s.storedRows(), "a refused call stores nothing")
-	assert.Equal(t, stockBefore, s.stock("SKU-001"), "GET /api/inventory stays public, and nothing moved")
-	assert.Equal(t, "awaiting_payment", s.order(id).Status, "nobody paid")
+	assert.Equal(t, before, s.storedRows(t), "a refused call stores nothing")
+	assert.Equal(t, stockBefore, s.stock(t, "SKU-001"), "GET /api/inventory stays public, and nothing moved")
+	assert.Equal(t, "awaiting_payment", s.order(t, id).Status, "nobody paid")
 
 	// The orders service's token opens them: the refusals above were for the credential.
 	var res struct{ Available bool }
-	require.Equal(t, http.StatusOK, s.call("POST", s.warehouse+"/api/inventory/check-availability",
+	require.Equal(t, http.StatusOK, s.call(t, "POST", s.warehouse+"/api/inventory/check-availability",
 		`{"lines":[{"sku":"SKU-001","quantity":1}]}`, bearer(ordersServiceToken), &res))
 	assert.True(t, res.Available)
 }
@@ -121,13 +121,13 @@ func TestSimulatorsExistOnlyInDevMode(t *testing.T) {
 	opt := defaultOptions()
 	opt.noSimulators = true
 	s := start(t, opt)
-	id := s.placeOrder(lowRisk)
-	s.waitStatus(id, "awaiting_payment")
-	sess := s.session(id)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	sess := s.session(t, id)
 	// Paid by the provider's signed webhook, so the order has a shipment a courier could move.
-	body, header := s.signedProviderPayment(id, "evt_paid", "completed", "pi_1")
-	require.Equal(t, http.StatusAccepted, s.postPayment(body, header).StatusCode())
-	s.waitStatus(id, "awaiting_delivery")
+	body, header := s.signedProviderPayment(t, id, "evt_paid", "completed", "pi_1")
+	require.Equal(t, http.StatusAccepted, s.postPayment(t, body, header).StatusCode())
+	s.waitStatus(t, id, "awaiting_delivery")
 
 	for _, r := range []struct {
 		method, url string
@@ -139,14 +139,15 @@ func TestSimulatorsExistOnlyInDevMode(t *testing.T) {
 		{"GET", s.payments + "/pay/" + sess, nil, nil},
 		{"POST", s.payments + "/pay/" + sess, "outcome=failed", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
 	} {
-		assert.Equal(t, http.StatusNotFound, s.call(r.method, r.url, r.body, r.header, nil), "%s %s", r.method, r.url)
+		assert.Equal(t, http.StatusNotFound, s.call(t, r.method, r.url, r.body, r.header, nil), "%s %s", r.method, r.url)
 	}
-	assert.Equal(t, "awaiting_delivery", s.order(id).Status)
+	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status)
 }
 
 // browserClient keeps cookies and does not follow redirects, like a browser whose steps a
 // test inspects one by one.
 func browserClient(t *testing.T) *http.Client {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -194,16 +195,16 @@ func (p formPage) csrfToken(t *testing.T) string {
 // no framing and form posts only to itself.
 func TestCheckoutPageIsProtectedLikeAnyForm(t *testing.T) {
 	s := start(t, defaultOptions())
-	id := s.placeOrder(lowRisk)
-	s.waitStatus(id, "awaiting_payment")
-	sess := s.session(id)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	sess := s.session(t, id)
 	page := s.payments + "/pay/" + sess
 
 	// Another site's form posts without the page's cookie or token.
 	attacker := browserClient(t)
 	assert.Equal(t, http.StatusForbidden, fetch(t, attacker, "POST", page, url.Values{"outcome": {"failed"}}).status)
 	assert.Equal(t, http.StatusForbidden, fetch(t, attacker, "POST", page, url.Values{"outcome": {"failed"}, "csrf_token": {"guess"}}).status)
-	assert.Equal(t, "awaiting_payment", s.order(id).Status, "the refused posts changed nothing")
+	assert.Equal(t, "awaiting_payment", s.order(t, id).Status, "the refused posts changed nothing")
 
 	customer := browserClient(t)
 	p := fetch(t, customer, "GET", page, nil)
@@ -220,11 +221,11 @@ func TestCheckoutPageIsProtectedLikeAnyForm(t *testing.T) {
 	// nor is the token without the cookie.
 	assert.Equal(t, http.StatusForbidden, fetch(t, customer, "POST", page, url.Values{"outcome": {"failed"}}).status)
 	assert.Equal(t, http.StatusForbidden, fetch(t, attacker, "POST", page, url.Values{"outcome": {"failed"}, "csrf_token": {token}}).status)
-	assert.Equal(t, "awaiting_payment", s.order(id).Status)
+	assert.Equal(t, "awaiting_payment", s.order(t, id).Status)
 
 	paid := fetch(t, customer, "POST", page, url.Values{"outcome": {"completed"}, "csrf_token": {token}})
 	require.Equal(t, http.StatusSeeOther, paid.status, paid.body)
-	s.waitStatus(id, "awaiting_delivery")
+	s.waitStatus(t, id, "awaiting_delivery")
 }
 
 // Finding 2 of issue 8: anyone could release a waiting order's stock, and a second order
@@ -233,26 +234,26 @@ func TestCheckoutPageIsProtectedLikeAnyForm(t *testing.T) {
 // away, and the victim's order completes with the units it paid for.
 func TestNobodyReleasesAnotherOrdersStock(t *testing.T) {
 	s := start(t, defaultOptions())
-	victim := s.placeOrder(limitedOrder)
-	s.waitStatus(victim, "awaiting_payment")
+	victim := s.placeOrder(t, limitedOrder)
+	s.waitStatus(t, victim, "awaiting_payment")
 	held := stock{SKU: "SKU-LIMITED", Available: 0, Reserved: 5}
-	require.Equal(t, held, s.stock("SKU-LIMITED"))
+	require.Equal(t, held, s.stock(t, "SKU-LIMITED"))
 
 	release := fmt.Sprintf(`{"orderId":%q,"reason":"customer asked"}`, victim)
-	s.unauthorized("POST", s.warehouse+"/api/inventory/release", release, nil)
-	s.unauthorized("POST", s.warehouse+"/api/inventory/release", release, bearer(managerToken))
-	assert.Equal(t, held, s.stock("SKU-LIMITED"), "the refused release gave nothing back")
+	s.unauthorized(t, "POST", s.warehouse+"/api/inventory/release", release, nil)
+	s.unauthorized(t, "POST", s.warehouse+"/api/inventory/release", release, bearer(managerToken))
+	assert.Equal(t, held, s.stock(t, "SKU-LIMITED"), "the refused release gave nothing back")
 
-	second := s.placeOrder(limitedOrder)
-	s.waitCancelled(second)
-	assert.Equal(t, "out_of_stock", s.order(second).CancelReason)
-	assert.Equal(t, held, s.stock("SKU-LIMITED"), "the second order took none of the victim's units")
+	second := s.placeOrder(t, limitedOrder)
+	s.waitCancelled(t, second)
+	assert.Equal(t, "out_of_stock", s.order(t, second).CancelReason)
+	assert.Equal(t, held, s.stock(t, "SKU-LIMITED"), "the second order took none of the victim's units")
 
-	s.pay(victim, "completed")
-	s.waitStatus(victim, "awaiting_delivery")
-	s.courier(victim, "delivered")
-	s.waitStatus(victim, "completed")
-	assert.Equal(t, held, s.stock("SKU-LIMITED"), "five units sold, once")
+	s.pay(t, victim, "completed")
+	s.waitStatus(t, victim, "awaiting_delivery")
+	s.courier(t, victim, "delivered")
+	s.waitStatus(t, victim, "completed")
+	assert.Equal(t, held, s.stock(t, "SKU-LIMITED"), "five units sold, once")
 }
 
 // Finding 2 of issue 8: a release, however often and by whichever path it arrives (the
@@ -260,27 +261,27 @@ func TestNobodyReleasesAnotherOrdersStock(t *testing.T) {
 // gives an order's units back once, and stock never goes above what there was.
 func TestAReleaseGivesStockBackOnce(t *testing.T) {
 	s := start(t, defaultOptions())
-	id := s.placeOrder(limitedOrder)
-	s.waitStatus(id, "awaiting_payment")
+	id := s.placeOrder(t, limitedOrder)
+	s.waitStatus(t, id, "awaiting_payment")
 
 	release := fmt.Sprintf(`{"orderId":%q,"reason":"payment failed"}`, id)
 	results := make(chan bool, 8)
 	for range cap(results) {
 		go func() {
 			var res struct{ Released bool }
-			code := s.call("POST", s.warehouse+"/api/inventory/release", release, bearer(ordersServiceToken), &res)
+			code := s.call(t, "POST", s.warehouse+"/api/inventory/release", release, bearer(ordersServiceToken), &res)
 			results <- code == http.StatusOK && res.Released
 		}()
 	}
-	s.pay(id, "failed") // the workflow's own release, on the log
+	s.pay(t, id, "failed") // the workflow's own release, on the log
 	released := 0
 	for range cap(results) {
 		if <-results {
 			released++
 		}
 	}
-	s.waitStatus(id, "cancelled")
-	s.waitStock("SKU-LIMITED", stock{SKU: "SKU-LIMITED", Available: 5, Reserved: 0})
+	s.waitStatus(t, id, "cancelled")
+	s.waitStock(t, "SKU-LIMITED", stock{SKU: "SKU-LIMITED", Available: 5, Reserved: 0})
 	assert.LessOrEqual(t, released, 1, "at most one procedure call gave the units back")
 
 	var events int
@@ -288,15 +289,15 @@ func TestAReleaseGivesStockBackOnce(t *testing.T) {
 		`SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = $2`, inventory.StreamID(id), inventory.ReleasedName).Scan(&events))
 	assert.Equal(t, 1, events, "one release recorded")
 	time.Sleep(200 * time.Millisecond) // a late duplicate would show here
-	assert.Equal(t, stock{SKU: "SKU-LIMITED", Available: 5, Reserved: 0}, s.stock("SKU-LIMITED"))
+	assert.Equal(t, stock{SKU: "SKU-LIMITED", Available: 5, Reserved: 0}, s.stock(t, "SKU-LIMITED"))
 }
 
 // Finding 13 of issue 8: X-Manager let an API approval name any decider. The decider is
 // now the manager the bearer token belongs to; X-Manager is ignored.
 func TestAnApprovalIsDecidedByTheTokensManager(t *testing.T) {
 	s := start(t, defaultOptions())
-	id := s.placeOrder(highRisk)
-	s.waitStatus(id, "awaiting_approval")
+	id := s.placeOrder(t, highRisk)
+	s.waitStatus(t, id, "awaiting_approval")
 
 	reason := "known customer"
 	res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
@@ -304,7 +305,7 @@ func TestAnApprovalIsDecidedByTheTokensManager(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 	assert.Equal(t, apiManager, res.JSON200.DecidedBy)
-	assert.Equal(t, apiManager, s.waitStatus(id, "awaiting_payment").DecidedBy)
+	assert.Equal(t, apiManager, s.waitStatus(t, id, "awaiting_payment").DecidedBy)
 
 	var actor string
 	require.NoError(t, s.db.QueryRow(context.Background(),
@@ -319,8 +320,8 @@ func TestDashboardSimulatorButtonsPresentTheServiceToken(t *testing.T) {
 	opt.devMode = true
 	s := start(t, opt)
 	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-long-password"))
-	id := s.placeOrder(lowRisk)
-	_, err := s.recordedSession(id) // only a payment of the recorded session pays the order
+	id := s.placeOrder(t, lowRisk)
+	_, err := s.recordedSession(t.Context(), id) // only a payment of the recorded session pays the order
 	require.NoError(t, err)
 
 	alice := browserClient(t)
@@ -336,11 +337,11 @@ func TestDashboardSimulatorButtonsPresentTheServiceToken(t *testing.T) {
 	for _, step := range []struct{ action, status string }{{"pay", "awaiting_delivery"}, {"delivered", "completed"}} {
 		if step.action == "delivered" {
 			// The courier needs the shipment the workflow books after payment.
-			s.waitStatus(id, "awaiting_delivery")
+			s.waitStatus(t, id, "awaiting_delivery")
 		}
 		clicked := fetch(t, alice, "POST", s.orders+"/dashboard/orders/"+id+"/simulate", url.Values{"action": {step.action}, "csrf_token": {csrf}})
 		require.Equal(t, http.StatusSeeOther, clicked.status, clicked.body)
 		assert.Equal(t, "/dashboard/orders/"+id+"?simulated="+step.action, clicked.header.Get("Location"))
-		s.waitStatus(id, step.status)
+		s.waitStatus(t, id, step.status)
 	}
 }

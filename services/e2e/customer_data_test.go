@@ -29,49 +29,47 @@ type placed struct {
 	AccessToken string `json:"accessToken"`
 }
 
-func (s *system) placeWithToken(body string, params *ordersclient.PlaceOrderParams) placed {
-	s.t.Helper()
-	res, err := s.api.PlaceOrderWithBodyWithResponse(s.t.Context(), params, "application/json", strings.NewReader(body))
-	require.NoError(s.t, err)
-	require.NotNil(s.t, res.JSON201, "status %d: %s", res.StatusCode(), res.Body)
-	require.NotEmpty(s.t, res.JSON201.Id)
+func (s *system) placeWithToken(t *testing.T, body string, params *ordersclient.PlaceOrderParams) placed {
+	t.Helper()
+	res, err := s.api.PlaceOrderWithBodyWithResponse(t.Context(), params, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	require.NotNil(t, res.JSON201, "status %d: %s", res.StatusCode(), res.Body)
+	require.NotEmpty(t, res.JSON201.Id)
 	return placed{ID: res.JSON201.Id, Status: string(res.JSON201.Status), AccessToken: res.JSON201.AccessToken}
 }
 
 // waitPaymentURL waits until the order records its payment session: the status moves to
 // awaiting_payment a few hops before the session is opened.
-func (s *system) waitPaymentURL(id string) {
-	s.t.Helper()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		res, err := s.api.GetOrderWithResponse(s.t.Context(), id, ordersclient.WithHeaders(operator()))
-		require.NoError(s.t, err)
-		require.NotNil(s.t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
+func (s *system) waitPaymentURL(t *testing.T, id string) {
+	t.Helper()
+	recorded := poll(10*time.Millisecond, func() bool {
+		res, err := s.api.GetOrderWithResponse(t.Context(), id, ordersclient.WithHeaders(operator()))
+		require.NoError(t, err)
+		require.NotNil(t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
 		o, err := res.JSON200.AsOrder()
-		require.NoError(s.t, err)
-		if deref(o.PaymentUrl) != "" {
-			return
-		}
+		require.NoError(t, err)
+		return deref(o.PaymentUrl) != ""
+	})
+	if !recorded {
+		t.Fatalf("order %s never recorded a payment URL", id)
 	}
-	s.t.Fatalf("order %s never recorded a payment URL", id)
 }
 
 // raw makes a GET and returns its status and body.
-func (s *system) raw(url string, header http.Header) (int, string) {
-	s.t.Helper()
+func (s *system) raw(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
 	var body json.RawMessage
-	status := s.call("GET", url, nil, header, &body)
+	status := s.call(t, "GET", url, nil, header, &body)
 	return status, string(body)
 }
 
 func TestCustomerDataNeedsACredential(t *testing.T) {
 	s := start(t, defaultOptions())
-	mine := s.placeWithToken(private, nil)
+	mine := s.placeWithToken(t, private, nil)
 	require.NotEmpty(t, mine.AccessToken, "the 201 carries the order's access token")
-	other := s.placeWithToken(lowRisk, nil)
-	s.waitStatus(mine.ID, "awaiting_payment")
-	s.waitPaymentURL(mine.ID)
+	other := s.placeWithToken(t, lowRisk, nil)
+	s.waitStatus(t, mine.ID, "awaiting_payment")
+	s.waitPaymentURL(t, mine.ID)
 
 	// Without a credential, or with a wrong one, nothing is readable, and nothing leaks.
 	reads := []string{
@@ -81,16 +79,16 @@ func TestCustomerDataNeedsACredential(t *testing.T) {
 	}
 	for _, path := range reads {
 		for _, header := range []http.Header{nil, bearer("wrong"), bearer(managerToken), bearer(other.AccessToken)} {
-			status, body := s.raw(s.orders+path, header)
+			status, body := s.raw(t, s.orders+path, header)
 			assert.Equal(t, http.StatusUnauthorized, status, "%s with %v", path, header)
 			assert.Contains(t, body, `"code":"unauthorized"`, path)
 			assert.NotContains(t, body, "zoe", path)
 			assert.NotContains(t, body, "Hidden Lane", path)
 		}
 	}
-	status, _ := s.raw(s.orders+"/api/orders/"+mine.ID+"?token="+url.QueryEscape(other.AccessToken), nil)
+	status, _ := s.raw(t, s.orders+"/api/orders/"+mine.ID+"?token="+url.QueryEscape(other.AccessToken), nil)
 	assert.Equal(t, http.StatusUnauthorized, status, "another order's token opens nothing here")
-	status, _ = s.raw(s.orders+"/api/orders/no-such-order", nil)
+	status, _ = s.raw(t, s.orders+"/api/orders/no-such-order", nil)
 	assert.Equal(t, http.StatusUnauthorized, status, "an anonymous caller cannot probe which orders exist")
 
 	// The customer reads their own order's status, by header or by link, and nothing else.
@@ -102,7 +100,7 @@ func TestCustomerDataNeedsACredential(t *testing.T) {
 		{s.orders + "/api/orders/" + mine.ID + "?token=" + url.QueryEscape(mine.AccessToken), nil},
 	} {
 		var view map[string]any
-		require.Equal(t, http.StatusOK, s.call("GET", read.url, nil, read.header, &view))
+		require.Equal(t, http.StatusOK, s.call(t, "GET", read.url, nil, read.header, &view))
 		assert.Equal(t, mine.ID, view["id"])
 		assert.Equal(t, "awaiting_payment", view["status"])
 		assert.EqualValues(t, 100, view["total"])
@@ -113,7 +111,7 @@ func TestCustomerDataNeedsACredential(t *testing.T) {
 			assert.NotContains(t, view, hidden)
 		}
 	}
-	status, body := s.raw(s.orders+"/api/orders/"+mine.ID+"/events", bearer(mine.AccessToken))
+	status, body := s.raw(t, s.orders+"/api/orders/"+mine.ID+"/events", bearer(mine.AccessToken))
 	require.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "order.placed.v2", "the customer sees what happened")
 	assert.NotContains(t, body, "zoe", "but not the events' data")
@@ -123,20 +121,20 @@ func TestCustomerDataNeedsACredential(t *testing.T) {
 	// The operator reads everything.
 	op := bearer(operatorToken)
 	var full map[string]any
-	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+mine.ID, nil, op, &full))
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/orders/"+mine.ID, nil, op, &full))
 	assert.Equal(t, "zoe.private@example.com", full["customerEmail"])
 	assert.NotNil(t, full["riskScore"])
 	for _, path := range reads {
-		status, _ := s.raw(s.orders+path, op)
+		status, _ := s.raw(t, s.orders+path, op)
 		assert.Equal(t, http.StatusOK, status, path)
 	}
-	status, body = s.raw(s.orders+"/api/orders/"+mine.ID+"/events", op)
+	status, body = s.raw(t, s.orders+"/api/orders/"+mine.ID+"/events", op)
 	require.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "zoe.private@example.com", "the operator sees the events' data")
-	status, _ = s.raw(s.orders+"/api/orders/no-such-order", op)
+	status, _ = s.raw(t, s.orders+"/api/orders/no-such-order", op)
 	assert.Equal(t, http.StatusNotFound, status)
 	// The operator's token is a header credential only: links end up in logs and histories.
-	status, _ = s.raw(s.orders+"/api/orders?token="+operatorToken, nil)
+	status, _ = s.raw(t, s.orders+"/api/orders?token="+operatorToken, nil)
 	assert.Equal(t, http.StatusUnauthorized, status)
 }
 
@@ -146,7 +144,7 @@ func TestIdempotentRetryReturnsTheSameAccessToken(t *testing.T) {
 	s := start(t, defaultOptions())
 	checkout := "checkout-42"
 	key := &ordersclient.PlaceOrderParams{IdempotencyKey: &checkout}
-	first := s.placeWithToken(lowRisk, key)
+	first := s.placeWithToken(t, lowRisk, key)
 	res, err := s.api.PlaceOrderWithBodyWithResponse(t.Context(), key, "application/json", strings.NewReader(lowRisk))
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, res.StatusCode(), "body: %s", res.Body)
@@ -164,17 +162,17 @@ func TestDevModeReadsNeedNoCredential(t *testing.T) {
 	opt := defaultOptions()
 	opt.devMode = true
 	s := start(t, opt)
-	mine := s.placeWithToken(private, nil)
+	mine := s.placeWithToken(t, private, nil)
 	var view map[string]any
-	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+mine.ID, nil, nil, &view))
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/orders/"+mine.ID, nil, nil, &view))
 	assert.Equal(t, "zoe.private@example.com", view["customerEmail"])
 	for _, path := range []string{"/api/orders?status=placed", "/api/orders/" + mine.ID + "/events", "/api/orders/" + mine.ID + "/notifications", "/api/webhooks", "/api/support-tickets"} {
-		status, _ := s.raw(s.orders+path, nil)
+		status, _ := s.raw(t, s.orders+path, nil)
 		assert.Equal(t, http.StatusOK, status, path)
 	}
-	status, _ := s.raw(s.orders+"/api/orders/"+mine.ID, bearer("wrong"))
+	status, _ := s.raw(t, s.orders+"/api/orders/"+mine.ID, bearer("wrong"))
 	assert.Equal(t, http.StatusUnauthorized, status)
 	view = nil
-	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+mine.ID, nil, bearer(mine.AccessToken), &view))
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/orders/"+mine.ID, nil, bearer(mine.AccessToken), &view))
 	assert.NotContains(t, view, "customerEmail")
 }

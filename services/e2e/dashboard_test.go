@@ -119,7 +119,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
 
 	// A high-risk order appears without a reload.
-	first := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true}`)
+	first := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true}`)
 	do(t, alice, chromedp.WaitVisible(pendingRow(first)))
 	score := get(t, alice, chromedp.Text(chromedp.CSS(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-score]`, first))))
 	assert.Equal(t, "85", score, "10 base + 50 amount + 25 new customer")
@@ -134,7 +134,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, first))),
 		chromedp.WaitNotPresent(pendingRow(first)),
 	)
-	o := s.waitStatus(first, "awaiting_payment")
+	o := s.waitStatus(t, first, "awaiting_payment")
 	assert.Equal(t, "alice@example.com", o.DecidedBy)
 	assert.Equal(t, "verified by phone", o.DecisionReason)
 	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "decided without a reload")
@@ -151,13 +151,13 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	// The dev simulator marks it paid with a signed webhook; the order moves on. (Only a
 	// payment of the order's recorded session pays it, so the customer pays once it is.)
-	_, err := s.recordedSession(first)
+	_, err := s.recordedSession(t.Context(), first)
 	require.NoError(t, err)
 	do(t, alice,
 		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
 	)
-	s.waitStatus(first, "awaiting_delivery")
+	s.waitStatus(t, first, "awaiting_delivery")
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders/"+first), chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-delivery][data-state=current]`)))
 	screenshot(t, alice, "order-detail")
 
@@ -165,8 +165,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	bob := tab(t, alice)
 	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=pending-summary]`)))
-	second := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`)
-	third := s.placeOrder(`{"items":[{"sku":"SKU-028","quantity":75}],"total":9000,"newCustomer":true,"customerEmail":"carol@example.com"}`)
+	second := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`)
+	third := s.placeOrder(t, `{"items":[{"sku":"SKU-028","quantity":75}],"total":9000,"newCustomer":true,"customerEmail":"carol@example.com"}`)
 	do(t, alice, chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
 	do(t, bob, chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
 
@@ -179,12 +179,12 @@ func TestDashboardInABrowser(t *testing.T) {
 		chromedp.WaitNotPresent(pendingRow(second)),
 	)
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(second)))
-	o = s.waitStatus(second, "rejected")
+	o = s.waitStatus(t, second, "rejected")
 	assert.Equal(t, "bob@example.com", o.DecidedBy)
 	assert.Equal(t, "half-typed", get(t, alice, chromedp.Value(chromedp.CSS(fmt.Sprintf(`[data-order-id=%q] [data-testid=decide-reason]`, third)))))
 
 	// Without a session, or with a forged CSRF token, a decision is refused.
-	status := s.call("POST", s.orders+"/dashboard/approvals/"+third+"/decide", "decision=approve", http.Header{
+	status := s.call(t, "POST", s.orders+"/dashboard/approvals/"+third+"/decide", "decision=approve", http.Header{
 		"Content-Type": {"application/x-www-form-urlencoded"}, "Hx-Request": {"true"},
 	}, nil)
 	assert.Equal(t, http.StatusUnauthorized, status)
@@ -194,7 +194,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	missing := get(t, alice, chromedp.Evaluate[int](fmt.Sprintf(`fetch(%q, {method: "POST", body: new URLSearchParams({decision: "approve"})}).then(r => r.status)`,
 		"/dashboard/approvals/"+third+"/decide"), chromedp.EvalAwaitPromise))
 	assert.Equal(t, http.StatusForbidden, missing)
-	assert.Equal(t, "awaiting_approval", s.order(third).Status, "the refused requests changed nothing")
+	assert.Equal(t, "awaiting_approval", s.order(t, third).Status, "the refused requests changed nothing")
 	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
 
 	// The other pages render and are captured for a look.

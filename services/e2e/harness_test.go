@@ -49,7 +49,6 @@ var callers = map[string]string{"orders": ordersServiceToken}
 
 // system is one running Ordermill: four services on their own ports and pools.
 type system struct {
-	t                                     *testing.T
 	orders, payments, warehouse, delivery string
 	db                                    *pgxpool.Pool
 	// logs holds every line the four services logged (warnings and errors), besides
@@ -100,7 +99,7 @@ func start(t *testing.T, opt options) *system {
 	t.Helper()
 	url := pgtest.URL(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &system{t: t, logs: &lockedBuffer{}, routes: map[string][]string{}}
+	s := &system{logs: &lockedBuffer{}, routes: map[string][]string{}}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, s.logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	listen := func() net.Listener {
@@ -111,7 +110,7 @@ func start(t *testing.T, opt options) *system {
 	lnOrders, lnPayments, lnWarehouse, lnDelivery := listen(), listen(), listen(), listen()
 	base := func(ln net.Listener) string { return "http://" + ln.Addr().String() }
 	s.payments, s.warehouse, s.delivery = base(lnPayments), base(lnWarehouse), base(lnDelivery)
-	s.useOrders(base(lnOrders))
+	s.useOrders(t, base(lnOrders))
 
 	newPool := func() *pgxpool.Pool {
 		pool, err := pgxpool.New(ctx, url)
@@ -174,16 +173,16 @@ func start(t *testing.T, opt options) *system {
 }
 
 // useOrders points the tests, and the typed client, at the orders service at url.
-func (s *system) useOrders(url string) {
-	s.t.Helper()
+func (s *system) useOrders(t *testing.T, url string) {
+	t.Helper()
 	api, err := ordersclient.NewClientWithResponses(url)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	s.orders, s.api = url, api
 }
 
 // call makes one HTTP request and decodes a JSON answer into out (when non-nil).
-func (s *system) call(method, url string, body any, header http.Header, out any) int {
-	s.t.Helper()
+func (s *system) call(t *testing.T, method, url string, body any, header http.Header, out any) int {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -193,21 +192,21 @@ func (s *system) call(method, url string, body any, header http.Header, out any)
 		r = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
-		require.NoError(s.t, err)
+		require.NoError(t, err)
 		r = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, url, r)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	if out != nil && len(raw) > 0 {
-		require.NoError(s.t, json.Unmarshal(raw, out), "body: %s", raw)
+		require.NoError(t, json.Unmarshal(raw, out), "body: %s", raw)
 	}
 	return resp.StatusCode
 }
@@ -230,10 +229,10 @@ type orderView struct {
 	PaymentSessionID string
 }
 
-func (s *system) placeOrder(body string) string {
-	s.t.Helper()
-	id, err := s.place(s.t.Context(), body)
-	require.NoError(s.t, err)
+func (s *system) placeOrder(t *testing.T, body string) string {
+	t.Helper()
+	id, err := s.place(t.Context(), body)
+	require.NoError(t, err)
 	return id
 }
 
@@ -250,10 +249,10 @@ func (s *system) place(ctx context.Context, body string) (string, error) {
 	return res.JSON201.Id, nil
 }
 
-func (s *system) order(id string) orderView {
-	s.t.Helper()
-	o, err := s.read(s.t.Context(), id)
-	require.NoError(s.t, err)
+func (s *system) order(t *testing.T, id string) orderView {
+	t.Helper()
+	o, err := s.read(t.Context(), id)
+	require.NoError(t, err)
 	return o
 }
 
@@ -277,14 +276,14 @@ func (s *system) read(ctx context.Context, id string) (orderView, error) {
 }
 
 // decide posts a manager's decision on the order, presenting token.
-func (s *system) decide(token, id string, approved bool, reason string) *ordersclient.ApproveOrderResponse {
-	s.t.Helper()
+func (s *system) decide(t *testing.T, token, id string, approved bool, reason string) *ordersclient.ApproveOrderResponse {
+	t.Helper()
 	body := ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved}
 	if reason != "" {
 		body.Reason = &reason
 	}
-	res, err := s.api.ApproveOrderWithResponse(s.t.Context(), body, ordersclient.WithHeaders(bearer(token)))
-	require.NoError(s.t, err)
+	res, err := s.api.ApproveOrderWithResponse(t.Context(), body, ordersclient.WithHeaders(bearer(token)))
+	require.NoError(t, err)
 	return res
 }
 
@@ -298,18 +297,18 @@ func deref[T any](p *T) T {
 }
 
 // postPayment posts body to the payment webhook with header (its signature, or none).
-func (s *system) postPayment(body []byte, header http.Header) *ordersclient.PaymentWebhookResponse {
-	s.t.Helper()
-	res, err := s.api.PaymentWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), ordersclient.WithHeaders(header))
-	require.NoError(s.t, err)
+func (s *system) postPayment(t *testing.T, body []byte, header http.Header) *ordersclient.PaymentWebhookResponse {
+	t.Helper()
+	res, err := s.api.PaymentWebhookWithBodyWithResponse(t.Context(), "application/json", bytes.NewReader(body), ordersclient.WithHeaders(header))
+	require.NoError(t, err)
 	return res
 }
 
 // postDelivery posts body to the courier webhook with header (its signature, or none).
-func (s *system) postDelivery(body []byte, header http.Header) *ordersclient.DeliveryWebhookResponse {
-	s.t.Helper()
-	res, err := s.api.DeliveryWebhookWithBodyWithResponse(s.t.Context(), "application/json", bytes.NewReader(body), ordersclient.WithHeaders(header))
-	require.NoError(s.t, err)
+func (s *system) postDelivery(t *testing.T, body []byte, header http.Header) *ordersclient.DeliveryWebhookResponse {
+	t.Helper()
+	res, err := s.api.DeliveryWebhookWithBodyWithResponse(t.Context(), "application/json", bytes.NewReader(body), ordersclient.WithHeaders(header))
+	require.NoError(t, err)
 	return res
 }
 
@@ -320,23 +319,22 @@ func operator() http.Header {
 
 // waitStatus waits until the order reaches status, failing fast if it settles in another
 // terminal status. It polls the API: the test observes the system only over HTTP.
-func (s *system) waitStatus(id, status string) orderView {
-	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
+func (s *system) waitStatus(t *testing.T, id, status string) orderView {
+	t.Helper()
 	var o orderView
-	for ; time.Now().Before(deadline); <-poll.C {
-		o = s.order(id)
-		if o.Status == status {
-			return o
-		}
+	reached := poll(10*time.Millisecond, func() bool {
+		o = s.order(t, id)
 		switch o.Status {
+		case status:
+			return true
 		case "completed", "cancelled", "rejected", "delivery_failed":
-			s.t.Fatalf("order %s ended %s (%s) while waiting for %s", id, o.Status, o.CancelReason, status)
+			t.Fatalf("order %s ended %s (%s) while waiting for %s", id, o.Status, o.CancelReason, status)
 		}
+		return false
+	})
+	if !reached {
+		t.Fatalf("order %s is %s, never reached %s", id, o.Status, status)
 	}
-	s.t.Fatalf("order %s is %s, never reached %s", id, o.Status, status)
 	return o
 }
 

@@ -24,33 +24,26 @@ type errorBody struct {
 
 // storedRows counts what every service has written: events, the services' own tables and
 // the log's dead letters, so a test can show that a refused request left nothing behind.
-func (s *system) storedRows() map[string]int {
-	s.t.Helper()
+func (s *system) storedRows(t *testing.T) map[string]int {
+	t.Helper()
 	counts := map[string]int{}
 	for _, table := range []string{"events", "orders.idempotency_keys", "orders.webhook_inbox", "orders.order_summaries",
 		"payments.sessions", "warehouse.reservations", "delivery.shipments", "dead_letters"} {
 		var n int
-		require.NoError(s.t, s.db.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
+		require.NoError(t, s.db.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
 		counts[table] = n
 	}
 	return counts
 }
 
-// in returns a copy of s that reports to t, for use inside subtests.
-func (s *system) in(t *testing.T) *system {
-	c := *s
-	c.t = t
-	return &c
-}
-
 // refused sends a request and requires a 400 with the JSON error body.
-func (s *system) refused(method, url string, body any, header http.Header) errorBody {
-	s.t.Helper()
+func (s *system) refused(t *testing.T, method, url string, body any, header http.Header) errorBody {
+	t.Helper()
 	var e errorBody
-	code := s.call(method, url, body, header, &e)
-	require.Equal(s.t, http.StatusBadRequest, code, "%s %s: %+v", method, url, e)
-	require.Equal(s.t, "invalid", e.Error.Code, "%s %s", method, url)
-	require.NotEmpty(s.t, e.Error.Message, "%s %s", method, url)
+	code := s.call(t, method, url, body, header, &e)
+	require.Equal(t, http.StatusBadRequest, code, "%s %s: %+v", method, url, e)
+	require.Equal(t, "invalid", e.Error.Code, "%s %s", method, url)
+	require.NotEmpty(t, e.Error.Message, "%s %s", method, url)
 	return e
 }
 
@@ -59,7 +52,7 @@ func (s *system) refused(method, url string, body any, header http.Header) error
 // it, naming the field, and stores nothing.
 func TestOversizedOrdersAreRefusedAtTheEdge(t *testing.T) {
 	s := start(t, defaultOptions())
-	before := s.storedRows()
+	before := s.storedRows(t)
 
 	lines := make([]string, 101)
 	for i := range lines {
@@ -74,14 +67,14 @@ func TestOversizedOrdersAreRefusedAtTheEdge(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := s.in(t).refused("POST", s.orders+"/api/orders", c.body, nil)
+			e := s.refused(t, "POST", s.orders+"/api/orders", c.body, nil)
 			assert.Equal(t, c.field, e.Error.Field, e.Error.Message)
 		})
 	}
 	// The warehouse applies the same bounds to its own procedures.
-	e := s.refused("POST", s.warehouse+"/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":10001}]}`, bearer(ordersServiceToken))
+	e := s.refused(t, "POST", s.warehouse+"/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":10001}]}`, bearer(ordersServiceToken))
 	assert.Equal(t, "lines[0].quantity", e.Error.Field)
-	assert.Equal(t, before, s.storedRows(), "a refused order stores nothing")
+	assert.Equal(t, before, s.storedRows(t), "a refused order stores nothing")
 }
 
 // The largest order the edge accepts (100 lines of 10,000 units) fits every column: it
@@ -92,7 +85,7 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	for i := range lines {
 		lines[i] = `{"sku":"SKU-001","quantity":10000}`
 	}
-	id := s.placeOrder(`{"items":[` + strings.Join(lines, ",") + `]}`)
+	id := s.placeOrder(t, `{"items":[`+strings.Join(lines, ",")+`]}`)
 
 	var listed struct {
 		Orders []struct {
@@ -102,7 +95,7 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/orders", nil, operator(), &listed))
+		require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/orders", nil, operator(), &listed))
 		if len(listed.Orders) == 1 || time.Now().After(deadline) {
 			break
 		}
@@ -113,23 +106,18 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	assert.Equal(t, 1_000_000, listed.Orders[0].ItemCount)
 	// 50,000,000.00 waits for a manager; approved, it is too much for the stock, so the
 	// workflow cancels it. It must not poison anything on the way.
-	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
-	s.waitCancelled(id)
-	assert.Zero(t, s.storedRows()["dead_letters"])
+	s.waitStatus(t, id, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "").StatusCode())
+	s.waitCancelled(t, id)
+	assert.Zero(t, s.storedRows(t)["dead_letters"])
 }
 
 // waitCancelled waits until the order is cancelled (here: out of stock).
-func (s *system) waitCancelled(id string) {
-	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if o := s.order(id); o.Status == "cancelled" {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+func (s *system) waitCancelled(t *testing.T, id string) {
+	t.Helper()
+	if !poll(20*time.Millisecond, func() bool { return s.order(t, id).Status == "cancelled" }) {
+		t.Fatalf("order %s was never cancelled", id)
 	}
-	s.t.Fatalf("order %s was never cancelled", id)
 }
 
 // Finding 9 of issue 8: a NUL byte or invalid UTF-8 anywhere in a request used to reach
@@ -137,7 +125,7 @@ func (s *system) waitCancelled(id string) {
 // refuses such a request with a 400 before any handler runs, and nothing is stored.
 func TestNULAndInvalidUTF8AreRefusedByEveryService(t *testing.T) {
 	s := start(t, defaultOptions())
-	before := s.storedRows()
+	before := s.storedRows(t)
 
 	signedNUL := []byte(`{"id":"evt_1","orderId":"o\u0000","status":"completed"}`)
 	paymentHeader := http.Header{webhooksig.StripeHeader: {webhooksig.SignStripe(signedNUL, paymentSecret, time.Now())}}
@@ -175,15 +163,15 @@ func TestNULAndInvalidUTF8AreRefusedByEveryService(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := s.in(t).refused(c.method, c.url, c.body, c.header)
+			e := s.refused(t, c.method, c.url, c.body, c.header)
 			assert.NotContains(t, e.Error.Message, "\x00", "the message does not echo the NUL")
 		})
 	}
-	assert.Equal(t, before, s.storedRows(), "a refused request stores nothing")
+	assert.Equal(t, before, s.storedRows(t), "a refused request stores nothing")
 
 	// An escaped backslash followed by "u0000" is six ordinary characters, not a NUL.
 	var created struct{ ID string }
-	require.Equal(t, http.StatusCreated, s.call("POST", s.orders+"/api/orders",
+	require.Equal(t, http.StatusCreated, s.call(t, "POST", s.orders+"/api/orders",
 		`{"items":[{"sku":"SKU-001","quantity":1}],"total":50,"customerId":"c\\u0000"}`, nil, &created))
 	assert.NotEmpty(t, created.ID)
 }

@@ -93,12 +93,12 @@ func TestScenario1EmailsArriveInMailpit(t *testing.T) {
 	opt := defaultOptions()
 	opt.smtpURL = m.smtpURL
 	s := start(t, opt)
-	id := s.placeOrder(lowRisk)
-	s.waitStatus(id, "awaiting_payment")
-	s.pay(id, "completed")
-	s.waitStatus(id, "awaiting_delivery")
-	s.courier(id, "delivered")
-	s.waitStatus(id, "completed")
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	s.pay(t, id, "completed")
+	s.waitStatus(t, id, "awaiting_delivery")
+	s.courier(t, id, "delivered")
+	s.waitStatus(t, id, "completed")
 
 	assert.ElementsMatch(t, []string{"Your order is confirmed", "Your order has been delivered"}, m.subjectsTo(t, "ann@example.com", 2))
 }

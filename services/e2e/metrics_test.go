@@ -21,15 +21,15 @@ import (
 )
 
 // scrape reads a service's /metrics, which must parse as Prometheus's text format.
-func (s *system) scrape(base string) map[string]*dto.MetricFamily {
-	s.t.Helper()
+func (s *system) scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
 	resp, err := http.Get(base + "/metrics")
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	defer resp.Body.Close()
-	require.Equal(s.t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
-	require.NoError(s.t, err, "the exposition parses")
+	require.NoError(t, err, "the exposition parses")
 	return families
 }
 
@@ -87,25 +87,24 @@ func (e expectation) check(families map[string]*dto.MetricFamily) error {
 
 // waitMetrics scrapes base until every expectation holds: counters move once the
 // transaction they count commits, a moment after the API shows its effect.
-func (s *system) waitMetrics(service, base string, want []expectation) map[string]*dto.MetricFamily {
-	s.t.Helper()
+func (s *system) waitMetrics(t *testing.T, service, base string, want []expectation) map[string]*dto.MetricFamily {
+	t.Helper()
 	var problems []string
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		families := s.scrape(base)
+	var families map[string]*dto.MetricFamily
+	shown := poll(20*time.Millisecond, func() bool {
+		families = s.scrape(t, base)
 		problems = problems[:0]
 		for _, e := range want {
 			if err := e.check(families); err != nil {
 				problems = append(problems, err.Error())
 			}
 		}
-		if len(problems) == 0 {
-			return families
-		}
+		return len(problems) == 0
+	})
+	if !shown {
+		t.Fatalf("%s /metrics never showed:\n%s", service, strings.Join(problems, "\n"))
 	}
-	s.t.Fatalf("%s /metrics never showed:\n%s", service, strings.Join(problems, "\n"))
-	return nil
+	return families
 }
 
 func labels(kv ...string) map[string]string {
@@ -120,22 +119,22 @@ func labels(kv ...string) map[string]string {
 // shows what happened, by name and labels, and the consumers' lag comes back to 0.
 func TestMetricsFollowScenario1(t *testing.T) {
 	s := start(t, defaultOptions())
-	id := s.placeOrder(lowRisk)
-	s.waitStatus(id, "awaiting_payment")
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
 	body, header := signedPayment(t, "whsec_attacker", map[string]string{"orderId": id, "status": "completed"})
-	require.Equal(t, http.StatusUnauthorized, s.postPayment(body, header).StatusCode())
-	s.pay(id, "completed")
-	s.waitStatus(id, "awaiting_delivery")
-	s.courier(id, "in_transit")
-	s.courier(id, "delivered")
-	s.waitStatus(id, "completed")
-	s.waitNotification(id, "order_completed")
+	require.Equal(t, http.StatusUnauthorized, s.postPayment(t, body, header).StatusCode())
+	s.pay(t, id, "completed")
+	s.waitStatus(t, id, "awaiting_delivery")
+	s.courier(t, id, "in_transit")
+	s.courier(t, id, "delivered")
+	s.waitStatus(t, id, "completed")
+	s.waitNotification(t, id, "order_completed")
 
-	held := s.placeOrder(highRisk)
-	s.waitStatus(held, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.decide(managerToken, held, true, "known customer").StatusCode())
-	s.waitStatus(held, "awaiting_payment")
-	s.stock("SKU-001")
+	held := s.placeOrder(t, highRisk)
+	s.waitStatus(t, held, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.decide(t, managerToken, held, true, "known customer").StatusCode())
+	s.waitStatus(t, held, "awaiting_payment")
+	s.stock(t, "SKU-001")
 
 	handled := func(group string) expectation {
 		return expectation{name: "ordermill_messages_handled_total", labels: labels("consumer_group", group, "outcome", "handled"), min: 1}
@@ -177,7 +176,7 @@ func TestMetricsFollowScenario1(t *testing.T) {
 			expectation{name: "ordermill_http_requests_total", labels: labels("route", "POST /api/shipments/{orderId}/simulate", "status", "200"), min: 2, exact: true})},
 	}
 	for _, svc := range services {
-		families := s.waitMetrics(svc.name, svc.base, svc.want)
+		families := s.waitMetrics(t, svc.name, svc.base, svc.want)
 		for _, f := range families {
 			for _, m := range f.GetMetric() {
 				for _, l := range m.GetLabel() {
@@ -186,21 +185,19 @@ func TestMetricsFollowScenario1(t *testing.T) {
 			}
 		}
 		// Every consumer of the service catches up: no message left behind on any topic.
-		s.waitLag(svc.name, svc.base)
+		s.waitLag(t, svc.name, svc.base)
 	}
 }
 
 // waitLag waits until every consumer lag series of base is 0, in messages and seconds.
-func (s *system) waitLag(service, base string) {
-	s.t.Helper()
+func (s *system) waitLag(t *testing.T, service, base string) {
+	t.Helper()
 	var behind []string
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); <-poll.C {
-		families := s.scrape(base)
+	caughtUp := poll(20*time.Millisecond, func() bool {
+		families := s.scrape(t, base)
 		behind = behind[:0]
 		f, ok := families["ordermill_consumer_lag_messages"]
-		require.True(s.t, ok, "%s reports its consumers' lag", service)
+		require.True(t, ok, "%s reports its consumers' lag", service)
 		for _, m := range f.GetMetric() {
 			if m.GetGauge().GetValue() != 0 {
 				behind = append(behind, m.String())
@@ -209,11 +206,11 @@ func (s *system) waitLag(service, base string) {
 		if v, _ := series(families, "ordermill_consumer_lag_seconds", nil); v != 0 {
 			behind = append(behind, fmt.Sprintf("oldest unhandled message %vs old", v))
 		}
-		if len(behind) == 0 {
-			return
-		}
+		return len(behind) == 0
+	})
+	if !caughtUp {
+		t.Fatalf("%s's consumers never caught up: %s", service, strings.Join(behind, "; "))
 	}
-	s.t.Fatalf("%s's consumers never caught up: %s", service, strings.Join(behind, "; "))
 }
 
 // A deadline that ends an approval wait shows as a deadline fired and an approval timed
@@ -222,14 +219,14 @@ func TestMetricsCountADeadlineThatEndsAnApprovalWait(t *testing.T) {
 	opt := defaultOptions()
 	opt.workflow.ApprovalTimeout = time.Second
 	s := start(t, opt)
-	id := s.placeOrder(highRisk)
-	s.waitStatus(id, "cancelled")
-	s.waitMetrics("orders", s.orders, []expectation{
+	id := s.placeOrder(t, highRisk)
+	s.waitStatus(t, id, "cancelled")
+	s.waitMetrics(t, "orders", s.orders, []expectation{
 		{name: "ordermill_deadlines_fired_total", labels: labels("topic", sagas.DeadlinesTopic, "name", sagas.DeadlineName(sagas.WaitApproval)), min: 1, exact: true},
 		{name: "ordermill_approval_decisions_total", labels: labels("outcome", "timed_out"), min: 1, exact: true},
 		{name: "ordermill_approval_wait_seconds", min: 1, exact: true},
 		{name: "ordermill_orders_entered_total", labels: labels("status", "cancelled"), min: 1, exact: true},
 		{name: "ordermill_messages_handled_total", labels: labels("topic", sagas.DeadlinesTopic, "outcome", "handled"), min: 1, exact: true},
 	})
-	s.waitLag("orders", s.orders)
+	s.waitLag(t, "orders", s.orders)
 }

@@ -13,23 +13,23 @@ import (
 // warehouse's catalog prices the order now, and only history makes a customer known.
 func TestTheCatalogPricesEveryOrder(t *testing.T) {
 	s := start(t, defaultOptions())
-	before := s.stock("SKU-LIMITED")
+	before := s.stock(t, "SKU-LIMITED")
 	var refused errorBody
-	require.Equal(t, http.StatusUnprocessableEntity, s.call("POST", s.orders+"/api/orders",
+	require.Equal(t, http.StatusUnprocessableEntity, s.call(t, "POST", s.orders+"/api/orders",
 		`{"items":[{"sku":"SKU-LIMITED","quantity":5}],"total":0.01}`, nil, &refused))
 	assert.Equal(t, "total", refused.Error.Field)
 	assert.Equal(t, "total 0.01 is not the catalog's price of the items: they cost 100.00 USD", refused.Error.Message)
-	assert.Equal(t, before, s.stock("SKU-LIMITED"), "nothing is reserved for a refused order")
+	assert.Equal(t, before, s.stock(t, "SKU-LIMITED"), "nothing is reserved for a refused order")
 
 	// Left out, the total is the catalog's; the payment session asks for it.
-	id := s.placeOrder(`{"items":[{"sku":"SKU-LIMITED","quantity":5}],"customerId":"c-mugs"}`)
-	wh, err := s.providerPayment(id, "evt_mugs", "completed", "pi_mugs")
+	id := s.placeOrder(t, `{"items":[{"sku":"SKU-LIMITED","quantity":5}],"customerId":"c-mugs"}`)
+	wh, err := s.providerPayment(t.Context(), id, "evt_mugs", "completed", "pi_mugs")
 	require.NoError(t, err)
 	assert.Equal(t, int64(100_00), wh.Amount)
 
 	// A stranger saying it is no new customer is held for a manager all the same.
-	held := s.placeOrder(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"customerId":"c-stranger","newCustomer":false}`)
-	o := s.waitStatus(held, "awaiting_approval")
+	held := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"customerId":"c-stranger","newCustomer":false}`)
+	o := s.waitStatus(t, held, "awaiting_approval")
 	require.NotNil(t, o.RiskScore)
 	assert.GreaterOrEqual(t, *o.RiskScore, 70)
 }

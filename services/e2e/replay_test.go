@@ -24,7 +24,7 @@ import (
 func TestRebuildWhileOrdersFlow(t *testing.T) {
 	s := start(t, defaultOptions())
 	ctx := context.Background()
-	s.writeHistory(30_000)
+	s.writeHistory(t, 30_000)
 
 	var (
 		rebuilding atomic.Bool
@@ -46,7 +46,7 @@ func TestRebuildWhileOrdersFlow(t *testing.T) {
 				default:
 				}
 				began := rebuilding.Load()
-				if err := s.driveOrder(c*10_000 + i); err != nil {
+				if err := s.driveOrder(t.Context(), c*10_000+i); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -106,29 +106,29 @@ func TestRebuildWhileOrdersFlow(t *testing.T) {
 // the read models start after it (their consumer groups are moved past it while it is
 // written, their offset rows locked meanwhile), so the workflow does not act on it again;
 // only a rebuild brings it into the read models.
-func (s *system) writeHistory(events int) {
-	s.t.Helper()
+func (s *system) writeHistory(t *testing.T, events int) {
+	t.Helper()
 	ctx := context.Background()
 	topics := eventstore.Partitions(eventstore.EventsTopic("order"))
 	groups := []string{sagas.ConsumerGroup, projections.ConsumerGroup}
 	for _, g := range groups {
-		require.NoError(s.t, eventstore.PrepareGroup(ctx, s.db, g, topics...))
+		require.NoError(t, eventstore.PrepareGroup(ctx, s.db, g, topics...))
 	}
 	tx, err := s.db.Begin(ctx)
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
 	for _, g := range groups {
 		_, err := eventstore.GroupOffsets(ctx, tx, g, topics, true)
-		require.NoError(s.t, err)
+		require.NoError(t, err)
 	}
 	_, err = ordergen.Generate(ctx, s.db, ordergen.Options{Events: events, Seed: 11, Prefix: "past-"})
-	require.NoError(s.t, err)
+	require.NoError(t, err)
 	for _, topic := range topics {
 		head, err := eventstore.Head(ctx, s.db, topic)
-		require.NoError(s.t, err)
+		require.NoError(t, err)
 		for _, g := range groups {
-			require.NoError(s.t, eventstore.SetGroupOffset(ctx, tx, g, topic, head))
+			require.NoError(t, eventstore.SetGroupOffset(ctx, tx, g, topic, head))
 		}
 	}
-	require.NoError(s.t, tx.Commit(ctx))
+	require.NoError(t, tx.Commit(ctx))
 }

@@ -99,10 +99,10 @@ func freeAddr(t *testing.T) string {
 func TestSIGTERMDuringABurstLosesNoOrder(t *testing.T) {
 	const burst, timeout = 50, 10 * time.Second
 	c := startCluster(t, defaultOptions())
-	c.stop("orders") // replaced by a real process
+	c.stop(t, "orders") // replaced by a real process
 	addr := freeAddr(t)
 	proc := startOrdersProcess(t, c.dbURL, addr, c.warehouse, timeout)
-	c.useOrders("http://" + addr)
+	c.useOrders(t, "http://"+addr)
 
 	// Five customers send ten orders each, one after another, so the burst goes on
 	// across the signal: some orders are answered before it, some are in flight during
@@ -158,20 +158,20 @@ func TestSIGTERMDuringABurstLosesNoOrder(t *testing.T) {
 
 	proc = startOrdersProcess(t, c.dbURL, addr, c.warehouse, timeout)
 	for _, id := range accepted {
-		c.waitStatus(id, "awaiting_payment")
-		body, header := c.signedProviderPayment(id, "evt_"+id, "completed", "pi_"+id)
-		require.Equal(t, http.StatusAccepted, c.postPayment(body, header).StatusCode())
+		c.waitStatus(t, id, "awaiting_payment")
+		body, header := c.signedProviderPayment(t, id, "evt_"+id, "completed", "pi_"+id)
+		require.Equal(t, http.StatusAccepted, c.postPayment(t, body, header).StatusCode())
 	}
 	for _, id := range accepted {
-		c.waitStatus(id, "awaiting_delivery")
+		c.waitStatus(t, id, "awaiting_delivery")
 		body := []byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id))
 		header := http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(body, deliverySecret, time.Now())}}
-		require.Equal(t, http.StatusAccepted, c.postDelivery(body, header).StatusCode())
+		require.Equal(t, http.StatusAccepted, c.postDelivery(t, body, header).StatusCode())
 	}
 	for _, id := range accepted {
-		c.waitStatus(id, "completed")
+		c.waitStatus(t, id, "completed")
 	}
-	assert.Empty(t, c.deadLetters())
+	assert.Empty(t, c.deadLetters(t))
 
 	// Idle, it stops at once. (How fast host.Serve returns is TestIdleShutdownIsQuick's
 	// to measure: a process's exit under the race detector on a busy machine adds its own

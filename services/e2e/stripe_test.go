@@ -20,6 +20,7 @@ import (
 
 // startWithStripe runs the system with the Stripe provider against stripe-mock.
 func startWithStripe(t *testing.T) (*system, *stripemock.Server) {
+	t.Helper()
 	mock := stripemock.Start(t)
 	opt := defaultOptions()
 	opt.noSimulators = true
@@ -39,12 +40,12 @@ func stripeEvent(t *testing.T, id, typ string, obj map[string]any) []byte {
 }
 
 // sendStripe posts a Stripe event signed as Stripe signs it and returns the status and answer.
-func (s *system) sendStripe(body []byte, secret string) (int, map[string]any) {
-	s.t.Helper()
-	res := s.postPayment(body, stripeSignature(body, secret))
+func (s *system) sendStripe(t *testing.T, body []byte, secret string) (int, map[string]any) {
+	t.Helper()
+	res := s.postPayment(t, body, stripeSignature(body, secret))
 	var answer map[string]any
 	if len(res.Body) > 0 {
-		require.NoError(s.t, json.Unmarshal(res.Body, &answer), "body: %s", res.Body)
+		require.NoError(t, json.Unmarshal(res.Body, &answer), "body: %s", res.Body)
 	}
 	return res.StatusCode(), answer
 }
@@ -56,10 +57,10 @@ func stripeSignature(body []byte, secret string) http.Header {
 }
 
 // checkoutSession is the Checkout Session Stripe reports for the order's recorded session.
-func (s *system) checkoutSession(id, paymentStatus string) map[string]any {
-	s.t.Helper()
-	o, err := s.recordedSession(id)
-	require.NoError(s.t, err)
+func (s *system) checkoutSession(t *testing.T, id, paymentStatus string) map[string]any {
+	t.Helper()
+	o, err := s.recordedSession(t.Context(), id)
+	require.NoError(t, err)
 	return map[string]any{
 		"id": o.PaymentSessionID, "object": "checkout.session", "mode": "payment", "status": "complete",
 		"payment_status": paymentStatus, "amount_total": int64(math.Round(o.Total * 100)), "currency": strings.ToLower(o.Currency),
@@ -73,8 +74,8 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 	s, mock := startWithStripe(t)
 	place := func() string {
 		// One customer per order: a customer ordering often is a risk factor.
-		id := s.placeOrder(strings.Replace(lowRisk, `"c-1"`, `"c-`+uuid.NewString()+`"`, 1))
-		s.waitStatus(id, "awaiting_payment")
+		id := s.placeOrder(t, strings.Replace(lowRisk, `"c-1"`, `"c-`+uuid.NewString()+`"`, 1))
+		s.waitStatus(t, id, "awaiting_payment")
 		return id
 	}
 	// The cases share one system, whose helpers fail the whole test: they run in turn.
@@ -84,37 +85,37 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 	}
 	accepted := func(body []byte) {
 		t.Helper()
-		status, answer := s.sendStripe(body, paymentSecret)
+		status, answer := s.sendStripe(t, body, paymentSecret)
 		require.Equal(t, http.StatusAccepted, status, "%v", answer)
 		assert.Equal(t, "accepted", answer["outcome"])
 	}
 
 	run("paid", func(t *testing.T) {
 		id := place()
-		paid := stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", s.checkoutSession(id, "paid"))
-		assert.Regexp(t, `^https://checkout\.stripe\.com/`, s.paymentURL(id), "the customer pays at Stripe")
+		paid := stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid"))
+		assert.Regexp(t, `^https://checkout\.stripe\.com/`, s.paymentURL(t, id), "the customer pays at Stripe")
 		accepted(paid)
-		o := s.waitStatus(id, "awaiting_delivery")
+		o := s.waitStatus(t, id, "awaiting_delivery")
 		assert.Equal(t, "pi_"+strings.ReplaceAll(id, "-", ""), o.PaymentID)
 
-		status, answer := s.sendStripe(stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", s.checkoutSession(id, "paid")), paymentSecret)
+		status, answer := s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid")), paymentSecret)
 		assert.Equal(t, http.StatusOK, status, "the same event id again")
 		assert.Equal(t, "duplicate", answer["outcome"])
 	})
 	run("async paid", func(t *testing.T) {
 		id := place()
-		status, answer := s.sendStripe(stripeEvent(t, "evt_unpaid_"+id, "checkout.session.completed", s.checkoutSession(id, "unpaid")), paymentSecret)
+		status, answer := s.sendStripe(t, stripeEvent(t, "evt_unpaid_"+id, "checkout.session.completed", s.checkoutSession(t, id, "unpaid")), paymentSecret)
 		require.Equal(t, http.StatusOK, status)
 		assert.Equal(t, "ignored", answer["outcome"], "a completed checkout whose money has not arrived yet pays nothing")
-		assert.Equal(t, "awaiting_payment", s.order(id).Status)
-		accepted(stripeEvent(t, "evt_async_"+id, "checkout.session.async_payment_succeeded", s.checkoutSession(id, "paid")))
-		s.waitStatus(id, "awaiting_delivery")
+		assert.Equal(t, "awaiting_payment", s.order(t, id).Status)
+		accepted(stripeEvent(t, "evt_async_"+id, "checkout.session.async_payment_succeeded", s.checkoutSession(t, id, "paid")))
+		s.waitStatus(t, id, "awaiting_delivery")
 	})
 	for name, typ := range map[string]string{"async failed": "checkout.session.async_payment_failed", "expired": "checkout.session.expired"} {
 		run(name, func(t *testing.T) {
 			id := place()
-			accepted(stripeEvent(t, "evt_"+strings.ReplaceAll(name, " ", "_")+"_"+id, typ, s.checkoutSession(id, "unpaid")))
-			o := s.waitStatus(id, "cancelled")
+			accepted(stripeEvent(t, "evt_"+strings.ReplaceAll(name, " ", "_")+"_"+id, typ, s.checkoutSession(t, id, "unpaid")))
+			o := s.waitStatus(t, id, "cancelled")
 			assert.Equal(t, "payment_failed", o.CancelReason)
 		})
 	}
@@ -125,51 +126,51 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 			"metadata":           map[string]string{"order_id": id},
 			"last_payment_error": map[string]any{"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"},
 		}))
-		o := s.waitStatus(id, "cancelled")
+		o := s.waitStatus(t, id, "cancelled")
 		assert.Equal(t, "payment_failed", o.CancelReason)
 	})
 	run("amount mismatch", func(t *testing.T) {
 		id := place()
-		cs := s.checkoutSession(id, "paid")
+		cs := s.checkoutSession(t, id, "paid")
 		cs["amount_total"] = 1
 		accepted(stripeEvent(t, "evt_cheap_"+id, "checkout.session.completed", cs))
-		s.waitTicket(id, "payment_mismatch")
-		assert.Equal(t, "awaiting_payment", s.order(id).Status)
+		s.waitTicket(t, id, "payment_mismatch")
+		assert.Equal(t, "awaiting_payment", s.order(t, id).Status)
 	})
 	run("unknown session", func(t *testing.T) {
 		id := place()
-		cs := s.checkoutSession(id, "paid")
+		cs := s.checkoutSession(t, id, "paid")
 		cs["id"] = "cs_test_not_this_orders"
 		accepted(stripeEvent(t, "evt_other_session_"+id, "checkout.session.completed", cs))
-		s.waitTicket(id, "payment_mismatch")
-		assert.Equal(t, "awaiting_payment", s.order(id).Status, "another session pays nothing")
+		s.waitTicket(t, id, "payment_mismatch")
+		assert.Equal(t, "awaiting_payment", s.order(t, id).Status, "another session pays nothing")
 
-		foreign := s.checkoutSession(id, "paid")
+		foreign := s.checkoutSession(t, id, "paid")
 		delete(foreign, "client_reference_id")
 		delete(foreign, "metadata")
-		status, answer := s.sendStripe(stripeEvent(t, "evt_foreign_"+id, "checkout.session.completed", foreign), paymentSecret)
+		status, answer := s.sendStripe(t, stripeEvent(t, "evt_foreign_"+id, "checkout.session.completed", foreign), paymentSecret)
 		assert.Equal(t, http.StatusOK, status)
 		assert.Equal(t, "ignored", answer["outcome"], "a session Ordermill did not open is not ours")
 
-		nobody := s.checkoutSession(id, "paid")
+		nobody := s.checkoutSession(t, id, "paid")
 		nobody["metadata"] = map[string]string{"order_id": uuid.NewString()}
-		status, _ = s.sendStripe(stripeEvent(t, "evt_nobody_"+id, "checkout.session.completed", nobody), paymentSecret)
+		status, _ = s.sendStripe(t, stripeEvent(t, "evt_nobody_"+id, "checkout.session.completed", nobody), paymentSecret)
 		assert.Equal(t, http.StatusNotFound, status, "an unknown order is kept in the inbox, as for any webhook")
 	})
 	run("unhandled type", func(t *testing.T) {
-		status, answer := s.sendStripe(stripeEvent(t, "evt_customer", "customer.created", map[string]any{"id": "cus_1", "object": "customer"}), paymentSecret)
+		status, answer := s.sendStripe(t, stripeEvent(t, "evt_customer", "customer.created", map[string]any{"id": "cus_1", "object": "customer"}), paymentSecret)
 		assert.Equal(t, http.StatusOK, status)
 		assert.Equal(t, "ignored", answer["outcome"])
 	})
 	run("malformed event", func(t *testing.T) {
-		status, answer := s.sendStripe([]byte(`{"object": "event", "id": 42, "type": "checkout.session.completed"}`), paymentSecret)
+		status, answer := s.sendStripe(t, []byte(`{"object": "event", "id": 42, "type": "checkout.session.completed"}`), paymentSecret)
 		assert.Equal(t, http.StatusBadRequest, status, "%v", answer)
 	})
 	run("bad signature", func(t *testing.T) {
 		id := place()
-		status, _ := s.sendStripe(stripeEvent(t, "evt_forged_"+id, "checkout.session.completed", s.checkoutSession(id, "paid")), "whsec_someone_else")
+		status, _ := s.sendStripe(t, stripeEvent(t, "evt_forged_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid")), "whsec_someone_else")
 		assert.Equal(t, http.StatusUnauthorized, status)
-		assert.Equal(t, "awaiting_payment", s.order(id).Status)
+		assert.Equal(t, "awaiting_payment", s.order(t, id).Status)
 	})
 
 	for _, call := range mock.Requests("/v1/checkout/sessions") {
@@ -181,12 +182,12 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 }
 
 // paymentURL is the payment link the order shows.
-func (s *system) paymentURL(id string) string {
-	s.t.Helper()
+func (s *system) paymentURL(t *testing.T, id string) string {
+	t.Helper()
 	var o struct {
 		PaymentURL string `json:"paymentUrl"`
 	}
-	require.Equal(s.t, http.StatusOK, s.call("GET", s.orders+"/api/orders/"+id, nil, operator(), &o))
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/orders/"+id, nil, operator(), &o))
 	return o.PaymentURL
 }
 
@@ -195,33 +196,33 @@ func (s *system) paymentURL(id string) string {
 // event and the payment_after_cancel ticket records it.
 func TestALatePaymentIsRefundedOnce(t *testing.T) {
 	s, mock := startWithStripe(t)
-	id := s.placeOrder(lowRisk)
-	s.waitStatus(id, "awaiting_payment")
-	status, _ := s.sendStripe(stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(id, "unpaid")), paymentSecret)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(t, id, "unpaid")), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status)
-	s.waitStatus(id, "cancelled")
+	s.waitStatus(t, id, "cancelled")
 
 	// The customer paid anyway; Stripe reports it, again, and then once more by another event.
-	paid := stripeEvent(t, "evt_late_"+id, "checkout.session.completed", s.checkoutSession(id, "paid"))
-	status, _ = s.sendStripe(paid, paymentSecret)
+	paid := stripeEvent(t, "evt_late_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid"))
+	status, _ = s.sendStripe(t, paid, paymentSecret)
 	require.Equal(t, http.StatusAccepted, status)
-	status, _ = s.sendStripe(paid, paymentSecret)
+	status, _ = s.sendStripe(t, paid, paymentSecret)
 	require.Equal(t, http.StatusOK, status, "the same event again is a duplicate")
-	status, _ = s.sendStripe(stripeEvent(t, "evt_late_async_"+id, "checkout.session.async_payment_succeeded", s.checkoutSession(id, "paid")), paymentSecret)
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_late_async_"+id, "checkout.session.async_payment_succeeded", s.checkoutSession(t, id, "paid")), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status, "another event about the same payment reaches the workflow")
-	s.waitTicket(id, "payment_after_cancel")
+	s.waitTicket(t, id, "payment_after_cancel")
 
 	// Barriers, so that "once" is not just "not yet": the workflow takes webhooks in order,
 	// so once a later order is paid, it has handled every event above (and sent any refund
 	// command they caused); the payment service takes its commands in order, so once a
 	// third order's session is open, it has handled those refund commands.
-	later := s.placeOrder(strings.Replace(lowRisk, `"c-1"`, `"c-later"`, 1))
-	s.waitStatus(later, "awaiting_payment")
-	status, _ = s.sendStripe(stripeEvent(t, "evt_later_"+later, "checkout.session.completed", s.checkoutSession(later, "paid")), paymentSecret)
+	later := s.placeOrder(t, strings.Replace(lowRisk, `"c-1"`, `"c-later"`, 1))
+	s.waitStatus(t, later, "awaiting_payment")
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_later_"+later, "checkout.session.completed", s.checkoutSession(t, later, "paid")), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status)
-	s.waitStatus(later, "awaiting_delivery")
-	third := s.placeOrder(strings.Replace(lowRisk, `"c-1"`, `"c-third"`, 1))
-	_, err := s.recordedSession(third)
+	s.waitStatus(t, later, "awaiting_delivery")
+	third := s.placeOrder(t, strings.Replace(lowRisk, `"c-1"`, `"c-third"`, 1))
+	_, err := s.recordedSession(t.Context(), third)
 	require.NoError(t, err)
 
 	refunds := mock.Requests("/v1/refunds")
@@ -230,14 +231,14 @@ func TestALatePaymentIsRefundedOnce(t *testing.T) {
 	assert.Equal(t, pi, refunds[0].Form.Get("payment_intent"))
 	assert.Equal(t, payments.RefundIdempotencyKey(pi), refunds[0].IdempotencyKey)
 
-	status, body := s.raw(s.orders+"/api/orders/"+id+"/events", operator())
+	status, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, 1, strings.Count(body, `"order.payment_refunded.v1"`), "one refund recorded on the order: %s", body)
 	var tickets struct {
 		Tickets []struct{ Kind, Reason string } `json:"tickets"`
 	}
-	require.Equal(t, http.StatusOK, s.call("GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
 	require.Len(t, tickets.Tickets, 1)
 	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, tickets.Tickets[0].Reason)
-	assert.Equal(t, "cancelled", s.order(id).Status, "a refund changes no status")
+	assert.Equal(t, "cancelled", s.order(t, id).Status, "a refund changes no status")
 }

@@ -30,14 +30,14 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prev) })
 
 	s := start(t, defaultOptions())
-	id := s.placeOrder(highRisk)
-	s.waitStatus(id, "awaiting_approval")
-	require.Equal(t, http.StatusOK, s.decide(managerToken, id, true, "").StatusCode())
-	s.waitStatus(id, "awaiting_payment")
-	s.pay(id, "completed")
-	s.waitStatus(id, "awaiting_delivery")
-	s.courier(id, "delivered")
-	s.waitStatus(id, "completed")
+	id := s.placeOrder(t, highRisk)
+	s.waitStatus(t, id, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "").StatusCode())
+	s.waitStatus(t, id, "awaiting_payment")
+	s.pay(t, id, "completed")
+	s.waitStatus(t, id, "awaiting_delivery")
+	s.courier(t, id, "delivered")
+	s.waitStatus(t, id, "completed")
 
 	spans := recorder.Ended()
 	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}

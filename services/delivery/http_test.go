@@ -1,0 +1,91 @@
+package delivery_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/delivery"
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+func TestShipmentHTTP(t *testing.T) {
+	svc, _ := newService(t, delivery.Config{})
+	h := svc.Handler()
+	body := `{"orderId":"ord-9","address":{"name":"Bo","line1":"2 Lane","city":"Oslo","postalCode":"0150","country":"NO"},"lines":[{"sku":"MUG","quantity":1}]}`
+
+	rec := postJSON(t, h, "/api/shipments", body)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	created := decode[delivery.Shipment](t, rec)
+	assert.Equal(t, "Oslo", created.Address.City)
+
+	rec = postJSON(t, h, "/api/shipments", body)
+	require.Equal(t, http.StatusOK, rec.Code, "a repeat finds the existing shipment")
+	assert.Equal(t, created.ShipmentID, decode[delivery.Shipment](t, rec).ShipmentID)
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/ord-9", nil)))
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, created, decode[delivery.Shipment](t, rec))
+
+	// The business case's own orders carry no address; they must still ship.
+	rec = postJSON(t, h, "/api/shipments", `{"orderId":"ord-10","lines":[{"sku":"MUG","quantity":1}]}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/ord-10", nil)))
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Nil(t, decode[delivery.Shipment](t, rec).Address)
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/nope", nil)))
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+}
+
+func TestBadInputIsA400NamingTheField(t *testing.T) {
+	svc, _ := newService(t, delivery.Config{})
+	h := svc.Handler()
+	addr := `"address":{"name":"Bo","line1":"2 Lane","city":"Oslo","postalCode":"0150","country":"NO"}`
+	lines := `"lines":[{"sku":"MUG","quantity":1}]`
+	cases := []struct{ name, path, body, field string }{
+		{"missing order", "/api/shipments", `{` + addr + `,` + lines + `}`, "orderId"},
+		{"address as text", "/api/shipments", `{"orderId":"o","address":"Oslo",` + lines + `}`, "address"},
+		{"no lines", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[]}`, "lines"},
+		{"zero quantity", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"MUG","quantity":0}]}`, "lines[0].quantity"},
+		{"quantity as text", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"MUG","quantity":"one"}]}`, "lines.quantity"},
+		{"unknown field", "/api/shipments", `{"orderId":"o",` + addr + `,` + lines + `,"gift":true}`, "gift"},
+		{"unknown status", "/api/shipments/o/simulate", `{"status":"lost_in_space"}`, "status"},
+		{"created is not a courier report", "/api/shipments/o/simulate", `{"status":"created"}`, "status"},
+		{"reason on delivery", "/api/shipments/o/simulate", `{"status":"delivered","reason":"x"}`, "reason"},
+		{"long order id", "/api/shipments", `{"orderId":"` + strings.Repeat("o", 129) + `",` + addr + `,` + lines + `}`, "orderId"},
+		{"too many units", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"MUG","quantity":10001}]}`, "lines[0].quantity"},
+		{"long sku", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"` + strings.Repeat("S", 65) + `","quantity":1}]}`, "lines[0].sku"},
+		{"long address part", "/api/shipments", `{"orderId":"o","address":{"city":"` + strings.Repeat("c", 201) + `"},` + lines + `}`, "address.city"},
+		{"long reason", "/api/shipments/o/simulate", `{"status":"failed","reason":"` + strings.Repeat("r", 1001) + `"}`, "reason"},
+		{"long order id in the path", "/api/shipments/" + strings.Repeat("o", 129) + "/simulate", `{"status":"delivered"}`, "orderId"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := postJSON(t, h, c.path, c.body)
+			require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+			body := decode[httpx.ErrorBody](t, rec)
+			assert.Equal(t, "invalid", body.Error.Code)
+			assert.Equal(t, c.field, body.Error.Field)
+		})
+	}
+	rec := postJSON(t, h, "/api/shipments/nobody/simulate", `{"status":"delivered"}`)
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+
+	// A refused status is quoted only in part.
+	rec = postJSON(t, h, "/api/shipments/o/simulate", `{"status":"`+strings.Repeat("x", 100_000)+`"}`)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Less(t, rec.Body.Len(), 300)
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/"+strings.Repeat("o", 129), nil)))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "orderId", decode[httpx.ErrorBody](t, rec).Error.Field)
+}

@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// Issue 12: another manager's decision used to make a row vanish without a word. The
+// pending page now logs it: who decided, what, and why.
+func TestDeskOthersDecisionsAreLogged(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "reshipper address"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitNotPresent(pendingRow(id)),
+	)
+	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
+	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
+	text := get(t, alice, chromedp.Text(entry))
+	assert.Contains(t, text, "Rejected "+id[:8]+" as bob@example.com: reshipper address")
+	logged := get(t, bob, chromedp.Nodes(chromedp.CSSAll(`[data-testid=decision-log-entry]`)))
+	assert.Len(t, logged, 1, "Bob's own decision is logged once, by its answer")
+}
+
+// Issue 12: an order whose deadline passes leaves the pending list with a word in the
+// live log, not silently.
+func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
+	opt := options{workflow: defaultOptions().workflow, devMode: true}
+	opt.workflow.ApprovalTimeout = 8 * time.Second
+	s := start(t, opt)
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-password"))
+	alice := browser(t)
+	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
+	id := s.placeOrder(t, riskyOrder)
+	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	s.waitStatus(t, id, "cancelled")
+	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
+	assert.Contains(t, get(t, alice, chromedp.Text(entry)), id[:8]+" was cancelled automatically: no decision before its deadline")
+}
+
+// claimOf is who the claim box of order id names, as the page shows it.
+func claimOf(id string) string {
+	return fmt.Sprintf(`(document.querySelector('[data-testid=pending-row][data-order-id=%q] [data-testid=claim]') || {dataset: {}}).dataset.claimedBy`, id)
+}
+
+// Issue 12's claims, across two browser contexts: Bob claims an order and Alice sees
+// "bob@example.com is reviewing" arrive live, without losing what she typed; his release
+// reaches her too. When he claims again, her decision asks for a confirmation first and
+// goes through once she ticks "Decide anyway". The claims are order events: the order's
+// timeline lists them.
+func TestDeskClaims(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"))
+	assert.Equal(t, "Nobody is reviewing this order.", get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.WaitVisible(pendingRow(id)),
+		chromedp.Click(in(id, `[data-testid=claim-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=release-button]`)),
+	)
+	assert.Contains(t, get(t, bob, chromedp.Text(in(id, `[data-testid=claim-text]`))), "You are reviewing this order, since")
+
+	do(t, alice, until(claimOf(id)+` === 'bob@example.com'`))
+	assert.Regexp(t, `^bob@example.com is reviewing, since \d\d:\d\d UTC\.$`, get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	assert.Equal(t, "velocity check", get(t, alice, chromedp.Value(in(id, `[data-testid=decide-reason]`))), "the claim arrives without wiping the form")
+
+	// Bob gives the order up; Alice sees that too.
+	do(t, bob, chromedp.Click(in(id, `[data-testid=release-button]`)), chromedp.WaitVisible(in(id, `[data-testid=claim-button]`)))
+	do(t, alice, until(claimOf(id)+` === ''`))
+
+	// He claims it again: Alice's rejection asks first and decides nothing.
+	do(t, bob, chromedp.Click(in(id, `[data-testid=claim-button]`)), chromedp.WaitVisible(in(id, `[data-testid=release-button]`)))
+	do(t, alice,
+		until(claimOf(id)+` === 'bob@example.com'`),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=decide-error]`)),
+	)
+	assert.Contains(t, get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))), "bob@example.com is reviewing this order")
+	assert.Equal(t, "awaiting_approval", s.order(t, id).Status)
+
+	// With "Decide anyway" ticked, her rejection goes through.
+	do(t, alice,
+		chromedp.Click(in(id, `[data-testid=claim-override]`)),
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
+	)
+	o := s.waitStatus(t, id, "rejected")
+	assert.Equal(t, "alice@example.com", o.DecidedBy)
+	do(t, bob, chromedp.WaitNotPresent(pendingRow(id)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))))
+
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Claim released by bob@example.com')`))
+	timeline := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
+	assert.Equal(t, 2, strings.Count(timeline, "Claimed for review by bob@example.com until"), timeline)
+}
+
+// Issue 12's bulk decisions: Alice ticks two of three pending orders and rejects them
+// with one reason. The first click only asks (nothing is decided yet); the confirmation
+// decides each order with its own event and logs each; the unticked order still waits.
+func TestDeskBulkDecisions(t *testing.T) {
+	s, alice := deskManagers(t)
+	first, second, third := s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
+
+	// Nothing ticked: refused.
+	do(t, alice, chromedp.Click(chromedp.CSS(`[data-testid=bulk-approve]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-error]`)))
+	assert.Equal(t, "Select the orders to decide first.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-error]`))))
+
+	do(t, alice,
+		chromedp.Click(in(first, `[data-testid=bulk-select]`)),
+		chromedp.Click(in(second, `[data-testid=bulk-select]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=bulk-reason]`), "card testing ring"),
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-reject]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-confirm]`)),
+	)
+	question := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-question]`)))
+	assert.Contains(t, question, "Reject 2 orders with the reason \u201ccard testing ring\u201d?")
+	assert.Contains(t, question, first[:8])
+	assert.Contains(t, question, second[:8])
+	assert.NotContains(t, question, third[:8])
+	for _, id := range []string{first, second, third} {
+		assert.Equal(t, "awaiting_approval", s.order(t, id).Status, "asking decides nothing")
+	}
+
+	do(t, alice,
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-confirm-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-summary]`)),
+		chromedp.WaitNotPresent(pendingRow(first)),
+		chromedp.WaitNotPresent(pendingRow(second)),
+	)
+	assert.Equal(t, "Rejected 2 of 2 orders as alice@example.com.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-summary]`))))
+	for _, id := range []string{first, second} {
+		o := s.waitStatus(t, id, "rejected")
+		assert.Equal(t, "alice@example.com", o.DecidedBy)
+		assert.Equal(t, "card testing ring", o.DecisionReason)
+		var rejections int
+		require.NoError(t, s.db.QueryRow(context.Background(),
+			`SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = 'order.rejected.v1'`, id).Scan(&rejections))
+		assert.Equal(t, 1, rejections, "each order gets its own event")
+		do(t, alice, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))))
+	}
+	assert.Equal(t, "awaiting_approval", s.order(t, third).Status)
+	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
+}
+
+// Issue 12's small things on the pending page: the tab title leads with the pending count
+// and follows it live; "waiting" and "time left" tick in the browser; buttons have
+// names that say which order they act on; the score is announced with its meaning; and
+// a dark system preference gives a dark page.
+func TestDeskSmallThings(t *testing.T) {
+	s, alice := deskManagers(t)
+	first := s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(pendingRow(first)))
+	assert.Equal(t, "(1) Pending approvals · Ordermill", get(t, alice, chromedp.Title()))
+	second := s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.WaitVisible(pendingRow(second)), until(`document.title === '(2) Pending approvals · Ordermill'`))
+
+	// The clocks are worked out again from the times the server wrote.
+	get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const row = document.querySelector('[data-testid=pending-row][data-order-id=%q]');
+		row.querySelector('[data-testid=pending-waiting]').dataset.since = new Date(Date.now() - (2*60+5)*60000 - 1000).toISOString();
+		row.querySelector('[data-testid=pending-time-left]').dataset.deadline = new Date(Date.now() + 30*60000 - 1000).toISOString();
+		return true })()`, first)))
+	do(t, alice,
+		until(fmt.Sprintf(`document.querySelector('[data-order-id=%q] [data-testid=pending-waiting]').textContent === '2h 5m'`, first)),
+		until(fmt.Sprintf(`document.querySelector('[data-order-id=%q] [data-testid=pending-time-left]').textContent === '29m'`, first)),
+	)
+	assert.Contains(t, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=pending-time-left]`), "class")).Value, "urgent", "under an hour left is urgent")
+
+	// Names and meanings for assistive technology.
+	short := first[:8]
+	assert.Equal(t, "Approve order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=approve-button]`), "aria-label")).Value)
+	assert.Equal(t, "Reject order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=reject-button]`), "aria-label")).Value)
+	assert.Equal(t, "Claim order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=claim-button]`), "aria-label")).Value)
+	assert.Equal(t, "Select order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=bulk-select]`), "aria-label")).Value)
+	unnamed := get(t, alice, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button, input[type=checkbox]')].filter(b =>
+		!(b.getAttribute('aria-label') || b.textContent.trim() || (b.labels && b.labels.length))).map(b => b.outerHTML)`))
+	assert.Empty(t, unnamed, "every control has an accessible name")
+	score := get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=pending-score]`), "aria-label")).Value
+	assert.Equal(t, "risk score 85 of 100, at or above the threshold 70: held for review", score)
+
+	// Dark mode follows the system's preference.
+	light := get(t, alice, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	dark := get(t, alice, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	assert.Equal(t, "rgb(246, 247, 249)", light)
+	assert.Equal(t, "rgb(17, 22, 29)", dark)
+	assert.Equal(t, "rgb(26, 34, 45)", get(t, alice, chromedp.Evaluate[string](
+		fmt.Sprintf(`getComputedStyle(document.querySelector('[data-testid=pending-row][data-order-id=%q]')).backgroundColor`, first))))
+}

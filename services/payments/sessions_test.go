@@ -1,0 +1,170 @@
+package payments_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/payments"
+)
+
+var cmd = payment.CreateSession{OrderID: "ord-1", Amount: 12_345, Currency: "EUR", CustomerEmail: "ann@example.com"}
+
+func createInTx(ctx context.Context, pool *pgxpool.Pool, svc *payments.Service, c payment.CreateSession) (payments.Session, bool, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return payments.Session{}, false, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	sess, created, err := svc.CreateSession(ctx, tx, c)
+	if err != nil {
+		return sess, created, err
+	}
+	return sess, created, tx.Commit(ctx)
+}
+
+func sessionEvents(t *testing.T, ctx context.Context, pool *pgxpool.Pool, orderID string) []payment.SessionCreated {
+	t.Helper()
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID(orderID))
+	require.NoError(t, err)
+	var out []payment.SessionCreated
+	for _, r := range recs {
+		require.Equal(t, payment.SessionCreatedName, r.Name)
+		require.Equal(t, payment.StreamType, r.StreamType)
+		var ev payment.SessionCreated
+		require.NoError(t, json.Unmarshal(r.Payload, &ev))
+		out = append(out, ev)
+	}
+	return out
+}
+
+func TestCreateSessionIsAtMostOncePerOrder(t *testing.T) {
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{})
+
+	first, created, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Regexp(t, `^cs_[A-Z2-7]{26}$`, first.SessionID)
+	assert.Equal(t, "http://localhost:3002/pay/"+first.SessionID, first.URL)
+	assert.Equal(t, payments.StatusOpen, first.Status)
+	assert.Equal(t, payments.SessionTTL, first.ExpiresAt.Sub(first.CreatedAt))
+
+	again := cmd
+	again.Amount = 999 // a differing retry still gets the first session, never a second one
+	second, created, err := createInTx(ctx, pool, svc, again)
+	require.NoError(t, err)
+	assert.False(t, created)
+	assert.Equal(t, first, second)
+
+	assert.Equal(t, []payment.SessionCreated{{
+		OrderID: "ord-1", SessionID: first.SessionID, URL: first.URL,
+		Amount: 12_345, Currency: "EUR", ExpiresAt: first.ExpiresAt,
+	}}, sessionEvents(t, ctx, pool, "ord-1"))
+}
+
+func TestConcurrentCreateSessionOpensOneSession(t *testing.T) {
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{})
+
+	const n = 8
+	var (
+		wg      sync.WaitGroup
+		ids     [n]string
+		errs    [n]error
+		created atomic.Int32
+		start   = make(chan struct{})
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			sess, c, err := createInTx(ctx, pool, svc, cmd)
+			ids[i], errs[i] = sess.SessionID, err
+			if c {
+				created.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		assert.Equal(t, ids[0], ids[i])
+	}
+	assert.EqualValues(t, 1, created.Load())
+	assert.Len(t, sessionEvents(t, ctx, pool, "ord-1"), 1)
+	var rows int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.sessions`).Scan(&rows))
+	assert.Equal(t, 1, rows)
+}
+
+// A command sent on the log opens the session and announces it on payment_events; an
+// unknown command before it is acked, not dead-lettered, and does not block it.
+func TestCreateSessionCommandOverTheLog(t *testing.T) {
+	svc, pool := newService(t, payments.Config{})
+	// Cancelled before the pool's cleanup closes it, which waits for the listener's connection.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	meta := eventstore.Metadata{CorrelationID: "corr-1", Actor: "saga"}
+	require.NoError(t, eventstore.Send(ctx, tx, payment.CommandsTopic, meta, eventstore.Message{Name: "payments.refund.v9", Data: map[string]string{"orderId": "ord-1"}}))
+	require.NoError(t, eventstore.Send(ctx, tx, payment.CommandsTopic, meta, eventstore.Message{Name: payment.CreateSessionName, Data: cmd}))
+	require.NoError(t, tx.Commit(ctx))
+
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
+	go func() { _ = log.Listen(ctx) }()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	require.NoError(t, svc.RegisterConsumers(log, router))
+	announced := make(chan struct{})
+	var (
+		once sync.Once
+		got  eventstore.Recorded
+	)
+	require.NoError(t, log.Consume(router, "test", eventstore.EventsTopic(payment.StreamType), func(_ context.Context, _ pgx.Tx, msg *message.Message) error {
+		if msg.Metadata.Get("name") != payment.SessionCreatedName {
+			return nil
+		}
+		r, err := eventstore.DecodeRecorded(msg)
+		if err != nil {
+			return err
+		}
+		got = r
+		once.Do(func() { close(announced) })
+		return nil
+	}))
+	go func() { _ = router.Run(ctx) }()
+	select {
+	case <-announced:
+	case <-ctx.Done():
+		t.Fatal("SessionCreated never arrived on payment_events")
+	}
+	require.NoError(t, router.Close())
+
+	sess, err := svc.SessionByOrder(ctx, pool, "ord-1")
+	require.NoError(t, err)
+	assert.Equal(t, int64(12_345), sess.Amount)
+	assert.Equal(t, "ann@example.com", sess.CustomerEmail)
+	assert.Equal(t, payment.StreamID("ord-1"), got.StreamID)
+	assert.Equal(t, "corr-1", got.Metadata.CorrelationID, "the command's correlation id carries over")
+	var ev payment.SessionCreated
+	require.NoError(t, json.Unmarshal(got.Payload, &ev))
+	assert.Equal(t, sess.SessionID, ev.SessionID)
+	var dead int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&dead))
+	assert.Zero(t, dead)
+}

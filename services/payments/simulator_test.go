@@ -1,0 +1,208 @@
+package payments_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+// ordersStub plays the orders service's webhook endpoint: it verifies the signature as the
+// orders service must and records what it was sent.
+type ordersStub struct {
+	mu     sync.Mutex
+	bodies []payment.Webhook
+	errs   []error
+	status int
+}
+
+func (o *ordersStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r.Method != http.MethodPost || r.URL.Path != "/webhooks/payment" {
+		http.NotFound(w, r)
+		return
+	}
+	if err := webhooksig.VerifyStripe(body, r.Header.Get(webhooksig.StripeHeader), secret, time.Now()); err != nil {
+		o.errs = append(o.errs, err)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var wh payment.Webhook
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&wh); err != nil {
+		o.errs = append(o.errs, err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	o.bodies = append(o.bodies, wh)
+	w.WriteHeader(o.status)
+	_, _ = io.WriteString(w, `{"ok":true}`)
+}
+
+func (o *ordersStub) received() ([]payment.Webhook, []error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]payment.Webhook(nil), o.bodies...), append([]error(nil), o.errs...)
+}
+
+func TestSimulatorSendsASignedWebhook(t *testing.T) {
+	ctx := testContext(t)
+	stub := &ordersStub{status: http.StatusAccepted}
+	orders := httptest.NewServer(stub)
+	defer orders.Close()
+	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
+	sess, _, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+	h := svc.Handler()
+
+	rec := postJSON(t, h, "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	res := decode[payments.ProcessResult](t, rec)
+	assert.Equal(t, http.StatusAccepted, res.OrdersStatus)
+	assert.Equal(t, `{"ok":true}`, res.OrdersBody)
+	assert.Regexp(t, `^evt_`, res.Webhook.ID)
+	assert.Regexp(t, `^pi_`, res.Webhook.PaymentID)
+	want := payment.Webhook{
+		ID: res.Webhook.ID, OrderID: "ord-1", Status: payment.StatusCompleted,
+		PaymentID: res.Webhook.PaymentID, SessionID: sess.SessionID, Amount: 12_345, Currency: "EUR",
+	}
+	assert.Equal(t, want, res.Webhook)
+	bodies, errs := stub.received()
+	assert.Empty(t, errs)
+	assert.Equal(t, []payment.Webhook{want}, bodies)
+
+	got, err := svc.SessionByOrder(ctx, pool, "ord-1")
+	require.NoError(t, err)
+	assert.Equal(t, payment.StatusCompleted, got.Status)
+	assert.Equal(t, want.PaymentID, got.PaymentID)
+
+	// Repeating the outcome notifies again, under a new event id, about the same payment.
+	rec = postJSON(t, h, "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	again := decode[payments.ProcessResult](t, rec).Webhook
+	assert.NotEqual(t, want.ID, again.ID)
+	again.ID = want.ID
+	assert.Equal(t, want, again)
+
+	// A settled payment cannot change its outcome.
+	rec = postJSON(t, h, "/api/payments/process", `{"orderId":"ord-1","outcome":"failed"}`)
+	assert.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	bodies, _ = stub.received()
+	assert.Len(t, bodies, 2)
+}
+
+func TestSimulatedFailureCarriesItsReason(t *testing.T) {
+	ctx := testContext(t)
+	stub := &ordersStub{status: http.StatusOK}
+	orders := httptest.NewServer(stub)
+	defer orders.Close()
+	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
+	_, _, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+	other := cmd
+	other.OrderID = "ord-2"
+	_, _, err = createInTx(ctx, pool, svc, other)
+	require.NoError(t, err)
+
+	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-1","outcome":"failed","reason":"insufficient_funds"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	rec = postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-2","outcome":"failed"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+
+	bodies, errs := stub.received()
+	assert.Empty(t, errs)
+	require.Len(t, bodies, 2)
+	assert.Equal(t, payment.StatusFailed, bodies[0].Status)
+	assert.Equal(t, "insufficient_funds", bodies[0].Reason)
+	assert.Equal(t, payments.DefaultFailureReason, bodies[1].Reason)
+	sess, err := svc.SessionByOrder(ctx, pool, "ord-1")
+	require.NoError(t, err)
+	assert.Equal(t, payment.StatusFailed, sess.Status)
+}
+
+// A payment can be simulated before the order asked for a session: the early webhook the
+// saga must remember.
+func TestSimulatorPaysAnOrderWithoutASession(t *testing.T) {
+	ctx := testContext(t)
+	stub := &ordersStub{status: http.StatusAccepted}
+	orders := httptest.NewServer(stub)
+	defer orders.Close()
+	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
+
+	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"early","outcome":"completed"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	wh := decode[payments.ProcessResult](t, rec).Webhook
+	assert.Regexp(t, `^pi_`, wh.PaymentID)
+	assert.Equal(t, payment.Webhook{ID: wh.ID, OrderID: "early", Status: payment.StatusCompleted, PaymentID: wh.PaymentID}, wh)
+	bodies, errs := stub.received()
+	assert.Empty(t, errs)
+	assert.Equal(t, []payment.Webhook{wh}, bodies)
+	_, err := svc.SessionByOrder(ctx, pool, "early")
+	assert.Error(t, err, "no session is invented")
+}
+
+// The orders service's refusal is reported, not hidden: a wrong secret shows up as 401.
+func TestSimulatorReportsTheOrdersServiceAnswer(t *testing.T) {
+	ctx := testContext(t)
+	stub := &ordersStub{status: http.StatusOK}
+	orders := httptest.NewServer(stub)
+	defer orders.Close()
+	svc, pool := newService(t, payments.Config{WebhookSecret: "whsec_wrong", OrdersWebhookURL: orders.URL + "/webhooks/payment"})
+	_, _, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+
+	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, http.StatusUnauthorized, decode[payments.ProcessResult](t, rec).OrdersStatus)
+	_, errs := stub.received()
+	assert.Len(t, errs, 1)
+}
+
+func TestSimulatorWithUnreachableOrdersIsABadGateway(t *testing.T) {
+	ctx := testContext(t)
+	orders := httptest.NewServer(http.NotFoundHandler())
+	url := orders.URL
+	orders.Close() // nothing listens there any more
+	svc, pool := newService(t, payments.Config{OrdersWebhookURL: url})
+	_, _, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+
+	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)
+	assert.Equal(t, http.StatusBadGateway, rec.Code)
+	assert.Equal(t, "bad_gateway", decode[httpx.ErrorBody](t, rec).Error.Code)
+	sess, err := svc.SessionByOrder(ctx, pool, "ord-1")
+	require.NoError(t, err)
+	assert.Equal(t, payment.StatusCompleted, sess.Status, "the money moved even though the notice did not arrive")
+}
+
+func TestSimulatorRefusesAnExpiredSession(t *testing.T) {
+	ctx := testContext(t)
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	svc, pool := newService(t, payments.Config{Now: func() time.Time { return *now.Load() }})
+	_, _, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+	later := t0.Add(payments.SessionTTL + time.Second)
+	now.Store(&later)
+
+	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)
+	assert.Equal(t, http.StatusConflict, rec.Code)
+	assert.Contains(t, decode[httpx.ErrorBody](t, rec).Error.Message, "expired")
+}
