@@ -384,10 +384,10 @@ func describe(t testing.TB, history []order.Event, effects []Effect) []fx {
 	var out []fx
 	for _, e := range effects {
 		switch e := e.(type) {
+		case StateChange:
 		case OrderCommand:
-			require.NotNil(t, e.Run, "OrderCommand %s has no Run", e.Name)
 			evs, err := e.Run(working, testRunAt)
-			d := fx{Type: "order", Name: e.Name, Events: evs}
+			d := fx{Type: "order", Name: e.Name(), Events: evs}
 			if err != nil {
 				d.RunErr = err.Error()
 			}
@@ -425,8 +425,13 @@ func decideRaw(t testing.TB, history []order.Event, state State, m Message, rece
 	}
 	o := order.Rehydrate(history)
 	st := State{PendingPayment: state.PendingPayment, PendingDelivery: slices.Clone(state.PendingDelivery)}
-	effects, err := ProcessOrder.Decide(Input{Msg: m, Order: o, State: &st, Now: testNow, Cfg: DefaultConfig(), RecentOrders: recent})
+	effects, err := ProcessOrder.Decide(Input{Msg: m, Order: o, State: st, Now: testNow, Cfg: DefaultConfig(), RecentOrders: recent})
 	require.NoError(t, err)
+	for _, e := range effects {
+		if c, ok := e.(StateChange); ok {
+			c.applyTo(&st)
+		}
+	}
 	require.Equal(t, order.Rehydrate(history), o, "Decide must not change the order")
 	return effects, st
 }
@@ -989,7 +994,7 @@ func TestProcessOrderRejectsMalformedPayloads(t *testing.T) {
 			st := State{}
 			effects, err := ProcessOrder.Decide(Input{
 				Msg:   Message{Name: tc.name, ID: "bad", Payload: json.RawMessage(`{"orderId": 42`)},
-				Order: order.Rehydrate(history(t, tc.steps...)), State: &st, Now: testNow, Cfg: DefaultConfig(),
+				Order: order.Rehydrate(history(t, tc.steps...)), State: st, Now: testNow, Cfg: DefaultConfig(),
 			})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.name)
@@ -1089,8 +1094,8 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 	handled := map[string]bool{}
 	for i, r := range ProcessOrder {
 		assert.NotEmpty(t, r.On, "rule %d has no message name", i)
-		assert.NotEmpty(t, r.Steps, "rule %d (%s) has no steps", i, r.On)
-		for j, s := range r.Steps {
+		assert.NotEmpty(t, r.steps, "rule %d (%s) has no steps", i, r.On)
+		for j, s := range r.steps {
 			assert.NotNil(t, s, "rule %d (%s) step %d is nil", i, r.On, j)
 		}
 		handled[r.On] = true
@@ -1136,13 +1141,13 @@ func TestProcessOrderHappyPathEndToEnd(t *testing.T) {
 		require.Less(t, steps, 100, "the flow does not settle")
 		m := queue[0]
 		queue = queue[1:]
-		effects, err := ProcessOrder.Decide(Input{Msg: m, Order: order.Rehydrate(events), State: &state, Now: testNow, Cfg: DefaultConfig()})
+		effects, err := ProcessOrder.Decide(Input{Msg: m, Order: order.Rehydrate(events), State: state, Now: testNow, Cfg: DefaultConfig()})
 		require.NoError(t, err, m.Name)
 		for _, e := range effects {
 			switch e := e.(type) {
 			case OrderCommand:
 				evs, err := e.Run(order.Rehydrate(events), testRunAt)
-				require.NoError(t, err, e.Name)
+				require.NoError(t, err, e.Name())
 				events = append(events, evs...)
 				for _, ev := range evs {
 					queue = append(queue, msg(ev.EventName(), ev))
@@ -1165,6 +1170,8 @@ func TestProcessOrderHappyPathEndToEnd(t *testing.T) {
 				notified = append(notified, e.Kind)
 			case OpenTicket:
 				t.Fatalf("unexpected ticket %s: %s", e.Kind, e.Reason)
+			case StateChange:
+				e.applyTo(&state)
 			}
 		}
 		if len(queue) == 0 && len(webhooks) > 0 {
@@ -1215,7 +1222,7 @@ func TestDeliveryFailedTicketReasonDoesNotAccumulate(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			_, _ = ProcessOrder.Decide(Input{Msg: m, Order: o, State: &State{}, Now: testNow, Cfg: DefaultConfig()})
+			_, _ = ProcessOrder.Decide(Input{Msg: m, Order: o, State: State{}, Now: testNow, Cfg: DefaultConfig()})
 		})
 	}
 	wg.Wait()
