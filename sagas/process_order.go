@@ -22,37 +22,38 @@ const (
 func DeadlineName(w Wait) string { return "deadline." + string(w) + ".v1" }
 
 // ProcessOrder is the whole order workflow of the business case, top to bottom: each rule
-// says what happens when a message arrives. The order's lifecycle table (domain/order,
-// lifecycle.go) says which status accepts which command and which wait each status rests
-// in; a rule guarded by IfAccepts or OnDeadline does nothing once its moment has passed.
+// says what happens when a message of a type arrives. The order's lifecycle table
+// (domain/order/lifecycle.go) says which status accepts which command and which wait each
+// status rests in: a rule guarded by IfAccepts, or a deadline (OnDeadline), does nothing
+// once its moment has passed (a duplicate reply, a late deadline).
 var ProcessOrder = Flow{
 	// 1. The order is placed: score its risk.
 	After[order.OrderPlaced](assessRisk).IfAccepts(order.CmdAssessRisk),
 
 	// 2. Low risk goes straight on; high risk pauses for a manager (approval wait).
 	After[order.RiskAssessed](reserveInventory).IfAccepts(order.CmdReserveInventory),
-	On(waitUntil(WaitApproval, func(ev order.HeldForApproval) time.Time { return ev.Deadline })),
+	On[order.HeldForApproval](waitUntil(order.WaitApproval, heldUntil)),
 	After[order.OrderApproved](reserveInventory).IfAccepts(order.CmdReserveInventory),
-	OnDeadline(WaitApproval, cancel(order.ReasonTimedOut, "no manager decision before the deadline")),
+	OnDeadline(order.WaitApproval, cancel(order.ReasonTimedOut, "no manager decision before the deadline")),
 
 	// 3. Reserve inventory at the warehouse.
-	On(recordReservation),
-	On(failReservation).IfAccepts(order.CmdFailReservation),
+	On[inventory.Reserved](recordReservation),
+	On[inventory.ReservationFailed](failReservation).IfAccepts(order.CmdFailReservation),
 
 	// 4. Reserved: in parallel confirm by email and open a payment session for the order's
 	//    total; wait for the payment webhook (payment wait). A webhook is checked against
 	//    the recorded session, so one that came before it is applied once it is recorded.
-	After[order.InventoryReserved](parallel(notify(KindOrderConfirmed), createPaymentSession), waitFor(WaitPayment)),
-	On(recordPaymentSession).IfAccepts(order.CmdRecordPaymentSession),
-	On(onPaymentWebhook),
-	OnDeadline(WaitPayment, cancel(order.ReasonTimedOut, "payment not received before the deadline")),
+	After[order.InventoryReserved](parallel(notify(KindOrderConfirmed), createPaymentSession), waitFor(order.WaitPayment)),
+	On[payment.SessionCreated](recordPaymentSession).IfAccepts(order.CmdRecordPaymentSession),
+	On[PaymentWebhook](onPaymentWebhook),
+	OnDeadline(order.WaitPayment, cancel(order.ReasonTimedOut, "payment not received before the deadline")),
 
 	// 5. Paid: ship, and wait for the courier (delivery wait).
 	After[order.PaymentCompleted](createShipment),
-	On(recordShipment).IfAccepts(order.CmdCreateShipment),
-	After[order.ShipmentCreated](waitFor(WaitDelivery), applyEarlyDeliveries),
-	On(onDeliveryWebhook),
-	OnDeadline(WaitDelivery, openTicket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")),
+	On[shipping.ShipmentCreated](recordShipment).IfAccepts(order.CmdCreateShipment),
+	After[order.ShipmentCreated](waitFor(order.WaitDelivery), applyEarlyDeliveries),
+	On[shipping.Webhook](onDeliveryWebhook),
+	OnDeadline(order.WaitDelivery, openTicket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")),
 
 	// 6. Delivered: complete and send the completion email.
 	After[order.OrderDelivered](complete).IfAccepts(order.CmdComplete),
@@ -62,7 +63,7 @@ var ProcessOrder = Flow{
 	// money taken for it anyway is refunded (the refund recorded, and a ticket says so); a
 	// failed delivery becomes a support ticket.
 	After[order.OrderCancelled](releaseReservation, notifyCancellation, refundEarlyPayment),
-	On(recordRefund),
+	On[payment.Refunded](recordRefund),
 	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed")),
 }
 
@@ -101,6 +102,9 @@ func waitUntil[T any](w Wait, deadline func(T) time.Time) func(Input, T) ([]Effe
 		return waitFor(w)(in)
 	}
 }
+
+// heldUntil is the approval deadline a hold records.
+func heldUntil(ev order.HeldForApproval) time.Time { return ev.Deadline }
 
 func (c Config) timeout(w Wait) time.Duration {
 	switch w {

@@ -187,8 +187,9 @@ func Lifecycle() []Phase {
 	return out
 }
 
-// phase is s's row of the table; an unknown status has an empty one (accepts nothing).
-func (s Status) phase() Phase {
+// Phase is s's row of the lifecycle table; an unknown status has an empty one (accepts
+// nothing).
+func (s Status) Phase() Phase {
 	for _, p := range table {
 		if p.Status == s {
 			return p
@@ -197,14 +198,11 @@ func (s Status) phase() Phase {
 	return Phase{Status: s}
 }
 
-// Phase is s's row of the lifecycle table.
-func (s Status) Phase() Phase { return s.phase() }
-
 // Accepts reports whether an order in s accepts cmd.
-func (s Status) Accepts(cmd Command) bool { return slices.Contains(s.phase().Accepts, cmd) }
+func (s Status) Accepts(cmd Command) bool { return slices.Contains(s.Phase().Accepts, cmd) }
 
 // Waiting reports whether an order in s rests in wait w.
-func (s Status) Waiting(w Wait) bool { return w != "" && s.phase().Wait == w }
+func (s Status) Waiting(w Wait) bool { return w != "" && s.Phase().Wait == w }
 
 // CanReach reports whether an order in s is in target or may still get there.
 func (s Status) CanReach(target Status) bool {
@@ -218,7 +216,7 @@ func (s Status) CanReach(target Status) bool {
 			return false
 		}
 		seen[at] = true
-		for _, t := range at.phase().Next {
+		for _, t := range at.Phase().Next {
 			if walk(t.To) {
 				return true
 			}
@@ -231,7 +229,7 @@ func (s Status) CanReach(target Status) bool {
 // after is the status an order in s is in once e is applied.
 func (s Status) after(e Event) Status {
 	name := e.EventName()
-	for _, t := range s.phase().Next {
+	for _, t := range s.Phase().Next {
 		if t.On == name && (t.If == nil || t.If(e)) {
 			return t.To
 		}
@@ -263,9 +261,9 @@ func recordedBy(name string) []Command {
 // cancelled order the stage of the status it was cancelled in, as its fields tell.
 func (o *Order) Stage() Stage {
 	if o.Status != StatusCancelled {
-		return o.Status.phase().Stage
+		return o.Status.Phase().Stage
 	}
-	return o.cancelledIn().phase().Stage
+	return o.cancelledIn().Phase().Stage
 }
 
 // cancelledIn is the status a cancelled order was in when it was cancelled.

@@ -80,7 +80,7 @@ func Statuses() []Status {
 }
 
 // Terminal reports whether no further commands can change the order, so workers can stop tracking it.
-func (s Status) Terminal() bool { return s.phase().Terminal }
+func (s Status) Terminal() bool { return s.Phase().Terminal }
 
 // ParseStatus validates user input such as API filters so unknown statuses are rejected early.
 func ParseStatus(s string) (Status, error) {
