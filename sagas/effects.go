@@ -73,6 +73,8 @@ type RecordRefund struct {
 	Currency            string
 }
 
+// Name implements OrderCommand; the names are the ones logs and the replay tool showed
+// before commands were values.
 func (AssessRisk) Name() string           { return "assess-risk" }
 func (RecordReservation) Name() string    { return "record-reservation" }
 func (FailReservation) Name() string      { return "fail-reservation" }
