@@ -1,20 +1,184 @@
 package sagas
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/shipping"
 )
 
 // Effect is one thing a step decides should happen; the runner carries effects out in the
 // same transaction as the message that caused them. Effects are plain values so steps can
-// be tested as tables without a database.
+// be tested as tables without a database, comparing what they return with assert.Equal.
 type Effect interface{ isEffect() }
 
-// OrderCommand changes the order aggregate. Run decides on the order's latest state.
-type OrderCommand struct {
-	Name string
-	Run  func(o *order.Order, at time.Time) ([]order.Event, error)
+// OrderCommand is an effect that changes the order aggregate: plain data naming the
+// command and its arguments, which the runner runs on the order's latest state (an earlier
+// effect of the same batch may have moved it on).
+type OrderCommand interface {
+	Effect
+	// Name names the command in logs and the replay tool.
+	Name() string
+	// Run decides the command's events on o at time at.
+	Run(o *order.Order, at time.Time) ([]order.Event, error)
+}
+
+// AssessRisk records the risk assessment, holding the order until Deadline at or above
+// Threshold.
+type AssessRisk struct {
+	Score     int
+	Factors   []order.RiskFactor
+	Threshold int
+	Deadline  time.Time
+}
+
+// RecordReservation books the warehouse's reservation on the order.
+type RecordReservation struct{ ID string }
+
+// FailReservation cancels the order the warehouse could not serve.
+type FailReservation struct{ Reason string }
+
+// RecordPaymentSession books the payment service's checkout session on the order.
+type RecordPaymentSession struct{ Session order.PaymentSession }
+
+// CompletePayment pays the order with a provider's completed payment, if it is for the
+// order's session, total and currency; otherwise a payment_mismatch ticket says why.
+type CompletePayment struct{ Webhook PaymentWebhook }
+
+// FailPayment cancels the order whose payment failed, if the failure is about the order's
+// session; otherwise a payment_mismatch ticket says why.
+type FailPayment struct{ Webhook PaymentWebhook }
+
+// RecordShipment books the courier's shipment on the order.
+type RecordShipment struct{ ShipmentID, Carrier, TrackingNumber string }
+
+// UpdateDelivery records a courier's status update.
+type UpdateDelivery struct{ Status, Reason string }
+
+// Complete closes the delivered order.
+type Complete struct{}
+
+// Cancel cancels the order.
+type Cancel struct {
+	Reason order.CancelReason
+	Detail string
+}
+
+// RecordRefund records the provider's refund of a payment on the order.
+type RecordRefund struct {
+	PaymentID, RefundID string
+	Amount              order.Cents
+	Currency            string
+}
+
+// Name implements OrderCommand; the names are the ones logs and the replay tool showed
+// before commands were values.
+func (AssessRisk) Name() string           { return "assess-risk" }
+func (RecordReservation) Name() string    { return "record-reservation" }
+func (FailReservation) Name() string      { return "fail-reservation" }
+func (RecordPaymentSession) Name() string { return "record-payment-session" }
+func (CompletePayment) Name() string      { return "complete-payment" }
+func (FailPayment) Name() string          { return "fail-payment" }
+func (RecordShipment) Name() string       { return "record-shipment" }
+func (UpdateDelivery) Name() string       { return "update-delivery" }
+func (Complete) Name() string             { return "complete" }
+func (c Cancel) Name() string             { return "cancel-" + string(c.Reason) }
+func (RecordRefund) Name() string         { return "record-refund" }
+
+// Run implements OrderCommand.
+func (c AssessRisk) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.AssessRisk(c.Score, c.Factors, c.Threshold, c.Deadline, at)
+}
+
+// Run implements OrderCommand.
+func (c RecordReservation) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.ReserveInventory(c.ID, at)
+}
+
+// Run implements OrderCommand.
+func (c FailReservation) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.FailReservation(c.Reason, at)
+}
+
+// Run implements OrderCommand.
+func (c RecordPaymentSession) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.RecordPaymentSession(c.Session, at)
+}
+
+// Run implements OrderCommand. It re-checks the wait: another webhook may have ended it
+// earlier in this batch.
+func (c CompletePayment) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	if !o.Status.Accepts(order.CmdCompletePayment) {
+		return nil, nil
+	}
+	ch := c.Webhook.charge(o)
+	if why := o.ChargeMismatch(ch); why != "" {
+		return c.Webhook.mismatch(o, at, why)
+	}
+	return o.CompletePayment(c.Webhook.paymentID(), ch, at)
+}
+
+// Run implements OrderCommand, re-checking the wait as CompletePayment does.
+func (c FailPayment) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	wh := c.Webhook
+	if !o.Status.Accepts(order.CmdFailPayment) {
+		return nil, nil
+	}
+	if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
+		return wh.mismatch(o, at, fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID))
+	}
+	reason := wh.Reason
+	if reason == "" {
+		reason = "the payment provider reported a failure"
+	}
+	return o.FailPayment(wh.PaymentID, reason, at)
+}
+
+// paymentID is the payment a completed webhook is recorded against. The business case's
+// bare webhook names no payment; a completed payment must be recorded against something,
+// so it falls back to the session, then to a marker.
+func (wh PaymentWebhook) paymentID() string {
+	switch {
+	case wh.PaymentID != "":
+		return wh.PaymentID
+	case wh.SessionID != "":
+		return wh.SessionID
+	}
+	return "unreported"
+}
+
+// mismatch opens the payment_mismatch ticket for a webhook the order refuses.
+func (wh PaymentWebhook) mismatch(o *order.Order, at time.Time, why string) ([]order.Event, error) {
+	return o.OpenSupportTicket(TicketPaymentMismatch, fmt.Sprintf("%s payment %s refused: %s", wh.Status, wh.paymentID(), why), at)
+}
+
+// Run implements OrderCommand.
+func (c RecordShipment) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.CreateShipment(c.ShipmentID, c.Carrier, c.TrackingNumber, at)
+}
+
+// Run implements OrderCommand. An earlier update in this batch may already have ended
+// the wait, or recorded the same status.
+func (c UpdateDelivery) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	if !o.Status.Accepts(order.CmdUpdateDelivery) || o.DeliveryStatus == c.Status {
+		return nil, nil
+	}
+	return o.UpdateDelivery(c.Status, c.Reason, at)
+}
+
+// Run implements OrderCommand.
+func (Complete) Run(o *order.Order, at time.Time) ([]order.Event, error) { return o.Complete(at) }
+
+// Run implements OrderCommand.
+func (c Cancel) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.Cancel(c.Reason, c.Detail, at)
+}
+
+// Run implements OrderCommand.
+func (c RecordRefund) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	return o.RecordRefund(c.PaymentID, c.RefundID, c.Amount, c.Currency, at)
 }
 
 // SendCommand sends a command to another service over the log.
@@ -44,20 +208,60 @@ type OpenTicket struct {
 	Reason string
 }
 
-func (OrderCommand) isEffect()     {}
-func (SendCommand) isEffect()      {}
-func (ScheduleDeadline) isEffect() {}
-func (Notify) isEffect()           {}
-func (OpenTicket) isEffect()       {}
+// StateChange is an effect on the saga's own memory of the order, which the runner
+// applies before the next message and saves with the batch.
+type StateChange interface {
+	Effect
+	applyTo(s *State)
+}
 
-// Wait names a pause of the workflow that has a deadline.
-type Wait string
+// KeepPendingPayment remembers a payment webhook that came before the order could take it.
+type KeepPendingPayment struct{ Webhook PaymentWebhook }
 
-// The workflow's waits.
+// ClearPendingPayment forgets the remembered payment webhook, once it has been dealt with.
+type ClearPendingPayment struct{}
+
+// KeepPendingDelivery remembers a courier update that came before the shipment was recorded.
+type KeepPendingDelivery struct{ Webhook shipping.Webhook }
+
+// ClearPendingDelivery forgets the remembered courier updates, once they have been applied.
+type ClearPendingDelivery struct{}
+
+func (c KeepPendingPayment) applyTo(s *State) { wh := c.Webhook; s.PendingPayment = &wh }
+func (ClearPendingPayment) applyTo(s *State)  { s.PendingPayment = nil }
+func (c KeepPendingDelivery) applyTo(s *State) {
+	s.PendingDelivery = append(s.PendingDelivery, c.Webhook)
+}
+func (ClearPendingDelivery) applyTo(s *State) { s.PendingDelivery = nil }
+
+func (AssessRisk) isEffect()           {}
+func (RecordReservation) isEffect()    {}
+func (FailReservation) isEffect()      {}
+func (RecordPaymentSession) isEffect() {}
+func (CompletePayment) isEffect()      {}
+func (FailPayment) isEffect()          {}
+func (RecordShipment) isEffect()       {}
+func (UpdateDelivery) isEffect()       {}
+func (Complete) isEffect()             {}
+func (Cancel) isEffect()               {}
+func (RecordRefund) isEffect()         {}
+func (SendCommand) isEffect()          {}
+func (ScheduleDeadline) isEffect()     {}
+func (Notify) isEffect()               {}
+func (OpenTicket) isEffect()           {}
+func (KeepPendingPayment) isEffect()   {}
+func (ClearPendingPayment) isEffect()  {}
+func (KeepPendingDelivery) isEffect()  {}
+func (ClearPendingDelivery) isEffect() {}
+
+// Wait is the domain's wait (order.Wait): the saga arms a deadline for each.
+type Wait = order.Wait
+
+// The workflow's waits, as the domain names them; kept here for the saga's callers.
 const (
-	WaitApproval Wait = "approval"
-	WaitPayment  Wait = "payment"
-	WaitDelivery Wait = "delivery"
+	WaitApproval = order.WaitApproval
+	WaitPayment  = order.WaitPayment
+	WaitDelivery = order.WaitDelivery
 )
 
 // Notification kinds, one email of each kind per order at most.

@@ -6,6 +6,7 @@ package sagas
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
@@ -40,6 +41,9 @@ type PaymentWebhook struct {
 	IntentOnly bool `json:"intentOnly,omitempty"`
 }
 
+// MessageName is the name payment webhooks travel under to the saga.
+func (PaymentWebhook) MessageName() string { return PaymentWebhookName }
+
 // charge is what wh says was settled, for o.
 func (wh PaymentWebhook) charge(o *order.Order) order.Charge {
 	c := order.Charge{SessionID: wh.SessionID, Amount: order.Cents(wh.Amount), Currency: wh.Currency}
@@ -70,28 +74,68 @@ func DefaultConfig() Config {
 	return Config{RiskThreshold: 70, ApprovalTimeout: 24 * time.Hour, PaymentTimeout: 24 * time.Hour, DeliveryTimeout: 7 * 24 * time.Hour}
 }
 
-// Input is everything a step may look at: pure data, gathered by the runner.
+// Input is everything a step may look at: pure data, gathered by the runner. Steps never
+// change it: what the saga should remember comes back as effects (KeepPendingPayment, ...).
 type Input struct {
 	Msg   Message
 	Order *order.Order
-	State *State
+	State State
 	Now   time.Time
 	Cfg   Config
 	// RecentOrders counts the customer's other orders in the last hour (for risk).
 	RecentOrders int
 }
 
-// Step decides effects for one message; it may update in.State.
+// Step decides effects from the order and the saga's memory; steps that read the message
+// itself are typed (On).
 type Step func(in Input) ([]Effect, error)
 
-// Rule binds the steps taken when a message of one name arrives.
+// Rule binds the steps taken when a message of one name arrives, while the order is where
+// its guard says.
 type Rule struct {
-	On    string
-	Steps []Step
+	On     string
+	decode func(Message) (any, error)
+	guard  func(*order.Order) bool
+	steps  []func(in Input, msg any) ([]Effect, error)
 }
 
-// On declares a rule.
-func On(name string, steps ...Step) Rule { return Rule{On: name, Steps: steps} }
+// On declares the rule for messages of type T, its name taken from T: each step receives
+// the decoded message. A payload that does not decode is an error naming the message.
+func On[T any](steps ...func(in Input, msg T) ([]Effect, error)) Rule {
+	r := Rule{On: nameOf[T](), decode: func(m Message) (any, error) { return decode[T](m) }}
+	for _, step := range steps {
+		r.steps = append(r.steps, func(in Input, msg any) ([]Effect, error) { return step(in, msg.(T)) })
+	}
+	return r
+}
+
+// After declares the rule for messages of type T whose steps need only the order and the
+// saga's memory, not the message's content.
+func After[T any](steps ...Step) Rule { return On[T]().Then(steps...) }
+
+// OnDeadline declares the rule for the deadline of wait w. It applies only while the order
+// still rests in w (lifecycle table): a deadline firing after its wait ended does nothing.
+func OnDeadline(w Wait, steps ...Step) Rule {
+	r := Rule{On: DeadlineName(w), decode: func(m Message) (any, error) { return decode[deadline](m) }}
+	r.guard = func(o *order.Order) bool { return o.Status.Waiting(w) }
+	return r.Then(steps...)
+}
+
+// Then adds steps that need only the order and the saga's memory.
+func (r Rule) Then(steps ...Step) Rule {
+	r.steps = slices.Clone(r.steps)
+	for _, step := range steps {
+		r.steps = append(r.steps, func(in Input, _ any) ([]Effect, error) { return step(in) })
+	}
+	return r
+}
+
+// IfAccepts applies the rule only while the order's status accepts cmd (lifecycle table):
+// a duplicate reply, a late message or one for a finished step then does nothing.
+func (r Rule) IfAccepts(cmd order.Command) Rule {
+	r.guard = func(o *order.Order) bool { return o.Status.Accepts(cmd) }
+	return r
+}
 
 // Flow is a workflow: its rules in reading order.
 type Flow []Rule
@@ -112,8 +156,15 @@ func (f Flow) Decide(in Input) ([]Effect, error) {
 		if r.On != in.Msg.Name {
 			continue
 		}
-		for _, step := range r.Steps {
-			out, err := step(in)
+		msg, err := r.decode(in.Msg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.Msg.Name, err)
+		}
+		if r.guard != nil && !r.guard(in.Order) {
+			continue
+		}
+		for _, step := range r.steps {
+			out, err := step(in, msg)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", in.Msg.Name, err)
 			}
@@ -132,21 +183,26 @@ func decode[T any](m Message) (T, error) {
 	return v, nil
 }
 
-// when runs step only while the order is in one of statuses: a late deadline, a duplicate
-// reply or a webhook for a finished wait then does nothing.
-func when(statuses []order.Status, step Step) Step {
-	return func(in Input) ([]Effect, error) {
-		for _, s := range statuses {
-			if in.Order.Status == s {
-				return step(in)
-			}
-		}
-		return nil, nil
+// nameOf is the message name values of type T travel under: an order event's stored name,
+// a contract message's name, or one of the saga's own messages.
+func nameOf[T any]() string {
+	var zero T
+	switch v := any(zero).(type) {
+	case order.Event:
+		return v.EventName()
+	case interface{ MessageName() string }:
+		return v.MessageName()
+	case shipping.Webhook:
+		return DeliveryWebhookName
 	}
+	panic(fmt.Sprintf("sagas: %T has no message name", zero))
 }
 
-// while is shorthand for a status list.
-func while(statuses ...order.Status) []order.Status { return statuses }
+// deadline is the payload of a wait's deadline message.
+type deadline struct {
+	OrderID string `json:"orderId"`
+	Wait    Wait   `json:"wait"`
+}
 
 // parallel documents branches that do not depend on each other; their effects are issued
 // together and carried out independently by their services.

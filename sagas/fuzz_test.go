@@ -73,7 +73,7 @@ func FuzzDecide(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which, status uint8, payload []byte) {
 		name := names[int(which)%len(names)]
 		o := order.Rehydrate(history(t, fuzzHistories[int(status)%len(fuzzHistories)]...))
-		state := &State{}
+		state := State{}
 		effects, err := ProcessOrder.Decide(Input{
 			Msg: Message{Name: name, ID: "m-1", Payload: json.RawMessage(payload)}, Order: o, State: state,
 			Now: testNow, Cfg: DefaultConfig(),
@@ -94,7 +94,7 @@ func FuzzDecide(f *testing.F) {
 				before := o.Version
 				o.Apply(ev)
 				if o.Version != before+1 {
-					t.Fatalf("%s on a %s order: Apply did not fold %T from %s", name, o.Status, ev, cmd.Name)
+					t.Fatalf("%s on a %s order: Apply did not fold %T from %s", name, o.Status, ev, cmd.Name())
 				}
 			}
 		}

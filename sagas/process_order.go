@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
@@ -23,49 +22,49 @@ const (
 func DeadlineName(w Wait) string { return "deadline." + string(w) + ".v1" }
 
 // ProcessOrder is the whole order workflow of the business case, top to bottom: each rule
-// says what happens when a message arrives. Waits are the statuses the order rests in
-// (awaiting_approval, awaiting_payment, awaiting_delivery), each with a durable deadline.
+// says what happens when a message of a type arrives. The order's lifecycle table
+// (domain/order/lifecycle.go) says which status accepts which command and which wait each
+// status rests in: a rule guarded by IfAccepts, or a deadline (OnDeadline), does nothing
+// once its moment has passed (a duplicate reply, a late deadline).
 var ProcessOrder = Flow{
 	// 1. The order is placed: score its risk.
-	On(order.NameOrderPlaced, when(while(order.StatusPlaced), assessRisk)),
+	After[order.OrderPlaced](assessRisk).IfAccepts(order.CmdAssessRisk),
 
 	// 2. Low risk goes straight on; high risk pauses for a manager (approval wait).
-	On(order.NameRiskAssessed, reserveIfNotHeld),
-	On(order.NameHeldForApproval, waitFor(WaitApproval, func(o *order.Order) time.Time { return o.ApprovalDeadline })),
-	On(order.NameOrderApproved, reserveInventory),
-	On(DeadlineName(WaitApproval), when(while(order.StatusAwaitingApproval), cancel(order.ReasonTimedOut, "no manager decision before the deadline"))),
+	After[order.RiskAssessed](reserveInventory).IfAccepts(order.CmdReserveInventory),
+	On[order.HeldForApproval](waitUntil(order.WaitApproval, heldUntil)),
+	After[order.OrderApproved](reserveInventory).IfAccepts(order.CmdReserveInventory),
+	OnDeadline(order.WaitApproval, cancel(order.ReasonTimedOut, "no manager decision before the deadline")),
 
 	// 3. Reserve inventory at the warehouse.
-	On(inventory.ReservedName, recordReservation),
-	On(inventory.ReservationFailedName, when(while(order.StatusReserving), failReservation)),
+	On[inventory.Reserved](recordReservation),
+	On[inventory.ReservationFailed](failReservation).IfAccepts(order.CmdFailReservation),
 
 	// 4. Reserved: in parallel confirm by email and open a payment session for the order's
 	//    total; wait for the payment webhook (payment wait). A webhook is checked against
 	//    the recorded session, so one that came before it is applied once it is recorded.
-	On(order.NameInventoryReserved,
-		parallel(notify(KindOrderConfirmed), createPaymentSession),
-		waitFor(WaitPayment, func(o *order.Order) time.Time { return time.Time{} })),
-	On(payment.SessionCreatedName, when(while(order.StatusAwaitingPayment), recordPaymentSession)),
-	On(PaymentWebhookName, onPaymentWebhook),
-	On(DeadlineName(WaitPayment), when(while(order.StatusAwaitingPayment), cancel(order.ReasonTimedOut, "payment not received before the deadline"))),
+	After[order.InventoryReserved](parallel(notify(KindOrderConfirmed), createPaymentSession), waitFor(order.WaitPayment)),
+	On[payment.SessionCreated](recordPaymentSession).IfAccepts(order.CmdRecordPaymentSession),
+	On[PaymentWebhook](onPaymentWebhook),
+	OnDeadline(order.WaitPayment, cancel(order.ReasonTimedOut, "payment not received before the deadline")),
 
 	// 5. Paid: ship, and wait for the courier (delivery wait).
-	On(order.NamePaymentCompleted, createShipment),
-	On(shipping.ShipmentCreatedName, when(while(order.StatusAwaitingShipment), recordShipment)),
-	On(order.NameShipmentCreated, waitFor(WaitDelivery, func(o *order.Order) time.Time { return time.Time{} }), applyEarlyDeliveries),
-	On(DeliveryWebhookName, onDeliveryWebhook),
-	On(DeadlineName(WaitDelivery), when(while(order.StatusAwaitingDelivery), openTicket(TicketDeliveryOverdue, "no delivery confirmation before the deadline"))),
+	After[order.PaymentCompleted](createShipment),
+	On[shipping.ShipmentCreated](recordShipment).IfAccepts(order.CmdCreateShipment),
+	After[order.ShipmentCreated](waitFor(order.WaitDelivery), applyEarlyDeliveries),
+	On[shipping.Webhook](onDeliveryWebhook),
+	OnDeadline(order.WaitDelivery, openTicket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")),
 
 	// 6. Delivered: complete and send the completion email.
-	On(order.NameOrderDelivered, when(while(order.StatusDelivered), complete)),
-	On(order.NameOrderCompleted, notify(KindOrderCompleted)),
+	After[order.OrderDelivered](complete).IfAccepts(order.CmdComplete),
+	After[order.OrderCompleted](notify(KindOrderCompleted)),
 
 	// Compensation: a cancelled order gives back its stock and tells the customer, and
 	// money taken for it anyway is refunded (the refund recorded, and a ticket says so); a
 	// failed delivery becomes a support ticket.
-	On(order.NameOrderCancelled, releaseReservation, notifyCancellation, refundEarlyPayment),
-	On(payment.RefundedName, recordRefund),
-	On(order.NameDeliveryFailed, openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed")),
+	After[order.OrderCancelled](releaseReservation, notifyCancellation, refundEarlyPayment),
+	On[payment.Refunded](recordRefund),
+	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed")),
 }
 
 func assessRisk(in Input) ([]Effect, error) {
@@ -75,19 +74,7 @@ func assessRisk(in Input) ([]Effect, error) {
 		ShippingAddress: o.ShippingAddress, BillingAddress: o.BillingAddress,
 		RecentOrdersByCustomer: in.RecentOrders,
 	})
-	deadline := in.Now.Add(in.Cfg.ApprovalTimeout)
-	threshold := in.Cfg.RiskThreshold
-	return []Effect{OrderCommand{Name: "assess-risk", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.AssessRisk(a.Score, a.Factors, threshold, deadline, at)
-	}}}, nil
-}
-
-func reserveIfNotHeld(in Input) ([]Effect, error) {
-	ev, err := decode[order.RiskAssessed](in.Msg)
-	if err != nil || ev.Score >= ev.Threshold {
-		return nil, err
-	}
-	return reserveInventory(in)
+	return []Effect{AssessRisk{Score: a.Score, Factors: a.Factors, Threshold: in.Cfg.RiskThreshold, Deadline: in.Now.Add(in.Cfg.ApprovalTimeout)}}, nil
 }
 
 func reserveInventory(in Input) ([]Effect, error) {
@@ -98,17 +85,26 @@ func reserveInventory(in Input) ([]Effect, error) {
 	return []Effect{SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: in.Order.ID, Lines: lines}}}, nil
 }
 
-// waitFor arms the wait's deadline: at the time the order records (approval), or after
-// the configured timeout from now.
-func waitFor(w Wait, recorded func(*order.Order) time.Time) Step {
+// waitFor arms the wait's deadline after the configured timeout from now.
+func waitFor(w Wait) Step {
 	return func(in Input) ([]Effect, error) {
-		at := recorded(in.Order)
-		if at.IsZero() {
-			at = in.Now.Add(in.Cfg.timeout(w))
-		}
-		return []Effect{ScheduleDeadline{Wait: w, At: at}}, nil
+		return []Effect{ScheduleDeadline{Wait: w, At: in.Now.Add(in.Cfg.timeout(w))}}, nil
 	}
 }
+
+// waitUntil arms the wait's deadline at the time the message records, or after the
+// configured timeout when it records none.
+func waitUntil[T any](w Wait, deadline func(T) time.Time) func(Input, T) ([]Effect, error) {
+	return func(in Input, msg T) ([]Effect, error) {
+		if at := deadline(msg); !at.IsZero() {
+			return []Effect{ScheduleDeadline{Wait: w, At: at}}, nil
+		}
+		return waitFor(w)(in)
+	}
+}
+
+// heldUntil is the approval deadline a hold records.
+func heldUntil(ev order.HeldForApproval) time.Time { return ev.Deadline }
 
 func (c Config) timeout(w Wait) time.Duration {
 	switch w {
@@ -123,30 +119,18 @@ func (c Config) timeout(w Wait) time.Duration {
 
 // recordReservation books the warehouse's reservation on the order, or, when the order
 // no longer wants it (cancelled meanwhile), gives the stock straight back.
-func recordReservation(in Input) ([]Effect, error) {
-	ev, err := decode[inventory.Reserved](in.Msg)
-	if err != nil {
-		return nil, err
-	}
-	if in.Order.Status != order.StatusReserving {
+func recordReservation(in Input, ev inventory.Reserved) ([]Effect, error) {
+	if !in.Order.Status.Accepts(order.CmdReserveInventory) {
 		if in.Order.ReservationID == ev.ReservationID {
 			return nil, nil // already recorded
 		}
 		return []Effect{release(in.Order.ID, "order no longer awaiting inventory")}, nil
 	}
-	return []Effect{OrderCommand{Name: "record-reservation", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.ReserveInventory(ev.ReservationID, at)
-	}}}, nil
+	return []Effect{RecordReservation{ID: ev.ReservationID}}, nil
 }
 
-func failReservation(in Input) ([]Effect, error) {
-	ev, err := decode[inventory.ReservationFailed](in.Msg)
-	if err != nil {
-		return nil, err
-	}
-	return []Effect{OrderCommand{Name: "fail-reservation", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.FailReservation(ev.Reason, at)
-	}}}, nil
+func failReservation(_ Input, ev inventory.ReservationFailed) ([]Effect, error) {
+	return []Effect{FailReservation{Reason: ev.Reason}}, nil
 }
 
 func createPaymentSession(in Input) ([]Effect, error) {
@@ -163,21 +147,17 @@ func createPaymentSession(in Input) ([]Effect, error) {
 // recordPaymentSession books the payment service's session on the order, unless it is not
 // for the order's total and currency (a ticket then says so), and applies a payment webhook
 // that came before it.
-func recordPaymentSession(in Input) ([]Effect, error) {
-	ev, err := decode[payment.SessionCreated](in.Msg)
-	if err != nil || in.Order.PaymentSessionID != "" {
-		return nil, err
+func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error) {
+	if in.Order.PaymentSessionID != "" {
+		return nil, nil
 	}
 	s := order.PaymentSession{ID: ev.SessionID, URL: ev.URL, Amount: order.Cents(ev.Amount), Currency: ev.Currency, Deadline: ev.ExpiresAt}
 	if why := in.Order.SessionMismatch(s); why != "" {
 		return []Effect{OpenTicket{Kind: TicketPaymentMismatch, Reason: fmt.Sprintf("payment session %s not recorded: %s", s.ID, why)}}, nil
 	}
-	effects := []Effect{OrderCommand{Name: "record-payment-session", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.RecordPaymentSession(s, at)
-	}}}
+	effects := []Effect{RecordPaymentSession{Session: s}}
 	if wh := in.State.PendingPayment; wh != nil {
-		in.State.PendingPayment = nil
-		effects = append(effects, applyPayment(*wh)...)
+		effects = append(effects, ClearPendingPayment{}, applyPayment(*wh))
 	}
 	return effects, nil
 }
@@ -185,25 +165,18 @@ func recordPaymentSession(in Input) ([]Effect, error) {
 // onPaymentWebhook applies the provider's verdict while the order waits for it, keeps it
 // when it came before the order's session was recorded, and flags money taken for an order
 // already given up.
-func onPaymentWebhook(in Input) ([]Effect, error) {
-	wh, err := decode[PaymentWebhook](in.Msg)
-	if err != nil {
-		return nil, err
-	}
-	switch in.Order.Status {
-	case order.StatusAwaitingPayment:
-		if in.Order.PaymentSessionID != "" {
-			return applyPayment(wh), nil
-		}
-		fallthrough
-	case order.StatusPlaced, order.StatusAwaitingApproval, order.StatusReserving:
+func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
+	o := in.Order
+	switch {
+	case o.Status.Accepts(order.CmdCompletePayment) && o.PaymentSessionID != "":
+		return []Effect{applyPayment(wh)}, nil
+	case o.Status.CanReach(order.StatusAwaitingPayment):
 		if in.State.PendingPayment == nil {
-			in.State.PendingPayment = &wh
+			return []Effect{KeepPendingPayment{Webhook: wh}}, nil
 		}
-		return nil, nil
-	case order.StatusCancelled, order.StatusRejected:
+	case o.Status == order.StatusCancelled || o.Status == order.StatusRejected:
 		if wh.Status == payment.StatusCompleted {
-			return refund(in.Order, wh), nil
+			return refund(o, wh), nil
 		}
 	}
 	return nil, nil // the payment wait is over: a duplicate or late webhook changes nothing
@@ -212,45 +185,11 @@ func onPaymentWebhook(in Input) ([]Effect, error) {
 // applyPayment completes or fails the waiting order with wh, if wh is about the order's own
 // session (and, completed, for its total and currency); otherwise it opens a
 // payment_mismatch ticket and the order keeps waiting.
-func applyPayment(wh PaymentWebhook) []Effect {
-	// The business case's bare webhook names no payment; a completed payment must be
-	// recorded against something, so fall back to the session, then to a marker.
-	paymentID := wh.PaymentID
-	if paymentID == "" {
-		paymentID = wh.SessionID
-	}
-	if paymentID == "" {
-		paymentID = "unreported"
-	}
-	mismatch := func(o *order.Order, at time.Time, why string) ([]order.Event, error) {
-		return o.OpenSupportTicket(TicketPaymentMismatch, fmt.Sprintf("%s payment %s refused: %s", wh.Status, paymentID, why), at)
-	}
-	// Run re-checks the wait: another webhook may have ended it earlier in this batch.
+func applyPayment(wh PaymentWebhook) Effect {
 	if wh.Status == payment.StatusCompleted {
-		return []Effect{OrderCommand{Name: "complete-payment", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-			if o.Status != order.StatusAwaitingPayment {
-				return nil, nil
-			}
-			c := wh.charge(o)
-			if why := o.ChargeMismatch(c); why != "" {
-				return mismatch(o, at, why)
-			}
-			return o.CompletePayment(paymentID, c, at)
-		}}}
+		return CompletePayment{Webhook: wh}
 	}
-	reason := wh.Reason
-	if reason == "" {
-		reason = "the payment provider reported a failure"
-	}
-	return []Effect{OrderCommand{Name: "fail-payment", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		if o.Status != order.StatusAwaitingPayment {
-			return nil, nil
-		}
-		if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
-			return mismatch(o, at, fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID))
-		}
-		return o.FailPayment(wh.PaymentID, reason, at)
-	}}}
+	return FailPayment{Webhook: wh}
 }
 
 func createShipment(in Input) ([]Effect, error) {
@@ -265,28 +204,18 @@ func createShipment(in Input) ([]Effect, error) {
 	return []Effect{SendCommand{Topic: shipping.CommandsTopic, Name: shipping.CreateShipmentName, Data: cmd}}, nil
 }
 
-func recordShipment(in Input) ([]Effect, error) {
-	ev, err := decode[shipping.ShipmentCreated](in.Msg)
-	if err != nil {
-		return nil, err
-	}
-	return []Effect{OrderCommand{Name: "record-shipment", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.CreateShipment(ev.ShipmentID, ev.Carrier, ev.TrackingNumber, at)
-	}}}, nil
+func recordShipment(_ Input, ev shipping.ShipmentCreated) ([]Effect, error) {
+	return []Effect{RecordShipment{ShipmentID: ev.ShipmentID, Carrier: ev.Carrier, TrackingNumber: ev.TrackingNumber}}, nil
 }
 
 // onDeliveryWebhook applies a courier update while the order waits for delivery and keeps
 // updates that arrive before the shipment is recorded.
-func onDeliveryWebhook(in Input) ([]Effect, error) {
-	wh, err := decode[shipping.Webhook](in.Msg)
-	if err != nil {
-		return nil, err
-	}
-	switch in.Order.Status {
-	case order.StatusAwaitingDelivery:
+func onDeliveryWebhook(in Input, wh shipping.Webhook) ([]Effect, error) {
+	switch s := in.Order.Status; {
+	case s.Waiting(WaitDelivery):
 		return applyDelivery(in.Order, wh), nil
-	case order.StatusPlaced, order.StatusAwaitingApproval, order.StatusReserving, order.StatusAwaitingPayment, order.StatusAwaitingShipment:
-		in.State.PendingDelivery = append(in.State.PendingDelivery, wh)
+	case s.CanReach(order.StatusAwaitingDelivery):
+		return []Effect{KeepPendingDelivery{Webhook: wh}}, nil
 	}
 	return nil, nil
 }
@@ -295,35 +224,24 @@ func applyDelivery(o *order.Order, wh shipping.Webhook) []Effect {
 	if o.DeliveryStatus == wh.Status {
 		return nil // the same status again has no second effect
 	}
-	return []Effect{OrderCommand{Name: "update-delivery", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		if o.Status != order.StatusAwaitingDelivery || o.DeliveryStatus == wh.Status {
-			return nil, nil // an earlier update in this batch already ended the wait
-		}
-		return o.UpdateDelivery(wh.Status, wh.Reason, at)
-	}}}
+	return []Effect{UpdateDelivery{Status: wh.Status, Reason: wh.Reason}}
 }
 
 func applyEarlyDeliveries(in Input) ([]Effect, error) {
+	if len(in.State.PendingDelivery) == 0 {
+		return nil, nil
+	}
 	var effects []Effect
 	for _, wh := range in.State.PendingDelivery {
 		effects = append(effects, applyDelivery(&order.Order{Status: order.StatusAwaitingDelivery}, wh)...)
 	}
-	in.State.PendingDelivery = nil
-	return effects, nil
+	return append(effects, ClearPendingDelivery{}), nil
 }
 
-func complete(in Input) ([]Effect, error) {
-	return []Effect{OrderCommand{Name: "complete", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.Complete(at)
-	}}}, nil
-}
+func complete(Input) ([]Effect, error) { return []Effect{Complete{}}, nil }
 
 func cancel(reason order.CancelReason, detail string) Step {
-	return func(in Input) ([]Effect, error) {
-		return []Effect{OrderCommand{Name: "cancel-" + string(reason), Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-			return o.Cancel(reason, detail, at)
-		}}}, nil
-	}
+	return func(Input) ([]Effect, error) { return []Effect{Cancel{Reason: reason, Detail: detail}}, nil }
 }
 
 func release(orderID, reason string) Effect {
@@ -343,11 +261,11 @@ func refundEarlyPayment(in Input) ([]Effect, error) {
 	if wh == nil {
 		return nil, nil
 	}
-	in.State.PendingPayment = nil
-	if wh.Status != payment.StatusCompleted {
-		return nil, nil
+	effects := []Effect{ClearPendingPayment{}}
+	if wh.Status == payment.StatusCompleted {
+		effects = append(effects, refund(in.Order, *wh)...)
 	}
-	return refund(in.Order, *wh), nil
+	return effects, nil
 }
 
 // refund asks the payment service to give back a payment the provider took for an order
@@ -369,15 +287,9 @@ func refund(o *order.Order, wh PaymentWebhook) []Effect {
 
 // recordRefund records the provider's refund on the order, and the payment_after_cancel
 // ticket says what was taken and how it was given back.
-func recordRefund(in Input) ([]Effect, error) {
-	ev, err := decode[payment.Refunded](in.Msg)
-	if err != nil {
-		return nil, err
-	}
+func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 	return []Effect{
-		OrderCommand{Name: "record-refund", Run: func(o *order.Order, at time.Time) ([]order.Event, error) {
-			return o.RecordRefund(ev.PaymentID, ev.RefundID, order.Cents(ev.Amount), ev.Currency, at)
-		}},
+		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: order.Cents(ev.Amount), Currency: ev.Currency},
 		OpenTicket{Kind: TicketLatePayment, Reason: fmt.Sprintf("payment %s completed for an order already %s: refunded as %s", ev.PaymentID, in.Order.Status, ev.RefundID)},
 	}, nil
 }

@@ -229,7 +229,7 @@ func (r *Runner) decide(tx pgx.Tx, first job, o *order.Order, state *State) erro
 		queue = queue[1:]
 		ctx := j.ctx
 		// Postgres keeps microseconds: truncating keeps event times and column times equal.
-		in := Input{Msg: j.msg, Order: o, State: state, Now: r.now().UTC().Truncate(time.Microsecond), Cfg: r.cfg}
+		in := Input{Msg: j.msg, Order: o, State: *state, Now: r.now().UTC().Truncate(time.Microsecond), Cfg: r.cfg}
 		if j.msg.Name == order.NameOrderPlaced {
 			var err error
 			if in.RecentOrders, err = RecentOrders(ctx, tx, o, nil); err != nil {
@@ -243,6 +243,10 @@ func (r *Runner) decide(tx pgx.Tx, first job, o *order.Order, state *State) erro
 		meta := j.meta
 		meta.HandledBy = ConsumerGroup
 		for _, e := range effects {
+			if c, ok := e.(StateChange); ok {
+				c.applyTo(state)
+				continue
+			}
 			recorded, err := r.apply(ctx, tx, o, e, meta, in.Now)
 			if err != nil {
 				return fmt.Errorf("%s for order %s: %w", j.msg.Name, j.orderID, err)

@@ -36,8 +36,8 @@ func TestTheSagaReadsOrderPlacedV1AsV2(t *testing.T) {
 	e, err := orderstream.Decode(eventstore.Recorded{Name: j.msg.Name, Payload: j.msg.Payload})
 	require.NoError(t, err)
 	o := order.Rehydrate([]order.Event{e})
-	effects, err := ProcessOrder.Decide(Input{Msg: j.msg, Order: o, State: &State{}, Now: time.Now(), Cfg: DefaultConfig()})
+	effects, err := ProcessOrder.Decide(Input{Msg: j.msg, Order: o, State: State{}, Now: time.Now(), Cfg: DefaultConfig()})
 	require.NoError(t, err)
 	require.Len(t, effects, 1)
-	assert.Equal(t, "assess-risk", effects[0].(OrderCommand).Name)
+	assert.Equal(t, "assess-risk", effects[0].(OrderCommand).Name())
 }

@@ -79,7 +79,6 @@ func history(ctx context.Context, q eventstore.Querier, id string) ([]step, erro
 		return nil, fmt.Errorf("no order %s in the log", id)
 	}
 	cfg := sagas.DefaultConfig()
-	var memory sagas.State
 	o := &order.Order{}
 	var steps []step
 	for _, r := range recorded {
@@ -94,7 +93,7 @@ func history(ctx context.Context, q eventstore.Querier, id string) ([]step, erro
 		o.Apply(e)
 		state := *o
 		s := step{Position: r.Position, RecordedAt: r.RecordedAt, Actor: r.Metadata.Actor, Name: r.Name, Summary: projections.Summarize(e), State: &state}
-		in := sagas.Input{Msg: sagas.Message{Name: r.Name, ID: r.EventID, Payload: r.Payload}, Order: &state, State: &memory, Now: r.RecordedAt, Cfg: cfg}
+		in := sagas.Input{Msg: sagas.Message{Name: r.Name, ID: r.EventID, Payload: r.Payload}, Order: &state, State: sagas.State{}, Now: r.RecordedAt, Cfg: cfg}
 		if r.Name == order.NameOrderPlaced {
 			if in.RecentOrders, err = sagas.RecentOrders(ctx, q, &state, &r.RecordedAt); err != nil {
 				return nil, err
@@ -116,7 +115,7 @@ func history(ctx context.Context, q eventstore.Querier, id string) ([]step, erro
 func describe(e sagas.Effect, o order.Order, at time.Time) effect {
 	switch e := e.(type) {
 	case sagas.OrderCommand:
-		out := effect{Kind: "order_command", Name: e.Name}
+		out := effect{Kind: "order_command", Name: e.Name()}
 		events, err := e.Run(&o, at)
 		switch {
 		case err != nil:

@@ -67,3 +67,9 @@ type Released struct {
 
 // StreamID names the reservation stream of an order, so one order has one reservation history.
 func StreamID(orderID string) string { return "reservation-" + orderID }
+
+// MessageName is the name Reserved travels under, so a consumer can subscribe by type.
+func (Reserved) MessageName() string { return ReservedName }
+
+// MessageName is the name ReservationFailed travels under, so a consumer can subscribe by type.
+func (ReservationFailed) MessageName() string { return ReservationFailedName }

@@ -140,7 +140,7 @@ func validCurrency(c string) bool {
 
 // AssessRisk records the risk decision; scores at or above threshold hold the order for a human until approvalDeadline.
 func (o *Order) AssessRisk(score int, factors []RiskFactor, threshold int, approvalDeadline, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("assess risk of", StatusPlaced); err != nil {
+	if err := o.require(CmdAssessRisk); err != nil {
 		return nil, err
 	}
 	events := []Event{RiskAssessed{
@@ -157,7 +157,7 @@ func (o *Order) AssessRisk(score int, factors []RiskFactor, threshold int, appro
 
 // Approve lets a held order proceed; a named approver is required for the audit trail.
 func (o *Order) Approve(by, reason string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("approve", StatusAwaitingApproval); err != nil {
+	if err := o.require(CmdApprove); err != nil {
 		return nil, err
 	}
 	if err := required("by", by); err != nil {
@@ -168,7 +168,7 @@ func (o *Order) Approve(by, reason string, at time.Time) ([]Event, error) {
 
 // Reject refuses a held order; it also emits OrderCancelled so consumers that only watch cancellations release resources.
 func (o *Order) Reject(by, reason string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("reject", StatusAwaitingApproval); err != nil {
+	if err := o.require(CmdReject); err != nil {
 		return nil, err
 	}
 	if err := required("by", by); err != nil {
@@ -182,7 +182,7 @@ func (o *Order) Reject(by, reason string, at time.Time) ([]Event, error) {
 
 // ReserveInventory records the warehouse hold so the customer can be asked to pay.
 func (o *Order) ReserveInventory(reservationID string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("reserve inventory for", StatusReserving); err != nil {
+	if err := o.require(CmdReserveInventory); err != nil {
 		return nil, err
 	}
 	if err := required("reservationId", reservationID); err != nil {
@@ -193,7 +193,7 @@ func (o *Order) ReserveInventory(reservationID string, at time.Time) ([]Event, e
 
 // FailReservation cancels the order because nothing can be sold without stock.
 func (o *Order) FailReservation(reason string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("fail reservation of", StatusReserving); err != nil {
+	if err := o.require(CmdFailReservation); err != nil {
 		return nil, err
 	}
 	return []Event{
@@ -223,7 +223,7 @@ type Charge struct {
 // cannot pay twice, and only one for the order's own total and currency, so what the
 // customer is asked to pay is what the order costs.
 func (o *Order) RecordPaymentSession(s PaymentSession, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("record a payment session for", StatusAwaitingPayment); err != nil {
+	if err := o.require(CmdRecordPaymentSession); err != nil {
 		return nil, err
 	}
 	if o.PaymentSessionID != "" {
@@ -264,7 +264,7 @@ func (o *Order) ChargeMismatch(c Charge) string {
 // CompletePayment records that money was taken, moving the order on to shipping; only a
 // charge matching the order's session, total and currency pays for it.
 func (o *Order) CompletePayment(paymentID string, c Charge, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("complete payment of", StatusAwaitingPayment); err != nil {
+	if err := o.require(CmdCompletePayment); err != nil {
 		return nil, err
 	}
 	if err := required("paymentId", paymentID); err != nil {
@@ -278,7 +278,7 @@ func (o *Order) CompletePayment(paymentID string, c Charge, at time.Time) ([]Eve
 
 // FailPayment cancels the order so its reservation is released; paymentID may be empty when no attempt was made.
 func (o *Order) FailPayment(paymentID, reason string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("fail payment of", StatusAwaitingPayment); err != nil {
+	if err := o.require(CmdFailPayment); err != nil {
 		return nil, err
 	}
 	return []Event{
@@ -289,7 +289,7 @@ func (o *Order) FailPayment(paymentID, reason string, at time.Time) ([]Event, er
 
 // CreateShipment records the carrier hand-over so delivery can be tracked.
 func (o *Order) CreateShipment(shipmentID, carrier, tracking string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("create a shipment for", StatusAwaitingShipment); err != nil {
+	if err := o.require(CmdCreateShipment); err != nil {
 		return nil, err
 	}
 	if err := required("shipmentId", shipmentID); err != nil {
@@ -308,7 +308,7 @@ const (
 
 // UpdateDelivery records a courier update; only "delivered" and "failed" change the order's status.
 func (o *Order) UpdateDelivery(status, reason string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("update delivery of", StatusAwaitingDelivery); err != nil {
+	if err := o.require(CmdUpdateDelivery); err != nil {
 		return nil, err
 	}
 	if err := required("status", status); err != nil {
@@ -326,7 +326,7 @@ func (o *Order) UpdateDelivery(status, reason string, at time.Time) ([]Event, er
 
 // Complete closes a delivered order.
 func (o *Order) Complete(at time.Time) ([]Event, error) {
-	if err := o.requireStatus("complete", StatusDelivered); err != nil {
+	if err := o.require(CmdComplete); err != nil {
 		return nil, err
 	}
 	return []Event{OrderCompleted{At: at}}, nil
@@ -334,7 +334,7 @@ func (o *Order) Complete(at time.Time) ([]Event, error) {
 
 // Cancel stops an order before payment; afterwards money has moved and the order must run its course.
 func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Event, error) {
-	if err := o.requireStatus("cancel", StatusPlaced, StatusAwaitingApproval, StatusReserving, StatusAwaitingPayment); err != nil {
+	if err := o.require(CmdCancel); err != nil {
 		return nil, err
 	}
 	if err := required("reason", string(reason)); err != nil {
@@ -407,7 +407,7 @@ func (o *Order) AddNote(by, text string, at time.Time) ([]Event, error) {
 // Claim records that by is reviewing the held order from at until until, so other
 // managers know; claiming again (by anyone) replaces the claim.
 func (o *Order) Claim(by string, at, until time.Time) ([]Event, error) {
-	if err := o.requireStatus("claim", StatusAwaitingApproval); err != nil {
+	if err := o.require(CmdClaim); err != nil {
 		return nil, err
 	}
 	if err := required("by", by); err != nil {
@@ -431,7 +431,7 @@ func (o *Order) ReleaseClaim(by string, at time.Time) ([]Event, error) {
 // Claimant is who holds a claim on the order at now, since when and until when: empty
 // when nobody does (never claimed, released, lapsed, or no longer waiting for a decision).
 func (o *Order) Claimant(now time.Time) (by string, since, until time.Time) {
-	if o.Status != StatusAwaitingApproval || o.ClaimedBy == "" || !now.Before(o.ClaimedUntil) {
+	if !o.Status.Accepts(CmdClaim) || o.ClaimedBy == "" || !now.Before(o.ClaimedUntil) {
 		return "", time.Time{}, time.Time{}
 	}
 	return o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil

@@ -11,16 +11,6 @@ func notAllowed(action string, s Status) *apperr.Error {
 	return apperr.Errorf(apperr.CodeConflict, "cannot %s order in status %q", action, s)
 }
 
-// requireStatus returns a conflict unless the order is in one of the allowed statuses.
-func (o *Order) requireStatus(action string, allowed ...Status) error {
-	for _, s := range allowed {
-		if o.Status == s {
-			return nil
-		}
-	}
-	return notAllowed(action, o.Status)
-}
-
 // required returns a field error when a mandatory argument is empty.
 func required(field, value string) error {
 	if value == "" {

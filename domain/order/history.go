@@ -35,11 +35,18 @@ func (o *Order) accepts(e, prev Event) error {
 	if _, placed := e.(OrderPlaced); placed != (o.Version == 0) {
 		return fmt.Errorf("an order is placed exactly once, as its first event")
 	}
-	in := func(allowed ...Status) error {
-		if slices.Contains(allowed, o.Status) {
-			return nil
+	// in checks the status against the lifecycle table: one of the commands that record e
+	// (or cmd, when given) must be accepted.
+	in := func(cmd ...Command) error {
+		if cmd == nil {
+			cmd = recordedBy(e.EventName())
 		}
-		return fmt.Errorf("allowed only in %v", allowed)
+		for _, c := range cmd {
+			if o.Status.Accepts(c) {
+				return nil
+			}
+		}
+		return fmt.Errorf("recorded only by %v, which the status does not accept", cmd)
 	}
 	switch ev := e.(type) {
 	case OrderPlaced:
@@ -48,45 +55,45 @@ func (o *Order) accepts(e, prev Event) error {
 		if o.RiskScore != nil {
 			return fmt.Errorf("risk is assessed once")
 		}
-		return in(StatusPlaced)
+		return in()
 	case HeldForApproval:
 		if ra, ok := prev.(RiskAssessed); !ok || ra.Score < ra.Threshold {
 			return fmt.Errorf("only a risk assessment at or above the threshold holds an order")
 		}
-		return in(StatusPlaced)
+		return in()
 	case OrderApproved, OrderRejected:
-		return in(StatusAwaitingApproval)
+		return in()
 	case InventoryReserved, ReservationFailed:
-		return in(StatusReserving)
+		return in()
 	case PaymentSessionCreated:
 		if o.PaymentSessionID != "" {
 			return fmt.Errorf("the order already has payment session %s", o.PaymentSessionID)
 		}
-		return in(StatusAwaitingPayment)
+		return in()
 	case PaymentCompleted, PaymentFailed:
-		return in(StatusAwaitingPayment)
+		return in()
 	case ShipmentCreated:
-		return in(StatusAwaitingShipment)
+		return in()
 	case DeliveryStatusUpdated:
-		return in(StatusAwaitingDelivery)
+		return in()
 	case OrderDelivered:
 		if d, ok := prev.(DeliveryStatusUpdated); !ok || d.Status != DeliveryStatusDelivered {
 			return fmt.Errorf("only a courier's %q update delivers an order", DeliveryStatusDelivered)
 		}
-		return in(StatusAwaitingDelivery)
+		return in()
 	case DeliveryFailed:
 		if d, ok := prev.(DeliveryStatusUpdated); !ok || d.Status != DeliveryStatusFailed {
 			return fmt.Errorf("only a courier's %q update fails a delivery", DeliveryStatusFailed)
 		}
-		return in(StatusAwaitingDelivery)
+		return in()
 	case OrderCompleted:
-		return in(StatusDelivered)
+		return in()
 	case OrderCancelled:
 		switch prev.(type) {
 		case OrderRejected, ReservationFailed, PaymentFailed:
 			return nil // the second event of Reject, FailReservation or FailPayment
 		}
-		return in(StatusPlaced, StatusAwaitingApproval, StatusReserving, StatusAwaitingPayment)
+		return in(CmdCancel)
 	case SupportTicketOpened:
 		if slices.Contains(o.SupportTickets, ev.Kind) {
 			return fmt.Errorf("a %s ticket is already open", ev.Kind)
@@ -100,7 +107,7 @@ func (o *Order) accepts(e, prev Event) error {
 	case NoteAdded:
 		return nil
 	case OrderClaimed:
-		return in(StatusAwaitingApproval)
+		return in()
 	case ClaimReleased:
 		if holder, _, _ := o.Claimant(ev.At); holder != ev.By {
 			return fmt.Errorf("%s holds no claim to release", ev.By)

@@ -8,10 +8,11 @@
 //     non-negative unit prices, a positive total (equal to the item sum when every
 //     item is priced), an ISO-style three-letter currency and strings within the
 //     bounds of package limits.
-//   - Status only moves along the lifecycle
+//   - Status only moves along the lifecycle table (lifecycle.go)
 //     placed → (awaiting_approval →) reserving_inventory → awaiting_payment →
 //     awaiting_shipment → awaiting_delivery → delivered → completed,
-//     or sideways into cancelled, rejected or delivery_failed.
+//     or sideways into cancelled, rejected or delivery_failed; each command is
+//     accepted only in the statuses the table lists for it.
 //   - Terminal statuses (completed, cancelled, rejected, delivery_failed) accept
 //     no further commands, except notes and support tickets, which record what people
 //     say about the order, not what it does.
@@ -79,13 +80,7 @@ func Statuses() []Status {
 }
 
 // Terminal reports whether no further commands can change the order, so workers can stop tracking it.
-func (s Status) Terminal() bool {
-	switch s {
-	case StatusCompleted, StatusCancelled, StatusRejected, StatusDeliveryFailed:
-		return true
-	}
-	return false
-}
+func (s Status) Terminal() bool { return s.Phase().Terminal }
 
 // ParseStatus validates user input such as API filters so unknown statuses are rejected early.
 func ParseStatus(s string) (Status, error) {
@@ -234,11 +229,15 @@ func (o *Order) Apply(e Event) {
 	if !ok {
 		return
 	}
+	// The status moves as the lifecycle table says (lifecycle.go); the rest of the state
+	// is each event's own. A rejection is reported as a cancellation too (for consumers
+	// that only care whether the order goes ahead), but the table keeps "rejected", the
+	// more precise status.
+	o.Status = o.Status.after(e)
 	var at time.Time
 	switch ev := e.(type) {
 	case OrderPlaced:
 		o.ID = ev.OrderID
-		o.Status = StatusPlaced
 		o.CustomerID = ev.CustomerID
 		o.CustomerEmail = ev.CustomerEmail
 		o.NewCustomer = ev.NewCustomer
@@ -254,26 +253,19 @@ func (o *Order) Apply(e Event) {
 		o.RiskScore = &score
 		o.RiskFactors = append([]RiskFactor(nil), ev.Factors...)
 		o.RiskThreshold = ev.Threshold
-		if ev.Score < ev.Threshold {
-			o.Status = StatusReserving
-		}
 		at = ev.AssessedAt
 	case HeldForApproval:
-		o.Status = StatusAwaitingApproval
 		o.ApprovalDeadline = ev.Deadline
 		at = ev.HeldAt
 	case OrderApproved:
-		o.Status = StatusReserving
 		o.DecidedBy = ev.By
 		o.DecisionReason = ev.Reason
 		at = ev.At
 	case OrderRejected:
-		o.Status = StatusRejected
 		o.DecidedBy = ev.By
 		o.DecisionReason = ev.Reason
 		at = ev.At
 	case InventoryReserved:
-		o.Status = StatusAwaitingPayment
 		o.ReservationID = ev.ReservationID
 		at = ev.At
 	case ReservationFailed:
@@ -285,7 +277,6 @@ func (o *Order) Apply(e Event) {
 		o.PaymentDeadline = ev.Deadline
 		at = ev.At
 	case PaymentCompleted:
-		o.Status = StatusAwaitingShipment
 		o.PaymentID = ev.PaymentID
 		at = ev.At
 	case PaymentFailed:
@@ -295,7 +286,6 @@ func (o *Order) Apply(e Event) {
 		o.PaymentFailReason = ev.Reason
 		at = ev.At
 	case ShipmentCreated:
-		o.Status = StatusAwaitingDelivery
 		o.ShipmentID = ev.ShipmentID
 		o.Carrier = ev.Carrier
 		o.TrackingNumber = ev.TrackingNumber
@@ -304,14 +294,11 @@ func (o *Order) Apply(e Event) {
 		o.DeliveryStatus = ev.Status
 		at = ev.At
 	case OrderDelivered:
-		o.Status = StatusDelivered
 		at = ev.At
 	case DeliveryFailed:
-		o.Status = StatusDeliveryFailed
 		o.DeliveryFailureReason = ev.Reason
 		at = ev.At
 	case OrderCompleted:
-		o.Status = StatusCompleted
 		at = ev.At
 	case SupportTicketOpened:
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
@@ -335,11 +322,6 @@ func (o *Order) Apply(e Event) {
 		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = "", time.Time{}, time.Time{}
 		at = ev.At
 	case OrderCancelled:
-		// A rejection is reported as a cancellation too (for consumers that only
-		// care whether the order goes ahead), but "rejected" is the more precise status.
-		if o.Status != StatusRejected {
-			o.Status = StatusCancelled
-		}
 		o.CancelReason = ev.Reason
 		o.CancelDetail = ev.Detail
 		at = ev.At

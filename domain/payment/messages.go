@@ -193,3 +193,9 @@ func validCurrency(c string) bool {
 	}
 	return true
 }
+
+// MessageName is the name SessionCreated travels under, so a consumer can subscribe by type.
+func (SessionCreated) MessageName() string { return SessionCreatedName }
+
+// MessageName is the name Refunded travels under, so a consumer can subscribe by type.
+func (Refunded) MessageName() string { return RefundedName }

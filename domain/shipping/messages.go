@@ -127,3 +127,6 @@ func (w Webhook) Validate() error {
 
 // StreamID names the shipment stream of an order, so one order has one shipment history.
 func StreamID(orderID string) string { return "shipment-" + orderID }
+
+// MessageName is the name ShipmentCreated travels under, so a consumer can subscribe by type.
+func (ShipmentCreated) MessageName() string { return ShipmentCreatedName }
