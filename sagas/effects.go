@@ -190,7 +190,7 @@ type SendCommand struct {
 
 // ScheduleDeadline arms a durable timer for one of the workflow's waits.
 type ScheduleDeadline struct {
-	Wait Wait
+	Wait order.Wait
 	At   time.Time
 }
 
@@ -253,16 +253,6 @@ func (KeepPendingPayment) isEffect()   {}
 func (ClearPendingPayment) isEffect()  {}
 func (KeepPendingDelivery) isEffect()  {}
 func (ClearPendingDelivery) isEffect() {}
-
-// Wait is the domain's wait (order.Wait): the saga arms a deadline for each.
-type Wait = order.Wait
-
-// The workflow's waits, as the domain names them; kept here for the saga's callers.
-const (
-	WaitApproval = order.WaitApproval
-	WaitPayment  = order.WaitPayment
-	WaitDelivery = order.WaitDelivery
-)
 
 // Notification kinds, one email of each kind per order at most.
 const (

@@ -115,7 +115,7 @@ func After[T any](steps ...Step) Rule { return On[T]().Then(steps...) }
 
 // OnDeadline declares the rule for the deadline of wait w. It applies only while the order
 // still rests in w (lifecycle table): a deadline firing after its wait ended does nothing.
-func OnDeadline(w Wait, steps ...Step) Rule {
+func OnDeadline(w order.Wait, steps ...Step) Rule {
 	r := Rule{On: DeadlineName(w), decode: func(m Message) (any, error) { return decode[deadline](m) }}
 	r.guard = func(o *order.Order) bool { return o.Status.Waiting(w) }
 	return r.Then(steps...)
@@ -200,8 +200,8 @@ func nameOf[T any]() string {
 
 // deadline is the payload of a wait's deadline message.
 type deadline struct {
-	OrderID string `json:"orderId"`
-	Wait    Wait   `json:"wait"`
+	OrderID string     `json:"orderId"`
+	Wait    order.Wait `json:"wait"`
 }
 
 // parallel documents branches that do not depend on each other; their effects are issued

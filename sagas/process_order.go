@@ -19,7 +19,7 @@ const (
 )
 
 // DeadlineName is the message name of a wait's deadline.
-func DeadlineName(w Wait) string { return "deadline." + string(w) + ".v1" }
+func DeadlineName(w order.Wait) string { return "deadline." + string(w) + ".v1" }
 
 // ProcessOrder is the whole order workflow of the business case, top to bottom: each rule
 // says what happens when a message of a type arrives. The order's lifecycle table
@@ -86,7 +86,7 @@ func reserveInventory(in Input) ([]Effect, error) {
 }
 
 // waitFor arms the wait's deadline after the configured timeout from now.
-func waitFor(w Wait) Step {
+func waitFor(w order.Wait) Step {
 	return func(in Input) ([]Effect, error) {
 		return []Effect{ScheduleDeadline{Wait: w, At: in.Now.Add(in.Cfg.timeout(w))}}, nil
 	}
@@ -94,7 +94,7 @@ func waitFor(w Wait) Step {
 
 // waitUntil arms the wait's deadline at the time the message records, or after the
 // configured timeout when it records none.
-func waitUntil[T any](w Wait, deadline func(T) time.Time) func(Input, T) ([]Effect, error) {
+func waitUntil[T any](w order.Wait, deadline func(T) time.Time) func(Input, T) ([]Effect, error) {
 	return func(in Input, msg T) ([]Effect, error) {
 		if at := deadline(msg); !at.IsZero() {
 			return []Effect{ScheduleDeadline{Wait: w, At: at}}, nil
@@ -106,11 +106,11 @@ func waitUntil[T any](w Wait, deadline func(T) time.Time) func(Input, T) ([]Effe
 // heldUntil is the approval deadline a hold records.
 func heldUntil(ev order.HeldForApproval) time.Time { return ev.Deadline }
 
-func (c Config) timeout(w Wait) time.Duration {
+func (c Config) timeout(w order.Wait) time.Duration {
 	switch w {
-	case WaitApproval:
+	case order.WaitApproval:
 		return c.ApprovalTimeout
-	case WaitPayment:
+	case order.WaitPayment:
 		return c.PaymentTimeout
 	default:
 		return c.DeliveryTimeout
@@ -212,7 +212,7 @@ func recordShipment(_ Input, ev shipping.ShipmentCreated) ([]Effect, error) {
 // updates that arrive before the shipment is recorded.
 func onDeliveryWebhook(in Input, wh shipping.Webhook) ([]Effect, error) {
 	switch s := in.Order.Status; {
-	case s.Waiting(WaitDelivery):
+	case s.Waiting(order.WaitDelivery):
 		return applyDelivery(in.Order, wh), nil
 	case s.CanReach(order.StatusAwaitingDelivery):
 		return []Effect{KeepPendingDelivery{Webhook: wh}}, nil

@@ -261,7 +261,7 @@ func msg(name string, payload any) Message {
 	return Message{Name: name, ID: "msg-" + name, Payload: mustJSON(payload)}
 }
 
-func deadlineMsg(w Wait) Message {
+func deadlineMsg(w order.Wait) Message {
 	return msg(DeadlineName(w), map[string]string{"orderId": testOrderID, "wait": string(w)})
 }
 
@@ -347,7 +347,7 @@ func send(topic, name string, data any) Effect {
 	return SendCommand{Topic: topic, Name: name, Data: data}
 }
 
-func schedule(w Wait, at time.Time) Effect { return ScheduleDeadline{Wait: w, At: at} }
+func schedule(w order.Wait, at time.Time) Effect { return ScheduleDeadline{Wait: w, At: at} }
 
 // notice is the email of kind to the customer of the order the steps bring about; its
 // wording is checked by TestProcessOrderEmailText.
@@ -538,12 +538,12 @@ func TestProcessOrderApproval(t *testing.T) {
 		{
 			name:  "held_for_approval arms the approval deadline recorded on the order",
 			steps: atAwaitingApproval, msg: ev(order.NameHeldForApproval),
-			want: []Effect{schedule(WaitApproval, testApprovalDeadline)},
+			want: []Effect{schedule(order.WaitApproval, testApprovalDeadline)},
 		},
 		{
 			name:  "held_for_approval without a recorded deadline falls back to now+ApprovalTimeout",
 			steps: atHeldWithoutDeadline, msg: ev(order.NameHeldForApproval),
-			want: []Effect{schedule(WaitApproval, testNow.Add(24*time.Hour))},
+			want: []Effect{schedule(order.WaitApproval, testNow.Add(24*time.Hour))},
 		},
 		{
 			name:  "approved reserves the order's lines",
@@ -552,16 +552,16 @@ func TestProcessOrderApproval(t *testing.T) {
 		},
 		{
 			name:  "approval deadline while awaiting approval cancels as timed out",
-			steps: atAwaitingApproval, msg: deadlineMsg(WaitApproval),
+			steps: atAwaitingApproval, msg: deadlineMsg(order.WaitApproval),
 			want:    []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: "no manager decision before the deadline"}},
 			records: []order.Event{cancelledEv(order.ReasonTimedOut, "no manager decision before the deadline")},
 		},
 		{name: "approved for an order cancelled meanwhile reserves nothing", steps: path(atApproved, cancelOrder(order.ReasonTimedOut)), msg: ev(order.NameOrderApproved)},
 		{name: "approved again once reserved reserves nothing", steps: atApprovedAndReserved, msg: ev(order.NameOrderApproved)},
-		{name: "approval deadline after approval (reserving) does nothing", steps: atApproved, msg: deadlineMsg(WaitApproval)},
-		{name: "approval deadline after approval (awaiting payment) does nothing", steps: atApprovedAndReserved, msg: deadlineMsg(WaitApproval)},
-		{name: "approval deadline after rejection does nothing", steps: atRejected, msg: deadlineMsg(WaitApproval)},
-		{name: "approval deadline after it already fired does nothing", steps: atApprovalTimedOut, msg: deadlineMsg(WaitApproval)},
+		{name: "approval deadline after approval (reserving) does nothing", steps: atApproved, msg: deadlineMsg(order.WaitApproval)},
+		{name: "approval deadline after approval (awaiting payment) does nothing", steps: atApprovedAndReserved, msg: deadlineMsg(order.WaitApproval)},
+		{name: "approval deadline after rejection does nothing", steps: atRejected, msg: deadlineMsg(order.WaitApproval)},
+		{name: "approval deadline after it already fired does nothing", steps: atApprovalTimedOut, msg: deadlineMsg(order.WaitApproval)},
 	})
 }
 
@@ -607,7 +607,7 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "inventory_reserved confirms, opens a payment session and arms the payment deadline",
 			steps: atAwaitingPayment, msg: ev(order.NameInventoryReserved),
-			want: []Effect{notice(t, KindOrderConfirmed, atAwaitingPayment...), createSess, schedule(WaitPayment, testNow.Add(24*time.Hour))},
+			want: []Effect{notice(t, KindOrderConfirmed, atAwaitingPayment...), createSess, schedule(order.WaitPayment, testNow.Add(24*time.Hour))},
 		},
 		{
 			name:  "session created while awaiting payment records it",
@@ -770,20 +770,20 @@ func TestProcessOrderPayment(t *testing.T) {
 
 		{
 			name:  "payment deadline while awaiting payment cancels as timed out",
-			steps: atSessionOpen, msg: deadlineMsg(WaitPayment),
+			steps: atSessionOpen, msg: deadlineMsg(order.WaitPayment),
 			want:    []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: "payment not received before the deadline"}},
 			records: []order.Event{cancelledEv(order.ReasonTimedOut, "payment not received before the deadline")},
 		},
-		{name: "payment deadline after payment does nothing", steps: atAwaitingShipment, msg: deadlineMsg(WaitPayment)},
-		{name: "payment deadline after delivery does nothing", steps: atCompleted, msg: deadlineMsg(WaitPayment)},
-		{name: "payment deadline after a failed payment does nothing", steps: atPaymentFailed, msg: deadlineMsg(WaitPayment)},
+		{name: "payment deadline after payment does nothing", steps: atAwaitingShipment, msg: deadlineMsg(order.WaitPayment)},
+		{name: "payment deadline after delivery does nothing", steps: atCompleted, msg: deadlineMsg(order.WaitPayment)},
+		{name: "payment deadline after a failed payment does nothing", steps: atPaymentFailed, msg: deadlineMsg(order.WaitPayment)},
 	})
 }
 
 func TestProcessOrderShipping(t *testing.T) {
 	inTransit := courierWH(shipping.StatusInTransit, "")
 	delivered := courierWH(shipping.StatusDelivered, "")
-	deliveryDeadline := schedule(WaitDelivery, testNow.Add(7*24*time.Hour))
+	deliveryDeadline := schedule(order.WaitDelivery, testNow.Add(7*24*time.Hour))
 	runCases(t, []decideCase{
 		{
 			name:  "payment_completed creates a shipment with address and lines",
@@ -901,17 +901,17 @@ func TestProcessOrderShipping(t *testing.T) {
 
 		{
 			name:  "delivery deadline while awaiting delivery opens an overdue ticket",
-			steps: atAwaitingDelivery, msg: deadlineMsg(WaitDelivery),
+			steps: atAwaitingDelivery, msg: deadlineMsg(order.WaitDelivery),
 			want: []Effect{ticket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")},
 		},
 		{
 			name:  "delivery deadline while in transit opens an overdue ticket",
-			steps: atInTransit, msg: deadlineMsg(WaitDelivery),
+			steps: atInTransit, msg: deadlineMsg(order.WaitDelivery),
 			want: []Effect{ticket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")},
 		},
-		{name: "delivery deadline after delivery does nothing", steps: atDelivered, msg: deadlineMsg(WaitDelivery)},
-		{name: "delivery deadline after completion does nothing", steps: atCompleted, msg: deadlineMsg(WaitDelivery)},
-		{name: "delivery deadline after a failed delivery does nothing", steps: atDeliveryFailed, msg: deadlineMsg(WaitDelivery)},
+		{name: "delivery deadline after delivery does nothing", steps: atDelivered, msg: deadlineMsg(order.WaitDelivery)},
+		{name: "delivery deadline after completion does nothing", steps: atCompleted, msg: deadlineMsg(order.WaitDelivery)},
+		{name: "delivery deadline after a failed delivery does nothing", steps: atDeliveryFailed, msg: deadlineMsg(order.WaitDelivery)},
 	})
 }
 
@@ -1070,7 +1070,7 @@ func TestProcessOrderTicketReasons(t *testing.T) {
 		assert.Equal(t, "payment pay-9 completed for an order already cancelled: refunded as re-9", tk.Reason)
 	})
 	t.Run("overdue delivery", func(t *testing.T) {
-		assert.Equal(t, "no delivery confirmation before the deadline", reasonOf(t, atAwaitingDelivery, deadlineMsg(WaitDelivery)))
+		assert.Equal(t, "no delivery confirmation before the deadline", reasonOf(t, atAwaitingDelivery, deadlineMsg(order.WaitDelivery)))
 	})
 }
 
@@ -1081,11 +1081,11 @@ func TestProcessOrderTicketReasons(t *testing.T) {
 func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 	declared := []string{
 		order.NameOrderPlaced, order.NameRiskAssessed, order.NameHeldForApproval, order.NameOrderApproved,
-		DeadlineName(WaitApproval),
+		DeadlineName(order.WaitApproval),
 		inventory.ReservedName, inventory.ReservationFailedName,
-		order.NameInventoryReserved, payment.SessionCreatedName, PaymentWebhookName, DeadlineName(WaitPayment),
+		order.NameInventoryReserved, payment.SessionCreatedName, PaymentWebhookName, DeadlineName(order.WaitPayment),
 		order.NamePaymentCompleted, shipping.ShipmentCreatedName, order.NameShipmentCreated, DeliveryWebhookName,
-		DeadlineName(WaitDelivery),
+		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
 		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName,
 	}
@@ -1109,7 +1109,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 	}
 
 	// Every wait has a deadline rule, and every order event the flow names exists.
-	for _, w := range []Wait{WaitApproval, WaitPayment, WaitDelivery} {
+	for _, w := range []order.Wait{order.WaitApproval, order.WaitPayment, order.WaitDelivery} {
 		assert.True(t, names[DeadlineName(w)], "no rule for the %s deadline", w)
 	}
 	known := map[string]bool{}
@@ -1134,7 +1134,7 @@ func TestProcessOrderHappyPathEndToEnd(t *testing.T) {
 		queue     = []Message{msg(order.NameOrderPlaced, events[0])}
 		sent      []string
 		notified  []string
-		deadlines []Wait
+		deadlines []order.Wait
 		webhooks  = []Message{
 			payWebhook(payment.StatusCompleted, "pay-1", ""),
 			courierWebhook(shipping.StatusInTransit, ""),
@@ -1196,7 +1196,7 @@ func TestProcessOrderHappyPathEndToEnd(t *testing.T) {
 	}, names)
 	assert.Equal(t, []string{inventory.ReserveName, payment.CreateSessionName, shipping.CreateShipmentName}, sent)
 	assert.Equal(t, []string{KindOrderConfirmed, KindOrderCompleted}, notified)
-	assert.Equal(t, []Wait{WaitPayment, WaitDelivery}, deadlines)
+	assert.Equal(t, []order.Wait{order.WaitPayment, order.WaitDelivery}, deadlines)
 	assert.Equal(t, State{}, state)
 
 	// The deadlines armed on the way fire late and change nothing.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/delivery"
@@ -222,7 +223,7 @@ func TestMetricsCountADeadlineThatEndsAnApprovalWait(t *testing.T) {
 	id := s.placeOrder(t, highRisk)
 	s.waitStatus(t, id, "cancelled")
 	s.waitMetrics(t, "orders", s.orders, []expectation{
-		{name: "ordermill_deadlines_fired_total", labels: labels("topic", sagas.DeadlinesTopic, "name", sagas.DeadlineName(sagas.WaitApproval)), min: 1, exact: true},
+		{name: "ordermill_deadlines_fired_total", labels: labels("topic", sagas.DeadlinesTopic, "name", sagas.DeadlineName(order.WaitApproval)), min: 1, exact: true},
 		{name: "ordermill_approval_decisions_total", labels: labels("outcome", "timed_out"), min: 1, exact: true},
 		{name: "ordermill_approval_wait_seconds", min: 1, exact: true},
 		{name: "ordermill_orders_entered_total", labels: labels("status", "cancelled"), min: 1, exact: true},
