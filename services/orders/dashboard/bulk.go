@@ -1,4 +1,4 @@
-package orders
+package dashboard
 
 import (
 	"net/http"
@@ -53,7 +53,7 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 				d.Error, err = s.unconfirmed(r.Context(), id, "")
 			}
 			if err == nil && d.Error == "" {
-				_, err = s.Decide(r.Context(), id, b.Approved, m.Email, b.Reason)
+				_, err = s.cmds.Decide(r.Context(), id, b.Approved, m.Email, b.Reason)
 			}
 			switch apperr.ErrorCode(err) {
 			case "":

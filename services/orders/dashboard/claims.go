@@ -1,4 +1,4 @@
-package orders
+package dashboard
 
 import (
 	"context"
@@ -6,45 +6,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ordermill/ordermill/domain/apperr"
-	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/ui"
 )
-
-// claimTTL is how long a claim lasts.
-func (s *Service) claimTTL() time.Duration {
-	if s.cfg.ClaimTTL > 0 {
-		return s.cfg.ClaimTTL
-	}
-	return DefaultClaimTTL
-}
-
-// Claim records that manager is reviewing a pending order (order.claimed.v1), for
-// ClaimTTL; release gives the manager's claim up instead (order.claim_released.v1).
-func (s *Service) Claim(ctx context.Context, orderID, manager string, release bool) (*order.Order, error) {
-	if err := limits.Check(limits.ID("orderId", orderID)); err != nil {
-		return nil, err
-	}
-	var o *order.Order
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		o, err = orderstream.Update(ctx, tx, orderID, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager},
-			func(o *order.Order) ([]order.Event, error) {
-				now := s.now()
-				if release {
-					return o.ReleaseClaim(manager, now)
-				}
-				return o.Claim(manager, now, now.Add(s.claimTTL()))
-			})
-		return err
-	})
-	return o, err
-}
 
 // claim handles POST /dashboard/approvals/{id}/claim (action=claim or release): htmx gets
 // the order's claim box again; a plain form goes back to the list.
@@ -55,7 +21,7 @@ func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	id := r.PathValue("id")
 	release := r.PostForm.Get("action") == "release"
-	o, err := s.Claim(r.Context(), id, m.Email, release)
+	o, err := s.cmds.Claim(r.Context(), id, m.Email, release)
 	var refused string
 	switch apperr.ErrorCode(err) {
 	case "":

@@ -1,4 +1,4 @@
-package orders
+package dashboard
 
 import (
 	"context"
@@ -253,7 +253,7 @@ func (s *Service) signInPage(w http.ResponseWriter, r *http.Request) {
 func (s *Service) renderSignIn(w http.ResponseWriter, r *http.Request, status int, v ui.SignIn) {
 	v.CSRFToken = randomToken()
 	s.setCookie(w, r, signinCookie, v.CSRFToken, 3600)
-	if s.cfg.DevMode && s.cfg.DashboardDevPassword != "" {
+	if s.cfg.DevMode && s.cfg.DevPassword != "" {
 		v.DevHint = "Development account: " + DevManagerEmail + " (password printed by make run)"
 	}
 	s.renderPage(w, r, status, ui.SignInPage(v))

@@ -1,4 +1,4 @@
-package orders_test
+package dashboard_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -73,10 +74,10 @@ func seedReadModels(tb testing.TB, pool *pgxpool.Pool) {
 func BenchmarkDashboardPages(b *testing.B) {
 	d := newDash(b)
 	// A customer with earlier orders in the seed, so the page reads a history.
-	d.holdOrder("bench-detail", "customer4243@example.com")
+	d.holdOrder(b, "bench-detail", "customer4243@example.com")
 	seedReadModels(b, d.pool)
-	c := newClient(b)
-	res, _ := d.signIn(c, managerEmail, managerPassword)
+	c := orderstest.Client(b)
+	res, _ := d.signIn(b, c, managerEmail, managerPassword)
 	require.Equal(b, http.StatusSeeOther, res.status, res.body)
 	dashURL, err := url.Parse(d.srv.URL + "/dashboard/")
 	require.NoError(b, err)

@@ -1,4 +1,4 @@
-package orders_test
+package dashboard_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/projections/ordergen"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // evidenceDash is a dashboard with the warehouse's catalog behind it and typed
@@ -27,19 +28,19 @@ func evidenceDash(t *testing.T) *dash {
 	t.Helper()
 	pool := pgtest.Pool(t)
 	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{
-		ManagerTokens: map[string]string{"api@example.com": "token"}, OperatorToken: testOperatorToken,
-		WarehouseURL: catalogURL(t, pool), ConfirmApprovalAbove: 10_000_00,
+		ManagerTokens: map[string]string{"api@example.com": "token"}, OperatorToken: orderstest.OperatorToken,
+		WarehouseURL: orderstest.CatalogURL(t, pool), ConfirmApprovalAbove: 10_000_00,
 	})
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(srv.Close)
 	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
-	return &dash{t: t, pool: pool, srv: srv, client: newClient(t)}
+	return &dash{pool: pool, srv: srv, client: orderstest.Client(t)}
 }
 
 // history writes orders through the real store, each a list of steps, one after the
 // other, and rebuilds the read models.
-func (d *dash) history(orders ...[]ordergen.Step) {
-	d.t.Helper()
+func (d *dash) history(t testing.TB, orders ...[]ordergen.Step) {
+	t.Helper()
 	ctx := context.Background()
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
 	var b ordergen.Batch
@@ -47,12 +48,12 @@ func (d *dash) history(orders ...[]ordergen.Step) {
 		o := &order.Order{}
 		for _, s := range steps {
 			at = at.Add(time.Second)
-			require.NoError(d.t, b.Do(o, s, at))
+			require.NoError(t, b.Do(o, s, at))
 		}
 	}
-	require.NoError(d.t, pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return b.Write(ctx, tx) }))
+	require.NoError(t, pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return b.Write(ctx, tx) }))
 	_, err := projections.Rebuild(ctx, d.pool, projections.Options{})
-	require.NoError(d.t, err)
+	require.NoError(t, err)
 }
 
 func place(id, email string, total order.Cents, ship, bill string) ordergen.Step {
@@ -73,14 +74,14 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		{Code: "amount_over_20000", Description: "order total exceeds 20,000 EUR", Points: 50},
 		{Code: "address_mismatch", Description: "shipping and billing addresses are in different countries or postal codes", Points: 20},
 	}
-	d.history(
+	d.history(t,
 		[]ordergen.Step{place("ord-done", who, 120_00, "FR", "FR"), ordergen.Assess(10), ordergen.Reserve("r1"), ordergen.OpenSession("s1"),
 			ordergen.Pay("p1"), ordergen.Ship("sh1"), ordergen.Courier("delivered", ""), ordergen.Complete()},
 		[]ordergen.Step{place("ord-gone", who, 80_00, "FR", "FR"), ordergen.Cancel(order.ReasonPaymentFailed, "card declined")},
 		[]ordergen.Step{place("ord-held", who, 25_000_00, "FR", "DE"), ordergen.Assess(80, factors...)},
 		[]ordergen.Step{place("ord-else", "someone@example.com", 10_00, "FR", "FR"), ordergen.Assess(10)},
 	)
-	_, csrf := d.signIn(d.client, managerEmail, managerPassword)
+	_, csrf := d.signIn(t, d.client, managerEmail, managerPassword)
 	require.NotEmpty(t, csrf)
 
 	check := func(t *testing.T, card *goquery.Selection) {
@@ -101,7 +102,7 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		assert.Equal(t, "/dashboard/orders?q="+url.QueryEscape(who), h.Find("[data-testid=history-all]").AttrOr("href", ""))
 	}
 	t.Run("pending card", func(t *testing.T) {
-		p := d.request(d.client, "GET", "/dashboard/approvals", nil, nil)
+		p := d.request(t, d.client, "GET", "/dashboard/approvals", nil, nil)
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		card := p.doc.Find(`[data-testid=pending-row][data-order-id=ord-held]`)
 		require.Equal(t, 1, card.Length())
@@ -111,23 +112,23 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		assert.Equal(t, 0, p.doc.Find(`[data-order-id=ord-else] [data-testid=decide-confirm]`).Length(), "10 EUR is not")
 	})
 	t.Run("order page", func(t *testing.T) {
-		p := d.request(d.client, "GET", "/dashboard/orders/ord-held", nil, nil)
+		p := d.request(t, d.client, "GET", "/dashboard/orders/ord-held", nil, nil)
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		check(t, p.doc.Find("[data-testid=order-addresses]").AddSelection(p.doc.Find("[data-testid=order-history]")).AddSelection(p.doc.Find("[data-testid=order-risk]")))
 	})
 	t.Run("a very large order is approved only once its id is typed", func(t *testing.T) {
 		hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
-		p := d.request(d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord"}}, hx)
+		p := d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord"}}, hx)
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-testid=decide-error]").Text())
 		assert.Equal(t, 1, p.doc.Find("[data-testid=pending-row] [data-testid=decide-confirm]").Length(), "the card stays, asking again")
-		status, _ := d.decidedBy("ord-held")
+		status, _ := d.decidedBy(t, "ord-held")
 		assert.Equal(t, "awaiting_approval", status)
 
-		p = d.request(d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord-held"}}, hx)
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord-held"}}, hx)
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		assert.Equal(t, 1, p.doc.Find("[data-testid=decision-result]").Length())
-		status, by := d.decidedBy("ord-held")
+		status, by := d.decidedBy(t, "ord-held")
 		assert.Equal(t, "reserving_inventory", status)
 		assert.Equal(t, managerEmail, by)
 	})
@@ -138,24 +139,24 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 func TestDashboardNotesAreOrderEvents(t *testing.T) {
 	t.Parallel()
 	d := newDash(t)
-	d.holdOrder("ord-note", "carol@example.com")
-	_, csrf := d.signIn(d.client, managerEmail, managerPassword)
+	d.holdOrder(t, "ord-note", "carol@example.com")
+	_, csrf := d.signIn(t, d.client, managerEmail, managerPassword)
 	hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
 
-	p := d.request(d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"   "}}, hx)
+	p := d.request(t, d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"   "}}, hx)
 	require.Equal(t, http.StatusOK, p.status, p.body)
 	assert.Contains(t, p.doc.Find("[data-testid=note-form] [data-testid=note-error]").Text(), "text")
 	assert.Equal(t, "true", p.doc.Find("[data-testid=note-text]").AttrOr("aria-invalid", ""))
 
-	p = d.request(d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"customer called: travelling, card is real"}}, hx)
+	p = d.request(t, d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"customer called: travelling, card is real"}}, hx)
 	require.Equal(t, http.StatusOK, p.status, p.body)
 	assert.Equal(t, "Note added.", p.doc.Find("[data-testid=flash]").Text())
-	assert.Equal(t, http.StatusForbidden, d.request(d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"x"}}, map[string]string{"HX-Request": "true"}).status)
-	assert.Equal(t, http.StatusNotFound, d.request(d.client, "POST", "/dashboard/orders/nope/notes", url.Values{"text": {"x"}}, hx).status)
+	assert.Equal(t, http.StatusForbidden, d.request(t, d.client, "POST", "/dashboard/orders/ord-note/notes", url.Values{"text": {"x"}}, map[string]string{"HX-Request": "true"}).status)
+	assert.Equal(t, http.StatusNotFound, d.request(t, d.client, "POST", "/dashboard/orders/nope/notes", url.Values{"text": {"x"}}, hx).status)
 
 	_, err := projections.Rebuild(context.Background(), d.pool, projections.Options{})
 	require.NoError(t, err)
-	p = d.request(d.client, "GET", "/dashboard/orders/ord-note", nil, nil)
+	p = d.request(t, d.client, "GET", "/dashboard/orders/ord-note", nil, nil)
 	entry := p.doc.Find(`[data-testid=timeline-entry][data-event="order.note_added.v1"]`)
 	require.Equal(t, 1, entry.Length(), p.body)
 	assert.Contains(t, entry.Text(), "Note by "+managerEmail+": customer called: travelling, card is real")

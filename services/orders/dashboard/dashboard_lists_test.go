@@ -1,4 +1,4 @@
-package orders_test
+package dashboard_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,11 +27,11 @@ func TestOrdersListSearchColoursAndExport(t *testing.T) {
 		       ('ord-bbb-222', 'cancelled', 'cust-omega', 'bob@example.org', false, 990000, 'EUR', 2, 55, 'timed_out', now() - interval '2 hours', now(), 2),
 		       ('ord-ccc-333', 'rejected', 'cust-zeta-2', '=cmd@evil.example', true, 5000000, 'USD', 1, 85, 'rejected', now() - interval '1 hour', now(), 3)`)
 	require.NoError(t, err)
-	c := newClient(t)
-	d.signIn(c, managerEmail, managerPassword)
+	c := orderstest.Client(t)
+	d.signIn(t, c, managerEmail, managerPassword)
 	list := func(query string) []string {
 		t.Helper()
-		p := d.request(c, "GET", "/dashboard/orders?"+query, nil, nil)
+		p := d.request(t, c, "GET", "/dashboard/orders?"+query, nil, nil)
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		var out []string
 		p.doc.Find(`[data-testid=order-row]`).Each(func(_ int, s *goquery.Selection) { out = append(out, s.AttrOr("data-order-id", "")) })
@@ -42,7 +43,7 @@ func TestOrdersListSearchColoursAndExport(t *testing.T) {
 	assert.Equal(t, []string{"ord-bbb-222"}, ids("bb-22"), "inside the order id")
 	assert.Empty(t, ids("%25"), "a LIKE wildcard is a plain character")
 
-	p := d.request(c, "GET", "/dashboard/orders", nil, nil)
+	p := d.request(t, c, "GET", "/dashboard/orders", nil, nil)
 	row := func(id string) *goquery.Selection {
 		return p.doc.Find(`[data-testid=order-row][data-order-id="` + id + `"]`)
 	}
@@ -58,15 +59,15 @@ func TestOrdersListSearchColoursAndExport(t *testing.T) {
 	assert.Equal(t, []string{"ord-ccc-333", "ord-bbb-222", "ord-aaa-111"}, list("sort=risk"))
 	assert.Equal(t, []string{"ord-aaa-111", "ord-bbb-222", "ord-ccc-333"}, list("dir=asc"), "placed, oldest first")
 	assert.Equal(t, []string{"ord-aaa-111"}, list("sort=total&cursor="+url.QueryEscape("k:990000|ord-bbb-222")))
-	sorted := d.request(c, "GET", "/dashboard/orders?sort=total", nil, nil)
+	sorted := d.request(t, c, "GET", "/dashboard/orders?sort=total", nil, nil)
 	assert.Equal(t, "descending", sorted.doc.Find(`[data-testid=sort-total]`).AttrOr("aria-sort", ""))
 	assert.Equal(t, "/dashboard/orders?dir=asc&sort=total", sorted.doc.Find(`[data-testid=sort-total-link]`).AttrOr("href", ""), "a second click turns it round")
 	assert.Equal(t, "/dashboard/orders.csv?sort=total", sorted.doc.Find(`[data-testid=orders-export]`).AttrOr("href", ""))
 
-	filtered := d.request(c, "GET", "/dashboard/orders?q=zeta", nil, nil)
+	filtered := d.request(t, c, "GET", "/dashboard/orders?q=zeta", nil, nil)
 	export := filtered.doc.Find(`[data-testid=orders-export]`).AttrOr("href", "")
 	assert.Equal(t, "/dashboard/orders.csv?q=zeta", export, "the export carries the current filter")
-	csvPage := d.request(c, "GET", export, nil, nil)
+	csvPage := d.request(t, c, "GET", export, nil, nil)
 	require.Equal(t, http.StatusOK, csvPage.status)
 	assert.Equal(t, "text/csv; charset=utf-8", csvPage.header.Get("Content-Type"))
 	assert.Contains(t, csvPage.header.Get("Content-Disposition"), "attachment")
@@ -79,5 +80,5 @@ func TestOrdersListSearchColoursAndExport(t *testing.T) {
 	assert.Equal(t, "ord-aaa-111", records[2][0])
 
 	// Signed out, there is nothing to download.
-	assert.Equal(t, http.StatusSeeOther, d.request(newClient(t), "GET", "/dashboard/orders.csv", nil, nil).status)
+	assert.Equal(t, http.StatusSeeOther, d.request(t, orderstest.Client(t), "GET", "/dashboard/orders.csv", nil, nil).status)
 }

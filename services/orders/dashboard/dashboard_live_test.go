@@ -1,4 +1,4 @@
-package orders_test
+package dashboard_test
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // sseEvent is one server-sent event: its name and its data lines joined.
@@ -51,7 +52,7 @@ func readEvents(resp *http.Response) <-chan sseEvent {
 func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
 	const timeout = 5 * time.Second
 	pool := pgtest.Pool(t)
-	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, WarehouseURL: catalogURL(t, pool)})
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, WarehouseURL: orderstest.CatalogURL(t, pool)})
 	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -71,8 +72,8 @@ func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
 	// machine the sign-in's bcrypt comparison could outlast the short write timeout.
 	plain := httptest.NewServer(svc.Handler())
 	t.Cleanup(plain.Close)
-	d := &dash{t: t, pool: pool, srv: plain, client: newClient(t)}
-	_, csrf := d.signIn(d.client, managerEmail, managerPassword)
+	d := &dash{pool: pool, srv: plain, client: orderstest.Client(t)}
+	_, csrf := d.signIn(t, d.client, managerEmail, managerPassword)
 	require.NotEmpty(t, csrf)
 
 	req, err := http.NewRequest("GET", base+"/dashboard/events?list=pending", nil)
@@ -114,9 +115,9 @@ func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
 func TestOrderStreamRefusesABadPosition(t *testing.T) {
 	t.Parallel()
 	d := newDash(t)
-	d.signIn(d.client, managerEmail, managerPassword)
+	d.signIn(t, d.client, managerEmail, managerPassword)
 	for _, since := range []string{"", "abc", "-1"} {
-		p := d.request(d.client, "GET", "/dashboard/events?order=o-1&since="+since, nil, map[string]string{"Accept": "text/event-stream"})
+		p := d.request(t, d.client, "GET", "/dashboard/events?order=o-1&since="+since, nil, map[string]string{"Accept": "text/event-stream"})
 		assert.Equal(t, http.StatusBadRequest, p.status, since)
 		assert.Contains(t, p.body, `"field":"since"`, since)
 	}

@@ -1,4 +1,4 @@
-package orders_test
+package dashboard_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // replica runs one orders process on pool's database until the test ends and returns its
@@ -52,15 +53,15 @@ func TestDashboardOnOneReplicaSeesADecisionTakenOnTheOther(t *testing.T) {
 	}
 	poolA, poolB := newPool(), newPool() // two processes: a pool each
 	require.NoError(t, orders.CreateManager(context.Background(), poolA, managerEmail, managerPassword))
-	cfg := orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, WarehouseURL: catalogURL(t, poolA)}
+	cfg := orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, WarehouseURL: orderstest.CatalogURL(t, poolA)}
 	a, b := replica(t, poolA, cfg), replica(t, poolB, cfg)
 
 	// A manager's dashboard on each replica (a session is stored in the database, and
 	// cookies do not tell ports apart, so one sign-in serves both). Whichever replica
 	// runs the projection, the other one's stream can only learn of the change from
 	// the database.
-	d := &dash{t: t, pool: poolB, srv: &httptest.Server{URL: b}, client: newClient(t)}
-	d.signIn(d.client, managerEmail, managerPassword)
+	d := &dash{pool: poolB, srv: &httptest.Server{URL: b}, client: orderstest.Client(t)}
+	d.signIn(t, d.client, managerEmail, managerPassword)
 	stream := func(base string) func(want string) {
 		req, err := http.NewRequest("GET", base+"/dashboard/events?list=pending", nil)
 		require.NoError(t, err)

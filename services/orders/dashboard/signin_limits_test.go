@@ -1,4 +1,4 @@
-package orders_test
+package dashboard_test
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/dashboard"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // Finding 6 of issue 8: sign-in could be brute-forced (50 wrong passwords in 4 s, then the
@@ -58,15 +60,15 @@ func throttledDash(t *testing.T, clk *manualClock) (*dash, *orders.Service) {
 }
 
 // attempt sends one sign-in from a fresh client at address addr.
-func (d *dash) attempt(email, password, addr string) dpage {
-	d.t.Helper()
-	c := newClient(d.t)
+func (d *dash) attempt(t testing.TB, email, password, addr string) dpage {
+	t.Helper()
+	c := orderstest.Client(t)
 	header := map[string]string{clientIPHeader: addr}
-	form := d.request(c, "GET", "/dashboard/signin", nil, header)
-	require.Equal(d.t, http.StatusOK, form.status)
+	form := d.request(t, c, "GET", "/dashboard/signin", nil, header)
+	require.Equal(t, http.StatusOK, form.status)
 	token, ok := form.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).Attr("value")
-	require.True(d.t, ok)
-	return d.request(c, "POST", "/dashboard/signin", url.Values{"email": {email}, "password": {password}, "csrf_token": {token}}, header)
+	require.True(t, ok)
+	return d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {email}, "password": {password}, "csrf_token": {token}}, header)
 }
 
 // retryAfter reads a 429's Retry-After header in seconds.
@@ -93,13 +95,13 @@ func addresses() func() string {
 func lockOut(t *testing.T, d *dash, clk *manualClock, email string, addr func() string) int {
 	t.Helper()
 	for i := range 5 {
-		res := d.attempt(email, "not the password at all", addr())
+		res := d.attempt(t, email, "not the password at all", addr())
 		require.Equal(t, http.StatusUnauthorized, res.status, "failure %d is checked", i+1)
 		if i < 4 {
 			clk.Advance(time.Duration(1<<i) * time.Second)
 		}
 	}
-	return retryAfter(t, d.attempt(email, managerPassword, addr()))
+	return retryAfter(t, d.attempt(t, email, managerPassword, addr()))
 }
 
 func TestSignInFailuresDelayTheNextAttemptThenLockTheAccount(t *testing.T) {
@@ -108,10 +110,10 @@ func TestSignInFailuresDelayTheNextAttemptThenLockTheAccount(t *testing.T) {
 	addr := addresses()
 
 	for i, wait := range []int{1, 2, 4, 8} {
-		res := d.attempt(managerEmail, "not the password at all", addr())
+		res := d.attempt(t, managerEmail, "not the password at all", addr())
 		require.Equal(t, http.StatusUnauthorized, res.status, "failure %d", i+1)
 		// Too soon: refused without looking at the password, even the right one.
-		early := d.attempt(managerEmail, managerPassword, addr())
+		early := d.attempt(t, managerEmail, managerPassword, addr())
 		assert.Equal(t, wait, retryAfter(t, early), "after failure %d", i+1)
 		assert.Contains(t, early.doc.Find(`[data-testid=signin-error]`).Text(), "Too many sign-in attempts")
 		assert.Equal(t, 1, early.doc.Find(`[data-testid=signin-form]`).Length(), "the form is shown again")
@@ -120,14 +122,14 @@ func TestSignInFailuresDelayTheNextAttemptThenLockTheAccount(t *testing.T) {
 		}
 		clk.Advance(time.Duration(wait) * time.Second)
 	}
-	require.Equal(t, http.StatusUnauthorized, d.attempt(managerEmail, "not the password at all", addr()).status, "failure 5")
+	require.Equal(t, http.StatusUnauthorized, d.attempt(t, managerEmail, "not the password at all", addr()).status, "failure 5")
 
 	// Five failures lock the account for 15 minutes, whatever the password and the address.
-	assert.Equal(t, 15*60, retryAfter(t, d.attempt(managerEmail, managerPassword, addr())))
+	assert.Equal(t, 15*60, retryAfter(t, d.attempt(t, managerEmail, managerPassword, addr())))
 	clk.Advance(15*time.Minute - time.Second)
-	assert.Equal(t, 1, retryAfter(t, d.attempt(managerEmail, managerPassword, addr())))
+	assert.Equal(t, 1, retryAfter(t, d.attempt(t, managerEmail, managerPassword, addr())))
 	clk.Advance(time.Second)
-	assert.Equal(t, http.StatusSeeOther, d.attempt(managerEmail, managerPassword, addr()).status, "the lock is over")
+	assert.Equal(t, http.StatusSeeOther, d.attempt(t, managerEmail, managerPassword, addr()).status, "the lock is over")
 
 	got := svc.SignInCounts()
 	assert.Equal(t, int64(5), got.Refused)
@@ -142,8 +144,8 @@ func TestSignInLockoutsDoubleAndDoNotRevealWhichAccountsExist(t *testing.T) {
 
 	assert.Equal(t, 15*60, lockOut(t, d, clk, managerEmail, addr))
 	assert.Equal(t, 15*60, lockOut(t, d, clk, "nobody@example.com", addr))
-	known := d.attempt(managerEmail, managerPassword, addr())
-	unknown := d.attempt("nobody@example.com", managerPassword, addr())
+	known := d.attempt(t, managerEmail, managerPassword, addr())
+	unknown := d.attempt(t, "nobody@example.com", managerPassword, addr())
 	assert.Positive(t, retryAfter(t, known))
 	assert.Equal(t, 15*60, retryAfter(t, unknown))
 	assert.Equal(t, known.doc.Find(`[data-testid=signin-error]`).Text(), unknown.doc.Find(`[data-testid=signin-error]`).Text())
@@ -151,7 +153,7 @@ func TestSignInLockoutsDoubleAndDoNotRevealWhichAccountsExist(t *testing.T) {
 	clk.Advance(15 * time.Minute)
 	assert.Equal(t, 30*60, lockOut(t, d, clk, managerEmail, addr), "the second lockout lasts twice as long")
 	clk.Advance(30 * time.Minute)
-	assert.Equal(t, http.StatusSeeOther, d.attempt(managerEmail, managerPassword, addr()).status)
+	assert.Equal(t, http.StatusSeeOther, d.attempt(t, managerEmail, managerPassword, addr()).status)
 	assert.Equal(t, 15*60, lockOut(t, d, clk, managerEmail, addr), "a sign-in starts the account afresh")
 }
 
@@ -163,7 +165,7 @@ func TestSignInThrottlesAnAddressTryingManyAccounts(t *testing.T) {
 	checked, lock := 0, 0
 	for i := 0; i < 40 && lock == 0; i++ {
 		email := fmt.Sprintf("guess%d@example.com", i)
-		res := d.attempt(email, "not the password at all", attacker)
+		res := d.attempt(t, email, "not the password at all", attacker)
 		for res.status == http.StatusTooManyRequests {
 			wait := retryAfter(t, res)
 			if wait > 60 {
@@ -171,7 +173,7 @@ func TestSignInThrottlesAnAddressTryingManyAccounts(t *testing.T) {
 				break
 			}
 			clk.Advance(time.Duration(wait) * time.Second)
-			res = d.attempt(email, "not the password at all", attacker)
+			res = d.attempt(t, email, "not the password at all", attacker)
 		}
 		if res.status == http.StatusUnauthorized {
 			checked++
@@ -179,8 +181,8 @@ func TestSignInThrottlesAnAddressTryingManyAccounts(t *testing.T) {
 	}
 	assert.Equal(t, 20, checked, "twenty failures from one address, on twenty accounts")
 	assert.Equal(t, 15*60, lock)
-	assert.Equal(t, 15*60, retryAfter(t, d.attempt(managerEmail, managerPassword, attacker)), "the address is locked for every account")
-	assert.Equal(t, http.StatusSeeOther, d.attempt(managerEmail, managerPassword, "198.51.100.8").status, "another address is not")
+	assert.Equal(t, 15*60, retryAfter(t, d.attempt(t, managerEmail, managerPassword, attacker)), "the address is locked for every account")
+	assert.Equal(t, http.StatusSeeOther, d.attempt(t, managerEmail, managerPassword, "198.51.100.8").status, "another address is not")
 
 }
 
@@ -188,10 +190,10 @@ func TestSignInThrottlesAnAddressTryingManyAccounts(t *testing.T) {
 // configured; an IPv6 host owns a /64, so its addresses share one limit.
 func TestSignInCountsAgainstTheClientsAddress(t *testing.T) {
 	discard := slog.New(slog.DiscardHandler)
-	direct := orders.New(nil, discard, orders.Config{})
-	proxied := orders.New(nil, discard, orders.Config{ClientIPHeader: "X-Forwarded-For"})
+	direct := dashboard.New(nil, discard, dashboard.Config{}, nil, nil, nil)
+	proxied := dashboard.New(nil, discard, dashboard.Config{ClientIPHeader: "X-Forwarded-For"}, nil, nil, nil)
 	tests := []struct {
-		svc       *orders.Service
+		svc       *dashboard.Service
 		remote    string
 		forwarded []string
 		want      string
@@ -213,7 +215,7 @@ func TestSignInCountsAgainstTheClientsAddress(t *testing.T) {
 		for _, v := range tt.forwarded {
 			r.Header.Add("X-Forwarded-For", v)
 		}
-		assert.Equal(t, tt.want, orders.ClientAddress(tt.svc, r), "%s %v", tt.remote, tt.forwarded)
+		assert.Equal(t, tt.want, dashboard.ClientAddress(tt.svc, r), "%s %v", tt.remote, tt.forwarded)
 	}
 }
 
@@ -227,7 +229,7 @@ func TestSignInLimitsHoldAcrossReplicas(t *testing.T) {
 	other := orders.New(d.pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, Now: clk.Now, ClientIPHeader: clientIPHeader})
 	d.srv = httptest.NewServer(other.Handler())
 	t.Cleanup(d.srv.Close)
-	assert.Equal(t, 15*60, retryAfter(t, d.attempt(managerEmail, managerPassword, addr())))
+	assert.Equal(t, 15*60, retryAfter(t, d.attempt(t, managerEmail, managerPassword, addr())))
 }
 
 // Concurrent guesses cannot slip past the limit before the first failure is recorded.
@@ -242,7 +244,7 @@ func TestSignInLimitHoldsForConcurrentGuesses(t *testing.T) {
 	statuses := make([]int, len(addrs))
 	var wg sync.WaitGroup
 	for i := range addrs {
-		wg.Go(func() { statuses[i] = d.attempt(managerEmail, "not the password at all", addrs[i]).status })
+		wg.Go(func() { statuses[i] = d.attempt(t, managerEmail, "not the password at all", addrs[i]).status })
 	}
 	wg.Wait()
 	checked := 0
@@ -260,27 +262,27 @@ func TestPasswordResetEndsSessionsAndLiftsTheLockout(t *testing.T) {
 	clk := newManualClock()
 	d, _ := throttledDash(t, clk)
 	ctx := context.Background()
-	c := newClient(t)
-	res := d.attempt(managerEmail, managerPassword, "192.0.2.1")
+	c := orderstest.Client(t)
+	res := d.attempt(t, managerEmail, managerPassword, "192.0.2.1")
 	require.Equal(t, http.StatusSeeOther, res.status)
 	// attempt used its own client: sign c in the same way.
-	form := d.request(c, "GET", "/dashboard/signin", nil, map[string]string{clientIPHeader: "192.0.2.1"})
+	form := d.request(t, c, "GET", "/dashboard/signin", nil, map[string]string{clientIPHeader: "192.0.2.1"})
 	token, _ := form.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).Attr("value")
-	require.Equal(t, http.StatusSeeOther, d.request(c, "POST", "/dashboard/signin",
+	require.Equal(t, http.StatusSeeOther, d.request(t, c, "POST", "/dashboard/signin",
 		url.Values{"email": {managerEmail}, "password": {managerPassword}, "csrf_token": {token}}, nil).status)
-	require.Equal(t, http.StatusOK, d.request(c, "GET", "/dashboard", nil, nil).status)
+	require.Equal(t, http.StatusOK, d.request(t, c, "GET", "/dashboard", nil, nil).status)
 
 	// Setting the password an account already has (the dev account at every start) keeps its sessions.
 	require.NoError(t, orders.CreateManager(ctx, d.pool, managerEmail, managerPassword))
-	require.Equal(t, http.StatusOK, d.request(c, "GET", "/dashboard", nil, nil).status)
+	require.Equal(t, http.StatusOK, d.request(t, c, "GET", "/dashboard", nil, nil).status)
 
 	lockOut(t, d, clk, managerEmail, addresses())
 	const newPassword = "a brand new passphrase"
 	require.NoError(t, orders.CreateManager(ctx, d.pool, managerEmail, newPassword))
-	gone := d.request(c, "GET", "/dashboard", nil, nil)
+	gone := d.request(t, c, "GET", "/dashboard", nil, nil)
 	assert.Equal(t, http.StatusSeeOther, gone.status, "the reset ended the session")
 	assert.Contains(t, gone.header.Get("Location"), "/dashboard/signin")
-	assert.Equal(t, http.StatusSeeOther, d.attempt(managerEmail, newPassword, "192.0.2.2").status, "the reset lifted the lockout")
+	assert.Equal(t, http.StatusSeeOther, d.attempt(t, managerEmail, newPassword, "192.0.2.2").status, "the reset lifted the lockout")
 }
 
 func TestNewPasswordsAreLongAndUncommon(t *testing.T) {

@@ -1,9 +1,8 @@
-package orders
+package dashboard
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -13,48 +12,32 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/ui"
 )
 
 // ticketCards reads the newest support tickets with their comments, open ones first.
 func (s *Service) ticketCards(ctx context.Context, limit int) ([]ui.TicketCard, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, order_id, kind, reason, status, created_at, assignee, closed_by, resolution,
-			coalesce(closed_at, 'epoch')
-		FROM orders.support_tickets ORDER BY status = 'closed', created_at DESC, id DESC LIMIT $1`, limit)
+	tickets, err := projections.DeskTickets(ctx, s.pool, limit)
+	if err != nil || len(tickets) == 0 {
+		return nil, err
+	}
+	comments, err := projections.TicketComments(ctx, s.pool, tickets)
 	if err != nil {
-		return nil, fmt.Errorf("tickets: %w", err)
+		return nil, err
 	}
-	cards, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ui.TicketCard, error) {
-		var c ui.TicketCard
-		err := row.Scan(&c.ID, &c.OrderID, &c.Kind, &c.Reason, &c.Status, &c.CreatedAt, &c.Assignee, &c.ClosedBy, &c.Resolution, &c.ClosedAt)
-		return c, err
-	})
-	if err != nil || len(cards) == 0 {
-		return cards, err
-	}
-	ids, kinds := make([]string, len(cards)), make([]string, len(cards))
+	cards := make([]ui.TicketCard, len(tickets))
 	at := map[[2]string]int{}
-	for i, c := range cards {
-		ids[i], kinds[i] = c.OrderID, c.Kind
-		at[[2]string{c.OrderID, c.Kind}] = i
+	for i, t := range tickets {
+		cards[i] = ui.TicketCard{ID: t.ID, OrderID: t.OrderID, Kind: t.Kind, Reason: t.Reason, Status: t.Status, CreatedAt: t.CreatedAt,
+			Assignee: t.Assignee, ClosedBy: t.ClosedBy, Resolution: t.Resolution, ClosedAt: t.ClosedAt}
+		at[[2]string{t.OrderID, t.Kind}] = i
 	}
-	rows, err = s.pool.Query(ctx, `SELECT c.order_id, c.kind, c.author, c.text, c.created_at
-		FROM orders.ticket_comments c JOIN unnest($1::text[], $2::text[]) AS t(order_id, kind) USING (order_id, kind)
-		ORDER BY c.id`, ids, kinds)
-	if err != nil {
-		return nil, fmt.Errorf("ticket comments: %w", err)
+	for _, c := range comments {
+		i := at[[2]string{c.OrderID, c.Kind}]
+		cards[i].Comments = append(cards[i].Comments, ui.TicketComment{By: c.By, Text: c.Text, At: c.At})
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, kind string
-		var cm ui.TicketComment
-		if err := rows.Scan(&id, &kind, &cm.By, &cm.Text, &cm.At); err != nil {
-			return nil, err
-		}
-		i := at[[2]string{id, kind}]
-		cards[i].Comments = append(cards[i].Comments, cm)
-	}
-	return cards, rows.Err()
+	return cards, nil
 }
 
 // ticketFromEvents is the ticket opened by the event at position id, from its order's
@@ -101,28 +84,13 @@ func (s *Service) ticketFromEvents(ctx context.Context, id int64) (ui.TicketCard
 	return c, nil
 }
 
-// WorkOnTicket assigns (to), comments (text) or closes (resolution) the support ticket
-// opened at position id, as an event of its order named for manager.
-func (s *Service) WorkOnTicket(ctx context.Context, id int64, manager, action, value string) error {
+// workOn assigns, comments or closes the support ticket opened at position id.
+func (s *Service) workOn(ctx context.Context, id int64, manager, action, value string) error {
 	t, err := s.ticketFromEvents(ctx, id)
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := orderstream.Update(ctx, tx, t.OrderID, eventstore.Metadata{CorrelationID: t.OrderID, Actor: "manager:" + manager},
-			func(o *order.Order) ([]order.Event, error) {
-				switch action {
-				case "assign":
-					return o.AssignTicket(t.Kind, value, manager, s.now())
-				case "comment":
-					return o.CommentTicket(t.Kind, manager, value, s.now())
-				case "close":
-					return o.CloseTicket(t.Kind, manager, value, s.now())
-				}
-				return nil, apperr.FieldErrorf("action", "action must be assign, comment or close")
-			})
-		return err
-	})
+	return s.cmds.WorkOnTicket(ctx, t.OrderID, t.Kind, manager, action, value)
 }
 
 // workOnTicket handles POST /dashboard/tickets/{id}: action=assign (to), comment (text)
@@ -143,7 +111,7 @@ func (s *Service) workOnTicket(w http.ResponseWriter, r *http.Request, m manager
 	if action == "assign" && value == "" {
 		value = m.Email // "Assign to me"
 	}
-	err = s.WorkOnTicket(r.Context(), id, m.Email, action, value)
+	err = s.workOn(r.Context(), id, m.Email, action, value)
 	var refused string
 	switch apperr.ErrorCode(err) {
 	case "":

@@ -1,4 +1,4 @@
-package orders_test
+package dashboard_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // Issue 12: support tickets are assigned, commented and closed, each an event of the
@@ -27,7 +28,7 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 	d := newDash(t)
 	ctx := context.Background()
 	id := "tk-1"
-	d.holdOrder(id, "erin@example.com")
+	d.holdOrder(t, id, "erin@example.com")
 	require.NoError(t, pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "saga"}, func(o *order.Order) ([]order.Event, error) {
 			return o.OpenSupportTicket("delivery_failed", "parcel lost", time.Now())
@@ -37,11 +38,11 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 	_, err := projections.Rebuild(ctx, d.pool, projections.Options{})
 	require.NoError(t, err)
 
-	c := newClient(t)
-	_, csrf := d.signIn(c, managerEmail, managerPassword)
-	overview := d.request(c, "GET", "/dashboard", nil, nil)
+	c := orderstest.Client(t)
+	_, csrf := d.signIn(t, c, managerEmail, managerPassword)
+	overview := d.request(t, c, "GET", "/dashboard", nil, nil)
 	assert.Equal(t, "1", overview.doc.Find(`[data-testid=count-tickets] .n`).Text())
-	page := d.request(c, "GET", "/dashboard/tickets", nil, nil)
+	page := d.request(t, c, "GET", "/dashboard/tickets", nil, nil)
 	card := page.doc.Find(`[data-testid=ticket]`)
 	require.Equal(t, 1, card.Length(), page.body)
 	ticket := card.AttrOr("data-id", "")
@@ -51,7 +52,7 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 	act := func(form url.Values) *goquery.Selection {
 		t.Helper()
 		form.Set("csrf_token", csrf)
-		p := d.request(c, "POST", "/dashboard/tickets/"+ticket, form, map[string]string{"HX-Request": "true"})
+		p := d.request(t, c, "POST", "/dashboard/tickets/"+ticket, form, map[string]string{"HX-Request": "true"})
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		return p.doc.Find(`[data-testid=ticket]`)
 	}
@@ -72,13 +73,13 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 
 	check := func(when string) {
 		t.Helper()
-		page := d.request(c, "GET", "/dashboard/tickets", nil, nil)
+		page := d.request(t, c, "GET", "/dashboard/tickets", nil, nil)
 		card := page.doc.Find(`[data-testid=ticket]`)
 		assert.Equal(t, "closed", card.AttrOr("data-status", ""), when)
 		assert.Equal(t, "Assigned to alice@example.com", strings.TrimSpace(card.Find(`[data-testid=ticket-assignee]`).Text()), when)
 		assert.Equal(t, 1, card.Find(`[data-testid=ticket-comment]`).Length(), "%s: %s", when, page.body)
 		assert.Contains(t, card.Find(`[data-testid=ticket-closed]`).Text(), "reshipped", when)
-		overview := d.request(c, "GET", "/dashboard", nil, nil)
+		overview := d.request(t, c, "GET", "/dashboard", nil, nil)
 		assert.Equal(t, "0", overview.doc.Find(`[data-testid=count-tickets] .n`).Text(), when)
 	}
 	// The projection as the live consumer runs it, twice (a redelivery changes nothing)...

@@ -1,18 +1,26 @@
-package orders
+// Package inbox is the orders service's webhook inbox: it verifies the payment provider's
+// and the courier's webhooks, records each once (a retry is a duplicate, not a second
+// effect), hands it to the saga in the same transaction, and lists what it received.
+package inbox
 
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v84"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/logging"
+	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
@@ -29,6 +37,52 @@ const (
 	outcomeIgnored = "ignored"
 )
 
+// outcomeBadSignature counts a webhook refused for a missing or wrong signature; unlike
+// the other outcomes it is never recorded in the inbox.
+const outcomeBadSignature = "bad_signature"
+
+// Config is the inbox's configuration.
+type Config struct {
+	// Now is the clock the signatures' time windows are checked against.
+	Now func() time.Time
+	// DevMode accepts unsigned webhooks, with a warning.
+	DevMode bool
+	// PaymentWebhookSecret verifies Stripe-Signature headers.
+	PaymentWebhookSecret string
+	// DeliveryWebhookSecret verifies X-Courier-Signature headers.
+	DeliveryWebhookSecret string
+}
+
+// Inbox receives the providers' webhooks into orders.webhook_inbox.
+type Inbox struct {
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	cfg      Config
+	webhooks *prometheus.CounterVec
+}
+
+// New builds the inbox over pool.
+func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Inbox {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Inbox{pool: pool, logger: logger, cfg: cfg, webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Name: "webhooks_total",
+		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, bad_signature, unknown_order).",
+	}, []string{"provider", "outcome"})}
+}
+
+// Collectors are the inbox's metrics, for the host's registry.
+func (s *Inbox) Collectors() []prometheus.Collector { return []prometheus.Collector{s.webhooks} }
+
+// countWebhook counts a webhook on route /webhooks/<provider>.
+func (s *Inbox) countWebhook(r *http.Request, outcome string) {
+	s.webhooks.WithLabelValues(path.Base(r.URL.Path), outcome).Inc()
+}
+
+// now is the clock in UTC at Postgres's precision.
+func (s *Inbox) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+
 // inboundWebhook is a verified, parsed webhook ready to be recorded.
 type inboundWebhook struct {
 	provider string
@@ -39,9 +93,9 @@ type inboundWebhook struct {
 	data     any
 }
 
-// paymentWebhook handles POST /webhooks/payment, signed with Stripe's scheme: Stripe's
+// Payment handles POST /webhooks/payment, signed with Stripe's scheme: Stripe's
 // Event objects, and the simulator's flat body (the only one dev mode takes unsigned).
-func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
+func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	body, signed, ok := s.verifiedBody(w, r, webhooksig.StripeHeader, func(body []byte, header string) error {
 		return webhooksig.VerifyStripe(body, header, s.cfg.PaymentWebhookSecret, s.now())
 	})
@@ -75,7 +129,7 @@ func (s *Service) paymentWebhook(w http.ResponseWriter, r *http.Request) {
 
 // stripePayment reads a Stripe Event: verified with stripe-go when signed (always, outside
 // dev mode), decoded as it is when dev mode took it unsigned.
-func (s *Service) stripePayment(body []byte, header string, signed bool) (stripeevent.Payment, bool, error) {
+func (s *Inbox) stripePayment(body []byte, header string, signed bool) (stripeevent.Payment, bool, error) {
 	var ev stripe.Event
 	if signed {
 		var err error
@@ -93,8 +147,8 @@ func (s *Service) stripePayment(body []byte, header string, signed bool) (stripe
 	return p, handled, nil
 }
 
-// deliveryWebhook handles POST /webhooks/delivery, signed with the courier's HMAC scheme.
-func (s *Service) deliveryWebhook(w http.ResponseWriter, r *http.Request) {
+// Delivery handles POST /webhooks/delivery, signed with the courier's HMAC scheme.
+func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
 	body, _, ok := s.verifiedBody(w, r, webhooksig.CourierHeader, func(body []byte, header string) error {
 		return webhooksig.VerifyCourier(body, header, s.cfg.DeliveryWebhookSecret, s.now())
 	})
@@ -116,7 +170,7 @@ func (s *Service) deliveryWebhook(w http.ResponseWriter, r *http.Request) {
 // verifiedBody reads the body and checks its signature, reporting whether it was signed.
 // Only in dev mode is a webhook without a signature header accepted, with a warning; a
 // present but wrong one never is.
-func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header string, verify func([]byte, string) error) (body []byte, signed, ok bool) {
+func (s *Inbox) verifiedBody(w http.ResponseWriter, r *http.Request, header string, verify func([]byte, string) error) (body []byte, signed, ok bool) {
 	body, err := httpx.ReadBody(w, r)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
@@ -144,7 +198,7 @@ func (s *Service) verifiedBody(w http.ResponseWriter, r *http.Request, header st
 // recordWebhook stores the webhook in the inbox and hands it to the saga in one
 // transaction. A webhook without an event id is identified by its order and status, so
 // the same status twice has no second effect.
-func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inboundWebhook) {
+func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inboundWebhook) {
 	// The order is named by the body alone, not the path: lines from here on carry it, and
 	// the webhook's work goes on in the order's trace.
 	ctx, span, err := eventstore.ResumeTrace(logging.With(r.Context(), func() []any { return logging.Order(wh.orderID) }),
@@ -210,31 +264,3 @@ func (s *Service) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbou
 // first event only: one entry of the (stream_id, stream_version) index, whatever the
 // length of its stream.
 const orderExistsSQL = `SELECT 1 FROM events WHERE stream_id = $3 AND stream_version = 1 AND stream_type = '` + orderstream.StreamType + `'`
-
-// inboxEntry is one row of GET /api/webhooks.
-type inboxEntry struct {
-	Provider   string          `json:"provider"`
-	EventID    string          `json:"eventId"`
-	OrderID    string          `json:"orderId"`
-	Status     string          `json:"status"`
-	Outcome    string          `json:"outcome"`
-	Payload    json.RawMessage `json:"payload"`
-	ReceivedAt time.Time       `json:"receivedAt"`
-}
-
-// listWebhooks handles GET /api/webhooks?outcome=: the inbox, newest first.
-func (s *Service) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	outcome := r.URL.Query().Get("outcome")
-	rows, err := s.pool.Query(r.Context(), `SELECT provider, event_id, order_id, status, outcome, payload, received_at
-		FROM orders.webhook_inbox WHERE ($1 = '' OR outcome = $1) ORDER BY id DESC LIMIT 200`, outcome)
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[inboxEntry])
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": list})
-}

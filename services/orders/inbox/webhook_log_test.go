@@ -1,4 +1,4 @@
-package orders_test
+package inbox_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // A webhook names its order only in its body; the lines logged about it carry the order's
@@ -25,7 +26,7 @@ func TestWebhookLogLinesNameTheOrderOfTheBody(t *testing.T) {
 	var buf syncBuffer
 	logger, err := logging.New(&buf, logging.FormatJSON, slog.LevelInfo)
 	require.NoError(t, err)
-	svc := orders.New(pgtest.Pool(t), logger, orders.Config{DevMode: true, OperatorToken: testOperatorToken})
+	svc := orders.New(pgtest.Pool(t), logger, orders.Config{DevMode: true, OperatorToken: orderstest.OperatorToken})
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 

@@ -1,10 +1,14 @@
-package orders
+// Package mailer is the orders service's outbox of customer emails: the saga records an
+// email in the transaction of the step that decides it (Record), and a worker hands each
+// one to SMTP at most once (RunWorker, SendPending).
+package mailer
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/smtp"
 	"net/url"
@@ -12,9 +16,71 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordermill/ordermill/eventstore/logging"
+	"github.com/ordermill/ordermill/eventstore/metrics"
+	"github.com/ordermill/ordermill/sagas"
 )
+
+// DefaultFrom is the sender address when none is configured (MAIL_FROM).
+const DefaultFrom = "orders@ordermill.local"
+
+// Config is the sender's configuration.
+type Config struct {
+	// Now is the clock, for the Date header; tests may fix it.
+	Now func() time.Time
+	// SMTPURL (smtp://user:pass@host:port) sends emails; empty only records them.
+	SMTPURL string
+	// From is the sender address of every email (DefaultFrom when empty).
+	From string
+	// PollInterval is how often the worker looks for new emails (200 ms when zero).
+	PollInterval time.Duration
+}
+
+// Email outcomes, the outcome label of ordermill_emails_total.
+const (
+	emailSent     = "sent"     // accepted by the SMTP server
+	emailFailed   = "failed"   // refused, or SMTP unreachable: never retried (at most once)
+	emailRecorded = "recorded" // no SMTP configured: only logged
+)
+
+// Outbox is the table orders.notifications and its sender.
+type Outbox struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+	cfg    Config
+	emails *prometheus.CounterVec
+}
+
+// New builds the outbox over pool.
+func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.From == "" {
+		cfg.From = DefaultFrom
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Name: "emails_total",
+		Help: "Emails handled by the sender, by kind and outcome (sent, failed, recorded: no SMTP configured).",
+	}, []string{"kind", "outcome"})}
+}
+
+// Collectors are the sender's metrics, for the host's registry.
+func (s *Outbox) Collectors() []prometheus.Collector { return []prometheus.Collector{s.emails} }
+
+// Record stores the email n in the saga step's transaction tx; the sender delivers it at
+// most once. An order gets each kind of email once: a second one is ignored.
+func (s *Outbox) Record(ctx context.Context, tx pgx.Tx, orderID string, n sagas.Notify) error {
+	_, err := tx.Exec(ctx, `INSERT INTO orders.notifications (order_id, kind, recipient, subject, body)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, kind) DO NOTHING`, orderID, n.Kind, n.Recipient, n.Subject, n.Body)
+	return err
+}
 
 // notification is a claimed email waiting to go out.
 type notification struct {
@@ -32,8 +98,8 @@ const smtpTimeout = 30 * time.Second
 // RunWorker sends recorded notifications until ctx ends. An email is claimed (and the
 // claim committed) before it is handed to SMTP, so a crash can lose an email but never
 // send one twice: notifications are sent at most once.
-func (s *Service) RunWorker(ctx context.Context) error {
-	tick := time.NewTicker(s.cfg.MailPollInterval)
+func (s *Outbox) RunWorker(ctx context.Context) error {
+	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()
 	for {
 		for {
@@ -61,7 +127,7 @@ func (s *Service) RunWorker(ctx context.Context) error {
 // process was killed: the crash test (make chaos) found up to a batch of customers never
 // told per kill of the orders service. One statement records an email's outcome and
 // claims the next, so an email costs one committed statement.
-func (s *Service) SendPending(ctx context.Context) (int, error) {
+func (s *Outbox) SendPending(ctx context.Context) (int, error) {
 	sent := 0
 	var last *mailOutcome // the email handed over last, its outcome not recorded yet
 	for sent < mailBatch && ctx.Err() == nil {
@@ -78,7 +144,7 @@ func (s *Service) SendPending(ctx context.Context) (int, error) {
 		}
 		sent++
 		outcome, sendErr := s.deliver(ctx, n)
-		s.metrics.emails.WithLabelValues(n.kind, outcome).Inc()
+		s.emails.WithLabelValues(n.kind, outcome).Inc()
 		last = &mailOutcome{id: n.id}
 		if sendErr != nil {
 			e := sendErr.Error()
@@ -105,7 +171,7 @@ type mailOutcome struct {
 
 // claimNext records last's outcome, if any, and claims the oldest unclaimed email, in one
 // statement; pgx.ErrNoRows when there is none.
-func (s *Service) claimNext(ctx context.Context, last *mailOutcome) (notification, error) {
+func (s *Outbox) claimNext(ctx context.Context, last *mailOutcome) (notification, error) {
 	var lastID *int64
 	var lastErr *string
 	if last != nil {
@@ -125,7 +191,7 @@ func (s *Service) claimNext(ctx context.Context, last *mailOutcome) (notificatio
 
 // deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged. It
 // says which of the two it did (emailSent, emailFailed or emailRecorded).
-func (s *Service) deliver(ctx context.Context, n notification) (string, error) {
+func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 	if s.cfg.SMTPURL == "" || n.to == "" {
 		s.logger.Info("email recorded (no SMTP configured)", append(logging.Order(n.orderID), "kind", n.kind, "to", n.to, "subject", n.subject)...)
 		return emailRecorded, nil
@@ -139,12 +205,12 @@ func (s *Service) deliver(ctx context.Context, n notification) (string, error) {
 		pass, _ := u.User.Password()
 		auth = smtp.PlainAuth("", u.User.Username(), pass, u.Hostname())
 	}
-	from := s.cfg.MailFrom
+	from := s.cfg.From
 	msg := strings.Join([]string{
 		"From: " + from,
 		"To: " + n.to,
 		"Subject: " + n.subject,
-		"Date: " + s.now().Format(time.RFC1123Z),
+		"Date: " + s.cfg.Now().UTC().Truncate(time.Microsecond).Format(time.RFC1123Z),
 		"Message-ID: <" + n.orderID + "." + n.kind + "@ordermill>",
 		"Content-Type: text/plain; charset=utf-8",
 		"",
