@@ -10,6 +10,7 @@ import (
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders/dashboard"
+	"github.com/ordermill/ordermill/services/orders/mailer"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -37,7 +38,7 @@ const (
 
 // Defaults of MAIL_FROM, DASHBOARD_SESSION_TTL, WAREHOUSE_URL, PAYMENTS_URL and DELIVERY_URL.
 const (
-	DefaultMailFrom     = "orders@ordermill.local"
+	DefaultMailFrom     = mailer.DefaultFrom
 	DefaultSessionTTL   = dashboard.DefaultSessionTTL
 	DefaultWarehouseURL = "http://localhost:3003"
 	DefaultPaymentsURL  = "http://localhost:3002"
