@@ -1,5 +1,7 @@
-// Package orders is the orders service (:3001): the public API, the provider webhooks and
-// the manager dashboard's data, with the order saga and projections running in-process.
+// Package orders is the orders service (:3001): the public API, where orders are placed,
+// decided and read. It builds the process from its parts, each in a package of its own:
+// the manager dashboard (dashboard), the email outbox and its sender (mailer) and the
+// provider webhooks' inbox (inbox), with the order saga and projections running in-process.
 package orders
 
 import (
@@ -101,9 +103,6 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	}
 	if cfg.Workflow == (sagas.Config{}) {
 		cfg.Workflow = sagas.DefaultConfig()
-	}
-	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = DefaultSessionTTL
 	}
 	secret := []byte(cfg.OrderTokenSecret)
 	if len(secret) == 0 {

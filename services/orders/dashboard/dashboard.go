@@ -11,7 +11,7 @@ import (
 	"github.com/ordermill/ordermill/ui"
 )
 
-// routes mounts the manager dashboard:
+// Routes mounts the manager dashboard on mux:
 //
 //	GET  /dashboard                        overview: counts by status, charts
 //	GET  /dashboard/approvals              pending approvals, oldest first (live)
@@ -29,7 +29,7 @@ import (
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
 //	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
-func (s *Service) routes(mux *httpx.Mux) {
+func (s *Service) Routes(mux *httpx.Mux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, dashboardHeaders(h)) }
 	static := http.StripPrefix("/dashboard/static/", http.FileServerFS(filesOnly{ui.Static()}))
 	mux.Handle("GET /dashboard/static/", dashboardHeaders(func(w http.ResponseWriter, r *http.Request) {

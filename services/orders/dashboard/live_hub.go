@@ -69,9 +69,9 @@ func (h *liveHub) stop() { h.stopOnce.Do(func() { close(h.done) }) }
 // keeps no offsets.
 const liveGroup = "dashboard.live"
 
-// registerLive runs the NOTIFY listener as a router handler, so it starts and stops with
+// RegisterLive runs the NOTIFY listener as a router handler, so it starts and stops with
 // the process's other consumers.
-func (s *Service) registerLive(router *message.Router) {
+func (s *Service) RegisterLive(router *message.Router) {
 	sub := &notifySubscriber{pool: s.pool, hub: s.live, logger: s.logger}
 	router.AddConsumerHandler(liveGroup+"/"+projections.DashboardChannel, projections.DashboardChannel, sub, func(msg *message.Message) error {
 		s.live.publish(string(msg.Payload))

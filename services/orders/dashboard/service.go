@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/sagas"
-	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/orders/mailer"
 )
 
@@ -97,10 +95,3 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config, cmds Commands, cat
 // now is the clock at Postgres's precision (microseconds), so a time read from an event
 // and the same time read from a column compare equal.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
-
-// Routes mounts the dashboard on mux (dashboard.go lists them).
-func (s *Service) Routes(mux *httpx.Mux) { s.routes(mux) }
-
-// RegisterLive runs the listener that wakes the open live streams, with the process's
-// other consumers.
-func (s *Service) RegisterLive(router *message.Router) { s.registerLive(router) }

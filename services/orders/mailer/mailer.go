@@ -210,7 +210,7 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		"From: " + from,
 		"To: " + n.to,
 		"Subject: " + n.subject,
-		"Date: " + s.cfg.Now().UTC().Truncate(time.Microsecond).Format(time.RFC1123Z),
+		"Date: " + s.cfg.Now().UTC().Format(time.RFC1123Z),
 		"Message-ID: <" + n.orderID + "." + n.kind + "@ordermill>",
 		"Content-Type: text/plain; charset=utf-8",
 		"",
