@@ -228,7 +228,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			problems = append(problems, fmt.Sprintf("%s did not come back after its disruption: %v", r.victim, r.err))
 		}
 	}
-	// An email is sent at most once (services/orders/mailer.go): one claimed when its
+	// An email is sent at most once (services/orders/mailer/mailer.go): one claimed when its
 	// sender was cut off stays in doubt, never retried. Each cut (a kill of an orders
 	// process, a PostgreSQL restart) may leave the one email being sent, no more.
 	doubt, err := emailsInDoubt(checkCtx, db, d.trips())

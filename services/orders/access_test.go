@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // Finding 4 of issue 8: customer data was public. The e2e tests drive this through the
@@ -25,20 +26,20 @@ const (
 )
 
 // placeForToken places body and returns the order's id and access token.
-func (a *api) placeForToken(body string) (id, token string) {
-	a.t.Helper()
-	r := a.post(body, nil)
-	require.Equal(a.t, http.StatusCreated, r.status, string(r.body))
-	m := decodeObject(a.t, r.body)
+func (a *api) placeForToken(t testing.TB, body string) (id, token string) {
+	t.Helper()
+	r := a.post(t, body, nil)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	m := decodeObject(t, r.body)
 	id, _ = m["id"].(string)
 	token, _ = m["accessToken"].(string)
-	require.NotEmpty(a.t, token)
+	require.NotEmpty(t, token)
 	return id, token
 }
 
-func (a *api) getWith(path string, header map[string]string) response {
-	a.t.Helper()
-	return a.do(http.MethodGet, path, nil, header)
+func (a *api) getWith(t testing.TB, path string, header map[string]string) response {
+	t.Helper()
+	return a.do(t, http.MethodGet, path, nil, header)
 }
 
 func bearerHeader(token string) map[string]string {
@@ -48,27 +49,27 @@ func bearerHeader(token string) map[string]string {
 func TestReadsNeedTheRightCredential(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t, orders.Config{OrderTokenSecret: testOrderSecret})
-	id, token := a.placeForToken(privateOrder)
-	otherID, otherToken := a.placeForToken(businessCaseBody)
+	id, token := a.placeForToken(t, privateOrder)
+	otherID, otherToken := a.placeForToken(t, businessCaseBody)
 	require.NotEqual(t, token, otherToken)
 
 	// No credential, a wrong one, one of another scheme, the other order's token.
-	refused := []map[string]string{nil, bearerHeader("wrong"), {"Authorization": "Basic " + testOperatorToken}, bearerHeader(otherToken)}
+	refused := []map[string]string{nil, bearerHeader("wrong"), {"Authorization": "Basic " + orderstest.OperatorToken}, bearerHeader(otherToken)}
 	for _, path := range []string{"/api/orders", "/api/orders/" + id, "/api/orders/" + id + "/events",
 		"/api/orders/" + id + "/notifications", "/api/support-tickets", "/api/webhooks", "/api/orders/no-such-order"} {
 		for _, header := range refused {
-			assertError(t, a.getWith(path, header), http.StatusUnauthorized, "unauthorized", "")
+			assertError(t, a.getWith(t, path, header), http.StatusUnauthorized, "unauthorized", "")
 		}
 	}
 	// A customer's token opens its order only, never a list or an inbox.
 	for _, path := range []string{"/api/orders", "/api/orders/" + id + "/notifications", "/api/support-tickets?orderId=" + id, "/api/webhooks"} {
-		assertError(t, a.getWith(path, bearerHeader(token)), http.StatusUnauthorized, "unauthorized", "")
-		assertError(t, a.getWith(path+sep(path)+"token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")
+		assertError(t, a.getWith(t, path, bearerHeader(token)), http.StatusUnauthorized, "unauthorized", "")
+		assertError(t, a.getWith(t, path+sep(path)+"token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")
 	}
-	assertError(t, a.getWith("/api/orders/"+otherID+"?token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")
-	assertError(t, a.getWith("/api/orders?token="+testOperatorToken, nil), http.StatusUnauthorized, "unauthorized", "")
+	assertError(t, a.getWith(t, "/api/orders/"+otherID+"?token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")
+	assertError(t, a.getWith(t, "/api/orders?token="+orderstest.OperatorToken, nil), http.StatusUnauthorized, "unauthorized", "")
 
-	for _, r := range []response{a.getWith("/api/orders/"+id, bearerHeader(token)), a.getWith("/api/orders/"+id+"?token="+url.QueryEscape(token), nil)} {
+	for _, r := range []response{a.getWith(t, "/api/orders/"+id, bearerHeader(token)), a.getWith(t, "/api/orders/"+id+"?token="+url.QueryEscape(token), nil)} {
 		require.Equal(t, http.StatusOK, r.status, string(r.body))
 		v := decodeObject(t, r.body)
 		assert.Equal(t, id, v["id"])
@@ -79,16 +80,16 @@ func TestReadsNeedTheRightCredential(t *testing.T) {
 		assert.NotContains(t, v, "newCustomer")
 		assert.NotContains(t, v, "version")
 	}
-	ev := a.getWith("/api/orders/"+id+"/events", bearerHeader(token))
+	ev := a.getWith(t, "/api/orders/"+id+"/events", bearerHeader(token))
 	require.Equal(t, http.StatusOK, ev.status)
 	assert.Contains(t, string(ev.body), `"name":"order.placed.v2"`)
 	assert.NotContains(t, string(ev.body), "zoe")
 	assert.NotContains(t, string(ev.body), `"position"`)
 
-	full := a.get("/api/orders/" + id)
+	full := a.get(t, "/api/orders/"+id)
 	require.Equal(t, http.StatusOK, full.status)
 	assert.Equal(t, "zoe@example.com", decodeObject(t, full.body)["customerEmail"])
-	assert.Equal(t, http.StatusNotFound, a.get("/api/orders/no-such-order").status)
+	assert.Equal(t, http.StatusNotFound, a.get(t, "/api/orders/no-such-order").status)
 }
 
 func sep(path string) string {
@@ -103,16 +104,16 @@ func sep(path string) string {
 func TestOrderTokensAgreeAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t, orders.Config{OrderTokenSecret: testOrderSecret})
-	id, token := a.placeForToken(businessCaseBody)
+	id, token := a.placeForToken(t, businessCaseBody)
 
 	replica := func(secret string) *api {
 		svc := orders.New(a.pool, slog.New(slog.DiscardHandler), orders.Config{OrderTokenSecret: secret})
 		srv := httptest.NewServer(svc.Handler())
 		t.Cleanup(srv.Close)
-		return &api{t: t, pool: a.pool, svc: svc, srv: srv}
+		return &api{pool: a.pool, svc: svc, srv: srv}
 	}
-	assert.Equal(t, http.StatusOK, replica(testOrderSecret).getWith("/api/orders/"+id, bearerHeader(token)).status)
-	assert.Equal(t, http.StatusUnauthorized, replica("another-secret-of-sufficient-length!!").getWith("/api/orders/"+id, bearerHeader(token)).status)
+	assert.Equal(t, http.StatusOK, replica(testOrderSecret).getWith(t, "/api/orders/"+id, bearerHeader(token)).status)
+	assert.Equal(t, http.StatusUnauthorized, replica("another-secret-of-sufficient-length!!").getWith(t, "/api/orders/"+id, bearerHeader(token)).status)
 }
 
 // Dev mode keeps the README's curl lines working: no credential reads as the operator. A
@@ -120,16 +121,16 @@ func TestOrderTokensAgreeAcrossReplicas(t *testing.T) {
 func TestDevModeReadsNeedNoCredential(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t, orders.Config{DevMode: true})
-	id, token := a.placeForToken(privateOrder)
-	r := a.getWith("/api/orders/"+id, nil)
+	id, token := a.placeForToken(t, privateOrder)
+	r := a.getWith(t, "/api/orders/"+id, nil)
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Equal(t, "zoe@example.com", decodeObject(t, r.body)["customerEmail"])
 	for _, path := range []string{"/api/orders", "/api/orders/" + id + "/events", "/api/orders/" + id + "/notifications", "/api/support-tickets", "/api/webhooks"} {
-		assert.Equal(t, http.StatusOK, a.getWith(path, nil).status, path)
+		assert.Equal(t, http.StatusOK, a.getWith(t, path, nil).status, path)
 	}
-	assert.Equal(t, http.StatusUnauthorized, a.getWith("/api/orders/"+id, bearerHeader("wrong")).status)
-	assert.Equal(t, http.StatusUnauthorized, a.getWith("/api/orders?token=wrong", nil).status)
-	r = a.getWith("/api/orders/"+id, bearerHeader(token))
+	assert.Equal(t, http.StatusUnauthorized, a.getWith(t, "/api/orders/"+id, bearerHeader("wrong")).status)
+	assert.Equal(t, http.StatusUnauthorized, a.getWith(t, "/api/orders?token=wrong", nil).status)
+	r = a.getWith(t, "/api/orders/"+id, bearerHeader(token))
 	require.Equal(t, http.StatusOK, r.status)
 	assert.NotContains(t, string(r.body), "zoe")
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/orders/dashboard"
 )
 
 // Build is the orders process's host.Build: the service configured from env, with the
@@ -19,7 +21,7 @@ func Build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 	}
 	if cfg.DevMode {
 		logger.Warn("DEV_MODE: unsigned webhooks are accepted, reads need no credential and development secrets are in use")
-		if err := EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
+		if err := dashboard.EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
 			return nil, fmt.Errorf("dev dashboard account: %w", err)
 		}
 		logger.Info(fmt.Sprintf("dashboard sign-in: %s / %s", DevManagerEmail, cfg.DashboardDevPassword),
@@ -27,7 +29,7 @@ func Build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 	} else {
 		// The development account's password is published: after a dev-mode run on this
 		// database it must not let anyone in, nor may the sessions it opened.
-		removed, err := RemoveDevAccounts(ctx, pool)
+		removed, err := dashboard.RemoveDevAccounts(ctx, pool)
 		if err != nil {
 			return nil, err
 		}
@@ -36,4 +38,10 @@ func Build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 		}
 	}
 	return New(pool, logger, cfg), nil
+}
+
+// CreateManager creates a dashboard account, or resets the password of an existing one
+// (dashboard.CreateManager); bin/manager and the tests call it.
+func CreateManager(ctx context.Context, db httpx.Beginner, email, password string) error {
+	return dashboard.CreateManager(ctx, db, email, password)
 }

@@ -44,11 +44,11 @@ func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
 		logger: logger, last: map[string]order.Price{}, named: map[string]string{}}
 }
 
-// names returns the catalog's name of each SKU of skus it knows. Names are remembered for
+// Names returns the catalog's name of each SKU of skus it knows. Names are remembered for
 // the life of the process (a SKU the catalog does not sell, as ""), so a page asks the
 // warehouse only about SKUs it has never seen; when the warehouse cannot be asked, the
 // SKUs it has not named yet are shown without a name.
-func (c *catalogClient) names(ctx context.Context, skus []string) map[string]string {
+func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]string {
 	c.mu.Lock()
 	var missing []order.Item
 	for _, sku := range skus {

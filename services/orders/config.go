@@ -9,6 +9,8 @@ import (
 	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/orders/dashboard"
+	"github.com/ordermill/ordermill/services/orders/mailer"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -30,14 +32,14 @@ const MinOrderTokenSecret = 32
 // DevManagerEmail and DevDashboardPassword are the dashboard account DEV_MODE creates
 // (the password can be changed with DASHBOARD_DEV_PASSWORD).
 const (
-	DevManagerEmail      = "manager@ordermill.local"
-	DevDashboardPassword = "ordermill-dev"
+	DevManagerEmail      = dashboard.DevManagerEmail
+	DevDashboardPassword = dashboard.DevDashboardPassword
 )
 
 // Defaults of MAIL_FROM, DASHBOARD_SESSION_TTL, WAREHOUSE_URL, PAYMENTS_URL and DELIVERY_URL.
 const (
-	DefaultMailFrom     = "orders@ordermill.local"
-	DefaultSessionTTL   = 12 * time.Hour
+	DefaultMailFrom     = mailer.DefaultFrom
+	DefaultSessionTTL   = dashboard.DefaultSessionTTL
 	DefaultWarehouseURL = "http://localhost:3003"
 	DefaultPaymentsURL  = "http://localhost:3002"
 	DefaultDeliveryURL  = "http://localhost:3004"

@@ -45,22 +45,21 @@ func TestPlaceOrderBoundsNumbersAndStrings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := a.with(t)
-			r := a.post(tc.body, nil)
+			r := a.post(t, tc.body, nil)
 			assertError(t, r, http.StatusBadRequest, "invalid", tc.field)
 			assert.Less(t, len(r.body), 300, "the answer does not repeat the input")
 		})
 	}
 
 	key := strings.Repeat("k", 256)
-	assertError(t, a.post(businessCaseBody, map[string]string{"Idempotency-Key": key}), http.StatusBadRequest, "invalid", "Idempotency-Key")
-	require.Equal(t, storedCounts{}, a.counts(), "nothing is stored for a refused request")
+	assertError(t, a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": key}), http.StatusBadRequest, "invalid", "Idempotency-Key")
+	require.Equal(t, storedCounts{}, a.counts(t), "nothing is stored for a refused request")
 
 	// The bounds themselves are accepted: such a total is parsed, and then found not to be
 	// the catalog's price.
-	r := a.post(`{"items":[{"sku":"SKU-001","quantity":2}],"total":12345678901234567.89}`, map[string]string{"Idempotency-Key": key[1:]})
+	r := a.post(t, `{"items":[{"sku":"SKU-001","quantity":2}],"total":12345678901234567.89}`, map[string]string{"Idempotency-Key": key[1:]})
 	assertError(t, r, http.StatusUnprocessableEntity, "unprocessable", "total")
-	r = a.post(businessCaseBody, map[string]string{"Idempotency-Key": key[1:]})
+	r = a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": key[1:]})
 	assert.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 }
 
@@ -82,8 +81,7 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := a.with(t)
-			r := a.post(tc.body, nil)
+			r := a.post(t, tc.body, nil)
 			require.Equal(t, http.StatusBadRequest, r.status)
 			assert.Less(t, len(r.body), 300, "the answer repeats at most an excerpt: %.300s", r.body)
 			msg := errorMessage(t, r)
@@ -99,16 +97,16 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 		})
 	}
 
-	r := a.get("/api/orders?status=" + strings.Repeat("s", 10_000))
+	r := a.get(t, "/api/orders?status="+strings.Repeat("s", 10_000))
 	assertError(t, r, http.StatusBadRequest, "invalid", "status")
 	assert.Less(t, len(r.body), 300)
 
-	r = a.get("/api/orders/" + strings.Repeat("o", 129))
+	r = a.get(t, "/api/orders/"+strings.Repeat("o", 129))
 	assertError(t, r, http.StatusBadRequest, "invalid", "id")
 	assert.Less(t, len(r.body), 300)
-	r = a.get("/api/orders/" + strings.Repeat("o", 129) + "/events")
+	r = a.get(t, "/api/orders/"+strings.Repeat("o", 129)+"/events")
 	assertError(t, r, http.StatusBadRequest, "invalid", "id")
-	r = a.get("/api/orders/" + strings.Repeat("o", 129) + "/notifications")
+	r = a.get(t, "/api/orders/"+strings.Repeat("o", 129)+"/notifications")
 	assertError(t, r, http.StatusBadRequest, "invalid", "id")
 }
 
@@ -120,7 +118,7 @@ func TestApprovalBoundsItsFields(t *testing.T) {
 		"orderId": `{"orderId":"` + strings.Repeat("o", 129) + `","approved":true}`,
 		"reason":  `{"orderId":"o-1","approved":false,"reason":"` + strings.Repeat("r", 1001) + `"}`,
 	} {
-		r := a.do(http.MethodPost, "/api/orders/approve", strings.NewReader(body), auth)
+		r := a.do(t, http.MethodPost, "/api/orders/approve", strings.NewReader(body), auth)
 		assertError(t, r, http.StatusBadRequest, "invalid", field)
 	}
 }
@@ -138,7 +136,7 @@ func TestWebhooksBoundTheirFieldsAndSpeakJSON(t *testing.T) {
 		{"/webhooks/delivery", `{"orderId":"o-1","status":"delivered","courierNote":"kept for later"}`, "", ""},
 	}
 	for _, tc := range tests {
-		r := a.do(http.MethodPost, tc.path, bytes.NewReader([]byte(tc.body)), nil)
+		r := a.do(t, http.MethodPost, tc.path, bytes.NewReader([]byte(tc.body)), nil)
 		if tc.field == "" {
 			assert.Equal(t, http.StatusNotFound, r.status, "an unknown field is no error, the order is unknown: %s", r.body)
 			continue
@@ -156,13 +154,13 @@ func TestUnsignedStripeEventsOnlyInDevMode(t *testing.T) {
 	t.Parallel()
 	event := `{"id":"evt_1","object":"event","type":"customer.created","data":{"object":{"id":"cus_1","object":"customer"}}}`
 	dev := newAPI(t, orders.Config{DevMode: true})
-	r := dev.do(http.MethodPost, "/webhooks/payment", strings.NewReader(event), nil)
+	r := dev.do(t, http.MethodPost, "/webhooks/payment", strings.NewReader(event), nil)
 	assert.Equal(t, http.StatusOK, r.status, r.body)
 	assert.JSONEq(t, `{"orderId":"","outcome":"ignored"}`, string(r.body))
-	r = dev.do(http.MethodPost, "/webhooks/payment", strings.NewReader(`{"object":"event","id":7}`), nil)
+	r = dev.do(t, http.MethodPost, "/webhooks/payment", strings.NewReader(`{"object":"event","id":7}`), nil)
 	assertError(t, r, http.StatusBadRequest, "invalid", "")
 
 	prod := newAPI(t, orders.Config{PaymentWebhookSecret: "whsec_prod"})
-	r = prod.do(http.MethodPost, "/webhooks/payment", strings.NewReader(event), nil)
+	r = prod.do(t, http.MethodPost, "/webhooks/payment", strings.NewReader(event), nil)
 	assert.Equal(t, http.StatusUnauthorized, r.status, r.body)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // With its database stopped, the orders service answers its API with 503, a JSON error
@@ -45,7 +46,7 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	require.NoError(t, err)
 	defer pool.Close()
 
-	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{OperatorToken: testOperatorToken})
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{OperatorToken: orderstest.OperatorToken})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	base := "http://" + ln.Addr().String()
@@ -57,9 +58,9 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	placeDirect(t, pool, "ord-before")
 	waitSummary(t, pool, "ord-before")
 
-	pg.ctl("stop", "-m", "fast")
+	pg.ctl(t, "stop", "-m", "fast")
 	start := time.Now()
-	resp := getDuringOutage(t, base+"/api/orders/ord-before", testOperatorToken)
+	resp := getDuringOutage(t, base+"/api/orders/ord-before", orderstest.OperatorToken)
 	assert.Less(t, time.Since(start), 5*time.Second, "an outage is answered at once, not after a hang")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.status, resp.body)
 	assert.Equal(t, "application/json", resp.header.Get("Content-Type"))
@@ -74,11 +75,11 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, ready.status)
 	assert.Contains(t, ready.body, "not answering")
 
-	pg.ctl("start", "-w", "-t", "60", "-o", pg.options())
+	pg.ctl(t, "start", "-w", "-t", "60", "-o", pg.options())
 	waitReadyz(t, base, http.StatusOK)
 	placeDirect(t, pool, "ord-after")
 	waitSummary(t, pool, "ord-after")
-	again := getDuringOutage(t, base+"/api/orders/ord-after", testOperatorToken)
+	again := getDuringOutage(t, base+"/api/orders/ord-after", orderstest.OperatorToken)
 	assert.Equal(t, http.StatusOK, again.status, again.body)
 }
 
@@ -142,7 +143,6 @@ func waitSummary(t *testing.T, pool *pgxpool.Pool, id string) {
 
 // cluster is a Postgres cluster of the test's own, in a temporary directory.
 type cluster struct {
-	t          *testing.T
 	bin, dir   string
 	port       int
 	asPostgres bool
@@ -170,7 +170,7 @@ func newCluster(t *testing.T) *cluster {
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
 	require.NoError(t, ln.Close())
-	c := &cluster{t: t, bin: bin, dir: dir, port: port, asPostgres: os.Getuid() == 0}
+	c := &cluster{bin: bin, dir: dir, port: port, asPostgres: os.Getuid() == 0}
 	if c.asPostgres {
 		// Postgres refuses to run as root: the cluster belongs to the postgres user.
 		u, err := user.Lookup("postgres")
@@ -183,8 +183,8 @@ func newCluster(t *testing.T) *cluster {
 		_ = c.command("pg_ctl", "-D", c.data(), "stop", "-m", "immediate").Run()
 		_ = os.RemoveAll(dir)
 	})
-	c.run("initdb", "-D", c.data(), "-U", "postgres", "--auth=trust", "--encoding=UTF8")
-	c.ctl("start", "-w", "-t", "60", "-o", c.options())
+	c.run(t, "initdb", "-D", c.data(), "-U", "postgres", "--auth=trust", "--encoding=UTF8")
+	c.ctl(t, "start", "-w", "-t", "60", "-o", c.options())
 	return c
 }
 
@@ -199,15 +199,15 @@ func (c *cluster) url(db string) string {
 }
 
 // ctl runs pg_ctl on the cluster.
-func (c *cluster) ctl(args ...string) {
-	c.t.Helper()
-	c.run("pg_ctl", append([]string{"-D", c.data(), "-l", filepath.Join(c.dir, "server.log")}, args...)...)
+func (c *cluster) ctl(t *testing.T, args ...string) {
+	t.Helper()
+	c.run(t, "pg_ctl", append([]string{"-D", c.data(), "-l", filepath.Join(c.dir, "server.log")}, args...)...)
 }
 
-func (c *cluster) run(name string, args ...string) {
-	c.t.Helper()
+func (c *cluster) run(t *testing.T, name string, args ...string) {
+	t.Helper()
 	out, err := c.command(name, args...).CombinedOutput()
-	require.NoError(c.t, err, "%s: %s", name, out)
+	require.NoError(t, err, "%s: %s", name, out)
 }
 
 func (c *cluster) command(name string, args ...string) *exec.Cmd {

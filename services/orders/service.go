@@ -1,8 +1,11 @@
-// Package orders is the orders service (:3001): the public API, the provider webhooks and
-// the manager dashboard's data, with the order saga and projections running in-process.
+// Package orders is the orders service (:3001): the public API, where orders are placed,
+// decided and read. It builds the process from its parts, each in a package of its own:
+// the manager dashboard (dashboard), the email outbox and its sender (mailer) and the
+// provider webhooks' inbox (inbox), with the order saga and projections running in-process.
 package orders
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/http"
@@ -17,6 +20,9 @@ import (
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/orders/dashboard"
+	"github.com/ordermill/ordermill/services/orders/inbox"
+	"github.com/ordermill/ordermill/services/orders/mailer"
 )
 
 // Config is the orders service's configuration.
@@ -82,11 +88,12 @@ type Service struct {
 	orders      *orderstream.Reader // the API's reads of single orders, coalesced
 	logger      *slog.Logger
 	cfg         Config
-	live        *liveHub
 	catalog     *catalogClient
 	orderSecret []byte
-	signins     signinCounters
 	metrics     *serviceMetrics
+	dashboard   *dashboard.Service
+	outbox      *mailer.Outbox
+	inbox       *inbox.Inbox
 }
 
 // New builds the orders service over pool.
@@ -97,15 +104,6 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.Workflow == (sagas.Config{}) {
 		cfg.Workflow = sagas.DefaultConfig()
 	}
-	if cfg.MailFrom == "" {
-		cfg.MailFrom = DefaultMailFrom
-	}
-	if cfg.MailPollInterval == 0 {
-		cfg.MailPollInterval = 200 * time.Millisecond
-	}
-	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
 	secret := []byte(cfg.OrderTokenSecret)
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
@@ -114,8 +112,16 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.WarehouseURL == "" {
 		cfg.WarehouseURL = DefaultWarehouseURL
 	}
-	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots), logger: logger, cfg: cfg, live: newLiveHub(), catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
+	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots), logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
+	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval})
+	s.dashboard = dashboard.New(pool, logger, dashboard.Config{
+		Now: cfg.Now, DevMode: cfg.DevMode, ServiceToken: cfg.ServiceToken, PaymentsURL: cfg.PaymentsURL, DeliveryURL: cfg.DeliveryURL,
+		DevPassword: cfg.DashboardDevPassword, DevMailboxURL: cfg.DevMailboxURL, Workflow: cfg.Workflow, ConfirmApprovalAbove: cfg.ConfirmApprovalAbove,
+		CookieSecure: cfg.CookieSecure, SessionTTL: cfg.SessionTTL, ClientIPHeader: cfg.ClientIPHeader,
+	}, s, s.catalog, s.outbox)
+	s.inbox = inbox.New(pool, logger, inbox.Config{Now: cfg.Now, DevMode: cfg.DevMode,
+		PaymentWebhookSecret: cfg.PaymentWebhookSecret, DeliveryWebhookSecret: cfg.DeliveryWebhookSecret})
 	return s
 }
 
@@ -141,7 +147,7 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 //	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order) (operator)
 //	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
-//	     /dashboard/...           the manager dashboard (see dashboard.go)
+//	     /dashboard/...           the manager dashboard (package dashboard)
 func (s *Service) Handler() http.Handler {
 	mux := httpx.NewMux()
 	mux.HandleFunc("POST /api/orders", s.placeOrder)
@@ -151,19 +157,25 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /api/orders/{id}/notifications", s.operatorOnly(s.listNotifications))
 	mux.HandleFunc("POST /api/orders/approve", s.approve)
 	mux.HandleFunc("GET /api/support-tickets", s.operatorOnly(s.listTickets))
-	mux.HandleFunc("GET /api/webhooks", s.operatorOnly(s.listWebhooks))
-	mux.HandleFunc("POST /webhooks/payment", s.paymentWebhook)
-	mux.HandleFunc("POST /webhooks/delivery", s.deliveryWebhook)
-	s.dashboardRoutes(mux)
+	mux.HandleFunc("GET /api/webhooks", s.operatorOnly(s.inbox.List))
+	mux.HandleFunc("POST /webhooks/payment", s.inbox.Payment)
+	mux.HandleFunc("POST /webhooks/delivery", s.inbox.Delivery)
+	s.dashboard.Routes(mux)
 	return mux
 }
 
 // RegisterConsumers subscribes the order saga and the read-model projections to the log.
 func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
-	runner := sagas.NewRunner(sagas.ProcessOrder, s.cfg.Workflow, s.cfg.Now, s.logger)
+	runner := sagas.NewRunner(sagas.ProcessOrder, s.cfg.Workflow, s.cfg.Now, s.logger).WithOutbox(s.outbox)
 	if err := runner.Register(log, router); err != nil {
 		return err
 	}
-	s.registerLive(router)
+	s.dashboard.RegisterLive(router)
 	return projections.Register(log, router)
 }
+
+// RunWorker sends the recorded emails until ctx ends (mailer.Outbox.RunWorker).
+func (s *Service) RunWorker(ctx context.Context) error { return s.outbox.RunWorker(ctx) }
+
+// SignInCounts returns the dashboard's sign-in counters (dashboard.Service.SignInCounts).
+func (s *Service) SignInCounts() dashboard.SignInCounts { return s.dashboard.SignInCounts() }

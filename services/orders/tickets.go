@@ -4,8 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
@@ -21,29 +20,16 @@ type ticketView struct {
 
 // listTickets handles GET /api/support-tickets?orderId=.
 func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.pool.Query(r.Context(), `SELECT id, order_id, kind, reason, status, created_at
-		FROM orders.support_tickets WHERE ($1 = '' OR order_id = $1) ORDER BY id DESC LIMIT 500`, r.URL.Query().Get("orderId"))
+	tickets, err := projections.TicketsByID(r.Context(), s.pool, r.URL.Query().Get("orderId"), 500)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ticketView])
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
+	list := make([]ticketView, len(tickets))
+	for i, t := range tickets {
+		list[i] = ticketView{ID: t.ID, OrderID: t.OrderID, Kind: t.Kind, Reason: t.Reason, Status: t.Status, CreatedAt: t.CreatedAt}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tickets": list})
-}
-
-// notificationView is one recorded email.
-type notificationView struct {
-	OrderID   string     `json:"orderId"`
-	Kind      string     `json:"kind"`
-	Recipient string     `json:"recipient"`
-	Subject   string     `json:"subject"`
-	CreatedAt time.Time  `json:"createdAt"`
-	SentAt    *time.Time `json:"sentAt,omitempty"`
-	Error     *string    `json:"error,omitempty"`
 }
 
 // listNotifications handles GET /api/orders/{id}/notifications.
@@ -53,13 +39,7 @@ func (s *Service) listNotifications(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	rows, err := s.pool.Query(r.Context(), `SELECT order_id, kind, recipient, subject, created_at, sent_at, error
-		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, id)
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[notificationView])
+	list, err := s.outbox.ForOrder(r.Context(), id)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -28,12 +28,12 @@ func TestOrderPlacedV1IsServedAsV2(t *testing.T) {
 		}})
 	}))
 
-	got := a.get("/api/orders/o-v1")
+	got := a.get(t, "/api/orders/o-v1")
 	require.Equal(t, http.StatusOK, got.status, string(got.body))
 	assert.Contains(t, string(got.body), `"total":100.00`)
 	assert.Contains(t, string(got.body), `"currency":"EUR"`)
 
-	ev := a.get("/api/orders/o-v1/events")
+	ev := a.get(t, "/api/orders/o-v1/events")
 	require.Equal(t, http.StatusOK, ev.status, string(ev.body))
 	var history struct {
 		Events []struct {

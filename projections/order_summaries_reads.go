@@ -1,0 +1,160 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// The reads of orders.order_summaries (and of orders.order_counts, which its triggers
+// keep), for the API, the dashboard and the metrics.
+
+// Summary is one row of orders.order_summaries.
+type Summary struct {
+	OrderID       string
+	Status        string
+	CustomerID    string
+	CustomerEmail string
+	TotalCents    int64
+	Currency      string
+	ItemCount     int
+	RiskScore     *int
+	CancelReason  string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// summaryReadColumns are the columns scanSummary reads, in its order.
+const summaryReadColumns = `order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score,
+	cancel_reason, created_at, updated_at`
+
+func scanSummary(row pgx.CollectableRow) (Summary, error) {
+	var s Summary
+	err := row.Scan(&s.OrderID, &s.Status, &s.CustomerID, &s.CustomerEmail, &s.TotalCents, &s.Currency, &s.ItemCount,
+		&s.RiskScore, &s.CancelReason, &s.CreatedAt, &s.UpdatedAt)
+	return s, err
+}
+
+// PlacedKey is a position in the summaries ordered by placement: newest first, the order
+// id breaking ties, so keyset pages stay stable.
+type PlacedKey struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// EncodePlacedCursor is the cursor of the page after key: "<created at>|<order id>".
+func EncodePlacedCursor(key PlacedKey) string {
+	return key.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + key.ID
+}
+
+// DecodePlacedCursor reads EncodePlacedCursor's cursor; nil for "".
+func DecodePlacedCursor(s string) (*PlacedKey, error) {
+	if s == "" {
+		return nil, nil
+	}
+	ts, id, ok := strings.Cut(s, "|")
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if !ok || err != nil || limits.Check(limits.ID("cursor", id)) != nil {
+		return nil, apperr.FieldErrorf("cursor", "cursor is malformed; use nextCursor from the previous page")
+	}
+	return &PlacedKey{CreatedAt: t, ID: id}, nil
+}
+
+// KnownCustomer reports whether the customer has completed an order before.
+func KnownCustomer(ctx context.Context, q eventstore.Querier, customerID string) (bool, error) {
+	var known bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.order_summaries WHERE customer_id = $1 AND status = $2)`,
+		customerID, order.StatusCompleted).Scan(&known)
+	return known, err
+}
+
+// NewestSummaries reads up to limit summaries, newest first, after the key (nil: from the
+// newest), of one status or ("") of all: keyset-paginated, so every page costs the same.
+func NewestSummaries(ctx context.Context, q eventstore.Querier, status string, after *PlacedKey, limit int) ([]Summary, error) {
+	var st *string
+	if status != "" {
+		st = &status
+	}
+	var at *time.Time
+	var id string
+	if after != nil {
+		at, id = &after.CreatedAt, after.ID
+	}
+	rows, err := q.Query(ctx, `
+		SELECT `+summaryReadColumns+`
+		FROM orders.order_summaries
+		WHERE ($1::text IS NULL OR status = $1)
+		  AND ($2::timestamptz IS NULL OR (created_at, order_id) < ($2, $3))
+		ORDER BY created_at DESC, order_id DESC
+		LIMIT $4`, st, at, id, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanSummary)
+}
+
+// Waiting is how many orders rest in a status and since when the oldest was placed.
+type Waiting struct {
+	Status        string
+	Count         float64
+	OldestSeconds float64
+}
+
+// WaitingIn reads, for each of statuses, how many orders rest in it (from the
+// trigger-kept order_counts) and how long ago the oldest was placed (through the
+// (status, created_at) index): the same cost with a million orders as with ten.
+func WaitingIn(ctx context.Context, q eventstore.Querier, statuses []string) ([]Waiting, error) {
+	rows, err := q.Query(ctx, `
+			SELECT w.status, coalesce(c.n, 0)::float8,
+				coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM orders.order_summaries WHERE status = w.status), 0)::float8
+			FROM unnest($1::text[]) AS w(status)
+			LEFT JOIN orders.order_counts c ON c.dimension = 'status' AND c.bucket = w.status`, statuses)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Waiting])
+}
+
+// HourBucket is how order_counts names an hour (UTC), as the trigger writes it.
+const HourBucket = "2006-01-02T15"
+
+// Count is one row of orders.order_counts: orders by status, risk bucket or hour placed.
+type Count struct {
+	Dimension string
+	Bucket    string
+	N         int
+}
+
+// OverviewCounts reads the non-zero counts by status and risk and, from the hour named
+// since (HourBucket) on, by hour placed, with the number of open support tickets: a few
+// dozen rows whatever the number of orders, in one statement.
+func OverviewCounts(ctx context.Context, q eventstore.Querier, since string) ([]Count, int, error) {
+	rows, err := q.Query(ctx, `SELECT dimension, bucket, n FROM orders.order_counts
+		WHERE n <> 0 AND (dimension <> 'hour' OR bucket >= $1)
+		UNION ALL SELECT 'tickets', 'open', count(*) FROM orders.support_tickets WHERE status = 'open'`, since)
+	if err != nil {
+		return nil, 0, fmt.Errorf("overview counts: %w", err)
+	}
+	counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Count])
+	if err != nil {
+		return nil, 0, fmt.Errorf("overview counts: %w", err)
+	}
+	open := 0
+	out := counts[:0]
+	for _, c := range counts {
+		if c.Dimension == "tickets" {
+			open = c.N
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, open, nil
+}

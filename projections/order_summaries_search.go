@@ -1,0 +1,154 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// SummaryFilter is the dashboard's orders list: a status, a search, and a sort.
+type SummaryFilter struct {
+	Status string
+	Query  string
+	// Sort is the column the list is ordered by ("placed", "total", "risk"; "" is
+	// "placed") and Asc its direction (newest, largest, riskiest first by default).
+	Sort string
+	Asc  bool
+}
+
+// sortKeys are the orders list's sortable columns and the SQL of each; every one has an
+// index with order_id (sql/00002, sql/00044), the tie-breaker that keeps keyset pages stable.
+var sortKeys = map[string]string{"placed": "created_at", "total": "total_cents", "risk": "coalesce(risk_score, -1)"}
+
+// SortKey is the filter's sort column, defaulting to placed.
+func (f SummaryFilter) SortKey() string {
+	if _, ok := sortKeys[f.Sort]; ok {
+		return f.Sort
+	}
+	return "placed"
+}
+
+// orderBy is the filter's ORDER BY clause.
+func (f SummaryFilter) orderBy() string {
+	dir := " DESC"
+	if f.Asc {
+		dir = " ASC"
+	}
+	return " ORDER BY " + sortKeys[f.SortKey()] + dir + ", order_id" + dir
+}
+
+// likeAnywhere turns user input into a LIKE pattern matching it anywhere, escaping
+// LIKE's wildcards.
+func likeAnywhere(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
+}
+
+// searchedText is what the orders list searches: the expression of the trigram index
+// order_summaries_search (sql/00044), written the same way so the planner can use it.
+const searchedText = `(order_id || ' ' || customer_id || ' ' || customer_email)`
+
+// where is the WHERE clause of the filter (status, search), adding its values through arg.
+func (f SummaryFilter) where(arg func(any) string) ([]string, error) {
+	var where []string
+	if f.Status != "" {
+		if _, err := order.ParseStatus(f.Status); err != nil {
+			return nil, err
+		}
+		where = append(where, "status = "+arg(f.Status))
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		where = append(where, searchedText+" ILIKE "+arg(likeAnywhere(q)))
+	}
+	return where, nil
+}
+
+// SummaryKey is a position in the filter's order: the placement time when it sorts by
+// placement, else the sort column's value (a missing risk score is -1), and the order id.
+type SummaryKey struct {
+	Placed time.Time
+	Value  int64
+	ID     string
+}
+
+// query is the filter's statement after key (nil: from the start), with limit > 0 rows
+// at most. Only the predicates in use are sent, and each query is planned with its actual
+// values (QueryExecModeExec), so a status filter, a search (trigram index) and the keyset
+// cursor each walk an index.
+func (f SummaryFilter) query(after *SummaryKey, limit int) (string, []any, error) {
+	args := []any{pgx.QueryExecModeExec}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args)-1)
+	}
+	where, err := f.where(arg)
+	if err != nil {
+		return "", nil, err
+	}
+	if after != nil {
+		cmp := "<"
+		if f.Asc {
+			cmp = ">"
+		}
+		if f.SortKey() == "placed" {
+			where = append(where, fmt.Sprintf("(created_at, order_id) %s (%s, %s)", cmp, arg(after.Placed), arg(after.ID)))
+		} else {
+			where = append(where, fmt.Sprintf("(%s, order_id) %s (%s, %s)", sortKeys[f.SortKey()], cmp, arg(after.Value), arg(after.ID)))
+		}
+	}
+	sql := `SELECT ` + summaryReadColumns + ` FROM orders.order_summaries`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += f.orderBy()
+	if limit > 0 {
+		sql += " LIMIT " + arg(limit)
+	}
+	return sql, args, nil
+}
+
+// FilteredSummaries reads up to limit summaries matching f, in its order, after key (nil:
+// from the start).
+func FilteredSummaries(ctx context.Context, q eventstore.Querier, f SummaryFilter, after *SummaryKey, limit int) ([]Summary, error) {
+	sql, args, err := f.query(after, limit)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("order list: %w", err)
+	}
+	return pgx.CollectRows(rows, scanSummary)
+}
+
+// AllSummaries runs f's query over every matching summary and yields them one at a time
+// from the query's cursor, for an export of any size; an error ends the sequence.
+func AllSummaries(ctx context.Context, q eventstore.Querier, f SummaryFilter) (iter.Seq2[Summary, error], error) {
+	sql, args, err := f.query(nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return func(yield func(Summary, error) bool) {
+		defer rows.Close()
+		for rows.Next() {
+			s, err := scanSummary(rows)
+			if !yield(s, err) || err != nil {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(Summary{}, err)
+		}
+	}, nil
+}

@@ -1,0 +1,83 @@
+package dashboard
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// maxBulk bounds one bulk decision: the pending page shows at most pendingPageSize orders.
+const maxBulk = pendingPageSize
+
+// bulkDecide handles POST /dashboard/approvals/bulk: approve or reject the selected
+// pending orders with one reason. The first request only asks for a confirmation (what,
+// how many, which); the confirmed one decides each order in its own transaction, so each
+// gets its own event, and reports the orders it could not decide (decided meanwhile,
+// claimed by someone else, too large to approve without its own typed confirmation).
+func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) {
+	if err := r.ParseForm(); err != nil {
+		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
+		return
+	}
+	b := ui.Bulk{Reason: strings.TrimSpace(r.PostForm.Get("reason")), By: m.Email}
+	for _, id := range r.PostForm["order"] {
+		if id = strings.TrimSpace(id); id != "" && !slices.Contains(b.OrderIDs, id) {
+			b.OrderIDs = append(b.OrderIDs, id)
+		}
+	}
+	switch r.PostForm.Get("decision") {
+	case "approve":
+		b.Approved = true
+	case "reject":
+	default:
+		s.dashboardError(w, r, http.StatusBadRequest, "decision must be approve or reject", nil)
+		return
+	}
+	switch {
+	case len(b.OrderIDs) == 0:
+		b.Error = "Select the orders to decide first."
+	case len(b.OrderIDs) > maxBulk:
+		b.Error = "At most 100 orders can be decided at once."
+	case !b.Approved && b.Reason == "":
+		b.Error = "Give a reason to reject the orders."
+	case r.PostForm.Get("confirmed") != "1":
+		b.Confirm = true
+	default:
+		for _, id := range b.OrderIDs {
+			d := ui.Decision{OrderID: id, Approved: b.Approved, By: m.Email, Reason: b.Reason}
+			var err error
+			if d.Error, err = s.claimedByOther(r.Context(), id, m.Email, false); err == nil && d.Error == "" && b.Approved {
+				d.Error, err = s.unconfirmed(r.Context(), id, "")
+			}
+			if err == nil && d.Error == "" {
+				_, err = s.cmds.Decide(r.Context(), id, b.Approved, m.Email, b.Reason)
+			}
+			switch apperr.ErrorCode(err) {
+			case "":
+			case apperr.CodeConflict, apperr.CodeNotFound, apperr.CodeInvalid:
+				d.Error = s.refusal(r.Context(), id, err)
+			default:
+				s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+				return
+			}
+			if d.Error != "" {
+				d.Error = ui.ShortID(id) + ": " + d.Error
+			}
+			b.Results = append(b.Results, d)
+		}
+	}
+	if r.Header.Get("HX-Request") == "" {
+		// Without htmx the answer is a page of its own: the confirmation or the results.
+		p, err := s.page(r.Context(), m, "pending", "Decide several orders")
+		if err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		s.renderPage(w, r, http.StatusOK, ui.BulkPage(p, b))
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, ui.BulkResult(b, m.CSRF))
+}

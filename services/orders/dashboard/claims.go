@@ -1,0 +1,79 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// claim handles POST /dashboard/approvals/{id}/claim (action=claim or release): htmx gets
+// the order's claim box again; a plain form goes back to the list.
+func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager) {
+	if err := r.ParseForm(); err != nil {
+		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
+		return
+	}
+	id := r.PathValue("id")
+	release := r.PostForm.Get("action") == "release"
+	o, err := s.cmds.Claim(r.Context(), id, m.Email, release)
+	var refused string
+	switch apperr.ErrorCode(err) {
+	case "":
+	case apperr.CodeConflict, apperr.CodeInvalid:
+		refused = apperr.ErrorMessage(err)
+		o, err = orderstream.Load(r.Context(), s.pool, id)
+		if err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+	default:
+		s.failPage(w, r, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "" {
+		if refused != "" {
+			s.dashboardError(w, r, http.StatusConflict, refused, nil)
+			return
+		}
+		http.Redirect(w, r, "/dashboard/approvals", http.StatusSeeOther)
+		return
+	}
+	c := claimView(o.ID, o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil, s.now(), m.Email)
+	c.Error = refused
+	if o.Status != order.StatusAwaitingApproval {
+		c.Error = "The order is no longer waiting for approval: it is " + ui.StatusLabel(string(o.Status)) + "."
+	}
+	s.renderPage(w, r, http.StatusOK, ui.ClaimBox(c, m.CSRF, false))
+}
+
+// claimView is the claim box of order id as manager me sees it at now.
+func claimView(id, by string, since, until, now time.Time, me string) ui.Claim {
+	c := ui.Claim{OrderID: id}
+	if by != "" && now.Before(until) {
+		c.By, c.Since, c.Until, c.Mine = by, since, until, by == me
+	}
+	return c
+}
+
+// claimedByOther explains why a decision on an order another manager has claimed waits
+// for a confirmation; "" when nobody else holds a claim or the manager confirmed.
+func (s *Service) claimedByOther(ctx context.Context, id, me string, confirmed bool) (string, error) {
+	if confirmed {
+		return "", nil
+	}
+	o, err := orderstream.Load(ctx, s.pool, id)
+	if err != nil {
+		return "", err
+	}
+	by, since, _ := o.Claimant(s.now())
+	if by == "" || by == me {
+		return "", nil
+	}
+	return fmt.Sprintf("%s is reviewing this order (since %s): tick \u201cDecide anyway\u201d to decide it.", by, since.UTC().Format("15:04 MST")), nil
+}

@@ -1,0 +1,187 @@
+package dashboard
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// Routes mounts the manager dashboard on mux:
+//
+//	GET  /dashboard                        overview: counts by status, charts
+//	GET  /dashboard/approvals              pending approvals, oldest first (live)
+//	POST /dashboard/approvals/{id}/decide  approve or reject in place (htmx) or by form
+//	POST /dashboard/approvals/{id}/claim   claim a pending order for review, or release the claim
+//	POST /dashboard/approvals/bulk         approve or reject several orders with one reason, after a confirmation
+//	GET  /dashboard/orders                 all orders: ?status=&q=&cursor=
+//	GET  /dashboard/orders.csv             the same filter (?status=&q=) as CSV, streamed
+//	GET  /dashboard/orders/{id}            one order: diagram, timeline, payment, shipment
+//	POST /dashboard/orders/{id}/simulate   dev mode: ask a provider simulator for a webhook
+//	POST /dashboard/orders/{id}/notes      add a manager's note (an order event)
+//	GET  /dashboard/tickets                support tickets
+//	POST /dashboard/tickets/{id}           assign, comment or close a ticket (order events)
+//	GET  /dashboard/dead-letters           dead letters, re-driven after a confirmation (deadletters.go)
+//	GET  /dashboard/events                 server-sent events (live pending list)
+//	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
+//	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
+func (s *Service) Routes(mux *httpx.Mux) {
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, dashboardHeaders(h)) }
+	static := http.StripPrefix("/dashboard/static/", http.FileServerFS(filesOnly{ui.Static()}))
+	mux.Handle("GET /dashboard/static/", dashboardHeaders(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		static.ServeHTTP(w, r)
+	}))
+	handle("GET /dashboard/signin", s.signInPage)
+	handle("POST /dashboard/signin", s.signIn)
+	handle("POST /dashboard/signout", s.signedIn(s.signOut))
+	handle("GET /dashboard", s.signedIn(s.overviewPage))
+	handle("GET /dashboard/{$}", s.signedIn(s.overviewPage))
+	handle("GET /dashboard/approvals", s.signedIn(s.pendingPage))
+	handle("POST /dashboard/approvals/{id}/decide", s.signedIn(s.decide))
+	handle("POST /dashboard/approvals/{id}/claim", s.signedIn(s.claim))
+	handle("POST /dashboard/approvals/bulk", s.signedIn(s.bulkDecide))
+	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
+	handle("GET /dashboard/orders.csv", s.signedIn(s.exportOrders))
+	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
+	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
+	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
+	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
+	handle("POST /dashboard/tickets/{id}", s.signedIn(s.workOnTicket))
+	s.deadLetterRoutes(handle)
+	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
+}
+
+// filesOnly serves the files of an FS and hides its directories: a directory opens as if
+// it did not exist, so the file server answers 404 instead of listing what is inside.
+type filesOnly struct{ fs.FS }
+
+// Open opens name unless it is a directory.
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := file.Stat(); err != nil || info.IsDir() {
+		_ = file.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, nil
+}
+
+// dashboardHeaders sets the headers every dashboard response carries. The CSP allows only
+// our own scripts and styles: htmx runs from /dashboard/static, with eval and inline
+// indicator styles turned off in its config.
+func dashboardHeaders(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		h(w, r)
+	}
+}
+
+// page fills the frame every signed-in page shares.
+func (s *Service) page(ctx context.Context, m manager, nav, title string) (ui.Page, error) {
+	n, err := s.pendingCount(ctx)
+	return ui.Page{Title: title, Nav: nav, Manager: m.Email, CSRFToken: m.CSRF, PendingCount: n, DevMode: s.cfg.DevMode}, err
+}
+
+// failPage answers a page request that could not be served.
+func (s *Service) failPage(w http.ResponseWriter, r *http.Request, err error) {
+	code := apperr.ErrorCode(err)
+	if code == apperr.CodeInternal && eventstore.Unavailable(err) {
+		w.Header().Set("Retry-After", httpx.RetryAfter)
+		s.dashboardError(w, r, http.StatusServiceUnavailable, "the database is not answering; try again in a few seconds", nil)
+		return
+	}
+	if code == apperr.CodeInternal {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	s.dashboardError(w, r, httpx.Status(code), apperr.ErrorMessage(err), nil)
+}
+
+func (s *Service) overviewPage(w http.ResponseWriter, r *http.Request, m manager) {
+	p, err := s.page(r.Context(), m, "overview", "Overview")
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	v, err := s.overview(r.Context())
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, ui.OverviewPage(p, v))
+}
+
+func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager) {
+	p, err := s.page(r.Context(), m, "pending", "Pending approvals")
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	list, err := s.pendingList(r.Context(), pendingPageSize)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	p.PendingDigest = list.Digest()
+	listViewedBy(m.Email, &list)
+	s.renderPage(w, r, http.StatusOK, ui.PendingPage(p, list))
+}
+
+func (s *Service) ordersPage(w http.ResponseWriter, r *http.Request, m manager) {
+	p, err := s.page(r.Context(), m, "orders", "Orders")
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	l, err := s.orderList(r.Context(), filterOf(q))
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, ui.OrdersPage(p, l))
+}
+
+func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
+	id := r.PathValue("id")
+	p, err := s.page(r.Context(), m, "orders", "Order "+ui.ShortID(id))
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	d, err := s.orderDetail(r.Context(), id, s.cfg.DevMode)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	d.Flash = simulatorFlash[r.URL.Query().Get("simulated")]
+	viewedBy(m.Email, d.Pending)
+	p.LiveOrder, p.LiveSince = d.OrderID, d.Version
+	s.renderPage(w, r, http.StatusOK, ui.OrderPage(p, d))
+}
+
+func (s *Service) ticketsPage(w http.ResponseWriter, r *http.Request, m manager) {
+	p, err := s.page(r.Context(), m, "tickets", "Support tickets")
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	ts, err := s.ticketCards(r.Context(), 200)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, ui.TicketDeskPage(p, ts))
+}

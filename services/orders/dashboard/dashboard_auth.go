@@ -1,0 +1,345 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// Cookie names of the dashboard.
+const (
+	sessionCookie = "ordermill_session"
+	// signinCookie carries the sign-in form's CSRF token (double-submit) before a session exists.
+	signinCookie = "ordermill_signin"
+)
+
+// manager is the signed-in manager of a dashboard request.
+type manager struct {
+	ID    int64
+	Email string
+	CSRF  string
+}
+
+// CreateManager creates a dashboard account, or resets the password of an existing one with
+// the same email. A new password must pass checkNewPassword (at least MinPasswordLength
+// characters, not a common one). A reset ends the account's sessions, so whoever held the
+// old password is signed out, and lifts its sign-in lockout; setting the password the
+// account already has changes nothing, so the dev account's sessions survive a restart.
+func CreateManager(ctx context.Context, db httpx.Beginner, email, password string) error {
+	email = strings.TrimSpace(email)
+	if !strings.Contains(email, "@") {
+		return errors.New("a manager needs an email address")
+	}
+	if err := checkNewPassword(email, password); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var id int64
+		var old string
+		err := tx.QueryRow(ctx, `SELECT id, password_hash FROM orders.managers WHERE lower(email) = lower($1) FOR UPDATE`, email).Scan(&id, &old)
+		if err == nil && bcrypt.CompareHashAndPassword([]byte(old), []byte(password)) == nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		// Two processes creating the same account at once (dev replicas starting) meet on
+		// the unique email; the second sets the password of the first's fresh account.
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO orders.managers (email, password_hash) VALUES ($1, $2)
+			ON CONFLICT (lower(email)) DO UPDATE SET password_hash = excluded.password_hash
+			RETURNING id`, email, string(hash)).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM orders.dashboard_sessions WHERE manager_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM orders.signin_limits WHERE key = $1`, accountKey(email).hash)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create manager %s: %w", email, err)
+	}
+	return nil
+}
+
+// dummyHash is compared against when the email is unknown, so a wrong email costs as much
+// time as a wrong password and does not reveal which accounts exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), bcrypt.DefaultCost)
+
+// checkPassword returns the manager id for a correct email and password.
+func (s *Service) checkPassword(ctx context.Context, email, password string) (int64, bool, error) {
+	var id int64
+	var hash string
+	err := s.pool.QueryRow(ctx, `SELECT id, password_hash FROM orders.managers WHERE lower(email) = lower($1)`,
+		strings.TrimSpace(email)).Scan(&id, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return 0, false, nil
+	}
+	return id, true, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func tokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// secureCookies reports whether cookies must be Secure: over TLS, or when the operator
+// says TLS ends at a proxy in front of us.
+func (s *Service) secureCookies(r *http.Request) bool {
+	return r.TLS != nil || s.cfg.CookieSecure
+}
+
+func (s *Service) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/dashboard", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// startSession stores a new session for the manager and sets its cookie.
+func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, managerID int64) error {
+	token := randomToken()
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO orders.dashboard_sessions (token_hash, manager_id, csrf_token, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5)`, tokenHash(token), managerID, randomToken(), s.now(), s.now().Add(s.cfg.SessionTTL))
+	if err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	// Expired sessions of anyone are swept here: sign-ins are rare, so this costs nothing.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM orders.dashboard_sessions WHERE expires_at < $1`, s.now()); err != nil {
+		return fmt.Errorf("sweep sessions: %w", err)
+	}
+	s.setCookie(w, r, sessionCookie, token, int(s.cfg.SessionTTL/time.Second))
+	return nil
+}
+
+// sessionManager finds the manager signed in with r's session cookie.
+func (s *Service) sessionManager(ctx context.Context, r *http.Request) (manager, bool, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return manager{}, false, nil
+	}
+	var m manager
+	err = s.pool.QueryRow(ctx, `
+		SELECT m.id, m.email, s.csrf_token FROM orders.dashboard_sessions s
+		JOIN orders.managers m ON m.id = s.manager_id
+		WHERE s.token_hash = $1 AND s.expires_at > $2`, tokenHash(c.Value), s.now()).Scan(&m.ID, &m.Email, &m.CSRF)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return manager{}, false, nil
+	}
+	if err != nil {
+		return manager{}, false, err
+	}
+	return m, true, nil
+}
+
+// managerHandler is a dashboard handler that runs for a signed-in manager.
+type managerHandler func(w http.ResponseWriter, r *http.Request, m manager)
+
+// signedIn guards a dashboard route: without a session a page request is sent to the
+// sign-in page and anything else gets 401; a state-changing request must also carry the
+// session's CSRF token (header for htmx, form field for plain forms) or gets 403.
+func (s *Service) signedIn(h managerHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		m, ok, err := s.sessionManager(r.Context(), r)
+		if err != nil {
+			s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+			return
+		}
+		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if !ok {
+			if safe && r.Header.Get("HX-Request") == "" && r.Header.Get("Accept") != "text/event-stream" {
+				http.Redirect(w, r, "/dashboard/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			w.Header().Set("HX-Redirect", "/dashboard/signin")
+			s.dashboardError(w, r, http.StatusUnauthorized, "sign in to the dashboard first", nil)
+			return
+		}
+		if !safe && !validCSRF(r, m.CSRF) {
+			s.dashboardError(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again", nil)
+			return
+		}
+		h(w, r, m)
+	}
+}
+
+// validCSRF compares the request's token with the expected one in constant time.
+func validCSRF(r *http.Request, want string) bool {
+	got := r.Header.Get(ui.CSRFHeader)
+	if got == "" {
+		r.Body = http.MaxBytesReader(nil, r.Body, httpx.MaxBody)
+		if err := r.ParseForm(); err != nil {
+			return false
+		}
+		got = r.PostForm.Get(ui.CSRFField)
+	}
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// dashboardError answers a person (a page or htmx) with HTML and a program with the API's
+// JSON error shape; internal causes are logged, never shown.
+func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status int, message string, cause error) {
+	if cause != nil {
+		s.logger.ErrorContext(r.Context(), "dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", cause)
+	}
+	if wantsHTML(r) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		_ = ui.ErrorPage(status, message).Render(r.Context(), w)
+		return
+	}
+	code := map[int]string{
+		http.StatusBadRequest:   string(apperr.CodeInvalid),
+		http.StatusUnauthorized: string(apperr.CodeUnauthorized),
+		http.StatusForbidden:    "forbidden",
+		http.StatusNotFound:     string(apperr.CodeNotFound),
+		http.StatusConflict:     string(apperr.CodeConflict),
+	}[status]
+	if code == "" {
+		code = "internal"
+	}
+	httpx.WriteJSON(w, status, httpx.ErrorBody{Error: httpx.ErrorDetail{Code: code, Message: message}})
+}
+
+func wantsHTML(r *http.Request) bool {
+	return r.Header.Get("HX-Request") != "" || strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// signInPage handles GET /dashboard/signin.
+func (s *Service) signInPage(w http.ResponseWriter, r *http.Request) {
+	if _, ok, _ := s.sessionManager(r.Context(), r); ok {
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+		return
+	}
+	s.renderSignIn(w, r, http.StatusOK, ui.SignIn{Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Service) renderSignIn(w http.ResponseWriter, r *http.Request, status int, v ui.SignIn) {
+	v.CSRFToken = randomToken()
+	s.setCookie(w, r, signinCookie, v.CSRFToken, 3600)
+	if s.cfg.DevMode && s.cfg.DevPassword != "" {
+		v.DevHint = "Development account: " + DevManagerEmail + " (password printed by make run)"
+	}
+	s.renderPage(w, r, status, ui.SignInPage(v))
+}
+
+// signIn handles POST /dashboard/signin: the form's token must match its cookie (a
+// double-submit token: no session exists yet to hold one).
+func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxBody)
+	if err := r.ParseForm(); err != nil {
+		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
+		return
+	}
+	c, err := r.Cookie(signinCookie)
+	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get(ui.CSRFField))) != 1 {
+		s.dashboardError(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the sign-in page and try again", nil)
+		return
+	}
+	email, password, next := r.PostForm.Get("email"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
+	account, address := accountKey(email), s.addressKey(r)
+	charge, wait, err := s.admitSignIn(r.Context(), account, address)
+	if err != nil {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	if wait > 0 {
+		// The same answer whether the account exists or not, and whichever key is waiting.
+		seconds := retryAfterSeconds(wait)
+		s.signins.throttled.Add(1)
+		s.logger.WarnContext(r.Context(), "dashboard sign-in throttled", "metric", "dashboard_signin_throttled",
+			"email", account.name, "address", address.name, "retry_after", seconds)
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		s.renderSignIn(w, r, http.StatusTooManyRequests, ui.SignIn{Email: email, Next: next,
+			Error: "Too many sign-in attempts. Try again in " + waitText(seconds) + "."})
+		return
+	}
+	id, ok, err := s.checkPassword(r.Context(), email, password)
+	if err != nil {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	if !ok {
+		s.signins.refused.Add(1)
+		s.signInFailed(r.Context(), charge)
+		s.logger.WarnContext(r.Context(), "dashboard sign-in refused", "metric", "dashboard_signin_refused", "email", account.name, "address", address.name)
+		s.renderSignIn(w, r, http.StatusUnauthorized, ui.SignIn{Email: email, Next: next, Error: "Wrong email or password."})
+		return
+	}
+	if err := s.signInSucceeded(r.Context(), charge); err != nil {
+		// The manager is who they said; a charge left in place only delays their next sign-in.
+		s.logger.ErrorContext(r.Context(), "dashboard sign-in: take back the attempt's charge", "err", err)
+	}
+	if err := s.startSession(r.Context(), w, r, id); err != nil {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	s.setCookie(w, r, signinCookie, "", -1)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// signOut handles POST /dashboard/signout.
+func (s *Service) signOut(w http.ResponseWriter, r *http.Request, m manager) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if _, err := s.pool.Exec(r.Context(), `DELETE FROM orders.dashboard_sessions WHERE token_hash = $1`, tokenHash(c.Value)); err != nil {
+			s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+			return
+		}
+	}
+	s.setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/dashboard/signin", http.StatusSeeOther)
+}
+
+// safeNext keeps a post-sign-in redirect inside the dashboard (no open redirect).
+func safeNext(next string) string {
+	if strings.HasPrefix(next, "/dashboard") && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
+		return next
+	}
+	return "/dashboard"
+}
+
+// renderPage writes a full page or fragment with the dashboard's headers.
+func (s *Service) renderPage(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.logger.ErrorContext(r.Context(), "render dashboard page", "path", r.URL.Path, "err", err)
+	}
+}

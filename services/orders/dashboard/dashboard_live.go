@@ -1,0 +1,244 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// listenerConnected is the wake-up a (re)connected listener sends: whatever was announced
+// while it was not listening is unknown.
+const listenerConnected = "connected"
+
+// keepAlive is how often an idle stream sends a comment, so proxies keep it open.
+const keepAlive = 25 * time.Second
+
+// dashboardEvents handles GET /dashboard/events: a server-sent event stream. Every page
+// gets "pending-count" (the navigation badge); the pending page (?list=pending) also gets
+// "pending": rows to append for newly held orders and out-of-band deletes for decided
+// ones, so a reason being typed in another row survives the update. An order's page
+// (?order=ID&since=POSITION) gets "order": the page's content again, each time the order
+// has events newer than the page shows.
+func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
+	q := r.URL.Query()
+	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", claims: map[string]ui.Claim{}, order: q.Get("order"), digest: q.Get("shown")}
+	if stream.order != "" {
+		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
+		if err != nil || since < 0 {
+			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("since", "since must be a log position"))
+			return
+		}
+		stream.since = since
+	}
+	rc := http.NewResponseController(w)
+	// The server's write timeout bounds ordinary responses; a stream is meant to stay open.
+	// It still ends with the request's context, the session or the process.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+		s.logger.WarnContext(r.Context(), "dashboard stream: cannot lift the write timeout", "err", err)
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	wake, leave := s.live.subscribe(func(kind string) bool {
+		return kind == projections.PendingChanged || (stream.order != "" && kind == projections.OrdersChanged)
+	})
+	defer leave()
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		if !first {
+			// The session may have ended (signed out, expired) since the stream opened.
+			if _, ok, err := s.sessionManager(r.Context(), r); err != nil || !ok {
+				return
+			}
+		}
+		if err := stream.push(r.Context(), first); err != nil {
+			if r.Context().Err() == nil {
+				s.logger.WarnContext(r.Context(), "dashboard stream ended", "err", err)
+			}
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if !s.awaitChange(r.Context(), w, rc, wake, tick.C) {
+			return
+		}
+	}
+}
+
+// awaitChange blocks until the pending approvals may have changed, sending keep-alive
+// comments meanwhile; false means the stream should end.
+func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan struct{}, tick <-chan time.Time) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.live.done:
+			return false
+		case <-wake:
+			return true
+		case <-tick:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return false
+			}
+			if err := rc.Flush(); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// liveStream remembers what one browser shows, to send only the difference: the rows of
+// the pending list, or how far its order's page is.
+type liveStream struct {
+	s       *Service
+	w       http.ResponseWriter
+	csrf    string
+	manager string
+	list    bool
+	shown   []string
+	// claims are the shown rows' claims, to send a row's claim box when it changes.
+	claims map[string]ui.Claim
+	order  string
+	since  int64
+	// digest names the rows the page was rendered with (ui.PendingList.Digest).
+	digest string
+}
+
+func (p *liveStream) push(ctx context.Context, first bool) error {
+	list, err := p.s.pendingList(ctx, pendingPageSize)
+	if err != nil {
+		return err
+	}
+	listViewedBy(p.manager, &list)
+	if err := writeEvent(p.w, "pending-count", fmt.Sprint(list.Total)); err != nil {
+		return err
+	}
+	if p.order != "" {
+		return p.pushOrder(ctx)
+	}
+	if !p.list {
+		return nil
+	}
+	var buf bytes.Buffer
+	if first && list.Digest() == p.digest {
+		// The page shows these very rows: replacing them would wipe what is being typed.
+		if err := ui.PendingDiff(list, nil, nil, nil, nil, p.csrf).Render(ctx, &buf); err != nil {
+			return err
+		}
+	} else if first {
+		// The page was rendered before the list changed: replace the whole list once.
+		if err := ui.PendingReplace(list, p.csrf).Render(ctx, &buf); err != nil {
+			return err
+		}
+	} else {
+		now := map[string]bool{}
+		for _, o := range list.Orders {
+			now[o.OrderID] = true
+		}
+		was := map[string]bool{}
+		var gone []string
+		for _, id := range p.shown {
+			was[id] = true
+			if !now[id] {
+				gone = append(gone, id)
+			}
+		}
+		var added []ui.PendingOrder
+		var claims []ui.Claim
+		for _, o := range list.Orders {
+			if !was[o.OrderID] {
+				added = append(added, o)
+			} else if c := o.Claim; c.By != p.claims[o.OrderID].By || !c.Until.Equal(p.claims[o.OrderID].Until) {
+				// Someone claimed, released or took over the order: its claim box only.
+				claims = append(claims, c)
+			}
+		}
+		log, err := p.s.departures(ctx, gone, p.manager)
+		if err != nil {
+			return err
+		}
+		if err := ui.PendingDiff(list, added, gone, log, claims, p.csrf).Render(ctx, &buf); err != nil {
+			return err
+		}
+	}
+	p.shown = p.shown[:0]
+	clear(p.claims)
+	for _, o := range list.Orders {
+		p.shown = append(p.shown, o.OrderID)
+		p.claims[o.OrderID] = o.Claim
+	}
+	return writeEvent(p.w, "pending", buf.String())
+}
+
+// departures says why orders left the pending list: who decided them, or that the
+// deadline cancelled them. The stream's own manager's decisions are left out: the answer
+// to the decision logged them already.
+func (s *Service) departures(ctx context.Context, gone []string, me string) ([]ui.LogEntry, error) {
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	left, err := projections.Departures(ctx, s.pool, gone, me)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.LogEntry, len(left))
+	for i, d := range left {
+		e := ui.LogEntry{OrderID: d.OrderID, At: d.At}
+		switch d.Status {
+		case projections.ApprovalApproved, projections.ApprovalRejected:
+			e.Text = ui.DecisionText(ui.Decision{OrderID: d.OrderID, Approved: d.Status == projections.ApprovalApproved, By: d.DecidedBy, Reason: d.Reason})
+		case projections.ApprovalCancelled:
+			if order.CancelReason(d.CancelReason) == order.ReasonTimedOut {
+				e.Text = ui.ShortID(d.OrderID) + " was cancelled automatically: no decision before its deadline"
+			} else {
+				e.Text = ui.ShortID(d.OrderID) + " was cancelled (" + ui.StatusLabel(d.CancelReason) + ")"
+			}
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// pushOrder sends the order's page again when the timeline has events the page lacks.
+func (p *liveStream) pushOrder(ctx context.Context) error {
+	newest, err := projections.NewestTimelinePosition(ctx, p.s.pool, p.order)
+	if err != nil || newest <= p.since {
+		return err
+	}
+	d, err := p.s.orderDetail(ctx, p.order, p.s.cfg.DevMode)
+	if err != nil {
+		return err
+	}
+	viewedBy(p.manager, d.Pending)
+	var buf bytes.Buffer
+	if err := ui.OrderLive(d, p.csrf).Render(ctx, &buf); err != nil {
+		return err
+	}
+	p.since = d.Version
+	return writeEvent(p.w, "order", buf.String())
+}
+
+// writeEvent writes one server-sent event; every line of data gets its own data: field.
+func writeEvent(w http.ResponseWriter, name, data string) error {
+	var b strings.Builder
+	b.WriteString("event: " + name + "\n")
+	for _, line := range strings.Split(data, "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	_, err := fmt.Fprint(w, b.String())
+	return err
+}

@@ -1,0 +1,124 @@
+package dashboard_test
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
+)
+
+// sseEvent is one server-sent event: its name and its data lines joined.
+type sseEvent struct{ name, data string }
+
+// readEvents sends the stream's events to a channel until the stream ends.
+func readEvents(resp *http.Response) <-chan sseEvent {
+	out := make(chan sseEvent)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data += strings.TrimPrefix(line, "data: ")
+			case line == "" && ev.name != "":
+				out <- ev
+				ev = sseEvent{}
+			}
+		}
+	}()
+	return out
+}
+
+// Finding 14 of issue 8: the servers now have a write timeout, which must not cut the
+// dashboard's live stream. A stream opened on a server whose timeouts are a few seconds
+// still delivers an update that happens after them.
+func TestDashboardStreamOutlivesTheServerTimeouts(t *testing.T) {
+	const timeout = 5 * time.Second
+	pool := pgtest.Pool(t)
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, WarehouseURL: orderstest.CatalogURL(t, pool)})
+	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- host.Serve(ctx, slog.New(slog.DiscardHandler), pool, ln, svc,
+			host.Options{HTTP: host.HTTPTimeouts{ReadHeader: timeout, Read: timeout, Write: timeout, Idle: timeout}})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	base := "http://" + ln.Addr().String()
+	// Signed in through a server of the same service without the short timeouts: the
+	// session lives in the database, and cookies do not care for ports. Under a loaded
+	// machine the sign-in's bcrypt comparison could outlast the short write timeout.
+	plain := httptest.NewServer(svc.Handler())
+	t.Cleanup(plain.Close)
+	d := &dash{pool: pool, srv: plain, client: orderstest.Client(t)}
+	_, csrf := d.signIn(t, d.client, managerEmail, managerPassword)
+	require.NotEmpty(t, csrf)
+
+	req, err := http.NewRequest("GET", base+"/dashboard/events?list=pending", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := d.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	events := readEvents(resp)
+	next := func(name string) sseEvent {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case ev, ok := <-events:
+				require.True(t, ok, "the stream ended while waiting for %q", name)
+				if ev.name == name {
+					return ev
+				}
+			case <-deadline:
+				t.Fatalf("no %q event", name)
+			}
+		}
+	}
+	assert.Equal(t, "0", next("pending-count").data)
+
+	time.Sleep(timeout + 500*time.Millisecond)
+	placed, err := http.Post(base+"/api/orders", "application/json",
+		strings.NewReader(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`))
+	require.NoError(t, err)
+	placed.Body.Close()
+	require.Equal(t, http.StatusCreated, placed.StatusCode)
+	assert.Equal(t, "1", next("pending-count").data, "the held order reaches the open stream")
+}
+
+// An order page's stream needs the log position the page shows; anything else is a 400
+// with the API's JSON error, not a stream.
+func TestOrderStreamRefusesABadPosition(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	d.signIn(t, d.client, managerEmail, managerPassword)
+	for _, since := range []string{"", "abc", "-1"} {
+		p := d.request(t, d.client, "GET", "/dashboard/events?order=o-1&since="+since, nil, map[string]string{"Accept": "text/event-stream"})
+		assert.Equal(t, http.StatusBadRequest, p.status, since)
+		assert.Contains(t, p.body, `"field":"since"`, since)
+	}
+}

@@ -1,0 +1,273 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
+)
+
+const (
+	managerEmail    = "alice@example.com"
+	managerPassword = "correct horse battery"
+)
+
+// dash is an orders service on a fresh database with one manager account, and a browser-
+// like client (cookie jar, redirects not followed) talking to it over real HTTP.
+type dash struct {
+	pool   *pgxpool.Pool
+	srv    *httptest.Server
+	client *http.Client
+}
+
+func newDash(t testing.TB) *dash {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, OperatorToken: orderstest.OperatorToken})
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
+	return &dash{pool: pool, srv: srv, client: orderstest.Client(t)}
+}
+
+type dpage struct {
+	status int
+	header http.Header
+	body   string
+	doc    *goquery.Document
+}
+
+func (d *dash) request(t testing.TB, c *http.Client, method, path string, form url.Values, header map[string]string) dpage {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, d.srv.URL+path, body)
+	require.NoError(t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	p := dpage{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		p.doc, err = goquery.NewDocumentFromReader(strings.NewReader(p.body))
+		require.NoError(t, err)
+	}
+	return p
+}
+
+// signIn signs c in and returns the session's CSRF token, read from a page's form.
+func (d *dash) signIn(t testing.TB, c *http.Client, email, password string) (dpage, string) {
+	t.Helper()
+	form := d.request(t, c, "GET", "/dashboard/signin", nil, nil)
+	require.Equal(t, http.StatusOK, form.status)
+	token, ok := form.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).Attr("value")
+	require.True(t, ok, "sign-in form carries a CSRF token")
+	res := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {email}, "password": {password}, "csrf_token": {token}}, nil)
+	if res.status != http.StatusSeeOther {
+		return res, ""
+	}
+	overview := d.request(t, c, "GET", "/dashboard", nil, nil)
+	require.Equal(t, http.StatusOK, overview.status, overview.body)
+	csrf, ok := overview.doc.Find(`form.signout input[name=csrf_token]`).Attr("value")
+	require.True(t, ok)
+	require.NotEmpty(t, csrf)
+	return res, csrf
+}
+
+// holdOrder stores an order the risk check held for approval and updates the read models.
+func (d *dash) holdOrder(t testing.TB, id, email string) {
+	t.Helper()
+	orderstest.HoldOrder(t, d.pool, id, email)
+}
+
+func (d *dash) decidedBy(t testing.TB, id string) (status, by string) {
+	t.Helper()
+	p := d.request(t, http.DefaultClient, "GET", "/api/orders/"+id, nil, map[string]string{"Authorization": "Bearer " + orderstest.OperatorToken})
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	var v struct{ Status, DecidedBy string }
+	require.NoError(t, json.Unmarshal([]byte(p.body), &v))
+	return v.Status, v.DecidedBy
+}
+
+func TestDashboardSignIn(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+
+	t.Run("a page without a session redirects to the sign-in page", func(t *testing.T) {
+		p := d.request(t, orderstest.Client(t), "GET", "/dashboard/orders?status=placed", nil, nil)
+		assert.Equal(t, http.StatusSeeOther, p.status)
+		assert.Equal(t, "/dashboard/signin?next="+url.QueryEscape("/dashboard/orders?status=placed"), p.header.Get("Location"))
+	})
+	t.Run("a wrong password is refused and starts no session", func(t *testing.T) {
+		// Another account than the one signed in below: a failure makes the account
+		// wait a second before its next attempt (the sign-in limits), and the test
+		// must not depend on how fast it runs.
+		const other = "bob@example.com"
+		require.NoError(t, orders.CreateManager(context.Background(), d.pool, other, managerPassword))
+		c := orderstest.Client(t)
+		res, _ := d.signIn(t, c, other, "wrong password")
+		assert.Equal(t, http.StatusUnauthorized, res.status)
+		assert.Equal(t, "Wrong email or password.", res.doc.Find("[data-testid=signin-error]").Text())
+		assert.Equal(t, http.StatusSeeOther, d.request(t, c, "GET", "/dashboard", nil, nil).status, "still signed out")
+	})
+	t.Run("an unknown email is refused the same way", func(t *testing.T) {
+		res, _ := d.signIn(t, orderstest.Client(t), "mallory@example.com", managerPassword)
+		assert.Equal(t, http.StatusUnauthorized, res.status)
+	})
+	t.Run("the sign-in form needs its CSRF token", func(t *testing.T) {
+		c := orderstest.Client(t)
+		d.request(t, c, "GET", "/dashboard/signin", nil, nil)
+		p := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {managerEmail}, "password": {managerPassword}, "csrf_token": {"forged"}}, nil)
+		assert.Equal(t, http.StatusForbidden, p.status)
+	})
+	t.Run("the right password signs in with a safe cookie", func(t *testing.T) {
+		c := orderstest.Client(t)
+		res, csrf := d.signIn(t, c, "ALICE@example.com", managerPassword)
+		assert.Equal(t, "/dashboard", res.header.Get("Location"))
+		assert.NotEmpty(t, csrf)
+		var session *http.Cookie
+		for _, ck := range (&http.Response{Header: res.header}).Cookies() {
+			if ck.Name == "ordermill_session" {
+				session = ck
+			}
+		}
+		require.NotNil(t, session)
+		assert.True(t, session.HttpOnly)
+		assert.Equal(t, http.SameSiteLaxMode, session.SameSite)
+		assert.Equal(t, "/dashboard", session.Path)
+		// Only the token's hash is stored.
+		var stored int
+		require.NoError(t, d.pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM orders.dashboard_sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))`, session.Value).Scan(&stored))
+		assert.Equal(t, 1, stored)
+		p := d.request(t, c, "GET", "/dashboard", nil, nil)
+		assert.Equal(t, managerEmail, p.doc.Find("[data-testid=signed-in-as]").Text())
+		// The CSP forbids inline and foreign scripts.
+		assert.Contains(t, p.header.Get("Content-Security-Policy"), "script-src 'self'")
+	})
+	t.Run("signing out ends the session", func(t *testing.T) {
+		c := orderstest.Client(t)
+		_, csrf := d.signIn(t, c, managerEmail, managerPassword)
+		assert.Equal(t, http.StatusForbidden, d.request(t, c, "POST", "/dashboard/signout", url.Values{}, nil).status, "sign-out needs the token too")
+		p := d.request(t, c, "POST", "/dashboard/signout", url.Values{"csrf_token": {csrf}}, nil)
+		assert.Equal(t, http.StatusSeeOther, p.status)
+		assert.Equal(t, http.StatusSeeOther, d.request(t, c, "GET", "/dashboard", nil, nil).status)
+	})
+}
+
+func TestDashboardDecide(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	c := orderstest.Client(t)
+	_, csrf := d.signIn(t, c, managerEmail, managerPassword)
+	d.holdOrder(t, "ord-approve", "bob@example.com")
+	d.holdOrder(t, "ord-reject", "eve@example.com")
+
+	pending := d.request(t, c, "GET", "/dashboard/approvals", nil, nil)
+	require.Equal(t, http.StatusOK, pending.status)
+	row := pending.doc.Find(`[data-testid=pending-row][data-order-id=ord-approve]`)
+	require.Equal(t, 1, row.Length(), pending.body)
+	assert.Equal(t, "85", row.Find("[data-testid=pending-score]").Text())
+	assert.Equal(t, "2", pending.doc.Find("[data-testid=nav-pending-count]").Text())
+
+	decide := func(c *http.Client, id string, form url.Values, header map[string]string) dpage {
+		return d.request(t, c, "POST", "/dashboard/approvals/"+id+"/decide", form, header)
+	}
+	htmx := func(token string) map[string]string {
+		return map[string]string{"HX-Request": "true", "X-CSRF-Token": token}
+	}
+
+	t.Run("without a session the decision is refused", func(t *testing.T) {
+		p := decide(orderstest.Client(t), "ord-approve", url.Values{"decision": {"approve"}}, map[string]string{"HX-Request": "true"})
+		assert.Equal(t, http.StatusUnauthorized, p.status)
+		p = decide(orderstest.Client(t), "ord-approve", url.Values{"decision": {"approve"}}, nil)
+		assert.Equal(t, http.StatusUnauthorized, p.status)
+		assert.Contains(t, p.body, `"code":"unauthorized"`, "a program gets the API's JSON error")
+	})
+	t.Run("without the CSRF token or with a wrong one it is forbidden", func(t *testing.T) {
+		assert.Equal(t, http.StatusForbidden, decide(c, "ord-approve", url.Values{"decision": {"approve"}}, map[string]string{"HX-Request": "true"}).status)
+		assert.Equal(t, http.StatusForbidden, decide(c, "ord-approve", url.Values{"decision": {"approve"}}, htmx("wrong")).status)
+		assert.Equal(t, http.StatusForbidden, decide(c, "ord-approve", url.Values{"decision": {"approve"}, "csrf_token": {"wrong"}}, nil).status)
+		other := orderstest.Client(t)
+		_, otherToken := d.signIn(t, other, managerEmail, managerPassword)
+		require.NotEqual(t, csrf, otherToken, "each session has its own token")
+		assert.Equal(t, http.StatusForbidden, decide(c, "ord-approve", url.Values{"decision": {"approve"}}, htmx(otherToken)).status)
+		status, _ := d.decidedBy(t, "ord-approve")
+		assert.Equal(t, "awaiting_approval", status, "nothing was decided")
+	})
+	t.Run("approving in place records the signed-in manager", func(t *testing.T) {
+		p := decide(c, "ord-approve", url.Values{"decision": {"approve"}, "reason": {"called the customer"}}, htmx(csrf))
+		require.Equal(t, http.StatusOK, p.status, p.body)
+		assert.Contains(t, p.doc.Find("[data-testid=decision-result]").Text(), "Approved")
+		assert.Equal(t, 1, p.doc.Find(`[data-testid=decision-log-entry][data-order-id=ord-approve]`).Length())
+		status, by := d.decidedBy(t, "ord-approve")
+		assert.Equal(t, "reserving_inventory", status)
+		assert.Equal(t, managerEmail, by)
+	})
+	t.Run("a second decision says who decided first", func(t *testing.T) {
+		p := decide(c, "ord-approve", url.Values{"decision": {"reject"}, "reason": {"changed my mind"}}, htmx(csrf))
+		require.Equal(t, http.StatusOK, p.status)
+		assert.Contains(t, p.doc.Find("[data-testid=decide-error]").Text(), "Already decided by "+managerEmail)
+	})
+	t.Run("a rejection needs a reason", func(t *testing.T) {
+		p := decide(c, "ord-reject", url.Values{"decision": {"reject"}}, htmx(csrf))
+		assert.Contains(t, p.doc.Find("[data-testid=decide-error]").Text(), "reason")
+		assert.Equal(t, 1, p.doc.Find("[data-testid=decide-form]").Length(), "the form is offered again")
+		status, _ := d.decidedBy(t, "ord-reject")
+		assert.Equal(t, "awaiting_approval", status)
+	})
+	t.Run("a plain form post with the hidden token works too", func(t *testing.T) {
+		p := decide(c, "ord-reject", url.Values{"decision": {"reject"}, "reason": {"stolen card"}, "csrf_token": {csrf}}, nil)
+		assert.Equal(t, http.StatusSeeOther, p.status)
+		status, by := d.decidedBy(t, "ord-reject")
+		assert.Equal(t, "rejected", status)
+		assert.Equal(t, managerEmail, by)
+	})
+	t.Run("the order page shows the decision and the timeline", func(t *testing.T) {
+		_, err := projections.Rebuild(context.Background(), d.pool, projections.Options{})
+		require.NoError(t, err)
+		p := d.request(t, c, "GET", "/dashboard/orders/ord-reject", nil, nil)
+		require.Equal(t, http.StatusOK, p.status)
+		assert.Equal(t, "rejected", p.doc.Find("[data-testid=step-approval]").AttrOr("data-state", ""))
+		assert.Equal(t, "rejected", p.doc.Find("[data-testid=step-approval] .step-state").Text())
+		assert.Equal(t, "by "+managerEmail, p.doc.Find("[data-testid=step-approval] .step-note").Text())
+		assert.Equal(t, "not-reached", p.doc.Find("[data-testid=step-payment]").AttrOr("data-state", ""))
+		assert.Equal(t, "not reached", p.doc.Find("[data-testid=step-payment] .step-state").Text())
+		var actors []string
+		p.doc.Find("[data-testid=timeline-actor]").Each(func(_ int, s *goquery.Selection) { actors = append(actors, s.Text()) })
+		assert.Contains(t, actors, "manager:"+managerEmail)
+		assert.Equal(t, http.StatusNotFound, d.request(t, c, "GET", "/dashboard/orders/nope", nil, nil).status)
+	})
+}
+
+// The SSE stream needs a session like every other dashboard route.
+func TestDashboardEventsNeedASession(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	p := d.request(t, orderstest.Client(t), "GET", "/dashboard/events", nil, map[string]string{"Accept": "text/event-stream"})
+	assert.Equal(t, http.StatusUnauthorized, p.status)
+}

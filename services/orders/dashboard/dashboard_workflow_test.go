@@ -1,0 +1,60 @@
+package dashboard
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// The diagram follows the order through the workflow: a table of orders in different
+// places, each with the state every step must show.
+func TestWorkflowSteps(t *testing.T) {
+	score := func(n int) *int { return &n }
+	deadline := time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		order order.Order
+		want  string // risk approval reservation payment shipment delivery completion, one letter each
+	}{
+		{"just placed", order.Order{Status: order.StatusPlaced}, "cwwwwww"},
+		{"held for approval", order.Order{Status: order.StatusAwaitingApproval, RiskScore: score(85), ApprovalDeadline: deadline}, "dcwwwww"},
+		{"low risk, reserving", order.Order{Status: order.StatusReserving, RiskScore: score(10)}, "dscwwww"},
+		{"approved, awaiting payment", order.Order{Status: order.StatusAwaitingPayment, RiskScore: score(85), DecidedBy: "alice", ReservationID: "r"}, "dddcwww"},
+		{"paid", order.Order{Status: order.StatusAwaitingShipment, RiskScore: score(10), ReservationID: "r", PaymentID: "p"}, "dsddcww"},
+		{"shipped", order.Order{Status: order.StatusAwaitingDelivery, RiskScore: score(10), ShipmentID: "s"}, "dsdddcw"},
+		{"delivered", order.Order{Status: order.StatusDelivered, RiskScore: score(10)}, "dsddddc"},
+		{"completed", order.Order{Status: order.StatusCompleted, RiskScore: score(10)}, "dsddddd"},
+		{"rejected", order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline}, "drnnnnn"},
+		{"approval timed out", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonTimedOut, RiskScore: score(95), ApprovalDeadline: deadline}, "dfnnnnn"},
+		{"out of stock", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonOutOfStock, RiskScore: score(10), ReservationFailed: "SKU-9 out of stock"}, "dsfnnnn"},
+		{"payment failed", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, RiskScore: score(10), ReservationID: "r", PaymentFailReason: "card_declined"}, "dsdfnnn"},
+		{"delivery failed", order.Order{Status: order.StatusDeliveryFailed, RiskScore: score(10), ShipmentID: "s", DeliveryFailureReason: "lost"}, "dsdddfn"},
+	}
+	letter := map[string]byte{ui.StepDone: 'd', ui.StepCurrent: 'c', ui.StepWaiting: 'w', ui.StepFailed: 'f', ui.StepSkipped: 's', ui.StepRejected: 'r', ui.StepNotReached: 'n'}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			steps := workflowSteps(&c.order)
+			got := make([]byte, len(steps))
+			for i, s := range steps {
+				got[i] = letter[s.State]
+			}
+			assert.Equal(t, c.want, string(got))
+		})
+	}
+	steps := workflowSteps(&order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, RiskScore: score(10), ReservationID: "r", PaymentFailReason: "card_declined"})
+	assert.Equal(t, "card_declined", steps[3].Note)
+	assert.Equal(t, "not needed", steps[1].Note)
+	steps = workflowSteps(&order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline})
+	assert.Equal(t, "by bob", steps[1].Note, "the diagram says who rejected it")
+}
+
+func TestFormatMoney(t *testing.T) {
+	assert.Equal(t, "50,000.00 USD", formatMoney(5_000_000, "USD"))
+	assert.Equal(t, "999.05 EUR", formatMoney(99_905, "EUR"))
+	assert.Equal(t, "1,234,567.89 USD", formatMoney(123_456_789, "USD"))
+	assert.Equal(t, "0.07 USD", formatMoney(7, "USD"))
+}

@@ -1,0 +1,116 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// decide handles POST /dashboard/approvals/{id}/decide: the signed-in manager approves or
+// rejects (a rejection needs a reason, for the customer's sake and the audit trail). An
+// htmx request gets the row's replacement; a plain form is sent back to the list.
+func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
+	if err := r.ParseForm(); err != nil {
+		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
+		return
+	}
+	id := r.PathValue("id")
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	d := ui.Decision{OrderID: id, By: m.Email, Reason: reason}
+	switch r.PostForm.Get("decision") {
+	case "approve":
+		d.Approved = true
+	case "reject":
+	default:
+		s.dashboardError(w, r, http.StatusBadRequest, "decision must be approve or reject", nil)
+		return
+	}
+	var err error
+	if !d.Approved && reason == "" {
+		d.Error = "Give a reason to reject the order."
+	} else if d.Error, err = s.claimedByOther(r.Context(), id, m.Email, r.PostForm.Get("override") == "1"); err == nil && d.Error == "" && d.Approved {
+		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
+	}
+	if err == nil && d.Error == "" {
+		_, err = s.cmds.Decide(r.Context(), id, d.Approved, m.Email, reason)
+	}
+	if err != nil {
+		switch apperr.ErrorCode(err) {
+		case apperr.CodeConflict, apperr.CodeNotFound, apperr.CodeInvalid:
+			d.Error = s.refusal(r.Context(), id, err)
+		default:
+			s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+			return
+		}
+	}
+	onOrderPage := r.PostForm.Get("return") == "order"
+	if r.Header.Get("HX-Request") == "" {
+		back := "/dashboard/approvals"
+		if onOrderPage {
+			back = "/dashboard/orders/" + url.PathEscape(id)
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if !onOrderPage && d.Error == "" {
+		s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))
+		return
+	}
+	o, err := s.orderDetail(r.Context(), id, s.cfg.DevMode)
+	if err != nil && d.Error == "" {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
+	}
+	viewedBy(m.Email, o.Pending)
+	if err == nil && d.Error != "" && o.Pending != nil {
+		// Still waiting: the card again, with the message next to the reason box.
+		o.Pending.OnOrderPage = onOrderPage
+		d.Order = o.Pending
+		o.Pending.ReasonError = d.Error
+	}
+	if onOrderPage && err == nil {
+		// The whole order again, as it stands after the decision: the badge, the diagram
+		// and the card agree; the live stream brings the timeline's new entries.
+		if d.Error == "" {
+			o.Flash = ui.DecisionText(d)
+		} else if o.Pending == nil {
+			o.Flash = d.Error
+		}
+		s.renderPage(w, r, http.StatusOK, ui.OrderLive(o, m.CSRF))
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))
+}
+
+// unconfirmed explains why approving a very large order is refused: its short id was not
+// typed. "" when it was, or when the order needs no confirmation.
+func (s *Service) unconfirmed(ctx context.Context, id, typed string) (string, error) {
+	if s.cfg.ConfirmApprovalAbove == 0 {
+		return "", nil
+	}
+	o, err := orderstream.Load(ctx, s.pool, id)
+	if err != nil || !s.needsConfirmation(o) || strings.TrimSpace(typed) == ui.ShortID(id) {
+		return "", err
+	}
+	return fmt.Sprintf("This order totals %s: type %s to approve it.", formatMoney(o.Total, o.Currency), ui.ShortID(id)), nil
+}
+
+// refusal explains a refused decision; when another manager decided first it says who.
+func (s *Service) refusal(ctx context.Context, id string, err error) string {
+	d, loadErr := s.orderDetail(ctx, id, false)
+	if loadErr == nil && d.Pending == nil {
+		for _, f := range d.Decision {
+			if f.Label == "Decided by" {
+				return fmt.Sprintf("Already decided by %s: the order is %s.", f.Value, ui.StatusLabel(d.Status))
+			}
+		}
+		return "The order is no longer waiting for approval: it is " + ui.StatusLabel(d.Status) + "."
+	}
+	return apperr.ErrorMessage(err)
+}

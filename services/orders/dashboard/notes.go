@@ -1,0 +1,50 @@
+package dashboard
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// addNote handles POST /dashboard/orders/{id}/notes: htmx gets the order page's content
+// again (the note is in the timeline once the projection has it, which the live stream
+// brings); a plain form goes back to the order page. A note the order refuses (empty, too
+// long) is explained next to the field.
+func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager) {
+	if err := r.ParseForm(); err != nil {
+		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
+		return
+	}
+	id := r.PathValue("id")
+	err := s.cmds.AddNote(r.Context(), id, m.Email, r.PostForm.Get("text"))
+	var refused string
+	switch apperr.ErrorCode(err) {
+	case "":
+	case apperr.CodeInvalid:
+		refused = apperr.ErrorMessage(err)
+	default:
+		s.failPage(w, r, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "" {
+		if refused != "" {
+			s.dashboardError(w, r, http.StatusBadRequest, refused, nil)
+			return
+		}
+		http.Redirect(w, r, "/dashboard/orders/"+url.PathEscape(id), http.StatusSeeOther)
+		return
+	}
+	d, err := s.orderDetail(r.Context(), id, s.cfg.DevMode)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	d.NoteError = refused
+	viewedBy(m.Email, d.Pending)
+	if refused == "" {
+		d.Flash = "Note added."
+	}
+	s.renderPage(w, r, http.StatusOK, ui.OrderLive(d, m.CSRF))
+}

@@ -1,0 +1,148 @@
+package dashboard
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// orderDetail reads one order: the aggregate from its events (never stale) and the rest
+// from the timeline projection and the workflow's tables.
+func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
+	// The timeline first: its newest position is the page's version, and the live stream
+	// sends the page again once the timeline has anything newer. Read after the
+	// aggregate, it could hold an event the aggregate missed, and the page would stay
+	// behind for good.
+	timeline, err := s.timeline(ctx, id)
+	if err != nil {
+		return ui.OrderDetail{}, err
+	}
+	o, position, err := orderstream.LoadWithPosition(ctx, s.pool, id)
+	if err != nil {
+		return ui.OrderDetail{}, err
+	}
+	now := s.now()
+	names := s.catalog.Names(ctx, skusOf(o))
+	d := ui.OrderDetail{Timeline: timeline,
+		OrderID: o.ID, Status: string(o.Status), Customer: customerLabel(o.CustomerEmail, o.CustomerID),
+		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items, names), RiskScore: o.RiskScore,
+		Threshold: o.RiskThreshold, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt, Steps: workflowSteps(o),
+		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
+	}
+	if o.RiskScore != nil {
+		d.ScoreExplained = scoreExplained(o)
+	}
+	histories, err := s.histories(ctx, o)
+	if err != nil {
+		return d, err
+	}
+	d.History = histories[o.ID]
+	for _, f := range o.RiskFactors {
+		d.Factors = append(d.Factors, ui.RiskFactor{Description: f.Description, Points: f.Points})
+	}
+	d.Decision = nonEmpty(
+		ui.Field{Label: "Decided by", Value: o.DecidedBy},
+		ui.Field{Label: "Reason", Value: o.DecisionReason},
+		ui.Field{Label: "Approval deadline", Value: stampIf(o.ApprovalDeadline)},
+		ui.Field{Label: "Cancelled", Value: strings.TrimSpace(strings.ReplaceAll(string(o.CancelReason), "_", " ") + " " + o.CancelDetail)},
+	)
+	d.Payment = nonEmpty(
+		ui.Field{Label: "Session", Value: o.PaymentSessionID},
+		ui.Field{Label: "Checkout", Value: o.PaymentURL},
+		ui.Field{Label: "Due", Value: stampIf(o.PaymentDeadline)},
+		ui.Field{Label: "Payment", Value: o.PaymentID},
+		ui.Field{Label: "Failure", Value: o.PaymentFailReason},
+	)
+	d.Shipment = nonEmpty(
+		ui.Field{Label: "Reservation", Value: o.ReservationID},
+		ui.Field{Label: "Reservation failed", Value: o.ReservationFailed},
+		ui.Field{Label: "Shipment", Value: o.ShipmentID},
+		ui.Field{Label: "Carrier", Value: o.Carrier},
+		ui.Field{Label: "Tracking", Value: o.TrackingNumber},
+		ui.Field{Label: "Courier status", Value: o.DeliveryStatus},
+		ui.Field{Label: "Delivery failure", Value: o.DeliveryFailureReason},
+	)
+	if o.Status == order.StatusAwaitingApproval {
+		// Held since the hold's event: notes and claims since then move UpdatedAt on.
+		held := o.UpdatedAt
+		for _, e := range timeline {
+			if e.Name == order.NameHeldForApproval {
+				held = e.RecordedAt
+			}
+		}
+		p := s.pendingView(now, o, held, names)
+		p.OnOrderPage = true
+		p.History = d.History
+		d.Pending = &p
+	}
+	if devMode {
+		d.Simulators = simulatorsFor(o.Status)
+		d.Mailbox = s.cfg.DevMailboxURL
+	}
+	// The page reflects the order as of its newest event, even while the timeline's
+	// projection lags behind it: the live stream then sends the page again only when
+	// there is something newer than what it shows, not to repeat it (a repeat replaced
+	// the form a manager was typing in).
+	d.Version = position
+	if n := len(d.Timeline); n > 0 {
+		d.Version = max(d.Version, d.Timeline[n-1].Position)
+	}
+	if d.Notices, err = s.notifications(ctx, id); err != nil {
+		return d, err
+	}
+	d.Tickets, err = s.tickets(ctx, id, 50)
+	return d, err
+}
+
+func stampIf(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func nonEmpty(fs ...ui.Field) []ui.Field {
+	var out []ui.Field
+	for _, f := range fs {
+		if f.Value != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (s *Service) timeline(ctx context.Context, orderID string) ([]ui.TimelineEntry, error) {
+	entries, err := projections.Timeline(ctx, s.pool, orderID)
+	out := make([]ui.TimelineEntry, len(entries))
+	for i, e := range entries {
+		out[i] = ui.TimelineEntry(e)
+	}
+	return out, err
+}
+
+func (s *Service) notifications(ctx context.Context, orderID string) ([]ui.Notification, error) {
+	emails, err := s.emails.ForOrder(ctx, orderID)
+	out := make([]ui.Notification, len(emails))
+	for i, e := range emails {
+		out[i] = ui.Notification{Kind: e.Kind, Recipient: e.Recipient, Subject: e.Subject, CreatedAt: e.CreatedAt, Sent: e.SentAt != nil}
+		if e.Error != nil {
+			out[i].Error = *e.Error
+		}
+	}
+	return out, err
+}
+
+// tickets reads support tickets, newest first: one order's, or everyone's when orderID is "".
+func (s *Service) tickets(ctx context.Context, orderID string, limit int) ([]ui.Ticket, error) {
+	tickets, err := projections.RecentTickets(ctx, s.pool, orderID, limit)
+	out := make([]ui.Ticket, len(tickets))
+	for i, t := range tickets {
+		out[i] = ui.Ticket{ID: t.ID, OrderID: t.OrderID, Kind: t.Kind, Reason: t.Reason, Status: t.Status, CreatedAt: t.CreatedAt}
+	}
+	return out, err
+}

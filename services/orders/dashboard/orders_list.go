@@ -1,0 +1,175 @@
+package dashboard
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// orderFilter is the all-orders list's query string: the read model's filter and sort,
+// and the page's cursor.
+type orderFilter struct {
+	projections.SummaryFilter
+	Cursor string
+}
+
+// url is the list's URL with the filter and sort, on the page after cursor.
+func (f orderFilter) url(cursor string) string {
+	v := url.Values{}
+	if f.Status != "" {
+		v.Set("status", f.Status)
+	}
+	if f.Query != "" {
+		v.Set("q", f.Query)
+	}
+	if f.SortKey() != "placed" {
+		v.Set("sort", f.SortKey())
+	}
+	if f.Asc {
+		v.Set("dir", "asc")
+	}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	if len(v) == 0 {
+		return "/dashboard/orders"
+	}
+	return "/dashboard/orders?" + v.Encode()
+}
+
+func statusNames() []string {
+	var out []string
+	for _, st := range order.Statuses() {
+		out = append(out, string(st))
+	}
+	return out
+}
+
+// orderList reads one page of the orders list (projections.FilteredSummaries), newest
+// first unless sorted otherwise.
+func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
+	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames(), Threshold: s.riskThreshold(),
+		ExportURL: exportURL(f)}
+	out.Sort, out.Asc = f.SortKey(), f.Asc
+	for _, k := range []string{"placed", "total", "risk"} {
+		// A column's link sorts by it, its natural way first; a second click turns it round.
+		g := f
+		g.Sort, g.Asc, g.Cursor = k, k == f.SortKey() && !f.Asc, ""
+		if out.SortURLs == nil {
+			out.SortURLs = map[string]string{}
+		}
+		out.SortURLs[k] = g.url("")
+	}
+	var after *projections.SummaryKey
+	if f.Cursor != "" {
+		if f.SortKey() == "placed" {
+			c, err := projections.DecodePlacedCursor(f.Cursor)
+			if err != nil {
+				return out, err
+			}
+			after = &projections.SummaryKey{Placed: c.CreatedAt, ID: c.ID}
+		} else {
+			v, id, err := decodeKeyCursor(f.Cursor)
+			if err != nil {
+				return out, err
+			}
+			after = &projections.SummaryKey{Value: v, ID: id}
+		}
+		g := f
+		g.Cursor = ""
+		out.FirstURL = g.url("")
+	}
+	list, err := projections.FilteredSummaries(ctx, s.pool, f.SummaryFilter, after, ordersPageSize+1)
+	if err != nil {
+		return out, err
+	}
+	for _, sm := range list {
+		r := ui.OrderRow{OrderID: sm.OrderID, Status: sm.Status, Items: sm.ItemCount, RiskScore: sm.RiskScore, CreatedAt: sm.CreatedAt,
+			Customer: customerLabel(sm.CustomerEmail, sm.CustomerID), Total: formatMoney(order.Cents(sm.TotalCents), sm.Currency)}
+		if r.Status == string(order.StatusCancelled) && sm.CancelReason != "" {
+			r.Why = cancelWhy(order.CancelReason(sm.CancelReason))
+		}
+		out.Rows = append(out.Rows, r)
+	}
+	if len(list) > ordersPageSize {
+		out.Rows = out.Rows[:ordersPageSize]
+		last := list[ordersPageSize-1]
+		switch f.SortKey() {
+		case "placed":
+			out.NextURL = f.url(projections.EncodePlacedCursor(projections.PlacedKey{CreatedAt: last.CreatedAt, ID: last.OrderID}))
+		case "total":
+			out.NextURL = f.url(encodeKeyCursor(last.TotalCents, last.OrderID))
+		case "risk":
+			risk := int64(-1)
+			if last.RiskScore != nil {
+				risk = int64(*last.RiskScore)
+			}
+			out.NextURL = f.url(encodeKeyCursor(risk, last.OrderID))
+		}
+	}
+	return out, nil
+}
+
+// riskThreshold is the score at or above which orders wait for a manager.
+func (s *Service) riskThreshold() int {
+	if s.cfg.Workflow.RiskThreshold > 0 {
+		return s.cfg.Workflow.RiskThreshold
+	}
+	return sagas.DefaultConfig().RiskThreshold
+}
+
+// cancelWhy says in words why an order was cancelled.
+func cancelWhy(r order.CancelReason) string {
+	switch r {
+	case order.ReasonTimedOut:
+		return "timed out: its approval or payment deadline passed"
+	case order.ReasonRejected:
+		return "rejected by a manager"
+	}
+	return strings.ReplaceAll(string(r), "_", " ")
+}
+
+// exportURL is the CSV export of the list's current filter, in its order.
+func exportURL(f orderFilter) string {
+	f.Cursor = ""
+	return strings.Replace(f.url(""), "/dashboard/orders", "/dashboard/orders.csv", 1)
+}
+
+// encodeKeyCursor is a keyset cursor of a list sorted by a number: "k:<value>|<id>".
+func encodeKeyCursor(v int64, id string) string { return fmt.Sprintf("k:%d|%s", v, id) }
+
+// decodeKeyCursor reads encodeKeyCursor's cursor.
+func decodeKeyCursor(s string) (int64, string, error) {
+	rest, ok := strings.CutPrefix(s, "k:")
+	num, id, ok2 := strings.Cut(rest, "|")
+	v, err := strconv.ParseInt(num, 10, 64)
+	if !ok || !ok2 || err != nil || id == "" || len(id) > 200 {
+		return 0, "", apperr.FieldErrorf("cursor", "cursor is malformed; use the list's next-page link")
+	}
+	return v, id, nil
+}
+
+func ordersURL(status, q, cursor string) string {
+	v := url.Values{}
+	if status != "" {
+		v.Set("status", status)
+	}
+	if q != "" {
+		v.Set("q", q)
+	}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	if len(v) == 0 {
+		return "/dashboard/orders"
+	}
+	return "/dashboard/orders?" + v.Encode()
+}

@@ -1,0 +1,139 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/ui"
+)
+
+// ticketCards reads the newest support tickets with their comments, open ones first.
+func (s *Service) ticketCards(ctx context.Context, limit int) ([]ui.TicketCard, error) {
+	tickets, err := projections.DeskTickets(ctx, s.pool, limit)
+	if err != nil || len(tickets) == 0 {
+		return nil, err
+	}
+	comments, err := projections.TicketComments(ctx, s.pool, tickets)
+	if err != nil {
+		return nil, err
+	}
+	cards := make([]ui.TicketCard, len(tickets))
+	at := map[[2]string]int{}
+	for i, t := range tickets {
+		cards[i] = ui.TicketCard{ID: t.ID, OrderID: t.OrderID, Kind: t.Kind, Reason: t.Reason, Status: t.Status, CreatedAt: t.CreatedAt,
+			Assignee: t.Assignee, ClosedBy: t.ClosedBy, Resolution: t.Resolution, ClosedAt: t.ClosedAt}
+		at[[2]string{t.OrderID, t.Kind}] = i
+	}
+	for _, c := range comments {
+		i := at[[2]string{c.OrderID, c.Kind}]
+		cards[i].Comments = append(cards[i].Comments, ui.TicketComment{By: c.By, Text: c.Text, At: c.At})
+	}
+	return cards, nil
+}
+
+// ticketFromEvents is the ticket opened by the event at position id, from its order's
+// own events: the answer to an action on it shows the action at once, whether or not the
+// projection has it yet.
+func (s *Service) ticketFromEvents(ctx context.Context, id int64) (ui.TicketCard, error) {
+	var orderID string
+	err := s.pool.QueryRow(ctx, `SELECT stream_id FROM events WHERE position = $1 AND event_name = $2`, id, order.NameSupportTicketOpened).Scan(&orderID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ui.TicketCard{}, apperr.Errorf(apperr.CodeNotFound, "no such ticket")
+	}
+	if err != nil {
+		return ui.TicketCard{}, err
+	}
+	recorded, err := eventstore.Load(ctx, s.pool, orderID)
+	if err != nil {
+		return ui.TicketCard{}, err
+	}
+	c := ui.TicketCard{ID: id, OrderID: orderID}
+	for _, r := range recorded {
+		e, err := orderstream.Decode(r)
+		if err != nil {
+			return c, err
+		}
+		switch ev := e.(type) {
+		case *order.SupportTicketOpened:
+			if r.Position == id {
+				c.Kind, c.Reason, c.Status, c.CreatedAt = ev.Kind, ev.Reason, "open", ev.At
+			}
+		case *order.TicketAssigned:
+			if ev.Kind == c.Kind {
+				c.Assignee = ev.To
+			}
+		case *order.TicketCommented:
+			if ev.Kind == c.Kind {
+				c.Comments = append(c.Comments, ui.TicketComment{By: ev.By, Text: ev.Text, At: ev.At})
+			}
+		case *order.TicketClosed:
+			if ev.Kind == c.Kind {
+				c.Status, c.ClosedBy, c.Resolution, c.ClosedAt = "closed", ev.By, ev.Resolution, ev.At
+			}
+		}
+	}
+	return c, nil
+}
+
+// workOn assigns, comments or closes the support ticket opened at position id.
+func (s *Service) workOn(ctx context.Context, id int64, manager, action, value string) error {
+	t, err := s.ticketFromEvents(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.cmds.WorkOnTicket(ctx, t.OrderID, t.Kind, manager, action, value)
+}
+
+// workOnTicket handles POST /dashboard/tickets/{id}: action=assign (to), comment (text)
+// or close (resolution). htmx gets the ticket's card again; a plain form goes back to
+// the list.
+func (s *Service) workOnTicket(w http.ResponseWriter, r *http.Request, m manager) {
+	if err := r.ParseForm(); err != nil {
+		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.dashboardError(w, r, http.StatusNotFound, "no such ticket", nil)
+		return
+	}
+	action := r.PostForm.Get("action")
+	value := map[string]string{"assign": r.PostForm.Get("to"), "comment": r.PostForm.Get("text"), "close": r.PostForm.Get("resolution")}[action]
+	if action == "assign" && value == "" {
+		value = m.Email // "Assign to me"
+	}
+	err = s.workOn(r.Context(), id, m.Email, action, value)
+	var refused string
+	switch apperr.ErrorCode(err) {
+	case "":
+	case apperr.CodeInvalid, apperr.CodeConflict:
+		refused = apperr.ErrorMessage(err)
+	default:
+		s.failPage(w, r, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "" {
+		if refused != "" {
+			s.dashboardError(w, r, http.StatusBadRequest, refused, nil)
+			return
+		}
+		http.Redirect(w, r, "/dashboard/tickets", http.StatusSeeOther)
+		return
+	}
+	c, err := s.ticketFromEvents(r.Context(), id)
+	if err != nil {
+		s.failPage(w, r, err)
+		return
+	}
+	c.Error = refused
+	s.renderPage(w, r, http.StatusOK, ui.TicketCardView(c, m.CSRF))
+}

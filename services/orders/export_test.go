@@ -1,4 +1,0 @@
-package orders
-
-// ClientAddress lets the external tests check which address a sign-in counts against.
-var ClientAddress = (*Service).clientAddress

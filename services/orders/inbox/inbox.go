@@ -1,0 +1,266 @@
+// Package inbox is the orders service's webhook inbox: it verifies the payment provider's
+// and the courier's webhooks, records each once (a retry is a duplicate, not a second
+// effect), hands it to the saga in the same transaction, and lists what it received.
+package inbox
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stripe/stripe-go/v84"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
+	"github.com/ordermill/ordermill/eventstore/metrics"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/stripeevent"
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+// Webhook outcomes, recorded in orders.webhook_inbox and returned to the caller.
+const (
+	outcomeAccepted     = "accepted"
+	outcomeDuplicate    = "duplicate"
+	outcomeUnknownOrder = "unknown_order"
+	// outcomeIgnored: a Stripe event the workflow does not act on; answered 200, not stored.
+	outcomeIgnored = "ignored"
+)
+
+// outcomeBadSignature counts a webhook refused for a missing or wrong signature; unlike
+// the other outcomes it is never recorded in the inbox.
+const outcomeBadSignature = "bad_signature"
+
+// Config is the inbox's configuration.
+type Config struct {
+	// Now is the clock the signatures' time windows are checked against.
+	Now func() time.Time
+	// DevMode accepts unsigned webhooks, with a warning.
+	DevMode bool
+	// PaymentWebhookSecret verifies Stripe-Signature headers.
+	PaymentWebhookSecret string
+	// DeliveryWebhookSecret verifies X-Courier-Signature headers.
+	DeliveryWebhookSecret string
+}
+
+// Inbox receives the providers' webhooks into orders.webhook_inbox.
+type Inbox struct {
+	pool     *pgxpool.Pool
+	logger   *slog.Logger
+	cfg      Config
+	webhooks *prometheus.CounterVec
+}
+
+// New builds the inbox over pool.
+func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Inbox {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Inbox{pool: pool, logger: logger, cfg: cfg, webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Name: "webhooks_total",
+		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, bad_signature, unknown_order).",
+	}, []string{"provider", "outcome"})}
+}
+
+// Collectors are the inbox's metrics, for the host's registry.
+func (s *Inbox) Collectors() []prometheus.Collector { return []prometheus.Collector{s.webhooks} }
+
+// countWebhook counts a webhook on route /webhooks/<provider>.
+func (s *Inbox) countWebhook(r *http.Request, outcome string) {
+	s.webhooks.WithLabelValues(path.Base(r.URL.Path), outcome).Inc()
+}
+
+// now is the clock in UTC at Postgres's precision.
+func (s *Inbox) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// inboundWebhook is a verified, parsed webhook ready to be recorded.
+type inboundWebhook struct {
+	provider string
+	eventID  string
+	orderID  string
+	status   string
+	name     string
+	data     any
+}
+
+// Payment handles POST /webhooks/payment, signed with Stripe's scheme: Stripe's
+// Event objects, and the simulator's flat body (the only one dev mode takes unsigned).
+func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
+	body, signed, ok := s.verifiedBody(w, r, webhooksig.StripeHeader, func(body []byte, header string) error {
+		return webhooksig.VerifyStripe(body, header, s.cfg.PaymentWebhookSecret, s.now())
+	})
+	if !ok {
+		return
+	}
+	var wh sagas.PaymentWebhook
+	if stripeevent.Is(body) {
+		p, handled, err := s.stripePayment(body, r.Header.Get(webhooksig.StripeHeader), signed)
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		if !handled {
+			s.countWebhook(r, outcomeIgnored)
+			httpx.WriteJSON(w, http.StatusOK, map[string]string{"orderId": p.OrderID, "outcome": outcomeIgnored})
+			return
+		}
+		wh = sagas.PaymentWebhook{Webhook: p.Webhook, IntentOnly: p.IntentOnly}
+	} else if err := httpx.DecodeLenient(body, &wh.Webhook); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if err := wh.Validate(); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	wh.Unsigned = !signed
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
+}
+
+// stripePayment reads a Stripe Event: verified with stripe-go when signed (always, outside
+// dev mode), decoded as it is when dev mode took it unsigned.
+func (s *Inbox) stripePayment(body []byte, header string, signed bool) (stripeevent.Payment, bool, error) {
+	var ev stripe.Event
+	if signed {
+		var err error
+		// The signature and its window were checked already: what can still fail is the body.
+		if ev, err = stripeevent.Construct(body, header, s.cfg.PaymentWebhookSecret); err != nil {
+			return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.Excerpt(err.Error()))
+		}
+	} else if err := json.Unmarshal(body, &ev); err != nil {
+		return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %v", err)
+	}
+	p, handled, err := stripeevent.Read(ev)
+	if err != nil {
+		return p, false, apperr.Errorf(apperr.CodeInvalid, "%v", err)
+	}
+	return p, handled, nil
+}
+
+// Delivery handles POST /webhooks/delivery, signed with the courier's HMAC scheme.
+func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
+	body, _, ok := s.verifiedBody(w, r, webhooksig.CourierHeader, func(body []byte, header string) error {
+		return webhooksig.VerifyCourier(body, header, s.cfg.DeliveryWebhookSecret, s.now())
+	})
+	if !ok {
+		return
+	}
+	var wh shipping.Webhook
+	if err := httpx.DecodeLenient(body, &wh); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if err := wh.Validate(); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
+}
+
+// verifiedBody reads the body and checks its signature, reporting whether it was signed.
+// Only in dev mode is a webhook without a signature header accepted, with a warning; a
+// present but wrong one never is.
+func (s *Inbox) verifiedBody(w http.ResponseWriter, r *http.Request, header string, verify func([]byte, string) error) (body []byte, signed, ok bool) {
+	body, err := httpx.ReadBody(w, r)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return nil, false, false
+	}
+	sig := r.Header.Get(header)
+	if sig == "" && s.cfg.DevMode {
+		s.logger.WarnContext(r.Context(), "accepting an UNSIGNED webhook: dev mode only", "path", r.URL.Path)
+		return body, false, true
+	}
+	if sig == "" {
+		s.countWebhook(r, outcomeBadSignature)
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeUnauthorized, "missing %s header", header))
+		return nil, false, false
+	}
+	if err := verify(body, sig); err != nil {
+		s.countWebhook(r, outcomeBadSignature)
+		s.logger.WarnContext(r.Context(), "webhook refused: bad signature", "path", r.URL.Path, "err", err)
+		httpx.WriteError(w, r, s.logger, err)
+		return nil, false, false
+	}
+	return body, true, true
+}
+
+// recordWebhook stores the webhook in the inbox and hands it to the saga in one
+// transaction. A webhook without an event id is identified by its order and status, so
+// the same status twice has no second effect.
+func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inboundWebhook) {
+	// The order is named by the body alone, not the path: lines from here on carry it, and
+	// the webhook's work goes on in the order's trace.
+	ctx, span, err := eventstore.ResumeTrace(logging.With(r.Context(), func() []any { return logging.Order(wh.orderID) }),
+		s.pool, wh.orderID, "resume order: "+wh.provider+" webhook")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	defer span.End()
+	r = r.WithContext(ctx)
+	if wh.eventID == "" {
+		wh.eventID = wh.orderID + ":" + wh.status
+	}
+	payload, err := json.Marshal(wh.data)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	var outcome string
+	err = pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
+		// Whether the order is known is decided in the statement that records the webhook.
+		err := tx.QueryRow(r.Context(), `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
+			VALUES ($1, $2, $3, $4, CASE WHEN EXISTS (`+orderExistsSQL+`) THEN $5 ELSE $6 END, $7)
+			ON CONFLICT (provider, event_id) DO NOTHING RETURNING outcome`,
+			wh.provider, wh.eventID, wh.orderID, wh.status, outcomeAccepted, outcomeUnknownOrder, payload).Scan(&outcome)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Seen before. A provider retrying a webhook that first came for an order we did
+			// not know yet (a race with placement, or a delayed import) is applied now, if
+			// the order is known by now; the row update lets exactly one retry do so.
+			err = tx.QueryRow(r.Context(), `UPDATE orders.webhook_inbox SET outcome = $4
+				WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
+				RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder).Scan(&outcome)
+			if errors.Is(err, pgx.ErrNoRows) {
+				outcome = outcomeDuplicate
+				return nil
+			}
+		}
+		if err != nil || outcome != outcomeAccepted {
+			return err
+		}
+		return eventstore.Send(r.Context(), tx, sagas.WebhooksTopic,
+			eventstore.Metadata{CorrelationID: wh.orderID, Actor: wh.provider + "-webhook"},
+			eventstore.Message{Name: wh.name, Data: wh.data})
+	})
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	s.countWebhook(r, outcome)
+	if outcome == outcomeUnknownOrder {
+		s.logger.WarnContext(r.Context(), "webhook for an unknown order kept in the inbox", "provider", wh.provider)
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found; the webhook was recorded for inspection", wh.orderID))
+		return
+	}
+	status := http.StatusAccepted
+	if outcome == outcomeDuplicate {
+		status = http.StatusOK
+	}
+	httpx.WriteJSON(w, status, map[string]string{"orderId": wh.orderID, "outcome": outcome})
+}
+
+// orderExistsSQL looks for the order whose id is the statement's third parameter by its
+// first event only: one entry of the (stream_id, stream_version) index, whatever the
+// length of its stream.
+const orderExistsSQL = `SELECT 1 FROM events WHERE stream_id = $3 AND stream_version = 1 AND stream_type = '` + orderstream.StreamType + `'`

@@ -1,0 +1,39 @@
+package inbox
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+// inboxEntry is one row of GET /api/webhooks.
+type inboxEntry struct {
+	Provider   string          `json:"provider"`
+	EventID    string          `json:"eventId"`
+	OrderID    string          `json:"orderId"`
+	Status     string          `json:"status"`
+	Outcome    string          `json:"outcome"`
+	Payload    json.RawMessage `json:"payload"`
+	ReceivedAt time.Time       `json:"receivedAt"`
+}
+
+// List handles GET /api/webhooks?outcome=: the inbox, newest first.
+func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
+	outcome := r.URL.Query().Get("outcome")
+	rows, err := s.pool.Query(r.Context(), `SELECT provider, event_id, order_id, status, outcome, payload, received_at
+		FROM orders.webhook_inbox WHERE ($1 = '' OR outcome = $1) ORDER BY id DESC LIMIT 200`, outcome)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[inboxEntry])
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": list})
+}

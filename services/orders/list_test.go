@@ -1,0 +1,196 @@
+package orders_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+type summary struct {
+	ID        string      `json:"id"`
+	Status    string      `json:"status"`
+	Total     json.Number `json:"total"`
+	Currency  string      `json:"currency"`
+	ItemCount int         `json:"itemCount"`
+	RiskScore *int        `json:"riskScore"`
+	CreatedAt time.Time   `json:"createdAt"`
+	UpdatedAt time.Time   `json:"updatedAt"`
+}
+
+type page struct {
+	Orders     []summary `json:"orders"`
+	NextCursor *string   `json:"nextCursor"`
+}
+
+func (a *api) list(t testing.TB, query url.Values) page {
+	t.Helper()
+	r := a.get(t, "/api/orders?"+query.Encode())
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	var p page
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(r.body, &raw))
+	require.Contains(t, raw, "orders")
+	require.NotEqual(t, "null", string(raw["orders"]), "orders must be a JSON array, even when empty")
+	require.NoError(t, json.Unmarshal(r.body, &p))
+	return p
+}
+
+// listAll follows nextCursor from the first page to the last, returning the pages' ids.
+func (a *api) listAll(t testing.TB, query url.Values) [][]string {
+	t.Helper()
+	var pages [][]string
+	for range 20 {
+		p := a.list(t, query)
+		ids := make([]string, len(p.Orders))
+		for i, s := range p.Orders {
+			ids[i] = s.ID
+		}
+		pages = append(pages, ids)
+		if p.NextCursor == nil {
+			return pages
+		}
+		require.NotEmpty(t, *p.NextCursor)
+		query.Set("cursor", *p.NextCursor)
+	}
+	t.Fatal("pagination did not end")
+	return nil
+}
+
+func reversed(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[len(ids)-1-i] = id
+	}
+	return out
+}
+
+// assessRisk moves an order on through the domain, as the saga would.
+func assessRisk(t *testing.T, pool *pgxpool.Pool, id string, score int, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "test"}, func(o *order.Order) ([]order.Event, error) {
+			return o.AssessRisk(score, []order.RiskFactor{{Code: "test", Description: "test factor", Points: score}}, 70, at.Add(time.Hour), at)
+		})
+		return err
+	})
+	require.NoError(t, err)
+}
+
+// The list reads the order_summaries read model: newest first, keyset-paginated, filtered
+// by status.
+func TestListOrdersPaginatesNewestFirstAndFilters(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	a := newAPI(t, orders.Config{Now: stepClock(start)})
+	ctx := context.Background()
+
+	empty := a.list(t, url.Values{})
+	assert.Empty(t, empty.Orders)
+	assert.Nil(t, empty.NextCursor)
+
+	var placed []string // oldest first
+	for i := range 7 {
+		body := `{"items":[{"sku":"SKU-001","quantity":` + strconv.Itoa(i+1) + `}]}`
+		placed = append(placed, a.place(t, body))
+	}
+	moved := placed[2]
+	assessRisk(t, a.pool, moved, 10, start.Add(time.Hour))
+
+	// Nothing consumes the log in this test, so the read model is still empty...
+	assert.Empty(t, a.list(t, url.Values{}).Orders)
+	// ...until the replay tool's rebuild fills it from the events.
+	n, err := projections.Rebuild(ctx, a.pool, projections.Options{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 7+1, n.Events, "seven placements and one risk assessment")
+
+	newestFirst := reversed(placed)
+	pages := a.listAll(t, url.Values{"limit": {"3"}})
+	assert.Equal(t, [][]string{newestFirst[0:3], newestFirst[3:6], newestFirst[6:7]}, pages)
+	seen := map[string]int{}
+	for _, p := range pages {
+		for _, id := range p {
+			seen[id]++
+		}
+	}
+	assert.Len(t, seen, 7)
+	for id, c := range seen {
+		assert.Equal(t, 1, c, "order %s listed more than once", id)
+	}
+
+	// The whole list in one page carries the summary's content.
+	all := a.list(t, url.Values{})
+	require.Len(t, all.Orders, 7)
+	assert.Nil(t, all.NextCursor)
+	for i, s := range all.Orders {
+		assert.Equal(t, newestFirst[i], s.ID)
+		assert.True(t, s.CreatedAt.Equal(start.Add(time.Duration(6-i)*time.Second)), "createdAt of %s is %s", s.ID, s.CreatedAt)
+		assert.Equal(t, json.Number(strconv.Itoa(50*(7-i))+".00"), s.Total, "the catalog's price of %d at 50.00", 7-i)
+		assert.Equal(t, "USD", s.Currency)
+		assert.Equal(t, 7-i, s.ItemCount)
+		if s.ID == moved {
+			assert.Equal(t, string(order.StatusReserving), s.Status)
+			if assert.NotNil(t, s.RiskScore) {
+				assert.Equal(t, 10, *s.RiskScore)
+			}
+			assert.True(t, s.UpdatedAt.Equal(start.Add(time.Hour)))
+		} else {
+			assert.Equal(t, string(order.StatusPlaced), s.Status)
+			assert.Nil(t, s.RiskScore)
+		}
+	}
+
+	// status=placed leaves the moved order out, also across pages; the second page ends
+	// exactly at the limit, so it must not offer a further cursor.
+	var placedNewestFirst []string
+	for _, id := range newestFirst {
+		if id != moved {
+			placedNewestFirst = append(placedNewestFirst, id)
+		}
+	}
+	assert.Equal(t, [][]string{placedNewestFirst[0:3], placedNewestFirst[3:6]},
+		a.listAll(t, url.Values{"status": {"placed"}, "limit": {"3"}}))
+	assert.Equal(t, [][]string{{moved}}, a.listAll(t, url.Values{"status": {string(order.StatusReserving)}}))
+	assert.Equal(t, [][]string{{}}, a.listAll(t, url.Values{"status": {string(order.StatusCancelled)}}))
+}
+
+func TestListOrdersRejectsBadQuery(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	tests := []struct {
+		query string
+		field string
+	}{
+		{query: "status=bogus", field: "status"},
+		{query: "status=PLACED", field: "status"},
+		{query: "limit=0", field: "limit"},
+		{query: "limit=-1", field: "limit"},
+		{query: "limit=abc", field: "limit"},
+		{query: "limit=201", field: "limit"},
+		{query: "cursor=not-a-cursor", field: "cursor"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			assertError(t, a.get(t, "/api/orders?"+tc.query), http.StatusBadRequest, "invalid", tc.field)
+		})
+	}
+	// The bounds themselves are fine.
+	for _, q := range []string{"limit=1", "limit=200", "status=placed", "status=delivery_failed"} {
+		assert.Equal(t, http.StatusOK, a.get(t, "/api/orders?"+q).status, q)
+	}
+}

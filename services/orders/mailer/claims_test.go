@@ -1,0 +1,238 @@
+package mailer_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// Concurrent senders (replicas, or the worker and a manual pass) claim disjoint rows:
+// every email goes out exactly once.
+func TestConcurrentSendPendingSendsEachEmailOnce(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{user: "mailer", pass: "s3cret"})
+	const rows = 30
+	ids := map[string]int64{}
+	for i := range rows {
+		to := fmt.Sprintf("customer-%02d@example.com", i)
+		ids[to] = insertNotification(t, pool, fmt.Sprintf("ord-%02d", i), "order_confirmed", to, "Your order is confirmed", "body "+to)
+	}
+
+	const senders = 2
+	counts := make([]int, senders)
+	errs := make([]error, senders)
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range senders {
+		// Each sender is its own service value, as in another replica.
+		svc := newMailer(pool, srv.url("127.0.0.1", "mailer", "s3cret"))
+		wg.Go(func() {
+			<-gate
+			for {
+				n, err := svc.SendPending(context.Background())
+				counts[i] += n
+				if err != nil || n == 0 {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	close(gate)
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, rows, counts[0]+counts[1], "the senders' claims add up to the rows: none claimed twice")
+
+	perRecipient := map[string]int{}
+	for _, m := range srv.received() {
+		for _, to := range m.to {
+			perRecipient[to]++
+		}
+	}
+	require.Len(t, perRecipient, rows, "every email was sent")
+	for to, n := range perRecipient {
+		assert.Equal(t, 1, n, "%s received %d copies", to, n)
+		assert.True(t, notificationByID(t, pool, ids[to]).sent)
+	}
+}
+
+// A server that accepts the connection and never answers must not hold the sender past
+// its context: the worker would stall (and a shutdown hang) with a batch claimed. The
+// email cut off records why; the rest of the batch, never handed to SMTP, is given back.
+func TestSendPendingGivesUpOnAnUnresponsiveServer(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	accepted := make(chan net.Conn, 8)
+	greeting := make(chan struct{}) // closed when the first email's SMTP connection is open
+	conns.Go(func() {
+		for i := 0; ; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never greeted
+			if i == 0 {
+				close(greeting)
+			}
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		conns.Wait()
+		close(accepted)
+		for c := range accepted {
+			_ = c.Close()
+		}
+	})
+	svc := newMailer(pool, "smtp://"+ln.Addr().String())
+	first := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+	rest := []int64{
+		insertNotification(t, pool, "ord-2", "order_confirmed", "bob@example.com", "s", "b"),
+		insertNotification(t, pool, "ord-3", "order_confirmed", "cat@example.com", "s", "b"),
+	}
+
+	// The context ends while the first email waits for the server's greeting, however
+	// long the machine took to get there.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.SendPending(ctx)
+		done <- err
+	}()
+	select {
+	case <-greeting:
+		cancel()
+	case <-time.After(15 * time.Second):
+		t.Fatal("SendPending never reached the SMTP server")
+	}
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("SendPending still blocked on a silent SMTP server long after its context ended")
+	}
+	row := notificationByID(t, pool, first)
+	assert.True(t, row.claimed)
+	assert.False(t, row.sent)
+	assert.NotEmpty(t, row.errText, "the claimed email records why it was not sent")
+	for _, id := range rest {
+		assert.False(t, notificationByID(t, pool, id).claimed, "an email never handed to SMTP goes back to the queue")
+	}
+
+	// The next pass (here without SMTP) takes exactly the returned emails.
+	n, err := newMailer(pool, "").SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, len(rest), n)
+	assert.False(t, notificationByID(t, pool, first).sent, "the cut-off email is not retried")
+}
+
+// Found by the crash test (issue 9): while one email is with the SMTP server, the others
+// are not claimed yet. A process killed at that moment leaves only that email in doubt;
+// the rest are still unclaimed and the next sender takes them. Claiming a batch at once
+// lost the whole batch to a SIGKILL.
+func TestSendPendingClaimsOnlyTheEmailItIsSending(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	held := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			held <- c // never greeted: the first email is stuck with the server
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		select {
+		case c := <-held:
+			_ = c.Close()
+		default:
+		}
+	})
+	first := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+	rest := []int64{
+		insertNotification(t, pool, "ord-2", "order_confirmed", "bob@example.com", "s", "b"),
+		insertNotification(t, pool, "ord-3", "order_confirmed", "cat@example.com", "s", "b"),
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = newMailer(pool, "smtp://"+ln.Addr().String()).SendPending(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	require.Eventually(t, func() bool { return notificationByID(t, pool, first).claimed }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(held) == 1 }, 10*time.Second, 10*time.Millisecond, "the first email reached the server")
+	for _, id := range rest {
+		assert.False(t, notificationByID(t, pool, id).claimed, "an email not yet handed to SMTP is not claimed")
+	}
+}
+
+// While another sender holds its claim open (its claim statement still running), a sender
+// takes the other rows at once: it neither waits for the locked rows nor claims them again
+// once they are released.
+func TestSendPendingSkipsRowsAnotherSenderIsClaiming(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{})
+	const rows = 30
+	for i := range rows {
+		insertNotification(t, pool, fmt.Sprintf("ord-%02d", i), "order_confirmed", fmt.Sprintf("customer-%02d@example.com", i), "s", "b")
+	}
+	other, err := pool.Begin(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Rollback(context.Background()) })
+	tag, err := other.Exec(t.Context(), `
+		UPDATE orders.notifications SET claimed_at = now()
+		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL ORDER BY id LIMIT 20 FOR UPDATE)`)
+	require.NoError(t, err)
+	require.EqualValues(t, 20, tag.RowsAffected())
+
+	svc := newMailer(pool, srv.url("127.0.0.1", "", ""))
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := svc.SendPending(context.Background())
+		done <- result{n, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		_ = other.Rollback(context.Background()) // unblock the sender before failing
+		t.Fatal("SendPending waited for rows another sender had locked")
+	}
+	require.NoError(t, res.err)
+	assert.Equal(t, rows-20, res.n, "only the rows nobody else was claiming")
+	var sent []string
+	for _, m := range srv.received() {
+		sent = append(sent, m.to...)
+	}
+	var want []string
+	for i := 20; i < rows; i++ {
+		want = append(want, fmt.Sprintf("customer-%02d@example.com", i))
+	}
+	assert.ElementsMatch(t, want, sent)
+
+	require.NoError(t, other.Commit(t.Context()))
+	n, err := svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n, "rows claimed by the other sender are not claimed again")
+	assert.Len(t, srv.received(), rows-20)
+}

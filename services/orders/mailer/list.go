@@ -1,0 +1,30 @@
+package mailer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notification is one recorded email and what became of it.
+type Notification struct {
+	OrderID   string     `json:"orderId"`
+	Kind      string     `json:"kind"`
+	Recipient string     `json:"recipient"`
+	Subject   string     `json:"subject"`
+	CreatedAt time.Time  `json:"createdAt"`
+	SentAt    *time.Time `json:"sentAt,omitempty"`
+	Error     *string    `json:"error,omitempty"`
+}
+
+// ForOrder reads the emails recorded for an order, oldest first.
+func (s *Outbox) ForOrder(ctx context.Context, orderID string) ([]Notification, error) {
+	rows, err := s.pool.Query(ctx, `SELECT order_id, kind, recipient, subject, created_at, sent_at, error
+		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Notification])
+}

@@ -1,0 +1,147 @@
+package mailer_test
+
+import (
+	"net"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+func TestSendPendingRecordsRefusalAndDoesNotRetry(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{rcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}})
+	svc := newMailer(pool, srv.url("127.0.0.1", "", ""))
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "nobody@example.com", "Your order is confirmed", "body")
+
+	n, err := svc.SendPending(t.Context())
+	require.NoError(t, err, "a refused email is the row's error, not the sender's")
+	assert.Equal(t, 1, n)
+	assert.Empty(t, srv.received())
+	assert.Equal(t, 1, srv.rcptCount())
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.claimed)
+	assert.False(t, row.sent)
+	assert.Contains(t, row.errText, "550")
+	assert.Contains(t, row.errText, "mailbox unavailable")
+
+	// At most once: a refused email stays claimed and is not offered to SMTP again.
+	n, err = svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, 1, srv.rcptCount())
+	assert.False(t, notificationByID(t, pool, id).sent)
+}
+
+func TestSendPendingRecordsMisconfiguredSMTP(t *testing.T) {
+	// Credentials for a server that offers no AUTH: the password is never sent in clear
+	// to a server that did not ask for it, and the row says why.
+	t.Run("credentials but no AUTH offered", func(t *testing.T) {
+		pool := pgtest.Pool(t)
+		srv := startSMTP(t, smtpConfig{})
+		svc := newMailer(pool, srv.url("127.0.0.1", "mailer", "s3cret"))
+		id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+		_, err := svc.SendPending(t.Context())
+		require.NoError(t, err)
+		assert.Empty(t, srv.received())
+		row := notificationByID(t, pool, id)
+		assert.False(t, row.sent)
+		assert.Contains(t, row.errText, "AUTH")
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		pool := pgtest.Pool(t)
+		srv := startSMTP(t, smtpConfig{user: "mailer", pass: "s3cret"})
+		svc := newMailer(pool, srv.url("127.0.0.1", "mailer", "wrong"))
+		id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+		_, err := svc.SendPending(t.Context())
+		require.NoError(t, err)
+		assert.Empty(t, srv.received())
+		assert.Equal(t, []string{"mailer:wrong"}, srv.authAttempts())
+		row := notificationByID(t, pool, id)
+		assert.False(t, row.sent)
+		assert.NotEmpty(t, row.errText)
+	})
+	t.Run("nothing listening", func(t *testing.T) {
+		pool := pgtest.Pool(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		svc := newMailer(pool, "smtp://"+addr)
+		id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+		_, err = svc.SendPending(t.Context())
+		require.NoError(t, err)
+		row := notificationByID(t, pool, id)
+		assert.True(t, row.claimed)
+		assert.False(t, row.sent)
+		assert.Contains(t, row.errText, "connect")
+	})
+}
+
+// The recipient comes from the order (customer input) and goes into a header: one that
+// smuggles a line break must not add headers or recipients.
+func TestSendPendingRefusesHeaderInjection(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{})
+	svc := newMailer(pool, srv.url("127.0.0.1", "", ""))
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com\r\nBcc: mallory@example.com", "s", "b")
+	_, err := svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, srv.received())
+	row := notificationByID(t, pool, id)
+	assert.False(t, row.sent)
+	assert.Contains(t, row.errText, "CR or LF")
+}
+
+// net/smtp's PLAIN auth refuses to send a password over an unencrypted connection unless
+// the server is localhost (by name: localhost, 127.0.0.1 or ::1). 127.0.0.1 works (see
+// above); any other address without TLS fails before the password leaves the process.
+func TestPlainAuthRefusedOverPlaintextToNonLocalhost(t *testing.T) {
+	// 127.0.0.2 is a loopback address too, but not one net/smtp trusts by name.
+	probe, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	require.NoError(t, probe.Close())
+
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{host: "127.0.0.2", user: "mailer", pass: "s3cret"})
+	svc := newMailer(pool, srv.url("127.0.0.2", "mailer", "s3cret"))
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+
+	n, err := svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Empty(t, srv.received())
+	assert.Empty(t, srv.authAttempts(), "the password must not reach a server over plaintext")
+	row := notificationByID(t, pool, id)
+	assert.False(t, row.sent)
+	assert.Contains(t, row.errText, "unencrypted connection")
+}
+
+func TestSendPendingWithoutSMTPOnlyRecords(t *testing.T) {
+	pool := pgtest.Pool(t)
+	// A server exists but is not configured: nothing may reach it.
+	srv := startSMTP(t, smtpConfig{})
+	svc := newMailer(pool, "")
+	ids := []int64{
+		insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b"),
+		insertNotification(t, pool, "ord-2", "order_confirmed", "bob@example.com", "s", "b"),
+	}
+	n, err := svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	for _, id := range ids {
+		row := notificationByID(t, pool, id)
+		assert.True(t, row.claimed)
+		assert.True(t, row.sent, "without SMTP_URL an email counts as sent once logged")
+		assert.Empty(t, row.errText)
+	}
+	assert.Empty(t, srv.received())
+	n, err = svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}

@@ -1,0 +1,167 @@
+package mailer_test
+
+import (
+	"errors"
+	"io"
+	"log"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A fake SMTP server that records what it is sent, for the sender's tests.
+
+// receivedMail is one message an SMTP server accepted.
+type receivedMail struct {
+	from string   // MAIL FROM
+	to   []string // RCPT TO
+	data string   // the message as transferred (headers, blank line, body)
+	user string   // who authenticated, "" without AUTH
+}
+
+// smtpServer is a real SMTP server (go-smtp) on a loopback port that records what it is
+// given. With user set it offers AUTH PLAIN and refuses mail from unauthenticated
+// sessions; rcptErr makes it refuse every recipient.
+type smtpServer struct {
+	addr       string
+	user, pass string
+	rcptErr    error
+
+	mu        sync.Mutex
+	mails     []receivedMail
+	rcpts     int      // RCPT commands seen, accepted or not
+	authTries []string // "user:pass" of every AUTH attempt
+}
+
+type smtpConfig struct {
+	host       string // listen address host; 127.0.0.1 unless set
+	user, pass string
+	rcptErr    error
+}
+
+func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
+	t.Helper()
+	if cfg.host == "" {
+		cfg.host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, "0"))
+	require.NoError(t, err)
+	s := &smtpServer{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass, rcptErr: cfg.rcptErr}
+	srv := smtp.NewServer(s)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		assert.NoError(t, srv.Close())
+		<-served
+	})
+	return s
+}
+
+// url is an SMTP_URL for the server, with credentials when user is non-empty.
+func (s *smtpServer) url(host, user, pass string) string {
+	_, port, _ := net.SplitHostPort(s.addr)
+	cred := ""
+	if user != "" {
+		cred = user + ":" + pass + "@"
+	}
+	return "smtp://" + cred + net.JoinHostPort(host, port)
+}
+
+func (s *smtpServer) received() []receivedMail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]receivedMail(nil), s.mails...)
+}
+
+func (s *smtpServer) rcptCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcpts
+}
+
+func (s *smtpServer) authAttempts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.authTries...)
+}
+
+// NewSession implements smtp.Backend.
+func (s *smtpServer) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &smtpSession{srv: s}, nil
+}
+
+type smtpSession struct {
+	srv  *smtpServer
+	user string
+	from string
+	to   []string
+}
+
+var _ smtp.AuthSession = (*smtpSession)(nil)
+
+func (ss *smtpSession) AuthMechanisms() []string {
+	if ss.srv.user == "" {
+		return nil // no AUTH advertised
+	}
+	return []string{sasl.Plain}
+}
+
+func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain || ss.srv.user == "" {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		ss.srv.mu.Lock()
+		ss.srv.authTries = append(ss.srv.authTries, username+":"+password)
+		ss.srv.mu.Unlock()
+		if username != ss.srv.user || password != ss.srv.pass {
+			return errors.New("invalid credentials")
+		}
+		ss.user = username
+		return nil
+	}), nil
+}
+
+func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.srv.user != "" && ss.user == "" {
+		return smtp.ErrAuthRequired
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.srv.mu.Lock()
+	ss.srv.rcpts++
+	ss.srv.mu.Unlock()
+	if ss.srv.rcptErr != nil {
+		return ss.srv.rcptErr
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *smtpSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.srv.mu.Lock()
+	ss.srv.mails = append(ss.srv.mails, receivedMail{from: ss.from, to: ss.to, data: string(raw), user: ss.user})
+	ss.srv.mu.Unlock()
+	return nil
+}
+
+func (ss *smtpSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *smtpSession) Logout() error { return nil }

@@ -1,0 +1,61 @@
+package orders_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// Issue 8, finding 5: the client set the price (five limited mugs for 0.01 reserved all
+// the stock) and part of the risk (newCustomer:false). Orders are priced from the
+// warehouse's catalog now, and only history makes a customer known.
+func TestPlaceOrderIsPricedFromTheCatalog(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	for _, tc := range []struct{ name, body, field, message string }{
+		{"five limited mugs for 0.01", `{"items":[{"sku":"SKU-LIMITED","quantity":5}],"total":0.01}`, "total",
+			"total 0.01 is not the catalog's price of the items: they cost 100.00 USD"},
+		{"a unit price of the client's own", `{"items":[{"sku":"SKU-LIMITED","quantity":5,"unitPrice":0.01}]}`, "items[0].unitPrice",
+			"items[0].unitPrice 0.01 is not the catalog's price of SKU-LIMITED, 20.00 USD"},
+		{"a SKU the catalog does not sell", `{"items":[{"sku":"SKU-001","quantity":1},{"sku":"SKU-NOPE","quantity":1}]}`, "items[1].sku",
+			`items[1].sku "SKU-NOPE" is not for sale in the catalog`},
+		{"another currency", `{"items":[{"sku":"SKU-001","quantity":1}],"currency":"EUR"}`, "currency",
+			"currency EUR is not the catalog's: the items are priced in USD"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := a.post(t, tc.body, nil)
+			assertError(t, r, http.StatusUnprocessableEntity, "unprocessable", tc.field)
+			assert.Equal(t, tc.message, errorMessage(t, r))
+		})
+	}
+	require.Equal(t, storedCounts{}, a.counts(t), "nothing is stored for a refused order")
+
+	// newCustomer:false does not make a stranger known: the 50,000 order stays a new
+	// customer's, so it scores over the approval threshold.
+	stranger := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"customerId":"c-new","newCustomer":false}`)
+	assert.Equal(t, true, decodeObject(t, a.get(t, "/api/orders/"+stranger).body)["newCustomer"])
+
+	// A customer with a completed order is known, unless the client says otherwise.
+	_, err := a.pool.Exec(context.Background(), `INSERT INTO orders.order_summaries
+		(order_id, status, customer_id, total_cents, currency, item_count, created_at, updated_at, last_position)
+		VALUES ('earlier', 'completed', 'c-known', 5000, 'USD', 1, now(), now(), 1)`)
+	require.NoError(t, err)
+	known := a.place(t, `{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"c-known"}`)
+	assert.Equal(t, false, decodeObject(t, a.get(t, "/api/orders/"+known).body)["newCustomer"])
+	flagged := a.place(t, `{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"c-known","newCustomer":true}`)
+	assert.Equal(t, true, decodeObject(t, a.get(t, "/api/orders/"+flagged).body)["newCustomer"], "the client's flag may raise the risk")
+}
+
+// An unreachable catalog is a 503 the client may retry, and nothing is stored.
+func TestPlaceOrderWithoutTheCatalogIsRetryable(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{WarehouseURL: "http://127.0.0.1:1"})
+	r := a.post(t, businessCaseBody, nil)
+	assertError(t, r, http.StatusServiceUnavailable, "unavailable", "")
+	require.Equal(t, storedCounts{}, a.counts(t))
+}

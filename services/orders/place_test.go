@@ -1,0 +1,323 @@
+package orders_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// The business case's curl request (no Content-Type header) places an order that can be
+// read back at its Location, with its history.
+func TestPlaceOrderBusinessCase(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+
+	before := time.Now()
+	r := a.post(t, businessCaseBody, nil)
+	after := time.Now()
+
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+	assert.Empty(t, r.header.Get("Idempotent-Replayed"))
+	created := decodeObject(t, r.body)
+	assert.Len(t, created, 3, "exactly id, status and accessToken: %s", r.body)
+	assert.NotEmpty(t, created["accessToken"])
+	id, _ := created["id"].(string)
+	require.NotEmpty(t, id)
+	assert.Equal(t, "placed", created["status"])
+	require.Equal(t, "/api/orders/"+id, r.header.Get("Location"))
+
+	got := a.get(t, r.header.Get("Location"))
+	require.Equal(t, http.StatusOK, got.status, string(got.body))
+	view := decodeObject(t, got.body)
+	assert.Equal(t, id, view["id"])
+	assert.Equal(t, "placed", view["status"])
+	assert.Equal(t, "USD", view["currency"])
+	assert.Equal(t, []any{map[string]any{"sku": "SKU-001", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")}}, view["items"],
+		"each line carries the catalog's price")
+	// The total is a JSON number (not a string) of currency units with two decimals.
+	total, ok := view["total"].(json.Number)
+	require.True(t, ok, "total must be a JSON number: %s", got.body)
+	assert.Equal(t, json.Number("100.00"), total)
+	assert.Contains(t, string(got.body), `"total":100.00`)
+	createdAt, err := time.Parse(time.RFC3339Nano, view["createdAt"].(string))
+	require.NoError(t, err)
+	updatedAt, err := time.Parse(time.RFC3339Nano, view["updatedAt"].(string))
+	require.NoError(t, err)
+	assert.WithinRange(t, createdAt, before, after)
+	assert.True(t, updatedAt.Equal(createdAt), "a new order was last updated when placed")
+
+	ev := a.get(t, "/api/orders/"+id+"/events")
+	require.Equal(t, http.StatusOK, ev.status, string(ev.body))
+	var history struct {
+		OrderID string `json:"orderId"`
+		Events  []struct {
+			Position   int64           `json:"position"`
+			Version    int             `json:"version"`
+			Name       string          `json:"name"`
+			Data       json.RawMessage `json:"data"`
+			Actor      string          `json:"actor"`
+			RecordedAt time.Time       `json:"recordedAt"`
+		} `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal(ev.body, &history))
+	assert.Equal(t, id, history.OrderID)
+	require.Len(t, history.Events, 1)
+	e := history.Events[0]
+	assert.Equal(t, order.NameOrderPlaced, e.Name)
+	assert.Equal(t, "order.placed.v2", e.Name)
+	assert.Equal(t, 1, e.Version)
+	assert.Positive(t, e.Position)
+	assert.Equal(t, "customer", e.Actor)
+	assert.False(t, e.RecordedAt.IsZero())
+	var placed struct {
+		OrderID string       `json:"orderId"`
+		Items   []order.Item `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal(e.Data, &placed))
+	assert.Equal(t, id, placed.OrderID)
+	price := order.Cents(50_00)
+	assert.Equal(t, []order.Item{{SKU: "SKU-001", Quantity: 2, UnitPrice: &price}}, placed.Items)
+
+	c := a.counts(t)
+	assert.Equal(t, storedCounts{Events: 1, Placed: 1, Published: 1, Keys: 0}, c,
+		"one event stored and published in the same transaction")
+}
+
+// The optional fields are kept; prices, total and currency come from the catalog (a
+// client's must agree, lower-case currency accepted), and a customer without a completed
+// order is a new one.
+func TestPlaceOrderOptionalFields(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+
+	full := `{
+		"items": [{"sku": "SKU-001", "quantity": 2, "unitPrice": 50}, {"sku": "SKU-002", "quantity": 1}],
+		"total": 124,
+		"currency": "usd",
+		"customerId": "cust-42",
+		"customerEmail": "ada@example.com",
+		"newCustomer": true,
+		"shippingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+		"billingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
+	}`
+	id := a.place(t, full)
+	r := a.get(t, "/api/orders/"+id)
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	v := decodeObject(t, r.body)
+	assert.Equal(t, "cust-42", v["customerId"])
+	assert.Equal(t, "ada@example.com", v["customerEmail"])
+	assert.Equal(t, true, v["newCustomer"])
+	assert.Equal(t, "USD", v["currency"])
+	assert.Equal(t, json.Number("124.00"), v["total"])
+	assert.Equal(t, map[string]any{"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}, v["shippingAddress"])
+	assert.Equal(t, []any{
+		map[string]any{"sku": "SKU-001", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")},
+		map[string]any{"sku": "SKU-002", "quantity": json.Number("1"), "unitPrice": json.Number("24.00")},
+	}, v["items"])
+
+	ev := a.get(t, "/api/orders/"+id+"/events")
+	require.Equal(t, http.StatusOK, ev.status)
+	assert.Contains(t, string(ev.body), `"actor":"customer:cust-42"`)
+
+	bare := a.place(t, `{"items":[{"sku":"SKU-001","quantity":1}]}`)
+	r = a.get(t, "/api/orders/"+bare)
+	require.Equal(t, http.StatusOK, r.status)
+	v = decodeObject(t, r.body)
+	assert.Equal(t, "USD", v["currency"], "the catalog's currency")
+	assert.Equal(t, json.Number("50.00"), v["total"], "a total left out is the catalog's")
+	assert.Equal(t, true, v["newCustomer"], "an anonymous customer has no history")
+	assert.NotContains(t, v, "customerId")
+	assert.NotContains(t, v, "shippingAddress")
+}
+
+// A retried request with the same Idempotency-Key returns the first order instead of
+// placing a second one.
+func TestPlaceOrderIdempotentRetry(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	key := map[string]string{"Idempotency-Key": "retry-1"}
+
+	first := a.post(t, businessCaseBody, key)
+	require.Equal(t, http.StatusCreated, first.status, string(first.body))
+	assert.Empty(t, first.header.Get("Idempotent-Replayed"))
+	id := decodeObject(t, first.body)["id"]
+
+	second := a.post(t, businessCaseBody, key)
+	require.Equal(t, http.StatusOK, second.status, string(second.body))
+	assert.Equal(t, "true", second.header.Get("Idempotent-Replayed"))
+	body := decodeObject(t, second.body)
+	assert.Equal(t, id, body["id"])
+	assert.Equal(t, "placed", body["status"])
+	assert.Equal(t, decodeObject(t, first.body)["accessToken"], body["accessToken"], "a replay returns the same access token")
+	assert.Equal(t, first.header.Get("Location"), second.header.Get("Location"))
+
+	assert.Equal(t, storedCounts{Events: 1, Placed: 1, Published: 1, Keys: 1}, a.counts(t))
+
+	// Another key, or no key at all, is another order.
+	other := a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": "retry-2"})
+	require.Equal(t, http.StatusCreated, other.status)
+	assert.NotEqual(t, id, decodeObject(t, other.body)["id"])
+	a.place(t, businessCaseBody)
+	a.place(t, businessCaseBody)
+	assert.Equal(t, storedCounts{Events: 4, Placed: 4, Published: 4, Keys: 2}, a.counts(t))
+}
+
+// Ten simultaneous requests with one key store exactly one order, and all of them answer
+// with its id.
+func TestPlaceOrderConcurrentSameKeyStoresOneOrder(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	const n = 10
+	type result struct {
+		status   int
+		id       string
+		replayed string
+		err      error
+	}
+	results := make(chan result, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, err := http.NewRequest(http.MethodPost, a.srv.URL+"/api/orders", strings.NewReader(businessCaseBody))
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			req.Header.Set("Idempotency-Key", "same-key")
+			resp, err := a.srv.Client().Do(req)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			var body struct {
+				ID string `json:"id"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			results <- result{status: resp.StatusCode, id: body.ID, replayed: resp.Header.Get("Idempotent-Replayed"), err: err}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+
+	ids := map[string]int{}
+	statuses := map[int]int{}
+	for r := range results {
+		require.NoError(t, r.err)
+		ids[r.id]++
+		statuses[r.status]++
+		if r.status == http.StatusOK {
+			assert.Equal(t, "true", r.replayed)
+		}
+	}
+	require.Len(t, ids, 1, "every response names the same order: %v", ids)
+	for id := range ids {
+		assert.NotEmpty(t, id)
+	}
+	assert.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusOK: n - 1}, statuses)
+
+	c := a.counts(t)
+	assert.Equal(t, 1, c.Placed, "exactly one order.placed event")
+	assert.Equal(t, storedCounts{Events: 1, Placed: 1, Published: 1, Keys: 1}, c)
+}
+
+// Reusing a key for a different request is refused rather than silently answered with an
+// order the client did not ask for.
+func TestPlaceOrderSameKeyDifferentBodyConflicts(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	key := map[string]string{"Idempotency-Key": "k-1"}
+	first := a.post(t, businessCaseBody, key)
+	require.Equal(t, http.StatusCreated, first.status)
+
+	r := a.post(t, `{"items":[{"sku":"SKU-001","quantity":3}],"total":150}`, key)
+	assertError(t, r, http.StatusConflict, "conflict", "")
+	assert.Empty(t, r.header.Get("Location"))
+	assert.Equal(t, storedCounts{Events: 1, Placed: 1, Published: 1, Keys: 1}, a.counts(t))
+}
+
+// Bad input is answered with a 4xx JSON error naming the field, and nothing is stored:
+// no event, no published message, no idempotency key used up.
+func TestPlaceOrderRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+
+	// Exactly the limit is accepted (JSON allows trailing whitespace), one byte more is not.
+	atLimit := businessCaseBody + strings.Repeat(" ", oneMiB-len(businessCaseBody))
+	overLimit := atLimit + " "
+
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+		field  string
+	}{
+		{name: "malformed JSON", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":`, status: 400, code: "invalid"},
+		{name: "not JSON", body: `items=SKU-001`, status: 400, code: "invalid"},
+		{name: "empty body", body: ``, status: 400, code: "invalid"},
+		{name: "two JSON values", body: businessCaseBody + businessCaseBody, status: 400, code: "invalid"},
+		{name: "missing items", body: `{"total":100}`, status: 400, code: "invalid", field: "items"},
+		{name: "empty items", body: `{"items":[],"total":100}`, status: 400, code: "invalid", field: "items"},
+		{name: "null items", body: `{"items":null,"total":100}`, status: 400, code: "invalid", field: "items"},
+		{name: "missing sku", body: `{"items":[{"quantity":2}],"total":100}`, status: 400, code: "invalid", field: "items[0].sku"},
+		{name: "quantity zero", body: `{"items":[{"sku":"SKU-001","quantity":0}],"total":100}`, status: 400, code: "invalid", field: "items[0].quantity"},
+		{name: "quantity missing", body: `{"items":[{"sku":"SKU-001"}],"total":100}`, status: 400, code: "invalid", field: "items[0].quantity"},
+		{name: "negative quantity second item", body: `{"items":[{"sku":"A","quantity":1},{"sku":"B","quantity":-1}],"total":100}`, status: 400, code: "invalid", field: "items[1].quantity"},
+		{name: "total zero", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":0}`, status: 400, code: "invalid", field: "total"},
+		{name: "total negative", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":-5}`, status: 400, code: "invalid", field: "total"},
+		{name: "total with three decimals", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100.001}`, status: 400, code: "invalid", field: "total"},
+		{name: "total does not match the catalog", body: `{"items":[{"sku":"SKU-001","quantity":2},{"sku":"SKU-002","quantity":1}],"total":26}`, status: 422, code: "unprocessable", field: "total"},
+		{name: "unit price with three decimals", body: `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50.005}],"total":100.01}`, status: 400, code: "invalid", field: "items[0].unitPrice"},
+		{name: "negative unit price", body: `{"items":[{"sku":"SKU-001","quantity":1,"unitPrice":-1}],"total":1}`, status: 400, code: "invalid", field: "items[0].unitPrice"},
+		{name: "unknown field", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"coupon":"FREE"}`, status: 400, code: "invalid", field: "coupon"},
+		{name: "bad currency", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":"DOLLARS"}`, status: 400, code: "invalid", field: "currency"},
+		{name: "currency with digits", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":"US1"}`, status: 400, code: "invalid", field: "currency"},
+		{name: "bad email", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"nobody"}`, status: 400, code: "invalid", field: "customerEmail"},
+		{name: "body over 1 MiB", body: overLimit, status: http.StatusRequestEntityTooLarge, code: "too_large"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := a.counts(t)
+			r := a.post(t, tc.body, map[string]string{"Idempotency-Key": "bad-" + strconv.Itoa(i)})
+			assertError(t, r, tc.status, tc.code, tc.field)
+			assert.Empty(t, r.header.Get("Location"))
+			assert.Equal(t, before, a.counts(t), "nothing may be stored for a refused request")
+		})
+	}
+	require.Equal(t, storedCounts{}, a.counts(t))
+
+	// The counts above are not blind: a request at the size limit is placed and shows up.
+	r := a.post(t, atLimit, map[string]string{"Idempotency-Key": "at-limit"})
+	require.Equal(t, http.StatusCreated, r.status, "a body of exactly 1 MiB is accepted: %.200s", r.body)
+	assert.Equal(t, storedCounts{Events: 1, Placed: 1, Published: 1, Keys: 1}, a.counts(t))
+}
+
+// An unknown order is a 404 with the JSON error body, for the order and its history.
+func TestGetUnknownOrder(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	assertError(t, a.get(t, "/api/orders/no-such-order"), http.StatusNotFound, "not_found", "")
+	assertError(t, a.get(t, "/api/orders/no-such-order/events"), http.StatusNotFound, "not_found", "")
+
+	// The same paths answer for an order that exists, so the 404s above are about the id.
+	id := a.place(t, businessCaseBody)
+	assert.Equal(t, http.StatusOK, a.get(t, "/api/orders/"+id).status)
+	assert.Equal(t, http.StatusOK, a.get(t, "/api/orders/"+id+"/events").status)
+}

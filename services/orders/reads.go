@@ -1,0 +1,165 @@
+package orders
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+// orderReader reads the order id of the path and who asks for it; when either is refused
+// it has answered the request, and ok is false.
+func (s *Service) orderReader(w http.ResponseWriter, r *http.Request) (id string, who reader, ok bool) {
+	id, err := httpx.PathID(r, "id")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return "", nobody, false
+	}
+	who = s.readerOf(r, id)
+	if who == nobody {
+		httpx.WriteError(w, r, s.logger, errNoCredential)
+		return "", nobody, false
+	}
+	return id, who, true
+}
+
+// getOrder handles GET /api/orders/{id}: read from the event store, so it is never stale;
+// concurrent reads share queries (orderstream.Reader).
+// The operator sees the whole order, its customer the customerOrderView.
+func (s *Service) getOrder(w http.ResponseWriter, r *http.Request) {
+	id, who, ok := s.orderReader(w, r)
+	if !ok {
+		return
+	}
+	o, err := s.orders.Load(r.Context(), id)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if who == customer {
+		httpx.WriteJSON(w, http.StatusOK, customerView(viewOrder(o)))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, viewOrder(o))
+}
+
+// eventView is one entry of an order's history.
+type eventView struct {
+	Position   int64           `json:"position"`
+	Version    int             `json:"version"`
+	Name       string          `json:"name"`
+	Data       json.RawMessage `json:"data"`
+	Actor      string          `json:"actor,omitempty"`
+	RecordedAt time.Time       `json:"recordedAt"`
+}
+
+// orderEvents handles GET /api/orders/{id}/events: the operator sees every event with its
+// data, the customer what happened and when; each event in its current version.
+func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
+	id, who, ok := s.orderReader(w, r)
+	if !ok {
+		return
+	}
+	recorded, err := eventstore.Load(r.Context(), s.pool, id)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if len(recorded) == 0 || recorded[0].StreamType != orderstream.StreamType {
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id))
+		return
+	}
+	for i, e := range recorded {
+		if recorded[i], err = orderstream.Upcast(e); err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+	}
+	if who == customer {
+		out := make([]customerEventView, len(recorded))
+		for i, e := range recorded {
+			out[i] = customerEventView{Version: e.Version, Name: e.Name, RecordedAt: e.RecordedAt}
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": id, "events": out})
+		return
+	}
+	out := make([]eventView, len(recorded))
+	for i, e := range recorded {
+		out[i] = eventView{Position: e.Position, Version: e.Version, Name: e.Name, Data: e.Payload, Actor: e.Metadata.Actor, RecordedAt: e.RecordedAt}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": id, "events": out})
+}
+
+// summaryView is one row of GET /api/orders.
+type summaryView struct {
+	ID            string      `json:"id"`
+	Status        string      `json:"status"`
+	CustomerID    string      `json:"customerId,omitempty"`
+	CustomerEmail string      `json:"customerEmail,omitempty"`
+	Total         json.Number `json:"total"`
+	Currency      string      `json:"currency"`
+	ItemCount     int         `json:"itemCount"`
+	RiskScore     *int        `json:"riskScore,omitempty"`
+	CreatedAt     time.Time   `json:"createdAt"`
+	UpdatedAt     time.Time   `json:"updatedAt"`
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+// listOrders handles GET /api/orders?status=&limit=&cursor=: newest first, keyset-paginated
+// over the order_summaries read model so every page costs the same.
+func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var status string
+	if v := q.Get("status"); v != "" {
+		st, err := order.ParseStatus(v)
+		if err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
+		status = string(st)
+	}
+	limit := defaultPageSize
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("limit", "limit must be an integer from 1 to %d", maxPageSize))
+			return
+		}
+		limit = n
+	}
+	after, err := projections.DecodePlacedCursor(q.Get("cursor"))
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	summaries, err := projections.NewestSummaries(r.Context(), s.pool, status, after, limit+1)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	list := make([]summaryView, len(summaries))
+	for i, sm := range summaries {
+		list[i] = summaryView{ID: sm.OrderID, Status: sm.Status, CustomerID: sm.CustomerID, CustomerEmail: sm.CustomerEmail,
+			Total: amount(order.Cents(sm.TotalCents)), Currency: sm.Currency, ItemCount: sm.ItemCount, RiskScore: sm.RiskScore,
+			CreatedAt: sm.CreatedAt, UpdatedAt: sm.UpdatedAt}
+	}
+	resp := map[string]any{"orders": list}
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[len(list)-1]
+		resp["orders"] = list
+		resp["nextCursor"] = projections.EncodePlacedCursor(projections.PlacedKey{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
