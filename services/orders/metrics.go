@@ -80,8 +80,17 @@ func (m *serviceMetrics) Entered(t orderstream.Transition) {
 	m.approvalWait.Observe(t.At.Sub(t.Since).Seconds())
 }
 
-// waitStatuses are the statuses in which an order waits for someone outside the system.
-var waitStatuses = []string{string(order.StatusAwaitingApproval), string(order.StatusAwaitingPayment), string(order.StatusAwaitingDelivery)}
+// waitStatuses are the statuses in which an order waits for someone outside the system:
+// the lifecycle table's waits.
+var waitStatuses = func() []string {
+	var out []string
+	for _, p := range order.Lifecycle() {
+		if p.Wait != "" {
+			out = append(out, string(p.Status))
+		}
+	}
+	return out
+}()
 
 var (
 	waitingDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "orders", "waiting"),

@@ -46,7 +46,7 @@ func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	c := claimView(o.ID, o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil, s.now(), m.Email)
 	c.Error = refused
-	if o.Status != order.StatusAwaitingApproval {
+	if !o.Status.Accepts(order.CmdClaim) {
 		c.Error = "The order is no longer waiting for approval: it is " + ui.StatusLabel(string(o.Status)) + "."
 	}
 	s.renderPage(w, r, http.StatusOK, ui.ClaimBox(c, m.CSRF, false))

@@ -2,25 +2,16 @@ package dashboard
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/ui"
 )
 
-// The workflow diagram's steps, in the business case's order.
-const (
-	stepRisk        = "risk"
-	stepApproval    = "approval"
-	stepReservation = "reservation"
-	stepPayment     = "payment"
-	stepShipment    = "shipment"
-	stepDelivery    = "delivery"
-	stepCompletion  = "completion"
-)
-
-var workflowOrder = []struct{ key, label string }{
-	{stepRisk, "Risk check"}, {stepApproval, "Approval"}, {stepReservation, "Reservation"},
-	{stepPayment, "Payment"}, {stepShipment, "Shipment"}, {stepDelivery, "Delivery"}, {stepCompletion, "Completion"},
+// stageLabels names the lifecycle's stages (order.Stages) on the workflow diagram.
+var stageLabels = map[order.Stage]string{
+	order.StageRisk: "Risk check", order.StageApproval: "Approval", order.StageReservation: "Reservation",
+	order.StagePayment: "Payment", order.StageShipment: "Shipment", order.StageDelivery: "Delivery", order.StageCompletion: "Completion",
 }
 
 // workflowSteps draws where an order stands: steps before its position are done (the
@@ -28,10 +19,11 @@ var workflowOrder = []struct{ key, label string }{
 // failed, when the order ended there: rejected, when a manager ended it), and the rest
 // wait, or, once the order has ended, were never reached.
 func workflowSteps(o *order.Order) []ui.Step {
-	at, failed := workflowPosition(o)
-	steps := make([]ui.Step, len(workflowOrder))
-	for i, w := range workflowOrder {
-		st := ui.Step{Key: w.key, Label: w.label}
+	stages := order.Stages()
+	at, failed := workflowPosition(o, stages)
+	steps := make([]ui.Step, len(stages))
+	for i, stage := range stages {
+		st := ui.Step{Key: string(stage), Label: stageLabels[stage]}
 		switch {
 		case i < at:
 			st.State = ui.StepDone
@@ -46,8 +38,8 @@ func workflowSteps(o *order.Order) []ui.Step {
 		default:
 			st.State = ui.StepWaiting
 		}
-		st.Note = stepNote(o, w.key, st.State)
-		if w.key == stepApproval && st.State == ui.StepDone && o.DecidedBy == "" {
+		st.Note = stepNote(o, stage, st.State)
+		if stage == order.StageApproval && st.State == ui.StepDone && o.DecidedBy == "" {
 			st.State = ui.StepSkipped
 		}
 		steps[i] = st
@@ -55,53 +47,24 @@ func workflowSteps(o *order.Order) []ui.Step {
 	return steps
 }
 
-// workflowPosition is the index of the step the order is at (len for completed) and
-// whether the order ended there unsuccessfully.
-func workflowPosition(o *order.Order) (int, bool) {
-	switch o.Status {
-	case order.StatusPlaced:
-		return 0, false
-	case order.StatusAwaitingApproval:
-		return 1, false
-	case order.StatusReserving:
-		return 2, false
-	case order.StatusAwaitingPayment:
-		return 3, false
-	case order.StatusAwaitingShipment:
-		return 4, false
-	case order.StatusAwaitingDelivery:
-		return 5, false
-	case order.StatusDelivered:
-		return 6, false
-	case order.StatusCompleted:
-		return len(workflowOrder), false
-	case order.StatusRejected:
-		return 1, true
-	case order.StatusDeliveryFailed:
-		return 5, true
+// workflowPosition is the index in stages of the stage the order is at or ended at (len
+// for an order that passed them all) and whether it ended there unsuccessfully, as the
+// lifecycle table says.
+func workflowPosition(o *order.Order, stages []order.Stage) (int, bool) {
+	phase := o.Status.Phase()
+	if phase.Terminal && !phase.Failed {
+		return len(stages), false
 	}
-	// Cancelled: it failed at the step it was waiting in.
-	switch {
-	case o.PaymentFailReason != "" || o.ReservationID != "":
-		return 3, true
-	case o.ReservationFailed != "" || o.CancelReason == order.ReasonOutOfStock:
-		return 2, true
-	case !o.ApprovalDeadline.IsZero() && o.DecidedBy == "":
-		return 1, true
-	case o.RiskScore == nil:
-		return 0, true
-	default:
-		return 2, true
-	}
+	return slices.Index(stages, o.Stage()), phase.Failed
 }
 
-func stepNote(o *order.Order, key, state string) string {
-	switch key {
-	case stepRisk:
+func stepNote(o *order.Order, stage order.Stage, state string) string {
+	switch stage {
+	case order.StageRisk:
 		if o.RiskScore != nil {
 			return fmt.Sprintf("score %d", *o.RiskScore)
 		}
-	case stepApproval:
+	case order.StageApproval:
 		switch {
 		case o.DecidedBy != "":
 			return "by " + o.DecidedBy
@@ -110,18 +73,18 @@ func stepNote(o *order.Order, key, state string) string {
 		case state == ui.StepFailed:
 			return "no decision in time"
 		}
-	case stepReservation:
+	case order.StageReservation:
 		if o.ReservationFailed != "" {
 			return o.ReservationFailed
 		}
-	case stepPayment:
+	case order.StagePayment:
 		if o.PaymentFailReason != "" {
 			return o.PaymentFailReason
 		}
 		if state == ui.StepFailed && o.CancelReason == order.ReasonTimedOut {
 			return "not paid in time"
 		}
-	case stepDelivery:
+	case order.StageDelivery:
 		if o.DeliveryFailureReason != "" {
 			return o.DeliveryFailureReason
 		}
@@ -132,12 +95,17 @@ func stepNote(o *order.Order, key, state string) string {
 	return ""
 }
 
-// simulatorsFor lists the provider simulations that make sense for an order's status.
-func simulatorsFor(st order.Status) []ui.Simulator {
-	switch st {
-	case order.StatusAwaitingPayment, order.StatusReserving:
+// simulatorsFor lists the provider simulations that make sense for an order where it
+// stands: paying while it is reserved or waiting for payment, delivering while it is
+// being shipped or delivered.
+func simulatorsFor(o *order.Order) []ui.Simulator {
+	if o.Status.Phase().Terminal {
+		return nil
+	}
+	switch o.Stage() {
+	case order.StageReservation, order.StagePayment:
 		return []ui.Simulator{{Action: simPay, Label: "Mark paid"}, {Action: simPaymentFailed, Label: "Mark payment failed"}}
-	case order.StatusAwaitingShipment, order.StatusAwaitingDelivery:
+	case order.StageShipment, order.StageDelivery:
 		return []ui.Simulator{{Action: simDelivered, Label: "Mark delivered"}, {Action: simDeliveryFailed, Label: "Mark delivery failed"}}
 	}
 	return nil

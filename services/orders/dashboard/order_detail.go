@@ -81,7 +81,7 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		d.Pending = &p
 	}
 	if devMode {
-		d.Simulators = simulatorsFor(o.Status)
+		d.Simulators = simulatorsFor(o)
 		d.Mailbox = s.cfg.DevMailboxURL
 	}
 	// The page reflects the order as of its newest event, even while the timeline's
