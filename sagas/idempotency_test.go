@@ -33,7 +33,8 @@ func TestEveryStepHandledTwiceChangesNothing(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	outbox := &emails{}
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), outbox, func() time.Time { return now }, slog.New(slog.DiscardHandler))
 
 	place := func(id string, total order.Cents) sagas.Message {
 		var placed []eventstore.Recorded
@@ -108,4 +109,14 @@ func TestEveryStepHandledTwiceChangesNothing(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM watermill_payments_commands WHERE metadata->>'name' = $1 AND payload->>'paymentId' = 'pi_3'`, payment.RefundName).Scan(&refunds))
 	require.Equal(t, 2, refunds, "the refund is asked for again, for the same payment")
 	twice(cancelled, msg(payment.RefundedName, "m-refunded", payment.Refunded{OrderID: cancelled, PaymentID: "pi_3", RefundID: "re_1", Amount: 2_000, Currency: "USD", At: now}))
+
+	// Emails: a redelivery that records an email again records the same one, which the
+	// outbox keeps once per order and kind.
+	require.Equal(t, map[string]bool{sagas.KindOrderConfirmed: true, sagas.KindOrderCompleted: true}, outbox.kinds(id))
+	require.Equal(t, map[string]bool{sagas.KindOrderConfirmed: true, sagas.KindOrderCancelled: true}, outbox.kinds(cancelled))
+	for key, recorded := range outbox.recorded {
+		for _, again := range recorded[1:] {
+			require.Equal(t, recorded[0], again, "%v", key)
+		}
+	}
 }

@@ -39,12 +39,12 @@ type Runner struct {
 	cfg    Config
 	now    func() time.Time
 	logger *slog.Logger
-	outbox Outbox // records the emails; nil records none
+	outbox Outbox // records the emails
 }
 
-// NewRunner builds a runner for flow.
-func NewRunner(flow Flow, cfg Config, now func() time.Time, logger *slog.Logger) *Runner {
-	return &Runner{flow: flow, names: flow.Names(), cfg: cfg, now: now, logger: logger}
+// NewRunner builds a runner for flow that records its emails in outbox.
+func NewRunner(flow Flow, cfg Config, outbox Outbox, now func() time.Time, logger *slog.Logger) *Runner {
+	return &Runner{flow: flow, names: flow.Names(), cfg: cfg, outbox: outbox, now: now, logger: logger}
 }
 
 // Register subscribes the runner to every topic its flow listens to, in batches. Each
@@ -276,9 +276,6 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 			Name: DeadlineName(e.Wait), Data: map[string]string{"orderId": o.ID, "wait": string(e.Wait)},
 		})
 	case Notify:
-		if r.outbox == nil {
-			return nil, nil
-		}
 		return nil, r.outbox.Record(ctx, tx, o.ID, e)
 	case OpenTicket:
 		// A ticket is an order event, so the support-tickets read model is a projection

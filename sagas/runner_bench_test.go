@@ -50,7 +50,7 @@ func BenchmarkHandleOneMessage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	msg := sagas.Message{Name: inventory.ReservedName, ID: "m-1", Payload: reply}
 	meta := eventstore.Metadata{CorrelationID: o.ID, Actor: "saga"}
 	for b.Loop() {

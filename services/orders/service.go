@@ -166,7 +166,7 @@ func (s *Service) Handler() http.Handler {
 
 // RegisterConsumers subscribes the order saga and the read-model projections to the log.
 func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
-	runner := sagas.NewRunner(sagas.ProcessOrder, s.cfg.Workflow, s.cfg.Now, s.logger).WithOutbox(s.outbox)
+	runner := sagas.NewRunner(sagas.ProcessOrder, s.cfg.Workflow, s.outbox, s.cfg.Now, s.logger)
 	if err := runner.Register(log, router); err != nil {
 		return err
 	}

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/orders/mailer"
 )
 
@@ -148,4 +150,24 @@ func TestSendPendingDeliversEachEmailOnceOverSMTP(t *testing.T) {
 			assert.True(t, notificationByID(t, pool, late).sent)
 		})
 	}
+}
+
+// The saga records an email in the transaction of the step that decides it, and a
+// redelivered message records it again: the outbox keeps one per order and kind, the first.
+func TestRecordKeepsOneEmailPerOrderAndKind(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	outbox := newMailer(pool, "")
+	first := sagas.Notify{Kind: sagas.KindOrderConfirmed, Recipient: "ann@example.com", Subject: "Confirmed", Body: "first"}
+	for _, n := range []sagas.Notify{first, {Kind: first.Kind, Recipient: first.Recipient, Subject: "Again", Body: "second"}} {
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return outbox.Record(ctx, tx, "ord-1", n) }))
+	}
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return outbox.Record(ctx, tx, "ord-1", sagas.Notify{Kind: sagas.KindOrderCompleted, Recipient: first.Recipient, Subject: "Done", Body: "done"})
+	}))
+	rows, err := pool.Query(ctx, `SELECT kind, body FROM orders.notifications WHERE order_id = 'ord-1' ORDER BY id`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Kind, Body string }])
+	require.NoError(t, err)
+	assert.Equal(t, []struct{ Kind, Body string }{{sagas.KindOrderConfirmed, "first"}, {sagas.KindOrderCompleted, "done"}}, got)
 }
