@@ -22,9 +22,33 @@ const (
 	StageCompletion  Stage = "completion"
 )
 
+// stages are the workflow's stages in order, each with its name as people read it.
+var stages = []struct {
+	Stage Stage
+	Title string
+}{
+	{StageRisk, "Risk check"}, {StageApproval, "Approval"}, {StageReservation, "Reservation"},
+	{StagePayment, "Payment"}, {StageShipment, "Shipment"}, {StageDelivery, "Delivery"},
+	{StageCompletion, "Completion"},
+}
+
 // Stages lists the workflow's stages in order, so a diagram can be drawn from them.
 func Stages() []Stage {
-	return []Stage{StageRisk, StageApproval, StageReservation, StagePayment, StageShipment, StageDelivery, StageCompletion}
+	out := make([]Stage, len(stages))
+	for i, st := range stages {
+		out[i] = st.Stage
+	}
+	return out
+}
+
+// Title is the stage's name as people read it, on the dashboard's diagram.
+func (s Stage) Title() string {
+	for _, st := range stages {
+		if st.Stage == s {
+			return st.Title
+		}
+	}
+	return string(s)
 }
 
 // Wait names a pause of the workflow with a deadline: the order rests in one status until

@@ -8,12 +8,6 @@ import (
 	"github.com/ordermill/ordermill/ui"
 )
 
-// stageLabels names the lifecycle's stages (order.Stages) on the workflow diagram.
-var stageLabels = map[order.Stage]string{
-	order.StageRisk: "Risk check", order.StageApproval: "Approval", order.StageReservation: "Reservation",
-	order.StagePayment: "Payment", order.StageShipment: "Shipment", order.StageDelivery: "Delivery", order.StageCompletion: "Completion",
-}
-
 // workflowSteps draws where an order stands: steps before its position are done (the
 // approval skipped when the score was below the threshold), its position is current (or
 // failed, when the order ended there: rejected, when a manager ended it), and the rest
@@ -23,7 +17,7 @@ func workflowSteps(o *order.Order) []ui.Step {
 	at, failed := workflowPosition(o, stages)
 	steps := make([]ui.Step, len(stages))
 	for i, stage := range stages {
-		st := ui.Step{Key: string(stage), Label: stageLabels[stage]}
+		st := ui.Step{Key: string(stage), Label: stage.Title()}
 		switch {
 		case i < at:
 			st.State = ui.StepDone

@@ -59,13 +59,10 @@ func TestFormatMoney(t *testing.T) {
 	assert.Equal(t, "0.07 USD", formatMoney(7, "USD"))
 }
 
-// The diagram is drawn from the lifecycle table: every stage has a step with a label, and
-// every status of the table puts an order on one of the steps, or past them all.
+// The diagram is drawn from the lifecycle table: every status of the table puts an order
+// on one of its steps, or past them all.
 func TestWorkflowDiagramCoversTheLifecycle(t *testing.T) {
 	stages := order.Stages()
-	for _, st := range stages {
-		assert.NotEmpty(t, stageLabels[st], "no label for stage %s", st)
-	}
 	for _, p := range order.Lifecycle() {
 		o := order.Order{Status: p.Status}
 		at, failed := workflowPosition(&o, stages)
