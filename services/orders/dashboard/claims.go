@@ -22,27 +22,15 @@ func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager) {
 	id := r.PathValue("id")
 	release := r.PostForm.Get("action") == "release"
 	o, err := s.cmds.Claim(r.Context(), id, m.Email, release)
-	var refused string
-	switch apperr.ErrorCode(err) {
-	case "":
-	case apperr.CodeConflict, apperr.CodeInvalid:
-		refused = apperr.ErrorMessage(err)
-		o, err = orderstream.Load(r.Context(), s.pool, id)
-		if err != nil {
+	refused, ok := s.refused(w, r, err, apperr.CodeConflict, apperr.CodeInvalid)
+	if !ok || s.answeredPlainForm(w, r, refused, http.StatusConflict, "/dashboard/approvals") {
+		return
+	}
+	if refused != "" {
+		if o, err = orderstream.Load(r.Context(), s.pool, id); err != nil {
 			s.failPage(w, r, err)
 			return
 		}
-	default:
-		s.failPage(w, r, err)
-		return
-	}
-	if r.Header.Get("HX-Request") == "" {
-		if refused != "" {
-			s.dashboardError(w, r, http.StatusConflict, refused, nil)
-			return
-		}
-		http.Redirect(w, r, "/dashboard/approvals", http.StatusSeeOther)
-		return
 	}
 	c := claimView(o.ID, o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil, s.now(), m.Email)
 	c.Error = refused

@@ -19,21 +19,8 @@ func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	id := r.PathValue("id")
 	err := s.cmds.AddNote(r.Context(), id, m.Email, r.PostForm.Get("text"))
-	var refused string
-	switch apperr.ErrorCode(err) {
-	case "":
-	case apperr.CodeInvalid:
-		refused = apperr.ErrorMessage(err)
-	default:
-		s.failPage(w, r, err)
-		return
-	}
-	if r.Header.Get("HX-Request") == "" {
-		if refused != "" {
-			s.dashboardError(w, r, http.StatusBadRequest, refused, nil)
-			return
-		}
-		http.Redirect(w, r, "/dashboard/orders/"+url.PathEscape(id), http.StatusSeeOther)
+	refused, ok := s.refused(w, r, err, apperr.CodeInvalid)
+	if !ok || s.answeredPlainForm(w, r, refused, http.StatusBadRequest, "/dashboard/orders/"+url.PathEscape(id)) {
 		return
 	}
 	d, err := s.orderDetail(r.Context(), id, s.cfg.DevMode)

@@ -112,21 +112,8 @@ func (s *Service) workOnTicket(w http.ResponseWriter, r *http.Request, m manager
 		value = m.Email // "Assign to me"
 	}
 	err = s.workOn(r.Context(), id, m.Email, action, value)
-	var refused string
-	switch apperr.ErrorCode(err) {
-	case "":
-	case apperr.CodeInvalid, apperr.CodeConflict:
-		refused = apperr.ErrorMessage(err)
-	default:
-		s.failPage(w, r, err)
-		return
-	}
-	if r.Header.Get("HX-Request") == "" {
-		if refused != "" {
-			s.dashboardError(w, r, http.StatusBadRequest, refused, nil)
-			return
-		}
-		http.Redirect(w, r, "/dashboard/tickets", http.StatusSeeOther)
+	refused, ok := s.refused(w, r, err, apperr.CodeInvalid, apperr.CodeConflict)
+	if !ok || s.answeredPlainForm(w, r, refused, http.StatusBadRequest, "/dashboard/tickets") {
 		return
 	}
 	c, err := s.ticketFromEvents(r.Context(), id)
