@@ -45,8 +45,10 @@ func TestReadyzDegradedWhileATransactionElsewhereHoldsTheLogBack(t *testing.T) {
 		assert.Equal(c, http.StatusOK, resp.StatusCode, "degraded is still ready")
 		require.NoError(c, json.NewDecoder(resp.Body).Decode(&body))
 		assert.Equal(c, "degraded", body.Status)
+		// The check names the oldest transaction on the server: while a test of another
+		// package (go test runs them side by side) holds an older one, it names that.
+		assert.Contains(c, body.Checks["log_holdback"], strconv.Quote(otherDB))
 	}, 30*time.Second, 50*time.Millisecond)
-	assert.Contains(t, body.Checks["log_holdback"], strconv.Quote(otherDB))
 	assert.Contains(t, body.Checks["log_holdback"], "idle in transaction")
 	assert.Equal(t, "ok", body.Checks["database"])
 
