@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections"
 )
@@ -115,6 +116,21 @@ func TestOrderTimeline(t *testing.T) {
 		{order.NameOrderRejected, "test", "Rejected by bob: fraud pattern"},
 		{order.NameOrderCancelled, "test", "Cancelled (rejected): fraud pattern"},
 	}, got)
+
+	// The order page draws the timeline from the order's history: the same entries.
+	h, err := orderstream.LoadHistory(ctx, pool, "ord-c")
+	require.NoError(t, err)
+	r, err = pool.Query(ctx, `SELECT position, name, actor, recorded_at, summary FROM orders.order_timeline WHERE order_id = 'ord-c' ORDER BY position`)
+	require.NoError(t, err)
+	stored, err := pgx.CollectRows(r, pgx.RowToStructByPos[projections.TimelineEntry])
+	require.NoError(t, err)
+	drawn := projections.TimelineOf(h)
+	require.Len(t, drawn, len(stored))
+	for i := range stored {
+		assert.True(t, stored[i].RecordedAt.Equal(drawn[i].RecordedAt), "entry %d: recorded at", i)
+		stored[i].RecordedAt, drawn[i].RecordedAt = time.Time{}, time.Time{}
+	}
+	assert.Equal(t, stored, drawn)
 
 	// Applying an event again adds nothing.
 	before := dumpTable(t, pool, "orders.order_timeline", "position")

@@ -44,8 +44,26 @@ type timelineRows struct {
 func newTimelineRows() rows { return &timelineRows{} }
 
 func (t *timelineRows) add(r eventstore.Recorded, e order.Event, _ *OrderAt) {
-	t.positions, t.ids, t.names = append(t.positions, r.Position), append(t.ids, r.StreamID), append(t.names, r.Name)
-	t.actors, t.at, t.summaries = append(t.actors, r.Metadata.Actor), append(t.at, r.RecordedAt), append(t.summaries, Summarize(e))
+	entry := timelineEntry(r, e)
+	t.positions, t.ids, t.names = append(t.positions, entry.Position), append(t.ids, r.StreamID), append(t.names, entry.Name)
+	t.actors, t.at, t.summaries = append(t.actors, entry.Actor), append(t.at, entry.RecordedAt), append(t.summaries, entry.Summary)
+}
+
+// timelineEntry is an order event as the timeline tells it.
+func timelineEntry(r eventstore.Recorded, e order.Event) TimelineEntry {
+	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: Summarize(e)}
+}
+
+// TimelineOf is an order's timeline as its history tells it, the entries the projection
+// writes for the same events. The order page draws it from the history it draws the order
+// from, so the two always agree; the projection's table tells open pages when to look
+// again (NewestTimelinePosition).
+func TimelineOf(h orderstream.History) []TimelineEntry {
+	out := make([]TimelineEntry, len(h.Recorded))
+	for i, r := range h.Recorded {
+		out[i] = timelineEntry(r, h.Events[i])
+	}
+	return out
 }
 
 // write inserts every event's row once; the position is the key, so a redelivered event

@@ -2,31 +2,18 @@ package projections
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/eventstore"
 )
 
-// TimelineEntry is one row of orders.order_timeline: an order event in words.
+// TimelineEntry is an order event in words, as a row of orders.order_timeline holds it.
 type TimelineEntry struct {
 	Position   int64
 	Name       string
 	Actor      string
 	RecordedAt time.Time
 	Summary    string
-}
-
-// Timeline reads an order's timeline, oldest first.
-func Timeline(ctx context.Context, q eventstore.Querier, orderID string) ([]TimelineEntry, error) {
-	rows, err := q.Query(ctx, `SELECT position, name, actor, recorded_at, summary
-		FROM orders.order_timeline WHERE order_id = $1 ORDER BY position`, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("timeline: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[TimelineEntry])
 }
 
 // NewestTimelinePosition is the position of the newest event on an order's timeline; 0

@@ -110,18 +110,14 @@ func LoadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders
 		if _, ok := orders[id]; ok {
 			continue
 		}
-		recorded, err := eventstore.Load(ctx, q, id)
-		if err != nil {
-			return err
-		}
-		o, err := fold(id, recorded)
+		h, err := LoadHistory(ctx, q, id)
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		orders[id] = Current{Order: o, Position: recorded[len(recorded)-1].Position}
+		orders[id] = Current{Order: h.Order, Position: h.Recorded[len(h.Recorded)-1].Position}
 	}
 	return nil
 }
@@ -129,22 +125,33 @@ func LoadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders
 // LoadFromEvents rebuilds an order by folding every event of its stream, ignoring any
 // snapshot.
 func LoadFromEvents(ctx context.Context, q eventstore.Querier, id string) (*order.Order, error) {
-	recorded, err := eventstore.Load(ctx, q, id)
-	if err != nil {
-		return nil, err
-	}
-	return fold(id, recorded)
+	h, err := LoadHistory(ctx, q, id)
+	return h.Order, err
 }
 
-func fold(id string, recorded []eventstore.Recorded) (*order.Order, error) {
+// History is an order with the events it was folded from, stored and decoded, oldest
+// first: one read in which the order and its story agree.
+type History struct {
+	Order    *order.Order
+	Recorded []eventstore.Recorded
+	Events   []order.Event
+}
+
+// LoadHistory reads every event of an order's stream and folds them, ignoring any
+// snapshot.
+func LoadHistory(ctx context.Context, q eventstore.Querier, id string) (History, error) {
+	recorded, err := eventstore.Load(ctx, q, id)
+	if err != nil {
+		return History{}, err
+	}
 	if len(recorded) == 0 || recorded[0].StreamType != StreamType {
-		return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id)
+		return History{}, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id)
 	}
 	events, err := DecodeAll(recorded)
 	if err != nil {
-		return nil, err
+		return History{}, err
 	}
-	return order.Rehydrate(events), nil
+	return History{Order: order.Rehydrate(events), Recorded: recorded, Events: events}, nil
 }
 
 // Decode turns a stored or received envelope into its domain event, in the event's

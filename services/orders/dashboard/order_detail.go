@@ -11,20 +11,21 @@ import (
 	"github.com/ordermill/ordermill/ui"
 )
 
-// orderDetail reads one order: the aggregate from its events (never stale) and the rest
-// from the timeline projection and the workflow's tables.
+// orderDetail reads one order: the aggregate and its timeline from its events (never
+// stale), the rest from the workflow's tables.
 func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
-	// The timeline first: its newest position is the page's version, and the live stream
-	// sends the page again once the timeline has anything newer. Read after the
-	// aggregate, it could hold an event the aggregate missed, and the page would stay
-	// behind for good.
-	timeline, err := s.timeline(ctx, id)
+	// The order and its timeline from one read of its events: they agree, and the page's
+	// version is the newest of them. The live stream sends the page again once the
+	// timeline's projection has anything newer.
+	h, err := orderstream.LoadHistory(ctx, s.pool, id)
 	if err != nil {
 		return ui.OrderDetail{}, err
 	}
-	o, position, err := orderstream.LoadWithPosition(ctx, s.pool, id)
-	if err != nil {
-		return ui.OrderDetail{}, err
+	o, position := h.Order, h.Recorded[len(h.Recorded)-1].Position
+	entries := projections.TimelineOf(h)
+	timeline := make([]ui.TimelineEntry, len(entries))
+	for i, e := range entries {
+		timeline[i] = ui.TimelineEntry(e)
 	}
 	now := s.now()
 	names := s.catalog.Names(ctx, skusOf(o))
@@ -84,14 +85,7 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		d.Simulators = simulatorsFor(o)
 		d.Mailbox = s.cfg.DevMailboxURL
 	}
-	// The page reflects the order as of its newest event, even while the timeline's
-	// projection lags behind it: the live stream then sends the page again only when
-	// there is something newer than what it shows, not to repeat it (a repeat replaced
-	// the form a manager was typing in).
 	d.Version = position
-	if n := len(d.Timeline); n > 0 {
-		d.Version = max(d.Version, d.Timeline[n-1].Position)
-	}
 	if d.Notices, err = s.notifications(ctx, id); err != nil {
 		return d, err
 	}
@@ -114,15 +108,6 @@ func nonEmpty(fs ...ui.Field) []ui.Field {
 		}
 	}
 	return out
-}
-
-func (s *Service) timeline(ctx context.Context, orderID string) ([]ui.TimelineEntry, error) {
-	entries, err := projections.Timeline(ctx, s.pool, orderID)
-	out := make([]ui.TimelineEntry, len(entries))
-	for i, e := range entries {
-		out[i] = ui.TimelineEntry(e)
-	}
-	return out, err
 }
 
 func (s *Service) notifications(ctx context.Context, orderID string) ([]ui.Notification, error) {
