@@ -93,7 +93,8 @@ type Step func(in Input) ([]Effect, error)
 // Rule binds the steps taken when a message of one name arrives, while the order is where
 // its guard says.
 type Rule struct {
-	On     string
+	On string
+	// decode reads the message; nil for a deadline, whose steps need only the order.
 	decode func(Message) (any, error)
 	guard  func(*order.Order) bool
 	steps  []func(in Input, msg any) ([]Effect, error)
@@ -116,8 +117,7 @@ func After[T any](steps ...Step) Rule { return On[T]().Then(steps...) }
 // OnDeadline declares the rule for the deadline of wait w. It applies only while the order
 // still rests in w (lifecycle table): a deadline firing after its wait ended does nothing.
 func OnDeadline(w order.Wait, steps ...Step) Rule {
-	r := Rule{On: DeadlineName(w), decode: func(m Message) (any, error) { return decode[deadline](m) }}
-	r.guard = func(o *order.Order) bool { return o.Status.Waiting(w) }
+	r := Rule{On: DeadlineName(w), guard: func(o *order.Order) bool { return o.Status.Waiting(w) }}
 	return r.Then(steps...)
 }
 
@@ -156,12 +156,15 @@ func (f Flow) Decide(in Input) ([]Effect, error) {
 		if r.On != in.Msg.Name {
 			continue
 		}
-		msg, err := r.decode(in.Msg)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", in.Msg.Name, err)
-		}
 		if r.guard != nil && !r.guard(in.Order) {
 			continue
+		}
+		var msg any
+		if r.decode != nil {
+			var err error
+			if msg, err = r.decode(in.Msg); err != nil {
+				return nil, fmt.Errorf("%s: %w", in.Msg.Name, err)
+			}
 		}
 		for _, step := range r.steps {
 			out, err := step(in, msg)
@@ -196,12 +199,6 @@ func nameOf[T any]() string {
 		return DeliveryWebhookName
 	}
 	panic(fmt.Sprintf("sagas: %T has no message name", zero))
-}
-
-// deadline is the payload of a wait's deadline message.
-type deadline struct {
-	OrderID string     `json:"orderId"`
-	Wait    order.Wait `json:"wait"`
 }
 
 // parallel documents branches that do not depend on each other; their effects are issued
