@@ -10,7 +10,6 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/ui"
@@ -52,17 +51,13 @@ func (s *Service) ticketFromEvents(ctx context.Context, id int64) (ui.TicketCard
 	if err != nil {
 		return ui.TicketCard{}, err
 	}
-	recorded, err := eventstore.Load(ctx, s.pool, orderID)
+	h, err := orderstream.LoadHistory(ctx, s.pool, orderID)
 	if err != nil {
 		return ui.TicketCard{}, err
 	}
 	c := ui.TicketCard{ID: id, OrderID: orderID}
-	for _, r := range recorded {
-		e, err := orderstream.Decode(r)
-		if err != nil {
-			return c, err
-		}
-		switch ev := e.(type) {
+	for i, r := range h.Recorded {
+		switch ev := h.Events[i].(type) {
 		case *order.SupportTicketOpened:
 			if r.Position == id {
 				c.Kind, c.Reason, c.Status, c.CreatedAt = ev.Kind, ev.Reason, "open", ev.At
