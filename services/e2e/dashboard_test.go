@@ -114,17 +114,17 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	alice := browser(t)
 	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
-	assert.Equal(t, "alice@example.com", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=signed-in-as]`))))
+	assert.Equal(t, "alice@example.com", textOf(t, alice, chromedp.CSS(`[data-testid=signed-in-as]`)))
 	// A page reload would drop this mark: it proves rows arrive live.
 	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
 
 	// A high-risk order appears without a reload.
 	first := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true}`)
 	do(t, alice, chromedp.WaitVisible(pendingRow(first)))
-	score := get(t, alice, chromedp.Text(chromedp.CSS(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-score]`, first))))
+	score := textOf(t, alice, chromedp.CSS(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-score]`, first)))
 	assert.Equal(t, "85", score, "10 base + 50 amount + 25 new customer")
 	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "the page was not reloaded")
-	assert.Equal(t, "1", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=nav-pending-count]`))))
+	assert.Equal(t, "1", textOf(t, alice, chromedp.CSS(`[data-testid=nav-pending-count]`)))
 	screenshot(t, alice, "pending")
 
 	// Approve it in place.
@@ -147,7 +147,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	assert.Equal(t, "awaiting_payment", get(t, alice, chromedp.AttributeValue(chromedp.CSS(`[data-testid=order-head] [data-testid=status-badge]`), "data-status")).Value)
 	assert.Equal(t, "current", get(t, alice, chromedp.AttributeValue(chromedp.CSS(`[data-testid=step-payment]`), "data-state")).Value)
 	assert.Equal(t, "done", get(t, alice, chromedp.AttributeValue(chromedp.CSS(`[data-testid=step-approval]`), "data-state")).Value)
-	assert.Contains(t, get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`))), "Approved by alice@example.com: verified by phone")
+	assert.Contains(t, textOf(t, alice, chromedp.CSS(`[data-testid=timeline]`)), "Approved by alice@example.com: verified by phone")
 
 	// The dev simulator marks it paid with a signed webhook; the order moves on. (Only a
 	// payment of the order's recorded session pays it, so the customer pays once it is.)
@@ -199,7 +199,7 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	// The other pages render and are captured for a look.
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=chart-per-hour]`)))
-	assert.Equal(t, "3", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=count-total] .n`))))
+	assert.Equal(t, "3", textOf(t, alice, chromedp.CSS(`[data-testid=count-total] .n`)))
 	screenshot(t, alice, "overview")
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=orders-table]`)))
 	screenshot(t, alice, "orders")

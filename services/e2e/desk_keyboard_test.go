@@ -75,5 +75,5 @@ func TestDeskKeyboardShortcuts(t *testing.T) {
 	assert.Equal(t, "x", get(t, alice, chromedp.Value(in(second, `[data-testid=decide-reason]`))), "r itself is not typed; what follows is")
 
 	do(t, alice, chromedp.Blur(in(second, `[data-testid=decide-reason]`)), chromedp.KeyEvent("?"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=shortcuts]`)))
-	assert.Contains(t, get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=shortcuts]`))), "approve the selected order, after a confirmation")
+	assert.Contains(t, textOf(t, alice, chromedp.CSS(`[data-testid=shortcuts]`)), "approve the selected order, after a confirmation")
 }

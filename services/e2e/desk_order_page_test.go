@@ -15,7 +15,7 @@ func orderState(t *testing.T, ctx context.Context) (status, approval, timeline s
 	t.Helper()
 	status = get(t, ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid=order-head] [data-testid=status-badge]`), "data-status")).Value
 	approval = get(t, ctx, chromedp.AttributeValue(chromedp.CSS(`[data-testid=step-approval]`), "data-state")).Value
-	timeline = get(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
+	timeline = textOf(t, ctx, chromedp.CSS(`[data-testid=timeline]`))
 	return status, approval, timeline
 }
 

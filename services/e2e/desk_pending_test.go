@@ -30,7 +30,7 @@ func TestDeskOthersDecisionsAreLogged(t *testing.T) {
 	)
 	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
-	text := get(t, alice, chromedp.Text(entry))
+	text := textOf(t, alice, entry)
 	assert.Contains(t, text, "Rejected "+id[:8]+" as bob@example.com: reshipper address")
 	logged := get(t, bob, chromedp.Nodes(chromedp.CSSAll(`[data-testid=decision-log-entry]`)))
 	assert.Len(t, logged, 1, "Bob's own decision is logged once, by its answer")
@@ -50,7 +50,7 @@ func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
 	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
 	s.waitStatus(t, id, "cancelled")
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
-	assert.Contains(t, get(t, alice, chromedp.Text(entry)), id[:8]+" was cancelled automatically: no decision before its deadline")
+	assert.Contains(t, textOf(t, alice, entry), id[:8]+" was cancelled automatically: no decision before its deadline")
 }
 
 // claimOf is who the claim box of order id names, as the page shows it.
@@ -67,7 +67,7 @@ func TestDeskClaims(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"))
-	assert.Equal(t, "Nobody is reviewing this order.", get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	assert.Equal(t, "Nobody is reviewing this order.", textOf(t, alice, in(id, `[data-testid=claim-text]`)))
 	bob := tab(t, alice)
 	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
 	do(t, bob,
@@ -75,10 +75,10 @@ func TestDeskClaims(t *testing.T) {
 		chromedp.Click(in(id, `[data-testid=claim-button]`)),
 		chromedp.WaitVisible(in(id, `[data-testid=release-button]`)),
 	)
-	assert.Contains(t, get(t, bob, chromedp.Text(in(id, `[data-testid=claim-text]`))), "You are reviewing this order, since")
+	assert.Contains(t, textOf(t, bob, in(id, `[data-testid=claim-text]`)), "You are reviewing this order, since")
 
 	do(t, alice, until(claimOf(id)+` === 'bob@example.com'`))
-	assert.Regexp(t, `^bob@example.com is reviewing, since \d\d:\d\d UTC\.$`, get(t, alice, chromedp.Text(in(id, `[data-testid=claim-text]`))))
+	assert.Regexp(t, `^bob@example.com is reviewing, since \d\d:\d\d UTC\.$`, textOf(t, alice, in(id, `[data-testid=claim-text]`)))
 	assert.Equal(t, "velocity check", get(t, alice, chromedp.Value(in(id, `[data-testid=decide-reason]`))), "the claim arrives without wiping the form")
 
 	// Bob gives the order up; Alice sees that too.
@@ -92,7 +92,7 @@ func TestDeskClaims(t *testing.T) {
 		chromedp.Click(in(id, `[data-testid=reject-button]`)),
 		chromedp.WaitVisible(in(id, `[data-testid=decide-error]`)),
 	)
-	assert.Contains(t, get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))), "bob@example.com is reviewing this order")
+	assert.Contains(t, textOf(t, alice, in(id, `[data-testid=decide-error]`)), "bob@example.com is reviewing this order")
 	assert.Equal(t, "awaiting_approval", s.order(t, id).Status)
 
 	// With "Decide anyway" ticked, her rejection goes through.
@@ -109,7 +109,7 @@ func TestDeskClaims(t *testing.T) {
 
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
 		until(`document.querySelector('[data-testid=timeline]').textContent.includes('Claim released by bob@example.com')`))
-	timeline := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=timeline]`)))
+	timeline := textOf(t, alice, chromedp.CSS(`[data-testid=timeline]`))
 	assert.Equal(t, 2, strings.Count(timeline, "Claimed for review by bob@example.com until"), timeline)
 }
 
@@ -123,7 +123,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 
 	// Nothing ticked: refused.
 	do(t, alice, chromedp.Click(chromedp.CSS(`[data-testid=bulk-approve]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-error]`)))
-	assert.Equal(t, "Select the orders to decide first.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-error]`))))
+	assert.Equal(t, "Select the orders to decide first.", textOf(t, alice, chromedp.CSS(`[data-testid=bulk-error]`)))
 
 	do(t, alice,
 		chromedp.Click(in(first, `[data-testid=bulk-select]`)),
@@ -132,7 +132,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid=bulk-reject]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-confirm]`)),
 	)
-	question := get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-question]`)))
+	question := textOf(t, alice, chromedp.CSS(`[data-testid=bulk-question]`))
 	assert.Contains(t, question, "Reject 2 orders with the reason \u201ccard testing ring\u201d?")
 	assert.Contains(t, question, first[:8])
 	assert.Contains(t, question, second[:8])
@@ -147,7 +147,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 		chromedp.WaitNotPresent(pendingRow(first)),
 		chromedp.WaitNotPresent(pendingRow(second)),
 	)
-	assert.Equal(t, "Rejected 2 of 2 orders as alice@example.com.", get(t, alice, chromedp.Text(chromedp.CSS(`[data-testid=bulk-summary]`))))
+	assert.Equal(t, "Rejected 2 of 2 orders as alice@example.com.", textOf(t, alice, chromedp.CSS(`[data-testid=bulk-summary]`)))
 	for _, id := range []string{first, second} {
 		o := s.waitStatus(t, id, "rejected")
 		assert.Equal(t, "alice@example.com", o.DecidedBy)

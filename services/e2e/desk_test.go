@@ -23,6 +23,17 @@ func in(id, sel string) chromedp.CSS {
 	return chromedp.CSS(fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] %s`, id, sel))
 }
 
+// textOf reads the visible text of the first element sel matches, once there is one. It
+// finds and reads the element in one evaluation in the page: chromedp.Text does the two in
+// separate round trips and fails ("No node with given id found") when a live update
+// replaces the element between them.
+func textOf(t *testing.T, ctx context.Context, sel chromedp.CSS) string {
+	t.Helper()
+	return get(t, ctx, chromedp.Poll[struct{ Text string }](
+		fmt.Sprintf(`(e => e && {Text: e.innerText})(document.querySelector(%q))`, string(sel)),
+		chromedp.WithPollingMutation())).Text
+}
+
 // until waits, without sleeping, until the page's expression is true: it is evaluated
 // again on every change of the DOM.
 func until(expression string) chromedp.Action[chromedp.Void] {
@@ -115,9 +126,9 @@ func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
 		chromedp.Click(in(id, `[data-testid=reject-button]`)),
 		chromedp.WaitVisible(in(id, `[data-testid=decide-form] [data-testid=decide-error]`)),
 	)
-	assert.Equal(t, "Give a reason to reject the order.", get(t, alice, chromedp.Text(in(id, `[data-testid=decide-error]`))))
-	assert.Equal(t, "mallory@example.com", get(t, alice, chromedp.Text(in(id, `[data-testid=pending-customer]`))))
-	assert.Equal(t, "50,000.00 USD", get(t, alice, chromedp.Text(in(id, `[data-testid=pending-total]`))))
+	assert.Equal(t, "Give a reason to reject the order.", textOf(t, alice, in(id, `[data-testid=decide-error]`)))
+	assert.Equal(t, "mallory@example.com", textOf(t, alice, in(id, `[data-testid=pending-customer]`)))
+	assert.Equal(t, "50,000.00 USD", textOf(t, alice, in(id, `[data-testid=pending-total]`)))
 	factors := get(t, alice, chromedp.Nodes(chromedp.CSSAll(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-factor]`, id))))
 	assert.Len(t, factors, 2, "amount and new customer")
 	do(t, alice, until(fmt.Sprintf(`document.activeElement && document.activeElement.id === %q`, "reason-"+id)))
