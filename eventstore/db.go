@@ -104,8 +104,10 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (current, want int64
 }
 
 // Open creates the database if needed, connects a pool and applies migrations: the one call
-// every service makes at start-up.
-func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+// every service makes at start-up. Its connections carry app as their application_name
+// (unless the URL names one), so pg_stat_activity and the server's log say which program
+// holds a session or a transaction.
+func Open(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	if err := EnsureDatabase(ctx, databaseURL); err != nil {
 		return nil, err
 	}
@@ -118,6 +120,9 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	}
 	if !strings.Contains(databaseURL, "connect_timeout") {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok && app != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "ordermill-" + app
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -38,7 +38,7 @@ func BenchmarkRebuild(b *testing.B) {
 	var pool *pgxpool.Pool
 	if url := os.Getenv("REPLAY_BENCH_DATABASE_URL"); url != "" {
 		var err error
-		if pool, err = eventstore.Open(ctx, url); err != nil {
+		if pool, err = eventstore.Open(ctx, url, "bench"); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(pool.Close)

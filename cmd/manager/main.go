@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if url == "" {
 		url = eventstore.DefaultDatabaseURL
 	}
-	pool, err := eventstore.Open(ctx, url)
+	pool, err := eventstore.Open(ctx, url, "manager")
 	if err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if url == "" {
 		url = eventstore.DefaultDatabaseURL
 	}
-	pool, err := eventstore.Open(ctx, url)
+	pool, err := eventstore.Open(ctx, url, "replay")
 	if err != nil {
 		return err
 	}

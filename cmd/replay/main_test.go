@@ -114,7 +114,7 @@ func TestMigrateOnlyCreatesDatabaseThenRebuild(t *testing.T) {
 	assert.Contains(t, out.String(), "migrations applied")
 
 	// Store one order, then rebuild: its summary appears.
-	pool, err := eventstore.Open(ctx, dbURL)
+	pool, err := eventstore.Open(ctx, dbURL, "replay-test")
 	require.NoError(t, err)
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		o := &order.Order{}

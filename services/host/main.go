@@ -90,7 +90,7 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if cfg.pprofAddr != "" {
 		servePprof(ctx, logger, cfg.pprofAddr)
 	}
-	pool, err := eventstore.Open(ctx, cfg.databaseURL)
+	pool, err := eventstore.Open(ctx, cfg.databaseURL, name)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	pg := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	pool, err := eventstore.Open(ctx, pg.url("ordermill"))
+	pool, err := eventstore.Open(ctx, pg.url("ordermill"), "orders-test")
 	require.NoError(t, err)
 	defer pool.Close()
 
