@@ -12,7 +12,8 @@
 # BENCH_DATABASE_URL (default ordermill_bench on the local Postgres) and BENCH_BASE_PORT
 # (default 3001; the services take it and the next three) choose where. DATABASE_URL is
 # deliberately not used: the Makefile exports it for the development database, and this
-# script drops its database.
+# script drops its database. BENCH_PPROF_PORT, when set, gives each service Go's profiler
+# on its own port: orders on BENCH_PPROF_PORT, payments on the next, and so on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +64,8 @@ start_system() {
     svc="${services[$i]}"
     # As in run.sh: the prefixing sed runs in a process substitution so that $! is the
     # service itself, which is what loadgen reads peak RSS from.
-    PORT=$((base_port + i)) bin/"$svc" > >(sed -u "s/^/[$svc] /" >&2) 2>&1 &
+    PORT=$((base_port + i)) PPROF_ADDR="${BENCH_PPROF_PORT:+127.0.0.1:$((BENCH_PPROF_PORT + i))}" \
+      bin/"$svc" > >(sed -u "s/^/[$svc] /" >&2) 2>&1 &
     pids+=($!)
   done
   for i in "${!services[@]}"; do
