@@ -35,6 +35,16 @@ func Pipelined(tx pgx.Tx) *Pipeline {
 	return &Pipeline{Tx: tx, batch: &pgx.Batch{}}
 }
 
+// Queues reports whether tx queues its writes (a Pipeline, as a QueueWrites consumer
+// hands its handler): an Exec then returns an empty command tag, and a write's outcome is
+// known only when the pipeline flushes. A handler whose check of a command tag guards
+// against a concurrent writer leaves that check, under a pipeline, to a write that fails
+// (an append's expected version, a unique key): the batch then fails and comes again.
+func Queues(tx pgx.Tx) bool {
+	_, ok := tx.(*Pipeline)
+	return ok
+}
+
 // Exec queues sql.
 func (p *Pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	p.queue(sql, args, func(br pgx.BatchResults) error {

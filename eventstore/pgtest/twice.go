@@ -6,7 +6,21 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore"
 )
+
+// Queued runs handle as a consumer registered with eventstore.QueueWrites runs its
+// handler: on a pipeline over tx, whose queued writes are sent once handle returns.
+func Queued(handle func(ctx context.Context, tx pgx.Tx) error) func(ctx context.Context, tx pgx.Tx) error {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		p := eventstore.Pipelined(tx)
+		if err := handle(ctx, p); err != nil {
+			return err
+		}
+		return p.Flush(ctx)
+	}
+}
 
 // HandleTwice runs handle in a transaction of its own, as a consumer runs a handler for
 // a message, and then again, as the log redelivers it (a lost commit, a retried batch).

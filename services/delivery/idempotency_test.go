@@ -24,5 +24,6 @@ func TestCreateShipmentHandledTwiceChangesNothing(t *testing.T) {
 	require.NoError(t, err)
 	msg := message.NewMessage("m-1", raw)
 	msg.Metadata.Set("name", shipping.CreateShipmentName)
-	pgtest.HandleTwice(t, pool, "a shipment", func(ctx context.Context, tx pgx.Tx) error { return s.handleCommand(ctx, tx, msg) })
+	// As the consumer runs it (eventstore.QueueWrites): its writes queued until the commit.
+	pgtest.HandleTwice(t, pool, "a shipment", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommand(ctx, tx, msg) }))
 }

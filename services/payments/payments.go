@@ -115,7 +115,10 @@ func (s *Service) Handler() http.Handler { return s.handler }
 
 // RegisterConsumers subscribes the command handler to payments_commands.
 func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
-	return log.Consume(router, ConsumerGroup, payment.CommandsTopic, s.handleCommand)
+	// Queued writes: a command's writes go with the batch's commit, so its transaction takes
+	// a transaction id for one round trip only and holds back the log's visibility horizon
+	// (docs/ARCHITECTURE.md) no longer than that.
+	return log.Consume(router, ConsumerGroup, payment.CommandsTopic, s.handleCommand, eventstore.QueueWrites())
 }
 
 // handleCommand dispatches on the message name. An unknown name is acked and logged rather
@@ -203,7 +206,10 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		ExpiresAt:     expires,
 	}
 	// ON CONFLICT waits for a concurrent creator of the same order to finish, then does
-	// nothing: the unique order_id is what makes creation at-most-once.
+	// nothing: the unique order_id is what makes creation at-most-once. On the consumer's
+	// pipeline (eventstore.Queues) the insert and the append go with the commit, and the
+	// tag is not known: a concurrent creator has then appended version 1 of the stream, the
+	// append below fails at the commit, and the command comes again and finds its session.
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO payments.sessions
 			(session_id, order_id, amount, currency, customer_email, url, status, created_at, updated_at, expires_at)
@@ -214,7 +220,7 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err != nil {
 		return Session{}, false, fmt.Errorf("insert payment session: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !eventstore.Queues(tx) && tag.RowsAffected() == 0 {
 		existing, err := s.existingSession(ctx, tx, cmd)
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			// Only possible under a snapshot older than the winner's commit; retrying sees it.

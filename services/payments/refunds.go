@@ -36,21 +36,10 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	if err != nil {
 		return fmt.Errorf("refund payment %s of order %s: %w", r.PaymentID, r.OrderID, err)
 	}
-	now := s.now()
-	// ON CONFLICT waits for a concurrent refund of the same payment, then records nothing.
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO payments.refunds (payment_id, order_id, refund_id, amount, currency, reason, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id) DO NOTHING`,
-		r.PaymentID, r.OrderID, refundID, r.Amount, r.Currency, r.Reason, now)
-	if err != nil {
-		return fmt.Errorf("record refund: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil
-	}
-	s.logger.InfoContext(ctx, "payments: payment refunded", "order_id", r.OrderID, "payment_id", r.PaymentID, "refund_id", refundID)
 	stream := eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(r.OrderID)}
-	// A payment stream is short (its session, its refunds): the next version is read off it.
+	// A payment stream is short (its session, its refunds): the next version is read off
+	// it, before anything is written, so on the consumer's pipeline every write goes with
+	// the commit.
 	recs, err := eventstore.Load(ctx, tx, stream.ID)
 	if err != nil {
 		return err
@@ -59,6 +48,21 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	if len(recs) > 0 {
 		version = recs[len(recs)-1].Version
 	}
+	now := s.now()
+	// ON CONFLICT waits for a concurrent refund of the same payment, then records nothing.
+	// On the pipeline the tag is not known: the concurrent refund appended to the stream
+	// too, so the append below fails on its version and the command comes again.
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO payments.refunds (payment_id, order_id, refund_id, amount, currency, reason, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id) DO NOTHING`,
+		r.PaymentID, r.OrderID, refundID, r.Amount, r.Currency, r.Reason, now)
+	if err != nil {
+		return fmt.Errorf("record refund: %w", err)
+	}
+	if !eventstore.Queues(tx) && tag.RowsAffected() == 0 {
+		return nil
+	}
+	s.logger.InfoContext(ctx, "payments: payment refunded", "order_id", r.OrderID, "payment_id", r.PaymentID, "refund_id", refundID)
 	_, err = eventstore.Append(ctx, tx, stream, version, meta, eventstore.Event{Name: payment.RefundedName, Data: payment.Refunded{
 		OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: refundID, Amount: r.Amount, Currency: r.Currency, Reason: r.Reason, At: now,
 	}})
