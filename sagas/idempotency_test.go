@@ -20,10 +20,6 @@ import (
 	"github.com/ordermill/ordermill/sagas"
 )
 
-// sagaLockTouch is the time the saga last locked an order's row: the lock is an upsert
-// that touches it for every message, a duplicate too. Nothing reads it.
-const sagaLockTouch = "sagas.order_process.updated_at"
-
 // Every message of an order's life, handled by the saga a second time (the log
 // redelivers it), changes nothing: no second event, command, email, deadline or ticket,
 // and the saga's state as it was. Each step is handled twice before the next comes, as a
@@ -63,7 +59,7 @@ func TestEveryStepHandledTwiceChangesNothing(t *testing.T) {
 		t.Helper()
 		pgtest.HandleTwice(t, pool, m.Name, func(ctx context.Context, tx pgx.Tx) error {
 			return runner.Handle(ctx, tx, orderID, m, eventstore.Metadata{CorrelationID: orderID, CausationID: m.ID, Actor: "saga"})
-		}, sagaLockTouch)
+		})
 	}
 	status := func(id string) order.Status {
 		o, err := orderstream.Load(ctx, pool, id)
@@ -102,9 +98,9 @@ func TestEveryStepHandledTwiceChangesNothing(t *testing.T) {
 		return runner.Handle(ctx, tx, cancelled, late, eventstore.Metadata{CorrelationID: cancelled, CausationID: late.ID, Actor: "saga"})
 	}
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }))
-	first := pgtest.Contents(t, pool, sagaLockTouch)
+	first := pgtest.Contents(t, pool)
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }))
-	require.Equal(t, []string{"public.watermill_payments_commands"}, first.Changed(pgtest.Contents(t, pool, sagaLockTouch)))
+	require.Equal(t, []string{"public.watermill_payments_commands"}, first.Changed(pgtest.Contents(t, pool)))
 	var refunds int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM watermill_payments_commands WHERE metadata->>'name' = $1 AND payload->>'paymentId' = 'pi_3'`, payment.RefundName).Scan(&refunds))
 	require.Equal(t, 2, refunds, "the refund is asked for again, for the same payment")

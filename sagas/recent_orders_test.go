@@ -2,6 +2,7 @@ package sagas_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -51,4 +52,44 @@ func TestRecentOrdersCountsEveryVersionOfOrderPlaced(t *testing.T) {
 	for _, name := range order.StoredNames(order.NameOrderPlaced) {
 		assert.Contains(t, def, "'"+name+"'", "the index covers %s", name)
 	}
+}
+
+// The runner scores an order with the customer's recent orders as the log has them: the
+// fourth order of a customer within the hour carries the velocity factor, counting the
+// three before it.
+func TestRunnerScoresWithTheCustomersRecentOrders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	var last eventstore.Recorded
+	for i, id := range []string{"v-1", "v-2", "v-3", "v-4"} {
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			o := &order.Order{ID: id}
+			events, err := o.Place(order.PlaceOrder{OrderID: id, CustomerID: "c-fast", Items: []order.Item{{SKU: "SKU-001", Quantity: 1}},
+				Total: 1000, Currency: "USD", At: now.Add(time.Duration(i-4) * time.Minute)})
+			if err != nil {
+				return err
+			}
+			if err := orderstream.Append(ctx, tx, o, eventstore.Metadata{CorrelationID: id}, events...); err != nil {
+				return err
+			}
+			recorded, err := eventstore.Load(ctx, tx, id)
+			last = recorded[0]
+			return err
+		}))
+	}
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return runner.Handle(ctx, tx, "v-4", sagas.Message{Name: last.Name, ID: last.EventID, Payload: last.Payload}, eventstore.Metadata{CorrelationID: "v-4"})
+	}))
+	o, err := orderstream.Load(ctx, pool, "v-4")
+	require.NoError(t, err)
+	var velocity []string
+	for _, f := range o.RiskFactors {
+		if f.Code == "order_velocity" {
+			velocity = append(velocity, f.Description)
+		}
+	}
+	assert.Equal(t, []string{"3 other orders from this customer in the last hour"}, velocity)
 }

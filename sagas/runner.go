@@ -178,8 +178,8 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	// The saga rows are locked first, then the orders read, in one round trip: the
-	// second statement sees every commit that ended before the locks were granted.
+	// The orders' saga locks are taken first, then the states and the orders read, in one
+	// round trip: the reads see every commit that ended before the locks were granted.
 	b := &pgx.Batch{}
 	states := queueLockStates(b, ids)
 	orders := orderstream.QueueLoadMany(b, ids)
@@ -189,13 +189,17 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 	if err := orderstream.LoadMissing(ctx, tx, ids, orders); err != nil {
 		return err
 	}
+	recent, err := recentOrdersOf(ctx, tx, jobs, orders)
+	if err != nil {
+		return err
+	}
 	for _, j := range jobs {
 		c, ok := orders[j.orderID]
 		if !ok {
 			return apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID)
 		}
 		state := states[j.orderID]
-		if err := r.decide(tx, j, c.Order, &state); err != nil {
+		if err := r.decide(tx, j, c.Order, &state, recent[j.orderID]); err != nil {
 			return err
 		}
 		states[j.orderID] = state
@@ -220,7 +224,7 @@ const maxChain = 32
 // HandledBy, so the saga's consumers skip them when the log delivers them. This saves
 // the order a trip through the log per step (a wake-up, a batch transaction, loading the
 // order and the saga state again) without changing what the flow decides.
-func (r *Runner) decide(tx pgx.Tx, first job, o *order.Order, state *State) error {
+func (r *Runner) decide(tx pgx.Tx, first job, o *order.Order, state *State, recentOrders int) error {
 	queue := []job{first}
 	for n := 0; len(queue) > 0; n++ {
 		if n == maxChain {
@@ -232,10 +236,7 @@ func (r *Runner) decide(tx pgx.Tx, first job, o *order.Order, state *State) erro
 		// Postgres keeps microseconds: truncating keeps event times and column times equal.
 		in := Input{Msg: j.msg, Order: o, State: *state, Now: r.now().UTC().Truncate(time.Microsecond), Cfg: r.cfg}
 		if j.msg.Name == order.NameOrderPlaced {
-			var err error
-			if in.RecentOrders, err = RecentOrders(ctx, tx, o, nil); err != nil {
-				return err
-			}
+			in.RecentOrders = recentOrders
 		}
 		effects, err := r.flow.Decide(in)
 		if err != nil {
@@ -293,16 +294,21 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	return nil, fmt.Errorf("unknown effect %T", e)
 }
 
-// queueLockStates queues on b the lock of the saga rows of ids (sorted), creating the
-// missing ones, in one statement: rows are taken in id order, the one global order every
-// saga transaction follows, so two of them may wait for each other but never deadlock.
-// The map it returns holds the states once b has been sent and closed.
+// queueLockStates queues on b the locks of the saga states of ids and their read. Each
+// order's lock is a transaction-level advisory lock, taken in key order: the one global
+// order every saga transaction follows, so two of them may wait for each other but never
+// deadlock. An advisory lock writes nothing, so a run takes no transaction id until its
+// writes go with its commit; locking the saga rows (an upsert) took one at the start and
+// held back the log's visibility horizon for the whole run (docs/ARCHITECTURE.md). The
+// map it returns holds the states once b has been sent and closed; an order with no row
+// yet starts from the zero state.
 func queueLockStates(b *pgx.Batch, ids []string) map[string]State {
 	states := make(map[string]State, len(ids))
 	b.Queue(`
-		INSERT INTO sagas.order_process (order_id) SELECT id FROM unnest($1::text[]) AS id ORDER BY id
-		ON CONFLICT (order_id) DO UPDATE SET updated_at = now()
-		RETURNING order_id, state`, ids).Query(func(rows pgx.Rows) error {
+		SELECT pg_advisory_xact_lock(k) FROM (
+			SELECT DISTINCT hashtextextended('sagas.order_process:' || id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY k
+		) AS locks`, ids)
+	b.Queue(`SELECT order_id, state FROM sagas.order_process WHERE order_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
 		var id string
 		var raw []byte
 		_, err := pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
@@ -314,14 +320,15 @@ func queueLockStates(b *pgx.Batch, ids []string) map[string]State {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("lock saga states: %w", err)
+			return fmt.Errorf("read saga states: %w", err)
 		}
 		return nil
 	})
 	return states
 }
 
-// saveStates stores every state in one statement.
+// saveStates stores every state that changed, creating the rows of new orders, in one
+// statement.
 func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State) error {
 	ids := make([]string, 0, len(states))
 	raws := make([]string, 0, len(states))
@@ -333,10 +340,38 @@ func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State) error {
 		ids, raws = append(ids, id), append(raws, string(raw))
 	}
 	_, err := tx.Exec(ctx, `
-		UPDATE sagas.order_process p SET state = v.state::jsonb
-		FROM unnest($1::text[], $2::text[]) AS v(order_id, state)
-		WHERE p.order_id = v.order_id AND p.state <> v.state::jsonb`, ids, raws)
+		INSERT INTO sagas.order_process AS p (order_id, state)
+		SELECT id, state::jsonb FROM unnest($1::text[], $2::text[]) AS v(id, state)
+		ON CONFLICT (order_id) DO UPDATE SET state = excluded.state, updated_at = now()
+		WHERE p.state <> excluded.state`, ids, raws)
 	return err
+}
+
+// recentOrdersOf reads, in one round trip and before anything is written, RecentOrders
+// for every order placed in jobs (an OrderPlaced comes from the log, never from the
+// saga's own chain): a read between the run's writes would send them early, and the run
+// would take its transaction id, holding back the log's visibility horizon, a round trip
+// sooner.
+func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[string]orderstream.Current) (map[string]int, error) {
+	recent := map[string]int{}
+	b := &pgx.Batch{}
+	for _, j := range jobs {
+		c, ok := orders[j.orderID]
+		if j.msg.Name != order.NameOrderPlaced || !ok || c.Order.CustomerID == "" {
+			continue
+		}
+		id := j.orderID
+		b.Queue(recentOrdersSQL, recentOrdersArgs(c.Order, nil)...).QueryRow(func(row pgx.Row) error {
+			var n int
+			err := row.Scan(&n)
+			recent[id] = n
+			return err
+		})
+	}
+	if b.Len() == 0 {
+		return recent, nil
+	}
+	return recent, tx.SendBatch(ctx, b).Close()
 }
 
 // RecentOrders counts the customer's other orders recorded since an hour before o was
@@ -350,9 +385,14 @@ func RecentOrders(ctx context.Context, q eventstore.Querier, o *order.Order, unt
 		return 0, nil
 	}
 	var n int
-	err := q.QueryRow(ctx, `SELECT count(*) FROM events
-		WHERE event_name IN ('order.placed.v1', 'order.placed.v2') AND payload->>'customerId' = $1
-		  AND recorded_at > $2 AND stream_id <> $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)`,
-		o.CustomerID, o.PlacedAt.Add(-time.Hour), o.ID, until).Scan(&n)
+	err := q.QueryRow(ctx, recentOrdersSQL, recentOrdersArgs(o, until)...).Scan(&n)
 	return n, err
+}
+
+const recentOrdersSQL = `SELECT count(*) FROM events
+	WHERE event_name IN ('order.placed.v1', 'order.placed.v2') AND payload->>'customerId' = $1
+	  AND recorded_at > $2 AND stream_id <> $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)`
+
+func recentOrdersArgs(o *order.Order, until *time.Time) []any {
+	return []any{o.CustomerID, o.PlacedAt.Add(-time.Hour), o.ID, until}
 }
