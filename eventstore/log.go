@@ -187,8 +187,9 @@ func OnlyNames(names ...string) ConsumeOption {
 
 // QueueWrites hands the handler its transaction as a Pipeline: its writes (Exec, appends)
 // are queued and go to Postgres with the batch's offset and COMMIT, in one round trip.
-// Only for a handler that reads no command tag of an Exec. A queued write that fails
-// fails the batch at its commit, and the batch is retried message by message.
+// An Exec's command tag is then empty: a handler that reads one must ask Queues first
+// and rest its check on a write that fails instead. A queued write that fails fails the
+// batch at its commit, and the batch is retried message by message, not pipelined.
 func QueueWrites() ConsumeOption {
 	return func(o *consumeOptions) { o.queueWrites = true }
 }
