@@ -8,15 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/delivery"
 )
 
@@ -128,35 +126,7 @@ func TestCreateShipmentCommandOverTheLog(t *testing.T) {
 	require.NoError(t, eventstore.Send(ctx, tx, shipping.CommandsTopic, meta, eventstore.Message{Name: shipping.CreateShipmentName, Data: command("ord-1")}))
 	require.NoError(t, tx.Commit(ctx))
 
-	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
-	go func() { _ = log.Listen(ctx) }()
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	require.NoError(t, err)
-	require.NoError(t, svc.RegisterConsumers(log, router))
-	announced := make(chan struct{})
-	var (
-		once sync.Once
-		got  eventstore.Recorded
-	)
-	require.NoError(t, log.Consume(router, "test", eventstore.EventsTopic(shipping.StreamType), func(_ context.Context, _ pgx.Tx, msg *message.Message) error {
-		if msg.Metadata.Get("name") != shipping.ShipmentCreatedName {
-			return nil
-		}
-		r, err := eventstore.DecodeRecorded(msg)
-		if err != nil {
-			return err
-		}
-		got = r
-		once.Do(func() { close(announced) })
-		return nil
-	}))
-	go func() { _ = router.Run(ctx) }()
-	select {
-	case <-announced:
-	case <-ctx.Done():
-		t.Fatal("ShipmentCreated never arrived on shipment_events")
-	}
-	require.NoError(t, router.Close())
+	got := pgtest.FirstEvent(t, ctx, pool, svc.RegisterConsumers, eventstore.EventsTopic(shipping.StreamType), shipping.ShipmentCreatedName)
 
 	sh, err := svc.ShipmentByOrder(ctx, pool, "ord-1")
 	require.NoError(t, err)

@@ -8,15 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/payments"
 )
 
@@ -125,35 +123,7 @@ func TestCreateSessionCommandOverTheLog(t *testing.T) {
 	require.NoError(t, eventstore.Send(ctx, tx, payment.CommandsTopic, meta, eventstore.Message{Name: payment.CreateSessionName, Data: cmd}))
 	require.NoError(t, tx.Commit(ctx))
 
-	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
-	go func() { _ = log.Listen(ctx) }()
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	require.NoError(t, err)
-	require.NoError(t, svc.RegisterConsumers(log, router))
-	announced := make(chan struct{})
-	var (
-		once sync.Once
-		got  eventstore.Recorded
-	)
-	require.NoError(t, log.Consume(router, "test", eventstore.EventsTopic(payment.StreamType), func(_ context.Context, _ pgx.Tx, msg *message.Message) error {
-		if msg.Metadata.Get("name") != payment.SessionCreatedName {
-			return nil
-		}
-		r, err := eventstore.DecodeRecorded(msg)
-		if err != nil {
-			return err
-		}
-		got = r
-		once.Do(func() { close(announced) })
-		return nil
-	}))
-	go func() { _ = router.Run(ctx) }()
-	select {
-	case <-announced:
-	case <-ctx.Done():
-		t.Fatal("SessionCreated never arrived on payment_events")
-	}
-	require.NoError(t, router.Close())
+	got := pgtest.FirstEvent(t, ctx, pool, svc.RegisterConsumers, eventstore.EventsTopic(payment.StreamType), payment.SessionCreatedName)
 
 	sess, err := svc.SessionByOrder(ctx, pool, "ord-1")
 	require.NoError(t, err)
