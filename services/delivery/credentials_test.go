@@ -21,7 +21,7 @@ import (
 // service's token and answers 401 without it.
 func TestProceduresWantACallersToken(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{}
+	stub := newOrdersStub()
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, delivery.Config{OrdersWebhookURL: orders.URL + "/webhooks/delivery"})
@@ -45,14 +45,14 @@ func TestProceduresWantACallersToken(t *testing.T) {
 	sh, err := svc.ShipmentByOrder(ctx, pool, "ord-1")
 	require.NoError(t, err)
 	assert.Equal(t, delivery.StatusCreated, sh.Status, "the courier did not move it")
-	bodies, _ := stub.received()
+	bodies, _ := stub.Received()
 	assert.Empty(t, bodies, "no webhook was sent")
 	_, err = svc.ShipmentByOrder(ctx, pool, "ord-2")
 	assert.Error(t, err, "no shipment was booked")
 
 	rec := postJSON(t, h, "/api/shipments/ord-1/simulate", `{"status":"delivered"}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	bodies, _ = stub.received()
+	bodies, _ = stub.Received()
 	require.Len(t, bodies, 1)
 	assert.Equal(t, shipping.StatusDelivered, bodies[0].Status)
 }

@@ -20,7 +20,7 @@ import (
 // (pgtest.Serve).
 func FuzzHTTP(f *testing.F) {
 	pool := pgtest.Pool(f)
-	orders := httptest.NewServer(&ordersStub{})
+	orders := httptest.NewServer(newOrdersStub())
 	f.Cleanup(orders.Close)
 	logger := slog.New(slog.DiscardHandler)
 	svc := delivery.New(pool, logger, delivery.Config{

@@ -1,12 +1,8 @@
 package delivery_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,52 +12,20 @@ import (
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/services/delivery"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/simulator/simulatortest"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
-// ordersStub plays the orders service's webhook endpoint: it verifies the signature as the
-// orders service must and records what it was sent.
-type ordersStub struct {
-	mu     sync.Mutex
-	bodies []shipping.Webhook
-	errs   []error
-}
-
-func (o *ordersStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if r.Method != http.MethodPost || r.URL.Path != "/webhooks/delivery" {
-		http.NotFound(w, r)
-		return
-	}
-	if err := webhooksig.VerifyCourier(body, r.Header.Get(webhooksig.CourierHeader), secret, time.Now()); err != nil {
-		o.errs = append(o.errs, err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	var wh shipping.Webhook
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&wh); err != nil {
-		o.errs = append(o.errs, err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	o.bodies = append(o.bodies, wh)
-	w.WriteHeader(http.StatusAccepted)
-	_, _ = io.WriteString(w, `{"ok":true}`)
-}
-
-func (o *ordersStub) received() ([]shipping.Webhook, []error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]shipping.Webhook(nil), o.bodies...), append([]error(nil), o.errs...)
+// newOrdersStub plays the orders service's webhook endpoint (simulatortest.Receiver).
+func newOrdersStub() *simulatortest.Receiver[shipping.Webhook] {
+	return &simulatortest.Receiver[shipping.Webhook]{Path: "/webhooks/delivery", Verify: func(body []byte, h http.Header) error {
+		return webhooksig.VerifyCourier(body, h.Get(webhooksig.CourierHeader), secret, time.Now())
+	}}
 }
 
 func TestSimulatorSendsSignedWebhooks(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{}
+	stub := newOrdersStub()
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, delivery.Config{OrdersWebhookURL: orders.URL + "/webhooks/delivery"})
@@ -92,7 +56,7 @@ func TestSimulatorSendsSignedWebhooks(t *testing.T) {
 	rec = postJSON(t, h, "/api/shipments/ord-1/simulate", `{"status":"in_transit"}`)
 	assert.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
 
-	bodies, errs := stub.received()
+	bodies, errs := stub.Received()
 	assert.Empty(t, errs)
 	assert.Equal(t, []shipping.Webhook{transit.Webhook, again, delivered}, bodies)
 
@@ -104,7 +68,7 @@ func TestSimulatorSendsSignedWebhooks(t *testing.T) {
 
 func TestSimulatedFailureCarriesItsReason(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{}
+	stub := newOrdersStub()
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, delivery.Config{OrdersWebhookURL: orders.URL + "/webhooks/delivery"})
@@ -118,7 +82,7 @@ func TestSimulatedFailureCarriesItsReason(t *testing.T) {
 	rec = postJSON(t, svc.Handler(), "/api/shipments/ord-2/simulate", `{"status":"failed"}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 
-	bodies, errs := stub.received()
+	bodies, errs := stub.Received()
 	assert.Empty(t, errs)
 	require.Len(t, bodies, 2)
 	assert.Equal(t, "address_unknown", bodies[0].Reason)
@@ -132,7 +96,7 @@ func TestSimulatedFailureCarriesItsReason(t *testing.T) {
 // The orders service's refusal is reported, not hidden: a wrong secret shows up as 401.
 func TestSimulatorReportsTheOrdersServiceAnswer(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{}
+	stub := newOrdersStub()
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, delivery.Config{WebhookSecret: "wrong", OrdersWebhookURL: orders.URL + "/webhooks/delivery"})
@@ -142,7 +106,7 @@ func TestSimulatorReportsTheOrdersServiceAnswer(t *testing.T) {
 	rec := postJSON(t, svc.Handler(), "/api/shipments/ord-1/simulate", `{"status":"delivered"}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	assert.Equal(t, http.StatusUnauthorized, decode[delivery.SimulateResult](t, rec).OrdersStatus)
-	_, errs := stub.received()
+	_, errs := stub.Received()
 	assert.Len(t, errs, 1)
 }
 

@@ -74,7 +74,7 @@ var csrfInput = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 // had no CSP. A post must now bring the token its page set twice (cookie and field).
 func TestCheckoutNeedsItsCSRFTokenAndHasAStrictCSP(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{status: http.StatusAccepted}
+	stub := newOrdersStub(http.StatusAccepted)
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
@@ -119,12 +119,12 @@ func TestCheckoutNeedsItsCSRFTokenAndHasAStrictCSP(t *testing.T) {
 		assert.Equal(t, "forbidden", decode[httpx.ErrorBody](t, rec).Error.Code, name)
 		assert.NotEmpty(t, rec.Header().Get("Content-Security-Policy"), name)
 	}
-	bodies, _ := stub.received()
+	bodies, _ := stub.Received()
 	assert.Empty(t, bodies, "no refused post sent a webhook")
 
 	rec = post(url.Values{"outcome": {"completed"}, "csrf_token": {m[1]}}, cookie)
 	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
-	bodies, _ = stub.received()
+	bodies, _ = stub.Received()
 	require.Len(t, bodies, 1)
 	assert.Equal(t, payment.StatusCompleted, bodies[0].Status)
 }

@@ -24,7 +24,7 @@ import (
 // nothing (pgtest.Serve).
 func FuzzHTTP(f *testing.F) {
 	pool := pgtest.Pool(f)
-	orders := httptest.NewServer(&ordersStub{status: http.StatusAccepted})
+	orders := httptest.NewServer(newOrdersStub(http.StatusAccepted))
 	f.Cleanup(orders.Close)
 	logger := slog.New(slog.DiscardHandler)
 	svc := payments.New(pool, logger, payments.Config{

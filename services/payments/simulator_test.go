@@ -1,12 +1,8 @@
 package payments_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,53 +13,21 @@ import (
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/simulator/simulatortest"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
-// ordersStub plays the orders service's webhook endpoint: it verifies the signature as the
-// orders service must and records what it was sent.
-type ordersStub struct {
-	mu     sync.Mutex
-	bodies []payment.Webhook
-	errs   []error
-	status int
-}
-
-func (o *ordersStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if r.Method != http.MethodPost || r.URL.Path != "/webhooks/payment" {
-		http.NotFound(w, r)
-		return
-	}
-	if err := webhooksig.VerifyStripe(body, r.Header.Get(webhooksig.StripeHeader), secret, time.Now()); err != nil {
-		o.errs = append(o.errs, err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	var wh payment.Webhook
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&wh); err != nil {
-		o.errs = append(o.errs, err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	o.bodies = append(o.bodies, wh)
-	w.WriteHeader(o.status)
-	_, _ = io.WriteString(w, `{"ok":true}`)
-}
-
-func (o *ordersStub) received() ([]payment.Webhook, []error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]payment.Webhook(nil), o.bodies...), append([]error(nil), o.errs...)
+// newOrdersStub plays the orders service's webhook endpoint, answering an accepted
+// webhook with status (simulatortest.Receiver).
+func newOrdersStub(status int) *simulatortest.Receiver[payment.Webhook] {
+	return &simulatortest.Receiver[payment.Webhook]{Path: "/webhooks/payment", Status: status, Verify: func(body []byte, h http.Header) error {
+		return webhooksig.VerifyStripe(body, h.Get(webhooksig.StripeHeader), secret, time.Now())
+	}}
 }
 
 func TestSimulatorSendsASignedWebhook(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{status: http.StatusAccepted}
+	stub := newOrdersStub(http.StatusAccepted)
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
@@ -83,7 +47,7 @@ func TestSimulatorSendsASignedWebhook(t *testing.T) {
 		PaymentID: res.Webhook.PaymentID, SessionID: sess.SessionID, Amount: 12_345, Currency: "EUR",
 	}
 	assert.Equal(t, want, res.Webhook)
-	bodies, errs := stub.received()
+	bodies, errs := stub.Received()
 	assert.Empty(t, errs)
 	assert.Equal(t, []payment.Webhook{want}, bodies)
 
@@ -103,13 +67,13 @@ func TestSimulatorSendsASignedWebhook(t *testing.T) {
 	// A settled payment cannot change its outcome.
 	rec = postJSON(t, h, "/api/payments/process", `{"orderId":"ord-1","outcome":"failed"}`)
 	assert.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
-	bodies, _ = stub.received()
+	bodies, _ = stub.Received()
 	assert.Len(t, bodies, 2)
 }
 
 func TestSimulatedFailureCarriesItsReason(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{status: http.StatusOK}
+	stub := newOrdersStub(http.StatusOK)
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
@@ -125,7 +89,7 @@ func TestSimulatedFailureCarriesItsReason(t *testing.T) {
 	rec = postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-2","outcome":"failed"}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 
-	bodies, errs := stub.received()
+	bodies, errs := stub.Received()
 	assert.Empty(t, errs)
 	require.Len(t, bodies, 2)
 	assert.Equal(t, payment.StatusFailed, bodies[0].Status)
@@ -140,7 +104,7 @@ func TestSimulatedFailureCarriesItsReason(t *testing.T) {
 // saga must remember.
 func TestSimulatorPaysAnOrderWithoutASession(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{status: http.StatusAccepted}
+	stub := newOrdersStub(http.StatusAccepted)
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
@@ -150,7 +114,7 @@ func TestSimulatorPaysAnOrderWithoutASession(t *testing.T) {
 	wh := decode[payments.ProcessResult](t, rec).Webhook
 	assert.Regexp(t, `^pi_`, wh.PaymentID)
 	assert.Equal(t, payment.Webhook{ID: wh.ID, OrderID: "early", Status: payment.StatusCompleted, PaymentID: wh.PaymentID}, wh)
-	bodies, errs := stub.received()
+	bodies, errs := stub.Received()
 	assert.Empty(t, errs)
 	assert.Equal(t, []payment.Webhook{wh}, bodies)
 	_, err := svc.SessionByOrder(ctx, pool, "early")
@@ -160,7 +124,7 @@ func TestSimulatorPaysAnOrderWithoutASession(t *testing.T) {
 // The orders service's refusal is reported, not hidden: a wrong secret shows up as 401.
 func TestSimulatorReportsTheOrdersServiceAnswer(t *testing.T) {
 	ctx := testContext(t)
-	stub := &ordersStub{status: http.StatusOK}
+	stub := newOrdersStub(http.StatusOK)
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, payments.Config{WebhookSecret: "whsec_wrong", OrdersWebhookURL: orders.URL + "/webhooks/payment"})
@@ -170,7 +134,7 @@ func TestSimulatorReportsTheOrdersServiceAnswer(t *testing.T) {
 	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	assert.Equal(t, http.StatusUnauthorized, decode[payments.ProcessResult](t, rec).OrdersStatus)
-	_, errs := stub.received()
+	_, errs := stub.Received()
 	assert.Len(t, errs, 1)
 }
 
