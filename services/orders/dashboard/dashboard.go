@@ -124,6 +124,13 @@ func (s *Service) overviewPage(w http.ResponseWriter, r *http.Request, m manager
 }
 
 func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager) {
+	s.renderPending(w, r, m, ui.Decision{})
+}
+
+// renderPending answers with the pending page. A refused decision (refused.Error set) puts
+// its message next to the order's reason box, answered 422: that is how a plain form post
+// learns why nothing was decided.
+func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manager, refused ui.Decision) {
 	p, err := s.page(r.Context(), m, "pending", "Pending approvals")
 	if err != nil {
 		s.failPage(w, r, err)
@@ -136,7 +143,16 @@ func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager)
 	}
 	p.PendingDigest = list.Digest()
 	listViewedBy(m.Email, &list)
-	s.renderPage(w, r, http.StatusOK, ui.PendingPage(p, list))
+	status := http.StatusOK
+	if refused.Error != "" {
+		status = http.StatusUnprocessableEntity
+		for i := range list.Orders {
+			if list.Orders[i].OrderID == refused.OrderID {
+				list.Orders[i].ReasonError = refused.Error
+			}
+		}
+	}
+	s.renderPage(w, r, status, ui.PendingPage(p, list))
 }
 
 func (s *Service) ordersPage(w http.ResponseWriter, r *http.Request, m manager) {
@@ -155,7 +171,13 @@ func (s *Service) ordersPage(w http.ResponseWriter, r *http.Request, m manager) 
 }
 
 func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
-	id := r.PathValue("id")
+	s.renderOrder(w, r, m, r.PathValue("id"), "")
+}
+
+// renderOrder answers with an order's page. A refused decision's message (refused) goes
+// next to the reason box while the order waits, or to the page's flash once it does not,
+// answered 422.
+func (s *Service) renderOrder(w http.ResponseWriter, r *http.Request, m manager, id, refused string) {
 	p, err := s.page(r.Context(), m, "orders", "Order "+ui.ShortID(id))
 	if err != nil {
 		s.failPage(w, r, err)
@@ -169,7 +191,16 @@ func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
 	d.Flash = simulatorFlash[r.URL.Query().Get("simulated")]
 	viewedBy(m.Email, d.Pending)
 	p.LiveOrder, p.LiveSince = d.OrderID, d.Version
-	s.renderPage(w, r, http.StatusOK, ui.OrderPage(p, d))
+	status := http.StatusOK
+	if refused != "" {
+		status = http.StatusUnprocessableEntity
+		if d.Pending != nil {
+			d.Pending.ReasonError = refused
+		} else {
+			d.Flash = refused
+		}
+	}
+	s.renderPage(w, r, status, ui.OrderPage(p, d))
 }
 
 func (s *Service) ticketsPage(w http.ResponseWriter, r *http.Request, m manager) {

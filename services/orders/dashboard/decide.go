@@ -51,6 +51,16 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	onOrderPage := r.PostForm.Get("return") == "order"
 	if r.Header.Get("HX-Request") == "" {
+		// A plain form post: without JS, or a click on a row htmx had not yet taken over.
+		// A refusal comes back as the page with its message; a decision goes back to it.
+		switch {
+		case d.Error != "" && onOrderPage:
+			s.renderOrder(w, r, m, id, d.Error)
+			return
+		case d.Error != "":
+			s.renderPending(w, r, m, d)
+			return
+		}
 		back := "/dashboard/approvals"
 		if onOrderPage {
 			back = "/dashboard/orders/" + url.PathEscape(id)
