@@ -103,6 +103,16 @@ func pendingRow(id string) chromedp.CSS {
 	return chromedp.CSS(fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q]`, id))
 }
 
+// taken is a selector suffix that matches only what htmx has taken over. htmx marks the
+// nodes it swaps in with htmx-added and wires their forms up in its settle step, 20 ms
+// later; a click in between submits the form without htmx, as a plain post.
+const taken = `:not(.htmx-added, .htmx-added *)`
+
+// readyRow is order id's pending row once its buttons answer through htmx.
+func readyRow(id string) chromedp.CSS {
+	return pendingRow(id) + taken
+}
+
 // The manager's day in a real browser: sign in, watch a risky order arrive without
 // reloading, approve one and reject another in place, see a colleague's decision take a
 // row off the list, and be refused without a session or with a forged CSRF token.
@@ -120,7 +130,7 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	// A high-risk order appears without a reload.
 	first := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true}`)
-	do(t, alice, chromedp.WaitVisible(pendingRow(first)))
+	do(t, alice, chromedp.WaitVisible(readyRow(first)))
 	score := textOf(t, alice, chromedp.CSS(fmt.Sprintf(`[data-order-id=%q] [data-testid=pending-score]`, first)))
 	assert.Equal(t, "85", score, "10 base + 50 amount + 25 new customer")
 	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`window.__noReload === true`)), "the page was not reloaded")
@@ -167,8 +177,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=pending-summary]`)))
 	second := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`)
 	third := s.placeOrder(t, `{"items":[{"sku":"SKU-028","quantity":75}],"total":9000,"newCustomer":true,"customerEmail":"carol@example.com"}`)
-	do(t, alice, chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
-	do(t, bob, chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
+	do(t, alice, chromedp.WaitVisible(readyRow(second)), chromedp.WaitVisible(readyRow(third)))
+	do(t, bob, chromedp.WaitVisible(readyRow(second)), chromedp.WaitVisible(readyRow(third)))
 
 	// Alice types a reason into the third row while Bob rejects the second: the second
 	// leaves Alice's list, and what she typed survives the live update.
@@ -195,7 +205,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		"/dashboard/approvals/"+third+"/decide"), chromedp.EvalAwaitPromise))
 	assert.Equal(t, http.StatusForbidden, missing)
 	assert.Equal(t, "awaiting_approval", s.order(t, third).Status, "the refused requests changed nothing")
-	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
+	do(t, alice, chromedp.WaitVisible(readyRow(third)))
 
 	// The other pages render and are captured for a look.
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=chart-per-hour]`)))
@@ -216,7 +226,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	do(t, alice,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
 		chromedp.Navigate(s.orders+"/dashboard/approvals"),
-		chromedp.WaitVisible(pendingRow(third)),
+		chromedp.WaitVisible(readyRow(third)),
 	)
 	screenshot(t, alice, "pending-phone")
 	assert.False(t, strings.Contains(get(t, alice, chromedp.Location()), "signin"))

@@ -36,9 +36,9 @@ const focusedOrder = `(document.activeElement.closest('[data-testid=pending-row]
 func TestDeskKeyboardShortcuts(t *testing.T) {
 	s, alice := deskManagers(t)
 	first := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(pendingRow(first)))
+	do(t, alice, chromedp.WaitVisible(readyRow(first)))
 	second := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(pendingRow(second)))
+	do(t, alice, chromedp.WaitVisible(readyRow(second)))
 
 	var answer atomic.Bool
 	var asked atomic.Int32

@@ -20,7 +20,7 @@ import (
 func TestDeskOthersDecisionsAreLogged(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	do(t, alice, chromedp.WaitVisible(readyRow(id)))
 	bob := tab(t, alice)
 	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
 	do(t, bob,
@@ -47,7 +47,7 @@ func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
 	signIn(t, alice, s.orders, "alice@example.com", "alice-password")
 	id := s.placeOrder(t, riskyOrder)
 	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
-	do(t, alice, chromedp.WaitVisible(pendingRow(id)))
+	do(t, alice, chromedp.WaitVisible(readyRow(id)))
 	s.waitStatus(t, id, "cancelled")
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
 	assert.Contains(t, textOf(t, alice, entry), id[:8]+" was cancelled automatically: no decision before its deadline")
@@ -66,12 +66,12 @@ func claimOf(id string) string {
 func TestDeskClaims(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"))
+	do(t, alice, chromedp.WaitVisible(readyRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "velocity check"))
 	assert.Equal(t, "Nobody is reviewing this order.", textOf(t, alice, in(id, `[data-testid=claim-text]`)))
 	bob := tab(t, alice)
 	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
 	do(t, bob,
-		chromedp.WaitVisible(pendingRow(id)),
+		chromedp.WaitVisible(readyRow(id)),
 		chromedp.Click(in(id, `[data-testid=claim-button]`)),
 		chromedp.WaitVisible(in(id, `[data-testid=release-button]`)),
 	)
@@ -119,7 +119,7 @@ func TestDeskClaims(t *testing.T) {
 func TestDeskBulkDecisions(t *testing.T) {
 	s, alice := deskManagers(t)
 	first, second, third := s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)), chromedp.WaitVisible(pendingRow(third)))
+	do(t, alice, chromedp.WaitVisible(readyRow(first)), chromedp.WaitVisible(readyRow(second)), chromedp.WaitVisible(readyRow(third)))
 
 	// Nothing ticked: refused.
 	do(t, alice, chromedp.Click(chromedp.CSS(`[data-testid=bulk-approve]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-error]`)))
@@ -159,7 +159,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 		do(t, alice, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))))
 	}
 	assert.Equal(t, "awaiting_approval", s.order(t, third).Status)
-	do(t, alice, chromedp.WaitVisible(pendingRow(third)))
+	do(t, alice, chromedp.WaitVisible(readyRow(third)))
 }
 
 // Issue 12's small things on the pending page: the tab title leads with the pending count
@@ -169,10 +169,10 @@ func TestDeskBulkDecisions(t *testing.T) {
 func TestDeskSmallThings(t *testing.T) {
 	s, alice := deskManagers(t)
 	first := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(pendingRow(first)))
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(readyRow(first)))
 	assert.Equal(t, "(1) Pending approvals · Ordermill", get(t, alice, chromedp.Title()))
 	second := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(pendingRow(second)), until(`document.title === '(2) Pending approvals · Ordermill'`))
+	do(t, alice, chromedp.WaitVisible(readyRow(second)), until(`document.title === '(2) Pending approvals · Ordermill'`))
 
 	// The clocks are worked out again from the times the server wrote.
 	get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {

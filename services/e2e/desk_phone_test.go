@@ -31,7 +31,7 @@ func TestDeskPhoneLayout(t *testing.T) {
 	id := s.placeOrder(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"a.very.long.address.for.a.phone@example.com",
 		"shippingAddress":{"name":"Ann Lee","line1":"1 Rue de la Grande Armée, bâtiment B","city":"Paris","postalCode":"75017","country":"FR"},
 		"billingAddress":{"name":"Ann Lee","line1":"2 Hauptstraße","city":"Berlin","postalCode":"10115","country":"DE"}}`)
-	do(t, alice, chromedp.WaitVisible(pendingRow(id)), chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	do(t, alice, chromedp.WaitVisible(readyRow(id)), chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	// Bob reviews it, and it has a support ticket with a comment: the claim box with its
 	// "Decide anyway", and a ticket card, must fit too.
 	ctx := context.Background()
@@ -54,6 +54,6 @@ func TestDeskPhoneLayout(t *testing.T) {
 		do(t, alice, chromedp.Navigate(s.orders+page.path), chromedp.WaitVisible(chromedp.CSS(page.ready)))
 		assert.Empty(t, get(t, alice, chromedp.Evaluate[[]string](overflowing)), "%s overflows at 390 px", page.path)
 	}
-	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(pendingRow(id)))
+	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(readyRow(id)))
 	screenshot(t, alice, "desk-pending-phone")
 }

@@ -18,9 +18,9 @@ import (
 // riskyOrder is a body the risk check holds: 10 base + 50 amount + 25 new customer = 85.
 const riskyOrder = `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"mallory@example.com"}`
 
-// in selects sel inside the pending row of order id.
+// in selects sel inside the pending row of order id, once htmx has taken it over.
 func in(id, sel string) chromedp.CSS {
-	return chromedp.CSS(fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] %s`, id, sel))
+	return chromedp.CSS(fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] %s`, id, sel)) + taken
 }
 
 // textOf reads the visible text of the first element sel matches, once there is one. It
@@ -96,7 +96,7 @@ func TestDeskEnterNeverApproves(t *testing.T) {
 	s, alice := deskManagers(t)
 	first := s.placeOrder(t, riskyOrder)
 	second := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(pendingRow(first)), chromedp.WaitVisible(pendingRow(second)))
+	do(t, alice, chromedp.WaitVisible(readyRow(first)), chromedp.WaitVisible(readyRow(second)))
 
 	do(t, alice,
 		chromedp.SendKeys(in(first, `[data-testid=decide-reason]`), "stolen card, reject"+kb.Enter),
@@ -122,7 +122,7 @@ func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
 	do(t, alice,
-		chromedp.WaitVisible(pendingRow(id)),
+		chromedp.WaitVisible(readyRow(id)),
 		chromedp.Click(in(id, `[data-testid=reject-button]`)),
 		chromedp.WaitVisible(in(id, `[data-testid=decide-form] [data-testid=decide-error]`)),
 	)
