@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable
 SERVICES := orders payments warehouse delivery
-BINARIES := $(SERVICES) replay loadgen manager chaos
+BINARIES := $(SERVICES) replay loadgen manager chaos history
 
 .PHONY: run test build check unit help postgres clean assets chromium bench tools chaos fuzz
 

@@ -14,6 +14,9 @@
 # deliberately not used: the Makefile exports it for the development database, and this
 # script drops its database. BENCH_PPROF_PORT, when set, gives each service Go's profiler
 # on its own port: orders on BENCH_PPROF_PORT, payments on the next, and so on.
+# BENCH_HISTORY_EVENTS=N gives the fresh database a past of N order events before the
+# services start (bin/history: earlier orders, already consumed, in the read models), to
+# measure throughput against the log's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +63,10 @@ start_system() {
   dropdb --if-exists --force -h "$host" -p "$port" -U "$user" "$db" || return 1
   # Migrations first, once, so the four processes do not queue on the migration lock.
   bin/replay -migrate-only >/dev/null || return 1
+  if [ -n "${BENCH_HISTORY_EVENTS:-}" ]; then
+    echo "bench: writing a history of $BENCH_HISTORY_EVENTS events" >&2
+    bin/history -events "$BENCH_HISTORY_EVENTS" >&2 || return 1
+  fi
   for i in "${!services[@]}"; do
     svc="${services[$i]}"
     # As in run.sh: the prefixing sed runs in a process substitution so that $! is the

@@ -225,6 +225,35 @@ func appendRecorded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventst
 	return recorded, nil
 }
 
+// StoreSnapshots stores orders as their streams' snapshots, each at the log position of
+// its newest event (positions, by order id), in one statement: for histories imported in
+// bulk (eventstore.Import stores none), so that readers find them as they find the
+// services' orders. Each order must be its stream's state at that position.
+func StoreSnapshots(ctx context.Context, tx pgx.Tx, orders []*order.Order, positions map[string]int64) error {
+	ids := make([]string, len(orders))
+	versions := make([]int, len(orders))
+	at := make([]int64, len(orders))
+	states := make([]string, len(orders))
+	for i, o := range orders {
+		state, err := json.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("marshal snapshot of order %s: %w", o.ID, err)
+		}
+		ids[i], versions[i], at[i], states[i] = o.ID, o.Version, positions[o.ID], string(state)
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)
+		SELECT v.id, $1, v.version, v.position, $2, v.state::json
+		FROM unnest($3::text[], $4::int[], $5::bigint[], $6::text[]) AS v(id, version, position, state)
+		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, position = excluded.position,
+			schema = excluded.schema, state = excluded.state, updated_at = now()`,
+		StreamType, snapshotSchema, ids, versions, at, states)
+	if err != nil {
+		return fmt.Errorf("store snapshots: %w", err)
+	}
+	return nil
+}
+
 // DecideAndAppend lets decide choose events from o and appends them, leaving o at the
 // order's new state, and returns the events as recorded. Unlike UpdateLoaded it takes no savepoint and does not retry: a
 // version conflict is an error that aborts tx, for a caller (the saga's batch consumer)

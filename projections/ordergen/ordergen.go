@@ -11,8 +11,12 @@ package ordergen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +46,10 @@ type Options struct {
 	// middle of their histories: on a fresh database, the log as it was when the event
 	// at position Limit was the newest.
 	Limit int
+	// Snapshots stores every order's state as its snapshot with each transaction, as the
+	// services' appends leave them (eventstore.Import stores none): the store of a system
+	// that ran. Not with Limit, which would leave snapshots ahead of their streams.
+	Snapshots bool
 }
 
 // Result says what Generate wrote.
@@ -63,10 +71,13 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, er
 	if opts.Start.IsZero() {
 		opts.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
+	if opts.Snapshots && opts.Limit > 0 {
+		return Result{}, errors.New("ordergen: Snapshots and Limit do not go together")
+	}
 	g := &generator{rnd: rand.New(rand.NewPCG(opts.Seed, 0x6f72646572)), clock: opts.Start, opts: opts}
 	var res Result
 	for res.Events < opts.Events || len(g.flight) > 0 {
-		var batch Batch
+		batch := Batch{snapshots: opts.Snapshots}
 		for range opts.StepsPerTx {
 			for res.Events+len(batch.events) < opts.Events && len(g.flight) < opts.InFlight {
 				g.flight = append(g.flight, g.newOrder(res.Orders))
@@ -104,6 +115,9 @@ type Step struct {
 // stored together.
 type Batch struct {
 	events []eventstore.Recorded
+	// snapshots: Write also stores the orders' states as their snapshots (Options).
+	snapshots bool
+	orders    map[string]*order.Order
 }
 
 // Do decides step on o at time at, applies the events to o and keeps them; at is also
@@ -124,6 +138,12 @@ func (b *Batch) Do(o *order.Order, step Step, at time.Time) error {
 			Payload: payload, Metadata: eventstore.Metadata{CorrelationID: o.ID, Actor: step.Actor}, RecordedAt: at,
 		})
 	}
+	if b.snapshots && len(events) > 0 {
+		if b.orders == nil {
+			b.orders = map[string]*order.Order{}
+		}
+		b.orders[o.ID] = o // by id once placed
+	}
 	return nil
 }
 
@@ -132,7 +152,15 @@ func (b *Batch) Write(ctx context.Context, tx pgx.Tx) error {
 	if len(b.events) == 0 {
 		return nil
 	}
-	return eventstore.Import(ctx, tx, b.events)
+	if err := eventstore.Import(ctx, tx, b.events); err != nil || len(b.orders) == 0 {
+		return err
+	}
+	positions := make(map[string]int64, len(b.orders))
+	for _, e := range b.events {
+		positions[e.StreamID] = e.Position // in log order: the last is the newest
+	}
+	orders := slices.SortedFunc(maps.Values(b.orders), func(a, b *order.Order) int { return strings.Compare(a.ID, b.ID) })
+	return orderstream.StoreSnapshots(ctx, tx, orders, positions)
 }
 
 type generator struct {

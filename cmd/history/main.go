@@ -1,0 +1,87 @@
+// Command history gives a database a past: -events events of earlier orders (the
+// realistic mix of projections/ordergen) with their snapshots, already consumed by the
+// saga and the read models, which are then rebuilt to hold them, and a VACUUM ANALYZE, as
+// autovacuum would have run on a store that grew over time. `scripts/bench.sh` runs it before the services
+// start when BENCH_HISTORY_EVENTS is set, to measure throughput against the log's size
+// (docs/BENCHMARKS.md).
+//
+// Run it while nothing appends order events: their messages would be passed over too.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/projections/ordergen"
+	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/host"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "history:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.Int("events", 1_000_000, "order events to write, at least")
+	seed := fs.Uint64("seed", 1, "the histories' seed: the same seed writes the same orders")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: history [-events N] [-seed S]\n\nWrites a consumed past of order events and rebuilds the read models to hold it.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nEnvironment:")
+		host.WriteVars(stderr, []host.Var{host.DatabaseURLVar})
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *events < 1 || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("-events must be positive, and there are no arguments")
+	}
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		url = eventstore.DefaultDatabaseURL
+	}
+	pool, err := eventstore.Open(ctx, url, "history")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	start := time.Now()
+	res, err := ordergen.Consumed(ctx, pool, ordergen.Options{Events: *events, Seed: *seed, Prefix: "past-", Snapshots: true},
+		sagas.ConsumerGroup, projections.ConsumerGroup)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d events of %d orders in %s\n", res.Events, res.Orders, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	rebuilt, err := projections.Rebuild(ctx, pool, projections.Options{})
+	if err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "rebuilt the read models from %d events and vacuumed in %s\n", rebuilt.Events, time.Since(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// The history is written, passed over by the saga and the read models (nothing is behind,
+// so a service started afterwards does not act on it), and held by the rebuilt read models.
+func TestHistoryIsConsumedAndInTheReadModels(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	var out bytes.Buffer
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }
+	require.NoError(t, run(context.Background(), []string{"-events", "3000", "-seed", "4"}, getenv, &out, &out))
+	assert.Regexp(t, `^wrote \d+ events of \d+ orders in .*\nrebuilt the read models from \d+ events and vacuumed in `, out.String())
+
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	var events, streams, summaries int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT stream_id) FROM events`).Scan(&events, &streams))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM orders.order_summaries WHERE order_id LIKE 'past-%'`).Scan(&summaries))
+	assert.GreaterOrEqual(t, events, 3000)
+	assert.Equal(t, streams, summaries, "every order of the history is in the summaries")
+
+	// Each order has its snapshot, as the services' appends leave one, and it is the
+	// state its events fold to.
+	ids, err := pgx.CollectRows(must(pool.Query(ctx, `SELECT stream_id FROM events GROUP BY stream_id`)), pgx.RowTo[string])
+	require.NoError(t, err)
+	var snapshots int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM snapshots`).Scan(&snapshots))
+	assert.Equal(t, streams, snapshots)
+	for _, id := range ids {
+		fromSnapshot, err := orderstream.Load(ctx, pool, id)
+		require.NoError(t, err)
+		fromEvents, err := orderstream.LoadFromEvents(ctx, pool, id)
+		require.NoError(t, err)
+		require.Equal(t, fromEvents, fromSnapshot, id)
+	}
+
+	lags, err := eventstore.GroupLags(ctx, pool)
+	require.NoError(t, err)
+	groups := map[string]int{}
+	for _, l := range lags {
+		groups[l.Group]++
+		assert.Zero(t, l.Behind, "%s on %s", l.Group, l.Topic)
+	}
+	assert.Equal(t, map[string]int{"saga.process_order": 4, "projections": 4}, groups)
+}
+
+func TestHistoryRefusesABadCount(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-events", "0"}, func(string) string { return "postgres://nowhere.invalid/none" }, &out, &out)
+	assert.ErrorContains(t, err, "-events must be positive")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
