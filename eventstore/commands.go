@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -24,7 +23,7 @@ func Send(ctx context.Context, tx pgx.Tx, topic string, meta Metadata, msg Messa
 	if err != nil {
 		return fmt.Errorf("marshal %s: %w", msg.Name, err)
 	}
-	m := message.NewMessage(uuid.NewString(), body)
+	m := message.NewMessage(NewID(), body)
 	m.Metadata.Set("name", msg.Name)
 	m.Metadata.Set("correlation_id", meta.CorrelationID)
 	m.Metadata.Set("causation_id", meta.CausationID)

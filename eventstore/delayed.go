@@ -10,7 +10,6 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/delay"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -26,7 +25,7 @@ func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta M
 	if err != nil {
 		return fmt.Errorf("marshal %s: %w", msg.Name, err)
 	}
-	m := message.NewMessage(uuid.NewString(), body)
+	m := message.NewMessage(NewID(), body)
 	m.Metadata.Set("name", msg.Name)
 	m.Metadata.Set("correlation_id", meta.CorrelationID)
 	m.Metadata.Set("causation_id", meta.CausationID)

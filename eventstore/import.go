@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -31,7 +30,7 @@ func Import(ctx context.Context, tx pgx.Tx, events []Recorded) error {
 	var now time.Time
 	_, err = pgx.ForEachRow(rows, []any{&position, &now}, func() error {
 		r := &events[i]
-		r.Position, r.EventID = position, uuid.NewString()
+		r.Position, r.EventID = position, NewID()
 		if r.RecordedAt.IsZero() {
 			r.RecordedAt = now
 		}

@@ -10,7 +10,6 @@ import (
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/propagation"
@@ -151,7 +150,7 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 			return nil, fmt.Errorf("marshal %s: %w", e.Name, err)
 		}
 		recorded[i] = Recorded{
-			EventID: uuid.NewString(), StreamID: stream.ID, StreamType: stream.Type,
+			EventID: NewID(), StreamID: stream.ID, StreamType: stream.Type,
 			Version: expectedVersion + i + 1, Name: e.Name, Payload: payload, Metadata: meta,
 		}
 		ids[i], names[i], payloads[i] = recorded[i].EventID, e.Name, string(payload)

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -169,7 +168,7 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 // (what the client stated must agree with it), and flagged as a new customer's unless the
 // customer has a completed order; the client's newCustomer may only raise the risk.
 func (s *Service) priced(ctx context.Context, req placeOrderRequest) (order.PlaceOrder, error) {
-	cmd, totalGiven, err := req.command(uuid.NewString(), s.now())
+	cmd, totalGiven, err := req.command(eventstore.NewID(), s.now())
 	if err != nil {
 		return cmd, err
 	}

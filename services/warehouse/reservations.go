@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -76,7 +75,7 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 		return *existing, nil
 	}
 
-	r := Reservation{OrderID: orderID, ReservationID: uuid.NewString(), Lines: merged, Status: inventory.StatusReserved}
+	r := Reservation{OrderID: orderID, ReservationID: eventstore.NewID(), Lines: merged, Status: inventory.StatusReserved}
 	// The stock change, the reservation and its event go in one round trip more.
 	p := eventstore.Pipelined(tx)
 	writes := &pgx.Batch{}
