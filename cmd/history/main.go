@@ -15,11 +15,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/cmd/internal/cli"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/projections/ordergen"
 	"github.com/ordermill/ordermill/sagas"
@@ -27,16 +25,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "history:", err)
-		os.Exit(1)
-	}
+	cli.Main("history", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -57,11 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return errors.New("-events must be positive, and there are no arguments")
 	}
-	url := getenv("DATABASE_URL")
-	if url == "" {
-		url = eventstore.DefaultDatabaseURL
-	}
-	pool, err := eventstore.Open(ctx, url, "history")
+	pool, err := cli.OpenDatabase(ctx, getenv, "history")
 	if err != nil {
 		return err
 	}

@@ -14,26 +14,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
-	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/cmd/internal/cli"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return // the usage is printed
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
-		os.Exit(1)
-	}
+	cli.Main("manager", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout) })
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, out io.Writer) error {
@@ -56,11 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	url := getenv("DATABASE_URL")
-	if url == "" {
-		url = eventstore.DefaultDatabaseURL
-	}
-	pool, err := eventstore.Open(ctx, url, "manager")
+	pool, err := cli.OpenDatabase(ctx, getenv, "manager")
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/cmd/internal/cli"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/host"
 )
@@ -122,11 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	url := getenv("DATABASE_URL")
-	if url == "" {
-		url = eventstore.DefaultDatabaseURL
-	}
-	pool, err := eventstore.Open(ctx, url, "replay")
+	pool, err := cli.OpenDatabase(ctx, getenv, "replay")
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,40 @@
+// Package cli holds what the tool commands share: their main function (chaos, history,
+// loadgen, manager) and how they open the database (history, manager, replay).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// Main runs run with a context that ends on SIGINT or SIGTERM. When run fails it prints
+// the error after the command's name and exits 1; flag.ErrHelp is no failure, since the
+// flag set has printed the usage.
+func Main(name string, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
+// OpenDatabase opens the database getenv's DATABASE_URL names (eventstore's default when
+// it is empty), with its connections named after app.
+func OpenDatabase(ctx context.Context, getenv func(string) string, app string) (*pgxpool.Pool, error) {
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		url = eventstore.DefaultDatabaseURL
+	}
+	return eventstore.Open(ctx, url, app)
+}
