@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -168,7 +169,9 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 // (what the client stated must agree with it), and flagged as a new customer's unless the
 // customer has a completed order; the client's newCustomer may only raise the risk.
 func (s *Service) priced(ctx context.Context, req placeOrderRequest) (order.PlaceOrder, error) {
-	cmd, totalGiven, err := req.command(eventstore.NewID(), s.now())
+	// A random id, not eventstore.NewID: the dashboard shows and asks for its first eight
+	// characters (ui.ShortID), which in a time-ordered id are the same for weeks.
+	cmd, totalGiven, err := req.command(uuid.NewString(), s.now())
 	if err != nil {
 		return cmd, err
 	}
