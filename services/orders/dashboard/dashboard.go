@@ -124,13 +124,13 @@ func (s *Service) overviewPage(w http.ResponseWriter, r *http.Request, m manager
 }
 
 func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager) {
-	s.renderPending(w, r, m, ui.Decision{})
+	s.renderPending(w, r, m, "", "")
 }
 
-// renderPending answers with the pending page. A refused decision (refused.Error set) puts
-// its message next to the order's reason box, answered 422: that is how a plain form post
-// learns why nothing was decided.
-func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manager, refused ui.Decision) {
+// renderPending answers with the pending page. A refused decision's message (refused) goes
+// next to order id's reason box, answered 422: that is how a plain form post learns why
+// nothing was decided.
+func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manager, id, refused string) {
 	p, err := s.page(r.Context(), m, "pending", "Pending approvals")
 	if err != nil {
 		s.failPage(w, r, err)
@@ -144,11 +144,11 @@ func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manage
 	p.PendingDigest = list.Digest()
 	listViewedBy(m.Email, &list)
 	status := http.StatusOK
-	if refused.Error != "" {
+	if refused != "" {
 		status = http.StatusUnprocessableEntity
 		for i := range list.Orders {
-			if list.Orders[i].OrderID == refused.OrderID {
-				list.Orders[i].ReasonError = refused.Error
+			if list.Orders[i].OrderID == id {
+				list.Orders[i].ReasonError = refused
 			}
 		}
 	}

@@ -58,7 +58,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 			s.renderOrder(w, r, m, id, d.Error)
 			return
 		case d.Error != "":
-			s.renderPending(w, r, m, d)
+			s.renderPending(w, r, m, id, d.Error)
 			return
 		}
 		back := "/dashboard/approvals"
