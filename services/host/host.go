@@ -52,6 +52,10 @@ type Options struct {
 	HoldbackLimit time.Duration
 }
 
+// statisticsEvery is how often a process looks for tables that have outgrown their
+// statistics (eventstore.KeepStatistics).
+const statisticsEvery = 2 * time.Second
+
 // DefaultShutdownTimeout is SHUTDOWN_TIMEOUT's default.
 const DefaultShutdownTimeout = 10 * time.Second
 
@@ -171,6 +175,10 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	} else {
 		close(routerDone)
 	}
+	g.Go(func() error {
+		eventstore.KeepStatistics(gctx, pool, statisticsEvery, logger)
+		return nil
+	})
 	if w, ok := svc.(Worker); ok {
 		g.Go(func() error { return w.RunWorker(gctx) })
 	}

@@ -1,0 +1,93 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Postgres plans a prepared statement from the table statistics of the moment, and pgx
+// prepares every statement once per connection and keeps it. On a new store the first
+// plans are made while the tables are nearly empty, where a sequential scan is the
+// cheapest plan there is, and they stay until the next ANALYZE of the table. Autovacuum
+// gets to that only after a minute or more (it wakes once a minute, and first analyzes a
+// table after 10% of it has changed), and meanwhile the read of every order's snapshot,
+// among others, scans the whole table: the first minute of a new store ran at half speed.
+// An ANALYZE invalidates the plans made from the old statistics, so KeepStatistics runs
+// one as soon as a table has outgrown its statistics.
+
+// StatisticsMinRows is the fewest rows for which KeepStatistics analyzes a table: below
+// it a sequential scan costs little whatever the plan.
+const StatisticsMinRows = 1000
+
+// statisticsGrowth is how many times the rows its statistics describe a table must hold
+// before KeepStatistics analyzes it again. It bounds the ANALYZEs to a few per table (one
+// at 1,000 rows, 4,000, 16,000…) until autovacuum, which keeps them current from then on,
+// catches up.
+const statisticsGrowth = 4
+
+// analyzeLock is the advisory lock under which a process analyzes, so that the
+// processes sharing a database take turns instead of analyzing the same table at once.
+const analyzeLock = 7_311_040_001
+
+// AnalyzeGrownTables analyzes every table of the database that holds at least
+// StatisticsMinRows rows and statisticsGrowth times as many as its statistics describe
+// (a table never analyzed describes none), among those the user may analyze (its own),
+// and returns their names. Another process
+// analyzing at the same time makes it return none.
+func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	var analyzed []string
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(analyzeLock)).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT format('%I.%I', s.schemaname, s.relname) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+			WHERE s.n_live_tup >= $1 AND s.n_live_tup >= $2 * c.reltuples AND pg_has_role(c.relowner, 'USAGE')
+			ORDER BY 1`, StatisticsMinRows, statisticsGrowth)
+		if err != nil {
+			return err
+		}
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			if _, err := tx.Exec(ctx, `ANALYZE `+t); err != nil {
+				return fmt.Errorf("analyze %s: %w", t, err)
+			}
+		}
+		analyzed = tables
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("analyze grown tables: %w", err)
+	}
+	return analyzed, nil
+}
+
+// KeepStatistics runs AnalyzeGrownTables every interval until ctx ends, logging what it
+// analyzed and what failed; a failure waits for the next round.
+func KeepStatistics(ctx context.Context, pool *pgxpool.Pool, every time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		tables, err := AnalyzeGrownTables(ctx, pool)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("table statistics not refreshed", "err", err)
+		case len(tables) > 0:
+			logger.Info("table statistics refreshed: the tables outgrew them", "tables", tables)
+		}
+	}
+}
