@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer pool.Close()
 
 	start := time.Now()
-	res, err := ordergen.Consumed(ctx, pool, ordergen.Options{Events: *events, Seed: *seed, Prefix: "past-", Snapshots: true},
+	res, err := ordergen.Consumed(ctx, pool, ordergen.Options{Events: *events, Seed: *seed, UUIDs: true, Snapshots: true},
 		sagas.ConsumerGroup, projections.ConsumerGroup)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -42,6 +43,10 @@ type Options struct {
 	Start time.Time
 	// Prefix starts every order id, so several runs can share a database.
 	Prefix string
+	// UUIDs makes order ids UUIDs, spread over the key space as the orders service's
+	// random ones are, instead of ord-0000001…: the indexes on order ids of a history so
+	// written take new orders as a real store's would, all over, not beside the history.
+	UUIDs bool
 	// Limit, when not zero, stops after exactly that many events, leaving orders in the
 	// middle of their histories: on a fresh database, the log as it was when the event
 	// at position Limit was the newest.
@@ -193,6 +198,9 @@ func (g *generator) step(b *Batch) error {
 // newOrder draws the n-th order and the path it will take.
 func (g *generator) newOrder(n int) *inFlight {
 	id := fmt.Sprintf("%sord-%07d", g.opts.Prefix, n)
+	if g.opts.UUIDs {
+		id = g.opts.Prefix + uuid.NewSHA1(uuid.NameSpaceOID, []byte(id)).String()
+	}
 	customer := fmt.Sprintf("cust-%05d", g.rnd.IntN(20_000))
 	cmd := order.PlaceOrder{
 		OrderID: id, CustomerID: customer, CustomerEmail: customer + "@example.com",
