@@ -37,38 +37,45 @@ const analyzeLock = 7_311_040_001
 // AnalyzeGrownTables analyzes every table of the database that holds at least
 // StatisticsMinRows rows and statisticsGrowth times as many as its statistics describe
 // (a table never analyzed describes none), among those the user may analyze (its own),
-// and returns their names. Another process
-// analyzing at the same time makes it return none.
+// and returns their names. Another process analyzing at the same time makes it return
+// none. Each table is analyzed in a transaction of its own: ANALYZE takes a transaction id
+// to write the statistics, and a transaction holding one holds the log back
+// (OldestHoldback) until it ends.
 func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
-	var analyzed []string
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(analyzeLock)).Scan(&locked); err != nil || !locked {
-			return err
-		}
-		rows, err := tx.Query(ctx, `
-			SELECT format('%I.%I', s.schemaname, s.relname) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-			WHERE s.n_live_tup >= $1 AND s.n_live_tup >= $2 * c.reltuples AND pg_has_role(c.relowner, 'USAGE')
-			ORDER BY 1`, StatisticsMinRows, statisticsGrowth)
-		if err != nil {
-			return err
-		}
-		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, t := range tables {
-			if _, err := tx.Exec(ctx, `ANALYZE `+t); err != nil {
-				return fmt.Errorf("analyze %s: %w", t, err)
-			}
-		}
-		analyzed = tables
-		return nil
-	})
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("analyze grown tables: %w", err)
 	}
-	return analyzed, nil
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(analyzeLock)).Scan(&locked); err != nil || !locked {
+		return nil, err
+	}
+	defer func() {
+		unlock, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(unlock, `SELECT pg_advisory_unlock($1)`, int64(analyzeLock)); err != nil {
+			// The lock is the session's: a connection that may still hold it is closed.
+			_ = conn.Hijack().Close(unlock)
+		}
+	}()
+	rows, err := conn.Query(ctx, `
+		SELECT format('%I.%I', s.schemaname, s.relname) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+		WHERE s.n_live_tup >= $1 AND s.n_live_tup >= $2 * c.reltuples AND pg_has_role(c.relowner, 'USAGE')
+		ORDER BY 1`, StatisticsMinRows, statisticsGrowth)
+	if err != nil {
+		return nil, fmt.Errorf("analyze grown tables: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("analyze grown tables: %w", err)
+	}
+	for i, t := range tables {
+		if _, err := conn.Exec(ctx, `ANALYZE `+t); err != nil {
+			return tables[:i], fmt.Errorf("analyze %s: %w", t, err)
+		}
+	}
+	return tables, nil
 }
 
 // KeepStatistics runs AnalyzeGrownTables every interval until ctx ends, logging what it
