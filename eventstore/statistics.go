@@ -21,14 +21,15 @@ import (
 // one as soon as a table has outgrown its statistics.
 
 // StatisticsMinRows is the fewest rows for which KeepStatistics analyzes a table: below
-// it a sequential scan costs little whatever the plan.
-const StatisticsMinRows = 1000
+// it a sequential scan costs little whatever the plan. (The snapshot read's cached plan
+// turns from a sequential scan to the primary key somewhere between 250 and 500 rows.)
+const StatisticsMinRows = 500
 
 // statisticsGrowth is how many times the rows its statistics describe a table must hold
-// before KeepStatistics analyzes it again. It bounds the ANALYZEs to a few per table (one
-// at 1,000 rows, 4,000, 16,000…) until autovacuum, which keeps them current from then on,
-// catches up.
-const statisticsGrowth = 4
+// before KeepStatistics analyzes it again. It bounds the ANALYZEs to a few per table (at
+// 500 rows, 1,000, 2,000…) until autovacuum, which analyzes a table once a tenth of it has
+// changed, keeps them current on its own.
+const statisticsGrowth = 2
 
 // analyzeLock is the advisory lock under which a process analyzes, so that the
 // processes sharing a database take turns instead of analyzing the same table at once.

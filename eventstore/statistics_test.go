@@ -16,7 +16,7 @@ import (
 // A statement prepared while its table was nearly empty keeps a plan that scans the whole
 // table; once the table has grown, AnalyzeGrownTables refreshes its statistics and the
 // same prepared statement walks the index. It analyzes a table once, not again until it
-// has grown fourfold.
+// has doubled.
 func TestAnalyzeGrownTablesReplansStatementsMadeOnAnEmptyTable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
