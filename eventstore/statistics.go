@@ -2,11 +2,13 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -60,9 +62,12 @@ func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, erro
 			_ = conn.Hijack().Close(unlock)
 		}
 	}()
+	// pg_stat_user_tables would read a dozen counters of every table; only one is needed.
 	rows, err := conn.Query(ctx, `
-		SELECT format('%I.%I', s.schemaname, s.relname) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-		WHERE s.n_live_tup >= $1 AND s.n_live_tup >= $2 * c.reltuples AND pg_has_role(c.relowner, 'USAGE')
+		SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		CROSS JOIN LATERAL pg_stat_get_live_tuples(c.oid) AS live
+		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+			AND live >= $1 AND live >= $2 * c.reltuples AND pg_has_role(c.relowner, 'USAGE')
 		ORDER BY 1`, StatisticsMinRows, statisticsGrowth)
 	if err != nil {
 		return nil, fmt.Errorf("analyze grown tables: %w", err)
@@ -71,12 +76,20 @@ func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, erro
 	if err != nil {
 		return nil, fmt.Errorf("analyze grown tables: %w", err)
 	}
-	for i, t := range tables {
-		if _, err := conn.Exec(ctx, `ANALYZE `+t); err != nil {
-			return tables[:i], fmt.Errorf("analyze %s: %w", t, err)
+	var analyzed []string
+	for _, t := range tables {
+		_, err := conn.Exec(ctx, `ANALYZE `+t)
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == "42P01":
+			// Dropped since it was listed, as a rebuild's build tables are.
+		case err != nil:
+			return analyzed, fmt.Errorf("analyze %s: %w", t, err)
+		default:
+			analyzed = append(analyzed, t)
 		}
 	}
-	return tables, nil
+	return analyzed, nil
 }
 
 // KeepStatistics runs AnalyzeGrownTables every interval until ctx ends, logging what it
