@@ -20,27 +20,28 @@ import (
 // table after 10% of it has changed), and meanwhile the read of every order's snapshot,
 // among others, scans the whole table: the first minute of a new store ran at half speed.
 // An ANALYZE invalidates the plans made from the old statistics, so KeepStatistics runs
-// one as soon as a table has outgrown its statistics.
+// one as soon as a table has outgrown statistics taken while it was small. Once is
+// enough: a plan that walks an index at a thousand rows still does at a million, and
+// autovacuum keeps the statistics current from then on. (Analyzing again at each doubling
+// was tried: it cost the first minutes of a store about as much as it saved.)
 
 // StatisticsMinRows is the fewest rows for which KeepStatistics analyzes a table: below
-// it a sequential scan costs little whatever the plan. (The snapshot read's cached plan
-// turns from a sequential scan to the primary key somewhere between 250 and 500 rows.)
-const StatisticsMinRows = 500
+// it a sequential scan costs little whatever the plan.
+const StatisticsMinRows = 1000
 
-// statisticsGrowth is how many times the rows its statistics describe a table must hold
-// before KeepStatistics analyzes it again. It bounds the ANALYZEs to a few per table (at
-// 500 rows, 1,000, 2,000…) until autovacuum, which analyzes a table once a tenth of it has
-// changed, keeps them current on its own.
-const statisticsGrowth = 2
+// statisticsSmall is what statistics describe below which they are a small table's: the
+// snapshot read's cached plan turns from a sequential scan to the primary key between 250
+// and 500 rows.
+const statisticsSmall = 500
 
 // analyzeLock is the advisory lock under which a process analyzes, so that the
 // processes sharing a database take turns instead of analyzing the same table at once.
 const analyzeLock = 7_311_040_001
 
 // AnalyzeGrownTables analyzes every table of the database that holds at least
-// StatisticsMinRows rows and statisticsGrowth times as many as its statistics describe
-// (a table never analyzed describes none), among those the user may analyze (its own),
-// and returns their names. Another process analyzing at the same time makes it return
+// StatisticsMinRows rows while its statistics describe fewer than statisticsSmall (a
+// table never analyzed describes none), among those the user may analyze (its own), and
+// returns their names. Another process analyzing at the same time makes it return
 // none. Each table is analyzed in a transaction of its own: ANALYZE takes a transaction id
 // to write the statistics, and a transaction holding one holds the log back
 // (OldestHoldback) until it ends.
@@ -67,8 +68,8 @@ func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, erro
 		SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		CROSS JOIN LATERAL pg_stat_get_live_tuples(c.oid) AS live
 		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-			AND live >= $1 AND live >= $2 * c.reltuples AND pg_has_role(c.relowner, 'USAGE')
-		ORDER BY 1`, StatisticsMinRows, statisticsGrowth)
+			AND live >= $1 AND c.reltuples < $2 AND pg_has_role(c.relowner, 'USAGE')
+		ORDER BY 1`, StatisticsMinRows, statisticsSmall)
 	if err != nil {
 		return nil, fmt.Errorf("analyze grown tables: %w", err)
 	}
