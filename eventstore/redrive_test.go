@@ -37,7 +37,7 @@ func TestRedriveHandsADeadLetterBackToItsGroupOnce(t *testing.T) {
 	require.NoError(t, err)
 	var fixed atomic.Bool
 	other := otherPartition(t, "poison")
-	awaitOther := func(ctx context.Context, pool *pgxpool.Pool) {
+	awaitOther := func() {
 		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		for ctx.Err() == nil {
@@ -68,7 +68,7 @@ func TestRedriveHandsADeadLetterBackToItsGroupOnce(t *testing.T) {
 					// The last attempt holds the poison message until the other partition's
 					// order is handled, so that a loaded machine cannot outrun the backoff;
 					// were partitions handled one after another, this would never happen.
-					awaitOther(ctx, pool)
+					awaitOther()
 				}
 				return errors.New("not yet")
 			}

@@ -46,6 +46,10 @@ const analyzeLock = 7_311_040_001
 // to write the statistics, and a transaction holding one holds the log back
 // (OldestHoldback) until it ends.
 func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	// Nearly every round finds nothing: it asks once, without a lock.
+	if tables, err := grownTables(ctx, pool); err != nil || len(tables) == 0 {
+		return nil, err
+	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("analyze grown tables: %w", err)
@@ -63,19 +67,10 @@ func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, erro
 			_ = conn.Hijack().Close(unlock)
 		}
 	}()
-	// pg_stat_user_tables would read a dozen counters of every table; only one is needed.
-	rows, err := conn.Query(ctx, `
-		SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		CROSS JOIN LATERAL pg_stat_get_live_tuples(c.oid) AS live
-		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-			AND live >= $1 AND c.reltuples < $2 AND pg_has_role(c.relowner, 'USAGE')
-		ORDER BY 1`, StatisticsMinRows, statisticsSmall)
+	// Again under the lock: another process may have analyzed them meanwhile.
+	tables, err := grownTables(ctx, conn)
 	if err != nil {
-		return nil, fmt.Errorf("analyze grown tables: %w", err)
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("analyze grown tables: %w", err)
+		return nil, err
 	}
 	var analyzed []string
 	for _, t := range tables {
@@ -91,6 +86,25 @@ func AnalyzeGrownTables(ctx context.Context, pool *pgxpool.Pool) ([]string, erro
 		}
 	}
 	return analyzed, nil
+}
+
+// grownTables lists, schema-qualified, the tables AnalyzeGrownTables is to analyze.
+// pg_stat_user_tables would read a dozen counters of every table; only one is needed.
+func grownTables(ctx context.Context, q Querier) ([]string, error) {
+	rows, err := q.Query(ctx, `
+		SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		CROSS JOIN LATERAL pg_stat_get_live_tuples(c.oid) AS live
+		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+			AND live >= $1 AND c.reltuples < $2 AND pg_has_role(c.relowner, 'USAGE')
+		ORDER BY 1`, StatisticsMinRows, statisticsSmall)
+	if err != nil {
+		return nil, fmt.Errorf("grown tables: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("grown tables: %w", err)
+	}
+	return tables, nil
 }
 
 // KeepStatistics runs AnalyzeGrownTables every interval until ctx ends, logging what it
