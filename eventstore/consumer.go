@@ -171,7 +171,9 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	// synchronous_commit = off is safe here and only here: the offset and every effect of
 	// the batch commit together, so a database crash can only lose the batch as a whole,
 	// which is then redelivered. Requests answered to a client (HTTP) keep synchronous
-	// commits. BEGIN, this setting and the batch's select go in one round trip.
+	// commits. Every statement a consumer runs finds its rows by key, so each is planned
+	// once, as such (PlanByKey). BEGIN, these settings and the batch's select go in one
+	// round trip.
 	started := time.Now()
 	q, err := c.schema.SelectQuery(wsql.SelectQueryParams{Topic: topic, ConsumerGroup: c.group, OffsetsAdapter: c.offsets})
 	if err != nil {
@@ -180,10 +182,13 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
 	var rows []wsql.Row
 	b := &pgx.Batch{}
 	b.Queue("SET LOCAL synchronous_commit = off")
+	b.Queue(PlanByKey)
 	b.Queue(q.Query, q.Args...)
 	tx, err := beginWith(ctx, c.log.pool, "BEGIN ISOLATION LEVEL READ COMMITTED", b, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
-			return err
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
 		rs, err := br.Query()
 		if err != nil {

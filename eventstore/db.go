@@ -32,6 +32,26 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/ordermill?sslmode
 // well inside Postgres's default 100 connections.
 const DefaultMaxConns = 16
 
+// PlanByKey, queued first in a transaction or a pipelined batch, has its statements
+// planned once, as lookups by key: each runs on its cached generic plan, and that plan
+// walks an index whatever the table's size.
+//
+//   - Generic plans. Postgres plans a prepared statement anew for every call (a custom
+//     plan) when that looks cheaper than its generic plan, and for a statement over an
+//     array of keys (`stream_id = ANY($1)`, `unnest($1::text[])`) it always does: the
+//     custom plan knows the array's length, the generic one assumes 10 or 100 elements.
+//     The consumers' and the status polls' keyed reads were planned at every call, and
+//     the status read spent as long in the planner as in execution.
+//   - No sequential scans. A generic plan is kept until the table's statistics change,
+//     and one made on a new store's nearly empty table scans it (and went on scanning it
+//     until KeepStatistics or autovacuum analyzed the table). A lookup by key must walk
+//     its index at any size.
+//
+// Only for statements that find their rows by key, whose best plan does not depend on
+// the values or the table's size. A query with optional filters (`status = $1` only when
+// $1 is set) needs its custom plan, and a report may well want a sequential scan.
+const PlanByKey = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)"
+
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
 // connecting to the server's maintenance database with the same credentials.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
@@ -24,7 +26,7 @@ import (
 // when the order has moved since. Most polls find their order where it was, and then
 // cost neither the snapshot's bytes nor its decoding.
 type Reader struct {
-	q        eventstore.Querier
+	q        DB
 	slots    int // queries in flight at most
 	maxIDs   int // orders per query at most
 	timeout  time.Duration
@@ -43,8 +45,14 @@ type read struct {
 	err  error
 }
 
+// DB is what a Reader reads through: a pool.
+type DB interface {
+	eventstore.Querier
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // NewReader returns a Reader over q (a pool) running at most slots queries at once.
-func NewReader(q eventstore.Querier, slots int) *Reader {
+func NewReader(q DB, slots int) *Reader {
 	return &Reader{q: q, slots: max(slots, 1), maxIDs: 256, timeout: 10 * time.Second, maxKnown: 10000, known: map[string]Current{}}
 }
 
@@ -148,21 +156,37 @@ func (r *Reader) remember(orders map[string]Current) {
 // loadChanged is LoadMany for orders of which held has a state (a zero Current when not):
 // a snapshot is read and decoded only when its position is not the one held, and an order
 // that has not moved is answered with the state held.
-func loadChanged(ctx context.Context, q eventstore.Querier, ids []string, held map[string]Current) (map[string]Current, error) {
+func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Current) (map[string]Current, error) {
 	positions := make([]int64, len(ids))
 	for i, id := range ids {
 		positions[i] = held[id].Position
 	}
-	rows, err := q.Query(ctx, `
+	// One round trip, planned once as a lookup by key (PlanByKey): planned for every
+	// call, as Postgres chose to, this read spent as long in the planner as in execution.
+	b := &pgx.Batch{}
+	b.Queue(eventstore.PlanByKey)
+	b.Queue(`
 		SELECT s.stream_id, s.position, CASE WHEN s.position <> k.position THEN s.state END AS state
 		FROM unnest($1::text[], $2::bigint[]) AS k(id, position)
 		JOIN snapshots s ON s.stream_id = k.id AND s.schema = $3`, ids, positions, snapshotSchema)
+	orders := make(map[string]Current, len(ids))
+	err := func() error {
+		br := q.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		if err := readSnapshots(rows, held, orders); err != nil {
+			return err
+		}
+		return br.Close()
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("load snapshots: %w", err)
-	}
-	orders := make(map[string]Current, len(ids))
-	if err := readSnapshots(rows, held, orders); err != nil {
-		return nil, err
 	}
 	return orders, LoadMissing(ctx, q, ids, orders)
 }

@@ -22,17 +22,17 @@ import (
 // gatedQuerier is the real pool with a count of queries, whose first query waits for the
 // gate to open.
 type gatedQuerier struct {
-	eventstore.Querier
+	DB
 	gate    chan struct{}
 	entered chan struct{}
 	once    sync.Once
 	queries atomic.Int32
 }
 
-func (g *gatedQuerier) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+func (g *gatedQuerier) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	g.queries.Add(1)
 	g.once.Do(func() { close(g.entered); <-g.gate })
-	return g.Querier.Query(ctx, sql, args...)
+	return g.DB.SendBatch(ctx, b)
 }
 
 func placeOrders(t *testing.T, q eventstore.Querier, n int) []string {
@@ -61,7 +61,7 @@ func placeOrders(t *testing.T, q eventstore.Querier, n int) []string {
 func TestReaderCoalescesConcurrentReads(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ids := placeOrders(t, pool, 50)
-	q := &gatedQuerier{Querier: pool, gate: make(chan struct{}), entered: make(chan struct{})}
+	q := &gatedQuerier{DB: pool, gate: make(chan struct{}), entered: make(chan struct{})}
 	r := NewReader(q, 1)
 
 	type result struct {
