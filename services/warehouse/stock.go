@@ -48,8 +48,15 @@ func CheckAvailability(ctx context.Context, q eventstore.Querier, lines []invent
 // Catalog returns the catalog entries of skus (every SKU when skus is empty), in SKU order;
 // a SKU the catalog does not know is simply absent.
 func Catalog(ctx context.Context, q eventstore.Querier, skus []string) ([]inventory.CatalogItem, error) {
-	rows, err := q.Query(ctx, `SELECT sku, name, price, currency FROM warehouse.stock
-		WHERE coalesce(cardinality($1::text[]), 0) = 0 OR sku = ANY($1) ORDER BY sku`, skus)
+	// Two statements, not one with "no SKUs or sku = ANY($1)": Postgres plans such an OR
+	// anew at every call, and an order's placement asks for its SKUs every time.
+	var rows pgx.Rows
+	var err error
+	if len(skus) == 0 {
+		rows, err = q.Query(ctx, `SELECT sku, name, price, currency FROM warehouse.stock ORDER BY sku`)
+	} else {
+		rows, err = q.Query(ctx, `SELECT sku, name, price, currency FROM warehouse.stock WHERE sku = ANY($1) ORDER BY sku`, skus)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
