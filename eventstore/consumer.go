@@ -97,12 +97,12 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 	}
 	var recheck time.Duration
 	for stop.Err() == nil {
-		progressed, failed := false, false
+		progressed, failed, unseen := false, false, false
 		for _, topic := range c.topics {
 			if stop.Err() != nil {
 				return nil
 			}
-			n, err := c.batch(ctx, topic)
+			n, next, err := c.batch(ctx, topic)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -111,6 +111,7 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 				failed = true
 			}
 			progressed = progressed || n > 0
+			unseen = unseen || next == committedUnseen
 		}
 		var wait time.Duration
 		if failed {
@@ -126,17 +127,16 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 		case progressed:
 			recheck = 0
 			continue
-		case recheck > 0:
-			// A wake-up found nothing: the message is committed but not yet visible (an
-			// older transaction is still open), so look again soon, a little later each
-			// time, up to the poll interval (2, 4, … 512 ms: about a second of peeks).
+		case unseen:
+			// A message is committed but not yet visible (an older transaction is still
+			// open): look again soon, a little later each time, up to the poll interval
+			// (2, 4, … 512 ms). A topic with nothing after the offset at all is not looked
+			// at again before its next wake-up: a message brings its own.
+			recheck = max(recheck, minRecheck)
 			wait = recheck
-			recheck *= 2
-			if recheck > c.log.cfg.MaxPollInterval {
-				recheck = 0
-			}
+			recheck = min(2*recheck, c.log.cfg.MaxPollInterval)
 		default:
-			wait = c.log.cfg.MaxPollInterval
+			wait, recheck = c.log.cfg.MaxPollInterval, 0
 		}
 		if next := c.nextRetry(); next > 0 && next < wait {
 			wait = next
@@ -144,7 +144,7 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 		select {
 		case <-stop.Done():
 		case <-wake:
-			recheck = minRecheck
+			recheck = 0
 		case <-time.After(wait):
 		}
 	}
@@ -157,17 +157,24 @@ func (c *consumer) prepare(ctx context.Context) error {
 	return PrepareGroup(ctx, c.log.pool, c.group, c.topics...)
 }
 
-// batch handles at most one batch of topic and reports how many messages it consumed.
-func (c *consumer) batch(ctx context.Context, topic string) (n int, err error) {
+// batch handles at most one batch of topic and reports how many messages it consumed,
+// and, when it found none to take, what the topic holds after the group's offset.
+func (c *consumer) batch(ctx context.Context, topic string) (n int, next peeked, err error) {
 	if at, ok := c.retryAt[topic]; ok {
 		if time.Now().Before(at) {
-			return 0, nil // a failed message's backoff has not passed yet
+			return 0, nothingNew, nil // a failed message's backoff has not passed yet
 		}
 		delete(c.retryAt, topic)
 	}
-	if ready, err := c.peek(ctx, topic); err != nil || !ready {
-		return 0, err
+	if next, err = c.peek(ctx, topic); err != nil || next != visible {
+		return 0, next, err
 	}
+	n, err = c.take(ctx, topic)
+	return n, visible, err
+}
+
+// take handles the batch of topic that peek found visible.
+func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 	// synchronous_commit = off is safe here and only here: the offset and every effect of
 	// the batch commit together, so a database crash can only lose the batch as a whole,
 	// which is then redelivered. Requests answered to a client (HTTP) keep synchronous
@@ -288,30 +295,51 @@ func (c *consumer) wants(msg *message.Message) bool {
 // handledByKey is the message metadata key of Metadata.HandledBy.
 const handledByKey = "handled_by"
 
-// peek reports, in one autocommit statement, whether topic holds a message visible to
-// the group: most wake-ups under load find nothing yet (a message is visible only once
-// every older transaction has ended), and a peek costs one round trip where a begin,
-// a locking select and a rollback cost three. It reads the same layout and visibility
-// rule as watermill-sql's select.
-func (c *consumer) peek(ctx context.Context, topic string) (bool, error) {
+// peeked is what a topic holds after a group's offset.
+type peeked int
+
+const (
+	nothingNew      peeked = iota // no message after the offset
+	committedUnseen               // a committed message, not yet visible: an older transaction is open
+	visible                       // a message the group's select would take
+)
+
+// String is the found label of ordermill_log_peeks_total.
+func (p peeked) String() string {
+	return [...]string{"nothing", "unseen", "visible"}[p]
+}
+
+// peek reports, in one autocommit statement, what topic holds after the group's offset:
+// most wake-ups under load find nothing to take yet (a message is visible only once
+// every older transaction has ended), and a peek costs one round trip where a begin, a
+// locking select and a rollback cost three. It tells a message not yet visible, worth
+// looking for again soon, from none at all, where a wake-up's message was already taken.
+// It reads the same layout and visibility rule as watermill-sql's select: the first
+// message after the offset has the oldest transaction id, so when it is not visible, no
+// later one is.
+func (c *consumer) peek(ctx context.Context, topic string) (peeked, error) {
 	// Written as "the first message after the offset" so the planner walks the primary
 	// key from the offset on: asked as EXISTS over a join it scanned the whole table,
 	// 100 ms and more with a million messages behind the offset.
-	var one int
+	var ready bool
 	err := c.log.pool.QueryRow(ctx, `
-		SELECT 1 FROM `+c.schema.MessagesTable(topic)+` m
+		SELECT m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		FROM `+c.schema.MessagesTable(topic)+` m
 		WHERE (m.transaction_id, m."offset") > (
 			SELECT last_processed_transaction_id, offset_acked FROM `+c.offsets.MessagesOffsetsTable(topic)+`
 			WHERE consumer_group = $1)
-		  AND m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY m.transaction_id, m."offset" LIMIT 1`, c.group).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+		ORDER BY m.transaction_id, m."offset" LIMIT 1`, c.group).Scan(&ready)
+	found := committedUnseen
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		found = nothingNew
+	case err != nil:
+		return nothingNew, fmt.Errorf("peek at %s: %w", topic, err)
+	case ready:
+		found = visible
 	}
-	if err != nil {
-		return false, fmt.Errorf("peek at %s: %w", topic, err)
-	}
-	return true, nil
+	c.log.metrics.peeks.WithLabelValues(c.group, topic, found.String()).Inc()
+	return found, nil
 }
 
 // readBatch reads the messages of a batch's select.

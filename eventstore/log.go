@@ -61,6 +61,7 @@ type Log struct {
 	cfg    LogConfig
 
 	metrics logMetrics
+	id      string // names this Log's wake-ups, so that it ignores them when they come back
 
 	mu      sync.Mutex
 	waiters map[string][]waiter
@@ -73,7 +74,7 @@ type Log struct {
 // NewLog prepares subscribers over pool; call Listen to receive wake-ups.
 func NewLog(pool *pgxpool.Pool, logger watermill.LoggerAdapter, cfg LogConfig) *Log {
 	cfg.setDefaults()
-	l := &Log{pool: pool, logger: logger, cfg: cfg, metrics: newLogMetrics(), waiters: map[string][]waiter{}}
+	l := &Log{pool: pool, logger: logger, cfg: cfg, metrics: newLogMetrics(), id: NewID(), waiters: map[string][]waiter{}}
 	l.waker = newWaker(l)
 	return l
 }
@@ -112,8 +113,9 @@ func (l *Log) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		topic, except, _ := strings.Cut(n.Payload, wakeExceptSep)
-		l.wake(topic, except)
+		if topic, except, sender := parseWakePayload(n.Payload); sender != l.id {
+			l.wake(topic, except)
+		}
 	}
 }
 
@@ -162,7 +164,8 @@ func (l *Log) wakeAll() {
 	}
 }
 
-// minRecheck is the first wait of a consumer whose wake-up found nothing yet.
+// minRecheck is the first wait of a consumer that found a committed message not yet
+// visible.
 const minRecheck = 2 * time.Millisecond
 
 // ConsumeOption tunes one consumer.

@@ -26,6 +26,7 @@ type logMetrics struct {
 	duration    *prometheus.HistogramVec
 	deadLetters *prometheus.CounterVec
 	deadlines   *prometheus.CounterVec
+	peeks       *prometheus.CounterVec
 }
 
 func newLogMetrics() logMetrics {
@@ -47,6 +48,10 @@ func newLogMetrics() logMetrics {
 			Namespace: metrics.Namespace, Name: "deadlines_fired_total",
 			Help: "Delayed messages (deadlines) handled once due, by queue and message name.",
 		}, []string{"topic", "name"}),
+		peeks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "log_peeks_total",
+			Help: "Looks at a topic for new messages, by consumer group, physical topic and what was found (nothing, unseen: committed but held back by an older open transaction, visible).",
+		}, []string{"consumer_group", "topic", "found"}),
 	}
 }
 
@@ -54,7 +59,7 @@ func newLogMetrics() logMetrics {
 // offsets tables at scrape time, and the age of the oldest transaction holding the log
 // back (OldestHoldback).
 func (l *Log) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{l.metrics.handled, l.metrics.duration, l.metrics.deadLetters, l.metrics.deadlines, l.lagCollector(), l.holdbackCollector()}
+	return []prometheus.Collector{l.metrics.handled, l.metrics.duration, l.metrics.deadLetters, l.metrics.deadlines, l.metrics.peeks, l.lagCollector(), l.holdbackCollector()}
 }
 
 var (

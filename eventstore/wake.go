@@ -71,9 +71,23 @@ type published struct {
 	topic, except string
 }
 
-// wakeExceptSep separates a wake-up's topic from the group it need not wake, in a
-// NOTIFY's payload.
-const wakeExceptSep = "|"
+// A wake-up's NOTIFY payload is "topic|group|sender": the group it need not wake (empty:
+// none) and the Log that sent it. A Log ignores its own wake-ups when they come back
+// through LISTEN: it woke its consumers directly already, and waking them twice cost a
+// round of peeks at every one of their topics for each commit.
+const wakeSep = "|"
+
+func wakePayload(topic, except, sender string) string {
+	return topic + wakeSep + except + wakeSep + sender
+}
+
+// parseWakePayload reads a wake-up's payload; an older process's "topic|group" or bare
+// "topic" has no sender.
+func parseWakePayload(payload string) (topic, except, sender string) {
+	topic, rest, _ := strings.Cut(payload, wakeSep)
+	except, sender, _ = strings.Cut(rest, wakeSep)
+	return topic, except, sender
+}
 
 // inSavepointScope returns ctx collecting on its own what is published and registered
 // through it inside a savepoint, and keep, which hands that to the enclosing work once the
@@ -144,10 +158,7 @@ func (w *waker) run(ctx context.Context) {
 		topics := make([]string, 0, len(dirty))
 		for t, except := range dirty {
 			w.log.wake(t, except)
-			if except != "" {
-				t += wakeExceptSep + except
-			}
-			topics = append(topics, t)
+			topics = append(topics, wakePayload(t, except, w.log.id))
 		}
 		if err := w.notify(ctx, topics); err != nil && ctx.Err() == nil {
 			w.log.logger.Error("sending wake-ups failed; consumers fall back to polling", err, watermill.LogFields{"topics": topics})

@@ -1,0 +1,99 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// A consumer looks at a topic again soon only while a committed message there is held
+// back by an older open transaction. Once it has taken everything, it waits for the next
+// wake-up instead of looking again and again; a message held back is taken soon after
+// the transaction holding it back ends, long before the poll interval.
+func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	// Only wake-ups and rechecks make the consumer look: no poll during the test.
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{MaxPollInterval: 10 * time.Minute})
+	go func() { _ = log.Listen(ctx) }() // it sends the wake-ups
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(log.Collectors()...)
+	topic := eventstore.PartitionFor("order_events", "o-peek")
+	var ids []string // three orders of that partition
+	for i := 0; len(ids) < 3; i++ {
+		if id := fmt.Sprintf("o-peek-%d", i); eventstore.PartitionFor("order_events", id) == topic {
+			ids = append(ids, id)
+		}
+	}
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	handled := make(chan string, 10)
+	require.NoError(t, log.ConsumeBatches(router, "peeks", []string{topic}, func(_ context.Context, _ pgx.Tx, msgs []*message.Message) error {
+		for _, msg := range msgs {
+			r, err := eventstore.DecodeRecorded(msg)
+			if err != nil {
+				return err
+			}
+			handled <- r.StreamID
+		}
+		return nil
+	}))
+	go func() { _ = router.Run(ctx) }()
+	defer func() { _ = router.Close() }()
+	<-router.Running()
+	peeks := func(found string) float64 {
+		return gathered(t, reg, "ordermill_log_peeks_total", "peeks", topic, found)
+	}
+	publish := func(id string) {
+		wctx, flush := log.CollectWakeups(ctx)
+		require.NoError(t, appendOne(wctx, pool, eventstore.Stream{Type: "order", ID: id}, 0, 0))
+		flush()
+	}
+	next := func() string {
+		select {
+		case id := <-handled:
+			return id
+		case <-ctx.Done():
+			t.Fatal("nothing handled")
+			return ""
+		}
+	}
+
+	// Start-up's looks, and a first message, before counting.
+	publish(ids[0])
+	assert.Equal(t, ids[0], next())
+	<-time.After(300 * time.Millisecond)
+	before := peeks("nothing")
+	publish(ids[1])
+	assert.Equal(t, ids[1], next())
+	<-time.After(300 * time.Millisecond) // the assertion: no more looks meanwhile
+	assert.Equal(t, 1.0, peeks("nothing")-before,
+		"after taking its batch the consumer looks once more, then waits for a wake-up (its own NOTIFY coming back is none)")
+
+	other := pgtest.Pool(t)
+	tx, err := other.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	_, err = tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+	require.NoError(t, err)
+	publish(ids[2])
+	require.Eventually(t, func() bool { return peeks("unseen") >= 3 }, 10*time.Second, 5*time.Millisecond,
+		"a message held back is looked for again and again")
+	require.Empty(t, handled, "a message held back by an older transaction is not taken")
+	require.NoError(t, tx.Rollback(ctx))
+	released := time.Now()
+	assert.Equal(t, ids[2], next())
+	assert.Less(t, time.Since(released), 5*time.Second, "taken once visible, not at the next poll")
+}
