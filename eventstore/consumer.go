@@ -187,12 +187,14 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 		return 0, err
 	}
 	var rows []wsql.Row
+	settings := []string{"SET LOCAL synchronous_commit = off", PlanByKey}
 	b := &pgx.Batch{}
-	b.Queue("SET LOCAL synchronous_commit = off")
-	b.Queue(PlanByKey)
+	for _, s := range settings {
+		b.Queue(s)
+	}
 	b.Queue(q.Query, q.Args...)
 	tx, err := beginWith(ctx, c.log.pool, "BEGIN ISOLATION LEVEL READ COMMITTED", b, func(br pgx.BatchResults) error {
-		for range 2 {
+		for range settings {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
