@@ -40,12 +40,7 @@ func TestATransactionInAnotherDatabaseHoldsTheLogBack(t *testing.T) {
 	defer func() { _ = router.Close() }()
 	<-router.Running()
 
-	// As the host does: wake the topic's consumers once the publishing transaction commits.
-	publish := func(id string) {
-		wctx, flush := log.CollectWakeups(ctx)
-		require.NoError(t, appendOne(wctx, pool, eventstore.Stream{Type: "order", ID: id}, 0, 0))
-		flush()
-	}
+	publish := func(id string) { publishWoken(ctx, t, log, pool, id) }
 	hop := func(id string) time.Duration {
 		start := time.Now()
 		publish(id)

@@ -32,6 +32,15 @@ func appendOne(ctx context.Context, pool *pgxpool.Pool, stream eventstore.Stream
 	})
 }
 
+// publishWoken appends one event to order id and, once it has committed, wakes the
+// topic's consumers, as the host does for a request.
+func publishWoken(ctx context.Context, t *testing.T, log *eventstore.Log, pool *pgxpool.Pool, id string) {
+	t.Helper()
+	wctx, flush := log.CollectWakeups(ctx)
+	require.NoError(t, appendOne(wctx, pool, eventstore.Stream{Type: "order", ID: id}, 0, 0))
+	flush()
+}
+
 func TestAppendConcurrentWritersAtSameVersionOnlyOneWins(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
