@@ -14,17 +14,20 @@ import (
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
-// OrderSummaries keeps orders.order_summaries, one row per order for lists and filters,
-// and orders.order_counts, the overview's counters of those rows (kept by a trigger on
-// order_summaries; a rebuild counts once, at the end).
+// OrderSummaries keeps orders.order_summaries, one row per order for lists and filters;
+// orders.orders_by_status, the index of the orders by status (sql/00074: a step then
+// rewrites a summary row without touching its indexes); and orders.order_counts, the
+// overview's counters of those rows (kept by a trigger on order_summaries; a rebuild
+// counts once, at the end).
 var OrderSummaries = Projection{
 	Name:        "projection.order_summaries",
 	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []Table{{Name: "order_summaries", Position: "last_position"}, {Name: "order_counts", Void: "n = 0"}},
-	ApplyBatch:  updateOrderSummaries,
-	rows:        func() rows { return &summaryRows{latest: map[string]*OrderAt{}} },
-	needsState:  true,
-	finish:      countOrderSummaries,
+	Tables: []Table{{Name: "order_summaries", Position: "last_position"}, {Name: "orders_by_status"},
+		{Name: "order_counts", Void: "n = 0"}},
+	ApplyBatch: updateOrderSummaries,
+	rows:       func() rows { return &summaryRows{latest: map[string]*OrderAt{}} },
+	needsState: true,
+	finish:     countOrderSummaries,
 }
 
 // updateOrderSummaries upserts the row of every order the events touch from its current
@@ -60,7 +63,8 @@ func (s *summaryRows) add(_ eventstore.Recorded, _ order.Event, o *OrderAt) {
 }
 
 // write upserts the rows in order id order, so a rebuild's writer and the live consumer
-// cannot deadlock on them.
+// cannot deadlock on them, and, in the same statement, the orders_by_status row of every
+// summary written whose status is new.
 func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ bool) error {
 	if len(s.latest) == 0 {
 		return nil
@@ -70,16 +74,21 @@ func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ boo
 		c.add(s.latest[id])
 	}
 	clear(s.latest)
-	t := table(schema, "order_summaries")
 	_, err := tx.Exec(ctx, `
-		INSERT INTO `+t+` AS s (order_id, status, customer_id, customer_email, new_customer,
-			total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[],
-			$8::int[], $9::int[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
-		ON CONFLICT (order_id) DO UPDATE SET
-			status = excluded.status, risk_score = excluded.risk_score, cancel_reason = excluded.cancel_reason,
-			updated_at = excluded.updated_at, last_position = excluded.last_position
-		WHERE s.last_position < excluded.last_position`,
+		WITH written AS (
+			INSERT INTO `+table(schema, "order_summaries")+` AS s (order_id, status, customer_id, customer_email, new_customer,
+				total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::text[],
+				$8::int[], $9::int[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::bigint[])
+			ON CONFLICT (order_id) DO UPDATE SET
+				status = excluded.status, risk_score = excluded.risk_score, cancel_reason = excluded.cancel_reason,
+				updated_at = excluded.updated_at, last_position = excluded.last_position
+			WHERE s.last_position < excluded.last_position
+			RETURNING order_id, status, created_at
+		)
+		INSERT INTO `+table(schema, "orders_by_status")+` AS b (order_id, status, created_at)
+		SELECT order_id, status, created_at FROM written ORDER BY order_id
+		ON CONFLICT (order_id) DO UPDATE SET status = excluded.status WHERE b.status <> excluded.status`,
 		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency,
 		c.items, c.risk, c.cancelReason, c.created, c.updated, c.position)
 	if err != nil {

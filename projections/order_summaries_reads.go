@@ -33,8 +33,8 @@ type Summary struct {
 }
 
 // summaryReadColumns are the columns scanSummary reads, in its order.
-const summaryReadColumns = `order_id, status, customer_id, customer_email, total_cents, currency, item_count, risk_score,
-	cancel_reason, created_at, updated_at`
+const summaryReadColumns = `s.order_id, s.status, s.customer_id, s.customer_email, s.total_cents, s.currency,
+	s.item_count, s.risk_score, s.cancel_reason, s.created_at, s.updated_at`
 
 func scanSummary(row pgx.CollectableRow) (Summary, error) {
 	var s Summary
@@ -76,31 +76,6 @@ func KnownCustomer(ctx context.Context, q eventstore.Querier, customerID string)
 	return known, err
 }
 
-// NewestSummaries reads up to limit summaries, newest first, after the key (nil: from the
-// newest), of one status or ("") of all: keyset-paginated, so every page costs the same.
-func NewestSummaries(ctx context.Context, q eventstore.Querier, status string, after *PlacedKey, limit int) ([]Summary, error) {
-	var st *string
-	if status != "" {
-		st = &status
-	}
-	var at *time.Time
-	var id string
-	if after != nil {
-		at, id = &after.CreatedAt, after.ID
-	}
-	rows, err := q.Query(ctx, `
-		SELECT `+summaryReadColumns+`
-		FROM orders.order_summaries
-		WHERE ($1::text IS NULL OR status = $1)
-		  AND ($2::timestamptz IS NULL OR (created_at, order_id) < ($2, $3))
-		ORDER BY created_at DESC, order_id DESC
-		LIMIT $4`, st, at, id, limit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, scanSummary)
-}
-
 // Waiting is how many orders rest in a status and since when the oldest was placed.
 type Waiting struct {
 	Status        string
@@ -109,12 +84,13 @@ type Waiting struct {
 }
 
 // WaitingIn reads, for each of statuses, how many orders rest in it (from the
-// trigger-kept order_counts) and how long ago the oldest was placed (through the
-// (status, created_at) index): the same cost with a million orders as with ten.
+// trigger-kept order_counts) and how long ago the oldest was placed (through
+// orders_by_status's (status, created_at) index): the same cost with a million orders as
+// with ten.
 func WaitingIn(ctx context.Context, q eventstore.Querier, statuses []string) ([]Waiting, error) {
 	rows, err := q.Query(ctx, `
 			SELECT w.status, coalesce(c.n, 0)::float8,
-				coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM orders.order_summaries WHERE status = w.status), 0)::float8
+				coalesce((SELECT extract(epoch FROM now() - min(created_at)) FROM orders.orders_by_status WHERE status = w.status), 0)::float8
 			FROM unnest($1::text[]) AS w(status)
 			LEFT JOIN orders.order_counts c ON c.dimension = 'status' AND c.bucket = w.status`, statuses)
 	if err != nil {

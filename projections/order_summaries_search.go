@@ -24,8 +24,9 @@ type SummaryFilter struct {
 }
 
 // sortKeys are the orders list's sortable columns and the SQL of each; every one has an
-// index with order_id (sql/00002, sql/00044), the tie-breaker that keeps keyset pages stable.
-var sortKeys = map[string]string{"placed": "created_at", "total": "total_cents", "risk": "coalesce(risk_score, -1)"}
+// index with order_id (sql/00002, sql/00044), the tie-breaker that keeps keyset pages
+// stable. Placement, with a status filter, is walked in orders_by_status instead (sql/00074).
+var sortKeys = map[string]string{"placed": "s.created_at", "total": "s.total_cents", "risk": "coalesce(s.risk_score, -1)"}
 
 // SortKey is the filter's sort column, defaulting to placed.
 func (f SummaryFilter) SortKey() string {
@@ -35,13 +36,18 @@ func (f SummaryFilter) SortKey() string {
 	return "placed"
 }
 
-// orderBy is the filter's ORDER BY clause.
-func (f SummaryFilter) orderBy() string {
-	dir := " DESC"
-	if f.Asc {
-		dir = " ASC"
+// from is the filter's FROM clause and the columns it orders by: the summaries, joined,
+// when a status is asked for, to their index by status, whose placement order is then
+// the one walked.
+func (f SummaryFilter) from() (from, key, id string) {
+	from, key, id = "orders.order_summaries s", sortKeys[f.SortKey()], "s.order_id"
+	if f.Status != "" {
+		from += " JOIN orders.orders_by_status b ON b.order_id = s.order_id"
+		if f.SortKey() == "placed" {
+			key, id = "b.created_at", "b.order_id"
+		}
 	}
-	return " ORDER BY " + sortKeys[f.SortKey()] + dir + ", order_id" + dir
+	return from, key, id
 }
 
 // likeAnywhere turns user input into a LIKE pattern matching it anywhere, escaping
@@ -53,7 +59,7 @@ func likeAnywhere(s string) string {
 
 // searchedText is what the orders list searches: the expression of the trigram index
 // order_summaries_search (sql/00044), written the same way so the planner can use it.
-const searchedText = `(order_id || ' ' || customer_id || ' ' || customer_email)`
+const searchedText = `(s.order_id || ' ' || s.customer_id || ' ' || s.customer_email)`
 
 // where is the WHERE clause of the filter (status, search), adding its values through arg.
 func (f SummaryFilter) where(arg func(any) string) ([]string, error) {
@@ -62,7 +68,7 @@ func (f SummaryFilter) where(arg func(any) string) ([]string, error) {
 		if _, err := order.ParseStatus(f.Status); err != nil {
 			return nil, err
 		}
-		where = append(where, "status = "+arg(f.Status))
+		where = append(where, "b.status = "+arg(f.Status))
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		where = append(where, searchedText+" ILIKE "+arg(likeAnywhere(q)))
@@ -92,22 +98,23 @@ func (f SummaryFilter) query(after *SummaryKey, limit int) (string, []any, error
 	if err != nil {
 		return "", nil, err
 	}
-	if after != nil {
-		cmp := "<"
-		if f.Asc {
-			cmp = ">"
-		}
-		if f.SortKey() == "placed" {
-			where = append(where, fmt.Sprintf("(created_at, order_id) %s (%s, %s)", cmp, arg(after.Placed), arg(after.ID)))
-		} else {
-			where = append(where, fmt.Sprintf("(%s, order_id) %s (%s, %s)", sortKeys[f.SortKey()], cmp, arg(after.Value), arg(after.ID)))
-		}
+	from, key, id := f.from()
+	dir, cmp := " DESC", "<"
+	if f.Asc {
+		dir, cmp = " ASC", ">"
 	}
-	sql := `SELECT ` + summaryReadColumns + ` FROM orders.order_summaries`
+	if after != nil {
+		var value any = after.Value
+		if f.SortKey() == "placed" {
+			value = after.Placed
+		}
+		where = append(where, fmt.Sprintf("(%s, %s) %s (%s, %s)", key, id, cmp, arg(value), arg(after.ID)))
+	}
+	sql := `SELECT ` + summaryReadColumns + ` FROM ` + from
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += f.orderBy()
+	sql += " ORDER BY " + key + dir + ", " + id + dir
 	if limit > 0 {
 		sql += " LIMIT " + arg(limit)
 	}

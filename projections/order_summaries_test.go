@@ -349,3 +349,49 @@ func TestApplyIsIdempotentAndNeverRegresses(t *testing.T) {
 		assert.Equal(t, want, dump(t, pool))
 	})
 }
+
+// A step of an order rewrites its summary row in place: every index of order_summaries is
+// on columns a step does not change, so the update is heap-only (HOT) and writes no index
+// entry, and a rebuild keeps the room on each page that this needs. The status moves in
+// orders_by_status, the index the status lists walk.
+func TestAStepRewritesTheSummaryHeapOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	seed(t, pool)
+	_, err := projections.Rebuild(ctx, pool, projections.Options{})
+	require.NoError(t, err)
+	var options []string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT reloptions FROM pg_class WHERE oid = 'orders.order_summaries'::regclass`).Scan(&options))
+	assert.Equal(t, []string{"fillfactor=70"}, options, "the rebuilt table keeps the migration's fillfactor")
+	listed := func(status order.Status) []string {
+		list, err := projections.FilteredSummaries(ctx, pool, projections.SummaryFilter{Status: string(status)}, nil, 10)
+		require.NoError(t, err)
+		var ids []string
+		for _, s := range list {
+			ids = append(ids, s.OrderID)
+		}
+		return ids
+	}
+	require.Equal(t, []string{"ord-b"}, listed(order.StatusReserving))
+
+	update(t, pool, "ord-b", func(o *order.Order) ([]order.Event, error) {
+		return o.ReserveInventory("res-b", base.Add(time.Hour))
+	})
+	events := allEvents(t, pool)
+	reserved := events[len(events)-1]
+	require.Equal(t, "ord-b", reserved.StreamID)
+	var updated, heapOnly int
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := projections.OrderSummaries.Apply(ctx, tx, reserved); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_updated('orders.order_summaries'::regclass),
+			pg_stat_get_xact_tuples_hot_updated('orders.order_summaries'::regclass)`).Scan(&updated, &heapOnly)
+	}))
+	assert.Equal(t, 1, updated)
+	assert.Equal(t, 1, heapOnly, "the summary's update is heap-only")
+	assert.Empty(t, listed(order.StatusReserving))
+	assert.Equal(t, []string{"ord-b"}, listed(order.StatusAwaitingPayment))
+	assert.Equal(t, string(order.StatusAwaitingPayment), rows(t, pool)["ord-b"].Status)
+}

@@ -23,6 +23,7 @@ import (
 // readModels are the projections' tables with the column order checksums sort them by.
 var readModels = []struct{ table, key, where string }{
 	{"order_summaries", "order_id", "true"},
+	{"orders_by_status", "order_id", "true"},
 	{"order_counts", "dimension, bucket", "n <> 0"},
 	{"pending_approvals", "order_id", "true"},
 	{"order_timeline", "position", "true"},

@@ -14,7 +14,8 @@ import (
 
 // The tables of a rebuild are built in a schema of their own, copied from the live tables'
 // definitions as the database holds them (so they follow every migration): columns,
-// defaults, checks, keys and indexes, all before the first row, so that no statement of
+// defaults, checks, storage parameters (a fillfactor), keys and indexes, all before the
+// first row, so that no statement of
 // the rebuild ever runs long (a long statement would hold a transaction id and with it
 // every consumer of the log). The triggers come once the bulk of the rows is in.
 
@@ -32,8 +33,11 @@ func createTables(ctx context.Context, pool *pgxpool.Pool, schema string, ps []P
 				return fmt.Errorf("create %s.%s: %w", schema, t.Name, err)
 			}
 			keys, err := queryStrings(ctx, tx, `
+				SELECT format('ALTER TABLE %s SET (%s)', $2::text, array_to_string(reloptions, ', '))
+				FROM pg_class WHERE oid = $1::regclass AND reloptions IS NOT NULL
+				UNION ALL (
 				SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', $2::text, conname, pg_get_constraintdef(oid))
-				FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname`,
+				FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname)`,
 				table(Schema, t.Name), table(schema, t.Name))
 			if err != nil {
 				return err

@@ -138,12 +138,16 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	after, err := projections.DecodePlacedCursor(q.Get("cursor"))
+	cursor, err := projections.DecodePlacedCursor(q.Get("cursor"))
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	summaries, err := projections.NewestSummaries(r.Context(), s.pool, status, after, limit+1)
+	var after *projections.SummaryKey
+	if cursor != nil {
+		after = &projections.SummaryKey{Placed: cursor.CreatedAt, ID: cursor.ID}
+	}
+	summaries, err := projections.FilteredSummaries(r.Context(), s.pool, projections.SummaryFilter{Status: status}, after, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
