@@ -35,10 +35,12 @@ func TimeLeft(now, deadline time.Time) string {
 	return HumanDuration(deadline.Sub(now))
 }
 
-// ShortID keeps the first block of a UUID-like id: enough to tell orders apart on screen.
+// ShortID keeps the last eight characters of a UUID-like id: enough to tell orders apart
+// on screen. They are random in every UUID version, where the first ones of a
+// time-ordered id (UUIDv7, eventstore.NewID) are a timestamp that a week's orders share.
 func ShortID(id string) string {
-	if i := strings.IndexByte(id, '-'); i >= 6 {
-		return id[:i]
+	if i := strings.LastIndexByte(id, '-'); i >= 0 && len(id)-i > 8 {
+		return id[len(id)-8:]
 	}
 	if len(id) > 12 {
 		return id[:12]

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/ui"
 )
 
 // Issue 12: another manager's decision used to make a row vanish without a word. The
@@ -31,7 +32,7 @@ func TestDeskOthersDecisionsAreLogged(t *testing.T) {
 	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log] [data-testid=decision-log-entry][data-order-id=%q]`, id))
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
 	text := textOf(t, alice, entry)
-	assert.Contains(t, text, "Rejected "+id[:8]+" as bob@example.com: reshipper address")
+	assert.Contains(t, text, "Rejected "+ui.ShortID(id)+" as bob@example.com: reshipper address")
 	logged := get(t, bob, chromedp.Nodes(chromedp.CSSAll(`[data-testid=decision-log-entry]`)))
 	assert.Len(t, logged, 1, "Bob's own decision is logged once, by its answer")
 }
@@ -50,7 +51,7 @@ func TestDeskAutoCancelledOrderIsLogged(t *testing.T) {
 	do(t, alice, chromedp.WaitVisible(readyRow(id)))
 	s.waitStatus(t, id, "cancelled")
 	do(t, alice, chromedp.WaitNotPresent(pendingRow(id)), chromedp.WaitVisible(entry))
-	assert.Contains(t, textOf(t, alice, entry), id[:8]+" was cancelled automatically: no decision before its deadline")
+	assert.Contains(t, textOf(t, alice, entry), ui.ShortID(id)+" was cancelled automatically: no decision before its deadline")
 }
 
 // claimOf is who the claim box of order id names, as the page shows it.
@@ -134,9 +135,9 @@ func TestDeskBulkDecisions(t *testing.T) {
 	)
 	question := textOf(t, alice, chromedp.CSS(`[data-testid=bulk-question]`))
 	assert.Contains(t, question, "Reject 2 orders with the reason \u201ccard testing ring\u201d?")
-	assert.Contains(t, question, first[:8])
-	assert.Contains(t, question, second[:8])
-	assert.NotContains(t, question, third[:8])
+	assert.Contains(t, question, ui.ShortID(first))
+	assert.Contains(t, question, ui.ShortID(second))
+	assert.NotContains(t, question, ui.ShortID(third))
 	for _, id := range []string{first, second, third} {
 		assert.Equal(t, "awaiting_approval", s.order(t, id).Status, "asking decides nothing")
 	}
@@ -187,7 +188,7 @@ func TestDeskSmallThings(t *testing.T) {
 	assert.Contains(t, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=pending-time-left]`), "class")).Value, "urgent", "under an hour left is urgent")
 
 	// Names and meanings for assistive technology.
-	short := first[:8]
+	short := ui.ShortID(first)
 	assert.Equal(t, "Approve order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=approve-button]`), "aria-label")).Value)
 	assert.Equal(t, "Reject order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=reject-button]`), "aria-label")).Value)
 	assert.Equal(t, "Claim order "+short, get(t, alice, chromedp.AttributeValue(in(first, `[data-testid=claim-button]`), "aria-label")).Value)

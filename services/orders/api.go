@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -169,9 +168,9 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 // (what the client stated must agree with it), and flagged as a new customer's unless the
 // customer has a completed order; the client's newCustomer may only raise the risk.
 func (s *Service) priced(ctx context.Context, req placeOrderRequest) (order.PlaceOrder, error) {
-	// A random id, not eventstore.NewID: the dashboard shows and asks for its first eight
-	// characters (ui.ShortID), which in a time-ordered id are the same for weeks.
-	cmd, totalGiven, err := req.command(uuid.NewString(), s.now())
+	// A time-ordered id, as the log's own: every table keyed by the order then takes a new
+	// order's rows at the right edge of its indexes, however many orders came before.
+	cmd, totalGiven, err := req.command(eventstore.NewID(), s.now())
 	if err != nil {
 		return cmd, err
 	}
