@@ -41,10 +41,7 @@ func dumpTable(t *testing.T, q interface {
 func TestPendingApprovals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	seedWithWaiting(t, pool)
-	_, err := projections.Rebuild(ctx, pool, projections.Options{})
-	require.NoError(t, err)
+	pool := rebuiltFrom(t, seedWithWaiting)
 
 	type row struct {
 		OrderID, Status, DecidedBy string

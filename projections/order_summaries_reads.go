@@ -43,20 +43,15 @@ func scanSummary(row pgx.CollectableRow) (Summary, error) {
 	return s, err
 }
 
-// PlacedKey is a position in the summaries ordered by placement: newest first, the order
-// id breaking ties, so keyset pages stay stable.
-type PlacedKey struct {
-	CreatedAt time.Time
-	ID        string
+// EncodePlacedCursor is the cursor of the page after the order placed at placed with id
+// id, in the summaries ordered by placement: "<placed>|<order id>".
+func EncodePlacedCursor(placed time.Time, id string) string {
+	return placed.UTC().Format(time.RFC3339Nano) + "|" + id
 }
 
-// EncodePlacedCursor is the cursor of the page after key: "<created at>|<order id>".
-func EncodePlacedCursor(key PlacedKey) string {
-	return key.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + key.ID
-}
-
-// DecodePlacedCursor reads EncodePlacedCursor's cursor; nil for "".
-func DecodePlacedCursor(s string) (*PlacedKey, error) {
+// DecodePlacedCursor reads EncodePlacedCursor's cursor as the key FilteredSummaries
+// continues after; nil for "".
+func DecodePlacedCursor(s string) (*SummaryKey, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -65,7 +60,7 @@ func DecodePlacedCursor(s string) (*PlacedKey, error) {
 	if !ok || err != nil || limits.Check(limits.ID("cursor", id)) != nil {
 		return nil, apperr.FieldErrorf("cursor", "cursor is malformed; use nextCursor from the previous page")
 	}
-	return &PlacedKey{CreatedAt: t, ID: id}, nil
+	return &SummaryKey{Placed: t, ID: id}, nil
 }
 
 // KnownCustomer reports whether the customer has completed an order before.

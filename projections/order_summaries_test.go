@@ -132,6 +132,16 @@ func lastPosition(events []eventstore.Recorded, streamID string) int64 {
 	return last
 }
 
+// rebuiltFrom is a store seeded by seedWith with its read models rebuilt from the events.
+func rebuiltFrom(t *testing.T, seedWith func(*testing.T, *pgxpool.Pool)) *pgxpool.Pool {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	seedWith(t, pool)
+	_, err := projections.Rebuild(context.Background(), pool, projections.Options{})
+	require.NoError(t, err)
+	return pool
+}
+
 // dump is the whole read model as text, for exact before/after comparisons.
 func dump(t *testing.T, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
@@ -269,10 +279,7 @@ func applyAll(t *testing.T, pool *pgxpool.Pool, events []eventstore.Recorded) st
 func TestApplyIsIdempotentAndNeverRegresses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	seed(t, pool)
-	_, err := projections.Rebuild(ctx, pool, projections.Options{})
-	require.NoError(t, err)
+	pool := rebuiltFrom(t, func(t *testing.T, pool *pgxpool.Pool) { seed(t, pool) })
 	want := dump(t, pool)
 	events := allEvents(t, pool)
 	require.NotEmpty(t, events)
@@ -357,10 +364,7 @@ func TestApplyIsIdempotentAndNeverRegresses(t *testing.T) {
 func TestAStepRewritesTheSummaryHeapOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	seed(t, pool)
-	_, err := projections.Rebuild(ctx, pool, projections.Options{})
-	require.NoError(t, err)
+	pool := rebuiltFrom(t, func(t *testing.T, pool *pgxpool.Pool) { seed(t, pool) })
 	var options []string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT reloptions FROM pg_class WHERE oid = 'orders.order_summaries'::regclass`).Scan(&options))
 	assert.Equal(t, []string{"fillfactor=70"}, options, "the rebuilt table keeps the migration's fillfactor")

@@ -15,9 +15,8 @@ import (
 // The tables of a rebuild are built in a schema of their own, copied from the live tables'
 // definitions as the database holds them (so they follow every migration): columns,
 // defaults, checks, storage parameters (a fillfactor), keys and indexes, all before the
-// first row, so that no statement of
-// the rebuild ever runs long (a long statement would hold a transaction id and with it
-// every consumer of the log). The triggers come once the bulk of the rows is in.
+// first row, so that no statement of the rebuild ever runs long (a long statement would
+// hold a transaction id and with it every consumer of the log). The triggers come once the bulk of the rows is in.
 
 // createTables creates schema and, in it, an empty copy of every table of ps with its keys
 // and indexes, under the live ones' names.

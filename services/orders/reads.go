@@ -138,14 +138,10 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	cursor, err := projections.DecodePlacedCursor(q.Get("cursor"))
+	after, err := projections.DecodePlacedCursor(q.Get("cursor"))
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
-	}
-	var after *projections.SummaryKey
-	if cursor != nil {
-		after = &projections.SummaryKey{Placed: cursor.CreatedAt, ID: cursor.ID}
 	}
 	summaries, err := projections.FilteredSummaries(r.Context(), s.pool, projections.SummaryFilter{Status: status}, after, limit+1)
 	if err != nil {
@@ -163,7 +159,7 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		list = list[:limit]
 		last := list[len(list)-1]
 		resp["orders"] = list
-		resp["nextCursor"] = projections.EncodePlacedCursor(projections.PlacedKey{CreatedAt: last.CreatedAt, ID: last.ID})
+		resp["nextCursor"] = projections.EncodePlacedCursor(last.CreatedAt, last.ID)
 	}
 	httpx.WriteJSON(w, http.StatusOK, resp)
 }

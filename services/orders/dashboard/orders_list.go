@@ -71,11 +71,10 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 	var after *projections.SummaryKey
 	if f.Cursor != "" {
 		if f.SortKey() == "placed" {
-			c, err := projections.DecodePlacedCursor(f.Cursor)
-			if err != nil {
+			var err error
+			if after, err = projections.DecodePlacedCursor(f.Cursor); err != nil {
 				return out, err
 			}
-			after = &projections.SummaryKey{Placed: c.CreatedAt, ID: c.ID}
 		} else {
 			v, id, err := decodeKeyCursor(f.Cursor)
 			if err != nil {
@@ -104,7 +103,7 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 		last := list[ordersPageSize-1]
 		switch f.SortKey() {
 		case "placed":
-			out.NextURL = f.url(projections.EncodePlacedCursor(projections.PlacedKey{CreatedAt: last.CreatedAt, ID: last.OrderID}))
+			out.NextURL = f.url(projections.EncodePlacedCursor(last.CreatedAt, last.OrderID))
 		case "total":
 			out.NextURL = f.url(encodeKeyCursor(last.TotalCents, last.OrderID))
 		case "risk":
