@@ -82,13 +82,7 @@ func updatePendingApprovals(ctx context.Context, tx pgx.Tx, events []eventstore.
 		}
 		out.latest[r.StreamID] = s
 	}
-	changed, err := out.upsert(ctx, tx, Schema)
-	if err != nil || !changed {
-		return err
-	}
-	// Identical notifications in one transaction are folded into one by Postgres.
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, PendingChanged)
-	return err
+	return out.upsert(ctx, tx, Schema, true)
 }
 
 // pendingRows collects the newest state of every order whose approval wait changed.
@@ -101,24 +95,27 @@ func (p *pendingRows) add(_ eventstore.Recorded, _ order.Event, o *OrderAt) {
 }
 
 func (p *pendingRows) write(ctx context.Context, tx pgx.Tx, schema string, _ bool) error {
-	_, err := p.upsert(ctx, tx, schema)
-	return err
+	return p.upsert(ctx, tx, schema, false)
 }
 
-// upsert writes a row for every order that was ever held, in order id order, and reports
-// whether any row changed.
-func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string) (bool, error) {
+// upsert writes a row for every order that was ever held, in order id order. With
+// announce, the same statement announces a change on DashboardChannel when any row
+// changed: it needs no answer, so the live consumer queues it (eventstore.QueueWrites)
+// with the rest of its batch's writes. (Identical notifications in one transaction are
+// folded into one by Postgres.)
+func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string, announce bool) error {
 	var c pendingColumns
 	for _, id := range slices.Sorted(maps.Keys(p.latest)) {
 		if err := c.add(p.latest[id]); err != nil {
-			return false, err
+			return err
 		}
 	}
 	clear(p.latest)
 	if len(c.id) == 0 {
-		return false, nil
+		return nil
 	}
-	tag, err := tx.Exec(ctx, `
+	_, err := tx.Exec(ctx, `
+		WITH changed AS (
 		INSERT INTO `+table(schema, "pending_approvals")+` AS p (order_id, status, customer_id, customer_email,
 			new_customer, total_cents, currency, items, risk_score, risk_threshold, risk_factors, held_since,
 			approval_deadline, decided_by, decision_reason, last_position, shipping_address, billing_address,
@@ -131,14 +128,16 @@ func (p *pendingRows) upsert(ctx context.Context, tx pgx.Tx, schema string) (boo
 			status = excluded.status, decided_by = excluded.decided_by,
 			decision_reason = excluded.decision_reason, last_position = excluded.last_position,
 			claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at, claimed_until = excluded.claimed_until
-		WHERE p.last_position < excluded.last_position`,
+		WHERE p.last_position < excluded.last_position
+		RETURNING 1)
+		SELECT pg_notify($22, $23) WHERE $24 AND EXISTS (SELECT FROM changed)`,
 		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency, c.items, c.score, c.threshold,
 		c.factors, c.heldSince, c.deadline, c.decidedBy, c.reason, c.position, c.shipping, c.billing,
-		c.claimedBy, c.claimedAt, c.claimedUntil)
+		c.claimedBy, c.claimedAt, c.claimedUntil, DashboardChannel, PendingChanged, announce)
 	if err != nil {
-		return false, fmt.Errorf("upsert pending approvals: %w", err)
+		return fmt.Errorf("upsert pending approvals: %w", err)
 	}
-	return tag.RowsAffected() > 0, nil
+	return nil
 }
 
 // pendingColumns holds pending_approvals rows column by column, as unnest takes them.

@@ -35,7 +35,8 @@ type Projection struct {
 	// consumer and a rebuild hand it only those, of its StreamTypes.
 	Events []string
 	// ApplyBatch folds events, in log order, into the read model, in as few statements as
-	// it can; applying an event twice changes nothing.
+	// it can; applying an event twice changes nothing. The live consumer queues its
+	// writes (eventstore.Pipeline), so nothing may depend on a write's answer.
 	ApplyBatch func(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error
 
 	// rows starts collecting the rows a rebuild writes, event by event.

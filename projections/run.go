@@ -22,6 +22,10 @@ const ConsumerGroup = "projections"
 // there are, a batch costs one transaction for all of them, and their transactions never
 // overlap, so they cannot deadlock on their rows (or on the counters order_summaries
 // keeps by trigger). Every row is guarded by the position of the event it reflects.
+// Their writes need no answer, so they are queued (eventstore.QueueWrites) and travel
+// with the batch's next read or its commit: a batch is the round trip that takes it,
+// the read of its orders' states and the commit, and its transaction is not left open
+// between statements, holding back every consumer of the log (see Holdback).
 func Register(log *eventstore.Log, router *message.Router) error {
 	var names []string
 	for _, p := range All() {
@@ -33,7 +37,7 @@ func Register(log *eventstore.Log, router *message.Router) error {
 			names = append(names, order.StoredNames(n)...) // ApplyAll upcasts older versions
 		}
 	}
-	var opts []eventstore.ConsumeOption
+	opts := []eventstore.ConsumeOption{eventstore.QueueWrites()}
 	if names != nil {
 		opts = append(opts, eventstore.OnlyNames(names...))
 	}
