@@ -126,10 +126,12 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 }
 
 // readSlots is how many order reads the API runs at once; the reads that arrive while
-// they run are answered together by the next ones (orderstream.Reader). Two cores serve
-// Postgres and the services here, so a few slots keep both busy without queueing the
-// pool (docs/BENCHMARKS.md).
-const readSlots = 4
+// they run are answered together by the next ones (orderstream.Reader). Fewer slots
+// answer more reads per query: at 64 customers (2,200 reads/s), 4 slots ran 6 to 10
+// queries per order and 2 slots 4 to 6, for about 2 ms less machine CPU per order and no
+// longer reads; 1 slot saved about 1 ms more but lets one slow query stall every read
+// (docs/BENCHMARKS.md).
+const readSlots = 2
 
 // now is the service clock at Postgres's precision (microseconds), so a time read from
 // an event and the same time read from a column compare equal.
