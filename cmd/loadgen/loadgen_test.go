@@ -82,3 +82,30 @@ func TestFindServicesMatchesBinAndSkipsAmbiguous(t *testing.T) {
 		t.Errorf("found %v, want orders=10 payments=11 (warehouse ambiguous, delivery only an argument)", got)
 	}
 }
+
+func TestMachineBusyCountsUserSystemAndInterrupts(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice, in USER_HZ ticks
+	stat := "cpu  1000 20 300 90000 50 7 3 10 0 0\ncpu0 500 10 150 45000 25 3 2 5 0 0\n"
+	busy, err := machineBusy(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1330 * 10 * time.Millisecond; busy != want {
+		t.Errorf("busy = %s, want %s (user, nice, system, irq, softirq: 1,330 ticks of 10 ms)", busy, want)
+	}
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu  1 2 x 4 5 6\n"} {
+		if _, err := machineBusy(bad); err == nil {
+			t.Errorf("machineBusy(%q) accepted it", bad)
+		}
+	}
+	if got := cpuPerOrder(4*time.Second, true, 200); got != "20.0" {
+		t.Errorf("4 s over 200 orders = %q ms, want 20.0", got)
+	}
+	if got := cpuPerOrder(time.Second, false, 200); got != "?" {
+		t.Errorf("unmeasured = %q, want ?", got)
+	}
+	line := summaryLine(config{concurrency: 1}, report{cpuPerOrder: "20.0"}, "", "true")
+	if !strings.Contains(line, " machine_cpu_ms_per_order=20.0 ") {
+		t.Errorf("summary line %q lacks the machine's CPU per order", line)
+	}
+}

@@ -158,10 +158,13 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
+	busy0, ok0 := busyClock()
 	trips, held := applyLoad(ctx, cfg, d, progress)
+	busy1, ok1 := busyClock()
 	stopProfile()
 	rep := summarize(trips, cfg.warmup)
 	rep.held = held
+	rep.cpuPerOrder = cpuPerOrder(busy1-busy0, ok0 && ok1, len(trips))
 	rep.reads, rep.readRate = d.reads.sorted()
 	rep.print(out)
 	correct := "skipped"

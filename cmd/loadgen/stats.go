@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -27,6 +28,9 @@ type report struct {
 	reads                     []time.Duration // every GET /api/orders/{id}, sorted
 	readRate                  float64         // GETs per second over the run
 	errors                    []string        // the first few failures, for the reader
+	// cpuPerOrder is the whole machine's busy CPU time over the run per order placed, warm-up
+	// included, in milliseconds ("?" when not measured): loadgen, Postgres and the services.
+	cpuPerOrder string
 }
 
 // maxErrorsShown bounds the failures printed: the first ones say what went wrong, and a
@@ -165,6 +169,7 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 		"webhook_to_wait_p99="+ms(r.webhookToWait, 99),
 		fmt.Sprintf("reads_per_s=%.0f", r.readRate),
 		"read_p99="+ms(r.reads, 99),
+		"machine_cpu_ms_per_order="+cmp.Or(r.cpuPerOrder, "?"),
 	)
 	if cfg.rate > 0 {
 		f = append(f, fmt.Sprintf("held_starts=%d", r.held))
