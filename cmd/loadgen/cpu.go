@@ -21,11 +21,11 @@ const userHZ = 100
 func machineBusy(stat string) (time.Duration, error) {
 	line, _, _ := strings.Cut(stat, "\n")
 	fields := strings.Fields(line)
-	if len(fields) < 6 || fields[0] != "cpu" {
+	if len(fields) < 8 || fields[0] != "cpu" {
 		return 0, fmt.Errorf("/proc/stat: first line %q is not the cpu totals", line)
 	}
 	var busy int64
-	for i, f := range fields[1:min(len(fields), 8)] { // user nice system idle iowait irq softirq
+	for i, f := range fields[1:8] { // user nice system idle iowait irq softirq
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)

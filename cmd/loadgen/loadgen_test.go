@@ -93,7 +93,7 @@ func TestMachineBusyCountsUserSystemAndInterrupts(t *testing.T) {
 	if want := 1330 * 10 * time.Millisecond; busy != want {
 		t.Errorf("busy = %s, want %s (user, nice, system, irq, softirq: 1,330 ticks of 10 ms)", busy, want)
 	}
-	for _, bad := range []string{"", "intr 1 2 3\n", "cpu  1 2 x 4 5 6\n"} {
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu  1 2 3 4 5\n", "cpu  1 2 x 4 5 6 7\n"} {
 		if _, err := machineBusy(bad); err == nil {
 			t.Errorf("machineBusy(%q) accepted it", bad)
 		}
