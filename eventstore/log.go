@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -65,6 +66,7 @@ type Log struct {
 
 	mu      sync.Mutex
 	waiters map[string][]waiter
+	added   chan struct{} // closed (and replaced) when a topic is registered, for the listener
 	waker   *waker
 	groups  []groupTopic          // the topics this process's consumer groups read, for their lag
 	queues  []groupTopic          // the delayed queues it consumes
@@ -74,12 +76,13 @@ type Log struct {
 // NewLog prepares subscribers over pool; call Listen to receive wake-ups.
 func NewLog(pool *pgxpool.Pool, logger watermill.LoggerAdapter, cfg LogConfig) *Log {
 	cfg.setDefaults()
-	l := &Log{pool: pool, logger: logger, cfg: cfg, metrics: newLogMetrics(), id: NewID(), waiters: map[string][]waiter{}}
+	l := &Log{pool: pool, logger: logger, cfg: cfg, metrics: newLogMetrics(), id: NewID(), waiters: map[string][]waiter{}, added: make(chan struct{})}
 	l.waker = newWaker(l)
 	return l
 }
 
-// Listen holds one connection on LISTEN watermill and fans notifications out to the
+// Listen holds one connection listening on the wake-up channel of every topic this
+// process consumes, including topics registered later, and fans notifications out to the
 // subscribers of each topic until ctx ends, and sends this process's wake-ups (see
 // wake.go). On a lost connection it reconnects; consumers meanwhile fall back to polling.
 func (l *Log) Listen(ctx context.Context) error {
@@ -103,14 +106,60 @@ func (l *Log) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN watermill"); err != nil {
-		return err
-	}
 	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
-	l.wakeAll() // anything published before LISTEN took effect
+	heard := map[string]bool{} // the channels this connection listens on
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		topics, added := l.unheard(heard)
+		if len(topics) > 0 {
+			var sql strings.Builder
+			for _, t := range topics {
+				sql.WriteString("LISTEN " + pgx.Identifier{wakeChannel(t)}.Sanitize() + ";")
+				heard[wakeChannel(t)] = true
+			}
+			if _, err := conn.Exec(ctx, sql.String()); err != nil {
+				return err
+			}
+			l.wakeAll() // anything published before LISTEN took effect
+		}
+		if err := l.relay(ctx, conn.Conn(), added); err != nil {
+			return err
+		}
+	}
+}
+
+// unheard returns the registered topics whose channels are not in heard, and a channel
+// closed when a topic is next registered.
+func (l *Log) unheard(heard map[string]bool) ([]string, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var topics []string
+	for t := range l.waiters {
+		if !heard[wakeChannel(t)] {
+			topics = append(topics, t)
+		}
+	}
+	return topics, l.added
+}
+
+// relay wakes this process's consumers for each notification until a topic is registered
+// (added closes: it returns nil, the connection still listening) or ctx ends.
+func (l *Log) relay(ctx context.Context, conn *pgx.Conn, added <-chan struct{}) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-added:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	for {
+		n, err := conn.WaitForNotification(wctx)
 		if err != nil {
+			// A cancelled wait times the socket out, which leaves the connection open.
+			if ctx.Err() == nil && wctx.Err() != nil && !conn.IsClosed() {
+				return nil
+			}
 			return err
 		}
 		if topic, except, sender := parseWakePayload(n.Payload); sender != l.id {
@@ -132,6 +181,8 @@ func (l *Log) register(group string, topics ...string) chan struct{} {
 	for _, topic := range topics {
 		l.waiters[topic] = append(l.waiters[topic], waiter{group, ch})
 	}
+	close(l.added) // the listener has channels to add
+	l.added = make(chan struct{})
 	l.mu.Unlock()
 	return ch
 }

@@ -124,7 +124,7 @@ func Redrive(ctx context.Context, db TxBeginner, f RedriveFilter) ([]Redriven, e
 // wakeTopic tells every process's consumers of topic that it has news.
 func wakeTopic(ctx context.Context, db TxBeginner, topic string) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `SELECT pg_notify('watermill', $1)`, topic)
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, wakeChannel(topic), wakePayload(topic, "", ""))
 		return err
 	})
 }

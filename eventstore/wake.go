@@ -2,6 +2,8 @@ package eventstore
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"maps"
 	"strings"
 	"sync"
@@ -69,6 +71,22 @@ func markPublished(ctx context.Context, topic, except string) {
 // them, if any.
 type published struct {
 	topic, except string
+}
+
+// A wake-up goes on its topic's own channel, so a process hears only the topics it
+// consumes: on one shared channel every process woke for every commit of every topic
+// (the warehouse for each order event, the orders process for each shipment command),
+// and a listener delivering ten notifications it has no use for delays the one it has.
+// A channel name is an identifier of at most 63 bytes; a longer topic's channel is named
+// by a hash of it (two topics sharing one then only wake each other's consumers in vain).
+func wakeChannel(topic string) string {
+	const prefix, maxLen = "watermill:", 63
+	if len(prefix)+len(topic) <= maxLen {
+		return prefix + topic
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(topic))
+	return fmt.Sprintf("%s%x", prefix, h.Sum64())
 }
 
 // A wake-up's NOTIFY payload is "topic|group|sender": the group it need not wake (empty:
@@ -155,31 +173,31 @@ func (w *waker) run(ctx context.Context) {
 		dirty := maps.Clone(w.dirty)
 		clear(w.dirty)
 		w.mu.Unlock()
-		topics := make([]string, 0, len(dirty))
+		news := make([]published, 0, len(dirty))
 		for t, except := range dirty {
 			w.log.wake(t, except)
-			topics = append(topics, wakePayload(t, except, w.log.id))
+			news = append(news, published{t, except})
 		}
-		if err := w.notify(ctx, topics); err != nil && ctx.Err() == nil {
-			w.log.logger.Error("sending wake-ups failed; consumers fall back to polling", err, watermill.LogFields{"topics": topics})
+		if err := w.notify(ctx, news); err != nil && ctx.Err() == nil {
+			w.log.logger.Error("sending wake-ups failed; consumers fall back to polling", err, watermill.LogFields{"topics": len(news)})
 		}
 	}
 }
 
-// notify sends one NOTIFY per topic in a transaction of its own that commits without
+// notify sends one NOTIFY per topic, on the topic's own channel, in a transaction of its own that commits without
 // waiting for its WAL flush. A NOTIFY takes a transaction id, and its commit holds the
 // database-wide notification lock: with a synchronous commit every wake-up would wait for
 // a flush under that lock and hold back the log's visibility horizon meanwhile. A lost
 // wake-up is harmless (consumers poll), so there is nothing to make durable. The whole
 // transaction is one simple-protocol message, one round trip instead of three.
-func (w *waker) notify(ctx context.Context, topics []string) error {
+func (w *waker) notify(ctx context.Context, news []published) error {
 	var sql strings.Builder
 	sql.WriteString("BEGIN; SET LOCAL synchronous_commit = off; SELECT ")
-	for i, t := range topics {
+	for i, p := range news {
 		if i > 0 {
 			sql.WriteString(", ")
 		}
-		sql.WriteString("pg_notify('watermill', " + quoteLiteral(t) + ")")
+		sql.WriteString("pg_notify(" + quoteLiteral(wakeChannel(p.topic)) + ", " + quoteLiteral(wakePayload(p.topic, p.except, w.log.id)) + ")")
 	}
 	sql.WriteString("; COMMIT")
 	conn, err := w.log.pool.Acquire(ctx)

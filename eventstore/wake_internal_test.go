@@ -9,7 +9,7 @@ import (
 // A group is not woken for messages it handled when they were recorded; every other
 // group is, and news for both on one topic wakes both.
 func TestWakeSkipsTheGroupThatHandledTheMessages(t *testing.T) {
-	l := &Log{waiters: map[string][]waiter{}}
+	l := &Log{waiters: map[string][]waiter{}, added: make(chan struct{})}
 	saga := l.register("saga", "order_events.0")
 	views := l.register("views", "order_events.0")
 	woken := func(ch chan struct{}) bool {
