@@ -42,8 +42,8 @@ func PerMessage(group string, h Handler) BatchHandler {
 const topicKey = "_ordermill_topic"
 
 // consumer reads one or more topics (tables of the log) as one consumer group, one
-// transaction per batch: select the batch after the group's offset (locking the offset
-// row, so replicas take turns), hand it to the handler in a savepoint, store the new
+// transaction per batch: select the batch after the group's offset (under the group's
+// lock on the topic, so replicas take turns: see offsetLock), hand it to the handler in a savepoint, store the new
 // offset and commit. It is built from watermill-sql's own schema and offsets adapters, so
 // the table layout, offsets and visibility rule (transaction_id below the snapshot's
 // xmin) are exactly watermill-sql's; what it adds is handing the handler the whole batch.
@@ -61,7 +61,7 @@ type consumer struct {
 	handle      BatchHandler
 	opts        consumeOptions
 	schema      wsql.DefaultPostgreSQLSchema
-	offsets     wsql.DefaultPostgreSQLOffsetsAdapter
+	offsets     unlockedOffsets
 	maxAttempts int
 
 	attempts map[string]int  // failures per message uuid, until it succeeds or is dead-lettered
@@ -192,9 +192,10 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 	for _, s := range settings {
 		b.Queue(s)
 	}
+	b.Queue(offsetLockSQL, offsetLockKey(topic, c.group))
 	b.Queue(q.Query, q.Args...)
 	tx, err := beginWith(ctx, c.log.pool, "BEGIN ISOLATION LEVEL READ COMMITTED", b, func(br pgx.BatchResults) error {
-		for range settings {
+		for range len(settings) + 1 { // the settings and the lock
 			if _, err := br.Exec(); err != nil {
 				return err
 			}

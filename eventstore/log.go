@@ -270,7 +270,7 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 	c := &consumer{
 		log: l, group: consumerGroup, topics: topics, handle: h, opts: o,
 		schema:      wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: o.batchSize},
-		offsets:     wsql.DefaultPostgreSQLOffsetsAdapter{},
+		offsets:     unlockedOffsets{},
 		maxAttempts: DefaultMaxAttempts,
 		attempts:    map[string]int{},
 		retryAt:     map[string]time.Time{},

@@ -116,8 +116,7 @@ func Backlog(ctx context.Context, q Querier, topic string, after Offset) (int64,
 }
 
 // PrepareGroup gives group an offset row in each topic, at the start when it has none, as
-// watermill-sql's subscriber does before it subscribes: the row is what a consumer locks
-// to take its turn.
+// watermill-sql's subscriber does before it subscribes.
 func PrepareGroup(ctx context.Context, db Execer, group string, topics ...string) error {
 	for _, topic := range topics {
 		queries, err := logOffsets.BeforeSubscribingQueries(wsql.BeforeSubscribingQueriesParams{Topic: topic, ConsumerGroup: group})
@@ -133,10 +132,39 @@ func PrepareGroup(ctx context.Context, db Execer, group string, topics ...string
 	return nil
 }
 
+// offsetLockSQL takes a consumer group's lock on a topic (offsetLockKey), held until the
+// transaction ends: a consumer holds it while it takes a batch, so replicas take turns.
+// watermill-sql's subscriber locks the group's offset row FOR UPDATE instead; but a row
+// lock takes a transaction id, and a message of the log becomes visible only once every
+// transaction with an older id has ended, so every batch held back every topic's new
+// messages from its first statement to its commit (about 15 ms under load; half the
+// consumers' looks found a message committed but not yet visible). An advisory lock
+// writes nothing: a batch takes its id with its writes, in its last round trip.
+const offsetLockSQL = `SELECT true FROM pg_advisory_xact_lock(hashtextextended($1, 0))`
+
+func offsetLockKey(topic, group string) string {
+	return "watermill_offsets:" + topic + ":" + group
+}
+
+// unlockedOffsets is watermill-sql's offsets adapter with its offset read not locking the
+// row: the consumer takes offsetLockSQL first, and then reads the offset the last holder
+// committed (READ COMMITTED takes each statement's snapshot when it starts).
+type unlockedOffsets struct {
+	wsql.DefaultPostgreSQLOffsetsAdapter
+}
+
+func (a unlockedOffsets) NextOffsetQuery(params wsql.NextOffsetQueryParams) (wsql.Query, error) {
+	return wsql.Query{
+		Query: `SELECT offset_acked, last_processed_transaction_id FROM ` + a.MessagesOffsetsTable(params.Topic) + ` WHERE consumer_group = $1`,
+		Args:  []any{params.ConsumerGroup},
+	}, nil
+}
+
 // GroupOffsets reads where group stands in each topic (the zero Offset where it has not
-// consumed anything). With lock, it locks the group's offset rows, in topic order, as its
-// consumers lock them to take a batch: until tx ends, the group consumes nothing there.
-// The rows must exist (PrepareGroup) for the lock to hold.
+// consumed anything). With lock, it takes the group's lock on each topic, in topic order,
+// as its consumers take it for a batch (offsetLockSQL): until tx ends, the group consumes
+// nothing there. It also locks the offset rows, so that under REPEATABLE READ an offset
+// moved since tx's snapshot fails the read instead of returning the old one.
 func GroupOffsets(ctx context.Context, q Querier, group string, topics []string, lock bool) (map[string]Offset, error) {
 	sorted := slices.Sorted(slices.Values(topics))
 	out := make(map[string]Offset, len(topics))
@@ -144,6 +172,10 @@ func GroupOffsets(ctx context.Context, q Querier, group string, topics []string,
 		query := `SELECT last_processed_transaction_id, coalesce(offset_acked, 0) FROM ` +
 			logOffsets.MessagesOffsetsTable(topic) + ` WHERE consumer_group = $1`
 		if lock {
+			var locked bool
+			if err := q.QueryRow(ctx, offsetLockSQL, offsetLockKey(topic, group)).Scan(&locked); err != nil {
+				return nil, fmt.Errorf("lock %s on %s: %w", group, topic, err)
+			}
 			query += ` FOR UPDATE`
 		}
 		var o Offset
