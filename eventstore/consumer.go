@@ -179,26 +179,20 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 	// the batch commit together, so a database crash can only lose the batch as a whole,
 	// which is then redelivered. Requests answered to a client (HTTP) keep synchronous
 	// commits. Every statement a consumer runs finds its rows by key, so each is planned
-	// once, as such (PlanByKey). BEGIN, these settings and the batch's select go in one
-	// round trip.
+	// once, as such (PlanByKey). BEGIN, these settings with the group's lock on the topic
+	// (takeTurnSQL), and the batch's select go in one round trip.
 	started := time.Now()
 	q, err := c.schema.SelectQuery(wsql.SelectQueryParams{Topic: topic, ConsumerGroup: c.group, OffsetsAdapter: c.offsets})
 	if err != nil {
 		return 0, err
 	}
 	var rows []wsql.Row
-	settings := []string{"SET LOCAL synchronous_commit = off", PlanByKey}
 	b := &pgx.Batch{}
-	for _, s := range settings {
-		b.Queue(s)
-	}
-	b.Queue(offsetLockSQL, offsetLockKey(topic, c.group))
+	b.Queue(takeTurnSQL, offsetLockKey(topic, c.group))
 	b.Queue(q.Query, q.Args...)
 	tx, err := beginWith(ctx, c.log.pool, "BEGIN ISOLATION LEVEL READ COMMITTED", b, func(br pgx.BatchResults) error {
-		for range len(settings) + 1 { // the settings and the lock
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
+		if _, err := br.Exec(); err != nil {
+			return err
 		}
 		rs, err := br.Query()
 		if err != nil {
@@ -260,6 +254,13 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 	c.count(topic, rows[:done], time.Since(started))
 	return done, nil
 }
+
+// takeTurnSQL starts a batch's transaction: its settings (synchronous_commit off, and
+// PlanByKey's) and the group's lock on the topic (offsetLockSQL; $1 its key), in one
+// statement, since each statement costs the server its own parse, bind and execution.
+// The batch's select, the next statement, reads with a snapshot taken once the lock is
+// held.
+const takeTurnSQL = `SELECT set_config('synchronous_commit', 'off', true), ` + planByKeySettings + ` FROM ` + offsetLock
 
 // count records a committed batch: each message's outcome and the batch's duration.
 func (c *consumer) count(topic string, done []wsql.Row, took time.Duration) {

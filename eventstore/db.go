@@ -50,7 +50,10 @@ const DefaultMaxConns = 16
 // Only for statements that find their rows by key, whose best plan does not depend on
 // the values or the table's size. A query with optional filters (`status = $1` only when
 // $1 is set) needs its custom plan, and a report may well want a sequential scan.
-const PlanByKey = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)"
+const PlanByKey = "SELECT " + planByKeySettings
+
+// planByKeySettings are PlanByKey's settings, for a statement that sets more.
+const planByKeySettings = "set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)"
 
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
 // connecting to the server's maintenance database with the same credentials.

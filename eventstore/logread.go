@@ -140,15 +140,18 @@ func PrepareGroup(ctx context.Context, db Execer, group string, topics ...string
 // messages from its first statement to its commit (about 15 ms under load; half the
 // consumers' looks found a message committed but not yet visible). An advisory lock
 // writes nothing: a batch takes its id with its writes, in its last round trip.
-const offsetLockSQL = `SELECT true FROM pg_advisory_xact_lock(hashtextextended($1, 0))`
+const offsetLockSQL = `SELECT true FROM ` + offsetLock
+
+// offsetLock is offsetLockSQL's lock, $1 its key, for a statement that does more.
+const offsetLock = `pg_advisory_xact_lock(hashtextextended($1, 0))`
 
 func offsetLockKey(topic, group string) string {
 	return "watermill_offsets:" + topic + ":" + group
 }
 
 // unlockedOffsets is watermill-sql's offsets adapter with its offset read not locking the
-// row: the consumer takes offsetLockSQL first, and then reads the offset the last holder
-// committed (READ COMMITTED takes each statement's snapshot when it starts).
+// row: the consumer takes the lock first (takeTurnSQL), then reads the offset the last
+// holder committed (READ COMMITTED takes each statement's snapshot when it starts).
 type unlockedOffsets struct {
 	wsql.DefaultPostgreSQLOffsetsAdapter
 }

@@ -192,11 +192,9 @@ func (w *waker) run(ctx context.Context) {
 // transaction is one simple-protocol message, one round trip instead of three.
 func (w *waker) notify(ctx context.Context, news []published) error {
 	var sql strings.Builder
-	sql.WriteString("BEGIN; SET LOCAL synchronous_commit = off; SELECT ")
-	for i, p := range news {
-		if i > 0 {
-			sql.WriteString(", ")
-		}
+	sql.WriteString("BEGIN; SELECT set_config('synchronous_commit', 'off', true)")
+	for _, p := range news {
+		sql.WriteString(", ")
 		sql.WriteString("pg_notify(" + quoteLiteral(wakeChannel(p.topic)) + ", " + quoteLiteral(wakePayload(p.topic, p.except, w.log.id)) + ")")
 	}
 	sql.WriteString("; COMMIT")
