@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -111,9 +110,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	if opts.Log.DrainTimeout == 0 {
 		opts.Log.DrainTimeout = opts.ShutdownTimeout
 	}
-	wlog := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
-		slog.LevelInfo: slog.LevelDebug, // watermill's info lines are per-subscription chatter
-	})
+	wlog := watermillLogger(logger)
 	log := eventstore.NewLog(pool, wlog, opts.Log)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: opts.ShutdownTimeout}, wlog)
 	if err != nil {
