@@ -163,10 +163,12 @@ func TestDashboardInABrowser(t *testing.T) {
 	// payment of the order's recorded session pays it, so the customer pays once it is.)
 	_, err := s.recordedSession(t.Context(), first)
 	require.NoError(t, err)
-	do(t, alice,
-		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
-	)
+	do(t, alice, chromedp.WaitVisible(chromedp.CSS(`[data-testid=simulate-pay]`)))
+	// The live stream may replace the button (the saga's last events before the payment
+	// wait arrive) between the browser finding it and clicking it ("Could not find node
+	// with given id"); the page's own script finds and clicks it in one step.
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`(document.querySelector('[data-testid=simulate-pay]').click(), true)`)))
+	do(t, alice, chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)))
 	s.waitStatus(t, first, "awaiting_delivery")
 	do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders/"+first), chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-delivery][data-state=current]`)))
 	screenshot(t, alice, "order-detail")
