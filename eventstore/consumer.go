@@ -43,8 +43,8 @@ const topicKey = "_ordermill_topic"
 
 // consumer reads one or more topics (tables of the log) as one consumer group, one
 // transaction per batch: select the batch after the group's offset (under the group's
-// lock on the topic, so replicas take turns: see offsetLock), hand it to the handler in a savepoint, store the new
-// offset and commit. It is built from watermill-sql's own schema and offsets adapters, so
+// lock on the topic, so replicas take turns: see offsetLockSQL), hand it to the handler in
+// a savepoint, store the new offset and commit. It is built from watermill-sql's own schema and offsets adapters, so
 // the table layout, offsets and visibility rule (transaction_id below the snapshot's
 // xmin) are exactly watermill-sql's; what it adds is handing the handler the whole batch.
 //

@@ -109,12 +109,12 @@ func (l *Log) listenOnce(ctx context.Context) error {
 	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
 	heard := map[string]bool{} // the channels this connection listens on
 	for {
-		topics, added := l.unheard(heard)
-		if len(topics) > 0 {
+		channels, added := l.unheard(heard)
+		if len(channels) > 0 {
 			var sql strings.Builder
-			for _, t := range topics {
-				sql.WriteString("LISTEN " + pgx.Identifier{wakeChannel(t)}.Sanitize() + ";")
-				heard[wakeChannel(t)] = true
+			for _, ch := range channels {
+				sql.WriteString("LISTEN " + pgx.Identifier{ch}.Sanitize() + ";")
+				heard[ch] = true
 			}
 			if _, err := conn.Exec(ctx, sql.String()); err != nil {
 				return err
@@ -127,18 +127,18 @@ func (l *Log) listenOnce(ctx context.Context) error {
 	}
 }
 
-// unheard returns the registered topics whose channels are not in heard, and a channel
-// closed when a topic is next registered.
+// unheard returns the wake-up channels of the registered topics that are not in heard,
+// and a channel closed when a topic is next registered.
 func (l *Log) unheard(heard map[string]bool) ([]string, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var topics []string
+	var channels []string
 	for t := range l.waiters {
-		if !heard[wakeChannel(t)] {
-			topics = append(topics, t)
+		if ch := wakeChannel(t); !heard[ch] {
+			channels = append(channels, ch)
 		}
 	}
-	return topics, l.added
+	return channels, l.added
 }
 
 // relay wakes this process's consumers for each notification until a topic is registered

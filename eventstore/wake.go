@@ -184,8 +184,8 @@ func (w *waker) run(ctx context.Context) {
 	}
 }
 
-// notify sends one NOTIFY per topic, on the topic's own channel, in a transaction of its own that commits without
-// waiting for its WAL flush. A NOTIFY takes a transaction id, and its commit holds the
+// notify sends one NOTIFY per topic, on the topic's own channel, in a transaction of its
+// own that commits without waiting for its WAL flush. A NOTIFY takes a transaction id, and its commit holds the
 // database-wide notification lock: with a synchronous commit every wake-up would wait for
 // a flush under that lock and hold back the log's visibility horizon meanwhile. A lost
 // wake-up is harmless (consumers poll), so there is nothing to make durable. The whole
@@ -194,8 +194,7 @@ func (w *waker) notify(ctx context.Context, news []published) error {
 	var sql strings.Builder
 	sql.WriteString("BEGIN; SELECT set_config('synchronous_commit', 'off', true)")
 	for _, p := range news {
-		sql.WriteString(", ")
-		sql.WriteString("pg_notify(" + quoteLiteral(wakeChannel(p.topic)) + ", " + quoteLiteral(wakePayload(p.topic, p.except, w.log.id)) + ")")
+		sql.WriteString(", pg_notify(" + quoteLiteral(wakeChannel(p.topic)) + ", " + quoteLiteral(wakePayload(p.topic, p.except, w.log.id)) + ")")
 	}
 	sql.WriteString("; COMMIT")
 	conn, err := w.log.pool.Acquire(ctx)
