@@ -53,15 +53,7 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 		return gathered(t, reg, "ordermill_log_peeks_total", "peeks", topic, found)
 	}
 	publish := func(id string) { publishWoken(ctx, t, log, pool, id) }
-	next := func() string {
-		select {
-		case id := <-handled:
-			return id
-		case <-ctx.Done():
-			t.Fatal("nothing handled")
-			return ""
-		}
-	}
+	next := func() string { return received(ctx, t, handled) }
 
 	// Start-up's looks, and a first message, before counting.
 	publish(ids[0])

@@ -86,26 +86,16 @@ func TestAConsumerRegisteredAfterListenIsWokenByOtherProcesses(t *testing.T) {
 		t.Cleanup(func() { _ = router.Close() })
 		<-router.Running()
 	}
-	next := func() string {
-		select {
-		case topic := <-handled:
-			return topic
-		case <-ctx.Done():
-			t.Fatal("nothing handled")
-			return ""
-		}
-	}
-
 	start("warehouse_commands")
 	sendTo(ctx, t, sender, pool, "warehouse_commands")
-	require.Equal(t, "warehouse_commands", next(), "the listener hears the first consumer's topic")
+	require.Equal(t, "warehouse_commands", received(ctx, t, handled), "the listener hears the first consumer's topic")
 
 	start("payments_commands")
 	require.Eventually(t, func() bool {
 		return gathered(t, reg, "ordermill_log_peeks_total", "late", "payments_commands", "nothing") >= 1
 	}, 10*time.Second, 5*time.Millisecond, "the new consumer has looked and found nothing")
 	sendTo(ctx, t, sender, pool, "payments_commands")
-	assert.Equal(t, "payments_commands", next(), "woken by the other process's NOTIFY")
+	assert.Equal(t, "payments_commands", received(ctx, t, handled), "woken by the other process's NOTIFY")
 }
 
 // sendTo commits one message to each of topics through log, which then sends the wake-ups.
@@ -121,4 +111,17 @@ func sendTo(ctx context.Context, t *testing.T, log *eventstore.Log, pool *pgxpoo
 		return nil
 	}))
 	flush()
+}
+
+// received is the next value on ch; the test fails if ctx ends first.
+func received[T any](ctx context.Context, t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-ctx.Done():
+		t.Fatal("nothing received")
+		var zero T
+		return zero
+	}
 }
