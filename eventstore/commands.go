@@ -12,25 +12,36 @@ import (
 
 // Message is a command or a notice sent over a topic: a versioned name and a JSON body.
 type Message struct {
+	// ID is the message's id; empty, Send gives it a new one (NewID).
+	ID   string
 	Name string
 	Data any
 }
 
 // Send publishes msg to topic through tx, so it leaves only if tx commits. Its metadata
-// carries the name, the correlation and causation ids and the trace context.
+// carries the name, the correlation and causation ids, the group that already handled
+// it (meta.HandledBy, whose consumers skip it and are not woken for it) and the trace
+// context.
 func Send(ctx context.Context, tx pgx.Tx, topic string, meta Metadata, msg Message) error {
 	body, err := json.Marshal(msg.Data)
 	if err != nil {
 		return fmt.Errorf("marshal %s: %w", msg.Name, err)
 	}
-	m := message.NewMessage(NewID(), body)
+	id := msg.ID
+	if id == "" {
+		id = NewID()
+	}
+	m := message.NewMessage(id, body)
 	m.Metadata.Set("name", msg.Name)
 	m.Metadata.Set("correlation_id", meta.CorrelationID)
 	m.Metadata.Set("causation_id", meta.CausationID)
 	m.Metadata.Set("actor", meta.Actor)
+	if meta.HandledBy != "" {
+		m.Metadata.Set(handledByKey, meta.HandledBy)
+	}
 	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m.Metadata))
 	m.SetContext(ctx)
-	return PublishInTx(ctx, tx, topic, m)
+	return publish(ctx, tx, topic, meta.HandledBy, m)
 }
 
 // MetadataOf reads the metadata Send attached to msg, naming msg as the cause of whatever

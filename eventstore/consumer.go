@@ -410,7 +410,7 @@ func (c *consumer) knownFailing(msgs []*message.Message) bool {
 // message at a time, to find the failing one.
 func (c *consumer) oneByOne(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row, wanted []*message.Message) (int, error) {
 	for _, m := range wanted {
-		mctx, keep := inSavepointScope(ctx)
+		mctx, keep := SavepointScope(ctx)
 		err := inSavepoint(mctx, tx, func(sp pgx.Tx) error { return c.handle(mctx, sp, []*message.Message{m}) })
 		if err == nil {
 			keep()

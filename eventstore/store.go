@@ -233,6 +233,12 @@ func envelopeMessage(ctx context.Context, r Recorded) (*message.Message, error) 
 // PublishInTx publishes messages to a consumer-group topic through tx, so they are
 // delivered only if tx commits.
 func PublishInTx(ctx context.Context, tx pgx.Tx, topic string, msgs ...*message.Message) error {
+	return publish(ctx, tx, topic, "", msgs...)
+}
+
+// publish is PublishInTx of messages already handled by group handledBy, if not empty:
+// its consumers are not woken for them.
+func publish(ctx context.Context, tx pgx.Tx, topic, handledBy string, msgs ...*message.Message) error {
 	pub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: wsql.DefaultPostgreSQLSchema{}}, nil)
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
@@ -245,7 +251,7 @@ func PublishInTx(ctx context.Context, tx pgx.Tx, topic string, msgs ...*message.
 	if err := pub.Publish(topic, msgs...); err != nil {
 		return fmt.Errorf("publish to %s: %w", topic, err)
 	}
-	markPublished(ctx, topic, "")
+	markPublished(ctx, topic, handledBy)
 	return nil
 }
 

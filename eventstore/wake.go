@@ -107,10 +107,10 @@ func parseWakePayload(payload string) (topic, except, sender string) {
 	return topic, except, sender
 }
 
-// inSavepointScope returns ctx collecting on its own what is published and registered
+// SavepointScope returns ctx collecting on its own what is published and registered
 // through it inside a savepoint, and keep, which hands that to the enclosing work once the
 // savepoint is released: work rolled back to its savepoint then wakes and counts nothing.
-func inSavepointScope(ctx context.Context) (context.Context, func()) {
+func SavepointScope(ctx context.Context) (context.Context, func()) {
 	outer, ok := ctx.Value(wakeKey{}).(*afterCommit)
 	if !ok {
 		return ctx, func() {}

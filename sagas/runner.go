@@ -113,8 +113,7 @@ func jobOf(ctx context.Context, msg *message.Message) (job, error) {
 			return j, err
 		}
 	}
-	j.meta = eventstore.Metadata{CorrelationID: j.orderID, CausationID: j.msg.ID, Actor: "saga"}
-	return j, nil
+	return newJob(ctx, j.orderID, j.msg), nil
 }
 
 func (r *Runner) handleBatch(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
@@ -178,17 +177,38 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	// The orders' saga locks are taken first, then the states and the orders read, in one
-	// round trip: the reads see every commit that ended before the locks were granted.
+	states, orders, err := lockAndLoad(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	if err := r.decideAll(ctx, tx, jobs, orders, states); err != nil {
+		return err
+	}
+	if tx == outer {
+		return nil // the consumer's pipeline (QueueWrites): it sends all with its commit
+	}
+	return tx.Flush(ctx)
+}
+
+// lockAndLoad takes the saga locks of ids (sorted) and reads their saga states and
+// orders, in one round trip (the statements before in the batch first, if any): the
+// reads run after the locks are granted, so they see every commit that ended before.
+func lockAndLoad(ctx context.Context, tx *eventstore.Pipeline, ids []string, before ...string) (map[string]State, map[string]orderstream.Current, error) {
 	b := &pgx.Batch{}
+	for _, sql := range before {
+		b.Queue(sql)
+	}
 	states := queueLockStates(b, ids)
 	orders := orderstream.QueueLoadMany(b, ids)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := orderstream.LoadMissing(ctx, tx, ids, orders); err != nil {
-		return err
-	}
+	return states, orders, orderstream.LoadMissing(ctx, tx, ids, orders)
+}
+
+// decideAll decides every job on its order, with the orders and saga states read under
+// their locks, and saves the states; the writes are queued on tx.
+func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []job, orders map[string]orderstream.Current, states map[string]State) error {
 	recent, err := recentOrdersOf(ctx, tx, jobs, orders)
 	if err != nil {
 		return err
@@ -204,13 +224,91 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 		}
 		states[j.orderID] = state
 	}
-	if err := saveStates(ctx, tx, states); err != nil {
+	return saveStates(ctx, tx, states)
+}
+
+// Recorder records what a command from outside the saga (a placement, a manager's
+// decision, a webhook) does to order o, in tx (the caller's own, not pipelined) and
+// through ctx: o is the order as it stands under the saga's lock (empty when it has no
+// events yet), and the recorder leaves it at the state its appends bring it to. What it
+// records names handledBy as the group that handled it (eventstore.Metadata.HandledBy;
+// empty: none). It returns the messages it recorded (Recorded converts appended events).
+type Recorder func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]Message, error)
+
+// nowSavepoint is RunNow's savepoint.
+const nowSavepoint = "saga_now"
+
+// RunNow runs record and, in the same transaction, the flow on what it recorded, as the
+// saga's consumers would once the log delivered it: the order's saga lock is taken before
+// record runs, so the lock order is the saga's own, and what record publishes carries
+// HandledBy, so the consumers skip it. An order placed, approved or paid then reaches its
+// next wait, or its next service, with the caller's commit: no trip through the log, no
+// batch transaction of the saga's own. The saga's part runs in a savepoint: if it fails
+// (a concurrent writer of the stream, a bug), the savepoint is rolled back and record
+// runs again without HandledBy, and the saga's consumers take the message from the log as
+// before, with their retries and dead letters. An error of record itself is returned.
+func (r *Runner) RunNow(ctx context.Context, tx pgx.Tx, orderID string, record Recorder) error {
+	p := eventstore.Pipelined(tx)
+	ids := []string{orderID}
+	states, orders, err := lockAndLoad(ctx, p, ids, "SAVEPOINT "+nowSavepoint)
+	if err != nil {
 		return err
 	}
-	if tx == outer {
-		return nil // the consumer's pipeline (QueueWrites): it sends all with its commit
+	o := orders[orderID].Order
+	if o == nil {
+		o = &order.Order{}
 	}
-	return tx.Flush(ctx)
+	sctx, keep := eventstore.SavepointScope(ctx)
+	msgs, err := record(sctx, tx, o, ConsumerGroup)
+	if err != nil {
+		return err
+	}
+	var jobs []job
+	for _, m := range msgs {
+		if r.names[m.Name] {
+			jobs = append(jobs, newJob(sctx, orderID, m))
+		}
+	}
+	if len(jobs) > 0 {
+		err = r.decideAll(sctx, p, jobs, map[string]orderstream.Current{orderID: {Order: o}}, states)
+	}
+	if err == nil {
+		_, _ = p.Exec(ctx, "RELEASE SAVEPOINT "+nowSavepoint)
+		if err = p.Flush(ctx); err == nil {
+			keep()
+			return nil
+		}
+	}
+	r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
+	p.Discard()
+	if _, err := p.Tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+nowSavepoint+"; RELEASE SAVEPOINT "+nowSavepoint); err != nil {
+		return err
+	}
+	fresh, err := orderstream.LoadMany(ctx, p, ids)
+	if err != nil {
+		return err
+	}
+	*o = order.Order{}
+	if c, ok := fresh[orderID]; ok {
+		*o = *c.Order
+	}
+	_, err = record(ctx, tx, o, "")
+	return err
+}
+
+// Recorded is what the saga reads of recorded events: their names, ids and payloads.
+func Recorded(recs []eventstore.Recorded) []Message {
+	msgs := make([]Message, len(recs))
+	for i, rec := range recs {
+		msgs[i] = Message{Name: rec.Name, ID: rec.EventID, Payload: rec.Payload}
+	}
+	return msgs
+}
+
+// newJob is m, for order orderID, as the saga handles it: what it does next names m as
+// its cause.
+func newJob(ctx context.Context, orderID string, m Message) job {
+	return job{ctx: ctx, orderID: orderID, msg: m, meta: eventstore.Metadata{CorrelationID: orderID, CausationID: m.ID, Actor: "saga"}}
 }
 
 // maxChain bounds how many of its own events the saga reacts to in one go for one
@@ -253,11 +351,9 @@ func (r *Runner) decide(tx pgx.Tx, first job, o *order.Order, state *State, rece
 			if err != nil {
 				return fmt.Errorf("%s for order %s: %w", j.msg.Name, j.orderID, err)
 			}
-			for _, rec := range recorded {
-				if r.names[rec.Name] {
-					queue = append(queue, job{ctx: ctx, orderID: j.orderID,
-						msg:  Message{Name: rec.Name, ID: rec.EventID, Payload: rec.Payload},
-						meta: eventstore.Metadata{CorrelationID: j.orderID, CausationID: rec.EventID, Actor: "saga"}})
+			for _, m := range Recorded(recorded) {
+				if r.names[m.Name] {
+					queue = append(queue, newJob(ctx, j.orderID, m))
 				}
 			}
 		}
@@ -271,6 +367,7 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	case OrderCommand:
 		return orderstream.DecideAndAppend(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) { return e.Run(o, now) })
 	case SendCommand:
+		meta.HandledBy = "" // a command is the receiver's to handle
 		return nil, eventstore.Send(ctx, tx, e.Topic, meta, eventstore.Message{Name: e.Name, Data: e.Data})
 	case ScheduleDeadline:
 		return nil, eventstore.Schedule(ctx, tx, DeadlinesTopic, e.At, meta, eventstore.Message{

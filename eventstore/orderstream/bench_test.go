@@ -37,7 +37,7 @@ func completedOrder(b *testing.B, ctx context.Context, tx pgx.Tx, id string) {
 	}
 	o := &order.Order{ID: id}
 	for _, step := range steps {
-		if err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, step); err != nil {
+		if _, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, step); err != nil {
 			b.Fatal(err)
 		}
 	}

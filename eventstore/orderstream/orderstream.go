@@ -277,17 +277,20 @@ func Update(ctx context.Context, tx pgx.Tx, id string, meta eventstore.Metadata,
 	if err != nil {
 		return nil, err
 	}
-	return o, UpdateLoaded(ctx, tx, o, meta, decide)
+	_, err = UpdateLoaded(ctx, tx, o, meta, decide)
+	return o, err
 }
 
 // UpdateLoaded lets decide choose events from o, which the caller has just loaded, and
 // appends them, leaving o at the order's new state. Only when another writer appended
 // first does it read the stream again and decide again (each attempt in its own savepoint),
 // so a decision is always taken on the latest state without paying a second read on the
-// common path; a decision the latest state refuses comes back as decide's error.
-func UpdateLoaded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) error {
+// common path; a decision the latest state refuses comes back as decide's error. It
+// returns the events as recorded.
+func UpdateLoaded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) ([]eventstore.Recorded, error) {
 	cur := o
 	for attempt := 1; ; attempt++ {
+		var recorded []eventstore.Recorded
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
 			if cur == nil {
 				fresh, err := Load(ctx, sp, o.ID)
@@ -300,19 +303,20 @@ func UpdateLoaded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstor
 			if err != nil {
 				return err
 			}
-			return Append(ctx, sp, cur, meta, events...)
+			recorded, err = appendRecorded(ctx, sp, cur, meta, events)
+			return err
 		})
 		if err == nil {
 			*o = *cur
-			return nil
+			return recorded, nil
 		}
 		if attempt == maxConflictRetries || !eventstore.IsVersionConflict(err) {
-			return err
+			return nil, err
 		}
 		cur = nil
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
 		}
 	}

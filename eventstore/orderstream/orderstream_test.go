@@ -42,13 +42,16 @@ func TestUpdateLoadedDecidesAgainOnTheLatestState(t *testing.T) {
 	fresh, err := orderstream.Load(ctx, tx, "o-1")
 	require.NoError(t, err)
 	// Another writer approves first.
-	require.NoError(t, orderstream.UpdateLoaded(ctx, tx, fresh, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+	approved, err := orderstream.UpdateLoaded(ctx, tx, fresh, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
 		return o.Approve("ann", "ok", at)
-	}))
+	})
+	require.NoError(t, err)
 	assert.Equal(t, order.StatusReserving, fresh.Status, "the caller's copy follows its own append")
+	require.Len(t, approved, 1, "the events as recorded")
+	assert.Equal(t, fresh.Version, approved[0].Version)
 
 	decisions := 0
-	err = orderstream.UpdateLoaded(ctx, tx, stale, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+	_, err = orderstream.UpdateLoaded(ctx, tx, stale, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
 		decisions++
 		return o.Reject("bob", "no", at)
 	})
@@ -100,7 +103,8 @@ func TestSnapshotEqualsRehydratedStream(t *testing.T) {
 	o := &order.Order{ID: "o-snap"}
 	for i, step := range steps {
 		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, step)
+			_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, step)
+			return err
 		}), "step %d", i)
 		fromSnapshot, err := orderstream.Load(ctx, pool, "o-snap")
 		require.NoError(t, err)

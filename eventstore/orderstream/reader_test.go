@@ -125,9 +125,10 @@ func TestReaderReadsItsWrites(t *testing.T) {
 	}
 	for _, id := range ids {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return UpdateLoaded(ctx, tx, mustLoad(t, tx, id), eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+			_, err := UpdateLoaded(ctx, tx, mustLoad(t, tx, id), eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
 				return o.AssessRisk(90, nil, 70, time.Now().Add(time.Hour), time.Now())
 			})
+			return err
 		})
 		require.NoError(t, err)
 		o, err := r.Load(ctx, id)
@@ -172,9 +173,10 @@ func TestReaderReadsASnapshotOnlyWhenTheOrderMoved(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+		_, err = UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
 			return o.AssessRisk(90, nil, 70, time.Now().Add(time.Hour), time.Now())
 		})
+		return err
 	})
 	require.NoError(t, err)
 	moved, err := r.Load(ctx, id)

@@ -14,6 +14,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/httpx"
 )
@@ -66,19 +67,26 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 		return nil, err
 	}
 	defer span.End()
-	var o *order.Order
+	// The saga runs on the decision in its transaction (sagas.Runner.RunNow): an approved
+	// order is on its way to the warehouse when this returns.
+	var decided *order.Order
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		o, err = orderstream.Update(ctx, tx, orderID, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager},
-			func(o *order.Order) ([]order.Event, error) {
-				if approved {
-					return o.Approve(manager, reason, s.now())
-				}
-				return o.Reject(manager, reason, s.now())
-			})
-		return err
+		return s.saga.RunNow(ctx, tx, orderID, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+			if o.Version == 0 {
+				return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", orderID)
+			}
+			decided = o
+			recorded, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy},
+				func(o *order.Order) ([]order.Event, error) {
+					if approved {
+						return o.Approve(manager, reason, s.now())
+					}
+					return o.Reject(manager, reason, s.now())
+				})
+			return sagas.Recorded(recorded), err
+		})
 	})
-	return o, err
+	return decided, err
 }
 
 // bearerManager names the decider: the manager whose token the request presents. Nothing

@@ -94,6 +94,7 @@ type Service struct {
 	dashboard   *dashboard.Service
 	outbox      *mailer.Outbox
 	inbox       *inbox.Inbox
+	saga        *sagas.Runner // the workflow, run by its consumers and, at once, by the API's writes
 }
 
 // New builds the orders service over pool.
@@ -115,12 +116,13 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots), logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
 	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval})
+	s.saga = sagas.NewRunner(sagas.ProcessOrder, cfg.Workflow, s.outbox, cfg.Now, logger)
 	s.dashboard = dashboard.New(pool, logger, dashboard.Config{
 		Now: cfg.Now, DevMode: cfg.DevMode, ServiceToken: cfg.ServiceToken, PaymentsURL: cfg.PaymentsURL, DeliveryURL: cfg.DeliveryURL,
 		DevPassword: cfg.DashboardDevPassword, DevMailboxURL: cfg.DevMailboxURL, Workflow: cfg.Workflow, ConfirmApprovalAbove: cfg.ConfirmApprovalAbove,
 		CookieSecure: cfg.CookieSecure, SessionTTL: cfg.SessionTTL, ClientIPHeader: cfg.ClientIPHeader,
 	}, s, s.catalog, s.outbox)
-	s.inbox = inbox.New(pool, logger, inbox.Config{Now: cfg.Now, DevMode: cfg.DevMode,
+	s.inbox = inbox.New(pool, logger, s.saga, inbox.Config{Now: cfg.Now, DevMode: cfg.DevMode,
 		PaymentWebhookSecret: cfg.PaymentWebhookSecret, DeliveryWebhookSecret: cfg.DeliveryWebhookSecret})
 	return s
 }
@@ -168,8 +170,7 @@ func (s *Service) Handler() http.Handler {
 
 // RegisterConsumers subscribes the order saga and the read-model projections to the log.
 func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
-	runner := sagas.NewRunner(sagas.ProcessOrder, s.cfg.Workflow, s.outbox, s.cfg.Now, s.logger)
-	if err := runner.Register(log, router); err != nil {
+	if err := s.saga.Register(log, router); err != nil {
 		return err
 	}
 	s.dashboard.RegisterLive(router)

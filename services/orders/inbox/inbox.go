@@ -4,6 +4,7 @@
 package inbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/stripe/stripe-go/v84"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/logging"
@@ -57,16 +59,17 @@ type Config struct {
 type Inbox struct {
 	pool     *pgxpool.Pool
 	logger   *slog.Logger
+	saga     *sagas.Runner
 	cfg      Config
 	webhooks *prometheus.CounterVec
 }
 
-// New builds the inbox over pool.
-func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Inbox {
+// New builds the inbox over pool; saga runs the workflow on each webhook it accepts.
+func New(pool *pgxpool.Pool, logger *slog.Logger, saga *sagas.Runner, cfg Config) *Inbox {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Inbox{pool: pool, logger: logger, cfg: cfg, webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+	return &Inbox{pool: pool, logger: logger, saga: saga, cfg: cfg, webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "webhooks_total",
 		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, bad_signature, unknown_order).",
 	}, []string{"provider", "outcome"})}
@@ -218,30 +221,35 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 		return
 	}
 	var outcome string
+	// The saga runs on the webhook in its transaction (sagas.Runner.RunNow): its 2xx means
+	// the order has taken the step the webhook brings.
 	err = pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
-		// Whether the order is known is decided in the statement that records the webhook.
-		err := tx.QueryRow(r.Context(), `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
-			VALUES ($1, $2, $3, $4, CASE WHEN EXISTS (`+orderExistsSQL+`) THEN $5 ELSE $6 END, $7)
-			ON CONFLICT (provider, event_id) DO NOTHING RETURNING outcome`,
-			wh.provider, wh.eventID, wh.orderID, wh.status, outcomeAccepted, outcomeUnknownOrder, payload).Scan(&outcome)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Seen before. A provider retrying a webhook that first came for an order we did
-			// not know yet (a race with placement, or a delayed import) is applied now, if
-			// the order is known by now; the row update lets exactly one retry do so.
-			err = tx.QueryRow(r.Context(), `UPDATE orders.webhook_inbox SET outcome = $4
-				WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
-				RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder).Scan(&outcome)
+		return s.saga.RunNow(r.Context(), tx, wh.orderID, func(ctx context.Context, tx pgx.Tx, _ *order.Order, handledBy string) ([]sagas.Message, error) {
+			// Whether the order is known is decided in the statement that records the webhook.
+			err := tx.QueryRow(ctx, `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
+				VALUES ($1, $2, $3, $4, CASE WHEN EXISTS (`+orderExistsSQL+`) THEN $5 ELSE $6 END, $7)
+				ON CONFLICT (provider, event_id) DO NOTHING RETURNING outcome`,
+				wh.provider, wh.eventID, wh.orderID, wh.status, outcomeAccepted, outcomeUnknownOrder, payload).Scan(&outcome)
 			if errors.Is(err, pgx.ErrNoRows) {
-				outcome = outcomeDuplicate
-				return nil
+				// Seen before. A provider retrying a webhook that first came for an order we did
+				// not know yet (a race with placement, or a delayed import) is applied now, if
+				// the order is known by now; the row update lets exactly one retry do so.
+				err = tx.QueryRow(ctx, `UPDATE orders.webhook_inbox SET outcome = $4
+					WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
+					RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder).Scan(&outcome)
+				if errors.Is(err, pgx.ErrNoRows) {
+					outcome = outcomeDuplicate
+					return nil, nil
+				}
 			}
-		}
-		if err != nil || outcome != outcomeAccepted {
-			return err
-		}
-		return eventstore.Send(r.Context(), tx, sagas.WebhooksTopic,
-			eventstore.Metadata{CorrelationID: wh.orderID, Actor: wh.provider + "-webhook"},
-			eventstore.Message{Name: wh.name, Data: wh.data})
+			if err != nil || outcome != outcomeAccepted {
+				return nil, err
+			}
+			m := sagas.Message{Name: wh.name, ID: eventstore.NewID(), Payload: payload}
+			return []sagas.Message{m}, eventstore.Send(ctx, tx, sagas.WebhooksTopic,
+				eventstore.Metadata{CorrelationID: wh.orderID, Actor: wh.provider + "-webhook", HandledBy: handledBy},
+				eventstore.Message{ID: m.ID, Name: m.Name, Data: m.Payload})
+		})
 	})
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)

@@ -1,0 +1,171 @@
+package sagas_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/sagas"
+)
+
+// nowFixture is an order the saga has brought to its payment wait, and a payment webhook
+// for it.
+type nowFixture struct {
+	pool    *pgxpool.Pool
+	id      string
+	webhook sagas.Message
+}
+
+func newNowFixture(t *testing.T, pool *pgxpool.Pool, runner *sagas.Runner, id string, at time.Time) nowFixture {
+	ctx := context.Background()
+	raw := func(v any) json.RawMessage {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		return b
+	}
+	var placed []eventstore.Recorded
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		o := &order.Order{}
+		events, err := o.Place(order.PlaceOrder{OrderID: id, CustomerEmail: "ann@example.com",
+			Items: []order.Item{{SKU: "SKU-001", Quantity: 1}}, Total: 1_000, Currency: "USD", At: at})
+		if err != nil {
+			return err
+		}
+		o.ID = id
+		if err := orderstream.Append(ctx, tx, o, eventstore.Metadata{CorrelationID: id, Actor: "customer"}, events...); err != nil {
+			return err
+		}
+		placed, err = eventstore.Load(ctx, tx, id)
+		return err
+	}))
+	for _, m := range []sagas.Message{
+		sagas.Recorded(placed)[0],
+		{Name: inventory.ReservedName, ID: "m-reserved-" + id, Payload: raw(inventory.Reserved{OrderID: id, ReservationID: "res-" + id, Lines: []inventory.Line{{SKU: "SKU-001", Quantity: 1}}})},
+		{Name: payment.SessionCreatedName, ID: "m-session-" + id, Payload: raw(payment.SessionCreated{OrderID: id, SessionID: "cs_" + id, URL: "https://pay/" + id, Amount: 1_000, Currency: "USD", ExpiresAt: at.Add(time.Hour)})},
+	} {
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return runner.Handle(ctx, tx, id, m, eventstore.Metadata{CorrelationID: id, CausationID: m.ID, Actor: "saga"})
+		}))
+	}
+	wh := sagas.PaymentWebhook{Webhook: payment.Webhook{ID: "evt_" + id, OrderID: id, Status: payment.StatusCompleted, PaymentID: "pi_" + id, SessionID: "cs_" + id, Amount: 1_000, Currency: "USD"}}
+	return nowFixture{pool: pool, id: id, webhook: sagas.Message{Name: sagas.PaymentWebhookName, ID: eventstore.NewID(), Payload: raw(wh)}}
+}
+
+// record is a Recorder of the fixture's webhook, as the webhook inbox records one; seen
+// collects the orders and groups it was called with.
+func (f nowFixture) record(seen *[]string) sagas.Recorder {
+	return func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+		*seen = append(*seen, string(o.Status)+"|"+handledBy)
+		return []sagas.Message{f.webhook}, eventstore.Send(ctx, tx, sagas.WebhooksTopic,
+			eventstore.Metadata{CorrelationID: f.id, Actor: "payment-webhook", HandledBy: handledBy},
+			eventstore.Message{ID: f.webhook.ID, Name: f.webhook.Name, Data: f.webhook.Payload})
+	}
+}
+
+func (f nowFixture) load(t *testing.T) *order.Order {
+	o, err := orderstream.Load(context.Background(), f.pool, f.id)
+	require.NoError(t, err)
+	return o
+}
+
+// handledBy is the handled_by mark of message uuid in topic, "" when it has none.
+func (f nowFixture) handledBy(t *testing.T, topic, uuid string) string {
+	var handled *string
+	require.NoError(t, f.pool.QueryRow(context.Background(),
+		`SELECT metadata->>'handled_by' FROM `+pgx.Identifier{"watermill_" + topic}.Sanitize()+` WHERE uuid = $1`, uuid).Scan(&handled))
+	if handled == nil {
+		return ""
+	}
+	return *handled
+}
+
+// A webhook recorded through RunNow moves the order in the recorder's own transaction:
+// when it commits, the order has taken the step (paid, the shipment asked for), the
+// webhook in the log is marked as handled by the saga, whose consumers then skip it, and
+// the command it caused goes to the delivery service once, unmarked, for it to handle.
+func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	f := newNowFixture(t, pool, runner, "ord-now", now)
+
+	var seen []string
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return runner.RunNow(ctx, tx, f.id, f.record(&seen))
+	}))
+	assert.Equal(t, []string{string(order.StatusAwaitingPayment) + "|" + sagas.ConsumerGroup}, seen,
+		"the recorder ran once, on the order as it stood, naming the saga as the handler")
+	o := f.load(t)
+	assert.Equal(t, order.StatusAwaitingShipment, o.Status)
+	assert.Equal(t, "pi_"+f.id, o.PaymentID)
+	assert.Equal(t, sagas.ConsumerGroup, f.handledBy(t, sagas.WebhooksTopic, f.webhook.ID))
+	var commands, marked int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(metadata->>'handled_by') FROM watermill_delivery_commands`).Scan(&commands, &marked))
+	assert.Equal(t, 1, commands, "one shipment asked for")
+	assert.Zero(t, marked, "a command is its receiver's to handle")
+
+	// A recorder's own refusal is the caller's error, and nothing of the run is kept.
+	refused := apperr.Errorf(apperr.CodeConflict, "refused")
+	before := pgtest.Contents(t, pool)
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return runner.RunNow(ctx, tx, f.id, func(context.Context, pgx.Tx, *order.Order, string) ([]sagas.Message, error) {
+			return nil, refused
+		})
+	})
+	require.ErrorIs(t, err, refused)
+	assert.Empty(t, before.Changed(pgtest.Contents(t, pool)))
+}
+
+// When the saga's part fails, RunNow rolls it back and records again without the mark:
+// the caller's transaction commits what it recorded, the order is left as it was, and
+// the webhook waits in the log for the saga's consumers, with their retries and dead
+// letters, as it did before the saga ran at once.
+func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	f := newNowFixture(t, pool, sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.DiscardHandler)), "ord-later", now)
+	// The ticket is appended, then the command fails at the flush (its topic has no
+	// table), which aborts the transaction until the savepoint is rolled back.
+	failing := sagas.Flow{sagas.On[sagas.PaymentWebhook](func(sagas.Input, sagas.PaymentWebhook) ([]sagas.Effect, error) {
+		return []sagas.Effect{
+			sagas.OpenTicket{Kind: "test", Reason: "written, then rolled back"},
+			sagas.SendCommand{Topic: "no_such_topic", Name: "test.command.v1", Data: map[string]string{}},
+		}, nil
+	})}
+	var logged bytes.Buffer
+	runner := sagas.NewRunner(failing, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.NewTextHandler(&logged, nil)))
+
+	var seen []string
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return runner.RunNow(ctx, tx, f.id, f.record(&seen))
+	}))
+	awaiting := string(order.StatusAwaitingPayment)
+	assert.Equal(t, []string{awaiting + "|" + sagas.ConsumerGroup, awaiting + "|"}, seen,
+		"recorded again, on the order as stored, for no group")
+	o := f.load(t)
+	assert.Equal(t, order.StatusAwaitingPayment, o.Status)
+	assert.Empty(t, o.SupportTickets, "nothing of the failed run is kept")
+	assert.Equal(t, "", f.handledBy(t, sagas.WebhooksTopic, f.webhook.ID), "the saga's consumers take it from the log")
+	var webhooks int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM watermill_webhook_events`).Scan(&webhooks))
+	assert.Equal(t, 1, webhooks, "the first recording was rolled back")
+	assert.Contains(t, logged.String(), "no_such_topic")
+}
