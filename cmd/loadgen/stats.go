@@ -71,8 +71,11 @@ func summarize(trips []*trip, warmup int) report {
 		payToDelivery = append(payToDelivery, t.shipped.Sub(t.paySent))
 		deliveryToDone = append(deliveryToDone, t.completed.Sub(t.deliverySent))
 		// "Accepted" is when the webhook's 2xx arrived: from then on the provider is done
-		// and everything until the next wait is the system's own work.
-		rep.webhookToWait = append(rep.webhookToWait, t.shipped.Sub(t.payAccepted), t.completed.Sub(t.deliveryAccepted))
+		// and everything until the next wait is the system's own work. An order that
+		// reached its next wait in the webhook's own transaction (the delivery webhook
+		// completes it) was there before the 2xx, and its event carries the time that
+		// transaction began: nothing was left to wait for, so the sample is 0.
+		rep.webhookToWait = append(rep.webhookToWait, max(0, t.shipped.Sub(t.payAccepted)), max(0, t.completed.Sub(t.deliveryAccepted)))
 		rep.lifetime = append(rep.lifetime, t.completed.Sub(t.placed))
 	}
 	rep.elapsed = last.Sub(first)
