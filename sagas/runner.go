@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -18,6 +19,7 @@ import (
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
@@ -39,13 +41,27 @@ type Runner struct {
 	cfg    Config
 	now    func() time.Time
 	logger *slog.Logger
-	outbox Outbox // records the emails
+	outbox Outbox                 // records the emails
+	ranNow *prometheus.CounterVec // RunNow's outcomes
 }
+
+// RunNow's outcomes, the outcome label of ordermill_saga_run_now_total.
+const (
+	ranNowHandled   = "handled"     // the saga ran in the caller's transaction
+	ranNowLeftToLog = "left_to_log" // it failed there; its consumers take the message
+)
 
 // NewRunner builds a runner for flow that records its emails in outbox.
 func NewRunner(flow Flow, cfg Config, outbox Outbox, now func() time.Time, logger *slog.Logger) *Runner {
-	return &Runner{flow: flow, names: flow.Names(), cfg: cfg, outbox: outbox, now: now, logger: logger}
+	return &Runner{flow: flow, names: flow.Names(), cfg: cfg, outbox: outbox, now: now, logger: logger,
+		ranNow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "saga_run_now_total",
+			Help: "Webhooks and managers' decisions the saga ran on in their own transaction (handled), or left to its consumers because that failed (left_to_log).",
+		}, []string{"outcome"})}
 }
+
+// Collectors are the runner's metrics, for the host's registry.
+func (r *Runner) Collectors() []prometheus.Collector { return []prometheus.Collector{r.ranNow} }
 
 // Register subscribes the runner to every topic its flow listens to, in batches. Each
 // partition of the order events has a consumer of its own, so orders move in parallel;
@@ -276,9 +292,13 @@ func (r *Runner) RunNow(ctx context.Context, tx pgx.Tx, orderID string, record R
 		_, _ = p.Exec(ctx, "RELEASE SAVEPOINT "+nowSavepoint)
 		if err = p.Flush(ctx); err == nil {
 			keep()
+			if len(jobs) > 0 {
+				r.ranNow.WithLabelValues(ranNowHandled).Inc()
+			}
 			return nil
 		}
 	}
+	r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
 	r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
 	p.Discard()
 	if _, err := p.Tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+nowSavepoint+"; RELEASE SAVEPOINT "+nowSavepoint); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -119,6 +120,7 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(metadata->>'handled_by') FROM watermill_delivery_commands`).Scan(&commands, &marked))
 	assert.Equal(t, 1, commands, "one shipment asked for")
 	assert.Zero(t, marked, "a command is its receiver's to handle")
+	assert.Equal(t, map[string]float64{"handled": 1}, ranNow(t, runner))
 
 	// A recorder's own refusal is the caller's error, and nothing of the run is kept.
 	refused := apperr.Errorf(apperr.CodeConflict, "refused")
@@ -168,4 +170,20 @@ func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM watermill_webhook_events`).Scan(&webhooks))
 	assert.Equal(t, 1, webhooks, "the first recording was rolled back")
 	assert.Contains(t, logged.String(), "no_such_topic")
+	assert.Equal(t, map[string]float64{"left_to_log": 1}, ranNow(t, runner))
+}
+
+// ranNow reads runner's ordermill_saga_run_now_total by outcome.
+func ranNow(t *testing.T, runner *sagas.Runner) map[string]float64 {
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(runner.Collectors()[0]))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return got
 }

@@ -53,7 +53,7 @@ func newServiceMetrics(s *Service) *serviceMetrics {
 func (s *Service) Collectors() []prometheus.Collector {
 	m := s.metrics
 	return slices.Concat([]prometheus.Collector{m.entered, m.decisions, m.approvalWait, m.waiting},
-		s.inbox.Collectors(), s.outbox.Collectors())
+		s.inbox.Collectors(), s.outbox.Collectors(), s.saga.Collectors())
 }
 
 // Observe makes every request and handler of the process report the statuses orders
