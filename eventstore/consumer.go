@@ -88,17 +88,32 @@ func (c *consumer) nextRetry() time.Duration {
 // run consumes until stop ends, then returns once the batch in hand is done: a batch is
 // handled with a context that outlives stop by the log's DrainTimeout, so a shutdown lets
 // it commit instead of cutting it off (cut off, it would roll back and come again).
-func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
+func (c *consumer) run(stop context.Context, wake *wakeup) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(stop))
 	defer cancel()
 	defer context.AfterFunc(stop, func() { time.AfterFunc(c.log.cfg.DrainTimeout, cancel) })()
 	if err := c.prepare(ctx); err != nil {
 		return err
 	}
+	// A round looks at the topics due: those woken, those that gave a batch last round
+	// (there may be more), and, when a wait runs out, those it was for. A topic with
+	// nothing after the offset is not looked at again before its next wake-up (a message
+	// brings its own) or the next poll, which looks at every topic in case a wake-up was
+	// lost.
+	due := c.allTopics()
+	unseen := map[string]bool{} // committed messages not visible yet: look again soon
 	var recheck time.Duration
 	for stop.Err() == nil {
-		progressed, failed, unseen := false, false, false
+		select {
+		case <-wake.ch: // news that came during the last round
+		default:
+		}
+		wake.take(due)
+		progressed, failed := false, false
 		for _, topic := range c.topics {
+			if !due[topic] {
+				continue
+			}
 			if stop.Err() != nil {
 				return nil
 			}
@@ -111,7 +126,13 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 				failed = true
 			}
 			progressed = progressed || n > 0
-			unseen = unseen || next == committedUnseen
+			if n == 0 && err == nil {
+				delete(due, topic)
+			}
+			delete(unseen, topic)
+			if next == committedUnseen {
+				unseen[topic] = true
+			}
 		}
 		var wait time.Duration
 		if failed {
@@ -119,36 +140,55 @@ func (c *consumer) run(stop context.Context, wake <-chan struct{}) error {
 		} else {
 			c.errors = 0
 		}
+		// When the wait runs out, the topics it was for are due.
+		var then map[string]bool
 		switch {
 		case failed:
 			// The database may be down or restarting: wait longer after each failure, and
 			// carry on by itself once it answers.
-			wait, recheck = c.log.backoff(c.errors), 0
+			wait, recheck, then = c.log.backoff(c.errors), 0, c.allTopics()
 		case progressed:
 			recheck = 0
+			for t := range unseen {
+				due[t] = true
+			}
 			continue
-		case unseen:
+		case len(unseen) > 0:
 			// A message is committed but not yet visible (an older transaction is still
 			// open): look again soon, a little later each time, up to the poll interval
-			// (2, 4, … 512 ms). A topic with nothing after the offset at all is not looked
-			// at again before its next wake-up: a message brings its own.
+			// (2, 4, … 512 ms).
 			recheck = max(recheck, minRecheck)
-			wait = recheck
+			wait, then = recheck, unseen
 			recheck = min(2*recheck, c.log.cfg.MaxPollInterval)
 		default:
-			wait, recheck = c.log.cfg.MaxPollInterval, 0
+			wait, recheck, then = c.log.cfg.MaxPollInterval, 0, c.allTopics()
 		}
 		if next := c.nextRetry(); next > 0 && next < wait {
-			wait = next
+			wait, then = next, c.allTopics() // a held-back topic may be tried again
 		}
 		select {
 		case <-stop.Done():
-		case <-wake:
+		case <-wake.ch:
 			recheck = 0
+			for t := range unseen {
+				due[t] = true
+			}
 		case <-time.After(wait):
+			for t := range then {
+				due[t] = true
+			}
 		}
 	}
 	return nil
+}
+
+// allTopics is every topic of the consumer, as a set.
+func (c *consumer) allTopics() map[string]bool {
+	all := make(map[string]bool, len(c.topics))
+	for _, t := range c.topics {
+		all[t] = true
+	}
+	return all
 }
 
 // prepare creates the group's offset rows, as watermill-sql's subscriber does before it
@@ -475,7 +515,7 @@ func indexOf(rows []wsql.Row, m *message.Message) int {
 // consumer starts and stops with the process's other handlers.
 type consumerSubscriber struct {
 	c    *consumer
-	wake <-chan struct{}
+	wake *wakeup
 
 	mu     sync.Mutex
 	cancel context.CancelFunc

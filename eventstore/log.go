@@ -168,23 +168,58 @@ func (l *Log) relay(ctx context.Context, conn *pgx.Conn, added <-chan struct{}) 
 	}
 }
 
-// waiter is a consumer group's channel, signalled when one of its topics has news.
+// waiter is a consumer's wake-up, signalled when one of its topics has news.
 type waiter struct {
 	group string
-	ch    chan struct{}
+	w     *wakeup
 }
 
-// register returns a channel that is signalled when any of topics receives messages.
-func (l *Log) register(group string, topics ...string) chan struct{} {
-	ch := make(chan struct{}, 1)
+// wakeup tells a consumer which of its topics have news: wake records the topic and
+// signals ch, and the consumer takes the topics recorded since it last looked. A consumer
+// of several topics (the projections read every partition of the order events) then
+// looks at the topic that has news, not at all of them.
+type wakeup struct {
+	ch chan struct{}
+
+	mu     sync.Mutex
+	topics map[string]bool
+}
+
+func newWakeup() *wakeup {
+	return &wakeup{ch: make(chan struct{}, 1), topics: map[string]bool{}}
+}
+
+func (w *wakeup) wake(topic string) {
+	w.mu.Lock()
+	w.topics[topic] = true
+	w.mu.Unlock()
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// take adds to due the topics woken since the last take, and forgets them.
+func (w *wakeup) take(due map[string]bool) {
+	w.mu.Lock()
+	for t := range w.topics {
+		due[t] = true
+	}
+	clear(w.topics)
+	w.mu.Unlock()
+}
+
+// register returns the wake-up of a consumer of group reading topics.
+func (l *Log) register(group string, topics ...string) *wakeup {
+	w := newWakeup()
 	l.mu.Lock()
 	for _, topic := range topics {
-		l.waiters[topic] = append(l.waiters[topic], waiter{group, ch})
+		l.waiters[topic] = append(l.waiters[topic], waiter{group, w})
 	}
 	close(l.added) // the listener has channels to add
 	l.added = make(chan struct{})
 	l.mu.Unlock()
-	return ch
+	return w
 }
 
 // wake signals the consumers of topic, except those of group except (see
@@ -196,10 +231,7 @@ func (l *Log) wake(topic, except string) {
 		if except != "" && w.group == except {
 			continue
 		}
-		select {
-		case w.ch <- struct{}{}:
-		default:
-		}
+		w.w.wake(topic)
 	}
 }
 

@@ -19,8 +19,9 @@ import (
 
 // A consumer looks at a topic again soon only while a committed message there is held
 // back by an older open transaction. Once it has taken everything, it waits for the next
-// wake-up instead of looking again and again; a message held back is taken soon after
-// the transaction holding it back ends, long before the poll interval.
+// wake-up instead of looking again and again, and a wake-up for one of its topics makes it
+// look at that one, not at all of them; a message held back is taken soon after the
+// transaction holding it back ends, long before the poll interval.
 func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -52,6 +53,14 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	peeks := func(found string) float64 {
 		return gathered(t, reg, "ordermill_log_peeks_total", "peeks", topic, found)
 	}
+	peeksElsewhere := func() (n float64) {
+		for _, p := range eventstore.Partitions("order_events") {
+			if p != topic {
+				n += gathered(t, reg, "ordermill_log_peeks_total", "peeks", p)
+			}
+		}
+		return n
+	}
 	publish := func(id string) { publishWoken(ctx, t, log, pool, id) }
 	next := func() string { return received(ctx, t, handled) }
 
@@ -59,12 +68,13 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	publish(ids[0])
 	assert.Equal(t, ids[0], next())
 	<-time.After(300 * time.Millisecond)
-	before := peeks("nothing")
+	before, beforeElsewhere := peeks("nothing"), peeksElsewhere()
 	publish(ids[1])
 	assert.Equal(t, ids[1], next())
 	<-time.After(300 * time.Millisecond) // the assertion: no more looks meanwhile
 	assert.Equal(t, 1.0, peeks("nothing")-before,
 		"after taking its batch the consumer looks once more, then waits for a wake-up (its own NOTIFY coming back is none)")
+	assert.Equal(t, beforeElsewhere, peeksElsewhere(), "a wake-up for one partition looks at that one alone")
 
 	other := pgtest.Pool(t)
 	tx, err := other.Begin(ctx)

@@ -12,9 +12,9 @@ func TestWakeSkipsTheGroupThatHandledTheMessages(t *testing.T) {
 	l := &Log{waiters: map[string][]waiter{}, added: make(chan struct{})}
 	saga := l.register("saga", "order_events.0")
 	views := l.register("views", "order_events.0")
-	woken := func(ch chan struct{}) bool {
+	woken := func(w *wakeup) bool {
 		select {
-		case <-ch:
+		case <-w.ch:
 			return true
 		default:
 			return false
