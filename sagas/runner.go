@@ -229,6 +229,19 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 	if err != nil {
 		return err
 	}
+	// The states as read, to write only those that change: most steps leave the state as
+	// it was, empty (it holds only webhooks that came early), and an order whose state is
+	// empty needs no row.
+	read := make(map[string]string, len(jobs))
+	for _, j := range jobs {
+		if _, ok := read[j.orderID]; !ok {
+			raw, err := json.Marshal(states[j.orderID])
+			if err != nil {
+				return err
+			}
+			read[j.orderID] = string(raw)
+		}
+	}
 	for _, j := range jobs {
 		c, ok := orders[j.orderID]
 		if !ok {
@@ -240,7 +253,7 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 		}
 		states[j.orderID] = state
 	}
-	return saveStates(ctx, tx, states)
+	return saveStates(ctx, tx, states, read)
 }
 
 // Recorder records what a command from outside the saga (a placement, a manager's
@@ -444,9 +457,10 @@ func queueLockStates(b *pgx.Batch, ids []string) map[string]State {
 	return states
 }
 
-// saveStates stores every state that changed, creating the rows of new orders, in one
-// statement.
-func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State) error {
+// saveStates stores, in one statement, every state that differs from its JSON as read
+// (read, by order id), creating the rows of orders that had none; it sends nothing when
+// none changed.
+func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State, read map[string]string) error {
 	ids := make([]string, 0, len(states))
 	raws := make([]string, 0, len(states))
 	for id, s := range states {
@@ -454,7 +468,13 @@ func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State) error {
 		if err != nil {
 			return err
 		}
+		if string(raw) == read[id] {
+			continue
+		}
 		ids, raws = append(ids, id), append(raws, string(raw))
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO sagas.order_process AS p (order_id, state)

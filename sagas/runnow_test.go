@@ -121,6 +121,9 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 	assert.Equal(t, 1, commands, "one shipment asked for")
 	assert.Zero(t, marked, "a command is its receiver's to handle")
 	assert.Equal(t, map[string]float64{"handled": 1}, ranNow(t, runner))
+	var states int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM sagas.order_process`).Scan(&states))
+	assert.Zero(t, states, "no step of this life changed the saga's state (no webhook came early), so it has no row")
 
 	// A recorder's own refusal is the caller's error, and nothing of the run is kept.
 	refused := apperr.Errorf(apperr.CodeConflict, "refused")
