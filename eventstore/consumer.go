@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -149,9 +150,7 @@ func (c *consumer) run(stop context.Context, wake *wakeup) error {
 			wait, recheck, then = c.log.backoff(c.errors), 0, c.allTopics()
 		case progressed:
 			recheck = 0
-			for t := range unseen {
-				due[t] = true
-			}
+			maps.Copy(due, unseen)
 			continue
 		case len(unseen) > 0:
 			// A message is committed but not yet visible (an older transaction is still
@@ -170,13 +169,9 @@ func (c *consumer) run(stop context.Context, wake *wakeup) error {
 		case <-stop.Done():
 		case <-wake.ch:
 			recheck = 0
-			for t := range unseen {
-				due[t] = true
-			}
+			maps.Copy(due, unseen)
 		case <-time.After(wait):
-			for t := range then {
-				due[t] = true
-			}
+			maps.Copy(due, then)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -202,9 +203,7 @@ func (w *wakeup) wake(topic string) {
 // take adds to due the topics woken since the last take, and forgets them.
 func (w *wakeup) take(due map[string]bool) {
 	w.mu.Lock()
-	for t := range w.topics {
-		due[t] = true
-	}
+	maps.Copy(due, w.topics)
 	clear(w.topics)
 	w.mu.Unlock()
 }

@@ -256,10 +256,10 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 	return saveStates(ctx, tx, states, read)
 }
 
-// Recorder records what a command from outside the saga (a placement, a manager's
-// decision, a webhook) does to order o, in tx (the caller's own, not pipelined) and
-// through ctx: o is the order as it stands under the saga's lock (empty when it has no
-// events yet), and the recorder leaves it at the state its appends bring it to. What it
+// Recorder records what a command from outside the saga (a manager's decision, a
+// webhook) does to order o, in tx (the caller's own, not pipelined) and through ctx: o
+// is the order as it stands under the saga's lock (empty when it has no events yet), and
+// the recorder leaves it at the state its appends bring it to. What it
 // records names handledBy as the group that handled it (eventstore.Metadata.HandledBy;
 // empty: none). It returns the messages it recorded (Recorded converts appended events).
 type Recorder func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]Message, error)
@@ -270,8 +270,8 @@ const nowSavepoint = "saga_now"
 // RunNow runs record and, in the same transaction, the flow on what it recorded, as the
 // saga's consumers would once the log delivered it: the order's saga lock is taken before
 // record runs, so the lock order is the saga's own, and what record publishes carries
-// HandledBy, so the consumers skip it. An order placed, approved or paid then reaches its
-// next wait, or its next service, with the caller's commit: no trip through the log, no
+// HandledBy, so the consumers skip it. An order approved or paid then reaches its next
+// wait, or its next service, with the caller's commit: no trip through the log, no
 // batch transaction of the saga's own. The saga's part runs in a savepoint: if it fails
 // (a concurrent writer of the stream, a bug), the savepoint is rolled back and record
 // runs again without HandledBy, and the saga's consumers take the message from the log as
