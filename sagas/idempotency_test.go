@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/inventory"
@@ -32,24 +33,7 @@ func TestEveryStepHandledTwiceChangesNothing(t *testing.T) {
 	outbox := &emails{}
 	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), outbox, func() time.Time { return now }, slog.New(slog.DiscardHandler))
 
-	place := func(id string, total order.Cents) sagas.Message {
-		var placed []eventstore.Recorded
-		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			o := &order.Order{}
-			events, err := o.Place(order.PlaceOrder{OrderID: id, CustomerEmail: "ann@example.com",
-				Items: []order.Item{{SKU: "SKU-001", Quantity: 1}}, Total: total, Currency: "USD", At: now})
-			if err != nil {
-				return err
-			}
-			o.ID = id
-			if err := orderstream.Append(ctx, tx, o, eventstore.Metadata{CorrelationID: id, Actor: "customer"}, events...); err != nil {
-				return err
-			}
-			placed, err = eventstore.Load(ctx, tx, id)
-			return err
-		}))
-		return sagas.Message{Name: placed[0].Name, ID: placed[0].EventID, Payload: placed[0].Payload}
-	}
+	place := func(id string, total order.Cents) sagas.Message { return placeOrder(t, pool, id, total, now) }
 	msg := func(name, id string, data any) sagas.Message {
 		raw, err := json.Marshal(data)
 		require.NoError(t, err)
@@ -115,4 +99,27 @@ func TestEveryStepHandledTwiceChangesNothing(t *testing.T) {
 			require.Equal(t, recorded[0], again, "%v", key)
 		}
 	}
+}
+
+// placeOrder stores order id, one SKU-001 for total, placed by ann@example.com at at, and
+// returns its order.placed as the saga reads it.
+func placeOrder(t *testing.T, pool *pgxpool.Pool, id string, total order.Cents, at time.Time) sagas.Message {
+	t.Helper()
+	ctx := context.Background()
+	var placed []eventstore.Recorded
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		o := &order.Order{}
+		events, err := o.Place(order.PlaceOrder{OrderID: id, CustomerEmail: "ann@example.com",
+			Items: []order.Item{{SKU: "SKU-001", Quantity: 1}}, Total: total, Currency: "USD", At: at})
+		if err != nil {
+			return err
+		}
+		o.ID = id
+		if err := orderstream.Append(ctx, tx, o, eventstore.Metadata{CorrelationID: id, Actor: "customer"}, events...); err != nil {
+			return err
+		}
+		placed, err = eventstore.Load(ctx, tx, id)
+		return err
+	}))
+	return sagas.Recorded(placed)[0]
 }

@@ -39,23 +39,8 @@ func newNowFixture(t *testing.T, pool *pgxpool.Pool, runner *sagas.Runner, id st
 		require.NoError(t, err)
 		return b
 	}
-	var placed []eventstore.Recorded
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		o := &order.Order{}
-		events, err := o.Place(order.PlaceOrder{OrderID: id, CustomerEmail: "ann@example.com",
-			Items: []order.Item{{SKU: "SKU-001", Quantity: 1}}, Total: 1_000, Currency: "USD", At: at})
-		if err != nil {
-			return err
-		}
-		o.ID = id
-		if err := orderstream.Append(ctx, tx, o, eventstore.Metadata{CorrelationID: id, Actor: "customer"}, events...); err != nil {
-			return err
-		}
-		placed, err = eventstore.Load(ctx, tx, id)
-		return err
-	}))
 	for _, m := range []sagas.Message{
-		sagas.Recorded(placed)[0],
+		placeOrder(t, pool, id, 1_000, at),
 		{Name: inventory.ReservedName, ID: "m-reserved-" + id, Payload: raw(inventory.Reserved{OrderID: id, ReservationID: "res-" + id, Lines: []inventory.Line{{SKU: "SKU-001", Quantity: 1}}})},
 		{Name: payment.SessionCreatedName, ID: "m-session-" + id, Payload: raw(payment.SessionCreated{OrderID: id, SessionID: "cs_" + id, URL: "https://pay/" + id, Amount: 1_000, Currency: "USD", ExpiresAt: at.Add(time.Hour)})},
 	} {
