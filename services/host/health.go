@@ -26,6 +26,7 @@ type readiness struct {
 	pool          *pgxpool.Pool
 	log           *eventstore.Log
 	router        *message.Router
+	routed        bool // the router has handlers: read once, before it runs, as it edits them while stopping
 	holdbackLimit time.Duration
 	stopping      atomic.Bool
 }
@@ -87,7 +88,7 @@ func (h *readiness) check(ctx context.Context) map[string]string {
 	switch stopped := h.log.NotRunning(); {
 	case len(stopped) > 0:
 		checks["consumers"] = "not running: " + strings.Join(stopped, "; ")
-	case len(h.router.Handlers()) > 0 && (!h.router.IsRunning() || h.router.IsClosed()):
+	case h.routed && (!h.router.IsRunning() || h.router.IsClosed()):
 		checks["consumers"] = "the message router is not running"
 	}
 	return checks

@@ -130,7 +130,8 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	if src, ok := svc.(metrics.Source); ok {
 		reg.MustRegister(src.Collectors()...)
 	}
-	ready := &readiness{pool: pool, log: log, router: router, holdbackLimit: opts.HoldbackLimit}
+	routed := len(router.Handlers()) > 0
+	ready := &readiness{pool: pool, log: log, router: router, routed: routed, holdbackLimit: opts.HoldbackLimit}
 	mux := http.NewServeMux()
 	for _, r := range ownRoutes(metrics.Handler(reg, slog.NewLogLogger(logger.Handler(), slog.LevelWarn)), ready, serveDocument(doc)) {
 		mux.Handle(r.pattern, r.handler)
@@ -162,7 +163,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	defer stopListening()
 	g.Go(func() error { return log.Listen(listening) })
 	routerDone := make(chan struct{})
-	if len(router.Handlers()) > 0 {
+	if routed {
 		g.Go(func() error {
 			defer close(routerDone)
 			// Stopping when gctx ends, the router lets each consumer finish the batch in
