@@ -279,7 +279,9 @@ const nowSavepoint = "saga_now"
 func (r *Runner) RunNow(ctx context.Context, tx pgx.Tx, orderID string, record Recorder) error {
 	p := eventstore.Pipelined(tx)
 	ids := []string{orderID}
-	states, orders, err := lockAndLoad(ctx, p, ids, "SAVEPOINT "+nowSavepoint)
+	// PlanByKey as in the consumers' batches: every statement of the run finds its rows by
+	// key, and the reads over an array of ids were otherwise planned anew at every webhook.
+	states, orders, err := lockAndLoad(ctx, p, ids, "SAVEPOINT "+nowSavepoint, eventstore.PlanByKey)
 	if err != nil {
 		return err
 	}
