@@ -47,24 +47,33 @@ func CheckAvailability(ctx context.Context, q eventstore.Querier, lines []invent
 
 // Catalog returns the catalog entries of skus (every SKU when skus is empty), in SKU order;
 // a SKU the catalog does not know is simply absent.
-func Catalog(ctx context.Context, q eventstore.Querier, skus []string) ([]inventory.CatalogItem, error) {
+func Catalog(ctx context.Context, db Batcher, skus []string) ([]inventory.CatalogItem, error) {
 	// Two statements, not one with "no SKUs or sku = ANY($1)": Postgres plans such an OR
-	// anew at every call, and an order's placement asks for its SKUs every time.
-	var rows pgx.Rows
-	var err error
+	// anew at every call, and an order's placement asks for its SKUs every time. For the
+	// same reason the lookup by SKUs goes with PlanByKey, in the same round trip: planned
+	// as Postgres chose to, a read over an array is planned again at every call.
+	b := &pgx.Batch{}
+	var items []inventory.CatalogItem
+	collect := func(rows pgx.Rows) (err error) {
+		items, err = pgx.CollectRows(rows, pgx.RowToStructByPos[inventory.CatalogItem])
+		return err
+	}
 	if len(skus) == 0 {
-		rows, err = q.Query(ctx, `SELECT sku, name, price, currency FROM warehouse.stock ORDER BY sku`)
+		b.Queue(`SELECT sku, name, price, currency FROM warehouse.stock ORDER BY sku`).Query(collect)
 	} else {
-		rows, err = q.Query(ctx, `SELECT sku, name, price, currency FROM warehouse.stock WHERE sku = ANY($1) ORDER BY sku`, skus)
+		b.Queue(eventstore.PlanByKey)
+		b.Queue(`SELECT sku, name, price, currency FROM warehouse.stock WHERE sku = ANY($1) ORDER BY sku`, skus).Query(collect)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read catalog: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, pgx.RowToStructByPos[inventory.CatalogItem])
-	if err != nil {
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	return items, nil
+}
+
+// Batcher sends a batch of statements in one round trip: a pool, a connection or a
+// transaction.
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // Seed adds the demo catalogue's SKUs that are missing and prices the ones not yet priced;
