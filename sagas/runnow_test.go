@@ -92,11 +92,19 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 	f := newNowFixture(t, pool, runner, "ord-now", now)
 
 	var seen []string
+	var plans string
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return runner.RunNow(ctx, tx, f.id, f.record(&seen))
+		return runner.RunNow(ctx, tx, f.id, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+			if err := tx.QueryRow(ctx, `SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')`).Scan(&plans); err != nil {
+				return nil, err
+			}
+			return f.record(&seen)(ctx, tx, o, handledBy)
+		})
 	}))
 	assert.Equal(t, []string{string(order.StatusAwaitingPayment) + "|" + sagas.ConsumerGroup}, seen,
 		"the recorder ran once, on the order as it stood, naming the saga as the handler")
+	assert.Equal(t, "force_generic_plan off", plans,
+		"the run's keyed statements are planned once, as index lookups (PlanByKey), as in the consumers' batches")
 	o := f.load(t)
 	assert.Equal(t, order.StatusAwaitingShipment, o.Status)
 	assert.Equal(t, "pi_"+f.id, o.PaymentID)
