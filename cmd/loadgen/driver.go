@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
@@ -31,9 +32,14 @@ type driver struct {
 	// runID keeps Idempotency-Keys unique across runs against the same database: a key
 	// seen before would replay the old order (200) instead of placing a new one.
 	runID string
-	// reads times every status poll: the cost of GET /api/orders/{id} while the workflow
-	// runs, at whatever rate the customers poll.
+	// reads times every status poll, and every read of -read-rate: the cost of
+	// GET /api/orders/{id} while the workflow runs.
 	reads readTimes
+	// placed holds the ids of the orders placed so far, for the readers to pick from.
+	placedMu sync.Mutex
+	placed   []string
+	// readErrors counts the readers' failed reads.
+	readErrors atomic.Int64
 }
 
 // readTimes collects the latency of every GET /api/orders/{id}.
@@ -74,6 +80,7 @@ func newDriver(cfg config) (*driver, error) {
 	if cfg.rate > 0 {
 		idle = cfg.maxInFlight
 	}
+	idle += int(cfg.readRate) // at most a second's reads under way at once
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // the services are local; an HTTP_PROXY in the environment must not reroute them
 	tr.MaxIdleConns = 0
@@ -194,7 +201,41 @@ func (g *driver) place(ctx context.Context, t *trip) error {
 		return err
 	}
 	t.id = res.JSON201.Id
+	g.placedMu.Lock()
+	g.placed = append(g.placed, t.id)
+	g.placedMu.Unlock()
 	return nil
+}
+
+// anyPlaced is a random order of those placed so far; false when there is none yet.
+func (g *driver) anyPlaced() (string, bool) {
+	g.placedMu.Lock()
+	defer g.placedMu.Unlock()
+	if len(g.placed) == 0 {
+		return "", false
+	}
+	return g.placed[mathrand.IntN(len(g.placed))], true
+}
+
+// read is one reader's GET of order id, timed in d.reads. A reader only reads: what it
+// gets is not decoded. A read that fails is counted in d.readErrors, unless the run was
+// cut off (ctx ended: Ctrl-C).
+func (g *driver) read(ctx context.Context, id string) {
+	start := time.Now()
+	res, err := g.orders.GetOrder(ctx, id)
+	if err == nil {
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if err == nil && res.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET order %s: %d", id, res.StatusCode)
+		}
+	}
+	switch {
+	case err == nil:
+		g.reads.add(start, time.Since(start))
+	case ctx.Err() == nil:
+		g.readErrors.Add(1)
+	}
 }
 
 // approve is the manager's decision on a held order.

@@ -120,6 +120,31 @@ func runOpen(ctx context.Context, cfg config, d *driver, rec *recorder) (held in
 	return held
 }
 
+// runReaders GETs orders the run has placed, a random one each time, rate times a
+// second until the returned stop is called: read n is due at n/rate seconds from the
+// start, each in its own goroutine (an open loop, so a slow answer delays no other read).
+// A read due before any order is placed is skipped. Its samples join the customers'
+// polls in d.reads. stop starts no more reads and waits for those under way.
+func runReaders(ctx context.Context, rate float64, d *driver) (stop func()) {
+	if rate <= 0 {
+		return func() {}
+	}
+	scheduling, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		start := time.Now()
+		for n := 0; ; n++ {
+			if !sleepUntil(scheduling, start.Add(time.Duration(float64(n)/rate*float64(time.Second)))) {
+				return
+			}
+			if id, ok := d.anyPlaced(); ok {
+				wg.Go(func() { d.read(ctx, id) })
+			}
+		}
+	})
+	return func() { cancel(); wg.Wait() }
+}
+
 // acquire takes an in-flight slot, reporting whether it had to wait for one and false if
 // ctx ended first.
 func acquire(ctx context.Context, slots chan struct{}) (waited, ok bool) {

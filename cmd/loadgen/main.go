@@ -15,6 +15,10 @@
 //   - open loop (-rate R): orders start R times a second whatever the system does, so a
 //     system that cannot keep up shows as growing latency and in-flight orders.
 //
+// With -read-rate N, readers also GET orders the run has placed, N times a second in an
+// open loop, while either loop runs: reads at a set rate next to the workflow, on top of
+// the customers' own polls.
+//
 // After the run it checks the database (-check): every order completed, no dead letters,
 // stock down by exactly what was sold, and no duplicate reservation, payment session,
 // shipment, email or event. The last line of output is one machine-readable summary.
@@ -47,6 +51,7 @@ type config struct {
 	duration       time.Duration
 	concurrency    int
 	rate           float64 // orders started per second; 0 is the closed loop
+	readRate       float64 // readers' GETs per second beside the workflow; 0: none
 	maxInFlight    int
 	warmup         int
 	highRisk       float64
@@ -76,6 +81,7 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&cfg.duration, "duration", 0, "stop starting orders after this long (0: run until -orders)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "closed loop: customers acting at once")
 	fs.Float64Var(&cfg.rate, "rate", 0, "open loop: orders started per second, however the system keeps up (0: closed loop)")
+	fs.Float64Var(&cfg.readRate, "read-rate", 0, "readers: GET /api/orders/{id} of orders this run placed, this many times a second (open loop) while the load runs, besides the customers' polls")
 	fs.IntVar(&cfg.maxInFlight, "max-in-flight", 10000, "open loop: most orders in flight at once; a start beyond it waits")
 	fs.IntVar(&cfg.warmup, "warmup", 0, "first orders left out of the figures (they are still checked)")
 	fs.Float64Var(&cfg.highRisk, "high-risk", 0.1, "share of orders that are high-risk and need a manager's approval")
@@ -108,8 +114,8 @@ func (c config) validate() error {
 		return fmt.Errorf("need a positive -orders or -duration")
 	case c.concurrency < 1 || c.maxInFlight < 1:
 		return fmt.Errorf("-concurrency and -max-in-flight must be at least 1")
-	case c.rate < 0 || c.warmup < 0 || c.poll <= 0 || c.waitTimeout <= 0:
-		return fmt.Errorf("-rate, -warmup, -poll and -wait-timeout must not be negative")
+	case c.rate < 0 || c.readRate < 0 || c.warmup < 0 || c.poll <= 0 || c.waitTimeout <= 0:
+		return fmt.Errorf("-rate, -read-rate, -warmup, -poll and -wait-timeout must not be negative")
 	case c.highRisk < 0 || c.highRisk > 1:
 		return fmt.Errorf("-high-risk is a share between 0 and 1")
 	}
@@ -166,6 +172,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	rep.held = held
 	rep.cpuPerOrder = cpuPerOrder(busy1-busy0, ok0 && ok1, len(trips))
 	rep.reads, rep.readRate = d.reads.sorted()
+	rep.readErrors = d.readErrors.Load()
 	rep.print(out)
 	correct := "skipped"
 	if chk != nil {
@@ -178,6 +185,8 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		return fmt.Errorf("%d of %d orders failed", rep.failed+rep.warmupFailed, len(trips))
 	case correct == "false":
 		return fmt.Errorf("correctness check failed")
+	case rep.readErrors > 0:
+		return fmt.Errorf("%d of the readers' reads failed", rep.readErrors)
 	}
 	return nil
 }
@@ -187,11 +196,13 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 func applyLoad(ctx context.Context, cfg config, d *driver, progress io.Writer) (trips []*trip, held int) {
 	rec := &recorder{}
 	stop := rec.reportProgress(progress, 2*time.Second)
+	stopReaders := runReaders(ctx, cfg.readRate, d)
 	if cfg.rate > 0 {
 		held = runOpen(ctx, cfg, d, rec)
 	} else {
 		runClosed(ctx, cfg, d, rec)
 	}
+	stopReaders()
 	stop()
 	return rec.all(), held
 }

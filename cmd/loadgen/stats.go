@@ -27,6 +27,7 @@ type report struct {
 	lifetime, webhookToWait   []time.Duration
 	reads                     []time.Duration // every GET /api/orders/{id}, sorted
 	readRate                  float64         // GETs per second over the run
+	readErrors                int64           // the readers' failed reads (-read-rate)
 	errors                    []string        // the first few failures, for the reader
 	// cpuPerOrder is the whole machine's busy CPU time over the run per order placed, warm-up
 	// included, in milliseconds ("?" when not measured): loadgen, Postgres and the services.
@@ -172,6 +173,11 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 		"webhook_to_wait_p99="+ms(r.webhookToWait, 99),
 		fmt.Sprintf("reads_per_s=%.0f", r.readRate),
 		"read_p99="+ms(r.reads, 99),
+	)
+	if cfg.readRate > 0 {
+		f = append(f, fmt.Sprintf("read_rate=%g", cfg.readRate), fmt.Sprintf("read_errors=%d", r.readErrors))
+	}
+	f = append(f,
 		"machine_cpu_ms_per_order="+cmp.Or(r.cpuPerOrder, "?"),
 	)
 	if cfg.rate > 0 {

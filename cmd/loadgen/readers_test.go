@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// readersAgainst runs readers at rate against a server answering every GET with status,
+// until it has seen n of them, and returns the paths they asked for.
+func readersAgainst(t *testing.T, status, n int, placed ...string) (*driver, []string) {
+	t.Helper()
+	seen := make(chan string, 4*n)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.URL.Path
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"id":"x","status":"placed"}`))
+	}))
+	defer srv.Close()
+	cfg := config{url: srv.URL, concurrency: 1, maxInFlight: 1, readRate: 1000}
+	d, err := newDriver(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.placed = append(d.placed, placed...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stop := runReaders(ctx, cfg.readRate, d)
+	var paths []string
+	for len(paths) < n {
+		select {
+		case p := <-seen:
+			paths = append(paths, p)
+		case <-ctx.Done():
+			t.Fatalf("the readers made %d reads, not %d", len(paths), n)
+		}
+	}
+	stop()
+	return d, paths
+}
+
+// The readers read only orders the run has placed, and their reads count with the polls.
+func TestReadersReadPlacedOrders(t *testing.T) {
+	d, paths := readersAgainst(t, http.StatusOK, 50, "o-1", "o-2")
+	for _, p := range paths {
+		if p != "/api/orders/o-1" && p != "/api/orders/o-2" {
+			t.Fatalf("a reader asked for %s, no order the run placed", p)
+		}
+	}
+	reads, _ := d.reads.sorted()
+	if len(reads) < len(paths) {
+		t.Errorf("%d reads timed for %d made", len(reads), len(paths))
+	}
+	if n := d.readErrors.Load(); n != 0 {
+		t.Errorf("%d read errors against a server answering 200", n)
+	}
+}
+
+// A read the server refuses is counted as a failed read, not timed.
+func TestReadersCountFailedReads(t *testing.T) {
+	d, paths := readersAgainst(t, http.StatusServiceUnavailable, 20, "o-1")
+	if n := d.readErrors.Load(); n < int64(len(paths)) {
+		t.Errorf("%d read errors for %d refused reads", n, len(paths))
+	}
+	if reads, _ := d.reads.sorted(); len(reads) != 0 {
+		t.Errorf("%d refused reads were timed as answers", len(reads))
+	}
+}
+
+// Before any order is placed there is nothing to read, and the readers read nothing.
+func TestReadersWaitForAPlacedOrder(t *testing.T) {
+	d, err := newDriver(config{url: "http://127.0.0.1:1", concurrency: 1, maxInFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.anyPlaced(); ok {
+		t.Fatal("an order to read before any was placed")
+	}
+	d.placed = append(d.placed, "o-1")
+	if id, ok := d.anyPlaced(); !ok || id != "o-1" {
+		t.Fatalf("anyPlaced = %q, %v; want the one placed", id, ok)
+	}
+}
