@@ -68,6 +68,12 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// Batcher sends a batch of statements in one round trip: a pool, a connection or a
+// transaction. A keyed read queues PlanByKey before its statement in the same batch.
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // Snapshot is a stream's state right after the events it is appended with, in a layout
 // the caller names (Schema), so readers load one row instead of folding the stream.
 type Snapshot struct {

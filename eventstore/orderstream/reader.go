@@ -48,7 +48,7 @@ type read struct {
 // DB is what a Reader reads through: a pool.
 type DB interface {
 	eventstore.Querier
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	eventstore.Batcher
 }
 
 // NewReader returns a Reader over q (a pool) running at most slots queries at once.

@@ -47,7 +47,7 @@ func CheckAvailability(ctx context.Context, q eventstore.Querier, lines []invent
 
 // Catalog returns the catalog entries of skus (every SKU when skus is empty), in SKU order;
 // a SKU the catalog does not know is simply absent.
-func Catalog(ctx context.Context, db Batcher, skus []string) ([]inventory.CatalogItem, error) {
+func Catalog(ctx context.Context, db eventstore.Batcher, skus []string) ([]inventory.CatalogItem, error) {
 	// Two statements, not one with "no SKUs or sku = ANY($1)": Postgres plans such an OR
 	// anew at every call, and an order's placement asks for its SKUs every time. For the
 	// same reason the lookup by SKUs goes with PlanByKey, in the same round trip: planned
@@ -68,12 +68,6 @@ func Catalog(ctx context.Context, db Batcher, skus []string) ([]inventory.Catalo
 		return nil, fmt.Errorf("read catalog: %w", err)
 	}
 	return items, nil
-}
-
-// Batcher sends a batch of statements in one round trip: a pool, a connection or a
-// transaction.
-type Batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // Seed adds the demo catalogue's SKUs that are missing and prices the ones not yet priced;
