@@ -41,8 +41,12 @@ func TestSummarizeLeavesWarmupOutAndCountsItsFailures(t *testing.T) {
 	if got, _ := pct(rep.webhookToWait, 100); got != 9*time.Millisecond {
 		t.Errorf("webhook → wait max = %s, want 9ms (delivery accepted at 31ms, completed at 40ms)", got)
 	}
+	for i := 1; i <= 100; i++ {
+		rep.reads = append(rep.reads, time.Duration(i)*time.Millisecond)
+	}
 	line := summaryLine(config{concurrency: 8}, rep, "orders:1,payments:2,warehouse:3,delivery:4", "true")
-	for _, want := range []string{"summary mode=closed concurrency=8 ", "orders=3 completed=2 failed=2 ", "lifetime_p99=40.0ms", "webhook_to_wait_p99=9.0ms", " correct=true"} {
+	for _, want := range []string{"summary mode=closed concurrency=8 ", "orders=3 completed=2 failed=2 ", "lifetime_p99=40.0ms", "webhook_to_wait_p99=9.0ms",
+		"read_p50=50.0ms read_p95=95.0ms read_p99=99.0ms", " correct=true"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("summary line %q lacks %q", line, want)
 		}

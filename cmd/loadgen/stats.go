@@ -172,6 +172,8 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 		"lifetime_p99="+ms(r.lifetime, 99),
 		"webhook_to_wait_p99="+ms(r.webhookToWait, 99),
 		fmt.Sprintf("reads_per_s=%.0f", r.readRate),
+		"read_p50="+ms(r.reads, 50),
+		"read_p95="+ms(r.reads, 95),
 		"read_p99="+ms(r.reads, 99),
 	)
 	if cfg.readRate > 0 {
