@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -58,17 +57,19 @@ const planByKeySettings = "set_config('plan_cache_mode', 'force_generic_plan', t
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
 // connecting to the server's maintenance database with the same credentials.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
-	u, err := url.Parse(databaseURL)
+	// Parsed as the pool parses it, so that the pool's own settings (pool_max_conns and
+	// the like) are not sent to the server as run-time parameters, which it refuses.
+	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return fmt.Errorf("parse database url: %w", err)
 	}
-	name := strings.TrimPrefix(u.Path, "/")
+	name := cfg.ConnConfig.Database
 	if name == "" {
 		return errors.New("database url names no database")
 	}
-	admin := *u
-	admin.Path = "/postgres"
-	conn, err := pgx.Connect(ctx, admin.String())
+	admin := cfg.ConnConfig.Copy()
+	admin.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
 		return fmt.Errorf("connect to maintenance database: %w", err)
 	}

@@ -34,3 +34,20 @@ func TestOpenNamesTheConnectionsAfterTheProgram(t *testing.T) {
 		assert.Equal(t, c.want, got)
 	}
 }
+
+// The pool's own settings in the URL (pool_max_conns, which DefaultMaxConns names as the
+// way to size a pool) are the pool's: a service started with one must not send it to
+// the server, which refuses unknown parameters.
+func TestOpenTakesThePoolsSettingsFromTheURL(t *testing.T) {
+	ctx := context.Background()
+	u, err := url.Parse(pgtest.URL(t))
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("pool_max_conns", "3")
+	u.RawQuery = q.Encode()
+	pool, err := eventstore.Open(ctx, u.String(), "orders")
+	require.NoError(t, err)
+	defer pool.Close()
+	assert.Equal(t, int32(3), pool.Config().MaxConns)
+	require.NoError(t, pool.Ping(ctx))
+}
