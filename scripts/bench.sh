@@ -24,7 +24,7 @@ url="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ordermill_bench?ss
 base_port="${BENCH_BASE_PORT:-3001}"
 services=(orders payments warehouse delivery)
 
-# The parts of url that dropdb needs: postgres://user@host:port/db?params
+# The parts of url that dropdb and psql need (they do not take pgx's pool_* settings): postgres://user@host:port/db?params
 authority="${url#*://}"; authority="${authority%%/*}"
 db="${url#*://*/}"; db="${db%%\?*}"
 user=postgres
@@ -101,7 +101,7 @@ wait_healthy() {
 # would fail the run for a reason that is not the system's. The warehouse has seeded
 # the catalogue by the time it answers /readyz, so the rows exist here.
 top_up_stock() {
-  psql -q -v ON_ERROR_STOP=1 "$url" -c \
+  psql -q -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d "$db" -c \
     "UPDATE warehouse.stock SET available = 1000000 WHERE sku ~ '^SKU-0[0-9][0-9]\$'" >/dev/null
 }
 

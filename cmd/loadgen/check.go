@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/cmd/internal/runcheck"
 )
@@ -30,7 +31,13 @@ const (
 // openChecker connects and snapshots the stock, which is what the after-run stock check
 // compares against, so it must happen before the first order.
 func openChecker(ctx context.Context, url string) (*checker, error) {
-	conn, err := pgx.Connect(ctx, url)
+	// The services' URL may size their pools (pool_max_conns): read as the pool reads it,
+	// so that setting is not sent to the server, which refuses it.
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("-check: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return nil, fmt.Errorf("-check: connect to the database: %w (set -database-url, or -check=false)", err)
 	}
