@@ -24,12 +24,16 @@ import (
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable"
 
 // DefaultMaxConns sizes a service's connection pool unless the database URL sets
-// pool_max_conns. pgx's default (the CPU count, at least 4) is far too small for a process
+// pool_max_conns. pgx's default (the CPU count, at least 4) is too small for a process
 // whose consumers each hold a connection for a batch while HTTP requests want one too: on
 // 2 cores the orders process's dozen consumers and its API queued for 4 connections, which
-// serialised the whole workflow. Idle consumers hold none, and four services at 16 stay
-// well inside Postgres's default 100 connections.
-const DefaultMaxConns = 16
+// serialised the whole workflow. More is not better either: every connection is a
+// Postgres backend, and backends beyond the cores only queue for them, switching and
+// contending on the way. At 64 customers on 2 cores, 8 per service (32 for the four)
+// completed 95-101 orders/s against 85-90 with 16, with a third less execution time in
+// Postgres and lower latencies at 100 orders/s (docs/BENCHMARKS.md). Idle consumers hold
+// none; each process keeps one or two for LISTEN.
+const DefaultMaxConns = 8
 
 // PlanByKey, queued first in a transaction or a pipelined batch, has its statements
 // planned once, as lookups by key: each runs on its cached generic plan, and that plan
