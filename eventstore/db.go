@@ -58,21 +58,31 @@ const PlanByKey = "SELECT " + planByKeySettings
 // planByKeySettings are PlanByKey's settings, for a statement that sets more.
 const planByKeySettings = "set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)"
 
+// Maintenance reads databaseURL as a pool reads it and returns the database it names and
+// the configuration of a connection to the server's maintenance database ("postgres"),
+// with the same credentials, from which that database is created or dropped. The pool's
+// own settings (pool_max_conns and the like) are left out: the server refuses them as
+// run-time parameters.
+func Maintenance(databaseURL string) (name string, admin *pgx.ConnConfig, err error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.ConnConfig.Database == "" {
+		return "", nil, errors.New("database url names no database")
+	}
+	admin = cfg.ConnConfig.Copy()
+	admin.Database = "postgres"
+	return cfg.ConnConfig.Database, admin, nil
+}
+
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
 // connecting to the server's maintenance database with the same credentials.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
-	// Parsed as the pool parses it, so that the pool's own settings (pool_max_conns and
-	// the like) are not sent to the server as run-time parameters, which it refuses.
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+	name, admin, err := Maintenance(databaseURL)
 	if err != nil {
-		return fmt.Errorf("parse database url: %w", err)
+		return err
 	}
-	name := cfg.ConnConfig.Database
-	if name == "" {
-		return errors.New("database url names no database")
-	}
-	admin := cfg.ConnConfig.Copy()
-	admin.Database = "postgres"
 	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
 		return fmt.Errorf("connect to maintenance database: %w", err)

@@ -51,3 +51,22 @@ func TestOpenTakesThePoolsSettingsFromTheURL(t *testing.T) {
 	assert.Equal(t, int32(3), pool.Config().MaxConns)
 	require.NoError(t, pool.Ping(ctx))
 }
+
+// The maintenance connection is the URL's server and credentials, on database
+// "postgres", without the pool's settings.
+func TestMaintenanceConnectsToThePostgresDatabase(t *testing.T) {
+	t.Setenv("PGDATABASE", "") // pgx fills a database the URL leaves out from it
+	name, admin, err := eventstore.Maintenance("postgres://app:secret@db.internal:6543/shop?sslmode=disable&pool_max_conns=8&application_name=x")
+	require.NoError(t, err)
+	assert.Equal(t, "shop", name)
+	assert.Equal(t, "postgres", admin.Database)
+	assert.Equal(t, "app", admin.User)
+	assert.Equal(t, "secret", admin.Password)
+	assert.Equal(t, "db.internal", admin.Host)
+	assert.Equal(t, uint16(6543), admin.Port)
+	assert.Equal(t, "x", admin.RuntimeParams["application_name"])
+	assert.NotContains(t, admin.RuntimeParams, "pool_max_conns")
+
+	_, _, err = eventstore.Maintenance("postgres://app@db.internal:6543/?sslmode=disable")
+	assert.ErrorContains(t, err, "names no database")
+}

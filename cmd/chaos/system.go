@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/cmd/internal/runcheck"
+	"github.com/ordermill/ordermill/eventstore"
 )
 
 // services in the order of their ports: orders on the base port, then the next three.
@@ -276,19 +276,16 @@ func (s *system) stopAll() {
 
 // freshDatabase drops and creates the run's database, on the server's maintenance database.
 func freshDatabase(ctx context.Context, raw string) error {
-	u, err := url.Parse(raw)
+	name, admin, err := eventstore.Maintenance(raw)
 	if err != nil {
 		return fmt.Errorf("-database-url: %w", err)
 	}
-	name := strings.TrimPrefix(u.Path, "/")
-	if name == "" || name == "postgres" {
+	if name == "postgres" {
 		return fmt.Errorf("-database-url must name a database of its own (it is dropped), not %q", name)
 	}
-	admin := *u
-	admin.Path = "/postgres"
-	conn, err := pgx.Connect(ctx, admin.String())
+	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", redact(admin.String()), err)
+		return fmt.Errorf("connect to the maintenance database of %s: %w", redact(raw), err)
 	}
 	defer conn.Close(ctx)
 	ident := pgx.Identifier{name}.Sanitize()
