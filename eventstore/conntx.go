@@ -18,7 +18,53 @@ import (
 type connTx struct {
 	conn       *pgxpool.Conn
 	closed     bool
-	savepoints int // savepoints taken so far, to name the next one
+	savepoints int    // savepoints taken so far, to name the next one
+	begin      string // the BEGIN not sent yet (BeginFunc): it goes with the first statement
+}
+
+// BeginFunc runs fn in a transaction on a connection of pool and commits it, or rolls it
+// back when fn fails or panics, as pgx.BeginFunc does; but its BEGIN is not a round trip
+// of its own. It travels with the transaction's first statement: a batch (a saga's lock
+// and reads, a pipeline's flush), an Exec or a QueryRow. Before any other first use (a
+// Query, a savepoint, a copy) it is sent alone, as pgx would. The HTTP writes (placement,
+// webhooks, decisions) each save a round trip.
+func BeginFunc(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	tx := &connTx{conn: conn, begin: "BEGIN"}
+	defer func() {
+		if !tx.closed {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// started sends the BEGIN not sent yet, alone.
+func (t *connTx) started(ctx context.Context) error {
+	if t.begin == "" {
+		return nil
+	}
+	if _, err := t.conn.Exec(ctx, t.begin); err != nil {
+		return err
+	}
+	t.begin = ""
+	return nil
+}
+
+// withBegin is b with the BEGIN not sent yet in front, and whether there was one.
+func (t *connTx) withBegin(b *pgx.Batch) (*pgx.Batch, bool) {
+	if t.begin == "" {
+		return b, false
+	}
+	begin := t.begin
+	t.begin = ""
+	return &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery{{SQL: begin}}, b.QueuedQueries...)}, true
 }
 
 // beginWith begins a transaction on a connection of pool and runs b right after the BEGIN,
@@ -58,6 +104,9 @@ func (t *connTx) Begin(ctx context.Context) (pgx.Tx, error) {
 	if t.closed {
 		return nil, pgx.ErrTxClosed
 	}
+	if err := t.started(ctx); err != nil {
+		return nil, err
+	}
 	t.savepoints++
 	sp := &savepointTx{connTx: t, name: fmt.Sprintf("sp_%d", t.savepoints)}
 	if _, err := t.conn.Exec(ctx, "SAVEPOINT "+sp.name); err != nil {
@@ -69,6 +118,10 @@ func (t *connTx) Begin(ctx context.Context) (pgx.Tx, error) {
 func (t *connTx) Commit(ctx context.Context) error {
 	if t.closed {
 		return pgx.ErrTxClosed
+	}
+	if t.begin != "" { // nothing was sent: nothing to commit
+		t.release()
+		return nil
 	}
 	tag, err := t.conn.Exec(ctx, "COMMIT")
 	t.release()
@@ -88,17 +141,45 @@ func (t *connTx) Rollback(ctx context.Context) error {
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
+	if t.begin != "" { // nothing was sent: nothing to roll back
+		t.release()
+		return nil
+	}
 	_, err := t.conn.Exec(ctx, "ROLLBACK")
 	t.release()
 	return err
 }
 
 func (t *connTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.started(ctx); err != nil {
+		return 0, err
+	}
 	return t.conn.CopyFrom(ctx, table, columns, src)
 }
 
 func (t *connTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return t.conn.SendBatch(ctx, b)
+	b, begun := t.withBegin(b)
+	br := t.conn.SendBatch(ctx, b)
+	if begun {
+		if _, err := br.Exec(); err != nil {
+			return failedBatch{BatchResults: br, err: err}
+		}
+	}
+	return br
+}
+
+// failedBatch is a batch whose BEGIN failed: every statement fails with it.
+type failedBatch struct {
+	pgx.BatchResults
+	err error
+}
+
+func (f failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, f.err }
+func (f failedBatch) Query() (pgx.Rows, error)         { return nil, f.err }
+func (f failedBatch) QueryRow() pgx.Row                { return errRow{f.err} }
+func (f failedBatch) Close() error {
+	_ = f.BatchResults.Close()
+	return f.err
 }
 
 // LargeObjects is not supported: nothing in Ordermill stores large objects.
@@ -109,15 +190,44 @@ func (t *connTx) Prepare(ctx context.Context, name, sql string) (*pgconn.Stateme
 }
 
 func (t *connTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return t.conn.Exec(ctx, sql, args...)
+	if t.begin == "" {
+		return t.conn.Exec(ctx, sql, args...)
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	br := t.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 func (t *connTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := t.started(ctx); err != nil {
+		return nil, err
+	}
 	return t.conn.Query(ctx, sql, args...)
 }
 
 func (t *connTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return t.conn.QueryRow(ctx, sql, args...)
+	if t.begin == "" {
+		return t.conn.QueryRow(ctx, sql, args...)
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	return batchRow{br: t.SendBatch(ctx, b)}
+}
+
+// batchRow is the one row of a batch's one statement; scanning it closes the batch.
+type batchRow struct{ br pgx.BatchResults }
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.br.QueryRow().Scan(dest...)
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (t *connTx) Conn() *pgx.Conn { return t.conn.Conn() }

@@ -207,7 +207,7 @@ func (s *Service) knownCustomer(ctx context.Context, customerID string) (bool, e
 func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash string) (*order.Order, bool, error) {
 	var o *order.Order
 	created := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if key != "" {
 			// A concurrent request with the same key waits here until the first commits,
 			// then finds its row instead of inserting.

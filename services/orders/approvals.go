@@ -70,7 +70,7 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 	// The saga runs on the decision in its transaction (sagas.Runner.RunNow): an approved
 	// order is on its way to the warehouse when this returns.
 	var decided *order.Order
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return s.saga.RunNow(ctx, tx, orderID, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
 			if o.Version == 0 {
 				return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", orderID)

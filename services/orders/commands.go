@@ -32,7 +32,7 @@ func (s *Service) Claim(ctx context.Context, orderID, manager string, release bo
 		return nil, err
 	}
 	var o *order.Order
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		o, err = orderstream.Update(ctx, tx, orderID, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager},
 			func(o *order.Order) ([]order.Event, error) {
@@ -53,7 +53,7 @@ func (s *Service) AddNote(ctx context.Context, orderID, manager, text string) er
 	if err := limits.Check(limits.ID("orderId", orderID)); err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := orderstream.Update(ctx, tx, orderID, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager},
 			func(o *order.Order) ([]order.Event, error) { return o.AddNote(manager, text, s.now()) })
 		return err
@@ -63,7 +63,7 @@ func (s *Service) AddNote(ctx context.Context, orderID, manager, text string) er
 // WorkOnTicket assigns (to), comments (text) or closes (resolution) the support ticket
 // of kind on order orderID, as an event of the order named for manager.
 func (s *Service) WorkOnTicket(ctx context.Context, orderID, kind, manager, action, value string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := orderstream.Update(ctx, tx, orderID, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager},
 			func(o *order.Order) ([]order.Event, error) {
 				switch action {

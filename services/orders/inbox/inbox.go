@@ -223,7 +223,7 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 	var outcome string
 	// The saga runs on the webhook in its transaction (sagas.Runner.RunNow): its 2xx means
 	// the order has taken the step the webhook brings.
-	err = pgx.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
+	err = eventstore.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
 		return s.saga.RunNow(r.Context(), tx, wh.orderID, func(ctx context.Context, tx pgx.Tx, _ *order.Order, handledBy string) ([]sagas.Message, error) {
 			// Whether the order is known is decided in the statement that records the webhook.
 			err := tx.QueryRow(ctx, `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
