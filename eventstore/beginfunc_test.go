@@ -47,7 +47,7 @@ func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 	r.trips = append(r.trips, r.batch)
 }
 
-func (r *roundTrips) reset() []([]string) {
+func (r *roundTrips) reset() [][]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t := r.trips
@@ -76,7 +76,7 @@ func TestBeginFuncSendsBeginWithTheFirstStatement(t *testing.T) {
 	ctx := context.Background()
 	pool, rt := tracedPool(t)
 
-	var started []any
+	var started []bool
 	firsts := map[string]func(tx pgx.Tx) error{
 		"exec": func(tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO notes VALUES (1)`)
@@ -121,7 +121,7 @@ func TestBeginFuncSendsBeginWithTheFirstStatement(t *testing.T) {
 		assert.Len(t, trips[0], 2, "%s: the BEGIN and the first statement in one round trip", name)
 		assert.Equal(t, []string{"COMMIT"}, trips[len(trips)-1], name)
 	}
-	assert.Equal(t, []any{true, true, true, true}, started, "each first statement's row was written by its transaction")
+	assert.Equal(t, []bool{true, true, true, true}, started, "each first statement's row was written by its transaction")
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM notes`).Scan(&n))
 	assert.Equal(t, 4, n, "every transaction committed")

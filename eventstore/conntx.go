@@ -75,13 +75,9 @@ func beginWith(ctx context.Context, pool *pgxpool.Pool, begin string, b *pgx.Bat
 	if err != nil {
 		return nil, err
 	}
-	tx := &connTx{conn: conn}
-	all := &pgx.Batch{QueuedQueries: append([]*pgx.QueuedQuery{{SQL: begin}}, b.QueuedQueries...)}
-	br := conn.SendBatch(ctx, all)
-	_, err = br.Exec()
-	if err == nil {
-		err = read(br)
-	}
+	tx := &connTx{conn: conn, begin: begin}
+	br := tx.SendBatch(ctx, b) // the BEGIN goes in front (withBegin)
+	err = read(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
