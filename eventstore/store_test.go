@@ -252,16 +252,12 @@ func TestAppendPublishesTheRecordedEvents(t *testing.T) {
 		require.NoError(t, err)
 		want := recorded[i]
 		assert.Equal(t, want.EventID, p.UUID)
-		assert.Equal(t, want.Position, got.Position)
 		assert.True(t, want.RecordedAt.Equal(got.RecordedAt), "recorded at %v, published %v", want.RecordedAt, got.RecordedAt)
-		assert.Equal(t, want.Version, got.Version)
-		assert.Equal(t, want.Name, got.Name)
 		assert.JSONEq(t, string(want.Payload), string(got.Payload))
-		assert.Equal(t, meta.CorrelationID, got.Metadata.CorrelationID)
-		assert.Equal(t, meta.Actor, got.Metadata.Actor)
-		assert.Equal(t, meta.HandledBy, got.Metadata.HandledBy)
-		assert.Equal(t, "test.counted.v1", p.Metadata["name"])
-		assert.Equal(t, stream.ID, p.Metadata["stream_id"])
-		assert.Equal(t, "saga.process_order", p.Metadata["handled_by"])
+		want.RecordedAt, got.RecordedAt, want.Payload, got.Payload = time.Time{}, time.Time{}, nil, nil
+		want.Metadata.Trace = nil // empty without a span, and left out of the JSON
+		assert.Equal(t, want, got, "the envelope is the recorded event")
+		assert.Equal(t, map[string]string{"name": "test.counted.v1", "stream_id": stream.ID,
+			"correlation_id": "o-published", "handled_by": "saga.process_order"}, p.Metadata)
 	}
 }
