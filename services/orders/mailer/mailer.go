@@ -43,7 +43,7 @@ type Config struct {
 const (
 	emailSent     = "sent"     // accepted by the SMTP server
 	emailFailed   = "failed"   // refused, or SMTP unreachable: never retried (at most once)
-	emailRecorded = "recorded" // no SMTP configured: only logged
+	emailRecorded = "recorded" // no SMTP configured, or no address: only logged
 )
 
 // Outbox is the table orders.notifications and its sender.
@@ -67,7 +67,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 	}
 	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "emails_total",
-		Help: "Emails handled by the sender, by kind and outcome (sent, failed, recorded: no SMTP configured).",
+		Help: "Emails handled by the sender, by kind and outcome (sent, failed, recorded: no SMTP configured or no address).",
 	}, []string{"kind", "outcome"})}
 }
 
@@ -189,11 +189,16 @@ func (s *Outbox) claimNext(ctx context.Context, last *mailOutcome) (notification
 	return n, err
 }
 
-// deliver hands one email to SMTP when SMTP_URL is set; otherwise it is only logged. It
-// says which of the two it did (emailSent, emailFailed or emailRecorded).
+// deliver hands one email to SMTP when SMTP_URL is set and the order has an email
+// address; otherwise it is only logged, with the reason. It says which of the two it did
+// (emailSent, emailFailed or emailRecorded).
 func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 	if s.cfg.SMTPURL == "" || n.to == "" {
-		s.logger.Info("email recorded (no SMTP configured)", append(logging.Order(n.orderID), "kind", n.kind, "to", n.to, "subject", n.subject)...)
+		reason := "no SMTP configured"
+		if n.to == "" {
+			reason = "the order has no email address"
+		}
+		s.logger.Info("email recorded, not sent", append(logging.Order(n.orderID), "reason", reason, "kind", n.kind, "to", n.to, "subject", n.subject)...)
 		return emailRecorded, nil
 	}
 	u, err := url.Parse(s.cfg.SMTPURL)

@@ -1,6 +1,8 @@
 package mailer_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/orders/mailer"
 )
 
 func TestSendPendingRecordsRefusalAndDoesNotRetry(t *testing.T) {
@@ -144,4 +147,22 @@ func TestSendPendingWithoutSMTPOnlyRecords(t *testing.T) {
 	n, err = svc.SendPending(t.Context())
 	require.NoError(t, err)
 	assert.Zero(t, n)
+}
+
+func TestSendPendingRecordsAnEmailWithoutAddressAndSaysWhy(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{})
+	var logs bytes.Buffer
+	svc := mailer.New(pool, slog.New(slog.NewTextHandler(&logs, nil)), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom})
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "", "s", "b")
+	n, err := svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.sent, "an email with no address counts as sent once logged")
+	assert.Empty(t, row.errText)
+	assert.Empty(t, srv.received())
+	// SMTP is configured: the log must say the address is what is missing.
+	assert.Contains(t, logs.String(), `reason="the order has no email address"`)
+	assert.NotContains(t, logs.String(), "no SMTP configured")
 }
