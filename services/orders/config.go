@@ -70,6 +70,7 @@ var Vars = []host.Var{
 	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
 	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
+	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many unsent and never retried (at most once)"},
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
 	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount, in the order's own currency (major units), need the order's short id typed to be approved on the dashboard; 0: never"},
 	{Name: "CLAIM_TTL", Default: DefaultClaimTTL.String(), Meaning: "how long a manager's claim on a pending order (\"Ana is reviewing\") lasts before it lapses on its own"},
@@ -124,6 +125,12 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		return cfg, err
 	}
 	w := &cfg.Workflow
+	if cfg.MailSenders, err = env.Int("MAIL_SENDERS", mailer.DefaultSenders); err != nil {
+		return cfg, err
+	}
+	if cfg.MailSenders < 1 {
+		return cfg, fmt.Errorf("MAIL_SENDERS=%d: at least one sender is needed", cfg.MailSenders)
+	}
 	if w.RiskThreshold, err = env.Int("RISK_THRESHOLD", w.RiskThreshold); err != nil {
 		return cfg, err
 	}

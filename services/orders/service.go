@@ -52,6 +52,8 @@ type Config struct {
 	DevMailboxURL string
 	// MailPollInterval is how often the sender looks for new emails.
 	MailPollInterval time.Duration
+	// MailSenders is how many emails go to SMTP at once (mailer.DefaultSenders when zero).
+	MailSenders int
 	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).
 	DashboardDevPassword string
 	// ConfirmApprovalAbove: approving an order whose total is above it, in the order's own
@@ -115,7 +117,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	}
 	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots), logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
-	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval})
+	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval, Senders: cfg.MailSenders})
 	s.saga = sagas.NewRunner(sagas.ProcessOrder, cfg.Workflow, s.outbox, cfg.Now, logger)
 	s.dashboard = dashboard.New(pool, logger, dashboard.Config{
 		Now: cfg.Now, DevMode: cfg.DevMode, ServiceToken: cfg.ServiceToken, PaymentsURL: cfg.PaymentsURL, DeliveryURL: cfg.DeliveryURL,

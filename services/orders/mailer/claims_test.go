@@ -3,6 +3,7 @@ package mailer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/orders/mailer"
 )
 
 // Concurrent senders (replicas, or the worker and a manual pass) claim disjoint rows:
@@ -235,4 +237,36 @@ func TestSendPendingSkipsRowsAnotherSenderIsClaiming(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "rows claimed by the other sender are not claimed again")
 	assert.Len(t, srv.received(), rows-20)
+}
+
+// The worker hands several emails to SMTP at once: one sender, claiming and sending one
+// email at a time, cannot keep up with the emails a busy shop records (a committed claim and
+// an SMTP conversation each; about 30 a second on this project's 2-core machine). The
+// server takes the first messages only once four sessions are in DATA together, which a
+// single sender never achieves.
+func TestRunWorkerSendsWithSeveralSendersAtOnce(t *testing.T) {
+	pool := pgtest.Pool(t)
+	const senders = 4
+	srv := startSMTP(t, smtpConfig{together: senders})
+	for i := range 2 * senders {
+		to := fmt.Sprintf("customer-%02d@example.com", i)
+		insertNotification(t, pool, fmt.Sprintf("ord-%02d", i), "order_confirmed", to, "Your order is confirmed", "body")
+	}
+	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
+		Senders: senders, PollInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWorker(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var sent, failed int
+		require.NoError(c, pool.QueryRow(context.Background(),
+			`SELECT count(sent_at), count(error) FROM orders.notifications`).Scan(&sent, &failed))
+		require.Zero(c, failed, "an email was refused: its senders did not reach the server together")
+		assert.Equal(c, 2*senders, sent)
+	}, 30*time.Second, 20*time.Millisecond)
+	assert.Len(t, srv.received(), 2*senders)
 }

@@ -27,13 +27,18 @@ type receivedMail struct {
 
 // smtpServer is a real SMTP server (go-smtp) on a loopback port that records what it is
 // given. With user set it offers AUTH PLAIN and refuses mail from unauthenticated
-// sessions; rcptErr makes it refuse every recipient.
+// sessions; rcptErr makes it refuse every recipient; with together set, it holds each
+// message's DATA until that many sessions are in DATA at once, and refuses the message if
+// they are not within 10 s.
 type smtpServer struct {
 	addr       string
 	user, pass string
 	rcptErr    error
+	together   int
+	allIn      chan struct{} // closed once together sessions have been in DATA at once
 
 	mu        sync.Mutex
+	inData    int // sessions in DATA now
 	mails     []receivedMail
 	rcpts     int      // RCPT commands seen, accepted or not
 	authTries []string // "user:pass" of every AUTH attempt
@@ -43,6 +48,7 @@ type smtpConfig struct {
 	host       string // listen address host; 127.0.0.1 unless set
 	user, pass string
 	rcptErr    error
+	together   int
 }
 
 func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
@@ -52,7 +58,8 @@ func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, "0"))
 	require.NoError(t, err)
-	s := &smtpServer{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass, rcptErr: cfg.rcptErr}
+	s := &smtpServer{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass, rcptErr: cfg.rcptErr,
+		together: cfg.together, allIn: make(chan struct{})}
 	srv := smtp.NewServer(s)
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
@@ -157,10 +164,36 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if err := ss.srv.waitTogether(); err != nil {
+		return err
+	}
 	ss.srv.mu.Lock()
 	ss.srv.mails = append(ss.srv.mails, receivedMail{from: ss.from, to: ss.to, data: string(raw), user: ss.user})
 	ss.srv.mu.Unlock()
 	return nil
+}
+
+// waitTogether holds a session in DATA until srv.together sessions are (see smtpServer).
+func (s *smtpServer) waitTogether() error {
+	if s.together == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	if s.inData++; s.inData == s.together {
+		close(s.allIn)
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inData--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-s.allIn:
+		return nil
+	case <-time.After(10 * time.Second):
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "the other senders never came"}
+	}
 }
 
 func (ss *smtpSession) Reset()        { ss.from, ss.to = "", nil }
