@@ -191,9 +191,12 @@ func (g *driver) place(ctx context.Context, t *trip) error {
 		t.sku = "SKU-031"
 	}
 	customer, key := fmt.Sprintf("load-%d", t.seq), fmt.Sprintf("loadgen-%s-%d", g.runID, t.seq)
+	// Each customer has an address, as a shop's do: under make run its two emails go to
+	// Mailpit over SMTP, so the run exercises the mail senders too.
+	email := customer + "@example.com"
 	t.placed = time.Now()
 	res, err := g.orders.PlaceOrderWithResponse(ctx, &ordersclient.PlaceOrderParams{IdempotencyKey: &key},
-		ordersclient.PlaceOrder{Items: []ordersclient.Item{{Sku: t.sku, Quantity: t.quantity}}, CustomerId: &customer})
+		ordersclient.PlaceOrder{Items: []ordersclient.Item{{Sku: t.sku, Quantity: t.quantity}}, CustomerId: &customer, CustomerEmail: &email})
 	if err != nil {
 		return err
 	}
