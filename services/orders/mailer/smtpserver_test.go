@@ -36,6 +36,7 @@ type smtpServer struct {
 	rcptErr    error
 	together   int
 	allIn      chan struct{} // closed once together sessions have been in DATA at once
+	allInOnce  sync.Once
 
 	mu        sync.Mutex
 	inData    int // sessions in DATA now
@@ -180,7 +181,7 @@ func (s *smtpServer) waitTogether() error {
 	}
 	s.mu.Lock()
 	if s.inData++; s.inData == s.together {
-		close(s.allIn)
+		s.allInOnce.Do(func() { close(s.allIn) }) // later rounds may reach together again
 	}
 	s.mu.Unlock()
 	defer func() {
