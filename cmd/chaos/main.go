@@ -221,7 +221,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// An email is sent at most once (services/orders/mailer/mailer.go): one claimed when its
 	// sender was cut off stays in doubt, never retried. Each cut (a kill of an orders
 	// process, a PostgreSQL restart) may leave the emails being sent, one per sender
-	// (mailer.DefaultSenders: the orders processes run with the default), no more.
+	// (system.go starts the orders processes with mailer.DefaultSenders), no more.
 	doubt, err := emailsInDoubt(checkCtx, db, d.trips())
 	cuts := mon.count(true)
 	for _, r := range recoveries {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ordermill/ordermill/cmd/internal/runcheck"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/orders/mailer"
 )
 
 // services in the order of their ports: orders on the base port, then the next three.
@@ -88,6 +89,8 @@ func newSystem(cfg config, out io.Writer) (*system, error) {
 				"LOG_LEVEL=warn",
 				"LOG_FORMAT=text",
 				"SHUTDOWN_TIMEOUT=5s",
+				// The check of the emails in doubt allows one per sender per cut.
+				"MAIL_SENDERS="+strconv.Itoa(mailer.DefaultSenders),
 				"WAREHOUSE_URL="+warehouseURL(port("warehouse")),
 				fmt.Sprintf("PAYMENTS_URL=http://127.0.0.1:%d", port("payments")),
 				fmt.Sprintf("DELIVERY_URL=http://127.0.0.1:%d", port("delivery")),
