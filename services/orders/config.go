@@ -124,13 +124,13 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.OperatorToken, err = operatorToken(env); err != nil {
 		return cfg, err
 	}
-	w := &cfg.Workflow
 	if cfg.MailSenders, err = env.Int("MAIL_SENDERS", mailer.DefaultSenders); err != nil {
 		return cfg, err
 	}
 	if cfg.MailSenders < 1 {
 		return cfg, fmt.Errorf("MAIL_SENDERS=%d: at least one sender is needed", cfg.MailSenders)
 	}
+	w := &cfg.Workflow
 	if w.RiskThreshold, err = env.Int("RISK_THRESHOLD", w.RiskThreshold); err != nil {
 		return cfg, err
 	}
