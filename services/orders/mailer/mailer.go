@@ -112,35 +112,55 @@ const smtpTimeout = 30 * time.Second
 // RunWorker sends recorded notifications with Config.Senders senders until ctx ends. An
 // email is claimed (and the claim committed) before it is handed to SMTP, so a crash can
 // lose an email but never send one twice: notifications are sent at most once. The
-// senders claim with SKIP LOCKED, so they never wait for one another.
+// senders claim with SKIP LOCKED, so they never wait for one another. Only one of them
+// looks for emails every PollInterval; it wakes the others as soon as it claims one, and
+// they send until nothing is left. An idle worker so costs one query a tick, however many
+// senders it has.
 func (s *Outbox) RunWorker(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for range s.cfg.Senders {
-		wg.Go(func() { s.send(ctx) })
+	wake := make(chan struct{}, s.cfg.Senders-1)
+	wakeAll := func() {
+		for range cap(wake) {
+			select {
+			case wake <- struct{}{}:
+			default: // that many are awake already
+			}
+		}
 	}
-	wg.Wait()
-	return nil
-}
-
-// send is one sender: it sends while emails are pending, then looks again every
-// PollInterval.
-func (s *Outbox) send(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range s.cfg.Senders - 1 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-wake:
+				}
+				s.drain(ctx, nil)
+			}
+		})
+	}
 	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()
 	for {
-		for {
-			n, err := s.SendPending(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.logger.ErrorContext(ctx, "sending notifications", "err", err)
-			}
-			if n < mailBatch {
-				break
-			}
-		}
+		s.drain(ctx, wakeAll)
 		select {
 		case <-ctx.Done():
-			return
+			wg.Wait()
+			return nil
 		case <-tick.C:
+		}
+	}
+}
+
+// drain sends while emails are pending, calling claimed (when not nil) at each one claimed.
+func (s *Outbox) drain(ctx context.Context, claimed func()) {
+	for {
+		n, err := s.sendPending(ctx, claimed)
+		if err != nil && ctx.Err() == nil {
+			s.logger.ErrorContext(ctx, "sending notifications", "err", err)
+		}
+		if n < mailBatch {
+			return
 		}
 	}
 }
@@ -154,6 +174,11 @@ func (s *Outbox) send(ctx context.Context) {
 // told per kill of the orders service. One statement records an email's outcome and
 // claims the next, so an email costs one committed statement.
 func (s *Outbox) SendPending(ctx context.Context) (int, error) {
+	return s.sendPending(ctx, nil)
+}
+
+// sendPending is SendPending, calling claimed (when not nil) as each email is claimed.
+func (s *Outbox) sendPending(ctx context.Context, claimed func()) (int, error) {
 	sent := 0
 	var last *mailOutcome // the email handed over last, its outcome not recorded yet
 	for sent < mailBatch && ctx.Err() == nil {
@@ -169,6 +194,9 @@ func (s *Outbox) SendPending(ctx context.Context) (int, error) {
 			return sent, err
 		}
 		sent++
+		if claimed != nil {
+			claimed()
+		}
 		outcome, sendErr := s.deliver(ctx, n)
 		s.emails.WithLabelValues(n.kind, outcome).Inc()
 		last = &mailOutcome{id: n.id}
