@@ -16,7 +16,7 @@ import (
 )
 
 // Every projection, handed a batch of the log it has already folded (a redelivered batch,
-// as the projections' consumer receives it, its writes queued), changes no row: all four read models, at
+// as the projections' consumer receives it, its writes queued), changes no row: every read model, at
 // once, over varied order histories.
 func TestEveryProjectionHandedABatchTwiceChangesNothing(t *testing.T) {
 	pool := pgtest.Pool(t)
@@ -37,10 +37,22 @@ func TestEveryProjectionHandedABatchTwiceChangesNothing(t *testing.T) {
 	require.Greater(t, len(log), 500)
 	// In log order, in batches of 100 as the consumer takes them.
 	slices.SortFunc(log, func(a, b eventstore.Recorded) int { return cmp.Compare(a.Position, b.Position) })
+	// The summaries fold each order's current state, so a batch of only later events of
+	// orders already met may rightly change nothing; most batches meet new orders.
+	changing := 0
 	for start := 0; start < len(log); start += 100 {
 		batch := log[start:min(start+100, len(log))]
-		pgtest.HandleTwice(t, pool, "a batch of the log", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
 			return projections.ApplyAll(ctx, tx, batch)
-		}))
+		})
+		before := pgtest.Contents(t, pool)
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }))
+		first := pgtest.Contents(t, pool)
+		if len(before.Changed(first)) > 0 {
+			changing++
+		}
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }))
+		require.Empty(t, first.Changed(pgtest.Contents(t, pool)), "batch at %d handed again", start)
 	}
+	require.Greater(t, changing, len(log)/100/2, "most batches changed something the first time: else the test proves little")
 }

@@ -23,8 +23,8 @@ const DashboardChannel = "ordermill_dashboard"
 // PendingChanged is the payload announcing that the pending approvals may have changed.
 const PendingChanged = "pending"
 
-// OrdersChanged is the payload announcing that orders have new events in the timeline, so
-// an open order page may be behind.
+// OrdersChanged is the payload announcing that orders have new events (the projections'
+// consumer has taken a batch of them), so an open order page may be behind.
 const OrdersChanged = "orders"
 
 // Approval states of a pending_approvals row.

@@ -106,7 +106,7 @@ func table(schema, name string) string {
 
 // All lists every projection.
 func All() []Projection {
-	return []Projection{OrderSummaries, PendingApprovals, OrderTimeline, SupportTickets}
+	return []Projection{OrderSummaries, PendingApprovals, SupportTickets}
 }
 
 // ByName finds projections by name, with or without the "projection." prefix; no names

@@ -26,7 +26,6 @@ var readModels = []struct{ table, key, where string }{
 	{"orders_by_status", "order_id", "true"},
 	{"order_counts", "dimension, bucket", "n <> 0"},
 	{"pending_approvals", "order_id", "true"},
-	{"order_timeline", "position", "true"},
 	{"support_tickets", "id", "true"},
 }
 
@@ -151,8 +150,8 @@ func TestVerifyFindsChangedMissingAndExtraRows(t *testing.T) {
 	var gone int64
 	require.NoError(t, pool.QueryRow(ctx, `UPDATE orders.order_summaries SET status = 'placed', item_count = 99
 		WHERE order_id = (SELECT min(order_id) FROM orders.order_summaries WHERE status = 'completed') RETURNING order_id`).Scan(&changed))
-	require.NoError(t, pool.QueryRow(ctx, `DELETE FROM orders.order_timeline
-		WHERE position = (SELECT min(position) FROM orders.order_timeline) RETURNING position`).Scan(&gone))
+	require.NoError(t, pool.QueryRow(ctx, `DELETE FROM orders.support_tickets
+		WHERE id = (SELECT min(id) FROM orders.support_tickets) RETURNING id`).Scan(&gone))
 	_, err = pool.Exec(ctx, `INSERT INTO orders.support_tickets (id, order_id, kind, reason, created_at)
 		VALUES (999999, 'ord-ghost', 'delivery_failed', 'invented', now())`)
 	require.NoError(t, err)
@@ -175,15 +174,12 @@ func TestVerifyFindsChangedMissingAndExtraRows(t *testing.T) {
 	}, summaries.Rows[0].Columns)
 	assert.Equal(t, 2, byTable["order_counts"].Count, "one status counted once too often, one once too few")
 
-	timeline := byTable["order_timeline"]
-	require.Equal(t, 1, timeline.Count)
-	assert.Equal(t, fmt.Sprintf("position=%d", gone), timeline.Rows[0].Key)
-	assert.Equal(t, projections.Missing, timeline.Rows[0].Problem)
-
 	tickets := byTable["support_tickets"]
-	require.Equal(t, 1, tickets.Count)
-	assert.Equal(t, "id=999999", tickets.Rows[0].Key)
-	assert.Equal(t, projections.Extra, tickets.Rows[0].Problem)
+	require.Equal(t, 2, tickets.Count)
+	assert.Equal(t, fmt.Sprintf("id=%d", gone), tickets.Rows[0].Key)
+	assert.Equal(t, projections.Missing, tickets.Rows[0].Problem)
+	assert.Equal(t, "id=999999", tickets.Rows[1].Key)
+	assert.Equal(t, projections.Extra, tickets.Rows[1].Problem)
 	assert.NotContains(t, byTable, "pending_approvals")
 
 	assert.Equal(t, before, checksums(t, pool, "orders"), "verify changes nothing")
@@ -246,9 +242,9 @@ func TestRebuildOfOneProjectionFollowsTheGroup(t *testing.T) {
 	consumed := checksums(t, pool, "orders")
 	generate(t, pool, ordergen.Options{Events: 2000, Seed: 6, Prefix: "later-"})
 
-	timeline, err := projections.ByName("order_timeline")
+	tickets, err := projections.ByName("support_tickets")
 	require.NoError(t, err)
-	_, err = projections.Rebuild(ctx, pool, projections.Options{Projections: timeline})
+	_, err = projections.Rebuild(ctx, pool, projections.Options{Projections: tickets})
 	require.NoError(t, err)
 	assert.Equal(t, consumed, checksums(t, pool, "orders"), "only what the group has consumed")
 
@@ -259,12 +255,12 @@ func TestRebuildOfOneProjectionFollowsTheGroup(t *testing.T) {
 }
 
 func TestByName(t *testing.T) {
-	ps, err := projections.ByName("order_timeline", "projection.support_tickets", "order_timeline")
+	ps, err := projections.ByName("pending_approvals", "projection.support_tickets", "pending_approvals")
 	require.NoError(t, err)
 	require.Len(t, ps, 2)
-	assert.Equal(t, "projection.order_timeline", ps[0].Name)
+	assert.Equal(t, "projection.pending_approvals", ps[0].Name)
 	_, err = projections.ByName("orders")
-	assert.ErrorContains(t, err, "order_summaries, pending_approvals, order_timeline, support_tickets")
+	assert.ErrorContains(t, err, "order_summaries, pending_approvals, support_tickets")
 	all, err := projections.ByName()
 	require.NoError(t, err)
 	assert.Len(t, all, len(projections.All()))

@@ -71,8 +71,8 @@ func topics(ps []Projection) []string {
 }
 
 // ApplyAll hands every projection the events of a batch that it folds, in log order, each
-// in its current version (orderstream.Upcast): what the projections' consumer group does
-// with each batch it takes.
+// in its current version (orderstream.Upcast), and announces on DashboardChannel that
+// orders moved: what the projections' consumer group does with each batch it takes.
 func ApplyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
 	events = slices.Clone(events)
 	for i, r := range events {
@@ -95,5 +95,12 @@ func ApplyAll(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) erro
 			return fmt.Errorf("%s at positions %d-%d: %w", p.Name, mine[0].Position, mine[len(mine)-1].Position, err)
 		}
 	}
-	return nil
+	if len(events) == 0 {
+		return nil
+	}
+	// Open order pages draw an order from its events (TimelineOf); once a batch, whatever
+	// its orders, they are told that orders moved and each looks whether its order did
+	// (orderstream.NewestPosition), so a busy log costs one notification per transaction.
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, OrdersChanged)
+	return err
 }

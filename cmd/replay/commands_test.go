@@ -35,7 +35,7 @@ func TestHelpListsTheCommands(t *testing.T) {
 	out, err := replay(t, "postgres://nowhere.invalid/none", "help")
 	require.NoError(t, err)
 	for _, want := range []string{"projections [NAME...]", "verify [NAME...]", "status", "order ID [-json]", "-until TIME|POSITION",
-		"order_summaries, pending_approvals, order_timeline, support_tickets"} {
+		"order_summaries, pending_approvals, support_tickets"} {
 		assert.Contains(t, out, want)
 	}
 	_, err = replay(t, "postgres://nowhere.invalid/none", "-until", "5", "verify")
@@ -63,23 +63,24 @@ func TestCommands(t *testing.T) {
 	require.NoError(t, err)
 	assert.Regexp(t, `^every read model equal the log \(\d+ events, .*\)\n$`, out)
 
-	_, err = pool.Exec(context.Background(), `UPDATE orders.order_timeline SET summary = 'edited' WHERE position = 7`)
-	require.NoError(t, err)
-	out, err = replay(t, url, "verify", "order_timeline")
+	var edited string
+	require.NoError(t, pool.QueryRow(context.Background(), `UPDATE orders.order_summaries SET cancel_reason = 'edited'
+		WHERE order_id = (SELECT min(order_id) FROM orders.order_summaries WHERE status = 'completed') RETURNING order_id`).Scan(&edited))
+	out, err = replay(t, url, "verify", "order_summaries")
 	require.ErrorIs(t, err, errDiffers)
-	assert.Contains(t, out, "orders.order_timeline: 1 row(s) differ\n  position=7  differs\n      summary: live \"edited\", rebuilt ")
+	assert.Contains(t, out, "orders.order_summaries: 1 row(s) differ\n  order_id="+edited+"  differs\n      cancel_reason: live \"edited\", rebuilt \"\"")
 
 	out, err = replay(t, url, "projections", "-until", "500", "-schema", "as_of_500")
 	require.NoError(t, err)
 	assert.Regexp(t, `^built every read model as of position 500 from 500 events into schema as_of_500 in `, out)
 	var newest int64
-	require.NoError(t, pool.QueryRow(context.Background(), `SELECT max(position) FROM as_of_500.order_timeline`).Scan(&newest))
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT max(last_position) FROM as_of_500.order_summaries`).Scan(&newest))
 	assert.EqualValues(t, 500, newest)
 
 	out, err = replay(t, url, "status")
 	require.NoError(t, err)
 	for _, want := range []string{`projections \(consumer group projections\) +newest event reflected +log head +messages behind`,
-		`\n  order_timeline +(\d+) +(\d+) +0\n`, `\n  projections +order_events\.3 +0s +0\n`, `delayed queue order_deadlines +0 pending +0 due`,
+		`\n  order_summaries +(\d+) +(\d+) +0\n`, `\n  projections +order_events\.3 +0s +0\n`, `delayed queue order_deadlines +0 pending +0 due`,
 		`\ndead letters +topic +last +count\n  none`} {
 		assert.Regexp(t, want, out)
 	}

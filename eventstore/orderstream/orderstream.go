@@ -5,6 +5,7 @@ package orderstream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -152,6 +153,18 @@ func LoadHistory(ctx context.Context, q eventstore.Querier, id string) (History,
 		return History{}, err
 	}
 	return History{Order: order.Rehydrate(events), Recorded: recorded, Events: events}, nil
+}
+
+// NewestPosition is the log position of an order's newest event, 0 when it has none: one
+// entry of the (stream_id, stream_version) index, whatever the stream's length.
+func NewestPosition(ctx context.Context, q eventstore.Querier, id string) (int64, error) {
+	var newest int64
+	err := q.QueryRow(ctx, `SELECT position FROM events WHERE stream_id = $1 AND stream_type = $2
+		ORDER BY stream_version DESC LIMIT 1`, id, StreamType).Scan(&newest)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return newest, err
 }
 
 // Decode turns a stored or received envelope into its domain event, in the event's

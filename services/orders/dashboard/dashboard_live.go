@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
@@ -212,9 +213,9 @@ func (s *Service) departures(ctx context.Context, gone []string, me string) ([]u
 	return out, nil
 }
 
-// pushOrder sends the order's page again when the timeline has events the page lacks.
+// pushOrder sends the order's page again when the order has events the page lacks.
 func (p *liveStream) pushOrder(ctx context.Context) error {
-	newest, err := projections.NewestTimelinePosition(ctx, p.s.pool, p.order)
+	newest, err := orderstream.NewestPosition(ctx, p.s.pool, p.order)
 	if err != nil || newest <= p.since {
 		return err
 	}

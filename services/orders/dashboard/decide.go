@@ -86,7 +86,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	if onOrderPage && err == nil {
 		// The whole order again, as it stands after the decision: the badge, the diagram
-		// and the card agree; the live stream brings the timeline's new entries.
+		// and the card agree; the live stream brings what the workflow does next.
 		if d.Error == "" {
 			o.Flash = ui.DecisionText(d)
 		} else if o.Pending == nil {

@@ -9,8 +9,7 @@ import (
 )
 
 // addNote handles POST /dashboard/orders/{id}/notes: htmx gets the order page's content
-// again (the note is in the timeline once the projection has it, which the live stream
-// brings); a plain form goes back to the order page. A note the order refuses (empty, too
+// again, its timeline drawn from the order's events, the note among them; a plain form goes back to the order page. A note the order refuses (empty, too
 // long) is explained next to the field.
 func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager) {
 	if err := r.ParseForm(); err != nil {

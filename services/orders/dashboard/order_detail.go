@@ -15,8 +15,8 @@ import (
 // stale), the rest from the workflow's tables.
 func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
 	// The order and its timeline from one read of its events: they agree, and the page's
-	// version is the newest of them. The live stream sends the page again once the
-	// timeline's projection has anything newer.
+	// version is the newest of them. The live stream sends the page again once the order
+	// has anything newer.
 	h, err := orderstream.LoadHistory(ctx, s.pool, id)
 	if err != nil {
 		return ui.OrderDetail{}, err

@@ -93,8 +93,13 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 	_, err = projections.Rebuild(ctx, d.pool, projections.Options{})
 	require.NoError(t, err)
 	check("rebuilt")
-	var timeline string
-	require.NoError(t, d.pool.QueryRow(ctx, `SELECT string_agg(summary, ' | ' ORDER BY position) FROM orders.order_timeline WHERE order_id = $1`, id).Scan(&timeline))
+	h, err := orderstream.LoadHistory(ctx, d.pool, id)
+	require.NoError(t, err)
+	var summaries []string
+	for _, e := range projections.TimelineOf(h) {
+		summaries = append(summaries, e.Summary)
+	}
+	timeline := strings.Join(summaries, " | ")
 	assert.Contains(t, timeline, "Support ticket (delivery failed) assigned to alice@example.com by alice@example.com")
 	assert.Contains(t, timeline, "Support ticket (delivery failed) closed by alice@example.com: reshipped")
 }

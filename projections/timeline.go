@@ -1,52 +1,23 @@
 package projections
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
-// OrderTimeline keeps orders.order_timeline: one row per order event with its actor and a
-// short sentence a person can read, for the order page's history.
-var OrderTimeline = Projection{
-	Name:        "projection.order_timeline",
-	StreamTypes: []string{orderstream.StreamType},
-	Tables:      []Table{{Name: "order_timeline", Position: "position"}},
-	ApplyBatch:  updateTimeline,
-	rows:        newTimelineRows,
-}
-
-// updateTimeline writes a batch's entries and announces on DashboardChannel that orders
-// moved: once per batch, whatever the orders, so a busy log costs one notification per
-// transaction and open order pages check whether their order is among them.
-func updateTimeline(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
-	if err := applyEvents(newTimelineRows)(ctx, tx, events); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, DashboardChannel, OrdersChanged)
-	return err
-}
-
-// timelineRows holds order_timeline rows column by column, as unnest takes them.
-type timelineRows struct {
-	positions                     []int64
-	ids, names, actors, summaries []string
-	at                            []time.Time
-}
-
-func newTimelineRows() rows { return &timelineRows{} }
-
-func (t *timelineRows) add(r eventstore.Recorded, e order.Event, _ *OrderAt) {
-	entry := timelineEntry(r, e)
-	t.positions, t.ids, t.names = append(t.positions, entry.Position), append(t.ids, r.StreamID), append(t.names, entry.Name)
-	t.actors, t.at, t.summaries = append(t.actors, entry.Actor), append(t.at, entry.RecordedAt), append(t.summaries, entry.Summary)
+// TimelineEntry is an order event in words: its position, name, actor and a short
+// sentence a person can read, for the order page's history.
+type TimelineEntry struct {
+	Position   int64
+	Name       string
+	Actor      string
+	RecordedAt time.Time
+	Summary    string
 }
 
 // timelineEntry is an order event as the timeline tells it.
@@ -54,43 +25,15 @@ func timelineEntry(r eventstore.Recorded, e order.Event) TimelineEntry {
 	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: Summarize(e)}
 }
 
-// TimelineOf is an order's timeline as its history tells it, the entries the projection
-// writes for the same events. The order page draws it from the history it draws the order
-// from, so the two always agree; the projection's table tells open pages when to look
-// again (NewestTimelinePosition).
+// TimelineOf is an order's timeline as its history tells it. The order page draws it from
+// the history it draws the order from, so the two always agree. It is not a table of its
+// own: the events are the table, and one stream's are a few index entries away.
 func TimelineOf(h orderstream.History) []TimelineEntry {
 	out := make([]TimelineEntry, len(h.Recorded))
 	for i, r := range h.Recorded {
 		out[i] = timelineEntry(r, h.Events[i])
 	}
 	return out
-}
-
-// write inserts every event's row once; the position is the key, so a redelivered event
-// changes nothing. Fresh rows are copied in.
-func (t *timelineRows) write(ctx context.Context, tx pgx.Tx, schema string, fresh bool) error {
-	if len(t.positions) == 0 {
-		return nil
-	}
-	c := *t
-	*t = timelineRows{}
-	var err error
-	if fresh {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{schema, "order_timeline"},
-			[]string{"position", "order_id", "name", "actor", "recorded_at", "summary"},
-			pgx.CopyFromSlice(len(c.positions), func(i int) ([]any, error) {
-				return []any{c.positions[i], c.ids[i], c.names[i], c.actors[i], c.at[i], c.summaries[i]}, nil
-			}))
-	} else {
-		_, err = tx.Exec(ctx, `
-			INSERT INTO `+table(schema, "order_timeline")+` (position, order_id, name, actor, recorded_at, summary)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-			ON CONFLICT (position) DO NOTHING`, c.positions, c.ids, c.names, c.actors, c.at, c.summaries)
-	}
-	if err != nil {
-		return fmt.Errorf("timeline entries: %w", err)
-	}
-	return nil
 }
 
 // Summarize says in one short sentence what an order event means to a person.
