@@ -25,7 +25,8 @@ import (
 
 // Topics the process manager reads besides the order events.
 const (
-	// WebhooksTopic carries verified provider webhooks from the HTTP edge to the saga.
+	// WebhooksTopic carries verified provider webhooks from the HTTP edge to the saga:
+	// those the saga could not handle in the webhook's own transaction (RunNow).
 	WebhooksTopic = "webhook_events"
 	// DeadlinesTopic is the delayed queue of the workflow's deadlines.
 	DeadlinesTopic = "order_deadlines"
@@ -259,9 +260,13 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 // Recorder records what a command from outside the saga (a manager's decision, a
 // webhook) does to order o, in tx (the caller's own, not pipelined) and through ctx: o
 // is the order as it stands under the saga's lock (empty when it has no events yet), and
-// the recorder leaves it at the state its appends bring it to. What it
-// records names handledBy as the group that handled it (eventstore.Metadata.HandledBy;
-// empty: none). It returns the messages it recorded (Recorded converts appended events).
+// the recorder leaves it at the state its appends bring it to. What it publishes names
+// handledBy as the group that handled it (eventstore.Metadata.HandledBy; empty: none).
+// With handledBy set, a recorder may leave a message out of the log that no one but the
+// saga would read (the inbox keeps a webhook's record itself; the log carries what a
+// consumer must still do), but not an event, which the projections read too. It returns
+// the messages it recorded (Recorded converts appended events), published or not: the
+// saga runs on them.
 type Recorder func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]Message, error)
 
 // nowSavepoint is RunNow's savepoint.
@@ -270,11 +275,12 @@ const nowSavepoint = "saga_now"
 // RunNow runs record and, in the same transaction, the flow on what it recorded, as the
 // saga's consumers would once the log delivered it: the order's saga lock is taken before
 // record runs, so the lock order is the saga's own, and what record publishes carries
-// HandledBy, so the consumers skip it. An order approved or paid then reaches its next
-// wait, or its next service, with the caller's commit: no trip through the log, no
-// batch transaction of the saga's own. The saga's part runs in a savepoint: if it fails
-// (a concurrent writer of the stream, a bug), the savepoint is rolled back and record
-// runs again without HandledBy, and the saga's consumers take the message from the log as
+// HandledBy, so the consumers skip it (a recorder may also keep it out of the log: see
+// Recorder). An order approved or paid then reaches its next wait, or its next service,
+// with the caller's commit: no trip through the log, no batch transaction of the saga's
+// own. The saga's part runs in a savepoint: if it fails (a concurrent writer of the
+// stream, a bug), the savepoint is rolled back and record runs again without HandledBy,
+// publishing all it records, and the saga's consumers take the message from the log as
 // before, with their retries and dead letters. An error of record itself is returned.
 func (r *Runner) RunNow(ctx context.Context, tx pgx.Tx, orderID string, record Recorder) error {
 	p := eventstore.Pipelined(tx)

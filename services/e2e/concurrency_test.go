@@ -19,8 +19,8 @@ import (
 
 // Many orders moving at once through every step must all complete, with nothing
 // dead-lettered: the saga's batch consumers (one per order-events partition, one per reply
-// topic, and webhooks) touch the same orders from several topics at once and must never
-// deadlock each other, and no batch may fail and fall back for any other reason either.
+// topic) and the webhooks' own transactions, which run the saga at once, touch the same
+// orders at once and must never deadlock each other, and no batch may fail and fall back for any other reason either.
 func TestConcurrentOrdersAllCompleteWithoutDeadLetters(t *testing.T) {
 	s := start(t, defaultOptions())
 	const customers = 128
