@@ -7,10 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	mathrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,6 +29,8 @@ type driver struct {
 	cfg config
 	// orders is the orders service's typed client, generated from its OpenAPI document.
 	orders *ordersclient.ClientWithResponses
+	// get sends the GETs of orders, the polls and the readers' reads.
+	get *getter
 	// runID keeps Idempotency-Keys unique across runs against the same database: a key
 	// seen before would replay the old order (200) instead of placing a new one.
 	runID string
@@ -93,7 +95,11 @@ func newDriver(cfg config) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &driver{cfg: cfg, orders: orders, runID: hex.EncodeToString(id[:])}, nil
+	get, err := newGetter(cfg.url, idle, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &driver{cfg: cfg, orders: orders, get: get, runID: hex.EncodeToString(id[:])}, nil
 }
 
 // trip is one order's journey: what the driver did and when, and when the server recorded
@@ -225,13 +231,9 @@ func (g *driver) anyPlaced() (string, bool) {
 // cut off (ctx ended: Ctrl-C).
 func (g *driver) read(ctx context.Context, id string) {
 	start := time.Now()
-	res, err := g.orders.GetOrder(ctx, id)
-	if err == nil {
-		_, err = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if err == nil && res.StatusCode != http.StatusOK {
-			err = fmt.Errorf("GET order %s: %d", id, res.StatusCode)
-		}
+	status, _, err := g.get.get(orderPath(id))
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("GET order %s: %d", id, status)
 	}
 	switch {
 	case err == nil:
@@ -338,20 +340,12 @@ func (g *driver) await(ctx context.Context, id string, want goal, via ...order.S
 
 func (g *driver) state(ctx context.Context, id string) (orderState, error) {
 	start := time.Now()
-	// The raw response, decoded once: GetOrderWithResponse decodes the body into the
-	// response's union and AsOrder decodes it again, and loadgen shares the machine it
-	// measures (a poll every 20 ms per customer).
-	res, err := g.orders.GetOrder(ctx, id)
+	status, body, err := g.get.get(orderPath(id))
 	if err != nil {
 		return orderState{}, err
 	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil {
-		return orderState{}, err
-	}
-	if err := expect(res, body, http.StatusOK); err != nil {
-		return orderState{}, err
+	if status != http.StatusOK {
+		return orderState{}, fmt.Errorf("GET %s: %d %s", orderPath(id), status, bytes.TrimSpace(body))
 	}
 	g.reads.add(start, time.Since(start))
 	// Only the fields a wait and the webhooks need: the order's items, addresses and times
@@ -362,6 +356,9 @@ func (g *driver) state(ctx context.Context, id string) (orderState, error) {
 	}
 	return o, nil
 }
+
+// orderPath is GET /api/orders/{id}'s path for order id.
+func orderPath(id string) string { return "/api/orders/" + url.PathEscape(id) }
 
 // expect fails on any status but want: loadgen never retries, so an error anywhere shows
 // up as a failed order instead of being hidden by a second attempt.
