@@ -231,7 +231,7 @@ func (g *driver) anyPlaced() (string, bool) {
 // cut off (ctx ended: Ctrl-C).
 func (g *driver) read(ctx context.Context, id string) {
 	start := time.Now()
-	status, _, err := g.get.get(orderPath(id))
+	status, _, err := g.get.get(ctx, orderPath(id))
 	if err == nil && status != http.StatusOK {
 		err = fmt.Errorf("GET order %s: %d", id, status)
 	}
@@ -340,7 +340,7 @@ func (g *driver) await(ctx context.Context, id string, want goal, via ...order.S
 
 func (g *driver) state(ctx context.Context, id string) (orderState, error) {
 	start := time.Now()
-	status, body, err := g.get.get(orderPath(id))
+	status, body, err := g.get.get(ctx, orderPath(id))
 	if err != nil {
 		return orderState{}, err
 	}

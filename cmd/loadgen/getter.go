@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -47,21 +48,22 @@ func newGetter(base string, maxIdle int, timeout time.Duration) (*getter, error)
 	return &getter{addr: addr, host: u.Host, timeout: timeout, max: maxIdle}, nil
 }
 
-// get sends GET path and returns the response's status and body. A kept-alive connection
-// the server has closed meanwhile fails before anything is read; the GET is then sent once
-// more on a new connection, as net/http does for an idempotent request.
-func (g *getter) get(path string) (int, []byte, error) {
+// get sends GET path and returns the response's status and body; ctx ending cuts it
+// short. A kept-alive connection the server has closed meanwhile fails before anything is
+// read; the GET is then sent once more on a new connection, as net/http does for an
+// idempotent request.
+func (g *getter) get(ctx context.Context, path string) (int, []byte, error) {
 	conn, reused, err := g.conn()
 	if err != nil {
 		return 0, nil, err
 	}
-	status, body, keep, err := g.roundTrip(conn, path)
-	if err != nil && reused && errors.Is(err, errNothingRead) {
+	status, body, keep, err := g.roundTrip(ctx, conn, path)
+	if err != nil && reused && errors.Is(err, errNothingRead) && ctx.Err() == nil {
 		conn.c.Close()
 		if conn, err = g.dial(); err != nil {
 			return 0, nil, err
 		}
-		status, body, keep, err = g.roundTrip(conn, path)
+		status, body, keep, err = g.roundTrip(ctx, conn, path)
 	}
 	if err != nil || !keep {
 		conn.c.Close()
@@ -73,10 +75,17 @@ func (g *getter) get(path string) (int, []byte, error) {
 
 var errNothingRead = errors.New("connection closed before the response began")
 
-func (g *getter) roundTrip(conn *getConn, path string) (status int, body []byte, keep bool, err error) {
+func (g *getter) roundTrip(ctx context.Context, conn *getConn, path string) (status int, body []byte, keep bool, err error) {
 	if err := conn.c.SetDeadline(time.Now().Add(g.timeout)); err != nil {
 		return 0, nil, false, err
 	}
+	// Ending ctx moves the deadline to now, which fails the read or write under way.
+	cut := context.AfterFunc(ctx, func() { _ = conn.c.SetDeadline(time.Now()) })
+	defer func() {
+		if !cut() {
+			status, body, keep, err = 0, nil, false, ctx.Err()
+		}
+	}()
 	if _, err := io.WriteString(conn.c, "GET "+path+" HTTP/1.1\r\nHost: "+g.host+"\r\nUser-Agent: ordermill-loadgen\r\n\r\n"); err != nil {
 		return 0, nil, false, fmt.Errorf("%w: %w", errNothingRead, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,7 +41,7 @@ func TestGetterKeepsItsConnectionAlive(t *testing.T) {
 	g, err := newGetter(srv.URL, 4, 5*time.Second)
 	require.NoError(t, err)
 	for _, id := range []string{"a", "b/c", "missing", "d"} {
-		status, body, err := g.get(orderPath(id))
+		status, body, err := g.get(context.Background(), orderPath(id))
 		require.NoError(t, err)
 		if id == "missing" {
 			assert.Equal(t, http.StatusNotFound, status)
@@ -65,23 +66,52 @@ func TestGetterSurvivesClosedConnections(t *testing.T) {
 	})
 	g, err := newGetter(srv.URL, 4, 5*time.Second)
 	require.NoError(t, err)
-	status, _, err := g.get(orderPath("first"))
+	status, _, err := g.get(context.Background(), orderPath("first"))
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
 
 	srv.CloseClientConnections() // the server drops the idle connection
-	status, body, err := g.get(orderPath("again"))
+	status, body, err := g.get(context.Background(), orderPath("again"))
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "ok", string(body))
 	assert.EqualValues(t, 2, conns.Load())
 
-	status, body, err = g.get(orderPath("last"))
+	status, body, err = g.get(context.Background(), orderPath("last"))
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "ok", string(body))
 	assert.Empty(t, g.idle, "a connection the server closes is not kept")
-	_, _, err = g.get(orderPath("after"))
+	_, _, err = g.get(context.Background(), orderPath("after"))
 	require.NoError(t, err)
 	assert.EqualValues(t, 3, conns.Load())
+}
+
+// A GET whose context ends returns at once with the context's error, however long the
+// server takes, and its connection is not kept.
+func TestGetterStopsWithItsContext(t *testing.T) {
+	release := make(chan struct{})
+	srv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	g, err := newGetter(srv.URL, 4, time.Minute)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := g.get(ctx, orderPath("slow"))
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the GET did not stop with its context")
+	}
+	assert.Empty(t, g.idle)
 }
