@@ -3,6 +3,7 @@ package projections_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -42,17 +43,11 @@ func TestEveryProjectionHandedABatchTwiceChangesNothing(t *testing.T) {
 	changing := 0
 	for start := 0; start < len(log); start += 100 {
 		batch := log[start:min(start+100, len(log))]
-		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+		if pgtest.Redelivered(t, pool, fmt.Sprintf("the batch at %d", start), pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
 			return projections.ApplyAll(ctx, tx, batch)
-		})
-		before := pgtest.Contents(t, pool)
-		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }))
-		first := pgtest.Contents(t, pool)
-		if len(before.Changed(first)) > 0 {
+		})) {
 			changing++
 		}
-		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }))
-		require.Empty(t, first.Changed(pgtest.Contents(t, pool)), "batch at %d handed again", start)
 	}
 	require.Greater(t, changing, len(log)/100/2, "most batches changed something the first time: else the test proves little")
 }

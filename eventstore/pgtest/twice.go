@@ -29,6 +29,16 @@ func Queued(handle func(ctx context.Context, tx pgx.Tx) error) func(ctx context.
 // ignore).
 func HandleTwice(t testing.TB, pool *pgxpool.Pool, name string, handle func(ctx context.Context, tx pgx.Tx) error, ignore ...string) {
 	t.Helper()
+	if !Redelivered(t, pool, name, handle, ignore...) {
+		t.Fatalf("%s changed nothing the first time: the test proves nothing", name)
+	}
+}
+
+// Redelivered is HandleTwice for a handler whose first run may rightly change nothing (a
+// batch the read models already reflect): it requires only that the second run leaves
+// every table as the first left it, and says whether the first changed anything.
+func Redelivered(t testing.TB, pool *pgxpool.Pool, name string, handle func(ctx context.Context, tx pgx.Tx) error, ignore ...string) (changed bool) {
+	t.Helper()
 	ctx := context.Background()
 	run := func() {
 		t.Helper()
@@ -39,11 +49,9 @@ func HandleTwice(t testing.TB, pool *pgxpool.Pool, name string, handle func(ctx 
 	before := Contents(t, pool, ignore...)
 	run()
 	first := Contents(t, pool, ignore...)
-	if len(before.Changed(first)) == 0 {
-		t.Fatalf("%s changed nothing the first time: the test proves nothing", name)
-	}
 	run()
-	if changed := first.Changed(Contents(t, pool, ignore...)); len(changed) > 0 {
-		t.Fatalf("%s handled again changed %v", name, changed)
+	if again := first.Changed(Contents(t, pool, ignore...)); len(again) > 0 {
+		t.Fatalf("%s handled again changed %v", name, again)
 	}
+	return len(before.Changed(first)) > 0
 }
