@@ -231,10 +231,7 @@ func (g *driver) anyPlaced() (string, bool) {
 // cut off (ctx ended: Ctrl-C).
 func (g *driver) read(ctx context.Context, id string) {
 	start := time.Now()
-	status, _, err := g.get.get(ctx, orderPath(id))
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("GET order %s: %d", id, status)
-	}
+	_, err := g.getOrder(ctx, id)
 	switch {
 	case err == nil:
 		g.reads.add(start, time.Since(start))
@@ -340,12 +337,9 @@ func (g *driver) await(ctx context.Context, id string, want goal, via ...order.S
 
 func (g *driver) state(ctx context.Context, id string) (orderState, error) {
 	start := time.Now()
-	status, body, err := g.get.get(ctx, orderPath(id))
+	body, err := g.getOrder(ctx, id)
 	if err != nil {
 		return orderState{}, err
-	}
-	if status != http.StatusOK {
-		return orderState{}, fmt.Errorf("GET %s: %d %s", orderPath(id), status, bytes.TrimSpace(body))
 	}
 	g.reads.add(start, time.Since(start))
 	// Only the fields a wait and the webhooks need: the order's items, addresses and times
@@ -355,6 +349,15 @@ func (g *driver) state(ctx context.Context, id string) (orderState, error) {
 		return orderState{}, fmt.Errorf("decode order %s: %w", id, err)
 	}
 	return o, nil
+}
+
+// getOrder is GET /api/orders/{id}'s body; any status but 200 is an error.
+func (g *driver) getOrder(ctx context.Context, id string) ([]byte, error) {
+	status, body, err := g.get.get(ctx, orderPath(id))
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d %s", orderPath(id), status, bytes.TrimSpace(body))
+	}
+	return body, err
 }
 
 // orderPath is GET /api/orders/{id}'s path for order id.

@@ -9,8 +9,9 @@ import (
 )
 
 // addNote handles POST /dashboard/orders/{id}/notes: htmx gets the order page's content
-// again, its timeline drawn from the order's events, the note among them; a plain form goes back to the order page. A note the order refuses (empty, too
-// long) is explained next to the field.
+// again, its timeline drawn from the order's events, the note among them; a plain form
+// goes back to the order page. A note the order refuses (empty, too long) is explained
+// next to the field.
 func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager) {
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
