@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
@@ -73,7 +74,7 @@ func TestReadsNeedTheRightCredential(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, string(r.body))
 		v := decodeObject(t, r.body)
 		assert.Equal(t, id, v["id"])
-		assert.Equal(t, "placed", v["status"])
+		assert.Equal(t, string(order.StatusReserving), v["status"])
 		assert.NotEmpty(t, v["items"])
 		assert.NotContains(t, string(r.body), "zoe")
 		assert.NotContains(t, string(r.body), "Hidden Lane")

@@ -18,6 +18,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
@@ -228,14 +229,18 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 				return err
 			}
 		}
-		o = &order.Order{}
-		events, err := o.Place(cmd)
-		if err != nil {
-			return err
-		}
-		o.ID = cmd.OrderID
+		// The saga runs on the new order in its transaction (sagas.Runner.RunNow), as it
+		// does on a webhook or a manager's decision: when this returns, the order's risk
+		// is scored, and it waits for a manager or is on its way to the warehouse. The
+		// answer says which, and the order's first step costs no trip through the log.
 		created = true
-		return orderstream.Append(ctx, tx, o, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: actorCustomer(cmd.CustomerID)}, events...)
+		return s.saga.RunNow(ctx, tx, cmd.OrderID, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
+			o = placed
+			o.ID = cmd.OrderID
+			recorded, err := orderstream.DecideAndAppend(ctx, tx, o, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: actorCustomer(cmd.CustomerID), HandledBy: handledBy},
+				func(o *order.Order) ([]order.Event, error) { return o.Place(cmd) })
+			return sagas.Recorded(recorded), err
+		})
 	})
 	if err != nil {
 		return nil, false, err

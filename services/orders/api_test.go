@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/orders"
@@ -122,11 +123,18 @@ func decodeObject(t testing.TB, b []byte) map[string]any {
 }
 
 type storedCounts struct {
-	Events, Placed, Published, Keys int
+	Events, Placed, Published, Reservations, Keys int
 }
 
-// counts reports everything placing an order writes: events, published messages and
-// idempotency keys.
+// placedCounts is what placing n low-risk orders with keys distinct keys stores: each
+// order placed and its risk assessed (two events, both published), and its stock asked
+// of the warehouse, in the placement's transaction.
+func placedCounts(n, keys int) storedCounts {
+	return storedCounts{Events: 2 * n, Placed: n, Published: 2 * n, Reservations: n, Keys: keys}
+}
+
+// counts reports everything placing an order writes: events, published messages, the
+// commands to the warehouse and idempotency keys.
 func (a *api) counts(t testing.TB) storedCounts {
 	t.Helper()
 	var c storedCounts
@@ -135,7 +143,8 @@ func (a *api) counts(t testing.TB) storedCounts {
 		(SELECT count(*) FROM events WHERE event_name = $1),
 		(SELECT count(*) FROM "watermill_order_events.0") + (SELECT count(*) FROM "watermill_order_events.1") +
 		(SELECT count(*) FROM "watermill_order_events.2") + (SELECT count(*) FROM "watermill_order_events.3"),
-		(SELECT count(*) FROM orders.idempotency_keys)`, order.NameOrderPlaced).Scan(&c.Events, &c.Placed, &c.Published, &c.Keys)
+		(SELECT count(*) FROM watermill_warehouse_commands WHERE metadata->>'name' = $2),
+		(SELECT count(*) FROM orders.idempotency_keys)`, order.NameOrderPlaced, inventory.ReserveName).Scan(&c.Events, &c.Placed, &c.Published, &c.Reservations, &c.Keys)
 	require.NoError(t, err)
 	return c
 }

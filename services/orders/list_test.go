@@ -79,13 +79,14 @@ func reversed(ids []string) []string {
 	return out
 }
 
-// assessRisk moves an order on through the domain, as the saga would.
-func assessRisk(t *testing.T, pool *pgxpool.Pool, id string, score int, at time.Time) {
+// reserve moves an order on through the domain, as the saga would on the warehouse's
+// reservation.
+func reserve(t *testing.T, pool *pgxpool.Pool, id string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "test"}, func(o *order.Order) ([]order.Event, error) {
-			return o.AssessRisk(score, []order.RiskFactor{{Code: "test", Description: "test factor", Points: score}}, 70, at.Add(time.Hour), at)
+			return o.ReserveInventory("res-"+id, at)
 		})
 		return err
 	})
@@ -110,14 +111,14 @@ func TestListOrdersPaginatesNewestFirstAndFilters(t *testing.T) {
 		placed = append(placed, a.place(t, body))
 	}
 	moved := placed[2]
-	assessRisk(t, a.pool, moved, 10, start.Add(time.Hour))
+	reserve(t, a.pool, moved, start.Add(time.Hour))
 
 	// Nothing consumes the log in this test, so the read model is still empty...
 	assert.Empty(t, a.list(t, url.Values{}).Orders)
 	// ...until the replay tool's rebuild fills it from the events.
 	n, err := projections.Rebuild(ctx, a.pool, projections.Options{})
 	require.NoError(t, err)
-	assert.EqualValues(t, 7+1, n.Events, "seven placements and one risk assessment")
+	assert.EqualValues(t, 7*2+1, n.Events, "seven placements with their risk assessments, and one reservation")
 
 	newestFirst := reversed(placed)
 	pages := a.listAll(t, url.Values{"limit": {"3"}})
@@ -139,33 +140,33 @@ func TestListOrdersPaginatesNewestFirstAndFilters(t *testing.T) {
 	assert.Nil(t, all.NextCursor)
 	for i, s := range all.Orders {
 		assert.Equal(t, newestFirst[i], s.ID)
-		assert.True(t, s.CreatedAt.Equal(start.Add(time.Duration(6-i)*time.Second)), "createdAt of %s is %s", s.ID, s.CreatedAt)
+		if i > 0 {
+			assert.True(t, s.CreatedAt.Before(all.Orders[i-1].CreatedAt), "createdAt of %s is %s, not before the next order's", s.ID, s.CreatedAt)
+		}
 		assert.Equal(t, json.Number(strconv.Itoa(50*(7-i))+".00"), s.Total, "the catalog's price of %d at 50.00", 7-i)
 		assert.Equal(t, "USD", s.Currency)
 		assert.Equal(t, 7-i, s.ItemCount)
+		assert.NotNil(t, s.RiskScore, "scored when placed")
 		if s.ID == moved {
-			assert.Equal(t, string(order.StatusReserving), s.Status)
-			if assert.NotNil(t, s.RiskScore) {
-				assert.Equal(t, 10, *s.RiskScore)
-			}
+			assert.Equal(t, string(order.StatusAwaitingPayment), s.Status)
 			assert.True(t, s.UpdatedAt.Equal(start.Add(time.Hour)))
 		} else {
-			assert.Equal(t, string(order.StatusPlaced), s.Status)
-			assert.Nil(t, s.RiskScore)
+			assert.Equal(t, string(order.StatusReserving), s.Status)
 		}
 	}
+	assert.True(t, all.Orders[6].CreatedAt.Equal(start), "the first order placed at the clock's first reading")
 
-	// status=placed leaves the moved order out, also across pages; the second page ends
-	// exactly at the limit, so it must not offer a further cursor.
-	var placedNewestFirst []string
+	// status=reserving_inventory leaves the moved order out, also across pages; the second
+	// page ends exactly at the limit, so it must not offer a further cursor.
+	var reservingNewestFirst []string
 	for _, id := range newestFirst {
 		if id != moved {
-			placedNewestFirst = append(placedNewestFirst, id)
+			reservingNewestFirst = append(reservingNewestFirst, id)
 		}
 	}
-	assert.Equal(t, [][]string{placedNewestFirst[0:3], placedNewestFirst[3:6]},
-		a.listAll(t, url.Values{"status": {"placed"}, "limit": {"3"}}))
-	assert.Equal(t, [][]string{{moved}}, a.listAll(t, url.Values{"status": {string(order.StatusReserving)}}))
+	assert.Equal(t, [][]string{reservingNewestFirst[0:3], reservingNewestFirst[3:6]},
+		a.listAll(t, url.Values{"status": {string(order.StatusReserving)}, "limit": {"3"}}))
+	assert.Equal(t, [][]string{{moved}}, a.listAll(t, url.Values{"status": {string(order.StatusAwaitingPayment)}}))
 	assert.Equal(t, [][]string{{}}, a.listAll(t, url.Values{"status": {string(order.StatusCancelled)}}))
 }
 
