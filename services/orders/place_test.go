@@ -1,6 +1,7 @@
 package orders_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -326,4 +327,36 @@ func TestGetUnknownOrder(t *testing.T) {
 	id := a.place(t, businessCaseBody)
 	assert.Equal(t, http.StatusOK, a.get(t, "/api/orders/"+id).status)
 	assert.Equal(t, http.StatusOK, a.get(t, "/api/orders/"+id+"/events").status)
+}
+
+// The saga runs on a new order in the placement's transaction: the answer says where
+// the risk check sent it, and what that step asks of others is recorded with the order,
+// marked as handled so the saga's consumers do not take it again.
+func TestPlaceOrderAnswersTheRiskDecision(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	ctx := context.Background()
+
+	r := a.post(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`, nil)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	held := decodeObject(t, r.body)
+	assert.Equal(t, string(order.StatusAwaitingApproval), held["status"], "a 50,000 order from a new customer waits for a manager")
+	heldID := held["id"].(string)
+	var deadlines int
+	require.NoError(t, a.pool.QueryRow(ctx, `SELECT count(*) FROM watermill_order_deadlines
+		WHERE metadata->>'name' = 'deadline.approval.v1' AND payload::jsonb->>'orderId' = $1`, heldID).Scan(&deadlines))
+	assert.Equal(t, 1, deadlines, "the approval wait's deadline is armed with the order")
+	assert.Zero(t, a.counts(t).Reservations, "a held order asks nothing of the warehouse")
+
+	low := a.place(t, businessCaseBody)
+	assert.Equal(t, string(order.StatusReserving), decodeObject(t, a.get(t, "/api/orders/"+low).body)["status"])
+	assert.Equal(t, 1, a.counts(t).Reservations, "the low-risk order's stock is asked for once")
+
+	var unhandled int
+	require.NoError(t, a.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM "watermill_order_events.0" WHERE metadata->>'handled_by' IS DISTINCT FROM 'saga.process_order') +
+		(SELECT count(*) FROM "watermill_order_events.1" WHERE metadata->>'handled_by' IS DISTINCT FROM 'saga.process_order') +
+		(SELECT count(*) FROM "watermill_order_events.2" WHERE metadata->>'handled_by' IS DISTINCT FROM 'saga.process_order') +
+		(SELECT count(*) FROM "watermill_order_events.3" WHERE metadata->>'handled_by' IS DISTINCT FROM 'saga.process_order')`).Scan(&unhandled))
+	assert.Zero(t, unhandled, "every event of both placements is marked handled by the saga")
 }
