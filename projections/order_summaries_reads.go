@@ -63,12 +63,16 @@ func DecodePlacedCursor(s string) (*SummaryKey, error) {
 	return &SummaryKey{Placed: t, ID: id}, nil
 }
 
-// KnownCustomer reports whether the customer has completed an order before.
-func KnownCustomer(ctx context.Context, q eventstore.Querier, customerID string) (bool, error) {
-	var known bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.order_summaries WHERE customer_id = $1 AND status = $2)`,
-		customerID, order.StatusCompleted).Scan(&known)
-	return known, err
+// QueueKnownCustomer queues on b the question whether the customer has completed an
+// order before; *known holds the answer once b is sent.
+func QueueKnownCustomer(b *pgx.Batch, customerID string, known *bool) {
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM orders.order_summaries WHERE customer_id = $1 AND status = $2)`,
+		customerID, order.StatusCompleted).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(known); err != nil {
+			return fmt.Errorf("known customer: %w", err)
+		}
+		return nil
+	})
 }
 
 // Waiting is how many orders rest in a status and since when the oldest was placed.

@@ -208,8 +208,10 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 }
 
 // lockAndLoad takes the saga locks of ids (sorted) and reads their saga states and
-// orders, in one round trip (the statements before in the batch first, if any): the
-// reads run after the locks are granted, so they see every commit that ended before.
+// orders, in one round trip with whatever tx has queued (then the statements before, if
+// any): the reads run after the locks are granted, so they see every commit that ended
+// before. A caller of RunNow queues its own first statements (an idempotency key, an
+// inbox row) so that they cost no round trip of their own.
 func lockAndLoad(ctx context.Context, tx *eventstore.Pipeline, ids []string, before ...string) (map[string]State, map[string]orderstream.Current, error) {
 	b := &pgx.Batch{}
 	for _, sql := range before {
@@ -217,7 +219,8 @@ func lockAndLoad(ctx context.Context, tx *eventstore.Pipeline, ids []string, bef
 	}
 	states := queueLockStates(b, ids)
 	orders := orderstream.QueueLoadMany(b, ids)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	tx.QueueBatch(b)
+	if err := tx.Flush(ctx); err != nil {
 		return nil, nil, err
 	}
 	return states, orders, orderstream.LoadMissing(ctx, tx, ids, orders)

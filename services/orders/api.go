@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
@@ -185,56 +187,46 @@ func (s *Service) priced(ctx context.Context, req placeOrderRequest) (order.Plac
 	if err := cmd.PriceFrom(prices, totalGiven); err != nil {
 		return cmd, err
 	}
-	if !cmd.NewCustomer {
-		known, err := s.knownCustomer(ctx, cmd.CustomerID)
-		if err != nil {
-			return cmd, err
-		}
-		cmd.NewCustomer = !known
-	}
 	return cmd, nil
 }
 
-// knownCustomer reports whether the customer has completed an order before: only history
-// makes a customer known, never what the client says.
-func (s *Service) knownCustomer(ctx context.Context, customerID string) (bool, error) {
-	if customerID == "" {
-		return false, nil
-	}
-	return projections.KnownCustomer(ctx, s.pool, customerID)
-}
+// errKeyUsed says that a placement's Idempotency-Key was used before: the transaction
+// that found it is rolled back and the earlier answer is looked up (replayed).
+var errKeyUsed = errors.New("idempotency key used before")
 
 // place stores a new order, or, when key was used before, returns the order it created.
+// Whether the customer is known (only history makes one known, never what the client
+// says: the client's newCustomer may only raise the risk) and the idempotency key are
+// asked in the first round trip of the transaction, with the saga's lock and reads.
 func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash string) (*order.Order, bool, error) {
 	var o *order.Order
-	created := false
 	err := eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		p := eventstore.Pipelined(tx)
+		b := &pgx.Batch{}
+		keyNew := true
 		if key != "" {
 			// A concurrent request with the same key waits here until the first commits,
 			// then finds its row instead of inserting.
-			tag, err := tx.Exec(ctx, `INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
-				VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, key, hash, cmd.OrderID)
-			if err != nil {
-				return fmt.Errorf("idempotency key: %w", err)
-			}
-			if tag.RowsAffected() == 0 {
-				var prevHash, prevID string
-				if err := tx.QueryRow(ctx, `SELECT request_hash, order_id FROM orders.idempotency_keys WHERE key = $1`, key).Scan(&prevHash, &prevID); err != nil {
-					return fmt.Errorf("idempotency key: %w", err)
-				}
-				if prevHash != hash {
-					return apperr.Errorf(apperr.CodeConflict, "Idempotency-Key %q was already used with a different request body", apperr.Excerpt(key))
-				}
-				o, err = orderstream.Load(ctx, tx, prevID)
-				return err
-			}
+			b.Queue(`INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
+				VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, key, hash, cmd.OrderID).Exec(func(tag pgconn.CommandTag) error {
+				keyNew = tag.RowsAffected() == 1
+				return nil
+			})
 		}
+		known := false
+		if !cmd.NewCustomer && cmd.CustomerID != "" {
+			projections.QueueKnownCustomer(b, cmd.CustomerID, &known)
+		}
+		p.QueueBatch(b)
 		// The saga runs on the new order in its transaction (sagas.Runner.RunNow), as it
 		// does on a webhook or a manager's decision: when this returns, the order's risk
 		// is scored, and it waits for a manager or is on its way to the warehouse. The
 		// answer says which, and the order's first step costs no trip through the log.
-		created = true
-		return s.saga.RunNow(ctx, tx, cmd.OrderID, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
+		return s.saga.RunNow(ctx, p, cmd.OrderID, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
+			if !keyNew {
+				return nil, errKeyUsed
+			}
+			cmd.NewCustomer = cmd.NewCustomer || !known
 			o = placed
 			o.ID = cmd.OrderID
 			recorded, err := orderstream.DecideAndAppend(ctx, tx, o, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: actorCustomer(cmd.CustomerID), HandledBy: handledBy},
@@ -242,10 +234,27 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 			return sagas.Recorded(recorded), err
 		})
 	})
+	if errors.Is(err, errKeyUsed) {
+		o, err = s.replayed(ctx, key, hash)
+		return o, false, err
+	}
 	if err != nil {
 		return nil, false, err
 	}
-	return o, created, nil
+	return o, true, nil
+}
+
+// replayed returns the order a placement with key created, when it came with the same
+// request body.
+func (s *Service) replayed(ctx context.Context, key, hash string) (*order.Order, error) {
+	var prevHash, prevID string
+	if err := s.pool.QueryRow(ctx, `SELECT request_hash, order_id FROM orders.idempotency_keys WHERE key = $1`, key).Scan(&prevHash, &prevID); err != nil {
+		return nil, fmt.Errorf("idempotency key: %w", err)
+	}
+	if prevHash != hash {
+		return nil, apperr.Errorf(apperr.CodeConflict, "Idempotency-Key %q was already used with a different request body", apperr.Excerpt(key))
+	}
+	return orderstream.Load(ctx, s.pool, prevID)
 }
 
 func actorCustomer(id string) string {

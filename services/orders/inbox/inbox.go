@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
@@ -225,30 +226,46 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 	// the order has taken the step the webhook brings. The webhook goes to the log
 	// (sagas.WebhooksTopic) only if that failed, for the saga's consumers to take.
 	err = eventstore.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
-		return s.saga.RunNow(r.Context(), tx, wh.orderID, func(ctx context.Context, tx pgx.Tx, _ *order.Order, handledBy string) ([]sagas.Message, error) {
-			// The message the saga runs on. Its id is the causation id of all it causes, and
-			// the inbox row of an accepted webhook keeps it (message_id), published or not.
-			m := sagas.Message{Name: wh.name, ID: eventstore.NewID(), Payload: payload}
-			// Whether the order is known is decided in the statement that records the webhook.
-			err := tx.QueryRow(ctx, `INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload, message_id)
-				SELECT $1, $2, $3, $4, CASE WHEN known THEN $5 ELSE $6 END, $7::jsonb, CASE WHEN known THEN $8 END
-				FROM (SELECT EXISTS (`+orderExistsSQL+`) AS known) k
-				ON CONFLICT (provider, event_id) DO NOTHING RETURNING outcome`,
-				wh.provider, wh.eventID, wh.orderID, wh.status, outcomeAccepted, outcomeUnknownOrder, payload, m.ID).Scan(&outcome)
-			if errors.Is(err, pgx.ErrNoRows) {
+		// The message the saga runs on. Its id is the causation id of all it causes, and
+		// the inbox row of an accepted webhook keeps it (message_id), published or not.
+		m := sagas.Message{Name: wh.name, ID: eventstore.NewID(), Payload: payload}
+		// Whether the order is known is decided in the statement that records the webhook,
+		// which goes with the saga's lock and reads, in the transaction's first round trip.
+		p := eventstore.Pipelined(tx)
+		b := &pgx.Batch{}
+		var inserted string // the new inbox row's outcome; none when the webhook came before
+		b.Queue(`INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload, message_id)
+			SELECT $1, $2, $3, $4, CASE WHEN known THEN $5 ELSE $6 END, $7::jsonb, CASE WHEN known THEN $8 END
+			FROM (SELECT EXISTS (`+orderExistsSQL+`) AS known) k
+			ON CONFLICT (provider, event_id) DO NOTHING RETURNING outcome`,
+			wh.provider, wh.eventID, wh.orderID, wh.status, outcomeAccepted, outcomeUnknownOrder, payload, m.ID).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&inserted); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("record webhook: %w", err)
+			}
+			return nil
+		})
+		p.QueueBatch(b)
+		return s.saga.RunNow(r.Context(), p, wh.orderID, func(ctx context.Context, tx pgx.Tx, _ *order.Order, handledBy string) ([]sagas.Message, error) {
+			// Run again after a failed saga, this starts afresh: the savepoint rolled back
+			// whatever the first run wrote, the inbox row's insert excepted.
+			outcome = inserted
+			if outcome == "" {
 				// Seen before. A provider retrying a webhook that first came for an order we did
 				// not know yet (a race with placement, or a delayed import) is applied now, if
 				// the order is known by now; the row update lets exactly one retry do so.
-				err = tx.QueryRow(ctx, `UPDATE orders.webhook_inbox SET outcome = $4, message_id = $6
+				err := tx.QueryRow(ctx, `UPDATE orders.webhook_inbox SET outcome = $4, message_id = $6
 					WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
 					RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder, m.ID).Scan(&outcome)
 				if errors.Is(err, pgx.ErrNoRows) {
 					outcome = outcomeDuplicate
 					return nil, nil
 				}
+				if err != nil {
+					return nil, err
+				}
 			}
-			if err != nil || outcome != outcomeAccepted {
-				return nil, err
+			if outcome != outcomeAccepted {
+				return nil, nil
 			}
 			if handledBy != "" {
 				// The saga handles it here, in this transaction: the inbox row (with the
