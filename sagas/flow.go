@@ -19,6 +19,10 @@ type Message struct {
 	Name    string
 	ID      string
 	Payload json.RawMessage
+	// RecentOrders, on an order.placed its placement recorded, is what RecentOrders
+	// counted in the placement's first round trip (QueueRecentOrders); nil: the saga
+	// counts them itself.
+	RecentOrders *int
 }
 
 // State is the saga's own memory of one order, beyond what the order's events say: the

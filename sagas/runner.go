@@ -218,12 +218,13 @@ func lockAndLoad(ctx context.Context, tx *eventstore.Pipeline, ids []string, bef
 		b.Queue(sql)
 	}
 	states := queueLockStates(b, ids)
-	orders := orderstream.QueueLoadMany(b, ids)
+	loading := orderstream.QueueLoadMany(b, ids)
 	tx.QueueBatch(b)
 	if err := tx.Flush(ctx); err != nil {
 		return nil, nil, err
 	}
-	return states, orders, orderstream.LoadMissing(ctx, tx, ids, orders)
+	orders, err := loading.Loaded(ctx, tx)
+	return states, orders, err
 }
 
 // decideAll decides every job on its order, with the orders and saga states read under
@@ -505,11 +506,18 @@ func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[strin
 	b := &pgx.Batch{}
 	for _, j := range jobs {
 		c, ok := orders[j.orderID]
-		if j.msg.Name != order.NameOrderPlaced || !ok || c.Order.CustomerID == "" {
+		if j.msg.Name != order.NameOrderPlaced || !ok {
+			continue
+		}
+		if j.msg.RecentOrders != nil {
+			recent[j.orderID] = *j.msg.RecentOrders
+			continue
+		}
+		if c.Order.CustomerID == "" {
 			continue
 		}
 		id := j.orderID
-		b.Queue(recentOrdersSQL, recentOrdersArgs(c.Order, nil)...).QueryRow(func(row pgx.Row) error {
+		b.Queue(recentOrdersSQL, recentOrdersArgs(c.Order.CustomerID, id, c.Order.PlacedAt, nil)...).QueryRow(func(row pgx.Row) error {
 			var n int
 			err := row.Scan(&n)
 			recent[id] = n
@@ -520,6 +528,20 @@ func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[strin
 		return recent, nil
 	}
 	return recent, tx.SendBatch(ctx, b).Close()
+}
+
+// QueueRecentOrders queues on b what RecentOrders counts for order orderID, placed by
+// customerID at placedAt, into n. A placement asks it with its first statements and hands
+// it to the saga on its order.placed (Message.RecentOrders), which then costs the saga no
+// round trip of its own before it scores the risk.
+func QueueRecentOrders(b *pgx.Batch, customerID, orderID string, placedAt time.Time, n *int) {
+	*n = 0
+	if customerID == "" {
+		return
+	}
+	b.Queue(recentOrdersSQL, recentOrdersArgs(customerID, orderID, placedAt, nil)...).QueryRow(func(row pgx.Row) error {
+		return row.Scan(n)
+	})
 }
 
 // RecentOrders counts the customer's other orders recorded since an hour before o was
@@ -533,7 +555,7 @@ func RecentOrders(ctx context.Context, q eventstore.Querier, o *order.Order, unt
 		return 0, nil
 	}
 	var n int
-	err := q.QueryRow(ctx, recentOrdersSQL, recentOrdersArgs(o, until)...).Scan(&n)
+	err := q.QueryRow(ctx, recentOrdersSQL, recentOrdersArgs(o.CustomerID, o.ID, o.PlacedAt, until)...).Scan(&n)
 	return n, err
 }
 
@@ -541,6 +563,6 @@ const recentOrdersSQL = `SELECT count(*) FROM events
 	WHERE event_name IN ('order.placed.v1', 'order.placed.v2') AND payload->>'customerId' = $1
 	  AND recorded_at > $2 AND stream_id <> $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)`
 
-func recentOrdersArgs(o *order.Order, until *time.Time) []any {
-	return []any{o.CustomerID, o.PlacedAt.Add(-time.Hour), o.ID, until}
+func recentOrdersArgs(customerID, orderID string, placedAt time.Time, until *time.Time) []any {
+	return []any{customerID, placedAt.Add(-time.Hour), orderID, until}
 }

@@ -71,13 +71,54 @@ func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[stri
 
 const snapshotsSQL = `SELECT stream_id, position, state FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`
 
-// QueueLoadMany queues LoadMany's snapshot query on b, so that it shares a round trip with
-// other statements: the map it returns holds the orders read once b has been sent and
-// closed; LoadMissing then adds those without a snapshot.
-func QueueLoadMany(b *pgx.Batch, ids []string) map[string]Current {
-	orders := make(map[string]Current, len(ids))
-	b.Queue(snapshotsSQL, ids, snapshotSchema).Query(func(rows pgx.Rows) error { return readSnapshots(rows, nil, orders) })
-	return orders
+// QueueLoadMany queues LoadMany on b, so that it shares a round trip with other
+// statements. Its one statement also says which orders without a snapshot have events
+// at all, so that a new order (no events yet: the saga's lock and reads at placement)
+// costs no second round trip; once b has been sent and closed, Loaded returns the orders.
+func QueueLoadMany(b *pgx.Batch, ids []string) *Loading {
+	l := &Loading{orders: make(map[string]Current, len(ids))}
+	b.Queue(queuedSnapshotsSQL, ids, snapshotSchema).Query(func(rows pgx.Rows) error {
+		var id string
+		var position *int64
+		var state []byte
+		_, err := pgx.ForEachRow(rows, []any{&id, &position, &state}, func() error {
+			if position == nil {
+				l.unsnapped = append(l.unsnapped, id)
+				return nil
+			}
+			o := &order.Order{}
+			if err := json.Unmarshal(state, o); err != nil {
+				return fmt.Errorf("decode snapshot of order %s: %w", id, err)
+			}
+			l.orders[id] = Current{Order: o, Position: *position}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load snapshots: %w", err)
+		}
+		return nil
+	})
+	return l
+}
+
+// queuedSnapshotsSQL reads the snapshot of each order of $1, or, for an order without one
+// in the current layout, a row without a position when it has events: the rest have none.
+// One statement, so what it says of the snapshots and of the events agrees.
+const queuedSnapshotsSQL = `SELECT k.id, s.position, s.state
+	FROM unnest($1::text[]) AS k(id) LEFT JOIN snapshots s ON s.stream_id = k.id AND s.schema = $2
+	WHERE s.stream_id IS NOT NULL OR EXISTS (SELECT FROM events e WHERE e.stream_id = k.id)`
+
+// Loading is LoadMany queued on a batch (QueueLoadMany).
+type Loading struct {
+	orders    map[string]Current
+	unsnapped []string // orders with events but no snapshot in the current layout
+}
+
+// Loaded returns the orders once the batch has been sent: those with a snapshot as read,
+// and the few with events but no snapshot by folding their events, through q. Orders
+// that do not exist are absent.
+func (l *Loading) Loaded(ctx context.Context, q eventstore.Querier) (map[string]Current, error) {
+	return l.orders, LoadMissing(ctx, q, l.unsnapped, l.orders)
 }
 
 // readSnapshots decodes rows of (stream id, position, state) into orders. A row without

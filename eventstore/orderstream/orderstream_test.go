@@ -122,3 +122,57 @@ func TestSnapshotEqualsRehydratedStream(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, order.StatusCompleted, stale.Status)
 }
+
+// countingQuerier counts the statements sent through it.
+type countingQuerier struct {
+	eventstore.Querier
+	n int
+}
+
+func (c *countingQuerier) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c.n++
+	return c.Querier.Query(ctx, sql, args...)
+}
+
+func (c *countingQuerier) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	c.n++
+	return c.Querier.QueryRow(ctx, sql, args...)
+}
+
+// The saga's queued load tells, in its one statement, an order that does not exist yet
+// (a placement's) from one whose events lack a snapshot: only the latter costs a further
+// read, and both loads give what LoadMany gives.
+func TestQueueLoadManyReadsEventsOnlyOfOrdersWithoutSnapshot(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	held(t, ctx, tx)
+
+	load := func(ids ...string) (map[string]orderstream.Current, int) {
+		b := &pgx.Batch{}
+		loading := orderstream.QueueLoadMany(b, ids)
+		require.NoError(t, tx.SendBatch(ctx, b).Close())
+		q := &countingQuerier{Querier: tx}
+		orders, err := loading.Loaded(ctx, q)
+		require.NoError(t, err)
+		want, err := orderstream.LoadMany(ctx, tx, ids)
+		require.NoError(t, err)
+		assert.Equal(t, want, orders)
+		return orders, q.n
+	}
+	orders, reads := load("o-1", "o-new")
+	assert.Equal(t, 0, reads, "a snapshot and an order without events: nothing more to read")
+	require.Contains(t, orders, "o-1")
+	assert.NotContains(t, orders, "o-new")
+	assert.Equal(t, order.StatusAwaitingApproval, orders["o-1"].Order.Status)
+
+	// A snapshot in a layout this binary does not know: the events are folded instead.
+	_, err = tx.Exec(ctx, `UPDATE snapshots SET schema = 0 WHERE stream_id = 'o-1'`)
+	require.NoError(t, err)
+	orders, reads = load("o-1", "o-new")
+	assert.Equal(t, 1, reads, "the order without a snapshot, and only it, is read from its events")
+	require.Contains(t, orders, "o-1")
+	assert.Equal(t, order.StatusAwaitingApproval, orders["o-1"].Order.Status)
+}

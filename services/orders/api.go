@@ -196,8 +196,9 @@ var errKeyUsed = errors.New("idempotency key used before")
 
 // place stores a new order, or, when key was used before, returns the order it created.
 // Whether the customer is known (only history makes one known, never what the client
-// says: the client's newCustomer may only raise the risk) and the idempotency key are
-// asked in the first round trip of the transaction, with the saga's lock and reads.
+// says: the client's newCustomer may only raise the risk), the idempotency key and the
+// customer's recent orders (for the risk score) are asked in the first round trip of the
+// transaction, with the saga's lock and reads.
 func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash string) (*order.Order, bool, error) {
 	var o *order.Order
 	err := eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -217,6 +218,8 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 		if !cmd.NewCustomer && cmd.CustomerID != "" {
 			projections.QueueKnownCustomer(b, cmd.CustomerID, &known)
 		}
+		var recent int
+		sagas.QueueRecentOrders(b, cmd.CustomerID, cmd.OrderID, cmd.At, &recent)
 		p.QueueBatch(b)
 		// The saga runs on the new order in its transaction (sagas.Runner.RunNow), as it
 		// does on a webhook or a manager's decision: when this returns, the order's risk
@@ -231,7 +234,13 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 			o.ID = cmd.OrderID
 			recorded, err := orderstream.DecideAndAppend(ctx, tx, o, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: actorCustomer(cmd.CustomerID), HandledBy: handledBy},
 				func(o *order.Order) ([]order.Event, error) { return o.Place(cmd) })
-			return sagas.Recorded(recorded), err
+			msgs := sagas.Recorded(recorded)
+			for i := range msgs {
+				if msgs[i].Name == order.NameOrderPlaced {
+					msgs[i].RecentOrders = &recent
+				}
+			}
+			return msgs, err
 		})
 	})
 	if errors.Is(err, errKeyUsed) {

@@ -360,3 +360,29 @@ func TestPlaceOrderAnswersTheRiskDecision(t *testing.T) {
 		(SELECT count(*) FROM "watermill_order_events.3" WHERE metadata->>'handled_by' IS DISTINCT FROM 'saga.process_order')`).Scan(&unhandled))
 	assert.Zero(t, unhandled, "every event of both placements is marked handled by the saga")
 }
+
+// A placement counts the customer's recent orders in its first round trip and the saga
+// scores the risk with that count: the fourth order of a customer within the hour
+// carries the velocity factor, the first three do not.
+func TestPlaceOrderScoresTheCustomersRecentOrders(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	body := `{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"cust-velocity"}`
+	velocity := func(id string) []string {
+		var view struct {
+			RiskFactors []order.RiskFactor `json:"riskFactors"`
+		}
+		require.NoError(t, json.Unmarshal(a.get(t, "/api/orders/"+id).body, &view))
+		var found []string
+		for _, f := range view.RiskFactors {
+			if f.Code == "order_velocity" {
+				found = append(found, f.Description)
+			}
+		}
+		return found
+	}
+	for i := range 3 {
+		assert.Empty(t, velocity(a.place(t, body)), "order %d", i+1)
+	}
+	assert.Equal(t, []string{"3 other orders from this customer in the last hour"}, velocity(a.place(t, body)))
+}
