@@ -29,14 +29,32 @@ type connTx struct {
 // Query, a savepoint, a copy) it is sent alone, as pgx would. The HTTP writes (placement,
 // webhooks, decisions) each save a round trip.
 func BeginFunc(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return inTx(ctx, pool, false, fn)
+}
+
+// BeginPipelinedFunc is BeginFunc with fn's transaction a Pipeline: what fn leaves queued
+// goes to Postgres with the COMMIT, in one round trip (Pipeline.Commit). A queued
+// statement that fails then fails the commit, with Postgres's error: the transaction is
+// rolled back whole.
+func BeginPipelinedFunc(ctx context.Context, pool *pgxpool.Pool, fn func(*Pipeline) error) error {
+	return inTx(ctx, pool, true, func(tx pgx.Tx) error { return fn(tx.(*Pipeline)) })
+}
+
+// inTx runs fn in a transaction on a connection of pool, pipelined or not, and commits
+// it, or rolls it back when fn fails or panics.
+func inTx(ctx context.Context, pool *pgxpool.Pool, pipelined bool, fn func(pgx.Tx) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	tx := &connTx{conn: conn, begin: "BEGIN"}
+	ct := &connTx{conn: conn, begin: "BEGIN"}
+	var tx pgx.Tx = ct
+	if pipelined {
+		tx = Pipelined(ct)
+	}
 	defer func() {
-		if !tx.closed {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+		if !ct.closed {
+			_ = ct.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
 	if err := fn(tx); err != nil {

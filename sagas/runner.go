@@ -3,6 +3,7 @@ package sagas
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -210,8 +213,8 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 // lockAndLoad takes the saga locks of ids (sorted) and reads their saga states and
 // orders, in one round trip with whatever tx has queued (then the statements before, if
 // any): the reads run after the locks are granted, so they see every commit that ended
-// before. A caller of RunNow queues its own first statements (an idempotency key, an
-// inbox row) so that they cost no round trip of their own.
+// before. RunNow queues its caller's first statements (an idempotency key, an inbox row)
+// so that they cost no round trip of their own.
 func lockAndLoad(ctx context.Context, tx *eventstore.Pipeline, ids []string, before ...string) (map[string]State, map[string]orderstream.Current, error) {
 	b := &pgx.Batch{}
 	for _, sql := range before {
@@ -262,83 +265,106 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 }
 
 // Recorder records what a command from outside the saga (a manager's decision, a
-// webhook) does to order o, in tx (the caller's own, not pipelined) and through ctx: o
-// is the order as it stands under the saga's lock (empty when it has no events yet), and
-// the recorder leaves it at the state its appends bring it to. What it publishes names
-// handledBy as the group that handled it (eventstore.Metadata.HandledBy; empty: none).
-// With handledBy set, a recorder may leave a message out of the log that no one but the
-// saga would read (the inbox keeps a webhook's record itself; the log carries what a
-// consumer must still do), but not an event, which the projections read too. It returns
-// the messages it recorded (Recorded converts appended events), published or not: the
-// saga runs on them.
+// webhook) does to order o, in tx (pipelined: its writes go with the COMMIT) and through
+// ctx: o is the order as it stands under the saga's lock (empty when it has no events
+// yet), and the recorder leaves it at the state its appends bring it to. What it
+// publishes names handledBy as the group that handled it (eventstore.Metadata.HandledBy;
+// empty: none). With handledBy set, a recorder may leave a message out of the log that no
+// one but the saga would read (the inbox keeps a webhook's record itself; the log carries
+// what a consumer must still do), but not an event, which the projections read too. It
+// returns the messages it recorded (Recorded converts appended events), published or
+// not: the saga runs on them.
 type Recorder func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]Message, error)
 
-// nowSavepoint is RunNow's savepoint.
-const nowSavepoint = "saga_now"
+// errSagaFailed marks a failure of RunNow's saga part, as opposed to its recorder's.
+var errSagaFailed = errors.New("the saga failed")
 
-// RunNow runs record and, in the same transaction, the flow on what it recorded, as the
-// saga's consumers would once the log delivered it: the order's saga lock is taken before
+// RunNow runs, in a new transaction of pool that it commits: before's statements, which
+// go with the saga's lock and reads in the transaction's first round trip (an idempotency
+// key, an inbox row, a count the recorder needs: before fills b, and its callbacks have
+// run when record does), then record, then the flow on what record recorded, as the
+// saga's consumers would once the log delivered it. The order's saga lock is taken before
 // record runs, so the lock order is the saga's own, and what record publishes carries
 // HandledBy, so the consumers skip it (a recorder may also keep it out of the log: see
 // Recorder). An order approved or paid then reaches its next wait, or its next service,
-// with the caller's commit: no trip through the log, no batch transaction of the saga's
-// own. The saga's part runs in a savepoint: if it fails (a concurrent writer of the
-// stream, a bug), the savepoint is rolled back and record runs again without HandledBy,
-// publishing all it records, and the saga's consumers take the message from the log as
-// before, with their retries and dead letters. An error of record itself is returned.
-func (r *Runner) RunNow(ctx context.Context, tx pgx.Tx, orderID string, record Recorder) error {
-	p := eventstore.Pipelined(tx)
+// with this commit, and every write of record and of the saga goes with the COMMIT in one
+// round trip: no trip through the log, no batch transaction of the saga's own.
+//
+// If the saga fails (a concurrent writer of the stream, a bug), whether while deciding or
+// when Postgres refuses one of its writes at the commit, the transaction is rolled back
+// whole and done again, before and record included, without the saga: record runs
+// without HandledBy, publishing all it records, and the saga's consumers take the
+// message from the log, with their retries and dead letters. An error of before's
+// statements or of record itself is returned, and so is a commit whose outcome is
+// unknown (the connection lost on the way): that is never done again.
+func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
+	var err error
+	for _, withSaga := range []bool{true, false} {
+		actx, keep := eventstore.SavepointScope(ctx)
+		committing, ran := false, false
+		err = eventstore.BeginPipelinedFunc(actx, pool, func(p *eventstore.Pipeline) error {
+			var err error
+			ran, err = r.runNow(actx, p, orderID, before, record, withSaga)
+			committing = err == nil
+			return err
+		})
+		var refused *pgconn.PgError
+		if err == nil {
+			keep()
+			if withSaga && ran {
+				r.ranNow.WithLabelValues(ranNowHandled).Inc()
+			}
+			return nil
+		}
+		if !withSaga || !(errors.Is(err, errSagaFailed) || committing && errors.As(err, &refused)) {
+			return err
+		}
+		r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
+		r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
+	}
+	return err
+}
+
+// runNow is one attempt of RunNow in transaction p, with the saga or without it; it
+// reports whether the saga ran on anything.
+func (r *Runner) runNow(ctx context.Context, p *eventstore.Pipeline, orderID string, before func(b *pgx.Batch), record Recorder, withSaga bool) (bool, error) {
+	if before != nil {
+		b := &pgx.Batch{}
+		before(b)
+		p.QueueBatch(b)
+	}
 	ids := []string{orderID}
 	// PlanByKey as in the consumers' batches: every statement of the run finds its rows by
 	// key, and the reads over an array of ids were otherwise planned anew at every webhook.
-	states, orders, err := lockAndLoad(ctx, p, ids, "SAVEPOINT "+nowSavepoint, eventstore.PlanByKey)
+	states, orders, err := lockAndLoad(ctx, p, ids, eventstore.PlanByKey)
 	if err != nil {
-		return err
+		return false, err
 	}
 	o := orders[orderID].Order
 	if o == nil {
 		o = &order.Order{}
 	}
-	sctx, keep := eventstore.SavepointScope(ctx)
-	msgs, err := record(sctx, tx, o, ConsumerGroup)
-	if err != nil {
-		return err
+	handledBy := ""
+	if withSaga {
+		handledBy = ConsumerGroup
+	}
+	msgs, err := record(ctx, p, o, handledBy)
+	if err != nil || !withSaga {
+		return false, err
 	}
 	var jobs []job
 	for _, m := range msgs {
 		if r.names[m.Name] {
-			jobs = append(jobs, newJob(sctx, orderID, m))
+			jobs = append(jobs, newJob(ctx, orderID, m))
 		}
 	}
-	if len(jobs) > 0 {
-		err = r.decideAll(sctx, p, jobs, map[string]orderstream.Current{orderID: {Order: o}}, states)
+	if len(jobs) == 0 {
+		return false, nil
 	}
-	if err == nil {
-		_, _ = p.Exec(ctx, "RELEASE SAVEPOINT "+nowSavepoint)
-		if err = p.Flush(ctx); err == nil {
-			keep()
-			if len(jobs) > 0 {
-				r.ranNow.WithLabelValues(ranNowHandled).Inc()
-			}
-			return nil
-		}
+	if err := r.decideAll(ctx, p, jobs, map[string]orderstream.Current{orderID: {Order: o}}, states); err != nil {
+		return false, fmt.Errorf("%w: %w", errSagaFailed, err)
 	}
-	r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
-	r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
-	p.Discard()
-	if _, err := p.Tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+nowSavepoint+"; RELEASE SAVEPOINT "+nowSavepoint); err != nil {
-		return err
-	}
-	fresh, err := orderstream.LoadMany(ctx, p, ids)
-	if err != nil {
-		return err
-	}
-	*o = order.Order{}
-	if c, ok := fresh[orderID]; ok {
-		*o = *c.Order
-	}
-	_, err = record(ctx, tx, o, "")
-	return err
+	return true, nil
 }
 
 // Recorded is what the saga reads of recorded events: their names, ids and payloads.

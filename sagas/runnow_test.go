@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,13 +132,11 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 
 	var seen []string
 	var plans string
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return runner.RunNow(ctx, tx, f.id, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
-			if err := tx.QueryRow(ctx, `SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')`).Scan(&plans); err != nil {
-				return nil, err
-			}
-			return f.record(&seen)(ctx, tx, o, handledBy)
-		})
+	require.NoError(t, runner.RunNow(ctx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+		if err := tx.QueryRow(ctx, `SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')`).Scan(&plans); err != nil {
+			return nil, err
+		}
+		return f.record(&seen)(ctx, tx, o, handledBy)
 	}))
 	assert.Equal(t, []string{string(order.StatusAwaitingPayment) + "|" + sagas.ConsumerGroup}, seen,
 		"the recorder ran once, on the order as it stood, naming the saga as the handler")
@@ -159,27 +158,29 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 	// A recorder's own refusal is the caller's error, and nothing of the run is kept.
 	refused := apperr.Errorf(apperr.CodeConflict, "refused")
 	before := pgtest.Contents(t, pool)
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return runner.RunNow(ctx, tx, f.id, func(context.Context, pgx.Tx, *order.Order, string) ([]sagas.Message, error) {
-			return nil, refused
-		})
+	calls := 0
+	err := runner.RunNow(ctx, pool, f.id, nil, func(context.Context, pgx.Tx, *order.Order, string) ([]sagas.Message, error) {
+		calls++
+		return nil, refused
 	})
 	require.ErrorIs(t, err, refused)
+	assert.Equal(t, 1, calls, "a recorder's refusal is not a failure of the saga: nothing is done again")
 	assert.Empty(t, before.Changed(pgtest.Contents(t, pool)))
 }
 
-// When the saga's part fails, RunNow rolls it back and records again without the mark:
-// the caller's transaction commits what it recorded, the order is left as it was, and
-// the webhook waits in the log for the saga's consumers, with their retries and dead
-// letters, as it did before the saga ran at once.
+// When the saga's part fails, RunNow rolls the transaction back whole and does it again
+// without the saga, the caller's first statements included, recording without the mark:
+// what was recorded is committed once, the order is left as it was, and the webhook
+// waits in the log for the saga's consumers, with their retries and dead letters, as it
+// did before the saga ran at once.
 func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	f := newNowFixture(t, pool, sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.DiscardHandler)), "ord-later", now)
-	// The ticket is appended, then the command fails at the flush (its topic has no
-	// table), which aborts the transaction until the savepoint is rolled back.
+	// The ticket is appended, then the command fails with the COMMIT (its topic has no
+	// table), which rolls the whole transaction back.
 	failing := sagas.Flow{sagas.On[sagas.PaymentWebhook](func(sagas.Input, sagas.PaymentWebhook) ([]sagas.Effect, error) {
 		return []sagas.Effect{
 			sagas.OpenTicket{Kind: "test", Reason: "written, then rolled back"},
@@ -189,10 +190,22 @@ func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
 	var logged bytes.Buffer
 	runner := sagas.NewRunner(failing, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.NewTextHandler(&logged, nil)))
 
+	// The caller's first statement writes a row whose key allows it once: done again in a
+	// transaction that still held the first attempt's, it would fail.
+	_, err := pool.Exec(ctx, `CREATE TABLE runnow_first (id text PRIMARY KEY)`)
+	require.NoError(t, err)
+	firsts := 0
+	first := func(b *pgx.Batch) {
+		firsts++
+		b.Queue(`INSERT INTO runnow_first VALUES ($1)`, f.id)
+	}
+
 	var seen []string
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return runner.RunNow(ctx, tx, f.id, f.record(&seen))
-	}))
+	require.NoError(t, runner.RunNow(ctx, pool, f.id, first, f.record(&seen)))
+	assert.Equal(t, 2, firsts, "the caller's first statements are queued again for the second transaction")
+	var rows int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM runnow_first`).Scan(&rows))
+	assert.Equal(t, 1, rows, "and committed once")
 	awaiting := string(order.StatusAwaitingPayment)
 	assert.Equal(t, []string{awaiting + "|" + sagas.ConsumerGroup, awaiting + "|"}, seen,
 		"recorded again, on the order as stored, for no group")
@@ -221,4 +234,54 @@ func ranNow(t *testing.T, runner *sagas.Runner) map[string]float64 {
 		}
 	}
 	return got
+}
+
+// roundTrips counts what a connection sends to Postgres and waits for: statements,
+// batches and preparations.
+type roundTrips struct{ n atomic.Int64 }
+
+func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (c *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// A webhook the saga handles at once costs its transaction two round trips to Postgres:
+// the BEGIN, the caller's first statement, the lock and the reads in one, and every
+// write, the recorder's and the saga's, with the COMMIT in the other.
+func TestRunNowTakesTwoRoundTrips(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	cfg := pool.Config()
+	cfg.MaxConns = 1 // one connection, whose statements the first run prepares
+	trips := &roundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	traced, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer traced.Close()
+
+	var counted []int64
+	for _, id := range []string{"ord-trips-1", "ord-trips-2"} {
+		f := newNowFixture(t, pool, runner, id, now)
+		first := func(b *pgx.Batch) { b.Queue(`SELECT 1`) }
+		var seen []string
+		trips.n.Store(0)
+		require.NoError(t, runner.RunNow(ctx, traced, f.id, first, f.record(&seen)))
+		counted = append(counted, trips.n.Load())
+		assert.Equal(t, order.StatusAwaitingShipment, f.load(t).Status)
+	}
+	assert.Equal(t, int64(2), counted[1], "round trips of the second webhook, its statements prepared (the first took %d)", counted[0])
 }

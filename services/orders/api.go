@@ -201,10 +201,10 @@ var errKeyUsed = errors.New("idempotency key used before")
 // transaction, with the saga's lock and reads.
 func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash string) (*order.Order, bool, error) {
 	var o *order.Order
-	err := eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p := eventstore.Pipelined(tx)
-		b := &pgx.Batch{}
-		keyNew := true
+	var keyNew, known bool
+	var recent int
+	first := func(b *pgx.Batch) {
+		keyNew, known = true, false
 		if key != "" {
 			// A concurrent request with the same key waits here until the first commits,
 			// then finds its row instead of inserting.
@@ -214,34 +214,32 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 				return nil
 			})
 		}
-		known := false
 		if !cmd.NewCustomer && cmd.CustomerID != "" {
 			projections.QueueKnownCustomer(b, cmd.CustomerID, &known)
 		}
-		var recent int
 		sagas.QueueRecentOrders(b, cmd.CustomerID, cmd.OrderID, cmd.At, &recent)
-		p.QueueBatch(b)
-		// The saga runs on the new order in its transaction (sagas.Runner.RunNow), as it
-		// does on a webhook or a manager's decision: when this returns, the order's risk
-		// is scored, and it waits for a manager or is on its way to the warehouse. The
-		// answer says which, and the order's first step costs no trip through the log.
-		return s.saga.RunNow(ctx, p, cmd.OrderID, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
-			if !keyNew {
-				return nil, errKeyUsed
+	}
+	// The saga runs on the new order in its transaction (sagas.Runner.RunNow), as it does
+	// on a webhook or a manager's decision: when this returns, the order's risk is scored,
+	// and it waits for a manager or is on its way to the warehouse. The answer says which,
+	// and the order's first step costs no trip through the log.
+	err := s.saga.RunNow(ctx, s.pool, cmd.OrderID, first, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
+		if !keyNew {
+			return nil, errKeyUsed
+		}
+		placing := cmd
+		placing.NewCustomer = cmd.NewCustomer || !known
+		o = placed
+		o.ID = cmd.OrderID
+		recorded, err := orderstream.DecideAndAppend(ctx, tx, o, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: actorCustomer(cmd.CustomerID), HandledBy: handledBy},
+			func(o *order.Order) ([]order.Event, error) { return o.Place(placing) })
+		msgs := sagas.Recorded(recorded)
+		for i := range msgs {
+			if msgs[i].Name == order.NameOrderPlaced {
+				msgs[i].RecentOrders = &recent
 			}
-			cmd.NewCustomer = cmd.NewCustomer || !known
-			o = placed
-			o.ID = cmd.OrderID
-			recorded, err := orderstream.DecideAndAppend(ctx, tx, o, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: actorCustomer(cmd.CustomerID), HandledBy: handledBy},
-				func(o *order.Order) ([]order.Event, error) { return o.Place(cmd) })
-			msgs := sagas.Recorded(recorded)
-			for i := range msgs {
-				if msgs[i].Name == order.NameOrderPlaced {
-					msgs[i].RecentOrders = &recent
-				}
-			}
-			return msgs, err
-		})
+		}
+		return msgs, err
 	})
 	if errors.Is(err, errKeyUsed) {
 		o, err = s.replayed(ctx, key, hash)

@@ -70,21 +70,19 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 	// The saga runs on the decision in its transaction (sagas.Runner.RunNow): an approved
 	// order is on its way to the warehouse when this returns.
 	var decided *order.Order
-	err = eventstore.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return s.saga.RunNow(ctx, tx, orderID, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
-			if o.Version == 0 {
-				return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", orderID)
-			}
-			decided = o
-			recorded, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy},
-				func(o *order.Order) ([]order.Event, error) {
-					if approved {
-						return o.Approve(manager, reason, s.now())
-					}
-					return o.Reject(manager, reason, s.now())
-				})
-			return sagas.Recorded(recorded), err
-		})
+	err = s.saga.RunNow(ctx, s.pool, orderID, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+		if o.Version == 0 {
+			return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", orderID)
+		}
+		decided = o
+		recorded, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy},
+			func(o *order.Order) ([]order.Event, error) {
+				if approved {
+					return o.Approve(manager, reason, s.now())
+				}
+				return o.Reject(manager, reason, s.now())
+			})
+		return sagas.Recorded(recorded), err
 	})
 	return decided, err
 }

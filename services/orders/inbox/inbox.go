@@ -225,15 +225,14 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 	// The saga runs on the webhook in its transaction (sagas.Runner.RunNow): its 2xx means
 	// the order has taken the step the webhook brings. The webhook goes to the log
 	// (sagas.WebhooksTopic) only if that failed, for the saga's consumers to take.
-	err = eventstore.BeginFunc(r.Context(), s.pool, func(tx pgx.Tx) error {
-		// The message the saga runs on. Its id is the causation id of all it causes, and
-		// the inbox row of an accepted webhook keeps it (message_id), published or not.
-		m := sagas.Message{Name: wh.name, ID: eventstore.NewID(), Payload: payload}
-		// Whether the order is known is decided in the statement that records the webhook,
-		// which goes with the saga's lock and reads, in the transaction's first round trip.
-		p := eventstore.Pipelined(tx)
-		b := &pgx.Batch{}
-		var inserted string // the new inbox row's outcome; none when the webhook came before
+	// The message the saga runs on. Its id is the causation id of all it causes, and the
+	// inbox row of an accepted webhook keeps it (message_id), published or not.
+	m := sagas.Message{Name: wh.name, ID: eventstore.NewID(), Payload: payload}
+	var inserted string // the new inbox row's outcome; none when the webhook came before
+	// Whether the order is known is decided in the statement that records the webhook,
+	// which goes with the saga's lock and reads, in the transaction's first round trip.
+	first := func(b *pgx.Batch) {
+		inserted = ""
 		b.Queue(`INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload, message_id)
 			SELECT $1, $2, $3, $4, CASE WHEN known THEN $5 ELSE $6 END, $7::jsonb, CASE WHEN known THEN $8 END
 			FROM (SELECT EXISTS (`+orderExistsSQL+`) AS known) k
@@ -244,40 +243,37 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 			}
 			return nil
 		})
-		p.QueueBatch(b)
-		return s.saga.RunNow(r.Context(), p, wh.orderID, func(ctx context.Context, tx pgx.Tx, _ *order.Order, handledBy string) ([]sagas.Message, error) {
-			// Run again after a failed saga, this starts afresh: the savepoint rolled back
-			// whatever the first run wrote, the inbox row's insert excepted.
-			outcome = inserted
-			if outcome == "" {
-				// Seen before. A provider retrying a webhook that first came for an order we did
-				// not know yet (a race with placement, or a delayed import) is applied now, if
-				// the order is known by now; the row update lets exactly one retry do so.
-				err := tx.QueryRow(ctx, `UPDATE orders.webhook_inbox SET outcome = $4, message_id = $6
-					WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
-					RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder, m.ID).Scan(&outcome)
-				if errors.Is(err, pgx.ErrNoRows) {
-					outcome = outcomeDuplicate
-					return nil, nil
-				}
-				if err != nil {
-					return nil, err
-				}
-			}
-			if outcome != outcomeAccepted {
+	}
+	err = s.saga.RunNow(r.Context(), s.pool, wh.orderID, first, func(ctx context.Context, tx pgx.Tx, _ *order.Order, handledBy string) ([]sagas.Message, error) {
+		outcome = inserted
+		if outcome == "" {
+			// Seen before. A provider retrying a webhook that first came for an order we did
+			// not know yet (a race with placement, or a delayed import) is applied now, if
+			// the order is known by now; the row update lets exactly one retry do so.
+			err := tx.QueryRow(ctx, `UPDATE orders.webhook_inbox SET outcome = $4, message_id = $6
+				WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
+				RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder, m.ID).Scan(&outcome)
+			if errors.Is(err, pgx.ErrNoRows) {
+				outcome = outcomeDuplicate
 				return nil, nil
 			}
-			if handledBy != "" {
-				// The saga handles it here, in this transaction: the inbox row (with the
-				// payload and the message's id) is the webhook's record, and the log carries
-				// only what a consumer must still do, so the message is not published.
-				return []sagas.Message{m}, nil
+			if err != nil {
+				return nil, err
 			}
-			// Running the saga here failed: its consumers take the webhook from the log.
-			return []sagas.Message{m}, eventstore.Send(ctx, tx, sagas.WebhooksTopic,
-				eventstore.Metadata{CorrelationID: wh.orderID, Actor: wh.provider + "-webhook"},
-				eventstore.Message{ID: m.ID, Name: m.Name, Data: m.Payload})
-		})
+		}
+		if outcome != outcomeAccepted {
+			return nil, nil
+		}
+		if handledBy != "" {
+			// The saga handles it here, in this transaction: the inbox row (with the payload
+			// and the message's id) is the webhook's record, and the log carries only what a
+			// consumer must still do, so the message is not published.
+			return []sagas.Message{m}, nil
+		}
+		// Running the saga here failed: its consumers take the webhook from the log.
+		return []sagas.Message{m}, eventstore.Send(ctx, tx, sagas.WebhooksTopic,
+			eventstore.Metadata{CorrelationID: wh.orderID, Actor: wh.provider + "-webhook"},
+			eventstore.Message{ID: m.ID, Name: m.Name, Data: m.Payload})
 	})
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
