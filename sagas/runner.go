@@ -308,7 +308,6 @@ func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string,
 			committing = err == nil
 			return err
 		})
-		var refused *pgconn.PgError
 		if err == nil {
 			keep()
 			if withSaga && ran {
@@ -316,13 +315,20 @@ func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string,
 			}
 			return nil
 		}
-		if !withSaga || !(errors.Is(err, errSagaFailed) || committing && errors.As(err, &refused)) {
+		if !withSaga || !(errors.Is(err, errSagaFailed) || committing && refused(err)) {
 			return err
 		}
 		r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
 		r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
 	}
 	return err
+}
+
+// refused reports whether err is Postgres's refusal of a statement (a version conflict is
+// one): the transaction was rolled back, so doing it again cannot do anything twice.
+func refused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) || eventstore.IsVersionConflict(err)
 }
 
 // runNow is one attempt of RunNow in transaction p, with the saga or without it; it

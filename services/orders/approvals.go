@@ -75,13 +75,23 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 			return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", orderID)
 		}
 		decided = o
-		recorded, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy},
-			func(o *order.Order) ([]order.Event, error) {
-				if approved {
-					return o.Approve(manager, reason, s.now())
-				}
-				return o.Reject(manager, reason, s.now())
-			})
+		meta := eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy}
+		decide := func(o *order.Order) ([]order.Event, error) {
+			if approved {
+				return o.Approve(manager, reason, s.now())
+			}
+			return o.Reject(manager, reason, s.now())
+		}
+		if handledBy != "" {
+			// The append goes with the COMMIT. A writer of the stream without the saga's
+			// lock (a manager's claim or note) that came first fails it, and RunNow does it
+			// all again without the saga, below.
+			recorded, err := orderstream.DecideAndAppend(ctx, tx, o, meta, decide)
+			return sagas.Recorded(recorded), err
+		}
+		// Without the saga: the decision is retaken on the latest state as often as another
+		// writer comes first.
+		recorded, err := orderstream.UpdateLoaded(ctx, tx, o, meta, decide)
 		return sagas.Recorded(recorded), err
 	})
 	return decided, err

@@ -1,0 +1,61 @@
+package orders_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/services/orders"
+)
+
+// A manager's note, a writer of the order's stream that takes no saga lock, that
+// commits while a decision's append waits for it fails that append at the decision's
+// commit. The decision is then taken again, in a new transaction, on the order as it
+// stands, and left to the saga's consumers: the order is approved and the note kept.
+func TestDecisionMeetingAConcurrentNoteIsTakenAgain(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	ctx := context.Background()
+	id := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`)
+
+	note, err := a.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = note.Rollback(ctx) }()
+	_, err = orderstream.Update(ctx, note, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"},
+		func(o *order.Order) ([]order.Event, error) {
+			return o.AddNote("bob@example.com", "calling the customer", time.Now())
+		})
+	require.NoError(t, err)
+
+	decided := make(chan error, 1)
+	go func() {
+		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked")
+		decided <- err
+	}()
+	// The decision's commit waits on the note's uncommitted append of the same version.
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		return waiting > 0
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, note.Commit(ctx))
+	require.NoError(t, <-decided)
+
+	o, err := orderstream.Load(ctx, a.pool, id)
+	require.NoError(t, err)
+	assert.Equal(t, "ann@example.com", o.DecidedBy)
+	var notes int
+	require.NoError(t, a.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = $2`, id, order.NameNoteAdded).Scan(&notes))
+	assert.Equal(t, 1, notes)
+	var handledBy *string
+	require.NoError(t, a.pool.QueryRow(ctx, `SELECT metadata->>'handled_by' FROM events
+		WHERE stream_id = $1 AND event_name = $2`, id, order.NameOrderApproved).Scan(&handledBy))
+	assert.Nil(t, handledBy, "taken again without the saga, the approval is the saga's consumers' to act on")
+}
