@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -325,10 +326,15 @@ func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string,
 }
 
 // refused reports whether err is Postgres's refusal of a statement (a version conflict is
-// one): the transaction was rolled back, so doing it again cannot do anything twice.
+// one): the transaction was rolled back, so doing it again cannot do anything twice. The
+// server going away (class 57: shut down, or the backend terminated; class 08: the
+// connection) is not a refusal: it may come after the COMMIT took effect.
 func refused(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) || eventstore.IsVersionConflict(err)
+	if errors.As(err, &pgErr) {
+		return !strings.HasPrefix(pgErr.Code, "57") && !strings.HasPrefix(pgErr.Code, "08")
+	}
+	return eventstore.IsVersionConflict(err)
 }
 
 // runNow is one attempt of RunNow in transaction p, with the saga or without it; it

@@ -285,3 +285,50 @@ func TestRunNowTakesTwoRoundTrips(t *testing.T) {
 	}
 	assert.Equal(t, int64(2), counted[1], "round trips of the second webhook, its statements prepared (the first took %d)", counted[0])
 }
+
+// A transaction whose server goes away during its commit may have committed: RunNow
+// returns the error and does nothing again, so nothing a client sent is recorded twice.
+func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	f := newNowFixture(t, pool, runner, "ord-gone", now)
+	_, err := pool.Exec(ctx, `CREATE TABLE runnow_held (id text PRIMARY KEY)`)
+	require.NoError(t, err)
+	// Another transaction's uncommitted row holds the key the recorder writes: the run's
+	// commit round trip waits for it.
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = holder.Exec(ctx, `INSERT INTO runnow_held VALUES ('k')`)
+	require.NoError(t, err)
+
+	var seen []string
+	record := f.record(&seen)
+	done := make(chan error, 1)
+	// Done again, the run would wait for the row once more: bounded, so that fails too.
+	runCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	go func() {
+		done <- runner.RunNow(runCtx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+			if _, err := tx.Exec(ctx, `INSERT INTO runnow_held VALUES ('k')`); err != nil {
+				return nil, err
+			}
+			return record(ctx, tx, o, handledBy)
+		})
+	}()
+	var pid int
+	require.Eventually(t, func() bool {
+		err := pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&pid)
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
+	require.NoError(t, err)
+
+	require.Error(t, <-done)
+	assert.Len(t, seen, 1, "recorded once, not again")
+	assert.Empty(t, ranNow(t, runner), "neither handled nor left to the log")
+	assert.Equal(t, order.StatusAwaitingPayment, f.load(t).Status)
+}
