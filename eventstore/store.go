@@ -115,9 +115,9 @@ func appendSQL(table string) string {
 	q := `
 	WITH ins AS (
 		INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload, metadata)
-		SELECT e.id, $1, $2, $3 + e.n, e.name, e.payload::jsonb, $4::jsonb
+		SELECT e.id, $1, $2, CASE WHEN $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $3)
+			THEN $3 + e.n ELSE 0 END, e.name, e.payload::jsonb, $4::jsonb
 		FROM unnest($5::uuid[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, name, payload, n)
-		WHERE $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $3)
 		RETURNING *
 	), snap AS (
 		INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)
@@ -194,14 +194,20 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 			}
 			n++
 		}
+		// Both conflicts are Postgres's errors, so the transaction fails with them: queued
+		// with a COMMIT, the COMMIT is skipped. A stream behind the expected version gets
+		// version 0, which the table's check refuses.
 		if isUniqueViolation(err) {
-			return versionConflict("stream %s changed concurrently: it is past version %d", stream.ID, expectedVersion)
+			return versionConflict(err, "stream %s changed concurrently: it is past version %d", stream.ID, expectedVersion)
+		}
+		if isViolationOf(err, "events_stream_version_check") {
+			return versionConflict(err, "stream %s is not at version %d", stream.ID, expectedVersion)
 		}
 		if err != nil {
 			return fmt.Errorf("append to %s: %w", stream.ID, err)
 		}
 		if n != len(recorded) {
-			return versionConflict("stream %s is not at version %d", stream.ID, expectedVersion)
+			return fmt.Errorf("append to %s: %d events stored of %d", stream.ID, n, len(recorded))
 		}
 		return nil
 	})
@@ -307,12 +313,18 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
+// isViolationOf reports whether err is Postgres's refusal of a row by check constraint.
+func isViolationOf(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.ConstraintName == constraint
+}
+
 var errVersionConflict = errors.New("version conflict")
 
 // versionConflict is a conflict error (HTTP 409) that IsVersionConflict can tell apart
-// from a domain refusal.
-func versionConflict(format string, args ...any) error {
-	return fmt.Errorf("%w: %w", errVersionConflict, apperr.Errorf(apperr.CodeConflict, format, args...))
+// from a domain refusal; it wraps cause, Postgres's error.
+func versionConflict(cause error, format string, args ...any) error {
+	return fmt.Errorf("%w: %w (%w)", errVersionConflict, apperr.Errorf(apperr.CodeConflict, format, args...), cause)
 }
 
 // IsVersionConflict reports whether err means another writer appended to the stream first,

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,6 +90,33 @@ func TestAppendRejectsStaleExpectedVersion(t *testing.T) {
 	assert.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err))
 	err = appendOne(ctx, pool, stream, 5, 2)
 	assert.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "a version ahead of the stream is refused too")
+}
+
+// An append at a version the stream has not reached is refused by Postgres itself, not
+// only noticed by the client afterwards: queued with other writes and the COMMIT in one
+// round trip, it fails the commit, and nothing of the transaction is kept.
+func TestAppendAheadOfTheStreamFailsAPipelinedCommit(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	behind := eventstore.Stream{Type: "order", ID: "o-behind"}
+	require.NoError(t, appendOne(ctx, pool, behind, 0, 0))
+	other := eventstore.Stream{Type: "order", ID: "o-other"}
+
+	err := eventstore.BeginPipelinedFunc(ctx, pool, func(p *eventstore.Pipeline) error {
+		if _, err := eventstore.Append(ctx, p, other, 0, eventstore.Metadata{}, eventstore.Event{Name: "test.counted.v1", Data: counted{}}); err != nil {
+			return err
+		}
+		_, err := eventstore.Append(ctx, p, behind, 5, eventstore.Metadata{}, eventstore.Event{Name: "test.counted.v1", Data: counted{N: 1}})
+		return err
+	})
+	require.True(t, eventstore.IsVersionConflict(err), "%v", err)
+	var pgErr *pgconn.PgError
+	assert.ErrorAs(t, err, &pgErr, "Postgres refused it")
+	for id, want := range map[string]int{other.ID: 0, behind.ID: 1} {
+		events, err := eventstore.Load(ctx, pool, id)
+		require.NoError(t, err)
+		assert.Len(t, events, want, "stream %s", id)
+	}
 }
 
 func TestRolledBackAppendStoresAndPublishesNothing(t *testing.T) {
