@@ -26,8 +26,7 @@ type connTx struct {
 // back when fn fails or panics, as pgx.BeginFunc does; but its BEGIN is not a round trip
 // of its own. It travels with the transaction's first statement: a batch (a saga's lock
 // and reads, a pipeline's flush), an Exec or a QueryRow. Before any other first use (a
-// Query, a savepoint, a copy) it is sent alone, as pgx would. The HTTP writes (placement,
-// webhooks, decisions) each save a round trip.
+// Query, a savepoint, a copy) it is sent alone, as pgx would.
 func BeginFunc(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	return inTx(ctx, pool, false, fn)
 }

@@ -180,13 +180,8 @@ func (p *Pipeline) Commit(ctx context.Context) error {
 
 // Rollback drops what is queued and rolls back.
 func (p *Pipeline) Rollback(ctx context.Context) error {
-	p.Discard()
-	return p.Tx.Rollback(ctx)
-}
-
-// Discard drops what is queued, for a caller about to roll back to a savepoint of its own.
-func (p *Pipeline) Discard() {
 	p.batch, p.checks = &pgx.Batch{}, nil
+	return p.Tx.Rollback(ctx)
 }
 
 type errRow struct{ err error }

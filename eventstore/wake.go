@@ -108,8 +108,10 @@ func parseWakePayload(payload string) (topic, except, sender string) {
 }
 
 // SavepointScope returns ctx collecting on its own what is published and registered
-// through it inside a savepoint, and keep, which hands that to the enclosing work once the
-// savepoint is released: work rolled back to its savepoint then wakes and counts nothing.
+// through it inside a savepoint, or in one attempt of a transaction that may be done
+// again (sagas.Runner.RunNow), and keep, which hands that to the enclosing work once the
+// savepoint is released or the attempt committed: work rolled back then wakes and counts
+// nothing.
 func SavepointScope(ctx context.Context) (context.Context, func()) {
 	outer, ok := ctx.Value(wakeKey{}).(*afterCommit)
 	if !ok {

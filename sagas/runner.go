@@ -52,7 +52,7 @@ type Runner struct {
 
 // RunNow's outcomes, the outcome label of ordermill_saga_run_now_total.
 const (
-	ranNowHandled   = "handled"     // the saga ran in the caller's transaction
+	ranNowHandled   = "handled"     // the saga ran in the edge's own transaction
 	ranNowLeftToLog = "left_to_log" // it failed there; its consumers take the message
 )
 
@@ -212,15 +212,12 @@ func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
 }
 
 // lockAndLoad takes the saga locks of ids (sorted) and reads their saga states and
-// orders, in one round trip with whatever tx has queued (then the statements before, if
-// any): the reads run after the locks are granted, so they see every commit that ended
-// before. RunNow queues its caller's first statements (an idempotency key, an inbox row)
-// so that they cost no round trip of their own.
-func lockAndLoad(ctx context.Context, tx *eventstore.Pipeline, ids []string, before ...string) (map[string]State, map[string]orderstream.Current, error) {
+// orders, in one round trip with whatever tx has queued: the reads run after the locks
+// are granted, so they see every commit that ended before. RunNow queues its caller's
+// first statements (an idempotency key, an inbox row) so that they cost no round trip of
+// their own.
+func lockAndLoad(ctx context.Context, tx *eventstore.Pipeline, ids []string) (map[string]State, map[string]orderstream.Current, error) {
 	b := &pgx.Batch{}
-	for _, sql := range before {
-		b.Queue(sql)
-	}
 	states := queueLockStates(b, ids)
 	loading := orderstream.QueueLoadMany(b, ids)
 	tx.QueueBatch(b)
@@ -291,13 +288,14 @@ var errSagaFailed = errors.New("the saga failed")
 // with this commit, and every write of record and of the saga goes with the COMMIT in one
 // round trip: no trip through the log, no batch transaction of the saga's own.
 //
-// If the saga fails (a concurrent writer of the stream, a bug), whether while deciding or
-// when Postgres refuses one of its writes at the commit, the transaction is rolled back
-// whole and done again, before and record included, without the saga: record runs
-// without HandledBy, publishing all it records, and the saga's consumers take the
-// message from the log, with their retries and dead letters. An error of before's
-// statements or of record itself is returned, and so is a commit whose outcome is
-// unknown (the connection lost on the way): that is never done again.
+// If the saga fails while deciding (a bug), or Postgres refuses any write of the
+// transaction at the commit (a writer of the stream without the saga's lock, such as a
+// manager's note, came first), the transaction is rolled back whole and done again,
+// before and record included, without the saga: record runs without HandledBy,
+// publishing all it records, and the saga's consumers take the message from the log,
+// with their retries and dead letters. What record returns as its own error (a
+// refusal, or a read of its that failed) is returned, and so is a commit whose outcome
+// is unknown (the connection lost, the backend terminated): that is never done again.
 func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
 	var err error
 	for _, withSaga := range []bool{true, false} {
@@ -311,44 +309,52 @@ func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string,
 		})
 		if err == nil {
 			keep()
-			if withSaga && ran {
+			switch {
+			case !withSaga:
+				r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
+			case ran:
 				r.ranNow.WithLabelValues(ranNowHandled).Inc()
 			}
 			return nil
 		}
-		if !withSaga || !(errors.Is(err, errSagaFailed) || committing && refused(err)) {
+		if !withSaga || ctx.Err() != nil || !(errors.Is(err, errSagaFailed) || committing && refused(err)) {
 			return err
 		}
-		r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
 		r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
 	}
 	return err
 }
 
-// refused reports whether err is Postgres's refusal of a statement (a version conflict is
-// one): the transaction was rolled back, so doing it again cannot do anything twice. The
-// server going away (class 57: shut down, or the backend terminated; class 08: the
-// connection) is not a refusal: it may come after the COMMIT took effect.
+// refused reports whether err is Postgres's refusal of a statement (an ERROR, such as a
+// version conflict's unique or check violation): the transaction was rolled back, so
+// doing it again cannot do anything twice. Anything else may come after the COMMIT took
+// effect: the server going away (class 57: shut down, or the backend terminated; class
+// 08: the connection), a FATAL or PANIC, an error of the client's own.
 func refused(err error) bool {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return !strings.HasPrefix(pgErr.Code, "57") && !strings.HasPrefix(pgErr.Code, "08")
+	if !errors.As(err, &pgErr) {
+		return false
 	}
-	return eventstore.IsVersionConflict(err)
+	severity := pgErr.SeverityUnlocalized
+	if severity == "" {
+		severity = pgErr.Severity
+	}
+	return severity == "ERROR" && !strings.HasPrefix(pgErr.Code, "57") && !strings.HasPrefix(pgErr.Code, "08")
 }
 
 // runNow is one attempt of RunNow in transaction p, with the saga or without it; it
 // reports whether the saga ran on anything.
 func (r *Runner) runNow(ctx context.Context, p *eventstore.Pipeline, orderID string, before func(b *pgx.Batch), record Recorder, withSaga bool) (bool, error) {
-	if before != nil {
-		b := &pgx.Batch{}
-		before(b)
-		p.QueueBatch(b)
-	}
-	ids := []string{orderID}
 	// PlanByKey as in the consumers' batches: every statement of the run finds its rows by
 	// key, and the reads over an array of ids were otherwise planned anew at every webhook.
-	states, orders, err := lockAndLoad(ctx, p, ids, eventstore.PlanByKey)
+	b := &pgx.Batch{}
+	b.Queue(eventstore.PlanByKey)
+	if before != nil {
+		before(b)
+	}
+	p.QueueBatch(b)
+	ids := []string{orderID}
+	states, orders, err := lockAndLoad(ctx, p, ids)
 	if err != nil {
 		return false, err
 	}
@@ -535,12 +541,14 @@ func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State, read ma
 }
 
 // recentOrdersOf reads, in one round trip and before anything is written, RecentOrders
-// for every order placed in jobs (an OrderPlaced comes from the log, never from the
-// saga's own chain): a read between the run's writes would send them early, and the run
-// would take its transaction id, holding back the log's visibility horizon, a round trip
-// sooner.
+// for every order placed in jobs whose message does not carry the count already (a
+// placement's, QueueRecentOrders); an OrderPlaced comes from a placement or from the log,
+// never from the saga's own chain. A read between the run's writes would send them early,
+// and the run would take its transaction id, holding back the log's visibility horizon, a
+// round trip sooner.
 func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[string]orderstream.Current) (map[string]int, error) {
 	recent := map[string]int{}
+	counts := map[string]*int{}
 	b := &pgx.Batch{}
 	for _, j := range jobs {
 		c, ok := orders[j.orderID]
@@ -551,21 +559,19 @@ func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[strin
 			recent[j.orderID] = *j.msg.RecentOrders
 			continue
 		}
-		if c.Order.CustomerID == "" {
-			continue
+		n := new(int)
+		QueueRecentOrders(b, c.Order.CustomerID, j.orderID, c.Order.PlacedAt, n)
+		counts[j.orderID] = n
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, err
 		}
-		id := j.orderID
-		b.Queue(recentOrdersSQL, recentOrdersArgs(c.Order.CustomerID, id, c.Order.PlacedAt, nil)...).QueryRow(func(row pgx.Row) error {
-			var n int
-			err := row.Scan(&n)
-			recent[id] = n
-			return err
-		})
 	}
-	if b.Len() == 0 {
-		return recent, nil
+	for id, n := range counts {
+		recent[id] = *n
 	}
-	return recent, tx.SendBatch(ctx, b).Close()
+	return recent, nil
 }
 
 // QueueRecentOrders queues on b what RecentOrders counts for order orderID, placed by

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,27 +236,6 @@ func ranNow(t *testing.T, runner *sagas.Runner) map[string]float64 {
 	return got
 }
 
-// roundTrips counts what a connection sends to Postgres and waits for: statements,
-// batches and preparations.
-type roundTrips struct{ n atomic.Int64 }
-
-func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-func (c *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
-
 // A webhook the saga handles at once costs its transaction two round trips to Postgres:
 // the BEGIN, the caller's first statement, the lock and the reads in one, and every
 // write, the recorder's and the saga's, with the COMMIT in the other.
@@ -265,29 +244,25 @@ func TestRunNowTakesTwoRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
-	cfg := pool.Config()
-	cfg.MaxConns = 1 // one connection, whose statements the first run prepares
-	trips := &roundTrips{}
-	cfg.ConnConfig.Tracer = trips
-	traced, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	defer traced.Close()
+	traced, trips := pgtest.CountingPool(t, pool)
 
 	var counted []int64
 	for _, id := range []string{"ord-trips-1", "ord-trips-2"} {
 		f := newNowFixture(t, pool, runner, id, now)
 		first := func(b *pgx.Batch) { b.Queue(`SELECT 1`) }
 		var seen []string
-		trips.n.Store(0)
+		trips.Reset()
 		require.NoError(t, runner.RunNow(ctx, traced, f.id, first, f.record(&seen)))
-		counted = append(counted, trips.n.Load())
+		counted = append(counted, trips.Count())
 		assert.Equal(t, order.StatusAwaitingShipment, f.load(t).Status)
 	}
 	assert.Equal(t, int64(2), counted[1], "round trips of the second webhook, its statements prepared (the first took %d)", counted[0])
 }
 
-// A transaction whose server goes away during its commit may have committed: RunNow
-// returns the error and does nothing again, so nothing a client sent is recorded twice.
+// A transaction whose server goes away while its commit round trip is under way may have
+// committed (here the backend is terminated while a write queued before the COMMIT waits
+// for a lock, but the client cannot tell the two apart): RunNow returns the error and does
+// nothing again, so nothing a client sent is recorded twice.
 func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
@@ -330,5 +305,34 @@ func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 	require.Error(t, <-done)
 	assert.Len(t, seen, 1, "recorded once, not again")
 	assert.Empty(t, ranNow(t, runner), "neither handled nor left to the log")
+	assert.Equal(t, order.StatusAwaitingPayment, f.load(t).Status)
+}
+
+// When the saga fails while deciding, the transaction is done again without it, and what
+// the failed attempt registered for its commit (wake-ups, counters) is dropped with it.
+func TestRunNowDropsAFailedAttemptsCommitHooks(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	f := newNowFixture(t, pool, sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.DiscardHandler)), "ord-hooks", now)
+	failing := sagas.Flow{sagas.On[sagas.PaymentWebhook](func(sagas.Input, sagas.PaymentWebhook) ([]sagas.Effect, error) {
+		return nil, errors.New("a bug in the flow")
+	})}
+	runner := sagas.NewRunner(failing, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.DiscardHandler))
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
+	wctx, flush := log.CollectWakeups(ctx)
+
+	var seen, committed []string
+	record := f.record(&seen)
+	require.NoError(t, runner.RunNow(wctx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+		eventstore.OnCommit(ctx, func() { committed = append(committed, "handled by "+handledBy) })
+		return record(ctx, tx, o, handledBy)
+	}))
+	flush()
+	assert.Len(t, seen, 2, "recorded for the saga, then again without it")
+	assert.Equal(t, []string{"handled by "}, committed, "only the attempt that committed counts")
+	assert.Equal(t, []string{""}, f.logged(t, sagas.WebhooksTopic, f.webhook.ID), "published once, for the saga's consumers")
+	assert.Equal(t, map[string]float64{"left_to_log": 1}, ranNow(t, runner))
 	assert.Equal(t, order.StatusAwaitingPayment, f.load(t).Status)
 }

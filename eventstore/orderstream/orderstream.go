@@ -66,7 +66,7 @@ func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[stri
 	if err := readSnapshots(rows, nil, orders); err != nil {
 		return nil, err
 	}
-	return orders, LoadMissing(ctx, q, ids, orders)
+	return orders, loadMissing(ctx, q, ids, orders)
 }
 
 const snapshotsSQL = `SELECT stream_id, position, state FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`
@@ -86,12 +86,11 @@ func QueueLoadMany(b *pgx.Batch, ids []string) *Loading {
 				l.unsnapped = append(l.unsnapped, id)
 				return nil
 			}
-			o := &order.Order{}
-			if err := json.Unmarshal(state, o); err != nil {
-				return fmt.Errorf("decode snapshot of order %s: %w", id, err)
+			o, err := decodeSnapshot(id, state)
+			if err == nil {
+				l.orders[id] = Current{Order: o, Position: *position}
 			}
-			l.orders[id] = Current{Order: o, Position: *position}
-			return nil
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("load snapshots: %w", err)
@@ -118,7 +117,7 @@ type Loading struct {
 // and the few with events but no snapshot by folding their events, through q. Orders
 // that do not exist are absent.
 func (l *Loading) Loaded(ctx context.Context, q eventstore.Querier) (map[string]Current, error) {
-	return l.orders, LoadMissing(ctx, q, l.unsnapped, l.orders)
+	return l.orders, loadMissing(ctx, q, l.unsnapped, l.orders)
 }
 
 // readSnapshots decodes rows of (stream id, position, state) into orders. A row without
@@ -132,12 +131,11 @@ func readSnapshots(rows pgx.Rows, held map[string]Current, orders map[string]Cur
 			orders[id] = held[id] // the position held, so the state held
 			return nil
 		}
-		o := &order.Order{}
-		if err := json.Unmarshal(state, o); err != nil {
-			return fmt.Errorf("decode snapshot of order %s: %w", id, err)
+		o, err := decodeSnapshot(id, state)
+		if err == nil {
+			orders[id] = Current{Order: o, Position: position}
 		}
-		orders[id] = Current{Order: o, Position: position}
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("load snapshots: %w", err)
@@ -145,9 +143,18 @@ func readSnapshots(rows pgx.Rows, held map[string]Current, orders map[string]Cur
 	return nil
 }
 
-// LoadMissing adds to orders those of ids that have no snapshot in the current layout,
+// decodeSnapshot reads the state of order id's snapshot.
+func decodeSnapshot(id string, state []byte) (*order.Order, error) {
+	o := &order.Order{}
+	if err := json.Unmarshal(state, o); err != nil {
+		return nil, fmt.Errorf("decode snapshot of order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// loadMissing adds to orders those of ids that have no snapshot in the current layout,
 // by folding their events.
-func LoadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders map[string]Current) error {
+func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders map[string]Current) error {
 	for _, id := range ids {
 		if _, ok := orders[id]; ok {
 			continue
@@ -309,10 +316,11 @@ func StoreSnapshots(ctx context.Context, tx pgx.Tx, orders []*order.Order, posit
 }
 
 // DecideAndAppend lets decide choose events from o and appends them, leaving o at the
-// order's new state, and returns the events as recorded. Unlike UpdateLoaded it takes no savepoint and does not retry: a
-// version conflict is an error that aborts tx, for a caller (the saga's batch consumer)
-// that redoes the whole transaction on fresh state anyway and should not pay two round
-// trips per decision for a conflict that almost never happens.
+// order's new state, and returns the events as recorded. Unlike UpdateLoaded it takes no
+// savepoint and does not retry: a version conflict is an error that aborts tx, for a
+// caller that redoes the whole transaction on fresh state anyway (the saga's batch
+// consumer, sagas.Runner.RunNow) and should not pay two round trips per decision for a
+// conflict that almost never happens.
 func DecideAndAppend(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) ([]eventstore.Recorded, error) {
 	events, err := decide(o)
 	if err != nil {

@@ -188,5 +188,5 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 	if err != nil {
 		return nil, fmt.Errorf("load snapshots: %w", err)
 	}
-	return orders, LoadMissing(ctx, q, ids, orders)
+	return orders, loadMissing(ctx, q, ids, orders)
 }

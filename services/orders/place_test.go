@@ -3,7 +3,9 @@ package orders_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // The business case's curl request (no Content-Type header) places an order that can be
@@ -385,4 +389,26 @@ func TestPlaceOrderScoresTheCustomersRecentOrders(t *testing.T) {
 		assert.Empty(t, velocity(a.place(t, body)), "order %d", i+1)
 	}
 	assert.Equal(t, []string{"3 other orders from this customer in the last hour"}, velocity(a.place(t, body)))
+}
+
+// A placement costs its transaction two round trips to Postgres: BEGIN, the idempotency
+// key, the known-customer check, the velocity count and the saga's lock and reads in one;
+// the order's events, the saga's command and the COMMIT in the other.
+func TestPlaceOrderTakesTwoRoundTrips(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	counted, trips := pgtest.CountingPool(t, pool)
+	svc := orders.New(counted, slog.New(slog.DiscardHandler), orders.Config{OperatorToken: orderstest.OperatorToken, WarehouseURL: orderstest.CatalogURL(t, pool)})
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	a := &api{pool: counted, svc: svc, srv: srv}
+	body := `{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"cust-trips"}`
+	for i, key := range []string{"k-trips-1", "k-trips-2"} {
+		trips.Reset()
+		r := a.post(t, body, map[string]string{"Idempotency-Key": key})
+		require.Equal(t, http.StatusCreated, r.status, string(r.body))
+		if i == 1 { // the first prepared the statements
+			assert.Equal(t, int64(2), trips.Count())
+		}
+	}
 }

@@ -1,0 +1,60 @@
+package pgtest
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// RoundTrips counts what the connections of a pool (CountingPool) send to Postgres and
+// wait for: statements, batches and preparations.
+type RoundTrips struct{ n atomic.Int64 }
+
+// Reset starts the count again.
+func (c *RoundTrips) Reset() { c.n.Store(0) }
+
+// Count is the round trips since the pool opened or the last Reset.
+func (c *RoundTrips) Count() int64 { return c.n.Load() }
+
+// CountingPool is a pool of one connection to pool's database whose round trips are
+// counted: a test can then assert how many a piece of work costs once its statements are
+// prepared (run it once before counting).
+func CountingPool(t testing.TB, pool *pgxpool.Pool) (*pgxpool.Pool, *RoundTrips) {
+	t.Helper()
+	cfg := pool.Config()
+	cfg.MaxConns = 1
+	trips := &RoundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	counted, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("connect counting pool: %v", err)
+	}
+	t.Cleanup(counted.Close)
+	return counted, trips
+}
+
+func (c *RoundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *RoundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *RoundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *RoundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *RoundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (c *RoundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *RoundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
