@@ -28,6 +28,14 @@ import (
 	"github.com/ordermill/ordermill/sagas"
 )
 
+// nowAt is the clock of the RunNow tests.
+var nowAt = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// nowRunner is a runner of flow at nowAt.
+func nowRunner(flow sagas.Flow, logger *slog.Logger) *sagas.Runner {
+	return sagas.NewRunner(flow, sagas.DefaultConfig(), &emails{}, func() time.Time { return nowAt }, logger)
+}
+
 // nowFixture is an order the saga has brought to its payment wait, and a payment webhook
 // for it.
 type nowFixture struct {
@@ -126,8 +134,8 @@ func (f nowFixture) sagaTakes(t *testing.T, topic, uuid string) bool {
 func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	now := nowAt
+	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
 	f := newNowFixture(t, pool, runner, "ord-now", now)
 
 	var seen []string
@@ -176,9 +184,8 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	f := newNowFixture(t, pool, sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.DiscardHandler)), "ord-later", now)
+	now := nowAt
+	f := newNowFixture(t, pool, nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler)), "ord-later", now)
 	// The ticket is appended, then the command fails with the COMMIT (its topic has no
 	// table), which rolls the whole transaction back.
 	failing := sagas.Flow{sagas.On[sagas.PaymentWebhook](func(sagas.Input, sagas.PaymentWebhook) ([]sagas.Effect, error) {
@@ -188,7 +195,7 @@ func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
 		}, nil
 	})}
 	var logged bytes.Buffer
-	runner := sagas.NewRunner(failing, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.NewTextHandler(&logged, nil)))
+	runner := nowRunner(failing, slog.New(slog.NewTextHandler(&logged, nil)))
 
 	// The caller's first statement writes a row whose key allows it once: done again in a
 	// transaction that still held the first attempt's, it would fail.
@@ -242,8 +249,8 @@ func ranNow(t *testing.T, runner *sagas.Runner) map[string]float64 {
 func TestRunNowTakesTwoRoundTrips(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	now := nowAt
+	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
 	traced, trips := pgtest.CountingPool(t, pool)
 
 	var counted []int64
@@ -266,8 +273,8 @@ func TestRunNowTakesTwoRoundTrips(t *testing.T) {
 func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	now := nowAt
+	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
 	f := newNowFixture(t, pool, runner, "ord-gone", now)
 	_, err := pool.Exec(ctx, `CREATE TABLE runnow_held (id text PRIMARY KEY)`)
 	require.NoError(t, err)
@@ -313,13 +320,12 @@ func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 func TestRunNowDropsAFailedAttemptsCommitHooks(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	f := newNowFixture(t, pool, sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.DiscardHandler)), "ord-hooks", now)
+	now := nowAt
+	f := newNowFixture(t, pool, nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler)), "ord-hooks", now)
 	failing := sagas.Flow{sagas.On[sagas.PaymentWebhook](func(sagas.Input, sagas.PaymentWebhook) ([]sagas.Effect, error) {
 		return nil, errors.New("a bug in the flow")
 	})}
-	runner := sagas.NewRunner(failing, sagas.DefaultConfig(), &emails{}, clock, slog.New(slog.DiscardHandler))
+	runner := nowRunner(failing, slog.New(slog.DiscardHandler))
 	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
 	wctx, flush := log.CollectWakeups(ctx)
 
