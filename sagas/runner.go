@@ -547,7 +547,6 @@ func saveStates(ctx context.Context, tx pgx.Tx, states map[string]State, read ma
 // and the run would take its transaction id, holding back the log's visibility horizon, a
 // round trip sooner.
 func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[string]orderstream.Current) (map[string]int, error) {
-	recent := map[string]int{}
 	counts := map[string]*int{}
 	b := &pgx.Batch{}
 	for _, j := range jobs {
@@ -555,12 +554,11 @@ func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[strin
 		if j.msg.Name != order.NameOrderPlaced || !ok {
 			continue
 		}
-		if j.msg.RecentOrders != nil {
-			recent[j.orderID] = *j.msg.RecentOrders
-			continue
+		n := j.msg.RecentOrders
+		if n == nil {
+			n = new(int)
+			QueueRecentOrders(b, c.Order.CustomerID, j.orderID, c.Order.PlacedAt, n)
 		}
-		n := new(int)
-		QueueRecentOrders(b, c.Order.CustomerID, j.orderID, c.Order.PlacedAt, n)
 		counts[j.orderID] = n
 	}
 	if b.Len() > 0 {
@@ -568,6 +566,7 @@ func recentOrdersOf(ctx context.Context, tx pgx.Tx, jobs []job, orders map[strin
 			return nil, err
 		}
 	}
+	recent := make(map[string]int, len(counts))
 	for id, n := range counts {
 		recent[id] = *n
 	}
