@@ -44,7 +44,7 @@ type nowFixture struct {
 	webhook sagas.Message
 }
 
-func newNowFixture(t *testing.T, pool *pgxpool.Pool, runner *sagas.Runner, id string, at time.Time) nowFixture {
+func newNowFixture(t *testing.T, pool *pgxpool.Pool, runner *sagas.Runner, id string) nowFixture {
 	ctx := context.Background()
 	raw := func(v any) json.RawMessage {
 		b, err := json.Marshal(v)
@@ -52,9 +52,9 @@ func newNowFixture(t *testing.T, pool *pgxpool.Pool, runner *sagas.Runner, id st
 		return b
 	}
 	for _, m := range []sagas.Message{
-		placeOrder(t, pool, id, 1_000, at),
+		placeOrder(t, pool, id, 1_000, nowAt),
 		{Name: inventory.ReservedName, ID: "m-reserved-" + id, Payload: raw(inventory.Reserved{OrderID: id, ReservationID: "res-" + id, Lines: []inventory.Line{{SKU: "SKU-001", Quantity: 1}}})},
-		{Name: payment.SessionCreatedName, ID: "m-session-" + id, Payload: raw(payment.SessionCreated{OrderID: id, SessionID: "cs_" + id, URL: "https://pay/" + id, Amount: 1_000, Currency: "USD", ExpiresAt: at.Add(time.Hour)})},
+		{Name: payment.SessionCreatedName, ID: "m-session-" + id, Payload: raw(payment.SessionCreated{OrderID: id, SessionID: "cs_" + id, URL: "https://pay/" + id, Amount: 1_000, Currency: "USD", ExpiresAt: nowAt.Add(time.Hour)})},
 	} {
 		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			return runner.Handle(ctx, tx, id, m, eventstore.Metadata{CorrelationID: id, CausationID: m.ID, Actor: "saga"})
@@ -134,9 +134,8 @@ func (f nowFixture) sagaTakes(t *testing.T, topic, uuid string) bool {
 func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := nowAt
 	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
-	f := newNowFixture(t, pool, runner, "ord-now", now)
+	f := newNowFixture(t, pool, runner, "ord-now")
 
 	var seen []string
 	var plans string
@@ -184,8 +183,7 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := nowAt
-	f := newNowFixture(t, pool, nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler)), "ord-later", now)
+	f := newNowFixture(t, pool, nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler)), "ord-later")
 	// The ticket is appended, then the command fails with the COMMIT (its topic has no
 	// table), which rolls the whole transaction back.
 	failing := sagas.Flow{sagas.On[sagas.PaymentWebhook](func(sagas.Input, sagas.PaymentWebhook) ([]sagas.Effect, error) {
@@ -249,13 +247,12 @@ func ranNow(t *testing.T, runner *sagas.Runner) map[string]float64 {
 func TestRunNowTakesTwoRoundTrips(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := nowAt
 	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
 	traced, trips := pgtest.CountingPool(t, pool)
 
 	var counted []int64
 	for _, id := range []string{"ord-trips-1", "ord-trips-2"} {
-		f := newNowFixture(t, pool, runner, id, now)
+		f := newNowFixture(t, pool, runner, id)
 		first := func(b *pgx.Batch) { b.Queue(`SELECT 1`) }
 		var seen []string
 		trips.Reset()
@@ -273,9 +270,8 @@ func TestRunNowTakesTwoRoundTrips(t *testing.T) {
 func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := nowAt
 	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
-	f := newNowFixture(t, pool, runner, "ord-gone", now)
+	f := newNowFixture(t, pool, runner, "ord-gone")
 	_, err := pool.Exec(ctx, `CREATE TABLE runnow_held (id text PRIMARY KEY)`)
 	require.NoError(t, err)
 	// Another transaction's uncommitted row holds the key the recorder writes: the run's
@@ -300,13 +296,7 @@ func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 			return record(ctx, tx, o, handledBy)
 		})
 	}()
-	var pid int
-	require.Eventually(t, func() bool {
-		err := pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&pid)
-		return err == nil
-	}, 10*time.Second, 5*time.Millisecond)
-	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
+	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pgtest.LockWaiter(t, pool))
 	require.NoError(t, err)
 
 	require.Error(t, <-done)
@@ -320,8 +310,7 @@ func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 func TestRunNowDropsAFailedAttemptsCommitHooks(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
-	now := nowAt
-	f := newNowFixture(t, pool, nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler)), "ord-hooks", now)
+	f := newNowFixture(t, pool, nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler)), "ord-hooks")
 	failing := sagas.Flow{sagas.On[sagas.PaymentWebhook](func(sagas.Input, sagas.PaymentWebhook) ([]sagas.Effect, error) {
 		return nil, errors.New("a bug in the flow")
 	})}

@@ -11,6 +11,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
@@ -39,12 +40,7 @@ func TestDecisionMeetingAConcurrentNoteIsTakenAgain(t *testing.T) {
 		decided <- err
 	}()
 	// The decision's commit waits on the note's uncommitted append of the same version.
-	require.Eventually(t, func() bool {
-		var waiting int
-		require.NoError(t, a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
-		return waiting > 0
-	}, 10*time.Second, 5*time.Millisecond)
+	pgtest.LockWaiter(t, a.pool)
 	require.NoError(t, note.Commit(ctx))
 	require.NoError(t, <-decided)
 
