@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -269,4 +271,36 @@ func TestRunWorkerSendsWithSeveralSendersAtOnce(t *testing.T) {
 		assert.Equal(c, 2*senders, sent)
 	}, 30*time.Second, 20*time.Millisecond)
 	assert.Len(t, srv.received(), 2*senders)
+}
+
+// A sender that claims an email wakes one more sender, not all of them: a lone email, the
+// common case of a shop that is not busy, costs three claims (the one that finds it, the
+// woken sender's and its own next, both finding nothing), whatever the senders. Waking
+// every sender cost one claim more per sender.
+func TestRunWorkerClaimsALoneEmailWithoutWakingEverySender(t *testing.T) {
+	pool := pgtest.Pool(t)
+	// Every sender has a connection of its own, and a claim is one round trip (nothing
+	// prepared), so the count is the claims.
+	cfg := pool.Config()
+	trips := &pgtest.RoundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	counted, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(counted.Close)
+	svc := mailer.New(counted, slog.New(slog.DiscardHandler), mailer.Config{Senders: 8, PollInterval: time.Hour})
+	insertNotification(t, pool, "ord-01", "order_confirmed", "customer@example.com", "Your order is confirmed", "body")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWorker(ctx) }()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var sent bool
+		require.NoError(c, pool.QueryRow(context.Background(),
+			`SELECT sent_at IS NOT NULL FROM orders.notifications`).Scan(&sent))
+		assert.True(c, sent)
+		assert.GreaterOrEqual(c, trips.Count(), int64(3), "the woken sender has not claimed yet")
+	}, 10*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	assert.LessOrEqual(t, trips.Count(), int64(3), "claims for one email")
 }
