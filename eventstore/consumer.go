@@ -71,7 +71,10 @@ type consumer struct {
 	// retryAt holds back a topic whose first message failed until its backoff has passed;
 	// the group's other topics go on meanwhile.
 	retryAt map[string]time.Time
-	errors  int // batches failed in a row (the database not answering, say)
+	// visibleAfter holds the topics whose last batch's commit found a message visible
+	// after it: the next batch of such a topic needs no peek of its own.
+	visibleAfter map[string]bool
+	errors       int // batches failed in a row (the database not answering, say)
 }
 
 // nextRetry is how long until the first topic held back by a failed message may be tried
@@ -127,7 +130,7 @@ func (c *consumer) run(stop context.Context, wake *wakeup) error {
 				failed = true
 			}
 			progressed = progressed || n > 0
-			if n == 0 && err == nil {
+			if next != visible && err == nil {
 				delete(due, topic)
 			}
 			delete(unseen, topic)
@@ -201,15 +204,19 @@ func (c *consumer) batch(ctx context.Context, topic string) (n int, next peeked,
 		}
 		delete(c.retryAt, topic)
 	}
-	if next, err = c.peek(ctx, topic); err != nil || next != visible {
+	if c.visibleAfter[topic] {
+		delete(c.visibleAfter, topic) // the last batch's commit looked
+	} else if next, err = c.peek(ctx, topic); err != nil || next != visible {
 		return 0, next, err
 	}
-	n, err = c.take(ctx, topic)
-	return n, visible, err
+	return c.take(ctx, topic)
 }
 
-// take handles the batch of topic that peek found visible.
-func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
+// take handles the batch of topic that peek found visible, and reports what the topic
+// holds after the batch, as a peek would: its commit round trip looks (afterwards), so
+// the consumer's next round needs no peek of its own, either to find that nothing is
+// left, which is what a batch leaves behind when the log is not busy, or to find more.
+func (c *consumer) take(ctx context.Context, topic string) (n int, next peeked, err error) {
 	// synchronous_commit = off is safe here and only here: the offset and every effect of
 	// the batch commit together, so a database crash can only lose the batch as a whole,
 	// which is then redelivered. Requests answered to a client (HTTP) keep synchronous
@@ -219,7 +226,7 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 	started := time.Now()
 	q, err := c.schema.SelectQuery(wsql.SelectQueryParams{Topic: topic, ConsumerGroup: c.group, OffsetsAdapter: c.offsets})
 	if err != nil {
-		return 0, err
+		return 0, nothingNew, err
 	}
 	var rows []wsql.Row
 	b := &pgx.Batch{}
@@ -237,7 +244,7 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, nothingNew, err
 	}
 	defer func() {
 		if !tx.closed {
@@ -245,7 +252,7 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 		}
 	}()
 	if len(rows) == 0 {
-		return 0, nil
+		return 0, nothingNew, nil
 	}
 	// A handler that queues its writes (QueueWrites) sends them with the offset and the
 	// COMMIT, in one round trip; any other gets the transaction as it is, and the offset
@@ -261,33 +268,54 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, err error) {
 		// Logged as an error: a batch fails only on a poison message or a clash with
 		// another writer, and a clash between the log's own consumers (a deadlock) is a bug.
 		c.log.logger.Error("batch failed; retrying it message by message", err, watermill.LogFields{"consumer_group": c.group, "topic": topic})
-		return 1, nil // not done, but worth another round at once
+		return 1, visible, nil // not done, but worth another round at once
 	}
 	if err != nil {
-		return 0, err
+		return 0, nothingNew, err
 	}
 	if done == 0 {
-		return 0, nil
+		return 0, nothingNew, nil
 	}
 	ack, err := c.offsets.AckMessageQuery(wsql.AckMessageQueryParams{Topic: topic, LastRow: rows[done-1], Rows: rows[:done], ConsumerGroup: c.group})
 	if err != nil {
-		return 0, err
+		return 0, nothingNew, err
 	}
 	p := Pipelined(htx)
 	_, _ = p.Exec(ctx, ack.Query, ack.Args...) // queued: its error comes with the commit
+	// The peek after the offset just written (this transaction sees its own write), in
+	// the commit's round trip. Inside the batch's transaction it counts the batch itself
+	// as open, so a message committed by a later transaction, or published to this topic
+	// by the handler, reads as held back: the next round, at once after a batch that
+	// progressed, looks again on its own, as it always did.
+	var ready *bool
+	after := &pgx.Batch{}
+	after.Queue(c.peekSQL(topic), c.group).QueryRow(func(row pgx.Row) error {
+		var r bool
+		if err := row.Scan(&r); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		} else if err == nil {
+			ready = &r
+		}
+		return nil
+	})
+	p.QueueBatch(after)
 	if err := p.Commit(ctx); err != nil {
 		if c.opts.queueWrites && ctx.Err() == nil {
 			// The handler's queued writes failed (an append that met a concurrent
 			// writer): as a failed handler, the batch comes again one message at a time.
 			c.isolate[topic] = true
 			c.log.logger.Error("batch failed; retrying it message by message", err, watermill.LogFields{"consumer_group": c.group, "topic": topic})
-			return 1, nil
+			return 1, visible, nil
 		}
-		return 0, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
+		return 0, nothingNew, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
 	}
 	flush()
 	c.count(topic, rows[:done], time.Since(started))
-	return done, nil
+	next = c.peeked(topic, ready)
+	if next == visible {
+		c.visibleAfter[topic] = true
+	}
+	return done, next, nil
 }
 
 // takeTurnSQL starts a batch's transaction: its settings (synchronous_commit off, and
@@ -357,28 +385,45 @@ func (p peeked) String() string {
 // message after the offset has the oldest transaction id, so when it is not visible, no
 // later one is.
 func (c *consumer) peek(ctx context.Context, topic string) (peeked, error) {
-	// Written as "the first message after the offset" so the planner walks the primary
-	// key from the offset on: asked as EXISTS over a join it scanned the whole table,
-	// 100 ms and more with a million messages behind the offset.
-	var ready bool
-	err := c.log.pool.QueryRow(ctx, `
-		SELECT m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-		FROM `+c.schema.MessagesTable(topic)+` m
-		WHERE (m.transaction_id, m."offset") > (
-			SELECT last_processed_transaction_id, offset_acked FROM `+c.offsets.MessagesOffsetsTable(topic)+`
-			WHERE consumer_group = $1)
-		ORDER BY m.transaction_id, m."offset" LIMIT 1`, c.group).Scan(&ready)
-	found := committedUnseen
+	var r bool
+	err := c.log.pool.QueryRow(ctx, c.peekSQL(topic), c.group).Scan(&r)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		found = nothingNew
+		return c.peeked(topic, nil), nil
 	case err != nil:
 		return nothingNew, fmt.Errorf("peek at %s: %w", topic, err)
-	case ready:
+	}
+	return c.peeked(topic, &r), nil
+}
+
+// peekSQL is the peek's statement ($1 the group): whether the first message after the
+// group's offset is visible, and no row when there is none. Written as "the first message
+// after the offset" so the planner walks the primary key from the offset on: asked as
+// EXISTS over a join it scanned the whole table, 100 ms and more with a million messages
+// behind the offset.
+func (c *consumer) peekSQL(topic string) string {
+	return `
+		SELECT m.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		FROM ` + c.schema.MessagesTable(topic) + ` m
+		WHERE (m.transaction_id, m."offset") > (
+			SELECT last_processed_transaction_id, offset_acked FROM ` + c.offsets.MessagesOffsetsTable(topic) + `
+			WHERE consumer_group = $1)
+		ORDER BY m.transaction_id, m."offset" LIMIT 1`
+}
+
+// peeked counts and names a peek's answer: ready is nil when no message follows the
+// offset, else whether the first one is visible.
+func (c *consumer) peeked(topic string, ready *bool) peeked {
+	found := nothingNew
+	switch {
+	case ready == nil:
+	case *ready:
 		found = visible
+	default:
+		found = committedUnseen
 	}
 	c.log.metrics.peeks.WithLabelValues(c.group, topic, found.String()).Inc()
-	return found, nil
+	return found
 }
 
 // readBatch reads the messages of a batch's select.

@@ -300,12 +300,13 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 	}
 	c := &consumer{
 		log: l, group: consumerGroup, topics: topics, handle: h, opts: o,
-		schema:      wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: o.batchSize},
-		offsets:     unlockedOffsets{},
-		maxAttempts: DefaultMaxAttempts,
-		attempts:    map[string]int{},
-		retryAt:     map[string]time.Time{},
-		isolate:     map[string]bool{},
+		schema:       wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: o.batchSize},
+		offsets:      unlockedOffsets{},
+		maxAttempts:  DefaultMaxAttempts,
+		attempts:     map[string]int{},
+		retryAt:      map[string]time.Time{},
+		isolate:      map[string]bool{},
+		visibleAfter: map[string]bool{},
 	}
 	sub := &consumerSubscriber{c: c, wake: l.register(consumerGroup, topics...)}
 	l.mu.Lock()

@@ -3,12 +3,14 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -73,7 +75,7 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	assert.Equal(t, ids[1], next())
 	<-time.After(300 * time.Millisecond) // the assertion: no more looks meanwhile
 	assert.Equal(t, 1.0, peeks("nothing")-before,
-		"after taking its batch the consumer looks once more, then waits for a wake-up (its own NOTIFY coming back is none)")
+		"after taking its batch the consumer looks once more (in its commit's round trip), then waits for a wake-up (its own NOTIFY coming back is none)")
 	assert.Equal(t, beforeElsewhere, peeksElsewhere(), "a wake-up for one partition looks at that one alone")
 
 	other := pgtest.Pool(t)
@@ -90,4 +92,71 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	released := time.Now()
 	assert.Equal(t, ids[2], next())
 	assert.Less(t, time.Since(released), 5*time.Second, "taken once visible, not at the next poll")
+}
+
+// A batch's commit looks at what follows the batch in the same round trip, so a lone
+// message costs its consumer three round trips: the peek that finds it, BEGIN with the
+// group's lock and the select, and the offset with that look and COMMIT. Then nothing
+// more until the next wake-up: looking again in a round trip of its own cost a fourth.
+// (A transaction elsewhere in the cluster may hold the message back for a moment: each
+// look that finds it held back is a round trip more, and counted as such.)
+func TestConsumerLooksAfterABatchInItsCommitsRoundTrip(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	cfg := pool.Config()
+	trips := &pgtest.RoundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	counted, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(counted.Close)
+	// The consumer's log counts its round trips; another log publishes and wakes it, as
+	// another process would. No poll during the test.
+	consuming := eventstore.NewLog(counted, watermill.NopLogger{}, eventstore.LogConfig{MaxPollInterval: 10 * time.Minute})
+	publishing := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{MaxPollInterval: 10 * time.Minute})
+	reg := prometheus.NewRegistry() // the looks' counter alone: the lag gauges query
+	for _, c := range consuming.Collectors() {
+		if described(c, "ordermill_log_peeks_total") {
+			reg.MustRegister(c)
+		}
+	}
+	heldBack := func() float64 {
+		return gathered(t, reg, "ordermill_log_peeks_total", "looks", "unseen")
+	}
+	go func() { _ = consuming.Listen(ctx) }()
+	go func() { _ = publishing.Listen(ctx) }() // it sends the wake-ups
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	handled := make(chan string, 10)
+	consumeThen(t, consuming, router, "looks", func(context.Context, pgx.Tx, *message.Message) error { return nil }, func(msg *message.Message) {
+		if r, err := eventstore.DecodeRecorded(msg); err == nil {
+			handled <- r.StreamID
+		}
+	})
+	go func() { _ = router.Run(ctx) }()
+	defer func() { _ = router.Close() }()
+	<-router.Running()
+
+	// Start-up's looks, and a first message, before counting.
+	publishWoken(ctx, t, publishing, pool, "o-look-1")
+	assert.Equal(t, "o-look-1", received(ctx, t, handled))
+	<-time.After(300 * time.Millisecond)
+	trips.Reset()
+	before := heldBack()
+	publishWoken(ctx, t, publishing, pool, "o-look-2")
+	assert.Equal(t, "o-look-2", received(ctx, t, handled))
+	<-time.After(300 * time.Millisecond) // the assertion: no more round trips meanwhile
+	n := trips.Count()
+	assert.Equal(t, 3+int64(heldBack()-before), n, "round trips of the consumer for one message")
+}
+
+// described reports whether c describes a metric named name.
+func described(c prometheus.Collector, name string) bool {
+	descs := make(chan *prometheus.Desc, 16)
+	go func() { c.Describe(descs); close(descs) }()
+	found := false
+	for d := range descs {
+		found = found || strings.Contains(d.String(), `"`+name+`"`)
+	}
+	return found
 }
