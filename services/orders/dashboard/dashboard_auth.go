@@ -297,7 +297,10 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.signins.refused.Add(1)
-		s.signInFailed(r.Context(), charge)
+		if err := s.signInFailed(r.Context(), charge); err != nil {
+			// The charge made at the admission stands: the delay only counts from earlier.
+			s.logger.ErrorContext(r.Context(), "dashboard sign-in: restart the delay at the refusal", "err", err)
+		}
 		s.logger.WarnContext(r.Context(), "dashboard sign-in refused", "metric", "dashboard_signin_refused", "email", account.name, "address", address.name)
 		s.renderSignIn(w, r, http.StatusUnauthorized, ui.SignIn{Email: email, Next: next, Error: "Wrong email or password."})
 		return
