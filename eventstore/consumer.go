@@ -287,16 +287,10 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, next peeked, 
 	// as open, so a message committed by a later transaction, or published to this topic
 	// by the handler, reads as held back: the next round, at once after a batch that
 	// progressed, looks again on its own, as it always did.
-	var ready *bool
 	after := &pgx.Batch{}
-	after.Queue(c.peekSQL(topic), c.group).QueryRow(func(row pgx.Row) error {
-		var r bool
-		if err := row.Scan(&r); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		} else if err == nil {
-			ready = &r
-		}
-		return nil
+	after.Queue(c.peekSQL(topic), c.group).QueryRow(func(row pgx.Row) (err error) {
+		next, err = c.look(topic, row)
+		return err
 	})
 	p.QueueBatch(after)
 	if err := p.Commit(ctx); err != nil {
@@ -311,7 +305,6 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, next peeked, 
 	}
 	flush()
 	c.count(topic, rows[:done], time.Since(started))
-	next = c.peeked(topic, ready)
 	if next == visible {
 		c.visibleAfter[topic] = true
 	}
@@ -385,15 +378,11 @@ func (p peeked) String() string {
 // message after the offset has the oldest transaction id, so when it is not visible, no
 // later one is.
 func (c *consumer) peek(ctx context.Context, topic string) (peeked, error) {
-	var r bool
-	err := c.log.pool.QueryRow(ctx, c.peekSQL(topic), c.group).Scan(&r)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return c.peeked(topic, nil), nil
-	case err != nil:
+	found, err := c.look(topic, c.log.pool.QueryRow(ctx, c.peekSQL(topic), c.group))
+	if err != nil {
 		return nothingNew, fmt.Errorf("peek at %s: %w", topic, err)
 	}
-	return c.peeked(topic, &r), nil
+	return found, nil
 }
 
 // peekSQL is the peek's statement ($1 the group): whether the first message after the
@@ -411,19 +400,21 @@ func (c *consumer) peekSQL(topic string) string {
 		ORDER BY m.transaction_id, m."offset" LIMIT 1`
 }
 
-// peeked counts and names a peek's answer: ready is nil when no message follows the
-// offset, else whether the first one is visible.
-func (c *consumer) peeked(topic string, ready *bool) peeked {
-	found := nothingNew
-	switch {
-	case ready == nil:
-	case *ready:
+// look reads and counts the answer of peekSQL's statement, a peek's or the one a batch's
+// commit carries.
+func (c *consumer) look(topic string, row pgx.Row) (peeked, error) {
+	var ready bool
+	found := committedUnseen
+	switch err := row.Scan(&ready); {
+	case errors.Is(err, pgx.ErrNoRows):
+		found = nothingNew
+	case err != nil:
+		return nothingNew, err
+	case ready:
 		found = visible
-	default:
-		found = committedUnseen
 	}
 	c.log.metrics.peeks.WithLabelValues(c.group, topic, found.String()).Inc()
-	return found
+	return found, nil
 }
 
 // readBatch reads the messages of a batch's select.
