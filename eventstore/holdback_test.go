@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,18 +25,7 @@ func TestATransactionInAnotherDatabaseHoldsTheLogBack(t *testing.T) {
 	other := pgtest.Pool(t)
 	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
 	go func() { _ = log.Listen(ctx) }()
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	require.NoError(t, err)
-	handled := make(chan string, 100)
-	consumeThen(t, log, router, "holdback", func(context.Context, pgx.Tx, *message.Message) error { return nil }, func(msg *message.Message) {
-		r, err := eventstore.DecodeRecorded(msg)
-		if err == nil {
-			handled <- r.StreamID
-		}
-	})
-	go func() { _ = router.Run(ctx) }()
-	defer func() { _ = router.Close() }()
-	<-router.Running()
+	handled := recordStreams(ctx, t, log, "holdback")
 
 	publish := func(id string) { publishWoken(ctx, t, log, pool, id) }
 	hop := func(id string) time.Duration {

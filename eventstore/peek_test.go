@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -41,17 +39,7 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 			ids = append(ids, id)
 		}
 	}
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	require.NoError(t, err)
-	handled := make(chan string, 10)
-	consumeThen(t, log, router, "peeks", func(context.Context, pgx.Tx, *message.Message) error { return nil }, func(msg *message.Message) {
-		if r, err := eventstore.DecodeRecorded(msg); err == nil {
-			handled <- r.StreamID
-		}
-	})
-	go func() { _ = router.Run(ctx) }()
-	defer func() { _ = router.Close() }()
-	<-router.Running()
+	handled := recordStreams(ctx, t, log, "peeks")
 	peeks := func(found string) float64 {
 		return gathered(t, reg, "ordermill_log_peeks_total", "peeks", topic, found)
 	}
@@ -104,12 +92,7 @@ func TestConsumerLooksAfterABatchInItsCommitsRoundTrip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pool := pgtest.Pool(t)
-	cfg := pool.Config()
-	trips := &pgtest.RoundTrips{}
-	cfg.ConnConfig.Tracer = trips
-	counted, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(counted.Close)
+	counted, trips := pgtest.CountingPoolWith(t, pool, func(*pgxpool.Config) {})
 	// The consumer's log counts its round trips; another log publishes and wakes it, as
 	// another process would. No poll during the test.
 	consuming := eventstore.NewLog(counted, watermill.NopLogger{}, eventstore.LogConfig{MaxPollInterval: 10 * time.Minute})
@@ -125,17 +108,7 @@ func TestConsumerLooksAfterABatchInItsCommitsRoundTrip(t *testing.T) {
 	}
 	go func() { _ = consuming.Listen(ctx) }()
 	go func() { _ = publishing.Listen(ctx) }() // it sends the wake-ups
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	require.NoError(t, err)
-	handled := make(chan string, 10)
-	consumeThen(t, consuming, router, "looks", func(context.Context, pgx.Tx, *message.Message) error { return nil }, func(msg *message.Message) {
-		if r, err := eventstore.DecodeRecorded(msg); err == nil {
-			handled <- r.StreamID
-		}
-	})
-	go func() { _ = router.Run(ctx) }()
-	defer func() { _ = router.Close() }()
-	<-router.Running()
+	handled := recordStreams(ctx, t, consuming, "looks")
 
 	// Start-up's looks, and a first message, before counting.
 	publishWoken(ctx, t, publishing, pool, "o-look-1")

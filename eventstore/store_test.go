@@ -236,6 +236,25 @@ func TestConcurrentWritersEveryEventDeliveredOnceInStreamOrder(t *testing.T) {
 	}
 }
 
+// recordStreams runs a router whose consumer group on every partition of order_events
+// handles each message by doing nothing, and sends the stream id of each message it
+// handled on the channel it returns.
+func recordStreams(ctx context.Context, t *testing.T, log *eventstore.Log, group string) <-chan string {
+	t.Helper()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	handled := make(chan string, 100)
+	consumeThen(t, log, router, group, func(context.Context, pgx.Tx, *message.Message) error { return nil }, func(msg *message.Message) {
+		if r, err := eventstore.DecodeRecorded(msg); err == nil {
+			handled <- r.StreamID
+		}
+	})
+	go func() { _ = router.Run(ctx) }()
+	t.Cleanup(func() { _ = router.Close() })
+	<-router.Running()
+	return handled
+}
+
 // consumeThen registers h on every partition of order_events and calls after once h is
 // done with a message, inside the consumer's transaction.
 func consumeThen(t *testing.T, log *eventstore.Log, router *message.Router, group string, h eventstore.Handler, after func(*message.Message)) {

@@ -26,8 +26,16 @@ func (c *RoundTrips) Count() int64 { return c.n.Load() }
 // prepared (run it once before counting).
 func CountingPool(t testing.TB, pool *pgxpool.Pool) (*pgxpool.Pool, *RoundTrips) {
 	t.Helper()
+	return CountingPoolWith(t, pool, func(cfg *pgxpool.Config) { cfg.MaxConns = 1 })
+}
+
+// CountingPoolWith is a pool to pool's database, configured by configure, whose round
+// trips are counted: for work spread over several connections (a worker's senders, a
+// consumer and its listener).
+func CountingPoolWith(t testing.TB, pool *pgxpool.Pool, configure func(*pgxpool.Config)) (*pgxpool.Pool, *RoundTrips) {
+	t.Helper()
 	cfg := pool.Config()
-	cfg.MaxConns = 1
+	configure(cfg)
 	trips := &RoundTrips{}
 	cfg.ConnConfig.Tracer = trips
 	counted, err := pgxpool.NewWithConfig(context.Background(), cfg)

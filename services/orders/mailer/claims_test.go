@@ -281,13 +281,9 @@ func TestRunWorkerClaimsALoneEmailWithoutWakingEverySender(t *testing.T) {
 	pool := pgtest.Pool(t)
 	// Every sender has a connection of its own, and a claim is one round trip (nothing
 	// prepared), so the count is the claims.
-	cfg := pool.Config()
-	trips := &pgtest.RoundTrips{}
-	cfg.ConnConfig.Tracer = trips
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-	counted, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(counted.Close)
+	counted, trips := pgtest.CountingPoolWith(t, pool, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	})
 	svc := mailer.New(counted, slog.New(slog.DiscardHandler), mailer.Config{Senders: 8, PollInterval: time.Hour})
 	insertNotification(t, pool, "ord-01", "order_confirmed", "customer@example.com", "Your order is confirmed", "body")
 	ctx, cancel := context.WithCancel(t.Context())
