@@ -224,12 +224,16 @@ func (s *Service) admitSignIn(ctx context.Context, keys ...signinKey) (*signinCh
 // checked let the next guess in at once. A key charged again since keeps that charge.
 func (s *Service) signInFailed(ctx context.Context, c *signinCharge) error {
 	now := s.now()
+	until := make([]time.Time, len(c.keys)) // each key's delay or lockout, restarted now
+	for i, a := range c.after {
+		until[i] = now.Add(a.lockedUntil.Sub(a.updatedAt))
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for i, k := range c.keys {
 			a := c.after[i]
 			if _, err := tx.Exec(ctx, `UPDATE orders.signin_limits SET locked_until = $2, updated_at = $3
 				WHERE key = $1 AND locked_until = $4 AND updated_at = $5`,
-				k.hash, now.Add(a.lockedUntil.Sub(a.updatedAt)), now, a.lockedUntil, a.updatedAt); err != nil {
+				k.hash, until[i], now, a.lockedUntil, a.updatedAt); err != nil {
 				return err
 			}
 		}
@@ -239,7 +243,7 @@ func (s *Service) signInFailed(ctx context.Context, c *signinCharge) error {
 		if c.locks[i] {
 			s.signins.lockouts.Add(1)
 			s.logger.WarnContext(ctx, "dashboard sign-in locked out", "metric", "dashboard_signin_lockouts",
-				"scope", k.policy.scope, "key", k.name, "until", now.Add(c.after[i].lockedUntil.Sub(c.after[i].updatedAt)), "lockouts", c.after[i].lockouts)
+				"scope", k.policy.scope, "key", k.name, "until", until[i], "lockouts", c.after[i].lockouts)
 		}
 	}
 	if err != nil {
