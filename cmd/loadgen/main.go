@@ -168,6 +168,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	trips, held := applyLoad(ctx, cfg, d, progress)
 	busy1, ok1 := busyClock()
 	stopProfile()
+	d.readEventTimes(ctx, trips)
 	rep := summarize(trips, cfg.warmup)
 	rep.held = held
 	rep.cpuPerOrder = cpuPerOrder(busy1-busy0, ok0 && ok1, len(trips))
