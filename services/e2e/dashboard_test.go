@@ -44,6 +44,12 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// Two managers are two tabs of one browser, and a test waits on the page that is
+		// not in front: Chromium throttles a background page's timers (htmx settles a
+		// swap 20 ms after it with one) and lowers its renderer's priority.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)
@@ -63,12 +69,31 @@ func tab(t *testing.T, browserCtx context.Context) context.Context {
 }
 
 // do runs browser steps with a bound, so a missing element fails the test instead of
-// hanging it.
+// hanging it; a failure logs the page as it was, to tell what it showed instead.
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	require.NoError(t, chromedp.Do(c, steps...))
+	if err := chromedp.Do(c, steps...); err != nil {
+		t.Logf("the page when the step failed:\n%s", pageNow(ctx))
+		require.NoError(t, err)
+	}
+}
+
+// pageNow is the page's address and its body's HTML (the first 32 KB), or why they could
+// not be read.
+func pageNow(ctx context.Context) string {
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	page, err := chromedp.Run(c, chromedp.Evaluate[string](`location.href + "\n" + document.body.outerHTML`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	const limit = 32 << 10
+	if len(page) > limit {
+		page = page[:limit] + "…"
+	}
+	return page
 }
 
 func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {

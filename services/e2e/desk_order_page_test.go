@@ -54,7 +54,7 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 	_, err := s.recordedSession(t.Context(), id)
 	require.NoError(t, err)
 	watch(t, s, id, alice,
-		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)+taken), // in the content the live update replaced
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
 	)
 	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))

@@ -143,7 +143,7 @@ func TestDeskBulkDecisions(t *testing.T) {
 	}
 
 	do(t, alice,
-		chromedp.Click(chromedp.CSS(`[data-testid=bulk-confirm-button]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-confirm-button]`)+taken), // swapped in by the first click's answer
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-summary]`)),
 		chromedp.WaitNotPresent(pendingRow(first)),
 		chromedp.WaitNotPresent(pendingRow(second)),
