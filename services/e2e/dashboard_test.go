@@ -69,12 +69,19 @@ func tab(t *testing.T, browserCtx context.Context) context.Context {
 }
 
 // do runs browser steps with a bound, so a missing element fails the test instead of
-// hanging it; a failure logs the page as it was, to tell what it showed instead.
+// hanging it; a failure logs the page as it was (noStepError), to tell what it showed
+// instead.
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
+	noStepError(t, ctx, chromedp.Do(c, steps...))
+}
+
+// noStepError fails the test on a browser step's error, logging the page as it was.
+func noStepError(t *testing.T, ctx context.Context, err error) {
+	t.Helper()
+	if err != nil {
 		t.Logf("the page when the step failed:\n%s", pageNow(ctx))
 		require.NoError(t, err)
 	}
@@ -101,7 +108,7 @@ func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(c, a)
-	require.NoError(t, err)
+	noStepError(t, ctx, err)
 	return v
 }
 
