@@ -25,6 +25,16 @@ type Pipeline struct {
 	pgx.Tx
 	batch  *pgx.Batch
 	checks []func(pgx.BatchResults) error // one per queued statement, in order
+	// appends holds, per messages table, the last append queued on it since the last
+	// flush, with its statement's place in batch: the next append of the same stream
+	// joins it (queueAppend).
+	appends map[string]queuedAt
+}
+
+// queuedAt is an append queued on a pipeline and where its statement is in the batch.
+type queuedAt struct {
+	*queuedAppend
+	index int
 }
 
 // Pipelined wraps tx; a tx that already is a Pipeline is returned as it is.
@@ -70,6 +80,25 @@ func (p *Pipeline) QueueBatch(b *pgx.Batch) {
 	}
 }
 
+// queueAppend queues a, or joins it to the append queued last on its stream's messages
+// table when that is the same stream's, just before a in its versions: one statement then
+// stores both. The saga's steps append to an order one after another in one transaction
+// (a webhook's event, then what the saga decides on it), and a statement of four inserts
+// costs more to start than to run. Only the last append on the table can be joined, so
+// every topic still receives its messages in the order they were appended.
+func (p *Pipeline) queueAppend(a *queuedAppend) {
+	if last, ok := p.appends[a.table]; ok && last.joins(a) {
+		last.join(a)
+		p.batch.QueuedQueries[last.index].Arguments = last.args()
+		return
+	}
+	if p.appends == nil {
+		p.appends = make(map[string]queuedAt)
+	}
+	p.appends[a.table] = queuedAt{a, len(p.checks)}
+	p.queueRows(appendSQL(a.table), a.args(), a.read)
+}
+
 // queue adds sql to the pipeline; check reads its result when the pipeline flushes.
 func (p *Pipeline) queue(sql string, args []any, check func(pgx.BatchResults) error) {
 	p.batch.Queue(sql, args...)
@@ -100,7 +129,7 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 		return nil
 	}
 	batch, checks := p.batch, p.checks
-	p.batch, p.checks = &pgx.Batch{}, nil
+	p.batch, p.checks, p.appends = &pgx.Batch{}, nil, nil
 	br := p.Tx.SendBatch(ctx, batch)
 	var first error
 	for _, check := range checks {
@@ -180,7 +209,7 @@ func (p *Pipeline) Commit(ctx context.Context) error {
 
 // Rollback drops what is queued and rolls back.
 func (p *Pipeline) Rollback(ctx context.Context) error {
-	p.batch, p.checks = &pgx.Batch{}, nil
+	p.batch, p.checks, p.appends = &pgx.Batch{}, nil, nil
 	return p.Tx.Rollback(ctx)
 }
 

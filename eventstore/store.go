@@ -107,7 +107,8 @@ func AppendWithSnapshot(ctx context.Context, tx pgx.Tx, stream Stream, expectedV
 // its metadata is the append's common part ($10) with the event's name. Building the
 // envelopes in Go and joining them to the inserted rows made 10-19 % fewer appends a
 // second under pgbench, and about 4 % fewer orders end to end (docs/BENCHMARKS.md,
-// fourteenth session).
+// fourteenth session). Each event has its own metadata ($4), since appends queued on a
+// pipeline join into one statement (Pipeline.join).
 func appendSQL(table string) string {
 	if q, ok := appendSQLs.Load(table); ok {
 		return q.(string)
@@ -116,8 +117,8 @@ func appendSQL(table string) string {
 	WITH ins AS (
 		INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload, metadata)
 		SELECT e.id, $1, $2, CASE WHEN $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $3)
-			THEN $3 + e.n ELSE 0 END, e.name, e.payload::jsonb, $4::jsonb
-		FROM unnest($5::uuid[], $6::text[], $7::text[]) WITH ORDINALITY AS e(id, name, payload, n)
+			THEN $3 + e.n ELSE 0 END, e.name, e.payload::jsonb, e.meta::jsonb
+		FROM unnest($5::uuid[], $6::text[], $7::text[], $4::text[]) WITH ORDINALITY AS e(id, name, payload, meta, n)
 		RETURNING *
 	), snap AS (
 		INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)
@@ -154,8 +155,12 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 	if err != nil {
 		return nil, fmt.Errorf("marshal metadata: %w", err)
 	}
+	msgMeta, err := json.Marshal(messageMetadata(stream.ID, meta))
+	if err != nil {
+		return nil, fmt.Errorf("marshal message metadata: %w", err)
+	}
+	a := &queuedAppend{stream: stream, expected: expectedVersion, msgMeta: string(msgMeta)}
 	recorded := make([]Recorded, len(events))
-	ids, names, payloads := make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
 	for i, e := range events {
 		payload, err := json.Marshal(e.Data)
 		if err != nil {
@@ -165,52 +170,20 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 			EventID: NewID(), StreamID: stream.ID, StreamType: stream.Type,
 			Version: expectedVersion + i + 1, Name: e.Name, Payload: payload, Metadata: meta,
 		}
-		ids[i], names[i], payloads[i] = recorded[i].EventID, e.Name, string(payload)
+		a.ids = append(a.ids, recorded[i].EventID)
+		a.names = append(a.names, e.Name)
+		a.payloads = append(a.payloads, string(payload))
+		a.metas = append(a.metas, string(metaJSON))
 	}
-	var snapSchema int
-	var snapState *string
+	a.recorded = [][]Recorded{recorded}
 	if snap != nil {
 		state := string(snap.State)
-		snapSchema, snapState = snap.Schema, &state
-	}
-	msgMeta, err := json.Marshal(messageMetadata(stream.ID, meta))
-	if err != nil {
-		return nil, fmt.Errorf("marshal message metadata: %w", err)
+		a.snapSchema, a.snapState = snap.Schema, &state
 	}
 	topic := stream.Topic()
-	args := []any{stream.ID, stream.Type, expectedVersion, string(metaJSON), ids, names, payloads, snapSchema, snapState, string(msgMeta)}
+	a.table = wsql.DefaultPostgreSQLSchema{}.MessagesTable(topic)
 	p := Pipelined(tx)
-	p.queueRows(appendSQL(wsql.DefaultPostgreSQLSchema{}.MessagesTable(topic)), args, func(read func(...any) (bool, error)) error {
-		n := 0
-		var position int64
-		var at time.Time
-		var err error
-		for ok := true; ok; {
-			if ok, err = read(&position, &at); err != nil || !ok {
-				break
-			}
-			if n < len(recorded) {
-				recorded[n].Position, recorded[n].RecordedAt = position, at
-			}
-			n++
-		}
-		// Both conflicts are Postgres's errors, so the transaction fails with them: queued
-		// with a COMMIT, the COMMIT is skipped. A stream behind the expected version gets
-		// version 0, which the table's check refuses.
-		if isUniqueViolation(err) {
-			return versionConflict(err, "stream %s changed concurrently: it is past version %d", stream.ID, expectedVersion)
-		}
-		if isViolationOf(err, "events_stream_version_check") {
-			return versionConflict(err, "stream %s is not at version %d", stream.ID, expectedVersion)
-		}
-		if err != nil {
-			return fmt.Errorf("append to %s: %w", stream.ID, err)
-		}
-		if n != len(recorded) {
-			return fmt.Errorf("append to %s: %d events stored of %d", stream.ID, n, len(recorded))
-		}
-		return nil
-	})
+	p.queueAppend(a)
 	markPublished(ctx, topic, meta.HandledBy)
 	if p != tx {
 		// Not the caller's pipeline: the append goes out now, and its result with it.
@@ -219,6 +192,82 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 		}
 	}
 	return recorded, nil
+}
+
+// queuedAppend is an append queued on a pipeline: its statement's arguments, and the
+// results of the appends it carries (one, or several joined: Pipeline.join).
+type queuedAppend struct {
+	stream                      Stream
+	table                       string // the messages table of the stream's topic
+	expected                    int
+	msgMeta                     string
+	ids, names, payloads, metas []string
+	snapSchema                  int
+	snapState                   *string
+	recorded                    [][]Recorded // each joined append's events, in order
+}
+
+// args are the arguments of appendSQL.
+func (a *queuedAppend) args() []any {
+	return []any{a.stream.ID, a.stream.Type, a.expected, a.metas, a.ids, a.names, a.payloads, a.snapSchema, a.snapState, a.msgMeta}
+}
+
+// next is the stream's version once a is stored.
+func (a *queuedAppend) next() int { return a.expected + len(a.ids) }
+
+// joins reports whether b can join a's statement: the next append of the same stream,
+// with its messages' metadata the same and a snapshot if and only if a has one (the
+// statement's snapshot is the last one's, at the version of the last event).
+func (a *queuedAppend) joins(b *queuedAppend) bool {
+	return a.stream == b.stream && a.next() == b.expected && a.msgMeta == b.msgMeta && (a.snapState == nil) == (b.snapState == nil)
+}
+
+// join adds b's events and snapshot to a.
+func (a *queuedAppend) join(b *queuedAppend) {
+	a.ids = append(a.ids, b.ids...)
+	a.names = append(a.names, b.names...)
+	a.payloads = append(a.payloads, b.payloads...)
+	a.metas = append(a.metas, b.metas...)
+	a.snapSchema, a.snapState = b.snapSchema, b.snapState
+	a.recorded = append(a.recorded, b.recorded...)
+}
+
+// read reads the statement's result into the recorded events: their positions and times.
+func (a *queuedAppend) read(read func(...any) (bool, error)) error {
+	n := 0
+	var position int64
+	var at time.Time
+	var err error
+	for ok := true; ok; {
+		if ok, err = read(&position, &at); err != nil || !ok {
+			break
+		}
+		for i, k := 0, n; i < len(a.recorded); i++ {
+			if k < len(a.recorded[i]) {
+				a.recorded[i][k].Position, a.recorded[i][k].RecordedAt = position, at
+				break
+			}
+			k -= len(a.recorded[i])
+		}
+		n++
+	}
+	stream := a.stream.ID
+	// Both conflicts are Postgres's errors, so the transaction fails with them: queued
+	// with a COMMIT, the COMMIT is skipped. A stream behind the expected version gets
+	// version 0, which the table's check refuses.
+	if isUniqueViolation(err) {
+		return versionConflict(err, "stream %s changed concurrently: it is past version %d", stream, a.expected)
+	}
+	if isViolationOf(err, "events_stream_version_check") {
+		return versionConflict(err, "stream %s is not at version %d", stream, a.expected)
+	}
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", stream, err)
+	}
+	if n != len(a.ids) {
+		return fmt.Errorf("append to %s: %d events stored of %d", stream, n, len(a.ids))
+	}
+	return nil
 }
 
 // envelopeMessage is the message that publishes r: its envelope, and metadata naming the
