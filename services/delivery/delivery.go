@@ -100,13 +100,64 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // RegisterConsumers subscribes the command handler to delivery_commands.
 func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
 	// Queued writes: a command's writes go with the batch's commit (see payments).
-	return log.Consume(router, ConsumerGroup, shipping.CommandsTopic, s.handleCommand, eventstore.QueueWrites())
+	return log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(shipping.CommandsTopic), s.handleCommands, eventstore.QueueWrites())
+}
+
+// handleCommands reads the shipments of every order the batch's commands name in one
+// round trip, then handles each command with what it read (knownShipments), as the
+// payments service does its sessions: a batch costs two round trips, not one per command.
+func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+	var orders []string
+	for _, msg := range msgs {
+		var cmd shipping.CreateShipment
+		if msg.Metadata.Get("name") == shipping.CreateShipmentName && eventstore.Decode(msg, &cmd) == nil {
+			orders = append(orders, cmd.OrderID)
+		}
+	}
+	known, err := shipmentsOf(ctx, tx, orders)
+	if err != nil {
+		return err
+	}
+	return eventstore.PerMessage(ConsumerGroup, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		return s.handleCommand(ctx, tx, msg, known)
+	})(ctx, tx, msgs)
+}
+
+// knownShipments is what a batch of commands knows of its orders' shipments: read once
+// for the batch, then kept as its commands book them. An order read without a shipment
+// maps to nil; an order not read is absent.
+type knownShipments map[string]*Shipment
+
+// shipmentsOf reads the shipments of orders.
+func shipmentsOf(ctx context.Context, q eventstore.Querier, orders []string) (knownShipments, error) {
+	known := make(knownShipments, len(orders))
+	if len(orders) == 0 {
+		return known, nil
+	}
+	rows, err := q.Query(ctx, shipmentColumns+` WHERE order_id = ANY($1)`, orders)
+	if err != nil {
+		return nil, fmt.Errorf("read shipments: %w", err)
+	}
+	for _, o := range orders {
+		known[o] = nil
+	}
+	var sh Shipment
+	_, err = pgx.ForEachRow(rows, shipmentFields(&sh), func() error {
+		found := sh.utc()
+		known[found.OrderID] = &found
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read shipments: %w", err)
+	}
+	return known, nil
 }
 
 // handleCommand dispatches on the message name. An unknown name is acked and logged rather
 // than retried: a newer sender's command will not become understandable by retrying, and
 // blocking the topic on it would stall every order.
-func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+// known holds the shipments the batch read (nil: none read).
+func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Message, known knownShipments) error {
 	switch name := msg.Metadata.Get("name"); name {
 	case shipping.CreateShipmentName:
 		var cmd shipping.CreateShipment
@@ -117,7 +168,7 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		if meta.CorrelationID == "" {
 			meta.CorrelationID = cmd.OrderID
 		}
-		_, _, err := s.createShipment(ctx, tx, meta, cmd)
+		_, _, err := s.createShipment(ctx, tx, meta, cmd, known)
 		return err
 	default:
 		s.logger.WarnContext(ctx, "delivery: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
@@ -144,17 +195,24 @@ type Shipment struct {
 // shipment per order, even under concurrent or redelivered commands. tx should be READ
 // COMMITTED, so a call that waited on a concurrent creator can see its shipment.
 func (s *Service) CreateShipment(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
-	return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd)
+	return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd, nil)
 }
 
-func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment) (Shipment, bool, error) {
+// createShipment is CreateShipment with the metadata of what it appends, and what the
+// caller's batch knows of the order's shipment, if it read it (known; nil when not).
+func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment, known knownShipments) (Shipment, bool, error) {
 	if err := cmd.Validate(); err != nil {
 		return Shipment{}, false, err
 	}
 	// A redelivered command finds its shipment before anything is written: on the
 	// consumer's pipeline the insert's outcome is known only at the commit.
-	if existing, err := shipmentByOrder(ctx, tx, cmd.OrderID, false); apperr.ErrorCode(err) != apperr.CodeNotFound {
-		return existing, false, err
+	switch found, read := known[cmd.OrderID]; {
+	case !read:
+		if existing, err := shipmentByOrder(ctx, tx, cmd.OrderID, false); apperr.ErrorCode(err) != apperr.CodeNotFound {
+			return existing, false, err
+		}
+	case found != nil:
+		return *found, false, nil
 	}
 	now := s.now()
 	tracking, err := trackingNumber()
@@ -204,6 +262,9 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 	if err != nil {
 		return Shipment{}, false, err
 	}
+	if known != nil {
+		known[cmd.OrderID] = &sh
+	}
 	return sh, true, nil
 }
 
@@ -215,24 +276,37 @@ func (s *Service) ShipmentByOrder(ctx context.Context, q eventstore.Querier, ord
 // shipmentByOrder reads an order's shipment; forUpdate locks it so two status changes of the
 // same shipment serialise.
 func shipmentByOrder(ctx context.Context, q eventstore.Querier, orderID string, forUpdate bool) (Shipment, error) {
-	query := `
-		SELECT shipment_id, order_id, carrier, tracking_number, status, reason, address, lines,
-		       created_at, updated_at
-		FROM delivery.shipments WHERE order_id = $1`
+	query := shipmentColumns + ` WHERE order_id = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
 	var sh Shipment
-	err := q.QueryRow(ctx, query, orderID).Scan(&sh.ShipmentID, &sh.OrderID, &sh.Carrier, &sh.TrackingNumber,
-		&sh.Status, &sh.Reason, &sh.Address, &sh.Lines, &sh.CreatedAt, &sh.UpdatedAt)
+	err := q.QueryRow(ctx, query, orderID).Scan(shipmentFields(&sh)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Shipment{}, apperr.Errorf(apperr.CodeNotFound, "no shipment for order %q", orderID)
 	}
 	if err != nil {
 		return Shipment{}, fmt.Errorf("read shipment: %w", err)
 	}
+	return sh.utc(), nil
+}
+
+// shipmentColumns selects what shipmentFields scans.
+const shipmentColumns = `
+		SELECT shipment_id, order_id, carrier, tracking_number, status, reason, address, lines,
+		       created_at, updated_at
+		FROM delivery.shipments`
+
+// shipmentFields are where a row of shipmentColumns is scanned into sh.
+func shipmentFields(sh *Shipment) []any {
+	return []any{&sh.ShipmentID, &sh.OrderID, &sh.Carrier, &sh.TrackingNumber,
+		&sh.Status, &sh.Reason, &sh.Address, &sh.Lines, &sh.CreatedAt, &sh.UpdatedAt}
+}
+
+// utc is sh with its times in UTC, as Postgres returns them in the session's zone.
+func (sh Shipment) utc() Shipment {
 	sh.CreatedAt, sh.UpdatedAt = sh.CreatedAt.UTC(), sh.UpdatedAt.UTC()
-	return sh, nil
+	return sh
 }
 
 func cloneAddress(a *shipping.Address) *shipping.Address {

@@ -30,7 +30,7 @@ func (s *Service) routes() http.Handler {
 // order's existing one.
 func (s *Service) createShipmentHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.Create(w, r, s.logger, s.pool, func(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
-		return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "service:" + httpx.Caller(ctx)}, cmd)
+		return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "service:" + httpx.Caller(ctx)}, cmd, nil)
 	})
 }
 

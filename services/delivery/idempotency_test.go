@@ -25,5 +25,38 @@ func TestCreateShipmentHandledTwiceChangesNothing(t *testing.T) {
 	msg := message.NewMessage("m-1", raw)
 	msg.Metadata.Set("name", shipping.CreateShipmentName)
 	// As the consumer runs it (eventstore.QueueWrites): its writes queued until the commit.
-	pgtest.HandleTwice(t, pool, "a shipment", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommand(ctx, tx, msg) }))
+	pgtest.HandleTwice(t, pool, "a shipment", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) }))
+}
+
+// A batch of commands reads its orders' shipments in one round trip and writes with the
+// commit: two round trips however many commands, and a command repeated in the same batch
+// still finds the shipment the first one booked.
+func TestABatchOfShipmentCommandsCostsTwoRoundTrips(t *testing.T) {
+	pool := pgtest.Pool(t)
+	counted, trips := pgtest.CountingPool(t, pool)
+	s := New(counted, slog.New(slog.DiscardHandler), Config{})
+	create := func(id, orderID string) *message.Message {
+		raw, err := json.Marshal(shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 2}},
+			Address: &shipping.Address{Name: "Ann", Line1: "1 Road", City: "Paris", PostalCode: "75001", Country: "FR"}})
+		require.NoError(t, err)
+		msg := message.NewMessage(id, raw)
+		msg.Metadata.Set("name", shipping.CreateShipmentName)
+		return msg
+	}
+	batch := func(msgs ...*message.Message) {
+		t.Helper()
+		ctx := context.Background()
+		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+		require.NoError(t, pgx.BeginFunc(ctx, counted, func(tx pgx.Tx) error { return handle(ctx, tx) }))
+	}
+	batch(create("w-1", "warm-1")) // statements prepared
+	trips.Reset()
+	batch(create("m-1", "o-1"), create("m-2", "o-2"), create("m-3", "o-3"), create("m-4", "o-4"), create("m-5", "o-1"))
+	// BEGIN, the shipments' read, the writes, COMMIT.
+	require.EqualValues(t, 4, trips.Count())
+	var shipments, events int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM delivery.shipments WHERE order_id LIKE 'o-%'`).Scan(&shipments))
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE stream_type = $1 AND stream_id LIKE '%o-%'`, shipping.StreamType).Scan(&events))
+	require.Equal(t, 4, shipments)
+	require.Equal(t, 4, events)
 }

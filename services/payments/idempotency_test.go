@@ -38,7 +38,38 @@ func TestCommandsHandledTwiceChangeNothing(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// As the consumer runs it (eventstore.QueueWrites): its writes queued until the commit.
-			pgtest.HandleTwice(t, pool, c.name, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommand(ctx, tx, c.msg) }))
+			pgtest.HandleTwice(t, pool, c.name, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+				return s.handleCommands(ctx, tx, []*message.Message{c.msg})
+			}))
 		})
 	}
+}
+
+// A batch of commands reads its orders' sessions in one round trip and writes with the
+// commit: two round trips however many commands, and a command repeated in the same batch
+// still finds the session the first one opened.
+func TestABatchOfSessionCommandsCostsTwoRoundTrips(t *testing.T) {
+	pool := pgtest.Pool(t)
+	counted, trips := pgtest.CountingPool(t, pool)
+	s := New(counted, slog.New(slog.DiscardHandler), Config{})
+	create := func(id, orderID string) *message.Message {
+		return command(t, id, payment.CreateSessionName, payment.CreateSession{OrderID: orderID, Amount: 500, Currency: "EUR",
+			CustomerEmail: "ann@example.com", Lines: []payment.Line{{SKU: "A", Quantity: 1, UnitPrice: 500}}})
+	}
+	batch := func(msgs ...*message.Message) {
+		t.Helper()
+		ctx := context.Background()
+		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+		require.NoError(t, pgx.BeginFunc(ctx, counted, func(tx pgx.Tx) error { return handle(ctx, tx) }))
+	}
+	batch(create("w-1", "warm-1")) // statements prepared
+	trips.Reset()
+	batch(create("m-1", "o-1"), create("m-2", "o-2"), create("m-3", "o-3"), create("m-4", "o-4"), create("m-5", "o-1"))
+	// BEGIN, the sessions' read, the writes, COMMIT.
+	require.EqualValues(t, 4, trips.Count())
+	var sessions, events int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM payments.sessions WHERE order_id LIKE 'o-%'`).Scan(&sessions))
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE stream_type = $1 AND stream_id LIKE '%o-%'`, payment.StreamType).Scan(&events))
+	require.Equal(t, 4, sessions)
+	require.Equal(t, 4, events)
 }

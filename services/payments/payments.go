@@ -118,13 +118,65 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 	// Queued writes: a command's writes go with the batch's commit, so its transaction takes
 	// a transaction id for one round trip only and holds back the log's visibility horizon
 	// (docs/ARCHITECTURE.md) no longer than that.
-	return log.Consume(router, ConsumerGroup, payment.CommandsTopic, s.handleCommand, eventstore.QueueWrites())
+	return log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(payment.CommandsTopic), s.handleCommands, eventstore.QueueWrites())
+}
+
+// handleCommands reads the sessions of every order the batch's commands name in one
+// round trip, then handles each command with what it read (knownSessions): a command
+// for a new order reads nothing of its own, and its writes go with the commit, so a
+// batch costs two round trips however many commands it holds, not one per command.
+func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+	var orders []string
+	for _, msg := range msgs {
+		var cmd payment.CreateSession
+		if msg.Metadata.Get("name") == payment.CreateSessionName && eventstore.Decode(msg, &cmd) == nil {
+			orders = append(orders, cmd.OrderID)
+		}
+	}
+	known, err := sessionsOf(ctx, tx, orders)
+	if err != nil {
+		return err
+	}
+	return eventstore.PerMessage(ConsumerGroup, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		return s.handleCommand(ctx, tx, msg, known)
+	})(ctx, tx, msgs)
+}
+
+// knownSessions is what a batch of commands knows of its orders' sessions: read once for
+// the batch, then kept as its commands create them. An order read without a session
+// maps to nil; an order not read is absent.
+type knownSessions map[string]*Session
+
+// sessionsOf reads the sessions of orders.
+func sessionsOf(ctx context.Context, q eventstore.Querier, orders []string) (knownSessions, error) {
+	known := make(knownSessions, len(orders))
+	if len(orders) == 0 {
+		return known, nil
+	}
+	rows, err := q.Query(ctx, sessionColumns+` WHERE order_id = ANY($1)`, orders)
+	if err != nil {
+		return nil, fmt.Errorf("read payment sessions: %w", err)
+	}
+	for _, o := range orders {
+		known[o] = nil
+	}
+	var sess Session
+	_, err = pgx.ForEachRow(rows, sessionFields(&sess), func() error {
+		found := sess.utc()
+		known[found.OrderID] = &found
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read payment sessions: %w", err)
+	}
+	return known, nil
 }
 
 // handleCommand dispatches on the message name. An unknown name is acked and logged rather
 // than retried: a newer sender's command will not become understandable by retrying, and
 // blocking the topic on it would stall every order.
-func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+// known holds the sessions the batch read (nil: none read).
+func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Message, known knownSessions) error {
 	switch name := msg.Metadata.Get("name"); name {
 	case payment.CreateSessionName:
 		var cmd payment.CreateSession
@@ -135,7 +187,7 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		if meta.CorrelationID == "" {
 			meta.CorrelationID = cmd.OrderID
 		}
-		_, _, err := s.createSession(ctx, tx, meta, cmd)
+		_, _, err := s.createSession(ctx, tx, meta, cmd, known)
 		return err
 	case payment.RefundName:
 		var cmd payment.Refund
@@ -174,14 +226,16 @@ type Session struct {
 // one session per order, even under concurrent or redelivered commands. tx should be READ
 // COMMITTED, so a call that waited on a concurrent creator can see its session.
 func (s *Service) CreateSession(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession) (Session, bool, error) {
-	return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd)
+	return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd, nil)
 }
 
-func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.CreateSession) (Session, bool, error) {
+// createSession is CreateSession with the metadata of what it appends, and what the
+// caller's batch knows of the order's session, if it read it (known; nil when not).
+func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.CreateSession, known knownSessions) (Session, bool, error) {
 	if err := cmd.Validate(); err != nil {
 		return Session{}, false, err
 	}
-	if existing, err := s.existingSession(ctx, tx, cmd); apperr.ErrorCode(err) != apperr.CodeNotFound {
+	if existing, err := s.existingSession(ctx, tx, cmd, known); apperr.ErrorCode(err) != apperr.CodeNotFound {
 		return existing, false, err
 	}
 	// The provider is asked before anything is written: it answers a repeated request for
@@ -221,7 +275,7 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return Session{}, false, fmt.Errorf("insert payment session: %w", err)
 	}
 	if !eventstore.Queues(tx) && tag.RowsAffected() == 0 {
-		existing, err := s.existingSession(ctx, tx, cmd)
+		existing, err := s.existingSession(ctx, tx, cmd, nil)
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			// Only possible under a snapshot older than the winner's commit; retrying sees it.
 			return Session{}, false, apperr.Errorf(apperr.CodeConflict, "a payment session for order %s is being created concurrently; retry", cmd.OrderID)
@@ -240,13 +294,26 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err != nil {
 		return Session{}, false, err
 	}
+	if known != nil {
+		known[cmd.OrderID] = &sess
+	}
 	return sess, true, nil
 }
 
 // existingSession returns the order's session if it has one (a not-found error otherwise),
-// warning when it is not for what cmd asks: the first is kept.
-func (s *Service) existingSession(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession) (Session, error) {
-	existing, err := sessionWhere(ctx, tx, "order_id", cmd.OrderID, false)
+// warning when it is not for what cmd asks: the first is kept. It reads it unless known
+// holds it.
+func (s *Service) existingSession(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession, known knownSessions) (Session, error) {
+	var existing Session
+	var err error
+	switch found, read := known[cmd.OrderID]; {
+	case !read:
+		existing, err = sessionWhere(ctx, tx, "order_id", cmd.OrderID, false)
+	case found == nil:
+		err = apperr.Errorf(apperr.CodeNotFound, "no payment session with orderId %q", cmd.OrderID)
+	default:
+		existing = *found
+	}
 	if err == nil && (existing.Amount != cmd.Amount || existing.Currency != cmd.Currency) {
 		s.logger.WarnContext(ctx, "payments: session already exists with a different amount; keeping the first",
 			"order_id", cmd.OrderID, "session_id", existing.SessionID,
@@ -264,25 +331,38 @@ func (s *Service) SessionByOrder(ctx context.Context, q eventstore.Querier, orde
 // sessionWhere reads one session by a unique column; forUpdate locks it so two settlements
 // of the same session serialise.
 func sessionWhere(ctx context.Context, q eventstore.Querier, column, value string, forUpdate bool) (Session, error) {
-	query := `
-		SELECT session_id, order_id, amount, currency, customer_email, url, status,
-		       coalesce(payment_id, ''), reason, created_at, updated_at, expires_at
-		FROM payments.sessions WHERE ` + column + ` = $1`
+	query := sessionColumns + ` WHERE ` + column + ` = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
 	var sess Session
-	err := q.QueryRow(ctx, query, value).Scan(&sess.SessionID, &sess.OrderID, &sess.Amount, &sess.Currency,
-		&sess.CustomerEmail, &sess.URL, &sess.Status, &sess.PaymentID, &sess.Reason,
-		&sess.CreatedAt, &sess.UpdatedAt, &sess.ExpiresAt)
+	err := q.QueryRow(ctx, query, value).Scan(sessionFields(&sess)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, apperr.Errorf(apperr.CodeNotFound, "no payment session with %s %q", strings.ReplaceAll(column, "_id", "Id"), value)
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("read payment session: %w", err)
 	}
+	return sess.utc(), nil
+}
+
+// sessionColumns selects what sessionFields scans.
+const sessionColumns = `
+		SELECT session_id, order_id, amount, currency, customer_email, url, status,
+		       coalesce(payment_id, ''), reason, created_at, updated_at, expires_at
+		FROM payments.sessions`
+
+// sessionFields are where a row of sessionColumns is scanned into sess.
+func sessionFields(sess *Session) []any {
+	return []any{&sess.SessionID, &sess.OrderID, &sess.Amount, &sess.Currency,
+		&sess.CustomerEmail, &sess.URL, &sess.Status, &sess.PaymentID, &sess.Reason,
+		&sess.CreatedAt, &sess.UpdatedAt, &sess.ExpiresAt}
+}
+
+// utc is sess with its times in UTC, as Postgres returns them in the session's zone.
+func (sess Session) utc() Session {
 	sess.CreatedAt, sess.UpdatedAt, sess.ExpiresAt = sess.CreatedAt.UTC(), sess.UpdatedAt.UTC(), sess.ExpiresAt.UTC()
-	return sess, nil
+	return sess
 }
 
 // now is truncated to Postgres' microsecond precision, so a time in an event equals the one

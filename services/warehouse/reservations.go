@@ -57,9 +57,11 @@ func Reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error) (Reservation, error) {
 	merged := inventory.Merge(lines)
 	// The locks (warehouse, then order, then SKUs in SKU order), the earlier outcome if
-	// any, and the stock go in one round trip. The stock rows are locked even when the
-	// order turns out to be decided already: harmless, and one round trip less for the
-	// usual case.
+	// any, and the stock go in one round trip, with whatever tx has queued: on the
+	// consumer's pipeline, the previous command's writes. The stock rows are locked even
+	// when the order turns out to be decided already: harmless, and one round trip less
+	// for the usual case.
+	p := eventstore.Pipelined(tx)
 	b := &pgx.Batch{}
 	queueLockWarehouse(b)
 	queueLockOrder(b, orderID)
@@ -68,7 +70,8 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 	if refused == nil {
 		stock = queueLockStock(b, merged)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	p.QueueBatch(b)
+	if err := p.Flush(ctx); err != nil {
 		return Reservation{}, err
 	}
 	if *found {
@@ -76,8 +79,8 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 	}
 
 	r := Reservation{OrderID: orderID, ReservationID: eventstore.NewID(), Lines: merged, Status: inventory.StatusReserved}
-	// The stock change, the reservation and its event go in one round trip more.
-	p := eventstore.Pipelined(tx)
+	// The stock change, the reservation and its event go in one round trip more, or, on
+	// the consumer's pipeline, with the next command's first or the commit.
 	writes := &pgx.Batch{}
 	if refused != nil {
 		r.Status, r.Reason = inventory.StatusFailed, "invalid request: "+apperr.ErrorMessage(refused)

@@ -305,3 +305,37 @@ func TestSeedIsIdempotentAndKeepsMovedStock(t *testing.T) {
 	assert.Equal(t, warehouse.StockItem{SKU: "SKU-LIMITED", Name: "Limited Edition Mug (signed)", Available: 3, Reserved: 2},
 		skus["SKU-LIMITED"], "re-seeding must not reset stock orders have moved")
 }
+
+// On a pipeline (the command consumer's queued writes) a reservation costs one round trip:
+// its locks and reads carry the previous reservation's writes, and the last one's go with
+// the commit. A reservation queued behind another still sees it: the same order asked
+// twice in one batch is held once.
+func TestReservationsOnAPipelineCostOneRoundTripEach(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	addStock(t, pool, "MUG", 100)
+	counted, trips := pgtest.CountingPool(t, pool)
+	line := inventory.Line{SKU: "MUG", Quantity: 1}
+	batch := func(orders ...string) {
+		t.Helper()
+		require.NoError(t, pgx.BeginFunc(ctx, counted, func(tx pgx.Tx) error {
+			p := eventstore.Pipelined(tx)
+			for _, o := range orders {
+				if _, err := warehouse.Reserve(ctx, p, meta, o, []inventory.Line{line}); err != nil {
+					return err
+				}
+			}
+			return p.Flush(ctx)
+		}))
+	}
+	batch("warm-1", "warm-2") // statements prepared
+	trips.Reset()
+	batch("o-1", "o-2", "o-3", "o-2")
+	// BEGIN, four reservations (the repeated one writes nothing), COMMIT.
+	assert.EqualValues(t, 1+4+1, trips.Count())
+	available, reserved := stockOf(t, pool, "MUG")
+	assert.Equal(t, 95, available)
+	assert.Equal(t, 5, reserved)
+	assert.Equal(t, []string{inventory.ReservedName}, eventNames(t, pool, "o-2"))
+}
