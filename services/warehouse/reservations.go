@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,32 +50,40 @@ func Reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 	if err := inventory.Validate(orderID, lines); err != nil {
 		return Reservation{}, err
 	}
-	return reserve(ctx, tx, meta, orderID, lines, nil)
+	return reserve(ctx, tx, meta, orderID, lines, nil, nil)
 }
 
 // reserve is Reserve after validation. A non-nil refused records a failed reservation
 // without touching stock: a malformed command still deserves an answer the saga can act on.
-func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error) (Reservation, error) {
+// known, when not nil, is what the caller's batch holds locked and has read
+// (lockBatch); reserve reads only what it does not cover, and keeps it up to date.
+func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error, known *batchStock) (Reservation, error) {
 	merged := inventory.Merge(lines)
-	// The locks (warehouse, then order, then SKUs in SKU order), the earlier outcome if
-	// any, and the stock go in one round trip, with whatever tx has queued: on the
-	// consumer's pipeline, the previous command's writes. The stock rows are locked even
-	// when the order turns out to be decided already: harmless, and one round trip less
-	// for the usual case.
 	p := eventstore.Pipelined(tx)
-	b := &pgx.Batch{}
-	queueLockWarehouse(b)
-	queueLockOrder(b, orderID)
-	existing, found := queueLoadReservation(b, orderID)
-	var stock map[string]int
-	if refused == nil {
-		stock = queueLockStock(b, merged)
+	existing, stock, covered := known.covers(orderID, merged, refused == nil)
+	if !covered {
+		// The locks (warehouse, then order, then SKUs in SKU order), the earlier outcome if
+		// any, and the stock go in one round trip, with whatever tx has queued: on the
+		// consumer's pipeline, the previous command's writes. The stock rows are locked even
+		// when the order turns out to be decided already: harmless, and one round trip less
+		// for the usual case.
+		b := &pgx.Batch{}
+		queueLockWarehouse(b)
+		queueLockOrder(b, orderID)
+		read, found := queueLoadReservation(b, orderID)
+		if refused == nil {
+			stock = queueLockStock(b, merged)
+		}
+		p.QueueBatch(b)
+		if err := p.Flush(ctx); err != nil {
+			return Reservation{}, err
+		}
+		if *found {
+			existing = read
+		}
+		known.add(orderID, existing, stock)
 	}
-	p.QueueBatch(b)
-	if err := p.Flush(ctx); err != nil {
-		return Reservation{}, err
-	}
-	if *found {
+	if existing != nil {
 		return *existing, nil
 	}
 
@@ -88,6 +97,7 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 		r.Status, r.Reason, r.SKU = inventory.StatusFailed, short.Reason(), short.SKU
 	} else {
 		queueMoveStock(writes, merged, 1)
+		known.take(merged)
 	}
 	linesJSON, err := json.Marshal(r.Lines)
 	if err != nil {
@@ -115,12 +125,110 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 	if _, err := eventstore.Append(ctx, p, stream(orderID), versionBeforeOutcome, meta, event); err != nil {
 		return Reservation{}, err
 	}
+	known.add(orderID, &r, nil)
 	if p != tx {
 		if err := p.Flush(ctx); err != nil {
 			return Reservation{}, err
 		}
 	}
 	return r, nil
+}
+
+// batchStock is what a batch of reservations holds locked and knows (lockBatch): the
+// reservations of its orders, nil for an order without one, and the available stock of
+// the SKUs they name. Every writer of stock takes the warehouse's lock first, so under it
+// nothing but the batch moves these rows, and the batch keeps them as it reserves. A nil
+// batchStock knows nothing.
+type batchStock struct {
+	reservations map[string]*Reservation
+	stock        map[string]int
+}
+
+// covers returns order's reservation (nil: none) and, when withStock, the stock of lines,
+// if known holds both; covered is false when they must be read.
+func (k *batchStock) covers(order string, lines []inventory.Line, withStock bool) (existing *Reservation, stock map[string]int, covered bool) {
+	if k == nil {
+		return nil, nil, false
+	}
+	existing, ok := k.reservations[order]
+	if !ok {
+		return nil, nil, false
+	}
+	if withStock {
+		for _, l := range lines {
+			if _, ok := k.stock[l.SKU]; !ok {
+				return nil, nil, false
+			}
+		}
+	}
+	return existing, k.stock, true
+}
+
+// add records order's reservation (nil: none) and stock as read or decided.
+func (k *batchStock) add(order string, r *Reservation, stock map[string]int) {
+	if k == nil {
+		return
+	}
+	k.reservations[order] = r
+	maps.Copy(k.stock, stock)
+}
+
+// forget drops what k knows, after a change it does not follow (a release): what comes
+// next reads again.
+func (k *batchStock) forget() {
+	if k == nil {
+		return
+	}
+	clear(k.reservations)
+	clear(k.stock)
+}
+
+// take moves lines out of the available stock known.
+func (k *batchStock) take(lines []inventory.Line) {
+	if k == nil {
+		return
+	}
+	for _, l := range lines {
+		k.stock[l.SKU] -= l.Quantity
+	}
+}
+
+// lockBatch takes, in one round trip with what tx has queued, what a batch of reservations
+// of orders for lines needs: the warehouse's lock, every order's, their reservations and
+// the stock rows of every SKU, locked in SKU order. Under the warehouse's lock the orders'
+// locks cannot take part in a deadlock, whatever their order.
+func lockBatch(ctx context.Context, tx pgx.Tx, orders []string, lines []inventory.Line) (*batchStock, error) {
+	k := &batchStock{reservations: make(map[string]*Reservation, len(orders)), stock: map[string]int{}}
+	if len(orders) == 0 {
+		return k, nil
+	}
+	keys := make([]string, len(orders))
+	for i, o := range orders {
+		keys[i] = orderLockKey(o)
+		k.reservations[o] = nil
+	}
+	b := &pgx.Batch{}
+	queueLockWarehouse(b)
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys).Exec(func(pgconn.CommandTag) error { return nil })
+	b.Queue(reservationColumns+` WHERE order_id = ANY($1)`, orders).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			r, err := scanReservation(rows)
+			if err != nil {
+				return fmt.Errorf("load reservations: %w", err)
+			}
+			k.reservations[r.OrderID] = &r
+		}
+		return rows.Err()
+	})
+	if len(lines) > 0 {
+		k.stock = queueLockStock(b, inventory.Merge(lines))
+	}
+	p := eventstore.Pipelined(tx)
+	p.QueueBatch(b)
+	if err := p.Flush(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // Release gives a held reservation's stock back inside tx and appends Released. Releasing is
@@ -216,9 +324,12 @@ func queueLockOrder(b *pgx.Batch, orderID string) {
 	b.Queue(lockOrderSQL, orderLockKey(orderID)).Exec(func(_ pgconn.CommandTag) error { return nil })
 }
 
-const loadReservationSQL = `
+const loadReservationSQL = reservationColumns + ` WHERE order_id = $1`
+
+// reservationColumns selects what scanReservation reads.
+const reservationColumns = `
 	SELECT order_id, reservation_id::text, status, lines, reason, failed_sku, created_at, released_at
-	FROM warehouse.reservations WHERE order_id = $1`
+	FROM warehouse.reservations`
 
 func loadReservation(ctx context.Context, q eventstore.Querier, orderID string) (Reservation, error) {
 	r, err := scanReservation(q.QueryRow(ctx, loadReservationSQL, orderID))

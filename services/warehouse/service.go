@@ -43,23 +43,50 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 
 // RegisterConsumers subscribes the warehouse to its command topic.
 func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router) error {
-	// Queued writes, as the payments and delivery consumers: a command's writes travel with
-	// the next command's first round trip (its locks and reads), or with the commit, so a
-	// reservation costs its batch one round trip instead of two.
-	return log.Consume(router, ConsumerGroup, inventory.CommandsTopic, s.executeCommand, eventstore.QueueWrites())
+	// Queued writes, as the payments and delivery consumers: the commands' writes travel
+	// with the commit.
+	return log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(inventory.CommandsTopic), s.executeCommands, eventstore.QueueWrites())
+}
+
+// executeCommands takes, in one round trip, the locks, reservations and stock rows the
+// batch's reservations need (lockBatch), then executes each command on what it holds, so
+// a batch of reservations costs BEGIN, that round trip and the writes with COMMIT, not a
+// round trip a command.
+func (s *Service) executeCommands(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+	var orders []string
+	var lines []inventory.Line
+	for _, msg := range msgs {
+		var cmd inventory.Reserve
+		if msg.Metadata.Get("name") == inventory.ReserveName && eventstore.Decode(msg, &cmd) == nil &&
+			inventory.ValidateOrderID(cmd.OrderID) == nil {
+			orders = append(orders, cmd.OrderID)
+			if inventory.ValidateLines(cmd.Lines) == nil {
+				lines = append(lines, cmd.Lines...)
+			}
+		}
+	}
+	known, err := lockBatch(ctx, tx, orders, lines)
+	if err != nil {
+		return err
+	}
+	return eventstore.PerMessage(ConsumerGroup, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		return s.executeCommand(ctx, tx, msg, known)
+	})(ctx, tx, msgs)
 }
 
 // executeCommand dispatches a warehouse command inside the consumer's transaction. A name it
 // does not know is acknowledged, not retried: it comes from a newer sender, and retrying
 // would only hold up the commands behind it.
-func (s *Service) executeCommand(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+// known is what the batch holds locked and has read (nil: nothing).
+func (s *Service) executeCommand(ctx context.Context, tx pgx.Tx, msg *message.Message, known *batchStock) error {
 	// Continue the sender's trace, so the events appended here join the order's trace.
 	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(msg.Metadata))
 	meta := eventstore.MetadataOf(msg)
 	switch name := msg.Metadata.Get("name"); name {
 	case inventory.ReserveName:
-		return s.reserveInventory(ctx, tx, meta, msg)
+		return s.reserveInventory(ctx, tx, meta, msg, known)
 	case inventory.ReleaseName:
+		known.forget() // a release moves stock back behind what the batch knows
 		return s.releaseInventory(ctx, tx, meta, msg)
 	default:
 		s.logger.WarnContext(ctx, "ignoring unknown warehouse command", "name", name, "message_uuid", msg.UUID)
@@ -70,7 +97,7 @@ func (s *Service) executeCommand(ctx context.Context, tx pgx.Tx, msg *message.Me
 // reserveInventory answers a Reserve command with Reserved or ReservationFailed. An invalid
 // command that names its order is answered with ReservationFailed, since the saga waits for
 // an answer; one without an order id cannot be answered and goes to the dead letters.
-func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, msg *message.Message) error {
+func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, msg *message.Message, known *batchStock) error {
 	var cmd inventory.Reserve
 	if err := eventstore.Decode(msg, &cmd); err != nil {
 		return err
@@ -78,7 +105,7 @@ func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventsto
 	if err := inventory.ValidateOrderID(cmd.OrderID); err != nil {
 		return fmt.Errorf("%s %s: %w", inventory.ReserveName, msg.UUID, err)
 	}
-	r, err := reserve(ctx, tx, meta, cmd.OrderID, cmd.Lines, inventory.ValidateLines(cmd.Lines))
+	r, err := reserve(ctx, tx, meta, cmd.OrderID, cmd.Lines, inventory.ValidateLines(cmd.Lines), known)
 	if err != nil {
 		return err
 	}
