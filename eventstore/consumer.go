@@ -38,6 +38,50 @@ func PerMessage(group string, h Handler) BatchHandler {
 	}
 }
 
+// ReadFirst is PerMessage for handlers that each read rows before deciding: read takes
+// the whole batch and reads, in one round trip, what all of its messages need; h then
+// handles each message with it, and keeps it up to date as it writes. On a pipeline
+// (QueueWrites) the batch is then BEGIN, that read and the writes with COMMIT, where a
+// read of each message's own would flush the previous one's writes and cost two round
+// trips a message. A message retried on its own after a failed batch gets a read of its
+// own, as a batch of one.
+func ReadFirst[K any](group string, read func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (K, error), h func(ctx context.Context, tx pgx.Tx, msg *message.Message, known K) error) BatchHandler {
+	return func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+		known, err := read(ctx, tx, msgs)
+		if err != nil {
+			return err
+		}
+		return PerMessage(group, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+			return h(ctx, tx, msg, known)
+		})(ctx, tx, msgs)
+	}
+}
+
+// ReadByKey reads the rows of query (which must end where `WHERE <column> = ANY($1)` can
+// follow) for keys, scanning each into a T through fields, and returns them by key(T);
+// a key without a row maps to nil, so a caller can tell "read, none" from "not read"
+// (absent).
+func ReadByKey[T any](ctx context.Context, q Querier, query, column string, keys []string, fields func(*T) []any, key func(*T) string) (map[string]*T, error) {
+	found := make(map[string]*T, len(keys))
+	if len(keys) == 0 {
+		return found, nil
+	}
+	rows, err := q.Query(ctx, query+` WHERE `+column+` = ANY($1)`, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		found[k] = nil
+	}
+	var row T
+	_, err = pgx.ForEachRow(rows, fields(&row), func() error {
+		r := row
+		found[key(&r)] = &r
+		return nil
+	})
+	return found, err
+}
+
 // topicKey is the metadata key under which a consumer records the physical topic a
 // message was read from, for spans and dead letters.
 const topicKey = "_ordermill_topic"

@@ -22,6 +22,16 @@ func Queued(handle func(ctx context.Context, tx pgx.Tx) error) func(ctx context.
 	}
 }
 
+// Run runs handle in a transaction of its own on pool, as a consumer runs a batch, and
+// fails t if it fails.
+func Run(t testing.TB, pool *pgxpool.Pool, handle func(ctx context.Context, tx pgx.Tx) error) {
+	t.Helper()
+	ctx := context.Background()
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // HandleTwice runs handle in a transaction of its own, as a consumer runs a handler for
 // a message, and then again, as the log redelivers it (a lost commit, a retried batch).
 // The first run must change the database (else the test proves nothing) and the second

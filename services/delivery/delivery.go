@@ -104,23 +104,10 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 }
 
 // handleCommands reads the shipments of every order the batch's commands name in one
-// round trip, then handles each command with what it read (knownShipments), as the
-// payments service does its sessions: a batch costs two round trips, not one per command.
+// round trip, then handles each command with what it read (eventstore.ReadFirst), as the
+// payments service does its sessions: a batch costs two round trips, not two a command.
 func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
-	var orders []string
-	for _, msg := range msgs {
-		var cmd shipping.CreateShipment
-		if msg.Metadata.Get("name") == shipping.CreateShipmentName && eventstore.Decode(msg, &cmd) == nil {
-			orders = append(orders, cmd.OrderID)
-		}
-	}
-	known, err := shipmentsOf(ctx, tx, orders)
-	if err != nil {
-		return err
-	}
-	return eventstore.PerMessage(ConsumerGroup, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-		return s.handleCommand(ctx, tx, msg, known)
-	})(ctx, tx, msgs)
+	return eventstore.ReadFirst(ConsumerGroup, readShipments, s.handleCommand)(ctx, tx, msgs)
 }
 
 // knownShipments is what a batch of commands knows of its orders' shipments: read once
@@ -128,27 +115,23 @@ func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message
 // maps to nil; an order not read is absent.
 type knownShipments map[string]*Shipment
 
-// shipmentsOf reads the shipments of orders.
-func shipmentsOf(ctx context.Context, q eventstore.Querier, orders []string) (knownShipments, error) {
-	known := make(knownShipments, len(orders))
-	if len(orders) == 0 {
-		return known, nil
+// readShipments reads the shipments of the orders msgs ask shipments for.
+func readShipments(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (knownShipments, error) {
+	var orders []string
+	for _, msg := range msgs {
+		var cmd shipping.CreateShipment
+		if msg.Metadata.Get("name") == shipping.CreateShipmentName && eventstore.Decode(msg, &cmd) == nil {
+			orders = append(orders, cmd.OrderID)
+		}
 	}
-	rows, err := q.Query(ctx, shipmentColumns+` WHERE order_id = ANY($1)`, orders)
+	known, err := eventstore.ReadByKey(ctx, tx, shipmentColumns, "order_id", orders, shipmentFields, func(sh *Shipment) string { return sh.OrderID })
 	if err != nil {
 		return nil, fmt.Errorf("read shipments: %w", err)
 	}
-	for _, o := range orders {
-		known[o] = nil
-	}
-	var sh Shipment
-	_, err = pgx.ForEachRow(rows, shipmentFields(&sh), func() error {
-		found := sh.utc()
-		known[found.OrderID] = &found
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read shipments: %w", err)
+	for _, sh := range known {
+		if sh != nil {
+			*sh = sh.utc()
+		}
 	}
 	return known, nil
 }

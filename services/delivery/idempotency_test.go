@@ -45,9 +45,7 @@ func TestABatchOfShipmentCommandsCostsTwoRoundTrips(t *testing.T) {
 	}
 	batch := func(msgs ...*message.Message) {
 		t.Helper()
-		ctx := context.Background()
-		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
-		require.NoError(t, pgx.BeginFunc(ctx, counted, func(tx pgx.Tx) error { return handle(ctx, tx) }))
+		pgtest.Run(t, counted, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) }))
 	}
 	batch(create("w-1", "warm-1")) // statements prepared
 	trips.Reset()

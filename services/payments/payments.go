@@ -122,24 +122,11 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 }
 
 // handleCommands reads the sessions of every order the batch's commands name in one
-// round trip, then handles each command with what it read (knownSessions): a command
-// for a new order reads nothing of its own, and its writes go with the commit, so a
-// batch costs two round trips however many commands it holds, not one per command.
+// round trip, then handles each command with what it read (eventstore.ReadFirst): a
+// command for a new order reads nothing of its own, and a batch costs two round trips
+// however many commands it holds, not two a command.
 func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
-	var orders []string
-	for _, msg := range msgs {
-		var cmd payment.CreateSession
-		if msg.Metadata.Get("name") == payment.CreateSessionName && eventstore.Decode(msg, &cmd) == nil {
-			orders = append(orders, cmd.OrderID)
-		}
-	}
-	known, err := sessionsOf(ctx, tx, orders)
-	if err != nil {
-		return err
-	}
-	return eventstore.PerMessage(ConsumerGroup, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-		return s.handleCommand(ctx, tx, msg, known)
-	})(ctx, tx, msgs)
+	return eventstore.ReadFirst(ConsumerGroup, readSessions, s.handleCommand)(ctx, tx, msgs)
 }
 
 // knownSessions is what a batch of commands knows of its orders' sessions: read once for
@@ -147,27 +134,23 @@ func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message
 // maps to nil; an order not read is absent.
 type knownSessions map[string]*Session
 
-// sessionsOf reads the sessions of orders.
-func sessionsOf(ctx context.Context, q eventstore.Querier, orders []string) (knownSessions, error) {
-	known := make(knownSessions, len(orders))
-	if len(orders) == 0 {
-		return known, nil
+// readSessions reads the sessions of the orders msgs ask sessions for.
+func readSessions(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (knownSessions, error) {
+	var orders []string
+	for _, msg := range msgs {
+		var cmd payment.CreateSession
+		if msg.Metadata.Get("name") == payment.CreateSessionName && eventstore.Decode(msg, &cmd) == nil {
+			orders = append(orders, cmd.OrderID)
+		}
 	}
-	rows, err := q.Query(ctx, sessionColumns+` WHERE order_id = ANY($1)`, orders)
+	known, err := eventstore.ReadByKey(ctx, tx, sessionColumns, "order_id", orders, sessionFields, func(s *Session) string { return s.OrderID })
 	if err != nil {
 		return nil, fmt.Errorf("read payment sessions: %w", err)
 	}
-	for _, o := range orders {
-		known[o] = nil
-	}
-	var sess Session
-	_, err = pgx.ForEachRow(rows, sessionFields(&sess), func() error {
-		found := sess.utc()
-		known[found.OrderID] = &found
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read payment sessions: %w", err)
+	for _, sess := range known {
+		if sess != nil {
+			*sess = sess.utc()
+		}
 	}
 	return known, nil
 }

@@ -66,8 +66,7 @@ func TestABatchOfReservationsCostsTwoRoundTrips(t *testing.T) {
 	}
 	batch := func(msgs ...*message.Message) {
 		t.Helper()
-		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.executeCommands(ctx, tx, msgs) })
-		require.NoError(t, pgx.BeginFunc(ctx, counted, func(tx pgx.Tx) error { return handle(ctx, tx) }))
+		pgtest.Run(t, counted, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.executeCommands(ctx, tx, msgs) }))
 	}
 	batch(reserve("w-1", "warm-1", inventory.Line{SKU: "CAP", Quantity: 1})) // statements prepared
 	trips.Reset()

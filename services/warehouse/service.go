@@ -49,10 +49,15 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 }
 
 // executeCommands takes, in one round trip, the locks, reservations and stock rows the
-// batch's reservations need (lockBatch), then executes each command on what it holds, so
-// a batch of reservations costs BEGIN, that round trip and the writes with COMMIT, not a
-// round trip a command.
+// batch's reservations need (lockBatch), then executes each command on what it holds
+// (eventstore.ReadFirst), so a batch of reservations costs BEGIN, that round trip and the
+// writes with COMMIT, not a round trip a command.
 func (s *Service) executeCommands(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+	return eventstore.ReadFirst(ConsumerGroup, lockReservations, s.executeCommand)(ctx, tx, msgs)
+}
+
+// lockReservations is lockBatch for the orders and lines msgs ask to reserve.
+func lockReservations(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (*batchStock, error) {
 	var orders []string
 	var lines []inventory.Line
 	for _, msg := range msgs {
@@ -65,13 +70,7 @@ func (s *Service) executeCommands(ctx context.Context, tx pgx.Tx, msgs []*messag
 			}
 		}
 	}
-	known, err := lockBatch(ctx, tx, orders, lines)
-	if err != nil {
-		return err
-	}
-	return eventstore.PerMessage(ConsumerGroup, func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
-		return s.executeCommand(ctx, tx, msg, known)
-	})(ctx, tx, msgs)
+	return lockBatch(ctx, tx, orders, lines)
 }
 
 // executeCommand dispatches a warehouse command inside the consumer's transaction. A name it
