@@ -62,25 +62,19 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 	p := eventstore.Pipelined(tx)
 	existing, stock, covered := known.covers(orderID, merged, refused == nil)
 	if !covered {
-		// The locks (warehouse, then order, then SKUs in SKU order), the earlier outcome if
-		// any, and the stock go in one round trip, with whatever tx has queued: on the
-		// consumer's pipeline, the previous command's writes. The stock rows are locked even
-		// when the order turns out to be decided already: harmless, and one round trip less
-		// for the usual case.
-		b := &pgx.Batch{}
-		queueLockWarehouse(b)
-		queueLockOrder(b, orderID)
-		read, found := queueLoadReservation(b, orderID)
+		// The locks, the earlier outcome if any, and the stock, as for a batch of one, in one
+		// round trip with whatever tx has queued: on the consumer's pipeline, the previous
+		// command's writes. The stock rows are locked even when the order turns out to be
+		// decided already: harmless, and one round trip less for the usual case.
+		var toLock []inventory.Line
 		if refused == nil {
-			stock = queueLockStock(b, merged)
+			toLock = merged
 		}
-		p.QueueBatch(b)
-		if err := p.Flush(ctx); err != nil {
+		read, err := lockBatch(ctx, p, []string{orderID}, toLock)
+		if err != nil {
 			return Reservation{}, err
 		}
-		if *found {
-			existing = read
-		}
+		existing, stock = read.reservations[orderID], read.stock
 		known.add(orderID, existing, stock)
 	}
 	if existing != nil {
@@ -195,8 +189,9 @@ func (k *batchStock) take(lines []inventory.Line) {
 
 // lockBatch takes, in one round trip with what tx has queued, what a batch of reservations
 // of orders for lines needs: the warehouse's lock, every order's, their reservations and
-// the stock rows of every SKU, locked in SKU order. Under the warehouse's lock the orders'
-// locks cannot take part in a deadlock, whatever their order.
+// the stock rows of every SKU, locked in SKU order (the warehouse's, then the orders',
+// then the SKUs'). Under the warehouse's lock the orders' locks cannot take part in a
+// deadlock, whatever their order.
 func lockBatch(ctx context.Context, tx pgx.Tx, orders []string, lines []inventory.Line) (*batchStock, error) {
 	k := &batchStock{reservations: make(map[string]*Reservation, len(orders)), stock: map[string]int{}}
 	if len(orders) == 0 {
@@ -319,11 +314,6 @@ const lockOrderSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
 
 func orderLockKey(orderID string) string { return "warehouse.reservation/" + orderID }
 
-// queueLockOrder queues lockOrder on b.
-func queueLockOrder(b *pgx.Batch, orderID string) {
-	b.Queue(lockOrderSQL, orderLockKey(orderID)).Exec(func(_ pgconn.CommandTag) error { return nil })
-}
-
 const loadReservationSQL = reservationColumns + ` WHERE order_id = $1`
 
 // reservationColumns selects what scanReservation reads.
@@ -340,24 +330,6 @@ func loadReservation(ctx context.Context, q eventstore.Querier, orderID string) 
 		return r, fmt.Errorf("load reservation of order %s: %w", orderID, err)
 	}
 	return r, nil
-}
-
-// queueLoadReservation queues loadReservation on b: once b is closed, found says whether
-// the order has a reservation, and r holds it.
-func queueLoadReservation(b *pgx.Batch, orderID string) (r *Reservation, found *bool) {
-	r, found = &Reservation{}, new(bool)
-	b.Queue(loadReservationSQL, orderID).QueryRow(func(row pgx.Row) error {
-		got, err := scanReservation(row)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("load reservation of order %s: %w", orderID, err)
-		}
-		*r, *found = got, true
-		return nil
-	})
-	return r, found
 }
 
 func scanReservation(row pgx.Row) (Reservation, error) {
