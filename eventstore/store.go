@@ -108,7 +108,7 @@ func AppendWithSnapshot(ctx context.Context, tx pgx.Tx, stream Stream, expectedV
 // envelopes in Go and joining them to the inserted rows made 10-19 % fewer appends a
 // second under pgbench, and about 4 % fewer orders end to end (docs/BENCHMARKS.md,
 // fourteenth session). Each event has its own metadata ($4), since appends queued on a
-// pipeline join into one statement (Pipeline.join).
+// pipeline join into one statement (Pipeline.queueAppend).
 func appendSQL(table string) string {
 	if q, ok := appendSQLs.Load(table); ok {
 		return q.(string)
@@ -174,8 +174,8 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 		a.names = append(a.names, e.Name)
 		a.payloads = append(a.payloads, string(payload))
 		a.metas = append(a.metas, string(metaJSON))
+		a.recorded = append(a.recorded, &recorded[i])
 	}
-	a.recorded = [][]Recorded{recorded}
 	if snap != nil {
 		state := string(snap.State)
 		a.snapSchema, a.snapState = snap.Schema, &state
@@ -194,8 +194,8 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 	return recorded, nil
 }
 
-// queuedAppend is an append queued on a pipeline: its statement's arguments, and the
-// results of the appends it carries (one, or several joined: Pipeline.join).
+// queuedAppend is an append queued on a pipeline: its statement's arguments, and where
+// the results of the appends it carries go (one, or several joined: Pipeline.queueAppend).
 type queuedAppend struct {
 	stream                      Stream
 	table                       string // the messages table of the stream's topic
@@ -204,7 +204,7 @@ type queuedAppend struct {
 	ids, names, payloads, metas []string
 	snapSchema                  int
 	snapState                   *string
-	recorded                    [][]Recorded // each joined append's events, in order
+	recorded                    []*Recorded // each event's, in the callers' results, in order
 }
 
 // args are the arguments of appendSQL.
@@ -242,12 +242,8 @@ func (a *queuedAppend) read(read func(...any) (bool, error)) error {
 		if ok, err = read(&position, &at); err != nil || !ok {
 			break
 		}
-		for i, k := 0, n; i < len(a.recorded); i++ {
-			if k < len(a.recorded[i]) {
-				a.recorded[i][k].Position, a.recorded[i][k].RecordedAt = position, at
-				break
-			}
-			k -= len(a.recorded[i])
+		if n < len(a.recorded) {
+			a.recorded[n].Position, a.recorded[n].RecordedAt = position, at
 		}
 		n++
 	}
