@@ -57,6 +57,20 @@ func ReadFirst[K any](group string, read func(ctx context.Context, tx pgx.Tx, ms
 	}
 }
 
+// KeysOf returns key(c) for each message of msgs named name, decoded as a C: what a
+// ReadFirst read looks up. A message that does not decode is left out, for its handler to
+// report.
+func KeysOf[C any](msgs []*message.Message, name string, key func(C) string) []string {
+	var keys []string
+	for _, msg := range msgs {
+		var c C
+		if msg.Metadata.Get("name") == name && Decode(msg, &c) == nil {
+			keys = append(keys, key(c))
+		}
+	}
+	return keys
+}
+
 // ReadByKey reads the rows of query (which must end where `WHERE <column> = ANY($1)` can
 // follow) for keys, scanning each into a T through fields, and returns them by key(T);
 // a key without a row maps to nil, so a caller can tell "read, none" from "not read"

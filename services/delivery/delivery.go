@@ -117,13 +117,7 @@ type knownShipments map[string]*Shipment
 
 // readShipments reads the shipments of the orders msgs ask shipments for.
 func readShipments(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (knownShipments, error) {
-	var orders []string
-	for _, msg := range msgs {
-		var cmd shipping.CreateShipment
-		if msg.Metadata.Get("name") == shipping.CreateShipmentName && eventstore.Decode(msg, &cmd) == nil {
-			orders = append(orders, cmd.OrderID)
-		}
-	}
+	orders := eventstore.KeysOf(msgs, shipping.CreateShipmentName, func(cmd shipping.CreateShipment) string { return cmd.OrderID })
 	known, err := eventstore.ReadByKey(ctx, tx, shipmentColumns, "order_id", orders, shipmentFields, func(sh *Shipment) string { return sh.OrderID })
 	if err != nil {
 		return nil, fmt.Errorf("read shipments: %w", err)

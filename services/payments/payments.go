@@ -136,13 +136,7 @@ type knownSessions map[string]*Session
 
 // readSessions reads the sessions of the orders msgs ask sessions for.
 func readSessions(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (knownSessions, error) {
-	var orders []string
-	for _, msg := range msgs {
-		var cmd payment.CreateSession
-		if msg.Metadata.Get("name") == payment.CreateSessionName && eventstore.Decode(msg, &cmd) == nil {
-			orders = append(orders, cmd.OrderID)
-		}
-	}
+	orders := eventstore.KeysOf(msgs, payment.CreateSessionName, func(cmd payment.CreateSession) string { return cmd.OrderID })
 	known, err := eventstore.ReadByKey(ctx, tx, sessionColumns, "order_id", orders, sessionFields, func(s *Session) string { return s.OrderID })
 	if err != nil {
 		return nil, fmt.Errorf("read payment sessions: %w", err)
