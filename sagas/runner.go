@@ -3,17 +3,13 @@ package sagas
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -48,6 +44,9 @@ type Runner struct {
 	logger *slog.Logger
 	outbox Outbox                 // records the emails
 	ranNow *prometheus.CounterVec // RunNow's outcomes
+	shared prometheus.Histogram   // calls a RunNow transaction carries
+
+	nowQueue nowQueue // RunNow's calls waiting for a lane
 }
 
 // RunNow's outcomes, the outcome label of ordermill_saga_run_now_total.
@@ -62,11 +61,18 @@ func NewRunner(flow Flow, cfg Config, outbox Outbox, now func() time.Time, logge
 		ranNow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "saga_run_now_total",
 			Help: "Webhooks and managers' decisions the saga ran on in their own transaction (handled), or left to its consumers because that failed (left_to_log).",
-		}, []string{"outcome"})}
+		}, []string{"outcome"}),
+		shared: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metrics.Namespace, Name: "saga_run_now_calls",
+			Help:    "RunNow calls (placements, webhooks, decisions) per transaction: calls that wait for a lane share the next one.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		})}
 }
 
 // Collectors are the runner's metrics, for the host's registry.
-func (r *Runner) Collectors() []prometheus.Collector { return []prometheus.Collector{r.ranNow} }
+func (r *Runner) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.ranNow, r.shared}
+}
 
 // Register subscribes the runner to every topic its flow listens to, in batches. Each
 // partition of the order events has a consumer of its own, so orders move in parallel;
@@ -273,117 +279,6 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 // returns the messages it recorded (Recorded converts appended events), published or
 // not: the saga runs on them.
 type Recorder func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]Message, error)
-
-// errSagaFailed marks a failure of RunNow's saga part, as opposed to its recorder's.
-var errSagaFailed = errors.New("the saga failed")
-
-// RunNow runs, in a new transaction of pool that it commits: before's statements, which
-// go with the saga's lock and reads in the transaction's first round trip (an idempotency
-// key, an inbox row, a count the recorder needs: before fills b, and its callbacks have
-// run when record does), then record, then the flow on what record recorded, as the
-// saga's consumers would once the log delivered it. The order's saga lock is taken before
-// record runs, so the lock order is the saga's own, and what record publishes carries
-// HandledBy, so the consumers skip it (a recorder may also keep it out of the log: see
-// Recorder). An order approved or paid then reaches its next wait, or its next service,
-// with this commit, and every write of record and of the saga goes with the COMMIT in one
-// round trip: no trip through the log, no batch transaction of the saga's own.
-//
-// If the saga fails while deciding (a bug), or Postgres refuses any write of the
-// transaction at the commit (a writer of the stream without the saga's lock, such as a
-// manager's note, came first), the transaction is rolled back whole and done again,
-// before and record included, without the saga: record runs without HandledBy,
-// publishing all it records, and the saga's consumers take the message from the log,
-// with their retries and dead letters. What record returns as its own error (a
-// refusal, or a read of its that failed) is returned, and so is a commit whose outcome
-// is unknown (the connection lost, the backend terminated): that is never done again.
-func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
-	var err error
-	for _, withSaga := range []bool{true, false} {
-		actx, keep := eventstore.SavepointScope(ctx)
-		committing, ran := false, false
-		err = eventstore.BeginPipelinedFunc(actx, pool, func(p *eventstore.Pipeline) error {
-			var err error
-			ran, err = r.runNow(actx, p, orderID, before, record, withSaga)
-			committing = err == nil
-			return err
-		})
-		if err == nil {
-			keep()
-			switch {
-			case !withSaga:
-				r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
-			case ran:
-				r.ranNow.WithLabelValues(ranNowHandled).Inc()
-			}
-			return nil
-		}
-		if !withSaga || ctx.Err() != nil || !(errors.Is(err, errSagaFailed) || committing && refused(err)) {
-			return err
-		}
-		r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
-	}
-	return err
-}
-
-// refused reports whether err is Postgres's refusal of a statement (an ERROR, such as a
-// version conflict's unique or check violation): the transaction was rolled back, so
-// doing it again cannot do anything twice. Anything else may come after the COMMIT took
-// effect: the server going away (class 57: shut down, or the backend terminated; class
-// 08: the connection), a FATAL or PANIC, an error of the client's own.
-func refused(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	severity := pgErr.SeverityUnlocalized
-	if severity == "" {
-		severity = pgErr.Severity
-	}
-	return severity == "ERROR" && !strings.HasPrefix(pgErr.Code, "57") && !strings.HasPrefix(pgErr.Code, "08")
-}
-
-// runNow is one attempt of RunNow in transaction p, with the saga or without it; it
-// reports whether the saga ran on anything.
-func (r *Runner) runNow(ctx context.Context, p *eventstore.Pipeline, orderID string, before func(b *pgx.Batch), record Recorder, withSaga bool) (bool, error) {
-	// PlanByKey as in the consumers' batches: every statement of the run finds its rows by
-	// key, and the reads over an array of ids were otherwise planned anew at every webhook.
-	b := &pgx.Batch{}
-	b.Queue(eventstore.PlanByKey)
-	if before != nil {
-		before(b)
-	}
-	p.QueueBatch(b)
-	ids := []string{orderID}
-	states, orders, err := lockAndLoad(ctx, p, ids)
-	if err != nil {
-		return false, err
-	}
-	o := orders[orderID].Order
-	if o == nil {
-		o = &order.Order{}
-	}
-	handledBy := ""
-	if withSaga {
-		handledBy = ConsumerGroup
-	}
-	msgs, err := record(ctx, p, o, handledBy)
-	if err != nil || !withSaga {
-		return false, err
-	}
-	var jobs []job
-	for _, m := range msgs {
-		if r.names[m.Name] {
-			jobs = append(jobs, newJob(ctx, orderID, m))
-		}
-	}
-	if len(jobs) == 0 {
-		return false, nil
-	}
-	if err := r.decideAll(ctx, p, jobs, map[string]orderstream.Current{orderID: {Order: o}}, states); err != nil {
-		return false, fmt.Errorf("%w: %w", errSagaFailed, err)
-	}
-	return true, nil
-}
 
 // Recorded is what the saga reads of recorded events: their names, ids and payloads.
 func Recorded(recs []eventstore.Recorded) []Message {

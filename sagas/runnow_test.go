@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -330,4 +332,96 @@ func TestRunNowDropsAFailedAttemptsCommitHooks(t *testing.T) {
 	assert.Equal(t, []string{""}, f.logged(t, sagas.WebhooksTopic, f.webhook.ID), "published once, for the saga's consumers")
 	assert.Equal(t, map[string]float64{"left_to_log": 1}, ranNow(t, runner))
 	assert.Equal(t, order.StatusAwaitingPayment, f.load(t).Status)
+}
+
+// RunNow calls that find every lane busy wait, and the next lane to come free carries
+// them all in one transaction: each webhook moves its order, and the events of all of
+// them commit together. When one call of a shared transaction fails (here its recorder
+// refuses), the transaction is rolled back and each call is done again alone: the refusal
+// reaches its own caller only, and the others commit.
+func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
+	refusal := apperr.Errorf(apperr.CodeConflict, "refused")
+
+	// run holds every lane with a call that waits inside its transaction, queues a call
+	// per fixture of sharers (refuse[i]: its recorder refuses), lets the lanes go and
+	// returns each sharer's outcome.
+	run := func(name string, sharers []nowFixture, refuse []bool) []error {
+		release := make(chan struct{})
+		held := make(chan error, sagas.NowLanes)
+		for i := range sagas.NowLanes {
+			f := newNowFixture(t, pool, runner, fmt.Sprintf("ord-%s-lane-%d", name, i))
+			entered := make(chan struct{})
+			var seen []string
+			go func() {
+				held <- runner.RunNow(ctx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+					close(entered)
+					<-release
+					return f.record(&seen)(ctx, tx, o, handledBy)
+				})
+			}()
+			<-entered // the next call finds this lane busy
+		}
+		errs := make([]error, len(sharers))
+		var wg sync.WaitGroup
+		for i, f := range sharers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var seen []string
+				errs[i] = runner.RunNow(ctx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+					if refuse[i] {
+						return nil, refusal
+					}
+					return f.record(&seen)(ctx, tx, o, handledBy)
+				})
+			}()
+		}
+		for deadline := time.Now().Add(10 * time.Second); runner.Waiting() < len(sharers); runtime.Gosched() {
+			require.True(t, time.Now().Before(deadline), "the calls never queued")
+		}
+		close(release)
+		wg.Wait()
+		for range sagas.NowLanes {
+			require.NoError(t, <-held)
+		}
+		return errs
+	}
+	// transactions counts the transactions that recorded fixtures' payments.
+	transactions := func(fs ...nowFixture) int {
+		ids := make([]string, len(fs))
+		for i, f := range fs {
+			ids[i] = f.id
+		}
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM events WHERE stream_id = ANY($1) AND event_name = $2`, ids, order.NamePaymentCompleted).Scan(&n))
+		return n
+	}
+
+	var sharers []nowFixture
+	for i := range 4 {
+		sharers = append(sharers, newNowFixture(t, pool, runner, fmt.Sprintf("ord-shared-%d", i)))
+	}
+	for _, err := range run("shared", sharers, make([]bool, len(sharers))) {
+		require.NoError(t, err)
+	}
+	for _, f := range sharers {
+		assert.Equal(t, order.StatusAwaitingShipment, f.load(t).Status, f.id)
+	}
+	assert.Equal(t, 1, transactions(sharers...), "the four waiting webhooks committed in one transaction")
+
+	sharers = nil
+	for i := range 3 {
+		sharers = append(sharers, newNowFixture(t, pool, runner, fmt.Sprintf("ord-refused-%d", i)))
+	}
+	errs := run("refused", sharers, []bool{false, true, false})
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], refusal, "the refusal reaches its own caller")
+	require.NoError(t, errs[2])
+	assert.Equal(t, order.StatusAwaitingShipment, sharers[0].load(t).Status)
+	assert.Equal(t, order.StatusAwaitingPayment, sharers[1].load(t).Status, "nothing of the refused call is kept")
+	assert.Equal(t, order.StatusAwaitingShipment, sharers[2].load(t).Status)
+	assert.Equal(t, 2, transactions(sharers[0], sharers[2]), "after the rollback each call committed alone")
 }

@@ -1,0 +1,309 @@
+package sagas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+)
+
+// errSagaFailed marks a failure of RunNow's saga part, as opposed to its recorder's.
+var errSagaFailed = errors.New("the saga failed")
+
+// RunNow runs, in a transaction of pool that it commits: before's statements, which
+// go with the saga's lock and reads in the transaction's first round trip (an idempotency
+// key, an inbox row, a count the recorder needs: before fills b, and its callbacks have
+// run when record does), then record, then the flow on what record recorded, as the
+// saga's consumers would once the log delivered it. The order's saga lock is taken before
+// record runs, so the lock order is the saga's own, and what record publishes carries
+// HandledBy, so the consumers skip it (a recorder may also keep it out of the log: see
+// Recorder). An order approved or paid then reaches its next wait, or its next service,
+// with this commit, and every write of record and of the saga goes with the COMMIT in one
+// round trip: no trip through the log, no batch transaction of the saga's own.
+//
+// Calls that arrive while the runner's lanes are busy share a transaction (gatherNow):
+// their statements go in the same two round trips and commit with one WAL flush, and each
+// call returns once that commit is done, so a 2xx still means committed. A shared run
+// that fails before its commit, or whose commit Postgres refuses, is rolled back whole
+// and each of its calls is done again alone, as below; an error of one call's own (a
+// refusal, a key used before) thereby reaches that call only.
+//
+// If the saga fails while deciding (a bug), or Postgres refuses any write of the
+// transaction at the commit (a writer of the stream without the saga's lock, such as a
+// manager's note, came first), the transaction is rolled back whole and done again,
+// before and record included, without the saga: record runs without HandledBy,
+// publishing all it records, and the saga's consumers take the message from the log,
+// with their retries and dead letters. What record returns as its own error (a
+// refusal, or a read of its that failed) is returned, and so is a commit whose outcome
+// is unknown (the connection lost, the backend terminated): that is never done again.
+func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
+	c := &nowCall{ctx: ctx, pool: pool, orderID: orderID, before: before, record: record, done: make(chan error, 1)}
+	if err := r.gatherNow(c); !errors.Is(err, errAlone) {
+		return err
+	}
+	return r.runAlone(ctx, pool, orderID, before, record)
+}
+
+// nowLanes is how many RunNow transactions run at once. A call that finds them all busy
+// waits for the next one to start, with every other call waiting: on two cores, a few
+// transactions of many calls each cost less than many of one each (docs/BENCHMARKS.md).
+const nowLanes = 2
+
+// maxNowBatch bounds the calls one transaction takes.
+const maxNowBatch = 64
+
+// errAlone tells a call that the transaction it shared was rolled back before it
+// committed: it runs again on its own.
+var errAlone = errors.New("the shared run was rolled back; run alone")
+
+// nowCall is one RunNow call waiting for, or in, a lane.
+type nowCall struct {
+	ctx     context.Context
+	pool    *pgxpool.Pool
+	orderID string
+	before  func(b *pgx.Batch)
+	record  Recorder
+	done    chan error // its outcome; errAlone: run alone
+}
+
+// nowQueue is the RunNow calls waiting for a lane.
+type nowQueue struct {
+	mu      sync.Mutex
+	waiting []*nowCall
+	busy    int // lanes running
+}
+
+// gatherNow queues c and starts a lane if one is free; it returns c's outcome.
+func (r *Runner) gatherNow(c *nowCall) error {
+	q := &r.nowQueue
+	q.mu.Lock()
+	q.waiting = append(q.waiting, c)
+	var calls []*nowCall
+	if q.busy < nowLanes {
+		q.busy++
+		calls = q.takeLocked()
+	}
+	q.mu.Unlock()
+	if calls != nil {
+		go r.lane(calls)
+	}
+	return <-c.done
+}
+
+// takeLocked takes the calls of the next run: the waiting calls of the first one's pool,
+// in arrival order, at most one per order (the saga decides an order's messages one after
+// another on the order as it stands: a second call for it waits for the next run), and
+// at most maxNowBatch. A call whose context ended while it waited is answered at once.
+func (q *nowQueue) takeLocked() []*nowCall {
+	var calls, left []*nowCall
+	orders := map[string]bool{}
+	for _, c := range q.waiting {
+		switch {
+		case c.ctx.Err() != nil:
+			c.done <- c.ctx.Err()
+		case len(calls) < maxNowBatch && !orders[c.orderID] && (len(calls) == 0 || c.pool == calls[0].pool):
+			orders[c.orderID] = true
+			calls = append(calls, c)
+		default:
+			left = append(left, c)
+		}
+	}
+	q.waiting = left
+	return calls
+}
+
+// lane runs calls, then whatever waits, until nothing does.
+func (r *Runner) lane(calls []*nowCall) {
+	q := &r.nowQueue
+	for len(calls) > 0 {
+		r.shared.Observe(float64(len(calls)))
+		if len(calls) == 1 {
+			c := calls[0]
+			c.done <- r.runAlone(c.ctx, c.pool, c.orderID, c.before, c.record)
+		} else {
+			r.runShared(calls)
+		}
+		q.mu.Lock()
+		calls = q.takeLocked()
+		if len(calls) == 0 {
+			q.busy--
+		}
+		q.mu.Unlock()
+	}
+}
+
+// runShared runs calls (each for a different order) in one transaction, with the saga,
+// and answers each: nil once committed, errAlone when the transaction was rolled back, or
+// the commit's error when its outcome is unknown. The transaction runs in the first
+// call's context, without its cancellation: it carries the others too. What each call
+// records and the saga does for it is published in that call's own context, so its
+// request wakes the consumers of its topics once it answers, as on its own.
+func (r *Runner) runShared(calls []*nowCall) {
+	ctx := context.WithoutCancel(calls[0].ctx)
+	ctxs := make([]context.Context, len(calls))
+	keeps := make([]func(), len(calls))
+	for i, c := range calls {
+		ctxs[i], keeps[i] = eventstore.SavepointScope(c.ctx)
+	}
+	ran := make([]bool, len(calls))
+	committing := false
+	err := eventstore.BeginPipelinedFunc(ctx, calls[0].pool, func(p *eventstore.Pipeline) error {
+		b := &pgx.Batch{}
+		b.Queue(eventstore.PlanByKey)
+		ids := make([]string, len(calls))
+		for i, c := range calls {
+			if c.before != nil {
+				c.before(b)
+			}
+			ids[i] = c.orderID
+		}
+		p.QueueBatch(b)
+		slices.Sort(ids)
+		states, orders, err := lockAndLoad(ctx, p, ids)
+		if err != nil {
+			return err
+		}
+		var jobs []job
+		for i, c := range calls {
+			cur := orders[c.orderID]
+			if cur.Order == nil {
+				cur.Order = &order.Order{}
+			}
+			msgs, err := c.record(ctxs[i], p, cur.Order, ConsumerGroup)
+			if err != nil {
+				return err
+			}
+			orders[c.orderID] = cur
+			for _, m := range msgs {
+				if r.names[m.Name] {
+					jobs = append(jobs, newJob(ctxs[i], c.orderID, m))
+					ran[i] = true
+				}
+			}
+		}
+		if len(jobs) > 0 {
+			if err := r.decideAll(ctx, p, jobs, orders, states); err != nil {
+				return err
+			}
+		}
+		committing = true
+		return nil
+	})
+	for i, c := range calls {
+		switch {
+		case err == nil:
+			keeps[i]()
+			if ran[i] {
+				r.ranNow.WithLabelValues(ranNowHandled).Inc()
+			}
+			c.done <- nil
+		case committing && !refused(err):
+			c.done <- err
+		default:
+			c.done <- errAlone
+		}
+	}
+	if err != nil && !committing || refused(err) {
+		r.logger.DebugContext(ctx, "a shared RunNow transaction was rolled back; its calls run alone", "calls", len(calls), "err", err)
+	}
+}
+
+// runAlone is RunNow for one call, in a transaction of its own.
+func (r *Runner) runAlone(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
+	var err error
+	for _, withSaga := range []bool{true, false} {
+		actx, keep := eventstore.SavepointScope(ctx)
+		committing, ran := false, false
+		err = eventstore.BeginPipelinedFunc(actx, pool, func(p *eventstore.Pipeline) error {
+			var err error
+			ran, err = r.runNow(actx, p, orderID, before, record, withSaga)
+			committing = err == nil
+			return err
+		})
+		if err == nil {
+			keep()
+			switch {
+			case !withSaga:
+				r.ranNow.WithLabelValues(ranNowLeftToLog).Inc()
+			case ran:
+				r.ranNow.WithLabelValues(ranNowHandled).Inc()
+			}
+			return nil
+		}
+		if !withSaga || ctx.Err() != nil || !(errors.Is(err, errSagaFailed) || committing && refused(err)) {
+			return err
+		}
+		r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
+	}
+	return err
+}
+
+// refused reports whether err is Postgres's refusal of a statement (an ERROR, such as a
+// version conflict's unique or check violation): the transaction was rolled back, so
+// doing it again cannot do anything twice. Anything else may come after the COMMIT took
+// effect: the server going away (class 57: shut down, or the backend terminated; class
+// 08: the connection), a FATAL or PANIC, an error of the client's own.
+func refused(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	severity := pgErr.SeverityUnlocalized
+	if severity == "" {
+		severity = pgErr.Severity
+	}
+	return severity == "ERROR" && !strings.HasPrefix(pgErr.Code, "57") && !strings.HasPrefix(pgErr.Code, "08")
+}
+
+// runNow is one attempt of RunNow in transaction p, with the saga or without it; it
+// reports whether the saga ran on anything.
+func (r *Runner) runNow(ctx context.Context, p *eventstore.Pipeline, orderID string, before func(b *pgx.Batch), record Recorder, withSaga bool) (bool, error) {
+	// PlanByKey as in the consumers' batches: every statement of the run finds its rows by
+	// key, and the reads over an array of ids were otherwise planned anew at every webhook.
+	b := &pgx.Batch{}
+	b.Queue(eventstore.PlanByKey)
+	if before != nil {
+		before(b)
+	}
+	p.QueueBatch(b)
+	ids := []string{orderID}
+	states, orders, err := lockAndLoad(ctx, p, ids)
+	if err != nil {
+		return false, err
+	}
+	o := orders[orderID].Order
+	if o == nil {
+		o = &order.Order{}
+	}
+	handledBy := ""
+	if withSaga {
+		handledBy = ConsumerGroup
+	}
+	msgs, err := record(ctx, p, o, handledBy)
+	if err != nil || !withSaga {
+		return false, err
+	}
+	var jobs []job
+	for _, m := range msgs {
+		if r.names[m.Name] {
+			jobs = append(jobs, newJob(ctx, orderID, m))
+		}
+	}
+	if len(jobs) == 0 {
+		return false, nil
+	}
+	if err := r.decideAll(ctx, p, jobs, map[string]orderstream.Current{orderID: {Order: o}}, states); err != nil {
+		return false, fmt.Errorf("%w: %w", errSagaFailed, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,34 @@
+package sagas
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// The next RunNow transaction takes the waiting calls in arrival order, one per order (a
+// second call for an order waits for the next transaction, to be decided on the first
+// one's outcome) and at most maxNowBatch; a call whose caller gave up is answered, not
+// run.
+func TestTakeLockedTakesOneCallPerOrderInArrivalOrder(t *testing.T) {
+	call := func(ctx context.Context, id string) *nowCall {
+		return &nowCall{ctx: ctx, orderID: id, done: make(chan error, 1)}
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	a1, a2, b, c := call(context.Background(), "a"), call(context.Background(), "a"), call(context.Background(), "b"), call(gone, "c")
+	q := nowQueue{waiting: []*nowCall{a1, c, a2, b}}
+	assert.Equal(t, []*nowCall{a1, b}, q.takeLocked())
+	assert.Equal(t, []*nowCall{a2}, q.waiting, "the second call for order a waits for the next transaction")
+	assert.ErrorIs(t, <-c.done, context.Canceled, "a call whose context ended is answered with its error")
+	assert.Equal(t, []*nowCall{a2}, q.takeLocked())
+	assert.Empty(t, q.waiting)
+
+	for i := range maxNowBatch + 3 {
+		q.waiting = append(q.waiting, call(context.Background(), fmt.Sprint(i)))
+	}
+	assert.Len(t, q.takeLocked(), maxNowBatch)
+	assert.Len(t, q.waiting, 3)
+}
