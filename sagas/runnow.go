@@ -128,8 +128,7 @@ func (r *Runner) lane(calls []*nowCall) {
 	for len(calls) > 0 {
 		r.shared.Observe(float64(len(calls)))
 		if len(calls) == 1 {
-			c := calls[0]
-			c.done <- r.runAlone(c.ctx, c.pool, c.orderID, c.before, c.record)
+			calls[0].done <- r.runLone(calls[0])
 		} else {
 			r.runShared(calls)
 		}
@@ -140,6 +139,19 @@ func (r *Runner) lane(calls []*nowCall) {
 		}
 		q.mu.Unlock()
 	}
+}
+
+// runLone runs c alone in the lane. A panic (a bug in a recorder or in the flow) rolls
+// the transaction back and sends c back to its caller (errAlone), which runs it again in
+// its own goroutine, where the panic is the request's as it was before the lanes, and
+// the lane goes on.
+func (r *Runner) runLone(c *nowCall) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errAlone
+		}
+	}()
+	return r.runAlone(c.ctx, c.pool, c.orderID, c.before, c.record)
 }
 
 // runShared runs calls (each for a different order) in one transaction, with the saga,
@@ -157,7 +169,14 @@ func (r *Runner) runShared(calls []*nowCall) {
 	}
 	ran := make([]bool, len(calls))
 	committing := false
-	err := eventstore.BeginPipelinedFunc(ctx, calls[0].pool, func(p *eventstore.Pipeline) error {
+	err := eventstore.BeginPipelinedFunc(ctx, calls[0].pool, func(p *eventstore.Pipeline) (err error) {
+		defer func() {
+			// A panic (a bug in a recorder or in the flow) rolls back like an error: every
+			// call runs again alone, and the one at fault panics in its own request.
+			if v := recover(); v != nil {
+				err = fmt.Errorf("a shared RunNow panicked: %v", v)
+			}
+		}()
 		b := &pgx.Batch{}
 		b.Queue(eventstore.PlanByKey)
 		ids := make([]string, len(calls))

@@ -337,8 +337,9 @@ func TestRunNowDropsAFailedAttemptsCommitHooks(t *testing.T) {
 // RunNow calls that find every lane busy wait, and the next lane to come free carries
 // them all in one transaction: each webhook moves its order, and the events of all of
 // them commit together. When one call of a shared transaction fails (here its recorder
-// refuses), the transaction is rolled back and each call is done again alone: the refusal
-// reaches its own caller only, and the others commit.
+// refuses, or panics), the transaction is rolled back and each call is done again alone:
+// the refusal reaches its own caller only, a panic its caller's goroutine, as without the
+// lanes, and the others commit.
 func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ctx := context.Background()
@@ -346,9 +347,9 @@ func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 	refusal := apperr.Errorf(apperr.CodeConflict, "refused")
 
 	// run holds every lane with a call that waits inside its transaction, queues a call
-	// per fixture of sharers (refuse[i]: its recorder refuses), lets the lanes go and
-	// returns each sharer's outcome.
-	run := func(name string, sharers []nowFixture, refuse []bool) []error {
+	// per fixture of sharers (fail[i]: its recorder refuses, or panics), lets the lanes go
+	// and returns each sharer's outcome (a panic in its caller's goroutine: errPanicked).
+	run := func(name string, sharers []nowFixture, fail []string) []error {
 		release := make(chan struct{})
 		held := make(chan error, sagas.NowLanes)
 		for i := range sagas.NowLanes {
@@ -370,10 +371,18 @@ func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer func() {
+					if recover() != nil {
+						errs[i] = errPanicked
+					}
+				}()
 				var seen []string
 				errs[i] = runner.RunNow(ctx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
-					if refuse[i] {
+					switch fail[i] {
+					case "refuse":
 						return nil, refusal
+					case "panic":
+						panic("a bug")
 					}
 					return f.record(&seen)(ctx, tx, o, handledBy)
 				})
@@ -404,7 +413,7 @@ func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 	for i := range 4 {
 		sharers = append(sharers, newNowFixture(t, pool, runner, fmt.Sprintf("ord-shared-%d", i)))
 	}
-	for _, err := range run("shared", sharers, make([]bool, len(sharers))) {
+	for _, err := range run("shared", sharers, make([]string, len(sharers))) {
 		require.NoError(t, err)
 	}
 	for _, f := range sharers {
@@ -412,16 +421,25 @@ func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 	}
 	assert.Equal(t, 1, transactions(sharers...), "the four waiting webhooks committed in one transaction")
 
-	sharers = nil
-	for i := range 3 {
-		sharers = append(sharers, newNowFixture(t, pool, runner, fmt.Sprintf("ord-refused-%d", i)))
+	for _, fail := range []string{"refuse", "panic"} {
+		sharers = nil
+		for i := range 3 {
+			sharers = append(sharers, newNowFixture(t, pool, runner, fmt.Sprintf("ord-%s-%d", fail, i)))
+		}
+		errs := run(fail, sharers, []string{"", fail, ""})
+		require.NoError(t, errs[0])
+		if fail == "refuse" {
+			require.ErrorIs(t, errs[1], refusal, "the refusal reaches its own caller")
+		} else {
+			require.ErrorIs(t, errs[1], errPanicked, "the panic is its caller's")
+		}
+		require.NoError(t, errs[2])
+		assert.Equal(t, order.StatusAwaitingShipment, sharers[0].load(t).Status)
+		assert.Equal(t, order.StatusAwaitingPayment, sharers[1].load(t).Status, "nothing of the failed call is kept")
+		assert.Equal(t, order.StatusAwaitingShipment, sharers[2].load(t).Status)
+		assert.Equal(t, 2, transactions(sharers[0], sharers[2]), "after the rollback each call committed alone")
 	}
-	errs := run("refused", sharers, []bool{false, true, false})
-	require.NoError(t, errs[0])
-	require.ErrorIs(t, errs[1], refusal, "the refusal reaches its own caller")
-	require.NoError(t, errs[2])
-	assert.Equal(t, order.StatusAwaitingShipment, sharers[0].load(t).Status)
-	assert.Equal(t, order.StatusAwaitingPayment, sharers[1].load(t).Status, "nothing of the refused call is kept")
-	assert.Equal(t, order.StatusAwaitingShipment, sharers[2].load(t).Status)
-	assert.Equal(t, 2, transactions(sharers[0], sharers[2]), "after the rollback each call committed alone")
 }
+
+// errPanicked stands for a RunNow call that panicked in its caller's goroutine.
+var errPanicked = errors.New("panicked")
