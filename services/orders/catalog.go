@@ -29,10 +29,26 @@ type catalogClient struct {
 	client *http.Client
 	logger *slog.Logger
 
-	mu    sync.Mutex
-	last  map[string]order.Price
-	named map[string]string
+	mu       sync.Mutex
+	last     map[string]order.Price
+	named    map[string]string
+	pending  []*priceLookup // placements waiting for a fetch
+	fetching int            // fetches of prices in flight
 }
+
+// priceLookup is a placement waiting for the catalog's current prices of its SKUs.
+type priceLookup struct {
+	skus   []string
+	done   chan struct{}
+	prices map[string]order.Price
+	err    error
+}
+
+// priceFetches is how many fetches of prices are in flight at most. The placements that
+// ask while one is in flight share the next: on two cores an HTTP exchange with the
+// warehouse per placement was about a tenth of an order's cost, and one fetch at a time
+// gathered the most (docs/BENCHMARKS.md, twenty-fifth session).
+const priceFetches = 1
 
 func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
 	// Every placement asks the catalog, up to as many at once as customers place orders:
@@ -50,10 +66,10 @@ func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
 // SKUs it has not named yet are shown without a name.
 func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]string {
 	c.mu.Lock()
-	var missing []order.Item
+	var missing []string
 	for _, sku := range skus {
-		if _, ok := c.named[sku]; !ok && !slices.ContainsFunc(missing, func(it order.Item) bool { return it.SKU == sku }) {
-			missing = append(missing, order.Item{SKU: sku})
+		if _, ok := c.named[sku]; !ok && !slices.Contains(missing, sku) {
+			missing = append(missing, sku)
 		}
 	}
 	c.mu.Unlock()
@@ -63,9 +79,9 @@ func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]str
 			break
 		}
 		c.mu.Lock()
-		for _, it := range batch {
-			if _, ok := c.named[it.SKU]; !ok {
-				c.named[it.SKU] = ""
+		for _, sku := range batch {
+			if _, ok := c.named[sku]; !ok {
+				c.named[sku] = ""
 			}
 		}
 		c.mu.Unlock()
@@ -85,7 +101,7 @@ func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]str
 // know is absent. When the warehouse cannot be asked, the last prices it gave serve if they
 // cover every SKU; otherwise the error is apperr.CodeUnavailable: the client may retry.
 func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
-	prices, err := c.fetch(ctx, items)
+	prices, err := c.current(ctx, items)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err == nil {
@@ -106,10 +122,84 @@ func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[str
 	return known, nil
 }
 
-func (c *catalogClient) fetch(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
-	q := url.Values{}
+// current returns the catalog's prices of items' SKUs from a fetch that starts after it
+// was asked, so they are as current as a fetch of its own would give. While every fetch is
+// in flight, the placements that ask wait, and the next fetch asks for all their SKUs at
+// once (up to the catalog's limits.MaxLines a request); each gets the prices of its own.
+func (c *catalogClient) current(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
+	l := &priceLookup{done: make(chan struct{})}
 	for _, it := range items {
-		q.Add("sku", it.SKU)
+		if !slices.Contains(l.skus, it.SKU) {
+			l.skus = append(l.skus, it.SKU)
+		}
+	}
+	c.mu.Lock()
+	c.pending = append(c.pending, l)
+	start := c.fetching < priceFetches
+	if start {
+		c.fetching++
+	}
+	c.mu.Unlock()
+	if start {
+		go c.fetchPending()
+	}
+	select {
+	case <-l.done:
+		return l.prices, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// fetchPending fetches the prices of the waiting placements, as many as one request
+// carries at a time, until none waits. A fetch is shared, so no caller's context may
+// cancel it: the client's timeout bounds it.
+func (c *catalogClient) fetchPending() {
+	for {
+		c.mu.Lock()
+		var batch []*priceLookup
+		var skus []string
+		n := 0
+		for _, l := range c.pending {
+			var more []string
+			for _, sku := range l.skus {
+				if !slices.Contains(skus, sku) && !slices.Contains(more, sku) {
+					more = append(more, sku)
+				}
+			}
+			if len(batch) > 0 && len(skus)+len(more) > limits.MaxLines {
+				break
+			}
+			batch, skus, n = append(batch, l), append(skus, more...), n+1
+		}
+		c.pending = c.pending[n:]
+		if len(batch) == 0 {
+			c.fetching--
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		prices, err := c.fetch(context.Background(), skus)
+		for _, l := range batch {
+			if err != nil {
+				l.err = err
+			} else {
+				l.prices = make(map[string]order.Price, len(l.skus))
+				for _, sku := range l.skus {
+					if p, ok := prices[sku]; ok {
+						l.prices[sku] = p
+					}
+				}
+			}
+			close(l.done)
+		}
+	}
+}
+
+func (c *catalogClient) fetch(ctx context.Context, skus []string) (map[string]order.Price, error) {
+	q := url.Values{}
+	for _, sku := range skus {
+		q.Add("sku", sku)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/catalog?"+q.Encode(), nil)
 	if err != nil {

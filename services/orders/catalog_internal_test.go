@@ -1,0 +1,91 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/order"
+)
+
+// Placements that ask for prices while every fetch is in flight wait, and the next fetch
+// asks the catalog for all their SKUs in one request, which starts after each of them
+// asked: each placement gets the prices of its own SKUs, and no others.
+func TestPlacementsWaitingForPricesShareTheNextFetch(t *testing.T) {
+	release := make(chan struct{})
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) <= priceFetches {
+			<-release
+		}
+		var items []inventory.CatalogItem
+		for _, sku := range r.URL.Query()["sku"] {
+			items = append(items, inventory.CatalogItem{SKU: sku, Name: "name of " + sku, UnitPrice: int64(len(sku)) * 100, Currency: "USD"})
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": items})
+	}))
+	defer srv.Close()
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	defer let() // before srv.Close, which waits for the held requests
+	c := newCatalogClient(srv.URL, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+
+	var held sync.WaitGroup
+	for i := range priceFetches {
+		held.Go(func() {
+			_, err := c.prices(ctx, []order.Item{{SKU: fmt.Sprintf("SKU-HELD-%d", i), Quantity: 1}})
+			assert.NoError(t, err)
+		})
+		// One at a time: each holds a fetch of its own.
+		for deadline := time.Now().Add(10 * time.Second); requests.Load() < int32(i+1); runtime.Gosched() {
+			require.True(t, time.Now().Before(deadline), "the first fetches never reached the catalog")
+		}
+	}
+	// Three placements, one SKU shared by two of them.
+	asked := [][]string{{"SKU-A", "SKU-SHARED"}, {"SKU-SHARED"}, {"SKU-LONGER-NAME"}}
+	got := make([]map[string]order.Price, len(asked))
+	var waiting sync.WaitGroup
+	for i, skus := range asked {
+		waiting.Go(func() {
+			var items []order.Item
+			for _, sku := range skus {
+				items = append(items, order.Item{SKU: sku, Quantity: 1})
+			}
+			p, err := c.prices(ctx, items)
+			assert.NoError(t, err)
+			got[i] = p
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+		c.mu.Lock()
+		n := len(c.pending)
+		c.mu.Unlock()
+		if n == len(asked) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the placements never queued")
+	}
+	let()
+	held.Wait()
+	waiting.Wait()
+
+	assert.EqualValues(t, priceFetches+1, requests.Load(), "the waiting placements shared one request")
+	assert.Equal(t, []map[string]order.Price{
+		{"SKU-A": {Amount: 500, Currency: "USD"}, "SKU-SHARED": {Amount: 1000, Currency: "USD"}},
+		{"SKU-SHARED": {Amount: 1000, Currency: "USD"}},
+		{"SKU-LONGER-NAME": {Amount: 1500, Currency: "USD"}},
+	}, got)
+}
