@@ -14,7 +14,6 @@ import (
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
-	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
 // errSagaFailed marks a failure of RunNow's saga part, as opposed to its recorder's.
@@ -167,7 +166,7 @@ func (r *Runner) runShared(calls []*nowCall) {
 	for i, c := range calls {
 		ctxs[i], keeps[i] = eventstore.SavepointScope(c.ctx)
 	}
-	ran := make([]bool, len(calls))
+	var ran []bool
 	committing := false
 	err := eventstore.BeginPipelinedFunc(ctx, calls[0].pool, func(p *eventstore.Pipeline) (err error) {
 		defer func() {
@@ -177,46 +176,9 @@ func (r *Runner) runShared(calls []*nowCall) {
 				err = fmt.Errorf("a shared RunNow panicked: %v", v)
 			}
 		}()
-		b := &pgx.Batch{}
-		b.Queue(eventstore.PlanByKey)
-		ids := make([]string, len(calls))
-		for i, c := range calls {
-			if c.before != nil {
-				c.before(b)
-			}
-			ids[i] = c.orderID
-		}
-		p.QueueBatch(b)
-		slices.Sort(ids)
-		states, orders, err := lockAndLoad(ctx, p, ids)
-		if err != nil {
-			return err
-		}
-		var jobs []job
-		for i, c := range calls {
-			cur := orders[c.orderID]
-			if cur.Order == nil {
-				cur.Order = &order.Order{}
-			}
-			msgs, err := c.record(ctxs[i], p, cur.Order, ConsumerGroup)
-			if err != nil {
-				return err
-			}
-			orders[c.orderID] = cur
-			for _, m := range msgs {
-				if r.names[m.Name] {
-					jobs = append(jobs, newJob(ctxs[i], c.orderID, m))
-					ran[i] = true
-				}
-			}
-		}
-		if len(jobs) > 0 {
-			if err := r.decideAll(ctx, p, jobs, orders, states); err != nil {
-				return err
-			}
-		}
-		committing = true
-		return nil
+		ran, err = r.runCalls(ctx, p, calls, ctxs, true)
+		committing = err == nil
+		return err
 	})
 	for i, c := range calls {
 		switch {
@@ -239,14 +201,14 @@ func (r *Runner) runShared(calls []*nowCall) {
 
 // runAlone is RunNow for one call, in a transaction of its own.
 func (r *Runner) runAlone(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
+	call := []*nowCall{{orderID: orderID, before: before, record: record}}
 	var err error
 	for _, withSaga := range []bool{true, false} {
 		actx, keep := eventstore.SavepointScope(ctx)
 		committing, ran := false, false
 		err = eventstore.BeginPipelinedFunc(actx, pool, func(p *eventstore.Pipeline) error {
-			var err error
-			ran, err = r.runNow(actx, p, orderID, before, record, withSaga)
-			committing = err == nil
+			handled, err := r.runCalls(actx, p, call, []context.Context{actx}, withSaga)
+			ran, committing = slices.Contains(handled, true), err == nil
 			return err
 		})
 		if err == nil {
@@ -284,45 +246,56 @@ func refused(err error) bool {
 	return severity == "ERROR" && !strings.HasPrefix(pgErr.Code, "57") && !strings.HasPrefix(pgErr.Code, "08")
 }
 
-// runNow is one attempt of RunNow in transaction p, with the saga or without it; it
-// reports whether the saga ran on anything.
-func (r *Runner) runNow(ctx context.Context, p *eventstore.Pipeline, orderID string, before func(b *pgx.Batch), record Recorder, withSaga bool) (bool, error) {
-	// PlanByKey as in the consumers' batches: every statement of the run finds its rows by
-	// key, and the reads over an array of ids were otherwise planned anew at every webhook.
+// runCalls is one attempt of calls (each for a different order) in transaction p, with
+// the saga or without it: their first statements (with PlanByKey, as in the consumers'
+// batches: every statement of the run finds its rows by key, and the reads over an array
+// of ids were otherwise planned anew at every webhook), the locks and reads of all their
+// orders in one round trip, each recorder in its call's context ctxs[i], then the saga on
+// what they recorded. It reports for each call whether the saga ran on anything of it.
+func (r *Runner) runCalls(ctx context.Context, p *eventstore.Pipeline, calls []*nowCall, ctxs []context.Context, withSaga bool) ([]bool, error) {
 	b := &pgx.Batch{}
 	b.Queue(eventstore.PlanByKey)
-	if before != nil {
-		before(b)
+	ids := make([]string, len(calls))
+	for i, c := range calls {
+		if c.before != nil {
+			c.before(b)
+		}
+		ids[i] = c.orderID
 	}
 	p.QueueBatch(b)
-	ids := []string{orderID}
+	slices.Sort(ids)
 	states, orders, err := lockAndLoad(ctx, p, ids)
 	if err != nil {
-		return false, err
-	}
-	o := orders[orderID].Order
-	if o == nil {
-		o = &order.Order{}
+		return nil, err
 	}
 	handledBy := ""
 	if withSaga {
 		handledBy = ConsumerGroup
 	}
-	msgs, err := record(ctx, p, o, handledBy)
-	if err != nil || !withSaga {
-		return false, err
-	}
+	ran := make([]bool, len(calls))
 	var jobs []job
-	for _, m := range msgs {
-		if r.names[m.Name] {
-			jobs = append(jobs, newJob(ctx, orderID, m))
+	for i, c := range calls {
+		cur := orders[c.orderID]
+		if cur.Order == nil {
+			cur.Order = &order.Order{}
+		}
+		msgs, err := c.record(ctxs[i], p, cur.Order, handledBy)
+		if err != nil {
+			return nil, err
+		}
+		orders[c.orderID] = cur
+		for _, m := range msgs {
+			if withSaga && r.names[m.Name] {
+				jobs = append(jobs, newJob(ctxs[i], c.orderID, m))
+				ran[i] = true
+			}
 		}
 	}
 	if len(jobs) == 0 {
-		return false, nil
+		return ran, nil
 	}
-	if err := r.decideAll(ctx, p, jobs, map[string]orderstream.Current{orderID: {Order: o}}, states); err != nil {
-		return false, fmt.Errorf("%w: %w", errSagaFailed, err)
+	if err := r.decideAll(ctx, p, jobs, orders, states); err != nil {
+		return nil, fmt.Errorf("%w: %w", errSagaFailed, err)
 	}
-	return true, nil
+	return ran, nil
 }
