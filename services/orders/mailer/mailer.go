@@ -4,6 +4,7 @@
 package mailer
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +104,12 @@ type notification struct {
 	orderID, kind, to, subject, body string
 }
 
+// mailOutcome is what became of a claimed email: sent, or the error that stopped it.
+type mailOutcome struct {
+	id  int64
+	err *string
+}
+
 // mailBatch is how many emails one SendPending sends at most (each claimed on its own).
 const mailBatch = 20
 
@@ -111,60 +119,104 @@ const smtpTimeout = 30 * time.Second
 
 // RunWorker sends recorded notifications with Config.Senders senders until ctx ends. An
 // email is claimed (and the claim committed) before it is handed to SMTP, so a crash can
-// lose an email but never send one twice: notifications are sent at most once. The
-// senders claim with SKIP LOCKED, so they never wait for one another. Only one of them
-// looks for emails every PollInterval; each sender that claims an email wakes one more,
-// so a backlog brings in one sender after another until all are sending, and each sends
-// until nothing is left. An idle worker so costs one query a tick, however many senders
-// it has, and a lone email three claims (the one that finds it, the woken sender's and
-// its sender's next, both finding nothing). Waking every sender at each claim, as it
-// used to, cost up to Senders+1 claims for a lone email: 13 claims an order at 5 orders/s
-// (docs/BENCHMARKS.md, twenty-second session).
+// lose an email but never send one twice: notifications are sent at most once.
+//
+// One loop claims for all the senders: each claim is one statement that records what
+// became of the emails sent since the last one and claims as many emails as senders are
+// idle, with SKIP LOCKED, so replicas never wait for one another. While claims come back
+// full, it claims again as soon as a sender is free; once one comes back short the queue is
+// empty, and the loop waits for the next PollInterval, recording the last outcomes when
+// every sender is idle. A sender so holds at most one email that is claimed and has no
+// outcome on record, as when each sender claimed its own: a crash leaves at most Senders
+// emails in doubt. Claiming per sender cost a synchronous commit per email and one more per
+// sender running dry (2.3 an order at saturation); under load a claim now takes several,
+// and an email waits at most a PollInterval to be claimed (docs/BENCHMARKS.md,
+// twenty-sixth session).
 func (s *Outbox) RunWorker(ctx context.Context) error {
-	wake := make(chan struct{}, s.cfg.Senders-1)
-	wakeOne := func() {
-		select {
-		case wake <- struct{}{}:
-		default: // every other sender is awake already or about to be
-		}
-	}
+	senders := s.cfg.Senders
+	jobs := make(chan notification, senders)
+	done := make(chan mailOutcome, senders) // a sender has at most one outcome not yet taken
 	var wg sync.WaitGroup
-	for range s.cfg.Senders - 1 {
+	for range senders {
 		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-wake:
-				}
-				s.drain(ctx, wakeOne)
+			for n := range jobs {
+				done <- s.send(ctx, n)
 			}
 		})
 	}
 	tick := time.NewTicker(s.cfg.PollInterval)
 	defer tick.Stop()
-	for {
-		s.drain(ctx, wakeOne)
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return nil
-		case <-tick.C:
+	idle := senders
+	var outcomes []mailOutcome // sent since the last claim, not on record yet
+	look := true               // claim at once: at the start, at each tick, while claims come back full
+	hold := false              // a statement failed: nothing more until the next tick
+	for ctx.Err() == nil {
+		switch {
+		case hold:
+		case look && idle > 0:
+			claimed, err := s.claim(ctx, outcomes, idle)
+			if err != nil {
+				s.logFailure(ctx, err)
+				hold = true
+				break
+			}
+			outcomes, look = outcomes[:0], len(claimed) == idle
+			idle -= len(claimed)
+			for _, n := range claimed {
+				jobs <- n
+			}
+		case len(outcomes) > 0 && idle == senders:
+			if _, err := s.claim(ctx, outcomes, 0); err != nil {
+				s.logFailure(ctx, err)
+				hold = true
+				break
+			}
+			outcomes = outcomes[:0]
 		}
+		select {
+		case o := <-done:
+			idle++
+			outcomes = append(outcomes, o)
+			for more := true; more; { // and every other sender that is done by now
+				select {
+				case o := <-done:
+					idle++
+					outcomes = append(outcomes, o)
+				default:
+					more = false
+				}
+			}
+		case <-tick.C:
+			look, hold = true, false
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(done)
+	for o := range done {
+		outcomes = append(outcomes, o)
+	}
+	return s.recordLast(ctx, outcomes)
+}
+
+// logFailure logs a claim or record that failed, unless the worker is stopping.
+func (s *Outbox) logFailure(ctx context.Context, err error) {
+	if ctx.Err() == nil {
+		s.logger.ErrorContext(ctx, "sending notifications", "err", err)
 	}
 }
 
-// drain sends while emails are pending, calling claimed (when not nil) at each one claimed.
-func (s *Outbox) drain(ctx context.Context, claimed func()) {
-	for {
-		n, err := s.sendPending(ctx, claimed)
-		if err != nil && ctx.Err() == nil {
-			s.logger.ErrorContext(ctx, "sending notifications", "err", err)
-		}
-		if n < mailBatch {
-			return
-		}
+// recordLast records outcomes even when ctx has ended: a claimed email is never retried, so
+// its row must say what became of it.
+func (s *Outbox) recordLast(ctx context.Context, outcomes []mailOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
 	}
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := s.claim(recordCtx, outcomes, 0)
+	return err
 }
 
 // SendPending sends up to mailBatch unsent notifications, one at a time; it returns how
@@ -176,73 +228,64 @@ func (s *Outbox) drain(ctx context.Context, claimed func()) {
 // told per kill of the orders service. One statement records an email's outcome and
 // claims the next, so an email costs one committed statement.
 func (s *Outbox) SendPending(ctx context.Context) (int, error) {
-	return s.sendPending(ctx, nil)
-}
-
-// sendPending is SendPending, calling claimed (when not nil) as each email is claimed.
-func (s *Outbox) sendPending(ctx context.Context, claimed func()) (int, error) {
 	sent := 0
-	var last *mailOutcome // the email handed over last, its outcome not recorded yet
+	var last []mailOutcome // the email handed over last, its outcome not recorded yet
 	for sent < mailBatch && ctx.Err() == nil {
-		n, err := s.claimNext(ctx, last)
+		claimed, err := s.claim(ctx, last, 1)
 		if err != nil && ctx.Err() != nil {
 			break // stopping: the last outcome is still recorded, below
 		}
 		last = nil // recorded with the claim, whether or not an email was claimed
-		if errors.Is(err, pgx.ErrNoRows) {
-			return sent, nil
-		}
 		if err != nil {
 			return sent, err
 		}
+		if len(claimed) == 0 {
+			return sent, nil
+		}
 		sent++
-		if claimed != nil {
-			claimed()
-		}
-		outcome, sendErr := s.deliver(ctx, n)
-		s.emails.WithLabelValues(n.kind, outcome).Inc()
-		last = &mailOutcome{id: n.id}
-		if sendErr != nil {
-			e := sendErr.Error()
-			last.err = &e
-			s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", sendErr)...)
-		}
+		last = []mailOutcome{s.send(ctx, claimed[0])}
 	}
-	if last == nil {
-		return sent, nil
-	}
-	// The outcome is recorded even when ctx ended meanwhile: a claimed email is never
-	// retried, so its row must say what became of it.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_, err := s.pool.Exec(recordCtx, `UPDATE orders.notifications SET sent_at = CASE WHEN $2::text IS NULL THEN now() END, error = $2 WHERE id = $1`, last.id, last.err)
-	return sent, err
+	return sent, s.recordLast(ctx, last)
 }
 
-// mailOutcome is what became of a claimed email: sent, or the error that stopped it.
-type mailOutcome struct {
-	id  int64
-	err *string
+// send hands a claimed email to SMTP (deliver), counts it and says what became of it.
+func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
+	outcome, err := s.deliver(ctx, n)
+	s.emails.WithLabelValues(n.kind, outcome).Inc()
+	o := mailOutcome{id: n.id}
+	if err != nil {
+		e := err.Error()
+		o.err = &e
+		s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", err)...)
+	}
+	return o
 }
 
-// claimNext records last's outcome, if any, and claims the oldest unclaimed email, in one
-// statement; pgx.ErrNoRows when there is none.
-func (s *Outbox) claimNext(ctx context.Context, last *mailOutcome) (notification, error) {
-	var lastID *int64
-	var lastErr *string
-	if last != nil {
-		lastID, lastErr = &last.id, last.err
+// claim records outcomes and claims the n oldest unclaimed emails (fewer when fewer are
+// left, none when n is 0), in one committed statement; the emails come oldest first.
+func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]notification, error) {
+	ids := make([]int64, len(outcomes))
+	errs := make([]*string, len(outcomes))
+	for i, o := range outcomes {
+		ids[i], errs[i] = o.id, o.err
 	}
-	var n notification
-	err := s.pool.QueryRow(ctx, `
+	rows, err := s.pool.Query(ctx, `
 		WITH recorded AS (
-			UPDATE orders.notifications SET sent_at = CASE WHEN $2::text IS NULL THEN now() END, error = $2
-			WHERE id = $1)
+			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL THEN now() END, error = o.err
+			FROM unnest($1::bigint[], $2::text[]) AS o(id, err) WHERE n.id = o.id)
 		UPDATE orders.notifications SET claimed_at = now()
-		WHERE id = (SELECT id FROM orders.notifications WHERE claimed_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, order_id, kind, recipient, subject, body`, lastID, lastErr).
-		Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body)
-	return n, err
+		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING id, order_id, kind, recipient, subject, body`, ids, errs, n)
+	if err != nil {
+		return nil, err
+	}
+	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (notification, error) {
+		var n notification
+		err := row.Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body)
+		return n, err
+	})
+	slices.SortFunc(claimed, func(a, b notification) int { return cmp.Compare(a.id, b.id) })
+	return claimed, err
 }
 
 // deliver hands one email to SMTP when SMTP_URL is set and the order has an email
