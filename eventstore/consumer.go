@@ -171,7 +171,8 @@ func (c *consumer) run(stop context.Context, wake *wakeup) error {
 		default:
 		}
 		wake.take(due)
-		progressed, failed := false, false
+		started := time.Now()
+		progressed, failed, full := false, false, false
 		for _, topic := range c.topics {
 			if !due[topic] {
 				continue
@@ -188,6 +189,7 @@ func (c *consumer) run(stop context.Context, wake *wakeup) error {
 				failed = true
 			}
 			progressed = progressed || n > 0
+			full = full || n >= c.opts.batchSize
 			if next != visible && err == nil {
 				delete(due, topic)
 			}
@@ -212,6 +214,12 @@ func (c *consumer) run(stop context.Context, wake *wakeup) error {
 		case progressed:
 			recheck = 0
 			maps.Copy(due, unseen)
+			if rest := c.opts.pace - time.Since(started); rest > 0 && !full {
+				select { // wake-ups meanwhile are taken at the next round's start
+				case <-stop.Done():
+				case <-time.After(rest):
+				}
+			}
 			continue
 		case len(unseen) > 0:
 			// A message is committed but not yet visible (an older transaction is still

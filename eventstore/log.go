@@ -257,6 +257,7 @@ type consumeOptions struct {
 	batchSize   int
 	names       map[string]bool
 	queueWrites bool
+	pace        time.Duration
 }
 
 // OnlyNames makes the consumer acknowledge messages of any other name without running its
@@ -277,6 +278,16 @@ func OnlyNames(names ...string) ConsumeOption {
 // batch at its commit, and the batch is retried message by message, not pipelined.
 func QueueWrites() ConsumeOption {
 	return func(o *consumeOptions) { o.queueWrites = true }
+}
+
+// Pace makes the consumer start a round at most every d while it keeps finding messages
+// (a round takes a batch of each topic due), unless a batch came back full: a consumer
+// off the orders' path (the projections) then takes what a busy log gathered meanwhile
+// in one batch, and writes a row that several events move once, instead of a batch and
+// a write for every wake-up. An idle consumer still takes the first message it is woken
+// for at once, so a quiet shop sees no lag and a busy one at most d.
+func Pace(d time.Duration) ConsumeOption {
+	return func(o *consumeOptions) { o.pace = d }
 }
 
 // OneAtATime makes each message its own transaction.

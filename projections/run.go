@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
@@ -37,7 +38,7 @@ func Register(log *eventstore.Log, router *message.Router) error {
 			names = append(names, order.StoredNames(n)...) // ApplyAll upcasts older versions
 		}
 	}
-	opts := []eventstore.ConsumeOption{eventstore.QueueWrites()}
+	opts := []eventstore.ConsumeOption{eventstore.QueueWrites(), eventstore.Pace(Pace)}
 	if names != nil {
 		opts = append(opts, eventstore.OnlyNames(names...))
 	}
@@ -54,6 +55,12 @@ func Register(log *eventstore.Log, router *message.Router) error {
 	}
 	return log.ConsumeBatches(router, ConsumerGroup, topics(All()), handle, opts...)
 }
+
+// Pace is how often at most the projections take a batch while the log is busy
+// (eventstore.Pace): the read models lag a busy log by up to this, and each order's row is
+// written once a round instead of once per wake-up. Reads that must see a write (GET
+// /api/orders/{id}) read the order's snapshot, not a projection.
+const Pace = 250 * time.Millisecond
 
 // topics lists the log topics (every partition) the projections read.
 func topics(ps []Projection) []string {
