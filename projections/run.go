@@ -60,7 +60,7 @@ func Register(log *eventstore.Log, router *message.Router) error {
 // (eventstore.Pace): the read models lag a busy log by up to this, and each order's row is
 // written once a round instead of once per wake-up. Reads that must see a write (GET
 // /api/orders/{id}) read the order's snapshot, not a projection.
-const Pace = 250 * time.Millisecond
+const Pace = 100 * time.Millisecond
 
 // topics lists the log topics (every partition) the projections read.
 func topics(ps []Projection) []string {
