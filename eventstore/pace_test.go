@@ -29,7 +29,8 @@ func TestPacedConsumerGathersWhatArrivesMeanwhileAndSkipsThePaceBehindAFullBatch
 		batches := consumePaced(t, log, topic, pace)
 		publishWoken(t.Context(), t, log, pool, ids[0])
 		require.Equal(t, 1, receiveBatch(t, batches))
-		first := time.Now() // the paced round began before its batch reached the handler
+		// The paced round began before its batch reached the handler.
+		first := time.Now()
 		for _, id := range ids[1:] { // each its own transaction and wake-up, within the pace
 			publishWoken(t.Context(), t, log, pool, id)
 		}

@@ -41,8 +41,8 @@ type Config struct {
 	// PollInterval is how often the worker looks for new emails (200 ms when zero).
 	PollInterval time.Duration
 	// Senders is how many emails the worker hands to SMTP at once (DefaultSenders when
-	// zero). Each claims its email on its own, so a process cut off mid-send leaves at most
-	// this many emails in doubt.
+	// zero). Each holds at most one claimed email whose outcome is not on record, so a
+	// process cut off mid-send leaves at most this many emails in doubt.
 	Senders int
 }
 
