@@ -197,7 +197,12 @@ func (s *Outbox) RunWorker(ctx context.Context) error {
 	for o := range done {
 		outcomes = append(outcomes, o)
 	}
-	return s.recordLast(ctx, outcomes)
+	if err := s.recordLast(ctx, outcomes); err != nil {
+		// Logged, not returned: a stopping process is not failing for it. The emails stay
+		// claimed without an outcome, in doubt, and are never sent again.
+		s.logger.ErrorContext(context.WithoutCancel(ctx), "recording the last emails' outcomes", "err", err)
+	}
+	return nil
 }
 
 // logFailure logs a claim or record that failed, unless the worker is stopping.
