@@ -110,9 +110,6 @@ type mailOutcome struct {
 	err *string
 }
 
-// mailBatch is how many emails one SendPending sends at most (each claimed on its own).
-const mailBatch = 20
-
 // smtpTimeout bounds one email's SMTP conversation: a server that stops answering must not
 // stall the sender (and its claimed batch) forever.
 const smtpTimeout = 30 * time.Second
@@ -121,19 +118,43 @@ const smtpTimeout = 30 * time.Second
 // email is claimed (and the claim committed) before it is handed to SMTP, so a crash can
 // lose an email but never send one twice: notifications are sent at most once.
 //
-// One loop claims for all the senders: each claim is one statement that records what
-// became of the emails sent since the last one and claims as many emails as senders are
-// idle, with SKIP LOCKED, so replicas never wait for one another. While claims come back
-// full, it claims again as soon as a sender is free; once one comes back short the queue is
-// empty, and the loop waits for the next PollInterval, recording the last outcomes when
-// every sender is idle. A sender so holds at most one email that is claimed and has no
-// outcome on record, as when each sender claimed its own: a crash leaves at most Senders
-// emails in doubt. Claiming per sender cost a synchronous commit per email and one more per
-// sender running dry (2.3 an order at saturation); under load a claim now takes several,
-// and an email waits at most a PollInterval to be claimed (docs/BENCHMARKS.md,
-// twenty-sixth session).
+// One loop claims for all the senders (see run). Claiming per sender cost a synchronous
+// commit per email and one more per sender running dry (2.3 an order at saturation);
+// under load a claim now takes several, and an email waits at most a PollInterval to be
+// claimed (docs/BENCHMARKS.md, twenty-sixth session).
 func (s *Outbox) RunWorker(ctx context.Context) error {
-	senders := s.cfg.Senders
+	if _, err := s.run(ctx, s.cfg.Senders, false); err != nil {
+		// Logged, not returned: a stopping process is not failing for it. The emails stay
+		// claimed without an outcome, in doubt, and are never sent again.
+		s.logger.ErrorContext(context.WithoutCancel(ctx), "recording the last emails' outcomes", "err", err)
+	}
+	return nil
+}
+
+// SendPending sends every unsent notification with one sender, as the worker does, and
+// returns how many it claimed: each email is claimed (and the claim committed) just
+// before it is handed to SMTP, never ahead of it, so a process killed while sending leaves
+// only that one email in doubt (claimed, no outcome; never retried, since it may have gone
+// out). Claiming a batch at once, as it used to, lost every email of the batch not yet
+// handed over when the process was killed: the crash test (make chaos) found up to a batch
+// of customers never told per kill of the orders service.
+func (s *Outbox) SendPending(ctx context.Context) (int, error) {
+	return s.run(ctx, 1, true)
+}
+
+// run sends with the given number of senders until ctx ends, or, when drain is set, until
+// a claim finds the queue empty and every outcome is on record (or a statement fails);
+// it returns how many emails it claimed, and the error that stopped a drain or that kept
+// the last outcomes off the record.
+//
+// Each claim is one statement that records what became of the emails sent since the last
+// one and claims as many emails as senders are idle, with SKIP LOCKED, so replicas never
+// wait for one another. While claims come back full, it claims again as soon as a sender
+// is free; once one comes back short the queue is empty, and the loop waits for the next
+// PollInterval, recording the last outcomes when every sender is idle. A sender so holds
+// at most one email that is claimed and has no outcome on record: a crash leaves at most
+// as many emails in doubt as there are senders.
+func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll int, err error) {
 	jobs := make(chan notification, senders)
 	done := make(chan mailOutcome, senders) // a sender has at most one outcome not yet taken
 	var wg sync.WaitGroup
@@ -150,28 +171,31 @@ func (s *Outbox) RunWorker(ctx context.Context) error {
 	var outcomes []mailOutcome // sent since the last claim, not on record yet
 	look := true               // claim at once: at the start, at each tick, while claims come back full
 	hold := false              // a statement failed: nothing more until the next tick
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !(drain && (hold || !look && idle == senders && len(outcomes) == 0)) {
 		switch {
 		case hold:
 		case look && idle > 0:
-			claimed, err := s.claim(ctx, outcomes, idle)
-			if err != nil {
-				s.logFailure(ctx, err)
-				hold = true
-				break
+			claimed, cerr := s.claim(ctx, outcomes, idle)
+			if cerr != nil {
+				s.logFailure(ctx, cerr)
+				err, hold = cerr, true
+				continue
 			}
+			claimedAll += len(claimed)
 			outcomes, look = outcomes[:0], len(claimed) == idle
 			idle -= len(claimed)
 			for _, n := range claimed {
 				jobs <- n
 			}
+			continue // a drain may be over
 		case len(outcomes) > 0 && idle == senders:
-			if _, err := s.claim(ctx, outcomes, 0); err != nil {
-				s.logFailure(ctx, err)
-				hold = true
-				break
+			if _, rerr := s.claim(ctx, outcomes, 0); rerr != nil {
+				s.logFailure(ctx, rerr)
+				err, hold = rerr, true
+				continue
 			}
 			outcomes = outcomes[:0]
+			continue // a drain may be over
 		}
 		select {
 		case o := <-done:
@@ -197,12 +221,13 @@ func (s *Outbox) RunWorker(ctx context.Context) error {
 	for o := range done {
 		outcomes = append(outcomes, o)
 	}
-	if err := s.recordLast(ctx, outcomes); err != nil {
-		// Logged, not returned: a stopping process is not failing for it. The emails stay
-		// claimed without an outcome, in doubt, and are never sent again.
-		s.logger.ErrorContext(context.WithoutCancel(ctx), "recording the last emails' outcomes", "err", err)
+	if rerr := s.recordLast(ctx, outcomes); rerr != nil {
+		return claimedAll, rerr
 	}
-	return nil
+	if drain && ctx.Err() == nil {
+		return claimedAll, err
+	}
+	return claimedAll, nil
 }
 
 // logFailure logs a claim or record that failed, unless the worker is stopping.
@@ -222,35 +247,6 @@ func (s *Outbox) recordLast(ctx context.Context, outcomes []mailOutcome) error {
 	defer cancel()
 	_, err := s.claim(recordCtx, outcomes, 0)
 	return err
-}
-
-// SendPending sends up to mailBatch unsent notifications, one at a time; it returns how
-// many. Each email is claimed (and the claim committed) just before it is handed to SMTP,
-// never ahead of it: a process killed while sending leaves only that one email in doubt
-// (claimed, no outcome; never retried, since it may have gone out). Claiming a whole batch
-// at once, as it used to, lost every email of the batch not yet handed over when the
-// process was killed: the crash test (make chaos) found up to a batch of customers never
-// told per kill of the orders service. One statement records an email's outcome and
-// claims the next, so an email costs one committed statement.
-func (s *Outbox) SendPending(ctx context.Context) (int, error) {
-	sent := 0
-	var last []mailOutcome // the email handed over last, its outcome not recorded yet
-	for sent < mailBatch && ctx.Err() == nil {
-		claimed, err := s.claim(ctx, last, 1)
-		if err != nil && ctx.Err() != nil {
-			break // stopping: the last outcome is still recorded, below
-		}
-		last = nil // recorded with the claim, whether or not an email was claimed
-		if err != nil {
-			return sent, err
-		}
-		if len(claimed) == 0 {
-			return sent, nil
-		}
-		sent++
-		last = []mailOutcome{s.send(ctx, claimed[0])}
-	}
-	return sent, s.recordLast(ctx, last)
 }
 
 // send hands a claimed email to SMTP (deliver), counts it and says what became of it.
