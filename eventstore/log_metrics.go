@@ -50,8 +50,8 @@ func newLogMetrics() logMetrics {
 		}, []string{"topic", "name"}),
 		peeks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "log_peeks_total",
-			Help: "Looks at a topic for new messages, by consumer group, physical topic and what was found (nothing, unseen: committed but held back by an older open transaction, visible).",
-		}, []string{"consumer_group", "topic", "found"}),
+			Help: "Looks at a topic for new messages, by consumer group, physical topic, what was found (nothing, unseen: committed but held back by an older open transaction, visible) and how the look travelled (own: a round trip of its own; commit: in a batch's commit round trip, at no cost of its own).",
+		}, []string{"consumer_group", "topic", "found", "look"}),
 	}
 }
 

@@ -40,8 +40,8 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 		}
 	}
 	handled := recordStreams(ctx, t, log, "peeks")
-	peeks := func(found string) float64 {
-		return gathered(t, reg, "ordermill_log_peeks_total", "peeks", topic, found)
+	peeks := func(found string, look ...string) float64 {
+		return gathered(t, reg, "ordermill_log_peeks_total", append([]string{"peeks", topic, found}, look...)...)
 	}
 	peeksElsewhere := func() (n float64) {
 		for _, p := range eventstore.Partitions("order_events") {
@@ -59,11 +59,13 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	assert.Equal(t, ids[0], next())
 	<-time.After(300 * time.Millisecond)
 	before, beforeElsewhere := peeks("nothing"), peeksElsewhere()
+	beforeInCommit := peeks("nothing", "commit")
 	publish(ids[1])
 	assert.Equal(t, ids[1], next())
 	<-time.After(300 * time.Millisecond) // the assertion: no more looks meanwhile
 	assert.Equal(t, 1.0, peeks("nothing")-before,
 		"after taking its batch the consumer looks once more (in its commit's round trip), then waits for a wake-up (its own NOTIFY coming back is none)")
+	assert.Equal(t, 1.0, peeks("nothing", "commit")-beforeInCommit, "that look is counted as the commit's, not as a round trip of its own")
 	assert.Equal(t, beforeElsewhere, peeksElsewhere(), "a wake-up for one partition looks at that one alone")
 
 	other := pgtest.Pool(t)
