@@ -201,14 +201,9 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 		case o := <-done:
 			idle++
 			outcomes = append(outcomes, o)
-			for more := true; more; { // and every other sender that is done by now
-				select {
-				case o := <-done:
-					idle++
-					outcomes = append(outcomes, o)
-				default:
-					more = false
-				}
+			for len(done) > 0 { // and every other sender that is done by now (this loop alone receives from done)
+				idle++
+				outcomes = append(outcomes, <-done)
 			}
 		case <-tick.C:
 			look, hold = true, false
