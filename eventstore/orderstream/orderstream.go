@@ -103,9 +103,27 @@ func QueueLoadMany(b *pgx.Batch, ids []string) *Loading {
 // queuedSnapshotsSQL reads the snapshot of each order of $1, or, for an order without one
 // in the current layout, a row without a position when it has events: the rest have none.
 // One statement, so what it says of the snapshots and of the events agrees.
+//
+// Each order is one probe of the snapshots' primary key, and only an order without a
+// snapshot probes the events' (stream_id, stream_version) key, whatever the tables'
+// statistics say (see keyedProbes).
 const queuedSnapshotsSQL = `SELECT k.id, s.position, s.state
-	FROM unnest($1::text[]) AS k(id) LEFT JOIN snapshots s ON s.stream_id = k.id AND s.schema = $2
-	WHERE s.stream_id IS NOT NULL OR EXISTS (SELECT FROM events e WHERE e.stream_id = k.id)`
+	FROM unnest($1::text[]) AS k(id)
+	LEFT JOIN LATERAL (SELECT position, state FROM snapshots
+		WHERE stream_id = k.id AND schema = $2 LIMIT 1) s ON true
+	LEFT JOIN LATERAL (SELECT true AS found FROM events
+		WHERE s.position IS NULL AND stream_id = k.id LIMIT 1) e ON true
+	WHERE s.position IS NOT NULL OR e.found`
+
+// keyedProbes: the statements that read snapshots for a list of order ids join each id to
+// its row through a LATERAL subquery with a LIMIT, which Postgres cannot flatten into a
+// plain join, so each id is a lookup by key in every plan. Written as a plain join (and
+// the events' check as EXISTS), the generic plan PlanByKey keeps could hash the whole
+// snapshots table, and every event's stream id, once per call: Postgres chose that for a
+// connection that planned while the tables were small, and kept it. At one customer
+// and 600 orders the saga's read then touched about 225 pages a call, 0.41 ms, where a
+// lookup touches 2 to 5, a cost that grows with the orders until the planner changes its
+// mind (docs/BENCHMARKS.md, twenty-eighth session).
 
 // Loading is LoadMany queued on a batch (QueueLoadMany).
 type Loading struct {

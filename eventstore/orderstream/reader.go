@@ -165,10 +165,7 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 	// call, as Postgres chose to, this read spent as long in the planner as in execution.
 	b := &pgx.Batch{}
 	b.Queue(eventstore.PlanByKey)
-	b.Queue(`
-		SELECT s.stream_id, s.position, CASE WHEN s.position <> k.position THEN s.state END AS state
-		FROM unnest($1::text[], $2::bigint[]) AS k(id, position)
-		JOIN snapshots s ON s.stream_id = k.id AND s.schema = $3`, ids, positions, snapshotSchema)
+	b.Queue(changedSnapshotsSQL, ids, positions, snapshotSchema)
 	orders := make(map[string]Current, len(ids))
 	err := func() error {
 		br := q.SendBatch(ctx, b)
@@ -190,3 +187,11 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 	}
 	return orders, loadMissing(ctx, q, ids, orders)
 }
+
+// changedSnapshotsSQL reads, for each order of $1 that has a snapshot in the current
+// layout ($3), its position, and its state only when the position is not the one held
+// ($2): each order one probe of the snapshots' primary key (see keyedProbes).
+const changedSnapshotsSQL = `SELECT k.id, s.position, CASE WHEN s.position <> k.position THEN s.state END AS state
+	FROM unnest($1::text[], $2::bigint[]) AS k(id, position)
+	JOIN LATERAL (SELECT position, state FROM snapshots
+		WHERE stream_id = k.id AND schema = $3 LIMIT 1) s ON true`

@@ -1,0 +1,101 @@
+package orderstream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// planNode is a node of EXPLAIN (FORMAT JSON)'s plan.
+type planNode struct {
+	NodeType    string     `json:"Node Type"`
+	Relation    string     `json:"Relation Name"`
+	IndexCond   string     `json:"Index Cond"`
+	SubplanName string     `json:"Subplan Name"`
+	Plans       []planNode `json:"Plans"`
+}
+
+// notByKey lists what in the plan below n reads more than the rows of its keys: a
+// hash (of a whole table), a sequential scan, or an index scan without a condition.
+func (n planNode) notByKey() []string {
+	var bad []string
+	switch {
+	case n.NodeType == "Seq Scan", n.NodeType == "Hash", n.NodeType == "Hash Join":
+		bad = append(bad, fmt.Sprintf("%s on %s", n.NodeType, n.Relation))
+	case n.Relation != "" && n.IndexCond == "":
+		bad = append(bad, fmt.Sprintf("%s on %s without an index condition", n.NodeType, n.Relation))
+	}
+	if len(n.SubplanName) >= 6 && n.SubplanName[:6] == "hashed" {
+		bad = append(bad, n.SubplanName)
+	}
+	for _, c := range n.Plans {
+		bad = append(bad, c.notByKey()...)
+	}
+	return bad
+}
+
+// The two statements that read snapshots for a list of orders, the saga's and the
+// status reads', are planned once per connection as generic plans (PlanByKey) whatever
+// the tables hold at that moment, and keep that plan: in every such plan, each order
+// must be a lookup by key, on an empty store as on one of thousands of orders, analyzed
+// or not. Written as plain joins they were not: the generic plan planned over a small
+// table hashed all of it at every call (keyedProbes).
+func TestSnapshotReadsAreLookupsByKeyWhateverTheTablesHold(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	statements := map[string]struct{ types, sql, args string }{
+		"the saga's load":   {"text[], int", queuedSnapshotsSQL, "ARRAY['o-1', 'o-2'], 1"},
+		"the status reads'": {"text[], bigint[], int", changedSnapshotsSQL, "ARRAY['o-1', 'o-2'], ARRAY[0, 0]::bigint[], 1"},
+	}
+	filled := 0 // orders in the store
+	fill := func(n int, analyze bool) {
+		_, err := pool.Exec(ctx, `
+			INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload)
+			SELECT gen_random_uuid(), 'f-' || i, 'order', v, 'order.placed.v2', '{}'
+			FROM generate_series($1::int + 1, $2::int) i, generate_series(1, 4) v`, filled, n)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `
+			INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)
+			SELECT 'f-' || i, 'order', 4, i, $3, '{}' FROM generate_series($1::int + 1, $2::int) i`, filled, n, snapshotSchema)
+		require.NoError(t, err)
+		filled = max(filled, n)
+		if analyze {
+			_, err = pool.Exec(ctx, `ANALYZE events; ANALYZE snapshots`)
+			require.NoError(t, err)
+		}
+	}
+	for _, size := range []struct {
+		orders  int
+		analyze bool
+	}{{0, false}, {50, false}, {200, true}, {2000, false}, {2000, true}} {
+		fill(size.orders, size.analyze)
+		for name, st := range statements {
+			conn, err := pool.Acquire(ctx)
+			require.NoError(t, err)
+			var plan string
+			func() {
+				defer conn.Release()
+				for _, s := range []string{
+					"SET plan_cache_mode = force_generic_plan", "SET enable_seqscan = off",
+					fmt.Sprintf("PREPARE probe(%s) AS %s", st.types, st.sql),
+				} {
+					_, err := conn.Exec(ctx, s)
+					require.NoError(t, err)
+				}
+				require.NoError(t, conn.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE probe(%s)", st.args)).Scan(&plan))
+				_, err = conn.Exec(ctx, "DEALLOCATE probe; RESET plan_cache_mode; RESET enable_seqscan")
+				require.NoError(t, err)
+			}()
+			var explained []struct{ Plan planNode }
+			require.NoError(t, json.Unmarshal([]byte(plan), &explained))
+			require.Len(t, explained, 1)
+			assert.Empty(t, explained[0].Plan.notByKey(), "%s with %d orders in the store (analyzed: %v):\n%s", name, size.orders, size.analyze, plan)
+		}
+	}
+}
