@@ -115,12 +115,12 @@ const queuedSnapshotsSQL = `SELECT k.id, s.position, s.state
 		WHERE s.position IS NULL AND stream_id = k.id LIMIT 1) e ON true
 	WHERE s.position IS NOT NULL OR e.found`
 
-// keyedProbes: the statements that read snapshots for a list of order ids join each id to
-// its row through a LATERAL subquery with a LIMIT, which Postgres cannot flatten into a
-// plain join, so each id is a lookup by key in every plan. Written as a plain join (and
-// the events' check as EXISTS), the generic plan PlanByKey keeps could hash the whole
-// snapshots table, and every event's stream id, once per call: Postgres chose that for a
-// connection that planned while the tables were small, and kept it. At one customer
+// keyedProbes: the saga's load joins each order id to its rows through LATERAL
+// subqueries with a LIMIT, which Postgres cannot flatten into plain joins, so each id is
+// a lookup by key in every plan. Written as a left join with the events' check as
+// EXISTS, its generic plan, which PlanByKey keeps for the connection's life, hashed a
+// full scan of the snapshots, and every event's stream id, at each call: Postgres chose
+// that for a connection that planned while the tables were small, and kept it. At one customer
 // and 600 orders the saga's read then touched about 225 pages a call, 0.41 ms, where a
 // lookup touches 2 to 5, a cost that grows with the orders until the planner changes its
 // mind (docs/BENCHMARKS.md, twenty-eighth session).

@@ -44,8 +44,8 @@ func (n planNode) notByKey() []string {
 // status reads', are planned once per connection as generic plans (PlanByKey) whatever
 // the tables hold at that moment, and keep that plan: in every such plan, each order
 // must be a lookup by key, on an empty store as on one of thousands of orders, analyzed
-// or not. Written as plain joins they were not: the generic plan planned over a small
-// table hashed all of it at every call (keyedProbes).
+// or not. The saga's, written as a left join with EXISTS, was not: its generic plan
+// planned over small tables hashed all of them at every call (keyedProbes).
 func TestSnapshotReadsAreLookupsByKeyWhateverTheTablesHold(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)

@@ -190,8 +190,10 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 
 // changedSnapshotsSQL reads, for each order of $1 that has a snapshot in the current
 // layout ($3), its position, and its state only when the position is not the one held
-// ($2): each order one probe of the snapshots' primary key (see keyedProbes).
-const changedSnapshotsSQL = `SELECT k.id, s.position, CASE WHEN s.position <> k.position THEN s.state END AS state
+// ($2). An inner join, it is planned as one probe of the snapshots' primary key per order
+// on every store tried (TestSnapshotReadsAreLookupsByKeyWhateverTheTablesHold); written
+// as the saga's load is (keyedProbes), it read the same pages in the same time.
+const changedSnapshotsSQL = `
+	SELECT s.stream_id, s.position, CASE WHEN s.position <> k.position THEN s.state END AS state
 	FROM unnest($1::text[], $2::bigint[]) AS k(id, position)
-	JOIN LATERAL (SELECT position, state FROM snapshots
-		WHERE stream_id = k.id AND schema = $3 LIMIT 1) s ON true`
+	JOIN snapshots s ON s.stream_id = k.id AND s.schema = $3`
