@@ -104,9 +104,16 @@ func QueueLoadMany(b *pgx.Batch, ids []string) *Loading {
 // in the current layout, a row without a position when it has events: the rest have none.
 // One statement, so what it says of the snapshots and of the events agrees.
 //
-// Each order is one probe of the snapshots' primary key, and only an order without a
-// snapshot probes the events' (stream_id, stream_version) key, whatever the tables'
-// statistics say (see keyedProbes).
+// Each order reaches its rows through LATERAL subqueries with a LIMIT, which Postgres
+// cannot flatten into plain joins: each order is one probe of the snapshots' primary key,
+// and only an order without a snapshot probes the events' (stream_id, stream_version)
+// key, in every plan, whatever the tables' statistics say. Written as a left join with
+// the events' check as EXISTS, its generic plan, which PlanByKey keeps for the
+// connection's life, hashed a full scan of the snapshots, and every event's stream id, at
+// each call: Postgres chose that for a connection that planned while the tables were
+// small, and kept it. At one customer and 600 orders the read then touched about 225 pages
+// a call, 0.41 ms, where a lookup touches 2 to 5, a cost that grows with the orders until
+// the planner changes its mind (docs/BENCHMARKS.md, twenty-eighth session).
 const queuedSnapshotsSQL = `SELECT k.id, s.position, s.state
 	FROM unnest($1::text[]) AS k(id)
 	LEFT JOIN LATERAL (SELECT position, state FROM snapshots
@@ -114,16 +121,6 @@ const queuedSnapshotsSQL = `SELECT k.id, s.position, s.state
 	LEFT JOIN LATERAL (SELECT true AS found FROM events
 		WHERE s.position IS NULL AND stream_id = k.id LIMIT 1) e ON true
 	WHERE s.position IS NOT NULL OR e.found`
-
-// keyedProbes: the saga's load joins each order id to its rows through LATERAL
-// subqueries with a LIMIT, which Postgres cannot flatten into plain joins, so each id is
-// a lookup by key in every plan. Written as a left join with the events' check as
-// EXISTS, its generic plan, which PlanByKey keeps for the connection's life, hashed a
-// full scan of the snapshots, and every event's stream id, at each call: Postgres chose
-// that for a connection that planned while the tables were small, and kept it. At one customer
-// and 600 orders the saga's read then touched about 225 pages a call, 0.41 ms, where a
-// lookup touches 2 to 5, a cost that grows with the orders until the planner changes its
-// mind (docs/BENCHMARKS.md, twenty-eighth session).
 
 // Loading is LoadMany queued on a batch (QueueLoadMany).
 type Loading struct {

@@ -192,7 +192,7 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 // layout ($3), its position, and its state only when the position is not the one held
 // ($2). An inner join, it is planned as one probe of the snapshots' primary key per order
 // on every store tried (TestSnapshotReadsAreLookupsByKeyWhateverTheTablesHold); written
-// as the saga's load is (keyedProbes), it read the same pages in the same time.
+// as the saga's load is (queuedSnapshotsSQL), it read the same pages in the same time.
 const changedSnapshotsSQL = `
 	SELECT s.stream_id, s.position, CASE WHEN s.position <> k.position THEN s.state END AS state
 	FROM unnest($1::text[], $2::bigint[]) AS k(id, position)

@@ -171,7 +171,10 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 	var outcomes []mailOutcome // sent since the last claim, not on record yet
 	look := true               // claim at once: at the start, at each tick, while claims come back full
 	hold := false              // a statement failed: nothing more until the next tick
-	for ctx.Err() == nil && !(drain && (hold || !look && idle == senders && len(outcomes) == 0)) {
+	// A drain is over when a statement failed, or when the queue came up short and every
+	// sender is idle with its outcome on record.
+	drained := func() bool { return drain && (hold || !look && idle == senders && len(outcomes) == 0) }
+	for ctx.Err() == nil && !drained() {
 		switch {
 		case hold:
 		case look && idle > 0:
