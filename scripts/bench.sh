@@ -16,13 +16,15 @@
 # on its own port: orders on BENCH_PPROF_PORT, payments on the next, and so on.
 # BENCH_HISTORY_EVENTS=N gives the fresh database a past of N order events before the
 # services start (bin/history: earlier orders, already consumed, in the read models), to
-# measure throughput against the log's size.
+# measure throughput against the log's size. BENCH_BIN (default bin) is the directory of the
+# binaries it runs, so that scripts/abbench.sh can run two builds in turn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 url="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ordermill_bench?sslmode=disable}"
 base_port="${BENCH_BASE_PORT:-3001}"
 services=(orders payments warehouse delivery)
+bin="${BENCH_BIN:-bin}"
 
 # The parts of url that dropdb and psql need (they do not take pgx's pool_* settings): postgres://user@host:port/db?params
 authority="${url#*://}"; authority="${authority%%/*}"
@@ -62,17 +64,17 @@ start_system() {
   done
   dropdb --if-exists --force -h "$host" -p "$port" -U "$user" "$db" || return 1
   # Migrations first, once, so the four processes do not queue on the migration lock.
-  bin/replay -migrate-only >/dev/null || return 1
+  "$bin"/replay -migrate-only >/dev/null || return 1
   if [ -n "${BENCH_HISTORY_EVENTS:-}" ]; then
     echo "bench: writing a history of $BENCH_HISTORY_EVENTS events" >&2
-    bin/history -events "$BENCH_HISTORY_EVENTS" >&2 || return 1
+    "$bin"/history -events "$BENCH_HISTORY_EVENTS" >&2 || return 1
   fi
   for i in "${!services[@]}"; do
     svc="${services[$i]}"
     # As in run.sh: the prefixing sed runs in a process substitution so that $! is the
     # service itself, which is what loadgen reads peak RSS from.
     PORT=$((base_port + i)) PPROF_ADDR="${BENCH_PPROF_PORT:+127.0.0.1:$((BENCH_PPROF_PORT + i))}" \
-      bin/"$svc" > >(sed -u "s/^/[$svc] /" >&2) 2>&1 &
+      "$bin/$svc" > >(sed -u "s/^/[$svc] /" >&2) 2>&1 &
     pids+=($!)
   done
   for i in "${!services[@]}"; do
@@ -110,8 +112,8 @@ bench_run() {
   start_system || { stop_system; return 1; }
   local status=0 pid_flag
   pid_flag="orders=${pids[0]},payments=${pids[1]},warehouse=${pids[2]},delivery=${pids[3]}"
-  echo "bench: bin/loadgen $*" >&2
-  bin/loadgen -url "http://127.0.0.1:$base_port" -database-url "$url" -pids "$pid_flag" "$@" || status=$?
+  echo "bench: $bin/loadgen $*" >&2
+  "$bin"/loadgen -url "http://127.0.0.1:$base_port" -database-url "$url" -pids "$pid_flag" "$@" || status=$?
   stop_system
   return "$status"
 }
