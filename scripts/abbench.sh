@@ -13,8 +13,9 @@
 # on (PAIRS, default 3): a drift over the session falls on both builds alike. It prints each
 # run's summary fields (FIELDS: comma-separated keys of loadgen's summary line; by default
 # orders/s, machine CPU an order, the webhook tail and the read tail), then each field's
-# median for A and for B and the geometric mean of B/A over the pairs. It stops at the first
-# run that fails or is not correct=true.
+# median for A and for B, the geometric mean of B/A over the pairs and the lowest and
+# highest B/A of a pair: when that range spans 1, the runs do not tell the builds apart.
+# It stops at the first run that fails or is not correct=true.
 #
 # BENCH_DATABASE_URL, BENCH_BASE_PORT and BENCH_HISTORY_EVENTS are passed on to bench.sh.
 set -euo pipefail
@@ -89,16 +90,20 @@ awk -v fields="$fields" -v a="$a" -v b="$b" '
     if (pair > pairs) pairs = pair
   }
   END {
-    printf "%-28s %12s %12s %10s\n", "field (median of " pairs ")", "A", "B", "B/A"
+    printf "%-28s %10s %10s %8s %16s\n", "field (median of " pairs ")", "A", "B", "B/A", "B/A by pair"
     for (k = 1; k <= nf; k++) {
-      f = fs[k]; na = nb = 0; logsum = 0; nr = 0
+      f = fs[k]; na = nb = 0; logsum = 0; nr = 0; lo = hi = 0
       for (p = 1; p <= pairs; p++) {
         if ((p, 0, f) in val) xa[++na] = num(val[p, 0, f])
         if ((p, 1, f) in val) xb[++nb] = num(val[p, 1, f])
-        if ((p, 0, f) in val && (p, 1, f) in val && num(val[p, 0, f]) > 0) { logsum += log(num(val[p, 1, f]) / num(val[p, 0, f])); nr++ }
+        if ((p, 0, f) in val && (p, 1, f) in val && num(val[p, 0, f]) > 0) {
+          r = num(val[p, 1, f]) / num(val[p, 0, f]); logsum += log(r)
+          if (nr++ == 0 || r < lo) lo = r
+          if (r > hi) hi = r
+        }
       }
-      if (na == 0 || nb == 0) { printf "%-28s %12s %12s %10s\n", f, "?", "?", "?"; continue }
-      printf "%-28s %12.1f %12.1f %10.3f\n", f, median(xa, na), median(xb, nb), nr ? exp(logsum / nr) : 0
+      if (na == 0 || nb == 0 || nr == 0) { printf "%-28s %10s %10s %8s %16s\n", f, "?", "?", "?", "?"; continue }
+      printf "%-28s %10.1f %10.1f %8.3f %16s\n", f, median(xa, na), median(xb, nb), exp(logsum / nr), sprintf("%.3f–%.3f", lo, hi)
     }
     printf "A = %s, B = %s\n", a, b
   }' "$results"
