@@ -47,6 +47,7 @@ func TestPacedConsumerGathersWhatArrivesMeanwhileAndSkipsThePaceBehindAFullBatch
 		for _, id := range ids {
 			require.NoError(t, appendOne(t.Context(), pool, eventstore.Stream{Type: "order", ID: id}, 0, 0))
 		}
+		allVisible(t, pool, topic, len(ids))
 		batches := consumePaced(t, log, topic, time.Hour)
 		require.Equal(t, 2, receiveBatch(t, batches))
 		require.Equal(t, 1, receiveBatch(t, batches), "the rest, at once behind the full batch")
@@ -64,6 +65,20 @@ func pacedLog(t *testing.T, n int, cfg eventstore.LogConfig) (*pgxpool.Pool, *ev
 		}
 	}
 	return pool, eventstore.NewLog(pool, watermill.NopLogger{}, cfg), topic, ids
+}
+
+// allVisible waits until the n messages of topic are all visible to the log's select. Its
+// rule (a transaction id below the oldest one still running anywhere in the cluster) lets a
+// transaction of another package's test, open at the same time on the same server, hold
+// back messages committed here: the first batch would then be short of full and paced.
+func allVisible(t *testing.T, pool *pgxpool.Pool, topic string, n int) {
+	t.Helper()
+	q := `SELECT count(*) FROM ` + pgx.Identifier{"watermill_" + topic}.Sanitize() +
+		` WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
+	require.Eventually(t, func() bool {
+		var got int
+		return pool.QueryRow(t.Context(), q).Scan(&got) == nil && got == n
+	}, 30*time.Second, 5*time.Millisecond, "the %d messages of %s never all became visible", n, topic)
 }
 
 // consumePaced consumes topic with the given pace and reports each batch's size.
