@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 )
 
@@ -73,20 +74,18 @@ func TestSnapshotReadsAreLookupsByKeyWhateverTheTablesHold(t *testing.T) {
 	}{{0, false}, {50, false}, {200, true}, {2000, false}, {2000, true}} {
 		fill(size.orders, size.analyze)
 		for name, st := range statements {
-			conn, err := pool.Acquire(ctx)
+			// PlanByKey's settings last for their transaction, as in the reads themselves.
+			tx, err := pool.Begin(ctx)
 			require.NoError(t, err)
 			var plan string
 			func() {
-				defer conn.Release()
-				for _, s := range []string{
-					"SET plan_cache_mode = force_generic_plan", "SET enable_seqscan = off",
-					fmt.Sprintf("PREPARE probe(%s) AS %s", st.types, st.sql),
-				} {
-					_, err := conn.Exec(ctx, s)
+				defer func() { _ = tx.Rollback(ctx) }()
+				for _, s := range []string{eventstore.PlanByKey, fmt.Sprintf("PREPARE probe(%s) AS %s", st.types, st.sql)} {
+					_, err := tx.Exec(ctx, s)
 					require.NoError(t, err)
 				}
-				require.NoError(t, conn.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE probe(%s)", st.args)).Scan(&plan))
-				_, err = conn.Exec(ctx, "DEALLOCATE probe; RESET plan_cache_mode; RESET enable_seqscan")
+				require.NoError(t, tx.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE probe(%s)", st.args)).Scan(&plan))
+				_, err = tx.Exec(ctx, "DEALLOCATE probe")
 				require.NoError(t, err)
 			}()
 			var explained []struct{ Plan planNode }
