@@ -108,7 +108,9 @@ func AppendWithSnapshot(ctx context.Context, tx pgx.Tx, stream Stream, expectedV
 // envelopes in Go and joining them to the inserted rows made 10-19 % fewer appends a
 // second under pgbench, and about 4 % fewer orders end to end (docs/BENCHMARKS.md,
 // fourteenth session). Each event has its own metadata ($4), since appends queued on a
-// pipeline join into one statement (Pipeline.queueAppend).
+// pipeline join into one statement (Pipeline.queueAppend). The statement sets the read
+// lease its transaction writes under ($11, see WriteLease) before the events' guard
+// trigger reads it, and returns its transaction's id.
 func appendSQL(table string) string {
 	if q, ok := appendSQLs.Load(table); ok {
 		return q.(string)
@@ -118,7 +120,8 @@ func appendSQL(table string) string {
 		INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload, metadata)
 		SELECT e.id, $1, $2, CASE WHEN $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $3)
 			THEN $3 + e.n ELSE 0 END, e.name, e.payload::jsonb, e.meta::jsonb
-		FROM unnest($5::uuid[], $6::text[], $7::text[], $4::text[]) WITH ORDINALITY AS e(id, name, payload, meta, n)
+		FROM unnest($5::uuid[], $6::text[], $7::text[], $4::text[]) WITH ORDINALITY AS e(id, name, payload, meta, n),
+			(SELECT set_config('ordermill.read_lease', $11, true)) AS lease
 		RETURNING *
 	), snap AS (
 		INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)
@@ -135,7 +138,7 @@ func appendSQL(table string) string {
 			(jsonb_build_object('name', ins.event_name) || $10::jsonb)::json, pg_current_xact_id()
 		FROM ins ORDER BY ins.stream_version
 	)
-	SELECT position, recorded_at FROM ins ORDER BY stream_version`
+	SELECT position, recorded_at, pg_current_xact_id()::text::bigint FROM ins ORDER BY stream_version`
 	appendSQLs.Store(table, q)
 	return q
 }
@@ -160,6 +163,12 @@ func appendEvents(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion
 		return nil, fmt.Errorf("marshal message metadata: %w", err)
 	}
 	a := &queuedAppend{stream: stream, expected: expectedVersion, msgMeta: string(msgMeta)}
+	if l, ok := ctx.Value(writeLeaseKey{}).(WriteLease); ok {
+		a.lease = l.Token
+		if l.Landed != nil {
+			a.landed = append(a.landed, l.Landed)
+		}
+	}
 	recorded := make([]Recorded, len(events))
 	for i, e := range events {
 		payload, err := json.Marshal(e.Data)
@@ -205,11 +214,14 @@ type queuedAppend struct {
 	snapSchema                  int
 	snapState                   *string
 	recorded                    []*Recorded // each event's, in the callers' results, in order
+	lease                       string      // the read lease it is written under (WriteLease)
+	landed                      []func(xid uint64, err error)
+	xid                         uint64 // its transaction's id, once its statement has run
 }
 
 // args are the arguments of appendSQL.
 func (a *queuedAppend) args() []any {
-	return []any{a.stream.ID, a.stream.Type, a.expected, a.metas, a.ids, a.names, a.payloads, a.snapSchema, a.snapState, a.msgMeta}
+	return []any{a.stream.ID, a.stream.Type, a.expected, a.metas, a.ids, a.names, a.payloads, a.snapSchema, a.snapState, a.msgMeta, a.lease}
 }
 
 // next is the stream's version once a is stored.
@@ -219,7 +231,7 @@ func (a *queuedAppend) next() int { return a.expected + len(a.ids) }
 // with its messages' metadata the same and a snapshot if and only if a has one (the
 // statement's snapshot is the last one's, at the version of the last event).
 func (a *queuedAppend) joins(b *queuedAppend) bool {
-	return a.stream == b.stream && a.next() == b.expected && a.msgMeta == b.msgMeta && (a.snapState == nil) == (b.snapState == nil)
+	return a.stream == b.stream && a.next() == b.expected && a.msgMeta == b.msgMeta && (a.snapState == nil) == (b.snapState == nil) && a.lease == b.lease
 }
 
 // join adds b's events and snapshot to a.
@@ -230,16 +242,26 @@ func (a *queuedAppend) join(b *queuedAppend) {
 	a.metas = append(a.metas, b.metas...)
 	a.snapSchema, a.snapState = b.snapSchema, b.snapState
 	a.recorded = append(a.recorded, b.recorded...)
+	a.landed = append(a.landed, b.landed...)
 }
 
-// read reads the statement's result into the recorded events: their positions and times.
+// read reads the statement's result into the recorded events (their positions and
+// times), and tells those waiting for it (WriteLease.Landed) how it went.
 func (a *queuedAppend) read(read func(...any) (bool, error)) error {
+	err := a.readRows(read)
+	for _, landed := range a.landed {
+		landed(a.xid, err)
+	}
+	return err
+}
+
+func (a *queuedAppend) readRows(read func(...any) (bool, error)) error {
 	n := 0
 	var position int64
 	var at time.Time
 	var err error
 	for ok := true; ok; {
-		if ok, err = read(&position, &at); err != nil || !ok {
+		if ok, err = read(&position, &at, &a.xid); err != nil || !ok {
 			break
 		}
 		if n < len(a.recorded) {

@@ -292,7 +292,11 @@ func appendRecorded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventst
 		return nil, fmt.Errorf("marshal snapshot of order %s: %w", o.ID, err)
 	}
 	snap := eventstore.Snapshot{Schema: snapshotSchema, State: state}
-	recorded, err := eventstore.AppendWithSnapshot(ctx, tx, eventstore.Stream{Type: StreamType, ID: o.ID}, o.Version, meta, snap, batch...)
+	actx, err := underLease(ctx, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	recorded, err := eventstore.AppendWithSnapshot(actx, tx, eventstore.Stream{Type: StreamType, ID: o.ID}, o.Version, meta, snap, batch...)
 	if err != nil {
 		return nil, err
 	}

@@ -21,14 +21,16 @@ import (
 //
 // It never serves a stale order. Every read is answered by a query that started after
 // the read was asked, so it sees every commit that finished before (read-your-writes),
-// whichever process wrote it. The reader remembers the newest state it has read of each
+// whichever process wrote it; or, while this process holds the read lease, from its
+// Memory, which is as fresh. The reader remembers the newest state it has read of each
 // order, and the query names the position it holds: Postgres sends the snapshot only
 // when the order has moved since. Most polls find their order where it was, and then
 // cost neither the snapshot's bytes nor its decoding.
 type Reader struct {
 	q        DB
-	slots    int // queries in flight at most
-	maxIDs   int // orders per query at most
+	mem      *Memory // answers first, when it may; nil: every read asks Postgres
+	slots    int     // queries in flight at most
+	maxIDs   int     // orders per query at most
 	timeout  time.Duration
 	maxKnown int // orders remembered at most
 
@@ -51,14 +53,20 @@ type DB interface {
 	eventstore.Batcher
 }
 
-// NewReader returns a Reader over q (a pool) running at most slots queries at once.
-func NewReader(q DB, slots int) *Reader {
-	return &Reader{q: q, slots: max(slots, 1), maxIDs: 256, timeout: 10 * time.Second, maxKnown: 10000, known: map[string]Current{}}
+// NewReader returns a Reader over q (a pool) running at most slots queries at once,
+// answering from mem first when it is not nil.
+func NewReader(q DB, slots int, mem *Memory) *Reader {
+	return &Reader{q: q, mem: mem, slots: max(slots, 1), maxIDs: 256, timeout: 10 * time.Second, maxKnown: 10000, known: map[string]Current{}}
 }
 
 // Load returns the order's current state, as Load does. Reads of one order answered by
-// the same query share the returned Order: callers must not change it.
+// the same query, or from memory, share the returned Order: callers must not change it.
 func (r *Reader) Load(ctx context.Context, id string) (*order.Order, error) {
+	if r.mem != nil {
+		if o, ok := r.mem.lookup(id); ok {
+			return o, nil
+		}
+	}
 	rd := &read{id: id, done: make(chan struct{})}
 	r.mu.Lock()
 	r.pending = append(r.pending, rd)
@@ -115,9 +123,18 @@ func (r *Reader) query(batch []*read) {
 		}
 	}
 	r.mu.Unlock()
-	orders, err := loadChanged(ctx, r.q, ids, held)
+	var c *capture
+	var xids []uint64
+	if r.mem != nil {
+		c = r.mem.capture(ids)
+		xids = c.xids
+	}
+	orders, ended, err := loadChanged(ctx, r.q, ids, held, xids)
 	if err == nil {
 		r.remember(orders)
+		if c != nil {
+			r.mem.settle(c, ended, orders)
+		}
 	}
 	for _, rd := range batch {
 		switch c, ok := orders[rd.id]; {
@@ -155,8 +172,10 @@ func (r *Reader) remember(orders map[string]Current) {
 
 // loadChanged is LoadMany for orders of which held has a state (a zero Current when not):
 // a snapshot is read and decoded only when its position is not the one held, and an order
-// that has not moved is answered with the state held.
-func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Current) (map[string]Current, error) {
+// that has not moved is answered with the state held. It also says which of the
+// transactions xids had ended before it read (for Memory.settle): asked first, in the same
+// round trip, so that the snapshots, read by a later statement, see their commits.
+func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Current, xids []uint64) (map[string]Current, map[uint64]bool, error) {
 	positions := make([]int64, len(ids))
 	for i, id := range ids {
 		positions[i] = held[id].Position
@@ -164,12 +183,29 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 	// One round trip, planned once as a lookup by key (PlanByKey): planned for every
 	// call, as Postgres chose to, this read spent as long in the planner as in execution.
 	b := &pgx.Batch{}
+	ended := make(map[uint64]bool, len(xids))
+	if len(xids) > 0 {
+		b.Queue(endedSQL, xids)
+	}
 	b.Queue(eventstore.PlanByKey)
 	b.Queue(changedSnapshotsSQL, ids, positions, snapshotSchema)
 	orders := make(map[string]Current, len(ids))
 	err := func() error {
 		br := q.SendBatch(ctx, b)
 		defer br.Close()
+		if len(xids) > 0 {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			var xid uint64
+			if _, err := pgx.ForEachRow(rows, []any{&xid}, func() error {
+				ended[xid] = true
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
@@ -183,10 +219,16 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 		return br.Close()
 	}()
 	if err != nil {
-		return nil, fmt.Errorf("load snapshots: %w", err)
+		return nil, nil, fmt.Errorf("load snapshots: %w", err)
 	}
-	return orders, loadMissing(ctx, q, ids, orders)
+	return orders, ended, loadMissing(ctx, q, ids, orders)
 }
+
+// endedSQL lists the transactions of $1 that have ended, committed or aborted, or are too
+// old for Postgres to say (null): pg_xact_status says "in progress" until a transaction
+// has left the running set, so a snapshot taken after it sees its commit.
+const endedSQL = `SELECT x FROM unnest($1::bigint[]) AS x
+	WHERE pg_xact_status(x::text::xid8) IS DISTINCT FROM 'in progress'`
 
 // changedSnapshotsSQL reads, for each order of $1 that has a snapshot in the current
 // layout ($3), its position, and its state only when the position is not the one held

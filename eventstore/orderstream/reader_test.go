@@ -62,7 +62,7 @@ func TestReaderCoalescesConcurrentReads(t *testing.T) {
 	pool := pgtest.Pool(t)
 	ids := placeOrders(t, pool, 50)
 	q := &gatedQuerier{DB: pool, gate: make(chan struct{}), entered: make(chan struct{})}
-	r := NewReader(q, 1)
+	r := NewReader(q, 1, nil)
 
 	type result struct {
 		want string
@@ -104,7 +104,7 @@ func TestReaderReadsItsWrites(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	ids := placeOrders(t, pool, 20)
-	r := NewReader(pool, 2)
+	r := NewReader(pool, 2, nil)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -155,14 +155,14 @@ func TestReaderReadsASnapshotOnlyWhenTheOrderMoved(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	id := placeOrders(t, pool, 1)[0]
-	r := NewReader(pool, 1)
+	r := NewReader(pool, 1, nil)
 	first, err := r.Load(ctx, id)
 	require.NoError(t, err)
 
 	// Spoil the stored state without moving the order: only a reader that reads it fails.
 	_, err = pool.Exec(ctx, `UPDATE snapshots SET state = '{"id": 42}' WHERE stream_id = $1`, id)
 	require.NoError(t, err)
-	_, err = NewReader(pool, 1).Load(ctx, id)
+	_, err = NewReader(pool, 1, nil).Load(ctx, id)
 	require.Error(t, err, "a reader that holds nothing decodes the snapshot")
 	again, err := r.Load(ctx, id)
 	require.NoError(t, err)

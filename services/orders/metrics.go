@@ -57,9 +57,9 @@ func (s *Service) Collectors() []prometheus.Collector {
 }
 
 // Observe makes every request and handler of the process report the statuses orders
-// enter to the service's metrics.
+// enter to the service's metrics, and append to orders through its memory.
 func (s *Service) Observe(ctx context.Context) context.Context {
-	return orderstream.WithObserver(ctx, s.metrics)
+	return orderstream.WithMemory(orderstream.WithObserver(ctx, s.metrics), s.memory)
 }
 
 // Entered counts an order entering a status and, when it leaves the approval wait, the

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
@@ -88,6 +90,7 @@ type Config struct {
 type Service struct {
 	pool        *pgxpool.Pool
 	orders      *orderstream.Reader // the API's reads of single orders, coalesced
+	memory      *orderstream.Memory // answers them while this process holds the read lease
 	logger      *slog.Logger
 	cfg         Config
 	catalog     *catalogClient
@@ -115,7 +118,8 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.WarehouseURL == "" {
 		cfg.WarehouseURL = DefaultWarehouseURL
 	}
-	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots), logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
+	memory := orderstream.NewMemory()
+	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots, memory), memory: memory, logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
 	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval, Senders: cfg.MailSenders})
 	s.saga = sagas.NewRunner(sagas.ProcessOrder, cfg.Workflow, s.outbox, cfg.Now, logger)
@@ -179,8 +183,21 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 	return projections.Register(log, router)
 }
 
-// RunWorker sends the recorded emails until ctx ends (mailer.Outbox.RunWorker).
-func (s *Service) RunWorker(ctx context.Context) error { return s.outbox.RunWorker(ctx) }
+// RunWorker sends the recorded emails (mailer.Outbox.RunWorker), and takes the read lease
+// whenever this is the only process writing orders, so that reads of orders are answered
+// from memory (orderstream.Memory), until ctx ends.
+func (s *Service) RunWorker(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		connect := func(ctx context.Context) (*pgx.Conn, error) {
+			return pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+		}
+		s.memory.Run(ctx, connect, orderstream.DefaultLeaseConfig(), s.logger)
+		return nil
+	})
+	g.Go(func() error { return s.outbox.RunWorker(ctx) })
+	return g.Wait()
+}
 
 // SignInCounts returns the dashboard's sign-in counters (dashboard.Service.SignInCounts).
 func (s *Service) SignInCounts() dashboard.SignInCounts { return s.dashboard.SignInCounts() }

@@ -1,0 +1,242 @@
+package orderstream
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+)
+
+// Memory lets one process answer reads of orders without asking Postgres, and never
+// stale: a read answered from memory shows every commit to the order that finished before
+// it was asked (docs/ARCHITECTURE.md, "Reads from memory").
+//
+// It may only while it holds the read lease (Lease, and the guard trigger of
+// sql/00081_read_lease.sql): no other process can then commit to an order stream, so
+// every commit to one is this process's own, made under the lease's token. Each append
+// it makes to an order takes the order's state out of memory at once, and the order is
+// read from Postgres until a read has seen the append's outcome: the read asks Postgres
+// whether the append's transaction has ended (pg_xact_status) before it takes its
+// snapshot, in the same round trip, and only a read that finds every such transaction
+// ended, with no new append begun meanwhile, puts the order's state back in memory. So
+// memory never holds a state older than a commit this process knows of, however its
+// transactions end (a consumer's, an HTTP request's, the delayed queue's, rolled back
+// or cut off): what it cannot see end stays read from Postgres.
+type Memory struct {
+	mu       sync.Mutex
+	mode     leaseMode
+	token    string        // the lease's token, while holding
+	tenure   uint64        // counts the leases held; an append knows the one it began in
+	claimed  chan struct{} // closed when a claim ends
+	serving  bool          // memory is filled and may answer
+	deadline time.Duration // boottime until which the lease holds, as this process counts
+	seq      uint64        // counts appends begun, tenures and evictions
+	evicted  uint64        // the seq of the last eviction
+	fill     uint64        // the seq at which serving began; reads captured before it fill nothing
+	orders   map[string]*remembered
+	max      int // orders remembered at most
+}
+
+type leaseMode int
+
+const (
+	writing  leaseMode = iota // no lease: appends written as any writer's, memory unused
+	claiming                  // taking the lease: appends wait until it is taken or not
+	holding                   // holding the lease: appends carry its token
+)
+
+// remembered is what Memory knows of one order.
+type remembered struct {
+	state   *order.Order // answers reads while not nil
+	begun   uint64       // the seq of the last append begun
+	unknown int          // appends begun whose statement has not run yet
+	pending []uint64     // transactions of appends whose end no read has seen yet
+}
+
+// NewMemory returns a Memory that answers nothing until Lease.Run takes the lease.
+func NewMemory() *Memory {
+	return &Memory{orders: map[string]*remembered{}, max: 10000, claimed: make(chan struct{})}
+}
+
+// WithMemory returns ctx whose appends to order streams go through m: under its lease
+// while it holds one, and known to it.
+func WithMemory(ctx context.Context, m *Memory) context.Context {
+	return context.WithValue(ctx, memoryKey{}, m)
+}
+
+type memoryKey struct{}
+
+// underLease returns ctx for an append to order id: carrying the lease's token and
+// telling m how the append went, while m holds the lease. While m is taking it, it waits.
+func underLease(ctx context.Context, id string) (context.Context, error) {
+	m, ok := ctx.Value(memoryKey{}).(*Memory)
+	if !ok {
+		return ctx, nil
+	}
+	for {
+		m.mu.Lock()
+		switch m.mode {
+		case writing:
+			m.mu.Unlock()
+			return ctx, nil
+		case claiming:
+			wait := m.claimed
+			m.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		tenure, token := m.tenure, m.token
+		m.seq++
+		r := m.remember(id)
+		r.state, r.begun = nil, m.seq
+		r.unknown++
+		m.mu.Unlock()
+		return eventstore.WithWriteLease(ctx, eventstore.WriteLease{Token: token, Landed: func(xid uint64, err error) {
+			m.landed(tenure, id, xid, err)
+		}}), nil
+	}
+}
+
+// landed records how an append begun in tenure went: its statement failed, so its
+// transaction cannot commit, or it ran in transaction xid, whose end a read must see.
+func (m *Memory) landed(tenure uint64, id string, xid uint64, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.orders[id]
+	if tenure != m.tenure || !ok {
+		return // a lease since ended: its memory is gone
+	}
+	r.unknown--
+	if err == nil {
+		r.pending = append(r.pending, xid)
+	}
+}
+
+// remember returns what m knows of order id, making room when it knows too much.
+func (m *Memory) remember(id string) *remembered {
+	if r, ok := m.orders[id]; ok {
+		return r
+	}
+	if len(m.orders) >= m.max {
+		m.seq++
+		m.evicted = m.seq
+		forget := m.max / 10
+		for k, r := range m.orders {
+			if forget <= 0 {
+				break
+			}
+			if r.unknown == 0 && len(r.pending) == 0 {
+				delete(m.orders, k)
+				forget--
+			}
+		}
+	}
+	r := &remembered{}
+	m.orders[id] = r
+	return r
+}
+
+// lookup returns order id's state from memory, if m may answer it now.
+func (m *Memory) lookup(id string) (*order.Order, bool) {
+	now := boottime()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.serving || now >= m.deadline {
+		return nil, false
+	}
+	r, ok := m.orders[id]
+	if !ok || r.state == nil {
+		return nil, false
+	}
+	return r.state, true
+}
+
+// capture is what m knew of some orders when a read of them was about to be sent.
+type capture struct {
+	tenure, seq uint64
+	serving     bool
+	settle      map[string][]uint64 // the orders the read may settle, with their appends' transactions
+	xids        []uint64            // all of them
+}
+
+// capture notes what m knows of ids before a read of them from Postgres. An order with an
+// append whose statement has not run yet cannot be settled by this read.
+func (m *Memory) capture(ids []string) *capture {
+	now := boottime()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := &capture{tenure: m.tenure, seq: m.seq, serving: m.serving && now < m.deadline, settle: make(map[string][]uint64, len(ids))}
+	for _, id := range ids {
+		r, ok := m.orders[id]
+		switch {
+		case !ok:
+			c.settle[id] = nil
+		case r.unknown == 0:
+			c.settle[id] = r.pending
+			c.xids = append(c.xids, r.pending...)
+		}
+	}
+	return c
+}
+
+// settle takes what a read found: ended, the transactions that had ended before its
+// snapshot, and orders, the states it read. An order whose every append the read saw end,
+// with none begun since c, has the state read, and may be answered from memory, if m was
+// serving when c was taken and still is in the same lease.
+func (m *Memory) settle(c *capture, ended map[uint64]bool, orders map[string]Current) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c.tenure != m.tenure {
+		return
+	}
+	fill := c.serving && c.seq >= m.fill
+	for id, xids := range c.settle {
+		if !allEnded(xids, ended) {
+			continue
+		}
+		r, ok := m.orders[id]
+		if ok && r.begun > c.seq || !ok && m.evicted > c.seq {
+			continue // appended since, or forgotten since: the read may predate a commit
+		}
+		if ok && len(xids) > 0 {
+			r.pending = nil // every append since c, and c's own, have ended
+		}
+		cur, found := orders[id]
+		if !fill || !found {
+			continue
+		}
+		if !ok {
+			r = m.remember(id)
+		}
+		if r.state == nil || r.state.Version <= cur.Order.Version {
+			r.state = cur.Order
+		}
+	}
+}
+
+func allEnded(xids []uint64, ended map[uint64]bool) bool {
+	for _, x := range xids {
+		if !ended[x] {
+			return false
+		}
+	}
+	return true
+}
+
+// boottime is the time since boot, counting time suspended (CLOCK_BOOTTIME): Go's
+// monotonic clock stops while a VM is suspended, and the lease in Postgres does not.
+func boottime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		panic("CLOCK_BOOTTIME: " + err.Error()) // Linux has had it since 2.6.39
+	}
+	return time.Duration(ts.Nano())
+}

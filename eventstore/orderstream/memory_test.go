@@ -1,0 +1,318 @@
+package orderstream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// testLease is a short lease, so that the tests' waits for it are short.
+var testLease = LeaseConfig{Term: time.Second, Renew: 50 * time.Millisecond, Margin: 100 * time.Millisecond, Retry: 200 * time.Millisecond}
+
+// leased is one process's memory and reader, holding the read lease when it can.
+type leased struct {
+	mem    *Memory
+	reader *Reader
+	ctx    context.Context // its appends go through mem
+	stop   func()
+}
+
+func startLeased(t *testing.T, pool *pgxpool.Pool) *leased {
+	ctx, cancel := context.WithCancel(context.Background())
+	mem := NewMemory()
+	done := make(chan struct{})
+	connect := func(ctx context.Context) (*pgx.Conn, error) {
+		return pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	}
+	go func() {
+		defer close(done)
+		mem.Run(ctx, connect, testLease, slog.New(slog.DiscardHandler))
+	}()
+	l := &leased{mem: mem, reader: NewReader(pool, 2, mem), ctx: WithMemory(context.Background(), mem)}
+	var once sync.Once
+	l.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *leased) serving() bool {
+	l.mem.mu.Lock()
+	defer l.mem.mu.Unlock()
+	return l.mem.serving && boottime() < l.mem.deadline
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// note appends a note to order id through ctx, in a transaction of its own, and returns
+// the order's new version.
+func note(t *testing.T, ctx context.Context, pool *pgxpool.Pool, id string) int {
+	t.Helper()
+	var version int
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		o, err := Update(ctx, tx, id, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+			return o.AddNote("test", "a note", time.Now())
+		})
+		if err == nil {
+			version = o.Version
+		}
+		return err
+	})
+	require.NoError(t, err)
+	return version
+}
+
+// fromMemory reads order id through l's reader, and reports whether memory answered.
+func (l *leased) fromMemory(t *testing.T, id string) (*order.Order, bool) {
+	t.Helper()
+	if o, ok := l.mem.lookup(id); ok {
+		return o, true
+	}
+	o, err := l.reader.Load(context.Background(), id)
+	require.NoError(t, err)
+	return o, false
+}
+
+// The only writer holds the lease and answers from memory; every read after a commit,
+// its own or rolled back, shows exactly what was committed, and memory answers again once
+// a read has seen the write end.
+func TestMemoryAnswersReadsAndNeverMissesACommit(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	id := placeOrders(t, pool, 1)[0]
+	l := startLeased(t, pool)
+	waitUntil(t, "the only writer holds the lease", l.serving)
+
+	o, answered := l.fromMemory(t, id)
+	assert.False(t, answered, "nothing is in memory before a read")
+	assert.Equal(t, 1, o.Version)
+	o, answered = l.fromMemory(t, id)
+	assert.True(t, answered, "an order read while serving is answered from memory")
+	assert.Equal(t, 1, o.Version)
+
+	for want := 2; want <= 6; want++ {
+		assert.Equal(t, want, note(t, l.ctx, pool, id))
+		o, answered := l.fromMemory(t, id)
+		assert.False(t, answered, "the first read after a write asks Postgres")
+		assert.Equal(t, want, o.Version, "a read after a commit sees it")
+		o, answered = l.fromMemory(t, id)
+		assert.True(t, answered, "once a read saw the write end, memory answers")
+		assert.Equal(t, want, o.Version)
+	}
+
+	// A write rolled back is never shown, and does not keep memory from answering.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = Update(l.ctx, tx, id, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+		return o.AddNote("test", "never", time.Now())
+	})
+	require.NoError(t, err)
+	o, answered = l.fromMemory(t, id)
+	assert.False(t, answered, "a write in flight sends reads to Postgres")
+	assert.Equal(t, 6, o.Version)
+	require.NoError(t, tx.Rollback(ctx))
+	o, answered = l.fromMemory(t, id)
+	assert.False(t, answered)
+	assert.Equal(t, 6, o.Version)
+	o, answered = l.fromMemory(t, id)
+	assert.True(t, answered, "the rolled-back write, seen to end, no longer holds memory back")
+	assert.Equal(t, 6, o.Version)
+
+	// An order placed after it was read as missing is found.
+	_, err = l.reader.Load(ctx, "o-later")
+	require.Error(t, err)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		o := &order.Order{}
+		events, err := o.Place(order.PlaceOrder{OrderID: "o-later", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 100, At: time.Now()})
+		if err != nil {
+			return err
+		}
+		o.ID = "o-later"
+		return Append(l.ctx, tx, o, eventstore.Metadata{}, events...)
+	})
+	require.NoError(t, err)
+	o, _ = l.fromMemory(t, "o-later")
+	assert.Equal(t, 1, o.Version)
+}
+
+// Another writer, without the lease (a second replica, a bulk import, psql), waits in
+// Postgres until the holder has stopped answering from memory and let it in; the holder
+// takes the lease again once it is gone, and never shows a state older than its write.
+func TestAnotherWriterIsLetInAndSeen(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	id := placeOrders(t, pool, 1)[0]
+	l := startLeased(t, pool)
+	waitUntil(t, "the only writer holds the lease", l.serving)
+	_, _ = l.fromMemory(t, id)
+	_, answered := l.fromMemory(t, id)
+	require.True(t, answered)
+
+	version := note(t, ctx, pool, id) // no memory in ctx: written as any other writer
+	o, _ := l.fromMemory(t, id)
+	assert.Equal(t, version, o.Version, "the holder's reader sees another process's write")
+
+	waitUntil(t, "the lease is taken again", l.serving)
+	o, _ = l.fromMemory(t, id)
+	assert.Equal(t, version, o.Version)
+	o, answered = l.fromMemory(t, id)
+	assert.True(t, answered)
+	assert.Equal(t, version, o.Version)
+}
+
+// A holder whose lock connection is cut loses its lock at once but may believe in its
+// lease until it lapses: another writer's commit waits until then.
+func TestALeaseLostUnseenIsWaitedOut(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	id := placeOrders(t, pool, 1)[0]
+	l := startLeased(t, pool)
+	waitUntil(t, "the only writer holds the lease", l.serving)
+
+	var killed bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = 76431 AND objid = 1 AND mode = 'ExclusiveLock' AND granted`).Scan(&killed))
+	require.True(t, killed)
+	l.mem.mu.Lock()
+	believed := l.mem.deadline // no renewal succeeds from now on
+	l.mem.mu.Unlock()
+
+	note(t, ctx, pool, id)
+	assert.GreaterOrEqual(t, boottime(), believed, "the writer committed only after the holder's lease had lapsed")
+}
+
+// A new holder answers from memory only once every write made under an older lease has
+// ended: a write that passed the guard under the old lease holds the new holder's fence.
+func TestANewHolderWaitsForTheOldLeasesWrites(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	id := placeOrders(t, pool, 1)[0]
+	a := startLeased(t, pool)
+	waitUntil(t, "a holds the lease", a.serving)
+
+	held, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = held.Rollback(ctx) }()
+	o, err := Update(a.ctx, held, id, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+		return o.AddNote("test", "slow", time.Now())
+	})
+	require.NoError(t, err, "the write passed the guard under a's lease")
+
+	a.stop() // a's lease ends with its connection, and lapses
+	b := startLeased(t, pool)
+	waitUntil(t, "b waits at the fence", func() bool {
+		var waiting bool
+		require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
+			AND classid = 76431 AND objid = 2 AND NOT granted)`).Scan(&waiting))
+		return waiting
+	})
+	assert.False(t, b.serving(), "b does not answer while a write under the old lease may still commit")
+	require.NoError(t, held.Commit(ctx))
+	waitUntil(t, "b holds the lease", b.serving)
+	got, _ := b.fromMemory(t, id)
+	assert.Equal(t, o.Version, got.Version)
+}
+
+// Two replicas hand the lease over while both write and read: no read, from memory or
+// not, ever shows an order older than a write acknowledged before it was asked.
+func TestHandOverUnderLoadNeverShowsAStaleOrder(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ids := placeOrders(t, pool, 4)
+	a := startLeased(t, pool)
+	waitUntil(t, "a holds the lease", a.serving)
+
+	var acked [4]atomic.Int64
+	for i := range acked {
+		acked[i].Store(1)
+	}
+	var fromMemory atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	loop := func(fn func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					fn()
+				}
+			}
+		}()
+	}
+	write := func(l *leased, i int) func() {
+		return func() {
+			var version int
+			err := pgx.BeginFunc(l.ctx, pool, func(tx pgx.Tx) error {
+				o, err := Update(l.ctx, tx, ids[i], eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+					return o.AddNote("test", "a note", time.Now())
+				})
+				if err == nil {
+					version = o.Version
+				}
+				return err
+			})
+			if assert.NoError(t, err) {
+				acked[i].Store(int64(version)) // committed: acknowledged
+			}
+		}
+	}
+	for i, id := range ids {
+		loop(func() {
+			want := acked[i].Load()
+			o, err := a.reader.Load(context.Background(), id)
+			if !assert.NoError(t, err) {
+				return
+			}
+			if _, ok := a.mem.lookup(id); ok {
+				fromMemory.Add(1)
+			}
+			if o.Version < int(want) {
+				t.Errorf("order %s read at version %d after version %d was acknowledged", id, o.Version, want)
+			}
+		})
+	}
+	loop(write(a, 0))
+	loop(write(a, 1))
+	waitUntil(t, "a answers from memory under load", func() bool { return fromMemory.Load() > 0 })
+	b := startLeased(t, pool)
+	loop(write(b, 2))
+	loop(write(b, 3))
+	waitUntil(t, "a lets b in", func() bool { return !a.serving() })
+	// Both write now, so neither may hold the lease.
+	for range 10 {
+		for i := range ids {
+			v := acked[i].Load()
+			waitUntil(t, fmt.Sprintf("order %d moves", i), func() bool { return acked[i].Load() > v })
+		}
+		assert.False(t, a.serving() || b.serving(), "no lease while two processes write")
+	}
+	close(stop)
+	wg.Wait()
+	b.stop()
+	waitUntil(t, "a takes the lease again", a.serving)
+}
