@@ -18,18 +18,21 @@ type LeaseConfig struct {
 	// connection unseen stops answering from memory within Term of its last renewal, and
 	// other writers wait that long for the lease to lapse.
 	Term time.Duration
-	// Renew is how often the holder renews, and looks for writers waiting for it.
+	// Renew is how often the holder renews: a write, committed with a WAL flush.
 	Renew time.Duration
+	// Check is how often the holder looks for writers waiting for it (a read): the
+	// longest a writer waits to be let in.
+	Check time.Duration
 	// Margin is taken off Term on this side, against the two clocks' drift.
 	Margin time.Duration
 	// Retry is how often a process without the lease tries to take it.
 	Retry time.Duration
 }
 
-// DefaultLeaseConfig is the lease's timing: a writer waits about 250 ms at most for the
-// holder to let it in.
+// DefaultLeaseConfig is the lease's timing: a writer waits 250 ms at most for the holder
+// to let it in, or 4 s for a holder that lost its connection unseen.
 func DefaultLeaseConfig() LeaseConfig {
-	return LeaseConfig{Term: 2 * time.Second, Renew: 250 * time.Millisecond, Margin: 250 * time.Millisecond, Retry: 3 * time.Second}
+	return LeaseConfig{Term: 4 * time.Second, Renew: time.Second, Check: 250 * time.Millisecond, Margin: 250 * time.Millisecond, Retry: 3 * time.Second}
 }
 
 // Run takes the read lease for m whenever no other process writes order streams, and
@@ -123,21 +126,22 @@ func (m *Memory) hold(ctx context.Context, conn *pgx.Conn, cfg LeaseConfig) erro
 	token := newToken()
 	// A lease left live by a holder that lost its lock unseen may still be believed there:
 	// wait it out.
+	var renewed time.Duration
 	for {
-		start := boottime()
+		renewed = boottime()
 		tag, err := conn.Exec(ctx, `UPDATE read_lease SET token = $1, until = clock_timestamp() + $2::interval
 			WHERE id = 1 AND until <= clock_timestamp()`, token, cfg.Term.String())
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 1 {
-			m.holding(token, start+cfg.Term-cfg.Margin)
+			m.holding(token, renewed+cfg.Term-cfg.Margin)
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(cfg.Renew):
+		case <-time.After(cfg.Check):
 		}
 	}
 	// The fence: every append still in flight under an older lease has ended once this
@@ -150,14 +154,24 @@ func (m *Memory) hold(ctx context.Context, conn *pgx.Conn, cfg LeaseConfig) erro
 	for {
 		select {
 		case <-ctx.Done():
+			// Stopping: end the lease, so that the next holder need not wait it out.
+			m.setMode(writing)
+			end, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			_, _ = conn.Exec(end, `UPDATE read_lease SET until = '-infinity' WHERE id = 1 AND token = $1`, token)
 			return ctx.Err()
-		case <-time.After(cfg.Renew):
+		case <-time.After(cfg.Check):
 		}
 		start := boottime()
+		renew := start-renewed >= cfg.Renew
 		var waiting int
-		err := conn.QueryRow(ctx, `UPDATE read_lease SET until = clock_timestamp() + $2::interval WHERE id = 1 AND token = $1
-			RETURNING (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 76431 AND objid = 1
-				AND objsubid = 2 AND NOT granted)`, token, cfg.Term.String()).Scan(&waiting)
+		var err error
+		if renew {
+			err = conn.QueryRow(ctx, `UPDATE read_lease SET until = clock_timestamp() + $2::interval WHERE id = 1 AND token = $1
+				RETURNING (`+waitingSQL+`)`, token, cfg.Term.String()).Scan(&waiting)
+		} else {
+			err = conn.QueryRow(ctx, waitingSQL).Scan(&waiting)
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("read lease taken over")
 		}
@@ -168,9 +182,16 @@ func (m *Memory) hold(ctx context.Context, conn *pgx.Conn, cfg LeaseConfig) erro
 			m.setMode(writing)
 			return nil
 		}
-		m.renewed(start + cfg.Term - cfg.Margin)
+		if renew {
+			renewed = start
+			m.renewed(start + cfg.Term - cfg.Margin)
+		}
 	}
 }
+
+// waitingSQL counts the sessions waiting for lock W: writers the holder must let in.
+const waitingSQL = `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 76431 AND objid = 1
+	AND objsubid = 2 AND NOT granted`
 
 func newToken() string {
 	b := make([]byte, 16)

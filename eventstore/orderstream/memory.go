@@ -3,6 +3,7 @@ package orderstream
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,7 @@ type Memory struct {
 	fill     uint64        // the seq at which serving began; reads captured before it fill nothing
 	orders   map[string]*remembered
 	max      int // orders remembered at most
+	answered atomic.Uint64
 }
 
 type leaseMode int
@@ -156,7 +158,20 @@ func (m *Memory) lookup(id string) (*order.Order, bool) {
 	if !ok || r.state == nil {
 		return nil, false
 	}
+	m.answered.Add(1)
 	return r.state, true
+}
+
+// Answered counts the reads m has answered.
+func (m *Memory) Answered() uint64 { return m.answered.Load() }
+
+// Serving reports whether m may answer reads now: it holds the lease, and its memory is
+// fresh.
+func (m *Memory) Serving() bool {
+	now := boottime()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.serving && now < m.deadline
 }
 
 // capture is what m knew of some orders when a read of them was about to be sent.

@@ -20,7 +20,7 @@ import (
 )
 
 // testLease is a short lease, so that the tests' waits for it are short.
-var testLease = LeaseConfig{Term: time.Second, Renew: 50 * time.Millisecond, Margin: 100 * time.Millisecond, Retry: 200 * time.Millisecond}
+var testLease = LeaseConfig{Term: time.Second, Renew: 200 * time.Millisecond, Check: 50 * time.Millisecond, Margin: 100 * time.Millisecond, Retry: 200 * time.Millisecond}
 
 // leased is one process's memory and reader, holding the read lease when it can.
 type leased struct {
@@ -48,11 +48,7 @@ func startLeased(t *testing.T, pool *pgxpool.Pool) *leased {
 	return l
 }
 
-func (l *leased) serving() bool {
-	l.mem.mu.Lock()
-	defer l.mem.mu.Unlock()
-	return l.mem.serving && boottime() < l.mem.deadline
-}
+func (l *leased) serving() bool { return l.mem.Serving() }
 
 // waitUntil polls cond until it holds, failing the test after 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {

@@ -155,6 +155,8 @@ func TestMetricsFollowScenario1(t *testing.T) {
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "awaiting_approval"), min: 1, exact: true},
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "awaiting_payment"), min: 2, exact: true},
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "completed"), min: 1, exact: true},
+		expectation{name: "ordermill_read_lease_held", min: 0},
+		expectation{name: "ordermill_order_reads_from_memory_total", min: 0},
 		expectation{name: "ordermill_approval_decisions_total", labels: labels("outcome", "approved"), min: 1, exact: true},
 		expectation{name: "ordermill_approval_wait_seconds", min: 1, exact: true},
 		expectation{name: "ordermill_emails_total", labels: labels("kind", "order_completed", "outcome", "recorded"), min: 1, exact: true},

@@ -28,6 +28,8 @@ type serviceMetrics struct {
 	decisions    *prometheus.CounterVec
 	approvalWait prometheus.Histogram
 	waiting      prometheus.Collector
+	fromMemory   prometheus.Collector
+	leaseHeld    prometheus.Collector
 }
 
 func newServiceMetrics(s *Service) *serviceMetrics {
@@ -46,13 +48,26 @@ func newServiceMetrics(s *Service) *serviceMetrics {
 			Buckets: []float64{1, 10, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 48 * 3600},
 		}),
 		waiting: s.waitingCollector(),
+		fromMemory: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "order_reads_from_memory_total",
+			Help: "Reads of single orders answered from this process's memory, without a query (orderstream.Memory).",
+		}, func() float64 { return float64(s.memory.Answered()) }),
+		leaseHeld: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metrics.Namespace, Name: "read_lease_held",
+			Help: "1 while this process holds the read lease and answers reads of orders from memory, else 0.",
+		}, func() float64 {
+			if s.memory.Serving() {
+				return 1
+			}
+			return 0
+		}),
 	}
 }
 
 // Collectors are the service's metrics, for the host's registry.
 func (s *Service) Collectors() []prometheus.Collector {
 	m := s.metrics
-	return slices.Concat([]prometheus.Collector{m.entered, m.decisions, m.approvalWait, m.waiting},
+	return slices.Concat([]prometheus.Collector{m.entered, m.decisions, m.approvalWait, m.waiting, m.fromMemory, m.leaseHeld},
 		s.inbox.Collectors(), s.outbox.Collectors(), s.saga.Collectors())
 }
 
