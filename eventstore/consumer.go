@@ -154,7 +154,7 @@ func (c *consumer) run(stop context.Context, wake *wakeup) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(stop))
 	defer cancel()
 	defer context.AfterFunc(stop, func() { time.AfterFunc(c.log.cfg.DrainTimeout, cancel) })()
-	if err := c.prepare(ctx); err != nil {
+	if err := c.prepare(stop); err != nil {
 		return err
 	}
 	// A round looks at the topics due: those woken, those that gave a batch last round
@@ -256,9 +256,23 @@ func (c *consumer) allTopics() map[string]bool {
 }
 
 // prepare creates the group's offset rows, as watermill-sql's subscriber does before it
-// subscribes.
+// subscribes. It tries again until it succeeds or ctx ends: a database restarting just as
+// the process starts would otherwise stop the consumer for good, and the process would
+// never be ready (`make chaos` met it: a process killed, started again, and PostgreSQL
+// restarted a few seconds later).
 func (c *consumer) prepare(ctx context.Context) error {
-	return PrepareGroup(ctx, c.log.pool, c.group, c.topics...)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := PrepareGroup(ctx, c.log.pool, c.group, c.topics...)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		c.log.logger.Error("preparing the consumer failed; trying again", err, watermill.LogFields{"consumer_group": c.group})
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // batch handles at most one batch of topic and reports how many messages it consumed,
