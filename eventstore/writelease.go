@@ -10,8 +10,10 @@ import "context"
 type WriteLease struct {
 	Token string
 	// Landed hears the id of the append's transaction once its statement has run, or
-	// the statement's error: the transaction then can no longer commit. It is not called
-	// for an append whose statement never ran (its transaction rolled back first).
+	// the error reading its result: Postgres's (a *pgconn.PgError: the transaction can
+	// then no longer commit), or the client's (the outcome is then unknown). It is not
+	// called for an append whose statement was never sent (its transaction rolled back
+	// first).
 	Landed func(xid uint64, err error)
 }
 

@@ -8,10 +8,11 @@
 --   this row names its lease: a secret token, and until when it holds. It renews the row
 --   every few hundred milliseconds, and answers from memory only within the lease it last
 --   renewed, counted from before it asked, so the row always outlasts its belief.
--- - A statement that writes order events checks, before its transaction can commit, that
---   it is the holder's own (its transaction set ordermill.read_lease to the live token).
---   The holder's writes take lock (76431, 2) shared: a new holder takes it exclusive once,
---   after writing its token, so that the old holder's writes have all ended.
+-- - A statement that writes order events or snapshots checks, before its transaction can
+--   commit, that it is the holder's own (its transaction set ordermill.read_lease to the
+--   live token). The holder's writes take lock (76431, 2) shared: a new holder takes it
+--   exclusive once, after writing its token, so that the old holder's writes have all
+--   ended.
 -- - Any other writer takes lock (76431, 1) shared for its transaction. It waits while a
 --   holder holds the lock; the holder sees it waiting, ends its lease and lets it in. A
 --   lease left live by a holder that lost its lock unseen (its connection cut) is waited
@@ -27,10 +28,23 @@ INSERT INTO read_lease (id) VALUES (1);
 CREATE FUNCTION guard_order_writes() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     lease_token TEXT := coalesce(current_setting('ordermill.read_lease', true), '');
+    guarded TEXT := coalesce(current_setting('ordermill.guarded', true), '');
     held read_lease;
 BEGIN
+    -- Once a statement of this transaction has passed, the rest pass too: it holds the
+    -- writers' lock, which no holder can take until it ends, or, for the holder's writes
+    -- under the same token, the fence's lock, which any new holder waits for. (Both the
+    -- lock and this setting are undone with a savepoint rolled back.)
+    IF guarded = 'writer' OR guarded = 'fence:' || lease_token THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         IF NOT EXISTS (SELECT 1 FROM written WHERE stream_type = 'order') THEN
+            RETURN NULL;
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NOT EXISTS (SELECT 1 FROM written WHERE stream_type = 'order')
+            AND NOT EXISTS (SELECT 1 FROM removed WHERE stream_type = 'order') THEN
             RETURN NULL;
         END IF;
     ELSIF TG_OP = 'DELETE' THEN
@@ -38,14 +52,21 @@ BEGIN
             RETURN NULL;
         END IF;
     END IF;
+    IF guarded <> '' THEN
+        -- Holding the fence's lock, it must not wait for the writers' lock: a new holder
+        -- holding that would wait for it at the fence.
+        RAISE EXCEPTION 'a write to an order stream without the read lease, in a transaction that wrote under it'
+            USING ERRCODE = '40001';
+    END IF;
     IF lease_token <> '' THEN
         SELECT * INTO held FROM read_lease WHERE id = 1;
         IF held.token = lease_token AND held.until > clock_timestamp() THEN
             -- Checked again under the fence's lock: a new holder waits for this
             -- transaction only if it took the lock first.
             PERFORM pg_advisory_xact_lock_shared(76431, 2);
-            SELECT * INTO held FROM read_lease WHERE id = 1;
+            held := guard_read_lease();
             IF held.token = lease_token AND held.until > clock_timestamp() THEN
+                PERFORM set_config('ordermill.guarded', 'fence:' || lease_token, true);
                 RETURN NULL;
             END IF;
             -- Holding the fence's lock, this transaction must not wait for a new holder,
@@ -59,25 +80,72 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock_shared(76431, 1);
     LOOP
-        SELECT * INTO held FROM read_lease WHERE id = 1;
+        held := guard_read_lease();
         EXIT WHEN held.until <= clock_timestamp();
         PERFORM pg_sleep(least(0.1, extract(epoch FROM held.until - clock_timestamp())));
     END LOOP;
+    PERFORM set_config('ordermill.guarded', 'writer', true);
     RETURN NULL;
 END;
 $$;
 -- +goose StatementEnd
 
+-- +goose StatementBegin
+-- guard_read_lease reads the lease as it is now. Under READ COMMITTED each statement sees
+-- the latest commits; a transaction under REPEATABLE READ or SERIALIZABLE would see the
+-- row as it was when its snapshot was taken, so it locks the row instead, which fails
+-- (40001) if the row has changed since.
+CREATE FUNCTION guard_read_lease() RETURNS read_lease LANGUAGE plpgsql AS $$
+DECLARE
+    held read_lease;
+BEGIN
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        SELECT * INTO held FROM read_lease WHERE id = 1;
+    ELSE
+        SELECT * INTO held FROM read_lease WHERE id = 1 FOR SHARE;
+    END IF;
+    RETURN held;
+END;
+$$;
+-- +goose StatementEnd
+
+-- The order streams' events, and their snapshots (which reads come from), whoever writes
+-- them: ALWAYS, so that a session replicating or restoring (session_replication_role =
+-- replica) is held too.
 CREATE TRIGGER events_guard_insert AFTER INSERT ON events REFERENCING NEW TABLE AS written
+    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+CREATE TRIGGER events_guard_update AFTER UPDATE ON events REFERENCING OLD TABLE AS removed NEW TABLE AS written
     FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
 CREATE TRIGGER events_guard_delete AFTER DELETE ON events REFERENCING OLD TABLE AS removed
     FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
 CREATE TRIGGER events_guard_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+CREATE TRIGGER snapshots_guard_insert AFTER INSERT ON snapshots REFERENCING NEW TABLE AS written
+    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+CREATE TRIGGER snapshots_guard_update AFTER UPDATE ON snapshots REFERENCING OLD TABLE AS removed NEW TABLE AS written
+    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+CREATE TRIGGER snapshots_guard_delete AFTER DELETE ON snapshots REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+CREATE TRIGGER snapshots_guard_truncate BEFORE TRUNCATE ON snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_insert;
+ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_update;
+ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_delete;
+ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_truncate;
+ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_insert;
+ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_update;
+ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_delete;
+ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_truncate;
 
 -- +goose Down
+DROP TRIGGER snapshots_guard_truncate ON snapshots;
+DROP TRIGGER snapshots_guard_delete ON snapshots;
+DROP TRIGGER snapshots_guard_update ON snapshots;
+DROP TRIGGER snapshots_guard_insert ON snapshots;
 DROP TRIGGER events_guard_truncate ON events;
 DROP TRIGGER events_guard_delete ON events;
+DROP TRIGGER events_guard_update ON events;
 DROP TRIGGER events_guard_insert ON events;
+DROP FUNCTION guard_read_lease();
 DROP FUNCTION guard_order_writes();
 DROP TABLE read_lease;

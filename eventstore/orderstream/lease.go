@@ -68,8 +68,13 @@ func (m *Memory) session(ctx context.Context, connect func(context.Context) (*pg
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	// The lease's renewals must survive a crash of Postgres before this process acts on
-	// them: a renewal lost would let the lease lapse in Postgres earlier than here.
-	if _, err := conn.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+	// them: a renewal lost would let the lease lapse in Postgres earlier than here. And
+	// Postgres must not keep the lock for a process that stopped answering (paused, its
+	// network gone): every order writer would wait for it. This session speaks at least
+	// every Check while holding, and every Retry otherwise, so a silence of twice the
+	// longer of Term and Retry ends it, and with it the lock.
+	if _, err := conn.Exec(ctx, `SET synchronous_commit = on; SET idle_session_timeout = `+quoteMillis(2*max(cfg.Term, cfg.Retry))+
+		`; SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2`); err != nil {
 		return err
 	}
 	present := false // holding lock W shared
@@ -189,9 +194,12 @@ func (m *Memory) hold(ctx context.Context, conn *pgx.Conn, cfg LeaseConfig) erro
 	}
 }
 
-// waitingSQL counts the sessions waiting for lock W: writers the holder must let in.
+// waitingSQL counts the sessions of this database waiting for lock W: writers the holder
+// must let in.
 const waitingSQL = `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 76431 AND objid = 1
-	AND objsubid = 2 AND NOT granted`
+	AND objsubid = 2 AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+func quoteMillis(d time.Duration) string { return fmt.Sprintf("'%dms'", d.Milliseconds()) }
 
 func newToken() string {
 	b := make([]byte, 16)

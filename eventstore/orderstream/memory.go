@@ -2,10 +2,12 @@ package orderstream
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sys/unix"
 
 	"github.com/ordermill/ordermill/domain/order"
@@ -79,12 +81,21 @@ func underLease(ctx context.Context, id string) (context.Context, error) {
 	if !ok {
 		return ctx, nil
 	}
+	l, held, err := m.lease(ctx, id)
+	if err != nil || !held {
+		return ctx, err
+	}
+	return eventstore.WithWriteLease(ctx, l), nil
+}
+
+// lease begins an append to order id under m's lease, if m holds one.
+func (m *Memory) lease(ctx context.Context, id string) (eventstore.WriteLease, bool, error) {
 	for {
 		m.mu.Lock()
 		switch m.mode {
 		case writing:
 			m.mu.Unlock()
-			return ctx, nil
+			return eventstore.WriteLease{}, false, nil
 		case claiming:
 			wait := m.claimed
 			m.mu.Unlock()
@@ -92,7 +103,7 @@ func underLease(ctx context.Context, id string) (context.Context, error) {
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return eventstore.WriteLease{}, false, ctx.Err()
 			}
 		}
 		tenure, token := m.tenure, m.token
@@ -101,14 +112,18 @@ func underLease(ctx context.Context, id string) (context.Context, error) {
 		r.state, r.begun = nil, m.seq
 		r.unknown++
 		m.mu.Unlock()
-		return eventstore.WithWriteLease(ctx, eventstore.WriteLease{Token: token, Landed: func(xid uint64, err error) {
+		return eventstore.WriteLease{Token: token, Landed: func(xid uint64, err error) {
 			m.landed(tenure, id, xid, err)
-		}}), nil
+		}}, true, nil
 	}
 }
 
-// landed records how an append begun in tenure went: its statement failed, so its
-// transaction cannot commit, or it ran in transaction xid, whose end a read must see.
+// landed records how an append begun in tenure went: Postgres refused its statement, so
+// its transaction cannot commit, or it ran in transaction xid, whose end a read must see.
+// Any other error (the request's context ended, the connection broke) leaves the outcome
+// unknown: the statement, and its COMMIT sent with it, may still run and commit. The
+// order then stays out of memory until the lease is next taken, whose fence waits for
+// that transaction.
 func (m *Memory) landed(tenure uint64, id string, xid uint64, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -116,10 +131,14 @@ func (m *Memory) landed(tenure uint64, id string, xid uint64, err error) {
 	if tenure != m.tenure || !ok {
 		return // a lease since ended: its memory is gone
 	}
-	r.unknown--
-	if err == nil {
+	var refused *pgconn.PgError
+	switch {
+	case err == nil:
 		r.pending = append(r.pending, xid)
+	case !errors.As(err, &refused):
+		return
 	}
+	r.unknown--
 }
 
 // remember returns what m knows of order id, making room when it knows too much.

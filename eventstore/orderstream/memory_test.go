@@ -2,6 +2,7 @@ package orderstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -311,4 +313,76 @@ func TestHandOverUnderLoadNeverShowsAStaleOrder(t *testing.T) {
 	wg.Wait()
 	b.stop()
 	waitUntil(t, "a takes the lease again", a.serving)
+}
+
+// An append whose result the client never got (its context ended, its connection broke)
+// may still commit: its order is not answered from memory again in this lease. One that
+// Postgres refused cannot commit, and memory answers again once a read has seen it end.
+func TestAnAppendOfUnknownOutcomeKeepsItsOrderOutOfMemory(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ids := placeOrders(t, pool, 2)
+	l := startLeased(t, pool)
+	waitUntil(t, "the only writer holds the lease", l.serving)
+	for _, c := range []struct {
+		id      string
+		err     error
+		answers bool
+	}{
+		{ids[0], context.DeadlineExceeded, false},
+		{ids[1], &pgconn.PgError{Code: "23505"}, true},
+	} {
+		l.fromMemory(t, c.id)
+		_, answered := l.fromMemory(t, c.id)
+		require.True(t, answered)
+		lease, held, err := l.mem.lease(context.Background(), c.id)
+		require.NoError(t, err)
+		require.True(t, held)
+		lease.Landed(0, c.err)
+		l.fromMemory(t, c.id)
+		_, answered = l.fromMemory(t, c.id)
+		assert.Equal(t, c.answers, answered, "after %v", c.err)
+	}
+}
+
+// A writer under REPEATABLE READ, whose snapshot predates the lease's last renewal, does
+// not take the lease it saw then for the lease now: it fails, or waits the lease out.
+func TestARepeatableReadWriterDoesNotMisreadTheLease(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	id := placeOrders(t, pool, 1)[0]
+	l := startLeased(t, pool)
+	waitUntil(t, "the only writer holds the lease", l.serving)
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	o, err := Load(ctx, tx, id) // the snapshot is taken
+	require.NoError(t, err)
+	var seen time.Time
+	require.NoError(t, tx.QueryRow(ctx, `SELECT until FROM read_lease`).Scan(&seen))
+	waitUntil(t, "the lease the snapshot shows has lapsed, renewed since", func() bool {
+		var lapsed bool
+		require.NoError(t, pool.QueryRow(ctx, `SELECT clock_timestamp() > $1`, seen).Scan(&lapsed))
+		return lapsed
+	})
+	require.True(t, l.serving())
+	var killed bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = 76431 AND objid = 1 AND mode = 'ExclusiveLock' AND granted`).Scan(&killed))
+	require.True(t, killed)
+	l.mem.mu.Lock()
+	believed := l.mem.deadline
+	l.mem.mu.Unlock()
+	_, err = UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+		return o.AddNote("test", "from an old snapshot", time.Now())
+	})
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		assert.Equal(t, "40001", pgErr.Code, "%v", err)
+		return
+	}
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, boottime(), believed, "the writer committed only after the holder's lease had lapsed")
 }
