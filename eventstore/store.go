@@ -108,9 +108,9 @@ func AppendWithSnapshot(ctx context.Context, tx pgx.Tx, stream Stream, expectedV
 // envelopes in Go and joining them to the inserted rows made 10-19 % fewer appends a
 // second under pgbench, and about 4 % fewer orders end to end (docs/BENCHMARKS.md,
 // fourteenth session). Each event has its own metadata ($4), since appends queued on a
-// pipeline join into one statement (Pipeline.queueAppend). The statement sets the read
-// lease its transaction writes under ($11, see WriteLease) before the events' guard
-// trigger reads it, and returns its transaction's id.
+// pipeline join into one statement (Pipeline.queueAppend). The statement passes the read
+// lease's guard once, before its rows, under the lease it is written under ($11, see
+// WriteLease; sql/00081_read_lease.sql), and returns its transaction's id.
 func appendSQL(table string) string {
 	if q, ok := appendSQLs.Load(table); ok {
 		return q.(string)
@@ -121,7 +121,7 @@ func appendSQL(table string) string {
 		SELECT e.id, $1, $2, CASE WHEN $3 = 0 OR EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $3)
 			THEN $3 + e.n ELSE 0 END, e.name, e.payload::jsonb, e.meta::jsonb
 		FROM unnest($5::uuid[], $6::text[], $7::text[], $4::text[]) WITH ORDINALITY AS e(id, name, payload, meta, n),
-			(SELECT set_config('ordermill.read_lease', $11, true)) AS lease
+			(SELECT CASE WHEN $2 = 'order' THEN guard_stream_write($2, $11) END) AS guard
 		RETURNING *
 	), snap AS (
 		INSERT INTO snapshots (stream_id, stream_type, version, position, schema, state)

@@ -25,33 +25,23 @@ CREATE TABLE read_lease (
 INSERT INTO read_lease (id) VALUES (1);
 
 -- +goose StatementBegin
-CREATE FUNCTION guard_order_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+-- guard_stream_write is the guard, for a write to streams of stream_type under the lease
+-- lease_token ('' for none). An append (eventstore's appendSQL) calls it once per
+-- statement, before its rows; the triggers below call it for every other writer, at its
+-- first row of an order stream. Once it has passed in a transaction, the transaction's
+-- later writes pass at once (ordermill.guarded, which the triggers' WHEN clauses read): it
+-- holds the writers' lock, which no holder can take until it ends, or, for the holder's
+-- writes under the same token, the fence's lock, which any new holder waits for. (Both the
+-- lock and the setting are undone with a savepoint rolled back.)
+CREATE FUNCTION guard_stream_write(stream_type TEXT, lease_token TEXT) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    lease_token TEXT := coalesce(current_setting('ordermill.read_lease', true), '');
     guarded TEXT := coalesce(current_setting('ordermill.guarded', true), '');
     held read_lease;
 BEGIN
-    -- Once a statement of this transaction has passed, the rest pass too: it holds the
-    -- writers' lock, which no holder can take until it ends, or, for the holder's writes
-    -- under the same token, the fence's lock, which any new holder waits for. (Both the
-    -- lock and this setting are undone with a savepoint rolled back.)
-    IF guarded = 'writer' OR guarded = 'fence:' || lease_token THEN
-        RETURN NULL;
+    IF stream_type <> 'order' OR guarded = 'writer' OR guarded = 'fence:' || lease_token THEN
+        RETURN;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        IF NOT EXISTS (SELECT 1 FROM written WHERE stream_type = 'order') THEN
-            RETURN NULL;
-        END IF;
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF NOT EXISTS (SELECT 1 FROM written WHERE stream_type = 'order')
-            AND NOT EXISTS (SELECT 1 FROM removed WHERE stream_type = 'order') THEN
-            RETURN NULL;
-        END IF;
-    ELSIF TG_OP = 'DELETE' THEN
-        IF NOT EXISTS (SELECT 1 FROM removed WHERE stream_type = 'order') THEN
-            RETURN NULL;
-        END IF;
-    END IF;
+    PERFORM set_config('ordermill.read_lease', lease_token, true);
     IF guarded <> '' THEN
         -- Holding the fence's lock, it must not wait for the writers' lock: a new holder
         -- holding that would wait for it at the fence.
@@ -67,7 +57,7 @@ BEGIN
             held := guard_read_lease();
             IF held.token = lease_token AND held.until > clock_timestamp() THEN
                 PERFORM set_config('ordermill.guarded', 'fence:' || lease_token, true);
-                RETURN NULL;
+                RETURN;
             END IF;
             -- Holding the fence's lock, this transaction must not wait for a new holder,
             -- which waits for it at the fence. The lease only ended (its holder letting
@@ -85,7 +75,6 @@ BEGIN
         PERFORM pg_sleep(least(0.1, extract(epoch FROM held.until - clock_timestamp())));
     END LOOP;
     PERFORM set_config('ordermill.guarded', 'writer', true);
-    RETURN NULL;
 END;
 $$;
 -- +goose StatementEnd
@@ -109,25 +98,53 @@ END;
 $$;
 -- +goose StatementEnd
 
+-- +goose StatementBegin
+-- guard_order_rows is the guard for a writer that did not call it (bulk imports, scripts,
+-- psql), under the lease its transaction names, if any.
+CREATE FUNCTION guard_order_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM guard_stream_write('order', coalesce(current_setting('ordermill.read_lease', true), ''));
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+-- +goose StatementEnd
+
 -- The order streams' events, and their snapshots (which reads come from), whoever writes
--- them: ALWAYS, so that a session replicating or restoring (session_replication_role =
--- replica) is held too.
-CREATE TRIGGER events_guard_insert AFTER INSERT ON events REFERENCING NEW TABLE AS written
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
-CREATE TRIGGER events_guard_update AFTER UPDATE ON events REFERENCING OLD TABLE AS removed NEW TABLE AS written
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
-CREATE TRIGGER events_guard_delete AFTER DELETE ON events REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+-- them: a row trigger whose WHEN clause, evaluated without calling the function, lets
+-- through the rows of other streams and those of a transaction already guarded. ALWAYS,
+-- so that a session replicating or restoring (session_replication_role = replica) is held
+-- too.
+CREATE TRIGGER events_guard_insert BEFORE INSERT ON events FOR EACH ROW
+    WHEN (NEW.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
+        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
+    EXECUTE FUNCTION guard_order_rows();
+CREATE TRIGGER events_guard_update BEFORE UPDATE ON events FOR EACH ROW
+    WHEN ((NEW.stream_type = 'order' OR OLD.stream_type = 'order') AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
+        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
+    EXECUTE FUNCTION guard_order_rows();
+CREATE TRIGGER events_guard_delete BEFORE DELETE ON events FOR EACH ROW
+    WHEN (OLD.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
+        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
+    EXECUTE FUNCTION guard_order_rows();
 CREATE TRIGGER events_guard_truncate BEFORE TRUNCATE ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
-CREATE TRIGGER snapshots_guard_insert AFTER INSERT ON snapshots REFERENCING NEW TABLE AS written
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
-CREATE TRIGGER snapshots_guard_update AFTER UPDATE ON snapshots REFERENCING OLD TABLE AS removed NEW TABLE AS written
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
-CREATE TRIGGER snapshots_guard_delete AFTER DELETE ON snapshots REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_rows();
+CREATE TRIGGER snapshots_guard_insert BEFORE INSERT ON snapshots FOR EACH ROW
+    WHEN (NEW.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
+        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
+    EXECUTE FUNCTION guard_order_rows();
+CREATE TRIGGER snapshots_guard_update BEFORE UPDATE ON snapshots FOR EACH ROW
+    WHEN ((NEW.stream_type = 'order' OR OLD.stream_type = 'order') AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
+        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
+    EXECUTE FUNCTION guard_order_rows();
+CREATE TRIGGER snapshots_guard_delete BEFORE DELETE ON snapshots FOR EACH ROW
+    WHEN (OLD.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
+        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
+    EXECUTE FUNCTION guard_order_rows();
 CREATE TRIGGER snapshots_guard_truncate BEFORE TRUNCATE ON snapshots
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_writes();
+    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_rows();
 ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_insert;
 ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_update;
 ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_delete;
@@ -146,6 +163,7 @@ DROP TRIGGER events_guard_truncate ON events;
 DROP TRIGGER events_guard_delete ON events;
 DROP TRIGGER events_guard_update ON events;
 DROP TRIGGER events_guard_insert ON events;
+DROP FUNCTION guard_order_rows();
 DROP FUNCTION guard_read_lease();
-DROP FUNCTION guard_order_writes();
+DROP FUNCTION guard_stream_write(TEXT, TEXT);
 DROP TABLE read_lease;
