@@ -112,57 +112,50 @@ END;
 $$;
 -- +goose StatementEnd
 
+-- +goose StatementBegin
 -- The order streams' events, and their snapshots (which reads come from), whoever writes
 -- them: a row trigger whose WHEN clause, evaluated without calling the function, lets
 -- through the rows of other streams and those of a transaction already guarded. ALWAYS,
 -- so that a session replicating or restoring (session_replication_role = replica) is held
 -- too.
-CREATE TRIGGER events_guard_insert BEFORE INSERT ON events FOR EACH ROW
-    WHEN (NEW.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
-        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
-    EXECUTE FUNCTION guard_order_rows();
-CREATE TRIGGER events_guard_update BEFORE UPDATE ON events FOR EACH ROW
-    WHEN ((NEW.stream_type = 'order' OR OLD.stream_type = 'order') AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
-        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
-    EXECUTE FUNCTION guard_order_rows();
-CREATE TRIGGER events_guard_delete BEFORE DELETE ON events FOR EACH ROW
-    WHEN (OLD.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
-        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
-    EXECUTE FUNCTION guard_order_rows();
-CREATE TRIGGER events_guard_truncate BEFORE TRUNCATE ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_rows();
-CREATE TRIGGER snapshots_guard_insert BEFORE INSERT ON snapshots FOR EACH ROW
-    WHEN (NEW.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
-        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
-    EXECUTE FUNCTION guard_order_rows();
-CREATE TRIGGER snapshots_guard_update BEFORE UPDATE ON snapshots FOR EACH ROW
-    WHEN ((NEW.stream_type = 'order' OR OLD.stream_type = 'order') AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
-        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
-    EXECUTE FUNCTION guard_order_rows();
-CREATE TRIGGER snapshots_guard_delete BEFORE DELETE ON snapshots FOR EACH ROW
-    WHEN (OLD.stream_type = 'order' AND coalesce(current_setting('ordermill.guarded', true), '') NOT IN
-        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), '')))
-    EXECUTE FUNCTION guard_order_rows();
-CREATE TRIGGER snapshots_guard_truncate BEFORE TRUNCATE ON snapshots
-    FOR EACH STATEMENT EXECUTE FUNCTION guard_order_rows();
-ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_insert;
-ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_update;
-ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_delete;
-ALTER TABLE events ENABLE ALWAYS TRIGGER events_guard_truncate;
-ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_insert;
-ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_update;
-ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_delete;
-ALTER TABLE snapshots ENABLE ALWAYS TRIGGER snapshots_guard_truncate;
+DO $$
+DECLARE
+    t TEXT;
+    unguarded TEXT := $w$coalesce(current_setting('ordermill.guarded', true), '') NOT IN
+        ('writer', 'fence:' || coalesce(current_setting('ordermill.read_lease', true), ''))$w$;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['events', 'snapshots'] LOOP
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %I FOR EACH ROW
+            WHEN (NEW.stream_type = ''order'' AND %s) EXECUTE FUNCTION guard_order_rows()', t || '_guard_insert', t, unguarded);
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %I FOR EACH ROW
+            WHEN ((NEW.stream_type = ''order'' OR OLD.stream_type = ''order'') AND %s) EXECUTE FUNCTION guard_order_rows()',
+            t || '_guard_update', t, unguarded);
+        EXECUTE format('CREATE TRIGGER %I BEFORE DELETE ON %I FOR EACH ROW
+            WHEN (OLD.stream_type = ''order'' AND %s) EXECUTE FUNCTION guard_order_rows()', t || '_guard_delete', t, unguarded);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION guard_order_rows()',
+            t || '_guard_truncate', t);
+        EXECUTE format('ALTER TABLE %I ENABLE ALWAYS TRIGGER %I, ENABLE ALWAYS TRIGGER %I, ENABLE ALWAYS TRIGGER %I, ENABLE ALWAYS TRIGGER %I',
+            t, t || '_guard_insert', t || '_guard_update', t || '_guard_delete', t || '_guard_truncate');
+    END LOOP;
+END;
+$$;
+-- +goose StatementEnd
 
 -- +goose Down
-DROP TRIGGER snapshots_guard_truncate ON snapshots;
-DROP TRIGGER snapshots_guard_delete ON snapshots;
-DROP TRIGGER snapshots_guard_update ON snapshots;
-DROP TRIGGER snapshots_guard_insert ON snapshots;
-DROP TRIGGER events_guard_truncate ON events;
-DROP TRIGGER events_guard_delete ON events;
-DROP TRIGGER events_guard_update ON events;
-DROP TRIGGER events_guard_insert ON events;
+-- +goose StatementBegin
+DO $$
+DECLARE
+    t TEXT;
+    op TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['events', 'snapshots'] LOOP
+        FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            EXECUTE format('DROP TRIGGER %I ON %I', t || '_guard_' || op, t);
+        END LOOP;
+    END LOOP;
+END;
+$$;
+-- +goose StatementEnd
 DROP FUNCTION guard_order_rows();
 DROP FUNCTION guard_read_lease();
 DROP FUNCTION guard_stream_write(TEXT, TEXT);

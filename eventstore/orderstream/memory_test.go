@@ -52,6 +52,15 @@ func startLeased(t *testing.T, pool *pgxpool.Pool) *leased {
 
 func (l *leased) serving() bool { return l.mem.Serving() }
 
+// soleWriter places n orders and starts a process holding the lease, the only writer.
+func soleWriter(t *testing.T, n int) (*pgxpool.Pool, []string, *leased) {
+	pool := pgtest.Pool(t)
+	ids := placeOrders(t, pool, n)
+	l := startLeased(t, pool)
+	waitUntil(t, "the only writer holds the lease", l.serving)
+	return pool, ids, l
+}
+
 // waitUntil polls cond until it holds, failing the test after 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -98,10 +107,8 @@ func (l *leased) fromMemory(t *testing.T, id string) (*order.Order, bool) {
 // a read has seen the write end.
 func TestMemoryAnswersReadsAndNeverMissesACommit(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	id := placeOrders(t, pool, 1)[0]
-	l := startLeased(t, pool)
-	waitUntil(t, "the only writer holds the lease", l.serving)
+	pool, ids, l := soleWriter(t, 1)
+	id := ids[0]
 
 	o, answered := l.fromMemory(t, id)
 	assert.False(t, answered, "nothing is in memory before a read")
@@ -160,10 +167,8 @@ func TestMemoryAnswersReadsAndNeverMissesACommit(t *testing.T) {
 // takes the lease again once it is gone, and never shows a state older than its write.
 func TestAnotherWriterIsLetInAndSeen(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	id := placeOrders(t, pool, 1)[0]
-	l := startLeased(t, pool)
-	waitUntil(t, "the only writer holds the lease", l.serving)
+	pool, ids, l := soleWriter(t, 1)
+	id := ids[0]
 	_, _ = l.fromMemory(t, id)
 	_, answered := l.fromMemory(t, id)
 	require.True(t, answered)
@@ -184,10 +189,8 @@ func TestAnotherWriterIsLetInAndSeen(t *testing.T) {
 // lease until it lapses: another writer's commit waits until then.
 func TestALeaseLostUnseenIsWaitedOut(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	id := placeOrders(t, pool, 1)[0]
-	l := startLeased(t, pool)
-	waitUntil(t, "the only writer holds the lease", l.serving)
+	pool, ids, l := soleWriter(t, 1)
+	id := ids[0]
 
 	var killed bool
 	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
@@ -319,10 +322,7 @@ func TestHandOverUnderLoadNeverShowsAStaleOrder(t *testing.T) {
 // may still commit: its order is not answered from memory again in this lease. One that
 // Postgres refused cannot commit, and memory answers again once a read has seen it end.
 func TestAnAppendOfUnknownOutcomeKeepsItsOrderOutOfMemory(t *testing.T) {
-	pool := pgtest.Pool(t)
-	ids := placeOrders(t, pool, 2)
-	l := startLeased(t, pool)
-	waitUntil(t, "the only writer holds the lease", l.serving)
+	_, ids, l := soleWriter(t, 2)
 	for _, c := range []struct {
 		id      string
 		err     error
@@ -348,10 +348,8 @@ func TestAnAppendOfUnknownOutcomeKeepsItsOrderOutOfMemory(t *testing.T) {
 // not take the lease it saw then for the lease now: it fails, or waits the lease out.
 func TestARepeatableReadWriterDoesNotMisreadTheLease(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	id := placeOrders(t, pool, 1)[0]
-	l := startLeased(t, pool)
-	waitUntil(t, "the only writer holds the lease", l.serving)
+	pool, ids, l := soleWriter(t, 1)
+	id := ids[0]
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
