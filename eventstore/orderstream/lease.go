@@ -41,7 +41,7 @@ func DefaultLeaseConfig() LeaseConfig {
 func (m *Memory) Run(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), cfg LeaseConfig, logger *slog.Logger) {
 	for ctx.Err() == nil {
 		err := m.session(ctx, connect, cfg)
-		m.release()
+		m.setMode(writing) // the session has ended
 		if ctx.Err() != nil {
 			return
 		}
@@ -222,9 +222,6 @@ func (m *Memory) setMode(mode leaseMode) {
 	}
 	m.mode = mode
 }
-
-// release is setMode(writing): the session has ended.
-func (m *Memory) release() { m.setMode(writing) }
 
 // holding starts a new tenure under token: its appends carry it from now on, and memory
 // starts empty, not serving until the fence.

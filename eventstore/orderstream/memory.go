@@ -170,7 +170,7 @@ func (m *Memory) lookup(id string) (*order.Order, bool) {
 	now := boottime()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.serving || now >= m.deadline {
+	if !m.servingAt(now) {
 		return nil, false
 	}
 	r, ok := m.orders[id]
@@ -190,8 +190,11 @@ func (m *Memory) Serving() bool {
 	now := boottime()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.serving && now < m.deadline
+	return m.servingAt(now)
 }
+
+// servingAt reports whether m may answer at now (boottime), under m.mu.
+func (m *Memory) servingAt(now time.Duration) bool { return m.serving && now < m.deadline }
 
 // capture is what m knew of some orders when a read of them was about to be sent.
 type capture struct {
@@ -201,13 +204,17 @@ type capture struct {
 	xids        []uint64            // all of them
 }
 
-// capture notes what m knows of ids before a read of them from Postgres. An order with an
-// append whose statement has not run yet cannot be settled by this read.
+// capture notes what m knows of ids before a read of them from Postgres, or returns nil
+// while m holds no lease: nothing it knows is then of use (the next lease starts empty).
+// An order with an append whose statement has not run yet cannot be settled by this read.
 func (m *Memory) capture(ids []string) *capture {
 	now := boottime()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := &capture{tenure: m.tenure, seq: m.seq, serving: m.serving && now < m.deadline, settle: make(map[string][]uint64, len(ids))}
+	if m.mode != holding {
+		return nil
+	}
+	c := &capture{tenure: m.tenure, seq: m.seq, serving: m.servingAt(now), settle: make(map[string][]uint64, len(ids))}
 	for _, id := range ids {
 		r, ok := m.orders[id]
 		switch {

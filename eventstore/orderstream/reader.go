@@ -127,6 +127,8 @@ func (r *Reader) query(batch []*read) {
 	var xids []uint64
 	if r.mem != nil {
 		c = r.mem.capture(ids)
+	}
+	if c != nil {
 		xids = c.xids
 	}
 	orders, ended, err := loadChanged(ctx, r.q, ids, held, xids)
