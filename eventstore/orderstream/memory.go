@@ -251,8 +251,8 @@ func (m *Memory) settle(c *capture, ended map[uint64]bool, orders map[string]Cur
 			r.pending = nil // every append since c, and c's own, have ended
 		}
 		cur, found := orders[id]
-		if !fill || !found {
-			continue
+		if !fill || !found || cur.Folded {
+			continue // a state folded from events: no guard holds writes to them
 		}
 		if !ok {
 			r = m.remember(id)

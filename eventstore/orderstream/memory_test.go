@@ -185,6 +185,49 @@ func TestAnotherWriterIsLetInAndSeen(t *testing.T) {
 	assert.Equal(t, version, o.Version)
 }
 
+// A change to an order's snapshot made outside the application (a script, psql), which
+// calls no guard of its own, is held by the snapshots' trigger until the holder has
+// stopped answering from memory and let it in; the next read shows it.
+func TestASnapshotChangedOutsideTheApplicationIsSeen(t *testing.T) {
+	ctx := context.Background()
+	pool, ids, l := soleWriter(t, 1)
+	id := ids[0]
+	_, _ = l.fromMemory(t, id)
+	_, answered := l.fromMemory(t, id)
+	require.True(t, answered)
+
+	// A new position, as a writer that moved the order would give it.
+	_, err := pool.Exec(ctx, `UPDATE snapshots SET position = position + 1000000,
+		state = (state::jsonb || '{"status": "cancelled"}')::json WHERE stream_id = $1`, id)
+	require.NoError(t, err)
+	o, _ := l.fromMemory(t, id)
+	assert.Equal(t, order.StatusCancelled, o.Status)
+}
+
+// An order without a snapshot in the current layout is folded from its events, and no
+// guard holds writes to events: memory never answers such an order, so an event written
+// outside the application is seen by the next read.
+func TestAnOrderWithoutASnapshotIsNeverAnsweredFromMemory(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	id := placeOrders(t, pool, 1)[0]
+	_, err := pool.Exec(ctx, `DELETE FROM snapshots WHERE stream_id = $1`, id)
+	require.NoError(t, err)
+	l := startLeased(t, pool)
+	waitUntil(t, "the only writer holds the lease", l.serving)
+	placed, _ := l.fromMemory(t, id)
+	_, answered := l.fromMemory(t, id)
+	assert.False(t, answered, "a state folded from events is not kept")
+
+	_, err = pool.Exec(ctx, `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload)
+		VALUES (gen_random_uuid(), $1, $2, $3, $4, $5)`, id, StreamType, placed.Version+1, order.NameNoteAdded,
+		`{"by": "psql", "text": "written outside the application", "at": "2026-12-05T12:00:00Z"}`)
+	require.NoError(t, err)
+	o, answered := l.fromMemory(t, id)
+	assert.False(t, answered)
+	assert.Equal(t, placed.Version+1, o.Version, "the read shows the event written outside")
+}
+
 // A holder whose lock connection is cut loses its lock at once but may believe in its
 // lease until it lapses: another writer's commit waits until then.
 func TestALeaseLostUnseenIsWaitedOut(t *testing.T) {

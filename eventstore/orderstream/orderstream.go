@@ -53,6 +53,10 @@ func LoadWithPosition(ctx context.Context, q eventstore.Querier, id string) (*or
 type Current struct {
 	Order    *order.Order
 	Position int64
+	// Folded says the state was folded from the order's events, the order having no
+	// snapshot in the current layout. Memory never keeps such a state: the read lease's
+	// guard holds writes to snapshots, not to events (sql/00082_guard_snapshots_only.sql).
+	Folded bool
 }
 
 // LoadMany loads several orders at once: their snapshots in one query, and the few without
@@ -181,7 +185,7 @@ func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders
 		if err != nil {
 			return err
 		}
-		orders[id] = Current{Order: h.Order, Position: h.Recorded[len(h.Recorded)-1].Position}
+		orders[id] = Current{Order: h.Order, Position: h.Recorded[len(h.Recorded)-1].Position, Folded: true}
 	}
 	return nil
 }
