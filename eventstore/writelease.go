@@ -3,8 +3,8 @@ package eventstore
 import "context"
 
 // WriteLease is what an append carries for a process that answers reads from memory
-// (orderstream.Memory): the token of the read lease it holds, which the events' guard
-// trigger checks before the append's transaction may commit (sql/00081_read_lease.sql),
+// (orderstream.Memory): the token of the read lease it holds, which the append's guard
+// checks before the append's transaction may commit (sql/00081_read_lease.sql),
 // and whom to tell once the append's statement has run. An append without one is written
 // as any other writer's: it waits while another process holds the lease.
 type WriteLease struct {

@@ -18,9 +18,12 @@ import (
 // stale: a read answered from memory shows every commit to the order that finished before
 // it was asked (docs/ARCHITECTURE.md, "Reads from memory").
 //
-// It may only while it holds the read lease (Lease, and the guard trigger of
-// sql/00081_read_lease.sql): no other process can then commit to an order stream, so
-// every commit to one is this process's own, made under the lease's token. Each append
+// It may only while it holds the read lease (Lease, and the guard of
+// sql/00081_read_lease.sql and sql/00082_guard_snapshots_only.sql): no other process can
+// then commit a change to an order's snapshot, which is what every read returns, so every
+// such commit is this process's own, made under the lease's token. It keeps only states
+// read from snapshots, never one folded from events (Current.Folded), whose writes no
+// guard holds. Each append
 // it makes to an order takes the order's state out of memory at once, and the order is
 // read from Postgres until a read has seen the append's outcome: the read asks Postgres
 // whether the append's transaction has ended (pg_xact_status) before it takes its
