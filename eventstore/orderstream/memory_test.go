@@ -102,6 +102,15 @@ func (l *leased) fromMemory(t *testing.T, id string) (*order.Order, bool) {
 	return o, false
 }
 
+// answering reads order id through l until memory answers it: the first read fills
+// memory, and the second is answered from it.
+func (l *leased) answering(t *testing.T, id string) {
+	t.Helper()
+	_, _ = l.fromMemory(t, id)
+	_, answered := l.fromMemory(t, id)
+	require.True(t, answered, "memory answers the second read")
+}
+
 // The only writer holds the lease and answers from memory; every read after a commit,
 // its own or rolled back, shows exactly what was committed, and memory answers again once
 // a read has seen the write end.
@@ -162,16 +171,14 @@ func TestMemoryAnswersReadsAndNeverMissesACommit(t *testing.T) {
 	assert.Equal(t, 1, o.Version)
 }
 
-// Another writer, without the lease (a second replica, a bulk import, psql), waits in
+// Another writer of orders, without the lease (a second replica), waits in
 // Postgres until the holder has stopped answering from memory and let it in; the holder
 // takes the lease again once it is gone, and never shows a state older than its write.
 func TestAnotherWriterIsLetInAndSeen(t *testing.T) {
 	ctx := context.Background()
 	pool, ids, l := soleWriter(t, 1)
 	id := ids[0]
-	_, _ = l.fromMemory(t, id)
-	_, answered := l.fromMemory(t, id)
-	require.True(t, answered)
+	l.answering(t, id)
 
 	version := note(t, ctx, pool, id) // no memory in ctx: written as any other writer
 	o, _ := l.fromMemory(t, id)
@@ -180,7 +187,7 @@ func TestAnotherWriterIsLetInAndSeen(t *testing.T) {
 	waitUntil(t, "the lease is taken again", l.serving)
 	o, _ = l.fromMemory(t, id)
 	assert.Equal(t, version, o.Version)
-	o, answered = l.fromMemory(t, id)
+	o, answered := l.fromMemory(t, id)
 	assert.True(t, answered)
 	assert.Equal(t, version, o.Version)
 }
@@ -192,9 +199,7 @@ func TestASnapshotChangedOutsideTheApplicationIsSeen(t *testing.T) {
 	ctx := context.Background()
 	pool, ids, l := soleWriter(t, 1)
 	id := ids[0]
-	_, _ = l.fromMemory(t, id)
-	_, answered := l.fromMemory(t, id)
-	require.True(t, answered)
+	l.answering(t, id)
 
 	// A new position, as a writer that moved the order would give it.
 	_, err := pool.Exec(ctx, `UPDATE snapshots SET position = position + 1000000,
