@@ -259,9 +259,10 @@ func (c *consumer) allTopics() map[string]bool {
 // subscribes. It tries again until it succeeds or ctx ends: a database restarting just as
 // the process starts would otherwise stop the consumer for good, and the process would
 // never be ready (`make chaos` met it: a process killed, started again, and PostgreSQL
-// restarted a few seconds later).
+// restarted a few seconds later). Its attempts are spaced as a failed batch's are
+// (Log.backoff).
 func (c *consumer) prepare(ctx context.Context) error {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+	for failures := 1; ; failures++ {
 		err := PrepareGroup(ctx, c.log.pool, c.group, c.topics...)
 		if err == nil || ctx.Err() != nil {
 			return err
@@ -270,7 +271,7 @@ func (c *consumer) prepare(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(c.log.backoff(failures)):
 		}
 	}
 }

@@ -330,8 +330,9 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 	return nil
 }
 
-// backoff is the wait after the n-th failure in a row of one message: RetryBackoff,
-// doubled for each further failure, at most MaxRetryBackoff.
+// backoff is the wait after the n-th failure in a row (of one message, of a consumer's
+// batches, or of its start): RetryBackoff, doubled for each further failure, at most
+// MaxRetryBackoff.
 func (l *Log) backoff(n int) time.Duration {
 	d := l.cfg.RetryBackoff
 	for i := 1; i < n && d < l.cfg.MaxRetryBackoff; i++ {
