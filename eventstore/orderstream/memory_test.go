@@ -299,20 +299,7 @@ func TestHandOverUnderLoadNeverShowsAStaleOrder(t *testing.T) {
 	var fromMemory atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	loop := func(fn func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					fn()
-				}
-			}
-		}()
-	}
+	loop := func(fn func()) { repeat(&wg, stop, fn) }
 	write := func(l *leased, i int) func() {
 		return func() {
 			var version int

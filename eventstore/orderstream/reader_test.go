@@ -109,19 +109,10 @@ func TestReaderReadsItsWrites(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, err := r.Load(ctx, ids[w])
-				assert.NoError(t, err)
-			}
-		}()
+		repeat(&wg, stop, func() {
+			_, err := r.Load(ctx, ids[w])
+			assert.NoError(t, err)
+		})
 	}
 	for _, id := range ids {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -140,6 +131,22 @@ func TestReaderReadsItsWrites(t *testing.T) {
 
 	_, err := r.Load(ctx, "o-missing")
 	assert.Equal(t, apperr.CodeNotFound, apperr.ErrorCode(err))
+}
+
+// repeat runs fn in a goroutine of wg, again and again, until stop is closed.
+func repeat(wg *sync.WaitGroup, stop <-chan struct{}, fn func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				fn()
+			}
+		}
+	}()
 }
 
 func mustLoad(t *testing.T, q eventstore.Querier, id string) *order.Order {
