@@ -168,16 +168,13 @@ func (m *Memory) remember(id string) *remembered {
 	return r
 }
 
-// lookup returns order id's state from memory, if m may answer it now.
+// lookup returns order id's state from memory, if m may answer it now. The clock, a
+// system call, is read only for an order memory could answer.
 func (m *Memory) lookup(id string) (*order.Order, bool) {
-	now := boottime()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.servingAt(now) {
-		return nil, false
-	}
 	r, ok := m.orders[id]
-	if !ok || r.state == nil {
+	if !ok || r.state == nil || !m.servingAt(boottime()) {
 		return nil, false
 	}
 	m.answered.Add(1)
