@@ -54,7 +54,7 @@ func (m *Memory) Run(ctx context.Context, connect func(context.Context) (*pgx.Co
 }
 
 // Lock (76431, 1) names who writes order streams: shared by each writing process (and by
-// each other writer's transaction, through the guard trigger), exclusive by the holder.
+// each other writer's transaction, through the guard), exclusive by the holder.
 const (
 	lockWriters = `76431, 1`
 	lockFence   = `76431, 2`
@@ -150,7 +150,7 @@ func (m *Memory) hold(ctx context.Context, conn *pgx.Conn, cfg LeaseConfig) erro
 		}
 	}
 	// The fence: every append still in flight under an older lease has ended once this
-	// lock is granted, and any later one fails the trigger's check of the token. Only
+	// lock is granted, and any later one fails the guard's check of the token. Only
 	// then does memory fill.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockFence+`), pg_advisory_unlock(`+lockFence+`)`); err != nil {
 		return err
