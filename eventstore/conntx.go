@@ -18,8 +18,48 @@ import (
 type connTx struct {
 	conn       *pgxpool.Conn
 	closed     bool
-	savepoints int    // savepoints taken so far, to name the next one
-	begin      string // the BEGIN not sent yet (BeginFunc): it goes with the first statement
+	savepoints int      // savepoints taken so far, to name the next one
+	begin      string   // the BEGIN not sent yet (BeginFunc): it goes with the first statement
+	committed  []func() // AfterCommit's functions, run once Postgres has answered COMMIT
+}
+
+// AfterCommit runs fn once tx's transaction has committed, and reports whether it will:
+// tx must be a transaction Ordermill began itself (BeginFunc, BeginPipelinedFunc, a
+// batch consumer's), or a savepoint or Pipeline of one; for any other, fn never runs.
+// Unlike OnCommit, which runs when the work is over, fn runs only on Postgres's answer
+// that the COMMIT succeeded, so it may act on what the transaction wrote being the
+// database's: never after a rollback, a failed COMMIT, or one whose answer was lost, and
+// never for work in a savepoint rolled back. A savepoint released keeps its functions for
+// the transaction's commit.
+func AfterCommit(tx pgx.Tx, fn func()) bool {
+	for {
+		switch t := tx.(type) {
+		case *connTx:
+			t.committed = append(t.committed, fn)
+			return true
+		case *savepointTx:
+			t.connTx.committed = append(t.connTx.committed, fn)
+			return true
+		case *Pipeline:
+			tx = t.Tx
+		default:
+			return false
+		}
+	}
+}
+
+// commitDone closes t after its COMMIT was answered with err (commitOutcome's), and runs
+// its AfterCommit functions if it committed.
+func (t *connTx) commitDone(err error) error {
+	t.release()
+	committed := t.committed
+	t.committed = nil
+	if err == nil {
+		for _, fn := range committed {
+			fn()
+		}
+	}
+	return err
 }
 
 // BeginFunc runs fn in a transaction on a connection of pool and commits it, or rolls it
@@ -121,7 +161,7 @@ func (t *connTx) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, err
 	}
 	t.savepoints++
-	sp := &savepointTx{connTx: t, name: fmt.Sprintf("sp_%d", t.savepoints)}
+	sp := &savepointTx{connTx: t, name: fmt.Sprintf("sp_%d", t.savepoints), committed: len(t.committed)}
 	if _, err := t.conn.Exec(ctx, "SAVEPOINT "+sp.name); err != nil {
 		return nil, err
 	}
@@ -133,12 +173,10 @@ func (t *connTx) Commit(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	if t.begin != "" { // nothing was sent: nothing to commit
-		t.release()
-		return nil
+		return t.commitDone(nil)
 	}
 	tag, err := t.conn.Exec(ctx, "COMMIT")
-	t.release()
-	return commitOutcome(tag, err)
+	return t.commitDone(commitOutcome(tag, err))
 }
 
 // commitOutcome reads COMMIT's answer: Postgres answers ROLLBACK when the transaction had
@@ -154,6 +192,7 @@ func (t *connTx) Rollback(ctx context.Context) error {
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
+	t.committed = nil
 	if t.begin != "" { // nothing was sent: nothing to roll back
 		t.release()
 		return nil
@@ -245,11 +284,13 @@ func (r batchRow) Scan(dest ...any) error {
 
 func (t *connTx) Conn() *pgx.Conn { return t.conn.Conn() }
 
-// savepointTx is a savepoint of a connTx: Commit releases it, Rollback rolls back to it.
+// savepointTx is a savepoint of a connTx: Commit releases it, Rollback rolls back to it,
+// and drops the AfterCommit functions given since it was taken.
 type savepointTx struct {
 	*connTx
-	name   string
-	closed bool
+	name      string
+	closed    bool
+	committed int // the transaction's AfterCommit functions when it was taken
 }
 
 func (s *savepointTx) Commit(ctx context.Context) error {
@@ -266,6 +307,9 @@ func (s *savepointTx) Rollback(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	s.closed = true
+	if len(s.connTx.committed) > s.committed {
+		s.connTx.committed = s.connTx.committed[:s.committed]
+	}
 	_, err := s.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+s.name)
 	return err
 }

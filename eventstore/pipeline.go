@@ -203,8 +203,7 @@ func (p *Pipeline) Commit(ctx context.Context) error {
 		// A queued statement failed, and Postgres skipped the rest, COMMIT included.
 		return errors.Join(err, ct.Rollback(context.WithoutCancel(ctx)))
 	}
-	ct.release()
-	return nil
+	return ct.commitDone(nil)
 }
 
 // Rollback drops what is queued and rolls back.

@@ -3,6 +3,7 @@ package orderstream
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,14 +23,19 @@ import (
 // sql/00081_read_lease.sql and sql/00082_guard_snapshots_only.sql): no other process can
 // then commit a change to an order's snapshot, which is what every read returns, so every
 // such commit is this process's own, made under the lease's token. It keeps only states
-// read from snapshots, never one folded from events (Current.Folded), whose writes no
-// guard holds. Each append
-// it makes to an order takes the order's state out of memory at once, and the order is
-// read from Postgres until a read has seen the append's outcome: the read asks Postgres
-// whether the append's transaction has ended (pg_xact_status) before it takes its
-// snapshot, in the same round trip, and only a read that finds every such transaction
-// ended, with no new append begun meanwhile, puts the order's state back in memory. So
-// memory never holds a state older than a commit this process knows of, however its
+// read from snapshots, or written to them, never one folded from events (Current.Folded),
+// whose writes no guard holds. Each append it makes to an order takes the order's state
+// out of memory at once, and the order is read from Postgres until its outcome is known,
+// in one of two ways:
+//   - Postgres answers the append's COMMIT (eventstore.AfterCommit: a transaction begun by
+//     eventstore.BeginFunc or a batch consumer). If no other append to the order has begun
+//     since or is still open, the snapshot it wrote is the order's state: memory takes it.
+//   - A read asks Postgres whether the append's transaction has ended (pg_xact_status)
+//     before it takes its snapshot, in the same round trip, and only a read that finds
+//     every such transaction ended, with no new append begun meanwhile, puts the order's
+//     state back in memory.
+//
+// So memory never holds a state older than a commit this process knows of, however its
 // transactions end (a consumer's, an HTTP request's, the delayed queue's, rolled back
 // or cut off): what it cannot see end stays read from Postgres.
 type Memory struct {
@@ -78,27 +84,38 @@ func WithMemory(ctx context.Context, m *Memory) context.Context {
 type memoryKey struct{}
 
 // underLease returns ctx for an append to order id: carrying the lease's token and
-// telling m how the append went, while m holds the lease. While m is taking it, it waits.
-func underLease(ctx context.Context, id string) (context.Context, error) {
+// telling m how the append went, while m holds the lease, with the append as m knows it;
+// nil when m holds no lease. While m is taking it, it waits.
+func underLease(ctx context.Context, id string) (context.Context, *leasedAppend, error) {
 	m, ok := ctx.Value(memoryKey{}).(*Memory)
 	if !ok {
-		return ctx, nil
+		return ctx, nil, nil
 	}
-	l, held, err := m.lease(ctx, id)
-	if err != nil || !held {
-		return ctx, err
+	a, err := m.lease(ctx, id)
+	if err != nil || a == nil {
+		return ctx, nil, err
 	}
-	return eventstore.WithWriteLease(ctx, l), nil
+	return eventstore.WithWriteLease(ctx, eventstore.WriteLease{Token: a.token, Landed: a.landed}), a, nil
 }
 
-// lease begins an append to order id under m's lease, if m holds one.
-func (m *Memory) lease(ctx context.Context, id string) (eventstore.WriteLease, bool, error) {
+// leasedAppend is an append to an order begun under m's lease.
+type leasedAppend struct {
+	m      *Memory
+	token  string
+	tenure uint64 // the lease it began in
+	id     string
+	seq    uint64 // m.seq when it began
+	xid    uint64 // its transaction, once its statement has run
+}
+
+// lease begins an append to order id under m's lease, if m holds one (nil if not).
+func (m *Memory) lease(ctx context.Context, id string) (*leasedAppend, error) {
 	for {
 		m.mu.Lock()
 		switch m.mode {
 		case writing:
 			m.mu.Unlock()
-			return eventstore.WriteLease{}, false, nil
+			return nil, nil
 		case claiming:
 			wait := m.claimed
 			m.mu.Unlock()
@@ -106,42 +123,87 @@ func (m *Memory) lease(ctx context.Context, id string) (eventstore.WriteLease, b
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return eventstore.WriteLease{}, false, ctx.Err()
+				return nil, ctx.Err()
 			}
 		}
-		tenure, token := m.tenure, m.token
 		m.seq++
 		r := m.remember(id)
 		r.state, r.begun = nil, m.seq
 		r.unknown++
+		a := &leasedAppend{m: m, token: m.token, tenure: m.tenure, id: id, seq: m.seq}
 		m.mu.Unlock()
-		return eventstore.WriteLease{Token: token, Landed: func(xid uint64, err error) {
-			m.landed(tenure, id, xid, err)
-		}}, true, nil
+		return a, nil
 	}
 }
 
-// landed records how an append begun in tenure went: Postgres refused its statement, so
-// its transaction cannot commit, or it ran in transaction xid, whose end a read must see.
+// landed records how a went: Postgres refused its statement, so its transaction cannot
+// commit, or it ran in transaction xid, whose end a read, or its commit, must show.
 // Any other error (the request's context ended, the connection broke) leaves the outcome
 // unknown: the statement, and its COMMIT sent with it, may still run and commit. The
 // order then stays out of memory until the lease is next taken, whose fence waits for
 // that transaction.
-func (m *Memory) landed(tenure uint64, id string, xid uint64, err error) {
+func (a *leasedAppend) landed(xid uint64, err error) {
+	m := a.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.orders[id]
-	if tenure != m.tenure || !ok {
+	r, ok := m.orders[a.id]
+	if a.tenure != m.tenure || !ok {
 		return // a lease since ended: its memory is gone
 	}
 	var refused *pgconn.PgError
 	switch {
 	case err == nil:
+		a.xid = xid
 		r.pending = append(r.pending, xid)
 	case !errors.As(err, &refused):
 		return
 	}
 	r.unknown--
+}
+
+// committed takes a's commit, once Postgres has answered it (eventstore.AfterCommit):
+// its transaction has ended, and state, the snapshot a wrote, is the order's state now,
+// unless another append to the order has begun since or has not ended yet. Memory then
+// answers the order at once: the first read after the commit need not ask Postgres
+// whether the transaction ended. Only an append begun while memory was serving counts:
+// one begun before the fence may have been overtaken by an older lease's append still in
+// flight then.
+func (a *leasedAppend) committed(state []byte) {
+	m := a.m
+	m.mu.Lock()
+	r, ok := m.afterCommit(a)
+	m.mu.Unlock()
+	if !ok {
+		return
+	}
+	o, err := decodeSnapshot(a.id, state)
+	if err != nil {
+		return // a read will decode it again, and say so
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.installable(a, r) && (r.state == nil || r.state.Version <= o.Version) {
+		r.state = o
+	}
+}
+
+// afterCommit forgets a's transaction among its order's pending ones, under m.mu, and
+// returns the order if a's state may be installed.
+func (m *Memory) afterCommit(a *leasedAppend) (*remembered, bool) {
+	r, ok := m.orders[a.id]
+	if a.tenure != m.tenure || !ok || a.xid == 0 {
+		return nil, false
+	}
+	r.pending = slices.DeleteFunc(r.pending, func(x uint64) bool { return x == a.xid })
+	return r, m.installable(a, r)
+}
+
+// installable reports, under m.mu, whether r may take the state a committed: r is still
+// what m knows of a's order in a's lease, a was its last append begun, while memory was
+// serving, and every append to it has ended.
+func (m *Memory) installable(a *leasedAppend, r *remembered) bool {
+	return a.tenure == m.tenure && m.serving && a.seq >= m.fill && m.orders[a.id] == r &&
+		r.begun == a.seq && r.unknown == 0 && len(r.pending) == 0
 }
 
 // remember returns what m knows of order id, making room when it knows too much.

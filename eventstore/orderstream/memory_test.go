@@ -369,10 +369,10 @@ func TestAnAppendOfUnknownOutcomeKeepsItsOrderOutOfMemory(t *testing.T) {
 		l.fromMemory(t, c.id)
 		_, answered := l.fromMemory(t, c.id)
 		require.True(t, answered)
-		lease, held, err := l.mem.lease(context.Background(), c.id)
+		a, err := l.mem.lease(context.Background(), c.id)
 		require.NoError(t, err)
-		require.True(t, held)
-		lease.Landed(0, c.err)
+		require.NotNil(t, a, "held")
+		a.landed(0, c.err)
 		l.fromMemory(t, c.id)
 		_, answered = l.fromMemory(t, c.id)
 		assert.Equal(t, c.answers, answered, "after %v", c.err)
@@ -418,4 +418,65 @@ func TestARepeatableReadWriterDoesNotMisreadTheLease(t *testing.T) {
 	}
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, boottime(), believed, "the writer committed only after the holder's lease had lapsed")
+}
+
+// A write this process commits in a transaction whose COMMIT Postgres answers
+// (eventstore.BeginFunc, a consumer's batch) is answered from memory at once, exactly as
+// Postgres holds it: no read needs to ask Postgres whether it ended. One rolled back,
+// wholly or in a savepoint, is not, nor one committed while another append to the order
+// has not landed.
+func TestACommitPostgresAnsweredIsAnsweredFromMemoryAtOnce(t *testing.T) {
+	ctx := context.Background()
+	pool, ids, l := soleWriter(t, 1)
+	id := ids[0]
+	l.answering(t, id)
+	version := 1
+	addNote := func(tx pgx.Tx) error {
+		_, err := Update(l.ctx, tx, id, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+			return o.AddNote("test", "a note", time.Now())
+		})
+		return err
+	}
+	failed := errors.New("the request failed")
+	for _, c := range []struct {
+		name    string
+		write   func() error
+		commits bool
+		answers bool
+	}{
+		{"committed", func() error { return eventstore.BeginFunc(ctx, pool, addNote) }, true, true},
+		{"committed, pipelined", func() error {
+			return eventstore.BeginPipelinedFunc(ctx, pool, func(p *eventstore.Pipeline) error { return addNote(p) })
+		}, true, true},
+		{"rolled back", func() error {
+			return eventstore.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return errors.Join(addNote(tx), failed) })
+		}, false, false},
+		{"rolled back in a savepoint of a transaction committed", func() error {
+			return eventstore.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error { return errors.Join(addNote(sp), failed) })
+				require.ErrorIs(t, err, failed)
+				return nil
+			})
+		}, false, false},
+		{"committed while another append has not landed", func() error {
+			other, err := l.mem.lease(ctx, id)
+			require.NoError(t, err)
+			require.NotNil(t, other)
+			defer other.landed(0, &pgconn.PgError{Code: "23505"}) // refused, in the end
+			return eventstore.BeginFunc(ctx, pool, addNote)
+		}, true, false},
+	} {
+		err := c.write()
+		if c.commits {
+			require.NoError(t, err, c.name)
+			version++
+		}
+		o, answered := l.fromMemory(t, id)
+		assert.Equal(t, c.answers, answered, "%s: answered from memory", c.name)
+		assert.Equal(t, version, o.Version, c.name)
+		stored, err := Load(ctx, pool, id)
+		require.NoError(t, err)
+		assert.Equal(t, stored, o, "%s: memory answers what Postgres holds", c.name)
+		l.answering(t, id)
+	}
 }

@@ -296,13 +296,16 @@ func appendRecorded(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventst
 		return nil, fmt.Errorf("marshal snapshot of order %s: %w", o.ID, err)
 	}
 	snap := eventstore.Snapshot{Schema: snapshotSchema, State: state}
-	actx, err := underLease(ctx, o.ID)
+	actx, leased, err := underLease(ctx, o.ID)
 	if err != nil {
 		return nil, err
 	}
 	recorded, err := eventstore.AppendWithSnapshot(actx, tx, eventstore.Stream{Type: StreamType, ID: o.ID}, o.Version, meta, snap, batch...)
 	if err != nil {
 		return nil, err
+	}
+	if leased != nil {
+		eventstore.AfterCommit(tx, func() { leased.committed(state) })
 	}
 	*o = next
 	report(ctx, moved)
