@@ -20,26 +20,21 @@ func TestAfterCommitRunsOnlyWhenTheCommitSucceeded(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	failed := errors.New("the work failed")
+	works := func(tx pgx.Tx, ran *[]string) error {
+		register(t, tx, ran, "tx")
+		_, err := tx.Exec(ctx, `SELECT 1`)
+		return err
+	}
 	for _, c := range []struct {
 		name      string
 		pipelined bool
 		work      func(tx pgx.Tx, ran *[]string) error
 		want      []string
 	}{
-		{name: "committed", work: func(tx pgx.Tx, ran *[]string) error {
-			register(t, tx, ran, "tx")
-			_, err := tx.Exec(ctx, `SELECT 1`)
-			return err
-		}, want: []string{"tx"}},
-		{name: "committed, pipelined", pipelined: true, work: func(tx pgx.Tx, ran *[]string) error {
-			register(t, tx, ran, "tx")
-			_, err := tx.Exec(ctx, `SELECT 1`)
-			return err
-		}, want: []string{"tx"}},
+		{name: "committed", work: works, want: []string{"tx"}},
+		{name: "committed, pipelined", pipelined: true, work: works, want: []string{"tx"}},
 		{name: "rolled back", work: func(tx pgx.Tx, ran *[]string) error {
-			register(t, tx, ran, "tx")
-			_, err := tx.Exec(ctx, `SELECT 1`)
-			return errors.Join(err, failed)
+			return errors.Join(works(tx, ran), failed)
 		}},
 		{name: "a queued statement fails the COMMIT", pipelined: true, work: func(tx pgx.Tx, ran *[]string) error {
 			register(t, tx, ran, "tx")
