@@ -82,6 +82,14 @@ func TestAfterCommitRunsOnlyWhenTheCommitSucceeded(t *testing.T) {
 		})
 	}
 
+	// A transaction that sent nothing committed nothing.
+	var ran []string
+	require.NoError(t, eventstore.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		register(t, tx, &ran, "nothing sent")
+		return nil
+	}))
+	assert.Empty(t, ran)
+
 	// Any other transaction cannot say: AfterCommit says so, and never runs fn.
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)

@@ -30,14 +30,25 @@ type connTx struct {
 // that the COMMIT succeeded, so it may act on what the transaction wrote being the
 // database's: never after a rollback, a failed COMMIT, or one whose answer was lost, and
 // never for work in a savepoint rolled back. A savepoint released keeps its functions for
-// the transaction's commit.
+// the transaction's commit. A transaction that sent nothing commits nothing, and runs
+// none.
+//
+// A savepoint drops the functions given after it was taken, so what was given before
+// must have run before it: a Pipeline flushes before it takes one (Pipeline.Begin), and
+// nothing takes one on the transaction under a Pipeline that still holds queued writes.
 func AfterCommit(tx pgx.Tx, fn func()) bool {
 	for {
 		switch t := tx.(type) {
 		case *connTx:
+			if t.closed {
+				return false
+			}
 			t.committed = append(t.committed, fn)
 			return true
 		case *savepointTx:
+			if t.closed || t.connTx.closed {
+				return false
+			}
 			t.connTx.committed = append(t.connTx.committed, fn)
 			return true
 		case *Pipeline:
@@ -173,7 +184,9 @@ func (t *connTx) Commit(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	if t.begin != "" { // nothing was sent: nothing to commit
-		return t.commitDone(nil)
+		t.committed = nil
+		t.release()
+		return nil
 	}
 	tag, err := t.conn.Exec(ctx, "COMMIT")
 	return t.commitDone(commitOutcome(tag, err))

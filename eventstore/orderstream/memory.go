@@ -163,7 +163,9 @@ func (a *leasedAppend) landed(xid uint64, err error) {
 
 // committed takes a's commit, once Postgres has answered it (eventstore.AfterCommit):
 // its transaction has ended, and state, the snapshot a wrote, is the order's state now,
-// unless another append to the order has begun since or has not ended yet. Memory then
+// unless another append to the order has begun since or has not ended yet. (Every write
+// of an order's snapshot in this process is an append that goes through lease; one that
+// did not, later in the same transaction, would not be seen here.) Memory then
 // answers the order at once: the first read after the commit need not ask Postgres
 // whether the transaction ended. Only an append begun while memory was serving counts:
 // one begun before the fence may have been overtaken by an older lease's append still in
@@ -194,7 +196,8 @@ func (m *Memory) afterCommit(a *leasedAppend) (*remembered, bool) {
 	if a.tenure != m.tenure || !ok || a.xid == 0 {
 		return nil, false
 	}
-	r.pending = slices.DeleteFunc(r.pending, func(x uint64) bool { return x == a.xid })
+	// A copy: a read captured before holds the slice it saw (capture.settle).
+	r.pending = slices.DeleteFunc(slices.Clone(r.pending), func(x uint64) bool { return x == a.xid })
 	return r, m.installable(a, r)
 }
 

@@ -2,6 +2,7 @@ package orderstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -485,4 +486,82 @@ func TestACommitPostgresAnsweredIsAnsweredFromMemoryAtOnce(t *testing.T) {
 		assert.Equal(t, stored, o, "%s: memory answers what Postgres holds", c.name)
 		l.answering(t, id)
 	}
+
+	// As the saga writes: two appends queued on the pipeline, joined into one statement,
+	// sent with the COMMIT.
+	require.NoError(t, eventstore.BeginPipelinedFunc(ctx, pool, func(p *eventstore.Pipeline) error {
+		o, err := Load(ctx, p, id)
+		if err != nil {
+			return err
+		}
+		for range 2 {
+			if _, err := DecideAndAppend(l.ctx, p, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+				return o.AddNote("test", "a queued note", time.Now())
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	o, answered := l.fromMemory(t, id)
+	assert.True(t, answered, "queued appends: answered from memory")
+	assert.Equal(t, version+2, o.Version)
+	stored, err := Load(ctx, pool, id)
+	require.NoError(t, err)
+	assert.Equal(t, stored, o, "queued appends: memory answers what Postgres holds")
+}
+
+// An append's commit puts the state it wrote in memory only as the order's last append
+// begun, with every other append to the order known to have ended, and begun while memory
+// was serving. Each rule taken out, memory would answer a state Postgres no longer holds.
+func TestACommitFillsMemoryOnlyAsTheOrdersLastAppend(t *testing.T) {
+	ctx := context.Background()
+	pool, ids, l := soleWriter(t, 1)
+	id := ids[0]
+	l.answering(t, id)
+	first, err := Load(ctx, pool, id)
+	require.NoError(t, err)
+	stale, err := json.Marshal(first)
+	require.NoError(t, err)
+	begin := func() *leasedAppend {
+		a, err := l.mem.lease(ctx, id)
+		require.NoError(t, err)
+		require.NotNil(t, a, "held")
+		return a
+	}
+	commitNote := func() {
+		require.NoError(t, eventstore.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := Update(l.ctx, tx, id, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+				return o.AddNote("test", "a note", time.Now())
+			})
+			return err
+		}))
+	}
+	inMemory := func() bool { _, ok := l.mem.lookup(id); return ok } // no read that could settle
+
+	// Another append ran in a transaction memory has not seen end: a commit meanwhile
+	// does not fill memory.
+	other := begin()
+	other.landed(1, nil)
+	commitNote()
+	assert.False(t, inMemory(), "another append's transaction may still commit")
+	// That other append's commit comes last: it is not the order's last append begun,
+	// and its state is older than the one committed since.
+	other.committed(stale)
+	assert.False(t, inMemory(), "an append followed by another does not fill memory")
+
+	// An append begun before memory began serving (here, before a second start) may have
+	// been overtaken by an older lease's append still in flight then.
+	early := begin()
+	early.landed(2, nil)
+	l.mem.startServing()
+	early.committed(stale)
+	assert.False(t, inMemory(), "an append begun before serving does not fill memory")
+
+	commitNote()
+	o, ok := l.mem.lookup(id)
+	require.True(t, ok, "the order's last append, alone, fills memory")
+	stored, err := Load(ctx, pool, id)
+	require.NoError(t, err)
+	assert.Equal(t, stored, o)
 }
