@@ -62,9 +62,8 @@ func AfterCommit(tx pgx.Tx, fn func()) bool {
 // commitDone closes t after its COMMIT was answered with err (commitOutcome's), and runs
 // its AfterCommit functions if it committed.
 func (t *connTx) commitDone(err error) error {
-	t.release()
 	committed := t.committed
-	t.committed = nil
+	t.release()
 	if err == nil {
 		for _, fn := range committed {
 			fn()
@@ -156,8 +155,10 @@ func beginWith(ctx context.Context, pool *pgxpool.Pool, begin string, b *pgx.Bat
 }
 
 // release returns the connection to the pool, which closes it if it is still inside a
-// transaction (a COMMIT that never reached the server).
+// transaction (a COMMIT that never reached the server), and drops the AfterCommit
+// functions: whoever runs them took them first (commitDone).
 func (t *connTx) release() {
+	t.committed = nil
 	if !t.closed {
 		t.closed = true
 		t.conn.Release()
@@ -184,7 +185,6 @@ func (t *connTx) Commit(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	if t.begin != "" { // nothing was sent: nothing to commit
-		t.committed = nil
 		t.release()
 		return nil
 	}
@@ -205,7 +205,6 @@ func (t *connTx) Rollback(ctx context.Context) error {
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
-	t.committed = nil
 	if t.begin != "" { // nothing was sent: nothing to roll back
 		t.release()
 		return nil
