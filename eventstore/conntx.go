@@ -46,11 +46,10 @@ func AfterCommit(tx pgx.Tx, fn func()) bool {
 			t.committed = append(t.committed, fn)
 			return true
 		case *savepointTx:
-			if t.closed || t.connTx.closed {
+			if t.closed {
 				return false
 			}
-			t.connTx.committed = append(t.connTx.committed, fn)
-			return true
+			tx = t.connTx
 		case *Pipeline:
 			tx = t.Tx
 		default:
@@ -173,7 +172,7 @@ func (t *connTx) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, err
 	}
 	t.savepoints++
-	sp := &savepointTx{connTx: t, name: fmt.Sprintf("sp_%d", t.savepoints), committed: len(t.committed)}
+	sp := &savepointTx{connTx: t, name: fmt.Sprintf("sp_%d", t.savepoints), given: len(t.committed)}
 	if _, err := t.conn.Exec(ctx, "SAVEPOINT "+sp.name); err != nil {
 		return nil, err
 	}
@@ -300,9 +299,9 @@ func (t *connTx) Conn() *pgx.Conn { return t.conn.Conn() }
 // and drops the AfterCommit functions given since it was taken.
 type savepointTx struct {
 	*connTx
-	name      string
-	closed    bool
-	committed int // the transaction's AfterCommit functions when it was taken
+	name   string
+	closed bool
+	given  int // how many AfterCommit functions the transaction had been given when it was taken
 }
 
 func (s *savepointTx) Commit(ctx context.Context) error {
@@ -319,8 +318,8 @@ func (s *savepointTx) Rollback(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	s.closed = true
-	if len(s.connTx.committed) > s.committed {
-		s.connTx.committed = s.connTx.committed[:s.committed]
+	if len(s.connTx.committed) > s.given {
+		s.connTx.committed = s.connTx.committed[:s.given]
 	}
 	_, err := s.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+s.name)
 	return err
