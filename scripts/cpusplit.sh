@@ -65,11 +65,12 @@ join <(echo "$t0") <(echo "$t1") | awk -v n="$n" -v hz="$hz" '
   {ms = ($3 - $2) * 1000 / hz / n; total += ms; printf "%-10s %6.2f ms an order\n", $1, ms}
   END {printf "%-10s %6.2f ms an order\n", "machine", total}'
 if [ "$has_statements" = 1 ]; then
+  this_db="dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
   q "SELECT format('statements: %s an order, %s ms of their time an order', round(sum(calls)::numeric / $n, 1),
        round((sum(total_exec_time) / $n)::numeric, 2))
-     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+     FROM pg_stat_statements WHERE $this_db"
   q "SELECT format('%6s calls %7s ms %6s pages  %s', round(calls::numeric / $n, 2), round((total_exec_time / $n)::numeric, 4),
        round(shared_blks_hit::numeric / greatest(calls, 1), 1), left(regexp_replace(query, '\s+', ' ', 'g'), 100))
-     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     FROM pg_stat_statements WHERE $this_db
      ORDER BY total_exec_time DESC LIMIT 20"
 fi
