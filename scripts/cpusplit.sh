@@ -8,9 +8,11 @@
 # window of SECONDS (default 15), the CPU time (user + system, from /proc/<pid>/stat) of the
 # PostgreSQL cluster (its postmaster, every backend, and the backends reaped meanwhile), of
 # each Ordermill service and of loadgen, and the orders completed meanwhile. It prints each
-# one's milliseconds of CPU an order, the commits an order, and, where pg_stat_statements
-# is installed in the database, the statements an order and the twenty statements with the
-# most time (it resets the extension's counters at the window's start).
+# one's milliseconds of CPU an order and their sum ("together": these processes only, so a
+# little below loadgen's machine_cpu_ms_per_order, which reads the whole machine's
+# /proc/stat, interrupts and other processes included), the commits an order, and, where
+# pg_stat_statements is installed in the database, the statements an order and the twenty
+# statements with the most time (it resets the extension's counters at the window's start).
 #
 # The bench must run on this machine's PostgreSQL, and this script must be able to read the
 # cluster's postmaster.pid (run it as root or as the cluster's owner).
@@ -63,7 +65,7 @@ fi
 echo "window ${secs}s: $n orders completed ($(awk -v n="$n" -v s="$secs" 'BEGIN {printf "%.1f", n / s}')/s), $(awk -v x=$((x1 - x0)) -v n="$n" 'BEGIN {printf "%.2f", x / n}') commits an order"
 join <(echo "$t0") <(echo "$t1") | awk -v n="$n" -v hz="$hz" '
   {ms = ($3 - $2) * 1000 / hz / n; total += ms; printf "%-10s %6.2f ms an order\n", $1, ms}
-  END {printf "%-10s %6.2f ms an order\n", "machine", total}'
+  END {printf "%-10s %6.2f ms an order\n", "together", total}'
 if [ "$has_statements" = 1 ]; then
   this_db="dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
   q "SELECT format('statements: %s an order, %s ms of their time an order', round(sum(calls)::numeric / $n, 1),
