@@ -12,7 +12,8 @@
 # worth, so one run of each build says little. The pairs run A then B, then B then A, and so
 # on (PAIRS, default 3): a drift over the session falls on both builds alike. It prints each
 # run's summary fields (FIELDS: comma-separated keys of loadgen's summary line; by default
-# orders/s, machine CPU an order, the webhook tail and the read tail), then each field's
+# orders/s, machine CPU an order, the webhook tail, the read tail and the hypervisor's steal,
+# which shows a pair whose runs had unequal machines), then each field's
 # median for A and for B, the geometric mean of B/A over the pairs and the lowest and
 # highest B/A of a pair: when that range spans 1, the runs do not tell the builds apart.
 # It stops at the first run that fails or is not correct=true.
@@ -26,7 +27,7 @@ usage() {
 }
 
 pairs=3
-fields=orders_per_s,machine_cpu_ms_per_order,webhook_to_wait_p99,read_p99
+fields=orders_per_s,machine_cpu_ms_per_order,webhook_to_wait_p99,read_p99,steal_pct
 while getopts n:f: opt; do
   case $opt in
     n) pairs=$OPTARG ;;

@@ -87,29 +87,41 @@ func TestFindServicesMatchesBinAndSkipsAmbiguous(t *testing.T) {
 	}
 }
 
-func TestMachineBusyCountsUserSystemAndInterrupts(t *testing.T) {
+func TestMachineTimesCountBusyAndStolenApart(t *testing.T) {
 	// user nice system idle iowait irq softirq steal guest guest_nice, in USER_HZ ticks
 	stat := "cpu  1000 20 300 90000 50 7 3 10 0 0\ncpu0 500 10 150 45000 25 3 2 5 0 0\n"
-	busy, err := machineBusy(stat)
+	before, err := machineTimes(stat)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 1330 * 10 * time.Millisecond; busy != want {
-		t.Errorf("busy = %s, want %s (user, nice, system, irq, softirq: 1,330 ticks of 10 ms)", busy, want)
+	if want := 1330 * 10 * time.Millisecond; before.busy != want {
+		t.Errorf("busy = %s, want %s (user, nice, system, irq, softirq: 1,330 ticks of 10 ms)", before.busy, want)
 	}
-	for _, bad := range []string{"", "intr 1 2 3\n", "cpu  1 2 3 4 5\n", "cpu  1 2 x 4 5 6 7\n"} {
-		if _, err := machineBusy(bad); err == nil {
-			t.Errorf("machineBusy(%q) accepted it", bad)
+	if want := 100 * time.Millisecond; before.steal != want {
+		t.Errorf("steal = %s, want %s (10 ticks)", before.steal, want)
+	}
+	for _, bad := range []string{"", "intr 1 2 3\n", "cpu  1 2 3 4 5 6 7\n", "cpu  1 2 x 4 5 6 7 8\n"} {
+		if _, err := machineTimes(bad); err == nil {
+			t.Errorf("machineTimes(%q) accepted it", bad)
 		}
 	}
-	if got := cpuPerOrder(4*time.Second, true, 200); got != "20.0" {
+	// Over a run of 200 orders: 400 busy ticks, 100 idle, 10 iowait, 90 stolen.
+	after, err := machineTimes("cpu  1300 20 400 90100 60 7 3 100 0 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := after.sub(before)
+	if got := cpuPerOrder(run, true, 200); got != "20.0" {
 		t.Errorf("4 s over 200 orders = %q ms, want 20.0", got)
 	}
-	if got := cpuPerOrder(time.Second, false, 200); got != "?" {
-		t.Errorf("unmeasured = %q, want ?", got)
+	if got := stealPercent(run, true); got != "15.0" {
+		t.Errorf("90 of 600 ticks stolen = %q %%, want 15.0", got)
 	}
-	line := summaryLine(config{concurrency: 1}, report{cpuPerOrder: "20.0"}, "", "true")
-	if !strings.Contains(line, " machine_cpu_ms_per_order=20.0 ") {
-		t.Errorf("summary line %q lacks the machine's CPU per order", line)
+	if got, steal := cpuPerOrder(run, false, 200), stealPercent(run, false); got != "?" || steal != "?" {
+		t.Errorf("unmeasured = %q ms and %q %%, want ? and ?", got, steal)
+	}
+	line := summaryLine(config{concurrency: 1}, report{cpuPerOrder: "20.0", stealPercent: "15.0"}, "", "true")
+	if !strings.Contains(line, " machine_cpu_ms_per_order=20.0 steal_pct=15.0 ") {
+		t.Errorf("summary line %q lacks the machine's CPU per order and the steal", line)
 	}
 }

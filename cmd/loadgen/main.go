@@ -164,14 +164,15 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	busy0, ok0 := busyClock()
+	cpu0, ok0 := cpuClock()
 	trips, held := applyLoad(ctx, cfg, d, progress)
-	busy1, ok1 := busyClock()
+	cpu1, ok1 := cpuClock()
 	stopProfile()
 	d.readEventTimes(ctx, trips)
 	rep := summarize(trips, cfg.warmup)
 	rep.held = held
-	rep.cpuPerOrder = cpuPerOrder(busy1-busy0, ok0 && ok1, len(trips))
+	rep.cpuPerOrder = cpuPerOrder(cpu1.sub(cpu0), ok0 && ok1, len(trips))
+	rep.stealPercent = stealPercent(cpu1.sub(cpu0), ok0 && ok1)
 	rep.reads, rep.readRate = d.reads.sorted()
 	rep.readErrors = d.readErrors.Load()
 	rep.print(out)

@@ -32,6 +32,10 @@ type report struct {
 	// cpuPerOrder is the whole machine's busy CPU time over the run per order placed, warm-up
 	// included, in milliseconds ("?" when not measured): loadgen, Postgres and the services.
 	cpuPerOrder string
+	// stealPercent is the share of the machine's CPU time over the run that the hypervisor
+	// gave to other guests, in per cent ("?" when not measured): a slow hour on a shared VM
+	// shows here, where cpuPerOrder alone would hide it.
+	stealPercent string
 }
 
 // maxErrorsShown bounds the failures printed: the first ones say what went wrong, and a
@@ -181,6 +185,7 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 	}
 	f = append(f,
 		"machine_cpu_ms_per_order="+cmp.Or(r.cpuPerOrder, "?"),
+		"steal_pct="+cmp.Or(r.stealPercent, "?"),
 	)
 	if cfg.rate > 0 {
 		f = append(f, fmt.Sprintf("held_starts=%d", r.held))
