@@ -171,8 +171,9 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	d.readEventTimes(ctx, trips)
 	rep := summarize(trips, cfg.warmup)
 	rep.held = held
-	rep.cpuPerOrder = cpuPerOrder(cpu1.sub(cpu0), ok0 && ok1, len(trips))
-	rep.stealPercent = stealPercent(cpu1.sub(cpu0), ok0 && ok1)
+	cpu, measured := cpu1.sub(cpu0), ok0 && ok1
+	rep.cpuPerOrder = cpuPerOrder(cpu, measured, len(trips))
+	rep.stealPercent = stealPercent(cpu, measured)
 	rep.reads, rep.readRate = d.reads.sorted()
 	rep.readErrors = d.readErrors.Load()
 	rep.print(out)
