@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	stdsql "database/sql"
+	"fmt"
 	"sync"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -33,6 +34,8 @@ type guardedTx struct {
 	tx wsql.Tx
 	// async records that synchronous_commit is already off for this transaction.
 	async bool
+	// cutOff is why reading the batch select's rows stopped early, if it did.
+	cutOff error
 }
 
 func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
@@ -46,13 +49,44 @@ func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) 
 func (t *guardedTx) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.tx.QueryContext(ctx, query, args...)
+	rows, err := t.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return rows, err
+	}
+	return &selectRows{Rows: rows, tx: t}, nil
 }
 
+// Commit commits, unless the batch select's read was cut off. watermill-sql reads those
+// rows without asking why they ended, so a select cancelled by the process stopping
+// (pgx then closes the connection) looks to it like an empty batch, and it commits.
+// That transaction can only roll back, so it is rolled back, and the read's error is
+// returned: it says why, and a stop's cancelled context is then logged as one.
 func (t *guardedTx) Commit() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.cutOff != nil {
+		_ = t.tx.Rollback() // on a closed connection Postgres has already rolled it back
+		return fmt.Errorf("batch select cut off: %w", t.cutOff)
+	}
 	return t.tx.Commit()
+}
+
+// selectRows are the batch select's rows; they tell their transaction when a read fails.
+type selectRows struct {
+	wsql.Rows
+	tx *guardedTx
+}
+
+func (r *selectRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	if withErr, ok := r.Rows.(interface{ Err() error }); ok && withErr.Err() != nil {
+		r.tx.mu.Lock()
+		r.tx.cutOff = withErr.Err()
+		r.tx.mu.Unlock()
+	}
+	return false
 }
 
 func (t *guardedTx) Rollback() error {

@@ -12,7 +12,8 @@ import (
 // chatter) at debug level, and the errors of work cut off because the process is stopping
 // (a cancelled context) at debug level too. watermill-sql's subscriber reports a poll cut
 // short by the stop as "could not commit tx for querying message", an error, on many
-// graceful stops; nothing is lost (the poll's transaction rolls back) and an operator
+// graceful stops (eventstore's consumer transaction makes that error carry the
+// cancellation); nothing is lost (the poll's transaction rolls back) and an operator
 // should not be paged for it.
 func watermillLogger(logger *slog.Logger) watermill.LoggerAdapter {
 	return stopQuiet{watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{

@@ -17,7 +17,7 @@ import (
 func TestWatermillErrorsOfAStopAreDebug(t *testing.T) {
 	var buf bytes.Buffer
 	wlog := watermillLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	stopped := fmt.Errorf("failed to deallocate cached statement(s): %w", context.Canceled)
+	stopped := fmt.Errorf("batch select cut off: %w", context.Canceled)
 	wlog.With(watermill.LogFields{"topic": "order_deadlines"}).Error("could not commit tx for querying message", stopped, nil)
 	wlog.Info("subscribing", nil)
 	assert.Empty(t, buf.String(), "a stop's cut-off and info lines stay below info level")
