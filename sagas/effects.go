@@ -2,10 +2,12 @@ package sagas
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
 )
 
@@ -113,11 +115,10 @@ func (c CompletePayment) Run(o *order.Order, at time.Time) ([]order.Event, error
 	if !o.Status.Accepts(order.CmdCompletePayment) {
 		return nil, nil
 	}
-	ch := c.Webhook.charge(o)
-	if why := o.ChargeMismatch(ch); why != "" {
+	if why := c.Webhook.refusal(o); why != "" {
 		return c.Webhook.mismatch(o, at, why)
 	}
-	return o.CompletePayment(c.Webhook.paymentID(), ch, at)
+	return o.CompletePayment(c.Webhook.paymentID(), c.Webhook.charge(o), at)
 }
 
 // Run implements OrderCommand, re-checking the wait as CompletePayment does.
@@ -126,14 +127,27 @@ func (c FailPayment) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 	if !o.Status.Accepts(order.CmdFailPayment) {
 		return nil, nil
 	}
-	if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
-		return wh.mismatch(o, at, fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID))
+	if why := wh.refusal(o); why != "" {
+		return wh.mismatch(o, at, why)
 	}
 	reason := wh.Reason
 	if reason == "" {
 		reason = "the payment provider reported a failure"
 	}
 	return o.FailPayment(wh.PaymentID, reason, at)
+}
+
+// refusal says why o, waiting for its payment, refuses wh as its outcome: a completed
+// payment must be for the order's session, total and currency, a failure about its
+// session. "" means wh ends the wait.
+func (wh PaymentWebhook) refusal(o *order.Order) string {
+	if wh.Status == payment.StatusCompleted {
+		return o.ChargeMismatch(wh.charge(o))
+	}
+	if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
+		return fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID)
+	}
+	return ""
 }
 
 // paymentID is the payment a completed webhook is recorded against. The business case's
@@ -149,9 +163,15 @@ func (wh PaymentWebhook) paymentID() string {
 	return "unreported"
 }
 
-// mismatch opens the payment_mismatch ticket for a webhook the order refuses.
+// mismatch opens the payment_mismatch ticket for a webhook the order refuses. An order has
+// one ticket of a kind, so a later refusal is a comment on it, open or closed: no refused
+// payment goes unseen.
 func (wh PaymentWebhook) mismatch(o *order.Order, at time.Time, why string) ([]order.Event, error) {
-	return o.OpenSupportTicket(TicketPaymentMismatch, fmt.Sprintf("%s payment %s refused: %s", wh.Status, wh.paymentID(), why), at)
+	reason := fmt.Sprintf("%s payment %s refused: %s", wh.Status, wh.paymentID(), why)
+	if slices.Contains(o.SupportTickets, TicketPaymentMismatch) {
+		return o.CommentTicket(TicketPaymentMismatch, Actor, reason, at)
+	}
+	return o.OpenSupportTicket(TicketPaymentMismatch, reason, at)
 }
 
 // Run implements OrderCommand.
@@ -215,11 +235,13 @@ type StateChange interface {
 	applyTo(s *State)
 }
 
-// KeepPendingPayment remembers a payment webhook that came before the order could take it.
+// KeepPendingPayment remembers a payment webhook that came before the order could take it,
+// after those already remembered.
 type KeepPendingPayment struct{ Webhook PaymentWebhook }
 
-// ClearPendingPayment forgets the remembered payment webhook, once it has been dealt with.
-type ClearPendingPayment struct{}
+// ClearPendingPayments forgets the remembered payment webhooks, once they have been dealt
+// with.
+type ClearPendingPayments struct{}
 
 // KeepPendingDelivery remembers a courier update that came before the shipment was recorded.
 type KeepPendingDelivery struct{ Webhook shipping.Webhook }
@@ -227,8 +249,10 @@ type KeepPendingDelivery struct{ Webhook shipping.Webhook }
 // ClearPendingDelivery forgets the remembered courier updates, once they have been applied.
 type ClearPendingDelivery struct{}
 
-func (c KeepPendingPayment) applyTo(s *State) { wh := c.Webhook; s.PendingPayment = &wh }
-func (ClearPendingPayment) applyTo(s *State)  { s.PendingPayment = nil }
+func (c KeepPendingPayment) applyTo(s *State) {
+	s.PendingPayments = append(s.PendingPayments, c.Webhook)
+}
+func (ClearPendingPayments) applyTo(s *State) { s.PendingPayments = nil }
 func (c KeepPendingDelivery) applyTo(s *State) {
 	s.PendingDelivery = append(s.PendingDelivery, c.Webhook)
 }
@@ -250,7 +274,7 @@ func (ScheduleDeadline) isEffect()     {}
 func (Notify) isEffect()               {}
 func (OpenTicket) isEffect()           {}
 func (KeepPendingPayment) isEffect()   {}
-func (ClearPendingPayment) isEffect()  {}
+func (ClearPendingPayments) isEffect() {}
 func (KeepPendingDelivery) isEffect()  {}
 func (ClearPendingDelivery) isEffect() {}
 

@@ -14,6 +14,10 @@ import (
 	"github.com/ordermill/ordermill/domain/shipping"
 )
 
+// Actor is who the saga's writes are recorded as: its events' actor, and the author of
+// its comments on tickets.
+const Actor = "saga"
+
 // Message is what the process manager reacts to: an event, a webhook or a deadline.
 type Message struct {
 	Name    string
@@ -28,8 +32,29 @@ type Message struct {
 // State is the saga's own memory of one order, beyond what the order's events say: the
 // webhooks that arrived before the workflow was ready for them.
 type State struct {
-	PendingPayment  *PaymentWebhook    `json:"pendingPayment,omitempty"`
+	// PendingPayments are the payment webhooks that came before the order's session was
+	// recorded, in the order they came: every one is applied, refunded or dropped as a
+	// duplicate once the order can tell which.
+	PendingPayments []PaymentWebhook   `json:"pendingPayments,omitempty"`
 	PendingDelivery []shipping.Webhook `json:"pendingDelivery,omitempty"`
+}
+
+// UnmarshalJSON reads a state, also one stored when the saga remembered a single early
+// payment webhook ("pendingPayment"), so that an upgrade loses none.
+func (s *State) UnmarshalJSON(b []byte) error {
+	type current State
+	var v struct {
+		current
+		Single *PaymentWebhook `json:"pendingPayment"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = State(v.current)
+	if v.Single != nil {
+		s.PendingPayments = append([]PaymentWebhook{*v.Single}, s.PendingPayments...)
+	}
+	return nil
 }
 
 // PaymentWebhook is a payment webhook as the orders service hands it to the saga: the

@@ -145,8 +145,11 @@ func createPaymentSession(in Input) ([]Effect, error) {
 }
 
 // recordPaymentSession books the payment service's session on the order, unless it is not
-// for the order's total and currency (a ticket then says so), and applies a payment webhook
-// that came before it.
+// for the order's total and currency (a ticket then says so), and applies the payment
+// webhooks that came before it as if each had come just now, in the order they came:
+// until one ends the wait, each is applied (a refused one opens a ticket); after a
+// failure has ended it, a completed payment is refunded, as it would be for any order
+// cancelled before its payment came; after a payment, the rest change nothing.
 func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error) {
 	if in.Order.PaymentSessionID != "" {
 		return nil, nil
@@ -156,8 +159,25 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 		return []Effect{OpenTicket{Kind: TicketPaymentMismatch, Reason: fmt.Sprintf("payment session %s not recorded: %s", s.ID, why)}}, nil
 	}
 	effects := []Effect{RecordPaymentSession{Session: s}}
-	if wh := in.State.PendingPayment; wh != nil {
-		effects = append(effects, ClearPendingPayment{}, applyPayment(*wh))
+	if len(in.State.PendingPayments) == 0 {
+		return effects, nil
+	}
+	effects = append(effects, ClearPendingPayments{})
+	waiting := *in.Order // the order as the webhooks will find it: waiting, with s recorded
+	waiting.PaymentSessionID = s.ID
+	var ended *PaymentWebhook
+	for _, wh := range in.State.PendingPayments {
+		switch {
+		case ended == nil:
+			effects = append(effects, applyPayment(wh))
+			if wh.refusal(&waiting) == "" {
+				ended = &wh
+			}
+		case ended.Status != payment.StatusCompleted && wh.Status == payment.StatusCompleted:
+			cancelled := waiting
+			cancelled.Status = order.StatusCancelled
+			effects = append(effects, refund(&cancelled, wh)...)
+		}
 	}
 	return effects, nil
 }
@@ -171,9 +191,7 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	case o.Status.Accepts(order.CmdCompletePayment) && o.PaymentSessionID != "":
 		return []Effect{applyPayment(wh)}, nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):
-		if in.State.PendingPayment == nil {
-			return []Effect{KeepPendingPayment{Webhook: wh}}, nil
-		}
+		return []Effect{KeepPendingPayment{Webhook: wh}}, nil
 	case o.Status == order.StatusCancelled || o.Status == order.StatusRejected:
 		if wh.Status == payment.StatusCompleted {
 			return refund(o, wh), nil
@@ -255,15 +273,17 @@ func releaseReservation(in Input) ([]Effect, error) {
 	return []Effect{release(in.Order.ID, "order cancelled: "+string(in.Order.CancelReason))}, nil
 }
 
-// refundEarlyPayment refunds money that arrived early for an order that was then given up.
+// refundEarlyPayment refunds every payment that arrived early for an order that was then
+// given up.
 func refundEarlyPayment(in Input) ([]Effect, error) {
-	wh := in.State.PendingPayment
-	if wh == nil {
+	if len(in.State.PendingPayments) == 0 {
 		return nil, nil
 	}
-	effects := []Effect{ClearPendingPayment{}}
-	if wh.Status == payment.StatusCompleted {
-		effects = append(effects, refund(in.Order, *wh)...)
+	effects := []Effect{ClearPendingPayments{}}
+	for _, wh := range in.State.PendingPayments {
+		if wh.Status == payment.StatusCompleted {
+			effects = append(effects, refund(in.Order, wh)...)
+		}
 	}
 	return effects, nil
 }

@@ -281,8 +281,18 @@ func refundedMsg(paymentID, refundID string) Message {
 	return msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: paymentID, RefundID: refundID, Amount: 100_00, Currency: "USD", At: testPlacedAt})
 }
 
-func refundCmd(reason string) Effect {
-	return send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-1", SessionID: "sess-1", Amount: 100_00, Currency: "USD", Reason: reason})
+func refundCmd(reason string) Effect { return refundOf("pay-1", reason) }
+
+func refundOf(paymentID, reason string) Effect {
+	return send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: paymentID, SessionID: "sess-1", Amount: 100_00, Currency: "USD", Reason: reason})
+}
+
+// completedAs is a completed payment webhook for the order's session and total, of payment
+// paymentID, with an event id of its own.
+func completedAs(paymentID string) PaymentWebhook {
+	wh := payWH(payment.StatusCompleted, paymentID, "")
+	wh.ID = "evt_completed_" + paymentID
+	return wh
 }
 
 func payWebhook(status, paymentID, reason string) Message {
@@ -394,7 +404,7 @@ func decideRaw(t testing.TB, history []order.Event, state State, m Message, rece
 		require.NotNil(t, m.Payload, "history holds no %s event to send", m.Name)
 	}
 	o := order.Rehydrate(history)
-	st := State{PendingPayment: state.PendingPayment, PendingDelivery: slices.Clone(state.PendingDelivery)}
+	st := State{PendingPayments: slices.Clone(state.PendingPayments), PendingDelivery: slices.Clone(state.PendingDelivery)}
 	effects, err := ProcessOrder.Decide(Input{Msg: m, Order: o, State: st, Now: testNow, Cfg: DefaultConfig(), RecentOrders: recent})
 	require.NoError(t, err)
 	require.Equal(t, order.Rehydrate(history), o, "Decide must not change the order")
@@ -618,10 +628,10 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "session created applies a completed payment that came before it and forgets it",
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
-			state: State{PendingPayment: &completed},
+			state: State{PendingPayments: []PaymentWebhook{completed}},
 			want: []Effect{
 				RecordPaymentSession{Session: testSession},
-				ClearPendingPayment{},
+				ClearPendingPayments{},
 				CompletePayment{Webhook: completed},
 			},
 			records: []order.Event{recordedSession, order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
@@ -629,17 +639,68 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "session created applies a failed payment that came before it and forgets it",
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
-			state: State{PendingPayment: &failed},
+			state: State{PendingPayments: []PaymentWebhook{failed}},
 			want: []Effect{
 				RecordPaymentSession{Session: testSession},
-				ClearPendingPayment{},
+				ClearPendingPayments{},
 				FailPayment{Webhook: failed},
 			},
 			records: []order.Event{recordedSession, order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt}, cancelledEv(order.ReasonPaymentFailed, "card declined")},
 		},
 		{
+			name:  "session created applies early webhooks in order: a failure cancels, and a payment after it is refunded",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state: State{PendingPayments: []PaymentWebhook{failed, completedAs("pay-2")}},
+			want: []Effect{
+				RecordPaymentSession{Session: testSession},
+				ClearPendingPayments{},
+				FailPayment{Webhook: failed},
+				refundOf("pay-2", "order cancelled"),
+			},
+			records: []order.Event{recordedSession, order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt}, cancelledEv(order.ReasonPaymentFailed, "card declined")},
+		},
+		{
+			name:  "session created applies early webhooks in order: a refused payment opens a ticket, and the next one pays",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state: State{PendingPayments: []PaymentWebhook{withCharge(completedAs("pay-0"), "sess-1", 1, "USD"), completed}},
+			want: []Effect{
+				RecordPaymentSession{Session: testSession},
+				ClearPendingPayments{},
+				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
+				CompletePayment{Webhook: completed},
+			},
+			records: []order.Event{recordedSession, mismatchTicket("completed payment pay-0 refused: the payment is for 0.01 USD, the order totals 100.00 USD"), order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
+		},
+		{
+			name:  "session created applies early webhooks in order: a second refused payment is a comment on the mismatch ticket",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state: State{PendingPayments: []PaymentWebhook{withCharge(completedAs("pay-0"), "sess-1", 1, "USD"), withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")}},
+			want: []Effect{
+				RecordPaymentSession{Session: testSession},
+				ClearPendingPayments{},
+				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
+				CompletePayment{Webhook: withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")},
+			},
+			records: []order.Event{
+				recordedSession,
+				mismatchTicket("completed payment pay-0 refused: the payment is for 0.01 USD, the order totals 100.00 USD"),
+				order.TicketCommented{Kind: TicketPaymentMismatch, By: Actor, Text: `completed payment pay-2 refused: the payment names session "sess-other", the order's session is sess-1`, At: testRunAt},
+			},
+		},
+		{
+			name:  "session created applies early webhooks in order: after a payment, a later failure changes nothing",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state: State{PendingPayments: []PaymentWebhook{completed, failed}},
+			want: []Effect{
+				RecordPaymentSession{Session: testSession},
+				ClearPendingPayments{},
+				CompletePayment{Webhook: completed},
+			},
+			records: []order.Event{recordedSession, order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
+		},
+		{
 			name:  "session created for less than the order's total is not recorded: a ticket says why",
-			steps: atAwaitingPayment, msg: sessionCreatedFor(1, "USD"), state: State{PendingPayment: &completed},
+			steps: atAwaitingPayment, msg: sessionCreatedFor(1, "USD"), state: State{PendingPayments: []PaymentWebhook{completed}},
 			want: []Effect{ticket(TicketPaymentMismatch, "payment session sess-1 not recorded: the session is for 0.01 USD, the order totals 100.00 USD")},
 		},
 		{
@@ -728,9 +789,10 @@ func TestProcessOrderPayment(t *testing.T) {
 			want: []Effect{KeepPendingPayment{Webhook: failed}},
 		},
 		{
-			name:  "payment webhook while reserving keeps the first remembered one",
+			name:  "payment webhook while reserving is remembered after those before it",
 			steps: atReserving, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
-			state: State{PendingPayment: &failed},
+			state: State{PendingPayments: []PaymentWebhook{failed}},
+			want:  []Effect{KeepPendingPayment{Webhook: completed}},
 		},
 		{name: "payment webhook for a paid order (duplicate) does nothing", steps: atAwaitingShipment, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
 		{name: "payment webhook failed for a paid order does nothing", steps: atAwaitingShipment, msg: payWebhook(payment.StatusFailed, "pay-2", "declined")},
@@ -968,7 +1030,7 @@ func TestProcessOrderCompletionAndCompensation(t *testing.T) {
 
 func TestProcessOrderIgnoresUnknownMessages(t *testing.T) {
 	pending := payWH(payment.StatusCompleted, "pay-1", "")
-	keep := State{PendingPayment: &pending, PendingDelivery: []shipping.Webhook{courierWH(shipping.StatusInTransit, "")}}
+	keep := State{PendingPayments: []PaymentWebhook{pending}, PendingDelivery: []shipping.Webhook{courierWH(shipping.StatusInTransit, "")}}
 	runCases(t, []decideCase{
 		{name: "unknown name", steps: atAwaitingPayment, msg: msg("order.something_else.v9", map[string]string{"orderId": testOrderID}), state: keep},
 		{name: "unknown deadline", steps: atAwaitingPayment, msg: deadlineMsg("shipment"), state: keep},
@@ -1232,15 +1294,34 @@ func TestDeliveryFailedTicketReasonDoesNotAccumulate(t *testing.T) {
 	wg.Wait()
 }
 
-// A completed payment remembered while the order was not yet awaiting payment is refunded
-// when the order is then cancelled instead: money was taken for nothing.
+// Every completed payment remembered while the order was not yet awaiting payment is
+// refunded when the order is then cancelled instead, whatever came between them: money was
+// taken for nothing.
 func TestEarlyCompletedPaymentIsRefundedWhenTheOrderIsCancelled(t *testing.T) {
-	pending := payWH(payment.StatusCompleted, "pay-1", "")
+	pending := []PaymentWebhook{payWH(payment.StatusCompleted, "pay-1", ""), payWH(payment.StatusFailed, "pay-3", "declined"), completedAs("pay-2")}
 	for _, steps := range [][]step{atOutOfStock, atRejected, atApprovalTimedOut} {
 		o := order.Rehydrate(history(t, steps...))
-		effects := decideRaw(t, history(t, steps...), State{PendingPayment: &pending}, ev(order.NameOrderCancelled), 0)
+		effects := decideRaw(t, history(t, steps...), State{PendingPayments: pending}, ev(order.NameOrderCancelled), 0)
+		assert.Contains(t, effects, ClearPendingPayments{})
 		assert.Contains(t, effects, refundCmd("order "+string(o.Status)))
+		assert.Contains(t, effects, refundOf("pay-2", "order "+string(o.Status)))
 	}
+}
+
+// A state stored when the saga remembered one early payment webhook is read with it, so an
+// upgrade forgets no payment.
+func TestStateReadsTheSingleRememberedPaymentOfEarlierVersions(t *testing.T) {
+	wh := payWH(payment.StatusCompleted, "pay-1", "")
+	var s State
+	require.NoError(t, json.Unmarshal([]byte(`{"pendingPayment":`+string(mustJSON(wh))+`,"pendingDelivery":[`+string(mustJSON(courierWH(shipping.StatusInTransit, "")))+`]}`), &s))
+	assert.Equal(t, State{PendingPayments: []PaymentWebhook{wh}, PendingDelivery: []shipping.Webhook{courierWH(shipping.StatusInTransit, "")}}, s)
+
+	again, err := json.Marshal(s)
+	require.NoError(t, err)
+	var back State
+	require.NoError(t, json.Unmarshal(again, &back))
+	assert.Equal(t, s, back)
+	assert.NotContains(t, string(again), `"pendingPayment"`)
 }
 
 // A remembered payment is applied when the session is recorded, and never to an order that
@@ -1249,6 +1330,6 @@ func TestEarlyCompletedPaymentIsRefundedWhenTheOrderIsCancelled(t *testing.T) {
 func TestEarlyPaymentIsNotAppliedTwice(t *testing.T) {
 	pending := payWH(payment.StatusCompleted, "pay-0", "")
 	events := history(t, atAwaitingShipment...)
-	effects := decideRaw(t, events, State{PendingPayment: &pending}, sessionCreatedMsg(), 0)
+	effects := decideRaw(t, events, State{PendingPayments: []PaymentWebhook{pending}}, sessionCreatedMsg(), 0)
 	record(t, events, effects) // fails if a command is refused
 }

@@ -300,7 +300,7 @@ func Recorded(recs []eventstore.Recorded) []Message {
 // newJob is m, for order orderID, as the saga handles it: what it does next names m as
 // its cause.
 func newJob(ctx context.Context, orderID string, m Message) job {
-	return job{ctx: ctx, orderID: orderID, msg: m, meta: eventstore.Metadata{CorrelationID: orderID, CausationID: m.ID, Actor: "saga"}}
+	return job{ctx: ctx, orderID: orderID, msg: m, meta: eventstore.Metadata{CorrelationID: orderID, CausationID: m.ID, Actor: Actor}}
 }
 
 // maxChain bounds how many of its own events the saga reacts to in one go for one
