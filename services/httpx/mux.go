@@ -1,8 +1,11 @@
 package httpx
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/ordermill/ordermill/domain/apperr"
 )
 
 // Mux is an http.ServeMux that remembers the patterns registered on it, so what a service
@@ -27,8 +30,52 @@ func (m *Mux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Reque
 	m.Handle(pattern, http.HandlerFunc(h))
 }
 
-// ServeHTTP dispatches r to the handler whose pattern matches it best.
-func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
+// ServeHTTP dispatches r to the handler whose pattern matches it best. A request no
+// pattern matches gets the JSON error every other answer uses, not http.ServeMux's text:
+// 404 not_found, or 405 (code invalid) with the Allow header when its path is served for
+// other methods.
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := m.mux.Handler(r)
+	if pattern != "" {
+		m.mux.ServeHTTP(w, r) // sets the request's pattern and path values
+		return
+	}
+	probe := statusProbe{header: http.Header{}}
+	h.ServeHTTP(&probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		allow := probe.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
+			Code:    string(apperr.CodeInvalid),
+			Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", apperr.Excerpt(r.Method), apperr.Excerpt(r.URL.Path), allow),
+		}})
+		return
+	}
+	WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{
+		Code:    string(apperr.CodeNotFound),
+		Message: "nothing is served at " + apperr.Excerpt(r.URL.Path),
+	}})
+}
+
+// statusProbe records the status and headers http.ServeMux's own not-found and
+// method-not-allowed handlers answer with, and drops their text.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+
+func (p *statusProbe) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+
+func (p *statusProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
 
 // Patterns lists the registered patterns ("GET /api/orders/{id}"), in registration order.
 func (m *Mux) Patterns() []string { return slices.Clone(m.patterns) }
