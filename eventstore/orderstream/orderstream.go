@@ -44,7 +44,7 @@ func LoadWithPosition(ctx context.Context, q eventstore.Querier, id string) (*or
 	}
 	c, ok := orders[id]
 	if !ok {
-		return nil, 0, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id)
+		return nil, 0, apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(id))
 	}
 	return c.Order, c.Position, nil
 }
@@ -213,7 +213,7 @@ func LoadHistory(ctx context.Context, q eventstore.Querier, id string) (History,
 		return History{}, err
 	}
 	if len(recorded) == 0 || recorded[0].StreamType != StreamType {
-		return History{}, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id)
+		return History{}, apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(id))
 	}
 	events, err := DecodeAll(recorded)
 	if err != nil {

@@ -143,7 +143,7 @@ func (r *Reader) query(batch []*read) {
 		case err != nil:
 			rd.err = err
 		case !ok:
-			rd.err = apperr.Errorf(apperr.CodeNotFound, "order %s not found", rd.id)
+			rd.err = apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(rd.id))
 		default:
 			rd.o = c.Order
 		}

@@ -72,7 +72,7 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 	var decided *order.Order
 	err = s.saga.RunNow(ctx, s.pool, orderID, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
 		if o.Version == 0 {
-			return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", orderID)
+			return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(orderID))
 		}
 		decided = o
 		meta := eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
@@ -101,6 +102,10 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 	assertError(t, r, http.StatusBadRequest, "invalid", "status")
 	assert.Less(t, len(r.body), 300)
 
+	r = a.get(t, "/api/orders/"+strings.Repeat("o", 128))
+	assertError(t, r, http.StatusNotFound, "not_found", "")
+	assert.Equal(t, "order "+strings.Repeat("o", apperr.MaxEcho)+"… not found", errorMessage(t, r), "an id is repeated as an excerpt")
+
 	r = a.get(t, "/api/orders/"+strings.Repeat("o", 129))
 	assertError(t, r, http.StatusBadRequest, "invalid", "id")
 	assert.Less(t, len(r.body), 300)
@@ -159,6 +164,9 @@ func TestUnsignedStripeEventsOnlyInDevMode(t *testing.T) {
 	assert.JSONEq(t, `{"orderId":"","outcome":"ignored"}`, string(r.body))
 	r = dev.do(t, http.MethodPost, "/webhooks/payment", strings.NewReader(`{"object":"event","id":7}`), nil)
 	assertError(t, r, http.StatusBadRequest, "invalid", "")
+	r = dev.do(t, http.MethodPost, "/webhooks/payment", strings.NewReader(`{"id":"evt_1","object":"event","type":"checkout.session.completed","data":{"object":5}}`), nil)
+	assertError(t, r, http.StatusBadRequest, "invalid", "")
+	assert.Equal(t, "malformed Stripe event: data must be an object", errorMessage(t, r), "JSON's terms, never Go types")
 
 	prod := newAPI(t, orders.Config{PaymentWebhookSecret: "whsec_prod"})
 	r = prod.do(t, http.MethodPost, "/webhooks/payment", strings.NewReader(event), nil)

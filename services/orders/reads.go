@@ -73,7 +73,7 @@ func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(recorded) == 0 || recorded[0].StreamType != orderstream.StreamType {
-		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", id))
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(id)))
 		return
 	}
 	for i, e := range recorded {

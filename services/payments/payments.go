@@ -315,7 +315,7 @@ func sessionWhere(ctx context.Context, q eventstore.Querier, column, value strin
 	var sess Session
 	err := q.QueryRow(ctx, query, value).Scan(sessionFields(&sess)...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, apperr.Errorf(apperr.CodeNotFound, "no payment session with %s %q", strings.ReplaceAll(column, "_id", "Id"), value)
+		return Session{}, apperr.Errorf(apperr.CodeNotFound, "no payment session with %s %q", strings.ReplaceAll(column, "_id", "Id"), apperr.Excerpt(value))
 	}
 	if err != nil {
 		return Session{}, fmt.Errorf("read payment session: %w", err)

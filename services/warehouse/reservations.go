@@ -324,7 +324,7 @@ const reservationColumns = `
 func loadReservation(ctx context.Context, q eventstore.Querier, orderID string) (Reservation, error) {
 	r, err := scanReservation(q.QueryRow(ctx, loadReservationSQL, orderID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, apperr.Errorf(apperr.CodeNotFound, "no reservation for order %s", orderID)
+		return r, apperr.Errorf(apperr.CodeNotFound, "no reservation for order %s", apperr.Excerpt(orderID))
 	}
 	if err != nil {
 		return r, fmt.Errorf("load reservation of order %s: %w", orderID, err)

@@ -141,8 +141,8 @@ func (s *Inbox) stripePayment(body []byte, header string, signed bool) (stripeev
 		if ev, err = stripeevent.Construct(body, header, s.cfg.PaymentWebhookSecret); err != nil {
 			return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.Excerpt(err.Error()))
 		}
-	} else if err := json.Unmarshal(body, &ev); err != nil {
-		return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %v", err)
+	} else if err := httpx.DecodeLenient(body, &ev); err != nil {
+		return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.ErrorMessage(err))
 	}
 	p, handled, err := stripeevent.Read(ev)
 	if err != nil {
@@ -282,7 +282,7 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 	s.countWebhook(r, outcome)
 	if outcome == outcomeUnknownOrder {
 		s.logger.WarnContext(r.Context(), "webhook for an unknown order kept in the inbox", "provider", wh.provider)
-		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found; the webhook was recorded for inspection", wh.orderID))
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found; the webhook was recorded for inspection", apperr.Excerpt(wh.orderID)))
 		return
 	}
 	status := http.StatusAccepted
