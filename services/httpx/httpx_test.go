@@ -208,3 +208,22 @@ func TestPathID(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Equal(t, "id", decodeError(t, rec).Field)
 }
+
+// A malformed query string is refused at the edge: handlers read url.Values, which drops
+// a malformed pair silently, so a mistyped filter or limit would be ignored, not reported.
+func TestValidInputRefusesAMalformedQuery(t *testing.T) {
+	reached := false
+	h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached = true
+	}))
+	for _, target := range []string{"/api/orders?status=awaiting_approval%zz&limit=2", "/api/orders?limit=%", "/api/orders?a=1;b=2"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		assert.Equal(t, http.StatusBadRequest, rec.Code, target)
+		got := decodeError(t, rec)
+		assert.Equal(t, "invalid", got.Code, target)
+		assert.Equal(t, "query", got.Field, target)
+		assert.Contains(t, got.Message, "malformed query string", target)
+	}
+	assert.False(t, reached, "no handler sees a malformed query")
+}

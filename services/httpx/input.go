@@ -38,8 +38,12 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 	if !cleanText(r.URL.Path) {
 		return notText("path", "the path")
 	}
-	// A malformed pair is left for the handler to report; what parsed is checked.
-	query, _ := url.ParseQuery(r.URL.RawQuery)
+	// A malformed pair is refused here: url.Values, as handlers read it, drops it silently,
+	// so a filter or a limit mistyped would be ignored instead of reported.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return apperr.FieldErrorf("query", "malformed query string: %s", apperr.Excerpt(err.Error()))
+	}
 	if err := checkValues(query, "query parameter"); err != nil {
 		return err
 	}
