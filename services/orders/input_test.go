@@ -115,6 +115,21 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 	assertError(t, r, http.StatusBadRequest, "invalid", "id")
 }
 
+// The operator's lists refuse a filter they cannot honour instead of answering an empty or
+// unfiltered list.
+func TestOperatorListsRefuseFiltersOutOfBounds(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	r := a.get(t, "/api/support-tickets?orderId="+strings.Repeat("o", 129))
+	assertError(t, r, http.StatusBadRequest, "invalid", "orderId")
+	r = a.get(t, "/api/webhooks?outcome=bogus")
+	assertError(t, r, http.StatusBadRequest, "invalid", "outcome")
+	assert.Equal(t, `outcome must be accepted, duplicate or unknown_order, got "bogus"`, errorMessage(t, r))
+	for _, path := range []string{"/api/support-tickets?orderId=o-1", "/api/webhooks?outcome=unknown_order", "/api/webhooks"} {
+		assert.Equal(t, http.StatusOK, a.get(t, path).status, path)
+	}
+}
+
 func TestApprovalBoundsItsFields(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t, orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}})

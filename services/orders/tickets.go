@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/httpx"
 )
@@ -20,7 +21,12 @@ type ticketView struct {
 
 // listTickets handles GET /api/support-tickets?orderId=.
 func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
-	tickets, err := projections.TicketsByID(r.Context(), s.pool, r.URL.Query().Get("orderId"), 500)
+	orderID := r.URL.Query().Get("orderId")
+	if err := limits.Check(limits.ID("orderId", orderID)); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	tickets, err := projections.TicketsByID(r.Context(), s.pool, orderID, 500)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

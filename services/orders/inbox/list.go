@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
@@ -24,6 +25,13 @@ type inboxEntry struct {
 // List handles GET /api/webhooks?outcome=: the inbox, newest first.
 func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
 	outcome := r.URL.Query().Get("outcome")
+	switch outcome {
+	case "", outcomeAccepted, outcomeDuplicate, outcomeUnknownOrder:
+	default:
+		httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("outcome", "outcome must be %s, %s or %s, got %q",
+			outcomeAccepted, outcomeDuplicate, outcomeUnknownOrder, apperr.Excerpt(outcome)))
+		return
+	}
 	rows, err := s.pool.Query(r.Context(), `SELECT provider, event_id, order_id, status, outcome, payload, received_at
 		FROM orders.webhook_inbox WHERE ($1 = '' OR outcome = $1) ORDER BY id DESC LIMIT 200`, outcome)
 	if err != nil {
