@@ -113,20 +113,29 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // ReadBody reads at most MaxBody bytes of r's body; a larger body is a 413 error, a body
 // the client stopped sending before the server's read timeout a 408. Webhooks need the raw
 // bytes to check signatures, idempotent requests to hash them.
+// A body declared larger than MaxBody is refused before a byte of it is read, so a client
+// that asked to continue (Expect: 100-continue) is told at once, not after sending it.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBody {
+		return nil, tooLarge()
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var maxErr *http.MaxBytesError
 	switch {
 	case err == nil:
 		return body, nil
 	case errors.As(err, &maxErr):
-		return nil, &apperr.Error{Code: codeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", MaxBody)}
+		return nil, tooLarge()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, &apperr.Error{Code: codeTimeout, Message: "the request body did not arrive in time"}
 	default:
 		// The connection failed; its error names addresses, which are not the client's business.
 		return nil, apperr.Errorf(apperr.CodeInvalid, "the request body could not be read")
 	}
+}
+
+func tooLarge() error {
+	return &apperr.Error{Code: codeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", MaxBody)}
 }
 
 // Decode unmarshals body into v strictly: no unknown fields, exactly one JSON value.

@@ -1,9 +1,11 @@
 package httpx_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -226,4 +228,21 @@ func TestValidInputRefusesAMalformedQuery(t *testing.T) {
 		assert.Contains(t, got.Message, "malformed query string", target)
 	}
 	assert.False(t, reached, "no handler sees a malformed query")
+}
+
+// A body declared larger than MaxBody is refused at once: a client that asked to continue
+// gets the 413 instead of "100 Continue", and sends nothing more.
+func TestADeclaredOversizedBodyIsRefusedBeforeItIsSent(t *testing.T) {
+	srv := httptest.NewServer(httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("the handler must not run")
+	})))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /api/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\nExpect: 100-continue\r\n\r\n")
+	require.NoError(t, err)
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "HTTP/1.1 413 Request Entity Too Large\r\n", status)
 }
