@@ -116,4 +116,6 @@ func (r *contractRun) deliveryWebhook(t *testing.T, p placed, late string) {
 	s.waitStatus(t, late, "completed")
 	api.want(t, http.StatusOK, "GET", s.orders+"/api/support-tickets?orderId="+late, nil, operator())
 	api.want(t, http.StatusOK, "GET", s.orders+"/api/webhooks?outcome=unknown_order", nil, operator())
+	api.want(t, http.StatusBadRequest, "GET", s.orders+"/api/support-tickets?orderId="+r.tooLong, nil, operator())
+	api.want(t, http.StatusBadRequest, "GET", s.orders+"/api/webhooks?outcome=bogus", nil, operator())
 }
