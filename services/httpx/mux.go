@@ -10,18 +10,25 @@ import (
 
 // Mux is an http.ServeMux that remembers the patterns registered on it, so what a service
 // serves can be listed and held against its OpenAPI document (services/e2e checks that
-// every pattern is documented).
+// every pattern is documented). A request none of them serves gets the JSON error every
+// other answer uses, not http.ServeMux's text.
 type Mux struct {
-	mux      http.ServeMux
+	mux      http.ServeMux // the routes, and "/" for a request none of them serves
+	routes   http.ServeMux // the routes alone, asked only about unserved requests
 	patterns []string
 }
 
-// NewMux returns an empty Mux.
-func NewMux() *Mux { return &Mux{} }
+// NewMux returns a Mux with no routes.
+func NewMux() *Mux {
+	m := &Mux{}
+	m.mux.HandleFunc("/", m.unserved)
+	return m
+}
 
 // Handle registers h for pattern, as http.ServeMux.Handle does.
 func (m *Mux) Handle(pattern string, h http.Handler) {
 	m.mux.Handle(pattern, h)
+	m.routes.Handle(pattern, h)
 	m.patterns = append(m.patterns, pattern)
 }
 
@@ -30,16 +37,17 @@ func (m *Mux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Reque
 	m.Handle(pattern, http.HandlerFunc(h))
 }
 
-// ServeHTTP dispatches r to the handler whose pattern matches it best. A request no
-// pattern matches gets the JSON error every other answer uses, not http.ServeMux's text:
-// 404 not_found, or 405 (code invalid) with the Allow header when its path is served for
-// other methods.
-func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, pattern := m.mux.Handler(r)
-	if pattern != "" {
-		m.mux.ServeHTTP(w, r) // sets the request's pattern and path values
-		return
-	}
+// ServeHTTP dispatches r to the handler whose pattern matches it best.
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
+
+// Patterns lists the registered patterns ("GET /api/orders/{id}"), in registration order.
+func (m *Mux) Patterns() []string { return slices.Clone(m.patterns) }
+
+// unserved answers a request no route serves: 405 (code invalid) with the Allow header
+// when its path is served for other methods, which the routes alone tell, otherwise 404
+// not_found.
+func (m *Mux) unserved(w http.ResponseWriter, r *http.Request) {
+	h, _ := m.routes.Handler(r)
 	probe := statusProbe{header: http.Header{}}
 	h.ServeHTTP(&probe, r)
 	if probe.status == http.StatusMethodNotAllowed {
@@ -76,6 +84,3 @@ func (p *statusProbe) Write(b []byte) (int, error) {
 	p.WriteHeader(http.StatusOK)
 	return len(b), nil
 }
-
-// Patterns lists the registered patterns ("GET /api/orders/{id}"), in registration order.
-func (m *Mux) Patterns() []string { return slices.Clone(m.patterns) }
