@@ -160,18 +160,18 @@ func (wh PaymentWebhook) paymentID() string {
 	case wh.SessionID != "":
 		return wh.SessionID
 	}
-	return "unreported"
+	return unreported
 }
 
-// mismatch opens the payment_mismatch ticket for a webhook the order refuses. An order has
-// one ticket of a kind, so a later refusal is a comment on it, open or closed: no refused
-// payment goes unseen.
+// unreported is the payment a completed webhook naming neither payment nor session is
+// recorded against.
+const unreported = "unreported"
+
+// mismatch opens the payment_mismatch ticket for a webhook the order refuses, or comments
+// on it: no refused payment goes unseen.
 func (wh PaymentWebhook) mismatch(o *order.Order, at time.Time, why string) ([]order.Event, error) {
 	reason := fmt.Sprintf("%s payment %s refused: %s", wh.Status, wh.paymentID(), why)
-	if slices.Contains(o.SupportTickets, TicketPaymentMismatch) {
-		return o.CommentTicket(TicketPaymentMismatch, Actor, reason, at)
-	}
-	return o.OpenSupportTicket(TicketPaymentMismatch, reason, at)
+	return OpenTicket{Kind: TicketPaymentMismatch, Reason: reason}.events(o, at)
 }
 
 // Run implements OrderCommand.
@@ -222,10 +222,20 @@ type Notify struct {
 	Body      string
 }
 
-// OpenTicket opens a support ticket for a person to look at.
+// OpenTicket opens a support ticket for a person to look at. An order has one ticket of a
+// kind, so when it has one of Kind already, open or closed, the reason is a comment on it
+// by the saga instead: nothing a ticket reports goes unseen.
 type OpenTicket struct {
 	Kind   string
 	Reason string
+}
+
+// events are the order events that open the ticket on o, or comment on it.
+func (t OpenTicket) events(o *order.Order, at time.Time) ([]order.Event, error) {
+	if slices.Contains(o.SupportTickets, t.Kind) {
+		return o.CommentTicket(t.Kind, Actor, t.Reason, at)
+	}
+	return o.OpenSupportTicket(t.Kind, t.Reason, at)
 }
 
 // StateChange is an effect on the saga's own memory of the order, which the runner
@@ -291,6 +301,10 @@ const (
 	TicketDeliveryFailed  = "delivery_failed"
 	TicketDeliveryOverdue = "delivery_overdue"
 	TicketLatePayment     = "payment_after_cancel"
+	// TicketSecondPayment: a provider reported a completed payment other than the one that
+	// paid the order; it is refunded, or left to a person when it cannot be told apart
+	// from the order's own.
+	TicketSecondPayment = "second_payment"
 	// TicketPaymentMismatch: a provider reported a session or payment that is not for the
 	// order's own session, total and currency; the order keeps waiting for a right one.
 	TicketPaymentMismatch = "payment_mismatch"

@@ -183,8 +183,8 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 }
 
 // onPaymentWebhook applies the provider's verdict while the order waits for it, keeps it
-// when it came before the order's session was recorded, and flags money taken for an order
-// already given up.
+// when it came before the order's session was recorded, and gives back money the order
+// must not keep: taken for an order already given up, or a second payment for a paid one.
 func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	o := in.Order
 	switch {
@@ -192,10 +192,10 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 		return []Effect{applyPayment(wh)}, nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):
 		return []Effect{KeepPendingPayment{Webhook: wh}}, nil
-	case o.Status == order.StatusCancelled || o.Status == order.StatusRejected:
-		if wh.Status == payment.StatusCompleted {
-			return refund(o, wh), nil
-		}
+	case wh.Status != payment.StatusCompleted:
+		// A failure once the wait is over changes nothing.
+	case o.Status == order.StatusCancelled, o.Status == order.StatusRejected, o.Paid() && wh.paymentID() != o.PaymentID:
+		return refund(o, wh), nil
 	}
 	return nil, nil // the payment wait is over: a duplicate or late webhook changes nothing
 }
@@ -288,29 +288,61 @@ func refundEarlyPayment(in Input) ([]Effect, error) {
 	return effects, nil
 }
 
-// refund asks the payment service to give back a payment the provider took for an order
-// already given up. Only a signed report of a named payment is refunded automatically: an
-// unsigned one (dev mode) could name anybody's payment, so a ticket asks a person instead.
-// The payment service refunds a payment at most once, however often it is asked.
+// refund asks the payment service to give back a payment the provider took that the order
+// must not keep: for an order already given up, or a second one for an order already paid.
+// Only a signed report of a named payment is refunded automatically: an unsigned one (dev
+// mode) could name anybody's payment, and for a paid order whose own payment is unnamed
+// (recorded under its session's id) the two may be one payment, so a ticket asks a person
+// instead. The payment service refunds a payment at most once, however often it is asked.
 func refund(o *order.Order, wh PaymentWebhook) []Effect {
-	if wh.PaymentID == "" || wh.Unsigned {
-		return []Effect{OpenTicket{Kind: TicketLatePayment, Reason: fmt.Sprintf("payment %q completed for an order already %s: refund it by hand (unsigned or unnamed, so not refunded automatically)", wh.PaymentID, o.Status)}}
+	whyNot := ""
+	switch {
+	case wh.PaymentID == "" || wh.Unsigned:
+		whyNot = "unsigned or unnamed"
+	case o.Paid() && (o.PaymentID == o.PaymentSessionID || o.PaymentID == unreported):
+		whyNot = "the order's own payment is unnamed and may be this one"
+	}
+	if whyNot != "" {
+		return []Effect{OpenTicket{Kind: refundTicket(o), Reason: fmt.Sprintf("payment %q completed for %s: refund it by hand (%s, so not refunded automatically)", wh.PaymentID, given(o), whyNot)}}
 	}
 	if slices.Contains(o.RefundedPayments, wh.PaymentID) {
 		return nil
 	}
+	reason := "order " + string(o.Status)
+	if o.Paid() {
+		reason = "a second payment for " + given(o)
+	}
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{
 		OrderID: o.ID, PaymentID: wh.PaymentID, SessionID: wh.SessionID, Amount: wh.Amount, Currency: wh.Currency,
-		Reason: "order " + string(o.Status),
+		Reason: reason,
 	}}}
 }
 
-// recordRefund records the provider's refund on the order, and the payment_after_cancel
-// ticket says what was taken and how it was given back.
+// given says why o keeps no more money: it was given up, or it is paid already.
+func given(o *order.Order) string {
+	if o.Paid() {
+		return "an order already paid as " + o.PaymentID
+	}
+	return "an order already " + string(o.Status)
+}
+
+// refundTicket is the kind of ticket that tells of money o must give back.
+func refundTicket(o *order.Order) string {
+	if o.Paid() {
+		return TicketSecondPayment
+	}
+	return TicketLatePayment
+}
+
+// recordRefund records the provider's refund on the order, and its ticket says what was
+// taken and how it was given back. A refund reported again changes nothing.
 func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
+	if slices.Contains(in.Order.RefundedPayments, ev.PaymentID) {
+		return nil, nil
+	}
 	return []Effect{
 		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: order.Cents(ev.Amount), Currency: ev.Currency},
-		OpenTicket{Kind: TicketLatePayment, Reason: fmt.Sprintf("payment %s completed for an order already %s: refunded as %s", ev.PaymentID, in.Order.Status, ev.RefundID)},
+		OpenTicket{Kind: refundTicket(in.Order), Reason: fmt.Sprintf("payment %s completed for %s: refunded as %s", ev.PaymentID, given(in.Order), ev.RefundID)},
 	}, nil
 }
 

@@ -155,6 +155,12 @@ func refundPay(paymentID, refundID string) step {
 	}
 }
 
+func ticketStep(kind, reason string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.OpenSupportTicket(kind, reason, at)
+	}
+}
+
 func cancelOrder(reason order.CancelReason) step {
 	return func(o *order.Order, at time.Time) ([]order.Event, error) {
 		return o.Cancel(reason, "cancelled in test", at)
@@ -799,6 +805,40 @@ func TestProcessOrderPayment(t *testing.T) {
 		{name: "payment webhook while awaiting delivery does nothing", steps: atAwaitingDelivery, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
 		{name: "payment webhook for a completed order does nothing", steps: atCompleted, msg: payWebhook(payment.StatusCompleted, "pay-1", "")},
 		{
+			name:  "a second payment for a paid order asks for its refund",
+			steps: atAwaitingShipment, msg: payWebhook(payment.StatusCompleted, "pay-2", ""),
+			want: []Effect{refundOf("pay-2", "a second payment for an order already paid as pay-1")},
+		},
+		{
+			name:  "a second payment for a completed order asks for its refund",
+			steps: atCompleted, msg: payWebhook(payment.StatusCompleted, "pay-2", ""),
+			want: []Effect{refundOf("pay-2", "a second payment for an order already paid as pay-1")},
+		},
+		{
+			name:  "a second payment for a paid order already refunded does nothing",
+			steps: path(atDeliveryFailed, refundPay("pay-2", "re-2")), msg: payWebhook(payment.StatusCompleted, "pay-2", ""),
+		},
+		{
+			name:  "an unsigned second payment for a paid order opens a ticket instead",
+			steps: atAwaitingDelivery, msg: msg(PaymentWebhookName, unsignedPayWH(payment.StatusCompleted, "pay-2")),
+			want: []Effect{ticket(TicketSecondPayment, `payment "pay-2" completed for an order already paid as pay-1: refund it by hand (unsigned or unnamed, so not refunded automatically)`)},
+		},
+		{
+			name:  "a named payment for an order paid under its session's id opens a ticket instead: they may be one",
+			steps: path(atSessionOpen, pay("sess-1")), msg: payWebhook(payment.StatusCompleted, "pay-2", ""),
+			want: []Effect{ticket(TicketSecondPayment, `payment "pay-2" completed for an order already paid as sess-1: refund it by hand (the order's own payment is unnamed and may be this one, so not refunded automatically)`)},
+		},
+		{
+			name:  "an unnamed payment of the session for an order paid under its session's id does nothing",
+			steps: path(atSessionOpen, pay("sess-1")), msg: payWebhook(payment.StatusCompleted, "", ""),
+		},
+		{
+			name:  "a second payment's refund is recorded, and the second_payment ticket says so",
+			steps: atCompleted, msg: refundedMsg("pay-2", "re-2"),
+			want:    []Effect{RecordRefund{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD"}, ticket(TicketSecondPayment, "payment pay-2 completed for an order already paid as pay-1: refunded as re-2")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
 			name:  "payment webhook completed for a cancelled order asks for a refund",
 			steps: atPaymentTimedOut, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
 			want: []Effect{refundCmd("order cancelled")},
@@ -826,7 +866,13 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "a refund reported twice is recorded once",
 			steps: path(atPaymentTimedOut, refundPay("pay-1", "re-1")), msg: refundedMsg("pay-1", "re-1"),
-			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "re-1", Amount: 100_00, Currency: "USD"}, ticket(TicketLatePayment, "payment pay-1 completed for an order already cancelled: refunded as re-1")},
+		},
+		{
+			name:    "a second refund on the order is a comment on its ticket",
+			steps:   path(atPaymentTimedOut, refundPay("pay-1", "re-1"), ticketStep(TicketLatePayment, "payment pay-1 completed for an order already cancelled: refunded as re-1")),
+			msg:     refundedMsg("pay-2", "re-2"),
+			want:    []Effect{RecordRefund{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD"}, ticket(TicketLatePayment, "payment pay-2 completed for an order already cancelled: refunded as re-2")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD", At: testRunAt}},
 		},
 		{name: "payment webhook failed for a cancelled order does nothing", steps: atPaymentFailed, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined")},
 
@@ -1332,4 +1378,26 @@ func TestEarlyPaymentIsNotAppliedTwice(t *testing.T) {
 	events := history(t, atAwaitingShipment...)
 	effects := decideRaw(t, events, State{PendingPayments: []PaymentWebhook{pending}}, sessionCreatedMsg(), 0)
 	record(t, events, effects) // fails if a command is refused
+}
+
+// A ticket the order has of its kind already, open or closed, is commented on instead of
+// opened again: what it reports is never dropped.
+func TestOpenTicketCommentsOnTheOrdersTicketOfItsKind(t *testing.T) {
+	opened := order.Rehydrate(history(t, atCompleted...))
+	evs, err := OpenTicket{Kind: TicketSecondPayment, Reason: "first"}.events(opened, testRunAt)
+	require.NoError(t, err)
+	assert.Equal(t, []order.Event{order.SupportTicketOpened{Kind: TicketSecondPayment, Reason: "first", At: testRunAt}}, evs)
+	for _, e := range evs {
+		opened.Apply(e)
+	}
+	evs, err = OpenTicket{Kind: TicketSecondPayment, Reason: "second"}.events(opened, testRunAt)
+	require.NoError(t, err)
+	assert.Equal(t, []order.Event{order.TicketCommented{Kind: TicketSecondPayment, By: Actor, Text: "second", At: testRunAt}}, evs)
+
+	closed := order.Rehydrate(history(t, path(atCompleted, ticketStep(TicketSecondPayment, "first"), func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.CloseTicket(TicketSecondPayment, "support@example.com", "refunded by hand", at)
+	})...))
+	evs, err = OpenTicket{Kind: TicketSecondPayment, Reason: "third"}.events(closed, testRunAt)
+	require.NoError(t, err)
+	assert.Equal(t, []order.Event{order.TicketCommented{Kind: TicketSecondPayment, By: Actor, Text: "third", At: testRunAt}}, evs)
 }

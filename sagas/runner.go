@@ -369,13 +369,17 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 		return nil, r.outbox.Record(ctx, tx, o.ID, e)
 	case OpenTicket:
 		// A ticket is an order event, so the support-tickets read model is a projection
-		// the replay tool can rebuild; the aggregate opens each kind once.
+		// the replay tool can rebuild.
+		what := "support ticket opened"
+		if slices.Contains(o.SupportTickets, e.Kind) {
+			what = "support ticket commented"
+		}
 		recorded, err := orderstream.DecideAndAppend(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) {
-			return o.OpenSupportTicket(e.Kind, e.Reason, now)
+			return e.events(o, now)
 		})
-		if err == nil {
+		if err == nil && len(recorded) > 0 {
 			eventstore.OnCommit(ctx, func() {
-				r.logger.WarnContext(ctx, "support ticket opened", "order", o.ID, "kind", e.Kind, "reason", e.Reason)
+				r.logger.WarnContext(ctx, what, "order", o.ID, "kind", e.Kind, "reason", e.Reason)
 			})
 		}
 		return recorded, err

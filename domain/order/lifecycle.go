@@ -281,6 +281,11 @@ func recordedBy(name string) []Command {
 	return out
 }
 
+// Paid reports whether the order's payment has completed: its status is the one a
+// completed payment leads to, or one after it. Only an order waiting for its payment can
+// be cancelled, so a paid order keeps its payment.
+func (o *Order) Paid() bool { return StatusAwaitingShipment.CanReach(o.Status) }
+
 // Stage is the workflow stage the order is at, or ended at: its status's stage, and for a
 // cancelled order the stage of the status it was cancelled in, as its fields tell.
 func (o *Order) Stage() Stage {

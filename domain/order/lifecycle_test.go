@@ -154,3 +154,14 @@ func TestStage(t *testing.T) {
 		t.Errorf("out of stock: stage %q", got)
 	}
 }
+
+// TestPaid: an order is paid from the status its payment leads to on, and in no status
+// before it or given up before it.
+func TestPaid(t *testing.T) {
+	paid := []Status{StatusAwaitingShipment, StatusAwaitingDelivery, StatusDelivered, StatusCompleted, StatusDeliveryFailed}
+	for _, p := range table {
+		if got, want := (&Order{Status: p.Status}).Paid(), slices.Contains(paid, p.Status); got != want {
+			t.Errorf("%q: paid %v, want %v", p.Status, got, want)
+		}
+	}
+}

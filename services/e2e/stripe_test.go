@@ -231,6 +231,38 @@ func TestALatePaymentIsRefundedOnce(t *testing.T) {
 	assert.Equal(t, pi, refunds[0].Form.Get("payment_intent"))
 	assert.Equal(t, payments.RefundIdempotencyKey(pi), refunds[0].IdempotencyKey)
 
+	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, s.oneRefundTicket(t, id))
+	assert.Equal(t, "cancelled", s.order(t, id).Status, "a refund changes no status")
+}
+
+// A second payment Stripe reports for an order already paid (another payment intent) is
+// money taken twice: it is refunded through the Refund API, recorded on the order, and the
+// second_payment ticket says so; the order goes on as it was.
+func TestASecondPaymentForAPaidOrderIsRefunded(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "awaiting_delivery")
+
+	second := s.checkoutSession(t, id, "paid")
+	second["payment_intent"] = "pi_second_" + strings.ReplaceAll(id, "-", "")
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_second_"+id, "checkout.session.async_payment_succeeded", second), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitTicket(t, id, "second_payment")
+
+	refunds := mock.Requests("/v1/refunds")
+	require.Len(t, refunds, 1, "one refund at Stripe")
+	assert.Equal(t, second["payment_intent"], refunds[0].Form.Get("payment_intent"))
+	assert.Regexp(t, `^payment pi_second_\w+ completed for an order already paid as pi_\w+: refunded as re_`, s.oneRefundTicket(t, id))
+	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status, "a refund changes no status")
+}
+
+// oneRefundTicket checks that the order records one refund and has one support ticket,
+// and returns the ticket's reason.
+func (s *system) oneRefundTicket(t *testing.T, id string) string {
+	t.Helper()
 	status, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, 1, strings.Count(body, `"order.payment_refunded.v1"`), "one refund recorded on the order: %s", body)
@@ -239,6 +271,5 @@ func TestALatePaymentIsRefundedOnce(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
 	require.Len(t, tickets.Tickets, 1)
-	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, tickets.Tickets[0].Reason)
-	assert.Equal(t, "cancelled", s.order(t, id).Status, "a refund changes no status")
+	return tickets.Tickets[0].Reason
 }
