@@ -46,11 +46,28 @@ var errSagaFailed = errors.New("the saga failed")
 // refusal, or a read of its that failed) is returned, and so is a commit whose outcome
 // is unknown (the connection lost, the backend terminated): that is never done again.
 func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
-	c := &nowCall{ctx: ctx, pool: pool, orderID: orderID, before: before, record: record, done: make(chan error, 1)}
+	return r.runNow(&nowCall{ctx: ctx, pool: pool, orderID: orderID, before: before, record: record})
+}
+
+// Place is RunNow for the placement of order orderID by customerID: one customer's
+// placements take turns. Each holds the customer's lock from its transaction's first
+// statement to its commit, and one run takes at most one placement of a customer, so
+// the count of the customer's recent orders that before asks for (QueueRecentOrders)
+// sees every placement of the customer's that came before it. Risk scoring weighs that
+// count (order velocity): a burst of orders placed all at once would otherwise each count
+// none of the others, and pass as so many first orders. The locks are taken before
+// anything else a transaction locks, by no one but placements, and all of a run's in one
+// statement in key order: they cannot deadlock.
+func (r *Runner) Place(ctx context.Context, pool *pgxpool.Pool, orderID, customerID string, before func(b *pgx.Batch), record Recorder) error {
+	return r.runNow(&nowCall{ctx: ctx, pool: pool, orderID: orderID, customer: customerID, before: before, record: record})
+}
+
+func (r *Runner) runNow(c *nowCall) error {
+	c.done = make(chan error, 1)
 	if err := r.gatherNow(c); !errors.Is(err, errAlone) {
 		return err
 	}
-	return r.runAlone(ctx, pool, orderID, before, record)
+	return r.runAlone(c)
 }
 
 // nowLanes is how many RunNow transactions run at once. A call that finds them all busy
@@ -67,12 +84,13 @@ var errAlone = errors.New("the shared run was rolled back; run alone")
 
 // nowCall is one RunNow call waiting for, or in, a lane.
 type nowCall struct {
-	ctx     context.Context
-	pool    *pgxpool.Pool
-	orderID string
-	before  func(b *pgx.Batch)
-	record  Recorder
-	done    chan error // its outcome; errAlone: run alone
+	ctx      context.Context
+	pool     *pgxpool.Pool
+	orderID  string
+	customer string // the customer placing the order (Place), "" for other calls
+	before   func(b *pgx.Batch)
+	record   Recorder
+	done     chan error // its outcome; errAlone: run alone
 }
 
 // nowQueue is the RunNow calls waiting for a lane.
@@ -101,17 +119,21 @@ func (r *Runner) gatherNow(c *nowCall) error {
 
 // takeLocked takes the calls of the next run: the waiting calls of the first one's pool,
 // in arrival order, at most one per order (the saga decides an order's messages one after
-// another on the order as it stands: a second call for it waits for the next run), and
-// at most maxNowBatch. A call whose context ended while it waited is answered at once.
+// another on the order as it stands: a second call for it waits for the next run) and
+// one placement per customer (Place), and at most maxNowBatch. A call whose context ended
+// while it waited is answered at once.
 func (q *nowQueue) takeLocked() []*nowCall {
 	var calls, left []*nowCall
-	orders := map[string]bool{}
+	orders, customers := map[string]bool{}, map[string]bool{}
 	for _, c := range q.waiting {
 		switch {
 		case c.ctx.Err() != nil:
 			c.done <- c.ctx.Err()
-		case len(calls) < maxNowBatch && !orders[c.orderID] && (len(calls) == 0 || c.pool == calls[0].pool):
+		case len(calls) < maxNowBatch && !orders[c.orderID] && (c.customer == "" || !customers[c.customer]) && (len(calls) == 0 || c.pool == calls[0].pool):
 			orders[c.orderID] = true
+			if c.customer != "" {
+				customers[c.customer] = true
+			}
 			calls = append(calls, c)
 		default:
 			left = append(left, c)
@@ -150,7 +172,7 @@ func (r *Runner) runLone(c *nowCall) (err error) {
 			err = errAlone
 		}
 	}()
-	return r.runAlone(c.ctx, c.pool, c.orderID, c.before, c.record)
+	return r.runAlone(c)
 }
 
 // runShared runs calls (each for a different order) in one transaction, with the saga,
@@ -200,8 +222,8 @@ func (r *Runner) runShared(calls []*nowCall) {
 }
 
 // runAlone is RunNow for one call, in a transaction of its own.
-func (r *Runner) runAlone(ctx context.Context, pool *pgxpool.Pool, orderID string, before func(b *pgx.Batch), record Recorder) error {
-	call := []*nowCall{{orderID: orderID, before: before, record: record}}
+func (r *Runner) runAlone(c *nowCall) error {
+	ctx, pool, orderID, call := c.ctx, c.pool, c.orderID, []*nowCall{c}
 	var err error
 	for _, withSaga := range []bool{true, false} {
 		actx, keep := eventstore.SavepointScope(ctx)
@@ -255,6 +277,7 @@ func refused(err error) bool {
 func (r *Runner) runCalls(ctx context.Context, p *eventstore.Pipeline, calls []*nowCall, ctxs []context.Context, withSaga bool) ([]bool, error) {
 	b := &pgx.Batch{}
 	b.Queue(eventstore.PlanByKey)
+	queueLockCustomers(b, calls)
 	ids := make([]string, len(calls))
 	for i, c := range calls {
 		if c.before != nil {
@@ -298,4 +321,23 @@ func (r *Runner) runCalls(ctx context.Context, p *eventstore.Pipeline, calls []*
 		return nil, fmt.Errorf("%w: %w", errSagaFailed, err)
 	}
 	return ran, nil
+}
+
+// queueLockCustomers queues on b the locks of the customers placing orders among calls
+// (Place), in key order, in one statement: transaction-level advisory locks, held until
+// the commit.
+func queueLockCustomers(b *pgx.Batch, calls []*nowCall) {
+	var customers []string
+	for _, c := range calls {
+		if c.customer != "" {
+			customers = append(customers, c.customer)
+		}
+	}
+	if len(customers) == 0 {
+		return
+	}
+	b.Queue(`
+		SELECT pg_advisory_xact_lock(k) FROM (
+			SELECT DISTINCT hashtextextended('sagas.customer:' || id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY k
+		) AS locks`, customers)
 }

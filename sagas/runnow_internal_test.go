@@ -13,9 +13,6 @@ import (
 // one's outcome) and at most maxNowBatch; a call whose caller gave up is answered, not
 // run.
 func TestTakeLockedTakesOneCallPerOrderInArrivalOrder(t *testing.T) {
-	call := func(ctx context.Context, id string) *nowCall {
-		return &nowCall{ctx: ctx, orderID: id, done: make(chan error, 1)}
-	}
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	a1, a2, b, c := call(context.Background(), "a"), call(context.Background(), "a"), call(context.Background(), "b"), call(gone, "c")
@@ -31,4 +28,23 @@ func TestTakeLockedTakesOneCallPerOrderInArrivalOrder(t *testing.T) {
 	}
 	assert.Len(t, q.takeLocked(), maxNowBatch)
 	assert.Len(t, q.waiting, 3)
+}
+
+// One run takes one placement per customer (Place): the next waits for the next run, so
+// each counts the one before it. Calls of no customer are not held back.
+func TestTakeLockedTakesOnePlacementPerCustomer(t *testing.T) {
+	placement := func(orderID, customer string) *nowCall {
+		c := call(context.Background(), orderID)
+		c.customer = customer
+		return c
+	}
+	x1, x2, y, other := placement("1", "x"), placement("2", "x"), placement("3", "y"), call(context.Background(), "4")
+	q := nowQueue{waiting: []*nowCall{x1, x2, y, other}}
+	assert.Equal(t, []*nowCall{x1, y, other}, q.takeLocked())
+	assert.Equal(t, []*nowCall{x2}, q.waiting, "the customer's second placement waits for the next transaction")
+}
+
+// call is a RunNow call for order id, waiting in ctx.
+func call(ctx context.Context, id string) *nowCall {
+	return &nowCall{ctx: ctx, orderID: id, done: make(chan error, 1)}
 }

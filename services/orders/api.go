@@ -219,11 +219,12 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 		}
 		sagas.QueueRecentOrders(b, cmd.CustomerID, cmd.OrderID, cmd.At, &recent)
 	}
-	// The saga runs on the new order in its transaction (sagas.Runner.RunNow), as it does
+	// The saga runs on the new order in its transaction (sagas.Runner.Place, which makes one
+	// customer's placements take turns, so that each counts those before it), as it does
 	// on a webhook or a manager's decision: when this returns, the order's risk is scored,
 	// and it waits for a manager or is on its way to the warehouse. The answer says which,
 	// and the order's first step costs no trip through the log.
-	err := s.saga.RunNow(ctx, s.pool, cmd.OrderID, first, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
+	err := s.saga.Place(ctx, s.pool, cmd.OrderID, cmd.CustomerID, first, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
 		if !keyNew {
 			return nil, errKeyUsed
 		}

@@ -3,9 +3,11 @@ package orders_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -411,4 +413,62 @@ func TestPlaceOrderTakesTwoRoundTrips(t *testing.T) {
 			assert.Equal(t, int64(2), trips.Count())
 		}
 	}
+}
+
+// Orders a customer places all at once take turns: each counts those placed before it, so
+// a burst scores as the same orders placed one after another would (the fourth on carry
+// the velocity factor) instead of passing as so many first orders.
+func TestPlaceOrderConcurrentOrdersOfOneCustomerCountEachOther(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	const n = 8
+	body := `{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"cust-burst"}`
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			resp, err := a.srv.Client().Post(a.srv.URL+"/api/orders", "application/json", strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var placed struct {
+				ID string `json:"id"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&placed); err != nil || resp.StatusCode != http.StatusCreated {
+				errs <- fmt.Errorf("status %d, %v", resp.StatusCode, err)
+				return
+			}
+			ids <- placed.ID
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(ids)
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	var found []string
+	for id := range ids {
+		var view struct {
+			RiskFactors []order.RiskFactor `json:"riskFactors"`
+		}
+		require.NoError(t, json.Unmarshal(a.get(t, "/api/orders/"+id).body, &view))
+		for _, f := range view.RiskFactors {
+			if f.Code == "order_velocity" {
+				found = append(found, f.Description)
+			}
+		}
+	}
+	slices.Sort(found)
+	var want []string
+	for k := 3; k < n; k++ {
+		want = append(want, fmt.Sprintf("%d other orders from this customer in the last hour", k))
+	}
+	assert.Equal(t, want, found)
 }
