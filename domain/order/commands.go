@@ -437,6 +437,28 @@ func (o *Order) Claimant(now time.Time) (by string, since, until time.Time) {
 	return o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil
 }
 
+// ClaimedError refuses a manager's decision on an order another manager has claimed, while
+// the claim lasts (ClaimedByOther).
+type ClaimedError struct {
+	By    string
+	Since time.Time
+}
+
+func (e *ClaimedError) Error() string {
+	return fmt.Sprintf("%s is reviewing this order (since %s)", e.By, e.Since.UTC().Format("15:04 MST"))
+}
+
+// ClaimedByOther returns a *ClaimedError when someone other than manager holds a claim on
+// the order at now, and nil otherwise. Checked on the order as it stands when the decision
+// is written, a claim that came first is never missed.
+func (o *Order) ClaimedByOther(manager string, now time.Time) error {
+	by, since, _ := o.Claimant(now)
+	if by == "" || by == manager {
+		return nil
+	}
+	return &ClaimedError{By: by, Since: since}
+}
+
 // ticket checks that the order has a support ticket of kind, open when open is asked.
 func (o *Order) ticket(kind string, open bool) error {
 	if !slices.Contains(o.SupportTickets, kind) {

@@ -47,7 +47,7 @@ func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("approved", "approved must be true or false"))
 		return
 	}
-	o, err := s.Decide(r.Context(), req.OrderID, *req.Approved, manager, req.Reason)
+	o, err := s.Decide(r.Context(), req.OrderID, *req.Approved, manager, req.Reason, false)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -56,8 +56,10 @@ func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
 }
 
 // Decide records a manager's approval or rejection of an order; the dashboard uses it too,
-// so the bounds on its input are checked here, once for both.
-func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string) (*order.Order, error) {
+// so the bounds on its input are checked here, once for both. With heedClaims, another
+// manager's claim on the order refuses it (an *order.ClaimedError), checked on the order
+// as the decision is written: the dashboard's desk, where a claim says "I am on it".
+func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string, heedClaims bool) (*order.Order, error) {
 	if err := limits.Check(limits.ID("orderId", orderID), limits.Text("reason", reason)); err != nil {
 		return nil, err
 	}
@@ -77,10 +79,16 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 		decided = o
 		meta := eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy}
 		decide := func(o *order.Order) ([]order.Event, error) {
-			if approved {
-				return o.Approve(manager, reason, s.now())
+			now := s.now()
+			if heedClaims {
+				if err := o.ClaimedByOther(manager, now); err != nil {
+					return nil, err
+				}
 			}
-			return o.Reject(manager, reason, s.now())
+			if approved {
+				return o.Approve(manager, reason, now)
+			}
+			return o.Reject(manager, reason, now)
 		}
 		if handledBy != "" {
 			// The append goes with the COMMIT. A writer of the stream without the saga's

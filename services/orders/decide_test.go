@@ -36,7 +36,7 @@ func TestDecisionMeetingAConcurrentNoteIsTakenAgain(t *testing.T) {
 
 	decided := make(chan error, 1)
 	go func() {
-		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked")
+		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked", false)
 		decided <- err
 	}()
 	// The decision's commit waits on the note's uncommitted append of the same version.
@@ -54,4 +54,40 @@ func TestDecisionMeetingAConcurrentNoteIsTakenAgain(t *testing.T) {
 	require.NoError(t, a.pool.QueryRow(ctx, `SELECT metadata->>'handled_by' FROM events
 		WHERE stream_id = $1 AND event_name = $2`, id, order.NameOrderApproved).Scan(&handledBy))
 	assert.Nil(t, handledBy, "taken again without the saga, the approval is the saga's consumers' to act on")
+}
+
+// A claim by another manager that commits while a dashboard decision (heeding claims)
+// waits for it refuses the decision: the claim is checked on the order as the decision is
+// written, not read before it, so a claim that came first is never missed.
+func TestDecisionHeedingClaimsMeetsAConcurrentClaim(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	ctx := context.Background()
+	id := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`)
+
+	claim, err := a.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = claim.Rollback(ctx) }()
+	_, err = orderstream.Update(ctx, claim, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"},
+		func(o *order.Order) ([]order.Event, error) {
+			return o.Claim("bob@example.com", time.Now(), time.Now().Add(15*time.Minute))
+		})
+	require.NoError(t, err)
+
+	decided := make(chan error, 1)
+	go func() {
+		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked", true)
+		decided <- err
+	}()
+	pgtest.LockWaiter(t, a.pool)
+	require.NoError(t, claim.Commit(ctx))
+	err = <-decided
+	var claimed *order.ClaimedError
+	require.ErrorAs(t, err, &claimed)
+	assert.Equal(t, "bob@example.com", claimed.By)
+
+	o, err := orderstream.Load(ctx, a.pool, id)
+	require.NoError(t, err)
+	assert.Equal(t, order.StatusAwaitingApproval, o.Status)
+	assert.Empty(t, o.DecidedBy)
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -49,19 +48,18 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 		for _, id := range b.OrderIDs {
 			d := ui.Decision{OrderID: id, Approved: b.Approved, By: m.Email, Reason: b.Reason}
 			var err error
-			if d.Error, err = s.claimedByOther(r.Context(), id, m.Email, false); err == nil && d.Error == "" && b.Approved {
+			if b.Approved {
 				d.Error, err = s.unconfirmed(r.Context(), id, "")
 			}
 			if err == nil && d.Error == "" {
-				_, err = s.cmds.Decide(r.Context(), id, b.Approved, m.Email, b.Reason)
+				_, err = s.cmds.Decide(r.Context(), id, b.Approved, m.Email, b.Reason, true)
 			}
-			switch apperr.ErrorCode(err) {
-			case "":
-			case apperr.CodeConflict, apperr.CodeNotFound, apperr.CodeInvalid:
-				d.Error = s.refusal(r.Context(), id, err)
-			default:
-				s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
-				return
+			if err != nil {
+				var refused bool
+				if d.Error, refused = s.refusedDecision(r.Context(), id, err); !refused {
+					s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+					return
+				}
 			}
 			if d.Error != "" {
 				d.Error = ui.ShortID(id) + ": " + d.Error

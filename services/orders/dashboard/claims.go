@@ -1,8 +1,6 @@
 package dashboard
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -49,19 +47,8 @@ func claimView(id, by string, since, until, now time.Time, me string) ui.Claim {
 	return c
 }
 
-// claimedByOther explains why a decision on an order another manager has claimed waits
-// for a confirmation; "" when nobody else holds a claim or the manager confirmed.
-func (s *Service) claimedByOther(ctx context.Context, id, me string, confirmed bool) (string, error) {
-	if confirmed {
-		return "", nil
-	}
-	o, err := orderstream.Load(ctx, s.pool, id)
-	if err != nil {
-		return "", err
-	}
-	by, since, _ := o.Claimant(s.now())
-	if by == "" || by == me {
-		return "", nil
-	}
-	return fmt.Sprintf("%s is reviewing this order (since %s): tick \u201cDecide anyway\u201d to decide it.", by, since.UTC().Format("15:04 MST")), nil
+// claimedText explains why a decision on an order another manager has claimed waits for
+// a confirmation.
+func claimedText(c *order.ClaimedError) string {
+	return c.Error() + ": tick \u201cDecide anyway\u201d to decide it."
 }

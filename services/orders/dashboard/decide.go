@@ -2,12 +2,14 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -34,17 +36,15 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	var err error
 	if !d.Approved && reason == "" {
 		d.Error = "Give a reason to reject the order."
-	} else if d.Error, err = s.claimedByOther(r.Context(), id, m.Email, r.PostForm.Get("override") == "1"); err == nil && d.Error == "" && d.Approved {
+	} else if d.Approved {
 		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
 	}
 	if err == nil && d.Error == "" {
-		_, err = s.cmds.Decide(r.Context(), id, d.Approved, m.Email, reason)
+		_, err = s.cmds.Decide(r.Context(), id, d.Approved, m.Email, reason, r.PostForm.Get("override") != "1")
 	}
 	if err != nil {
-		switch apperr.ErrorCode(err) {
-		case apperr.CodeConflict, apperr.CodeNotFound, apperr.CodeInvalid:
-			d.Error = s.refusal(r.Context(), id, err)
-		default:
+		var refused bool
+		if d.Error, refused = s.refusedDecision(r.Context(), id, err); !refused {
 			s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 			return
 		}
@@ -109,6 +109,19 @@ func (s *Service) unconfirmed(ctx context.Context, id, typed string) (string, er
 		return "", err
 	}
 	return fmt.Sprintf("This order totals %s: type %s to approve it.", formatMoney(o.Total, o.Currency), ui.ShortID(id)), nil
+}
+
+// refusedDecision explains, for the manager, why Decide refused a decision on order id
+// with err; refused is false when err is no refusal (an internal error).
+func (s *Service) refusedDecision(ctx context.Context, id string, err error) (why string, refused bool) {
+	var claimed *order.ClaimedError
+	switch code := apperr.ErrorCode(err); {
+	case errors.As(err, &claimed):
+		return claimedText(claimed), true
+	case code == apperr.CodeConflict, code == apperr.CodeNotFound, code == apperr.CodeInvalid:
+		return s.refusal(ctx, id, err), true
+	}
+	return "", false
 }
 
 // refusal explains a refused decision; when another manager decided first it says who.
