@@ -295,3 +295,14 @@ func TestBulkResult(t *testing.T) {
 	assert.Equal(t, "b: Already decided by bob@example.com", done.Find(`[data-testid=bulk-refused]`).Text())
 	assert.Equal(t, 1, done.Find(`[hx-swap-oob="afterbegin:#decision-log"] [data-order-id=a]`).Length())
 }
+
+// Each part of an address is a direction isolate of its own, so text stored with a
+// direction control turns nothing around but itself: never the country after it.
+func TestAddressPartsAreIsolated(t *testing.T) {
+	o := pendingOrder("o-1")
+	o.Shipping = &ui.Address{Name: "\u202eAnna", Lines: "1 Main St, 10115 Berlin", Country: "DE"}
+	doc := render(t, ui.PendingRow(o, "tok"))
+	parts := doc.Find("[data-testid=ship-address] bdi").Map(func(_ int, s *goquery.Selection) string { return s.Text() })
+	assert.Equal(t, []string{"\u202eAnna", "1 Main St, 10115 Berlin", "DE"}, parts)
+	assert.Equal(t, 1, doc.Find("[data-testid=ship-country] > bdi").Length())
+}

@@ -66,15 +66,40 @@ func Token(field, value string) Bound { return Bound{field, value, MaxToken} }
 func Text(field, value string) Bound { return Bound{field, value, MaxText} }
 
 // Check returns a field error for the first value longer than its bound, without repeating
-// the value: it is too long to be worth showing.
+// the value: it is too long to be worth showing; or holding a character that overrides
+// the direction of the text after it (directionControl).
 func Check(bounds ...Bound) error {
 	for _, b := range bounds {
 		// A string has at least as many bytes as characters, so most need no counting.
 		if len(b.value) > b.max && utf8.RuneCountInString(b.value) > b.max {
 			return apperr.FieldErrorf(b.field, "%s must be at most %d characters", b.field, b.max)
 		}
+		if r, ok := directionControl(b.value); ok {
+			return apperr.FieldErrorf(b.field, "%s must not hold the text-direction control character U+%04X", b.field, r)
+		}
 	}
 	return nil
+}
+
+// directionControl finds in s a Unicode embedding, override or isolate (U+202A to U+202E,
+// U+2066 to U+2069). Shown on a page, one of them turns the text after it around, past the
+// end of its own field: a name could make the country printed after it read backwards
+// ("DE" as "ED") on a manager's desk. No address, name or note needs one: right-to-left
+// scripts carry their direction in their letters, and the marks U+200E and U+200F, which
+// turn nothing around, stay allowed. All of them are encoded from the byte 0xE2 on.
+func directionControl(s string) (rune, bool) {
+	for i := strings.IndexByte(s, 0xE2); i >= 0; {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		if r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069' {
+			return r, true
+		}
+		next := strings.IndexByte(s[i+1:], 0xE2)
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return 0, false
 }
 
 // Address bounds every part of the postal address at field (e.g. "shippingAddress"); the

@@ -1,6 +1,7 @@
 package limits_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -62,4 +63,19 @@ func TestLinesAndLine(t *testing.T) {
 			assert.Contains(t, apperr.ErrorMessage(tt.err), tt.field)
 		})
 	}
+}
+
+// A character that turns the text after it around is refused in any bounded input, named
+// by its code point; right-to-left letters and the plain direction marks are not.
+func TestCheckRefusesTextDirectionControls(t *testing.T) {
+	for _, r := range []rune{'\u202A', '\u202B', '\u202C', '\u202D', '\u202E', '\u2066', '\u2067', '\u2068', '\u2069'} {
+		err := limits.Check(limits.ID("customerId", "c-1"), limits.Text("shippingAddress.name", "Anna "+string(r)+"Smith"))
+		require.Error(t, err, "U+%04X", r)
+		assert.Equal(t, "shippingAddress.name", apperr.ErrorField(err))
+		assert.Equal(t, fmt.Sprintf("shippingAddress.name must not hold the text-direction control character U+%04X", r), apperr.ErrorMessage(err))
+	}
+	assert.NoError(t, limits.Check(limits.Text("name", "שרה כהן"), limits.Text("note", "سارة\u200f, 1 Main St\u200e €20 – ok"), limits.Email("email", "anna@example.com")))
+	assert.NoError(t, limits.Address("shippingAddress", "Zoë “Ann”", "1 Road", "", "Paris", "75001", "FR"))
+	err := limits.Address("shippingAddress", "\u202eAnna", "1 Road", "", "Berlin", "10115", "DE")
+	assert.Equal(t, "shippingAddress.name", apperr.ErrorField(err))
 }

@@ -303,6 +303,9 @@ func TestPlaceOrderRejectsBadInput(t *testing.T) {
 		{name: "bad currency", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":"DOLLARS"}`, status: 400, code: "invalid", field: "currency"},
 		{name: "currency with digits", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":"US1"}`, status: 400, code: "invalid", field: "currency"},
 		{name: "bad email", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"nobody"}`, status: 400, code: "invalid", field: "customerEmail"},
+		{name: "an email turned around", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"\u202eevil@x.com"}`, status: 400, code: "invalid", field: "customerEmail"},
+		{name: "a name that turns the address around", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"\u202eAnna","line1":"1 Main St","city":"Berlin","postalCode":"10115","country":"DE"}}`, status: 400, code: "invalid", field: "shippingAddress.name"},
+		{name: "a customer id with an isolate", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerId":"c\u2067-1"}`, status: 400, code: "invalid", field: "customerId"},
 		{name: "body over 1 MiB", body: overLimit, status: http.StatusRequestEntityTooLarge, code: "too_large"},
 	}
 	for i, tc := range tests {
