@@ -370,14 +370,14 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	case OpenTicket:
 		// A ticket is an order event, so the support-tickets read model is a projection
 		// the replay tool can rebuild.
-		what := "support ticket opened"
-		if slices.Contains(o.SupportTickets, e.Kind) {
-			what = "support ticket commented"
-		}
 		recorded, err := orderstream.DecideAndAppend(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) {
 			return e.events(o, now)
 		})
 		if err == nil && len(recorded) > 0 {
+			what := "support ticket opened"
+			if recorded[0].Name == order.NameTicketCommented {
+				what = "support ticket commented"
+			}
 			eventstore.OnCommit(ctx, func() {
 				r.logger.WarnContext(ctx, what, "order", o.ID, "kind", e.Kind, "reason", e.Reason)
 			})
@@ -385,6 +385,16 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 		return recorded, err
 	}
 	return nil, fmt.Errorf("unknown effect %T", e)
+}
+
+// queueLocks queues on b, as one statement, transaction-level advisory locks on the keys
+// namespace+id for ids, each once, taken in key order: two transactions locking keys of
+// the same namespace this way wait for each other but never deadlock.
+func queueLocks(b *pgx.Batch, namespace string, ids []string) {
+	b.Queue(`
+		SELECT pg_advisory_xact_lock(k) FROM (
+			SELECT DISTINCT hashtextextended($1 || id, 0) AS k FROM unnest($2::text[]) AS id ORDER BY k
+		) AS locks`, namespace, ids)
 }
 
 // queueLockStates queues on b the locks of the saga states of ids and their read. Each
@@ -397,10 +407,7 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 // yet starts from the zero state.
 func queueLockStates(b *pgx.Batch, ids []string) map[string]State {
 	states := make(map[string]State, len(ids))
-	b.Queue(`
-		SELECT pg_advisory_xact_lock(k) FROM (
-			SELECT DISTINCT hashtextextended('sagas.order_process:' || id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY k
-		) AS locks`, ids)
+	queueLocks(b, "sagas.order_process:", ids)
 	b.Queue(`SELECT order_id, state FROM sagas.order_process WHERE order_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
 		var id string
 		var raw []byte

@@ -324,8 +324,7 @@ func (r *Runner) runCalls(ctx context.Context, p *eventstore.Pipeline, calls []*
 }
 
 // queueLockCustomers queues on b the locks of the customers placing orders among calls
-// (Place), in key order, in one statement: transaction-level advisory locks, held until
-// the commit.
+// (Place), held until the commit.
 func queueLockCustomers(b *pgx.Batch, calls []*nowCall) {
 	var customers []string
 	for _, c := range calls {
@@ -333,11 +332,7 @@ func queueLockCustomers(b *pgx.Batch, calls []*nowCall) {
 			customers = append(customers, c.customer)
 		}
 	}
-	if len(customers) == 0 {
-		return
+	if len(customers) > 0 {
+		queueLocks(b, "sagas.customer:", customers)
 	}
-	b.Queue(`
-		SELECT pg_advisory_xact_lock(k) FROM (
-			SELECT DISTINCT hashtextextended('sagas.customer:' || id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY k
-		) AS locks`, customers)
 }

@@ -25,24 +25,10 @@ func TestDecisionMeetingAConcurrentNoteIsTakenAgain(t *testing.T) {
 	ctx := context.Background()
 	id := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`)
 
-	note, err := a.pool.Begin(ctx)
+	err := decideAroundAWrite(t, a, id, false, func(o *order.Order) ([]order.Event, error) {
+		return o.AddNote("bob@example.com", "calling the customer", time.Now())
+	})
 	require.NoError(t, err)
-	defer func() { _ = note.Rollback(ctx) }()
-	_, err = orderstream.Update(ctx, note, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"},
-		func(o *order.Order) ([]order.Event, error) {
-			return o.AddNote("bob@example.com", "calling the customer", time.Now())
-		})
-	require.NoError(t, err)
-
-	decided := make(chan error, 1)
-	go func() {
-		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked", false)
-		decided <- err
-	}()
-	// The decision's commit waits on the note's uncommitted append of the same version.
-	pgtest.LockWaiter(t, a.pool)
-	require.NoError(t, note.Commit(ctx))
-	require.NoError(t, <-decided)
 
 	o, err := orderstream.Load(ctx, a.pool, id)
 	require.NoError(t, err)
@@ -65,23 +51,9 @@ func TestDecisionHeedingClaimsMeetsAConcurrentClaim(t *testing.T) {
 	ctx := context.Background()
 	id := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`)
 
-	claim, err := a.pool.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = claim.Rollback(ctx) }()
-	_, err = orderstream.Update(ctx, claim, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"},
-		func(o *order.Order) ([]order.Event, error) {
-			return o.Claim("bob@example.com", time.Now(), time.Now().Add(15*time.Minute))
-		})
-	require.NoError(t, err)
-
-	decided := make(chan error, 1)
-	go func() {
-		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked", true)
-		decided <- err
-	}()
-	pgtest.LockWaiter(t, a.pool)
-	require.NoError(t, claim.Commit(ctx))
-	err = <-decided
+	err := decideAroundAWrite(t, a, id, true, func(o *order.Order) ([]order.Event, error) {
+		return o.Claim("bob@example.com", time.Now(), time.Now().Add(15*time.Minute))
+	})
 	var claimed *order.ClaimedError
 	require.ErrorAs(t, err, &claimed)
 	assert.Equal(t, "bob@example.com", claimed.By)
@@ -90,4 +62,28 @@ func TestDecisionHeedingClaimsMeetsAConcurrentClaim(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, order.StatusAwaitingApproval, o.Status)
 	assert.Empty(t, o.DecidedBy)
+}
+
+// decideAroundAWrite has ann@example.com approve order id (heeding claims or not) while
+// bob@example.com's write to the order, made without the saga's lock, is appended but not
+// yet committed; the write commits once the decision's commit waits on it. It returns the
+// decision's error.
+func decideAroundAWrite(t *testing.T, a *api, id string, heedClaims bool, write func(*order.Order) ([]order.Event, error)) error {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := a.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"}, write)
+	require.NoError(t, err)
+
+	decided := make(chan error, 1)
+	go func() {
+		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked", heedClaims)
+		decided <- err
+	}()
+	// The decision's commit waits on the write's uncommitted append of the same version.
+	pgtest.LockWaiter(t, a.pool)
+	require.NoError(t, tx.Commit(ctx))
+	return <-decided
 }
