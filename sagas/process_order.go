@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/risk"
@@ -135,7 +136,10 @@ func failReservation(_ Input, ev inventory.ReservationFailed) ([]Effect, error) 
 
 func createPaymentSession(in Input) ([]Effect, error) {
 	o := in.Order
-	cmd := payment.CreateSession{OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency, CustomerEmail: o.CustomerEmail}
+	// An order placed before text-direction controls were refused may hold them; the
+	// services' contracts refuse them, and a command for an accepted order must pass.
+	cmd := payment.CreateSession{OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency,
+		CustomerEmail: limits.WithoutDirectionControls(o.CustomerEmail)}
 	for _, it := range o.Items {
 		if it.UnitPrice != nil {
 			cmd.Lines = append(cmd.Lines, payment.Line{SKU: it.SKU, Quantity: int64(it.Quantity), UnitPrice: int64(*it.UnitPrice)})
@@ -214,7 +218,9 @@ func createShipment(in Input) ([]Effect, error) {
 	o := in.Order
 	cmd := shipping.CreateShipment{OrderID: o.ID}
 	if a := o.ShippingAddress; a != nil {
-		cmd.Address = &shipping.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, City: a.City, PostalCode: a.PostalCode, Country: a.Country}
+		clean := limits.WithoutDirectionControls // as in createPaymentSession
+		cmd.Address = &shipping.Address{Name: clean(a.Name), Line1: clean(a.Line1), Line2: clean(a.Line2),
+			City: clean(a.City), PostalCode: clean(a.PostalCode), Country: clean(a.Country)}
 	}
 	for _, it := range o.Items {
 		cmd.Lines = append(cmd.Lines, shipping.Line{SKU: it.SKU, Quantity: it.Quantity})

@@ -1401,3 +1401,38 @@ func TestOpenTicketCommentsOnTheOrdersTicketOfItsKind(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []order.Event{order.TicketCommented{Kind: TicketSecondPayment, By: Actor, Text: "third", At: testRunAt}}, evs)
 }
+
+// An order placed before text-direction controls were refused (limits.Check) may hold them
+// in its email and address. The payment and delivery services' contracts refuse them now,
+// so the commands the saga sends for it drop them: refused, the command would be a dead
+// letter and the accepted order would stall. Everything else in the text stays.
+func TestCommandsForAnOrderPlacedBeforeDirectionControlsWereRefusedPass(t *testing.T) {
+	oldOrder := func(steps []step) []order.Event {
+		events := history(t, steps...)
+		placed := events[0].(order.OrderPlaced)
+		placed.CustomerEmail = "\u202e" + testEmail
+		addr := *placed.ShippingAddress
+		addr.Name, addr.City = "\u2067Alice\u2069", "Spring\u202dfield\u202c"
+		placed.ShippingAddress = &addr
+		events[0] = placed
+		return events
+	}
+	for _, tc := range []struct {
+		steps []step
+		msg   string
+		want  Effect
+	}{
+		{atAwaitingPayment, order.NameInventoryReserved, createSess},
+		{atAwaitingShipment, order.NamePaymentCompleted, shipSmall},
+	} {
+		var sent []SendCommand
+		for _, e := range decideRaw(t, oldOrder(tc.steps), State{}, ev(tc.msg), 0) {
+			if c, ok := e.(SendCommand); ok {
+				sent = append(sent, c)
+			}
+		}
+		require.Len(t, sent, 1, tc.msg)
+		assert.Equal(t, tc.want, sent[0], tc.msg)
+		assert.NoError(t, sent[0].Data.(interface{ Validate() error }).Validate(), tc.msg)
+	}
+}

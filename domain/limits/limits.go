@@ -90,7 +90,7 @@ func Check(bounds ...Bound) error {
 func directionControl(s string) (rune, bool) {
 	for i := strings.IndexByte(s, 0xE2); i >= 0; {
 		r, _ := utf8.DecodeRuneInString(s[i:])
-		if r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069' {
+		if isDirectionControl(r) {
 			return r, true
 		}
 		next := strings.IndexByte(s[i+1:], 0xE2)
@@ -100,6 +100,26 @@ func directionControl(s string) (rune, bool) {
 		i += 1 + next
 	}
 	return 0, false
+}
+
+func isDirectionControl(r rune) bool {
+	return r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069'
+}
+
+// WithoutDirectionControls returns s without the characters Check refuses for their
+// direction (directionControl). They carry no content of their own: what a person reads
+// stays the same, only no longer turned around. It is for values accepted before Check
+// refused them, which must still pass a contract that now does.
+func WithoutDirectionControls(s string) string {
+	if _, ok := directionControl(s); !ok {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isDirectionControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // Address bounds every part of the postal address at field (e.g. "shippingAddress"); the

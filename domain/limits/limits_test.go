@@ -78,4 +78,8 @@ func TestCheckRefusesTextDirectionControls(t *testing.T) {
 	assert.NoError(t, limits.Address("shippingAddress", "Zoë “Ann”", "1 Road", "", "Paris", "75001", "FR"))
 	err := limits.Address("shippingAddress", "\u202eAnna", "1 Road", "", "Berlin", "10115", "DE")
 	assert.Equal(t, "shippingAddress.name", apperr.ErrorField(err))
+
+	// Text from before the rule loses the controls and nothing else.
+	assert.Equal(t, "שרה\u200f Anna", limits.WithoutDirectionControls("\u202bשרה\u200f\u202c \u2066Anna\u2069"))
+	assert.Equal(t, "anna@example.com", limits.WithoutDirectionControls("anna@example.com"))
 }
