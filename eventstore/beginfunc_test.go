@@ -149,3 +149,37 @@ func TestBeginFuncRollsBackOnErrorAndSendsNothingForNothing(t *testing.T) {
 	assert.ErrorIs(t, eventstore.BeginFunc(ctx, pool, func(pgx.Tx) error { return boom }), boom)
 	assert.Empty(t, rt.reset(), "no statement, no round trip")
 }
+
+// When the BEGIN that goes with a transaction's first flush fails (its connection died),
+// every statement of the batch fails with that error, a Query callback's too: pgx closes
+// the rows it hands a callback whatever the error, and nil rows panicked, so a request
+// whose connection was cut got no answer at all instead of its 503.
+func TestPipelineOnADeadConnectionFailsItsQueries(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	require.NoError(t, err)
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	pid := conn.Conn().PgConn().PID()
+	conn.Release()
+	var terminated bool
+	require.NoError(t, pgtest.Pool(t).QueryRow(ctx, `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&terminated))
+	require.True(t, terminated)
+
+	var called bool
+	err = eventstore.BeginPipelinedFunc(ctx, pool, func(p *eventstore.Pipeline) error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT 1`).Query(func(rows pgx.Rows) error {
+			called = true
+			return rows.Err()
+		})
+		p.QueueBatch(b)
+		return p.Flush(ctx)
+	})
+	require.Error(t, err)
+	assert.True(t, called, "the callback is called with the batch's error")
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -238,12 +239,27 @@ type failedBatch struct {
 }
 
 func (f failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, f.err }
-func (f failedBatch) Query() (pgx.Rows, error)         { return nil, f.err }
+func (f failedBatch) Query() (pgx.Rows, error)         { return errRows{f.err}, f.err }
 func (f failedBatch) QueryRow() pgx.Row                { return errRow{f.err} }
 func (f failedBatch) Close() error {
 	_ = f.BatchResults.Close()
 	return f.err
 }
+
+// errRows is the rows of a statement that failed before it was sent. pgx's callbacks
+// (QueuedQuery.Query) close the rows whatever the error, so they must not be nil.
+type errRows struct{ err error }
+
+func (errRows) Close()                                       {}
+func (r errRows) Err() error                                 { return r.err }
+func (errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (errRows) Next() bool                                   { return false }
+func (r errRows) Scan(...any) error                          { return r.err }
+func (r errRows) Values() ([]any, error)                     { return nil, r.err }
+func (errRows) RawValues() [][]byte                          { return nil }
+func (errRows) Conn() *pgx.Conn                              { return nil }
+func (errRows) TypeMap() *pgtype.Map                         { return nil }
 
 // LargeObjects is not supported: nothing in Ordermill stores large objects.
 func (t *connTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
