@@ -30,7 +30,8 @@ import (
 // command is handled by exactly one of them.
 const ConsumerGroup = "payments"
 
-// SessionTTL is how long a customer has to pay; the saga's payment deadline matches it.
+// SessionTTL is how long a checkout session stays open, as Stripe keeps one by default;
+// the saga's payment deadline matches it.
 const SessionTTL = 24 * time.Hour
 
 // Defaults used when Config leaves a field empty: the local development ports.
@@ -219,10 +220,13 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	// the same order with the same session, so a command run again after a lost commit, or
 	// by two replicas at once, still opens one.
 	now := s.now()
-	expires := now.Add(SessionTTL)
-	opened, err := s.cfg.Provider.OpenSession(ctx, cmd, expires)
+	opened, err := s.cfg.Provider.OpenSession(ctx, cmd)
 	if err != nil {
 		return Session{}, false, fmt.Errorf("open payment session of order %s: %w", cmd.OrderID, err)
+	}
+	expires := now.Add(SessionTTL)
+	if !opened.ExpiresAt.IsZero() {
+		expires = opened.ExpiresAt.UTC().Truncate(time.Microsecond) // as now
 	}
 	sess := Session{
 		SessionID:     opened.ID,

@@ -14,17 +14,21 @@ import (
 // same order (OpenSession) or payment (Refund) with the first outcome, never with a second
 // session or a second refund.
 type Provider interface {
-	// OpenSession opens the order's checkout session, due to expire at expiresAt.
-	OpenSession(ctx context.Context, cmd payment.CreateSession, expiresAt time.Time) (OpenedSession, error)
+	// OpenSession opens the order's checkout session. Asked again for the same command, it
+	// asks the provider the same: a provider that keys a repeated request (Stripe's
+	// idempotency key) refuses one whose parameters differ, so none depends on the clock.
+	OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error)
 	// Refund gives back the whole of r's payment and returns the provider's refund id.
 	Refund(ctx context.Context, r payment.Refund) (string, error)
 }
 
-// OpenedSession is what the provider says about a session it opened: its id and the URL
-// the customer pays at.
+// OpenedSession is what the provider says about a session it opened: its id, the URL the
+// customer pays at, and when the provider closes it; zero when the service does that
+// (the simulator's sessions), SessionTTL after it opened it.
 type OpenedSession struct {
-	ID  string
-	URL string
+	ID        string
+	URL       string
+	ExpiresAt time.Time
 }
 
 // simulatedProvider is the provider of development: sessions live only in
@@ -33,7 +37,7 @@ type OpenedSession struct {
 // order, and the simulator's refunds are recorded once per payment there too.
 type simulatedProvider struct{ publicURL string }
 
-func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession, time.Time) (OpenedSession, error) {
+func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession) (OpenedSession, error) {
 	id := "cs_" + rand.Text()
 	return OpenedSession{ID: id, URL: p.publicURL + "/pay/" + id}, nil
 }

@@ -64,7 +64,10 @@ func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" 
 // they do not add up to the amount, one line for the amount), referenced by the order id
 // both as client_reference_id and as metadata.order_id, on the session and on its payment
 // intent, so every event about it names the order.
-func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession, expiresAt time.Time) (OpenedSession, error) {
+// It leaves the session's expiry to Stripe (SessionTTL): a time of ours would differ when
+// the command comes again, and Stripe refuses a repeated idempotency key whose parameters
+// differ, so the order could never be paid.
+func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error) {
 	currency := strings.ToLower(cmd.Currency)
 	line := func(name string, quantity, unit int64) *stripe.CheckoutSessionCreateLineItemParams {
 		return &stripe.CheckoutSessionCreateLineItemParams{
@@ -92,7 +95,6 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession, exp
 		ClientReferenceID: stripe.String(cmd.OrderID),
 		Metadata:          meta,
 		PaymentIntentData: &stripe.CheckoutSessionCreatePaymentIntentDataParams{Metadata: meta},
-		ExpiresAt:         stripe.Int64(expiresAt.Unix()),
 		SuccessURL:        stripe.String(s.successURL),
 	}
 	if cmd.CustomerEmail != "" {
@@ -103,7 +105,7 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession, exp
 	if err != nil {
 		return OpenedSession{}, stripeError("open a Checkout Session", err)
 	}
-	return OpenedSession{ID: cs.ID, URL: cs.URL}, nil
+	return OpenedSession{ID: cs.ID, URL: cs.URL, ExpiresAt: time.Unix(cs.ExpiresAt, 0)}, nil
 }
 
 // Refund refunds the whole payment intent.
