@@ -227,3 +227,23 @@ func TestRetriedWebhookForAnOrderThatNowExistsIsApplied(t *testing.T) {
 	s.postPaymentTwice(t, body, header)
 	s.waitStatus(t, id, "awaiting_delivery")
 }
+
+// A payment webhook without an event id is known by what it reports, not by its order and
+// status alone: a refused report of one payment (too small) must not make the order's own
+// payment, reported next without an id either, a duplicate that leaves the order unpaid.
+func TestARefusedPaymentWithoutAnIDDoesNotHideTheOrdersOwn(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	good, err := s.providerPayment(t.Context(), id, "", "completed", "pi_real")
+	require.NoError(t, err)
+	short := good
+	short.PaymentID, short.Amount = "pi_short", 1
+	body, header := signedPayment(t, paymentSecret, short)
+	require.Equal(t, http.StatusAccepted, s.postPayment(t, body, header).StatusCode())
+	s.waitTicket(t, id, "payment_mismatch")
+
+	body, header = signedPayment(t, paymentSecret, good)
+	s.postPaymentTwice(t, body, header)
+	assert.Equal(t, "pi_real", s.waitStatus(t, id, "awaiting_delivery").PaymentID)
+}

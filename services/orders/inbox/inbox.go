@@ -4,6 +4,7 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,7 +73,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, saga *sagas.Runner, cfg Config
 	}
 	return &Inbox{pool: pool, logger: logger, saga: saga, cfg: cfg, webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "webhooks_total",
-		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, bad_signature, unknown_order).",
+		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, ignored: a Stripe event the workflow does not act on, bad_signature, unknown_order).",
 	}, []string{"provider", "outcome"})}
 }
 
@@ -128,7 +129,8 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wh.Unsigned = !signed
-	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
+	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "payment", wh.PaymentID, "session", wh.SessionID))
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
 }
 
 // stripePayment reads a Stripe Event: verified with stripe-go when signed (always, outside
@@ -168,7 +170,23 @@ func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: wh.ID, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
+	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "shipment", wh.ShipmentID))
+	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
+}
+
+// webhookKey identifies a webhook that came without an event id by what it reports: its
+// order and status, and each payment, session or shipment it names (labels and values in
+// pairs). The same report sent again is then a duplicate, but two that name different
+// payments are not: a refused payment must not hide the order's own. A report naming none
+// is keyed "order:status", as every one was before.
+func webhookKey(orderID, status string, named ...string) string {
+	key := orderID + ":" + status
+	for i := 0; i+1 < len(named); i += 2 {
+		if named[i+1] != "" {
+			key += ":" + named[i] + "=" + named[i+1]
+		}
+	}
+	return key
 }
 
 // verifiedBody reads the body and checks its signature, reporting whether it was signed.
@@ -200,8 +218,8 @@ func (s *Inbox) verifiedBody(w http.ResponseWriter, r *http.Request, header stri
 }
 
 // recordWebhook stores the webhook in the inbox and hands it to the saga in one
-// transaction. A webhook without an event id is identified by its order and status, so
-// the same status twice has no second effect.
+// transaction: a second one with the same event id (webhookKey when it has none) has no
+// second effect.
 func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inboundWebhook) {
 	// The order is named by the body alone, not the path: lines from here on carry it, and
 	// the webhook's work goes on in the order's trace.
@@ -213,9 +231,6 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 	}
 	defer span.End()
 	r = r.WithContext(ctx)
-	if wh.eventID == "" {
-		wh.eventID = wh.orderID + ":" + wh.status
-	}
 	payload, err := json.Marshal(wh.data)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
