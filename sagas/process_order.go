@@ -151,7 +151,8 @@ func createPaymentSession(in Input) ([]Effect, error) {
 // recordPaymentSession books the payment service's session on the order, unless it is not
 // for the order's total and currency (a ticket then says so), and applies the payment
 // webhooks that came before it as if each had come just now, in the order they came:
-// until one ends the wait, each is applied (a refused one opens a ticket); after a
+// until one ends the wait, each is applied (a refused one opens a ticket, and a refused
+// payment is refunded); after a
 // failure has ended it, a completed payment is refunded, as it would be for any order
 // cancelled before its payment came; after a payment, the rest change nothing.
 func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error) {
@@ -173,7 +174,7 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 	for _, wh := range in.State.PendingPayments {
 		switch {
 		case ended == nil:
-			effects = append(effects, applyPayment(wh))
+			effects = append(effects, applyPayment(&waiting, wh)...)
 			if wh.refusal(&waiting) == "" {
 				ended = &wh
 			}
@@ -188,12 +189,13 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 
 // onPaymentWebhook applies the provider's verdict while the order waits for it, keeps it
 // when it came before the order's session was recorded, and gives back money the order
-// must not keep: taken for an order already given up, or a second payment for a paid one.
+// must not keep: a payment it refuses, taken for an order already given up, or a second
+// payment for a paid one.
 func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	o := in.Order
 	switch {
-	case o.Status.Accepts(order.CmdCompletePayment) && o.PaymentSessionID != "":
-		return []Effect{applyPayment(wh)}, nil
+	case waitsForPayment(o):
+		return applyPayment(o, wh), nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):
 		return []Effect{KeepPendingPayment{Webhook: wh}}, nil
 	case wh.Status != payment.StatusCompleted:
@@ -204,14 +206,21 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	return nil, nil // the payment wait is over: a duplicate or late webhook changes nothing
 }
 
-// applyPayment completes or fails the waiting order with wh, if wh is about the order's own
-// session (and, completed, for its total and currency); otherwise it opens a
-// payment_mismatch ticket and the order keeps waiting.
-func applyPayment(wh PaymentWebhook) Effect {
-	if wh.Status == payment.StatusCompleted {
-		return CompletePayment{Webhook: wh}
+// applyPayment completes or fails the waiting order o with wh, if wh is about the order's
+// own session (and, completed, for its total and currency); otherwise it opens a
+// payment_mismatch ticket and the order keeps waiting, and money taken that it refuses is
+// given back: it pays for nothing, and kept it would stay taken whether the order is
+// paid later or given up. Whether o refuses wh does not change before the effects run:
+// the session, total and currency are the order's for good once its session is recorded.
+func applyPayment(o *order.Order, wh PaymentWebhook) []Effect {
+	if wh.Status != payment.StatusCompleted {
+		return []Effect{FailPayment{Webhook: wh}}
 	}
-	return FailPayment{Webhook: wh}
+	effects := []Effect{CompletePayment{Webhook: wh}}
+	if wh.refusal(o) != "" {
+		effects = append(effects, refund(o, wh)...)
+	}
+	return effects
 }
 
 func createShipment(in Input) ([]Effect, error) {
@@ -315,8 +324,11 @@ func refund(o *order.Order, wh PaymentWebhook) []Effect {
 		return nil
 	}
 	reason := "order " + string(o.Status)
-	if o.Paid() {
+	switch {
+	case o.Paid():
 		reason = "a second payment for " + given(o)
+	case waitsForPayment(o):
+		reason = "a payment the order refused"
 	}
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{
 		OrderID: o.ID, PaymentID: wh.PaymentID, SessionID: wh.SessionID, Amount: wh.Amount, Currency: wh.Currency,
@@ -324,20 +336,33 @@ func refund(o *order.Order, wh PaymentWebhook) []Effect {
 	}}}
 }
 
-// given says why o keeps no more money: it was given up, or it is paid already.
+// given says why o keeps no more money: it was given up, it is paid already, or it
+// refused the payment while it waited.
 func given(o *order.Order) string {
-	if o.Paid() {
+	switch {
+	case o.Paid():
 		return "an order already paid as " + o.PaymentID
+	case waitsForPayment(o):
+		return "an order that refused it"
 	}
 	return "an order already " + string(o.Status)
 }
 
 // refundTicket is the kind of ticket that tells of money o must give back.
 func refundTicket(o *order.Order) string {
-	if o.Paid() {
+	switch {
+	case o.Paid():
 		return TicketSecondPayment
+	case waitsForPayment(o):
+		return TicketPaymentMismatch
 	}
 	return TicketLatePayment
+}
+
+// waitsForPayment reports whether o waits for its payment, its session recorded: a
+// completed payment it refuses then is money it must give back.
+func waitsForPayment(o *order.Order) bool {
+	return o.Status.Accepts(order.CmdCompletePayment) && o.PaymentSessionID != ""
 }
 
 // recordRefund records the provider's refund on the order, and its ticket says what was

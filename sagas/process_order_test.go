@@ -289,6 +289,12 @@ func refundedMsg(paymentID, refundID string) Message {
 
 func refundCmd(reason string) Effect { return refundOf("pay-1", reason) }
 
+// refusedRefund is the refund of wh, a completed payment the waiting order refused.
+func refusedRefund(wh PaymentWebhook) Effect {
+	return send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: wh.PaymentID, SessionID: wh.SessionID,
+		Amount: wh.Amount, Currency: wh.Currency, Reason: "a payment the order refused"})
+}
+
 func refundOf(paymentID, reason string) Effect {
 	return send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: paymentID, SessionID: "sess-1", Amount: 100_00, Currency: "USD", Reason: reason})
 }
@@ -666,13 +672,14 @@ func TestProcessOrderPayment(t *testing.T) {
 			records: []order.Event{recordedSession, order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt}, cancelledEv(order.ReasonPaymentFailed, "card declined")},
 		},
 		{
-			name:  "session created applies early webhooks in order: a refused payment opens a ticket, and the next one pays",
+			name:  "session created applies early webhooks in order: a refused payment opens a ticket and is refunded, and the next one pays",
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{withCharge(completedAs("pay-0"), "sess-1", 1, "USD"), completed}},
 			want: []Effect{
 				RecordPaymentSession{Session: testSession},
 				ClearPendingPayments{},
 				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
+				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")),
 				CompletePayment{Webhook: completed},
 			},
 			records: []order.Event{recordedSession, mismatchTicket("completed payment pay-0 refused: the payment is for 0.01 USD, the order totals 100.00 USD"), order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
@@ -685,7 +692,9 @@ func TestProcessOrderPayment(t *testing.T) {
 				RecordPaymentSession{Session: testSession},
 				ClearPendingPayments{},
 				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
+				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")),
 				CompletePayment{Webhook: withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")},
+				refusedRefund(withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")),
 			},
 			records: []order.Event{
 				recordedSession,
@@ -720,27 +729,27 @@ func TestProcessOrderPayment(t *testing.T) {
 			want: []Effect{KeepPendingPayment{Webhook: completed}},
 		},
 		{
-			name:  "payment webhook completed for another session is refused with a ticket",
+			name:  "payment webhook completed for another session is refused with a ticket and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-other", 100_00, "USD")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-other", 100_00, "USD")}},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-other", 100_00, "USD")}, refusedRefund(withCharge(completed, "sess-other", 100_00, "USD"))},
 			records: []order.Event{mismatchTicket(`completed payment pay-1 refused: the payment names session "sess-other", the order's session is sess-1`)},
 		},
 		{
-			name:  "payment webhook completed for 0.01 is refused with a ticket",
+			name:  "payment webhook completed for 0.01 is refused with a ticket and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-1", 1, "USD")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 1, "USD")}},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 1, "USD")}, refusedRefund(withCharge(completed, "sess-1", 1, "USD"))},
 			records: []order.Event{mismatchTicket("completed payment pay-1 refused: the payment is for 0.01 USD, the order totals 100.00 USD")},
 		},
 		{
-			name:  "payment webhook completed in another currency is refused with a ticket",
+			name:  "payment webhook completed in another currency is refused with a ticket and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-1", 100_00, "EUR")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 100_00, "EUR")}},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 100_00, "EUR")}, refusedRefund(withCharge(completed, "sess-1", 100_00, "EUR"))},
 			records: []order.Event{mismatchTicket("completed payment pay-1 refused: the payment is for 100.00 EUR, the order totals 100.00 USD")},
 		},
 		{
-			name:  "a signed payment webhook naming no session, amount or currency is refused",
+			name:  "a signed payment webhook naming no session, amount or currency is refused and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "", 0, "")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "", 0, "")}},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "", 0, "")}, refusedRefund(withCharge(completed, "", 0, ""))},
 			records: []order.Event{mismatchTicket(`completed payment pay-1 refused: the payment names session "", the order's session is sess-1`)},
 		},
 		{
@@ -750,9 +759,10 @@ func TestProcessOrderPayment(t *testing.T) {
 			records: []order.Event{order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
 		},
 		{
-			name:  "an unsigned webhook still has what it names checked",
+			name:  "an unsigned webhook still has what it names checked, and its refund is left to a person",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, unsigned(withCharge(completed, "", 1, ""))),
-			want:    []Effect{CompletePayment{Webhook: unsigned(withCharge(completed, "", 1, ""))}},
+			want: []Effect{CompletePayment{Webhook: unsigned(withCharge(completed, "", 1, ""))},
+				ticket(TicketPaymentMismatch, `payment "pay-1" completed for an order that refused it: refund it by hand (unsigned or unnamed, so not refunded automatically)`)},
 			records: []order.Event{mismatchTicket("completed payment pay-1 refused: the payment is for 0.01 USD, the order totals 100.00 USD")},
 		},
 		{
@@ -836,6 +846,14 @@ func TestProcessOrderPayment(t *testing.T) {
 			name:  "a second payment's refund is recorded, and the second_payment ticket says so",
 			steps: atCompleted, msg: refundedMsg("pay-2", "re-2"),
 			want:    []Effect{RecordRefund{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD"}, ticket(TicketSecondPayment, "payment pay-2 completed for an order already paid as pay-1: refunded as re-2")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "a refused payment's refund is recorded while the order waits, and the payment_mismatch ticket says so",
+			steps: path(atSessionOpen, ticketStep(TicketPaymentMismatch, "completed payment pay-2 refused: the payment is for 0.01 USD, the order totals 100.00 USD")),
+			msg:   refundedMsg("pay-2", "re-2"),
+			want: []Effect{RecordRefund{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD"},
+				ticket(TicketPaymentMismatch, "payment pay-2 completed for an order that refused it: refunded as re-2")},
 			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD", At: testRunAt}},
 		},
 		{

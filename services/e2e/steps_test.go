@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +100,17 @@ func (s *system) waitTicket(t *testing.T, id, kind string) {
 	t.Helper()
 	if !poll(10*time.Millisecond, func() bool { return slices.Contains(s.tickets(t, id), kind) }) {
 		t.Fatalf("no %s ticket for order %s", kind, id)
+	}
+}
+
+// waitRefund waits until the order has recorded a refund.
+func (s *system) waitRefund(t *testing.T, id string) {
+	t.Helper()
+	if !poll(10*time.Millisecond, func() bool {
+		_, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
+		return strings.Contains(body, `"order.payment_refunded.v1"`)
+	}) {
+		t.Fatalf("order %s never recorded a refund", id)
 	}
 }
 

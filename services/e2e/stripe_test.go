@@ -259,6 +259,26 @@ func TestASecondPaymentForAPaidOrderIsRefunded(t *testing.T) {
 	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status, "a refund changes no status")
 }
 
+// A completed payment the waiting order refuses (here for less than its total) pays for
+// nothing: it is refunded at once, and the order keeps waiting for its own. Kept, it
+// stayed taken when the order then timed out and was cancelled.
+func TestARefusedPaymentIsRefunded(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	short := s.checkoutSession(t, id, "paid")
+	short["amount_total"] = short["amount_total"].(int64) - 1
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_short_"+id, "checkout.session.completed", short), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitTicket(t, id, "payment_mismatch")
+	s.waitRefund(t, id)
+	refunds := mock.Requests("/v1/refunds")
+	require.Len(t, refunds, 1, "one refund at Stripe")
+	assert.Equal(t, short["payment_intent"], refunds[0].Form.Get("payment_intent"))
+	assert.Regexp(t, `^completed payment pi_\w+ refused: the payment is for`, s.oneRefundTicket(t, id))
+	assert.Equal(t, "awaiting_payment", s.order(t, id).Status, "the order waits for its own payment")
+}
+
 // oneRefundTicket checks that the order records one refund and has one support ticket,
 // and returns the ticket's reason.
 func (s *system) oneRefundTicket(t *testing.T, id string) string {
