@@ -308,4 +308,7 @@ const (
 	// TicketPaymentMismatch: a provider reported a session or payment that is not for the
 	// order's own session, total and currency; the order keeps waiting for a right one.
 	TicketPaymentMismatch = "payment_mismatch"
+	// TicketDeliveryMismatch: the courier reported on a shipment that is not the order's,
+	// or before the order was paid; the order keeps waiting for its own parcel's news.
+	TicketDeliveryMismatch = "delivery_mismatch"
 )

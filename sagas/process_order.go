@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
@@ -241,23 +242,40 @@ func recordShipment(_ Input, ev shipping.ShipmentCreated) ([]Effect, error) {
 	return []Effect{RecordShipment{ShipmentID: ev.ShipmentID, Carrier: ev.Carrier, TrackingNumber: ev.TrackingNumber}}, nil
 }
 
-// onDeliveryWebhook applies a courier update while the order waits for delivery and keeps
-// updates that arrive before the shipment is recorded.
+// onDeliveryWebhook applies a courier update while the order waits for delivery, and
+// keeps those that arrive between the shipment's command and its record. One that comes
+// before the order is paid is about no parcel of it (none is sent before): it opens a
+// delivery_mismatch ticket and changes nothing, or it would complete the order the moment
+// it is shipped.
 func onDeliveryWebhook(in Input, wh shipping.Webhook) ([]Effect, error) {
 	switch s := in.Order.Status; {
 	case s.Waiting(order.WaitDelivery):
 		return applyDelivery(in.Order, wh), nil
-	case s.CanReach(order.StatusAwaitingDelivery):
+	case s == order.StatusAwaitingShipment:
 		return []Effect{KeepPendingDelivery{Webhook: wh}}, nil
+	case s.CanReach(order.StatusAwaitingShipment):
+		return []Effect{refuseDelivery(wh, "the order is not paid, so nothing was shipped")}, nil
 	}
 	return nil, nil
 }
 
+// applyDelivery applies wh to o, waiting for its delivery, unless wh names a shipment
+// other than o's: a courier's update about another parcel opens a delivery_mismatch
+// ticket instead. An update that names none is taken as the order's.
 func applyDelivery(o *order.Order, wh shipping.Webhook) []Effect {
-	if o.DeliveryStatus == wh.Status {
+	switch {
+	case wh.ShipmentID != "" && wh.ShipmentID != o.ShipmentID:
+		return []Effect{refuseDelivery(wh, "the order's shipment is "+o.ShipmentID)}
+	case o.DeliveryStatus == wh.Status:
 		return nil // the same status again has no second effect
 	}
 	return []Effect{UpdateDelivery{Status: wh.Status, Reason: wh.Reason}}
+}
+
+// refuseDelivery opens the order's delivery_mismatch ticket for wh, or comments on it.
+func refuseDelivery(wh shipping.Webhook, why string) Effect {
+	return OpenTicket{Kind: TicketDeliveryMismatch, Reason: fmt.Sprintf("courier update %q for shipment %q refused: %s",
+		apperr.Excerpt(wh.Status), apperr.Excerpt(wh.ShipmentID), why)}
 }
 
 func applyEarlyDeliveries(in Input) ([]Effect, error) {
@@ -266,7 +284,7 @@ func applyEarlyDeliveries(in Input) ([]Effect, error) {
 	}
 	var effects []Effect
 	for _, wh := range in.State.PendingDelivery {
-		effects = append(effects, applyDelivery(&order.Order{Status: order.StatusAwaitingDelivery}, wh)...)
+		effects = append(effects, applyDelivery(&order.Order{Status: order.StatusAwaitingDelivery, ShipmentID: in.Order.ShipmentID}, wh)...)
 	}
 	return append(effects, ClearPendingDelivery{}), nil
 }

@@ -311,6 +311,11 @@ func payWebhook(status, paymentID, reason string) Message {
 	return msg(PaymentWebhookName, payWH(status, paymentID, reason))
 }
 
+func withShipment(wh shipping.Webhook, shipmentID string) shipping.Webhook {
+	wh.ShipmentID = shipmentID
+	return wh
+}
+
 func courierWH(status, reason string) shipping.Webhook {
 	return shipping.Webhook{ID: "trk_" + status, OrderID: testOrderID, ShipmentID: "shp-1", Status: status, Reason: reason}
 }
@@ -973,6 +978,18 @@ func TestProcessOrderShipping(t *testing.T) {
 			records: []order.Event{statusEv("delivered"), order.OrderDelivered{At: testRunAt}},
 		},
 		{
+			name:  "shipment_created refuses a pending update about another shipment",
+			steps: atAwaitingDelivery, msg: ev(order.NameShipmentCreated),
+			state: State{PendingDelivery: []shipping.Webhook{withShipment(delivered, "shp-other"), inTransit}},
+			want: []Effect{
+				deliveryDeadline,
+				ticket(TicketDeliveryMismatch, `courier update "delivered" for shipment "shp-other" refused: the order's shipment is shp-1`),
+				UpdateDelivery{Status: "in_transit"},
+				ClearPendingDelivery{},
+			},
+			records: []order.Event{statusEv("in_transit")},
+		},
+		{
 			name:  "shipment_created applies a pending failure",
 			steps: atAwaitingDelivery, msg: ev(order.NameShipmentCreated),
 			state: State{PendingDelivery: []shipping.Webhook{courierWH(shipping.StatusFailed, "parcel lost")}},
@@ -1015,10 +1032,20 @@ func TestProcessOrderShipping(t *testing.T) {
 			want: []Effect{KeepPendingDelivery{Webhook: inTransit}},
 		},
 		{
-			name:  "delivery webhook before payment is remembered after earlier ones",
+			name:  "delivery webhook before payment is refused with a ticket: nothing was shipped",
 			steps: atSessionOpen, msg: courierWebhook(shipping.StatusDelivered, ""),
-			state: State{PendingDelivery: []shipping.Webhook{inTransit}},
-			want:  []Effect{KeepPendingDelivery{Webhook: delivered}},
+			want: []Effect{ticket(TicketDeliveryMismatch, `courier update "delivered" for shipment "shp-1" refused: the order is not paid, so nothing was shipped`)},
+		},
+		{
+			name:  "delivery webhook for another shipment is refused with a ticket",
+			steps: atAwaitingDelivery, msg: msg(DeliveryWebhookName, withShipment(delivered, "shp-other")),
+			want: []Effect{ticket(TicketDeliveryMismatch, `courier update "delivered" for shipment "shp-other" refused: the order's shipment is shp-1`)},
+		},
+		{
+			name:  "delivery webhook naming no shipment is taken as the order's",
+			steps: atAwaitingDelivery, msg: msg(DeliveryWebhookName, withShipment(delivered, "")),
+			want:    []Effect{UpdateDelivery{Status: "delivered"}},
+			records: []order.Event{statusEv("delivered"), order.OrderDelivered{At: testRunAt}},
 		},
 		{name: "delivery webhook after delivery does nothing", steps: atDelivered, msg: courierWebhook(shipping.StatusInTransit, "")},
 		{name: "delivery webhook after completion does nothing", steps: atCompleted, msg: courierWebhook(shipping.StatusDelivered, "")},

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/services/orders/ordersclient"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -249,4 +250,40 @@ func TestARefusedPaymentWithoutAnIDDoesNotHideTheOrdersOwn(t *testing.T) {
 	body, header = signedPayment(t, paymentSecret, good)
 	s.postPaymentTwice(t, body, header)
 	assert.Equal(t, "pi_real", s.waitStatus(t, id, "awaiting_delivery").PaymentID)
+}
+
+// A courier's update is about the order's own parcel: one that comes before the order is
+// paid (nothing was shipped) or names another shipment opens a delivery_mismatch ticket
+// and changes nothing. Kept, an early "delivered" completed the order the moment it was
+// shipped, with its parcel still in the warehouse.
+func TestACourierUpdateAboutAnotherParcelIsRefused(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	courier := func(eventID, shipmentID, status string) {
+		body, err := json.Marshal(shipping.Webhook{ID: eventID, OrderID: id, ShipmentID: shipmentID, Status: status})
+		require.NoError(t, err)
+		header := http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(body, deliverySecret, time.Now())}}
+		require.Equal(t, http.StatusAccepted, s.postDelivery(t, body, header).StatusCode())
+	}
+	courier("dlv_early", "shp_bogus", "delivered")
+	s.waitTicket(t, id, "delivery_mismatch")
+
+	s.pay(t, id, "completed")
+	o := s.waitStatus(t, id, "awaiting_delivery")
+	courier("dlv_other", "shp_someone_else", "delivered")
+	courier("dlv_own", o.ShipmentID, "in_transit")
+	if !poll(10*time.Millisecond, func() bool { return s.order(t, id).DeliveryStatus == "in_transit" }) {
+		t.Fatal("the update about the order's own shipment was not applied")
+	}
+	// Updates of one order are handled in the order they came: the refused ones first.
+	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status)
+	var tickets struct {
+		Tickets []struct{ Kind, Reason string } `json:"tickets"`
+	}
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
+	require.Len(t, tickets.Tickets, 1)
+	assert.Contains(t, tickets.Tickets[0].Reason, `"shp_bogus" refused: the order is not paid`)
+	_, events := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
+	assert.Contains(t, events, `\"shp_someone_else\" refused: the order's shipment is `+o.ShipmentID, "a comment on the ticket")
 }
