@@ -46,7 +46,7 @@ var ProcessOrder = Flow{
 	//    total; wait for the payment webhook (payment wait). A webhook is checked against
 	//    the recorded session, so one that came before it is applied once it is recorded.
 	After[order.InventoryReserved](parallel(notify(KindOrderConfirmed), createPaymentSession), waitFor(order.WaitPayment)),
-	On[payment.SessionCreated](recordPaymentSession).IfAccepts(order.CmdRecordPaymentSession),
+	On[payment.SessionCreated](onSessionCreated),
 	On[PaymentWebhook](onPaymentWebhook),
 	OnDeadline(order.WaitPayment, cancel(order.ReasonTimedOut, "payment not received before the deadline")),
 
@@ -61,10 +61,10 @@ var ProcessOrder = Flow{
 	After[order.OrderDelivered](complete).IfAccepts(order.CmdComplete),
 	After[order.OrderCompleted](notify(KindOrderCompleted)),
 
-	// Compensation: a cancelled order gives back its stock and tells the customer, and
-	// money taken for it anyway is refunded (the refund recorded, and a ticket says so); a
-	// failed delivery becomes a support ticket.
-	After[order.OrderCancelled](releaseReservation, notifyCancellation, refundEarlyPayment),
+	// Compensation: a cancelled order gives back its stock, closes its payment session and
+	// tells the customer, and money taken for it anyway is refunded (the refund recorded,
+	// and a ticket says so); a failed delivery becomes a support ticket.
+	After[order.OrderCancelled](releaseReservation, expireSession, notifyCancellation, refundEarlyPayment),
 	On[payment.Refunded](recordRefund),
 	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed")),
 }
@@ -147,6 +147,19 @@ func createPaymentSession(in Input) ([]Effect, error) {
 		}
 	}
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.CreateSessionName, Data: cmd}}, nil
+}
+
+// onSessionCreated records the payment service's session on an order that waits for it,
+// and closes one opened for an order given up meanwhile: it must not stay payable.
+func onSessionCreated(in Input, ev payment.SessionCreated) ([]Effect, error) {
+	o := in.Order
+	switch {
+	case o.Status.Accepts(order.CmdRecordPaymentSession):
+		return recordPaymentSession(in, ev)
+	case o.PaymentSessionID == "" && (o.Status == order.StatusCancelled || o.Status == order.StatusRejected):
+		return []Effect{expire(o.ID, ev.SessionID)}, nil
+	}
+	return nil, nil
 }
 
 // recordPaymentSession books the payment service's session on the order, unless it is not
@@ -297,6 +310,19 @@ func cancel(reason order.CancelReason, detail string) Step {
 
 func release(orderID, reason string) Effect {
 	return SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReleaseName, Data: inventory.Release{OrderID: orderID, Reason: reason}}
+}
+
+// expireSession closes the payment session of a cancelled order: the customer could
+// otherwise still pay for it at the provider, and be refunded.
+func expireSession(in Input) ([]Effect, error) {
+	if in.Order.PaymentSessionID == "" {
+		return nil, nil
+	}
+	return []Effect{expire(in.Order.ID, in.Order.PaymentSessionID)}, nil
+}
+
+func expire(orderID, sessionID string) Effect {
+	return SendCommand{Topic: payment.CommandsTopic, Name: payment.ExpireSessionName, Data: payment.ExpireSession{OrderID: orderID, SessionID: sessionID}}
 }
 
 func releaseReservation(in Input) ([]Effect, error) {

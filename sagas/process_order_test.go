@@ -469,6 +469,7 @@ var (
 		Address: &shipping.Address{Name: "Alice", Line1: "1 Main St", Line2: "Apt 2", City: "Springfield", PostalCode: "12345", Country: "US"},
 		Lines:   []shipping.Line{{SKU: "SKU-A", Quantity: 2}, {SKU: "SKU-B", Quantity: 1}},
 	})
+	expireSess    = send(payment.CommandsTopic, payment.ExpireSessionName, payment.ExpireSession{OrderID: testOrderID, SessionID: "sess-1"})
 	shipNoAddress = send(shipping.CommandsTopic, shipping.CreateShipmentName, shipping.CreateShipment{
 		OrderID: testOrderID,
 		Lines:   []shipping.Line{{SKU: "SKU-A", Quantity: 2}, {SKU: "SKU-B", Quantity: 1}},
@@ -778,7 +779,12 @@ func TestProcessOrderPayment(t *testing.T) {
 		},
 
 		{name: "session created when a session is recorded does nothing", steps: atSessionOpen, msg: sessionCreatedMsg()},
-		{name: "session created for a cancelled order does nothing", steps: atPaymentTimedOut, msg: sessionCreatedMsg()},
+		{name: "session created for a cancelled order with its session does nothing", steps: atPaymentTimedOut, msg: sessionCreatedMsg()},
+		{
+			name:  "session created for an order cancelled before it was recorded closes it",
+			steps: path(atAwaitingPayment, cancelOrder(order.ReasonTimedOut)), msg: sessionCreatedMsg(),
+			want: []Effect{expireSess},
+		},
 		{name: "session created for a paid order does nothing", steps: atAwaitingShipment, msg: sessionCreatedMsg()},
 
 		{
@@ -1082,14 +1088,14 @@ func TestProcessOrderCompletionAndCompensation(t *testing.T) {
 			want: []Effect{notice(t, KindOrderCompleted, atCompleted...)},
 		},
 		{
-			name:  "cancelled with a reservation (payment timed out) releases and emails",
+			name:  "cancelled with a reservation (payment timed out) releases, closes the session and emails",
 			steps: atPaymentTimedOut, msg: ev(order.NameOrderCancelled),
-			want: []Effect{releaseFx("order cancelled: timed_out"), notice(t, KindOrderCancelled, atPaymentTimedOut...)},
+			want: []Effect{releaseFx("order cancelled: timed_out"), expireSess, notice(t, KindOrderCancelled, atPaymentTimedOut...)},
 		},
 		{
-			name:  "cancelled with a reservation (payment failed) releases and emails",
+			name:  "cancelled with a reservation (payment failed) releases, closes the session and emails",
 			steps: atPaymentFailed, msg: ev(order.NameOrderCancelled),
-			want: []Effect{releaseFx("order cancelled: payment_failed"), notice(t, KindOrderCancelled, atPaymentFailed...)},
+			want: []Effect{releaseFx("order cancelled: payment_failed"), expireSess, notice(t, KindOrderCancelled, atPaymentFailed...)},
 		},
 		{
 			name:  "cancelled out of stock only emails",

@@ -31,6 +31,8 @@ const (
 	RefundName = "payments.refund.v1"
 	// RefundedName is the stored name of Refunded.
 	RefundedName = "payment.refunded.v1"
+	// ExpireSessionName is the message name of ExpireSession.
+	ExpireSessionName = "payments.expire_session.v1"
 )
 
 // Webhook statuses the provider reports; the orders service branches on exactly these.
@@ -177,6 +179,25 @@ type Refunded struct {
 	Currency  string    `json:"currency,omitempty"`
 	Reason    string    `json:"reason"`
 	At        time.Time `json:"at"`
+}
+
+// ExpireSession closes the checkout session of an order given up, so that nobody pays for
+// it any more. A session no longer open (paid, failed, closed) stays as it is: money paid
+// before it closed comes as a payment webhook and is refunded as for any order given up.
+type ExpireSession struct {
+	OrderID   string `json:"orderId"`
+	SessionID string `json:"sessionId"`
+}
+
+// Validate reports the first problem with c as a field error.
+func (c ExpireSession) Validate() error {
+	if strings.TrimSpace(c.OrderID) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	if strings.TrimSpace(c.SessionID) == "" {
+		return apperr.FieldErrorf("sessionId", "sessionId is required")
+	}
+	return limits.Check(limits.ID("orderId", c.OrderID), limits.ID("sessionId", c.SessionID))
 }
 
 // StreamID names the payment stream of an order, so one order has one payment history.

@@ -165,3 +165,23 @@ func TestConcurrentManagerDecisions(t *testing.T) {
 	wg.Wait()
 	assert.ElementsMatch(t, []int{http.StatusOK, http.StatusConflict}, codes)
 }
+
+// An order cancelled while its payment session is open (here at its payment deadline) has
+// the session closed, so the customer can no longer pay for it; open, it was paid and
+// then refunded. The session may be recorded before the deadline or come after it.
+func TestACancelledOrdersPaymentSessionIsClosed(t *testing.T) {
+	opt := defaultOptions()
+	opt.workflow.PaymentTimeout = time.Second
+	s := start(t, opt)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "cancelled")
+	var sess struct{ Status string }
+	if !poll(10*time.Millisecond, func() bool {
+		return s.call(t, "GET", s.payments+"/api/payments/sessions/"+id, nil, bearer(ordersServiceToken), &sess) == http.StatusOK &&
+			sess.Status == "expired"
+	}) {
+		t.Fatalf("the cancelled order's payment session is %q, not expired", sess.Status)
+	}
+	assert.Equal(t, http.StatusConflict, s.call(t, "POST", s.payments+"/api/payments/process",
+		map[string]string{"orderId": id, "outcome": "completed"}, bearer(ordersServiceToken), nil), "a closed session is not paid")
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 )
@@ -70,4 +71,40 @@ func TestABatchOfSessionCommandsCostsTwoRoundTrips(t *testing.T) {
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE stream_type = $1 AND stream_id LIKE '%o-%'`, payment.StreamType).Scan(&events))
 	require.Equal(t, 4, sessions)
 	require.Equal(t, 4, events)
+}
+
+// An order given up has its open session closed, once however often the command comes,
+// as the consumer runs it; a session the customer paid meanwhile stays paid (its payment
+// is refunded by the saga), and the simulator then refuses to pay the closed one.
+func TestExpireSessionClosesOnlyAnOpenSession(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	create := func(orderID string) Session {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		sess, _, err := s.CreateSession(ctx, tx, payment.CreateSession{OrderID: orderID, Amount: 500, Currency: "EUR"})
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit(ctx))
+		return sess
+	}
+	given, paid := create("o-given-up"), create("o-paid")
+	_, err := pool.Exec(ctx, `UPDATE payments.sessions SET status = 'completed' WHERE session_id = $1`, paid.SessionID)
+	require.NoError(t, err)
+
+	expire := func(sess Session) func(ctx context.Context, tx pgx.Tx) error {
+		msg := command(t, "m-"+sess.OrderID, payment.ExpireSessionName, payment.ExpireSession{OrderID: sess.OrderID, SessionID: sess.SessionID})
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) })
+	}
+	pgtest.HandleTwice(t, pool, "expire an open session", expire(given))
+	require.False(t, pgtest.Redelivered(t, pool, "expire a paid session", expire(paid)), "a paid session stays as it is")
+	status := func(sess Session) string {
+		got, err := sessionWhere(ctx, pool, "session_id", sess.SessionID, false)
+		require.NoError(t, err)
+		return got.Status
+	}
+	require.Equal(t, StatusExpired, status(given))
+	require.Equal(t, payment.StatusCompleted, status(paid))
+	_, err = s.settle(ctx, ProcessRequest{OrderID: given.OrderID, Outcome: payment.StatusCompleted})
+	require.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "the simulator does not pay a closed session: %v", err)
 }

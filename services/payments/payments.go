@@ -46,6 +46,10 @@ const (
 // and payment.StatusFailed, so a session's status reads the same as the webhook it produced.
 const StatusOpen = "open"
 
+// StatusExpired is a session closed because its order was given up: it can no longer be
+// paid.
+const StatusExpired = "expired"
+
 // Config is what the process passes in from its environment.
 type Config struct {
 	// WebhookSecret signs the webhooks the simulator sends; the orders service verifies with it.
@@ -167,6 +171,12 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		}
 		_, _, err := s.createSession(ctx, tx, meta, cmd, known)
 		return err
+	case payment.ExpireSessionName:
+		var cmd payment.ExpireSession
+		if err := eventstore.Decode(msg, &cmd); err != nil {
+			return err
+		}
+		return s.expireSession(ctx, tx, cmd)
 	case payment.RefundName:
 		var cmd payment.Refund
 		if err := eventstore.Decode(msg, &cmd); err != nil {
@@ -279,6 +289,28 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		known[cmd.OrderID] = &sess
 	}
 	return sess, true, nil
+}
+
+// expireSession closes cmd's session at the provider and records it closed, if it is
+// still open: the order was given up. It reads nothing first, so that the command costs
+// the same on the consumer's pipeline as on its own: the provider answers a session no
+// longer open without error (Provider.ExpireSession), and the update changes only an open
+// one, so a session the customer paid meanwhile stays paid (its payment is refunded).
+func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, cmd payment.ExpireSession) error {
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	if err := s.cfg.Provider.ExpireSession(ctx, cmd.SessionID); err != nil {
+		return fmt.Errorf("expire payment session %s of order %s: %w", cmd.SessionID, cmd.OrderID, err)
+	}
+	_, err := tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4
+		WHERE session_id = $1 AND order_id = $2 AND status = $5`,
+		cmd.SessionID, cmd.OrderID, StatusExpired, s.now(), StatusOpen)
+	if err != nil {
+		return fmt.Errorf("record payment session %s expired: %w", cmd.SessionID, err)
+	}
+	s.logger.InfoContext(ctx, "payments: session expired", "order_id", cmd.OrderID, "session_id", cmd.SessionID)
+	return nil
 }
 
 // existingSession returns the order's session if it has one (a not-found error otherwise),

@@ -20,6 +20,9 @@ type Provider interface {
 	OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error)
 	// Refund gives back the whole of r's payment and returns the provider's refund id.
 	Refund(ctx context.Context, r payment.Refund) (string, error)
+	// ExpireSession closes a session so that it can no longer be paid. A session already
+	// closed or paid is no error: asked again, the provider's answer is the same.
+	ExpireSession(ctx context.Context, sessionID string) error
 }
 
 // OpenedSession is what the provider says about a session it opened: its id, the URL the
@@ -41,6 +44,10 @@ func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession) (
 	id := "cs_" + rand.Text()
 	return OpenedSession{ID: id, URL: p.publicURL + "/pay/" + id}, nil
 }
+
+// ExpireSession has nothing to do: payments.sessions is the simulator's state, and the
+// service records the session closed there.
+func (simulatedProvider) ExpireSession(context.Context, string) error { return nil }
 
 func (simulatedProvider) Refund(context.Context, payment.Refund) (string, error) {
 	return "re_" + rand.Text(), nil

@@ -123,6 +123,24 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (string, error) {
 	return re.ID, nil
 }
 
+// ExpireSession expires the Checkout Session. Stripe refuses to expire one that is no
+// longer open (paid, or expired already); it is then read back, and one not open is no
+// error: there is nothing left to close, and money paid comes as a webhook.
+func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) error {
+	_, err := s.client.V1CheckoutSessions.Expire(ctx, sessionID, &stripe.CheckoutSessionExpireParams{})
+	if err == nil {
+		return nil
+	}
+	var refused *stripe.Error
+	if errors.As(err, &refused) && refused.Type == stripe.ErrorTypeInvalidRequest {
+		cs, rerr := s.client.V1CheckoutSessions.Retrieve(ctx, sessionID, &stripe.CheckoutSessionRetrieveParams{})
+		if rerr == nil && cs.Status != stripe.CheckoutSessionStatusOpen {
+			return nil
+		}
+	}
+	return stripeError("expire Checkout Session "+sessionID, err)
+}
+
 // stripeError keeps Stripe's own message and request id, which support needs to find the
 // call in the Stripe dashboard; the command is retried, then dead-lettered.
 func stripeError(what string, err error) error {

@@ -159,3 +159,20 @@ func TestStripeRefundsAPaymentOnce(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.refunds WHERE payment_id = 'pi_late'`).Scan(&n))
 	assert.Equal(t, 1, n)
 }
+
+// An order given up has its Checkout Session expired at Stripe (stripe-mock checks the
+// request as Stripe's API would), so the customer can no longer pay it there.
+func TestStripeExpiresTheSessionOfAnOrderGivenUp(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	provider := stripeProvider(mock)
+	svc, pool := newService(t, payments.Config{Provider: provider})
+	sess, _, err := createInTx(ctx, pool, svc, payment.CreateSession{OrderID: "ord-given-up", Amount: 500, Currency: "EUR"})
+	require.NoError(t, err)
+
+	require.NoError(t, provider.ExpireSession(ctx, sess.SessionID))
+	calls := mock.Requests("/v1/checkout/sessions/" + sess.SessionID + "/expire")
+	require.Len(t, calls, 1)
+	assert.Equal(t, "POST", calls[0].Method)
+	assert.Equal(t, 200, calls[0].Status)
+}
