@@ -585,16 +585,27 @@ func (c *consumer) oneByOne(ctx context.Context, tx pgx.Tx, topic string, rows [
 	return len(rows), nil
 }
 
+// Permanent marks err as a failure no later attempt can mend (a reply about an order that
+// does not exist): the consumer dead-letters the message at once, rather than after
+// maxAttempts tries, each after a backoff, while the topic's later messages wait behind it
+// (a run of such messages stalled a topic for minutes).
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
 // failed records a failed attempt at m. Before maxAttempts it returns the number of rows
 // before m, so everything ahead of m commits and m is tried again next round; at
-// maxAttempts m becomes a dead letter and counts as done.
+// maxAttempts, or at once when cause is Permanent, m becomes a dead letter and counts as
+// done.
 func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row, m *message.Message, cause error) (int, error) {
 	if ctx.Err() != nil {
 		return 0, ctx.Err() // stopping, not failing: nothing is counted and nothing commits
 	}
 	c.attempts[m.UUID]++
 	c.log.metrics.handled.WithLabelValues(c.group, topic, outcomeFailed).Inc()
-	if c.attempts[m.UUID] >= c.maxAttempts {
+	if c.attempts[m.UUID] >= c.maxAttempts || errors.As(cause, new(permanentError)) {
 		delete(c.attempts, m.UUID)
 		c.dead = append(c.dead, m.UUID)
 		c.log.logger.Error("message dead-lettered", cause, messageFields(c.group, topic, m))

@@ -22,6 +22,18 @@ import (
 // A handler that keeps failing leaves none of its writes behind, the message ends in
 // dead_letters, and the messages after it are still delivered.
 func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
+	deadLettersThePoison(t, errors.New("cannot handle this one"), eventstore.DefaultMaxAttempts)
+}
+
+// A failure marked permanent is dead-lettered at its first attempt: no retries, no
+// backoff, while the messages behind it wait.
+func TestAPermanentFailureIsDeadLetteredAtOnce(t *testing.T) {
+	deadLettersThePoison(t, eventstore.Permanent(errors.New("cannot handle this one")), 1)
+}
+
+// deadLettersThePoison runs a poison message that fails with failure, then a healthy one
+// behind it, and checks the poison is dead-lettered after attempts tries on its own.
+func deadLettersThePoison(t *testing.T, failure error, attemptsWanted int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pool := pgtest.Pool(t)
@@ -56,7 +68,7 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 		}
 		if r.StreamID == "poison" {
 			attempts.Add(1)
-			return errors.New("cannot handle this one")
+			return failure
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify('handled', $1)`, r.StreamID)
 		return err
@@ -68,8 +80,8 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 	require.NoError(t, router.Close())
 
 	// Attempts on its own are counted; the one that found it among a batch comes on top.
-	assert.GreaterOrEqual(t, attempts.Load(), int32(eventstore.DefaultMaxAttempts))
-	assert.LessOrEqual(t, attempts.Load(), int32(eventstore.DefaultMaxAttempts+1))
+	assert.GreaterOrEqual(t, attempts.Load(), int32(attemptsWanted))
+	assert.LessOrEqual(t, attempts.Load(), int32(attemptsWanted+1))
 	var effects []string
 	rows, err := pool.Query(ctx, `SELECT stream_id FROM side_effects`)
 	require.NoError(t, err)
@@ -87,7 +99,7 @@ func TestFailingHandlerWritesNothingAndDeadLettersTheMessage(t *testing.T) {
 	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_dead_letters_total", "dlq-check"))
 	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "dead_lettered"))
 	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "handled"))
-	assert.Equal(t, float64(eventstore.DefaultMaxAttempts), gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "failed"),
+	assert.Equal(t, float64(attemptsWanted), gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "failed"),
 		"each attempt on its own counts; the batch that first met it failed as a whole and counts nothing")
 	assert.Equal(t, 0.0, gathered(t, reg, "ordermill_consumer_lag_messages", "dlq-check"), "nothing left behind")
 }

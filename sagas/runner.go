@@ -265,7 +265,9 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 	for _, j := range jobs {
 		c, ok := orders[j.orderID]
 		if !ok {
-			return apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID)
+			// No order comes into being after a message about it (its commands and replies
+			// follow its placement): dead-lettered at once, not retried.
+			return eventstore.Permanent(apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID))
 		}
 		state := states[j.orderID]
 		if err := r.decide(tx, j, c.Order, &state, recent[j.orderID]); err != nil {
