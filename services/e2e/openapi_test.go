@@ -116,6 +116,7 @@ func TestEveryAnswerMatchesTheServicesOpenAPIDocument(t *testing.T) {
 	r.deliveryWebhook(t, p, late)
 	r.warehouseAPI(t)
 	r.dashboard(t, p)
+	r.unavailable(t)
 	for _, base := range s.bases() {
 		c := cs.byHost[hostOf(t, base)]
 		c.checkExercised(t, notExercised)

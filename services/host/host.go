@@ -132,11 +132,13 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	}
 	routed := len(router.Handlers()) > 0
 	ready := &readiness{pool: pool, log: log, router: router, routed: routed, holdbackLimit: opts.HoldbackLimit}
-	mux := http.NewServeMux()
+	// The host's routes sit over the service's: a path of theirs asked for with another
+	// method is answered 405 with Allow, in the service routes' JSON error, and every
+	// other path is the service's.
+	mux := httpx.NewMuxOver(svc.Handler())
 	for _, r := range ownRoutes(metrics.Handler(reg, slog.NewLogLogger(logger.Handler(), slog.LevelWarn)), ready, serveDocument(doc)) {
 		mux.Handle(r.pattern, r.handler)
 	}
-	mux.Handle("/", svc.Handler())
 
 	observe := func(ctx context.Context) context.Context { return ctx }
 	if o, ok := svc.(Observed); ok {

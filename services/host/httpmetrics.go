@@ -10,6 +10,7 @@ import (
 
 	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/metrics"
+	"github.com/ordermill/ordermill/services/httpx"
 )
 
 // httpMetrics count a process's HTTP requests by route pattern (never the path, which
@@ -60,14 +61,16 @@ func (m httpMetrics) instrument(h http.Handler) http.Handler {
 
 // captureRoute wraps the process's outermost mux: muxes set Pattern and the path's
 // values on the request in place, so once mux has served r (and the service's own mux
-// under it has), r.Pattern is the innermost match. Lines logged while r is handled name
-// the order its path names ({id} or {orderId}: every such route is about an order).
+// under it has), r.Pattern is the innermost match. A request only a mux's catch-all
+// answered (404, 405) has no route: httpx.Route says "", which instrument counts as
+// "unmatched". Lines logged while r is handled name the order its path names ({id} or
+// {orderId}: every such route is about an order).
 func captureRoute(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(logging.With(r.Context(), func() []any { return logging.Order(orderInPath(r)) }))
 		mux.ServeHTTP(w, r)
 		if route, ok := r.Context().Value(routeKey{}).(*string); ok {
-			*route = r.Pattern
+			*route = httpx.Route(r)
 		}
 	})
 }

@@ -13,15 +13,26 @@ import (
 // every pattern is documented). A request none of them serves gets the JSON error every
 // other answer uses, not http.ServeMux's text.
 type Mux struct {
-	mux      http.ServeMux // the routes, and "/" for a request none of them serves
+	mux      http.ServeMux // the routes, and catchAll for a request none of them serves
 	routes   http.ServeMux // the routes alone, asked only about unserved requests
+	next     http.Handler  // what serves a request none of the routes serves at any method; nil: 404
 	patterns []string
 }
 
+// catchAll is the pattern of the route that answers the requests no registered route
+// serves; as it is taken, no service can register it.
+const catchAll = "/"
+
 // NewMux returns a Mux with no routes.
-func NewMux() *Mux {
-	m := &Mux{}
-	m.mux.HandleFunc("/", m.unserved)
+func NewMux() *Mux { return NewMuxOver(nil) }
+
+// NewMuxOver returns a Mux with no routes that hands the requests whose path none of its
+// routes serves to next (404 when next is nil). A request for a path its routes serve,
+// with a method they are not served for, is still its own: 405 with Allow, as NewMux's.
+// A process puts its own routes (/healthz, /metrics) over its service's Mux with it.
+func NewMuxOver(next http.Handler) *Mux {
+	m := &Mux{next: next}
+	m.mux.HandleFunc(catchAll, m.unserved)
 	return m
 }
 
@@ -40,12 +51,22 @@ func (m *Mux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Reque
 // ServeHTTP dispatches r to the handler whose pattern matches it best.
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
 
+// Route is the pattern of the route that served r, once a Mux has served it, or "" when
+// none did (a 404 or 405, answered by the Mux itself): never anything taken from the
+// request.
+func Route(r *http.Request) string {
+	if r.Pattern == catchAll {
+		return ""
+	}
+	return r.Pattern
+}
+
 // Patterns lists the registered patterns ("GET /api/orders/{id}"), in registration order.
 func (m *Mux) Patterns() []string { return slices.Clone(m.patterns) }
 
 // unserved answers a request no route serves: 405 (code invalid) with the Allow header
-// when its path is served for other methods, which the routes alone tell, otherwise 404
-// not_found.
+// when its path is served for other methods, which the routes alone tell, otherwise
+// m.next's answer, or 404 not_found without one.
 func (m *Mux) unserved(w http.ResponseWriter, r *http.Request) {
 	h, _ := m.routes.Handler(r)
 	probe := statusProbe{header: http.Header{}}
@@ -57,6 +78,10 @@ func (m *Mux) unserved(w http.ResponseWriter, r *http.Request) {
 			Code:    string(apperr.CodeInvalid),
 			Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", apperr.Excerpt(r.Method), apperr.Excerpt(r.URL.Path), allow),
 		}})
+		return
+	}
+	if m.next != nil {
+		m.next.ServeHTTP(w, r)
 		return
 	}
 	WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{

@@ -1,0 +1,58 @@
+package httpx_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ordermill/ordermill/services/httpx"
+)
+
+// A Mux over another handler answers a wrong method on its own paths itself, 405 with
+// Allow in the JSON error, and hands every other path to the handler under it; the
+// route a request was served by is the innermost pattern, and none for what only a
+// catch-all answered.
+func TestMuxOverAnswersAWrongMethodOnItsPathsAndHandsOnTheRest(t *testing.T) {
+	service := httpx.NewMux()
+	service.HandleFunc("POST /api/orders", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
+	outer := httpx.NewMuxOver(service)
+	outer.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	serve := func(method, path string) (*httptest.ResponseRecorder, string) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(method, path, nil)
+		outer.ServeHTTP(rec, req)
+		return rec, httpx.Route(req)
+	}
+
+	for _, method := range []string{http.MethodPost, http.MethodOptions, http.MethodDelete, http.MethodPut} {
+		rec, route := serve(method, "/healthz")
+		assert.Equal(t, http.StatusMethodNotAllowed, rec.Code, method)
+		assert.Equal(t, "GET, HEAD", rec.Header().Get("Allow"), method)
+		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"), method)
+		got := decodeError(t, rec)
+		assert.Equal(t, "invalid", got.Code, method)
+		assert.Equal(t, method+" is not allowed on /healthz; allowed: GET, HEAD", got.Message)
+		assert.Empty(t, route, "%s /healthz has no route", method)
+	}
+	rec, route := serve(http.MethodGet, "/healthz")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "GET /healthz", route)
+	rec, route = serve(http.MethodHead, "/healthz")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "GET /healthz", route)
+
+	// The service's routes, and its own 404 and 405, are the service's.
+	rec, route = serve(http.MethodPost, "/api/orders")
+	assert.Equal(t, http.StatusCreated, rec.Code)
+	assert.Equal(t, "POST /api/orders", route)
+	rec, route = serve(http.MethodGet, "/api/orders")
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, "POST", rec.Header().Get("Allow"))
+	assert.Empty(t, route)
+	rec, route = serve(http.MethodGet, "/nothing")
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+	assert.Equal(t, "nothing is served at /nothing", decodeError(t, rec).Message)
+	assert.Empty(t, route)
+}
