@@ -56,6 +56,9 @@ type Config struct {
 	MailPollInterval time.Duration
 	// MailSenders is how many emails go to SMTP at once (mailer.DefaultSenders when zero).
 	MailSenders int
+	// MailStopGrace is how long the emails being sent at a stop may take to finish
+	// (mailer.DefaultStopGrace when zero): the process's SHUTDOWN_TIMEOUT.
+	MailStopGrace time.Duration
 	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).
 	DashboardDevPassword string
 	// ConfirmApprovalAbove: approving an order whose total is above it, in the order's own
@@ -121,7 +124,8 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	memory := orderstream.NewMemory()
 	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots, memory), memory: memory, logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
-	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval, Senders: cfg.MailSenders})
+	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval, Senders: cfg.MailSenders,
+		StopGrace: cfg.MailStopGrace})
 	s.saga = sagas.NewRunner(sagas.ProcessOrder, cfg.Workflow, s.outbox, cfg.Now, logger)
 	s.dashboard = dashboard.New(pool, logger, dashboard.Config{
 		Now: cfg.Now, DevMode: cfg.DevMode, ServiceToken: cfg.ServiceToken, PaymentsURL: cfg.PaymentsURL, DeliveryURL: cfg.DeliveryURL,

@@ -100,7 +100,8 @@ func TestSendPendingGivesUpOnAnUnresponsiveServer(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	svc := newMailer(pool, "smtp://"+ln.Addr().String())
+	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: "smtp://" + ln.Addr().String(), From: mailFrom,
+		StopGrace: 50 * time.Millisecond})
 	first := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
 	rest := []int64{
 		insertNotification(t, pool, "ord-2", "order_confirmed", "bob@example.com", "s", "b"),
@@ -108,7 +109,7 @@ func TestSendPendingGivesUpOnAnUnresponsiveServer(t *testing.T) {
 	}
 
 	// The context ends while the first email waits for the server's greeting, however
-	// long the machine took to get there.
+	// long the machine took to get there; the send is cut off once the stop's grace is over.
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
@@ -271,6 +272,34 @@ func TestRunWorkerSendsWithSeveralSendersAtOnce(t *testing.T) {
 		assert.Equal(c, 2*senders, sent)
 	}, 30*time.Second, 20*time.Millisecond)
 	assert.Len(t, srv.received(), 2*senders)
+}
+
+// A worker stopped while an email is with the SMTP server lets it finish, within the
+// stop's grace: the server took it, and it is recorded sent. Cut off at the stop, it was
+// recorded failed and never sent again though the customer had it: a probe's SIGTERM
+// under load so marked all eight emails in flight.
+func TestRunWorkerStoppedMidSendLetsTheEmailFinish(t *testing.T) {
+	pool := pgtest.Pool(t)
+	release := make(chan struct{})
+	srv := startSMTP(t, smtpConfig{hold: release})
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "Your order is confirmed", "body")
+	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
+		PollInterval: 10 * time.Millisecond, StopGrace: time.Minute})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWorker(ctx) }()
+	select {
+	case <-srv.entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the email never reached the server's DATA")
+	}
+	cancel()
+	close(release)
+	require.NoError(t, <-done)
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.sent, "the email in flight at the stop is recorded sent: %+v", row)
+	assert.Empty(t, row.errText)
+	assert.Len(t, srv.received(), 1)
 }
 
 // The worker claims for every idle sender in one statement, and records the emails'

@@ -44,7 +44,14 @@ type Config struct {
 	// zero). Each holds at most one claimed email whose outcome is not on record, so a
 	// process cut off mid-send leaves at most this many emails in doubt.
 	Senders int
+	// StopGrace is how long the emails being sent when the worker stops may take to finish
+	// (DefaultStopGrace when zero): the process's SHUTDOWN_TIMEOUT. One still with SMTP
+	// then is cut off and recorded failed; it may have gone out, so it is never sent again.
+	StopGrace time.Duration
 }
+
+// DefaultStopGrace is Config.StopGrace's default, SHUTDOWN_TIMEOUT's.
+const DefaultStopGrace = 10 * time.Second
 
 // DefaultSenders is Config.Senders' default. One sender sends an email per committed claim
 // plus an SMTP conversation, one after the other: about 30 a second on a loaded 2-core
@@ -80,6 +87,9 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 	}
 	if cfg.Senders <= 0 {
 		cfg.Senders = DefaultSenders
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = DefaultStopGrace
 	}
 	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "emails_total",
@@ -157,11 +167,17 @@ func (s *Outbox) SendPending(ctx context.Context) (int, error) {
 func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll int, err error) {
 	jobs := make(chan notification, senders)
 	done := make(chan mailOutcome, senders) // a sender has at most one outcome not yet taken
+	// The emails with SMTP when ctx ends may finish, for StopGrace: cut off at once, an
+	// email the server had taken was recorded failed, and never sent again.
+	sending, cutOff := context.WithCancel(context.WithoutCancel(ctx))
+	defer cutOff()
+	graceOver := context.AfterFunc(ctx, func() { time.AfterFunc(s.cfg.StopGrace, cutOff) })
+	defer graceOver()
 	var wg sync.WaitGroup
 	for range senders {
 		wg.Go(func() {
 			for n := range jobs {
-				done <- s.send(ctx, n)
+				done <- s.send(sending, n)
 			}
 		})
 	}

@@ -35,6 +35,8 @@ type smtpServer struct {
 	user, pass string
 	rcptErr    error
 	together   int
+	hold       chan struct{} // when set, DATA answers only once it is closed
+	entered    chan struct{} // with hold: receives each session that reached DATA
 	allIn      chan struct{} // closed once together sessions have been in DATA at once
 	allInOnce  sync.Once
 
@@ -50,6 +52,7 @@ type smtpConfig struct {
 	user, pass string
 	rcptErr    error
 	together   int
+	hold       chan struct{} // DATA answers only once hold is closed (smtpServer.entered says when one waits)
 }
 
 func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
@@ -60,7 +63,7 @@ func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, "0"))
 	require.NoError(t, err)
 	s := &smtpServer{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass, rcptErr: cfg.rcptErr,
-		together: cfg.together, allIn: make(chan struct{})}
+		together: cfg.together, hold: cfg.hold, entered: make(chan struct{}, 16), allIn: make(chan struct{})}
 	srv := smtp.NewServer(s)
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
@@ -167,6 +170,10 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	}
 	if err := ss.srv.waitTogether(); err != nil {
 		return err
+	}
+	if ss.srv.hold != nil {
+		ss.srv.entered <- struct{}{}
+		<-ss.srv.hold
 	}
 	ss.srv.mu.Lock()
 	ss.srv.mails = append(ss.srv.mails, receivedMail{from: ss.from, to: ss.to, data: string(raw), user: ss.user})
