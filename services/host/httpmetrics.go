@@ -68,10 +68,12 @@ func (m httpMetrics) instrument(h http.Handler) http.Handler {
 func captureRoute(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(logging.With(r.Context(), func() []any { return logging.Order(orderInPath(r)) }))
+		defer func() { // also when the handler panics: recovered answers, and it is counted
+			if route, ok := r.Context().Value(routeKey{}).(*string); ok {
+				*route = httpx.Route(r)
+			}
+		}()
 		mux.ServeHTTP(w, r)
-		if route, ok := r.Context().Value(routeKey{}).(*string); ok {
-			*route = httpx.Route(r)
-		}
 	})
 }
 
