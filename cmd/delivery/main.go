@@ -35,9 +35,13 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 	if err != nil {
 		return nil, err
 	}
+	webhookURL, err := env.URL("DELIVERY_WEBHOOK_URL", delivery.DefaultOrdersWebhookURL, "http", "https")
+	if err != nil {
+		return nil, err
+	}
 	return delivery.New(pool, logger, delivery.Config{
 		WebhookSecret:    secret,
-		OrdersWebhookURL: env("DELIVERY_WEBHOOK_URL"),
+		OrdersWebhookURL: webhookURL,
 		Simulator:        host.DevMode(env),
 		Callers:          callers,
 	}), nil

@@ -50,6 +50,11 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 
 // Finding 1 of issue 8: in production the procedures want the orders service's token and
 // the courier simulator does not exist; in dev mode it does, behind the development token.
+func TestWebhookURLMustBeAURL(t *testing.T) {
+	_, err := build(context.Background(), nil, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1", "DELIVERY_WEBHOOK_URL": "orders/webhooks"}))
+	require.ErrorContains(t, err, `DELIVERY_WEBHOOK_URL="orders/webhooks" is not a http:// or https:// URL`)
+}
+
 func TestCourierSimulatorOnlyInDevMode(t *testing.T) {
 	pool := pgtest.Pool(t)
 	prod, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{

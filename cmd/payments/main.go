@@ -46,13 +46,21 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 	if err != nil {
 		return nil, err
 	}
+	webhookURL, err := env.URL("PAYMENTS_WEBHOOK_URL", payments.DefaultOrdersWebhookURL, "http", "https")
+	if err != nil {
+		return nil, err
+	}
+	publicURL, err := env.URL("PAYMENTS_PUBLIC_URL", payments.DefaultPublicURL, "http", "https")
+	if err != nil {
+		return nil, err
+	}
 	if provider == nil && !host.DevMode(env) {
 		logger.Warn("payments: PAYMENT_PROVIDER is the simulator outside dev mode: sessions take no money; set PAYMENT_PROVIDER=stripe")
 	}
 	return payments.New(pool, logger, payments.Config{
 		WebhookSecret:    secret,
-		OrdersWebhookURL: env("PAYMENTS_WEBHOOK_URL"),
-		PublicURL:        env("PAYMENTS_PUBLIC_URL"),
+		OrdersWebhookURL: webhookURL,
+		PublicURL:        publicURL,
 		Simulator:        host.DevMode(env),
 		Callers:          callers,
 		Provider:         provider,
@@ -66,7 +74,14 @@ func paymentProvider(env host.Env) (payments.Provider, error) {
 	case "simulator":
 		return nil, nil
 	case "stripe":
-		cfg := payments.StripeConfig{SecretKey: env("STRIPE_SECRET_KEY"), APIBase: env("STRIPE_API_BASE"), SuccessURL: env("STRIPE_SUCCESS_URL")}
+		cfg := payments.StripeConfig{SecretKey: env("STRIPE_SECRET_KEY")}
+		var err error
+		if cfg.APIBase, err = env.URL("STRIPE_API_BASE", "", "https", "http"); err != nil {
+			return nil, err
+		}
+		if cfg.SuccessURL, err = env.URL("STRIPE_SUCCESS_URL", "", "https", "http"); err != nil {
+			return nil, err
+		}
 		if cfg.SecretKey == "" {
 			return nil, fmt.Errorf("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY, the account's secret API key")
 		}

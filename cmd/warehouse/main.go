@@ -29,7 +29,11 @@ func build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 	if err != nil {
 		return nil, err
 	}
-	if env("SEED_CATALOG") == "1" {
+	seed, err := env.Bool("SEED_CATALOG")
+	if err != nil {
+		return nil, err
+	}
+	if seed {
 		if err := warehouse.Seed(ctx, pool); err != nil {
 			return nil, fmt.Errorf("seed catalog: %w", err)
 		}

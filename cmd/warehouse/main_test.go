@@ -54,3 +54,10 @@ func TestVariablesAreDocumented(t *testing.T) {
 		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
 	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"SERVICE_TOKEN_ORDERS": "tok"})
 }
+
+// SEED_CATALOG is a switch: a value that is neither stops the start-up, naming it, rather
+// than starting without the catalog the operator asked for.
+func TestSeedCatalogIsASwitch(t *testing.T) {
+	_, err := build(context.Background(), nil, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "banana"}))
+	require.EqualError(t, err, `SEED_CATALOG="banana": use 1 or 0`)
+}

@@ -9,9 +9,12 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on PPROF_ADDR, see servePprof
+	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +52,34 @@ func (e Env) Duration(key string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q is not a positive duration like 24h or 30s", key, v)
 	}
 	return d, nil
+}
+
+// Bool parses a switch: 1 or 0, true or false (in any case); false when unset.
+func (e Env) Bool(key string) (bool, error) {
+	v := e(key)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: use 1 or 0", key, v)
+	}
+	return b, nil
+}
+
+// URL returns the variable, or def when unset; set, it must be an absolute URL of one of
+// schemes with a host. A bad one stops the start-up: a typo would otherwise pass until
+// the first request that needs it (every placement, say) failed.
+func (e Env) URL(key, def string, schemes ...string) (string, error) {
+	v := e(key)
+	if v == "" {
+		return def, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
+		return "", fmt.Errorf("%s=%q is not a %s:// URL with a host", key, v, strings.Join(schemes, ":// or "))
+	}
+	return v, nil
 }
 
 // Int parses an integer or returns def when unset.
@@ -134,6 +165,9 @@ func readProcess(env Env, defaultPort int) (process, error) {
 	default:
 		return p, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: use otlp, stdout or none", p.tracesExporter)
 	}
+	if _, err := env.Bool("DEV_MODE"); err != nil {
+		return p, err
+	}
 	p.pprofAddr = env("PPROF_ADDR")
 	p.databaseURL = env.String("DATABASE_URL", eventstore.DefaultDatabaseURL)
 	if _, err := pgxpool.ParseConfig(p.databaseURL); err != nil {
@@ -181,9 +215,11 @@ func Logger(env Env, w io.Writer) (*slog.Logger, error) {
 	return logging.New(w, env.String("LOG_FORMAT", format), level)
 }
 
-// DevMode reports whether DEV_MODE=1 (or true): development secrets and unsigned webhooks.
+// DevMode reports whether DEV_MODE=1 (or true, in any case): development secrets and
+// unsigned webhooks. Every process refuses to start with another value (readProcess).
 func DevMode(env Env) bool {
-	return env("DEV_MODE") == "1" || env("DEV_MODE") == "true"
+	dev, _ := env.Bool("DEV_MODE")
+	return dev
 }
 
 // Main is the whole main of a service binary: with --help it prints about and the

@@ -29,7 +29,7 @@ func ProcessVars(defaultPort int) []Var {
 		{"PORT", strconv.Itoa(defaultPort), "port to listen on"},
 		{"HOST", "127.0.0.1", "address to listen on"},
 		{"ADDR", "", "host:port to listen on, instead of HOST and PORT"},
-		{"DEV_MODE", "", "1 or true: development secrets, unsigned webhooks accepted, simulators (README: what dev mode relaxes)"},
+		{"DEV_MODE", "", "1 or true (in any case; another value stops the start-up): development secrets, unsigned webhooks accepted, simulators (README: what dev mode relaxes)"},
 		{"LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"LOG_FORMAT", "text in dev mode, else json", "text or json"},
 		{"SHUTDOWN_TIMEOUT", DefaultShutdownTimeout.String(), "on SIGTERM, how long requests and message batches in flight may take to finish"},

@@ -181,3 +181,25 @@ func TestConfigFromEnvDevMailboxOnlyInDevMode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, cfg.DevMailboxURL)
 }
+
+// A service address, the SMTP server or a wait's deadline that cannot work stops the
+// start-up with one line naming the variable, instead of failing the first request that
+// needs it (every placement, for a bad WAREHOUSE_URL) or every email (SMTP_URL=http://…).
+func TestConfigFromEnvRefusesUnusableValues(t *testing.T) {
+	for key, value := range map[string]string{
+		"SMTP_URL": "http://mail.example.com", "WAREHOUSE_URL": "notaurl", "PAYMENTS_URL": "localhost:3002",
+		"DELIVERY_URL": "ftp://x", "DEV_MAILBOX_URL": "mailpit", "COOKIE_SECURE": "maybe",
+		"APPROVAL_TIMEOUT": "1ns", "PAYMENT_TIMEOUT": "500ms", "DELIVERY_TIMEOUT": "999ms",
+	} {
+		_, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", key: value}))
+		require.Error(t, err, key)
+		assert.True(t, strings.HasPrefix(err.Error(), key), "%s: %v", key, err)
+	}
+	cfg, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "TRUE", "SMTP_URL": "smtp://u:p@mail.example.com:587",
+		"WAREHOUSE_URL": "https://warehouse.internal", "PAYMENT_TIMEOUT": "1s", "COOKIE_SECURE": "true"}))
+	require.NoError(t, err)
+	assert.True(t, cfg.DevMode)
+	assert.True(t, cfg.CookieSecure)
+	assert.Equal(t, "smtp://u:p@mail.example.com:587", cfg.SMTPURL)
+	assert.Equal(t, "https://warehouse.internal", cfg.WarehouseURL)
+}

@@ -88,21 +88,37 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	dev := host.DevMode(env)
 	cfg := Config{
 		DevMode:        dev,
-		SMTPURL:        env("SMTP_URL"),
 		MailFrom:       env("MAIL_FROM"),
 		Workflow:       sagas.DefaultConfig(),
-		WarehouseURL:   env.String("WAREHOUSE_URL", DefaultWarehouseURL),
-		PaymentsURL:    env.String("PAYMENTS_URL", DefaultPaymentsURL),
-		DeliveryURL:    env.String("DELIVERY_URL", DefaultDeliveryURL),
-		CookieSecure:   env("COOKIE_SECURE") == "1" || env("COOKIE_SECURE") == "true",
 		ClientIPHeader: env("CLIENT_IP_HEADER"),
+	}
+	var err error
+	for _, u := range []struct {
+		to             *string
+		key, def       string
+		schemes        []string
+		outsideDevMode bool
+	}{
+		{&cfg.SMTPURL, "SMTP_URL", "", []string{"smtp"}, true},
+		{&cfg.WarehouseURL, "WAREHOUSE_URL", DefaultWarehouseURL, []string{"http", "https"}, true},
+		{&cfg.PaymentsURL, "PAYMENTS_URL", DefaultPaymentsURL, []string{"http", "https"}, true},
+		{&cfg.DeliveryURL, "DELIVERY_URL", DefaultDeliveryURL, []string{"http", "https"}, true},
+		{&cfg.DevMailboxURL, "DEV_MAILBOX_URL", "", []string{"http", "https"}, false},
+	} {
+		if !u.outsideDevMode && !dev {
+			continue
+		}
+		if *u.to, err = env.URL(u.key, u.def, u.schemes...); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.CookieSecure, err = env.Bool("COOKIE_SECURE"); err != nil {
+		return cfg, err
 	}
 	if dev {
 		cfg.ServiceToken = env.String(host.ServiceTokenVar("orders"), host.DevServiceToken("orders"))
 		cfg.DashboardDevPassword = env.String("DASHBOARD_DEV_PASSWORD", DevDashboardPassword)
-		cfg.DevMailboxURL = env("DEV_MAILBOX_URL")
 	}
-	var err error
 	if cfg.ManagerTokens, err = managerTokens(env); err != nil {
 		return cfg, err
 	}
@@ -149,6 +165,14 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	}
 	if w.DeliveryTimeout, err = env.Duration("DELIVERY_TIMEOUT", w.DeliveryTimeout); err != nil {
 		return cfg, err
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{{"APPROVAL_TIMEOUT", w.ApprovalTimeout}, {"PAYMENT_TIMEOUT", w.PaymentTimeout}, {"DELIVERY_TIMEOUT", w.DeliveryTimeout}} {
+		if t.d < time.Second {
+			return cfg, fmt.Errorf("%s=%s: a wait's deadline must be at least 1s away", t.key, t.d)
+		}
 	}
 	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", DefaultSessionTTL); err != nil {
 		return cfg, err
