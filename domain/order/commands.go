@@ -112,9 +112,17 @@ func CheckItems(items []Item) (sum Cents, allPriced bool, err error) {
 	return sum, allPriced, nil
 }
 
+// MaxTotal is the largest order total, in minor units: what one payment can take (Stripe
+// takes at most 999,999.99 at once). A larger order would be accepted, perhaps approved,
+// and then never get a payment session: its command refused by the provider every time.
+const MaxTotal Cents = 99_999_999
+
 func checkTotal(total Cents) error {
 	if total <= 0 {
 		return apperr.FieldErrorf("total", "total must be positive, got %s", total.Units())
+	}
+	if total > MaxTotal {
+		return apperr.FieldErrorf("total", "total must be at most %s, what one payment can take; got %s", MaxTotal.Units(), total.Units())
 	}
 	return nil
 }

@@ -73,6 +73,8 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 	huge := strings.Repeat("x", 100_000)
 	tests := []struct{ name, body, field, message string }{
 		{"a negative total, in units", `{"items":[{"sku":"SKU-001","quantity":2}],"total":-5}`, "total", "total must be positive, got -5.00"},
+		{"a total past what one payment can take (20 espresso machines)", `{"items":[{"sku":"SKU-031","quantity":20}]}`, "total",
+			"total must be at most 999999.99, what one payment can take; got 1000000.00"},
 		{"a quantity that is a string", `{"items":[{"sku":"SKU-001","quantity":"two"}],"total":100}`, "items.quantity",
 			"items.quantity must be an integer within range"},
 		{"items that are an object", `{"items":{},"total":100}`, "items", "items must be an array"},
