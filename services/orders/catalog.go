@@ -22,15 +22,17 @@ import (
 // catalogClient asks the warehouse's public catalog (GET /api/catalog) for prices and
 // product names: the warehouse owns the catalog, and no service reads another's tables. It
 // remembers the last price the catalog gave for each SKU, so that while the warehouse is
-// down orders are still priced from the catalog's own latest word, as their reservations
-// wait on the log; and every name it gave, for the dashboard.
+// down orders are still priced from the catalog's own latest word, if it is at most
+// lastPriceFor old, as their reservations wait on the log; and every name it gave, for the
+// dashboard.
 type catalogClient struct {
 	base   string
 	client *http.Client
 	logger *slog.Logger
+	now    func() time.Time
 
 	mu       sync.Mutex
-	last     map[string]order.Price
+	last     map[string]lastPrice
 	named    map[string]string
 	pending  []*priceLookup // placements waiting for a fetch
 	fetching int            // fetches of prices in flight
@@ -50,6 +52,17 @@ type priceLookup struct {
 // gathered the most (docs/BENCHMARKS.md, twenty-fifth session).
 const priceFetches = 1
 
+// lastPriceFor is how long a price the catalog gave may price an order while the
+// warehouse cannot be asked. A price changed meanwhile (its table stays writable while the
+// service is down) is missed for at most so long; past it, placing is a 503 again.
+const lastPriceFor = 10 * time.Minute
+
+// lastPrice is a price the catalog gave, and when.
+type lastPrice struct {
+	order.Price
+	at time.Time
+}
+
 func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
 	// Every placement asks the catalog, up to as many at once as customers place orders:
 	// keep that many connections open instead of Go's default two, which under load
@@ -57,7 +70,7 @@ func newCatalogClient(base string, logger *slog.Logger) *catalogClient {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
 	return &catalogClient{base: strings.TrimRight(base, "/"), client: &http.Client{Timeout: 5 * time.Second, Transport: transport},
-		logger: logger, last: map[string]order.Price{}, named: map[string]string{}}
+		logger: logger, now: time.Now, last: map[string]lastPrice{}, named: map[string]string{}}
 }
 
 // Names returns the catalog's name of each SKU of skus it knows. Names are remembered for
@@ -99,24 +112,26 @@ func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]str
 
 // prices returns the catalog's price of each SKU it sells among items; a SKU it does not
 // know is absent. When the warehouse cannot be asked, the last prices it gave serve if they
-// cover every SKU; otherwise the error is apperr.CodeUnavailable: the client may retry.
+// cover every SKU and none is older than lastPriceFor; otherwise the error is
+// apperr.CodeUnavailable: the client may retry.
 func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
 	prices, err := c.current(ctx, items)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.now()
 	if err == nil {
 		for sku, p := range prices {
-			c.last[sku] = p
+			c.last[sku] = lastPrice{p, now}
 		}
 		return prices, nil
 	}
 	known := make(map[string]order.Price, len(items))
 	for _, it := range items {
 		p, ok := c.last[it.SKU]
-		if !ok {
+		if !ok || now.Sub(p.at) > lastPriceFor {
 			return nil, err
 		}
-		known[it.SKU] = p
+		known[it.SKU] = p.Price
 	}
 	c.logger.WarnContext(ctx, "catalog unreachable: pricing from its last answer", "err", err)
 	return known, nil

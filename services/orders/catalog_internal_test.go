@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
 )
@@ -88,4 +89,34 @@ func TestPlacementsWaitingForPricesShareTheNextFetch(t *testing.T) {
 		{"SKU-SHARED": {Amount: 1000, Currency: "USD"}},
 		{"SKU-LONGER-NAME": {Amount: 1500, Currency: "USD"}},
 	}, got)
+}
+
+// While the warehouse cannot be asked, an order is priced from the catalog's last answer,
+// but only for lastPriceFor: a price changed meanwhile in the warehouse's table must not be
+// missed for as long as the outage lasts. Past it, placing is the retryable 503 again.
+func TestLastPricesServeAnOutageForAWhileOnly(t *testing.T) {
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []inventory.CatalogItem{{SKU: "SKU-A", Name: "a", UnitPrice: 2400, Currency: "USD"}}})
+	}))
+	defer srv.Close()
+	c := newCatalogClient(srv.URL, slog.New(slog.DiscardHandler))
+	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return at }
+	items := []order.Item{{SKU: "SKU-A", Quantity: 1}}
+	_, err := c.prices(context.Background(), items)
+	require.NoError(t, err)
+
+	down.Store(true)
+	at = at.Add(lastPriceFor)
+	got, err := c.prices(context.Background(), items)
+	require.NoError(t, err, "priced from the last answer")
+	assert.Equal(t, order.Cents(2400), got["SKU-A"].Amount)
+	at = at.Add(time.Second)
+	_, err = c.prices(context.Background(), items)
+	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err), "%v", err)
 }
