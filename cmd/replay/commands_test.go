@@ -111,6 +111,25 @@ func TestOrderExplainsTheBusinessCaseScenarios(t *testing.T) {
 
 	_, err = replay(t, url, "order", "ord-none")
 	assert.ErrorContains(t, err, "no order ord-none in the log")
+
+	// With the service's own settings, the deadlines shown are the service's: the payment
+	// wait of ord-unpaid ends 5s after its reservation, not the default 24 h.
+	var out5 bytes.Buffer
+	withTimeout := func(k string) string {
+		if k == "PAYMENT_TIMEOUT" {
+			return "5s"
+		}
+		return env(url)(k)
+	}
+	require.NoError(t, run(context.Background(), []string{"order", "ord-unpaid"}, withTimeout, &out5, io.Discard))
+	assert.Contains(t, out5.String(), "end the payment wait at 2026-03-02 09:00:29.000Z")
+	bad := func(k string) string {
+		if k == "PAYMENT_TIMEOUT" {
+			return "soon"
+		}
+		return env(url)(k)
+	}
+	assert.ErrorContains(t, run(context.Background(), []string{"order", "ord-unpaid"}, bad, io.Discard, io.Discard), "PAYMENT_TIMEOUT")
 }
 
 func golden(t *testing.T, name, got string) {

@@ -21,6 +21,7 @@ import (
 	"github.com/ordermill/ordermill/cmd/internal/cli"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/host"
+	"github.com/ordermill/ordermill/services/orders"
 )
 
 func main() {
@@ -52,7 +53,9 @@ Commands:
   status                  where each projection stands against the log, every consumer
                           group's lag, the delayed queue, dead letters by topic
   order ID [-json]        an order's events, its state after each, and what the workflow
-                          decides at that point (computed by the real flow, a dry run)
+                          decides at that point (computed by the real flow, a dry run),
+                          with the orders service's RISK_THRESHOLD and *_TIMEOUT settings
+                          from the environment: give it the service's values
   deadletters list        the dead letters, newest first (-topic T; -all shows the
                           re-driven ones too)
   deadletters redrive     send dead letters back to the consumer group that failed them,
@@ -142,7 +145,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "status":
 		return status(ctx, pool, stdout)
 	case "order":
-		return explainOrder(ctx, pool, rest, *asJSON, stdout)
+		cfg, err := orders.WorkflowFromEnv(host.Env(getenv))
+		if err != nil {
+			return err
+		}
+		return explainOrder(ctx, pool, rest, cfg, *asJSON, stdout)
 	case "deadletters":
 		if dl.by == "" {
 			dl.by = "replay"

@@ -53,11 +53,11 @@ type decided struct {
 	Summary string `json:"summary"`
 }
 
-func explainOrder(ctx context.Context, q eventstore.Querier, args []string, asJSON bool, w io.Writer) error {
+func explainOrder(ctx context.Context, q eventstore.Querier, args []string, cfg sagas.Config, asJSON bool, w io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("order wants one order id: replay order ID [-json]")
 	}
-	steps, err := history(ctx, q, args[0])
+	steps, err := history(ctx, q, args[0], cfg)
 	if err != nil {
 		return err
 	}
@@ -69,8 +69,10 @@ func explainOrder(ctx context.Context, q eventstore.Querier, args []string, asJS
 	return printHistory(w, steps)
 }
 
-// history replays order id's events through the aggregate and the workflow.
-func history(ctx context.Context, q eventstore.Querier, id string) ([]step, error) {
+// history replays order id's events through the aggregate and the workflow, deciding with
+// cfg: the orders service's settings (orders.WorkflowFromEnv), so that the deadlines and
+// thresholds it shows are the ones the service used.
+func history(ctx context.Context, q eventstore.Querier, id string, cfg sagas.Config) ([]step, error) {
 	recorded, err := eventstore.Load(ctx, q, id)
 	if err != nil {
 		return nil, err
@@ -78,7 +80,6 @@ func history(ctx context.Context, q eventstore.Querier, id string) ([]step, erro
 	if len(recorded) == 0 || recorded[0].StreamType != orderstream.StreamType {
 		return nil, fmt.Errorf("no order %s in the log", id)
 	}
-	cfg := sagas.DefaultConfig()
 	o := &order.Order{}
 	var steps []step
 	for _, r := range recorded {

@@ -89,7 +89,6 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	cfg := Config{
 		DevMode:        dev,
 		MailFrom:       env("MAIL_FROM"),
-		Workflow:       sagas.DefaultConfig(),
 		ClientIPHeader: env("CLIENT_IP_HEADER"),
 	}
 	var err error
@@ -150,29 +149,8 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.MailSenders < 1 {
 		return cfg, fmt.Errorf("MAIL_SENDERS=%d: at least one sender is needed", cfg.MailSenders)
 	}
-	w := &cfg.Workflow
-	if w.RiskThreshold, err = env.Int("RISK_THRESHOLD", w.RiskThreshold); err != nil {
+	if cfg.Workflow, err = WorkflowFromEnv(env); err != nil {
 		return cfg, err
-	}
-	if w.RiskThreshold < 0 || w.RiskThreshold > risk.MaxScore {
-		return cfg, fmt.Errorf("RISK_THRESHOLD=%d is out of range: risk scores run from 0 to %d", w.RiskThreshold, risk.MaxScore)
-	}
-	if w.ApprovalTimeout, err = env.Duration("APPROVAL_TIMEOUT", w.ApprovalTimeout); err != nil {
-		return cfg, err
-	}
-	if w.PaymentTimeout, err = env.Duration("PAYMENT_TIMEOUT", w.PaymentTimeout); err != nil {
-		return cfg, err
-	}
-	if w.DeliveryTimeout, err = env.Duration("DELIVERY_TIMEOUT", w.DeliveryTimeout); err != nil {
-		return cfg, err
-	}
-	for _, t := range []struct {
-		key string
-		d   time.Duration
-	}{{"APPROVAL_TIMEOUT", w.ApprovalTimeout}, {"PAYMENT_TIMEOUT", w.PaymentTimeout}, {"DELIVERY_TIMEOUT", w.DeliveryTimeout}} {
-		if t.d < time.Second {
-			return cfg, fmt.Errorf("%s=%s: a wait's deadline must be at least 1s away", t.key, t.d)
-		}
 	}
 	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", DefaultSessionTTL); err != nil {
 		return cfg, err
@@ -192,6 +170,38 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	}
 	cfg.ConfirmApprovalAbove = order.Cents(above) * 100
 	return cfg, nil
+}
+
+// WorkflowFromEnv reads the workflow's settings (RISK_THRESHOLD and the waits' timeouts):
+// the orders service decides with them, and `replay order` explains its decisions with the
+// same.
+func WorkflowFromEnv(env host.Env) (sagas.Config, error) {
+	w := sagas.DefaultConfig()
+	var err error
+	if w.RiskThreshold, err = env.Int("RISK_THRESHOLD", w.RiskThreshold); err != nil {
+		return w, err
+	}
+	if w.RiskThreshold < 0 || w.RiskThreshold > risk.MaxScore {
+		return w, fmt.Errorf("RISK_THRESHOLD=%d is out of range: risk scores run from 0 to %d", w.RiskThreshold, risk.MaxScore)
+	}
+	if w.ApprovalTimeout, err = env.Duration("APPROVAL_TIMEOUT", w.ApprovalTimeout); err != nil {
+		return w, err
+	}
+	if w.PaymentTimeout, err = env.Duration("PAYMENT_TIMEOUT", w.PaymentTimeout); err != nil {
+		return w, err
+	}
+	if w.DeliveryTimeout, err = env.Duration("DELIVERY_TIMEOUT", w.DeliveryTimeout); err != nil {
+		return w, err
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{{"APPROVAL_TIMEOUT", w.ApprovalTimeout}, {"PAYMENT_TIMEOUT", w.PaymentTimeout}, {"DELIVERY_TIMEOUT", w.DeliveryTimeout}} {
+		if t.d < time.Second {
+			return w, fmt.Errorf("%s=%s: a wait's deadline must be at least 1s away", t.key, t.d)
+		}
+	}
+	return w, nil
 }
 
 // operatorToken reads OPERATOR_TOKEN. Unlike the other secrets it may stay unset outside
