@@ -178,7 +178,7 @@ func (s *Service) signedIn(h managerHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		m, ok, err := s.sessionManager(r.Context(), r)
 		if err != nil {
-			s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+			s.failPage(w, r, err) // 503 while the database is not answering
 			return
 		}
 		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
@@ -225,11 +225,13 @@ func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	code := map[int]string{
-		http.StatusBadRequest:   string(apperr.CodeInvalid),
-		http.StatusUnauthorized: string(apperr.CodeUnauthorized),
-		http.StatusForbidden:    "forbidden",
-		http.StatusNotFound:     string(apperr.CodeNotFound),
-		http.StatusConflict:     string(apperr.CodeConflict),
+		http.StatusBadRequest:          string(apperr.CodeInvalid),
+		http.StatusUnauthorized:        string(apperr.CodeUnauthorized),
+		http.StatusForbidden:           "forbidden",
+		http.StatusNotFound:            string(apperr.CodeNotFound),
+		http.StatusConflict:            string(apperr.CodeConflict),
+		http.StatusUnprocessableEntity: string(apperr.CodeUnprocessable),
+		http.StatusServiceUnavailable:  string(apperr.CodeUnavailable),
 	}[status]
 	if code == "" {
 		code = "internal"
