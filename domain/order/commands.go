@@ -44,6 +44,9 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if err := checkTotal(cmd.Total); err != nil {
 		return nil, err
 	}
+	if cmd.Total > MaxTotal {
+		return nil, apperr.FieldErrorf("total", "total must be at most %s, what one payment can take; got %s", MaxTotal.Units(), cmd.Total.Units())
+	}
 	if allPriced && cmd.Total != sum {
 		return nil, apperr.FieldErrorf("total", "total %s does not match the sum of item prices %s", cmd.Total.Units(), sum.Units())
 	}
@@ -120,9 +123,6 @@ const MaxTotal Cents = 99_999_999
 func checkTotal(total Cents) error {
 	if total <= 0 {
 		return apperr.FieldErrorf("total", "total must be positive, got %s", total.Units())
-	}
-	if total > MaxTotal {
-		return apperr.FieldErrorf("total", "total must be at most %s, what one payment can take; got %s", MaxTotal.Units(), total.Units())
 	}
 	return nil
 }
