@@ -453,8 +453,28 @@ func emailText(kind string, o *order.Order) (subject, body string) {
 	case KindOrderCompleted:
 		return "Your order has been delivered", fmt.Sprintf("Order %s has been delivered. Thank you for shopping with us.", o.ID)
 	case KindOrderRejected:
-		return "Your order could not be accepted", fmt.Sprintf("Order %s (%s) was not accepted after review. Nothing has been charged.", o.ID, total)
+		return "Your order could not be accepted", fmt.Sprintf("Order %s (%s) was not accepted after review. Nothing is charged for it: a payment already taken is refunded.", o.ID, total)
 	default:
-		return "Your order has been cancelled", fmt.Sprintf("Order %s (%s) was cancelled (%s). Any reserved items were released.", o.ID, total, o.CancelReason)
+		body := fmt.Sprintf("Order %s (%s) was cancelled: %s.", o.ID, total, cancelledBecause(o))
+		if o.ReservationID != "" {
+			body += " The items reserved for it were released."
+		}
+		return "Your order has been cancelled", body
 	}
+}
+
+// cancelledBecause says in a customer's words why o was cancelled.
+func cancelledBecause(o *order.Order) string {
+	switch o.CancelReason {
+	case order.ReasonPaymentFailed:
+		return "the payment did not go through"
+	case order.ReasonOutOfStock:
+		return "an item is out of stock"
+	case order.ReasonTimedOut:
+		if o.ReservationID != "" {
+			return "it was not paid in time"
+		}
+		return "it could not be reviewed in time"
+	}
+	return "it could not go ahead"
 }

@@ -1181,7 +1181,14 @@ func TestProcessOrderEmailText(t *testing.T) {
 	}{
 		{"confirmed", atAwaitingPayment, ev(order.NameInventoryReserved), KindOrderConfirmed, "Your order is confirmed", []string{testOrderID, "100.00 USD"}},
 		{"completed", atCompleted, ev(order.NameOrderCompleted), KindOrderCompleted, "Your order has been delivered", []string{testOrderID}},
-		{"cancelled", atPaymentTimedOut, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled", []string{testOrderID, "100.00 USD", "timed_out"}},
+		{"cancelled", atPaymentTimedOut, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
+			[]string{testOrderID, "100.00 USD", "was cancelled: it was not paid in time. The items reserved for it were released."}},
+		{"cancelled before a decision", atApprovalTimedOut, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
+			[]string{"was cancelled: it could not be reviewed in time."}},
+		{"cancelled for a failed payment", atPaymentFailed, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
+			[]string{"was cancelled: the payment did not go through. The items reserved"}},
+		{"cancelled out of stock", atOutOfStock, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
+			[]string{"was cancelled: an item is out of stock."}},
 		{"rejected", atRejected, ev(order.NameOrderCancelled), KindOrderRejected, "Your order could not be accepted", []string{testOrderID, "50000.00 USD"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
