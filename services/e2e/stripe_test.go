@@ -128,6 +128,12 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 		}))
 		o := s.waitStatus(t, id, "cancelled")
 		assert.Equal(t, "payment_failed", o.CancelReason)
+		// The cancelled order's session is expired at Stripe: it can no longer be paid there.
+		expire := "/v1/checkout/sessions/" + o.PaymentSessionID + "/expire"
+		if !poll(10*time.Millisecond, func() bool { return len(mock.Requests(expire)) > 0 }) {
+			t.Fatalf("the cancelled order's Checkout Session %s was never expired", o.PaymentSessionID)
+		}
+		assert.Equal(t, http.StatusOK, mock.Requests(expire)[0].Status)
 	})
 	run("amount mismatch", func(t *testing.T) {
 		id := place()
@@ -174,6 +180,9 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 	})
 
 	for _, call := range mock.Requests("/v1/checkout/sessions") {
+		if call.Path != "/v1/checkout/sessions" {
+			continue // a session's expiry, checked above
+		}
 		assert.Equal(t, http.StatusOK, call.Status)
 		assert.Equal(t, payments.SessionIdempotencyKey(call.Form.Get("client_reference_id")), call.IdempotencyKey)
 		assert.Equal(t, "2", call.Form.Get("line_items[0][quantity]"))
