@@ -77,13 +77,15 @@ func TestOversizedOrdersAreRefusedAtTheEdge(t *testing.T) {
 	assert.Equal(t, before, s.storedRows(t), "a refused order stores nothing")
 }
 
-// The largest order the edge accepts (100 lines of 10,000 units) fits every column: it
+// The largest order the edge accepts fits every column: 100 lines, as many as an order may
+// have, for nearly the most one payment can take (100 × 1,050 × 9.50 = 997,500.00 of
+// 999,999.99; 10,000 units a line, the most a line may hold, cost more than that). It
 // reaches the order list with its full item count and nothing is dead-lettered.
 func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	s := start(t, defaultOptions())
 	lines := make([]string, 100)
 	for i := range lines {
-		lines[i] = `{"sku":"SKU-001","quantity":10000}`
+		lines[i] = `{"sku":"SKU-005","quantity":1050}`
 	}
 	id := s.placeOrder(t, `{"items":[`+strings.Join(lines, ",")+`]}`)
 
@@ -103,8 +105,8 @@ func TestTheLargestAcceptedOrderReachesTheReadSide(t *testing.T) {
 	}
 	require.Len(t, listed.Orders, 1, "the order reaches the list")
 	assert.Equal(t, id, listed.Orders[0].ID)
-	assert.Equal(t, 1_000_000, listed.Orders[0].ItemCount)
-	// 50,000,000.00 waits for a manager; approved, it is too much for the stock, so the
+	assert.Equal(t, 105_000, listed.Orders[0].ItemCount)
+	// 997,500.00 waits for a manager; approved, it is too much for the stock, so the
 	// workflow cancels it. It must not poison anything on the way.
 	s.waitStatus(t, id, "awaiting_approval")
 	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "").StatusCode())
