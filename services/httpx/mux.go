@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 )
@@ -15,7 +16,8 @@ import (
 type Mux struct {
 	mux      http.ServeMux // the routes, and catchAll for a request none of them serves
 	routes   http.ServeMux // the routes alone, asked only about unserved requests
-	next     http.Handler  // what serves a request none of the routes serves at any method; nil: 404
+	next     http.Handler  // what serves a request for a path none of the routes serves; nil: 404
+	paths    map[string]bool
 	patterns []string
 }
 
@@ -30,9 +32,17 @@ func NewMux() *Mux { return NewMuxOver(nil) }
 // routes serves to next (404 when next is nil). A request for a path its routes serve,
 // with a method they are not served for, is still its own: 405 with Allow, as NewMux's.
 // A process puts its own routes (/healthz, /metrics) over its service's Mux with it.
+//
+// A request for another path goes to next at once, with nothing asked first: every request
+// of a service passes through its process's Mux. For the wrong methods on its own paths,
+// each is registered once more without a method (Handle), which answers 405.
 func NewMuxOver(next http.Handler) *Mux {
-	m := &Mux{next: next}
-	m.mux.HandleFunc(catchAll, m.unserved)
+	m := &Mux{next: next, paths: map[string]bool{}}
+	if next == nil {
+		m.mux.HandleFunc(catchAll, m.unserved)
+	} else {
+		m.mux.Handle(catchAll, next)
+	}
 	return m
 }
 
@@ -41,6 +51,10 @@ func (m *Mux) Handle(pattern string, h http.Handler) {
 	m.mux.Handle(pattern, h)
 	m.routes.Handle(pattern, h)
 	m.patterns = append(m.patterns, pattern)
+	if method, path, ok := strings.Cut(pattern, " "); ok && m.next != nil && method != "" && !m.paths[path] {
+		m.paths[path] = true
+		m.mux.HandleFunc(path, m.unserved) // the path at any other method: 405, not next's 404
+	}
 }
 
 // HandleFunc registers h for pattern, as http.ServeMux.HandleFunc does.
@@ -65,9 +79,10 @@ func Route(r *http.Request) string {
 func (m *Mux) Patterns() []string { return slices.Clone(m.patterns) }
 
 // unserved answers a request no route serves: 405 (code invalid) with the Allow header
-// when its path is served for other methods, which the routes alone tell, otherwise
-// m.next's answer, or 404 not_found without one.
+// when its path is served for other methods, which the routes alone tell, otherwise 404
+// not_found. Either way the request counts as served by no route (Route).
 func (m *Mux) unserved(w http.ResponseWriter, r *http.Request) {
+	r.Pattern = catchAll
 	h, _ := m.routes.Handler(r)
 	probe := statusProbe{header: http.Header{}}
 	h.ServeHTTP(&probe, r)
@@ -78,10 +93,6 @@ func (m *Mux) unserved(w http.ResponseWriter, r *http.Request) {
 			Code:    string(apperr.CodeInvalid),
 			Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", apperr.Excerpt(r.Method), apperr.Excerpt(r.URL.Path), allow),
 		}})
-		return
-	}
-	if m.next != nil {
-		m.next.ServeHTTP(w, r)
 		return
 	}
 	WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{
