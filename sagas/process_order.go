@@ -156,7 +156,7 @@ func onSessionCreated(in Input, ev payment.SessionCreated) ([]Effect, error) {
 	switch {
 	case o.Status.Accepts(order.CmdRecordPaymentSession):
 		return recordPaymentSession(in, ev)
-	case o.PaymentSessionID == "" && (o.Status == order.StatusCancelled || o.Status == order.StatusRejected):
+	case o.PaymentSessionID == "" && o.Status == order.StatusCancelled:
 		return []Effect{expire(o.ID, ev.SessionID)}, nil
 	}
 	return nil, nil
@@ -348,12 +348,14 @@ func refundEarlyPayment(in Input) ([]Effect, error) {
 }
 
 // refund asks the payment service to give back a payment the provider took that the order
-// must not keep: for an order already given up, or a second one for an order already paid.
-// Only a signed report of a named payment is refunded automatically: an unsigned one (dev
-// mode) could name anybody's payment, and for a paid order whose own payment is unnamed
-// (recorded under its session's id) the two may be one payment, so a ticket asks a person
-// instead. The payment service refunds a payment at most once, however often it is asked.
+// must not keep: one it refused while it waited, one for an order already given up, or a
+// second one for an order already paid. Only a signed report of a named payment is
+// refunded automatically: an unsigned one (dev mode) could name anybody's payment, and for
+// a paid order whose own payment is unnamed (recorded under its session's id) the two may
+// be one payment, so a ticket asks a person instead. The payment service refunds a
+// payment at most once, however often it is asked.
 func refund(o *order.Order, wh PaymentWebhook) []Effect {
+	why := whyRefund(o)
 	whyNot := ""
 	switch {
 	case wh.PaymentID == "" || wh.Unsigned:
@@ -362,45 +364,37 @@ func refund(o *order.Order, wh PaymentWebhook) []Effect {
 		whyNot = "the order's own payment is unnamed and may be this one"
 	}
 	if whyNot != "" {
-		return []Effect{OpenTicket{Kind: refundTicket(o), Reason: fmt.Sprintf("payment %q completed for %s: refund it by hand (%s, so not refunded automatically)", wh.PaymentID, given(o), whyNot)}}
+		return []Effect{OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %q completed for %s: refund it by hand (%s, so not refunded automatically)", wh.PaymentID, why.order, whyNot)}}
 	}
 	if slices.Contains(o.RefundedPayments, wh.PaymentID) {
 		return nil
 	}
-	reason := "order " + string(o.Status)
-	switch {
-	case o.Paid():
-		reason = "a second payment for " + given(o)
-	case waitsForPayment(o):
-		reason = "a payment the order refused"
-	}
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{
 		OrderID: o.ID, PaymentID: wh.PaymentID, SessionID: wh.SessionID, Amount: wh.Amount, Currency: wh.Currency,
-		Reason: reason,
+		Reason: why.reason,
 	}}}
 }
 
-// given says why o keeps no more money: it was given up, it is paid already, or it
-// refused the payment while it waited.
-func given(o *order.Order) string {
-	switch {
-	case o.Paid():
-		return "an order already paid as " + o.PaymentID
-	case waitsForPayment(o):
-		return "an order that refused it"
-	}
-	return "an order already " + string(o.Status)
-}
+// refundWhy is why an order gives a payment back: the refund's reason, the order as the
+// ticket tells it, and the kind of that ticket.
+type refundWhy struct{ reason, order, ticket string }
 
-// refundTicket is the kind of ticket that tells of money o must give back.
-func refundTicket(o *order.Order) string {
+// refusedPayment is why a payment the waiting order refused is given back. Its reason
+// travels with the refund, so the refund is recorded on the payment_mismatch ticket even
+// when the order has been paid or given up by the time the provider confirms it.
+var refusedPayment = refundWhy{reason: "a payment the order refused", order: "an order that refused it", ticket: TicketPaymentMismatch}
+
+// whyRefund says why o gives back a payment that comes now: it refuses it while it waits,
+// it is paid already, or it was given up.
+func whyRefund(o *order.Order) refundWhy {
 	switch {
-	case o.Paid():
-		return TicketSecondPayment
 	case waitsForPayment(o):
-		return TicketPaymentMismatch
+		return refusedPayment
+	case o.Paid():
+		paid := "an order already paid as " + o.PaymentID
+		return refundWhy{reason: "a second payment for " + paid, order: paid, ticket: TicketSecondPayment}
 	}
-	return TicketLatePayment
+	return refundWhy{reason: "order " + string(o.Status), order: "an order already " + string(o.Status), ticket: TicketLatePayment}
 }
 
 // waitsForPayment reports whether o waits for its payment, its session recorded: a
@@ -415,9 +409,13 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 	if slices.Contains(in.Order.RefundedPayments, ev.PaymentID) {
 		return nil, nil
 	}
+	why := whyRefund(in.Order)
+	if ev.Reason == refusedPayment.reason {
+		why = refusedPayment
+	}
 	return []Effect{
 		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: order.Cents(ev.Amount), Currency: ev.Currency},
-		OpenTicket{Kind: refundTicket(in.Order), Reason: fmt.Sprintf("payment %s completed for %s: refunded as %s", ev.PaymentID, given(in.Order), ev.RefundID)},
+		OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %s completed for %s: refunded as %s", ev.PaymentID, why.order, ev.RefundID)},
 	}, nil
 }
 

@@ -868,6 +868,15 @@ func TestProcessOrderPayment(t *testing.T) {
 			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD", At: testRunAt}},
 		},
 		{
+			name:  "a refused payment's refund confirmed once the order is paid is still told on the payment_mismatch ticket",
+			steps: path(atAwaitingShipment, ticketStep(TicketPaymentMismatch, "completed payment pay-2 refused: the payment is for 0.01 USD, the order totals 100.00 USD")),
+			msg: msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: "pay-2", RefundID: "re-2", Amount: 1, Currency: "USD",
+				Reason: "a payment the order refused", At: testPlacedAt}),
+			want: []Effect{RecordRefund{PaymentID: "pay-2", RefundID: "re-2", Amount: 1, Currency: "USD"},
+				ticket(TicketPaymentMismatch, "payment pay-2 completed for an order that refused it: refunded as re-2")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-2", RefundID: "re-2", Amount: 1, Currency: "USD", At: testRunAt}},
+		},
+		{
 			name:  "payment webhook completed for a cancelled order asks for a refund",
 			steps: atPaymentTimedOut, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
 			want: []Effect{refundCmd("order cancelled")},
