@@ -219,7 +219,10 @@ func (d *driver) journey(ctx context.Context, t *trip) error {
 		return err
 	}
 	if t.script == earlyDelivery {
-		o, err := d.state(ctx, t)
+		// Early, but not before the payment is recorded: a 2xx may leave the payment to the
+		// saga's consumers (RunNow), and an update before it is about no parcel of the
+		// order (a delivery_mismatch ticket, and the order never completes).
+		o, err := d.await(ctx, t, paid)
 		if err != nil {
 			return err
 		}
@@ -437,6 +440,8 @@ type goal struct {
 func reach(s order.Status) goal {
 	return goal{string(s), func(o orderState) bool { return o.Status == s }}
 }
+
+var paid = goal{"paid", func(o orderState) bool { return order.StatusAwaitingShipment.CanReach(o.Status) }}
 
 var sessionOpen = goal{"awaiting_payment with a payment session", func(o orderState) bool {
 	return o.Status == order.StatusAwaitingPayment && o.PaymentSessionID != ""
