@@ -56,8 +56,8 @@ type Config struct {
 	MailPollInterval time.Duration
 	// MailSenders is how many emails go to SMTP at once (mailer.DefaultSenders when zero).
 	MailSenders int
-	// MailStopGrace is how long the emails being sent at a stop may take to finish
-	// (mailer.DefaultStopGrace when zero): the process's SHUTDOWN_TIMEOUT.
+	// MailStopGrace is how long the emails being sent at a stop may take to finish: the
+	// process's SHUTDOWN_TIMEOUT (ConfigFromEnv); zero cuts them off at once.
 	MailStopGrace time.Duration
 	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).
 	DashboardDevPassword string

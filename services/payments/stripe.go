@@ -105,7 +105,11 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (Op
 	if err != nil {
 		return OpenedSession{}, stripeError("open a Checkout Session", err)
 	}
-	return OpenedSession{ID: cs.ID, URL: cs.URL, ExpiresAt: time.Unix(cs.ExpiresAt, 0)}, nil
+	opened := OpenedSession{ID: cs.ID, URL: cs.URL}
+	if cs.ExpiresAt != 0 {
+		opened.ExpiresAt = time.Unix(cs.ExpiresAt, 0)
+	}
+	return opened, nil
 }
 
 // Refund refunds the whole payment intent.

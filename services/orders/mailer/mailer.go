@@ -44,14 +44,12 @@ type Config struct {
 	// zero). Each holds at most one claimed email whose outcome is not on record, so a
 	// process cut off mid-send leaves at most this many emails in doubt.
 	Senders int
-	// StopGrace is how long the emails being sent when the worker stops may take to finish
-	// (DefaultStopGrace when zero): the process's SHUTDOWN_TIMEOUT. One still with SMTP
-	// then is cut off and recorded failed; it may have gone out, so it is never sent again.
+	// StopGrace is how long the emails being sent when the worker stops may take to finish:
+	// the process's SHUTDOWN_TIMEOUT (zero: none, they are cut off at once). One still with
+	// SMTP then is cut off and recorded failed; it may have gone out, so it is never sent
+	// again.
 	StopGrace time.Duration
 }
-
-// DefaultStopGrace is Config.StopGrace's default, SHUTDOWN_TIMEOUT's.
-const DefaultStopGrace = 10 * time.Second
 
 // DefaultSenders is Config.Senders' default. One sender sends an email per committed claim
 // plus an SMTP conversation, one after the other: about 30 a second on a loaded 2-core
@@ -87,9 +85,6 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 	}
 	if cfg.Senders <= 0 {
 		cfg.Senders = DefaultSenders
-	}
-	if cfg.StopGrace <= 0 {
-		cfg.StopGrace = DefaultStopGrace
 	}
 	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "emails_total",
