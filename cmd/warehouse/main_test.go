@@ -59,5 +59,5 @@ func TestVariablesAreDocumented(t *testing.T) {
 // than starting without the catalog the operator asked for.
 func TestSeedCatalogIsASwitch(t *testing.T) {
 	_, err := build(context.Background(), nil, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "banana"}))
-	require.EqualError(t, err, `SEED_CATALOG="banana": use 1 or 0`)
+	require.EqualError(t, err, `SEED_CATALOG="banana": use 1 or 0 (or true or false)`)
 }

@@ -54,7 +54,8 @@ func (e Env) Duration(key string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// Bool parses a switch: 1 or 0, true or false (in any case); false when unset.
+// Bool parses a switch: 1 or 0, true or false (also t, TRUE, True, f, FALSE, False, as
+// strconv.ParseBool); false when unset.
 func (e Env) Bool(key string) (bool, error) {
 	v := e(key)
 	if v == "" {
@@ -62,7 +63,7 @@ func (e Env) Bool(key string) (bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, fmt.Errorf("%s=%q: use 1 or 0", key, v)
+		return false, fmt.Errorf("%s=%q: use 1 or 0 (or true or false)", key, v)
 	}
 	return b, nil
 }
@@ -215,7 +216,7 @@ func Logger(env Env, w io.Writer) (*slog.Logger, error) {
 	return logging.New(w, env.String("LOG_FORMAT", format), level)
 }
 
-// DevMode reports whether DEV_MODE=1 (or true, in any case): development secrets and
+// DevMode reports whether DEV_MODE=1 (or true, as Env.Bool reads it): development secrets and
 // unsigned webhooks. Every process refuses to start with another value (readProcess).
 func DevMode(env Env) bool {
 	dev, _ := env.Bool("DEV_MODE")

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -55,8 +56,16 @@ const DefaultClaimTTL = 15 * time.Minute
 // About says what the orders binary is, for its --help.
 const About = "Runs the orders service: the public API, the provider webhooks, the manager dashboard, the order saga and the projections."
 
+// WorkflowVars are the workflow's settings (WorkflowFromEnv), which `replay order` reads too.
+var WorkflowVars = []host.Var{
+	{Name: "RISK_THRESHOLD", Default: strconv.Itoa(sagas.DefaultConfig().RiskThreshold), Meaning: "risk score (0-100) at or above which an order waits for a manager"},
+	{Name: "APPROVAL_TIMEOUT", Default: sagas.DefaultConfig().ApprovalTimeout.String(), Meaning: "a held order is cancelled when no manager decides within it"},
+	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order is cancelled, its stock released, when unpaid within it"},
+	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
+}
+
 // Vars are the variables the orders service reads besides every process's (host.ProcessVars).
-var Vars = []host.Var{
+var Vars = append(slices.Clone(WorkflowVars), []host.Var{
 	{Name: "MANAGER_TOKENS", Default: DevManagerEmail + ":" + DevManagerToken + " in dev mode", Meaning: "<email>:<token>,...: the managers who may approve over the API, each with their own bearer token; required outside dev mode"},
 	{Name: "MANAGER_TOKEN", Default: "", Meaning: "refused: replaced by MANAGER_TOKENS, so that an approval names its manager"},
 	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "dev mode only: the bearer token the dashboard's simulator buttons present to the payments and delivery simulators; ignored outside dev mode, so the production orders service holds no service token"},
@@ -64,10 +73,6 @@ var Vars = []host.Var{
 	{Name: "DELIVERY_WEBHOOK_SECRET", Default: webhooksig.DevCourierSecret + " in dev mode", Meaning: "verifies the courier's webhooks (X-Courier-Signature); required outside dev mode"},
 	{Name: "ORDER_TOKEN_SECRET", Default: DevOrderTokenSecret + " in dev mode", Meaning: "key of the customers' order access tokens, the same on every replica; required (32+ characters) outside dev mode"},
 	{Name: "OPERATOR_TOKEN", Default: DevOperatorToken + " in dev mode", Meaning: "bearer token that reads every order, list and inbox (unset outside dev mode: closed to the API)"},
-	{Name: "RISK_THRESHOLD", Default: strconv.Itoa(sagas.DefaultConfig().RiskThreshold), Meaning: "risk score (0-100) at or above which an order waits for a manager"},
-	{Name: "APPROVAL_TIMEOUT", Default: sagas.DefaultConfig().ApprovalTimeout.String(), Meaning: "a held order is cancelled when no manager decides within it"},
-	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order is cancelled, its stock released, when unpaid within it"},
-	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
 	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
 	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many unsent and never retried (at most once)"},
@@ -81,7 +86,7 @@ var Vars = []host.Var{
 	{Name: "WAREHOUSE_URL", Default: DefaultWarehouseURL, Meaning: "the warehouse whose public catalog prices new orders"},
 	{Name: "PAYMENTS_URL", Default: DefaultPaymentsURL, Meaning: "where the dashboard's dev simulator buttons reach the payment simulator"},
 	{Name: "DELIVERY_URL", Default: DefaultDeliveryURL, Meaning: "where the dashboard's dev simulator buttons reach the courier simulator"},
-}
+}...)
 
 // ConfigFromEnv reads the orders service's configuration from the environment.
 func ConfigFromEnv(env host.Env) (Config, error) {

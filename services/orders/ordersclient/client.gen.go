@@ -520,9 +520,12 @@ type CustomerOrderStatus string
 
 // DeliveryWebhook defines model for DeliveryWebhook.
 type DeliveryWebhook struct {
-	Id         *string `json:"id,omitempty"`
-	OrderId    OrderID `json:"orderId"`
-	Reason     *string `json:"reason,omitempty"`
+	// Id the courier's event id: a repeat is a duplicate. Without one the update is known by its order, status and shipmentId
+	Id      *string `json:"id,omitempty"`
+	OrderId OrderID `json:"orderId"`
+	Reason  *string `json:"reason,omitempty"`
+
+	// ShipmentId the parcel the update is about; one other than the order's shipment, or any update before the order is paid, opens a delivery_mismatch ticket and changes nothing. Without it the update is taken as the order's
 	ShipmentId *string `json:"shipmentId,omitempty"`
 	Status     string  `json:"status"`
 }
@@ -676,7 +679,7 @@ type PaymentWebhook struct {
 	Amount   *int    `json:"amount,omitempty"`
 	Currency *string `json:"currency,omitempty"`
 
-	// Id the provider's event id: a repeat is a duplicate
+	// Id the provider's event id: a repeat is a duplicate. Without one the report is known by its order, status, paymentId and sessionId, so a refused report never hides another
 	Id        *string `json:"id,omitempty"`
 	OrderId   OrderID `json:"orderId"`
 	PaymentId *string `json:"paymentId,omitempty"`
@@ -699,7 +702,7 @@ type PlaceOrder struct {
 	NewCustomer     *bool    `json:"newCustomer,omitempty"`
 	ShippingAddress *Address `json:"shippingAddress,omitempty"`
 
-	// Total optional; if given, must equal the catalog's total
+	// Total optional; if given, must equal the catalog's total. An order whose total is over 999999.99, what one payment can take, is refused (400)
 	Total *float64 `json:"total,omitempty"`
 }
 
