@@ -16,7 +16,10 @@ import (
 // connection (http.ErrAbortHandler, which net/http does not log again).
 func recovered(logger *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec, ok := w.(*statusRecorder) // traced's, which sees every byte written under it
+		if !ok {
+			rec = &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		}
 		defer func() {
 			v := recover()
 			if v == nil {
