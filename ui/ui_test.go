@@ -187,6 +187,24 @@ func TestOrderPageLinksTheDevelopmentMailbox(t *testing.T) {
 	assert.Equal(t, "http://localhost:8025", link.AttrOr("href", ""))
 }
 
+// An email recorded for an order without an address was never sent: the desk says so, and
+// does not tell a manager the customer was told.
+func TestOrderPageTellsAnEmailWithoutAddressWasNotSent(t *testing.T) {
+	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok"}, ui.OrderDetail{
+		OrderID: "o-1", Status: "awaiting_payment",
+		Notices: []ui.Notification{
+			{Kind: "order_confirmed", Subject: "Your order is confirmed", CreatedAt: base, Sent: true},
+			{Kind: "order_completed", Recipient: "ann@example.com", Subject: "Your order has been delivered", CreatedAt: base, Sent: true},
+		},
+	}))
+	notices := doc.Find("[data-testid=notification]")
+	require.Equal(t, 2, notices.Length())
+	assert.Contains(t, notices.Eq(0).Text(), "(no email address)")
+	assert.Contains(t, notices.Eq(0).Text(), "recorded, not sent")
+	assert.NotContains(t, notices.Eq(0).Text(), "· sent")
+	assert.Contains(t, notices.Eq(1).Text(), "· sent")
+}
+
 // The order page follows its order: the stream names the order and how far the page is,
 // and the page's content is what the stream replaces.
 func TestOrderPageIsLive(t *testing.T) {
