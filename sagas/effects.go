@@ -68,6 +68,9 @@ type Cancel struct {
 	Detail string
 }
 
+// CloseTicket closes the order's open support ticket of Kind, which events made moot.
+type CloseTicket struct{ Kind, Resolution string }
+
 // RecordRefund records the provider's refund of a payment on the order.
 type RecordRefund struct {
 	PaymentID, RefundID string
@@ -88,6 +91,7 @@ func (UpdateDelivery) Name() string       { return "update-delivery" }
 func (Complete) Name() string             { return "complete" }
 func (c Cancel) Name() string             { return "cancel-" + string(c.Reason) }
 func (RecordRefund) Name() string         { return "record-refund" }
+func (c CloseTicket) Name() string        { return "close-ticket-" + c.Kind }
 
 // Run implements OrderCommand.
 func (c AssessRisk) Run(o *order.Order, at time.Time) ([]order.Event, error) {
@@ -197,6 +201,14 @@ func (c Cancel) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 }
 
 // Run implements OrderCommand.
+// Run implements OrderCommand; a person may have closed the ticket meanwhile.
+func (c CloseTicket) Run(o *order.Order, at time.Time) ([]order.Event, error) {
+	if !o.TicketOpen(c.Kind) {
+		return nil, nil
+	}
+	return o.CloseTicket(c.Kind, Actor, c.Resolution, at)
+}
+
 func (c RecordRefund) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 	return o.RecordRefund(c.PaymentID, c.RefundID, c.Amount, c.Currency, at)
 }
@@ -279,6 +291,7 @@ func (UpdateDelivery) isEffect()       {}
 func (Complete) isEffect()             {}
 func (Cancel) isEffect()               {}
 func (RecordRefund) isEffect()         {}
+func (CloseTicket) isEffect()          {}
 func (SendCommand) isEffect()          {}
 func (ScheduleDeadline) isEffect()     {}
 func (Notify) isEffect()               {}

@@ -57,8 +57,9 @@ var ProcessOrder = Flow{
 	On[shipping.Webhook](onDeliveryWebhook),
 	OnDeadline(order.WaitDelivery, openTicket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")),
 
-	// 6. Delivered: complete and send the completion email.
+	// 6. Delivered: complete and send the completion email; an overdue ticket is moot.
 	After[order.OrderDelivered](complete).IfAccepts(order.CmdComplete),
+	After[order.OrderDelivered](closeOverdueTicket),
 	After[order.OrderCompleted](notify(KindOrderCompleted)),
 
 	// Compensation: a cancelled order gives back its stock, closes its payment session and
@@ -303,6 +304,15 @@ func applyEarlyDeliveries(in Input) ([]Effect, error) {
 }
 
 func complete(Input) ([]Effect, error) { return []Effect{Complete{}}, nil }
+
+// closeOverdueTicket closes the delivery_overdue ticket of an order the courier has now
+// delivered: what it asked a person to chase has come.
+func closeOverdueTicket(in Input) ([]Effect, error) {
+	if !in.Order.TicketOpen(TicketDeliveryOverdue) {
+		return nil, nil
+	}
+	return []Effect{CloseTicket{Kind: TicketDeliveryOverdue, Resolution: "the courier confirmed the delivery after the deadline"}}, nil
+}
 
 func cancel(reason order.CancelReason, detail string) Step {
 	return func(Input) ([]Effect, error) { return []Effect{Cancel{Reason: reason, Detail: detail}}, nil }

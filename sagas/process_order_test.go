@@ -1017,6 +1017,13 @@ func TestProcessOrderShipping(t *testing.T) {
 		},
 
 		{
+			name:    "delivered after the overdue ticket closes it: what it chased has come",
+			steps:   path(atInTransit, ticketStep(TicketDeliveryOverdue, "no delivery confirmation before the deadline"), courier("delivered", "")),
+			msg:     ev(order.NameOrderDelivered),
+			want:    []Effect{Complete{}, CloseTicket{Kind: TicketDeliveryOverdue, Resolution: "the courier confirmed the delivery after the deadline"}},
+			records: []order.Event{order.OrderCompleted{At: testRunAt}, order.TicketClosed{Kind: TicketDeliveryOverdue, By: Actor, Resolution: "the courier confirmed the delivery after the deadline", At: testRunAt}},
+		},
+		{
 			name:  "delivery webhook in_transit while awaiting delivery updates the delivery",
 			steps: atAwaitingDelivery, msg: courierWebhook(shipping.StatusInTransit, ""),
 			want:    []Effect{UpdateDelivery{Status: "in_transit"}},

@@ -467,6 +467,9 @@ func (o *Order) ClaimedByOther(manager string, now time.Time) error {
 	return &ClaimedError{By: by, Since: since}
 }
 
+// TicketOpen reports whether the order has a support ticket of kind that is not closed.
+func (o *Order) TicketOpen(kind string) bool { return o.ticket(kind, true) == nil }
+
 // ticket checks that the order has a support ticket of kind, open when open is asked.
 func (o *Order) ticket(kind string, open bool) error {
 	if !slices.Contains(o.SupportTickets, kind) {
