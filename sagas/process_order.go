@@ -141,7 +141,8 @@ func createPaymentSession(in Input) ([]Effect, error) {
 	// An order placed before text-direction controls were refused may hold them; the
 	// services' contracts refuse them, and a command for an accepted order must pass.
 	cmd := payment.CreateSession{OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency,
-		CustomerEmail: limits.WithoutDirectionControls(o.CustomerEmail)}
+		CustomerEmail: limits.WithoutDirectionControls(o.CustomerEmail),
+		PayBy:         in.Now.Add(in.Cfg.timeout(order.WaitPayment))} // as waitFor arms the wait
 	for _, it := range o.Items {
 		if it.UnitPrice != nil {
 			cmd.Lines = append(cmd.Lines, payment.Line{SKU: it.SKU, Quantity: int64(it.Quantity), UnitPrice: int64(*it.UnitPrice)})

@@ -463,7 +463,8 @@ var (
 	reserveSmall = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: smallLines()})
 	reserveLarge = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: []inventory.Line{{SKU: "SKU-LUX", Quantity: 1}}})
 	createSess   = send(payment.CommandsTopic, payment.CreateSessionName, payment.CreateSession{OrderID: testOrderID, Amount: 100_00, Currency: "USD", CustomerEmail: testEmail,
-		Lines: []payment.Line{{SKU: "SKU-A", Quantity: 2, UnitPrice: 25_00}, {SKU: "SKU-B", Quantity: 1, UnitPrice: 50_00}}})
+		Lines: []payment.Line{{SKU: "SKU-A", Quantity: 2, UnitPrice: 25_00}, {SKU: "SKU-B", Quantity: 1, UnitPrice: 50_00}},
+		PayBy: testNow.Add(24 * time.Hour)}) // the payment deadline it arms with it
 	shipSmall = send(shipping.CommandsTopic, shipping.CreateShipmentName, shipping.CreateShipment{
 		OrderID: testOrderID,
 		Address: &shipping.Address{Name: "Alice", Line1: "1 Main St", Line2: "Apt 2", City: "Springfield", PostalCode: "12345", Country: "US"},

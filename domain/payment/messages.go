@@ -53,6 +53,10 @@ type CreateSession struct {
 	// Lines are what the customer is shown at the provider's checkout; commands sent
 	// before lines existed have none, and a provider then shows one line for the amount.
 	Lines []Line `json:"lines,omitempty"`
+	// PayBy is when the order stops waiting for its payment (its payment deadline): the
+	// session is recorded as expiring then if that comes before the provider's expiry.
+	// Commands sent before it existed have none.
+	PayBy time.Time `json:"payBy,omitzero"`
 }
 
 // Line is one line of the order at checkout, priced in minor units.

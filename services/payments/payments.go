@@ -31,7 +31,7 @@ import (
 const ConsumerGroup = "payments"
 
 // SessionTTL is how long a checkout session stays open, as Stripe keeps one by default;
-// the saga's payment deadline matches it.
+// a session is recorded as expiring sooner when its order's payment deadline (PayBy) is.
 const SessionTTL = 24 * time.Hour
 
 // Defaults used when Config leaves a field empty: the local development ports.
@@ -237,6 +237,11 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	expires := now.Add(SessionTTL)
 	if !opened.ExpiresAt.IsZero() {
 		expires = opened.ExpiresAt.UTC().Truncate(time.Microsecond) // as now
+	}
+	// The order stops waiting at its deadline (and is cancelled, its session expired): the
+	// session is not payable past it, and the order shows that time as its due date.
+	if !cmd.PayBy.IsZero() && cmd.PayBy.Before(expires) {
+		expires = cmd.PayBy.UTC().Truncate(time.Microsecond)
 	}
 	sess := Session{
 		SessionID:     opened.ID,

@@ -73,6 +73,28 @@ func TestCreateSessionIsAtMostOncePerOrder(t *testing.T) {
 	}}, sessionEvents(t, ctx, pool, "ord-1"))
 }
 
+// A session expires when its order stops waiting for the payment, if that comes before
+// the provider's 24 hours (PAYMENT_TIMEOUT=20s, say): the order shows that time as due, and
+// the simulator refuses to take money past it. A later deadline leaves the 24 hours.
+func TestASessionExpiresAtItsOrdersPaymentDeadline(t *testing.T) {
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{})
+	soon := cmd
+	soon.PayBy = time.Now().Add(20 * time.Second).UTC().Truncate(time.Microsecond)
+	sess, _, err := createInTx(ctx, pool, svc, soon)
+	require.NoError(t, err)
+	assert.Equal(t, soon.PayBy, sess.ExpiresAt)
+	events := sessionEvents(t, ctx, pool, "ord-1")
+	require.Len(t, events, 1)
+	assert.Equal(t, soon.PayBy, events[0].ExpiresAt, "the order records it as its payment's due date")
+
+	late := cmd
+	late.OrderID, late.PayBy = "ord-2", time.Now().Add(48*time.Hour)
+	sess, _, err = createInTx(ctx, pool, svc, late)
+	require.NoError(t, err)
+	assert.Equal(t, payments.SessionTTL, sess.ExpiresAt.Sub(sess.CreatedAt))
+}
+
 func TestConcurrentCreateSessionOpensOneSession(t *testing.T) {
 	ctx := testContext(t)
 	svc, pool := newService(t, payments.Config{})
