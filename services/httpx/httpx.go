@@ -161,7 +161,51 @@ func decode(body []byte, v any, strict bool) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.Errorf(apperr.CodeInvalid, "request body must hold a single JSON value")
 	}
+	if name := repeatedName(body); name != "" {
+		return apperr.FieldErrorf(name, "%s is given twice in one object (names are matched without regard to case): give it once", apperr.Excerpt(name))
+	}
 	return nil
+}
+
+// repeatedName returns a name given twice in one object of body, compared as
+// encoding/json matches names to fields, without regard to case; "" when there is none.
+// encoding/json keeps the last: a proxy or log that read the first would see another
+// request than the one served ({"items":[…],"items":[…]} priced as the second).
+func repeatedName(body []byte) string {
+	type level struct {
+		names    map[string]bool // nil in an array
+		wantName bool
+	}
+	var stack []*level
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "" // the end, or malformed JSON, which Decode has reported
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
+			l := &level{}
+			if d == '{' {
+				l.names, l.wantName = map[string]bool{}, true
+			}
+			stack = append(stack, l)
+			continue
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+		} else if name, ok := tok.(string); ok && len(stack) > 0 && stack[len(stack)-1].wantName {
+			top := stack[len(stack)-1]
+			folded := strings.ToLower(name)
+			if top.names[folded] {
+				return name
+			}
+			top.names[folded], top.wantName = true, false
+			continue
+		}
+		if len(stack) > 0 && stack[len(stack)-1].names != nil {
+			stack[len(stack)-1].wantName = true // a value ended: a name comes next
+		}
+	}
 }
 
 // decodeError explains a decoding failure in the client's terms: JSON types and field

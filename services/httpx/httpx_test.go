@@ -176,6 +176,30 @@ func TestDecodeLenient(t *testing.T) {
 	assert.Equal(t, "amount must be an integer within range", apperr.ErrorMessage(err))
 }
 
+// A name given twice in one object is refused, as encoding/json alone kept the last one
+// (and matches names without regard to case): a proxy or a log reading the first would
+// see another request than the one served. The same name at other levels is fine.
+func TestDecodeRefusesANameGivenTwice(t *testing.T) {
+	for body, field := range map[string]string{
+		`{"items":[{"sku":"A","quantity":1}],"items":[{"sku":"B","quantity":9}]}`: "items",
+		`{"items":[{"sku":"A","SKU":"B","quantity":1}]}`:                          "SKU",
+		`{"a":{"b":1,"c":[1,{"d":1,"D":2}]}}`:                                     "D",
+		`{"amount":5,"Amount":7}`:                                                 "Amount",
+	} {
+		var v any
+		err := httpx.Decode([]byte(body), &v)
+		require.Error(t, err, body)
+		assert.Equal(t, field, apperr.ErrorField(err), body)
+		assert.Contains(t, apperr.ErrorMessage(err), "is given twice in one object", body)
+		assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err))
+		assert.Error(t, httpx.DecodeLenient([]byte(body), &v), "lenient about fields, not about JSON: %s", body)
+	}
+	for _, body := range []string{`{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}],"c":"a"}`, `[{"x":1},{"x":2}]`, `{"k":["k","k"]}`, `{}`} {
+		var v any
+		assert.NoError(t, httpx.Decode([]byte(body), &v), body)
+	}
+}
+
 // A body the client stops sending is a timeout, reported as such and without the
 // connection's addresses.
 func TestReadBodyTimeout(t *testing.T) {
