@@ -54,6 +54,13 @@ func (e Env) Duration(key string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// ShutdownTimeout reads SHUTDOWN_TIMEOUT: how long, on SIGTERM, the work in flight may
+// take to finish. The host bounds requests and batches with it; a service may bound its
+// own work in flight (the orders service's emails) with it too.
+func ShutdownTimeout(env Env) (time.Duration, error) {
+	return env.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout)
+}
+
 // Bool parses a switch: 1 or 0, true or false (also t, TRUE, True, f, FALSE, False, as
 // strconv.ParseBool); false when unset.
 func (e Env) Bool(key string) (bool, error) {
@@ -155,7 +162,7 @@ func readProcess(env Env, defaultPort int) (process, error) {
 	if p.logger, err = Logger(env, os.Stderr); err != nil {
 		return p, err
 	}
-	if p.shutdownTimeout, err = env.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout); err != nil {
+	if p.shutdownTimeout, err = ShutdownTimeout(env); err != nil {
 		return p, err
 	}
 	if p.holdbackLimit, err = env.Duration("LOG_HOLDBACK_LIMIT", DefaultHoldbackLimit); err != nil {

@@ -144,8 +144,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.OperatorToken, err = operatorToken(env); err != nil {
 		return cfg, err
 	}
-	// The host stops on SHUTDOWN_TIMEOUT too, and has checked it.
-	if cfg.MailStopGrace, err = env.Duration("SHUTDOWN_TIMEOUT", host.DefaultShutdownTimeout); err != nil {
+	if cfg.MailStopGrace, err = host.ShutdownTimeout(env); err != nil {
 		return cfg, err
 	}
 	if cfg.MailSenders, err = env.Int("MAIL_SENDERS", mailer.DefaultSenders); err != nil {
