@@ -91,9 +91,12 @@ func reserveInventory(in Input) ([]Effect, error) {
 // waitFor arms the wait's deadline after the configured timeout from now.
 func waitFor(w order.Wait) Step {
 	return func(in Input) ([]Effect, error) {
-		return []Effect{ScheduleDeadline{Wait: w, At: in.Now.Add(in.Cfg.timeout(w))}}, nil
+		return []Effect{ScheduleDeadline{Wait: w, At: in.deadline(w)}}, nil
 	}
 }
+
+// deadline is when wait w, armed now, ends: the configured timeout from now.
+func (in Input) deadline(w order.Wait) time.Time { return in.Now.Add(in.Cfg.timeout(w)) }
 
 // waitUntil arms the wait's deadline at the time the message records, or after the
 // configured timeout when it records none.
@@ -142,7 +145,7 @@ func createPaymentSession(in Input) ([]Effect, error) {
 	// services' contracts refuse them, and a command for an accepted order must pass.
 	cmd := payment.CreateSession{OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency,
 		CustomerEmail: limits.WithoutDirectionControls(o.CustomerEmail),
-		PayBy:         in.Now.Add(in.Cfg.timeout(order.WaitPayment))} // as waitFor arms the wait
+		PayBy:         in.deadline(order.WaitPayment)} // the deadline waitFor arms with it
 	for _, it := range o.Items {
 		if it.UnitPrice != nil {
 			cmd.Lines = append(cmd.Lines, payment.Line{SKU: it.SKU, Quantity: int64(it.Quantity), UnitPrice: int64(*it.UnitPrice)})
