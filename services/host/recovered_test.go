@@ -6,17 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/httpx"
 )
 
-// panicService's handlers panic: before answering, and after the answer began.
-type panicService struct{}
+// panicService's handlers panic: before answering, and after the answer began. The rest
+// is muxService's.
+type panicService struct{ muxService }
 
 func (panicService) Handler() http.Handler {
 	mux := httpx.NewMux()
@@ -27,10 +26,6 @@ func (panicService) Handler() http.Handler {
 	})
 	return mux
 }
-
-func (panicService) RegisterConsumers(*eventstore.Log, *message.Router) error { return nil }
-
-func (panicService) OpenAPI() []byte { return testDocument }
 
 // A handler that panics gets the 500 JSON error every other failure gets, counted as such,
 // and the process serves on; net/http alone closed the connection without an answer (a
