@@ -97,22 +97,18 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		ClientIPHeader: env("CLIENT_IP_HEADER"),
 	}
 	var err error
+	if cfg.SMTPURL, err = env.URL("SMTP_URL", "", "smtp"); err != nil {
+		return cfg, err
+	}
 	for _, u := range []struct {
-		to             *string
-		key, def       string
-		schemes        []string
-		outsideDevMode bool
+		to       *string
+		key, def string
 	}{
-		{&cfg.SMTPURL, "SMTP_URL", "", []string{"smtp"}, true},
-		{&cfg.WarehouseURL, "WAREHOUSE_URL", DefaultWarehouseURL, []string{"http", "https"}, true},
-		{&cfg.PaymentsURL, "PAYMENTS_URL", DefaultPaymentsURL, []string{"http", "https"}, true},
-		{&cfg.DeliveryURL, "DELIVERY_URL", DefaultDeliveryURL, []string{"http", "https"}, true},
-		{&cfg.DevMailboxURL, "DEV_MAILBOX_URL", "", []string{"http", "https"}, false},
+		{&cfg.WarehouseURL, "WAREHOUSE_URL", DefaultWarehouseURL},
+		{&cfg.PaymentsURL, "PAYMENTS_URL", DefaultPaymentsURL},
+		{&cfg.DeliveryURL, "DELIVERY_URL", DefaultDeliveryURL},
 	} {
-		if !u.outsideDevMode && !dev {
-			continue
-		}
-		if *u.to, err = env.URL(u.key, u.def, u.schemes...); err != nil {
+		if *u.to, err = env.URL(u.key, u.def, "http", "https"); err != nil {
 			return cfg, err
 		}
 	}
@@ -122,6 +118,9 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if dev {
 		cfg.ServiceToken = env.String(host.ServiceTokenVar("orders"), host.DevServiceToken("orders"))
 		cfg.DashboardDevPassword = env.String("DASHBOARD_DEV_PASSWORD", DevDashboardPassword)
+		if cfg.DevMailboxURL, err = env.URL("DEV_MAILBOX_URL", "", "http", "https"); err != nil {
+			return cfg, err
+		}
 	}
 	if cfg.ManagerTokens, err = managerTokens(env); err != nil {
 		return cfg, err
