@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -74,6 +75,47 @@ func TestRequestLogLinesNameTheOrderInThePath(t *testing.T) {
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &got), buf.String())
 	assert.Equal(t, "ord-42", got["order_id"])
 	assert.Equal(t, "ord-42", got["correlation_id"])
+}
+
+// Every answer carries a request id, and the request's log lines repeat it, so a client's
+// report of a failure leads to its lines with traces off. A proxy's plain id is kept; one
+// that could forge or bloat a log line is replaced.
+func TestEveryAnswerCarriesTheRequestIdItsLogLinesName(t *testing.T) {
+	var buf lockedBuffer
+	logger, err := logging.New(&buf, logging.FormatJSON, slog.LevelInfo)
+	require.NoError(t, err)
+	addr := serve(t, orderLogger{logger}, host.Options{})
+	get := func(path, id string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		require.NoError(t, err)
+		if id != "" {
+			req.Header.Set(host.RequestIDHeader, id)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.Header.Get(host.RequestIDHeader)
+	}
+
+	first, second := get("/orders/ord-1", ""), get("/orders/ord-2", "")
+	assert.Regexp(t, `^[0-9a-f]{32}$`, first)
+	assert.NotEqual(t, first, second)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, get("/healthz", ""), "the process's own routes too")
+	assert.Equal(t, "edge-7.Ab_c", get("/orders/ord-3", "edge-7.Ab_c"))
+	for _, hostile := range []string{"a b", `x","level":"ERROR`, strings.Repeat("a", 65)} {
+		assert.Regexp(t, `^[0-9a-f]{32}$`, get("/orders/ord-4", hostile), "%q", hostile)
+	}
+
+	lines := map[string]string{} // order id → request id, from the log
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &got), line)
+		lines[fmt.Sprint(got["order_id"])] = fmt.Sprint(got["request_id"])
+	}
+	assert.Equal(t, first, lines["ord-1"])
+	assert.Equal(t, second, lines["ord-2"])
+	assert.Equal(t, "edge-7.Ab_c", lines["ord-3"])
 }
 
 // lockedBuffer is a buffer a server goroutine writes and the test reads.

@@ -530,7 +530,7 @@ type DeliveryWebhook struct {
 	Status     string  `json:"status"`
 }
 
-// Error Every error answer of the JSON API.
+// Error Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
 type Error struct {
 	Error struct {
 		Code ErrorErrorCode `json:"code"`
@@ -756,16 +756,16 @@ type WebhookAnswer struct {
 // WebhookAnswerOutcome defines model for WebhookAnswer.Outcome.
 type WebhookAnswerOutcome string
 
-// BadRequest Every error answer of the JSON API.
+// BadRequest Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
 type BadRequest = Error
 
-// NotFound Every error answer of the JSON API.
+// NotFound Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
 type NotFound = Error
 
-// Unauthorized Every error answer of the JSON API.
+// Unauthorized Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
 type Unauthorized = Error
 
-// Unavailable Every error answer of the JSON API.
+// Unavailable Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
 type Unavailable = Error
 
 // ListOrdersParams defines parameters for ListOrders.
