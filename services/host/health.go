@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -29,6 +30,8 @@ type readiness struct {
 	routed        bool // the router has handlers: read once, before it runs, as it edits them while stopping
 	holdbackLimit time.Duration
 	stopping      atomic.Bool
+	logger        *slog.Logger
+	dbDown        atomic.Bool // the last check found the database not answering: logged once a spell
 }
 
 // DefaultHoldbackLimit is LOG_HOLDBACK_LIMIT's default.
@@ -69,17 +72,27 @@ func (h *readiness) check(ctx context.Context) map[string]string {
 		checks["shutdown"] = "shutting down"
 	}
 	if err := h.pool.Ping(ctx); err != nil {
-		checks["database"] = "not answering: " + err.Error()
+		// The body is for anyone who can reach the port: the driver's error, which names the
+		// database's user, name and address, goes to the log, once a spell.
+		if !h.dbDown.Swap(true) {
+			h.logger.WarnContext(ctx, "readiness: the database does not answer", "err", err)
+		}
+		checks["database"] = "not answering (the log says why)"
 		checks["migrations"] = "unknown: the database does not answer"
 		checks[holdbackCheck] = "unknown: the database does not answer"
 	} else {
+		if h.dbDown.Swap(false) {
+			h.logger.InfoContext(ctx, "readiness: the database answers again")
+		}
 		if current, want, err := eventstore.SchemaVersion(ctx, h.pool); err != nil {
-			checks["migrations"] = "unknown: " + err.Error()
+			h.logger.WarnContext(ctx, "readiness: the schema's version could not be read", "err", err)
+			checks["migrations"] = "unknown: the version could not be read (the log says why)"
 		} else if current < want {
 			checks["migrations"] = fmt.Sprintf("database at version %d, this binary needs %d", current, want)
 		}
 		if hb, err := eventstore.OldestHoldback(ctx, h.pool); err != nil {
-			checks[holdbackCheck] = "unknown: " + err.Error()
+			h.logger.WarnContext(ctx, "readiness: the log's holdback could not be read", "err", err)
+			checks[holdbackCheck] = "unknown: it could not be read (the log says why)"
 		} else if limit := cmp.Or(h.holdbackLimit, DefaultHoldbackLimit); hb.Age > limit {
 			checks[holdbackCheck] = fmt.Sprintf("a transaction open for %s (database %q, %s, pid %d) holds back every log message published since it began (limit %s)",
 				hb.Age.Round(time.Second), hb.Database, hb.State, hb.PID, limit)

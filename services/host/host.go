@@ -131,7 +131,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 		reg.MustRegister(src.Collectors()...)
 	}
 	routed := len(router.Handlers()) > 0
-	ready := &readiness{pool: pool, log: log, router: router, routed: routed, holdbackLimit: opts.HoldbackLimit}
+	ready := &readiness{pool: pool, log: log, router: router, routed: routed, holdbackLimit: opts.HoldbackLimit, logger: logger}
 	// The host's routes sit over the service's: a path of theirs asked for with another
 	// method is answered 405 with Allow, in the service routes' JSON error, and every
 	// other path is the service's.

@@ -74,6 +74,9 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	ready := getDuringOutage(t, base+"/readyz", "")
 	assert.Equal(t, http.StatusServiceUnavailable, ready.status)
 	assert.Contains(t, ready.body, "not answering")
+	for _, detail := range []string{"127.0.0.1", "user=", "database="} {
+		assert.NotContains(t, ready.body, detail, "the driver's error, naming the database, is the log's, not the body's")
+	}
 
 	pg.ctl(t, "start", "-w", "-t", "60", "-o", pg.options())
 	waitReadyz(t, base, http.StatusOK)
