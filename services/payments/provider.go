@@ -18,11 +18,19 @@ type Provider interface {
 	// asks the provider the same: a provider that keys a repeated request (Stripe's
 	// idempotency key) refuses one whose parameters differ, so none depends on the clock.
 	OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error)
-	// Refund gives back the whole of r's payment and returns the provider's refund id.
-	Refund(ctx context.Context, r payment.Refund) (string, error)
+	// Refund gives back the whole of r's payment and says what it gave back.
+	Refund(ctx context.Context, r payment.Refund) (GivenBack, error)
 	// ExpireSession closes a session so that it can no longer be paid. A session already
 	// closed or paid is no error: asked again, the provider's answer is the same.
 	ExpireSession(ctx context.Context, sessionID string) error
+}
+
+// GivenBack is what the provider says of a refund it made: its id, and the amount (minor
+// units) and currency it gave back, zero when it does not say (the simulator).
+type GivenBack struct {
+	RefundID string
+	Amount   int64
+	Currency string
 }
 
 // OpenedSession is what the provider says about a session it opened: its id, the URL the
@@ -49,6 +57,6 @@ func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession) (
 // service records the session closed there.
 func (simulatedProvider) ExpireSession(context.Context, string) error { return nil }
 
-func (simulatedProvider) Refund(context.Context, payment.Refund) (string, error) {
-	return "re_" + rand.Text(), nil
+func (simulatedProvider) Refund(context.Context, payment.Refund) (GivenBack, error) {
+	return GivenBack{RefundID: "re_" + rand.Text()}, nil
 }

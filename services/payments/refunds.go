@@ -19,7 +19,8 @@ func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error
 // refund gives back r's payment through the provider, once: a payment already refunded is
 // acknowledged without a call, the provider call carries an idempotency key derived from
 // the payment (so a call repeated after a lost commit returns the first refund), and the
-// refund is recorded with payment.Refunded on the order's payment stream in tx.
+// refund, for the amount the provider says it gave back, is recorded with
+// payment.Refunded on the order's payment stream in tx.
 func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r payment.Refund) error {
 	if err := r.Validate(); err != nil {
 		return err
@@ -32,9 +33,16 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 		s.logger.InfoContext(ctx, "payments: payment already refunded", "order_id", r.OrderID, "payment_id", r.PaymentID)
 		return nil
 	}
-	refundID, err := s.cfg.Provider.Refund(ctx, r)
+	given, err := s.cfg.Provider.Refund(ctx, r)
 	if err != nil {
 		return fmt.Errorf("refund payment %s of order %s: %w", r.PaymentID, r.OrderID, err)
+	}
+	refundID := given.RefundID
+	// What the provider gave back is recorded when it says; otherwise what the payment's
+	// report said was taken. A payment reported without its amount was still refunded
+	// whole, and the order's ticket should say how much that was.
+	if given.Amount > 0 {
+		r.Amount, r.Currency = given.Amount, given.Currency
 	}
 	stream := eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(r.OrderID)}
 	// A payment stream is short (its session, its refunds): the next version is read off

@@ -112,8 +112,8 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (Op
 	return opened, nil
 }
 
-// Refund refunds the whole payment intent.
-func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (string, error) {
+// Refund refunds the whole payment intent; Stripe's answer says how much that was.
+func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error) {
 	params := &stripe.RefundCreateParams{
 		PaymentIntent: stripe.String(r.PaymentID),
 		Reason:        stripe.String(string(stripe.RefundReasonRequestedByCustomer)),
@@ -122,9 +122,9 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (string, error) {
 	params.SetIdempotencyKey(RefundIdempotencyKey(r.PaymentID))
 	re, err := s.client.V1Refunds.Create(ctx, params)
 	if err != nil {
-		return "", stripeError("refund payment "+r.PaymentID, err)
+		return GivenBack{}, stripeError("refund payment "+r.PaymentID, err)
 	}
-	return re.ID, nil
+	return GivenBack{RefundID: re.ID, Amount: re.Amount, Currency: strings.ToUpper(string(re.Currency))}, nil
 }
 
 // ExpireSession expires the Checkout Session. Stripe refuses to expire one that is no

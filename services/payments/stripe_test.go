@@ -3,6 +3,7 @@ package payments_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,10 +155,55 @@ func TestStripeRefundsAPaymentOnce(t *testing.T) {
 	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
 	assert.Equal(t, "pi_late", ev.PaymentID)
 	assert.Regexp(t, `^re_`, ev.RefundID)
-	assert.Equal(t, int64(4200), ev.Amount)
+	given := stripeRefund(t, calls[1])
+	assert.Equal(t, given.Amount, ev.Amount, "what Stripe says it gave back")
+	assert.Equal(t, given.Currency, ev.Currency)
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.refunds WHERE payment_id = 'pi_late'`).Scan(&n))
 	assert.Equal(t, 1, n)
+}
+
+// A payment reported without its amount (a signed report that named none) is refunded
+// whole, and the refund is recorded for what Stripe says it gave back, not for nothing.
+func TestStripeRefundOfAnUnreportedAmountRecordsWhatStripeGaveBack(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, svc.Refund(ctx, tx, payment.Refund{OrderID: "ord-unsaid", PaymentID: "pi_unsaid", Reason: "a payment the order refused"}))
+	require.NoError(t, tx.Commit(ctx))
+
+	calls := mock.Requests("/v1/refunds")
+	require.Len(t, calls, 1)
+	assert.Empty(t, calls[0].Form.Get("amount"), "the whole payment")
+	given := stripeRefund(t, calls[0])
+	require.Positive(t, given.Amount)
+	var amount int64
+	var currency string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT amount, currency FROM payments.refunds WHERE payment_id = 'pi_unsaid'`).Scan(&amount, &currency))
+	assert.Equal(t, given.Amount, amount)
+	assert.Equal(t, given.Currency, currency)
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID("ord-unsaid"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	var ev payment.Refunded
+	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+	assert.Equal(t, given.Amount, ev.Amount)
+	assert.Equal(t, given.Currency, ev.Currency)
+}
+
+// stripeRefund is the amount and currency (upper case, as the service keeps currencies) of
+// the refund object stripe-mock answered call with.
+func stripeRefund(t *testing.T, call stripemock.Request) payments.GivenBack {
+	t.Helper()
+	var re struct {
+		ID       string `json:"id"`
+		Amount   int64  `json:"amount"`
+		Currency string `json:"currency"`
+	}
+	require.NoError(t, json.Unmarshal(call.Response, &re), "%s", call.Response)
+	return payments.GivenBack{RefundID: re.ID, Amount: re.Amount, Currency: strings.ToUpper(re.Currency)}
 }
 
 // An order given up has its Checkout Session expired at Stripe (stripe-mock checks the

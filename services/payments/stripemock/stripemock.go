@@ -31,6 +31,7 @@ type Request struct {
 	IdempotencyKey string
 	Form           url.Values
 	Status         int
+	Response       []byte // stripe-mock's answer: the object as Stripe would shape it
 }
 
 // Server is a running stripe-mock behind its recording proxy.
@@ -126,7 +127,7 @@ func Start(t testing.TB) *Server {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		proxy.ServeHTTP(rec, r)
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Form: form, Status: rec.status})
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Form: form, Status: rec.status, Response: rec.body.Bytes()})
 		s.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
@@ -137,9 +138,15 @@ func Start(t testing.TB) *Server {
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	body   bytes.Buffer
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
 }
