@@ -148,7 +148,7 @@ func createPaymentSession(in Input) ([]Effect, error) {
 		PayBy:         in.deadline(order.WaitPayment)} // the deadline waitFor arms with it
 	for _, it := range o.Items {
 		if it.UnitPrice != nil {
-			cmd.Lines = append(cmd.Lines, payment.Line{SKU: it.SKU, Quantity: int64(it.Quantity), UnitPrice: int64(*it.UnitPrice)})
+			cmd.Lines = append(cmd.Lines, payment.Line{SKU: it.SKU, Name: it.Name, Quantity: int64(it.Quantity), UnitPrice: int64(*it.UnitPrice)})
 		}
 	}
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.CreateSessionName, Data: cmd}}, nil

@@ -49,7 +49,7 @@ func smallOrder() order.PlaceOrder {
 	return order.PlaceOrder{
 		OrderID: testOrderID, CustomerID: "cust-1", CustomerEmail: testEmail,
 		Items: []order.Item{
-			{SKU: "SKU-A", Quantity: 2, UnitPrice: cents(25_00)},
+			{SKU: "SKU-A", Quantity: 2, UnitPrice: cents(25_00), Name: "Espresso cup"},
 			{SKU: "SKU-B", Quantity: 1, UnitPrice: cents(50_00)},
 		},
 		Total: 100_00, Currency: "USD",
@@ -463,7 +463,7 @@ var (
 	reserveSmall = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: smallLines()})
 	reserveLarge = send(inventory.CommandsTopic, inventory.ReserveName, inventory.Reserve{OrderID: testOrderID, Lines: []inventory.Line{{SKU: "SKU-LUX", Quantity: 1}}})
 	createSess   = send(payment.CommandsTopic, payment.CreateSessionName, payment.CreateSession{OrderID: testOrderID, Amount: 100_00, Currency: "USD", CustomerEmail: testEmail,
-		Lines: []payment.Line{{SKU: "SKU-A", Quantity: 2, UnitPrice: 25_00}, {SKU: "SKU-B", Quantity: 1, UnitPrice: 50_00}},
+		Lines: []payment.Line{{SKU: "SKU-A", Name: "Espresso cup", Quantity: 2, UnitPrice: 25_00}, {SKU: "SKU-B", Quantity: 1, UnitPrice: 50_00}},
 		PayBy: testNow.Add(24 * time.Hour)}) // the payment deadline it arms with it
 	shipSmall = send(shipping.CommandsTopic, shipping.CreateShipmentName, shipping.CreateShipment{
 		OrderID: testOrderID,

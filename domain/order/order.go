@@ -131,6 +131,9 @@ type Item struct {
 	SKU       string `json:"sku"`
 	Quantity  int    `json:"quantity"`
 	UnitPrice *Cents `json:"unitPrice,omitempty"`
+	// Name is what the catalog called the SKU when the order was priced, as the customer
+	// is shown it at checkout; orders placed before names were kept have none.
+	Name string `json:"name,omitempty"`
 }
 
 // Address is a postal address; risk scoring compares shipping and billing copies.

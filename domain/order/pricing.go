@@ -6,14 +6,15 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 )
 
-// Price is what the catalog asks for one unit of a SKU.
+// Price is what the catalog asks for one unit of a SKU, and what it calls the SKU.
 type Price struct {
 	Amount   Cents
 	Currency string
+	Name     string
 }
 
-// PriceFrom prices cmd from the catalog: every line gets the catalog's unit price, the
-// order the catalog's currency, and the total their sum. What the client stated must agree:
+// PriceFrom prices cmd from the catalog: every line gets the catalog's unit price and
+// name, the order the catalog's currency, and the total their sum. What the client stated must agree:
 // a unit price, a currency or a total (when totalGiven) that differs from the catalog's is
 // refused (apperr.CodeUnprocessable) naming the catalog's figure, as is a SKU the catalog
 // does not sell. A total or currency that is malformed is refused as invalid input first.
@@ -46,7 +47,7 @@ func (cmd *PlaceOrder) PriceFrom(prices map[string]Price, totalGiven bool) error
 		}
 		currency = p.Currency
 		price := p.Amount
-		items[i].UnitPrice = &price
+		items[i].UnitPrice, items[i].Name = &price, p.Name
 	}
 	if cmd.Currency != "" && cmd.Currency != currency {
 		return unprocessable("currency", "currency %s is not the catalog's: the items are priced in %s", apperr.Excerpt(cmd.Currency), currency)

@@ -7,8 +7,8 @@ import (
 )
 
 var testCatalog = map[string]Price{
-	"CUPS":    {Amount: 50_00, Currency: "USD"},
-	"MUG":     {Amount: 20_00, Currency: "USD"},
+	"CUPS":    {Amount: 50_00, Currency: "USD", Name: "Six espresso cups"},
+	"MUG":     {Amount: 20_00, Currency: "USD", Name: "Mug"},
 	"TEAPOT":  {Amount: 35_00, Currency: "EUR"},
 	"UNPRICE": {Amount: 0, Currency: "USD"},
 }
@@ -20,6 +20,9 @@ func TestPriceFromTakesEveryPriceFromTheCatalog(t *testing.T) {
 	}
 	if cmd.Total != 200_00 || cmd.Currency != "USD" || *cmd.Items[0].UnitPrice != 50_00 || *cmd.Items[1].UnitPrice != 20_00 {
 		t.Fatalf("got total %s %s, prices %v %v", cmd.Total.Units(), cmd.Currency, *cmd.Items[0].UnitPrice, *cmd.Items[1].UnitPrice)
+	}
+	if cmd.Items[0].Name != "Six espresso cups" || cmd.Items[1].Name != "Mug" {
+		t.Fatalf("the lines are named as the catalog names them: %q, %q", cmd.Items[0].Name, cmd.Items[1].Name)
 	}
 	stated := PlaceOrder{Items: []Item{{SKU: "CUPS", Quantity: 2}}, Total: 100_00, Currency: "USD"}
 	if err := stated.PriceFrom(testCatalog, true); err != nil || stated.Total != 100_00 {

@@ -59,11 +59,21 @@ type CreateSession struct {
 	PayBy time.Time `json:"payBy,omitzero"`
 }
 
-// Line is one line of the order at checkout, priced in minor units.
+// Line is one line of the order at checkout, priced in minor units, with the catalog's
+// name of its SKU (none in commands for orders placed before names were kept).
 type Line struct {
 	SKU       string `json:"sku"`
+	Name      string `json:"name,omitempty"`
 	Quantity  int64  `json:"quantity"`
 	UnitPrice int64  `json:"unitPrice"`
+}
+
+// Label is what the customer is shown for l: the product's name, else its SKU.
+func (l Line) Label() string {
+	if l.Name != "" {
+		return l.Name
+	}
+	return l.SKU
 }
 
 // LinesMatch reports whether c's lines add up to its amount, so a provider may show

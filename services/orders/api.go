@@ -101,6 +101,7 @@ type orderView struct {
 
 type itemView struct {
 	SKU       string       `json:"sku"`
+	Name      string       `json:"name,omitempty"`
 	Quantity  int          `json:"quantity"`
 	UnitPrice *json.Number `json:"unitPrice,omitempty"`
 }
@@ -120,7 +121,7 @@ func viewOrder(o *order.Order) orderView {
 		v.ApprovalDeadline = &d
 	}
 	for _, it := range o.Items {
-		iv := itemView{SKU: it.SKU, Quantity: it.Quantity}
+		iv := itemView{SKU: it.SKU, Name: it.Name, Quantity: it.Quantity}
 		if it.UnitPrice != nil {
 			p := amount(*it.UnitPrice)
 			iv.UnitPrice = &p

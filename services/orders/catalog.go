@@ -242,7 +242,13 @@ func (c *catalogClient) fetch(ctx context.Context, skus []string) (map[string]or
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, it := range body.Items {
-		prices[it.SKU] = order.Price{Amount: order.Cents(it.UnitPrice), Currency: it.Currency}
+		// The name travels in the order and to the provider's checkout page: one no client
+		// field could hold is left out, and the SKU is shown instead.
+		name := it.Name
+		if limits.Check(limits.Text("name", name)) != nil {
+			name = ""
+		}
+		prices[it.SKU] = order.Price{Amount: order.Cents(it.UnitPrice), Currency: it.Currency, Name: name}
 		c.named[it.SKU] = it.Name
 	}
 	return prices, nil

@@ -85,9 +85,9 @@ func TestPlacementsWaitingForPricesShareTheNextFetch(t *testing.T) {
 
 	assert.EqualValues(t, priceFetches+1, requests.Load(), "the waiting placements shared one request")
 	assert.Equal(t, []map[string]order.Price{
-		{"SKU-A": {Amount: 500, Currency: "USD"}, "SKU-SHARED": {Amount: 1000, Currency: "USD"}},
-		{"SKU-SHARED": {Amount: 1000, Currency: "USD"}},
-		{"SKU-LONGER-NAME": {Amount: 1500, Currency: "USD"}},
+		{"SKU-A": {Amount: 500, Currency: "USD", Name: "name of SKU-A"}, "SKU-SHARED": {Amount: 1000, Currency: "USD", Name: "name of SKU-SHARED"}},
+		{"SKU-SHARED": {Amount: 1000, Currency: "USD", Name: "name of SKU-SHARED"}},
+		{"SKU-LONGER-NAME": {Amount: 1500, Currency: "USD", Name: "name of SKU-LONGER-NAME"}},
 	}, got)
 }
 

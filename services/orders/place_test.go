@@ -52,8 +52,8 @@ func TestPlaceOrderBusinessCase(t *testing.T) {
 	assert.Equal(t, id, view["id"])
 	assert.Equal(t, "reserving_inventory", view["status"])
 	assert.Equal(t, "USD", view["currency"])
-	assert.Equal(t, []any{map[string]any{"sku": "SKU-001", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")}}, view["items"],
-		"each line carries the catalog's price")
+	assert.Equal(t, []any{map[string]any{"sku": "SKU-001", "name": "Espresso Cups (set of 4)", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")}}, view["items"],
+		"each line carries the catalog's price and name")
 	// The total is a JSON number (not a string) of currency units with two decimals.
 	total, ok := view["total"].(json.Number)
 	require.True(t, ok, "total must be a JSON number: %s", got.body)
@@ -100,7 +100,7 @@ func TestPlaceOrderBusinessCase(t *testing.T) {
 	require.NoError(t, json.Unmarshal(e.Data, &placed))
 	assert.Equal(t, id, placed.OrderID)
 	price := order.Cents(50_00)
-	assert.Equal(t, []order.Item{{SKU: "SKU-001", Quantity: 2, UnitPrice: &price}}, placed.Items)
+	assert.Equal(t, []order.Item{{SKU: "SKU-001", Quantity: 2, UnitPrice: &price, Name: "Espresso Cups (set of 4)"}}, placed.Items)
 
 	c := a.counts(t)
 	assert.Equal(t, placedCounts(1, 0), c,
@@ -135,8 +135,8 @@ func TestPlaceOrderOptionalFields(t *testing.T) {
 	assert.Equal(t, json.Number("124.00"), v["total"])
 	assert.Equal(t, map[string]any{"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}, v["shippingAddress"])
 	assert.Equal(t, []any{
-		map[string]any{"sku": "SKU-001", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")},
-		map[string]any{"sku": "SKU-002", "quantity": json.Number("1"), "unitPrice": json.Number("24.00")},
+		map[string]any{"sku": "SKU-001", "name": "Espresso Cups (set of 4)", "quantity": json.Number("2"), "unitPrice": json.Number("50.00")},
+		map[string]any{"sku": "SKU-002", "name": "Pour-Over Coffee Dripper", "quantity": json.Number("1"), "unitPrice": json.Number("24.00")},
 	}, v["items"])
 
 	ev := a.get(t, "/api/orders/"+id+"/events")

@@ -82,7 +82,7 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (Op
 	var lines []*stripe.CheckoutSessionCreateLineItemParams
 	if cmd.LinesMatch() {
 		for _, l := range cmd.Lines {
-			lines = append(lines, line(l.SKU, l.Quantity, l.UnitPrice))
+			lines = append(lines, line(l.Label(), l.Quantity, l.UnitPrice))
 		}
 	} else {
 		lines = append(lines, line("Order "+cmd.OrderID, 1, cmd.Amount))

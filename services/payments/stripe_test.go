@@ -36,7 +36,7 @@ func TestStripeOpensACheckoutSessionForTheOrder(t *testing.T) {
 	clock := func() time.Time { minutes++; return time.Now().Add(time.Duration(minutes) * time.Minute) }
 	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock), Now: clock})
 	c := payment.CreateSession{OrderID: "ord-stripe", Amount: 2*1999 + 500, Currency: "EUR", CustomerEmail: "ann@example.com",
-		Lines: []payment.Line{{SKU: "SKU-001", Quantity: 2, UnitPrice: 1999}, {SKU: "SKU-002", Quantity: 1, UnitPrice: 500}}}
+		Lines: []payment.Line{{SKU: "SKU-001", Name: "Espresso cup", Quantity: 2, UnitPrice: 1999}, {SKU: "SKU-002", Quantity: 1, UnitPrice: 500}}}
 
 	// A first attempt whose transaction never commits, as when the process dies after
 	// the call: Stripe was asked, nothing was recorded.
@@ -69,11 +69,11 @@ func TestStripeOpensACheckoutSessionForTheOrder(t *testing.T) {
 		assert.Equal(t, "ord-stripe", f.Get("metadata[order_id]"))
 		assert.Equal(t, "ord-stripe", f.Get("payment_intent_data[metadata][order_id]"))
 		assert.Equal(t, "ann@example.com", f.Get("customer_email"))
-		assert.Equal(t, "SKU-001", f.Get("line_items[0][price_data][product_data][name]"))
+		assert.Equal(t, "Espresso cup", f.Get("line_items[0][price_data][product_data][name]"), "the catalog's name")
 		assert.Equal(t, "2", f.Get("line_items[0][quantity]"))
 		assert.Equal(t, "1999", f.Get("line_items[0][price_data][unit_amount]"))
 		assert.Equal(t, "eur", f.Get("line_items[0][price_data][currency]"))
-		assert.Equal(t, "SKU-002", f.Get("line_items[1][price_data][product_data][name]"))
+		assert.Equal(t, "SKU-002", f.Get("line_items[1][price_data][product_data][name]"), "an order placed before names were kept")
 		assert.Equal(t, "500", f.Get("line_items[1][price_data][unit_amount]"))
 		assert.Equal(t, "https://shop.example/paid?session={CHECKOUT_SESSION_ID}", f.Get("success_url"))
 	}

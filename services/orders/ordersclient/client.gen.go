@@ -502,7 +502,7 @@ type CustomerOrder struct {
 	Currency       string                     `json:"currency"`
 	DeliveryStatus *string                    `json:"deliveryStatus,omitempty"`
 	Id             OrderID                    `json:"id"`
-	Items          []Item                     `json:"items"`
+	Items          []OrderedItem              `json:"items"`
 	PaymentUrl     *string                    `json:"paymentUrl,omitempty"`
 	Status         CustomerOrderStatus        `json:"status"`
 
@@ -618,7 +618,7 @@ type Order struct {
 	DecisionReason   *string            `json:"decisionReason,omitempty"`
 	DeliveryStatus   *string            `json:"deliveryStatus,omitempty"`
 	Id               OrderID            `json:"id"`
-	Items            []Item             `json:"items"`
+	Items            []OrderedItem      `json:"items"`
 	NewCustomer      bool               `json:"newCustomer"`
 	PaymentId        *string            `json:"paymentId,omitempty"`
 	PaymentSessionId *string            `json:"paymentSessionId,omitempty"`
@@ -672,6 +672,17 @@ type OrderList struct {
 
 // OrderListOrdersStatus defines model for OrderList.Orders.Status.
 type OrderListOrdersStatus string
+
+// OrderedItem A line of an order as it was priced: the catalog's unit price and its name for the SKU.
+type OrderedItem struct {
+	// Name The catalog's name of the SKU when the order was priced, as the customer is shown it at checkout; absent for orders placed before names were kept.
+	Name     *string  `json:"name,omitempty"`
+	Quantity Quantity `json:"quantity"`
+	Sku      SKU      `json:"sku"`
+
+	// UnitPrice currency units, written without an exponent (19.99)
+	UnitPrice *float64 `json:"unitPrice,omitempty"`
+}
 
 // PaymentWebhook defines model for PaymentWebhook.
 type PaymentWebhook struct {
