@@ -205,6 +205,20 @@ func TestOrderPageTellsAnEmailWithoutAddressWasNotSent(t *testing.T) {
 	assert.Contains(t, notices.Eq(1).Text(), "· sent")
 }
 
+// An email the mail server did not take waits for another try: the desk says when, and
+// why, and does not call it failed.
+func TestOrderPageTellsAnEmailWaitsForAnotherTry(t *testing.T) {
+	retry := base.Add(10 * time.Minute)
+	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok"}, ui.OrderDetail{
+		OrderID: "o-1", Status: "awaiting_payment",
+		Notices: []ui.Notification{{Kind: "order_confirmed", Recipient: "ann@example.com", Subject: "Your order is confirmed",
+			CreatedAt: base, Error: "dial tcp 127.0.0.1:25: connect: connection refused", RetryAt: &retry}},
+	}))
+	text := doc.Find("[data-testid=notification]").Text()
+	assert.Contains(t, text, "not sent yet, tried again at "+retry.UTC().Format("2006-01-02 15:04:05 UTC")+": dial tcp")
+	assert.NotContains(t, text, "failed")
+}
+
 // The order page follows its order: the stream names the order and how far the page is,
 // and the page's content is what the stream replaces.
 func TestOrderPageIsLive(t *testing.T) {

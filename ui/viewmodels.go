@@ -234,7 +234,8 @@ type Notification struct {
 	Subject   string
 	CreatedAt time.Time
 	Sent      bool
-	Error     string
+	Error     string     // why it failed, or why the last try did not send it
+	RetryAt   *time.Time // set while it waits for another try after Error
 }
 
 // Ticket is one support ticket.

@@ -75,7 +75,7 @@ var Vars = append(slices.Clone(WorkflowVars), []host.Var{
 	{Name: "OPERATOR_TOKEN", Default: DevOperatorToken + " in dev mode", Meaning: "bearer token that reads every order, list and inbox (unset outside dev mode: closed to the API)"},
 	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
-	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many unsent and never retried (at most once)"},
+	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many in doubt, never retried (at most once); one the server certainly did not take is tried again for 24 h"},
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
 	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount, in the order's own currency (major units), need the order's short id typed to be approved on the dashboard; 0: never"},
 	{Name: "CLAIM_TTL", Default: DefaultClaimTTL.String(), Meaning: "how long a manager's claim on a pending order (\"Ana is reviewing\") lasts before it lapses on its own"},

@@ -8,7 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Notification is one recorded email and what became of it.
+// Notification is one recorded email and what became of it: sent, failed (Error, and no
+// RetryAt), or waiting (for its first try, or with RetryAt for the next one after Error).
 type Notification struct {
 	OrderID   string     `json:"orderId"`
 	Kind      string     `json:"kind"`
@@ -17,11 +18,13 @@ type Notification struct {
 	CreatedAt time.Time  `json:"createdAt"`
 	SentAt    *time.Time `json:"sentAt,omitempty"`
 	Error     *string    `json:"error,omitempty"`
+	Attempts  int        `json:"attempts"`
+	RetryAt   *time.Time `json:"retryAt,omitempty"`
 }
 
 // ForOrder reads the emails recorded for an order, oldest first.
 func (s *Outbox) ForOrder(ctx context.Context, orderID string) ([]Notification, error) {
-	rows, err := s.pool.Query(ctx, `SELECT order_id, kind, recipient, subject, created_at, sent_at, error
+	rows, err := s.pool.Query(ctx, `SELECT order_id, kind, recipient, subject, created_at, sent_at, error, attempts, retry_at
 		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)

@@ -1,6 +1,7 @@
 // Package mailer is the orders service's outbox of customer emails: the saga records an
 // email in the transaction of the step that decides it (Record), and a worker hands each
-// one to SMTP at most once (RunWorker, SendPending).
+// one to SMTP at most once (RunWorker, SendPending). An email the server certainly did
+// not take (unreachable, or refusing for now) is tried again later, for RetryFor.
 package mailer
 
 import (
@@ -9,9 +10,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -46,9 +49,26 @@ type Config struct {
 	Senders int
 	// StopGrace is how long the emails being sent when the worker stops may take to finish:
 	// the process's SHUTDOWN_TIMEOUT (zero: none, they are cut off at once). One still with
-	// SMTP then is cut off and recorded failed; it may have gone out, so it is never sent
-	// again.
+	// SMTP then is cut off: recorded failed if the server may have taken it (it is never
+	// sent again), otherwise put back for a later try.
 	StopGrace time.Duration
+}
+
+// RetryFor is how long after it was recorded an email the mail server did not take is
+// still tried again: a customer told a day late is still told, one told a week late is
+// told something stale.
+const RetryFor = 24 * time.Hour
+
+// retryDelay is how long an email the server did not take waits before its next try, after
+// attempts tries: 10 s, doubling to at most 10 minutes.
+func retryDelay(attempts int) time.Duration {
+	return min(10*time.Second<<min(attempts, 10), 10*time.Minute)
+}
+
+// pauseFor is how long the worker claims nothing after n sends in a row that the server
+// did not take: the rest would most likely meet the same outage. 1 s, doubling to 1 minute.
+func pauseFor(n int) time.Duration {
+	return min(time.Second<<min(n-1, 6), time.Minute)
 }
 
 // DefaultSenders is Config.Senders' default. One sender sends an email per committed claim
@@ -60,7 +80,8 @@ const DefaultSenders = 8
 // Email outcomes, the outcome label of ordermill_emails_total.
 const (
 	emailSent     = "sent"     // accepted by the SMTP server
-	emailFailed   = "failed"   // refused, or SMTP unreachable: never retried (at most once)
+	emailDeferred = "deferred" // certainly not taken (server unreachable, refusing for now): tried again later
+	emailFailed   = "failed"   // refused for good, cut off once the server may have taken it, or not taken for RetryFor: never retried (at most once)
 	emailRecorded = "recorded" // no SMTP configured, or no address: only logged
 )
 
@@ -88,7 +109,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 	}
 	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "emails_total",
-		Help: "Emails handled by the sender, by kind and outcome (sent, failed, recorded: no SMTP configured or no address).",
+		Help: "Emails handled by the sender, a try each, by kind and outcome (sent, deferred: not taken by the server, tried again later, failed, recorded: no SMTP configured or no address).",
 	}, []string{"kind", "outcome"})}
 }
 
@@ -103,16 +124,21 @@ func (s *Outbox) Record(ctx context.Context, tx pgx.Tx, orderID string, n sagas.
 	return err
 }
 
-// notification is a claimed email waiting to go out.
+// notification is a claimed email waiting to go out: attempts earlier tries, recorded at
+// created.
 type notification struct {
 	id                               int64
 	orderID, kind, to, subject, body string
+	attempts                         int
+	created                          time.Time
 }
 
-// mailOutcome is what became of a claimed email: sent, or the error that stopped it.
+// mailOutcome is what became of a claimed email: sent, or the error that stopped it, and
+// when it is to be tried again if the server certainly did not take it.
 type mailOutcome struct {
-	id  int64
-	err *string
+	id      int64
+	err     *string
+	retryAt *time.Time
 }
 
 // smtpTimeout bounds one email's SMTP conversation: a server that stops answering must not
@@ -182,17 +208,40 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 	var outcomes []mailOutcome // sent since the last claim, not on record yet
 	look := true               // claim at once: at the start, at each tick, while claims come back full
 	hold := false              // a statement failed: nothing more until the next tick
-	// A drain is over when a statement failed, or when the queue came up short and every
-	// sender is idle with its outcome on record.
-	drained := func() bool { return drain && (hold || !look && idle == senders && len(outcomes) == 0) }
+	var down outage            // the server is not taking emails: no claims until it is worth a try
+	// A drain is over when a statement failed, or when the queue came up short (or the
+	// server is down) and every sender is idle with its outcome on record.
+	drained := func() bool {
+		return drain && (hold || (!look || down.pausing()) && idle == senders && len(outcomes) == 0)
+	}
+	taken := func(o mailOutcome) {
+		idle++
+		outcomes = append(outcomes, o)
+		down.observe(ctx, s.logger, o)
+	}
+	// settled reports whether a statement worked; one that failed holds the loop until the
+	// next tick, and is logged once a spell (a database outage is one line, not five a
+	// second), unless the worker is stopping.
+	failing := false
+	settled := func(serr error) bool {
+		switch {
+		case serr != nil && !failing && ctx.Err() == nil:
+			s.logger.ErrorContext(ctx, "sending notifications: the outbox's statement failed; tried again each poll", "err", serr)
+		case serr == nil && failing:
+			s.logger.InfoContext(ctx, "sending notifications: the outbox's statements work again")
+		}
+		failing = serr != nil
+		if failing {
+			err, hold = serr, true
+		}
+		return !failing
+	}
 	for ctx.Err() == nil && !drained() {
 		switch {
 		case hold:
-		case look && idle > 0:
+		case look && idle > 0 && !down.pausing():
 			claimed, cerr := s.claim(ctx, outcomes, idle)
-			if cerr != nil {
-				s.logFailure(ctx, cerr)
-				err, hold = cerr, true
+			if !settled(cerr) {
 				continue
 			}
 			claimedAll += len(claimed)
@@ -203,9 +252,7 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 			}
 			continue // a drain may be over
 		case len(outcomes) > 0 && idle == senders:
-			if _, rerr := s.claim(ctx, outcomes, 0); rerr != nil {
-				s.logFailure(ctx, rerr)
-				err, hold = rerr, true
+			if _, rerr := s.claim(ctx, outcomes, 0); !settled(rerr) {
 				continue
 			}
 			outcomes = outcomes[:0]
@@ -213,11 +260,9 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 		}
 		select {
 		case o := <-done:
-			idle++
-			outcomes = append(outcomes, o)
+			taken(o)
 			for len(done) > 0 { // and every other sender that is done by now (this loop alone receives from done)
-				idle++
-				outcomes = append(outcomes, <-done)
+				taken(<-done)
 			}
 		case <-tick.C:
 			look, hold = true, false
@@ -239,15 +284,32 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 	return claimedAll, nil
 }
 
-// logFailure logs a claim or record that failed, unless the worker is stopping.
-func (s *Outbox) logFailure(ctx context.Context, err error) {
-	if ctx.Err() == nil {
-		s.logger.ErrorContext(ctx, "sending notifications", "err", err)
+// outage follows sends the server did not take: after one, the worker claims nothing for
+// pauseFor, longer for each such send in a row, and the spell is logged once when it
+// begins and once when an email goes out again.
+type outage struct {
+	inARow int
+	until  time.Time
+}
+
+func (d *outage) pausing() bool { return d.inARow > 0 && time.Now().Before(d.until) }
+
+func (d *outage) observe(ctx context.Context, logger *slog.Logger, o mailOutcome) {
+	switch {
+	case o.retryAt != nil:
+		if d.inARow == 0 {
+			logger.WarnContext(ctx, "the mail server is not taking emails: they wait and are tried again", "err", *o.err)
+		}
+		d.inARow++
+		d.until = time.Now().Add(pauseFor(d.inARow))
+	case o.err == nil && d.inARow > 0:
+		logger.InfoContext(ctx, "the mail server takes emails again", "not_taken_in_a_row", d.inARow)
+		d.inARow = 0
 	}
 }
 
-// recordLast records outcomes even when ctx has ended: a claimed email is never retried, so
-// its row must say what became of it.
+// recordLast records outcomes even when ctx has ended: a claimed email is retried only when
+// its row says so, so the row must say what became of it.
 func (s *Outbox) recordLast(ctx context.Context, outcomes []mailOutcome) error {
 	if len(outcomes) == 0 {
 		return nil
@@ -258,40 +320,57 @@ func (s *Outbox) recordLast(ctx context.Context, outcomes []mailOutcome) error {
 	return err
 }
 
-// send hands a claimed email to SMTP (deliver), counts it and says what became of it.
+// send hands a claimed email to SMTP (deliver), counts it and says what became of it. One
+// the server certainly did not take is tried again after retryDelay, until RetryFor after
+// it was recorded; the worker logs those once a spell (outage), not one by one.
 func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 	outcome, err := s.deliver(ctx, n)
+	now := time.Now()
+	if outcome == emailDeferred && now.Sub(n.created) >= RetryFor {
+		outcome, err = emailFailed, fmt.Errorf("not taken by the mail server in %s of tries (%d): %w", RetryFor, n.attempts+1, err)
+	}
 	s.emails.WithLabelValues(n.kind, outcome).Inc()
 	o := mailOutcome{id: n.id}
 	if err != nil {
 		e := err.Error()
 		o.err = &e
+	}
+	switch outcome {
+	case emailDeferred:
+		at := now.Add(retryDelay(n.attempts))
+		o.retryAt = &at
+		s.logger.DebugContext(ctx, "email not taken: tried again later", append(logging.Order(n.orderID), "kind", n.kind, "attempt", n.attempts+1, "retry_at", at, "err", err)...)
+	case emailFailed:
 		s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", err)...)
 	}
 	return o
 }
 
-// claim records outcomes and claims the n oldest unclaimed emails (fewer when fewer are
-// left, none when n is 0), in one committed statement; the emails come oldest first.
+// claim records outcomes and claims the n oldest unclaimed emails that are due (fewer
+// when fewer are left, none when n is 0), in one committed statement; the emails come
+// oldest first. An outcome with a retryAt puts its email back, unclaimed, due then.
 func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]notification, error) {
 	ids := make([]int64, len(outcomes))
 	errs := make([]*string, len(outcomes))
+	retries := make([]*time.Time, len(outcomes))
 	for i, o := range outcomes {
-		ids[i], errs[i] = o.id, o.err
+		ids[i], errs[i], retries[i] = o.id, o.err, o.retryAt
 	}
 	rows, err := s.pool.Query(ctx, `
 		WITH recorded AS (
-			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL THEN now() END, error = o.err
-			FROM unnest($1::bigint[], $2::text[]) AS o(id, err) WHERE n.id = o.id)
+			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL THEN now() END, error = o.err,
+				claimed_at = CASE WHEN o.retry_at IS NULL THEN n.claimed_at END, retry_at = o.retry_at, attempts = n.attempts + 1
+			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS o(id, err, retry_at) WHERE n.id = o.id)
 		UPDATE orders.notifications SET claimed_at = now()
-		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING id, order_id, kind, recipient, subject, body`, ids, errs, n)
+		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL AND (retry_at IS NULL OR retry_at <= now())
+			ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
+		RETURNING id, order_id, kind, recipient, subject, body, attempts, created_at`, ids, errs, retries, n)
 	if err != nil {
 		return nil, err
 	}
 	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (notification, error) {
 		var n notification
-		err := row.Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body)
+		err := row.Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body, &n.attempts, &n.created)
 		return n, err
 	})
 	slices.SortFunc(claimed, func(a, b notification) int { return cmp.Compare(a.id, b.id) })
@@ -299,8 +378,8 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 }
 
 // deliver hands one email to SMTP when SMTP_URL is set and the order has an email
-// address; otherwise it is only logged, with the reason. It says which of the two it did
-// (emailSent, emailFailed or emailRecorded).
+// address; otherwise it is only logged, with the reason. It says what became of it
+// (emailSent, emailDeferred, emailFailed or emailRecorded).
 func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 	if s.cfg.SMTPURL == "" || n.to == "" {
 		reason := "no SMTP configured"
@@ -335,19 +414,53 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		host = net.JoinHostPort(u.Hostname(), "25")
 	}
 	if err := sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg)); err != nil {
+		var later notTaken
+		if errors.As(err, &later) {
+			return emailDeferred, later.err
+		}
 		return emailFailed, err
 	}
 	return emailSent, nil
 }
 
+// notTaken is an error after which the server certainly does not have the email, and
+// which may pass: it could not be reached, the conversation broke off before the end of
+// the message, or it refused for now (4xx). Trying again cannot send the email twice.
+type notTaken struct{ err error }
+
+func (e notTaken) Error() string { return e.err.Error() }
+
+// refusal classifies an error of the conversation before the end of the message: a reply
+// refusing for good (5xx) fails the email, and so does an error of ours (a recipient
+// smuggling a line break); a reply refusing for now, or a connection that broke, leaves it
+// for later.
+func refusal(err error) error {
+	var reply *textproto.Error
+	var netErr net.Error
+	switch {
+	case errors.As(err, &reply):
+		if reply.Code >= 500 {
+			return err
+		}
+	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
+	default:
+		return err
+	}
+	return notTaken{err}
+}
+
 // sendMail is smtp.SendMail bounded by ctx and smtpTimeout (SendMail has no deadline: a
-// silent server would block it forever).
+// silent server would block it forever). It says whether the server can have the email:
+// every failure before the end of the message is a refusal (a 5xx, or an input it cannot
+// carry) or notTaken; a failure of the end of the message itself is notTaken only when the
+// server answered 4xx, and in doubt otherwise. Once the server took the message, a failed
+// QUIT changes nothing.
 func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, to string, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return err
+		return notTaken{err}
 	}
 	defer conn.Close()
 	if deadline, ok := ctx.Deadline(); ok {
@@ -355,39 +468,46 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) }) // a cancel unblocks I/O
 	defer stop()
+	// Reaching the server, TLS and signing in concern the server, not this email: whatever
+	// fails there (a certificate, a password), the email waits for it to be mended.
 	c, err := smtp.NewClient(conn, hostname)
 	if err != nil {
-		return err
+		return notTaken{err}
 	}
 	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		if err := c.StartTLS(&tls.Config{ServerName: hostname}); err != nil {
-			return err
+			return notTaken{err}
 		}
 	}
 	if auth != nil {
 		if ok, _ := c.Extension("AUTH"); !ok {
-			return errors.New("smtp: server doesn't support AUTH")
+			return notTaken{errors.New("smtp: server doesn't support AUTH")}
 		}
 		if err := c.Auth(auth); err != nil {
-			return err
+			return notTaken{err}
 		}
 	}
 	if err := c.Mail(from); err != nil {
-		return err
+		return refusal(err)
 	}
 	if err := c.Rcpt(to); err != nil {
-		return err
+		return refusal(err)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return err
+		return refusal(err)
 	}
 	if _, err := w.Write(msg); err != nil {
-		return err
+		return refusal(err)
 	}
 	if err := w.Close(); err != nil {
-		return err
+		var reply *textproto.Error
+		if errors.As(err, &reply) {
+			return refusal(err)
+		}
+		return err // the end of the message went out, and no answer came back: in doubt
 	}
-	return c.Quit()
+	_ = c.Quit() // taken: a QUIT that fails now leaves it taken
+	return nil
 }

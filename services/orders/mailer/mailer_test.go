@@ -28,6 +28,8 @@ type notificationRow struct {
 	orderID, kind, to, subject, body string
 	claimed, sent                    bool
 	errText                          string
+	attempts                         int
+	retryAt                          *time.Time // when an email the server did not take is tried again
 }
 
 // insertNotification records an email the way the saga does.
@@ -44,9 +46,10 @@ func notificationByID(t *testing.T, pool *pgxpool.Pool, id int64) notificationRo
 	t.Helper()
 	n := notificationRow{id: id}
 	require.NoError(t, pool.QueryRow(context.Background(), `
-		SELECT order_id, kind, recipient, subject, body, claimed_at IS NOT NULL, sent_at IS NOT NULL, coalesce(error, '')
+		SELECT order_id, kind, recipient, subject, body, claimed_at IS NOT NULL, sent_at IS NOT NULL, coalesce(error, ''),
+			attempts, retry_at
 		FROM orders.notifications WHERE id = $1`, id).
-		Scan(&n.orderID, &n.kind, &n.to, &n.subject, &n.body, &n.claimed, &n.sent, &n.errText))
+		Scan(&n.orderID, &n.kind, &n.to, &n.subject, &n.body, &n.claimed, &n.sent, &n.errText, &n.attempts, &n.retryAt))
 	return n
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
@@ -39,6 +40,9 @@ func TestSendPendingRecordsRefusalAndDoesNotRetry(t *testing.T) {
 	assert.False(t, notificationByID(t, pool, id).sent)
 }
 
+// An email the server did not take because of the server (unreachable, or signing in
+// fails) is certainly not sent: it goes back to the queue with the reason, due again
+// later, not claimed for good.
 func TestSendPendingRecordsMisconfiguredSMTP(t *testing.T) {
 	// Credentials for a server that offers no AUTH: the password is never sent in clear
 	// to a server that did not ask for it, and the row says why.
@@ -53,6 +57,7 @@ func TestSendPendingRecordsMisconfiguredSMTP(t *testing.T) {
 		row := notificationByID(t, pool, id)
 		assert.False(t, row.sent)
 		assert.Contains(t, row.errText, "AUTH")
+		assertWaitsForARetry(t, row)
 	})
 	t.Run("wrong password", func(t *testing.T) {
 		pool := pgtest.Pool(t)
@@ -66,6 +71,7 @@ func TestSendPendingRecordsMisconfiguredSMTP(t *testing.T) {
 		row := notificationByID(t, pool, id)
 		assert.False(t, row.sent)
 		assert.NotEmpty(t, row.errText)
+		assertWaitsForARetry(t, row)
 	})
 	t.Run("nothing listening", func(t *testing.T) {
 		pool := pgtest.Pool(t)
@@ -78,10 +84,90 @@ func TestSendPendingRecordsMisconfiguredSMTP(t *testing.T) {
 		_, err = svc.SendPending(t.Context())
 		require.NoError(t, err)
 		row := notificationByID(t, pool, id)
-		assert.True(t, row.claimed)
 		assert.False(t, row.sent)
 		assert.Contains(t, row.errText, "connect")
+		assertWaitsForARetry(t, row)
+		n, err := svc.SendPending(t.Context())
+		require.NoError(t, err)
+		assert.Zero(t, n, "not before its retry time")
 	})
+}
+
+// assertWaitsForARetry checks that row went back to the queue after one try, due later.
+func assertWaitsForARetry(t *testing.T, row notificationRow) {
+	t.Helper()
+	assert.False(t, row.claimed, "back in the queue")
+	assert.Equal(t, 1, row.attempts)
+	if assert.NotNil(t, row.retryAt) {
+		assert.True(t, row.retryAt.After(time.Now()), "due later: %s", row.retryAt)
+	}
+}
+
+// Found by a probe: while the mail server was unreachable, every email was recorded failed
+// and never sent, though a refused connection means it certainly was not. It now waits,
+// and goes out once, when the server is back.
+func TestAnEmailTheServerDidNotTakeGoesOutOnceItIsBack(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "Your order is confirmed", "body")
+	_, err = newMailer(pool, "smtp://"+down).SendPending(t.Context())
+	require.NoError(t, err)
+	assertWaitsForARetry(t, notificationByID(t, pool, id))
+
+	srv := startSMTP(t, smtpConfig{})
+	svc := newMailer(pool, srv.url("127.0.0.1", "", ""))
+	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET retry_at = now() WHERE id = $1`, id) // its time comes
+	require.NoError(t, err)
+	n, err := svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.sent)
+	assert.Empty(t, row.errText, "sent: the earlier try's error is gone")
+	assert.Equal(t, 2, row.attempts)
+	require.Len(t, srv.received(), 1)
+	n, err = svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Len(t, srv.received(), 1, "once")
+}
+
+// A server refusing a recipient for now (4xx: greylisting, a full mailbox) gets the email
+// again later; one refusing it for good (5xx) does not (TestSendPendingRecordsRefusalAndDoesNotRetry).
+func TestSendPendingTriesAgainAfterARefusalForNow(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{rcptErr: &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted, try again later"}})
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+	_, err := newMailer(pool, srv.url("127.0.0.1", "", "")).SendPending(t.Context())
+	require.NoError(t, err)
+	row := notificationByID(t, pool, id)
+	assert.False(t, row.sent)
+	assert.Contains(t, row.errText, "451")
+	assertWaitsForARetry(t, row)
+}
+
+// An email the server has not taken for RetryFor is given up: recorded failed, never
+// tried again.
+func TestAnEmailNotTakenForRetryForIsGivenUp(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
+	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET created_at = now() - $2::interval, attempts = 7 WHERE id = $1`,
+		id, (mailer.RetryFor + time.Minute).String())
+	require.NoError(t, err)
+	_, err = newMailer(pool, "smtp://"+down).SendPending(t.Context())
+	require.NoError(t, err)
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.claimed, "claimed for good")
+	assert.False(t, row.sent)
+	assert.Nil(t, row.retryAt)
+	assert.Contains(t, row.errText, "not taken by the mail server in 24h0m0s of tries (8)")
 }
 
 // The recipient comes from the order (customer input) and goes into a header: one that

@@ -596,13 +596,20 @@ type Item struct {
 
 // Notification defines model for Notification.
 type Notification struct {
-	CreatedAt time.Time  `json:"createdAt"`
-	Error     *string    `json:"error,omitempty"`
-	Kind      string     `json:"kind"`
-	OrderId   OrderID    `json:"orderId"`
-	Recipient string     `json:"recipient"`
-	SentAt    *time.Time `json:"sentAt,omitempty"`
-	Subject   string     `json:"subject"`
+	// Attempts Tries so far.
+	Attempts  int       `json:"attempts"`
+	CreatedAt time.Time `json:"createdAt"`
+
+	// Error Why it failed for good (no retryAt), or why the last try did not send it (with retryAt).
+	Error     *string `json:"error,omitempty"`
+	Kind      string  `json:"kind"`
+	OrderId   OrderID `json:"orderId"`
+	Recipient string  `json:"recipient"`
+
+	// RetryAt When the next try is due: the mail server did not take the email (unreachable, or refusing for now). Tried for 24 h after createdAt.
+	RetryAt *time.Time `json:"retryAt,omitempty"`
+	SentAt  *time.Time `json:"sentAt,omitempty"`
+	Subject string     `json:"subject"`
 }
 
 // Order What the operator reads.
