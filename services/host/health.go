@@ -32,6 +32,7 @@ type readiness struct {
 	stopping      atomic.Bool
 	logger        *slog.Logger
 	dbDown        atomic.Bool // the last check found the database not answering: logged once a spell
+	heldBack      atomic.Bool // the last check found the log held back: logged once a spell
 }
 
 // DefaultHoldbackLimit is LOG_HOLDBACK_LIMIT's default.
@@ -94,8 +95,16 @@ func (h *readiness) check(ctx context.Context) map[string]string {
 			h.logger.WarnContext(ctx, "readiness: the log's holdback could not be read", "err", err)
 			checks[holdbackCheck] = "unknown: it could not be read (the log says why)"
 		} else if limit := cmp.Or(h.holdbackLimit, DefaultHoldbackLimit); hb.Age > limit {
-			checks[holdbackCheck] = fmt.Sprintf("a transaction open for %s (database %q, %s, pid %d) holds back every log message published since it began (limit %s)",
-				hb.Age.Round(time.Second), hb.Database, hb.State, hb.PID, limit)
+			// Which transaction it is (its database, state and pid, perhaps another tenant's
+			// of the server) is the log's to say, once a spell, not the open body's.
+			if !h.heldBack.Swap(true) {
+				h.logger.WarnContext(ctx, "readiness: a transaction holds the log back",
+					"age", hb.Age.Round(time.Second), "database", hb.Database, "state", hb.State, "pid", hb.PID, "limit", limit)
+			}
+			checks[holdbackCheck] = fmt.Sprintf("a transaction open for %s holds back every log message published since it began (limit %s; the log names it)",
+				hb.Age.Round(time.Second), limit)
+		} else {
+			h.heldBack.Store(false)
 		}
 	}
 	switch stopped := h.log.NotRunning(); {

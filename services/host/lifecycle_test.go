@@ -54,11 +54,17 @@ type running struct {
 
 func run(t *testing.T, pool *pgxpool.Pool, svc host.Service, opts host.Options) running {
 	t.Helper()
+	return runLogged(t, pool, svc, opts, slog.New(slog.DiscardHandler))
+}
+
+// runLogged is run with the process logging to logger.
+func runLogged(t *testing.T, pool *pgxpool.Pool, svc host.Service, opts host.Options, logger *slog.Logger) running {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := running{addr: "http://" + ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- host.Serve(ctx, slog.New(slog.DiscardHandler), pool, ln, svc, opts) }()
+	go func() { r.done <- host.Serve(ctx, logger, pool, ln, svc, opts) }()
 	t.Cleanup(cancel)
 	return r
 }

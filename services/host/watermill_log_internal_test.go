@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/stretchr/testify/assert"
@@ -25,4 +27,30 @@ func TestWatermillErrorsOfAStopAreDebug(t *testing.T) {
 	wlog.With(watermill.LogFields{"topic": "order_deadlines"}).Error("could not query message", errors.New("connection refused"), nil)
 	assert.Contains(t, buf.String(), "level=ERROR")
 	assert.Contains(t, buf.String(), "topic=order_deadlines")
+}
+
+// An error that repeats (a database outage: every poll of every subscriber fails) is
+// logged once a repeatEvery, saying how often it came since; another consumer's or topic's
+// error is its own.
+func TestWatermillErrorsRepeatingAreLoggedOnceAMinute(t *testing.T) {
+	var buf bytes.Buffer
+	wlog := watermillLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))).(stopQuiet)
+	now := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
+	wlog.repeats.now = func() time.Time { return now }
+	refused := errors.New("connection refused")
+	deadlines := wlog.With(watermill.LogFields{"topic": "order_deadlines"})
+	for range 50 { // five seconds of polls every 100 ms
+		deadlines.Error("Error querying for message", refused, watermill.LogFields{"wait_time": 100})
+		wlog.Error("consumer batch failed", refused, watermill.LogFields{"consumer_group": "saga", "topic": "order_events_0"})
+		wlog.Error("consumer batch failed", refused, watermill.LogFields{"consumer_group": "saga", "topic": "order_events_1"})
+		now = now.Add(100 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	assert.Len(t, lines, 3, "one line each: %s", buf.String())
+
+	now = now.Add(repeatEvery)
+	buf.Reset()
+	deadlines.Error("Error querying for message", refused, nil)
+	assert.Contains(t, buf.String(), "level=ERROR")
+	assert.Contains(t, buf.String(), "repeated_since_last_line=49")
 }

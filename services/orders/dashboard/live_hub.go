@@ -94,12 +94,19 @@ func (n *notifySubscriber) Subscribe(ctx context.Context, channel string) (<-cha
 	go func() {
 		defer close(out)
 		defer n.hub.stop()
+		var logged time.Time // a database outage is a line a minute, not one a second
+		missed := 0
 		for ctx.Err() == nil {
 			err := n.listen(ctx, channel, out)
 			if ctx.Err() != nil {
 				return
 			}
-			n.logger.Warn("dashboard listener lost its connection; retrying", "err", err)
+			if time.Since(logged) < time.Minute {
+				missed++
+			} else {
+				n.logger.Warn("dashboard listener lost its connection; retrying", "err", err, "repeated_since_last_line", missed)
+				logged, missed = time.Now(), 0
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
