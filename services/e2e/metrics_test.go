@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,15 @@ func TestMetricsFollowScenario1(t *testing.T) {
 	s.waitStatus(t, id, "awaiting_payment")
 	body, header := signedPayment(t, "whsec_attacker", map[string]string{"orderId": id, "status": "completed"})
 	require.Equal(t, http.StatusUnauthorized, s.postPayment(t, body, header).StatusCode())
+	// Signed, but a body the inbox refuses: a provider whose format changed shows.
+	body, header = signedPayment(t, paymentSecret, map[string]string{"orderId": id})
+	require.Equal(t, http.StatusBadRequest, s.postPayment(t, body, header).StatusCode())
+	// A wrong password on the dashboard is counted where an alert can see it.
+	browser := browserClient(t)
+	signin := fetch(t, browser, "GET", s.orders+"/dashboard/signin", nil)
+	require.Equal(t, http.StatusOK, signin.status)
+	require.Equal(t, http.StatusUnauthorized, fetch(t, browser, "POST", s.orders+"/dashboard/signin", url.Values{
+		"email": {"nobody@example.com"}, "password": {"not-the-password"}, "csrf_token": {signin.csrfToken(t)}}).status)
 	s.pay(t, id, "completed")
 	s.waitStatus(t, id, "awaiting_delivery")
 	s.courier(t, id, "in_transit")
@@ -150,6 +160,9 @@ func TestMetricsFollowScenario1(t *testing.T) {
 		expectation{name: "ordermill_http_request_duration_seconds", labels: labels("route", "GET /api/orders/{id}"), min: 1},
 		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "payment", "outcome", "accepted"), min: 1, exact: true},
 		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "payment", "outcome", "bad_signature"), min: 1, exact: true},
+		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "payment", "outcome", "invalid"), min: 1, exact: true},
+		expectation{name: "ordermill_dashboard_signins_total", labels: labels("outcome", "refused"), min: 1, exact: true},
+		expectation{name: "ordermill_dashboard_signins_total", labels: labels("outcome", "locked_out"), min: 0, exact: true},
 		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "delivery", "outcome", "accepted"), min: 2, exact: true},
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "placed"), min: 2, exact: true},
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "awaiting_approval"), min: 1, exact: true},

@@ -10,6 +10,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/orders/dashboard"
 )
 
 // Approval outcomes, the outcome label of ordermill_approval_decisions_total.
@@ -68,7 +69,24 @@ func newServiceMetrics(s *Service) *serviceMetrics {
 func (s *Service) Collectors() []prometheus.Collector {
 	m := s.metrics
 	return slices.Concat([]prometheus.Collector{m.entered, m.decisions, m.approvalWait, m.waiting, m.fromMemory, m.leaseHeld},
-		s.inbox.Collectors(), s.outbox.Collectors(), s.saga.Collectors())
+		s.signinCollectors(), s.inbox.Collectors(), s.outbox.Collectors(), s.saga.Collectors())
+}
+
+// signinCollectors export the dashboard's sign-in counters as
+// ordermill_dashboard_signins_total, by outcome, so lockouts can be alerted on.
+func (s *Service) signinCollectors() []prometheus.Collector {
+	counter := func(outcome string, n func(dashboard.SignInCounts) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "dashboard_signins_total",
+			Help:        "Dashboard sign-ins refused (a wrong email or password: 401), throttled (429, the password not checked) and lockouts begun (an account or an address locked), since the process started.",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
+		}, func() float64 { return float64(n(s.SignInCounts())) })
+	}
+	return []prometheus.Collector{
+		counter("refused", func(c dashboard.SignInCounts) int64 { return c.Refused }),
+		counter("throttled", func(c dashboard.SignInCounts) int64 { return c.Throttled }),
+		counter("locked_out", func(c dashboard.SignInCounts) int64 { return c.Lockouts }),
+	}
 }
 
 // Observe makes every request and handler of the process report the statuses orders

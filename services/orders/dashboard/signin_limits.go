@@ -293,10 +293,10 @@ type signinCounters struct {
 	refused, throttled, lockouts atomic.Int64
 }
 
-// SignInCounts is a snapshot of the dashboard's sign-in counters since the service started:
-// the numbers a metrics endpoint would export. The same events are logged with a stable
-// "metric" attribute (dashboard_signin_refused, dashboard_signin_throttled,
-// dashboard_signin_lockouts), so logs can be counted today.
+// SignInCounts is a snapshot of the dashboard's sign-in counters since the service started,
+// which /metrics exports (ordermill_dashboard_signins_total). The same events are logged
+// with a stable "metric" attribute (dashboard_signin_refused, dashboard_signin_throttled,
+// dashboard_signin_lockouts).
 type SignInCounts struct {
 	// Refused counts wrong emails or passwords (401).
 	Refused int64

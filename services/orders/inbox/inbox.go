@@ -41,9 +41,14 @@ const (
 	outcomeIgnored = "ignored"
 )
 
-// outcomeBadSignature counts a webhook refused for a missing or wrong signature; unlike
-// the other outcomes it is never recorded in the inbox.
-const outcomeBadSignature = "bad_signature"
+// outcomeBadSignature counts a webhook refused for a missing or wrong signature, and
+// outcomeInvalid one whose signature held (or dev mode took unsigned) but whose body is
+// refused (400): a provider that changed its format. Unlike the other outcomes they are
+// never recorded in the inbox.
+const (
+	outcomeBadSignature = "bad_signature"
+	outcomeInvalid      = "invalid"
+)
 
 // Config is the inbox's configuration.
 type Config struct {
@@ -73,7 +78,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, saga *sagas.Runner, cfg Config
 	}
 	return &Inbox{pool: pool, logger: logger, saga: saga, cfg: cfg, webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "webhooks_total",
-		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, ignored: a Stripe event the workflow does not act on, bad_signature, unknown_order).",
+		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, ignored: a Stripe event the workflow does not act on, bad_signature, invalid: signed but its body refused, unknown_order).",
 	}, []string{"provider", "outcome"})}
 }
 
@@ -83,6 +88,13 @@ func (s *Inbox) Collectors() []prometheus.Collector { return []prometheus.Collec
 // countWebhook counts a webhook on route /webhooks/<provider>.
 func (s *Inbox) countWebhook(r *http.Request, outcome string) {
 	s.webhooks.WithLabelValues(path.Base(r.URL.Path), outcome).Inc()
+}
+
+// refuseBody answers a webhook whose signature held but whose body is refused with err
+// (400), and counts it as invalid.
+func (s *Inbox) refuseBody(w http.ResponseWriter, r *http.Request, err error) {
+	s.countWebhook(r, outcomeInvalid)
+	httpx.WriteError(w, r, s.logger, err)
 }
 
 // now is the clock in UTC at Postgres's precision.
@@ -111,7 +123,7 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	if stripeevent.Is(body) {
 		p, handled, err := s.stripePayment(body, r.Header.Get(webhooksig.StripeHeader), signed)
 		if err != nil {
-			httpx.WriteError(w, r, s.logger, err)
+			s.refuseBody(w, r, err)
 			return
 		}
 		if !handled {
@@ -121,11 +133,11 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 		}
 		wh = sagas.PaymentWebhook{Webhook: p.Webhook, IntentOnly: p.IntentOnly}
 	} else if err := httpx.DecodeLenient(body, &wh.Webhook); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
+		s.refuseBody(w, r, err)
 		return
 	}
 	if err := wh.Validate(); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
+		s.refuseBody(w, r, err)
 		return
 	}
 	wh.Unsigned = !signed
@@ -163,11 +175,11 @@ func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
 	}
 	var wh shipping.Webhook
 	if err := httpx.DecodeLenient(body, &wh); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
+		s.refuseBody(w, r, err)
 		return
 	}
 	if err := wh.Validate(); err != nil {
-		httpx.WriteError(w, r, s.logger, err)
+		s.refuseBody(w, r, err)
 		return
 	}
 	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "shipment", wh.ShipmentID))
