@@ -48,6 +48,7 @@ func TestPlaceOrderBusinessCase(t *testing.T) {
 
 	got := a.get(t, r.header.Get("Location"))
 	require.Equal(t, http.StatusOK, got.status, string(got.body))
+	assert.Equal(t, "no-store", got.header.Get("Cache-Control"), "an order's personal data stays out of caches")
 	view := decodeObject(t, got.body)
 	assert.Equal(t, id, view["id"])
 	assert.Equal(t, "reserving_inventory", view["status"])
