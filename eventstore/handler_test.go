@@ -102,6 +102,12 @@ func deadLettersThePoison(t *testing.T, failure error, attemptsWanted int) {
 	assert.Equal(t, float64(attemptsWanted), gathered(t, reg, "ordermill_messages_handled_total", "dlq-check", "failed"),
 		"each attempt on its own counts; the batch that first met it failed as a whole and counts nothing")
 	assert.Equal(t, 0.0, gathered(t, reg, "ordermill_consumer_lag_messages", "dlq-check"), "nothing left behind")
+	// The letter still waits for a person, whatever the counters (which a restart zeroes)
+	// say; once re-driven it no longer does.
+	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_dead_letters_open", "dlq-check"))
+	_, err = pool.Exec(ctx, `UPDATE dead_letters SET redriven_at = now(), redriven_by = 'test'`)
+	require.NoError(t, err)
+	assert.Equal(t, 0.0, gathered(t, reg, "ordermill_dead_letters_open", "dlq-check"))
 }
 
 // gathered sums the counters and gauges of family name whose label values include every

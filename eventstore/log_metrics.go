@@ -69,14 +69,19 @@ var (
 	lagSeconds = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "consumer", "lag_seconds"),
 		"Age of the oldest message the consumer group has not handled yet (0 when none); for a delayed queue, how long ago the oldest unhandled message fell due.",
 		[]string{"consumer_group", "topic", "partition"}, nil)
+	deadLettersOpen = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "dead_letters", "open"),
+		"Dead letters of the consumer group not re-driven yet, by physical topic: what still waits for a person, whenever it was stored.",
+		[]string{"consumer_group", "topic"}, nil)
 )
 
 // lagCollector reads, in one round trip, how far each of this process's consumers is
 // behind its topics: the messages after the group's offset (the same position rule as the
 // consumer's own select) and the age of the oldest, and for each delayed queue the
-// messages already due. Every replica reports the same figures: aggregate with max.
+// messages already due; and the dead letters of its groups not re-driven yet (a counter
+// of them starts from 0 with the process, so it cannot say that one still waits). Every
+// replica reports the same figures: aggregate with max.
 func (l *Log) lagCollector() prometheus.Collector {
-	return metrics.FromQuery([]*prometheus.Desc{lagMessages, lagSeconds}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return metrics.FromQuery([]*prometheus.Desc{lagMessages, lagSeconds, deadLettersOpen}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
 		l.mu.Lock()
 		groups, queues := append([]groupTopic(nil), l.groups...), append([]groupTopic(nil), l.queues...)
 		l.mu.Unlock()
@@ -88,6 +93,13 @@ func (l *Log) lagCollector() prometheus.Collector {
 		for _, q := range queues {
 			batch.Queue(dueQuery(q.topic), now.Format(dueLayout), now)
 		}
+		open := map[groupTopic]int64{} // every topic of the process's groups, 0 unless some are open
+		var names []string
+		for _, g := range append(groups, queues...) {
+			open[g], names = 0, append(names, g.group)
+		}
+		batch.Queue(`SELECT consumer_group, topic, count(*) FROM dead_letters
+			WHERE redriven_at IS NULL AND consumer_group = ANY($1) GROUP BY 1, 2`, names)
 		results := l.pool.SendBatch(ctx, batch)
 		defer results.Close()
 		for _, g := range append(groups, queues...) {
@@ -99,6 +111,18 @@ func (l *Log) lagCollector() prometheus.Collector {
 			topic, partition := splitPartition(g.topic)
 			ch <- prometheus.MustNewConstMetric(lagMessages, prometheus.GaugeValue, float64(n), g.group, topic, partition)
 			ch <- prometheus.MustNewConstMetric(lagSeconds, prometheus.GaugeValue, max(age, 0), g.group, topic, partition)
+		}
+		rows, err := results.Query()
+		if err != nil {
+			return fmt.Errorf("open dead letters: %w", err)
+		}
+		var g groupTopic
+		var n int64
+		if _, err := pgx.ForEachRow(rows, []any{&g.group, &g.topic, &n}, func() error { open[g] = n; return nil }); err != nil {
+			return fmt.Errorf("open dead letters: %w", err)
+		}
+		for g, n := range open {
+			ch <- prometheus.MustNewConstMetric(deadLettersOpen, prometheus.GaugeValue, float64(n), g.group, g.topic)
 		}
 		return nil
 	})
