@@ -8,7 +8,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,6 +37,21 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/ordermill?sslmode
 // Postgres and lower latencies at 100 orders/s (docs/BENCHMARKS.md). Idle consumers hold
 // none; each process keeps one or two for LISTEN.
 const DefaultMaxConns = 8
+
+// IdleInTransactionTimeout ends a session of ours that sits in a transaction, waiting for
+// its process, this long (Postgres's idle_in_transaction_session_timeout), unless the URL
+// sets it. A process paused, frozen or cut off mid-transaction otherwise held its
+// transaction, and with it every log message published since (the visibility rule), for
+// as long as it stayed so: a probe froze one orders replica and every order on every
+// replica stopped. The longest wait a transaction of ours does on purpose is a Stripe call
+// in the payments service's command (at most about 31 s: 10 s, retried twice); the
+// session's keepalives (keepalives) end one whose network went away.
+const IdleInTransactionTimeout = 45 * time.Second
+
+// keepalives are the server's TCP keepalives on our sessions, unless the URL sets them: a
+// client machine gone (a VM paused, a network cut) is found after about 25 s, not the
+// system's two hours.
+var keepalives = map[string]string{"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 // PlanByKey, queued first in a transaction or a pipelined batch, has its statements
 // planned once, as lookups by key: each runs on its cached generic plan, and that plan
@@ -144,7 +162,8 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (current, want int64
 // Open creates the database if needed, connects a pool and applies migrations: the one call
 // every service makes at start-up. Its connections carry app as their application_name
 // (unless the URL names one), so pg_stat_activity and the server's log say which program
-// holds a session or a transaction.
+// holds a session or a transaction, and end a transaction left idle past
+// IdleInTransactionTimeout.
 func Open(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	if err := EnsureDatabase(ctx, databaseURL); err != nil {
 		return nil, err
@@ -161,6 +180,13 @@ func Open(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok && app != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "ordermill-" + app
+	}
+	params := maps.Clone(keepalives)
+	params["idle_in_transaction_session_timeout"] = strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10)
+	for k, v := range params {
+		if _, ok := cfg.ConnConfig.RuntimeParams[k]; !ok {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,6 +51,47 @@ func TestOpenTakesThePoolsSettingsFromTheURL(t *testing.T) {
 	defer pool.Close()
 	assert.Equal(t, int32(3), pool.Config().MaxConns)
 	require.NoError(t, pool.Ping(ctx))
+}
+
+// A transaction of ours left waiting for its process (the process frozen, paused or cut
+// off) is ended by the server after IdleInTransactionTimeout, or what the URL says: it
+// held every log message back for as long as the process stayed so. The server's
+// keepalives find a client machine gone.
+func TestOpenEndsATransactionLeftIdle(t *testing.T) {
+	ctx := context.Background()
+	plain := pgtest.URL(t)
+	pool, err := eventstore.Open(ctx, plain, "orders")
+	require.NoError(t, err)
+	var idle, keepIdle, keepCount string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT current_setting('idle_in_transaction_session_timeout'),
+		current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_count')`).Scan(&idle, &keepIdle, &keepCount))
+	pool.Close()
+	assert.Equal(t, eventstore.IdleInTransactionTimeout.String(), idle)
+	if keepIdle != "0" { // 0 on a Unix socket, which has no keepalives
+		assert.Equal(t, "10", keepIdle)
+		assert.Equal(t, "3", keepCount)
+	}
+
+	u, err := url.Parse(plain)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("idle_in_transaction_session_timeout", "200")
+	u.RawQuery = q.Encode()
+	pool, err = eventstore.Open(ctx, u.String(), "orders")
+	require.NoError(t, err)
+	defer pool.Close()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	var pid int
+	require.NoError(t, tx.QueryRow(ctx, `SELECT pg_backend_pid() FROM (SELECT pg_current_xact_id()) AS x`).Scan(&pid))
+	// The process now "freezes": the server ends the session on its own.
+	require.Eventually(t, func() bool {
+		var gone bool
+		return pool.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&gone) == nil && gone
+	}, 30*time.Second, 20*time.Millisecond)
+	_, err = tx.Exec(ctx, `SELECT 1`)
+	assert.Error(t, err, "the transaction was ended under it")
 }
 
 // The maintenance connection is the URL's server and credentials, on database

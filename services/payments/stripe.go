@@ -31,14 +31,16 @@ type StripeConfig struct {
 	// SuccessURL is where Checkout sends the customer after paying; Stripe replaces
 	// {CHECKOUT_SESSION_ID} in it.
 	SuccessURL string
-	// HTTPClient makes the calls; one with a 30 s timeout if nil.
+	// HTTPClient makes the calls; one with a 10 s timeout if nil. A call runs in the
+	// command's transaction, so the timeout and the two retries must end well within
+	// eventstore.IdleInTransactionTimeout.
 	HTTPClient *http.Client
 }
 
 // NewStripe builds the Stripe provider.
 func NewStripe(cfg StripeConfig) *Stripe {
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	backend := &stripe.BackendConfig{
 		HTTPClient:        cfg.HTTPClient,
