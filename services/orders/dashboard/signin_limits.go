@@ -173,6 +173,17 @@ func (s *Service) admitSignIn(ctx context.Context, keys ...signinKey) (*signinCh
 	c := &signinCharge{keys: keys, before: make([]limitRow, len(keys)), after: make([]limitRow, len(keys)), locks: make([]bool, len(keys))}
 	var wait time.Duration
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// An attempt one of whose keys waits out a delay or a lockout is refused before any
+		// row is made for the others: a probe sent 760 attempts a second, each with a new
+		// email, from a throttled address, and every one added a row.
+		var held *time.Time
+		if err := tx.QueryRow(ctx, `SELECT max(locked_until) FROM orders.signin_limits WHERE key = ANY($1)`, hashes).Scan(&held); err != nil {
+			return err
+		}
+		if held != nil && held.After(now) {
+			wait = held.Sub(now)
+			return nil
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO orders.signin_limits (key, window_start, locked_until, updated_at)
 			SELECT k, $2, $2, $2 FROM unnest($1::bytea[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING`, hashes, now); err != nil {
 			return err
