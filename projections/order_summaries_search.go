@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"fmt"
-	"iter"
 	"strings"
 	"time"
 
@@ -135,27 +134,17 @@ func FilteredSummaries(ctx context.Context, q eventstore.Querier, f SummaryFilte
 	return pgx.CollectRows(rows, scanSummary)
 }
 
-// AllSummaries runs f's query over every matching summary and yields them one at a time
-// from the query's cursor, for an export of any size; an error ends the sequence.
-func AllSummaries(ctx context.Context, q eventstore.Querier, f SummaryFilter) (iter.Seq2[Summary, error], error) {
-	sql, args, err := f.query(nil, 0)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	return func(yield func(Summary, error) bool) {
-		defer rows.Close()
-		for rows.Next() {
-			s, err := scanSummary(rows)
-			if !yield(s, err) || err != nil {
-				return
-			}
+// KeyOf is s's position in f's order, where the page after s begins.
+func (f SummaryFilter) KeyOf(s Summary) SummaryKey {
+	k := SummaryKey{Placed: s.CreatedAt, ID: s.OrderID}
+	switch f.SortKey() {
+	case "total":
+		k.Value = s.TotalCents
+	case "risk":
+		k.Value = -1
+		if s.RiskScore != nil {
+			k.Value = int64(*s.RiskScore)
 		}
-		if err := rows.Err(); err != nil {
-			yield(Summary{}, err)
-		}
-	}, nil
+	}
+	return k
 }

@@ -143,7 +143,11 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	summaries, err := projections.FilteredSummaries(r.Context(), s.pool, projections.SummaryFilter{Status: status}, after, limit+1)
+	// A turn at the lists' gate, which the dashboard's lists share: however many lists are
+	// asked for at once, the pool is left to placements, webhooks and the workflow.
+	summaries, err := httpx.Through(r.Context(), s.lists, func() ([]projections.Summary, error) {
+		return projections.FilteredSummaries(r.Context(), s.pool, projections.SummaryFilter{Status: status}, after, limit+1)
+	})
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -100,6 +100,7 @@ type Service struct {
 	orderSecret []byte
 	metrics     *serviceMetrics
 	dashboard   *dashboard.Service
+	lists       *httpx.Gate // the turns of lists, searches and exports, the API's and the dashboard's
 	outbox      *mailer.Outbox
 	inbox       *inbox.Inbox
 	saga        *sagas.Runner // the workflow, run by its consumers and, at once, by the API's writes
@@ -124,13 +125,14 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	memory := orderstream.NewMemory()
 	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots, memory), memory: memory, logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
+	s.lists = httpx.NewGate(httpx.ListsAtOnce, httpx.ListsWait)
 	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval, Senders: cfg.MailSenders,
 		StopGrace: cfg.MailStopGrace})
 	s.saga = sagas.NewRunner(sagas.ProcessOrder, cfg.Workflow, s.outbox, cfg.Now, logger)
 	s.dashboard = dashboard.New(pool, logger, dashboard.Config{
 		Now: cfg.Now, DevMode: cfg.DevMode, ServiceToken: cfg.ServiceToken, PaymentsURL: cfg.PaymentsURL, DeliveryURL: cfg.DeliveryURL,
 		DevPassword: cfg.DashboardDevPassword, DevMailboxURL: cfg.DevMailboxURL, Workflow: cfg.Workflow, ConfirmApprovalAbove: cfg.ConfirmApprovalAbove,
-		CookieSecure: cfg.CookieSecure, SessionTTL: cfg.SessionTTL, ClientIPHeader: cfg.ClientIPHeader,
+		CookieSecure: cfg.CookieSecure, SessionTTL: cfg.SessionTTL, ClientIPHeader: cfg.ClientIPHeader, Lists: s.lists,
 	}, s, s.catalog, s.outbox)
 	s.inbox = inbox.New(pool, logger, s.saga, inbox.Config{Now: cfg.Now, DevMode: cfg.DevMode,
 		PaymentWebhookSecret: cfg.PaymentWebhookSecret, DeliveryWebhookSecret: cfg.DeliveryWebhookSecret})

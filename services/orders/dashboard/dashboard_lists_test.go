@@ -1,12 +1,17 @@
 package dashboard_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
@@ -81,4 +86,85 @@ func TestOrdersListSearchColoursAndExport(t *testing.T) {
 
 	// Signed out, there is nothing to download.
 	assert.Equal(t, http.StatusSeeOther, d.request(t, orderstest.Client(t), "GET", "/dashboard/orders.csv", nil, nil).status)
+}
+
+// An export reads its rows a page at a time, each page after the last row of the one
+// before, in every sort, and holds no connection while the client is slow to take them: a
+// probe stopped order intake with six downloads that read nothing, each holding a
+// connection of the pool on its query's cursor.
+func TestOrdersExportPagesAndHoldsNoConnectionForASlowClient(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	const n = 1_234 // more than two pages
+	_, err := d.pool.Exec(t.Context(), `
+		INSERT INTO orders.order_summaries (order_id, status, customer_id, customer_email, new_customer,
+			total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
+		SELECT format('ord-%s', lpad(i::text, 5, '0')), 'completed', 'cust-' || i, 'c' || i || '@example.com', false,
+			(i % 97) * 100, 'USD', 1, CASE WHEN i % 5 = 0 THEN NULL ELSE i % 100 END, '',
+			now() - (i % 300) * interval '1 minute', now(), i
+		FROM generate_series(1, $1) AS i`, n)
+	require.NoError(t, err)
+	c := orderstest.Client(t)
+	d.signIn(t, c, managerEmail, managerPassword)
+	for _, query := range []string{"", "dir=asc", "sort=total", "sort=risk&dir=asc"} {
+		p := d.request(t, c, "GET", "/dashboard/orders.csv?"+query, nil, nil)
+		require.Equal(t, http.StatusOK, p.status)
+		records, err := csv.NewReader(strings.NewReader(p.body)).ReadAll()
+		require.NoError(t, err)
+		require.Len(t, records, n+1, query)
+		seen := map[string]bool{}
+		for _, r := range records[1:] {
+			assert.False(t, seen[r[0]], "%s: %s twice", query, r[0])
+			seen[r[0]] = true
+		}
+		if query == "sort=total" {
+			for i := 2; i < len(records); i++ {
+				prev, next := records[i-1][4], records[i][4]
+				var a, b float64
+				_, _ = fmt.Sscan(prev, &a)
+				_, _ = fmt.Sscan(next, &b)
+				require.GreaterOrEqual(t, a, b, "largest first, across pages")
+			}
+		}
+	}
+
+	// A client that asks and reads nothing: the server fills the socket's buffers and
+	// waits on it, with no query of the export left open. (Enough rows that the buffers
+	// cannot take them all: about 9 MB of CSV.)
+	_, err = d.pool.Exec(t.Context(), `
+		INSERT INTO orders.order_summaries (order_id, status, customer_id, customer_email, new_customer,
+			total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
+		SELECT format('ord-big-%s', i), 'completed', repeat('c', 40) || i, repeat('e', 40) || i || '@example.com', false,
+			100, 'USD', 1, 10, '', now(), now(), $1 + i
+		FROM generate_series(1, 50000) AS i`, n)
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", d.srv.URL+"/dashboard/orders.csv", nil)
+	require.NoError(t, err)
+	for _, ck := range c.Jar.Cookies(req.URL) {
+		req.AddCookie(ck)
+	}
+	conn, err := net.Dial("tcp", d.srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		require.NoError(t, tcp.SetReadBuffer(4096))
+	}
+	require.NoError(t, req.Write(conn))
+	status, err := bufio.NewReader(io.LimitReader(conn, 64)).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HTTP/1.1 200 OK\r\n", status, "the export began")
+	var db string
+	require.NoError(t, d.pool.QueryRow(t.Context(), `SELECT current_database()`).Scan(&db))
+	// Once the buffers are full the export waits on the client alone: no query of it stays
+	// open (the old one stayed active, writing to a client that did not read, for good).
+	require.Eventually(t, func() bool {
+		var open int
+		err := d.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = $1 AND state = 'active' AND query LIKE '%order_summaries%' AND pid <> pg_backend_pid()`, db).Scan(&open)
+		return err == nil && open == 0
+	}, 10*time.Second, 10*time.Millisecond, "no export query waits on the client")
+	var waiting int
+	require.NoError(t, d.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = $1 AND wait_event = 'ClientWrite'`, db).Scan(&waiting))
+	assert.Zero(t, waiting)
 }

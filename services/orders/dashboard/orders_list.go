@@ -11,6 +11,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -53,6 +54,14 @@ func statusNames() []string {
 	return out
 }
 
+// summaries reads up to limit summaries matching f after key, taking a turn at the lists'
+// gate: lists, searches and exports leave the pool to the workflow however many come.
+func (s *Service) summaries(ctx context.Context, f projections.SummaryFilter, after *projections.SummaryKey, limit int) ([]projections.Summary, error) {
+	return httpx.Through(ctx, s.cfg.Lists, func() ([]projections.Summary, error) {
+		return projections.FilteredSummaries(ctx, s.pool, f, after, limit)
+	})
+}
+
 // orderList reads one page of the orders list (projections.FilteredSummaries), newest
 // first unless sorted otherwise.
 func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
@@ -86,7 +95,7 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 		g.Cursor = ""
 		out.FirstURL = g.url("")
 	}
-	list, err := projections.FilteredSummaries(ctx, s.pool, f.SummaryFilter, after, ordersPageSize+1)
+	list, err := s.summaries(ctx, f.SummaryFilter, after, ordersPageSize+1)
 	if err != nil {
 		return out, err
 	}
@@ -100,18 +109,11 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 	}
 	if len(list) > ordersPageSize {
 		out.Rows = out.Rows[:ordersPageSize]
-		last := list[ordersPageSize-1]
-		switch f.SortKey() {
-		case "placed":
-			out.NextURL = f.url(projections.EncodePlacedCursor(last.CreatedAt, last.OrderID))
-		case "total":
-			out.NextURL = f.url(encodeKeyCursor(last.TotalCents, last.OrderID))
-		case "risk":
-			risk := int64(-1)
-			if last.RiskScore != nil {
-				risk = int64(*last.RiskScore)
-			}
-			out.NextURL = f.url(encodeKeyCursor(risk, last.OrderID))
+		next := f.KeyOf(list[ordersPageSize-1])
+		if f.SortKey() == "placed" {
+			out.NextURL = f.url(projections.EncodePlacedCursor(next.Placed, next.ID))
+		} else {
+			out.NextURL = f.url(encodeKeyCursor(next.Value, next.ID))
 		}
 	}
 	return out, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/orders/mailer"
 )
 
@@ -49,6 +50,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// ClientIPHeader names the header a trusted proxy sets to the client's address.
 	ClientIPHeader string
+	// Lists is the gate the orders list, its search and its export take a turn at, shared
+	// with the API's lists (a gate of the dashboard's own when nil).
+	Lists *httpx.Gate
 }
 
 // Commands are the managers' decisions on orders, which the orders service takes.
@@ -88,6 +92,9 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config, cmds Commands, cat
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.Lists == nil {
+		cfg.Lists = httpx.NewGate(httpx.ListsAtOnce, httpx.ListsWait)
 	}
 	return &Service{pool: pool, logger: logger, cfg: cfg, cmds: cmds, catalog: catalog, emails: emails, live: newLiveHub()}
 }

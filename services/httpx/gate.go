@@ -1,0 +1,64 @@
+package httpx
+
+import (
+	"context"
+	"time"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+)
+
+// Gate bounds how many requests of an expensive kind (lists, searches, exports) run their
+// queries at once, so that however many arrive they leave the pool's other connections to
+// placements, webhooks and the workflow: a probe's 300 list and search requests at once
+// held orders up for 6 to 26 s.
+type Gate struct {
+	slots chan struct{}
+	wait  time.Duration
+}
+
+// A process's gate for lists, searches and exports: three at once of the pool's eight
+// connections (eventstore.DefaultMaxConns), each waiting at most 5 s for its turn.
+const (
+	ListsAtOnce = 3
+	ListsWait   = 5 * time.Second
+)
+
+// NewGate lets n through at once; one that waits longer than wait for its turn is
+// answered 503 (retry later).
+func NewGate(n int, wait time.Duration) *Gate {
+	return &Gate{slots: make(chan struct{}, n), wait: wait}
+}
+
+// Enter waits for a turn and returns its release. Past the gate's wait, or when ctx
+// ends first, it returns an Unavailable error instead (WriteError answers it 503 with
+// Retry-After).
+func (g *Gate) Enter(ctx context.Context) (release func(), err error) {
+	select {
+	case g.slots <- struct{}{}:
+		return g.leave, nil
+	default:
+	}
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return g.leave, nil
+	case <-t.C:
+		return nil, apperr.Errorf(apperr.CodeUnavailable, "too many list, search and export requests at once; retry later")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (g *Gate) leave() { <-g.slots }
+
+// Through runs read during a turn at g.
+func Through[T any](ctx context.Context, g *Gate, read func() (T, error)) (T, error) {
+	release, err := g.Enter(ctx)
+	if err != nil {
+		var none T
+		return none, err
+	}
+	defer release()
+	return read()
+}
