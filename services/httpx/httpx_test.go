@@ -43,6 +43,12 @@ func TestValidInputRefusesNULAndInvalidUTF8(t *testing.T) {
 		{"invalid UTF-8 in a header", "/api/orders", "", http.Header{"Idempotency-Key": {"k\xff"}}, "Idempotency-Key"},
 		{"NUL escape in a JSON body", "/api/orders", `{"sku":"A\u0000"}`, nil, "body"},
 		{"NUL escape after an escaped backslash", "/api/orders", `{"sku":"A\\\u0000"}`, nil, "body"},
+		// encoding/json turned these into U+FFFD without a word (a probe's customerId
+		// "a\ud800b" was stored as "a\ufffdb"); sent raw, the same are invalid UTF-8.
+		{"a first surrogate half alone", "/api/orders", `{"customerId":"a\ud800b"}`, nil, "body"},
+		{"a first half at the end", "/api/orders", `{"customerId":"a\uD83D"}`, nil, "body"},
+		{"a second half alone", "/api/orders", `{"customerEmail":"x\udfff@example.com"}`, nil, "body"},
+		{"two first halves", "/api/orders", `{"customerId":"\ud83d\ud83d"}`, nil, "body"},
 		{"raw NUL in a body", "/api/orders", "{\"sku\":\"A\x00\"}", nil, "body"},
 		{"invalid UTF-8 in a body", "/api/orders", "{\"sku\":\"A\xff\"}", nil, "body"},
 		{"NUL in a form value", "/dashboard/signin", "email=a%00b&password=x", form, "email"},
@@ -77,6 +83,7 @@ func TestValidInputPassesCleanRequests(t *testing.T) {
 	cases := []struct{ name, target, body, contentType string }{
 		{"no body", "/api/orders/ord-%C3%A9?status=placed", "", ""},
 		{"JSON", "/api/orders", `{"sku":"Café","note":"A\\u0000 is six characters"}`, ""},
+		{"JSON with a whole surrogate pair", "/api/orders", `{"note":"a smile \ud83d\ude00, a \\ud800 spelt out, \u00e9"}`, ""},
 		{"JSON sent by curl -d, labelled a form", "/api/orders", `{"items":[{"sku":"SKU-001","quantity":2}],"total":100}`, "application/x-www-form-urlencoded"},
 		{"form", "/dashboard/signin", "email=ann%40example.com&next=%2Fdashboard", "application/x-www-form-urlencoded"},
 	}

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -62,7 +63,7 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if !cleanText(string(body)) || hasNULEscape(body) {
+	if !cleanText(string(body)) || badEscape(body) {
 		return notText("body", "the request body")
 	}
 	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType == "application/x-www-form-urlencoded" {
@@ -97,25 +98,49 @@ func cleanText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
-// hasNULEscape reports whether a JSON text spells a NUL as \u0000: a "u0000" preceded by
-// an odd number of backslashes (an even number are escaped backslashes themselves).
-func hasNULEscape(body []byte) bool {
-	for rest, at := body, 0; ; {
-		i := bytes.Index(rest, []byte("u0000"))
+// badEscape reports whether a JSON text escapes a character no text may hold: a NUL
+// (\u0000), or half of a UTF-16 surrogate pair (a first half with no second right after
+// it, or a second half alone). encoding/json turns a half into U+FFFD without a word, so
+// what is stored would not be what was sent, while the same character sent raw is refused
+// as invalid UTF-8. A backslash escaped itself (an even run of them) starts no escape.
+func badEscape(body []byte) bool {
+	for at := 0; ; {
+		i := bytes.Index(body[at:], []byte(`\u`))
 		if i < 0 {
 			return false
 		}
 		at += i
 		backslashes := 0
-		for j := at - 1; j >= 0 && body[j] == '\\'; j-- {
+		for j := at; j >= 0 && body[j] == '\\'; j-- {
 			backslashes++
 		}
-		if backslashes%2 == 1 {
-			return true
+		if backslashes%2 == 0 {
+			at += 2
+			continue
 		}
-		at++
-		rest = body[at:]
+		r, ok := escaped(body[at:])
+		switch {
+		case !ok: // malformed: the decoder refuses it
+		case r == 0, r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			second, ok := escaped(body[at+6:])
+			if !ok || second < 0xDC00 || second > 0xDFFF {
+				return true
+			}
+			at += 6 // the pair is whole: go on after its second half
+		}
+		at += 6
 	}
+}
+
+// escaped reads the \uXXXX escape at the start of b.
+func escaped(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[2:6]), 16, 16)
+	return rune(n), err == nil
 }
 
 func notText(field, what string) error {
