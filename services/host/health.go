@@ -18,7 +18,7 @@ import (
 )
 
 // readiness answers GET /readyz: 200 only while the process should get traffic, that is
-// while the database answers, its schema is at this binary's migrations, the log's
+// while the database answers, its schema is at least at this binary's migrations, the log's
 // consumers run and the process is not shutting down; otherwise 503 naming each check
 // that failed. A transaction somewhere on the database server holding the log back for
 // longer than holdbackLimit (eventstore.OldestHoldback) makes it "degraded": still 200,
@@ -55,7 +55,7 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	checks := h.check(r.Context())
 	body, code := health{Status: "ready", Checks: checks}, http.StatusOK
 	for k, v := range checks {
-		if v != "ok" && k != holdbackCheck {
+		if !passed(v) && k != holdbackCheck {
 			body.Status, code = "not ready", http.StatusServiceUnavailable
 		}
 	}
@@ -64,6 +64,10 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, code, body)
 }
+
+// passed reports whether a check's value lets the process be ready: "ok", or "ok (…)"
+// with something worth knowing.
+func passed(v string) bool { return v == "ok" || strings.HasPrefix(v, "ok (") }
 
 func (h *readiness) check(ctx context.Context) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
@@ -90,6 +94,9 @@ func (h *readiness) check(ctx context.Context) map[string]string {
 			checks["migrations"] = "unknown: the version could not be read (the log says why)"
 		} else if current < want {
 			checks["migrations"] = fmt.Sprintf("database at version %d, this binary needs %d", current, want)
+		} else if current > want {
+			// Still ready: a rolling upgrade runs the old release on the new schema a while.
+			checks["migrations"] = fmt.Sprintf("ok (database at version %d, newer than this binary's %d: replace it)", current, want)
 		}
 		if hb, err := eventstore.OldestHoldback(ctx, h.pool); err != nil {
 			h.logger.WarnContext(ctx, "readiness: the log's holdback could not be read", "err", err)

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -121,6 +122,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, checks["migrations"], "this binary needs")
 	assert.Equal(t, "ok", checks["database"])
+
+	// A newer release's schema (a rolling upgrade): still ready, and it says so.
+	_, err = pool.Exec(t.Context(), `INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true), ($1 + 1, true)`, newest)
+	require.NoError(t, err)
+	code, checks = readyz(t, r.addr)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, fmt.Sprintf("ok (database at version %d, newer than this binary's %d: replace it)", newest+1, newest), checks["migrations"])
 }
 
 // A stopping process finishes what it has in hand: a request and a batch in flight
