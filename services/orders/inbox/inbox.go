@@ -250,7 +250,9 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 	}
 	var outcome string
 	// The saga runs on the webhook in its transaction (sagas.Runner.RunNow): its 2xx means
-	// the order has taken the step the webhook brings. The webhook goes to the log
+	// the order has taken the step the webhook brings, or, for a payment that comes before
+	// the order's session is recorded (the order shows awaiting_payment from its
+	// reservation on), has it on record to take once it is. The webhook goes to the log
 	// (sagas.WebhooksTopic) only if that failed, for the saga's consumers to take.
 	// The message the saga runs on. Its id is the causation id of all it causes, and the
 	// inbox row of an accepted webhook keeps it (message_id), published or not.
