@@ -119,7 +119,13 @@ type liveStream struct {
 }
 
 func (p *liveStream) push(ctx context.Context, first bool) error {
-	list, err := p.s.pendingList(ctx, pendingPageSize)
+	// The first push reads afresh: the page it follows was rendered from a reading that
+	// may be newer than the shared one, which it must not take back.
+	read := p.s.livePending
+	if first {
+		read = func(ctx context.Context) (ui.PendingList, error) { return p.s.pendingList(ctx, pendingPageSize) }
+	}
+	list, err := read(ctx)
 	if err != nil {
 		return err
 	}
