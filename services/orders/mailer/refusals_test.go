@@ -75,13 +75,9 @@ func TestSendPendingRecordsMisconfiguredSMTP(t *testing.T) {
 	})
 	t.Run("nothing listening", func(t *testing.T) {
 		pool := pgtest.Pool(t)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
-		svc := newMailer(pool, "smtp://"+addr)
+		svc := newMailer(pool, "smtp://"+nothingListening(t))
 		id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
-		_, err = svc.SendPending(t.Context())
+		_, err := svc.SendPending(t.Context())
 		require.NoError(t, err)
 		row := notificationByID(t, pool, id)
 		assert.False(t, row.sent)
@@ -91,6 +87,16 @@ func TestSendPendingRecordsMisconfiguredSMTP(t *testing.T) {
 		require.NoError(t, err)
 		assert.Zero(t, n, "not before its retry time")
 	})
+}
+
+// nothingListening is a loopback address nothing listens on: a mail server that is down.
+func nothingListening(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
 }
 
 // assertWaitsForARetry checks that row went back to the queue after one try, due later.
@@ -108,12 +114,8 @@ func assertWaitsForARetry(t *testing.T, row notificationRow) {
 // and goes out once, when the server is back.
 func TestAnEmailTheServerDidNotTakeGoesOutOnceItIsBack(t *testing.T) {
 	pool := pgtest.Pool(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	down := ln.Addr().String()
-	require.NoError(t, ln.Close())
 	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "Your order is confirmed", "body")
-	_, err = newMailer(pool, "smtp://"+down).SendPending(t.Context())
+	_, err := newMailer(pool, "smtp://"+nothingListening(t)).SendPending(t.Context())
 	require.NoError(t, err)
 	assertWaitsForARetry(t, notificationByID(t, pool, id))
 
@@ -153,15 +155,11 @@ func TestSendPendingTriesAgainAfterARefusalForNow(t *testing.T) {
 // tried again.
 func TestAnEmailNotTakenForRetryForIsGivenUp(t *testing.T) {
 	pool := pgtest.Pool(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	down := ln.Addr().String()
-	require.NoError(t, ln.Close())
 	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "s", "b")
-	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET created_at = now() - $2::interval, attempts = 7 WHERE id = $1`,
+	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET created_at = now() - $2::interval, attempts = 7 WHERE id = $1`,
 		id, (mailer.RetryFor + time.Minute).String())
 	require.NoError(t, err)
-	_, err = newMailer(pool, "smtp://"+down).SendPending(t.Context())
+	_, err = newMailer(pool, "smtp://"+nothingListening(t)).SendPending(t.Context())
 	require.NoError(t, err)
 	row := notificationByID(t, pool, id)
 	assert.True(t, row.claimed, "claimed for good")
