@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strconv"
 	"strings"
@@ -124,11 +125,35 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	return nil
 }
 
-// Migrate applies every pending migration embedded in package sql.
+// MigrationLockTimeout bounds how long a migration's statement waits for a lock. One that
+// alters a table queues for its lock behind every open reader of it (a report, a pg_dump),
+// and every statement on the table then queues behind the migration: a rolling-upgrade
+// probe stalled the whole workflow for 38 s behind one read. A migration that waits this
+// long gives up, lets the queue drain, and is tried again, longer apart each time.
+const MigrationLockTimeout = 2 * time.Second
+
+// Migrate applies every pending migration embedded in package sql, on sessions of their
+// own whose statements wait at most MigrationLockTimeout for a lock; a migration that
+// could not have its lock is tried again (logged on slog's default logger) until ctx ends.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	db := stdlib.OpenDBFromPool(pool)
+	cfg := pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(MigrationLockTimeout.Milliseconds(), 10)
+	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
-	return migrateDB(ctx, db)
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := migrateDB(ctx, db)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
+			return err
+		}
+		slog.WarnContext(ctx, "a migration waits for a table another session holds; trying again",
+			"retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("apply migrations: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 func migrateDB(ctx context.Context, db *sql.DB) error {

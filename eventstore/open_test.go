@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -111,4 +112,46 @@ func TestMaintenanceConnectsToThePostgresDatabase(t *testing.T) {
 
 	_, _, err = eventstore.Maintenance("postgres://app@db.internal:6543/?sslmode=disable")
 	assert.ErrorContains(t, err, "names no database")
+}
+
+// A migration that alters a table another session reads waits at most
+// MigrationLockTimeout at a time for it, so the table's other users do not queue behind
+// it for the whole read (a probe's read of 40 s stalled every order), and it is applied
+// once the read ends.
+func TestAMigrationWaitingForALockLetsTheTablesUsersThrough(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	// The database as the release before migration 00084 left it.
+	_, err := pool.Exec(ctx, `ALTER TABLE orders.notifications DROP COLUMN attempts, DROP COLUMN retry_at;
+		DELETE FROM goose_db_version WHERE version_id = 84`)
+	require.NoError(t, err)
+
+	reader, err := pool.Begin(ctx) // a report's long read
+	require.NoError(t, err)
+	defer func() { _ = reader.Rollback(ctx) }()
+	_, err = reader.Exec(ctx, `SELECT count(*) FROM orders.notifications`)
+	require.NoError(t, err)
+
+	migrated := make(chan error, 1)
+	go func() { migrated <- eventstore.Migrate(ctx, pool) }()
+	// The workflow keeps recording emails meanwhile: each waits at most about one lock
+	// timeout behind the migration's try, never the whole read.
+	for i := range 3 {
+		start := time.Now()
+		_, err := pool.Exec(ctx, `INSERT INTO orders.notifications (order_id, kind, recipient, subject, body)
+			VALUES ($1, 'order_confirmed', 'a@example.com', 's', 'b')`, fmt.Sprintf("ord-%d", i))
+		require.NoError(t, err)
+		assert.Less(t, time.Since(start), eventstore.MigrationLockTimeout+time.Second, "insert %d", i)
+		time.Sleep(time.Second) // the read goes on; not a synchronisation
+	}
+	select {
+	case err := <-migrated:
+		t.Fatalf("migrated under a read that holds the table: %v", err)
+	default:
+	}
+	require.NoError(t, reader.Rollback(ctx))
+	require.NoError(t, <-migrated)
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM orders.notifications WHERE attempts = 0 AND retry_at IS NULL`).Scan(&n))
+	assert.Equal(t, 3, n)
 }

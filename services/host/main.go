@@ -115,6 +115,7 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 		return err
 	}
 	logger := cfg.logger.With("service", name)
+	slog.SetDefault(logger) // for what logs without a logger of its own: the migrations
 	shutdownTracing, err := setupTracing(ctx, name, cfg.tracesExporter)
 	if err != nil {
 		return err

@@ -24,7 +24,10 @@ type Notification struct {
 
 // ForOrder reads the emails recorded for an order, oldest first.
 func (s *Outbox) ForOrder(ctx context.Context, orderID string) ([]Notification, error) {
-	rows, err := s.pool.Query(ctx, `SELECT order_id, kind, recipient, subject, created_at, sent_at, error, attempts, retry_at
+	// Only an email back in the queue waits for its retry_at: a release before retries
+	// (during a rolling upgrade) claims and settles emails without clearing it.
+	rows, err := s.pool.Query(ctx, `SELECT order_id, kind, recipient, subject, created_at, sent_at, error, attempts,
+			CASE WHEN claimed_at IS NULL THEN retry_at END
 		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
