@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -274,6 +275,37 @@ func TestRunWorkerSendsWithSeveralSendersAtOnce(t *testing.T) {
 		assert.Equal(c, 2*senders, sent)
 	}, 30*time.Second, 20*time.Millisecond)
 	assert.Len(t, srv.received(), 2*senders)
+}
+
+// A server that refuses some recipients for now (greylisting) is no outage: the worker
+// goes on sending everyone else's email. A probe's greylisted recipients, taken for an
+// outage, paused the worker a minute at a time and held every other email up for 16
+// minutes.
+func TestRunWorkerSendsOnPastRecipientsRefusedForNow(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{refused: "grey", rcptErr: &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "greylisted"}})
+	for i := range 8 { // the greylisted first: the oldest, claimed first
+		insertNotification(t, pool, fmt.Sprintf("ord-g%d", i), "order_confirmed", fmt.Sprintf("grey-%d@example.com", i), "s", "b")
+	}
+	for i := range 8 {
+		insertNotification(t, pool, fmt.Sprintf("ord-n%d", i), "order_confirmed", fmt.Sprintf("ann-%d@example.com", i), "s", "b")
+	}
+	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
+		Senders: 2, PollInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWorker(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Len(c, srv.received(), 8)
+	}, 5*time.Second, 20*time.Millisecond, "everyone else's email went out at once")
+	var waiting int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM orders.notifications
+		WHERE recipient LIKE 'grey%' AND claimed_at IS NULL AND retry_at > now()`).Scan(&waiting))
+	assert.Equal(t, 8, waiting, "the greylisted wait for their retry")
 }
 
 // A worker stopped while an email is with the SMTP server lets it finish, within the

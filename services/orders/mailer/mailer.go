@@ -139,6 +139,9 @@ type mailOutcome struct {
 	id      int64
 	err     *string
 	retryAt *time.Time
+	// down: the server took no email at all (not reached, or broke off), rather than
+	// refusing this one for now; only that pauses the worker.
+	down bool
 }
 
 // smtpTimeout bounds one email's SMTP conversation: a server that stops answering must not
@@ -284,9 +287,11 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 	return claimedAll, nil
 }
 
-// outage follows sends the server did not take: after one, the worker claims nothing for
-// pauseFor, longer for each such send in a row, and the spell is logged once when it
-// begins and once when an email goes out again.
+// outage follows sends the server did not take because it took none (mailOutcome.down):
+// after one, the worker claims nothing for pauseFor, longer for each such send in a row,
+// and the spell is logged once when it begins and once when an email goes out again. A
+// server refusing one recipient for now (greylisting, a full mailbox) is no outage: a
+// probe's greylisted recipients, counted as one, held every other email up for 16 minutes.
 type outage struct {
 	inARow int
 	until  time.Time
@@ -296,7 +301,7 @@ func (d *outage) pausing() bool { return d.inARow > 0 && time.Now().Before(d.unt
 
 func (d *outage) observe(ctx context.Context, logger *slog.Logger, o mailOutcome) {
 	switch {
-	case o.retryAt != nil:
+	case o.retryAt != nil && o.down:
 		if d.inARow == 0 {
 			logger.WarnContext(ctx, "the mail server is not taking emails: they wait and are tried again", "err", *o.err)
 		}
@@ -338,7 +343,8 @@ func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 	switch outcome {
 	case emailDeferred:
 		at := now.Add(retryDelay(n.attempts))
-		o.retryAt = &at
+		var later notTaken
+		o.retryAt, o.down = &at, errors.As(err, &later) && !later.forNow
 		s.logger.DebugContext(ctx, "email not taken: tried again later", append(logging.Order(n.orderID), "kind", n.kind, "attempt", n.attempts+1, "retry_at", at, "err", err)...)
 	case emailFailed:
 		s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", err)...)
@@ -414,9 +420,8 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		host = net.JoinHostPort(u.Hostname(), "25")
 	}
 	if err := sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg)); err != nil {
-		var later notTaken
-		if errors.As(err, &later) {
-			return emailDeferred, later.err
+		if errors.As(err, new(notTaken)) {
+			return emailDeferred, err
 		}
 		return emailFailed, err
 	}
@@ -425,8 +430,12 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 
 // notTaken is an error after which the server certainly does not have the email, and
 // which may pass: it could not be reached, the conversation broke off before the end of
-// the message, or it refused for now (4xx). Trying again cannot send the email twice.
-type notTaken struct{ err error }
+// the message, or it refused for now (4xx; forNow: this email, a server that works).
+// Trying again cannot send the email twice.
+type notTaken struct {
+	err    error
+	forNow bool
+}
 
 func (e notTaken) Error() string { return e.err.Error() }
 
@@ -442,11 +451,13 @@ func refusal(err error) error {
 		if reply.Code >= 500 {
 			return err
 		}
+		// 421 is the server closing for everyone; another 4xx refuses this email for now.
+		return notTaken{err: err, forNow: reply.Code != 421}
 	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
 	default:
 		return err
 	}
-	return notTaken{err}
+	return notTaken{err: err}
 }
 
 // sendMail is smtp.SendMail bounded by ctx and smtpTimeout (SendMail has no deadline: a
@@ -460,7 +471,7 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return notTaken{err}
+		return notTaken{err: err}
 	}
 	defer conn.Close()
 	if deadline, ok := ctx.Deadline(); ok {
@@ -472,20 +483,20 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 	// fails there (a certificate, a password), the email waits for it to be mended.
 	c, err := smtp.NewClient(conn, hostname)
 	if err != nil {
-		return notTaken{err}
+		return notTaken{err: err}
 	}
 	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); ok {
 		if err := c.StartTLS(&tls.Config{ServerName: hostname}); err != nil {
-			return notTaken{err}
+			return notTaken{err: err}
 		}
 	}
 	if auth != nil {
 		if ok, _ := c.Extension("AUTH"); !ok {
-			return notTaken{errors.New("smtp: server doesn't support AUTH")}
+			return notTaken{err: errors.New("smtp: server doesn't support AUTH")}
 		}
 		if err := c.Auth(auth); err != nil {
-			return notTaken{err}
+			return notTaken{err: err}
 		}
 	}
 	if err := c.Mail(from); err != nil {

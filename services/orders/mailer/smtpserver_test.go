@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ type smtpServer struct {
 	addr       string
 	user, pass string
 	rcptErr    error
+	refused    string // rcptErr refuses only the recipients starting with it (every one when empty)
 	together   int
 	hold       chan struct{} // when set, DATA answers only once it is closed
 	entered    chan struct{} // with hold: receives each session that reached DATA
@@ -51,6 +53,7 @@ type smtpConfig struct {
 	host       string // listen address host; 127.0.0.1 unless set
 	user, pass string
 	rcptErr    error
+	refused    string // rcptErr refuses only the recipients starting with it (every one when empty)
 	together   int
 	hold       chan struct{} // DATA answers only once hold is closed (smtpServer.entered says when one waits)
 }
@@ -62,7 +65,7 @@ func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, "0"))
 	require.NoError(t, err)
-	s := &smtpServer{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass, rcptErr: cfg.rcptErr,
+	s := &smtpServer{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass, rcptErr: cfg.rcptErr, refused: cfg.refused,
 		together: cfg.together, hold: cfg.hold, entered: make(chan struct{}, 16), allIn: make(chan struct{})}
 	srv := smtp.NewServer(s)
 	srv.Domain = "localhost"
@@ -156,7 +159,7 @@ func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.srv.mu.Lock()
 	ss.srv.rcpts++
 	ss.srv.mu.Unlock()
-	if ss.srv.rcptErr != nil {
+	if ss.srv.rcptErr != nil && strings.HasPrefix(to, ss.srv.refused) {
 		return ss.srv.rcptErr
 	}
 	ss.to = append(ss.to, to)
