@@ -33,12 +33,18 @@ func NewGate(n int, wait time.Duration) *Gate {
 // ends first, it returns an Unavailable error instead (WriteError answers it 503 with
 // Retry-After).
 func (g *Gate) Enter(ctx context.Context) (release func(), err error) {
+	return g.EnterWithin(ctx, g.wait)
+}
+
+// EnterWithin is Enter waiting at most wait: for a request already under way, which has
+// more to lose than one just come.
+func (g *Gate) EnterWithin(ctx context.Context, wait time.Duration) (release func(), err error) {
 	select {
 	case g.slots <- struct{}{}:
 		return g.leave, nil
 	default:
 	}
-	t := time.NewTimer(g.wait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case g.slots <- struct{}{}:

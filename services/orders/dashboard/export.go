@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -61,12 +62,25 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 			return // done, or the client went away or stopped reading
 		}
 		after := f.KeyOf(page[len(page)-1])
-		if page, err = s.summaries(r.Context(), f, &after, exportPage); err != nil {
-			// The header is sent; all that can be done is to stop short and log why.
-			s.logger.ErrorContext(r.Context(), "order export", "err", err)
-			return
+		if page, err = s.nextExportPage(r.Context(), f, after); err != nil {
+			// The header is sent: the download is cut, not ended, so the client cannot take
+			// what it has for the whole file (a probe's exports, turned away at the lists'
+			// gate mid-way, ended cleanly at a page's edge with 200).
+			s.logger.ErrorContext(r.Context(), "order export cut off", "err", err)
+			panic(http.ErrAbortHandler)
 		}
 	}
+}
+
+// nextExportPage reads the page after key, waiting for its turn at the lists' gate as
+// long as a page may take to write: the export is under way, and its client waits for it.
+func (s *Service) nextExportPage(ctx context.Context, f projections.SummaryFilter, after projections.SummaryKey) ([]projections.Summary, error) {
+	release, err := s.cfg.Lists.EnterWithin(ctx, exportPageWrite)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return projections.FilteredSummaries(ctx, s.pool, f, &after, exportPage)
 }
 
 // decimal writes cents as a plain decimal number, "50000.00", for spreadsheets.
