@@ -5,6 +5,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,7 +95,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if code == apperr.CodeUnavailable {
 		w.Header().Set("Retry-After", RetryAfter)
 	}
-	if code == apperr.CodeInternal {
+	switch {
+	case code == apperr.CodeInternal && errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away (a frozen replica resumed to find its callers gone): no
+		// fault of the process's, nothing for an operator to page on.
+		logger.InfoContext(r.Context(), "request abandoned by its client", "method", r.Method, "path", r.URL.Path, "err", err)
+	case code == apperr.CodeInternal:
 		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	WriteJSON(w, Status(code), ErrorBody{Error: ErrorDetail{

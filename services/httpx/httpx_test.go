@@ -2,7 +2,9 @@ package httpx_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -276,4 +278,23 @@ func TestADeclaredOversizedBodyIsRefusedBeforeItIsSent(t *testing.T) {
 	status, err := bufio.NewReader(conn).ReadString('\n')
 	require.NoError(t, err)
 	assert.Equal(t, "HTTP/1.1 413 Request Entity Too Large\r\n", status)
+}
+
+// A request its client abandoned is no internal failure to page on: logged at info, where
+// a real failure is an error. A frozen replica, resumed, wrote 627 error lines for callers
+// that had long given up.
+func TestWriteErrorLogsAnAbandonedRequestAtInfo(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	abandoned := httptest.NewRequest(http.MethodPost, "/webhooks/payment", nil).WithContext(ctx)
+	httpx.WriteError(httptest.NewRecorder(), abandoned, logger, fmt.Errorf("saga: %w", context.Canceled))
+	assert.Contains(t, logs.String(), "level=INFO")
+	assert.NotContains(t, logs.String(), "level=ERROR")
+
+	logs.Reset()
+	live := httptest.NewRequest(http.MethodPost, "/webhooks/payment", nil)
+	httpx.WriteError(httptest.NewRecorder(), live, logger, fmt.Errorf("saga: %w", context.Canceled))
+	assert.Contains(t, logs.String(), "level=ERROR", "cancelled while its client still waits: a fault")
 }

@@ -106,6 +106,9 @@ func (s *Service) failPage(w http.ResponseWriter, r *http.Request, err error) {
 		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 		return
 	}
+	if code == apperr.CodeUnavailable { // too many lists at once: come back, as the API says
+		w.Header().Set("Retry-After", httpx.RetryAfter)
+	}
 	s.dashboardError(w, r, httpx.Status(code), apperr.ErrorMessage(err), nil)
 }
 
