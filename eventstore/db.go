@@ -144,6 +144,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		err := migrateDB(ctx, db)
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" { // lock_not_available
+			if err == nil {
+				warnIfNewer(ctx, pool)
+			}
 			return err
 		}
 		slog.WarnContext(ctx, "a migration waits for a table another session holds; trying again",
@@ -170,6 +173,16 @@ func migrateDB(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	return nil
+}
+
+// warnIfNewer says so when the database's schema is newer than this binary's. That is what
+// a rolling upgrade goes through (the new release migrated, the old one still runs), so
+// it is served; but an old binary left running on it is a mistake nothing else shows.
+func warnIfNewer(ctx context.Context, pool *pgxpool.Pool) {
+	if current, want, err := SchemaVersion(ctx, pool); err == nil && current > want {
+		slog.WarnContext(ctx, "the database's schema is newer than this binary's: a later release migrated it; replace this binary",
+			"database_version", current, "binary_version", want)
+	}
 }
 
 // SchemaVersion reports the database's migration version and the newest one embedded in

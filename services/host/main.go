@@ -135,13 +135,6 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 		return err
 	}
 	defer pool.Close()
-	// A schema newer than this binary's is what a rolling upgrade goes through (the new
-	// release migrated, the old one still runs), so it is served; but it is said, since an
-	// old binary left running on it is a mistake nothing else shows.
-	if current, want, err := eventstore.SchemaVersion(ctx, pool); err == nil && current > want {
-		logger.Warn("the database's schema is newer than this binary's: a later release migrated it; replace this binary",
-			"database_version", current, "binary_version", want)
-	}
 	svc, err := build(ctx, pool, logger, env)
 	if err != nil {
 		return err
