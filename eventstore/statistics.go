@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // Postgres plans a prepared statement from the table statistics of the moment, and pgx
@@ -112,6 +114,7 @@ func grownTables(ctx context.Context, q Querier) ([]string, error) {
 func KeepStatistics(ctx context.Context, pool *pgxpool.Pool, every time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var failing logging.Spell // a database outage is a line a minute, not one a round
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,7 +124,9 @@ func KeepStatistics(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 		tables, err := AnalyzeGrownTables(ctx, pool)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			logger.Warn("table statistics not refreshed", "err", err)
+			if due, missed := failing.Due(); due {
+				logger.Warn("table statistics not refreshed", "err", err, "repeated_since_last_line", missed)
+			}
 		case len(tables) > 0:
 			logger.Info("table statistics refreshed: the tables outgrew them", "tables", tables)
 		}

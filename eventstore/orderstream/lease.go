@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // LeaseConfig times the read lease.
@@ -39,13 +41,16 @@ func DefaultLeaseConfig() LeaseConfig {
 // holds it while none does, on a connection of its own opened by connect, until ctx ends
 // (see sql/00081_read_lease.sql). It makes m answer reads from memory while it holds.
 func (m *Memory) Run(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), cfg LeaseConfig, logger *slog.Logger) {
+	var lost logging.Spell
 	for ctx.Err() == nil {
 		err := m.session(ctx, connect, cfg)
 		m.setMode(writing) // the session has ended
 		if ctx.Err() != nil {
 			return
 		}
-		logger.Warn("read lease connection lost; reads go to Postgres until it is back", "err", err)
+		if due, missed := lost.Due(); due { // a database outage is a line a minute
+			logger.Warn("read lease connection lost; reads go to Postgres until it is back", "err", err, "repeated_since_last_line", missed)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(cfg.Retry):

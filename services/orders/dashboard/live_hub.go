@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -132,18 +133,14 @@ func (n *notifySubscriber) Subscribe(ctx context.Context, channel string) (<-cha
 	go func() {
 		defer close(out)
 		defer n.hub.stop()
-		var logged time.Time // a database outage is a line a minute, not one a second
-		missed := 0
+		var lost logging.Spell // a database outage is a line a minute, not one a second
 		for ctx.Err() == nil {
 			err := n.listen(ctx, channel, out)
 			if ctx.Err() != nil {
 				return
 			}
-			if time.Since(logged) < time.Minute {
-				missed++
-			} else {
+			if due, missed := lost.Due(); due {
 				n.logger.Warn("dashboard listener lost its connection; retrying", "err", err, "repeated_since_last_line", missed)
-				logged, missed = time.Now(), 0
 			}
 			select {
 			case <-ctx.Done():
