@@ -63,8 +63,11 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if !cleanText(string(body)) || badEscape(body) {
+	if !cleanText(string(body)) {
 		return notText("body", "the request body")
+	}
+	if badEscape(body) {
+		return apperr.FieldErrorf("body", "the request body must not escape a NUL (\\u0000) or half of a surrogate pair (\\ud800 to \\udfff alone)")
 	}
 	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType == "application/x-www-form-urlencoded" {
 		form, _ := url.ParseQuery(string(body))
