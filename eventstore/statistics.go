@@ -114,7 +114,7 @@ func grownTables(ctx context.Context, q Querier) ([]string, error) {
 func KeepStatistics(ctx context.Context, pool *pgxpool.Pool, every time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	var failing logging.Spell // a database outage is a line a minute, not one a round
+	failing := logging.NewRepeats() // a database outage is a line a minute, not one a round
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,7 +124,7 @@ func KeepStatistics(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 		tables, err := AnalyzeGrownTables(ctx, pool)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			if due, missed := failing.Due(); due {
+			if due, missed := failing.Due(""); due {
 				logger.Warn("table statistics not refreshed", "err", err, "repeated_since_last_line", missed)
 			}
 		case len(tables) > 0:

@@ -41,14 +41,14 @@ func DefaultLeaseConfig() LeaseConfig {
 // holds it while none does, on a connection of its own opened by connect, until ctx ends
 // (see sql/00081_read_lease.sql). It makes m answer reads from memory while it holds.
 func (m *Memory) Run(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), cfg LeaseConfig, logger *slog.Logger) {
-	var lost logging.Spell
+	lost := logging.NewRepeats()
 	for ctx.Err() == nil {
 		err := m.session(ctx, connect, cfg)
 		m.setMode(writing) // the session has ended
 		if ctx.Err() != nil {
 			return
 		}
-		if due, missed := lost.Due(); due { // a database outage is a line a minute
+		if due, missed := lost.Due(""); due { // a database outage is a line a minute
 			logger.Warn("read lease connection lost; reads go to Postgres until it is back", "err", err, "repeated_since_last_line", missed)
 		}
 		select {

@@ -8,10 +8,10 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // watermillLogger is Watermill's logger for a process: its info lines (per-subscription
@@ -22,22 +22,19 @@ import (
 // cancellation); nothing is lost (the poll's transaction rolls back) and an operator
 // should not be paged for it.
 //
-// An error repeating is logged once a repeatEvery, with how often it came since: during a
+// An error repeating (the same message, from the same consumer and topic) is logged once
+// a logging.RepeatEvery, with how often it came since: during a
 // database outage every subscriber, consumer and listener fails several times a second,
 // and a probe counted 18,000 lines for ten minutes of one.
 func watermillLogger(logger *slog.Logger) watermill.LoggerAdapter {
 	return stopQuiet{LoggerAdapter: watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
-	}), repeats: &repeats{last: map[string]repeat{}, now: time.Now}}
+	}), repeats: logging.NewRepeats()}
 }
-
-// repeatEvery is how often one error repeating (the same message, from the same consumer
-// and topic) is logged.
-const repeatEvery = time.Minute
 
 type stopQuiet struct {
 	watermill.LoggerAdapter
-	repeats *repeats
+	repeats *logging.Repeats
 	with    string // the fields added by With, part of what makes an error the same one
 }
 
@@ -47,7 +44,7 @@ func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
 		return
 	}
 	key := q.with + "|" + msg + "|" + fmt.Sprint(fields["consumer_group"], fields["topic"])
-	log, since := q.repeats.due(key)
+	log, since := q.repeats.Due(key)
 	if !log {
 		q.Debug(msg+" (repeated)", fields.Add(watermill.LogFields{"err": err}))
 		return
@@ -64,31 +61,4 @@ func (q stopQuiet) With(fields watermill.LogFields) watermill.LoggerAdapter {
 		parts = append(parts, fmt.Sprintf("%s=%v", k, fields[k]))
 	}
 	return stopQuiet{LoggerAdapter: q.LoggerAdapter.With(fields), repeats: q.repeats, with: strings.Join(parts, " ")}
-}
-
-// repeats remembers when each error was last logged, and how often it came since.
-type repeats struct {
-	mu   sync.Mutex
-	now  func() time.Time
-	last map[string]repeat
-}
-
-type repeat struct {
-	at     time.Time
-	missed int
-}
-
-// due reports whether the error key is to be logged now, and how often it came since it
-// last was.
-func (r *repeats) due(key string) (bool, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now, was := r.now(), r.last[key]
-	if !was.at.IsZero() && now.Sub(was.at) < repeatEvery {
-		was.missed++
-		r.last[key] = was
-		return false, 0
-	}
-	r.last[key] = repeat{at: now}
-	return true, was.missed
 }

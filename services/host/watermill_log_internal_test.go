@@ -12,6 +12,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // Work cut off by the process stopping is not an error worth an operator's attention; any
@@ -36,7 +38,7 @@ func TestWatermillErrorsRepeatingAreLoggedOnceAMinute(t *testing.T) {
 	var buf bytes.Buffer
 	wlog := watermillLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))).(stopQuiet)
 	now := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
-	wlog.repeats.now = func() time.Time { return now }
+	wlog.repeats = logging.NewRepeatsAt(func() time.Time { return now })
 	refused := errors.New("connection refused")
 	deadlines := wlog.With(watermill.LogFields{"topic": "order_deadlines"})
 	for range 50 { // five seconds of polls every 100 ms
@@ -48,7 +50,7 @@ func TestWatermillErrorsRepeatingAreLoggedOnceAMinute(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	assert.Len(t, lines, 3, "one line each: %s", buf.String())
 
-	now = now.Add(repeatEvery)
+	now = now.Add(logging.RepeatEvery)
 	buf.Reset()
 	deadlines.Error("Error querying for message", refused, nil)
 	assert.Contains(t, buf.String(), "level=ERROR")

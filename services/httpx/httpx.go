@@ -18,6 +18,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // MaxBody is the largest request body accepted; larger ones get 413.
@@ -81,6 +82,9 @@ func Status(code apperr.Code) int {
 // fail-over takes.
 const RetryAfter = "5"
 
+// unavailable thins the lines of requests that meet a database outage.
+var unavailable = logging.NewRepeats()
+
 // WriteError answers with err's status and JSON body; internal errors are logged and shown
 // only as "internal error". An error that means the database cannot be reached right now
 // (eventstore.Unavailable) is a 503 with Retry-After, as is every unavailable error: the
@@ -88,7 +92,11 @@ const RetryAfter = "5"
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := apperr.ErrorCode(err)
 	if code == apperr.CodeInternal && eventstore.Unavailable(err) {
-		logger.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		// Every request meets the same outage: a line a minute, not one a request.
+		if due, missed := unavailable.Due(""); due {
+			logger.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err,
+				"repeated_since_last_line", missed)
+		}
 		err = apperr.Errorf(apperr.CodeUnavailable, "the database is not answering; retry later")
 		code = apperr.CodeUnavailable
 	}

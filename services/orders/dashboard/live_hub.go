@@ -133,13 +133,13 @@ func (n *notifySubscriber) Subscribe(ctx context.Context, channel string) (<-cha
 	go func() {
 		defer close(out)
 		defer n.hub.stop()
-		var lost logging.Spell // a database outage is a line a minute, not one a second
+		lost := logging.NewRepeats() // a database outage is a line a minute, not one a second
 		for ctx.Err() == nil {
 			err := n.listen(ctx, channel, out)
 			if ctx.Err() != nil {
 				return
 			}
-			if due, missed := lost.Due(); due {
+			if due, missed := lost.Due(""); due {
 				n.logger.Warn("dashboard listener lost its connection; retrying", "err", err, "repeated_since_last_line", missed)
 			}
 			select {
