@@ -258,15 +258,7 @@ func TestRunWorkerSendsWithSeveralSendersAtOnce(t *testing.T) {
 		to := fmt.Sprintf("customer-%02d@example.com", i)
 		insertNotification(t, pool, fmt.Sprintf("ord-%02d", i), "order_confirmed", to, "Your order is confirmed", "body")
 	}
-	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
-		Senders: senders, PollInterval: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- svc.RunWorker(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	runWorker(t, pool, srv.url("127.0.0.1", "", ""), senders)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var sent, failed int
 		require.NoError(c, pool.QueryRow(context.Background(),
@@ -275,6 +267,20 @@ func TestRunWorkerSendsWithSeveralSendersAtOnce(t *testing.T) {
 		assert.Equal(c, 2*senders, sent)
 	}, 30*time.Second, 20*time.Millisecond)
 	assert.Len(t, srv.received(), 2*senders)
+}
+
+// runWorker runs the mail worker with senders senders against smtpURL until the test ends.
+func runWorker(t *testing.T, pool *pgxpool.Pool, smtpURL string, senders int) {
+	t.Helper()
+	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: smtpURL, From: mailFrom,
+		Senders: senders, PollInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWorker(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
 }
 
 // A server that refuses some recipients for now (greylisting) is no outage: the worker
@@ -290,15 +296,7 @@ func TestRunWorkerSendsOnPastRecipientsRefusedForNow(t *testing.T) {
 	for i := range 8 {
 		insertNotification(t, pool, fmt.Sprintf("ord-n%d", i), "order_confirmed", fmt.Sprintf("ann-%d@example.com", i), "s", "b")
 	}
-	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
-		Senders: 2, PollInterval: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- svc.RunWorker(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	runWorker(t, pool, srv.url("127.0.0.1", "", ""), 2)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Len(c, srv.received(), 8)
 	}, 5*time.Second, 20*time.Millisecond, "everyone else's email went out at once")
