@@ -14,17 +14,17 @@ import (
 // A gate lets n through; the next is told to come back (503) once it has waited the
 // gate's wait, never queued without end.
 func TestGateTurnsAwayWhatWaitsTooLong(t *testing.T) {
-	g := httpx.NewGate(2, 50*time.Millisecond)
-	first, err := g.Enter(t.Context())
+	g, wait := httpx.NewGate(2), 50*time.Millisecond
+	first, err := g.Enter(t.Context(), wait)
 	require.NoError(t, err)
-	second, err := g.Enter(t.Context())
+	second, err := g.Enter(t.Context(), wait)
 	require.NoError(t, err)
-	_, err = g.Enter(t.Context())
+	_, err = g.Enter(t.Context(), wait)
 	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err))
 	first()
 	second()
 	for range 2 { // both turns free again
-		release, err := g.Enter(t.Context())
+		release, err := g.Enter(t.Context(), wait)
 		require.NoError(t, err)
 		defer release()
 	}
@@ -32,12 +32,12 @@ func TestGateTurnsAwayWhatWaitsTooLong(t *testing.T) {
 
 // One that waits gets the turn a release frees.
 func TestGateHandsAReleasedTurnToOneWaiting(t *testing.T) {
-	g := httpx.NewGate(1, time.Minute)
-	held, err := g.Enter(t.Context())
+	g := httpx.NewGate(1)
+	held, err := g.Enter(t.Context(), time.Minute)
 	require.NoError(t, err)
 	entered := make(chan error, 1)
 	go func() {
-		release, err := g.Enter(t.Context())
+		release, err := g.Enter(t.Context(), time.Minute)
 		if err == nil {
 			release()
 		}

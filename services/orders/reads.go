@@ -145,7 +145,7 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 	}
 	// A turn at the lists' gate, which the dashboard's lists share: however many lists are
 	// asked for at once, the pool is left to placements, webhooks and the workflow.
-	summaries, err := httpx.Through(r.Context(), s.lists, func() ([]projections.Summary, error) {
+	summaries, err := httpx.Through(r.Context(), s.lists, httpx.ListsWait, func() ([]projections.Summary, error) {
 		return projections.FilteredSummaries(r.Context(), s.pool, projections.SummaryFilter{Status: status}, after, limit+1)
 	})
 	if err != nil {

@@ -125,7 +125,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	memory := orderstream.NewMemory()
 	s := &Service{pool: pool, orders: orderstream.NewReader(pool, readSlots, memory), memory: memory, logger: logger, cfg: cfg, catalog: newCatalogClient(cfg.WarehouseURL, logger), orderSecret: secret}
 	s.metrics = newServiceMetrics(s)
-	s.lists = httpx.NewGate(httpx.ListsAtOnce, httpx.ListsWait)
+	s.lists = httpx.NewGate(httpx.ListsAtOnce)
 	s.outbox = mailer.New(pool, logger, mailer.Config{Now: cfg.Now, SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, PollInterval: cfg.MailPollInterval, Senders: cfg.MailSenders,
 		StopGrace: cfg.MailStopGrace})
 	s.saga = sagas.NewRunner(sagas.ProcessOrder, cfg.Workflow, s.outbox, cfg.Now, logger)

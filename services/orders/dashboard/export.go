@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/httpx"
 )
 
 // exportPage is how many rows an export reads in one query, and writes and flushes
@@ -33,7 +33,7 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 	q := r.URL.Query()
 	f := filterOf(q).SummaryFilter
 	rc := http.NewResponseController(w)
-	page, err := s.summaries(r.Context(), f, nil, exportPage)
+	page, err := s.summaries(r.Context(), f, nil, exportPage, httpx.ListsWait)
 	if err != nil {
 		if apperr.ErrorCode(err) == apperr.CodeInternal {
 			err = apperr.Errorf(apperr.CodeInternal, "export: %v", err)
@@ -61,8 +61,10 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 		if cw.Error() != nil || rc.Flush() != nil || len(page) < exportPage {
 			return // done, or the client went away or stopped reading
 		}
+		// The export is under way and its client waits: the next page may wait for its
+		// turn as long as a page may take to write.
 		after := f.KeyOf(page[len(page)-1])
-		if page, err = s.nextExportPage(r.Context(), f, after); err != nil {
+		if page, err = s.summaries(r.Context(), f, &after, exportPage, exportPageWrite); err != nil {
 			// The header is sent: the download is cut, not ended, so the client cannot take
 			// what it has for the whole file (a probe's exports, turned away at the lists'
 			// gate mid-way, ended cleanly at a page's edge with 200).
@@ -70,17 +72,6 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 			panic(http.ErrAbortHandler)
 		}
 	}
-}
-
-// nextExportPage reads the page after key, waiting for its turn at the lists' gate as
-// long as a page may take to write: the export is under way, and its client waits for it.
-func (s *Service) nextExportPage(ctx context.Context, f projections.SummaryFilter, after projections.SummaryKey) ([]projections.Summary, error) {
-	release, err := s.cfg.Lists.EnterWithin(ctx, exportPageWrite)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	return projections.FilteredSummaries(ctx, s.pool, f, &after, exportPage)
 }
 
 // decimal writes cents as a plain decimal number, "50000.00", for spreadsheets.

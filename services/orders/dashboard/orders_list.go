@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
@@ -55,9 +56,10 @@ func statusNames() []string {
 }
 
 // summaries reads up to limit summaries matching f after key, taking a turn at the lists'
-// gate: lists, searches and exports leave the pool to the workflow however many come.
-func (s *Service) summaries(ctx context.Context, f projections.SummaryFilter, after *projections.SummaryKey, limit int) ([]projections.Summary, error) {
-	return httpx.Through(ctx, s.cfg.Lists, func() ([]projections.Summary, error) {
+// gate within wait: lists, searches and exports leave the pool to the workflow however
+// many come.
+func (s *Service) summaries(ctx context.Context, f projections.SummaryFilter, after *projections.SummaryKey, limit int, wait time.Duration) ([]projections.Summary, error) {
+	return httpx.Through(ctx, s.cfg.Lists, wait, func() ([]projections.Summary, error) {
 		return projections.FilteredSummaries(ctx, s.pool, f, after, limit)
 	})
 }
@@ -95,7 +97,7 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 		g.Cursor = ""
 		out.FirstURL = g.url("")
 	}
-	list, err := s.summaries(ctx, f.SummaryFilter, after, ordersPageSize+1)
+	list, err := s.summaries(ctx, f.SummaryFilter, after, ordersPageSize+1, httpx.ListsWait)
 	if err != nil {
 		return out, err
 	}

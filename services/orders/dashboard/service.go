@@ -94,7 +94,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config, cmds Commands, cat
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	if cfg.Lists == nil {
-		cfg.Lists = httpx.NewGate(httpx.ListsAtOnce, httpx.ListsWait)
+		cfg.Lists = httpx.NewGate(httpx.ListsAtOnce)
 	}
 	return &Service{pool: pool, logger: logger, cfg: cfg, cmds: cmds, catalog: catalog, emails: emails, live: newLiveHub()}
 }
