@@ -200,7 +200,6 @@ func (c Cancel) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 	return o.Cancel(c.Reason, c.Detail, at)
 }
 
-// Run implements OrderCommand.
 // Run implements OrderCommand; a person may have closed the ticket meanwhile.
 func (c CloseTicket) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 	if !o.TicketOpen(c.Kind) {
@@ -209,6 +208,7 @@ func (c CloseTicket) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 	return o.CloseTicket(c.Kind, Actor, c.Resolution, at)
 }
 
+// Run implements OrderCommand.
 func (c RecordRefund) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 	return o.RecordRefund(c.PaymentID, c.RefundID, c.Amount, c.Currency, at)
 }
