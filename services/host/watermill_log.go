@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
-	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
 
@@ -35,7 +32,10 @@ func watermillLogger(logger *slog.Logger) watermill.LoggerAdapter {
 type stopQuiet struct {
 	watermill.LoggerAdapter
 	repeats *logging.Repeats
-	with    string // the fields added by With, part of what makes an error the same one
+	// where is the consumer group and topic With named: with the message, what makes an
+	// error the same one. Only they: a field per message (watermill-sql adds msg_uuid)
+	// would make every error new, and Repeats remember each for good.
+	where watermill.LogFields
 }
 
 func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
@@ -43,7 +43,13 @@ func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
 		q.Debug(msg+" (stopping)", fields.Add(watermill.LogFields{"err": err}))
 		return
 	}
-	key := q.with + "|" + msg + "|" + fmt.Sprint(fields["consumer_group"], fields["topic"])
+	at := func(k string) any {
+		if v, ok := fields[k]; ok {
+			return v
+		}
+		return q.where[k]
+	}
+	key := fmt.Sprint(msg, "|", at("consumer_group"), "|", at("topic"))
 	log, since := q.repeats.Due(key)
 	if !log {
 		q.Debug(msg+" (repeated)", fields.Add(watermill.LogFields{"err": err}))
@@ -56,9 +62,11 @@ func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
 }
 
 func (q stopQuiet) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	parts := []string{q.with}
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		parts = append(parts, fmt.Sprintf("%s=%v", k, fields[k]))
+	where := q.where
+	for _, k := range []string{"consumer_group", "topic"} {
+		if v, ok := fields[k]; ok {
+			where = where.Add(watermill.LogFields{k: v}) // a copy: the parent's stays as it was
+		}
 	}
-	return stopQuiet{LoggerAdapter: q.LoggerAdapter.With(fields), repeats: q.repeats, with: strings.Join(parts, " ")}
+	return stopQuiet{LoggerAdapter: q.LoggerAdapter.With(fields), repeats: q.repeats, where: where}
 }
