@@ -134,6 +134,10 @@ func (r *contractRun) readiness(t *testing.T) {
 		api.want(t, http.StatusOK, "GET", base+"/readyz", nil, nil)
 		api.want(t, http.StatusOK, "GET", base+"/metrics", nil, nil)
 		api.want(t, http.StatusOK, "GET", base+"/openapi.json", nil, nil)
+		resp, err := api.c.Get(base + "/openapi.json")
+		require.NoError(t, err)
+		resp.Body.Close()
+		api.want(t, http.StatusNotModified, "GET", base+"/openapi.json", nil, http.Header{"If-None-Match": {resp.Header.Get("ETag")}})
 	}
 	// A schema behind the binaries (the newest migration undone in the books): every
 	// service is not ready, and says why in the document's shape.

@@ -104,3 +104,36 @@ func TestRequestsNoRouteServesAreCountedAsUnmatched(t *testing.T) {
 		assert.NotContains(t, c, `route="/healthz"`)
 	}
 }
+
+// The OpenAPI document may be cached, but only revalidated: an upgrade changes it under the
+// same address, and a client asking with its ETag gets a 304 while it is unchanged.
+func TestOpenAPIDocumentIsRevalidatedByETag(t *testing.T) {
+	base := "http://" + serve(t, muxService{}, host.Options{})
+	resp, err := http.Get(base + "/openapi.json")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	etag := resp.Header.Get("ETag")
+	require.Regexp(t, `^"[0-9a-f]{32}"$`, etag)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(body, &doc))
+	assert.Contains(t, doc, "paths")
+
+	req, err := http.NewRequest(http.MethodGet, base+"/openapi.json", nil)
+	require.NoError(t, err)
+	req.Header.Set("If-None-Match", etag)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+
+	req.Header.Set("If-None-Match", `"something-else"`)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}

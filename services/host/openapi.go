@@ -1,12 +1,16 @@
 package host
 
 import (
+	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 )
 
 // common is the part of every service's OpenAPI document the host owns: the routes it
@@ -96,10 +100,17 @@ func Routes(svc Service) ([]string, error) {
 	return slices.Concat(out, h.Patterns()), nil
 }
 
-// serveDocument answers with the process's OpenAPI document.
+// serveDocument answers with the process's OpenAPI document. It is public and the same
+// for every caller, so a cache may keep it, but must ask again each time (no-cache): an
+// upgrade changes it under the same address. The ETag is the document's hash, so a
+// client or proxy that asks with If-None-Match gets a 304 until it changes.
 func serveDocument(doc []byte) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	sum := sha256.Sum256(doc)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("ETag", etag)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(doc))
 	})
 }
