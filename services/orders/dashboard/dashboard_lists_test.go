@@ -168,3 +168,69 @@ func TestOrdersExportPagesAndHoldsNoConnectionForASlowClient(t *testing.T) {
 		WHERE datname = $1 AND wait_event = 'ClientWrite'`, db).Scan(&waiting))
 	assert.Zero(t, waiting)
 }
+
+// An export that cannot read its next page is cut off, never ended: a client that gets a
+// clean end of a chunked body takes what it has for the whole file. Here the next page's
+// query is cancelled while the first page is still on its way to the client.
+func TestOrdersExportThatCannotGoOnIsCutOffNotEnded(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	// A first page far bigger than the sockets' buffers (500 rows of 20 kB), so the server
+	// is still writing it, with no query open, when the table is locked; then more rows.
+	_, err := d.pool.Exec(t.Context(), `
+		INSERT INTO orders.order_summaries (order_id, status, customer_id, customer_email, new_customer,
+			total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
+		SELECT format('ord-%s', lpad(i::text, 5, '0')), 'completed', 'cust-' || i,
+			CASE WHEN i <= 500 THEN repeat('e', 20000) ELSE '' END || i || '@example.com', false,
+			100, 'USD', 1, 10, '', now() - i * interval '1 second', now(), i
+		FROM generate_series(1, 600) AS i`)
+	require.NoError(t, err)
+	c := orderstest.Client(t)
+	d.signIn(t, c, managerEmail, managerPassword)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", d.srv.URL+"/dashboard/orders.csv", nil)
+	require.NoError(t, err)
+	for _, ck := range c.Jar.Cookies(req.URL) {
+		req.AddCookie(ck)
+	}
+	conn, err := net.Dial("tcp", d.srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, req.Write(conn))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the export began")
+
+	// The first page is read, so the second page's query runs; it waits on the lock.
+	lock, err := d.pool.Begin(t.Context())
+	require.NoError(t, err)
+	defer func() { _ = lock.Rollback(context.Background()) }()
+	_, err = lock.Exec(t.Context(), `LOCK TABLE orders.order_summaries IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	type result struct {
+		body []byte
+		err  error
+	}
+	read := make(chan result, 1)
+	go func() {
+		body, err := io.ReadAll(resp.Body)
+		read <- result{body, err}
+	}()
+	var db string
+	require.NoError(t, d.pool.QueryRow(t.Context(), `SELECT current_database()`).Scan(&db))
+	var waiting int
+	require.Eventually(t, func() bool {
+		err := d.pool.QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity
+			WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE '%order_summaries%'`, db).Scan(&waiting)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the second page's query waits on the lock")
+	var cancelled bool
+	require.NoError(t, d.pool.QueryRow(t.Context(), `SELECT pg_cancel_backend($1)`, waiting).Scan(&cancelled))
+	require.True(t, cancelled)
+
+	got := <-read
+	require.ErrorIs(t, got.err, io.ErrUnexpectedEOF, "the download is cut, not ended")
+	records, err := csv.NewReader(strings.NewReader(string(got.body))).ReadAll()
+	require.NoError(t, err, "what came is whole rows")
+	assert.Len(t, records, 501, "the header and the first page, nothing after")
+}
