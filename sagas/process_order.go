@@ -171,9 +171,9 @@ func onSessionCreated(in Input, ev payment.SessionCreated) ([]Effect, error) {
 // for the order's total and currency (a ticket then says so), and applies the payment
 // webhooks that came before it as if each had come just now, in the order they came:
 // until one ends the wait, each is applied (a refused one opens a ticket, and a refused
-// payment is refunded); after a
-// failure has ended it, a completed payment is refunded, as it would be for any order
-// cancelled before its payment came; after a payment, the rest change nothing.
+// payment is refunded); after that, each meets the order as the one that ended the wait
+// left it, as it would had it come later: a completed payment is refunded, for an order
+// cancelled by a failure, or as a second payment for one paid.
 func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error) {
 	if in.Order.PaymentSessionID != "" {
 		return nil, nil
@@ -189,21 +189,28 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 	effects = append(effects, ClearPendingPayments{})
 	waiting := *in.Order // the order as the webhooks will find it: waiting, with s recorded
 	waiting.PaymentSessionID = s.ID
-	var ended *PaymentWebhook
+	var after *order.Order // the order once a webhook ended its wait
 	for _, wh := range in.State.PendingPayments {
-		switch {
-		case ended == nil:
-			effects = append(effects, applyPayment(&waiting, wh)...)
-			if wh.refusal(&waiting) == "" {
-				ended = &wh
-			}
-		case ended.Status != payment.StatusCompleted && wh.Status == payment.StatusCompleted:
-			cancelled := waiting
-			cancelled.Status = order.StatusCancelled
-			effects = append(effects, refund(&cancelled, wh)...)
+		if after != nil {
+			effects = append(effects, afterPaymentWait(after, wh)...)
+			continue
+		}
+		effects = append(effects, applyPayment(&waiting, wh)...)
+		if wh.refusal(&waiting) == "" {
+			after = endedBy(waiting, wh)
 		}
 	}
 	return effects, nil
+}
+
+// endedBy is o, waiting for its payment, as wh leaves it: paid by it, or cancelled.
+func endedBy(o order.Order, wh PaymentWebhook) *order.Order {
+	if wh.Status == payment.StatusCompleted {
+		o.Status, o.PaymentID = order.StatusAwaitingShipment, wh.paymentID()
+	} else {
+		o.Status = order.StatusCancelled
+	}
+	return &o
 }
 
 // onPaymentWebhook applies the provider's verdict while the order waits for it, keeps it
@@ -217,12 +224,20 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 		return applyPayment(o, wh), nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):
 		return []Effect{KeepPendingPayment{Webhook: wh}}, nil
-	case wh.Status != payment.StatusCompleted:
-		// A failure once the wait is over changes nothing.
-	case o.Status == order.StatusCancelled, o.Status == order.StatusRejected, o.Paid() && wh.paymentID() != o.PaymentID:
-		return refund(o, wh), nil
 	}
-	return nil, nil // the payment wait is over: a duplicate or late webhook changes nothing
+	return afterPaymentWait(o, wh), nil
+}
+
+// afterPaymentWait is what a payment webhook does to an order whose payment wait is over:
+// money taken for an order given up, or a second payment for a paid one, is given back;
+// a failure, or a duplicate of the payment that paid it, changes nothing.
+func afterPaymentWait(o *order.Order, wh PaymentWebhook) []Effect {
+	switch {
+	case wh.Status != payment.StatusCompleted:
+	case o.Status == order.StatusCancelled, o.Status == order.StatusRejected, o.Paid() && wh.paymentID() != o.PaymentID:
+		return refund(o, wh)
+	}
+	return nil
 }
 
 // applyPayment completes or fails the waiting order o with wh, if wh is about the order's

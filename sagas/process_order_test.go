@@ -710,6 +710,31 @@ func TestProcessOrderPayment(t *testing.T) {
 			},
 		},
 		{
+			name:  "session created applies early webhooks in order: a second payment after the one that pays is refunded",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state: State{PendingPayments: []PaymentWebhook{completed, completedAs("pay-2"), completed}},
+			want: []Effect{
+				RecordPaymentSession{Session: testSession},
+				ClearPendingPayments{},
+				CompletePayment{Webhook: completed},
+				refundOf("pay-2", "a second payment for an order already paid as pay-1"),
+			},
+			records: []order.Event{recordedSession, order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
+		},
+		{
+			name:  "session created applies early webhooks in order: a payment for the wrong amount after the one that pays is refunded",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state: State{PendingPayments: []PaymentWebhook{completed, withCharge(completedAs("pay-0"), "sess-1", 1, "USD")}},
+			want: []Effect{
+				RecordPaymentSession{Session: testSession},
+				ClearPendingPayments{},
+				CompletePayment{Webhook: completed},
+				send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-0", SessionID: "sess-1",
+					Amount: 1, Currency: "USD", Reason: "a second payment for an order already paid as pay-1"}),
+			},
+			records: []order.Event{recordedSession, order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
+		},
+		{
 			name:  "session created applies early webhooks in order: after a payment, a later failure changes nothing",
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{completed, failed}},
