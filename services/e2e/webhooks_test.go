@@ -184,10 +184,15 @@ func TestForgedOrUnsignedWebhooksAreRefused(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, forged.StatusCode())
 	require.NotNil(t, forged.JSON401, "body: %s", forged.Body)
 	assert.Equal(t, ordersclient.ErrorErrorCode("unauthorized"), forged.JSON401.Error.Code)
-	assert.Equal(t, http.StatusUnauthorized, s.postPayment(t, body, nil).StatusCode(), "unsigned outside dev mode")
+	// Each 401 says what is wanted: the webhook's signature, not the API's bearer token.
+	assert.Equal(t, `Stripe-Signature realm="ordermill"`, forged.HTTPResponse.Header.Get("WWW-Authenticate"))
+	unsigned := s.postPayment(t, body, nil)
+	assert.Equal(t, http.StatusUnauthorized, unsigned.StatusCode(), "unsigned outside dev mode")
+	assert.Equal(t, `Stripe-Signature realm="ordermill"`, unsigned.HTTPResponse.Header.Get("WWW-Authenticate"))
 	courierBody := []byte(fmt.Sprintf(`{"orderId":%q,"status":"delivered"}`, id))
-	assert.Equal(t, http.StatusUnauthorized, s.postDelivery(t, courierBody,
-		http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(courierBody, "wrong", time.Now())}}).StatusCode())
+	wrong := s.postDelivery(t, courierBody, http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(courierBody, "wrong", time.Now())}})
+	assert.Equal(t, http.StatusUnauthorized, wrong.StatusCode())
+	assert.Equal(t, webhooksig.CourierHeader+` realm="ordermill"`, wrong.HTTPResponse.Header.Get("WWW-Authenticate"))
 	assert.Equal(t, "awaiting_payment", s.order(t, id).Status)
 }
 

@@ -85,6 +85,9 @@ const RetryAfter = "5"
 // unavailable thins the lines of requests that meet a database outage.
 var unavailable = logging.NewRepeats()
 
+// BearerChallenge is the WWW-Authenticate of a 401 answered for want of a bearer token.
+const BearerChallenge = `Bearer realm="ordermill"`
+
 // WriteError answers with err's status and JSON body; internal errors are logged and shown
 // only as "internal error". An error that means the database cannot be reached right now
 // (eventstore.Unavailable) is a 503 with Retry-After, as is every unavailable error: the
@@ -102,6 +105,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	}
 	if code == apperr.CodeUnavailable {
 		w.Header().Set("Retry-After", RetryAfter)
+	}
+	if code == apperr.CodeUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// A 401 must say how to authenticate (RFC 9110 §11.6.1): a bearer token, unless
+		// the handler named another way (a webhook's signature).
+		w.Header().Set("WWW-Authenticate", BearerChallenge)
 	}
 	switch {
 	case code == apperr.CodeInternal && errors.Is(err, context.Canceled) && r.Context().Err() != nil:

@@ -42,7 +42,6 @@ func RequireToken(tokens Tokens, logger *slog.Logger, h http.HandlerFunc) http.H
 	return func(w http.ResponseWriter, r *http.Request) {
 		who, ok := tokens.Identify(r)
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ordermill"`)
 			WriteError(w, r, logger, apperr.Errorf(apperr.CodeUnauthorized,
 				"this procedure is internal: the calling service must send its token as Authorization: Bearer <token>"))
 			return

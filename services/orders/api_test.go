@@ -20,6 +20,7 @@ import (
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/orders"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
@@ -163,6 +164,9 @@ func assertError(t testing.TB, r response, status int, code, field string) {
 	t.Helper()
 	assert.Equal(t, status, r.status, "body: %s", r.body)
 	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+	if status == http.StatusUnauthorized {
+		assert.Equal(t, httpx.BearerChallenge, r.header.Get("WWW-Authenticate"), "a 401 says how to authenticate")
+	}
 	var e apiError
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()

@@ -211,18 +211,24 @@ func (s *Inbox) verifiedBody(w http.ResponseWriter, r *http.Request, header stri
 		return nil, false, false
 	}
 	sig := r.Header.Get(header)
+	// A 401 here names the signature the webhook lacks, not the API's bearer token.
+	challenge := header + ` realm="ordermill"`
 	if sig == "" && s.cfg.DevMode {
 		s.logger.WarnContext(r.Context(), "accepting an UNSIGNED webhook: dev mode only", "path", r.URL.Path)
 		return body, false, true
 	}
 	if sig == "" {
 		s.countWebhook(r, outcomeBadSignature)
+		w.Header().Set("WWW-Authenticate", challenge)
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeUnauthorized, "missing %s header", header))
 		return nil, false, false
 	}
 	if err := verify(body, sig); err != nil {
 		s.countWebhook(r, outcomeBadSignature)
 		s.logger.WarnContext(r.Context(), "webhook refused: bad signature", "path", r.URL.Path, "err", err)
+		if apperr.ErrorCode(err) == apperr.CodeUnauthorized {
+			w.Header().Set("WWW-Authenticate", challenge)
+		}
 		httpx.WriteError(w, r, s.logger, err)
 		return nil, false, false
 	}

@@ -2196,7 +2196,7 @@ type ClientWithResponsesInterface interface {
 
 // ListOrdersResponse401Headers the declared response headers of an HTTP 401 response for ListOrders
 type ListOrdersResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ListOrdersResponse503Headers the declared response headers of an HTTP 503 response for ListOrders
@@ -2370,7 +2370,7 @@ func (r PlaceOrderResponse) ContentType() string {
 
 // ApproveOrderResponse401Headers the declared response headers of an HTTP 401 response for ApproveOrder
 type ApproveOrderResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ApproveOrderResponse503Headers the declared response headers of an HTTP 503 response for ApproveOrder
@@ -2468,7 +2468,7 @@ func (r ApproveOrderResponse) ContentType() string {
 
 // GetOrderResponse401Headers the declared response headers of an HTTP 401 response for GetOrder
 type GetOrderResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // GetOrderResponse503Headers the declared response headers of an HTTP 503 response for GetOrder
@@ -2551,7 +2551,7 @@ func (r GetOrderResponse) ContentType() string {
 
 // GetOrderEventsResponse401Headers the declared response headers of an HTTP 401 response for GetOrderEvents
 type GetOrderEventsResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // GetOrderEventsResponse503Headers the declared response headers of an HTTP 503 response for GetOrderEvents
@@ -2634,7 +2634,7 @@ func (r GetOrderEventsResponse) ContentType() string {
 
 // ListNotificationsResponse401Headers the declared response headers of an HTTP 401 response for ListNotifications
 type ListNotificationsResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ListNotificationsResponse503Headers the declared response headers of an HTTP 503 response for ListNotifications
@@ -2714,7 +2714,7 @@ func (r ListNotificationsResponse) ContentType() string {
 
 // ListSupportTicketsResponse401Headers the declared response headers of an HTTP 401 response for ListSupportTickets
 type ListSupportTicketsResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ListSupportTicketsResponse503Headers the declared response headers of an HTTP 503 response for ListSupportTickets
@@ -2794,7 +2794,7 @@ func (r ListSupportTicketsResponse) ContentType() string {
 
 // ListWebhooksResponse401Headers the declared response headers of an HTTP 401 response for ListWebhooks
 type ListWebhooksResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // ListWebhooksResponse503Headers the declared response headers of an HTTP 503 response for ListWebhooks
@@ -3045,7 +3045,7 @@ func (r ReadyzResponse) ContentType() string {
 
 // DeliveryWebhookResponse401Headers the declared response headers of an HTTP 401 response for DeliveryWebhook
 type DeliveryWebhookResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // DeliveryWebhookResponse503Headers the declared response headers of an HTTP 503 response for DeliveryWebhook
@@ -3135,7 +3135,7 @@ func (r DeliveryWebhookResponse) ContentType() string {
 
 // PaymentWebhookResponse401Headers the declared response headers of an HTTP 401 response for PaymentWebhook
 type PaymentWebhookResponse401Headers struct {
-	WWWAuthenticate *string
+	WWWAuthenticate string
 }
 
 // PaymentWebhookResponse503Headers the declared response headers of an HTTP 503 response for PaymentWebhook
@@ -3510,10 +3510,10 @@ func ParseListOrdersResponse(rsp *http.Response) (*ListOrdersResponse, error) {
 		var headers ListOrdersResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -3699,10 +3699,10 @@ func ParseApproveOrderResponse(rsp *http.Response) (*ApproveOrderResponse, error
 		var headers ApproveOrderResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -3776,10 +3776,10 @@ func ParseGetOrderResponse(rsp *http.Response) (*GetOrderResponse, error) {
 		var headers GetOrderResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -3853,10 +3853,10 @@ func ParseGetOrderEventsResponse(rsp *http.Response) (*GetOrderEventsResponse, e
 		var headers GetOrderEventsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -3925,10 +3925,10 @@ func ParseListNotificationsResponse(rsp *http.Response) (*ListNotificationsRespo
 		var headers ListNotificationsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -3997,10 +3997,10 @@ func ParseListSupportTicketsResponse(rsp *http.Response) (*ListSupportTicketsRes
 		var headers ListSupportTicketsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -4069,10 +4069,10 @@ func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error
 		var headers ListWebhooksResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -4270,10 +4270,10 @@ func ParseDeliveryWebhookResponse(rsp *http.Response) (*DeliveryWebhookResponse,
 		var headers DeliveryWebhookResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
@@ -4354,10 +4354,10 @@ func ParsePaymentWebhookResponse(rsp *http.Response) (*PaymentWebhookResponse, e
 		var headers PaymentWebhookResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.WWWAuthenticate = &value
+			headers.WWWAuthenticate = value
 		}
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
