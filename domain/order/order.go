@@ -33,6 +33,7 @@ package order
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -146,10 +147,18 @@ type Address struct {
 	Country    string `json:"country"`
 }
 
-// check bounds every part of a (possibly absent) address at field.
+// check refuses a (possibly absent) address at field that lacks a part a parcel or a
+// card check needs (name, line1, city, country; not every country has postal codes), or
+// has a part out of bounds. The shipment's command takes what an order took before this
+// was checked (shipping.CreateShipment.Validate), so only new orders are held to it.
 func (a *Address) check(field string) error {
 	if a == nil {
 		return nil
+	}
+	for _, p := range []struct{ name, value string }{{"name", a.Name}, {"line1", a.Line1}, {"city", a.City}, {"country", a.Country}} {
+		if strings.TrimSpace(p.value) == "" {
+			return apperr.FieldErrorf(field+"."+p.name, "%s.%s is required", field, p.name)
+		}
 	}
 	return limits.Address(field, a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country)
 }

@@ -442,6 +442,10 @@ func TestPlaceValidation(t *testing.T) {
 		}, "customerEmail"},
 		{"long shipping line", func(p *PlaceOrder) { p.ShippingAddress.Line1 = strings.Repeat("x", 201) }, "shippingAddress.line1"},
 		{"long billing country", func(p *PlaceOrder) { p.BillingAddress.Country = strings.Repeat("x", 201) }, "billingAddress.country"},
+		{"shipping address with a name only", func(p *PlaceOrder) { p.ShippingAddress = &Address{Name: "x"} }, "shippingAddress.line1"},
+		{"shipping address without a city", func(p *PlaceOrder) { p.ShippingAddress.City = " " }, "shippingAddress.city"},
+		{"shipping address without a country", func(p *PlaceOrder) { p.ShippingAddress.Country = "" }, "shippingAddress.country"},
+		{"billing address without a name", func(p *PlaceOrder) { p.BillingAddress.Name = "" }, "billingAddress.name"},
 		{"first problem wins", func(p *PlaceOrder) { p.Items[0].SKU = ""; p.Total = 0; p.Currency = "x" }, "items[0].sku"},
 		{"sku checked before later item", func(p *PlaceOrder) { p.Items[0].Quantity = 0; p.Items[1].SKU = "" }, "items[0].quantity"},
 	}
@@ -1011,5 +1015,14 @@ func TestTicketLifecycle(t *testing.T) {
 	assertCode(t, err, apperr.CodeConflict)
 	if _, err := o.CommentTicket("delivery_failed", "bob@example.com", "customer happy", at); err != nil {
 		t.Errorf("a closed ticket takes comments: %v", err)
+	}
+}
+
+// Not every country has postal codes: an address without one is a whole address.
+func TestPlaceTakesAnAddressWithoutAPostalCode(t *testing.T) {
+	p := validPlace()
+	p.ShippingAddress.PostalCode, p.BillingAddress.PostalCode = "", ""
+	if _, err := (&Order{}).Place(p); err != nil {
+		t.Fatalf("want the order placed, got %v", err)
 	}
 }

@@ -42,7 +42,8 @@ func TestPlaceOrderBoundsNumbersAndStrings(t *testing.T) {
 		{"a long SKU", `{"items":[{"sku":` + long(65) + `,"quantity":2}],"total":100}`, "items[0].sku"},
 		{"a long customer id", withField("customerId", long(129)), "customerId"},
 		{"a long email", withField("customerEmail", `"`+strings.Repeat("a", 250)+`@b.cd"`), "customerEmail"},
-		{"a long address line", withField("shippingAddress", `{"name":"Ann","line1":`+long(201)+`}`), "shippingAddress.line1"},
+		{"a long address line", withField("shippingAddress", `{"name":"Ann","line1":`+long(201)+`,"city":"Paris","country":"FR"}`), "shippingAddress.line1"},
+		{"an address with a name only", withField("shippingAddress", `{"name":"x"}`), "shippingAddress.line1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -485,14 +485,14 @@ func (e ListWebhooksParamsOutcome) Valid() bool {
 	}
 }
 
-// Address defines model for Address.
+// Address A postal address. Name, first line, city and country must not be blank; the postal code may be left out (not every country has them).
 type Address struct {
 	City       string  `json:"city"`
 	Country    string  `json:"country"`
 	Line1      string  `json:"line1"`
 	Line2      *string `json:"line2,omitempty"`
 	Name       string  `json:"name"`
-	PostalCode string  `json:"postalCode"`
+	PostalCode *string `json:"postalCode,omitempty"`
 }
 
 // CustomerOrder What the order's token reads: no personal data, no risk, no internal ids.
@@ -636,8 +636,10 @@ type Order struct {
 		Description string `json:"description"`
 		Points      int    `json:"points"`
 	} `json:"riskFactors,omitempty"`
-	RiskScore       *int        `json:"riskScore,omitempty"`
-	ShipmentId      *string     `json:"shipmentId,omitempty"`
+	RiskScore  *int    `json:"riskScore,omitempty"`
+	ShipmentId *string `json:"shipmentId,omitempty"`
+
+	// ShippingAddress A postal address. Name, first line, city and country must not be blank; the postal code may be left out (not every country has them).
 	ShippingAddress *Address    `json:"shippingAddress,omitempty"`
 	Status          OrderStatus `json:"status"`
 
@@ -708,6 +710,7 @@ type PaymentWebhook struct {
 
 // PlaceOrder defines model for PlaceOrder.
 type PlaceOrder struct {
+	// BillingAddress A postal address. Name, first line, city and country must not be blank; the postal code may be left out (not every country has them).
 	BillingAddress *Address `json:"billingAddress,omitempty"`
 
 	// Currency optional; if given, must be the catalog's
@@ -717,7 +720,9 @@ type PlaceOrder struct {
 	Items         []Item  `json:"items"`
 
 	// NewCustomer true can only add the new-customer risk; it is new anyway unless its customerId has a completed order
-	NewCustomer     *bool    `json:"newCustomer,omitempty"`
+	NewCustomer *bool `json:"newCustomer,omitempty"`
+
+	// ShippingAddress A postal address. Name, first line, city and country must not be blank; the postal code may be left out (not every country has them).
 	ShippingAddress *Address `json:"shippingAddress,omitempty"`
 
 	// Total optional; if given, must equal the catalog's total. An order whose total is over 999999.99, what one payment can take, is refused (400)
