@@ -4,7 +4,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disa
 SERVICES := orders payments warehouse delivery
 BINARIES := $(SERVICES) replay loadgen manager chaos history
 
-.PHONY: run test build check unit help postgres clean assets chromium bench tools chaos fuzz
+.PHONY: run test build check unit help postgres postgres-stop clean assets chromium bench tools chaos fuzz
 
 ## run: start Postgres if needed, build and start all four services (Ctrl-C stops them)
 run: postgres build
@@ -25,7 +25,7 @@ unit:
 
 ## help: list these targets
 help:
-	@awk '/^## /{sub(/^## /, ""); if (match($$0, /^[a-z-]+: /)) printf "\n  make %-10s %s", substr($$0, 1, RLENGTH-2), substr($$0, RLENGTH+1); else printf "\n  %-15s %s", "", $$0} END {print ""}' $(MAKEFILE_LIST)
+	@awk '/^## /{sub(/^## /, ""); if (match($$0, /^[a-z-]+: /)) printf "\n  make %-13s %s", substr($$0, 1, RLENGTH-2), substr($$0, RLENGTH+1); else printf "\n  %-18s %s", "", $$0} END {print ""}' $(MAKEFILE_LIST)
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 30s; `make fuzz FUZZTIME=10s`); new
 ## failing inputs land in the package's testdata/fuzz/<Target>/, where plain `go test` replays them.
@@ -91,6 +91,8 @@ VENDOR := ui/static/vendor
 assets: $(VENDOR)/htmx.min.js $(VENDOR)/sse.js
 
 node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y npm; }
 	npm ci --no-audit --no-fund
 
 $(VENDOR)/htmx.min.js: node_modules/.package-lock.json
@@ -110,6 +112,11 @@ chromium:
 postgres:
 	./scripts/ensure-postgres.sh
 
+## postgres-stop: stop the project-local cluster in .pg/ that `make run` or `make test` started
+postgres-stop:
+	./scripts/ensure-postgres.sh stop
+
+## clean: remove the built binaries and test artifacts
 clean:
 	rm -rf bin artifacts
 

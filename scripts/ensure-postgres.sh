@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure a Postgres answers at DATABASE_URL's host and port. When none does but
 # Postgres is installed, it starts a project-local cluster under .pg/ (git-ignored), with
-# trust authentication for the local user "postgres", on that same port.
+# trust authentication for the local user "postgres", on that same port. It keeps running
+# after `make run` stops, for the next run and the tests; `ensure-postgres.sh stop` (make
+# postgres-stop) stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,13 +12,15 @@ hostport="${url#*@}"; hostport="${hostport%%/*}"
 host="${hostport%%:*}"; port="${hostport##*:}"
 [ "$port" = "$host" ] && port=5432
 
-if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
-  exit 0
+if [ "${1:-}" != stop ]; then
+  if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+    exit 0
+  fi
+  case "$host" in 127.0.0.1|localhost) ;; *)
+    echo "ensure-postgres: nothing answers at $host:$port and it is not local; start it or set DATABASE_URL" >&2
+    exit 1;;
+  esac
 fi
-case "$host" in 127.0.0.1|localhost) ;; *)
-  echo "ensure-postgres: nothing answers at $host:$port and it is not local; start it or set DATABASE_URL" >&2
-  exit 1;;
-esac
 
 bindir=""
 if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
@@ -38,6 +42,14 @@ if [ "$(id -u)" = 0 ]; then
   # Postgres refuses to run as root: the cluster belongs to the postgres system user.
   chown -R postgres:postgres "$root"
   as_owner=(runuser -u postgres --)
+fi
+if [ "${1:-}" = stop ]; then
+  if [ -s "$data/postmaster.pid" ]; then
+    "${as_owner[@]}" "$bindir/pg_ctl" -D "$data" -m fast -w stop
+  else
+    echo "ensure-postgres: no project-local cluster runs in $data"
+  fi
+  exit 0
 fi
 if [ ! -s "$data/PG_VERSION" ]; then
   echo "ensure-postgres: creating a project-local cluster in $data"
