@@ -180,7 +180,7 @@ func TestOrderPageForms(t *testing.T) {
 func TestOrderPageLinksTheDevelopmentMailbox(t *testing.T) {
 	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok", DevMode: true}, ui.OrderDetail{
 		OrderID: "o-1", Status: "awaiting_payment", Mailbox: "http://localhost:8025",
-		Notices: []ui.Notification{{Kind: "order_confirmed", Recipient: "ann@example.com", Subject: "Your order is confirmed", CreatedAt: base, Sent: true}},
+		Notices: []ui.Notification{{Kind: "order_confirmed", Recipient: "ann@example.com", Subject: "Your order is confirmed", CreatedAt: base, Status: "sent"}},
 	}))
 	link := doc.Find("[data-testid=mailbox]")
 	require.Equal(t, 1, link.Length())
@@ -193,8 +193,8 @@ func TestOrderPageTellsAnEmailWithoutAddressWasNotSent(t *testing.T) {
 	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok"}, ui.OrderDetail{
 		OrderID: "o-1", Status: "awaiting_payment",
 		Notices: []ui.Notification{
-			{Kind: "order_confirmed", Subject: "Your order is confirmed", CreatedAt: base, Sent: true},
-			{Kind: "order_completed", Recipient: "ann@example.com", Subject: "Your order has been delivered", CreatedAt: base, Sent: true},
+			{Kind: "order_confirmed", Subject: "Your order is confirmed", CreatedAt: base, Status: "not_sent"},
+			{Kind: "order_completed", Recipient: "ann@example.com", Subject: "Your order has been delivered", CreatedAt: base, Status: "sent"},
 		},
 	}))
 	notices := doc.Find("[data-testid=notification]")
@@ -212,7 +212,7 @@ func TestOrderPageTellsAnEmailWaitsForAnotherTry(t *testing.T) {
 	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok"}, ui.OrderDetail{
 		OrderID: "o-1", Status: "awaiting_payment",
 		Notices: []ui.Notification{{Kind: "order_confirmed", Recipient: "ann@example.com", Subject: "Your order is confirmed",
-			CreatedAt: base, Error: "dial tcp 127.0.0.1:25: connect: connection refused", RetryAt: &retry}},
+			CreatedAt: base, Status: "deferred", Error: "dial tcp 127.0.0.1:25: connect: connection refused", RetryAt: &retry}},
 	}))
 	text := doc.Find("[data-testid=notification]").Text()
 	assert.Contains(t, text, "not sent yet, tried again at "+retry.UTC().Format("2006-01-02 15:04:05 UTC")+": dial tcp")

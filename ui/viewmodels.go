@@ -233,9 +233,9 @@ type Notification struct {
 	Recipient string
 	Subject   string
 	CreatedAt time.Time
-	Sent      bool
+	Status    string     // queued, deferred, sent, not_sent or failed (mailer's statuses)
 	Error     string     // why it failed, or why the last try did not send it
-	RetryAt   *time.Time // set while it waits for another try after Error
+	RetryAt   *time.Time // set while it is deferred
 }
 
 // Ticket is one support ticket.

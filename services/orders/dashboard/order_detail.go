@@ -114,7 +114,7 @@ func (s *Service) notifications(ctx context.Context, orderID string) ([]ui.Notif
 	emails, err := s.emails.ForOrder(ctx, orderID)
 	out := make([]ui.Notification, len(emails))
 	for i, e := range emails {
-		out[i] = ui.Notification{Kind: e.Kind, Recipient: e.Recipient, Subject: e.Subject, CreatedAt: e.CreatedAt, Sent: e.SentAt != nil, RetryAt: e.RetryAt}
+		out[i] = ui.Notification{Kind: e.Kind, Recipient: e.Recipient, Subject: e.Subject, CreatedAt: e.CreatedAt, Status: e.Status, RetryAt: e.RetryAt}
 		if e.Error != nil {
 			out[i].Error = *e.Error
 		}

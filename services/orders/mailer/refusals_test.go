@@ -250,3 +250,31 @@ func TestSendPendingRecordsAnEmailWithoutAddressAndSaysWhy(t *testing.T) {
 	assert.Contains(t, logs.String(), `reason="the order has no email address"`)
 	assert.NotContains(t, logs.String(), "no SMTP configured")
 }
+
+// An order's notifications say what became of each email in one word, so an API client
+// need not read it from the fields: an email without an address has a sentAt (settled)
+// but was never sent (found by a probe: the API read as if it had gone out).
+func TestForOrderSaysWhatBecameOfEachEmail(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{rcptErr: &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}})
+	insertNotification(t, pool, "ord-1", "order_confirmed", "", "no address", "b")
+	insertNotification(t, pool, "ord-1", "order_cancelled", "gone@example.com", "refused", "b")
+	_, err := newMailer(pool, srv.url("127.0.0.1", "", "")).SendPending(t.Context())
+	require.NoError(t, err)
+	insertNotification(t, pool, "ord-1", "order_completed", "ann@example.com", "not taken", "b")
+	_, err = newMailer(pool, "smtp://"+nothingListening(t)).SendPending(t.Context())
+	require.NoError(t, err)
+	insertNotification(t, pool, "ord-1", "payment_refunded", "ann@example.com", "waiting", "b")
+	insertNotification(t, pool, "ord-1", "order_shipped", "ann@example.com", "logged", "b")
+	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET claimed_at = now(), sent_at = now() WHERE subject = 'logged'`)
+	require.NoError(t, err)
+
+	got, err := newMailer(pool, "").ForOrder(t.Context(), "ord-1")
+	require.NoError(t, err)
+	status := map[string]string{}
+	for _, n := range got {
+		status[n.Subject] = n.Status
+	}
+	assert.Equal(t, map[string]string{"no address": mailer.StatusNotSent, "refused": mailer.StatusFailed, "not taken": mailer.StatusDeferred,
+		"waiting": mailer.StatusQueued, "logged": mailer.StatusSent}, status)
+}

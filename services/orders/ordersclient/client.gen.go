@@ -194,6 +194,33 @@ func (e InboxEntryProvider) Valid() bool {
 	}
 }
 
+// Defines values for NotificationStatus.
+const (
+	Deferred NotificationStatus = "deferred"
+	Failed   NotificationStatus = "failed"
+	NotSent  NotificationStatus = "not_sent"
+	Queued   NotificationStatus = "queued"
+	Sent     NotificationStatus = "sent"
+)
+
+// Valid indicates whether the value is a known member of the NotificationStatus enum.
+func (e NotificationStatus) Valid() bool {
+	switch e {
+	case Deferred:
+		return true
+	case Failed:
+		return true
+	case NotSent:
+		return true
+	case Queued:
+		return true
+	case Sent:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OrderCancelReason.
 const (
 	OrderCancelReasonOutOfStock    OrderCancelReason = "out_of_stock"
@@ -608,9 +635,17 @@ type Notification struct {
 
 	// RetryAt When the next try is due: the mail server did not take the email (unreachable, or refusing for now). Tried for 24 h after createdAt.
 	RetryAt *time.Time `json:"retryAt,omitempty"`
-	SentAt  *time.Time `json:"sentAt,omitempty"`
-	Subject string     `json:"subject"`
+
+	// SentAt When it was sent, or settled without sending (status not_sent).
+	SentAt *time.Time `json:"sentAt,omitempty"`
+
+	// Status What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server, or logged where none is configured), not_sent (the order has no email address: recorded, never sent), failed (refused for good: error).
+	Status  NotificationStatus `json:"status"`
+	Subject string             `json:"subject"`
 }
+
+// NotificationStatus What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server, or logged where none is configured), not_sent (the order has no email address: recorded, never sent), failed (refused for good: error).
+type NotificationStatus string
 
 // Order What the operator reads.
 type Order struct {
