@@ -15,6 +15,11 @@ import (
 // The names and shapes below are decoded by the saga, projections and the orders service,
 // so a field or name never changes in place; a new shape gets a new versioned name.
 
+// SessionTTL is how long a checkout session stays open at most: Stripe's limit, and its
+// default. A payment wait longer than it would hold an order's stock past the moment it
+// can no longer be paid, so none may be configured (the orders service refuses it).
+const SessionTTL = 24 * time.Hour
+
 // CommandsTopic is the topic other components send payment commands to.
 const CommandsTopic = "payments_commands"
 

@@ -195,6 +195,12 @@ func TestConfigFromEnvRefusesUnusableValues(t *testing.T) {
 		require.Error(t, err, key)
 		assert.True(t, strings.HasPrefix(err.Error(), key), "%s: %v", key, err)
 	}
+	// A payment wait longer than a session stays open would hold stock no one can pay for.
+	_, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", "PAYMENT_TIMEOUT": "48h"}))
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "PAYMENT_TIMEOUT=48h0m0s: at most 24h0m0s"), err.Error())
+	_, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", "PAYMENT_TIMEOUT": "24h"}))
+	require.NoError(t, err)
 	cfg, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "TRUE", "SMTP_URL": "smtp://u:p@mail.example.com:587",
 		"WAREHOUSE_URL": "https://warehouse.internal", "PAYMENT_TIMEOUT": "1s", "COOKIE_SECURE": "true"}))
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
@@ -60,7 +61,7 @@ const About = "Runs the orders service: the public API, the provider webhooks, t
 var WorkflowVars = []host.Var{
 	{Name: "RISK_THRESHOLD", Default: strconv.Itoa(sagas.DefaultConfig().RiskThreshold), Meaning: "risk score (0-100) at or above which an order waits for a manager"},
 	{Name: "APPROVAL_TIMEOUT", Default: sagas.DefaultConfig().ApprovalTimeout.String(), Meaning: "a held order is cancelled when no manager decides within it"},
-	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order is cancelled, its stock released, when unpaid within it"},
+	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order is cancelled, its stock released, when unpaid within it (at most 24h, a payment session's life)"},
 	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
 }
 
@@ -203,6 +204,9 @@ func WorkflowFromEnv(env host.Env) (sagas.Config, error) {
 		if t.d < time.Second {
 			return w, fmt.Errorf("%s=%s: a wait's deadline must be at least 1s away", t.key, t.d)
 		}
+	}
+	if w.PaymentTimeout > payment.SessionTTL {
+		return w, fmt.Errorf("PAYMENT_TIMEOUT=%s: at most %s, as long as a payment session stays open (Stripe's limit); past it the order could not be paid but would hold its stock", w.PaymentTimeout, payment.SessionTTL)
 	}
 	return w, nil
 }

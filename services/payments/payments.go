@@ -30,9 +30,10 @@ import (
 // command is handled by exactly one of them.
 const ConsumerGroup = "payments"
 
-// SessionTTL is how long a checkout session stays open, as Stripe keeps one by default;
-// a session is recorded as expiring sooner when its order's payment deadline (PayBy) is.
-const SessionTTL = 24 * time.Hour
+// SessionTTL is how long a checkout session stays open (payment.SessionTTL, as Stripe
+// keeps one); a session is recorded as expiring sooner when its order's payment deadline
+// (PayBy) is.
+const SessionTTL = payment.SessionTTL
 
 // Defaults used when Config leaves a field empty: the local development ports.
 const (
