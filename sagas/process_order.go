@@ -59,7 +59,7 @@ var ProcessOrder = Flow{
 
 	// 6. Delivered: complete and send the completion email; an overdue ticket is moot.
 	After[order.OrderDelivered](complete).IfAccepts(order.CmdComplete),
-	After[order.OrderDelivered](closeOverdueTicket),
+	After[order.OrderDelivered](closeOverdueTicket("the courier confirmed the delivery after the deadline")),
 	After[order.OrderCompleted](notify(KindOrderCompleted)),
 
 	// Compensation: a cancelled order gives back its stock, closes its payment session and
@@ -67,7 +67,8 @@ var ProcessOrder = Flow{
 	// and a ticket says so); a failed delivery becomes a support ticket.
 	After[order.OrderCancelled](releaseReservation, expireSession, notifyCancellation, refundEarlyPayment),
 	On[payment.Refunded](recordRefund),
-	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed")),
+	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed"),
+		closeOverdueTicket("the courier reported the delivery as failed: see the delivery_failed ticket")),
 }
 
 func assessRisk(in Input) ([]Effect, error) {
@@ -288,6 +289,11 @@ func onDeliveryWebhook(in Input, wh shipping.Webhook) ([]Effect, error) {
 		return []Effect{KeepPendingDelivery{Webhook: wh}}, nil
 	case s.CanReach(order.StatusAwaitingShipment):
 		return []Effect{refuseDelivery(wh, "the order is not paid, so nothing was shipped")}, nil
+	case s == order.StatusDeliveryFailed && wh.Status != shipping.StatusFailed:
+		// The courier tried again, or found the parcel: the order stays failed, but the
+		// person on its ticket must hear of it.
+		return []Effect{OpenTicket{Kind: TicketDeliveryFailed, Reason: fmt.Sprintf("courier update %q after the delivery failed: the order stays delivery_failed; settle it with the courier and the customer",
+			apperr.Excerpt(wh.Status))}}, nil
 	}
 	return nil, nil
 }
@@ -326,11 +332,15 @@ func complete(Input) ([]Effect, error) { return []Effect{Complete{}}, nil }
 
 // closeOverdueTicket closes the delivery_overdue ticket of an order the courier has now
 // delivered: what it asked a person to chase has come.
-func closeOverdueTicket(in Input) ([]Effect, error) {
-	if !in.Order.TicketOpen(TicketDeliveryOverdue) {
-		return nil, nil
+// closeOverdueTicket closes the order's delivery_overdue ticket, if one is open: the
+// courier has answered after the deadline, as resolution says.
+func closeOverdueTicket(resolution string) Step {
+	return func(in Input) ([]Effect, error) {
+		if !in.Order.TicketOpen(TicketDeliveryOverdue) {
+			return nil, nil
+		}
+		return []Effect{CloseTicket{Kind: TicketDeliveryOverdue, Resolution: resolution}}, nil
 	}
-	return []Effect{CloseTicket{Kind: TicketDeliveryOverdue, Resolution: "the courier confirmed the delivery after the deadline"}}, nil
 }
 
 func cancel(reason order.CancelReason, detail string) Step {

@@ -1097,7 +1097,13 @@ func TestProcessOrderShipping(t *testing.T) {
 		},
 		{name: "delivery webhook after delivery does nothing", steps: atDelivered, msg: courierWebhook(shipping.StatusInTransit, "")},
 		{name: "delivery webhook after completion does nothing", steps: atCompleted, msg: courierWebhook(shipping.StatusDelivered, "")},
-		{name: "delivery webhook after a failed delivery does nothing", steps: atDeliveryFailed, msg: courierWebhook(shipping.StatusDelivered, "")},
+		{
+			name:  "delivery webhook after a failed delivery is a comment on its ticket: the order stays failed",
+			steps: path(atDeliveryFailed, ticketStep(TicketDeliveryFailed, "the courier reported the delivery as failed: address not found")),
+			msg:   courierWebhook(shipping.StatusDelivered, ""),
+			want: []Effect{ticket(TicketDeliveryFailed, `courier update "delivered" after the delivery failed: the order stays delivery_failed; settle it with the courier and the customer`)},
+		},
+		{name: "a failed delivery reported again after it failed does nothing", steps: atDeliveryFailed, msg: courierWebhook(shipping.StatusFailed, "address not found")},
 		{name: "delivery webhook for a cancelled order is neither applied nor remembered", steps: atPaymentTimedOut, msg: courierWebhook(shipping.StatusInTransit, "")},
 
 		{
@@ -1163,6 +1169,17 @@ func TestProcessOrderCompletionAndCompensation(t *testing.T) {
 			name:  "delivery_failed opens a support ticket",
 			steps: atDeliveryFailed, msg: ev(order.NameDeliveryFailed),
 			want: []Effect{ticket(TicketDeliveryFailed, "the courier reported the delivery as failed: address not found")},
+		},
+		{
+			name:  "delivery_failed after the overdue ticket closes it: the failure's ticket takes over",
+			steps: path(atInTransit, ticketStep(TicketDeliveryOverdue, "no delivery confirmation before the deadline"), courier("failed", "address not found")),
+			msg:   ev(order.NameDeliveryFailed),
+			want: []Effect{
+				ticket(TicketDeliveryFailed, "the courier reported the delivery as failed: address not found"),
+				CloseTicket{Kind: TicketDeliveryOverdue, Resolution: "the courier reported the delivery as failed: see the delivery_failed ticket"},
+			},
+			records: []order.Event{order.TicketClosed{Kind: TicketDeliveryOverdue, By: Actor,
+				Resolution: "the courier reported the delivery as failed: see the delivery_failed ticket", At: testRunAt}},
 		},
 	})
 }
