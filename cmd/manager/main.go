@@ -40,6 +40,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if *email == "" {
 		return errors.New("-email is required; the password is read from standard input")
 	}
+	if strings.EqualFold(strings.TrimSpace(*email), orders.DevManagerEmail) {
+		// The development account's: a start outside DEV_MODE deletes it, and a start in
+		// DEV_MODE resets its password to the published one.
+		return fmt.Errorf("%s is reserved for the development account (DASHBOARD_DEV_PASSWORD sets its password); choose another address", orders.DevManagerEmail)
+	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read password: %w", err)

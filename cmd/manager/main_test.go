@@ -37,6 +37,11 @@ func TestCreatesAManagerWithAHashedPassword(t *testing.T) {
 	err = run(context.Background(), []string{"-email", "bob@example.com"}, env, strings.NewReader("short\n"), &out)
 	assert.Error(t, err, "a short password is refused")
 	assert.Error(t, run(context.Background(), nil, env, strings.NewReader("whatever long\n"), &out), "-email is required")
+	err = run(context.Background(), []string{"-email", " Manager@Ordermill.local"}, env, strings.NewReader("x-tulip-Harbor-9-quietly\n"), &out)
+	assert.ErrorContains(t, err, "reserved for the development account", "the dev account's address is not for people")
+	var n int
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM orders.managers WHERE lower(email) = 'manager@ordermill.local'`).Scan(&n))
+	assert.Zero(t, n)
 }
 
 // Finding 6 of issue 8: a reset ends the account's sessions, and weak passwords are refused.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -59,12 +58,21 @@ func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadL
 		for _, d := range done {
 			fmt.Fprintf(stdout, "re-drove dead letter %d (message %s) to %s on %s\n", d.ID, d.MessageUUID, d.Group, d.Topic)
 		}
-		if len(done) == 0 {
-			what := "topic " + o.topic
-			if o.id != 0 {
-				what = "dead letter " + strconv.FormatInt(o.id, 10)
+		switch {
+		case len(done) > 0:
+		case o.id != 0:
+			// Asked for by number: one re-driven before is done (a re-run of the same
+			// command), one that never was is a mistake the exit status must show.
+			var exists bool
+			if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE id = $1)`, o.id).Scan(&exists); err != nil {
+				return err
 			}
-			fmt.Fprintf(stdout, "nothing to re-drive: %s has no open dead letter (already re-driven, or none)\n", what)
+			if !exists {
+				return fmt.Errorf("there is no dead letter %d (deadletters list -all shows them)", o.id)
+			}
+			fmt.Fprintf(stdout, "nothing to re-drive: dead letter %d was re-driven already\n", o.id)
+		default:
+			fmt.Fprintf(stdout, "nothing to re-drive: topic %s has no open dead letter\n", o.topic)
 		}
 		return nil
 	}

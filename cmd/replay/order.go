@@ -139,7 +139,11 @@ func describe(e sagas.Effect, o order.Order, at time.Time) effect {
 	case sagas.ScheduleDeadline:
 		return effect{Kind: "deadline", Name: string(e.Wait), Detail: "end the " + string(e.Wait) + " wait at " + stamp(e.At)}
 	case sagas.Notify:
-		return effect{Kind: "email", Name: e.Kind, Detail: fmt.Sprintf("email %s to %s: %q", e.Kind, e.Recipient, e.Subject)}
+		to := e.Recipient
+		if to == "" {
+			to = "(no email address: recorded, not sent)"
+		}
+		return effect{Kind: "email", Name: e.Kind, Detail: fmt.Sprintf("email %s to %s: %q", e.Kind, to, e.Subject)}
 	case sagas.OpenTicket:
 		return effect{Kind: "ticket", Name: e.Kind, Detail: "open a support ticket " + e.Kind + ": " + e.Reason}
 	}
