@@ -1101,7 +1101,7 @@ func TestProcessOrderShipping(t *testing.T) {
 			name:  "delivery webhook after a failed delivery is a comment on its ticket: the order stays failed",
 			steps: path(atDeliveryFailed, ticketStep(TicketDeliveryFailed, "the courier reported the delivery as failed: address not found")),
 			msg:   courierWebhook(shipping.StatusDelivered, ""),
-			want: []Effect{ticket(TicketDeliveryFailed, `courier update "delivered" after the delivery failed: the order stays delivery_failed; settle it with the courier and the customer`)},
+			want:  []Effect{ticket(TicketDeliveryFailed, `courier update "delivered" after the delivery failed: the order stays delivery_failed; settle it with the courier and the customer`)},
 		},
 		{name: "a failed delivery reported again after it failed does nothing", steps: atDeliveryFailed, msg: courierWebhook(shipping.StatusFailed, "address not found")},
 		{name: "delivery webhook for a cancelled order is neither applied nor remembered", steps: atPaymentTimedOut, msg: courierWebhook(shipping.StatusInTransit, "")},
