@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,7 +154,7 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	o, created, err := s.place(r.Context(), cmd, key, requestHash(body))
+	o, created, err := s.place(r.Context(), cmd, key, requestHash(req), bodyHash(body))
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -200,7 +201,7 @@ var errKeyUsed = errors.New("idempotency key used before")
 // says: the client's newCustomer may only raise the risk), the idempotency key and the
 // customer's recent orders (for the risk score) are asked in the first round trip of the
 // transaction, with the saga's lock and reads.
-func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash string) (*order.Order, bool, error) {
+func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, hash string, sameAs ...string) (*order.Order, bool, error) {
 	var o *order.Order
 	var keyNew, known bool
 	var recent int
@@ -244,7 +245,7 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 		return msgs, err
 	})
 	if errors.Is(err, errKeyUsed) {
-		o, err = s.replayed(ctx, key, hash)
+		o, err = s.replayed(ctx, key, append([]string{hash}, sameAs...))
 		return o, false, err
 	}
 	if err != nil {
@@ -254,14 +255,14 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key, hash str
 }
 
 // replayed returns the order a placement with key created, when it came with the same
-// request body.
-func (s *Service) replayed(ctx context.Context, key, hash string) (*order.Order, error) {
+// request: its stored hash is one of hashes.
+func (s *Service) replayed(ctx context.Context, key string, hashes []string) (*order.Order, error) {
 	var prevHash, prevID string
 	if err := s.pool.QueryRow(ctx, `SELECT request_hash, order_id FROM orders.idempotency_keys WHERE key = $1`, key).Scan(&prevHash, &prevID); err != nil {
 		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
-	if prevHash != hash {
-		return nil, apperr.Errorf(apperr.CodeConflict, "Idempotency-Key %q was already used with a different request body", apperr.Excerpt(key))
+	if !slices.Contains(hashes, prevHash) {
+		return nil, apperr.Errorf(apperr.CodeConflict, "Idempotency-Key %q was already used with a different request", apperr.Excerpt(key))
 	}
 	return orderstream.Load(ctx, s.pool, prevID)
 }
@@ -273,7 +274,17 @@ func actorCustomer(id string) string {
 	return "customer:" + id
 }
 
-func requestHash(body []byte) string {
+// requestHash is what makes two placements the same request for an idempotency key: the
+// request as decoded, so a client that re-serialises it on a retry (its keys in another
+// order, other spacing) is still replayed, not refused as a different request.
+func requestHash(req placeOrderRequest) string {
+	canonical, _ := json.Marshal(req) // a decoded request always marshals
+	return bodyHash(canonical)
+}
+
+// bodyHash is a body's SHA-256, which is how keys stored before 2026-12-06 name their
+// request: a retry sent before an upgrade is still recognised after it.
+func bodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
 }

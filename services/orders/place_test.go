@@ -176,7 +176,23 @@ func TestPlaceOrderIdempotentRetry(t *testing.T) {
 	assert.Equal(t, decodeObject(t, first.body)["accessToken"], body["accessToken"], "a replay returns the same access token")
 	assert.Equal(t, first.header.Get("Location"), second.header.Get("Location"))
 
+	// The same request serialised otherwise (keys in another order, other spacing) is the
+	// same request: a client that re-encodes on a retry must not be told it conflicts.
+	reordered := a.post(t, "{ \"total\" : 100,\n  \"items\": [ {\"quantity\": 2, \"sku\": \"SKU-001\"} ] }", key)
+	require.Equal(t, http.StatusOK, reordered.status, string(reordered.body))
+	assert.Equal(t, id, decodeObject(t, reordered.body)["id"])
+	// A different request under the key is a conflict.
+	different := a.post(t, `{"items":[{"sku":"SKU-001","quantity":3}],"total":150}`, key)
+	assert.Equal(t, http.StatusConflict, different.status, string(different.body))
 	assert.Equal(t, placedCounts(1, 1), a.counts(t))
+	// A key stored before the request was hashed as decoded names its body's bytes: a retry
+	// of that body after an upgrade is still the same request.
+	_, err := a.pool.Exec(t.Context(), `INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
+		VALUES ('stored-before', encode(sha256(convert_to($1, 'UTF8')), 'hex'), $2)`, businessCaseBody, id)
+	require.NoError(t, err)
+	old := a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": "stored-before"})
+	require.Equal(t, http.StatusOK, old.status, string(old.body))
+	assert.Equal(t, id, decodeObject(t, old.body)["id"])
 
 	// Another key, or no key at all, is another order.
 	other := a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": "retry-2"})
@@ -184,7 +200,7 @@ func TestPlaceOrderIdempotentRetry(t *testing.T) {
 	assert.NotEqual(t, id, decodeObject(t, other.body)["id"])
 	a.place(t, businessCaseBody)
 	a.place(t, businessCaseBody)
-	assert.Equal(t, placedCounts(4, 2), a.counts(t))
+	assert.Equal(t, placedCounts(4, 3), a.counts(t), "four orders; the keys retry-1, stored-before and retry-2")
 }
 
 // Ten simultaneous requests with one key store exactly one order, and all of them answer

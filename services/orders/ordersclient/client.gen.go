@@ -840,7 +840,7 @@ type ListOrdersParamsStatus string
 
 // PlaceOrderParams defines parameters for PlaceOrder.
 type PlaceOrderParams struct {
-	// IdempotencyKey Makes a retry safe: the same key and body answer 200 with the same order and token. Keys are shared by every client, so make each one unguessable (a random UUID per order).
+	// IdempotencyKey Makes a retry safe: the same key and request answer 200 with the same order and token. The request is compared as decoded, so a retry may serialise it otherwise (keys in another order, other spacing). Keys are shared by every client, so make each one unguessable (a random UUID per order).
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
