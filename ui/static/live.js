@@ -53,9 +53,62 @@
     if (document.title !== want) { document.title = want; }
   }
 
+  // follow keeps the page's stream address at what the page now shows: a "pending"
+  // event's id names its rows, an "order" event's how far the order page is. When the
+  // stream breaks, htmx connects again to the address it reads then, and the server
+  // compares what it has with what the page shows, not with what it first showed.
+  var follows = { pending: "shown", order: "since" };
+  function follow(e) {
+    var m = e.detail, param = m && follows[m.type];
+    var body = document.body, url = body.getAttribute("sse-connect");
+    if (!param || !m.lastEventId || !url) { return; }
+    var u = new URL(url, location.href);
+    u.searchParams.set(param, m.lastEventId);
+    body.setAttribute("sse-connect", u.pathname + u.search);
+  }
+
+  // say shows text in the element named by testid, or hides it when text is empty.
+  function say(testid, text) {
+    var el = document.querySelector("[data-testid=" + testid + "]");
+    if (!el) { return; }
+    set(el, text);
+    el.hidden = text === "";
+  }
+
+  // A live page that lost its stream looks live and is not: say so until it is back.
+  function connection() {
+    document.addEventListener("htmx:sseOpen", function () { say("live-status", ""); });
+    document.addEventListener("htmx:sseError", function () {
+      say("live-status", "Not connected: this page may be out of date. Reconnecting… (reload, or sign in again, if this stays)");
+    });
+  }
+
+  // An action the server refused, or that never reached it, would otherwise leave the page
+  // as it was, saying nothing: the manager could not tell "refused" from "still working".
+  function failures() {
+    document.addEventListener("htmx:responseError", function (e) {
+      var xhr = e.detail.xhr, text = "";
+      if (xhr && xhr.responseText) {
+        var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        var msg = doc.querySelector("[data-testid=error-message]");
+        text = msg ? msg.textContent : "";
+      }
+      say("flash", "Not done: " + (text || ("the server answered " + (xhr ? xhr.status : "an error"))) + ".");
+    });
+    document.addEventListener("htmx:sendError", function () {
+      say("flash", "Not done: the orders service did not answer. Nothing was changed; try again.");
+    });
+    document.addEventListener("htmx:afterRequest", function (e) {
+      if (e.detail.successful) { say("flash", ""); }
+    });
+  }
+
   function start() {
     tick();
     title();
+    connection();
+    failures();
+    document.addEventListener("htmx:sseMessage", follow);
     setInterval(tick, 1000);
     var badge = document.querySelector("[data-testid=nav-pending-count]");
     if (badge) {

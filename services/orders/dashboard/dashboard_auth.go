@@ -187,7 +187,7 @@ func (s *Service) signedIn(h managerHandler) http.HandlerFunc {
 				http.Redirect(w, r, "/dashboard/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			w.Header().Set("HX-Redirect", "/dashboard/signin")
+			w.Header().Set("HX-Redirect", "/dashboard/signin"+backTo(r))
 			s.dashboardError(w, r, http.StatusUnauthorized, "sign in to the dashboard first", nil)
 			return
 		}
@@ -197,6 +197,17 @@ func (s *Service) signedIn(h managerHandler) http.HandlerFunc {
 		}
 		h(w, r, m)
 	}
+}
+
+// backTo is the sign-in page's ?next= for an htmx request whose session ended: the page
+// the manager was on (htmx names it in HX-Current-URL), so signing in again returns there
+// rather than to the overview. Only a dashboard path of this site is taken.
+func backTo(r *http.Request) string {
+	u, err := url.Parse(r.Header.Get("HX-Current-URL"))
+	if err != nil || !strings.HasPrefix(u.Path, "/dashboard") || strings.HasPrefix(u.Path, "/dashboard/signin") {
+		return ""
+	}
+	return "?next=" + url.QueryEscape(u.RequestURI())
 }
 
 // validCSRF compares the request's token with the expected one in constant time.

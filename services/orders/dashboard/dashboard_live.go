@@ -33,6 +33,13 @@ const keepAlive = 25 * time.Second
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
 	q := r.URL.Query()
 	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", claims: map[string]ui.Claim{}, order: q.Get("order"), digest: q.Get("shown")}
+	if id := r.Header.Get("Last-Event-ID"); id != "" && stream.list {
+		// The browser reconnects on its own after a break, to the same address: the rows
+		// it shows are those of the last "pending" event it took (its id), not the page's
+		// first ones. Comparing with those left a decided order on the page, or replaced
+		// the whole list and what was typed in it.
+		stream.digest = id
+	}
 	if stream.order != "" {
 		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
 		if err != nil || since < 0 {
@@ -40,6 +47,9 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 			return
 		}
 		stream.since = since
+		if id, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && id > since {
+			stream.since = id
+		}
 	}
 	rc := http.NewResponseController(w)
 	// The server's write timeout bounds ordinary responses; a stream is meant to stay open.
@@ -130,7 +140,7 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 		return err
 	}
 	listViewedBy(p.manager, &list)
-	if err := writeEvent(p.w, "pending-count", fmt.Sprint(list.Total)); err != nil {
+	if err := writeEvent(p.w, "pending-count", "", fmt.Sprint(list.Total)); err != nil {
 		return err
 	}
 	if p.order != "" {
@@ -187,7 +197,9 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 		p.shown = append(p.shown, o.OrderID)
 		p.claims[o.OrderID] = o.Claim
 	}
-	return writeEvent(p.w, "pending", buf.String())
+	// The event's id names the rows the page shows once it is applied: a reconnect sends
+	// it back (Last-Event-ID), and live.js writes it into the page's stream address.
+	return writeEvent(p.w, "pending", list.Digest(), buf.String())
 }
 
 // departures says why orders left the pending list: who decided them, or that the
@@ -235,13 +247,17 @@ func (p *liveStream) pushOrder(ctx context.Context) error {
 		return err
 	}
 	p.since = d.Version
-	return writeEvent(p.w, "order", buf.String())
+	// As a pending event's: a reconnect carries how far the page is (Last-Event-ID).
+	return writeEvent(p.w, "order", strconv.FormatInt(d.Version, 10), buf.String())
 }
 
 // writeEvent writes one server-sent event; every line of data gets its own data: field.
-func writeEvent(w http.ResponseWriter, name, data string) error {
+func writeEvent(w http.ResponseWriter, name, id, data string) error {
 	var b strings.Builder
 	b.WriteString("event: " + name + "\n")
+	if id != "" {
+		b.WriteString("id: " + id + "\n")
+	}
 	for _, line := range strings.Split(data, "\n") {
 		b.WriteString("data: " + line + "\n")
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
-// sseEvent is one server-sent event: its name and its data lines joined.
-type sseEvent struct{ name, data string }
+// sseEvent is one server-sent event: its name, id and data lines joined.
+type sseEvent struct{ name, id, data string }
 
 // readEvents sends the stream's events to a channel until the stream ends.
 func readEvents(resp *http.Response) <-chan sseEvent {
@@ -37,6 +37,8 @@ func readEvents(resp *http.Response) <-chan sseEvent {
 				ev.name = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
 				ev.data += strings.TrimPrefix(line, "data: ")
+			case strings.HasPrefix(line, "id: "):
+				ev.id = strings.TrimPrefix(line, "id: ")
 			case line == "" && ev.name != "":
 				out <- ev
 				ev = sseEvent{}
@@ -120,5 +122,74 @@ func TestOrderStreamRefusesABadPosition(t *testing.T) {
 		p := d.request(t, d.client, "GET", "/dashboard/events?order=o-1&since="+since, nil, map[string]string{"Accept": "text/event-stream"})
 		assert.Equal(t, http.StatusBadRequest, p.status, since)
 		assert.Contains(t, p.body, `"field":"since"`, since)
+	}
+}
+
+// A reconnecting pending page is compared with the rows it last took, not the ones it was
+// first rendered with (found by a probe: after a restart, a decided order stayed on the
+// page, or the whole list was replaced and what managers typed was lost). Each "pending"
+// event's id names its rows; the browser sends it back as Last-Event-ID.
+func TestPendingStreamReconnectComparesWithTheRowsLastTaken(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, WarehouseURL: orderstest.CatalogURL(t, pool)})
+	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	d := &dash{pool: pool, srv: srv, client: orderstest.Client(t)}
+	d.signIn(t, d.client, managerEmail, managerPassword)
+	placed, err := http.Post(srv.URL+"/api/orders", "application/json",
+		strings.NewReader(`{"items":[{"sku":"SKU-031","quantity":1}],"total":50000,"newCustomer":true,"customerEmail":"bob@example.com"}`))
+	require.NoError(t, err)
+	placed.Body.Close()
+	require.Equal(t, http.StatusCreated, placed.StatusCode)
+
+	// first opens the stream as a page whose first rows were "stale", and returns its first
+	// "pending" event.
+	first := func(lastEventID string) sseEvent {
+		t.Helper()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+"/dashboard/events?list=pending&shown=stale", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "text/event-stream")
+		if lastEventID != "" {
+			req.Header.Set("Last-Event-ID", lastEventID)
+		}
+		resp, err := d.client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		for ev := range readEvents(resp) {
+			if ev.name == "pending" {
+				return ev
+			}
+		}
+		t.Fatal("the stream ended without a pending event")
+		return sseEvent{}
+	}
+	replaced := first("")
+	assert.Contains(t, replaced.data, `id="pending-list"`, "rows other than the page's are replaced")
+	require.NotEmpty(t, replaced.id, "the event names the rows it leaves on the page")
+	again := first(replaced.id)
+	assert.NotContains(t, again.data, `id="pending-list"`, "a page showing these rows keeps them, and what is typed in them")
+	assert.Equal(t, replaced.id, again.id)
+}
+
+// An htmx action whose session ended sends the browser to sign in, and back to the page it
+// was on afterwards (found by a probe: it landed on the overview). Only a dashboard path
+// of this site is taken from the page's address.
+func TestAnActionWithoutASessionSignsInAndReturnsToThePage(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	for current, want := range map[string]string{
+		"http://127.0.0.1:3001/dashboard/approvals?x=1": "/dashboard/signin?next=%2Fdashboard%2Fapprovals%3Fx%3D1",
+		"https://evil.example/elsewhere":                "/dashboard/signin",
+		"":                                              "/dashboard/signin",
+	} {
+		p := d.request(t, orderstest.Client(t), "POST", "/dashboard/approvals/some-order/decide", nil,
+			map[string]string{"HX-Request": "true", "HX-Current-URL": current})
+		assert.Equal(t, http.StatusUnauthorized, p.status)
+		assert.Equal(t, want, p.header.Get("HX-Redirect"), current)
 	}
 }
