@@ -307,7 +307,13 @@ func TestClaimBox(t *testing.T) {
 	other := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1", By: "bob@example.com", Since: base, Until: until}, "tok", false))
 	assert.Equal(t, "bob@example.com is reviewing, since 12:00 UTC.", other.Find(`[data-testid=claim-text]`).Text())
 	assert.Equal(t, "decide-o1", other.Find(`[data-testid=claim-override]`).AttrOr("form", ""))
-	assert.Equal(t, until.Format(time.RFC3339), other.Find(`[data-testid=claim]`).AttrOr("data-until", ""))
+	assert.Equal(t, "2025-03-01T12:15:00.000Z", other.Find(`[data-testid=claim]`).AttrOr("data-until", ""))
+	// To the millisecond: a claim ending at .880 has not lapsed at .000 of that second.
+	late := until.Add(880 * time.Millisecond)
+	precise := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1", By: "bob@example.com", Since: base, Until: late}, "tok", false))
+	parsed, err := time.Parse(time.RFC3339Nano, precise.Find(`[data-testid=claim]`).AttrOr("data-until", ""))
+	require.NoError(t, err)
+	assert.True(t, parsed.Equal(late), "data-until %s, the claim ends %s", parsed, late)
 }
 
 // A bulk decision first asks, carrying everything the confirmed request needs; its

@@ -26,6 +26,9 @@ type Page struct {
 	// the page shows: the live stream sends the page again once there are newer ones.
 	LiveOrder string
 	LiveSince int64
+	// Refused says what the manager asked for and was not done, when the page is the answer
+	// to it and no part of the page can say it (a decision on an order no longer listed).
+	Refused string
 }
 
 // SignIn is the sign-in page.

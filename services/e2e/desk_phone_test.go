@@ -44,7 +44,12 @@ func TestDeskPhoneLayout(t *testing.T) {
 		})
 		return err
 	}))
+	_, err := s.db.Exec(context.Background(), `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+		VALUES ('order_events.1', 'projections', 'msg-1', '{"n": 1}', jsonb_build_object('name', 'order.placed.v1', 'order_id', $1::text),
+			'a very long error message without spaces: ' || repeat('x', 200))`, id)
+	require.NoError(t, err)
 	for _, page := range []struct{ path, ready string }{
+		{"/dashboard/dead-letters", `[data-testid=dead-letter]`},
 		{"/dashboard/approvals", fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] [data-testid=claim-override]`, id)},
 		{"/dashboard/tickets", `[data-testid=ticket] [data-testid=ticket-close-form]`},
 		{"/dashboard/orders/" + id, `[data-testid=workflow]`},

@@ -149,9 +149,10 @@ func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manage
 	status := http.StatusOK
 	if refused != "" {
 		status = http.StatusUnprocessableEntity
+		p.Refused = refused // unless the order's row can say it
 		for i := range list.Orders {
 			if list.Orders[i].OrderID == id {
-				list.Orders[i].ReasonError = refused
+				list.Orders[i].ReasonError, p.Refused = refused, ""
 			}
 		}
 	}

@@ -259,6 +259,16 @@ func TestDashboardDecide(t *testing.T) {
 		status, by := d.decidedBy(t, "ord-reject")
 		assert.Equal(t, "rejected", status)
 		assert.Equal(t, managerEmail, by)
+		// Sent again (a resubmitted form): the order has no row any more, so the page itself
+		// says why nothing was done (found by a probe: a bare list answered 422).
+		_, err := projections.Rebuild(context.Background(), d.pool, projections.Options{})
+		require.NoError(t, err)
+		p = decide(c, "ord-reject", url.Values{"decision": {"reject"}, "reason": {"stolen card"}, "csrf_token": {csrf}}, nil)
+		assert.Equal(t, http.StatusUnprocessableEntity, p.status)
+		flash := p.doc.Find("[data-testid=flash]")
+		assert.Contains(t, flash.Text(), "Not done: Already decided by "+managerEmail)
+		_, hidden := flash.Attr("hidden")
+		assert.False(t, hidden)
 	})
 	t.Run("the order page shows the decision and the timeline", func(t *testing.T) {
 		_, err := projections.Rebuild(context.Background(), d.pool, projections.Options{})
