@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -182,6 +183,9 @@ func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
 		s.refuseBody(w, r, err)
 		return
 	}
+	// Statuses are words, whatever their case: a courier's "DELIVERED" was recorded as an
+	// intermediate status of that name, shown to the customer, and never delivered the order.
+	wh.Status = strings.ToLower(wh.Status)
 	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "shipment", wh.ShipmentID))
 	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
 }

@@ -554,7 +554,9 @@ type DeliveryWebhook struct {
 
 	// ShipmentId the parcel the update is about; one other than the order's shipment, or any update before the order is paid, opens a delivery_mismatch ticket and changes nothing. Without it the update is taken as the order's
 	ShipmentId *string `json:"shipmentId,omitempty"`
-	Status     string  `json:"status"`
+
+	// Status The parcel's status, in any case: delivered completes the order, failed ends it as delivery_failed (with reason) and opens a support ticket; any other word (in_transit, out_for_delivery, …) is recorded as the parcel's latest status, which the customer sees.
+	Status string `json:"status"`
 }
 
 // Error Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
