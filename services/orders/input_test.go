@@ -127,7 +127,9 @@ func TestOperatorListsRefuseFiltersOutOfBounds(t *testing.T) {
 	assertError(t, r, http.StatusBadRequest, "invalid", "orderId")
 	r = a.get(t, "/api/webhooks?outcome=bogus")
 	assertError(t, r, http.StatusBadRequest, "invalid", "outcome")
-	assert.Equal(t, `outcome must be accepted, duplicate or unknown_order, got "bogus"`, errorMessage(t, r))
+	assert.Equal(t, `outcome must be accepted or unknown_order (a duplicate is not stored again), got "bogus"`, errorMessage(t, r))
+	// The inbox never holds a duplicate: a filter for one would always be empty.
+	assertError(t, a.get(t, "/api/webhooks?outcome=duplicate"), http.StatusBadRequest, "invalid", "outcome")
 	for _, path := range []string{"/api/support-tickets?orderId=o-1", "/api/webhooks?outcome=unknown_order", "/api/webhooks"} {
 		assert.Equal(t, http.StatusOK, a.get(t, path).status, path)
 	}

@@ -25,11 +25,13 @@ type inboxEntry struct {
 // List handles GET /api/webhooks?outcome=: the inbox, newest first.
 func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
 	outcome := r.URL.Query().Get("outcome")
+	// A duplicate is answered, not stored: the inbox holds each webhook once, with the
+	// outcome of its first delivery.
 	switch outcome {
-	case "", outcomeAccepted, outcomeDuplicate, outcomeUnknownOrder:
+	case "", outcomeAccepted, outcomeUnknownOrder:
 	default:
-		httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("outcome", "outcome must be %s, %s or %s, got %q",
-			outcomeAccepted, outcomeDuplicate, outcomeUnknownOrder, apperr.Excerpt(outcome)))
+		httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("outcome", "outcome must be %s or %s (a duplicate is not stored again), got %q",
+			outcomeAccepted, outcomeUnknownOrder, apperr.Excerpt(outcome)))
 		return
 	}
 	rows, err := s.pool.Query(r.Context(), `SELECT provider, event_id, order_id, status, outcome, payload, received_at

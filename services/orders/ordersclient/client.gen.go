@@ -158,7 +158,6 @@ func (e HealthStatus) Valid() bool {
 // Defines values for InboxEntryOutcome.
 const (
 	InboxEntryOutcomeAccepted     InboxEntryOutcome = "accepted"
-	InboxEntryOutcomeDuplicate    InboxEntryOutcome = "duplicate"
 	InboxEntryOutcomeUnknownOrder InboxEntryOutcome = "unknown_order"
 )
 
@@ -166,8 +165,6 @@ const (
 func (e InboxEntryOutcome) Valid() bool {
 	switch e {
 	case InboxEntryOutcomeAccepted:
-		return true
-	case InboxEntryOutcomeDuplicate:
 		return true
 	case InboxEntryOutcomeUnknownOrder:
 		return true
@@ -494,7 +491,6 @@ func (e ApproveOrder200JSONResponseBodyStatus) Valid() bool {
 // Defines values for ListWebhooksParamsOutcome.
 const (
 	ListWebhooksParamsOutcomeAccepted     ListWebhooksParamsOutcome = "accepted"
-	ListWebhooksParamsOutcomeDuplicate    ListWebhooksParamsOutcome = "duplicate"
 	ListWebhooksParamsOutcomeUnknownOrder ListWebhooksParamsOutcome = "unknown_order"
 )
 
@@ -502,8 +498,6 @@ const (
 func (e ListWebhooksParamsOutcome) Valid() bool {
 	switch e {
 	case ListWebhooksParamsOutcomeAccepted:
-		return true
-	case ListWebhooksParamsOutcomeDuplicate:
 		return true
 	case ListWebhooksParamsOutcomeUnknownOrder:
 		return true
@@ -868,6 +862,7 @@ type ListSupportTicketsParams struct {
 
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
+	// Outcome Each webhook is stored once, with the outcome of its first delivery; a duplicate is answered (outcome duplicate) but not stored again.
 	Outcome *ListWebhooksParamsOutcome `form:"outcome,omitempty" json:"outcome,omitempty"`
 }
 
