@@ -2,7 +2,9 @@ package inventory
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
 )
 
@@ -23,7 +25,11 @@ func ValidateSKUs(skus []string) error {
 		return err
 	}
 	for i, s := range skus {
-		if err := limits.Check(limits.SKU(fmt.Sprintf("sku[%d]", i), s)); err != nil {
+		field := fmt.Sprintf("sku[%d]", i)
+		if strings.TrimSpace(s) == "" {
+			return apperr.FieldErrorf(field, "%s is empty: name a SKU, or leave sku out for the whole catalog", field)
+		}
+		if err := limits.Check(limits.SKU(field, s)); err != nil {
 			return err
 		}
 	}

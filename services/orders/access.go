@@ -78,11 +78,16 @@ func (s *Service) readerOf(r *http.Request, orderID string) reader {
 var errNoCredential = apperr.Errorf(apperr.CodeUnauthorized,
 	"a credential is required: the operator's token (Authorization: Bearer <token>) or, for one order, the access token returned when it was placed")
 
+// errNotOperator answers a read only the operator may make: an order's access token does
+// not open it, so the answer does not offer one.
+var errNotOperator = apperr.Errorf(apperr.CodeUnauthorized,
+	"the operator's token is required: Authorization: Bearer <token>")
+
 // operatorOnly guards a list or an inbox: only the operator reads those.
 func (s *Service) operatorOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.readerOf(r, "") != operator {
-			httpx.WriteError(w, r, s.logger, errNoCredential)
+			httpx.WriteError(w, r, s.logger, errNotOperator)
 			return
 		}
 		h(w, r)

@@ -64,7 +64,9 @@ func TestReadsNeedTheRightCredential(t *testing.T) {
 	}
 	// A customer's token opens its order only, never a list or an inbox.
 	for _, path := range []string{"/api/orders", "/api/orders/" + id + "/notifications", "/api/support-tickets?orderId=" + id, "/api/webhooks"} {
-		assertError(t, a.getWith(t, path, bearerHeader(token)), http.StatusUnauthorized, "unauthorized", "")
+		r := a.getWith(t, path, bearerHeader(token))
+		assertError(t, r, http.StatusUnauthorized, "unauthorized", "")
+		assert.Equal(t, "the operator's token is required: Authorization: Bearer <token>", errorMessage(t, r), "no access token is offered where none opens")
 		assertError(t, a.getWith(t, path+sep(path)+"token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")
 	}
 	assertError(t, a.getWith(t, "/api/orders/"+otherID+"?token="+url.QueryEscape(token), nil), http.StatusUnauthorized, "unauthorized", "")

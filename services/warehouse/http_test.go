@@ -303,4 +303,8 @@ func TestCatalog(t *testing.T) {
 
 	rec = call(t, h, http.MethodGet, "/api/catalog?sku="+strings.Repeat("x", 200), "")
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	// An empty sku names nothing: it is a mistake, not a question with no answer.
+	rec = call(t, h, http.MethodGet, "/api/catalog?sku=", "")
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), "sku[0] is empty")
 }
