@@ -44,7 +44,7 @@ func Summarize(e order.Event) string {
 		if who == "" {
 			who = ev.CustomerID
 		}
-		s := fmt.Sprintf("Placed: %d item(s), %s", itemCount(ev.Items), money(ev.Total.Amount, ev.Total.Currency))
+		s := fmt.Sprintf("Placed: %d item(s), %s", itemCount(ev.Items), ev.Total.Amount.Text(ev.Total.Currency))
 		if who != "" {
 			s += " by " + who
 		}
@@ -88,7 +88,7 @@ func Summarize(e order.Event) string {
 	case *order.OrderCancelled:
 		return withReason("Cancelled ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
 	case *order.PaymentRefunded:
-		return fmt.Sprintf("Payment %s refunded (%s, %s)", ev.PaymentID, ev.RefundID, money(ev.Amount, ev.Currency))
+		return fmt.Sprintf("Payment %s refunded (%s, %s)", ev.PaymentID, ev.RefundID, ev.Amount.Text(ev.Currency))
 	case *order.NoteAdded:
 		return "Note by " + ev.By + ": " + ev.Text
 	case *order.OrderClaimed:
@@ -120,8 +120,4 @@ func itemCount(items []order.Item) int {
 		n += it.Quantity
 	}
 	return n
-}
-
-func money(c order.Cents, currency string) string {
-	return fmt.Sprintf("%d.%02d %s", c/100, c%100, currency)
 }

@@ -483,7 +483,7 @@ func openTicket(kind, reason string) Step {
 }
 
 func emailText(kind string, o *order.Order) (subject, body string) {
-	total := fmt.Sprintf("%d.%02d %s", o.Total/100, o.Total%100, o.Currency)
+	total := o.Total.Text(o.Currency)
 	switch kind {
 	case KindOrderConfirmed:
 		return "Your order is confirmed", fmt.Sprintf("We have reserved your items for order %s (%s). Complete payment to have it shipped.", o.ID, total)

@@ -1248,7 +1248,7 @@ func TestProcessOrderEmailText(t *testing.T) {
 			[]string{"was cancelled: the payment did not go through. The items reserved"}},
 		{"cancelled out of stock", atOutOfStock, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
 			[]string{"was cancelled: an item is out of stock."}},
-		{"rejected", atRejected, ev(order.NameOrderCancelled), KindOrderRejected, "Your order could not be accepted", []string{testOrderID, "50000.00 USD"}},
+		{"rejected", atRejected, ev(order.NameOrderCancelled), KindOrderRejected, "Your order could not be accepted", []string{testOrderID, "50,000.00 USD"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			effects := decideRaw(t, history(t, tc.steps...), State{}, tc.msg, 0)

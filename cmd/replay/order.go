@@ -203,7 +203,7 @@ func printHistory(w io.Writer, steps []step) error {
 
 // describeState is the order in one line: its status, then what it has gathered so far.
 func describeState(o *order.Order) string {
-	parts := []string{string(o.Status), money(o.Total, o.Currency)}
+	parts := []string{string(o.Status), o.Total.Text(o.Currency)}
 	add := func(ok bool, format string, args ...any) {
 		if ok {
 			parts = append(parts, fmt.Sprintf(format, args...))
@@ -230,10 +230,6 @@ func deref(p *int) int {
 		return 0
 	}
 	return *p
-}
-
-func money(c order.Cents, currency string) string {
-	return c.Units() + " " + currency
 }
 
 // stamp writes a time in UTC to the millisecond.

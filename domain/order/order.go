@@ -121,6 +121,25 @@ func (c Cents) Units() string {
 	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
 }
 
+// Text writes c for people, with thousands grouped and the currency after it:
+// "50,000.00 USD". Every page, email and timeline says amounts this one way.
+func (c Cents) Text(currency string) string {
+	units := c.Units()
+	sign := ""
+	if units[0] == '-' {
+		sign, units = "-", units[1:]
+	}
+	whole, frac, _ := strings.Cut(units, ".")
+	var b strings.Builder
+	for i, d := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String() + "." + frac + " " + currency
+}
+
 // Money is an amount with its currency, so the two never travel apart.
 type Money struct {
 	Amount   Cents  `json:"amount"`

@@ -1026,3 +1026,11 @@ func TestPlaceTakesAnAddressWithoutAPostalCode(t *testing.T) {
 		t.Fatalf("want the order placed, got %v", err)
 	}
 }
+
+func TestCentsText(t *testing.T) {
+	for c, want := range map[Cents]string{5_000_000: "50,000.00 USD", 99_905: "999.05 USD", 123_456_789: "1,234,567.89 USD", 7: "0.07 USD", -150_000: "-1,500.00 USD"} {
+		if got := c.Text("USD"); got != want {
+			t.Errorf("Cents(%d).Text = %q, want %q", int64(c), got, want)
+		}
+	}
+}

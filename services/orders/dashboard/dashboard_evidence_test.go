@@ -120,12 +120,15 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
 		p := d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord"}}, hx)
 		require.Equal(t, http.StatusOK, p.status, p.body)
-		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-testid=decide-error]").Text())
+		assert.Equal(t, `"ord" is not this order's id. This order totals 25,000.00 EUR: type ord-held to approve it.`, p.doc.Find("[data-testid=decide-error]").Text())
 		assert.Equal(t, 1, p.doc.Find("[data-testid=pending-row] [data-testid=decide-confirm]").Length(), "the card stays, asking again")
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}}, hx)
+		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-testid=decide-error]").Text())
 		status, _ := d.decidedBy(t, "ord-held")
 		assert.Equal(t, "awaiting_approval", status)
 
-		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord-held"}}, hx)
+		// The id in capitals is the id.
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {" ORD-HELD "}}, hx)
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		assert.Equal(t, 1, p.doc.Find("[data-testid=decision-result]").Length())
 		status, by := d.decidedBy(t, "ord-held")

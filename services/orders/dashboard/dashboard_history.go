@@ -69,13 +69,13 @@ func (s *Service) histories(ctx context.Context, orders ...*order.Order) (map[st
 		sums[g.ForOrder][g.Currency] += g.SumCents
 		for i, id := range g.RecentIDs {
 			newest[g.ForOrder] = append(newest[g.ForOrder], recent{n: g.RecentN[i], o: ui.HistoryOrder{
-				OrderID: id, Status: g.Status, Total: formatMoney(order.Cents(g.RecentTotals[i]), g.Currency), CreatedAt: g.RecentAt[i]}})
+				OrderID: id, Status: g.Status, Total: order.Cents(g.RecentTotals[i]).Text(g.Currency), CreatedAt: g.RecentAt[i]}})
 		}
 	}
 	for id, h := range out {
 		h.Capped = h.Orders >= historyDepth
 		for _, c := range slices.Sorted(maps.Keys(sums[id])) {
-			h.Totals = append(h.Totals, formatMoney(order.Cents(sums[id][c]), c))
+			h.Totals = append(h.Totals, order.Cents(sums[id][c]).Text(c))
 		}
 		rs := newest[id]
 		slices.SortFunc(rs, func(a, b recent) int { return int(a.n - b.n) })

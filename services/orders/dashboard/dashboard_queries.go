@@ -76,7 +76,7 @@ func (s *Service) pendingCount(ctx context.Context) (int, error) {
 func (s *Service) pendingView(now time.Time, o *order.Order, held time.Time, names map[string]string) ui.PendingOrder {
 	v := ui.PendingOrder{
 		OrderID: o.ID, Customer: customerLabel(o.CustomerEmail, o.CustomerID), NewCustomer: o.NewCustomer,
-		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items, names), Threshold: o.RiskThreshold,
+		Total: o.Total.Text(o.Currency), Items: itemLines(o.Items, names), Threshold: o.RiskThreshold,
 		HeldSince: held, Deadline: o.ApprovalDeadline,
 		Waiting: ui.HumanDuration(now.Sub(held)), TimeLeft: ui.TimeLeft(now, o.ApprovalDeadline),
 		Urgent:   o.ApprovalDeadline.Sub(now) < time.Hour,

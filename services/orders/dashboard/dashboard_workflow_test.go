@@ -52,13 +52,6 @@ func TestWorkflowSteps(t *testing.T) {
 	assert.Equal(t, "by bob", steps[1].Note, "the diagram says who rejected it")
 }
 
-func TestFormatMoney(t *testing.T) {
-	assert.Equal(t, "50,000.00 USD", formatMoney(5_000_000, "USD"))
-	assert.Equal(t, "999.05 EUR", formatMoney(99_905, "EUR"))
-	assert.Equal(t, "1,234,567.89 USD", formatMoney(123_456_789, "USD"))
-	assert.Equal(t, "0.07 USD", formatMoney(7, "USD"))
-}
-
 // The diagram is drawn from the lifecycle table: every status of the table puts an order
 // on one of its steps, or past them all.
 func TestWorkflowDiagramCoversTheLifecycle(t *testing.T) {

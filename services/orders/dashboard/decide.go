@@ -105,10 +105,15 @@ func (s *Service) unconfirmed(ctx context.Context, id, typed string) (string, er
 		return "", nil
 	}
 	o, err := orderstream.Load(ctx, s.pool, id)
-	if err != nil || !s.needsConfirmation(o) || strings.TrimSpace(typed) == ui.ShortID(id) {
+	typed = strings.TrimSpace(typed)
+	if err != nil || !s.needsConfirmation(o) || strings.EqualFold(typed, ui.ShortID(id)) {
 		return "", err
 	}
-	return fmt.Sprintf("This order totals %s: type %s to approve it.", formatMoney(o.Total, o.Currency), ui.ShortID(id)), nil
+	if typed != "" {
+		// Said apart from the first prompt, or a mistyped id reads as if nothing happened.
+		return fmt.Sprintf("%q is not this order's id. This order totals %s: type %s to approve it.", typed, o.Total.Text(o.Currency), ui.ShortID(id)), nil
+	}
+	return fmt.Sprintf("This order totals %s: type %s to approve it.", o.Total.Text(o.Currency), ui.ShortID(id)), nil
 }
 
 // refusedDecision explains, for the manager, why Decide refused a decision on order id

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"encoding/csv"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,7 +52,7 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 			if sm.RiskScore != nil {
 				risk = strconv.Itoa(*sm.RiskScore)
 			}
-			_ = cw.Write([]string{sm.OrderID, sm.Status, csvSafe(sm.CustomerID), csvSafe(sm.CustomerEmail), decimal(order.Cents(sm.TotalCents)),
+			_ = cw.Write([]string{sm.OrderID, sm.Status, csvSafe(sm.CustomerID), csvSafe(sm.CustomerEmail), order.Cents(sm.TotalCents).Units(),
 				sm.Currency, strconv.Itoa(sm.ItemCount), risk, sm.CancelReason,
 				sm.CreatedAt.UTC().Format(time.RFC3339), sm.UpdatedAt.UTC().Format(time.RFC3339)})
 		}
@@ -72,15 +71,6 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 			panic(http.ErrAbortHandler)
 		}
 	}
-}
-
-// decimal writes cents as a plain decimal number, "50000.00", for spreadsheets.
-func decimal(c order.Cents) string {
-	sign := ""
-	if c < 0 {
-		sign, c = "-", -c
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
 }
 
 // csvSafe keeps a customer-given value from being read as a formula by a spreadsheet

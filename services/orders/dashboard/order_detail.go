@@ -31,7 +31,7 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 	names := s.catalog.Names(ctx, skusOf(o))
 	d := ui.OrderDetail{Timeline: timeline,
 		OrderID: o.ID, Status: string(o.Status), Customer: customerLabel(o.CustomerEmail, o.CustomerID),
-		Total: formatMoney(o.Total, o.Currency), Items: itemLines(o.Items, names), RiskScore: o.RiskScore,
+		Total: o.Total.Text(o.Currency), Items: itemLines(o.Items, names), RiskScore: o.RiskScore,
 		Threshold: o.RiskThreshold, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt, Steps: workflowSteps(o),
 		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
 	}

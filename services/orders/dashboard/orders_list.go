@@ -103,7 +103,7 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 	}
 	for _, sm := range list {
 		r := ui.OrderRow{OrderID: sm.OrderID, Status: sm.Status, Items: sm.ItemCount, RiskScore: sm.RiskScore, CreatedAt: sm.CreatedAt,
-			Customer: customerLabel(sm.CustomerEmail, sm.CustomerID), Total: formatMoney(order.Cents(sm.TotalCents), sm.Currency)}
+			Customer: customerLabel(sm.CustomerEmail, sm.CustomerID), Total: order.Cents(sm.TotalCents).Text(sm.Currency)}
 		if r.Status == string(order.StatusCancelled) && sm.CancelReason != "" {
 			r.Why = cancelWhy(order.CancelReason(sm.CancelReason))
 		}

@@ -67,20 +67,3 @@ func itemLines(items []order.Item, names map[string]string) []string {
 	}
 	return out
 }
-
-// formatMoney writes cents for people: "50,000.00 USD".
-func formatMoney(c order.Cents, currency string) string {
-	sign := ""
-	if c < 0 {
-		sign, c = "-", -c
-	}
-	units := fmt.Sprint(int64(c / 100))
-	var b strings.Builder
-	for i, d := range units {
-		if i > 0 && (len(units)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(d)
-	}
-	return fmt.Sprintf("%s%s.%02d %s", sign, b.String(), int64(c%100), currency)
-}
