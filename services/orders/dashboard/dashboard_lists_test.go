@@ -138,14 +138,7 @@ func TestOrdersExportPagesAndHoldsNoConnectionForASlowClient(t *testing.T) {
 			100, 'USD', 1, 10, '', now(), now(), $1 + i
 		FROM generate_series(1, 50000) AS i`, n)
 	require.NoError(t, err)
-	req, err := http.NewRequestWithContext(t.Context(), "GET", d.srv.URL+"/dashboard/orders.csv", nil)
-	require.NoError(t, err)
-	for _, ck := range c.Jar.Cookies(req.URL) {
-		req.AddCookie(ck)
-	}
-	conn, err := net.Dial("tcp", d.srv.Listener.Addr().String())
-	require.NoError(t, err)
-	defer conn.Close()
+	req, conn := exportConn(t, d, c)
 	if tcp, ok := conn.(*net.TCPConn); ok {
 		require.NoError(t, tcp.SetReadBuffer(4096))
 	}
@@ -187,14 +180,7 @@ func TestOrdersExportThatCannotGoOnIsCutOffNotEnded(t *testing.T) {
 	require.NoError(t, err)
 	c := orderstest.Client(t)
 	d.signIn(t, c, managerEmail, managerPassword)
-	req, err := http.NewRequestWithContext(t.Context(), "GET", d.srv.URL+"/dashboard/orders.csv", nil)
-	require.NoError(t, err)
-	for _, ck := range c.Jar.Cookies(req.URL) {
-		req.AddCookie(ck)
-	}
-	conn, err := net.Dial("tcp", d.srv.Listener.Addr().String())
-	require.NoError(t, err)
-	defer conn.Close()
+	req, conn := exportConn(t, d, c)
 	require.NoError(t, req.Write(conn))
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)
@@ -233,4 +219,19 @@ func TestOrdersExportThatCannotGoOnIsCutOffNotEnded(t *testing.T) {
 	records, err := csv.NewReader(strings.NewReader(string(got.body))).ReadAll()
 	require.NoError(t, err, "what came is whole rows")
 	assert.Len(t, records, 501, "the header and the first page, nothing after")
+}
+
+// exportConn is the signed-in client c's export request and a connection of its own to
+// send it on, for a test that reads the answer at its own pace.
+func exportConn(t *testing.T, d *dash, c *http.Client) (*http.Request, net.Conn) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", d.srv.URL+"/dashboard/orders.csv", nil)
+	require.NoError(t, err)
+	for _, ck := range c.Jar.Cookies(req.URL) {
+		req.AddCookie(ck)
+	}
+	conn, err := net.Dial("tcp", d.srv.Listener.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return req, conn
 }
