@@ -146,6 +146,9 @@ func (c FailPayment) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 // session. "" means wh ends the wait.
 func (wh PaymentWebhook) refusal(o *order.Order) string {
 	if wh.Status == payment.StatusCompleted {
+		if id := wh.paymentID(); slices.Contains(o.RefundedPayments, id) {
+			return fmt.Sprintf("payment %s was refunded", apperr.Excerpt(id))
+		}
 		return o.ChargeMismatch(wh.charge(o))
 	}
 	if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
@@ -271,6 +274,9 @@ type KeepPendingDelivery struct{ Webhook shipping.Webhook }
 // ClearPendingDelivery forgets the remembered courier updates, once they have been applied.
 type ClearPendingDelivery struct{}
 
+// RememberRefund remembers that a refund of the payment was asked for (State.Refunding).
+type RememberRefund struct{ PaymentID string }
+
 func (c KeepPendingPayment) applyTo(s *State) {
 	s.PendingPayments = append(s.PendingPayments, c.Webhook)
 }
@@ -279,6 +285,11 @@ func (c KeepPendingDelivery) applyTo(s *State) {
 	s.PendingDelivery = append(s.PendingDelivery, c.Webhook)
 }
 func (ClearPendingDelivery) applyTo(s *State) { s.PendingDelivery = nil }
+func (r RememberRefund) applyTo(s *State) {
+	if !slices.Contains(s.Refunding, r.PaymentID) {
+		s.Refunding = append(s.Refunding, r.PaymentID)
+	}
+}
 
 func (AssessRisk) isEffect()           {}
 func (RecordReservation) isEffect()    {}
@@ -300,6 +311,7 @@ func (KeepPendingPayment) isEffect()   {}
 func (ClearPendingPayments) isEffect() {}
 func (KeepPendingDelivery) isEffect()  {}
 func (ClearPendingDelivery) isEffect() {}
+func (RememberRefund) isEffect()       {}
 
 // Notification kinds, one email of each kind per order at most.
 const (

@@ -37,6 +37,11 @@ type State struct {
 	// duplicate once the order can tell which.
 	PendingPayments []PaymentWebhook   `json:"pendingPayments,omitempty"`
 	PendingDelivery []shipping.Webhook `json:"pendingDelivery,omitempty"`
+	// Refunding are the payments the saga asked the payment service to give back. None of
+	// them may pay the order, also before the refund is on the order (RefundedPayments):
+	// a probe had a payment refused for its amount, then reported again with the right
+	// one, pay the order while its refund was on the way.
+	Refunding []string `json:"refunding,omitempty"`
 }
 
 // UnmarshalJSON reads a state, also one stored when the saga remembered a single early

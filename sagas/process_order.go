@@ -191,17 +191,30 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 	waiting := *in.Order // the order as the webhooks will find it: waiting, with s recorded
 	waiting.PaymentSessionID = s.ID
 	var after *order.Order // the order once a webhook ended its wait
+	refunding := slices.Clone(in.State.Refunding)
 	for _, wh := range in.State.PendingPayments {
 		if after != nil {
 			effects = append(effects, afterPaymentWait(after, wh)...)
 			continue
 		}
-		effects = append(effects, applyPayment(&waiting, wh)...)
-		if wh.refusal(&waiting) == "" {
+		applied := applyPayment(&waiting, wh, refunding)
+		effects = append(effects, applied...)
+		for _, e := range applied {
+			if r, ok := e.(RememberRefund); ok {
+				refunding = append(refunding, r.PaymentID)
+			}
+		}
+		if wh.refusal(&waiting) == "" && !refundAsked(wh, refunding) {
 			after = endedBy(waiting, wh)
 		}
 	}
 	return effects, nil
+}
+
+// refundAsked reports whether wh is a payment whose refund was asked for (State.Refunding):
+// it may not pay the order, though its refund is not on the order yet.
+func refundAsked(wh PaymentWebhook, refunding []string) bool {
+	return wh.Status == payment.StatusCompleted && slices.Contains(refunding, wh.paymentID())
 }
 
 // endedBy is o, waiting for its payment, as wh leaves it: paid by it, or cancelled.
@@ -222,7 +235,7 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	o := in.Order
 	switch {
 	case waitsForPayment(o):
-		return applyPayment(o, wh), nil
+		return applyPayment(o, wh, in.State.Refunding), nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):
 		return []Effect{KeepPendingPayment{Webhook: wh}}, nil
 	}
@@ -247,9 +260,13 @@ func afterPaymentWait(o *order.Order, wh PaymentWebhook) []Effect {
 // given back: it pays for nothing, and kept it would stay taken whether the order is
 // paid later or given up. Whether o refuses wh does not change before the effects run:
 // the session, total and currency are the order's for good once its session is recorded.
-func applyPayment(o *order.Order, wh PaymentWebhook) []Effect {
+func applyPayment(o *order.Order, wh PaymentWebhook, refunding []string) []Effect {
 	if wh.Status != payment.StatusCompleted {
 		return []Effect{FailPayment{Webhook: wh}}
+	}
+	if refundAsked(wh, refunding) {
+		return []Effect{OpenTicket{Kind: TicketPaymentMismatch, Reason: fmt.Sprintf("completed payment %s refused: its refund was asked for already",
+			apperr.Excerpt(wh.paymentID()))}}
 	}
 	effects := []Effect{CompletePayment{Webhook: wh}}
 	if wh.refusal(o) != "" {
@@ -411,7 +428,7 @@ func refund(o *order.Order, wh PaymentWebhook) []Effect {
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{
 		OrderID: o.ID, PaymentID: wh.PaymentID, SessionID: wh.SessionID, Amount: wh.Amount, Currency: wh.Currency,
 		Reason: why.reason,
-	}}}
+	}}, RememberRefund{PaymentID: wh.PaymentID}}
 }
 
 // refundWhy is why an order gives a payment back: the refund's reason, the order as the

@@ -421,7 +421,7 @@ func decideRaw(t testing.TB, history []order.Event, state State, m Message, rece
 		require.NotNil(t, m.Payload, "history holds no %s event to send", m.Name)
 	}
 	o := order.Rehydrate(history)
-	st := State{PendingPayments: slices.Clone(state.PendingPayments), PendingDelivery: slices.Clone(state.PendingDelivery)}
+	st := State{PendingPayments: slices.Clone(state.PendingPayments), PendingDelivery: slices.Clone(state.PendingDelivery), Refunding: slices.Clone(state.Refunding)}
 	effects, err := ProcessOrder.Decide(Input{Msg: m, Order: o, State: st, Now: testNow, Cfg: DefaultConfig(), RecentOrders: recent})
 	require.NoError(t, err)
 	require.Equal(t, order.Rehydrate(history), o, "Decide must not change the order")
@@ -674,7 +674,7 @@ func TestProcessOrderPayment(t *testing.T) {
 				RecordPaymentSession{Session: testSession},
 				ClearPendingPayments{},
 				FailPayment{Webhook: failed},
-				refundOf("pay-2", "order cancelled"),
+				refundOf("pay-2", "order cancelled"), RememberRefund{PaymentID: "pay-2"},
 			},
 			records: []order.Event{recordedSession, order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt}, cancelledEv(order.ReasonPaymentFailed, "card declined")},
 		},
@@ -686,7 +686,7 @@ func TestProcessOrderPayment(t *testing.T) {
 				RecordPaymentSession{Session: testSession},
 				ClearPendingPayments{},
 				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
-				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")),
+				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")), RememberRefund{PaymentID: "pay-0"},
 				CompletePayment{Webhook: completed},
 			},
 			records: []order.Event{recordedSession, mismatchTicket("completed payment pay-0 refused: the payment is for 0.01 USD, the order totals 100.00 USD"), order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
@@ -699,9 +699,9 @@ func TestProcessOrderPayment(t *testing.T) {
 				RecordPaymentSession{Session: testSession},
 				ClearPendingPayments{},
 				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
-				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")),
+				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")), RememberRefund{PaymentID: "pay-0"},
 				CompletePayment{Webhook: withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")},
-				refusedRefund(withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")),
+				refusedRefund(withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")), RememberRefund{PaymentID: "pay-2"},
 			},
 			records: []order.Event{
 				recordedSession,
@@ -717,7 +717,7 @@ func TestProcessOrderPayment(t *testing.T) {
 				RecordPaymentSession{Session: testSession},
 				ClearPendingPayments{},
 				CompletePayment{Webhook: completed},
-				refundOf("pay-2", "a second payment for an order already paid as pay-1"),
+				refundOf("pay-2", "a second payment for an order already paid as pay-1"), RememberRefund{PaymentID: "pay-2"},
 			},
 			records: []order.Event{recordedSession, order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
 		},
@@ -731,8 +731,22 @@ func TestProcessOrderPayment(t *testing.T) {
 				CompletePayment{Webhook: completed},
 				send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-0", SessionID: "sess-1",
 					Amount: 1, Currency: "USD", Reason: "a second payment for an order already paid as pay-1"}),
+				RememberRefund{PaymentID: "pay-0"},
 			},
 			records: []order.Event{recordedSession, order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
+		},
+		{
+			name:  "session created applies early webhooks in order: a payment refused for its amount does not pay when it comes again",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state: State{PendingPayments: []PaymentWebhook{withCharge(completedAs("pay-0"), "sess-1", 1, "USD"), completedAs("pay-0")}},
+			want: []Effect{
+				RecordPaymentSession{Session: testSession},
+				ClearPendingPayments{},
+				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
+				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")), RememberRefund{PaymentID: "pay-0"},
+				ticket(TicketPaymentMismatch, "completed payment pay-0 refused: its refund was asked for already"),
+			},
+			records: []order.Event{recordedSession, mismatchTicket("completed payment pay-0 refused: the payment is for 0.01 USD, the order totals 100.00 USD")},
 		},
 		{
 			name:  "session created applies early webhooks in order: after a payment, a later failure changes nothing",
@@ -763,25 +777,37 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "payment webhook completed for another session is refused with a ticket and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-other", 100_00, "USD")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-other", 100_00, "USD")}, refusedRefund(withCharge(completed, "sess-other", 100_00, "USD"))},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-other", 100_00, "USD")}, refusedRefund(withCharge(completed, "sess-other", 100_00, "USD")), RememberRefund{PaymentID: "pay-1"}},
 			records: []order.Event{mismatchTicket(`completed payment pay-1 refused: the payment names session "sess-other", the order's session is sess-1`)},
 		},
 		{
 			name:  "payment webhook completed for 0.01 is refused with a ticket and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-1", 1, "USD")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 1, "USD")}, refusedRefund(withCharge(completed, "sess-1", 1, "USD"))},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 1, "USD")}, refusedRefund(withCharge(completed, "sess-1", 1, "USD")), RememberRefund{PaymentID: "pay-1"}},
 			records: []order.Event{mismatchTicket("completed payment pay-1 refused: the payment is for 0.01 USD, the order totals 100.00 USD")},
+		},
+		{
+			name:  "a payment whose refund was asked for does not pay the order, though it comes again for the right amount",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, completedAs("pay-0")), state: State{Refunding: []string{"pay-0"}},
+			want:    []Effect{ticket(TicketPaymentMismatch, "completed payment pay-0 refused: its refund was asked for already")},
+			records: nil,
+		},
+		{
+			name:  "a payment refunded already does not pay the order",
+			steps: path(atSessionOpen, refundPay("pay-0", "re-0")), msg: msg(PaymentWebhookName, completedAs("pay-0")),
+			want:    []Effect{CompletePayment{Webhook: completedAs("pay-0")}},
+			records: []order.Event{mismatchTicket("completed payment pay-0 refused: payment pay-0 was refunded")},
 		},
 		{
 			name:  "payment webhook completed in another currency is refused with a ticket and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "sess-1", 100_00, "EUR")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 100_00, "EUR")}, refusedRefund(withCharge(completed, "sess-1", 100_00, "EUR"))},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "sess-1", 100_00, "EUR")}, refusedRefund(withCharge(completed, "sess-1", 100_00, "EUR")), RememberRefund{PaymentID: "pay-1"}},
 			records: []order.Event{mismatchTicket("completed payment pay-1 refused: the payment is for 100.00 EUR, the order totals 100.00 USD")},
 		},
 		{
 			name:  "a signed payment webhook naming no session, amount or currency is refused and refunded",
 			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completed, "", 0, "")),
-			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "", 0, "")}, refusedRefund(withCharge(completed, "", 0, ""))},
+			want:    []Effect{CompletePayment{Webhook: withCharge(completed, "", 0, "")}, refusedRefund(withCharge(completed, "", 0, "")), RememberRefund{PaymentID: "pay-1"}},
 			records: []order.Event{mismatchTicket(`completed payment pay-1 refused: the payment names session "", the order's session is sess-1`)},
 		},
 		{
@@ -854,12 +880,12 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "a second payment for a paid order asks for its refund",
 			steps: atAwaitingShipment, msg: payWebhook(payment.StatusCompleted, "pay-2", ""),
-			want: []Effect{refundOf("pay-2", "a second payment for an order already paid as pay-1")},
+			want: []Effect{refundOf("pay-2", "a second payment for an order already paid as pay-1"), RememberRefund{PaymentID: "pay-2"}},
 		},
 		{
 			name:  "a second payment for a completed order asks for its refund",
 			steps: atCompleted, msg: payWebhook(payment.StatusCompleted, "pay-2", ""),
-			want: []Effect{refundOf("pay-2", "a second payment for an order already paid as pay-1")},
+			want: []Effect{refundOf("pay-2", "a second payment for an order already paid as pay-1"), RememberRefund{PaymentID: "pay-2"}},
 		},
 		{
 			name:  "a second payment for a paid order already refunded does nothing",
@@ -905,12 +931,12 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "payment webhook completed for a cancelled order asks for a refund",
 			steps: atPaymentTimedOut, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
-			want: []Effect{refundCmd("order cancelled")},
+			want: []Effect{refundCmd("order cancelled"), RememberRefund{PaymentID: "pay-1"}},
 		},
 		{
 			name:  "payment webhook completed for a rejected order asks for a refund",
 			steps: atRejected, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
-			want: []Effect{refundCmd("order rejected")},
+			want: []Effect{refundCmd("order rejected"), RememberRefund{PaymentID: "pay-1"}},
 		},
 		{
 			name:  "unsigned payment webhook completed for a cancelled order opens a ticket instead",

@@ -146,6 +146,8 @@ func describe(e sagas.Effect, o order.Order, at time.Time) effect {
 		return effect{Kind: "email", Name: e.Kind, Detail: fmt.Sprintf("email %s to %s: %q", e.Kind, to, e.Subject)}
 	case sagas.OpenTicket:
 		return effect{Kind: "ticket", Name: e.Kind, Detail: "open a support ticket " + e.Kind + ": " + e.Reason}
+	case sagas.RememberRefund:
+		return effect{Kind: "remember", Name: "refunding", Detail: "remember that payment " + e.PaymentID + " is being refunded: it may not pay the order"}
 	}
 	return effect{Kind: fmt.Sprintf("%T", e)}
 }
