@@ -32,15 +32,15 @@ func TestDeskStreamFollowsTheRowsAndSaysWhatWasNotDone(t *testing.T) {
 		chromedp.WithPollingMutation()))
 	assert.True(t, changed, "the address names the rows the update left on the page")
 
-	assert.False(t, get(t, alice, chromedp.Evaluate[bool](`!document.querySelector("[data-testid=flash]").hidden`)), "nothing to say yet")
+	assert.False(t, get(t, alice, chromedp.Evaluate[bool](`!document.querySelector("[data-testid=alert]").hidden`)), "nothing to say yet")
 	// A refused decision: the page's CSRF token no longer matches its session's.
 	get(t, alice, chromedp.Evaluate[bool](`(document.body.setAttribute("hx-headers", JSON.stringify({"X-CSRF-Token": "stale"})), true)`))
 	do(t, alice,
 		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "reshipper address"),
 		chromedp.Click(in(id, `[data-testid=reject-button]`)),
-		chromedp.WaitVisible(`[data-testid=flash]`),
+		chromedp.WaitVisible(`[data-testid=alert]`),
 	)
-	assert.Contains(t, textOf(t, alice, `[data-testid=flash]`), "Not done: missing or wrong CSRF token")
+	assert.Contains(t, textOf(t, alice, `[data-testid=alert]`), "Not done: missing or wrong CSRF token")
 	do(t, alice, chromedp.WaitVisible(readyRow(id)))
 	s.waitStatus(t, id, "awaiting_approval")
 }

@@ -93,13 +93,13 @@
         var msg = doc.querySelector("[data-testid=error-message]");
         text = msg ? msg.textContent : "";
       }
-      say("flash", "Not done: " + (text || ("the server answered " + (xhr ? xhr.status : "an error"))) + ".");
+      say("alert", "Not done: " + (text || ("the server answered " + (xhr ? xhr.status : "an error"))) + ".");
     });
     document.addEventListener("htmx:sendError", function () {
-      say("flash", "Not done: the orders service did not answer. Nothing was changed; try again.");
+      say("alert", "Not done: the orders service did not answer. Nothing was changed; try again.");
     });
     document.addEventListener("htmx:afterRequest", function (e) {
-      if (e.detail.successful) { say("flash", ""); }
+      if (e.detail.successful) { say("alert", ""); }
     });
   }
 

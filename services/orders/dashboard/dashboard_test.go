@@ -265,9 +265,9 @@ func TestDashboardDecide(t *testing.T) {
 		require.NoError(t, err)
 		p = decide(c, "ord-reject", url.Values{"decision": {"reject"}, "reason": {"stolen card"}, "csrf_token": {csrf}}, nil)
 		assert.Equal(t, http.StatusUnprocessableEntity, p.status)
-		flash := p.doc.Find("[data-testid=flash]")
-		assert.Contains(t, flash.Text(), "Not done: Already decided by "+managerEmail)
-		_, hidden := flash.Attr("hidden")
+		alert := p.doc.Find("[data-testid=alert]")
+		assert.Contains(t, alert.Text(), "Not done: Already decided by "+managerEmail)
+		_, hidden := alert.Attr("hidden")
 		assert.False(t, hidden)
 	})
 	t.Run("the order page shows the decision and the timeline", func(t *testing.T) {
