@@ -258,3 +258,9 @@ func sortArrow(asc bool) string {
 	}
 	return "▼"
 }
+
+// keepTyped is o as the live stream sends it in place of the row the page shows.
+func keepTyped(o PendingOrder) PendingOrder {
+	o.KeepTyped = true
+	return o
+}

@@ -344,3 +344,27 @@ func TestAddressPartsAreIsolated(t *testing.T) {
 	assert.Equal(t, []string{"\u202eAnna", "1 Main St, 10115 Berlin", "DE"}, parts)
 	assert.Equal(t, 1, doc.Find("[data-testid=ship-country] > bdi").Length())
 }
+
+// What the live stream sends in place of rows the page shows keeps what the manager typed
+// or ticked there (hx-preserve): a reconnect after the list changed replaces the whole
+// list, and any new event of an order re-sends its page; both wiped half-typed reasons and
+// notes (found by a probe). An answer to the manager's own action does not keep them.
+func TestLiveUpdatesKeepWhatWasTyped(t *testing.T) {
+	list := ui.PendingList{Total: 1, Orders: []ui.PendingOrder{{OrderID: "o1", Total: "1.00 USD", ConfirmPhrase: "o1"}}}
+	replaced := render(t, ui.PendingReplace(list, "tok"))
+	for _, sel := range []string{"[data-testid=decide-reason]", "[data-testid=decide-confirm]", "[data-testid=bulk-select]"} {
+		el := replaced.Find(sel)
+		require.Equal(t, 1, el.Length(), sel)
+		assert.Equal(t, "true", el.AttrOr("hx-preserve", ""), sel)
+		assert.NotEmpty(t, el.AttrOr("id", ""), "%s: hx-preserve needs an id", sel)
+	}
+	answered := render(t, ui.PendingRow(list.Orders[0], "tok"))
+	assert.Zero(t, answered.Find("[hx-preserve]").Length(), "an answer shows the server's inputs")
+
+	d := ui.OrderDetail{OrderID: "o1", Status: "awaiting_approval", Pending: &list.Orders[0]}
+	assert.Zero(t, render(t, ui.OrderLive(d, "tok")).Find("[hx-preserve]").Length(), "the answer to a note clears its box")
+	d.KeepTyped = true
+	streamed := render(t, ui.OrderLive(d, "tok"))
+	assert.Equal(t, "true", streamed.Find("[data-testid=note-text]").AttrOr("hx-preserve", ""))
+	assert.Equal(t, "true", streamed.Find("[data-testid=decide-reason]").AttrOr("hx-preserve", ""))
+}

@@ -48,6 +48,10 @@ type RiskFactor struct {
 
 // PendingOrder is one order waiting for a manager's decision.
 type PendingOrder struct {
+	// KeepTyped marks a row the live stream sends in place of one the page shows: its
+	// inputs keep what the manager typed or ticked (hx-preserve). A reconnect after the
+	// list changed replaces the whole list, and wiped every reason being typed.
+	KeepTyped   bool
 	OrderID     string
 	Customer    string
 	NewCustomer bool
@@ -284,6 +288,10 @@ type Field struct {
 
 // OrderDetail is the order page.
 type OrderDetail struct {
+	// KeepTyped marks the page content the live stream sends: the note and the decision's
+	// inputs keep what the manager typed (hx-preserve), where any new event of the order
+	// used to wipe them.
+	KeepTyped bool
 	OrderID   string
 	Status    string
 	Customer  string

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -43,4 +44,19 @@ func TestDeskStreamFollowsTheRowsAndSaysWhatWasNotDone(t *testing.T) {
 	assert.Contains(t, textOf(t, alice, `[data-testid=alert]`), "Not done: missing or wrong CSRF token")
 	do(t, alice, chromedp.WaitVisible(readyRow(id)))
 	s.waitStatus(t, id, "awaiting_approval")
+}
+
+// Found by a probe: any new event of an order re-sent its page over the live stream and
+// wiped the note being typed there. The note box keeps it now.
+func TestDeskOrderPageKeepsANoteBeingTyped(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		chromedp.WaitVisible(`[data-testid=note-text]`),
+		chromedp.SendKeys(`[data-testid=note-text]`, "half a note"),
+	)
+	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "known customer").StatusCode())
+	do(t, alice, chromedp.WaitVisible(`[data-testid=step-approval][data-state=done]`))
+	assert.Equal(t, "half a note", get(t, alice, chromedp.Evaluate[string](`document.querySelector("[data-testid=note-text]").value`)))
 }

@@ -242,6 +242,7 @@ func (p *liveStream) pushOrder(ctx context.Context) error {
 		return err
 	}
 	viewedBy(p.manager, d.Pending)
+	d.KeepTyped = true
 	var buf bytes.Buffer
 	if err := ui.OrderLive(d, p.csrf).Render(ctx, &buf); err != nil {
 		return err
