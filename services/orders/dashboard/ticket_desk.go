@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -84,6 +85,18 @@ func (s *Service) workOn(ctx context.Context, id int64, manager, action, value s
 	t, err := s.ticketFromEvents(ctx, id)
 	if err != nil {
 		return err
+	}
+	if action == "assign" {
+		// A typo must not hand the ticket to nobody (found by a probe: "Assigned to
+		// nobody-at-all"): it goes to someone who can sign in and work on it.
+		var known bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.managers WHERE lower(email) = lower($1))`,
+			strings.TrimSpace(value)).Scan(&known); err != nil {
+			return err
+		}
+		if !known {
+			return apperr.FieldErrorf("to", "%q is no manager's address: assign the ticket to someone who signs in to the dashboard", apperr.Excerpt(value))
+		}
 	}
 	return s.cmds.WorkOnTicket(ctx, t.OrderID, t.Kind, manager, action, value)
 }

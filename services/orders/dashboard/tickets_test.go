@@ -17,6 +17,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
+	"github.com/ordermill/ordermill/services/orders"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
@@ -38,6 +39,7 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 	_, err := projections.Rebuild(ctx, d.pool, projections.Options{})
 	require.NoError(t, err)
 
+	require.NoError(t, orders.CreateManager(ctx, d.pool, "bob@example.com", "bob's long password"))
 	c := orderstest.Client(t)
 	_, csrf := d.signIn(t, c, managerEmail, managerPassword)
 	overview := d.request(t, c, "GET", "/dashboard", nil, nil)
@@ -56,6 +58,9 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		return p.doc.Find(`[data-testid=ticket]`)
 	}
+	card = act(url.Values{"action": {"assign"}, "to": {"nobody-at-all"}})
+	assert.Equal(t, `"nobody-at-all" is no manager's address: assign the ticket to someone who signs in to the dashboard`,
+		card.Find(`[data-testid=ticket-error]`).Text(), "a typo hands the ticket to nobody")
 	card = act(url.Values{"action": {"assign"}, "to": {""}})
 	assert.Equal(t, "Assigned to alice@example.com", strings.TrimSpace(card.Find(`[data-testid=ticket-assignee]`).Text()), "an empty assignee means me")
 	card = act(url.Values{"action": {"comment"}, "text": {"called the courier"}})
