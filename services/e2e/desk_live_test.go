@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
+	cdpfetch "github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,4 +62,50 @@ func TestDeskOrderPageKeepsANoteBeingTyped(t *testing.T) {
 	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "known customer").StatusCode())
 	do(t, alice, chromedp.WaitVisible(`[data-testid=step-approval][data-state=done]`))
 	assert.Equal(t, "half a note", get(t, alice, chromedp.Evaluate[string](`document.querySelector("[data-testid=note-text]").value`)))
+}
+
+// Found by a probe on a slow network: the live stream deleted the row of an order the
+// manager had just decided before the decision's answer came, so the answer had nowhere
+// to go and the manager's own decision vanished unconfirmed. The row now waits for it.
+// The answer is held in the browser (at the response stage) until the stream has said
+// the order left the list.
+func TestDeskKeepsTheRowOfADecisionUntilItsAnswer(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.WaitVisible(readyRow(id)))
+	paused := make(chan cdpfetch.RequestID, 1)
+	// The listener lives as long as the tab (an action's context ends with the action).
+	require.NoError(t, chromedp.Listen(alice, func(ev any) {
+		if e, ok := ev.(*cdpfetch.EventRequestPaused); ok {
+			select {
+			case paused <- e.RequestID:
+			default:
+			}
+		}
+	}))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpfetch.Enable, cdpfetch.EnableParams{Patterns: []*cdpfetch.RequestPattern{
+			{URLPattern: "*/decide", RequestStage: cdpfetch.RequestStageResponse}}})
+		return err
+	}))
+	do(t, alice,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "slow network"),
+		chromedp.Click(in(id, `[data-testid=approve-button]`)),
+	)
+	var held cdpfetch.RequestID
+	select {
+	case held = <-paused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the decision's answer was not held")
+	}
+	// Decided: the stream says the order left the list, while its answer waits.
+	do(t, alice, until(`document.querySelector('[data-testid=pending-summary]').dataset.total === '0'`))
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`!!document.getElementById(%q)`, "pending-"+id))),
+		"the row being decided stays for its answer")
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpfetch.ContinueRequest, cdpfetch.ContinueRequestParams{RequestID: held})
+		return err
+	}))
+	do(t, alice, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-result][data-order-id=%q]`, id))))
+	assert.Contains(t, textOf(t, alice, chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))), "Approved")
 }

@@ -103,11 +103,24 @@
     });
   }
 
+  // A row the manager is deciding stays until the decision's answer takes its place: the
+  // live stream deletes a decided order's row, and on a slow network it came first, so the
+  // answer found no row to replace, and the manager's own decision vanished unconfirmed.
+  function keepRowsBeingDecided() {
+    document.addEventListener("htmx:oobBeforeSwap", function (e) {
+      var t = e.detail.target;
+      if (t && t.matches && t.matches("[data-testid=pending-row]") && t.querySelector(".htmx-request")) {
+        e.detail.shouldSwap = false;
+      }
+    });
+  }
+
   function start() {
     tick();
     title();
     connection();
     failures();
+    keepRowsBeingDecided();
     document.addEventListener("htmx:sseMessage", follow);
     setInterval(tick, 1000);
     var badge = document.querySelector("[data-testid=nav-pending-count]");
