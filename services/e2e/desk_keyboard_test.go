@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -69,6 +70,8 @@ func TestDeskKeyboardShortcuts(t *testing.T) {
 	answer.Store(true)
 	do(t, alice, chromedp.KeyEvent("a"), chromedp.WaitNotPresent(pendingRow(first)))
 	assert.Equal(t, "alice@example.com", s.waitStatus(t, first, "awaiting_payment").DecidedBy)
+	// The order that took the decided one's place has the focus, not the page.
+	do(t, alice, until(focusedOrder+" === "+strconv.Quote(second)))
 
 	do(t, alice, chromedp.KeyEvent("j"), press("r"), chromedp.KeyEvent("x"))
 	assert.Equal(t, "reason-"+second, get(t, alice, chromedp.Evaluate[string](`document.activeElement.id`)))

@@ -18,6 +18,22 @@
     next.scrollIntoView({ block: "nearest" });
   }
 
+  // A decided row leaves the list, and the focus with it: the order that takes its place
+  // gets the focus, so j and k go on from there rather than from the top (found by a probe).
+  var decidedAt = -1;
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var row = e.target && e.target.closest ? e.target.closest(rowSel) : null;
+    decidedAt = row ? rows().indexOf(row) : -1;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var lost = !document.activeElement || document.activeElement === document.body;
+    var all = rows();
+    if (decidedAt >= 0 && lost && all.length > 0) {
+      all[Math.min(decidedAt, all.length - 1)].focus();
+    }
+    decidedAt = -1;
+  });
+
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) { return; }
     var t = e.target;
