@@ -191,20 +191,21 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 	waiting := *in.Order // the order as the webhooks will find it: waiting, with s recorded
 	waiting.PaymentSessionID = s.ID
 	var after *order.Order // the order once a webhook ended its wait
-	refunding := slices.Clone(in.State.Refunding)
+	// What the saga will remember once the effects so far have run: each webhook meets it.
+	remembered := State{Refunding: slices.Clone(in.State.Refunding)}
 	for _, wh := range in.State.PendingPayments {
 		if after != nil {
 			effects = append(effects, afterPaymentWait(after, wh)...)
 			continue
 		}
-		applied := applyPayment(&waiting, wh, refunding)
+		applied := applyPayment(&waiting, wh, remembered.Refunding)
 		effects = append(effects, applied...)
 		for _, e := range applied {
-			if r, ok := e.(RememberRefund); ok {
-				refunding = append(refunding, r.PaymentID)
+			if c, ok := e.(StateChange); ok {
+				c.applyTo(&remembered)
 			}
 		}
-		if wh.refusal(&waiting) == "" && !refundAsked(wh, refunding) {
+		if wh.refusal(&waiting) == "" && !refundAsked(wh, remembered.Refunding) {
 			after = endedBy(waiting, wh)
 		}
 	}
@@ -347,8 +348,6 @@ func applyEarlyDeliveries(in Input) ([]Effect, error) {
 
 func complete(Input) ([]Effect, error) { return []Effect{Complete{}}, nil }
 
-// closeOverdueTicket closes the delivery_overdue ticket of an order the courier has now
-// delivered: what it asked a person to chase has come.
 // closeOverdueTicket closes the order's delivery_overdue ticket, if one is open: the
 // courier has answered after the deadline, as resolution says.
 func closeOverdueTicket(resolution string) Step {
