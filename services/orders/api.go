@@ -154,7 +154,7 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	o, created, err := s.place(r.Context(), cmd, key, requestHash(req), bodyHash(body))
+	o, created, err := s.place(r.Context(), cmd, key, []string{requestHash(req), bodyHash(body)})
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -200,8 +200,9 @@ var errKeyUsed = errors.New("idempotency key used before")
 // Whether the customer is known (only history makes one known, never what the client
 // says: the client's newCustomer may only raise the risk), the idempotency key and the
 // customer's recent orders (for the risk score) are asked in the first round trip of the
-// transaction, with the saga's lock and reads.
-func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, hash string, sameAs ...string) (*order.Order, bool, error) {
+// transaction, with the saga's lock and reads. hashes name the request for its key: the
+// first is stored, any of them matches a stored one (replayed).
+func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, hashes []string) (*order.Order, bool, error) {
 	var o *order.Order
 	var keyNew, known bool
 	var recent int
@@ -211,7 +212,7 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, h
 			// A concurrent request with the same key waits here until the first commits,
 			// then finds its row instead of inserting.
 			b.Queue(`INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
-				VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, key, hash, cmd.OrderID).Exec(func(tag pgconn.CommandTag) error {
+				VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, key, hashes[0], cmd.OrderID).Exec(func(tag pgconn.CommandTag) error {
 				keyNew = tag.RowsAffected() == 1
 				return nil
 			})
@@ -245,7 +246,7 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, h
 		return msgs, err
 	})
 	if errors.Is(err, errKeyUsed) {
-		o, err = s.replayed(ctx, key, append([]string{hash}, sameAs...))
+		o, err = s.replayed(ctx, key, hashes)
 		return o, false, err
 	}
 	if err != nil {

@@ -30,11 +30,6 @@ import (
 // command is handled by exactly one of them.
 const ConsumerGroup = "payments"
 
-// SessionTTL is how long a checkout session stays open (payment.SessionTTL, as Stripe
-// keeps one); a session is recorded as expiring sooner when its order's payment deadline
-// (PayBy) is.
-const SessionTTL = payment.SessionTTL
-
 // Defaults used when Config leaves a field empty: the local development ports.
 const (
 	// DefaultOrdersWebhookURL is where the simulator delivers payment webhooks.
@@ -235,7 +230,7 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err != nil {
 		return Session{}, false, fmt.Errorf("open payment session of order %s: %w", cmd.OrderID, err)
 	}
-	expires := now.Add(SessionTTL)
+	expires := now.Add(payment.SessionTTL) // sooner when the order must be paid sooner (PayBy)
 	if !opened.ExpiresAt.IsZero() {
 		expires = opened.ExpiresAt.UTC().Truncate(time.Microsecond) // as now
 	}

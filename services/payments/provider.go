@@ -35,7 +35,7 @@ type GivenBack struct {
 
 // OpenedSession is what the provider says about a session it opened: its id, the URL the
 // customer pays at, and when the provider closes it; zero when the service does that
-// (the simulator's sessions), SessionTTL after it opened it.
+// (the simulator's sessions), payment.SessionTTL after it opened it.
 type OpenedSession struct {
 	ID        string
 	URL       string

@@ -58,7 +58,7 @@ func TestCreateSessionIsAtMostOncePerOrder(t *testing.T) {
 	assert.Regexp(t, `^cs_[A-Z2-7]{26}$`, first.SessionID)
 	assert.Equal(t, "http://localhost:3002/pay/"+first.SessionID, first.URL)
 	assert.Equal(t, payments.StatusOpen, first.Status)
-	assert.Equal(t, payments.SessionTTL, first.ExpiresAt.Sub(first.CreatedAt))
+	assert.Equal(t, payment.SessionTTL, first.ExpiresAt.Sub(first.CreatedAt))
 
 	again := cmd
 	again.Amount = 999 // a differing retry still gets the first session, never a second one
@@ -92,7 +92,7 @@ func TestASessionExpiresAtItsOrdersPaymentDeadline(t *testing.T) {
 	late.OrderID, late.PayBy = "ord-2", time.Now().Add(48*time.Hour)
 	sess, _, err = createInTx(ctx, pool, svc, late)
 	require.NoError(t, err)
-	assert.Equal(t, payments.SessionTTL, sess.ExpiresAt.Sub(sess.CreatedAt))
+	assert.Equal(t, payment.SessionTTL, sess.ExpiresAt.Sub(sess.CreatedAt))
 }
 
 func TestConcurrentCreateSessionOpensOneSession(t *testing.T) {

@@ -163,7 +163,7 @@ func TestSimulatorRefusesAnExpiredSession(t *testing.T) {
 	svc, pool := newService(t, payments.Config{Now: func() time.Time { return *now.Load() }})
 	_, _, err := createInTx(ctx, pool, svc, cmd)
 	require.NoError(t, err)
-	later := t0.Add(payments.SessionTTL + time.Second)
+	later := t0.Add(payment.SessionTTL + time.Second)
 	now.Store(&later)
 
 	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)

@@ -66,7 +66,7 @@ func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" 
 // they do not add up to the amount, one line for the amount), referenced by the order id
 // both as client_reference_id and as metadata.order_id, on the session and on its payment
 // intent, so every event about it names the order.
-// It leaves the session's expiry to Stripe (SessionTTL): a time of ours would differ when
+// It leaves the session's expiry to Stripe (payment.SessionTTL): a time of ours would differ when
 // the command comes again, and Stripe refuses a repeated idempotency key whose parameters
 // differ, so the order could never be paid.
 func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error) {
