@@ -207,6 +207,7 @@ func TestALatePaymentIsRefundedOnce(t *testing.T) {
 	s, mock := startWithStripe(t)
 	id := s.placeOrder(t, lowRisk)
 	s.waitStatus(t, id, "awaiting_payment")
+	mock.PaymentIntent("pi_"+strings.ReplaceAll(id, "-", ""), id)
 	status, _ := s.sendStripe(t, stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(t, id, "unpaid")), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status)
 	s.waitStatus(t, id, "cancelled")
@@ -257,6 +258,7 @@ func TestASecondPaymentForAPaidOrderIsRefunded(t *testing.T) {
 
 	second := s.checkoutSession(t, id, "paid")
 	second["payment_intent"] = "pi_second_" + strings.ReplaceAll(id, "-", "")
+	mock.PaymentIntent(second["payment_intent"].(string), id)
 	status, _ = s.sendStripe(t, stripeEvent(t, "evt_second_"+id, "checkout.session.async_payment_succeeded", second), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status)
 	s.waitTicket(t, id, "second_payment")
@@ -277,6 +279,7 @@ func TestARefusedPaymentIsRefunded(t *testing.T) {
 	s.waitStatus(t, id, "awaiting_payment")
 	short := s.checkoutSession(t, id, "paid")
 	short["amount_total"] = short["amount_total"].(int64) - 1
+	mock.PaymentIntent(short["payment_intent"].(string), id)
 	status, _ := s.sendStripe(t, stripeEvent(t, "evt_short_"+id, "checkout.session.completed", short), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status)
 	s.waitTicket(t, id, "payment_mismatch")
@@ -286,6 +289,44 @@ func TestARefusedPaymentIsRefunded(t *testing.T) {
 	assert.Equal(t, short["payment_intent"], refunds[0].Form.Get("payment_intent"))
 	assert.Regexp(t, `^completed payment pi_\w+ refused: the payment is for`, s.oneRefundTicket(t, id))
 	assert.Equal(t, "awaiting_payment", s.order(t, id).Status, "the order waits for its own payment")
+}
+
+// A signed report that names another order's payment (a bug at whoever reports, or a
+// signing secret in the wrong hands) gives nothing back: the order refuses the payment and
+// asks for its refund, but Stripe says the intent was paid for the other order, so the
+// refund command becomes a dead letter at once, for a person, and the other order keeps
+// its money. Before, the other order's payment was refunded while its goods shipped.
+func TestAReportNamingAnotherOrdersPaymentRefundsNothing(t *testing.T) {
+	s, mock := startWithStripe(t)
+	paid := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, paid, "awaiting_payment")
+	theirs := s.checkoutSession(t, paid, "paid")
+	mock.PaymentIntent(theirs["payment_intent"].(string), paid)
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_paid_"+paid, "checkout.session.completed", theirs), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, paid, "awaiting_delivery")
+
+	id := s.placeOrder(t, strings.Replace(lowRisk, `"c-1"`, `"c-other"`, 1))
+	s.waitStatus(t, id, "awaiting_payment")
+	wrong := s.checkoutSession(t, id, "paid")
+	wrong["payment_intent"] = theirs["payment_intent"]
+	wrong["amount_total"] = wrong["amount_total"].(int64) - 1 // refused: not the order's amount
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_wrong_"+id, "checkout.session.completed", wrong), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitTicket(t, id, "payment_mismatch")
+
+	var dead string
+	if !poll(10*time.Millisecond, func() bool {
+		err := s.db.QueryRow(t.Context(), `SELECT error FROM dead_letters WHERE topic LIKE 'payments_commands%'`).Scan(&dead)
+		return err == nil
+	}) {
+		t.Fatal("the refund command was not dead-lettered")
+	}
+	assert.Contains(t, dead, "it was made for order "+paid)
+	assert.Empty(t, mock.Requests("/v1/refunds"), "nothing refunded at Stripe")
+	_, body := s.raw(t, s.orders+"/api/orders/"+paid+"/events", operator())
+	assert.NotContains(t, body, `"order.payment_refunded.v1"`, "the paid order keeps its payment")
+	assert.Equal(t, "awaiting_delivery", s.order(t, paid).Status)
 }
 
 // oneRefundTicket checks that the order records one refund and has one support ticket,

@@ -18,7 +18,9 @@ type Provider interface {
 	// asks the provider the same: a provider that keys a repeated request (Stripe's
 	// idempotency key) refuses one whose parameters differ, so none depends on the clock.
 	OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error)
-	// Refund gives back the whole of r's payment and says what it gave back.
+	// Refund gives back the whole of r's payment and says what it gave back. A payment
+	// the provider knows was made for another order it refuses with notTheOrders, and
+	// gives nothing back.
 	Refund(ctx context.Context, r payment.Refund) (GivenBack, error)
 	// ExpireSession closes a session so that it can no longer be paid. A session already
 	// closed or paid is no error: asked again, the provider's answer is the same.

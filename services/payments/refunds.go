@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -17,7 +18,7 @@ func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error
 }
 
 // refund gives back r's payment through the provider, once: a payment already refunded is
-// acknowledged without a call, the provider call carries an idempotency key derived from
+// acknowledged without a call, a payment of another order is refused (ErrNotTheOrders), the provider call carries an idempotency key derived from
 // the payment (so a call repeated after a lost commit returns the first refund), and the
 // refund, for the amount the provider says it gave back, is recorded with
 // payment.Refunded on the order's payment stream in tx.
@@ -26,14 +27,23 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 		return err
 	}
 	var done bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments.refunds WHERE payment_id = $1)`, r.PaymentID).Scan(&done); err != nil {
+	var owner *string
+	if err := tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM payments.refunds WHERE payment_id = $1),
+		       (SELECT order_id FROM payments.sessions WHERE payment_id = $1 LIMIT 1)`, r.PaymentID).Scan(&done, &owner); err != nil {
 		return fmt.Errorf("read refunds: %w", err)
 	}
 	if done {
 		s.logger.InfoContext(ctx, "payments: payment already refunded", "order_id", r.OrderID, "payment_id", r.PaymentID)
 		return nil
 	}
+	if owner != nil && *owner != r.OrderID {
+		return notTheOrders(r, *owner)
+	}
 	given, err := s.cfg.Provider.Refund(ctx, r)
+	if errors.Is(err, ErrNotTheOrders) {
+		return err // the provider's refusal says it all, and it is permanent
+	}
 	if err != nil {
 		return fmt.Errorf("refund payment %s of order %s: %w", r.PaymentID, r.OrderID, err)
 	}
@@ -75,4 +85,23 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 		OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: refundID, Amount: r.Amount, Currency: r.Currency, Reason: r.Reason, At: now,
 	}})
 	return err
+}
+
+// ErrNotTheOrders refuses a refund of a payment made for another order than the one that
+// asks for it. The order asks on the strength of a signed payment report naming the
+// payment; a report that names another order's payment (a bug, or a signing secret in the
+// wrong hands) must not give that order's money back. The refund command becomes a dead
+// letter at once, for a person to look at, and nothing is given back.
+var ErrNotTheOrders = errors.New("the payment was made for another order")
+
+// notTheOrders is the permanent failure of r, whose payment the provider or the service's
+// own sessions say was made for order owner ("" when it names none).
+func notTheOrders(r payment.Refund, owner string) error {
+	if owner == "" {
+		owner = "no order of ours"
+	} else {
+		owner = "order " + owner
+	}
+	return eventstore.Permanent(fmt.Errorf("refund payment %s of order %s: %w: it was made for %s; nothing refunded",
+		r.PaymentID, r.OrderID, ErrNotTheOrders, owner))
 }

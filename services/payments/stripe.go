@@ -114,8 +114,17 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (Op
 	return opened, nil
 }
 
-// Refund refunds the whole payment intent; Stripe's answer says how much that was.
+// Refund refunds the whole payment intent; Stripe's answer says how much that was. It
+// reads the intent first: one whose metadata.order_id (set on every session OpenSession
+// opens) names another order, or none, is not refunded (ErrNotTheOrders).
 func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error) {
+	pi, err := s.client.V1PaymentIntents.Retrieve(ctx, r.PaymentID, &stripe.PaymentIntentRetrieveParams{})
+	if err != nil {
+		return GivenBack{}, stripeError("read payment "+r.PaymentID, err)
+	}
+	if owner := pi.Metadata["order_id"]; owner != r.OrderID {
+		return GivenBack{}, notTheOrders(r, owner)
+	}
 	params := &stripe.RefundCreateParams{
 		PaymentIntent: stripe.String(r.PaymentID),
 		Reason:        stripe.String(string(stripe.RefundReasonRequestedByCustomer)),

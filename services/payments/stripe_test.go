@@ -125,6 +125,7 @@ func TestStripeRefundsAPaymentOnce(t *testing.T) {
 	ctx := testContext(t)
 	mock := stripemock.Start(t)
 	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	mock.PaymentIntent("pi_late", "ord-late")
 	r := payment.Refund{OrderID: "ord-late", PaymentID: "pi_late", SessionID: "cs_late", Amount: 4200, Currency: "EUR", Reason: "order cancelled"}
 	refundInTx := func(commit bool) {
 		tx, err := pool.Begin(ctx)
@@ -169,6 +170,7 @@ func TestStripeRefundOfAnUnreportedAmountRecordsWhatStripeGaveBack(t *testing.T)
 	ctx := testContext(t)
 	mock := stripemock.Start(t)
 	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	mock.PaymentIntent("pi_unsaid", "ord-unsaid")
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	require.NoError(t, svc.Refund(ctx, tx, payment.Refund{OrderID: "ord-unsaid", PaymentID: "pi_unsaid", Reason: "a payment the order refused"}))

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +43,50 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
+	intents  map[string]string // payment intent id → the order_id of its metadata
+}
+
+// PaymentIntent makes the payment intent id read back (GET /v1/payment_intents/{id}) as
+// one made at a Checkout Session of orderID: what Stripe would answer once a customer paid
+// at a session the service opened, which stripe-mock, keeping no state, cannot. Other
+// intents read back as stripe-mock's fixture, whose metadata names no order.
+func (s *Server) PaymentIntent(id, orderID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.intents[id] = orderID
+}
+
+// paidIntent rewrites stripe-mock's answer to reading a payment intent registered with
+// PaymentIntent: its id and its metadata.order_id.
+func (s *Server) paidIntent(res *http.Response) error {
+	id, ok := strings.CutPrefix(res.Request.URL.Path, "/v1/payment_intents/")
+	if !ok || res.Request.Method != http.MethodGet || strings.Contains(id, "/") || res.StatusCode != http.StatusOK {
+		return nil
+	}
+	s.mu.Lock()
+	orderID, known := s.intents[id]
+	s.mu.Unlock()
+	if !known {
+		return nil
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return err
+	}
+	var intent map[string]any
+	if err := json.Unmarshal(body, &intent); err != nil {
+		return err
+	}
+	intent["id"] = id
+	intent["metadata"] = map[string]string{"order_id": orderID}
+	if body, err = json.Marshal(intent); err != nil {
+		return err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
 }
 
 // Requests returns the calls made so far whose path starts with prefix.
@@ -110,9 +156,10 @@ func Start(t testing.TB) *Server {
 		t.Fatal("stripemock: stripe-mock did not listen within a minute")
 	}
 
-	s := &Server{}
+	s := &Server{intents: map[string]string{}}
 	target := &url.URL{Scheme: "http", Host: "stripe-mock"}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = s.paidIntent
 	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}

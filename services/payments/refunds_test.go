@@ -1,0 +1,87 @@
+package payments_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/payments/stripemock"
+)
+
+// refundIn runs one refund command in a transaction of its own, committed when it succeeds.
+func refundIn(ctx context.Context, t *testing.T, svc *payments.Service, pool *pgxpool.Pool, r payment.Refund) error {
+	t.Helper()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := svc.Refund(ctx, tx, r); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// nothingRefunded checks that no refund of paymentID was recorded, and none on orderID's
+// payment stream.
+func nothingRefunded(ctx context.Context, t *testing.T, pool *pgxpool.Pool, orderID, paymentID string) {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.refunds WHERE payment_id = $1`, paymentID).Scan(&n))
+	assert.Zero(t, n, "no refund of %s recorded", paymentID)
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID(orderID))
+	require.NoError(t, err)
+	assert.Empty(t, recs, "nothing on the payment stream of %s", orderID)
+}
+
+// A refund asked by one order for a payment the simulator settled at another order's
+// session gives nothing back: a signed report that named another order's payment (a bug,
+// or a secret in the wrong hands) must not refund that order's money. The refusal is
+// ErrNotTheOrders, which dead-letters the command at once; the owner's own refund of the
+// payment still goes through.
+func TestARefundOfAnotherOrdersPaymentIsRefused(t *testing.T) {
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{})
+	now := time.Now()
+	_, err := pool.Exec(ctx, `
+		INSERT INTO payments.sessions (session_id, order_id, amount, currency, url, status, payment_id, created_at, updated_at, expires_at)
+		VALUES ('cs_paid', 'ord-paid', 5000, 'USD', 'http://pay/cs_paid', 'completed', 'pi_paid', $1, $1, $2)`, now, now.Add(time.Hour))
+	require.NoError(t, err)
+
+	err = refundIn(ctx, t, svc, pool, payment.Refund{OrderID: "ord-other", PaymentID: "pi_paid", Amount: 5000, Currency: "USD", Reason: "a payment the order refused"})
+	require.ErrorIs(t, err, payments.ErrNotTheOrders)
+	assert.Contains(t, err.Error(), "it was made for order ord-paid")
+	nothingRefunded(ctx, t, pool, "ord-other", "pi_paid")
+
+	require.NoError(t, refundIn(ctx, t, svc, pool, payment.Refund{OrderID: "ord-paid", PaymentID: "pi_paid", Reason: "order cancelled"}))
+	var owner string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT order_id FROM payments.refunds WHERE payment_id = 'pi_paid'`).Scan(&owner))
+	assert.Equal(t, "ord-paid", owner)
+}
+
+// At Stripe, the payment intent is read before it is refunded: one whose metadata names
+// another order, or no order (not paid at a session the service opened), is not refunded,
+// and Stripe's Refund API is never called for it.
+func TestStripeRefusesToRefundAnotherOrdersPayment(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	mock.PaymentIntent("pi_theirs", "ord-theirs")
+
+	err := refundIn(ctx, t, svc, pool, payment.Refund{OrderID: "ord-mine", PaymentID: "pi_theirs", Reason: "a payment the order refused"})
+	require.ErrorIs(t, err, payments.ErrNotTheOrders)
+	assert.Contains(t, err.Error(), "it was made for order ord-theirs")
+	err = refundIn(ctx, t, svc, pool, payment.Refund{OrderID: "ord-mine", PaymentID: "pi_nobodys", Reason: "a payment the order refused"})
+	require.ErrorIs(t, err, payments.ErrNotTheOrders)
+	assert.Contains(t, err.Error(), "it was made for no order of ours")
+
+	assert.Len(t, mock.Requests("/v1/payment_intents/"), 2, "each intent read")
+	assert.Empty(t, mock.Requests("/v1/refunds"), "nothing refunded at Stripe")
+	nothingRefunded(ctx, t, pool, "ord-mine", "pi_theirs")
+	nothingRefunded(ctx, t, pool, "ord-mine", "pi_nobodys")
+}
