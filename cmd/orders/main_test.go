@@ -25,9 +25,9 @@ import (
 var (
 	devEnv        = map[string]string{"DEV_MODE": "1"}
 	productionEnv = map[string]string{
-		"MANAGER_TOKENS":          "ana@example.com:tok-ana",
-		"PAYMENT_WEBHOOK_SECRET":  "whsec_live",
-		"DELIVERY_WEBHOOK_SECRET": "courier_live",
+		"MANAGER_TOKENS":          "ana@example.com:tok-ana-0123456789",
+		"PAYMENT_WEBHOOK_SECRET":  "whsec_live_0123456789",
+		"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789",
 		"ORDER_TOKEN_SECRET":      strings.Repeat("s", 64),
 	}
 )

@@ -22,7 +22,30 @@ func (e Env) Secret(key, dev, purpose string) (string, error) {
 	case v == dev:
 		return "", fmt.Errorf("%s is the published development value; outside DEV_MODE=1 set a secret of your own (%s)", key, purpose)
 	}
+	if err := CheckSecret(key, v); err != nil {
+		return "", err
+	}
 	return v, nil
+}
+
+// MinSecretLength is the fewest characters a secret or token may have outside dev mode.
+// A bearer token is checked at every request with no limit on guesses, and a webhook
+// secret keys the HMAC a forged report would need: one of a few characters ("x") is
+// guessed in as many requests. Sixteen random characters are out of reach; the README
+// suggests `openssl rand -hex 32`.
+const MinSecretLength = 16
+
+// CheckSecret refuses, outside dev mode, a secret (named by what for the message) that is
+// shorter than MinSecretLength or has spaces around it: a value of spaces, or a token
+// pasted with a space that no client would send.
+func CheckSecret(what, v string) error {
+	switch {
+	case strings.TrimSpace(v) != v:
+		return fmt.Errorf("%s has spaces around it; outside DEV_MODE=1 a secret is its characters alone", what)
+	case len(v) < MinSecretLength:
+		return fmt.Errorf("%s has %d characters; outside DEV_MODE=1 a secret needs at least %d (e.g. openssl rand -hex 32)", what, len(v), MinSecretLength)
+	}
+	return nil
 }
 
 // ServiceTokenVar names the variable that holds the bearer token caller presents to the

@@ -23,9 +23,31 @@ func TestSecretHasDevDefaultsOnlyInDevMode(t *testing.T) {
 	require.EqualError(t, err, "X_SECRET is required outside DEV_MODE=1: signs x")
 	_, err = host.EnvOf(map[string]string{"X_SECRET": "dev-x"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.EqualError(t, err, "X_SECRET is the published development value; outside DEV_MODE=1 set a secret of your own (signs x)")
-	v, err = host.EnvOf(map[string]string{"X_SECRET": "mine"}).Secret("X_SECRET", "dev-x", "signs x")
+	v, err = host.EnvOf(map[string]string{"X_SECRET": "mine-0123456789ab"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err)
-	assert.Equal(t, "mine", v)
+	assert.Equal(t, "mine-0123456789ab", v)
+}
+
+// Outside dev mode a secret a few guesses would find, or one of spaces, stops the start:
+// a bearer token is tried at every request with no limit on guesses, and a webhook secret
+// of one space signed a courier's report a probe forged.
+func TestSecretOutsideDevModeIsLongEnoughAndUnpadded(t *testing.T) {
+	for v, want := range map[string]string{
+		"x":                  "X_SECRET has 1 characters; outside DEV_MODE=1 a secret needs at least 16 (e.g. openssl rand -hex 32)",
+		"0123456789abcde":    "X_SECRET has 15 characters; outside DEV_MODE=1 a secret needs at least 16 (e.g. openssl rand -hex 32)",
+		" ":                  "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
+		"0123456789abcdef ":  "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
+		"\t0123456789abcdef": "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
+	} {
+		_, err := host.EnvOf(map[string]string{"X_SECRET": v}).Secret("X_SECRET", "dev-x", "signs x")
+		require.EqualError(t, err, want, "%q", v)
+	}
+	v, err := host.EnvOf(map[string]string{"X_SECRET": "0123456789abcdef"}).Secret("X_SECRET", "dev-x", "signs x")
+	require.NoError(t, err)
+	assert.Equal(t, "0123456789abcdef", v)
+	v, err = host.EnvOf(map[string]string{"DEV_MODE": "1", "X_SECRET": "x"}).Secret("X_SECRET", "dev-x", "signs x")
+	require.NoError(t, err, "dev mode takes what it is given")
+	assert.Equal(t, "x", v)
 }
 
 func TestServiceTokensOnePerCaller(t *testing.T) {
@@ -35,9 +57,9 @@ func TestServiceTokensOnePerCaller(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, httpx.Tokens{"orders": host.DevServiceToken("orders")}, tokens)
 
-	tokens, err = host.ServiceTokens(host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": "s3cret"}), "warehouse", "orders")
+	tokens, err = host.ServiceTokens(host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": "s3cret-0123456789"}), "warehouse", "orders")
 	require.NoError(t, err)
-	assert.Equal(t, httpx.Tokens{"orders": "s3cret"}, tokens)
+	assert.Equal(t, httpx.Tokens{"orders": "s3cret-0123456789"}, tokens)
 
 	_, err = host.ServiceTokens(host.EnvOf(nil), "warehouse", "orders")
 	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")

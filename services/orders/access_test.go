@@ -140,7 +140,7 @@ func TestDevModeReadsNeedNoCredential(t *testing.T) {
 
 func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 	env := host.EnvOf
-	prod := map[string]string{"MANAGER_TOKENS": "ana@example.com:m", "PAYMENT_WEBHOOK_SECRET": "p", "DELIVERY_WEBHOOK_SECRET": "d"}
+	prod := map[string]string{"MANAGER_TOKENS": "ana@example.com:manager-token-0123456789", "PAYMENT_WEBHOOK_SECRET": "payment-secret-0123456789", "DELIVERY_WEBHOOK_SECRET": "delivery-secret-0123456789"}
 	for _, secret := range []string{"", "too-short", orders.DevOrderTokenSecret} {
 		prod["ORDER_TOKEN_SECRET"] = secret
 		_, err := orders.ConfigFromEnv(env(prod))
@@ -155,10 +155,10 @@ func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 	_, err = orders.ConfigFromEnv(env(prod))
 	require.Error(t, err, "the published dev operator token is refused in production")
 	assert.Contains(t, err.Error(), "OPERATOR_TOKEN")
-	prod["OPERATOR_TOKEN"] = "op-secret"
+	prod["OPERATOR_TOKEN"] = "op-secret-0123456789"
 	cfg, err = orders.ConfigFromEnv(env(prod))
 	require.NoError(t, err)
-	assert.Equal(t, "op-secret", cfg.OperatorToken)
+	assert.Equal(t, "op-secret-0123456789", cfg.OperatorToken)
 
 	cfg, err = orders.ConfigFromEnv(env(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
@@ -178,8 +178,8 @@ func TestConfigFromEnvDevMailboxOnlyInDevMode(t *testing.T) {
 	cfg, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", "DEV_MAILBOX_URL": "http://localhost:8025"}))
 	require.NoError(t, err)
 	assert.Equal(t, "http://localhost:8025", cfg.DevMailboxURL)
-	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"MANAGER_TOKENS": "ana@example.com:m", "PAYMENT_WEBHOOK_SECRET": "p",
-		"DELIVERY_WEBHOOK_SECRET": "d", "ORDER_TOKEN_SECRET": strings.Repeat("s", orders.MinOrderTokenSecret), "DEV_MAILBOX_URL": "http://localhost:8025"}))
+	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"MANAGER_TOKENS": "ana@example.com:manager-token-0123456789", "PAYMENT_WEBHOOK_SECRET": "payment-secret-0123456789",
+		"DELIVERY_WEBHOOK_SECRET": "delivery-secret-0123456789", "ORDER_TOKEN_SECRET": strings.Repeat("s", orders.MinOrderTokenSecret), "DEV_MAILBOX_URL": "http://localhost:8025"}))
 	require.NoError(t, err)
 	assert.Empty(t, cfg.DevMailboxURL)
 }

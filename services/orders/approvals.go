@@ -114,8 +114,9 @@ func (s *Service) bearerManager(r *http.Request) (string, bool) {
 
 // managerTokens reads MANAGER_TOKENS ("ana@example.com:token1,bob@example.com:token2"):
 // who may approve over the API, each with a token of their own. In dev mode, when it is
-// unset, the development token is the dev manager's; outside dev mode it is required and
-// may not hold the development token, which is published.
+// unset, the development token is the dev manager's; outside dev mode it is required, and
+// each token must pass host.CheckSecret and not be the development token, which is
+// published. No token may be OPERATOR_TOKEN.
 func managerTokens(env host.Env) (httpx.Tokens, error) {
 	if env("MANAGER_TOKEN") != "" {
 		return nil, errors.New("MANAGER_TOKEN is replaced by MANAGER_TOKENS=<email>:<token>[,...], so that an approval names the manager who made it")
@@ -135,8 +136,15 @@ func managerTokens(env host.Env) (httpx.Tokens, error) {
 		switch {
 		case !strings.Contains(email, "@"):
 			return nil, fmt.Errorf("MANAGER_TOKENS: %q is not an email address; name each manager by their email", email)
-		case !dev && token == DevManagerToken:
+		case token == env("OPERATOR_TOKEN"):
+			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is OPERATOR_TOKEN; give each manager a token of their own, or the operator's token decides orders", email)
+		case dev:
+		case token == DevManagerToken:
 			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is the published development value; outside DEV_MODE=1 give each manager a secret of their own", email)
+		default:
+			if err := host.CheckSecret("MANAGER_TOKENS: the token of "+email, token); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return tokens, nil

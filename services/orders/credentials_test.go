@@ -23,9 +23,9 @@ import (
 // productionEnv is what an operator sets outside dev mode; tests add or remove a variable.
 func productionEnv(vars map[string]string) host.Env {
 	env := map[string]string{
-		"MANAGER_TOKENS":          "ana@example.com:tok-ana, bob@example.com:tok-bob",
-		"PAYMENT_WEBHOOK_SECRET":  "whsec_live",
-		"DELIVERY_WEBHOOK_SECRET": "courier_live",
+		"MANAGER_TOKENS":          "ana@example.com:tok-ana-0123456789, bob@example.com:tok-bob-0123456789",
+		"PAYMENT_WEBHOOK_SECRET":  "whsec_live_0123456789",
+		"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789",
 		"ORDER_TOKEN_SECRET":      strings.Repeat("s", 64),
 	}
 	for k, v := range vars {
@@ -90,16 +90,16 @@ func TestAPIApprovalDeciderIsTheTokensManager(t *testing.T) {
 	orderstest.HoldOrder(t, d.pool, "ord-ana", "c1@example.com")
 	orderstest.HoldOrder(t, d.pool, "ord-bob", "c2@example.com")
 
-	status, by := d.approveAs(t, "ord-ana", "Bearer tok-ana", "mallory@example.com")
+	status, by := d.approveAs(t, "ord-ana", "Bearer tok-ana-0123456789", "mallory@example.com")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "ana@example.com", by, "X-Manager is ignored")
 	assert.Equal(t, "manager:ana@example.com", d.approvalActor(t, "ord-ana"))
 
-	for _, authorization := range []string{"", "Bearer wrong", "Bearer " + orders.DevManagerToken, "tok-bob"} {
+	for _, authorization := range []string{"", "Bearer wrong", "Bearer " + orders.DevManagerToken, "tok-bob-0123456789"} {
 		status, _ := d.approveAs(t, "ord-bob", authorization, "bob@example.com")
 		assert.Equal(t, http.StatusUnauthorized, status, "%q", authorization)
 	}
-	status, by = d.approveAs(t, "ord-bob", "Bearer tok-bob", "")
+	status, by = d.approveAs(t, "ord-bob", "Bearer tok-bob-0123456789", "")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "bob@example.com", by)
 }
@@ -117,7 +117,7 @@ func TestDevManagerTokenDecidesAsTheDevManager(t *testing.T) {
 func TestManagerTokensConfiguration(t *testing.T) {
 	cfg, err := orders.ConfigFromEnv(productionEnv(nil))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]string{"ana@example.com": "tok-ana", "bob@example.com": "tok-bob"}, map[string]string(cfg.ManagerTokens))
+	assert.Equal(t, map[string]string{"ana@example.com": "tok-ana-0123456789", "bob@example.com": "tok-bob-0123456789"}, map[string]string(cfg.ManagerTokens))
 
 	for _, c := range []struct {
 		vars map[string]string
@@ -126,10 +126,15 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		{map[string]string{"MANAGER_TOKENS": ""}, "MANAGER_TOKENS is required outside DEV_MODE=1"},
 		{map[string]string{"MANAGER_TOKEN": "tok"}, "MANAGER_TOKEN is replaced by MANAGER_TOKENS"},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com:" + orders.DevManagerToken}, "the token of ana@example.com is the published development value"},
-		{map[string]string{"MANAGER_TOKENS": "ana:tok-ana"}, `"ana" is not an email address`},
+		{map[string]string{"MANAGER_TOKENS": "ana:tok-ana-0123456789"}, `"ana" is not an email address`},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com"}, "MANAGER_TOKENS: entry 1 is not <identity>:<token>"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret}, "PAYMENT_WEBHOOK_SECRET is the published development value"},
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": ""}, "DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": " "}, "DELIVERY_WEBHOOK_SECRET has spaces around it"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "a"}, "PAYMENT_WEBHOOK_SECRET has 1 characters; outside DEV_MODE=1 a secret needs at least 16"},
+		{map[string]string{"MANAGER_TOKENS": "ana@example.com:x"}, "MANAGER_TOKENS: the token of ana@example.com has 1 characters"},
+		{map[string]string{"OPERATOR_TOKEN": "x"}, "OPERATOR_TOKEN has 1 characters"},
+		{map[string]string{"OPERATOR_TOKEN": "tok-ana-0123456789"}, "MANAGER_TOKENS: the token of ana@example.com is OPERATOR_TOKEN"},
 	} {
 		_, err := orders.ConfigFromEnv(productionEnv(c.vars))
 		require.Error(t, err, "%v", c.vars)

@@ -307,7 +307,15 @@ func TestNewPasswordsAreLongAndUncommon(t *testing.T) {
 		require.Error(t, err, "%q", pw)
 		assert.Contains(t, err.Error(), "too common", "%q", pw)
 	}
-	for _, pw := range []string{orders.DevDashboardPassword, "correct horse battery", "glass otter quietly"} {
+	// The dev account's password is published (README, `make run`'s output): a real
+	// account may not reuse it, nor another password that names the product.
+	for _, pw := range []string{orders.DevDashboardPassword, "Ordermill-Dev", "my ordermill account"} {
+		err := orders.CreateManager(ctx, d.pool, "ana@example.com", pw)
+		require.Error(t, err, "%q", pw)
+		assert.Contains(t, err.Error(), "too common", "%q", pw)
+	}
+	for _, pw := range []string{"correct horse battery", "glass otter quietly"} {
 		assert.NoError(t, orders.CreateManager(ctx, d.pool, "ana@example.com", pw), "%q", pw)
 	}
+	assert.NoError(t, orders.CreateManager(ctx, d.pool, orders.DevManagerEmail, orders.DevDashboardPassword), "the dev account's own")
 }
