@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
@@ -73,11 +74,22 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 	}
 }
 
+// formulaStarts are the characters a spreadsheet takes a cell's formula to begin with,
+// full-width forms included (some spreadsheets fold them), and the tab and carriage
+// return OWASP lists.
+const formulaStarts = "=+-@\t\r＝＋－＠"
+
 // csvSafe keeps a customer-given value from being read as a formula by a spreadsheet
-// (CSV injection): a leading =, +, - or @ gets a quote in front.
+// (CSV injection): the value gets a quote in front when a formula character starts it,
+// or starts it once a spreadsheet trims leading white space (a line feed then "="), or
+// starts a cell a semicolon would split off where the semicolon is the list separator.
 func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
+	cellStart := true
+	for _, r := range v {
+		if cellStart && strings.ContainsRune(formulaStarts, r) {
+			return "'" + v
+		}
+		cellStart = (cellStart && unicode.IsSpace(r)) || r == ';'
 	}
 	return v
 }
