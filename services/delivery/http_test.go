@@ -55,7 +55,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		{"address as text", "/api/shipments", `{"orderId":"o","address":"Oslo",` + lines + `}`, "address"},
 		{"no lines", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[]}`, "lines"},
 		{"zero quantity", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"MUG","quantity":0}]}`, "lines[0].quantity"},
-		{"quantity as text", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"MUG","quantity":"one"}]}`, "lines.quantity"},
+		{"quantity as text", "/api/shipments", `{"orderId":"o",` + addr + `,"lines":[{"sku":"MUG","quantity":"one"}]}`, "lines[0].quantity"},
 		{"unknown field", "/api/shipments", `{"orderId":"o",` + addr + `,` + lines + `,"gift":true}`, "gift"},
 		{"unknown status", "/api/shipments/o/simulate", `{"status":"lost_in_space"}`, "status"},
 		{"created is not a courier report", "/api/shipments/o/simulate", `{"status":"created"}`, "status"},

@@ -63,7 +63,7 @@ func TestOversizedOrdersAreRefusedAtTheEdge(t *testing.T) {
 		{"3e9 units over three lines", `{"items":[{"sku":"SKU-001","quantity":1000000000},{"sku":"SKU-002","quantity":1000000000},{"sku":"SKU-003","quantity":1000000000}],"total":100}`, "items[0].quantity"},
 		{"one unit over the line bound", `{"items":[{"sku":"SKU-001","quantity":10001}],"total":100}`, "items[0].quantity"},
 		{"101 lines", `{"items":[` + strings.Join(lines, ",") + `],"total":100}`, "items"},
-		{"a quantity that is no integer", `{"items":[{"sku":"SKU-001","quantity":1e30}],"total":100}`, "items.quantity"},
+		{"a quantity that is no integer", `{"items":[{"sku":"SKU-001","quantity":1e30}],"total":100}`, "items[0].quantity"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

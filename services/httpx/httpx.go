@@ -182,7 +182,7 @@ func decode(body []byte, v any, strict bool) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return decodeError(err, body)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.Errorf(apperr.CodeInvalid, "request body must hold a single JSON value")
@@ -191,6 +191,85 @@ func decode(body []byte, v any, strict bool) error {
 		return apperr.FieldErrorf(name, "%s is given twice in one object (names are matched without regard to case): give it once", apperr.Excerpt(name))
 	}
 	return nil
+}
+
+// fieldAt names the field of body typeErr is about with the index of every array on the
+// way ("items[2].quantity", where encoding/json says "items.quantity"), so a client told
+// that a quantity must be a number knows which line's. It walks body's tokens to the
+// value that ends at or after typeErr.Offset; typeErr.Field when the walk finds another
+// field there (it should not).
+func fieldAt(body []byte, typeErr *json.UnmarshalTypeError) string {
+	type level struct {
+		object bool
+		name   string // an object's current name
+		index  int    // an array's current index
+	}
+	var stack []*level
+	path := func() string {
+		var b strings.Builder
+		for _, l := range stack {
+			switch {
+			case !l.object:
+				fmt.Fprintf(&b, "[%d]", l.index)
+			case b.Len() > 0:
+				b.WriteString("." + l.name)
+			default:
+				b.WriteString(l.name)
+			}
+		}
+		return b.String()
+	}
+	wantName := false
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return typeErr.Field
+		}
+		d, delim := tok.(json.Delim)
+		if delim && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			wantName = len(stack) > 0 && stack[len(stack)-1].object
+			continue
+		}
+		if name, ok := tok.(string); ok && wantName {
+			stack[len(stack)-1].name, wantName = name, false
+			continue
+		}
+		// A value starts: an array's next element, or an object's named value.
+		if len(stack) > 0 && !stack[len(stack)-1].object {
+			stack[len(stack)-1].index++
+		}
+		if dec.InputOffset() >= typeErr.Offset {
+			if p := path(); indexFree(p) == typeErr.Field {
+				return p
+			}
+			return typeErr.Field
+		}
+		if delim {
+			stack = append(stack, &level{object: d == '{', index: -1})
+			wantName = d == '{'
+			continue
+		}
+		wantName = len(stack) > 0 && stack[len(stack)-1].object
+	}
+}
+
+// indexFree is path without its array indexes, as encoding/json names a field.
+func indexFree(path string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range path {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']':
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // repeatedName returns a name given twice in one object of body, compared as
@@ -236,7 +315,7 @@ func repeatedName(body []byte) string {
 
 // decodeError explains a decoding failure in the client's terms: JSON types and field
 // names, never Go types, and at most an excerpt of what was sent.
-func decodeError(err error) error {
+func decodeError(err error, body []byte) error {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
@@ -249,7 +328,8 @@ func decodeError(err error) error {
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return apperr.Errorf(apperr.CodeInvalid, "the request body must be %s", jsonType(typeErr.Type))
 	case errors.As(err, &typeErr):
-		return apperr.FieldErrorf(typeErr.Field, "%s must be %s", typeErr.Field, jsonType(typeErr.Type))
+		field := fieldAt(body, typeErr)
+		return apperr.FieldErrorf(field, "%s must be %s", field, jsonType(typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := apperr.Excerpt(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
 		return apperr.FieldErrorf(field, "unknown field %q", field)

@@ -144,13 +144,16 @@ func TestDecodeErrorsSpeakJSON(t *testing.T) {
 	}
 	long := strings.Repeat("x", 100_000)
 	cases := []struct{ name, body, field, message string }{
-		{"string for an integer", `{"lines":[{"quantity":"2"}]}`, "lines.quantity", "lines.quantity must be an integer within range"},
-		{"fraction for an integer", `{"lines":[{"quantity":2.5}]}`, "lines.quantity", "lines.quantity must be an integer within range"},
-		{"huge integer", `{"lines":[{"quantity":1e30}]}`, "lines.quantity", "lines.quantity must be an integer within range"},
+		{"string for an integer", `{"lines":[{"quantity":"2"}]}`, "lines[0].quantity", "lines[0].quantity must be an integer within range"},
+		{"fraction for an integer", `{"lines":[{"quantity":2.5}]}`, "lines[0].quantity", "lines[0].quantity must be an integer within range"},
+		{"huge integer", `{"lines":[{"quantity":1e30}]}`, "lines[0].quantity", "lines[0].quantity must be an integer within range"},
+		// encoding/json names the field without the array's index: the client is told which line.
+		{"the second line's", `{"lines":[{"quantity":1}, {"quantity":[2, {"a":"b"}]}, {"quantity":"3"}]}`, "lines[1].quantity", "lines[1].quantity must be an integer within range"},
+		{"after nested values", ` {"orderId":"o", "lines":[{"quantity":1}, {}, {"quantity":{"x":[1,2]}}]}`, "lines[2].quantity", "lines[2].quantity must be an integer within range"},
 		{"number for a string", `{"orderId":5}`, "orderId", "orderId must be a string"},
 		{"string for a boolean", `{"approved":"yes"}`, "approved", "approved must be true or false"},
 		{"object for an array", `{"lines":{}}`, "lines", "lines must be an array"},
-		{"array for an object", `{"lines":[[]]}`, "lines", "lines must be an object"},
+		{"array for an object", `{"lines":[[]]}`, "lines[0]", "lines[0] must be an object"},
 		{"string for a number", `{"price":"1"}`, "price", "price must be a number"},
 		{"array for the body", `[]`, "", "the request body must be an object"},
 		{"unknown field", `{"` + long + `":1}`, apperr.Excerpt(long), `unknown field "` + apperr.Excerpt(long) + `"`},

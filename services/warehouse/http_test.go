@@ -87,7 +87,7 @@ func TestBadInputIsRefusedNamingTheField(t *testing.T) {
 		{"reserve zero quantity", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":0}]}`, "lines[0].quantity"},
 		{"reserve empty sku", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"","quantity":1}]}`, "lines[0].sku"},
 		{"reserve unknown field", "/api/inventory/reserve", `{"orderId":"o-1","items":[]}`, "items"},
-		{"reserve quantity not a number", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"A","quantity":"1"}]}`, "lines.quantity"},
+		{"reserve quantity not a number", "/api/inventory/reserve", `{"orderId":"o-1","lines":[{"sku":"A","quantity":"1"}]}`, "lines[0].quantity"},
 		{"release without order", "/api/inventory/release", `{"reason":"x"}`, "orderId"},
 		{"check without lines", "/api/inventory/check-availability", `{}`, "lines"},
 		{"check negative quantity", "/api/inventory/check-availability", `{"lines":[{"sku":"SKU-001","quantity":-1}]}`, "lines[0].quantity"},
