@@ -81,7 +81,9 @@ const planByKeySettings = "set_config('plan_cache_mode', 'force_generic_plan', t
 // the configuration of a connection to the server's maintenance database ("postgres"),
 // with the same credentials, from which that database is created or dropped. The pool's
 // own settings (pool_max_conns and the like) are left out: the server refuses them as
-// run-time parameters.
+// run-time parameters. Connecting waits DefaultConnectTimeout at most unless the URL says
+// otherwise: a server that takes the connection and never answers (a hung server, a proxy
+// whose upstream is down) held every program's start-up forever, saying nothing.
 func Maintenance(databaseURL string) (name string, admin *pgx.ConnConfig, err error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -92,6 +94,9 @@ func Maintenance(databaseURL string) (name string, admin *pgx.ConnConfig, err er
 	}
 	admin = cfg.ConnConfig.Copy()
 	admin.Database = "postgres"
+	if admin.ConnectTimeout == 0 { // the URL names no connect_timeout
+		admin.ConnectTimeout = DefaultConnectTimeout
+	}
 	return cfg.ConnConfig.Database, admin, nil
 }
 

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -112,6 +113,37 @@ func TestMaintenanceConnectsToThePostgresDatabase(t *testing.T) {
 
 	_, _, err = eventstore.Maintenance("postgres://app@db.internal:6543/?sslmode=disable")
 	assert.ErrorContains(t, err, "names no database")
+}
+
+// A server that takes the connection and never answers (a hung server, a proxy whose
+// upstream is down) fails a start-up within DefaultConnectTimeout, with an error, instead
+// of holding it forever without a word: creating the database connected without a bound.
+func TestOpenGivesUpOnAServerThatNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	held := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- c // open, never answered
+		}
+	}()
+	defer func() {
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = eventstore.Open(ctx, "postgres://postgres@"+ln.Addr().String()+"/shop?sslmode=disable", "payments")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connect to maintenance database")
+	assert.Less(t, time.Since(start), 2*eventstore.DefaultConnectTimeout, "given up by the connect timeout, not by the caller's 30 s")
 }
 
 // A migration that alters a table another session reads waits at most
