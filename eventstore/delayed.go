@@ -83,6 +83,7 @@ func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler, 
 	l.mu.Lock()
 	l.queues = append(l.queues, groupTopic{name, topic})
 	l.mu.Unlock()
+	l.metrics.register(name, topic)
 	router.AddConsumerHandler(name, topic, sub, l.transactional(name, topic, DefaultMaxAttempts, h))
 	return nil
 }

@@ -112,6 +112,47 @@ func deadLettersThePoison(t *testing.T, failure error, attemptsWanted int) {
 
 // gathered sums the counters and gauges of family name whose label values include every
 // one of values.
+// A consumer's series for what needs a person exist at zero from its start: one made by
+// its first dead letter starts at 1, and Prometheus's increase() over it is 0, so an alert
+// on increase(ordermill_dead_letters_total[1h]) missed the first after each restart.
+func TestDeadLetterSeriesStartAtZero(t *testing.T) {
+	pool := pgtest.Pool(t)
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	nothing := func(context.Context, pgx.Tx, *message.Message) error { return nil }
+	require.NoError(t, log.Consume(router, "zero-check", "order_events", nothing))
+	require.NoError(t, log.ConsumeDue(router, "zero-due", "order_deadlines", nothing))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(log.Collectors()...)
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	series := map[string]int{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if m.GetCounter().GetValue() != 0 {
+				continue
+			}
+			switch {
+			case f.GetName() == "ordermill_dead_letters_total":
+				series[labels["consumer_group"]+" dead_letters_total"]++
+			case f.GetName() == "ordermill_messages_handled_total":
+				series[labels["consumer_group"]+" "+labels["outcome"]]++
+			}
+		}
+	}
+	partitions := len(eventstore.Partitions("order_events"))
+	assert.Equal(t, map[string]int{
+		"zero-check dead_letters_total": partitions, "zero-check dead_lettered": partitions, "zero-check failed": partitions,
+		"zero-due dead_letters_total": 1, "zero-due dead_lettered": 1, "zero-due failed": 1,
+	}, series)
+}
+
 func gathered(t *testing.T, g prometheus.Gatherer, name string, values ...string) float64 {
 	t.Helper()
 	families, err := g.Gather()

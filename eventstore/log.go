@@ -326,6 +326,7 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 	}
 	l.running = append(l.running, sub)
 	l.mu.Unlock()
+	l.metrics.register(consumerGroup, topics...)
 	router.AddConsumerHandler(consumerGroup+"/"+strings.Join(topics, ","), topics[0], sub, func(*message.Message) error { return nil })
 	return nil
 }
