@@ -46,6 +46,10 @@ type Options struct {
 	// ShutdownTimeout bounds how long a stopping process waits for its requests and
 	// message batches in flight (default 10 s); what is still running then is cut off.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long a stopping process goes on serving, /readyz answering 503,
+	// before it closes its port, so a load balancer that polls readiness takes it out of
+	// rotation first (default 0: the port closes at once).
+	ShutdownDelay time.Duration
 	// HoldbackLimit is how long a transaction anywhere on the database server may hold the
 	// log back before /readyz says "degraded" (default DefaultHoldbackLimit).
 	HoldbackLimit time.Duration
@@ -191,6 +195,12 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	g.Go(func() error {
 		<-gctx.Done()
 		ready.stopping.Store(true)
+		if opts.ShutdownDelay > 0 {
+			// Still serving, not ready: whoever routes here by /readyz stops doing so before
+			// the port closes, instead of meeting a refused connection.
+			logger.Info("stopping: not ready, still serving", "delay", opts.ShutdownDelay.String())
+			time.Sleep(opts.ShutdownDelay)
+		}
 		logger.Info("shutting down", "timeout", opts.ShutdownTimeout.String())
 		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), opts.ShutdownTimeout)
 		defer cancel()

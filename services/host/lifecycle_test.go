@@ -196,6 +196,28 @@ func TestIdleShutdownIsQuick(t *testing.T) {
 	assert.Less(t, time.Since(start), time.Second)
 }
 
+// With a shutdown delay, a stopping process goes on serving with /readyz answering 503, so
+// a load balancer polling readiness takes it out before the port closes: without one the
+// port closed at SIGTERM, and /readyz never said 503 to anyone. Then it stops as before.
+func TestShutdownDelayServesWhileNotReady(t *testing.T) {
+	pool := pgtest.Pool(t)
+	const delay = 2 * time.Second
+	r := run(t, pool, consumingService{handle: noop}, host.Options{ShutdownDelay: delay})
+	waitReady(t, r.addr, http.StatusOK)
+	start := time.Now()
+	r.stop()
+	checks := waitReady(t, r.addr, http.StatusServiceUnavailable)
+	assert.Equal(t, "shutting down", checks["shutdown"])
+	resp, err := http.Get(r.addr + "/healthz")
+	require.NoError(t, err, "still serving")
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, <-r.done)
+	assert.GreaterOrEqual(t, time.Since(start), delay)
+	_, err = http.Get(r.addr + "/healthz")
+	assert.Error(t, err, "the port is closed once stopped")
+}
+
 // Past the shutdown timeout, work still in flight is cut off and Serve returns anyway.
 func TestShutdownTimeoutCutsOffStuckWork(t *testing.T) {
 	pool := pgtest.Pool(t)

@@ -151,7 +151,7 @@ func TestProcessVariablesAreDocumented(t *testing.T) {
 // naming the variable.
 func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 	for key, value := range map[string]string{
-		"PORT": "http", "ADDR": "localhost", "SHUTDOWN_TIMEOUT": "soon", "OTEL_TRACES_EXPORTER": "zipkin",
+		"PORT": "http", "ADDR": "localhost", "SHUTDOWN_TIMEOUT": "soon", "SHUTDOWN_DELAY": "-1s", "OTEL_TRACES_EXPORTER": "zipkin",
 		"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "DATABASE_URL": "mysql://x", "DEV_MODE": "yes",
 	} {
 		err := host.Run(context.Background(), "test", 3000, host.EnvOf(map[string]string{key: value}), nil)

@@ -143,13 +143,14 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, HoldbackLimit: cfg.holdbackLimit})
+	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit})
 }
 
 // process is what every service process reads from its environment (ProcessVars).
 type process struct {
 	logger          *slog.Logger
 	shutdownTimeout time.Duration
+	shutdownDelay   time.Duration
 	holdbackLimit   time.Duration
 	tracesExporter  string
 	pprofAddr       string
@@ -165,6 +166,11 @@ func readProcess(env Env, defaultPort int) (process, error) {
 	}
 	if p.shutdownTimeout, err = ShutdownTimeout(env); err != nil {
 		return p, err
+	}
+	if v := env("SHUTDOWN_DELAY"); v != "" {
+		if p.shutdownDelay, err = time.ParseDuration(v); err != nil || p.shutdownDelay < 0 {
+			return p, fmt.Errorf("SHUTDOWN_DELAY=%q is not a duration like 5s (0 closes the port at once)", v)
+		}
 	}
 	if p.holdbackLimit, err = env.Duration("LOG_HOLDBACK_LIMIT", DefaultHoldbackLimit); err != nil {
 		return p, err

@@ -33,6 +33,7 @@ func ProcessVars(defaultPort int) []Var {
 		{"LOG_LEVEL", "info", "debug, info, warn or error"},
 		{"LOG_FORMAT", "text in dev mode, else json", "text or json"},
 		{"SHUTDOWN_TIMEOUT", DefaultShutdownTimeout.String(), "on SIGTERM, how long requests, message batches and emails in flight may take to finish"},
+		{"SHUTDOWN_DELAY", "0s", "on SIGTERM, how long to go on serving with /readyz answering 503 before the port closes (a load balancer's readiness interval)"},
 		{"LOG_HOLDBACK_LIMIT", DefaultHoldbackLimit.String(), "/readyz says degraded once a transaction anywhere on the database server has held the log back this long"},
 		{"OTEL_TRACES_EXPORTER", "none", "otlp (to OTEL_EXPORTER_OTLP_ENDPOINT) or stdout: export OpenTelemetry traces"},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318", "where otlp traces go (OpenTelemetry's standard OTEL_EXPORTER_OTLP_* variables apply)"},
