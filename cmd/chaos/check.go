@@ -172,7 +172,7 @@ func check(ctx context.Context, db *pgxpool.Pool, trips []*trip, before map[stri
 	}
 
 	for what, f := range map[string]func() ([]string, error){
-		"dead letters":      func() ([]string, error) { return runcheck.DeadLetters(ctx, db) },
+		"dead letters":      func() ([]string, error) { return runcheck.DeadLetters(ctx, db, 0) },
 		"duplicated events": func() ([]string, error) { return runcheck.DuplicateEvents(ctx, db, ids) },
 	} {
 		lines, err := f()

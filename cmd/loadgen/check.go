@@ -19,6 +19,8 @@ import (
 type checker struct {
 	conn   *pgx.Conn
 	before map[string]runcheck.StockLevel
+	// deadMark is the last dead letter stored before the run: only later ones count.
+	deadMark int64
 }
 
 // Notification kinds a completed order must have exactly once each (sagas.KindOrderConfirmed
@@ -46,7 +48,12 @@ func openChecker(ctx context.Context, url string) (*checker, error) {
 		conn.Close(ctx)
 		return nil, err
 	}
-	return &checker{conn: conn, before: before}, nil
+	mark, err := runcheck.DeadLetterMark(ctx, conn)
+	if err != nil {
+		conn.Close(ctx)
+		return nil, err
+	}
+	return &checker{conn: conn, before: before, deadMark: mark}, nil
 }
 
 func (c *checker) close() { c.conn.Close(context.Background()) }
@@ -60,7 +67,7 @@ func (c *checker) verify(ctx context.Context, d *driver, trips []*trip) []string
 		what string
 		run  func() ([]string, error)
 	}{
-		{"dead letters", func() ([]string, error) { return runcheck.DeadLetters(ctx, c.conn) }},
+		{"dead letters", func() ([]string, error) { return runcheck.DeadLetters(ctx, c.conn, c.deadMark) }},
 		{"stock", func() ([]string, error) { return c.stock(ctx, trips) }},
 		{"reservations", func() ([]string, error) {
 			return c.onePerOrder(ctx, "warehouse.reservations", "status = 'reserved'", "reservation", completed)

@@ -31,8 +31,9 @@ type driver struct {
 	orders *ordersclient.ClientWithResponses
 	// get sends the GETs of orders, the polls and the readers' reads.
 	get *getter
-	// runID keeps Idempotency-Keys unique across runs against the same database: a key
-	// seen before would replay the old order (200) instead of placing a new one.
+	// runID keeps Idempotency-Keys and customers unique across runs against the same
+	// database: a key seen before would replay the old order (200) instead of placing a
+	// new one, and a customer seen before is not new (see place).
 	runID string
 	// reads times every status poll, and every read of -read-rate: the cost of
 	// GET /api/orders/{id} while the workflow runs.
@@ -194,7 +195,10 @@ func (g *driver) place(ctx context.Context, t *trip) error {
 	if t.highRisk {
 		t.sku = "SKU-031"
 	}
-	customer, key := fmt.Sprintf("load-%d", t.seq), fmt.Sprintf("loadgen-%s-%d", g.runID, t.seq)
+	// A customer of this run alone: one who completed an order in an earlier run on the
+	// same database is no longer new, so a high-risk order of theirs scored under the
+	// threshold and the run reported it failed for not waiting for approval.
+	customer, key := fmt.Sprintf("load-%s-%d", g.runID, t.seq), fmt.Sprintf("loadgen-%s-%d", g.runID, t.seq)
 	// Each customer has an address, as a shop's do: under make run its two emails go to
 	// Mailpit over SMTP, so the run exercises the mail senders too.
 	email := customer + "@example.com"

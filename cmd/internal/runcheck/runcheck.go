@@ -46,9 +46,25 @@ func ReadStock(ctx context.Context, q Querier) (map[string]StockLevel, error) {
 	return stock, nil
 }
 
-// DeadLetters: a dead letter is a message some consumer gave up on, whatever the orders show.
-func DeadLetters(ctx context.Context, q Querier) ([]string, error) {
-	rows, err := q.Query(ctx, `SELECT topic, consumer_group, error, count(*) OVER () FROM dead_letters ORDER BY id LIMIT 3`)
+// DeadLetterMark is the id of the last dead letter stored so far (0 for none): a run
+// that reads it first counts only the dead letters stored after it (DeadLetters).
+func DeadLetterMark(ctx context.Context, q Querier) (int64, error) {
+	rows, err := q.Query(ctx, `SELECT coalesce(max(id), 0) FROM dead_letters`)
+	if err != nil {
+		return 0, fmt.Errorf("read dead_letters: %w", err)
+	}
+	mark, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("read dead_letters: %w", err)
+	}
+	return mark, nil
+}
+
+// DeadLetters: a dead letter is a message some consumer gave up on, whatever the orders
+// show. Only those stored after mark (DeadLetterMark) count: a run on a database used
+// before is not blamed for the letters of the runs before it.
+func DeadLetters(ctx context.Context, q Querier, mark int64) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT topic, consumer_group, error, count(*) OVER () FROM dead_letters WHERE id > $1 ORDER BY id LIMIT 3`, mark)
 	if err != nil {
 		return nil, err
 	}
