@@ -5,7 +5,12 @@
 // `scripts/bench.sh` runs it before the services start when BENCH_HISTORY_EVENTS is set,
 // to measure throughput against the log's size (docs/BENCHMARKS.md).
 //
-// Run it while nothing appends order events: their messages would be passed over too.
+// Every order of the past has ended (ordergen.Options.Ended): none waits for a deadline no
+// saga armed. Another -seed writes other orders, so pasts of several seeds add up; the same
+// seed twice is refused.
+//
+// Run it while no service runs on the database: the messages of order events appended
+// meanwhile would be passed over too, as already consumed.
 package main
 
 import (
@@ -16,6 +21,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordermill/ordermill/cmd/internal/cli"
 	"github.com/ordermill/ordermill/projections"
@@ -34,7 +41,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := fs.Int("events", 1_000_000, "order events to write, at least")
 	seed := fs.Uint64("seed", 1, "the histories' seed: the same seed writes the same orders")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: history [-events N] [-seed S]\n\nWrites a consumed past of order events and rebuilds the read models to hold it.\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: history [-events N] [-seed S]\n\nWrites a consumed past of ended orders and rebuilds the read models to hold it.\n"+
+			"Run it while no service runs on the database: order events appended meanwhile would be passed over, as consumed.\n"+
+			"Each -seed writes other orders; the same seed twice is refused.\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintln(stderr, "\nEnvironment:")
 		host.WriteVars(stderr, []host.Var{host.DatabaseURLVar})
@@ -53,8 +62,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer pool.Close()
 
 	start := time.Now()
-	res, err := ordergen.Consumed(ctx, pool, ordergen.Options{Events: *events, Seed: *seed, UUIDs: true, Snapshots: true},
+	res, err := ordergen.Consumed(ctx, pool, ordergen.Options{Events: *events, Seed: *seed, UUIDs: true, Snapshots: true, Ended: true},
 		sagas.ConsumerGroup, projections.ConsumerGroup)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: an order of this seed is stored already
+		return fmt.Errorf("the database already holds orders of -seed %d (nothing written): give another -seed, or a fresh database", *seed)
+	}
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,34 @@ func TestHistoryIsConsumedAndInTheReadModels(t *testing.T) {
 	assert.Equal(t, map[string]int{"saga.process_order": 4, "projections": 4}, groups)
 }
 
+// Pasts of two seeds add up on one database, the same seed twice is refused with a word
+// on what to do (it failed on a duplicate key, whatever the seed), and no order of a past
+// waits: one left waiting for its payment had no deadline armed, never ended, and kept the
+// dashboards' "stuck" alerts firing.
+func TestHistoriesOfTwoSeedsAddUpAndEveryOrderEnded(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-events", "2000", "-seed", "1"}, getenv, &out, &out))
+	require.NoError(t, run(context.Background(), []string{"-events", "2000", "-seed", "2"}, getenv, &out, &out), out.String())
+	err := run(context.Background(), []string{"-events", "2000", "-seed", "2"}, getenv, &out, &out)
+	require.EqualError(t, err, "the database already holds orders of -seed 2 (nothing written): give another -seed, or a fresh database")
+
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	var events int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events))
+	assert.GreaterOrEqual(t, events, 4000, "both pasts")
+	rows, err := pool.Query(ctx, `SELECT DISTINCT status FROM orders.order_summaries`)
+	require.NoError(t, err)
+	statuses, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"completed", "cancelled", "rejected", "delivery_failed"}, statuses, "every order ended")
+}
+
 func TestHistoryRefusesABadCount(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer

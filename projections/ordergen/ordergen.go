@@ -55,6 +55,11 @@ type Options struct {
 	// services' appends leave them (eventstore.Import stores none): the store of a system
 	// that ran. Not with Limit, which would leave snapshots ahead of their streams.
 	Snapshots bool
+	// Ended writes a past in which every order has ended: one that would still wait for
+	// its payment was cancelled when its deadline passed, as the workflow would have
+	// cancelled it. Without it, a few orders wait for payment with no deadline armed (no
+	// saga wrote them), and never end.
+	Ended bool
 }
 
 // Result says what Generate wrote.
@@ -199,7 +204,9 @@ func (g *generator) step(b *Batch) error {
 func (g *generator) newOrder(n int) *inFlight {
 	id := fmt.Sprintf("%sord-%07d", g.opts.Prefix, n)
 	if g.opts.UUIDs {
-		id = g.opts.Prefix + uuid.NewSHA1(uuid.NameSpaceOID, []byte(id)).String()
+		// The seed is in the name: another seed's orders are other orders, so histories of
+		// two seeds share a database.
+		id = g.opts.Prefix + uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s/%d", id, g.opts.Seed)).String()
 	}
 	customer := fmt.Sprintf("cust-%05d", g.rnd.IntN(20_000))
 	cmd := order.PlaceOrder{
@@ -236,6 +243,8 @@ func (g *generator) newOrder(n int) *inFlight {
 	}
 	f.steps = append(f.steps, Reserve("res-"+id), OpenSession("cs_"+id))
 	switch {
+	case path >= 96 && g.opts.Ended:
+		return f.with(Cancel(order.ReasonTimedOut, "no payment before the deadline"))
 	case path >= 96:
 		return f // still waiting for payment
 	case path >= 90:
