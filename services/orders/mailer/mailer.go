@@ -288,7 +288,8 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 }
 
 // outage follows sends the server did not take because it took none (mailOutcome.down):
-// after one, the worker claims nothing for pauseFor, longer for each such send in a row,
+// after one, the worker claims nothing for pauseFor, longer for each try in a row (sends
+// that fail while a pause runs were in flight with the one that began it: one try),
 // and the spell is logged once when it begins and once when an email goes out again. A
 // server refusing one recipient for now (greylisting, a full mailbox) is no outage: a
 // probe's greylisted recipients, counted as one, held every other email up for 16 minutes.
@@ -301,6 +302,10 @@ func (d *outage) pausing() bool { return d.inARow > 0 && time.Now().Before(d.unt
 
 func (d *outage) observe(ctx context.Context, logger *slog.Logger, o mailOutcome) {
 	switch {
+	case o.retryAt != nil && o.down && d.pausing():
+		// Sent alongside the one that began this pause: the same try at the server, not
+		// another in a row (eight senders failing together paused the worker a minute at
+		// once, and an outage of seconds held emails up that long).
 	case o.retryAt != nil && o.down:
 		if d.inARow == 0 {
 			logger.WarnContext(ctx, "the mail server is not taking emails: they wait and are tried again", "err", *o.err)
