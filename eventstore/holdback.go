@@ -58,7 +58,7 @@ var holdbackSeconds = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespac
 
 // holdbackCollector reports OldestHoldback at scrape time.
 func (l *Log) holdbackCollector() prometheus.Collector {
-	return metrics.FromQuery([]*prometheus.Desc{holdbackSeconds}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return metrics.FromQuery("log_holdback", []*prometheus.Desc{holdbackSeconds}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
 		h, err := OldestHoldback(ctx, l.pool)
 		if err != nil {
 			return err

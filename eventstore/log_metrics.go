@@ -93,7 +93,7 @@ var (
 // of them starts from 0 with the process, so it cannot say that one still waits). Every
 // replica reports the same figures: aggregate with max.
 func (l *Log) lagCollector() prometheus.Collector {
-	return metrics.FromQuery([]*prometheus.Desc{lagMessages, lagSeconds, deadLettersOpen}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return metrics.FromQuery("log_lag", []*prometheus.Desc{lagMessages, lagSeconds, deadLettersOpen}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
 		l.mu.Lock()
 		groups, queues := append([]groupTopic(nil), l.groups...), append([]groupTopic(nil), l.queues...)
 		l.mu.Unlock()

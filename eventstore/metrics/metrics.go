@@ -51,17 +51,25 @@ const ScrapeTimeout = 2 * time.Second
 // FromQuery returns a collector whose values are read from the database when Prometheus
 // scrapes, for what a query answers better than a counter in one process can (lag, orders
 // waiting): collect sends metrics of descs. A failing query becomes an invalid metric,
-// which the handler logs and leaves out.
-func FromQuery(descs []*prometheus.Desc, collect func(ctx context.Context, ch chan<- prometheus.Metric) error) prometheus.Collector {
-	return queryCollector{descs, collect}
+// which the handler logs and leaves out. Whether the reads worked is itself a gauge,
+// ordermill_scrape_reads_ok{reads=name}: while the database does not answer, the gauges
+// are absent, and an alert on them (lag, dead letters open) would go silent; one on this
+// one fires.
+func FromQuery(name string, descs []*prometheus.Desc, collect func(ctx context.Context, ch chan<- prometheus.Metric) error) prometheus.Collector {
+	ok := prometheus.NewDesc(prometheus.BuildFQName(Namespace, "scrape", "reads_ok"),
+		"1 when the database reads behind a group of gauges worked at this scrape, 0 when they failed and the group's gauges are absent.",
+		nil, prometheus.Labels{"reads": name})
+	return queryCollector{ok, descs, collect}
 }
 
 type queryCollector struct {
+	ok      *prometheus.Desc
 	descs   []*prometheus.Desc
 	collect func(ctx context.Context, ch chan<- prometheus.Metric) error
 }
 
 func (c queryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.ok
 	for _, d := range c.descs {
 		ch <- d
 	}
@@ -70,7 +78,11 @@ func (c queryCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c queryCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
 	defer cancel()
-	if err := c.collect(ctx, ch); err != nil {
+	err := c.collect(ctx, ch)
+	worked := 1.0
+	if err != nil {
+		worked = 0
 		ch <- prometheus.NewInvalidMetric(c.descs[0], err)
 	}
+	ch <- prometheus.MustNewConstMetric(c.ok, prometheus.GaugeValue, worked)
 }

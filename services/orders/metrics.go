@@ -136,7 +136,7 @@ var (
 // scrape costs the same with a million orders as with ten. Every replica reports the same
 // figures: aggregate with max.
 func (s *Service) waitingCollector() prometheus.Collector {
-	return metrics.FromQuery([]*prometheus.Desc{waitingDesc, oldestWaitingDesc}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return metrics.FromQuery("orders_waiting", []*prometheus.Desc{waitingDesc, oldestWaitingDesc}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
 		waiting, err := projections.WaitingIn(ctx, s.pool, waitStatuses)
 		for _, w := range waiting {
 			ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, w.Count, w.Status)

@@ -77,6 +77,13 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	for _, detail := range []string{"127.0.0.1", "user=", "database="} {
 		assert.NotContains(t, ready.body, detail, "the driver's error, naming the database, is the log's, not the body's")
 	}
+	// The gauges read at scrape time are missing, and a gauge says so: an alert on them
+	// alone went silent.
+	scraped := getDuringOutage(t, base+"/metrics", "")
+	assert.Equal(t, http.StatusOK, scraped.status)
+	for _, reads := range []string{"log_lag", "log_holdback", "orders_waiting"} {
+		assert.Contains(t, scraped.body, `ordermill_scrape_reads_ok{reads="`+reads+`"} 0`)
+	}
 
 	pg.ctl(t, "start", "-w", "-t", "60", "-o", pg.options())
 	waitReadyz(t, base, http.StatusOK)
@@ -84,6 +91,10 @@ func TestDatabaseOutageAnswers503AndConsumersResume(t *testing.T) {
 	waitSummary(t, pool, "ord-after")
 	again := getDuringOutage(t, base+"/api/orders/ord-after", orderstest.OperatorToken)
 	assert.Equal(t, http.StatusOK, again.status, again.body)
+	scraped = getDuringOutage(t, base+"/metrics", "")
+	for _, reads := range []string{"log_lag", "log_holdback", "orders_waiting"} {
+		assert.Contains(t, scraped.body, `ordermill_scrape_reads_ok{reads="`+reads+`"} 1`)
+	}
 }
 
 type outageResponse struct {
