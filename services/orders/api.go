@@ -210,9 +210,13 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, h
 		keyNew, known = true, false
 		if key != "" {
 			// A concurrent request with the same key waits here until the first commits,
-			// then finds its row instead of inserting.
-			b.Queue(`INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
-				VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, key, hashes[0], cmd.OrderID).Exec(func(tag pgconn.CommandTag) error {
+			// then finds its row instead of inserting. A key older than its time to live
+			// is taken over: it places this order, whether or not it was swept yet.
+			b.Queue(`INSERT INTO orders.idempotency_keys AS k (key, request_hash, order_id)
+				VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE
+				SET request_hash = excluded.request_hash, order_id = excluded.order_id, created_at = now()
+				WHERE k.created_at < now() - make_interval(secs => $4)`,
+				key, hashes[0], cmd.OrderID, s.idempotencyKeyTTL().Seconds()).Exec(func(tag pgconn.CommandTag) error {
 				keyNew = tag.RowsAffected() == 1
 				return nil
 			})

@@ -79,6 +79,7 @@ var Vars = append(slices.Clone(WorkflowVars), []host.Var{
 	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many in doubt, never retried (at most once); one the server certainly did not take is tried again for 24 h"},
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
 	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount, in the order's own currency (major units), need the order's short id typed to be approved on the dashboard; 0: never"},
+	{Name: "IDEMPOTENCY_KEY_TTL", Default: DefaultIdempotencyKeyTTL.String(), Meaning: "how long an Idempotency-Key names the order it placed: a retry within it is replayed, the same key later places a new order; older keys are deleted every minute"},
 	{Name: "CLAIM_TTL", Default: DefaultClaimTTL.String(), Meaning: "how long a manager's claim on a pending order (\"Ana is reviewing\") lasts before it lapses on its own"},
 	{Name: "DASHBOARD_SESSION_TTL", Default: DefaultSessionTTL.String(), Meaning: "how long a dashboard sign-in lasts"},
 	{Name: "DASHBOARD_DEV_PASSWORD", Default: DevDashboardPassword + " in dev mode", Meaning: "password of the dev dashboard account " + DevManagerEmail},
@@ -157,6 +158,9 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		return cfg, err
 	}
 	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", DefaultSessionTTL); err != nil {
+		return cfg, err
+	}
+	if cfg.IdempotencyKeyTTL, err = env.Duration("IDEMPOTENCY_KEY_TTL", DefaultIdempotencyKeyTTL); err != nil {
 		return cfg, err
 	}
 	if cfg.ClaimTTL, err = env.Duration("CLAIM_TTL", DefaultClaimTTL); err != nil {

@@ -203,6 +203,35 @@ func TestPlaceOrderIdempotentRetry(t *testing.T) {
 	assert.Equal(t, placedCounts(4, 3), a.counts(t), "four orders; the keys retry-1, stored-before and retry-2")
 }
 
+// An Idempotency-Key names its order for IdempotencyKeyTTL: a retry within it is
+// replayed, and the same key later places a new order (keys never expired, so the table
+// kept every key ever sent and a key reused a year later replayed a year-old order).
+func TestAnIdempotencyKeyExpires(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{IdempotencyKeyTTL: time.Hour})
+	key := map[string]string{"Idempotency-Key": "kept-an-hour"}
+	first := a.post(t, businessCaseBody, key)
+	require.Equal(t, http.StatusCreated, first.status, string(first.body))
+	id := decodeObject(t, first.body)["id"]
+
+	_, err := a.pool.Exec(t.Context(), `UPDATE orders.idempotency_keys SET created_at = now() - interval '59 minutes'`)
+	require.NoError(t, err)
+	replay := a.post(t, businessCaseBody, key)
+	require.Equal(t, http.StatusOK, replay.status, "within its time the key replays")
+	assert.Equal(t, id, decodeObject(t, replay.body)["id"])
+
+	_, err = a.pool.Exec(t.Context(), `UPDATE orders.idempotency_keys SET created_at = now() - interval '61 minutes'`)
+	require.NoError(t, err)
+	later := a.post(t, `{"items":[{"sku":"SKU-001","quantity":3}],"total":150}`, key)
+	require.Equal(t, http.StatusCreated, later.status, "past its time the key places a new order, whatever the request: %s", later.body)
+	laterID := decodeObject(t, later.body)["id"]
+	assert.NotEqual(t, id, laterID)
+	again := a.post(t, `{"items":[{"sku":"SKU-001","quantity":3}],"total":150}`, key)
+	require.Equal(t, http.StatusOK, again.status, "and names the new one from then on")
+	assert.Equal(t, laterID, decodeObject(t, again.body)["id"])
+	assert.Equal(t, placedCounts(2, 1), a.counts(t))
+}
+
 // Ten simultaneous requests with one key store exactly one order, and all of them answer
 // with its id.
 func TestPlaceOrderConcurrentSameKeyStoresOneOrder(t *testing.T) {

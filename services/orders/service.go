@@ -66,6 +66,9 @@ type Config struct {
 	ConfirmApprovalAbove order.Cents
 	// ClaimTTL is how long a manager's claim on a pending order lasts; 0: DefaultClaimTTL.
 	ClaimTTL time.Duration
+	// IdempotencyKeyTTL is how long an Idempotency-Key names the order it placed; 0:
+	// DefaultIdempotencyKeyTTL.
+	IdempotencyKeyTTL time.Duration
 	// WarehouseURL is where the warehouse's public catalog prices new orders.
 	WarehouseURL string
 	// PaymentsURL is where the dashboard's dev simulators reach the payment service.
@@ -189,9 +192,9 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 	return projections.Register(log, router)
 }
 
-// RunWorker sends the recorded emails (mailer.Outbox.RunWorker), and takes the read lease
+// RunWorker sends the recorded emails (mailer.Outbox.RunWorker), takes the read lease
 // whenever this is the only process writing orders, so that reads of orders are answered
-// from memory (orderstream.Memory), until ctx ends.
+// from memory (orderstream.Memory), and deletes expired idempotency keys, until ctx ends.
 func (s *Service) RunWorker(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -202,6 +205,10 @@ func (s *Service) RunWorker(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return s.outbox.RunWorker(ctx) })
+	g.Go(func() error {
+		s.sweepKeys(ctx)
+		return nil
+	})
 	return g.Wait()
 }
 
