@@ -836,7 +836,7 @@ type ListOrdersParamsStatus string
 
 // PlaceOrderParams defines parameters for PlaceOrder.
 type PlaceOrderParams struct {
-	// IdempotencyKey Makes a retry safe: the same key and request answer 200 with the same order and token. The request is compared as decoded, so a retry may serialise it otherwise (keys in another order, other spacing). Keys are shared by every client, so make each one unguessable (a random UUID per order).
+	// IdempotencyKey Makes a retry safe: the same key and request answer 200 with the same order and token. The request is compared as decoded, so a retry may serialise it otherwise (keys in another order, other spacing). Keys are shared by every client, so make each one unguessable (a random UUID per order). A key names its order for IDEMPOTENCY_KEY_TTL (24 hours by default); later, the same key places a new order.
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
