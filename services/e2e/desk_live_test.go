@@ -98,6 +98,13 @@ func TestDeskKeepsTheRowOfADecisionUntilItsAnswer(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the decision's answer was not held")
 	}
+	// On its way, the action says so and cannot be sent twice: its buttons are disabled
+	// (on a slow network nothing showed that a click had been taken).
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(
+		`[...document.querySelectorAll('#pending-%s [data-testid=decide-form] button')].every(b => b.disabled)`, id))),
+		"the decision's buttons are disabled while it is on its way")
+	assert.Equal(t, "progress", get(t, alice, chromedp.Evaluate[string](fmt.Sprintf(
+		`getComputedStyle(document.querySelector('#pending-%s [data-testid=decide-form]')).cursor`, id))))
 	// Decided: the stream says the order left the list, while its answer waits.
 	do(t, alice, until(`document.querySelector('[data-testid=pending-summary]').dataset.total === '0'`))
 	assert.True(t, get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`!!document.getElementById(%q)`, "pending-"+id))),
