@@ -122,8 +122,8 @@ func liveURL(p Page) string {
 
 func reasonID(o PendingOrder) string { return "reason-" + o.OrderID }
 
-func withReasonError(o PendingOrder, msg string) PendingOrder {
-	o.ReasonError = msg
+func refusedCard(o PendingOrder, d Decision) PendingOrder {
+	o.Refuse(d.Refusal())
 	return o
 }
 

@@ -76,8 +76,9 @@ type PendingOrder struct {
 	History *CustomerHistory
 	// ConfirmPhrase, when set, must be typed to approve: the order is very large.
 	ConfirmPhrase string
-	// ReasonError is a refused decision's message, shown next to the reason box.
-	ReasonError string
+	// ReasonError is a refused decision's message, shown next to the reason box, and
+	// ConfirmError one about the typed confirmation, shown next to that box (Refuse).
+	ReasonError, ConfirmError string
 	// OnOrderPage marks the card of the order page, whose decision answers with the
 	// whole order rather than the row.
 	OnOrderPage bool
@@ -144,6 +145,8 @@ type Decision struct {
 	Reason   string
 	// Error explains a refused decision (already decided by someone else, reason missing).
 	Error string
+	// AtConfirm says Error is about the typed confirmation of a very large order.
+	AtConfirm bool
 	// Order is the order again, when it still waits: its card is shown with Error.
 	Order *PendingOrder
 }
@@ -364,3 +367,22 @@ func withoutFlash(o OrderDetail) OrderDetail {
 	o.Flash = ""
 	return o
 }
+
+// Refusal is why a decision was refused, and whether it is about the typed confirmation
+// of a very large order (AtConfirm) rather than the reason: each is said at its own box.
+type Refusal struct {
+	Text      string
+	AtConfirm bool
+}
+
+// Refuse shows r on o's card, next to the box it is about.
+func (o *PendingOrder) Refuse(r Refusal) {
+	if r.AtConfirm {
+		o.ConfirmError = r.Text
+	} else {
+		o.ReasonError = r.Text
+	}
+}
+
+// Refusal is d's refusal, to show on the order's card.
+func (d Decision) Refusal() Refusal { return Refusal{Text: d.Error, AtConfirm: d.AtConfirm} }

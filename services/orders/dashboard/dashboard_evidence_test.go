@@ -120,10 +120,23 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
 		p := d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord"}}, hx)
 		require.Equal(t, http.StatusOK, p.status, p.body)
-		assert.Equal(t, `"ord" is not this order's id. This order totals 25,000.00 EUR: type ord-held to approve it.`, p.doc.Find("[data-testid=decide-error]").Text())
-		assert.Equal(t, 1, p.doc.Find("[data-testid=pending-row] [data-testid=decide-confirm]").Length(), "the card stays, asking again")
+		// Said at the box it is about, which has the focus (it was said at the reason box).
+		assert.Equal(t, `"ord" is not this order's id. This order totals 25,000.00 EUR: type ord-held to approve it.`, p.doc.Find("[data-testid=decide-confirm-error]").Text())
+		assert.Equal(t, 0, p.doc.Find("[data-testid=decide-error]").Length(), "nothing is said at the reason box")
+		confirm := p.doc.Find("[data-testid=pending-row] [data-testid=decide-confirm]")
+		assert.Equal(t, 1, confirm.Length(), "the card stays, asking again")
+		assert.Equal(t, "true", confirm.AttrOr("aria-invalid", ""))
+		assert.Equal(t, p.doc.Find("[data-testid=decide-confirm-error]").AttrOr("id", "-"), confirm.AttrOr("aria-describedby", ""))
+		_, focused := confirm.Attr("autofocus")
+		assert.True(t, focused)
+		_, reasonFocused := p.doc.Find("[data-testid=decide-reason]").Attr("autofocus")
+		assert.False(t, reasonFocused)
 		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}}, hx)
-		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-testid=decide-error]").Text())
+		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-testid=decide-confirm-error]").Text())
+		// Without JS the page says it at the same box.
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "csrf_token": {csrf}}, nil)
+		assert.Equal(t, http.StatusUnprocessableEntity, p.status)
+		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-order-id=ord-held] [data-testid=decide-confirm-error]").Text())
 		status, _ := d.decidedBy(t, "ord-held")
 		assert.Equal(t, "awaiting_approval", status)
 

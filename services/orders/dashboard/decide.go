@@ -38,6 +38,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		d.Error = "Give a reason to reject the order."
 	} else if d.Approved {
 		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
+		d.AtConfirm = d.Error != ""
 	}
 	if err == nil && d.Error == "" {
 		_, err = s.cmds.Decide(r.Context(), id, d.Approved, m.Email, reason, r.PostForm.Get("override") != "1")
@@ -55,10 +56,10 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		// A refusal comes back as the page with its message; a decision goes back to it.
 		switch {
 		case d.Error != "" && onOrderPage:
-			s.renderOrder(w, r, m, id, d.Error)
+			s.renderOrder(w, r, m, id, d.Refusal())
 			return
 		case d.Error != "":
-			s.renderPending(w, r, m, id, d.Error)
+			s.renderPending(w, r, m, id, d.Refusal())
 			return
 		}
 		back := "/dashboard/approvals"
@@ -79,10 +80,10 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	viewedBy(m.Email, o.Pending)
 	if err == nil && d.Error != "" && o.Pending != nil {
-		// Still waiting: the card again, with the message next to the reason box.
+		// Still waiting: the card again, with the message next to the box it is about.
 		o.Pending.OnOrderPage = onOrderPage
 		d.Order = o.Pending
-		o.Pending.ReasonError = d.Error
+		o.Pending.Refuse(d.Refusal())
 	}
 	if onOrderPage && err == nil {
 		// The whole order again, as it stands after the decision: the badge, the diagram
