@@ -205,6 +205,19 @@ func TestOrderPageTellsAnEmailWithoutAddressWasNotSent(t *testing.T) {
 	assert.Contains(t, notices.Eq(1).Text(), "· sent")
 }
 
+// An email cut off by a crash mid-send is in doubt: the desk says so, and that it is not
+// sent again, instead of "queued" forever.
+func TestOrderPageTellsAnEmailIsInDoubt(t *testing.T) {
+	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok"}, ui.OrderDetail{
+		OrderID: "o-1", Status: "awaiting_payment",
+		Notices: []ui.Notification{{Kind: "order_confirmed", Recipient: "ann@example.com", Subject: "Your order is confirmed", CreatedAt: base, Status: "in_doubt"}},
+	}))
+	notice := doc.Find("[data-testid=notification]")
+	require.Equal(t, 1, notice.Length())
+	assert.Contains(t, notice.Find("[data-testid=notification-in-doubt]").Text(), "may have gone out, and is not sent again")
+	assert.NotContains(t, notice.Text(), "queued")
+}
+
 // An email the mail server did not take waits for another try: the desk says when, and
 // why, and does not call it failed.
 func TestOrderPageTellsAnEmailWaitsForAnotherTry(t *testing.T) {

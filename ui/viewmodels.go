@@ -243,7 +243,7 @@ type Notification struct {
 	Recipient string
 	Subject   string
 	CreatedAt time.Time
-	Status    string     // queued, deferred, sent, not_sent or failed (mailer's statuses)
+	Status    string     // queued, deferred, sent, not_sent, failed or in_doubt (mailer's statuses)
 	Error     string     // why it failed, or why the last try did not send it
 	RetryAt   *time.Time // set while it is deferred
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordermill/ordermill/eventstore/metrics"
 )
 
 // Notification is one recorded email and what became of it (Status).
@@ -20,6 +23,8 @@ type Notification struct {
 	Error     *string    `json:"error,omitempty"`
 	Attempts  int        `json:"attempts"`
 	RetryAt   *time.Time `json:"retryAt,omitempty"`
+
+	inDoubt bool // claimed longer ago than InDoubtAfter, and not settled
 }
 
 // What became of an email (Notification.Status).
@@ -29,11 +34,20 @@ const (
 	StatusSent     = "sent"     // handed to the mail server, or logged when none is configured
 	StatusNotSent  = "not_sent" // the order has no email address: recorded, never sent
 	StatusFailed   = "failed"   // refused for good (Error)
+	StatusInDoubt  = "in_doubt" // its sender stopped mid-send (a crash): perhaps sent; never tried again
 )
+
+// InDoubtAfter is how long after it was claimed an email not settled is in doubt: longer
+// than a send may take (smtpTimeout), so only an email whose sender stopped mid-send (a
+// crash: a stop lets the send finish) reads so. The server may have taken it; it is never
+// sent again (at most once, docs/RELIABILITY.md), so a person must look.
+const InDoubtAfter = 2 * smtpTimeout
 
 // status is what became of n, from its row.
 func (n Notification) status() string {
 	switch {
+	case n.inDoubt:
+		return StatusInDoubt
 	case n.SentAt != nil && n.Recipient == "":
 		return StatusNotSent
 	case n.SentAt != nil:
@@ -51,15 +65,39 @@ func (s *Outbox) ForOrder(ctx context.Context, orderID string) ([]Notification, 
 	// Only an email back in the queue waits for its retry_at: a release before retries
 	// (during a rolling upgrade) claims and settles emails without clearing it.
 	rows, err := s.pool.Query(ctx, `SELECT order_id, kind, recipient, subject, created_at, sent_at, error, attempts,
-			CASE WHEN claimed_at IS NULL THEN retry_at END
-		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, orderID)
+			CASE WHEN claimed_at IS NULL THEN retry_at END, `+inDoubtSQL+`
+		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, orderID, InDoubtAfter.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
 		var n Notification
-		err := row.Scan(&n.OrderID, &n.Kind, &n.Recipient, &n.Subject, &n.CreatedAt, &n.SentAt, &n.Error, &n.Attempts, &n.RetryAt)
+		err := row.Scan(&n.OrderID, &n.Kind, &n.Recipient, &n.Subject, &n.CreatedAt, &n.SentAt, &n.Error, &n.Attempts, &n.RetryAt, &n.inDoubt)
 		n.Status = n.status()
 		return n, err
+	})
+}
+
+// inDoubtSQL is whether a notifications row is in doubt (InDoubtAfter, in seconds, is $2):
+// claimed long ago, neither sent nor refused nor put back. The partial index
+// notifications_claimed holds exactly the claimed rows not settled.
+const inDoubtSQL = `(claimed_at IS NOT NULL AND sent_at IS NULL AND error IS NULL AND claimed_at < now() - make_interval(secs => $2))`
+
+// inDoubtDesc is ordermill_emails_in_doubt.
+var inDoubtDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "emails", "in_doubt"),
+	"Emails whose sender stopped mid-send (a crash), read at scrape time: perhaps sent, never tried again; see each order's notifications.", nil, nil)
+
+// inDoubtCollector counts the emails in doubt at scrape time, through the partial index of
+// claimed rows not settled, so a scrape costs the same with a million emails sent.
+func (s *Outbox) inDoubtCollector() prometheus.Collector {
+	return metrics.FromQuery("emails_in_doubt", []*prometheus.Desc{inDoubtDesc}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
+		var n int64
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM orders.notifications
+			WHERE claimed_at IS NOT NULL AND sent_at IS NULL AND error IS NULL AND claimed_at < now() - make_interval(secs => $1)`,
+			InDoubtAfter.Seconds()).Scan(&n)
+		if err == nil {
+			ch <- prometheus.MustNewConstMetric(inDoubtDesc, prometheus.GaugeValue, float64(n))
+		}
+		return err
 	})
 }

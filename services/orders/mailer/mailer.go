@@ -114,7 +114,9 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 }
 
 // Collectors are the sender's metrics, for the host's registry.
-func (s *Outbox) Collectors() []prometheus.Collector { return []prometheus.Collector{s.emails} }
+func (s *Outbox) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.emails, s.inDoubtCollector()}
+}
 
 // Record stores the email n in the saga step's transaction tx; the sender delivers it at
 // most once. An order gets each kind of email once: a second one is ignored.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -268,13 +269,35 @@ func TestForOrderSaysWhatBecameOfEachEmail(t *testing.T) {
 	insertNotification(t, pool, "ord-1", "order_shipped", "ann@example.com", "logged", "b")
 	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET claimed_at = now(), sent_at = now() WHERE subject = 'logged'`)
 	require.NoError(t, err)
+	// Claimed by a sender that was killed mid-send: in doubt once the claim is older than
+	// a send may take (it read "queued" forever); one claimed just now is being sent.
+	insertNotification(t, pool, "ord-1", "order_rejected", "ann@example.com", "cut off", "b")
+	insertNotification(t, pool, "ord-1", "order_approved", "ann@example.com", "being sent", "b")
+	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET claimed_at = now() - make_interval(secs => $1 + 1) WHERE subject = 'cut off'`,
+		mailer.InDoubtAfter.Seconds())
+	require.NoError(t, err)
+	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET claimed_at = now() WHERE subject = 'being sent'`)
+	require.NoError(t, err)
 
-	got, err := newMailer(pool, "").ForOrder(t.Context(), "ord-1")
+	m := newMailer(pool, "")
+	got, err := m.ForOrder(t.Context(), "ord-1")
 	require.NoError(t, err)
 	status := map[string]string{}
 	for _, n := range got {
 		status[n.Subject] = n.Status
 	}
 	assert.Equal(t, map[string]string{"no address": mailer.StatusNotSent, "refused": mailer.StatusFailed, "not taken": mailer.StatusDeferred,
-		"waiting": mailer.StatusQueued, "logged": mailer.StatusSent}, status)
+		"waiting": mailer.StatusQueued, "logged": mailer.StatusSent, "cut off": mailer.StatusInDoubt, "being sent": mailer.StatusQueued}, status)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m.Collectors()...)
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	inDoubt := -1.0
+	for _, f := range families {
+		if f.GetName() == "ordermill_emails_in_doubt" {
+			inDoubt = f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	assert.Equal(t, 1.0, inDoubt, "ordermill_emails_in_doubt counts the email cut off")
 }

@@ -195,6 +195,7 @@ func (e InboxEntryProvider) Valid() bool {
 const (
 	Deferred NotificationStatus = "deferred"
 	Failed   NotificationStatus = "failed"
+	InDoubt  NotificationStatus = "in_doubt"
 	NotSent  NotificationStatus = "not_sent"
 	Queued   NotificationStatus = "queued"
 	Sent     NotificationStatus = "sent"
@@ -206,6 +207,8 @@ func (e NotificationStatus) Valid() bool {
 	case Deferred:
 		return true
 	case Failed:
+		return true
+	case InDoubt:
 		return true
 	case NotSent:
 		return true
@@ -635,12 +638,12 @@ type Notification struct {
 	// SentAt When it was sent, or settled without sending (status not_sent).
 	SentAt *time.Time `json:"sentAt,omitempty"`
 
-	// Status What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server, or logged where none is configured), not_sent (the order has no email address: recorded, never sent), failed (refused for good: error).
+	// Status What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server, or logged where none is configured), not_sent (the order has no email address: recorded, never sent), failed (refused for good: error), in_doubt (its sender stopped mid-send, a crash, over a minute ago: the mail server may have taken it, and it is never sent again).
 	Status  NotificationStatus `json:"status"`
 	Subject string             `json:"subject"`
 }
 
-// NotificationStatus What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server, or logged where none is configured), not_sent (the order has no email address: recorded, never sent), failed (refused for good: error).
+// NotificationStatus What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server, or logged where none is configured), not_sent (the order has no email address: recorded, never sent), failed (refused for good: error), in_doubt (its sender stopped mid-send, a crash, over a minute ago: the mail server may have taken it, and it is never sent again).
 type NotificationStatus string
 
 // Order What the operator reads.
