@@ -132,9 +132,15 @@ func viewOrder(o *order.Order) orderView {
 	return v
 }
 
+// MaxOrderBody is the largest body POST /api/orders takes: an order at every limit
+// (limits.MaxLines lines, the longest SKUs, both addresses' parts at their longest) is
+// about 30 kB, twice that written out with escapes and indentation. A larger one is a 413
+// before it is decoded: a megabyte of lines cost a quarter of a second to refuse.
+const MaxOrderBody = 64 << 10
+
 // placeOrder handles POST /api/orders.
 func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
-	body, err := httpx.ReadBody(w, r)
+	body, err := httpx.ReadBodyAtMost(w, r, MaxOrderBody)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -28,9 +28,6 @@ import (
 // businessCaseBody is the request the business case sends with curl (no Content-Type).
 const businessCaseBody = `{"items":[{"sku":"SKU-001","quantity":2}],"total":100}`
 
-// oneMiB is the documented request body limit.
-const oneMiB = 1 << 20
-
 // api is one orders service on a fresh database, served over real HTTP.
 type api struct {
 	pool *pgxpool.Pool

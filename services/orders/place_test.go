@@ -318,7 +318,7 @@ func TestPlaceOrderRejectsBadInput(t *testing.T) {
 	a := newAPI(t, orders.Config{})
 
 	// Exactly the limit is accepted (JSON allows trailing whitespace), one byte more is not.
-	atLimit := businessCaseBody + strings.Repeat(" ", oneMiB-len(businessCaseBody))
+	atLimit := businessCaseBody + strings.Repeat(" ", orders.MaxOrderBody-len(businessCaseBody))
 	overLimit := atLimit + " "
 
 	tests := []struct {
@@ -352,7 +352,7 @@ func TestPlaceOrderRejectsBadInput(t *testing.T) {
 		{name: "an email turned around", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"\u202eevil@x.com"}`, status: 400, code: "invalid", field: "customerEmail"},
 		{name: "a name that turns the address around", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"\u202eAnna","line1":"1 Main St","city":"Berlin","postalCode":"10115","country":"DE"}}`, status: 400, code: "invalid", field: "shippingAddress.name"},
 		{name: "a customer id with an isolate", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerId":"c\u2067-1"}`, status: 400, code: "invalid", field: "customerId"},
-		{name: "body over 1 MiB", body: overLimit, status: http.StatusRequestEntityTooLarge, code: "too_large"},
+		{name: "body over MaxOrderBody", body: overLimit, status: http.StatusRequestEntityTooLarge, code: "too_large"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,7 +367,7 @@ func TestPlaceOrderRejectsBadInput(t *testing.T) {
 
 	// The counts above are not blind: a request at the size limit is placed and shows up.
 	r := a.post(t, atLimit, map[string]string{"Idempotency-Key": "at-limit"})
-	require.Equal(t, http.StatusCreated, r.status, "a body of exactly 1 MiB is accepted: %.200s", r.body)
+	require.Equal(t, http.StatusCreated, r.status, "a body of exactly MaxOrderBody is accepted: %.200s", r.body)
 	assert.Equal(t, placedCounts(1, 1), a.counts(t))
 }
 

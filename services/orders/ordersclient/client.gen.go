@@ -1094,12 +1094,16 @@ type ClientInterface interface {
 
 	// PlaceOrderWithBody Place an order, priced from the warehouse's catalog
 	//
+	// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/orders (the `PlaceOrder` operationId).
 	PlaceOrderWithBody(ctx context.Context, params *PlaceOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PlaceOrder Place an order, priced from the warehouse's catalog
+	//
+	// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1215,6 +1219,8 @@ func (c *Client) ListOrders(ctx context.Context, params *ListOrdersParams, reqEd
 
 // PlaceOrderWithBody Place an order, priced from the warehouse's catalog
 //
+// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/orders (the `PlaceOrder` operationId).
@@ -1231,6 +1237,8 @@ func (c *Client) PlaceOrderWithBody(ctx context.Context, params *PlaceOrderParam
 }
 
 // PlaceOrder Place an order, priced from the warehouse's catalog
+//
+// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2112,12 +2120,16 @@ type ClientWithResponsesInterface interface {
 
 	// PlaceOrderWithBodyWithResponse Place an order, priced from the warehouse's catalog
 	//
+	// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/orders (the `PlaceOrder` operationId).
 	PlaceOrderWithBodyWithResponse(ctx context.Context, params *PlaceOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PlaceOrderResponse, error)
 
 	// PlaceOrderWithResponse Place an order, priced from the warehouse's catalog
+	//
+	// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3278,6 +3290,8 @@ func (c *ClientWithResponses) ListOrdersWithResponse(ctx context.Context, params
 
 // PlaceOrderWithBodyWithResponse Place an order, priced from the warehouse's catalog
 //
+// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/orders (the `PlaceOrder` operationId).
@@ -3290,6 +3304,8 @@ func (c *ClientWithResponses) PlaceOrderWithBodyWithResponse(ctx context.Context
 }
 
 // PlaceOrderWithResponse Place an order, priced from the warehouse's catalog
+//
+// The body is at most 64 KiB (an order at every bound fits): a larger one is refused with 413 (too_large) before it is read as JSON.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
