@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -284,41 +285,90 @@ func indexFree(path string) string {
 // encoding/json matches names to fields, without regard to case; "" when there is none.
 // encoding/json keeps the last: a proxy or log that read the first would see another
 // request than the one served ({"items":[…],"items":[…]} priced as the second).
+//
+// body is valid JSON (Decode has read it), so a walk of its bytes finds its names: the
+// strings that open an object or follow a comma in one. It costs a pass over the bytes
+// and a small slice a level; a walk of json.Decoder's tokens, which allocated for every
+// token, was most of the cost of refusing a megabyte of order lines.
 func repeatedName(body []byte) string {
-	type level struct {
-		names    map[string]bool // nil in an array
-		wantName bool
-	}
-	var stack []*level
-	dec := json.NewDecoder(bytes.NewReader(body))
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "" // the end, or malformed JSON, which Decode has reported
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
-			l := &level{}
-			if d == '{' {
-				l.names, l.wantName = map[string]bool{}, true
-			}
-			stack = append(stack, l)
-			continue
-		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+	var stack []*nameSet // nil for an array
+	wantName := false
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{':
+			stack = append(stack, &nameSet{})
+			wantName = true
+		case '[':
+			stack = append(stack, nil)
+			wantName = false
+		case '}', ']':
 			stack = stack[:len(stack)-1]
-		} else if name, ok := tok.(string); ok && len(stack) > 0 && stack[len(stack)-1].wantName {
-			top := stack[len(stack)-1]
-			folded := strings.ToLower(name)
-			if top.names[folded] {
-				return name
+			wantName = false
+		case ',':
+			wantName = len(stack) > 0 && stack[len(stack)-1] != nil
+		case '"':
+			end, escaped := stringEnd(body, i)
+			if wantName {
+				name := string(body[i+1 : end])
+				if escaped {
+					_ = json.Unmarshal(body[i:end+1], &name) // a valid JSON string
+				}
+				if stack[len(stack)-1].seen(strings.ToLower(name)) {
+					return name
+				}
+				wantName = false
 			}
-			top.names[folded], top.wantName = true, false
-			continue
-		}
-		if len(stack) > 0 && stack[len(stack)-1].names != nil {
-			stack[len(stack)-1].wantName = true // a value ended: a name comes next
+			i = end
 		}
 	}
+	return ""
+}
+
+// stringEnd returns the index of the quote that closes the JSON string opening at
+// body[start], and whether the string holds an escape.
+func stringEnd(body []byte, start int) (end int, escaped bool) {
+	for i := start + 1; i < len(body); i++ {
+		switch body[i] {
+		case '\\':
+			escaped = true
+			i++ // the escaped character, a quote perhaps
+		case '"':
+			return i, escaped
+		}
+	}
+	return len(body) - 1, escaped // not reached: body is valid JSON
+}
+
+// manyNames is how many names an object holds before its nameSet looks them up in a map
+// rather than a slice: an object of thousands of names must not cost their square.
+const manyNames = 16
+
+// nameSet is the names of one object so far, lower-cased.
+type nameSet struct {
+	names []string
+	index map[string]bool
+}
+
+// seen reports whether the object already has name, and adds it.
+func (s *nameSet) seen(name string) bool {
+	if s.index != nil {
+		if s.index[name] {
+			return true
+		}
+		s.index[name] = true
+		return false
+	}
+	if slices.Contains(s.names, name) {
+		return true
+	}
+	s.names = append(s.names, name)
+	if len(s.names) > manyNames {
+		s.index = make(map[string]bool, 2*len(s.names))
+		for _, n := range s.names {
+			s.index[n] = true
+		}
+	}
+	return false
 }
 
 // decodeError explains a decoding failure in the client's terms: JSON types and field
