@@ -18,10 +18,11 @@ func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error
 }
 
 // refund gives back r's payment through the provider, once: a payment already refunded is
-// acknowledged without a call, a payment of another order is refused (ErrNotTheOrders), the provider call carries an idempotency key derived from
-// the payment (so a call repeated after a lost commit returns the first refund), and the
-// refund, for the amount the provider says it gave back, is recorded with
-// payment.Refunded on the order's payment stream in tx.
+// acknowledged without a call, a payment of another order is refused (ErrNotTheOrders),
+// the provider call carries an idempotency key derived from the payment (so a call
+// repeated after a lost commit returns the first refund), and the refund, for the amount
+// the provider says it gave back, is recorded with payment.Refunded on the order's
+// payment stream in tx.
 func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r payment.Refund) error {
 	if err := r.Validate(); err != nil {
 		return err
