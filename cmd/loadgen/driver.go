@@ -100,7 +100,36 @@ func newDriver(cfg config) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.operatorToken != "" {
+		get.header = "Authorization: Bearer " + cfg.operatorToken + "\r\n"
+	}
 	return &driver{cfg: cfg, orders: orders, get: get, runID: hex.EncodeToString(id[:])}, nil
+}
+
+// canRead checks that the run may read orders, by asking for one that does not exist: a
+// 404 says it may (dev mode, or the operator's token), a 401 that it may not. A run that
+// could not read its orders failed every one of them after placing it, and their stock
+// stayed held for the payment timeout.
+func (g *driver) canRead(ctx context.Context) error {
+	path := orderPath("loadgen-" + g.runID + "-none")
+	status, body, err := g.get.get(ctx, path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("GET %s: %w", path, err)
+	case status == http.StatusNotFound:
+		return nil
+	case status == http.StatusUnauthorized:
+		return fmt.Errorf("GET %s: 401: reading orders outside DEV_MODE needs the operator's token: give -operator-token (the orders service's OPERATOR_TOKEN); nothing was placed", path)
+	}
+	return fmt.Errorf("GET %s: %d %s; nothing was placed", path, status, bytes.TrimSpace(body))
+}
+
+// readAuth is the credential of the run's reads through the generated client.
+func (g *driver) readAuth() []ordersclient.RequestEditorFn {
+	if g.cfg.operatorToken == "" {
+		return nil
+	}
+	return []ordersclient.RequestEditorFn{ordersclient.WithHeader("Authorization", "Bearer "+g.cfg.operatorToken)}
 }
 
 // trip is one order's journey: what the driver did and when, and when the server recorded
@@ -316,7 +345,7 @@ const eventTimeReaders = 8
 
 // eventTimes reads when the server recorded the events that end the measured steps.
 func (g *driver) eventTimes(ctx context.Context, t *trip) error {
-	res, err := g.orders.GetOrderEventsWithResponse(ctx, t.id)
+	res, err := g.orders.GetOrderEventsWithResponse(ctx, t.id, g.readAuth()...)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 type getter struct {
 	addr, host string
 	timeout    time.Duration
+	header     string // sent with every GET: "Authorization: Bearer …\r\n", or none
 
 	mu   sync.Mutex
 	idle []*getConn
@@ -86,7 +87,7 @@ func (g *getter) roundTrip(ctx context.Context, conn *getConn, path string) (sta
 			status, body, keep, err = 0, nil, false, ctx.Err()
 		}
 	}()
-	if _, err := io.WriteString(conn.c, "GET "+path+" HTTP/1.1\r\nHost: "+g.host+"\r\nUser-Agent: ordermill-loadgen\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(conn.c, "GET "+path+" HTTP/1.1\r\nHost: "+g.host+"\r\nUser-Agent: ordermill-loadgen\r\n"+g.header+"\r\n"); err != nil {
 		return 0, nil, false, fmt.Errorf("%w: %w", errNothingRead, err)
 	}
 	if _, err := conn.br.Peek(1); err != nil {

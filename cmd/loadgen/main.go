@@ -60,6 +60,7 @@ type config struct {
 	paymentSecret  string
 	deliverySecret string
 	managerToken   string
+	operatorToken  string // reads orders outside dev mode; "" reads without a credential
 	databaseURL    string
 	check          bool
 	pids           string
@@ -90,6 +91,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&cfg.paymentSecret, "payment-secret", webhooksig.DevPaymentSecret, "payment webhook secret")
 	fs.StringVar(&cfg.deliverySecret, "delivery-secret", webhooksig.DevCourierSecret, "courier webhook secret")
 	fs.StringVar(&cfg.managerToken, "manager-token", "dev-manager-token", "bearer token that approves high-risk orders")
+	fs.StringVar(&cfg.operatorToken, "operator-token", os.Getenv("OPERATOR_TOKEN"), "bearer token that reads orders (the orders service's OPERATOR_TOKEN; needed outside DEV_MODE; default: $OPERATOR_TOKEN)")
 	fs.StringVar(&cfg.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "the services' database, for -check")
 	fs.BoolVar(&cfg.check, "check", true, "check the database for correctness after the run")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write loadgen's own CPU profile (go tool pprof) to this file: the load generator shares the machine")
@@ -158,6 +160,11 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 
 	d, err := newDriver(cfg)
 	if err != nil {
+		return err
+	}
+	// Before any order is placed, whose stock would be held for the payment timeout if the
+	// run could not follow it.
+	if err := d.canRead(ctx); err != nil {
 		return err
 	}
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)

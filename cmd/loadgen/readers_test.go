@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,5 +82,42 @@ func TestReadersWaitForAPlacedOrder(t *testing.T) {
 	d.placed = append(d.placed, "o-1")
 	if id, ok := d.anyPlaced(); !ok || id != "o-1" {
 		t.Fatalf("anyPlaced = %q, %v; want the one placed", id, ok)
+	}
+}
+
+// Outside dev mode the run reads with the operator's token, and a run that may not read is
+// refused before it places anything: it failed every order after placing it, and their
+// stock stayed held for the payment timeout.
+func TestARunThatMayNotReadIsRefusedBeforeItPlaces(t *testing.T) {
+	const token = "op-token-0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			t.Errorf("%s %s: nothing but reads before the check", r.Method, r.URL.Path)
+		}
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		token, refusal string
+	}{
+		{"", "give -operator-token"},
+		{"wrong-0123456789", "give -operator-token"},
+		{token, ""},
+	} {
+		d, err := newDriver(config{url: srv.URL, concurrency: 1, maxInFlight: 1, operatorToken: c.token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.canRead(t.Context())
+		switch {
+		case c.refusal == "" && err != nil:
+			t.Errorf("with the operator's token: %v", err)
+		case c.refusal != "" && (err == nil || !strings.Contains(err.Error(), c.refusal)):
+			t.Errorf("token %q: %v, want a refusal saying %q", c.token, err, c.refusal)
+		}
 	}
 }
