@@ -168,23 +168,27 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	listening, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopListening()
 	g.Go(func() error { return log.Listen(listening) })
+	// The consumers and the worker stop when the shutdown delay is over, not at the
+	// signal: while the process still serves, what it accepts still moves on.
+	working, stopWorking := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorking()
 	routerDone := make(chan struct{})
 	if routed {
 		g.Go(func() error {
 			defer close(routerDone)
-			// Stopping when gctx ends, the router lets each consumer finish the batch in
-			// hand (see eventstore.LogConfig.DrainTimeout) and closes the subscribers.
-			return router.Run(observe(gctx))
+			// Stopping, the router lets each consumer finish the batch in hand (see
+			// eventstore.LogConfig.DrainTimeout) and closes the subscribers.
+			return router.Run(observe(working))
 		})
 	} else {
 		close(routerDone)
 	}
 	g.Go(func() error {
-		eventstore.KeepStatistics(gctx, pool, statisticsEvery, logger)
+		eventstore.KeepStatistics(working, pool, statisticsEvery, logger)
 		return nil
 	})
 	if w, ok := svc.(Worker); ok {
-		g.Go(func() error { return w.RunWorker(gctx) })
+		g.Go(func() error { return w.RunWorker(working) })
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -202,6 +206,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 			time.Sleep(opts.ShutdownDelay)
 		}
 		logger.Info("shutting down", "timeout", opts.ShutdownTimeout.String())
+		stopWorking()
 		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), opts.ShutdownTimeout)
 		defer cancel()
 		if err := srv.Shutdown(drainCtx); err != nil {

@@ -201,8 +201,19 @@ func TestIdleShutdownIsQuick(t *testing.T) {
 // port closed at SIGTERM, and /readyz never said 503 to anyone. Then it stops as before.
 func TestShutdownDelayServesWhileNotReady(t *testing.T) {
 	pool := pgtest.Pool(t)
+	ctx := t.Context()
 	const delay = 2 * time.Second
-	r := run(t, pool, consumingService{handle: noop}, host.Options{ShutdownDelay: delay})
+	handled := make(chan string, 1)
+	r := run(t, pool, consumingService{handle: func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+		for _, m := range msgs {
+			rec, err := eventstore.DecodeRecorded(m)
+			if err != nil {
+				return err
+			}
+			handled <- rec.StreamID
+		}
+		return nil
+	}}, host.Options{ShutdownDelay: delay})
 	waitReady(t, r.addr, http.StatusOK)
 	start := time.Now()
 	r.stop()
@@ -212,6 +223,19 @@ func TestShutdownDelayServesWhileNotReady(t *testing.T) {
 	require.NoError(t, err, "still serving")
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	// What it accepts meanwhile moves on: the consumers stop with the delay, not at the
+	// signal (an order placed in the delay waited for the next start).
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: "order", ID: "o-late"}, 0, eventstore.Metadata{}, eventstore.Event{Name: "order.placed.v1", Data: map[string]string{}})
+		return err
+	}))
+	select {
+	case id := <-handled:
+		assert.Equal(t, "o-late", id)
+		assert.Less(t, time.Since(start), delay, "handled within the delay")
+	case <-time.After(2 * delay):
+		t.Fatal("a message published during the shutdown delay was not handled")
+	}
 	require.NoError(t, <-r.done)
 	assert.GreaterOrEqual(t, time.Since(start), delay)
 	_, err = http.Get(r.addr + "/healthz")
