@@ -103,6 +103,41 @@ func Maintenance(databaseURL string) (name string, admin *pgx.ConnConfig, err er
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
 // connecting to the server's maintenance database with the same credentials.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
+	return onMaintenance(ctx, databaseURL, func(conn *pgx.Conn, name string, exists bool) error {
+		if exists {
+			return nil
+		}
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created concurrently by another process
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("create database %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// ErrNoDatabase says that the database a URL names does not exist (MustExist).
+var ErrNoDatabase = errors.New("database does not exist")
+
+// MustExist fails with ErrNoDatabase when the database named in databaseURL does not
+// exist. The operator's tools call it before Open: a misspelt name would otherwise be
+// created, and a tool would report success on an empty database (a manager account
+// created where no dashboard reads it, "every read model equal the log (0 events)").
+func MustExist(ctx context.Context, databaseURL string) error {
+	return onMaintenance(ctx, databaseURL, func(_ *pgx.Conn, name string, exists bool) error {
+		if !exists {
+			return fmt.Errorf("%w: %s (DATABASE_URL names it; the services create theirs when they start)", ErrNoDatabase, name)
+		}
+		return nil
+	})
+}
+
+// onMaintenance connects to the server's maintenance database (Maintenance) and calls f
+// with the connection, the database databaseURL names, and whether it exists.
+func onMaintenance(ctx context.Context, databaseURL string, f func(conn *pgx.Conn, name string, exists bool) error) error {
 	name, admin, err := Maintenance(databaseURL)
 	if err != nil {
 		return err
@@ -116,18 +151,7 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		return fmt.Errorf("look up database: %w", err)
 	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created concurrently by another process
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	return nil
+	return f(conn, name, exists)
 }
 
 // MigrationLockTimeout bounds how long a migration's statement waits for a lock. One that

@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return errors.New("-events must be positive, and there are no arguments")
 	}
-	pool, err := cli.OpenDatabase(ctx, getenv, "history")
+	pool, err := cli.CreateDatabase(ctx, getenv, "history")
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 )
 
@@ -42,6 +44,25 @@ func TestCreatesAManagerWithAHashedPassword(t *testing.T) {
 	var n int
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM orders.managers WHERE lower(email) = 'manager@ordermill.local'`).Scan(&n))
 	assert.Zero(t, n)
+}
+
+// An account is created in the services' database only: with a misspelt DATABASE_URL the
+// tool created that database, said the manager "can sign in", and the dashboard knew of
+// no such account.
+func TestRefusesADatabaseThatDoesNotExist(t *testing.T) {
+	base, err := url.Parse(pgtest.URL(t))
+	require.NoError(t, err)
+	base.Path = "/ordermill_no_such_database_" + strings.ReplaceAll(t.Name(), "/", "_")
+	env := func(k string) string {
+		if k == "DATABASE_URL" {
+			return base.String()
+		}
+		return ""
+	}
+	var out bytes.Buffer
+	err = run(context.Background(), []string{"-email", "ana@example.com"}, env, strings.NewReader("correct horse battery\n"), &out)
+	require.ErrorIs(t, err, eventstore.ErrNoDatabase)
+	assert.NotContains(t, out.String(), "can sign in")
 }
 
 // Finding 6 of issue 8: a reset ends the account's sessions, and weak passwords are refused.

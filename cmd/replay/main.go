@@ -125,7 +125,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	pool, err := cli.OpenDatabase(ctx, getenv, "replay")
+	// -migrate-only readies a database for the services (make run, make bench), so it
+	// creates one; every other command reads the services' database, which must exist.
+	open := cli.OpenDatabase
+	if *migrateOnly {
+		open = cli.CreateDatabase
+	}
+	pool, err := open(ctx, getenv, "replay")
 	if err != nil {
 		return err
 	}

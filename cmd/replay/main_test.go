@@ -138,6 +138,22 @@ func TestMigrateOnlyCreatesDatabaseThenRebuild(t *testing.T) {
 	assert.EqualValues(t, 10000, total)
 }
 
+// Every command but -migrate-only reads the services' database: a misspelt DATABASE_URL
+// is an error, not a new empty database that "verify" found equal to its empty log.
+func TestCommandsRefuseADatabaseThatDoesNotExist(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL, adminURL, name := newDatabaseURL(t)
+	for _, args := range [][]string{{"verify"}, {"status"}, {"projections"}} {
+		var out bytes.Buffer
+		err := run(ctx, args, env(dbURL), &out, io.Discard)
+		require.ErrorIs(t, err, eventstore.ErrNoDatabase, "%v", args)
+		assert.Contains(t, err.Error(), name)
+	}
+	assert.False(t, databaseExists(t, adminURL, name), "nothing was created")
+}
+
 // A bad flag is reported before any database is touched.
 func TestUnknownFlagFails(t *testing.T) {
 	t.Parallel()

@@ -30,11 +30,27 @@ func Main(name string, run func(ctx context.Context) error) {
 }
 
 // OpenDatabase opens the database getenv's DATABASE_URL names (eventstore's default when
-// it is empty), with its connections named after app.
+// it is empty), with its connections named after app. The database must exist: an
+// operator's tool works on the services' database, and a misspelt name is an error, not
+// a new empty database (eventstore.MustExist).
 func OpenDatabase(ctx context.Context, getenv func(string) string, app string) (*pgxpool.Pool, error) {
-	url := getenv("DATABASE_URL")
-	if url == "" {
-		url = eventstore.DefaultDatabaseURL
+	url := databaseURL(getenv)
+	if err := eventstore.MustExist(ctx, url); err != nil {
+		return nil, err
 	}
 	return eventstore.Open(ctx, url, app)
+}
+
+// CreateDatabase is OpenDatabase for a tool that may give a database its start (history,
+// before the services' first start): it creates the database when it does not exist.
+func CreateDatabase(ctx context.Context, getenv func(string) string, app string) (*pgxpool.Pool, error) {
+	return eventstore.Open(ctx, databaseURL(getenv), app)
+}
+
+// databaseURL is getenv's DATABASE_URL, or eventstore's default when it is empty.
+func databaseURL(getenv func(string) string) string {
+	if url := getenv("DATABASE_URL"); url != "" {
+		return url
+	}
+	return eventstore.DefaultDatabaseURL
 }
