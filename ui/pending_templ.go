@@ -960,7 +960,7 @@ func DecideForm(o PendingOrder, csrf string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "\" name=\"reason\" type=\"text\" placeholder=\"Reason (required to reject)\" maxlength=\"500\" data-testid=\"decide-reason\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 75, "\" name=\"reason\" type=\"text\" placeholder=\"Reason (required to reject)\" maxlength=\"1000\" data-testid=\"decide-reason\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1652,7 +1652,7 @@ func BulkForm() templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 137, "<form id=\"bulk-form\" class=\"bulk\" method=\"post\" action=\"/dashboard/approvals/bulk\" hx-post=\"/dashboard/approvals/bulk\" hx-target=\"#bulk-result\" hx-swap=\"innerHTML\" hx-disabled-elt=\"#bulk-form button\" data-testid=\"bulk-form\"><label for=\"bulk-reason\" class=\"small\">Decide the ticked orders with one reason</label> <input id=\"bulk-reason\" name=\"reason\" type=\"text\" maxlength=\"500\" placeholder=\"Reason (required to reject)\" data-testid=\"bulk-reason\"> <button type=\"submit\" name=\"decision\" value=\"reject\" class=\"reject\" data-testid=\"bulk-reject\">Reject ticked</button> <button type=\"submit\" name=\"decision\" value=\"approve\" class=\"approve\" data-testid=\"bulk-approve\">Approve ticked</button></form><div id=\"bulk-result\" aria-live=\"polite\" data-testid=\"bulk-result\"></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 137, "<form id=\"bulk-form\" class=\"bulk\" method=\"post\" action=\"/dashboard/approvals/bulk\" hx-post=\"/dashboard/approvals/bulk\" hx-target=\"#bulk-result\" hx-swap=\"innerHTML\" hx-disabled-elt=\"#bulk-form button\" data-testid=\"bulk-form\"><label for=\"bulk-reason\" class=\"small\">Decide the ticked orders with one reason</label> <input id=\"bulk-reason\" name=\"reason\" type=\"text\" maxlength=\"1000\" placeholder=\"Reason (required to reject)\" data-testid=\"bulk-reason\"> <button type=\"submit\" name=\"decision\" value=\"reject\" class=\"reject\" data-testid=\"bulk-reject\">Reject ticked</button> <button type=\"submit\" name=\"decision\" value=\"approve\" class=\"approve\" data-testid=\"bulk-approve\">Approve ticked</button></form><div id=\"bulk-result\" aria-live=\"polite\" data-testid=\"bulk-result\"></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -380,4 +382,22 @@ func TestLiveUpdatesKeepWhatWasTyped(t *testing.T) {
 	streamed := render(t, ui.OrderLive(d, "tok"))
 	assert.Equal(t, "true", streamed.Find("[data-testid=note-text]").AttrOr("hx-preserve", ""))
 	assert.Equal(t, "true", streamed.Find("[data-testid=decide-reason]").AttrOr("hx-preserve", ""))
+}
+
+// A reason, a note, a comment or a resolution may be as long as the server takes
+// (limits.MaxText): the boxes stopped the typing at 500 characters.
+func TestTextBoxesTakeWhatTheServerTakes(t *testing.T) {
+	want := strconv.Itoa(limits.MaxText)
+	pending := render(t, ui.PendingPage(ui.Page{CSRFToken: "tok"}, ui.PendingList{Total: 1, Orders: []ui.PendingOrder{pendingOrder("o-1")}}))
+	tickets := render(t, ui.TicketCardView(ui.TicketCard{ID: 1, OrderID: "o-1", Kind: "delivery_failed", Status: "open"}, "tok"))
+	for doc, sels := range map[*goquery.Document][]string{
+		pending: {"[data-testid=decide-reason]", "[data-testid=bulk-reason]"},
+		tickets: {"[data-testid=ticket-text]", "[data-testid=ticket-resolution]"},
+	} {
+		for _, sel := range sels {
+			el := doc.Find(sel)
+			require.Equal(t, 1, el.Length(), sel)
+			assert.Equal(t, want, el.AttrOr("maxlength", ""), sel)
+		}
+	}
 }

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"Run it while no service runs on the database: order events appended meanwhile would be passed over, as consumed.\n"+
 			"Each -seed writes other orders; the same seed twice is refused.\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprintln(stderr, "\nEnvironment:")
+		fmt.Fprintln(stderr)
 		host.WriteVars(stderr, []host.Var{host.DatabaseURLVar})
 	}
 	if err := fs.Parse(args); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -159,6 +160,30 @@ func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 		assert.True(t, strings.HasPrefix(err.Error(), key), "%s: %v", key, err)
 		assert.NotContains(t, err.Error(), "\n")
 	}
+	// Accepted before, and then lost quietly: the traces to a malformed endpoint, the
+	// profiler to an address that is no address; a pool size of 0 read as a URL that was
+	// not one, and the service's own address taken by the profiler.
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "notaurl"}, `OTEL_EXPORTER_OTLP_ENDPOINT="notaurl" is not a http:// or https:// URL with a host`},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{map[string]string{"PPROF_ADDR": "3501"}, `PPROF_ADDR="3501" is not host:port`},
+		{map[string]string{"PPROF_ADDR": "127.0.0.1:3000"}, "PPROF_ADDR=\"127.0.0.1:3000\" is the service's own address"},
+		{map[string]string{"DATABASE_URL": "postgres://u:secretpw@h/db?pool_max_conns=0"}, "DATABASE_URL is not a usable postgres:// URL or connection string: pool_max_conns too small"},
+	} {
+		err := host.Run(context.Background(), "test", 3000, host.EnvOf(c.env), nil)
+		require.Error(t, err, "%v", c.env)
+		assert.Contains(t, err.Error(), c.want)
+		assert.NotContains(t, err.Error(), "secretpw")
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	err = host.Run(context.Background(), "test", 3000, host.EnvOf(map[string]string{"PPROF_ADDR": taken.Addr().String()}), nil)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "PPROF_ADDR: listen tcp"), "an address taken stops the start, naming it: %v", err)
 }
 
 // --help lists each variable with its default and meaning.

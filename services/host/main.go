@@ -128,7 +128,9 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 		}
 	}()
 	if cfg.pprofAddr != "" {
-		servePprof(ctx, logger, cfg.pprofAddr)
+		if err := servePprof(ctx, logger, cfg.pprofAddr); err != nil {
+			return err
+		}
 	}
 	pool, err := eventstore.Open(ctx, cfg.databaseURL, name)
 	if err != nil {
@@ -141,7 +143,7 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("PORT, HOST or ADDR: %w", err)
 	}
 	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit})
 }
@@ -180,13 +182,27 @@ func readProcess(env Env, defaultPort int) (process, error) {
 	default:
 		return p, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: use otlp, stdout or none", p.tracesExporter)
 	}
+	if p.tracesExporter == "otlp" {
+		// The exporter takes any text and loses every trace to a malformed address,
+		// saying so only in a line at info level.
+		for _, key := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+			if _, err := env.URL(key, "", "http", "https"); err != nil {
+				return p, err
+			}
+		}
+	}
 	if _, err := env.Bool("DEV_MODE"); err != nil {
 		return p, err
 	}
 	p.pprofAddr = env("PPROF_ADDR")
 	p.databaseURL = env.String("DATABASE_URL", eventstore.DefaultDatabaseURL)
 	if _, err := pgxpool.ParseConfig(p.databaseURL); err != nil {
-		return p, errors.New("DATABASE_URL is not a postgres:// URL or connection string (its value is not repeated: it may hold a password)")
+		// pgx says what is wrong after the URL it quotes; the URL is left out.
+		why := "malformed"
+		if msg := err.Error(); strings.Contains(msg, "`: ") {
+			why = msg[strings.LastIndex(msg, "`: ")+3:]
+		}
+		return p, fmt.Errorf("DATABASE_URL is not a usable postgres:// URL or connection string: %s (its value is not repeated: it may hold a password)", why)
 	}
 	port := env.String("PORT", strconv.Itoa(defaultPort))
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -196,23 +212,38 @@ func readProcess(env Env, defaultPort int) (process, error) {
 	if _, _, err := net.SplitHostPort(p.addr); err != nil {
 		return p, fmt.Errorf("ADDR=%q is not host:port", p.addr)
 	}
+	if p.pprofAddr != "" {
+		if _, _, err := net.SplitHostPort(p.pprofAddr); err != nil {
+			return p, fmt.Errorf("PPROF_ADDR=%q is not host:port, such as 127.0.0.1:6061", p.pprofAddr)
+		}
+		if p.pprofAddr == p.addr {
+			return p, fmt.Errorf("PPROF_ADDR=%q is the service's own address: the profiler is never served there", p.pprofAddr)
+		}
+	}
 	return p, nil
 }
 
 // servePprof serves Go's profiler (/debug/pprof/) on its own listener, never on the
 // service's port, for as long as ctx lasts: how docs/BENCHMARKS.md profiles a running
 // service.
-func servePprof(ctx context.Context, logger *slog.Logger, addr string) {
-	srv := &http.Server{Addr: addr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+// Its address is taken before the service starts: one that is taken stops the start,
+// naming the variable, instead of a warning and a process without its profiler.
+func servePprof(ctx context.Context, logger *slog.Logger, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Warn("pprof listener stopped", "addr", addr, "err", err)
 		}
 	}()
+	return nil
 }
 
 // Logger is a process's logger, writing to w (standard error): LOG_LEVEL (default info),

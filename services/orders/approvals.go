@@ -139,6 +139,8 @@ func managerTokens(env host.Env) (httpx.Tokens, error) {
 		case token == env("OPERATOR_TOKEN"):
 			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is OPERATOR_TOKEN; give each manager a token of their own, or the operator's token decides orders", email)
 		case dev:
+		case strings.EqualFold(email, DevManagerEmail):
+			return nil, fmt.Errorf("MANAGER_TOKENS: %s is reserved for the development account; outside DEV_MODE=1 name each manager by their own email", email)
 		case token == DevManagerToken:
 			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is the published development value; outside DEV_MODE=1 give each manager a secret of their own", email)
 		default:

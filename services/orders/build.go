@@ -22,7 +22,7 @@ func Build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 	if cfg.DevMode {
 		logger.Warn("DEV_MODE: unsigned webhooks are accepted, reads need no credential and development secrets are in use")
 		if err := dashboard.EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
-			return nil, fmt.Errorf("dev dashboard account: %w", err)
+			return nil, fmt.Errorf("DASHBOARD_DEV_PASSWORD: the dev dashboard account's password: %w", err)
 		}
 		logger.Info(fmt.Sprintf("dashboard sign-in: %s / %s", DevManagerEmail, cfg.DashboardDevPassword),
 			"url", "http://localhost:"+env.String("PORT", "3001")+"/dashboard")

@@ -2,10 +2,13 @@ package orders
 
 import (
 	"fmt"
+	"net/mail"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/risk"
@@ -99,6 +102,16 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		ClientIPHeader: env("CLIENT_IP_HEADER"),
 	}
 	var err error
+	if h := cfg.ClientIPHeader; h != "" && !headerName(h) {
+		return cfg, fmt.Errorf("CLIENT_IP_HEADER=%q is not a header name like X-Real-IP", apperr.Excerpt(h))
+	}
+	if cfg.MailFrom != "" {
+		// The sender of every email, in the header and SMTP's envelope: a server refuses
+		// each email sent from a malformed one, for good (emails are sent at most once).
+		if a, perr := mail.ParseAddress(cfg.MailFrom); perr != nil || a.Name != "" || a.Address != cfg.MailFrom {
+			return cfg, fmt.Errorf("MAIL_FROM=%q is not an email address like orders@shop.example", apperr.Excerpt(cfg.MailFrom))
+		}
+	}
 	if cfg.SMTPURL, err = env.URL("SMTP_URL", "", "smtp"); err != nil {
 		return cfg, err
 	}
@@ -223,4 +236,16 @@ func operatorToken(env host.Env) (string, error) {
 		return "", nil
 	}
 	return env.Secret("OPERATOR_TOKEN", DevOperatorToken, "the bearer token operators read orders, lists and inboxes with")
+}
+
+// headerName reports whether h is an HTTP header name (RFC 9110's token): one with a space
+// or a colon would never be found on a request, and the sign-in limits would fall back to
+// the proxy's address for everyone.
+func headerName(h string) bool {
+	for _, c := range h {
+		if c > 127 || !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return h != ""
 }

@@ -135,11 +135,22 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com:x"}, "MANAGER_TOKENS: the token of ana@example.com has 1 characters"},
 		{map[string]string{"OPERATOR_TOKEN": "x"}, "OPERATOR_TOKEN has 1 characters"},
 		{map[string]string{"OPERATOR_TOKEN": "tok-ana-0123456789"}, "MANAGER_TOKENS: the token of ana@example.com is OPERATOR_TOKEN"},
+		{map[string]string{"MANAGER_TOKENS": "manager@ordermill.local:tok-dev-0123456789"}, "MANAGER_TOKENS: manager@ordermill.local is reserved for the development account"},
+		// A sender a mail server refuses had every email fail for good; a header name no
+		// request carries put every sign-in under the proxy's address.
+		{map[string]string{"MAIL_FROM": "not an email"}, `MAIL_FROM="not an email" is not an email address like orders@shop.example`},
+		{map[string]string{"MAIL_FROM": "Shop <orders@shop.example>"}, "MAIL_FROM"},
+		{map[string]string{"CLIENT_IP_HEADER": "bad header"}, `CLIENT_IP_HEADER="bad header" is not a header name like X-Real-IP`},
 	} {
 		_, err := orders.ConfigFromEnv(productionEnv(c.vars))
 		require.Error(t, err, "%v", c.vars)
 		assert.Contains(t, err.Error(), c.want)
 	}
+
+	cfg, err = orders.ConfigFromEnv(productionEnv(map[string]string{"MAIL_FROM": "orders@shop.example", "CLIENT_IP_HEADER": "X-Real-IP"}))
+	require.NoError(t, err)
+	assert.Equal(t, "orders@shop.example", cfg.MailFrom)
+	assert.Equal(t, "X-Real-IP", cfg.ClientIPHeader)
 
 	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)

@@ -698,14 +698,16 @@ type OrderList struct {
 	// NextCursor present when there is a next page
 	NextCursor *string `json:"nextCursor,omitempty"`
 	Orders     []struct {
-		CreatedAt     time.Time             `json:"createdAt"`
-		Currency      string                `json:"currency"`
-		CustomerEmail *string               `json:"customerEmail,omitempty"`
-		CustomerId    *string               `json:"customerId,omitempty"`
-		Id            OrderID               `json:"id"`
-		ItemCount     int                   `json:"itemCount"`
-		RiskScore     *int                  `json:"riskScore,omitempty"`
-		Status        OrderListOrdersStatus `json:"status"`
+		CreatedAt     time.Time `json:"createdAt"`
+		Currency      string    `json:"currency"`
+		CustomerEmail *string   `json:"customerEmail,omitempty"`
+		CustomerId    *string   `json:"customerId,omitempty"`
+		Id            OrderID   `json:"id"`
+
+		// ItemCount Units ordered, all lines together (2 of one SKU and 1 of another: 3), not lines.
+		ItemCount int                   `json:"itemCount"`
+		RiskScore *int                  `json:"riskScore,omitempty"`
+		Status    OrderListOrdersStatus `json:"status"`
 
 		// Total currency units, written without an exponent (19.99)
 		Total     float64   `json:"total"`
