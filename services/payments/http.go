@@ -35,6 +35,13 @@ func (s *Service) getSessionHTTP(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
+	// Where the customer pays, not the row: the row knows what the service did, the
+	// provider whether the customer paid. If it does not answer, the row is the answer.
+	if live, err := s.cfg.Provider.Observe(r.Context(), sess); err != nil {
+		s.logger.WarnContext(r.Context(), "payments: the provider did not say how the session stands; answering as recorded", "order_id", orderID, "err", err)
+	} else {
+		sess = live
+	}
 	httpx.WriteJSON(w, http.StatusOK, sess)
 }
 

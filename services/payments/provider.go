@@ -25,6 +25,10 @@ type Provider interface {
 	// ExpireSession closes a session so that it can no longer be paid. A session already
 	// closed or paid is no error: asked again, the provider's answer is the same.
 	ExpireSession(ctx context.Context, sessionID string) error
+	// Observe is sess as the provider has it now: paid (with its payment), closed or still
+	// open. A provider whose sessions are the service's own rows (the simulator) returns
+	// sess as it is.
+	Observe(ctx context.Context, sess Session) (Session, error)
 }
 
 // GivenBack is what the provider says of a refund it made: its id, and the amount (minor
@@ -58,6 +62,9 @@ func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession) (
 // ExpireSession has nothing to do: payments.sessions is the simulator's state, and the
 // service records the session closed there.
 func (simulatedProvider) ExpireSession(context.Context, string) error { return nil }
+
+// Observe has nothing to ask: the simulator settles its sessions in payments.sessions.
+func (simulatedProvider) Observe(_ context.Context, sess Session) (Session, error) { return sess, nil }
 
 func (simulatedProvider) Refund(context.Context, payment.Refund) (GivenBack, error) {
 	return GivenBack{RefundID: "re_" + rand.Text()}, nil

@@ -156,6 +156,31 @@ func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) error {
 	return stripeError("expire Checkout Session "+sessionID, err)
 }
 
+// Observe reads an open session back from Stripe, where the customer pays: its payment
+// comes to the orders service as a webhook, and the service's row stayed "open" after
+// the order was paid. A paid session is completed, with its payment intent; one Stripe
+// expired is expired; one complete but not paid yet (a delayed method) is still open. A
+// session the service closed itself is as it recorded it.
+func (s *Stripe) Observe(ctx context.Context, sess Session) (Session, error) {
+	if sess.Status != StatusOpen {
+		return sess, nil
+	}
+	cs, err := s.client.V1CheckoutSessions.Retrieve(ctx, sess.SessionID, &stripe.CheckoutSessionRetrieveParams{})
+	if err != nil {
+		return sess, stripeError("read Checkout Session "+sess.SessionID, err)
+	}
+	switch {
+	case cs.Status == stripe.CheckoutSessionStatusComplete && cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusUnpaid:
+		sess.Status = payment.StatusCompleted
+		if cs.PaymentIntent != nil {
+			sess.PaymentID = cs.PaymentIntent.ID
+		}
+	case cs.Status == stripe.CheckoutSessionStatusExpired:
+		sess.Status = StatusExpired
+	}
+	return sess, nil
+}
+
 // stripeError keeps Stripe's own message and request id, which support needs to find the
 // call in the Stripe dashboard; the command is retried, then dead-lettered.
 func stripeError(what string, err error) error {

@@ -3,6 +3,8 @@ package payments_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -223,4 +225,34 @@ func TestStripeExpiresTheSessionOfAnOrderGivenUp(t *testing.T) {
 	require.Len(t, calls, 1)
 	assert.Equal(t, "POST", calls[0].Method)
 	assert.Equal(t, 200, calls[0].Status)
+}
+
+// With Stripe the session's status is read from Stripe, where the customer pays: the
+// service's row stayed "open" after the order was paid (the payment comes to the orders
+// service as a webhook). Paid: completed, with its payment intent; expired at Stripe:
+// expired; complete but not paid yet (a delayed method): still open.
+func TestStripeSessionsReadAsStripeHasThem(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	sess, _, err := createInTx(ctx, pool, svc, payment.CreateSession{OrderID: "ord-paid-at-stripe", Amount: 500, Currency: "EUR"})
+	require.NoError(t, err)
+	read := func() payments.Session {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		svc.Handler().ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/payments/sessions/ord-paid-at-stripe", nil)))
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		return decode[payments.Session](t, rec)
+	}
+	mock.CheckoutSession(sess.SessionID, "open", "unpaid", "")
+	assert.Equal(t, payments.StatusOpen, read().Status)
+	mock.CheckoutSession(sess.SessionID, "complete", "unpaid", "")
+	assert.Equal(t, payments.StatusOpen, read().Status, "a delayed payment method has not paid yet")
+	mock.CheckoutSession(sess.SessionID, "complete", "paid", "pi_paid_at_stripe")
+	paid := read()
+	assert.Equal(t, payment.StatusCompleted, paid.Status)
+	assert.Equal(t, "pi_paid_at_stripe", paid.PaymentID)
+	mock.CheckoutSession(sess.SessionID, "expired", "unpaid", "")
+	assert.Equal(t, payments.StatusExpired, read().Status)
+	assert.Len(t, mock.Requests("/v1/checkout/sessions/"+sess.SessionID), 4, "each read asks Stripe")
 }

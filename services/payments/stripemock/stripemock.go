@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -43,7 +44,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
-	intents  map[string]string // payment intent id → the order_id of its metadata
+	objects  map[string]map[string]any // an object's path → the fields it reads back with
 }
 
 // PaymentIntent makes the payment intent id read back (GET /v1/payment_intents/{id}) as
@@ -51,20 +52,34 @@ type Server struct {
 // at a session the service opened, which stripe-mock, keeping no state, cannot. Other
 // intents read back as stripe-mock's fixture, whose metadata names no order.
 func (s *Server) PaymentIntent(id, orderID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.intents[id] = orderID
+	s.readsBack("/v1/payment_intents/"+id, map[string]any{"id": id, "metadata": map[string]string{"order_id": orderID}})
 }
 
-// paidIntent rewrites stripe-mock's answer to reading a payment intent registered with
-// PaymentIntent: its id and its metadata.order_id.
-func (s *Server) paidIntent(res *http.Response) error {
-	id, ok := strings.CutPrefix(res.Request.URL.Path, "/v1/payment_intents/")
-	if !ok || res.Request.Method != http.MethodGet || strings.Contains(id, "/") || res.StatusCode != http.StatusOK {
+// CheckoutSession makes the Checkout Session id read back (GET
+// /v1/checkout/sessions/{id}) with status and paymentStatus, and paymentIntent once paid
+// (empty: none), as Stripe would once the customer acted on it.
+func (s *Server) CheckoutSession(id, status, paymentStatus, paymentIntent string) {
+	fields := map[string]any{"id": id, "status": status, "payment_status": paymentStatus, "payment_intent": nil}
+	if paymentIntent != "" {
+		fields["payment_intent"] = paymentIntent
+	}
+	s.readsBack("/v1/checkout/sessions/"+id, fields)
+}
+
+func (s *Server) readsBack(path string, fields map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objects[path] = fields
+}
+
+// asRegistered rewrites stripe-mock's answer to reading an object registered with
+// PaymentIntent or CheckoutSession: the registered fields replace the fixture's.
+func (s *Server) asRegistered(res *http.Response) error {
+	if res.Request.Method != http.MethodGet || res.StatusCode != http.StatusOK {
 		return nil
 	}
 	s.mu.Lock()
-	orderID, known := s.intents[id]
+	fields, known := s.objects[res.Request.URL.Path]
 	s.mu.Unlock()
 	if !known {
 		return nil
@@ -74,13 +89,12 @@ func (s *Server) paidIntent(res *http.Response) error {
 	if err != nil {
 		return err
 	}
-	var intent map[string]any
-	if err := json.Unmarshal(body, &intent); err != nil {
+	var object map[string]any
+	if err := json.Unmarshal(body, &object); err != nil {
 		return err
 	}
-	intent["id"] = id
-	intent["metadata"] = map[string]string{"order_id": orderID}
-	if body, err = json.Marshal(intent); err != nil {
+	maps.Copy(object, fields)
+	if body, err = json.Marshal(object); err != nil {
 		return err
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
@@ -156,10 +170,10 @@ func Start(t testing.TB) *Server {
 		t.Fatal("stripemock: stripe-mock did not listen within a minute")
 	}
 
-	s := &Server{intents: map[string]string{}}
+	s := &Server{objects: map[string]map[string]any{}}
 	target := &url.URL{Scheme: "http", Host: "stripe-mock"}
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ModifyResponse = s.paidIntent
+	proxy.ModifyResponse = s.asRegistered
 	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}
