@@ -202,6 +202,12 @@ func decode(body []byte, v any, strict bool) error {
 	return nil
 }
 
+// maxFieldWalk is the largest body whose type error fieldAt names with its arrays'
+// indexes: a walk of tokens costs about a second a megabyte, and a webhook of a megabyte
+// with a type error at its end cost that to refuse. Larger bodies are named as
+// encoding/json names them.
+const maxFieldWalk = 64 << 10
+
 // fieldAt names the field of body typeErr is about with the index of every array on the
 // way ("items[2].quantity", where encoding/json says "items.quantity"), so a client told
 // that a quantity must be a number knows which line's. It walks body's tokens to the
@@ -386,7 +392,10 @@ func decodeError(err error, body []byte) error {
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return apperr.Errorf(apperr.CodeInvalid, "the request body must be %s", jsonType(typeErr.Type))
 	case errors.As(err, &typeErr):
-		field := fieldAt(body, typeErr)
+		field := typeErr.Field
+		if len(body) <= maxFieldWalk {
+			field = fieldAt(body, typeErr)
+		}
 		return apperr.FieldErrorf(field, "%s must be %s", field, jsonType(typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := apperr.Excerpt(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))

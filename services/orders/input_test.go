@@ -80,6 +80,12 @@ func TestPlaceOrderRefusesALargeBodyBeforeDecodingIt(t *testing.T) {
 	assertError(t, r, http.StatusRequestEntityTooLarge, "too_large", "")
 	assert.Contains(t, string(r.body), fmt.Sprintf("request body is larger than %d bytes", orders.MaxOrderBody))
 
+	// More lines than an order may have are counted, not decoded: 20,000 empty lines fit
+	// the cap and cost ten times a real order to refuse after a decode.
+	r = a.post(t, `{"items":[`+strings.Repeat(`{},`, 19_999)+`{}],"customerEmail":5}`, nil)
+	assertError(t, r, http.StatusBadRequest, "invalid", "items")
+	assert.Contains(t, string(r.body), "items must hold at most 100 lines, got 20000")
+
 	// The largest order there is: 100 lines of the longest SKUs, every address part at
 	// its longest, every character escaped, indented.
 	esc := func(n int) string { return strings.Repeat(`é`, n) }
