@@ -15,7 +15,11 @@ func readersAgainst(t *testing.T, status, n int, placed ...string) (*driver, []s
 	t.Helper()
 	seen := make(chan string, 4*n)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen <- r.URL.Path
+		select {
+		case seen <- r.URL.Path:
+		default: // the readers ran ahead of the test: never block a handler, or the
+			// server's Close waits on it for ever (a loaded machine hung make test here)
+		}
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(`{"id":"x","status":"placed"}`))
 	}))
