@@ -401,3 +401,17 @@ func TestTextBoxesTakeWhatTheServerTakes(t *testing.T) {
 		}
 	}
 }
+
+// After a wrong password the focus is in the password box, the email being kept; on a
+// first visit it is in the email box.
+func TestSignInFocusesTheBoxToFill(t *testing.T) {
+	for v, focused := range map[ui.SignIn]string{
+		{}: "signin-email",
+		{Email: "ana@example.com", Error: "Wrong email or password."}: "signin-password",
+	} {
+		doc := render(t, ui.SignInPage(v))
+		got := doc.Find("[autofocus]")
+		require.Equal(t, 1, got.Length(), "%+v", v)
+		assert.Equal(t, focused, got.AttrOr("data-testid", ""), "%+v", v)
+	}
+}

@@ -33,8 +33,10 @@ type Page struct {
 
 // SignIn is the sign-in page.
 type SignIn struct {
-	Email     string
-	Error     string
+	Email string
+	Error string
+	// Notice says an action was not done because the session had ended.
+	Notice    string
 	CSRFToken string
 	Next      string
 	DevHint   string

@@ -187,7 +187,17 @@ func (s *Service) signedIn(h managerHandler) http.HandlerFunc {
 				http.Redirect(w, r, "/dashboard/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			w.Header().Set("HX-Redirect", "/dashboard/signin"+backTo(r))
+			// An action (not a page) met an ended session: the sign-in page says it was not
+			// done, where it said nothing and a manager took the decision for made.
+			to := "/dashboard/signin" + backTo(r)
+			if !safe {
+				sep := "?"
+				if strings.Contains(to, "?") {
+					sep = "&"
+				}
+				to += sep + "ended=1"
+			}
+			w.Header().Set("HX-Redirect", to)
 			s.dashboardError(w, r, http.StatusUnauthorized, "sign in to the dashboard first", nil)
 			return
 		}
@@ -260,7 +270,11 @@ func (s *Service) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
 		return
 	}
-	s.renderSignIn(w, r, http.StatusOK, ui.SignIn{Next: safeNext(r.URL.Query().Get("next"))})
+	v := ui.SignIn{Next: safeNext(r.URL.Query().Get("next"))}
+	if r.URL.Query().Get("ended") == "1" {
+		v.Notice = "Your session ended before your last action reached the server: it was not done (a decision was not recorded). Sign in and do it again."
+	}
+	s.renderSignIn(w, r, http.StatusOK, v)
 }
 
 func (s *Service) renderSignIn(w http.ResponseWriter, r *http.Request, status int, v ui.SignIn) {

@@ -183,13 +183,19 @@ func TestAnActionWithoutASessionSignsInAndReturnsToThePage(t *testing.T) {
 	t.Parallel()
 	d := newDash(t)
 	for current, want := range map[string]string{
-		"http://127.0.0.1:3001/dashboard/approvals?x=1": "/dashboard/signin?next=%2Fdashboard%2Fapprovals%3Fx%3D1",
-		"https://evil.example/elsewhere":                "/dashboard/signin",
-		"":                                              "/dashboard/signin",
+		"http://127.0.0.1:3001/dashboard/approvals?x=1": "/dashboard/signin?next=%2Fdashboard%2Fapprovals%3Fx%3D1&ended=1",
+		"https://evil.example/elsewhere":                "/dashboard/signin?ended=1",
+		"":                                              "/dashboard/signin?ended=1",
 	} {
 		p := d.request(t, orderstest.Client(t), "POST", "/dashboard/approvals/some-order/decide", nil,
 			map[string]string{"HX-Request": "true", "HX-Current-URL": current})
 		assert.Equal(t, http.StatusUnauthorized, p.status)
 		assert.Equal(t, want, p.header.Get("HX-Redirect"), current)
 	}
+	// The sign-in page then says the action was not done: it said nothing, and a manager
+	// took a decision the server never saw for made.
+	p := d.request(t, orderstest.Client(t), "GET", "/dashboard/signin?next=%2Fdashboard%2Fapprovals&ended=1", nil, nil)
+	assert.Contains(t, p.doc.Find("[data-testid=signin-notice]").Text(), "it was not done (a decision was not recorded)")
+	p = d.request(t, orderstest.Client(t), "GET", "/dashboard/signin", nil, nil)
+	assert.Zero(t, p.doc.Find("[data-testid=signin-notice]").Length())
 }
