@@ -81,6 +81,10 @@ type PendingOrder struct {
 	// ReasonError is a refused decision's message, shown next to the reason box, and
 	// ConfirmError one about the typed confirmation, shown next to that box (Refuse).
 	ReasonError, ConfirmError string
+	// TypedReason and TypedConfirm are what the manager had typed in the boxes when the
+	// decision was refused: the card shown again keeps them (an approval sent again after a
+	// mistyped id was recorded without the reason typed before it).
+	TypedReason, TypedConfirm string
 	// OnOrderPage marks the card of the order page, whose decision answers with the
 	// whole order rather than the row.
 	OnOrderPage bool
@@ -149,6 +153,8 @@ type Decision struct {
 	Error string
 	// AtConfirm says Error is about the typed confirmation of a very large order.
 	AtConfirm bool
+	// Confirm is what was typed in the confirmation box.
+	Confirm string
 	// Order is the order again, when it still waits: its card is shown with Error.
 	Order *PendingOrder
 }
@@ -375,10 +381,13 @@ func withoutFlash(o OrderDetail) OrderDetail {
 type Refusal struct {
 	Text      string
 	AtConfirm bool
+	// Reason and Confirm are what was typed, kept in the boxes.
+	Reason, Confirm string
 }
 
 // Refuse shows r on o's card, next to the box it is about.
 func (o *PendingOrder) Refuse(r Refusal) {
+	o.TypedReason, o.TypedConfirm = r.Reason, r.Confirm
 	if r.AtConfirm {
 		o.ConfirmError = r.Text
 	} else {
@@ -387,4 +396,6 @@ func (o *PendingOrder) Refuse(r Refusal) {
 }
 
 // Refusal is d's refusal, to show on the order's card.
-func (d Decision) Refusal() Refusal { return Refusal{Text: d.Error, AtConfirm: d.AtConfirm} }
+func (d Decision) Refusal() Refusal {
+	return Refusal{Text: d.Error, AtConfirm: d.AtConfirm, Reason: d.Reason, Confirm: d.Confirm}
+}

@@ -133,11 +133,24 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		assert.False(t, reasonFocused)
 		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}}, hx)
 		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-testid=decide-confirm-error]").Text())
+		// What was typed stays in the boxes: an approval sent again after a mistyped id was
+		// recorded without the reason typed before it.
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "reason": {"checked by phone"}, "confirm": {"ord-hel"}}, hx)
+		assert.Equal(t, "checked by phone", p.doc.Find("[data-testid=decide-reason]").AttrOr("value", ""))
+		assert.Equal(t, "ord-hel", p.doc.Find("[data-testid=decide-confirm]").AttrOr("value", ""))
+		// Enter in the id box sends the form's first button, Reject: with the id typed, a
+		// reject decides nothing (it rejected orders their manager was approving).
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"reject"}, "reason": {"checked by phone"}, "confirm": {"ord-held"}}, hx)
+		require.Equal(t, http.StatusOK, p.status, p.body)
+		assert.Contains(t, p.doc.Find("[data-testid=decide-confirm-error]").Text(), "nothing was decided. Press Approve to approve it")
+		assert.Equal(t, "ord-held", p.doc.Find("[data-testid=decide-confirm]").AttrOr("value", ""))
+		status, _ := d.decidedBy(t, "ord-held")
+		assert.Equal(t, "awaiting_approval", status, "not rejected")
 		// Without JS the page says it at the same box.
 		p = d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "csrf_token": {csrf}}, nil)
 		assert.Equal(t, http.StatusUnprocessableEntity, p.status)
 		assert.Equal(t, "This order totals 25,000.00 EUR: type ord-held to approve it.", p.doc.Find("[data-order-id=ord-held] [data-testid=decide-confirm-error]").Text())
-		status, _ := d.decidedBy(t, "ord-held")
+		status, _ = d.decidedBy(t, "ord-held")
 		assert.Equal(t, "awaiting_approval", status)
 
 		// The id in capitals is the id.

@@ -24,7 +24,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	id := r.PathValue("id")
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	d := ui.Decision{OrderID: id, By: m.Email, Reason: reason}
+	d := ui.Decision{OrderID: id, By: m.Email, Reason: reason, Confirm: strings.TrimSpace(r.PostForm.Get("confirm"))}
 	switch r.PostForm.Get("decision") {
 	case "approve":
 		d.Approved = true
@@ -34,9 +34,14 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	var err error
-	if !d.Approved && reason == "" {
+	switch {
+	case !d.Approved && d.Confirm != "":
+		// The id is typed to approve; a reject with it is the form's first button, which
+		// Enter in the id box presses: it rejected orders their manager was approving.
+		d.Error, d.AtConfirm = "You typed the order's id, which approves it, but the form was sent with Reject (Enter sends Reject): nothing was decided. Press Approve to approve it, or clear the id to reject it.", true
+	case !d.Approved && reason == "":
 		d.Error = "Give a reason to reject the order."
-	} else if d.Approved {
+	case d.Approved:
 		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
 		d.AtConfirm = d.Error != ""
 	}
