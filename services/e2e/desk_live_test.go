@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
 	cdpfetch "github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -115,4 +117,46 @@ func TestDeskKeepsTheRowOfADecisionUntilItsAnswer(t *testing.T) {
 	}))
 	do(t, alice, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-result][data-order-id=%q]`, id))))
 	assert.Contains(t, textOf(t, alice, chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))), "Approved")
+}
+
+// A decision whose answer is lost on the way back (the connection cut at the response
+// stage) may have been taken: the bar says so, not "nothing was changed" (a probe's
+// decision was recorded while the page said that), and the row the stream said left the
+// list goes once the request has failed, instead of staying under a count without it.
+func TestDeskSaysALostAnswerMayHaveBeenTaken(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.WaitVisible(readyRow(id)))
+	paused := make(chan cdpfetch.RequestID, 1)
+	require.NoError(t, chromedp.Listen(alice, func(ev any) {
+		if e, ok := ev.(*cdpfetch.EventRequestPaused); ok {
+			select {
+			case paused <- e.RequestID:
+			default:
+			}
+		}
+	}))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpfetch.Enable, cdpfetch.EnableParams{Patterns: []*cdpfetch.RequestPattern{
+			{URLPattern: "*/decide", RequestStage: cdpfetch.RequestStageResponse}}})
+		return err
+	}))
+	do(t, alice,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "answer lost"),
+		chromedp.Click(in(id, `[data-testid=approve-button]`)),
+	)
+	var held cdpfetch.RequestID
+	select {
+	case held = <-paused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the decision's answer was not held")
+	}
+	do(t, alice, until(`document.querySelector('[data-testid=pending-summary]').dataset.total === '0'`))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpfetch.FailRequest, cdpfetch.FailRequestParams{RequestID: held, ErrorReason: network.ErrorReasonConnectionClosed})
+		return err
+	}))
+	do(t, alice, until(`!document.getElementById(`+strconv.Quote("pending-"+id)+`)`))
+	assert.Contains(t, textOf(t, alice, chromedp.CSS(`[data-testid=alert]`)), "may or may not have been taken")
+	assert.Equal(t, "awaiting_payment", s.waitStatus(t, id, "awaiting_payment").Status, "it was taken")
 }

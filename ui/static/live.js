@@ -95,8 +95,10 @@
       }
       say("alert", "Not done: " + (text || ("the server answered " + (xhr ? xhr.status : "an error"))) + ".");
     });
+    // No answer is not "not done": the action may have been taken before the answer was
+    // lost (a probe's decision was recorded while this said nothing had changed).
     document.addEventListener("htmx:sendError", function () {
-      say("alert", "Not done: the orders service did not answer. Nothing was changed; try again.");
+      say("alert", "No answer from the orders service: the action may or may not have been taken. Reload the page to see where things stand before you try again.");
     });
     document.addEventListener("htmx:afterRequest", function (e) {
       if (e.detail.successful) { say("alert", ""); }
@@ -106,12 +108,25 @@
   // A row the manager is deciding stays until the decision's answer takes its place: the
   // live stream deletes a decided order's row, and on a slow network it came first, so the
   // answer found no row to replace, and the manager's own decision vanished unconfirmed.
+  // When the answer does not come (or refuses), the stream's word that the order left the
+  // list is applied then: it is not sent again, and the row stayed under a count that no
+  // longer held it.
   function keepRowsBeingDecided() {
+    var left = {};
     document.addEventListener("htmx:oobBeforeSwap", function (e) {
       var t = e.detail.target;
       if (t && t.matches && t.matches("[data-testid=pending-row]") && t.querySelector(".htmx-request")) {
         e.detail.shouldSwap = false;
+        left[t.id] = true;
       }
+    });
+    document.addEventListener("htmx:afterRequest", function (e) {
+      var row = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("[data-testid=pending-row]");
+      if (!row || !left[row.id]) { return; }
+      delete left[row.id];
+      // After the events that follow this one (htmx:sendError comes after
+      // htmx:afterRequest): from a row already gone they would reach nothing.
+      if (!e.detail.successful) { setTimeout(function () { row.remove(); }, 0); }
     });
   }
 
