@@ -185,7 +185,7 @@ func bulkVerb(approved, title bool) string {
 
 // bulkQuestion asks for a bulk decision's confirmation.
 func bulkQuestion(b Bulk) string {
-	q := fmt.Sprintf("%s %d orders", bulkVerb(b.Approved, true), len(b.OrderIDs))
+	q := fmt.Sprintf("%s %d %s", bulkVerb(b.Approved, true), len(b.OrderIDs), plural(len(b.OrderIDs), "order", "orders"))
 	if b.Reason != "" {
 		q += " with the reason \u201c" + b.Reason + "\u201d"
 	}

@@ -415,3 +415,13 @@ func TestSignInFocusesTheBoxToFill(t *testing.T) {
 		assert.Equal(t, focused, got.AttrOr("data-testid", ""), "%+v", v)
 	}
 }
+
+// One order is one order: "Reject 1 orders" read as a slip.
+func TestBulkConfirmationCountsInWords(t *testing.T) {
+	one := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"o-1"}, Confirm: true, Reason: "fraud"}, "tok"))
+	assert.Contains(t, one.Find("[data-testid=bulk-confirm-button]").Text(), "Reject 1 order")
+	assert.NotContains(t, one.Find("[data-testid=bulk-confirm-button]").Text(), "orders")
+	assert.Contains(t, one.Find("[data-testid=bulk-question]").Text(), "Reject 1 order with")
+	two := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"o-1", "o-2"}, Approved: true, Confirm: true}, "tok"))
+	assert.Contains(t, two.Find("[data-testid=bulk-confirm-button]").Text(), "Approve 2 orders")
+}
