@@ -74,32 +74,7 @@ func TestDeskOrderPageKeepsANoteBeingTyped(t *testing.T) {
 func TestDeskKeepsTheRowOfADecisionUntilItsAnswer(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(readyRow(id)))
-	paused := make(chan cdpfetch.RequestID, 1)
-	// The listener lives as long as the tab (an action's context ends with the action).
-	require.NoError(t, chromedp.Listen(alice, func(ev any) {
-		if e, ok := ev.(*cdpfetch.EventRequestPaused); ok {
-			select {
-			case paused <- e.RequestID:
-			default:
-			}
-		}
-	}))
-	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, cdpfetch.Enable, cdpfetch.EnableParams{Patterns: []*cdpfetch.RequestPattern{
-			{URLPattern: "*/decide", RequestStage: cdpfetch.RequestStageResponse}}})
-		return err
-	}))
-	do(t, alice,
-		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "slow network"),
-		chromedp.Click(in(id, `[data-testid=approve-button]`)),
-	)
-	var held cdpfetch.RequestID
-	select {
-	case held = <-paused:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the decision's answer was not held")
-	}
+	held := approveWithTheAnswerHeld(t, alice, id, "slow network")
 	// On its way, the action says so and cannot be sent twice: its buttons are disabled
 	// (on a slow network nothing showed that a click had been taken).
 	assert.True(t, get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(
@@ -126,31 +101,7 @@ func TestDeskKeepsTheRowOfADecisionUntilItsAnswer(t *testing.T) {
 func TestDeskSaysALostAnswerMayHaveBeenTaken(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
-	do(t, alice, chromedp.WaitVisible(readyRow(id)))
-	paused := make(chan cdpfetch.RequestID, 1)
-	require.NoError(t, chromedp.Listen(alice, func(ev any) {
-		if e, ok := ev.(*cdpfetch.EventRequestPaused); ok {
-			select {
-			case paused <- e.RequestID:
-			default:
-			}
-		}
-	}))
-	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, cdpfetch.Enable, cdpfetch.EnableParams{Patterns: []*cdpfetch.RequestPattern{
-			{URLPattern: "*/decide", RequestStage: cdpfetch.RequestStageResponse}}})
-		return err
-	}))
-	do(t, alice,
-		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "answer lost"),
-		chromedp.Click(in(id, `[data-testid=approve-button]`)),
-	)
-	var held cdpfetch.RequestID
-	select {
-	case held = <-paused:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the decision's answer was not held")
-	}
+	held := approveWithTheAnswerHeld(t, alice, id, "answer lost")
 	do(t, alice, until(`document.querySelector('[data-testid=pending-summary]').dataset.total === '0'`))
 	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, cdpfetch.FailRequest, cdpfetch.FailRequestParams{RequestID: held, ErrorReason: network.ErrorReasonConnectionClosed})
@@ -159,4 +110,37 @@ func TestDeskSaysALostAnswerMayHaveBeenTaken(t *testing.T) {
 	do(t, alice, until(`!document.getElementById(`+strconv.Quote("pending-"+id)+`)`))
 	assert.Contains(t, textOf(t, alice, chromedp.CSS(`[data-testid=alert]`)), "may or may not have been taken")
 	assert.Equal(t, "awaiting_payment", s.waitStatus(t, id, "awaiting_payment").Status, "it was taken")
+}
+
+// approveWithTheAnswerHeld approves order id on the pending page with reason, and holds
+// the answer in the browser, at the response stage, until the test continues or fails it.
+func approveWithTheAnswerHeld(t *testing.T, tab context.Context, id, reason string) cdpfetch.RequestID {
+	t.Helper()
+	do(t, tab, chromedp.WaitVisible(readyRow(id)))
+	paused := make(chan cdpfetch.RequestID, 1)
+	// The listener lives as long as the tab (an action's context ends with the action).
+	require.NoError(t, chromedp.Listen(tab, func(ev any) {
+		if e, ok := ev.(*cdpfetch.EventRequestPaused); ok {
+			select {
+			case paused <- e.RequestID:
+			default:
+			}
+		}
+	}))
+	do(t, tab, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpfetch.Enable, cdpfetch.EnableParams{Patterns: []*cdpfetch.RequestPattern{
+			{URLPattern: "*/decide", RequestStage: cdpfetch.RequestStageResponse}}})
+		return err
+	}))
+	do(t, tab,
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), reason),
+		chromedp.Click(in(id, `[data-testid=approve-button]`)),
+	)
+	select {
+	case held := <-paused:
+		return held
+	case <-time.After(20 * time.Second):
+		t.Fatal("the decision's answer was not held")
+	}
+	return ""
 }
