@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -43,6 +44,20 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 	case !b.Approved && b.Reason == "":
 		b.Error = "Give a reason to reject the orders."
 	case r.PostForm.Get("confirmed") != "1":
+		// A very large order is approved with its id typed, which a bulk form has no box
+		// for: it asked "Approve 2 orders?" and then refused both.
+		if b.Approved {
+			large, err := s.needingTypedIDs(r, b.OrderIDs)
+			if err != nil {
+				s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+				return
+			}
+			if len(large) > 0 {
+				b.Error = "A very large order is approved on its own, with its id typed: untick " + strings.Join(large, ", ") +
+					" to approve the others at once, then approve each on its own."
+				break
+			}
+		}
 		b.Confirm = true
 	default:
 		for _, id := range b.OrderIDs {
@@ -78,4 +93,20 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, ui.BulkResult(b, m.CSRF))
+}
+
+// needingTypedIDs returns the short ids of the orders among ids that are approved only
+// with their id typed (unconfirmed).
+func (s *Service) needingTypedIDs(r *http.Request, ids []string) ([]string, error) {
+	var large []string
+	for _, id := range ids {
+		why, err := s.unconfirmed(r.Context(), id, "")
+		if err != nil && apperr.ErrorCode(err) != apperr.CodeNotFound {
+			return nil, err
+		}
+		if why != "" {
+			large = append(large, ui.ShortID(id))
+		}
+	}
+	return large, nil
 }

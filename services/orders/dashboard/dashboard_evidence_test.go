@@ -116,6 +116,20 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		check(t, p.doc.Find("[data-testid=order-addresses]").AddSelection(p.doc.Find("[data-testid=order-history]")).AddSelection(p.doc.Find("[data-testid=order-risk]")))
 	})
+	t.Run("a bulk approval leaves the very large orders to be approved on their own", func(t *testing.T) {
+		// It asked "Approve 2 orders?" and then refused the large one for want of its id.
+		hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
+		p := d.request(t, d.client, "POST", "/dashboard/approvals/bulk", url.Values{"decision": {"approve"}, "order": {"ord-held", "ord-else"}}, hx)
+		require.Equal(t, http.StatusOK, p.status, p.body)
+		assert.Contains(t, p.doc.Find("[data-testid=bulk-error]").Text(), "untick ord-held to approve the others at once")
+		assert.Zero(t, p.doc.Find("[data-testid=bulk-confirm]").Length(), "no confirmation to give")
+		status, _ := d.decidedBy(t, "ord-held")
+		assert.Equal(t, "awaiting_approval", status)
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/bulk", url.Values{"decision": {"approve"}, "order": {"ord-else"}}, hx)
+		assert.Equal(t, 1, p.doc.Find("[data-testid=bulk-confirm]").Length(), "the others are asked about")
+		p = d.request(t, d.client, "POST", "/dashboard/approvals/bulk", url.Values{"decision": {"reject"}, "reason": {"fraud"}, "order": {"ord-held"}}, hx)
+		assert.Equal(t, 1, p.doc.Find("[data-testid=bulk-confirm]").Length(), "a rejection needs no id")
+	})
 	t.Run("a very large order is approved only once its id is typed", func(t *testing.T) {
 		hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
 		p := d.request(t, d.client, "POST", "/dashboard/approvals/ord-held/decide", url.Values{"decision": {"approve"}, "confirm": {"ord"}}, hx)
