@@ -85,13 +85,12 @@ type Departure struct {
 	At           time.Time
 }
 
-// Departures reads how the orders ids that no longer wait left, leaving out those
-// manager except decided.
-func Departures(ctx context.Context, q eventstore.Querier, ids []string, except string) ([]Departure, error) {
+// Departures reads how the orders ids that no longer wait left.
+func Departures(ctx context.Context, q eventstore.Querier, ids []string) ([]Departure, error) {
 	rows, err := q.Query(ctx, `SELECT p.order_id, p.status, p.decided_by, p.decision_reason,
 			coalesce(s.cancel_reason, ''), coalesce(s.updated_at, now())
 		FROM orders.pending_approvals p LEFT JOIN orders.order_summaries s USING (order_id)
-		WHERE p.order_id = ANY($1) AND p.status <> $3 AND p.decided_by <> $2 ORDER BY p.order_id`, ids, except, ApprovalWaiting)
+		WHERE p.order_id = ANY($1) AND p.status <> $2 ORDER BY p.order_id`, ids, ApprovalWaiting)
 	if err != nil {
 		return nil, fmt.Errorf("departures: %w", err)
 	}

@@ -179,6 +179,9 @@ type LogEntry struct {
 	OrderID string
 	Text    string
 	At      time.Time
+	// Mine marks a decision of the page's own manager (made in another tab, or logged
+	// already by its answer in this one).
+	Mine bool
 }
 
 // OrderRow is one line of the all-orders list.

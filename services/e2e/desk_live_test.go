@@ -144,3 +144,25 @@ func approveWithTheAnswerHeld(t *testing.T, tab context.Context, id, reason stri
 	}
 	return ""
 }
+
+// A manager's own decision is said in their other tabs too: the row left the list there
+// without a word (a probe took it for lost). The tab that decided keeps one entry for it,
+// whichever of its answer and the stream comes first.
+func TestDeskSaysAManagersOwnDecisionInTheirOtherTab(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	other := tab(t, alice) // another window, signed in as the same manager
+	signIn(t, other, s.orders, "alice@example.com", "alice-password")
+	do(t, other, chromedp.WaitVisible(readyRow(id)))
+	entry := chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))
+	do(t, alice, chromedp.WaitVisible(readyRow(id)),
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "stolen card"),
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(entry))
+	do(t, other, chromedp.WaitVisible(entry))
+	assert.Contains(t, textOf(t, other, entry), "Rejected")
+	assert.Contains(t, textOf(t, other, entry), "stolen card")
+	count := fmt.Sprintf(`document.querySelectorAll('[data-testid=decision-log-entry][data-order-id=%q]').length`, id)
+	do(t, alice, until(`document.querySelector('[data-testid=pending-summary]').dataset.total === '0'`))
+	assert.Equal(t, 1, get(t, alice, chromedp.Evaluate[int](count)), "one entry in the tab that decided")
+}

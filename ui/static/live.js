@@ -113,6 +113,16 @@
   // longer held it.
   function keepRowsBeingDecided() {
     var left = {};
+    // One entry an order in the decision log: a manager's own decision is logged by its
+    // answer and by the stream (which says it for the manager's other tabs), in either order.
+    document.addEventListener("htmx:oobBeforeSwap", function (e) {
+      var entry = e.detail.fragment && e.detail.fragment.querySelector && e.detail.fragment.querySelector("[data-testid=decision-log-entry]");
+      if (!entry || !e.detail.target || e.detail.target.id !== "decision-log") { return; }
+      var id = entry.getAttribute("data-order-id");
+      if (e.detail.target.querySelector('[data-testid=decision-log-entry][data-order-id="' + id + '"]')) {
+        e.detail.shouldSwap = false;
+      }
+    });
     document.addEventListener("htmx:oobBeforeSwap", function (e) {
       var t = e.detail.target;
       if (t && t.matches && t.matches("[data-testid=pending-row]") && t.querySelector(".htmx-request")) {

@@ -203,19 +203,20 @@ func (p *liveStream) push(ctx context.Context, first bool) error {
 }
 
 // departures says why orders left the pending list: who decided them, or that the
-// deadline cancelled them. The stream's own manager's decisions are left out: the answer
-// to the decision logged them already.
+// deadline cancelled them. The stream's own manager's decisions are said too (Mine): in
+// the tab that decided, the answer logged them already and the page keeps one entry an
+// order (live.js), but in the manager's other tabs their rows vanished without a word.
 func (s *Service) departures(ctx context.Context, gone []string, me string) ([]ui.LogEntry, error) {
 	if len(gone) == 0 {
 		return nil, nil
 	}
-	left, err := projections.Departures(ctx, s.pool, gone, me)
+	left, err := projections.Departures(ctx, s.pool, gone)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ui.LogEntry, len(left))
 	for i, d := range left {
-		e := ui.LogEntry{OrderID: d.OrderID, At: d.At}
+		e := ui.LogEntry{OrderID: d.OrderID, At: d.At, Mine: d.DecidedBy == me}
 		switch d.Status {
 		case projections.ApprovalApproved, projections.ApprovalRejected:
 			e.Text = ui.DecisionText(ui.Decision{OrderID: d.OrderID, Approved: d.Status == projections.ApprovalApproved, By: d.DecidedBy, Reason: d.Reason})
