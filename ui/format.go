@@ -123,7 +123,7 @@ func liveURL(p Page) string {
 func reasonID(o PendingOrder) string { return "reason-" + o.OrderID }
 
 func refusedCard(o PendingOrder, d Decision) PendingOrder {
-	o.Refuse(d.Refusal())
+	o.Refuse(d)
 	return o
 }
 

@@ -379,26 +379,14 @@ func withoutFlash(o OrderDetail) OrderDetail {
 	return o
 }
 
-// Refusal is why a decision was refused, and whether it is about the typed confirmation
-// of a very large order (AtConfirm) rather than the reason: each is said at its own box.
-type Refusal struct {
-	Text      string
-	AtConfirm bool
-	// Reason and Confirm are what was typed, kept in the boxes.
-	Reason, Confirm string
-}
-
-// Refuse shows r on o's card, next to the box it is about.
-func (o *PendingOrder) Refuse(r Refusal) {
-	o.TypedReason, o.TypedConfirm = r.Reason, r.Confirm
-	if r.AtConfirm {
-		o.ConfirmError = r.Text
+// Refuse shows the refused decision d on o's card: its message next to the box it is
+// about (the typed confirmation when d.AtConfirm, else the reason), and what was typed
+// kept in the boxes.
+func (o *PendingOrder) Refuse(d Decision) {
+	o.TypedReason, o.TypedConfirm = d.Reason, d.Confirm
+	if d.AtConfirm {
+		o.ConfirmError = d.Error
 	} else {
-		o.ReasonError = r.Text
+		o.ReasonError = d.Error
 	}
-}
-
-// Refusal is d's refusal, to show on the order's card.
-func (d Decision) Refusal() Refusal {
-	return Refusal{Text: d.Error, AtConfirm: d.AtConfirm, Reason: d.Reason, Confirm: d.Confirm}
 }

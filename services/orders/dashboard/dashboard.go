@@ -127,13 +127,13 @@ func (s *Service) overviewPage(w http.ResponseWriter, r *http.Request, m manager
 }
 
 func (s *Service) pendingPage(w http.ResponseWriter, r *http.Request, m manager) {
-	s.renderPending(w, r, m, "", ui.Refusal{})
+	s.renderPending(w, r, m, "", ui.Decision{})
 }
 
 // renderPending answers with the pending page. A refused decision's message (refused) goes
 // next to order id's reason box, answered 422: that is how a plain form post learns why
 // nothing was decided.
-func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manager, id string, refused ui.Refusal) {
+func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manager, id string, refused ui.Decision) {
 	p, err := s.page(r.Context(), m, "pending", "Pending approvals")
 	if err != nil {
 		s.failPage(w, r, err)
@@ -147,9 +147,9 @@ func (s *Service) renderPending(w http.ResponseWriter, r *http.Request, m manage
 	p.PendingDigest = list.Digest()
 	listViewedBy(m.Email, &list)
 	status := http.StatusOK
-	if refused.Text != "" {
+	if refused.Error != "" {
 		status = http.StatusUnprocessableEntity
-		p.Refused = refused.Text // unless the order's row can say it
+		p.Refused = refused.Error // unless the order's row can say it
 		for i := range list.Orders {
 			if list.Orders[i].OrderID == id {
 				list.Orders[i].Refuse(refused)
@@ -176,13 +176,13 @@ func (s *Service) ordersPage(w http.ResponseWriter, r *http.Request, m manager) 
 }
 
 func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
-	s.renderOrder(w, r, m, r.PathValue("id"), ui.Refusal{})
+	s.renderOrder(w, r, m, r.PathValue("id"), ui.Decision{})
 }
 
 // renderOrder answers with an order's page. A refused decision's message (refused) goes
 // next to the reason box while the order waits, or to the page's flash once it does not,
 // answered 422.
-func (s *Service) renderOrder(w http.ResponseWriter, r *http.Request, m manager, id string, refused ui.Refusal) {
+func (s *Service) renderOrder(w http.ResponseWriter, r *http.Request, m manager, id string, refused ui.Decision) {
 	p, err := s.page(r.Context(), m, "orders", "Order "+ui.ShortID(id))
 	if err != nil {
 		s.failPage(w, r, err)
@@ -197,12 +197,12 @@ func (s *Service) renderOrder(w http.ResponseWriter, r *http.Request, m manager,
 	viewedBy(m.Email, d.Pending)
 	p.LiveOrder, p.LiveSince = d.OrderID, d.Version
 	status := http.StatusOK
-	if refused.Text != "" {
+	if refused.Error != "" {
 		status = http.StatusUnprocessableEntity
 		if d.Pending != nil {
 			d.Pending.Refuse(refused)
 		} else {
-			d.Flash = refused.Text
+			d.Flash = refused.Error
 		}
 	}
 	s.renderPage(w, r, status, ui.OrderPage(p, d))

@@ -42,7 +42,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	case !d.Approved && reason == "":
 		d.Error = "Give a reason to reject the order."
 	case d.Approved:
-		d.Error, err = s.unconfirmed(r.Context(), id, r.PostForm.Get("confirm"))
+		d.Error, err = s.unconfirmed(r.Context(), id, d.Confirm)
 		d.AtConfirm = d.Error != ""
 	}
 	if err == nil && d.Error == "" {
@@ -61,10 +61,10 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		// A refusal comes back as the page with its message; a decision goes back to it.
 		switch {
 		case d.Error != "" && onOrderPage:
-			s.renderOrder(w, r, m, id, d.Refusal())
+			s.renderOrder(w, r, m, id, d)
 			return
 		case d.Error != "":
-			s.renderPending(w, r, m, id, d.Refusal())
+			s.renderPending(w, r, m, id, d)
 			return
 		}
 		back := "/dashboard/approvals"
@@ -88,7 +88,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		// Still waiting: the card again, with the message next to the box it is about.
 		o.Pending.OnOrderPage = onOrderPage
 		d.Order = o.Pending
-		o.Pending.Refuse(d.Refusal())
+		o.Pending.Refuse(d)
 	}
 	if onOrderPage && err == nil {
 		// The whole order again, as it stands after the decision: the badge, the diagram
