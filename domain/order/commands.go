@@ -60,7 +60,7 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if err := limits.Check(limits.ID("customerId", cmd.CustomerID), limits.Email("customerEmail", cmd.CustomerEmail)); err != nil {
 		return nil, err
 	}
-	if cmd.CustomerEmail != "" && !validEmail(cmd.CustomerEmail) {
+	if cmd.CustomerEmail != "" && !ValidEmail(cmd.CustomerEmail) {
 		return nil, apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", apperr.Excerpt(cmd.CustomerEmail))
 	}
 	if err := cmd.ShippingAddress.check("shippingAddress"); err != nil {
@@ -351,9 +351,10 @@ func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Even
 	return []Event{OrderCancelled{Reason: reason, Detail: detail, At: at}}, nil
 }
 
-// validEmail accepts a bare address (no display name, no line breaks) as RFC 5322 parses
+// ValidEmail accepts a bare address (no display name, no line breaks) as RFC 5322 parses
 // it: the address becomes an email's To header, so anything else is refused at the door.
-func validEmail(s string) bool {
+// The sender's (MAIL_FROM) is held to the same rule.
+func ValidEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && a.Name == ""
 }

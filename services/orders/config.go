@@ -2,7 +2,6 @@ package orders
 
 import (
 	"fmt"
-	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,7 +107,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.MailFrom != "" {
 		// The sender of every email, in the header and SMTP's envelope: a server refuses
 		// each email sent from a malformed one, for good (emails are sent at most once).
-		if a, perr := mail.ParseAddress(cfg.MailFrom); perr != nil || a.Name != "" || a.Address != cfg.MailFrom {
+		if !order.ValidEmail(cfg.MailFrom) {
 			return cfg, fmt.Errorf("MAIL_FROM=%q is not an email address like orders@shop.example", apperr.Excerpt(cfg.MailFrom))
 		}
 	}

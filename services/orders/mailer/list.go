@@ -65,7 +65,7 @@ func (s *Outbox) ForOrder(ctx context.Context, orderID string) ([]Notification, 
 	// Only an email back in the queue waits for its retry_at: a release before retries
 	// (during a rolling upgrade) claims and settles emails without clearing it.
 	rows, err := s.pool.Query(ctx, `SELECT order_id, kind, recipient, subject, created_at, sent_at, error, attempts,
-			CASE WHEN claimed_at IS NULL THEN retry_at END, `+inDoubtSQL+`
+			CASE WHEN claimed_at IS NULL THEN retry_at END, `+inDoubt("$2")+`
 		FROM orders.notifications WHERE order_id = $1 ORDER BY id`, orderID, InDoubtAfter.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
@@ -78,10 +78,13 @@ func (s *Outbox) ForOrder(ctx context.Context, orderID string) ([]Notification, 
 	})
 }
 
-// inDoubtSQL is whether a notifications row is in doubt (InDoubtAfter, in seconds, is $2):
-// claimed long ago, neither sent nor refused nor put back. The partial index
-// notifications_claimed holds exactly the claimed rows not settled.
-const inDoubtSQL = `(claimed_at IS NOT NULL AND sent_at IS NULL AND error IS NULL AND claimed_at < now() - make_interval(secs => $2))`
+// inDoubt is the condition that a notifications row is in doubt, with InDoubtAfter in
+// seconds as the statement's parameter param ("$2"): claimed long ago, neither sent nor
+// refused nor put back. The partial index notifications_claimed holds exactly the claimed
+// rows not settled.
+func inDoubt(param string) string {
+	return `(claimed_at IS NOT NULL AND sent_at IS NULL AND error IS NULL AND claimed_at < now() - make_interval(secs => ` + param + `))`
+}
 
 // inDoubtDesc is ordermill_emails_in_doubt.
 var inDoubtDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "emails", "in_doubt"),
@@ -92,9 +95,7 @@ var inDoubtDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "
 func (s *Outbox) inDoubtCollector() prometheus.Collector {
 	return metrics.FromQuery("emails_in_doubt", []*prometheus.Desc{inDoubtDesc}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
 		var n int64
-		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM orders.notifications
-			WHERE claimed_at IS NOT NULL AND sent_at IS NULL AND error IS NULL AND claimed_at < now() - make_interval(secs => $1)`,
-			InDoubtAfter.Seconds()).Scan(&n)
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM orders.notifications WHERE `+inDoubt("$1"), InDoubtAfter.Seconds()).Scan(&n)
 		if err == nil {
 			ch <- prometheus.MustNewConstMetric(inDoubtDesc, prometheus.GaugeValue, float64(n))
 		}
