@@ -331,7 +331,7 @@ func repeatedName(body []byte) string {
 }
 
 // stringEnd returns the index of the quote that closes the JSON string opening at
-// body[start], and whether the string holds an escape.
+// body[start], and whether the string holds an escape; len(body) when it is not closed.
 func stringEnd(body []byte, start int) (end int, escaped bool) {
 	for i := start + 1; i < len(body); i++ {
 		switch body[i] {
@@ -342,7 +342,54 @@ func stringEnd(body []byte, start int) (end int, escaped bool) {
 			return i, escaped
 		}
 	}
-	return len(body) - 1, escaped // not reached: body is valid JSON
+	return len(body), escaped
+}
+
+// CountArray counts the elements of the array body's top-level object gives as name,
+// compared without regard to case as encoding/json matches names (the most of them, should
+// it be given twice), with a walk of the bytes, before body is decoded: a handler refuses
+// too many lines at the cost of a read instead of a decode of every one. On valid JSON the
+// count is exact; on anything else it means nothing, and the decode that follows refuses
+// the body in its own words. A name spelt with escapes is not recognised (0).
+func CountArray(body []byte, name string) int {
+	depth, most, count := 0, 0, 0
+	var last []byte // the last string read at depth 1: the name before a value
+	inArray, value, object := false, false, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if inArray && depth == 2 && c != ',' && c != ']' && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			value = true
+		}
+		switch c {
+		case '"':
+			end, _ := stringEnd(body, i)
+			if depth == 1 && end < len(body) {
+				last = body[i+1 : end]
+			}
+			i = end
+		case '{', '[':
+			depth++
+			if depth == 1 {
+				object = c == '{'
+			}
+			if c == '[' && depth == 2 && object && bytes.EqualFold(last, []byte(name)) {
+				inArray, count, value = true, 0, false
+			}
+		case '}', ']':
+			if c == ']' && depth == 2 && inArray {
+				if value {
+					count++
+				}
+				most, inArray = max(most, count), false
+			}
+			depth--
+		case ',':
+			if inArray && depth == 2 {
+				count++
+			}
+		}
+	}
+	return most
 }
 
 // manyNames is how many names an object holds before its nameSet looks them up in a map

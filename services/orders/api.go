@@ -1,7 +1,6 @@
 package orders
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -149,7 +148,7 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 	// More lines than an order may have are refused before anything is decoded: a body
 	// of 20,000 empty lines was decoded and copied whole before the count refused it, ten
 	// times what a real order costs.
-	if err := limits.Lines("items", itemsCount(body)); err != nil {
+	if err := limits.Lines("items", httpx.CountArray(body, "items")); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
@@ -306,54 +305,4 @@ func requestHash(req placeOrderRequest) string {
 func bodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
-}
-
-// itemsCount counts the lines of the "items" array of body's top-level object (the most
-// of them, should it be given twice) with a walk of its bytes, before body is decoded.
-// On valid JSON the count is exact; on anything else it means nothing, and the decode that
-// follows refuses the body in its own words. A name spelt with escapes is not recognised:
-// such a body is decoded, and counted, as before.
-func itemsCount(body []byte) int {
-	depth, most, count := 0, 0, 0
-	var last []byte // the last string read at depth 1: the name before a value
-	inItems, value, object := false, false, false
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if inItems && depth == 2 && c != ',' && c != ']' && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			value = true
-		}
-		switch c {
-		case '"':
-			start := i
-			for i++; i < len(body) && body[i] != '"'; i++ {
-				if body[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 1 && i < len(body) {
-				last = body[start+1 : i]
-			}
-		case '{', '[':
-			depth++
-			if depth == 1 {
-				object = c == '{'
-			}
-			if c == '[' && depth == 2 && object && bytes.EqualFold(last, []byte("items")) {
-				inItems, count, value = true, 0, false
-			}
-		case '}', ']':
-			if c == ']' && depth == 2 && inItems {
-				if value {
-					count++
-				}
-				most, inItems = max(most, count), false
-			}
-			depth--
-		case ',':
-			if inItems && depth == 2 {
-				count++
-			}
-		}
-	}
-	return most
 }
