@@ -111,10 +111,9 @@
   // When the answer does not come (or refuses), the stream's word that the order left the
   // list is applied then: it is not sent again, and the row stayed under a count that no
   // longer held it.
-  function keepRowsBeingDecided() {
-    var left = {};
-    // One entry an order in the decision log: a manager's own decision is logged by its
-    // answer and by the stream (which says it for the manager's other tabs), in either order.
+  // One entry an order in the decision log: a manager's own decision is logged by its
+  // answer and by the stream (which says it for the manager's other tabs), in either order.
+  function oneLogEntryAnOrder() {
     document.addEventListener("htmx:oobBeforeSwap", function (e) {
       var entry = e.detail.fragment && e.detail.fragment.querySelector && e.detail.fragment.querySelector("[data-testid=decision-log-entry]");
       if (!entry || !e.detail.target || e.detail.target.id !== "decision-log") { return; }
@@ -123,6 +122,10 @@
         e.detail.shouldSwap = false;
       }
     });
+  }
+
+  function keepRowsBeingDecided() {
+    var left = {};
     document.addEventListener("htmx:oobBeforeSwap", function (e) {
       var t = e.detail.target;
       if (t && t.matches && t.matches("[data-testid=pending-row]") && t.querySelector(".htmx-request")) {
@@ -146,6 +149,7 @@
     connection();
     failures();
     keepRowsBeingDecided();
+    oneLogEntryAnOrder();
     document.addEventListener("htmx:sseMessage", follow);
     setInterval(tick, 1000);
     var badge = document.querySelector("[data-testid=nav-pending-count]");
