@@ -59,6 +59,9 @@ func NewStripe(cfg StripeConfig) *Stripe {
 // SessionIdempotencyKey is the key of the one Checkout Session of an order.
 func SessionIdempotencyKey(orderID string) string { return "ordermill-checkout-" + orderID }
 
+// refundBudget bounds a refund's calls to Stripe (the intent read, then the refund).
+const refundBudget = 30 * time.Second
+
 // RefundIdempotencyKey is the key of the one refund of a payment.
 func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" + paymentID }
 
@@ -118,6 +121,11 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (Op
 // reads the intent first: one whose metadata.order_id (set on every session OpenSession
 // opens) names another order, or none, is not refunded (ErrNotTheOrders).
 func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error) {
+	// Two calls in the command's transaction, each with its retries: together they end
+	// within refundBudget, well inside eventstore.IdleInTransactionTimeout, or the command
+	// comes again (the refund's idempotency key makes that safe).
+	ctx, cancel := context.WithTimeout(ctx, refundBudget)
+	defer cancel()
 	pi, err := s.client.V1PaymentIntents.Retrieve(ctx, r.PaymentID, &stripe.PaymentIntentRetrieveParams{})
 	if err != nil {
 		return GivenBack{}, stripeError("read payment "+r.PaymentID, err)
