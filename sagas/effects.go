@@ -333,6 +333,10 @@ const (
 	// TicketPaymentMismatch: a provider reported a session or payment that is not for the
 	// order's own session, total and currency; the order keeps waiting for a right one.
 	TicketPaymentMismatch = "payment_mismatch"
+	// TicketRefundedOutside: the provider gave back the order's payment without Ordermill
+	// asking (a refund made in Stripe's dashboard); a person decides whether the order
+	// goes on.
+	TicketRefundedOutside = "refunded_outside"
 	// TicketDeliveryMismatch: the courier reported on a shipment that is not the order's,
 	// or before the order was paid; the order keeps waiting for its own parcel's news.
 	TicketDeliveryMismatch = "delivery_mismatch"

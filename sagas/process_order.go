@@ -67,6 +67,7 @@ var ProcessOrder = Flow{
 	// and a ticket says so); a failed delivery becomes a support ticket.
 	After[order.OrderCancelled](releaseReservation, expireSession, notifyCancellation, refundEarlyPayment),
 	On[payment.Refunded](recordRefund),
+	On[payment.RefundReport](onRefundReport),
 	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed"),
 		closeOverdueTicket("the courier reported the delivery as failed: see the delivery_failed ticket")),
 }
@@ -471,6 +472,28 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 	return []Effect{
 		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: order.Cents(ev.Amount), Currency: ev.Currency},
 		OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %s completed for %s: refunded as %s", ev.PaymentID, why.order, ev.RefundID)},
+	}, nil
+}
+
+// onRefundReport records a refund the saga did not ask for: the order's own payment given
+// back at the provider (a refund made in Stripe's dashboard). The order keeps its status,
+// the refund is an order event, and a refunded_outside ticket asks a person whether the
+// order goes on: its goods may be on their way, paid for no longer. A report of a refund
+// the saga asked for is left to the payment service's own record of it (recordRefund),
+// whichever comes first; a payment already recorded as refunded records nothing more.
+func onRefundReport(in Input, r payment.RefundReport) ([]Effect, error) {
+	o := in.Order
+	if slices.Contains(o.RefundedPayments, r.PaymentID) || slices.Contains(in.State.Refunding, r.PaymentID) {
+		return nil, nil
+	}
+	part := "in full"
+	if !r.Full {
+		part = fmt.Sprintf("in part (%s so far)", order.Cents(r.Amount).Text(r.Currency))
+	}
+	return []Effect{
+		RecordRefund{PaymentID: r.PaymentID, RefundID: r.RefundID, Amount: order.Cents(r.Amount), Currency: r.Currency},
+		OpenTicket{Kind: TicketRefundedOutside, Reason: fmt.Sprintf("payment %s refunded %s at the payment provider as %s, not by Ordermill, while the order is %s: decide whether it goes on",
+			apperr.Excerpt(r.PaymentID), part, apperr.Excerpt(r.RefundID), o.Status)},
 	}, nil
 }
 

@@ -287,6 +287,12 @@ func refundedMsg(paymentID, refundID string) Message {
 	return msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: paymentID, RefundID: refundID, Amount: 100_00, Currency: "USD", At: testPlacedAt})
 }
 
+// refundReport is the provider's report that paymentID was refunded as refundID, amount
+// of it so far.
+func refundReport(paymentID, refundID string, amount int64, full bool) Message {
+	return msg(payment.RefundReportName, payment.RefundReport{ID: "evt_" + refundID, OrderID: testOrderID, PaymentID: paymentID, RefundID: refundID, Amount: amount, Currency: "USD", Full: full})
+}
+
 func refundCmd(reason string) Effect { return refundOf("pay-1", reason) }
 
 // refusedRefund is the refund of wh, a completed payment the waiting order refused.
@@ -967,6 +973,29 @@ func TestProcessOrderPayment(t *testing.T) {
 		{name: "payment webhook failed for a cancelled order does nothing", steps: atPaymentFailed, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined")},
 
 		{
+			name:  "the order's payment refunded at the provider is recorded, and a ticket asks whether the order goes on",
+			steps: atAwaitingDelivery, msg: refundReport("pay-1", "re-9", 100_00, true),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "re-9", Amount: 100_00, Currency: "USD"},
+				ticket(TicketRefundedOutside, "payment pay-1 refunded in full at the payment provider as re-9, not by Ordermill, while the order is awaiting_delivery: decide whether it goes on")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-9", Amount: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "a part refunded at the provider says how much",
+			steps: atCompleted, msg: refundReport("pay-1", "re-9", 25_00, false),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "re-9", Amount: 25_00, Currency: "USD"},
+				ticket(TicketRefundedOutside, "payment pay-1 refunded in part (25.00 USD so far) at the payment provider as re-9, not by Ordermill, while the order is completed: decide whether it goes on")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-9", Amount: 25_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "the report of a refund the saga asked for is left to the payment service's record",
+			steps: atPaymentTimedOut, msg: refundReport("pay-1", "re-1", 100_00, true), state: State{Refunding: []string{"pay-1"}},
+		},
+		{
+			name:  "the report of a refund already recorded records nothing",
+			steps: path(atPaymentTimedOut, refundPay("pay-1", "re-1")), msg: refundReport("pay-1", "re-1", 100_00, true),
+		},
+
+		{
 			name:  "payment deadline while awaiting payment cancels as timed out",
 			steps: atSessionOpen, msg: deadlineMsg(order.WaitPayment),
 			want:    []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: "payment not received before the deadline"}},
@@ -1338,7 +1367,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		order.NamePaymentCompleted, shipping.ShipmentCreatedName, order.NameShipmentCreated, DeliveryWebhookName,
 		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
-		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName,
+		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName,
 	}
 	names := ProcessOrder.Names()
 	for _, n := range declared {

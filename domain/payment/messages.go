@@ -165,6 +165,42 @@ func (w Webhook) Validate() error {
 		limits.ID("sessionId", w.SessionID), limits.Text("reason", w.Reason))
 }
 
+// RefundReport is the provider's report that money taken for an order was given back,
+// by whoever gave it: Ordermill's own refunds are reported too, and so is a refund made in
+// the provider's dashboard (Stripe's charge.refunded). Amount is what was refunded of the
+// payment so far, in minor units; Full says the whole payment was.
+type RefundReport struct {
+	ID        string `json:"id"`
+	OrderID   string `json:"orderId"`
+	PaymentID string `json:"paymentId"`
+	RefundID  string `json:"refundId"`
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency"`
+	Full      bool   `json:"full"`
+}
+
+// RefundReportName is the message name of RefundReport.
+const RefundReportName = "webhook.payment_refunded.v1"
+
+// MessageName is the name RefundReport travels under to the saga.
+func (RefundReport) MessageName() string { return RefundReportName }
+
+// Validate reports the first problem with r as a field error.
+func (r RefundReport) Validate() error {
+	for _, f := range []struct{ name, value string }{{"orderId", r.OrderID}, {"paymentId", r.PaymentID}, {"refundId", r.RefundID}} {
+		if strings.TrimSpace(f.value) == "" {
+			return apperr.FieldErrorf(f.name, "%s is required", f.name)
+		}
+	}
+	if r.Amount < 0 {
+		return apperr.FieldErrorf("amount", "amount must not be negative, got %d", r.Amount)
+	}
+	if r.Currency != "" && !validCurrency(r.Currency) {
+		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(r.Currency))
+	}
+	return limits.Check(limits.ID("id", r.ID), limits.ID("orderId", r.OrderID), limits.ID("paymentId", r.PaymentID), limits.ID("refundId", r.RefundID))
+}
+
 // Refund asks the payment service to give back a payment the provider took for an order
 // that no longer wants it. It is honoured at most once per payment: the provider is called
 // with an idempotency key derived from PaymentID, and the refund is recorded once.

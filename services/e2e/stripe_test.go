@@ -243,6 +243,52 @@ func TestALatePaymentIsRefundedOnce(t *testing.T) {
 
 	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, s.oneRefundTicket(t, id))
 	assert.Equal(t, "cancelled", s.order(t, id).Status, "a refund changes no status")
+
+	// Stripe then reports that refund as a refunded charge: it was Ordermill's, recorded already.
+	status, answer := s.sendStripe(t, stripeEvent(t, "evt_charge_refunded_"+id, "charge.refunded", refundedCharge(pi, 100_00, true)), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "%v", answer)
+	s.oneRefundTicket(t, id)
+}
+
+// refundedCharge is the charge Stripe reports refunded (charge.refunded), amount of it so far.
+func refundedCharge(paymentIntent string, amount int64, full bool) map[string]any {
+	return map[string]any{"id": "ch_" + strings.TrimPrefix(paymentIntent, "pi_"), "object": "charge", "payment_intent": paymentIntent,
+		"amount": 100_00, "amount_refunded": amount, "currency": "usd", "refunded": full, "status": "succeeded"}
+}
+
+// A refund made in Stripe's dashboard (charge.refunded) names no order: it is recorded on
+// the order its payment intent paid, with a refunded_outside ticket for a person, and the
+// order keeps its status. A refund of a payment no order records (another integration on
+// the account) is ignored with a 200, so Stripe does not retry it for days.
+func TestARefundMadeInStripesDashboardIsRecordedOnTheOrder(t *testing.T) {
+	s, _ := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	cs := s.checkoutSession(t, id, "paid")
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", cs), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "awaiting_delivery")
+
+	pi := cs["payment_intent"].(string)
+	refunded := stripeEvent(t, "evt_refunded_"+id, "charge.refunded", refundedCharge(pi, cs["amount_total"].(int64), true))
+	status, answer := s.sendStripe(t, refunded, paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "%v", answer)
+	assert.Equal(t, id, answer["orderId"], "the order found by the payment intent")
+	s.waitTicket(t, id, "refunded_outside")
+	assert.Regexp(t, `^payment `+pi+` refunded in full at the payment provider as ch_\w+, not by Ordermill, while the order is awaiting_delivery: decide whether it goes on$`,
+		s.oneRefundTicket(t, id))
+	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status, "a refund changes no status: a person decides")
+
+	status, answer = s.sendStripe(t, refunded, paymentSecret)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "duplicate", answer["outcome"])
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_refunded_later_"+id, "charge.refunded", refundedCharge(pi, cs["amount_total"].(int64), true)), paymentSecret)
+	assert.Equal(t, http.StatusAccepted, status)
+	s.oneRefundTicket(t, id) // the payment's refund is recorded once
+
+	status, answer = s.sendStripe(t, stripeEvent(t, "evt_refunded_other", "charge.refunded", refundedCharge("pi_of_another_integration", 500, true)), paymentSecret)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "ignored", answer["outcome"])
 }
 
 // A second payment Stripe reports for an order already paid (another payment intent) is

@@ -11,7 +11,8 @@ import (
 )
 
 // FuzzStripeEvent reads any body, correctly signed, the way the payment webhook does:
-// Is, then Construct (stripe-go's checks), then Read. None may panic; what Read hands
+// Is, then Construct (stripe-go's checks), then ReadRefund and Read. None may panic (an
+// event of a handled type without data did); a refund names its payment and refund; what Read hands
 // on names an order and is completed or failed; a failure names its reason.
 func FuzzStripeEvent(f *testing.F) {
 	obj := func(typ, data string) []byte {
@@ -27,6 +28,9 @@ func FuzzStripeEvent(f *testing.F) {
 		obj("payment_intent.payment_failed", `{"id":"pi_1","metadata":{"order_id":"ord-1"},"last_payment_error":{"code":"card_declined","decline_code":"insufficient_funds"}}`),
 		obj("payment_intent.payment_failed", `{"id":"pi_1","metadata":null,"last_payment_error":null}`),
 		obj("charge.refunded", `{}`),
+		obj("charge.refunded", `{"id":"ch_1","object":"charge","payment_intent":"pi_1","amount_refunded":100,"currency":"usd","refunded":false,"refunds":{"data":[{"id":"re_1"}]}}`),
+		[]byte(`{"id":"evt_1","object":"event","type":"checkout.session.completed"}`),
+		[]byte(`{"id":"evt_1","object":"event","type":"charge.refunded","data":null}`),
 		[]byte(`{"object":"event"}`),
 		[]byte(`{"object":"event","data":null}`),
 		[]byte(`{"orderId":"ord-1","status":"completed"}`),
@@ -42,6 +46,9 @@ func FuzzStripeEvent(f *testing.F) {
 		ev, err := stripeevent.Construct(body, signed.Header, secret)
 		if err != nil {
 			return
+		}
+		if r, ok, err := stripeevent.ReadRefund(ev); err == nil && ok && (r.PaymentID == "" || r.RefundID == "" || r.ID != ev.ID) {
+			t.Fatalf("%s was read as refund %+v", body, r)
 		}
 		p, handled, err := stripeevent.Read(ev)
 		if err != nil || !handled {

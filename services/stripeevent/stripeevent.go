@@ -49,6 +49,31 @@ type Payment struct {
 	IntentOnly bool
 }
 
+// ReadRefund reads a charge.refunded event: money given back at Stripe for a payment
+// intent, by Ordermill or in Stripe's dashboard. ok is false for other event types, and
+// for a charge made without a payment intent (not through Ordermill's Checkout). The
+// charge does not name the order: the orders service finds it by the payment intent. The
+// refund named is the charge's latest, when the event carries its refunds (older API
+// versions), else the charge itself.
+func ReadRefund(ev stripe.Event) (r payment.RefundReport, ok bool, err error) {
+	if ev.Type != stripe.EventTypeChargeRefunded {
+		return r, false, nil
+	}
+	var ch stripe.Charge
+	if err := decodeObject(ev, &ch, "charge"); err != nil {
+		return r, false, err
+	}
+	if ch.PaymentIntent == nil || ch.PaymentIntent.ID == "" {
+		return r, false, nil
+	}
+	r = payment.RefundReport{ID: ev.ID, PaymentID: ch.PaymentIntent.ID, RefundID: ch.ID, Amount: ch.AmountRefunded,
+		Currency: strings.ToUpper(string(ch.Currency)), Full: ch.Refunded}
+	if ch.Refunds != nil && len(ch.Refunds.Data) > 0 && ch.Refunds.Data[0].ID != "" {
+		r.RefundID = ch.Refunds.Data[0].ID
+	}
+	return r, true, nil
+}
+
 // Read maps ev onto the workflow. handled is false for event types the workflow does not
 // act on, and for sessions and intents that name no order (not opened by Ordermill);
 // Stripe is then told 200 and nothing happens.
@@ -64,8 +89,8 @@ func Read(ev stripe.Event) (p Payment, handled bool, err error) {
 	case stripe.EventTypeCheckoutSessionCompleted, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded,
 		stripe.EventTypeCheckoutSessionAsyncPaymentFailed, stripe.EventTypeCheckoutSessionExpired:
 		var cs stripe.CheckoutSession
-		if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil {
-			return p, false, fmt.Errorf("decode the Checkout Session of %s: %w", ev.Type, err)
+		if err := decodeObject(ev, &cs, "Checkout Session"); err != nil {
+			return p, false, err
 		}
 		p.OrderID = cs.Metadata["order_id"]
 		if p.OrderID == "" {
@@ -90,8 +115,8 @@ func Read(ev stripe.Event) (p Payment, handled bool, err error) {
 		}
 	case stripe.EventTypePaymentIntentPaymentFailed:
 		var pi stripe.PaymentIntent
-		if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil {
-			return p, false, fmt.Errorf("decode the payment intent of %s: %w", ev.Type, err)
+		if err := decodeObject(ev, &pi, "payment intent"); err != nil {
+			return p, false, err
 		}
 		p.OrderID, p.PaymentID, p.Status, p.Reason, p.IntentOnly = pi.Metadata["order_id"], pi.ID, payment.StatusFailed, ReasonIntentFailed, true
 		if e := pi.LastPaymentError; e != nil && e.Code != "" {
@@ -104,4 +129,17 @@ func Read(ev stripe.Event) (p Payment, handled bool, err error) {
 		return p, false, nil
 	}
 	return p, p.OrderID != "", nil
+}
+
+// decodeObject decodes the object ev is about into v, a what. An event of a type the
+// workflow acts on that carries no object is refused, not read as an empty one (a
+// missing data field panicked here).
+func decodeObject(ev stripe.Event, v any, what string) error {
+	if ev.Data == nil || len(ev.Data.Raw) == 0 {
+		return fmt.Errorf("%s carries no data.object", ev.Type)
+	}
+	if err := json.Unmarshal(ev.Data.Raw, v); err != nil {
+		return fmt.Errorf("decode the %s of %s: %w", what, ev.Type, err)
+	}
+	return nil
 }

@@ -102,3 +102,51 @@ func TestConstructRefusesAForgedOrStaleSignature(t *testing.T) {
 	assert.True(t, stripeevent.Is(body))
 	assert.False(t, stripeevent.Is([]byte(`{"orderId":"o","status":"completed"}`)))
 }
+
+func TestReadRefundReadsAChargeRefunded(t *testing.T) {
+	charge := func(refunded bool, amount int64, refunds any) map[string]any {
+		return map[string]any{"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount": 4200, "amount_refunded": amount,
+			"currency": "eur", "refunded": refunded, "refunds": refunds}
+	}
+	read := func(body []byte) (payment.RefundReport, bool) {
+		signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: time.Now(), Scheme: "v1"})
+		ev, err := stripeevent.Construct(body, signed.Header, secret)
+		require.NoError(t, err)
+		r, ok, err := stripeevent.ReadRefund(ev)
+		require.NoError(t, err)
+		return r, ok
+	}
+	r, ok := read(event(t, "charge.refunded", charge(true, 4200, nil)))
+	require.True(t, ok)
+	assert.Equal(t, payment.RefundReport{ID: "evt_1", PaymentID: "pi_1", RefundID: "ch_1", Amount: 4200, Currency: "EUR", Full: true}, r,
+		"without its refunds, the charge names the refund; the order is found by the payment")
+
+	r, ok = read(event(t, "charge.refunded", charge(false, 1000, map[string]any{"object": "list", "data": []map[string]any{{"id": "re_2"}, {"id": "re_1"}}})))
+	require.True(t, ok)
+	assert.Equal(t, payment.RefundReport{ID: "evt_1", PaymentID: "pi_1", RefundID: "re_2", Amount: 1000, Currency: "EUR"}, r, "the latest refund, in part")
+
+	noIntent := charge(true, 4200, nil)
+	delete(noIntent, "payment_intent")
+	_, ok = read(event(t, "charge.refunded", noIntent))
+	assert.False(t, ok, "a charge made without a payment intent was not made through Ordermill's Checkout")
+	_, ok = read(event(t, "checkout.session.completed", session("paid")))
+	assert.False(t, ok)
+}
+
+// An event of a type the workflow acts on that carries no data is refused; it panicked
+// (500) before.
+func TestAHandledEventWithoutDataIsRefused(t *testing.T) {
+	for _, typ := range []string{"checkout.session.completed", "checkout.session.expired", "payment_intent.payment_failed", "charge.refunded"} {
+		for _, body := range []string{`{"id":"evt_1","object":"event","type":"` + typ + `"}`, `{"id":"evt_1","object":"event","type":"` + typ + `","data":null}`} {
+			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(body), Secret: secret, Timestamp: time.Now(), Scheme: "v1"})
+			ev, err := stripeevent.Construct([]byte(body), signed.Header, secret)
+			require.NoError(t, err)
+			_, _, err = stripeevent.Read(ev)
+			_, _, rerr := stripeevent.ReadRefund(ev)
+			if typ == "charge.refunded" {
+				err = rerr
+			}
+			assert.ErrorContains(t, err, "carries no data.object", body)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/logging"
@@ -122,9 +123,22 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	}
 	var wh sagas.PaymentWebhook
 	if stripeevent.Is(body) {
-		p, handled, err := s.stripePayment(body, r.Header.Get(webhooksig.StripeHeader), signed)
+		ev, err := s.stripeEvent(body, r.Header.Get(webhooksig.StripeHeader), signed)
 		if err != nil {
 			s.refuseBody(w, r, err)
+			return
+		}
+		if refund, ok, err := stripeevent.ReadRefund(ev); err != nil || ok {
+			if err != nil {
+				s.refuseBody(w, r, apperr.Errorf(apperr.CodeInvalid, "%v", err))
+				return
+			}
+			s.refundReport(w, r, refund)
+			return
+		}
+		p, handled, err := stripeevent.Read(ev)
+		if err != nil {
+			s.refuseBody(w, r, apperr.Errorf(apperr.CodeInvalid, "%v", err))
 			return
 		}
 		if !handled {
@@ -146,25 +160,54 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
 }
 
-// stripePayment reads a Stripe Event: verified with stripe-go when signed (always, outside
+// stripeEvent reads a Stripe Event: verified with stripe-go when signed (always, outside
 // dev mode), decoded as it is when dev mode took it unsigned.
-func (s *Inbox) stripePayment(body []byte, header string, signed bool) (stripeevent.Payment, bool, error) {
+func (s *Inbox) stripeEvent(body []byte, header string, signed bool) (stripe.Event, error) {
 	var ev stripe.Event
 	if signed {
 		var err error
 		// The signature and its window were checked already: what can still fail is the body.
 		if ev, err = stripeevent.Construct(body, header, s.cfg.PaymentWebhookSecret); err != nil {
-			return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.Excerpt(err.Error()))
+			return ev, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.Excerpt(err.Error()))
 		}
 	} else if err := httpx.DecodeLenient(body, &ev); err != nil {
-		return stripeevent.Payment{}, false, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.ErrorMessage(err))
+		return ev, apperr.Errorf(apperr.CodeInvalid, "malformed Stripe event: %s", apperr.ErrorMessage(err))
 	}
-	p, handled, err := stripeevent.Read(ev)
-	if err != nil {
-		return p, false, apperr.Errorf(apperr.CodeInvalid, "%v", err)
-	}
-	return p, handled, nil
+	return ev, nil
 }
+
+// refundReport hands the saga a refund Stripe reports (charge.refunded), for the order the
+// refunded payment paid. The charge does not name the order: it is the order whose events
+// record that payment, paid or refunded (sql/00089_events_payment_id.sql). A refund of a
+// payment no order records is ignored (200): a charge of another integration on the same
+// Stripe account, or Ordermill's own refund of money an order refused, which the payment
+// service records itself. A 404 would have Stripe retry it for days, and then disable the
+// endpoint.
+func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.RefundReport) {
+	err := s.pool.QueryRow(r.Context(), paidOrderSQL, rf.PaymentID).Scan(&rf.OrderID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.countWebhook(r, outcomeIgnored)
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"paymentId": rf.PaymentID, "outcome": outcomeIgnored})
+		return
+	}
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	if err := rf.Validate(); err != nil {
+		s.refuseBody(w, r, err)
+		return
+	}
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: rf.ID, orderID: rf.OrderID, status: statusRefunded, name: payment.RefundReportName, data: rf})
+}
+
+// statusRefunded is the status an inbox row of a refund report records.
+const statusRefunded = "refunded"
+
+// paidOrderSQL finds the order whose events first record payment $1, paid or refunded, through
+// the partial index of sql/00089_events_payment_id.sql.
+const paidOrderSQL = `SELECT stream_id FROM events WHERE (payload->>'paymentId') = $1
+	AND event_name IN ('` + order.NamePaymentCompleted + `', '` + order.NamePaymentRefunded + `') ORDER BY position LIMIT 1`
 
 // Delivery handles POST /webhooks/delivery, signed with the courier's HMAC scheme.
 func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {

@@ -1187,7 +1187,7 @@ type ClientInterface interface {
 
 	// PaymentWebhookWithBody The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 	//
-	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1196,7 +1196,7 @@ type ClientInterface interface {
 
 	// PaymentWebhook The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 	//
-	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1462,7 +1462,7 @@ func (c *Client) DeliveryWebhook(ctx context.Context, body DeliveryWebhookJSONRe
 
 // PaymentWebhookWithBody The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 //
-// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1481,7 +1481,7 @@ func (c *Client) PaymentWebhookWithBody(ctx context.Context, contentType string,
 
 // PaymentWebhook The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 //
-// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2231,7 +2231,7 @@ type ClientWithResponsesInterface interface {
 
 	// PaymentWebhookWithBodyWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 	//
-	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2240,7 +2240,7 @@ type ClientWithResponsesInterface interface {
 
 	// PaymentWebhookWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 	//
-	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+	// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3491,7 +3491,7 @@ func (c *ClientWithResponses) DeliveryWebhookWithResponse(ctx context.Context, b
 
 // PaymentWebhookWithBodyWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 //
-// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3506,7 +3506,7 @@ func (c *ClientWithResponses) PaymentWebhookWithBodyWithResponse(ctx context.Con
 
 // PaymentWebhookWithResponse The payment provider's webhook: Stripe Event objects, or the simulator's flat body, signed with Stripe's scheme
 //
-// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id); other types, and sessions naming no order, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
+// Stripe events handled: checkout.session.completed (payment_status paid), checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired and payment_intent.payment_failed, naming the order in metadata.order_id (or client_reference_id), and charge.refunded, for the order whose events record the refunded payment intent (a refund made in Stripe's dashboard is recorded on the order with a refunded_outside ticket); other types, sessions naming no order, and refunds of payments no order records, are answered 200 ignored. A repeated event id is a duplicate. Dev mode also takes the flat body unsigned.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
