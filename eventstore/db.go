@@ -101,22 +101,33 @@ func Maintenance(databaseURL string) (name string, admin *pgx.ConnConfig, err er
 }
 
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
-// connecting to the server's maintenance database with the same credentials.
+// connecting to the server's maintenance database with the same credentials. Another
+// process creating it at the same time (the services started together on a fresh server)
+// is success: the database exists either way.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	return onMaintenance(ctx, databaseURL, func(conn *pgx.Conn, name string, exists bool) error {
 		if exists {
 			return nil
 		}
 		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created concurrently by another process
-			return nil
-		}
-		if err != nil {
+		if err != nil && !createdConcurrently(err) {
 			return fmt.Errorf("create database %s: %w", name, err)
 		}
 		return nil
 	})
+}
+
+// createdConcurrently tells whether CREATE DATABASE failed because another session created
+// the database first. Postgres says so with duplicate_database (42P04) when the other's
+// database was there at its existence check, and with a unique violation (23505) on
+// pg_database's name index when both passed that check together and the other committed
+// first: warehouse and delivery, started with the other services, exited on the latter.
+func createdConcurrently(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "42P04" || pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index"
 }
 
 // ErrNoDatabase says that the database a URL names does not exist (MustExist).

@@ -1,0 +1,63 @@
+package eventstore_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// The four services started at once on a fresh server each create the database: every
+// one of them must start, whichever creates it. Postgres answers the losers of the race
+// with duplicate_database, or with a unique violation on pg_database's name index when
+// they pass its existence check together; warehouse and delivery exited on the latter.
+func TestEnsureDatabaseToleratesConcurrentCreators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres: skipped with -short (make unit)")
+	}
+	ctx := context.Background()
+	for range 3 { // a fresh database each round: one round met the race in every run, three make sure
+		name := "ordermill_ensure_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+		u, err := url.Parse(pgtest.BaseURL())
+		require.NoError(t, err)
+		u.Path = "/" + name
+		t.Cleanup(func() { dropDatabase(t, name) })
+
+		const creators = 8
+		start := make(chan struct{})
+		errs := make(chan error, creators)
+		var wg sync.WaitGroup
+		for range creators {
+			wg.Go(func() {
+				<-start
+				errs <- eventstore.EnsureDatabase(ctx, u.String())
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		require.NoError(t, eventstore.MustExist(ctx, u.String()))
+	}
+}
+
+func dropDatabase(t *testing.T, name string) {
+	_, admin, err := eventstore.Maintenance(pgtest.BaseURL())
+	require.NoError(t, err)
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+}
