@@ -168,15 +168,33 @@ func (o *Order) Approve(by, reason string, at time.Time) ([]Event, error) {
 	if err := o.require(CmdApprove); err != nil {
 		return nil, err
 	}
+	if err := o.decidedInTime(at); err != nil {
+		return nil, err
+	}
 	if err := required("by", by); err != nil {
 		return nil, err
 	}
 	return []Event{OrderApproved{By: by, Reason: reason, At: at}}, nil
 }
 
+// decidedInTime refuses a manager's decision taken at or after the order's approval
+// deadline: the deadline cancels the order as timed out, whether or not the saga has taken
+// the deadline yet (it comes a moment late, or later after a restart). Before, a decision
+// that came first was recorded, however late.
+func (o *Order) decidedInTime(at time.Time) error {
+	if !o.ApprovalDeadline.IsZero() && !at.Before(o.ApprovalDeadline) {
+		return apperr.Errorf(apperr.CodeConflict, "the approval deadline passed at %s: the order is cancelled as timed out",
+			o.ApprovalDeadline.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Reject refuses a held order; it also emits OrderCancelled so consumers that only watch cancellations release resources.
 func (o *Order) Reject(by, reason string, at time.Time) ([]Event, error) {
 	if err := o.require(CmdReject); err != nil {
+		return nil, err
+	}
+	if err := o.decidedInTime(at); err != nil {
 		return nil, err
 	}
 	if err := required("by", by); err != nil {

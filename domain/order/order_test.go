@@ -597,6 +597,31 @@ func TestRejectionKeepsRejectedStatus(t *testing.T) {
 	}
 }
 
+// A manager's decision at or after the approval deadline is refused (409), whether or not
+// the deadline has been taken yet: the deadline cancels the order as timed out. A
+// decision that reached the order first was recorded, however late (a probe approved an
+// order 11 s after its deadline, across a restart).
+func TestADecisionAfterTheApprovalDeadlineIsRefused(t *testing.T) {
+	for name, decide := range map[string]func(o *Order, at time.Time) ([]Event, error){
+		"approve": func(o *Order, at time.Time) ([]Event, error) { return o.Approve("rev", "ok", at) },
+		"reject":  func(o *Order, at time.Time) ([]Event, error) { return o.Reject("rev", "no", at) },
+	} {
+		o := orderIn(t, StatusAwaitingApproval)
+		for _, at := range []time.Time{deadline, deadline.Add(time.Millisecond), deadline.Add(time.Hour)} {
+			events, err := decide(o, at)
+			if apperr.ErrorCode(err) != apperr.CodeConflict || len(events) != 0 {
+				t.Fatalf("%s at %s: events %v, err %v", name, at, events, err)
+			}
+			if !strings.Contains(err.Error(), "the approval deadline passed") {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if events, err := decide(o, deadline.Add(-time.Millisecond)); err != nil || len(events) == 0 {
+			t.Fatalf("%s just before the deadline: events %v, err %v", name, events, err)
+		}
+	}
+}
+
 func TestCancellationPaths(t *testing.T) {
 	o := orderIn(t, StatusReserving)
 	mustApply(t, o)(o.FailReservation("sku A", tCmd))
