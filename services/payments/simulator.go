@@ -46,10 +46,9 @@ type ProcessResult = simulator.Result[payment.Webhook]
 // notification arrives. Every call sends a new event id; repeating the outcome of a settled
 // session notifies again about the same payment (same paymentId), so a receiver's handling
 // of repeated facts can be exercised, while a different outcome is a conflict. An order
-// without a session still gets its webhook (without sessionId and amount), because testing
-// a payment that arrives early, before the order asked for one, is exactly what a
-// simulator is for; nothing is recorded then, as there is no session to settle. An
-// unreachable orders service is a *simulator.DeliveryError: the session stays settled, and
+// without a session is not found (apperr.CodeNotFound), as GET /api/payments/sessions
+// answers it: a provider pays only a session it opened, and a made-up payment sent to the
+// orders service was refused there as an unknown order. An unreachable orders service is a *simulator.DeliveryError: the session stays settled, and
 // calling Process again with the same outcome notifies again.
 func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResult, error) {
 	if err := req.Validate(); err != nil {
@@ -74,16 +73,6 @@ func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webho
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	sess, err := sessionWhere(ctx, tx, "order_id", req.OrderID, true)
-	if apperr.ErrorCode(err) == apperr.CodeNotFound {
-		s.logger.InfoContext(ctx, "payments: simulating a payment for an order without a session", "order_id", req.OrderID)
-		return payment.Webhook{
-			ID:        "evt_" + rand.Text(),
-			OrderID:   req.OrderID,
-			Status:    req.Outcome,
-			PaymentID: "pi_" + rand.Text(),
-			Reason:    failureReason(req),
-		}, nil
-	}
 	if err != nil {
 		return payment.Webhook{}, err
 	}

@@ -100,24 +100,30 @@ func TestSimulatedFailureCarriesItsReason(t *testing.T) {
 	assert.Equal(t, payment.StatusFailed, sess.Status)
 }
 
-// A payment can be simulated before the order asked for a session: the early webhook the
-// saga must remember.
-func TestSimulatorPaysAnOrderWithoutASession(t *testing.T) {
+// A provider pays only a session it opened: an order without one is 404, naming the order
+// as GET /api/payments/sessions does, and the orders service hears nothing. The simulator
+// made up a payment and sent it, which the orders service refused as an unknown order.
+func TestSimulatorRefusesAnOrderWithoutASession(t *testing.T) {
 	ctx := testContext(t)
 	stub := newOrdersStub(http.StatusAccepted)
 	orders := httptest.NewServer(stub)
 	defer orders.Close()
 	svc, pool := newService(t, payments.Config{OrdersWebhookURL: orders.URL + "/webhooks/payment"})
+	h := svc.Handler()
 
-	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"early","outcome":"completed"}`)
-	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	wh := decode[payments.ProcessResult](t, rec).Webhook
-	assert.Regexp(t, `^pi_`, wh.PaymentID)
-	assert.Equal(t, payment.Webhook{ID: wh.ID, OrderID: "early", Status: payment.StatusCompleted, PaymentID: wh.PaymentID}, wh)
+	for _, outcome := range []string{payment.StatusCompleted, payment.StatusFailed} {
+		rec := postJSON(t, h, "/api/payments/process", `{"orderId":"nope","outcome":"`+outcome+`"}`)
+		require.Equal(t, http.StatusNotFound, rec.Code, rec.Body.String())
+		got := decode[httpx.ErrorBody](t, rec).Error
+		read := httptest.NewRecorder()
+		h.ServeHTTP(read, asOrders(httptest.NewRequest(http.MethodGet, "/api/payments/sessions/nope", nil)))
+		assert.Equal(t, decode[httpx.ErrorBody](t, read).Error, got, "answered as reading its session is")
+		assert.Contains(t, got.Message, `"nope"`)
+	}
 	bodies, errs := stub.Received()
 	assert.Empty(t, errs)
-	assert.Equal(t, []payment.Webhook{wh}, bodies)
-	_, err := svc.SessionByOrder(ctx, pool, "early")
+	assert.Empty(t, bodies, "no webhook is sent")
+	_, err := svc.SessionByOrder(ctx, pool, "nope")
 	assert.Error(t, err, "no session is invented")
 }
 
