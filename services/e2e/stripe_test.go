@@ -160,8 +160,13 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 
 		nobody := s.checkoutSession(t, id, "paid")
 		nobody["metadata"] = map[string]string{"order_id": uuid.NewString()}
-		status, _ = s.sendStripe(t, stripeEvent(t, "evt_nobody_"+id, "checkout.session.completed", nobody), paymentSecret)
-		assert.Equal(t, http.StatusNotFound, status, "an unknown order is kept in the inbox, as for any webhook")
+		status, answer = s.sendStripe(t, stripeEvent(t, "evt_nobody_"+id, "checkout.session.completed", nobody), paymentSecret)
+		// Ordermill opens sessions only for orders it has recorded: this one is another
+		// integration's (a Payment Link's client_reference_id). It is kept in the inbox but
+		// answered 200; a 404 would have Stripe retry it for days and then disable the
+		// endpoint, Ordermill's own payments with it.
+		assert.Equal(t, http.StatusOK, status, "%v", answer)
+		assert.Equal(t, "unknown_order", answer["outcome"], "kept in the inbox, as for any webhook")
 	})
 	run("unhandled type", func(t *testing.T) {
 		status, answer := s.sendStripe(t, stripeEvent(t, "evt_customer", "customer.created", map[string]any{"id": "cus_1", "object": "customer"}), paymentSecret)
@@ -188,6 +193,38 @@ func TestStripeEventsDriveThePayment(t *testing.T) {
 		assert.Equal(t, "2", call.Form.Get("line_items[0][quantity]"))
 		assert.Equal(t, "5000", call.Form.Get("line_items[0][price_data][unit_amount]"))
 	}
+}
+
+// Ordermill counts every amount in hundredths of its currency; Stripe counts yen whole.
+// A 7,200 JPY order is charged 7,200 at Stripe and paid by Stripe's report of 7,200: sent
+// unconverted, it was charged 720,000 JPY, and the report of that paid the order.
+func TestAZeroDecimalCurrencyIsChargedInStripesUnit(t *testing.T) {
+	s, mock := startWithStripe(t)
+	_, err := s.db.Exec(t.Context(), `UPDATE warehouse.stock SET currency = 'JPY', price = 240000 WHERE sku = 'SKU-020'`)
+	require.NoError(t, err)
+	id := s.placeOrder(t, `{"items":[{"sku":"SKU-020","quantity":3}],"total":7200,"currency":"JPY","customerId":"c-yen","customerEmail":"yen@example.com"}`)
+	_, err = s.recordedSession(t.Context(), id)
+	require.NoError(t, err)
+	var opened []string
+	for _, call := range mock.Requests("/v1/checkout/sessions") {
+		if call.Form.Get("client_reference_id") == id {
+			opened = append(opened, call.Form.Get("currency")+" "+call.Form.Get("line_items[0][quantity]")+" x "+call.Form.Get("line_items[0][price_data][unit_amount]"))
+		}
+	}
+	assert.Equal(t, []string{"jpy 3 x 2400"}, opened, "2,400 yen a unit, in yen")
+
+	cs := s.checkoutSession(t, id, "paid")
+	cs["amount_total"] = int64(720000) // what an unconverted session charged
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_hundredfold_"+id, "checkout.session.completed", cs), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitTicket(t, id, "payment_mismatch")
+	assert.Equal(t, "awaiting_payment", s.order(t, id).Status, "720,000 JPY is not the order's 7,200")
+
+	cs = s.checkoutSession(t, id, "paid")
+	cs["amount_total"], cs["payment_intent"] = int64(7200), "pi_yen_"+strings.ReplaceAll(id, "-", "")
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", cs), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "awaiting_delivery")
 }
 
 // paymentURL is the payment link the order shows.

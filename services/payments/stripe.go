@@ -11,6 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v84"
 
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/services/stripeevent"
 )
 
 // Stripe is the provider of production: Stripe Checkout sessions and Stripe refunds,
@@ -74,23 +75,31 @@ func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" 
 // differ, so the order could never be paid.
 func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error) {
 	currency := strings.ToLower(cmd.Currency)
-	line := func(name string, quantity, unit int64) *stripe.CheckoutSessionCreateLineItemParams {
-		return &stripe.CheckoutSessionCreateLineItemParams{
+	var lines []*stripe.CheckoutSessionCreateLineItemParams
+	line := func(name string, quantity, unit int64) error {
+		unit, err := stripeevent.ToStripe(unit, cmd.Currency)
+		lines = append(lines, &stripe.CheckoutSessionCreateLineItemParams{
 			Quantity: stripe.Int64(quantity),
 			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
 				Currency:    stripe.String(currency),
 				UnitAmount:  stripe.Int64(unit),
 				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String(name)},
 			},
-		}
+		})
+		return err
 	}
-	var lines []*stripe.CheckoutSessionCreateLineItemParams
+	var err error
 	if cmd.LinesMatch() {
 		for _, l := range cmd.Lines {
-			lines = append(lines, line(l.Label(), l.Quantity, l.UnitPrice))
+			err = errors.Join(err, line(l.Label(), l.Quantity, l.UnitPrice))
 		}
-	} else {
-		lines = append(lines, line("Order "+cmd.OrderID, 1, cmd.Amount))
+	}
+	if !cmd.LinesMatch() || err != nil {
+		// A line priced in a fraction Stripe cannot charge may still add up to an amount it can.
+		lines = nil
+		if err = line("Order "+cmd.OrderID, 1, cmd.Amount); err != nil {
+			return OpenedSession{}, fmt.Errorf("stripe: open a Checkout Session for order %s: %w", cmd.OrderID, err)
+		}
 	}
 	meta := map[string]string{"order_id": cmd.OrderID}
 	params := &stripe.CheckoutSessionCreateParams{
@@ -143,7 +152,8 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 	if err != nil {
 		return GivenBack{}, stripeError("refund payment "+r.PaymentID, err)
 	}
-	return GivenBack{RefundID: re.ID, Amount: re.Amount, Currency: strings.ToUpper(string(re.Currency))}, nil
+	currency := strings.ToUpper(string(re.Currency))
+	return GivenBack{RefundID: re.ID, Amount: stripeevent.FromStripe(re.Amount, currency), Currency: currency}, nil
 }
 
 // ExpireSession expires the Checkout Session. Stripe refuses to expire one that is no

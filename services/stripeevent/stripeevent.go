@@ -2,6 +2,7 @@
 // workflow's payment webhooks: which order, which Checkout Session and payment intent,
 // completed or failed, for what amount and currency. It decides nothing about the order:
 // the workflow checks the session, amount and currency against the order's own.
+// Amounts cross between Ordermill's unit and Stripe's here (ToStripe, FromStripe).
 package stripeevent
 
 import (
@@ -66,8 +67,9 @@ func ReadRefund(ev stripe.Event) (r payment.RefundReport, ok bool, err error) {
 	if ch.PaymentIntent == nil || ch.PaymentIntent.ID == "" {
 		return r, false, nil
 	}
-	r = payment.RefundReport{ID: ev.ID, PaymentID: ch.PaymentIntent.ID, RefundID: ch.ID, Amount: ch.AmountRefunded,
-		Currency: strings.ToUpper(string(ch.Currency)), Full: ch.Refunded}
+	currency := strings.ToUpper(string(ch.Currency))
+	r = payment.RefundReport{ID: ev.ID, PaymentID: ch.PaymentIntent.ID, RefundID: ch.ID, Amount: FromStripe(ch.AmountRefunded, currency),
+		Currency: currency, Full: ch.Refunded}
 	if ch.Refunds != nil && len(ch.Refunds.Data) > 0 && ch.Refunds.Data[0].ID != "" {
 		r.RefundID = ch.Refunds.Data[0].ID
 	}
@@ -96,7 +98,8 @@ func Read(ev stripe.Event) (p Payment, handled bool, err error) {
 		if p.OrderID == "" {
 			p.OrderID = cs.ClientReferenceID
 		}
-		p.SessionID, p.Amount, p.Currency = cs.ID, cs.AmountTotal, strings.ToUpper(string(cs.Currency))
+		p.SessionID, p.Currency = cs.ID, strings.ToUpper(string(cs.Currency))
+		p.Amount = FromStripe(cs.AmountTotal, p.Currency)
 		if cs.PaymentIntent != nil {
 			p.PaymentID = cs.PaymentIntent.ID
 		}
