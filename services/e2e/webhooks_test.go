@@ -224,6 +224,11 @@ func TestWebhookForUnknownOrderIsRecorded(t *testing.T) {
 	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/webhooks?outcome=unknown_order", nil, operator(), &inbox))
 	require.Len(t, inbox.Webhooks, 1)
 	assert.Equal(t, "no-such-order", inbox.Webhooks[0].OrderID)
+
+	// The provider's retry, while the order is still unknown, is answered 404 again: a 200
+	// duplicate stopped its retries, and the webhook was never applied once the order was.
+	res := s.postPayment(t, body, header)
+	assert.Equal(t, http.StatusNotFound, res.StatusCode(), "%s", res.Body)
 }
 
 // A webhook first refused for an unknown order is applied when the provider retries it

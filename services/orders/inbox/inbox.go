@@ -110,6 +110,13 @@ type inboundWebhook struct {
 	status   string
 	name     string
 	data     any
+	// unknownIsFinal answers a webhook naming an unknown order 200, not 404: a Stripe event
+	// about a Checkout Session. Ordermill opens a session only for an order it has recorded,
+	// so a session naming an unknown order is another integration's on the same account (a
+	// Payment Link's client_reference_id), and a 404 would have Stripe retry it for days and
+	// then disable the endpoint, Ordermill's own payments with it. It is still kept in the
+	// inbox as unknown_order, for inspection.
+	unknownIsFinal bool
 }
 
 // Payment handles POST /webhooks/payment, signed with Stripe's scheme: Stripe's
@@ -122,6 +129,7 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var wh sagas.PaymentWebhook
+	fromStripe := false
 	if stripeevent.Is(body) {
 		ev, err := s.stripeEvent(body, r.Header.Get(webhooksig.StripeHeader), signed)
 		if err != nil {
@@ -146,7 +154,7 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteJSON(w, http.StatusOK, map[string]string{"orderId": p.OrderID, "outcome": outcomeIgnored})
 			return
 		}
-		wh = sagas.PaymentWebhook{Webhook: p.Webhook, IntentOnly: p.IntentOnly}
+		wh, fromStripe = sagas.PaymentWebhook{Webhook: p.Webhook, IntentOnly: p.IntentOnly}, true
 	} else if err := httpx.DecodeLenient(body, &wh.Webhook); err != nil {
 		s.refuseBody(w, r, err)
 		return
@@ -157,7 +165,7 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	}
 	wh.Unsigned = !signed
 	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "payment", wh.PaymentID, "session", wh.SessionID))
-	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh})
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh, unknownIsFinal: fromStripe})
 }
 
 // stripeEvent reads a Stripe Event: verified with stripe-go when signed (always, outside
@@ -336,8 +344,12 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 				WHERE provider = $1 AND event_id = $2 AND outcome = $5 AND EXISTS (`+orderExistsSQL+`)
 				RETURNING outcome`, wh.provider, wh.eventID, wh.orderID, outcomeAccepted, outcomeUnknownOrder, m.ID).Scan(&outcome)
 			if errors.Is(err, pgx.ErrNoRows) {
-				outcome = outcomeDuplicate
-				return nil, nil
+				// A duplicate, unless the order is still unknown: then it is answered as the
+				// first was, so the provider keeps retrying until the order is known (a 200
+				// duplicate stopped its retries, and the webhook was never applied).
+				err = tx.QueryRow(ctx, `SELECT CASE WHEN outcome = $3 THEN $3 ELSE $4 END FROM orders.webhook_inbox WHERE provider = $1 AND event_id = $2`,
+					wh.provider, wh.eventID, outcomeUnknownOrder, outcomeDuplicate).Scan(&outcome)
+				return nil, err
 			}
 			if err != nil {
 				return nil, err
@@ -362,6 +374,10 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 		return
 	}
 	s.countWebhook(r, outcome)
+	if outcome == outcomeUnknownOrder && wh.unknownIsFinal {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"orderId": wh.orderID, "outcome": outcome})
+		return
+	}
 	if outcome == outcomeUnknownOrder {
 		s.logger.WarnContext(r.Context(), "webhook for an unknown order kept in the inbox", "provider", wh.provider)
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeNotFound, "order %s not found; the webhook was recorded for inspection", apperr.Excerpt(wh.orderID)))
