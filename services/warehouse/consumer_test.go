@@ -19,8 +19,9 @@ import (
 )
 
 // Commands sent over the log are answered with reservation events, in order, with the
-// sender's correlation; unknown names are skipped and an unanswerable command is dead-lettered,
-// neither holding up the commands behind it.
+// sender's correlation; unknown names are skipped, and an unanswerable command and one
+// contradicting its order's reservation are dead-lettered, none holding up the commands
+// behind it.
 func TestCommandsOnTheLogAreAnsweredWithReservationEvents(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -35,6 +36,7 @@ func TestCommandsOnTheLogAreAnsweredWithReservationEvents(t *testing.T) {
 		{Name: inventory.ReserveName, Data: inventory.Reserve{Lines: []inventory.Line{{SKU: "A", Quantity: 1}}}}, // no order id
 		{Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: "o-1", Lines: []inventory.Line{{SKU: "A", Quantity: 4}}}},
 		{Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: "o-1", Lines: []inventory.Line{{SKU: "A", Quantity: 4}}}}, // redelivered
+		{Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: "o-1", Lines: []inventory.Line{{SKU: "A", Quantity: 5}}}}, // other lines
 		{Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: "o-2", Lines: []inventory.Line{{SKU: "LIMITED", Quantity: 2}}}},
 		{Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: "o-3"}}, // no lines
 		{Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: "o-4", Lines: []inventory.Line{{SKU: "A", Quantity: 2}}}},
@@ -110,11 +112,16 @@ func TestCommandsOnTheLogAreAnsweredWithReservationEvents(t *testing.T) {
 	assert.Equal(t, 1, available)
 	assert.Zero(t, reserved)
 
-	var deadLetters int
-	var deadName string
-	require.NoError(t, pool.QueryRow(ctx, `
-		SELECT count(*), min(metadata->>'name') FROM dead_letters WHERE consumer_group = $1`,
-		warehouse.ConsumerGroup).Scan(&deadLetters, &deadName))
-	assert.Equal(t, 1, deadLetters, "only the reserve without an order id is unanswerable")
-	assert.Equal(t, inventory.ReserveName, deadName)
+	rows, err := pool.Query(ctx, `
+		SELECT metadata->>'name', payload->>'orderId', error FROM dead_letters WHERE consumer_group = $1 ORDER BY id`,
+		warehouse.ConsumerGroup)
+	require.NoError(t, err)
+	type deadLetter struct{ Name, OrderID, Error string }
+	dead, err := pgx.CollectRows(rows, pgx.RowToStructByPos[deadLetter])
+	require.NoError(t, err)
+	require.Len(t, dead, 2, "the reserve without an order id, and the one contradicting o-1's reservation")
+	assert.Equal(t, inventory.ReserveName, dead[0].Name)
+	assert.Empty(t, dead[0].OrderID)
+	assert.Equal(t, deadLetter{inventory.ReserveName, "o-1", dead[1].Error}, dead[1])
+	assert.Contains(t, dead[1].Error, "A: 4 in the reservation, 5 asked")
 }

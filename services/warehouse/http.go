@@ -24,8 +24,9 @@ import (
 //	GET  /api/catalog?sku=…                     the catalog {items:[{sku, name, unitPrice (cents), currency}]}, public
 //	POST /api/inventory/check-availability      inventory.check-availability: {"lines":[{sku,quantity}]}
 //	                                            → {"available": bool, "lines":[{sku, requested, available, ok}]}
-//	POST /api/inventory/reserve                 inventory.reserve: {"orderId","lines"} → 201 reservation,
-//	                                            409 conflict when a SKU is short or unknown (at most once per order)
+//	POST /api/inventory/reserve                 inventory.reserve: {"orderId","lines"} → 201 reservation, 200 the
+//	                                            same again for a repeat; 409 conflict when a SKU is short or unknown,
+//	                                            or when the order's reservation has other lines (at most once per order)
 //	POST /api/inventory/release                 inventory.release: {"orderId","reason"} → 200 {"orderId","released"}
 //	GET  /api/inventory/reservations/{orderId}  an order's reservation, or 404
 //
@@ -104,8 +105,9 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var res Reservation
+	var created bool
 	err := s.inTx(r.Context(), func(tx pgx.Tx) (err error) {
-		res, err = Reserve(r.Context(), tx, requestMetadata(r, req.OrderID), req.OrderID, req.Lines)
+		res, created, err = Reserve(r.Context(), tx, requestMetadata(r, req.OrderID), req.OrderID, req.Lines)
 		return err
 	})
 	if err != nil {
@@ -113,14 +115,17 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A refusal is committed like a success (the order's reservation is decided), then
-	// reported as a conflict with the current stock.
-	switch res.Status {
-	case inventory.StatusFailed:
+	// reported as a conflict with the current stock. A repeat is answered 200, as
+	// delivery's POST /api/shipments answers one.
+	switch {
+	case res.Status == inventory.StatusFailed:
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeConflict, "cannot reserve order %s: %s", res.OrderID, res.Reason))
-	case inventory.StatusReleased:
+	case res.Status == inventory.StatusReleased:
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeConflict, "the reservation of order %s was already released", res.OrderID))
-	default:
+	case created:
 		httpx.WriteJSON(w, http.StatusCreated, res)
+	default:
+		httpx.WriteJSON(w, http.StatusOK, res)
 	}
 }
 

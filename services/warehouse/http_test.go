@@ -130,13 +130,32 @@ func TestReserveOverHTTP(t *testing.T) {
 	assert.Equal(t, 497, available)
 	assert.Equal(t, 3, reserved)
 
-	// Retrying the same request is safe: same reservation, stock taken once.
+	// Retrying the same request is safe, and answered as a repeat: same reservation, stock
+	// taken once. The same lines in another order are the same request.
 	rec = call(t, h, http.MethodPost, "/api/inventory/reserve",
-		`{"orderId":"o-1","lines":[{"sku":"SKU-002","quantity":2},{"sku":"SKU-001","quantity":3}]}`)
-	require.Equal(t, http.StatusCreated, rec.Code)
-	assert.Equal(t, r.ReservationID, decode[warehouse.Reservation](t, rec).ReservationID)
+		`{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":1},{"sku":"SKU-002","quantity":2},{"sku":"SKU-001","quantity":2}]}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, r, decode[warehouse.Reservation](t, rec))
 	available, _ = stock("SKU-001")
 	assert.Equal(t, 497, available)
+
+	// Other lines for the order are not silently answered with its reservation: an order
+	// is reserved once, and the conflict names the difference.
+	for body, difference := range map[string]string{
+		`{"orderId":"o-1","lines":[{"sku":"SKU-002","quantity":2},{"sku":"SKU-001","quantity":5}]}`:                                "SKU-001: 3 in the reservation, 5 asked",
+		`{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":3}]}`:                                                               "SKU-002: 2 in the reservation, 0 asked",
+		`{"orderId":"o-1","lines":[{"sku":"SKU-001","quantity":3},{"sku":"SKU-002","quantity":2},{"sku":"SKU-003","quantity":1}]}`: "SKU-003: 0 in the reservation, 1 asked",
+	} {
+		rec = call(t, h, http.MethodPost, "/api/inventory/reserve", body)
+		require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+		got := decode[httpx.ErrorBody](t, rec).Error
+		assert.Equal(t, "conflict", got.Code)
+		assert.Equal(t, "order o-1 already has a reservation (reserved) of other lines, and an order is reserved once: "+difference, got.Message)
+	}
+	for sku, want := range map[string]int{"SKU-001": 3, "SKU-002": 2, "SKU-003": 0} {
+		_, reserved = stock(sku)
+		assert.Equal(t, want, reserved, sku)
+	}
 
 	rec = call(t, h, http.MethodGet, "/api/inventory/reservations/o-1", "")
 	require.Equal(t, http.StatusOK, rec.Code)

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,22 +44,52 @@ const (
 	versionAfterReserved = 1 // Reserved is the only event before Released
 )
 
-// Reserve holds every line for orderID inside tx, or nothing. It honours an order at most
-// once: asking again returns the first outcome and appends nothing. A shortage is not an
-// error: the failed reservation is recorded, ReservationFailed appended, and the reservation
-// returned with status failed, so the caller commits the refusal like any other outcome.
-func Reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line) (Reservation, error) {
+// Reserve holds every line for orderID inside tx, or nothing, and says whether it decided
+// now (created). It honours an order at most once: asking again for the same lines returns
+// the first outcome (created false) and appends nothing; asking for other lines is a
+// conflict naming the difference (repeated). A shortage is not an error: the failed
+// reservation is recorded, ReservationFailed appended, and the reservation returned with
+// status failed, so the caller commits the refusal like any other outcome.
+func Reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line) (r Reservation, created bool, err error) {
 	if err := inventory.Validate(orderID, lines); err != nil {
-		return Reservation{}, err
+		return Reservation{}, false, err
 	}
 	return reserve(ctx, tx, meta, orderID, lines, nil, nil)
+}
+
+// repeated answers a request for an order whose reservation r is decided already: r again
+// when the request asks for its lines (a retry, a redelivered command), else a conflict
+// naming the difference, for the order is reserved at most once and the request's lines
+// would be ignored. Asking again cannot mend that, so the conflict is Permanent: the
+// command consumer dead-letters such a command at once, where a procedure call answers 409.
+func repeated(r Reservation, lines []inventory.Line) (Reservation, error) {
+	if slices.Equal(r.Lines, lines) {
+		return r, nil
+	}
+	quantities := map[string][2]int{} // per SKU: in the reservation, asked
+	for i, side := range [][]inventory.Line{r.Lines, lines} {
+		for _, l := range side { // merged: one line a SKU
+			q := quantities[l.SKU]
+			q[i] = l.Quantity
+			quantities[l.SKU] = q
+		}
+	}
+	var diff []string
+	for _, sku := range slices.Sorted(maps.Keys(quantities)) {
+		if q := quantities[sku]; q[0] != q[1] {
+			diff = append(diff, fmt.Sprintf("%s: %d in the reservation, %d asked", sku, q[0], q[1]))
+		}
+	}
+	return Reservation{}, eventstore.Permanent(apperr.Errorf(apperr.CodeConflict,
+		"order %s already has a reservation (%s) of other lines, and an order is reserved once: %s",
+		r.OrderID, r.Status, strings.Join(diff, "; ")))
 }
 
 // reserve is Reserve after validation. A non-nil refused records a failed reservation
 // without touching stock: a malformed command still deserves an answer the saga can act on.
 // known, when not nil, is what the caller's batch holds locked and has read
 // (lockBatch); reserve reads only what it does not cover, and keeps it up to date.
-func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error, known *batchStock) (Reservation, error) {
+func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, lines []inventory.Line, refused error, known *batchStock) (Reservation, bool, error) {
 	merged := inventory.Merge(lines)
 	p := eventstore.Pipelined(tx)
 	existing, stock, covered := known.covers(orderID, merged, refused == nil)
@@ -72,13 +104,14 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 		}
 		read, err := lockBatch(ctx, p, []string{orderID}, toLock)
 		if err != nil {
-			return Reservation{}, err
+			return Reservation{}, false, err
 		}
 		existing, stock = read.reservations[orderID], read.stock
 		known.add(orderID, existing, stock)
 	}
 	if existing != nil {
-		return *existing, nil
+		r, err := repeated(*existing, merged)
+		return r, false, err
 	}
 
 	r := Reservation{OrderID: orderID, ReservationID: eventstore.NewID(), Lines: merged, Status: inventory.StatusReserved}
@@ -95,7 +128,7 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 	}
 	linesJSON, err := json.Marshal(r.Lines)
 	if err != nil {
-		return Reservation{}, fmt.Errorf("marshal lines: %w", err)
+		return Reservation{}, false, fmt.Errorf("marshal lines: %w", err)
 	}
 	writes.Queue(`
 		INSERT INTO warehouse.reservations (order_id, reservation_id, status, lines, reason, failed_sku)
@@ -117,15 +150,15 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 		}}
 	}
 	if _, err := eventstore.Append(ctx, p, stream(orderID), versionBeforeOutcome, meta, event); err != nil {
-		return Reservation{}, err
+		return Reservation{}, false, err
 	}
 	known.add(orderID, &r, nil)
 	if p != tx {
 		if err := p.Flush(ctx); err != nil {
-			return Reservation{}, err
+			return Reservation{}, false, err
 		}
 	}
-	return r, nil
+	return r, true, nil
 }
 
 // batchStock is what a batch of reservations holds locked and knows (lockBatch): the

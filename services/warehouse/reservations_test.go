@@ -36,7 +36,7 @@ func stockOf(t *testing.T, pool *pgxpool.Pool, sku string) (available, reserved 
 
 func reserve(ctx context.Context, pool *pgxpool.Pool, orderID string, lines ...inventory.Line) (r warehouse.Reservation, err error) {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		r, err = warehouse.Reserve(ctx, tx, meta, orderID, lines)
+		r, _, err = warehouse.Reserve(ctx, tx, meta, orderID, lines)
 		return err
 	})
 	return r, err
@@ -223,7 +223,7 @@ func TestReleaseReturnsStockExactlyOnce(t *testing.T) {
 	assert.NotNil(t, r.ReleasedAt)
 
 	// A released order is not reserved again: at most once means once.
-	r, err = reserve(ctx, pool, "order-1", inventory.Line{SKU: "A", Quantity: 1})
+	r, err = reserve(ctx, pool, "order-1", inventory.Line{SKU: "A", Quantity: 3}, inventory.Line{SKU: "B", Quantity: 4})
 	require.NoError(t, err)
 	assert.Equal(t, inventory.StatusReleased, r.Status)
 	available, _ := stockOf(t, pool, "A")
@@ -322,7 +322,7 @@ func TestReservationsOnAPipelineCostOneRoundTripEach(t *testing.T) {
 		require.NoError(t, pgx.BeginFunc(ctx, counted, func(tx pgx.Tx) error {
 			p := eventstore.Pipelined(tx)
 			for _, o := range orders {
-				if _, err := warehouse.Reserve(ctx, p, meta, o, []inventory.Line{line}); err != nil {
+				if _, _, err := warehouse.Reserve(ctx, p, meta, o, []inventory.Line{line}); err != nil {
 					return err
 				}
 			}

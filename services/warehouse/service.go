@@ -95,7 +95,9 @@ func (s *Service) executeCommand(ctx context.Context, tx pgx.Tx, msg *message.Me
 
 // reserveInventory answers a Reserve command with Reserved or ReservationFailed. An invalid
 // command that names its order is answered with ReservationFailed, since the saga waits for
-// an answer; one without an order id cannot be answered and goes to the dead letters.
+// an answer; one without an order id cannot be answered and goes to the dead letters, as
+// does one for an order reserved already with other lines (repeated). A repeat of the
+// order's command is answered already and appends nothing.
 func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, msg *message.Message, known *batchStock) error {
 	var cmd inventory.Reserve
 	if err := eventstore.Decode(msg, &cmd); err != nil {
@@ -104,7 +106,7 @@ func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventsto
 	if err := inventory.ValidateOrderID(cmd.OrderID); err != nil {
 		return fmt.Errorf("%s %s: %w", inventory.ReserveName, msg.UUID, err)
 	}
-	r, err := reserve(ctx, tx, meta, cmd.OrderID, cmd.Lines, inventory.ValidateLines(cmd.Lines), known)
+	r, _, err := reserve(ctx, tx, meta, cmd.OrderID, cmd.Lines, inventory.ValidateLines(cmd.Lines), known)
 	if err != nil {
 		return err
 	}
