@@ -337,6 +337,9 @@ const (
 	// asking (a refund made in Stripe's dashboard); a person decides whether the order
 	// goes on.
 	TicketRefundedOutside = "refunded_outside"
+	// TicketStockReleased: a paid order's reservation was released outside its workflow
+	// (an operator's inventory.release); its goods may be sold twice.
+	TicketStockReleased = "stock_released"
 	// TicketDeliveryMismatch: the courier reported on a shipment that is not the order's,
 	// or before the order was paid; the order keeps waiting for its own parcel's news.
 	TicketDeliveryMismatch = "delivery_mismatch"

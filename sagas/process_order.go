@@ -41,6 +41,9 @@ var ProcessOrder = Flow{
 	// 3. Reserve inventory at the warehouse.
 	On[inventory.Reserved](recordReservation),
 	On[inventory.ReservationFailed](failReservation).IfAccepts(order.CmdFailReservation),
+	//    Stock released outside the workflow (an operator's inventory.release) cancels an
+	//    order still waiting for its payment; a paid one gets a ticket.
+	On[inventory.Released](onReleasedOutside),
 
 	// 4. Reserved: in parallel confirm by email and open a payment session for the order's
 	//    total; wait for the payment webhook (payment wait). A webhook is checked against
@@ -366,6 +369,32 @@ func cancel(reason order.CancelReason, detail string) Step {
 
 func release(orderID, reason string) Effect {
 	return SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReleaseName, Data: inventory.Release{OrderID: orderID, Reason: reason}}
+}
+
+// onReleasedOutside answers the warehouse's report that the order's reservation was
+// released while the order still holds it: only an operator's inventory.release does
+// that, as the workflow releases the stock of orders given up alone. Nothing can be sold
+// without its stock, so an order still waiting for its payment is cancelled (its customer
+// told, its session closed); a paid order's goods may now be sold twice, which a person
+// must settle (reserve them again, or refund), so it gets a stock_released ticket. Before,
+// the order went on as if it held its stock, and the units were sold again.
+func onReleasedOutside(in Input, ev inventory.Released) ([]Effect, error) {
+	o := in.Order
+	why := "its reservation " + ev.ReservationID + " was released outside its workflow"
+	if ev.Reason != "" {
+		why += " (" + ev.Reason + ")"
+	}
+	switch {
+	case o.ReservationID == "" || ev.ReservationID != o.ReservationID:
+		return nil, nil
+	case o.Status == order.StatusCancelled || o.Status == order.StatusRejected:
+		return nil, nil // the workflow's own release
+	case o.Paid():
+		return []Effect{OpenTicket{Kind: TicketStockReleased, Reason: why + " after the order was paid: its goods may be sold twice; reserve them again or refund"}}, nil
+	case o.Status.Accepts(order.CmdCancel):
+		return []Effect{Cancel{Reason: order.ReasonOutOfStock, Detail: why}}, nil
+	}
+	return nil, nil
 }
 
 // expireSession closes the payment session of a cancelled order: the customer could

@@ -293,6 +293,11 @@ func refundReport(paymentID, refundID string, amount int64, full bool) Message {
 	return msg(payment.RefundReportName, payment.RefundReport{ID: "evt_" + refundID, OrderID: testOrderID, PaymentID: paymentID, RefundID: refundID, Amount: amount, Currency: "USD", Full: full})
 }
 
+// releasedMsg is the warehouse's report that reservation id was released, by an operator.
+func releasedMsg(id string) Message {
+	return msg(inventory.ReleasedName, inventory.Released{OrderID: testOrderID, ReservationID: id, Reason: "operator"})
+}
+
 func refundCmd(reason string) Effect { return refundOf("pay-1", reason) }
 
 // refusedRefund is the refund of wh, a completed payment the waiting order refused.
@@ -629,6 +634,19 @@ func TestProcessOrderInventory(t *testing.T) {
 			records: []order.Event{order.ReservationFailed{Reason: "SKU-B out of stock", At: testRunAt}, cancelledEv(order.ReasonOutOfStock, "SKU-B out of stock")},
 		},
 		{name: "reservation failed after a reservation does nothing", steps: atAwaitingPayment, msg: reservationFailedMsg()},
+
+		{
+			name:  "stock released outside the workflow while awaiting payment cancels the order",
+			steps: atSessionOpen, msg: releasedMsg("res-1"),
+			want:    []Effect{Cancel{Reason: order.ReasonOutOfStock, Detail: "its reservation res-1 was released outside its workflow (operator)"}},
+			records: []order.Event{cancelledEv(order.ReasonOutOfStock, "its reservation res-1 was released outside its workflow (operator)")},
+		},
+		{
+			name:  "stock released outside the workflow after payment opens a ticket",
+			steps: atAwaitingDelivery, msg: releasedMsg("res-1"),
+			want: []Effect{ticket(TicketStockReleased, "its reservation res-1 was released outside its workflow (operator) after the order was paid: its goods may be sold twice; reserve them again or refund")},
+		},
+		{name: "a release of another reservation does nothing", steps: atSessionOpen, msg: releasedMsg("res-other")},
 		{name: "reservation failed twice does nothing", steps: atOutOfStock, msg: reservationFailedMsg()},
 		{name: "reservation failed for a cancelled order does nothing", steps: atCancelledReserving, msg: reservationFailedMsg()},
 		{name: "reservation failed while awaiting approval does nothing", steps: atAwaitingApproval, msg: reservationFailedMsg()},
@@ -1248,7 +1266,7 @@ func TestProcessOrderIgnoresUnknownMessages(t *testing.T) {
 		{name: "order event the flow does not react to", steps: atInTransit, msg: ev(order.NameDeliveryStatusUpdated)},
 		{name: "rejected event (the cancellation that follows is handled)", steps: atRejected, msg: ev(order.NameOrderRejected)},
 		{name: "payment_session_created event", steps: atSessionOpen, msg: ev(order.NamePaymentSessionCreated)},
-		{name: "inventory released", steps: atPaymentTimedOut, msg: msg(inventory.ReleasedName, inventory.Released{OrderID: testOrderID, ReservationID: "res-1", Reason: "x"})},
+		{name: "inventory released by the workflow for an order given up", steps: atPaymentTimedOut, msg: releasedMsg("res-1")},
 	})
 }
 
@@ -1367,7 +1385,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		order.NamePaymentCompleted, shipping.ShipmentCreatedName, order.NameShipmentCreated, DeliveryWebhookName,
 		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
-		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName,
+		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName, inventory.ReleasedName,
 	}
 	names := ProcessOrder.Names()
 	for _, n := range declared {

@@ -73,3 +73,6 @@ func (Reserved) MessageName() string { return ReservedName }
 
 // MessageName is the name ReservationFailed travels under, so a consumer can subscribe by type.
 func (ReservationFailed) MessageName() string { return ReservationFailedName }
+
+// MessageName is the name Released travels under, so a consumer can subscribe by type.
+func (Released) MessageName() string { return ReleasedName }

@@ -276,6 +276,33 @@ func TestAReleaseGivesStockBackOnce(t *testing.T) {
 	assert.Equal(t, stock{SKU: "SKU-LIMITED", Available: 5, Reserved: 0}, s.stock(t, "SKU-LIMITED"))
 }
 
+// The release procedure gave a live order's stock back while the order went on as if it
+// held it, and the units were sold again. Now the workflow hears of it: an order still
+// waiting for its payment is cancelled (nothing is sold without its stock), and a paid
+// one gets a stock_released ticket for a person.
+func TestStockReleasedOutsideTheWorkflowStopsTheOrder(t *testing.T) {
+	s := start(t, defaultOptions())
+	release := func(id string) {
+		var res struct{ Released bool }
+		require.Equal(t, http.StatusOK, s.call(t, "POST", s.warehouse+"/api/inventory/release", fmt.Sprintf(`{"orderId":%q,"reason":"operator"}`, id), bearer(ordersServiceToken), &res))
+		require.True(t, res.Released)
+	}
+	waiting := s.placeOrder(t, limitedOrder)
+	s.waitStatus(t, waiting, "awaiting_payment")
+	release(waiting)
+	o := s.waitStatus(t, waiting, "cancelled")
+	assert.Equal(t, "out_of_stock", o.CancelReason)
+	s.waitStock(t, "SKU-LIMITED", stock{SKU: "SKU-LIMITED", Available: 5, Reserved: 0})
+
+	paid := s.placeOrder(t, limitedOrder)
+	s.waitStatus(t, paid, "awaiting_payment")
+	s.pay(t, paid, "completed")
+	s.waitStatus(t, paid, "awaiting_delivery")
+	release(paid)
+	s.waitTicket(t, paid, "stock_released")
+	assert.Equal(t, "awaiting_delivery", s.order(t, paid).Status, "a person settles a paid order")
+}
+
 // Finding 13 of issue 8: X-Manager let an API approval name any decider. The decider is
 // now the manager the bearer token belongs to; X-Manager is ignored.
 func TestAnApprovalIsDecidedByTheTokensManager(t *testing.T) {
