@@ -40,7 +40,8 @@ func (r *contractRun) paymentsAPI(t *testing.T, p placed) {
 		Simulator: true, Callers: callers}).Handler())
 	t.Cleanup(lost.Close)
 	cs.add(t, lost.URL, cs.byHost[hostOf(t, s.payments)])
-	api.want(t, http.StatusBadGateway, "POST", lost.URL+"/api/payments/process", map[string]string{"orderId": none, "outcome": "completed"}, svc)
+	api.want(t, http.StatusBadGateway, "POST", lost.URL+"/api/payments/process", map[string]string{"orderId": p.ID, "outcome": "completed"}, svc)
+	api.want(t, http.StatusNotFound, "POST", s.payments+"/api/payments/process", map[string]string{"orderId": none, "outcome": "completed"}, svc)
 }
 
 // deliveryAPI books and reads shipments and drives the courier simulator, late's among
@@ -88,6 +89,9 @@ func (r *contractRun) warehouseAPI(t *testing.T) {
 	api.want(t, http.StatusBadRequest, "POST", s.warehouse+"/api/inventory/check-availability", `{"lines":"none"}`, svc)
 	api.want(t, http.StatusUnauthorized, "POST", s.warehouse+"/api/inventory/check-availability", lines, nil)
 	api.want(t, http.StatusCreated, "POST", s.warehouse+"/api/inventory/reserve", reservation, svc)
+	api.want(t, http.StatusOK, "POST", s.warehouse+"/api/inventory/reserve", reservation, svc) // the same again
+	api.want(t, http.StatusConflict, "POST", s.warehouse+"/api/inventory/reserve",
+		map[string]any{"orderId": reservation["orderId"], "lines": []map[string]any{{"sku": "SKU-001", "quantity": 2}}}, svc)
 	api.want(t, http.StatusConflict, "POST", s.warehouse+"/api/inventory/reserve",
 		map[string]any{"orderId": uuid.NewString(), "lines": []map[string]any{{"sku": "SKU-001", "quantity": 10000}}}, svc)
 	api.want(t, http.StatusBadRequest, "POST", s.warehouse+"/api/inventory/reserve", map[string]any{"orderId": none}, svc)

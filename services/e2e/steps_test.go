@@ -17,13 +17,6 @@ import (
 func (s *system) pay(t *testing.T, orderID, outcome string) {
 	t.Helper()
 	s.session(t, orderID)
-	s.simulatePayment(t, orderID, outcome)
-}
-
-// simulatePayment asks the payment simulator for a payment whether or not the order has a
-// session yet.
-func (s *system) simulatePayment(t *testing.T, orderID, outcome string) {
-	t.Helper()
 	var out struct {
 		OrdersStatus int `json:"ordersStatus"`
 	}

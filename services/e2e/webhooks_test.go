@@ -27,7 +27,10 @@ func TestEarlyPaymentWebhookIsCheckedOnceTheSessionIsRecorded(t *testing.T) {
 	s := start(t, defaultOptions())
 	id := s.placeOrder(t, highRisk)
 	s.waitStatus(t, id, "awaiting_approval")
-	s.simulatePayment(t, id, "completed")
+	// The provider reports a payment before the order has a session (the simulator no
+	// longer makes one up for an order without a session).
+	body, header := signedPayment(t, paymentSecret, payment.Webhook{ID: "evt_early", OrderID: id, Status: payment.StatusCompleted, PaymentID: "pi_bad"})
+	require.Equal(t, http.StatusAccepted, s.postPayment(t, body, header).StatusCode())
 	assert.Equal(t, "awaiting_approval", s.order(t, id).Status)
 	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "").StatusCode())
 	s.waitTicket(t, id, "payment_mismatch")
