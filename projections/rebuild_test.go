@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +205,32 @@ func TestCancelledRebuildLeavesLiveTables(t *testing.T) {
 	}})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, before, checksums(t, pool, "orders"))
+	assert.Empty(t, schemasLike(t, pool, "replay_%"))
+}
+
+// A migration applied to a live table during a rebuild is not undone by the swap (the
+// swap dropped the changed table and installed the shape copied at the start, and goose
+// would not apply the migration again): the rebuild fails, and the live tables keep it.
+func TestARebuildDoesNotUndoAMigrationAppliedMeanwhile(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	generate(t, pool, ordergen.Options{Events: 10_000, Seed: 5})
+	_, err := projections.Rebuild(context.Background(), pool, projections.Options{})
+	require.NoError(t, err, "an unchanged table swaps")
+
+	var once sync.Once
+	_, err = projections.Rebuild(context.Background(), pool, projections.Options{Progress: func(done, total int64) {
+		if done > 0 {
+			once.Do(func() {
+				_, err := pool.Exec(context.Background(), `ALTER TABLE orders.order_summaries ADD COLUMN migrated int NOT NULL DEFAULT 7`)
+				require.NoError(t, err)
+			})
+		}
+	}})
+	require.ErrorContains(t, err, "swap order_summaries: the live table changed during the rebuild")
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM orders.order_summaries WHERE migrated = 7`).Scan(&n))
+	assert.Positive(t, n, "the migrated column is still there")
 	assert.Empty(t, schemasLike(t, pool, "replay_%"))
 }
 

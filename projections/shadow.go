@@ -122,8 +122,31 @@ func onTable(def, schema, name string) string {
 // keys and triggers, and sequences the live columns own pass to the new columns. Readers
 // of the live tables wait for tx; whoever comes after it reads the new ones.
 func swapTables(ctx context.Context, tx pgx.Tx, schema string, ps []Projection) error {
-	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '10s'"); err != nil {
+	// Readers of a table wait behind the swap's lock on it, order placement among them: a
+	// reader in the way for longer fails the swap in seconds rather than holding them for
+	// ten, as it did.
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+swapLockWait+"'"); err != nil {
 		return err
+	}
+	for _, t := range tablesOf(ps) {
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+table(Schema, t.Name)+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("swap %s: a reader held the live table for more than %s (a long report or a backup?); nothing was swapped, run the rebuild again: %w",
+				t.Name, swapLockWait, err)
+		}
+	}
+	// A migration applied during the build changed a live table after it was copied: the
+	// swap would drop the change with the live table, and goose would not apply it again.
+	for _, t := range tablesOf(ps) {
+		var live, built string
+		if err := tx.QueryRow(ctx, tableShapeSQL, table(Schema, t.Name)).Scan(&live); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, tableShapeSQL, table(schema, t.Name)).Scan(&built); err != nil {
+			return err
+		}
+		if live != built {
+			return fmt.Errorf("swap %s: the live table changed during the rebuild (a migration applied meanwhile?); nothing was swapped, run the rebuild again", t.Name)
+		}
 	}
 	for _, t := range tablesOf(ps) {
 		live := table(Schema, t.Name)
@@ -154,6 +177,21 @@ func swapTables(ctx context.Context, tx pgx.Tx, schema string, ps []Projection) 
 	}
 	return nil
 }
+
+// swapLockWait bounds how long the swap waits for each live table's lock.
+const swapLockWait = "3s"
+
+// tableShapeSQL describes the table $1 as createTables copies it, whatever its schema: its
+// columns (names, types, nullability, defaults) and its indexes and constraints (by name
+// and definition, without the table's schema; the constraints createTables copies).
+const tableShapeSQL = `SELECT
+	(SELECT string_agg(format('%s %s %s %s', a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)), ', ' ORDER BY a.attnum)
+	 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	 WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped)
+	|| ' | ' || coalesce((SELECT string_agg(regexp_replace(pg_get_indexdef(i.indexrelid), ' ON (ONLY )?\S+ ', ' ON '), ', ' ORDER BY c.relname)
+	 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass), '')
+	|| ' | ' || coalesce((SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ', ' ORDER BY conname)
+	 FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x', 'c')), '')`
 
 // dropSchema removes a rebuild's schema and whatever is left in it.
 func dropSchema(ctx context.Context, db eventstore.Execer, schema string) error {
