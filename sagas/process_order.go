@@ -316,6 +316,14 @@ func onDeliveryWebhook(in Input, wh shipping.Webhook) ([]Effect, error) {
 		// person on its ticket must hear of it.
 		return []Effect{OpenTicket{Kind: TicketDeliveryFailed, Reason: fmt.Sprintf("courier update %q after the delivery failed: the order stays delivery_failed; settle it with the courier and the customer",
 			apperr.Excerpt(wh.Status))}}, nil
+	case (s == order.StatusDelivered || s == order.StatusCompleted) && wh.Status == shipping.StatusFailed:
+		// The courier contradicts the delivery: the order stays as it is (the customer may
+		// have the parcel), but a person must hear of it; it was dropped without a word.
+		reason := fmt.Sprintf("courier reported the delivery as failed after it was delivered: the order stays %s; settle it with the courier and the customer", s)
+		if wh.Reason != "" {
+			reason += ": " + apperr.Excerpt(wh.Reason)
+		}
+		return []Effect{OpenTicket{Kind: TicketDeliveryFailed, Reason: reason}}, nil
 	}
 	return nil, nil
 }

@@ -1171,6 +1171,11 @@ func TestProcessOrderShipping(t *testing.T) {
 		{name: "delivery webhook after delivery does nothing", steps: atDelivered, msg: courierWebhook(shipping.StatusInTransit, "")},
 		{name: "delivery webhook after completion does nothing", steps: atCompleted, msg: courierWebhook(shipping.StatusDelivered, "")},
 		{
+			name:  "a failed delivery reported after completion opens a ticket: the order stays completed",
+			steps: atCompleted, msg: courierWebhook(shipping.StatusFailed, "recipient not found"),
+			want: []Effect{ticket(TicketDeliveryFailed, "courier reported the delivery as failed after it was delivered: the order stays completed; settle it with the courier and the customer: recipient not found")},
+		},
+		{
 			name:  "delivery webhook after a failed delivery is a comment on its ticket: the order stays failed",
 			steps: path(atDeliveryFailed, ticketStep(TicketDeliveryFailed, "the courier reported the delivery as failed: address not found")),
 			msg:   courierWebhook(shipping.StatusDelivered, ""),
