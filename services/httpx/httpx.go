@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/eventstore"
@@ -173,14 +175,16 @@ func tooLarge(limit int64) error {
 	return &apperr.Error{Code: codeTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
-// Decode unmarshals body into v strictly: no unknown fields, exactly one JSON value.
+// Decode unmarshals body into v strictly: exactly one JSON value, whose names are v's
+// fields' exactly as tagged (none unknown, none in another case) and given once (nameFault).
 func Decode(body []byte, v any) error {
 	return decode(body, v, true)
 }
 
-// DecodeLenient unmarshals body into v, ignoring fields v does not have: providers add
-// fields to their webhooks over time. It is strict about JSON itself, and its messages
-// are Decode's.
+// DecodeLenient unmarshals body into v, ignoring fields v does not have and matching
+// names as encoding/json does, without regard to case: providers add fields to their
+// webhooks over time. It is strict about JSON itself (a name given twice included), and its
+// messages are Decode's.
 func DecodeLenient(body []byte, v any) error {
 	return decode(body, v, false)
 }
@@ -191,15 +195,18 @@ func decode(body []byte, v any, strict bool) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			// The walk names it with its path, or a fault of a name before it.
+			if fault := nameFault(body, reflect.TypeOf(v), strict); fault != nil {
+				return fault
+			}
+		}
 		return decodeError(err, body)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.Errorf(apperr.CodeInvalid, "request body must hold a single JSON value")
 	}
-	if name := repeatedName(body); name != "" {
-		return apperr.FieldErrorf(name, "%s is given twice in one object (names are matched without regard to case): give it once", apperr.Excerpt(name))
-	}
-	return nil
+	return nameFault(body, reflect.TypeOf(v), strict)
 }
 
 // maxFieldWalk is the largest body whose type error fieldAt names with its arrays'
@@ -208,32 +215,41 @@ func decode(body []byte, v any, strict bool) error {
 // encoding/json names them.
 const maxFieldWalk = 64 << 10
 
+// level is an object or an array a walk of a body is in: its place in the path the walk
+// names ("items[2].quantity"), and what the walk of names knows of it.
+type level struct {
+	object bool
+	name   string // an object's current name
+	index  int    // an array's current index
+
+	names  *nameSet     // an object's names so far
+	fields fields       // the fields of the struct an object decodes into; nil: not checked
+	elem   reflect.Type // the type an array's elements decode into
+}
+
+// pathAt names the value the walk is at, from the levels it is in.
+func pathAt(stack []*level) string {
+	var b strings.Builder
+	for _, l := range stack {
+		switch {
+		case !l.object:
+			fmt.Fprintf(&b, "[%d]", l.index)
+		case b.Len() > 0:
+			b.WriteString("." + l.name)
+		default:
+			b.WriteString(l.name)
+		}
+	}
+	return b.String()
+}
+
 // fieldAt names the field of body typeErr is about with the index of every array on the
 // way ("items[2].quantity", where encoding/json says "items.quantity"), so a client told
 // that a quantity must be a number knows which line's. It walks body's tokens to the
 // value that ends at or after typeErr.Offset; typeErr.Field when the walk finds another
 // field there (it should not).
 func fieldAt(body []byte, typeErr *json.UnmarshalTypeError) string {
-	type level struct {
-		object bool
-		name   string // an object's current name
-		index  int    // an array's current index
-	}
 	var stack []*level
-	path := func() string {
-		var b strings.Builder
-		for _, l := range stack {
-			switch {
-			case !l.object:
-				fmt.Fprintf(&b, "[%d]", l.index)
-			case b.Len() > 0:
-				b.WriteString("." + l.name)
-			default:
-				b.WriteString(l.name)
-			}
-		}
-		return b.String()
-	}
 	wantName := false
 	dec := json.NewDecoder(bytes.NewReader(body))
 	for {
@@ -256,7 +272,7 @@ func fieldAt(body []byte, typeErr *json.UnmarshalTypeError) string {
 			stack[len(stack)-1].index++
 		}
 		if dec.InputOffset() >= typeErr.Offset {
-			if p := path(); indexFree(p) == typeErr.Field {
+			if p := pathAt(stack); indexFree(p) == typeErr.Field {
 				return p
 			}
 			return typeErr.Field
@@ -287,47 +303,148 @@ func indexFree(path string) string {
 	return b.String()
 }
 
-// repeatedName returns a name given twice in one object of body, compared as
-// encoding/json matches names to fields, without regard to case; "" when there is none.
-// encoding/json keeps the last: a proxy or log that read the first would see another
-// request than the one served ({"items":[…],"items":[…]} priced as the second).
+// nameFault refuses the first name of body that Decode would read otherwise than it was
+// written, with the path of its value (items[2].quantity):
+//   - a name given twice in one object, compared as encoding/json matches names to fields,
+//     without regard to case: encoding/json keeps the last, so a proxy or log that read the
+//     first would see another request than the one served ({"items":[A],"items":[B]}
+//     priced as B);
+//   - when exact, a name that is not the name of a field of the struct its object decodes
+//     into, spelt as the field is ("ITEMS" or "Sku" were read as items and sku; a documented
+//     schema names its fields exactly), or that no field has (encoding/json names the
+//     field without its path, "extra" for items[0].extra).
 //
-// body is valid JSON (Decode has read it), so a walk of its bytes finds its names: the
-// strings that open an object or follow a comma in one. It costs a pass over the bytes
-// and a small slice a level; a walk of json.Decoder's tokens, which allocated for every
-// token, was most of the cost of refusing a megabyte of order lines.
-func repeatedName(body []byte) string {
-	var stack []*nameSet // nil for an array
+// t is the type body decodes into; objects that decode into no struct (a map, any, a
+// json.RawMessage) have their names checked for repetition only. The first JSON value of
+// body is walked, which must be valid up to the fault (Decode has read it): its names are
+// the strings that open an object or follow a comma in one. It costs a pass over the
+// bytes and a small slice a level; a walk of json.Decoder's tokens, which allocated for
+// every token, was most of the cost of refusing a megabyte of order lines.
+func nameFault(body []byte, t reflect.Type, exact bool) error {
+	var stack []*level
+	next := t // the type the next value decodes into
 	wantName := false
 	for i := 0; i < len(body); i++ {
 		switch body[i] {
 		case '{':
-			stack = append(stack, &nameSet{})
+			l := &level{object: true, names: &nameSet{}}
+			if exact {
+				l.fields = fieldsOf(next)
+			}
+			stack = append(stack, l)
 			wantName = true
 		case '[':
-			stack = append(stack, nil)
+			next = elemOf(next)
+			stack = append(stack, &level{elem: next})
 			wantName = false
 		case '}', ']':
 			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return nil
+			}
 			wantName = false
 		case ',':
-			wantName = len(stack) > 0 && stack[len(stack)-1] != nil
+			top := stack[len(stack)-1]
+			if top.object {
+				wantName = true
+			} else {
+				top.index++
+				next = top.elem
+			}
 		case '"':
 			end, escaped := stringEnd(body, i)
 			if wantName {
-				name := string(body[i+1 : end])
+				top := stack[len(stack)-1]
+				top.name = string(body[i+1 : end])
 				if escaped {
-					_ = json.Unmarshal(body[i:end+1], &name) // a valid JSON string
+					_ = json.Unmarshal(body[i:end+1], &top.name) // a valid JSON string
 				}
-				if stack[len(stack)-1].seen(strings.ToLower(name)) {
-					return name
+				if err := refuse(stack); err != nil {
+					return err
 				}
+				next = top.fields[top.name]
 				wantName = false
 			}
 			i = end
 		}
 	}
-	return ""
+	return nil
+}
+
+// refuse refuses the name the innermost object of stack has just been given, as nameFault
+// says, naming it with its path.
+func refuse(stack []*level) error {
+	l := stack[len(stack)-1]
+	name := func() string { return apperr.Excerpt(pathAt(stack)) }
+	if _, ok := l.fields[l.name]; !ok && l.fields != nil {
+		for field := range l.fields {
+			if strings.EqualFold(field, l.name) {
+				return apperr.FieldErrorf(name(), "unknown field %q: names are matched exactly; did you mean %q?", name(), field)
+			}
+		}
+		return apperr.FieldErrorf(name(), "unknown field %q", name())
+	}
+	if l.names.seen(strings.ToLower(l.name)) {
+		if l.fields != nil { // the names are exact: no case was folded
+			return apperr.FieldErrorf(name(), "%s is given twice in one object: give it once", name())
+		}
+		return apperr.FieldErrorf(name(), "%s is given twice in one object (names are matched without regard to case): give it once", name())
+	}
+	return nil
+}
+
+// fields are the names encoding/json reads a struct's fields from, spelt as their tags
+// (or the fields' own names) spell them, each with its field's type.
+type fields map[string]reflect.Type
+
+// structFields caches fieldsOf: a struct's fields are read once, not once an object.
+var structFields sync.Map // reflect.Type → fields
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// fieldsOf returns the fields of the struct t is (or points to), as encoding/json reads
+// them: the fields of an embedded struct without a name of its own as the struct's, none
+// tagged "-" or unexported. It is nil for any other type, and for a struct that reads
+// itself (json.Unmarshaler).
+func fieldsOf(t reflect.Type) fields {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	if f, ok := structFields.Load(t); ok {
+		return f.(fields)
+	}
+	f := fields{}
+	for i := range t.NumField() {
+		field := t.Field(i)
+		name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case field.Anonymous && name == "" && fieldsOf(field.Type) != nil:
+			maps.Copy(f, fieldsOf(field.Type))
+		case !field.IsExported():
+		case name == "":
+			f[field.Name] = field.Type
+		default:
+			f[name] = field.Type
+		}
+	}
+	structFields.Store(t, f)
+	return f
+}
+
+// elemOf is the type the elements of an array decode into, when t is (or points to) a
+// slice or an array; nil otherwise.
+func elemOf(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || (t.Kind() != reflect.Slice && t.Kind() != reflect.Array) {
+		return nil
+	}
+	return t.Elem()
 }
 
 // stringEnd returns the index of the quote that closes the JSON string opening at
@@ -429,7 +546,10 @@ func (s *nameSet) seen(name string) bool {
 func decodeError(err error, body []byte) error {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
+	var appErr *apperr.Error
 	switch {
+	case errors.As(err, &appErr): // a field's own json.Unmarshaler refused it in its words
+		return err
 	case errors.Is(err, io.EOF):
 		return apperr.Errorf(apperr.CodeInvalid, "request body is empty; a JSON object is required")
 	case errors.As(err, &syntaxErr):
@@ -444,9 +564,6 @@ func decodeError(err error, body []byte) error {
 			field = fieldAt(body, typeErr)
 		}
 		return apperr.FieldErrorf(field, "%s must be %s", field, jsonType(typeErr.Type))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := apperr.Excerpt(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
-		return apperr.FieldErrorf(field, "unknown field %q", field)
 	default:
 		return apperr.Errorf(apperr.CodeInvalid, "invalid JSON body: %s", apperr.Excerpt(err.Error()))
 	}

@@ -193,12 +193,13 @@ func TestDecodeLenient(t *testing.T) {
 
 // A name given twice in one object is refused, as encoding/json alone kept the last one
 // (and matches names without regard to case): a proxy or a log reading the first would
-// see another request than the one served. The same name at other levels is fine.
+// see another request than the one served. The error names it with its path. The same
+// name at other levels is fine.
 func TestDecodeRefusesANameGivenTwice(t *testing.T) {
 	for body, field := range map[string]string{
 		`{"items":[{"sku":"A","quantity":1}],"items":[{"sku":"B","quantity":9}]}`: "items",
-		`{"items":[{"sku":"A","SKU":"B","quantity":1}]}`:                          "SKU",
-		`{"a":{"b":1,"c":[1,{"d":1,"D":2}]}}`:                                     "D",
+		`{"items":[{"sku":"A","SKU":"B","quantity":1}]}`:                          "items[0].SKU",
+		`{"a":{"b":1,"c":[1,{"d":1,"D":2}]}}`:                                     "a.c[1].D",
 		`{"amount":5,"Amount":7}`:                                                 "Amount",
 	} {
 		var v any
@@ -213,6 +214,59 @@ func TestDecodeRefusesANameGivenTwice(t *testing.T) {
 		var v any
 		assert.NoError(t, httpx.Decode([]byte(body), &v), body)
 	}
+}
+
+// Decode takes a struct's fields by their names exactly as their tags spell them, as the
+// documented schemas do (encoding/json alone took "ITEMS" for items), and names a field
+// refused with its path: encoding/json said "extra" for items[0].extra. DecodeLenient, for
+// providers' bodies, matches names as encoding/json does.
+func TestDecodeTakesNamesExactlyAndNamesTheirPaths(t *testing.T) {
+	type address struct {
+		City string `json:"city"`
+	}
+	type Common struct {
+		ID string `json:"id"`
+	}
+	type request struct {
+		Common
+		Items []struct {
+			SKU string `json:"sku"`
+		} `json:"items"`
+		Address *address          `json:"shippingAddress"`
+		Extra   map[string]string `json:"extra"`
+		Raw     json.RawMessage   `json:"raw"`
+		Plain   int
+		Skipped int `json:"-"`
+	}
+	for body, want := range map[string]struct{ field, message string }{
+		`{"ITEMS":[{"sku":"A"}]}`:                 {"ITEMS", `unknown field "ITEMS": names are matched exactly; did you mean "items"?`},
+		`{"items":[{"sku":"A"},{"Sku":"B"}]}`:     {"items[1].Sku", `unknown field "items[1].Sku": names are matched exactly; did you mean "sku"?`},
+		`{"shippingAddress":{"City":"Paris"}}`:    {"shippingAddress.City", `unknown field "shippingAddress.City": names are matched exactly; did you mean "city"?`},
+		`{"Id":"o-1"}`:                            {"Id", `unknown field "Id": names are matched exactly; did you mean "id"?`},
+		`{"plain":1}`:                             {"plain", `unknown field "plain": names are matched exactly; did you mean "Plain"?`},
+		`{"items":[{"sku":"A","extra":1}]}`:       {"items[0].extra", `unknown field "items[0].extra"`},
+		`{"shippingAddress":{"zip":"1"}}`:         {"shippingAddress.zip", `unknown field "shippingAddress.zip"`},
+		`{"Skipped":1}`:                           {"Skipped", `unknown field "Skipped"`},
+		`{"items":[],"items":[]}`:                 {"items", "items is given twice in one object: give it once"},
+		`{"items":[{"sku":"A","quantity":1}]} []`: {"items[0].quantity", `unknown field "items[0].quantity"`},
+		`{"ITEMS":[{"sku":"A","extra":1}]}`:       {"ITEMS", `unknown field "ITEMS": names are matched exactly; did you mean "items"?`},
+	} {
+		var v request
+		err := httpx.Decode([]byte(body), &v)
+		require.Error(t, err, body)
+		assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err), body)
+		assert.Equal(t, want.field, apperr.ErrorField(err), body)
+		assert.Equal(t, want.message, apperr.ErrorMessage(err), body)
+	}
+	exact := `{"\u0069d":"o-1","items":[{"sku":"A"}],"shippingAddress":{"city":"Paris"},"extra":{"ANY":"x"},"raw":{"Any":[{"X":1}]},"Plain":2}`
+	var v request
+	require.NoError(t, httpx.Decode([]byte(exact), &v))
+	assert.Equal(t, "o-1", v.ID)
+	assert.Equal(t, 2, v.Plain)
+
+	var lenient request
+	require.NoError(t, httpx.DecodeLenient([]byte(`{"ITEMS":[{"Sku":"A","extra":1}],"Zip":1}`), &lenient))
+	assert.Equal(t, "A", lenient.Items[0].SKU)
 }
 
 // A body the client stops sending is a timeout, reported as such and without the

@@ -6,24 +6,37 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ordermill/ordermill/domain/apperr"
 )
 
-// repeatedNameByTokens is repeatedName as it was, a walk of json.Decoder's tokens: the
-// reference the byte walk is checked against.
+// repeatedNameByTokens is the walk for names given twice as it was, a walk of
+// json.Decoder's tokens, naming the name with its path: the reference the byte walk is
+// checked against.
 func repeatedNameByTokens(body []byte) string {
 	type level struct {
 		names    map[string]bool // nil in an array
 		wantName bool
+		at       string // the level's own path
+		index    int    // an array's next index
 	}
 	var stack []*level
+	at := "" // the path of the value the next token starts
 	dec := json.NewDecoder(bytes.NewReader(body))
 	for {
 		tok, err := dec.Token()
 		if err != nil {
 			return "" // the end, or malformed JSON, which Decode has reported
 		}
+		if len(stack) > 0 && stack[len(stack)-1].names == nil {
+			if d, ok := tok.(json.Delim); !ok || d == '{' || d == '[' {
+				top := stack[len(stack)-1]
+				at = top.at + "[" + strconv.Itoa(top.index) + "]"
+				top.index++
+			}
+		}
 		if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') {
-			l := &level{}
+			l := &level{at: at}
 			if d == '{' {
 				l.names, l.wantName = map[string]bool{}, true
 			}
@@ -34,9 +47,13 @@ func repeatedNameByTokens(body []byte) string {
 			stack = stack[:len(stack)-1]
 		} else if name, ok := tok.(string); ok && len(stack) > 0 && stack[len(stack)-1].wantName {
 			top := stack[len(stack)-1]
+			at = name
+			if top.at != "" {
+				at = top.at + "." + name
+			}
 			folded := strings.ToLower(name)
 			if top.names[folded] {
-				return name
+				return at
 			}
 			top.names[folded], top.wantName = true, false
 			continue
@@ -47,7 +64,12 @@ func repeatedNameByTokens(body []byte) string {
 	}
 }
 
-// The walk of bytes finds the same repeated name as the walk of tokens did, on every valid
+// repeatedName is the walk of bytes for names given twice alone, as DecodeLenient has it.
+func repeatedName(body []byte) string {
+	return apperr.ErrorField(nameFault(body, nil, false))
+}
+
+// The walk of bytes finds the same repeated name, at the same path, as the walk of tokens, on every valid
 // JSON body: escapes (an escaped quote inside a name, a name spelt with \u escapes),
 // strings holding braces and commas, names at every level, case folded.
 func FuzzRepeatedNameAsTheTokensDid(f *testing.F) {
@@ -70,7 +92,7 @@ func FuzzRepeatedNameAsTheTokensDid(f *testing.F) {
 		if !json.Valid(body) {
 			return
 		}
-		if got, want := repeatedName(body), repeatedNameByTokens(body); got != want {
+		if got, want := repeatedName(body), apperr.Excerpt(repeatedNameByTokens(body)); got != want {
 			t.Fatalf("repeatedName(%q) = %q, the tokens' walk said %q", body, got, want)
 		}
 	})
