@@ -331,19 +331,29 @@ func TestClaimBox(t *testing.T) {
 	assert.True(t, parsed.Equal(late), "data-until %s, the claim ends %s", parsed, late)
 }
 
-// A bulk decision first asks, carrying everything the confirmed request needs; its
-// result says how many were decided and why the others were not.
+// A bulk decision first asks; its button submits the bulk form as it stands, with what
+// was asked about beside it. Its result says how many were decided and why the others
+// were not.
 func TestBulkResult(t *testing.T) {
 	// Two time-ordered ids of the same moment: only their ends tell them apart.
 	ids := []string{"019ae0c1-5a10-7c3e-9f00-11aaaaaaaaaa", "019ae0c1-5a10-7c3e-9f00-22bbbbbbbbbb"}
-	ask := render(t, ui.BulkResult(ui.Bulk{OrderIDs: ids, Reason: "ring", By: "ana@example.com", Confirm: true}, "tok"))
+	ask := render(t, ui.BulkResult(ui.Bulk{OrderIDs: ids, Reason: "ring", By: "ana@example.com", Confirm: true}))
 	assert.Equal(t, "Reject 2 orders with the reason \u201cring\u201d? Each order is decided on its own: aaaaaaaa, bbbbbbbb",
 		strings.Join(strings.Fields(ask.Find(`[data-testid=bulk-question]`).Text()), " "))
-	assert.Equal(t, 2, ask.Find(`input[name=order]`).Length())
-	assert.Equal(t, "1", ask.Find(`input[name=confirmed]`).AttrOr("value", ""))
-	assert.Equal(t, "reject", ask.Find(`input[name=decision]`).AttrOr("value", ""))
+	asked := ask.Find(`input[form=bulk-form][name=asked]`).Map(func(_ int, s *goquery.Selection) string { return s.AttrOr("value", "") })
+	assert.Equal(t, ids, asked)
+	assert.Equal(t, "ring", ask.Find(`input[form=bulk-form][name=asked-reason]`).AttrOr("value", ""))
+	button := ask.Find(`[data-testid=bulk-confirm-button]`)
+	assert.Equal(t, "bulk-form", button.AttrOr("form", ""), "it submits the ticks and the reason as they are")
+	assert.Equal(t, "submit", button.AttrOr("type", ""), "htmx takes a button outside its form only with type=submit")
+	assert.Equal(t, "confirmed", button.AttrOr("name", ""))
+	assert.Equal(t, "reject", button.AttrOr("value", ""))
+	assert.Zero(t, ask.Find(`input[name=order], input[name=reason]`).Length(), "the ticks are not carried: they are read when confirmed")
+	assert.Zero(t, ask.Find(`[data-testid=bulk-changed]`).Length())
+	again := render(t, ui.BulkResult(ui.Bulk{OrderIDs: ids, Reason: "ring", Confirm: true, Changed: true}))
+	assert.Contains(t, again.Find(`[data-testid=bulk-changed]`).Text(), "nothing was decided")
 	done := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"a", "b"}, Approved: true, By: "ana@example.com", Results: []ui.Decision{
-		{OrderID: "a", Approved: true, By: "ana@example.com"}, {OrderID: "b", Approved: true, Error: "b: Already decided by bob@example.com"}}}, "tok"))
+		{OrderID: "a", Approved: true, By: "ana@example.com"}, {OrderID: "b", Approved: true, Error: "b: Already decided by bob@example.com"}}}))
 	assert.Equal(t, "Approved 1 of 2 orders as ana@example.com. Not decided:", done.Find(`[data-testid=bulk-summary]`).Text())
 	assert.Equal(t, "b: Already decided by bob@example.com", done.Find(`[data-testid=bulk-refused]`).Text())
 	assert.Equal(t, 1, done.Find(`[hx-swap-oob="afterbegin:#decision-log"] [data-order-id=a]`).Length())
@@ -418,10 +428,10 @@ func TestSignInFocusesTheBoxToFill(t *testing.T) {
 
 // One order is one order: "Reject 1 orders" read as a slip.
 func TestBulkConfirmationCountsInWords(t *testing.T) {
-	one := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"o-1"}, Confirm: true, Reason: "fraud"}, "tok"))
+	one := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"o-1"}, Confirm: true, Reason: "fraud"}))
 	assert.Contains(t, one.Find("[data-testid=bulk-confirm-button]").Text(), "Reject 1 order")
 	assert.NotContains(t, one.Find("[data-testid=bulk-confirm-button]").Text(), "orders")
 	assert.Contains(t, one.Find("[data-testid=bulk-question]").Text(), "Reject 1 order with")
-	two := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"o-1", "o-2"}, Approved: true, Confirm: true}, "tok"))
+	two := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"o-1", "o-2"}, Approved: true, Confirm: true}))
 	assert.Contains(t, two.Find("[data-testid=bulk-confirm-button]").Text(), "Approve 2 orders")
 }

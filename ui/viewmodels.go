@@ -167,6 +167,9 @@ type Bulk struct {
 	By       string
 	// Confirm asks the manager to confirm before anything is decided.
 	Confirm bool
+	// Changed says a confirmation was refused: the ticked orders or the reason were no
+	// longer those it asked about. Confirm asks again about what is ticked now.
+	Changed bool
 	// Error explains a refused request (nothing selected, no reason to reject).
 	Error string
 	// Results is each order's decision once confirmed; a refused one carries its Error.

@@ -163,6 +163,65 @@ func TestDeskBulkDecisions(t *testing.T) {
 	do(t, alice, chromedp.WaitVisible(readyRow(third)))
 }
 
+// A bulk confirmation is of what is ticked when it is given (found by a probe): P and Q
+// ticked and asked about, then Q unticked and R ticked, and the card's "Reject 2 orders"
+// rejected P and Q. A change of the ticks or the reason now takes the card away; and
+// should the ticks change without the page hearing of it, the server decides nothing
+// and asks again about what is ticked.
+func TestDeskBulkConfirmationFollowsTheTicks(t *testing.T) {
+	s, alice := deskManagers(t)
+	p, q, r := s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder)
+	do(t, alice, chromedp.WaitVisible(readyRow(p)), chromedp.WaitVisible(readyRow(q)), chromedp.WaitVisible(readyRow(r)))
+	confirm := chromedp.CSS(`[data-testid=bulk-confirm]`)
+	question := func() string { return textOf(t, alice, chromedp.CSS(`[data-testid=bulk-question]`)) }
+	waiting := func() {
+		t.Helper()
+		for _, id := range []string{p, q, r} {
+			assert.Equal(t, "awaiting_approval", s.order(t, id).Status, "nothing is decided")
+		}
+	}
+
+	do(t, alice,
+		chromedp.Click(in(p, `[data-testid=bulk-select]`)),
+		chromedp.Click(in(q, `[data-testid=bulk-select]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=bulk-reason]`), "card testing ring"),
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-reject]`)),
+		chromedp.WaitVisible(confirm),
+		chromedp.Click(in(q, `[data-testid=bulk-select]`)),
+		chromedp.WaitNotPresent(confirm),
+		chromedp.Click(in(r, `[data-testid=bulk-select]`)),
+	)
+	waiting()
+
+	// Asked again, the question is about P and R; a reason typed after it takes it away too.
+	do(t, alice, chromedp.Click(chromedp.CSS(`[data-testid=bulk-reject]`)), chromedp.WaitVisible(confirm))
+	assert.Contains(t, question(), ui.ShortID(p))
+	assert.Contains(t, question(), ui.ShortID(r))
+	assert.NotContains(t, question(), ui.ShortID(q))
+	do(t, alice, chromedp.SendKeys(chromedp.CSS(`[data-testid=bulk-reason]`), "!"), chromedp.WaitNotPresent(confirm))
+
+	// R unticked by a script, which the page does not hear of: the card's button sends the
+	// ticks as they are, and the server asks about P alone.
+	do(t, alice, chromedp.Click(chromedp.CSS(`[data-testid=bulk-reject]`)), chromedp.WaitVisible(confirm))
+	get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector('[data-order-id=%q] [data-testid=bulk-select]').checked = false, true)`, r)))
+	do(t, alice,
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-confirm-button]`)+taken),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-changed]`)),
+	)
+	waiting()
+	assert.Contains(t, question(), "Reject 1 order with the reason \u201ccard testing ring!\u201d?")
+	assert.Contains(t, question(), ui.ShortID(p))
+
+	do(t, alice,
+		chromedp.Click(chromedp.CSS(`[data-testid=bulk-confirm-button]`)+taken),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=bulk-summary]`)),
+	)
+	assert.Equal(t, "Rejected 1 of 1 orders as alice@example.com.", textOf(t, alice, chromedp.CSS(`[data-testid=bulk-summary]`)))
+	assert.Equal(t, "card testing ring!", s.waitStatus(t, p, "rejected").DecisionReason)
+	assert.Equal(t, "awaiting_approval", s.order(t, q).Status)
+	assert.Equal(t, "awaiting_approval", s.order(t, r).Status)
+}
+
 // Issue 12's small things on the pending page: the tab title leads with the pending count
 // and follows it live; "waiting" and "time left" tick in the browser; buttons have
 // names that say which order they act on; the score is announced with its meaning; and

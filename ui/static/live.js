@@ -143,6 +143,16 @@
     });
   }
 
+  // A bulk confirmation asks about the ticks and the reason as they were: once either
+  // changes, its button would no longer do what it says (the server refuses it then, and
+  // asks again), so it goes. Pressing "Reject ticked" or "Approve ticked" asks anew.
+  function bulkConfirmationFollowsTheForm() {
+    document.addEventListener("input", function (e) {
+      var card = document.querySelector("[data-testid=bulk-confirm]");
+      if (card && e.target.form && e.target.form.id === "bulk-form") { card.remove(); }
+    });
+  }
+
   function start() {
     tick();
     title();
@@ -150,6 +160,7 @@
     failures();
     keepRowsBeingDecided();
     oneLogEntryAnOrder();
+    bulkConfirmationFollowsTheForm();
     document.addEventListener("htmx:sseMessage", follow);
     setInterval(tick, 1000);
     var badge = document.querySelector("[data-testid=nav-pending-count]");

@@ -17,18 +17,22 @@ const maxBulk = pendingPageSize
 // how many, which); the confirmed one decides each order in its own transaction, so each
 // gets its own event, and reports the orders it could not decide (decided meanwhile,
 // claimed by someone else, too large to approve without its own typed confirmation).
+// A confirmation carries what it asked about (asked, asked-reason) beside the ticks and
+// the reason as they are when confirmed; when they differ it is asked again, and nothing
+// is decided: it decided an order its manager had unticked after the question.
 func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) {
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
 		return
 	}
-	b := ui.Bulk{Reason: strings.TrimSpace(r.PostForm.Get("reason")), By: m.Email}
-	for _, id := range r.PostForm["order"] {
-		if id = strings.TrimSpace(id); id != "" && !slices.Contains(b.OrderIDs, id) {
-			b.OrderIDs = append(b.OrderIDs, id)
-		}
+	b := ui.Bulk{Reason: strings.TrimSpace(r.PostForm.Get("reason")), By: m.Email, OrderIDs: formIDs(r.PostForm["order"])}
+	decision, confirmed := r.PostForm.Get("decision"), r.PostForm.Has("confirmed")
+	if confirmed {
+		decision = r.PostForm.Get("confirmed")
+		b.Changed = b.Reason != strings.TrimSpace(r.PostForm.Get("asked-reason")) || !sameIDs(b.OrderIDs, formIDs(r.PostForm["asked"]))
+		confirmed = !b.Changed
 	}
-	switch r.PostForm.Get("decision") {
+	switch decision {
 	case "approve":
 		b.Approved = true
 	case "reject":
@@ -43,7 +47,7 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 		b.Error = "At most 100 orders can be decided at once."
 	case !b.Approved && b.Reason == "":
 		b.Error = "Give a reason to reject the orders."
-	case r.PostForm.Get("confirmed") != "1":
+	case !confirmed:
 		// A very large order is approved with its id typed, which a bulk form has no box
 		// for: it asked "Approve 2 orders?" and then refused both.
 		if b.Approved {
@@ -92,7 +96,23 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 		s.renderPage(w, r, http.StatusOK, ui.BulkPage(p, b))
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, ui.BulkResult(b, m.CSRF))
+	s.renderPage(w, r, http.StatusOK, ui.BulkResult(b))
+}
+
+// formIDs are the order ids of a form's field, trimmed, without blanks or repeats.
+func formIDs(values []string) []string {
+	var ids []string
+	for _, id := range values {
+		if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// sameIDs reports whether a and b hold the same ids, in any order.
+func sameIDs(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // needingTypedIDs returns the short ids of the orders among ids that are approved only

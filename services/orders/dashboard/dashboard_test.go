@@ -294,3 +294,71 @@ func TestDashboardEventsNeedASession(t *testing.T) {
 	p := d.request(t, orderstest.Client(t), "GET", "/dashboard/events", nil, map[string]string{"Accept": "text/event-stream"})
 	assert.Equal(t, http.StatusUnauthorized, p.status)
 }
+
+// A bulk confirmation decides only what was asked about: its button sends the ticks and
+// the reason as they are beside what it asked (asked, asked-reason). A probe unticked Q
+// and ticked R after the question, and the confirmation rejected P and Q. Now a changed
+// tick or reason decides nothing and asks again about what is ticked now.
+func TestDashboardBulkConfirmationDecidesWhatIsTicked(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	c := orderstest.Client(t)
+	_, csrf := d.signIn(t, c, managerEmail, managerPassword)
+	for _, id := range []string{"ord-p", "ord-q", "ord-r"} {
+		d.holdOrder(t, id, "eve@example.com")
+	}
+	hx := map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf}
+	bulk := func(form url.Values, header map[string]string) dpage {
+		t.Helper()
+		p := d.request(t, c, "POST", "/dashboard/approvals/bulk", form, header)
+		require.Equal(t, http.StatusOK, p.status, p.body)
+		return p
+	}
+	waiting := func(ids ...string) {
+		t.Helper()
+		for _, id := range ids {
+			status, _ := d.decidedBy(t, id)
+			assert.Equal(t, "awaiting_approval", status, id)
+		}
+	}
+	asked := func(p dpage) []string {
+		return p.doc.Find(`[data-testid=bulk-confirm] input[name=asked]`).Map(func(_ int, s *goquery.Selection) string { return s.AttrOr("value", "") })
+	}
+
+	p := bulk(url.Values{"decision": {"reject"}, "reason": {"ring"}, "order": {"ord-p", "ord-q"}}, hx)
+	assert.Equal(t, []string{"ord-p", "ord-q"}, asked(p))
+
+	// Q unticked, R ticked: nothing is decided, and the question is about P and R.
+	p = bulk(url.Values{"confirmed": {"reject"}, "reason": {"ring"}, "order": {"ord-p", "ord-r"}, "asked": {"ord-p", "ord-q"}, "asked-reason": {"ring"}}, hx)
+	assert.Contains(t, p.doc.Find("[data-testid=bulk-changed]").Text(), "nothing was decided")
+	assert.Equal(t, []string{"ord-p", "ord-r"}, asked(p))
+	waiting("ord-p", "ord-q", "ord-r")
+
+	// The reason changed: asked again, with the new reason.
+	p = bulk(url.Values{"confirmed": {"reject"}, "reason": {"ring, again"}, "order": {"ord-p", "ord-r"}, "asked": {"ord-p", "ord-r"}, "asked-reason": {"ring"}}, hx)
+	assert.Equal(t, 1, p.doc.Find("[data-testid=bulk-changed]").Length())
+	assert.Equal(t, "ring, again", p.doc.Find(`[data-testid=bulk-confirm] input[name=asked-reason]`).AttrOr("value", ""))
+	waiting("ord-p", "ord-q", "ord-r")
+
+	// Confirmed as asked (the ticks in another order): P and R are rejected, Q still waits.
+	p = bulk(url.Values{"confirmed": {"reject"}, "reason": {"ring"}, "order": {"ord-r", "ord-p"}, "asked": {"ord-p", "ord-r"}, "asked-reason": {"ring"}}, hx)
+	assert.Equal(t, "Rejected 2 of 2 orders as "+managerEmail+".", p.doc.Find("[data-testid=bulk-summary]").Text())
+	for _, id := range []string{"ord-p", "ord-r"} {
+		status, _ := d.decidedBy(t, id)
+		assert.Equal(t, "rejected", status, id)
+	}
+	waiting("ord-q")
+
+	// Without htmx the confirmation is a page whose bulk form holds the ticks; what it
+	// sends decides Q.
+	p = bulk(url.Values{"decision": {"approve"}, "order": {"ord-q"}, "csrf_token": {csrf}}, nil)
+	form := url.Values{}
+	p.doc.Find(`#bulk-form input, [form=bulk-form]`).Each(func(_ int, s *goquery.Selection) {
+		form.Add(s.AttrOr("name", ""), s.AttrOr("value", ""))
+	})
+	assert.Equal(t, url.Values{"csrf_token": {csrf}, "order": {"ord-q"}, "reason": {""}, "asked": {"ord-q"}, "asked-reason": {""}, "confirmed": {"approve"}}, form)
+	d.request(t, c, "POST", "/dashboard/approvals/bulk", form, nil)
+	status, by := d.decidedBy(t, "ord-q")
+	assert.Equal(t, "reserving_inventory", status)
+	assert.Equal(t, managerEmail, by)
+}
