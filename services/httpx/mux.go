@@ -3,6 +3,7 @@ package httpx
 import (
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 
@@ -12,12 +13,19 @@ import (
 // Mux is an http.ServeMux that remembers the patterns registered on it, so what a service
 // serves can be listed and held against its OpenAPI document (services/e2e checks that
 // every pattern is documented). A request none of them serves gets the JSON error every
-// other answer uses, not http.ServeMux's text.
+// other answer uses, not http.ServeMux's text or redirect:
+//   - a path registered without wildcards is served for its methods only: another method
+//     is a 405 naming them, never a route whose wildcard the path also matches (GET
+//     /api/orders/approve was served as the order "approve" of GET /api/orders/{id});
+//   - a path that is not clean (an empty segment, "." or "..") is a 404, where
+//     http.ServeMux redirected to the cleaned path with an HTML body: a client of a JSON
+//     API follows no such redirect, and a POST's body is lost on a 301.
 type Mux struct {
 	mux      http.ServeMux // the routes, and catchAll for a request none of them serves
 	routes   http.ServeMux // the routes alone, asked only about unserved requests
 	next     http.Handler  // what serves a request for a path none of the routes serves; nil: 404
 	paths    map[string]bool
+	fixed    map[string][]string // a path without wildcards → the methods it is served for
 	patterns []string
 }
 
@@ -34,10 +42,11 @@ func NewMux() *Mux { return NewMuxOver(nil) }
 // A process puts its own routes (/healthz, /metrics) over its service's Mux with it.
 //
 // A request for another path goes to next at once, with nothing asked first: every request
-// of a service passes through its process's Mux. For the wrong methods on its own paths,
-// each is registered once more without a method (Handle), which answers 405.
+// of a service passes through its process's Mux. For the wrong methods on its own paths
+// with wildcards, each is registered once more without a method (Handle), which answers
+// 405; a path without wildcards is answered so by every Mux (ServeHTTP).
 func NewMuxOver(next http.Handler) *Mux {
-	m := &Mux{next: next, paths: map[string]bool{}}
+	m := &Mux{next: next, paths: map[string]bool{}, fixed: map[string][]string{}}
 	if next == nil {
 		m.mux.HandleFunc(catchAll, m.unserved)
 	} else {
@@ -51,7 +60,16 @@ func (m *Mux) Handle(pattern string, h http.Handler) {
 	m.mux.Handle(pattern, h)
 	m.routes.Handle(pattern, h)
 	m.patterns = append(m.patterns, pattern)
-	if method, path, ok := strings.Cut(pattern, " "); ok && m.next != nil && method != "" && !m.paths[path] {
+	method, path, ok := strings.Cut(pattern, " ")
+	switch {
+	case !ok || method == "":
+	case !strings.ContainsAny(path, "{") && !strings.HasSuffix(path, "/"):
+		m.fixed[path] = append(m.fixed[path], method)
+		if method == http.MethodGet {
+			m.fixed[path] = append(m.fixed[path], http.MethodHead) // as http.ServeMux serves it
+		}
+		slices.Sort(m.fixed[path])
+	case m.next != nil && !m.paths[path]:
 		m.paths[path] = true
 		m.mux.HandleFunc(path, m.unserved) // the path at any other method: 405, not next's 404
 	}
@@ -62,8 +80,31 @@ func (m *Mux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Reque
 	m.Handle(pattern, http.HandlerFunc(h))
 }
 
-// ServeHTTP dispatches r to the handler whose pattern matches it best.
-func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
+// ServeHTTP dispatches r to the handler whose pattern matches it best, but for a path
+// without wildcards asked for with another method, and a path that is not clean (see Mux).
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if methods, ok := m.fixed[r.URL.Path]; ok && !slices.Contains(methods, r.Method) {
+		r.Pattern = catchAll
+		notAllowed(w, r, strings.Join(methods, ", "))
+		return
+	}
+	if !clean(r.URL.Path) {
+		r.Pattern = catchAll
+		notFound(w, r, " (paths are not cleaned: no empty segment, \".\" or \"..\")")
+		return
+	}
+	m.mux.ServeHTTP(w, r)
+}
+
+// clean reports whether p is as http.ServeMux would clean it, which redirects any other
+// path to its clean form.
+func clean(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
 
 // Route is the pattern of the route that served r, once a Mux has served it, or "" when
 // none did (a 404 or 405, answered by the Mux itself): never anything taken from the
@@ -87,17 +128,26 @@ func (m *Mux) unserved(w http.ResponseWriter, r *http.Request) {
 	probe := statusProbe{header: http.Header{}}
 	h.ServeHTTP(&probe, r)
 	if probe.status == http.StatusMethodNotAllowed {
-		allow := probe.header.Get("Allow")
-		w.Header().Set("Allow", allow)
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
-			Code:    string(apperr.CodeInvalid),
-			Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", apperr.Excerpt(r.Method), apperr.Excerpt(r.URL.Path), allow),
-		}})
+		notAllowed(w, r, probe.header.Get("Allow"))
 		return
 	}
+	notFound(w, r, "")
+}
+
+// notAllowed answers 405 (code invalid) with Allow.
+func notAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
+		Code:    string(apperr.CodeInvalid),
+		Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", apperr.Excerpt(r.Method), apperr.Excerpt(r.URL.Path), allow),
+	}})
+}
+
+// notFound answers 404 (code not_found), its message ending with why.
+func notFound(w http.ResponseWriter, r *http.Request, why string) {
 	WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{
 		Code:    string(apperr.CodeNotFound),
-		Message: "nothing is served at " + apperr.Excerpt(r.URL.Path),
+		Message: "nothing is served at " + apperr.Excerpt(r.URL.Path) + why,
 	}})
 }
 

@@ -178,3 +178,32 @@ func assertError(t testing.TB, r response, status int, code, field string) {
 		assert.Equal(t, field, *e.Error.Field)
 	}
 }
+
+// The fixed paths under /api/orders/ are no order ids: GET /api/orders/approve was the
+// order "approve" (404, or 401 outside dev mode), and PUT was told GET, HEAD and POST were
+// allowed. A path with an empty segment is no order's either: it was redirected, with an
+// HTML body, to the cleaned path.
+func TestFixedAndUncleanPathsAreAnsweredInJSON(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		r := a.do(t, method, "/api/orders/approve", nil, map[string]string{"Authorization": "Bearer " + orderstest.OperatorToken})
+		assertError(t, r, http.StatusMethodNotAllowed, "invalid", "")
+		assert.Equal(t, "POST", r.header.Get("Allow"), method)
+	}
+
+	id := a.place(t, businessCaseBody)
+	noRedirects := orderstest.Client(t)
+	for _, path := range []string{"/api/orders//events", "/api/orders/" + id + "//events", "/api/orders/./" + id, "/api/orders/x/../" + id} {
+		req, err := http.NewRequest(http.MethodGet, a.srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+orderstest.OperatorToken)
+		resp, err := noRedirects.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assertError(t, response{status: resp.StatusCode, header: resp.Header, body: body}, http.StatusNotFound, "not_found", "")
+		assert.Empty(t, resp.Header.Get("Location"), path)
+	}
+}
