@@ -131,9 +131,42 @@ func TestOpenAPIDocumentIsRevalidatedByETag(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
 
+	req.Header.Set("If-None-Match", `"something-else", W/`+etag)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode, "a list, compared weakly")
+
 	req.Header.Set("If-None-Match", `"something-else"`)
 	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// The document is served whole, whatever Range asks: its contract lists 200 and 304 only
+// (http.ServeContent answered 206, and 416 in text for a range past its end).
+func TestOpenAPIDocumentIgnoresRange(t *testing.T) {
+	base := "http://" + serve(t, muxService{}, host.Options{})
+	get := func(ranges string) (*http.Response, []byte) {
+		req, err := http.NewRequest(http.MethodGet, base+"/openapi.json", nil)
+		require.NoError(t, err)
+		if ranges != "" {
+			req.Header.Set("Range", ranges)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, body
+	}
+	_, whole := get("")
+	for _, ranges := range []string{"bytes=0-9", "bytes=99999999-"} {
+		resp, body := get(ranges)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, ranges)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), ranges)
+		assert.Empty(t, resp.Header.Get("Accept-Ranges"), ranges)
+		assert.Equal(t, whole, body, ranges)
+	}
 }

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -10,7 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
+	"strconv"
+	"strings"
 )
 
 // common is the part of every service's OpenAPI document the host owns: the routes it
@@ -103,14 +103,33 @@ func Routes(svc Service) ([]string, error) {
 // serveDocument answers with the process's OpenAPI document. It is public and the same
 // for every caller, so a cache may keep it, but must ask again each time (no-cache): an
 // upgrade changes it under the same address. The ETag is the document's hash, so a
-// client or proxy that asks with If-None-Match gets a 304 until it changes.
+// client or proxy that asks with If-None-Match gets a 304 until it changes. It is always
+// whole: a Range is not served (http.ServeContent answered 206, or 416 in text, which the
+// document does not say).
 func serveDocument(doc []byte) http.Handler {
 	sum := sha256.Sum256(doc)
 	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("ETag", etag)
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(doc))
+		if matches(r.Header.Get("If-None-Match"), etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
+		_, _ = w.Write(doc)
 	})
+}
+
+// matches reports whether an If-None-Match list names etag, compared weakly (RFC 9110
+// §13.1.2: W/ aside), or is "*".
+func matches(list, etag string) bool {
+	for tag := range strings.SplitSeq(list, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }
