@@ -34,13 +34,34 @@ type placeOrderRequest struct {
 	NewCustomer     bool            `json:"newCustomer"`
 	ShippingAddress *order.Address  `json:"shippingAddress"`
 	BillingAddress  *order.Address  `json:"billingAddress"`
-	Currency        string          `json:"currency"`
+	Currency        currencyCode    `json:"currency"`
 }
 
 type itemRequest struct {
 	SKU       string          `json:"sku"`
-	Quantity  int             `json:"quantity"`
+	Quantity  *int            `json:"quantity"` // nil: left out, which is not 0
 	UnitPrice json.RawMessage `json:"unitPrice"`
+}
+
+// currencyCode is the request's currency: it may be left out (or null) for the catalog's,
+// but a blank one is refused, as the schema's minLength says (it was taken for the
+// default). It marshals as the string it holds, so a request hashes for its
+// Idempotency-Key as it did before (requestHash).
+type currencyCode string
+
+// UnmarshalJSON refuses a blank currency.
+func (c *currencyCode) UnmarshalJSON(b []byte) error {
+	var s *string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	if s != nil && *s == "" {
+		return apperr.FieldErrorf("currency", "currency must be three letters when given (leave it out for the catalog's)")
+	}
+	if s != nil {
+		*c = currencyCode(*s)
+	}
+	return nil
 }
 
 // command is the request as a PlaceOrder, as the client stated it; the catalog prices it
@@ -48,7 +69,7 @@ type itemRequest struct {
 func (req placeOrderRequest) command(id string, now time.Time) (cmd order.PlaceOrder, totalGiven bool, err error) {
 	cmd = order.PlaceOrder{
 		OrderID: id, CustomerID: req.CustomerID, CustomerEmail: req.CustomerEmail, NewCustomer: req.NewCustomer,
-		Currency: strings.ToUpper(req.Currency), ShippingAddress: req.ShippingAddress, BillingAddress: req.BillingAddress, At: now,
+		Currency: strings.ToUpper(string(req.Currency)), ShippingAddress: req.ShippingAddress, BillingAddress: req.BillingAddress, At: now,
 	}
 	if !isNull(req.Total) {
 		if cmd.Total, err = parseAmount("total", req.Total); err != nil {
@@ -57,7 +78,10 @@ func (req placeOrderRequest) command(id string, now time.Time) (cmd order.PlaceO
 		totalGiven = true
 	}
 	for i, it := range req.Items {
-		item := order.Item{SKU: it.SKU, Quantity: it.Quantity}
+		if it.Quantity == nil {
+			return cmd, false, apperr.FieldErrorf(fmt.Sprintf("items[%d].quantity", i), "items[%d].quantity is required", i)
+		}
+		item := order.Item{SKU: it.SKU, Quantity: *it.Quantity}
 		if !isNull(it.UnitPrice) {
 			p, err := parseAmount(fmt.Sprintf("items[%d].unitPrice", i), it.UnitPrice)
 			if err != nil {
@@ -157,17 +181,12 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	cmd, err := s.priced(r.Context(), req)
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
 	key := r.Header.Get("Idempotency-Key")
 	if err := limits.Check(limits.Key("Idempotency-Key", key)); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	o, created, err := s.place(r.Context(), cmd, key, []string{requestHash(req), bodyHash(body)})
+	o, created, err := s.placeOrReplay(r.Context(), req, key, []string{requestHash(req), bodyHash(body)})
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -180,6 +199,24 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token is derived from the id, so a replay returns the one the first answer did.
 	httpx.WriteJSON(w, status, map[string]any{"id": o.ID, "status": o.Status, "accessToken": s.orderToken(o.ID)})
+}
+
+// placeOrReplay prices the request and places it, or returns the order its key placed
+// before (see place). A replay is answered even when the catalog no longer prices the
+// request (a price changed since: a 422; or it cannot be asked: a 503): its order was
+// placed. The key is looked up only then, so that a placement the catalog prices costs no
+// round trip more, nor does input refused for what it says.
+func (s *Service) placeOrReplay(ctx context.Context, req placeOrderRequest, key string, hashes []string) (*order.Order, bool, error) {
+	cmd, err := s.priced(ctx, req)
+	if code := apperr.ErrorCode(err); code == apperr.CodeUnprocessable || code == apperr.CodeUnavailable {
+		if o, keyErr := s.replayed(ctx, key, hashes); o != nil || keyErr != nil {
+			return o, false, keyErr
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return s.place(ctx, cmd, key, hashes)
 }
 
 // priced turns the request into the order to place: priced from the warehouse's catalog
@@ -264,6 +301,9 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, h
 	})
 	if errors.Is(err, errKeyUsed) {
 		o, err = s.replayed(ctx, key, hashes)
+		if o == nil && err == nil { // its time ran out since the insert found it
+			err = apperr.Errorf(apperr.CodeUnavailable, "Idempotency-Key %q expired as the request was placed: send it again", apperr.Excerpt(key))
+		}
 		return o, false, err
 	}
 	if err != nil {
@@ -272,11 +312,20 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, h
 	return o, true, nil
 }
 
-// replayed returns the order a placement with key created, when it came with the same
-// request: its stored hash is one of hashes.
+// replayed returns the order a placement with key created within the key's time to live,
+// when it came with the same request: its stored hash is one of hashes. It is nil, without
+// an error, when no placement did (no key, or none of that name within its time).
 func (s *Service) replayed(ctx context.Context, key string, hashes []string) (*order.Order, error) {
+	if key == "" {
+		return nil, nil
+	}
 	var prevHash, prevID string
-	if err := s.pool.QueryRow(ctx, `SELECT request_hash, order_id FROM orders.idempotency_keys WHERE key = $1`, key).Scan(&prevHash, &prevID); err != nil {
+	err := s.pool.QueryRow(ctx, `SELECT request_hash, order_id FROM orders.idempotency_keys
+		WHERE key = $1 AND created_at >= now() - make_interval(secs => $2)`, key, s.idempotencyKeyTTL().Seconds()).Scan(&prevHash, &prevID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("idempotency key: %w", err)
 	}
 	if !slices.Contains(hashes, prevHash) {

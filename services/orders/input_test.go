@@ -118,6 +118,19 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 		{"a total that is a huge string", `{"items":[{"sku":"SKU-001","quantity":2}],"total":"` + huge + `"}`, "total", ""},
 		{"a huge currency", withField("currency", `"`+huge+`"`), "currency", ""},
 		{"a huge unknown field", withField(huge, "1"), "", ""},
+		// A quantity left out is not a quantity of 0, nor a blank currency a currency left out.
+		{"a quantity left out", `{"items":[{"sku":"SKU-001"}]}`, "items[0].quantity", "items[0].quantity is required"},
+		{"a quantity of 1.0", `{"items":[{"sku":"SKU-001","quantity":1.0}]}`, "items[0].quantity", "items[0].quantity must be an integer within range"},
+		{"a blank currency", withField("currency", `""`), "currency", "currency must be three letters when given (leave it out for the catalog's)"},
+		// A field is named with its path, and by its documented name only (encoding/json took
+		// any case, and named a nested field without its path).
+		{"an unknown field of a line", `{"items":[{"sku":"SKU-001","quantity":1},{"sku":"SKU-002","quantity":1,"extra":1}]}`, "items[1].extra", `unknown field "items[1].extra"`},
+		{"an unknown part of an address", withField("shippingAddress", `{"name":"Ann","line1":"1 Main St","city":"Paris","country":"FR","zip":"75001"}`), "shippingAddress.zip",
+			`unknown field "shippingAddress.zip"`},
+		{"names in capitals", `{"ITEMS":[{"SKU":"SKU-001","QUANTITY":2}]}`, "ITEMS", `unknown field "ITEMS": names are matched exactly; did you mean "items"?`},
+		{"a line's name in capitals", `{"items":[{"SKU":"SKU-001","quantity":2}]}`, "items[0].SKU", `unknown field "items[0].SKU": names are matched exactly; did you mean "sku"?`},
+		{"an address part in another case", withField("billingAddress", `{"name":"Ann","line1":"1 Main St","city":"Paris","Country":"FR"}`), "billingAddress.Country",
+			`unknown field "billingAddress.Country": names are matched exactly; did you mean "country"?`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -311,6 +311,44 @@ func TestPlaceOrderSameKeyDifferentBodyConflicts(t *testing.T) {
 	assert.Equal(t, placedCounts(1, 1), a.counts(t))
 }
 
+// A replay answers the order its key placed whatever the catalog says now: a price changed
+// since (the request's stated total is no longer the catalog's: it was a 422) or a catalog
+// that cannot be asked (a replica that never priced the SKU: it was a 503). The order was
+// placed; the client must learn so. Another request under the key is still a conflict.
+func TestAReplayIsAnsweredWhateverTheCatalogSaysNow(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{OrderTokenSecret: testOrderSecret})
+	key := map[string]string{"Idempotency-Key": "placed-before-the-price-changed"}
+	first := a.post(t, businessCaseBody, key)
+	require.Equal(t, http.StatusCreated, first.status, string(first.body))
+	placed := decodeObject(t, first.body)
+
+	_, err := a.pool.Exec(t.Context(), `UPDATE warehouse.stock SET price = price * 2 WHERE sku = 'SKU-001'`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnprocessableEntity, a.post(t, businessCaseBody, nil).status, "the stated total is no longer the catalog's")
+
+	replicaWithoutCatalog := orders.New(a.pool, slog.New(slog.DiscardHandler), orders.Config{OrderTokenSecret: testOrderSecret, WarehouseURL: "http://127.0.0.1:1"})
+	replica := httptest.NewServer(replicaWithoutCatalog.Handler())
+	t.Cleanup(replica.Close)
+	elsewhere := &api{pool: a.pool, svc: replicaWithoutCatalog, srv: replica}
+	require.Equal(t, http.StatusServiceUnavailable, elsewhere.post(t, businessCaseBody, nil).status, "the replica cannot price an order")
+
+	for _, via := range []*api{a, elsewhere} {
+		name := map[*api]string{a: "priced otherwise now", elsewhere: "without the catalog"}[via]
+		replay := via.post(t, businessCaseBody, key)
+		require.Equal(t, http.StatusOK, replay.status, "%s: %s", name, replay.body)
+		assert.Equal(t, "true", replay.header.Get("Idempotent-Replayed"), name)
+		got := decodeObject(t, replay.body)
+		assert.Equal(t, placed["id"], got["id"], name)
+		assert.Equal(t, placed["accessToken"], got["accessToken"], name)
+		assert.Equal(t, first.header.Get("Location"), replay.header.Get("Location"), name)
+
+		other := via.post(t, `{"items":[{"sku":"SKU-001","quantity":3}],"total":150}`, key)
+		assertError(t, other, http.StatusConflict, "conflict", "")
+	}
+	assert.Equal(t, placedCounts(1, 1), a.counts(t))
+}
+
 // Bad input is answered with a 4xx JSON error naming the field, and nothing is stored:
 // no event, no published message, no idempotency key used up.
 func TestPlaceOrderRejectsBadInput(t *testing.T) {
@@ -347,6 +385,8 @@ func TestPlaceOrderRejectsBadInput(t *testing.T) {
 		{name: "negative unit price", body: `{"items":[{"sku":"SKU-001","quantity":1,"unitPrice":-1}],"total":1}`, status: 400, code: "invalid", field: "items[0].unitPrice"},
 		{name: "unknown field", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"coupon":"FREE"}`, status: 400, code: "invalid", field: "coupon"},
 		{name: "bad currency", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":"DOLLARS"}`, status: 400, code: "invalid", field: "currency"},
+		{name: "blank currency", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":""}`, status: 400, code: "invalid", field: "currency"},
+		{name: "currency a number", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":840}`, status: 400, code: "invalid", field: "currency"},
 		{name: "currency with digits", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"currency":"US1"}`, status: 400, code: "invalid", field: "currency"},
 		{name: "bad email", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"nobody"}`, status: 400, code: "invalid", field: "customerEmail"},
 		{name: "an email turned around", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"\u202eevil@x.com"}`, status: 400, code: "invalid", field: "customerEmail"},

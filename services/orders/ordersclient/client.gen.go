@@ -556,7 +556,7 @@ type DeliveryWebhook struct {
 	Status string `json:"status"`
 }
 
-// Error Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
+// Error Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type Error struct {
 	Error struct {
 		Code ErrorErrorCode `json:"code"`
@@ -613,6 +613,7 @@ type InboxEntryProvider string
 
 // Item defines model for Item.
 type Item struct {
+	// Quantity A whole number without a decimal point: 2, not 2.0.
 	Quantity Quantity `json:"quantity"`
 	Sku      SKU      `json:"sku"`
 
@@ -721,7 +722,9 @@ type OrderListOrdersStatus string
 // OrderedItem A line of an order as it was priced: the catalog's unit price and its name for the SKU.
 type OrderedItem struct {
 	// Name The catalog's name of the SKU when the order was priced, as the customer is shown it at checkout; absent for orders placed before names were kept.
-	Name     *string  `json:"name,omitempty"`
+	Name *string `json:"name,omitempty"`
+
+	// Quantity A whole number without a decimal point: 2, not 2.0.
 	Quantity Quantity `json:"quantity"`
 	Sku      SKU      `json:"sku"`
 
@@ -749,7 +752,7 @@ type PlaceOrder struct {
 	// BillingAddress A postal address. Name, first line, city and country must not be blank; the postal code may be left out (not every country has them).
 	BillingAddress *Address `json:"billingAddress,omitempty"`
 
-	// Currency optional; if given, must be the catalog's
+	// Currency optional (left out or null: the catalog's); when given, three letters in any case, which must be the catalog's currency; a blank one is a 400
 	Currency      *string `json:"currency,omitempty"`
 	CustomerEmail *string `json:"customerEmail,omitempty"`
 	CustomerId    *string `json:"customerId,omitempty"`
@@ -776,7 +779,7 @@ type Placed struct {
 // PlacedStatus defines model for Placed.Status.
 type PlacedStatus string
 
-// Quantity defines model for Quantity.
+// Quantity A whole number without a decimal point: 2, not 2.0.
 type Quantity = int
 
 // SKU defines model for SKU.
@@ -815,16 +818,16 @@ type WebhookAnswer struct {
 // WebhookAnswerOutcome defines model for WebhookAnswer.Outcome.
 type WebhookAnswerOutcome string
 
-// BadRequest Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
+// BadRequest Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type BadRequest = Error
 
-// NotFound Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
+// NotFound Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type NotFound = Error
 
-// Unauthorized Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
+// Unauthorized Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type Unauthorized = Error
 
-// Unavailable Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id.
+// Unavailable Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type Unavailable = Error
 
 // ListOrdersParams defines parameters for ListOrders.
@@ -841,7 +844,7 @@ type ListOrdersParamsStatus string
 
 // PlaceOrderParams defines parameters for PlaceOrder.
 type PlaceOrderParams struct {
-	// IdempotencyKey Makes a retry safe: the same key and request answer 200 with the same order and token. The request is compared as decoded, so a retry may serialise it otherwise (keys in another order, other spacing). Keys are shared by every client, so make each one unguessable (a random UUID per order). A key names its order for IDEMPOTENCY_KEY_TTL (24 hours by default); later, the same key places a new order.
+	// IdempotencyKey Makes a retry safe: the same key and request answer 200 with the same order and token, even when the catalog has changed the items' prices since or cannot be asked. The request is compared as decoded, so a retry may serialise it otherwise (keys in another order, other spacing). Keys are shared by every client, so make each one unguessable (a random UUID per order). A key names its order for IDEMPOTENCY_KEY_TTL (24 hours by default); later, the same key places a new order.
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
 }
 
