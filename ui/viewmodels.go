@@ -19,6 +19,8 @@ type Page struct {
 	PendingCount int
 	// DevMode shows the development banner and the provider simulators.
 	DevMode bool
+	// KeepAlive is how often the live stream says it is there when idle (live.js).
+	KeepAlive time.Duration
 	// PendingDigest, on the pending page, names the rows it shows (ui.Digest): the live
 	// stream replaces the list at first only if it differs, so nothing typed is wiped.
 	PendingDigest string

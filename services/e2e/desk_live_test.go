@@ -166,3 +166,49 @@ func TestDeskSaysAManagersOwnDecisionInTheirOtherTab(t *testing.T) {
 	do(t, alice, until(`document.querySelector('[data-testid=pending-summary]').dataset.total === '0'`))
 	assert.Equal(t, 1, get(t, alice, chromedp.Evaluate[int](count)), "one entry in the tab that decided")
 }
+
+// A stream that falls silent without breaking (a half-open connection) left the page
+// looking live and stale for ever. The page expects the server's keep-alive at least
+// every data-keep-alive milliseconds; here it is told a millisecond, so the stream it has
+// is silent for far longer than twice that. It says it is not connected and connects
+// again (the new connection held in the browser meanwhile), and once back it shows the
+// order placed while it was away.
+func TestDeskNoticesASilentStream(t *testing.T) {
+	s, alice := deskManagers(t)
+	every := get(t, alice, chromedp.Evaluate[string](`document.body.dataset.keepAlive`))
+	assert.Equal(t, "25000", every, "the page is told the server's keep-alive")
+	bar := `document.querySelector('[data-testid=live-status]')`
+	do(t, alice, until(`document.querySelector('[data-testid=pending-summary]').dataset.total === '0'`))
+
+	paused := make(chan cdpfetch.RequestID, 1)
+	require.NoError(t, chromedp.Listen(alice, func(ev any) {
+		if e, ok := ev.(*cdpfetch.EventRequestPaused); ok {
+			select {
+			case paused <- e.RequestID:
+			default:
+			}
+		}
+	}))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpfetch.Enable, cdpfetch.EnableParams{Patterns: []*cdpfetch.RequestPattern{
+			{URLPattern: "*/dashboard/events*", RequestStage: cdpfetch.RequestStageRequest}}})
+		return err
+	}))
+	get(t, alice, chromedp.Evaluate[bool](`(document.body.dataset.keepAlive = "1", true)`))
+	var held cdpfetch.RequestID
+	select {
+	case held = <-paused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the page did not connect again")
+	}
+	do(t, alice, until(`!`+bar+`.hidden`))
+	assert.Contains(t, textOf(t, alice, chromedp.CSS(`[data-testid=live-status]`)), "Not connected")
+
+	id := s.placeOrder(t, riskyOrder)
+	get(t, alice, chromedp.Evaluate[bool](`(document.body.dataset.keepAlive = `+strconv.Quote(every)+`, true)`))
+	do(t, alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpfetch.ContinueRequest, cdpfetch.ContinueRequestParams{RequestID: held})
+		return err
+	}))
+	do(t, alice, until(bar+`.hidden`), chromedp.WaitVisible(readyRow(id)))
+}

@@ -83,6 +83,28 @@
     });
   }
 
+  // A stream can fall silent without breaking (a half-open connection), and the page looked
+  // live while it went stale for ever. The server sends a keep-alive event at least every
+  // data-keep-alive milliseconds; after twice that without a word the stream is taken for
+  // lost: it is closed and said broken, so the bar says so and htmx connects again, to the
+  // address follow() keeps at what the page shows, which the server catches up from.
+  var stream = null, heardAt = 0;
+  function heard() { heardAt = Date.now(); }
+  function listen() {
+    document.addEventListener("htmx:sseOpen", function (e) {
+      stream = e.detail.source;
+      stream.addEventListener("keep-alive", heard);
+      heard();
+    });
+    document.addEventListener("htmx:sseMessage", heard);
+  }
+  function watchdog() {
+    var every = parseInt(document.body.getAttribute("data-keep-alive"), 10);
+    if (!stream || !(every > 0) || stream.readyState === EventSource.CLOSED || Date.now() - heardAt < 2 * every) { return; }
+    stream.close();
+    stream.dispatchEvent(new Event("error"));
+  }
+
   // An action the server refused, or that never reached it, would otherwise leave the page
   // as it was, saying nothing: the manager could not tell "refused" from "still working".
   function failures() {
@@ -157,12 +179,13 @@
     tick();
     title();
     connection();
+    listen();
     failures();
     keepRowsBeingDecided();
     oneLogEntryAnOrder();
     bulkConfirmationFollowsTheForm();
     document.addEventListener("htmx:sseMessage", follow);
-    setInterval(tick, 1000);
+    setInterval(function () { tick(); watchdog(); }, 1000);
     var badge = document.querySelector("[data-testid=nav-pending-count]");
     if (badge) {
       new MutationObserver(title).observe(badge, { childList: true, characterData: true, subtree: true });

@@ -21,9 +21,6 @@ import (
 // while it was not listening is unknown.
 const listenerConnected = "connected"
 
-// keepAlive is how often an idle stream sends a comment, so proxies keep it open.
-const keepAlive = 25 * time.Second
-
 // dashboardEvents handles GET /dashboard/events: a server-sent event stream. Every page
 // gets "pending-count" (the navigation badge); the pending page (?list=pending) also gets
 // "pending": rows to append for newly held orders and out-of-band deletes for decided
@@ -65,7 +62,7 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 		return kind == projections.PendingChanged || (stream.order != "" && kind == projections.OrdersChanged)
 	})
 	defer leave()
-	tick := time.NewTicker(keepAlive)
+	tick := time.NewTicker(s.cfg.KeepAlive)
 	defer tick.Stop()
 	for first := true; ; first = false {
 		if !first {
@@ -89,8 +86,10 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 	}
 }
 
-// awaitChange blocks until the pending approvals may have changed, sending keep-alive
-// comments meanwhile; false means the stream should end.
+// awaitChange blocks until the pending approvals may have changed, sending a keep-alive
+// event at each tick meanwhile; false means the stream should end. An event, not a
+// comment: the browser's EventSource shows a page its events only, and the page takes a
+// stream silent for two ticks for a lost one (a half-open connection looked live for ever).
 func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan struct{}, tick <-chan time.Time) bool {
 	for {
 		select {
@@ -101,7 +100,7 @@ func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *ht
 		case <-wake:
 			return true
 		case <-tick:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if err := writeEvent(w, "keep-alive", "", ""); err != nil {
 				return false
 			}
 			if err := rc.Flush(); err != nil {

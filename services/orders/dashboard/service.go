@@ -26,6 +26,10 @@ const (
 // DefaultSessionTTL is how long a sign-in lasts unless DASHBOARD_SESSION_TTL says otherwise.
 const DefaultSessionTTL = 12 * time.Hour
 
+// DefaultKeepAlive is how often an idle live stream says it is there, unless
+// Config.KeepAlive says otherwise: often enough for proxies to keep it open.
+const DefaultKeepAlive = 25 * time.Second
+
 // Config is what the dashboard needs of the orders service's configuration.
 type Config struct {
 	// Now is the clock; tests may fix it.
@@ -48,6 +52,9 @@ type Config struct {
 	CookieSecure bool
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
+	// KeepAlive is how often a live stream sends a keep-alive event; a page that hears
+	// nothing for twice as long takes its stream for lost and connects again.
+	KeepAlive time.Duration
 	// ClientIPHeader names the header a trusted proxy sets to the client's address.
 	ClientIPHeader string
 	// Lists is the gate the orders list, its search and its export take a turn at, shared
@@ -92,6 +99,9 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config, cmds Commands, cat
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = DefaultKeepAlive
 	}
 	if cfg.Lists == nil {
 		cfg.Lists = httpx.NewGate(httpx.ListsAtOnce)

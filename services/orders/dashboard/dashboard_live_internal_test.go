@@ -1,0 +1,62 @@
+package dashboard
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// An idle stream says it is there at every tick with an event, which the browser hands to
+// the page (a comment, as it was, never reaches it): the page takes a stream silent for
+// two ticks for a lost one, and the page tells it the tick.
+func TestAnIdleStreamSendsKeepAliveEvents(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{KeepAlive: 20 * time.Millisecond}, nil, noNames{}, nil)
+	require.NoError(t, CreateManager(ctx, pool, "ana@example.com", "a long and private passphrase"))
+	var id int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM orders.managers WHERE email = 'ana@example.com'`).Scan(&id))
+	signedIn := httptest.NewRecorder()
+	require.NoError(t, s.startSession(ctx, signedIn, httptest.NewRequest("POST", "/dashboard/signin", nil), id))
+
+	page, err := s.page(ctx, manager{Email: "ana@example.com"}, "overview", "Overview")
+	require.NoError(t, err)
+	assert.Equal(t, 20*time.Millisecond, page.KeepAlive)
+
+	srv := httptest.NewServer(s.signedIn(s.dashboardEvents))
+	t.Cleanup(srv.Close)
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(c, "GET", srv.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	for _, ck := range signedIn.Result().Cookies() {
+		req.AddCookie(ck)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	lines := bufio.NewScanner(resp.Body)
+	for n := 0; n < 2; {
+		require.True(t, lines.Scan(), "the stream ended: %v", lines.Err())
+		if lines.Text() != "event: keep-alive" {
+			continue
+		}
+		// A data field, even empty, or the browser dispatches no event.
+		require.True(t, lines.Scan())
+		assert.Equal(t, "data: ", lines.Text())
+		require.True(t, lines.Scan())
+		assert.Empty(t, lines.Text())
+		n++
+	}
+}
