@@ -143,3 +143,24 @@ func TestDeskRejectWithoutReasonKeepsTheCard(t *testing.T) {
 	)
 	assert.Equal(t, "address on a blocklist", s.waitStatus(t, id, "rejected").DecisionReason)
 }
+
+// Two sign-in pages open in one browser (a probe's): each minted its own token into the
+// one cookie, and the older page's sign-in was refused with a bare 403, the password typed
+// lost. Both pages now share the browser's token.
+func TestDeskTwoSignInPagesOfOneBrowser(t *testing.T) {
+	s := start(t, options{workflow: defaultOptions().workflow, devMode: true})
+	require.NoError(t, orders.CreateManager(context.Background(), s.db, "alice@example.com", "alice-password"))
+	older := browser(t)
+	newer, cancel := chromedp.NewContext(older) // another tab of the same browser: its cookies
+	t.Cleanup(cancel)
+	for _, tab := range []context.Context{older, newer} {
+		do(t, tab, chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=signin-email]`)))
+	}
+	do(t, older,
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signin-email]`), "alice@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=signin-password]`), "alice-password"),
+		chromedp.Click(chromedp.CSS(`[data-testid=signin-submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=pending-summary]`)),
+	)
+	assert.Equal(t, "alice@example.com", textOf(t, older, chromedp.CSS(`[data-testid=signed-in-as]`)))
+}

@@ -278,7 +278,7 @@ func (s *Service) signInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) renderSignIn(w http.ResponseWriter, r *http.Request, status int, v ui.SignIn) {
-	v.CSRFToken = randomToken()
+	v.CSRFToken = signinToken(r)
 	s.setCookie(w, r, signinCookie, v.CSRFToken, 3600)
 	if s.cfg.DevMode && s.cfg.DevPassword != "" {
 		v.DevHint = "Development account: " + DevManagerEmail + " (password printed by make run)"
@@ -286,20 +286,36 @@ func (s *Service) renderSignIn(w http.ResponseWriter, r *http.Request, status in
 	s.renderPage(w, r, status, ui.SignInPage(v))
 }
 
+// signinToken is the browser's sign-in token: the one its cookie holds already when that
+// is one of ours (as randomToken makes them), else a new one. Each sign-in page minted its
+// own and overwrote the cookie, so the forms of the browser's other sign-in pages were
+// refused. Taking the cookie's token back lets nobody in: the form must match the cookie.
+func signinToken(r *http.Request) string {
+	if c, err := r.Cookie(signinCookie); err == nil {
+		if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil && len(b) == 32 {
+			return c.Value
+		}
+	}
+	return randomToken()
+}
+
 // signIn handles POST /dashboard/signin: the form's token must match its cookie (a
-// double-submit token: no session exists yet to hold one).
+// double-submit token: no session exists yet to hold one). A form that does not match
+// (its cookie gone with a sign-in in another tab, or expired) comes back with the email
+// typed and a word of why, not a bare error page.
 func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, httpx.MaxBody)
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
 		return
 	}
+	email, password, next := r.PostForm.Get("email"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
 	c, err := r.Cookie(signinCookie)
 	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get(ui.CSRFField))) != 1 {
-		s.dashboardError(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the sign-in page and try again", nil)
+		s.renderSignIn(w, r, http.StatusForbidden, ui.SignIn{Email: email, Next: next,
+			Error: "This sign-in form had expired, and nothing was checked: type your password again."})
 		return
 	}
-	email, password, next := r.PostForm.Get("email"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
 	account, address := accountKey(email), s.addressKey(r)
 	charge, wait, err := s.admitSignIn(r.Context(), account, address)
 	if err != nil {

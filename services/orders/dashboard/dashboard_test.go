@@ -143,6 +143,32 @@ func TestDashboardSignIn(t *testing.T) {
 		d.request(t, c, "GET", "/dashboard/signin", nil, nil)
 		p := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {managerEmail}, "password": {managerPassword}, "csrf_token": {"forged"}}, nil)
 		assert.Equal(t, http.StatusForbidden, p.status)
+		// Not a bare error page: the form again, with the email typed and why.
+		assert.Contains(t, p.doc.Find("[data-testid=signin-error]").Text(), "This sign-in form had expired")
+		assert.Equal(t, managerEmail, p.doc.Find("[data-testid=signin-email]").AttrOr("value", ""))
+		assert.Equal(t, http.StatusSeeOther, d.request(t, c, "GET", "/dashboard", nil, nil).status, "still signed out")
+		token := p.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).AttrOr("value", "")
+		p = d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {managerEmail}, "password": {managerPassword}, "csrf_token": {token}}, nil)
+		assert.Equal(t, http.StatusSeeOther, p.status, "the form shown again signs in")
+	})
+	t.Run("two sign-in pages of one browser both sign in", func(t *testing.T) {
+		// Each page minted its own token into the one cookie: the older page was refused.
+		c := orderstest.Client(t)
+		token := func() string {
+			form := d.request(t, c, "GET", "/dashboard/signin", nil, nil)
+			return form.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).AttrOr("value", "")
+		}
+		older, newer := token(), token()
+		assert.Equal(t, older, newer)
+		p := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {managerEmail}, "password": {managerPassword}, "csrf_token": {older}}, nil)
+		assert.Equal(t, http.StatusSeeOther, p.status)
+		// A cookie the server did not make is not taken back.
+		u, err := url.Parse(d.srv.URL + "/dashboard/")
+		require.NoError(t, err)
+		fresh := orderstest.Client(t)
+		fresh.Jar.SetCookies(u, []*http.Cookie{{Name: "ordermill_signin", Value: "chosen-by-someone-else", Path: "/dashboard"}})
+		form := d.request(t, fresh, "GET", "/dashboard/signin", nil, nil)
+		assert.NotEqual(t, "chosen-by-someone-else", form.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).AttrOr("value", ""))
 	})
 	t.Run("the right password signs in with a safe cookie", func(t *testing.T) {
 		c := orderstest.Client(t)
