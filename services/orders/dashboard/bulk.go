@@ -75,7 +75,7 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 			}
 			if err != nil {
 				var refused bool
-				if d.Error, refused = s.refusedDecision(r.Context(), id, err); !refused {
+				if d.Error, refused = s.refusedDecision(r.Context(), id, err, decideAnywayAlone); !refused {
 					s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 					return
 				}

@@ -47,8 +47,9 @@ func claimView(id, by string, since, until, now time.Time, me string) ui.Claim {
 	return c
 }
 
-// claimedText explains why a decision on an order another manager has claimed waits for
-// a confirmation.
-func claimedText(c *order.ClaimedError) string {
-	return c.Error() + ": tick \u201cDecide anyway\u201d to decide it."
-}
+// What a manager whose decision met another's claim is told to do (refusedDecision): on
+// the order's card, tick its box; the bulk form has no such box (it said to tick one).
+const (
+	decideAnywayHere  = "tick \u201cDecide anyway\u201d to decide it."
+	decideAnywayAlone = "decide it on its own card, with \u201cDecide anyway\u201d ticked."
+)

@@ -388,3 +388,27 @@ func TestDashboardBulkConfirmationDecidesWhatIsTicked(t *testing.T) {
 	assert.Equal(t, "reserving_inventory", status)
 	assert.Equal(t, managerEmail, by)
 }
+
+// A bulk decision refused for another manager's claim says where to decide the order: on
+// its own card. It said to tick "Decide anyway", which the bulk form has not.
+func TestDashboardBulkRefusalOfAClaimedOrderSaysWhereToDecideIt(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	d.holdOrder(t, "ord-claimed", "eve@example.com")
+	require.NoError(t, orders.CreateManager(context.Background(), d.pool, "bob@example.com", managerPassword))
+	bob := orderstest.Client(t)
+	_, bobCSRF := d.signIn(t, bob, "bob@example.com", managerPassword)
+	claimed := d.request(t, bob, "POST", "/dashboard/approvals/ord-claimed/claim", url.Values{"action": {"claim"}}, map[string]string{"HX-Request": "true", "X-CSRF-Token": bobCSRF})
+	require.Equal(t, http.StatusOK, claimed.status, claimed.body)
+
+	c := orderstest.Client(t)
+	_, csrf := d.signIn(t, c, managerEmail, managerPassword)
+	p := d.request(t, c, "POST", "/dashboard/approvals/bulk", url.Values{"confirmed": {"reject"}, "reason": {"ring"}, "order": {"ord-claimed"},
+		"asked": {"ord-claimed"}, "asked-reason": {"ring"}}, map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf})
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	refusal := p.doc.Find(`[data-testid=bulk-refused][data-order-id=ord-claimed]`).Text()
+	assert.Contains(t, refusal, "bob@example.com is reviewing this order")
+	assert.Contains(t, refusal, "decide it on its own card, with \u201cDecide anyway\u201d ticked.")
+	status, _ := d.decidedBy(t, "ord-claimed")
+	assert.Equal(t, "awaiting_approval", status)
+}

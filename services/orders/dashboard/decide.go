@@ -50,7 +50,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	if err != nil {
 		var refused bool
-		if d.Error, refused = s.refusedDecision(r.Context(), id, err); !refused {
+		if d.Error, refused = s.refusedDecision(r.Context(), id, err, decideAnywayHere); !refused {
 			s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
 			return
 		}
@@ -123,12 +123,13 @@ func (s *Service) unconfirmed(ctx context.Context, id, typed string) (string, er
 }
 
 // refusedDecision explains, for the manager, why Decide refused a decision on order id
-// with err; refused is false when err is no refusal (an internal error).
-func (s *Service) refusedDecision(ctx context.Context, id string, err error) (why string, refused bool) {
+// with err, and for an order another manager claimed what to do (anyway); refused is
+// false when err is no refusal (an internal error).
+func (s *Service) refusedDecision(ctx context.Context, id string, err error, anyway string) (why string, refused bool) {
 	var claimed *order.ClaimedError
 	switch code := apperr.ErrorCode(err); {
 	case errors.As(err, &claimed):
-		return claimedText(claimed), true
+		return claimed.Error() + ": " + anyway, true
 	case code == apperr.CodeConflict, code == apperr.CodeNotFound, code == apperr.CodeInvalid:
 		return s.refusal(ctx, id, err), true
 	}

@@ -98,7 +98,13 @@ func (s *Service) workOn(ctx context.Context, id int64, manager, action, value s
 			return apperr.FieldErrorf("to", "%q is no manager's address: assign the ticket to someone who signs in to the dashboard", apperr.Excerpt(value))
 		}
 	}
-	return s.cmds.WorkOnTicket(ctx, t.OrderID, t.Kind, manager, action, value)
+	err = s.cmds.WorkOnTicket(ctx, t.OrderID, t.Kind, manager, action, value)
+	if apperr.ErrorCode(err) == apperr.CodeConflict && t.Status == "closed" {
+		// Said with the kind's name as the desk shows it: the order's own refusal names the
+		// kind as stored ("the delivery_failed ticket is closed").
+		return apperr.Errorf(apperr.CodeConflict, "The \u201c%s\u201d ticket is closed: it can only be commented on.", ui.StatusLabel(t.Kind))
+	}
+	return err
 }
 
 // workOnTicket handles POST /dashboard/tickets/{id}: action=assign (to), comment (text)

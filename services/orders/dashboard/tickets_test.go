@@ -74,7 +74,8 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 	assert.Contains(t, card.Find(`[data-testid=ticket-closed]`).Text(), "Closed by alice@example.com")
 	assert.Zero(t, card.Find(`[data-testid=ticket-close-form]`).Length(), "a closed ticket cannot be closed again")
 	card = act(url.Values{"action": {"assign"}, "to": {"bob@example.com"}})
-	assert.Equal(t, "the delivery_failed ticket is closed", card.Find(`[data-testid=ticket-error]`).Text())
+	assert.Equal(t, "The \u201cdelivery failed\u201d ticket is closed: it can only be commented on.", card.Find(`[data-testid=ticket-error]`).Text(),
+		"the kind as the card names it, not as stored")
 
 	check := func(when string) {
 		t.Helper()
