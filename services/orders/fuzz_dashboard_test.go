@@ -69,7 +69,7 @@ func FuzzDashboard(f *testing.F) {
 		{"text=checked+with+the+customer", "text=", "text=%20%20", "%zz"},
 		{"action=pay", "action=nope"},
 		{"action=claim", "action=release", "action=nope", "%zz"},
-		{"order=" + fuzzHeldOrder + "&decision=reject&reason=bulk", "order=" + fuzzHeldOrder + "&decision=reject&reason=bulk&confirmed=1", "order=&decision=approve&confirmed=1", "%zz"},
+		{"order=" + fuzzHeldOrder + "&decision=reject&reason=bulk", "order=" + fuzzHeldOrder + "&confirmed=reject&asked=" + fuzzHeldOrder + "&asked-reason=bulk&reason=bulk", "order=&confirmed=approve&asked=", "%zz"},
 		{"action=assign&to=ana", "action=comment&text=hi", "action=close&resolution=done", "action=", "%zz"},
 		{"confirm=yes", "", "%zz"},
 		{"topic=order_events.0&confirm=yes", "topic=", "%zz"},
