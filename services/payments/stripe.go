@@ -74,33 +74,11 @@ func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" 
 // the command comes again, and Stripe refuses a repeated idempotency key whose parameters
 // differ, so the order could never be paid.
 func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error) {
+	lines, err := lineItems(cmd)
+	if err != nil {
+		return OpenedSession{}, fmt.Errorf("stripe: open a Checkout Session for order %s: %w", cmd.OrderID, err)
+	}
 	currency := strings.ToLower(cmd.Currency)
-	var lines []*stripe.CheckoutSessionCreateLineItemParams
-	line := func(name string, quantity, unit int64) error {
-		unit, err := stripeevent.ToStripe(unit, cmd.Currency)
-		lines = append(lines, &stripe.CheckoutSessionCreateLineItemParams{
-			Quantity: stripe.Int64(quantity),
-			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
-				Currency:    stripe.String(currency),
-				UnitAmount:  stripe.Int64(unit),
-				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String(name)},
-			},
-		})
-		return err
-	}
-	var err error
-	if cmd.LinesMatch() {
-		for _, l := range cmd.Lines {
-			err = errors.Join(err, line(l.Label(), l.Quantity, l.UnitPrice))
-		}
-	}
-	if !cmd.LinesMatch() || err != nil {
-		// A line priced in a fraction Stripe cannot charge may still add up to an amount it can.
-		lines = nil
-		if err = line("Order "+cmd.OrderID, 1, cmd.Amount); err != nil {
-			return OpenedSession{}, fmt.Errorf("stripe: open a Checkout Session for order %s: %w", cmd.OrderID, err)
-		}
-	}
 	meta := map[string]string{"order_id": cmd.OrderID}
 	params := &stripe.CheckoutSessionCreateParams{
 		Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
@@ -124,6 +102,39 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (Op
 		opened.ExpiresAt = time.Unix(cs.ExpiresAt, 0)
 	}
 	return opened, nil
+}
+
+// lineItems are what the customer is billed at Stripe, in its unit of the currency: the
+// order's lines when they add up to its amount and each is priced in a unit Stripe can
+// charge, else one line for the amount (a line priced in a fraction of a yen may still
+// add up to whole yen).
+func lineItems(cmd payment.CreateSession) ([]*stripe.CheckoutSessionCreateLineItemParams, error) {
+	if cmd.LinesMatch() {
+		if lines, err := stripeLines(cmd.Currency, cmd.Lines); err == nil {
+			return lines, nil
+		}
+	}
+	return stripeLines(cmd.Currency, []payment.Line{{Name: "Order " + cmd.OrderID, Quantity: 1, UnitPrice: cmd.Amount}})
+}
+
+// stripeLines are lines priced in currency as Stripe's line items.
+func stripeLines(currency string, lines []payment.Line) ([]*stripe.CheckoutSessionCreateLineItemParams, error) {
+	out := make([]*stripe.CheckoutSessionCreateLineItemParams, 0, len(lines))
+	for _, l := range lines {
+		unit, err := stripeevent.ToStripe(l.UnitPrice, currency)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &stripe.CheckoutSessionCreateLineItemParams{
+			Quantity: stripe.Int64(l.Quantity),
+			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
+				Currency:    stripe.String(strings.ToLower(currency)),
+				UnitAmount:  stripe.Int64(unit),
+				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String(l.Label())},
+			},
+		})
+	}
+	return out, nil
 }
 
 // Refund refunds the whole payment intent; Stripe's answer says how much that was. It

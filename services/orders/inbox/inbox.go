@@ -136,16 +136,13 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 			s.refuseBody(w, r, err)
 			return
 		}
-		if refund, ok, err := stripeevent.ReadRefund(ev); err != nil || ok {
-			if err != nil {
-				s.refuseBody(w, r, apperr.Errorf(apperr.CodeInvalid, "%v", err))
-				return
-			}
+		refund, isRefund, err := stripeevent.ReadRefund(ev)
+		if isRefund {
 			s.refundReport(w, r, refund)
 			return
 		}
-		p, handled, err := stripeevent.Read(ev)
-		if err != nil {
+		p, handled, rerr := stripeevent.Read(ev)
+		if err = errors.Join(err, rerr); err != nil {
 			s.refuseBody(w, r, apperr.Errorf(apperr.CodeInvalid, "%v", err))
 			return
 		}
