@@ -51,6 +51,7 @@ var ProcessOrder = Flow{
 	After[order.InventoryReserved](parallel(notify(KindOrderConfirmed), createPaymentSession), waitFor(order.WaitPayment)),
 	On[payment.SessionCreated](onSessionCreated),
 	On[PaymentWebhook](onPaymentWebhook),
+	On[payment.SessionFoundPaid](onSessionFoundPaid),
 	OnDeadline(order.WaitPayment, cancel(order.ReasonTimedOut, "payment not received before the deadline")),
 
 	// 5. Paid: ship, and wait for the courier (delivery wait).
@@ -245,6 +246,15 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 		return []Effect{KeepPendingPayment{Webhook: wh}}, nil
 	}
 	return afterPaymentWait(o, wh), nil
+}
+
+// onSessionFoundPaid takes the payment service's finding, when it closed the session of an
+// order given up, that the session had been paid, as the provider's signed report of that
+// payment: the order refunds it (afterPaymentWait), whether or not the provider's own
+// webhook ever comes; if it does, the refund is asked again and made once.
+func onSessionFoundPaid(in Input, p payment.SessionFoundPaid) ([]Effect, error) {
+	return onPaymentWebhook(in, PaymentWebhook{Webhook: payment.Webhook{OrderID: p.OrderID, Status: payment.StatusCompleted,
+		PaymentID: p.PaymentID, SessionID: p.SessionID, Amount: p.Amount, Currency: p.Currency}})
 }
 
 // afterPaymentWait is what a payment webhook does to an order whose payment wait is over:

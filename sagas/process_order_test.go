@@ -958,6 +958,11 @@ func TestProcessOrderPayment(t *testing.T) {
 			want: []Effect{refundCmd("order cancelled"), RememberRefund{PaymentID: "pay-1"}},
 		},
 		{
+			name:  "a session found paid when the cancelled order's session was closed asks for a refund",
+			steps: atPaymentTimedOut, msg: msg(payment.SessionFoundPaidName, payment.SessionFoundPaid{OrderID: testOrderID, SessionID: "sess-1", PaymentID: "pay-1", Amount: 100_00, Currency: "USD"}),
+			want:  []Effect{refundCmd("order cancelled"), RememberRefund{PaymentID: "pay-1"}},
+		},
+		{
 			name:  "payment webhook completed for a rejected order asks for a refund",
 			steps: atRejected, msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
 			want: []Effect{refundCmd("order rejected"), RememberRefund{PaymentID: "pay-1"}},
@@ -1391,6 +1396,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
 		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName, inventory.ReleasedName,
+		payment.SessionFoundPaidName,
 	}
 	names := ProcessOrder.Names()
 	for _, n := range declared {

@@ -38,6 +38,8 @@ const (
 	RefundedName = "payment.refunded.v1"
 	// ExpireSessionName is the message name of ExpireSession.
 	ExpireSessionName = "payments.expire_session.v1"
+	// SessionFoundPaidName is the stored name of SessionFoundPaid.
+	SessionFoundPaidName = "payment.session_found_paid.v1"
 )
 
 // Webhook statuses the provider reports; the orders service branches on exactly these.
@@ -254,6 +256,21 @@ func (c ExpireSession) Validate() error {
 	}
 	return limits.Check(limits.ID("orderId", c.OrderID), limits.ID("sessionId", c.SessionID))
 }
+
+// SessionFoundPaid records that a session the service was asked to close (its order given
+// up) had been paid at the provider already: the provider's own report of the payment may
+// come late or never (a webhook endpoint disabled), and the money must not stay taken
+// for an order given up without anyone knowing. The saga takes it as that report.
+type SessionFoundPaid struct {
+	OrderID   string `json:"orderId"`
+	SessionID string `json:"sessionId"`
+	PaymentID string `json:"paymentId"`
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency"`
+}
+
+// MessageName is the name SessionFoundPaid travels under, so a consumer can subscribe by type.
+func (SessionFoundPaid) MessageName() string { return SessionFoundPaidName }
 
 // StreamID names the payment stream of an order, so one order has one payment history.
 func StreamID(orderID string) string { return "payment-" + orderID }

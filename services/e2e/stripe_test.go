@@ -287,6 +287,33 @@ func TestALatePaymentIsRefundedOnce(t *testing.T) {
 	s.oneRefundTicket(t, id)
 }
 
+// An order given up whose session Stripe shows paid when it is closed (the customer paid
+// at the last moment; Stripe's webhook late, or never sent) is refunded all the same: the
+// payment service records the session paid and tells the workflow. Before, it recorded
+// the session "expired", and the money stayed taken with nothing to show it.
+func TestAPaidSessionFoundWhenTheOrderIsGivenUpIsRefunded(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	cs := s.checkoutSession(t, id, "paid")
+	pi := cs["payment_intent"].(string)
+	mock.CheckoutSession(cs["id"].(string), "complete", "paid", pi)
+	mock.PaymentIntent(pi, id)
+	// The first card was declined; the customer then paid with another, whose report is lost.
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_declined_"+id, "payment_intent.payment_failed", map[string]any{
+		"id": "pi_declined_" + strings.ReplaceAll(id, "-", ""), "object": "payment_intent", "metadata": map[string]string{"order_id": id},
+		"last_payment_error": map[string]any{"type": "card_error", "code": "card_declined"},
+	}), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "cancelled")
+	s.waitTicket(t, id, "payment_after_cancel")
+
+	refunds := mock.Requests("/v1/refunds")
+	require.Len(t, refunds, 1, "one refund at Stripe")
+	assert.Equal(t, pi, refunds[0].Form.Get("payment_intent"))
+	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, s.oneRefundTicket(t, id))
+}
+
 // refundedCharge is the charge Stripe reports refunded (charge.refunded), amount of it so far.
 func refundedCharge(paymentIntent string, amount int64, full bool) map[string]any {
 	return map[string]any{"id": "ch_" + strings.TrimPrefix(paymentIntent, "pi_"), "object": "charge", "payment_intent": paymentIntent,

@@ -8,11 +8,13 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/payments/stripemock"
 )
 
 func command(t *testing.T, id, name string, data any) *message.Message {
@@ -107,4 +109,40 @@ func TestExpireSessionClosesOnlyAnOpenSession(t *testing.T) {
 	require.Equal(t, payment.StatusCompleted, status(paid))
 	_, err = s.settle(ctx, ProcessRequest{OrderID: given.OrderID, Outcome: payment.StatusCompleted})
 	require.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "the simulator does not pay a closed session: %v", err)
+}
+
+// The session of an order given up that Stripe shows paid (the customer paid, its webhook
+// late or lost) is recorded completed with its payment, not "expired", and
+// SessionFoundPaid tells the saga, which refunds it, once however often the command comes:
+// the money stayed taken before, with nothing in Ordermill to show it, until Stripe's
+// webhook came, if it ever did.
+func TestASessionFoundPaidWhenClosedIsReportedOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	run := func(msg *message.Message) {
+		pgtest.Run(t, pool, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) }))
+	}
+	run(command(t, "m-open", payment.CreateSessionName, payment.CreateSession{OrderID: "o-paid-late", Amount: 500, Currency: "EUR"}))
+	var session string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT session_id FROM payments.sessions WHERE order_id = 'o-paid-late'`).Scan(&session))
+	mock.CheckoutSession(session, "complete", "paid", "pi_paid_late")
+
+	expire := command(t, "m-expire", payment.ExpireSessionName, payment.ExpireSession{OrderID: "o-paid-late", SessionID: session})
+	pgtest.HandleTwice(t, pool, "the expiry again", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+		return s.handleCommands(ctx, tx, []*message.Message{expire})
+	}))
+	calls := mock.Requests("/v1/checkout/sessions/" + session + "/expire")
+	require.NotEmpty(t, calls)
+	require.Equal(t, 400, calls[0].Status, "Stripe refuses to expire a paid session")
+
+	var status, paymentID string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT status, payment_id FROM payments.sessions WHERE order_id = 'o-paid-late'`).Scan(&status, &paymentID))
+	assert.Equal(t, []string{payment.StatusCompleted, "pi_paid_late"}, []string{status, paymentID})
+	rows, err := pool.Query(ctx, `SELECT payload->>'paymentId' FROM events WHERE stream_id = $1 AND event_name = $2`, payment.StreamID("o-paid-late"), payment.SessionFoundPaidName)
+	require.NoError(t, err)
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pi_paid_late"}, found, "reported once")
 }

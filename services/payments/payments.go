@@ -172,7 +172,11 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		if err := eventstore.Decode(msg, &cmd); err != nil {
 			return err
 		}
-		return s.expireSession(ctx, tx, cmd)
+		meta := eventstore.MetadataOf(msg)
+		if meta.CorrelationID == "" {
+			meta.CorrelationID = cmd.OrderID
+		}
+		return s.expireSession(ctx, tx, meta, cmd)
 	case payment.RefundName:
 		var cmd payment.Refund
 		if err := eventstore.Decode(msg, &cmd); err != nil {
@@ -296,22 +300,46 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 // still open: the order was given up. It reads nothing first, so that the command costs
 // the same on the consumer's pipeline as on its own: the provider answers a session no
 // longer open without error (Provider.ExpireSession), and the update changes only an open
-// one, so a session the customer paid meanwhile stays paid (its payment is refunded).
-func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, cmd payment.ExpireSession) error {
+// one. A session the provider found paid is recorded completed with its payment, and
+// SessionFoundPaid tells the saga, which refunds it: it was recorded "expired", and the
+// money stayed taken until the provider's webhook came, if it ever did.
+func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.ExpireSession) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
-	if err := s.cfg.Provider.ExpireSession(ctx, cmd.SessionID); err != nil {
+	paid, err := s.cfg.Provider.ExpireSession(ctx, cmd.SessionID)
+	if err != nil {
 		return fmt.Errorf("expire payment session %s of order %s: %w", cmd.SessionID, cmd.OrderID, err)
 	}
-	_, err := tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4
-		WHERE session_id = $1 AND order_id = $2 AND status = $5`,
-		cmd.SessionID, cmd.OrderID, StatusExpired, s.now(), StatusOpen)
-	if err != nil {
-		return fmt.Errorf("record payment session %s expired: %w", cmd.SessionID, err)
+	if paid.PaymentID == "" {
+		_, err = tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4
+			WHERE session_id = $1 AND order_id = $2 AND status = $5`,
+			cmd.SessionID, cmd.OrderID, StatusExpired, s.now(), StatusOpen)
+		if err != nil {
+			return fmt.Errorf("record payment session %s expired: %w", cmd.SessionID, err)
+		}
+		s.logger.InfoContext(ctx, "payments: session expired", "order_id", cmd.OrderID, "session_id", cmd.SessionID)
+		return nil
 	}
-	s.logger.InfoContext(ctx, "payments: session expired", "order_id", cmd.OrderID, "session_id", cmd.SessionID)
-	return nil
+	stream, recs, err := paymentStream(ctx, tx, cmd.OrderID)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Name == payment.SessionFoundPaidName {
+			return nil // found and reported already: the command came again
+		}
+	}
+	_, err = tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, payment_id = $4, updated_at = $5
+		WHERE session_id = $1 AND order_id = $2 AND status = $6`,
+		cmd.SessionID, cmd.OrderID, payment.StatusCompleted, paid.PaymentID, s.now(), StatusOpen)
+	if err != nil {
+		return fmt.Errorf("record payment session %s paid: %w", cmd.SessionID, err)
+	}
+	s.logger.WarnContext(ctx, "payments: the session of an order given up was paid", "order_id", cmd.OrderID, "session_id", cmd.SessionID, "payment_id", paid.PaymentID)
+	_, err = eventstore.Append(ctx, tx, stream, len(recs), meta, eventstore.Event{Name: payment.SessionFoundPaidName,
+		Data: payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency}})
+	return err
 }
 
 // existingSession returns the order's session if it has one (a not-found error otherwise),

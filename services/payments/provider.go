@@ -23,12 +23,21 @@ type Provider interface {
 	// gives nothing back.
 	Refund(ctx context.Context, r payment.Refund) (GivenBack, error)
 	// ExpireSession closes a session so that it can no longer be paid. A session already
-	// closed or paid is no error: asked again, the provider's answer is the same.
-	ExpireSession(ctx context.Context, sessionID string) error
+	// closed or paid is no error: asked again, the provider's answer is the same. A session
+	// found paid is said so (paid.PaymentID not empty), with what was paid.
+	ExpireSession(ctx context.Context, sessionID string) (paid Paid, err error)
 	// Observe is sess as the provider has it now: paid (with its payment), closed or still
 	// open. A provider whose sessions are the service's own rows (the simulator) returns
 	// sess as it is.
 	Observe(ctx context.Context, sess Session) (Session, error)
+}
+
+// Paid is a payment the provider took for a session: its id, amount (minor units) and
+// currency.
+type Paid struct {
+	PaymentID string
+	Amount    int64
+	Currency  string
 }
 
 // GivenBack is what the provider says of a refund it made: its id, and the amount (minor
@@ -61,7 +70,8 @@ func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession) (
 
 // ExpireSession has nothing to do: payments.sessions is the simulator's state, and the
 // service records the session closed there.
-func (simulatedProvider) ExpireSession(context.Context, string) error { return nil }
+// A session the simulator settled is its own row's, which the update leaves as it is.
+func (simulatedProvider) ExpireSession(context.Context, string) (Paid, error) { return Paid{}, nil }
 
 // Observe has nothing to ask: the simulator settles its sessions in payments.sessions.
 func (simulatedProvider) Observe(_ context.Context, sess Session) (Session, error) { return sess, nil }

@@ -55,18 +55,11 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	if given.Amount > 0 {
 		r.Amount, r.Currency = given.Amount, given.Currency
 	}
-	stream := eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(r.OrderID)}
-	// A payment stream is short (its session, its refunds): the next version is read off
-	// it, before anything is written, so on the consumer's pipeline every write goes with
-	// the commit.
-	recs, err := eventstore.Load(ctx, tx, stream.ID)
+	stream, recs, err := paymentStream(ctx, tx, r.OrderID)
 	if err != nil {
 		return err
 	}
-	version := 0
-	if len(recs) > 0 {
-		version = recs[len(recs)-1].Version
-	}
+	version := len(recs) // a stream's versions run from 1 without gaps
 	now := s.now()
 	// ON CONFLICT waits for a concurrent refund of the same payment, then records nothing.
 	// On the pipeline the tag is not known: the concurrent refund appended to the stream
@@ -86,6 +79,16 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 		OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: refundID, Amount: r.Amount, Currency: r.Currency, Reason: r.Reason, At: now,
 	}})
 	return err
+}
+
+// paymentStream is the order's payment stream and its events. A payment stream is short
+// (its session, its refunds): it is read before anything is written, so on the
+// consumer's pipeline every write goes with the commit, and a concurrent append fails
+// this one on its version.
+func paymentStream(ctx context.Context, tx pgx.Tx, orderID string) (eventstore.Stream, []eventstore.Recorded, error) {
+	stream := eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(orderID)}
+	recs, err := eventstore.Load(ctx, tx, stream.ID)
+	return stream, recs, err
 }
 
 // ErrNotTheOrders refuses a refund of a payment made for another order than the one that

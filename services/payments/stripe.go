@@ -169,20 +169,31 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 
 // ExpireSession expires the Checkout Session. Stripe refuses to expire one that is no
 // longer open (paid, or expired already); it is then read back, and one not open is no
-// error: there is nothing left to close, and money paid comes as a webhook.
-func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) error {
+// error: there is nothing left to close. One paid is said so: the order was given up
+// meanwhile, and its money must come back even if Stripe's webhook never does.
+func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) (Paid, error) {
 	_, err := s.client.V1CheckoutSessions.Expire(ctx, sessionID, &stripe.CheckoutSessionExpireParams{})
 	if err == nil {
-		return nil
+		return Paid{}, nil
 	}
 	var refused *stripe.Error
 	if errors.As(err, &refused) && refused.Type == stripe.ErrorTypeInvalidRequest {
 		cs, rerr := s.client.V1CheckoutSessions.Retrieve(ctx, sessionID, &stripe.CheckoutSessionRetrieveParams{})
 		if rerr == nil && cs.Status != stripe.CheckoutSessionStatusOpen {
-			return nil
+			return paidOf(cs), nil
 		}
 	}
-	return stripeError("expire Checkout Session "+sessionID, err)
+	return Paid{}, stripeError("expire Checkout Session "+sessionID, err)
+}
+
+// paidOf is the payment of a Checkout Session Stripe shows complete and paid; zero when
+// it shows none.
+func paidOf(cs *stripe.CheckoutSession) Paid {
+	if cs.Status != stripe.CheckoutSessionStatusComplete || cs.PaymentStatus == stripe.CheckoutSessionPaymentStatusUnpaid || cs.PaymentIntent == nil {
+		return Paid{}
+	}
+	currency := strings.ToUpper(string(cs.Currency))
+	return Paid{PaymentID: cs.PaymentIntent.ID, Amount: stripeevent.FromStripe(cs.AmountTotal, currency), Currency: currency}
 }
 
 // Observe reads an open session back from Stripe, where the customer pays: its payment
@@ -200,10 +211,7 @@ func (s *Stripe) Observe(ctx context.Context, sess Session) (Session, error) {
 	}
 	switch {
 	case cs.Status == stripe.CheckoutSessionStatusComplete && cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusUnpaid:
-		sess.Status = payment.StatusCompleted
-		if cs.PaymentIntent != nil {
-			sess.PaymentID = cs.PaymentIntent.ID
-		}
+		sess.Status, sess.PaymentID = payment.StatusCompleted, paidOf(cs).PaymentID
 	case cs.Status == stripe.CheckoutSessionStatusExpired:
 		sess.Status = StatusExpired
 	}

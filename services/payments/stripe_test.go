@@ -220,12 +220,15 @@ func TestStripeExpiresTheSessionOfAnOrderGivenUp(t *testing.T) {
 	sess, _, err := createInTx(ctx, pool, svc, payment.CreateSession{OrderID: "ord-given-up", Amount: 500, Currency: "EUR"})
 	require.NoError(t, err)
 
-	require.NoError(t, provider.ExpireSession(ctx, sess.SessionID))
+	paid, err := provider.ExpireSession(ctx, sess.SessionID)
+	require.NoError(t, err)
+	assert.Empty(t, paid.PaymentID)
 	calls := mock.Requests("/v1/checkout/sessions/" + sess.SessionID + "/expire")
 	require.Len(t, calls, 1)
 	assert.Equal(t, "POST", calls[0].Method)
 	assert.Equal(t, 200, calls[0].Status)
 }
+
 
 // With Stripe the session's status is read from Stripe, where the customer pays: the
 // service's row stayed "open" after the order was paid (the payment comes to the orders

@@ -73,13 +73,31 @@ func (s *Server) readsBack(path string, fields map[string]any) {
 }
 
 // asRegistered rewrites stripe-mock's answer to reading an object registered with
-// PaymentIntent or CheckoutSession: the registered fields replace the fixture's.
+// PaymentIntent or CheckoutSession: the registered fields replace the fixture's. Expiring
+// a Checkout Session registered as no longer open is refused, as Stripe refuses it.
 func (s *Server) asRegistered(res *http.Response) error {
-	if res.Request.Method != http.MethodGet || res.StatusCode != http.StatusOK {
+	if res.StatusCode != http.StatusOK {
+		return nil
+	}
+	path := res.Request.URL.Path
+	session, expiring := strings.CutSuffix(path, "/expire")
+	if expiring && res.Request.Method == http.MethodPost {
+		s.mu.Lock()
+		fields, known := s.objects[session]
+		s.mu.Unlock()
+		if known && fields["status"] != "open" {
+			_ = res.Body.Close()
+			res.StatusCode, res.Status = http.StatusBadRequest, "400 Bad Request"
+			return replaceBody(res, map[string]any{"error": map[string]any{"type": "invalid_request_error",
+				"message": "Only Checkout Sessions with a status of `open` can be expired."}})
+		}
+		return nil
+	}
+	if res.Request.Method != http.MethodGet {
 		return nil
 	}
 	s.mu.Lock()
-	fields, known := s.objects[res.Request.URL.Path]
+	fields, known := s.objects[path]
 	s.mu.Unlock()
 	if !known {
 		return nil
@@ -94,7 +112,13 @@ func (s *Server) asRegistered(res *http.Response) error {
 		return err
 	}
 	maps.Copy(object, fields)
-	if body, err = json.Marshal(object); err != nil {
+	return replaceBody(res, object)
+}
+
+// replaceBody makes object the answer's body.
+func replaceBody(res *http.Response, object map[string]any) error {
+	body, err := json.Marshal(object)
+	if err != nil {
 		return err
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
