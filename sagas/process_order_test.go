@@ -960,7 +960,7 @@ func TestProcessOrderPayment(t *testing.T) {
 		{
 			name:  "a session found paid when the cancelled order's session was closed asks for a refund",
 			steps: atPaymentTimedOut, msg: msg(payment.SessionFoundPaidName, payment.SessionFoundPaid{OrderID: testOrderID, SessionID: "sess-1", PaymentID: "pay-1", Amount: 100_00, Currency: "USD"}),
-			want:  []Effect{refundCmd("order cancelled"), RememberRefund{PaymentID: "pay-1"}},
+			want: []Effect{refundCmd("order cancelled"), RememberRefund{PaymentID: "pay-1"}},
 		},
 		{
 			name:  "payment webhook completed for a rejected order asks for a refund",

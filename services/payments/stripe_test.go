@@ -229,7 +229,6 @@ func TestStripeExpiresTheSessionOfAnOrderGivenUp(t *testing.T) {
 	assert.Equal(t, 200, calls[0].Status)
 }
 
-
 // With Stripe the session's status is read from Stripe, where the customer pays: the
 // service's row stayed "open" after the order was paid (the payment comes to the orders
 // service as a webhook). Paid: completed, with its payment intent; expired at Stripe:
