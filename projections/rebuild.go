@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,17 +83,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 		return Result{}, errors.New("another rebuild is running")
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, rebuildLock) }()
-	stale, err := queryStrings(ctx, pool, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'replay\_build\_%'`)
-	if err != nil {
-		return Result{}, err
-	}
-	for _, s := range stale {
-		if err := dropSchema(ctx, pool, s); err != nil {
-			return Result{}, err
-		}
-	}
-
-	b, err := newBuilder(ctx, pool, freshSchema("replay_build_"), opts)
+	b, err := newWorkingBuilder(ctx, pool, buildPrefix, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -170,6 +161,9 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 // must not exist yet, and keeps them there for inspection: with opts.Until, as they were
 // when the event at that position was the newest. The live read models are not touched.
 func BuildInto(ctx context.Context, pool *pgxpool.Pool, schema string, opts Options) (Result, error) {
+	if strings.HasPrefix(schema, buildPrefix) || strings.HasPrefix(schema, verifyPrefix) {
+		return Result{}, fmt.Errorf("schema %s: names beginning %s or %s are the working schemas of rebuilds and verifies, which the next one sweeps away: choose another", schema, buildPrefix, verifyPrefix)
+	}
 	b, err := newBuilder(ctx, pool, schema, opts)
 	if err != nil {
 		return Result{}, err
@@ -199,6 +193,9 @@ type builder struct {
 	// different orders and deadlock on, so from then on the workers write one at a time.
 	triggered bool
 
+	// release lets go of a working schema's lock (newWorkingBuilder); nil for BuildInto's.
+	release func()
+
 	mu       sync.Mutex
 	read     int64
 	total    int64
@@ -216,11 +213,77 @@ type worker struct {
 	res    Result
 }
 
-// freshSchema names a schema no other build uses.
-func freshSchema(prefix string) string {
+// The working schemas of rebuilds and verifies are named by these prefixes and a random
+// suffix; BuildInto refuses a schema of such a name, which the next sweep would drop.
+const (
+	buildPrefix  = "replay_build_"
+	verifyPrefix = "replay_verify_"
+)
+
+// schemaLockClass is the first key of the advisory lock a working schema's build holds
+// while it runs (the second is the hash of its name).
+const schemaLockClass = 0x7265 // "re"
+
+// newWorkingBuilder sweeps the working schemas builds left behind (killed, or cut off from
+// the database: a verify's was kept for good), then starts a build in a fresh working
+// schema of prefix, marked in use by a session lock on its name while the build runs;
+// the build's drop lets it go. A working schema whose lock can be taken is one no build
+// is using.
+func newWorkingBuilder(ctx context.Context, pool *pgxpool.Pool, prefix string, opts Options) (*builder, error) {
+	stale, err := queryStrings(ctx, pool, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'replay\_build\_%' OR nspname LIKE 'replay\_verify\_%'`)
+	if err != nil {
+		return nil, err
+	}
+	for _, schema := range stale {
+		release, taken, err := lockSchema(ctx, pool, schema, false)
+		if err != nil {
+			return nil, err
+		}
+		if taken {
+			err = dropSchema(ctx, pool, schema)
+			release()
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	return prefix + hex.EncodeToString(suffix)
+	schema := prefix + hex.EncodeToString(suffix)
+	release, _, err := lockSchema(ctx, pool, schema, true)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBuilder(ctx, pool, schema, opts)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	b.release = release
+	return b, nil
+}
+
+// lockSchema takes the session lock of schema on a connection of its own, waiting for it
+// when wait, and says whether it has it; release lets it go and gives the connection back.
+func lockSchema(ctx context.Context, pool *pgxpool.Pool, schema string, wait bool) (release func(), taken bool, err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if wait {
+		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, schemaLockClass, schema)
+		taken = err == nil
+	} else {
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, schemaLockClass, schema).Scan(&taken)
+	}
+	if err != nil || !taken {
+		conn.Release()
+		return func() {}, false, err
+	}
+	return func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, hashtext($2))`, schemaLockClass, schema)
+		conn.Release()
+	}, true, nil
 }
 
 // newBuilder creates the build's tables in schema and counts the messages it is going to
@@ -275,6 +338,9 @@ func (b *builder) drop(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	_ = dropSchema(ctx, b.pool, b.schema)
+	if b.release != nil {
+		b.release()
+	}
 }
 
 // finish gives the shadow tables their indexes, counters and triggers; from then on the

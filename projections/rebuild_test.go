@@ -208,6 +208,32 @@ func TestCancelledRebuildLeavesLiveTables(t *testing.T) {
 	assert.Empty(t, schemasLike(t, pool, "replay_%"))
 }
 
+// The working schema of a verify or rebuild that died (kill -9, a lost connection) is
+// swept by the next build, while one a running build uses is left to it; a verify's was
+// kept for good. An as-of schema may not take such a name, or the next sweep drops it.
+func TestWorkingSchemasLeftBehindAreSwept(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	generate(t, pool, ordergen.Options{Events: 2_000, Seed: 9})
+	_, err := projections.Rebuild(ctx, pool, projections.Options{}) // the live read models at the log's head
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `CREATE SCHEMA replay_verify_dead; CREATE SCHEMA replay_build_dead; CREATE SCHEMA replay_verify_alive`)
+	require.NoError(t, err)
+	alive, err := pool.Acquire(ctx) // a verify running elsewhere holds its schema's lock
+	require.NoError(t, err)
+	defer alive.Release()
+	_, err = alive.Exec(ctx, `SELECT pg_advisory_lock(x'7265'::int, hashtext('replay_verify_alive'))`)
+	require.NoError(t, err)
+
+	_, _, err = projections.Verify(ctx, pool, projections.Options{}, 20)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"replay_verify_alive"}, schemasLike(t, pool, "replay_%"), "the dead ones swept, the live one kept, the verify's own dropped")
+
+	_, err = projections.BuildInto(ctx, pool, "replay_build_mine", projections.Options{Until: 100})
+	assert.ErrorContains(t, err, "working schemas of rebuilds and verifies")
+}
+
 // A migration applied to a live table during a rebuild is not undone by the swap (the
 // swap dropped the changed table and installed the shape copied at the start, and goose
 // would not apply the migration again): the rebuild fails, and the live tables keep it.

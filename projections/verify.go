@@ -84,7 +84,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, opts Options, maxRows int) 
 	if opts.Until != 0 {
 		return Diff{}, Result{}, errors.New("verify compares with the live read models, which are at the head of the log")
 	}
-	b, err := newBuilder(ctx, pool, freshSchema("replay_verify_"), opts)
+	b, err := newWorkingBuilder(ctx, pool, verifyPrefix, opts)
 	if err != nil {
 		return Diff{}, Result{}, err
 	}
