@@ -123,9 +123,9 @@ type consumer struct {
 	offsets     unlockedOffsets
 	maxAttempts int
 
-	attempts map[string]int  // failures per message uuid, until it succeeds or is dead-lettered
-	isolate  map[string]bool // the topic's last batch failed: take its next one message by message
-	dead     []string        // uuids dead-lettered in the batch being handled
+	attempts map[string]failures // per message uuid, until it succeeds or is dead-lettered
+	isolate  map[string]bool     // the topic's last batch failed: take its next one message by message
+	dead     []string            // uuids dead-lettered in the batch being handled
 	// retryAt holds back a topic whose first message failed until its backoff has passed;
 	// the group's other topics go on meanwhile.
 	retryAt map[string]time.Time
@@ -559,7 +559,7 @@ func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows
 // goes one by one at once instead of failing as a whole again.
 func (c *consumer) knownFailing(msgs []*message.Message) bool {
 	for _, m := range msgs {
-		if c.attempts[m.UUID] > 0 {
+		if c.attempts[m.UUID].n > 0 {
 			return true
 		}
 	}
@@ -595,17 +595,45 @@ type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
 
-// failed records a failed attempt at m. Before maxAttempts it returns the number of rows
-// before m, so everything ahead of m commits and m is tried again next round; at
-// maxAttempts, or at once when cause is Permanent, m becomes a dead letter and counts as
-// done.
+// Outage marks err as a failure of something outside the log that is down for now (the
+// payment provider answering 5xx or not at all): the consumer keeps trying the message,
+// MaxRetryBackoff apart once its backoff has grown, for LogConfig.OutageRetryFor after its
+// first failure, not merely maxAttempts times (about 3 s). A refund or a payment session
+// asked for during a provider's outage of minutes is then made when the provider is back,
+// instead of becoming a dead letter for a person to re-drive. The messages behind it on
+// its topic wait meanwhile; they would meet the same outage.
+func Outage(err error) error { return outageError{err} }
+
+type outageError struct{ error }
+
+func (e outageError) Unwrap() error { return e.error }
+
+// IsOutage reports whether err, or an error it wraps, was marked an Outage.
+func IsOutage(err error) bool { return errors.As(err, new(outageError)) }
+
+// failures counts the failed attempts at one message and says when the first was.
+type failures struct {
+	n     int
+	since time.Time
+}
+
+// failed records a failed attempt at m. Before maxAttempts (or, when cause is an Outage,
+// until OutageRetryFor has passed since m first failed) it returns the number of rows
+// before m, so everything ahead of m commits and m is tried again next round; after
+// that, or at once when cause is Permanent, m becomes a dead letter and counts as done.
 func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row, m *message.Message, cause error) (int, error) {
 	if ctx.Err() != nil {
 		return 0, ctx.Err() // stopping, not failing: nothing is counted and nothing commits
 	}
-	c.attempts[m.UUID]++
+	f := c.attempts[m.UUID]
+	if f.n == 0 {
+		f.since = time.Now()
+	}
+	f.n++
+	c.attempts[m.UUID] = f
 	c.log.metrics.handled.WithLabelValues(c.group, topic, outcomeFailed).Inc()
-	if c.attempts[m.UUID] >= c.maxAttempts || errors.As(cause, new(permanentError)) {
+	outage := IsOutage(cause) && time.Since(f.since) < c.log.cfg.OutageRetryFor
+	if (f.n >= c.maxAttempts && !outage) || errors.As(cause, new(permanentError)) {
 		delete(c.attempts, m.UUID)
 		c.dead = append(c.dead, m.UUID)
 		c.log.logger.Error("message dead-lettered", cause, messageFields(c.group, topic, m))
@@ -614,11 +642,11 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 		}
 		return indexOf(rows, m) + 1, nil
 	}
-	wait := c.log.backoff(c.attempts[m.UUID])
+	wait := c.log.backoff(f.n)
 	c.retryAt[topic] = time.Now().Add(wait)
-	f := messageFields(c.group, topic, m)
-	f["retry_in"] = wait.String()
-	c.log.logger.Error("message failed; retrying", cause, f)
+	fields := messageFields(c.group, topic, m)
+	fields["retry_in"], fields["attempt"] = wait.String(), f.n
+	c.log.logger.Error("message failed; retrying", cause, fields)
 	return indexOf(rows, m), nil
 }
 

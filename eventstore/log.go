@@ -32,6 +32,9 @@ type LogConfig struct {
 	RetryBackoff time.Duration
 	// MaxRetryBackoff bounds RetryBackoff's doubling.
 	MaxRetryBackoff time.Duration
+	// OutageRetryFor is how long a consumer keeps trying a message whose handler failed
+	// with an Outage (an outside service down) before it dead-letters it.
+	OutageRetryFor time.Duration
 }
 
 func (c *LogConfig) setDefaults() {
@@ -52,6 +55,9 @@ func (c *LogConfig) setDefaults() {
 	}
 	if c.MaxRetryBackoff == 0 {
 		c.MaxRetryBackoff = 5 * time.Second
+	}
+	if c.OutageRetryFor == 0 {
+		c.OutageRetryFor = time.Hour
 	}
 }
 
@@ -314,7 +320,7 @@ func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topic
 		schema:       wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: o.batchSize},
 		offsets:      unlockedOffsets{},
 		maxAttempts:  DefaultMaxAttempts,
-		attempts:     map[string]int{},
+		attempts:     map[string]failures{},
 		retryAt:      map[string]time.Time{},
 		isolate:      map[string]bool{},
 		visibleAfter: map[string]bool{},

@@ -11,6 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v84"
 
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/stripeevent"
 )
 
@@ -219,11 +220,19 @@ func (s *Stripe) Observe(ctx context.Context, sess Session) (Session, error) {
 }
 
 // stripeError keeps Stripe's own message and request id, which support needs to find the
-// call in the Stripe dashboard; the command is retried, then dead-lettered.
+// call in the Stripe dashboard. The command is retried, then dead-lettered; while Stripe
+// is down (no answer, a 5xx, a 429 after stripe-go's own retries, a request of ours still
+// in flight there) it is retried for as long as eventstore.Outage allows, since a refund
+// or a session asked for during an outage of minutes must still be made.
 func stripeError(what string, err error) error {
 	var se *stripe.Error
-	if errors.As(err, &se) {
-		return fmt.Errorf("stripe: %s: %s (HTTP %d, %s, request %s)", what, se.Msg, se.HTTPStatusCode, se.Code, se.RequestID)
+	if !errors.As(err, &se) {
+		return eventstore.Outage(fmt.Errorf("stripe: %s: %w", what, err))
 	}
-	return fmt.Errorf("stripe: %s: %w", what, err)
+	err = fmt.Errorf("stripe: %s: %s (HTTP %d, %s, request %s)", what, se.Msg, se.HTTPStatusCode, se.Code, se.RequestID)
+	if se.HTTPStatusCode >= 500 || se.HTTPStatusCode == http.StatusTooManyRequests ||
+		se.Code == stripe.ErrorCodeLockTimeout || se.Code == stripe.ErrorCodeIdempotencyKeyInUse {
+		return eventstore.Outage(err)
+	}
+	return err
 }

@@ -258,3 +258,41 @@ func TestStripeSessionsReadAsStripeHasThem(t *testing.T) {
 	assert.Equal(t, payments.StatusExpired, read().Status)
 	assert.Len(t, mock.Requests("/v1/checkout/sessions/"+sess.SessionID), 4, "each read asks Stripe")
 }
+
+// Stripe down (no answer, or a 5xx after stripe-go's own retries) is an outage: the
+// command is retried for as long as eventstore.Outage allows, not merely the ~3 s of a
+// failing message, so a refund asked for during an outage of minutes is still made. A
+// request Stripe refuses on its merits is not: it fails as before, Stripe's message kept.
+func TestStripeDownIsAnOutageAndARefusalIsNot(t *testing.T) {
+	ctx := testContext(t)
+	refund := payment.Refund{OrderID: "ord-out", PaymentID: "pi_out", Reason: "order cancelled"}
+	provider := func(base string) *payments.Stripe {
+		return payments.NewStripe(payments.StripeConfig{SecretKey: "sk_test_ordermill", APIBase: base, SuccessURL: "https://shop.example/paid"})
+	}
+	answering := func(status int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(body))
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+
+	_, err := provider("http://127.0.0.1:1").Refund(ctx, refund)
+	require.Error(t, err)
+	assert.True(t, eventstore.IsOutage(err), "no answer at all: %v", err)
+
+	_, err = provider(answering(http.StatusServiceUnavailable, `{"error":{"type":"api_error","message":"Stripe is down"}}`)).Refund(ctx, refund)
+	require.Error(t, err)
+	assert.True(t, eventstore.IsOutage(err), "a 503: %v", err)
+
+	_, err = provider(answering(http.StatusTooManyRequests, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`)).Refund(ctx, refund)
+	require.Error(t, err)
+	assert.True(t, eventstore.IsOutage(err), "rate limited: %v", err)
+
+	_, err = provider(answering(http.StatusBadRequest, `{"error":{"type":"invalid_request_error","message":"No such payment_intent: 'pi_out'"}}`)).Refund(ctx, refund)
+	require.Error(t, err)
+	assert.False(t, eventstore.IsOutage(err), "a refusal is no outage: %v", err)
+	assert.Contains(t, err.Error(), "No such payment_intent")
+}
