@@ -553,7 +553,7 @@ func notifyCancellation(in Input) ([]Effect, error) {
 
 func notify(kind string) Step {
 	return func(in Input) ([]Effect, error) {
-		subject, body := emailText(kind, in.Order)
+		subject, body := emailText(kind, in.Order, in.deadline(order.WaitPayment))
 		return []Effect{Notify{Kind: kind, Recipient: in.Order.CustomerEmail, Subject: subject, Body: body}}, nil
 	}
 }
@@ -568,11 +568,15 @@ func openTicket(kind, reason string) Step {
 	}
 }
 
-func emailText(kind string, o *order.Order) (subject, body string) {
+// emailText is the customer's email of kind about o. The confirmation says by when to pay:
+// payBy, the payment wait's deadline, armed in the same step; an order not paid by then
+// is cancelled and its items released.
+func emailText(kind string, o *order.Order, payBy time.Time) (subject, body string) {
 	total := o.Total.Text(o.Currency)
 	switch kind {
 	case KindOrderConfirmed:
-		return "Your order is confirmed", fmt.Sprintf("We have reserved your items for order %s (%s). Complete payment to have it shipped.", o.ID, total)
+		return "Your order is confirmed", fmt.Sprintf("We have reserved your items for order %s (%s). Complete payment by %s to have it shipped; "+
+			"an order not paid by then is cancelled and its items released.", o.ID, total, payBy.UTC().Format("Mon, 02 Jan 2006 15:04 MST"))
 	case KindOrderCompleted:
 		return "Your order has been delivered", fmt.Sprintf("Order %s has been delivered. Thank you for shopping with us.", o.ID)
 	case KindOrderRejected:

@@ -390,7 +390,7 @@ func schedule(w order.Wait, at time.Time) Effect { return ScheduleDeadline{Wait:
 // notice is the email of kind to the customer of the order the steps bring about; its
 // wording is checked by TestProcessOrderEmailText.
 func notice(t testing.TB, kind string, steps ...step) Effect {
-	subject, body := emailText(kind, order.Rehydrate(history(t, steps...)))
+	subject, body := emailText(kind, order.Rehydrate(history(t, steps...)), testNow.Add(24*time.Hour))
 	return Notify{Kind: kind, Recipient: testEmail, Subject: subject, Body: body}
 }
 
@@ -1321,7 +1321,8 @@ func TestProcessOrderEmailText(t *testing.T) {
 		subject string
 		body    []string
 	}{
-		{"confirmed", atAwaitingPayment, ev(order.NameInventoryReserved), KindOrderConfirmed, "Your order is confirmed", []string{testOrderID, "100.00 USD"}},
+		{"confirmed", atAwaitingPayment, ev(order.NameInventoryReserved), KindOrderConfirmed, "Your order is confirmed",
+			[]string{testOrderID, "100.00 USD", "Complete payment by " + testNow.Add(24*time.Hour).UTC().Format("Mon, 02 Jan 2006 15:04") + " UTC to have it shipped"}},
 		{"completed", atCompleted, ev(order.NameOrderCompleted), KindOrderCompleted, "Your order has been delivered", []string{testOrderID}},
 		{"cancelled", atPaymentTimedOut, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
 			[]string{testOrderID, "100.00 USD", "was cancelled: it was not paid in time. The items reserved for it were released."}},

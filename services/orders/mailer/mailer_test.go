@@ -84,7 +84,7 @@ func TestSendPendingDeliversEachEmailOnceOverSMTP(t *testing.T) {
 
 			rows := []notificationRow{
 				{orderID: "ord-1", kind: "order_confirmed", to: "ann@example.com", subject: "Your order is confirmed",
-					body: "We have reserved your items for order ord-1 (1.00 EUR). Complete payment to have it shipped."},
+					body: "We have reserved your items for order ord-1 (1.00 EUR). Complete payment by Mon, 07 Dec 2026 15:04 UTC to have it shipped; an order not paid by then is cancelled and its items released."},
 				{orderID: "ord-2", kind: "order_cancelled", to: "bob@example.com", subject: "Your order has been cancelled",
 					// A line starting with a dot must survive SMTP's dot-stuffing.
 					body: "Order ord-2 was cancelled (timed_out).\r\n.Any reserved items were released.\r\nBye"},
