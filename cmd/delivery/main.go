@@ -35,6 +35,9 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 	if err != nil {
 		return nil, err
 	}
+	if err := env.Distinct(host.Named{What: "DELIVERY_WEBHOOK_SECRET", Value: secret}, host.Named{What: host.ServiceTokenVar("orders"), Value: callers["orders"]}); err != nil {
+		return nil, err
+	}
 	webhookURL, err := env.URL("DELIVERY_WEBHOOK_URL", delivery.DefaultOrdersWebhookURL, "http", "https")
 	if err != nil {
 		return nil, err

@@ -38,8 +38,9 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 	}{
 		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1"},
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
-		{map[string]string{"DELIVERY_WEBHOOK_SECRET": webhooksig.DevCourierSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "DELIVERY_WEBHOOK_SECRET is the published development value"},
-		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS is the published development value"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": webhooksig.DevCourierSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "DELIVERY_WEBHOOK_SECRET holds the published development value"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS holds the published development value"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789", "SERVICE_TOKEN_ORDERS": "courier_live_0123456789"}, "DELIVERY_WEBHOOK_SECRET and SERVICE_TOKEN_ORDERS are the same secret"},
 	} {
 		_, err := build(ctx, nil, logger, host.EnvOf(c.env))
 		require.Error(t, err, "%v", c.env)

@@ -42,6 +42,9 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 	if err != nil {
 		return nil, err
 	}
+	if err := env.Distinct(host.Named{What: "PAYMENT_WEBHOOK_SECRET", Value: secret}, host.Named{What: host.ServiceTokenVar("orders"), Value: callers["orders"]}); err != nil {
+		return nil, err
+	}
 	provider, err := paymentProvider(env)
 	if err != nil {
 		return nil, err

@@ -56,8 +56,9 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 	}{
 		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "PAYMENT_WEBHOOK_SECRET is required outside DEV_MODE=1"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
-		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "PAYMENT_WEBHOOK_SECRET is the published development value"},
-		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS is the published development value"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS holds the published development value"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789", "SERVICE_TOKEN_ORDERS": "whsec_live_0123456789"}, "PAYMENT_WEBHOOK_SECRET and SERVICE_TOKEN_ORDERS are the same secret"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SUCCESS_URL": "https://shop.example/paid"}, "needs STRIPE_SECRET_KEY"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_1"}, "needs STRIPE_SUCCESS_URL"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "paypal"}, "PAYMENT_PROVIDER must be simulator or stripe"},

@@ -24,7 +24,7 @@ func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 	_, err := build(context.Background(), nil, logger, host.EnvOf(nil))
 	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")
 	_, err = build(context.Background(), nil, logger, host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}))
-	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS is the published development value")
+	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS holds the published development value")
 
 	pool := pgtest.Pool(t)
 	for token, env := range map[string]map[string]string{

@@ -5,12 +5,33 @@ import (
 	"strings"
 
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
+// The development values of the orders service's tokens, stand-ins in dev mode when
+// MANAGER_TOKENS, OPERATOR_TOKEN and ORDER_TOKEN_SECRET are unset.
+const (
+	DevManagerToken     = "dev-manager-token"
+	DevOperatorToken    = "dev-operator-token"
+	DevOrderTokenSecret = "dev-order-token-secret"
+)
+
+// devServiceTokenPrefix begins every service's development token (DevServiceToken).
+const devServiceTokenPrefix = "dev-service-token-"
+
+// published are the development values of every secret and token: they are published in
+// this repository, so outside dev mode none may be used, under whichever variable, nor
+// spelled into a longer value (a probe reached ORDER_TOKEN_SECRET's 32 characters by
+// writing the development value twice).
+var published = []string{
+	webhooksig.DevPaymentSecret, webhooksig.DevCourierSecret,
+	DevManagerToken, DevOperatorToken, DevOrderTokenSecret, devServiceTokenPrefix,
+}
+
 // Secret reads a secret or token from variable key. In dev mode an unset one is dev, the
-// development value. Outside dev mode it must be set, and not to dev: development values
-// are published in this repository, so they would open the door to anyone. purpose says
-// what the secret is for, so the refusal tells an operator what to provide.
+// development value. Outside dev mode it must be set, not hold dev, and pass CheckSecret:
+// no development value, which would open the door to anyone. purpose says what the secret is for, so the
+// refusal tells an operator what to provide.
 func (e Env) Secret(key, dev, purpose string) (string, error) {
 	v := e(key)
 	if DevMode(e) {
@@ -19,8 +40,8 @@ func (e Env) Secret(key, dev, purpose string) (string, error) {
 	switch {
 	case v == "":
 		return "", fmt.Errorf("%s is required outside DEV_MODE=1: %s", key, purpose)
-	case v == dev:
-		return "", fmt.Errorf("%s is the published development value; outside DEV_MODE=1 set a secret of your own (%s)", key, purpose)
+	case dev != "" && strings.Contains(strings.ToLower(v), strings.ToLower(dev)):
+		return "", fmt.Errorf("%s holds the published development value %q; outside DEV_MODE=1 set a secret of your own (%s)", key, dev, purpose)
 	}
 	if err := CheckSecret(key, v); err != nil {
 		return "", err
@@ -35,10 +56,15 @@ func (e Env) Secret(key, dev, purpose string) (string, error) {
 // suggests `openssl rand -hex 32`.
 const MinSecretLength = 16
 
-// CheckSecret refuses, outside dev mode, a secret (named by what for the message) that is
-// shorter than MinSecretLength or has spaces around it: a value of spaces, or a token
-// pasted with a space that no client would send.
+// CheckSecret refuses, outside dev mode, a secret (named by what for the message) that
+// holds a published development value, is shorter than MinSecretLength or has spaces
+// around it: a value of spaces, or a token pasted with a space that no client would send.
 func CheckSecret(what, v string) error {
+	for _, p := range published {
+		if strings.Contains(strings.ToLower(v), p) {
+			return fmt.Errorf("%s holds the published development value %q; outside DEV_MODE=1 set a secret of your own (e.g. openssl rand -hex 32)", what, p)
+		}
+	}
 	switch {
 	case strings.TrimSpace(v) != v:
 		return fmt.Errorf("%s has spaces around it; outside DEV_MODE=1 a secret is its characters alone", what)
@@ -57,7 +83,31 @@ func ServiceTokenVar(caller string) string {
 
 // DevServiceToken is the token caller presents in dev mode when its variable is unset.
 func DevServiceToken(caller string) string {
-	return "dev-service-token-" + caller
+	return devServiceTokenPrefix + caller
+}
+
+// Named is a secret with what it is (its variable, or its entry of one), for messages.
+type Named struct{ What, Value string }
+
+// Distinct refuses, outside dev mode, one value for two secrets: each is a role's, and one
+// value shared would let each role act as the other. Both webhook schemes are an HMAC of
+// the same text, so with one secret for the payment provider and the courier, a courier's
+// signature paid orders. Unset values (an optional token) are passed over.
+func (e Env) Distinct(secrets ...Named) error {
+	if DevMode(e) {
+		return nil
+	}
+	seen := map[string]string{}
+	for _, s := range secrets {
+		if s.Value == "" {
+			continue
+		}
+		if other, ok := seen[s.Value]; ok {
+			return fmt.Errorf("%s and %s are the same secret; outside DEV_MODE=1 give each its own (e.g. openssl rand -hex 32)", other, s.What)
+		}
+		seen[s.Value] = s.What
+	}
+	return nil
 }
 
 // ServiceTokens reads the tokens of the services allowed to call callee's procedures, one

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
 func TestSecretHasDevDefaultsOnlyInDevMode(t *testing.T) {
@@ -22,7 +24,7 @@ func TestSecretHasDevDefaultsOnlyInDevMode(t *testing.T) {
 	_, err = host.EnvOf(nil).Secret("X_SECRET", "dev-x", "signs x")
 	require.EqualError(t, err, "X_SECRET is required outside DEV_MODE=1: signs x")
 	_, err = host.EnvOf(map[string]string{"X_SECRET": "dev-x"}).Secret("X_SECRET", "dev-x", "signs x")
-	require.EqualError(t, err, "X_SECRET is the published development value; outside DEV_MODE=1 set a secret of your own (signs x)")
+	require.EqualError(t, err, `X_SECRET holds the published development value "dev-x"; outside DEV_MODE=1 set a secret of your own (signs x)`)
 	v, err = host.EnvOf(map[string]string{"X_SECRET": "mine-0123456789ab"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err)
 	assert.Equal(t, "mine-0123456789ab", v)
@@ -64,7 +66,38 @@ func TestServiceTokensOnePerCaller(t *testing.T) {
 	_, err = host.ServiceTokens(host.EnvOf(nil), "warehouse", "orders")
 	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")
 	_, err = host.ServiceTokens(host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}), "warehouse", "orders")
-	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS is the published development value")
+	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS holds the published development value")
+}
+
+// Outside dev mode no variable may hold any secret's development value, nor one spelled
+// into a longer value: a probe started the orders service with the courier's development
+// secret as PAYMENT_WEBHOOK_SECRET, and with ORDER_TOKEN_SECRET the development value twice.
+func TestNoSecretHoldsAnyPublishedValue(t *testing.T) {
+	for _, v := range []string{
+		webhooksig.DevCourierSecret, "x" + webhooksig.DevPaymentSecret + "0123456789",
+		host.DevOrderTokenSecret + host.DevOrderTokenSecret, strings.ToUpper(host.DevManagerToken) + "-0123456789",
+		host.DevOperatorToken + "-0123456789", host.DevServiceToken("warehouse"),
+	} {
+		_, err := host.EnvOf(map[string]string{"PAYMENT_WEBHOOK_SECRET": v}).Secret("PAYMENT_WEBHOOK_SECRET", webhooksig.DevPaymentSecret, "verifies payments")
+		require.ErrorContains(t, err, "PAYMENT_WEBHOOK_SECRET holds the published development value", v)
+		require.ErrorContains(t, host.CheckSecret("MANAGER_TOKENS' token of ana@example.com", v), "holds the published development value", v)
+	}
+	v, err := host.EnvOf(map[string]string{"DEV_MODE": "1", "PAYMENT_WEBHOOK_SECRET": webhooksig.DevCourierSecret}).Secret("PAYMENT_WEBHOOK_SECRET", webhooksig.DevPaymentSecret, "verifies payments")
+	require.NoError(t, err, "dev mode takes what it is given")
+	assert.Equal(t, webhooksig.DevCourierSecret, v)
+}
+
+// Outside dev mode two roles may not share a secret: with one secret for the payment
+// provider and the courier (both an HMAC of the same text), a courier's signature paid an
+// order a probe placed.
+func TestDistinctSecretsOutsideDevMode(t *testing.T) {
+	secrets := []host.Named{{What: "PAYMENT_WEBHOOK_SECRET", Value: "shared-0123456789"}, {What: "OPERATOR_TOKEN"},
+		{What: "DELIVERY_WEBHOOK_SECRET", Value: "shared-0123456789"}}
+	require.EqualError(t, host.EnvOf(nil).Distinct(secrets...),
+		"PAYMENT_WEBHOOK_SECRET and DELIVERY_WEBHOOK_SECRET are the same secret; outside DEV_MODE=1 give each its own (e.g. openssl rand -hex 32)")
+	require.NoError(t, host.EnvOf(map[string]string{"DEV_MODE": "1"}).Distinct(secrets...))
+	secrets[2].Value = "other-0123456789"
+	require.NoError(t, host.EnvOf(nil).Distinct(secrets...), "an unset one shares nothing")
 }
 
 func TestTokensParsesIdentityTokenPairs(t *testing.T) {

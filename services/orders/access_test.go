@@ -141,7 +141,7 @@ func TestDevModeReadsNeedNoCredential(t *testing.T) {
 func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 	env := host.EnvOf
 	prod := map[string]string{"MANAGER_TOKENS": "ana@example.com:manager-token-0123456789", "PAYMENT_WEBHOOK_SECRET": "payment-secret-0123456789", "DELIVERY_WEBHOOK_SECRET": "delivery-secret-0123456789"}
-	for _, secret := range []string{"", "too-short", orders.DevOrderTokenSecret} {
+	for _, secret := range []string{"", "too-short", host.DevOrderTokenSecret} {
 		prod["ORDER_TOKEN_SECRET"] = secret
 		_, err := orders.ConfigFromEnv(env(prod))
 		require.Error(t, err, "production refuses ORDER_TOKEN_SECRET %q", secret)
@@ -151,7 +151,7 @@ func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 	cfg, err := orders.ConfigFromEnv(env(prod))
 	require.NoError(t, err)
 	assert.Empty(t, cfg.OperatorToken, "no operator token unless one is set: lists are closed")
-	prod["OPERATOR_TOKEN"] = orders.DevOperatorToken
+	prod["OPERATOR_TOKEN"] = host.DevOperatorToken
 	_, err = orders.ConfigFromEnv(env(prod))
 	require.Error(t, err, "the published dev operator token is refused in production")
 	assert.Contains(t, err.Error(), "OPERATOR_TOKEN")
@@ -162,8 +162,8 @@ func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 
 	cfg, err = orders.ConfigFromEnv(env(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
-	assert.Equal(t, orders.DevOperatorToken, cfg.OperatorToken)
-	assert.Equal(t, orders.DevOrderTokenSecret, cfg.OrderTokenSecret)
+	assert.Equal(t, host.DevOperatorToken, cfg.OperatorToken)
+	assert.Equal(t, host.DevOrderTokenSecret, cfg.OrderTokenSecret)
 
 	cfg, err = orders.ConfigFromEnv(env(map[string]string{"DEV_MODE": "1", "OPERATOR_TOKEN": "op", "ORDER_TOKEN_SECRET": "s", "CLIENT_IP_HEADER": "X-Real-IP"}))
 	require.NoError(t, err)

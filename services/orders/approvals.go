@@ -115,15 +115,15 @@ func (s *Service) bearerManager(r *http.Request) (string, bool) {
 // managerTokens reads MANAGER_TOKENS ("ana@example.com:token1,bob@example.com:token2"):
 // who may approve over the API, each with a token of their own. In dev mode, when it is
 // unset, the development token is the dev manager's; outside dev mode it is required, and
-// each token must pass host.CheckSecret and not be the development token, which is
-// published. No token may be OPERATOR_TOKEN.
+// each token must pass host.CheckSecret (no published development value). No token may be
+// OPERATOR_TOKEN.
 func managerTokens(env host.Env) (httpx.Tokens, error) {
 	if env("MANAGER_TOKEN") != "" {
 		return nil, errors.New("MANAGER_TOKEN is replaced by MANAGER_TOKENS=<email>:<token>[,...], so that an approval names the manager who made it")
 	}
 	dev := host.DevMode(env)
 	if dev && env("MANAGER_TOKENS") == "" {
-		return httpx.Tokens{DevManagerEmail: DevManagerToken}, nil
+		return httpx.Tokens{DevManagerEmail: host.DevManagerToken}, nil
 	}
 	tokens, err := env.Tokens("MANAGER_TOKENS")
 	if err != nil {
@@ -141,8 +141,6 @@ func managerTokens(env host.Env) (httpx.Tokens, error) {
 		case dev:
 		case strings.EqualFold(email, DevManagerEmail):
 			return nil, fmt.Errorf("MANAGER_TOKENS: %s is reserved for the development account; outside DEV_MODE=1 name each manager by their own email", email)
-		case token == DevManagerToken:
-			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is the published development value; outside DEV_MODE=1 give each manager a secret of their own", email)
 		default:
 			if err := host.CheckSecret("MANAGER_TOKENS: the token of "+email, token); err != nil {
 				return nil, err

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,17 +17,6 @@ import (
 	"github.com/ordermill/ordermill/services/orders/dashboard"
 	"github.com/ordermill/ordermill/services/orders/mailer"
 	"github.com/ordermill/ordermill/services/webhooksig"
-)
-
-// DevManagerToken is the dev manager's API token when DEV_MODE is on and MANAGER_TOKENS is
-// unset; published here, so refused outside dev mode.
-const DevManagerToken = "dev-manager-token"
-
-// DevOperatorToken and DevOrderTokenSecret stand in for OPERATOR_TOKEN and
-// ORDER_TOKEN_SECRET when DEV_MODE is on and they are unset.
-const (
-	DevOperatorToken    = "dev-operator-token"
-	DevOrderTokenSecret = "dev-order-token-secret"
 )
 
 // MinOrderTokenSecret is the shortest ORDER_TOKEN_SECRET accepted outside dev mode: it
@@ -69,13 +59,13 @@ var WorkflowVars = []host.Var{
 
 // Vars are the variables the orders service reads besides every process's (host.ProcessVars).
 var Vars = append(slices.Clone(WorkflowVars), []host.Var{
-	{Name: "MANAGER_TOKENS", Default: DevManagerEmail + ":" + DevManagerToken + " in dev mode", Meaning: "<email>:<token>,...: the managers who may approve over the API, each with their own bearer token; required outside dev mode"},
+	{Name: "MANAGER_TOKENS", Default: DevManagerEmail + ":" + host.DevManagerToken + " in dev mode", Meaning: "<email>:<token>,...: the managers who may approve over the API, each with their own bearer token; required outside dev mode"},
 	{Name: "MANAGER_TOKEN", Default: "", Meaning: "refused: replaced by MANAGER_TOKENS, so that an approval names its manager"},
 	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "dev mode only: the bearer token the dashboard's simulator buttons present to the payments and delivery simulators; ignored outside dev mode, so the production orders service holds no service token"},
 	{Name: "PAYMENT_WEBHOOK_SECRET", Default: webhooksig.DevPaymentSecret + " in dev mode", Meaning: "verifies the payment provider's webhooks (Stripe-Signature); required outside dev mode"},
 	{Name: "DELIVERY_WEBHOOK_SECRET", Default: webhooksig.DevCourierSecret + " in dev mode", Meaning: "verifies the courier's webhooks (X-Courier-Signature); required outside dev mode"},
-	{Name: "ORDER_TOKEN_SECRET", Default: DevOrderTokenSecret + " in dev mode", Meaning: "key of the customers' order access tokens, the same on every replica; required (32+ characters) outside dev mode"},
-	{Name: "OPERATOR_TOKEN", Default: DevOperatorToken + " in dev mode", Meaning: "bearer token that reads every order, list and inbox (unset outside dev mode: closed to the API)"},
+	{Name: "ORDER_TOKEN_SECRET", Default: host.DevOrderTokenSecret + " in dev mode", Meaning: "key of the customers' order access tokens, the same on every replica; required (32+ characters) outside dev mode"},
+	{Name: "OPERATOR_TOKEN", Default: host.DevOperatorToken + " in dev mode", Meaning: "bearer token that reads every order, list and inbox (unset outside dev mode: closed to the API)"},
 	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
 	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many in doubt, never retried (at most once); one the server certainly did not take is tried again for 24 h"},
@@ -147,7 +137,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		"the secret that verifies the courier's webhooks"); err != nil {
 		return cfg, err
 	}
-	if cfg.OrderTokenSecret, err = env.Secret("ORDER_TOKEN_SECRET", DevOrderTokenSecret,
+	if cfg.OrderTokenSecret, err = env.Secret("ORDER_TOKEN_SECRET", host.DevOrderTokenSecret,
 		"the key of the access tokens customers read their orders with"); err != nil {
 		return cfg, err
 	}
@@ -155,6 +145,14 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		return cfg, fmt.Errorf("ORDER_TOKEN_SECRET needs at least %d characters outside DEV_MODE=1 (e.g. openssl rand -hex 32)", MinOrderTokenSecret)
 	}
 	if cfg.OperatorToken, err = operatorToken(env); err != nil {
+		return cfg, err
+	}
+	secrets := []host.Named{{What: "PAYMENT_WEBHOOK_SECRET", Value: cfg.PaymentWebhookSecret}, {What: "DELIVERY_WEBHOOK_SECRET", Value: cfg.DeliveryWebhookSecret},
+		{What: "ORDER_TOKEN_SECRET", Value: cfg.OrderTokenSecret}, {What: "OPERATOR_TOKEN", Value: cfg.OperatorToken}}
+	for _, email := range slices.Sorted(maps.Keys(cfg.ManagerTokens)) {
+		secrets = append(secrets, host.Named{What: "MANAGER_TOKENS' token of " + email, Value: cfg.ManagerTokens[email]})
+	}
+	if err := env.Distinct(secrets...); err != nil {
 		return cfg, err
 	}
 	if cfg.MailStopGrace, err = host.ShutdownTimeout(env); err != nil {
@@ -234,7 +232,7 @@ func operatorToken(env host.Env) (string, error) {
 	if env("OPERATOR_TOKEN") == "" && !host.DevMode(env) {
 		return "", nil
 	}
-	return env.Secret("OPERATOR_TOKEN", DevOperatorToken, "the bearer token operators read orders, lists and inboxes with")
+	return env.Secret("OPERATOR_TOKEN", host.DevOperatorToken, "the bearer token operators read orders, lists and inboxes with")
 }
 
 // headerName reports whether h is an HTTP header name (RFC 9110's token): one with a space

@@ -95,7 +95,7 @@ func TestAPIApprovalDeciderIsTheTokensManager(t *testing.T) {
 	assert.Equal(t, "ana@example.com", by, "X-Manager is ignored")
 	assert.Equal(t, "manager:ana@example.com", d.approvalActor(t, "ord-ana"))
 
-	for _, authorization := range []string{"", "Bearer wrong", "Bearer " + orders.DevManagerToken, "tok-bob-0123456789"} {
+	for _, authorization := range []string{"", "Bearer wrong", "Bearer " + host.DevManagerToken, "tok-bob-0123456789"} {
 		status, _ := d.approveAs(t, "ord-bob", authorization, "bob@example.com")
 		assert.Equal(t, http.StatusUnauthorized, status, "%q", authorization)
 	}
@@ -109,7 +109,7 @@ func TestAPIApprovalDeciderIsTheTokensManager(t *testing.T) {
 func TestDevManagerTokenDecidesAsTheDevManager(t *testing.T) {
 	d := credentialService(t, host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	orderstest.HoldOrder(t, d.pool, "ord-1", "c1@example.com")
-	status, by := d.approveAs(t, "ord-1", "Bearer "+orders.DevManagerToken, "mallory@example.com")
+	status, by := d.approveAs(t, "ord-1", "Bearer "+host.DevManagerToken, "mallory@example.com")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, orders.DevManagerEmail, by)
 }
@@ -125,10 +125,18 @@ func TestManagerTokensConfiguration(t *testing.T) {
 	}{
 		{map[string]string{"MANAGER_TOKENS": ""}, "MANAGER_TOKENS is required outside DEV_MODE=1"},
 		{map[string]string{"MANAGER_TOKEN": "tok"}, "MANAGER_TOKEN is replaced by MANAGER_TOKENS"},
-		{map[string]string{"MANAGER_TOKENS": "ana@example.com:" + orders.DevManagerToken}, "the token of ana@example.com is the published development value"},
+		{map[string]string{"MANAGER_TOKENS": "ana@example.com:" + host.DevManagerToken}, "the token of ana@example.com holds the published development value"},
 		{map[string]string{"MANAGER_TOKENS": "ana:tok-ana-0123456789"}, `"ana" is not an email address`},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com"}, "MANAGER_TOKENS: entry 1 is not <identity>:<token>"},
-		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret}, "PAYMENT_WEBHOOK_SECRET is the published development value"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
+		// Another secret's published value, or the value spelled twice, is as public; and
+		// one secret for two roles lets each act as the other (a courier's signature paid).
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevCourierSecret}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
+		{map[string]string{"ORDER_TOKEN_SECRET": host.DevOrderTokenSecret + host.DevOrderTokenSecret}, "ORDER_TOKEN_SECRET holds the published development value"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "whsec_live_0123456789"}, "PAYMENT_WEBHOOK_SECRET and DELIVERY_WEBHOOK_SECRET are the same secret"},
+		{map[string]string{"OPERATOR_TOKEN": "courier_live_0123456789"}, "DELIVERY_WEBHOOK_SECRET and OPERATOR_TOKEN are the same secret"},
+		{map[string]string{"ORDER_TOKEN_SECRET": "tok-bob-0123456789tok-bob-0123456789", "MANAGER_TOKENS": "bob@example.com:tok-bob-0123456789tok-bob-0123456789"},
+			"ORDER_TOKEN_SECRET and MANAGER_TOKENS' token of bob@example.com are the same secret"},
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": ""}, "DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1"},
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": " "}, "DELIVERY_WEBHOOK_SECRET has spaces around it"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "a"}, "PAYMENT_WEBHOOK_SECRET has 1 characters; outside DEV_MODE=1 a secret needs at least 16"},
@@ -154,7 +162,7 @@ func TestManagerTokensConfiguration(t *testing.T) {
 
 	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]string{orders.DevManagerEmail: orders.DevManagerToken}, map[string]string(cfg.ManagerTokens))
+	assert.Equal(t, map[string]string{orders.DevManagerEmail: host.DevManagerToken}, map[string]string(cfg.ManagerTokens))
 	assert.Equal(t, host.DevServiceToken("orders"), cfg.ServiceToken)
 
 	// Outside dev mode the orders service holds no service token: nothing of it calls the
