@@ -195,16 +195,21 @@ func TestOrderPageTellsAnEmailWithoutAddressWasNotSent(t *testing.T) {
 	doc := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok"}, ui.OrderDetail{
 		OrderID: "o-1", Status: "awaiting_payment",
 		Notices: []ui.Notification{
-			{Kind: "order_confirmed", Subject: "Your order is confirmed", CreatedAt: base, Status: "not_sent"},
+			{Kind: "order_confirmed", Subject: "Your order is confirmed", CreatedAt: base, Status: "not_sent", Error: "the order has no email address"},
 			{Kind: "order_completed", Recipient: "ann@example.com", Subject: "Your order has been delivered", CreatedAt: base, Status: "sent"},
+			// Without a mail server configured: it read "sent" (found by a probe).
+			{Kind: "order_cancelled", Recipient: "ann@example.com", Subject: "Your order has been cancelled", CreatedAt: base, Status: "not_sent",
+				Error: "no mail server configured (SMTP_URL): logged, not sent"},
 		},
 	}))
 	notices := doc.Find("[data-testid=notification]")
-	require.Equal(t, 2, notices.Length())
+	require.Equal(t, 3, notices.Length())
 	assert.Contains(t, notices.Eq(0).Text(), "(no email address)")
-	assert.Contains(t, notices.Eq(0).Text(), "recorded, not sent")
+	assert.Contains(t, notices.Eq(0).Text(), "recorded, not sent: the order has no email address")
 	assert.NotContains(t, notices.Eq(0).Text(), "· sent")
 	assert.Contains(t, notices.Eq(1).Text(), "· sent")
+	assert.Contains(t, notices.Eq(2).Text(), "recorded, not sent: no mail server configured (SMTP_URL)")
+	assert.NotContains(t, notices.Eq(2).Text(), "· sent")
 }
 
 // An email cut off by a crash mid-send is in doubt: the desk says so, and that it is not

@@ -260,7 +260,7 @@ type Notification struct {
 	Subject   string
 	CreatedAt time.Time
 	Status    string     // queued, deferred, sent, not_sent, failed or in_doubt (mailer's statuses)
-	Error     string     // why it failed, or why the last try did not send it
+	Error     string     // why it failed, why the last try did not send it, or why it was not sent
 	RetryAt   *time.Time // set while it is deferred
 }
 

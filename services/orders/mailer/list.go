@@ -31,8 +31,8 @@ type Notification struct {
 const (
 	StatusQueued   = "queued"   // waiting for its first try, or being sent
 	StatusDeferred = "deferred" // the server did not take it; tried again at RetryAt
-	StatusSent     = "sent"     // handed to the mail server, or logged when none is configured
-	StatusNotSent  = "not_sent" // the order has no email address: recorded, never sent
+	StatusSent     = "sent"     // handed to the mail server
+	StatusNotSent  = "not_sent" // recorded, never sent: no address, or no mail server configured (Error says which)
 	StatusFailed   = "failed"   // refused for good (Error)
 	StatusInDoubt  = "in_doubt" // its sender stopped mid-send (a crash): perhaps sent; never tried again
 )
@@ -48,7 +48,7 @@ func (n Notification) status() string {
 	switch {
 	case n.inDoubt:
 		return StatusInDoubt
-	case n.SentAt != nil && n.Recipient == "":
+	case n.SentAt != nil && (n.Recipient == "" || n.Error != nil):
 		return StatusNotSent
 	case n.SentAt != nil:
 		return StatusSent

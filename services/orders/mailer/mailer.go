@@ -141,6 +141,9 @@ type mailOutcome struct {
 	id      int64
 	err     *string
 	retryAt *time.Time
+	// settled: recorded without being sent (no mail server configured, or no address);
+	// err says why.
+	settled bool
 	// down: the server took no email at all (not reached, or broke off), rather than
 	// refusing this one for now; only that pauses the worker.
 	down bool
@@ -342,7 +345,7 @@ func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 		outcome, err = emailFailed, fmt.Errorf("not taken by the mail server in %s of tries (%d): %w", RetryFor, n.attempts+1, err)
 	}
 	s.emails.WithLabelValues(n.kind, outcome).Inc()
-	o := mailOutcome{id: n.id}
+	o := mailOutcome{id: n.id, settled: outcome == emailRecorded}
 	if err != nil {
 		e := err.Error()
 		o.err = &e
@@ -366,18 +369,19 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 	ids := make([]int64, len(outcomes))
 	errs := make([]*string, len(outcomes))
 	retries := make([]*time.Time, len(outcomes))
+	settled := make([]bool, len(outcomes))
 	for i, o := range outcomes {
-		ids[i], errs[i], retries[i] = o.id, o.err, o.retryAt
+		ids[i], errs[i], retries[i], settled[i] = o.id, o.err, o.retryAt, o.settled
 	}
 	rows, err := s.pool.Query(ctx, `
 		WITH recorded AS (
-			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL THEN now() END, error = o.err,
+			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL OR o.settled THEN now() END, error = o.err,
 				claimed_at = CASE WHEN o.retry_at IS NULL THEN n.claimed_at END, retry_at = o.retry_at, attempts = n.attempts + 1
-			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS o(id, err, retry_at) WHERE n.id = o.id)
+			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $5::boolean[]) AS o(id, err, retry_at, settled) WHERE n.id = o.id)
 		UPDATE orders.notifications SET claimed_at = now()
 		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL AND (retry_at IS NULL OR retry_at <= now())
 			ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING id, order_id, kind, recipient, subject, body, attempts, created_at`, ids, errs, retries, n)
+		RETURNING id, order_id, kind, recipient, subject, body, attempts, created_at`, ids, errs, retries, n, settled)
 	if err != nil {
 		return nil, err
 	}
@@ -391,16 +395,16 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 }
 
 // deliver hands one email to SMTP when SMTP_URL is set and the order has an email
-// address; otherwise it is only logged, with the reason. It says what became of it
-// (emailSent, emailDeferred, emailFailed or emailRecorded).
+// address; otherwise it is only logged, and the error says why (emailRecorded). It says
+// what became of it (emailSent, emailDeferred, emailFailed or emailRecorded).
 func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 	if s.cfg.SMTPURL == "" || n.to == "" {
-		reason := "no SMTP configured"
+		reason := "no mail server configured (SMTP_URL): logged, not sent"
 		if n.to == "" {
 			reason = "the order has no email address"
 		}
 		s.logger.Info("email recorded, not sent", append(logging.Order(n.orderID), "reason", reason, "kind", n.kind, "to", n.to, "subject", n.subject)...)
-		return emailRecorded, nil
+		return emailRecorded, errors.New(reason)
 	}
 	u, err := url.Parse(s.cfg.SMTPURL)
 	if err != nil {

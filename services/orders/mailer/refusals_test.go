@@ -225,8 +225,8 @@ func TestSendPendingWithoutSMTPOnlyRecords(t *testing.T) {
 	for _, id := range ids {
 		row := notificationByID(t, pool, id)
 		assert.True(t, row.claimed)
-		assert.True(t, row.sent, "without SMTP_URL an email counts as sent once logged")
-		assert.Empty(t, row.errText)
+		assert.True(t, row.sent, "without SMTP_URL an email is settled once logged, and never tried again")
+		assert.Equal(t, "no mail server configured (SMTP_URL): logged, not sent", row.errText, "why it was not sent")
 	}
 	assert.Empty(t, srv.received())
 	n, err = svc.SendPending(t.Context())
@@ -244,12 +244,12 @@ func TestSendPendingRecordsAnEmailWithoutAddressAndSaysWhy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	row := notificationByID(t, pool, id)
-	assert.True(t, row.sent, "an email with no address counts as sent once logged")
-	assert.Empty(t, row.errText)
+	assert.True(t, row.sent, "an email with no address is settled once logged")
+	assert.Equal(t, "the order has no email address", row.errText)
 	assert.Empty(t, srv.received())
 	// SMTP is configured: the log must say the address is what is missing.
 	assert.Contains(t, logs.String(), `reason="the order has no email address"`)
-	assert.NotContains(t, logs.String(), "no SMTP configured")
+	assert.NotContains(t, logs.String(), "no mail server configured")
 }
 
 // An order's notifications say what became of each email in one word, so an API client
@@ -265,10 +265,12 @@ func TestForOrderSaysWhatBecameOfEachEmail(t *testing.T) {
 	insertNotification(t, pool, "ord-1", "order_completed", "ann@example.com", "not taken", "b")
 	_, err = newMailer(pool, "smtp://"+nothingListening(t)).SendPending(t.Context())
 	require.NoError(t, err)
-	insertNotification(t, pool, "ord-1", "payment_refunded", "ann@example.com", "waiting", "b")
+	// Without a mail server an email is only logged: not sent, and it says so (a probe
+	// found it read "sent" in production without SMTP_URL).
 	insertNotification(t, pool, "ord-1", "order_shipped", "ann@example.com", "logged", "b")
-	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET claimed_at = now(), sent_at = now() WHERE subject = 'logged'`)
+	_, err = newMailer(pool, "").SendPending(t.Context())
 	require.NoError(t, err)
+	insertNotification(t, pool, "ord-1", "payment_refunded", "ann@example.com", "waiting", "b")
 	// Claimed by a sender that was killed mid-send: in doubt once the claim is older than
 	// a send may take (it read "queued" forever); one claimed just now is being sent.
 	insertNotification(t, pool, "ord-1", "order_rejected", "ann@example.com", "cut off", "b")
@@ -285,9 +287,13 @@ func TestForOrderSaysWhatBecameOfEachEmail(t *testing.T) {
 	status := map[string]string{}
 	for _, n := range got {
 		status[n.Subject] = n.Status
+		if n.Subject == "logged" {
+			require.NotNil(t, n.Error)
+			assert.Equal(t, "no mail server configured (SMTP_URL): logged, not sent", *n.Error)
+		}
 	}
 	assert.Equal(t, map[string]string{"no address": mailer.StatusNotSent, "refused": mailer.StatusFailed, "not taken": mailer.StatusDeferred,
-		"waiting": mailer.StatusQueued, "logged": mailer.StatusSent, "cut off": mailer.StatusInDoubt, "being sent": mailer.StatusQueued}, status)
+		"waiting": mailer.StatusQueued, "logged": mailer.StatusNotSent, "cut off": mailer.StatusInDoubt, "being sent": mailer.StatusQueued}, status)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m.Collectors()...)
