@@ -75,6 +75,13 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 func paymentProvider(env host.Env) (payments.Provider, error) {
 	switch name := env.String("PAYMENT_PROVIDER", "simulator"); name {
 	case "simulator":
+		// A Stripe key set for the simulator is a provider forgotten: sessions would take
+		// no money while the operator believes Stripe takes it.
+		for _, key := range []string{"STRIPE_SECRET_KEY", "STRIPE_SUCCESS_URL", "STRIPE_API_BASE"} {
+			if env(key) != "" {
+				return nil, fmt.Errorf("%s is set but PAYMENT_PROVIDER is simulator: set PAYMENT_PROVIDER=stripe, or unset %s", key, key)
+			}
+		}
 		return nil, nil
 	case "stripe":
 		cfg := payments.StripeConfig{SecretKey: env("STRIPE_SECRET_KEY")}

@@ -62,6 +62,9 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SUCCESS_URL": "https://shop.example/paid"}, "needs STRIPE_SECRET_KEY"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_1"}, "needs STRIPE_SUCCESS_URL"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "paypal"}, "PAYMENT_PROVIDER must be simulator or stripe"},
+		// A Stripe key with the simulator: no money taken while the operator thinks Stripe takes it.
+		{map[string]string{"DEV_MODE": "1", "STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_SUCCESS_URL": "https://x.example"},
+			"STRIPE_SECRET_KEY is set but PAYMENT_PROVIDER is simulator: set PAYMENT_PROVIDER=stripe, or unset STRIPE_SECRET_KEY"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENTS_WEBHOOK_URL": "localhost:3001/webhooks/payment"}, `PAYMENTS_WEBHOOK_URL="localhost:3001/webhooks/payment" is not a http:// or https:// URL`},
 		{map[string]string{"DEV_MODE": "1", "PAYMENTS_PUBLIC_URL": "shop"}, "PAYMENTS_PUBLIC_URL"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_1", "STRIPE_SUCCESS_URL": "/paid"}, "STRIPE_SUCCESS_URL"},

@@ -34,7 +34,7 @@ func startOrdersProcess(t *testing.T, dbURL, addr, warehouseURL string, shutdown
 	cmd.Env = append(os.Environ(),
 		serviceEnv+"=orders",
 		"DATABASE_URL="+dbURL,
-		"ADDR="+addr,
+		"ADDR="+addr, "PORT=", "HOST=",
 		"WAREHOUSE_URL="+warehouseURL,
 		"DEV_MODE=",
 		"SHUTDOWN_TIMEOUT="+shutdownTimeout.String(),

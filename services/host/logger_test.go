@@ -170,6 +170,9 @@ func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "notaurl"}, `OTEL_EXPORTER_OTLP_ENDPOINT="notaurl" is not a http:// or https:// URL with a host`},
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{map[string]string{"PPROF_ADDR": "3501"}, `PPROF_ADDR="3501" is not host:port`},
+		// Both listened for, one quietly taken (a probe's PORT was ignored).
+		{map[string]string{"ADDR": "127.0.0.1:3610", "PORT": "3611"}, `ADDR="127.0.0.1:3610" and PORT or HOST are both set`},
+		{map[string]string{"ADDR": "127.0.0.1:3610", "HOST": "0.0.0.0"}, `ADDR="127.0.0.1:3610" and PORT or HOST are both set`},
 		{map[string]string{"PPROF_ADDR": "127.0.0.1:3000"}, "PPROF_ADDR=\"127.0.0.1:3000\" is the service's own address"},
 		{map[string]string{"DATABASE_URL": "postgres://u:secretpw@h/db?pool_max_conns=0"}, "DATABASE_URL is not a usable postgres:// URL or connection string: pool_max_conns too small"},
 	} {

@@ -208,6 +208,9 @@ func readProcess(env Env, defaultPort int) (process, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return p, fmt.Errorf("PORT=%q is not a port number", port)
 	}
+	if env("ADDR") != "" && (env("PORT") != "" || env("HOST") != "") {
+		return p, fmt.Errorf("ADDR=%q and PORT or HOST are both set: ADDR alone says where to listen, or PORT and HOST", env("ADDR"))
+	}
 	p.addr = env.String("ADDR", net.JoinHostPort(env.String("HOST", "127.0.0.1"), port))
 	if _, _, err := net.SplitHostPort(p.addr); err != nil {
 		return p, fmt.Errorf("ADDR=%q is not host:port", p.addr)

@@ -19,6 +19,15 @@ import (
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
+// MaxMailSenders bounds MAIL_SENDERS: each sender is a goroutine and a buffered slot, and
+// a probe's MAIL_SENDERS=100000000 took 23 GB before the service could hear SIGTERM. More
+// senders than a mail server takes connections from one client gain nothing.
+const MaxMailSenders = 256
+
+// MaxConfirmApprovalAbove bounds CONFIRM_APPROVAL_ABOVE (whole currency units): the amount
+// in cents must fit an order total (a larger value wrapped round to a negative one).
+const MaxConfirmApprovalAbove = 1_000_000_000_000
+
 // MinOrderTokenSecret is the shortest ORDER_TOKEN_SECRET accepted outside dev mode: it
 // keys the HMAC that every customer's access token is, so it must not be guessable.
 const MinOrderTokenSecret = 32
@@ -161,8 +170,8 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.MailSenders, err = env.Int("MAIL_SENDERS", mailer.DefaultSenders); err != nil {
 		return cfg, err
 	}
-	if cfg.MailSenders < 1 {
-		return cfg, fmt.Errorf("MAIL_SENDERS=%d: at least one sender is needed", cfg.MailSenders)
+	if cfg.MailSenders < 1 || cfg.MailSenders > MaxMailSenders {
+		return cfg, fmt.Errorf("MAIL_SENDERS=%d: from 1 to %d senders", cfg.MailSenders, MaxMailSenders)
 	}
 	if cfg.Workflow, err = WorkflowFromEnv(env); err != nil {
 		return cfg, err
@@ -183,8 +192,8 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if above < 0 {
-		return cfg, fmt.Errorf("CONFIRM_APPROVAL_ABOVE=%d: an amount cannot be negative", above)
+	if above < 0 || above > MaxConfirmApprovalAbove {
+		return cfg, fmt.Errorf("CONFIRM_APPROVAL_ABOVE=%d: an amount from 0 to %d", above, MaxConfirmApprovalAbove)
 	}
 	cfg.ConfirmApprovalAbove = order.Cents(above) * 100
 	return cfg, nil

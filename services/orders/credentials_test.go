@@ -149,6 +149,10 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		{map[string]string{"MAIL_FROM": "not an email"}, `MAIL_FROM="not an email" is not an email address like orders@shop.example`},
 		{map[string]string{"MAIL_FROM": "Shop <orders@shop.example>"}, "MAIL_FROM"},
 		{map[string]string{"CLIENT_IP_HEADER": "bad header"}, `CLIENT_IP_HEADER="bad header" is not a header name like X-Real-IP`},
+		// A typo's hundred million senders took 23 GB; an amount past an int64 of cents wrapped.
+		{map[string]string{"MAIL_SENDERS": "100000000"}, "MAIL_SENDERS=100000000: from 1 to 256 senders"},
+		{map[string]string{"MAIL_SENDERS": "0"}, "MAIL_SENDERS=0: from 1 to 256 senders"},
+		{map[string]string{"CONFIRM_APPROVAL_ABOVE": "92233720368547759"}, "CONFIRM_APPROVAL_ABOVE=92233720368547759: an amount from 0 to 1000000000000"},
 	} {
 		_, err := orders.ConfigFromEnv(productionEnv(c.vars))
 		require.Error(t, err, "%v", c.vars)
