@@ -72,6 +72,16 @@ func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadL
 			}
 			fmt.Fprintf(stdout, "nothing to re-drive: dead letter %d was re-driven already\n", o.id)
 		default:
+			// Likewise a topic: one of the log, or of a dead letter, has nothing open; a
+			// name that is neither is a typo the exit status must show.
+			var known bool
+			if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE topic = $1)
+				OR to_regclass(quote_ident('watermill_' || $1)) IS NOT NULL`, o.topic).Scan(&known); err != nil {
+				return err
+			}
+			if !known {
+				return fmt.Errorf("there is no topic %s: name a physical topic such as order_events.2 (deadletters list -all shows the topics of dead letters)", o.topic)
+			}
 			fmt.Fprintf(stdout, "nothing to re-drive: topic %s has no open dead letter\n", o.topic)
 		}
 		return nil

@@ -41,6 +41,11 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	assert.Contains(t, out, "re-driven already")
 	_, err = replay(t, url, "deadletters", "redrive", "-id", strconv.FormatInt(id+1000, 10))
 	assert.ErrorContains(t, err, "there is no dead letter", "a number that names none is an error, not a no-op")
+	out, err = replay(t, url, "deadletters", "redrive", "-topic", "order_events.1", "-by", "tester")
+	require.NoError(t, err)
+	assert.Contains(t, out, "nothing to re-drive: topic order_events.1 has no open dead letter")
+	_, err = replay(t, url, "deadletters", "redrive", "-topic", "nosuchtopic", "-by", "tester")
+	assert.ErrorContains(t, err, "there is no topic nosuchtopic", "a typo is an error, not a no-op (found by a probe)")
 
 	var payload, group string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT payload::text, metadata->>'_ordermill_redrive_for' FROM "watermill_order_events.1" WHERE uuid = 'msg-1'`).Scan(&payload, &group))

@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,7 +106,8 @@ func TestLastPricesServeAnOutageForAWhileOnly(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"items": []inventory.CatalogItem{{SKU: "SKU-A", Name: "a", UnitPrice: 2400, Currency: "USD"}}})
 	}))
 	defer srv.Close()
-	c := newCatalogClient(srv.URL, slog.New(slog.DiscardHandler))
+	var logs bytes.Buffer
+	c := newCatalogClient(srv.URL, slog.New(slog.NewTextHandler(&logs, nil)))
 	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	c.now = func() time.Time { return at }
 	items := []order.Item{{SKU: "SKU-A", Quantity: 1}}
@@ -113,9 +116,13 @@ func TestLastPricesServeAnOutageForAWhileOnly(t *testing.T) {
 
 	down.Store(true)
 	at = at.Add(lastPriceFor)
-	got, err := c.prices(context.Background(), items)
-	require.NoError(t, err, "priced from the last answer")
-	assert.Equal(t, order.Cents(2400), got["SKU-A"].Amount)
+	for range 5 {
+		got, err := c.prices(context.Background(), items)
+		require.NoError(t, err, "priced from the last answer")
+		assert.Equal(t, order.Cents(2400), got["SKU-A"].Amount)
+	}
+	// The outage is logged once, not once a placement (a probe's 20 s outage wrote 239 lines).
+	assert.Equal(t, 1, strings.Count(logs.String(), "catalog unreachable: pricing from its last answer"), logs.String())
 	at = at.Add(time.Second)
 	_, err = c.prices(context.Background(), items)
 	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err), "%v", err)
