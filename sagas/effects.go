@@ -146,7 +146,7 @@ func (c FailPayment) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 // session. "" means wh ends the wait.
 func (wh PaymentWebhook) refusal(o *order.Order) string {
 	if wh.Status == payment.StatusCompleted {
-		if id := wh.paymentID(); slices.Contains(o.RefundedPayments, id) {
+		if id := wh.paymentID(); o.Refunded(id) {
 			return fmt.Sprintf("payment %s was refunded", apperr.Excerpt(id))
 		}
 		return o.ChargeMismatch(wh.charge(o))

@@ -38,7 +38,7 @@ type State struct {
 	PendingPayments []PaymentWebhook   `json:"pendingPayments,omitempty"`
 	PendingDelivery []shipping.Webhook `json:"pendingDelivery,omitempty"`
 	// Refunding are the payments the saga asked the payment service to give back. None of
-	// them may pay the order, also before the refund is on the order (RefundedPayments):
+	// them may pay the order, also before the refund is on the order (Order.Refunds):
 	// a probe had a payment refused for its amount, then reported again with the right
 	// one, pay the order while its refund was on the way.
 	Refunding []string `json:"refunding,omitempty"`

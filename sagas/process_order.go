@@ -469,7 +469,7 @@ func refund(o *order.Order, wh PaymentWebhook) []Effect {
 	if whyNot != "" {
 		return []Effect{OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %q completed for %s: refund it by hand (%s, so not refunded automatically)", wh.PaymentID, why.order, whyNot)}}
 	}
-	if slices.Contains(o.RefundedPayments, wh.PaymentID) {
+	if o.Refunded(wh.PaymentID) {
 		return nil
 	}
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{
@@ -509,7 +509,7 @@ func waitsForPayment(o *order.Order) bool {
 // recordRefund records the provider's refund on the order, and its ticket says what was
 // taken and how it was given back. A refund reported again changes nothing.
 func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
-	if slices.Contains(in.Order.RefundedPayments, ev.PaymentID) {
+	if in.Order.Refunded(ev.PaymentID) {
 		return nil, nil
 	}
 	why := whyRefund(in.Order)
@@ -530,7 +530,7 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 // whichever comes first; a payment already recorded as refunded records nothing more.
 func onRefundReport(in Input, r payment.RefundReport) ([]Effect, error) {
 	o := in.Order
-	if slices.Contains(o.RefundedPayments, r.PaymentID) || slices.Contains(in.State.Refunding, r.PaymentID) {
+	if o.Refunded(r.PaymentID) || slices.Contains(in.State.Refunding, r.PaymentID) {
 		return nil, nil
 	}
 	part := "in full"

@@ -222,7 +222,11 @@ func describeState(o *order.Order) string {
 	add(o.ShipmentID != "", "shipment %s with %s", o.ShipmentID, o.Carrier)
 	add(o.DeliveryStatus != "", "courier: %s", o.DeliveryStatus)
 	add(o.CancelReason != "", "cancelled: %s", o.CancelReason)
-	add(len(o.RefundedPayments) > 0, "refunded %s", strings.Join(o.RefundedPayments, ", "))
+	refunded := make([]string, len(o.Refunds))
+	for i, r := range o.Refunds {
+		refunded[i] = r.PaymentID
+	}
+	add(len(refunded) > 0, "refunded %s", strings.Join(refunded, ", "))
 	add(len(o.SupportTickets) > 0, "tickets: %s", strings.Join(o.SupportTickets, ", "))
 	return strings.Join(parts, "; ")
 }

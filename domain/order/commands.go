@@ -406,7 +406,7 @@ func (o *Order) RecordRefund(paymentID, refundID string, amount Cents, currency 
 	if err := required("refundId", refundID); err != nil {
 		return nil, err
 	}
-	if slices.Contains(o.RefundedPayments, paymentID) {
+	if o.Refunded(paymentID) {
 		return nil, nil
 	}
 	return []Event{PaymentRefunded{PaymentID: paymentID, RefundID: refundID, Amount: amount, Currency: currency, At: at}}, nil

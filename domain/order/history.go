@@ -100,7 +100,7 @@ func (o *Order) accepts(e, prev Event) error {
 		}
 		return nil
 	case PaymentRefunded:
-		if slices.Contains(o.RefundedPayments, ev.PaymentID) {
+		if o.Refunded(ev.PaymentID) {
 			return fmt.Errorf("payment %s is already refunded", ev.PaymentID)
 		}
 		return nil

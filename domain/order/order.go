@@ -33,6 +33,7 @@ package order
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -224,8 +225,8 @@ type Order struct {
 	PaymentDeadline   time.Time `json:"paymentDeadline,omitempty"`
 	PaymentID         string    `json:"paymentId,omitempty"`
 	PaymentFailReason string    `json:"paymentFailReason,omitempty"`
-	// RefundedPayments lists the payments refunded, each once.
-	RefundedPayments []string `json:"refundedPayments,omitempty"`
+	// Refunds lists the payments refunded, each once, with what was given back.
+	Refunds []Refund `json:"refunds,omitempty"`
 
 	ShipmentID            string `json:"shipmentId,omitempty"`
 	Carrier               string `json:"carrier,omitempty"`
@@ -335,7 +336,7 @@ func (o *Order) Apply(e Event) {
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
 		at = ev.At
 	case PaymentRefunded:
-		o.RefundedPayments = append(o.RefundedPayments, ev.PaymentID)
+		o.Refunds = append(o.Refunds, Refund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: ev.Amount, Currency: ev.Currency, At: ev.At})
 		at = ev.At
 	case NoteAdded:
 		at = ev.At
@@ -403,4 +404,19 @@ func cloneAddress(a *Address) *Address {
 	}
 	c := *a
 	return &c
+}
+
+// Refund is a payment of the order given back: Amount in Currency as the payment provider
+// reported it (0 when it did not say; the payment was refunded whole).
+type Refund struct {
+	PaymentID string    `json:"paymentId"`
+	RefundID  string    `json:"refundId"`
+	Amount    Cents     `json:"amount,omitempty"`
+	Currency  string    `json:"currency,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Refunded reports whether payment paymentID of the order has been refunded.
+func (o *Order) Refunded(paymentID string) bool {
+	return slices.ContainsFunc(o.Refunds, func(r Refund) bool { return r.PaymentID == paymentID })
 }

@@ -861,8 +861,8 @@ func TestRecordRefundOncePerPayment(t *testing.T) {
 		t.Fatalf("got %#v %v, want %#v", events, err, want)
 	}
 	o.Apply(events[0])
-	if o.Status != StatusCancelled || len(o.RefundedPayments) != 1 {
-		t.Fatalf("status %s, refunded %v", o.Status, o.RefundedPayments)
+	if o.Status != StatusCancelled || len(o.Refunds) != 1 {
+		t.Fatalf("status %s, refunded %v", o.Status, o.Refunds)
 	}
 	if again, err := o.RecordRefund("pi_1", "re_2", 100, "USD", at); err != nil || len(again) != 0 {
 		t.Fatalf("the same payment again: %v %v, want none", again, err)

@@ -28,7 +28,8 @@ var Topic = eventstore.EventsTopic(StreamType)
 // it does not know (TestSnapshotSchemaIsBumpedWhenOrderChanges pins the layout).
 //
 // 2: order lines keep the catalog's name (order.Item.Name).
-const snapshotSchema = 2
+// 3: refunds keep what was given back (order.Refunds, was RefundedPayments).
+const snapshotSchema = 3
 
 // Load returns an order's current state from its snapshot, one row, or, when it has none
 // in the current layout, by folding its events; an order without events is not found.

@@ -16,6 +16,7 @@ import (
 // the way down) that each snapshotSchema stands for.
 var snapshotShapes = map[int]string{
 	2: "78a022d8", // order lines keep the catalog's name (Item.Name)
+	3: "9114c253", // refunds keep what was given back (Refunds)
 }
 
 // A snapshot is order.Order as JSON, read back by whichever release loads it. A change to

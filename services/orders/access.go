@@ -106,16 +106,27 @@ type customerOrderView struct {
 	TrackingNumber string             `json:"trackingNumber,omitempty"`
 	DeliveryStatus string             `json:"deliveryStatus,omitempty"`
 	CancelReason   order.CancelReason `json:"cancelReason,omitempty"`
+	Refunds        []refundView       `json:"refunds,omitempty"`
 	CreatedAt      time.Time          `json:"createdAt"`
 	UpdatedAt      time.Time          `json:"updatedAt"`
 }
 
+// customerView is v as its customer reads it. A refund says how much came back and when
+// (a customer refunded saw only "cancelled"), and the payment link is there only while
+// the order waits for its payment.
 func customerView(v orderView) customerOrderView {
-	return customerOrderView{
+	c := customerOrderView{
 		ID: v.ID, Status: v.Status, Items: v.Items, Total: v.Total, Currency: v.Currency,
 		PaymentURL: v.PaymentURL, TrackingNumber: v.TrackingNumber, DeliveryStatus: v.DeliveryStatus,
 		CancelReason: v.CancelReason, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt,
 	}
+	for _, r := range v.Refunds {
+		c.Refunds = append(c.Refunds, refundView{Amount: r.Amount, Currency: r.Currency, At: r.At})
+	}
+	if v.Status != order.StatusAwaitingPayment {
+		c.PaymentURL = "" // paid, or past paying: the link would take money for nothing
+	}
+	return c
 }
 
 // customerEventView is one entry of an order's history as its customer sees it: what

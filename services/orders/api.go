@@ -119,9 +119,20 @@ type orderView struct {
 	DeliveryStatus   string             `json:"deliveryStatus,omitempty"`
 	CancelReason     order.CancelReason `json:"cancelReason,omitempty"`
 	CancelDetail     string             `json:"cancelDetail,omitempty"`
+	Refunds          []refundView       `json:"refunds,omitempty"`
 	Version          int                `json:"version"`
 	CreatedAt        time.Time          `json:"createdAt"`
 	UpdatedAt        time.Time          `json:"updatedAt"`
+}
+
+// refundView is a payment of the order given back; the customer's view leaves out the
+// payment provider's ids.
+type refundView struct {
+	PaymentID string       `json:"paymentId,omitempty"`
+	RefundID  string       `json:"refundId,omitempty"`
+	Amount    *json.Number `json:"amount,omitempty"`
+	Currency  string       `json:"currency,omitempty"`
+	At        time.Time    `json:"at"`
 }
 
 type itemView struct {
@@ -144,6 +155,14 @@ func viewOrder(o *order.Order) orderView {
 	if !o.ApprovalDeadline.IsZero() {
 		d := o.ApprovalDeadline
 		v.ApprovalDeadline = &d
+	}
+	for _, r := range o.Refunds {
+		rv := refundView{PaymentID: r.PaymentID, RefundID: r.RefundID, Currency: r.Currency, At: r.At}
+		if r.Amount > 0 {
+			a := amount(r.Amount)
+			rv.Amount = &a
+		}
+		v.Refunds = append(v.Refunds, rv)
 	}
 	for _, it := range o.Items {
 		iv := itemView{SKU: it.SKU, Name: it.Name, Quantity: it.Quantity}

@@ -527,8 +527,13 @@ type CustomerOrder struct {
 	DeliveryStatus *string                    `json:"deliveryStatus,omitempty"`
 	Id             OrderID                    `json:"id"`
 	Items          []OrderedItem              `json:"items"`
-	PaymentUrl     *string                    `json:"paymentUrl,omitempty"`
-	Status         CustomerOrderStatus        `json:"status"`
+
+	// PaymentUrl where to pay, only while the order is awaiting_payment
+	PaymentUrl *string `json:"paymentUrl,omitempty"`
+
+	// Refunds payments given back, each once: an order cancelled after its payment, or a second payment
+	Refunds *[]Refund           `json:"refunds,omitempty"`
+	Status  CustomerOrderStatus `json:"status"`
 
 	// Total currency units, written without an exponent (19.99)
 	Total          float64   `json:"total"`
@@ -665,8 +670,11 @@ type Order struct {
 	PaymentId        *string            `json:"paymentId,omitempty"`
 	PaymentSessionId *string            `json:"paymentSessionId,omitempty"`
 	PaymentUrl       *string            `json:"paymentUrl,omitempty"`
-	ReservationId    *string            `json:"reservationId,omitempty"`
-	RiskFactors      *[]struct {
+
+	// Refunds payments given back, each once: an order cancelled after its payment, or a second payment
+	Refunds       *[]Refund `json:"refunds,omitempty"`
+	ReservationId *string   `json:"reservationId,omitempty"`
+	RiskFactors   *[]struct {
 		Code        string `json:"code"`
 		Description string `json:"description"`
 		Points      int    `json:"points"`
@@ -781,6 +789,20 @@ type PlacedStatus string
 
 // Quantity A whole number without a decimal point: 2, not 2.0.
 type Quantity = int
+
+// Refund A payment of the order given back.
+type Refund struct {
+	// Amount currency units, written without an exponent (19.99); absent when the payment provider did not say (the payment was refunded whole)
+	Amount   *float64  `json:"amount,omitempty"`
+	At       time.Time `json:"at"`
+	Currency *string   `json:"currency,omitempty"`
+
+	// PaymentId operator's view only
+	PaymentId *string `json:"paymentId,omitempty"`
+
+	// RefundId operator's view only
+	RefundId *string `json:"refundId,omitempty"`
+}
 
 // SKU defines model for SKU.
 type SKU = string
