@@ -253,6 +253,7 @@ func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status 
 		http.StatusConflict:            string(apperr.CodeConflict),
 		http.StatusUnprocessableEntity: string(apperr.CodeUnprocessable),
 		http.StatusServiceUnavailable:  string(apperr.CodeUnavailable),
+		http.StatusTooManyRequests:     "too_many_requests",
 	}[status]
 	if code == "" {
 		code = "internal"

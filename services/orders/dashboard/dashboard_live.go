@@ -48,6 +48,14 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 			stream.since = id
 		}
 	}
+	quit, ok := s.live.join(m.Email)
+	if !ok {
+		w.Header().Set("Retry-After", "60")
+		s.dashboardError(w, r, http.StatusTooManyRequests,
+			fmt.Sprintf("%d live streams are open for %s already: close other dashboard tabs", StreamsPerManager, m.Email), nil)
+		return
+	}
+	defer quit()
 	rc := http.NewResponseController(w)
 	// The server's write timeout bounds ordinary responses; a stream is meant to stay open.
 	// It still ends with the request's context, the session or the process.

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/dashboard"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
@@ -198,4 +200,46 @@ func TestAnActionWithoutASessionSignsInAndReturnsToThePage(t *testing.T) {
 	assert.Contains(t, p.doc.Find("[data-testid=signin-notice]").Text(), "it was not done (a decision was not recorded)")
 	p = d.request(t, orderstest.Client(t), "GET", "/dashboard/signin", nil, nil)
 	assert.Zero(t, p.doc.Find("[data-testid=signin-notice]").Length())
+}
+
+// One manager holds at most dashboard.StreamsPerManager live streams in a process (a tab
+// each): every stream a change wakes does its own reads, and a probe's 1,500 streams of one
+// session made placing an order ten times slower for every customer. One more is a 429
+// saying so; a stream that ends frees its place.
+func TestOneManagerHoldsABoundedNumberOfStreams(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	d.signIn(t, d.client, managerEmail, managerPassword)
+	open := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(t.Context())
+		req, err := http.NewRequestWithContext(ctx, "GET", d.srv.URL+"/dashboard/events", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := d.client.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { cancel(); resp.Body.Close() })
+		return resp, cancel
+	}
+	var first context.CancelFunc
+	for i := range dashboard.StreamsPerManager {
+		resp, cancel := open()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "stream %d", i+1)
+		if i == 0 {
+			first = cancel
+		}
+	}
+	over, _ := open()
+	require.Equal(t, http.StatusTooManyRequests, over.StatusCode)
+	body, err := io.ReadAll(over.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"code":"too_many_requests"`)
+	assert.Contains(t, string(body), "close other dashboard tabs")
+	assert.NotEmpty(t, over.Header.Get("Retry-After"))
+
+	first()
+	assert.Eventually(t, func() bool {
+		resp, cancel := open()
+		defer cancel()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond, "the place of a stream that ended is free again")
 }

@@ -88,17 +88,18 @@ func (e CustomerOrderStatus) Valid() bool {
 
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadGateway    ErrorErrorCode = "bad_gateway"
-	ErrorErrorCodeConflict      ErrorErrorCode = "conflict"
-	ErrorErrorCodeForbidden     ErrorErrorCode = "forbidden"
-	ErrorErrorCodeInternal      ErrorErrorCode = "internal"
-	ErrorErrorCodeInvalid       ErrorErrorCode = "invalid"
-	ErrorErrorCodeNotFound      ErrorErrorCode = "not_found"
-	ErrorErrorCodeTimeout       ErrorErrorCode = "timeout"
-	ErrorErrorCodeTooLarge      ErrorErrorCode = "too_large"
-	ErrorErrorCodeUnauthorized  ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeUnavailable   ErrorErrorCode = "unavailable"
-	ErrorErrorCodeUnprocessable ErrorErrorCode = "unprocessable"
+	ErrorErrorCodeBadGateway      ErrorErrorCode = "bad_gateway"
+	ErrorErrorCodeConflict        ErrorErrorCode = "conflict"
+	ErrorErrorCodeForbidden       ErrorErrorCode = "forbidden"
+	ErrorErrorCodeInternal        ErrorErrorCode = "internal"
+	ErrorErrorCodeInvalid         ErrorErrorCode = "invalid"
+	ErrorErrorCodeNotFound        ErrorErrorCode = "not_found"
+	ErrorErrorCodeTimeout         ErrorErrorCode = "timeout"
+	ErrorErrorCodeTooLarge        ErrorErrorCode = "too_large"
+	ErrorErrorCodeTooManyRequests ErrorErrorCode = "too_many_requests"
+	ErrorErrorCodeUnauthorized    ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeUnavailable     ErrorErrorCode = "unavailable"
+	ErrorErrorCodeUnprocessable   ErrorErrorCode = "unprocessable"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -119,6 +120,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeTimeout:
 		return true
 	case ErrorErrorCodeTooLarge:
+		return true
+	case ErrorErrorCodeTooManyRequests:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true
