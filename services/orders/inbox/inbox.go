@@ -71,6 +71,9 @@ type Inbox struct {
 	saga     *sagas.Runner
 	cfg      Config
 	webhooks *prometheus.CounterVec
+	// refused thins the warnings of bad signatures to a line a minute a path: anyone may
+	// send them, and a probe grew the log a line a request (the counter counts each).
+	refused *logging.Repeats
 }
 
 // New builds the inbox over pool; saga runs the workflow on each webhook it accepts.
@@ -78,7 +81,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, saga *sagas.Runner, cfg Config
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Inbox{pool: pool, logger: logger, saga: saga, cfg: cfg, webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+	return &Inbox{pool: pool, logger: logger, saga: saga, cfg: cfg, refused: logging.NewRepeats(), webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "webhooks_total",
 		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, ignored: a Stripe event the workflow does not act on, bad_signature, invalid: signed but its body refused, unknown_order).",
 	}, []string{"provider", "outcome"})}
@@ -277,7 +280,9 @@ func (s *Inbox) verifiedBody(w http.ResponseWriter, r *http.Request, header stri
 	}
 	if err := verify(body, sig); err != nil {
 		s.countWebhook(r, outcomeBadSignature)
-		s.logger.WarnContext(r.Context(), "webhook refused: bad signature", "path", r.URL.Path, "err", err)
+		if due, missed := s.refused.Due(r.URL.Path); due {
+			s.logger.WarnContext(r.Context(), "webhook refused: bad signature", "path", r.URL.Path, "err", err, "repeated_since_last_line", missed)
+		}
 		if apperr.ErrorCode(err) == apperr.CodeUnauthorized {
 			w.Header().Set("WWW-Authenticate", challenge)
 		}

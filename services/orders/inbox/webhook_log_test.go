@@ -48,6 +48,30 @@ func TestWebhookLogLinesNameTheOrderOfTheBody(t *testing.T) {
 	assert.True(t, found, "the unknown order is logged: %s", buf.Bytes())
 }
 
+// A webhook with a bad signature is refused each time, counted each time, and logged once
+// a minute a path: anyone may send one, and a probe grew the log a line a request.
+func TestBadSignaturesAreLoggedOnceAMinute(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	logger, err := logging.New(&buf, logging.FormatJSON, slog.LevelInfo)
+	require.NoError(t, err)
+	svc := orders.New(pgtest.Pool(t), logger, orders.Config{PaymentWebhookSecret: "whsec_prod_0123456789", DeliveryWebhookSecret: "courier_prod_0123456789",
+		OperatorToken: orderstest.OperatorToken})
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	for _, path := range []string{"/webhooks/payment", "/webhooks/payment", "/webhooks/payment", "/webhooks/delivery", "/webhooks/delivery"} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(`{}`))
+		require.NoError(t, err)
+		req.Header.Set("Stripe-Signature", "t=1,v1=00")
+		req.Header.Set("X-Courier-Signature", "t=1,v1=00")
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, path)
+	}
+	assert.Equal(t, 2, bytes.Count(buf.Bytes(), []byte("webhook refused: bad signature")), "a line for each path, not each request: %s", buf.Bytes())
+}
+
 // syncBuffer is a buffer the server's goroutines write and the test reads.
 type syncBuffer struct {
 	mu  sync.Mutex
