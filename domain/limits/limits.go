@@ -7,6 +7,7 @@ package limits
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -41,29 +42,39 @@ const (
 	MaxNumber = 20
 )
 
-// Bound is one string input with the most characters it may have.
+// Bound is one string input with the most characters it may have, and of which kind.
 type Bound struct {
 	field, value string
 	max          int
+	kind         kind
 }
 
+// kind says which characters beyond the printable a value may hold (unwanted).
+type kind int
+
+const (
+	word kind = iota // identifiers, keys, addresses of email, status words: none
+	line             // a part of a postal address: no control character
+	text             // free text: no control character but tab and line breaks
+)
+
 // ID bounds an identifier.
-func ID(field, value string) Bound { return Bound{field, value, MaxID} }
+func ID(field, value string) Bound { return Bound{field, value, MaxID, word} }
 
 // SKU bounds a stock-keeping unit.
-func SKU(field, value string) Bound { return Bound{field, value, MaxSKU} }
+func SKU(field, value string) Bound { return Bound{field, value, MaxSKU, word} }
 
 // Key bounds an idempotency key.
-func Key(field, value string) Bound { return Bound{field, value, MaxKey} }
+func Key(field, value string) Bound { return Bound{field, value, MaxKey, word} }
 
 // Email bounds an email address.
-func Email(field, value string) Bound { return Bound{field, value, MaxEmail} }
+func Email(field, value string) Bound { return Bound{field, value, MaxEmail, word} }
 
 // Token bounds a status word.
-func Token(field, value string) Bound { return Bound{field, value, MaxToken} }
+func Token(field, value string) Bound { return Bound{field, value, MaxToken, word} }
 
 // Text bounds free text.
-func Text(field, value string) Bound { return Bound{field, value, MaxText} }
+func Text(field, value string) Bound { return Bound{field, value, MaxText, text} }
 
 // Check returns a field error for the first value longer than its bound, without repeating
 // the value: it is too long to be worth showing; or holding a character that overrides
@@ -77,8 +88,30 @@ func Check(bounds ...Bound) error {
 		if r, ok := directionControl(b.value); ok {
 			return apperr.FieldErrorf(b.field, "%s must not hold the text-direction control character U+%04X", b.field, r)
 		}
+		if r, ok := unwanted(b.value, b.kind); ok {
+			return apperr.FieldErrorf(b.field, "%s must not hold the control or invisible character U+%04X", b.field, r)
+		}
 	}
 	return nil
+}
+
+// unwanted finds in s a character a value of kind k may not hold. A control character
+// (BEL, ESC, a line break in a name) reached a manager's CSV export and terminal as it was
+// sent; an invisible one (U+200B, a zero-width space) in an identifier or an email made
+// "c-1\u200b" read as customer c-1 while it counted as a new customer (found by a probe).
+// The marks U+200E and U+200F stay allowed in addresses and text, as in Check.
+func unwanted(s string, k kind) (rune, bool) {
+	for _, r := range s {
+		switch {
+		case r >= ' ' && r < 0x7F:
+		case k == text && (r == '\t' || r == '\n' || r == '\r'):
+		case unicode.IsControl(r):
+			return r, true
+		case k == word && unicode.Is(unicode.Cf, r):
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // directionControl finds in s a Unicode embedding, override or isolate (U+202A to U+202E,
@@ -125,7 +158,7 @@ func WithoutDirectionControls(s string) string {
 // Address bounds every part of the postal address at field (e.g. "shippingAddress"); the
 // order and the shipment carry the same six parts in their own types.
 func Address(field, name, line1, line2, city, postalCode, country string) error {
-	part := func(name, value string) Bound { return Bound{field + "." + name, value, MaxAddressField} }
+	part := func(name, value string) Bound { return Bound{field + "." + name, value, MaxAddressField, line} }
 	return Check(part("name", name), part("line1", line1), part("line2", line2),
 		part("city", city), part("postalCode", postalCode), part("country", country))
 }

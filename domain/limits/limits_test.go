@@ -83,3 +83,30 @@ func TestCheckRefusesTextDirectionControls(t *testing.T) {
 	assert.Equal(t, "שרה\u200f Anna", limits.WithoutDirectionControls("\u202bשרה\u200f\u202c \u2066Anna\u2069"))
 	assert.Equal(t, "anna@example.com", limits.WithoutDirectionControls("anna@example.com"))
 }
+
+// Control characters reach a manager's CSV export and terminal as they were sent, and an
+// invisible one makes an identifier or an email read as another's ("c-1\u200b" showed as
+// customer c-1 while it counted as a new customer; found by a probe). Identifiers hold
+// neither; an address part no control character; free text tab and line breaks only.
+func TestCheckRefusesControlAndInvisibleCharacters(t *testing.T) {
+	for field, b := range map[string]limits.Bound{
+		"customerId":    limits.ID("customerId", "c-1\a\x1b[31m"),
+		"customerEmail": limits.Email("customerEmail", "ana@exam\u200bple.com"),
+		"sku":           limits.SKU("sku", "SKU-1\u2060"),
+		"key":           limits.Key("key", "\ufeffk-1"),
+		"status":        limits.Token("status", "paid\x00"),
+		"reason":        limits.Text("reason", "late\x1b[2J"),
+		"c1":            limits.Text("c1", "late\u0085"),
+	} {
+		err := limits.Check(b)
+		require.Error(t, err, field)
+		assert.Contains(t, apperr.ErrorMessage(err), "must not hold the control or invisible character U+", field)
+	}
+	err := limits.Address("shippingAddress", "Anna\nSmith", "1 Road", "", "Paris", "75001", "FR")
+	assert.Equal(t, "shippingAddress.name", apperr.ErrorField(err))
+	assert.Equal(t, "shippingAddress.name must not hold the control or invisible character U+000A", apperr.ErrorMessage(err))
+
+	assert.NoError(t, limits.Check(limits.Text("note", "two lines,\r\n\tindented"), limits.Text("mark", "سارة\u200f"),
+		limits.ID("customerId", "cust-Zoë-1"), limits.Email("email", "zoë@exämple.com")))
+	assert.NoError(t, limits.Address("shippingAddress", "سارة\u200f", "1 Road", "", "Paris", "75001", "FR"))
+}
