@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -156,4 +158,21 @@ func notText(field, what string) error {
 func PathID(r *http.Request, name string) (string, error) {
 	id := r.PathValue(name)
 	return id, limits.Check(limits.ID(name, id))
+}
+
+// Query returns r's query parameters, refusing one not among names, or one given more than
+// once: a list that took the first of two statuses, or left out an unknown "search",
+// answered 200 with another list than the one asked for (found by a probe), where a body
+// with an unknown or repeated name is refused.
+func Query(r *http.Request, names ...string) (url.Values, error) {
+	q := r.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		switch {
+		case !slices.Contains(names, name):
+			return nil, apperr.FieldErrorf(name, "unknown query parameter %q: this takes %s", apperr.Excerpt(name), strings.Join(names, ", "))
+		case len(q[name]) > 1:
+			return nil, apperr.FieldErrorf(name, "query parameter %s is given more than once: give it once", name)
+		}
+	}
+	return q, nil
 }

@@ -193,6 +193,9 @@ func TestOperatorListsRefuseFiltersOutOfBounds(t *testing.T) {
 	assert.Equal(t, `outcome must be accepted or unknown_order (a duplicate is not stored again), got "bogus"`, errorMessage(t, r))
 	// The inbox never holds a duplicate: a filter for one would always be empty.
 	assertError(t, a.get(t, "/api/webhooks?outcome=duplicate"), http.StatusBadRequest, "invalid", "outcome")
+	assertError(t, a.get(t, "/api/webhooks?outcome=accepted&outcome=unknown_order"), http.StatusBadRequest, "invalid", "outcome")
+	assertError(t, a.get(t, "/api/webhooks?order=o-1"), http.StatusBadRequest, "invalid", "order")
+	assertError(t, a.get(t, "/api/support-tickets?order=o-1"), http.StatusBadRequest, "invalid", "order")
 	for _, path := range []string{"/api/support-tickets?orderId=o-1", "/api/webhooks?outcome=unknown_order", "/api/webhooks"} {
 		assert.Equal(t, http.StatusOK, a.get(t, path).status, path)
 	}

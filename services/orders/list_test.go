@@ -184,6 +184,12 @@ func TestListOrdersRejectsBadQuery(t *testing.T) {
 		{query: "limit=abc", field: "limit"},
 		{query: "limit=201", field: "limit"},
 		{query: "cursor=not-a-cursor", field: "cursor"},
+		// The first of two was taken and an unknown one left out: another list than the
+		// one asked for, answered 200 (found by a probe).
+		{query: "status=awaiting_payment&status=cancelled", field: "status"},
+		{query: "limit=1&limit=2", field: "limit"},
+		{query: "search=ann", field: "search"},
+		{query: "limit=2&foo=bar", field: "foo"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {

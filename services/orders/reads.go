@@ -119,7 +119,11 @@ const (
 // listOrders handles GET /api/orders?status=&limit=&cursor=: newest first, keyset-paginated
 // over the order_summaries read model so every page costs the same.
 func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := httpx.Query(r, "status", "limit", "cursor")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
 	var status string
 	if v := q.Get("status"); v != "" {
 		st, err := order.ParseStatus(v)

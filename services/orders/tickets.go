@@ -21,7 +21,12 @@ type ticketView struct {
 
 // listTickets handles GET /api/support-tickets?orderId=.
 func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
-	orderID := r.URL.Query().Get("orderId")
+	q, err := httpx.Query(r, "orderId")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	orderID := q.Get("orderId")
 	if err := limits.Check(limits.ID("orderId", orderID)); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -24,7 +24,12 @@ type inboxEntry struct {
 
 // List handles GET /api/webhooks?outcome=: the inbox, newest first.
 func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
-	outcome := r.URL.Query().Get("outcome")
+	q, err := httpx.Query(r, "outcome")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	outcome := q.Get("outcome")
 	// A duplicate is answered, not stored: the inbox holds each webhook once, with the
 	// outcome of its first delivery.
 	switch outcome {
