@@ -55,6 +55,8 @@ func TestValidInputRefusesNULAndInvalidUTF8(t *testing.T) {
 		{"invalid UTF-8 in a body", "/api/orders", "{\"sku\":\"A\xff\"}", nil, "body"},
 		{"NUL in a form value", "/dashboard/signin", "email=a%00b&password=x", form, "email"},
 		{"invalid UTF-8 in a form value", "/dashboard/signin", "email=a%ffb", form, "email"},
+		// Not decompressed, and said so rather than "not UTF-8 text".
+		{"a gzip-encoded body", "/api/orders", "\x1f\x8b\x08\x00", http.Header{"Content-Encoding": {"gzip"}}, "Content-Encoding"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -60,6 +60,11 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
+	// No body is decompressed: a gzip-encoded order was refused as "not UTF-8 text", which
+	// sent its sender looking in the wrong place (found by a probe).
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return apperr.FieldErrorf("Content-Encoding", "Content-Encoding %s is not supported: send the body uncompressed", apperr.Excerpt(ce))
+	}
 	body, err := ReadBody(w, r)
 	if err != nil {
 		return err
