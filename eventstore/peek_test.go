@@ -23,7 +23,7 @@ import (
 // look at that one, not at all of them; a message held back is taken soon after the
 // transaction holding it back ends, long before the poll interval.
 func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pool := pgtest.Pool(t)
 	// Only wake-ups and rechecks make the consumer look: no poll during the test.
@@ -81,7 +81,9 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	require.NoError(t, tx.Rollback(ctx))
 	released := time.Now()
 	assert.Equal(t, ids[2], next())
-	assert.Less(t, time.Since(released), 5*time.Second, "taken once visible, not at the next poll")
+	// Long before the poll (10 minutes here): a bound of seconds failed on a machine that
+	// probes loaded, and says nothing more about the rule.
+	assert.Less(t, time.Since(released), time.Minute, "taken once visible, not at the next poll")
 }
 
 // A batch's commit looks at what follows the batch in the same round trip, so a lone
