@@ -336,7 +336,7 @@ func (o *Order) Apply(e Event) {
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
 		at = ev.At
 	case PaymentRefunded:
-		o.Refunds = append(o.Refunds, Refund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: ev.Amount, Currency: ev.Currency, At: ev.At})
+		o.Refunds = append(o.Refunds, Refund(ev))
 		at = ev.At
 	case NoteAdded:
 		at = ev.At
