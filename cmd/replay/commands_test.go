@@ -84,6 +84,15 @@ func TestCommands(t *testing.T) {
 		`\ndead letters +topic +last +count\n  none`} {
 		assert.Regexp(t, want, out)
 	}
+	assert.NotContains(t, out, "dead-lettered")
+
+	// Messages behind 0 is not caught up while the projections' group has dead letters.
+	_, err = pool.Exec(context.Background(), `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+		VALUES ('order_events.1', 'projections', 'msg-1', '{}', '{}', 'boom'), ('order_events.2', 'saga', 'msg-2', '{}', '{}', 'boom')`)
+	require.NoError(t, err)
+	out, err = replay(t, url, "status")
+	require.NoError(t, err)
+	assert.Contains(t, out, "but 1 event(s) dead-lettered: the read models lack them until re-driven (deadletters list)")
 }
 
 // The three scenarios of the business case, told by replay order: the decisions must be

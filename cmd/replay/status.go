@@ -36,6 +36,17 @@ func status(ctx context.Context, q eventstore.Querier, w io.Writer) error {
 	for _, p := range ps {
 		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\n", strings.TrimPrefix(p.Name, "projection."), p.Position, p.Head, p.Behind)
 	}
+	// "0 behind" is not caught up while the group has dead letters: the read models were
+	// moved past those events without them (found by a probe).
+	var missed int64
+	for _, d := range dead {
+		if d.Group == projections.ConsumerGroup {
+			missed += d.Count
+		}
+	}
+	if missed > 0 {
+		fmt.Fprintf(tw, "  but %d event(s) dead-lettered: the read models lack them until re-driven (deadletters list)\t\t\t\n", missed)
+	}
 	fmt.Fprintln(tw, "\t\t\t")
 	fmt.Fprintln(tw, "consumer groups\ttopic\toldest waiting\tmessages behind")
 	for _, l := range lags {
