@@ -18,6 +18,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/dashboard"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -145,13 +146,18 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 
 	anonymous.want(t, http.StatusUnauthorized, "GET", dash+"/events", nil, http.Header{"Accept": {"text/event-stream"}})
 	streamCtx, stopStream := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(streamCtx, "GET", dash+"/events?list=pending", nil)
-	require.NoError(t, err)
-	stream, err := ana.c.Do(req)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, stream.StatusCode)
+	// A manager holds at most dashboard.StreamsPerManager streams in a process; one more
+	// is a 429.
+	for range dashboard.StreamsPerManager {
+		req, err := http.NewRequestWithContext(streamCtx, "GET", dash+"/events?list=pending", nil)
+		require.NoError(t, err)
+		stream, err := ana.c.Do(req)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, stream.StatusCode)
+		defer stream.Body.Close()
+	}
+	ana.want(t, http.StatusTooManyRequests, "GET", dash+"/events", nil, http.Header{"Accept": {"text/event-stream"}})
 	stopStream()
-	stream.Body.Close()
 
 	anonymous.want(t, http.StatusUnauthorized, "POST", dash+"/signout", url.Values{}, nil)
 	ana.want(t, http.StatusForbidden, "POST", dash+"/signout", url.Values{}, nil)
