@@ -38,6 +38,10 @@ type cluster struct {
 	// addrs is each service's address, kept across restarts as a deployment's would be, so
 	// the services find each other after any of them restarts.
 	addrs map[string]string
+	// reserved holds each address's listener until the service's first start takes it:
+	// closed in between, the port was taken by another test's connection ("address
+	// already in use", a CI failure).
+	reserved map[string]net.Listener
 }
 
 // serviceProcess is one running service.
@@ -59,13 +63,19 @@ func startCluster(t *testing.T, opt options) *cluster {
 		procs:  map[string]*serviceProcess{},
 		starts: map[string]int{},
 		addrs:  map[string]string{},
+
+		reserved: map[string]net.Listener{},
 	}
 	for _, name := range []string{"orders", "warehouse", "payments", "delivery"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
-		c.addrs[name] = ln.Addr().String()
-		require.NoError(t, ln.Close())
+		c.addrs[name], c.reserved[name] = ln.Addr().String(), ln
 	}
+	t.Cleanup(func() {
+		for _, ln := range c.reserved { // a start that never came
+			_ = ln.Close()
+		}
+	})
 	c.useOrders(t, "http://"+c.addrs["orders"])
 	c.warehouse, c.payments, c.delivery = "http://"+c.addrs["warehouse"], "http://"+c.addrs["payments"], "http://"+c.addrs["delivery"]
 	db, err := pgxpool.New(context.Background(), c.dbURL)
@@ -91,8 +101,13 @@ func startCluster(t *testing.T, opt options) *cluster {
 func (c *cluster) start(t *testing.T, name string) {
 	t.Helper()
 	require.NotContains(t, c.procs, name, "%s is already running", name)
-	ln, err := net.Listen("tcp", c.addrs[name])
-	require.NoError(t, err)
+	ln, ok := c.reserved[name]
+	delete(c.reserved, name)
+	if !ok {
+		var err error
+		ln, err = net.Listen("tcp", c.addrs[name])
+		require.NoError(t, err)
+	}
 	appName := fmt.Sprintf("%s-%d", name, c.starts[name])
 	c.starts[name]++
 	cfg, err := pgxpool.ParseConfig(c.dbURL)
