@@ -147,10 +147,11 @@ func failReservation(_ Input, ev inventory.ReservationFailed) ([]Effect, error) 
 
 func createPaymentSession(in Input) ([]Effect, error) {
 	o := in.Order
-	// An order placed before text-direction controls were refused may hold them; the
-	// services' contracts refuse them, and a command for an accepted order must pass.
+	// An order placed before text-direction controls, control and invisible characters were
+	// refused may hold them; the services' contracts refuse them, and a command for an
+	// accepted order must pass.
 	cmd := payment.CreateSession{OrderID: o.ID, Amount: int64(o.Total), Currency: o.Currency,
-		CustomerEmail: limits.WithoutDirectionControls(o.CustomerEmail),
+		CustomerEmail: limits.Email("customerEmail", o.CustomerEmail).Clean(),
 		PayBy:         in.deadline(order.WaitPayment)} // the deadline waitFor arms with it
 	for _, it := range o.Items {
 		if it.UnitPrice != nil {
@@ -294,7 +295,7 @@ func createShipment(in Input) ([]Effect, error) {
 	o := in.Order
 	cmd := shipping.CreateShipment{OrderID: o.ID}
 	if a := o.ShippingAddress; a != nil {
-		clean := limits.WithoutDirectionControls // as in createPaymentSession
+		clean := func(part string) string { return limits.AddressPart("", part).Clean() } // as in createPaymentSession
 		cmd.Address = &shipping.Address{Name: clean(a.Name), Line1: clean(a.Line1), Line2: clean(a.Line2),
 			City: clean(a.City), PostalCode: clean(a.PostalCode), Country: clean(a.Country)}
 	}

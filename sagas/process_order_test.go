@@ -1604,17 +1604,17 @@ func TestOpenTicketCommentsOnTheOrdersTicketOfItsKind(t *testing.T) {
 	assert.Equal(t, []order.Event{order.TicketCommented{Kind: TicketSecondPayment, By: Actor, Text: "third", At: testRunAt}}, evs)
 }
 
-// An order placed before text-direction controls were refused (limits.Check) may hold them
-// in its email and address. The payment and delivery services' contracts refuse them now,
+// An order placed before text-direction controls, control and invisible characters were
+// refused (limits.Check) may hold them in its email and address. The payment and delivery services' contracts refuse them now,
 // so the commands the saga sends for it drop them: refused, the command would be a dead
 // letter and the accepted order would stall. Everything else in the text stays.
 func TestCommandsForAnOrderPlacedBeforeDirectionControlsWereRefusedPass(t *testing.T) {
 	oldOrder := func(steps []step) []order.Event {
 		events := history(t, steps...)
 		placed := events[0].(order.OrderPlaced)
-		placed.CustomerEmail = "\u202e" + testEmail
+		placed.CustomerEmail = "\u202e" + testEmail + "\u200b"
 		addr := *placed.ShippingAddress
-		addr.Name, addr.City = "\u2067Alice\u2069", "Spring\u202dfield\u202c"
+		addr.Name, addr.City = "\u2067Ali\nce\u2069", "Spring\u202dfield\u202c\a"
 		placed.ShippingAddress = &addr
 		events[0] = placed
 		return events

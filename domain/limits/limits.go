@@ -77,88 +77,78 @@ func Token(field, value string) Bound { return Bound{field, value, MaxToken, wor
 func Text(field, value string) Bound { return Bound{field, value, MaxText, text} }
 
 // Check returns a field error for the first value longer than its bound, without repeating
-// the value: it is too long to be worth showing; or holding a character that overrides
-// the direction of the text after it (directionControl).
+// the value: it is too long to be worth showing; or holding a character its kind refuses
+// (kind.refuses): one that overrides the direction of the text after it, a control
+// character, or an invisible one in an identifier.
 func Check(bounds ...Bound) error {
 	for _, b := range bounds {
 		// A string has at least as many bytes as characters, so most need no counting.
 		if len(b.value) > b.max && utf8.RuneCountInString(b.value) > b.max {
 			return apperr.FieldErrorf(b.field, "%s must be at most %d characters", b.field, b.max)
 		}
-		if r, ok := directionControl(b.value); ok {
-			return apperr.FieldErrorf(b.field, "%s must not hold the text-direction control character U+%04X", b.field, r)
-		}
-		if r, ok := unwanted(b.value, b.kind); ok {
+		if i := strings.IndexFunc(b.value, b.kind.refuses); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(b.value[i:])
+			if isDirectionControl(r) {
+				return apperr.FieldErrorf(b.field, "%s must not hold the text-direction control character U+%04X", b.field, r)
+			}
 			return apperr.FieldErrorf(b.field, "%s must not hold the control or invisible character U+%04X", b.field, r)
 		}
 	}
 	return nil
 }
 
-// unwanted finds in s a character a value of kind k may not hold. A control character
-// (BEL, ESC, a line break in a name) reached a manager's CSV export and terminal as it was
-// sent; an invisible one (U+200B, a zero-width space) in an identifier or an email made
-// "c-1\u200b" read as customer c-1 while it counted as a new customer (found by a probe).
-// The marks U+200E and U+200F stay allowed in addresses and text, as in Check.
-func unwanted(s string, k kind) (rune, bool) {
-	for _, r := range s {
-		switch {
-		case r >= ' ' && r < 0x7F:
-		case k == text && (r == '\t' || r == '\n' || r == '\r'):
-		case unicode.IsControl(r):
-			return r, true
-		case k == word && unicode.Is(unicode.Cf, r):
-			return r, true
-		}
+// refuses reports whether a value of kind k may not hold r:
+//   - a Unicode embedding, override or isolate (U+202A to U+202E, U+2066 to U+2069), in
+//     any value. Shown on a page, one turns the text after it around, past the end of its
+//     own field: a name could make the country printed after it read backwards ("DE" as
+//     "ED") on a manager's desk. No address, name or note needs one: right-to-left scripts
+//     carry their direction in their letters, and the marks U+200E and U+200F, which turn
+//     nothing around, stay allowed outside identifiers;
+//   - a control character (BEL, ESC, a line break in a name), which reached a manager's CSV
+//     export and terminal as it was sent; free text keeps tab and line breaks;
+//   - in an identifier, an email or a status word, an invisible (format) character: a
+//     zero-width space made "c-1\u200b" read as customer c-1 while it counted as a new
+//     customer (found by a probe).
+func (k kind) refuses(r rune) bool {
+	switch {
+	case r >= ' ' && r < 0x7F:
+		return false
+	case isDirectionControl(r):
+		return true
+	case k == text && (r == '\t' || r == '\n' || r == '\r'):
+		return false
+	case unicode.IsControl(r):
+		return true
 	}
-	return 0, false
-}
-
-// directionControl finds in s a Unicode embedding, override or isolate (U+202A to U+202E,
-// U+2066 to U+2069). Shown on a page, one of them turns the text after it around, past the
-// end of its own field: a name could make the country printed after it read backwards
-// ("DE" as "ED") on a manager's desk. No address, name or note needs one: right-to-left
-// scripts carry their direction in their letters, and the marks U+200E and U+200F, which
-// turn nothing around, stay allowed. All of them are encoded from the byte 0xE2 on.
-func directionControl(s string) (rune, bool) {
-	for i := strings.IndexByte(s, 0xE2); i >= 0; {
-		r, _ := utf8.DecodeRuneInString(s[i:])
-		if isDirectionControl(r) {
-			return r, true
-		}
-		next := strings.IndexByte(s[i+1:], 0xE2)
-		if next < 0 {
-			break
-		}
-		i += 1 + next
-	}
-	return 0, false
+	return k == word && unicode.Is(unicode.Cf, r)
 }
 
 func isDirectionControl(r rune) bool {
 	return r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069'
 }
 
-// WithoutDirectionControls returns s without the characters Check refuses for their
-// direction (directionControl). They carry no content of their own: what a person reads
-// stays the same, only no longer turned around. It is for values accepted before Check
-// refused them, which must still pass a contract that now does.
-func WithoutDirectionControls(s string) string {
-	if _, ok := directionControl(s); !ok {
-		return s
+// Clean returns b's value without the characters Check refuses in it (kind.refuses). They
+// carry no content of their own: what a person reads stays the same. It is for values
+// accepted before Check refused them, which must still pass a contract that now does.
+func (b Bound) Clean() string {
+	if !strings.ContainsFunc(b.value, b.kind.refuses) {
+		return b.value
 	}
 	return strings.Map(func(r rune) rune {
-		if isDirectionControl(r) {
+		if b.kind.refuses(r) {
 			return -1
 		}
 		return r
-	}, s)
+	}, b.value)
 }
+
+// AddressPart bounds one part of a postal address.
+func AddressPart(field, value string) Bound { return Bound{field, value, MaxAddressField, line} }
 
 // Address bounds every part of the postal address at field (e.g. "shippingAddress"); the
 // order and the shipment carry the same six parts in their own types.
 func Address(field, name, line1, line2, city, postalCode, country string) error {
-	part := func(name, value string) Bound { return Bound{field + "." + name, value, MaxAddressField, line} }
+	part := func(name, value string) Bound { return AddressPart(field+"."+name, value) }
 	return Check(part("name", name), part("line1", line1), part("line2", line2),
 		part("city", city), part("postalCode", postalCode), part("country", country))
 }

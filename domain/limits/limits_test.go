@@ -80,8 +80,12 @@ func TestCheckRefusesTextDirectionControls(t *testing.T) {
 	assert.Equal(t, "shippingAddress.name", apperr.ErrorField(err))
 
 	// Text from before the rule loses the controls and nothing else.
-	assert.Equal(t, "שרה\u200f Anna", limits.WithoutDirectionControls("\u202bשרה\u200f\u202c \u2066Anna\u2069"))
-	assert.Equal(t, "anna@example.com", limits.WithoutDirectionControls("anna@example.com"))
+	assert.Equal(t, "שרה\u200f Anna", limits.Text("name", "\u202bשרה\u200f\u202c \u2066Anna\u2069").Clean())
+	assert.Equal(t, "anna@example.com", limits.Email("email", "anna@example.com").Clean())
+	// And of the characters refused since: control ones, and invisible ones in identifiers.
+	assert.Equal(t, "Anna Smith", limits.AddressPart("name", "Anna\n Smith\a").Clean())
+	assert.Equal(t, "ana@example.com", limits.Email("email", "ana@exam\u200bple.com\u202e").Clean())
+	assert.Equal(t, "two\nlines", limits.Text("note", "two\nlines\x1b").Clean())
 }
 
 // Control characters reach a manager's CSV export and terminal as they were sent, and an
