@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/text/language"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
@@ -64,6 +65,35 @@ func (c *currencyCode) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// countryCode refuses an address whose country is not an ISO 3166-1 alpha-2 code of a
+// country ("EU" and "ZZ" are none) that is current ("UK" and "FX" are GB and FR), saying
+// which code was meant where there is one answer, and returns the address with the code in
+// capitals, as the currency is taken. Payment providers and couriers take only such codes,
+// and risk scoring compares the two addresses' countries, which "Germany" and "DE" would
+// make differ. A blank country is left to the domain, which says it is required; an order
+// placed before this check may hold free text, which the saga passes on as it is. The
+// domain cannot hold the check: the codes are CLDR's (golang.org/x/text), and the domain
+// imports only the standard library.
+func countryCode(field string, a *order.Address) (*order.Address, error) {
+	if a == nil || strings.TrimSpace(a.Country) == "" {
+		return a, nil
+	}
+	v := strings.ToUpper(a.Country)
+	bad := func(hint string) error {
+		return apperr.FieldErrorf(field, "%s must be an ISO 3166-1 alpha-2 country code such as \"DE\" or \"US\"%s", field, hint)
+	}
+	r, err := language.ParseRegion(v)
+	if len(v) != 2 || err != nil || !r.IsCountry() {
+		return nil, bad("")
+	}
+	if c := r.Canonicalize().String(); c != v {
+		return nil, bad(fmt.Sprintf(": %q is now %q", v, c))
+	}
+	c := *a
+	c.Country = v
+	return &c, nil
+}
+
 // command is the request as a PlaceOrder, as the client stated it; the catalog prices it
 // afterwards. totalGiven reports whether the client stated a total, which must then agree.
 func (req placeOrderRequest) command(id string, now time.Time) (cmd order.PlaceOrder, totalGiven bool, err error) {
@@ -76,6 +106,12 @@ func (req placeOrderRequest) command(id string, now time.Time) (cmd order.PlaceO
 			return cmd, false, err
 		}
 		totalGiven = true
+	}
+	if cmd.ShippingAddress, err = countryCode("shippingAddress.country", req.ShippingAddress); err != nil {
+		return cmd, false, err
+	}
+	if cmd.BillingAddress, err = countryCode("billingAddress.country", req.BillingAddress); err != nil {
+		return cmd, false, err
 	}
 	for i, it := range req.Items {
 		if it.Quantity == nil {

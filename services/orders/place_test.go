@@ -122,7 +122,7 @@ func TestPlaceOrderOptionalFields(t *testing.T) {
 		"customerId": "cust-42",
 		"customerEmail": "ada@example.com",
 		"newCustomer": true,
-		"shippingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"},
+		"shippingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "us"},
 		"billingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 	}`
 	id := a.place(t, full)
@@ -391,6 +391,11 @@ func TestPlaceOrderRejectsBadInput(t *testing.T) {
 		{name: "bad email", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"nobody"}`, status: 400, code: "invalid", field: "customerEmail"},
 		{name: "an email turned around", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerEmail":"\u202eevil@x.com"}`, status: 400, code: "invalid", field: "customerEmail"},
 		{name: "a name that turns the address around", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"\u202eAnna","line1":"1 Main St","city":"Berlin","postalCode":"10115","country":"DE"}}`, status: 400, code: "invalid", field: "shippingAddress.name"},
+		{name: "a country's name for its code", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"Anna","line1":"1 Main St","city":"Berlin","country":"Germany"}}`, status: 400, code: "invalid", field: "shippingAddress.country"},
+		{name: "a country code unassigned", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"billingAddress":{"name":"Anna","line1":"1 Main St","city":"Berlin","country":"zz"}}`, status: 400, code: "invalid", field: "billingAddress.country"},
+		{name: "a region that is no country", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"Anna","line1":"1 Main St","city":"Berlin","country":"EU"}}`, status: 400, code: "invalid", field: "shippingAddress.country"},
+		{name: "a three-letter country code", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"Anna","line1":"1 Main St","city":"Berlin","country":"DEU"}}`, status: 400, code: "invalid", field: "shippingAddress.country"},
+		{name: "a country code since replaced", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"Ann","line1":"1 Main St","city":"Leeds","country":"UK"}}`, status: 400, code: "invalid", field: "shippingAddress.country"},
 		{name: "a customer id with an isolate", body: `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"customerId":"c\u2067-1"}`, status: 400, code: "invalid", field: "customerId"},
 		{name: "body over MaxOrderBody", body: overLimit, status: http.StatusRequestEntityTooLarge, code: "too_large"},
 	}
@@ -427,6 +432,24 @@ func TestGetUnknownOrder(t *testing.T) {
 // The saga runs on a new order in the placement's transaction: the answer says where
 // the risk check sent it, and what that step asks of others is recorded with the order,
 // marked as handled so the saga's consumers do not take it again.
+// A country that is no ISO 3166-1 alpha-2 code of a country is refused, saying which code
+// was meant where there is one answer; a code in small letters is taken in capitals
+// (TestPlaceOrderOptionalFields), as the currency is.
+func TestPlaceOrderNamesTheCountryCodeMeant(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	for country, hint := range map[string]string{"UK": `"UK" is now "GB"`, "Germany": `such as "DE"`, "EU": `code such as`} {
+		r := a.post(t, `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"Ann","line1":"1 Main St","city":"Leeds","country":"`+country+`"}}`, nil)
+		assertError(t, r, http.StatusBadRequest, "invalid", "shippingAddress.country")
+		var e apiError
+		require.NoError(t, json.Unmarshal(r.body, &e))
+		assert.Contains(t, e.Error.Message, hint, "country %q", country)
+	}
+	for _, country := range []string{"GB", "NO", "XK", "de"} {
+		a.place(t, `{"items":[{"sku":"SKU-001","quantity":2}],"total":100,"shippingAddress":{"name":"Ann","line1":"1 Main St","city":"Oslo","country":"`+country+`"}}`)
+	}
+}
+
 func TestPlaceOrderAnswersTheRiskDecision(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t, orders.Config{})

@@ -514,7 +514,9 @@ func (e ListWebhooksParamsOutcome) Valid() bool {
 
 // Address A postal address. Name, first line, city and country must not be blank; the postal code may be left out (not every country has them).
 type Address struct {
-	City       string  `json:"city"`
+	City string `json:"city"`
+
+	// Country An ISO 3166-1 alpha-2 country code, such as "DE". A new order's is checked (a name, a three-letter code, a region that is no country, such as "EU", or a code since replaced, such as "UK" for "GB", is a 400) and kept in capitals; an order placed before 2026-12-06 may hold free text.
 	Country    string  `json:"country"`
 	Line1      string  `json:"line1"`
 	Line2      *string `json:"line2,omitempty"`
