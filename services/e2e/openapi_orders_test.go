@@ -89,6 +89,12 @@ func (r *contractRun) paymentWebhook(t *testing.T) string {
 	payWebhook(http.StatusBadRequest, map[string]string{"id": "evt-empty"}, true)
 	ignored := stripeEvent(t, "evt-contract-ignored", "customer.created", map[string]any{"id": "cus_1", "object": "customer"})
 	api.want(t, http.StatusOK, "POST", s.orders+"/webhooks/payment", ignored, stripeSignature(ignored, paymentSecret))
+	// A Stripe event naming no order here is kept and answered 200 (unknown_order), so
+	// that Stripe does not send it again for days.
+	unknown := stripeEvent(t, "evt-contract-unknown", "checkout.session.completed", map[string]any{
+		"id": "cs_none", "object": "checkout.session", "mode": "payment", "status": "complete", "payment_status": "paid",
+		"amount_total": 100, "currency": "usd", "client_reference_id": none, "metadata": map[string]string{"order_id": none}, "payment_intent": "pi_none"})
+	api.want(t, http.StatusOK, "POST", s.orders+"/webhooks/payment", unknown, stripeSignature(unknown, paymentSecret))
 	return late
 }
 

@@ -385,9 +385,10 @@ func (e PlacedStatus) Valid() bool {
 
 // Defines values for WebhookAnswerOutcome.
 const (
-	WebhookAnswerOutcomeAccepted  WebhookAnswerOutcome = "accepted"
-	WebhookAnswerOutcomeDuplicate WebhookAnswerOutcome = "duplicate"
-	WebhookAnswerOutcomeIgnored   WebhookAnswerOutcome = "ignored"
+	WebhookAnswerOutcomeAccepted     WebhookAnswerOutcome = "accepted"
+	WebhookAnswerOutcomeDuplicate    WebhookAnswerOutcome = "duplicate"
+	WebhookAnswerOutcomeIgnored      WebhookAnswerOutcome = "ignored"
+	WebhookAnswerOutcomeUnknownOrder WebhookAnswerOutcome = "unknown_order"
 )
 
 // Valid indicates whether the value is a known member of the WebhookAnswerOutcome enum.
@@ -398,6 +399,8 @@ func (e WebhookAnswerOutcome) Valid() bool {
 	case WebhookAnswerOutcomeDuplicate:
 		return true
 	case WebhookAnswerOutcomeIgnored:
+		return true
+	case WebhookAnswerOutcomeUnknownOrder:
 		return true
 	default:
 		return false
@@ -838,11 +841,13 @@ type Ticket struct {
 // WebhookAnswer defines model for WebhookAnswer.
 type WebhookAnswer struct {
 	// OrderId the order the webhook is about; empty for an ignored event that names none
-	OrderId string               `json:"orderId"`
+	OrderId string `json:"orderId"`
+
+	// Outcome accepted (202): queued for the workflow; duplicate (200): the same event id again, no effect; ignored (200): a Stripe event the workflow does not act on; unknown_order (200, Stripe events only): the event names no order here and is kept in the webhook inbox (GET /api/webhooks?outcome=unknown_order), answered 200 so that Stripe does not retry it for days.
 	Outcome WebhookAnswerOutcome `json:"outcome"`
 }
 
-// WebhookAnswerOutcome defines model for WebhookAnswer.Outcome.
+// WebhookAnswerOutcome accepted (202): queued for the workflow; duplicate (200): the same event id again, no effect; ignored (200): a Stripe event the workflow does not act on; unknown_order (200, Stripe events only): the event names no order here and is kept in the webhook inbox (GET /api/webhooks?outcome=unknown_order), answered 200 so that Stripe does not retry it for days.
 type WebhookAnswerOutcome string
 
 // BadRequest Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
