@@ -158,6 +158,9 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	} else if err := httpx.DecodeLenient(body, &wh.Webhook); err != nil {
 		s.refuseBody(w, r, err)
 		return
+	} else {
+		// A currency in any case, as an order's and Stripe's are taken.
+		wh.Currency = strings.ToUpper(wh.Currency)
 	}
 	if err := wh.Validate(); err != nil {
 		s.refuseBody(w, r, err)

@@ -751,7 +751,9 @@ type OrderedItem struct {
 // PaymentWebhook defines model for PaymentWebhook.
 type PaymentWebhook struct {
 	// Amount minor units (cents)
-	Amount   *int    `json:"amount,omitempty"`
+	Amount *int `json:"amount,omitempty"`
+
+	// Currency the settled amount's ISO 4217 code, three letters in any case ("usd" is USD)
 	Currency *string `json:"currency,omitempty"`
 
 	// Id the provider's event id: a repeat is a duplicate. Without one the report is known by its order, status, paymentId and sessionId, so a refused report never hides another
