@@ -246,7 +246,10 @@ func (s *Service) placeOrder(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	o, created, err := s.placeOrReplay(r.Context(), req, key, []string{requestHash(req), bodyHash(body)})
+	// The first is stored; the others name the keys earlier versions stored, within their
+	// time to live (IDEMPOTENCY_KEY_TTL): the request as decoded, and before that the body
+	// as sent.
+	o, created, err := s.placeOrReplay(r.Context(), req, key, []string{requestHash(req.canonical()), requestHash(req), bodyHash(body)})
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -407,6 +410,41 @@ func actorCustomer(id string) string {
 func requestHash(req placeOrderRequest) string {
 	canonical, _ := json.Marshal(req) // a decoded request always marshals
 	return bodyHash(canonical)
+}
+
+// canonical is req as the order takes it: amounts written with their cents ("24" and
+// "24.00" are one total) and codes in capitals ("usd" is USD, a country "de" is DE), so a
+// retry that writes the same request otherwise is replayed, not refused as another. An
+// amount that does not parse is left as it is: the request is refused for it anyway.
+func (req placeOrderRequest) canonical() placeOrderRequest {
+	number := func(raw json.RawMessage) json.RawMessage {
+		if c, err := parseAmount("", raw); err == nil {
+			return json.RawMessage(amount(c))
+		}
+		return raw
+	}
+	country := func(a *order.Address) *order.Address {
+		if a == nil {
+			return nil
+		}
+		c := *a
+		c.Country = strings.ToUpper(c.Country)
+		return &c
+	}
+	c := req
+	c.Currency = currencyCode(strings.ToUpper(string(req.Currency)))
+	c.ShippingAddress, c.BillingAddress = country(req.ShippingAddress), country(req.BillingAddress)
+	if !isNull(req.Total) {
+		c.Total = number(req.Total)
+	}
+	c.Items = make([]itemRequest, len(req.Items))
+	for i, it := range req.Items {
+		c.Items[i] = it
+		if !isNull(it.UnitPrice) {
+			c.Items[i].UnitPrice = number(it.UnitPrice)
+		}
+	}
+	return c
 }
 
 // bodyHash is a body's SHA-256, which is how keys stored before 2026-12-06 name their

@@ -181,6 +181,10 @@ func TestPlaceOrderIdempotentRetry(t *testing.T) {
 	reordered := a.post(t, "{ \"total\" : 100,\n  \"items\": [ {\"quantity\": 2, \"sku\": \"SKU-001\"} ] }", key)
 	require.Equal(t, http.StatusOK, reordered.status, string(reordered.body))
 	assert.Equal(t, id, decodeObject(t, reordered.body)["id"])
+	// So is the same amount written with its cents.
+	cents := a.post(t, `{"items":[{"sku":"SKU-001","quantity":2}],"total":100.00}`, key)
+	require.Equal(t, http.StatusOK, cents.status, string(cents.body))
+	assert.Equal(t, id, decodeObject(t, cents.body)["id"])
 	// A different request under the key is a conflict.
 	different := a.post(t, `{"items":[{"sku":"SKU-001","quantity":3}],"total":150}`, key)
 	assert.Equal(t, http.StatusConflict, different.status, string(different.body))
@@ -193,6 +197,25 @@ func TestPlaceOrderIdempotentRetry(t *testing.T) {
 	old := a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": "stored-before"})
 	require.Equal(t, http.StatusOK, old.status, string(old.body))
 	assert.Equal(t, id, decodeObject(t, old.body)["id"])
+	// And a key stored while the request was hashed as decoded, but not yet written as the
+	// order takes it.
+	_, err = a.pool.Exec(t.Context(), `INSERT INTO orders.idempotency_keys (key, request_hash, order_id)
+		VALUES ('stored-decoded', encode(sha256(convert_to($1, 'UTF8')), 'hex'), $2)`,
+		`{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":null}],"total":100,"customerId":"","customerEmail":"","newCustomer":false,"shippingAddress":null,"billingAddress":null,"currency":""}`, id)
+	require.NoError(t, err)
+	decoded := a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": "stored-decoded"})
+	require.Equal(t, http.StatusOK, decoded.status, string(decoded.body))
+	assert.Equal(t, id, decodeObject(t, decoded.body)["id"])
+
+	// Codes are one in any case, and a unit price one however its cents are written.
+	coded := map[string]string{"Idempotency-Key": "retry-codes"}
+	lower := a.post(t, `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"currency":"usd",`+
+		`"shippingAddress":{"name":"Ann","line1":"1 Main St","city":"Oslo","country":"no"}}`, coded)
+	require.Equal(t, http.StatusCreated, lower.status, string(lower.body))
+	upper := a.post(t, `{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50.0}],"total":100,"currency":"USD",`+
+		`"shippingAddress":{"name":"Ann","line1":"1 Main St","city":"Oslo","country":"NO"}}`, coded)
+	require.Equal(t, http.StatusOK, upper.status, string(upper.body))
+	assert.Equal(t, decodeObject(t, lower.body)["id"], decodeObject(t, upper.body)["id"])
 
 	// Another key, or no key at all, is another order.
 	other := a.post(t, businessCaseBody, map[string]string{"Idempotency-Key": "retry-2"})
@@ -200,7 +223,7 @@ func TestPlaceOrderIdempotentRetry(t *testing.T) {
 	assert.NotEqual(t, id, decodeObject(t, other.body)["id"])
 	a.place(t, businessCaseBody)
 	a.place(t, businessCaseBody)
-	assert.Equal(t, placedCounts(4, 3), a.counts(t), "four orders; the keys retry-1, stored-before and retry-2")
+	assert.Equal(t, placedCounts(5, 5), a.counts(t), "five orders; the keys retry-1, stored-before, stored-decoded, retry-codes and retry-2")
 }
 
 // An Idempotency-Key names its order for IdempotencyKeyTTL: a retry within it is
