@@ -422,7 +422,9 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		"Subject: " + n.subject,
 		"Date: " + s.cfg.Now().UTC().Format(time.RFC1123Z),
 		"Message-ID: <" + n.orderID + "." + n.kind + "@ordermill>",
+		"MIME-Version: 1.0", // without it a reader may ignore the charset (RFC 2045)
 		"Content-Type: text/plain; charset=utf-8",
+		"Content-Transfer-Encoding: 8bit",
 		"",
 		n.body,
 	}, "\r\n")

@@ -116,7 +116,9 @@ func TestSendPendingDeliversEachEmailOnceOverSMTP(t *testing.T) {
 				assert.Equal(t, r.to, msg.Header.Get("To"))
 				assert.Equal(t, r.subject, msg.Header.Get("Subject"))
 				assert.Equal(t, "<"+r.orderID+"."+r.kind+"@ordermill>", msg.Header.Get("Message-Id"))
+				assert.Equal(t, "1.0", msg.Header.Get("MIME-Version"))
 				assert.Equal(t, "text/plain; charset=utf-8", msg.Header.Get("Content-Type"))
+				assert.Equal(t, "8bit", msg.Header.Get("Content-Transfer-Encoding"))
 				date, err := msg.Header.Date()
 				if assert.NoError(t, err) {
 					assert.WithinDuration(t, time.Now(), date, time.Minute)
