@@ -234,19 +234,3 @@ func nameOf[T any]() string {
 	}
 	panic(fmt.Sprintf("sagas: %T has no message name", zero))
 }
-
-// parallel documents branches that do not depend on each other; their effects are issued
-// together and carried out independently by their services.
-func parallel(steps ...Step) Step {
-	return func(in Input) ([]Effect, error) {
-		var effects []Effect
-		for _, s := range steps {
-			out, err := s(in)
-			if err != nil {
-				return nil, err
-			}
-			effects = append(effects, out...)
-		}
-		return effects, nil
-	}
-}

@@ -45,10 +45,11 @@ var ProcessOrder = Flow{
 	//    order still waiting for its payment; a paid one gets a ticket.
 	On[inventory.Released](onReleasedOutside),
 
-	// 4. Reserved: in parallel confirm by email and open a payment session for the order's
-	//    total; wait for the payment webhook (payment wait). A webhook is checked against
-	//    the recorded session, so one that came before it is applied once it is recorded.
-	After[order.InventoryReserved](parallel(notify(KindOrderConfirmed), createPaymentSession), waitFor(order.WaitPayment)),
+	// 4. Reserved: open a payment session for the order's total and wait for the payment
+	//    webhook (payment wait); the session recorded, confirm by email with its link and
+	//    due time. A webhook is checked against the recorded session, so one that came
+	//    before it is applied once it is recorded.
+	After[order.InventoryReserved](createPaymentSession, waitFor(order.WaitPayment)),
 	On[payment.SessionCreated](onSessionCreated),
 	On[PaymentWebhook](onPaymentWebhook),
 	On[payment.SessionFoundPaid](onSessionFoundPaid),
@@ -189,7 +190,7 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 	if why := in.Order.SessionMismatch(s); why != "" {
 		return []Effect{OpenTicket{Kind: TicketPaymentMismatch, Reason: fmt.Sprintf("payment session %s not recorded: %s", s.ID, why)}}, nil
 	}
-	effects := []Effect{RecordPaymentSession{Session: s}}
+	effects := []Effect{RecordPaymentSession{Session: s}, confirmation(in.Order, s)}
 	if len(in.State.PendingPayments) == 0 {
 		return effects, nil
 	}
@@ -554,9 +555,21 @@ func notifyCancellation(in Input) ([]Effect, error) {
 
 func notify(kind string) Step {
 	return func(in Input) ([]Effect, error) {
-		subject, body := emailText(kind, in.Order, in.deadline(order.WaitPayment))
+		subject, body := emailText(kind, in.Order)
 		return []Effect{Notify{Kind: kind, Recipient: in.Order.CustomerEmail, Subject: subject, Body: body}}, nil
 	}
+}
+
+// confirmation is the email confirming order o once its payment session s is recorded:
+// it gives the session's link and the time it is payable until, the payment wait's
+// deadline or sooner (the payment service's session.ExpiresAt). The business case sends
+// it in parallel with the session's creation; sent then, it asked the customer to pay
+// without saying where (a probe, 2026-12-06), so it waits for the session.
+func confirmation(o *order.Order, s order.PaymentSession) Effect {
+	with := *o
+	with.PaymentSessionID, with.PaymentURL, with.PaymentDeadline = s.ID, s.URL, s.Deadline
+	subject, body := emailText(KindOrderConfirmed, &with)
+	return Notify{Kind: KindOrderConfirmed, Recipient: o.CustomerEmail, Subject: subject, Body: body}
 }
 
 func openTicket(kind, reason string) Step {
@@ -569,15 +582,16 @@ func openTicket(kind, reason string) Step {
 	}
 }
 
-// emailText is the customer's email of kind about o. The confirmation says by when to pay:
-// payBy, the payment wait's deadline, armed in the same step; an order not paid by then
-// is cancelled and its items released.
-func emailText(kind string, o *order.Order, payBy time.Time) (subject, body string) {
+// emailText is the customer's email of kind about o. The confirmation says where and by
+// when to pay (o's payment session); an order not paid by then is cancelled and its items
+// released.
+func emailText(kind string, o *order.Order) (subject, body string) {
 	total := o.Total.Text(o.Currency)
 	switch kind {
 	case KindOrderConfirmed:
-		return "Your order is confirmed", fmt.Sprintf("We have reserved your items for order %s (%s). Complete payment by %s to have it shipped; "+
-			"an order not paid by then is cancelled and its items released.", o.ID, total, payBy.UTC().Format("Mon, 02 Jan 2006 15:04 MST"))
+		return "Your order is confirmed", fmt.Sprintf("We have reserved your items for order %s (%s). Pay at %s by %s to have it shipped; "+
+			"an order not paid by then is cancelled and its items released. If you have paid already, there is nothing more to do.",
+			o.ID, total, o.PaymentURL, o.PaymentDeadline.UTC().Format("Mon, 02 Jan 2006 15:04 MST"))
 	case KindOrderCompleted:
 		return "Your order has been delivered", fmt.Sprintf("Order %s has been delivered. Thank you for shopping with us.", o.ID)
 	case KindOrderRejected:

@@ -390,8 +390,13 @@ func schedule(w order.Wait, at time.Time) Effect { return ScheduleDeadline{Wait:
 // notice is the email of kind to the customer of the order the steps bring about; its
 // wording is checked by TestProcessOrderEmailText.
 func notice(t testing.TB, kind string, steps ...step) Effect {
-	subject, body := emailText(kind, order.Rehydrate(history(t, steps...)), testNow.Add(24*time.Hour))
+	subject, body := emailText(kind, order.Rehydrate(history(t, steps...)))
 	return Notify{Kind: kind, Recipient: testEmail, Subject: subject, Body: body}
+}
+
+// confirmed is the confirmation of the small order once testSession is recorded on it.
+func confirmed(t testing.TB) Effect {
+	return notice(t, KindOrderConfirmed, atSessionOpen...)
 }
 
 func ticket(kind, reason string) Effect { return OpenTicket{Kind: kind, Reason: reason} }
@@ -658,14 +663,14 @@ func TestProcessOrderPayment(t *testing.T) {
 	failed := payWH(payment.StatusFailed, "pay-1", "card declined")
 	runCases(t, []decideCase{
 		{
-			name:  "inventory_reserved confirms, opens a payment session and arms the payment deadline",
+			name:  "inventory_reserved opens a payment session and arms the payment deadline",
 			steps: atAwaitingPayment, msg: ev(order.NameInventoryReserved),
-			want: []Effect{notice(t, KindOrderConfirmed, atAwaitingPayment...), createSess, schedule(order.WaitPayment, testNow.Add(24*time.Hour))},
+			want: []Effect{createSess, schedule(order.WaitPayment, testNow.Add(24*time.Hour))},
 		},
 		{
 			name:  "session created while awaiting payment records it",
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
-			want:    []Effect{RecordPaymentSession{Session: testSession}},
+			want:    []Effect{RecordPaymentSession{Session: testSession}, confirmed(t)},
 			records: []order.Event{recordedSession},
 		},
 		{
@@ -673,7 +678,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{completed}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				CompletePayment{Webhook: completed},
 			},
@@ -684,7 +689,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{failed}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				FailPayment{Webhook: failed},
 			},
@@ -695,7 +700,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{failed, completedAs("pay-2")}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				FailPayment{Webhook: failed},
 				refundOf("pay-2", "order cancelled"), RememberRefund{PaymentID: "pay-2"},
@@ -707,7 +712,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{withCharge(completedAs("pay-0"), "sess-1", 1, "USD"), completed}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
 				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")), RememberRefund{PaymentID: "pay-0"},
@@ -720,7 +725,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{withCharge(completedAs("pay-0"), "sess-1", 1, "USD"), withCharge(completedAs("pay-2"), "sess-other", 100_00, "USD")}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
 				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")), RememberRefund{PaymentID: "pay-0"},
@@ -738,7 +743,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{completed, completedAs("pay-2"), completed}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				CompletePayment{Webhook: completed},
 				refundOf("pay-2", "a second payment for an order already paid as pay-1"), RememberRefund{PaymentID: "pay-2"},
@@ -750,7 +755,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{completed, withCharge(completedAs("pay-0"), "sess-1", 1, "USD")}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				CompletePayment{Webhook: completed},
 				send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-0", SessionID: "sess-1",
@@ -764,7 +769,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{withCharge(completedAs("pay-0"), "sess-1", 1, "USD"), completedAs("pay-0")}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				CompletePayment{Webhook: withCharge(completedAs("pay-0"), "sess-1", 1, "USD")},
 				refusedRefund(withCharge(completedAs("pay-0"), "sess-1", 1, "USD")), RememberRefund{PaymentID: "pay-0"},
@@ -777,7 +782,7 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{completed, failed}},
 			want: []Effect{
-				RecordPaymentSession{Session: testSession},
+				RecordPaymentSession{Session: testSession}, confirmed(t),
 				ClearPendingPayments{},
 				CompletePayment{Webhook: completed},
 			},
@@ -1321,8 +1326,8 @@ func TestProcessOrderEmailText(t *testing.T) {
 		subject string
 		body    []string
 	}{
-		{"confirmed", atAwaitingPayment, ev(order.NameInventoryReserved), KindOrderConfirmed, "Your order is confirmed",
-			[]string{testOrderID, "100.00 USD", "Complete payment by " + testNow.Add(24*time.Hour).UTC().Format("Mon, 02 Jan 2006 15:04") + " UTC to have it shipped"}},
+		{"confirmed", atAwaitingPayment, sessionCreatedMsg(), KindOrderConfirmed, "Your order is confirmed",
+			[]string{testOrderID, "100.00 USD", "Pay at https://pay.example/sess-1 by " + testSessionExpiry.UTC().Format("Mon, 02 Jan 2006 15:04") + " UTC to have it shipped"}},
 		{"completed", atCompleted, ev(order.NameOrderCompleted), KindOrderCompleted, "Your order has been delivered", []string{testOrderID}},
 		{"cancelled", atPaymentTimedOut, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
 			[]string{testOrderID, "100.00 USD", "was cancelled: it was not paid in time. The items reserved for it were released."}},

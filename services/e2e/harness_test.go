@@ -227,6 +227,7 @@ type orderView struct {
 	Currency       string
 	// PaymentSessionID is the checkout session the order recorded.
 	PaymentSessionID string
+	PaymentURL       string
 }
 
 func (s *system) placeOrder(t *testing.T, body string) string {
@@ -272,7 +273,7 @@ func (s *system) read(ctx context.Context, id string) (orderView, error) {
 	return orderView{ID: o.Id, Status: string(o.Status), RiskScore: o.RiskScore, CancelReason: string(deref(o.CancelReason)),
 		DecidedBy: deref(o.DecidedBy), DecisionReason: deref(o.DecisionReason), ReservationID: deref(o.ReservationId),
 		PaymentID: deref(o.PaymentId), ShipmentID: deref(o.ShipmentId), DeliveryStatus: deref(o.DeliveryStatus),
-		Total: o.Total, Currency: o.Currency, PaymentSessionID: deref(o.PaymentSessionId)}, nil
+		Total: o.Total, Currency: o.Currency, PaymentSessionID: deref(o.PaymentSessionId), PaymentURL: deref(o.PaymentUrl)}, nil
 }
 
 // decide posts a manager's decision on the order, presenting token.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,12 +56,13 @@ func startMailpit(t *testing.T) mailpit {
 	}
 }
 
-// subjectsTo waits until Mailpit holds n messages to the address and returns their
-// subjects, read through its HTTP API.
-func (m mailpit) subjectsTo(t *testing.T, address string, n int) []string {
+// textsTo waits until Mailpit holds n messages to the address and returns their texts by
+// subject, read through its HTTP API.
+func (m mailpit) textsTo(t *testing.T, address string, n int) map[string]string {
 	t.Helper()
 	var found struct {
 		Messages []struct {
+			ID      string
 			Subject string
 			To      []struct{ Address string }
 		} `json:"messages"`
@@ -77,13 +80,19 @@ func (m mailpit) subjectsTo(t *testing.T, address string, n int) []string {
 			break
 		}
 	}
-	subjects := []string{}
+	texts := map[string]string{}
 	for _, msg := range found.Messages {
 		require.Len(t, msg.To, 1)
 		assert.Equal(t, address, msg.To[0].Address)
-		subjects = append(subjects, msg.Subject)
+		resp, err := http.Get(m.api + "/api/v1/message/" + url.PathEscape(msg.ID))
+		require.NoError(t, err)
+		var full struct{ Text string }
+		err = json.NewDecoder(resp.Body).Decode(&full)
+		_ = resp.Body.Close()
+		require.NoError(t, err)
+		texts[msg.Subject] = full.Text
 	}
-	return subjects
+	return texts
 }
 
 // Issue 13: in development every email lands in Mailpit, where a developer reads it:
@@ -95,10 +104,16 @@ func TestScenario1EmailsArriveInMailpit(t *testing.T) {
 	s := start(t, opt)
 	id := s.placeOrder(t, lowRisk)
 	s.waitStatus(t, id, "awaiting_payment")
+	session, err := s.recordedSession(t.Context(), id)
+	require.NoError(t, err)
+	require.NotEmpty(t, session.PaymentURL)
 	s.pay(t, id, "completed")
 	s.waitStatus(t, id, "awaiting_delivery")
 	s.courier(t, id, "delivered")
 	s.waitStatus(t, id, "completed")
 
-	assert.ElementsMatch(t, []string{"Your order is confirmed", "Your order has been delivered"}, m.subjectsTo(t, "ann@example.com", 2))
+	texts := m.textsTo(t, "ann@example.com", 2)
+	assert.ElementsMatch(t, []string{"Your order is confirmed", "Your order has been delivered"}, slices.Collect(maps.Keys(texts)))
+	// The confirmation says where to pay: the order's own session.
+	assert.Contains(t, texts["Your order is confirmed"], "Pay at "+session.PaymentURL+" by ")
 }
