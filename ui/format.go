@@ -264,3 +264,9 @@ func keepTyped(o PendingOrder) PendingOrder {
 	o.KeepTyped = true
 	return o
 }
+
+// overrideID names the "Decide anyway" box of claim c: the order and the claim's start,
+// so that a tick given against one claim is never carried over to another.
+func overrideID(c Claim) string {
+	return fmt.Sprintf("override-%s-%d", c.OrderID, c.Since.UnixMicro())
+}

@@ -327,6 +327,13 @@ func TestClaimBox(t *testing.T) {
 	other := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1", By: "bob@example.com", Since: base, Until: until}, "tok", false))
 	assert.Equal(t, "bob@example.com is reviewing, since 12:00 UTC.", other.Find(`[data-testid=claim-text]`).Text())
 	assert.Equal(t, "decide-o1", other.Find(`[data-testid=claim-override]`).AttrOr("form", ""))
+	// The tick is kept through the live stream's swaps for this claim only.
+	box := other.Find(`[data-testid=claim-override]`)
+	assert.Equal(t, "true", box.AttrOr("hx-preserve", ""))
+	again := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1", By: "bob@example.com", Since: base, Until: until}, "tok", true))
+	assert.Equal(t, box.AttrOr("id", "?"), again.Find(`[data-testid=claim-override]`).AttrOr("id", ""))
+	next := render(t, ui.ClaimBox(ui.Claim{OrderID: "o1", By: "bob@example.com", Since: until, Until: until.Add(time.Hour)}, "tok", false))
+	assert.NotEqual(t, box.AttrOr("id", "?"), next.Find(`[data-testid=claim-override]`).AttrOr("id", ""), "another claim, another box")
 	assert.Equal(t, "2025-03-01T12:15:00.000Z", other.Find(`[data-testid=claim]`).AttrOr("data-until", ""))
 	// To the millisecond: a claim ending at .880 has not lapsed at .000 of that second.
 	late := until.Add(880 * time.Millisecond)

@@ -115,3 +115,37 @@ func TestDeskNotesReachAnotherManagerLive(t *testing.T) {
 	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = 'order.note_added.v1'`, id).Scan(&notes))
 	assert.Equal(t, 1, notes, "the note is one order event")
 }
+
+// Found by a probe: the order page redraws its whole card for every event of the order,
+// and "Decide anyway", ticked against another manager's claim, came back unticked when
+// that manager added a note, so the decision was refused. The tick stands while the claim
+// it overrides does.
+func TestDeskOrderPageKeepsDecideAnywayTicked(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	s.waitStatus(t, id, "awaiting_approval")
+	bob := tab(t, alice)
+	signIn(t, bob, s.orders, "bob@example.com", "bob-password")
+	do(t, bob,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		chromedp.WaitVisible(in(id, `[data-testid=claim-button]`)),
+		chromedp.Click(in(id, `[data-testid=claim-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=release-button]`)),
+	)
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/orders/"+id),
+		chromedp.WaitVisible(in(id, `[data-testid=claim-override]`)),
+		chromedp.Click(in(id, `[data-testid=claim-override]`)),
+		chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "reshipper address"),
+	)
+	do(t, bob,
+		chromedp.SendKeys(chromedp.CSS(`[data-testid=note-text]`), "still checking"),
+		chromedp.Click(chromedp.CSS(`[data-testid=note-submit]`)),
+	)
+	do(t, alice, until(`document.querySelector('[data-testid=timeline]').textContent.includes('still checking')`))
+	assert.True(t, get(t, alice, chromedp.Evaluate[bool](`document.querySelector('[data-testid=claim-override]').checked`)),
+		"the tick survives the note's redraw")
+	do(t, alice, chromedp.Click(in(id, `[data-testid=reject-button]`)))
+	o := s.waitStatus(t, id, "rejected")
+	assert.Equal(t, "alice@example.com", o.DecidedBy)
+}
