@@ -27,6 +27,25 @@ type Mux struct {
 	paths    map[string]bool
 	fixed    map[string][]string // a path without wildcards → the methods it is served for
 	patterns []string
+	pages    []pages
+}
+
+// pages answers the requests no route serves under a path prefix (AnswerUnservedUnder).
+type pages struct {
+	prefix string
+	answer Answer
+}
+
+// Answer writes a refusal with status and message, in whatever form the requests it is
+// given want (an HTML page for a person's browser).
+type Answer func(w http.ResponseWriter, r *http.Request, status int, message string)
+
+// AnswerUnservedUnder has answer write the 404s and 405s of the requests under prefix that
+// no route serves, with the status and message the Mux would send as JSON (a 405's Allow
+// header set first): a manager's browser that mistypes a dashboard address gets the
+// dashboard's error page, not the API's JSON (a probe).
+func (m *Mux) AnswerUnservedUnder(prefix string, answer Answer) {
+	m.pages = append(m.pages, pages{prefix: prefix, answer: answer})
 }
 
 // catchAll is the pattern of the route that answers the requests no registered route
@@ -85,12 +104,12 @@ func (m *Mux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Reque
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if methods, ok := m.fixed[r.URL.Path]; ok && !slices.Contains(methods, r.Method) {
 		r.Pattern = catchAll
-		notAllowed(w, r, strings.Join(methods, ", "))
+		m.notAllowed(w, r, strings.Join(methods, ", "))
 		return
 	}
 	if !clean(r.URL.Path) {
 		r.Pattern = catchAll
-		notFound(w, r, " (paths are not cleaned: no empty segment, \".\" or \"..\")")
+		m.notFound(w, r, " (paths are not cleaned: no empty segment, \".\" or \"..\")")
 		return
 	}
 	m.mux.ServeHTTP(w, r)
@@ -128,27 +147,34 @@ func (m *Mux) unserved(w http.ResponseWriter, r *http.Request) {
 	probe := statusProbe{header: http.Header{}}
 	h.ServeHTTP(&probe, r)
 	if probe.status == http.StatusMethodNotAllowed {
-		notAllowed(w, r, probe.header.Get("Allow"))
+		m.notAllowed(w, r, probe.header.Get("Allow"))
 		return
 	}
-	notFound(w, r, "")
+	m.notFound(w, r, "")
 }
 
 // notAllowed answers 405 (code invalid) with Allow.
-func notAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+func (m *Mux) notAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
-	WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
-		Code:    string(apperr.CodeInvalid),
-		Message: fmt.Sprintf("%s is not allowed on %s; allowed: %s", apperr.Excerpt(r.Method), apperr.Excerpt(r.URL.Path), allow),
-	}})
+	m.refuse(w, r, http.StatusMethodNotAllowed, apperr.CodeInvalid,
+		fmt.Sprintf("%s is not allowed on %s; allowed: %s", apperr.Excerpt(r.Method), apperr.Excerpt(r.URL.Path), allow))
 }
 
 // notFound answers 404 (code not_found), its message ending with why.
-func notFound(w http.ResponseWriter, r *http.Request, why string) {
-	WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{
-		Code:    string(apperr.CodeNotFound),
-		Message: "nothing is served at " + apperr.Excerpt(r.URL.Path) + why,
-	}})
+func (m *Mux) notFound(w http.ResponseWriter, r *http.Request, why string) {
+	m.refuse(w, r, http.StatusNotFound, apperr.CodeNotFound, "nothing is served at "+apperr.Excerpt(r.URL.Path)+why)
+}
+
+// refuse writes the refusal of a request no route serves: the JSON error, or the answer
+// of the pages the request's path is under.
+func (m *Mux) refuse(w http.ResponseWriter, r *http.Request, status int, code apperr.Code, message string) {
+	for _, p := range m.pages {
+		if strings.HasPrefix(r.URL.Path, p.prefix) {
+			p.answer(w, r, status, message)
+			return
+		}
+	}
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: string(code), Message: message}})
 }
 
 // statusProbe records the status and headers http.ServeMux's own not-found and

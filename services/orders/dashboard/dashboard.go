@@ -31,6 +31,11 @@ import (
 //	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
 func (s *Service) Routes(mux *httpx.Mux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, dashboardHeaders(h)) }
+	// A mistyped dashboard address (a trailing slash, GET on a form's action) gets the
+	// dashboard's error page in a browser, as every other refusal of the dashboard does.
+	mux.AnswerUnservedUnder("/dashboard", func(w http.ResponseWriter, r *http.Request, status int, message string) {
+		dashboardHeaders(func(w http.ResponseWriter, r *http.Request) { s.dashboardError(w, r, status, message, nil) }).ServeHTTP(w, r)
+	})
 	static := http.StripPrefix("/dashboard/static/", http.FileServerFS(filesOnly{ui.Static()}))
 	mux.Handle("GET /dashboard/static/", dashboardHeaders(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")

@@ -250,6 +250,7 @@ func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status 
 		http.StatusUnauthorized:        string(apperr.CodeUnauthorized),
 		http.StatusForbidden:           "forbidden",
 		http.StatusNotFound:            string(apperr.CodeNotFound),
+		http.StatusMethodNotAllowed:    string(apperr.CodeInvalid),
 		http.StatusConflict:            string(apperr.CodeConflict),
 		http.StatusUnprocessableEntity: string(apperr.CodeUnprocessable),
 		http.StatusServiceUnavailable:  string(apperr.CodeUnavailable),

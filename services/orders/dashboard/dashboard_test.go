@@ -412,3 +412,42 @@ func TestDashboardBulkRefusalOfAClaimedOrderSaysWhereToDecideIt(t *testing.T) {
 	status, _ := d.decidedBy(t, "ord-claimed")
 	assert.Equal(t, "awaiting_approval", status)
 }
+
+// Found by a probe: a mistyped dashboard address (a trailing slash, a form's action
+// opened with GET, a page that does not exist) answered a manager's browser with the
+// API's JSON. A browser now gets the dashboard's error page with the same status (a 405
+// still says which methods are allowed); a program still gets the JSON.
+func TestDashboardAnswersAMistypedAddressWithItsErrorPage(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	c := orderstest.Client(t)
+	d.signIn(t, c, managerEmail, managerPassword)
+	browser := map[string]string{"Accept": "text/html,application/xhtml+xml"}
+	for path, status := range map[string]int{
+		"/dashboard/nothing":             http.StatusNotFound,
+		"/dashboard/orders/ord-1/":       http.StatusNotFound,
+		"/dashboard/approvals/ord-1":     http.StatusNotFound,
+		"/dashboard/tickets/59":          http.StatusMethodNotAllowed,
+		"/dashboard/orders/ord-1/notes":  http.StatusMethodNotAllowed,
+		"/dashboard/approvals/bulk":      http.StatusMethodNotAllowed,
+		"/dashboard/orders/ord-1/./more": http.StatusNotFound,
+	} {
+		p := d.request(t, c, "GET", path, nil, browser)
+		assert.Equal(t, status, p.status, path)
+		if assert.NotNil(t, p.doc, "%s: an HTML page, got %s", path, p.body) {
+			assert.NotEmpty(t, p.doc.Find(`[data-testid=error-message]`).Text(), path)
+			assert.Equal(t, "/dashboard", p.doc.Find(`a[href="/dashboard"]`).AttrOr("href", ""), path)
+		}
+		assert.NotEmpty(t, p.header.Get("Content-Security-Policy"), path)
+		if status == http.StatusMethodNotAllowed {
+			assert.Equal(t, "POST", p.header.Get("Allow"), path)
+		}
+		api := d.request(t, c, "GET", path, nil, nil)
+		assert.Equal(t, status, api.status, path)
+		assert.True(t, strings.HasPrefix(api.header.Get("Content-Type"), "application/json"), "%s: %s", path, api.header.Get("Content-Type"))
+	}
+	// Outside the dashboard, a browser still gets the API's JSON.
+	api := d.request(t, c, "GET", "/api/nothing", nil, browser)
+	assert.Equal(t, http.StatusNotFound, api.status)
+	assert.True(t, strings.HasPrefix(api.header.Get("Content-Type"), "application/json"))
+}
