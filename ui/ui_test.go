@@ -276,6 +276,11 @@ func TestOrdersListAndSignIn(t *testing.T) {
 	assert.Equal(t, "completed", doc.Find("[data-testid=order-row]").AttrOr("data-status", ""))
 	assert.Equal(t, "completed", doc.Find("[data-testid=orders-status] option[selected]").AttrOr("value", ""))
 	assert.Equal(t, "/dashboard/orders?cursor=x", doc.Find("[data-testid=orders-next]").AttrOr("href", ""))
+	assert.Zero(t, doc.Find("[data-testid=orders-filter] input[type=hidden]").Length(), "the date's order is the default")
+	// A new filter keeps the list's order (a probe: Apply sorted by date again).
+	doc = render(t, ui.OrdersPage(pg, ui.OrderList{Statuses: []string{"placed"}, Sort: "total", Asc: true}))
+	assert.Equal(t, "total", doc.Find("[data-testid=orders-filter] input[name=sort]").AttrOr("value", ""))
+	assert.Equal(t, "asc", doc.Find("[data-testid=orders-filter] input[name=dir]").AttrOr("value", ""))
 
 	doc = render(t, ui.SignInPage(ui.SignIn{CSRFToken: "pre", Error: "Wrong email or password."}))
 	assert.Equal(t, "pre", doc.Find("[data-testid=signin-form] input[name=csrf_token]").AttrOr("value", ""))
