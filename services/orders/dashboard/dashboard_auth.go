@@ -314,6 +314,13 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 	email, password, next := r.PostForm.Get("email"), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
 	c, err := r.Cookie(signinCookie)
 	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get(ui.CSRFField))) != 1 {
+		// A form left open in another tab, whose manager has signed in since (which ends
+		// every other sign-in form): they are in, so they go where the form would have
+		// taken them. Nothing is checked or changed; another manager's form is refused.
+		if m, ok, err := s.sessionManager(r.Context(), r); err == nil && ok && strings.EqualFold(m.Email, strings.TrimSpace(email)) {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
 		s.renderSignIn(w, r, http.StatusForbidden, ui.SignIn{Email: email, Next: next,
 			Error: "This sign-in form had expired, and nothing was checked: type your password again."})
 		return

@@ -451,3 +451,28 @@ func TestDashboardAnswersAMistypedAddressWithItsErrorPage(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, api.status)
 	assert.True(t, strings.HasPrefix(api.header.Get("Content-Type"), "application/json"))
 }
+
+// Found by a probe: with two sign-in forms open (two tabs, after a session ended), signing
+// in on one refused the other as expired, although its manager was signed in by then. It
+// now goes where it would have gone; another manager's form is still refused.
+func TestDashboardSignInFormOfASignedInManagerLetsThemIn(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	require.NoError(t, orders.CreateManager(context.Background(), d.pool, "bob@example.com", "bob's password"))
+	c := orderstest.Client(t)
+	token := func() string {
+		form := d.request(t, c, "GET", "/dashboard/signin?next=%2Fdashboard%2Ftickets", nil, nil)
+		require.Equal(t, http.StatusOK, form.status)
+		return form.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).AttrOr("value", "")
+	}
+	first, second := token(), token()
+	in := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {managerEmail}, "password": {managerPassword}, "csrf_token": {second}, "next": {"/dashboard/tickets"}}, nil)
+	require.Equal(t, http.StatusSeeOther, in.status, in.body)
+
+	other := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {"bob@example.com"}, "password": {"bob's password"}, "csrf_token": {first}, "next": {"/dashboard/tickets"}}, nil)
+	assert.Equal(t, http.StatusForbidden, other.status, "another manager's expired form is refused")
+	again := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {" ALICE@example.com"}, "password": {managerPassword}, "csrf_token": {first}, "next": {"/dashboard/tickets"}}, nil)
+	assert.Equal(t, http.StatusSeeOther, again.status, again.body)
+	assert.Equal(t, "/dashboard/tickets", again.header.Get("Location"))
+	assert.Equal(t, http.StatusOK, d.request(t, c, "GET", "/dashboard/tickets", nil, nil).status, "still signed in")
+}
