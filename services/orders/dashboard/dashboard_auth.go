@@ -274,7 +274,7 @@ func (s *Service) signInPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := ui.SignIn{Next: safeNext(r.URL.Query().Get("next"))}
 	if r.URL.Query().Get("ended") == "1" {
-		v.Notice = "Your session ended before your last action reached the server: it was not done (a decision was not recorded). Sign in and do it again."
+		v.Notice = "Your session ended before your last action reached the server: it was not done (nothing was recorded). Sign in and do it again."
 	}
 	s.renderSignIn(w, r, http.StatusOK, v)
 }

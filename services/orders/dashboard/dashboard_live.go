@@ -72,12 +72,15 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 	defer leave()
 	tick := time.NewTicker(s.cfg.KeepAlive)
 	defer tick.Stop()
+	// ended reports whether the session has ended (signed out, expired) since the stream
+	// opened; a database that does not answer leaves the stream to its next look.
+	ended := func() bool {
+		_, ok, err := s.sessionManager(r.Context(), r)
+		return err == nil && !ok
+	}
 	for first := true; ; first = false {
-		if !first {
-			// The session may have ended (signed out, expired) since the stream opened.
-			if _, ok, err := s.sessionManager(r.Context(), r); err != nil || !ok {
-				return
-			}
+		if !first && ended() {
+			return
 		}
 		if err := stream.push(r.Context(), first); err != nil {
 			if r.Context().Err() == nil {
@@ -88,17 +91,19 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 		if err := rc.Flush(); err != nil {
 			return
 		}
-		if !s.awaitChange(r.Context(), w, rc, wake, tick.C) {
+		if !s.awaitChange(r.Context(), w, rc, wake, tick.C, ended) {
 			return
 		}
 	}
 }
 
 // awaitChange blocks until the pending approvals may have changed, sending a keep-alive
-// event at each tick meanwhile; false means the stream should end. An event, not a
-// comment: the browser's EventSource shows a page its events only, and the page takes a
-// stream silent for two ticks for a lost one (a half-open connection looked live for ever).
-func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan struct{}, tick <-chan time.Time) bool {
+// event at each tick meanwhile, unless the session has ended since; false means the
+// stream should end. An event, not a comment: the browser's EventSource shows a page its
+// events only, and the page takes a stream silent for two ticks for a lost one (a
+// half-open connection looked live for ever). The session is asked at each tick: a stream
+// that only looked at changes kept a page looking live long after its session ended.
+func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, wake <-chan struct{}, tick <-chan time.Time, ended func() bool) bool {
 	for {
 		select {
 		case <-ctx.Done():
@@ -108,6 +113,9 @@ func (s *Service) awaitChange(ctx context.Context, w http.ResponseWriter, rc *ht
 		case <-wake:
 			return true
 		case <-tick:
+			if ended() {
+				return false
+			}
 			if err := writeEvent(w, "keep-alive", "", ""); err != nil {
 				return false
 			}

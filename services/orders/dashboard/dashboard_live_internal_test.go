@@ -59,4 +59,13 @@ func TestAnIdleStreamSendsKeepAliveEvents(t *testing.T) {
 		assert.Empty(t, lines.Text())
 		n++
 	}
+
+	// A session that ends while nothing changes ends the stream at the next tick, so the
+	// page says it is not connected (a probe saw it look live long after): its keep-alive
+	// asks first.
+	_, err = pool.Exec(ctx, `UPDATE orders.dashboard_sessions SET expires_at = now() - interval '1 second'`)
+	require.NoError(t, err)
+	for lines.Scan() {
+	}
+	require.NoError(t, lines.Err(), "the stream ended by the server, before the test's timeout")
 }

@@ -197,7 +197,7 @@ func TestAnActionWithoutASessionSignsInAndReturnsToThePage(t *testing.T) {
 	// The sign-in page then says the action was not done: it said nothing, and a manager
 	// took a decision the server never saw for made.
 	p := d.request(t, orderstest.Client(t), "GET", "/dashboard/signin?next=%2Fdashboard%2Fapprovals&ended=1", nil, nil)
-	assert.Contains(t, p.doc.Find("[data-testid=signin-notice]").Text(), "it was not done (a decision was not recorded)")
+	assert.Contains(t, p.doc.Find("[data-testid=signin-notice]").Text(), "it was not done (nothing was recorded)")
 	p = d.request(t, orderstest.Client(t), "GET", "/dashboard/signin", nil, nil)
 	assert.Zero(t, p.doc.Find("[data-testid=signin-notice]").Length())
 }
