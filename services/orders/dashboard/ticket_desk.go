@@ -88,14 +88,15 @@ func (s *Service) workOn(ctx context.Context, id int64, manager, action, value s
 	}
 	if action == "assign" {
 		// A typo must not hand the ticket to nobody (found by a probe: "Assigned to
-		// nobody-at-all"): it goes to someone who can sign in and work on it.
-		var known bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders.managers WHERE lower(email) = lower($1))`,
-			strings.TrimSpace(value)).Scan(&known); err != nil {
-			return err
-		}
-		if !known {
+		// nobody-at-all"): it goes to someone who can sign in and work on it, under the
+		// address of their account, however it was typed ("BOB@example.com " was kept as
+		// typed, and the ticket read as assigned to another person than Bob's own).
+		err := s.pool.QueryRow(ctx, `SELECT email FROM orders.managers WHERE lower(email) = lower($1)`, strings.TrimSpace(value)).Scan(&value)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.FieldErrorf("to", "%q is no manager's address: assign the ticket to someone who signs in to the dashboard", apperr.Excerpt(value))
+		}
+		if err != nil {
+			return err
 		}
 	}
 	err = s.cmds.WorkOnTicket(ctx, t.OrderID, t.Kind, manager, action, value)

@@ -63,6 +63,9 @@ func TestTicketsAreAssignedCommentedAndClosed(t *testing.T) {
 		card.Find(`[data-testid=ticket-error]`).Text(), "a typo hands the ticket to nobody")
 	card = act(url.Values{"action": {"assign"}, "to": {""}})
 	assert.Equal(t, "Assigned to alice@example.com", strings.TrimSpace(card.Find(`[data-testid=ticket-assignee]`).Text()), "an empty assignee means me")
+	card = act(url.Values{"action": {"assign"}, "to": {" ALICE@Example.com "}})
+	assert.Equal(t, "Assigned to alice@example.com", strings.TrimSpace(card.Find(`[data-testid=ticket-assignee]`).Text()),
+		"the account's address, however it was typed")
 	card = act(url.Values{"action": {"comment"}, "text": {"called the courier"}})
 	assert.Contains(t, card.Find(`[data-testid=ticket-comment]`).Text(), "alice@example.com")
 	assert.Contains(t, card.Find(`[data-testid=ticket-comment]`).Text(), "called the courier")
