@@ -236,7 +236,13 @@ func validCSRF(r *http.Request, want string) bool {
 // dashboardError answers a person (a page or htmx) with HTML and a program with the API's
 // JSON error shape; internal causes are logged, never shown.
 func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status int, message string, cause error) {
-	if cause != nil {
+	switch {
+	case cause != nil && r.Context().Err() != nil:
+		// The browser left (a tab closed, a page reloaded mid-request): nobody to answer,
+		// nothing failed (a probe saw these logged as errors).
+		s.logger.DebugContext(r.Context(), "dashboard request cut short by its client", "method", r.Method, "path", r.URL.Path, "err", cause)
+		return
+	case cause != nil:
 		s.logger.ErrorContext(r.Context(), "dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", cause)
 	}
 	if wantsHTML(r) {
