@@ -24,6 +24,7 @@ import (
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
+	"github.com/ordermill/ordermill/services/stripeevent"
 )
 
 // placeOrderRequest is the body of POST /api/orders; amounts are currency units.
@@ -301,6 +302,16 @@ func (s *Service) priced(ctx context.Context, req placeOrderRequest) (order.Plac
 	}
 	if err := cmd.PriceFrom(prices, totalGiven); err != nil {
 		return cmd, err
+	}
+	// A catalog price in a fraction of its currency's smallest unit (2,400.50 JPY) could
+	// never be charged: the payment session's command would be dead-lettered and the
+	// order hold its stock until the payment deadline (a probe). Refused here instead.
+	for i, it := range cmd.Items {
+		if _, err := stripeevent.ToStripe(int64(*it.UnitPrice), cmd.Currency); err != nil {
+			f := fmt.Sprintf("items[%d].sku", i)
+			return cmd, &apperr.Error{Code: apperr.CodeUnprocessable, Field: f,
+				Message: fmt.Sprintf("%s %q cannot be sold now: its catalog price cannot be charged (%v)", f, apperr.Excerpt(it.SKU), err)}
+		}
 	}
 	return cmd, nil
 }

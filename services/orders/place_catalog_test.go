@@ -59,3 +59,20 @@ func TestPlaceOrderWithoutTheCatalogIsRetryable(t *testing.T) {
 	assertError(t, r, http.StatusServiceUnavailable, "unavailable", "")
 	require.Equal(t, storedCounts{}, a.counts(t))
 }
+
+// Found by a probe: a catalog price in a fraction of a yen was taken, the order's stock
+// reserved, and its payment session could never be opened (Stripe charges whole yen), so
+// the order held the stock until its payment deadline. Such an item is refused as it is
+// ordered; a whole price in the same currency is sold.
+func TestPlaceOrderRefusesAPriceThatCannotBeCharged(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	_, err := a.pool.Exec(context.Background(), `UPDATE warehouse.stock SET price = 240050, currency = 'JPY' WHERE sku = 'SKU-014';
+		UPDATE warehouse.stock SET price = 240000, currency = 'JPY' WHERE sku = 'SKU-015'`)
+	require.NoError(t, err)
+	r := a.post(t, `{"items":[{"sku":"SKU-014","quantity":1}]}`, nil)
+	assertError(t, r, http.StatusUnprocessableEntity, "unprocessable", "items[0].sku")
+	assert.Contains(t, errorMessage(t, r), `items[0].sku "SKU-014" cannot be sold now: its catalog price cannot be charged (2400.50 JPY: JPY has no minor unit`)
+	require.Equal(t, storedCounts{}, a.counts(t), "nothing is stored for a refused order")
+	a.place(t, `{"items":[{"sku":"SKU-015","quantity":1}]}`)
+}
