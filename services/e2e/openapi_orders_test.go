@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/orders"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -29,6 +31,12 @@ func (r *contractRun) ordersAPI(t *testing.T) placed {
 	api.want(t, http.StatusConflict, "POST", s.orders+"/api/orders", highRisk, key)
 	api.want(t, http.StatusBadRequest, "POST", s.orders+"/api/orders", `{"items":[]}`, nil)
 	api.want(t, http.StatusUnprocessableEntity, "POST", s.orders+"/api/orders", `{"items":[{"sku":"SKU-001","quantity":2}],"total":1}`, nil)
+	// Each JSON operation refuses a body over its limit before reading it.
+	huge := strings.Repeat(" ", httpx.MaxBody) + "{}"
+	api.want(t, http.StatusRequestEntityTooLarge, "POST", s.orders+"/api/orders", strings.Repeat(" ", orders.MaxOrderBody)+lowRisk, nil)
+	api.want(t, http.StatusRequestEntityTooLarge, "POST", s.orders+"/api/orders/approve", huge, bearer(managerToken))
+	api.want(t, http.StatusRequestEntityTooLarge, "POST", s.orders+"/webhooks/payment", huge, nil)
+	api.want(t, http.StatusRequestEntityTooLarge, "POST", s.orders+"/webhooks/delivery", huge, nil)
 	// An orders service whose catalog cannot be reached places nothing.
 	offline := httptest.NewServer(orders.New(s.db, logger, orders.Config{WarehouseURL: "http://127.0.0.1:1", OrderTokenSecret: orderTokenSecret}).Handler())
 	t.Cleanup(offline.Close)
