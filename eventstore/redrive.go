@@ -64,12 +64,12 @@ func Redrive(ctx context.Context, db TxBeginner, f RedriveFilter) ([]Redriven, e
 		WITH chosen AS (
 			SELECT id FROM dead_letters
 			WHERE redriven_at IS NULL
-			  AND ($1 = 0 OR id = $1) AND ($2 = '' OR topic = $2) AND ($3 = '' OR consumer_group = $3)
+			  AND ($1 = 0 OR id = $1) AND (cardinality($2::text[]) = 0 OR topic = ANY($2)) AND ($3 = '' OR consumer_group = $3)
 			ORDER BY id FOR UPDATE)
 		UPDATE dead_letters d SET redriven_at = now(), redriven_by = $4
 		FROM chosen WHERE d.id = chosen.id AND d.redriven_at IS NULL
 		RETURNING d.id, d.topic, d.consumer_group, d.message_uuid, d.payload, d.metadata`,
-		f.ID, f.Topic, f.Group, f.By)
+		f.ID, physical(f.Topic), f.Group, f.By)
 	if err != nil {
 		return nil, fmt.Errorf("choose dead letters: %w", err)
 	}
@@ -179,15 +179,31 @@ type DeadLetter struct {
 }
 
 // DeadLetters lists dead letters, newest first, at most limit of them; open only leaves
-// out the ones already re-driven, topic (if not empty) keeps one topic's.
+// out the ones already re-driven, topic (if not empty) keeps one topic's (a partitioned
+// topic's, such as order_events, are those of its partitions: physical).
 func DeadLetters(ctx context.Context, q Querier, topic string, open bool, limit int) ([]DeadLetter, error) {
 	rows, err := q.Query(ctx, `
 		SELECT id, topic, consumer_group, message_uuid, coalesce(payload, 'null'::jsonb), metadata, error, failed_at, redriven_at, redriven_by
 		FROM dead_letters
-		WHERE ($1 = '' OR topic = $1) AND (NOT $2 OR redriven_at IS NULL)
-		ORDER BY failed_at DESC, id DESC LIMIT $3`, topic, open, limit)
+		WHERE (cardinality($1::text[]) = 0 OR topic = ANY($1)) AND (NOT $2 OR redriven_at IS NULL)
+		ORDER BY failed_at DESC, id DESC LIMIT $3`, physical(topic), open, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[DeadLetter])
+}
+
+// physical is the topics a dead letter of topic may name: a partitioned topic's
+// partitions (order_events is order_events.0 … .3, which its dead letters name: an
+// operator asking for order_events was told it had none open), and the topic itself (a
+// partition, or a letter from before the topic was partitioned). None for "": any topic.
+func physical(topic string) []string {
+	if topic == "" {
+		return []string{}
+	}
+	topics := Partitions(topic)
+	if topics[0] != topic {
+		topics = append(topics, topic)
+	}
+	return topics
 }

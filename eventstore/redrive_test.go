@@ -239,3 +239,41 @@ func samePartition(t *testing.T, id string) string {
 		}
 	}
 }
+
+// Found by a probe: an operator asking for the dead letters of order_events, the topic
+// everyone names, was told it had none open, while its partitions' letters were open. A
+// partitioned topic's name covers its partitions, listed and re-driven; a partition's
+// name covers that partition only.
+func TestAPartitionedTopicsDeadLettersAreItsPartitions(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	events := eventstore.EventsTopic("order")
+	parts := eventstore.Partitions(events)
+	_, err := pool.Exec(ctx, `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, error)
+		VALUES ($1, 'projections', 'm-1', '{}', 'x'), ($2, 'projections', 'm-2', '{}', 'x'), ('payments_commands', 'payments', 'm-3', '{}', 'x')`,
+		parts[1], parts[3])
+	require.NoError(t, err)
+
+	listed := func(topic string) []string {
+		ds, err := eventstore.DeadLetters(ctx, pool, topic, true, 10)
+		require.NoError(t, err)
+		var uuids []string
+		for _, d := range ds {
+			uuids = append(uuids, d.MessageUUID)
+		}
+		return uuids
+	}
+	assert.ElementsMatch(t, []string{"m-1", "m-2"}, listed(events))
+	assert.Equal(t, []string{"m-2"}, listed(parts[3]))
+	assert.Len(t, listed(""), 3)
+
+	done, err := eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{Topic: events, By: "test"})
+	require.NoError(t, err)
+	var topics []string
+	for _, d := range done {
+		topics = append(topics, d.Topic)
+	}
+	assert.ElementsMatch(t, []string{parts[1], parts[3]}, topics, "re-driven to the partitions they came from")
+	assert.Empty(t, listed(events))
+	assert.Equal(t, []string{"m-3"}, listed("payments_commands"))
+}
