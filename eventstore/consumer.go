@@ -126,6 +126,10 @@ type consumer struct {
 	attempts map[string]failures // per message uuid, until it succeeds or is dead-lettered
 	isolate  map[string]bool     // the topic's last batch failed: take its next one message by message
 	dead     []string            // uuids dead-lettered in the batch being handled
+	// deadLines are their log lines, written once the batch commits: a dead letter whose
+	// row did not commit (its insert refused) was logged as stored, while no list, page
+	// or metric showed one (a probe).
+	deadLines []deadLine
 	// retryAt holds back a topic whose first message failed until its backoff has passed;
 	// the group's other topics go on meanwhile.
 	retryAt map[string]time.Time
@@ -343,8 +347,11 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, next peeked, 
 		htx = Pipelined(tx)
 	}
 	wctx, flush := c.log.CollectWakeups(ctx)
-	c.dead = c.dead[:0]
+	c.dead, c.deadLines = c.dead[:0], c.deadLines[:0]
 	done, err := c.handleRows(wctx, htx, topic, rows)
+	if err != nil {
+		c.deadLettersLost(ctx, err)
+	}
 	if errors.Is(err, errIsolate) {
 		// Logged as an error: a batch fails only on a poison message or a clash with
 		// another writer, and a clash between the log's own consumers (a deadlock) is a bug.
@@ -375,6 +382,7 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, next peeked, 
 	})
 	p.QueueBatch(after)
 	if err := p.Commit(ctx); err != nil {
+		c.deadLettersLost(ctx, err)
 		if c.opts.queueWrites && ctx.Err() == nil {
 			// The handler's queued writes failed (an append that met a concurrent
 			// writer): as a failed handler, the batch comes again one message at a time.
@@ -385,6 +393,9 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, next peeked, 
 		return 0, nothingNew, fmt.Errorf("commit %s on %s: %w", c.group, topic, err)
 	}
 	flush()
+	for _, d := range c.deadLines {
+		c.log.logger.Error("message dead-lettered", d.cause, d.fields)
+	}
 	c.count(topic, rows[:done], time.Since(started))
 	if next == visible {
 		c.visibleAfter[topic] = true
@@ -636,7 +647,7 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 	if (f.n >= c.maxAttempts && !outage) || errors.As(cause, new(permanentError)) {
 		delete(c.attempts, m.UUID)
 		c.dead = append(c.dead, m.UUID)
-		c.log.logger.Error("message dead-lettered", cause, messageFields(c.group, topic, m))
+		c.deadLines = append(c.deadLines, deadLine{cause: cause, fields: messageFields(c.group, topic, m)})
 		if err := deadLetter(ctx, tx, c.group, topic, m, cause); err != nil {
 			return 0, err
 		}
@@ -648,6 +659,28 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 	fields["retry_in"], fields["attempt"] = wait.String(), f.n
 	c.log.logger.Error("message failed; retrying", cause, fields)
 	return indexOf(rows, m), nil
+}
+
+// deadLine is the log line of a message dead-lettered in the batch being handled.
+type deadLine struct {
+	cause  error
+	fields watermill.LogFields
+}
+
+// deadLettersLost logs the dead letters of a batch that failed with err: not stored,
+// their messages come again and are tried anew. A process stopping says nothing of them.
+func (c *consumer) deadLettersLost(ctx context.Context, err error) {
+	for _, d := range c.deadLines {
+		if ctx.Err() != nil {
+			break
+		}
+		fields := watermill.LogFields{"dead_letter_cause": d.cause.Error()}
+		for k, v := range d.fields {
+			fields[k] = v
+		}
+		c.log.logger.Error("dead letter not stored; its message will be tried again", err, fields)
+	}
+	c.dead, c.deadLines = c.dead[:0], c.deadLines[:0]
 }
 
 // messageFields identify m in a log line: where it was read and the order it is about
