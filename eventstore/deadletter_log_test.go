@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -34,10 +33,7 @@ func TestADeadLetterIsLoggedOnlyOnceStored(t *testing.T) {
 		END $$;
 		CREATE TRIGGER refuse_letter BEFORE INSERT ON dead_letters FOR EACH ROW EXECUTE FUNCTION refuse_letter()`)
 	require.NoError(t, err)
-	behind := "behind"
-	for i := 0; eventstore.PartitionFor("order_events", behind) != eventstore.PartitionFor("order_events", "poison"); i++ {
-		behind = fmt.Sprintf("behind-%d", i)
-	}
+	behind := samePartition(t, "poison")
 	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "poison"}, 0, 0))
 	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: behind}, 0, 0))
 

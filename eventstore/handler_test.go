@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,10 +39,7 @@ func deadLettersThePoison(t *testing.T, failure error, attemptsWanted int) {
 	_, err := pool.Exec(ctx, `CREATE TABLE side_effects (stream_id TEXT)`)
 	require.NoError(t, err)
 	// The healthy message must queue behind the poison one: same partition.
-	healthy := "healthy"
-	for i := 0; eventstore.PartitionFor("order_events", healthy) != eventstore.PartitionFor("order_events", "poison"); i++ {
-		healthy = fmt.Sprintf("healthy-%d", i)
-	}
+	healthy := samePartition(t, "poison")
 	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "poison"}, 0, 0))
 	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: healthy}, 0, 0))
 

@@ -3,7 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,10 +45,7 @@ func runOutage(t *testing.T, cfg eventstore.LogConfig, down int32) (int32, int) 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pool := pgtest.Pool(t)
-	behind := "behind"
-	for i := 0; eventstore.PartitionFor("order_events", behind) != eventstore.PartitionFor("order_events", "outage"); i++ {
-		behind = fmt.Sprintf("behind-%d", i)
-	}
+	behind := samePartition(t, "outage")
 	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "outage"}, 0, 0))
 	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: behind}, 0, 0))
 
