@@ -58,7 +58,7 @@ func DecodePlacedCursor(s string) (*SummaryKey, error) {
 	ts, id, ok := strings.Cut(s, "|")
 	t, err := time.Parse(time.RFC3339Nano, ts)
 	if !ok || err != nil || limits.Check(limits.ID("cursor", id)) != nil {
-		return nil, apperr.FieldErrorf("cursor", "cursor is malformed; use nextCursor from the previous page")
+		return nil, apperr.FieldErrorf("cursor", "cursor is malformed: continue from the previous page (its nextCursor, or its Next link on the dashboard)")
 	}
 	return &SummaryKey{Placed: t, ID: id}, nil
 }
