@@ -20,7 +20,9 @@ import (
 // its own database connections (a probe's thousands at once took every connection of the
 // pool from the customers' orders).
 func TestScrapesRunOneAtATime(t *testing.T) {
-	started, release := make(chan struct{}), make(chan struct{})
+	// started holds the first read's signal until the test takes it: unbuffered, a read
+	// that began before the test waited dropped it, and both waited for ever (CI).
+	started, release := make(chan struct{}, 1), make(chan struct{})
 	desc := prometheus.NewDesc("ordermill_test_slow", "A gauge read slowly.", nil, nil)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.FromQuery("slow", []*prometheus.Desc{desc}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
