@@ -415,47 +415,28 @@ func actorCustomer(id string) string {
 	return "customer:" + id
 }
 
-// requestHash is what makes two placements the same request for an idempotency key: the
-// request as decoded, so a client that re-serialises it on a retry (its keys in another
-// order, other spacing) is still replayed, not refused as a different request.
-func requestHash(req placeOrderRequest) string {
+// requestHash is what makes two placements the same request for an idempotency key: req
+// as decoded (or its canonical form), so a client that re-serialises it on a retry (its
+// keys in another order, other spacing) is still replayed, not refused as a different
+// request.
+func requestHash(req any) string {
 	canonical, _ := json.Marshal(req) // a decoded request always marshals
 	return bodyHash(canonical)
 }
 
-// canonical is req as the order takes it: amounts written with their cents ("24" and
-// "24.00" are one total) and codes in capitals ("usd" is USD, a country "de" is DE), so a
-// retry that writes the same request otherwise is replayed, not refused as another. An
-// amount that does not parse is left as it is: the request is refused for it anyway.
-func (req placeOrderRequest) canonical() placeOrderRequest {
-	number := func(raw json.RawMessage) json.RawMessage {
-		if c, err := parseAmount("", raw); err == nil {
-			return json.RawMessage(amount(c))
-		}
-		return raw
+// canonical is req as the order takes it (command, without its id and time): amounts in
+// cents ("24" and "24.00" are one total) and codes in capitals ("usd" is USD, a country
+// "de" is DE), so a retry that writes the same request otherwise is replayed, not refused
+// as another. A request command refuses is left as it is: it is refused anyway.
+func (req placeOrderRequest) canonical() any {
+	cmd, totalGiven, err := req.command("", time.Time{})
+	if err != nil {
+		return req
 	}
-	country := func(a *order.Address) *order.Address {
-		if a == nil {
-			return nil
-		}
-		c := *a
-		c.Country = strings.ToUpper(c.Country)
-		return &c
-	}
-	c := req
-	c.Currency = currencyCode(strings.ToUpper(string(req.Currency)))
-	c.ShippingAddress, c.BillingAddress = country(req.ShippingAddress), country(req.BillingAddress)
-	if !isNull(req.Total) {
-		c.Total = number(req.Total)
-	}
-	c.Items = make([]itemRequest, len(req.Items))
-	for i, it := range req.Items {
-		c.Items[i] = it
-		if !isNull(it.UnitPrice) {
-			c.Items[i].UnitPrice = number(it.UnitPrice)
-		}
-	}
-	return c
+	return struct {
+		Order      order.PlaceOrder
+		TotalGiven bool
+	}{cmd, totalGiven}
 }
 
 // bodyHash is a body's SHA-256, which is how keys stored before 2026-12-06 name their
