@@ -158,10 +158,8 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	} else if err := httpx.DecodeLenient(body, &wh.Webhook); err != nil {
 		s.refuseBody(w, r, err)
 		return
-	} else {
-		// A currency in any case, as an order's and Stripe's are taken.
-		wh.Currency = strings.ToUpper(wh.Currency)
 	}
+	wh.Currency = strings.ToUpper(wh.Currency) // in any case, as an order's is taken
 	if err := wh.Validate(); err != nil {
 		s.refuseBody(w, r, err)
 		return
