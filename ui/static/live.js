@@ -175,6 +175,56 @@
     });
   }
 
+  // What a manager types into a reason, a note or a ticket's field ([data-draft], which
+  // names it) is kept in this tab until an answer takes it: an action sent after the
+  // session had ended went to the sign-in page, and signing in again brought back an empty
+  // box (found by a probe). An empty field gets its draft back when a page or a redraw
+  // shows it; a successful answer to its form forgets it, unless the field still shows it
+  // (a bulk decision's confirmation); signing out forgets every draft. Drafts are the
+  // signed-in manager's: another manager signed in in this tab sees none of them.
+  function drafts() {
+    var who = document.querySelector("[data-testid=signed-in-as]");
+    var store = window.sessionStorage;
+    if (!who || !store) { return; }
+    var all = "ordermill-draft\n", mine = all + who.textContent.trim() + "\n";
+    function key(el) { return mine + el.getAttribute("data-draft"); }
+    function keep(el) {
+      if (el.value === "") { store.removeItem(key(el)); } else { store.setItem(key(el), el.value); }
+    }
+    function fields(root) {
+      var found = root.querySelectorAll ? Array.prototype.slice.call(root.querySelectorAll("[data-draft]")) : [];
+      return root.matches && root.matches("[data-draft]") ? [root].concat(found) : found;
+    }
+    function restore(root) {
+      fields(root).forEach(function (el) {
+        var kept = store.getItem(key(el));
+        if (kept && el.value === "") { el.value = kept; }
+      });
+    }
+    document.addEventListener("input", function (e) {
+      if (e.target.hasAttribute && e.target.hasAttribute("data-draft")) { keep(e.target); }
+    });
+    document.addEventListener("htmx:beforeSwap", function (e) {
+      var xhr = e.detail.xhr, elt = e.detail.requestConfig && e.detail.requestConfig.elt;
+      var form = elt && (elt.form || (elt.closest && elt.closest("form")));
+      if (!form || !xhr || xhr.status < 200 || xhr.status > 299) { return; }
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.hasAttribute("data-draft")) { store.removeItem(key(el)); }
+      });
+    });
+    document.addEventListener("htmx:load", function (e) { restore(e.detail.elt); });
+    document.addEventListener("htmx:afterSettle", function () {
+      fields(document).forEach(function (el) { if (el.value !== "") { keep(el); } });
+    });
+    document.addEventListener("submit", function (e) {
+      if (!e.target.matches || !e.target.matches("form.signout")) { return; }
+      for (var i = store.length - 1; i >= 0; i--) {
+        if (store.key(i).indexOf(all) === 0) { store.removeItem(store.key(i)); }
+      }
+    });
+    restore(document);
+  }
+
   function start() {
     tick();
     title();
@@ -184,6 +234,7 @@
     keepRowsBeingDecided();
     oneLogEntryAnOrder();
     bulkConfirmationFollowsTheForm();
+    drafts();
     document.addEventListener("htmx:sseMessage", follow);
     setInterval(function () { tick(); watchdog(); }, 1000);
     var badge = document.querySelector("[data-testid=nav-pending-count]");

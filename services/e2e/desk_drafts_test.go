@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Found by a probe: a reason or a note typed while the session ended was lost. The action
+// went to the sign-in page, and signing in again brought back an empty box. The tab keeps
+// what was typed until an answer takes it, and then forgets it.
+func TestDeskKeepsWhatWasTypedWhenTheSessionEnds(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	endSessions := func() {
+		t.Helper()
+		_, err := s.db.Exec(t.Context(), `DELETE FROM orders.dashboard_sessions`)
+		require.NoError(t, err)
+	}
+	signInAgain := func(page chromedp.CSS) {
+		t.Helper()
+		do(t, alice,
+			chromedp.WaitVisible(`[data-testid=signin-notice]`),
+			chromedp.SendKeys(`[data-testid=signin-email]`, "alice@example.com"),
+			chromedp.SendKeys(`[data-testid=signin-password]`, "alice-password"),
+			chromedp.Click(`[data-testid=signin-submit]`),
+			chromedp.WaitVisible(page),
+		)
+	}
+	value := func(sel string) string {
+		t.Helper()
+		return get(t, alice, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).value`, sel)))
+	}
+	reason := fmt.Sprintf(`[data-testid=pending-row][data-order-id=%q] [data-testid=decide-reason]`, id)
+
+	do(t, alice, chromedp.WaitVisible(readyRow(id)), chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "reshipper address"))
+	endSessions()
+	do(t, alice, chromedp.Click(in(id, `[data-testid=reject-button]`)))
+	signInAgain(readyRow(id))
+	assert.Equal(t, "awaiting_approval", s.order(t, id).Status, "nothing was decided without a session")
+	assert.Equal(t, "reshipper address", value(reason), "the reason is back")
+	do(t, alice,
+		chromedp.Click(in(id, `[data-testid=reject-button]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=decision-log-entry][data-order-id=%q]`, id))),
+	)
+	assert.Equal(t, "reshipper address", s.waitStatus(t, id, "rejected").DecisionReason)
+
+	page := s.orders + "/dashboard/orders/" + id
+	do(t, alice,
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(`[data-testid=note-text]`),
+		chromedp.SendKeys(`[data-testid=note-text]`, "customer called back"),
+	)
+	endSessions()
+	do(t, alice, chromedp.Click(`[data-testid=note-submit]`))
+	signInAgain(`[data-testid=note-form]`)
+	assert.Equal(t, "customer called back", value(`[data-testid=note-text]`), "the note is back")
+	do(t, alice,
+		chromedp.Click(`[data-testid=note-submit]`),
+		until(`document.querySelector('[data-testid=timeline]').textContent.includes('customer called back')`),
+	)
+	assert.Empty(t, value(`[data-testid=note-text]`), "the note sent leaves the box")
+	do(t, alice, chromedp.Navigate(page), chromedp.WaitVisible(`[data-testid=note-text]`))
+	assert.Empty(t, value(`[data-testid=note-text]`), "a note sent is no draft any more")
+
+	// Signing out forgets what is typed: the next manager in this tab finds none of it.
+	do(t, alice, chromedp.SendKeys(`[data-testid=note-text]`, "private remark"))
+	kept := chromedp.Evaluate[int](`Object.keys(sessionStorage).filter(k => k.startsWith("ordermill-draft")).length`)
+	require.Equal(t, 1, get(t, alice, kept), "the note is the one draft kept")
+	do(t, alice, chromedp.Click(`form.signout button`), chromedp.WaitVisible(`[data-testid=signin-email]`))
+	assert.Zero(t, get(t, alice, kept))
+}
