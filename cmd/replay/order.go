@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
@@ -32,6 +33,10 @@ type step struct {
 	Summary    string       `json:"summary"`
 	State      *order.Order `json:"state"`
 	Decision   []effect     `json:"decision"`
+	// Reply is what the workflow decided on another service's reply that this event
+	// records, on the order as it was before it: the payment session's reply records the
+	// session and sends the confirmation email, which no event of the order decides.
+	Reply []effect `json:"reply,omitempty"`
 	// Error is why the workflow could not decide (a malformed event).
 	Error string `json:"error,omitempty"`
 }
@@ -91,6 +96,7 @@ func history(ctx context.Context, q eventstore.Querier, id string, cfg sagas.Con
 		if err != nil {
 			return nil, err
 		}
+		before := *o
 		o.Apply(e)
 		state := *o
 		s := step{Position: r.Position, RecordedAt: r.RecordedAt, Actor: r.Metadata.Actor, Name: r.Name, Summary: projections.Summarize(e), State: &state}
@@ -107,9 +113,36 @@ func history(ctx context.Context, q eventstore.Querier, id string, cfg sagas.Con
 		for _, e := range effects {
 			s.Decision = append(s.Decision, describe(e, state, r.RecordedAt))
 		}
+		if s.Reply, err = replyRecorded(e, before, r, cfg); err != nil {
+			s.Error = "on the reply: " + err.Error()
+		}
 		steps = append(steps, s)
 	}
 	return steps, nil
+}
+
+// replyRecorded is what the workflow decides on the reply event e records, for the order as
+// it was before (see step.Reply); nothing for an event that records no reply.
+func replyRecorded(e order.Event, before order.Order, r eventstore.Recorded, cfg sagas.Config) ([]effect, error) {
+	created, ok := e.(*order.PaymentSessionCreated)
+	if !ok {
+		return nil, nil
+	}
+	payload, err := json.Marshal(payment.SessionCreated{OrderID: before.ID, SessionID: created.SessionID, URL: created.URL,
+		Amount: int64(created.Amount), Currency: created.Currency, ExpiresAt: created.Deadline})
+	if err != nil {
+		return nil, err
+	}
+	in := sagas.Input{Msg: sagas.Message{Name: payment.SessionCreatedName, ID: r.EventID, Payload: payload}, Order: &before, State: sagas.State{}, Now: r.RecordedAt, Cfg: cfg}
+	effects, err := sagas.ProcessOrder.Decide(in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]effect, len(effects))
+	for i, e := range effects {
+		out[i] = describe(e, before, r.RecordedAt)
+	}
+	return out, nil
 }
 
 // describe says what an effect would do; an order command runs on a copy of the state.
@@ -179,6 +212,15 @@ func printHistory(w io.Writer, steps []step) error {
 			wActor, s.Actor, wName, s.Name, s.Summary, indent, describeState(s.State))
 		if err != nil {
 			return err
+		}
+		for i, e := range s.Reply {
+			label := "          "
+			if i == 0 {
+				label = "on reply  "
+			}
+			if _, err := fmt.Fprintf(w, "%s%s%s\n", indent, label, e.Detail); err != nil {
+				return err
+			}
 		}
 		lines := []string{"nothing to do"}
 		if s.Error != "" {
