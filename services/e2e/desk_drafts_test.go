@@ -1,12 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
 // Found by a probe: a reason or a note typed while the session ended was lost. The action
@@ -72,4 +79,37 @@ func TestDeskKeepsWhatWasTypedWhenTheSessionEnds(t *testing.T) {
 	require.Equal(t, 1, get(t, alice, kept), "the note is the one draft kept")
 	do(t, alice, chromedp.Click(`form.signout button`), chromedp.WaitVisible(`[data-testid=signin-email]`))
 	assert.Zero(t, get(t, alice, kept))
+}
+
+// A ticket's card holds three forms; the answer to one redraws the card, and a comment
+// typed in another was lost with it (left by a probe). It is kept now.
+func TestDeskTicketKeepsACommentWhileAnotherFormIsAnswered(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "system"}, func(o *order.Order) ([]order.Event, error) {
+			return o.OpenSupportTicket("delivery_failed", "parcel lost", time.Now())
+		})
+		return err
+	}))
+	// The tickets page is not live: it must be read once the ticket is in its read model.
+	require.True(t, poll(10*time.Millisecond, func() bool {
+		var n int
+		return s.db.QueryRow(ctx, `SELECT count(*) FROM orders.support_tickets WHERE order_id = $1`, id).Scan(&n) == nil && n == 1
+	}), "the ticket never reached the tickets list")
+	do(t, alice,
+		chromedp.Navigate(s.orders+"/dashboard/tickets"),
+		chromedp.WaitVisible(`[data-testid=ticket-text]`),
+		chromedp.SendKeys(`[data-testid=ticket-text]`, "courier asked for a trace"),
+		chromedp.Click(`[data-testid=ticket-assign-button]`),
+		// The answer is in, and settled (htmx's load of the new card is done).
+		until(`document.querySelector('[data-testid=ticket-assignee]').textContent.includes('alice@example.com')`+
+			` && !document.querySelector('.htmx-added, .htmx-settling')`),
+	)
+	var assignee string
+	require.NoError(t, s.db.QueryRow(ctx, `SELECT assignee FROM orders.support_tickets WHERE order_id = $1`, id).Scan(&assignee))
+	assert.Equal(t, "alice@example.com", assignee, "the ticket was assigned")
+	assert.Equal(t, "courier asked for a trace",
+		get(t, alice, chromedp.Evaluate[string](`document.querySelector("[data-testid=ticket-text]").value`)), "the comment typed is still there")
 }
