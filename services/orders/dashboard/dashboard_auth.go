@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -44,8 +45,8 @@ type manager struct {
 // account already has changes nothing, so the dev account's sessions survive a restart.
 func CreateManager(ctx context.Context, db httpx.Beginner, email, password string) error {
 	email = strings.TrimSpace(email)
-	if !strings.Contains(email, "@") {
-		return errors.New("a manager needs an email address")
+	if !order.ValidEmail(email) {
+		return fmt.Errorf("a manager needs an email address (name@example.com), not %q", apperr.Excerpt(email))
 	}
 	if err := checkNewPassword(email, password); err != nil {
 		return err

@@ -53,9 +53,10 @@ func checkNewPassword(email, password string) error {
 	return nil
 }
 
-// guessable reports whether password is on the common list, as it is or once lower-cased
-// and stripped of trailing digits and symbols, is the account's own email or its name,
-// repeats a few keys, or, for any account but the dev account, names the product: the dev
+// guessable reports whether password is on the common list, or is the account's own email
+// or its name, as it is or once lower-cased and stripped of trailing digits and symbols
+// ("ana@example.com!" was taken: a probe); repeats a few keys; or, for any account but the
+// dev account, names the product, in digits for letters too ("0rdermi11"): the dev
 // account's password (DevDashboardPassword, "ordermill-dev") is printed by `make run` and
 // in the README, and a real account that reused it would open with it.
 func guessable(email, password string) bool {
@@ -67,6 +68,10 @@ func guessable(email, password string) bool {
 	for _, r := range p {
 		distinct[r] = true
 	}
-	product := strings.Contains(p, "ordermill") && email != strings.ToLower(DevManagerEmail)
-	return commonPasswords[p] || commonPasswords[stem] || p == email || stem == name || len(distinct) < minDistinctRunes || product
+	product := strings.Contains(lettersOf.Replace(p), "ordermill") && email != strings.ToLower(DevManagerEmail)
+	return commonPasswords[p] || commonPasswords[stem] || stem == strings.TrimRight(email, suffixNoise) ||
+		stem == strings.TrimRight(name, suffixNoise) || len(distinct) < minDistinctRunes || product
 }
+
+// lettersOf reads the digits and symbols people write for letters as those letters.
+var lettersOf = strings.NewReplacer("0", "o", "1", "l", "!", "l", "|", "l", "3", "e", "4", "a", "@", "a", "5", "s", "$", "s", "7", "t")

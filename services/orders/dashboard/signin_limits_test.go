@@ -302,14 +302,15 @@ func TestNewPasswordsAreLongAndUncommon(t *testing.T) {
 		require.Error(t, err, "%q", pw)
 		assert.Contains(t, err.Error(), "at least 12 characters", "%q", pw)
 	}
-	for _, pw := range []string{"password1234", "Password1234!", "qwertyuiop12", "123456789012", "iloveyou2024", "letmein12345", "ana@example.com"} {
+	for _, pw := range []string{"password1234", "Password1234!", "qwertyuiop12", "123456789012", "iloveyou2024", "letmein12345", "ana@example.com",
+		"ana@example.com!", "Ana@Example.com1", "ana!!!!!!!!!!"} {
 		err := orders.CreateManager(ctx, d.pool, "ana@example.com", pw)
 		require.Error(t, err, "%q", pw)
 		assert.Contains(t, err.Error(), "too common", "%q", pw)
 	}
 	// The dev account's password is published (README, `make run`'s output): a real
 	// account may not reuse it, nor another password that names the product.
-	for _, pw := range []string{orders.DevDashboardPassword, "Ordermill-Dev", "my ordermill account"} {
+	for _, pw := range []string{orders.DevDashboardPassword, "Ordermill-Dev", "my ordermill account", "0rdermill-dev", "ord3rmill-dev", "ordermi11-dev!!"} {
 		err := orders.CreateManager(ctx, d.pool, "ana@example.com", pw)
 		require.Error(t, err, "%q", pw)
 		assert.Contains(t, err.Error(), "too common", "%q", pw)
@@ -318,4 +319,16 @@ func TestNewPasswordsAreLongAndUncommon(t *testing.T) {
 		assert.NoError(t, orders.CreateManager(ctx, d.pool, "ana@example.com", pw), "%q", pw)
 	}
 	assert.NoError(t, orders.CreateManager(ctx, d.pool, orders.DevManagerEmail, orders.DevDashboardPassword), "the dev account's own")
+}
+
+// A probe created a manager whose address was "@": the decider every audit line names.
+// An account's address is a bare address, as a customer's is.
+func TestAManagerNeedsAnEmailAddress(t *testing.T) {
+	d := newDash(t)
+	for _, email := range []string{"", "@", " @ ", "ana", "Ana <ana@example.com>", "ana@[10.0.0.1]"} {
+		err := orders.CreateManager(context.Background(), d.pool, email, "correct horse battery")
+		require.Error(t, err, "%q", email)
+		assert.Contains(t, err.Error(), "a manager needs an email address", "%q", email)
+	}
+	require.NoError(t, orders.CreateManager(context.Background(), d.pool, " ana@example.com ", "correct horse battery"))
 }
