@@ -371,10 +371,13 @@ func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Even
 
 // ValidEmail accepts a bare address (no display name, no line breaks) as RFC 5322 parses
 // it: the address becomes an email's To header, so anything else is refused at the door.
-// The sender's (MAIL_FROM) is held to the same rule.
+// A domain given as an IP address ("a@[127.0.0.1]") is refused too: it would have the
+// mail relay deliver to whatever host it names, inside the network as well (a probe). The
+// sender's (MAIL_FROM) and a dashboard manager's address are held to the same rule.
 func ValidEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && a.Name == ""
+	_, domain, _ := strings.Cut(s, "@")
+	return err == nil && a.Address == s && a.Name == "" && !strings.HasPrefix(domain, "[")
 }
 
 // OpenSupportTicket opens a ticket of kind for a person to look at; it is allowed in any

@@ -431,6 +431,7 @@ func TestPlaceValidation(t *testing.T) {
 		{"email with a display name", func(p *PlaceOrder) { p.CustomerEmail = "Ann <ann@example.com>" }, "customerEmail"},
 		{"email with a line break", func(p *PlaceOrder) { p.CustomerEmail = "ann@example.com\r\nBcc: x@example.com" }, "customerEmail"},
 		{"email with two ats", func(p *PlaceOrder) { p.CustomerEmail = "ann@@example.com" }, "customerEmail"},
+		{"email to an IP address", func(p *PlaceOrder) { p.CustomerEmail = "ann@[127.0.0.1]" }, "customerEmail"},
 		{"too many units on a line", func(p *PlaceOrder) { p.Items[0].Quantity = 10_001; p.Items[0].UnitPrice = nil }, "items[0].quantity"},
 		{"2^31 units on a line", func(p *PlaceOrder) { p.Items[1].Quantity = 1 << 31; p.Items[1].UnitPrice = nil }, "items[1].quantity"},
 		{"too many lines", func(p *PlaceOrder) { p.Items = unpricedLines(101, 1) }, "items"},

@@ -771,7 +771,9 @@ type PlaceOrder struct {
 	BillingAddress *Address `json:"billingAddress,omitempty"`
 
 	// Currency optional (left out or null: the catalog's); when given, three letters in any case, which must be the catalog's currency; a blank one is a 400
-	Currency      *string `json:"currency,omitempty"`
+	Currency *string `json:"currency,omitempty"`
+
+	// CustomerEmail a bare address (no display name); one whose domain is an IP address (ann@[10.0.0.1]) is refused
 	CustomerEmail *string `json:"customerEmail,omitempty"`
 	CustomerId    *string `json:"customerId,omitempty"`
 	Items         []Item  `json:"items"`
