@@ -123,6 +123,19 @@ type ReservationFailed struct {
 	At     time.Time `json:"at"`
 }
 
+// ForStaff reports whether the event named name is the desk's own record about an order:
+// a manager's note or claim, or a support ticket. None of them is the order's course, and
+// the order's customer is not shown them: a note's or a claim's name and time told a
+// customer that staff were reviewing the order (found by a probe).
+func ForStaff(name string) bool {
+	switch name {
+	case NameNoteAdded, NameOrderClaimed, NameClaimReleased,
+		NameSupportTicketOpened, NameTicketAssigned, NameTicketCommented, NameTicketClosed:
+		return true
+	}
+	return false
+}
+
 // PaymentSessionCreated records the checkout the customer must complete before the deadline.
 // Amount and Currency are absent (zero) in sessions recorded before they were checked.
 type PaymentSessionCreated struct {

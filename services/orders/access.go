@@ -131,7 +131,7 @@ func customerView(v orderView) customerOrderView {
 
 // customerEventView is one entry of an order's history as its customer sees it: what
 // happened and when. The payloads carry personal data and risk factors, the actors name
-// managers.
+// managers; the desk's own events (order.ForStaff: notes, claims, tickets) are left out.
 type customerEventView struct {
 	Version    int       `json:"version"`
 	Name       string    `json:"name"`

@@ -1,17 +1,23 @@
 package orders_test
 
 import (
+	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
@@ -93,6 +99,44 @@ func TestReadsNeedTheRightCredential(t *testing.T) {
 	require.Equal(t, http.StatusOK, full.status)
 	assert.Equal(t, "zoe@example.com", decodeObject(t, full.body)["customerEmail"])
 	assert.Equal(t, http.StatusNotFound, a.get(t, "/api/orders/no-such-order").status)
+}
+
+// A probe read, with an order's own token, that staff had claimed the order and written
+// notes about it: the desk's events are not the customer's. The operator sees them all.
+func TestTheCustomerDoesNotSeeTheDesksEvents(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{OrderTokenSecret: testOrderSecret})
+	id, token := a.placeForToken(t, privateOrder)
+	ctx := context.Background()
+	now := time.Now()
+	require.NoError(t, pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"}, func(o *order.Order) ([]order.Event, error) {
+			note, err := o.AddNote("bob@example.com", "fraud ring?", now)
+			if err != nil {
+				return nil, err
+			}
+			ticket, err := o.OpenSupportTicket("payment_mismatch", "checking", now)
+			return append(note, ticket...), err
+		})
+		return err
+	}))
+	names := func(body []byte) []string {
+		var v struct{ Events []struct{ Name string } }
+		require.NoError(t, json.Unmarshal(body, &v))
+		var out []string
+		for _, e := range v.Events {
+			out = append(out, e.Name)
+		}
+		return out
+	}
+	mine := a.getWith(t, "/api/orders/"+id+"/events", bearerHeader(token))
+	require.Equal(t, http.StatusOK, mine.status)
+	assert.Contains(t, names(mine.body), order.NameOrderPlaced)
+	assert.NotContains(t, names(mine.body), order.NameNoteAdded)
+	assert.NotContains(t, names(mine.body), order.NameSupportTicketOpened)
+	all := a.get(t, "/api/orders/"+id+"/events")
+	require.Equal(t, http.StatusOK, all.status)
+	assert.Subset(t, names(all.body), []string{order.NameOrderPlaced, order.NameNoteAdded, order.NameSupportTicketOpened})
 }
 
 func sep(path string) string {

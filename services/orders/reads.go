@@ -83,9 +83,11 @@ func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if who == customer {
-		out := make([]customerEventView, len(recorded))
-		for i, e := range recorded {
-			out[i] = customerEventView{Version: e.Version, Name: e.Name, RecordedAt: e.RecordedAt}
+		out := make([]customerEventView, 0, len(recorded))
+		for _, e := range recorded {
+			if !order.ForStaff(e.Name) {
+				out = append(out, customerEventView{Version: e.Version, Name: e.Name, RecordedAt: e.RecordedAt})
+			}
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": id, "events": out})
 		return

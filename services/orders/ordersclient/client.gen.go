@@ -1173,7 +1173,7 @@ type ClientInterface interface {
 	// Corresponds with GET /api/orders/{id} (the `GetOrder` operationId).
 	GetOrder(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetOrderEvents The order's event history: with data and actors for the operator, names and times with the order's token
+	// GetOrderEvents The order's event history: with data and actors for the operator, names and times with the order's token (without the desk's own events: notes, claims, support tickets)
 	//
 	// Corresponds with GET /api/orders/{id}/events (the `GetOrderEvents` operationId).
 	GetOrderEvents(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1348,7 +1348,7 @@ func (c *Client) GetOrder(ctx context.Context, id OrderID, reqEditors ...Request
 	return c.Client.Do(req)
 }
 
-// GetOrderEvents The order's event history: with data and actors for the operator, names and times with the order's token
+// GetOrderEvents The order's event history: with data and actors for the operator, names and times with the order's token (without the desk's own events: notes, claims, support tickets)
 //
 // Corresponds with GET /api/orders/{id}/events (the `GetOrderEvents` operationId).
 func (c *Client) GetOrderEvents(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2201,7 +2201,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/orders/{id} (the `GetOrder` operationId).
 	GetOrderWithResponse(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*GetOrderResponse, error)
 
-	// GetOrderEventsWithResponse The order's event history: with data and actors for the operator, names and times with the order's token
+	// GetOrderEventsWithResponse The order's event history: with data and actors for the operator, names and times with the order's token (without the desk's own events: notes, claims, support tickets)
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3429,7 +3429,7 @@ func (c *ClientWithResponses) GetOrderWithResponse(ctx context.Context, id Order
 	return ParseGetOrderResponse(rsp)
 }
 
-// GetOrderEventsWithResponse The order's event history: with data and actors for the operator, names and times with the order's token
+// GetOrderEventsWithResponse The order's event history: with data and actors for the operator, names and times with the order's token (without the desk's own events: notes, claims, support tickets)
 //
 // Returns a wrapper object for the known response body format(s).
 //
