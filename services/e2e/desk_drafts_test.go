@@ -4,16 +4,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/eventstore"
-	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
 // Found by a probe: a reason or a note typed while the session ended was lost. The action
@@ -86,18 +80,8 @@ func TestDeskKeepsWhatWasTypedWhenTheSessionEnds(t *testing.T) {
 func TestDeskTicketKeepsACommentWhileAnotherFormIsAnswered(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
+	s.openTicket(t, id)
 	ctx := context.Background()
-	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "system"}, func(o *order.Order) ([]order.Event, error) {
-			return o.OpenSupportTicket("delivery_failed", "parcel lost", time.Now())
-		})
-		return err
-	}))
-	// The tickets page is not live: it must be read once the ticket is in its read model.
-	require.True(t, poll(10*time.Millisecond, func() bool {
-		var n int
-		return s.db.QueryRow(ctx, `SELECT count(*) FROM orders.support_tickets WHERE order_id = $1`, id).Scan(&n) == nil && n == 1
-	}), "the ticket never reached the tickets list")
 	do(t, alice,
 		chromedp.Navigate(s.orders+"/dashboard/tickets"),
 		chromedp.WaitVisible(`[data-testid=ticket-text]`),

@@ -9,13 +9,9 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/eventstore"
-	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/orders"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -298,18 +294,7 @@ func TestDeskFieldsAreReadableInBothThemes(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
 	do(t, alice, chromedp.WaitVisible(readyRow(id)))
-	ctx := context.Background()
-	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "system"}, func(o *order.Order) ([]order.Event, error) {
-			return o.OpenSupportTicket("delivery_failed", "parcel lost", time.Now())
-		})
-		return err
-	}))
-	// The tickets page is not live: it must be read once the ticket is in its read model.
-	require.True(t, poll(10*time.Millisecond, func() bool {
-		var n int
-		return s.db.QueryRow(ctx, `SELECT count(*) FROM orders.support_tickets WHERE order_id = $1`, id).Scan(&n) == nil && n == 1
-	}), "the ticket never reached the tickets list")
+	s.openTicket(t, id)
 	signedOut := tab(t, alice)
 	for _, theme := range []string{"light", "dark"} {
 		if theme == "dark" {

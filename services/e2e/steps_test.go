@@ -1,14 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/services/orders/ordersclient"
 )
 
@@ -114,4 +119,21 @@ func (s *system) waitStock(t *testing.T, sku string, want stock) {
 	if !poll(10*time.Millisecond, func() bool { got = s.stock(t, sku); return got == want }) {
 		t.Fatalf("stock of %s is %+v, want %+v", sku, got, want)
 	}
+}
+
+// openTicket opens a delivery_failed support ticket on order id as the workflow would,
+// and waits until the tickets list has it: the tickets page is not live.
+func (s *system) openTicket(t *testing.T, id string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "system"}, func(o *order.Order) ([]order.Event, error) {
+			return o.OpenSupportTicket("delivery_failed", "parcel lost", time.Now())
+		})
+		return err
+	}))
+	require.True(t, poll(10*time.Millisecond, func() bool {
+		var n int
+		return s.db.QueryRow(ctx, `SELECT count(*) FROM orders.support_tickets WHERE order_id = $1`, id).Scan(&n) == nil && n == 1
+	}), "the ticket never reached the tickets list")
 }
