@@ -47,7 +47,10 @@ func NewStripe(cfg StripeConfig) *Stripe {
 	backend := &stripe.BackendConfig{
 		HTTPClient:        cfg.HTTPClient,
 		MaxNetworkRetries: stripe.Int64(2),
-		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelError},
+		// stripe-go's own lines are plain text on stderr, one per failed try, in the middle
+		// of a JSON log (a probe counted thousands in an outage); every error they report
+		// reaches the caller, whose log line (thinned, with the order) says it.
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}
 	if cfg.APIBase != "" {
 		backend.URL = stripe.String(strings.TrimSuffix(cfg.APIBase, "/"))

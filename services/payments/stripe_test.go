@@ -3,8 +3,10 @@ package payments_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -295,4 +297,24 @@ func TestStripeDownIsAnOutageAndARefusalIsNot(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, eventstore.IsOutage(err), "a refusal is no outage: %v", err)
 	assert.Contains(t, err.Error(), "No such payment_intent")
+}
+
+// stripe-go printed a plain-text "[ERROR] Request failed" line on stderr for each failed
+// try, in the middle of the JSON log (a probe counted thousands during a Stripe outage).
+// The error reaches the caller, which logs it; stripe-go itself says nothing.
+func TestStripeWritesNothingOfItsOwnToStderr(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // a Stripe that does not answer
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	stderr := os.Stderr
+	os.Stderr = w
+	_, callErr := payments.NewStripe(payments.StripeConfig{SecretKey: "sk_test_ordermill", APIBase: closed.URL, SuccessURL: "https://shop.example/paid"}).
+		OpenSession(testContext(t), payment.CreateSession{OrderID: "ord-outage", Amount: 500, Currency: "EUR", Lines: []payment.Line{{SKU: "SKU-002", Quantity: 1, UnitPrice: 500}}})
+	os.Stderr = stderr
+	require.NoError(t, w.Close())
+	written, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Error(t, callErr, "Stripe did not answer")
+	assert.Empty(t, string(written))
 }
