@@ -246,6 +246,21 @@ func Open(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	if err := EnsureDatabase(ctx, databaseURL); err != nil {
 		return nil, err
 	}
+	pool, err := Connect(ctx, databaseURL, app)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// Connect connects a pool to the database databaseURL names, configured as Open's, and
+// neither creates nor migrates it: what a tool that reads the services' database uses
+// (with RequireSchema).
+func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -270,9 +285,29 @@ func Open(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
-	}
 	return pool, nil
+}
+
+// RequireSchema refuses a database whose schema is older than this binary's, or that holds
+// none of Ordermill's: a tool that reads the services' database must not migrate it. Every
+// replay command did, and a mistyped DATABASE_URL gave another application's database
+// Ordermill's schemas, tables and extension (found by a probe); a newer tool would have
+// migrated production ahead of its services.
+func RequireSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	name := pool.Config().ConnConfig.Database
+	var migrated bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.goose_db_version') IS NOT NULL`).Scan(&migrated); err != nil {
+		return fmt.Errorf("look up the schema of database %s: %w", name, err)
+	}
+	if !migrated {
+		return fmt.Errorf("database %s holds no Ordermill schema: DATABASE_URL must name the services' database (they create and migrate it when they start)", name)
+	}
+	current, want, err := SchemaVersion(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if current < want {
+		return fmt.Errorf("database %s is at migration %d, this binary needs %d: start the services of this release on it first (they migrate it), or run bin/replay -migrate-only", name, current, want)
+	}
+	return nil
 }

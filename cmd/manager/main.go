@@ -32,7 +32,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(fs.Output(), "Usage: manager [flags]\n\nCreates a dashboard account or resets its password, read from standard input.\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output())
-		host.WriteVars(fs.Output(), []host.Var{host.DatabaseURLVar})
+		host.WriteVars(fs.Output(), []host.Var{host.ToolDatabaseURLVar})
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // usage writes the help: the commands, the flags and the environment.
 func usage(w io.Writer) {
 	fmt.Fprintf(w, help, strings.Join(projections.Names(), ", "))
-	host.WriteVars(w, append([]host.Var{host.DatabaseURLVar}, orders.WorkflowVars...))
+	host.WriteVars(w, append([]host.Var{host.ToolDatabaseURLVar}, orders.WorkflowVars...))
 }
 
 // parse parses flags wherever they stand among the arguments (replay order ID -json) and

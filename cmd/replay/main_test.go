@@ -154,6 +154,41 @@ func TestCommandsRefuseADatabaseThatDoesNotExist(t *testing.T) {
 	assert.False(t, databaseExists(t, adminURL, name), "nothing was created")
 }
 
+// Nor does any command but -migrate-only migrate a database: every one did, and a
+// DATABASE_URL naming another application's database gave it Ordermill's schemas,
+// tables and extension (found by a probe). One a release behind is refused too: its
+// services migrate it when they start.
+func TestCommandsMigrateNoDatabase(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL, adminURL, name := newDatabaseURL(t)
+	admin, err := pgx.Connect(ctx, adminURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	for _, args := range [][]string{{"verify"}, {"status"}, {"projections"}, {"deadletters", "list"}, {"order", "ord-1"}} {
+		err := run(ctx, args, env(dbURL), io.Discard, io.Discard)
+		require.Error(t, err, "%v", args)
+		assert.Contains(t, err.Error(), "database "+name+" holds no Ordermill schema", "%v", args)
+	}
+	other, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer other.Close(ctx)
+	var tables int
+	require.NoError(t, other.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`).Scan(&tables))
+	assert.Zero(t, tables, "nothing was created in it")
+
+	// Migrated, then one migration taken back: a release behind this binary.
+	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), io.Discard, io.Discard))
+	_, err = other.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`)
+	require.NoError(t, err)
+	err = run(ctx, []string{"status"}, env(dbURL), io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "start the services of this release on it first")
+}
+
 // A bad flag is reported before any database is touched.
 func TestUnknownFlagFails(t *testing.T) {
 	t.Parallel()

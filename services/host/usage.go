@@ -21,6 +21,10 @@ type Var struct {
 // DatabaseURLVar is the one variable every binary that opens the database reads.
 var DatabaseURLVar = Var{"DATABASE_URL", eventstore.DefaultDatabaseURL, "the one database, created and migrated at start-up"}
 
+// ToolDatabaseURLVar is DatabaseURLVar as an operator's tool reads it (bin/manager,
+// bin/replay): the services' database, neither created nor migrated by the tool.
+var ToolDatabaseURLVar = Var{"DATABASE_URL", eventstore.DefaultDatabaseURL, "the services' database, as they created and migrated it (never created or migrated here)"}
+
 // ProcessVars are the variables every service process reads (Run), for a service whose
 // default port is defaultPort.
 func ProcessVars(defaultPort int) []Var {

@@ -30,15 +30,25 @@ func Main(name string, run func(ctx context.Context) error) {
 }
 
 // OpenDatabase opens the database getenv's DATABASE_URL names (eventstore's default when
-// it is empty), with its connections named after app. The database must exist: an
-// operator's tool works on the services' database, and a misspelt name is an error, not
-// a new empty database (eventstore.MustExist).
+// it is empty), with its connections named after app. An operator's tool works on the
+// services' database as they left it: a misspelt name is an error, not a new empty
+// database (eventstore.MustExist), and neither another application's database nor one
+// this release's services have not migrated yet is migrated by a tool
+// (eventstore.RequireSchema).
 func OpenDatabase(ctx context.Context, getenv func(string) string, app string) (*pgxpool.Pool, error) {
 	url := databaseURL(getenv)
 	if err := eventstore.MustExist(ctx, url); err != nil {
 		return nil, err
 	}
-	return eventstore.Open(ctx, url, app)
+	pool, err := eventstore.Connect(ctx, url, app)
+	if err != nil {
+		return nil, err
+	}
+	if err := eventstore.RequireSchema(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }
 
 // CreateDatabase is OpenDatabase for a tool that may give a database its start (history,
