@@ -44,6 +44,11 @@ type Options struct {
 	// Until, when not zero, stops the log at that position: the read models as they were
 	// when the event at that position was the newest (BuildInto only).
 	Until int64
+	// UntilTime, when not zero, leaves out every event recorded after it (BuildInto only).
+	// Positions and times need not grow together (bin/history appends a past after live
+	// orders), so a time is not a position: with Until alone, -until TIME kept orders
+	// recorded long after it (found by a probe).
+	UntilTime time.Time
 	// Progress, when set, hears after every chunk how many messages were read of how many.
 	Progress func(done, total int64)
 }
@@ -67,7 +72,7 @@ const rebuildLock = 0x7265706c6179 // "replay"
 // position instead, since the others stay where they are. A cancelled or failed rebuild
 // leaves the live tables as they were.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
-	if opts.Until != 0 {
+	if opts.Until != 0 || !opts.UntilTime.IsZero() {
 		return Result{}, errors.New("a rebuild swapped in must reach the head of the log: build up to a position into a schema of its own")
 	}
 	conn, err := pool.Acquire(ctx)
@@ -188,6 +193,7 @@ type builder struct {
 	topics     []string
 	workers    []*worker // one per topic, in the order of topics
 	until      int64
+	untilTime  time.Time
 	// triggered is set once the shadow tables have their triggers: the counters' trigger
 	// updates rows every chunk shares, which chunks written side by side would take in
 	// different orders and deadlock on, so from then on the workers write one at a time.
@@ -293,7 +299,7 @@ func newBuilder(ctx context.Context, pool *pgxpool.Pool, schema string, opts Opt
 	if ps == nil {
 		ps = All()
 	}
-	b := &builder{pool: pool, schema: schema, ps: ps, topics: topics(ps), until: opts.Until, progress: opts.Progress}
+	b := &builder{pool: pool, schema: schema, ps: ps, topics: topics(ps), until: opts.Until, untilTime: opts.UntilTime, progress: opts.Progress}
 	for _, p := range ps {
 		b.needsState = b.needsState || p.needsState
 	}
@@ -485,7 +491,8 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 	if err := jsonv2.Unmarshal(payload, &r); err != nil {
 		return fmt.Errorf("decode event envelope: %w", err)
 	}
-	if w.b.until > 0 && r.Position > w.b.until || r.StreamType != orderstream.StreamType {
+	if w.b.until > 0 && r.Position > w.b.until || r.RecordedAt.After(w.b.untilTime) && !w.b.untilTime.IsZero() ||
+		r.StreamType != orderstream.StreamType {
 		return nil
 	}
 	w.res.Events++

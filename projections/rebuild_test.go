@@ -283,6 +283,41 @@ func TestBuildUntilAPositionEqualsALogCutThere(t *testing.T) {
 	assert.Equal(t, checksums(t, cut, "orders"), checksums(t, full, "as_of"))
 }
 
+// A time keeps the events recorded by then, wherever the log holds them: a past appended
+// after later orders (bin/history after live ones) is built as of its own times. With
+// only the position of the newest event recorded by then, -until TIME kept the later
+// orders below it too (found by a probe).
+func TestBuildUntilATimeKeepsWhatWasRecordedByThen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	full, early := pgtest.Pool(t), pgtest.Pool(t)
+	past := ordergen.Options{Events: 3000, Seed: 5, Prefix: "past-", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	generate(t, full, ordergen.Options{Events: 3000, Seed: 4, Prefix: "late-", Start: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
+	generate(t, full, past)
+	generate(t, early, past)
+	_, err := projections.Rebuild(ctx, early, projections.Options{})
+	require.NoError(t, err)
+
+	var at time.Time
+	var position int64
+	require.NoError(t, full.QueryRow(ctx, `SELECT max(recorded_at) FROM events WHERE stream_id LIKE 'past-%'`).Scan(&at))
+	require.NoError(t, full.QueryRow(ctx, `SELECT max(position) FROM events WHERE recorded_at <= $1`, at).Scan(&position))
+	_, err = projections.BuildInto(ctx, full, "as_of", projections.Options{Until: position, UntilTime: at})
+	require.NoError(t, err)
+	// The same orders in the same states (their rows' log positions differ: the past
+	// stands after the later orders in full's log).
+	orders := func(pool *pgxpool.Pool, schema string) []string {
+		rows, err := pool.Query(ctx, `SELECT order_id || ' ' || status || ' ' || total_cents FROM `+schema+`.order_summaries ORDER BY order_id`)
+		require.NoError(t, err)
+		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return list
+	}
+	want := orders(early, "orders")
+	require.NotEmpty(t, want)
+	assert.Equal(t, want, orders(full, "as_of"))
+}
+
 // A rebuild of one projection follows the consumer group: the new table holds what the
 // group has consumed, no more, so the live consumer carries on from there without
 // missing or repeating an event.

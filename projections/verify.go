@@ -81,7 +81,7 @@ const groupWait = 30 * time.Second
 // row already shows them) are left out and counted, as are the counters over all orders
 // then. The build is dropped afterwards; nothing live is touched.
 func Verify(ctx context.Context, pool *pgxpool.Pool, opts Options, maxRows int) (Diff, Result, error) {
-	if opts.Until != 0 {
+	if opts.Until != 0 || !opts.UntilTime.IsZero() {
 		return Diff{}, Result{}, errors.New("verify compares with the live read models, which are at the head of the log")
 	}
 	b, err := newWorkingBuilder(ctx, pool, verifyPrefix, opts)

@@ -202,42 +202,44 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projectio
 }
 
 func buildUntil(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projection, until, schema string, stdout, stderr io.Writer) error {
-	position, err := positionAt(ctx, pool, until)
+	position, at, err := positionAt(ctx, pool, until)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	p := newProgress(stderr, "build")
-	res, err := projections.BuildInto(ctx, pool, schema, projections.Options{Projections: ps, Until: position, Progress: p.report})
+	res, err := projections.BuildInto(ctx, pool, schema, projections.Options{Projections: ps, Until: position, UntilTime: at, Progress: p.report})
 	p.done()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "built %s as of position %d from %d events into schema %s in %s\n", names(ps), position, res.Events, schema, elapsed(start))
+	asOf := fmt.Sprintf("position %d", position)
+	if !at.IsZero() {
+		asOf = at.Format(time.RFC3339Nano)
+	}
+	fmt.Fprintf(stdout, "built %s as of %s from %d events into schema %s in %s\n", names(ps), asOf, res.Events, schema, elapsed(start))
 	return nil
 }
 
-// positionAt reads -until: a log position, or a time, which stands for the newest event
-// recorded at or before it.
-func positionAt(ctx context.Context, pool *pgxpool.Pool, until string) (int64, error) {
+// positionAt reads -until: a log position, or a time. A time keeps the events recorded at
+// or before it (at), up to the newest of them (position), wherever the log holds them.
+func positionAt(ctx context.Context, pool *pgxpool.Pool, until string) (position int64, at time.Time, err error) {
 	if n, err := strconv.ParseInt(until, 10, 64); err == nil {
 		if n <= 0 {
-			return 0, fmt.Errorf("-until %d: positions start at 1", n)
+			return 0, at, fmt.Errorf("-until %d: positions start at 1", n)
 		}
-		return n, nil
+		return n, at, nil
 	}
-	at, err := time.Parse(time.RFC3339Nano, until)
-	if err != nil {
-		return 0, fmt.Errorf("-until %q is neither a log position nor an RFC 3339 time", until)
+	if at, err = time.Parse(time.RFC3339Nano, until); err != nil {
+		return 0, at, fmt.Errorf("-until %q is neither a log position nor an RFC 3339 time", until)
 	}
-	var position int64
 	if err := pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $1`, at).Scan(&position); err != nil {
-		return 0, err
+		return 0, at, err
 	}
 	if position == 0 {
-		return 0, fmt.Errorf("no event was recorded at or before %s", at.Format(time.RFC3339))
+		return 0, at, fmt.Errorf("no event was recorded at or before %s", at.Format(time.RFC3339))
 	}
-	return position, nil
+	return position, at, nil
 }
 
 func verify(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projection, maxRows int, stdout, stderr io.Writer) error {
