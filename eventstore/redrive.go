@@ -69,7 +69,7 @@ func Redrive(ctx context.Context, db TxBeginner, f RedriveFilter) ([]Redriven, e
 		UPDATE dead_letters d SET redriven_at = now(), redriven_by = $4
 		FROM chosen WHERE d.id = chosen.id AND d.redriven_at IS NULL
 		RETURNING d.id, d.topic, d.consumer_group, d.message_uuid, d.payload, d.metadata`,
-		f.ID, physical(f.Topic), f.Group, f.By)
+		f.ID, PhysicalTopics(f.Topic), f.Group, f.By)
 	if err != nil {
 		return nil, fmt.Errorf("choose dead letters: %w", err)
 	}
@@ -180,24 +180,24 @@ type DeadLetter struct {
 
 // DeadLetters lists dead letters, newest first, at most limit of them; open only leaves
 // out the ones already re-driven, topic (if not empty) keeps one topic's (a partitioned
-// topic's, such as order_events, are those of its partitions: physical).
+// topic's, such as order_events, are those of its partitions: PhysicalTopics).
 func DeadLetters(ctx context.Context, q Querier, topic string, open bool, limit int) ([]DeadLetter, error) {
 	rows, err := q.Query(ctx, `
 		SELECT id, topic, consumer_group, message_uuid, coalesce(payload, 'null'::jsonb), metadata, error, failed_at, redriven_at, redriven_by
 		FROM dead_letters
 		WHERE (cardinality($1::text[]) = 0 OR topic = ANY($1)) AND (NOT $2 OR redriven_at IS NULL)
-		ORDER BY failed_at DESC, id DESC LIMIT $3`, physical(topic), open, limit)
+		ORDER BY failed_at DESC, id DESC LIMIT $3`, PhysicalTopics(topic), open, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[DeadLetter])
 }
 
-// physical is the topics a dead letter of topic may name: a partitioned topic's
+// PhysicalTopics is the topics a dead letter of topic may name: a partitioned topic's
 // partitions (order_events is order_events.0 … .3, which its dead letters name: an
 // operator asking for order_events was told it had none open), and the topic itself (a
 // partition, or a letter from before the topic was partitioned). None for "": any topic.
-func physical(topic string) []string {
+func PhysicalTopics(topic string) []string {
 	if topic == "" {
 		return []string{}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/eventstore"
@@ -27,6 +28,9 @@ func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadL
 	}
 	switch args[0] {
 	case "list":
+		if o.id != 0 || o.group != "" {
+			return errors.New("deadletters list takes -topic and -all; -id and -group choose what redrive re-drives")
+		}
 		ds, err := eventstore.DeadLetters(ctx, pool, o.topic, !o.all, 500)
 		if err != nil {
 			return err
@@ -58,33 +62,85 @@ func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadL
 		for _, d := range done {
 			fmt.Fprintf(stdout, "re-drove dead letter %d (message %s) to %s on %s\n", d.ID, d.MessageUUID, d.Group, d.Topic)
 		}
-		switch {
-		case len(done) > 0:
-		case o.id != 0:
-			// Asked for by number: one re-driven before is done (a re-run of the same
-			// command), one that never was is a mistake the exit status must show.
-			var exists bool
-			if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE id = $1)`, o.id).Scan(&exists); err != nil {
-				return err
-			}
-			if !exists {
-				return fmt.Errorf("there is no dead letter %d (deadletters list -all shows them)", o.id)
-			}
-			fmt.Fprintf(stdout, "nothing to re-drive: dead letter %d was re-driven already\n", o.id)
-		default:
-			// Likewise a topic: one of the log, or of a dead letter, has nothing open; a
-			// name that is neither is a typo the exit status must show.
-			var known bool
-			if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE topic = $1)
-				OR to_regclass(quote_ident('watermill_' || $1)) IS NOT NULL`, o.topic).Scan(&known); err != nil {
-				return err
-			}
-			if !known {
-				return fmt.Errorf("there is no topic %s: name a physical topic such as order_events.2 (deadletters list -all shows the topics of dead letters)", o.topic)
-			}
-			fmt.Fprintf(stdout, "nothing to re-drive: topic %s has no open dead letter\n", o.topic)
+		if len(done) == 0 {
+			return nothingRedriven(ctx, pool, o, stdout)
 		}
 		return nil
 	}
 	return fmt.Errorf("deadletters %s: want list or redrive", args[0])
+}
+
+// nothingRedriven says why a re-drive found nothing open. Every letter its filters name was
+// re-driven before: a re-run, done (exit 0). None has those filters: an error naming what
+// is there, a typo or a filter that misses, which a script must not take for done (a
+// probe's -id 1 -topic order_events, for a letter of reservation_events, was told it was
+// "re-driven already", exit 0). A topic of the log, or a consumer group that reads one,
+// with no letter open is nothing to do.
+func nothingRedriven(ctx context.Context, pool *pgxpool.Pool, o deadLetterOptions, stdout io.Writer) error {
+	topics := eventstore.PhysicalTopics(o.topic)
+	var matched int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters
+		WHERE ($1 = 0 OR id = $1) AND (cardinality($2::text[]) = 0 OR topic = ANY($2)) AND ($3 = '' OR consumer_group = $3)`,
+		o.id, topics, o.group).Scan(&matched); err != nil {
+		return err
+	}
+	if matched > 0 && o.id != 0 {
+		fmt.Fprintf(stdout, "nothing to re-drive: dead letter %d was re-driven already\n", o.id)
+		return nil
+	}
+	if matched > 0 {
+		fmt.Fprintf(stdout, "nothing to re-drive: %s has no open dead letter\n", chosen(o))
+		return nil
+	}
+	if o.id != 0 {
+		var topic, group string
+		err := pool.QueryRow(ctx, `SELECT topic, consumer_group FROM dead_letters WHERE id = $1`, o.id).Scan(&topic, &group)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("there is no dead letter %d (deadletters list -all shows them)", o.id)
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("dead letter %d is of topic %s and consumer group %s, which -topic or -group leave out", o.id, topic, group)
+	}
+	var known, reads bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE topic = ANY($1))
+		OR EXISTS (SELECT 1 FROM unnest($1::text[]) t WHERE to_regclass(quote_ident('watermill_' || t)) IS NOT NULL)`, topics).Scan(&known); err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("there is no topic %s: name a topic of the log such as order_events (deadletters list -all shows the topics of dead letters)", o.topic)
+	}
+	if o.group != "" {
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE consumer_group = $1)`, o.group).Scan(&reads); err != nil {
+			return err
+		}
+		for _, t := range topics {
+			if reads {
+				break
+			}
+			var offsets *string
+			if err := pool.QueryRow(ctx, `SELECT to_regclass(quote_ident('watermill_offsets_' || $1))::text`, t).Scan(&offsets); err != nil {
+				return err
+			}
+			if offsets != nil {
+				if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+*offsets+` WHERE consumer_group = $1)`, o.group).Scan(&reads); err != nil {
+					return err
+				}
+			}
+		}
+		if !reads {
+			return fmt.Errorf("no consumer group %s reads topic %s (deadletters list -all shows the groups of dead letters)", o.group, o.topic)
+		}
+	}
+	fmt.Fprintf(stdout, "nothing to re-drive: %s has no open dead letter\n", chosen(o))
+	return nil
+}
+
+// chosen names the topic a re-drive's filters choose, and the group.
+func chosen(o deadLetterOptions) string {
+	if o.group != "" {
+		return "topic " + o.topic + " for consumer group " + o.group
+	}
+	return "topic " + o.topic
 }

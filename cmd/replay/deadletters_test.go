@@ -47,6 +47,18 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	_, err = replay(t, url, "deadletters", "redrive", "-topic", "nosuchtopic", "-by", "tester")
 	assert.ErrorContains(t, err, "there is no topic nosuchtopic", "a typo is an error, not a no-op (found by a probe)")
 
+	// Filters that miss are errors, not "done" (a probe's script took them for done).
+	var other int64
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+		VALUES ('reservation_events', 'saga.process_order', 'msg-2', '{"n": 2}', '{"name": "test.counted.v1"}', 'boom')
+		RETURNING id`).Scan(&other))
+	_, err = replay(t, url, "deadletters", "redrive", "-id", strconv.FormatInt(other, 10), "-topic", "order_events", "-by", "tester")
+	assert.ErrorContains(t, err, "is of topic reservation_events and consumer group saga.process_order, which -topic or -group leave out")
+	_, err = replay(t, url, "deadletters", "redrive", "-topic", "reservation_events", "-group", "nosuchgroup", "-by", "tester")
+	assert.ErrorContains(t, err, "no consumer group nosuchgroup reads topic reservation_events")
+	_, err = replay(t, url, "deadletters", "list", "-id", "2")
+	assert.ErrorContains(t, err, "deadletters list takes -topic and -all")
+
 	var payload, group string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT payload::text, metadata->>'_ordermill_redrive_for' FROM "watermill_order_events.1" WHERE uuid = 'msg-1'`).Scan(&payload, &group))
 	assert.JSONEq(t, `{"n": 1}`, payload)
