@@ -9,8 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -198,7 +200,21 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projectio
 		return err
 	}
 	fmt.Fprintf(stdout, "rebuilt %s from %d events in %s, swapped in\n", names(ps), res.Events, elapsed(start))
+	sayUnknown(stdout, res)
 	return nil
+}
+
+// sayUnknown names the events a build left out as this release does not read them (a
+// newer release's, or one written by hand), as the live consumers leave them out.
+func sayUnknown(w io.Writer, res projections.Result) {
+	if len(res.Unknown) == 0 {
+		return
+	}
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(res.Unknown)) {
+		parts = append(parts, fmt.Sprintf("%s (%d)", name, res.Unknown[name]))
+	}
+	fmt.Fprintf(w, "left out, as the services do, events this release does not know: %s; a newer release wrote them? build with it\n", strings.Join(parts, ", "))
 }
 
 func buildUntil(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projection, until, schema string, stdout, stderr io.Writer) error {
@@ -218,6 +234,7 @@ func buildUntil(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projec
 		asOf = at.Format(time.RFC3339Nano)
 	}
 	fmt.Fprintf(stdout, "built %s as of %s from %d events into schema %s in %s\n", names(ps), asOf, res.Events, schema, elapsed(start))
+	sayUnknown(stdout, res)
 	return nil
 }
 
@@ -250,6 +267,7 @@ func verify(ctx context.Context, pool *pgxpool.Pool, ps []projections.Projection
 	if err != nil {
 		return err
 	}
+	sayUnknown(stdout, res)
 	if d.Changing > 0 {
 		fmt.Fprintf(stdout, "%d order(s) changed while comparing and were left out", d.Changing)
 		if len(d.Unchecked) > 0 {

@@ -370,6 +370,14 @@ func EventNames() []string {
 	return names
 }
 
+// Known reports whether this release reads events stored under name (Decode): a newer
+// release's event is not, and is left out wherever the log is read.
+func Known(name string) bool {
+	_, current := registry[name]
+	_, older := upcasters[name]
+	return current || older
+}
+
 // Decode reads an event stored under name with payload as the current version of that
 // event: a current name is unmarshalled into a fresh event, an older version's name is
 // upcast (versions.go). It returns a pointer event, as Apply accepts.
