@@ -40,6 +40,17 @@ func TestHelpListsTheCommands(t *testing.T) {
 	}
 	_, err = replay(t, "postgres://nowhere.invalid/none", "-until", "5", "verify")
 	assert.ErrorContains(t, err, "-until and -schema go together")
+	// Odd values a probe found taken without a word, each refused before the database.
+	for args, want := range map[string]string{
+		"verify -max-rows 0":  "-max-rows 0: verify lists at least one",
+		"verify -max-rows -1": "-max-rows -1: verify lists at least one",
+		"status extra":        `status takes no argument "extra"`,
+		"deadletters list x":  `deadletters takes no argument "x"`,
+		"projections -until 5 -schema " + strings.Repeat("a", 64): "-schema: at most 63 bytes",
+	} {
+		_, err = replay(t, "postgres://nowhere.invalid/none", strings.Fields(args)...)
+		assert.ErrorContains(t, err, want, args)
+	}
 	_, err = replay(t, "postgres://nowhere.invalid/none", "projections", "no_such_model")
 	assert.ErrorContains(t, err, `no projection "no_such_model"`)
 }

@@ -120,6 +120,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("-until and -schema go together")
 	case *until != "" && command != "projections":
 		return errors.New("-until works with the projections command")
+	case *maxRows < 1:
+		return fmt.Errorf("-max-rows %d: verify lists at least one differing row a table", *maxRows)
+	case len(*schema) > maxIdentifier:
+		// Postgres cuts a longer name, and the build would be reported under one name and
+		// made under another (found by a probe).
+		return fmt.Errorf("-schema: at most %d bytes, as Postgres names go", maxIdentifier)
+	case command == "status" && len(rest) > 0, command == "deadletters" && len(rest) > 1:
+		return fmt.Errorf("%s takes no argument %q (replay help lists what it takes)", command, rest[len(rest)-1])
 	}
 	var ps []projections.Projection
 	if command == "projections" || command == "verify" {
@@ -169,6 +177,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	return fmt.Errorf("unknown command %q (replay help lists them)", command)
 }
+
+// maxIdentifier is the longest name Postgres keeps whole (NAMEDATALEN - 1).
+const maxIdentifier = 63
 
 // usage writes the help: the commands, the flags and the environment.
 func usage(w io.Writer) {
