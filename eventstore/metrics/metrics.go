@@ -8,7 +8,9 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,16 +45,63 @@ func NewRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 
 // Handler serves reg in the Prometheus text format. A collector that fails (a query at
 // scrape time) is reported in the log and left out; the others are still served. One
-// scrape runs at a time, within ScrapeTimeout, and another meanwhile is answered 503:
-// /metrics needs no credential, and a probe's thousands of scrapes at once took every
-// connection of the pool from the customers' orders (placements at 17 times their
-// time) and two gigabytes of memory. A client gone before its answer is not logged:
-// that too was a line per metric family, a million lines a minute.
+// scrape runs at a time, within ScrapeTimeout: /metrics needs no credential, and a probe's
+// thousands of scrapes at once took every connection of the pool from the customers'
+// orders (placements at 17 times their time) and two gigabytes of memory. A few more wait
+// their turn (a pair of Prometheus servers scraping one target, both answered), for at
+// most MaxScrapeWait; beyond them a scrape is answered 503 at once, in the JSON error
+// every service answers with, and Retry-After. Refused at once, the second of a pair was
+// a plain-text 503, and the target looked down now and then. A client gone before its
+// answer is not logged: that too was a line per metric family, a million lines a minute.
 func Handler(reg *prometheus.Registry, errorLog promhttp.Logger) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: quietOnHangUps{errorLog}, ErrorHandling: promhttp.ContinueOnError,
-		MaxRequestsInFlight: 1, Timeout: ScrapeTimeout,
-	})
+	return &oneAtATime{turn: make(chan struct{}, 1), next: promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: quietOnHangUps{errorLog}, ErrorHandling: promhttp.ContinueOnError, Timeout: ScrapeTimeout,
+	})}
+}
+
+// MaxWaitingScrapes is how many scrapes wait while one runs; MaxScrapeWait how long each
+// may wait.
+const (
+	MaxWaitingScrapes = 4
+	MaxScrapeWait     = 10 * time.Second
+)
+
+// oneAtATime serves next to one request at a time, and has MaxWaitingScrapes wait.
+type oneAtATime struct {
+	turn    chan struct{}
+	waiting atomic.Int32
+	next    http.Handler
+}
+
+func (h *oneAtATime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.waiting.Add(1) > MaxWaitingScrapes {
+		h.waiting.Add(-1)
+		busy(w, "scrapes are running and waiting already")
+		return
+	}
+	wait := time.NewTimer(MaxScrapeWait)
+	defer wait.Stop()
+	select {
+	case h.turn <- struct{}{}:
+		h.waiting.Add(-1)
+	case <-wait.C:
+		h.waiting.Add(-1)
+		busy(w, "the scrapes before this one took too long")
+		return
+	case <-r.Context().Done():
+		h.waiting.Add(-1)
+		return
+	}
+	defer func() { <-h.turn }()
+	h.next.ServeHTTP(w, r)
+}
+
+// busy answers 503 with the services' JSON error and Retry-After.
+func busy(w http.ResponseWriter, why string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "5")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = fmt.Fprintf(w, `{"error":{"code":"unavailable","message":"%s: scrape again later"}}`+"\n", why)
 }
 
 // quietOnHangUps leaves out of the log the failures to send an answer to a client that

@@ -17,8 +17,11 @@ import (
 )
 
 // notExercised are the documented answers this test cannot provoke from a healthy
-// system, by operationId and status, each with where it is shown instead: none today.
-var notExercised = map[string]map[string]string{}
+// system, by operationId and status, each with where it is shown instead.
+var notExercised = map[string]map[string]string{
+	// Five scrapes waiting behind a slow one: a scrape of a healthy system is too quick.
+	"metrics": {"503": "eventstore/metrics TestScrapesRunOneAtATimeAndAFewWaitTheirTurn"},
+}
 
 // exchange is one checked request's answer.
 type exchange struct {
