@@ -85,7 +85,16 @@ func (e Env) URL(key, def string, schemes ...string) (string, error) {
 	}
 	u, err := url.Parse(v)
 	if err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
-		return "", fmt.Errorf("%s=%q is not a %s:// URL with a host", key, v, strings.Join(schemes, ":// or "))
+		// The value is repeated without its password (SMTP_URL may carry one: a probe's
+		// start-up line printed it); one that does not parse may hold it anywhere.
+		shown := fmt.Sprintf("%q", v)
+		switch {
+		case err == nil:
+			shown = fmt.Sprintf("%q", u.Redacted())
+		case strings.Contains(v, "@"):
+			shown = "(its value is not repeated: it may hold a password)"
+		}
+		return "", fmt.Errorf("%s=%s is not a %s:// URL with a host", key, shown, strings.Join(schemes, ":// or "))
 	}
 	return v, nil
 }

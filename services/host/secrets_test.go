@@ -120,3 +120,15 @@ func TestTokensParsesIdentityTokenPairs(t *testing.T) {
 		assert.EqualError(t, err, want, spec)
 	}
 }
+
+// A URL refused at start-up is repeated without its password: SMTP_URL may carry one, and
+// a probe's start-up line printed it.
+func TestARefusedURLIsNotRepeatedWithItsPassword(t *testing.T) {
+	env := host.EnvOf(map[string]string{"SMTP_URL": "smtp://user:Hunter2pw@", "BAD": "smtp://user:Hunter2pw@%zz"})
+	_, err := env.URL("SMTP_URL", "", "smtp")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `SMTP_URL="smtp://user:xxxxx@" is not a smtp:// URL with a host`)
+	_, err = env.URL("BAD", "", "smtp")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "Hunter2pw")
+}
