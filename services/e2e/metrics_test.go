@@ -178,6 +178,12 @@ func TestMetricsFollowScenario1(t *testing.T) {
 		handled(sagas.ConsumerGroup),
 		handled(projections.ConsumerGroup),
 		expectation{name: "ordermill_message_batch_duration_seconds", labels: labels("consumer_group", sagas.ConsumerGroup, "topic", "reservation_events"), min: 1},
+		// What the README's alerts watch is there at 0 before it first happens, or
+		// increase() misses the first after a restart (a probe).
+		expectation{name: "ordermill_approval_decisions_total", labels: labels("outcome", "timed_out"), min: 0, exact: true},
+		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "delivery", "outcome", "bad_signature"), min: 0, exact: true},
+		expectation{name: "ordermill_webhooks_total", labels: labels("provider", "payment", "outcome", "unknown_order"), min: 0, exact: true},
+		expectation{name: "ordermill_emails_total", labels: labels("kind", "order_confirmed", "outcome", "failed"), min: 0, exact: true},
 	)
 	services := []struct {
 		name, base string

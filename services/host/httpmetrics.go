@@ -24,7 +24,7 @@ func newHTTPMetrics() httpMetrics {
 	return httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "http_requests_total",
-			Help: `HTTP requests answered, by route pattern ("POST /api/orders", "unmatched" for no route) and status code.`,
+			Help: `HTTP requests answered, by route pattern ("POST /api/orders", "unmatched" for a request no route took: none serves its path and method, or it was refused before routing, as a body too large or a malformed query) and status code.`,
 		}, []string{"route", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metrics.Namespace, Name: "http_request_duration_seconds",

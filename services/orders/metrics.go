@@ -34,7 +34,7 @@ type serviceMetrics struct {
 }
 
 func newServiceMetrics(s *Service) *serviceMetrics {
-	return &serviceMetrics{
+	m := &serviceMetrics{
 		entered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "orders_entered_total",
 			Help: "Orders that entered each status.",
@@ -63,6 +63,13 @@ func newServiceMetrics(s *Service) *serviceMetrics {
 			return 0
 		}),
 	}
+	// Every outcome's series starts at 0: one made by its first count starts at 1, and
+	// increase() over it is 0, so an alert on timed-out approvals missed the first after
+	// each restart (a probe).
+	for _, outcome := range []string{approvalApproved, approvalRejected, approvalTimedOut} {
+		m.decisions.WithLabelValues(outcome)
+	}
+	return m
 }
 
 // Collectors are the service's metrics, for the host's registry.

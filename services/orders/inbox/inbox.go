@@ -81,10 +81,17 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, saga *sagas.Runner, cfg Config
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Inbox{pool: pool, logger: logger, saga: saga, cfg: cfg, refused: logging.NewRepeats(), webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+	webhooks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "webhooks_total",
 		Help: "Provider webhooks received, by provider (payment, delivery) and outcome (accepted, duplicate, ignored: a Stripe event the workflow does not act on, bad_signature, invalid: signed but its body refused, unknown_order).",
-	}, []string{"provider", "outcome"})}
+	}, []string{"provider", "outcome"})
+	// Every series starts at 0, so increase() sees the first bad signature after a restart.
+	for _, provider := range []string{"payment", "delivery"} {
+		for _, outcome := range []string{outcomeAccepted, outcomeDuplicate, outcomeUnknownOrder, outcomeIgnored, outcomeBadSignature, outcomeInvalid} {
+			webhooks.WithLabelValues(provider, outcome)
+		}
+	}
+	return &Inbox{pool: pool, logger: logger, saga: saga, cfg: cfg, refused: logging.NewRepeats(), webhooks: webhooks}
 }
 
 // Collectors are the inbox's metrics, for the host's registry.

@@ -107,10 +107,17 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 	if cfg.Senders <= 0 {
 		cfg.Senders = DefaultSenders
 	}
-	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: prometheus.NewCounterVec(prometheus.CounterOpts{
+	emails := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "emails_total",
 		Help: "Emails handled by the sender, a try each, by kind and outcome (sent, deferred: not taken by the server, tried again later, failed, recorded: no SMTP configured or no address).",
-	}, []string{"kind", "outcome"})}
+	}, []string{"kind", "outcome"})
+	// Every series starts at 0, so increase() sees the first failure after a restart.
+	for _, kind := range []string{sagas.KindOrderConfirmed, sagas.KindOrderCompleted, sagas.KindOrderCancelled, sagas.KindOrderRejected} {
+		for _, outcome := range []string{emailSent, emailDeferred, emailFailed, emailRecorded} {
+			emails.WithLabelValues(kind, outcome)
+		}
+	}
+	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: emails}
 }
 
 // Collectors are the sender's metrics, for the host's registry.
