@@ -26,7 +26,9 @@ func setupTracing(ctx context.Context, service, kind string) (func(context.Conte
 	var err error
 	switch kind {
 	case "stdout":
-		exporter, err = stdouttrace.New(stdouttrace.WithWriter(os.Stderr))
+		// Standard output, apart from the log on standard error: spans in the middle of
+		// JSON log lines broke every line-by-line reader of the log (a probe).
+		exporter, err = stdouttrace.New(stdouttrace.WithWriter(os.Stdout))
 	case "otlp":
 		exporter, err = otlptracehttp.New(ctx)
 	default: // "none", the only other value readProcess lets through
