@@ -87,6 +87,23 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 		"a real account still does")
 }
 
+// The dev account's published password is shown at start-up, where make run's user finds
+// it; one the operator chose is not printed (a probe found it in the log).
+func TestStartUpShowsOnlyThePublishedDevPassword(t *testing.T) {
+	pool := pgtest.Pool(t)
+	for password, shown := range map[string]bool{"": true, "my-own-Secret-pw-77": false} {
+		var logged strings.Builder
+		env := map[string]string{"DEV_MODE": "1", "DASHBOARD_DEV_PASSWORD": password}
+		_, err := orders.Build(context.Background(), pool, slog.New(slog.NewTextHandler(&logged, nil)), host.EnvOf(env))
+		require.NoError(t, err)
+		assert.Contains(t, logged.String(), "dashboard sign-in: "+orders.DevManagerEmail)
+		assert.Equal(t, shown, strings.Contains(logged.String(), orders.DevDashboardPassword), "%q", password)
+		if password != "" {
+			assert.NotContains(t, logged.String(), password)
+		}
+	}
+}
+
 // --help and the README list every variable the orders service reads, in dev mode and out.
 func TestVariablesAreDocumented(t *testing.T) {
 	pool := pgtest.Pool(t)
