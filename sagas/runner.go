@@ -19,6 +19,7 @@ import (
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
@@ -381,7 +382,7 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 				what = "support ticket commented"
 			}
 			eventstore.OnCommit(ctx, func() {
-				r.logger.WarnContext(ctx, what, "order", o.ID, "kind", e.Kind, "reason", e.Reason)
+				r.logger.WarnContext(ctx, what, append(logging.Order(o.ID), "kind", e.Kind, "reason", e.Reason)...)
 			})
 		}
 		return recorded, err

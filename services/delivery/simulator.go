@@ -8,6 +8,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/services/simulator"
 )
 
@@ -62,8 +63,8 @@ func (s *Service) Simulate(ctx context.Context, orderID string, req SimulateRequ
 	}
 	res, err := s.webhooks.Deliver(ctx, wh)
 	if err == nil {
-		s.logger.InfoContext(ctx, "delivery: webhook delivered", "order_id", wh.OrderID, "webhook_id", wh.ID,
-			"status", wh.Status, "orders_status", res.OrdersStatus)
+		s.logger.InfoContext(ctx, "delivery: webhook delivered", append(logging.Order(wh.OrderID), "webhook_id", wh.ID,
+			"status", wh.Status, "orders_status", res.OrdersStatus)...)
 	}
 	return res, err
 }

@@ -24,6 +24,7 @@ import (
 // database outage every subscriber, consumer and listener fails several times a second,
 // and a probe counted 18,000 lines for ten minutes of one.
 func watermillLogger(logger *slog.Logger) watermill.LoggerAdapter {
+	logger = slog.New(errKey{logger.Handler()})
 	return stopQuiet{LoggerAdapter: watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{
 		slog.LevelInfo: slog.LevelDebug,
 	}), repeats: logging.NewRepeats()}
@@ -70,3 +71,23 @@ func (q stopQuiet) With(fields watermill.LogFields) watermill.LoggerAdapter {
 	}
 	return stopQuiet{LoggerAdapter: q.LoggerAdapter.With(fields), repeats: q.repeats, where: where}
 }
+
+// errKey writes the "error" attribute of Watermill's lines as "err", the key of every other
+// line of the log: a query for err= missed the log's own listener and subscribers (a
+// probe found both keys).
+type errKey struct{ slog.Handler }
+
+func (h errKey) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" {
+			a.Key = "err"
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h errKey) WithAttrs(attrs []slog.Attr) slog.Handler { return errKey{h.Handler.WithAttrs(attrs)} }
+func (h errKey) WithGroup(name string) slog.Handler       { return errKey{h.Handler.WithGroup(name)} }

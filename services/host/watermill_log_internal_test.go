@@ -29,6 +29,9 @@ func TestWatermillErrorsOfAStopAreDebug(t *testing.T) {
 	wlog.With(watermill.LogFields{"topic": "order_deadlines"}).Error("could not query message", errors.New("connection refused"), nil)
 	assert.Contains(t, buf.String(), "level=ERROR")
 	assert.Contains(t, buf.String(), "topic=order_deadlines")
+	// Its error is under err, as on every other line of the log (a probe found both keys).
+	assert.Contains(t, buf.String(), `err="connection refused"`)
+	assert.NotContains(t, buf.String(), "error=")
 }
 
 // An error that repeats (a database outage: every poll of every subscriber fails) is

@@ -9,6 +9,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/services/simulator"
 )
 
@@ -60,8 +61,10 @@ func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResul
 	}
 	res, err := s.webhooks.Deliver(ctx, wh)
 	if err == nil {
-		s.logger.InfoContext(ctx, "payments: webhook delivered", "order_id", wh.OrderID, "event_id", wh.ID,
-			"status", wh.Status, "orders_status", res.OrdersStatus)
+		// Its order and correlation id, as every line about an order (the request's path
+		// names none: the line had no correlation id, the courier's had).
+		s.logger.InfoContext(ctx, "payments: webhook delivered", append(logging.Order(wh.OrderID), "event_id", wh.ID,
+			"status", wh.Status, "orders_status", res.OrdersStatus)...)
 	}
 	return res, err
 }

@@ -127,6 +127,9 @@ type inboundWebhook struct {
 	// then disable the endpoint, Ordermill's own payments with it. It is still kept in the
 	// inbox as unknown_order, for inspection.
 	unknownIsFinal bool
+	// unsigned: dev mode took it without a signature, which is said in a line naming the
+	// order (said before the body was read, it named none: a probe).
+	unsigned bool
 }
 
 // Payment handles POST /webhooks/payment, signed with Stripe's scheme: Stripe's
@@ -148,7 +151,7 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 		}
 		refund, isRefund, err := stripeevent.ReadRefund(ev)
 		if isRefund {
-			s.refundReport(w, r, refund)
+			s.refundReport(w, r, refund, signed)
 			return
 		}
 		p, handled, rerr := stripeevent.Read(ev)
@@ -173,7 +176,7 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 	}
 	wh.Unsigned = !signed
 	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "payment", wh.PaymentID, "session", wh.SessionID))
-	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh, unknownIsFinal: fromStripe})
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.PaymentWebhookName, data: wh, unknownIsFinal: fromStripe, unsigned: !signed})
 }
 
 // stripeEvent reads a Stripe Event: verified with stripe-go when signed (always, outside
@@ -199,7 +202,7 @@ func (s *Inbox) stripeEvent(body []byte, header string, signed bool) (stripe.Eve
 // Stripe account, or Ordermill's own refund of money an order refused, which the payment
 // service records itself. A 404 would have Stripe retry it for days, and then disable the
 // endpoint.
-func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.RefundReport) {
+func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.RefundReport, signed bool) {
 	err := s.pool.QueryRow(r.Context(), paidOrderSQL, rf.PaymentID).Scan(&rf.OrderID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.countWebhook(r, outcomeIgnored)
@@ -214,7 +217,7 @@ func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.
 		s.refuseBody(w, r, err)
 		return
 	}
-	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: rf.ID, orderID: rf.OrderID, status: statusRefunded, name: payment.RefundReportName, data: rf})
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: rf.ID, orderID: rf.OrderID, status: statusRefunded, name: payment.RefundReportName, data: rf, unsigned: !signed})
 }
 
 // statusRefunded is the status an inbox row of a refund report records.
@@ -227,7 +230,7 @@ const paidOrderSQL = `SELECT stream_id FROM events WHERE (payload->>'paymentId')
 
 // Delivery handles POST /webhooks/delivery, signed with the courier's HMAC scheme.
 func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
-	body, _, ok := s.verifiedBody(w, r, webhooksig.CourierHeader, func(body []byte, header string) error {
+	body, signed, ok := s.verifiedBody(w, r, webhooksig.CourierHeader, func(body []byte, header string) error {
 		return webhooksig.VerifyCourier(body, header, s.cfg.DeliveryWebhookSecret, s.now())
 	})
 	if !ok {
@@ -246,7 +249,7 @@ func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
 	// intermediate status of that name, shown to the customer, and never delivered the order.
 	wh.Status = strings.ToLower(wh.Status)
 	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "shipment", wh.ShipmentID))
-	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh})
+	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh, unsigned: !signed})
 }
 
 // webhookKey identifies a webhook that came without an event id by what it reports: its
@@ -277,8 +280,7 @@ func (s *Inbox) verifiedBody(w http.ResponseWriter, r *http.Request, header stri
 	// A 401 here names the signature the webhook lacks, not the API's bearer token.
 	challenge := header + ` realm="ordermill"`
 	if sig == "" && s.cfg.DevMode {
-		s.logger.WarnContext(r.Context(), "accepting an UNSIGNED webhook: dev mode only", "path", r.URL.Path)
-		return body, false, true
+		return body, false, true // said by recordWebhook, naming the order
 	}
 	if sig == "" {
 		s.countWebhook(r, outcomeBadSignature)
@@ -314,6 +316,9 @@ func (s *Inbox) recordWebhook(w http.ResponseWriter, r *http.Request, wh inbound
 	}
 	defer span.End()
 	r = r.WithContext(ctx)
+	if wh.unsigned {
+		s.logger.WarnContext(ctx, "accepting an UNSIGNED webhook: dev mode only", "path", r.URL.Path)
+	}
 	payload, err := json.Marshal(wh.data)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
