@@ -266,11 +266,27 @@ func Logger(env Env, w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", env("LOG_LEVEL"))
 	}
+	return logging.New(w, logFormat(env), level)
+}
+
+// logFormat is LOG_FORMAT, or its default: text in dev mode, JSON otherwise.
+func logFormat(env Env) string {
 	format := logging.FormatJSON
 	if DevMode(env) {
 		format = logging.FormatText
 	}
-	return logging.New(w, env.String("LOG_FORMAT", format), level)
+	return env.String("LOG_FORMAT", format)
+}
+
+// failed writes to w why the service did not start or stopped: a line of the log when
+// the log is JSON (the one line a log pipeline needs when a service keeps failing at
+// start-up was plain text: a probe), else "name: err".
+func failed(w io.Writer, name string, env Env, err error) {
+	if logger, lerr := Logger(env, w); lerr == nil && logFormat(env) == logging.FormatJSON {
+		logger.Error("the service stopped", "service", name, "err", err)
+		return
+	}
+	fmt.Fprintln(w, name+":", err)
 }
 
 // DevMode reports whether DEV_MODE=1 (or true, as Env.Bool reads it): development secrets and
@@ -283,7 +299,7 @@ func DevMode(env Env) bool {
 // Main is the whole main of a service binary: with --help it prints about and the
 // variables the process reads (ProcessVars, then vars) and exits 0; otherwise it runs the
 // service until SIGINT or SIGTERM and exits with status 1 and the error on standard error
-// if it fails.
+// (failed) if it fails.
 func Main(name string, defaultPort int, about string, vars []Var, build Build) {
 	switch args := os.Args[1:]; {
 	case len(args) == 1 && (args[0] == "--help" || args[0] == "-help" || args[0] == "-h"):
@@ -297,7 +313,7 @@ func Main(name string, defaultPort int, about string, vars []Var, build Build) {
 	err := Run(ctx, name, defaultPort, os.Getenv, build)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, name+":", err)
+		failed(os.Stderr, name, os.Getenv, err)
 		os.Exit(1)
 	}
 }

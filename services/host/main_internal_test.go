@@ -1,0 +1,27 @@
+package host
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Why a service did not start is a line of its log when the log is JSON (a probe's log
+// pipeline got plain text for the one line it needed), and plain text otherwise.
+func TestAFailedStartIsALineOfTheLog(t *testing.T) {
+	why := errors.New("PAYMENT_WEBHOOK_SECRET is required")
+	var jsonOut, textOut bytes.Buffer
+	failed(&jsonOut, "payments", EnvOf(map[string]string{}), why)
+	var line map[string]any
+	require.NoError(t, json.Unmarshal(jsonOut.Bytes(), &line), jsonOut.String())
+	assert.Equal(t, "ERROR", line["level"])
+	assert.Equal(t, "payments", line["service"])
+	assert.Equal(t, why.Error(), line["err"])
+
+	failed(&textOut, "payments", EnvOf(map[string]string{"DEV_MODE": "1"}), why)
+	assert.Equal(t, "payments: PAYMENT_WEBHOOK_SECRET is required\n", textOut.String())
+}
