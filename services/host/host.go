@@ -50,6 +50,9 @@ type Options struct {
 	// before it closes its port, so a load balancer that polls readiness takes it out of
 	// rotation first (default 0: the port closes at once).
 	ShutdownDelay time.Duration
+	// Hurry, closed, cuts the shutdown delay short: a second SIGINT or SIGTERM (Main). It
+	// was ignored, and a Ctrl-C pressed again waited the delay out (a probe).
+	Hurry <-chan struct{}
 	// HoldbackLimit is how long a transaction anywhere on the database server may hold the
 	// log back before /readyz says "degraded" (default DefaultHoldbackLimit).
 	HoldbackLimit time.Duration
@@ -210,7 +213,13 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 			// Still serving, not ready: whoever routes here by /readyz stops doing so before
 			// the port closes, instead of meeting a refused connection.
 			logger.Info("stopping: not ready, still serving", "delay", opts.ShutdownDelay.String())
-			time.Sleep(opts.ShutdownDelay)
+			delay := time.NewTimer(opts.ShutdownDelay)
+			select {
+			case <-delay.C:
+			case <-opts.Hurry:
+				delay.Stop()
+				logger.Info("stopping: signalled again, the delay is cut short")
+			}
 		}
 		logger.Info("shutting down", "timeout", opts.ShutdownTimeout.String())
 		stopWorking()

@@ -242,6 +242,24 @@ func TestShutdownDelayServesWhileNotReady(t *testing.T) {
 	assert.Error(t, err, "the port is closed once stopped")
 }
 
+// A second signal cuts the shutdown delay short: a Ctrl-C pressed again waited the delay
+// out (a probe, with SHUTDOWN_DELAY=20s).
+func TestASecondSignalCutsTheShutdownDelayShort(t *testing.T) {
+	pool := pgtest.Pool(t)
+	hurry := make(chan struct{})
+	r := run(t, pool, consumingService{handle: noop}, host.Options{ShutdownDelay: time.Hour, Hurry: hurry})
+	waitReady(t, r.addr, http.StatusOK)
+	r.stop()
+	waitReady(t, r.addr, http.StatusServiceUnavailable) // in the delay
+	close(hurry)
+	select {
+	case err := <-r.done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second signal did not end the hour's delay")
+	}
+}
+
 // Past the shutdown timeout, work still in flight is cut off and Serve returns anyway.
 func TestShutdownTimeoutCutsOffStuckWork(t *testing.T) {
 	pool := pgtest.Pool(t)

@@ -154,7 +154,8 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if err != nil {
 		return fmt.Errorf("PORT, HOST or ADDR: %w", err)
 	}
-	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit})
+	hurry, _ := ctx.Value(hurryKey{}).(<-chan struct{})
+	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit, Hurry: hurry})
 }
 
 // process is what every service process reads from its environment (ProcessVars).
@@ -296,6 +297,37 @@ func DevMode(env Env) bool {
 	return dev
 }
 
+// hurryKey carries, in Run's context, the channel a second signal closes (Options.Hurry).
+type hurryKey struct{}
+
+// signalled returns a context that ends at the first SIGINT or SIGTERM and carries a
+// channel the second one closes (hurryKey); stop stops listening for them.
+func signalled(parent context.Context) (ctx context.Context, stop func()) {
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	hurry := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.WithValue(parent, hurryKey{}, (<-chan struct{})(hurry)))
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-signals:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-signals:
+			close(hurry)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(signals)
+		close(done)
+		cancel()
+	}
+}
+
 // Main is the whole main of a service binary: with --help it prints about and the
 // variables the process reads (ProcessVars, then vars) and exits 0; otherwise it runs the
 // service until SIGINT or SIGTERM and exits with status 1 and the error on standard error
@@ -309,7 +341,7 @@ func Main(name string, defaultPort int, about string, vars []Var, build Build) {
 		fmt.Fprintf(os.Stderr, "%s: unknown argument %q: the service is configured by environment variables (see --help)\n", name, args[0])
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalled(context.Background())
 	err := Run(ctx, name, defaultPort, os.Getenv, build)
 	stop()
 	if err != nil {
