@@ -27,7 +27,7 @@ func FuzzHTTP(f *testing.F) {
 		WebhookSecret: secret, Simulator: true, Callers: httpx.Tokens{"orders": ordersToken},
 		OrdersWebhookURL: orders.URL + "/webhooks/delivery",
 	})
-	h := httpx.ValidInput(logger, svc.Handler())
+	h := httpx.ValidInput(httpx.JSONRefusals(logger), svc.Handler())
 
 	for _, b := range []string{
 		`{"orderId":"ord-1","address":{"name":"Ann","line1":"1 Road","city":"Paris","postalCode":"75001","country":"FR"},"lines":[{"sku":"MUG","quantity":1}]}`,

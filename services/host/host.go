@@ -163,7 +163,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	defer cutOff()
 	timeouts := opts.HTTP.orDefault()
 	srv := &http.Server{
-		Handler:           httpm.instrument(identified(traced(recovered(logger, httpx.ValidInput(logger, wakeAfter(log, captureRoute(mux))))))),
+		Handler:           httpm.instrument(identified(traced(recovered(logger, httpx.ValidInput(mux.Refusals(logger), wakeAfter(log, captureRoute(mux))))))),
 		ReadHeaderTimeout: timeouts.ReadHeader,
 		ReadTimeout:       timeouts.Read,
 		WriteTimeout:      timeouts.Write,

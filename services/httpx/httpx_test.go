@@ -61,7 +61,7 @@ func TestValidInputRefusesNULAndInvalidUTF8(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			reached := false
-			h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+			h := httpx.ValidInput(httpx.JSONRefusals(slog.New(slog.DiscardHandler)), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
 			method := http.MethodGet
 			if c.body != "" {
 				method = http.MethodPost
@@ -97,7 +97,7 @@ func TestValidInputPassesCleanRequests(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got []byte
-			h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := httpx.ValidInput(httpx.JSONRefusals(slog.New(slog.DiscardHandler)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if c.name == "form" {
 					require.NoError(t, r.ParseForm())
 					assert.Equal(t, "ann@example.com", r.PostForm.Get("email"))
@@ -122,7 +122,7 @@ func TestValidInputPassesCleanRequests(t *testing.T) {
 }
 
 func TestValidInputRefusesOversizedBodies(t *testing.T) {
-	h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := httpx.ValidInput(httpx.JSONRefusals(slog.New(slog.DiscardHandler)), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		t.Error("the handler must not run")
 	}))
 	rec := httptest.NewRecorder()
@@ -310,7 +310,7 @@ func TestPathID(t *testing.T) {
 // a malformed pair silently, so a mistyped filter or limit would be ignored, not reported.
 func TestValidInputRefusesAMalformedQuery(t *testing.T) {
 	reached := false
-	h := httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := httpx.ValidInput(httpx.JSONRefusals(slog.New(slog.DiscardHandler)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached = true
 	}))
 	for _, target := range []string{"/api/orders?status=awaiting_approval%zz&limit=2", "/api/orders?limit=%", "/api/orders?a=1;b=2"} {
@@ -328,7 +328,7 @@ func TestValidInputRefusesAMalformedQuery(t *testing.T) {
 // A body declared larger than MaxBody is refused at once: a client that asked to continue
 // gets the 413 instead of "100 Continue", and sends nothing more.
 func TestADeclaredOversizedBodyIsRefusedBeforeItIsSent(t *testing.T) {
-	srv := httptest.NewServer(httpx.ValidInput(slog.New(slog.DiscardHandler), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	srv := httptest.NewServer(httpx.ValidInput(httpx.JSONRefusals(slog.New(slog.DiscardHandler)), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		t.Error("the handler must not run")
 	})))
 	defer srv.Close()

@@ -27,14 +27,21 @@ import (
 // unchanged. It is checked as bytes, which covers JSON whatever its Content-Type says
 // (curl -d labels JSON a form): a JSON string can still spell a NUL as the escape \u0000,
 // so that escape is refused too. A form's values are checked once percent-decoded.
-func ValidInput(logger *slog.Logger, next http.Handler) http.Handler {
+// refuse writes the refusal: JSONRefusals, or a Mux's Refusals, which answers a request
+// for a dashboard page with a page.
+func ValidInput(refuse func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkInput(w, r); err != nil {
-			WriteError(w, r, logger, err)
+			refuse(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// JSONRefusals writes a refusal as WriteError does, with logger.
+func JSONRefusals(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, logger, err) }
 }
 
 func checkInput(w http.ResponseWriter, r *http.Request) error {

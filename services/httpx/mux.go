@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path"
 	"slices"
@@ -168,13 +169,38 @@ func (m *Mux) notFound(w http.ResponseWriter, r *http.Request, why string) {
 // refuse writes the refusal of a request no route serves: the JSON error, or the answer
 // of the pages the request's path is under.
 func (m *Mux) refuse(w http.ResponseWriter, r *http.Request, status int, code apperr.Code, message string) {
-	for _, p := range m.pages {
-		if strings.HasPrefix(r.URL.Path, p.prefix) {
-			p.answer(w, r, status, message)
-			return
-		}
+	if answer := m.pageAnswer(r.URL.Path); answer != nil {
+		answer(w, r, status, message)
+		return
 	}
 	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: string(code), Message: message}})
+}
+
+// Refusals returns what writes a refusal of a request before any route has it (ValidInput):
+// the answer of the pages its path is under, here or in the Mux this one is over
+// (NewMuxOver), else WriteError's JSON. A dashboard address carrying a NUL in its query got
+// the API's JSON in a manager's browser (a probe).
+func (m *Mux) Refusals(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if answer := m.pageAnswer(r.URL.Path); answer != nil {
+			answer(w, r, Status(apperr.ErrorCode(err)), apperr.ErrorMessage(err))
+			return
+		}
+		WriteError(w, r, logger, err)
+	}
+}
+
+// pageAnswer is the answer of the pages path is under, here or in the Mux this one is over.
+func (m *Mux) pageAnswer(path string) Answer {
+	for _, p := range m.pages {
+		if strings.HasPrefix(path, p.prefix) {
+			return p.answer
+		}
+	}
+	if over, ok := m.next.(*Mux); ok {
+		return over.pageAnswer(path)
+	}
+	return nil
 }
 
 // statusProbe records the status and headers http.ServeMux's own not-found and

@@ -1,6 +1,7 @@
 package httpx_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -55,4 +56,32 @@ func TestMuxOverAnswersAWrongMethodOnItsPathsAndHandsOnTheRest(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, rec.Code)
 	assert.Equal(t, "nothing is served at /nothing", decodeError(t, rec).Message)
 	assert.Empty(t, route)
+}
+
+// A request refused before any route has it (ValidInput: a NUL in its query) gets the
+// answer of the pages its path is under, in the Mux it will reach: a dashboard address got
+// the API's JSON in a manager's browser (a probe). Elsewhere it is the JSON error.
+func TestARefusalBeforeRoutingIsAnsweredByThePagesOfItsPath(t *testing.T) {
+	service := httpx.NewMux()
+	service.HandleFunc("GET /dashboard/orders", func(w http.ResponseWriter, r *http.Request) {})
+	service.HandleFunc("GET /api/orders", func(w http.ResponseWriter, r *http.Request) {})
+	service.AnswerUnservedUnder("/dashboard", func(w http.ResponseWriter, r *http.Request, status int, message string) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("<p>" + message + "</p>"))
+	})
+	outer := httpx.NewMuxOver(service)
+	h := httpx.ValidInput(outer.Refusals(slog.New(slog.DiscardHandler)), outer)
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/dashboard/orders?q=%00", nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "text/html", rec.Header().Get("Content-Type"))
+	assert.Contains(t, rec.Body.String(), "must be UTF-8 text without NUL characters")
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/orders?q=%00", nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.Equal(t, "invalid", decodeError(t, rec).Code)
 }

@@ -76,7 +76,8 @@ func newFuzzOrders(f *testing.F) *fuzzOrders {
 		return err
 	})
 	require.NoError(f, err)
-	return &fuzzOrders{pool: pool, h: httpx.ValidInput(logger, svc.Handler())}
+	mux := svc.Handler().(*httpx.Mux)
+	return &fuzzOrders{pool: pool, h: httpx.ValidInput(mux.Refusals(logger), mux)}
 }
 
 func (fz *fuzzOrders) serve(t *testing.T, req *http.Request, allowed ...string) (int, []string) {

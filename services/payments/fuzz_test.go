@@ -33,7 +33,7 @@ func FuzzHTTP(f *testing.F) {
 	})
 	sess, _, err := createInTx(context.Background(), pool, svc, cmd)
 	require.NoError(f, err)
-	h := httpx.ValidInput(logger, svc.Handler())
+	h := httpx.ValidInput(httpx.JSONRefusals(logger), svc.Handler())
 
 	for _, body := range []string{
 		`{"orderId":"ord-1","outcome":"failed","reason":"card declined"}`,

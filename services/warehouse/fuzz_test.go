@@ -25,7 +25,7 @@ import (
 func FuzzHTTP(f *testing.F) {
 	pool := pgtest.Pool(f)
 	require.NoError(f, warehouse.Seed(context.Background(), pool))
-	h := httpx.ValidInput(nil, warehouse.New(pool, nil, callers).Handler())
+	h := httpx.ValidInput(httpx.JSONRefusals(nil), warehouse.New(pool, nil, callers).Handler())
 
 	// What a failed reservation writes, learnt from one.
 	failing := httptest.NewRequest(http.MethodPost, "/api/inventory/reserve", strings.NewReader(`{"orderId":"ord-short","lines":[{"sku":"SKU-001","quantity":10000}]}`))

@@ -262,6 +262,9 @@ func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status 
 		http.StatusUnprocessableEntity: string(apperr.CodeUnprocessable),
 		http.StatusServiceUnavailable:  string(apperr.CodeUnavailable),
 		http.StatusTooManyRequests:     "too_many_requests",
+		// Refused before routing (httpx.ValidInput, through the Mux's Refusals).
+		http.StatusRequestTimeout:        "timeout",
+		http.StatusRequestEntityTooLarge: "too_large",
 	}[status]
 	if code == "" {
 		code = "internal"
