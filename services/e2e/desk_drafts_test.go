@@ -59,9 +59,19 @@ func TestDeskKeepsWhatWasTypedWhenTheSessionEnds(t *testing.T) {
 	do(t, alice, chromedp.Click(`[data-testid=note-submit]`))
 	signInAgain(`[data-testid=note-form]`)
 	assert.Equal(t, "customer called back", value(`[data-testid=note-text]`), "the note is back")
+	// A note the order refuses comes back with its message, and the box keeps the text
+	// (the refusal is answered 200, as every refusal of the desk is: a probe's review found
+	// the draft forgotten with it).
+	refused := "customer called back \u202e"
+	get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`(e => (e.value = %q, e.dispatchEvent(new Event("input", {bubbles: true})), true))(document.querySelector("[data-testid=note-text]"))`, refused)))
+	do(t, alice, chromedp.Click(`[data-testid=note-submit]`), chromedp.WaitVisible(`[data-testid=note-error]`),
+		until(`!document.querySelector('.htmx-added, .htmx-settling')`))
+	assert.Equal(t, refused, value(`[data-testid=note-text]`), "a refused note stays in its box")
+	get(t, alice, chromedp.Evaluate[bool](`(e => (e.value = "customer called back", e.dispatchEvent(new Event("input", {bubbles: true})), true))(document.querySelector("[data-testid=note-text]"))`))
 	do(t, alice,
 		chromedp.Click(`[data-testid=note-submit]`),
 		until(`document.querySelector('[data-testid=timeline]').textContent.includes('customer called back')`),
+		until(`!document.querySelector('.htmx-added, .htmx-settling')`),
 	)
 	assert.Empty(t, value(`[data-testid=note-text]`), "the note sent leaves the box")
 	do(t, alice, chromedp.Navigate(page), chromedp.WaitVisible(`[data-testid=note-text]`))

@@ -176,21 +176,21 @@
   }
 
   // What a manager types into a reason, a note or a ticket's field ([data-draft], which
-  // names it) is kept in this tab until an answer takes it: an action sent after the
+  // names it) is kept in this tab until the server takes it: an action sent after the
   // session had ended went to the sign-in page, and signing in again brought back an empty
   // box (found by a probe). An empty field gets its draft back when a page or a redraw
-  // shows it; a successful answer to its form forgets it, unless the field still shows it
-  // (a bulk decision's confirmation); signing out forgets every draft. Drafts are the
-  // signed-in manager's: another manager signed in in this tab sees none of them.
+  // shows it. A successful answer to its form forgets it once settled, unless the field
+  // still shows it (a bulk decision's confirmation); an answer that refuses it (a
+  // field-error, answered 200 as every refusal here is) keeps it, and the redrawn box gets
+  // it back. Signing out forgets every draft. Drafts are the signed-in manager's: another
+  // manager signed in in this tab sees none of them.
   function drafts() {
     var who = document.querySelector("[data-testid=signed-in-as]");
     var store = window.sessionStorage;
     if (!who || !store) { return; }
     var all = "ordermill-draft\n", mine = all + who.textContent.trim() + "\n";
+    var answered = {}; // drafts whose form's answer took them, until it has settled
     function key(el) { return mine + el.getAttribute("data-draft"); }
-    function keep(el) {
-      if (el.value === "") { store.removeItem(key(el)); } else { store.setItem(key(el), el.value); }
-    }
     function fields(root) {
       var found = root.querySelectorAll ? Array.prototype.slice.call(root.querySelectorAll("[data-draft]")) : [];
       return root.matches && root.matches("[data-draft]") ? [root].concat(found) : found;
@@ -198,23 +198,29 @@
     function restore(root) {
       fields(root).forEach(function (el) {
         var kept = store.getItem(key(el));
-        if (kept && el.value === "") { el.value = kept; }
+        if (kept && el.value === "" && !answered[key(el)]) { el.value = kept; }
       });
     }
     document.addEventListener("input", function (e) {
-      if (e.target.hasAttribute && e.target.hasAttribute("data-draft")) { keep(e.target); }
+      var el = e.target;
+      if (!el.hasAttribute || !el.hasAttribute("data-draft")) { return; }
+      if (el.value === "") { store.removeItem(key(el)); } else { store.setItem(key(el), el.value); }
     });
     document.addEventListener("htmx:beforeSwap", function (e) {
       var xhr = e.detail.xhr, elt = e.detail.requestConfig && e.detail.requestConfig.elt;
       var form = elt && (elt.form || (elt.closest && elt.closest("form")));
-      if (!form || !xhr || xhr.status < 200 || xhr.status > 299) { return; }
+      if (!form || !xhr || xhr.status < 200 || xhr.status > 299 || /class="field-error"/.test(e.detail.serverResponse || "")) { return; }
       Array.prototype.forEach.call(form.elements, function (el) {
-        if (el.hasAttribute("data-draft")) { store.removeItem(key(el)); }
+        if (el.hasAttribute("data-draft")) { answered[key(el)] = true; }
       });
     });
     document.addEventListener("htmx:load", function (e) { restore(e.detail.elt); });
     document.addEventListener("htmx:afterSettle", function () {
-      fields(document).forEach(function (el) { if (el.value !== "") { keep(el); } });
+      Object.keys(answered).forEach(function (k) {
+        var shown = fields(document).filter(function (el) { return key(el) === k && el.value !== ""; })[0];
+        if (shown) { store.setItem(k, shown.value); } else { store.removeItem(k); }
+        delete answered[k];
+      });
     });
     document.addEventListener("submit", function (e) {
       if (!e.target.matches || !e.target.matches("form.signout")) { return; }
