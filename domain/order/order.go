@@ -241,7 +241,9 @@ type Order struct {
 	ClosedTickets []string `json:"closedTickets,omitempty"`
 	CancelDetail  string   `json:"cancelDetail,omitempty"`
 
-	PlacedAt  time.Time `json:"placedAt"`
+	PlacedAt time.Time `json:"placedAt"`
+	// UpdatedAt is when the order's course last moved; the desk's own events (ForStaff:
+	// notes, claims, support tickets) leave it.
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
@@ -332,27 +334,21 @@ func (o *Order) Apply(e Event) {
 		at = ev.At
 	case OrderCompleted:
 		at = ev.At
+	// The desk's own events (ForStaff) are about the order, not its course: UpdatedAt stays
+	// where the course left it. A claim before the decision made the approval's wait look
+	// shorter (measured from UpdatedAt), and a customer's updatedAt told of staff at work.
 	case SupportTicketOpened:
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
-		at = ev.At
 	case PaymentRefunded:
 		o.Refunds = append(o.Refunds, Refund(ev))
 		at = ev.At
-	case NoteAdded:
-		at = ev.At
+	case NoteAdded, TicketAssigned, TicketCommented:
 	case OrderClaimed:
 		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = ev.By, ev.At, ev.Until
-		at = ev.At
-	case TicketAssigned:
-		at = ev.At
-	case TicketCommented:
-		at = ev.At
 	case TicketClosed:
 		o.ClosedTickets = append(o.ClosedTickets, ev.Kind)
-		at = ev.At
 	case ClaimReleased:
 		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = "", time.Time{}, time.Time{}
-		at = ev.At
 	case OrderCancelled:
 		o.CancelReason = ev.Reason
 		o.CancelDetail = ev.Detail

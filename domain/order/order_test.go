@@ -380,6 +380,29 @@ func TestFailPaymentWithoutPaymentID(t *testing.T) {
 	}
 }
 
+// The desk's own events (notes, claims, tickets) leave UpdatedAt where the order's course
+// left it: a claim before the decision shortened the approval wait measured from it, and
+// a customer's updatedAt told of staff at work (found by a review).
+func TestTheDesksEventsLeaveUpdatedAt(t *testing.T) {
+	o := orderIn(t, StatusAwaitingApproval)
+	held := o.UpdatedAt
+	later := held.Add(time.Hour)
+	mustApply(t, o)(o.Claim("bob@example.com", later, later.Add(10*time.Minute)))
+	mustApply(t, o)(o.AddNote("bob@example.com", "checking the address", later))
+	mustApply(t, o)(o.OpenSupportTicket("payment_mismatch", "checking", later))
+	if !o.UpdatedAt.Equal(held) || o.ClaimedBy != "bob@example.com" || len(o.SupportTickets) != 1 {
+		t.Fatalf("UpdatedAt %v (held %v), claimed by %q, tickets %v", o.UpdatedAt, held, o.ClaimedBy, o.SupportTickets)
+	}
+	for _, name := range []string{NameNoteAdded, NameOrderClaimed, NameClaimReleased, NameSupportTicketOpened, NameTicketAssigned, NameTicketCommented, NameTicketClosed} {
+		if !ForStaff(name) {
+			t.Errorf("%s is the desk's", name)
+		}
+	}
+	if ForStaff(NameOrderApproved) {
+		t.Error("an approval is the order's course")
+	}
+}
+
 func TestPaymentSessionOnlyOnce(t *testing.T) {
 	o := orderIn(t, StatusAwaitingPayment)
 	mustApply(t, o)(o.RecordPaymentSession(sessionFor(o, "ses-1"), tCmd))

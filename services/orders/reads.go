@@ -85,8 +85,10 @@ func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
 	if who == customer {
 		out := make([]customerEventView, 0, len(recorded))
 		for _, e := range recorded {
+			// Numbered as the customer's history counts them: the stream's versions would
+			// leave a gap where each of the desk's events stands.
 			if !order.ForStaff(e.Name) {
-				out = append(out, customerEventView{Version: e.Version, Name: e.Name, RecordedAt: e.RecordedAt})
+				out = append(out, customerEventView{Version: len(out) + 1, Name: e.Name, RecordedAt: e.RecordedAt})
 			}
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"orderId": id, "events": out})

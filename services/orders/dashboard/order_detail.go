@@ -69,14 +69,8 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		ui.Field{Label: "Delivery failure", Value: o.DeliveryFailureReason},
 	)
 	if o.Status == order.StatusAwaitingApproval {
-		// Held since the hold's event: notes and claims since then move UpdatedAt on.
-		held := o.UpdatedAt
-		for _, e := range timeline {
-			if e.Name == order.NameHeldForApproval {
-				held = e.RecordedAt
-			}
-		}
-		p := s.pendingView(now, o, held, names)
+		// Held since the order's course last moved: the desk's notes and claims leave it.
+		p := s.pendingView(now, o, o.UpdatedAt, names)
 		p.OnOrderPage = true
 		p.History = d.History
 		d.Pending = &p
