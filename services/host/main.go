@@ -89,9 +89,11 @@ func (e Env) URL(key, def string, schemes ...string) (string, error) {
 		// start-up line printed it); one that does not parse may hold it anywhere.
 		shown := fmt.Sprintf("%q", v)
 		switch {
-		case err == nil:
+		case err == nil && u.User != nil:
 			shown = fmt.Sprintf("%q", u.Redacted())
 		case strings.Contains(v, "@"):
+			// Not parsed, or parsed without its user ("user:pw@host" reads as a scheme):
+			// the password may be anywhere in it.
 			shown = "(its value is not repeated: it may hold a password)"
 		}
 		return "", fmt.Errorf("%s=%s is not a %s:// URL with a host", key, shown, strings.Join(schemes, ":// or "))

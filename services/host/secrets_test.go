@@ -124,11 +124,14 @@ func TestTokensParsesIdentityTokenPairs(t *testing.T) {
 // A URL refused at start-up is repeated without its password: SMTP_URL may carry one, and
 // a probe's start-up line printed it.
 func TestARefusedURLIsNotRepeatedWithItsPassword(t *testing.T) {
-	env := host.EnvOf(map[string]string{"SMTP_URL": "smtp://user:Hunter2pw@", "BAD": "smtp://user:Hunter2pw@%zz"})
+	env := host.EnvOf(map[string]string{"SMTP_URL": "smtp://user:Hunter2pw@", "BAD": "smtp://user:Hunter2pw@%zz",
+		"NO_SCHEME": "user:Hunter2pw@smtp.example.com:587"})
 	_, err := env.URL("SMTP_URL", "", "smtp")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `SMTP_URL="smtp://user:xxxxx@" is not a smtp:// URL with a host`)
-	_, err = env.URL("BAD", "", "smtp")
-	require.Error(t, err)
-	assert.NotContains(t, err.Error(), "Hunter2pw")
+	for _, key := range []string{"BAD", "NO_SCHEME"} {
+		_, err = env.URL(key, "", "smtp")
+		require.Error(t, err, key)
+		assert.NotContains(t, err.Error(), "Hunter2pw", key)
+	}
 }
