@@ -12,11 +12,17 @@ export SEED_CATALOG="${SEED_CATALOG:-1}"
 # on 3001): the services take it and the next three, Mailpit 1025 and 8025 moved alike.
 base="${RUN_BASE_PORT:-3001}"
 case "$base" in ''|*[!0-9]*) echo "run: RUN_BASE_PORT=$base is not a port" >&2; exit 2 ;; esac
+base=$((10#$base)) # 03001 is 3001, not octal
 step=$((base - 3001))
 port() { echo $(($1 + step)); }
+if [ "$(port 1025)" -lt 1 ] || [ "$(port 8025)" -gt 65535 ]; then
+  echo "run: RUN_BASE_PORT=$base moves Mailpit's ports 1025 and 8025 outside 1-65535: choose one from 1977 to 60511" >&2
+  exit 2
+fi
 export WAREHOUSE_URL="${WAREHOUSE_URL:-http://localhost:$(port 3003)}"
 export PAYMENTS_URL="${PAYMENTS_URL:-http://localhost:$(port 3002)}"
 export DELIVERY_URL="${DELIVERY_URL:-http://localhost:$(port 3004)}"
+export PAYMENTS_PUBLIC_URL="${PAYMENTS_PUBLIC_URL:-http://localhost:$(port 3002)}"
 export PAYMENTS_WEBHOOK_URL="${PAYMENTS_WEBHOOK_URL:-http://localhost:$(port 3001)/webhooks/payment}"
 export DELIVERY_WEBHOOK_URL="${DELIVERY_WEBHOOK_URL:-http://localhost:$(port 3001)/webhooks/delivery}"
 
