@@ -45,7 +45,7 @@ func NewRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 
 // Handler serves reg in the Prometheus text format. A collector that fails (a query at
 // scrape time) is reported in the log and left out; the others are still served. One
-// scrape runs at a time, within ScrapeTimeout: /metrics needs no credential, and a probe's
+// scrape runs at a time, each of its reads within ScrapeTimeout: /metrics needs no credential, and a probe's
 // thousands of scrapes at once took every connection of the pool from the customers'
 // orders (placements at 17 times their time) and two gigabytes of memory. A few more wait
 // their turn (a pair of Prometheus servers scraping one target, both answered), for at
@@ -55,7 +55,9 @@ func NewRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 // answer is not logged: that too was a line per metric family, a million lines a minute.
 func Handler(reg *prometheus.Registry, errorLog promhttp.Logger) http.Handler {
 	return &oneAtATime{turn: make(chan struct{}, 1), next: promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: quietOnHangUps{errorLog}, ErrorHandling: promhttp.ContinueOnError, Timeout: ScrapeTimeout,
+		// No Timeout: promhttp's answers at the timeout while the gathering goes on, which
+		// let the next scrape gather beside it (the review); the reads bound themselves.
+		ErrorLog: quietOnHangUps{errorLog}, ErrorHandling: promhttp.ContinueOnError,
 	})}
 }
 
