@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
@@ -371,13 +373,23 @@ func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Even
 
 // ValidEmail accepts a bare address (no display name, no line breaks) as RFC 5322 parses
 // it: the address becomes an email's To header, so anything else is refused at the door.
-// A domain given as an IP address ("a@[127.0.0.1]") is refused too: it would have the
-// mail relay deliver to whatever host it names, inside the network as well (a probe). The
-// sender's (MAIL_FROM) and a dashboard manager's address are held to the same rule.
+// Its domain must be a name under a top-level domain, whose last label starts with a
+// letter: an IP address ("a@[127.0.0.1]", "a@127.0.0.1", "a@0x7f.1") or a name of the
+// local network ("a@localhost") would have the mail relay deliver to whatever host it
+// names, inside the network as well (a probe, and the review of its fix). The sender's
+// (MAIL_FROM) and a dashboard manager's address are held to the same rule.
 func ValidEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
-	_, domain, _ := strings.Cut(s, "@")
-	return err == nil && a.Address == s && a.Name == "" && !strings.HasPrefix(domain, "[")
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	domain := s[strings.LastIndexByte(s, '@')+1:]
+	dot := strings.LastIndexByte(domain, '.')
+	if dot < 1 || dot == len(domain)-1 {
+		return false
+	}
+	first, _ := utf8.DecodeRuneInString(domain[dot+1:])
+	return unicode.IsLetter(first)
 }
 
 // OpenSupportTicket opens a ticket of kind for a person to look at; it is allowed in any
