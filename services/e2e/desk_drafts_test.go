@@ -3,9 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -77,10 +81,13 @@ func TestDeskKeepsWhatWasTypedWhenTheSessionEnds(t *testing.T) {
 	do(t, alice, chromedp.Navigate(page), chromedp.WaitVisible(`[data-testid=note-text]`))
 	assert.Empty(t, value(`[data-testid=note-text]`), "a note sent is no draft any more")
 
-	// Signing out forgets what is typed: the next manager in this tab finds none of it.
+	// Signing out forgets what is typed, every draft of the tab (walking the keys while
+	// removing them left one of seven: a probe): the next manager finds none of it.
 	do(t, alice, chromedp.SendKeys(`[data-testid=note-text]`, "private remark"))
 	kept := chromedp.Evaluate[int](`Object.keys(sessionStorage).filter(k => k.startsWith("ordermill-draft")).length`)
 	require.Equal(t, 1, get(t, alice, kept), "the note is the one draft kept")
+	get(t, alice, chromedp.Evaluate[bool](`([1, 2, 3, 4, 5, 6].forEach(n => sessionStorage.setItem("ordermill-draft\nalice@example.com\nreason o-" + n, "draft " + n)), true)`))
+	require.Equal(t, 7, get(t, alice, kept))
 	do(t, alice, chromedp.Click(`form.signout button`), chromedp.WaitVisible(`[data-testid=signin-email]`))
 	assert.Zero(t, get(t, alice, kept))
 }
@@ -106,4 +113,38 @@ func TestDeskTicketKeepsACommentWhileAnotherFormIsAnswered(t *testing.T) {
 	assert.Equal(t, "alice@example.com", assignee, "the ticket was assigned")
 	assert.Equal(t, "courier asked for a trace",
 		get(t, alice, chromedp.Evaluate[string](`document.querySelector("[data-testid=ticket-text]").value`)), "the comment typed is still there")
+}
+
+// A reason being typed whose order another manager decided leaves the list with its row,
+// and the focus falls to the page: the keys typed on were taken for shortcuts, k moved to
+// the order above and a approved it after a confirmation an Enter accepts (a probe). Keys
+// now do nothing until the manager clicks or presses Esc, and the page says why.
+func TestDeskKeysTypedOnAfterTheirRowLeftAreNoShortcuts(t *testing.T) {
+	s, alice := deskManagers(t)
+	above, typed := s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder)
+	var dialogs atomic.Int32
+	require.NoError(t, chromedp.Listen(alice, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			dialogs.Add(1)
+			go func() { // dismissed, or the page would wait on it
+				_ = chromedp.Do(alice, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+					_, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+					return err
+				}))
+			}()
+		}
+	}))
+	do(t, alice, chromedp.WaitVisible(readyRow(above)), chromedp.WaitVisible(readyRow(typed)),
+		chromedp.SendKeys(in(typed, `[data-testid=decide-reason]`), "duplicate of an earlier order, "))
+	require.Equal(t, http.StatusOK, s.decide(t, managerToken, typed, false, "bob was quicker").StatusCode())
+	do(t, alice, chromedp.WaitNotPresent(pendingRow(typed)),
+		chromedp.KeyEvent("check again ka"),
+		until(`!document.querySelector('[data-testid=alert]').hidden`))
+	assert.Contains(t, textOf(t, alice, `[data-testid=alert]`), "keys do nothing until you click or press Esc")
+	assert.Zero(t, dialogs.Load(), "no approval was asked")
+	assert.Equal(t, "awaiting_approval", s.order(t, above).Status)
+
+	// Esc gives the shortcuts back.
+	do(t, alice, chromedp.KeyEvent(kb.Escape), chromedp.KeyEvent("j"),
+		until(`document.activeElement && document.activeElement.matches('[data-testid=pending-row]')`))
 }

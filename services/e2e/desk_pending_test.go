@@ -149,6 +149,10 @@ func TestDeskBulkDecisions(t *testing.T) {
 		chromedp.WaitNotPresent(pendingRow(second)),
 	)
 	assert.Equal(t, "Rejected 2 of 2 orders as alice@example.com.", textOf(t, alice, chromedp.CSS(`[data-testid=bulk-summary]`)))
+	// The reason went with the decision: it stayed in its box, and decided the next bulk
+	// decision too (a probe's approvals came out "fraud ring").
+	do(t, alice, until(`document.querySelector('[data-testid=bulk-reason]').value === ''`))
+	assert.Zero(t, get(t, alice, chromedp.Evaluate[int](`Object.keys(sessionStorage).filter(k => k.startsWith("ordermill-draft")).length`)))
 	for _, id := range []string{first, second} {
 		o := s.waitStatus(t, id, "rejected")
 		assert.Equal(t, "alice@example.com", o.DecidedBy)

@@ -34,10 +34,33 @@
     decidedAt = -1;
   });
 
+  function isField(t) { return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName)); }
+
+  // Keys typed on after the field they went to left the page (the live stream took away
+  // the row of an order another manager decided) are no shortcuts: the focus fell to the
+  // page, and a probe's "check again" went on as k and a and approved the order above.
+  // Until the manager clicks, or presses Esc, keys do nothing, and the page says why.
+  var typingIn = null;
+  document.addEventListener("focusin", function (e) { typingIn = isField(e.target) ? e.target : null; });
+  document.addEventListener("mousedown", function () { typingIn = null; }, true);
+  function vanished(e) {
+    if (!typingIn || typingIn.isConnected) { return false; }
+    var bar = document.querySelector("[data-testid=alert]");
+    if (e.key === "Escape") {
+      typingIn = null;
+      if (bar) { bar.hidden = true; bar.textContent = ""; }
+    } else if (bar) {
+      bar.textContent = "The order you were typing in has left the list (decided elsewhere): keys do nothing until you click or press Esc.";
+      bar.hidden = false;
+    }
+    e.preventDefault();
+    return true;
+  }
+
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) { return; }
     var t = e.target;
-    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName))) { return; }
+    if (isField(t) || vanished(e)) { return; }
     var help = document.getElementById("shortcuts");
     var row = current();
     switch (e.key) {

@@ -179,11 +179,13 @@
   // names it) is kept in this tab until the server takes it: an action sent after the
   // session had ended went to the sign-in page, and signing in again brought back an empty
   // box (found by a probe). An empty field gets its draft back when a page or a redraw
-  // shows it. A successful answer to its form forgets it once settled, unless the field
-  // still shows it (a bulk decision's confirmation); an answer that refuses it (a
-  // field-error, answered 200 as every refusal here is) keeps it, and the redrawn box gets
-  // it back. Signing out forgets every draft. Drafts are the signed-in manager's: another
-  // manager signed in in this tab sees none of them.
+  // shows it. A successful answer to its form forgets it once settled, and empties a box
+  // that still shows it (a bulk reason stayed and decided the next bulk: a probe); an
+  // answer that refuses it (a field-error, answered 200 as every refusal here is) or asks
+  // to confirm it ([data-keeps-drafts]) keeps it, and the redrawn box gets it back.
+  // Signing out forgets every draft. Drafts are the signed-in manager's: another manager
+  // signed in in this tab sees none of them (the fields are autocomplete="off", so the
+  // browser's Back does not put a former manager's text in them either).
   function drafts() {
     var who = document.querySelector("[data-testid=signed-in-as]");
     var store = window.sessionStorage;
@@ -209,7 +211,8 @@
     document.addEventListener("htmx:beforeSwap", function (e) {
       var xhr = e.detail.xhr, elt = e.detail.requestConfig && e.detail.requestConfig.elt;
       var form = elt && (elt.form || (elt.closest && elt.closest("form")));
-      if (!form || !xhr || xhr.status < 200 || xhr.status > 299 || /class="field-error"/.test(e.detail.serverResponse || "")) { return; }
+      var answer = e.detail.serverResponse || "";
+      if (!form || !xhr || xhr.status < 200 || xhr.status > 299 || /class="field-error"|data-keeps-drafts/.test(answer)) { return; }
       Array.prototype.forEach.call(form.elements, function (el) {
         if (el.hasAttribute("data-draft")) { answered[key(el)] = true; }
       });
@@ -217,16 +220,17 @@
     document.addEventListener("htmx:load", function (e) { restore(e.detail.elt); });
     document.addEventListener("htmx:afterSettle", function () {
       Object.keys(answered).forEach(function (k) {
-        var shown = fields(document).filter(function (el) { return key(el) === k && el.value !== ""; })[0];
-        if (shown) { store.setItem(k, shown.value); } else { store.removeItem(k); }
+        fields(document).forEach(function (el) { if (key(el) === k) { el.value = ""; } });
+        store.removeItem(k);
         delete answered[k];
       });
     });
     document.addEventListener("submit", function (e) {
       if (!e.target.matches || !e.target.matches("form.signout")) { return; }
-      for (var i = store.length - 1; i >= 0; i--) {
-        if (store.key(i).indexOf(all) === 0) { store.removeItem(store.key(i)); }
-      }
+      // The keys first: removing while walking them skipped some (a probe kept one).
+      var keys = [];
+      for (var i = 0; i < store.length; i++) { keys.push(store.key(i)); }
+      keys.forEach(function (k) { if (k.indexOf(all) === 0) { store.removeItem(k); } });
     });
     restore(document);
   }
