@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,3 +371,48 @@ func TestRunWorkerClaimsForEveryIdleSenderInOneStatement(t *testing.T) {
 		})
 	}
 }
+
+// A claim begun when the worker is stopped is finished, and its emails are sent within the
+// stop's grace: cancelled with the stop, a claim could commit with its answer lost, and
+// its emails, claimed and never handed to a sender, were never sent (a probe's SIGTERMs
+// under load left seven customers without their email). Here the stop comes as the claim
+// starts.
+func TestRunWorkerStoppedAsItClaimsSendsWhatItClaimed(t *testing.T) {
+	pool := pgtest.Pool(t)
+	id := insertNotification(t, pool, "ord-1", "order_completed", "ann@example.com", "Your order has been delivered", "body")
+	ctx, cancel := context.WithCancel(t.Context())
+	stopping := &stopAtClaim{stop: cancel}
+	cfg := pool.Config()
+	cfg.ConnConfig.Tracer = stopping
+	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	defer traced.Close()
+	svc := mailer.New(traced, slog.New(slog.DiscardHandler), mailer.Config{PollInterval: time.Hour, StopGrace: time.Minute})
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWorker(ctx) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("the worker did not stop")
+	}
+	require.True(t, stopping.stopped.Load(), "the stop came as the claim started")
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.sent, "the email claimed as the worker stopped has its outcome (recorded: no SMTP): %+v", row)
+}
+
+// stopAtClaim stops the worker as its first claim statement starts.
+type stopAtClaim struct {
+	stop    context.CancelFunc
+	stopped atomic.Bool
+}
+
+func (s *stopAtClaim) TraceQueryStart(ctx context.Context, _ *pgx.Conn, q pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(q.SQL, "SET claimed_at = now()") && s.stopped.CompareAndSwap(false, true) {
+		s.stop()
+	}
+	return ctx
+}
+
+func (s *stopAtClaim) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

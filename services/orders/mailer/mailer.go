@@ -255,7 +255,13 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 		switch {
 		case hold:
 		case look && idle > 0 && !down.pausing():
-			claimed, cerr := s.claim(ctx, outcomes, idle)
+			// The claim is not cut by the stop: a claim cancelled mid-statement could commit
+			// with its answer lost, and its emails, claimed and never handed to a sender,
+			// were never sent (a probe's SIGTERMs under load left seven). Claimed, they are
+			// sent within the stop's grace.
+			stmt, done := statement(ctx)
+			claimed, cerr := s.claim(stmt, outcomes, idle)
+			done()
 			if !settled(cerr) {
 				continue
 			}
@@ -267,7 +273,10 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 			}
 			continue // a drain may be over
 		case len(outcomes) > 0 && idle == senders:
-			if _, rerr := s.claim(ctx, outcomes, 0); !settled(rerr) {
+			stmt, done := statement(ctx)
+			_, rerr := s.claim(stmt, outcomes, 0)
+			done()
+			if !settled(rerr) {
 				continue
 			}
 			outcomes = outcomes[:0]
@@ -336,10 +345,19 @@ func (s *Outbox) recordLast(ctx context.Context, outcomes []mailOutcome) error {
 	if len(outcomes) == 0 {
 		return nil
 	}
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_, err := s.claim(recordCtx, outcomes, 0)
+	stmt, done := statement(ctx)
+	defer done()
+	_, err := s.claim(stmt, outcomes, 0)
 	return err
+}
+
+// statementTimeout bounds one of the outbox's statements, which a stop does not cut.
+const statementTimeout = 5 * time.Second
+
+// statement is the context of one outbox statement: ctx's values, not its end, within
+// statementTimeout.
+func statement(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), statementTimeout)
 }
 
 // send hands a claimed email to SMTP (deliver), counts it and says what became of it. One
