@@ -295,8 +295,11 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 // migrated production ahead of its services.
 func RequireSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	name := pool.Config().ConnConfig.Database
+	// goose's table and the event log's: another application migrated with goose has the
+	// first only (the review).
 	var migrated bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.goose_db_version') IS NOT NULL`).Scan(&migrated); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.goose_db_version') IS NOT NULL AND to_regclass('public.events') IS NOT NULL
+		AND to_regclass('public.dead_letters') IS NOT NULL`).Scan(&migrated); err != nil {
 		return fmt.Errorf("look up the schema of database %s: %w", name, err)
 	}
 	if !migrated {

@@ -222,6 +222,9 @@ type worker struct {
 	rows   []rows // one per projection
 	states stateCache
 	res    Result
+	// past holds the orders that have an event recorded after the build's UntilTime: their
+	// later events are left out too, so each order is a prefix of its stream.
+	past map[string]bool
 }
 
 // The working schemas of rebuilds and verifies are named by these prefixes and a random
@@ -502,8 +505,7 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 	if err := jsonv2.Unmarshal(payload, &r); err != nil {
 		return fmt.Errorf("decode event envelope: %w", err)
 	}
-	if w.b.until > 0 && r.Position > w.b.until || r.RecordedAt.After(w.b.untilTime) && !w.b.untilTime.IsZero() ||
-		r.StreamType != orderstream.StreamType {
+	if w.b.until > 0 && r.Position > w.b.until || r.StreamType != orderstream.StreamType || w.after(r) {
 		return nil
 	}
 	if !order.Known(r.Name) {
@@ -537,6 +539,26 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// after reports whether r is past the build's UntilTime: recorded after it, or after an
+// event of its order that was. An order's events are recorded in version order but for a
+// transaction that began before the version under it committed (recorded_at is when a
+// transaction began): its version stands after one recorded later (the review).
+func (w *worker) after(r eventstore.Recorded) bool {
+	switch {
+	case w.b.untilTime.IsZero():
+		return false
+	case w.past[r.StreamID]:
+		return true
+	case r.RecordedAt.After(w.b.untilTime):
+		if w.past == nil {
+			w.past = map[string]bool{}
+		}
+		w.past[r.StreamID] = true
+		return true
+	}
+	return false
 }
 
 // stateAt returns r's order as of r. The log hands a stream's events over in order, so

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -316,6 +317,49 @@ func TestBuildUntilATimeKeepsWhatWasRecordedByThen(t *testing.T) {
 	want := orders(early, "orders")
 	require.NotEmpty(t, want)
 	assert.Equal(t, want, orders(full, "as_of"))
+}
+
+// A version recorded before the one under it (its transaction began first) does not
+// outlive the cut: an order is kept up to its first event recorded past the time, whatever
+// the times of the events after it (the review).
+func TestBuildUntilATimeKeepsEachOrderAPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	generate(t, pool, ordergen.Options{Events: 300, Seed: 9})
+	// An order with three events or more: the time is set just before its second, and its
+	// third is made to look recorded before that.
+	var id string
+	var second time.Time
+	require.NoError(t, pool.QueryRow(ctx, `SELECT stream_id, recorded_at FROM events WHERE stream_version = 2 AND stream_id IN
+		(SELECT stream_id FROM events WHERE stream_version = 3) ORDER BY position LIMIT 1`).Scan(&id, &second))
+	at := second.Add(-time.Millisecond)
+	tag, err := pool.Exec(ctx, `UPDATE "watermill_order_events.`+strconv.Itoa(partitionOf(t, pool, id))+`" SET payload = jsonb_set(payload::jsonb, '{recordedAt}', to_jsonb($2::text))::json
+		WHERE payload->>'streamId' = $1 AND (payload->>'version')::int = 3`, id, at.Add(-time.Second).Format(time.RFC3339Nano))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected())
+	_, err = projections.BuildInto(ctx, pool, "as_of", projections.Options{UntilTime: at})
+	require.NoError(t, err)
+	var status string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT status FROM as_of.order_summaries WHERE order_id = $1`, id).Scan(&status))
+	assert.Equal(t, "placed", status, "the order as its first event left it")
+}
+
+// partitionOf is the partition of order_events that holds order id's events.
+func partitionOf(t *testing.T, pool *pgxpool.Pool, id string) int {
+	t.Helper()
+	for p := range 16 {
+		var found bool
+		err := pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM "watermill_order_events.`+strconv.Itoa(p)+`" WHERE payload->>'streamId' = $1)`, id).Scan(&found)
+		if err != nil {
+			break
+		}
+		if found {
+			return p
+		}
+	}
+	t.Fatalf("no partition holds order %s", id)
+	return -1
 }
 
 // An order event this release does not know (a newer release's) is left out of a

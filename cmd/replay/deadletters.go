@@ -112,7 +112,7 @@ func nothingRedriven(ctx context.Context, pool *pgxpool.Pool, o deadLetterOption
 		return fmt.Errorf("there is no topic %s: name a topic of the log such as order_events (deadletters list -all shows the topics of dead letters)", o.topic)
 	}
 	if o.group != "" {
-		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE consumer_group = $1)`, o.group).Scan(&reads); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE consumer_group = $1 AND topic = ANY($2))`, o.group, topics).Scan(&reads); err != nil {
 			return err
 		}
 		for _, t := range topics {

@@ -56,6 +56,9 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	assert.ErrorContains(t, err, "is of topic reservation_events and consumer group saga.process_order, which -topic or -group leave out")
 	_, err = replay(t, url, "deadletters", "redrive", "-topic", "reservation_events", "-group", "nosuchgroup", "-by", "tester")
 	assert.ErrorContains(t, err, "no consumer group nosuchgroup reads topic reservation_events")
+	// A group with letters on another topic only does not read this one either (the review).
+	_, err = replay(t, url, "deadletters", "redrive", "-topic", "order_events", "-group", "saga.process_order", "-by", "tester")
+	assert.ErrorContains(t, err, "no consumer group saga.process_order reads topic order_events")
 	_, err = replay(t, url, "deadletters", "list", "-id", "2")
 	assert.ErrorContains(t, err, "deadletters list takes -topic and -all")
 

@@ -179,6 +179,16 @@ func TestCommandsMigrateNoDatabase(t *testing.T) {
 	var tables int
 	require.NoError(t, other.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`).Scan(&tables))
 	assert.Zero(t, tables, "nothing was created in it")
+	// Another application migrated with goose has goose's table, not Ordermill's (the review).
+	_, err = other.Exec(ctx, `CREATE TABLE goose_db_version (id serial, version_id bigint, is_applied bool, tstamp timestamp)`)
+	require.NoError(t, err)
+	_, err = other.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (20990101000000, true)`)
+	require.NoError(t, err)
+	err = run(ctx, []string{"status"}, env(dbURL), io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "holds no Ordermill schema")
+	_, err = other.Exec(ctx, `DROP TABLE goose_db_version`)
+	require.NoError(t, err)
 
 	// Migrated, then one migration taken back: a release behind this binary.
 	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), io.Discard, io.Discard))

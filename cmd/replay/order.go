@@ -114,7 +114,7 @@ func history(ctx context.Context, q eventstore.Querier, id string, cfg sagas.Con
 			s.Decision = append(s.Decision, describe(e, state, r.RecordedAt))
 		}
 		if s.Reply, err = replyRecorded(e, before, r, cfg); err != nil {
-			s.Error = "on the reply: " + err.Error()
+			s.Error = strings.TrimPrefix(s.Error+"; on the reply: "+err.Error(), "; ")
 		}
 		steps = append(steps, s)
 	}

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -68,10 +69,16 @@ func guessable(email, password string) bool {
 	for _, r := range p {
 		distinct[r] = true
 	}
-	product := strings.Contains(lettersOf.Replace(p), "ordermill") && email != strings.ToLower(DevManagerEmail)
+	read := lettersOf.Replace(p)
+	product := slices.ContainsFunc(productSpellings, func(name string) bool { return strings.Contains(read, name) }) &&
+		email != strings.ToLower(DevManagerEmail)
 	return commonPasswords[p] || commonPasswords[stem] || stem == strings.TrimRight(email, suffixNoise) ||
 		stem == strings.TrimRight(name, suffixNoise) || len(distinct) < minDistinctRunes || product
 }
 
 // lettersOf reads the digits and symbols people write for letters as those letters.
 var lettersOf = strings.NewReplacer("0", "o", "1", "l", "!", "l", "|", "l", "3", "e", "4", "a", "@", "a", "5", "s", "$", "s", "7", "t")
+
+// productSpellings are the product's name as lettersOf reads its spellings: a 1 or a ! may
+// stand for its i as well as its l ("0rderm1ll-dev": the review).
+var productSpellings = []string{"ordermill", "ordermlll"}

@@ -310,7 +310,7 @@ func TestNewPasswordsAreLongAndUncommon(t *testing.T) {
 	}
 	// The dev account's password is published (README, `make run`'s output): a real
 	// account may not reuse it, nor another password that names the product.
-	for _, pw := range []string{orders.DevDashboardPassword, "Ordermill-Dev", "my ordermill account", "0rdermill-dev", "ord3rmill-dev", "ordermi11-dev!!"} {
+	for _, pw := range []string{orders.DevDashboardPassword, "Ordermill-Dev", "my ordermill account", "0rdermill-dev", "ord3rmill-dev", "ordermi11-dev!!", "0rderm1ll-dev"} {
 		err := orders.CreateManager(ctx, d.pool, "ana@example.com", pw)
 		require.Error(t, err, "%q", pw)
 		assert.Contains(t, err.Error(), "too common", "%q", pw)
