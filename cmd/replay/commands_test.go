@@ -47,6 +47,9 @@ func TestHelpListsTheCommands(t *testing.T) {
 		"status extra":        `status takes no argument "extra"`,
 		"deadletters list x":  `deadletters takes no argument "x"`,
 		"projections -until 5 -schema " + strings.Repeat("a", 64): "-schema: at most 63 bytes",
+		"verify -json":            "-json goes with order, not verify",
+		"status -id 3":            "-id goes with deadletters, not status",
+		"order ord-1 -max-rows 3": "-max-rows goes with verify, not order",
 	} {
 		_, err = replay(t, "postgres://nowhere.invalid/none", strings.Fields(args)...)
 		assert.ErrorContains(t, err, want, args)

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -129,6 +130,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case command == "status" && len(rest) > 0, command == "deadletters" && len(rest) > 1:
 		return fmt.Errorf("%s takes no argument %q (replay help lists what it takes)", command, rest[len(rest)-1])
 	}
+	// A flag of another command is refused, not ignored (the review: -json with verify, -id
+	// with list, said nothing).
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, commands := range flagCommands {
+		if set[name] && !slices.Contains(commands, command) {
+			return fmt.Errorf("-%s goes with %s, not %s", name, strings.Join(commands, " or "), cmp.Or(command, "-migrate-only"))
+		}
+	}
 	var ps []projections.Projection
 	if command == "projections" || command == "verify" {
 		if ps, err = projections.ByName(rest...); err != nil {
@@ -176,6 +186,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return deadLetters(ctx, pool, rest, dl, stdout)
 	}
 	return fmt.Errorf("unknown command %q (replay help lists them)", command)
+}
+
+// flagCommands are the commands each command's own flag goes with.
+var flagCommands = map[string][]string{
+	"json": {"order"}, "max-rows": {"verify"},
+	"topic": {"deadletters"}, "group": {"deadletters"}, "id": {"deadletters"}, "all": {"deadletters"}, "by": {"deadletters"},
 }
 
 // maxIdentifier is the longest name Postgres keeps whole (NAMEDATALEN - 1).
