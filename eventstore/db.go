@@ -288,6 +288,23 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 	return pool, nil
 }
 
+// RequireOwn refuses a database that holds tables, none of them Ordermill's: a tool that
+// creates and migrates (bin/history, replay -migrate-only) gave another application's
+// database Ordermill's schemas (found by a probe). An empty database, or Ordermill's own,
+// passes.
+func RequireOwn(ctx context.Context, pool *pgxpool.Pool) error {
+	var foreign bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.events') IS NULL AND EXISTS (SELECT 1 FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm')
+		AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%')`).Scan(&foreign); err != nil {
+		return fmt.Errorf("look up the tables of database %s: %w", pool.Config().ConnConfig.Database, err)
+	}
+	if foreign {
+		return fmt.Errorf("database %s holds tables, none of them Ordermill's: DATABASE_URL must name Ordermill's database, or one that is new or empty", pool.Config().ConnConfig.Database)
+	}
+	return nil
+}
+
 // RequireSchema refuses a database whose schema is older than this binary's, or that holds
 // none of Ordermill's: a tool that reads the services' database must not migrate it. Every
 // replay command did, and a mistyped DATABASE_URL gave another application's database

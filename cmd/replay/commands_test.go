@@ -50,6 +50,7 @@ func TestHelpListsTheCommands(t *testing.T) {
 		"verify -json":            "-json goes with order, not verify",
 		"status -id 3":            "-id goes with deadletters, not status",
 		"order ord-1 -max-rows 3": "-max-rows goes with verify, not order",
+		"-migrate-only verify":    "-migrate-only takes no command (verify)",
 	} {
 		_, err = replay(t, "postgres://nowhere.invalid/none", strings.Fields(args)...)
 		assert.ErrorContains(t, err, want, args)
@@ -76,6 +77,10 @@ func TestCommands(t *testing.T) {
 	out, err = replay(t, url, "verify")
 	require.NoError(t, err)
 	assert.Regexp(t, `^every read model equal the log \(\d+ events, .*\)\n$`, out)
+
+	// A position past the log's head is refused: it was built "as of" a position that never was.
+	_, err = replay(t, url, "projections", "-until", "999999999", "-schema", "as_of_far")
+	assert.ErrorContains(t, err, "-until 999999999: the log's newest position is")
 
 	var edited string
 	require.NoError(t, pool.QueryRow(context.Background(), `UPDATE orders.order_summaries SET cancel_reason = 'edited'

@@ -20,6 +20,9 @@ type deadLetterOptions struct {
 	all              bool
 }
 
+// listLimit is how many dead letters deadletters list shows at most, newest first.
+const listLimit = 500
+
 // deadLetters lists the dead letters or re-drives them (eventstore.Redrive): one by -id,
 // or every open one of -topic (and -group).
 func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadLetterOptions, stdout io.Writer) error {
@@ -28,10 +31,7 @@ func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadL
 	}
 	switch args[0] {
 	case "list":
-		if o.id != 0 || o.group != "" {
-			return errors.New("deadletters list takes -topic and -all; -id and -group choose what redrive re-drives")
-		}
-		ds, err := eventstore.DeadLetters(ctx, pool, o.topic, !o.all, 500)
+		ds, err := eventstore.DeadLetters(ctx, pool, o.topic, !o.all, listLimit)
 		if err != nil {
 			return err
 		}
@@ -50,7 +50,21 @@ func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadL
 		if len(ds) == 0 {
 			fmt.Fprintln(tw, "none\t\t\t\t\t\t")
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(ds) == listLimit {
+			// Cut without a word, the oldest letters were hidden (a probe had 604).
+			var all int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters WHERE (cardinality($1::text[]) = 0 OR topic = ANY($1))
+				AND (NOT $2 OR redriven_at IS NULL)`, eventstore.PhysicalTopics(o.topic), !o.all).Scan(&all); err != nil {
+				return err
+			}
+			if all > listLimit {
+				fmt.Fprintf(stdout, "the newest %d of %d shown: -topic lists one topic's\n", listLimit, all)
+			}
+		}
+		return nil
 	case "redrive":
 		if o.id == 0 && o.topic == "" {
 			return errors.New("deadletters redrive needs -id N or -topic T")

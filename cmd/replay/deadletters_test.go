@@ -60,7 +60,21 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	_, err = replay(t, url, "deadletters", "redrive", "-topic", "order_events", "-group", "saga.process_order", "-by", "tester")
 	assert.ErrorContains(t, err, "no consumer group saga.process_order reads topic order_events")
 	_, err = replay(t, url, "deadletters", "list", "-id", "2")
-	assert.ErrorContains(t, err, "deadletters list takes -topic and -all")
+	assert.ErrorContains(t, err, "-id goes with deadletters redrive, not list")
+	_, err = replay(t, url, "deadletters", "list", "-by", "x")
+	assert.ErrorContains(t, err, "-by goes with deadletters redrive, not list")
+	_, err = replay(t, url, "deadletters", "redrive", "-all", "-topic", "order_events")
+	assert.ErrorContains(t, err, "-all goes with deadletters list, not redrive")
+
+	// A list cut at its limit says so: the oldest letters were hidden without a word.
+	_, err = pool.Exec(ctx, `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+		SELECT 'reservation_events', 'saga.process_order', 'bulk-' || n, '{}', '{}', 'boom' FROM generate_series(1, 500) n`)
+	require.NoError(t, err)
+	out, err = replay(t, url, "deadletters", "list")
+	require.NoError(t, err)
+	assert.Contains(t, out, "the newest 500 of 501 shown")
+	_, err = pool.Exec(ctx, `DELETE FROM dead_letters WHERE message_uuid LIKE 'bulk-%'`)
+	require.NoError(t, err)
 
 	var payload, group string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT payload::text, metadata->>'_ordermill_redrive_for' FROM "watermill_order_events.1" WHERE uuid = 'msg-1'`).Scan(&payload, &group))

@@ -117,6 +117,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case command == "" && !*migrateOnly:
 		fs.Usage()
 		return errors.New("no command given")
+	case command != "" && *migrateOnly:
+		// It ran nothing of the command and said it was done (a probe's script trusted it).
+		return fmt.Errorf("-migrate-only takes no command (%s): it migrates, then stops", command)
 	case (*until == "") != (*schema == ""):
 		return errors.New("-until and -schema go together")
 	case *until != "" && command != "projections":
@@ -137,6 +140,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for name, commands := range flagCommands {
 		if set[name] && !slices.Contains(commands, command) {
 			return fmt.Errorf("-%s goes with %s, not %s", name, strings.Join(commands, " or "), cmp.Or(command, "-migrate-only"))
+		}
+	}
+	if command == "deadletters" && len(rest) == 1 {
+		for name, with := range map[string]string{"id": "redrive", "group": "redrive", "by": "redrive", "all": "list"} {
+			if set[name] && rest[0] != with {
+				return fmt.Errorf("-%s goes with deadletters %s, not %s", name, with, rest[0])
+			}
 		}
 	}
 	var ps []projections.Projection
@@ -271,6 +281,14 @@ func positionAt(ctx context.Context, pool *pgxpool.Pool, until string) (position
 	if n, err := strconv.ParseInt(until, 10, 64); err == nil {
 		if n <= 0 {
 			return 0, at, fmt.Errorf("-until %d: positions start at 1", n)
+		}
+		// A position past the log's head was built "as of" a position that never was.
+		var head int64
+		if err := pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
+			return 0, at, err
+		}
+		if n > head {
+			return 0, at, fmt.Errorf("-until %d: the log's newest position is %d", n, head)
 		}
 		return n, at, nil
 	}

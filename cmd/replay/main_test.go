@@ -190,6 +190,18 @@ func TestCommandsMigrateNoDatabase(t *testing.T) {
 	_, err = other.Exec(ctx, `DROP TABLE goose_db_version`)
 	require.NoError(t, err)
 
+	// Nor does -migrate-only (what make run runs first) migrate another application's
+	// database: a probe's bin/history, which opens as it does, did.
+	_, err = other.Exec(ctx, `CREATE TABLE customers (id int)`)
+	require.NoError(t, err)
+	err = run(ctx, []string{"-migrate-only"}, env(dbURL), io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "holds tables, none of them Ordermill's")
+	require.NoError(t, other.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`).Scan(&tables))
+	assert.Equal(t, 1, tables, "only its own table")
+	_, err = other.Exec(ctx, `DROP TABLE customers`)
+	require.NoError(t, err)
+
 	// Migrated, then one migration taken back: a release behind this binary.
 	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), io.Discard, io.Discard))
 	_, err = other.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`)

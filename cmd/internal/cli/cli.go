@@ -52,9 +52,26 @@ func OpenDatabase(ctx context.Context, getenv func(string) string, app string) (
 }
 
 // CreateDatabase is OpenDatabase for a tool that may give a database its start (history,
-// before the services' first start): it creates the database when it does not exist.
+// before the services' first start): it creates the database when it does not exist, and
+// migrates it, unless it holds another application's tables (eventstore.RequireOwn).
 func CreateDatabase(ctx context.Context, getenv func(string) string, app string) (*pgxpool.Pool, error) {
-	return eventstore.Open(ctx, databaseURL(getenv), app)
+	url := databaseURL(getenv)
+	if err := eventstore.EnsureDatabase(ctx, url); err != nil {
+		return nil, err
+	}
+	pool, err := eventstore.Connect(ctx, url, app)
+	if err != nil {
+		return nil, err
+	}
+	if err := eventstore.RequireOwn(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := eventstore.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }
 
 // databaseURL is getenv's DATABASE_URL, or eventstore's default when it is empty.
