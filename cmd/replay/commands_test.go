@@ -140,6 +140,16 @@ func TestOrderExplainsTheBusinessCaseScenarios(t *testing.T) {
 	_, err = replay(t, url, "order", "ord-none")
 	assert.ErrorContains(t, err, "no order ord-none in the log")
 
+	// An event this release does not know (a newer release's) is told and left out, as the
+	// services leave it: it failed the whole history (a probe).
+	_, err = pool.Exec(context.Background(), `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload)
+		SELECT gen_random_uuid(), 'ord-normal', 'order', max(stream_version) + 1, 'order.future.v9', '{}' FROM events WHERE stream_id = 'ord-normal'`)
+	require.NoError(t, err)
+	out, err = replay(t, url, "order", "ord-normal")
+	require.NoError(t, err)
+	assert.Contains(t, out, "order.future.v9")
+	assert.Contains(t, out, "not known to this release: left out")
+
 	// With the service's own settings, the deadlines shown are the service's: the payment
 	// wait of ord-unpaid ends 5s after its reservation, not the default 24 h.
 	var out5 bytes.Buffer

@@ -88,6 +88,14 @@ func history(ctx context.Context, q eventstore.Querier, id string, cfg sagas.Con
 	o := &order.Order{}
 	var steps []step
 	for _, r := range recorded {
+		if !order.Known(r.Name) {
+			// A newer release's event: told, and left out of the fold as the services leave
+			// it (it failed the whole history: a probe).
+			state := *o
+			steps = append(steps, step{Position: r.Position, RecordedAt: r.RecordedAt, Actor: r.Metadata.Actor, Name: r.Name,
+				Summary: "not known to this release: left out", State: &state})
+			continue
+		}
 		r, err := orderstream.Upcast(r)
 		if err != nil {
 			return nil, err
