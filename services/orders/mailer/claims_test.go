@@ -416,3 +416,34 @@ func (s *stopAtClaim) TraceQueryStart(ctx context.Context, _ *pgx.Conn, q pgx.Tr
 }
 
 func (s *stopAtClaim) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// An email tried again (deferred before, now due) is, once claimed, an email with the
+// server like any other: its last refusal is not its outcome. Its old error stayed, so a
+// crash mid-send showed it failed with a stale "535" and left it out of the emails in
+// doubt a person checks (a probe).
+func TestARetriedEmailWithTheServerHasNoOldError(t *testing.T) {
+	pool := pgtest.Pool(t)
+	release := make(chan struct{})
+	srv := startSMTP(t, smtpConfig{hold: release})
+	id := insertNotification(t, pool, "ord-1", "order_completed", "ann@example.com", "Your order has been delivered", "body")
+	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET error = '535 credentials invalid', retry_at = now() - interval '1 second', attempts = 2 WHERE id = $1`, id)
+	require.NoError(t, err)
+	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
+		PollInterval: 10 * time.Millisecond, StopGrace: time.Minute})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- svc.RunWorker(ctx) }()
+	select {
+	case <-srv.entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the email never reached the server's DATA")
+	}
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.claimed, "%+v", row)
+	assert.Empty(t, row.errText, "with the server, it has no outcome yet")
+	assert.Nil(t, row.retryAt)
+	cancel()
+	close(release)
+	require.NoError(t, <-done)
+	assert.True(t, notificationByID(t, pool, id).sent)
+}

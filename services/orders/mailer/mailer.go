@@ -403,7 +403,7 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL OR o.settled THEN now() END, error = o.err,
 				claimed_at = CASE WHEN o.retry_at IS NULL THEN n.claimed_at END, retry_at = o.retry_at, attempts = n.attempts + 1
 			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $5::boolean[]) AS o(id, err, retry_at, settled) WHERE n.id = o.id)
-		UPDATE orders.notifications SET claimed_at = now()
+		UPDATE orders.notifications SET claimed_at = now(), error = NULL, retry_at = NULL
 		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL AND (retry_at IS NULL OR retry_at <= now())
 			ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
 		RETURNING id, order_id, kind, recipient, subject, body, attempts, created_at`, ids, errs, retries, n, settled)
