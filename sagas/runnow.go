@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // errSagaFailed marks a failure of RunNow's saga part, as opposed to its recorder's.
@@ -246,7 +247,7 @@ func (r *Runner) runAlone(c *nowCall) error {
 		if !withSaga || ctx.Err() != nil || !(errors.Is(err, errSagaFailed) || committing && refused(err)) {
 			return err
 		}
-		r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", "order", orderID, "err", err)
+		r.logger.WarnContext(ctx, "the saga takes this from the log: running it at once failed", append(logging.Order(orderID), "err", err)...)
 	}
 	return err
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/services/httpx"
 )
@@ -149,7 +150,7 @@ func Serve(ctx context.Context, logger *slog.Logger, pool *pgxpool.Pool, ln net.
 	// method is answered 405 with Allow, in the service routes' JSON error, and every
 	// other path is the service's.
 	mux := httpx.NewMuxOver(svc.Handler())
-	for _, r := range ownRoutes(metrics.Handler(reg, slog.NewLogLogger(logger.Handler(), slog.LevelWarn)), ready, serveDocument(doc)) {
+	for _, r := range ownRoutes(metrics.Handler(reg, metricsErrors{logger: logger, repeats: logging.NewRepeats()}), ready, serveDocument(doc)) {
 		mux.Handle(r.pattern, r.handler)
 	}
 

@@ -2,8 +2,11 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,4 +86,20 @@ func orderInPath(r *http.Request) string {
 		return id
 	}
 	return r.PathValue("orderId")
+}
+
+// metricsErrors is promhttp's error log as a line of the process's log: a fixed message
+// with the error under err, once a minute with how often it came since. promhttp's own
+// text ("error gathering metrics: …") was the whole message of a new line at every scrape
+// while a read was slow (a probe).
+type metricsErrors struct {
+	logger  *slog.Logger
+	repeats *logging.Repeats
+}
+
+func (m metricsErrors) Println(v ...any) {
+	if due, missed := m.repeats.Due("metrics"); due {
+		m.logger.Warn("gathering metrics failed: the scrape leaves out what failed", "err", strings.TrimSpace(fmt.Sprintln(v...)),
+			"repeated_since_last_line", missed)
+	}
 }

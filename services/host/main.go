@@ -285,11 +285,15 @@ func logFormat(env Env) string {
 // the log is JSON (the one line a log pipeline needs when a service keeps failing at
 // start-up was plain text: a probe), else "name: err".
 func failed(w io.Writer, name string, env Env, err error) {
-	if logger, lerr := Logger(env, w); lerr == nil && logFormat(env) == logging.FormatJSON {
-		logger.Error("the service stopped", "service", name, "err", err)
+	if logFormat(env) != logging.FormatJSON {
+		fmt.Fprintln(w, name+":", err)
 		return
 	}
-	fmt.Fprintln(w, name+":", err)
+	logger, lerr := Logger(env, w)
+	if lerr != nil { // LOG_LEVEL is what is wrong: said at the default level
+		logger, _ = logging.New(w, logging.FormatJSON, slog.LevelInfo)
+	}
+	logger.Error("the service stopped", "service", name, "err", err)
 }
 
 // DevMode reports whether DEV_MODE=1 (or true, as Env.Bool reads it): development secrets and

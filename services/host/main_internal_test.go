@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"syscall"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // Why a service did not start is a line of its log when the log is JSON (a probe's log
@@ -24,6 +27,12 @@ func TestAFailedStartIsALineOfTheLog(t *testing.T) {
 	require.NoError(t, json.Unmarshal(jsonOut.Bytes(), &line), jsonOut.String())
 	assert.Equal(t, "ERROR", line["level"])
 	assert.Equal(t, "payments", line["service"])
+	assert.Equal(t, why.Error(), line["err"])
+
+	// With LOG_LEVEL itself wrong, at the default level (it was text: a probe).
+	var badLevel bytes.Buffer
+	failed(&badLevel, "payments", EnvOf(map[string]string{"LOG_LEVEL": "loud"}), why)
+	require.NoError(t, json.Unmarshal(badLevel.Bytes(), &line), badLevel.String())
 	assert.Equal(t, why.Error(), line["err"])
 
 	failed(&textOut, "payments", EnvOf(map[string]string{"DEV_MODE": "1"}), why)
@@ -54,4 +63,17 @@ func TestTheSecondSignalHurries(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second signal did not hurry")
 	}
+}
+
+// promhttp's error lines are a line of the log with the error under err, once a minute:
+// they were promhttp's own text as the message of a new line at every scrape (a probe).
+func TestMetricsErrorsAreALineOfTheLog(t *testing.T) {
+	var out bytes.Buffer
+	m := metricsErrors{logger: slog.New(slog.NewJSONHandler(&out, nil)), repeats: logging.NewRepeats()}
+	m.Println("error gathering metrics:", errors.New("timeout: context deadline exceeded"))
+	m.Println("error gathering metrics:", errors.New("timeout: context deadline exceeded"))
+	var line map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &line), out.String())
+	assert.Equal(t, "gathering metrics failed: the scrape leaves out what failed", line["msg"])
+	assert.Contains(t, line["err"], "context deadline exceeded")
 }
