@@ -237,8 +237,10 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool) (current, want int64
 	return provider.GetVersions(ctx)
 }
 
-// Open creates the database if needed, connects a pool and applies migrations: the one call
-// every service makes at start-up. Its connections carry app as their application_name
+// Open creates the database if needed, connects a pool and applies migrations, unless the
+// database holds another application's tables (RequireOwn): the one call every service
+// makes at start-up, and the tools that give a database its start (bin/history, replay
+// -migrate-only). Its connections carry app as their application_name
 // (unless the URL names one), so pg_stat_activity and the server's log say which program
 // holds a session or a transaction, and end a transaction left idle past
 // IdleInTransactionTimeout.
@@ -250,9 +252,11 @@ func Open(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
+	for _, ready := range []func(context.Context, *pgxpool.Pool) error{RequireOwn, Migrate} {
+		if err := ready(ctx, pool); err != nil {
+			pool.Close()
+			return nil, err
+		}
 	}
 	return pool, nil
 }
@@ -288,10 +292,10 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 	return pool, nil
 }
 
-// RequireOwn refuses a database that holds tables, none of them Ordermill's: a tool that
-// creates and migrates (bin/history, replay -migrate-only) gave another application's
-// database Ordermill's schemas (found by a probe). An empty database, or Ordermill's own,
-// passes.
+// RequireOwn refuses a database that holds tables, none of them Ordermill's: what creates
+// and migrates (Open: a service, bin/history, replay -migrate-only) gave another
+// application's database Ordermill's schemas (found by a probe). An empty database, or
+// Ordermill's own, passes.
 func RequireOwn(ctx context.Context, pool *pgxpool.Pool) error {
 	var foreign bool
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.events') IS NULL AND EXISTS (SELECT 1 FROM pg_class c

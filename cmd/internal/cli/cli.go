@@ -52,26 +52,10 @@ func OpenDatabase(ctx context.Context, getenv func(string) string, app string) (
 }
 
 // CreateDatabase is OpenDatabase for a tool that may give a database its start (history,
-// before the services' first start): it creates the database when it does not exist, and
-// migrates it, unless it holds another application's tables (eventstore.RequireOwn).
+// before the services' first start): it creates and migrates it as a service does
+// (eventstore.Open), which refuses another application's database.
 func CreateDatabase(ctx context.Context, getenv func(string) string, app string) (*pgxpool.Pool, error) {
-	url := databaseURL(getenv)
-	if err := eventstore.EnsureDatabase(ctx, url); err != nil {
-		return nil, err
-	}
-	pool, err := eventstore.Connect(ctx, url, app)
-	if err != nil {
-		return nil, err
-	}
-	if err := eventstore.RequireOwn(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	if err := eventstore.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return pool, nil
+	return eventstore.Open(ctx, databaseURL(getenv), app)
 }
 
 // databaseURL is getenv's DATABASE_URL, or eventstore's default when it is empty.
