@@ -317,19 +317,8 @@ func TestRunWorkerStoppedMidSendLetsTheEmailFinish(t *testing.T) {
 	release := make(chan struct{})
 	srv := startSMTP(t, smtpConfig{hold: release})
 	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "Your order is confirmed", "body")
-	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
-		PollInterval: 10 * time.Millisecond, StopGrace: time.Minute})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- svc.RunWorker(ctx) }()
-	select {
-	case <-srv.entered:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the email never reached the server's DATA")
-	}
-	cancel()
-	close(release)
-	require.NoError(t, <-done)
+	stop := workerAtData(t, pool, srv)
+	require.NoError(t, stop(release))
 	row := notificationByID(t, pool, id)
 	assert.True(t, row.sent, "the email in flight at the stop is recorded sent: %+v", row)
 	assert.Empty(t, row.errText)
@@ -428,6 +417,20 @@ func TestARetriedEmailWithTheServerHasNoOldError(t *testing.T) {
 	id := insertNotification(t, pool, "ord-1", "order_completed", "ann@example.com", "Your order has been delivered", "body")
 	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET error = '535 credentials invalid', retry_at = now() - interval '1 second', attempts = 2 WHERE id = $1`, id)
 	require.NoError(t, err)
+	stop := workerAtData(t, pool, srv)
+	row := notificationByID(t, pool, id)
+	assert.True(t, row.claimed, "%+v", row)
+	assert.Empty(t, row.errText, "with the server, it has no outcome yet")
+	assert.Nil(t, row.retryAt)
+	require.NoError(t, stop(release))
+	assert.True(t, notificationByID(t, pool, id).sent)
+}
+
+// workerAtData runs a mail worker against srv, a server holding DATA, until an email has
+// reached DATA; stop stops the worker, then releases the server, and returns the worker's
+// error.
+func workerAtData(t *testing.T, pool *pgxpool.Pool, srv *smtpServer) (stop func(release chan struct{}) error) {
+	t.Helper()
 	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
 		PollInterval: 10 * time.Millisecond, StopGrace: time.Minute})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -436,14 +439,12 @@ func TestARetriedEmailWithTheServerHasNoOldError(t *testing.T) {
 	select {
 	case <-srv.entered:
 	case <-time.After(15 * time.Second):
+		cancel()
 		t.Fatal("the email never reached the server's DATA")
 	}
-	row := notificationByID(t, pool, id)
-	assert.True(t, row.claimed, "%+v", row)
-	assert.Empty(t, row.errText, "with the server, it has no outcome yet")
-	assert.Nil(t, row.retryAt)
-	cancel()
-	close(release)
-	require.NoError(t, <-done)
-	assert.True(t, notificationByID(t, pool, id).sent)
+	return func(release chan struct{}) error {
+		cancel()
+		close(release)
+		return <-done
+	}
 }
