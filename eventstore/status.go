@@ -41,6 +41,24 @@ func dueQuery(topic string) string {
 		FROM ` + wsql.PostgreSQLQueueSchema{}.MessagesTable(topic) + ` WHERE NOT acked AND ` + due + ` < $1`
 }
 
+// Groups lists the consumer groups that read physical topic (none when nothing has read it).
+func Groups(ctx context.Context, q Querier, topic string) ([]string, error) {
+	table := logOffsets.MessagesOffsetsTable(topic)
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&exists); err != nil || !exists {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, `SELECT consumer_group FROM `+table)
+	if err != nil {
+		return nil, fmt.Errorf("groups of %s: %w", topic, err)
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("groups of %s: %w", topic, err)
+	}
+	return groups, nil
+}
+
 // GroupLags lists every consumer group of every topic with how far it is behind, by group
 // and topic.
 func GroupLags(ctx context.Context, q Querier) ([]Lag, error) {
@@ -56,13 +74,9 @@ func GroupLags(ctx context.Context, q Querier) ([]Lag, error) {
 	var out []Lag
 	for _, name := range names {
 		topic := strings.TrimPrefix(name, "watermill_offsets_")
-		rows, err := q.Query(ctx, `SELECT consumer_group FROM `+logOffsets.MessagesOffsetsTable(topic))
+		groups, err := Groups(ctx, q, topic)
 		if err != nil {
-			return nil, fmt.Errorf("groups of %s: %w", topic, err)
-		}
-		groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return nil, fmt.Errorf("groups of %s: %w", topic, err)
+			return nil, err
 		}
 		for _, group := range groups {
 			l := Lag{Group: group, Topic: topic}

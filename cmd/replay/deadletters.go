@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5"
@@ -130,18 +131,11 @@ func nothingRedriven(ctx context.Context, pool *pgxpool.Pool, o deadLetterOption
 			return err
 		}
 		for _, t := range topics {
-			if reads {
-				break
-			}
-			var offsets *string
-			if err := pool.QueryRow(ctx, `SELECT to_regclass(quote_ident('watermill_offsets_' || $1))::text`, t).Scan(&offsets); err != nil {
+			groups, err := eventstore.Groups(ctx, pool, t)
+			if err != nil {
 				return err
 			}
-			if offsets != nil {
-				if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+*offsets+` WHERE consumer_group = $1)`, o.group).Scan(&reads); err != nil {
-					return err
-				}
-			}
+			reads = reads || slices.Contains(groups, o.group)
 		}
 		if !reads {
 			return fmt.Errorf("no consumer group %s reads topic %s (deadletters list -all shows the groups of dead letters)", o.group, o.topic)
