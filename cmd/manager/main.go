@@ -40,6 +40,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if *email == "" {
 		return errors.New("-email is required; the password is read from standard input")
 	}
+	if fs.NArg() > 0 {
+		// Most likely a password, so not repeated: the error is not to show it again.
+		return errors.New("unexpected argument after the flags: the password is read from standard input only, so that it stays out of shell history and process listings")
+	}
 	if strings.EqualFold(strings.TrimSpace(*email), orders.DevManagerEmail) {
 		// The development account's: a start outside DEV_MODE deletes it, and a start in
 		// DEV_MODE resets its password to the published one.
@@ -55,9 +59,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	defer pool.Close()
-	if err := orders.CreateManager(ctx, pool, *email, password); err != nil {
+	change, err := orders.SetManager(ctx, pool, *email, password)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "manager %s can sign in at /dashboard\n", *email)
+	addr := strings.TrimSpace(*email)
+	switch change {
+	case orders.AccountCreated:
+		fmt.Fprintf(out, "created manager %s: they can sign in at /dashboard\n", addr)
+	case orders.PasswordReset:
+		fmt.Fprintf(out, "reset the password of manager %s: their sessions are ended, and they can sign in at /dashboard with the new one\n", addr)
+	default:
+		fmt.Fprintf(out, "manager %s already has this password: nothing changed\n", addr)
+	}
 	return nil
 }

@@ -26,7 +26,7 @@ func TestCreatesAManagerWithAHashedPassword(t *testing.T) {
 	}
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"-email", "ana@example.com"}, env, strings.NewReader("correct horse battery\n"), &out))
-	assert.Contains(t, out.String(), "ana@example.com")
+	assert.Equal(t, "created manager ana@example.com: they can sign in at /dashboard\n", out.String())
 
 	conn, err := pgx.Connect(context.Background(), url)
 	require.NoError(t, err)
@@ -91,7 +91,30 @@ func TestResetEndsSessionsAndRefusesWeakPasswords(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM orders.dashboard_sessions`).Scan(&sessions))
 	assert.Equal(t, 1, sessions, "a refused reset changes nothing")
 
+	out.Reset()
 	require.NoError(t, run(ctx, []string{"-email", "ana@example.com"}, env, strings.NewReader("a new and longer passphrase\n"), &out))
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM orders.dashboard_sessions`).Scan(&sessions))
 	assert.Equal(t, 0, sessions, "the reset ended the session")
+	assert.Contains(t, out.String(), "reset the password of manager ana@example.com", "the tool says it reset, not created, the account")
+
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"-email", "ana@example.com"}, env, strings.NewReader("a new and longer passphrase\n"), &out))
+	assert.Equal(t, "manager ana@example.com already has this password: nothing changed\n", out.String())
+}
+
+// A password typed after the flags (as many tools take it) was ignored: the tool read
+// standard input and set whatever came there.
+func TestRefusesAStrayArgument(t *testing.T) {
+	url := pgtest.URL(t)
+	env := func(k string) string {
+		if k == "DATABASE_URL" {
+			return url
+		}
+		return ""
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-email", "ana@example.com", "correct horse battery"}, env, strings.NewReader("another long passphrase\n"), &out)
+	require.ErrorContains(t, err, "unexpected argument after the flags")
+	assert.NotContains(t, err.Error(), "correct horse", "a password typed as an argument is not repeated")
+	assert.Empty(t, out.String())
 }

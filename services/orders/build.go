@@ -46,8 +46,21 @@ func Build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 	return New(pool, logger, cfg), nil
 }
 
-// CreateManager creates a dashboard account, or resets the password of an existing one
-// (dashboard.CreateManager); bin/manager and the tests call it.
+// The changes SetManager makes to an account.
+const (
+	AccountCreated    = dashboard.AccountCreated
+	PasswordReset     = dashboard.PasswordReset
+	PasswordUnchanged = dashboard.PasswordUnchanged
+)
+
+// SetManager creates a dashboard account, or resets the password of an existing one, and
+// says which (dashboard.SetManager); bin/manager calls it.
+func SetManager(ctx context.Context, db httpx.Beginner, email, password string) (dashboard.AccountChange, error) {
+	return dashboard.SetManager(ctx, db, email, password)
+}
+
+// CreateManager is SetManager for the tests, which need not know which it did.
 func CreateManager(ctx context.Context, db httpx.Beginner, email, password string) error {
-	return dashboard.CreateManager(ctx, db, email, password)
+	_, err := dashboard.SetManager(ctx, db, email, password)
+	return err
 }

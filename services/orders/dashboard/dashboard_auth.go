@@ -38,27 +38,44 @@ type manager struct {
 	CSRF  string
 }
 
-// CreateManager creates a dashboard account, or resets the password of an existing one with
-// the same email. A new password must pass checkNewPassword (at least MinPasswordLength
-// characters, not a common one). A reset ends the account's sessions, so whoever held the
-// old password is signed out, and lifts its sign-in lockout; setting the password the
-// account already has changes nothing, so the dev account's sessions survive a restart.
-func CreateManager(ctx context.Context, db httpx.Beginner, email, password string) error {
+// AccountChange is what SetManager did to an account.
+type AccountChange int
+
+// The changes SetManager makes.
+const (
+	AccountCreated AccountChange = iota
+	PasswordReset
+	PasswordUnchanged
+)
+
+// SetManager creates a dashboard account, or resets the password of an existing one with
+// the same email, and says which it did. A new password must pass checkNewPassword (at
+// least MinPasswordLength characters, not a common one). A reset ends the account's
+// sessions, so whoever held the old password is signed out, and lifts its sign-in lockout;
+// setting the password the account already has changes nothing, so the dev account's
+// sessions survive a restart.
+func SetManager(ctx context.Context, db httpx.Beginner, email, password string) (AccountChange, error) {
 	email = strings.TrimSpace(email)
 	if !order.ValidEmail(email) {
-		return fmt.Errorf("a manager needs an email address (name@example.com), not %q", apperr.Excerpt(email))
+		return 0, fmt.Errorf("a manager needs an email address (name@example.com), not %q", apperr.Excerpt(email))
 	}
 	if err := checkNewPassword(email, password); err != nil {
-		return err
+		return 0, err
 	}
+	var change AccountChange
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var id int64
 		var old string
 		err := tx.QueryRow(ctx, `SELECT id, password_hash FROM orders.managers WHERE lower(email) = lower($1) FOR UPDATE`, email).Scan(&id, &old)
-		if err == nil && bcrypt.CompareHashAndPassword([]byte(old), []byte(password)) == nil {
+		switch {
+		case err == nil && bcrypt.CompareHashAndPassword([]byte(old), []byte(password)) == nil:
+			change = PasswordUnchanged
 			return nil
-		}
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		case err == nil:
+			change = PasswordReset
+		case errors.Is(err, pgx.ErrNoRows):
+			change = AccountCreated
+		default:
 			return err
 		}
 		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -80,9 +97,9 @@ func CreateManager(ctx context.Context, db httpx.Beginner, email, password strin
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create manager %s: %w", email, err)
+		return 0, fmt.Errorf("create manager %s: %w", email, err)
 	}
-	return nil
+	return change, nil
 }
 
 // dummyHash is compared against when the email is unknown, so a wrong email costs as much

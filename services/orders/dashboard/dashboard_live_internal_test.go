@@ -22,7 +22,8 @@ func TestAnIdleStreamSendsKeepAliveEvents(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	s := New(pool, slog.New(slog.DiscardHandler), Config{KeepAlive: 20 * time.Millisecond}, nil, noNames{}, nil)
-	require.NoError(t, CreateManager(ctx, pool, "ana@example.com", "a long and private passphrase"))
+	_, err := SetManager(ctx, pool, "ana@example.com", "a long and private passphrase")
+	require.NoError(t, err)
 	var id int64
 	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM orders.managers WHERE email = 'ana@example.com'`).Scan(&id))
 	signedIn := httptest.NewRecorder()

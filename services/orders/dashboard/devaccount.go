@@ -13,7 +13,7 @@ import (
 // mode removes it (RemoveDevAccounts).
 func EnsureDevManager(ctx context.Context, pool *pgxpool.Pool, password string) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := CreateManager(ctx, tx, DevManagerEmail, password); err != nil {
+		if _, err := SetManager(ctx, tx, DevManagerEmail, password); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE orders.managers SET dev_only = true WHERE lower(email) = lower($1)`, DevManagerEmail); err != nil {
