@@ -133,7 +133,7 @@ func TestSendPendingGivesUpOnAnUnresponsiveServer(t *testing.T) {
 	}
 	row := notificationByID(t, pool, first)
 	assert.False(t, row.sent)
-	assert.NotEmpty(t, row.errText, "the email records why it was not sent")
+	assert.Contains(t, row.errText, "cut off by the process's stop", "the email records why it was not sent")
 	// Cut off before the server had the message, it certainly was not sent: it waits
 	// for a later try.
 	assertWaitsForARetry(t, row)
@@ -317,12 +317,29 @@ func TestRunWorkerStoppedMidSendLetsTheEmailFinish(t *testing.T) {
 	release := make(chan struct{})
 	srv := startSMTP(t, smtpConfig{hold: release})
 	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "Your order is confirmed", "body")
-	stop := workerAtData(t, pool, srv)
+	stop := workerAtData(t, pool, srv, time.Minute)
 	require.NoError(t, stop(release))
 	row := notificationByID(t, pool, id)
 	assert.True(t, row.sent, "the email in flight at the stop is recorded sent: %+v", row)
 	assert.Empty(t, row.errText)
 	assert.Len(t, srv.received(), 1)
+}
+
+// An email still with the server when the stop's grace is over is cut off, recorded
+// failed (the server has the whole message and may send it: never tried again), and says
+// that the stop cut it: it said only "i/o timeout", as if the server had failed.
+func TestAnEmailCutOffByTheStopSaysSo(t *testing.T) {
+	pool := pgtest.Pool(t)
+	release := make(chan struct{})
+	srv := startSMTP(t, smtpConfig{hold: release})
+	id := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "Your order is confirmed", "body")
+	stop := workerAtData(t, pool, srv, 0)
+	require.NoError(t, stop(nil))
+	close(release)
+	row := notificationByID(t, pool, id)
+	assert.False(t, row.sent)
+	assert.Nil(t, row.retryAt, "never tried again: the server may have it")
+	assert.Contains(t, row.errText, "cut off by the process's stop")
 }
 
 // The worker claims for every idle sender in one statement, and records the emails'
@@ -417,7 +434,7 @@ func TestARetriedEmailWithTheServerHasNoOldError(t *testing.T) {
 	id := insertNotification(t, pool, "ord-1", "order_completed", "ann@example.com", "Your order has been delivered", "body")
 	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET error = '535 credentials invalid', retry_at = now() - interval '1 second', attempts = 2 WHERE id = $1`, id)
 	require.NoError(t, err)
-	stop := workerAtData(t, pool, srv)
+	stop := workerAtData(t, pool, srv, time.Minute)
 	row := notificationByID(t, pool, id)
 	assert.True(t, row.claimed, "%+v", row)
 	assert.Empty(t, row.errText, "with the server, it has no outcome yet")
@@ -426,13 +443,13 @@ func TestARetriedEmailWithTheServerHasNoOldError(t *testing.T) {
 	assert.True(t, notificationByID(t, pool, id).sent)
 }
 
-// workerAtData runs a mail worker against srv, a server holding DATA, until an email has
-// reached DATA; stop stops the worker, then releases the server, and returns the worker's
-// error.
-func workerAtData(t *testing.T, pool *pgxpool.Pool, srv *smtpServer) (stop func(release chan struct{}) error) {
+// workerAtData runs a mail worker with the stop's grace against srv, a server holding
+// DATA, until an email has reached DATA; stop stops the worker, then releases the server
+// (when release is not nil), and returns the worker's error.
+func workerAtData(t *testing.T, pool *pgxpool.Pool, srv *smtpServer, grace time.Duration) (stop func(release chan struct{}) error) {
 	t.Helper()
 	svc := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{SMTPURL: srv.url("127.0.0.1", "", ""), From: mailFrom,
-		PollInterval: 10 * time.Millisecond, StopGrace: time.Minute})
+		PollInterval: 10 * time.Millisecond, StopGrace: grace})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- svc.RunWorker(ctx) }()
@@ -444,7 +461,9 @@ func workerAtData(t *testing.T, pool *pgxpool.Pool, srv *smtpServer) (stop func(
 	}
 	return func(release chan struct{}) error {
 		cancel()
-		close(release)
+		if release != nil {
+			close(release)
+		}
 		return <-done
 	}
 }

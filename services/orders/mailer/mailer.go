@@ -365,6 +365,11 @@ func statement(ctx context.Context) (context.Context, context.CancelFunc) {
 // it was recorded; the worker logs those once a spell (outage), not one by one.
 func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 	outcome, err := s.deliver(ctx, n)
+	if err != nil && ctx.Err() != nil {
+		// ctx ends only when the stop's grace is over: say so, in the log and on the email,
+		// rather than a bare i/o timeout.
+		err = fmt.Errorf("cut off by the process's stop (its grace, SHUTDOWN_TIMEOUT, was over): %w", err)
+	}
 	now := time.Now()
 	if outcome == emailDeferred && now.Sub(n.created) >= RetryFor {
 		outcome, err = emailFailed, fmt.Errorf("not taken by the mail server in %s of tries (%d): %w", RetryFor, n.attempts+1, err)
