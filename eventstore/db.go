@@ -93,7 +93,7 @@ func Maintenance(databaseURL string) (name string, admin *pgx.ConnConfig, err er
 		return "", nil, errors.New("database url names no database")
 	}
 	admin = cfg.ConnConfig.Copy()
-	admin.Database = "postgres"
+	admin.Database = maintenanceDatabase
 	if admin.ConnectTimeout == 0 { // the URL names no connect_timeout
 		admin.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -103,8 +103,12 @@ func Maintenance(databaseURL string) (name string, admin *pgx.ConnConfig, err er
 // EnsureDatabase creates the database named in databaseURL when it does not exist yet, by
 // connecting to the server's maintenance database with the same credentials. Another
 // process creating it at the same time (the services started together on a fresh server)
-// is success: the database exists either way.
+// is success: the database exists either way. A database that exists is used without a
+// look at the maintenance database (see reachable).
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
+	if there, err := reachable(ctx, databaseURL); there || err != nil {
+		return err
+	}
 	return onMaintenance(ctx, databaseURL, func(conn *pgx.Conn, name string, exists bool) error {
 		if exists {
 			return nil
@@ -138,12 +142,39 @@ var ErrNoDatabase = errors.New("database does not exist")
 // created, and a tool would report success on an empty database (a manager account
 // created where no dashboard reads it, "every read model equal the log (0 events)").
 func MustExist(ctx context.Context, databaseURL string) error {
-	return onMaintenance(ctx, databaseURL, func(_ *pgx.Conn, name string, exists bool) error {
-		if !exists {
-			return fmt.Errorf("%w: %s (DATABASE_URL names it; the services create theirs when they start)", ErrNoDatabase, name)
-		}
-		return nil
-	})
+	there, err := reachable(ctx, databaseURL)
+	if err == nil && !there {
+		name, _, _ := Maintenance(databaseURL)
+		return fmt.Errorf("%w: %s (DATABASE_URL names it; the services create theirs when they start)", ErrNoDatabase, name)
+	}
+	return err
+}
+
+// maintenanceDatabase is the database from which another is created: Postgres's own.
+var maintenanceDatabase = "postgres"
+
+// reachable connects to the database databaseURL names and tells whether it exists: a
+// connection refused with invalid_catalog_name (3D000) says it does not, any other
+// failure is returned. Only a database that is not there is looked for on the
+// maintenance database: a hosted or hardened server whose role may open its own
+// database and no other (the maintenance database's CONNECT revoked, as on a one-database
+// plan) failed every start and every tool before, though the database was there.
+func reachable(ctx context.Context, databaseURL string) (bool, error) {
+	name, admin, err := Maintenance(databaseURL)
+	if err != nil {
+		return false, err
+	}
+	own := admin.Copy()
+	own.Database = name
+	conn, err := pgx.ConnectConfig(ctx, own)
+	if err == nil {
+		return true, conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		return false, nil
+	}
+	return false, fmt.Errorf("connect to database %s: %w", name, err)
 }
 
 // onMaintenance connects to the server's maintenance database (Maintenance) and calls f

@@ -51,6 +51,33 @@ func TestEnsureDatabaseToleratesConcurrentCreators(t *testing.T) {
 	}
 }
 
+// A hosted or hardened server may let the role open its own database and no other (a
+// one-database plan; the maintenance database's CONNECT revoked): every service's start
+// and every tool failed there, looking the database up on the maintenance database though
+// it was there. Here the maintenance database is one that does not exist, which refuses
+// the connection as such a server does. Not parallel: it sets the package's maintenance
+// database.
+func TestAnExistingDatabaseNeedsNoMaintenanceDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres: skipped with -short (make unit)")
+	}
+	ctx := t.Context()
+	own := pgtest.URL(t)
+	u, err := url.Parse(own)
+	require.NoError(t, err)
+	u.Path = "/ordermill_no_such_database_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	missing := u.String()
+	defer eventstore.SetMaintenanceDatabase("ordermill_no_maintenance_database")()
+
+	require.NoError(t, eventstore.EnsureDatabase(ctx, own))
+	require.NoError(t, eventstore.MustExist(ctx, own))
+	pool, err := eventstore.Open(ctx, own, "test")
+	require.NoError(t, err)
+	pool.Close()
+	require.ErrorIs(t, eventstore.MustExist(ctx, missing), eventstore.ErrNoDatabase, "a missing database is told without the maintenance database")
+	require.ErrorContains(t, eventstore.EnsureDatabase(ctx, missing), "maintenance database", "creating one needs it, and says so")
+}
+
 func dropDatabase(t *testing.T, name string) {
 	_, admin, err := eventstore.Maintenance(pgtest.BaseURL())
 	require.NoError(t, err)

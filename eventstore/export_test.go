@@ -4,3 +4,11 @@ import wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 
 // GuardedBeginner exposes the delayed queues' transactions to the external tests.
 func GuardedBeginner(b wsql.Beginner) wsql.Beginner { return guardedBeginner{b} }
+
+// SetMaintenanceDatabase makes name the maintenance database until restore is called, for
+// a test of a server whose role may not open Postgres's own.
+func SetMaintenanceDatabase(name string) (restore func()) {
+	old := maintenanceDatabase
+	maintenanceDatabase = name
+	return func() { maintenanceDatabase = old }
+}
