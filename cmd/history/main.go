@@ -68,6 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: an order of this seed is stored already
 		return fmt.Errorf("the database already holds orders of -seed %d (nothing written): give another -seed, or a fresh database", *seed)
 	}
+	if errors.Is(err, ordergen.ErrBehind) {
+		return fmt.Errorf("%w (nothing written): the services left work on this database they have not done; start them until `bin/replay status` shows nothing behind, stop them, and run it again", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/projections/ordergen"
 )
 
 // The history is written, passed over by the saga and the read models (nothing is behind,
@@ -88,6 +89,39 @@ func TestHistoriesOfTwoSeedsAddUpAndEveryOrderEnded(t *testing.T) {
 	statuses, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"completed", "cancelled", "rejected", "delivery_failed"}, statuses, "every order ended")
+}
+
+// Order events the services have not read yet (a system stopped with work in flight)
+// were moved past with the history's, as consumed: those orders never went on. A past is
+// now refused while any consumer is behind, and nothing is written.
+func TestHistoryRefusesWhileTheConsumersAreBehind(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-events", "2000", "-seed", "1"}, getenv, &out, &out))
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = ordergen.Generate(ctx, pool, ordergen.Options{Events: 20, InFlight: 2, Seed: 3, UUIDs: true, Snapshots: true})
+	require.NoError(t, err, "events no consumer has read")
+	var before int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&before))
+
+	err = run(ctx, []string{"-events", "2000", "-seed", "2"}, getenv, &out, &out)
+	require.ErrorIs(t, err, ordergen.ErrBehind)
+	assert.ErrorContains(t, err, "nothing written")
+	var after int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&after))
+	assert.Equal(t, before, after)
+	lags, err := eventstore.GroupLags(ctx, pool)
+	require.NoError(t, err)
+	var behind int64
+	for _, l := range lags {
+		behind += l.Behind
+	}
+	assert.Positive(t, behind, "the events not read are still to be read")
 }
 
 func TestHistoryRefusesABadCount(t *testing.T) {
