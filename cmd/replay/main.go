@@ -67,9 +67,10 @@ Commands:
   help                    this text
 
 Flags:
-  -until TIME|POSITION    with projections: build the read models as they were at that
-                          moment (RFC 3339 time, or a log position) into -schema, and keep
-                          them there; the live ones are not touched
+  -until TIME|POSITION    with projections: build the read models as they were then into
+                          -schema, and keep them there (the live ones are not touched): of
+                          the events recorded at or before TIME (RFC 3339, e.g.
+                          2026-12-01T09:00:00Z), or of those up to the log's POSITION
   -schema NAME            the schema -until builds into; it must not exist yet
   -max-rows N             verify: differing rows listed per table (default 20)
   -migrate-only           create the database and apply migrations, then stop
