@@ -189,7 +189,16 @@ func (RefundReport) MessageName() string { return RefundReportName }
 
 // Validate reports the first problem with r as a field error.
 func (r RefundReport) Validate() error {
-	for _, f := range []struct{ name, value string }{{"orderId", r.OrderID}, {"paymentId", r.PaymentID}, {"refundId", r.RefundID}} {
+	if strings.TrimSpace(r.OrderID) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	return r.ValidateReported()
+}
+
+// ValidateReported checks what the provider's report says, before the order it is about
+// is found by its payment (all of Validate but the order).
+func (r RefundReport) ValidateReported() error {
+	for _, f := range []struct{ name, value string }{{"paymentId", r.PaymentID}, {"refundId", r.RefundID}} {
 		if strings.TrimSpace(f.value) == "" {
 			return apperr.FieldErrorf(f.name, "%s is required", f.name)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/services/httpx"
@@ -103,6 +104,15 @@ func (r *contractRun) paymentWebhook(t *testing.T) string {
 		"id": "cs_none", "object": "checkout.session", "mode": "payment", "status": "complete", "payment_status": "paid",
 		"amount_total": 100, "currency": "usd", "client_reference_id": none, "metadata": map[string]string{"order_id": none}, "payment_intent": "pi_none"})
 	api.want(t, http.StatusOK, "POST", s.orders+"/webhooks/payment", unknown, stripeSignature(unknown, paymentSecret))
+	// A refund of a payment no order records (another integration's) is answered 200
+	// ignored, naming the payment: the answer broke its schema. A payment id too long
+	// for any order is refused before it is looked up.
+	foreign := stripeEvent(t, "evt-contract-refund", "charge.refunded", refundedCharge("pi_of_another_integration", 500, true))
+	var answer map[string]any
+	api.want(t, http.StatusOK, "POST", s.orders+"/webhooks/payment", foreign, stripeSignature(foreign, paymentSecret)).json(t, &answer)
+	assert.Equal(t, map[string]any{"orderId": "", "paymentId": "pi_of_another_integration", "outcome": "ignored"}, answer)
+	long := stripeEvent(t, "evt-contract-refund-long", "charge.refunded", refundedCharge(r.tooLong, 500, true))
+	api.want(t, http.StatusBadRequest, "POST", s.orders+"/webhooks/payment", long, stripeSignature(long, paymentSecret))
 	return late
 }
 

@@ -203,18 +203,20 @@ func (s *Inbox) stripeEvent(body []byte, header string, signed bool) (stripe.Eve
 // service records itself. A 404 would have Stripe retry it for days, and then disable the
 // endpoint.
 func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.RefundReport, signed bool) {
+	// What the report says is checked before it is looked up: a 5,000-character payment
+	// id was queried and echoed back whole.
+	if err := rf.ValidateReported(); err != nil {
+		s.refuseBody(w, r, err)
+		return
+	}
 	err := s.pool.QueryRow(r.Context(), paidOrderSQL, rf.PaymentID).Scan(&rf.OrderID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.countWebhook(r, outcomeIgnored)
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"paymentId": rf.PaymentID, "outcome": outcomeIgnored})
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"orderId": "", "paymentId": rf.PaymentID, "outcome": outcomeIgnored})
 		return
 	}
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	if err := rf.Validate(); err != nil {
-		s.refuseBody(w, r, err)
 		return
 	}
 	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: rf.ID, orderID: rf.OrderID, status: statusRefunded, name: payment.RefundReportName, data: rf, unsigned: !signed})

@@ -851,6 +851,9 @@ type WebhookAnswer struct {
 
 	// Outcome accepted (202): queued for the workflow; duplicate (200): the same event id again, no effect; ignored (200): a Stripe event the workflow does not act on; unknown_order (200, Stripe events only): the event names no order here and is kept in the webhook inbox (GET /api/webhooks?outcome=unknown_order), answered 200 so that Stripe does not retry it for days.
 	Outcome WebhookAnswerOutcome `json:"outcome"`
+
+	// PaymentId a refund report (Stripe's charge.refunded) answered ignored: the payment it names, which no order records
+	PaymentId *string `json:"paymentId,omitempty"`
 }
 
 // WebhookAnswerOutcome accepted (202): queued for the workflow; duplicate (200): the same event id again, no effect; ignored (200): a Stripe event the workflow does not act on; unknown_order (200, Stripe events only): the event names no order here and is kept in the webhook inbox (GET /api/webhooks?outcome=unknown_order), answered 200 so that Stripe does not retry it for days.
