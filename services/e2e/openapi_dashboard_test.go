@@ -64,6 +64,11 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 	ana.want(t, http.StatusBadRequest, "POST", decide(first), url.Values{"decision": {"maybe"}, "csrf_token": {csrf}}, nil)
 	ana.want(t, http.StatusOK, "POST", decide(first), url.Values{"decision": {"approve"}}, htmx)
 	ana.want(t, http.StatusSeeOther, "POST", decide(second), url.Values{"decision": {"reject"}, "reason": {"no"}, "csrf_token": {csrf}}, nil)
+	// A plain form's refusal is the page again (422); an order that does not exist, a 404:
+	// it was a 422 "order … not found", undocumented.
+	ana.want(t, http.StatusUnprocessableEntity, "POST", decide(second), url.Values{"decision": {"approve"}, "csrf_token": {csrf}}, nil)
+	ana.want(t, http.StatusNotFound, "POST", decide(none), url.Values{"decision": {"reject"}, "reason": {"no"}, "csrf_token": {csrf}}, nil)
+	ana.want(t, http.StatusNotFound, "POST", decide(none), url.Values{"decision": {"approve"}}, htmx)
 	anonymous.want(t, http.StatusUnauthorized, "POST", dash+"/orders/"+p.ID+"/simulate", url.Values{"action": {"pay"}}, nil)
 	ana.want(t, http.StatusForbidden, "POST", dash+"/orders/"+p.ID+"/simulate", url.Values{"action": {"pay"}}, nil)
 	ana.want(t, http.StatusNotFound, "POST", dash+"/orders/"+p.ID+"/simulate", url.Values{"action": {"pay"}, "csrf_token": {csrf}}, nil)

@@ -48,6 +48,11 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 	if err == nil && d.Error == "" {
 		_, err = s.cmds.Decide(r.Context(), id, d.Approved, m.Email, reason, r.PostForm.Get("override") != "1")
 	}
+	if apperr.ErrorCode(err) == apperr.CodeNotFound {
+		// No such order: a 404, as the API answers, not a refusal of the form (422).
+		s.failPage(w, r, err)
+		return
+	}
 	if err != nil {
 		var refused bool
 		if d.Error, refused = s.refusedDecision(r.Context(), id, err, decideAnywayHere); !refused {
