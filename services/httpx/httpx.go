@@ -201,7 +201,7 @@ func decode(body []byte, v any, strict bool) error {
 				return fault
 			}
 		}
-		return decodeError(err, body)
+		return DecodeError(err, body)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.Errorf(apperr.CodeInvalid, "request body must hold a single JSON value")
@@ -541,9 +541,9 @@ func (s *nameSet) seen(name string) bool {
 	return false
 }
 
-// decodeError explains a decoding failure in the client's terms: JSON types and field
-// names, never Go types, and at most an excerpt of what was sent.
-func decodeError(err error, body []byte) error {
+// DecodeError explains encoding/json's failure to decode body in the client's terms:
+// JSON types and field names, never Go types, and at most an excerpt of what was sent.
+func DecodeError(err error, body []byte) error {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	var appErr *apperr.Error

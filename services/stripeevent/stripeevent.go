@@ -13,7 +13,9 @@ import (
 	"github.com/stripe/stripe-go/v84"
 	"github.com/stripe/stripe-go/v84/webhook"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -141,8 +143,10 @@ func decodeObject(ev stripe.Event, v any, what string) error {
 	if ev.Data == nil || len(ev.Data.Raw) == 0 {
 		return fmt.Errorf("%s carries no data.object", ev.Type)
 	}
+	// Told in JSON's terms (amount_total must be an integer), as the API tells a body's
+	// faults, not Go's (a struct field's type), which this said to the sender.
 	if err := json.Unmarshal(ev.Data.Raw, v); err != nil {
-		return fmt.Errorf("decode the %s of %s: %w", what, ev.Type, err)
+		return fmt.Errorf("the %s of %s: %s", what, ev.Type, apperr.ErrorMessage(httpx.DecodeError(err, ev.Data.Raw)))
 	}
 	return nil
 }

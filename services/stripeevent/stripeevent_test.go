@@ -150,3 +150,16 @@ func TestAHandledEventWithoutDataIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A field of the wrong JSON type is told in JSON's terms: the refusal named a Go struct
+// field and its Go type to the sender.
+func TestAFieldOfTheWrongTypeIsToldInJSONTerms(t *testing.T) {
+	bad := session("paid")
+	bad["amount_total"] = "x"
+	body := event(t, "checkout.session.completed", bad)
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: time.Now(), Scheme: "v1"})
+	ev, err := stripeevent.Construct(body, signed.Header, secret)
+	require.NoError(t, err)
+	_, _, err = stripeevent.Read(ev)
+	require.EqualError(t, err, "the Checkout Session of checkout.session.completed: amount_total must be an integer within range")
+}
