@@ -14,6 +14,8 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // BatchHandler handles a batch of messages, in log order, inside the consumer's
@@ -394,7 +396,7 @@ func (c *consumer) take(ctx context.Context, topic string) (n int, next peeked, 
 	}
 	flush()
 	for _, d := range c.deadLines {
-		c.log.logger.Error("message dead-lettered", d.cause, d.fields)
+		c.log.logger.Error(logging.DeadLettered, d.cause, d.fields)
 	}
 	c.count(topic, rows[:done], time.Since(started))
 	if next == visible {

@@ -8,6 +8,11 @@ import (
 // RepeatEvery is how often Repeats lets one repeating failure be logged.
 const RepeatEvery = time.Minute
 
+// DeadLettered is the message of a dead letter's line. Each is logged, however many come:
+// each needs a person, and its line is where its order is found (never thinned by
+// Repeats, which left out every dead letter but the first of a minute).
+const DeadLettered = "message dead-lettered"
+
 // Repeats thins the lines of failures that repeat (a database outage, retried every
 // second by every loop and every request): Due says whether a failure, named by its key,
 // is to be logged now, at most once a RepeatEvery per key, and how often it came since its

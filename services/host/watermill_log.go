@@ -20,7 +20,8 @@ import (
 // should not be paged for it.
 //
 // An error repeating (the same message, from the same consumer and topic) is logged once
-// a logging.RepeatEvery, with how often it came since: during a
+// a logging.RepeatEvery, with how often it came since (a dead letter's line excepted:
+// each is logged, see logging.DeadLettered): during a
 // database outage every subscriber, consumer and listener fails several times a second,
 // and a probe counted 18,000 lines for ten minutes of one.
 func watermillLogger(logger *slog.Logger) watermill.LoggerAdapter {
@@ -49,6 +50,10 @@ func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
 			return v
 		}
 		return q.where[k]
+	}
+	if msg == logging.DeadLettered {
+		q.LoggerAdapter.Error(msg, err, fields)
+		return
 	}
 	key := fmt.Sprint(msg, "|", at("consumer_group"), "|", at("topic"))
 	log, since := q.repeats.Due(key)

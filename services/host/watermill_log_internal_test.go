@@ -59,3 +59,19 @@ func TestWatermillErrorsRepeatingAreLoggedOnceAMinute(t *testing.T) {
 	assert.Contains(t, buf.String(), "level=ERROR")
 	assert.Contains(t, buf.String(), "repeated_since_last_line=49")
 }
+
+// Each dead letter is logged with its order, however many come in a minute: only the
+// first of a minute was, and the others' orders never reached the log (a probe).
+func TestEveryDeadLetterIsLogged(t *testing.T) {
+	var buf bytes.Buffer
+	wlog := watermillLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	for _, id := range []string{"ord-ghost-a", "ord-ghost-b", "ord-ghost-c"} {
+		wlog.Error(logging.DeadLettered, errors.New("order not found"), watermill.LogFields{"consumer_group": "saga", "topic": "warehouse_replies_0", "order_id": id})
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	assert.Len(t, lines, 3, buf.String())
+	for i, id := range []string{"ord-ghost-a", "ord-ghost-b", "ord-ghost-c"} {
+		assert.Contains(t, lines[i], "level=ERROR")
+		assert.Contains(t, lines[i], "order_id="+id)
+	}
+}
