@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/simulator"
 )
@@ -93,6 +94,10 @@ func (s *Service) checkoutSubmit(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	case err != nil:
+		if errors.As(err, new(*simulator.DeliveryError)) {
+			// As the API's simulator says it: the page alone told it.
+			s.logger.WarnContext(r.Context(), "payments: webhook not delivered", append(logging.Order(sess.OrderID), "err", err)...)
+		}
 		notice = err.Error()
 	default:
 		notice = fmt.Sprintf("Payment %s; the shop answered HTTP %d.", res.Webhook.Status, res.OrdersStatus)

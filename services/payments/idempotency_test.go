@@ -111,6 +111,36 @@ func TestExpireSessionClosesOnlyAnOpenSession(t *testing.T) {
 	require.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "the simulator does not pay a closed session: %v", err)
 }
 
+// A session the simulator settled paid while the orders service could not be told (its
+// webhook refused, never sent again) is found paid when the order, given up, has it
+// closed: SessionFoundPaid tells the saga, which refunds it, once however often the
+// command comes. It was recorded "expired" in the log, and the money kept.
+func TestASessionTheSimulatorSettledIsFoundPaidWhenClosed(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	pgtest.Run(t, pool, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+		return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-open", payment.CreateSessionName, payment.CreateSession{OrderID: "o-unheard", Amount: 500, Currency: "EUR"})})
+	}))
+	wh, err := s.settle(ctx, ProcessRequest{OrderID: "o-unheard", Outcome: payment.StatusCompleted})
+	require.NoError(t, err, "paid at the checkout page; its webhook never reaches the orders service")
+
+	expire := command(t, "m-expire", payment.ExpireSessionName, payment.ExpireSession{OrderID: "o-unheard", SessionID: wh.SessionID})
+	pgtest.HandleTwice(t, pool, "the expiry again", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+		return s.handleCommands(ctx, tx, []*message.Message{expire})
+	}))
+	rows, err := pool.Query(ctx, `SELECT payload->>'paymentId', (payload->>'amount')::bigint FROM events WHERE stream_id = $1 AND event_name = $2`,
+		payment.StreamID("o-unheard"), payment.SessionFoundPaidName)
+	require.NoError(t, err)
+	type found struct {
+		PaymentID string
+		Amount    int64
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[found])
+	require.NoError(t, err)
+	assert.Equal(t, []found{{wh.PaymentID, 500}}, got, "reported once, with its payment")
+}
+
 // The session of an order given up that Stripe shows paid (the customer paid, its webhook
 // late or lost) is recorded completed with its payment, not "expired", and
 // SessionFoundPaid tells the saga, which refunds it, once however often the command comes:

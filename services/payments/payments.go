@@ -312,14 +312,23 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return fmt.Errorf("expire payment session %s of order %s: %w", cmd.SessionID, cmd.OrderID, err)
 	}
 	if paid.PaymentID == "" {
-		_, err = tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4
+		tag, err := tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4
 			WHERE session_id = $1 AND order_id = $2 AND status = $5`,
 			cmd.SessionID, cmd.OrderID, StatusExpired, s.now(), StatusOpen)
 		if err != nil {
 			return fmt.Errorf("record payment session %s expired: %w", cmd.SessionID, err)
 		}
-		s.logger.InfoContext(ctx, "payments: session expired", "order_id", cmd.OrderID, "session_id", cmd.SessionID)
-		return nil
+		if tag.RowsAffected() == 1 {
+			s.logger.InfoContext(ctx, "payments: session expired", "order_id", cmd.OrderID, "session_id", cmd.SessionID)
+			return nil
+		}
+		// Not open: closed before, or settled here. The simulator settles its sessions in
+		// this table alone, and one paid while the orders service could not be told (its
+		// webhook refused, never sent again) was recorded "expired" and its money kept,
+		// the order cancelled unpaid: a session this table records paid is found paid.
+		if paid, err = recordedPaid(ctx, tx, cmd); err != nil || paid.PaymentID == "" {
+			return err
+		}
 	}
 	stream, recs, err := paymentStream(ctx, tx, cmd.OrderID)
 	if err != nil {
@@ -340,6 +349,22 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	_, err = eventstore.Append(ctx, tx, stream, len(recs), meta, eventstore.Event{Name: payment.SessionFoundPaidName,
 		Data: payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency}})
 	return err
+}
+
+// recordedPaid is the payment payments.sessions records for cmd's session, if it records
+// one completed; none otherwise.
+func recordedPaid(ctx context.Context, tx pgx.Tx, cmd payment.ExpireSession) (Paid, error) {
+	var paid Paid
+	err := tx.QueryRow(ctx, `SELECT coalesce(payment_id, ''), amount, currency FROM payments.sessions
+		WHERE session_id = $1 AND order_id = $2 AND status = $3`,
+		cmd.SessionID, cmd.OrderID, payment.StatusCompleted).Scan(&paid.PaymentID, &paid.Amount, &paid.Currency)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Paid{}, nil
+	}
+	if err != nil {
+		return Paid{}, fmt.Errorf("read payment session %s: %w", cmd.SessionID, err)
+	}
+	return paid, nil
 }
 
 // existingSession returns the order's session if it has one (a not-found error otherwise),

@@ -69,8 +69,8 @@ func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession) (
 }
 
 // ExpireSession has nothing to do: payments.sessions is the simulator's state, and the
-// service records the session closed there.
-// A session the simulator settled is its own row's, which the update leaves as it is.
+// service records the session closed there. A session the simulator settled paid is found
+// paid there (recordedPaid).
 func (simulatedProvider) ExpireSession(context.Context, string) (Paid, error) { return Paid{}, nil }
 
 // Observe has nothing to ask: the simulator settles its sessions in payments.sessions.
