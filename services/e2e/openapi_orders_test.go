@@ -57,6 +57,8 @@ func (r *contractRun) ordersAPI(t *testing.T) placed {
 	api.want(t, http.StatusOK, "GET", order+"/notifications", nil, operator())
 	api.want(t, http.StatusUnauthorized, "GET", order+"/notifications", nil, nil)
 	api.want(t, http.StatusBadRequest, "GET", s.orders+"/api/orders/"+tooLong+"/notifications", nil, operator())
+	api.want(t, http.StatusBadRequest, "GET", order+"/notifications?limit=1", nil, operator())
+	api.want(t, http.StatusBadRequest, "GET", order+"/events?limit=1", nil, operator())
 	api.want(t, http.StatusOK, "GET", s.orders+"/api/orders?limit=1", nil, operator())
 	api.want(t, http.StatusBadRequest, "GET", s.orders+"/api/orders?limit=0", nil, operator())
 	api.want(t, http.StatusUnauthorized, "GET", s.orders+"/api/orders", nil, nil)

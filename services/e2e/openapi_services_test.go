@@ -85,6 +85,8 @@ func (r *contractRun) warehouseAPI(t *testing.T) {
 	api.want(t, http.StatusOK, "GET", s.warehouse+"/api/catalog?sku=SKU-001&sku=SKU-031", nil, nil)
 	api.want(t, http.StatusOK, "GET", s.warehouse+"/api/catalog", nil, nil)
 	api.want(t, http.StatusBadRequest, "GET", s.warehouse+"/api/catalog?sku="+tooLong, nil, nil)
+	api.want(t, http.StatusBadRequest, "GET", s.warehouse+"/api/catalog?SKU=SKU-001", nil, nil)
+	api.want(t, http.StatusBadRequest, "GET", s.warehouse+"/api/inventory?sku=SKU-001", nil, nil)
 	api.want(t, http.StatusOK, "POST", s.warehouse+"/api/inventory/check-availability", lines, svc)
 	api.want(t, http.StatusBadRequest, "POST", s.warehouse+"/api/inventory/check-availability", `{"lines":"none"}`, svc)
 	api.want(t, http.StatusUnauthorized, "POST", s.warehouse+"/api/inventory/check-availability", lines, nil)

@@ -177,14 +177,31 @@ func PathID(r *http.Request, name string) (string, error) {
 // answered 200 with another list than the one asked for (found by a probe), where a body
 // with an unknown or repeated name is refused.
 func Query(r *http.Request, names ...string) (url.Values, error) {
-	q := r.URL.Query()
+	q, err := KnownQuery(r, names...)
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range slices.Sorted(maps.Keys(q)) {
-		switch {
-		case !slices.Contains(names, name):
-			return nil, apperr.FieldErrorf(name, "unknown query parameter %q: this takes %s", apperr.Excerpt(name), strings.Join(names, ", "))
-		case len(q[name]) > 1:
+		if len(q[name]) > 1 {
 			return nil, apperr.FieldErrorf(name, "query parameter %s is given more than once: give it once", name)
 		}
+	}
+	return q, nil
+}
+
+// KnownQuery is Query for a request whose parameters may repeat (a list of SKUs): only
+// one not among names is refused.
+func KnownQuery(r *http.Request, names ...string) (url.Values, error) {
+	q := r.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if slices.Contains(names, name) {
+			continue
+		}
+		takes := "no query parameters"
+		if len(names) > 0 {
+			takes = strings.Join(names, ", ")
+		}
+		return nil, apperr.FieldErrorf(name, "unknown query parameter %q: this takes %s", apperr.Excerpt(name), takes)
 	}
 	return q, nil
 }

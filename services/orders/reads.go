@@ -63,6 +63,10 @@ type eventView struct {
 // orderEvents handles GET /api/orders/{id}/events: the operator sees every event with its
 // data, the customer what happened and when; each event in its current version.
 func (s *Service) orderEvents(w http.ResponseWriter, r *http.Request) {
+	if _, err := httpx.KnownQuery(r, "token"); err != nil { // a list: ?limit= would be ignored
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
 	id, who, ok := s.orderReader(w, r)
 	if !ok {
 		return

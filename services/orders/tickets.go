@@ -46,6 +46,9 @@ func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
 // listNotifications handles GET /api/orders/{id}/notifications.
 func (s *Service) listNotifications(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
+	if err == nil {
+		_, err = httpx.KnownQuery(r) // a list: ?limit= would be ignored
+	}
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -47,6 +47,10 @@ func (s *Service) Handler() http.Handler {
 }
 
 func (s *Service) listStock(w http.ResponseWriter, r *http.Request) {
+	if _, err := httpx.KnownQuery(r); err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
 	items, err := ListStock(r.Context(), s.pool)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
@@ -58,7 +62,12 @@ func (s *Service) listStock(w http.ResponseWriter, r *http.Request) {
 // catalog serves the public catalog: every SKU's name and price, or only those named by
 // repeated sku parameters (GET /api/catalog?sku=SKU-001&sku=SKU-031).
 func (s *Service) catalog(w http.ResponseWriter, r *http.Request) {
-	skus := r.URL.Query()["sku"]
+	q, err := httpx.KnownQuery(r, "sku")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	skus := q["sku"]
 	if err := inventory.ValidateSKUs(skus); err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -326,4 +326,12 @@ func TestCatalog(t *testing.T) {
 	rec = call(t, h, http.MethodGet, "/api/catalog?sku=", "")
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Contains(t, rec.Body.String(), "sku[0] is empty")
+	// A misspelt parameter answered the whole catalog, as if nothing had been asked; the
+	// stock list too. The README: an unknown parameter is a 400, on every list.
+	rec = call(t, h, http.MethodGet, "/api/catalog?SKU=SKU-001", "")
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), `unknown query parameter \"SKU\": this takes sku`)
+	rec = call(t, h, http.MethodGet, "/api/inventory?sku=SKU-001", "")
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), `unknown query parameter \"sku\": this takes no query parameters`)
 }
