@@ -252,6 +252,7 @@ func fieldAt(body []byte, typeErr *json.UnmarshalTypeError) string {
 	var stack []*level
 	wantName := false
 	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // as text: 1e309, out of a float64's range, ended the walk unnamed
 	for {
 		tok, err := dec.Token()
 		if err != nil {

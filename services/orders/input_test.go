@@ -135,6 +135,8 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 		// A quantity left out is not a quantity of 0, nor a blank currency a currency left out.
 		{"a quantity left out", `{"items":[{"sku":"SKU-001"}]}`, "items[0].quantity", "items[0].quantity is required"},
 		{"a quantity of 1.0", `{"items":[{"sku":"SKU-001","quantity":1.0}]}`, "items[0].quantity", "items[0].quantity must be an integer within range"},
+		// Past a float64's range: named without its index before (the walk stopped there).
+		{"a quantity of 1e309", `{"items":[{"sku":"SKU-001","quantity":1}, {"sku":"SKU-002","quantity":1e309}]}`, "items[1].quantity", "items[1].quantity must be an integer within range"},
 		{"a blank currency", withField("currency", `""`), "currency", "currency must be three letters when given (leave it out for the catalog's)"},
 		// A field is named with its path, and by its documented name only (encoding/json took
 		// any case, and named a nested field without its path).
