@@ -177,3 +177,32 @@ func TestNULAndInvalidUTF8AreRefusedByEveryService(t *testing.T) {
 		`{"items":[{"sku":"SKU-001","quantity":1}],"total":50,"customerId":"c\\u0000"}`, nil, &created))
 	assert.NotEmpty(t, created.ID)
 }
+
+// A credential, a signature or a key given twice is refused by every service before any
+// handler: the first was taken, so a good operator token followed by a wrong one was let
+// in (the reverse was a 401), and a proxy or log keeping the last saw another (a probe).
+func TestAHeaderThatMayComeOnceIsRefusedTwice(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.storedRows(t)
+	body := []byte(`{"id":"evt_twice","orderId":"o-1","status":"completed"}`)
+	stripe := webhooksig.SignStripe(body, paymentSecret, time.Now())
+	courier := webhooksig.SignCourier(body, deliverySecret, time.Now())
+	cases := []struct {
+		name, method, url string
+		body              any
+		header            http.Header
+	}{
+		{"orders: two bearer tokens", "GET", s.orders + "/api/orders", nil, http.Header{"Authorization": {"Bearer " + operatorToken, "Bearer wrong"}}},
+		{"orders: two Idempotency-Keys", "POST", s.orders + "/api/orders", lowRisk, http.Header{"Idempotency-Key": {"x1", "x2"}}},
+		{"orders: two payment signatures", "POST", s.orders + "/webhooks/payment", body, http.Header{webhooksig.StripeHeader: {stripe, "t=1,v1=00"}}},
+		{"orders: two courier signatures", "POST", s.orders + "/webhooks/delivery", body, http.Header{webhooksig.CourierHeader: {courier, "t=1,v1=00"}}},
+		{"warehouse: two service tokens", "POST", s.warehouse + "/api/inventory/release", `{"orderId":"o-1"}`, http.Header{"Authorization": {"Bearer a", "Bearer b"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := s.refused(t, c.method, c.url, c.body, c.header)
+			assert.Contains(t, e.Error.Message, "is given more than once: send one")
+		})
+	}
+	assert.Equal(t, before, s.storedRows(t), "a refused request stores nothing")
+}

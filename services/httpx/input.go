@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/services/webhooksig"
 	"github.com/ordermill/ordermill/domain/limits"
 )
 
@@ -39,6 +40,11 @@ func ValidInput(refuse func(http.ResponseWriter, *http.Request, error), next htt
 	})
 }
 
+// onceHeaders are the headers a request may give once only: credentials, signatures and
+// keys, of which a handler takes the first, where a proxy or a log keeping the last sees
+// another (a probe's good token then a wrong one was let in; the reverse was a 401).
+var onceHeaders = []string{"Authorization", "Idempotency-Key", webhooksig.StripeHeader, webhooksig.CourierHeader}
+
 // JSONRefusals writes a refusal as WriteError does, with logger.
 func JSONRefusals(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) { WriteError(w, r, logger, err) }
@@ -62,6 +68,11 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 			if !cleanText(v) {
 				return notText(name, "the "+name+" header")
 			}
+		}
+	}
+	for _, name := range onceHeaders {
+		if len(r.Header.Values(name)) > 1 {
+			return apperr.FieldErrorf(name, "the %s header is given more than once: send one", name)
 		}
 	}
 	if r.Body == nil || r.Body == http.NoBody {
