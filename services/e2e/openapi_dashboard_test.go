@@ -89,6 +89,9 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 	ana.want(t, http.StatusSeeOther, "POST", claim(toClaim), url.Values{"action": {"claim"}, "csrf_token": {csrf}}, nil)
 	ana.want(t, http.StatusOK, "POST", claim(toClaim), url.Values{"action": {"release"}}, htmx)
 	ana.want(t, http.StatusConflict, "POST", claim(first), url.Values{"action": {"claim"}, "csrf_token": {csrf}}, nil)
+	// A malformed form is a 400 saying so (it was a 403 "wrong CSRF token").
+	malformed := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	ana.want(t, http.StatusBadRequest, "POST", claim(toClaim), "action=claim&csrf_token=%zz", malformed)
 	// Bulk decisions: the confirmation page, and a decision that is neither.
 	bulk := dash + "/approvals/bulk"
 	anonymous.want(t, http.StatusUnauthorized, "POST", bulk, url.Values{"order": {toClaim}, "decision": {"reject"}, "reason": {"bulk"}}, nil)
@@ -129,6 +132,7 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 	anonymous.want(t, http.StatusUnauthorized, "POST", redrive, url.Values{"confirm": {"yes"}}, nil)
 	ana.want(t, http.StatusForbidden, "POST", redrive, url.Values{"confirm": {"yes"}}, nil)
 	ana.want(t, http.StatusNotFound, "POST", dash+"/dead-letters/0/redrive", url.Values{"csrf_token": {csrf}}, nil)
+	ana.want(t, http.StatusBadRequest, "POST", dash+"/dead-letters/0/redrive", "csrf_token=%zz", malformed)
 	ana.want(t, http.StatusOK, "POST", redrive, url.Values{"csrf_token": {csrf}}, nil)
 	ana.want(t, http.StatusSeeOther, "POST", redrive, url.Values{"csrf_token": {csrf}, "confirm": {"yes"}}, nil)
 	redriveTopic := dash + "/dead-letters/redrive"
@@ -166,5 +170,6 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 
 	anonymous.want(t, http.StatusUnauthorized, "POST", dash+"/signout", url.Values{}, nil)
 	ana.want(t, http.StatusForbidden, "POST", dash+"/signout", url.Values{}, nil)
+	ana.want(t, http.StatusBadRequest, "POST", dash+"/signout", "csrf_token=%zz", malformed)
 	ana.want(t, http.StatusSeeOther, "POST", dash+"/signout", url.Values{"csrf_token": {csrf}}, nil)
 }

@@ -219,9 +219,20 @@ func (s *Service) signedIn(h managerHandler) http.HandlerFunc {
 			s.dashboardError(w, r, http.StatusUnauthorized, "sign in to the dashboard first", nil)
 			return
 		}
-		if !safe && !validCSRF(r, m.CSRF) {
-			s.dashboardError(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again", nil)
-			return
+		if !safe {
+			switch valid, err := validCSRF(r, m.CSRF); {
+			case errors.As(err, new(*http.MaxBytesError)):
+				s.dashboardError(w, r, http.StatusRequestEntityTooLarge, "request body too large", nil)
+				return
+			case err != nil:
+				// Said as it is: "wrong CSRF token" sent a form with a stray % looking for
+				// a token (a probe).
+				s.dashboardError(w, r, http.StatusBadRequest, "malformed form: "+apperr.Excerpt(err.Error()), nil)
+				return
+			case !valid:
+				s.dashboardError(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again", nil)
+				return
+			}
 		}
 		h(w, r, m)
 	}
@@ -238,17 +249,18 @@ func backTo(r *http.Request) string {
 	return "?next=" + url.QueryEscape(u.RequestURI())
 }
 
-// validCSRF compares the request's token with the expected one in constant time.
-func validCSRF(r *http.Request, want string) bool {
+// validCSRF compares the request's token with the expected one in constant time; the
+// error is a form that could not be read for its token.
+func validCSRF(r *http.Request, want string) (bool, error) {
 	got := r.Header.Get(ui.CSRFHeader)
 	if got == "" {
 		r.Body = http.MaxBytesReader(nil, r.Body, httpx.MaxBody)
 		if err := r.ParseForm(); err != nil {
-			return false
+			return false, err
 		}
 		got = r.PostForm.Get(ui.CSRFField)
 	}
-	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1, nil
 }
 
 // dashboardError answers a person (a page or htmx) with HTML and a program with the API's
