@@ -26,6 +26,9 @@ func (r *contractRun) paymentsAPI(t *testing.T, p placed) {
 	api.want(t, http.StatusBadRequest, "GET", s.payments+"/api/payments/sessions/"+tooLong, nil, svc)
 	checkout := api.want(t, http.StatusOK, "GET", s.payments+"/pay/"+sess, nil, nil)
 	api.want(t, http.StatusNotFound, "GET", s.payments+"/pay/"+none, nil, nil)
+	api.want(t, http.StatusBadRequest, "GET", s.payments+"/pay/"+tooLong, nil, nil)
+	api.want(t, http.StatusBadRequest, "POST", s.payments+"/pay/"+tooLong, url.Values{"outcome": {"completed"}, "csrf_token": {"t"}},
+		http.Header{"Cookie": {"ordermill_checkout=t"}})
 	api.want(t, http.StatusForbidden, "POST", s.payments+"/pay/"+sess, url.Values{"outcome": {"completed"}}, nil)
 	api.want(t, http.StatusNotFound, "POST", s.payments+"/pay/"+none, url.Values{"outcome": {"completed"}, "csrf_token": {"t"}},
 		http.Header{"Cookie": {"ordermill_checkout=t"}})

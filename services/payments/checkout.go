@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/simulator"
@@ -45,7 +46,12 @@ func checkoutHeaders(h http.HandlerFunc) http.HandlerFunc {
 // checkout, so the link in an order is clickable and a demo can pay or fail by hand. Each
 // view issues a fresh CSRF token, scoped to this session's path.
 func (s *Service) checkoutPage(w http.ResponseWriter, r *http.Request) {
-	sess, err := sessionWhere(r.Context(), s.pool, "session_id", r.PathValue("sessionId"), false)
+	id, err := httpx.PathID(r, "sessionId")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	sess, err := sessionWhere(r.Context(), s.pool, "session_id", id, false)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -60,6 +66,7 @@ func (s *Service) checkoutPage(w http.ResponseWriter, r *http.Request) {
 		Session:   sess,
 		Amount:    fmt.Sprintf("%d.%02d %s", sess.Amount/100, sess.Amount%100, sess.Currency),
 		Open:      sess.Status == StatusOpen && !s.cfg.Now().After(sess.ExpiresAt),
+		Settled:   sess.Status == payment.StatusCompleted || sess.Status == payment.StatusFailed,
 		Notice:    r.URL.Query().Get("notice"),
 		CSRFToken: token,
 	}); err != nil {
@@ -82,7 +89,12 @@ func (s *Service) checkoutSubmit(w http.ResponseWriter, r *http.Request) {
 		}})
 		return
 	}
-	sess, err := sessionWhere(r.Context(), s.pool, "session_id", r.PathValue("sessionId"), false)
+	id, err := httpx.PathID(r, "sessionId")
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	sess, err := sessionWhere(r.Context(), s.pool, "session_id", id, false)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -93,11 +105,12 @@ func (s *Service) checkoutSubmit(w http.ResponseWriter, r *http.Request) {
 	case err != nil && apperr.ErrorCode(err) == apperr.CodeInternal && !errors.As(err, new(*simulator.DeliveryError)):
 		httpx.WriteError(w, r, s.logger, err)
 		return
+	case errors.As(err, new(*simulator.DeliveryError)):
+		// As the API's simulator says it: the page alone told it. A real provider would
+		// try again; here the customer can, with the button the settled page shows.
+		s.logger.WarnContext(r.Context(), "payments: webhook not delivered", append(logging.Order(sess.OrderID), "err", err)...)
+		notice = "The payment is recorded, but the shop could not be told (" + apperr.Excerpt(err.Error()) + "): tell it again below."
 	case err != nil:
-		if errors.As(err, new(*simulator.DeliveryError)) {
-			// As the API's simulator says it: the page alone told it.
-			s.logger.WarnContext(r.Context(), "payments: webhook not delivered", append(logging.Order(sess.OrderID), "err", err)...)
-		}
 		notice = err.Error()
 	default:
 		notice = fmt.Sprintf("Payment %s; the shop answered HTTP %d.", res.Webhook.Status, res.OrdersStatus)
@@ -110,6 +123,7 @@ type checkoutView struct {
 	Session   Session
 	Amount    string
 	Open      bool
+	Settled   bool // paid or declined: the shop can be told again
 	Notice    string
 	CSRFToken string
 }
@@ -125,6 +139,10 @@ status <strong data-testid="status">{{.Session.Status}}</strong>.</p>
 <input type="hidden" name="csrf_token" value="{{.CSRFToken}}">
 <button name="outcome" value="completed" data-testid="pay">Pay</button>
 <button name="outcome" value="failed" data-testid="decline">Decline</button>
+</form>{{end}}
+{{if .Settled}}<form method="post">
+<input type="hidden" name="csrf_token" value="{{.CSRFToken}}">
+<button name="outcome" value="{{.Session.Status}}" data-testid="notify">Tell the shop again</button>
 </form>{{end}}
 <p><small>Simulated payment provider: paying sends the shop a signed webhook.</small></p>
 </body></html>

@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -126,5 +127,58 @@ func TestCheckoutNeedsItsCSRFTokenAndHasAStrictCSP(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
 	bodies, _ = stub.Received()
 	require.Len(t, bodies, 1)
+	assert.Equal(t, payment.StatusCompleted, bodies[0].Status)
+}
+
+// Paid at the checkout page while the orders service did not answer, the customer saw a
+// raw dial error and no button: nothing told the shop again, and at the deadline the
+// order was cancelled unpaid (a probe). The page says the payment is recorded, and its
+// settled view offers to tell the shop again, which sends the same payment.
+func TestTheCheckoutPageCanTellTheShopAgain(t *testing.T) {
+	ctx := testContext(t)
+	stub := newOrdersStub(http.StatusAccepted)
+	orders := httptest.NewUnstartedServer(stub)
+	addr := orders.Listener.Addr().String()
+	svc, pool := newService(t, payments.Config{OrdersWebhookURL: "http://" + addr + "/webhooks/payment"})
+	sess, _, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+	h := svc.Handler()
+	path := "/pay/" + sess.SessionID
+	view := func() (*httptest.ResponseRecorder, *http.Cookie, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		require.Equal(t, http.StatusOK, rec.Code)
+		m := csrfInput.FindStringSubmatch(rec.Body.String())
+		require.NotNil(t, m, rec.Body.String())
+		return rec, rec.Result().Cookies()[0], m[1]
+	}
+	post := func(outcome string) *httptest.ResponseRecorder {
+		_, cookie, token := view()
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(url.Values{"outcome": {outcome}, "csrf_token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(cookie)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
+		return rec
+	}
+
+	orders.Listener.Close() // the orders service is down: nothing answers at its address
+	rec := post(payment.StatusCompleted)
+	notice, err := url.Parse(rec.Header().Get("Location"))
+	require.NoError(t, err)
+	assert.Regexp(t, `^The payment is recorded, but the shop could not be told \(.*\): tell it again below\.$`, notice.Query().Get("notice"))
+	page, _, _ := view()
+	assert.Contains(t, page.Body.String(), `<button name="outcome" value="completed" data-testid="notify">`)
+	assert.NotContains(t, page.Body.String(), `data-testid="pay"`)
+
+	ln, err := net.Listen("tcp", addr) // back, where it was
+	require.NoError(t, err)
+	orders.Listener = ln
+	orders.Start()
+	defer orders.Close()
+	post(payment.StatusCompleted)
+	bodies, _ := stub.Received()
+	require.Len(t, bodies, 1, "the shop is told once it answers")
 	assert.Equal(t, payment.StatusCompleted, bodies[0].Status)
 }
