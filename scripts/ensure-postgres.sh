@@ -8,15 +8,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable}"
-hostport="${url#*@}"; hostport="${hostport%%/*}"
-host="${hostport%%:*}"; port="${hostport##*:}"
-[ "$port" = "$host" ] && port=5432
+# Host, port and user, from a URL (postgres://[user[:password]@]host[:port][/db][?…], the
+# host possibly [IPv6]) or a keyword string (host=… port=… user=…): the parts the URL leaves
+# out are libpq's defaults.
+host="" port="" user=""
+if [[ "$url" == *://* ]]; then
+  authority="${url#*://}"; authority="${authority%%[/?]*}"
+  if [[ "$authority" == *@* ]]; then
+    user="${authority%@*}"; user="${user%%:*}"; authority="${authority##*@}"
+  fi
+  if [[ "$authority" == \[* ]]; then
+    host="${authority%%]*}"; host="${host#[}"; port="${authority#*]}"; port="${port#:}"
+  else
+    host="${authority%%:*}"; [[ "$authority" == *:* ]] && port="${authority#*:}"
+  fi
+else
+  for kv in $url; do
+    case "$kv" in host=*) host="${kv#host=}" ;; port=*) port="${kv#port=}" ;; user=*) user="${kv#user=}" ;; esac
+  done
+fi
+host="${host:-localhost}" port="${port:-5432}" user="${user:-postgres}"
 
 if [ "${1:-}" != stop ]; then
-  if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+  if pg_isready -q -h "$host" -p "$port" -U "$user" 2>/dev/null; then
     exit 0
   fi
-  case "$host" in 127.0.0.1|localhost) ;; *)
+  case "$host" in 127.0.0.1|localhost|::1) ;; *)
     echo "ensure-postgres: nothing answers at $host:$port and it is not local; start it or set DATABASE_URL" >&2
     exit 1;;
   esac
@@ -51,11 +68,22 @@ if [ "${1:-}" = stop ]; then
   fi
   exit 0
 fi
+# failed WHAT LOG says what failed, with the end of its log, and why that may be.
+failed() {
+  echo "ensure-postgres: $1 failed; the end of $2:" >&2
+  tail -n 5 "$2" >&2 || true
+  if [ -n "${as_owner[*]}" ]; then
+    echo "  the cluster belongs to the postgres user, who must be able to enter every directory above $root:" >&2
+    echo "  a checkout under one only root may enter (/root) cannot hold it; clone it elsewhere (/srv, /work) or set DATABASE_URL to a running server" >&2
+  fi
+  exit 1
+}
 if [ ! -s "$data/PG_VERSION" ]; then
   echo "ensure-postgres: creating a project-local cluster in $data"
-  "${as_owner[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 >"$root/initdb.log"
+  "${as_owner[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 >"$root/initdb.log" 2>&1 ||
+    failed initdb "$root/initdb.log"
 fi
 echo "ensure-postgres: starting the project-local cluster on $host:$port (log: $root/server.log)"
 "${as_owner[@]}" "$bindir/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 \
-  -o "-p $port -k $root -c listen_addresses=$host" start >/dev/null
-pg_isready -q -h "$host" -p "$port"
+  -o "-p $port -k $root -c listen_addresses=$host" start >/dev/null || failed "starting it" "$root/server.log"
+pg_isready -q -h "$host" -p "$port" -U postgres

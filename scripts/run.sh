@@ -39,6 +39,20 @@ prefix() { (trap "" INT; exec sed -u "s/^/[$1] /"); }
 # Migrations first, once, so the four processes do not queue on the migration lock.
 bin/replay -migrate-only
 
+# Another system's services on this database (a second checkout's `make run`, or services
+# left running) would share its work with this one: payment links and emails of one run's
+# orders would come from the other's ports. The services are replicable, but two runs are
+# not replicas, so a run refuses. psql takes no pool_* parameters, which pgx alone reads.
+if command -v psql >/dev/null 2>&1; then
+  others=$(psql "$(sed -E 's/([?&])pool_[a-z_]+=[^&]*&?/\1/g; s/[?&]$//' <<<"$DATABASE_URL")" -XAtqc \
+    "SELECT string_agg(DISTINCT application_name, ', ') FROM pg_stat_activity WHERE datname = current_database()
+       AND application_name IN ('ordermill-orders', 'ordermill-payments', 'ordermill-warehouse', 'ordermill-delivery')" 2>/dev/null || true)
+  if [ -n "$others" ]; then
+    echo "run: services of another Ordermill system use this database ($others): stop them, or give this run a database of its own (DATABASE_URL=…/ordermill_2)" >&2
+    exit 1
+  fi
+fi
+
 # Mailpit (pinned in tools/mailpit) catches every email the workflow sends, to be read at
 # http://localhost:8025 (moved by RUN_BASE_PORT); unless SMTP_URL says to send them elsewhere.
 mailbox=""
