@@ -48,6 +48,11 @@ func deadLetters(ctx context.Context, pool *pgxpool.Pool, args []string, o deadL
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, stamp(d.FailedAt), d.Topic, d.Group, d.MessageUUID, redriven, d.Error)
 		}
+		if len(ds) == 0 && o.topic != "" {
+			if err := knownTopic(ctx, pool, o.topic); err != nil {
+				return err
+			}
+		}
 		if len(ds) == 0 {
 			fmt.Fprintln(tw, "none\t\t\t\t\t\t")
 		}
@@ -118,15 +123,11 @@ func nothingRedriven(ctx context.Context, pool *pgxpool.Pool, o deadLetterOption
 		}
 		return fmt.Errorf("dead letter %d is of topic %s and consumer group %s, which -topic or -group leave out", o.id, topic, group)
 	}
-	var known, reads bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE topic = ANY($1))
-		OR EXISTS (SELECT 1 FROM unnest($1::text[]) t WHERE to_regclass(quote_ident('watermill_' || t)) IS NOT NULL)`, topics).Scan(&known); err != nil {
+	if err := knownTopic(ctx, pool, o.topic); err != nil {
 		return err
 	}
-	if !known {
-		return fmt.Errorf("there is no topic %s: name a topic of the log such as order_events (deadletters list -all shows the topics of dead letters)", o.topic)
-	}
 	if o.group != "" {
+		var reads bool
 		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE consumer_group = $1 AND topic = ANY($2))`, o.group, topics).Scan(&reads); err != nil {
 			return err
 		}
@@ -142,6 +143,21 @@ func nothingRedriven(ctx context.Context, pool *pgxpool.Pool, o deadLetterOption
 		}
 	}
 	fmt.Fprintf(stdout, "nothing to re-drive: %s has no open dead letter\n", chosen(o))
+	return nil
+}
+
+// knownTopic refuses a topic that is neither a topic of the log nor one of a dead letter:
+// a typo, which a list answered "none" and a re-drive "nothing to re-drive".
+func knownTopic(ctx context.Context, pool *pgxpool.Pool, topic string) error {
+	var known bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE topic = ANY($1))
+		OR EXISTS (SELECT 1 FROM unnest($1::text[]) t WHERE to_regclass(quote_ident('watermill_' || t)) IS NOT NULL)`,
+		eventstore.PhysicalTopics(topic)).Scan(&known); err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("there is no topic %s: name a topic of the log such as order_events (deadletters list -all shows the topics of dead letters)", topic)
+	}
 	return nil
 }
 

@@ -46,6 +46,11 @@ func TestDeadLettersListAndRedrive(t *testing.T) {
 	assert.Contains(t, out, "nothing to re-drive: topic order_events.1 has no open dead letter")
 	_, err = replay(t, url, "deadletters", "redrive", "-topic", "nosuchtopic", "-by", "tester")
 	assert.ErrorContains(t, err, "there is no topic nosuchtopic", "a typo is an error, not a no-op (found by a probe)")
+	_, err = replay(t, url, "deadletters", "list", "-topic", "nosuchtopic")
+	assert.ErrorContains(t, err, "there is no topic nosuchtopic", "a list of a typo is an error too, not \"none\"")
+	out, err = replay(t, url, "deadletters", "list", "-topic", "payment_events")
+	require.NoError(t, err, "a topic of the log without letters")
+	assert.Contains(t, out, "none")
 
 	// Filters that miss are errors, not "done" (a probe's script took them for done).
 	var other int64

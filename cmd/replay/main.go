@@ -211,7 +211,9 @@ const maxIdentifier = 63
 // usage writes the help: the commands, the flags and the environment.
 func usage(w io.Writer) {
 	fmt.Fprintf(w, help, strings.Join(projections.Names(), ", "))
-	host.WriteVars(w, append([]host.Var{host.ToolDatabaseURLVar}, orders.WorkflowVars...))
+	dbVar := host.ToolDatabaseURLVar
+	dbVar.Meaning = "the services' database, as they created and migrated it (created or migrated here only by -migrate-only)"
+	host.WriteVars(w, append([]host.Var{dbVar}, orders.WorkflowVars...))
 }
 
 // parse parses flags wherever they stand among the arguments (replay order ID -json) and
