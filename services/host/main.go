@@ -283,17 +283,26 @@ func logFormat(env Env) string {
 
 // failed writes to w why the service did not start or stopped: a line of the log when
 // the log is JSON (the one line a log pipeline needs when a service keeps failing at
-// start-up was plain text: a probe), else "name: err".
-func failed(w io.Writer, name string, env Env, err error) {
+// start-up was plain text: a probe), else "name: err". cut says a signal cut its start-up
+// short: no failure, said at info level.
+func failed(w io.Writer, name string, env Env, err error, cut bool) {
+	msg, level := "the service stopped", slog.LevelError
+	if cut {
+		msg, level = "the service stopped during its start-up, as a signal asked", slog.LevelInfo
+	}
 	if logFormat(env) != logging.FormatJSON {
-		fmt.Fprintln(w, name+":", err)
+		if cut {
+			fmt.Fprintln(w, name+": stopped during its start-up, as a signal asked:", err)
+		} else {
+			fmt.Fprintln(w, name+":", err)
+		}
 		return
 	}
 	logger, lerr := Logger(env, w)
 	if lerr != nil { // LOG_LEVEL is what is wrong: said at the default level
 		logger, _ = logging.New(w, logging.FormatJSON, slog.LevelInfo)
 	}
-	logger.Error("the service stopped", "service", name, "err", err)
+	logger.Log(context.Background(), level, msg, "service", name, "err", err)
 }
 
 // DevMode reports whether DEV_MODE=1 (or true, as Env.Bool reads it): development secrets and
@@ -351,7 +360,14 @@ func Main(name string, defaultPort int, about string, vars []Var, build Build) {
 	err := Run(ctx, name, defaultPort, os.Getenv, build)
 	stop()
 	if err != nil {
-		failed(os.Stderr, name, os.Getenv, err)
-		os.Exit(1)
+		// A start-up a signal cut short (make run's Ctrl-C, or another service's failure
+		// stopping them all while this one migrated) stopped as it was asked: exit 0, and
+		// a line that says so, where "apply migrations: … context canceled" read as a
+		// database failure (a probe).
+		cut := ctx.Err() != nil && errors.Is(err, context.Canceled)
+		failed(os.Stderr, name, os.Getenv, err, cut)
+		if !cut {
+			os.Exit(1)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"syscall"
@@ -22,7 +23,7 @@ import (
 func TestAFailedStartIsALineOfTheLog(t *testing.T) {
 	why := errors.New("PAYMENT_WEBHOOK_SECRET is required")
 	var jsonOut, textOut bytes.Buffer
-	failed(&jsonOut, "payments", EnvOf(map[string]string{}), why)
+	failed(&jsonOut, "payments", EnvOf(map[string]string{}), why, false)
 	var line map[string]any
 	require.NoError(t, json.Unmarshal(jsonOut.Bytes(), &line), jsonOut.String())
 	assert.Equal(t, "ERROR", line["level"])
@@ -31,12 +32,22 @@ func TestAFailedStartIsALineOfTheLog(t *testing.T) {
 
 	// With LOG_LEVEL itself wrong, at the default level (it was text: a probe).
 	var badLevel bytes.Buffer
-	failed(&badLevel, "payments", EnvOf(map[string]string{"LOG_LEVEL": "loud"}), why)
+	failed(&badLevel, "payments", EnvOf(map[string]string{"LOG_LEVEL": "loud"}), why, false)
 	require.NoError(t, json.Unmarshal(badLevel.Bytes(), &line), badLevel.String())
 	assert.Equal(t, why.Error(), line["err"])
 
-	failed(&textOut, "payments", EnvOf(map[string]string{"DEV_MODE": "1"}), why)
+	failed(&textOut, "payments", EnvOf(map[string]string{"DEV_MODE": "1"}), why, false)
 	assert.Equal(t, "payments: PAYMENT_WEBHOOK_SECRET is required\n", textOut.String())
+
+	// A start-up a signal cut short is no failure, and says so.
+	cut := fmt.Errorf("apply migrations: %w", context.Canceled)
+	var cutJSON, cutText bytes.Buffer
+	failed(&cutJSON, "payments", EnvOf(map[string]string{}), cut, true)
+	require.NoError(t, json.Unmarshal(cutJSON.Bytes(), &line), cutJSON.String())
+	assert.Equal(t, "INFO", line["level"])
+	assert.Equal(t, "the service stopped during its start-up, as a signal asked", line["msg"])
+	failed(&cutText, "payments", EnvOf(map[string]string{"DEV_MODE": "1"}), cut, true)
+	assert.Equal(t, "payments: stopped during its start-up, as a signal asked: apply migrations: context canceled\n", cutText.String())
 }
 
 // The first SIGINT or SIGTERM ends the process's context; the second closes the channel
