@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -65,6 +66,8 @@ func (s *Service) Simulate(ctx context.Context, orderID string, req SimulateRequ
 	if err == nil {
 		s.logger.InfoContext(ctx, "delivery: webhook delivered", append(logging.Order(wh.OrderID), "webhook_id", wh.ID,
 			"status", wh.Status, "orders_status", res.OrdersStatus)...)
+	} else if errors.As(err, new(*simulator.DeliveryError)) {
+		s.logger.WarnContext(ctx, "delivery: webhook not delivered", append(logging.Order(wh.OrderID), "webhook_id", wh.ID, "err", err)...)
 	}
 	return res, err
 }

@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ordermill/ordermill/domain/apperr"
-	"github.com/ordermill/ordermill/services/webhooksig"
 	"github.com/ordermill/ordermill/domain/limits"
+	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
 // ValidInput refuses with 400, before next runs, a request carrying a NUL character or

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
-	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/simulator"
 )
@@ -106,9 +105,8 @@ func (s *Service) checkoutSubmit(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	case errors.As(err, new(*simulator.DeliveryError)):
-		// As the API's simulator says it: the page alone told it. A real provider would
-		// try again; here the customer can, with the button the settled page shows.
-		s.logger.WarnContext(r.Context(), "payments: webhook not delivered", append(logging.Order(sess.OrderID), "err", err)...)
+		// A real provider would try again; here the customer can, with the button the
+		// settled page shows.
 		notice = "The payment is recorded, but the shop could not be told (" + apperr.Excerpt(err.Error()) + "): tell it again below."
 	case err != nil:
 		notice = err.Error()

@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -60,11 +61,14 @@ func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResul
 		return ProcessResult{}, err
 	}
 	res, err := s.webhooks.Deliver(ctx, wh)
+	// Its order and correlation id, as every line about an order (the request's path names
+	// none: the line had no correlation id, the courier's had; the line of one not
+	// delivered named no order, whichever page or request settled it).
 	if err == nil {
-		// Its order and correlation id, as every line about an order (the request's path
-		// names none: the line had no correlation id, the courier's had).
 		s.logger.InfoContext(ctx, "payments: webhook delivered", append(logging.Order(wh.OrderID), "event_id", wh.ID,
 			"status", wh.Status, "orders_status", res.OrdersStatus)...)
+	} else if errors.As(err, new(*simulator.DeliveryError)) {
+		s.logger.WarnContext(ctx, "payments: webhook not delivered", append(logging.Order(wh.OrderID), "event_id", wh.ID, "err", err)...)
 	}
 	return res, err
 }

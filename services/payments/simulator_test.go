@@ -1,6 +1,8 @@
 package payments_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -11,8 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/payments"
+	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/simulator/simulatortest"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
@@ -175,4 +179,20 @@ func TestSimulatorRefusesAnExpiredSession(t *testing.T) {
 	rec := postJSON(t, svc.Handler(), "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`)
 	assert.Equal(t, http.StatusConflict, rec.Code)
 	assert.Contains(t, decode[httpx.ErrorBody](t, rec).Error.Message, "expired")
+}
+
+// A webhook the orders service did not take is logged naming its order, as every line
+// about an order is: the line named none, so nobody could tell which payment the shop
+// was never told of (a probe, during a rolling restart).
+func TestAWebhookNotDeliveredIsLoggedWithItsOrder(t *testing.T) {
+	ctx := testContext(t)
+	pool := pgtest.Pool(t)
+	var logs bytes.Buffer
+	svc := payments.New(pool, slog.New(slog.NewTextHandler(&logs, nil)), payments.Config{WebhookSecret: secret, Simulator: true,
+		OrdersWebhookURL: "http://127.0.0.1:1/webhooks/payment"})
+	_, _, err := createInTx(ctx, pool, svc, cmd)
+	require.NoError(t, err)
+	_, err = svc.Process(ctx, payments.ProcessRequest{OrderID: cmd.OrderID, Outcome: payment.StatusCompleted})
+	require.ErrorAs(t, err, new(*simulator.DeliveryError))
+	assert.Regexp(t, `level=WARN msg="payments: webhook not delivered" order_id=ord-1 correlation_id=ord-1 event_id=evt_\w+ err=`, logs.String())
 }

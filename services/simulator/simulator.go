@@ -127,8 +127,7 @@ func (n *Notifier[W]) Deliver(ctx context.Context, wh W) (Result[W], error) {
 // could not do its job. recorded says what stands regardless, such as "the session is settled".
 func (n *Notifier[W]) WriteResult(w http.ResponseWriter, r *http.Request, res Result[W], err error, recorded string) {
 	var deliveryErr *DeliveryError
-	if errors.As(err, &deliveryErr) {
-		n.logger.WarnContext(r.Context(), n.cfg.Service+": webhook not delivered", "err", err)
+	if errors.As(err, &deliveryErr) { // logged where it failed, naming its order
 		httpx.WriteJSON(w, http.StatusBadGateway, httpx.ErrorBody{Error: httpx.ErrorDetail{
 			Code:    "bad_gateway",
 			Message: err.Error() + "; " + recorded + ", repeat the request to notify again",
