@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/cmd/internal/cli"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
@@ -168,7 +169,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer pool.Close()
 	if *migrateOnly {
-		fmt.Fprintln(stdout, "database ready: migrations applied")
+		current, want, err := eventstore.SchemaVersion(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if current > want {
+			// A later release migrated it: nothing was applied, where this said "migrations
+			// applied" and make run went on with an older binary (a probe's downgrade).
+			fmt.Fprintf(stdout, "database ready: its schema (version %d) is newer than this binary's (%d), from a later release; nothing applied: replace this binary\n", current, want)
+			return nil
+		}
+		fmt.Fprintf(stdout, "database ready: migrations applied (schema version %d)\n", current)
 		return nil
 	}
 	switch command {

@@ -113,6 +113,16 @@ func TestMigrateOnlyCreatesDatabaseThenRebuild(t *testing.T) {
 	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), &out, io.Discard))
 	assert.Contains(t, out.String(), "migrations applied")
 
+	// A database a later release migrated is not said to be migrated here.
+	_, err = conn.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)`)
+	require.NoError(t, err)
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), &out, io.Discard))
+	assert.Contains(t, out.String(), "its schema (version 99999) is newer than this binary's")
+	assert.NotContains(t, out.String(), "migrations applied")
+	_, err = conn.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = 99999`)
+	require.NoError(t, err)
+
 	// Store one order, then rebuild: its summary appears.
 	pool, err := eventstore.Open(ctx, dbURL, "replay-test")
 	require.NoError(t, err)
