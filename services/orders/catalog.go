@@ -232,7 +232,9 @@ func (c *catalogClient) fetch(ctx context.Context, skus []string) (map[string]or
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, apperr.Errorf(apperr.CodeUnavailable, "the catalog cannot be reached to price the order; retry later")
+		// The client is told what it can act on; the log, why (the line said only "retry
+		// later", as if the order had been refused, when its last prices served it).
+		return nil, fmt.Errorf("%w: %v", apperr.Errorf(apperr.CodeUnavailable, "the catalog cannot be reached to price the order; retry later"), err)
 	}
 	defer func() {
 		// Read to the end, so the connection goes back to the pool.

@@ -127,3 +127,25 @@ func TestLastPricesServeAnOutageForAWhileOnly(t *testing.T) {
 	_, err = c.prices(context.Background(), items)
 	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err), "%v", err)
 }
+
+// A catalog that cannot be reached is logged with why (the line said only the client's
+// "retry later", though the order was priced from the last answer and placed), while the
+// client is told no more than it can act on.
+func TestAnUnreachableCatalogIsLoggedWithItsCause(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []inventory.CatalogItem{{SKU: "SKU-A", Name: "a", UnitPrice: 2400, Currency: "USD"}}})
+	}))
+	var logs bytes.Buffer
+	c := newCatalogClient(srv.URL, slog.New(slog.NewTextHandler(&logs, nil)))
+	items := []order.Item{{SKU: "SKU-A", Quantity: 1}}
+	_, err := c.prices(context.Background(), items)
+	require.NoError(t, err)
+	srv.Close()
+
+	_, err = c.prices(context.Background(), items)
+	require.NoError(t, err, "priced from the last answer")
+	assert.Regexp(t, `msg="catalog unreachable: pricing from its last answer" err=".*retry later: Get .*connect: connection refused"`, logs.String())
+	_, err = c.prices(context.Background(), []order.Item{{SKU: "SKU-B", Quantity: 1}})
+	assert.Equal(t, "the catalog cannot be reached to price the order; retry later", apperr.ErrorMessage(err), "the client's words")
+	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err))
+}
