@@ -357,17 +357,23 @@ func Main(name string, defaultPort int, about string, vars []Var, build Build) {
 		os.Exit(2)
 	}
 	ctx, stop := signalled(context.Background())
-	err := Run(ctx, name, defaultPort, os.Getenv, build)
+	os.Exit(finish(ctx, stop, Run(ctx, name, defaultPort, os.Getenv, build), os.Stderr, name, os.Getenv))
+}
+
+// finish ends a process whose Run, on signalled's ctx, returned err: it stops listening
+// for signals, writes why it stopped (failed) and returns the exit code. A start-up a
+// signal cut short (make run's Ctrl-C, or another service's failure stopping them all
+// while this one migrated) stopped as it was asked: 0, and a line that says so, where
+// "apply migrations: … context canceled" read as a database failure (a probe).
+func finish(ctx context.Context, stop func(), err error, w io.Writer, name string, env Env) int {
+	cut := ctx.Err() != nil && errors.Is(err, context.Canceled) // before stop, which ends ctx too
 	stop()
-	if err != nil {
-		// A start-up a signal cut short (make run's Ctrl-C, or another service's failure
-		// stopping them all while this one migrated) stopped as it was asked: exit 0, and
-		// a line that says so, where "apply migrations: … context canceled" read as a
-		// database failure (a probe).
-		cut := ctx.Err() != nil && errors.Is(err, context.Canceled)
-		failed(os.Stderr, name, os.Getenv, err, cut)
-		if !cut {
-			os.Exit(1)
-		}
+	if err == nil {
+		return 0
 	}
+	failed(w, name, env, err, cut)
+	if cut {
+		return 0
+	}
+	return 1
 }

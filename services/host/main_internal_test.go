@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"syscall"
@@ -48,6 +49,32 @@ func TestAFailedStartIsALineOfTheLog(t *testing.T) {
 	assert.Equal(t, "the service stopped during its start-up, as a signal asked", line["msg"])
 	failed(&cutText, "payments", EnvOf(map[string]string{"DEV_MODE": "1"}), cut, true)
 	assert.Equal(t, "payments: stopped during its start-up, as a signal asked: apply migrations: context canceled\n", cutText.String())
+}
+
+// An error that wraps a cancellation is a start-up cut short only when a signal came:
+// finish read the context after its own stop had ended it, and let any such error exit 0
+// (the review).
+func TestOnlyASignalCutsAStartShort(t *testing.T) {
+	env := EnvOf(map[string]string{"DEV_MODE": "1"})
+	cancelled := fmt.Errorf("apply migrations: %w", context.Canceled)
+	var out bytes.Buffer
+	ctx, stop := signalled(context.Background())
+	assert.Equal(t, 1, finish(ctx, stop, cancelled, &out, "orders", env), "no signal came: a failure")
+	assert.Equal(t, "orders: apply migrations: context canceled\n", out.String())
+
+	ctx, stop = signalled(context.Background())
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	<-ctx.Done()
+	out.Reset()
+	assert.Equal(t, 0, finish(ctx, stop, cancelled, &out, "orders", env))
+	assert.Contains(t, out.String(), "stopped during its start-up, as a signal asked")
+
+	ctx, stop = signalled(context.Background())
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	<-ctx.Done()
+	assert.Equal(t, 1, finish(ctx, stop, errors.New("PORT: address already in use"), io.Discard, "orders", env), "another failure stays one")
+	ctx, stop = signalled(context.Background())
+	assert.Equal(t, 0, finish(ctx, stop, nil, io.Discard, "orders", env))
 }
 
 // The first SIGINT or SIGTERM ends the process's context; the second closes the channel
