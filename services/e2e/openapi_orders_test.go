@@ -53,6 +53,7 @@ func (r *contractRun) ordersAPI(t *testing.T) placed {
 		api.want(t, http.StatusUnauthorized, "GET", order+path, nil, nil)
 		api.want(t, http.StatusNotFound, "GET", s.orders+"/api/orders/"+none+path, nil, operator())
 		api.want(t, http.StatusBadRequest, "GET", s.orders+"/api/orders/"+tooLong+path, nil, operator())
+		api.want(t, http.StatusBadRequest, "GET", order+path+"?token="+url.QueryEscape(p.AccessToken)+"&token=wrong", nil, nil)
 	}
 	api.want(t, http.StatusOK, "GET", order+"/notifications", nil, operator())
 	api.want(t, http.StatusUnauthorized, "GET", order+"/notifications", nil, nil)

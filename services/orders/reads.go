@@ -18,6 +18,10 @@ import (
 // it has answered the request, and ok is false.
 func (s *Service) orderReader(w http.ResponseWriter, r *http.Request) (id string, who reader, ok bool) {
 	id, err := httpx.PathID(r, "id")
+	if err == nil && len(r.URL.Query()["token"]) > 1 {
+		// Which of two credentials counts would depend on who reads it, as for headers.
+		err = apperr.FieldErrorf("token", "query parameter token is given more than once: give it once")
+	}
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return "", nobody, false
