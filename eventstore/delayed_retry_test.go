@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 )
 
@@ -28,7 +29,8 @@ func TestFailingDeadlineIsRetriedWithBackoffThenDeadLettered(t *testing.T) {
 	_, err := pool.Exec(ctx, `CREATE TABLE handled (name TEXT)`)
 	require.NoError(t, err)
 	const backoff = 100 * time.Millisecond
-	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{
+	logs := watermill.NewCaptureLogger()
+	log := eventstore.NewLog(pool, logs, eventstore.LogConfig{
 		RetryBackoff: backoff, MaxRetryBackoff: time.Second, DuePollInterval: 10 * time.Millisecond,
 	})
 	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
@@ -66,6 +68,16 @@ func TestFailingDeadlineIsRetriedWithBackoffThenDeadLettered(t *testing.T) {
 		return err == nil && dead == 1
 	}, 30*time.Second, 20*time.Millisecond, "the poison deadline never reached the dead letters")
 	require.NoError(t, router.Close())
+	// Its line names its order, as a batch consumer's dead letter's does (it had none).
+	var lines []watermill.LogFields
+	for _, c := range logs.Captured()[watermill.ErrorLogLevel] {
+		if c.Msg == logging.DeadLettered {
+			lines = append(lines, c.Fields)
+		}
+	}
+	require.Len(t, lines, 1)
+	assert.Equal(t, "poison", lines[0]["order_id"])
+	assert.Equal(t, "retry-check", lines[0]["consumer_group"])
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -13,6 +13,8 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // Handler processes one message inside its transaction.
@@ -83,12 +85,16 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 			return nil
 		}
 		delete(attempts, msg.UUID)
+		cause := err
 		err = guard.withPgx(func(outer pgx.Tx) error {
-			return deadLetter(ctx, outer, consumerGroup, topic, msg, err)
+			return deadLetter(ctx, outer, consumerGroup, topic, msg, cause)
 		})
 		if err == nil {
 			m.handled.WithLabelValues(consumerGroup, topic, outcomeDeadLettered).Inc()
 			m.deadLetters.WithLabelValues(consumerGroup, topic).Inc()
+			// Its line, as the batch consumers write one for each of theirs (a deadline's
+			// dead letter was stored and counted, and named in no line: the review).
+			l.logger.Error(logging.DeadLettered, cause, messageFields(consumerGroup, topic, msg))
 		}
 		return err
 	}

@@ -41,6 +41,10 @@ type stopQuiet struct {
 }
 
 func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
+	if msg == logging.DeadLettered { // stored, whatever its cause: each is logged
+		q.LoggerAdapter.Error(msg, err, fields)
+		return
+	}
 	if errors.Is(err, context.Canceled) {
 		q.Debug(msg+" (stopping)", fields.Add(watermill.LogFields{"err": err}))
 		return
@@ -50,10 +54,6 @@ func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
 			return v
 		}
 		return q.where[k]
-	}
-	if msg == logging.DeadLettered {
-		q.LoggerAdapter.Error(msg, err, fields)
-		return
 	}
 	key := fmt.Sprint(msg, "|", at("consumer_group"), "|", at("topic"))
 	log, since := q.repeats.Due(key)
