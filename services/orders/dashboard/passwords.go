@@ -41,7 +41,7 @@ const suffixNoise = "0123456789!@#$%^&*()-_=+.,;:?~ "
 
 // checkNewPassword says why password may not become the dashboard password of email, or
 // returns nil. Every way of setting a password (bin/manager, the dev account) goes through
-// CreateManager, which calls it.
+// SetManager, which calls it.
 func checkNewPassword(email, password string) error {
 	switch {
 	case utf8.RuneCountInString(strings.TrimSpace(password)) < MinPasswordLength:
