@@ -8,12 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable}"
-# Host, port and user, from a URL (postgres://[user[:password]@]host[:port][/db][?…], the
-# host possibly [IPv6]) or a keyword string (host=… port=… user=…): the parts the URL leaves
-# out are libpq's defaults.
-host="" port="" user=""
+# Host, port and user, from a URL (postgres://[user[:password]@][host][:port][/db][?…], the
+# host possibly [IPv6], host= port= user= in its query winning) or a keyword string
+# (host=… port=… user=…). A part left out: port 5432, user postgres (for pg_isready only),
+# and no host, which libpq and pgx read as the local socket.
+host="" port="" user="" query=""
 if [[ "$url" == *://* ]]; then
   authority="${url#*://}"; authority="${authority%%[/?]*}"
+  [[ "$url" == *\?* ]] && query="${url#*\?}"
   if [[ "$authority" == *@* ]]; then
     user="${authority%@*}"; user="${user%%:*}"; authority="${authority##*@}"
   fi
@@ -22,18 +24,24 @@ if [[ "$url" == *://* ]]; then
   else
     host="${authority%%:*}"; [[ "$authority" == *:* ]] && port="${authority#*:}"
   fi
+  set -f; IFS='&' read -ra pairs <<<"$query"; set +f
 else
-  for kv in $url; do
-    case "$kv" in host=*) host="${kv#host=}" ;; port=*) port="${kv#port=}" ;; user=*) user="${kv#user=}" ;; esac
-  done
+  set -f; read -ra pairs <<<"$url"; set +f
 fi
-host="${host:-localhost}" port="${port:-5432}" user="${user:-postgres}"
+for kv in "${pairs[@]}"; do
+  case "$kv" in host=*) host="${kv#host=}" ;; port=*) port="${kv#port=}" ;; user=*) user="${kv#user=}" ;; esac
+done
+port="${port:-5432}" user="${user:-postgres}"
 
 if [ "${1:-}" != stop ]; then
-  if pg_isready -q -h "$host" -p "$port" -U "$user" 2>/dev/null; then
+  if pg_isready -q ${host:+-h "$host"} -p "$port" -U "$user" 2>/dev/null; then
     exit 0
   fi
-  case "$host" in 127.0.0.1|localhost|::1) ;; *)
+  case "$host" in 127.0.0.1|localhost|::1) ;;
+  ''|/*)
+    echo "ensure-postgres: nothing answers at the local socket ${host:-(the default one)} on port $port; start Postgres, or name a host in DATABASE_URL (127.0.0.1) for a project-local cluster" >&2
+    exit 1;;
+  *)
     echo "ensure-postgres: nothing answers at $host:$port and it is not local; start it or set DATABASE_URL" >&2
     exit 1;;
   esac
@@ -72,9 +80,9 @@ fi
 failed() {
   echo "ensure-postgres: $1 failed; the end of $2:" >&2
   tail -n 5 "$2" >&2 || true
-  if [ -n "${as_owner[*]}" ]; then
-    echo "  the cluster belongs to the postgres user, who must be able to enter every directory above $root:" >&2
-    echo "  a checkout under one only root may enter (/root) cannot hold it; clone it elsewhere (/srv, /work) or set DATABASE_URL to a running server" >&2
+  if [ -n "${as_owner[*]}" ] && grep -q "Permission denied" "$2"; then
+    echo "  the cluster belongs to the postgres user, who cannot reach $root: as root, clone the" >&2
+    echo "  checkout where that user may enter (not under /root), or set DATABASE_URL to a running server" >&2
   fi
   exit 1
 }
