@@ -329,9 +329,13 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 // Ordermill's own, passes.
 func RequireOwn(ctx context.Context, pool *pgxpool.Pool) error {
 	var foreign bool
+	// An extension's own tables and views (pg_stat_statements', PostGIS's spatial_ref_sys,
+	// often in a server's template) are no application's: counted, every database created
+	// on such a server was refused, the bench's among them.
 	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.events') IS NULL AND EXISTS (SELECT 1 FROM pg_class c
 		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm')
-		AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%')`).Scan(&foreign); err != nil {
+		AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))`).Scan(&foreign); err != nil {
 		return fmt.Errorf("look up the tables of database %s: %w", pool.Config().ConnConfig.Database, err)
 	}
 	if foreign {

@@ -88,3 +88,33 @@ func dropDatabase(t *testing.T, name string) {
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
 	require.NoError(t, err)
 }
+
+// An extension's own tables and views (pg_stat_statements', often in a server's template)
+// are no other application's: Open refused every database created on such a server, the
+// benchmark's among them, as "holds tables, none of them Ordermill's". A table of an
+// application still is refused.
+func TestADatabaseWithAnExtensionIsNotAnotherApplications(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres: skipped with -short (make unit)")
+	}
+	ctx := t.Context()
+	fresh := func(setup string) string {
+		name := "ordermill_ext_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+		u, err := url.Parse(pgtest.BaseURL())
+		require.NoError(t, err)
+		u.Path = "/" + name
+		require.NoError(t, eventstore.EnsureDatabase(ctx, u.String()))
+		t.Cleanup(func() { dropDatabase(t, name) })
+		conn, err := pgx.Connect(ctx, u.String())
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, setup)
+		require.NoError(t, err)
+		return u.String()
+	}
+	pool, err := eventstore.Open(ctx, fresh(`CREATE EXTENSION pg_stat_statements`), "test")
+	require.NoError(t, err, "the extension's views are not an application's tables")
+	pool.Close()
+	_, err = eventstore.Open(ctx, fresh(`CREATE EXTENSION pg_stat_statements; CREATE TABLE customers (id int)`), "test")
+	require.ErrorContains(t, err, "holds tables, none of them Ordermill's")
+}
