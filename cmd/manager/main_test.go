@@ -18,12 +18,7 @@ import (
 
 func TestCreatesAManagerWithAHashedPassword(t *testing.T) {
 	url := pgtest.URL(t)
-	env := func(k string) string {
-		if k == "DATABASE_URL" {
-			return url
-		}
-		return ""
-	}
+	env := databaseEnv(url)
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"-email", "ana@example.com"}, env, strings.NewReader("correct horse battery\n"), &out))
 	assert.Equal(t, "created manager ana@example.com: they can sign in at /dashboard\n", out.String())
@@ -53,12 +48,7 @@ func TestRefusesADatabaseThatDoesNotExist(t *testing.T) {
 	base, err := url.Parse(pgtest.URL(t))
 	require.NoError(t, err)
 	base.Path = "/ordermill_no_such_database_" + strings.ReplaceAll(t.Name(), "/", "_")
-	env := func(k string) string {
-		if k == "DATABASE_URL" {
-			return base.String()
-		}
-		return ""
-	}
+	env := databaseEnv(base.String())
 	var out bytes.Buffer
 	err = run(context.Background(), []string{"-email", "ana@example.com"}, env, strings.NewReader("correct horse battery\n"), &out)
 	require.ErrorIs(t, err, eventstore.ErrNoDatabase)
@@ -69,12 +59,7 @@ func TestRefusesADatabaseThatDoesNotExist(t *testing.T) {
 func TestResetEndsSessionsAndRefusesWeakPasswords(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
-	env := func(k string) string {
-		if k == "DATABASE_URL" {
-			return url
-		}
-		return ""
-	}
+	env := databaseEnv(url)
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, []string{"-email", "ana@example.com"}, env, strings.NewReader("correct horse battery\n"), &out))
 	conn, err := pgx.Connect(ctx, url)
@@ -106,15 +91,20 @@ func TestResetEndsSessionsAndRefusesWeakPasswords(t *testing.T) {
 // standard input and set whatever came there.
 func TestRefusesAStrayArgument(t *testing.T) {
 	url := pgtest.URL(t)
-	env := func(k string) string {
-		if k == "DATABASE_URL" {
-			return url
-		}
-		return ""
-	}
+	env := databaseEnv(url)
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-email", "ana@example.com", "correct horse battery"}, env, strings.NewReader("another long passphrase\n"), &out)
 	require.ErrorContains(t, err, "unexpected argument after the flags")
 	assert.NotContains(t, err.Error(), "correct horse", "a password typed as an argument is not repeated")
 	assert.Empty(t, out.String())
+}
+
+// databaseEnv is an environment naming only DATABASE_URL, url.
+func databaseEnv(url string) func(string) string {
+	return func(k string) string {
+		if k == "DATABASE_URL" {
+			return url
+		}
+		return ""
+	}
 }
