@@ -307,7 +307,7 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok && app != "" {
-		cfg.ConnConfig.RuntimeParams["application_name"] = "ordermill-" + app
+		cfg.ConnConfig.RuntimeParams["application_name"] = AppName(app)
 	}
 	params := maps.Clone(keepalives)
 	params["idle_in_transaction_session_timeout"] = strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10)
@@ -321,6 +321,26 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	return pool, nil
+}
+
+// AppName is the application_name the connections of program app carry (Connect), unless
+// their URL names one.
+func AppName(app string) string { return "ordermill-" + app }
+
+// Connected lists the programs among apps with a session on q's database other than q's
+// own, by the application_name Connect gives them: a program whose URL names another is
+// not seen.
+func Connected(ctx context.Context, q Querier, apps ...string) ([]string, error) {
+	names := make([]string, len(apps))
+	for i, app := range apps {
+		names[i] = AppName(app)
+	}
+	rows, err := q.Query(ctx, `SELECT DISTINCT application_name FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ANY($1) ORDER BY 1`, names)
+	if err != nil {
+		return nil, fmt.Errorf("list the sessions of database: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // RequireOwn refuses a database that holds tables, none of them Ordermill's: what creates

@@ -36,33 +36,11 @@ trap stop EXIT INT TERM
 # it drains its requests and emails. It ends when that process does.
 prefix() { (trap "" INT; exec sed -u "s/^/[$1] /"); }
 
-# Another system's services on this database (a second checkout's `make run`, or services
-# left running) would share its work with this one: payment links and emails of one run's
-# orders would come from the other's ports. The services are replicable, but two runs are
-# not replicas, so a run refuses, before it migrates anything. psql reads the URL as libpq
-# does, which refuses the pool_* parameters only pgx reads: they are left out. A database
-# that does not exist yet has nobody on it.
-libpq_url="$DATABASE_URL"
-pool_param='([?&])pool_[a-z_]+=[^&]*(&?)'
-while [[ "$libpq_url" =~ $pool_param ]]; do
-  libpq_url="${libpq_url/"${BASH_REMATCH[0]}"/"${BASH_REMATCH[1]}"}"
-done
-libpq_url="${libpq_url%[?&]}"
-if ! command -v psql >/dev/null 2>&1; then
-  echo "run: psql is not installed: not checked whether another system's services use this database" >&2
-elif others=$(psql "$libpq_url" -XAtqc "SELECT coalesce(string_agg(DISTINCT application_name, ', '), '') FROM pg_stat_activity
-    WHERE datname = current_database()
-      AND application_name IN ('ordermill-orders', 'ordermill-payments', 'ordermill-warehouse', 'ordermill-delivery')" 2>&1); then
-  if [ -n "$others" ]; then
-    echo "run: services of another Ordermill system use this database ($others): stop them, or give this run a database of its own (DATABASE_URL=…/ordermill_2)" >&2
-    exit 1
-  fi
-elif [[ "$others" != *"does not exist"* ]]; then
-  echo "run: not checked whether another system's services use this database: ${others%%$'\n'*}" >&2
-fi
-
-# Migrations first, once, so the four processes do not queue on the migration lock.
-bin/replay -migrate-only
+# Migrations first, once, so the four processes do not queue on the migration lock; but
+# not on a database another system's services use (a second checkout's run, or services
+# left running): they would share its work, and one run's payment links and emails would
+# come from the other's ports. The services are replicable, but two runs are not replicas.
+bin/replay -migrate-only -alone
 
 # Mailpit (pinned in tools/mailpit) catches every email the workflow sends, to be read at
 # http://localhost:8025 (moved by RUN_BASE_PORT); unless SMTP_URL says to send them elsewhere.

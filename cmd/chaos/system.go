@@ -19,13 +19,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermill/ordermill/cmd/internal/cli"
 	"github.com/ordermill/ordermill/cmd/internal/runcheck"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/orders/mailer"
 )
-
-// services in the order of their ports: orders on the base port, then the next three.
-var services = []string{"orders", "payments", "warehouse", "delivery"}
 
 // process is one running service binary, started again after each kill.
 type process struct {
@@ -68,14 +66,14 @@ func newSystem(cfg config, out io.Writer) (*system, error) {
 			base = cfg.replicaPort
 		}
 		port := func(svc string) int {
-			for i, name := range services {
+			for i, name := range cli.Services {
 				if name == svc {
 					return base + i
 				}
 			}
 			panic(svc)
 		}
-		for _, svc := range services {
+		for _, svc := range cli.Services {
 			name := svc
 			if r == 1 {
 				name += "#2"

@@ -9,10 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-)
 
-// services are the four processes whose memory the summary reports, in its order.
-var services = []string{"orders", "payments", "warehouse", "delivery"}
+	"github.com/ordermill/ordermill/cmd/internal/cli"
+)
 
 // servicePIDs resolves the service processes: from -pids ("orders=123,payments=124") or,
 // when that is empty, by finding running executables named bin/<service>. A service not
@@ -28,8 +27,8 @@ func servicePIDs(flag string, warn io.Writer) (map[string]int, error) {
 		if !ok || err != nil || pid <= 0 {
 			return nil, fmt.Errorf("-pids: %q is not service=pid", kv)
 		}
-		if !slices.Contains(services, name) {
-			return nil, fmt.Errorf("-pids: unknown service %q (want %s)", name, strings.Join(services, ", "))
+		if !slices.Contains(cli.Services, name) {
+			return nil, fmt.Errorf("-pids: unknown service %q (want %s)", name, strings.Join(cli.Services, ", "))
 		}
 		pids[name] = pid
 	}
@@ -52,7 +51,7 @@ func findServices(proc string, warn io.Writer) map[string]int {
 			continue
 		}
 		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
-		for _, svc := range services {
+		for _, svc := range cli.Services {
 			if name := "bin/" + svc; string(argv0) == name || strings.HasSuffix(string(argv0), "/"+name) {
 				found[svc] = append(found[svc], pid)
 			}
@@ -73,8 +72,8 @@ func findServices(proc string, warn io.Writer) map[string]int {
 // VmHWM is the high-water mark over the process's whole life, so read at the end of a run
 // it is the peak the run caused (or an earlier one, hence a fresh system for benchmarks).
 func peakRSS(pids map[string]int, warn io.Writer) string {
-	parts := make([]string, len(services))
-	for i, svc := range services {
+	parts := make([]string, len(cli.Services))
+	for i, svc := range cli.Services {
 		mb := "?"
 		if pid, ok := pids[svc]; ok {
 			kb, err := vmHWM(pid)

@@ -75,6 +75,8 @@ Flags:
   -schema NAME            the schema -until builds into; it must not exist yet
   -max-rows N             verify: differing rows listed per table (default 20)
   -migrate-only           create the database and apply migrations, then stop
+  -alone                  with -migrate-only: refuse a database the services of another
+                          system are connected to (make run's check for a second run)
   -id N, -topic T, -group G, -all, -by NAME
                           deadletters: which letters; -by defaults to $USER
 
@@ -94,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(stderr) }
 	migrateOnly := fs.Bool("migrate-only", false, "create the database and apply migrations, then stop")
+	alone := fs.Bool("alone", false, "with -migrate-only: refuse a database another system's services use")
 	until := fs.String("until", "", "build the read models as they were at this time or log position")
 	schema := fs.String("schema", "", "the schema -until builds into")
 	maxRows := fs.Int("max-rows", 20, "differing rows verify lists per table")
@@ -141,7 +144,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for name, commands := range flagCommands {
 		if set[name] && !slices.Contains(commands, command) {
-			return fmt.Errorf("-%s goes with %s, not %s", name, strings.Join(commands, " or "), cmp.Or(command, "-migrate-only"))
+			with := make([]string, len(commands))
+			for i, c := range commands {
+				with[i] = cmp.Or(c, "-migrate-only") // "": no command, -migrate-only
+			}
+			return fmt.Errorf("-%s goes with %s, not %s", name, strings.Join(with, " or "), cmp.Or(command, "-migrate-only"))
 		}
 	}
 	if command == "deadletters" && len(rest) == 1 {
@@ -162,6 +169,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	open := cli.OpenDatabase
 	if *migrateOnly {
 		open = cli.CreateDatabase
+	}
+	if *alone {
+		// Before anything is migrated: a second checkout, on a newer release, migrated the
+		// other run's database under its services before the check refused (the review).
+		if err := cli.RequireAlone(ctx, getenv); err != nil {
+			return err
+		}
 	}
 	pool, err := open(ctx, getenv, "replay")
 	if err != nil {
@@ -212,7 +226,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // flagCommands are the commands each command's own flag goes with.
 var flagCommands = map[string][]string{
-	"json": {"order"}, "max-rows": {"verify"},
+	"json": {"order"}, "max-rows": {"verify"}, "alone": {""}, // "": -migrate-only
 	"topic": {"deadletters"}, "group": {"deadletters"}, "id": {"deadletters"}, "all": {"deadletters"}, "by": {"deadletters"},
 }
 

@@ -231,3 +231,26 @@ func TestUnknownFlagFails(t *testing.T) {
 	assert.Empty(t, out.String())
 	assert.False(t, databaseExists(t, adminURL, name))
 }
+
+// make run's check for a second run: -migrate-only -alone refuses, before it migrates, a
+// database another system's services are connected to, and takes one nobody uses or that
+// does not exist yet. The check was psql's in run.sh, which could not read many a
+// DATABASE_URL pgx reads and then passed silently (the review).
+func TestMigrateOnlyAloneRefusesADatabaseInUse(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dbURL, _, _ := newDatabaseURL(t)
+	require.NoError(t, run(ctx, []string{"-migrate-only", "-alone"}, env(dbURL), io.Discard, io.Discard), "a database not there yet")
+
+	orders, err := eventstore.Connect(ctx, dbURL, "orders")
+	require.NoError(t, err)
+	require.NoError(t, orders.Ping(ctx))
+	err = run(ctx, []string{"-migrate-only", "-alone"}, env(dbURL+"&pool_max_conns=2&pool_min_conns=1"), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "services of another Ordermill system use database")
+	assert.ErrorContains(t, err, "(ordermill-orders)")
+	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), io.Discard, io.Discard), "without -alone, as a rolling upgrade runs it")
+	orders.Close()
+	require.NoError(t, run(ctx, []string{"-migrate-only", "-alone"}, env(dbURL), io.Discard, io.Discard))
+	err = run(ctx, []string{"-alone", "status"}, env(dbURL), io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "-alone goes with -migrate-only")
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,6 +50,38 @@ func OpenDatabase(ctx context.Context, getenv func(string) string, app string) (
 		return nil, err
 	}
 	return pool, nil
+}
+
+// Services are the four service programs, by name, as their binaries and their database
+// connections (eventstore.AppName) are named, in the order of their ports (orders on the
+// base port, then the next three) and of loadgen's memory figures.
+var Services = []string{"orders", "payments", "warehouse", "delivery"}
+
+// RequireAlone refuses the database getenv's DATABASE_URL names while a service of another
+// Ordermill system is connected to it (make run's check: a second checkout's run on the
+// same database would share its work, its payment links and emails coming from the other
+// run's ports). A database that does not exist yet has nobody on it.
+func RequireAlone(ctx context.Context, getenv func(string) string) error {
+	url := databaseURL(getenv)
+	if err := eventstore.MustExist(ctx, url); errors.Is(err, eventstore.ErrNoDatabase) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	pool, err := eventstore.Connect(ctx, url, "")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	others, err := eventstore.Connected(ctx, pool, Services...)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("services of another Ordermill system use database %s (%s): stop them, or give this run a database of its own (DATABASE_URL=…/ordermill_2)",
+			pool.Config().ConnConfig.Database, strings.Join(others, ", "))
+	}
+	return nil
 }
 
 // CreateDatabase is OpenDatabase for a tool that may give a database its start (history,
