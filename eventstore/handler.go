@@ -81,7 +81,7 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 				return errors.Join(err, rerr) // not rescheduled: Watermill delivers it again
 			}
 			delete(attempts, msg.UUID)
-			l.logger.Error("deadline failed; retrying after a backoff", err, watermill.LogFields{"topic": topic, "message_uuid": msg.UUID, "attempt": attempt})
+			l.logger.Error("deadline failed; retrying after a backoff", err, messageFields(consumerGroup, topic, msg).Add(watermill.LogFields{"attempt": attempt}))
 			return nil
 		}
 		delete(attempts, msg.UUID)
@@ -93,7 +93,10 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 			m.handled.WithLabelValues(consumerGroup, topic, outcomeDeadLettered).Inc()
 			m.deadLetters.WithLabelValues(consumerGroup, topic).Inc()
 			// Its line, as the batch consumers write one for each of theirs (a deadline's
-			// dead letter was stored and counted, and named in no line: the review).
+			// dead letter was stored and counted, and named in no line: the review). Written
+			// as its metrics are counted, before watermill-sql commits: a commit that then
+			// fails leaves a line without its row, and the deadline, delivered again, is
+			// dead-lettered with a second line.
 			l.logger.Error(logging.DeadLettered, cause, messageFields(consumerGroup, topic, msg))
 		}
 		return err

@@ -192,12 +192,17 @@ func Query(r *http.Request, names ...string) (url.Values, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range slices.Sorted(maps.Keys(q)) {
+	return q, Once(q, slices.Sorted(maps.Keys(q))...)
+}
+
+// Once refuses a parameter among names given more than once in q.
+func Once(q url.Values, names ...string) error {
+	for _, name := range names {
 		if len(q[name]) > 1 {
-			return nil, apperr.FieldErrorf(name, "query parameter %s is given more than once: give it once", name)
+			return apperr.FieldErrorf(name, "query parameter %s is given more than once: give it once", name)
 		}
 	}
-	return q, nil
+	return nil
 }
 
 // KnownQuery is Query for a request whose parameters may repeat (a list of SKUs): only

@@ -18,9 +18,11 @@ import (
 // it has answered the request, and ok is false.
 func (s *Service) orderReader(w http.ResponseWriter, r *http.Request) (id string, who reader, ok bool) {
 	id, err := httpx.PathID(r, "id")
-	if err == nil && len(r.URL.Query()["token"]) > 1 {
+	if err == nil {
 		// Which of two credentials counts would depend on who reads it, as for headers.
-		err = apperr.FieldErrorf("token", "query parameter token is given more than once: give it once")
+		// Other parameters are let be: a link in an email may come back with a mail
+		// tool's tracking added (the lists, which no link names, refuse them).
+		err = httpx.Once(r.URL.Query(), "token")
 	}
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
