@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ordermill?sslmode=disable}"
 # Host, port and user, from a URL (postgres://[user[:password]@][host][:port][/db][?…], the
 # host possibly [IPv6], host= port= user= in its query winning) or a keyword string
-# (host=… port=… user=…). A part left out: port 5432, user postgres (for pg_isready only),
-# and no host, which libpq and pgx read as the local socket.
+# (host=… port=… user=…). A part left out is PGHOST's, PGPORT's or PGUSER's, as libpq and
+# pgx take it, else: port 5432, user postgres (for pg_isready only), and no host, which
+# they read as the local socket. Several hosts (h1,h2) are theirs to try: not checked here.
 host="" port="" user="" query=""
 if [[ "$url" == *://* ]]; then
   authority="${url#*://}"; authority="${authority%%[/?]*}"
@@ -31,7 +32,10 @@ fi
 for kv in "${pairs[@]}"; do
   case "$kv" in host=*) host="${kv#host=}" ;; port=*) port="${kv#port=}" ;; user=*) user="${kv#user=}" ;; esac
 done
-port="${port:-5432}" user="${user:-postgres}"
+host="${host:-${PGHOST:-}}" port="${port:-${PGPORT:-5432}}" user="${user:-${PGUSER:-postgres}}"
+if [[ "$host$port" == *,* ]]; then
+  [ "${1:-}" = stop ] || exit 0
+fi
 
 if [ "${1:-}" != stop ]; then
   if pg_isready -q ${host:+-h "$host"} -p "$port" -U "$user" 2>/dev/null; then
@@ -77,10 +81,12 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 # failed WHAT LOG says what failed, with the end of its log, and why that may be.
+# FROM is the first line of LOG this attempt wrote (server.log grows across runs).
 failed() {
+  local from="${3:-1}"
   echo "ensure-postgres: $1 failed; the end of $2:" >&2
-  tail -n 5 "$2" >&2 || true
-  if [ -n "${as_owner[*]}" ] && grep -q "Permission denied" "$2"; then
+  tail -n +"$from" "$2" | tail -n 5 >&2 || true
+  if [ -n "${as_owner[*]}" ] && tail -n +"$from" "$2" | grep -q "Permission denied"; then
     echo "  the cluster belongs to the postgres user, who cannot reach $root: as root, clone the" >&2
     echo "  checkout where that user may enter (not under /root), or set DATABASE_URL to a running server" >&2
   fi
@@ -92,6 +98,7 @@ if [ ! -s "$data/PG_VERSION" ]; then
     failed initdb "$root/initdb.log"
 fi
 echo "ensure-postgres: starting the project-local cluster on $host:$port (log: $root/server.log)"
+from=$(( $(wc -l <"$root/server.log" 2>/dev/null || echo 0) + 1 ))
 "${as_owner[@]}" "$bindir/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 \
-  -o "-p $port -k $root -c listen_addresses=$host" start >/dev/null || failed "starting it" "$root/server.log"
+  -o "-p $port -k $root -c listen_addresses=$host" start >/dev/null || failed "starting it" "$root/server.log" "$from"
 pg_isready -q -h "$host" -p "$port" -U postgres

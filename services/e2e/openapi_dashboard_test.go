@@ -37,6 +37,7 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 	api.want(t, http.StatusNotFound, "GET", dash+"/static/missing.css", nil, nil)
 	signin := ana.want(t, http.StatusOK, "GET", dash+"/signin", nil, nil)
 	ana.want(t, http.StatusForbidden, "POST", dash+"/signin", url.Values{"email": {email}, "password": {password}, "csrf_token": {"guess"}}, nil)
+	ana.want(t, http.StatusBadRequest, "POST", dash+"/signin", "email=%zz", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 	// Wrong passwords are refused, then slowed down (each failure makes the next attempt
 	// wait) and, at the latest after the fifth, locked out: either way, 429.
 	refused, throttled := 0, false

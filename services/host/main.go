@@ -346,7 +346,8 @@ func signalled(parent context.Context) (ctx context.Context, stop func()) {
 // Main is the whole main of a service binary: with --help it prints about and the
 // variables the process reads (ProcessVars, then vars) and exits 0; otherwise it runs the
 // service until SIGINT or SIGTERM and exits with status 1 and the error on standard error
-// (failed) if it fails.
+// (failed) if it fails, or 0 with a line saying so when a signal cut its start-up short
+// (finish).
 func Main(name string, defaultPort int, about string, vars []Var, build Build) {
 	switch args := os.Args[1:]; {
 	case len(args) == 1 && (args[0] == "--help" || args[0] == "-help" || args[0] == "-h"):
