@@ -98,7 +98,8 @@ if [ ! -s "$data/PG_VERSION" ]; then
     failed initdb "$root/initdb.log"
 fi
 echo "ensure-postgres: starting the project-local cluster on $host:$port (log: $root/server.log)"
-from=$(( $(wc -l <"$root/server.log" 2>/dev/null || echo 0) + 1 ))
+from=1
+[ -f "$root/server.log" ] && from=$(($(wc -l <"$root/server.log") + 1))
 "${as_owner[@]}" "$bindir/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 \
   -o "-p $port -k $root -c listen_addresses=$host" start >/dev/null || failed "starting it" "$root/server.log" "$from"
 pg_isready -q -h "$host" -p "$port" -U postgres

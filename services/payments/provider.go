@@ -3,9 +3,14 @@ package payments
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
 )
 
 // Provider is the payment provider the service opens checkout sessions and issues refunds
@@ -61,17 +66,33 @@ type OpenedSession struct {
 // payments.sessions and are paid at the service's own checkout page. It has no state of its
 // own, so a repeated call cannot open a second session: payments.sessions holds one per
 // order, and the simulator's refunds are recorded once per payment there too.
-type simulatedProvider struct{ publicURL string }
+type simulatedProvider struct {
+	publicURL string
+	db        eventstore.Querier // payments.sessions, the simulator's state
+}
 
 func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession) (OpenedSession, error) {
 	id := "cs_" + rand.Text()
 	return OpenedSession{ID: id, URL: p.publicURL + "/pay/" + id}, nil
 }
 
-// ExpireSession has nothing to do: payments.sessions is the simulator's state, and the
-// service records the session closed there. A session the simulator settled paid is found
-// paid there (recordedPaid).
-func (simulatedProvider) ExpireSession(context.Context, string) (Paid, error) { return Paid{}, nil }
+// ExpireSession closes nothing: payments.sessions is the simulator's state, and the service
+// records the session closed there. A session it settled paid is found paid, as Stripe
+// finds one: paid at the checkout page while the orders service could not be told (its
+// webhook refused, never sent again), it was recorded "expired" and its money kept, the
+// order cancelled unpaid (a probe).
+func (p simulatedProvider) ExpireSession(ctx context.Context, sessionID string) (Paid, error) {
+	var paid Paid
+	err := p.db.QueryRow(ctx, `SELECT payment_id, amount, currency FROM payments.sessions
+		WHERE session_id = $1 AND status = $2 AND payment_id IS NOT NULL`, sessionID, payment.StatusCompleted).Scan(&paid.PaymentID, &paid.Amount, &paid.Currency)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Paid{}, nil
+	}
+	if err != nil {
+		return Paid{}, fmt.Errorf("read payment session %s: %w", sessionID, err)
+	}
+	return paid, nil
+}
 
 // Observe has nothing to ask: the simulator settles its sessions in payments.sessions.
 func (simulatedProvider) Observe(_ context.Context, sess Session) (Session, error) { return sess, nil }
