@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/services/httpx"
 )
 
 // notExercised are the documented answers this test cannot provoke from a healthy
@@ -21,6 +24,8 @@ import (
 var notExercised = map[string]map[string]string{
 	// Five scrapes waiting behind a slow one: a scrape of a healthy system is too quick.
 	"metrics": {"503": "eventstore/metrics TestScrapesRunOneAtATimeAndAFewWaitTheirTurn"},
+	// Every operation's: a body that stalls for the read timeout (30 s).
+	"*": {"408": "services/host TestServeClosesAConnectionWhoseBodyStalls"},
 }
 
 // exchange is one checked request's answer.
@@ -120,6 +125,7 @@ func TestEveryAnswerMatchesTheServicesOpenAPIDocument(t *testing.T) {
 	r.warehouseAPI(t)
 	r.dashboard(t, p)
 	r.unavailable(t)
+	r.tooLarge(t)
 	for _, base := range s.bases() {
 		c := cs.byHost[hostOf(t, base)]
 		c.checkExercised(t, notExercised)
@@ -175,4 +181,24 @@ func (s *system) mustProviderPayment(t *testing.T, id, eventID string) any {
 	wh, err := s.providerPayment(t.Context(), id, eventID, "completed", "pay-"+id)
 	require.NoError(t, err)
 	return wh
+}
+
+// tooLarge sends every operation that takes a JSON body one larger than any service reads:
+// a 413 before the body is read, whatever the credentials (it was documented in prose only,
+// and the client had no answer for it: a probe).
+func (r *contractRun) tooLarge(t *testing.T) {
+	t.Helper()
+	huge := strings.Repeat(" ", httpx.MaxBody+1)
+	for _, base := range r.s.bases() {
+		c := r.cs.byHost[hostOf(t, base)]
+		for p, item := range c.doc.Paths.Map() {
+			for method, op := range item.Operations() {
+				if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
+					continue
+				}
+				target := base + regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(p, "x")
+				r.api.want(t, http.StatusRequestEntityTooLarge, method, target, huge, http.Header{"Content-Type": {"application/json"}})
+			}
+		}
+	}
 }

@@ -865,6 +865,9 @@ type BadRequest = Error
 // NotFound Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type NotFound = Error
 
+// Timeout Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
+type Timeout = Error
+
 // TooLarge Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type TooLarge = Error
 
@@ -2396,6 +2399,8 @@ type PlaceOrderResponse struct {
 	JSON201 *Placed
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Timeout
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -2425,6 +2430,11 @@ func (r PlaceOrderResponse) GetJSON201() *Placed {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r PlaceOrderResponse) GetJSON400() *BadRequest {
 	return r.JSON400
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r PlaceOrderResponse) GetJSON408() *Timeout {
+	return r.JSON408
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -2501,6 +2511,8 @@ type ApproveOrderResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Timeout
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -2535,6 +2547,11 @@ func (r ApproveOrderResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ApproveOrderResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ApproveOrderResponse) GetJSON408() *Timeout {
+	return r.JSON408
 }
 
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
@@ -3195,6 +3212,8 @@ type DeliveryWebhookResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *Error
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Timeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -3228,6 +3247,11 @@ func (r DeliveryWebhookResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeliveryWebhookResponse) GetJSON404() *Error {
 	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r DeliveryWebhookResponse) GetJSON408() *Timeout {
+	return r.JSON408
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -3292,6 +3316,8 @@ type PaymentWebhookResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *Error
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Timeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -3325,6 +3351,11 @@ func (r PaymentWebhookResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r PaymentWebhookResponse) GetJSON404() *Error {
 	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r PaymentWebhookResponse) GetJSON408() *Timeout {
+	return r.JSON408
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -3713,6 +3744,13 @@ func ParsePlaceOrderResponse(rsp *http.Response) (*PlaceOrderResponse, error) {
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Timeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3831,6 +3869,13 @@ func ParseApproveOrderResponse(rsp *http.Response) (*ApproveOrderResponse, error
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Timeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Error
@@ -4440,6 +4485,13 @@ func ParseDeliveryWebhookResponse(rsp *http.Response) (*DeliveryWebhookResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Timeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4530,6 +4582,13 @@ func ParsePaymentWebhookResponse(rsp *http.Response) (*PaymentWebhookResponse, e
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Timeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
