@@ -58,29 +58,32 @@ func (s *Service) Simulate(ctx context.Context, orderID string, req SimulateRequ
 	if err := req.Validate(); err != nil {
 		return SimulateResult{}, err
 	}
-	wh, err := s.advance(ctx, orderID, req)
+	wh, id, err := s.advance(ctx, orderID, req)
 	if err != nil {
 		return SimulateResult{}, err
 	}
 	res, err := s.webhooks.Deliver(ctx, wh)
 	if err == nil {
+		err = s.webhooks.Sent(ctx, id)
+	}
+	if err == nil {
 		s.logger.InfoContext(ctx, "delivery: webhook delivered", append(logging.Order(wh.OrderID), "webhook_id", wh.ID,
 			"status", wh.Status, "orders_status", res.OrdersStatus)...)
 	} else if errors.As(err, new(*simulator.DeliveryError)) {
-		s.logger.WarnContext(ctx, "delivery: webhook not delivered", append(logging.Order(wh.OrderID), "webhook_id", wh.ID, "err", err)...)
+		s.logger.WarnContext(ctx, "delivery: webhook not delivered: sent again until the orders service answers", append(logging.Order(wh.OrderID), "webhook_id", wh.ID, "err", err)...)
 	}
 	return res, err
 }
 
-func (s *Service) advance(ctx context.Context, orderID string, req SimulateRequest) (shipping.Webhook, error) {
+func (s *Service) advance(ctx context.Context, orderID string, req SimulateRequest) (shipping.Webhook, int64, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return shipping.Webhook{}, fmt.Errorf("begin: %w", err)
+		return shipping.Webhook{}, 0, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	sh, err := shipmentByOrder(ctx, tx, orderID, true)
 	if err != nil {
-		return shipping.Webhook{}, err
+		return shipping.Webhook{}, 0, err
 	}
 	if sh.Status != req.Status {
 		allowed := false
@@ -88,7 +91,7 @@ func (s *Service) advance(ctx context.Context, orderID string, req SimulateReque
 			allowed = allowed || st == req.Status
 		}
 		if !allowed {
-			return shipping.Webhook{}, apperr.Errorf(apperr.CodeConflict, "shipment %s of order %s is %s and cannot become %s", sh.ShipmentID, sh.OrderID, sh.Status, req.Status)
+			return shipping.Webhook{}, 0, apperr.Errorf(apperr.CodeConflict, "shipment %s of order %s is %s and cannot become %s", sh.ShipmentID, sh.OrderID, sh.Status, req.Status)
 		}
 		sh.Status = req.Status
 		sh.Reason = req.Reason
@@ -100,17 +103,23 @@ func (s *Service) advance(ctx context.Context, orderID string, req SimulateReque
 			WHERE shipment_id = $1`,
 			sh.ShipmentID, sh.Status, sh.Reason, s.now())
 		if err != nil {
-			return shipping.Webhook{}, fmt.Errorf("update shipment: %w", err)
+			return shipping.Webhook{}, 0, fmt.Errorf("update shipment: %w", err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return shipping.Webhook{}, fmt.Errorf("commit: %w", err)
-	}
-	return shipping.Webhook{
+	wh := shipping.Webhook{
 		ID:         "evt_" + rand.Text(),
 		OrderID:    sh.OrderID,
 		ShipmentID: sh.ShipmentID,
 		Status:     sh.Status,
 		Reason:     sh.Reason,
-	}, nil
+	}
+	// Kept with what it reports: sent again until the orders service answers it.
+	id, err := s.webhooks.Record(ctx, tx, sh.OrderID, wh)
+	if err != nil {
+		return shipping.Webhook{}, 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return shipping.Webhook{}, 0, fmt.Errorf("commit: %w", err)
+	}
+	return wh, id, nil
 }

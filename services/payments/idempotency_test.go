@@ -107,7 +107,7 @@ func TestExpireSessionClosesOnlyAnOpenSession(t *testing.T) {
 	}
 	require.Equal(t, StatusExpired, status(given))
 	require.Equal(t, payment.StatusCompleted, status(paid))
-	_, err = s.settle(ctx, ProcessRequest{OrderID: given.OrderID, Outcome: payment.StatusCompleted})
+	_, _, err = s.settle(ctx, ProcessRequest{OrderID: given.OrderID, Outcome: payment.StatusCompleted})
 	require.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "the simulator does not pay a closed session: %v", err)
 }
 
@@ -122,7 +122,7 @@ func TestASessionTheSimulatorSettledIsFoundPaidWhenClosed(t *testing.T) {
 	pgtest.Run(t, pool, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
 		return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-open", payment.CreateSessionName, payment.CreateSession{OrderID: "o-unheard", Amount: 500, Currency: "EUR"})})
 	}))
-	wh, err := s.settle(ctx, ProcessRequest{OrderID: "o-unheard", Outcome: payment.StatusCompleted})
+	wh, _, err := s.settle(ctx, ProcessRequest{OrderID: "o-unheard", Outcome: payment.StatusCompleted})
 	require.NoError(t, err, "paid at the checkout page; its webhook never reaches the orders service")
 
 	expire := command(t, "m-expire", payment.ExpireSessionName, payment.ExpireSession{OrderID: "o-unheard", SessionID: wh.SessionID})

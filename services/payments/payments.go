@@ -105,10 +105,16 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		Secret:  cfg.WebhookSecret,
 		Client:  cfg.HTTPClient,
 		Now:     cfg.Now,
+		DB:      simulator.Simulated(cfg.Simulator, pool),
 	})
 	s.handler = s.routes()
 	return s
 }
+
+// RunWorker sends again, until the orders service answers, the webhooks the simulator
+// settled and could not deliver (simulator.Notifier.RunWorker); without the simulator it
+// has nothing to do.
+func (s *Service) RunWorker(ctx context.Context) error { return s.webhooks.RunWorker(ctx) }
 
 // Handler serves the HTTP API and, with Config.Simulator, the checkout page and the
 // provider simulator.

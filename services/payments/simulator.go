@@ -56,11 +56,14 @@ func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResul
 	if err := req.Validate(); err != nil {
 		return ProcessResult{}, err
 	}
-	wh, err := s.settle(ctx, req)
+	wh, id, err := s.settle(ctx, req)
 	if err != nil {
 		return ProcessResult{}, err
 	}
 	res, err := s.webhooks.Deliver(ctx, wh)
+	if err == nil {
+		err = s.webhooks.Sent(ctx, id)
+	}
 	// Its order and correlation id, as every line about an order (the request's path names
 	// none: the line had no correlation id, the courier's had; the line of one not
 	// delivered named no order, whichever page or request settled it).
@@ -68,29 +71,29 @@ func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResul
 		s.logger.InfoContext(ctx, "payments: webhook delivered", append(logging.Order(wh.OrderID), "event_id", wh.ID,
 			"status", wh.Status, "orders_status", res.OrdersStatus)...)
 	} else if errors.As(err, new(*simulator.DeliveryError)) {
-		s.logger.WarnContext(ctx, "payments: webhook not delivered", append(logging.Order(wh.OrderID), "event_id", wh.ID, "err", err)...)
+		s.logger.WarnContext(ctx, "payments: webhook not delivered: sent again until the orders service answers", append(logging.Order(wh.OrderID), "event_id", wh.ID, "err", err)...)
 	}
 	return res, err
 }
 
-func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webhook, error) {
+func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webhook, int64, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return payment.Webhook{}, fmt.Errorf("begin: %w", err)
+		return payment.Webhook{}, 0, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	sess, err := sessionWhere(ctx, tx, "order_id", req.OrderID, true)
 	if err != nil {
-		return payment.Webhook{}, err
+		return payment.Webhook{}, 0, err
 	}
 	now := s.now()
 	switch {
 	case sess.Status == req.Outcome:
 		// The same fact again: it names the payment already recorded, never a second one.
 	case sess.Status != StatusOpen:
-		return payment.Webhook{}, apperr.Errorf(apperr.CodeConflict, "payment session %s of order %s is already %s", sess.SessionID, sess.OrderID, sess.Status)
+		return payment.Webhook{}, 0, apperr.Errorf(apperr.CodeConflict, "payment session %s of order %s is already %s", sess.SessionID, sess.OrderID, sess.Status)
 	case now.After(sess.ExpiresAt):
-		return payment.Webhook{}, apperr.Errorf(apperr.CodeConflict, "payment session %s of order %s expired at %s", sess.SessionID, sess.OrderID, sess.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"))
+		return payment.Webhook{}, 0, apperr.Errorf(apperr.CodeConflict, "payment session %s of order %s expired at %s", sess.SessionID, sess.OrderID, sess.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"))
 	default:
 		sess.Status = req.Outcome
 		sess.PaymentID = "pi_" + rand.Text()
@@ -100,13 +103,10 @@ func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webho
 			WHERE session_id = $1`,
 			sess.SessionID, sess.Status, sess.PaymentID, sess.Reason, now)
 		if err != nil {
-			return payment.Webhook{}, fmt.Errorf("settle payment session: %w", err)
+			return payment.Webhook{}, 0, fmt.Errorf("settle payment session: %w", err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return payment.Webhook{}, fmt.Errorf("commit: %w", err)
-	}
-	return payment.Webhook{
+	wh := payment.Webhook{
 		ID:        "evt_" + rand.Text(),
 		OrderID:   sess.OrderID,
 		Status:    sess.Status,
@@ -115,7 +115,16 @@ func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webho
 		Reason:    sess.Reason,
 		Amount:    sess.Amount,
 		Currency:  sess.Currency,
-	}, nil
+	}
+	// Kept with what it reports: sent again until the orders service answers it.
+	id, err := s.webhooks.Record(ctx, tx, sess.OrderID, wh)
+	if err != nil {
+		return payment.Webhook{}, 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return payment.Webhook{}, 0, fmt.Errorf("commit: %w", err)
+	}
+	return wh, id, nil
 }
 
 // failureReason is the reason a failed outcome reports, defaulted because the orders service

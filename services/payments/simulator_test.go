@@ -194,5 +194,5 @@ func TestAWebhookNotDeliveredIsLoggedWithItsOrder(t *testing.T) {
 	require.NoError(t, err)
 	_, err = svc.Process(ctx, payments.ProcessRequest{OrderID: cmd.OrderID, Outcome: payment.StatusCompleted})
 	require.ErrorAs(t, err, new(*simulator.DeliveryError))
-	assert.Regexp(t, `level=WARN msg="payments: webhook not delivered" order_id=ord-1 correlation_id=ord-1 event_id=evt_\w+ err=`, logs.String())
+	assert.Regexp(t, `level=WARN msg="payments: webhook not delivered: sent again until the orders service answers" order_id=ord-1 correlation_id=ord-1 event_id=evt_\w+ err=`, logs.String())
 }

@@ -5,6 +5,7 @@ package simulator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/orders/ordersclient"
@@ -74,6 +77,12 @@ type Config struct {
 	Client *http.Client
 	// Now is the signing clock.
 	Now func() time.Time
+	// DB holds simulator_webhooks, the webhooks settled and not yet answered (Record,
+	// Sent, RunWorker); without it each is sent once.
+	DB *pgxpool.Pool
+	// RetryAfter is how long after it was recorded a webhook not answered is first sent
+	// again (default 5 s); RetryPoll how often the worker looks (default 1 s).
+	RetryAfter, RetryPoll time.Duration
 }
 
 // Notifier delivers one simulator's signed webhooks of type W to the orders service.
@@ -89,6 +98,8 @@ func New[W any](logger *slog.Logger, cfg Config) *Notifier[W] {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	cfg.RetryAfter = cmp.Or(cfg.RetryAfter, 5*time.Second)
+	cfg.RetryPoll = cmp.Or(cfg.RetryPoll, time.Second)
 	if cfg.Secret == "" {
 		logger.Warn(cfg.Service + ": no webhook secret configured; the orders service will refuse simulated webhooks")
 	}
@@ -128,9 +139,12 @@ func (n *Notifier[W]) Deliver(ctx context.Context, wh W) (Result[W], error) {
 func (n *Notifier[W]) WriteResult(w http.ResponseWriter, r *http.Request, res Result[W], err error, recorded string) {
 	var deliveryErr *DeliveryError
 	if errors.As(err, &deliveryErr) { // logged where it failed, naming its order
+		then := ", repeat the request to notify again"
+		if n.cfg.DB != nil {
+			then = ", and the simulator sends it again until the orders service answers (or repeat the request)"
+		}
 		httpx.WriteJSON(w, http.StatusBadGateway, httpx.ErrorBody{Error: httpx.ErrorDetail{
-			Code:    "bad_gateway",
-			Message: err.Error() + "; " + recorded + ", repeat the request to notify again",
+			Code: "bad_gateway", Message: err.Error() + "; " + recorded + then,
 		}})
 		return
 	}

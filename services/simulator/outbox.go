@@ -1,0 +1,136 @@
+package simulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordermill/ordermill/eventstore/logging"
+)
+
+// GiveUpAfter is how long a webhook the orders service never answers is sent again: a day,
+// as the payment deadline's longest.
+const GiveUpAfter = 24 * time.Hour
+
+// maxRetryWait bounds the wait between two sendings of one webhook.
+const maxRetryWait = time.Minute
+
+// Record keeps wh, about orderID, in tx, the transaction that settles what it reports:
+// until Sent says the orders service answered it, the worker sends it again, as a real
+// provider does. A webhook sent once only was lost whenever the orders service was down
+// (a payment at the checkout page during a restart: the order was cancelled unpaid). It
+// returns the record's id, 0 without Config.DB.
+func (n *Notifier[W]) Record(ctx context.Context, tx pgx.Tx, orderID string, wh W) (int64, error) {
+	if n.cfg.DB == nil {
+		return 0, nil
+	}
+	body, err := json.Marshal(wh)
+	if err != nil {
+		return 0, fmt.Errorf("marshal webhook: %w", err)
+	}
+	var id int64
+	err = tx.QueryRow(ctx, `INSERT INTO simulator_webhooks (kind, order_id, body, next_at)
+		VALUES ($1, $2, $3, now() + make_interval(secs => $4)) RETURNING id`,
+		n.cfg.Kind, orderID, body, n.cfg.RetryAfter.Seconds()).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record %s webhook: %w", n.cfg.Kind, err)
+	}
+	return id, nil
+}
+
+// Sent forgets webhook id, which the orders service answered.
+func (n *Notifier[W]) Sent(ctx context.Context, id int64) error {
+	if n.cfg.DB == nil || id == 0 {
+		return nil
+	}
+	if _, err := n.cfg.DB.Exec(ctx, `DELETE FROM simulator_webhooks WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("forget %s webhook %d: %w", n.cfg.Kind, id, err)
+	}
+	return nil
+}
+
+// RunWorker sends the recorded webhooks that are due again until ctx ends: each, when the
+// orders service does not answer, later and later (up to maxRetryWait apart), for
+// GiveUpAfter. Any answer ends it, as a refusal would be answered alike next time. A
+// webhook the orders service had taken before its answer was lost comes again with the
+// same event id, and its inbox says duplicate.
+func (n *Notifier[W]) RunWorker(ctx context.Context) error {
+	if n.cfg.DB == nil {
+		return nil
+	}
+	tick := time.NewTicker(n.cfg.RetryPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if err := n.sendDue(ctx); err != nil && ctx.Err() == nil {
+			n.logger.WarnContext(ctx, n.cfg.Service+": simulated webhooks not sent again", "err", err)
+		}
+	}
+}
+
+// sendDue sends once more each due webhook it claims: the claim moves its next sending
+// on first, so another replica's worker passes it over.
+func (n *Notifier[W]) sendDue(ctx context.Context) error {
+	rows, err := n.cfg.DB.Query(ctx, `UPDATE simulator_webhooks w SET attempts = attempts + 1,
+			next_at = now() + make_interval(secs => least($2 * power(2, w.attempts), $3))
+		WHERE id IN (SELECT id FROM simulator_webhooks WHERE kind = $1 AND next_at <= now()
+			ORDER BY next_at LIMIT 20 FOR UPDATE SKIP LOCKED)
+		RETURNING id, order_id, body, attempts, created_at`,
+		n.cfg.Kind, n.cfg.RetryAfter.Seconds(), maxRetryWait.Seconds())
+	if err != nil {
+		return err
+	}
+	type due struct {
+		id       int64
+		orderID  string
+		body     []byte
+		attempts int
+		created  time.Time
+	}
+	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
+		var d due
+		return d, r.Scan(&d.id, &d.orderID, &d.body, &d.attempts, &d.created)
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range claimed {
+		line := append(logging.Order(d.orderID), "attempt", d.attempts+1)
+		var wh W
+		if err := json.Unmarshal(d.body, &wh); err != nil {
+			return fmt.Errorf("webhook %d: %w", d.id, err)
+		}
+		res, err := n.Deliver(ctx, wh)
+		switch {
+		case errors.As(err, new(*DeliveryError)) && time.Since(d.created) < GiveUpAfter:
+			n.logger.DebugContext(ctx, n.cfg.Service+": webhook not delivered again: tried later", append(line, "err", err)...)
+			continue
+		case err != nil:
+			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: the orders service did not answer for a day", append(line, "err", err)...)
+		default:
+			n.logger.InfoContext(ctx, n.cfg.Service+": webhook delivered again", append(line, "orders_status", res.OrdersStatus)...)
+		}
+		if err := n.Sent(ctx, d.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Simulated is db when the simulator runs (Config.DB), nil otherwise: a service that does
+// not simulate keeps no webhooks.
+func Simulated(on bool, db *pgxpool.Pool) *pgxpool.Pool {
+	if !on {
+		return nil
+	}
+	return db
+}

@@ -1,0 +1,83 @@
+package simulator_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/simulator"
+	"github.com/ordermill/ordermill/services/webhooksig"
+)
+
+// A webhook the orders service did not answer (down for a restart) is sent again by the
+// worker until it is answered, once it is, and then forgotten, as a real provider sends
+// its webhooks again: the simulators sent each once, and a payment made at the checkout
+// page during a restart was never reported (the order was cancelled unpaid).
+func TestAWebhookNotAnsweredIsSentAgainUntilItIs(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // the orders service is down: nothing answers there
+	n := simulator.New[webhook](slog.New(slog.DiscardHandler), simulator.Config{
+		Service: "delivery", Kind: "courier", URL: "http://" + addr + "/webhooks/delivery",
+		Post: (*ordersclient.Client).DeliveryWebhookWithBody, Header: webhooksig.CourierHeader,
+		Sign: webhooksig.SignCourier, Secret: secret, Now: time.Now,
+		DB: pool, RetryAfter: 50 * time.Millisecond, RetryPoll: 10 * time.Millisecond,
+	})
+	var id int64
+	require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
+		id, err = n.Record(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
+		return err
+	}))
+	_, err = n.Deliver(t.Context(), webhook{ID: "evt_1"})
+	require.ErrorAs(t, err, new(*simulator.DeliveryError))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.RunWorker(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.Eventually(t, func() bool { return attempts(t, pool, id) >= 2 }, 10*time.Second, 10*time.Millisecond, "tried again while nothing answers")
+
+	var mu sync.Mutex
+	var got []string
+	up, err := net.Listen("tcp", addr) // back, where it was
+	require.NoError(t, err)
+	orders := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.URL.Path)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	orders.Listener = up
+	orders.Start()
+	defer orders.Close()
+	require.Eventually(t, func() bool { return attempts(t, pool, id) < 0 }, 10*time.Second, 10*time.Millisecond, "forgotten once answered")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"/webhooks/delivery"}, got, "sent once it could be, once")
+}
+
+// attempts is how often webhook id was sent again; -1 once it is forgotten.
+func attempts(t *testing.T, pool interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, id int64) int {
+	t.Helper()
+	n := -1
+	err := pool.QueryRow(t.Context(), `SELECT attempts FROM simulator_webhooks WHERE id = $1`, id).Scan(&n)
+	if err != nil && err != pgx.ErrNoRows {
+		t.Fatal(err)
+	}
+	return n
+}
