@@ -156,6 +156,7 @@ func TestAMigrationWaitingForALockLetsTheTablesUsersThrough(t *testing.T) {
 	// The database as the release before migration 00084 left it (the later ones undone too).
 	_, err := pool.Exec(ctx, `ALTER TABLE orders.notifications DROP COLUMN attempts, DROP COLUMN retry_at;
 		DROP INDEX payments.sessions_payment_id; DROP INDEX orders.webhook_inbox_unknown_orders; DROP INDEX orders.idempotency_keys_created_at; DROP INDEX orders.notifications_claimed; DROP INDEX events_payment_id;
+		DROP TABLE simulator_webhooks;
 		DELETE FROM goose_db_version WHERE version_id >= 84`)
 	require.NoError(t, err)
 
