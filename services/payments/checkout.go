@@ -41,16 +41,20 @@ func checkoutHeaders(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// pathSession reads the session the checkout path names; an id longer than any is a 400.
+func (s *Service) pathSession(r *http.Request) (Session, error) {
+	id, err := httpx.PathID(r, "sessionId")
+	if err != nil {
+		return Session{}, err
+	}
+	return sessionWhere(r.Context(), s.pool, "session_id", id, false)
+}
+
 // checkoutPage is where a session's URL leads: a stand-in for the provider's hosted
 // checkout, so the link in an order is clickable and a demo can pay or fail by hand. Each
 // view issues a fresh CSRF token, scoped to this session's path.
 func (s *Service) checkoutPage(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "sessionId")
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	sess, err := sessionWhere(r.Context(), s.pool, "session_id", id, false)
+	sess, err := s.pathSession(r)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -88,12 +92,7 @@ func (s *Service) checkoutSubmit(w http.ResponseWriter, r *http.Request) {
 		}})
 		return
 	}
-	id, err := httpx.PathID(r, "sessionId")
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	sess, err := sessionWhere(r.Context(), s.pool, "session_id", id, false)
+	sess, err := s.pathSession(r)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
