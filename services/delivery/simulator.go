@@ -62,10 +62,7 @@ func (s *Service) Simulate(ctx context.Context, orderID string, req SimulateRequ
 	if err != nil {
 		return SimulateResult{}, err
 	}
-	res, err := s.webhooks.Deliver(ctx, wh)
-	if err == nil {
-		err = s.webhooks.Sent(ctx, id)
-	}
+	res, err := s.webhooks.Send(ctx, id, wh)
 	if err == nil {
 		s.logger.InfoContext(ctx, "delivery: webhook delivered", append(logging.Order(wh.OrderID), "webhook_id", wh.ID,
 			"status", wh.Status, "orders_status", res.OrdersStatus)...)
@@ -114,12 +111,9 @@ func (s *Service) advance(ctx context.Context, orderID string, req SimulateReque
 		Reason:     sh.Reason,
 	}
 	// Kept with what it reports: sent again until the orders service answers it.
-	id, err := s.webhooks.Record(ctx, tx, sh.OrderID, wh)
+	id, err := s.webhooks.Commit(ctx, tx, sh.OrderID, wh)
 	if err != nil {
 		return shipping.Webhook{}, 0, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return shipping.Webhook{}, 0, fmt.Errorf("commit: %w", err)
 	}
 	return wh, id, nil
 }

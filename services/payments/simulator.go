@@ -60,10 +60,7 @@ func (s *Service) Process(ctx context.Context, req ProcessRequest) (ProcessResul
 	if err != nil {
 		return ProcessResult{}, err
 	}
-	res, err := s.webhooks.Deliver(ctx, wh)
-	if err == nil {
-		err = s.webhooks.Sent(ctx, id)
-	}
+	res, err := s.webhooks.Send(ctx, id, wh)
 	// Its order and correlation id, as every line about an order (the request's path names
 	// none: the line had no correlation id, the courier's had; the line of one not
 	// delivered named no order, whichever page or request settled it).
@@ -117,12 +114,9 @@ func (s *Service) settle(ctx context.Context, req ProcessRequest) (payment.Webho
 		Currency:  sess.Currency,
 	}
 	// Kept with what it reports: sent again until the orders service answers it.
-	id, err := s.webhooks.Record(ctx, tx, sess.OrderID, wh)
+	id, err := s.webhooks.Commit(ctx, tx, sess.OrderID, wh)
 	if err != nil {
 		return payment.Webhook{}, 0, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return payment.Webhook{}, 0, fmt.Errorf("commit: %w", err)
 	}
 	return wh, id, nil
 }

@@ -20,12 +20,33 @@ const GiveUpAfter = 24 * time.Hour
 // maxRetryWait bounds the wait between two sendings of one webhook.
 const maxRetryWait = time.Minute
 
-// Record keeps wh, about orderID, in tx, the transaction that settles what it reports:
-// until Sent says the orders service answered it, the worker sends it again, as a real
-// provider does. A webhook sent once only was lost whenever the orders service was down
-// (a payment at the checkout page during a restart: the order was cancelled unpaid). It
-// returns the record's id, 0 without Config.DB.
-func (n *Notifier[W]) Record(ctx context.Context, tx pgx.Tx, orderID string, wh W) (int64, error) {
+// Commit keeps wh, about orderID, in tx, the transaction that settles what it reports,
+// and commits tx: until Send has the orders service's answer, the worker sends it again,
+// as a real provider does. A webhook sent once only was lost whenever the orders service
+// was down (a payment at the checkout page during a restart: the order was cancelled
+// unpaid). It returns the record's id, 0 without Config.DB.
+func (n *Notifier[W]) Commit(ctx context.Context, tx pgx.Tx, orderID string, wh W) (int64, error) {
+	id, err := n.record(ctx, tx, orderID, wh)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return id, nil
+}
+
+// Send delivers wh, recorded as id (Commit), and forgets it once the orders service
+// answered; one not answered stays for the worker.
+func (n *Notifier[W]) Send(ctx context.Context, id int64, wh W) (Result[W], error) {
+	res, err := n.Deliver(ctx, wh)
+	if err == nil {
+		err = n.sent(ctx, id)
+	}
+	return res, err
+}
+
+func (n *Notifier[W]) record(ctx context.Context, tx pgx.Tx, orderID string, wh W) (int64, error) {
 	if n.cfg.DB == nil {
 		return 0, nil
 	}
@@ -43,8 +64,8 @@ func (n *Notifier[W]) Record(ctx context.Context, tx pgx.Tx, orderID string, wh 
 	return id, nil
 }
 
-// Sent forgets webhook id, which the orders service answered.
-func (n *Notifier[W]) Sent(ctx context.Context, id int64) error {
+// sent forgets webhook id, which the orders service answered.
+func (n *Notifier[W]) sent(ctx context.Context, id int64) error {
 	if n.cfg.DB == nil || id == 0 {
 		return nil
 	}
@@ -119,7 +140,7 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 		default:
 			n.logger.InfoContext(ctx, n.cfg.Service+": webhook delivered again", append(line, "orders_status", res.OrdersStatus)...)
 		}
-		if err := n.Sent(ctx, d.id); err != nil {
+		if err := n.sent(ctx, d.id); err != nil {
 			return err
 		}
 	}

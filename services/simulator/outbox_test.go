@@ -36,13 +36,13 @@ func TestAWebhookNotAnsweredIsSentAgainUntilItIs(t *testing.T) {
 		Sign: webhooksig.SignCourier, Secret: secret, Now: time.Now,
 		DB: pool, RetryAfter: 50 * time.Millisecond, RetryPoll: 10 * time.Millisecond,
 	})
-	var id int64
-	require.NoError(t, pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
-		id, err = n.Record(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
-		return err
-	}))
-	_, err = n.Deliver(t.Context(), webhook{ID: "evt_1"})
+	tx, err := pool.Begin(t.Context())
+	require.NoError(t, err)
+	id, err := n.Commit(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
+	require.NoError(t, err)
+	_, err = n.Send(t.Context(), id, webhook{ID: "evt_1"})
 	require.ErrorAs(t, err, new(*simulator.DeliveryError))
+	require.Zero(t, attempts(t, pool, id), "kept, not yet sent again")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
