@@ -36,11 +36,11 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1"},
-		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
-		{map[string]string{"DELIVERY_WEBHOOK_SECRET": webhooksig.DevCourierSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "DELIVERY_WEBHOOK_SECRET holds the published development value"},
-		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS holds the published development value"},
-		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789", "SERVICE_TOKEN_ORDERS": "courier_live_0123456789"}, "DELIVERY_WEBHOOK_SECRET and SERVICE_TOKEN_ORDERS are the same secret"},
+		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"}, "DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_7f3a9c1e52"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": webhooksig.DevCourierSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"}, "DELIVERY_WEBHOOK_SECRET holds the published development value"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS holds the published development value"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "courier_live_7f3a9c1e52"}, "DELIVERY_WEBHOOK_SECRET and SERVICE_TOKEN_ORDERS are the same secret"},
 	} {
 		_, err := build(ctx, nil, logger, host.EnvOf(c.env))
 		require.Error(t, err, "%v", c.env)
@@ -59,14 +59,14 @@ func TestWebhookURLMustBeAURL(t *testing.T) {
 func TestCourierSimulatorOnlyInDevMode(t *testing.T) {
 	pool := pgtest.Pool(t)
 	prod, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
-		"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789", "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789",
+		"DELIVERY_WEBHOOK_SECRET": "courier_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52",
 	}))
 	require.NoError(t, err)
 	h := prod.Handler()
 	shipment := `{"orderId":"ord-1","lines":[{"sku":"SKU-001","quantity":1}]}`
 	assert.Equal(t, http.StatusUnauthorized, serve(h, "POST", "/api/shipments", shipment, "").Code)
-	require.Equal(t, http.StatusCreated, serve(h, "POST", "/api/shipments", shipment, "tok-orders-0123456789").Code)
-	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"delivered"}`, "tok-orders-0123456789").Code)
+	require.Equal(t, http.StatusCreated, serve(h, "POST", "/api/shipments", shipment, "tok-orders-7f3a9c1e52").Code)
+	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/shipments/ord-1/simulate", `{"status":"delivered"}`, "tok-orders-7f3a9c1e52").Code)
 
 	dev, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
@@ -81,5 +81,5 @@ func TestVariablesAreDocumented(t *testing.T) {
 	pool := pgtest.Pool(t)
 	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
 		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
-	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789", "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"})
+	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"DELIVERY_WEBHOOK_SECRET": "courier_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"})
 }

@@ -93,7 +93,7 @@ func TestReadersWaitForAPlacedOrder(t *testing.T) {
 // refused before it places anything: it failed every order after placing it, and their
 // stock stayed held for the payment timeout.
 func TestARunThatMayNotReadIsRefusedBeforeItPlaces(t *testing.T) {
-	const token = "op-token-0123456789"
+	const token = "op-token-7f3a9c1e52"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			t.Errorf("%s %s: nothing but reads before the check", r.Method, r.URL.Path)
@@ -109,7 +109,7 @@ func TestARunThatMayNotReadIsRefusedBeforeItPlaces(t *testing.T) {
 		token, refusal string
 	}{
 		{"", "give -operator-token"},
-		{"wrong-0123456789", "give -operator-token"},
+		{"wrong-7f3a9c1e52", "give -operator-token"},
 		{token, ""},
 	} {
 		d, err := newDriver(config{url: srv.URL, concurrency: 1, maxInFlight: 1, operatorToken: c.token})

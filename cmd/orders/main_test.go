@@ -25,10 +25,10 @@ import (
 var (
 	devEnv        = map[string]string{"DEV_MODE": "1"}
 	productionEnv = map[string]string{
-		"MANAGER_TOKENS":          "ana@example.com:tok-ana-0123456789",
-		"PAYMENT_WEBHOOK_SECRET":  "whsec_live_0123456789",
-		"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789",
-		"ORDER_TOKEN_SECRET":      strings.Repeat("s", 64),
+		"MANAGER_TOKENS":          "ana@example.com:tok-ana-7f3a9c1e52",
+		"PAYMENT_WEBHOOK_SECRET":  "whsec_live_7f3a9c1e52",
+		"DELIVERY_WEBHOOK_SECRET": "courier_live_7f3a9c1e52",
+		"ORDER_TOKEN_SECRET":      "728ebfbbce21d8cd7137404589a2eb445d2807e31df8277282f26a3824f4b285",
 	}
 )
 

@@ -54,11 +54,11 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "PAYMENT_WEBHOOK_SECRET is required outside DEV_MODE=1"},
-		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
-		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
-		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS holds the published development value"},
-		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789", "SERVICE_TOKEN_ORDERS": "whsec_live_0123456789"}, "PAYMENT_WEBHOOK_SECRET and SERVICE_TOKEN_ORDERS are the same secret"},
+		{map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"}, "PAYMENT_WEBHOOK_SECRET is required outside DEV_MODE=1"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52"}, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret, "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}, "SERVICE_TOKEN_ORDERS holds the published development value"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "whsec_live_7f3a9c1e52"}, "PAYMENT_WEBHOOK_SECRET and SERVICE_TOKEN_ORDERS are the same secret"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SUCCESS_URL": "https://shop.example/paid"}, "needs STRIPE_SECRET_KEY"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_1"}, "needs STRIPE_SUCCESS_URL"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "paypal"}, "PAYMENT_PROVIDER must be simulator or stripe"},
@@ -82,7 +82,7 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 	pool := pgtest.Pool(t)
 	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
-		"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789", "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789", "PAYMENTS_PUBLIC_URL": "https://pay.example.com/",
+		"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52", "PAYMENTS_PUBLIC_URL": "https://pay.example.com/",
 	}))
 	require.NoError(t, err)
 	h := svc.Handler()
@@ -91,9 +91,9 @@ func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 
 	assert.Equal(t, http.StatusUnauthorized, serve(h, "GET", "/api/payments/sessions/ord-1", "", "").Code)
 	assert.Equal(t, http.StatusUnauthorized, serve(h, "GET", "/api/payments/sessions/ord-1", "", host.DevServiceToken("orders")).Code)
-	assert.Equal(t, http.StatusOK, serve(h, "GET", "/api/payments/sessions/ord-1", "", "tok-orders-0123456789").Code)
+	assert.Equal(t, http.StatusOK, serve(h, "GET", "/api/payments/sessions/ord-1", "", "tok-orders-7f3a9c1e52").Code)
 
-	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`, "tok-orders-0123456789").Code)
+	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/api/payments/process", `{"orderId":"ord-1","outcome":"completed"}`, "tok-orders-7f3a9c1e52").Code)
 	assert.Equal(t, http.StatusNotFound, serve(h, "GET", "/pay/"+created.SessionID, "", "").Code)
 	assert.Equal(t, http.StatusNotFound, serve(h, "POST", "/pay/"+created.SessionID, "outcome=failed", "").Code)
 }
@@ -135,5 +135,5 @@ func TestVariablesAreDocumented(t *testing.T) {
 	pool := pgtest.Pool(t)
 	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
 		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
-	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_0123456789", "SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"})
+	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"})
 }

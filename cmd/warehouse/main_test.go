@@ -28,7 +28,7 @@ func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 
 	pool := pgtest.Pool(t)
 	for token, env := range map[string]map[string]string{
-		"tok-orders-0123456789":        {"SERVICE_TOKEN_ORDERS": "tok-orders-0123456789", "SEED_CATALOG": "1"},
+		"tok-orders-7f3a9c1e52":        {"SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52", "SEED_CATALOG": "1"},
 		host.DevServiceToken("orders"): {"DEV_MODE": "1"},
 	} {
 		svc, err := build(context.Background(), pool, logger, host.EnvOf(env))
@@ -52,7 +52,7 @@ func TestVariablesAreDocumented(t *testing.T) {
 	pool := pgtest.Pool(t)
 	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
 		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
-	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-0123456789"})
+	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"})
 }
 
 // SEED_CATALOG is a switch: a value that is neither stops the start-up, naming it, rather

@@ -127,6 +127,12 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	}
 	logger := cfg.logger.With("service", name)
 	slog.SetDefault(logger) // for what logs without a logger of its own: the migrations
+	if DevMode(env) {
+		// Every service says so, not only orders: a probe ran payments in dev mode beside a
+		// production orders service, and its published service token marked orders paid
+		// with no line in its log.
+		logger.Warn("DEV_MODE: development secrets and tokens are accepted, unsigned webhooks, the simulators and reads without a credential are open: never where others can reach it")
+	}
 	shutdownTracing, err := setupTracing(ctx, name, cfg.tracesExporter)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package host
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/webhooksig"
@@ -57,8 +58,10 @@ func (e Env) Secret(key, dev, purpose string) (string, error) {
 const MinSecretLength = 16
 
 // CheckSecret refuses, outside dev mode, a secret (named by what for the message) that
-// holds a published development value, is shorter than MinSecretLength or has spaces
-// around it: a value of spaces, or a token pasted with a space that no client would send.
+// holds a published development value, is shorter than MinSecretLength, has spaces
+// around it (a value of spaces, or a token pasted with a space that no client would
+// send) or a space or control character within it (a newline: no header can carry it),
+// or is a placeholder, not random characters (placeholder).
 func CheckSecret(what, v string) error {
 	for _, p := range published {
 		if strings.Contains(strings.ToLower(v), p) {
@@ -68,10 +71,56 @@ func CheckSecret(what, v string) error {
 	switch {
 	case strings.TrimSpace(v) != v:
 		return fmt.Errorf("%s has spaces around it; outside DEV_MODE=1 a secret is its characters alone", what)
+	case strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return fmt.Errorf("%s has a space or a control character (a line break?) in it; outside DEV_MODE=1 a secret is printable characters, as a header carries them (e.g. openssl rand -hex 32)", what)
 	case len(v) < MinSecretLength:
 		return fmt.Errorf("%s has %d characters; outside DEV_MODE=1 a secret needs at least %d (e.g. openssl rand -hex 32)", what, len(v), MinSecretLength)
 	}
+	if why := placeholder(v); why != "" {
+		return fmt.Errorf("%s %s, which is guessed, not random; outside DEV_MODE=1 set random characters (e.g. openssl rand -hex 32)", what, why)
+	}
 	return nil
+}
+
+// runLength is the longest run placeholder lets a secret hold: one longer comes in random
+// hex characters about once in a hundred million places.
+const runLength = 7
+
+// placeholder says how v is a value typed to fill the variable rather than random
+// characters (a probe started every service with 1111111111111111, passwordpassword and
+// abcdefghijklmnop), or "", never echoing the value (it goes to the log). It finds the
+// two shapes such values take: a shorter text
+// repeated (aaaa…, changemechangeme), and a run of more than runLength
+// characters each one step from the last, the same step throughout (12345678…, zyxw…).
+// Random characters take either shape less than once in a million secrets. It is no
+// measure of strength: a word or a name passes; the README says to generate secrets.
+func placeholder(v string) string {
+	r := []rune(v)
+	for p := 1; p <= len(r)/2; p++ {
+		if string(r[p:]) == string(r[:len(r)-p]) {
+			return "is a shorter text repeated"
+		}
+	}
+	run := 1
+	for i := 1; i < len(r); i++ {
+		d := r[i] - r[i-1]
+		switch {
+		case d < -1 || d > 1:
+			run = 1
+		case run == 1 || d == r[i-1]-r[i-2]:
+			run++
+		default:
+			run = 2
+		}
+		if run > runLength {
+			end := i + 1
+			for end < len(r) && r[end]-r[end-1] == d {
+				end++
+			}
+			return fmt.Sprintf("holds a run of %d characters, each one step from the last (as in 12345678 or aaaaaaaa)", end-(i+1-run))
+		}
+	}
+	return ""
 }
 
 // ServiceTokenVar names the variable that holds the bearer token caller presents to the

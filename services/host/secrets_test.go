@@ -25,9 +25,9 @@ func TestSecretHasDevDefaultsOnlyInDevMode(t *testing.T) {
 	require.EqualError(t, err, "X_SECRET is required outside DEV_MODE=1: signs x")
 	_, err = host.EnvOf(map[string]string{"X_SECRET": "dev-x"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.EqualError(t, err, `X_SECRET holds the published development value "dev-x"; outside DEV_MODE=1 set a secret of your own (signs x)`)
-	v, err = host.EnvOf(map[string]string{"X_SECRET": "mine-0123456789ab"}).Secret("X_SECRET", "dev-x", "signs x")
+	v, err = host.EnvOf(map[string]string{"X_SECRET": "mine-7f3a9c1e52ab"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err)
-	assert.Equal(t, "mine-0123456789ab", v)
+	assert.Equal(t, "mine-7f3a9c1e52ab", v)
 }
 
 // Outside dev mode a secret a few guesses would find, or one of spaces, stops the start:
@@ -36,20 +36,49 @@ func TestSecretHasDevDefaultsOnlyInDevMode(t *testing.T) {
 func TestSecretOutsideDevModeIsLongEnoughAndUnpadded(t *testing.T) {
 	for v, want := range map[string]string{
 		"x":                  "X_SECRET has 1 characters; outside DEV_MODE=1 a secret needs at least 16 (e.g. openssl rand -hex 32)",
-		"0123456789abcde":    "X_SECRET has 15 characters; outside DEV_MODE=1 a secret needs at least 16 (e.g. openssl rand -hex 32)",
+		"7f3a9c1e52abcde":    "X_SECRET has 15 characters; outside DEV_MODE=1 a secret needs at least 16 (e.g. openssl rand -hex 32)",
 		" ":                  "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
-		"0123456789abcdef ":  "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
-		"\t0123456789abcdef": "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
+		"7f3a9c1e52abcdef ":  "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
+		"\t7f3a9c1e52abcdef": "X_SECRET has spaces around it; outside DEV_MODE=1 a secret is its characters alone",
 	} {
 		_, err := host.EnvOf(map[string]string{"X_SECRET": v}).Secret("X_SECRET", "dev-x", "signs x")
 		require.EqualError(t, err, want, "%q", v)
 	}
-	v, err := host.EnvOf(map[string]string{"X_SECRET": "0123456789abcdef"}).Secret("X_SECRET", "dev-x", "signs x")
+	v, err := host.EnvOf(map[string]string{"X_SECRET": "7f3a9c1e52abcdef"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err)
-	assert.Equal(t, "0123456789abcdef", v)
+	assert.Equal(t, "7f3a9c1e52abcdef", v)
 	v, err = host.EnvOf(map[string]string{"DEV_MODE": "1", "X_SECRET": "x"}).Secret("X_SECRET", "dev-x", "signs x")
 	require.NoError(t, err, "dev mode takes what it is given")
 	assert.Equal(t, "x", v)
+}
+
+// Outside dev mode a value typed to fill the variable stops the start: a probe started
+// every service with secrets such as 1111111111111111 and abcdefghijklmnop, which pass a
+// length check and are guessed first. Random characters of any alphabet pass.
+func TestSecretOutsideDevModeIsNoPlaceholder(t *testing.T) {
+	for v, want := range map[string]string{
+		"1111111111111111":              `X_SECRET is a shorter text repeated, which is guessed, not random`,
+		"passwordpassword":              `X_SECRET is a shorter text repeated, which is guessed, not random`,
+		"changemechangemechangeme":      `X_SECRET is a shorter text repeated, which is guessed, not random`,
+		"abcdefghijklmnop":              `X_SECRET holds a run of 16 characters, each one step from the last`,
+		"1234567890123456":              `X_SECRET holds a run of 9 characters, each one step from the last`,
+		"secret-zyxwvutsrq":             `X_SECRET holds a run of 10 characters, each one step from the last`,
+		"token-aaaaaaaa-9c1e":           `X_SECRET holds a run of 8 characters, each one step from the last`,
+		"aaaaaaaa\naaaaaaaa":            "X_SECRET has a space or a control character (a line break?) in it",
+		"9c1e52b7 f3a04d8e":             "X_SECRET has a space or a control character (a line break?) in it",
+		"\x00" + "9c1e52b7f3a04d8e6a21": "X_SECRET has a space or a control character (a line break?) in it",
+	} {
+		_, err := host.EnvOf(map[string]string{"X_SECRET": v}).Secret("X_SECRET", "dev-x", "signs x")
+		require.ErrorContains(t, err, want, "%q", v)
+		assert.NotContains(t, err.Error(), v, "the message, for the log, does not show the value")
+	}
+	for _, v := range []string{
+		"9c1e52b7f3a04d8e", "f79a24c5c0a85fa00f401786ea92a2711044dbdd2cf3f8f0ce45e687a23a9a73",
+		"k7JqZ2vX9pLmN4wR8tYb", "abcdefg-1234567-gfedcba", "aabbccdd11223344", "mY-Shop-Webhook-Key-2026",
+	} {
+		_, err := host.EnvOf(map[string]string{"X_SECRET": v}).Secret("X_SECRET", "dev-x", "signs x")
+		require.NoError(t, err, "%q", v)
+	}
 }
 
 func TestServiceTokensOnePerCaller(t *testing.T) {
@@ -59,9 +88,9 @@ func TestServiceTokensOnePerCaller(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, httpx.Tokens{"orders": host.DevServiceToken("orders")}, tokens)
 
-	tokens, err = host.ServiceTokens(host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": "s3cret-0123456789"}), "warehouse", "orders")
+	tokens, err = host.ServiceTokens(host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": "s3cret-7f3a9c1e52"}), "warehouse", "orders")
 	require.NoError(t, err)
-	assert.Equal(t, httpx.Tokens{"orders": "s3cret-0123456789"}, tokens)
+	assert.Equal(t, httpx.Tokens{"orders": "s3cret-7f3a9c1e52"}, tokens)
 
 	_, err = host.ServiceTokens(host.EnvOf(nil), "warehouse", "orders")
 	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")
@@ -74,9 +103,9 @@ func TestServiceTokensOnePerCaller(t *testing.T) {
 // secret as PAYMENT_WEBHOOK_SECRET, and with ORDER_TOKEN_SECRET the development value twice.
 func TestNoSecretHoldsAnyPublishedValue(t *testing.T) {
 	for _, v := range []string{
-		webhooksig.DevCourierSecret, "x" + webhooksig.DevPaymentSecret + "0123456789",
-		host.DevOrderTokenSecret + host.DevOrderTokenSecret, strings.ToUpper(host.DevManagerToken) + "-0123456789",
-		host.DevOperatorToken + "-0123456789", host.DevServiceToken("warehouse"),
+		webhooksig.DevCourierSecret, "x" + webhooksig.DevPaymentSecret + "7f3a9c1e52",
+		host.DevOrderTokenSecret + host.DevOrderTokenSecret, strings.ToUpper(host.DevManagerToken) + "-7f3a9c1e52",
+		host.DevOperatorToken + "-7f3a9c1e52", host.DevServiceToken("warehouse"),
 	} {
 		_, err := host.EnvOf(map[string]string{"PAYMENT_WEBHOOK_SECRET": v}).Secret("PAYMENT_WEBHOOK_SECRET", webhooksig.DevPaymentSecret, "verifies payments")
 		require.ErrorContains(t, err, "PAYMENT_WEBHOOK_SECRET holds the published development value", v)
@@ -91,12 +120,12 @@ func TestNoSecretHoldsAnyPublishedValue(t *testing.T) {
 // provider and the courier (both an HMAC of the same text), a courier's signature paid an
 // order a probe placed.
 func TestDistinctSecretsOutsideDevMode(t *testing.T) {
-	secrets := []host.Named{{What: "PAYMENT_WEBHOOK_SECRET", Value: "shared-0123456789"}, {What: "OPERATOR_TOKEN"},
-		{What: "DELIVERY_WEBHOOK_SECRET", Value: "shared-0123456789"}}
+	secrets := []host.Named{{What: "PAYMENT_WEBHOOK_SECRET", Value: "shared-7f3a9c1e52"}, {What: "OPERATOR_TOKEN"},
+		{What: "DELIVERY_WEBHOOK_SECRET", Value: "shared-7f3a9c1e52"}}
 	require.EqualError(t, host.EnvOf(nil).Distinct(secrets...),
 		"PAYMENT_WEBHOOK_SECRET and DELIVERY_WEBHOOK_SECRET are the same secret; outside DEV_MODE=1 give each its own (e.g. openssl rand -hex 32)")
 	require.NoError(t, host.EnvOf(map[string]string{"DEV_MODE": "1"}).Distinct(secrets...))
-	secrets[2].Value = "other-0123456789"
+	secrets[2].Value = "other-7f3a9c1e52"
 	require.NoError(t, host.EnvOf(nil).Distinct(secrets...), "an unset one shares nothing")
 }
 

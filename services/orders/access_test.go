@@ -27,7 +27,7 @@ import (
 // running system; these pin the rules down on one service.
 
 const (
-	testOrderSecret = "unit-test-order-token-secret-0123456789"
+	testOrderSecret = "unit-test-order-token-secret-7f3a9c1e52"
 	privateOrder    = `{"items":[{"sku":"SKU-001","quantity":1}],"total":50,"customerEmail":"zoe@example.com",` +
 		`"shippingAddress":{"name":"Zoe","line1":"7 Hidden Lane","city":"Lyon","postalCode":"69001","country":"FR"}}`
 )
@@ -196,14 +196,14 @@ func TestDevModeReadsNeedNoCredential(t *testing.T) {
 
 func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 	env := host.EnvOf
-	prod := map[string]string{"MANAGER_TOKENS": "ana@example.com:manager-token-0123456789", "PAYMENT_WEBHOOK_SECRET": "payment-secret-0123456789", "DELIVERY_WEBHOOK_SECRET": "delivery-secret-0123456789"}
-	for _, secret := range []string{"", "too-short", host.DevOrderTokenSecret} {
+	prod := map[string]string{"MANAGER_TOKENS": "ana@example.com:manager-token-7f3a9c1e52", "PAYMENT_WEBHOOK_SECRET": "payment-secret-7f3a9c1e52", "DELIVERY_WEBHOOK_SECRET": "delivery-secret-7f3a9c1e52"}
+	for _, secret := range []string{"", "too-short", host.DevOrderTokenSecret, strings.Repeat("s", orders.MinOrderTokenSecret)} {
 		prod["ORDER_TOKEN_SECRET"] = secret
 		_, err := orders.ConfigFromEnv(env(prod))
 		require.Error(t, err, "production refuses ORDER_TOKEN_SECRET %q", secret)
 		assert.Contains(t, err.Error(), "ORDER_TOKEN_SECRET")
 	}
-	prod["ORDER_TOKEN_SECRET"] = strings.Repeat("s", orders.MinOrderTokenSecret)
+	prod["ORDER_TOKEN_SECRET"] = "9c1e52b7f3a04d8e6a21f0c7b59e3d48"
 	cfg, err := orders.ConfigFromEnv(env(prod))
 	require.NoError(t, err)
 	assert.Empty(t, cfg.OperatorToken, "no operator token unless one is set: lists are closed")
@@ -211,10 +211,10 @@ func TestConfigFromEnvOrderTokenSecretAndOperatorToken(t *testing.T) {
 	_, err = orders.ConfigFromEnv(env(prod))
 	require.Error(t, err, "the published dev operator token is refused in production")
 	assert.Contains(t, err.Error(), "OPERATOR_TOKEN")
-	prod["OPERATOR_TOKEN"] = "op-secret-0123456789"
+	prod["OPERATOR_TOKEN"] = "op-secret-7f3a9c1e52"
 	cfg, err = orders.ConfigFromEnv(env(prod))
 	require.NoError(t, err)
-	assert.Equal(t, "op-secret-0123456789", cfg.OperatorToken)
+	assert.Equal(t, "op-secret-7f3a9c1e52", cfg.OperatorToken)
 
 	cfg, err = orders.ConfigFromEnv(env(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
@@ -234,8 +234,8 @@ func TestConfigFromEnvDevMailboxOnlyInDevMode(t *testing.T) {
 	cfg, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", "DEV_MAILBOX_URL": "http://localhost:8025"}))
 	require.NoError(t, err)
 	assert.Equal(t, "http://localhost:8025", cfg.DevMailboxURL)
-	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"MANAGER_TOKENS": "ana@example.com:manager-token-0123456789", "PAYMENT_WEBHOOK_SECRET": "payment-secret-0123456789",
-		"DELIVERY_WEBHOOK_SECRET": "delivery-secret-0123456789", "ORDER_TOKEN_SECRET": strings.Repeat("s", orders.MinOrderTokenSecret), "DEV_MAILBOX_URL": "http://localhost:8025"}))
+	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"MANAGER_TOKENS": "ana@example.com:manager-token-7f3a9c1e52", "PAYMENT_WEBHOOK_SECRET": "payment-secret-7f3a9c1e52",
+		"DELIVERY_WEBHOOK_SECRET": "delivery-secret-7f3a9c1e52", "ORDER_TOKEN_SECRET": "9c1e52b7f3a04d8e6a21f0c7b59e3d48", "DEV_MAILBOX_URL": "http://localhost:8025"}))
 	require.NoError(t, err)
 	assert.Empty(t, cfg.DevMailboxURL)
 }

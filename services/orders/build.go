@@ -20,7 +20,6 @@ func Build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 		return nil, err
 	}
 	if cfg.DevMode {
-		logger.Warn("DEV_MODE: unsigned webhooks are accepted, reads need no credential and development secrets are in use")
 		if err := dashboard.EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
 			return nil, fmt.Errorf("DASHBOARD_DEV_PASSWORD: the dev dashboard account's password: %w", err)
 		}

@@ -23,10 +23,10 @@ import (
 // productionEnv is what an operator sets outside dev mode; tests add or remove a variable.
 func productionEnv(vars map[string]string) host.Env {
 	env := map[string]string{
-		"MANAGER_TOKENS":          "ana@example.com:tok-ana-0123456789, bob@example.com:tok-bob-0123456789",
-		"PAYMENT_WEBHOOK_SECRET":  "whsec_live_0123456789",
-		"DELIVERY_WEBHOOK_SECRET": "courier_live_0123456789",
-		"ORDER_TOKEN_SECRET":      strings.Repeat("s", 64),
+		"MANAGER_TOKENS":          "ana@example.com:tok-ana-7f3a9c1e52, bob@example.com:tok-bob-7f3a9c1e52",
+		"PAYMENT_WEBHOOK_SECRET":  "whsec_live_7f3a9c1e52",
+		"DELIVERY_WEBHOOK_SECRET": "courier_live_7f3a9c1e52",
+		"ORDER_TOKEN_SECRET":      "728ebfbbce21d8cd7137404589a2eb445d2807e31df8277282f26a3824f4b285",
 	}
 	for k, v := range vars {
 		if v == "" {
@@ -90,16 +90,16 @@ func TestAPIApprovalDeciderIsTheTokensManager(t *testing.T) {
 	orderstest.HoldOrder(t, d.pool, "ord-ana", "c1@example.com")
 	orderstest.HoldOrder(t, d.pool, "ord-bob", "c2@example.com")
 
-	status, by := d.approveAs(t, "ord-ana", "Bearer tok-ana-0123456789", "mallory@example.com")
+	status, by := d.approveAs(t, "ord-ana", "Bearer tok-ana-7f3a9c1e52", "mallory@example.com")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "ana@example.com", by, "X-Manager is ignored")
 	assert.Equal(t, "manager:ana@example.com", d.approvalActor(t, "ord-ana"))
 
-	for _, authorization := range []string{"", "Bearer wrong", "Bearer " + host.DevManagerToken, "tok-bob-0123456789"} {
+	for _, authorization := range []string{"", "Bearer wrong", "Bearer " + host.DevManagerToken, "tok-bob-7f3a9c1e52"} {
 		status, _ := d.approveAs(t, "ord-bob", authorization, "bob@example.com")
 		assert.Equal(t, http.StatusUnauthorized, status, "%q", authorization)
 	}
-	status, by = d.approveAs(t, "ord-bob", "Bearer tok-bob-0123456789", "")
+	status, by = d.approveAs(t, "ord-bob", "Bearer tok-bob-7f3a9c1e52", "")
 	require.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "bob@example.com", by)
 }
@@ -117,7 +117,7 @@ func TestDevManagerTokenDecidesAsTheDevManager(t *testing.T) {
 func TestManagerTokensConfiguration(t *testing.T) {
 	cfg, err := orders.ConfigFromEnv(productionEnv(nil))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]string{"ana@example.com": "tok-ana-0123456789", "bob@example.com": "tok-bob-0123456789"}, map[string]string(cfg.ManagerTokens))
+	assert.Equal(t, map[string]string{"ana@example.com": "tok-ana-7f3a9c1e52", "bob@example.com": "tok-bob-7f3a9c1e52"}, map[string]string(cfg.ManagerTokens))
 
 	for _, c := range []struct {
 		vars map[string]string
@@ -126,24 +126,24 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		{map[string]string{"MANAGER_TOKENS": ""}, "MANAGER_TOKENS is required outside DEV_MODE=1"},
 		{map[string]string{"MANAGER_TOKEN": "tok"}, "MANAGER_TOKEN is replaced by MANAGER_TOKENS"},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com:" + host.DevManagerToken}, "the token of ana@example.com holds the published development value"},
-		{map[string]string{"MANAGER_TOKENS": "ana:tok-ana-0123456789"}, `"ana" is not an email address`},
+		{map[string]string{"MANAGER_TOKENS": "ana:tok-ana-7f3a9c1e52"}, `"ana" is not an email address`},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com"}, "MANAGER_TOKENS: entry 1 is not <identity>:<token>"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
 		// Another secret's published value, or the value spelled twice, is as public; and
 		// one secret for two roles lets each act as the other (a courier's signature paid).
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevCourierSecret}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
 		{map[string]string{"ORDER_TOKEN_SECRET": host.DevOrderTokenSecret + host.DevOrderTokenSecret}, "ORDER_TOKEN_SECRET holds the published development value"},
-		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "whsec_live_0123456789"}, "PAYMENT_WEBHOOK_SECRET and DELIVERY_WEBHOOK_SECRET are the same secret"},
-		{map[string]string{"OPERATOR_TOKEN": "courier_live_0123456789"}, "DELIVERY_WEBHOOK_SECRET and OPERATOR_TOKEN are the same secret"},
-		{map[string]string{"ORDER_TOKEN_SECRET": "tok-bob-0123456789tok-bob-0123456789", "MANAGER_TOKENS": "bob@example.com:tok-bob-0123456789tok-bob-0123456789"},
+		{map[string]string{"DELIVERY_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52"}, "PAYMENT_WEBHOOK_SECRET and DELIVERY_WEBHOOK_SECRET are the same secret"},
+		{map[string]string{"OPERATOR_TOKEN": "courier_live_7f3a9c1e52"}, "DELIVERY_WEBHOOK_SECRET and OPERATOR_TOKEN are the same secret"},
+		{map[string]string{"ORDER_TOKEN_SECRET": "tok-bob-7f3a9c1e52-and-then-4d8e6b0", "MANAGER_TOKENS": "bob@example.com:tok-bob-7f3a9c1e52-and-then-4d8e6b0"},
 			"ORDER_TOKEN_SECRET and MANAGER_TOKENS' token of bob@example.com are the same secret"},
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": ""}, "DELIVERY_WEBHOOK_SECRET is required outside DEV_MODE=1"},
 		{map[string]string{"DELIVERY_WEBHOOK_SECRET": " "}, "DELIVERY_WEBHOOK_SECRET has spaces around it"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "a"}, "PAYMENT_WEBHOOK_SECRET has 1 characters; outside DEV_MODE=1 a secret needs at least 16"},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com:x"}, "MANAGER_TOKENS: the token of ana@example.com has 1 characters"},
 		{map[string]string{"OPERATOR_TOKEN": "x"}, "OPERATOR_TOKEN has 1 characters"},
-		{map[string]string{"OPERATOR_TOKEN": "tok-ana-0123456789"}, "MANAGER_TOKENS: the token of ana@example.com is OPERATOR_TOKEN"},
-		{map[string]string{"MANAGER_TOKENS": "manager@ordermill.local:tok-dev-0123456789"}, "MANAGER_TOKENS: manager@ordermill.local is reserved for the development account"},
+		{map[string]string{"OPERATOR_TOKEN": "tok-ana-7f3a9c1e52"}, "MANAGER_TOKENS: the token of ana@example.com is OPERATOR_TOKEN"},
+		{map[string]string{"MANAGER_TOKENS": "manager@ordermill.local:tok-dev-7f3a9c1e52"}, "MANAGER_TOKENS: manager@ordermill.local is reserved for the development account"},
 		// A sender a mail server refuses had every email fail for good; a header name no
 		// request carries put every sign-in under the proxy's address.
 		{map[string]string{"MAIL_FROM": "not an email"}, `MAIL_FROM="not an email" is not an email address like orders@shop.example`},

@@ -57,7 +57,7 @@ func TestBadSignaturesAreLoggedOnceAMinute(t *testing.T) {
 	var buf syncBuffer
 	logger, err := logging.New(&buf, logging.FormatJSON, slog.LevelInfo)
 	require.NoError(t, err)
-	svc := orders.New(pgtest.Pool(t), logger, orders.Config{PaymentWebhookSecret: "whsec_prod_0123456789", DeliveryWebhookSecret: "courier_prod_0123456789",
+	svc := orders.New(pgtest.Pool(t), logger, orders.Config{PaymentWebhookSecret: "whsec_prod_7f3a9c1e52", DeliveryWebhookSecret: "courier_prod_7f3a9c1e52",
 		OperatorToken: orderstest.OperatorToken})
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
