@@ -447,8 +447,11 @@ func (o *Order) AddNote(by, text string, at time.Time) ([]Event, error) {
 }
 
 // Claim records that by is reviewing the held order from at until until, so other
-// managers know; claiming again (by anyone) replaces the claim.
-func (o *Order) Claim(by string, at, until time.Time) ([]Event, error) {
+// managers know. over is the claim by means to take over, as by saw the order ("" for
+// none): a claim held by anyone else refuses it, so of two managers claiming a free order
+// at once the first has it and the second is told whose it is (both were told it was
+// theirs, and the later took it silently: a probe). By's own claim is renewed.
+func (o *Order) Claim(by, over string, at, until time.Time) ([]Event, error) {
 	if err := o.require(CmdClaim); err != nil {
 		return nil, err
 	}
@@ -457,6 +460,10 @@ func (o *Order) Claim(by string, at, until time.Time) ([]Event, error) {
 	}
 	if !until.After(at) {
 		return nil, apperr.FieldErrorf("until", "a claim must end after it starts")
+	}
+	if holder, since, _ := o.Claimant(at); holder != "" && holder != by && holder != over {
+		return nil, apperr.Errorf(apperr.CodeConflict, "%s claimed this order first, at %s: it is theirs to review unless you claim it instead",
+			holder, since.UTC().Format("15:04 MST"))
 	}
 	return []Event{OrderClaimed{By: by, At: at, Until: until}}, nil
 }

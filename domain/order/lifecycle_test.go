@@ -26,7 +26,7 @@ func TestLifecycleTableMatchesTheCommands(t *testing.T) {
 		}
 	}
 	claim := commandCase{name: string(CmdClaim), run: func(o *Order) ([]Event, error) {
-		return o.Claim("rev", tCmd, tCmd.Add(time.Minute))
+		return o.Claim("rev", "", tCmd, tCmd.Add(time.Minute))
 	}}
 	got := map[move]bool{}
 	accepted := map[Command][]Status{}

@@ -387,7 +387,7 @@ func TestTheDesksEventsLeaveUpdatedAt(t *testing.T) {
 	o := orderIn(t, StatusAwaitingApproval)
 	held := o.UpdatedAt
 	later := held.Add(time.Hour)
-	mustApply(t, o)(o.Claim("bob@example.com", later, later.Add(10*time.Minute)))
+	mustApply(t, o)(o.Claim("bob@example.com", "", later, later.Add(10*time.Minute)))
 	mustApply(t, o)(o.AddNote("bob@example.com", "checking the address", later))
 	mustApply(t, o)(o.OpenSupportTicket("payment_mismatch", "checking", later))
 	if !o.UpdatedAt.Equal(held) || o.ClaimedBy != "bob@example.com" || len(o.SupportTickets) != 1 {
@@ -943,7 +943,7 @@ func TestClaim(t *testing.T) {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	until := at.Add(15 * time.Minute)
 	placed := OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "S", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at}
-	_, err := Rehydrate([]Event{placed}).Claim("ana@example.com", at, until)
+	_, err := Rehydrate([]Event{placed}).Claim("ana@example.com", "", at, until)
 	assertCode(t, err, apperr.CodeConflict)
 
 	o := Rehydrate([]Event{placed, RiskAssessed{Score: 85, Threshold: 70, AssessedAt: at}, HeldForApproval{HeldAt: at, Deadline: at.Add(24 * time.Hour)}})
@@ -959,10 +959,10 @@ func TestClaim(t *testing.T) {
 		{"no manager", "", at, until, apperr.CodeInvalid},
 		{"ends before it starts", "ana@example.com", at, at, apperr.CodeInvalid},
 	} {
-		_, err := o.Claim(tc.by, tc.at, tc.until)
+		_, err := o.Claim(tc.by, "", tc.at, tc.until)
 		assertCode(t, err, tc.code)
 	}
-	events, err := o.Claim("ana@example.com", at, until)
+	events, err := o.Claim("ana@example.com", "", at, until)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -981,8 +981,20 @@ func TestClaim(t *testing.T) {
 	_, err = o.ReleaseClaim("ana@example.com", until.Add(time.Minute))
 	assertCode(t, err, apperr.CodeConflict)
 
-	// Bob claims in turn; then he releases it.
-	events, err = o.Claim("bob@example.com", at.Add(2*time.Minute), until.Add(2*time.Minute))
+	// Bob, who saw the order free, is refused while Ana holds it: he is told whose it is.
+	_, err = o.Claim("bob@example.com", "", at.Add(time.Minute), until.Add(time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
+	if err == nil || !strings.Contains(err.Error(), "ana@example.com claimed this order first, at 12:00 UTC") {
+		t.Errorf("refusal %v does not say whose the order is", err)
+	}
+	_, err = o.Claim("bob@example.com", "cy@example.com", at.Add(time.Minute), until.Add(time.Minute))
+	assertCode(t, err, apperr.CodeConflict)
+	// Ana renews her own.
+	if _, err := o.Claim("ana@example.com", "", at.Add(time.Minute), until.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// Bob takes it over, naming Ana's claim; then he releases it.
+	events, err = o.Claim("bob@example.com", "ana@example.com", at.Add(2*time.Minute), until.Add(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1000,7 +1012,7 @@ func TestClaim(t *testing.T) {
 	}
 
 	// A decision ends the claim.
-	events, _ = o.Claim("ana@example.com", at.Add(5*time.Minute), until.Add(5*time.Minute))
+	events, _ = o.Claim("ana@example.com", "", at.Add(5*time.Minute), until.Add(5*time.Minute))
 	o.Apply(events[0])
 	events, err = o.Approve("bob@example.com", "", at.Add(6*time.Minute))
 	if err != nil {
@@ -1010,7 +1022,7 @@ func TestClaim(t *testing.T) {
 	if by, _, _ := o.Claimant(at.Add(7 * time.Minute)); by != "" {
 		t.Errorf("a decided order is still claimed by %q", by)
 	}
-	_, err = o.Claim("ana@example.com", at.Add(7*time.Minute), until.Add(7*time.Minute))
+	_, err = o.Claim("ana@example.com", "", at.Add(7*time.Minute), until.Add(7*time.Minute))
 	assertCode(t, err, apperr.CodeConflict)
 }
 

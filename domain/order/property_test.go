@@ -131,7 +131,7 @@ func commandsFor(t *rapid.T, o *Order) []command {
 		}},
 		{"AddNote", func(o *Order) ([]Event, error) { return o.AddNote(id("noteBy"), text("note"), at) }},
 		{"Claim", func(o *Order) ([]Event, error) {
-			return o.Claim(pick("claimBy", "ana", "bob", ""), at, at.Add(time.Duration(rapid.IntRange(-1, 2).Draw(t, "claimFor"))*time.Hour))
+			return o.Claim(pick("claimBy", "ana", "bob", ""), pick("claimOver", "ana", "bob", ""), at, at.Add(time.Duration(rapid.IntRange(-1, 2).Draw(t, "claimFor"))*time.Hour))
 		}},
 		{"ReleaseClaim", func(o *Order) ([]Event, error) { return o.ReleaseClaim(pick("releaseBy", "ana", "bob", ""), at) }},
 		{"AssignTicket", func(o *Order) ([]Event, error) {

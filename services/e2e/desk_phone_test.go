@@ -38,7 +38,7 @@ func TestDeskPhoneLayout(t *testing.T) {
 	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		_, err := orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"}, func(o *order.Order) ([]order.Event, error) {
 			now := time.Now()
-			claimed, err := o.Claim("bob@example.com", now, now.Add(time.Hour))
+			claimed, err := o.Claim("bob@example.com", "", now, now.Add(time.Hour))
 			opened, _ := o.OpenSupportTicket("delivery_failed", "the courier reported the parcel lost at a very long depot name", now)
 			return append(claimed, opened...), err
 		})

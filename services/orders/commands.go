@@ -26,8 +26,9 @@ func (s *Service) claimTTL() time.Duration {
 }
 
 // Claim records that manager is reviewing a pending order (order.claimed.v1), for
-// ClaimTTL; release gives the manager's claim up instead (order.claim_released.v1).
-func (s *Service) Claim(ctx context.Context, orderID, manager string, release bool) (*order.Order, error) {
+// ClaimTTL, taking over the claim of over ("" for none, order.Order.Claim); release gives
+// the manager's claim up instead (order.claim_released.v1).
+func (s *Service) Claim(ctx context.Context, orderID, manager, over string, release bool) (*order.Order, error) {
 	if err := limits.Check(limits.ID("orderId", orderID)); err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (s *Service) Claim(ctx context.Context, orderID, manager string, release bo
 				if release {
 					return o.ReleaseClaim(manager, now)
 				}
-				return o.Claim(manager, now, now.Add(s.claimTTL()))
+				return o.Claim(manager, over, now, now.Add(s.claimTTL()))
 			})
 		return err
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
@@ -52,7 +53,7 @@ func TestDecisionHeedingClaimsMeetsAConcurrentClaim(t *testing.T) {
 	id := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`)
 
 	err := decideAroundAWrite(t, a, id, true, func(o *order.Order) ([]order.Event, error) {
-		return o.Claim("bob@example.com", time.Now(), time.Now().Add(15*time.Minute))
+		return o.Claim("bob@example.com", "", time.Now(), time.Now().Add(15*time.Minute))
 	})
 	var claimed *order.ClaimedError
 	require.ErrorAs(t, err, &claimed)
@@ -70,6 +71,17 @@ func TestDecisionHeedingClaimsMeetsAConcurrentClaim(t *testing.T) {
 // decision's error.
 func decideAroundAWrite(t *testing.T, a *api, id string, heedClaims bool, write func(*order.Order) ([]order.Event, error)) error {
 	t.Helper()
+	return aroundAWrite(t, a, id, write, func() error {
+		_, err := a.svc.Decide(context.Background(), id, true, "ann@example.com", "checked", heedClaims)
+		return err
+	})
+}
+
+// aroundAWrite runs act while bob@example.com's write to order id, made without the
+// saga's lock, is appended but not yet committed; the write commits once act's commit
+// waits on it. It returns act's error.
+func aroundAWrite(t *testing.T, a *api, id string, write func(*order.Order) ([]order.Event, error), act func() error) error {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := a.pool.Begin(ctx)
 	require.NoError(t, err)
@@ -77,13 +89,39 @@ func decideAroundAWrite(t *testing.T, a *api, id string, heedClaims bool, write 
 	_, err = orderstream.Update(ctx, tx, id, eventstore.Metadata{CorrelationID: id, Actor: "manager:bob@example.com"}, write)
 	require.NoError(t, err)
 
-	decided := make(chan error, 1)
-	go func() {
-		_, err := a.svc.Decide(ctx, id, true, "ann@example.com", "checked", heedClaims)
-		decided <- err
-	}()
-	// The decision's commit waits on the write's uncommitted append of the same version.
+	acted := make(chan error, 1)
+	go func() { acted <- act() }()
+	// Act's commit waits on the write's uncommitted append of the same version.
 	pgtest.LockWaiter(t, a.pool)
 	require.NoError(t, tx.Commit(ctx))
-	return <-decided
+	return <-acted
+}
+
+// Two managers claiming a free order at once: the first has it, and the second is told
+// whose it is, not that it is hers (a probe saw both told so, eight races of eight, and
+// the later take the claim silently). Naming the claim she saw, she takes it over.
+func TestAClaimMeetsAConcurrentClaim(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	ctx := context.Background()
+	id := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`)
+	bobClaims := func(o *order.Order) ([]order.Event, error) {
+		return o.Claim("bob@example.com", "", time.Now(), time.Now().Add(15*time.Minute))
+	}
+
+	err := aroundAWrite(t, a, id, bobClaims, func() error {
+		_, err := a.svc.Claim(ctx, id, "ann@example.com", "", false)
+		return err
+	})
+	assert.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "%v", err)
+	assert.ErrorContains(t, err, "bob@example.com claimed this order first")
+	o, err := orderstream.Load(ctx, a.pool, id)
+	require.NoError(t, err)
+	by, _, _ := o.Claimant(time.Now())
+	assert.Equal(t, "bob@example.com", by)
+
+	o, err = a.svc.Claim(ctx, id, "ann@example.com", "bob@example.com", false)
+	require.NoError(t, err)
+	by, _, _ = o.Claimant(time.Now())
+	assert.Equal(t, "ann@example.com", by, "taking over the claim she saw")
 }

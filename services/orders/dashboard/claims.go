@@ -10,8 +10,9 @@ import (
 	"github.com/ordermill/ordermill/ui"
 )
 
-// claim handles POST /dashboard/approvals/{id}/claim (action=claim or release): htmx gets
-// the order's claim box again; a plain form goes back to the list.
+// claim handles POST /dashboard/approvals/{id}/claim (action=claim or release; over, the
+// claim the manager saw and takes over): htmx gets the order's claim box again; a plain
+// form goes back to the list.
 func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager) {
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
@@ -19,7 +20,7 @@ func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager) {
 	}
 	id := r.PathValue("id")
 	release := r.PostForm.Get("action") == "release"
-	o, err := s.cmds.Claim(r.Context(), id, m.Email, release)
+	o, err := s.cmds.Claim(r.Context(), id, m.Email, r.PostForm.Get("over"), release)
 	refused, ok := s.refused(w, r, err, apperr.CodeConflict, apperr.CodeInvalid)
 	if !ok || s.answeredPlainForm(w, r, refused, http.StatusConflict, "/dashboard/approvals") {
 		return
