@@ -107,13 +107,23 @@ func (l *Log) Listen(ctx context.Context) error {
 	return nil
 }
 
+// unlistenTimeout bounds the UNLISTEN that hands the listener's connection back.
+const unlistenTimeout = time.Second
+
 func (l *Log) listenOnce(ctx context.Context) error {
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
+	defer func() {
+		// Bounded: on a database that stopped answering, an unbounded UNLISTEN held the
+		// process's stop past its SHUTDOWN_TIMEOUT (40 s, a probe). A connection it times out
+		// on is closed, not handed back to the pool still listening.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlistenTimeout)
+		defer cancel()
+		_, _ = conn.Exec(uctx, "UNLISTEN *")
+	}()
 	heard := map[string]bool{} // the channels this connection listens on
 	for {
 		channels, added := l.unheard(heard)

@@ -278,3 +278,46 @@ func TestShutdownTimeoutCutsOffStuckWork(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second)
 	close(svc.release)
 }
+
+// A process whose database stops answering (a hung network, not a refused connection)
+// stops within its SHUTDOWN_TIMEOUT when asked: a probe froze a proxy in front of
+// Postgres and the delivery service took 40 s past its 10 s, waiting on its listener's
+// UNLISTEN, then on pgx's goodbyes to the connections it gave up on.
+func TestAProcessStopsInTimeWhenItsDatabaseHangs(t *testing.T) {
+	proxy := pgtest.NewFreezingProxy(t, pgtest.URL(t))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	const timeout = 2 * time.Second
+	env := host.EnvOf(map[string]string{"DEV_MODE": "1", "DATABASE_URL": proxy.URL, "ADDR": addr,
+		"SHUTDOWN_TIMEOUT": timeout.String(), "LOG_LEVEL": "error"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- host.Run(ctx, "test", 3000, env, func(context.Context, *pgxpool.Pool, *slog.Logger, host.Env) (host.Service, error) {
+			return consumingService{handle: noop}, nil
+		})
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false // not listening yet
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 10*time.Millisecond, "the process gets ready")
+
+	proxy.Freeze()
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+		// Past the timeout by the pool's bounded goodbye, not by pgx's 15 s.
+		assert.Less(t, time.Since(start), timeout+3*time.Second)
+	case <-time.After(time.Minute):
+		proxy.Close()
+		t.Fatal("the process did not stop")
+	}
+}

@@ -153,7 +153,7 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer closePool(pool, logger)
 	svc, err := build(ctx, pool, logger, env)
 	if err != nil {
 		return err
@@ -164,6 +164,27 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	}
 	hurry, _ := ctx.Value(hurryKey{}).(<-chan struct{})
 	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit, Hurry: hurry})
+}
+
+// poolCloseTimeout bounds closePool's wait.
+const poolCloseTimeout = time.Second
+
+// closePool closes pool, waiting for its connections' goodbyes at most poolCloseTimeout:
+// pgx takes up to 15 s over a connection it gave up on (a query cut off), and on a
+// database that stopped answering that held a stopping process past its
+// SHUTDOWN_TIMEOUT (a probe). The process's exit closes what is left; nothing committed
+// waits on it.
+func closePool(pool *pgxpool.Pool, logger *slog.Logger) {
+	closed := make(chan struct{})
+	go func() {
+		pool.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(poolCloseTimeout):
+		logger.Warn("the database did not answer the closing of its connections; the exit closes them", "waited", poolCloseTimeout)
+	}
 }
 
 // process is what every service process reads from its environment (ProcessVars).
