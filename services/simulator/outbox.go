@@ -86,6 +86,7 @@ func (n *Notifier[W]) RunWorker(ctx context.Context) error {
 	}
 	tick := time.NewTicker(n.cfg.RetryPoll)
 	defer tick.Stop()
+	failing := logging.NewRepeats() // a database outage is a line a minute, not one a poll
 	for {
 		select {
 		case <-ctx.Done():
@@ -93,7 +94,9 @@ func (n *Notifier[W]) RunWorker(ctx context.Context) error {
 		case <-tick.C:
 		}
 		if err := n.sendDue(ctx); err != nil && ctx.Err() == nil {
-			n.logger.WarnContext(ctx, n.cfg.Service+": simulated webhooks not sent again", "err", err)
+			if due, missed := failing.Due(""); due {
+				n.logger.WarnContext(ctx, n.cfg.Service+": simulated webhooks not sent again", "err", err, "repeated_since_last_line", missed)
+			}
 		}
 	}
 }

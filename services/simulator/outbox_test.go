@@ -2,15 +2,18 @@ package simulator_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -81,3 +84,40 @@ func attempts(t *testing.T, pool interface {
 	}
 	return n
 }
+
+// A database outage is one line a minute from the worker, not one a poll: a probe counted
+// a warning a second from each simulator for the whole outage.
+func TestTheWorkerLogsAnOutageOnceAMinute(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig("postgres://postgres@127.0.0.1:1/down")
+	require.NoError(t, err)
+	var tries atomic.Int32
+	cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error {
+		tries.Add(1)
+		return errors.New("the database is down")
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	var lines atomic.Int32
+	logger := slog.New(countingHandler{&lines})
+	n := simulator.New[webhook](logger, simulator.Config{Service: "delivery", Kind: "courier", Secret: secret, DB: pool, RetryPoll: time.Millisecond})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.RunWorker(ctx) }()
+	require.Eventually(t, func() bool { return tries.Load() >= 5 }, 10*time.Second, time.Millisecond, "the worker polls on")
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, int32(1), lines.Load(), "one line for the outage")
+}
+
+// countingHandler counts the records logged through it.
+type countingHandler struct{ n *atomic.Int32 }
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(context.Context, slog.Record) error {
+	h.n.Add(1)
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
