@@ -58,11 +58,16 @@ const (
 
 // NewRunner builds a runner for flow that records its emails in outbox.
 func NewRunner(flow Flow, cfg Config, outbox Outbox, now func() time.Time, logger *slog.Logger) *Runner {
+	ranNow := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Name: "saga_run_now_total",
+		Help: "Placements, webhooks and managers' decisions the saga ran on in their own transaction (handled), or left to its consumers because that failed (left_to_log).",
+	}, []string{"outcome"})
+	// Both series from the start at 0: increase() over a series that appears with its
+	// first count misses that count, and the first failure is the one to see.
+	ranNow.WithLabelValues(ranNowHandled)
+	ranNow.WithLabelValues(ranNowLeftToLog)
 	return &Runner{flow: flow, names: flow.Names(), cfg: cfg, outbox: outbox, now: now, logger: logger,
-		ranNow: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "saga_run_now_total",
-			Help: "Webhooks and managers' decisions the saga ran on in their own transaction (handled), or left to its consumers because that failed (left_to_log).",
-		}, []string{"outcome"}),
+		ranNow: ranNow,
 		shared: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: metrics.Namespace, Name: "saga_run_now_calls",
 			Help:    "RunNow calls (placements, webhooks, decisions) per transaction: calls that wait for a lane share the next one.",
