@@ -355,6 +355,37 @@ func TestARefundMadeInStripesDashboardIsRecordedOnTheOrder(t *testing.T) {
 	assert.Equal(t, "ignored", answer["outcome"])
 }
 
+// A refund Stripe reports before the payment it gives back (its events come in any order:
+// the paid one retried while someone refunded in Stripe's dashboard) is recorded on the
+// order the charge's metadata names, and the payment, when it is reported, pays nothing:
+// the refund was answered ignored, and the order shipped on the refunded money (a probe).
+func TestARefundReportedBeforeItsPaymentKeepsItFromPaying(t *testing.T) {
+	s, _ := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	cs := s.checkoutSession(t, id, "paid")
+	pi := cs["payment_intent"].(string)
+
+	charge := refundedCharge(pi, cs["amount_total"].(int64), true)
+	charge["metadata"] = map[string]any{"order_id": id} // Stripe copies the payment intent's
+	status, answer := s.sendStripe(t, stripeEvent(t, "evt_refunded_"+id, "charge.refunded", charge), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "%v", answer)
+	assert.Equal(t, id, answer["orderId"], "the order the charge names")
+	s.waitTicket(t, id, "refunded_outside")
+
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", cs), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitTicket(t, id, "payment_mismatch")
+	o := s.order(t, id)
+	assert.Equal(t, "awaiting_payment", o.Status, "the refunded payment does not pay the order")
+
+	charge = refundedCharge("pi_of_another_integration", 500, true)
+	charge["metadata"] = map[string]any{"order_id": "their-order-1"}
+	status, answer = s.sendStripe(t, stripeEvent(t, "evt_refunded_theirs", "charge.refunded", charge), paymentSecret)
+	assert.Equal(t, http.StatusOK, status, "another integration's order: not retried for days")
+	assert.Equal(t, "unknown_order", answer["outcome"])
+}
+
 // A second payment Stripe reports for an order already paid (another payment intent) is
 // money taken twice: it is refunded through the Refund API, recorded on the order, and the
 // second_payment ticket says so; the order goes on as it was.

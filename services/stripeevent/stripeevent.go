@@ -70,8 +70,11 @@ func ReadRefund(ev stripe.Event) (r payment.RefundReport, ok bool, err error) {
 		return r, false, nil
 	}
 	currency := strings.ToUpper(string(ch.Currency))
-	r = payment.RefundReport{ID: ev.ID, PaymentID: ch.PaymentIntent.ID, RefundID: ch.ID, Amount: FromStripe(ch.AmountRefunded, currency),
-		Currency: currency, Full: ch.Refunded}
+	// The order is the one the charge's metadata names, which Stripe copies from the payment
+	// intent's when it confirms it (the session's payment_intent_data): what the inbox
+	// goes by when no order records the payment yet.
+	r = payment.RefundReport{ID: ev.ID, OrderID: ch.Metadata["order_id"], PaymentID: ch.PaymentIntent.ID, RefundID: ch.ID,
+		Amount: FromStripe(ch.AmountRefunded, currency), Currency: currency, Full: ch.Refunded}
 	if ch.Refunds != nil && len(ch.Refunds.Data) > 0 && ch.Refunds.Data[0].ID != "" {
 		r.RefundID = ch.Refunds.Data[0].ID
 	}

@@ -196,12 +196,15 @@ func (s *Inbox) stripeEvent(body []byte, header string, signed bool) (stripe.Eve
 }
 
 // refundReport hands the saga a refund Stripe reports (charge.refunded), for the order the
-// refunded payment paid. The charge does not name the order: it is the order whose events
-// record that payment, paid or refunded (sql/00089_events_payment_id.sql). A refund of a
-// payment no order records is ignored (200): a charge of another integration on the same
-// Stripe account, or Ordermill's own refund of money an order refused, which the payment
-// service records itself. A 404 would have Stripe retry it for days, and then disable the
-// endpoint.
+// refunded payment paid: the order whose events record that payment, paid or refunded
+// (sql/00089_events_payment_id.sql), else the order the charge's metadata names. Stripe
+// sends events in any order: a refund made in its dashboard was reported before the
+// payment, answered ignored, and the order then shipped on the refunded payment (a
+// probe). The order records it first, and refuses the payment when it comes; a refund
+// Ordermill asked for itself is the saga's to know (State.Refunding). A refund naming no
+// order Ordermill has is ignored (200): a charge of another integration on the same
+// Stripe account, for which a 404 would have Stripe retry it for days, and then disable
+// the endpoint.
 func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.RefundReport, signed bool) {
 	// What the report says is checked before it is looked up: a 5,000-character payment
 	// id was queried and echoed back whole.
@@ -209,17 +212,21 @@ func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.
 		s.refuseBody(w, r, err)
 		return
 	}
+	named := rf.OrderID
 	err := s.pool.QueryRow(r.Context(), paidOrderSQL, rf.PaymentID).Scan(&rf.OrderID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && named != "":
+		rf.OrderID = named
+	case errors.Is(err, pgx.ErrNoRows):
 		s.countWebhook(r, outcomeIgnored)
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"orderId": "", "paymentId": rf.PaymentID, "outcome": outcomeIgnored})
 		return
-	}
-	if err != nil {
+	case err != nil:
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: rf.ID, orderID: rf.OrderID, status: statusRefunded, name: payment.RefundReportName, data: rf, unsigned: !signed})
+	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: rf.ID, orderID: rf.OrderID, status: statusRefunded, name: payment.RefundReportName,
+		data: rf, unsigned: !signed, unknownIsFinal: true})
 }
 
 // statusRefunded is the status an inbox row of a refund report records.
