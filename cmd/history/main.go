@@ -55,6 +55,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return errors.New("-events must be positive, and there are no arguments")
 	}
+	// The help says to run it while no service runs; a probe ran it beside idle services.
+	if err := cli.RequireAlone(ctx, getenv, "stop them first: order events they append meanwhile would be passed over as read (nothing written)"); err != nil {
+		return err
+	}
 	pool, err := cli.CreateDatabase(ctx, getenv, "history")
 	if err != nil {
 		return err
@@ -65,13 +69,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	res, err := ordergen.Consumed(ctx, pool, ordergen.Options{Events: *events, Seed: *seed, UUIDs: true, Snapshots: true, Ended: true},
 		sagas.ConsumerGroup, projections.ConsumerGroup)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: an order of this seed is stored already
+	switch {
+	case err != nil && res.Events > 0:
+		// Each transaction's events are read by the services as it commits: what was written
+		// is a whole past, short of what was asked, not work for them.
+		return fmt.Errorf("%w: stopped after %d events of %d orders, written as the services' past; `bin/replay projections` brings them into the read models", err, res.Events, res.Orders)
+	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: an order of this seed is stored already
 		return fmt.Errorf("the database already holds orders of -seed %d (nothing written): give another -seed, or a fresh database", *seed)
-	}
-	if errors.Is(err, ordergen.ErrBehind) {
+	case errors.Is(err, ordergen.ErrBehind):
 		return fmt.Errorf("%w (nothing written): the services left work on this database they have not done; start them until `bin/replay status` shows nothing behind, stop them, and run it again", err)
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d events of %d orders in %s\n", res.Events, res.Orders, time.Since(start).Round(time.Millisecond))

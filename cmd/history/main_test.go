@@ -124,6 +124,27 @@ func TestHistoryRefusesWhileTheConsumersAreBehind(t *testing.T) {
 	assert.Positive(t, behind, "the events not read are still to be read")
 }
 
+// A past is refused, before anything is written, while a service is connected: the
+// help says to run it with none running, and a probe ran it beside idle services, whose
+// order events appended meanwhile would have been passed over as read.
+func TestHistoryRefusesWhileAServiceIsConnected(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	orders, err := eventstore.Connect(ctx, url, "orders")
+	require.NoError(t, err)
+	defer orders.Close()
+	require.NoError(t, orders.Ping(ctx))
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }
+	var out bytes.Buffer
+	err = run(ctx, []string{"-events", "2000", "-seed", "1"}, getenv, &out, &out)
+	require.ErrorContains(t, err, "services use database")
+	assert.ErrorContains(t, err, "(ordermill-orders): stop them first")
+	var events int
+	require.NoError(t, orders.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events))
+	assert.Zero(t, events, "nothing written")
+}
+
 func TestHistoryRefusesABadCount(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer

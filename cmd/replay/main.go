@@ -173,7 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *alone {
 		// Before anything is migrated: a second checkout, on a newer release, migrated the
 		// other run's database under its services before the check refused (the review).
-		if err := cli.RequireAlone(ctx, getenv); err != nil {
+		if err := cli.RequireAlone(ctx, getenv, "stop them if they are another run's, or give this run a database of its own (DATABASE_URL=…/ordermill_2)"); err != nil {
 			return err
 		}
 	}

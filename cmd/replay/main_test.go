@@ -246,7 +246,7 @@ func TestMigrateOnlyAloneRefusesADatabaseInUse(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, orders.Ping(ctx))
 	err = run(ctx, []string{"-migrate-only", "-alone"}, env(dbURL+"&pool_max_conns=2&pool_min_conns=1"), io.Discard, io.Discard)
-	require.ErrorContains(t, err, "services of another Ordermill system use database")
+	require.ErrorContains(t, err, "services use database")
 	assert.ErrorContains(t, err, "(ordermill-orders)")
 	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), io.Discard, io.Discard), "without -alone, as a rolling upgrade runs it")
 	orders.Close()

@@ -60,6 +60,9 @@ type Options struct {
 	// cancelled it. Without it, a few orders wait for payment with no deadline armed (no
 	// saga wrote them), and never end.
 	Ended bool
+	// around, when set, writes each transaction's events itself (write), in tx, with what
+	// must commit with them (Consumed's offsets).
+	around func(ctx context.Context, tx pgx.Tx, write func() error) error
 }
 
 // Result says what Generate wrote.
@@ -104,7 +107,13 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, er
 		if cut {
 			batch.events = batch.events[:opts.Limit-res.Events]
 		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return batch.Write(ctx, tx) }); err != nil {
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			write := func() error { return batch.Write(ctx, tx) }
+			if opts.around != nil {
+				return opts.around(ctx, tx, write)
+			}
+			return write()
+		}); err != nil {
 			return res, err
 		}
 		res.Events += len(batch.events)

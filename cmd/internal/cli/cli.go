@@ -57,11 +57,12 @@ func OpenDatabase(ctx context.Context, getenv func(string) string, app string) (
 // base port, then the next three) and of loadgen's memory figures.
 var Services = []string{"orders", "payments", "warehouse", "delivery"}
 
-// RequireAlone refuses the database getenv's DATABASE_URL names while a service of another
-// Ordermill system is connected to it (make run's check: a second checkout's run on the
-// same database would share its work, its payment links and emails coming from the other
-// run's ports). A database that does not exist yet has nobody on it.
-func RequireAlone(ctx context.Context, getenv func(string) string) error {
+// RequireAlone refuses the database getenv's DATABASE_URL names while a service is
+// connected to it, saying what to do (advice): make run's check (a second checkout's run
+// on the same database would share its work, its payment links and emails coming from
+// the other run's ports), and bin/history's (the order events a service appends meanwhile
+// would be passed over as read). A database that does not exist yet has nobody on it.
+func RequireAlone(ctx context.Context, getenv func(string) string, advice string) error {
 	url := databaseURL(getenv)
 	if err := eventstore.MustExist(ctx, url); errors.Is(err, eventstore.ErrNoDatabase) {
 		return nil
@@ -78,8 +79,7 @@ func RequireAlone(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	if len(others) > 0 {
-		return fmt.Errorf("services of another Ordermill system use database %s (%s): stop them, or give this run a database of its own (DATABASE_URL=…/ordermill_2)",
-			pool.Config().ConnConfig.Database, strings.Join(others, ", "))
+		return fmt.Errorf("services use database %s (%s): %s", pool.Config().ConnConfig.Database, strings.Join(others, ", "), advice)
 	}
 	return nil
 }
