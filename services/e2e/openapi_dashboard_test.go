@@ -54,6 +54,9 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 		ana.want(t, http.StatusOK, "GET", dash+page, nil, nil)
 	}
 	ana.want(t, http.StatusNotFound, "GET", dash+"/orders/"+none, nil, nil)
+	ana.want(t, http.StatusBadRequest, "GET", dash+"/orders?status=bogus", nil, nil)
+	ana.want(t, http.StatusBadRequest, "GET", dash+"/orders.csv?status=bogus", nil, nil)
+	ana.want(t, http.StatusBadRequest, "GET", dash+"/events?order="+p.ID+"&since=abc", nil, nil)
 	csrf := ana.want(t, http.StatusOK, "GET", dash+"/approvals", nil, nil).csrf(t)
 	htmx := http.Header{"HX-Request": {"true"}, ui.CSRFHeader: {csrf}}
 	first, second := s.placeOrder(t, highRisk), s.placeOrder(t, highRisk)
