@@ -16,6 +16,9 @@ import (
 type SummaryFilter struct {
 	Status string
 	Query  string
+	// Email is one customer's email, matched whole, in any case: a customer's orders, where
+	// Query's search, matching any part, also listed hana@example.com's under ann@… (a probe).
+	Email string
 	// Sort is the column the list is ordered by ("placed", "total", "risk"; "" is
 	// "placed") and Asc its direction (newest, largest, riskiest first by default).
 	Sort string
@@ -71,6 +74,10 @@ func (f SummaryFilter) where(arg func(any) string) ([]string, error) {
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
 		where = append(where, searchedText+" ILIKE "+arg(likeAnywhere(q)))
+	}
+	if e := strings.TrimSpace(f.Email); e != "" {
+		// As order_summaries_email_created (sql/00007) indexes it.
+		where = append(where, "lower(s.customer_email) = "+arg(strings.ToLower(e)))
 	}
 	return where, nil
 }

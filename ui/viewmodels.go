@@ -204,10 +204,14 @@ type OrderRow struct {
 
 // OrderList is a page of the all-orders list.
 type OrderList struct {
-	Rows     []OrderRow
-	Status   string
-	Query    string
-	Statuses []string
+	Rows   []OrderRow
+	Status string
+	Query  string
+	// Email is the one customer whose orders are listed (a customer history's link), and
+	// EveryCustomerURL the same list without it.
+	Email            string
+	EveryCustomerURL string
+	Statuses         []string
 	// NextURL is the next page's URL (keyset cursor); empty on the last page.
 	NextURL string
 	// FirstURL leads back to the first page when this is a later one.

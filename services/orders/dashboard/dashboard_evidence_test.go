@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,8 +100,19 @@ func TestDashboardShowsTheEvidenceForADecision(t *testing.T) {
 		var links []string
 		h.Find("[data-testid=history-order]").Each(func(_ int, s *goquery.Selection) { links = append(links, s.AttrOr("href", "")) })
 		assert.Equal(t, []string{"/dashboard/orders/ord-gone", "/dashboard/orders/ord-done"}, links, "newest first, not the order itself nor another customer's")
-		assert.Equal(t, "/dashboard/orders?q="+url.QueryEscape(who), h.Find("[data-testid=history-all]").AttrOr("href", ""))
+		assert.Equal(t, "/dashboard/orders?email="+url.QueryEscape(who), h.Find("[data-testid=history-all]").AttrOr("href", ""))
 	}
+	t.Run("every order of the customer, and only theirs", func(t *testing.T) {
+		// hanna's email holds ann's: a search for any part listed her orders as ann's (a probe).
+		d.history(t, []ordergen.Step{place("ord-hanna", "h"+who, 30_00, "FR", "FR"), ordergen.Assess(10)})
+		p := d.request(t, d.client, "GET", "/dashboard/orders?email="+url.QueryEscape(strings.ToUpper(who)), nil, nil)
+		require.Equal(t, http.StatusOK, p.status, p.body)
+		var ids []string
+		p.doc.Find("[data-testid=order-row]").Each(func(_ int, s *goquery.Selection) { ids = append(ids, s.AttrOr("data-order-id", "")) })
+		assert.ElementsMatch(t, []string{"ord-done", "ord-gone", "ord-held"}, ids)
+		assert.Contains(t, p.doc.Find("[data-testid=orders-customer]").Text(), "orders of "+strings.ToUpper(who))
+		assert.Equal(t, "/dashboard/orders", p.doc.Find("[data-testid=orders-every-customer]").AttrOr("href", ""))
+	})
 	t.Run("pending card", func(t *testing.T) {
 		p := d.request(t, d.client, "GET", "/dashboard/approvals", nil, nil)
 		require.Equal(t, http.StatusOK, p.status, p.body)

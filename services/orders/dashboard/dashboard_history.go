@@ -38,7 +38,7 @@ func (s *Service) histories(ctx context.Context, orders ...*order.Order) (map[st
 	for _, c := range customers {
 		h := &ui.CustomerHistory{}
 		if c.Email != "" {
-			h.AllURL = ordersURL("", c.Email, "")
+			h.AllURL = orderFilter{SummaryFilter: projections.SummaryFilter{Email: c.Email}}.url("")
 		}
 		out[c.OrderID] = h
 	}

@@ -97,5 +97,5 @@ func csvSafe(v string) string {
 // filterOf reads the orders list's filter and sort from a query string.
 func filterOf(q url.Values) orderFilter {
 	return orderFilter{Cursor: q.Get("cursor"), SummaryFilter: projections.SummaryFilter{
-		Status: q.Get("status"), Query: q.Get("q"), Sort: q.Get("sort"), Asc: q.Get("dir") == "asc"}}
+		Status: q.Get("status"), Query: q.Get("q"), Email: q.Get("email"), Sort: q.Get("sort"), Asc: q.Get("dir") == "asc"}}
 }

@@ -32,6 +32,9 @@ func (f orderFilter) url(cursor string) string {
 	if f.Query != "" {
 		v.Set("q", f.Query)
 	}
+	if f.Email != "" {
+		v.Set("email", f.Email)
+	}
 	if f.SortKey() != "placed" {
 		v.Set("sort", f.SortKey())
 	}
@@ -67,8 +70,13 @@ func (s *Service) summaries(ctx context.Context, f projections.SummaryFilter, af
 // orderList reads one page of the orders list (projections.FilteredSummaries), newest
 // first unless sorted otherwise.
 func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
-	out := ui.OrderList{Status: f.Status, Query: f.Query, Statuses: statusNames(), Threshold: s.riskThreshold(),
+	out := ui.OrderList{Status: f.Status, Query: f.Query, Email: f.Email, Statuses: statusNames(), Threshold: s.riskThreshold(),
 		ExportURL: exportURL(f)}
+	if f.Email != "" {
+		every := f
+		every.Email, every.Cursor = "", ""
+		out.EveryCustomerURL = every.url("")
+	}
 	out.Sort, out.Asc = f.SortKey(), f.Asc
 	for _, k := range []string{"placed", "total", "risk"} {
 		// A column's link sorts by it, its natural way first; a second click turns it round.
@@ -158,21 +166,4 @@ func decodeKeyCursor(s string) (int64, string, error) {
 		return 0, "", apperr.FieldErrorf("cursor", "cursor is malformed; use the list's next-page link")
 	}
 	return v, id, nil
-}
-
-func ordersURL(status, q, cursor string) string {
-	v := url.Values{}
-	if status != "" {
-		v.Set("status", status)
-	}
-	if q != "" {
-		v.Set("q", q)
-	}
-	if cursor != "" {
-		v.Set("cursor", cursor)
-	}
-	if len(v) == 0 {
-		return "/dashboard/orders"
-	}
-	return "/dashboard/orders?" + v.Encode()
 }
