@@ -170,21 +170,36 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 // BuildInto builds the read models of opts.Projections from the log into schema, which
 // must not exist yet, and keeps them there for inspection: with opts.Until, as they were
 // when the event at that position was the newest. The live read models are not touched.
+// The build runs in a working schema, renamed schema once whole: a build killed half-way
+// left schema with a part of its rows, looking whole, and the next run refused for it (a
+// probe); a working schema left behind is swept by the next build.
 func BuildInto(ctx context.Context, pool *pgxpool.Pool, schema string, opts Options) (Result, error) {
 	if strings.HasPrefix(schema, buildPrefix) || strings.HasPrefix(schema, verifyPrefix) {
 		return Result{}, fmt.Errorf("schema %s: names beginning %s or %s are the working schemas of rebuilds and verifies, which the next one sweeps away: choose another", schema, buildPrefix, verifyPrefix)
 	}
-	b, err := newBuilder(ctx, pool, schema, opts)
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+		return Result{}, err
+	}
+	if exists {
+		return Result{}, fmt.Errorf("schema %s exists already: choose another, or drop it first (DROP SCHEMA %s CASCADE)", schema, pgx.Identifier{schema}.Sanitize())
+	}
+	b, err := newWorkingBuilder(ctx, pool, buildPrefix, opts)
 	if err != nil {
 		return Result{}, err
 	}
 	if err = b.reachHead(ctx); err == nil {
 		err = b.finish(ctx)
 	}
+	if err == nil {
+		_, err = pool.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{b.schema}.Sanitize()+" RENAME TO "+pgx.Identifier{schema}.Sanitize())
+	}
 	if err != nil {
 		b.drop(ctx)
+		return b.result(), err
 	}
-	return b.result(), err
+	b.release()
+	return b.result(), nil
 }
 
 // builder carries a build from chunk to chunk. Every topic (a partition of the order
@@ -204,7 +219,7 @@ type builder struct {
 	// different orders and deadlock on, so from then on the workers write one at a time.
 	triggered bool
 
-	// release lets go of a working schema's lock (newWorkingBuilder); nil for BuildInto's.
+	// release lets go of a working schema's lock (newWorkingBuilder).
 	release func()
 
 	mu       sync.Mutex
@@ -358,9 +373,7 @@ func (b *builder) drop(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	_ = dropSchema(ctx, b.pool, b.schema)
-	if b.release != nil {
-		b.release()
-	}
+	b.release()
 }
 
 // finish gives the shadow tables their indexes, counters and triggers; from then on the

@@ -280,8 +280,21 @@ func TestBuildUntilAPositionEqualsALogCutThere(t *testing.T) {
 	assert.NotEqual(t, checksums(t, full, "as_of"), checksums(t, full, "orders"))
 
 	_, err = projections.BuildInto(ctx, full, "as_of", projections.Options{Until: at})
-	require.Error(t, err, "an existing schema is never overwritten")
+	require.ErrorContains(t, err, "schema as_of exists already", "an existing schema is never overwritten")
 	assert.Equal(t, checksums(t, cut, "orders"), checksums(t, full, "as_of"))
+
+	// While it is built, the schema named is not there: killed half-way, a build left it
+	// with part of its rows, looking whole, and the next run refused it (a probe).
+	var seen []bool
+	_, err = projections.BuildInto(ctx, full, "as_of_too", projections.Options{Until: at, Progress: func(done, total int64) {
+		var exists bool
+		require.NoError(t, full.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'as_of_too')`).Scan(&exists))
+		seen = append(seen, exists)
+	}})
+	require.NoError(t, err)
+	require.NotEmpty(t, seen)
+	assert.NotContains(t, seen, true, "not there before it is whole")
+	assert.Equal(t, checksums(t, cut, "orders"), checksums(t, full, "as_of_too"))
 }
 
 // A time keeps the events recorded by then, wherever the log holds them: a past appended
