@@ -6,6 +6,7 @@
 package stripeevent
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -141,9 +142,10 @@ func Read(ev stripe.Event) (p Payment, handled bool, err error) {
 
 // decodeObject decodes the object ev is about into v, a what. An event of a type the
 // workflow acts on that carries no object is refused, not read as an empty one (a
-// missing data field panicked here).
+// missing data field panicked here; a null object was answered 200 ignored, and Stripe
+// would not have sent it again).
 func decodeObject(ev stripe.Event, v any, what string) error {
-	if ev.Data == nil || len(ev.Data.Raw) == 0 {
+	if ev.Data == nil || len(bytes.TrimSpace(ev.Data.Raw)) == 0 || string(bytes.TrimSpace(ev.Data.Raw)) == "null" {
 		return fmt.Errorf("%s carries no data.object", ev.Type)
 	}
 	// Told in JSON's terms (amount_total must be an integer), as the API tells a body's

@@ -134,10 +134,11 @@ func TestReadRefundReadsAChargeRefunded(t *testing.T) {
 }
 
 // An event of a type the workflow acts on that carries no data is refused; it panicked
-// (500) before.
+// (500) before, and a null object was answered 200 ignored.
 func TestAHandledEventWithoutDataIsRefused(t *testing.T) {
 	for _, typ := range []string{"checkout.session.completed", "checkout.session.expired", "payment_intent.payment_failed", "charge.refunded"} {
-		for _, body := range []string{`{"id":"evt_1","object":"event","type":"` + typ + `"}`, `{"id":"evt_1","object":"event","type":"` + typ + `","data":null}`} {
+		for _, body := range []string{`{"id":"evt_1","object":"event","type":"` + typ + `"}`, `{"id":"evt_1","object":"event","type":"` + typ + `","data":null}`,
+			`{"id":"evt_1","object":"event","type":"` + typ + `","data":{"object":null}}`} {
 			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(body), Secret: secret, Timestamp: time.Now(), Scheme: "v1"})
 			ev, err := stripeevent.Construct([]byte(body), signed.Header, secret)
 			require.NoError(t, err)
