@@ -136,6 +136,7 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 	anonymous.want(t, http.StatusUnauthorized, "POST", redrive, url.Values{"confirm": {"yes"}}, nil)
 	ana.want(t, http.StatusForbidden, "POST", redrive, url.Values{"confirm": {"yes"}}, nil)
 	ana.want(t, http.StatusNotFound, "POST", dash+"/dead-letters/0/redrive", url.Values{"csrf_token": {csrf}}, nil)
+	ana.want(t, http.StatusNotFound, "POST", dash+"/dead-letters/999999/redrive", url.Values{"csrf_token": {csrf}, "confirm": {"yes"}}, nil)
 	ana.want(t, http.StatusBadRequest, "POST", dash+"/dead-letters/0/redrive", "csrf_token=%zz", malformed)
 	ana.want(t, http.StatusOK, "POST", redrive, url.Values{"csrf_token": {csrf}}, nil)
 	ana.want(t, http.StatusSeeOther, "POST", redrive, url.Values{"csrf_token": {csrf}, "confirm": {"yes"}}, nil)

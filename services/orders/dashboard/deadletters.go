@@ -59,7 +59,16 @@ func (s *Service) deadLettersPage(w http.ResponseWriter, r *http.Request, m mana
 // redriveOne handles POST /dashboard/dead-letters/{id}/redrive.
 func (s *Service) redriveOne(w http.ResponseWriter, r *http.Request, m manager) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
+	var exists bool
+	if err == nil && id > 0 {
+		if err := s.pool.QueryRow(r.Context(), `SELECT EXISTS (SELECT 1 FROM dead_letters WHERE id = $1)`, id).Scan(&exists); err != nil {
+			s.failPage(w, r, fmt.Errorf("look up dead letter %d: %w", id, err))
+			return
+		}
+	}
+	if !exists {
+		// Not "nothing was re-driven: re-driven already", which a letter never there was
+		// told (a probe).
 		s.dashboardError(w, r, http.StatusNotFound, "no such dead letter", nil)
 		return
 	}
