@@ -196,6 +196,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "database ready: migrations applied (schema version %d)\n", current)
 		return nil
 	}
+	if current, want, err := eventstore.SchemaVersion(ctx, pool); err != nil {
+		return err
+	} else if current > want {
+		// A later release migrated it: its read models may hold what this binary does not
+		// know (a probe's rebuild kept a newer column at its default), and a rebuild would
+		// write them as an older release reads them.
+		if command == "projections" && *until == "" {
+			return fmt.Errorf("the database's schema (version %d) is newer than this binary's (%d), from a later release: rebuild its read models with that release's bin/replay", current, want)
+		}
+		fmt.Fprintf(stderr, "replay: the database's schema (version %d) is newer than this binary's (%d), from a later release: what this says is as this release reads it\n", current, want)
+	}
 	switch command {
 	case "projections":
 		if *until != "" {
