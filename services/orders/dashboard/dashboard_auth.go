@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -417,12 +418,19 @@ func (s *Service) signOut(w http.ResponseWriter, r *http.Request, m manager) {
 	http.Redirect(w, r, "/dashboard/signin", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-sign-in redirect inside the dashboard (no open redirect).
+// safeNext keeps a post-sign-in redirect inside the dashboard (no open redirect): a path
+// of the dashboard's, once cleaned, with its query. A prefix check let
+// /dashboard/..//evil.com through, sent on as /evil.com (a probe).
 func safeNext(next string) string {
-	if strings.HasPrefix(next, "/dashboard") && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
-		return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.Contains(next, "\\") || !strings.HasPrefix(u.Path, "/") {
+		return "/dashboard"
 	}
-	return "/dashboard"
+	clean := path.Clean(u.Path)
+	if clean != "/dashboard" && !strings.HasPrefix(clean, "/dashboard/") {
+		return "/dashboard"
+	}
+	return (&url.URL{Path: clean, RawQuery: u.RawQuery}).String()
 }
 
 // renderPage writes a full page or fragment with the dashboard's headers.
