@@ -151,7 +151,7 @@ func (wh PaymentWebhook) refusal(o *order.Order) string {
 		}
 		return o.ChargeMismatch(wh.charge(o))
 	}
-	if s := wh.charge(o).SessionID; s != o.PaymentSessionID && !wh.IntentOnly {
+	if s := wh.charge(o).SessionID; s != o.PaymentSessionID {
 		return fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID)
 	}
 	return ""

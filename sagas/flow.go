@@ -69,10 +69,6 @@ func (s *State) UnmarshalJSON(b []byte) error {
 type PaymentWebhook struct {
 	payment.Webhook
 	Unsigned bool `json:"unsigned,omitempty"`
-	// IntentOnly marks a failure the provider reported on the payment intent of the
-	// order's checkout session: it names the order but not the session, and the order has
-	// only the one session, opened under the order's own idempotency key.
-	IntentOnly bool `json:"intentOnly,omitempty"`
 }
 
 // MessageName is the name payment webhooks travel under to the saga.

@@ -20,7 +20,7 @@ func report(out io.Writer, cfg config, d *driver, m *monkey, recs []recovery, el
 		}
 	}
 	fmt.Fprintf(out, "\nchaos: %d orders in %s (", len(trips), elapsed.Round(time.Second))
-	for i, s := range []script{completed, approved, rejected, paymentFailed, earlyFailure, deliveryFailed, earlyDelivery} {
+	for i, s := range []script{completed, approved, rejected, paymentFailed, earlyDecline, deliveryFailed, earlyDelivery} {
 		if i > 0 {
 			fmt.Fprint(out, ", ")
 		}

@@ -20,11 +20,10 @@ import (
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
-// Failure reasons the workflow records for failures Stripe reports without a code.
+// Failure reasons the workflow records for the failures Stripe reports.
 const (
-	ReasonExpired      = "checkout_session_expired"
-	ReasonAsyncFailed  = "async_payment_failed"
-	ReasonIntentFailed = "payment_failed"
+	ReasonExpired     = "checkout_session_expired"
+	ReasonAsyncFailed = "async_payment_failed"
 )
 
 // Is reports whether body is a Stripe Event object rather than the simulator's flat body.
@@ -42,15 +41,6 @@ func Construct(body []byte, header, secret string) (stripe.Event, error) {
 	return webhook.ConstructEventWithOptions(body, header, secret, webhook.ConstructEventOptions{
 		Tolerance: webhooksig.Tolerance, IgnoreAPIVersionMismatch: true,
 	})
-}
-
-// Payment is what an event says about an order's payment.
-type Payment struct {
-	payment.Webhook
-	// IntentOnly marks a failure Stripe reported on the payment intent of the order's
-	// Checkout Session: it names the order (the metadata the session gave the intent) but
-	// not the session.
-	IntentOnly bool
 }
 
 // ReadRefund reads a charge.refunded event: money given back at Stripe for a payment
@@ -82,60 +72,52 @@ func ReadRefund(ev stripe.Event) (r payment.RefundReport, ok bool, err error) {
 	return r, true, nil
 }
 
-// Read maps ev onto the workflow. handled is false for event types the workflow does not
-// act on, and for sessions and intents that name no order (not opened by Ordermill);
-// Stripe is then told 200 and nothing happens.
+// Read maps ev onto the workflow: what it says about an order's payment. handled is false
+// for event types the workflow does not act on, and for sessions that name no order (not
+// opened by Ordermill); Stripe is then told 200 and nothing happens.
 //
 //   - checkout.session.completed with payment_status=paid, and
 //     checkout.session.async_payment_succeeded: completed;
 //   - checkout.session.completed still unpaid (a delayed method): nothing yet;
-//   - checkout.session.async_payment_failed and checkout.session.expired: failed;
-//   - payment_intent.payment_failed: failed, for the order the intent names.
-func Read(ev stripe.Event) (p Payment, handled bool, err error) {
+//   - checkout.session.async_payment_failed and checkout.session.expired: failed.
+//
+// payment_intent.payment_failed is one declined attempt: Checkout keeps the session open
+// and lets the customer try again, so it ends nothing (until 2026-12-07 it cancelled the
+// order at the first decline, and the customer's second try was refunded). The session's
+// expiry, at the payment deadline at the latest, is the failure.
+func Read(ev stripe.Event) (p payment.Webhook, handled bool, err error) {
 	p.ID = ev.ID
 	switch ev.Type {
 	case stripe.EventTypeCheckoutSessionCompleted, stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded,
 		stripe.EventTypeCheckoutSessionAsyncPaymentFailed, stripe.EventTypeCheckoutSessionExpired:
-		var cs stripe.CheckoutSession
-		if err := decodeObject(ev, &cs, "Checkout Session"); err != nil {
-			return p, false, err
-		}
-		p.OrderID = cs.Metadata["order_id"]
-		if p.OrderID == "" {
-			p.OrderID = cs.ClientReferenceID
-		}
-		p.SessionID, p.Currency = cs.ID, strings.ToUpper(string(cs.Currency))
-		p.Amount = FromStripe(cs.AmountTotal, p.Currency)
-		if cs.PaymentIntent != nil {
-			p.PaymentID = cs.PaymentIntent.ID
-		}
-		switch ev.Type {
-		case stripe.EventTypeCheckoutSessionCompleted:
-			if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid {
-				return p, false, nil
-			}
-			p.Status = payment.StatusCompleted
-		case stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded:
-			p.Status = payment.StatusCompleted
-		case stripe.EventTypeCheckoutSessionAsyncPaymentFailed:
-			p.Status, p.Reason = payment.StatusFailed, ReasonAsyncFailed
-		default:
-			p.Status, p.Reason = payment.StatusFailed, ReasonExpired
-		}
-	case stripe.EventTypePaymentIntentPaymentFailed:
-		var pi stripe.PaymentIntent
-		if err := decodeObject(ev, &pi, "payment intent"); err != nil {
-			return p, false, err
-		}
-		p.OrderID, p.PaymentID, p.Status, p.Reason, p.IntentOnly = pi.Metadata["order_id"], pi.ID, payment.StatusFailed, ReasonIntentFailed, true
-		if e := pi.LastPaymentError; e != nil && e.Code != "" {
-			p.Reason = string(e.Code)
-			if e.DeclineCode != "" {
-				p.Reason += ": " + string(e.DeclineCode)
-			}
-		}
 	default:
 		return p, false, nil
+	}
+	var cs stripe.CheckoutSession
+	if err := decodeObject(ev, &cs, "Checkout Session"); err != nil {
+		return p, false, err
+	}
+	p.OrderID = cs.Metadata["order_id"]
+	if p.OrderID == "" {
+		p.OrderID = cs.ClientReferenceID
+	}
+	p.SessionID, p.Currency = cs.ID, strings.ToUpper(string(cs.Currency))
+	p.Amount = FromStripe(cs.AmountTotal, p.Currency)
+	if cs.PaymentIntent != nil {
+		p.PaymentID = cs.PaymentIntent.ID
+	}
+	switch ev.Type {
+	case stripe.EventTypeCheckoutSessionCompleted:
+		if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid {
+			return p, false, nil
+		}
+		p.Status = payment.StatusCompleted
+	case stripe.EventTypeCheckoutSessionAsyncPaymentSucceeded:
+		p.Status = payment.StatusCompleted
+	case stripe.EventTypeCheckoutSessionAsyncPaymentFailed:
+		p.Status, p.Reason = payment.StatusFailed, ReasonAsyncFailed
+	default:
+		p.Status, p.Reason = payment.StatusFailed, ReasonExpired
 	}
 	return p, p.OrderID != "", nil
 }

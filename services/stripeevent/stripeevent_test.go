@@ -28,7 +28,7 @@ func session(status string) map[string]any {
 }
 
 // construct signs body as Stripe does and reads it back through Construct and Read.
-func construct(t *testing.T, body []byte) (stripeevent.Payment, bool) {
+func construct(t *testing.T, body []byte) (payment.Webhook, bool) {
 	t.Helper()
 	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: time.Now(), Scheme: "v1"})
 	ev, err := stripeevent.Construct(body, signed.Header, secret)
@@ -62,8 +62,7 @@ func TestReadMapsStripeEventsOntoTheWorkflow(t *testing.T) {
 			p, handled := construct(t, c.body)
 			assert.Equal(t, c.handled, handled)
 			if c.handled {
-				assert.Equal(t, c.want, p.Webhook)
-				assert.False(t, p.IntentOnly)
+				assert.Equal(t, c.want, p)
 			}
 		})
 	}
@@ -81,14 +80,14 @@ func TestReadTakesTheOrderFromMetadataThenTheClientReference(t *testing.T) {
 	assert.False(t, handled, "a session naming no order was not opened by Ordermill")
 }
 
-func TestReadAPaymentIntentFailure(t *testing.T) {
-	p, handled := construct(t, event(t, "payment_intent.payment_failed", map[string]any{
+// A declined attempt ends nothing: Checkout keeps the session open for another, and it
+// cancelled the order at the first decline, the customer's second try then refunded.
+func TestAPaymentIntentFailureIsNotTheOrdersFailure(t *testing.T) {
+	_, handled := construct(t, event(t, "payment_intent.payment_failed", map[string]any{
 		"id": "pi_9", "object": "payment_intent", "metadata": map[string]string{"order_id": "ord-9"},
 		"last_payment_error": map[string]any{"code": "card_declined", "decline_code": "insufficient_funds"},
 	}))
-	require.True(t, handled)
-	assert.Equal(t, payment.Webhook{ID: "evt_1", OrderID: "ord-9", Status: payment.StatusFailed, PaymentID: "pi_9", Reason: "card_declined: insufficient_funds"}, p.Webhook)
-	assert.True(t, p.IntentOnly, "the intent does not name the session")
+	assert.False(t, handled)
 }
 
 func TestConstructRefusesAForgedOrStaleSignature(t *testing.T) {
@@ -136,7 +135,7 @@ func TestReadRefundReadsAChargeRefunded(t *testing.T) {
 // An event of a type the workflow acts on that carries no data is refused; it panicked
 // (500) before, and a null object was answered 200 ignored.
 func TestAHandledEventWithoutDataIsRefused(t *testing.T) {
-	for _, typ := range []string{"checkout.session.completed", "checkout.session.expired", "payment_intent.payment_failed", "charge.refunded"} {
+	for _, typ := range []string{"checkout.session.completed", "checkout.session.expired", "charge.refunded"} {
 		for _, body := range []string{`{"id":"evt_1","object":"event","type":"` + typ + `"}`, `{"id":"evt_1","object":"event","type":"` + typ + `","data":null}`,
 			`{"id":"evt_1","object":"event","type":"` + typ + `","data":{"object":null}}`} {
 			signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(body), Secret: secret, Timestamp: time.Now(), Scheme: "v1"})

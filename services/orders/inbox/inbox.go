@@ -164,7 +164,7 @@ func (s *Inbox) Payment(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteJSON(w, http.StatusOK, map[string]string{"orderId": p.OrderID, "outcome": outcomeIgnored})
 			return
 		}
-		wh, fromStripe = sagas.PaymentWebhook{Webhook: p.Webhook, IntentOnly: p.IntentOnly}, true
+		wh, fromStripe = sagas.PaymentWebhook{Webhook: p}, true
 	} else if err := httpx.DecodeLenient(body, &wh.Webhook); err != nil {
 		s.refuseBody(w, r, err)
 		return
