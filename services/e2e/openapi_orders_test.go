@@ -116,6 +116,12 @@ func (r *contractRun) paymentWebhook(t *testing.T) string {
 	assert.Equal(t, map[string]any{"orderId": "", "paymentId": "pi_of_another_integration", "outcome": "ignored"}, answer)
 	long := stripeEvent(t, "evt-contract-refund-long", "charge.refunded", refundedCharge(r.tooLong, 500, true))
 	api.want(t, http.StatusBadRequest, "POST", s.orders+"/webhooks/payment", long, stripeSignature(long, paymentSecret))
+	// A part of a payment refunded before the order it names recorded the payment is sent
+	// back for Stripe to send again.
+	part := refundedCharge("pi_contract_part", 100, false)
+	part["metadata"] = map[string]any{"order_id": late}
+	early := stripeEvent(t, "evt-contract-refund-early", "charge.refunded", part)
+	api.want(t, http.StatusConflict, "POST", s.orders+"/webhooks/payment", early, stripeSignature(early, paymentSecret))
 	return late
 }
 

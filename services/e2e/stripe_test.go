@@ -384,6 +384,36 @@ func TestARefundReportedBeforeItsPaymentKeepsItFromPaying(t *testing.T) {
 	status, answer = s.sendStripe(t, stripeEvent(t, "evt_refunded_theirs", "charge.refunded", charge), paymentSecret)
 	assert.Equal(t, http.StatusOK, status, "another integration's order: not retried for days")
 	assert.Equal(t, "unknown_order", answer["outcome"])
+	charge["metadata"] = map[string]any{"order_id": strings.Repeat("x", 200)} // Stripe takes 500
+	status, answer = s.sendStripe(t, stripeEvent(t, "evt_refunded_theirs_long", "charge.refunded", charge), paymentSecret)
+	assert.Equal(t, http.StatusOK, status, "an order id Ordermill could not have given names no order: %v", answer)
+	assert.Equal(t, "ignored", answer["outcome"])
+}
+
+// A part of a payment refunded before the order records the payment is sent back, for
+// Stripe to send again: recorded at once, it had the order refuse the whole payment and
+// keep the rest when given up (the review). Sent again once the order is paid, it is a
+// refund after payment: recorded, a ticket, the order goes on.
+func TestAPartRefundedBeforeItsPaymentIsSentAgainLater(t *testing.T) {
+	s, _ := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	cs := s.checkoutSession(t, id, "paid")
+	pi := cs["payment_intent"].(string)
+	charge := refundedCharge(pi, 1_00, false)
+	charge["metadata"] = map[string]any{"order_id": id}
+	refunded := stripeEvent(t, "evt_part_"+id, "charge.refunded", charge)
+	status, answer := s.sendStripe(t, refunded, paymentSecret)
+	require.Equal(t, http.StatusConflict, status, "%v", answer)
+
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", cs), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "awaiting_delivery")
+	status, answer = s.sendStripe(t, refunded, paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "%v", answer)
+	s.waitTicket(t, id, "refunded_outside")
+	assert.Regexp(t, `refunded in part \(1\.00 USD so far\)`, s.oneRefundTicket(t, id))
+	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status, "the order goes on; a person decides")
 }
 
 // A second payment Stripe reports for an order already paid (another payment intent) is

@@ -21,6 +21,7 @@ import (
 	"github.com/stripe/stripe-go/v84"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
@@ -43,13 +44,15 @@ const (
 	outcomeIgnored = "ignored"
 )
 
-// outcomeBadSignature counts a webhook refused for a missing or wrong signature, and
+// outcomeBadSignature counts a webhook refused for a missing or wrong signature,
 // outcomeInvalid one whose signature held (or dev mode took unsigned) but whose body is
-// refused (400): a provider that changed its format. Unlike the other outcomes they are
-// never recorded in the inbox.
+// refused (400): a provider that changed its format, and outcomeTooEarly one sent back
+// (409) to be sent again later: a part of a payment refunded before the order recorded
+// the payment. Unlike the other outcomes they are never recorded in the inbox.
 const (
 	outcomeBadSignature = "bad_signature"
 	outcomeInvalid      = "invalid"
+	outcomeTooEarly     = "too_early"
 )
 
 // Config is the inbox's configuration.
@@ -87,7 +90,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, saga *sagas.Runner, cfg Config
 	}, []string{"provider", "outcome"})
 	// Every series starts at 0, so increase() sees the first bad signature after a restart.
 	for _, provider := range []string{"payment", "delivery"} {
-		for _, outcome := range []string{outcomeAccepted, outcomeDuplicate, outcomeUnknownOrder, outcomeIgnored, outcomeBadSignature, outcomeInvalid} {
+		for _, outcome := range []string{outcomeAccepted, outcomeDuplicate, outcomeUnknownOrder, outcomeIgnored, outcomeBadSignature, outcomeInvalid, outcomeTooEarly} {
 			webhooks.WithLabelValues(provider, outcome)
 		}
 	}
@@ -206,15 +209,30 @@ func (s *Inbox) stripeEvent(body []byte, header string, signed bool) (stripe.Eve
 // Stripe account, for which a 404 would have Stripe retry it for days, and then disable
 // the endpoint.
 func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.RefundReport, signed bool) {
+	// The charge's metadata is another integration's as likely as Ordermill's: an order id
+	// Ordermill could not have given names no order (it was refused 400, which Stripe would
+	// send again for days: the review).
+	named := rf.OrderID
+	if limits.Check(limits.ID("orderId", named)) != nil {
+		named = ""
+	}
+	rf.OrderID = ""
 	// What the report says is checked before it is looked up: a 5,000-character payment
 	// id was queried and echoed back whole.
 	if err := rf.ValidateReported(); err != nil {
 		s.refuseBody(w, r, err)
 		return
 	}
-	named := rf.OrderID
 	err := s.pool.QueryRow(r.Context(), paidOrderSQL, rf.PaymentID).Scan(&rf.OrderID)
 	switch {
+	case errors.Is(err, pgx.ErrNoRows) && named != "" && !rf.Full:
+		// Recorded now, a part refunded would have the order refuse the whole payment, and
+		// keep the rest when given up (the review). Sent again once the order records the
+		// payment, it is a refund after payment: the order goes on, a person decides.
+		s.countWebhook(r, outcomeTooEarly)
+		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeConflict,
+			"a part of payment %s refunded before order %s recorded the payment: send it again once it has", apperr.Excerpt(rf.PaymentID), named))
+		return
 	case errors.Is(err, pgx.ErrNoRows) && named != "":
 		rf.OrderID = named
 	case errors.Is(err, pgx.ErrNoRows):

@@ -3318,6 +3318,8 @@ type PaymentWebhookResponse struct {
 	JSON404 *Error
 	// JSON408 the response for an HTTP 408 `application/json` response
 	JSON408 *Timeout
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -3356,6 +3358,11 @@ func (r PaymentWebhookResponse) GetJSON404() *Error {
 // GetJSON408 returns the response for an HTTP 408 `application/json` response
 func (r PaymentWebhookResponse) GetJSON408() *Timeout {
 	return r.JSON408
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PaymentWebhookResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -4589,6 +4596,13 @@ func ParsePaymentWebhookResponse(rsp *http.Response) (*PaymentWebhookResponse, e
 			return nil, err
 		}
 		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
