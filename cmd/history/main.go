@@ -71,9 +71,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var pgErr *pgconn.PgError
 	switch {
 	case err != nil && res.Events > 0:
-		// Each transaction's events are read by the services as it commits: what was written
-		// is a whole past, short of what was asked, not work for them.
-		return fmt.Errorf("%w: stopped after %d events of %d orders, written as the services' past; `bin/replay projections` brings them into the read models", err, res.Events, res.Orders)
+		// Each transaction's events are read by the services as it commits, and a signal
+		// lets the orders in flight end: what was written is a whole past, short of what was
+		// asked, not work for them.
+		return fmt.Errorf("%w: stopped after %d events of %d orders, every one ended, written as the services' past; `bin/replay projections` brings them into the read models", err, res.Events, res.Orders)
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: an order of this seed is stored already
 		return fmt.Errorf("the database already holds orders of -seed %d (nothing written): give another -seed, or a fresh database", *seed)
 	case errors.Is(err, ordergen.ErrBehind):

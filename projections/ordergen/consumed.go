@@ -21,10 +21,11 @@ var ErrBehind = errors.New("a consumer has not read every order event yet")
 // starts (or goes on) after it without acting on that past again. Each of Generate's
 // transactions locks the groups' offset rows, so a running consumer waits rather than
 // takes its events up, and moves them to the head of each partition as it commits: a run
-// cut short (a signal, a crash) leaves a shorter past, read as wholly as a finished one.
-// Moved once at the end, they were not: a probe stopped a run half-way, then started the
-// services as the refusal that followed advised, and the saga took 31,392 events of the
-// past as new work (3,215 emails, 2,868 shipments). Nothing else may append order events
+// cut short leaves a shorter past, read as wholly as a finished one (a crash: with the
+// orders then in flight left mid-way; ctx's end: every order ended, Generate). Moved once
+// at the end, they were not: a probe stopped a run half-way, then started the services as
+// the refusal that followed advised, and the saga took 31,392 events of the past as new
+// work (3,215 emails, 2,868 shipments). Nothing else may append order events
 // meanwhile: its messages would be passed over too. A group that has not read a partition
 // to its head is refused before anything is written (ErrBehind): the messages it has not
 // acted on yet (a system stopped with work in flight) would be passed over as well. Only a

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections/ordergen"
 )
@@ -27,13 +28,24 @@ func TestAConsumedPastCutShortIsReadAsFarAsItWent(t *testing.T) {
 	require.NoError(t, err)
 	defer pool.Close()
 
-	_, err = ordergen.Consumed(ctx, pool, ordergen.Options{Events: 3000, StepsPerTx: 100, Seed: 5}, "saga", "views")
+	res, err := ordergen.Consumed(ctx, pool, ordergen.Options{Events: 3000, StepsPerTx: 100, InFlight: 20, Seed: 5, Ended: true}, "saga", "views")
 	require.ErrorIs(t, err, context.Canceled, "cut short after its first transaction")
 
 	var events int
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&events))
 	require.Positive(t, events, "the first transaction's events are written")
-	assert.Less(t, events, 3000, "and only those")
+	assert.Less(t, events, 3000, "and the orders in flight ended, no more")
+	assert.Equal(t, res.Events, events)
+	// Every order ended, as in a finished past: one left mid-way waited for a decision, a
+	// payment or a courier that no saga would ever arm a deadline for (the review).
+	ids, err := pgx.CollectRows(must(pool.Query(context.Background(), `SELECT DISTINCT stream_id FROM events`)), pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, res.Orders, len(ids))
+	for _, id := range ids {
+		o, err := orderstream.LoadFromEvents(context.Background(), pool, id)
+		require.NoError(t, err)
+		assert.True(t, o.Status.Terminal(), "order %s ended %s", id, o.Status)
+	}
 	lags, err := eventstore.GroupLags(context.Background(), pool)
 	require.NoError(t, err)
 	groups := map[string]bool{}
@@ -55,4 +67,11 @@ func (c cancelAfterCommit) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pg
 	if data.Err == nil && data.CommandTag.String() == "COMMIT" {
 		c.cancel()
 	}
+}
+
+func must(rows pgx.Rows, err error) pgx.Rows {
+	if err != nil {
+		panic(err)
+	}
+	return rows
 }

@@ -70,7 +70,12 @@ type Result struct {
 	Orders, Events int
 }
 
-// Generate writes order histories until at least opts.Events events are stored.
+// Generate writes order histories until at least opts.Events events are stored. Once ctx
+// ends it starts no more orders and writes the ones in flight to their ends, then returns
+// ctx's error: a past cut short is whole, every order of it ended as a finished one's
+// (cut between transactions, it left up to InFlight orders mid-way, some held for a
+// decision with no deadline, which a manager's approval set going: the review). Each
+// transaction begun is written whole.
 func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
 	if opts.Events == 0 {
 		opts.Events = 10_000
@@ -89,10 +94,11 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, er
 	}
 	g := &generator{rnd: rand.New(rand.NewPCG(opts.Seed, 0x6f72646572)), clock: opts.Start, opts: opts}
 	var res Result
-	for res.Events < opts.Events || len(g.flight) > 0 {
+	write := context.WithoutCancel(ctx)
+	for (res.Events < opts.Events && ctx.Err() == nil) || len(g.flight) > 0 {
 		batch := Batch{snapshots: opts.Snapshots}
 		for range opts.StepsPerTx {
-			for res.Events+len(batch.events) < opts.Events && len(g.flight) < opts.InFlight {
+			for ctx.Err() == nil && res.Events+len(batch.events) < opts.Events && len(g.flight) < opts.InFlight {
 				g.flight = append(g.flight, g.newOrder(res.Orders))
 				res.Orders++
 			}
@@ -107,12 +113,12 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, er
 		if cut {
 			batch.events = batch.events[:opts.Limit-res.Events]
 		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			write := func() error { return batch.Write(ctx, tx) }
+		if err := pgx.BeginFunc(write, pool, func(tx pgx.Tx) error {
+			do := func() error { return batch.Write(write, tx) }
 			if opts.around != nil {
-				return opts.around(ctx, tx, write)
+				return opts.around(write, tx, do)
 			}
-			return write()
+			return do()
 		}); err != nil {
 			return res, err
 		}
@@ -121,7 +127,7 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, er
 			break
 		}
 	}
-	return res, nil
+	return res, ctx.Err()
 }
 
 // Step is one command of a history: who gives it and what it decides.
