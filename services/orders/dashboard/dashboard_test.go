@@ -413,6 +413,45 @@ func TestDashboardBulkRefusalOfAClaimedOrderSaysWhereToDecideIt(t *testing.T) {
 	assert.Equal(t, "awaiting_approval", status)
 }
 
+// A claim box's form names the claim it shows: Claim on a free order takes it only while
+// it is free, so the second of two managers claiming at once is told whose it is; "Claim
+// instead" takes over the claim shown. Two claims at once were both told they held it.
+func TestDashboardClaimFormsNameTheClaimTheyShow(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	d.holdOrder(t, "ord-claimed", "eve@example.com")
+	require.NoError(t, orders.CreateManager(context.Background(), d.pool, "bob@example.com", managerPassword))
+	bob := orderstest.Client(t)
+	_, bobCSRF := d.signIn(t, bob, "bob@example.com", managerPassword)
+	ana := orderstest.Client(t)
+	_, anaCSRF := d.signIn(t, ana, managerEmail, managerPassword)
+	// formOf is the claim form of the claim box in p, as Claim sends it.
+	formOf := func(p dpage) url.Values {
+		form := url.Values{}
+		p.doc.Find(`[data-testid=claim] form input`).Each(func(_ int, in *goquery.Selection) {
+			form.Set(in.AttrOr("name", ""), in.AttrOr("value", ""))
+		})
+		form.Set("action", "claim")
+		return form
+	}
+	seenFree := formOf(d.request(t, ana, "GET", "/dashboard/orders/ord-claimed", nil, nil))
+	assert.Empty(t, seenFree.Get("over"), "a free order's form names no claim")
+
+	claimed := d.request(t, bob, "POST", "/dashboard/approvals/ord-claimed/claim", url.Values{"action": {"claim"}}, map[string]string{"HX-Request": "true", "X-CSRF-Token": bobCSRF})
+	require.Equal(t, http.StatusOK, claimed.status, claimed.body)
+	late := d.request(t, ana, "POST", "/dashboard/approvals/ord-claimed/claim", seenFree, map[string]string{"HX-Request": "true", "X-CSRF-Token": anaCSRF})
+	require.Equal(t, http.StatusOK, late.status, late.body)
+	assert.Equal(t, "bob@example.com", late.doc.Find(`[data-testid=claim]`).AttrOr("data-claimed-by", ""), "bob's, as she is told")
+	assert.Contains(t, late.doc.Find(`[data-testid=claim-error]`).Text(), "bob@example.com claimed this order first")
+
+	seenBob := formOf(late) // the box she is shown now
+	assert.Equal(t, "bob@example.com", seenBob.Get("over"))
+	took := d.request(t, ana, "POST", "/dashboard/approvals/ord-claimed/claim", seenBob, map[string]string{"HX-Request": "true", "X-CSRF-Token": anaCSRF})
+	require.Equal(t, http.StatusOK, took.status, took.body)
+	assert.Equal(t, managerEmail, took.doc.Find(`[data-testid=claim]`).AttrOr("data-claimed-by", ""), "Claim instead takes over the claim shown")
+	assert.Empty(t, took.doc.Find(`[data-testid=claim-error]`).Text())
+}
+
 // Found by a probe: a mistyped dashboard address (a trailing slash, a form's action
 // opened with GET, a page that does not exist) answered a manager's browser with the
 // API's JSON. A browser now gets the dashboard's error page with the same status (a 405
