@@ -32,7 +32,7 @@ const (
 	StatusQueued   = "queued"   // waiting for its first try, or being sent
 	StatusDeferred = "deferred" // the server did not take it; tried again at RetryAt
 	StatusSent     = "sent"     // handed to the mail server
-	StatusNotSent  = "not_sent" // recorded, never sent: no address, or no mail server configured (Error says which)
+	StatusNotSent  = "not_sent" // recorded, never sent: no address, no mail server configured, or a confirmation its order overtook (Error says which)
 	StatusFailed   = "failed"   // refused for good (Error)
 	StatusInDoubt  = "in_doubt" // its sender stopped mid-send (a crash): perhaps sent; never tried again
 )

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/sagas"
@@ -428,6 +429,12 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 // address; otherwise it is only logged, and the error says why (emailRecorded). It says
 // what became of it (emailSent, emailDeferred, emailFailed or emailRecorded).
 func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
+	if why, err := s.overtaken(ctx, n); err != nil {
+		return emailDeferred, err
+	} else if why != "" {
+		s.logger.InfoContext(ctx, "email not sent: overtaken by its order", append(logging.Order(n.orderID), "kind", n.kind, "why", why)...)
+		return emailRecorded, errors.New(why)
+	}
 	if s.cfg.SMTPURL == "" || n.to == "" {
 		reason := "no mail server configured (SMTP_URL): logged, not sent"
 		if n.to == "" {
@@ -469,6 +476,30 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		return emailFailed, err
 	}
 	return emailSent, nil
+}
+
+// overtaken says why email n, tried before and put back, is not to be sent now that its
+// order has moved on, or "": a confirmation asks the customer to pay, and one held back
+// by the mail server went out after the order had been cancelled (a probe: "Pay at … to
+// have it shipped", for a cancelled order). Its order's summary may lag behind, never
+// run ahead, so a summary past the payment wait is the order's. A first try, just after
+// the email was recorded, asks nothing.
+func (s *Outbox) overtaken(ctx context.Context, n notification) (string, error) {
+	if n.attempts == 0 || n.kind != sagas.KindOrderConfirmed {
+		return "", nil
+	}
+	var status string
+	err := s.pool.QueryRow(ctx, `SELECT status FROM orders.order_summaries WHERE order_id = $1`, n.orderID).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", notTaken{err: fmt.Errorf("read the order's status: %w", err)}
+	}
+	if st, err := order.ParseStatus(status); err == nil && st != order.StatusAwaitingPayment && !st.CanReach(order.StatusAwaitingPayment) {
+		return fmt.Sprintf("not sent: the order is %s by now, and the confirmation asks for a payment", status), nil
+	}
+	return "", nil
 }
 
 // notTaken is an error after which the server certainly does not have the email, and
