@@ -325,10 +325,11 @@ func TestRunWorkerStoppedMidSendLetsTheEmailFinish(t *testing.T) {
 	assert.Len(t, srv.received(), 1)
 }
 
-// An email still with the server when the stop's grace is over is cut off, recorded
-// failed (the server has the whole message and may send it: never tried again), and says
-// that the stop cut it: it said only "i/o timeout", as if the server had failed.
-func TestAnEmailCutOffByTheStopSaysSo(t *testing.T) {
+// An email still with the server when the stop's grace is over is cut off and left in
+// doubt, as a crash leaves one: the server has the whole message and may send it, so it
+// is never tried again, and it reads in_doubt, not "failed" (refused for good), which it
+// was recorded as with no answer to the end of the message (a probe).
+func TestAnEmailCutOffByTheStopIsInDoubt(t *testing.T) {
 	pool := pgtest.Pool(t)
 	release := make(chan struct{})
 	srv := startSMTP(t, smtpConfig{hold: release})
@@ -337,9 +338,16 @@ func TestAnEmailCutOffByTheStopSaysSo(t *testing.T) {
 	require.NoError(t, stop(nil))
 	close(release)
 	row := notificationByID(t, pool, id)
+	assert.True(t, row.claimed)
 	assert.False(t, row.sent)
 	assert.Nil(t, row.retryAt, "never tried again: the server may have it")
-	assert.Contains(t, row.errText, "cut off by the process's stop")
+	assert.Empty(t, row.errText, "no outcome: in doubt once InDoubtAfter has passed")
+	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET claimed_at = claimed_at - $2::interval WHERE id = $1`, id, mailer.InDoubtAfter.String())
+	require.NoError(t, err)
+	list, err := mailer.New(pool, slog.New(slog.DiscardHandler), mailer.Config{}).ForOrder(t.Context(), "ord-1")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, mailer.StatusInDoubt, list[0].Status)
 }
 
 // The worker claims for every idle sender in one statement, and records the emails'

@@ -34,7 +34,7 @@ const (
 	StatusSent     = "sent"     // handed to the mail server
 	StatusNotSent  = "not_sent" // recorded, never sent: no address, no mail server configured, or a confirmation its order overtook (Error says which)
 	StatusFailed   = "failed"   // refused for good (Error)
-	StatusInDoubt  = "in_doubt" // its sender stopped mid-send (a crash): perhaps sent; never tried again
+	StatusInDoubt  = "in_doubt" // its send broke off once the server may have had it (a crash, no answer to the message): perhaps sent; never tried again
 )
 
 // InDoubtAfter is how long after it was claimed an email not settled is in doubt: longer
@@ -88,7 +88,7 @@ func inDoubt(param string) string {
 
 // inDoubtDesc is ordermill_emails_in_doubt.
 var inDoubtDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "emails", "in_doubt"),
-	"Emails whose sender stopped mid-send (a crash), read at scrape time: perhaps sent, never tried again; see each order's notifications.", nil, nil)
+	"Emails whose send broke off once the server may have had them (a crash, no answer to the whole message), read at scrape time: perhaps sent, never tried again; see each order's notifications.", nil, nil)
 
 // inDoubtCollector counts the emails in doubt at scrape time, through the partial index of
 // claimed rows not settled, so a scrape costs the same with a million emails sent.

@@ -84,6 +84,7 @@ const (
 	emailDeferred = "deferred" // certainly not taken (server unreachable, refusing for now): tried again later
 	emailFailed   = "failed"   // refused for good, cut off once the server may have taken it, or not taken for RetryFor: never retried (at most once)
 	emailRecorded = "recorded" // no SMTP configured, or no address: only logged
+	emailInDoubt  = "in_doubt" // the whole message went out and no answer came back: perhaps sent, never again
 )
 
 // Outbox is the table orders.notifications and its sender.
@@ -110,11 +111,11 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 	}
 	emails := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "emails_total",
-		Help: "Emails handled by the sender, a try each, by kind and outcome (sent, deferred: not taken by the server, tried again later, failed, recorded: no SMTP configured or no address).",
+		Help: "Emails handled by the sender, a try each, by kind and outcome (sent, deferred: not taken by the server, tried again later, failed, recorded: no SMTP configured or no address, in_doubt: no answer to the whole message).",
 	}, []string{"kind", "outcome"})
 	// Every series starts at 0, so increase() sees the first failure after a restart.
 	for _, kind := range []string{sagas.KindOrderConfirmed, sagas.KindOrderCompleted, sagas.KindOrderCancelled, sagas.KindOrderRejected} {
-		for _, outcome := range []string{emailSent, emailDeferred, emailFailed, emailRecorded} {
+		for _, outcome := range []string{emailSent, emailDeferred, emailFailed, emailRecorded, emailInDoubt} {
 			emails.WithLabelValues(kind, outcome)
 		}
 	}
@@ -155,6 +156,10 @@ type mailOutcome struct {
 	// down: the server took no email at all (not reached, or broke off), rather than
 	// refusing this one for now; only that pauses the worker.
 	down bool
+	// inDoubt: the whole message went out and no answer came back. It is left claimed
+	// without an outcome, as a crash leaves one: in doubt, never sent again (err is for
+	// the log).
+	inDoubt bool
 }
 
 // smtpTimeout bounds one email's SMTP conversation: a server that stops answering must not
@@ -389,6 +394,10 @@ func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 		s.logger.DebugContext(ctx, "email not taken: tried again later", append(logging.Order(n.orderID), "kind", n.kind, "attempt", n.attempts+1, "retry_at", at, "err", err)...)
 	case emailFailed:
 		s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", err)...)
+	case emailInDoubt:
+		o.inDoubt = true
+		s.logger.WarnContext(ctx, "email in doubt: the mail server had the whole message and gave no answer; perhaps sent, not sent again",
+			append(logging.Order(n.orderID), "kind", n.kind, "err", err)...)
 	}
 	return o
 }
@@ -402,6 +411,9 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 	retries := make([]*time.Time, len(outcomes))
 	settled := make([]bool, len(outcomes))
 	for i, o := range outcomes {
+		if o.inDoubt {
+			continue // left claimed, with no outcome: in doubt (ids[i] 0 matches no row)
+		}
 		ids[i], errs[i], retries[i], settled[i] = o.id, o.err, o.retryAt, o.settled
 	}
 	rows, err := s.pool.Query(ctx, `
@@ -470,8 +482,11 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		host = net.JoinHostPort(u.Hostname(), "25")
 	}
 	if err := sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg)); err != nil {
-		if errors.As(err, new(notTaken)) {
+		switch {
+		case errors.As(err, new(notTaken)):
 			return emailDeferred, err
+		case errors.As(err, new(noAnswer)):
+			return emailInDoubt, err
 		}
 		return emailFailed, err
 	}
@@ -501,6 +516,14 @@ func (s *Outbox) overtaken(ctx context.Context, n notification) (string, error) 
 	}
 	return "", nil
 }
+
+// noAnswer is an error after the end of the message went out, with no answer back: the
+// server may have taken the email. It was recorded failed, "refused for good", and not
+// counted in doubt (a probe's server answered 250 after the timeout).
+type noAnswer struct{ err error }
+
+func (e noAnswer) Error() string { return e.err.Error() }
+func (e noAnswer) Unwrap() error { return e.err }
 
 // notTaken is an error after which the server certainly does not have the email, and
 // which may pass: it could not be reached, the conversation broke off before the end of
@@ -591,7 +614,7 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 		if errors.As(err, &reply) {
 			return refusal(err)
 		}
-		return err // the end of the message went out, and no answer came back: in doubt
+		return noAnswer{err} // the end of the message went out, and no answer came back: in doubt
 	}
 	_ = c.Quit() // taken: a QUIT that fails now leaves it taken
 	return nil
