@@ -65,7 +65,9 @@ func report(out io.Writer, cfg config, d *driver, m *monkey, recs []recovery, el
 		fmt.Fprintf(out, "chaos: recovery after a kill: median %s, longest %s (%d kills under load; %d after the last order, with nothing left to move)\n",
 			kills[len(kills)/2].Round(time.Millisecond), kills[len(kills)-1].Round(time.Millisecond), len(kills), idle)
 	}
-	fmt.Fprintf(out, "chaos: longest time to recover: %s (%s at +%s)\n", longest.moved.Round(time.Millisecond), longest.victim, longest.at.Sub(recs[0].at).Round(time.Second))
+	if longest.victim != "" { // a run cut short may have nothing to recover from
+		fmt.Fprintf(out, "chaos: longest time to recover: %s (%s at +%s)\n", longest.moved.Round(time.Millisecond), longest.victim, longest.at.Sub(recs[0].at).Round(time.Second))
+	}
 	if len(problems) == 0 {
 		fmt.Fprintln(out, "chaos: every check passed: end states, stock, no duplicate events or effects, no dead letters, legal histories")
 	} else {
