@@ -48,7 +48,9 @@ mailbox=""
 if [ -z "${SMTP_URL:-}" ]; then
   echo "building Mailpit (the first time takes a minute or two)…"
   mailpit=$(go tool -C tools/mailpit -n mailpit)
-  "$mailpit" --smtp "127.0.0.1:$(port 1025)" --listen "127.0.0.1:$(port 8025)" --quiet --disable-version-check > >(prefix mailpit) 2>&1 &
+  # It keeps the newest 10,000 (its default, 500, dropped the emails of a short load run
+  # that the dashboard still links to: a probe); in memory, a bound is still wanted.
+  "$mailpit" --smtp "127.0.0.1:$(port 1025)" --listen "127.0.0.1:$(port 8025)" --max 10000 --quiet --disable-version-check > >(prefix mailpit) 2>&1 &
   pids+=($!)
   export SMTP_URL="smtp://127.0.0.1:$(port 1025)"
   export DEV_MAILBOX_URL="${DEV_MAILBOX_URL:-http://localhost:$(port 8025)}"
