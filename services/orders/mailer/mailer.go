@@ -20,10 +20,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/idna"
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/logging"
@@ -465,9 +467,10 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		auth = smtp.PlainAuth("", u.User.Username(), pass, u.Hostname())
 	}
 	from := s.cfg.From
+	to := asciiDomain(n.to)
 	msg := strings.Join([]string{
 		"From: " + from,
-		"To: " + n.to,
+		"To: " + to,
 		"Subject: " + n.subject,
 		"Date: " + s.cfg.Now().UTC().Format(time.RFC1123Z),
 		"Message-ID: <" + n.orderID + "." + n.kind + "@ordermill>",
@@ -481,7 +484,7 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "25")
 	}
-	if err := sendMail(ctx, host, u.Hostname(), auth, from, n.to, []byte(msg)); err != nil {
+	if err := sendMail(ctx, host, u.Hostname(), auth, from, to, []byte(msg)); err != nil {
 		switch {
 		case errors.As(err, new(notTaken)):
 			return emailDeferred, err
@@ -515,6 +518,32 @@ func (s *Outbox) overtaken(ctx context.Context, n notification) (string, error) 
 		return fmt.Sprintf("not sent: the order is %s by now, and the confirmation asks for a payment", status), nil
 	}
 	return "", nil
+}
+
+// asciiDomain is address with its domain in ASCII (IDNA's A-labels, xn--…), which every
+// mail server takes: an internationalised domain went out as raw UTF-8 to servers that do
+// not offer SMTPUTF8, and one that refused it failed the email for good (a probe's
+// user@bücher.example, where user@xn--bcher-kva.example was delivered). A domain IDNA
+// cannot convert is left as it is.
+func asciiDomain(address string) string {
+	at := strings.LastIndexByte(address, '@')
+	if at < 0 || isASCII(address[at+1:]) {
+		return address
+	}
+	domain, err := idna.Lookup.ToASCII(address[at+1:])
+	if err != nil {
+		return address
+	}
+	return address[:at+1] + domain
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // noAnswer is an error after the end of the message went out, with no answer back: the
@@ -596,7 +625,11 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 			return notTaken{err: err}
 		}
 	}
-	if err := c.Mail(from); err != nil {
+	if ok, _ := c.Extension("SMTPUTF8"); !ok && !isASCII(to) {
+		// Sent raw, it broke RFC 6531, and a server refusing it failed the email all the same.
+		return fmt.Errorf("the address %q is not ASCII before its @, and the mail server does not take such addresses (no SMTPUTF8)", to)
+	}
+	if err := c.Mail(from); err != nil { // with SMTPUTF8 when the server offers it (net/smtp)
 		return refusal(err)
 	}
 	if err := c.Rcpt(to); err != nil {

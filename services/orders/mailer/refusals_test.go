@@ -342,3 +342,25 @@ func TestAConfirmationItsOrderOvertookIsNotSent(t *testing.T) {
 	}
 	assert.Empty(t, notificationByID(t, pool, first).errText)
 }
+
+// An internationalised domain goes out in ASCII (xn--…), which every server takes: it went
+// out as raw UTF-8 to a server that does not offer SMTPUTF8, and a refusal failed the
+// email for good. A local part beyond ASCII such a server cannot take: failed, saying why.
+func TestAnInternationalisedAddressGoesOutAsAServerTakesIt(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{}) // offers no SMTPUTF8
+	domain := insertNotification(t, pool, "ord-1", "order_confirmed", "user@bücher.example", "Your order is confirmed", "body")
+	local := insertNotification(t, pool, "ord-2", "order_confirmed", "jörg@example.com", "Your order is confirmed", "body")
+	_, err := newMailer(pool, srv.url("127.0.0.1", "", "")).SendPending(t.Context())
+	require.NoError(t, err)
+	mails := srv.received()
+	require.Len(t, mails, 1)
+	assert.Equal(t, []string{"user@xn--bcher-kva.example"}, mails[0].to)
+	msg, _ := parseMail(t, mails[0])
+	assert.Equal(t, "user@xn--bcher-kva.example", msg.Header.Get("To"))
+	assert.True(t, notificationByID(t, pool, domain).sent)
+	row := notificationByID(t, pool, local)
+	assert.False(t, row.sent)
+	assert.Nil(t, row.retryAt, "no later try can send it there")
+	assert.Contains(t, row.errText, "is not ASCII before its @, and the mail server does not take such addresses (no SMTPUTF8)")
+}
