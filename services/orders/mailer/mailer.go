@@ -627,7 +627,7 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 	}
 	if ok, _ := c.Extension("SMTPUTF8"); !ok && !isASCII(to) {
 		// Sent raw, it broke RFC 6531, and a server refusing it failed the email all the same.
-		return fmt.Errorf("the address %q is not ASCII before its @, and the mail server does not take such addresses (no SMTPUTF8)", to)
+		return fmt.Errorf("the address %q is not ASCII (its domain, when IDNA could make it so, is sent as xn--…), and the mail server does not take such addresses (no SMTPUTF8)", to)
 	}
 	if err := c.Mail(from); err != nil { // with SMTPUTF8 when the server offers it (net/smtp)
 		return refusal(err)

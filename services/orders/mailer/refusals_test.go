@@ -362,5 +362,5 @@ func TestAnInternationalisedAddressGoesOutAsAServerTakesIt(t *testing.T) {
 	row := notificationByID(t, pool, local)
 	assert.False(t, row.sent)
 	assert.Nil(t, row.retryAt, "no later try can send it there")
-	assert.Contains(t, row.errText, "is not ASCII before its @, and the mail server does not take such addresses (no SMTPUTF8)")
+	assert.Contains(t, row.errText, "is not ASCII (its domain, when IDNA could make it so, is sent as xn--…), and the mail server does not take such addresses (no SMTPUTF8)")
 }
