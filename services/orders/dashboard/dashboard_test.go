@@ -389,15 +389,23 @@ func TestDashboardBulkConfirmationDecidesWhatIsTicked(t *testing.T) {
 	assert.Equal(t, managerEmail, by)
 }
 
+// secondManager creates bob@example.com's account and signs him in: his browser and its
+// CSRF token.
+func (d *dash) secondManager(t *testing.T) (*http.Client, string) {
+	t.Helper()
+	require.NoError(t, orders.CreateManager(context.Background(), d.pool, "bob@example.com", managerPassword))
+	bob := orderstest.Client(t)
+	_, csrf := d.signIn(t, bob, "bob@example.com", managerPassword)
+	return bob, csrf
+}
+
 // A bulk decision refused for another manager's claim says where to decide the order: on
 // its own card. It said to tick "Decide anyway", which the bulk form has not.
 func TestDashboardBulkRefusalOfAClaimedOrderSaysWhereToDecideIt(t *testing.T) {
 	t.Parallel()
 	d := newDash(t)
 	d.holdOrder(t, "ord-claimed", "eve@example.com")
-	require.NoError(t, orders.CreateManager(context.Background(), d.pool, "bob@example.com", managerPassword))
-	bob := orderstest.Client(t)
-	_, bobCSRF := d.signIn(t, bob, "bob@example.com", managerPassword)
+	bob, bobCSRF := d.secondManager(t)
 	claimed := d.request(t, bob, "POST", "/dashboard/approvals/ord-claimed/claim", url.Values{"action": {"claim"}}, map[string]string{"HX-Request": "true", "X-CSRF-Token": bobCSRF})
 	require.Equal(t, http.StatusOK, claimed.status, claimed.body)
 
@@ -420,9 +428,7 @@ func TestDashboardClaimFormsNameTheClaimTheyShow(t *testing.T) {
 	t.Parallel()
 	d := newDash(t)
 	d.holdOrder(t, "ord-claimed", "eve@example.com")
-	require.NoError(t, orders.CreateManager(context.Background(), d.pool, "bob@example.com", managerPassword))
-	bob := orderstest.Client(t)
-	_, bobCSRF := d.signIn(t, bob, "bob@example.com", managerPassword)
+	bob, bobCSRF := d.secondManager(t)
 	ana := orderstest.Client(t)
 	_, anaCSRF := d.signIn(t, ana, managerEmail, managerPassword)
 	// formOf is the claim form of the claim box in p, as Claim sends it.
