@@ -69,6 +69,12 @@ func (s *State) UnmarshalJSON(b []byte) error {
 type PaymentWebhook struct {
 	payment.Webhook
 	Unsigned bool `json:"unsigned,omitempty"`
+	// Declined is a declined card as the release before 2026-12-07 passed it on (its
+	// "intentOnly" failure, in a webhook message or the saga's state across an upgrade):
+	// it ends nothing now (payment_intent.payment_failed is ignored), and read as a
+	// failure naming no session it opened a false payment_mismatch ticket (the review).
+	// Nothing sets it any more.
+	Declined bool `json:"intentOnly,omitempty"`
 }
 
 // MessageName is the name payment webhooks travel under to the saga.

@@ -201,6 +201,9 @@ func recordPaymentSession(in Input, ev payment.SessionCreated) ([]Effect, error)
 	// What the saga will remember once the effects so far have run: each webhook meets it.
 	remembered := State{Refunding: slices.Clone(in.State.Refunding)}
 	for _, wh := range in.State.PendingPayments {
+		if wh.Declined {
+			continue
+		}
 		if after != nil {
 			effects = append(effects, afterPaymentWait(after, wh)...)
 			continue
@@ -242,6 +245,8 @@ func endedBy(o order.Order, wh PaymentWebhook) *order.Order {
 func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	o := in.Order
 	switch {
+	case wh.Declined:
+		return nil, nil
 	case waitsForPayment(o):
 		return applyPayment(o, wh, in.State.Refunding), nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):

@@ -778,6 +778,13 @@ func TestProcessOrderPayment(t *testing.T) {
 			records: []order.Event{recordedSession, mismatchTicket("completed payment pay-0 refused: the payment is for 0.01 USD, the order totals 100.00 USD")},
 		},
 		{
+			name:  "a declined card the last release kept, and one it sent, end nothing and open no ticket",
+			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
+			state:   State{PendingPayments: []PaymentWebhook{{Webhook: payment.Webhook{ID: "evt-d", OrderID: testOrderID, Status: payment.StatusFailed, PaymentID: "pi-d"}, Declined: true}}},
+			want:    []Effect{RecordPaymentSession{Session: testSession}, confirmed(t), ClearPendingPayments{}},
+			records: []order.Event{recordedSession},
+		},
+		{
 			name:  "session created applies early webhooks in order: after a payment, a later failure changes nothing",
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
 			state: State{PendingPayments: []PaymentWebhook{completed, failed}},
@@ -879,6 +886,11 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atSessionOpen, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined"),
 			want:    []Effect{FailPayment{Webhook: payWH(payment.StatusFailed, "pay-1", "card declined")}},
 			records: []order.Event{order.PaymentFailed{PaymentID: "pay-1", Reason: "card declined", At: testRunAt}, cancelledEv(order.ReasonPaymentFailed, "card declined")},
+		},
+		{
+			name:  "a declined card the last release sent ends nothing",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, PaymentWebhook{Webhook: payment.Webhook{ID: "evt-d", OrderID: testOrderID, Status: payment.StatusFailed, PaymentID: "pi-d"}, Declined: true}),
+			want: nil,
 		},
 		{
 			name:  "payment webhook failed without a reason gets a default reason",

@@ -817,7 +817,7 @@ func OrderLive(o OrderDetail, csrf string) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			case "in_doubt":
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, "<strong class=\"error\" data-testid=\"notification-in-doubt\">· in doubt: its sender stopped mid-send; it may have gone out, and is not sent again: check with the customer</strong>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 76, "<strong class=\"error\" data-testid=\"notification-in-doubt\">· in doubt: its send broke off once the mail server may have had it; it may have gone out, and is not sent again: check with the customer</strong>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -70,11 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		sagas.ConsumerGroup, projections.ConsumerGroup)
 	var pgErr *pgconn.PgError
 	switch {
-	case err != nil && res.Events > 0:
+	case errors.Is(err, context.Canceled) && res.Events > 0:
 		// Each transaction's events are read by the services as it commits, and a signal
 		// lets the orders in flight end: what was written is a whole past, short of what was
 		// asked, not work for them.
 		return fmt.Errorf("%w: stopped after %d events of %d orders, every one ended, written as the services' past; `bin/replay projections` brings them into the read models", err, res.Events, res.Orders)
+	case err != nil && res.Events > 0:
+		// Any other failure leaves the orders then in flight mid-way (the review).
+		return fmt.Errorf("%w: stopped after %d events, written as the services' past, with the orders then in flight (up to 200) left mid-way: for a clean past, start again on a fresh database", err, res.Events)
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: an order of this seed is stored already
 		return fmt.Errorf("the database already holds orders of -seed %d (nothing written): give another -seed, or a fresh database", *seed)
 	case errors.Is(err, ordergen.ErrBehind):

@@ -70,12 +70,15 @@ type Result struct {
 	Orders, Events int
 }
 
+// windDown bounds how long Generate goes on writing once its context has ended.
+const windDown = 30 * time.Second
+
 // Generate writes order histories until at least opts.Events events are stored. Once ctx
 // ends it starts no more orders and writes the ones in flight to their ends, then returns
 // ctx's error: a past cut short is whole, every order of it ended as a finished one's
 // (cut between transactions, it left up to InFlight orders mid-way, some held for a
-// decision with no deadline, which a manager's approval set going: the review). Each
-// transaction begun is written whole.
+// decision with no deadline, which a manager's approval set going: the review), within
+// windDown. Each transaction begun is written whole.
 func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
 	if opts.Events == 0 {
 		opts.Events = 10_000
@@ -94,7 +97,12 @@ func Generate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, er
 	}
 	g := &generator{rnd: rand.New(rand.NewPCG(opts.Seed, 0x6f72646572)), clock: opts.Start, opts: opts}
 	var res Result
-	write := context.WithoutCancel(ctx)
+	// Writes outlive ctx by windDown at most: a database that stalls during the wind-down
+	// does not hold the program for good (the review).
+	write, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(windDown, cancel) })
+	defer stop()
 	for (res.Events < opts.Events && ctx.Err() == nil) || len(g.flight) > 0 {
 		batch := Batch{snapshots: opts.Snapshots}
 		for range opts.StepsPerTx {

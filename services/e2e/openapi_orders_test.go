@@ -118,8 +118,10 @@ func (r *contractRun) paymentWebhook(t *testing.T) string {
 	api.want(t, http.StatusBadRequest, "POST", s.orders+"/webhooks/payment", long, stripeSignature(long, paymentSecret))
 	// A part of a payment refunded before the order it names recorded the payment is sent
 	// back for Stripe to send again.
+	waiting := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, waiting, "awaiting_payment")
 	part := refundedCharge("pi_contract_part", 100, false)
-	part["metadata"] = map[string]any{"order_id": late}
+	part["metadata"] = map[string]any{"order_id": waiting}
 	early := stripeEvent(t, "evt-contract-refund-early", "charge.refunded", part)
 	api.want(t, http.StatusConflict, "POST", s.orders+"/webhooks/payment", early, stripeSignature(early, paymentSecret))
 	return late

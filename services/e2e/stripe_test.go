@@ -414,6 +414,19 @@ func TestAPartRefundedBeforeItsPaymentIsSentAgainLater(t *testing.T) {
 	s.waitTicket(t, id, "refunded_outside")
 	assert.Regexp(t, `refunded in part \(1\.00 USD so far\)`, s.oneRefundTicket(t, id))
 	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status, "the order goes on; a person decides")
+
+	// Only an order that may yet record the payment waits for it: another integration's
+	// order, or a part of another payment refunded on an order past its payment wait, was
+	// answered 409 until Stripe gave up (the second review).
+	theirs := refundedCharge("pi_of_another_integration", 1_00, false)
+	theirs["metadata"] = map[string]any{"order_id": "their-order-2"}
+	status, answer = s.sendStripe(t, stripeEvent(t, "evt_part_theirs", "charge.refunded", theirs), paymentSecret)
+	assert.Equal(t, http.StatusOK, status, "%v", answer)
+	assert.Equal(t, "unknown_order", answer["outcome"])
+	second := refundedCharge("pi_second_"+strings.ReplaceAll(id, "-", ""), 1_00, false)
+	second["metadata"] = map[string]any{"order_id": id}
+	status, answer = s.sendStripe(t, stripeEvent(t, "evt_part_second_"+id, "charge.refunded", second), paymentSecret)
+	assert.Equal(t, http.StatusAccepted, status, "recorded on the paid order: %v", answer)
 }
 
 // A second payment Stripe reports for an order already paid (another payment intent) is

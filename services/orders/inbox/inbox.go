@@ -224,11 +224,21 @@ func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.
 		return
 	}
 	err := s.pool.QueryRow(r.Context(), paidOrderSQL, rf.PaymentID).Scan(&rf.OrderID)
+	if errors.Is(err, pgx.ErrNoRows) && named != "" && !rf.Full {
+		var waits bool
+		if waits, err = s.waitsForPayment(r.Context(), named); err == nil && waits {
+			err = errPartTooEarly
+		} else if err == nil {
+			err = pgx.ErrNoRows
+		}
+	}
 	switch {
-	case errors.Is(err, pgx.ErrNoRows) && named != "" && !rf.Full:
+	case errors.Is(err, errPartTooEarly):
 		// Recorded now, a part refunded would have the order refuse the whole payment, and
 		// keep the rest when given up (the review). Sent again once the order records the
-		// payment, it is a refund after payment: the order goes on, a person decides.
+		// payment, it is a refund after payment: the order goes on, a person decides. Only
+		// while the order may yet record it: another integration's order, or one past its
+		// payment, was answered 409 until Stripe gave up (the second review).
 		s.countWebhook(r, outcomeTooEarly)
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeConflict,
 			"a part of payment %s refunded before order %s recorded the payment: send it again once it has", apperr.Excerpt(rf.PaymentID), named))
@@ -245,6 +255,25 @@ func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.
 	}
 	s.recordWebhook(w, r, inboundWebhook{provider: "payment", eventID: rf.ID, orderID: rf.OrderID, status: statusRefunded, name: payment.RefundReportName,
 		data: rf, unsigned: !signed, unknownIsFinal: true})
+}
+
+// errPartTooEarly marks a part of a payment refunded before the order it names, still
+// waiting for its payment, recorded the payment.
+var errPartTooEarly = errors.New("a part refunded before the payment")
+
+// waitsForPayment reports whether order id is here and has not reached the end of its
+// payment wait, by its summary (which may lag, never lead).
+func (s *Inbox) waitsForPayment(ctx context.Context, id string) (bool, error) {
+	var status string
+	err := s.pool.QueryRow(ctx, `SELECT status FROM orders.order_summaries WHERE order_id = $1`, id).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st, err := order.ParseStatus(status)
+	return err == nil && (st == order.StatusAwaitingPayment || st.CanReach(order.StatusAwaitingPayment)), nil
 }
 
 // statusRefunded is the status an inbox row of a refund report records.

@@ -32,15 +32,16 @@ const (
 	StatusQueued   = "queued"   // waiting for its first try, or being sent
 	StatusDeferred = "deferred" // the server did not take it; tried again at RetryAt
 	StatusSent     = "sent"     // handed to the mail server
-	StatusNotSent  = "not_sent" // recorded, never sent: no address, no mail server configured, or a confirmation its order overtook (Error says which)
+	StatusNotSent  = "not_sent" // recorded, never sent: no address, no mail server configured, or a confirmation of an order given up (Error says which)
 	StatusFailed   = "failed"   // refused for good (Error)
 	StatusInDoubt  = "in_doubt" // its send broke off once the server may have had it (a crash, no answer to the message): perhaps sent; never tried again
 )
 
 // InDoubtAfter is how long after it was claimed an email not settled is in doubt: longer
-// than a send may take (smtpTimeout), so only an email whose sender stopped mid-send (a
-// crash: a stop lets the send finish) reads so. The server may have taken it; it is never
-// sent again (at most once, docs/RELIABILITY.md), so a person must look.
+// than a send may take (smtpTimeout), so only an email whose send broke off reads so: its
+// sender stopped mid-send (a crash), or the whole message got no answer (left so, noAnswer).
+// The server may have taken it; it is never sent again (at most once, docs/RELIABILITY.md),
+// so a person must look.
 const InDoubtAfter = 2 * smtpTimeout
 
 // status is what became of n, from its row.

@@ -84,7 +84,7 @@ const DefaultSenders = 8
 const (
 	emailSent     = "sent"     // accepted by the SMTP server
 	emailDeferred = "deferred" // certainly not taken (server unreachable, refusing for now): tried again later
-	emailFailed   = "failed"   // refused for good, cut off once the server may have taken it, or not taken for RetryFor: never retried (at most once)
+	emailFailed   = "failed"   // refused for good, or not taken for RetryFor: never retried (at most once)
 	emailRecorded = "recorded" // no SMTP configured, or no address: only logged
 	emailInDoubt  = "in_doubt" // the whole message went out and no answer came back: perhaps sent, never again
 )
@@ -113,7 +113,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 	}
 	emails := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "emails_total",
-		Help: "Emails handled by the sender, a try each, by kind and outcome (sent, deferred: not taken by the server, tried again later, failed, recorded: no SMTP configured or no address, in_doubt: no answer to the whole message).",
+		Help: "Emails handled by the sender, a try each, by kind and outcome (sent, deferred: not taken by the server, tried again later, failed, recorded: no SMTP configured, no address or a confirmation of an order given up, in_doubt: no answer to the whole message).",
 	}, []string{"kind", "outcome"})
 	// Every series starts at 0, so increase() sees the first failure after a restart.
 	for _, kind := range []string{sagas.KindOrderConfirmed, sagas.KindOrderCompleted, sagas.KindOrderCancelled, sagas.KindOrderRejected} {
@@ -497,24 +497,28 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 }
 
 // overtaken says why email n, tried before and put back, is not to be sent now that its
-// order has moved on, or "": a confirmation asks the customer to pay, and one held back
-// by the mail server went out after the order had been cancelled (a probe: "Pay at … to
-// have it shipped", for a cancelled order). Its order's summary may lag behind, never
-// run ahead, so a summary past the payment wait is the order's. A first try, just after
-// the email was recorded, asks nothing.
+// order has been given up, or "": a confirmation asks the customer to pay, and one held
+// back by the mail server went out after the order had been cancelled (a probe: "Pay at …
+// to have it shipped", for a cancelled order). A paid order's still goes: it says there
+// is nothing more to do once paid, and it is the customer's only confirmation (the
+// review). Its order's summary may lag behind, never run ahead. A first try, as a rule
+// just after the email was recorded, asks nothing.
 func (s *Outbox) overtaken(ctx context.Context, n notification) (string, error) {
 	if n.attempts == 0 || n.kind != sagas.KindOrderConfirmed {
 		return "", nil
 	}
+	stmt, done := statement(ctx)
+	defer done()
 	var status string
-	err := s.pool.QueryRow(ctx, `SELECT status FROM orders.order_summaries WHERE order_id = $1`, n.orderID).Scan(&status)
+	err := s.pool.QueryRow(stmt, `SELECT status FROM orders.order_summaries WHERE order_id = $1`, n.orderID).Scan(&status)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return "", nil
 	case err != nil:
-		return "", notTaken{err: fmt.Errorf("read the order's status: %w", err)}
+		// Tried again later, as an email refused for now: not an outage of the mail server.
+		return "", notTaken{err: fmt.Errorf("read the order's status: %w", err), forNow: true}
 	}
-	if st, err := order.ParseStatus(status); err == nil && st != order.StatusAwaitingPayment && !st.CanReach(order.StatusAwaitingPayment) {
+	if st := order.Status(status); st == order.StatusCancelled || st == order.StatusRejected {
 		return fmt.Sprintf("not sent: the order is %s by now, and the confirmation asks for a payment", status), nil
 	}
 	return "", nil

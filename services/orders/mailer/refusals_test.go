@@ -308,20 +308,20 @@ func TestForOrderSaysWhatBecameOfEachEmail(t *testing.T) {
 	assert.Equal(t, 1.0, inDoubt, "ordermill_emails_in_doubt counts the email cut off")
 }
 
-// A confirmation held back by the mail server and tried again once its order has moved
-// past the payment wait is not sent: it asks for a payment, and a probe's customer got
-// "Pay at … to have it shipped" after the order's cancellation. One whose order still
-// waits goes out.
-func TestAConfirmationItsOrderOvertookIsNotSent(t *testing.T) {
+// A confirmation held back by the mail server and tried again once its order was given up
+// is not sent: it asks for a payment, and a probe's customer got "Pay at … to have it
+// shipped" after the order's cancellation. One whose order still waits, or is paid (its
+// text says there is nothing more to do then), goes out.
+func TestAConfirmationOfAnOrderGivenUpIsNotSent(t *testing.T) {
 	pool := pgtest.Pool(t)
 	srv := startSMTP(t, smtpConfig{})
-	for id, status := range map[string]string{"ord-cancelled": "cancelled", "ord-paid": "awaiting_delivery", "ord-waiting": "awaiting_payment"} {
+	for id, status := range map[string]string{"ord-cancelled": "cancelled", "ord-rejected": "rejected", "ord-paid": "awaiting_delivery", "ord-waiting": "awaiting_payment"} {
 		_, err := pool.Exec(t.Context(), `INSERT INTO orders.order_summaries (order_id, status, total_cents, currency, item_count, created_at, updated_at, last_position)
 			VALUES ($1, $2, 100, 'USD', 1, now(), now(), 1)`, id, status)
 		require.NoError(t, err)
 	}
 	ids := map[string]int64{}
-	for _, order := range []string{"ord-cancelled", "ord-paid", "ord-waiting"} {
+	for _, order := range []string{"ord-cancelled", "ord-rejected", "ord-paid", "ord-waiting"} {
 		ids[order] = insertNotification(t, pool, order, "order_confirmed", order+"@example.com", "Your order is confirmed", "Pay at …")
 	}
 	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET attempts = 1`) // deferred once, due again
@@ -334,8 +334,8 @@ func TestAConfirmationItsOrderOvertookIsNotSent(t *testing.T) {
 	for _, m := range srv.received() {
 		to = append(to, m.to...)
 	}
-	assert.ElementsMatch(t, []string{"ord-waiting@example.com", "new@example.com"}, to)
-	for order, why := range map[string]string{"ord-cancelled": "the order is cancelled by now", "ord-paid": "the order is awaiting_delivery by now"} {
+	assert.ElementsMatch(t, []string{"ord-waiting@example.com", "ord-paid@example.com", "new@example.com"}, to)
+	for order, why := range map[string]string{"ord-cancelled": "the order is cancelled by now", "ord-rejected": "the order is rejected by now"} {
 		row := notificationByID(t, pool, ids[order])
 		assert.True(t, row.sent, "settled: %s", order)
 		assert.Contains(t, row.errText, why)

@@ -654,12 +654,12 @@ type Notification struct {
 	// SentAt When it was sent, or settled without sending (status not_sent).
 	SentAt *time.Time `json:"sentAt,omitempty"`
 
-	// Status What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back was overtaken by its order, cancelled or paid by the next try; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again).
+	// Status What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back until its order was cancelled or rejected; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again).
 	Status  NotificationStatus `json:"status"`
 	Subject string             `json:"subject"`
 }
 
-// NotificationStatus What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back was overtaken by its order, cancelled or paid by the next try; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again).
+// NotificationStatus What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back until its order was cancelled or rejected; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again).
 type NotificationStatus string
 
 // Order What the operator reads.
