@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -132,4 +133,19 @@ func OverviewCounts(ctx context.Context, q eventstore.Querier, since string) ([]
 		out = append(out, c)
 	}
 	return out, open, nil
+}
+
+// SummaryStatus is order id's status by its summary, which may lag behind the order,
+// never run ahead of it; ok is false when the order has no summary (none here, or not
+// projected yet).
+func SummaryStatus(ctx context.Context, q eventstore.Querier, id string) (st order.Status, ok bool, err error) {
+	var status string
+	err = q.QueryRow(ctx, `SELECT status FROM orders.order_summaries WHERE order_id = $1`, id).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("the summary of order %s: %w", id, err)
+	}
+	return order.Status(status), true, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/metrics"
+	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/sagas"
 )
 
@@ -509,17 +510,13 @@ func (s *Outbox) overtaken(ctx context.Context, n notification) (string, error) 
 	}
 	stmt, done := statement(ctx)
 	defer done()
-	var status string
-	err := s.pool.QueryRow(stmt, `SELECT status FROM orders.order_summaries WHERE order_id = $1`, n.orderID).Scan(&status)
+	st, _, err := projections.SummaryStatus(stmt, s.pool, n.orderID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return "", nil
 	case err != nil:
 		// Tried again later, as an email refused for now: not an outage of the mail server.
-		return "", notTaken{err: fmt.Errorf("read the order's status: %w", err), forNow: true}
-	}
-	if st := order.Status(status); st == order.StatusCancelled || st == order.StatusRejected {
-		return fmt.Sprintf("not sent: the order is %s by now, and the confirmation asks for a payment", status), nil
+		return "", notTaken{err: err, forNow: true}
+	case st == order.StatusCancelled || st == order.StatusRejected:
+		return fmt.Sprintf("not sent: the order is %s by now, and the confirmation asks for a payment", st), nil
 	}
 	return "", nil
 }
