@@ -262,18 +262,17 @@ func (s *Inbox) refundReport(w http.ResponseWriter, r *http.Request, rf payment.
 var errPartTooEarly = errors.New("a part refunded before the payment")
 
 // waitsForPayment reports whether order id is here and has not reached the end of its
-// payment wait, by its summary (which may lag, never lead).
+// payment wait, by its stream: its summary, which lags, did not know an order placed a
+// moment before.
 func (s *Inbox) waitsForPayment(ctx context.Context, id string) (bool, error) {
-	var status string
-	err := s.pool.QueryRow(ctx, `SELECT status FROM orders.order_summaries WHERE order_id = $1`, id).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
+	o, err := orderstream.Load(ctx, s.pool, id)
+	if apperr.ErrorCode(err) == apperr.CodeNotFound {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	st, err := order.ParseStatus(status)
-	return err == nil && (st == order.StatusAwaitingPayment || st.CanReach(order.StatusAwaitingPayment)), nil
+	return o.Status == order.StatusAwaitingPayment || o.Status.CanReach(order.StatusAwaitingPayment), nil
 }
 
 // statusRefunded is the status an inbox row of a refund report records.
