@@ -120,8 +120,7 @@ func (r *contractRun) paymentWebhook(t *testing.T) string {
 	// back for Stripe to send again.
 	waiting := s.placeOrder(t, lowRisk)
 	s.waitStatus(t, waiting, "awaiting_payment")
-	part := refundedCharge("pi_contract_part", 100, false)
-	part["metadata"] = map[string]any{"order_id": waiting}
+	part := namingOrder(refundedCharge("pi_contract_part", 100, false), waiting)
 	early := stripeEvent(t, "evt-contract-refund-early", "charge.refunded", part)
 	api.want(t, http.StatusConflict, "POST", s.orders+"/webhooks/payment", early, stripeSignature(early, paymentSecret))
 	return late

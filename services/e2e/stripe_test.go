@@ -320,6 +320,13 @@ func refundedCharge(paymentIntent string, amount int64, full bool) map[string]an
 		"amount": 100_00, "amount_refunded": amount, "currency": "usd", "refunded": full, "status": "succeeded"}
 }
 
+// namingOrder is charge with the order id Stripe copies into it from its payment
+// intent's metadata (order_id).
+func namingOrder(charge map[string]any, orderID string) map[string]any {
+	charge["metadata"] = map[string]any{"order_id": orderID}
+	return charge
+}
+
 // A refund made in Stripe's dashboard (charge.refunded) names no order: it is recorded on
 // the order its payment intent paid, with a refunded_outside ticket for a person, and the
 // order keeps its status. A refund of a payment no order records (another integration on
@@ -366,8 +373,7 @@ func TestARefundReportedBeforeItsPaymentKeepsItFromPaying(t *testing.T) {
 	cs := s.checkoutSession(t, id, "paid")
 	pi := cs["payment_intent"].(string)
 
-	charge := refundedCharge(pi, cs["amount_total"].(int64), true)
-	charge["metadata"] = map[string]any{"order_id": id} // Stripe copies the payment intent's
+	charge := namingOrder(refundedCharge(pi, cs["amount_total"].(int64), true), id)
 	status, answer := s.sendStripe(t, stripeEvent(t, "evt_refunded_"+id, "charge.refunded", charge), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status, "%v", answer)
 	assert.Equal(t, id, answer["orderId"], "the order the charge names")
@@ -379,12 +385,11 @@ func TestARefundReportedBeforeItsPaymentKeepsItFromPaying(t *testing.T) {
 	o := s.order(t, id)
 	assert.Equal(t, "awaiting_payment", o.Status, "the refunded payment does not pay the order")
 
-	charge = refundedCharge("pi_of_another_integration", 500, true)
-	charge["metadata"] = map[string]any{"order_id": "their-order-1"}
+	charge = namingOrder(refundedCharge("pi_of_another_integration", 500, true), "their-order-1")
 	status, answer = s.sendStripe(t, stripeEvent(t, "evt_refunded_theirs", "charge.refunded", charge), paymentSecret)
 	assert.Equal(t, http.StatusOK, status, "another integration's order: not retried for days")
 	assert.Equal(t, "unknown_order", answer["outcome"])
-	charge["metadata"] = map[string]any{"order_id": strings.Repeat("x", 200)} // Stripe takes 500
+	charge = namingOrder(charge, strings.Repeat("x", 200)) // Stripe takes 500
 	status, answer = s.sendStripe(t, stripeEvent(t, "evt_refunded_theirs_long", "charge.refunded", charge), paymentSecret)
 	assert.Equal(t, http.StatusOK, status, "an order id Ordermill could not have given names no order: %v", answer)
 	assert.Equal(t, "ignored", answer["outcome"])
@@ -400,8 +405,7 @@ func TestAPartRefundedBeforeItsPaymentIsSentAgainLater(t *testing.T) {
 	s.waitStatus(t, id, "awaiting_payment")
 	cs := s.checkoutSession(t, id, "paid")
 	pi := cs["payment_intent"].(string)
-	charge := refundedCharge(pi, 1_00, false)
-	charge["metadata"] = map[string]any{"order_id": id}
+	charge := namingOrder(refundedCharge(pi, 1_00, false), id)
 	refunded := stripeEvent(t, "evt_part_"+id, "charge.refunded", charge)
 	status, answer := s.sendStripe(t, refunded, paymentSecret)
 	require.Equal(t, http.StatusConflict, status, "%v", answer)
@@ -418,13 +422,11 @@ func TestAPartRefundedBeforeItsPaymentIsSentAgainLater(t *testing.T) {
 	// Only an order that may yet record the payment waits for it: another integration's
 	// order, or a part of another payment refunded on an order past its payment wait, was
 	// answered 409 until Stripe gave up (the second review).
-	theirs := refundedCharge("pi_of_another_integration", 1_00, false)
-	theirs["metadata"] = map[string]any{"order_id": "their-order-2"}
+	theirs := namingOrder(refundedCharge("pi_of_another_integration", 1_00, false), "their-order-2")
 	status, answer = s.sendStripe(t, stripeEvent(t, "evt_part_theirs", "charge.refunded", theirs), paymentSecret)
 	assert.Equal(t, http.StatusOK, status, "%v", answer)
 	assert.Equal(t, "unknown_order", answer["outcome"])
-	second := refundedCharge("pi_second_"+strings.ReplaceAll(id, "-", ""), 1_00, false)
-	second["metadata"] = map[string]any{"order_id": id}
+	second := namingOrder(refundedCharge("pi_second_"+strings.ReplaceAll(id, "-", ""), 1_00, false), id)
 	status, answer = s.sendStripe(t, stripeEvent(t, "evt_part_second_"+id, "charge.refunded", second), paymentSecret)
 	assert.Equal(t, http.StatusAccepted, status, "recorded on the paid order: %v", answer)
 }
