@@ -444,12 +444,6 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 // address; otherwise it is only logged, and the error says why (emailRecorded). It says
 // what became of it (emailSent, emailDeferred, emailFailed or emailRecorded).
 func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
-	if why, err := s.overtaken(ctx, n); err != nil {
-		return emailDeferred, err
-	} else if why != "" {
-		s.logger.InfoContext(ctx, "email not sent: overtaken by its order", append(logging.Order(n.orderID), "kind", n.kind, "why", why)...)
-		return emailRecorded, errors.New(why)
-	}
 	if s.cfg.SMTPURL == "" || n.to == "" {
 		reason := "no mail server configured (SMTP_URL): logged, not sent"
 		if n.to == "" {
@@ -457,6 +451,12 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		}
 		s.logger.Info("email recorded, not sent", append(logging.Order(n.orderID), "reason", reason, "kind", n.kind, "to", n.to, "subject", n.subject)...)
 		return emailRecorded, errors.New(reason)
+	}
+	if why, err := s.overtaken(ctx, n); err != nil {
+		return emailDeferred, err
+	} else if why != "" {
+		s.logger.InfoContext(ctx, "email not sent: overtaken by its order", append(logging.Order(n.orderID), "kind", n.kind, "why", why)...)
+		return emailRecorded, errors.New(why)
 	}
 	u, err := url.Parse(s.cfg.SMTPURL)
 	if err != nil {
@@ -497,15 +497,16 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 	return emailSent, nil
 }
 
-// overtaken says why email n, tried before and put back, is not to be sent now that its
-// order has been given up, or "": a confirmation asks the customer to pay, and one held
-// back by the mail server went out after the order had been cancelled (a probe: "Pay at …
-// to have it shipped", for a cancelled order). A paid order's still goes: it says there
-// is nothing more to do once paid, and it is the customer's only confirmation (the
-// review). Its order's summary may lag behind, never run ahead. A first try, as a rule
-// just after the email was recorded, asks nothing.
+// overtaken says why confirmation n is not to be sent now that its order has been given
+// up, or "": a confirmation asks the customer to pay, and one held back by the mail server
+// went out after the order had been cancelled (a probe: "Pay at … to have it shipped", for
+// a cancelled order). A first try is asked too: one that comes late (a backlog, a mailer
+// stopped for a while) is as stale as a retry. A paid order's still goes: it says there is
+// nothing more to do once paid, and it is the customer's only confirmation (the review).
+// Its order's summary may lag behind, never run ahead; one not written yet is an order
+// placed a moment ago, whose confirmation goes.
 func (s *Outbox) overtaken(ctx context.Context, n notification) (string, error) {
-	if n.attempts == 0 || n.kind != sagas.KindOrderConfirmed {
+	if n.kind != sagas.KindOrderConfirmed {
 		return "", nil
 	}
 	stmt, done := statement(ctx)

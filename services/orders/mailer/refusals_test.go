@@ -310,8 +310,9 @@ func TestForOrderSaysWhatBecameOfEachEmail(t *testing.T) {
 
 // A confirmation held back by the mail server and tried again once its order was given up
 // is not sent: it asks for a payment, and a probe's customer got "Pay at … to have it
-// shipped" after the order's cancellation. One whose order still waits, or is paid (its
-// text says there is nothing more to do then), goes out.
+// shipped" after the order's cancellation. Nor is one whose first try comes after it (a
+// backlog). One whose order still waits, is paid (its text says there is nothing more to
+// do then), or has no summary yet (placed a moment ago), goes out.
 func TestAConfirmationOfAnOrderGivenUpIsNotSent(t *testing.T) {
 	pool := pgtest.Pool(t)
 	srv := startSMTP(t, smtpConfig{})
@@ -327,6 +328,10 @@ func TestAConfirmationOfAnOrderGivenUpIsNotSent(t *testing.T) {
 	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET attempts = 1`) // deferred once, due again
 	require.NoError(t, err)
 	first := insertNotification(t, pool, "ord-new", "order_confirmed", "new@example.com", "Your order is confirmed", "Pay at …")
+	_, err = pool.Exec(t.Context(), `INSERT INTO orders.order_summaries (order_id, status, total_cents, currency, item_count, created_at, updated_at, last_position)
+		VALUES ('ord-late', 'cancelled', 100, 'USD', 1, now(), now(), 1)`)
+	require.NoError(t, err)
+	ids["ord-late"] = insertNotification(t, pool, "ord-late", "order_confirmed", "ord-late@example.com", "Your order is confirmed", "Pay at …")
 
 	_, err = newMailer(pool, srv.url("127.0.0.1", "", "")).SendPending(t.Context())
 	require.NoError(t, err)
@@ -335,7 +340,7 @@ func TestAConfirmationOfAnOrderGivenUpIsNotSent(t *testing.T) {
 		to = append(to, m.to...)
 	}
 	assert.ElementsMatch(t, []string{"ord-waiting@example.com", "ord-paid@example.com", "new@example.com"}, to)
-	for order, why := range map[string]string{"ord-cancelled": "the order is cancelled by now", "ord-rejected": "the order is rejected by now"} {
+	for order, why := range map[string]string{"ord-cancelled": "the order is cancelled by now", "ord-rejected": "the order is rejected by now", "ord-late": "the order is cancelled by now"} {
 		row := notificationByID(t, pool, ids[order])
 		assert.True(t, row.sent, "settled: %s", order)
 		assert.Contains(t, row.errText, why)
