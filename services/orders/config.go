@@ -109,6 +109,11 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		if !order.ValidEmail(cfg.MailFrom) {
 			return cfg, fmt.Errorf("MAIL_FROM=%q is not an email address like orders@shop.example", apperr.Excerpt(cfg.MailFrom))
 		}
+		// An internationalised domain goes out as xn--…, which every server takes; a local
+		// part beyond ASCII only a server with SMTPUTF8 takes, so every email would fail.
+		if cfg.MailFrom = mailer.ASCIIDomain(cfg.MailFrom); !mailer.IsASCII(cfg.MailFrom) {
+			return cfg, fmt.Errorf("MAIL_FROM=%q: the part before @ must be ASCII, which every mail server takes", apperr.Excerpt(cfg.MailFrom))
+		}
 	}
 	if cfg.SMTPURL, err = env.URL("SMTP_URL", "", "smtp"); err != nil {
 		return cfg, err

@@ -148,6 +148,7 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		// request carries put every sign-in under the proxy's address.
 		{map[string]string{"MAIL_FROM": "not an email"}, `MAIL_FROM="not an email" is not an email address like orders@shop.example`},
 		{map[string]string{"MAIL_FROM": "Shop <orders@shop.example>"}, "MAIL_FROM"},
+		{map[string]string{"MAIL_FROM": "jörg@shop.example"}, `MAIL_FROM="jörg@shop.example": the part before @ must be ASCII`},
 		{map[string]string{"CLIENT_IP_HEADER": "bad header"}, `CLIENT_IP_HEADER="bad header" is not a header name like X-Real-IP`},
 		// A typo's hundred million senders took 23 GB; an amount past an int64 of cents wrapped.
 		{map[string]string{"MAIL_SENDERS": "100000000"}, "MAIL_SENDERS=100000000: from 1 to 256 senders"},
@@ -163,6 +164,9 @@ func TestManagerTokensConfiguration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "orders@shop.example", cfg.MailFrom)
 	assert.Equal(t, "X-Real-IP", cfg.ClientIPHeader)
+	cfg, err = orders.ConfigFromEnv(productionEnv(map[string]string{"MAIL_FROM": "orders@bücher.example"}))
+	require.NoError(t, err)
+	assert.Equal(t, "orders@xn--bcher-kva.example", cfg.MailFrom, "sent as every mail server takes it")
 
 	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)

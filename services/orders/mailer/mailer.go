@@ -468,7 +468,7 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		auth = smtp.PlainAuth("", u.User.Username(), pass, u.Hostname())
 	}
 	from := s.cfg.From
-	to := asciiDomain(n.to)
+	to := ASCIIDomain(n.to)
 	msg := strings.Join([]string{
 		"From: " + from,
 		"To: " + to,
@@ -522,14 +522,14 @@ func (s *Outbox) overtaken(ctx context.Context, n notification) (string, error) 
 	return "", nil
 }
 
-// asciiDomain is address with its domain in ASCII (IDNA's A-labels, xn--…), which every
+// ASCIIDomain is address with its domain in ASCII (IDNA's A-labels, xn--…), which every
 // mail server takes: an internationalised domain went out as raw UTF-8 to servers that do
 // not offer SMTPUTF8, and one that refused it failed the email for good (a probe's
 // user@bücher.example, where user@xn--bcher-kva.example was delivered). A domain IDNA
 // cannot convert is left as it is.
-func asciiDomain(address string) string {
+func ASCIIDomain(address string) string {
 	at := strings.LastIndexByte(address, '@')
-	if at < 0 || isASCII(address[at+1:]) {
+	if at < 0 || IsASCII(address[at+1:]) {
 		return address
 	}
 	domain, err := idna.Lookup.ToASCII(address[at+1:])
@@ -539,7 +539,8 @@ func asciiDomain(address string) string {
 	return address[:at+1] + domain
 }
 
-func isASCII(s string) bool {
+// IsASCII says whether s holds only ASCII characters.
+func IsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false
@@ -627,7 +628,7 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 			return notTaken{err: err}
 		}
 	}
-	if ok, _ := c.Extension("SMTPUTF8"); !ok && !isASCII(to) {
+	if ok, _ := c.Extension("SMTPUTF8"); !ok && !IsASCII(to) {
 		// Sent raw, it broke RFC 6531, and a server refusing it failed the email all the same.
 		return fmt.Errorf("the address %q is not ASCII (its domain, when IDNA could make it so, is sent as xn--…), and the mail server does not take such addresses (no SMTPUTF8)", to)
 	}
