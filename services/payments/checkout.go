@@ -135,8 +135,11 @@ status <strong data-testid="status">{{.Session.Status}}</strong>.</p>
 {{if .Open}}<form method="post">
 <input type="hidden" name="csrf_token" value="{{.CSRFToken}}">
 <button name="outcome" value="completed" data-testid="pay">Pay</button>
-<button name="outcome" value="failed" data-testid="decline">Decline</button>
-</form>{{end}}
+<button name="outcome" value="failed" data-testid="decline">Fail the payment</button>
+</form>
+<p><small>Failing stands for the provider's last word on the session (it will take no payment, as when
+Stripe's session expires): the order is cancelled. A card declined at Stripe lets the customer try again
+and ends nothing.</small></p>{{end}}
 {{if .Settled}}<form method="post">
 <input type="hidden" name="csrf_token" value="{{.CSRFToken}}">
 <button name="outcome" value="{{.Session.Status}}" data-testid="notify">Tell the shop again</button>
