@@ -129,6 +129,53 @@ func TestRebuildEqualsLiveAndRepeats(t *testing.T) {
 	assert.Empty(t, schemasLike(t, pool, "replay_%"), "no build is left behind")
 }
 
+// What an operator granted on the live tables, and the comments on them, survive a
+// rebuild: its swap dropped them, and a reporting role lost its SELECT.
+func TestARebuildKeepsGrantsAndComments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	generate(t, pool, ordergen.Options{Events: 600, Seed: 3})
+	consumeLive(t, pool)
+	var suffix string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT md5(random()::text)`).Scan(&suffix))
+	reader := "ordermill_test_reader_" + suffix[:12] // roles are the cluster's: a name of its own
+	_, err := pool.Exec(ctx, `CREATE ROLE `+reader+` NOLOGIN`)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := pool.Exec(context.Background(), `DROP OWNED BY `+reader)
+		assert.NoError(t, err)
+		_, err = pool.Exec(context.Background(), `DROP ROLE `+reader)
+		assert.NoError(t, err)
+	})
+	for _, stmt := range []string{
+		`GRANT SELECT ON orders.order_summaries TO ` + reader + ` WITH GRANT OPTION`,
+		`GRANT SELECT (order_id, status) ON orders.support_tickets TO ` + reader,
+		`COMMENT ON TABLE orders.order_summaries IS 'one row an order'`,
+	} {
+		_, err := pool.Exec(ctx, stmt)
+		require.NoError(t, err)
+	}
+
+	_, err = projections.Rebuild(ctx, pool, projections.Options{})
+	require.NoError(t, err)
+
+	var table, grantable, column, otherColumn bool
+	var comment string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT
+		has_table_privilege($1, 'orders.order_summaries', 'SELECT'),
+		has_table_privilege($1, 'orders.order_summaries', 'SELECT WITH GRANT OPTION'),
+		has_column_privilege($1, 'orders.support_tickets', 'status', 'SELECT'),
+		has_column_privilege($1, 'orders.support_tickets', 'reason', 'SELECT'),
+		coalesce(obj_description('orders.order_summaries'::regclass, 'pg_class'), '')`, reader).
+		Scan(&table, &grantable, &column, &otherColumn, &comment))
+	assert.True(t, table, "the table's grant")
+	assert.True(t, grantable, "with its grant option")
+	assert.True(t, column, "a column's grant")
+	assert.False(t, otherColumn, "only the columns granted")
+	assert.Equal(t, "one row an order", comment)
+}
+
 func schemasLike(t *testing.T, pool *pgxpool.Pool, pattern string) []string {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `SELECT nspname FROM pg_namespace WHERE nspname LIKE $1`, pattern)

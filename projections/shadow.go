@@ -14,7 +14,7 @@ import (
 
 // The tables of a rebuild are built in a schema of their own, copied from the live tables'
 // definitions as the database holds them (so they follow every migration): columns,
-// defaults, checks, storage parameters (a fillfactor), keys and indexes, all before the
+// defaults, checks, storage parameters (a fillfactor), comments, keys and indexes, all before the
 // first row, so that no statement of the rebuild ever runs long (a long statement would
 // hold a transaction id and with it every consumer of the log). The triggers come once the bulk of the rows is in.
 
@@ -27,13 +27,16 @@ func createTables(ctx context.Context, pool *pgxpool.Pool, schema string, ps []P
 		}
 		for _, t := range tablesOf(ps) {
 			_, err := tx.Exec(ctx, "CREATE TABLE "+table(schema, t.Name)+" (LIKE "+table(Schema, t.Name)+
-				" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION)")
+				" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)")
 			if err != nil {
 				return fmt.Errorf("create %s.%s: %w", schema, t.Name, err)
 			}
 			keys, err := queryStrings(ctx, tx, `
 				SELECT format('ALTER TABLE %s SET (%s)', $2::text, array_to_string(reloptions, ', '))
 				FROM pg_class WHERE oid = $1::regclass AND reloptions IS NOT NULL
+				UNION ALL
+				SELECT format('COMMENT ON TABLE %s IS %L', $2::text, obj_description($1::regclass, 'pg_class'))
+				WHERE obj_description($1::regclass, 'pg_class') IS NOT NULL
 				UNION ALL (
 				SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', $2::text, conname, pg_get_constraintdef(oid))
 				FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname)`,
@@ -159,7 +162,13 @@ func swapTables(ctx context.Context, tx pgx.Tx, schema string, ps []Projection) 
 		if err != nil {
 			return err
 		}
-		var stmts []string
+		// What the operator granted on the live table (a reporting role's SELECT, on the
+		// table or some columns) goes with it: a rebuild dropped every grant, and the
+		// reports failed with "permission denied" from the swap on (a probe's reading).
+		stmts, err := queryStrings(ctx, tx, grantsSQL, live, table(schema, t.Name))
+		if err != nil {
+			return err
+		}
 		for _, o := range owned {
 			seq, _, _ := strings.Cut(o, " ")
 			stmts = append(stmts, "ALTER SEQUENCE "+seq+" OWNED BY NONE")
@@ -177,6 +186,23 @@ func swapTables(ctx context.Context, tx pgx.Tx, schema string, ps []Projection) 
 	}
 	return nil
 }
+
+// grantsSQL writes the GRANT statements that give the table $2 the privileges granted on
+// the live table $1, to every role but $2's owner (who holds them all): the table's, with
+// their grant options, and its columns'.
+const grantsSQL = `
+	SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2::text,
+		CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+		CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+	FROM pg_class c, aclexplode(c.relacl) a
+	WHERE c.oid = $1::regclass AND a.grantee <> (SELECT relowner FROM pg_class WHERE oid = $2::regclass)
+	UNION ALL
+	SELECT format('GRANT %s (%I) ON %s TO %s%s', a.privilege_type, att.attname, $2::text,
+		CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+		CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+	FROM pg_attribute att, aclexplode(att.attacl) a
+	WHERE att.attrelid = $1::regclass AND att.attnum > 0 AND NOT att.attisdropped
+		AND a.grantee <> (SELECT relowner FROM pg_class WHERE oid = $2::regclass)`
 
 // swapLockWait bounds how long the swap waits for each live table's lock.
 const swapLockWait = "3s"
