@@ -283,13 +283,51 @@ func Open(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, ready := range []func(context.Context, *pgxpool.Pool) error{RequireOwn, Migrate} {
-		if err := ready(ctx, pool); err != nil {
-			pool.Close()
-			return nil, err
-		}
+	if err := ready(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
 	}
 	return pool, nil
+}
+
+// openLock is the advisory lock under which Open checks and migrates a database, asked
+// for every openLockPoll while another process holds it.
+const (
+	openLock     = 0x6f70656e // "open"
+	openLockPoll = 100 * time.Millisecond
+)
+
+// ready checks that pool's database is Ordermill's (RequireOwn) and migrates it, one
+// process at a time, on a session of its own that holds openLock: several services started
+// at once on a new database took one another's half-applied migrations for another
+// application's tables, and a probe's start of all four lost one or two of them so.
+func ready(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx)) // which ends the session and its lock
+	// Asked again and again, not waited for in one statement: a statement waiting is a
+	// transaction, and a migration that builds an index CONCURRENTLY waits for every
+	// transaction to end, so the lock's holder would wait for its waiters.
+	for {
+		var taken bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, openLock).Scan(&taken); err != nil {
+			return fmt.Errorf("wait for the other processes migrating database %s: %w", pool.Config().ConnConfig.Database, err)
+		}
+		if taken {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the other processes migrating database %s: %w", pool.Config().ConnConfig.Database, ctx.Err())
+		case <-time.After(openLockPoll):
+		}
+	}
+	if err := RequireOwn(ctx, pool); err != nil {
+		return err
+	}
+	return Migrate(ctx, pool)
 }
 
 // Connect connects a pool to the database databaseURL names, configured as Open's, and

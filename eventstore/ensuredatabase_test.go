@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore"
@@ -117,4 +119,55 @@ func TestADatabaseWithAnExtensionIsNotAnotherApplications(t *testing.T) {
 	pool.Close()
 	_, err = eventstore.Open(ctx, fresh(`CREATE EXTENSION pg_stat_statements; CREATE TABLE customers (id int)`), "test")
 	require.ErrorContains(t, err, "holds tables, none of them Ordermill's")
+}
+
+// Services started at once on a new database check and migrate it one at a time: one saw
+// another's half-applied migrations as another application's tables and refused to start
+// (a probe: 2 starts of 4 lost a service so). Open waits while another holds the lock,
+// and finds the database Ordermill's once that one has migrated it.
+func TestOpenWaitsForAnotherProcessMigrating(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres: skipped with -short (make unit)")
+	}
+	ctx := t.Context()
+	name := "ordermill_open_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	u, err := url.Parse(pgtest.BaseURL())
+	require.NoError(t, err)
+	u.Path = "/" + name
+	require.NoError(t, eventstore.EnsureDatabase(ctx, u.String()))
+	t.Cleanup(func() { dropDatabase(t, name) })
+	other, err := pgx.Connect(ctx, u.String())
+	require.NoError(t, err)
+	defer other.Close(ctx)
+	// The other process, mid-way: its lock taken, a first table of its migrations made.
+	_, err = other.Exec(ctx, `SELECT pg_advisory_lock($1)`, eventstore.OpenLock)
+	require.NoError(t, err)
+	_, err = other.Exec(ctx, `CREATE TABLE half_migrated (id int)`)
+	require.NoError(t, err)
+
+	opened := make(chan error, 1)
+	go func() {
+		pool, err := eventstore.Open(ctx, u.String(), "test")
+		if err == nil {
+			pool.Close()
+		}
+		opened <- err
+	}()
+	watcher, err := pgxpool.New(ctx, u.String())
+	require.NoError(t, err)
+	defer watcher.Close()
+	require.Eventually(t, func() bool { // Open, asking for the lock
+		var asked bool
+		err := watcher.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+			AND application_name = 'ordermill-test' AND query LIKE '%pg_try_advisory_lock%')`).Scan(&asked)
+		return err == nil && asked
+	}, 10*time.Second, 5*time.Millisecond)
+
+	migrated, err := pgxpool.New(ctx, u.String())
+	require.NoError(t, err)
+	require.NoError(t, eventstore.Migrate(ctx, migrated))
+	migrated.Close()
+	_, err = other.Exec(ctx, `SELECT pg_advisory_unlock($1)`, eventstore.OpenLock)
+	require.NoError(t, err)
+	require.NoError(t, <-opened, "the database is Ordermill's once migrated")
 }

@@ -12,3 +12,6 @@ func SetMaintenanceDatabase(name string) (restore func()) {
 	maintenanceDatabase = name
 	return func() { maintenanceDatabase = old }
 }
+
+// OpenLock is the advisory lock Open checks and migrates under.
+const OpenLock = openLock
