@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,7 +25,7 @@ var vars = []host.Var{
 	{Name: "DELIVERY_WEBHOOK_URL", Default: delivery.DefaultOrdersWebhookURL, Meaning: "where the courier simulator sends its webhooks"},
 }
 
-func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+func build(logger *slog.Logger, env host.Env) (host.Start, error) {
 	secret, err := env.Secret("DELIVERY_WEBHOOK_SECRET", webhooksig.DevCourierSecret,
 		"the secret the courier signs its webhooks with")
 	if err != nil {
@@ -42,10 +43,13 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 	if err != nil {
 		return nil, err
 	}
-	return delivery.New(pool, logger, delivery.Config{
+	cfg := delivery.Config{
 		WebhookSecret:    secret,
 		OrdersWebhookURL: webhookURL,
 		Simulator:        host.DevMode(env),
 		Callers:          callers,
-	}), nil
+	}
+	return func(_ context.Context, pool *pgxpool.Pool, _ net.Addr) (host.Service, error) {
+		return delivery.New(pool, logger, cfg), nil
+	}, nil
 }

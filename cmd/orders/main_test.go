@@ -61,7 +61,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, err)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	dev, err := orders.Build(ctx, pool, logger, host.EnvOf(devEnv))
+	dev, err := hosttest.Started(ctx, orders.Build, pool, logger, host.EnvOf(devEnv))
 	require.NoError(t, err)
 	devSrv := httptest.NewServer(dev.Handler())
 	require.Equal(t, http.StatusSeeOther, signIn(t, browser, devSrv.URL, orders.DevManagerEmail, orders.DevDashboardPassword),
@@ -69,7 +69,7 @@ func TestDevAccountDoesNotSurviveIntoProduction(t *testing.T) {
 	require.NoError(t, orders.CreateManager(ctx, pool, "ana@example.com", "a long real password"))
 	devSrv.Close()
 
-	prod, err := orders.Build(ctx, pool, logger, host.EnvOf(productionEnv))
+	prod, err := hosttest.Started(ctx, orders.Build, pool, logger, host.EnvOf(productionEnv))
 	require.NoError(t, err)
 	prodSrv := httptest.NewServer(prod.Handler())
 	defer prodSrv.Close()
@@ -94,7 +94,7 @@ func TestStartUpShowsOnlyThePublishedDevPassword(t *testing.T) {
 	for password, shown := range map[string]bool{"": true, "my-own-Secret-pw-77": false} {
 		var logged strings.Builder
 		env := map[string]string{"DEV_MODE": "1", "DASHBOARD_DEV_PASSWORD": password}
-		_, err := orders.Build(context.Background(), pool, slog.New(slog.NewTextHandler(&logged, nil)), host.EnvOf(env))
+		_, err := hosttest.Started(context.Background(), orders.Build, pool, slog.New(slog.NewTextHandler(&logged, nil)), host.EnvOf(env))
 		require.NoError(t, err)
 		assert.Contains(t, logged.String(), "dashboard sign-in: "+orders.DevManagerEmail)
 		assert.Equal(t, shown, strings.Contains(logged.String(), orders.DevDashboardPassword), "%q", password)
@@ -108,6 +108,6 @@ func TestStartUpShowsOnlyThePublishedDevPassword(t *testing.T) {
 func TestVariablesAreDocumented(t *testing.T) {
 	pool := pgtest.Pool(t)
 	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(3001), orders.Vars...), func(env host.Env) {
-		_, _ = orders.Build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+		_, _ = hosttest.Started(context.Background(), orders.Build, pool, slog.New(slog.DiscardHandler), env)
 	}, devEnv, productionEnv)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -31,7 +32,7 @@ var vars = []host.Var{
 	{Name: "STRIPE_API_BASE", Default: "https://api.stripe.com", Meaning: "Stripe's API, for tests against stripe-mock only"},
 }
 
-func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+func build(logger *slog.Logger, env host.Env) (host.Start, error) {
 	secret, err := env.Secret("PAYMENT_WEBHOOK_SECRET", webhooksig.DevPaymentSecret,
 		"the secret the payment provider signs its webhooks with")
 	if err != nil {
@@ -60,14 +61,17 @@ func build(_ context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.
 	if provider == nil && !host.DevMode(env) {
 		logger.Warn("payments: PAYMENT_PROVIDER is the simulator outside dev mode: sessions take no money; set PAYMENT_PROVIDER=stripe")
 	}
-	return payments.New(pool, logger, payments.Config{
+	cfg := payments.Config{
 		WebhookSecret:    secret,
 		OrdersWebhookURL: webhookURL,
 		PublicURL:        publicURL,
 		Simulator:        host.DevMode(env),
 		Callers:          callers,
 		Provider:         provider,
-	}), nil
+	}
+	return func(_ context.Context, pool *pgxpool.Pool, _ net.Addr) (host.Service, error) {
+		return payments.New(pool, logger, cfg), nil
+	}, nil
 }
 
 // paymentProvider is the provider PAYMENT_PROVIDER names: nil for the simulator, the

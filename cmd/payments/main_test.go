@@ -48,7 +48,6 @@ func serve(h http.Handler, method, path, body, token string) *httptest.ResponseR
 // Findings 1 and 7 of issue 8: outside dev mode the service refuses to start, with one line
 // naming the variable, when a secret it needs is missing or is a published development value.
 func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
-	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
 	for _, c := range []struct {
 		env  map[string]string
@@ -69,7 +68,7 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		{map[string]string{"DEV_MODE": "1", "PAYMENTS_PUBLIC_URL": "shop"}, "PAYMENTS_PUBLIC_URL"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_1", "STRIPE_SUCCESS_URL": "/paid"}, "STRIPE_SUCCESS_URL"},
 	} {
-		_, err := build(ctx, nil, logger, host.EnvOf(c.env))
+		_, err := build(logger, host.EnvOf(c.env))
 		require.Error(t, err, "%v", c.env)
 		assert.Contains(t, err.Error(), c.want)
 		assert.NotContains(t, err.Error(), "\n", "one line")
@@ -81,7 +80,7 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 // PAYMENTS_PUBLIC_URL says.
 func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 	pool := pgtest.Pool(t)
-	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
+	svc, err := hosttest.Started(context.Background(), build, pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
 		"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52", "PAYMENTS_PUBLIC_URL": "https://pay.example.com/",
 	}))
 	require.NoError(t, err)
@@ -101,7 +100,7 @@ func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 // In dev mode the development token opens the procedures and the simulator is there.
 func TestDevModeHasTheSimulatorAndDevelopmentToken(t *testing.T) {
 	pool := pgtest.Pool(t)
-	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1"}))
+	svc, err := hosttest.Started(context.Background(), build, pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1"}))
 	require.NoError(t, err)
 	h := svc.Handler()
 	created := openSession(t, pool, svc)
@@ -118,7 +117,7 @@ func TestDevModeHasTheSimulatorAndDevelopmentToken(t *testing.T) {
 func TestStripeProviderFromTheEnvironment(t *testing.T) {
 	mock := stripemock.Start(t)
 	pool := pgtest.Pool(t)
-	svc, err := build(context.Background(), pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
+	svc, err := hosttest.Started(context.Background(), build, pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
 		"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_fromenv",
 		"STRIPE_API_BASE": mock.URL, "STRIPE_SUCCESS_URL": "https://shop.example/paid",
 	}))
@@ -134,6 +133,6 @@ func TestStripeProviderFromTheEnvironment(t *testing.T) {
 func TestVariablesAreDocumented(t *testing.T) {
 	pool := pgtest.Pool(t)
 	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
-		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+		_, _ = hosttest.Started(context.Background(), build, pool, slog.New(slog.DiscardHandler), env)
 	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"})
 }

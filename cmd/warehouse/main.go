@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -23,7 +24,7 @@ var vars = []host.Var{
 	{Name: "SEED_CATALOG", Default: "", Meaning: "1: seed the demo catalog at start-up"},
 }
 
-func build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+func build(logger *slog.Logger, env host.Env) (host.Start, error) {
 	// The orders service is the one caller: its workflow reserves and releases stock.
 	callers, err := host.ServiceTokens(env, "warehouse", "orders")
 	if err != nil {
@@ -33,11 +34,13 @@ func build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env hos
 	if err != nil {
 		return nil, err
 	}
-	if seed {
-		if err := warehouse.Seed(ctx, pool); err != nil {
-			return nil, fmt.Errorf("seed catalog: %w", err)
+	return func(ctx context.Context, pool *pgxpool.Pool, _ net.Addr) (host.Service, error) {
+		if seed {
+			if err := warehouse.Seed(ctx, pool); err != nil {
+				return nil, fmt.Errorf("seed catalog: %w", err)
+			}
+			logger.Info("demo catalog seeded (GET /api/inventory lists it)")
 		}
-		logger.Info("demo catalog seeded (GET /api/inventory lists it)")
-	}
-	return warehouse.New(pool, logger, warehouse.Config{Callers: callers}), nil
+		return warehouse.New(pool, logger, warehouse.Config{Callers: callers}), nil
+	}, nil
 }

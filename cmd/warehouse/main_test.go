@@ -21,9 +21,9 @@ import (
 // procedures accept that token only.
 func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	_, err := build(context.Background(), nil, logger, host.EnvOf(nil))
+	_, err := build(logger, host.EnvOf(nil))
 	require.EqualError(t, err, "SERVICE_TOKEN_ORDERS is required outside DEV_MODE=1: the bearer token the orders service presents to the warehouse service")
-	_, err = build(context.Background(), nil, logger, host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}))
+	_, err = build(logger, host.EnvOf(map[string]string{"SERVICE_TOKEN_ORDERS": host.DevServiceToken("orders")}))
 	require.ErrorContains(t, err, "SERVICE_TOKEN_ORDERS holds the published development value")
 
 	pool := pgtest.Pool(t)
@@ -31,7 +31,7 @@ func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 		"tok-orders-7f3a9c1e52":        {"SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52", "SEED_CATALOG": "1"},
 		host.DevServiceToken("orders"): {"DEV_MODE": "1"},
 	} {
-		svc, err := build(context.Background(), pool, logger, host.EnvOf(env))
+		svc, err := hosttest.Started(context.Background(), build, pool, logger, host.EnvOf(env))
 		require.NoError(t, err)
 		h := svc.Handler()
 		release := func(authorization string) int {
@@ -51,13 +51,13 @@ func TestWarehouseNeedsTheOrdersServicesToken(t *testing.T) {
 func TestVariablesAreDocumented(t *testing.T) {
 	pool := pgtest.Pool(t)
 	hosttest.DocumentedVars(t, "../../README.md", append(host.ProcessVars(0), vars...), func(env host.Env) {
-		_, _ = build(context.Background(), pool, slog.New(slog.DiscardHandler), env)
+		_, _ = hosttest.Started(context.Background(), build, pool, slog.New(slog.DiscardHandler), env)
 	}, map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "1"}, map[string]string{"SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"})
 }
 
 // SEED_CATALOG is a switch: a value that is neither stops the start-up, naming it, rather
 // than starting without the catalog the operator asked for.
 func TestSeedCatalogIsASwitch(t *testing.T) {
-	_, err := build(context.Background(), nil, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "banana"}))
+	_, err := build(slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{"DEV_MODE": "1", "SEED_CATALOG": "banana"}))
 	require.EqualError(t, err, `SEED_CATALOG="banana": use 1 or 0 (or true or false)`)
 }

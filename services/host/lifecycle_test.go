@@ -3,15 +3,19 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -296,8 +300,10 @@ func TestAProcessStopsInTimeWhenItsDatabaseHangs(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- host.Run(ctx, "test", 3000, env, func(context.Context, *pgxpool.Pool, *slog.Logger, host.Env) (host.Service, error) {
-			return consumingService{handle: noop}, nil
+		done <- host.Run(ctx, "test", 3000, env, func(*slog.Logger, host.Env) (host.Start, error) {
+			return func(context.Context, *pgxpool.Pool, net.Addr) (host.Service, error) {
+				return consumingService{handle: noop}, nil
+			}, nil
 		})
 	}()
 	require.Eventually(t, func() bool {
@@ -319,5 +325,40 @@ func TestAProcessStopsInTimeWhenItsDatabaseHangs(t *testing.T) {
 	case <-time.After(time.Minute):
 		proxy.Close()
 		t.Fatal("the process did not stop")
+	}
+}
+
+// A process that cannot start touches no database: its service's settings are read, and
+// its port taken, before the database is created or migrated. A probe's bad setting left
+// a new database migrated (in a rolling upgrade, a schema migrated under the old release
+// by a binary that then exits), and a production start on a port in use first removed the
+// dev accounts another process was using.
+func TestAStartThatCannotServeLeavesNoDatabase(t *testing.T) {
+	u, err := url.Parse(pgtest.BaseURL())
+	require.NoError(t, err)
+	u.Path = "/ordermill_never_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	started := false
+	start := func(context.Context, *pgxpool.Pool, net.Addr) (host.Service, error) {
+		started = true
+		return consumingService{handle: noop}, nil
+	}
+	for _, c := range []struct {
+		addr  string
+		build host.Build
+		want  string
+	}{
+		{"127.0.0.1:0", func(*slog.Logger, host.Env) (host.Start, error) {
+			return nil, errors.New("RISK_THRESHOLD=500: from 0 to 100")
+		}, "RISK_THRESHOLD=500"},
+		{taken.Addr().String(), func(*slog.Logger, host.Env) (host.Start, error) { return start, nil }, "PORT, HOST or ADDR: listen tcp"},
+	} {
+		env := host.EnvOf(map[string]string{"DEV_MODE": "1", "DATABASE_URL": u.String(), "ADDR": c.addr, "LOG_LEVEL": "error"})
+		err := host.Run(t.Context(), "test", 3000, env, c.build)
+		require.ErrorContains(t, err, c.want)
+		assert.ErrorIs(t, eventstore.MustExist(t.Context(), u.String()), eventstore.ErrNoDatabase, "%s: no database created", c.want)
+		assert.False(t, started, "nothing started")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -139,12 +141,25 @@ func (b *lockedBuffer) Bytes() []byte {
 
 func (b *lockedBuffer) String() string { return string(b.Bytes()) }
 
+// noService is a service's host.Build that stops the start once the process's own
+// settings are read.
+func noService(*slog.Logger, host.Env) (host.Start, error) {
+	return nil, errors.New("no service")
+}
+
+// neverStarts is a service's host.Build whose service reads nothing and never starts.
+func neverStarts(*slog.Logger, host.Env) (host.Start, error) {
+	return func(context.Context, *pgxpool.Pool, net.Addr) (host.Service, error) {
+		return nil, errors.New("not started")
+	}, nil
+}
+
 // --help and the README list every variable a service process reads, whichever service.
 func TestProcessVariablesAreDocumented(t *testing.T) {
 	stopped, cancel := context.WithCancel(context.Background())
 	cancel() // Run reads its whole configuration before it connects anywhere
 	hosttest.DocumentedVars(t, "../../README.md", host.ProcessVars(3000), func(env host.Env) {
-		_ = host.Run(stopped, "test", 3000, env, nil)
+		_ = host.Run(stopped, "test", 3000, env, noService)
 	}, map[string]string{}, map[string]string{"DEV_MODE": "1", "OTEL_TRACES_EXPORTER": "none", "DATABASE_URL": "postgres://127.0.0.1:1/x"})
 }
 
@@ -184,7 +199,7 @@ func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer taken.Close()
-	err = host.Run(context.Background(), "test", 3000, host.EnvOf(map[string]string{"PPROF_ADDR": taken.Addr().String()}), nil)
+	err = host.Run(context.Background(), "test", 3000, host.EnvOf(map[string]string{"PPROF_ADDR": taken.Addr().String(), "ADDR": "127.0.0.1:0"}), neverStarts)
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "PPROF_ADDR: listen tcp"), "an address taken stops the start, naming it: %v", err)
 }

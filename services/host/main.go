@@ -114,12 +114,21 @@ func (e Env) Int(key string, def int) (int, error) {
 	return n, nil
 }
 
-// Build constructs a process's service from its database pool and environment.
-type Build func(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env Env) (Service, error)
+// Build reads a service's configuration from env, refusing any value it cannot honour, and
+// returns what starts the service. It runs before anything else: a process that cannot
+// start creates no database, migrates none and takes no port (a probe's bad setting left a
+// new database migrated, the hazard of a rolling upgrade, and a production start on a port
+// in use first removed the dev accounts another process was using).
+type Build func(logger *slog.Logger, env Env) (Start, error)
+
+// Start constructs the configured service once its database is open and its port, addr,
+// taken.
+type Start func(ctx context.Context, pool *pgxpool.Pool, addr net.Addr) (Service, error)
 
 // Run is the whole life of a service process: read its configuration (any value it
-// cannot honour stops it here, with one line naming the variable), create the database
-// and apply migrations if needed, build the service and serve until ctx ends.
+// cannot honour stops it here, with one line naming the variable), take its port, create
+// the database and apply migrations if needed, start the service and serve until ctx
+// ends.
 func Run(ctx context.Context, name string, defaultPort int, env Env, build Build) error {
 	cfg, err := readProcess(env, defaultPort)
 	if err != nil {
@@ -133,6 +142,15 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 		// with no line in its log.
 		logger.Warn("DEV_MODE: development secrets and tokens are accepted, unsigned webhooks, the simulators and reads without a credential are open: never where others can reach it")
 	}
+	start, err := build(logger, env)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("PORT, HOST or ADDR: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this is for a start that fails
 	shutdownTracing, err := setupTracing(ctx, name, cfg.tracesExporter)
 	if err != nil {
 		return err
@@ -154,13 +172,9 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 		return err
 	}
 	defer closePool(pool, logger)
-	svc, err := build(ctx, pool, logger, env)
+	svc, err := start(ctx, pool, ln.Addr())
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("PORT, HOST or ADDR: %w", err)
 	}
 	hurry, _ := ctx.Value(hurryKey{}).(<-chan struct{})
 	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit, Hurry: hurry})
@@ -274,6 +288,12 @@ func servePprof(ctx context.Context, logger *slog.Logger, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
+	if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
+		// The profiler shows the process's memory (its secrets too) and a profile slows it.
+		logger.Warn("PPROF_ADDR: the profiler listens on every interface: give it 127.0.0.1:PORT unless others must reach it", "addr", ln.Addr().String())
+	} else {
+		logger.Info("profiler served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	}
 	srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -404,4 +424,18 @@ func finish(ctx context.Context, stop func(), err error, w io.Writer, name strin
 		return 0
 	}
 	return 1
+}
+
+// LocalURL is the http URL a browser on this machine reaches addr at: localhost for an
+// address that listens on every interface. The dashboard's sign-in line printed :3001
+// whatever the port (a probe's ADDR=127.0.0.1:4701).
+func LocalURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

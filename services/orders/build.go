@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -13,36 +14,37 @@ import (
 )
 
 // Build is the orders process's host.Build: the service configured from env, with the
-// development dashboard account created in DEV_MODE and removed outside it.
-func Build(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+// development dashboard account created in DEV_MODE and removed outside it when it starts.
+func Build(logger *slog.Logger, env host.Env) (host.Start, error) {
 	cfg, err := ConfigFromEnv(env)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.DevMode {
-		if err := dashboard.EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
-			return nil, fmt.Errorf("DASHBOARD_DEV_PASSWORD: the dev dashboard account's password: %w", err)
+	return func(ctx context.Context, pool *pgxpool.Pool, addr net.Addr) (host.Service, error) {
+		if cfg.DevMode {
+			if err := dashboard.EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
+				return nil, fmt.Errorf("DASHBOARD_DEV_PASSWORD: the dev dashboard account's password: %w", err)
+			}
+			// The published password is shown; one the operator chose is not: it is theirs,
+			// and a log is read by others (a probe found it printed).
+			password := cfg.DashboardDevPassword
+			if password != DevDashboardPassword {
+				password = "the DASHBOARD_DEV_PASSWORD you set"
+			}
+			logger.Info(fmt.Sprintf("dashboard sign-in: %s / %s", DevManagerEmail, password), "url", host.LocalURL(addr)+"/dashboard")
+		} else {
+			// The development account's password is published: after a dev-mode run on this
+			// database it must not let anyone in, nor may the sessions it opened.
+			removed, err := dashboard.RemoveDevAccounts(ctx, pool)
+			if err != nil {
+				return nil, err
+			}
+			if len(removed) > 0 {
+				logger.Warn("removed dashboard accounts created in dev mode, and their sessions", "accounts", removed)
+			}
 		}
-		// The published password is shown; one the operator chose is not: it is theirs, and
-		// a log is read by others (a probe found it printed).
-		password := cfg.DashboardDevPassword
-		if password != DevDashboardPassword {
-			password = "the DASHBOARD_DEV_PASSWORD you set"
-		}
-		logger.Info(fmt.Sprintf("dashboard sign-in: %s / %s", DevManagerEmail, password),
-			"url", "http://localhost:"+env.String("PORT", "3001")+"/dashboard")
-	} else {
-		// The development account's password is published: after a dev-mode run on this
-		// database it must not let anyone in, nor may the sessions it opened.
-		removed, err := dashboard.RemoveDevAccounts(ctx, pool)
-		if err != nil {
-			return nil, err
-		}
-		if len(removed) > 0 {
-			logger.Warn("removed dashboard accounts created in dev mode, and their sessions", "accounts", removed)
-		}
-	}
-	return New(pool, logger, cfg), nil
+		return New(pool, logger, cfg), nil
+	}, nil
 }
 
 // The changes SetManager makes to an account.

@@ -3,10 +3,15 @@
 package hosttest
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/services/host"
 )
@@ -48,4 +53,14 @@ func DocumentedVars(t *testing.T, readme string, vars []host.Var, build func(hos
 			t.Errorf("%s is not in the README's configuration table", v.Name)
 		}
 	}
+}
+
+// Started builds and starts a service as host.Run does, on pool, as if served at
+// 127.0.0.1:3000: a configuration build refuses is its error, before pool is touched.
+func Started(ctx context.Context, build host.Build, pool *pgxpool.Pool, logger *slog.Logger, env host.Env) (host.Service, error) {
+	start, err := build(logger, env)
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, pool, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3000})
 }
