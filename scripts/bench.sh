@@ -62,7 +62,7 @@ start_system() {
       return 1
     fi
   done
-  dropdb --if-exists --force -h "$host" -p "$port" -U "$user" "$db" || return 1
+  fresh_database || return 1
   # Migrations first, once, so the four processes do not queue on the migration lock.
   "$bin"/replay -migrate-only >/dev/null || return 1
   if [ -n "${BENCH_HISTORY_EVENTS:-}" ]; then
@@ -81,6 +81,30 @@ start_system() {
     wait_healthy "${services[$i]}" $((base_port + i)) "${pids[$i]}" || return 1
   done
   top_up_stock || return 1
+}
+
+# bench_mark is the comment on a database this script made, which its next run may drop.
+bench_mark="made by scripts/bench.sh, which drops it at its next run"
+
+# fresh_database drops the database and makes it again, marked as the bench's. It drops
+# only a database of its own: one it made, the default ordermill_bench, or one that holds
+# no tables (a probe pointed bin/chaos at the development database, with its services
+# connected, and it was dropped: this script did the same).
+fresh_database() {
+  local psql_admin=(psql -X -q -At -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d postgres -v db="$db")
+  local mark tables
+  # The database's comment, "-" when it has none, nothing when there is no such database.
+  mark=$("${psql_admin[@]}" <<<"SELECT coalesce(shobj_description(oid, 'pg_database'), '-') FROM pg_database WHERE datname = :'db'") || return 1
+  if [ -n "$mark" ] && [ "$mark" != "$bench_mark" ] && [ "$db" != ordermill_bench ]; then
+    tables=$(psql -X -At -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d "$db" -c \
+      "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'") || return 1
+    if [ "$tables" != 0 ]; then
+      echo "bench: BENCH_DATABASE_URL names database $db, which holds $tables tables and was not made by this script: it drops its database at each run, so name another (the default is ordermill_bench), or drop $db yourself" >&2
+      return 1
+    fi
+  fi
+  dropdb --if-exists --force -h "$host" -p "$port" -U "$user" "$db" || return 1
+  "${psql_admin[@]}" <<<"CREATE DATABASE :\"db\"; COMMENT ON DATABASE :\"db\" IS '$bench_mark'" || return 1
 }
 
 wait_healthy() {

@@ -115,6 +115,9 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
+// defaultDatabaseName is the database of a run by default, on DATABASE_URL's server.
+const defaultDatabaseName = "ordermill_chaos"
+
 // defaultDatabase is CHAOS_DATABASE_URL, else database ordermill_chaos on DATABASE_URL's
 // server: never the development database itself, since the run drops its database.
 func defaultDatabase() string {
@@ -129,7 +132,7 @@ func defaultDatabase() string {
 	if err != nil {
 		return base
 	}
-	u.Path = "/ordermill_chaos"
+	u.Path = "/" + defaultDatabaseName
 	return u.String()
 }
 

@@ -275,7 +275,13 @@ func (s *system) stopAll() {
 	}
 }
 
-// freshDatabase drops and creates the run's database, on the server's maintenance database.
+// chaosMark is the comment on a database bin/chaos made, which its next run may drop.
+const chaosMark = "made by bin/chaos, which drops it at its next run"
+
+// freshDatabase drops and creates the run's database, on the server's maintenance
+// database. It drops only a database of its own: one it made (chaosMark), the default
+// ordermill_chaos, or one that holds no tables. A probe gave it the development database,
+// with four services connected, and it dropped it WITH (FORCE).
 func freshDatabase(ctx context.Context, raw string) error {
 	name, admin, err := eventstore.Maintenance(raw)
 	if err != nil {
@@ -289,12 +295,46 @@ func freshDatabase(ctx context.Context, raw string) error {
 		return fmt.Errorf("connect to the maintenance database of %s: %w", redact(raw), err)
 	}
 	defer conn.Close(ctx)
+	var mark *string
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&mark)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return err
+	case (mark == nil || *mark != chaosMark) && name != defaultDatabaseName:
+		if err := requireEmpty(ctx, raw, name); err != nil {
+			return err
+		}
+	}
 	ident := pgx.Identifier{name}.Sanitize()
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+	for _, stmt := range []string{
+		"DROP DATABASE IF EXISTS " + ident + " WITH (FORCE)",
+		"CREATE DATABASE " + ident,
+		"COMMENT ON DATABASE " + ident + " IS '" + chaosMark + "'",
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requireEmpty refuses database name (at raw) when it holds a table: it is someone's.
+func requireEmpty(ctx context.Context, raw, name string) error {
+	conn, err := pgx.Connect(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redact(raw), err)
+	}
+	defer conn.Close(ctx)
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`).Scan(&tables); err != nil {
 		return err
 	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+ident)
-	return err
+	if tables > 0 {
+		return fmt.Errorf("-database-url names database %s, which holds %d tables and was not made by bin/chaos: it drops its database at the start of each run, so name another (the default is %s), or drop %s yourself", name, tables, defaultDatabaseName, name)
+	}
+	return nil
 }
 
 // migrate applies the migrations once, before four processes would queue on the lock.
