@@ -201,6 +201,9 @@ func closePool(pool *pgxpool.Pool, logger *slog.Logger) {
 	}
 }
 
+// MinMaxConns is the smallest connection pool a service runs with (pool_max_conns).
+const MinMaxConns = 4
+
 // process is what every service process reads from its environment (ProcessVars).
 type process struct {
 	logger          *slog.Logger
@@ -249,13 +252,19 @@ func readProcess(env Env, defaultPort int) (process, error) {
 	}
 	p.pprofAddr = env("PPROF_ADDR")
 	p.databaseURL = env.String("DATABASE_URL", eventstore.DefaultDatabaseURL)
-	if _, err := pgxpool.ParseConfig(p.databaseURL); err != nil {
+	pc, err := pgxpool.ParseConfig(p.databaseURL)
+	if err != nil {
 		// pgx says what is wrong after the URL it quotes; the URL is left out.
 		why := "malformed"
 		if msg := err.Error(); strings.Contains(msg, "`: ") {
 			why = msg[strings.LastIndex(msg, "`: ")+3:]
 		}
 		return p, fmt.Errorf("DATABASE_URL is not a usable postgres:// URL or connection string: %s (its value is not repeated: it may hold a password)", why)
+	}
+	if strings.Contains(p.databaseURL, "pool_max_conns") && pc.MaxConns < MinMaxConns {
+		// A probe's 1 or 2 left nothing beside the LISTEN sessions: the service started,
+		// then every request waited 20 s and readiness blamed the database.
+		return p, fmt.Errorf("DATABASE_URL: pool_max_conns=%d: a service needs at least %d connections (it holds one or two all its life for LISTEN; its consumers and requests share the rest)", pc.MaxConns, MinMaxConns)
 	}
 	port := env.String("PORT", strconv.Itoa(defaultPort))
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
