@@ -191,6 +191,8 @@ func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 		{map[string]string{"PPROF_ADDR": "127.0.0.1:3000"}, "PPROF_ADDR=\"127.0.0.1:3000\" is the service's own address"},
 		{map[string]string{"DATABASE_URL": "postgres://u:secretpw@h/db?pool_max_conns=0"}, "DATABASE_URL is not a usable postgres:// URL or connection string: pool_max_conns too small"},
 		{map[string]string{"DATABASE_URL": "postgres://u:secretpw@h/db?pool_max_conns=2"}, "DATABASE_URL: pool_max_conns=2: a service needs at least 4 connections"},
+		// slog's own offsets: one above error hid the line saying why the start failed.
+		{map[string]string{"LOG_LEVEL": "error+1"}, `LOG_LEVEL="error+1": use debug, info, warn or error`},
 	} {
 		err := host.Run(context.Background(), "test", 3000, host.EnvOf(c.env), nil)
 		require.Error(t, err, "%v", c.env)

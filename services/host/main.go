@@ -321,8 +321,10 @@ func servePprof(ctx context.Context, logger *slog.Logger, addr string) error {
 // in LOG_FORMAT (text in dev mode, JSON otherwise), with each line's order, correlation
 // and trace ids from its context (package logging).
 func Logger(env Env, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(env.String("LOG_LEVEL", "info"))); err != nil {
+	// The four names only: slog also reads "error+4", a level above every line, which hid
+	// even the line saying why the process did not start (a probe).
+	level, ok := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[strings.ToLower(env.String("LOG_LEVEL", "info"))]
+	if !ok {
 		return nil, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", env("LOG_LEVEL"))
 	}
 	return logging.New(w, logFormat(env), level)
