@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -102,6 +103,30 @@ func TestStartUpShowsOnlyThePublishedDevPassword(t *testing.T) {
 			assert.NotContains(t, logged.String(), password)
 		}
 	}
+}
+
+// Outside dev mode a service without a mail server says so at start: each email was only
+// logged at info level, as "recorded, not sent" (a probe).
+func TestAProductionStartWithoutAMailServerSaysSo(t *testing.T) {
+	for _, c := range []struct {
+		env    map[string]string
+		warned bool
+	}{
+		{productionEnv, true},
+		{devEnv, false},
+		{withVar(productionEnv, "SMTP_URL", "smtp://mail.example:587"), false},
+	} {
+		var logged strings.Builder
+		_, err := orders.Build(slog.New(slog.NewTextHandler(&logged, nil)), host.EnvOf(c.env))
+		require.NoError(t, err)
+		assert.Equal(t, c.warned, strings.Contains(logged.String(), "SMTP_URL is unset: no email is sent"), "%v", c.env["SMTP_URL"])
+	}
+}
+
+func withVar(env map[string]string, key, value string) map[string]string {
+	out := maps.Clone(env)
+	out[key] = value
+	return out
 }
 
 // --help and the README list every variable the orders service reads, in dev mode and out.

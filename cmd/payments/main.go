@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -26,10 +27,10 @@ var vars = []host.Var{
 	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "the bearer token the orders service presents to these procedures; required outside dev mode"},
 	{Name: "PAYMENTS_WEBHOOK_URL", Default: payments.DefaultOrdersWebhookURL, Meaning: "where the simulator sends its payment webhooks"},
 	{Name: "PAYMENTS_PUBLIC_URL", Default: payments.DefaultPublicURL, Meaning: "base of the simulator's payment URLs handed to customers"},
-	{Name: "PAYMENT_PROVIDER", Default: "simulator", Meaning: "simulator (sessions paid at this service's checkout page) or stripe (Stripe Checkout and refunds)"},
+	{Name: "PAYMENT_PROVIDER", Default: "simulator in dev mode", Meaning: "simulator (sessions paid at this service's checkout page in dev mode; no money taken) or stripe (Stripe Checkout and refunds); required outside dev mode"},
 	{Name: "STRIPE_SECRET_KEY", Meaning: "the Stripe account's secret API key (sk_…); required with PAYMENT_PROVIDER=stripe"},
 	{Name: "STRIPE_SUCCESS_URL", Meaning: "where Stripe Checkout sends the customer after paying ({CHECKOUT_SESSION_ID} is replaced); required with PAYMENT_PROVIDER=stripe"},
-	{Name: "STRIPE_API_BASE", Default: "https://api.stripe.com", Meaning: "Stripe's API, for tests against stripe-mock only"},
+	{Name: "STRIPE_API_BASE", Default: "https://api.stripe.com", Meaning: "Stripe's API, for tests against stripe-mock only (dev mode)"},
 }
 
 func build(logger *slog.Logger, env host.Env) (host.Start, error) {
@@ -77,6 +78,12 @@ func build(logger *slog.Logger, env host.Env) (host.Start, error) {
 // paymentProvider is the provider PAYMENT_PROVIDER names: nil for the simulator, the
 // default.
 func paymentProvider(env host.Env) (payments.Provider, error) {
+	if env("PAYMENT_PROVIDER") == "" && !host.DevMode(env) {
+		// The default took no money, its checkout page closed outside dev mode: every
+		// customer was handed a link that answered 404, and each order waited for its
+		// deadline (a probe).
+		return nil, fmt.Errorf("PAYMENT_PROVIDER is required outside DEV_MODE=1: stripe, or simulator (takes no money; payments only come as signed webhooks, a staging system's)")
+	}
 	switch name := env.String("PAYMENT_PROVIDER", "simulator"); name {
 	case "simulator":
 		// A Stripe key set for the simulator is a provider forgotten: sessions would take
@@ -98,6 +105,15 @@ func paymentProvider(env host.Env) (payments.Provider, error) {
 		}
 		if cfg.SecretKey == "" {
 			return nil, fmt.Errorf("PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY, the account's secret API key")
+		}
+		// A blank or a publishable key (pk_…) failed only at the first order's session.
+		if !strings.HasPrefix(cfg.SecretKey, "sk_") && !strings.HasPrefix(cfg.SecretKey, "rk_") || strings.ContainsAny(cfg.SecretKey, " \t\r\n") {
+			return nil, fmt.Errorf("STRIPE_SECRET_KEY is not a Stripe secret key (sk_… or a restricted rk_…, without spaces); its value is not repeated")
+		}
+		// The key goes to this address with every call: only Stripe's own outside dev mode
+		// (a probe's http://evil.example was taken).
+		if cfg.APIBase != "" && !host.DevMode(env) {
+			return nil, fmt.Errorf("STRIPE_API_BASE=%q: outside DEV_MODE=1 the key goes to Stripe's API only; unset it", cfg.APIBase)
 		}
 		if cfg.SuccessURL == "" {
 			return nil, fmt.Errorf("PAYMENT_PROVIDER=stripe needs STRIPE_SUCCESS_URL, the shop's page Stripe Checkout returns the customer to")

@@ -61,6 +61,13 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SUCCESS_URL": "https://shop.example/paid"}, "needs STRIPE_SECRET_KEY"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_test_1"}, "needs STRIPE_SUCCESS_URL"},
 		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "paypal"}, "PAYMENT_PROVIDER must be simulator or stripe"},
+		// The simulator by default took no money, and its checkout page answered 404.
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52"}, "PAYMENT_PROVIDER is required outside DEV_MODE=1"},
+		// A blank or publishable key failed at the first order; a base not Stripe's got the key.
+		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": " ", "STRIPE_SUCCESS_URL": "https://x.example"}, "STRIPE_SECRET_KEY is not a Stripe secret key"},
+		{map[string]string{"DEV_MODE": "1", "PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "pk_live_abc", "STRIPE_SUCCESS_URL": "https://x.example"}, "STRIPE_SECRET_KEY is not a Stripe secret key"},
+		{map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52", "PAYMENT_PROVIDER": "stripe",
+			"STRIPE_SECRET_KEY": "sk_live_7f3a9c1e52", "STRIPE_SUCCESS_URL": "https://x.example", "STRIPE_API_BASE": "http://evil.example"}, `STRIPE_API_BASE="http://evil.example": outside DEV_MODE=1`},
 		// A Stripe key with the simulator: no money taken while the operator thinks Stripe takes it.
 		{map[string]string{"DEV_MODE": "1", "STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_SUCCESS_URL": "https://x.example"},
 			"STRIPE_SECRET_KEY is set but PAYMENT_PROVIDER is simulator: set PAYMENT_PROVIDER=stripe, or unset STRIPE_SECRET_KEY"},
@@ -82,6 +89,7 @@ func TestProductionServiceHasNoSimulatorAndItsPublicURL(t *testing.T) {
 	pool := pgtest.Pool(t)
 	svc, err := hosttest.Started(context.Background(), build, pool, slog.New(slog.DiscardHandler), host.EnvOf(map[string]string{
 		"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52", "PAYMENTS_PUBLIC_URL": "https://pay.example.com/",
+		"PAYMENT_PROVIDER": "simulator",
 	}))
 	require.NoError(t, err)
 	h := svc.Handler()

@@ -20,6 +20,10 @@ func Build(logger *slog.Logger, env host.Env) (host.Start, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.DevMode && cfg.SMTPURL == "" {
+		// Each email was logged at info level only, as "recorded, not sent" (a probe).
+		logger.Warn("SMTP_URL is unset: no email is sent; each is recorded on its order as not_sent")
+	}
 	return func(ctx context.Context, pool *pgxpool.Pool, addr net.Addr) (host.Service, error) {
 		if cfg.DevMode {
 			if err := dashboard.EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
