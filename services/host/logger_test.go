@@ -184,6 +184,8 @@ func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 	}{
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "notaurl"}, `OTEL_EXPORTER_OTLP_ENDPOINT="notaurl" is not a http:// or https:// URL with a host`},
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, `OTEL_EXPORTER_OTLP_PROTOCOL="grpc": the services export traces over OTLP/HTTP only`},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "10s"}, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="10s" is not a number of milliseconds`},
 		{map[string]string{"PPROF_ADDR": "3501"}, `PPROF_ADDR="3501" is not host:port`},
 		// Both listened for, one quietly taken (a probe's PORT was ignored).
 		{map[string]string{"ADDR": "127.0.0.1:3610", "PORT": "3611"}, `ADDR="127.0.0.1:3610" and PORT or HOST are both set`},

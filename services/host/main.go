@@ -246,6 +246,20 @@ func readProcess(env Env, defaultPort int) (process, error) {
 				return p, err
 			}
 		}
+		// The exporter speaks OTLP over HTTP only: grpc was ignored, and every trace posted
+		// to a gRPC port (a probe).
+		for _, key := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+			if v := env(key); v != "" && v != "http/protobuf" {
+				return p, fmt.Errorf("%s=%q: the services export traces over OTLP/HTTP only (http/protobuf; a collector's port 4318)", key, v)
+			}
+		}
+		for _, key := range []string{"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"} {
+			if v := env(key); v != "" {
+				if ms, err := strconv.Atoi(v); err != nil || ms <= 0 {
+					return p, fmt.Errorf("%s=%q is not a number of milliseconds, as OpenTelemetry reads it", key, v)
+				}
+			}
+		}
 	}
 	if _, err := env.Bool("DEV_MODE"); err != nil {
 		return p, err
