@@ -117,6 +117,11 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 		if err != nil && !createdConcurrently(err) {
 			return fmt.Errorf("create database %s: %w", name, err)
 		}
+		if err == nil {
+			// A mistyped name in DATABASE_URL made a new, empty database, and the service
+			// served from it without a word (a probe).
+			slog.WarnContext(ctx, "created database "+name+", which did not exist: expected for a first start, else check DATABASE_URL", "database", name)
+		}
 		return nil
 	})
 }

@@ -429,6 +429,9 @@ func Main(name string, defaultPort int, about string, vars []Var, build Build) {
 		fmt.Fprintf(os.Stderr, "%s: unknown argument %q: the service is configured by environment variables (see --help)\n", name, args[0])
 		os.Exit(2)
 	}
+	if logger, err := Logger(os.Getenv, os.Stderr); err == nil { // else Run says what is wrong
+		logSettings(logger.With("service", name), os.Environ(), append(ProcessVars(defaultPort), vars...))
+	}
 	ctx, stop := signalled(context.Background())
 	os.Exit(finish(ctx, stop, Run(ctx, name, defaultPort, os.Getenv, build), os.Stderr, name, os.Getenv))
 }
