@@ -134,7 +134,7 @@ func managerTokens(env host.Env) (httpx.Tokens, error) {
 	}
 	for email, token := range tokens {
 		switch {
-		case !strings.Contains(email, "@"):
+		case !order.ValidEmail(email): // the name an approval records as its manager
 			return nil, fmt.Errorf("MANAGER_TOKENS: %q is not an email address; name each manager by their email", email)
 		case token == env("OPERATOR_TOKEN"):
 			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is OPERATOR_TOKEN; give each manager a token of their own, or the operator's token decides orders", email)

@@ -146,6 +146,8 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		{map[string]string{"MANAGER_TOKENS": "manager@ordermill.local:tok-dev-7f3a9c1e52"}, "MANAGER_TOKENS: manager@ordermill.local is reserved for the development account"},
 		// A sender a mail server refuses had every email fail for good; a header name no
 		// request carries put every sign-in under the proxy's address.
+		// "@" alone passed for an email, the name every approval records.
+		{map[string]string{"MANAGER_TOKENS": "@:tok-ana-7f3a9c1e52"}, `MANAGER_TOKENS: "@" is not an email address`},
 		{map[string]string{"MAIL_FROM": "not an email"}, `MAIL_FROM="not an email" is not an email address like orders@shop.example`},
 		{map[string]string{"MAIL_FROM": "Shop <orders@shop.example>"}, "MAIL_FROM"},
 		{map[string]string{"MAIL_FROM": "jörg@shop.example"}, `MAIL_FROM="jörg@shop.example": the part before @ must be ASCII`},
