@@ -125,3 +125,23 @@ func TestMachineTimesCountBusyAndStolenApart(t *testing.T) {
 		t.Errorf("summary line %q lacks the machine's CPU per order and the steal", line)
 	}
 }
+
+// Flags that could only measure nothing, or fail every order, are refused before any
+// order is placed (a probe: -duration -1s was taken, -warmup 5 -orders 2 measured nothing,
+// -url …/api sent every order to /api/api/orders).
+func TestFlagsThatMeasureNothingAreRefused(t *testing.T) {
+	for args, want := range map[string]string{
+		"-duration -1s":                   "-duration must not be negative",
+		"-poll 0":                         "-poll and -wait-timeout must be more than 0",
+		"-warmup 5 -orders 2":             "-warmup 5 leaves none of -orders 2 to measure",
+		"-url http://127.0.0.1:3001/api/": `-url "http://127.0.0.1:3001/api/": give the service's base URL, without /api`,
+		"-url 127.0.0.1:3001":             `-url "127.0.0.1:3001" is not an http:// or https:// URL`,
+	} {
+		if _, err := parseConfig(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", args, err, want)
+		}
+	}
+	if _, err := parseConfig(strings.Fields("-warmup 5 -orders 6 -url http://127.0.0.1:3001/")); err != nil {
+		t.Errorf("a run that measures one order: %v", err)
+	}
+}

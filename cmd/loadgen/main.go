@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/ordermill/ordermill/cmd/internal/cli"
@@ -99,7 +100,7 @@ func parseConfig(args []string) (config, error) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: loadgen [flags]\n\nDrives orders through the running services and checks the database afterwards (docs/BENCHMARKS.md).\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\nEnvironment:\n\n  DATABASE_URL  default of -database-url (%s when unset)\n", defaultDatabaseURL)
+		fmt.Fprintf(fs.Output(), "\nEnvironment:\n\n  DATABASE_URL    default of -database-url (%s when unset)\n  OPERATOR_TOKEN  default of -operator-token\n", defaultDatabaseURL)
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -116,8 +117,17 @@ func (c config) validate() error {
 		return fmt.Errorf("need a positive -orders or -duration")
 	case c.concurrency < 1 || c.maxInFlight < 1:
 		return fmt.Errorf("-concurrency and -max-in-flight must be at least 1")
-	case c.rate < 0 || c.readRate < 0 || c.warmup < 0 || c.poll <= 0 || c.waitTimeout <= 0:
-		return fmt.Errorf("-rate, -read-rate, -warmup, -poll and -wait-timeout must not be negative")
+	case c.rate < 0 || c.readRate < 0 || c.warmup < 0 || c.duration < 0:
+		return fmt.Errorf("-rate, -read-rate, -warmup and -duration must not be negative")
+	case c.poll <= 0 || c.waitTimeout <= 0:
+		return fmt.Errorf("-poll and -wait-timeout must be more than 0")
+	case !strings.HasPrefix(c.url, "http://") && !strings.HasPrefix(c.url, "https://"):
+		return fmt.Errorf("-url %q is not an http:// or https:// URL", c.url)
+	case strings.HasSuffix(strings.TrimSuffix(c.url, "/"), "/api"):
+		// Every order then went to /api/api/orders and failed (a probe).
+		return fmt.Errorf("-url %q: give the service's base URL, without /api", c.url)
+	case c.orders > 0 && c.warmup >= c.orders:
+		return fmt.Errorf("-warmup %d leaves none of -orders %d to measure", c.warmup, c.orders)
 	case c.highRisk < 0 || c.highRisk > 1:
 		return fmt.Errorf("-high-risk is a share between 0 and 1")
 	}
