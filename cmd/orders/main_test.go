@@ -106,7 +106,7 @@ func TestStartUpShowsOnlyThePublishedDevPassword(t *testing.T) {
 }
 
 // Outside dev mode a service without a mail server says so at start: each email was only
-// logged at info level, as "recorded, not sent" (a probe).
+// logged at info level, as "recorded, not sent" (a probe); and a dev-only setting given.
 func TestAProductionStartWithoutAMailServerSaysSo(t *testing.T) {
 	for _, c := range []struct {
 		env    map[string]string
@@ -121,6 +121,11 @@ func TestAProductionStartWithoutAMailServerSaysSo(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, c.warned, strings.Contains(logged.String(), "SMTP_URL is unset: no email is sent"), "%v", c.env["SMTP_URL"])
 	}
+	// Nor does a dev-only setting go unremarked outside dev mode.
+	var logged strings.Builder
+	_, err := orders.Build(slog.New(slog.NewTextHandler(&logged, nil)), host.EnvOf(withVar(productionEnv, "DASHBOARD_DEV_PASSWORD", "my-own-Secret-pw-77")))
+	require.NoError(t, err)
+	assert.Contains(t, logged.String(), "DASHBOARD_DEV_PASSWORD is read in dev mode only: ignored")
 }
 
 func withVar(env map[string]string, key, value string) map[string]string {

@@ -34,6 +34,9 @@ func build(logger *slog.Logger, env host.Env) (host.Start, error) {
 	if err != nil {
 		return nil, err
 	}
+	if seed && !host.DevMode(env) {
+		logger.Warn("SEED_CATALOG=1 outside dev mode: the demo catalog's products and stock are added to this database")
+	}
 	return func(ctx context.Context, pool *pgxpool.Pool, _ net.Addr) (host.Service, error) {
 		if seed {
 			if err := warehouse.Seed(ctx, pool); err != nil {

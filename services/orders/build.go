@@ -24,6 +24,11 @@ func Build(logger *slog.Logger, env host.Env) (host.Start, error) {
 		// Each email was logged at info level only, as "recorded, not sent" (a probe).
 		logger.Warn("SMTP_URL is unset: no email is sent; each is recorded on its order as not_sent")
 	}
+	for _, key := range []string{"DASHBOARD_DEV_PASSWORD", "DEV_MAILBOX_URL"} {
+		if !cfg.DevMode && env(key) != "" {
+			logger.Warn(key + " is read in dev mode only: ignored")
+		}
+	}
 	return func(ctx context.Context, pool *pgxpool.Pool, addr net.Addr) (host.Service, error) {
 		if cfg.DevMode {
 			if err := dashboard.EnsureDevManager(ctx, pool, cfg.DashboardDevPassword); err != nil {
