@@ -316,7 +316,8 @@ func recordShipment(_ Input, ev shipping.ShipmentCreated) ([]Effect, error) {
 }
 
 // onDeliveryWebhook applies a courier update while the order waits for delivery, and
-// keeps those that arrive between the shipment's command and its record. One that comes
+// keeps those that arrive between the shipment's command and its record, naming the
+// shipment they are about (checked once it is recorded). One that comes
 // before the order is paid is about no parcel of it (none is sent before): it opens a
 // delivery_mismatch ticket and changes nothing, or it would complete the order the moment
 // it is shipped.
@@ -324,6 +325,10 @@ func onDeliveryWebhook(in Input, wh shipping.Webhook) ([]Effect, error) {
 	switch s := in.Order.Status; {
 	case s.Waiting(order.WaitDelivery):
 		return applyDelivery(in.Order, wh), nil
+	case s == order.StatusAwaitingShipment && wh.ShipmentID == "":
+		// Kept, it was taken as the order's the moment its shipment was recorded: an early
+		// "delivered" completed an order whose parcel did not exist yet (a probe, 22 of 25).
+		return []Effect{refuseDelivery(wh, "it names no shipment, and the order's is not booked yet")}, nil
 	case s == order.StatusAwaitingShipment:
 		return []Effect{KeepPendingDelivery{Webhook: wh}}, nil
 	case s.CanReach(order.StatusAwaitingShipment):

@@ -1175,6 +1175,11 @@ func TestProcessOrderShipping(t *testing.T) {
 			want: []Effect{KeepPendingDelivery{Webhook: inTransit}},
 		},
 		{
+			name:  "delivery webhook naming no shipment before the shipment is recorded is refused with a ticket",
+			steps: atAwaitingShipment, msg: msg(DeliveryWebhookName, withShipment(delivered, "")),
+			want: []Effect{ticket(TicketDeliveryMismatch, `courier update "delivered" for shipment "" refused: it names no shipment, and the order's is not booked yet`)},
+		},
+		{
 			name:  "delivery webhook before payment is refused with a ticket: nothing was shipped",
 			steps: atSessionOpen, msg: courierWebhook(shipping.StatusDelivered, ""),
 			want: []Effect{ticket(TicketDeliveryMismatch, `courier update "delivered" for shipment "shp-1" refused: the order is not paid, so nothing was shipped`)},

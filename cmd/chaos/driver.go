@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
@@ -101,6 +103,7 @@ type trip struct {
 type driver struct {
 	cfg     config
 	clients []*ordersclient.ClientWithResponses
+	db      *pgxpool.Pool // what a courier knows: the parcels the delivery service booked
 	runID   string
 
 	begun, finished, failed, retries atomic.Int64
@@ -108,10 +111,10 @@ type driver struct {
 	all                              []*trip
 }
 
-func newDriver(cfg config, urls []string) *driver {
+func newDriver(cfg config, urls []string, db *pgxpool.Pool) *driver {
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2 * cfg.concurrency}
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: tr}
-	d := &driver{cfg: cfg}
+	d := &driver{cfg: cfg, db: db}
 	for _, u := range urls {
 		c, err := ordersclient.NewClientWithResponses(u, ordersclient.WithHTTPClient(hc))
 		if err != nil {
@@ -221,8 +224,15 @@ func (d *driver) journey(ctx context.Context, t *trip) error {
 		if err != nil {
 			return err
 		}
+		// The courier reports on the parcel it was handed: the one the delivery service
+		// booked, which the order may not have recorded yet (one naming none then is
+		// refused).
+		shipment, err := d.booked(ctx, t)
+		if err != nil {
+			return err
+		}
 		t.early = o.Status != order.StatusAwaitingDelivery && o.Status != order.StatusDelivered && o.Status != order.StatusCompleted
-		if err := d.courier(ctx, t, shipping.StatusDelivered); err != nil {
+		if err := d.courier(ctx, t, shipping.StatusDelivered, shipment); err != nil {
 			return err
 		}
 		_, err = d.await(ctx, t, reach(order.StatusCompleted))
@@ -232,13 +242,13 @@ func (d *driver) journey(ctx context.Context, t *trip) error {
 		return err
 	}
 	if t.script == deliveryFailed {
-		if err := d.courier(ctx, t, shipping.StatusFailed); err != nil {
+		if err := d.courier(ctx, t, shipping.StatusFailed, ""); err != nil {
 			return err
 		}
 		_, err := d.await(ctx, t, reach(order.StatusDeliveryFailed))
 		return err
 	}
-	if err := d.courier(ctx, t, shipping.StatusDelivered); err != nil {
+	if err := d.courier(ctx, t, shipping.StatusDelivered, ""); err != nil {
 		return err
 	}
 	_, err = d.await(ctx, t, reach(order.StatusCompleted))
@@ -389,8 +399,8 @@ func (d *driver) paymentWebhook(ctx context.Context, t *trip, body []byte) error
 }
 
 // courier sends the courier's signed status webhook; a retry is the same event.
-func (d *driver) courier(ctx context.Context, t *trip, status string) error {
-	wh := shipping.Webhook{ID: "dlv_chaos_" + t.id, OrderID: t.id, Status: status}
+func (d *driver) courier(ctx context.Context, t *trip, status, shipmentID string) error {
+	wh := shipping.Webhook{ID: "dlv_chaos_" + t.id, OrderID: t.id, ShipmentID: shipmentID, Status: status}
 	if status == shipping.StatusFailed {
 		wh.Reason = "address not found"
 	}
@@ -447,6 +457,27 @@ var errStuck = errors.New("stuck")
 
 // await polls the order until it reaches the goal; an order that ends anywhere else fails
 // at once, one that does not get there within -step-timeout is stuck.
+// booked waits until the delivery service has booked t's parcel, through kills and
+// restarts, and returns its shipment id.
+func (d *driver) booked(ctx context.Context, t *trip) (string, error) {
+	deadline := time.Now().Add(d.cfg.stepTimeout)
+	for {
+		var id string
+		err := d.db.QueryRow(ctx, `SELECT shipment_id FROM delivery.shipments WHERE order_id = $1`, t.id).Scan(&id)
+		switch {
+		case err == nil:
+			return id, nil
+		case time.Now().After(deadline):
+			return "", fmt.Errorf("order %s (%s) %w: no shipment booked after %s: %v", t.id, t.script, errStuck, d.cfg.stepTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func (d *driver) await(ctx context.Context, t *trip, want goal) (orderState, error) {
 	deadline := time.Now().Add(d.cfg.stepTimeout)
 	tick := time.NewTicker(50 * time.Millisecond)

@@ -182,7 +182,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	scripts := plan(cfg.orders, rng)
-	d := newDriver(cfg, sys.ordersURLs())
+	d := newDriver(cfg, sys.ordersURLs(), db)
 	start := time.Now()
 	loadDone := make(chan struct{})
 	go func() {

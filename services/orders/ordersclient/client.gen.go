@@ -562,7 +562,7 @@ type DeliveryWebhook struct {
 	OrderId OrderID `json:"orderId"`
 	Reason  *string `json:"reason,omitempty"`
 
-	// ShipmentId the parcel the update is about; one other than the order's shipment, or any update before the order is paid, opens a delivery_mismatch ticket and changes nothing. Without it the update is taken as the order's
+	// ShipmentId the parcel the update is about; one other than the order's shipment, or any update before the order is paid, opens a delivery_mismatch ticket and changes nothing. Without it the update is taken as the order's once its shipment is recorded; before that, it opens a delivery_mismatch ticket too
 	ShipmentId *string `json:"shipmentId,omitempty"`
 
 	// Status The parcel's status, in any case: delivered completes the order, failed ends it as delivery_failed (with reason) and opens a support ticket; any other word (in_transit, out_for_delivery, …) is recorded as the parcel's latest status, which the customer sees.
