@@ -27,7 +27,8 @@ export PAYMENTS_WEBHOOK_URL="${PAYMENTS_WEBHOOK_URL:-http://localhost:$(port 300
 export DELIVERY_WEBHOOK_URL="${DELIVERY_WEBHOOK_URL:-http://localhost:$(port 3001)/webhooks/delivery}"
 
 pids=()
-stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+lock_pid=""
+stop() { kill "${pids[@]}" $lock_pid 2>/dev/null || true; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 
 # prefix NAME copies its input to the terminal with "[NAME] " in front of each line. It
@@ -41,6 +42,27 @@ prefix() { (trap "" INT; exec sed -u "s/^/[$1] /"); }
 # left running): they would share its work, and one run's payment links and emails would
 # come from the other's ports. The services are replicable, but two runs are not replicas.
 bin/replay -migrate-only -alone
+
+# And no second run in the moment before this one's services connect: two runs started
+# together both passed that check (a probe) and mixed their payment links and emails.
+# The run holds an advisory lock on the database while it lasts, on a psql session of its
+# own (psql takes the URL without pgx's pool_* settings); the session, and the lock, end
+# with the run, however it ends.
+psql_url=$(echo "$DATABASE_URL" | sed -E 's/([?&])pool_[a-z_]+=[^&]*/\1/g; s/&+/\&/g; s/\?&/?/; s/[?&]$//')
+coproc RUNLOCK { exec psql -X -q -At -v ON_ERROR_STOP=1 "$psql_url" 2>&1; }
+lock_pid=$RUNLOCK_PID
+echo "SELECT pg_try_advisory_lock(7256372656);" >&"${RUNLOCK[1]}"
+held=""
+read -r -t 30 held <&"${RUNLOCK[0]}" || true # t, f, or psql's error
+case "$held" in
+  t) ;;
+  f)
+    echo "run: another make run is starting on database $(echo "$psql_url" | sed -E 's|.*/([^/?]+).*|\1|'): stop it, or give this run a database of its own (DATABASE_URL=…/ordermill_2)" >&2
+    exit 1 ;;
+  *)
+    echo "run: could not take the run's lock on the database with psql: ${held:-no answer in 30 s}" >&2
+    exit 1 ;;
+esac
 
 # Mailpit (pinned in tools/mailpit) catches every email the workflow sends, to be read at
 # http://localhost:8025 (moved by RUN_BASE_PORT); unless SMTP_URL says to send them elsewhere.
@@ -77,4 +99,6 @@ Ctrl-C stops the services$([ -n "$mailbox" ] && echo " and Mailpit"); a project-
 one was started, keeps running for the next run (make postgres-stop stops it).
 
 MSG
-wait -n
+# The services and Mailpit: the lock's session may end with a restart of Postgres, which
+# the services ride out.
+wait -n "${pids[@]}"
