@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -36,19 +37,42 @@ func logSettings(logger *slog.Logger, environ []string, vars []Var) {
 	logger.Info("settings: the variables set; every other one of --help takes its default", "set", strings.Join(set, " "))
 }
 
-// shown is how logSettings shows value of variable name: a secret's as "(set)", a URL
-// without its password.
+// shown is how logSettings shows value of variable name: a secret's as "(set)"; a URL
+// without its password, or without query values that may be keys; and "(set)" for any
+// value of a URL variable that does not parse as scheme://host (a connection string, or a
+// URL with a password pgx takes and net/url does not: "pa?ss", "12#34"), and for any other
+// value naming a password (the review of this line found both logged).
 func shown(name, value string) string {
 	for _, secret := range []string{"SECRET", "TOKEN", "PASSWORD"} {
 		if strings.Contains(name, secret) {
 			return "(set)"
 		}
 	}
-	if strings.Contains(value, "password=") {
-		return "(set: holds a password)"
+	if !strings.HasSuffix(name, "_URL") {
+		if strings.Contains(strings.ToLower(value), "password") {
+			return "(set)"
+		}
+		return quoted(value)
 	}
-	if u, err := url.Parse(value); err == nil && u.User != nil {
-		return u.Redacted()
+	u, err := url.Parse(value)
+	if err != nil || u.Scheme == "" || u.Host == "" || (u.User == nil && strings.Contains(value, "@")) {
+		return "(set)"
+	}
+	q := u.Query()
+	for key := range q {
+		if k := strings.ToLower(key); strings.Contains(k, "key") || strings.Contains(k, "token") || strings.Contains(k, "secret") || strings.Contains(k, "pass") || strings.Contains(k, "sig") {
+			q.Set(key, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return quoted(u.Redacted())
+}
+
+// quoted is value, in Go's quotes when it holds a space or a quote, so that the list of
+// settings reads unambiguously.
+func quoted(value string) string {
+	if strings.ContainsAny(value, " \t\"") {
+		return strconv.Quote(value)
 	}
 	return value
 }

@@ -28,6 +28,21 @@ func TestStartUpLogsTheSettingsAndTypos(t *testing.T) {
 		assert.NotContains(t, out, other+" is not read")
 	}
 	assert.NotContains(t, out, "hunter2")
+	for database, password := range map[string]string{
+		"host=db user=app password = hunter2 dbname=x": "hunter2", // a connection string, spaces around =
+		"postgres://app:pa?ss@db/x":                    "pa?ss",   // passwords pgx takes, net/url does not
+		"postgres://app:12#34@db/x":                    "12#34",
+		"postgres://app@db/x?password=hunter2":         "hunter2",
+		"postgres://app:p%zz@db/x":                     "p%zz",
+	} {
+		buf.Reset()
+		logSettings(slog.New(slog.NewTextHandler(&buf, nil)), []string{"DATABASE_URL=" + database}, vars)
+		assert.Contains(t, buf.String(), `set="DATABASE_URL=`, database)
+		assert.NotContains(t, buf.String(), password, database)
+	}
+	buf.Reset()
+	logSettings(slog.New(slog.NewTextHandler(&buf, nil)), []string{"SMTP_URL=smtp://mail.example:587?api_key=k3y&mode=tls", "RISK_THRESHOLD=a b"}, vars)
+	assert.Contains(t, buf.String(), `RISK_THRESHOLD=\"a b\" SMTP_URL=smtp://mail.example:587?api_key=xxxxx&mode=tls`, "a query's key hidden, a value with a space quoted")
 	assert.NotContains(t, out, "whsec_live")
 	assert.NotContains(t, out, "tok-7f3a")
 }
