@@ -126,9 +126,9 @@ type Build func(logger *slog.Logger, env Env) (Start, error)
 type Start func(ctx context.Context, pool *pgxpool.Pool, addr net.Addr) (Service, error)
 
 // Run is the whole life of a service process: read its configuration (any value it
-// cannot honour stops it here, with one line naming the variable), take its port, create
-// the database and apply migrations if needed, start the service and serve until ctx
-// ends.
+// cannot honour stops it here, with one line naming the variable), check its port is
+// free, create the database and apply migrations if needed, take the port, start the
+// service and serve until ctx ends.
 func Run(ctx context.Context, name string, defaultPort int, env Env, build Build) error {
 	cfg, err := readProcess(env, defaultPort)
 	if err != nil {
@@ -146,11 +146,12 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("PORT, HOST or ADDR: %w", err)
+	// The port is tried now and taken once the database is open: a port in use stops the
+	// start before it touches the database, and nothing accepts connections it cannot yet
+	// answer (a health check's, a caller's without a timeout) while it migrates.
+	if err := portFree(cfg.addr); err != nil {
+		return err
 	}
-	defer ln.Close() // Serve closes it too; this is for a start that fails
 	shutdownTracing, err := setupTracing(ctx, name, cfg.tracesExporter)
 	if err != nil {
 		return err
@@ -172,12 +173,26 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 		return err
 	}
 	defer closePool(pool, logger)
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("PORT, HOST or ADDR: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this is for a start that fails
 	svc, err := start(ctx, pool, ln.Addr())
 	if err != nil {
 		return err
 	}
 	hurry, _ := ctx.Value(hurryKey{}).(<-chan struct{})
 	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit, Hurry: hurry})
+}
+
+// portFree says why the service cannot listen at addr, or nil.
+func portFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("PORT, HOST or ADDR: %w", err)
+	}
+	return ln.Close()
 }
 
 // poolCloseTimeout bounds closePool's wait.
