@@ -386,22 +386,36 @@ func Connected(ctx context.Context, q Querier, apps ...string) ([]string, error)
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// Tables counts the tables and views of q's database, an extension's own left out: those
+// (pg_stat_statements', PostGIS's spatial_ref_sys, often in a server's template) are no
+// application's, and counted, every database created on such a server was refused, the
+// bench's among them. scripts/bench.sh asks the same in SQL of its own.
+func Tables(ctx context.Context, q Querier) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT count(*) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm')
+		AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`).Scan(&n)
+	return n, err
+}
+
 // RequireOwn refuses a database that holds tables, none of them Ordermill's: what creates
 // and migrates (Open: a service, bin/history, replay -migrate-only) gave another
 // application's database Ordermill's schemas (found by a probe). An empty database, or
 // Ordermill's own, passes.
 func RequireOwn(ctx context.Context, pool *pgxpool.Pool) error {
-	var foreign bool
-	// An extension's own tables and views (pg_stat_statements', PostGIS's spatial_ref_sys,
-	// often in a server's template) are no application's: counted, every database created
-	// on such a server was refused, the bench's among them.
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.events') IS NULL AND EXISTS (SELECT 1 FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm')
-		AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))`).Scan(&foreign); err != nil {
+	var ours bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('public.events') IS NOT NULL`).Scan(&ours); err != nil {
 		return fmt.Errorf("look up the tables of database %s: %w", pool.Config().ConnConfig.Database, err)
 	}
-	if foreign {
+	if ours {
+		return nil
+	}
+	tables, err := Tables(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("look up the tables of database %s: %w", pool.Config().ConnConfig.Database, err)
+	}
+	if tables > 0 {
 		return fmt.Errorf("database %s holds tables, none of them Ordermill's: DATABASE_URL must name Ordermill's database, or one that is new or empty", pool.Config().ConnConfig.Database)
 	}
 	return nil

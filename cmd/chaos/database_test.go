@@ -70,5 +70,10 @@ func TestARunDropsOnlyADatabaseOfItsOwn(t *testing.T) {
 
 	_, empty := database()
 	require.NoError(t, eventstore.EnsureDatabase(ctx, empty))
-	require.NoError(t, freshDatabase(ctx, empty), "an empty one")
+	u, err := url.Parse(empty)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("pool_max_conns", "8") // pgx's own setting, which a server refuses as a parameter
+	u.RawQuery = q.Encode()
+	require.NoError(t, freshDatabase(ctx, u.String()), "an empty one")
 }

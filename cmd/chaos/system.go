@@ -321,14 +321,13 @@ func freshDatabase(ctx context.Context, raw string) error {
 
 // requireEmpty refuses database name (at raw) when it holds a table: it is someone's.
 func requireEmpty(ctx context.Context, raw, name string) error {
-	conn, err := pgx.Connect(ctx, raw)
+	db, err := openDB(ctx, raw) // which takes pgx's pool_* settings, as a connection does not
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", redact(raw), err)
 	}
-	defer conn.Close(ctx)
-	var tables int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`).Scan(&tables); err != nil {
+	defer db.Close()
+	tables, err := eventstore.Tables(ctx, db)
+	if err != nil {
 		return err
 	}
 	if tables > 0 {
