@@ -112,8 +112,8 @@ func paymentProvider(env host.Env) (payments.Provider, error) {
 		}
 		// The key goes to this address with every call: only Stripe's own outside dev mode
 		// (a probe's http://evil.example was taken).
-		if cfg.APIBase != "" && !host.DevMode(env) {
-			return nil, fmt.Errorf("STRIPE_API_BASE=%q: outside DEV_MODE=1 the key goes to Stripe's API only; unset it", cfg.APIBase)
+		if cfg.APIBase != "" && strings.TrimSuffix(cfg.APIBase, "/") != "https://api.stripe.com" && !host.DevMode(env) {
+			return nil, fmt.Errorf("STRIPE_API_BASE=%q: outside DEV_MODE=1 the key goes to Stripe's API only (https://api.stripe.com, the default)", cfg.APIBase)
 		}
 		if cfg.SuccessURL == "" {
 			return nil, fmt.Errorf("PAYMENT_PROVIDER=stripe needs STRIPE_SUCCESS_URL, the shop's page Stripe Checkout returns the customer to")

@@ -80,6 +80,10 @@ func TestRefusesToStartWithoutItsCredentials(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 		assert.NotContains(t, err.Error(), "\n", "one line")
 	}
+	// Stripe's own API, the documented default, given outright.
+	_, err := build(logger, host.EnvOf(map[string]string{"PAYMENT_WEBHOOK_SECRET": "whsec_live_7f3a9c1e52", "SERVICE_TOKEN_ORDERS": "tok-orders-7f3a9c1e52",
+		"PAYMENT_PROVIDER": "stripe", "STRIPE_SECRET_KEY": "sk_live_7f3a9c1e52", "STRIPE_SUCCESS_URL": "https://x.example", "STRIPE_API_BASE": "https://api.stripe.com"}))
+	require.NoError(t, err)
 }
 
 // Findings 1 and 15 of issue 8: in production the procedures want the orders service's

@@ -185,6 +185,7 @@ func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "notaurl"}, `OTEL_EXPORTER_OTLP_ENDPOINT="notaurl" is not a http:// or https:// URL with a host`},
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, `OTEL_EXPORTER_OTLP_PROTOCOL="grpc": the services export traces over OTLP/HTTP only`},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="grpc"`},
 		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "10s"}, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="10s" is not a number of milliseconds`},
 		{map[string]string{"PPROF_ADDR": "3501"}, `PPROF_ADDR="3501" is not host:port`},
 		// Both listened for, one quietly taken (a probe's PORT was ignored).
@@ -201,6 +202,10 @@ func TestInvalidValuesStopStartUpNamingTheVariable(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 		assert.NotContains(t, err.Error(), "secretpw")
 	}
+	// Another exporter's gRPC, with the traces' own protocol set: not the traces' to refuse.
+	err := host.Run(context.Background(), "test", 3000, host.EnvOf(map[string]string{"OTEL_TRACES_EXPORTER": "otlp",
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}), noService)
+	require.ErrorContains(t, err, "no service", "the process's own settings are taken")
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer taken.Close()

@@ -186,6 +186,17 @@ func Run(ctx context.Context, name string, defaultPort int, env Env, build Build
 	return Serve(ctx, logger, pool, ln, svc, Options{ShutdownTimeout: cfg.shutdownTimeout, ShutdownDelay: cfg.shutdownDelay, HoldbackLimit: cfg.holdbackLimit, Hurry: hurry})
 }
 
+// otlpSetting is the OTLP exporter's setting what for traces, and the variable it comes
+// from: OTEL_EXPORTER_OTLP_TRACES_<what>, else OTEL_EXPORTER_OTLP_<what>.
+func otlpSetting(env Env, what string) (key, value string) {
+	for _, key := range []string{"OTEL_EXPORTER_OTLP_TRACES_" + what, "OTEL_EXPORTER_OTLP_" + what} {
+		if v := env(key); v != "" {
+			return key, v
+		}
+	}
+	return "", ""
+}
+
 // portFree says why the service cannot listen at addr, or nil.
 func portFree(addr string) error {
 	ln, err := net.Listen("tcp", addr)
@@ -263,16 +274,14 @@ func readProcess(env Env, defaultPort int) (process, error) {
 		}
 		// The exporter speaks OTLP over HTTP only: grpc was ignored, and every trace posted
 		// to a gRPC port (a probe).
-		for _, key := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
-			if v := env(key); v != "" && v != "http/protobuf" {
-				return p, fmt.Errorf("%s=%q: the services export traces over OTLP/HTTP only (http/protobuf; a collector's port 4318)", key, v)
-			}
+		// The traces' own variable, when set, is the one OpenTelemetry reads: the general
+		// one may then be another exporter's.
+		if key, v := otlpSetting(env, "PROTOCOL"); v != "" && v != "http/protobuf" {
+			return p, fmt.Errorf("%s=%q: the services export traces over OTLP/HTTP only (http/protobuf; a collector's port 4318)", key, v)
 		}
-		for _, key := range []string{"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"} {
-			if v := env(key); v != "" {
-				if ms, err := strconv.Atoi(v); err != nil || ms <= 0 {
-					return p, fmt.Errorf("%s=%q is not a number of milliseconds, as OpenTelemetry reads it", key, v)
-				}
+		if key, v := otlpSetting(env, "TIMEOUT"); v != "" {
+			if ms, err := strconv.Atoi(v); err != nil || ms <= 0 {
+				return p, fmt.Errorf("%s=%q is not a number of milliseconds, as OpenTelemetry reads it", key, v)
 			}
 		}
 	}

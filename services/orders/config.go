@@ -111,8 +111,13 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 		}
 		// An internationalised domain goes out as xn--…, which every server takes; a local
 		// part beyond ASCII only a server with SMTPUTF8 takes, so every email would fail.
-		if cfg.MailFrom = mailer.ASCIIDomain(cfg.MailFrom); !mailer.IsASCII(cfg.MailFrom) {
-			return cfg, fmt.Errorf("MAIL_FROM=%q: the part before @ must be ASCII, which every mail server takes", apperr.Excerpt(cfg.MailFrom))
+		given := cfg.MailFrom
+		local, _, _ := strings.Cut(given, "@")
+		if !mailer.IsASCII(local) {
+			return cfg, fmt.Errorf("MAIL_FROM=%q: the part before @ must be ASCII, which every mail server takes", apperr.Excerpt(given))
+		}
+		if cfg.MailFrom = mailer.ASCIIDomain(given); !mailer.IsASCII(cfg.MailFrom) {
+			return cfg, fmt.Errorf("MAIL_FROM=%q: its domain is not a name IDNA can write in ASCII (xn--…), as mail servers take it", apperr.Excerpt(given))
 		}
 	}
 	if cfg.SMTPURL, err = env.URL("SMTP_URL", "", "smtp"); err != nil {

@@ -151,6 +151,8 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		{map[string]string{"MAIL_FROM": "not an email"}, `MAIL_FROM="not an email" is not an email address like orders@shop.example`},
 		{map[string]string{"MAIL_FROM": "Shop <orders@shop.example>"}, "MAIL_FROM"},
 		{map[string]string{"MAIL_FROM": "jörg@shop.example"}, `MAIL_FROM="jörg@shop.example": the part before @ must be ASCII`},
+		{map[string]string{"MAIL_FROM": "jörg@bücher.example"}, `MAIL_FROM="jörg@bücher.example": the part before @ must be ASCII`},
+		{map[string]string{"MAIL_FROM": "orders@bü_cher.example"}, `MAIL_FROM="orders@bü_cher.example": its domain is not a name IDNA can write in ASCII`},
 		{map[string]string{"CLIENT_IP_HEADER": "bad header"}, `CLIENT_IP_HEADER="bad header" is not a header name like X-Real-IP`},
 		// A typo's hundred million senders took 23 GB; an amount past an int64 of cents wrapped.
 		{map[string]string{"MAIL_SENDERS": "100000000"}, "MAIL_SENDERS=100000000: from 1 to 256 senders"},
