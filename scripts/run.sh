@@ -27,8 +27,10 @@ export PAYMENTS_WEBHOOK_URL="${PAYMENTS_WEBHOOK_URL:-http://localhost:$(port 300
 export DELIVERY_WEBHOOK_URL="${DELIVERY_WEBHOOK_URL:-http://localhost:$(port 3001)/webhooks/delivery}"
 
 pids=()
+declare -A names # pid -> what it runs, for the line that says which one ended the run
 lock_pid=""
-stop() { kill "${pids[@]}" $lock_pid 2>/dev/null || true; wait 2>/dev/null || true; }
+stopping=""
+stop() { stopping=1; kill "${pids[@]}" $lock_pid 2>/dev/null || true; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 
 # prefix NAME copies its input to the terminal with "[NAME] " in front of each line. It
@@ -74,6 +76,7 @@ if [ -z "${SMTP_URL:-}" ]; then
   # that the dashboard still links to: a probe); in memory, a bound is still wanted.
   "$mailpit" --smtp "127.0.0.1:$(port 1025)" --listen "127.0.0.1:$(port 8025)" --max 10000 --quiet --disable-version-check > >(prefix mailpit) 2>&1 &
   pids+=($!)
+  names[$!]=mailpit
   export SMTP_URL="smtp://127.0.0.1:$(port 1025)"
   export DEV_MAILBOX_URL="${DEV_MAILBOX_URL:-http://localhost:$(port 8025)}"
   mailbox="  mailpit    http://localhost:$(port 8025)   (every email the workflow sends)"
@@ -85,6 +88,7 @@ i=0
 for svc in orders payments warehouse delivery; do
   PORT=$((base + i)) bin/"$svc" > >(prefix "$svc") 2>&1 &
   pids+=($!)
+  names[$!]=$svc
   i=$((i + 1))
 done
 cat <<MSG
@@ -100,5 +104,11 @@ one was started, keeps running for the next run (make postgres-stop stops it).
 
 MSG
 # The services and Mailpit: the lock's session may end with a restart of Postgres, which
-# the services ride out.
-wait -n "${pids[@]}"
+# the services ride out. When one of them ends the run, it says which (bash's "Killed"
+# line named none, and the others' lines after it blamed the database: a probe).
+status=0
+wait -n -p ended "${pids[@]}" || status=$?
+if [ -z "$stopping" ] && [ "$status" != 0 ]; then # 0: it was asked to stop (Ctrl-C reaches it first)
+  echo "run: ${names[$ended]:-a process} stopped (exit status $status), so the others are stopped too" >&2
+fi
+exit "$status"

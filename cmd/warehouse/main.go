@@ -42,7 +42,7 @@ func build(logger *slog.Logger, env host.Env) (host.Start, error) {
 			if err := warehouse.Seed(ctx, pool); err != nil {
 				return nil, fmt.Errorf("seed catalog: %w", err)
 			}
-			logger.Info("demo catalog seeded (GET /api/inventory lists it)")
+			logger.Info("demo catalog in place: products it lacked added, stock of those there before untouched (GET /api/inventory lists it)")
 		}
 		return warehouse.New(pool, logger, warehouse.Config{Callers: callers}), nil
 	}, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,6 +22,9 @@ import (
 // the error after the command's name and exits 1; flag.ErrHelp is no failure, since the
 // flag set has printed the usage.
 func Main(name string, run func(ctx context.Context) error) {
+	// What logs through slog's default (a database created, a migration waiting) reads as
+	// the services' lines do, not in the log package's older format (a probe).
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx)
 	stop()
