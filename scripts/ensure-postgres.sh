@@ -38,9 +38,23 @@ if [[ "$host$port" == *,* ]]; then
 fi
 
 if [ "${1:-}" != stop ]; then
-  if pg_isready -q ${host:+-h "$host"} -p "$port" -U "$user" 2>/dev/null; then
-    exit 0
-  fi
+  # pg_isready: 0 accepting, 1 rejecting (a server starting, stopping or recovering), 2 no
+  # answer. A server that answers is waited for, for a minute; only one that does not
+  # answer at all is missing (1 was taken for missing: a second cluster was made, and
+  # failed to start on the port in use).
+  ready=0
+  for _ in $(seq 60); do
+    ready=0
+    pg_isready -q ${host:+-h "$host"} -p "$port" -U "$user" 2>/dev/null || ready=$?
+    [ "$ready" = 1 ] || break
+    sleep 1
+  done
+  case "$ready" in
+  0) exit 0 ;;
+  1)
+    echo "ensure-postgres: the server at ${host:-the local socket}:$port answers but has rejected connections for a minute (starting, stopping or recovering?); try again when it accepts them" >&2
+    exit 1 ;;
+  esac
   case "$host" in 127.0.0.1|localhost|::1) ;;
   ''|/*)
     echo "ensure-postgres: nothing answers at the local socket ${host:-(the default one)} on port $port; start Postgres, or name a host in DATABASE_URL (127.0.0.1) for a project-local cluster" >&2
