@@ -1036,11 +1036,46 @@ func TestProcessOrderPayment(t *testing.T) {
 		},
 
 		{
-			name:  "payment deadline while awaiting payment cancels as timed out",
+			// Not cancelled yet: a payment made in time may not have reached the saga (its
+			// webhook waiting behind a stopped orders service).
+			name:  "payment deadline while awaiting payment closes the session and waits for the answer",
 			steps: atSessionOpen, msg: deadlineMsg(order.WaitPayment),
+			want: []Effect{
+				SendCommand{Topic: payment.CommandsTopic, Name: payment.ExpireSessionName,
+					Data: payment.ExpireSession{OrderID: testOrderID, SessionID: "sess-1", Answer: true}},
+				ScheduleDeadline{Wait: order.WaitPayment, At: testNow.Add(10 * time.Minute)}, // asked again, if no answer comes
+			},
+		},
+		{
+			name:  "the session closed unpaid cancels the order as timed out",
+			steps: atSessionOpen, msg: msg(payment.SessionExpiredName, payment.SessionExpired{OrderID: testOrderID, SessionID: "sess-1"}),
 			want:    []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: "payment not received before the deadline"}},
 			records: []order.Event{cancelledEv(order.ReasonTimedOut, "payment not received before the deadline")},
 		},
+		{
+			name:  "the session found paid at the deadline pays the order",
+			steps: atSessionOpen, msg: msg(payment.SessionFoundPaidName, payment.SessionFoundPaid{OrderID: testOrderID, SessionID: "sess-1", PaymentID: "pay-1", Amount: 100_00, Currency: "USD"}),
+			want: []Effect{CompletePayment{Webhook: PaymentWebhook{Webhook: payment.Webhook{OrderID: testOrderID, Status: payment.StatusCompleted,
+				PaymentID: "pay-1", SessionID: "sess-1", Amount: 100_00, Currency: "USD"}}}},
+			records: []order.Event{order.PaymentCompleted{PaymentID: "pay-1", At: testRunAt}},
+		},
+		{
+			name:  "the session found paid at the deadline for another amount is refunded, and the order cancelled: nothing else can pay it",
+			steps: atSessionOpen, msg: msg(payment.SessionFoundPaidName, payment.SessionFoundPaid{OrderID: testOrderID, SessionID: "sess-1", PaymentID: "pay-1", Amount: 1, Currency: "USD"}),
+			want: []Effect{
+				CompletePayment{Webhook: PaymentWebhook{Webhook: payment.Webhook{OrderID: testOrderID, Status: payment.StatusCompleted, PaymentID: "pay-1", SessionID: "sess-1", Amount: 1, Currency: "USD"}}},
+				SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{OrderID: testOrderID, PaymentID: "pay-1", SessionID: "sess-1",
+					Amount: 1, Currency: "USD", Reason: "a payment the order refused"}},
+				RememberRefund{PaymentID: "pay-1"},
+				Cancel{Reason: order.ReasonTimedOut, Detail: "payment not received before the deadline"},
+			},
+			records: []order.Event{mismatchTicket("completed payment pay-1 refused: the payment is for 0.01 USD, the order totals 100.00 USD"),
+				cancelledEv(order.ReasonTimedOut, "payment not received before the deadline")},
+		},
+		{name: "the session closed after the order was paid does nothing", steps: atAwaitingShipment,
+			msg: msg(payment.SessionExpiredName, payment.SessionExpired{OrderID: testOrderID, SessionID: "sess-1"})},
+		{name: "another session closed does nothing", steps: atSessionOpen,
+			msg: msg(payment.SessionExpiredName, payment.SessionExpired{OrderID: testOrderID, SessionID: "sess-other"})},
 		{name: "payment deadline after payment does nothing", steps: atAwaitingShipment, msg: deadlineMsg(order.WaitPayment)},
 		{name: "payment deadline after delivery does nothing", steps: atCompleted, msg: deadlineMsg(order.WaitPayment)},
 		{name: "payment deadline after a failed payment does nothing", steps: atPaymentFailed, msg: deadlineMsg(order.WaitPayment)},
@@ -1419,7 +1454,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
 		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName, inventory.ReleasedName,
-		payment.SessionFoundPaidName,
+		payment.SessionFoundPaidName, payment.SessionExpiredName,
 	}
 	names := ProcessOrder.Names()
 	for _, n := range declared {

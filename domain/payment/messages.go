@@ -40,6 +40,8 @@ const (
 	ExpireSessionName = "payments.expire_session.v1"
 	// SessionFoundPaidName is the stored name of SessionFoundPaid.
 	SessionFoundPaidName = "payment.session_found_paid.v1"
+	// SessionExpiredName is the stored name of SessionExpired.
+	SessionExpiredName = "payment.session_expired.v1"
 )
 
 // Webhook statuses the provider reports; the orders service branches on exactly these.
@@ -253,6 +255,12 @@ type Refunded struct {
 type ExpireSession struct {
 	OrderID   string `json:"orderId"`
 	SessionID string `json:"sessionId"`
+	// Answer asks for the outcome: SessionExpired when the session closed unpaid,
+	// SessionFoundPaid when it had been paid. The order's payment deadline asks, and the
+	// order is cancelled only on SessionExpired: a customer who paid in time while the
+	// orders service was down was cancelled and refunded for a deadline it handled before
+	// the payment's webhook (a probe). Commands sent before it existed have none.
+	Answer bool `json:"answer,omitempty"`
 }
 
 // Validate reports the first problem with c as a field error.
@@ -280,6 +288,16 @@ type SessionFoundPaid struct {
 
 // MessageName is the name SessionFoundPaid travels under, so a consumer can subscribe by type.
 func (SessionFoundPaid) MessageName() string { return SessionFoundPaidName }
+
+// SessionExpired records that a session the service was asked to close, with an answer
+// (ExpireSession.Answer), closed unpaid: nobody can pay it any more.
+type SessionExpired struct {
+	OrderID   string `json:"orderId"`
+	SessionID string `json:"sessionId"`
+}
+
+// MessageName is the name SessionExpired travels under, so a consumer can subscribe by type.
+func (SessionExpired) MessageName() string { return SessionExpiredName }
 
 // StreamID names the payment stream of an order, so one order has one payment history.
 func StreamID(orderID string) string { return "payment-" + orderID }

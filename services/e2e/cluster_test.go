@@ -126,7 +126,8 @@ func (c *cluster) start(t *testing.T, name string) {
 			MailPollInterval: 20 * time.Millisecond, OperatorToken: operatorToken, OrderTokenSecret: orderTokenSecret, WarehouseURL: c.warehouse,
 		})
 	case "payments":
-		svc = payments.New(pool, logger, payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: c.orders + "/webhooks/payment"})
+		svc = payments.New(pool, logger, payments.Config{WebhookSecret: paymentSecret, OrdersWebhookURL: c.orders + "/webhooks/payment",
+			Simulator: !c.opt.noSimulators, Callers: callers}) // its checkout, for a customer paying while orders is down
 	case "warehouse":
 		svc = warehouse.New(pool, logger, warehouse.Config{})
 	case "delivery":

@@ -46,6 +46,37 @@ func TestPaymentDeadlineSurvivesRestart(t *testing.T) {
 	assert.Empty(t, c.deadLetters(t))
 }
 
+// A customer who pays in time while the orders service is down is not cancelled when it
+// comes back after the deadline: the deadline closes the session first, the provider
+// finds it paid, and the payment pays the order. The saga met the overdue deadline before
+// the payment's webhook, the simulator's resending waiting a minute, and a probe's 40
+// customers of 40 who had paid were cancelled and refunded.
+func TestAPaymentMadeInTimeWhileOrdersIsDownPaysTheOrder(t *testing.T) {
+	opt := defaultOptions()
+	opt.workflow.PaymentTimeout = 2 * time.Second
+	c := startCluster(t, opt)
+	id := c.placeOrder(t, lowRisk)
+	c.waitStatus(t, id, "awaiting_payment")
+	c.eventually(t, "the payment deadline is armed", func() bool { return len(c.deadlines(t, id, "payment")) == 1 })
+	c.eventually(t, "the session is recorded on the order", func() bool { return c.storedOrder(t, id).PaymentSessionID != "" })
+	c.stop(t, "orders")
+	due := c.deadlines(t, id, "payment")
+	require.Len(t, due, 1)
+
+	// Paid at the checkout, in time: the session is settled, and the webhook the orders
+	// service could not take waits to be sent again (502).
+	code := c.call(t, "POST", c.payments+"/api/payments/process", map[string]string{"orderId": id, "outcome": "completed"}, bearer(ordersServiceToken), nil)
+	require.Equal(t, http.StatusBadGateway, code)
+	c.eventually(t, "the deadline is due", func() bool { return c.dbNow(t).After(due[0]) })
+
+	c.start(t, "orders")
+	o := c.waitStatus(t, id, "awaiting_delivery")
+	assert.Empty(t, o.CancelReason)
+	assert.Zero(t, c.countEvents(t, id, order.NameOrderCancelled))
+	assert.Zero(t, c.countEvents(t, id, order.NamePaymentRefunded), "nothing refunded")
+	assert.Empty(t, c.deadLetters(t))
+}
+
 // The same, restarting before the deadline is due: the new process arms nothing twice and
 // fires the old deadline on time.
 func TestPaymentDeadlineFiresAfterEarlyRestart(t *testing.T) {

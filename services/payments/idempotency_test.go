@@ -111,6 +111,33 @@ func TestExpireSessionClosesOnlyAnOpenSession(t *testing.T) {
 	require.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "the simulator does not pay a closed session: %v", err)
 }
 
+// A session closed at its order's payment deadline is answered for (ExpireSession.Answer):
+// SessionExpired, once however often the command comes, so that the saga cancels the
+// order only once the session can no longer be paid. A close without the question (an
+// order given up) reports nothing.
+func TestASessionClosedForItsDeadlineIsReportedExpiredOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	for _, orderID := range []string{"o-deadline", "o-given-up"} {
+		pgtest.Run(t, pool, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+			return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-open-"+orderID, payment.CreateSessionName, payment.CreateSession{OrderID: orderID, Amount: 500, Currency: "EUR"})})
+		}))
+		var session string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT session_id FROM payments.sessions WHERE order_id = $1`, orderID).Scan(&session))
+		expire := command(t, "m-expire-"+orderID, payment.ExpireSessionName, payment.ExpireSession{OrderID: orderID, SessionID: session, Answer: orderID == "o-deadline"})
+		pgtest.HandleTwice(t, pool, "the expiry again", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+			return s.handleCommands(ctx, tx, []*message.Message{expire})
+		}))
+	}
+	var reported []string
+	rows, err := pool.Query(ctx, `SELECT payload->>'orderId' FROM events WHERE event_name = $1`, payment.SessionExpiredName)
+	require.NoError(t, err)
+	reported, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"o-deadline"}, reported, "reported once, and only when asked")
+}
+
 // A session the simulator settled paid while the orders service could not be told (its
 // webhook refused, never sent again) is found paid when the order, given up, has it
 // closed: SessionFoundPaid tells the saga, which refunds it, once however often the

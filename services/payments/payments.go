@@ -307,8 +307,11 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 // the same on the consumer's pipeline as on its own: the provider answers a session no
 // longer open without error (Provider.ExpireSession), and the update changes only an open
 // one. A session the provider found paid is recorded completed with its payment, and
-// SessionFoundPaid tells the saga, which refunds it: it was recorded "expired", and the
-// money stayed taken until the provider's webhook came, if it ever did.
+// SessionFoundPaid tells the saga, which refunds it for an order given up (it was recorded
+// "expired", and the money stayed taken until the provider's webhook came, if it ever
+// did), or takes it as the payment of an order still waiting. Asked for an answer
+// (the order's payment deadline), a session closed unpaid is reported too:
+// SessionExpired.
 func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.ExpireSession) error {
 	if err := cmd.Validate(); err != nil {
 		return err
@@ -325,16 +328,10 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 			return fmt.Errorf("record payment session %s expired: %w", cmd.SessionID, err)
 		}
 		s.logger.InfoContext(ctx, "payments: session expired", "order_id", cmd.OrderID, "session_id", cmd.SessionID)
-		return nil
-	}
-	stream, recs, err := paymentStream(ctx, tx, cmd.OrderID)
-	if err != nil {
-		return err
-	}
-	for _, rec := range recs {
-		if rec.Name == payment.SessionFoundPaidName {
-			return nil // found and reported already: the command came again
+		if !cmd.Answer {
+			return nil
 		}
+		return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionExpiredName, payment.SessionExpired{OrderID: cmd.OrderID, SessionID: cmd.SessionID})
 	}
 	_, err = tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, payment_id = $4, updated_at = $5
 		WHERE session_id = $1 AND order_id = $2 AND status = $6`,
@@ -342,9 +339,24 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err != nil {
 		return fmt.Errorf("record payment session %s paid: %w", cmd.SessionID, err)
 	}
-	s.logger.WarnContext(ctx, "payments: the session of an order given up was paid", "order_id", cmd.OrderID, "session_id", cmd.SessionID, "payment_id", paid.PaymentID)
-	_, err = eventstore.Append(ctx, tx, stream, len(recs), meta, eventstore.Event{Name: payment.SessionFoundPaidName,
-		Data: payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency}})
+	s.logger.WarnContext(ctx, "payments: a session asked to close was paid", "order_id", cmd.OrderID, "session_id", cmd.SessionID, "payment_id", paid.PaymentID)
+	return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionFoundPaidName,
+		payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency})
+}
+
+// reportOnce appends event name, with data, to the order's payment stream unless it is
+// there already: the command that found it came again.
+func (s *Service) reportOnce(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID, name string, data any) error {
+	stream, recs, err := paymentStream(ctx, tx, orderID)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Name == name {
+			return nil
+		}
+	}
+	_, err = eventstore.Append(ctx, tx, stream, len(recs), meta, eventstore.Event{Name: name, Data: data})
 	return err
 }
 

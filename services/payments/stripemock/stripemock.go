@@ -66,6 +66,15 @@ func (s *Server) CheckoutSession(id, status, paymentStatus, paymentIntent string
 	s.readsBack("/v1/checkout/sessions/"+id, fields)
 }
 
+// SessionAmount makes the Checkout Session id, registered with CheckoutSession, read back
+// for amountTotal (minor units) in currency, as Stripe shows what it took.
+func (s *Server) SessionAmount(id string, amountTotal int64, currency string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fields := s.objects["/v1/checkout/sessions/"+id]
+	fields["amount_total"], fields["currency"] = amountTotal, currency
+}
+
 func (s *Server) readsBack(path string, fields map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
