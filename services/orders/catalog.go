@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,11 @@ type catalogClient struct {
 	named    map[string]string
 	pending  []*priceLookup // placements waiting for a fetch
 	fetching int            // fetches of prices in flight
+	// failing says the last fetch of prices failed; askAt is when the next placement asks
+	// the catalog again, and asking that it is: the others meanwhile take the last prices.
+	failing bool
+	askAt   time.Time
+	asking  bool
 }
 
 // priceLookup is a placement waiting for the catalog's current prices of its SKUs.
@@ -116,27 +122,65 @@ func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]str
 // know is absent. When the warehouse cannot be asked, the last prices it gave serve if they
 // cover every SKU and none is older than lastPriceFor; otherwise the error is
 // apperr.CodeUnavailable: the client may retry.
+//
+// While the catalog fails, one placement asks it again every askAgainAfter, and the others
+// take the last prices at once: a hung warehouse held every placement for the client's
+// 5 s timeout, 10 s behind a fetch in flight (a probe: placement p50 10 s, where a
+// warehouse that refused connections cost 5 ms).
 func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
+	c.mu.Lock()
+	known, covered := c.lastPrices(items)
+	if c.failing && covered && (c.asking || c.now().Before(c.askAt)) {
+		c.mu.Unlock()
+		c.warn(ctx, "catalog unreachable: pricing from its last answer", errors.New("it failed a moment ago; asked again shortly"))
+		return known, nil
+	}
+	ask := c.failing && !c.asking
+	c.asking = c.asking || ask
+	c.mu.Unlock()
+
 	prices, err := c.current(ctx, items)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ask {
+		c.asking = false
+	}
 	now := c.now()
-	if err == nil {
+	switch {
+	case err == nil:
+		c.failing = false
 		for sku, p := range prices {
 			c.last[sku] = lastPrice{p, now}
 		}
 		return prices, nil
+	case ctx.Err() != nil:
+		return nil, err // the placement's client gave up: nothing is known of the catalog
 	}
+	c.failing, c.askAt = true, now.Add(askAgainAfter)
+	known, covered = c.lastPrices(items)
+	if !covered {
+		return nil, err
+	}
+	c.warn(ctx, "catalog unreachable: pricing from its last answer", err)
+	return known, nil
+}
+
+// askAgainAfter is how long after the catalog failed a placement asks it again.
+const askAgainAfter = 2 * time.Second
+
+// lastPrices is the last price the catalog gave for each SKU of items, and whether they
+// cover them all, none older than lastPriceFor. c.mu is held.
+func (c *catalogClient) lastPrices(items []order.Item) (map[string]order.Price, bool) {
+	now := c.now()
 	known := make(map[string]order.Price, len(items))
 	for _, it := range items {
 		p, ok := c.last[it.SKU]
 		if !ok || now.Sub(p.at) > lastPriceFor {
-			return nil, err
+			return nil, false
 		}
 		known[it.SKU] = p.Price
 	}
-	c.warn(ctx, "catalog unreachable: pricing from its last answer", err)
-	return known, nil
+	return known, true
 }
 
 // warn logs an outage of the catalog once a minute, not once a request: a probe's 20 s

@@ -149,3 +149,59 @@ func TestAnUnreachableCatalogIsLoggedWithItsCause(t *testing.T) {
 	assert.Equal(t, "the catalog cannot be reached to price the order; retry later", apperr.ErrorMessage(err), "the client's words")
 	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err))
 }
+
+// While the catalog fails, placements take the last prices at once, and one asks it again
+// every askAgainAfter: a hung warehouse held every placement for the client's timeout, 10 s
+// behind a fetch in flight (a probe: placement p50 10 s during a SIGSTOP of the warehouse).
+func TestAFailingCatalogIsAskedAgainByOnePlacementAtATime(t *testing.T) {
+	var hung atomic.Bool
+	var asked atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hung.Load() {
+			asked.Add(1)
+			<-release // a warehouse that takes the connection and never answers
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []inventory.CatalogItem{{SKU: "SKU-A", Name: "a", UnitPrice: 2400, Currency: "USD"}}})
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newCatalogClient(srv.URL, slog.New(slog.DiscardHandler))
+	c.client.Timeout = 100 * time.Millisecond
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return at }
+	items := []order.Item{{SKU: "SKU-A", Quantity: 1}}
+	_, err := c.prices(context.Background(), items)
+	require.NoError(t, err)
+
+	hung.Store(true)
+	_, err = c.prices(context.Background(), items)
+	require.NoError(t, err, "the first placement waits out the timeout, then takes the last prices")
+	require.EqualValues(t, 1, asked.Load())
+	for range 20 {
+		got, err := c.prices(context.Background(), items)
+		require.NoError(t, err)
+		assert.Equal(t, order.Cents(2400), got["SKU-A"].Amount)
+	}
+	assert.EqualValues(t, 1, asked.Load(), "not asked again before askAgainAfter")
+
+	at = at.Add(askAgainAfter)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			_, err := c.prices(context.Background(), items)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	assert.EqualValues(t, 2, asked.Load(), "asked again by one placement; the others took the last prices")
+
+	hung.Store(false)
+	at = at.Add(askAgainAfter)
+	_, err = c.prices(context.Background(), items)
+	require.NoError(t, err)
+	c.mu.Lock()
+	assert.False(t, c.failing, "answered again: every placement asks once more")
+	c.mu.Unlock()
+}
