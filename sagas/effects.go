@@ -227,6 +227,9 @@ type SendCommand struct {
 type ScheduleDeadline struct {
 	Wait order.Wait
 	At   time.Time
+	// Asking, for the payment deadline asked again (closePaymentWait), is when the wait's
+	// close was first asked for.
+	Asking time.Time
 }
 
 // Notify records an email to the customer; the sender delivers it at most once.

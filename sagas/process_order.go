@@ -1,6 +1,7 @@
 package sagas
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -251,6 +252,10 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	switch {
 	case wh.Declined:
 		return nil, nil
+	case waitsForPayment(o) && wh.Status == payment.StatusFailed && wh.Reason == payment.ReasonSessionExpired && wh.refusal(o) == "":
+		// The session ran out unpaid (Stripe's checkout.session.expired, which the
+		// deadline's own close also sets off): the time to pay is over, no payment failed.
+		return []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail}}, nil
 	case waitsForPayment(o):
 		return applyPayment(o, wh, in.State.Refunding), nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):
@@ -292,21 +297,41 @@ const paymentDeadlineDetail = "payment not received before the deadline"
 // pay was handed out, and it is cancelled now.
 func closePaymentWait(in Input) ([]Effect, error) {
 	o := in.Order
-	if o.PaymentSessionID == "" {
-		return []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail}}, nil
+	var deadline struct {
+		Asking time.Time `json:"asking"` // when the close was first asked for; zero at the first
 	}
-	// Asked again every closeAskAgain until answered: a payment process of an earlier
-	// release closes the session without answering, and the order would wait for ever.
+	if err := json.Unmarshal(in.Msg.Payload, &deadline); err != nil {
+		return nil, fmt.Errorf("decode the payment deadline: %w", err)
+	}
+	if deadline.Asking.IsZero() {
+		deadline.Asking = in.Now
+	}
+	switch {
+	case o.PaymentSessionID == "":
+		return []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail}}, nil
+	case in.Now.Sub(deadline.Asking) >= closeGiveUp:
+		// Asked for an hour without an answer (a close that fails for good: a key
+		// revoked, a session Stripe does not know): cancelled as before the decision, and
+		// a payment that comes later is refunded.
+		return []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail + " (the payment service did not answer the session's close for an hour)"}}, nil
+	}
+	// Asked again every closeAskAgain until answered: an answer lost (an orders process of
+	// an earlier release leaves it unread), or a payment process of an earlier release,
+	// which closes the session without answering, would leave the order waiting for ever.
 	return []Effect{
 		SendCommand{Topic: payment.CommandsTopic, Name: payment.ExpireSessionName,
-			Data: payment.ExpireSession{OrderID: o.ID, SessionID: o.PaymentSessionID, Answer: true}},
-		ScheduleDeadline{Wait: order.WaitPayment, At: in.Now.Add(closeAskAgain)},
+			Data: payment.ExpireSession{OrderID: o.ID, SessionID: o.PaymentSessionID, AskedAt: in.Now}},
+		ScheduleDeadline{Wait: order.WaitPayment, At: in.Now.Add(closeAskAgain), Asking: deadline.Asking},
 	}, nil
 }
 
 // closeAskAgain is how long an order past its payment deadline waits for the payment
-// service's answer before it asks again.
-const closeAskAgain = 10 * time.Minute
+// service's answer before it asks again; closeGiveUp, how long past the deadline it stops
+// asking and is cancelled.
+const (
+	closeAskAgain = 10 * time.Minute
+	closeGiveUp   = time.Hour
+)
 
 // onSessionExpired cancels the order whose session its payment deadline closed unpaid,
 // if it still waits for its payment.

@@ -1042,9 +1042,24 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: atSessionOpen, msg: deadlineMsg(order.WaitPayment),
 			want: []Effect{
 				SendCommand{Topic: payment.CommandsTopic, Name: payment.ExpireSessionName,
-					Data: payment.ExpireSession{OrderID: testOrderID, SessionID: "sess-1", Answer: true}},
-				ScheduleDeadline{Wait: order.WaitPayment, At: testNow.Add(10 * time.Minute)}, // asked again, if no answer comes
+					Data: payment.ExpireSession{OrderID: testOrderID, SessionID: "sess-1", AskedAt: testNow}},
+				ScheduleDeadline{Wait: order.WaitPayment, At: testNow.Add(10 * time.Minute), Asking: testNow}, // asked again, if no answer comes
 			},
+		},
+		{
+			// A close that fails for good (a key revoked) left the order waiting for ever.
+			name:  "payment deadline an hour past, still unanswered, cancels as timed out",
+			steps: atSessionOpen,
+			msg: msg(DeadlineName(order.WaitPayment), map[string]string{"orderId": testOrderID, "wait": "payment",
+				"asking": testNow.Add(-time.Hour).Format(time.RFC3339Nano)}),
+			want:    []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: "payment not received before the deadline (the payment service did not answer the session's close for an hour)"}},
+			records: []order.Event{cancelledEv(order.ReasonTimedOut, "payment not received before the deadline (the payment service did not answer the session's close for an hour)")},
+		},
+		{
+			name:  "the provider's session expiring unpaid cancels as timed out, not as a failed payment",
+			steps: atSessionOpen, msg: payWebhook(payment.StatusFailed, "", payment.ReasonSessionExpired),
+			want:    []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: "payment not received before the deadline"}},
+			records: []order.Event{cancelledEv(order.ReasonTimedOut, "payment not received before the deadline")},
 		},
 		{
 			name:  "the session closed unpaid cancels the order as timed out",

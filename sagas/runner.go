@@ -370,9 +370,11 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 		meta.HandledBy = "" // a command is the receiver's to handle
 		return nil, eventstore.Send(ctx, tx, e.Topic, meta, eventstore.Message{Name: e.Name, Data: e.Data})
 	case ScheduleDeadline:
-		return nil, eventstore.Schedule(ctx, tx, DeadlinesTopic, e.At, meta, eventstore.Message{
-			Name: DeadlineName(e.Wait), Data: map[string]string{"orderId": o.ID, "wait": string(e.Wait)},
-		})
+		data := map[string]string{"orderId": o.ID, "wait": string(e.Wait)}
+		if !e.Asking.IsZero() {
+			data["asking"] = e.Asking.UTC().Format(time.RFC3339Nano)
+		}
+		return nil, eventstore.Schedule(ctx, tx, DeadlinesTopic, e.At, meta, eventstore.Message{Name: DeadlineName(e.Wait), Data: data})
 	case Notify:
 		return nil, r.outbox.Record(ctx, tx, o.ID, e)
 	case OpenTicket:

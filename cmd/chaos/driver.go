@@ -231,6 +231,9 @@ func (d *driver) journey(ctx context.Context, t *trip) error {
 		if err != nil {
 			return err
 		}
+		if o, err = d.state(ctx, t); err != nil { // early or not as the courier reports, not before
+			return err
+		}
 		t.early = o.Status != order.StatusAwaitingDelivery && o.Status != order.StatusDelivered && o.Status != order.StatusCompleted
 		if err := d.courier(ctx, t, shipping.StatusDelivered, shipment); err != nil {
 			return err
@@ -455,8 +458,6 @@ var sessionOpen = goal{"awaiting_payment with a payment session", func(o orderSt
 
 var errStuck = errors.New("stuck")
 
-// await polls the order until it reaches the goal; an order that ends anywhere else fails
-// at once, one that does not get there within -step-timeout is stuck.
 // booked waits until the delivery service has booked t's parcel, through kills and
 // restarts, and returns its shipment id.
 func (d *driver) booked(ctx context.Context, t *trip) (string, error) {
@@ -478,6 +479,8 @@ func (d *driver) booked(ctx context.Context, t *trip) (string, error) {
 	}
 }
 
+// await polls the order until it reaches the goal; an order that ends anywhere else fails
+// at once, one that does not get there within -step-timeout is stuck.
 func (d *driver) await(ctx context.Context, t *trip, want goal) (orderState, error) {
 	deadline := time.Now().Add(d.cfg.stepTimeout)
 	tick := time.NewTicker(50 * time.Millisecond)

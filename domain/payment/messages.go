@@ -44,6 +44,10 @@ const (
 	SessionExpiredName = "payment.session_expired.v1"
 )
 
+// ReasonSessionExpired is the failure a provider reports when the session expired unpaid
+// (Stripe's checkout.session.expired): the order's time to pay ran out.
+const ReasonSessionExpired = "checkout_session_expired"
+
 // Webhook statuses the provider reports; the orders service branches on exactly these.
 const (
 	// StatusCompleted means the money was taken.
@@ -255,12 +259,14 @@ type Refunded struct {
 type ExpireSession struct {
 	OrderID   string `json:"orderId"`
 	SessionID string `json:"sessionId"`
-	// Answer asks for the outcome: SessionExpired when the session closed unpaid,
-	// SessionFoundPaid when it had been paid. The order's payment deadline asks, and the
-	// order is cancelled only on SessionExpired: a customer who paid in time while the
-	// orders service was down was cancelled and refunded for a deadline it handled before
-	// the payment's webhook (a probe). Commands sent before it existed have none.
-	Answer bool `json:"answer,omitempty"`
+	// AskedAt, when set, asks for the outcome: SessionExpired when the session closed
+	// unpaid, SessionFoundPaid when it had been paid, each carrying AskedAt. The order's
+	// payment deadline asks, and the order is cancelled only on SessionExpired: a customer
+	// who paid in time while the orders service was down was cancelled and refunded for a
+	// deadline it handled before the payment's webhook (a probe). Each question is
+	// answered once, however often its command comes, and a question asked again (a lost
+	// answer) is answered again. Commands sent before it existed have none.
+	AskedAt time.Time `json:"askedAt,omitzero"`
 }
 
 // Validate reports the first problem with c as a field error.
@@ -284,6 +290,8 @@ type SessionFoundPaid struct {
 	PaymentID string `json:"paymentId"`
 	Amount    int64  `json:"amount"`
 	Currency  string `json:"currency"`
+	// AskedAt is the question it answers (ExpireSession.AskedAt); zero for an order given up.
+	AskedAt time.Time `json:"askedAt,omitzero"`
 }
 
 // MessageName is the name SessionFoundPaid travels under, so a consumer can subscribe by type.
@@ -292,8 +300,9 @@ func (SessionFoundPaid) MessageName() string { return SessionFoundPaidName }
 // SessionExpired records that a session the service was asked to close, with an answer
 // (ExpireSession.Answer), closed unpaid: nobody can pay it any more.
 type SessionExpired struct {
-	OrderID   string `json:"orderId"`
-	SessionID string `json:"sessionId"`
+	OrderID   string    `json:"orderId"`
+	SessionID string    `json:"sessionId"`
+	AskedAt   time.Time `json:"askedAt"` // the question it answers (ExpireSession.AskedAt)
 }
 
 // MessageName is the name SessionExpired travels under, so a consumer can subscribe by type.

@@ -62,7 +62,7 @@ const About = "Runs the orders service: the public API, the provider webhooks, t
 var WorkflowVars = []host.Var{
 	{Name: "RISK_THRESHOLD", Default: strconv.Itoa(sagas.DefaultConfig().RiskThreshold), Meaning: "risk score (0-100) at or above which an order waits for a manager"},
 	{Name: "APPROVAL_TIMEOUT", Default: sagas.DefaultConfig().ApprovalTimeout.String(), Meaning: "a held order is cancelled when no manager decides within it"},
-	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order is cancelled, its stock released, when unpaid within it (at most 24h, a payment session's life)"},
+	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order unpaid within it has its payment session closed, and is cancelled, its stock released, once the session is closed unpaid (at most 24h, a payment session's life)"},
 	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
 }
 

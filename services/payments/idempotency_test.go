@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
@@ -125,17 +126,30 @@ func TestASessionClosedForItsDeadlineIsReportedExpiredOnce(t *testing.T) {
 		}))
 		var session string
 		require.NoError(t, pool.QueryRow(ctx, `SELECT session_id FROM payments.sessions WHERE order_id = $1`, orderID).Scan(&session))
-		expire := command(t, "m-expire-"+orderID, payment.ExpireSessionName, payment.ExpireSession{OrderID: orderID, SessionID: session, Answer: orderID == "o-deadline"})
+		var asked time.Time
+		if orderID == "o-deadline" {
+			asked = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+		}
+		expire := command(t, "m-expire-"+orderID, payment.ExpireSessionName, payment.ExpireSession{OrderID: orderID, SessionID: session, AskedAt: asked})
 		pgtest.HandleTwice(t, pool, "the expiry again", pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
 			return s.handleCommands(ctx, tx, []*message.Message{expire})
 		}))
 	}
+	// The question asked again (its answer lost: an orders process of an earlier release
+	// left it unread) is answered again.
+	var session string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT session_id FROM payments.sessions WHERE order_id = 'o-deadline'`).Scan(&session))
+	again := command(t, "m-expire-again", payment.ExpireSessionName, payment.ExpireSession{OrderID: "o-deadline", SessionID: session,
+		AskedAt: time.Date(2026, 12, 7, 12, 10, 0, 0, time.UTC)})
+	pgtest.Run(t, pool, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+		return s.handleCommands(ctx, tx, []*message.Message{again})
+	}))
 	var reported []string
 	rows, err := pool.Query(ctx, `SELECT payload->>'orderId' FROM events WHERE event_name = $1`, payment.SessionExpiredName)
 	require.NoError(t, err)
 	reported, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
-	assert.Equal(t, []string{"o-deadline"}, reported, "reported once, and only when asked")
+	assert.Equal(t, []string{"o-deadline", "o-deadline"}, reported, "answered once a question, and only when asked")
 }
 
 // A session the simulator settled paid while the orders service could not be told (its

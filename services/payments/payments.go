@@ -6,6 +6,7 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,8 +43,8 @@ const (
 // and payment.StatusFailed, so a session's status reads the same as the webhook it produced.
 const StatusOpen = "open"
 
-// StatusExpired is a session closed because its order was given up: it can no longer be
-// paid.
+// StatusExpired is a session closed at its order's payment deadline, or because its order
+// was given up: it can no longer be paid.
 const StatusExpired = "expired"
 
 // Config is what the process passes in from its environment.
@@ -321,17 +322,27 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return fmt.Errorf("expire payment session %s of order %s: %w", cmd.SessionID, cmd.OrderID, err)
 	}
 	if paid.PaymentID == "" {
-		_, err = tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4
+		tag, err := tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4
 			WHERE session_id = $1 AND order_id = $2 AND status = $5`,
 			cmd.SessionID, cmd.OrderID, StatusExpired, s.now(), StatusOpen)
 		if err != nil {
 			return fmt.Errorf("record payment session %s expired: %w", cmd.SessionID, err)
 		}
+		if tag.RowsAffected() == 0 && !cmd.AskedAt.IsZero() {
+			// Settled since the provider was asked (the simulator's checkout, at this
+			// moment): paid, it is the answer, not an expiry.
+			if paid, err = settledPayment(ctx, tx, cmd.SessionID); err != nil {
+				return err
+			}
+		}
+	}
+	if paid.PaymentID == "" {
 		s.logger.InfoContext(ctx, "payments: session expired", "order_id", cmd.OrderID, "session_id", cmd.SessionID)
-		if !cmd.Answer {
+		if cmd.AskedAt.IsZero() {
 			return nil
 		}
-		return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionExpiredName, payment.SessionExpired{OrderID: cmd.OrderID, SessionID: cmd.SessionID})
+		return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionExpiredName, cmd.AskedAt,
+			payment.SessionExpired(cmd))
 	}
 	_, err = tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, payment_id = $4, updated_at = $5
 		WHERE session_id = $1 AND order_id = $2 AND status = $6`,
@@ -340,19 +351,38 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return fmt.Errorf("record payment session %s paid: %w", cmd.SessionID, err)
 	}
 	s.logger.WarnContext(ctx, "payments: a session asked to close was paid", "order_id", cmd.OrderID, "session_id", cmd.SessionID, "payment_id", paid.PaymentID)
-	return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionFoundPaidName,
-		payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency})
+	return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionFoundPaidName, cmd.AskedAt,
+		payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency, AskedAt: cmd.AskedAt})
 }
 
-// reportOnce appends event name, with data, to the order's payment stream unless it is
-// there already: the command that found it came again.
-func (s *Service) reportOnce(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID, name string, data any) error {
+// settledPayment is the payment of session id if it is recorded completed, locked for
+// the rest of tx; zero otherwise.
+func settledPayment(ctx context.Context, tx pgx.Tx, id string) (Paid, error) {
+	var paid Paid
+	err := tx.QueryRow(ctx, `SELECT payment_id, amount, currency FROM payments.sessions
+		WHERE session_id = $1 AND status = $2 AND payment_id IS NOT NULL FOR UPDATE`, id, payment.StatusCompleted).Scan(&paid.PaymentID, &paid.Amount, &paid.Currency)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Paid{}, nil
+	}
+	if err != nil {
+		return Paid{}, fmt.Errorf("read payment session %s: %w", id, err)
+	}
+	return paid, nil
+}
+
+// reportOnce appends event name, with data, to the order's payment stream unless one
+// answering the same question (askedAt; zero for none) is there already: the command that
+// found it came again.
+func (s *Service) reportOnce(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID, name string, askedAt time.Time, data any) error {
 	stream, recs, err := paymentStream(ctx, tx, orderID)
 	if err != nil {
 		return err
 	}
 	for _, rec := range recs {
-		if rec.Name == name {
+		var answered struct {
+			AskedAt time.Time `json:"askedAt"`
+		}
+		if rec.Name == name && json.Unmarshal(rec.Payload, &answered) == nil && answered.AskedAt.Equal(askedAt) {
 			return nil
 		}
 	}

@@ -22,7 +22,7 @@ import (
 
 // Failure reasons the workflow records for the failures Stripe reports.
 const (
-	ReasonExpired     = "checkout_session_expired"
+	ReasonExpired     = payment.ReasonSessionExpired
 	ReasonAsyncFailed = "async_payment_failed"
 )
 

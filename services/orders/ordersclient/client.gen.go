@@ -536,7 +536,7 @@ type CustomerOrder struct {
 	Id             OrderID                    `json:"id"`
 	Items          []OrderedItem              `json:"items"`
 
-	// PaymentUrl where to pay, only while the order is awaiting_payment
+	// PaymentUrl where to pay, only while the order is awaiting_payment. Past its payment deadline the order stays awaiting_payment while its session is closed (a payment made before counts), and is then cancelled as timed_out
 	PaymentUrl *string `json:"paymentUrl,omitempty"`
 
 	// Refunds payments given back, each once: an order cancelled after its payment, or a second payment
