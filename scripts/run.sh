@@ -50,7 +50,14 @@ bin/replay -migrate-only -alone
 # The run holds an advisory lock on the database while it lasts, on a psql session of its
 # own (psql takes the URL without pgx's pool_* settings); the session, and the lock, end
 # with the run, however it ends.
-psql_url=$(echo "$DATABASE_URL" | sed -E 's/([?&])pool_[a-z_]+=[^&]*/\1/g; s/&+/\&/g; s/\?&/?/; s/[?&]$//')
+if ! command -v psql >/dev/null 2>&1; then
+  echo "run: psql is needed (it holds this run's lock on the database): install PostgreSQL's client (apt-get install postgresql-client)" >&2
+  exit 1
+fi
+# pgx's own settings, which libpq refuses, are left out: pool_*, and the statement caches
+# and query mode, in a URL's query or a key=value string.
+pgx_only='(pool_[a-z_]+|default_query_exec_mode|statement_cache_capacity|description_cache_capacity)'
+psql_url=$(echo "$DATABASE_URL" | sed -E "s/([?&])$pgx_only=[^&]*/\1/g; s/&+/\&/g; s/\?&/?/; s/[?&]\$//; s/(^| )$pgx_only=[^ ]*//g")
 coproc RUNLOCK { exec psql -X -q -At -v ON_ERROR_STOP=1 "$psql_url" 2>&1; }
 lock_pid=$RUNLOCK_PID
 echo "SELECT pg_try_advisory_lock(7256372656);" >&"${RUNLOCK[1]}"

@@ -38,7 +38,8 @@ func logSettings(logger *slog.Logger, environ []string, vars []Var) {
 }
 
 // shown is how logSettings shows value of variable name: a secret's as "(set)"; a URL
-// without its password, or without query values that may be keys; and "(set)" for any
+// (a *_URL, *_ENDPOINT or *_BASE) without its user and password, or query values that
+// may be keys; and "(set)" for any
 // value of a URL variable that does not parse as scheme://host (a connection string, or a
 // URL with a password pgx takes and net/url does not: "pa?ss", "12#34"), and for any other
 // value naming a password (the review of this line found both logged).
@@ -48,7 +49,7 @@ func shown(name, value string) string {
 			return "(set)"
 		}
 	}
-	if !strings.HasSuffix(name, "_URL") {
+	if !strings.HasSuffix(name, "_URL") && !strings.HasSuffix(name, "_ENDPOINT") && !strings.HasSuffix(name, "_BASE") {
 		if strings.Contains(strings.ToLower(value), "password") {
 			return "(set)"
 		}
@@ -65,7 +66,14 @@ func shown(name, value string) string {
 		}
 	}
 	u.RawQuery = q.Encode()
-	return quoted(u.Redacted())
+	if u.User != nil { // a user name may be a token too (an SMTP relay's)
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword("xxxxx", "xxxxx")
+		} else {
+			u.User = url.User("xxxxx")
+		}
+	}
+	return quoted(u.String())
 }
 
 // quoted is value, in Go's quotes when it holds a space or a quote, so that the list of

@@ -20,7 +20,7 @@ func TestStartUpLogsTheSettingsAndTypos(t *testing.T) {
 		"HOME=/root", "PATH=/usr/bin", "HOSTNAME=box", "USER=root", "PWD=/", "TERM=xterm",
 	}, vars)
 	out := buf.String()
-	assert.Contains(t, out, `set="DATABASE_URL=postgres://app:xxxxx@db.example/ordermill MANAGER_TOKENS=(set) PAYMENT_WEBHOOK_SECRET=(set) PORT=4701 RISK_THRESHOLD=70 SMTP_URL=smtp://mail.example:587"`)
+	assert.Contains(t, out, `set="DATABASE_URL=postgres://xxxxx:xxxxx@db.example/ordermill MANAGER_TOKENS=(set) PAYMENT_WEBHOOK_SECRET=(set) PORT=4701 RISK_THRESHOLD=70 SMTP_URL=smtp://mail.example:587"`)
 	for typo, meant := range map[string]string{"RISK_TRESHOLD": "RISK_THRESHOLD", "SMTP_ULR": "SMTP_URL", "LOG_LEVE": "LOG_LEVEL", "PROT": "PORT"} {
 		assert.Contains(t, out, typo+" is not read by this service: did you mean "+meant+"?")
 	}
@@ -28,6 +28,12 @@ func TestStartUpLogsTheSettingsAndTypos(t *testing.T) {
 		assert.NotContains(t, out, other+" is not read")
 	}
 	assert.NotContains(t, out, "hunter2")
+	buf.Reset()
+	logSettings(slog.New(slog.NewTextHandler(&buf, nil)), []string{"OTEL_EXPORTER_OTLP_ENDPOINT=https://user:s3cr3t@otel.example?api_key=abc",
+		"SMTP_URL=smtp://pm-token-123@smtp.example:587"}, append(vars, Var{Name: "OTEL_EXPORTER_OTLP_ENDPOINT"}))
+	for _, secret := range []string{"s3cr3t", "abc", "pm-token-123"} {
+		assert.NotContains(t, buf.String(), secret, "an endpoint's password and key, a relay's token as its user name")
+	}
 	for database, password := range map[string]string{
 		"host=db user=app password = hunter2 dbname=x": "hunter2", // a connection string, spaces around =
 		"postgres://app:pa?ss@db/x":                    "pa?ss",   // passwords pgx takes, net/url does not
