@@ -129,11 +129,12 @@ func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]str
 // warehouse that refused connections cost 5 ms).
 func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
 	c.mu.Lock()
-	known, covered := c.lastPrices(items)
-	if c.failing && covered && (c.asking || c.now().Before(c.askAt)) {
-		c.mu.Unlock()
-		c.warn(ctx, "catalog unreachable: pricing from its last answer", errors.New("it failed a moment ago; asked again shortly"))
-		return known, nil
+	if c.failing && (c.asking || c.now().Before(c.askAt)) {
+		if known, covered := c.lastPrices(items); covered {
+			c.mu.Unlock()
+			c.warn(ctx, "catalog unreachable: pricing from its last answer", errors.New("it failed a moment ago; asked again shortly"))
+			return known, nil
+		}
 	}
 	ask := c.failing && !c.asking
 	c.asking = c.asking || ask
@@ -157,7 +158,7 @@ func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[str
 		return nil, err // the placement's client gave up: nothing is known of the catalog
 	}
 	c.failing, c.askAt = true, now.Add(askAgainAfter)
-	known, covered = c.lastPrices(items)
+	known, covered := c.lastPrices(items)
 	if !covered {
 		return nil, err
 	}
