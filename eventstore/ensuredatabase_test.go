@@ -80,6 +80,19 @@ func TestAnExistingDatabaseNeedsNoMaintenanceDatabase(t *testing.T) {
 	require.ErrorContains(t, eventstore.EnsureDatabase(ctx, missing), "maintenance database", "creating one needs it, and says so")
 }
 
+// newDatabase creates a database of its own, named prefix and a random suffix, dropped when
+// the test ends, and returns its URL.
+func newDatabase(t *testing.T, prefix string) string {
+	t.Helper()
+	name := prefix + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	u, err := url.Parse(pgtest.BaseURL())
+	require.NoError(t, err)
+	u.Path = "/" + name
+	require.NoError(t, eventstore.EnsureDatabase(t.Context(), u.String()))
+	t.Cleanup(func() { dropDatabase(t, name) })
+	return u.String()
+}
+
 func dropDatabase(t *testing.T, name string) {
 	_, admin, err := eventstore.Maintenance(pgtest.BaseURL())
 	require.NoError(t, err)
@@ -101,18 +114,13 @@ func TestADatabaseWithAnExtensionIsNotAnotherApplications(t *testing.T) {
 	}
 	ctx := t.Context()
 	fresh := func(setup string) string {
-		name := "ordermill_ext_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
-		u, err := url.Parse(pgtest.BaseURL())
-		require.NoError(t, err)
-		u.Path = "/" + name
-		require.NoError(t, eventstore.EnsureDatabase(ctx, u.String()))
-		t.Cleanup(func() { dropDatabase(t, name) })
-		conn, err := pgx.Connect(ctx, u.String())
+		u := newDatabase(t, "ordermill_ext_")
+		conn, err := pgx.Connect(ctx, u)
 		require.NoError(t, err)
 		defer conn.Close(ctx)
 		_, err = conn.Exec(ctx, setup)
 		require.NoError(t, err)
-		return u.String()
+		return u
 	}
 	pool, err := eventstore.Open(ctx, fresh(`CREATE EXTENSION pg_stat_statements`), "test")
 	require.NoError(t, err, "the extension's views are not an application's tables")
@@ -130,13 +138,8 @@ func TestOpenWaitsForAnotherProcessMigrating(t *testing.T) {
 		t.Skip("needs Postgres: skipped with -short (make unit)")
 	}
 	ctx := t.Context()
-	name := "ordermill_open_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
-	u, err := url.Parse(pgtest.BaseURL())
-	require.NoError(t, err)
-	u.Path = "/" + name
-	require.NoError(t, eventstore.EnsureDatabase(ctx, u.String()))
-	t.Cleanup(func() { dropDatabase(t, name) })
-	other, err := pgx.Connect(ctx, u.String())
+	db := newDatabase(t, "ordermill_open_")
+	other, err := pgx.Connect(ctx, db)
 	require.NoError(t, err)
 	defer other.Close(ctx)
 	// The other process, mid-way: its lock taken, a first table of its migrations made.
@@ -147,13 +150,13 @@ func TestOpenWaitsForAnotherProcessMigrating(t *testing.T) {
 
 	opened := make(chan error, 1)
 	go func() {
-		pool, err := eventstore.Open(ctx, u.String(), "test")
+		pool, err := eventstore.Open(ctx, db, "test")
 		if err == nil {
 			pool.Close()
 		}
 		opened <- err
 	}()
-	watcher, err := pgxpool.New(ctx, u.String())
+	watcher, err := pgxpool.New(ctx, db)
 	require.NoError(t, err)
 	defer watcher.Close()
 	require.Eventually(t, func() bool { // Open, asking for the lock
@@ -163,7 +166,7 @@ func TestOpenWaitsForAnotherProcessMigrating(t *testing.T) {
 		return err == nil && asked
 	}, 10*time.Second, 5*time.Millisecond)
 
-	migrated, err := pgxpool.New(ctx, u.String())
+	migrated, err := pgxpool.New(ctx, db)
 	require.NoError(t, err)
 	require.NoError(t, eventstore.Migrate(ctx, migrated))
 	migrated.Close()

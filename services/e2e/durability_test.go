@@ -22,10 +22,7 @@ func TestPaymentDeadlineSurvivesRestart(t *testing.T) {
 	opt.workflow.PaymentTimeout = 2 * time.Second
 	c := startCluster(t, opt)
 	before := c.stock(t, "SKU-001")
-	id := c.placeOrder(t, lowRisk)
-	c.waitStatus(t, id, "awaiting_payment")
-	c.eventually(t, "the payment deadline is armed", func() bool { return len(c.deadlines(t, id, "payment")) == 1 })
-	c.eventually(t, "the session is recorded on the order", func() bool { return c.storedOrder(t, id).PaymentSessionID != "" })
+	id := c.waitingForPayment(t)
 
 	c.stop(t, "orders")
 	due := c.deadlines(t, id, "payment")
@@ -60,10 +57,7 @@ func TestAPaymentMadeInTimeWhileOrdersIsDownPaysTheOrder(t *testing.T) {
 	opt := defaultOptions()
 	opt.workflow.PaymentTimeout = 2 * time.Second
 	c := startCluster(t, opt)
-	id := c.placeOrder(t, lowRisk)
-	c.waitStatus(t, id, "awaiting_payment")
-	c.eventually(t, "the payment deadline is armed", func() bool { return len(c.deadlines(t, id, "payment")) == 1 })
-	c.eventually(t, "the session is recorded on the order", func() bool { return c.storedOrder(t, id).PaymentSessionID != "" })
+	id := c.waitingForPayment(t)
 	c.stop(t, "orders")
 	due := c.deadlines(t, id, "payment")
 	require.Len(t, due, 1)
@@ -80,6 +74,18 @@ func TestAPaymentMadeInTimeWhileOrdersIsDownPaysTheOrder(t *testing.T) {
 	assert.Zero(t, c.countEvents(t, id, order.NameOrderCancelled))
 	assert.Zero(t, c.countEvents(t, id, order.NamePaymentRefunded), "nothing refunded")
 	assert.Empty(t, c.deadLetters(t))
+}
+
+// waitingForPayment places a low-risk order and returns it once it waits for its payment
+// with its deadline armed and its session recorded: at a deadline that finds no session
+// recorded, there is none to close, and the order is cancelled at once.
+func (c *cluster) waitingForPayment(t *testing.T) string {
+	t.Helper()
+	id := c.placeOrder(t, lowRisk)
+	c.waitStatus(t, id, "awaiting_payment")
+	c.eventually(t, "the payment deadline is armed", func() bool { return len(c.deadlines(t, id, "payment")) == 1 })
+	c.eventually(t, "the session is recorded on the order", func() bool { return c.storedOrder(t, id).PaymentSessionID != "" })
+	return id
 }
 
 // The same, restarting before the deadline is due: the new process arms nothing twice and
