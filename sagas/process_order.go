@@ -288,7 +288,7 @@ func onSessionFoundPaid(in Input, p payment.SessionFoundPaid) ([]Effect, error) 
 const paymentDeadlineDetail = "payment not received before the deadline"
 
 // closePaymentWait ends the payment wait at its deadline: it asks the payment service to
-// close the order's session and to answer (ExpireSession.Answer), and the order waits for
+// close the order's session and to answer (ExpireSession.AskedAt), and the order waits for
 // that answer. The deadline cancelled the order at once, and a customer who had paid in
 // time while the orders service was down was cancelled and refunded, since the saga met
 // the overdue deadline before the payment's webhook (a probe: 40 orders of 40). Closed
@@ -326,8 +326,8 @@ func closePaymentWait(in Input) ([]Effect, error) {
 }
 
 // closeAskAgain is how long an order past its payment deadline waits for the payment
-// service's answer before it asks again; closeGiveUp, how long past the deadline it stops
-// asking and is cancelled.
+// service's answer before it asks again; closeGiveUp, how long after its first question it
+// stops asking and is cancelled.
 const (
 	closeAskAgain = 10 * time.Minute
 	closeGiveUp   = time.Hour

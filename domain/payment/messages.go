@@ -298,7 +298,7 @@ type SessionFoundPaid struct {
 func (SessionFoundPaid) MessageName() string { return SessionFoundPaidName }
 
 // SessionExpired records that a session the service was asked to close, with an answer
-// (ExpireSession.Answer), closed unpaid: nobody can pay it any more.
+// (ExpireSession.AskedAt), closed unpaid: nobody can pay it any more.
 type SessionExpired struct {
 	OrderID   string    `json:"orderId"`
 	SessionID string    `json:"sessionId"`

@@ -112,7 +112,7 @@ func TestExpireSessionClosesOnlyAnOpenSession(t *testing.T) {
 	require.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "the simulator does not pay a closed session: %v", err)
 }
 
-// A session closed at its order's payment deadline is answered for (ExpireSession.Answer):
+// A session closed at its order's payment deadline is answered for (ExpireSession.AskedAt):
 // SessionExpired, once however often the command comes, so that the saga cancels the
 // order only once the session can no longer be paid. A close without the question (an
 // order given up) reports nothing.
