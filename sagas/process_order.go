@@ -255,7 +255,7 @@ func onPaymentWebhook(in Input, wh PaymentWebhook) ([]Effect, error) {
 	case waitsForPayment(o) && wh.Status == payment.StatusFailed && wh.Reason == payment.ReasonSessionExpired && wh.refusal(o) == "":
 		// The session ran out unpaid (Stripe's checkout.session.expired, which the
 		// deadline's own close also sets off): the time to pay is over, no payment failed.
-		return []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail}}, nil
+		return []Effect{paymentTimedOut}, nil
 	case waitsForPayment(o):
 		return applyPayment(o, wh, in.State.Refunding), nil
 	case o.Status.CanReach(order.StatusAwaitingPayment):
@@ -279,13 +279,16 @@ func onSessionFoundPaid(in Input, p payment.SessionFoundPaid) ([]Effect, error) 
 	o := in.Order
 	if err == nil && waitsForPayment(o) && p.SessionID == o.PaymentSessionID &&
 		(wh.refusal(o) != "" || refundAsked(wh, in.State.Refunding)) {
-		effects = append(effects, Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail})
+		effects = append(effects, paymentTimedOut)
 	}
 	return effects, err
 }
 
-// paymentDeadlineDetail is why an order whose payment deadline passed is cancelled.
+// paymentDeadlineDetail is why an order whose payment deadline passed is cancelled, and
+// paymentTimedOut its cancellation.
 const paymentDeadlineDetail = "payment not received before the deadline"
+
+var paymentTimedOut = Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail}
 
 // closePaymentWait ends the payment wait at its deadline: it asks the payment service to
 // close the order's session and to answer (ExpireSession.AskedAt), and the order waits for
@@ -308,7 +311,7 @@ func closePaymentWait(in Input) ([]Effect, error) {
 	}
 	switch {
 	case o.PaymentSessionID == "":
-		return []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail}}, nil
+		return []Effect{paymentTimedOut}, nil
 	case in.Now.Sub(deadline.Asking) >= closeGiveUp:
 		// Asked for an hour without an answer (a close that fails for good: a key
 		// revoked, a session Stripe does not know): cancelled as before the decision, and
@@ -339,7 +342,7 @@ func onSessionExpired(in Input, ev payment.SessionExpired) ([]Effect, error) {
 	if !waitsForPayment(in.Order) || ev.SessionID != in.Order.PaymentSessionID {
 		return nil, nil
 	}
-	return []Effect{Cancel{Reason: order.ReasonTimedOut, Detail: paymentDeadlineDetail}}, nil
+	return []Effect{paymentTimedOut}, nil
 }
 
 // afterPaymentWait is what a payment webhook does to an order whose payment wait is over:

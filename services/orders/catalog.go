@@ -39,11 +39,11 @@ type catalogClient struct {
 	named    map[string]string
 	pending  []*priceLookup // placements waiting for a fetch
 	fetching int            // fetches of prices in flight
-	// failing says the last fetch of prices failed; askAt is when the next placement asks
-	// the catalog again, and asking that it is: the others meanwhile take the last prices.
-	failing bool
-	askAt   time.Time
-	asking  bool
+	// askAt, set when the last fetch of prices failed (zero otherwise), is when the next
+	// placement asks the catalog again, and asking that it is: the others meanwhile take
+	// the last prices.
+	askAt  time.Time
+	asking bool
 }
 
 // priceLookup is a placement waiting for the catalog's current prices of its SKUs.
@@ -129,14 +129,15 @@ func (c *catalogClient) Names(ctx context.Context, skus []string) map[string]str
 // warehouse that refused connections cost 5 ms).
 func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[string]order.Price, error) {
 	c.mu.Lock()
-	if c.failing && (c.asking || c.now().Before(c.askAt)) {
+	failing := !c.askAt.IsZero()
+	if failing && (c.asking || c.now().Before(c.askAt)) {
 		if known, covered := c.lastPrices(items); covered {
 			c.mu.Unlock()
 			c.warn(ctx, "catalog unreachable: pricing from its last answer", errors.New("it failed a moment ago; asked again shortly"))
 			return known, nil
 		}
 	}
-	ask := c.failing && !c.asking
+	ask := failing && !c.asking
 	c.asking = c.asking || ask
 	c.mu.Unlock()
 
@@ -149,7 +150,7 @@ func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[str
 	now := c.now()
 	switch {
 	case err == nil:
-		c.failing = false
+		c.askAt = time.Time{}
 		for sku, p := range prices {
 			c.last[sku] = lastPrice{p, now}
 		}
@@ -157,7 +158,7 @@ func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[str
 	case ctx.Err() != nil:
 		return nil, err // the placement's client gave up: nothing is known of the catalog
 	}
-	c.failing, c.askAt = true, now.Add(askAgainAfter)
+	c.askAt = now.Add(askAgainAfter)
 	known, covered := c.lastPrices(items)
 	if !covered {
 		return nil, err
