@@ -305,9 +305,7 @@ func TestALatePaymentIsRefundedOnce(t *testing.T) {
 // in time while the orders service was down were cancelled and refunded).
 func TestASessionPaidBeforeItsDeadlinePaysTheOrderThoughItsReportIsLost(t *testing.T) {
 	s, mock := startWithStripe(t, func(o *options) { o.workflow.PaymentTimeout = 2 * time.Second })
-	id := s.placeOrder(t, lowRisk)
-	s.waitStatus(t, id, "awaiting_payment")
-	cs := s.checkoutSession(t, id, "paid")
+	id, cs := s.paidCheckout(t)
 	pi := cs["payment_intent"].(string)
 	// The customer paid at the last moment; Stripe's report of it is lost.
 	mock.CheckoutSession(cs["id"].(string), "complete", "paid", pi)
@@ -317,6 +315,15 @@ func TestASessionPaidBeforeItsDeadlinePaysTheOrderThoughItsReportIsLost(t *testi
 	assert.Equal(t, pi, o.PaymentID)
 	assert.Empty(t, mock.Requests("/v1/refunds"), "nothing refunded")
 	require.NotEmpty(t, mock.Requests("/v1/checkout/sessions/"+cs["id"].(string)+"/expire"), "the deadline closed the session first")
+}
+
+// paidCheckout places a low-risk order and returns it, waiting for its payment, with the
+// Checkout Session Stripe shows once the customer has paid it.
+func (s *system) paidCheckout(t *testing.T) (string, map[string]any) {
+	t.Helper()
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	return id, s.checkoutSession(t, id, "paid")
 }
 
 // refundedCharge is the charge Stripe reports refunded (charge.refunded), amount of it so far.
@@ -338,9 +345,7 @@ func namingOrder(charge map[string]any, orderID string) map[string]any {
 // the account) is ignored with a 200, so Stripe does not retry it for days.
 func TestARefundMadeInStripesDashboardIsRecordedOnTheOrder(t *testing.T) {
 	s, _ := startWithStripe(t)
-	id := s.placeOrder(t, lowRisk)
-	s.waitStatus(t, id, "awaiting_payment")
-	cs := s.checkoutSession(t, id, "paid")
+	id, cs := s.paidCheckout(t)
 	status, _ := s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", cs), paymentSecret)
 	require.Equal(t, http.StatusAccepted, status)
 	s.waitStatus(t, id, "awaiting_delivery")
@@ -373,9 +378,7 @@ func TestARefundMadeInStripesDashboardIsRecordedOnTheOrder(t *testing.T) {
 // the refund was answered ignored, and the order shipped on the refunded money (a probe).
 func TestARefundReportedBeforeItsPaymentKeepsItFromPaying(t *testing.T) {
 	s, _ := startWithStripe(t)
-	id := s.placeOrder(t, lowRisk)
-	s.waitStatus(t, id, "awaiting_payment")
-	cs := s.checkoutSession(t, id, "paid")
+	id, cs := s.paidCheckout(t)
 	pi := cs["payment_intent"].(string)
 
 	charge := namingOrder(refundedCharge(pi, cs["amount_total"].(int64), true), id)
@@ -406,9 +409,7 @@ func TestARefundReportedBeforeItsPaymentKeepsItFromPaying(t *testing.T) {
 // refund after payment: recorded, a ticket, the order goes on.
 func TestAPartRefundedBeforeItsPaymentIsSentAgainLater(t *testing.T) {
 	s, _ := startWithStripe(t)
-	id := s.placeOrder(t, lowRisk)
-	s.waitStatus(t, id, "awaiting_payment")
-	cs := s.checkoutSession(t, id, "paid")
+	id, cs := s.paidCheckout(t)
 	pi := cs["payment_intent"].(string)
 	charge := namingOrder(refundedCharge(pi, 1_00, false), id)
 	refunded := stripeEvent(t, "evt_part_"+id, "charge.refunded", charge)
