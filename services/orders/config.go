@@ -75,7 +75,7 @@ var Vars = append(slices.Clone(WorkflowVars), []host.Var{
 	{Name: "DELIVERY_WEBHOOK_SECRET", Default: webhooksig.DevCourierSecret + " in dev mode", Meaning: "verifies the courier's webhooks (X-Courier-Signature); required outside dev mode"},
 	{Name: "ORDER_TOKEN_SECRET", Default: host.DevOrderTokenSecret + " in dev mode", Meaning: "key of the customers' order access tokens, the same on every replica; required (32+ characters) outside dev mode"},
 	{Name: "OPERATOR_TOKEN", Default: host.DevOperatorToken + " in dev mode", Meaning: "bearer token that reads every order, list and inbox (unset outside dev mode: closed to the API)"},
-	{Name: "SMTP_URL", Default: "", Meaning: "smtp://user:pass@host:port: send emails; unset, they are recorded and logged"},
+	{Name: "SMTP_URL", Default: "", Meaning: "send emails: smtp://user:pass@host:587 (STARTTLS, required unless the host is loopback or ?tls=optional is added) or smtps://user:pass@host:465 (TLS from the start); unset, they are recorded and logged"},
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
 	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many in doubt, never retried (at most once); one the server certainly did not take is tried again for 24 h"},
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
@@ -120,8 +120,12 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 			return cfg, fmt.Errorf("MAIL_FROM=%q: its domain is not a name IDNA can write in ASCII (xn--…), as mail servers take it", apperr.Excerpt(given))
 		}
 	}
-	if cfg.SMTPURL, err = env.URL("SMTP_URL", "", "smtp"); err != nil {
+	if cfg.SMTPURL, err = env.URL("SMTP_URL", "", "smtp", "smtps"); err != nil {
 		return cfg, err
+	} else if cfg.SMTPURL != "" {
+		if err := mailer.CheckSMTPURL(cfg.SMTPURL); err != nil {
+			return cfg, err
+		}
 	}
 	for _, u := range []struct {
 		to       *string

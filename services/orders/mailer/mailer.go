@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,6 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -41,8 +41,11 @@ const DefaultFrom = "orders@ordermill.local"
 type Config struct {
 	// Now is the clock, for the Date header; tests may fix it.
 	Now func() time.Time
-	// SMTPURL (smtp://user:pass@host:port) sends emails; empty only records them.
+	// SMTPURL (smtp:// or smtps://, CheckSMTPURL) sends emails; empty only records them.
 	SMTPURL string
+	// RootCAs are the certificate authorities the mail server's certificate is checked
+	// against; nil: the system's (which SSL_CERT_FILE and SSL_CERT_DIR may name).
+	RootCAs *x509.CertPool
 	// From is the sender address of every email (DefaultFrom when empty).
 	From string
 	// PollInterval is how often the worker looks for new emails (200 ms when zero).
@@ -458,14 +461,9 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		s.logger.InfoContext(ctx, "email not sent: overtaken by its order", append(logging.Order(n.orderID), "kind", n.kind, "why", why)...)
 		return emailRecorded, errors.New(why)
 	}
-	u, err := url.Parse(s.cfg.SMTPURL)
+	srv, err := parseServer(s.cfg.SMTPURL)
 	if err != nil {
-		return emailFailed, fmt.Errorf("SMTP_URL: %w", err)
-	}
-	var auth smtp.Auth
-	if u.User != nil {
-		pass, _ := u.User.Password()
-		auth = smtp.PlainAuth("", u.User.Username(), pass, u.Hostname())
+		return emailFailed, err
 	}
 	from := s.cfg.From
 	to := ASCIIDomain(n.to)
@@ -481,11 +479,7 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		"",
 		n.body,
 	}, "\r\n")
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "25")
-	}
-	if err := sendMail(ctx, host, u.Hostname(), auth, from, to, []byte(msg)); err != nil {
+	if err := s.sendMail(ctx, srv, from, to, []byte(msg)); err != nil {
 		switch {
 		case errors.As(err, new(notTaken)):
 			return emailDeferred, err
@@ -595,10 +589,17 @@ func refusal(err error) error {
 // carry) or notTaken; a failure of the end of the message itself is notTaken only when the
 // server answered 4xx, and in doubt otherwise. Once the server took the message, a failed
 // QUIT changes nothing.
-func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, to string, msg []byte) error {
+func (s *Outbox) sendMail(ctx context.Context, srv server, from, to string, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	tlsConfig := &tls.Config{ServerName: srv.host, RootCAs: s.cfg.RootCAs}
+	var conn net.Conn
+	var err error
+	if srv.implicitTLS {
+		conn, err = (&tls.Dialer{Config: tlsConfig}).DialContext(ctx, "tcp", srv.addr)
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", srv.addr)
+	}
 	if err != nil {
 		return notTaken{err: err}
 	}
@@ -610,17 +611,19 @@ func sendMail(ctx context.Context, addr, hostname string, auth smtp.Auth, from, 
 	defer stop()
 	// Reaching the server, TLS and signing in concern the server, not this email: whatever
 	// fails there (a certificate, a password), the email waits for it to be mended.
-	c, err := smtp.NewClient(conn, hostname)
+	c, err := smtp.NewClient(conn, srv.host)
 	if err != nil {
 		return notTaken{err: err}
 	}
 	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: hostname}); err != nil {
+	if ok, _ := c.Extension("STARTTLS"); ok && !srv.implicitTLS {
+		if err := c.StartTLS(tlsConfig); err != nil {
 			return notTaken{err: err}
 		}
+	} else if !ok && !srv.implicitTLS && !srv.clearAllowed {
+		return notTaken{err: fmt.Errorf("the mail server %s does not offer STARTTLS, and an email is not sent in clear over a network: use smtps:// if it takes TLS from the start, or add ?tls=optional to SMTP_URL to send in clear", srv.addr)}
 	}
-	if auth != nil {
+	if auth := srv.auth; auth != nil {
 		if ok, _ := c.Extension("AUTH"); !ok {
 			return notTaken{err: errors.New("smtp: server doesn't support AUTH")}
 		}

@@ -1,9 +1,16 @@
 package mailer_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -24,6 +31,7 @@ type receivedMail struct {
 	to   []string // RCPT TO
 	data string   // the message as transferred (headers, blank line, body)
 	user string   // who authenticated, "" without AUTH
+	tls  bool     // whether the session was encrypted (STARTTLS or smtps)
 }
 
 // smtpServer is a real SMTP server (go-smtp) on a loopback port that records what it is
@@ -42,6 +50,8 @@ type smtpServer struct {
 	allIn      chan struct{} // closed once together sessions have been in DATA at once
 	allInOnce  sync.Once
 
+	roots *x509.CertPool // with tls: the authority that signed the server's certificate
+
 	mu        sync.Mutex
 	inData    int // sessions in DATA now
 	mails     []receivedMail
@@ -56,6 +66,7 @@ type smtpConfig struct {
 	refused    string // rcptErr refuses only the recipients starting with it (every one when empty)
 	together   int
 	hold       chan struct{} // DATA answers only once hold is closed (smtpServer.entered says when one waits)
+	tls        string        // "starttls": STARTTLS offered; "implicit": TLS from the first byte (smtps); "": neither
 }
 
 func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
@@ -68,6 +79,14 @@ func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
 	s := &smtpServer{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass, rcptErr: cfg.rcptErr, refused: cfg.refused,
 		together: cfg.together, hold: cfg.hold, entered: make(chan struct{}, 16), allIn: make(chan struct{})}
 	srv := smtp.NewServer(s)
+	switch cfg.tls {
+	case "starttls":
+		s.roots, srv.TLSConfig = selfSigned(t, cfg.host)
+	case "implicit":
+		var conf *tls.Config
+		s.roots, conf = selfSigned(t, cfg.host)
+		ln = tls.NewListener(ln, conf)
+	}
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 10 * time.Second
@@ -80,6 +99,27 @@ func startSMTP(t *testing.T, cfg smtpConfig) *smtpServer {
 		<-served
 	})
 	return s
+}
+
+// selfSigned is a certificate for the IP address host, signed by itself, and the pool that
+// trusts it.
+func selfSigned(t *testing.T, host string) (*x509.CertPool, *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP(host)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	return roots, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
 
 // url is an SMTP_URL for the server, with credentials when user is non-empty.
@@ -111,12 +151,13 @@ func (s *smtpServer) authAttempts() []string {
 }
 
 // NewSession implements smtp.Backend.
-func (s *smtpServer) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &smtpSession{srv: s}, nil
+func (s *smtpServer) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &smtpSession{srv: s, conn: c}, nil
 }
 
 type smtpSession struct {
 	srv  *smtpServer
+	conn *smtp.Conn
 	user string
 	from string
 	to   []string
@@ -179,7 +220,8 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		<-ss.srv.hold
 	}
 	ss.srv.mu.Lock()
-	ss.srv.mails = append(ss.srv.mails, receivedMail{from: ss.from, to: ss.to, data: string(raw), user: ss.user})
+	_, encrypted := ss.conn.TLSConnectionState()
+	ss.srv.mails = append(ss.srv.mails, receivedMail{from: ss.from, to: ss.to, data: string(raw), user: ss.user, tls: encrypted})
 	ss.srv.mu.Unlock()
 	return nil
 }
