@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -188,4 +189,43 @@ func TestAMigrationWaitingForALockLetsTheTablesUsersThrough(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM orders.notifications WHERE attempts = 0 AND retry_at IS NULL`).Scan(&n))
 	assert.Equal(t, 3, n)
+}
+
+// A migration that builds an index CONCURRENTLY and is cut off (here by its lock timeout,
+// waiting for a long read's snapshot; a crash or a cancel does the same) leaves the index
+// behind, invalid. Its next try found the name taken, and the service could not start
+// until an operator dropped it; it is built again.
+func TestAnIndexBuildCutOffIsBuiltAgainOnTheNextTry(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	// The database as the release before migration 00089 left it (the later one undone too).
+	_, err := pool.Exec(ctx, `DROP INDEX events_payment_id; DROP TABLE simulator_webhooks;
+		DELETE FROM goose_db_version WHERE version_id >= 89`)
+	require.NoError(t, err)
+
+	reader, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}) // a report's long read
+	require.NoError(t, err)
+	defer func() { _ = reader.Rollback(ctx) }()
+	_, err = reader.Exec(ctx, `SELECT count(*) FROM orders.notifications`)
+	require.NoError(t, err)
+
+	migrated := make(chan error, 1)
+	go func() { migrated <- eventstore.Migrate(ctx, pool) }()
+	invalid := func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('events_payment_id') AND NOT indisvalid`).Scan(&n))
+		return n == 1
+	}
+	require.Eventually(t, invalid, 20*time.Second, 50*time.Millisecond, "the build waits for the read, and is cut off")
+	// The next try, a second later, meets the invalid index left behind.
+	require.NoError(t, reader.Rollback(ctx))
+	select {
+	case err := <-migrated:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("not migrated a minute after the read ended")
+	}
+	var valid bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'events_payment_id'::regclass`).Scan(&valid))
+	assert.True(t, valid, "the index is built again, whole")
 }
