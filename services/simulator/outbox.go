@@ -104,11 +104,14 @@ func (n *Notifier[W]) RunWorker(ctx context.Context) error {
 // sendDue sends once more each due webhook it claims: the claim moves its next sending
 // on first, so another replica's worker passes it over.
 func (n *Notifier[W]) sendDue(ctx context.Context) error {
-	rows, err := n.cfg.DB.Query(ctx, `UPDATE simulator_webhooks w SET attempts = attempts + 1,
+	// Picked once, in a MATERIALIZED CTE: a subquery under IN may be run again for each
+	// row, and claim more than its LIMIT (the orders' mailer, a probe).
+	rows, err := n.cfg.DB.Query(ctx, `WITH picked AS MATERIALIZED (SELECT id FROM simulator_webhooks
+			WHERE kind = $1 AND next_at <= now() ORDER BY next_at LIMIT 20 FOR UPDATE SKIP LOCKED)
+		UPDATE simulator_webhooks w SET attempts = attempts + 1,
 			next_at = now() + make_interval(secs => least($2 * power(2, w.attempts), $3))
-		WHERE id IN (SELECT id FROM simulator_webhooks WHERE kind = $1 AND next_at <= now()
-			ORDER BY next_at LIMIT 20 FOR UPDATE SKIP LOCKED)
-		RETURNING id, order_id, body, attempts, created_at`,
+		FROM picked WHERE w.id = picked.id
+		RETURNING w.id, order_id, body, attempts, created_at`,
 		n.cfg.Kind, n.cfg.RetryAfter.Seconds(), maxRetryWait.Seconds())
 	if err != nil {
 		return err

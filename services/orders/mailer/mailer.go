@@ -130,7 +130,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 
 // Collectors are the sender's metrics, for the host's registry.
 func (s *Outbox) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.emails, s.inDoubtCollector()}
+	return []prometheus.Collector{s.emails, s.emailsCollector()}
 }
 
 // Record stores the email n in the saga step's transaction tx; the sender delivers it at
@@ -411,6 +411,11 @@ func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 // claim records outcomes and claims the n oldest unclaimed emails that are due (fewer
 // when fewer are left, none when n is 0), in one committed statement; the emails come
 // oldest first. An outcome with a retryAt puts its email back, unclaimed, due then.
+//
+// The emails are picked once, in a CTE kept MATERIALIZED: as a subquery under IN, a plan
+// may run it again for each row (a nested loop, which a table whose statistics say it is
+// empty gets), and each run, skipping the rows claimed so far, claimed more: LIMIT 6
+// claimed 40, and with more emails than senders the worker stopped for good (a probe).
 func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]notification, error) {
 	ids := make([]int64, len(outcomes))
 	errs := make([]*string, len(outcomes))
@@ -426,11 +431,11 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 		WITH recorded AS (
 			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL OR o.settled THEN now() END, error = o.err,
 				claimed_at = CASE WHEN o.retry_at IS NULL THEN n.claimed_at END, retry_at = o.retry_at, attempts = n.attempts + 1
-			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $5::boolean[]) AS o(id, err, retry_at, settled) WHERE n.id = o.id)
-		UPDATE orders.notifications SET claimed_at = now(), error = NULL, retry_at = NULL
-		WHERE id IN (SELECT id FROM orders.notifications WHERE claimed_at IS NULL AND (retry_at IS NULL OR retry_at <= now())
+			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $5::boolean[]) AS o(id, err, retry_at, settled) WHERE n.id = o.id),
+		picked AS MATERIALIZED (SELECT id FROM orders.notifications WHERE claimed_at IS NULL AND (retry_at IS NULL OR retry_at <= now())
 			ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING id, order_id, kind, recipient, subject, body, attempts, created_at`, ids, errs, retries, n, settled)
+		UPDATE orders.notifications n SET claimed_at = now(), error = NULL, retry_at = NULL FROM picked WHERE n.id = picked.id
+		RETURNING n.id, order_id, kind, recipient, subject, body, attempts, created_at`, ids, errs, retries, n, settled)
 	if err != nil {
 		return nil, err
 	}

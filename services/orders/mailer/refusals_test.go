@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -299,13 +300,26 @@ func TestForOrderSaysWhatBecameOfEachEmail(t *testing.T) {
 	reg.MustRegister(m.Collectors()...)
 	families, err := reg.Gather()
 	require.NoError(t, err)
-	inDoubt := -1.0
+	gauges := map[string]float64{}
 	for _, f := range families {
-		if f.GetName() == "ordermill_emails_in_doubt" {
-			inDoubt = f.GetMetric()[0].GetGauge().GetValue()
+		if f.GetType() == dto.MetricType_GAUGE {
+			gauges[f.GetName()] = f.GetMetric()[0].GetGauge().GetValue()
 		}
 	}
-	assert.Equal(t, 1.0, inDoubt, "ordermill_emails_in_doubt counts the email cut off")
+	assert.Equal(t, 1.0, gauges["ordermill_emails_in_doubt"], "ordermill_emails_in_doubt counts the email cut off")
+	assert.Equal(t, 1.0, gauges["ordermill_emails_due"], "the one waiting is due; the one not taken is due later")
+	assert.Less(t, gauges["ordermill_emails_due_oldest_seconds"], 60.0)
+
+	// An email due for ten minutes and not claimed: a sender that stopped shows.
+	_, err = pool.Exec(t.Context(), `UPDATE orders.notifications SET created_at = now() - interval '10 minutes' WHERE subject = 'waiting'`)
+	require.NoError(t, err)
+	families, err = reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == "ordermill_emails_due_oldest_seconds" {
+			assert.GreaterOrEqual(t, f.GetMetric()[0].GetGauge().GetValue(), 600.0)
+		}
+	}
 }
 
 // A confirmation held back by the mail server and tried again once its order was given up
