@@ -302,10 +302,11 @@ const (
 	openLockPoll = 100 * time.Millisecond
 )
 
-// ready checks that pool's database is Ordermill's (RequireOwn) and migrates it, one
-// process at a time, on a session of its own that holds openLock: several services started
-// at once on a new database took one another's half-applied migrations for another
-// application's tables, and a probe's start of all four lost one or two of them so.
+// ready checks that pool's database is Ordermill's (RequireOwn), migrates it and checks
+// that the log's positions are this server's (CheckLogPositions), one process at a time,
+// on a session of its own that holds openLock: several services started at once on a new
+// database took one another's half-applied migrations for another application's tables,
+// and a probe's start of all four lost one or two of them so.
 func ready(ctx context.Context, pool *pgxpool.Pool) error {
 	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
@@ -332,7 +333,10 @@ func ready(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := RequireOwn(ctx, pool); err != nil {
 		return err
 	}
-	return Migrate(ctx, pool)
+	if err := Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return CheckLogPositions(ctx, pool)
 }
 
 // Connect connects a pool to the database databaseURL names, configured as Open's, and

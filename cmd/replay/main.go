@@ -65,6 +65,10 @@ Commands:
   deadletters redrive     send dead letters back to the consumer group that failed them,
                           to be handled once more: one (-id N), or every open one of a
                           topic (-topic T, optionally -group G); recorded as done by -by
+  rebase-log              after a restore on another server (pg_dump, pg_restore), whose
+                          services refuse to start: renumber the log's positions below this
+                          server's transaction ids, keeping what each consumer has handled;
+                          with every service stopped
   help                    this text
 
 Flags:
@@ -82,8 +86,8 @@ Flags:
 
 Projections: %s.
 Replay only reads the log and writes read models: it never sends a command, an email or a
-webhook, and never touches the workflow's state; the one exception is deadletters redrive,
-which hands failed messages back to their consumers.
+webhook, and never touches the workflow's state; the exceptions are deadletters redrive,
+which hands failed messages back to their consumers, and rebase-log.
 Exit status: 0 done, 1 verify found differences, 2 failed.
 
 `
@@ -135,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Postgres cuts a longer name, and the build would be reported under one name and
 		// made under another (found by a probe).
 		return fmt.Errorf("-schema: at most %d bytes, as Postgres names go", maxIdentifier)
-	case command == "status" && len(rest) > 0, command == "deadletters" && len(rest) > 1:
+	case (command == "status" || command == "rebase-log") && len(rest) > 0, command == "deadletters" && len(rest) > 1:
 		return fmt.Errorf("%s takes no argument %q (replay help lists what it takes)", command, rest[len(rest)-1])
 	}
 	// A flag of another command is refused, not ignored (the review: -json with verify, -id
@@ -174,6 +178,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Before anything is migrated: a second checkout, on a newer release, migrated the
 		// other run's database under its services before the check refused (the review).
 		if err := cli.RequireAlone(ctx, getenv, "stop them if they are another run's, or give this run a database of its own (DATABASE_URL=…/ordermill_2)"); err != nil {
+			return err
+		}
+	}
+	if command == "rebase-log" {
+		// A message a service writes meanwhile cannot be told from a restored one.
+		if err := cli.RequireAlone(ctx, getenv, "stop every service first: a message written while the log is rebased could be passed over"); err != nil {
 			return err
 		}
 	}
@@ -217,6 +227,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return verify(ctx, pool, ps, *maxRows, stdout, stderr)
 	case "status":
 		return status(ctx, pool, stdout)
+	case "rebase-log":
+		n, err := eventstore.RebaseLog(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			fmt.Fprintln(stdout, "the log's positions are this server's already: nothing to do")
+			return nil
+		}
+		fmt.Fprintf(stdout, "the log's positions rebased on this server's transaction ids (%d topics): the services may start\n", n)
+		return nil
 	case "order":
 		cfg, err := orders.WorkflowFromEnv(host.Env(getenv))
 		if err != nil {

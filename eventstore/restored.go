@@ -1,0 +1,156 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The log's order is the server's: a message is placed by the id of the transaction that
+// wrote it, and a consumer group's position is the last one it handled (consumer.go). A
+// dump restored on another server keeps those ids, and that server hands out its own, from
+// wherever its counter stands: on a newer server, lower than the positions restored. Every
+// message written there then sorted before the positions, as if handled already, and was
+// never handled, while every lag read 0 (a probe restored a backup on a new cluster: new
+// orders stayed reserving_inventory for good, every health check green).
+//
+// So every process that opens the database checks the positions against the server
+// (CheckLogPositions) and refuses to start until they are rebased (RebaseLog, run by
+// `replay rebase-log` with every service stopped).
+
+// ErrLogAhead is CheckLogPositions' refusal.
+var ErrLogAhead = errors.New("the log's positions are ahead of this server's transaction ids: the database was restored from another server")
+
+// rebaseBase is the transaction id a rebase gives every message all groups have handled:
+// the first normal id (0–2 are Postgres's own).
+const rebaseBase = 3
+
+// logTable is one topic's messages table and its groups' offsets table.
+type logTable struct{ messages, offsets string }
+
+// logTables lists the log's topics that order their messages by transaction id: every
+// watermill_<topic> table with a transaction_id and its watermill_offsets_<topic>.
+func logTables(ctx context.Context, q Querier) ([]logTable, error) {
+	rows, err := q.Query(ctx, `SELECT c.relname, 'watermill_offsets_' || substr(c.relname, length('watermill_') + 1)
+		FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'transaction_id' AND NOT a.attisdropped
+		WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND c.relname LIKE 'watermill\_%'
+			AND to_regclass(quote_ident('watermill_offsets_' || substr(c.relname, length('watermill_') + 1))) IS NOT NULL
+		ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("list the log's topics: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (logTable, error) {
+		var t logTable
+		return t, r.Scan(&t.messages, &t.offsets)
+	})
+}
+
+// CheckLogPositions returns ErrLogAhead, with what to do, when a transaction id the log
+// stores (a message's or a group's position) is not below the next one this server will
+// hand out. Each table's newest id is one probe of its primary key.
+func CheckLogPositions(ctx context.Context, q Querier) error {
+	tables, err := logTables(ctx, q)
+	if err != nil || len(tables) == 0 {
+		return err
+	}
+	var newest []string
+	for _, t := range tables {
+		newest = append(newest,
+			fmt.Sprintf(`(SELECT transaction_id FROM %s ORDER BY transaction_id DESC LIMIT 1)`, pgx.Identifier{t.messages}.Sanitize()),
+			fmt.Sprintf(`(SELECT max(last_processed_transaction_id) FROM %s)`, pgx.Identifier{t.offsets}.Sanitize()))
+	}
+	var stored *string
+	var next string
+	var ahead bool
+	err = q.QueryRow(ctx, `SELECT s::text, x::text, coalesce(s >= x, false)
+		FROM greatest(`+strings.Join(newest, ", ")+`) AS s, pg_snapshot_xmax(pg_current_snapshot()) AS x`).Scan(&stored, &next, &ahead)
+	if err != nil {
+		return fmt.Errorf("check the log's positions: %w", err)
+	}
+	if ahead {
+		return fmt.Errorf("%w (they reach transaction %s, this server is at %s): messages written now would never be handled; with every service stopped, run `replay rebase-log` once (docs/RELIABILITY.md, \"Backup and restore\")", ErrLogAhead, *stored, next)
+	}
+	return nil
+}
+
+// RebaseLog renumbers the log's transaction ids below this server's, keeping what each
+// consumer group has handled and the order of what it has not, in one transaction: every
+// message all groups have handled takes rebaseBase; the others, by their old id, the ids
+// after it; each group's position moves with them. Nothing may write to the log meanwhile
+// (the caller checks that no service is connected): a message this server writes is not
+// told from a restored one. It returns the topics rebased, and does nothing (0) when the
+// positions are not ahead.
+func RebaseLog(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	if err := CheckLogPositions(ctx, pool); !errors.Is(err, ErrLogAhead) {
+		return 0, err
+	}
+	tables, err := logTables(ctx, pool)
+	if err != nil {
+		return 0, err
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// The ids a rebase needs: rebaseBase and one per transaction of messages some group
+	// has not handled (a backlog at the dump, usually a few).
+	needed := int64(rebaseBase)
+	for _, t := range tables {
+		m, f := pgx.Identifier{t.messages}.Sanitize(), pgx.Identifier{t.offsets}.Sanitize()
+		// unhandled: the ids of messages after some group's position, ranked.
+		for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.unhandled`,
+			`CREATE TEMP TABLE unhandled ON COMMIT DROP AS
+				SELECT t, row_number() OVER (ORDER BY t) AS rank FROM (
+					SELECT DISTINCT m.transaction_id AS t FROM ` + m + ` m
+					WHERE EXISTS (SELECT 1 FROM ` + f + ` g
+						WHERE (m.transaction_id, m."offset") > (g.last_processed_transaction_id, coalesce(g.offset_acked, 0)))) u`,
+			`ALTER TABLE unhandled ADD PRIMARY KEY (t)`,
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return 0, fmt.Errorf("rebase %s: %w", t.messages, err)
+			}
+		}
+		for _, stmt := range []string{
+			// A group's position moves to the rank of its last transaction when that one has
+			// unhandled messages (its offset then tells them apart), else past every message
+			// handled by all and the unhandled ids below it.
+			`UPDATE ` + f + ` g SET
+				last_processed_transaction_id = ($1 + (SELECT count(*) FROM unhandled u WHERE u.t <= g.last_processed_transaction_id))::text::xid8,
+				offset_acked = CASE WHEN EXISTS (SELECT 1 FROM unhandled u WHERE u.t = g.last_processed_transaction_id) THEN g.offset_acked
+					ELSE greatest(coalesce(g.offset_acked, 0), (SELECT coalesce(max("offset"), 0) FROM ` + m + `)) END`,
+			`UPDATE ` + m + ` m SET transaction_id = ($1 + coalesce((SELECT u.rank FROM unhandled u WHERE u.t = m.transaction_id), 0))::text::xid8`,
+		} {
+			if _, err := tx.Exec(ctx, stmt, rebaseBase); err != nil {
+				return 0, fmt.Errorf("rebase %s: %w", t.messages, err)
+			}
+		}
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM unhandled`).Scan(&n); err != nil {
+			return 0, fmt.Errorf("rebase %s: %w", t.messages, err)
+		}
+		needed = max(needed, rebaseBase+n)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("rebase the log: %w", err)
+	}
+	// A new server may not have handed out that many ids yet: each transaction that takes
+	// one moves its counter past them.
+	for {
+		var next int64
+		if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+			return 0, err
+		}
+		if next > needed {
+			break
+		}
+		if _, err := pool.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+			return 0, err
+		}
+	}
+	return len(tables), CheckLogPositions(ctx, pool)
+}
