@@ -33,10 +33,19 @@ func TestSummarizeLeavesWarmupOutAndCountsItsFailures(t *testing.T) {
 			reserved: t0.Add(5 * time.Millisecond), shipped: t0.Add(20 * time.Millisecond), completed: t0.Add(40 * time.Millisecond),
 			finished: t0.Add(time.Second)}
 	}
-	trips := []*trip{{seq: 0, err: errors.New("warm-up failed")}, ok(1), ok(2), {seq: 3, err: errors.New("boom"), placed: t0, finished: t0}}
+	// #4 completed, and its event times could not be read afterwards (the service gone at
+	// the end of the run): it counts as completed, in no step figure; #5 was never placed.
+	untimed := ok(4)
+	untimed.timesErr = errors.New("connection refused")
+	trips := []*trip{{seq: 0, err: errors.New("warm-up failed")}, ok(1), ok(2), {seq: 3, id: "o", err: errors.New("boom"), placed: t0, finished: t0},
+		untimed, {seq: 5, err: errors.New("connection refused"), placed: t0, finished: t0}}
 	rep := summarize(trips, 1)
-	if rep.orders != 3 || rep.completed != 2 || rep.failed != 1 || rep.warmupFailed != 1 {
-		t.Fatalf("orders/completed/failed/warmupFailed = %d/%d/%d/%d, want 3/2/1/1", rep.orders, rep.completed, rep.failed, rep.warmupFailed)
+	if rep.orders != 5 || rep.placed != 4 || rep.completed != 3 || rep.untimed != 1 || rep.failed != 2 || rep.warmupFailed != 1 {
+		t.Fatalf("orders/placed/completed/untimed/failed/warmupFailed = %d/%d/%d/%d/%d/%d, want 5/4/3/1/2/1",
+			rep.orders, rep.placed, rep.completed, rep.untimed, rep.failed, rep.warmupFailed)
+	}
+	if len(rep.lifetime) != 2 {
+		t.Errorf("%d lifetimes, want the 2 timed orders'", len(rep.lifetime))
 	}
 	if got, _ := pct(rep.webhookToWait, 100); got != 9*time.Millisecond {
 		t.Errorf("webhook → wait max = %s, want 9ms (delivery accepted at 31ms, completed at 40ms)", got)
@@ -45,7 +54,7 @@ func TestSummarizeLeavesWarmupOutAndCountsItsFailures(t *testing.T) {
 		rep.reads = append(rep.reads, time.Duration(i)*time.Millisecond)
 	}
 	line := summaryLine(config{concurrency: 8}, rep, "orders:1,payments:2,warehouse:3,delivery:4", "true")
-	for _, want := range []string{"summary mode=closed concurrency=8 ", "orders=3 completed=2 failed=2 ", "lifetime_p99=40.0ms", "webhook_to_wait_p99=9.0ms",
+	for _, want := range []string{"summary mode=closed concurrency=8 ", "orders=5 placed=4 completed=3 failed=3 ", "lifetime_p99=40.0ms", "webhook_to_wait_p99=9.0ms",
 		"read_p50=50.0ms read_p95=95.0ms read_p99=99.0ms", " correct=true"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("summary line %q lacks %q", line, want)

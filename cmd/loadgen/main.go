@@ -94,7 +94,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&cfg.managerToken, "manager-token", "dev-manager-token", "bearer token that approves high-risk orders")
 	fs.StringVar(&cfg.operatorToken, "operator-token", os.Getenv("OPERATOR_TOKEN"), "bearer token that reads orders (the orders service's OPERATOR_TOKEN; needed outside DEV_MODE; default: $OPERATOR_TOKEN)")
 	fs.StringVar(&cfg.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "the services' database, for -check")
-	fs.BoolVar(&cfg.check, "check", true, "check the database for correctness after the run")
+	fs.BoolVar(&cfg.check, "check", true, "check the database for correctness after the run (its stock check counts this run's orders only: any other load on the system meanwhile, a second loadgen or customers, fails it)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write loadgen's own CPU profile (go tool pprof) to this file: the load generator shares the machine")
 	fs.StringVar(&cfg.pids, "pids", "", "service processes for peak RSS, e.g. orders=123,payments=124 (default: find bin/<service> in /proc)")
 	fs.Usage = func() {

@@ -20,6 +20,8 @@ type step struct {
 // warmupFailed, so that a failing warm-up still fails the run.
 type report struct {
 	orders, completed, failed int
+	placed                    int // orders the service took (orders counts every start)
+	untimed                   int // completed orders whose event times could not be read: in no step figure
 	warmupFailed              int
 	held                      int           // open loop: starts that waited for -max-in-flight
 	elapsed                   time.Duration // first measured start to last measured finish
@@ -54,6 +56,9 @@ func summarize(trips []*trip, warmup int) report {
 			continue
 		}
 		rep.orders++
+		if t.id != "" {
+			rep.placed++
+		}
 		if first.IsZero() || t.placed.Before(first) {
 			first = t.placed
 		}
@@ -68,6 +73,13 @@ func summarize(trips []*trip, warmup int) report {
 			continue
 		}
 		rep.completed++
+		if t.timesErr != nil {
+			rep.untimed++
+			if len(rep.errors) < maxErrorsShown {
+				rep.errors = append(rep.errors, fmt.Sprintf("order #%d completed, its event times not read: %v", t.seq, t.timesErr))
+			}
+			continue
+		}
 		if t.highRisk {
 			highPay = append(highPay, t.reserved.Sub(t.placed))
 		} else {
@@ -107,9 +119,12 @@ func (r report) ordersPerSecond() float64 {
 
 // print writes the human part: counts, throughput, the step table and the first errors.
 func (r report) print(w io.Writer) {
-	fmt.Fprintf(w, "orders: %d placed, %d completed, %d failed in %s", r.orders, r.completed, r.failed, r.elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "orders: %d started, %d placed, %d completed, %d failed in %s", r.orders, r.placed, r.completed, r.failed, r.elapsed.Round(time.Millisecond))
 	if r.warmupFailed > 0 {
 		fmt.Fprintf(w, " (and %d warm-up orders failed)", r.warmupFailed)
+	}
+	if r.untimed > 0 {
+		fmt.Fprintf(w, "\n%d completed orders' event times could not be read: they are in no step figure", r.untimed)
 	}
 	fmt.Fprintf(w, "\nthroughput: %.1f orders/s through the whole workflow\n", r.ordersPerSecond())
 	if r.held > 0 {
@@ -168,6 +183,7 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 	}
 	f = append(f,
 		fmt.Sprintf("orders=%d", r.orders),
+		fmt.Sprintf("placed=%d", r.placed),
 		fmt.Sprintf("completed=%d", r.completed),
 		fmt.Sprintf("failed=%d", r.failed+r.warmupFailed),
 		fmt.Sprintf("orders_per_s=%.1f", r.ordersPerSecond()),
