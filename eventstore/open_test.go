@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -161,14 +162,8 @@ func TestAMigrationWaitingForALockLetsTheTablesUsersThrough(t *testing.T) {
 		DELETE FROM goose_db_version WHERE version_id >= 84`)
 	require.NoError(t, err)
 
-	reader, err := pool.Begin(ctx) // a report's long read
-	require.NoError(t, err)
-	defer func() { _ = reader.Rollback(ctx) }()
-	_, err = reader.Exec(ctx, `SELECT count(*) FROM orders.notifications`)
-	require.NoError(t, err)
-
-	migrated := make(chan error, 1)
-	go func() { migrated <- eventstore.Migrate(ctx, pool) }()
+	reader := aLongRead(t, pool, pgx.ReadCommitted)
+	migrated := migrating(ctx, pool)
 	// The workflow keeps recording emails meanwhile: each waits at most about one lock
 	// timeout behind the migration's try, never the whole read.
 	for i := range 3 {
@@ -203,14 +198,8 @@ func TestAnIndexBuildCutOffIsBuiltAgainOnTheNextTry(t *testing.T) {
 		DELETE FROM goose_db_version WHERE version_id >= 89`)
 	require.NoError(t, err)
 
-	reader, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}) // a report's long read
-	require.NoError(t, err)
-	defer func() { _ = reader.Rollback(ctx) }()
-	_, err = reader.Exec(ctx, `SELECT count(*) FROM orders.notifications`)
-	require.NoError(t, err)
-
-	migrated := make(chan error, 1)
-	go func() { migrated <- eventstore.Migrate(ctx, pool) }()
+	reader := aLongRead(t, pool, pgx.RepeatableRead) // which holds its snapshot
+	migrated := migrating(ctx, pool)
 	invalid := func() bool {
 		var n int
 		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('events_payment_id') AND NOT indisvalid`).Scan(&n))
@@ -228,4 +217,23 @@ func TestAnIndexBuildCutOffIsBuiltAgainOnTheNextTry(t *testing.T) {
 	var valid bool
 	require.NoError(t, pool.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'events_payment_id'::regclass`).Scan(&valid))
 	assert.True(t, valid, "the index is built again, whole")
+}
+
+// aLongRead is a report's long read of orders.notifications at isolation level iso, open
+// until the test rolls it back (or ends).
+func aLongRead(t *testing.T, pool *pgxpool.Pool, iso pgx.TxIsoLevel) pgx.Tx {
+	t.Helper()
+	reader, err := pool.BeginTx(t.Context(), pgx.TxOptions{IsoLevel: iso})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = reader.Rollback(context.Background()) })
+	_, err = reader.Exec(t.Context(), `SELECT count(*) FROM orders.notifications`)
+	require.NoError(t, err)
+	return reader
+}
+
+// migrating applies the migrations in the background, and gives their outcome.
+func migrating(ctx context.Context, pool *pgxpool.Pool) <-chan error {
+	migrated := make(chan error, 1)
+	go func() { migrated <- eventstore.Migrate(ctx, pool) }()
+	return migrated
 }
