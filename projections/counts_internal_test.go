@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 )
 
@@ -29,14 +30,30 @@ func TestTwoBatchesCountingOrdersCannotDeadlock(t *testing.T) {
 		return &OrderAt{Order: order.Order{ID: id, Status: st, CustomerID: "c", CustomerEmail: "c@example.com",
 			Total: 100, Currency: "EUR", PlacedAt: placedAt, UpdatedAt: placedAt}, Position: position}
 	}
+	// As the projections' consumer hands its transaction over: writes queued until the
+	// commit (eventstore.QueueWrites), so the counters are locked only while it commits.
 	write := func(tx pgx.Tx, orders ...*OrderAt) error {
 		rows := &summaryRows{latest: map[string]*OrderAt{}}
 		for _, o := range orders {
 			rows.latest[o.ID] = o
 		}
-		return rows.write(ctx, tx, Schema, false)
+		p := eventstore.Pipelined(tx)
+		if err := rows.write(ctx, p, Schema, false); err != nil {
+			return err
+		}
+		return p.Flush(ctx)
 	}
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return write(tx, summary("ord-b", order.StatusPlaced, 1)) }))
+	// Queued: nothing reaches the counters before the flush.
+	seedTx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	var pid uint32
+	require.NoError(t, seedTx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid))
+	queued := eventstore.Pipelined(seedTx)
+	require.NoError(t, (&summaryRows{latest: map[string]*OrderAt{"ord-b": summary("ord-b", order.StatusPlaced, 1)}}).write(ctx, queued, Schema, false))
+	var locks int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE pid = $1 AND relation = 'orders.order_counts'::regclass`, pid).Scan(&locks))
+	assert.Zero(t, locks, "the counters are not touched before the batch's commit")
+	require.NoError(t, queued.Commit(ctx))
 
 	// A third session holds the hour's counter, so that the two batches queue for it in a
 	// known order: the one that only places first.

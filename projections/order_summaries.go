@@ -74,7 +74,6 @@ func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ boo
 		c.add(s.latest[id])
 	}
 	clear(s.latest)
-	batch := &pgx.Batch{}
 	if schema == Schema {
 		// The live table's trigger counts the rows in orders.order_counts: an upsert fires
 		// the UPDATE trigger, then the INSERT trigger, each locking its counters in key
@@ -82,8 +81,11 @@ func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ boo
 		// probe). Every counter the triggers may touch, the rows' buckets before and after,
 		// is locked first, in key order, in one statement (ON CONFLICT DO UPDATE locks the
 		// row even when its WHERE is false, and one missing is made at 0): locks taken in
-		// one order cannot deadlock, and the triggers then wait for nothing.
-		batch.Queue(`
+		// one order cannot deadlock, and the triggers then wait for nothing. The old rows
+		// read here are the ones the upsert meets: a batch's orders are its partition's,
+		// and no other transaction writes their rows meanwhile. Queued, as every write of
+		// the projections (QueueWrites), it goes with the batch's commit.
+		if _, err := tx.Exec(ctx, `
 			INSERT INTO orders.order_counts AS c (dimension, bucket, n)
 			SELECT DISTINCT b.dimension, b.bucket, 0 FROM (
 				SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[])
@@ -91,9 +93,11 @@ func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ boo
 				SELECT s.status, s.risk_score, s.created_at FROM orders.order_summaries s WHERE s.order_id = ANY($4)
 			) AS v(status, risk_score, created_at), orders.order_count_buckets(v.status, v.risk_score, v.created_at) b
 			ORDER BY 1, 2
-			ON CONFLICT (dimension, bucket) DO UPDATE SET n = c.n WHERE false`, c.status, c.risk, c.created, c.id)
+			ON CONFLICT (dimension, bucket) DO UPDATE SET n = c.n WHERE false`, c.status, c.risk, c.created, c.id); err != nil {
+			return fmt.Errorf("lock the order counts: %w", err)
+		}
 	}
-	batch.Queue(`
+	_, err := tx.Exec(ctx, `
 		WITH written AS (
 			INSERT INTO `+table(schema, "order_summaries")+` AS s (order_id, status, customer_id, customer_email, new_customer,
 				total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
@@ -110,7 +114,7 @@ func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ boo
 		ON CONFLICT (order_id) DO UPDATE SET status = excluded.status WHERE b.status <> excluded.status`,
 		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency,
 		c.items, c.risk, c.cancelReason, c.created, c.updated, c.position)
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	if err != nil {
 		return fmt.Errorf("upsert order summaries: %w", err)
 	}
 	return nil
