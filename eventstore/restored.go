@@ -81,38 +81,83 @@ func CheckLogPositions(ctx context.Context, q Querier) error {
 // consumer group has handled and the order of what it has not, in one transaction: every
 // message all groups have handled takes rebaseBase; the others, by their old id, the ids
 // after it; each group's position moves with them. Nothing may write to the log meanwhile
-// (the caller checks that no service is connected): a message this server writes is not
-// told from a restored one. It returns the topics rebased, and does nothing (0) when the
-// positions are not ahead.
+// (the caller checks that no service is connected, and the rebase holds the lock a process
+// opening the database takes): a message this server writes is not told from a restored
+// one. It returns the topics rebased, and does nothing (0) when the positions are not
+// ahead.
 func RebaseLog(ctx context.Context, pool *pgxpool.Pool) (int, error) {
-	if err := CheckLogPositions(ctx, pool); !errors.Is(err, ErrLogAhead) {
-		return 0, err
+	for {
+		n, short, err := rebaseLog(ctx, pool)
+		if err != nil || short == 0 {
+			return n, err
+		}
+		// A new server may not have handed out that many ids yet: each transaction that
+		// takes one moves its counter on.
+		for next := int64(0); next <= short; {
+			if _, err := pool.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+				return 0, err
+			}
+			if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+				return 0, err
+			}
+		}
 	}
-	tables, err := logTables(ctx, pool)
-	if err != nil {
-		return 0, err
-	}
+}
+
+// unhandled is the condition that message m of a topic is after some group's position in
+// its offsets table f.
+func unhandled(m, f string) string {
+	return `EXISTS (SELECT 1 FROM ` + f + ` g
+		WHERE (m.transaction_id, m."offset") > (g.last_processed_transaction_id, coalesce(g.offset_acked, 0)))`
+}
+
+// rebaseLog is one try of RebaseLog: the topics rebased, or, when the server has not
+// handed out the ids the rebase gives yet, the highest of them (short) and nothing done.
+func rebaseLog(ctx context.Context, pool *pgxpool.Pool) (n int, short int64, err error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// The ids a rebase needs: rebaseBase and one per transaction of messages some group
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, openLock); err != nil {
+		return 0, 0, fmt.Errorf("wait for the processes opening the database: %w", err)
+	}
+	if err := CheckLogPositions(ctx, tx); !errors.Is(err, ErrLogAhead) {
+		return 0, 0, err
+	}
+	tables, err := logTables(ctx, tx)
+	if err != nil {
+		return 0, 0, err
+	}
+	// The ids the rebase gives: rebaseBase and one per transaction of messages some group
 	// has not handled (a backlog at the dump, usually a few).
-	needed := int64(rebaseBase)
+	highest := int64(rebaseBase)
 	for _, t := range tables {
 		m, f := pgx.Identifier{t.messages}.Sanitize(), pgx.Identifier{t.offsets}.Sanitize()
-		// unhandled: the ids of messages after some group's position, ranked.
+		var k int64
+		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT m.transaction_id) FROM `+m+` m WHERE `+unhandled(m, f)).Scan(&k); err != nil {
+			return 0, 0, fmt.Errorf("rebase %s: %w", t.messages, err)
+		}
+		highest = max(highest, rebaseBase+k)
+	}
+	var next int64
+	if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+		return 0, 0, err
+	}
+	if next <= highest {
+		return 0, highest, nil
+	}
+	for _, t := range tables {
+		m, f := pgx.Identifier{t.messages}.Sanitize(), pgx.Identifier{t.offsets}.Sanitize()
 		for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.unhandled`,
+			// The ids of the messages after some group's position, ranked.
 			`CREATE TEMP TABLE unhandled ON COMMIT DROP AS
 				SELECT t, row_number() OVER (ORDER BY t) AS rank FROM (
-					SELECT DISTINCT m.transaction_id AS t FROM ` + m + ` m
-					WHERE EXISTS (SELECT 1 FROM ` + f + ` g
-						WHERE (m.transaction_id, m."offset") > (g.last_processed_transaction_id, coalesce(g.offset_acked, 0)))) u`,
+					SELECT DISTINCT m.transaction_id AS t FROM ` + m + ` m WHERE ` + unhandled(m, f) + `) u`,
 			`ALTER TABLE unhandled ADD PRIMARY KEY (t)`,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return 0, fmt.Errorf("rebase %s: %w", t.messages, err)
+				return 0, 0, fmt.Errorf("rebase %s: %w", t.messages, err)
 			}
 		}
 		for _, stmt := range []string{
@@ -126,31 +171,12 @@ func RebaseLog(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 			`UPDATE ` + m + ` m SET transaction_id = ($1 + coalesce((SELECT u.rank FROM unhandled u WHERE u.t = m.transaction_id), 0))::text::xid8`,
 		} {
 			if _, err := tx.Exec(ctx, stmt, rebaseBase); err != nil {
-				return 0, fmt.Errorf("rebase %s: %w", t.messages, err)
+				return 0, 0, fmt.Errorf("rebase %s: %w", t.messages, err)
 			}
 		}
-		var n int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM unhandled`).Scan(&n); err != nil {
-			return 0, fmt.Errorf("rebase %s: %w", t.messages, err)
-		}
-		needed = max(needed, rebaseBase+n)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("rebase the log: %w", err)
+		return 0, 0, fmt.Errorf("rebase the log: %w", err)
 	}
-	// A new server may not have handed out that many ids yet: each transaction that takes
-	// one moves its counter past them.
-	for {
-		var next int64
-		if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
-			return 0, err
-		}
-		if next > needed {
-			break
-		}
-		if _, err := pool.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
-			return 0, err
-		}
-	}
-	return len(tables), CheckLogPositions(ctx, pool)
+	return len(tables), 0, nil
 }

@@ -217,6 +217,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintf(stderr, "replay: the database's schema (version %d) is newer than this binary's (%d), from a later release: what this says is as this release reads it\n", current, want)
 	}
+	if command != "rebase-log" {
+		// On a copy restored on another server, a rebuild read none of the log and swapped
+		// empty read models in, and verify waited for ever (a probe): every command but
+		// status, which says so first, is refused as the services are.
+		if err := eventstore.CheckLogPositions(ctx, pool); errors.Is(err, eventstore.ErrLogAhead) && command == "status" {
+			fmt.Fprintf(stdout, "%v\n\n", err)
+		} else if err != nil {
+			return err
+		}
+	}
 	switch command {
 	case "projections":
 		if *until != "" {

@@ -262,3 +262,39 @@ func TestMigrateOnlyAloneRefusesADatabaseInUse(t *testing.T) {
 	err = run(ctx, []string{"-alone", "status"}, env(dbURL), io.Discard, io.Discard)
 	assert.ErrorContains(t, err, "-alone goes with -migrate-only")
 }
+
+// On a copy restored on another server (its log's transaction ids ahead of the server's),
+// every command but rebase-log and status is refused as the services are: a probe's
+// `projections order_summaries` read none of the log and swapped an empty table in, and
+// verify waited for ever. status says so first; rebase-log mends it.
+func TestCommandsRefuseALogRestoredFromAServerAheadUntilItIsRebased(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL, _, _ := newDatabaseURL(t)
+	require.NoError(t, run(ctx, []string{"-migrate-only"}, env(dbURL), io.Discard, io.Discard))
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	// A message the projections have handled, as restored from a server far ahead.
+	for _, stmt := range []string{
+		`INSERT INTO "watermill_webhook_events" (uuid, payload, transaction_id) VALUES (gen_random_uuid()::text, '{}', '10000000000')`,
+		`INSERT INTO "watermill_offsets_webhook_events" (consumer_group, offset_acked, last_processed_transaction_id)
+			SELECT 'sagas', "offset", transaction_id FROM "watermill_webhook_events"`,
+	} {
+		_, err := db.Exec(ctx, stmt)
+		require.NoError(t, err)
+	}
+	for _, args := range [][]string{{"verify"}, {"projections"}, {"projections", "order_summaries"}, {"deadletters", "list"}, {"-migrate-only"}} {
+		err := run(ctx, args, env(dbURL), io.Discard, io.Discard)
+		require.ErrorIs(t, err, eventstore.ErrLogAhead, "%v", args)
+	}
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"status"}, env(dbURL), &out, io.Discard))
+	assert.Contains(t, out.String(), "run `replay rebase-log` once")
+
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"rebase-log"}, env(dbURL), &out, io.Discard))
+	assert.Contains(t, out.String(), "rebased")
+	require.NoError(t, run(ctx, []string{"verify"}, env(dbURL), io.Discard, io.Discard))
+}
