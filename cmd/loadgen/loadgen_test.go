@@ -54,7 +54,7 @@ func TestSummarizeLeavesWarmupOutAndCountsItsFailures(t *testing.T) {
 		rep.reads = append(rep.reads, time.Duration(i)*time.Millisecond)
 	}
 	line := summaryLine(config{concurrency: 8}, rep, "orders:1,payments:2,warehouse:3,delivery:4", "true")
-	for _, want := range []string{"summary mode=closed concurrency=8 ", "orders=5 placed=4 completed=3 failed=3 ", "lifetime_p99=40.0ms", "webhook_to_wait_p99=9.0ms",
+	for _, want := range []string{"summary mode=closed concurrency=8 ", "orders=5 placed=4 untimed=1 completed=3 failed=3 ", "lifetime_p99=40.0ms", "webhook_to_wait_p99=9.0ms",
 		"read_p50=50.0ms read_p95=95.0ms read_p99=99.0ms", " correct=true"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("summary line %q lacks %q", line, want)

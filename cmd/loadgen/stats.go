@@ -184,6 +184,7 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 	f = append(f,
 		fmt.Sprintf("orders=%d", r.orders),
 		fmt.Sprintf("placed=%d", r.placed),
+		fmt.Sprintf("untimed=%d", r.untimed),
 		fmt.Sprintf("completed=%d", r.completed),
 		fmt.Sprintf("failed=%d", r.failed+r.warmupFailed),
 		fmt.Sprintf("orders_per_s=%.1f", r.ordersPerSecond()),

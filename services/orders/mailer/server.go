@@ -7,6 +7,8 @@ import (
 	"net/smtp"
 	"net/url"
 	"strings"
+
+	"github.com/ordermill/ordermill/domain/apperr"
 )
 
 // server is where emails go, read from SMTP_URL (CheckSMTPURL).
@@ -33,18 +35,24 @@ func CheckSMTPURL(raw string) error {
 }
 
 func parseServer(raw string) (server, error) {
+	// No error repeats the value: a password holding / ? or # reads as part of the host,
+	// path, query or fragment, where Redacted does not hide it (the review's
+	// smtp://mailer:2024/Xy9@mail.example.com printed "2024/Xy9").
 	u, err := url.Parse(raw)
-	if err != nil {
+	switch {
+	case err != nil:
 		return server{}, fmt.Errorf("SMTP_URL is not a URL like smtp://user:pass@host:587")
+	case u.User == nil && strings.Contains(raw, "@"):
+		// Accepted, smtp://mailer:2024#Xy9@mail.example.com sent to host mailer, port 2024.
+		return server{}, fmt.Errorf("SMTP_URL: the part before @ is not read as user:password: a / ? # or @ in them is written %%2F %%3F %%23 %%40")
 	}
 	srv := server{host: u.Hostname(), implicitTLS: u.Scheme == "smtps"}
 	port := "25"
 	switch {
-	case u.Scheme != "smtp" && u.Scheme != "smtps" || srv.host == "":
-		// Not repeated: read without its host, a password may be anywhere in it.
+	case u.Scheme != "smtp" && u.Scheme != "smtps" || srv.host == "" || u.Opaque != "":
 		return server{}, fmt.Errorf("SMTP_URL is not an smtp:// (STARTTLS) or smtps:// (TLS from the start) URL with a host")
-	case u.Path != "" && u.Path != "/":
-		return server{}, fmt.Errorf("SMTP_URL=%q: a mail server's URL has no path", u.Redacted())
+	case u.Path != "" && u.Path != "/" || u.Fragment != "" || strings.Contains(raw, "#"):
+		return server{}, fmt.Errorf("SMTP_URL: a mail server's URL has no path or #fragment")
 	case srv.implicitTLS:
 		port = "465"
 	}
@@ -53,21 +61,28 @@ func parseServer(raw string) (server, error) {
 		case key == "tls" && !srv.implicitTLS && len(values) == 1 && values[0] == "optional":
 			srv.clearAllowed = true
 		case key == "tls":
-			return server{}, fmt.Errorf("SMTP_URL=%q: tls=optional (send in clear to an smtp:// server without STARTTLS) is the only value of tls, and smtps:// is always TLS", u.Redacted())
+			return server{}, fmt.Errorf("SMTP_URL: tls=optional (send in clear to an smtp:// server without STARTTLS) is the only value of tls, and smtps:// is always TLS")
 		default:
-			return server{}, fmt.Errorf("SMTP_URL=%q: unknown parameter %q (the one taken is tls=optional)", u.Redacted(), key)
+			return server{}, fmt.Errorf("SMTP_URL: unknown parameter %q (the one taken is tls=optional)", apperr.Excerpt(key))
 		}
 	}
 	if u.Port() != "" {
 		port = u.Port()
 	}
 	srv.addr = net.JoinHostPort(srv.host, port)
-	if ip, err := netip.ParseAddr(srv.host); strings.EqualFold(srv.host, "localhost") || err == nil && ip.IsLoopback() {
-		srv.clearAllowed = true
+	loopback := strings.EqualFold(srv.host, "localhost")
+	if ip, err := netip.ParseAddr(srv.host); err == nil && ip.IsLoopback() {
+		loopback = true
 	}
 	if u.User != nil {
+		if srv.clearAllowed && !loopback {
+			// net/smtp sends no password in clear to another host: every email would wait a
+			// day and fail.
+			return server{}, fmt.Errorf("SMTP_URL: a user and password go over TLS only, and tls=optional would send them in clear: leave one of them out")
+		}
 		pass, _ := u.User.Password()
 		srv.auth = smtp.PlainAuth("", u.User.Username(), pass, srv.host)
 	}
+	srv.clearAllowed = srv.clearAllowed || loopback
 	return srv, nil
 }

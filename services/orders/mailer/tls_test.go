@@ -110,21 +110,47 @@ func TestAServerElsewhereOfferingSTARTTLSGetsTheEmailEncrypted(t *testing.T) {
 func TestCheckSMTPURL(t *testing.T) {
 	for _, ok := range []string{
 		"smtp://mail.example.com", "smtp://u:p@mail.example.com:587", "smtps://u:p@mail.example.com",
-		"smtp://relay.internal:25?tls=optional", "smtp://localhost:1025/",
+		"smtp://relay.internal:25?tls=optional", "smtp://localhost:1025/", "smtp://u:p@localhost:1025?tls=optional",
+		"smtp://u:p%2F%3F%23%40@mail.example.com",
 	} {
 		assert.NoError(t, mailer.CheckSMTPURL(ok), ok)
 	}
 	for bad, says := range map[string]string{
-		"smtps://u:p@mail.example.com?tls=optional": "smtps:// is always TLS",
-		"smtp://u:p@mail.example.com?tls=off":       "tls=optional",
-		"smtp://u:p@mail.example.com?starttls=1":    `unknown parameter "starttls"`,
-		"smtp://u:p@mail.example.com/inbox":         "no path",
-		"http://u:p@mail.example.com":               "smtps://",
-		"u:p@mail.example.com":                      "with a host",
+		"smtps://u:Xy9@mail.example.com?tls=optional": "smtps:// is always TLS",
+		"smtp://u:Xy9@mail.example.com?tls=off":       "tls=optional",
+		"smtp://u:Xy9@mail.example.com?starttls=1":    `unknown parameter "starttls"`,
+		"smtp://u:Xy9@mail.example.com/inbox":         "no path",
+		"http://u:Xy9@mail.example.com":               "smtps://",
+		"u:Xy9@mail.example.com":                      "before @",
+		"smtp://u:Xy9@relay.internal:25?tls=optional": "in clear",
+		"smtp://u:Xy9@mail.example.com#x":             "#fragment",
+		// A password holding / ? or # unescaped reads as the host's port and a path, a
+		// query or a fragment: the review's first was printed whole, its last accepted and
+		// sent to host u, port 2024.
+		"smtp://u:2024/Xy9@mail.example.com:587": "before @",
+		"smtp://u:2024?Xy9@mail.example.com:587": "before @",
+		"smtp://u:2024#Xy9@mail.example.com:587": "before @",
 	} {
 		err := mailer.CheckSMTPURL(bad)
 		require.Error(t, err, bad)
 		assert.Contains(t, err.Error(), says, bad)
-		assert.NotContains(t, err.Error(), ":p@", "the password is not repeated")
+		assert.NotContains(t, err.Error(), "Xy9", "the password is not repeated")
 	}
+}
+
+// STARTTLS with a certificate no trusted authority signed is no downgrade to clear text:
+// the email waits for the server to be mended.
+func TestSTARTTLSWithAnUntrustedCertificateSendsNothing(t *testing.T) {
+	host := outsideAddress(t)
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{host: host, tls: "starttls"})
+	id := insertNotification(t, pool, "ord-1", "order_shipped", "ann@example.com", "Shipped", "b")
+
+	_, err := newMailer(pool, srv.url(host, "", "")).SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, srv.received())
+	assert.Zero(t, srv.rcptCount())
+	row := notificationByID(t, pool, id)
+	assertWaitsForARetry(t, row)
+	assert.Contains(t, row.errText, "certificate")
 }
