@@ -3,7 +3,6 @@ package orders
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,6 +43,9 @@ type catalogClient struct {
 	// the last prices.
 	askAt  time.Time
 	asking bool
+	// unasked counts the placements priced from the last answer without asking since the
+	// last line that said why the catalog fails.
+	unasked int
 }
 
 // priceLookup is a placement waiting for the catalog's current prices of its SKUs.
@@ -132,8 +134,10 @@ func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[str
 	failing := !c.askAt.IsZero()
 	if failing && (c.asking || c.now().Before(c.askAt)) {
 		if known, covered := c.lastPrices(items); covered {
+			// Counted, not logged: logged under the same key, a line of these took the
+			// minute's place of the asking placement's, which says why the catalog fails.
+			c.unasked++
 			c.mu.Unlock()
-			c.warn(ctx, "catalog unreachable: pricing from its last answer", errors.New("it failed a moment ago; asked again shortly"))
 			return known, nil
 		}
 	}
@@ -163,7 +167,9 @@ func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[str
 	if !covered {
 		return nil, err
 	}
-	c.warn(ctx, "catalog unreachable: pricing from its last answer", err)
+	if c.warn(ctx, "catalog unreachable: pricing from its last answer", err, "priced_without_asking", c.unasked) {
+		c.unasked = 0
+	}
 	return known, nil
 }
 
@@ -187,10 +193,13 @@ func (c *catalogClient) lastPrices(items []order.Item) (map[string]order.Price, 
 
 // warn logs an outage of the catalog once a minute, not once a request: a probe's 20 s
 // outage at 10 orders/s wrote 239 lines.
-func (c *catalogClient) warn(ctx context.Context, msg string, err error) {
-	if due, missed := c.outage.Due(msg); due {
-		c.logger.WarnContext(ctx, msg, "err", err, "repeated_since_last_line", missed)
+// It says whether it logged.
+func (c *catalogClient) warn(ctx context.Context, msg string, err error, attrs ...any) bool {
+	due, missed := c.outage.Due(msg)
+	if due {
+		c.logger.WarnContext(ctx, msg, append([]any{"err", err, "repeated_since_last_line", missed}, attrs...)...)
 	}
+	return due
 }
 
 // current returns the catalog's prices of items' SKUs from a fetch that starts after it

@@ -21,6 +21,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
 // Placements that ask for prices while every fetch is in flight wait, and the next fetch
@@ -204,4 +205,35 @@ func TestAFailingCatalogIsAskedAgainByOnePlacementAtATime(t *testing.T) {
 	c.mu.Lock()
 	assert.True(t, c.askAt.IsZero(), "answered again: every placement asks once more")
 	c.mu.Unlock()
+}
+
+// The placements priced from the last answer without asking are counted on the line of
+// the one that asks, which says why the catalog fails: logged under the same key, their
+// own line ("it failed a moment ago") took the minute's place of that one, and after the
+// first minute of an outage its cause was no longer logged.
+func TestACatalogOutageIsLoggedWithItsCauseEveryMinute(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []inventory.CatalogItem{{SKU: "SKU-A", Name: "a", UnitPrice: 2400, Currency: "USD"}}})
+	}))
+	var logs bytes.Buffer
+	c := newCatalogClient(srv.URL, slog.New(slog.NewTextHandler(&logs, nil)))
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return at }
+	c.outage = logging.NewRepeatsAt(c.now)
+	items := []order.Item{{SKU: "SKU-A", Quantity: 1}}
+	_, err := c.prices(context.Background(), items)
+	require.NoError(t, err)
+	srv.Close()
+
+	for _, step := range []time.Duration{0, 59 * time.Second, 1500 * time.Millisecond, 500 * time.Millisecond} {
+		at = at.Add(step) // asks, asks (within the minute), does not ask, asks
+		_, err := c.prices(context.Background(), items)
+		require.NoError(t, err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Len(t, lines, 2, logs.String())
+	for _, line := range lines {
+		assert.Contains(t, line, "connection refused", "each line says why")
+	}
+	assert.Contains(t, lines[1], "priced_without_asking=1")
 }
