@@ -616,7 +616,7 @@ func (s *Outbox) sendMail(ctx context.Context, srv server, from, to string, msg 
 	defer stop()
 	// Reaching the server, TLS and signing in concern the server, not this email: whatever
 	// fails there (a certificate, a password), the email waits for it to be mended.
-	c, err := smtp.NewClient(conn, srv.host)
+	c, err := smtp.NewClient(conn, srv.name)
 	if err != nil {
 		return notTaken{err: err}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/smtp"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -14,7 +15,8 @@ import (
 // server is where emails go, read from SMTP_URL (CheckSMTPURL).
 type server struct {
 	addr string // host:port
-	host string // the name a certificate must carry, and net/smtp's AUTH checks
+	host string // the name a certificate must carry
+	name string // the server's name to net/smtp, which its AUTH checks: host, or localhost for a loopback one
 	auth smtp.Auth
 	// implicitTLS: smtps://, TLS from the first byte (port 465).
 	implicitTLS bool
@@ -56,7 +58,12 @@ func parseServer(raw string) (server, error) {
 	case srv.implicitTLS:
 		port = "465"
 	}
-	for key, values := range u.Query() {
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// u.Query() drops what it cannot read: "?tls=optional;x" was taken as no tls=.
+		return server{}, fmt.Errorf("SMTP_URL: its parameters are not name=value pairs joined by &")
+	}
+	for key, values := range query {
 		switch {
 		case key == "tls" && !srv.implicitTLS && len(values) == 1 && values[0] == "optional":
 			srv.clearAllowed = true
@@ -67,21 +74,35 @@ func parseServer(raw string) (server, error) {
 		}
 	}
 	if u.Port() != "" {
+		if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+			return server{}, fmt.Errorf("SMTP_URL: the port is not 1–65535")
+		}
 		port = u.Port()
 	}
 	srv.addr = net.JoinHostPort(srv.host, port)
+	srv.name = srv.host
 	loopback := strings.EqualFold(srv.host, "localhost")
 	if ip, err := netip.ParseAddr(srv.host); err == nil && ip.IsLoopback() {
 		loopback = true
 	}
+	if loopback {
+		// net/smtp sends a password in clear only to a server named exactly localhost,
+		// 127.0.0.1 or ::1: to 127.0.0.2 or LOCALHOST, taken here as loopback, every email
+		// waited for a day and failed (a probe).
+		srv.name = "localhost"
+	}
 	if u.User != nil {
-		if srv.clearAllowed && !loopback {
+		pass, set := u.User.Password()
+		switch {
+		case u.User.Username() == "" || !set || pass == "":
+			// Every email waited a day for a sign-in the server refused (a probe's smtp://@host).
+			return server{}, fmt.Errorf("SMTP_URL: a user needs both a name and a password (user:password@), or neither")
+		case srv.clearAllowed && !loopback:
 			// net/smtp sends no password in clear to another host: every email would wait a
 			// day and fail.
 			return server{}, fmt.Errorf("SMTP_URL: a user and password go over TLS only, and tls=optional would send them in clear: leave one of them out")
 		}
-		pass, _ := u.User.Password()
-		srv.auth = smtp.PlainAuth("", u.User.Username(), pass, srv.host)
+		srv.auth = smtp.PlainAuth("", u.User.Username(), pass, srv.name)
 	}
 	srv.clearAllowed = srv.clearAllowed || loopback
 	return srv, nil

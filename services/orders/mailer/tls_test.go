@@ -69,20 +69,22 @@ func TestAnUntrustedCertificateKeepsTheEmailForALaterTry(t *testing.T) {
 func TestAServerElsewhereWithoutSTARTTLSGetsNoEmailInClear(t *testing.T) {
 	host := outsideAddress(t)
 	pool := pgtest.Pool(t)
-	srv := startSMTP(t, smtpConfig{host: host})
-	svc := newMailer(pool, srv.url(host, "", ""))
+	srv := startSMTP(t, smtpConfig{host: host, user: "mailer", pass: "s3cret"})
+	svc := newMailer(pool, srv.url(host, "mailer", "s3cret"))
 	id := insertNotification(t, pool, "ord-1", "order_shipped", "ann@example.com", "Shipped", "b")
 
 	_, err := svc.SendPending(t.Context())
 	require.NoError(t, err)
 	assert.Empty(t, srv.received())
-	assert.Zero(t, srv.rcptCount(), "not even the recipient's address goes out in clear")
+	assert.Empty(t, srv.authAttempts(), "the password does not go out in clear")
+	assert.Zero(t, srv.rcptCount(), "nor the recipient's address")
 	row := notificationByID(t, pool, id) // kept for a later try, once SMTP_URL is mended
 	assert.False(t, row.sent)
 	assertWaitsForARetry(t, row)
 	assert.Contains(t, row.errText, "does not offer STARTTLS")
 
-	// Said so in SMTP_URL, it goes in clear.
+	// Said so in SMTP_URL, it goes in clear (without a password: CheckSMTPURL refuses one).
+	srv = startSMTP(t, smtpConfig{host: host})
 	svc = newMailer(pool, srv.url(host, "", "")+"?tls=optional")
 	id = insertNotification(t, pool, "ord-2", "order_shipped", "bob@example.com", "Shipped", "b")
 	_, err = svc.SendPending(t.Context())
@@ -130,6 +132,14 @@ func TestCheckSMTPURL(t *testing.T) {
 		"smtp://u:2024/Xy9@mail.example.com:587": "before @",
 		"smtp://u:2024?Xy9@mail.example.com:587": "before @",
 		"smtp://u:2024#Xy9@mail.example.com:587": "before @",
+		// Every email waited a day (a probe): a port no server has, a user without a
+		// password or a name, parameters u.Query() reads in part.
+		"smtp://u:Xy9@mail.example.com:0":          "1–65535",
+		"smtp://u:Xy9@mail.example.com:99999":      "1–65535",
+		"smtp://:Xy9@mail.example.com":             "both a name and a password",
+		"smtp://u@mail.example.com":                "both a name and a password",
+		"smtp://@mail.example.com":                 "both a name and a password",
+		"smtp://mail.example.com?tls=optional;Xy9": "name=value pairs",
 	} {
 		err := mailer.CheckSMTPURL(bad)
 		require.Error(t, err, bad)
