@@ -160,7 +160,8 @@ type mailOutcome struct {
 	// err says why.
 	settled bool
 	// down: the server took no email at all (not reached, or broke off), rather than
-	// refusing this one for now; only that pauses the worker.
+	// refusing this one for now, or gave no answer to a whole message (in doubt); only that
+	// pauses the worker.
 	down bool
 	// inDoubt: the whole message went out and no answer came back. It is left claimed
 	// without an outcome, as a crash leaves one: in doubt, never sent again (err is for
@@ -320,7 +321,8 @@ func (s *Outbox) run(ctx context.Context, senders int, drain bool) (claimedAll i
 	return claimedAll, nil
 }
 
-// outage follows sends the server did not take because it took none (mailOutcome.down):
+// outage follows sends the server did not take because it took none, or left in doubt
+// (mailOutcome.down):
 // after one, the worker claims nothing for pauseFor, longer for each try in a row (sends
 // that fail while a pause runs were in flight with the one that began it: one try),
 // and the spell is logged once when it begins and once when an email goes out again. A
@@ -335,11 +337,11 @@ func (d *outage) pausing() bool { return d.inARow > 0 && time.Now().Before(d.unt
 
 func (d *outage) observe(ctx context.Context, logger *slog.Logger, o mailOutcome) {
 	switch {
-	case o.retryAt != nil && o.down && d.pausing():
+	case o.down && d.pausing():
 		// Sent alongside the one that began this pause: the same try at the server, not
 		// another in a row (eight senders failing together paused the worker a minute at
 		// once, and an outage of seconds held emails up that long).
-	case o.retryAt != nil && o.down:
+	case o.down:
 		if d.inARow == 0 {
 			logger.WarnContext(ctx, "the mail server is not taking emails: they wait and are tried again", "err", *o.err)
 		}
@@ -401,7 +403,11 @@ func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 	case emailFailed:
 		s.logger.ErrorContext(ctx, "email not sent", append(logging.Order(n.orderID), "kind", n.kind, "err", err)...)
 	case emailInDoubt:
-		o.inDoubt = true
+		// A server that drops every connection after the message (a crashing filter, a
+		// proxy cutting it) put the whole queue in doubt in seconds, never to be sent (a
+		// probe: 749 emails in 20 s): it pauses the worker as an outage does, so a spell
+		// costs about one email a sender a pause.
+		o.inDoubt, o.down = true, true
 		s.logger.WarnContext(ctx, "email in doubt: the mail server had the whole message and gave no answer; perhaps sent, not sent again",
 			append(logging.Order(n.orderID), "kind", n.kind, "err", err)...)
 	}
