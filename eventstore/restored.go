@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -29,24 +28,19 @@ var ErrLogAhead = errors.New("the log's positions are ahead of this server's tra
 // the first normal id (0–2 are Postgres's own).
 const rebaseBase = 3
 
-// logTable is one topic's messages table and its groups' offsets table.
+// logTable is one topic's messages table and its groups' offsets table, as the log names
+// them (logSchema, logOffsets), quoted.
 type logTable struct{ messages, offsets string }
 
-// logTables lists the log's topics that order their messages by transaction id: every
-// watermill_<topic> table with a transaction_id and its watermill_offsets_<topic>.
+// logTables lists the log's topics that order their messages by transaction id: those
+// consumer groups read by offset (offsetTopics).
 func logTables(ctx context.Context, q Querier) ([]logTable, error) {
-	rows, err := q.Query(ctx, `SELECT c.relname, 'watermill_offsets_' || substr(c.relname, length('watermill_') + 1)
-		FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'transaction_id' AND NOT a.attisdropped
-		WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND c.relname LIKE 'watermill\_%'
-			AND to_regclass(quote_ident('watermill_offsets_' || substr(c.relname, length('watermill_') + 1))) IS NOT NULL
-		ORDER BY 1`)
-	if err != nil {
-		return nil, fmt.Errorf("list the log's topics: %w", err)
+	topics, err := offsetTopics(ctx, q)
+	out := make([]logTable, len(topics))
+	for i, topic := range topics {
+		out[i] = logTable{messages: logSchema.MessagesTable(topic), offsets: logOffsets.MessagesOffsetsTable(topic)}
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (logTable, error) {
-		var t logTable
-		return t, r.Scan(&t.messages, &t.offsets)
-	})
+	return out, err
 }
 
 // CheckLogPositions returns ErrLogAhead, with what to do, when a transaction id the log
@@ -60,8 +54,8 @@ func CheckLogPositions(ctx context.Context, q Querier) error {
 	var newest []string
 	for _, t := range tables {
 		newest = append(newest,
-			fmt.Sprintf(`(SELECT transaction_id FROM %s ORDER BY transaction_id DESC LIMIT 1)`, pgx.Identifier{t.messages}.Sanitize()),
-			fmt.Sprintf(`(SELECT max(last_processed_transaction_id) FROM %s)`, pgx.Identifier{t.offsets}.Sanitize()))
+			fmt.Sprintf(`(SELECT transaction_id FROM %s ORDER BY transaction_id DESC LIMIT 1)`, t.messages),
+			fmt.Sprintf(`(SELECT max(last_processed_transaction_id) FROM %s)`, t.offsets))
 	}
 	var stored *string
 	var next string
@@ -133,7 +127,7 @@ func rebaseLog(ctx context.Context, pool *pgxpool.Pool) (n int, short int64, err
 	// has not handled (a backlog at the dump, usually a few).
 	highest := int64(rebaseBase)
 	for _, t := range tables {
-		m, f := pgx.Identifier{t.messages}.Sanitize(), pgx.Identifier{t.offsets}.Sanitize()
+		m, f := t.messages, t.offsets
 		var k int64
 		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT m.transaction_id) FROM `+m+` m WHERE `+unhandled(m, f)).Scan(&k); err != nil {
 			return 0, 0, fmt.Errorf("rebase %s: %w", t.messages, err)
@@ -148,7 +142,7 @@ func rebaseLog(ctx context.Context, pool *pgxpool.Pool) (n int, short int64, err
 		return 0, highest, nil
 	}
 	for _, t := range tables {
-		m, f := pgx.Identifier{t.messages}.Sanitize(), pgx.Identifier{t.offsets}.Sanitize()
+		m, f := t.messages, t.offsets
 		for _, stmt := range []string{`DROP TABLE IF EXISTS pg_temp.unhandled`,
 			// The ids of the messages after some group's position, ranked.
 			`CREATE TEMP TABLE unhandled ON COMMIT DROP AS

@@ -59,9 +59,9 @@ func Groups(ctx context.Context, q Querier, topic string) ([]string, error) {
 	return groups, nil
 }
 
-// GroupLags lists every consumer group of every topic with how far it is behind, by group
-// and topic.
-func GroupLags(ctx context.Context, q Querier) ([]Lag, error) {
+// offsetTopics lists the physical topics that consumer groups read by offset: those with
+// an offsets table (a delayed queue has none).
+func offsetTopics(ctx context.Context, q Querier) ([]string, error) {
 	tables, err := q.Query(ctx, `SELECT relname FROM pg_class
 		WHERE relkind = 'r' AND relname LIKE 'watermill\_offsets\_%' AND relnamespace = current_schema()::regnamespace`)
 	if err != nil {
@@ -71,9 +71,21 @@ func GroupLags(ctx context.Context, q Querier) ([]Lag, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list topics: %w", err)
 	}
+	for i, name := range names {
+		names[i] = strings.TrimPrefix(name, "watermill_offsets_")
+	}
+	return names, nil
+}
+
+// GroupLags lists every consumer group of every topic with how far it is behind, by group
+// and topic.
+func GroupLags(ctx context.Context, q Querier) ([]Lag, error) {
+	topics, err := offsetTopics(ctx, q)
+	if err != nil {
+		return nil, err
+	}
 	var out []Lag
-	for _, name := range names {
-		topic := strings.TrimPrefix(name, "watermill_offsets_")
+	for _, topic := range topics {
 		groups, err := Groups(ctx, q, topic)
 		if err != nil {
 			return nil, err
