@@ -99,6 +99,9 @@ type Outbox struct {
 	logger *slog.Logger
 	cfg    Config
 	emails *prometheus.CounterVec
+	// server is where cfg.SMTPURL sends, read once (parseServer), or why it cannot be.
+	server    server
+	serverErr error
 }
 
 // New builds the outbox over pool.
@@ -125,7 +128,11 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Outbox {
 			emails.WithLabelValues(kind, outcome)
 		}
 	}
-	return &Outbox{pool: pool, logger: logger, cfg: cfg, emails: emails}
+	o := &Outbox{pool: pool, logger: logger, cfg: cfg, emails: emails}
+	if cfg.SMTPURL != "" {
+		o.server, o.serverErr = parseServer(cfg.SMTPURL)
+	}
+	return o
 }
 
 // Collectors are the sender's metrics, for the host's registry.
@@ -472,9 +479,8 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		s.logger.InfoContext(ctx, "email not sent: overtaken by its order", append(logging.Order(n.orderID), "kind", n.kind, "why", why)...)
 		return emailRecorded, errors.New(why)
 	}
-	srv, err := parseServer(s.cfg.SMTPURL)
-	if err != nil {
-		return emailFailed, err
+	if s.serverErr != nil {
+		return emailFailed, s.serverErr
 	}
 	from := s.cfg.From
 	to := ASCIIDomain(n.to)
@@ -490,7 +496,7 @@ func (s *Outbox) deliver(ctx context.Context, n notification) (string, error) {
 		"",
 		n.body,
 	}, "\r\n")
-	if err := s.sendMail(ctx, srv, from, to, []byte(msg)); err != nil {
+	if err := s.sendMail(ctx, from, to, []byte(msg)); err != nil {
 		switch {
 		case errors.As(err, new(notTaken)):
 			return emailDeferred, err
@@ -600,7 +606,8 @@ func refusal(err error) error {
 // carry) or notTaken; a failure of the end of the message itself is notTaken only when the
 // server answered 4xx, and in doubt otherwise. Once the server took the message, a failed
 // QUIT changes nothing.
-func (s *Outbox) sendMail(ctx context.Context, srv server, from, to string, msg []byte) error {
+func (s *Outbox) sendMail(ctx context.Context, from, to string, msg []byte) error {
+	srv := s.server
 	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
 	defer cancel()
 	tlsConfig := &tls.Config{ServerName: srv.host, RootCAs: s.cfg.RootCAs}
