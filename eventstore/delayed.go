@@ -18,9 +18,13 @@ import (
 // order.
 const dueLayout = "2006-01-02T15:04:05.000000000Z"
 
+// dueKeyKey is the metadata key of a delayed message's key (Schedule, CancelDue).
+const dueKeyKey = "due_key"
+
 // Schedule publishes msg to the delayed queue topic through tx, to be delivered once at is
-// past: a durable timer that survives restarts and vanishes if tx rolls back.
-func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta Metadata, msg Message) error {
+// past: a durable timer that survives restarts and vanishes if tx rolls back. key names
+// what it is the timer of, for CancelDue.
+func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, key string, meta Metadata, msg Message) error {
 	body, err := json.Marshal(msg.Data)
 	if err != nil {
 		return fmt.Errorf("marshal %s: %w", msg.Name, err)
@@ -29,6 +33,7 @@ func Schedule(ctx context.Context, tx pgx.Tx, topic string, at time.Time, meta M
 	m.Metadata.Set("name", msg.Name)
 	m.Metadata.Set("correlation_id", meta.CorrelationID)
 	m.Metadata.Set("causation_id", meta.CausationID)
+	m.Metadata.Set(dueKeyKey, key)
 	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(m.Metadata))
 	delay.Message(m, delay.Until(at))
 	return publishDue(ctx, tx, topic, m, at)
@@ -46,6 +51,23 @@ func publishDue(ctx context.Context, tx pgx.Tx, topic string, m *message.Message
 	}
 	if err := pub.Publish(topic, m); err != nil {
 		return fmt.Errorf("schedule on %s: %w", topic, err)
+	}
+	return nil
+}
+
+// CancelDue deletes, through tx, the messages of the delayed queue topic scheduled under
+// key that are not being handled: a timer whose wait has ended would otherwise stay until
+// it falls due (a week for a delivery) and then cost a transaction that does nothing. A
+// message a consumer has locked is skipped, never waited for: that consumer handles it
+// (its handler decides on what tx committed) and deletes it, and a transaction that holds
+// locks its handler needs cannot deadlock with it. Under a Pipeline the delete is queued
+// with the rest of tx's writes.
+func CancelDue(ctx context.Context, tx pgx.Tx, topic, key string) error {
+	table := wsql.PostgreSQLQueueSchema{}.MessagesTable(topic)
+	_, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE "offset" IN (
+		SELECT "offset" FROM %[1]s WHERE metadata->>'%[2]s' = $1 FOR UPDATE SKIP LOCKED)`, table, dueKeyKey), key)
+	if err != nil {
+		return fmt.Errorf("cancel %s on %s: %w", key, topic, err)
 	}
 	return nil
 }

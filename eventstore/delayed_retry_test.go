@@ -56,7 +56,7 @@ func TestFailingDeadlineIsRetriedWithBackoffThenDeadLettered(t *testing.T) {
 	}))
 	for _, name := range []string{"healed", "poison"} {
 		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), eventstore.Metadata{CorrelationID: name}, eventstore.Message{Name: name, Data: map[string]string{}})
+			return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), name, eventstore.Metadata{CorrelationID: name}, eventstore.Message{Name: name, Data: map[string]string{}})
 		}))
 	}
 	go func() { _ = router.Run(ctx) }()

@@ -193,8 +193,9 @@ func TestAMigrationWaitingForALockLetsTheTablesUsersThrough(t *testing.T) {
 func TestAnIndexBuildCutOffIsBuiltAgainOnTheNextTry(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	// The database as the release before migration 00089 left it (the later one undone too).
+	// The database as the release before migration 00089 left it (the later ones undone too).
 	_, err := pool.Exec(ctx, `DROP INDEX events_payment_id; DROP TABLE simulator_webhooks;
+		DROP INDEX watermill_order_deadlines_due_key_idx;
 		DELETE FROM goose_db_version WHERE version_id >= 89`)
 	require.NoError(t, err)
 

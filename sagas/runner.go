@@ -365,22 +365,27 @@ func (r *Runner) decide(tx pgx.Tx, first job, o *order.Order, state *State, rece
 func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect, meta eventstore.Metadata, now time.Time) ([]eventstore.Recorded, error) {
 	switch e := e.(type) {
 	case OrderCommand:
-		return orderstream.DecideAndAppend(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) { return e.Run(o, now) })
+		return appendEnding(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) { return e.Run(o, now) })
 	case SendCommand:
 		meta.HandledBy = "" // a command is the receiver's to handle
 		return nil, eventstore.Send(ctx, tx, e.Topic, meta, eventstore.Message{Name: e.Name, Data: e.Data})
 	case ScheduleDeadline:
+		if !o.Status.Waiting(e.Wait) {
+			// Armed after the event that began the wait, by then already ended in this
+			// transaction (an early webhook): it would only fire for nothing.
+			return nil, nil
+		}
 		data := map[string]string{"orderId": o.ID, "wait": string(e.Wait)}
 		if !e.Asking.IsZero() {
 			data["asking"] = e.Asking.UTC().Format(time.RFC3339Nano)
 		}
-		return nil, eventstore.Schedule(ctx, tx, DeadlinesTopic, e.At, meta, eventstore.Message{Name: DeadlineName(e.Wait), Data: data})
+		return nil, eventstore.Schedule(ctx, tx, DeadlinesTopic, e.At, deadlineKey(o.ID, e.Wait), meta, eventstore.Message{Name: DeadlineName(e.Wait), Data: data})
 	case Notify:
 		return nil, r.outbox.Record(ctx, tx, o.ID, e)
 	case OpenTicket:
 		// A ticket is an order event, so the support-tickets read model is a projection
 		// the replay tool can rebuild.
-		recorded, err := orderstream.DecideAndAppend(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) {
+		recorded, err := appendEnding(ctx, tx, o, meta, func(o *order.Order) ([]order.Event, error) {
 			return e.events(o, now)
 		})
 		if err == nil && len(recorded) > 0 {
@@ -396,6 +401,31 @@ func (r *Runner) apply(ctx context.Context, tx pgx.Tx, o *order.Order, e Effect,
 	}
 	return nil, fmt.Errorf("unknown effect %T", e)
 }
+
+// appendEnding decides and appends as orderstream.DecideAndAppend does, and cancels the
+// deadline of the wait the order leaves by it (endedWait).
+func appendEnding(ctx context.Context, tx pgx.Tx, o *order.Order, meta eventstore.Metadata, decide func(*order.Order) ([]order.Event, error)) ([]eventstore.Recorded, error) {
+	was := o.Status.Phase().Wait
+	recorded, err := orderstream.DecideAndAppend(ctx, tx, o, meta, decide)
+	if err != nil {
+		return nil, err
+	}
+	return recorded, endedWait(ctx, tx, o, was)
+}
+
+// endedWait cancels, in tx, the deadline of wait was once order o no longer rests in it:
+// the deadline would only fire for nothing (its rule is guarded by the wait), a week
+// later for a delivery, and each order left two such timers in the queue until then. A
+// deadline being handled at that moment is left to its handler (eventstore.CancelDue).
+func endedWait(ctx context.Context, tx pgx.Tx, o *order.Order, was order.Wait) error {
+	if was == "" || o.Status.Waiting(was) {
+		return nil
+	}
+	return eventstore.CancelDue(ctx, tx, DeadlinesTopic, deadlineKey(o.ID, was))
+}
+
+// deadlineKey is what the deadline of order orderID's wait w is scheduled under.
+func deadlineKey(orderID string, w order.Wait) string { return orderID + "/" + string(w) }
 
 // queueLocks queues on b, as one statement, transaction-level advisory locks on the keys
 // namespace+id for ids, each once, taken in key order: two transactions locking keys of

@@ -303,8 +303,12 @@ func (r *Runner) runCalls(ctx context.Context, p *eventstore.Pipeline, calls []*
 		if cur.Order == nil {
 			cur.Order = &order.Order{}
 		}
+		was := cur.Order.Status.Phase().Wait
 		msgs, err := c.record(ctxs[i], p, cur.Order, handledBy)
 		if err != nil {
+			return nil, err
+		}
+		if err := endedWait(ctxs[i], p, cur.Order, was); err != nil {
 			return nil, err
 		}
 		orders[c.orderID] = cur

@@ -214,9 +214,9 @@ func (c *cluster) eventually(t *testing.T, what string, cond func() bool) {
 
 // deadlines returns when each armed deadline of the order's wait is due, as stored in the
 // saga's delayed queue.
-func (c *cluster) deadlines(t *testing.T, orderID, wait string) []time.Time {
+func (s *system) deadlines(t *testing.T, orderID, wait string) []time.Time {
 	t.Helper()
-	rows, err := c.db.Query(t.Context(), `
+	rows, err := s.db.Query(t.Context(), `
 		SELECT (metadata->>'_watermill_delayed_until')::timestamptz FROM watermill_order_deadlines
 		WHERE payload->>'orderId' = $1 AND payload->>'wait' = $2 AND NOT acked ORDER BY "offset"`, orderID, wait)
 	require.NoError(t, err)

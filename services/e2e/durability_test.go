@@ -39,11 +39,9 @@ func TestPaymentDeadlineSurvivesRestart(t *testing.T) {
 	assert.Equal(t, "timed_out", o.CancelReason)
 	c.waitStock(t, "SKU-001", before)
 	c.waitNotification(t, id, "order_cancelled")
-	// The fired deadline left the queue; what is left is the session close's question asked
-	// again ten minutes on, had no answer come, which finds the order cancelled and does nothing.
-	left := c.deadlines(t, id, "payment")
-	require.Len(t, left, 1)
-	assert.True(t, left[0].After(due[0].Add(9*time.Minute)), "%v", left)
+	// The fired deadline left the queue, and so did the session close's question, asked
+	// again ten minutes on had no answer come: the cancellation ended the wait.
+	assert.Empty(t, c.deadlines(t, id, "payment"))
 	assert.Equal(t, 1, c.countEvents(t, id, order.NameOrderCancelled))
 	assert.Empty(t, c.deadLetters(t))
 }

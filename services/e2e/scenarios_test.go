@@ -37,6 +37,10 @@ func TestScenario1LowRiskOrderCompletes(t *testing.T) {
 	s.waitStatus(t, id, "completed")
 	s.waitNotification(t, id, "order_completed")
 	assert.ElementsMatch(t, []string{"order_confirmed", "order_completed"}, s.notifications(t, id))
+	// Each wait's deadline went with the wait: none is left to fire for nothing, a day or a
+	// week on.
+	assert.Empty(t, s.deadlines(t, id, "payment"))
+	assert.Empty(t, s.deadlines(t, id, "delivery"))
 }
 
 // Scenario 2: a high-risk order waits for a manager, who approves it.
@@ -49,10 +53,12 @@ func TestScenario2HighRiskOrderApprovedCompletes(t *testing.T) {
 
 	assert.Equal(t, http.StatusUnauthorized, s.decide(t, "wrong", id, true, "").StatusCode(), "approval needs the manager token")
 
+	require.Len(t, s.deadlines(t, id, "approval"), 1)
 	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "known reseller").StatusCode())
 	o = s.waitStatus(t, id, "awaiting_payment")
 	assert.Equal(t, "known reseller", o.DecisionReason)
 	assert.NotEmpty(t, o.DecidedBy)
+	assert.Empty(t, s.deadlines(t, id, "approval"), "the approval's deadline goes with the decision")
 
 	s.pay(t, id, "completed")
 	s.waitStatus(t, id, "awaiting_delivery")
@@ -82,6 +88,7 @@ func TestScenario3PaymentFailureCompensates(t *testing.T) {
 	s.pay(t, id, "failed")
 	o := s.waitStatus(t, id, "cancelled")
 	assert.Equal(t, "payment_failed", o.CancelReason)
+	assert.Empty(t, s.deadlines(t, id, "payment"), "the payment's deadline goes with the cancellation")
 	s.waitStock(t, "SKU-001", before)
 	s.waitNotification(t, id, "order_cancelled")
 }
