@@ -25,7 +25,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/host"
-	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/workflow"
 )
 
 func main() {
@@ -249,7 +249,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "the log's positions rebased on this server's transaction ids (%d topics): the services may start\n", n)
 		return nil
 	case "order":
-		cfg, err := orders.WorkflowFromEnv(host.Env(getenv))
+		cfg, err := workflow.FromEnv(host.Env(getenv))
 		if err != nil {
 			return err
 		}
@@ -280,7 +280,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, help, strings.Join(projections.Names(), ", "))
 	dbVar := host.ToolDatabaseURLVar
 	dbVar.Meaning = "the services' database, as they created and migrated it (created or migrated here only by -migrate-only)"
-	host.WriteVars(w, append([]host.Var{dbVar}, orders.WorkflowVars...))
+	host.WriteVars(w, append([]host.Var{dbVar}, workflow.Vars...))
 }
 
 // parse parses flags wherever they stand among the arguments (replay order ID -json) and

@@ -75,7 +75,7 @@ func explainOrder(ctx context.Context, q eventstore.Querier, args []string, cfg 
 }
 
 // history replays order id's events through the aggregate and the workflow, deciding with
-// cfg: the orders service's settings (orders.WorkflowFromEnv), so that the deadlines and
+// cfg: the orders service's settings (workflow.FromEnv), so that the deadlines and
 // thresholds it shows are the ones the service used.
 func history(ctx context.Context, q eventstore.Querier, id string, cfg sagas.Config) ([]step, error) {
 	recorded, err := eventstore.Load(ctx, q, id)

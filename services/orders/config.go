@@ -10,12 +10,10 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/domain/payment"
-	"github.com/ordermill/ordermill/domain/risk"
-	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders/dashboard"
 	"github.com/ordermill/ordermill/services/orders/mailer"
+	"github.com/ordermill/ordermill/services/orders/workflow"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
@@ -58,16 +56,8 @@ const DefaultClaimTTL = 15 * time.Minute
 // About says what the orders binary is, for its --help.
 const About = "Runs the orders service: the public API, the provider webhooks, the manager dashboard, the order saga and the projections."
 
-// WorkflowVars are the workflow's settings (WorkflowFromEnv), which `replay order` reads too.
-var WorkflowVars = []host.Var{
-	{Name: "RISK_THRESHOLD", Default: strconv.Itoa(sagas.DefaultConfig().RiskThreshold), Meaning: "risk score (0-100) at or above which an order waits for a manager"},
-	{Name: "APPROVAL_TIMEOUT", Default: sagas.DefaultConfig().ApprovalTimeout.String(), Meaning: "a held order is cancelled when no manager decides within it"},
-	{Name: "PAYMENT_TIMEOUT", Default: sagas.DefaultConfig().PaymentTimeout.String(), Meaning: "an order unpaid within it has its payment session closed, and is cancelled, its stock released, once the session is closed unpaid (at most 24h, a payment session's life)"},
-	{Name: "DELIVERY_TIMEOUT", Default: sagas.DefaultConfig().DeliveryTimeout.String(), Meaning: "a support ticket is opened when delivery is not confirmed within it"},
-}
-
 // Vars are the variables the orders service reads besides every process's (host.ProcessVars).
-var Vars = append(slices.Clone(WorkflowVars), []host.Var{
+var Vars = append(slices.Clone(workflow.Vars), []host.Var{
 	{Name: "MANAGER_TOKENS", Default: DevManagerEmail + ":" + host.DevManagerToken + " in dev mode", Meaning: "<email>:<token>,...: the managers who may approve over the API, each with their own bearer token; required outside dev mode"},
 	{Name: "MANAGER_TOKEN", Default: "", Meaning: "refused: replaced by MANAGER_TOKENS, so that an approval names its manager"},
 	{Name: host.ServiceTokenVar("orders"), Default: host.DevServiceToken("orders") + " in dev mode", Meaning: "dev mode only: the bearer token the dashboard's simulator buttons present to the payments and delivery simulators; ignored outside dev mode, so the production orders service holds no service token"},
@@ -187,7 +177,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.MailSenders < 1 || cfg.MailSenders > MaxMailSenders {
 		return cfg, fmt.Errorf("MAIL_SENDERS=%d: from 1 to %d senders", cfg.MailSenders, MaxMailSenders)
 	}
-	if cfg.Workflow, err = WorkflowFromEnv(env); err != nil {
+	if cfg.Workflow, err = workflow.FromEnv(env); err != nil {
 		return cfg, err
 	}
 	if cfg.SessionTTL, err = env.Duration("DASHBOARD_SESSION_TTL", DefaultSessionTTL); err != nil {
@@ -211,41 +201,6 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	}
 	cfg.ConfirmApprovalAbove = order.Cents(above) * 100
 	return cfg, nil
-}
-
-// WorkflowFromEnv reads the workflow's settings (RISK_THRESHOLD and the waits' timeouts):
-// the orders service decides with them, and `replay order` explains its decisions with the
-// same.
-func WorkflowFromEnv(env host.Env) (sagas.Config, error) {
-	w := sagas.DefaultConfig()
-	var err error
-	if w.RiskThreshold, err = env.Int("RISK_THRESHOLD", w.RiskThreshold); err != nil {
-		return w, err
-	}
-	if w.RiskThreshold < 0 || w.RiskThreshold > risk.MaxScore {
-		return w, fmt.Errorf("RISK_THRESHOLD=%d is out of range: risk scores run from 0 to %d", w.RiskThreshold, risk.MaxScore)
-	}
-	if w.ApprovalTimeout, err = env.Duration("APPROVAL_TIMEOUT", w.ApprovalTimeout); err != nil {
-		return w, err
-	}
-	if w.PaymentTimeout, err = env.Duration("PAYMENT_TIMEOUT", w.PaymentTimeout); err != nil {
-		return w, err
-	}
-	if w.DeliveryTimeout, err = env.Duration("DELIVERY_TIMEOUT", w.DeliveryTimeout); err != nil {
-		return w, err
-	}
-	for _, t := range []struct {
-		key string
-		d   time.Duration
-	}{{"APPROVAL_TIMEOUT", w.ApprovalTimeout}, {"PAYMENT_TIMEOUT", w.PaymentTimeout}, {"DELIVERY_TIMEOUT", w.DeliveryTimeout}} {
-		if t.d < time.Second {
-			return w, fmt.Errorf("%s=%s: a wait's deadline must be at least 1s away", t.key, t.d)
-		}
-	}
-	if w.PaymentTimeout > payment.SessionTTL {
-		return w, fmt.Errorf("PAYMENT_TIMEOUT=%s: at most %s, as long as a payment session stays open (Stripe's limit); past it the order could not be paid but would hold its stock", w.PaymentTimeout, payment.SessionTTL)
-	}
-	return w, nil
 }
 
 // operatorToken reads OPERATOR_TOKEN. Unlike the other secrets it may stay unset outside
