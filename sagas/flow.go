@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/domain/shipping"
 )
 
@@ -107,7 +108,7 @@ type Config struct {
 
 // DefaultConfig is the business case's configuration.
 func DefaultConfig() Config {
-	return Config{RiskThreshold: 70, ApprovalTimeout: 24 * time.Hour, PaymentTimeout: 24 * time.Hour, DeliveryTimeout: 7 * 24 * time.Hour}
+	return Config{RiskThreshold: risk.DefaultThreshold, ApprovalTimeout: 24 * time.Hour, PaymentTimeout: 24 * time.Hour, DeliveryTimeout: 7 * 24 * time.Hour}
 }
 
 // Input is everything a step may look at: pure data, gathered by the runner. Steps never

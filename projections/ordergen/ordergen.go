@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
@@ -297,9 +298,6 @@ func HighRiskFactors() []order.RiskFactor {
 	}
 }
 
-// Threshold is the risk threshold the histories are assessed against (the business case's).
-const Threshold = 70
-
 // Place is the customer placing cmd.
 func Place(cmd order.PlaceOrder) Step {
 	actor := "customer"
@@ -315,7 +313,7 @@ func Place(cmd order.PlaceOrder) Step {
 // Assess is the workflow scoring the order's risk.
 func Assess(score int, factors ...order.RiskFactor) Step {
 	return saga(func(o *order.Order, at time.Time) ([]order.Event, error) {
-		return o.AssessRisk(score, factors, Threshold, at.Add(24*time.Hour), at)
+		return o.AssessRisk(score, factors, risk.DefaultThreshold, at.Add(24*time.Hour), at)
 	})
 }
 

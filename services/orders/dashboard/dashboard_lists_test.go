@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/sagas"
+	"github.com/ordermill/ordermill/services/orders"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // Issue 12's orders list: the search matches anywhere in the order id, the customer id
@@ -234,4 +237,22 @@ func exportConn(t *testing.T, d *dash, c *http.Client) (*http.Request, net.Conn)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	return req, conn
+}
+
+// The list colours risk by the threshold the saga holds orders at, whatever it is: at
+// RISK_THRESHOLD=0 every order waits for a manager, and a score of 15 is no low risk (the
+// list fell back to 70 for a 0).
+func TestOrdersListColoursByAThresholdOfZero(t *testing.T) {
+	t.Parallel()
+	d := newDashWith(t, orders.Config{Workflow: sagas.Config{RiskThreshold: 0, ApprovalTimeout: time.Hour, PaymentTimeout: time.Hour, DeliveryTimeout: time.Hour}})
+	_, err := d.pool.Exec(context.Background(), `
+		INSERT INTO orders.order_summaries (order_id, status, customer_id, customer_email, new_customer,
+			total_cents, currency, item_count, risk_score, cancel_reason, created_at, updated_at, last_position)
+		VALUES ('ord-zero-1', 'awaiting_approval', 'cust-1', 'a@example.com', false, 1250, 'USD', 1, 15, '', now(), now(), 1)`)
+	require.NoError(t, err)
+	c := orderstest.Client(t)
+	d.signIn(t, c, managerEmail, managerPassword)
+	p := d.request(t, c, "GET", "/dashboard/orders", nil, nil)
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	assert.Equal(t, "risk-high", p.doc.Find(`[data-order-id="ord-zero-1"] [data-testid=order-risk]`).AttrOr("data-band", ""))
 }

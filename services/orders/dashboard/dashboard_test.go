@@ -37,8 +37,15 @@ type dash struct {
 
 func newDash(t testing.TB) *dash {
 	t.Helper()
+	return newDashWith(t, orders.Config{})
+}
+
+// newDashWith is newDash with cfg's settings besides its managers and operator.
+func newDashWith(t testing.TB, cfg orders.Config) *dash {
+	t.Helper()
 	pool := pgtest.Pool(t)
-	svc := orders.New(pool, slog.New(slog.DiscardHandler), orders.Config{ManagerTokens: map[string]string{"api@example.com": "token"}, OperatorToken: orderstest.OperatorToken})
+	cfg.ManagerTokens, cfg.OperatorToken = map[string]string{"api@example.com": "token"}, orderstest.OperatorToken
+	svc := orders.New(pool, slog.New(slog.DiscardHandler), cfg)
 	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(srv.Close)
 	require.NoError(t, orders.CreateManager(context.Background(), pool, managerEmail, managerPassword))

@@ -11,7 +11,6 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/projections"
-	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -70,7 +69,7 @@ func (s *Service) summaries(ctx context.Context, f projections.SummaryFilter, af
 // orderList reads one page of the orders list (projections.FilteredSummaries), newest
 // first unless sorted otherwise.
 func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, error) {
-	out := ui.OrderList{Status: f.Status, Query: f.Query, Email: f.Email, Statuses: statusNames(), Threshold: s.riskThreshold(),
+	out := ui.OrderList{Status: f.Status, Query: f.Query, Email: f.Email, Statuses: statusNames(), Threshold: s.cfg.Workflow.RiskThreshold,
 		ExportURL: exportURL(f)}
 	if f.Email != "" {
 		every := f
@@ -127,14 +126,6 @@ func (s *Service) orderList(ctx context.Context, f orderFilter) (ui.OrderList, e
 		}
 	}
 	return out, nil
-}
-
-// riskThreshold is the score at or above which orders wait for a manager.
-func (s *Service) riskThreshold() int {
-	if s.cfg.Workflow.RiskThreshold > 0 {
-		return s.cfg.Workflow.RiskThreshold
-	}
-	return sagas.DefaultConfig().RiskThreshold
 }
 
 // cancelWhy says in words why an order was cancelled.

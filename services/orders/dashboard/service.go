@@ -44,7 +44,8 @@ type Config struct {
 	DevPassword string
 	// DevMailboxURL is the development mailbox the notifications link to (dev mode).
 	DevMailboxURL string
-	// Workflow is the saga's configuration: the orders list colours risk by its threshold.
+	// Workflow is the saga's configuration: the orders list colours risk by its threshold,
+	// whatever it is (0 holds every order).
 	Workflow sagas.Config
 	// ConfirmApprovalAbove: approving an order above it needs its short id typed; 0 never.
 	ConfirmApprovalAbove order.Cents
