@@ -13,7 +13,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections"
-	"github.com/ordermill/ordermill/projections/ordergen"
+	"github.com/ordermill/ordermill/projections/ordergen/v1log"
 )
 
 // A log written with order.placed.v1 replays to the same read models (live and rebuilt)
@@ -23,11 +23,11 @@ func TestV1LogReplaysLikeTheV2Log(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	v1, v2 := pgtest.Pool(t), pgtest.Pool(t)
-	names, err := ordergen.ImportV1Log(ctx, v1)
+	names, err := v1log.Import(ctx, v1)
 	require.NoError(t, err)
 	require.Positive(t, names[order.NameOrderPlacedV1])
 	require.Zero(t, names[order.NameOrderPlaced], "the fixture is a v1 log")
-	gen := generate(t, v2, ordergen.V1LogOptions)
+	gen := generate(t, v2, v1log.Options)
 	require.Equal(t, gen.Events, sum(names), "the fixture holds the histories ordergen writes today")
 
 	consumeLive(t, v1)

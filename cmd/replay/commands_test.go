@@ -19,6 +19,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections/ordergen"
+	"github.com/ordermill/ordermill/projections/ordergen/v1log"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of replay order")
@@ -238,9 +239,9 @@ func TestReplayOfAV1Log(t *testing.T) {
 	v2, err := pgxpool.New(ctx, v2URL)
 	require.NoError(t, err)
 	defer v2.Close()
-	_, err = ordergen.ImportV1Log(ctx, v1)
+	_, err = v1log.Import(ctx, v1)
 	require.NoError(t, err)
-	_, err = ordergen.Generate(ctx, v2, ordergen.V1LogOptions)
+	_, err = ordergen.Generate(ctx, v2, v1log.Options)
 	require.NoError(t, err)
 
 	for _, url := range []string{v1URL, v2URL} {
