@@ -164,14 +164,13 @@ func isQueue(ctx context.Context, tx pgx.Tx, topic string) (bool, error) {
 	return offsets == nil, nil
 }
 
-// DeadLetter is one stored dead letter, for listing and inspection.
+// DeadLetter is one stored dead letter, for listing (its message is the dashboard's to
+// show).
 type DeadLetter struct {
 	ID          int64
 	Topic       string
 	Group       string
 	MessageUUID string
-	Payload     json.RawMessage
-	Metadata    json.RawMessage
 	Error       string
 	FailedAt    time.Time
 	RedrivenAt  *time.Time
@@ -183,7 +182,7 @@ type DeadLetter struct {
 // topic's, such as order_events, are those of its partitions: PhysicalTopics).
 func DeadLetters(ctx context.Context, q Querier, topic string, open bool, limit int) ([]DeadLetter, error) {
 	rows, err := q.Query(ctx, `
-		SELECT id, topic, consumer_group, message_uuid, coalesce(payload, 'null'::jsonb), metadata, error, failed_at, redriven_at, redriven_by
+		SELECT id, topic, consumer_group, message_uuid, error, failed_at, redriven_at, redriven_by
 		FROM dead_letters
 		WHERE (cardinality($1::text[]) = 0 OR topic = ANY($1)) AND (NOT $2 OR redriven_at IS NULL)
 		ORDER BY failed_at DESC, id DESC LIMIT $3`, PhysicalTopics(topic), open, limit)

@@ -360,7 +360,8 @@ var registry = map[string]func() Event{
 	NameTicketClosed:          func() Event { return &TicketClosed{} },
 }
 
-// EventNames lists every event name the aggregate emits, sorted, so infrastructure can subscribe or validate without hard-coding them.
+// EventNames lists every event name the aggregate emits, sorted, for the tests that must
+// cover every event.
 func EventNames() []string {
 	names := make([]string, 0, len(registry))
 	for n := range registry {

@@ -28,7 +28,7 @@ import (
 type Env func(string) string
 
 // EnvOf reads configuration from vars instead of the process's environment, for tests
-// and tools that build a service from fixed settings.
+// that build a service from fixed settings.
 func EnvOf(vars map[string]string) Env {
 	return func(k string) string { return vars[k] }
 }

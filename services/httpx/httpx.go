@@ -1,6 +1,7 @@
 // Package httpx holds the HTTP conventions every service shares: the refusal of input no
 // database column can hold, JSON bodies, strict decoding, the one mapping from error codes
-// to status codes, create-or-get requests in a transaction and the database readiness check.
+// to status codes, create-or-get requests in a transaction, bearer-token checks and the
+// gate that bounds requests served at once.
 package httpx
 
 import (

@@ -58,9 +58,8 @@ func Build(logger *slog.Logger, env host.Env) (host.Start, error) {
 
 // The changes SetManager makes to an account.
 const (
-	AccountCreated    = dashboard.AccountCreated
-	PasswordReset     = dashboard.PasswordReset
-	PasswordUnchanged = dashboard.PasswordUnchanged
+	AccountCreated = dashboard.AccountCreated
+	PasswordReset  = dashboard.PasswordReset
 )
 
 // SetManager creates a dashboard account, or resets the password of an existing one, and

@@ -11,7 +11,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 )
 
-// Refund is the payments.refund command's handling in tx, for callers that hold the
+// Refund is the payments.refund command's handling in tx, for tests that hold the
 // transaction themselves.
 func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error {
 	return s.refund(ctx, tx, eventstore.Metadata{CorrelationID: r.OrderID}, r)

@@ -1,6 +1,6 @@
 // Package mailer is the orders service's outbox of customer emails: the saga records an
 // email in the transaction of the step that decides it (Record), and a worker hands each
-// one to SMTP at most once (RunWorker, SendPending). An email the server certainly did
+// one to SMTP at most once (RunWorker; SendPending, for tests, with one sender). An email the server certainly did
 // not take (unreachable, or refusing for now) is tried again later, for RetryFor.
 package mailer
 
