@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -40,8 +39,8 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/ordermill?sslmode
 const DefaultMaxConns = 8
 
 // IdleInTransactionTimeout ends a session of ours that sits in a transaction, waiting for
-// its process, this long (Postgres's idle_in_transaction_session_timeout), unless the URL
-// sets it. A process paused, frozen or cut off mid-transaction otherwise held its
+// its process, this long (Postgres's idle_in_transaction_session_timeout), unless the URL,
+// the role, the database or the server's configuration sets it. A process paused, frozen or cut off mid-transaction otherwise held its
 // transaction, and with it every log message published since (the visibility rule), for
 // as long as it stayed so: a probe froze one orders replica and every order on every
 // replica stopped. The longest wait a transaction of ours does on purpose is a Stripe call
@@ -356,11 +355,20 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok && app != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = AppName(app)
 	}
-	params := maps.Clone(keepalives)
-	params["idle_in_transaction_session_timeout"] = strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10)
-	for k, v := range params {
+	for k, v := range keepalives {
 		if _, ok := cfg.ConnConfig.RuntimeParams[k]; !ok {
 			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		// Set once connected, and only where nothing set it: sent at start-up, as the URL's
+		// is, it outranked a DBA's ALTER ROLE or ALTER DATABASE … SET (a probe's 5 s became
+		// 45 s) and the server's configuration.
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, `SELECT set_config(name, $1, false) FROM pg_settings
+				WHERE name = 'idle_in_transaction_session_timeout' AND source = 'default'`,
+				strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10))
+			return err
 		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -76,6 +76,19 @@ func TestOpenEndsATransactionLeftIdle(t *testing.T) {
 		assert.Equal(t, "3", keepCount)
 	}
 
+	// A DBA's setting for the database (or the role) is theirs to make: a start-up
+	// parameter of ours outranked it.
+	admin, err := pgx.Connect(ctx, plain)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET idle_in_transaction_session_timeout = ''7s''', current_database()); END $$`)
+	require.NoError(t, admin.Close(ctx))
+	require.NoError(t, err)
+	pool, err = eventstore.Open(ctx, plain, "orders")
+	require.NoError(t, err)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT current_setting('idle_in_transaction_session_timeout')`).Scan(&idle))
+	pool.Close()
+	assert.Equal(t, "7s", idle)
+
 	u, err := url.Parse(plain)
 	require.NoError(t, err)
 	q := u.Query()
