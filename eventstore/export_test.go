@@ -15,3 +15,6 @@ func SetMaintenanceDatabase(name string) (restore func()) {
 
 // OpenLock is the advisory lock Open checks and migrates under.
 const OpenLock = openLock
+
+// LagQuery is the statement that counts how far a consumer group is behind in a topic.
+var LagQuery = lagQuery
