@@ -102,11 +102,12 @@ func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ boo
 				status = excluded.status, risk_score = excluded.risk_score, cancel_reason = excluded.cancel_reason,
 				updated_at = excluded.updated_at, last_position = excluded.last_position
 			WHERE s.last_position < excluded.last_position
-			RETURNING order_id, status, created_at
+			RETURNING order_id, status, created_at, total_cents, risk_score
 		)
-		INSERT INTO `+table(schema, "orders_by_status")+` AS b (order_id, status, created_at)
-		SELECT order_id, status, created_at FROM written ORDER BY order_id
-		ON CONFLICT (order_id) DO UPDATE SET status = excluded.status WHERE b.status <> excluded.status`,
+		INSERT INTO `+table(schema, "orders_by_status")+` AS b (order_id, status, created_at, total_cents, risk_score)
+		SELECT order_id, status, created_at, total_cents, risk_score FROM written ORDER BY order_id
+		ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, total_cents = excluded.total_cents, risk_score = excluded.risk_score
+		WHERE (b.status, b.total_cents, b.risk_score) IS DISTINCT FROM (excluded.status, excluded.total_cents, excluded.risk_score)`,
 		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency,
 		c.items, c.risk, c.cancelReason, c.created, c.updated, c.position)
 	if err != nil {

@@ -27,8 +27,13 @@ type SummaryFilter struct {
 
 // sortKeys are the orders list's sortable columns and the SQL of each; every one has an
 // index with order_id (sql/00002, sql/00044), the tie-breaker that keeps keyset pages
-// stable. Placement, with a status filter, is walked in orders_by_status instead (sql/00074).
+// stable. With a status filter they are walked in orders_by_status instead, whose indexes
+// put the status first (sql/00074, sql/00092): walking the summaries' own index to find
+// a rare status read nearly every order.
 var sortKeys = map[string]string{"placed": "s.created_at", "total": "s.total_cents", "risk": "coalesce(s.risk_score, -1)"}
+
+// statusSortKeys are sortKeys in orders_by_status.
+var statusSortKeys = map[string]string{"placed": "b.created_at", "total": "b.total_cents", "risk": "coalesce(b.risk_score, -1)"}
 
 // SortKey is the filter's sort column, defaulting to placed.
 func (f SummaryFilter) SortKey() string {
@@ -39,17 +44,13 @@ func (f SummaryFilter) SortKey() string {
 }
 
 // from is the filter's FROM clause and the columns it orders by: the summaries, joined,
-// when a status is asked for, to their index by status, whose placement order is then
-// the one walked.
+// when a status is asked for, to their index by status, whose order is then the one
+// walked.
 func (f SummaryFilter) from() (from, key, id string) {
-	from, key, id = "orders.order_summaries s", sortKeys[f.SortKey()], "s.order_id"
 	if f.Status != "" {
-		from += " JOIN orders.orders_by_status b ON b.order_id = s.order_id"
-		if f.SortKey() == "placed" {
-			key, id = "b.created_at", "b.order_id"
-		}
+		return "orders.order_summaries s JOIN orders.orders_by_status b ON b.order_id = s.order_id", statusSortKeys[f.SortKey()], "b.order_id"
 	}
-	return from, key, id
+	return "orders.order_summaries s", sortKeys[f.SortKey()], "s.order_id"
 }
 
 // likeAnywhere turns user input into a LIKE pattern matching it anywhere, escaping
