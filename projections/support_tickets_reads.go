@@ -51,11 +51,15 @@ func RecentTickets(ctx context.Context, q eventstore.Querier, orderID string, li
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Ticket])
 }
 
+// deskTicketsSQL reads up to $1 tickets, those not closed first, then the newest, through
+// the index in that order (sql/00093), whatever the number of tickets.
+const deskTicketsSQL = `SELECT ` + ticketColumns + `
+	FROM orders.support_tickets ORDER BY status = 'closed', created_at DESC, id DESC LIMIT $1`
+
 // DeskTickets reads up to limit tickets for the ticket desk: open ones first, then the
 // newest.
 func DeskTickets(ctx context.Context, q eventstore.Querier, limit int) ([]Ticket, error) {
-	rows, err := q.Query(ctx, `SELECT `+ticketColumns+`
-		FROM orders.support_tickets ORDER BY status = 'closed', created_at DESC, id DESC LIMIT $1`, limit)
+	rows, err := q.Query(ctx, deskTicketsSQL, limit)
 	if err != nil {
 		return nil, fmt.Errorf("tickets: %w", err)
 	}
