@@ -40,12 +40,13 @@ const DefaultMaxConns = 8
 
 // IdleInTransactionTimeout ends a session of ours that sits in a transaction, waiting for
 // its process, this long (Postgres's idle_in_transaction_session_timeout), unless the URL,
-// the role, the database or the server's configuration sets it. A process paused, frozen or cut off mid-transaction otherwise held its
-// transaction, and with it every log message published since (the visibility rule), for
-// as long as it stayed so: a probe froze one orders replica and every order on every
-// replica stopped. The longest wait a transaction of ours does on purpose is a Stripe call
-// in the payments service's command (at most about 31 s: 10 s, retried twice); the
-// session's keepalives (keepalives) end one whose network went away.
+// the role, the database or the server's configuration sets it. A process paused, frozen
+// or cut off mid-transaction otherwise held its transaction, and with it every log
+// message published since (the visibility rule), for as long as it stayed so: a probe
+// froze one orders replica and every order on every replica stopped. The longest wait a
+// transaction of ours does on purpose is a Stripe call in the payments service's command
+// (at most about 31 s: 10 s, retried twice); the session's keepalives (keepalives) end
+// one whose network went away.
 const IdleInTransactionTimeout = 45 * time.Second
 
 // keepalives are the server's TCP keepalives on our sessions, unless the URL sets them: a
