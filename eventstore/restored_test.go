@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -85,9 +86,12 @@ func TestALogRestoredFromAServerAheadIsRebasedKeepingEachGroupsPlace(t *testing.
 	publish(1)
 	want["ahead"], want["behind"], want["done"] = append(want["ahead"], 10), append(want["behind"], 10), []int64{10}
 	assert.Equal(t, want, unhandled())
-	var readable bool
-	require.NoError(t, pool.QueryRow(ctx, `SELECT bool_and(transaction_id < pg_snapshot_xmin(pg_current_snapshot())) FROM "watermill_restore_test"`).Scan(&readable))
-	assert.True(t, readable)
+	// Once every transaction older than it has ended too: the server is shared, and
+	// another database's transaction holds the horizon back as long as it runs.
+	require.Eventually(t, func() bool {
+		var readable bool
+		return pool.QueryRow(ctx, `SELECT bool_and(transaction_id < pg_snapshot_xmin(pg_current_snapshot())) FROM "watermill_restore_test"`).Scan(&readable) == nil && readable
+	}, 30*time.Second, 20*time.Millisecond)
 
 	n, err = eventstore.RebaseLog(ctx, pool)
 	require.NoError(t, err)

@@ -19,7 +19,7 @@ import (
 // Postgres, not a timer in a process.
 func TestPaymentDeadlineSurvivesRestart(t *testing.T) {
 	opt := defaultOptions()
-	opt.workflow.PaymentTimeout = 2 * time.Second
+	opt.workflow.PaymentTimeout = waitingPaymentTimeout
 	c := startCluster(t, opt)
 	before := c.stock(t, "SKU-001")
 	id := c.waitingForPayment(t)
@@ -53,7 +53,7 @@ func TestPaymentDeadlineSurvivesRestart(t *testing.T) {
 // customers of 40 who had paid were cancelled and refunded.
 func TestAPaymentMadeInTimeWhileOrdersIsDownPaysTheOrder(t *testing.T) {
 	opt := defaultOptions()
-	opt.workflow.PaymentTimeout = 2 * time.Second
+	opt.workflow.PaymentTimeout = waitingPaymentTimeout
 	c := startCluster(t, opt)
 	id := c.waitingForPayment(t)
 	c.stop(t, "orders")
@@ -73,6 +73,11 @@ func TestAPaymentMadeInTimeWhileOrdersIsDownPaysTheOrder(t *testing.T) {
 	assert.Zero(t, c.countEvents(t, id, order.NamePaymentRefunded), "nothing refunded")
 	assert.Empty(t, c.deadLetters(t))
 }
+
+// waitingPaymentTimeout is the payment timeout of the tests that use waitingForPayment:
+// it leaves the session time to be recorded before the deadline on a loaded machine (with
+// 2 s a CI run once met the deadline first, and the order was cancelled).
+const waitingPaymentTimeout = 5 * time.Second
 
 // waitingForPayment places a low-risk order and returns it once it waits for its payment
 // with its deadline armed and its session recorded: at a deadline that finds no session
