@@ -65,7 +65,8 @@ func (s *summaryRows) add(_ eventstore.Recorded, _ order.Event, o *OrderAt) {
 
 // write upserts the rows in order id order, so a rebuild's writer and the live consumer
 // cannot deadlock on them, and, in the same statement, the orders_by_status row of every
-// summary written whose status is new; in the live schema, after locking the counters.
+// summary written whose status, total or risk is new there; in the live schema, after
+// locking the counters.
 func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ bool) error {
 	if len(s.latest) == 0 {
 		return nil

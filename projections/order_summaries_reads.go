@@ -31,6 +31,10 @@ type Summary struct {
 	CancelReason  string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// listValue is, in a list sorted by total or risk (FilteredSummaries), the value the
+	// list orders the row by, where its next page begins (KeyOf): filtered by a status,
+	// orders_by_status's copy, which a writer of an older release leaves unset (-1).
+	listValue int64
 }
 
 // summaryReadColumns are the columns scanSummary reads, in its order.
@@ -39,9 +43,14 @@ const summaryReadColumns = `s.order_id, s.status, s.customer_id, s.customer_emai
 
 func scanSummary(row pgx.CollectableRow) (Summary, error) {
 	var s Summary
-	err := row.Scan(&s.OrderID, &s.Status, &s.CustomerID, &s.CustomerEmail, &s.TotalCents, &s.Currency, &s.ItemCount,
-		&s.RiskScore, &s.CancelReason, &s.CreatedAt, &s.UpdatedAt)
+	err := row.Scan(s.fields()...)
 	return s, err
+}
+
+// fields are where summaryReadColumns are scanned to.
+func (s *Summary) fields() []any {
+	return []any{&s.OrderID, &s.Status, &s.CustomerID, &s.CustomerEmail, &s.TotalCents, &s.Currency, &s.ItemCount,
+		&s.RiskScore, &s.CancelReason, &s.CreatedAt, &s.UpdatedAt}
 }
 
 // EncodePlacedCursor is the cursor of the page after the order placed at placed with id

@@ -32,8 +32,9 @@ type SummaryFilter struct {
 // a rare status read nearly every order.
 var sortKeys = map[string]string{"placed": "s.created_at", "total": "s.total_cents", "risk": "coalesce(s.risk_score, -1)"}
 
-// statusSortKeys are sortKeys in orders_by_status.
-var statusSortKeys = map[string]string{"placed": "b.created_at", "total": "b.total_cents", "risk": "coalesce(b.risk_score, -1)"}
+// statusSortKeys are sortKeys in orders_by_status, as its indexes have them (an older
+// release's writer leaves total and risk unset).
+var statusSortKeys = map[string]string{"placed": "b.created_at", "total": "coalesce(b.total_cents, -1)", "risk": "coalesce(b.risk_score, -1)"}
 
 // SortKey is the filter's sort column, defaulting to placed.
 func (f SummaryFilter) SortKey() string {
@@ -117,7 +118,11 @@ func (f SummaryFilter) query(after *SummaryKey, limit int) (string, []any, error
 		}
 		where = append(where, fmt.Sprintf("(%s, %s) %s (%s, %s)", key, id, cmp, arg(value), arg(after.ID)))
 	}
-	sql := `SELECT ` + summaryReadColumns + ` FROM ` + from
+	sql := `SELECT ` + summaryReadColumns
+	if f.SortKey() != "placed" {
+		sql += ", " + key // the row's listValue
+	}
+	sql += ` FROM ` + from
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -139,20 +144,18 @@ func FilteredSummaries(ctx context.Context, q eventstore.Querier, f SummaryFilte
 	if err != nil {
 		return nil, fmt.Errorf("order list: %w", err)
 	}
-	return pgx.CollectRows(rows, scanSummary)
+	if f.SortKey() == "placed" {
+		return pgx.CollectRows(rows, scanSummary)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Summary, error) {
+		var s Summary
+		err := row.Scan(append(s.fields(), &s.listValue)...)
+		return s, err
+	})
 }
 
-// KeyOf is s's position in f's order, where the page after s begins.
+// KeyOf is s's position in f's order, where the page after s begins: s is a row
+// FilteredSummaries read for f.
 func (f SummaryFilter) KeyOf(s Summary) SummaryKey {
-	k := SummaryKey{Placed: s.CreatedAt, ID: s.OrderID}
-	switch f.SortKey() {
-	case "total":
-		k.Value = s.TotalCents
-	case "risk":
-		k.Value = -1
-		if s.RiskScore != nil {
-			k.Value = int64(*s.RiskScore)
-		}
-	}
-	return k
+	return SummaryKey{Placed: s.CreatedAt, Value: s.listValue, ID: s.OrderID}
 }

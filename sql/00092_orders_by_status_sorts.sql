@@ -23,7 +23,8 @@ BEGIN
         EXIT WHEN upto IS NULL;
         UPDATE orders.orders_by_status b SET total_cents = s.total_cents, risk_score = s.risk_score
         FROM orders.order_summaries s
-        WHERE s.order_id = b.order_id AND b.order_id > done AND b.order_id <= upto;
+        WHERE s.order_id = b.order_id AND b.order_id > done AND b.order_id <= upto
+            AND (b.total_cents, b.risk_score) IS DISTINCT FROM (s.total_cents, s.risk_score);
         COMMIT;
         done := upto;
     END LOOP;
@@ -31,7 +32,7 @@ END $$;
 -- +goose StatementEnd
 
 DROP INDEX CONCURRENTLY IF EXISTS orders.orders_by_status_total;
-CREATE INDEX CONCURRENTLY orders_by_status_total ON orders.orders_by_status (status, total_cents, order_id);
+CREATE INDEX CONCURRENTLY orders_by_status_total ON orders.orders_by_status (status, (coalesce(total_cents, -1)), order_id);
 DROP INDEX CONCURRENTLY IF EXISTS orders.orders_by_status_risk;
 CREATE INDEX CONCURRENTLY orders_by_status_risk ON orders.orders_by_status (status, (coalesce(risk_score, -1)), order_id);
 
