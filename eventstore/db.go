@@ -214,7 +214,11 @@ const MigrationLockTimeout = 2 * time.Second
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	cfg := pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(MigrationLockTimeout.Milliseconds(), 10)
-	db := stdlib.OpenDB(*cfg)
+	var opts []stdlib.OptionOpenDB
+	if !setsIdleTimeout(cfg) {
+		opts = append(opts, stdlib.OptionAfterConnect(idleTimeout))
+	}
+	db := stdlib.OpenDB(*cfg, opts...)
 	defer db.Close()
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		err := migrateDB(ctx, db)
@@ -361,22 +365,31 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 			cfg.ConnConfig.RuntimeParams[k] = v
 		}
 	}
-	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
-		// Set once connected, and only where nothing set it: sent at start-up, as the URL's
-		// is, it outranked a DBA's ALTER ROLE or ALTER DATABASE … SET (a probe's 5 s became
-		// 45 s) and the server's configuration.
-		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, `SELECT set_config(name, $1, false) FROM pg_settings
-				WHERE name = 'idle_in_transaction_session_timeout' AND source = 'default'`,
-				strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10))
-			return err
-		}
+	if !setsIdleTimeout(cfg.ConnConfig) {
+		cfg.AfterConnect = idleTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	return pool, nil
+}
+
+// setsIdleTimeout reports whether cfg (its URL) sets the idle-in-transaction timeout.
+func setsIdleTimeout(cfg *pgx.ConnConfig) bool {
+	_, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]
+	return ok
+}
+
+// idleTimeout sets IdleInTransactionTimeout on a new session where nothing set the
+// server's idle-in-transaction timeout: sent at start-up, as a URL's is, it outranked a
+// DBA's ALTER ROLE or ALTER DATABASE … SET (a probe's 5 s became 45 s) and the server's
+// configuration. Every session of ours has it, the pool's and the migrations' alike.
+func idleTimeout(ctx context.Context, c *pgx.Conn) error {
+	_, err := c.Exec(ctx, `SELECT set_config(name, $1, false) FROM pg_settings
+		WHERE name = 'idle_in_transaction_session_timeout' AND source = 'default'`,
+		strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10))
+	return err
 }
 
 // AppName is the application_name the connections of program app carry (Connect), unless

@@ -76,7 +76,7 @@ func (l *Log) Collectors() []prometheus.Collector {
 
 var (
 	lagMessages = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "consumer", "lag_messages"),
-		"Messages of a topic (partition) the consumer group has not handled yet; for a delayed queue, messages due and not handled.",
+		"Messages of a topic (partition) the consumer group has not handled yet, counted up to 100000; for a delayed queue, messages due and not handled.",
 		[]string{"consumer_group", "topic", "partition"}, nil)
 	lagSeconds = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "consumer", "lag_seconds"),
 		"Age of the oldest message the consumer group has not handled yet (0 when none); for a delayed queue, how long ago the oldest unhandled message fell due.",

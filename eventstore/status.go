@@ -15,8 +15,8 @@ import (
 // Lag is how far one consumer group is behind in one topic.
 type Lag struct {
 	Group, Topic string
-	// Behind counts the topic's messages after the group's offset; Oldest is the age of
-	// the first of them (0 when there is none).
+	// Behind counts the topic's messages after the group's offset, up to LagCountLimit;
+	// Oldest is the age of the first of them (0 when there is none).
 	Behind int64
 	Oldest time.Duration
 }

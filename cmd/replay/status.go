@@ -50,7 +50,11 @@ func status(ctx context.Context, q eventstore.Querier, w io.Writer) error {
 	fmt.Fprintln(tw, "\t\t\t")
 	fmt.Fprintln(tw, "consumer groups\ttopic\toldest waiting\tmessages behind")
 	for _, l := range lags {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", l.Group, l.Topic, l.Oldest.Round(time.Millisecond), l.Behind)
+		behind := fmt.Sprint(l.Behind)
+		if l.Behind >= eventstore.LagCountLimit {
+			behind = "at least " + behind // counted no further
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", l.Group, l.Topic, l.Oldest.Round(time.Millisecond), behind)
 	}
 	fmt.Fprintln(tw, "\t\t\t")
 	fmt.Fprintf(tw, "delayed queue %s\t%d pending\t%d due\t", sagas.DeadlinesTopic, pending, due)
