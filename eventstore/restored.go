@@ -91,11 +91,17 @@ func RebaseLog(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 			if _, err := pool.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
 				return 0, err
 			}
-			if err := pool.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+			if next, err = nextXid(ctx, pool); err != nil {
 				return 0, err
 			}
 		}
 	}
+}
+
+// nextXid is the next transaction id the server will hand out.
+func nextXid(ctx context.Context, q Querier) (next int64, err error) {
+	err = q.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next)
+	return next, err
 }
 
 // unhandled is the condition that message m of a topic is after some group's position in
@@ -134,8 +140,8 @@ func rebaseLog(ctx context.Context, pool *pgxpool.Pool) (n int, short int64, err
 		}
 		highest = max(highest, rebaseBase+k)
 	}
-	var next int64
-	if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&next); err != nil {
+	next, err := nextXid(ctx, tx)
+	if err != nil {
 		return 0, 0, err
 	}
 	if next <= highest {

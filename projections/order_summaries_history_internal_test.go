@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -24,20 +25,18 @@ func TestHistoriesOfOneCustomersOrdersEachLeaveTheirOwnOut(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	rows := &summaryRows{latest: map[string]*OrderAt{}}
 	statuses := []order.Status{order.StatusCompleted, order.StatusCancelled, order.StatusAwaitingApproval}
 	var ids []string
 	byID := map[string]*OrderAt{}
 	for i := range 9 { // ord-0 is the oldest
-		o := &OrderAt{Order: order.Order{ID: fmt.Sprintf("ord-%d", i), Status: statuses[i%3], CustomerID: "c-1", CustomerEmail: "Ann@Example.com",
-			Total: order.Cents(100 * (i + 1)), Currency: "EUR", PlacedAt: at.Add(time.Duration(i) * time.Minute), UpdatedAt: at}, Position: int64(i + 1)}
-		rows.latest[o.ID], byID[o.ID] = o, o
+		o := summaryAt(fmt.Sprintf("ord-%d", i), statuses[i%3], order.Cents(100*(i+1)), nil, at.Add(time.Duration(i)*time.Minute), int64(i+1))
+		o.CustomerID, o.CustomerEmail = "c-1", "Ann@Example.com"
+		byID[o.ID] = o
 		ids = append(ids, o.ID)
 	}
-	other := &OrderAt{Order: order.Order{ID: "ord-bob", Status: order.StatusCompleted, CustomerID: "c-2", Total: 7, Currency: "EUR",
-		PlacedAt: at, UpdatedAt: at}, Position: 20}
-	rows.latest[other.ID] = other
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return rows.write(ctx, tx, Schema, false) })) // which empties rows
+	other := summaryAt("ord-bob", order.StatusCompleted, 7, nil, at, 20)
+	other.CustomerID, other.CustomerEmail = "c-2", ""
+	writeSummaries(t, pool, append(slices.Collect(maps.Values(byID)), other)...)
 
 	const depth, recent = 4, 2
 	// The newest (ord-8), one among the newest depth (ord-6), one older (ord-1), and a

@@ -119,8 +119,8 @@ func (f SummaryFilter) query(after *SummaryKey, limit int) (string, []any, error
 		where = append(where, fmt.Sprintf("(%s, %s) %s (%s, %s)", key, id, cmp, arg(value), arg(after.ID)))
 	}
 	sql := `SELECT ` + summaryReadColumns
-	if f.SortKey() != "placed" {
-		sql += ", " + key // the row's listValue
+	if f.readsValue() {
+		sql += ", " + key
 	}
 	sql += ` FROM ` + from
 	if len(where) > 0 {
@@ -144,7 +144,7 @@ func FilteredSummaries(ctx context.Context, q eventstore.Querier, f SummaryFilte
 	if err != nil {
 		return nil, fmt.Errorf("order list: %w", err)
 	}
-	if f.SortKey() == "placed" {
+	if !f.readsValue() {
 		return pgx.CollectRows(rows, scanSummary)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Summary, error) {
@@ -153,6 +153,10 @@ func FilteredSummaries(ctx context.Context, q eventstore.Querier, f SummaryFilte
 		return s, err
 	})
 }
+
+// readsValue reports whether f's rows carry the value they are sorted by (listValue): a
+// placement time is the summary's own.
+func (f SummaryFilter) readsValue() bool { return f.SortKey() != "placed" }
 
 // KeyOf is s's position in f's order, where the page after s begins: s is a row
 // FilteredSummaries read for f.

@@ -27,30 +27,25 @@ func TestAStatusListWalksItsOwnOrdersInEverySort(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	rows := &summaryRows{latest: map[string]*OrderAt{}}
-	var rejected []*OrderAt
+	var written, rejected []*OrderAt
 	for i := range 2000 {
 		st, total, score := order.StatusCompleted, order.Cents(1000+i), i%60
 		if i%100 == 7 { // the rare status, at the far end of both sorts
 			st, total, score = order.StatusRejected, order.Cents(900_000+i), 90+i%10
 		}
-		o := &OrderAt{Order: order.Order{ID: fmt.Sprintf("ord-%04d", i), Status: st, CustomerID: "c", CustomerEmail: "c@example.com",
-			Total: total, Currency: "EUR", RiskScore: &score, PlacedAt: at.Add(time.Duration(i) * time.Second), UpdatedAt: at}, Position: int64(i + 1)}
-		rows.latest[o.ID] = o
+		o := summaryAt(fmt.Sprintf("ord-%04d", i), st, total, &score, at.Add(time.Duration(i)*time.Second), int64(i+1))
+		written = append(written, o)
 		if st == order.StatusRejected {
 			rejected = append(rejected, o)
 		}
 	}
-	unscored := &OrderAt{Order: order.Order{ID: "ord-held", Status: order.StatusRejected, CustomerID: "c", CustomerEmail: "c@example.com",
-		Total: 5, Currency: "EUR", PlacedAt: at, UpdatedAt: at}, Position: 3000}
-	rows.latest[unscored.ID] = unscored
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return rows.write(ctx, tx, Schema, false) }))
+	unscored := summaryAt("ord-held", order.StatusRejected, 5, nil, at, 3000)
+	writeSummaries(t, pool, append(written, unscored)...)
 	// Its risk score comes later, with a later step.
 	score := 95
 	scored := *unscored
 	scored.RiskScore, scored.Position = &score, 3001
-	rows.latest[scored.ID] = &scored
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return rows.write(ctx, tx, Schema, false) }))
+	writeSummaries(t, pool, &scored)
 	rejected = append(rejected, &scored)
 	_, err := pool.Exec(ctx, `ANALYZE orders.order_summaries; ANALYZE orders.orders_by_status`)
 	require.NoError(t, err)
@@ -115,16 +110,14 @@ func TestAStatusListPagesPastRowsAnOlderWriterLeftUnset(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	rows := &summaryRows{latest: map[string]*OrderAt{}}
+	var written []*OrderAt
 	var ids []string
 	for i := range 20 {
 		score := 10 + i
-		o := &OrderAt{Order: order.Order{ID: fmt.Sprintf("ord-%02d", i), Status: order.StatusCompleted, CustomerID: "c", CustomerEmail: "c@example.com",
-			Total: order.Cents(100 + i), Currency: "EUR", RiskScore: &score, PlacedAt: at, UpdatedAt: at}, Position: int64(i + 1)}
-		rows.latest[o.ID] = o
-		ids = append(ids, o.ID)
+		o := summaryAt(fmt.Sprintf("ord-%02d", i), order.StatusCompleted, order.Cents(100+i), &score, at, int64(i+1))
+		written, ids = append(written, o), append(ids, o.ID)
 	}
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return rows.write(ctx, tx, Schema, false) }))
+	writeSummaries(t, pool, written...)
 	_, err := pool.Exec(ctx, `UPDATE orders.orders_by_status SET total_cents = NULL, risk_score = NULL
 		WHERE order_id IN ('ord-03', 'ord-11', 'ord-17')`)
 	require.NoError(t, err)
@@ -149,6 +142,23 @@ func TestAStatusListPagesPastRowsAnOlderWriterLeftUnset(t *testing.T) {
 			assert.ElementsMatch(t, ids, got, "%s asc=%v: every order once", sort, asc)
 		}
 	}
+}
+
+// summaryAt is order id of customer c in status st, with total and risk (nil: none),
+// placed at at, as folded up to log position pos.
+func summaryAt(id string, st order.Status, total order.Cents, risk *int, at time.Time, pos int64) *OrderAt {
+	return &OrderAt{Order: order.Order{ID: id, Status: st, CustomerID: "c", CustomerEmail: "c@example.com",
+		Total: total, Currency: "EUR", RiskScore: risk, PlacedAt: at, UpdatedAt: at}, Position: pos}
+}
+
+// writeSummaries writes orders in one transaction, as the summaries' projection does.
+func writeSummaries(t *testing.T, pool *pgxpool.Pool, orders ...*OrderAt) {
+	t.Helper()
+	rows := &summaryRows{latest: map[string]*OrderAt{}}
+	for _, o := range orders {
+		rows.latest[o.ID] = o
+	}
+	require.NoError(t, pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error { return rows.write(context.Background(), tx, Schema, false) }))
 }
 
 // explain is the plan of sql with args, as text, with sorting made a last resort: the
@@ -177,17 +187,16 @@ func TestTheMigrationFillsTheStatusListsSortColumns(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	at := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	rows := &summaryRows{latest: map[string]*OrderAt{}}
+	var written []*OrderAt
 	for i := range 2500 {
 		score := i % 100
-		o := &OrderAt{Order: order.Order{ID: fmt.Sprintf("ord-%04d", i), Status: order.StatusCompleted, CustomerID: "c", CustomerEmail: "c@example.com",
-			Total: order.Cents(i), Currency: "EUR", RiskScore: &score, PlacedAt: at, UpdatedAt: at}, Position: int64(i + 1)}
+		o := summaryAt(fmt.Sprintf("ord-%04d", i), order.StatusCompleted, order.Cents(i), &score, at, int64(i+1))
 		if i%10 == 0 {
 			o.RiskScore = nil
 		}
-		rows.latest[o.ID] = o
+		written = append(written, o)
 	}
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return rows.write(ctx, tx, Schema, false) }))
+	writeSummaries(t, pool, written...)
 	// The database as the release before 00092 left it.
 	_, err := pool.Exec(ctx, `DROP INDEX orders.orders_by_status_total; DROP INDEX orders.orders_by_status_risk;
 		ALTER TABLE orders.orders_by_status DROP COLUMN total_cents, DROP COLUMN risk_score;
