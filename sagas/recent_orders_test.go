@@ -2,6 +2,7 @@ package sagas_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
@@ -52,6 +54,32 @@ func TestRecentOrdersCountsEveryVersionOfOrderPlaced(t *testing.T) {
 	for _, name := range order.StoredNames(order.NameOrderPlaced) {
 		assert.Contains(t, def, "'"+name+"'", "the index covers %s", name)
 	}
+}
+
+// A customer's recent orders are counted up to risk.RecentOrdersCounted and no further:
+// one who orders thousands of times an hour does not make each placement read them all.
+func TestRecentOrdersStopsCountingAtTheLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var past []eventstore.Recorded
+	for i := range risk.RecentOrdersCounted + 20 {
+		id := fmt.Sprintf("o-many-%03d", i)
+		past = append(past, eventstore.Recorded{
+			StreamID: id, StreamType: orderstream.StreamType, Version: 1, Name: order.NameOrderPlaced, RecordedAt: at.Add(-time.Duration(i+1) * time.Second),
+			Payload: []byte(`{"orderId":"` + id + `","customerId":"c-many","items":[{"sku":"SKU-001","quantity":1}],"total":1000,"currency":"USD","placedAt":"2026-03-02T08:50:00Z"}`),
+		})
+	}
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return eventstore.Import(ctx, tx, past) }))
+	o := &order.Order{ID: "o-many-now", CustomerID: "c-many", PlacedAt: at}
+	n, err := sagas.RecentOrders(ctx, pool, o, nil)
+	require.NoError(t, err)
+	assert.Equal(t, risk.RecentOrdersCounted, n)
+	until := at.Add(-time.Duration(risk.RecentOrdersCounted+11) * time.Second) // the last 10
+	n, err = sagas.RecentOrders(ctx, pool, o, &until)
+	require.NoError(t, err)
+	assert.Equal(t, 10, n, "as of a past moment, below the limit, the count is exact")
 }
 
 // The runner scores an order with the customer's recent orders as the log has them: the

@@ -17,6 +17,7 @@ import (
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/logging"
@@ -542,8 +543,9 @@ func QueueRecentOrders(b *pgx.Batch, customerID, orderID string, placedAt time.T
 }
 
 // RecentOrders counts the customer's other orders recorded since an hour before o was
-// placed, the order velocity risk scoring weighs; with until, only those recorded by then
-// (the replay tool asks as of a past moment, the workflow as of now). It counts orders
+// placed, the order velocity risk scoring weighs, up to risk.RecentOrdersCounted; with
+// until, only those recorded by then (the replay tool asks as of a past moment, the
+// workflow as of now). It counts orders
 // placed in every version of the event (order.StoredNames), written out rather than passed,
 // so that the planner uses the partial index events_placed_by_customer, whose condition is
 // the same list.
@@ -556,10 +558,11 @@ func RecentOrders(ctx context.Context, q eventstore.Querier, o *order.Order, unt
 	return n, err
 }
 
-const recentOrdersSQL = `SELECT count(*) FROM events
+const recentOrdersSQL = `SELECT count(*) FROM (SELECT FROM events
 	WHERE event_name IN ('order.placed.v1', 'order.placed.v2') AND payload->>'customerId' = $1
-	  AND recorded_at > $2 AND stream_id <> $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)`
+	  AND recorded_at > $2 AND stream_id <> $3 AND ($4::timestamptz IS NULL OR recorded_at <= $4)
+	LIMIT $5) recent`
 
 func recentOrdersArgs(customerID, orderID string, placedAt time.Time, until *time.Time) []any {
-	return []any{customerID, placedAt.Add(-time.Hour), orderID, until}
+	return []any{customerID, placedAt.Add(-time.Hour), orderID, until, risk.RecentOrdersCounted}
 }

@@ -15,6 +15,12 @@ const DefaultThreshold = 70
 // MaxScore is the highest risk score; scores run from 0 to it.
 const MaxScore = 100
 
+// RecentOrdersCounted is as far as a customer's recent orders need counting: the velocity
+// points stop growing at 6, and the factor then says "100 or more". Counting further would
+// make each placement of a customer who orders thousands of times an hour read all of
+// them (3.9 ms at 20,000, against 0.04 ms up to here).
+const RecentOrdersCounted = 100
+
 // Scoring constants are named so the rules read like the policy they implement.
 const (
 	baseScore = 10
@@ -35,7 +41,8 @@ type Input struct {
 	Items           []order.Item
 	ShippingAddress *order.Address
 	BillingAddress  *order.Address
-	// RecentOrdersByCustomer counts the same customer's orders in the last hour, excluding this one.
+	// RecentOrdersByCustomer counts the same customer's orders in the last hour, excluding
+	// this one, up to RecentOrdersCounted.
 	RecentOrdersByCustomer int
 }
 
@@ -75,7 +82,11 @@ func Assess(in Input) Assessment {
 
 	if n := in.RecentOrdersByCustomer; n >= velocityThreshold {
 		points := min(velocityPoints+velocityStep*(n-velocityThreshold), velocityCap)
-		add("order_velocity", strconv.Itoa(n)+" other orders from this customer in the last hour", points)
+		count := strconv.Itoa(n)
+		if n >= RecentOrdersCounted {
+			count = strconv.Itoa(RecentOrdersCounted) + " or more"
+		}
+		add("order_velocity", count+" other orders from this customer in the last hour", points)
 	}
 
 	score := baseScore

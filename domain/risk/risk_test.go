@@ -88,6 +88,20 @@ func TestAssess(t *testing.T) {
 	}
 }
 
+// The count reaches RecentOrdersCounted at most (the query stops there): the factor then
+// says so rather than give the count as exact.
+func TestVelocityAtTheCountsLimitSaysOrMore(t *testing.T) {
+	for n, want := range map[int]string{
+		RecentOrdersCounted - 1: "99 other orders from this customer in the last hour",
+		RecentOrdersCounted:     "100 or more other orders from this customer in the last hour",
+	} {
+		a := Assess(Input{RecentOrdersByCustomer: n})
+		if len(a.Factors) != 1 || a.Factors[0].Description != want || a.Factors[0].Points != velocityCap {
+			t.Errorf("%d recent orders: factors %+v, want one of %d points saying %q", n, a.Factors, velocityCap, want)
+		}
+	}
+}
+
 func TestFactorPoints(t *testing.T) {
 	a := Assess(Input{
 		Total: dollars(2000), NewCustomer: true,
