@@ -126,7 +126,17 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 	// Queued writes: a command's writes go with the batch's commit, so its transaction takes
 	// a transaction id for one round trip only and holds back the log's visibility horizon
 	// (docs/ARCHITECTURE.md) no longer than that.
-	return log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(payment.CommandsTopic), s.handleCommands, eventstore.QueueWrites())
+	opts := []eventstore.ConsumeOption{eventstore.QueueWrites()}
+	if _, here := s.cfg.Provider.(simulatedProvider); !here {
+		// A provider over the network (Stripe) is called by each command in a transaction of
+		// its own, before it writes. In a batch, a command that reads after its writes (a
+		// session closed for its deadline, a refund) sends them, and the next command's call
+		// would hold that transaction id for as long as the provider takes: every topic's
+		// new messages wait for it, and a batch of calls could outlast the idle timeout. The
+		// calls take far longer than a transaction a command.
+		opts = append(opts, eventstore.OneAtATime())
+	}
+	return log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(payment.CommandsTopic), s.handleCommands, opts...)
 }
 
 // handleCommands reads the sessions of every order the batch's commands name in one
@@ -304,10 +314,9 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 }
 
 // expireSession closes cmd's session at the provider and records it closed, if it is
-// still open: the order was given up. It reads nothing first, so that the command costs
-// the same on the consumer's pipeline as on its own: the provider answers a session no
-// longer open without error (Provider.ExpireSession), and the update changes only an open
-// one. A session the provider found paid is recorded completed with its payment, and
+// still open: the order was given up. It reads nothing before the provider's answer: the
+// provider answers a session no longer open without error (Provider.ExpireSession), and
+// the update changes only an open one. A session the provider found paid is recorded completed with its payment, and
 // SessionFoundPaid tells the saga, which refunds it for an order given up (it was recorded
 // "expired", and the money stayed taken until the provider's webhook came, if it ever
 // did), or takes it as the payment of an order still waiting. Asked for an answer
@@ -328,9 +337,10 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		if err != nil {
 			return fmt.Errorf("record payment session %s expired: %w", cmd.SessionID, err)
 		}
-		if tag.RowsAffected() == 0 && !cmd.AskedAt.IsZero() {
+		if (eventstore.Queues(tx) || tag.RowsAffected() == 0) && !cmd.AskedAt.IsZero() {
 			// Settled since the provider was asked (the simulator's checkout, at this
-			// moment): paid, it is the answer, not an expiry.
+			// moment): paid, it is the answer, not an expiry. On the pipeline the update's
+			// outcome is not known, so the row is read.
 			if paid, err = settledPayment(ctx, tx, cmd.SessionID); err != nil {
 				return err
 			}

@@ -34,8 +34,8 @@ type StripeConfig struct {
 	// {CHECKOUT_SESSION_ID} in it.
 	SuccessURL string
 	// HTTPClient makes the calls; one with a 10 s timeout if nil. A call runs in the
-	// command's transaction, so the timeout and the two retries must end well within
-	// eventstore.IdleInTransactionTimeout.
+	// command's transaction, so a command's calls, with their retries, end within
+	// callBudget, well within eventstore.IdleInTransactionTimeout.
 	HTTPClient *http.Client
 }
 
@@ -64,8 +64,11 @@ func NewStripe(cfg StripeConfig) *Stripe {
 // SessionIdempotencyKey is the key of the one Checkout Session of an order.
 func SessionIdempotencyKey(orderID string) string { return "ordermill-checkout-" + orderID }
 
-// refundBudget bounds a refund's calls to Stripe (the intent read, then the refund).
-const refundBudget = 30 * time.Second
+// callBudget bounds a command's calls to Stripe, each with its retries (a refund's intent
+// read and refund, an expiry and its read back): they run in the command's transaction,
+// which must end well inside eventstore.IdleInTransactionTimeout, or the command comes
+// again (the idempotency keys make that safe).
+const callBudget = 30 * time.Second
 
 // RefundIdempotencyKey is the key of the one refund of a payment.
 func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" + paymentID }
@@ -78,6 +81,8 @@ func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" 
 // the command comes again, and Stripe refuses a repeated idempotency key whose parameters
 // differ, so the order could never be paid.
 func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error) {
+	ctx, cancel := context.WithTimeout(ctx, callBudget)
+	defer cancel()
 	lines, err := lineItems(cmd)
 	if err != nil {
 		return OpenedSession{}, fmt.Errorf("stripe: open a Checkout Session for order %s: %w", cmd.OrderID, err)
@@ -145,10 +150,7 @@ func stripeLines(currency string, lines []payment.Line) ([]*stripe.CheckoutSessi
 // reads the intent first: one whose metadata.order_id (set on every session OpenSession
 // opens) names another order, or none, is not refunded (ErrNotTheOrders).
 func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error) {
-	// Two calls in the command's transaction, each with its retries: together they end
-	// within refundBudget, well inside eventstore.IdleInTransactionTimeout, or the command
-	// comes again (the refund's idempotency key makes that safe).
-	ctx, cancel := context.WithTimeout(ctx, refundBudget)
+	ctx, cancel := context.WithTimeout(ctx, callBudget)
 	defer cancel()
 	pi, err := s.client.V1PaymentIntents.Retrieve(ctx, r.PaymentID, &stripe.PaymentIntentRetrieveParams{})
 	if err != nil {
@@ -175,7 +177,13 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 // longer open (paid, or expired already); it is then read back, and one not open is no
 // error: there is nothing left to close. One paid is said so: the order was given up
 // meanwhile, and its money must come back even if Stripe's webhook never does.
+//
+// A read back that fails is the error, not the refusal it followed: an outage while reading
+// is retried as one, where the refusal alone (a plain invalid request) became a dead letter
+// within seconds and left the order waiting for its payment (a review).
 func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) (Paid, error) {
+	ctx, cancel := context.WithTimeout(ctx, callBudget)
+	defer cancel()
 	_, err := s.client.V1CheckoutSessions.Expire(ctx, sessionID, &stripe.CheckoutSessionExpireParams{})
 	if err == nil {
 		return Paid{}, nil
@@ -183,7 +191,10 @@ func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) (Paid, err
 	var refused *stripe.Error
 	if errors.As(err, &refused) && refused.Type == stripe.ErrorTypeInvalidRequest {
 		cs, rerr := s.client.V1CheckoutSessions.Retrieve(ctx, sessionID, &stripe.CheckoutSessionRetrieveParams{})
-		if rerr == nil && cs.Status != stripe.CheckoutSessionStatusOpen {
+		if rerr != nil {
+			return Paid{}, stripeError("read back Checkout Session "+sessionID+", which Stripe would not expire", rerr)
+		}
+		if cs.Status != stripe.CheckoutSessionStatusOpen {
 			return paidOf(cs), nil
 		}
 	}

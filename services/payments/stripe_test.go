@@ -297,6 +297,23 @@ func TestStripeDownIsAnOutageAndARefusalIsNot(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, eventstore.IsOutage(err), "a refusal is no outage: %v", err)
 	assert.Contains(t, err.Error(), "No such payment_intent")
+
+	// A session Stripe would not expire is read back; Stripe down while reading is an
+	// outage, not the refusal before it (which dead-lettered the expiry in seconds).
+	refusingThenDown := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/expire") {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":{"type":"invalid_request_error","message":"Only Checkout Sessions with a status in [\"open\"] can be expired."}}`))
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":{"type":"api_error","message":"Stripe is down"}}`))
+	}))
+	t.Cleanup(refusingThenDown.Close)
+	_, err = provider(refusingThenDown.URL).ExpireSession(ctx, "cs_out")
+	require.Error(t, err)
+	assert.True(t, eventstore.IsOutage(err), "the read back failed: %v", err)
 }
 
 // stripe-go printed a plain-text "[ERROR] Request failed" line on stderr for each failed
