@@ -188,7 +188,11 @@ func (s *Service) getReservation(w http.ResponseWriter, r *http.Request) {
 // holding another could close a deadlock cycle with it, and Postgres might then abort the
 // consumer's step again and again until the command is dead-lettered. Giving up well within
 // deadlock_timeout (1 s) releases everything the procedure holds before a deadlock is even
-// looked for, so the consumer always wins and the procedure merely waits its turn.
+// looked for, so the consumer always wins and the procedure merely waits its turn. Every
+// writer of this release takes the warehouse's lock first (lockWarehouse), which rules the
+// cycle out; the step back stays for a writer that does not (an older release during a
+// rolling upgrade, a person at psql). Kept from the stock past procedureRetryFor, the
+// procedure answers 503 with Retry-After.
 const (
 	procedureLockTimeout = 100 * time.Millisecond
 	procedureRetryFor    = 5 * time.Second
@@ -205,8 +209,12 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 			}
 			return fn(tx)
 		})
-		if !isLockContention(err) || time.Now().After(deadline) {
+		if !isLockContention(err) {
 			return err
+		}
+		if time.Now().After(deadline) {
+			// Busy, not broken: a 503 with Retry-After, where the lock error was a 500.
+			return apperr.Errorf(apperr.CodeUnavailable, "the warehouse's stock stayed locked for %s by other writers; retry", procedureRetryFor)
 		}
 		select {
 		case <-ctx.Done():

@@ -291,6 +291,31 @@ func TestProcedureStepsBackForTheConsumersLocks(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 }
 
+// A procedure that cannot get the stock's locks within its retries (another writer
+// holding them) is told to come back, 503 with Retry-After, and changes nothing: it was a
+// 500, logged as a failure of the service (a review).
+func TestAProcedureKeptFromTheStockIsToldToRetry(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	require.NoError(t, warehouse.Seed(ctx, pool))
+	h := warehouse.New(pool, nil, callers).Handler()
+	writer, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = writer.Rollback(ctx) }()
+	_, err = writer.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('warehouse.stock', 0))`)
+	require.NoError(t, err)
+
+	rec := call(t, h, http.MethodPost, "/api/inventory/reserve", `{"orderId":"o-busy","lines":[{"sku":"SKU-001","quantity":1}]}`)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	assert.NotEmpty(t, rec.Header().Get("Retry-After"))
+	assert.Contains(t, rec.Body.String(), "retry")
+	require.NoError(t, writer.Rollback(ctx))
+	rec = call(t, h, http.MethodGet, "/api/inventory/reservations/o-busy", "")
+	assert.Equal(t, http.StatusNotFound, rec.Code, "nothing was reserved: %s", rec.Body.String())
+}
+
 // The catalog is public: names and prices (cents) of the SKUs asked for, in SKU order, or
 // of every SKU; a SKU it does not know is simply absent.
 func TestCatalog(t *testing.T) {
