@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,13 +38,22 @@ func (n *Notifier[W]) Commit(ctx context.Context, tx pgx.Tx, orderID string, wh 
 }
 
 // Send delivers wh, recorded as id (Commit), and forgets it once the orders service
-// answered; one not answered stays for the worker.
+// answered it (settled); one not answered, or answered "come back", stays for the worker.
 func (n *Notifier[W]) Send(ctx context.Context, id int64, wh W) (Result[W], error) {
 	res, err := n.Deliver(ctx, wh)
-	if err == nil {
+	if err == nil && settled(res.OrdersStatus) {
 		err = n.sent(ctx, id)
 	}
 	return res, err
+}
+
+// settled reports whether the orders service's answer ends a webhook's sending: anything
+// but a 5xx or a 429, which say to come back (a database outage is a 503 with
+// Retry-After). Those were taken as answers, and the webhook forgotten: a delivery
+// reported during an outage left its order waiting until the delivery deadline opened a
+// ticket (a review).
+func settled(status int) bool {
+	return status < 500 && status != http.StatusTooManyRequests
 }
 
 func (n *Notifier[W]) record(ctx context.Context, tx pgx.Tx, orderID string, wh W) (int64, error) {
@@ -76,8 +86,9 @@ func (n *Notifier[W]) sent(ctx context.Context, id int64) error {
 }
 
 // RunWorker sends the recorded webhooks that are due again until ctx ends: each, when the
-// orders service does not answer, later and later (up to maxRetryWait apart), for
-// GiveUpAfter. Any answer ends it, as a refusal would be answered alike next time. A
+// orders service does not answer or answers "come back" (settled), later and later (up
+// to maxRetryWait apart), for GiveUpAfter. Any other answer ends it, as a refusal would
+// be answered alike next time. A
 // webhook the orders service had taken before its answer was lost comes again with the
 // same event id, and its inbox says duplicate.
 func (n *Notifier[W]) RunWorker(ctx context.Context) error {
@@ -141,8 +152,13 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 		case errors.As(err, new(*DeliveryError)) && time.Since(d.created) < GiveUpAfter:
 			n.logger.DebugContext(ctx, n.cfg.Service+": webhook not delivered again: tried later", append(line, "err", err)...)
 			continue
+		case err == nil && !settled(res.OrdersStatus) && time.Since(d.created) < GiveUpAfter:
+			n.logger.DebugContext(ctx, n.cfg.Service+": webhook not taken again: tried later", append(line, "orders_status", res.OrdersStatus)...)
+			continue
 		case err != nil:
 			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: the orders service did not answer for a day", append(line, "err", err)...)
+		case !settled(res.OrdersStatus):
+			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: the orders service asked to come back for a day", append(line, "orders_status", res.OrdersStatus)...)
 		default:
 			n.logger.InfoContext(ctx, n.cfg.Service+": webhook delivered again", append(line, "orders_status", res.OrdersStatus)...)
 		}

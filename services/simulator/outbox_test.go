@@ -72,6 +72,47 @@ func TestAWebhookNotAnsweredIsSentAgainUntilItIs(t *testing.T) {
 	assert.Equal(t, []string{"/webhooks/delivery"}, got, "sent once it could be, once")
 }
 
+// An answer that says to come back (a 503 while the orders service's database is down, a
+// 429) is not the end of a webhook: it is sent again until it is taken. It was forgotten
+// at the 503, and a delivery reported during an outage was never known (a review).
+func TestAWebhookAnsweredComeBackIsSentAgain(t *testing.T) {
+	pool := pgtest.Pool(t)
+	var mu sync.Mutex
+	answers := []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusOK}
+	var got []int
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		status := answers[min(len(got), len(answers)-1)]
+		got = append(got, status)
+		w.WriteHeader(status)
+	}))
+	defer orders.Close()
+	n := simulator.New[webhook](slog.New(slog.DiscardHandler), simulator.Config{
+		Service: "delivery", Kind: "courier", URL: orders.URL + "/webhooks/delivery",
+		Post: (*ordersclient.Client).DeliveryWebhookWithBody, Header: webhooksig.CourierHeader,
+		Sign: webhooksig.SignCourier, Secret: secret, Now: time.Now,
+		DB: pool, RetryAfter: 50 * time.Millisecond, RetryPoll: 10 * time.Millisecond,
+	})
+	tx, err := pool.Begin(t.Context())
+	require.NoError(t, err)
+	id, err := n.Commit(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
+	require.NoError(t, err)
+	res, err := n.Send(t.Context(), id, webhook{ID: "evt_1"})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, res.OrdersStatus)
+	require.Zero(t, attempts(t, pool, id), "kept after the 503")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.RunWorker(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.Eventually(t, func() bool { return attempts(t, pool, id) < 0 }, 10*time.Second, 10*time.Millisecond, "forgotten once taken")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusOK}, got, "sent until taken, then no more")
+}
+
 // attempts is how often webhook id was sent again; -1 once it is forgotten.
 func attempts(t *testing.T, pool interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
