@@ -12,6 +12,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/delivery"
 	"github.com/ordermill/ordermill/services/payments"
@@ -63,6 +67,23 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 	}
 	assert.Subset(t, keys(groups), []string{sagas.ConsumerGroup, warehouse.ConsumerGroup, payments.ConsumerGroup, delivery.ConsumerGroup},
 		"the saga and every service handled the order's messages in its trace")
+
+	// A service's reply continues the span that handled its command: the warehouse's went
+	// on from the saga's span that sent the command, as if the warehouse had not been
+	// there (it took the sender's trace context out of the command a second time).
+	for _, sp := range spans {
+		if attr(sp, "ordermill.correlation_id") != id || sp.SpanKind() != trace.SpanKindConsumer {
+			continue
+		}
+		for service, group := range map[string]string{inventory.StreamType: warehouse.ConsumerGroup, payment.StreamType: payments.ConsumerGroup, shipping.StreamType: delivery.ConsumerGroup} {
+			if attr(sp, "messaging.destination.name") != eventstore.EventsTopic(service) {
+				continue
+			}
+			parent, ok := byID[sp.Parent().SpanID()]
+			require.True(t, ok, "%s's parent was recorded", sp.Name())
+			assert.Equal(t, group, attr(parent, "messaging.consumer.group.name"), "%s continues the span that handled the command", sp.Name())
+		}
+	}
 
 	for _, c := range []struct{ resume, request string }{
 		{"resume order: manager's decision", "POST /api/orders/approve"},

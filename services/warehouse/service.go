@@ -8,7 +8,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/eventstore"
@@ -78,8 +77,6 @@ func lockReservations(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (
 // would only hold up the commands behind it.
 // known is what the batch holds locked and has read (nil: nothing).
 func (s *Service) executeCommand(ctx context.Context, tx pgx.Tx, msg *message.Message, known *batchStock) error {
-	// Continue the sender's trace, so the events appended here join the order's trace.
-	ctx = propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier(msg.Metadata))
 	meta := eventstore.MetadataOf(msg)
 	switch name := msg.Metadata.Get("name"); name {
 	case inventory.ReserveName:
