@@ -54,10 +54,12 @@ func MetadataOf(msg *message.Message) Metadata {
 	}
 }
 
-// Decode unmarshals msg's body into v, naming the message in the error.
+// Decode unmarshals msg's body into v, naming the message in the error. A body that does
+// not decode never will: the error is Permanent, and the consumer dead-letters the
+// message at once instead of holding its topic up for its retries.
 func Decode(msg *message.Message, v any) error {
 	if err := json.Unmarshal(msg.Payload, v); err != nil {
-		return fmt.Errorf("decode %s %s: %w", msg.Metadata.Get("name"), msg.UUID, err)
+		return Permanent(fmt.Errorf("decode %s %s: %w", msg.Metadata.Get("name"), msg.UUID, err))
 	}
 	return nil
 }

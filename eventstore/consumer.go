@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/eventstore/logging"
 )
 
@@ -608,6 +609,13 @@ type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }
 
+// permanent reports whether no later attempt can mend cause: marked Permanent, or bad input
+// (apperr.CodeInvalid, "retrying unchanged will not help"), such as a command that fails its
+// validation, which held its topic up for its retries (a review).
+func permanent(cause error) bool {
+	return errors.As(cause, new(permanentError)) || apperr.ErrorCode(cause) == apperr.CodeInvalid
+}
+
 // Outage marks err as a failure of something outside the log that is down for now (the
 // payment provider answering 5xx or not at all): the consumer keeps trying the message,
 // MaxRetryBackoff apart once its backoff has grown, for LogConfig.OutageRetryFor after its
@@ -646,7 +654,7 @@ func (c *consumer) failed(ctx context.Context, tx pgx.Tx, topic string, rows []w
 	c.attempts[m.UUID] = f
 	c.log.metrics.handled.WithLabelValues(c.group, topic, outcomeFailed).Inc()
 	outage := IsOutage(cause) && time.Since(f.since) < c.log.cfg.OutageRetryFor
-	if (f.n >= c.maxAttempts && !outage) || errors.As(cause, new(permanentError)) {
+	if (f.n >= c.maxAttempts && !outage) || permanent(cause) {
 		delete(c.attempts, m.UUID)
 		c.dead = append(c.dead, m.UUID)
 		c.deadLines = append(c.deadLines, deadLine{cause: cause, fields: messageFields(c.group, topic, m)})

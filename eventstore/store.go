@@ -370,7 +370,7 @@ func collect(rows pgx.Rows) ([]Recorded, error) {
 func DecodeRecorded(msg *message.Message) (Recorded, error) {
 	var r Recorded
 	if err := json.Unmarshal(msg.Payload, &r); err != nil {
-		return r, fmt.Errorf("decode event envelope %s: %w", msg.UUID, err)
+		return r, Permanent(fmt.Errorf("decode event envelope %s: %w", msg.UUID, err)) // as Decode's
 	}
 	return r, nil
 }
