@@ -54,6 +54,16 @@ func MetadataOf(msg *message.Message) Metadata {
 	}
 }
 
+// CommandMetadata is MetadataOf a command about order orderID, correlated with the order
+// when the sender named no correlation.
+func CommandMetadata(msg *message.Message, orderID string) Metadata {
+	meta := MetadataOf(msg)
+	if meta.CorrelationID == "" {
+		meta.CorrelationID = orderID
+	}
+	return meta
+}
+
 // Decode unmarshals msg's body into v, naming the message in the error. A body that does
 // not decode never will: the error is Permanent, and the consumer dead-letters the
 // message at once instead of holding its topic up for its retries.

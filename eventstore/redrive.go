@@ -33,7 +33,7 @@ type Redriven struct {
 	MessageUUID string
 }
 
-// TxBeginner starts a transaction; *pgxpool.Pool and *pgx.Conn are ones.
+// TxBeginner starts a transaction: *pgxpool.Pool, *pgx.Conn, or a pgx.Tx (a savepoint).
 type TxBeginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }

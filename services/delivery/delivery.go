@@ -147,10 +147,7 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		if err := eventstore.Decode(msg, &cmd); err != nil {
 			return err
 		}
-		meta := eventstore.MetadataOf(msg)
-		if meta.CorrelationID == "" {
-			meta.CorrelationID = cmd.OrderID
-		}
+		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
 		_, _, err := s.createShipment(ctx, tx, meta, cmd, known)
 		return err
 	default:

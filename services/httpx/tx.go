@@ -7,17 +7,14 @@ import (
 	"net/http"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// Beginner starts database transactions; *pgxpool.Pool is one.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
+	"github.com/ordermill/ordermill/eventstore"
+)
 
 // Create serves a create-or-get command: it decodes and validates the body as C, runs create
 // in a transaction and commits it, then answers 201 with a new resource or 200 with the
 // existing one, so a retried request is safe and tells the caller which happened.
-func Create[C interface{ Validate() error }, R any](w http.ResponseWriter, r *http.Request, logger *slog.Logger, db Beginner,
+func Create[C interface{ Validate() error }, R any](w http.ResponseWriter, r *http.Request, logger *slog.Logger, db eventstore.TxBeginner,
 	create func(ctx context.Context, tx pgx.Tx, cmd C) (R, bool, error),
 ) {
 	var cmd C

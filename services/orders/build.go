@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/host"
-	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/orders/dashboard"
 )
 
@@ -64,12 +64,12 @@ const (
 
 // SetManager creates a dashboard account, or resets the password of an existing one, and
 // says which (dashboard.SetManager); bin/manager calls it.
-func SetManager(ctx context.Context, db httpx.Beginner, email, password string) (dashboard.AccountChange, error) {
+func SetManager(ctx context.Context, db eventstore.TxBeginner, email, password string) (dashboard.AccountChange, error) {
 	return dashboard.SetManager(ctx, db, email, password)
 }
 
 // CreateManager is SetManager for the tests, which need not know which it did.
-func CreateManager(ctx context.Context, db httpx.Beginner, email, password string) error {
+func CreateManager(ctx context.Context, db eventstore.TxBeginner, email, password string) error {
 	_, err := dashboard.SetManager(ctx, db, email, password)
 	return err
 }

@@ -178,10 +178,7 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		if err := eventstore.Decode(msg, &cmd); err != nil {
 			return err
 		}
-		meta := eventstore.MetadataOf(msg)
-		if meta.CorrelationID == "" {
-			meta.CorrelationID = cmd.OrderID
-		}
+		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
 		_, _, err := s.createSession(ctx, tx, meta, cmd, known)
 		return err
 	case payment.ExpireSessionName:
@@ -189,20 +186,14 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		if err := eventstore.Decode(msg, &cmd); err != nil {
 			return err
 		}
-		meta := eventstore.MetadataOf(msg)
-		if meta.CorrelationID == "" {
-			meta.CorrelationID = cmd.OrderID
-		}
+		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
 		return s.expireSession(ctx, tx, meta, cmd)
 	case payment.RefundName:
 		var cmd payment.Refund
 		if err := eventstore.Decode(msg, &cmd); err != nil {
 			return err
 		}
-		meta := eventstore.MetadataOf(msg)
-		if meta.CorrelationID == "" {
-			meta.CorrelationID = cmd.OrderID
-		}
+		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
 		return s.refund(ctx, tx, meta, cmd)
 	default:
 		s.logger.WarnContext(ctx, "payments: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
@@ -316,12 +307,12 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 // expireSession closes cmd's session at the provider and records it closed, if it is
 // still open: the order was given up. It reads nothing before the provider's answer: the
 // provider answers a session no longer open without error (Provider.ExpireSession), and
-// the update changes only an open one. A session the provider found paid is recorded completed with its payment, and
-// SessionFoundPaid tells the saga, which refunds it for an order given up (it was recorded
-// "expired", and the money stayed taken until the provider's webhook came, if it ever
-// did), or takes it as the payment of an order still waiting. Asked for an answer
-// (the order's payment deadline), a session closed unpaid is reported too:
-// SessionExpired.
+// the update changes only an open one. A session the provider found paid is recorded
+// completed with its payment, and SessionFoundPaid tells the saga, which refunds it for
+// an order given up (it was recorded "expired", and the money stayed taken until the
+// provider's webhook came, if it ever did), or takes it as the payment of an order still
+// waiting. Asked for an answer (the order's payment deadline), a session closed unpaid is
+// reported too: SessionExpired.
 func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.ExpireSession) error {
 	if err := cmd.Validate(); err != nil {
 		return err

@@ -77,7 +77,7 @@ func Catalog(ctx context.Context, db eventstore.Batcher, skus []string) ([]inven
 // replica starting while another reserves stock (a batch holding several orders' SKU
 // locks) otherwise deadlocked with it and exited at start-up (found by make chaos
 // -replicas 2).
-func Seed(ctx context.Context, db Beginner) error {
+func Seed(ctx context.Context, db eventstore.TxBeginner) error {
 	skus := make([]string, len(catalog))
 	names := make([]string, len(catalog))
 	available := make([]int32, len(catalog))
@@ -98,11 +98,6 @@ func Seed(ctx context.Context, db Beginner) error {
 		}
 		return nil
 	})
-}
-
-// Beginner starts a transaction: a pool, or a transaction (a savepoint).
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // catalog is the demo catalogue, priced in USD cents. SKU-001 and SKU-031 are the ones the

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -55,7 +56,7 @@ const (
 // sessions, so whoever held the old password is signed out, and lifts its sign-in lockout;
 // setting the password the account already has changes nothing, so the dev account's
 // sessions survive a restart.
-func SetManager(ctx context.Context, db httpx.Beginner, email, password string) (AccountChange, error) {
+func SetManager(ctx context.Context, db eventstore.TxBeginner, email, password string) (AccountChange, error) {
 	email = strings.TrimSpace(email)
 	if !order.ValidEmail(email) {
 		return 0, fmt.Errorf("a manager needs an email address (name@example.com), not %q", apperr.Excerpt(email))
