@@ -39,14 +39,15 @@ const (
 // Runner carries out a Flow against Postgres: per message it locks the order's saga row,
 // loads the order, decides and applies the effects, all in the message's transaction.
 type Runner struct {
-	flow   Flow
-	names  map[string]bool // the message names flow reacts to
-	cfg    Config
-	now    func() time.Time
-	logger *slog.Logger
-	outbox Outbox                 // records the emails
-	ranNow *prometheus.CounterVec // RunNow's outcomes
-	shared prometheus.Histogram   // calls a RunNow transaction carries
+	flow    Flow
+	names   map[string]bool // the message names flow reacts to
+	cfg     Config
+	now     func() time.Time
+	logger  *slog.Logger
+	outbox  Outbox                 // records the emails
+	ranNow  *prometheus.CounterVec // RunNow's outcomes
+	shared  prometheus.Histogram   // calls a RunNow transaction carries
+	waiting prometheus.GaugeFunc   // calls waiting for a lane
 
 	nowQueue nowQueue // RunNow's calls waiting for a lane
 }
@@ -55,30 +56,37 @@ type Runner struct {
 const (
 	ranNowHandled   = "handled"     // the saga ran in the edge's own transaction
 	ranNowLeftToLog = "left_to_log" // it failed there; its consumers take the message
+	ranNowBusy      = "busy"        // refused unrun: maxNowWaiting calls waited for a lane
 )
 
 // NewRunner builds a runner for flow that records its emails in outbox.
 func NewRunner(flow Flow, cfg Config, outbox Outbox, now func() time.Time, logger *slog.Logger) *Runner {
 	ranNow := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "saga_run_now_total",
-		Help: "Placements, webhooks and managers' decisions the saga ran on in their own transaction (handled), or left to its consumers because that failed (left_to_log).",
+		Help: "Placements, webhooks and managers' decisions the saga ran on in their own transaction (handled), left to its consumers because that failed (left_to_log), or refused unrun, 503, because too many waited for the database (busy).",
 	}, []string{"outcome"})
-	// Both series from the start at 0: increase() over a series that appears with its
+	// Every series from the start at 0: increase() over a series that appears with its
 	// first count misses that count, and the first failure is the one to see.
-	ranNow.WithLabelValues(ranNowHandled)
-	ranNow.WithLabelValues(ranNowLeftToLog)
-	return &Runner{flow: flow, names: flow.Names(), cfg: cfg, outbox: outbox, now: now, logger: logger,
+	for _, outcome := range []string{ranNowHandled, ranNowLeftToLog, ranNowBusy} {
+		ranNow.WithLabelValues(outcome)
+	}
+	r := &Runner{flow: flow, names: flow.Names(), cfg: cfg, outbox: outbox, now: now, logger: logger,
 		ranNow: ranNow,
 		shared: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: metrics.Namespace, Name: "saga_run_now_calls",
 			Help:    "RunNow calls (placements, webhooks, decisions) per transaction: calls that wait for a lane share the next one.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		})}
+	r.waiting = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metrics.Namespace, Name: "saga_run_now_waiting",
+		Help: fmt.Sprintf("Placements, webhooks and decisions waiting for a RunNow transaction; at %d more are refused (503).", maxNowWaiting),
+	}, func() float64 { return float64(r.nowQueue.len()) })
+	return r
 }
 
 // Collectors are the runner's metrics, for the host's registry.
 func (r *Runner) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{r.ranNow, r.shared}
+	return []prometheus.Collector{r.ranNow, r.shared, r.waiting}
 }
 
 // Register subscribes the runner to every topic its flow listens to, in batches. Each

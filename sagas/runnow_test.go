@@ -159,7 +159,7 @@ func TestRunNowTakesTheStepInTheRecordersTransaction(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(metadata->>'handled_by') FROM watermill_delivery_commands`).Scan(&commands, &marked))
 	assert.Equal(t, 1, commands, "one shipment asked for")
 	assert.Zero(t, marked, "a command is its receiver's to handle")
-	assert.Equal(t, map[string]float64{"handled": 1, "left_to_log": 0}, ranNow(t, runner))
+	assert.Equal(t, map[string]float64{"handled": 1, "left_to_log": 0, "busy": 0}, ranNow(t, runner))
 	var states int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM sagas.order_process`).Scan(&states))
 	assert.Zero(t, states, "no step of this life changed the saga's state (no webhook came early), so it has no row")
@@ -225,7 +225,7 @@ func TestRunNowLeavesToTheLogWhatTheSagaCannotDo(t *testing.T) {
 	assert.Equal(t, 1, webhooks, "nothing else is published")
 	assert.True(t, f.sagaTakes(t, sagas.WebhooksTopic, f.webhook.ID), "the saga's consumers take it from the log")
 	assert.Contains(t, logged.String(), "no_such_topic")
-	assert.Equal(t, map[string]float64{"handled": 0, "left_to_log": 1}, ranNow(t, runner))
+	assert.Equal(t, map[string]float64{"handled": 0, "left_to_log": 1, "busy": 0}, ranNow(t, runner))
 }
 
 // ranNow reads runner's ordermill_saga_run_now_total by outcome.
@@ -303,7 +303,7 @@ func TestRunNowDoesNotRedoACommitItCannotTell(t *testing.T) {
 
 	require.Error(t, <-done)
 	assert.Len(t, seen, 1, "recorded once, not again")
-	assert.Equal(t, map[string]float64{"handled": 0, "left_to_log": 0}, ranNow(t, runner), "neither handled nor left to the log, and both there from the start")
+	assert.Equal(t, map[string]float64{"handled": 0, "left_to_log": 0, "busy": 0}, ranNow(t, runner), "neither handled nor left to the log, and every outcome there from the start")
 	assert.Equal(t, order.StatusAwaitingPayment, f.load(t).Status)
 }
 
@@ -330,7 +330,7 @@ func TestRunNowDropsAFailedAttemptsCommitHooks(t *testing.T) {
 	assert.Len(t, seen, 2, "recorded for the saga, then again without it")
 	assert.Equal(t, []string{"handled by "}, committed, "only the attempt that committed counts")
 	assert.Equal(t, []string{""}, f.logged(t, sagas.WebhooksTopic, f.webhook.ID), "published once, for the saga's consumers")
-	assert.Equal(t, map[string]float64{"handled": 0, "left_to_log": 1}, ranNow(t, runner))
+	assert.Equal(t, map[string]float64{"handled": 0, "left_to_log": 1, "busy": 0}, ranNow(t, runner))
 	assert.Equal(t, order.StatusAwaitingPayment, f.load(t).Status)
 }
 
@@ -443,3 +443,81 @@ func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 
 // errPanicked stands for a RunNow call that panicked in its caller's goroutine.
 var errPanicked = errors.New("panicked")
+
+// Past sagas.MaxNowWaiting calls waiting for a lane, the next is refused at once, busy
+// (503 with Retry-After), and counted; a waiting call whose client leaves is withdrawn and
+// never runs. Unbounded, an overload queued every write for up to 30 s, held 900 MB of
+// waiting requests and placed orders for clients that had given up (a probe).
+func TestRunNowRefusesPastItsQueueAndDropsCallsWhoseClientLeft(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
+
+	release := make(chan struct{})
+	let := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(let) // a failure lets the lanes go before the database is dropped
+	held := make(chan error, sagas.NowLanes)
+	for i := range sagas.NowLanes {
+		f := newNowFixture(t, pool, runner, fmt.Sprintf("ord-lane-%d", i))
+		entered := make(chan struct{})
+		go func() {
+			var seen []string
+			held <- runner.RunNow(ctx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+				close(entered)
+				<-release
+				return f.record(&seen)(ctx, tx, o, handledBy)
+			})
+		}()
+		<-entered
+	}
+
+	left := newNowFixture(t, pool, runner, "ord-left")
+	leaving, leave := context.WithCancel(ctx)
+	gone := make(chan error, sagas.MaxNowWaiting)
+	for range sagas.MaxNowWaiting {
+		go func() {
+			var seen []string
+			gone <- runner.RunNow(leaving, pool, left.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+				return left.record(&seen)(ctx, tx, o, handledBy)
+			})
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); runner.Waiting() < sagas.MaxNowWaiting; runtime.Gosched() {
+		require.True(t, time.Now().Before(deadline), "the calls never queued")
+	}
+
+	refused := make(chan error, 1)
+	go func() {
+		refused <- runner.RunNow(ctx, pool, "ord-one-more", nil, func(context.Context, pgx.Tx, *order.Order, string) ([]sagas.Message, error) {
+			t.Error("a refused call ran")
+			return nil, nil
+		})
+	}()
+	busy := within(t, refused, "the call past the queue waits instead of being refused")
+	require.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(busy), "refused at once: %v", busy)
+	assert.Equal(t, map[string]float64{"handled": 0, "left_to_log": 0, "busy": 1}, ranNow(t, runner))
+	assert.Equal(t, sagas.MaxNowWaiting, runner.Waiting(), "the queue stays as it was")
+
+	leave() // every waiting client goes
+	for range sagas.MaxNowWaiting {
+		require.ErrorIs(t, within(t, gone, "a call whose client left waits for a lane"), context.Canceled)
+	}
+	assert.Zero(t, runner.Waiting(), "the calls of clients that left are withdrawn")
+	let()
+	for range sagas.NowLanes {
+		require.NoError(t, <-held)
+	}
+	assert.Equal(t, order.StatusAwaitingPayment, left.load(t).Status, "no call of a client that left ran")
+}
+
+// within is what ch gives within 10 s; the test fails, saying why, when it gives nothing.
+func within(t *testing.T, ch <-chan error, stuck string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal(stuck)
+		return nil
+	}
+}
