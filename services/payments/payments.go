@@ -132,8 +132,8 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 		// its own, before it writes. In a batch, a command that reads after its writes (a
 		// session closed for its deadline, a refund) sends them, and the next command's call
 		// would hold that transaction id for as long as the provider takes: every topic's
-		// new messages wait for it, and a batch of calls could outlast the idle timeout. The
-		// calls take far longer than a transaction a command.
+		// new messages wait for it, and a batch of calls could outlast the idle timeout. A
+		// transaction per command costs little beside the calls.
 		opts = append(opts, eventstore.OneAtATime())
 	}
 	return log.ConsumeBatches(router, ConsumerGroup, eventstore.Partitions(payment.CommandsTopic), s.handleCommands, opts...)
