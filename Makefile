@@ -78,8 +78,8 @@ bench: postgres build
 check:
 	go tool templ generate
 	@git diff --exit-code --stat -- '*_templ.go' || { echo "templ generate changed generated files: commit them"; exit 1; }
-	go generate ./services/orders/ordersclient
-	@git diff --exit-code --stat -- services/orders/ordersclient || { echo "go generate changed the orders client (services/orders/ordersclient): commit it"; exit 1; }
+	go generate ./services/ordersclient
+	@git diff --exit-code --stat -- services/ordersclient || { echo "go generate changed the orders client (services/ordersclient): commit it"; exit 1; }
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...

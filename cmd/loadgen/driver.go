@@ -19,7 +19,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
-	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )
 

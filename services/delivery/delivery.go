@@ -21,7 +21,7 @@ import (
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
-	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/services/orders"
-	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/ordersclient"
 )
 
 // limitedOrder takes all five units of the scarce SKU.

@@ -26,7 +26,7 @@ import (
 	"github.com/ordermill/ordermill/services/delivery"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders"
-	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/warehouse"
 )

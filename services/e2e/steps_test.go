@@ -14,7 +14,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
-	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/ordersclient"
 )
 
 // pay is the customer paying at the checkout of the order's session, once there is one:

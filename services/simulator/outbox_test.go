@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
-	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
 	"github.com/ordermill/ordermill/services/webhooksig"
 )

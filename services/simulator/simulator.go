@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/services/httpx"
-	"github.com/ordermill/ordermill/services/orders/ordersclient"
+	"github.com/ordermill/ordermill/services/ordersclient"
 )
 
 // maxOrdersBody bounds how much of the orders service's answer is echoed back: enough for
