@@ -59,9 +59,12 @@ func (r *Runner) RunNow(ctx context.Context, pool *pgxpool.Pool, orderID string,
 // count (order velocity): a burst of orders placed all at once would otherwise each count
 // none of the others, and pass as so many first orders. The locks are taken before
 // anything else a transaction locks, by no one but placements, and all of a run's in one
-// statement in key order: they cannot deadlock.
-func (r *Runner) Place(ctx context.Context, pool *pgxpool.Pool, orderID, customerID string, before func(b *pgx.Batch), record Recorder) error {
-	return r.runNow(&nowCall{ctx: ctx, pool: pool, orderID: orderID, customer: customerID, before: before, record: record})
+// statement in key order: they cannot deadlock. key is the placement's idempotency key
+// ("" for none): one run takes at most one placement of a key too, since the second would
+// find the key used and roll back every call of its transaction, each then run again
+// alone (a client's double submit cost a run of up to 64 calls: a probe).
+func (r *Runner) Place(ctx context.Context, pool *pgxpool.Pool, orderID, customerID, key string, before func(b *pgx.Batch), record Recorder) error {
+	return r.runNow(&nowCall{ctx: ctx, pool: pool, orderID: orderID, customer: customerID, key: key, before: before, record: record})
 }
 
 func (r *Runner) runNow(c *nowCall) error {
@@ -101,6 +104,7 @@ type nowCall struct {
 	pool     *pgxpool.Pool
 	orderID  string
 	customer string // the customer placing the order (Place), "" for other calls
+	key      string // the placement's idempotency key (Place), "" for none
 	before   func(b *pgx.Batch)
 	record   Recorder
 	done     chan error // its outcome; errAlone: run alone
@@ -166,20 +170,24 @@ func (q *nowQueue) withdraw(c *nowCall) bool {
 
 // takeLocked takes the calls of the next run: the waiting calls of the first one's pool,
 // in arrival order, at most one per order (the saga decides an order's messages one after
-// another on the order as it stands: a second call for it waits for the next run) and
-// one placement per customer (Place), and at most maxNowBatch. A call whose context ended
-// while it waited is answered at once.
+// another on the order as it stands: a second call for it waits for the next run), one
+// placement per customer and one per idempotency key (Place), and at most maxNowBatch. A
+// call whose context ended while it waited is answered at once.
 func (q *nowQueue) takeLocked() []*nowCall {
 	var calls, left []*nowCall
-	orders, customers := map[string]bool{}, map[string]bool{}
+	orders, customers, keys := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, c := range q.waiting {
 		switch {
 		case c.ctx.Err() != nil:
 			c.done <- c.ctx.Err()
-		case len(calls) < maxNowBatch && !orders[c.orderID] && (c.customer == "" || !customers[c.customer]) && (len(calls) == 0 || c.pool == calls[0].pool):
+		case len(calls) < maxNowBatch && !orders[c.orderID] && (c.customer == "" || !customers[c.customer]) &&
+			(c.key == "" || !keys[c.key]) && (len(calls) == 0 || c.pool == calls[0].pool):
 			orders[c.orderID] = true
 			if c.customer != "" {
 				customers[c.customer] = true
+			}
+			if c.key != "" {
+				keys[c.key] = true
 			}
 			calls = append(calls, c)
 		default:

@@ -44,6 +44,20 @@ func TestTakeLockedTakesOnePlacementPerCustomer(t *testing.T) {
 	assert.Equal(t, []*nowCall{x2}, q.waiting, "the customer's second placement waits for the next transaction")
 }
 
+// Nor does it take two placements of one idempotency key: the second would find the key
+// used and roll back every call of the run (a client's double submit, a probe).
+func TestTakeLockedTakesOnePlacementPerKey(t *testing.T) {
+	placement := func(orderID, key string) *nowCall {
+		c := call(context.Background(), orderID)
+		c.key = key
+		return c
+	}
+	k1, k2, other, none := placement("1", "k"), placement("2", "k"), placement("3", "j"), placement("4", "")
+	q := nowQueue{waiting: []*nowCall{k1, k2, other, none}}
+	assert.Equal(t, []*nowCall{k1, other, none}, q.takeLocked())
+	assert.Equal(t, []*nowCall{k2}, q.waiting, "the key's second placement waits for the next transaction")
+}
+
 // call is a RunNow call for order id, waiting in ctx.
 func call(ctx context.Context, id string) *nowCall {
 	return &nowCall{ctx: ctx, orderID: id, done: make(chan error, 1)}

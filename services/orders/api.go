@@ -350,7 +350,7 @@ func (s *Service) place(ctx context.Context, cmd order.PlaceOrder, key string, h
 	// on a webhook or a manager's decision: when this returns, the order's risk is scored,
 	// and it waits for a manager or is on its way to the warehouse. The answer says which,
 	// and the order's first step costs no trip through the log.
-	err := s.saga.Place(ctx, s.pool, cmd.OrderID, cmd.CustomerID, first, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
+	err := s.saga.Place(ctx, s.pool, cmd.OrderID, cmd.CustomerID, key, first, func(ctx context.Context, tx pgx.Tx, placed *order.Order, handledBy string) ([]sagas.Message, error) {
 		if !keyNew {
 			return nil, errKeyUsed
 		}
