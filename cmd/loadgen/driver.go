@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,32 @@ type driver struct {
 	placed   []string
 	// readErrors counts the readers' failed reads.
 	readErrors atomic.Int64
+	// refused counts the writes answered 503 and sent again (resend).
+	refused atomic.Int64
+}
+
+// resend sends a write until it is answered other than 503, waiting the answer's
+// Retry-After (1 s when it has none) in between, as a shop's client and a provider do:
+// past what it can take the orders service refuses writes at once, and a client should
+// come back, not give up. Each write is safe to send again: a placement carries its
+// Idempotency-Key, a webhook its event id, and a refused one changed nothing.
+func (g *driver) resend(ctx context.Context, send func() (*http.Response, error)) error {
+	for {
+		res, err := send()
+		if err != nil || res.StatusCode != http.StatusServiceUnavailable {
+			return err
+		}
+		g.refused.Add(1)
+		wait := time.Second
+		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = time.Duration(s) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // readTimes collects the latency of every GET /api/orders/{id}.
@@ -235,8 +262,15 @@ func (g *driver) place(ctx context.Context, t *trip) error {
 	// Mailpit over SMTP, so the run exercises the mail senders too.
 	email := customer + "@example.com"
 	t.placed = time.Now()
-	res, err := g.orders.PlaceOrderWithResponse(ctx, &ordersclient.PlaceOrderParams{IdempotencyKey: &key},
-		ordersclient.PlaceOrder{Items: []ordersclient.Item{{Sku: t.sku, Quantity: t.quantity}}, CustomerId: &customer, CustomerEmail: &email})
+	var res *ordersclient.PlaceOrderResponse
+	err := g.resend(ctx, func() (_ *http.Response, err error) {
+		res, err = g.orders.PlaceOrderWithResponse(ctx, &ordersclient.PlaceOrderParams{IdempotencyKey: &key},
+			ordersclient.PlaceOrder{Items: []ordersclient.Item{{Sku: t.sku, Quantity: t.quantity}}, CustomerId: &customer, CustomerEmail: &email})
+		if err != nil {
+			return nil, err
+		}
+		return res.HTTPResponse, nil
+	})
 	if err != nil {
 		return err
 	}
@@ -277,8 +311,15 @@ func (g *driver) read(ctx context.Context, id string) {
 // approve is the manager's decision on a held order.
 func (g *driver) approve(ctx context.Context, id string) error {
 	reason := "loadgen"
-	res, err := g.orders.ApproveOrderWithResponse(ctx, ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
-		ordersclient.WithHeader("Authorization", "Bearer "+g.cfg.managerToken))
+	var res *ordersclient.ApproveOrderResponse
+	err := g.resend(ctx, func() (_ *http.Response, err error) {
+		res, err = g.orders.ApproveOrderWithResponse(ctx, ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: true, Reason: &reason},
+			ordersclient.WithHeader("Authorization", "Bearer "+g.cfg.managerToken))
+		if err != nil {
+			return nil, err
+		}
+		return res.HTTPResponse, nil
+	})
 	if err != nil {
 		return err
 	}
@@ -294,8 +335,15 @@ func (g *driver) pay(ctx context.Context, t *trip, o orderState) error {
 		return err
 	}
 	t.paySent = time.Now()
-	res, err := g.orders.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
-		ordersclient.WithHeader(webhooksig.StripeHeader, webhooksig.SignStripe(body, g.cfg.paymentSecret, time.Now())))
+	var res *ordersclient.PaymentWebhookResponse
+	err = g.resend(ctx, func() (_ *http.Response, err error) {
+		res, err = g.orders.PaymentWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
+			ordersclient.WithHeader(webhooksig.StripeHeader, webhooksig.SignStripe(body, g.cfg.paymentSecret, time.Now())))
+		if err != nil {
+			return nil, err
+		}
+		return res.HTTPResponse, nil
+	})
 	t.payAccepted = time.Now()
 	if err != nil {
 		return err
@@ -310,8 +358,15 @@ func (g *driver) deliver(ctx context.Context, t *trip) error {
 		return err
 	}
 	t.deliverySent = time.Now()
-	res, err := g.orders.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
-		ordersclient.WithHeader(webhooksig.CourierHeader, webhooksig.SignCourier(body, g.cfg.deliverySecret, time.Now())))
+	var res *ordersclient.DeliveryWebhookResponse
+	err = g.resend(ctx, func() (_ *http.Response, err error) {
+		res, err = g.orders.DeliveryWebhookWithBodyWithResponse(ctx, "application/json", bytes.NewReader(body),
+			ordersclient.WithHeader(webhooksig.CourierHeader, webhooksig.SignCourier(body, g.cfg.deliverySecret, time.Now())))
+		if err != nil {
+			return nil, err
+		}
+		return res.HTTPResponse, nil
+	})
 	t.deliveryAccepted = time.Now()
 	if err != nil {
 		return err

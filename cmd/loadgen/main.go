@@ -4,7 +4,9 @@
 //
 // Every order is placed over the public API, approved by a manager when it is high-risk,
 // paid with a signed payment webhook and delivered with a signed courier webhook, waiting
-// (by polling) for the status each step needs. Step latencies are measured from the
+// (by polling) for the status each step needs. A write the service refuses as busy (503,
+// past what it can take) is sent again after its Retry-After, as a shop's client and a
+// provider would, and counted (refused_503 in the summary). Step latencies are measured from the
 // client's clock to the recorded_at of the event that ends the step, so polling does not
 // blur them.
 //
@@ -193,6 +195,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	rep.stealPercent = stealPercent(cpu, measured)
 	rep.reads, rep.readRate = d.reads.sorted()
 	rep.readErrors = d.readErrors.Load()
+	rep.refused = d.refused.Load()
 	rep.print(out)
 	correct := "skipped"
 	if chk != nil {

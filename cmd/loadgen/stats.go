@@ -30,6 +30,7 @@ type report struct {
 	reads                     []time.Duration // every GET /api/orders/{id}, sorted
 	readRate                  float64         // GETs per second over the run
 	readErrors                int64           // the readers' failed reads (-read-rate)
+	refused                   int64           // writes answered 503 and sent again (driver.resend)
 	errors                    []string        // the first few failures, for the reader
 	// cpuPerOrder is the whole machine's busy CPU time over the run per order placed, warm-up
 	// included, in milliseconds ("?" when not measured): loadgen, Postgres and the services.
@@ -207,6 +208,6 @@ func summaryLine(cfg config, r report, rss, correct string) string {
 	if cfg.rate > 0 {
 		f = append(f, fmt.Sprintf("held_starts=%d", r.held))
 	}
-	f = append(f, "rss_mb="+rss, "correct="+correct)
+	f = append(f, fmt.Sprintf("refused_503=%d", r.refused), "rss_mb="+rss, "correct="+correct)
 	return strings.Join(f, " ")
 }
