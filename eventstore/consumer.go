@@ -105,17 +105,19 @@ const topicKey = "_ordermill_topic"
 
 // consumer reads one or more topics (tables of the log) as one consumer group, one
 // transaction per batch: select the batch after the group's offset (under the group's
-// lock on the topic, so replicas take turns: see offsetLockSQL), hand it to the handler in
-// a savepoint, store the new offset and commit. It is built from watermill-sql's own schema and offsets adapters, so
-// the table layout, offsets and visibility rule (transaction_id below the snapshot's
-// xmin) are exactly watermill-sql's; what it adds is handing the handler the whole batch.
+// lock on the topic, so replicas take turns: see offsetLockSQL), hand it to the handler
+// whole, store the new offset and commit. It is built from watermill-sql's own schema and
+// offsets adapters, so the table layout, offsets and visibility rule (transaction_id below
+// the snapshot's xmin) are exactly watermill-sql's; what it adds is handing the handler
+// the whole batch.
 //
 // A failing batch is rolled back and its messages are retried one by one, each in its own
-// savepoint: messages before a failing one are committed, the
-// failing one is retried on the next round, and after maxAttempts it goes to the dead
-// letters so it cannot stall the topic. The topics are read in turn by one goroutine,
-// so a group's transactions never run concurrently in one process and cannot deadlock
-// with each other.
+// savepoint: messages before a failing one are committed, the failing one is retried on
+// the next round, and after maxAttempts it goes to the dead letters so it cannot stall
+// the topic. The topics of one consumer are read in turn by one goroutine; consumers that
+// share a group name (the saga's, one per topic it reads) run side by side, and what
+// keeps their transactions from deadlocking is the order in which they take their locks
+// (docs/ARCHITECTURE.md, "Deadlock-free by construction").
 type consumer struct {
 	log         *Log
 	group       string

@@ -74,7 +74,9 @@ func CancelDue(ctx context.Context, tx pgx.Tx, topic, key string) error {
 
 // ConsumeDue registers h on router for the delayed queue topic: each message is handled
 // once, after its time has come, by whichever replica takes it first (rows are locked
-// with FOR UPDATE, so replicas share the queue). Handled messages are deleted.
+// with FOR UPDATE: a second replica waits for the first's rows, then finds them gone, so
+// replicas take turns at the queue rather than work it in parallel). Handled messages
+// are deleted.
 func (l *Log) ConsumeDue(router *message.Router, name, topic string, h Handler, opts ...ConsumeOption) error {
 	o := consumeOptions{batchSize: l.cfg.BatchSize}
 	for _, opt := range opts {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,4 +97,38 @@ func TestFailingDeadlineIsRetriedWithBackoffThenDeadLettered(t *testing.T) {
 	var pending int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM "watermill_order_deadlines" WHERE NOT acked`).Scan(&pending))
 	assert.Zero(t, pending, "no copy is left behind")
+}
+
+// A deadline re-driven from the dead letters gets its retries again: it kept the count of
+// the attempts that dead-lettered it, and failed for good at its first try (a review).
+func TestARedrivenDeadlineIsRetriedAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{
+		RetryBackoff: time.Millisecond, MaxRetryBackoff: 10 * time.Millisecond, DuePollInterval: 10 * time.Millisecond,
+	})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	var tries atomic.Int32
+	require.NoError(t, log.ConsumeDue(router, "redrive-check", "order_deadlines", func(context.Context, pgx.Tx, *message.Message) error {
+		tries.Add(1)
+		return errors.New("not yet")
+	}))
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), "", eventstore.Metadata{CorrelationID: "o-1"}, eventstore.Message{Name: "poison", Data: map[string]string{}})
+	}))
+	go func() { _ = router.Run(ctx) }()
+	defer router.Close()
+	letters := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters WHERE consumer_group = 'redrive-check'`).Scan(&n))
+		return n
+	}
+	require.Eventually(t, func() bool { return letters() == 1 }, 30*time.Second, 10*time.Millisecond)
+	first := tries.Load()
+	_, err = eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{Topic: "order_deadlines", By: "ops"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return letters() == 2 }, 30*time.Second, 10*time.Millisecond)
+	assert.Equal(t, first, tries.Load()-first, "as many tries after the re-drive as before")
 }

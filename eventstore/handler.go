@@ -1,11 +1,13 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,17 +136,29 @@ func deadLetter(ctx context.Context, tx pgx.Tx, group, topic string, msg *messag
 		return err
 	}
 	payload := msg.Payload
-	if !json.Valid(payload) {
+	if !json.Valid(payload) || bytes.Contains(payload, nulEscape) {
+		// Stored as a JSON string of its text (redrivenMessage turns it back): jsonb
+		// refuses \u0000, which the log's json column keeps, and a dead letter that cannot
+		// be stored stalls its topic, the message tried again and again (a review).
 		payload, _ = json.Marshal(string(msg.Payload))
 	}
 	_, err = tx.Exec(ctx, `
 		INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-		topic, group, msg.UUID, payload, meta, cause.Error())
+		topic, group, msg.UUID, payload, meta, storableText(cause.Error()))
 	if err != nil {
 		return fmt.Errorf("store dead letter: %w", err)
 	}
 	return nil
+}
+
+// nulEscape is JSON's escape of the NUL character, which jsonb refuses.
+var nulEscape = []byte(`\u0000`)
+
+// storableText is s as a text column takes it: valid UTF-8, without NUL bytes (an error
+// can quote what a client sent, which a JSON string may carry as \u0000).
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", `\0`), "\uFFFD")
 }
 
 func consumerTx(ctx context.Context) (*guardedTx, error) {

@@ -318,8 +318,9 @@ func (l *Log) Consume(router *message.Router, consumerGroup, topic string, h Han
 }
 
 // ConsumeBatches registers h to process the given physical topics (see Partitions) as
-// consumerGroup: one goroutine reads them in turn, a batch per transaction, so the
-// group's transactions in this process never run at the same time.
+// consumerGroup: one goroutine reads them in turn, a batch per transaction, so this
+// consumer's transactions never run at the same time (another consumer registered under
+// the same group name runs beside it).
 func (l *Log) ConsumeBatches(router *message.Router, consumerGroup string, topics []string, h BatchHandler, opts ...ConsumeOption) error {
 	o := consumeOptions{batchSize: l.cfg.BatchSize}
 	for _, opt := range opts {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -130,8 +131,8 @@ func wakeTopic(ctx context.Context, db TxBeginner, topic string) error {
 }
 
 // redrivenMessage rebuilds a dead letter's message, for group only. The payload comes back
-// as the JSON it was stored as (a payload that was not JSON was stored as a JSON string
-// of its text, and comes back as that text).
+// as the JSON it was stored as (a payload that was not JSON, or held \u0000, was stored as
+// a JSON string of its text, and comes back as that text).
 func redrivenMessage(uuid, group string, payload, meta []byte) (*message.Message, error) {
 	md := message.Metadata{}
 	if len(meta) > 0 {
@@ -140,12 +141,13 @@ func redrivenMessage(uuid, group string, payload, meta []byte) (*message.Message
 		}
 	}
 	delete(md, topicKey)
+	delete(md, attemptKey) // a delayed message's count: the redriven one has its retries again
 	md.Set(redriveForKey, group)
 	if len(payload) == 0 || string(payload) == "null" {
 		payload = []byte("null")
 	}
 	var text string
-	if json.Unmarshal(payload, &text) == nil && !json.Valid([]byte(text)) {
+	if json.Unmarshal(payload, &text) == nil && (!json.Valid([]byte(text)) || strings.Contains(text, string(nulEscape))) {
 		payload = []byte(text)
 	}
 	msg := message.NewMessage(uuid, payload)

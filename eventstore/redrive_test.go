@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,4 +277,45 @@ func TestAPartitionedTopicsDeadLettersAreItsPartitions(t *testing.T) {
 	assert.ElementsMatch(t, []string{parts[1], parts[3]}, topics, "re-driven to the partitions they came from")
 	assert.Empty(t, listed(events))
 	assert.Equal(t, []string{"m-3"}, listed("payments_commands"))
+}
+
+// A message whose payload holds \u0000 (the log's json column keeps it, jsonb refuses it)
+// failing with an error that quotes a NUL byte and invalid UTF-8 is still dead-lettered,
+// at once, and re-driven as it was sent. The dead letter could not be stored: its commit
+// failed, and the message was tried again and again, its topic stalled (a review).
+func TestAMessageWithNULIsDeadLetteredAndRedrivenAsItWas(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{RetryBackoff: time.Millisecond})
+	go func() { _ = log.Listen(ctx) }()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	seen := make(chan string, 16)
+	var calls atomic.Int32
+	require.NoError(t, log.ConsumeBatches(router, "strict", []string{"payments_commands"}, eventstore.PerMessage("strict", func(_ context.Context, _ pgx.Tx, msg *message.Message) error {
+		calls.Add(1)
+		seen <- string(msg.Payload)
+		return eventstore.Permanent(fmt.Errorf("refused %q: \x00 and \xff", msg.Payload))
+	}), eventstore.QueueWrites()))
+	go func() { _ = router.Run(ctx) }()
+	defer func() { _ = router.Close() }()
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return eventstore.Send(ctx, tx, "payments_commands", eventstore.Metadata{}, eventstore.Message{Name: "test.nul.v1", Data: map[string]string{"name": "a\x00b"}})
+	}))
+	waitFor(t, pool, `SELECT count(*) FROM dead_letters`, 1)
+	first := <-seen
+	require.Contains(t, first, `\u0000`)
+	var errText string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT error FROM dead_letters`).Scan(&errText))
+	assert.Contains(t, errText, `\0 and `+"\uFFFD", "NUL and invalid UTF-8 made storable")
+	assert.LessOrEqual(t, calls.Load(), int32(2), "dead-lettered at once (one try in its batch, one alone)")
+
+	_, err = eventstore.Redrive(ctx, pool, eventstore.RedriveFilter{Topic: "payments_commands", By: "ops"})
+	require.NoError(t, err)
+	waitFor(t, pool, `SELECT count(*) FROM dead_letters`, 2)
+	for again := range seen {
+		assert.Equal(t, first, again, "re-driven as it was sent")
+		break
+	}
 }
