@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -561,7 +562,7 @@ func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows
 		delete(c.isolate, topic)
 		return c.oneByOne(ctx, tx, topic, rows, wanted)
 	}
-	if err := c.handle(ctx, tx, wanted); err != nil {
+	if err := c.handleSafely(ctx, tx, wanted); err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
@@ -569,6 +570,25 @@ func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows
 		return 0, fmt.Errorf("%w: %w", errIsolate, err)
 	}
 	return len(rows), nil
+}
+
+// handleSafely runs the handler over msgs. A panic (a bug meeting a message it cannot take) is its
+// failure, retried and then dead-lettered like any other: it crashed the process at every
+// delivery, and the service restarted into the same message again and again (a review).
+func (c *consumer) handleSafely(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
+	return c.log.safely(c.group, func() error { return c.handle(ctx, tx, msgs) })
+}
+
+// safely runs a handler of group, a panic in it returned as its error and logged with
+// its stack.
+func (l *Log) safely(group string, handle func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("the handler panicked: %v", v)
+			l.logger.Error("handler panicked", err, watermill.LogFields{"consumer_group": group, "stack": string(debug.Stack())})
+		}
+	}()
+	return handle()
 }
 
 // knownFailing reports whether a message of the batch has failed before: the batch then
@@ -587,7 +607,7 @@ func (c *consumer) knownFailing(msgs []*message.Message) bool {
 func (c *consumer) oneByOne(ctx context.Context, tx pgx.Tx, topic string, rows []wsql.Row, wanted []*message.Message) (int, error) {
 	for _, m := range wanted {
 		mctx, keep := SavepointScope(ctx)
-		err := inSavepoint(mctx, tx, func(sp pgx.Tx) error { return c.handle(mctx, sp, []*message.Message{m}) })
+		err := inSavepoint(mctx, tx, func(sp pgx.Tx) error { return c.handleSafely(mctx, sp, []*message.Message{m}) })
 		if err == nil {
 			keep()
 			delete(c.attempts, m.UUID)

@@ -31,7 +31,7 @@ const DefaultMaxAttempts = 5
 // due after the log's backoff for its attempt (counted in its metadata, so restarts do
 // not reset it), in the transaction that acks the failed copy. After maxAttempts failures
 // it is stored in dead_letters and acked, so one poison message cannot stall its queue
-// forever and is never silently dropped. What h
+// forever and is never silently dropped; a panic in h is such a failure. What h
 // publishes wakes its consumers, and what it gives OnCommit runs, once h has succeeded:
 // watermill-sql commits right after.
 func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Handler) message.NoPublishHandlerFunc {
@@ -55,7 +55,7 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 				guard.async = true
 			}
 			return inSavepoint(ctx, outer, func(tx pgx.Tx) error {
-				return h(ctx, tx, msg)
+				return l.safely(consumerGroup, func() error { return h(ctx, tx, msg) })
 			})
 		})
 		m := l.metrics

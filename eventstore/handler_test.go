@@ -189,3 +189,42 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string, values ...string
 	}
 	return sum
 }
+
+// A handler that panics on a message fails that message, which is retried and then
+// dead-lettered, while the messages behind it go on: the panic crashed the process at
+// every delivery, and a restarted service met the same message again (a review).
+func TestAPanickingHandlerDeadLettersItsMessage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	healthy := samePartition(t, "poison")
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: "poison"}, 0, 0))
+	require.NoError(t, appendOne(ctx, pool, eventstore.Stream{Type: "order", ID: healthy}, 0, 0))
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{RetryBackoff: time.Millisecond})
+	go func() { _ = log.Listen(ctx) }()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	handled := make(chan string, 1)
+	require.NoError(t, log.Consume(router, "panicky", "order_events", func(_ context.Context, _ pgx.Tx, msg *message.Message) error {
+		r, err := eventstore.DecodeRecorded(msg)
+		if err != nil {
+			return err
+		}
+		if r.StreamID == "poison" {
+			panic("a bug meets a message it cannot take")
+		}
+		handled <- r.StreamID
+		return nil
+	}))
+	go func() { _ = router.Run(ctx) }()
+	defer func() { _ = router.Close() }()
+	select {
+	case id := <-handled:
+		assert.Equal(t, healthy, id)
+	case <-ctx.Done():
+		t.Fatal("the message behind the panicking one was never handled")
+	}
+	var errText string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT error FROM dead_letters WHERE consumer_group = 'panicky'`).Scan(&errText))
+	assert.Contains(t, errText, "the handler panicked: a bug meets a message it cannot take")
+}
