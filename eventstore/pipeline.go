@@ -162,10 +162,14 @@ func (p *Pipeline) QueryRow(ctx context.Context, sql string, args ...any) pgx.Ro
 	return p.Tx.QueryRow(ctx, sql, args...)
 }
 
-// SendBatch flushes, then sends b. If the flush failed, the transaction is aborted and
-// b's statements fail with it.
+// SendBatch flushes, then sends b; if the flush failed, b is not sent, and its results
+// are the flush's error. (The error was dropped on the word that the transaction was
+// aborted, which holds for Postgres's errors but not for a queued read's own, a scan
+// that failed: the transaction went on, and committed, without it. A review.)
 func (p *Pipeline) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	_ = p.Flush(ctx)
+	if err := p.Flush(ctx); err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
 	return p.Tx.SendBatch(ctx, b)
 }
 

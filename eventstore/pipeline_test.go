@@ -177,3 +177,22 @@ func TestPipelineJoinsAnAppendToTheStreamsLastOne(t *testing.T) {
 	assert.True(t, eventstore.IsVersionConflict(err), "%v", err)
 	assert.EqualValues(t, 1, counter.n.Load())
 }
+
+// A queued read that fails on our side (its scan, with Postgres content) is the error of
+// the batch sent after it: the flush's error was dropped on the word that Postgres had
+// aborted the transaction, which it had not, and the transaction went on without it.
+func TestAFailedFlushIsTheErrorOfTheBatchSentAfterIt(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	p := eventstore.Pipelined(tx)
+	var n int
+	read := &pgx.Batch{}
+	read.Queue(`SELECT 'not a number'`).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+	p.QueueBatch(read)
+	next := &pgx.Batch{}
+	next.Queue(`SELECT 1`)
+	require.Error(t, p.SendBatch(ctx, next).Close(), "the read's failure")
+}
