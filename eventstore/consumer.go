@@ -572,9 +572,10 @@ func (c *consumer) handleRows(ctx context.Context, tx pgx.Tx, topic string, rows
 	return len(rows), nil
 }
 
-// handleSafely runs the handler over msgs. A panic (a bug meeting a message it cannot take) is its
-// failure, retried and then dead-lettered like any other: it crashed the process at every
-// delivery, and the service restarted into the same message again and again (a review).
+// handleSafely runs the handler over msgs. A panic (a bug meeting a message it cannot
+// take) is its failure, retried and then dead-lettered like any other: it crashed the
+// process at every delivery, and the service restarted into the same message again and
+// again (a review).
 func (c *consumer) handleSafely(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error {
 	return c.log.safely(c.group, func() error { return c.handle(ctx, tx, msgs) })
 }
