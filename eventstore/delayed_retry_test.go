@@ -132,3 +132,39 @@ func TestARedrivenDeadlineIsRetriedAgain(t *testing.T) {
 	require.Eventually(t, func() bool { return letters() == 2 }, 30*time.Second, 10*time.Millisecond)
 	assert.Equal(t, first, tries.Load()-first, "as many tries after the re-drive as before")
 }
+
+// What a deadline's handler gives OnCommit runs once its transaction has committed: it
+// ran as the handler returned, before watermill-sql committed, so a consumer woken then
+// found nothing, and a commit that failed had been counted (a review).
+func TestADeadlinesOnCommitRunsOnceCommitted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE handled (name TEXT)`)
+	require.NoError(t, err)
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{DuePollInterval: 10 * time.Millisecond})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	visible := make(chan bool, 1)
+	require.NoError(t, log.ConsumeDue(router, "commit-check", "order_deadlines", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO handled VALUES ($1)`, msg.Metadata.Get("name")); err != nil {
+			return err
+		}
+		eventstore.OnCommit(ctx, func() {
+			var n int
+			visible <- pool.QueryRow(context.Background(), `SELECT count(*) FROM handled`).Scan(&n) == nil && n == 1
+		})
+		return nil
+	}))
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), "", eventstore.Metadata{CorrelationID: "o-1"}, eventstore.Message{Name: "due", Data: map[string]string{}})
+	}))
+	go func() { _ = router.Run(ctx) }()
+	defer router.Close()
+	select {
+	case ok := <-visible:
+		assert.True(t, ok, "the hook saw the handler's write committed")
+	case <-ctx.Done():
+		t.Fatal("the hook never ran")
+	}
+}

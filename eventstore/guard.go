@@ -36,6 +36,16 @@ type guardedTx struct {
 	async bool
 	// cutOff is why reading the batch select's rows stopped early, if it did.
 	cutOff error
+	// committed runs once the transaction has committed (afterCommit), never if it does
+	// not: the wake-ups and OnCommit hooks of the messages handled in it.
+	committed []func()
+}
+
+// afterCommit runs fn once t has committed, never if it does not.
+func (t *guardedTx) afterCommit(fn func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.committed = append(t.committed, fn)
 }
 
 func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
@@ -63,7 +73,19 @@ func (t *guardedTx) QueryContext(ctx context.Context, query string, args ...any)
 // returned: it says why, and a stop's cancelled context is then logged as one.
 func (t *guardedTx) Commit() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	committed := t.committed
+	t.committed = nil
+	err := t.commit()
+	t.mu.Unlock()
+	if err == nil {
+		for _, fn := range committed {
+			fn()
+		}
+	}
+	return err
+}
+
+func (t *guardedTx) commit() error {
 	if t.cutOff != nil {
 		_ = t.tx.Rollback() // on a closed connection Postgres has already rolled it back
 		return fmt.Errorf("batch select cut off: %w", t.cutOff)
@@ -92,6 +114,7 @@ func (r *selectRows) Next() bool {
 func (t *guardedTx) Rollback() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.committed = nil
 	return t.tx.Rollback()
 }
 

@@ -32,8 +32,9 @@ const DefaultMaxAttempts = 5
 // not reset it), in the transaction that acks the failed copy. After maxAttempts failures
 // it is stored in dead_letters and acked, so one poison message cannot stall its queue
 // forever and is never silently dropped; a panic in h is such a failure. What h
-// publishes wakes its consumers, and what it gives OnCommit runs, once h has succeeded:
-// watermill-sql commits right after.
+// publishes wakes its consumers, and what it gives OnCommit runs, once watermill-sql has
+// committed the transaction h ran in (they ran as h returned, before: a consumer woken
+// then found nothing yet, and a commit that failed had been counted; a review).
 func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Handler) message.NoPublishHandlerFunc {
 	var mu sync.Mutex
 	attempts := map[string]int{}
@@ -63,7 +64,7 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 		defer mu.Unlock()
 		if err == nil {
 			delete(attempts, msg.UUID)
-			flush()
+			guard.afterCommit(flush)
 			m.handled.WithLabelValues(consumerGroup, topic, outcomeHandled).Inc()
 			m.deadlines.WithLabelValues(topic, msg.Metadata.Get("name")).Inc()
 			m.duration.WithLabelValues(consumerGroup, topic).Observe(time.Since(started).Seconds())
@@ -92,14 +93,14 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 			return deadLetter(ctx, outer, consumerGroup, topic, msg, cause)
 		})
 		if err == nil {
-			m.handled.WithLabelValues(consumerGroup, topic, outcomeDeadLettered).Inc()
-			m.deadLetters.WithLabelValues(consumerGroup, topic).Inc()
-			// Its line, as the batch consumers write one for each of theirs (a deadline's
-			// dead letter was stored and counted, and named in no line: the review). Written
-			// as its metrics are counted, before watermill-sql commits: a commit that then
-			// fails leaves a line without its row, and the deadline, delivered again, is
-			// dead-lettered with a second line.
-			l.logger.Error(logging.DeadLettered, cause, messageFields(consumerGroup, topic, msg))
+			// Counted and told once stored: its line, as the batch consumers write one for
+			// each of theirs (a deadline's dead letter was stored and counted, and named in
+			// no line: the review), once watermill-sql has committed it.
+			guard.afterCommit(func() {
+				m.handled.WithLabelValues(consumerGroup, topic, outcomeDeadLettered).Inc()
+				m.deadLetters.WithLabelValues(consumerGroup, topic).Inc()
+				l.logger.Error(logging.DeadLettered, cause, messageFields(consumerGroup, topic, msg))
+			})
 		}
 		return err
 	}
