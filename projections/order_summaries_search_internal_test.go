@@ -71,21 +71,7 @@ func TestAStatusListWalksItsOwnOrdersInEverySort(t *testing.T) {
 			if !asc {
 				slices.Reverse(want)
 			}
-			var got []string
-			var after *SummaryKey
-			for page := 0; ; page++ {
-				require.Less(t, page, 10)
-				list, err := FilteredSummaries(ctx, pool, f, after, 8)
-				require.NoError(t, err)
-				for _, s := range list {
-					got = append(got, s.OrderID)
-				}
-				if len(list) < 8 {
-					break
-				}
-				k := f.KeyOf(list[len(list)-1])
-				after = &k
-			}
+			got := pageThrough(t, pool, f, 8)
 			var ids []string
 			for _, o := range want {
 				ids = append(ids, o.ID)
@@ -124,23 +110,31 @@ func TestAStatusListPagesPastRowsAnOlderWriterLeftUnset(t *testing.T) {
 	for _, sort := range []string{"total", "risk"} {
 		for _, asc := range []bool{true, false} {
 			f := SummaryFilter{Status: string(order.StatusCompleted), Sort: sort, Asc: asc}
-			var got []string
-			var after *SummaryKey
-			for page := 0; ; page++ {
-				require.Less(t, page, 10, "%s asc=%v pages on and on: %v", sort, asc, got)
-				list, err := FilteredSummaries(ctx, pool, f, after, 4)
-				require.NoError(t, err)
-				for _, s := range list {
-					got = append(got, s.OrderID)
-				}
-				if len(list) < 4 {
-					break
-				}
-				k := f.KeyOf(list[len(list)-1])
-				after = &k
-			}
+			got := pageThrough(t, pool, f, 4)
 			assert.ElementsMatch(t, ids, got, "%s asc=%v: every order once", sort, asc)
 		}
+	}
+}
+
+// pageThrough reads the list f selects page by page, size rows a page, each page after
+// the last row of the one before (SummaryFilter.KeyOf), and returns the order ids read.
+// More than ten pages fail the test: a list that pages round in a loop.
+func pageThrough(t *testing.T, pool *pgxpool.Pool, f SummaryFilter, size int) []string {
+	t.Helper()
+	var got []string
+	var after *SummaryKey
+	for page := 0; ; page++ {
+		require.Less(t, page, 10, "%+v pages on and on: %v", f, got)
+		list, err := FilteredSummaries(context.Background(), pool, f, after, size)
+		require.NoError(t, err)
+		for _, s := range list {
+			got = append(got, s.OrderID)
+		}
+		if len(list) < size {
+			return got
+		}
+		k := f.KeyOf(list[len(list)-1])
+		after = &k
 	}
 }
 

@@ -18,9 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/eventstore/pgtest"
-	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
-	"github.com/ordermill/ordermill/services/webhooksig"
 )
 
 // A webhook the orders service did not answer (down for a restart) is sent again by the
@@ -33,12 +31,7 @@ func TestAWebhookNotAnsweredIsSentAgainUntilItIs(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // the orders service is down: nothing answers there
-	n := simulator.New[webhook](slog.New(slog.DiscardHandler), simulator.Config{
-		Service: "delivery", Kind: "courier", URL: "http://" + addr + "/webhooks/delivery",
-		Post: (*ordersclient.Client).DeliveryWebhookWithBody, Header: webhooksig.CourierHeader,
-		Sign: webhooksig.SignCourier, Secret: secret, Now: time.Now,
-		DB: pool, RetryAfter: 50 * time.Millisecond, RetryPoll: 10 * time.Millisecond,
-	})
+	n := keepingNotifier("http://"+addr+"/webhooks/delivery", pool)
 	tx, err := pool.Begin(t.Context())
 	require.NoError(t, err)
 	id, err := n.Commit(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
@@ -88,12 +81,7 @@ func TestAWebhookAnsweredComeBackIsSentAgain(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	defer orders.Close()
-	n := simulator.New[webhook](slog.New(slog.DiscardHandler), simulator.Config{
-		Service: "delivery", Kind: "courier", URL: orders.URL + "/webhooks/delivery",
-		Post: (*ordersclient.Client).DeliveryWebhookWithBody, Header: webhooksig.CourierHeader,
-		Sign: webhooksig.SignCourier, Secret: secret, Now: time.Now,
-		DB: pool, RetryAfter: 50 * time.Millisecond, RetryPoll: 10 * time.Millisecond,
-	})
+	n := keepingNotifier(orders.URL+"/webhooks/delivery", pool)
 	tx, err := pool.Begin(t.Context())
 	require.NoError(t, err)
 	id, err := n.Commit(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
@@ -111,6 +99,14 @@ func TestAWebhookAnsweredComeBackIsSentAgain(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusOK}, got, "sent until taken, then no more")
+}
+
+// keepingNotifier is newNotifier's notifier keeping its webhooks in pool (Config.DB),
+// sending one not answered again 50 ms after it was recorded, looking every 10 ms.
+func keepingNotifier(url string, pool *pgxpool.Pool) *simulator.Notifier[webhook] {
+	cfg := notifierConfig(url)
+	cfg.DB, cfg.RetryAfter, cfg.RetryPoll = pool, 50*time.Millisecond, 10*time.Millisecond
+	return simulator.New[webhook](slog.New(slog.DiscardHandler), cfg)
 }
 
 // attempts is how often webhook id was sent again; -1 once it is forgotten.

@@ -27,8 +27,9 @@ type webhook struct {
 
 const secret = "courier_test_secret"
 
-func newNotifier(url string) *simulator.Notifier[webhook] {
-	return simulator.New[webhook](slog.New(slog.DiscardHandler), simulator.Config{
+// notifierConfig is a courier simulator's, sending to url.
+func notifierConfig(url string) simulator.Config {
+	return simulator.Config{
 		Service: "delivery",
 		Kind:    "courier",
 		URL:     url,
@@ -37,7 +38,11 @@ func newNotifier(url string) *simulator.Notifier[webhook] {
 		Sign:    webhooksig.SignCourier,
 		Secret:  secret,
 		Now:     time.Now,
-	})
+	}
+}
+
+func newNotifier(url string) *simulator.Notifier[webhook] {
+	return simulator.New[webhook](slog.New(slog.DiscardHandler), notifierConfig(url))
 }
 
 func TestDeliverSignsAndReportsTheAnswer(t *testing.T) {
