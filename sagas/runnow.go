@@ -131,13 +131,14 @@ func (r *Runner) gatherNow(c *nowCall) error {
 	q.waiting = append(q.waiting, c)
 	var calls []*nowCall
 	if q.busy < nowLanes {
-		q.busy++
-		calls = q.takeLocked()
+		// A lane is busy only with calls to run: takeLocked answers a call whose client
+		// left at once, and leaves nothing to run when c was the only one waiting.
+		if calls = q.takeLocked(); len(calls) > 0 {
+			q.busy++
+			go r.lane(calls)
+		}
 	}
 	q.mu.Unlock()
-	if calls != nil {
-		go r.lane(calls)
-	}
 	select {
 	case err := <-c.done:
 		return err

@@ -521,3 +521,27 @@ func within(t *testing.T, ch <-chan error, stuck string) error {
 		return nil
 	}
 }
+
+// A call whose client has gone by the time it asks (a webhook's sender hung up after its
+// body) is answered at once and takes no lane: two of them had left both lanes counted
+// busy with nothing running, and every placement, webhook and decision after them waited
+// until its client gave up.
+func TestACallWhoseClientLeftBeforeItAskedTakesNoLane(t *testing.T) {
+	pool := pgtest.Pool(t)
+	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
+	nothing := func(context.Context, pgx.Tx, *order.Order, string) ([]sagas.Message, error) { return nil, nil }
+	for range sagas.NowLanes + 1 {
+		gone, leave := context.WithCancel(context.Background())
+		leave()
+		require.ErrorIs(t, runner.RunNow(gone, pool, "ord-gone", nil, nothing), context.Canceled)
+	}
+
+	f := newNowFixture(t, pool, runner, "ord-after")
+	ran := make(chan error, 1)
+	go func() {
+		var seen []string
+		ran <- runner.RunNow(context.Background(), pool, f.id, nil, f.record(&seen))
+	}()
+	require.NoError(t, within(t, ran, "the next call waits for a lane that nothing runs in"))
+	assert.Equal(t, order.StatusAwaitingShipment, f.load(t).Status, "the call after them ran")
+}
