@@ -236,13 +236,16 @@ func (r *Runner) runLone(c *nowCall) (err error) {
 // the commit's error when its outcome is unknown. The transaction runs in the first
 // call's context, without its cancellation: it carries the others too. What each call
 // records and the saga does for it is published in that call's own context, so its
-// request wakes the consumers of its topics once it answers, as on its own.
+// request wakes the consumers of its topics once it answers, as on its own; without its
+// cancellation too: a client that leaves once its call is taken would otherwise fail the
+// statements the call sends, and with them every call of the run, each then done again
+// alone. A call taken runs to its outcome, as a lone request's does once committed.
 func (r *Runner) runShared(calls []*nowCall) {
 	ctx := context.WithoutCancel(calls[0].ctx)
 	ctxs := make([]context.Context, len(calls))
 	keeps := make([]func(), len(calls))
 	for i, c := range calls {
-		ctxs[i], keeps[i] = eventstore.SavepointScope(c.ctx)
+		ctxs[i], keeps[i] = eventstore.SavepointScope(context.WithoutCancel(c.ctx))
 	}
 	var ran []bool
 	committing := false

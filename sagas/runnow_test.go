@@ -377,12 +377,20 @@ func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 					}
 				}()
 				var seen []string
-				errs[i] = runner.RunNow(ctx, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
+				client, leave := context.WithCancel(ctx)
+				defer leave()
+				errs[i] = runner.RunNow(client, pool, f.id, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
 					switch fail[i] {
 					case "refuse":
 						return nil, refusal
 					case "panic":
 						panic("a bug")
+					case "leave": // the client hangs up while its call runs
+						leave()
+						var one int
+						if err := tx.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+							return nil, err
+						}
 					}
 					return f.record(&seen)(ctx, tx, o, handledBy)
 				})
@@ -420,6 +428,22 @@ func TestRunNowCallsWaitingForALaneShareATransaction(t *testing.T) {
 		assert.Equal(t, order.StatusAwaitingShipment, f.load(t).Status, f.id)
 	}
 	assert.Equal(t, 1, transactions(sharers...), "the four waiting webhooks committed in one transaction")
+
+	// A client that leaves while its call runs in a shared transaction leaves the others'
+	// run alone: its call, taken, runs to its outcome as a lone request's would after its
+	// commit. The call's statements ran in its client's context, and the first after it
+	// left failed the whole transaction, every call then done again alone.
+	sharers = nil
+	for i := range 3 {
+		sharers = append(sharers, newNowFixture(t, pool, runner, fmt.Sprintf("ord-leave-%d", i)))
+	}
+	for _, err := range run("leave", sharers, []string{"", "leave", ""}) {
+		require.NoError(t, err)
+	}
+	for _, f := range sharers {
+		assert.Equal(t, order.StatusAwaitingShipment, f.load(t).Status, f.id)
+	}
+	assert.Equal(t, 1, transactions(sharers...), "the run a client left committed as one")
 
 	for _, fail := range []string{"refuse", "panic"} {
 		sharers = nil
