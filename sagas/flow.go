@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/risk"
@@ -214,11 +215,13 @@ func (f Flow) Decide(in Input) ([]Effect, error) {
 	return effects, nil
 }
 
-// decode reads a message's payload into T.
+// decode reads a message's payload into T. A payload that does not decode never will: it
+// fails as bad input (apperr's invalid), which the log dead-letters at its first failure
+// rather than retrying while its topic waits.
 func decode[T any](m Message) (T, error) {
 	var v T
 	if err := json.Unmarshal(m.Payload, &v); err != nil {
-		return v, fmt.Errorf("decode %s: %w", m.Name, err)
+		return v, apperr.Errorf(apperr.CodeInvalid, "decode %s %s: %v", m.Name, m.ID, err)
 	}
 	return v, nil
 }

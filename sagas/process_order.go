@@ -304,7 +304,7 @@ func closePaymentWait(in Input) ([]Effect, error) {
 		Asking time.Time `json:"asking"` // when the close was first asked for; zero at the first
 	}
 	if err := json.Unmarshal(in.Msg.Payload, &deadline); err != nil {
-		return nil, fmt.Errorf("decode the payment deadline: %w", err)
+		return nil, apperr.Errorf(apperr.CodeInvalid, "decode the payment deadline %s: %v", in.Msg.ID, err)
 	}
 	if deadline.Asking.IsZero() {
 		deadline.Asking = in.Now

@@ -149,7 +149,7 @@ func jobOf(ctx context.Context, msg *message.Message) (job, error) {
 		j.orderID = rec.StreamID
 		if rec.StreamType == orderstream.StreamType && j.orderID == "" {
 			// Refused here, so it is dead-lettered as what it is, not as an order "" not found.
-			return j, fmt.Errorf("%s %s names no order stream", rec.Name, msg.UUID)
+			return j, apperr.Errorf(apperr.CodeInvalid, "%s %s names no order stream", rec.Name, msg.UUID)
 		}
 		if rec.StreamType != orderstream.StreamType {
 			if j.orderID, err = orderIDOf(j.msg); err != nil {
@@ -201,7 +201,7 @@ func orderIDOf(m Message) (string, error) {
 		OrderID string `json:"orderId"`
 	}
 	if err := json.Unmarshal(m.Payload, &v); err != nil || v.OrderID == "" {
-		return "", fmt.Errorf("%s %s names no orderId", m.Name, m.ID)
+		return "", apperr.Errorf(apperr.CodeInvalid, "%s %s names no orderId", m.Name, m.ID)
 	}
 	return v.OrderID, nil
 }

@@ -569,3 +569,24 @@ func TestACallWhoseClientLeftBeforeItAskedTakesNoLane(t *testing.T) {
 	require.NoError(t, within(t, ran, "the next call waits for a lane that nothing runs in"))
 	assert.Equal(t, order.StatusAwaitingShipment, f.load(t).Status, "the call after them ran")
 }
+
+// A message whose payload does not decode never will: the saga fails it as bad input,
+// which the log dead-letters at its first failure. It was a plain error, retried with
+// backoff for about 3 s while every message behind it on its topic waited (a review).
+func TestAMessageThatDoesNotDecodeFailsAsBadInput(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	runner := nowRunner(sagas.ProcessOrder, slog.New(slog.DiscardHandler))
+	f := newNowFixture(t, pool, runner, "ord-garbled")
+	for _, m := range []sagas.Message{
+		{Name: sagas.PaymentWebhookName, ID: "m-webhook", Payload: json.RawMessage(`{"orderId":"ord-garbled","amount":"lots"}`)},
+		{Name: sagas.DeadlineName(order.WaitPayment), ID: "m-deadline", Payload: json.RawMessage(`{"orderId":"ord-garbled","asking":"soon"}`)},
+	} {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return runner.Handle(ctx, tx, f.id, m, eventstore.Metadata{CorrelationID: f.id, CausationID: m.ID, Actor: "saga"})
+		})
+		require.Error(t, err, m.Name)
+		assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err), "%s: %v", m.Name, err)
+	}
+	assert.Equal(t, order.StatusAwaitingPayment, f.load(t).Status)
+}
