@@ -91,9 +91,9 @@ func (r *Runner) Collectors() []prometheus.Collector {
 
 // Register subscribes the runner to every topic its flow listens to, in batches. Each
 // partition of the order events has a consumer of its own, so orders move in parallel;
-// replies, webhooks and deadlines have one each. Every batch locks all of its orders'
-// saga rows up front, in order id order, in one statement, so two saga transactions can
-// wait for each other but never deadlock.
+// replies, webhooks and deadlines have one each. Every batch takes all of its orders'
+// saga locks up front, in order id order, in one statement (queueLockStates), so two saga
+// transactions can wait for each other but never deadlock.
 func (r *Runner) Register(log *eventstore.Log, router *message.Router) error {
 	var names []string
 	for n := range r.names {
@@ -211,10 +211,10 @@ func (r *Runner) Handle(ctx context.Context, tx pgx.Tx, orderID string, m Messag
 	return r.run(ctx, tx, []job{{ctx: ctx, orderID: orderID, msg: m, meta: meta}})
 }
 
-// run handles jobs in order inside tx: it locks every order's saga row and loads every
+// run handles jobs in order inside tx: it takes every order's saga lock and loads every
 // order once, then decides and applies each job's effects, and saves the states, the
-// writes pipelined (eventstore.Pipeline). An
-// append that meets a concurrent writer (a manager deciding at that moment) fails the
+// writes pipelined (eventstore.Pipeline). An append that meets a concurrent writer of
+// the stream that takes no saga lock (a manager's claim or note at that moment) fails the
 // run; the consumer then retries its messages one by one, and each run loads its orders
 // afresh, so the decision is retaken on the latest state.
 func (r *Runner) run(ctx context.Context, outer pgx.Tx, jobs []job) error {
