@@ -167,6 +167,9 @@ func (o *Order) AssessRisk(score int, factors []RiskFactor, threshold int, appro
 
 // Approve lets a held order proceed; a named approver is required for the audit trail.
 func (o *Order) Approve(by, reason string, at time.Time) ([]Event, error) {
+	if err := o.alreadyDecided(); err != nil {
+		return nil, err
+	}
 	if err := o.require(CmdApprove); err != nil {
 		return nil, err
 	}
@@ -177,6 +180,28 @@ func (o *Order) Approve(by, reason string, at time.Time) ([]Event, error) {
 		return nil, err
 	}
 	return []Event{OrderApproved{By: by, Reason: reason, At: at}}, nil
+}
+
+// alreadyDecided refuses a decision on an order a manager has decided, saying who decided
+// what, so that a manager retrying a decision that went through can tell it from another's.
+func (o *Order) alreadyDecided() error {
+	if o.DecidedBy == "" {
+		return nil
+	}
+	what := "approved"
+	if o.Rejected() {
+		what = "rejected"
+	}
+	return apperr.Errorf(apperr.CodeConflict, "order %s was already %s by %s", o.ID, what, o.DecidedBy)
+}
+
+// Rejected reports whether a manager rejected the order.
+func (o *Order) Rejected() bool { return o.DecidedBy != "" && o.CancelReason == ReasonRejected }
+
+// Repeats reports whether a decision (approved or rejected, by manager) is the one already
+// taken on the order: a retry of a decision that went through.
+func (o *Order) Repeats(approved bool, manager string) bool {
+	return o.DecidedBy != "" && o.DecidedBy == manager && o.Rejected() != approved
 }
 
 // decidedInTime refuses a manager's decision taken at or after the order's approval
@@ -193,6 +218,9 @@ func (o *Order) decidedInTime(at time.Time) error {
 
 // Reject refuses a held order; it also emits OrderCancelled so consumers that only watch cancellations release resources.
 func (o *Order) Reject(by, reason string, at time.Time) ([]Event, error) {
+	if err := o.alreadyDecided(); err != nil {
+		return nil, err
+	}
 	if err := o.require(CmdReject); err != nil {
 		return nil, err
 	}
@@ -201,6 +229,11 @@ func (o *Order) Reject(by, reason string, at time.Time) ([]Event, error) {
 	}
 	if err := required("by", by); err != nil {
 		return nil, err
+	}
+	// The reason is the customer's cancellation detail and the audit's record of why: a
+	// rejection without one tells neither anything.
+	if strings.TrimSpace(reason) == "" {
+		return nil, apperr.FieldErrorf("reason", "reason is required to reject an order: it is the customer's cancellation detail and the audit's record of why")
 	}
 	return []Event{
 		OrderRejected{By: by, Reason: reason, At: at},

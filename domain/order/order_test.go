@@ -350,6 +350,7 @@ func TestCommandArgumentValidation(t *testing.T) {
 	}{
 		{"Approve without by", StatusAwaitingApproval, func(o *Order) ([]Event, error) { return o.Approve("", "r", tCmd) }, "by"},
 		{"Reject without by", StatusAwaitingApproval, func(o *Order) ([]Event, error) { return o.Reject("", "r", tCmd) }, "by"},
+		{"Reject without reason", StatusAwaitingApproval, func(o *Order) ([]Event, error) { return o.Reject("rev", " ", tCmd) }, "reason"},
 		{"ReserveInventory without id", StatusReserving, func(o *Order) ([]Event, error) { return o.ReserveInventory("", tCmd) }, "reservationId"},
 		{"RecordPaymentSession without id", StatusAwaitingPayment, func(o *Order) ([]Event, error) {
 			return o.RecordPaymentSession(sessionFor(o, ""), tCmd)
@@ -429,6 +430,47 @@ func TestConflictMessage(t *testing.T) {
 	_, err := o.Approve("rev", "", tCmd)
 	if want := `cannot approve order in status "awaiting_payment"`; apperr.ErrorMessage(err) != want {
 		t.Fatalf("message = %q, want %q", apperr.ErrorMessage(err), want)
+	}
+}
+
+// A decision on an order a manager has decided says who decided what: a manager retrying
+// a decision that went through can tell it from another's (it said only "cannot reject
+// order in status ...", a probe). Repeats tells the retry apart.
+func TestADecidedOrderSaysWhoDecidedWhat(t *testing.T) {
+	approved := orderIn(t, StatusAwaitingApproval)
+	mustApply(t, approved)(approved.Approve("ana@example.com", "checked", tCmd))
+	rejected := orderIn(t, StatusRejected) // by "rev"
+	for _, tt := range []struct {
+		o    *Order
+		run  func(o *Order) ([]Event, error)
+		want string
+	}{
+		{approved, func(o *Order) ([]Event, error) { return o.Reject("bob@example.com", "fraud", tCmd) }, "was already approved by ana@example.com"},
+		{approved, func(o *Order) ([]Event, error) { return o.Approve("ana@example.com", "", tCmd) }, "was already approved by ana@example.com"},
+		{rejected, func(o *Order) ([]Event, error) { return o.Approve("bob@example.com", "", tCmd) }, "was already rejected by rev"},
+	} {
+		evs, err := tt.run(tt.o)
+		if apperr.ErrorCode(err) != apperr.CodeConflict || !strings.HasSuffix(apperr.ErrorMessage(err), tt.want) || evs != nil {
+			t.Errorf("got %v, %v; want a conflict ending %q", evs, err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		o        *Order
+		approved bool
+		by       string
+		want     bool
+	}{
+		{approved, true, "ana@example.com", true},
+		{approved, false, "ana@example.com", false},
+		{approved, true, "bob@example.com", false},
+		{rejected, false, "rev", true},
+		{rejected, true, "rev", false},
+		{orderIn(t, StatusAwaitingApproval), true, "ana@example.com", false},
+		{orderIn(t, StatusAwaitingPayment), true, "", false}, // low risk: nobody decided
+	} {
+		if got := tt.o.Repeats(tt.approved, tt.by); got != tt.want {
+			t.Errorf("%s decided by %q: Repeats(%v, %q) = %v, want %v", tt.o.Status, tt.o.DecidedBy, tt.approved, tt.by, got, tt.want)
+		}
 	}
 }
 

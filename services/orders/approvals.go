@@ -27,7 +27,9 @@ type approvalRequest struct {
 }
 
 // approve handles POST /api/orders/approve: a manager's decision on an order held for
-// review. Two managers deciding at once: the first wins, the second gets 409.
+// review. Two managers deciding at once: the first wins, the second gets 409 saying who
+// decided what. The same manager sending the same decision again (a retry of one whose
+// answer was lost) gets 200 with the order as it is now and Idempotent-Replayed: true.
 func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
 	manager, ok := s.bearerManager(r)
 	if !ok {
@@ -47,10 +49,13 @@ func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("approved", "approved must be true or false"))
 		return
 	}
-	o, err := s.Decide(r.Context(), req.OrderID, *req.Approved, manager, req.Reason, false)
+	o, repeated, err := s.Decide(r.Context(), req.OrderID, *req.Approved, manager, req.Reason, false)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
+	}
+	if repeated {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": o.ID, "status": o.Status, "decidedBy": o.DecidedBy})
 }
@@ -58,15 +63,17 @@ func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
 // Decide records a manager's approval or rejection of an order; the dashboard uses it too,
 // so the bounds on its input are checked here, once for both. With heedClaims, another
 // manager's claim on the order refuses it (an *order.ClaimedError), checked on the order
-// as the decision is written: the dashboard's desk, where a claim says "I am on it".
-func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string, heedClaims bool) (*order.Order, error) {
+// as the decision is written: the dashboard's desk, where a claim says "I am on it". The
+// decision the manager already took on the order is taken again as done (repeated true),
+// recording nothing.
+func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string, heedClaims bool) (o *order.Order, repeated bool, err error) {
 	if err := limits.Check(limits.ID("orderId", orderID), limits.Text("reason", reason)); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// The decision resumes the order's workflow: it goes on in the order's trace.
 	ctx, span, err := eventstore.ResumeTrace(ctx, s.pool, orderID, "resume order: manager's decision")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer span.End()
 	// The saga runs on the decision in its transaction (sagas.Runner.RunNow): an approved
@@ -79,6 +86,9 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 		decided = o
 		meta := eventstore.Metadata{CorrelationID: orderID, Actor: "manager:" + manager, HandledBy: handledBy}
 		decide := func(o *order.Order) ([]order.Event, error) {
+			if repeated = o.Repeats(approved, manager); repeated {
+				return nil, nil
+			}
 			now := s.now()
 			if heedClaims {
 				if err := o.ClaimedByOther(manager, now); err != nil {
@@ -102,7 +112,7 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 		recorded, err := orderstream.UpdateLoaded(ctx, tx, o, meta, decide)
 		return sagas.Recorded(recorded), err
 	})
-	return decided, err
+	return decided, repeated, err
 }
 
 // bearerManager names the decider: the manager whose token the request presents. Nothing

@@ -1,7 +1,10 @@
 package orders_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/orders"
 )
 
@@ -72,7 +76,7 @@ func TestDecisionHeedingClaimsMeetsAConcurrentClaim(t *testing.T) {
 func decideAroundAWrite(t *testing.T, a *api, id string, heedClaims bool, write func(*order.Order) ([]order.Event, error)) error {
 	t.Helper()
 	return aroundAWrite(t, a, id, write, func() error {
-		_, err := a.svc.Decide(context.Background(), id, true, "ann@example.com", "checked", heedClaims)
+		_, _, err := a.svc.Decide(context.Background(), id, true, "ann@example.com", "checked", heedClaims)
 		return err
 	})
 }
@@ -124,4 +128,49 @@ func TestAClaimMeetsAConcurrentClaim(t *testing.T) {
 	require.NoError(t, err)
 	by, _, _ = o.Claimant(time.Now())
 	assert.Equal(t, "ann@example.com", by, "taking over the claim she saw")
+}
+
+// A manager whose decision went through but whose answer was lost sends it again: the
+// repeat is answered 200 with the order as it is now, Idempotent-Replayed, and records
+// nothing. Another decision on the decided order is 409 saying who decided what; it was
+// 409 "cannot reject order in status ..." for both, and the retrying client could not
+// tell its own decision from another's (a probe). A rejection needs a reason, as on the
+// dashboard: the API rejected without one, leaving the audit and the customer's
+// cancellation detail blank.
+func TestADecisionSentAgainIsAnsweredAsTaken(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{ManagerTokens: httpx.Tokens{"ana@example.com": "tok-ana-7f3a9c1e52", "bob@example.com": "tok-bob-7f3a9c1e52"}})
+	ana := map[string]string{"Authorization": "Bearer tok-ana-7f3a9c1e52"}
+	bob := map[string]string{"Authorization": "Bearer tok-bob-7f3a9c1e52"}
+	decide := func(id string, approved bool, reason string, as map[string]string) response {
+		body, err := json.Marshal(map[string]any{"orderId": id, "approved": approved, "reason": reason})
+		require.NoError(t, err)
+		return a.do(t, http.MethodPost, "/api/orders/approve", bytes.NewReader(body), as)
+	}
+	events := func(id string) int {
+		var n int
+		require.NoError(t, a.pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE stream_id = $1`, id).Scan(&n))
+		return n
+	}
+
+	held := a.place(t, `{"items":[{"sku":"SKU-031","quantity":1}],"total":50000}`)
+	r := decide(held, false, " ", ana)
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	assert.Contains(t, string(r.body), `"field":"reason"`)
+
+	r = decide(held, true, "checked by phone", ana)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Empty(t, r.header.Get("Idempotent-Replayed"))
+	recorded := events(held)
+
+	r = decide(held, true, "checked again", ana)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	assert.Equal(t, "true", r.header.Get("Idempotent-Replayed"))
+	assert.JSONEq(t, `{"id":"`+held+`","status":"reserving_inventory","decidedBy":"ana@example.com"}`, string(r.body))
+	assert.Equal(t, recorded, events(held), "a repeat records nothing")
+
+	for _, other := range []response{decide(held, false, "fraud", ana), decide(held, true, "", bob)} {
+		require.Equal(t, http.StatusConflict, other.status, "%s", other.body)
+		assert.Contains(t, string(other.body), "was already approved by ana@example.com")
+	}
 }

@@ -899,7 +899,9 @@ type PlaceOrderParams struct {
 type ApproveOrderJSONBody struct {
 	Approved bool    `json:"approved"`
 	OrderId  OrderID `json:"orderId"`
-	Reason   *string `json:"reason,omitempty"`
+
+	// Reason Why: recorded with the decision. Required to reject (approved false), 400 without it: it is the customer's cancellation detail and the audit's record.
+	Reason *string `json:"reason,omitempty"`
 }
 
 // ApproveOrder200JSONResponseBodyStatus defines parameters for ApproveOrder.
@@ -1164,12 +1166,16 @@ type ClientInterface interface {
 
 	// ApproveOrderWithBody A manager approves or rejects an order awaiting approval; the decider is the token's manager
 	//
+	// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/orders/approve (the `ApproveOrder` operationId).
 	ApproveOrderWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ApproveOrder A manager approves or rejects an order awaiting approval; the decider is the token's manager
+	//
+	// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1309,6 +1315,8 @@ func (c *Client) PlaceOrder(ctx context.Context, params *PlaceOrderParams, body 
 
 // ApproveOrderWithBody A manager approves or rejects an order awaiting approval; the decider is the token's manager
 //
+// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/orders/approve (the `ApproveOrder` operationId).
@@ -1325,6 +1333,8 @@ func (c *Client) ApproveOrderWithBody(ctx context.Context, contentType string, b
 }
 
 // ApproveOrder A manager approves or rejects an order awaiting approval; the decider is the token's manager
+//
+// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2190,12 +2200,16 @@ type ClientWithResponsesInterface interface {
 
 	// ApproveOrderWithBodyWithResponse A manager approves or rejects an order awaiting approval; the decider is the token's manager
 	//
+	// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/orders/approve (the `ApproveOrder` operationId).
 	ApproveOrderWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApproveOrderResponse, error)
 
 	// ApproveOrderWithResponse A manager approves or rejects an order awaiting approval; the decider is the token's manager
+	//
+	// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2486,6 +2500,11 @@ func (r PlaceOrderResponse) ContentType() string {
 	return ""
 }
 
+// ApproveOrderResponse200Headers the declared response headers of an HTTP 200 response for ApproveOrder
+type ApproveOrderResponse200Headers struct {
+	IdempotentReplayed *string
+}
+
 // ApproveOrderResponse401Headers the declared response headers of an HTTP 401 response for ApproveOrder
 type ApproveOrderResponse401Headers struct {
 	WWWAuthenticate string
@@ -2519,6 +2538,8 @@ type ApproveOrderResponse struct {
 	JSON413 *TooLarge
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ApproveOrderResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ApproveOrderResponse401Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -3449,6 +3470,8 @@ func (c *ClientWithResponses) PlaceOrderWithResponse(ctx context.Context, params
 
 // ApproveOrderWithBodyWithResponse A manager approves or rejects an order awaiting approval; the decider is the token's manager
 //
+// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/orders/approve (the `ApproveOrder` operationId).
@@ -3461,6 +3484,8 @@ func (c *ClientWithResponses) ApproveOrderWithBodyWithResponse(ctx context.Conte
 }
 
 // ApproveOrderWithResponse A manager approves or rejects an order awaiting approval; the decider is the token's manager
+//
+// Two managers deciding at once: the first wins, the second is answered 409 naming who decided what. The same manager sending the same decision again (a retry of one whose answer was lost) is answered 200 with the order as it is now and Idempotent-Replayed: true, recording nothing; another reason in the repeat is not recorded.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3908,6 +3933,16 @@ func ParseApproveOrderResponse(rsp *http.Response) (*ApproveOrderResponse, error
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers ApproveOrderResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers ApproveOrderResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {

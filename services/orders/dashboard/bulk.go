@@ -71,7 +71,7 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 				d.Error, err = s.unconfirmed(r.Context(), id, "")
 			}
 			if err == nil && d.Error == "" {
-				_, err = s.cmds.Decide(r.Context(), id, b.Approved, m.Email, b.Reason, true)
+				err = s.decideHere(r.Context(), id, b.Approved, m.Email, b.Reason, true)
 			}
 			if err != nil {
 				var refused bool

@@ -46,7 +46,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		d.AtConfirm = d.Error != ""
 	}
 	if err == nil && d.Error == "" {
-		_, err = s.cmds.Decide(r.Context(), id, d.Approved, m.Email, reason, r.PostForm.Get("override") != "1")
+		err = s.decideHere(r.Context(), id, d.Approved, m.Email, reason, r.PostForm.Get("override") != "1")
 	}
 	if apperr.ErrorCode(err) == apperr.CodeNotFound {
 		// No such order: a 404, as the API answers, not a refusal of the form (422).
@@ -107,6 +107,17 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))
+}
+
+// decideHere takes a manager's decision from the desk (Decide). The decision the manager
+// had already taken (a form sent again, a second tab) is refused as another's is, so the
+// page says "Already decided by …" rather than reporting a decision it did not record.
+func (s *Service) decideHere(ctx context.Context, id string, approved bool, manager, reason string, heedClaims bool) error {
+	_, repeated, err := s.cmds.Decide(ctx, id, approved, manager, reason, heedClaims)
+	if err == nil && repeated {
+		return apperr.Errorf(apperr.CodeConflict, "order %s was already decided so by %s", id, manager)
+	}
+	return err
 }
 
 // unconfirmed explains why approving a very large order is refused: its short id was not

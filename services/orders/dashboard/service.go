@@ -65,7 +65,7 @@ type Config struct {
 
 // Commands are the managers' decisions on orders, which the orders service takes.
 type Commands interface {
-	Decide(ctx context.Context, orderID string, approved bool, manager, reason string, heedClaims bool) (*order.Order, error)
+	Decide(ctx context.Context, orderID string, approved bool, manager, reason string, heedClaims bool) (o *order.Order, repeated bool, err error)
 	Claim(ctx context.Context, orderID, manager, over string, release bool) (*order.Order, error)
 	AddNote(ctx context.Context, orderID, manager, text string) error
 	WorkOnTicket(ctx context.Context, orderID, kind, manager, action, value string) error
