@@ -303,7 +303,8 @@ func (c *catalogClient) fetch(ctx context.Context, skus []string) (map[string]or
 		Items []inventory.CatalogItem `json:"items"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("decode catalog: %w", err)
+		// A proxy's page, or a body cut off: the catalog is as good as unreachable.
+		return nil, fmt.Errorf("%w: %v", apperr.Errorf(apperr.CodeUnavailable, "the catalog's answer could not be read when pricing the order; retry later"), err)
 	}
 	prices := make(map[string]order.Price, len(body.Items))
 	c.mu.Lock()

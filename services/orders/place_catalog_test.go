@@ -2,7 +2,9 @@ package orders_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,13 +53,21 @@ func TestPlaceOrderIsPricedFromTheCatalog(t *testing.T) {
 	assert.Equal(t, true, decodeObject(t, a.get(t, "/api/orders/"+flagged).body)["newCustomer"], "the client's flag may raise the risk")
 }
 
-// An unreachable catalog is a 503 the client may retry, and nothing is stored.
+// An unreachable catalog is a 503 the client may retry, and nothing is stored. So is one
+// whose answer cannot be read (a proxy's page, a body cut off): it was a 500 "internal",
+// which says nothing of trying again (a review).
 func TestPlaceOrderWithoutTheCatalogIsRetryable(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t, orders.Config{WarehouseURL: "http://127.0.0.1:1"})
-	r := a.post(t, businessCaseBody, nil)
-	assertError(t, r, http.StatusServiceUnavailable, "unavailable", "")
-	require.Equal(t, storedCounts{}, a.counts(t))
+	garbled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `<html>Bad gateway`)
+	}))
+	t.Cleanup(garbled.Close)
+	for _, catalog := range []string{"http://127.0.0.1:1", garbled.URL} {
+		a := newAPI(t, orders.Config{WarehouseURL: catalog})
+		r := a.post(t, businessCaseBody, nil)
+		assertError(t, r, http.StatusServiceUnavailable, "unavailable", "")
+		require.Equal(t, storedCounts{}, a.counts(t))
+	}
 }
 
 // Found by a probe: a catalog price in a fraction of a yen was taken, the order's stock
