@@ -201,3 +201,48 @@ func TestListOrdersRejectsBadQuery(t *testing.T) {
 		assert.Equal(t, http.StatusOK, a.get(t, "/api/orders?"+q).status, q)
 	}
 }
+
+// The support tickets are listed a page at a time, newest first, every ticket once: the
+// list stopped at 500 tickets without saying so, and the older ones could not be reached
+// (a probe).
+func TestSupportTicketsArePagedThrough(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	_, err := a.pool.Exec(context.Background(), `INSERT INTO orders.support_tickets (id, order_id, kind, reason)
+		SELECT g, 'ord-' || (g % 3), 'kind-' || g, 'r' FROM generate_series(1, 620) g`)
+	require.NoError(t, err)
+
+	pages := func(query string) (ids []int64, sizes []int) {
+		cursor := ""
+		for {
+			r := a.get(t, "/api/support-tickets?"+query+"&cursor="+url.QueryEscape(cursor))
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			var page struct {
+				Tickets    []struct{ ID int64 }
+				NextCursor string
+			}
+			require.NoError(t, json.Unmarshal(r.body, &page))
+			sizes = append(sizes, len(page.Tickets))
+			for _, tk := range page.Tickets {
+				ids = append(ids, tk.ID)
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				return ids, sizes
+			}
+			require.Less(t, len(sizes), 100, "the pages never end")
+		}
+	}
+	ids, sizes := pages("limit=200")
+	assert.Equal(t, []int{200, 200, 200, 20}, sizes)
+	require.Len(t, ids, 620)
+	for i, id := range ids {
+		require.Equal(t, int64(620-i), id, "newest first, every ticket once")
+	}
+	ids, sizes = pages("orderId=ord-1")
+	assert.Equal(t, []int{50, 50, 50, 50, 7}, sizes, "50 a page by default")
+	assert.Equal(t, int64(619), ids[0])
+	assert.Equal(t, int64(1), ids[len(ids)-1])
+
+	assertError(t, a.get(t, "/api/support-tickets?cursor=x"), http.StatusBadRequest, "invalid", "cursor")
+	assertError(t, a.get(t, "/api/support-tickets?limit=201"), http.StatusBadRequest, "invalid", "limit")
+}

@@ -3,6 +3,7 @@ package orders
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -130,6 +131,19 @@ const (
 	maxPageSize     = 200
 )
 
+// pageSize reads a list's ?limit=: defaultPageSize when absent.
+func pageSize(q url.Values) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return defaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPageSize {
+		return 0, apperr.FieldErrorf("limit", "limit must be an integer from 1 to %d", maxPageSize)
+	}
+	return n, nil
+}
+
 // listOrders handles GET /api/orders?status=&limit=&cursor=: newest first, keyset-paginated
 // over the order_summaries read model so every page costs the same.
 func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
@@ -147,14 +161,10 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		status = string(st)
 	}
-	limit := defaultPageSize
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("limit", "limit must be an integer from 1 to %d", maxPageSize))
-			return
-		}
-		limit = n
+	limit, err := pageSize(q)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
 	}
 	after, err := projections.DecodePlacedCursor(q.Get("cursor"))
 	if err != nil {

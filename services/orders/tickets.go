@@ -2,8 +2,10 @@ package orders
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/httpx"
@@ -19,9 +21,11 @@ type ticketView struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// listTickets handles GET /api/support-tickets?orderId=.
+// listTickets handles GET /api/support-tickets?orderId=&limit=&cursor=: newest first,
+// keyset-paginated on the ticket's id (the position of the event that opened it), so
+// every ticket is reachable whatever their number; it stopped at 500 without saying so.
 func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
-	q, err := httpx.Query(r, "orderId")
+	q, err := httpx.Query(r, "orderId", "limit", "cursor")
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -31,16 +35,34 @@ func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	tickets, err := projections.TicketsByID(r.Context(), s.pool, orderID, 500)
+	limit, err := pageSize(q)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
+	}
+	var before int64
+	if c := q.Get("cursor"); c != "" {
+		if before, err = strconv.ParseInt(c, 10, 64); err != nil || before < 1 {
+			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("cursor", "cursor is malformed: continue from the previous page's nextCursor"))
+			return
+		}
+	}
+	tickets, err := projections.TicketsByID(r.Context(), s.pool, orderID, before, limit+1)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	resp := map[string]any{}
+	if len(tickets) > limit {
+		tickets = tickets[:limit]
+		resp["nextCursor"] = strconv.FormatInt(tickets[limit-1].ID, 10)
 	}
 	list := make([]ticketView, len(tickets))
 	for i, t := range tickets {
 		list[i] = ticketView{ID: t.ID, OrderID: t.OrderID, Kind: t.Kind, Reason: t.Reason, Status: t.Status, CreatedAt: t.CreatedAt}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"tickets": list})
+	resp["tickets"] = list
+	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
 // listNotifications handles GET /api/orders/{id}/notifications.

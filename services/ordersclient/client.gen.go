@@ -915,11 +915,15 @@ type GetOrder200JSONResponseBody struct {
 // ListSupportTicketsParams defines parameters for ListSupportTickets.
 type ListSupportTicketsParams struct {
 	OrderId *OrderID `form:"orderId,omitempty" json:"orderId,omitempty"`
+	Limit   *int     `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor nextCursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
-	// Outcome Each webhook is stored once, with the outcome of its first delivery; a duplicate is answered (outcome duplicate) but not stored again.
+	// Outcome Each webhook is stored once, receivedAt its first delivery, with its outcome as it stands: unknown_order while no delivery of it came for an order known here, accepted once one did (a provider's retry after the order became known); a duplicate is answered (outcome duplicate) but not stored again.
 	Outcome *ListWebhooksParamsOutcome `form:"outcome,omitempty" json:"outcome,omitempty"`
 }
 
@@ -1197,7 +1201,7 @@ type ClientInterface interface {
 	// Corresponds with GET /api/orders/{id}/notifications (the `ListNotifications` operationId).
 	ListNotifications(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListSupportTickets Support tickets
+	// ListSupportTickets Support tickets, newest first, a page at a time
 	//
 	// Corresponds with GET /api/support-tickets (the `ListSupportTickets` operationId).
 	ListSupportTickets(ctx context.Context, params *ListSupportTicketsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1396,7 +1400,7 @@ func (c *Client) ListNotifications(ctx context.Context, id OrderID, reqEditors .
 	return c.Client.Do(req)
 }
 
-// ListSupportTickets Support tickets
+// ListSupportTickets Support tickets, newest first, a page at a time
 //
 // Corresponds with GET /api/support-tickets (the `ListSupportTickets` operationId).
 func (c *Client) ListSupportTickets(ctx context.Context, params *ListSupportTicketsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1873,6 +1877,30 @@ func NewListSupportTicketsRequest(server string, params *ListSupportTicketsParam
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -2237,7 +2265,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/orders/{id}/notifications (the `ListNotifications` operationId).
 	ListNotificationsWithResponse(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*ListNotificationsResponse, error)
 
-	// ListSupportTicketsWithResponse Support tickets
+	// ListSupportTicketsWithResponse Support tickets, newest first, a page at a time
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2880,7 +2908,9 @@ type ListSupportTicketsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Tickets []Ticket `json:"tickets"`
+		// NextCursor Present when more tickets follow: pass it as cursor for the next page.
+		NextCursor *string  `json:"nextCursor,omitempty"`
+		Tickets    []Ticket `json:"tickets"`
 	}
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
@@ -2896,7 +2926,9 @@ type ListSupportTicketsResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListSupportTicketsResponse) GetJSON200() *struct {
-	Tickets []Ticket `json:"tickets"`
+	// NextCursor Present when more tickets follow: pass it as cursor for the next page.
+	NextCursor *string  `json:"nextCursor,omitempty"`
+	Tickets    []Ticket `json:"tickets"`
 } {
 	return r.JSON200
 }
@@ -3537,7 +3569,7 @@ func (c *ClientWithResponses) ListNotificationsWithResponse(ctx context.Context,
 	return ParseListNotificationsResponse(rsp)
 }
 
-// ListSupportTicketsWithResponse Support tickets
+// ListSupportTicketsWithResponse Support tickets, newest first, a page at a time
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4210,7 +4242,9 @@ func ParseListSupportTicketsResponse(rsp *http.Response) (*ListSupportTicketsRes
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Tickets []Ticket `json:"tickets"`
+			// NextCursor Present when more tickets follow: pass it as cursor for the next page.
+			NextCursor *string  `json:"nextCursor,omitempty"`
+			Tickets    []Ticket `json:"tickets"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err

@@ -30,8 +30,9 @@ func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	outcome := q.Get("outcome")
-	// A duplicate is answered, not stored: the inbox holds each webhook once, with the
-	// outcome of its first delivery.
+	// A duplicate is answered, not stored: the inbox holds each webhook once, received at
+	// its first delivery, with its outcome as it stands: unknown_order until a delivery of
+	// it came for a known order, then accepted.
 	switch outcome {
 	case "", outcomeAccepted, outcomeUnknownOrder:
 	default:
