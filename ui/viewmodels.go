@@ -21,6 +21,9 @@ type Page struct {
 	DevMode bool
 	// KeepAlive is how often the live stream says it is there when idle (live.js).
 	KeepAlive time.Duration
+	// Now is the server's time as it rendered the page: live.js counts "time left" and a
+	// claim's end from it, not from the browser's clock, which may be minutes off.
+	Now time.Time
 	// PendingDigest, on the pending page, names the rows it shows (ui.Digest): the live
 	// stream replaces the list at first only if it differs, so nothing typed is wiped.
 	PendingDigest string

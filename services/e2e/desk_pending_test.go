@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -326,4 +327,32 @@ func TestDeskFieldsAreReadableInBothThemes(t *testing.T) {
 			assert.Contains(t, seen, field, "%s theme", theme)
 		}
 	}
+}
+
+// The dashboard's clocks count on the server's time, not the browser's: with the
+// manager's computer two days fast, live orders showed "overdue", waiting "2d", and a
+// claim the server still enforces "lapsed" (a review).
+func TestDeskClocksKeepTheServersTime(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	do(t, alice,
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+				Source: `(() => { const real = Date.now; Date.now = () => real() + 2*24*3600*1000; })()`})
+			return err
+		}),
+		chromedp.Navigate(s.orders+"/dashboard/approvals"),
+		chromedp.WaitVisible(readyRow(id)),
+		chromedp.Click(in(id, `[data-testid=claim-button]`)),
+		chromedp.WaitVisible(in(id, `[data-testid=release-button]`)),
+	)
+	// "Waiting" counts from a time set 2h 5m before the server's: once it reads so, the
+	// clocks have ticked on the page as it is.
+	get(t, alice, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		const served = Date.parse(document.body.dataset.serverNow);
+		document.querySelector('[data-testid=pending-row][data-order-id=%q] [data-testid=pending-waiting]').dataset.since = new Date(served - (2*60+5)*60000 - 1000).toISOString();
+		return true })()`, id)))
+	do(t, alice, until(fmt.Sprintf(`document.querySelector('[data-order-id=%q] [data-testid=pending-waiting]').textContent === '2h 5m'`, id)))
+	assert.Regexp(t, `^5\dm$`, textOf(t, alice, in(id, `[data-testid=pending-time-left]`)), "an hour to decide, counted on the server's clock")
+	assert.NotContains(t, textOf(t, alice, in(id, `[data-testid=claim-text]`)), "lapsed")
 }

@@ -1,7 +1,10 @@
 // Clocks and the tab title of every dashboard page (issue 12). "Waiting" and "time left"
 // on the pending cards are worked out again every second from the times the server
 // wrote (data-since, data-deadline), in the server's own format, so they do not freeze
-// between live updates. The tab title leads with the pending count and follows the
+// between live updates. They count on the server's clock, not the browser's: the page
+// carries the server's time as it rendered it (data-server-now), and the clocks keep the
+// difference. A browser ten minutes fast showed live orders "overdue" and claims the
+// server still enforces "lapsed" (a review). The tab title leads with the pending count and follows the
 // navigation badge, which the live stream keeps current. Served from /dashboard/static
 // (the CSP allows only our own scripts); without it the page shows the server's values.
 (function () {
@@ -21,8 +24,11 @@
     if (el.textContent !== text) { el.textContent = text; }
   }
 
+  var skew = Date.parse(document.body.getAttribute("data-server-now")) - Date.now();
+  if (isNaN(skew)) { skew = 0; }
+
   function tick() {
-    var now = Date.now();
+    var now = Date.now() + skew;
     document.querySelectorAll("[data-since]").forEach(function (el) {
       var t = Date.parse(el.getAttribute("data-since"));
       if (!isNaN(t)) { set(el, human(now - t)); }

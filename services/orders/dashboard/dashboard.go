@@ -96,7 +96,7 @@ func dashboardHeaders(h http.HandlerFunc) http.HandlerFunc {
 // page fills the frame every signed-in page shares.
 func (s *Service) page(ctx context.Context, m manager, nav, title string) (ui.Page, error) {
 	n, err := s.pendingCount(ctx)
-	return ui.Page{Title: title, Nav: nav, Manager: m.Email, CSRFToken: m.CSRF, PendingCount: n, DevMode: s.cfg.DevMode, KeepAlive: s.cfg.KeepAlive}, err
+	return ui.Page{Title: title, Nav: nav, Manager: m.Email, CSRFToken: m.CSRF, PendingCount: n, DevMode: s.cfg.DevMode, KeepAlive: s.cfg.KeepAlive, Now: s.now()}, err
 }
 
 // failPage answers a page request that could not be served.
