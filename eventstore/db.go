@@ -365,6 +365,11 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 			cfg.ConnConfig.RuntimeParams[k] = v
 		}
 	}
+	// Every session in UTC, whatever the URL, PGTZ or the server's default say: the log's
+	// created_at (watermill's) is a timestamp without time zone, written as the session's
+	// local time, so sessions in different zones wrote times hours apart, and a zone with
+	// summer time made the lag an hour off across each change (a review).
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	if !setsIdleTimeout(cfg.ConnConfig) {
 		cfg.AfterConnect = idleTimeout
 	}

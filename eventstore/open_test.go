@@ -253,3 +253,30 @@ func migrating(ctx context.Context, pool *pgxpool.Pool) <-chan error {
 	go func() { migrated <- eventstore.Migrate(ctx, pool) }()
 	return migrated
 }
+
+// Every session of ours is in UTC, whatever the URL or the database's setting say: the
+// log's created_at is a timestamp without time zone written as the session's local time,
+// so a session in Europe/Berlin wrote times an hour ahead of one in UTC, and the lag read
+// an hour off across each summer-time change (a review).
+func TestEverySessionIsInUTC(t *testing.T) {
+	ctx := context.Background()
+	plain := pgtest.URL(t)
+	admin, err := pgx.Connect(ctx, plain)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = ''America/New_York''', current_database()); END $$`)
+	require.NoError(t, admin.Close(ctx))
+	require.NoError(t, err)
+	u, err := url.Parse(plain)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("timezone", "Europe/Berlin")
+	u.RawQuery = q.Encode()
+	for _, databaseURL := range []string{plain, u.String()} {
+		pool, err := eventstore.Connect(ctx, databaseURL, "orders")
+		require.NoError(t, err)
+		var zone string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT current_setting('TimeZone')`).Scan(&zone))
+		pool.Close()
+		assert.Equal(t, "UTC", zone, databaseURL)
+	}
+}

@@ -32,8 +32,8 @@ const LagCountLimit = 100_000
 // whole table, the planner, which cannot know where the position lies, scanned all of it
 // (a probe's 3M-event log: every scrape of the orders service timed out).
 func lagQuery(topic string) string {
-	// created_at is a timestamp without time zone written as the session's local time:
-	// compared with LOCALTIMESTAMP, the zone cancels out.
+	// created_at is a timestamp without time zone written as the session's local time,
+	// which is UTC in every session of ours (Connect): compared with LOCALTIMESTAMP.
 	return fmt.Sprintf(`SELECT count(*), coalesce(extract(epoch FROM LOCALTIMESTAMP - min(behind.created_at)), 0)::float8
 		FROM %s o CROSS JOIN LATERAL (
 			SELECT m.created_at FROM %s m
