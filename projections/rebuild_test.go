@@ -29,6 +29,7 @@ var readModels = []struct{ table, key, where string }{
 	{"order_counts", "dimension, bucket", "n <> 0"},
 	{"pending_approvals", "order_id", "true"},
 	{"support_tickets", "id", "true"},
+	{"ticket_comments", "id", "true"},
 }
 
 // checksums is an md5 of every read model's rows in schema, in key order.

@@ -61,9 +61,14 @@ func (t *ticketRows) add(r eventstore.Recorded, e order.Event, _ *OrderAt) {
 
 // write inserts the tickets the events record, then applies their changes. A row's id is
 // its event's position, so a rebuild produces the same ids, and a redelivered event
-// conflicts instead of inserting twice; a change applies only to a row that reflects an
-// older event (last_position), so a late one cannot undo a newer one. Fresh rows are
-// copied in.
+// conflicts instead of inserting twice. An assignment applies only to a row that reflects
+// an older one (last_position), so a late one cannot undo a newer one; a close, which
+// comes once and after every assignment of its ticket, applies to an open row and leaves
+// last_position alone. The log hands a stream's events over in the order their
+// transactions took ids, not always by position: an assignment that committed first but
+// came after a close (its writer had taken its id, then met a conflict and retried) was
+// skipped as older than the close, and the closed ticket lost its assignee, live and in a
+// rebuild (a review). Fresh rows are copied in.
 func (t *ticketRows) write(ctx context.Context, tx pgx.Tx, schema string, fresh bool) error {
 	c := *t
 	*t = ticketRows{}
@@ -87,8 +92,8 @@ func (t *ticketRows) write(ctx context.Context, tx pgx.Tx, schema string, fresh 
 	for _, ch := range c.changes {
 		if ch.closed {
 			_, err = tx.Exec(ctx, `UPDATE `+table(schema, "support_tickets")+`
-				SET status = 'closed', closed_by = $3, resolution = $4, closed_at = $5, last_position = $6
-				WHERE order_id = $1 AND kind = $2 AND last_position < $6`, ch.order, ch.kind, ch.by, ch.txt, ch.at, ch.position)
+				SET status = 'closed', closed_by = $3, resolution = $4, closed_at = $5
+				WHERE order_id = $1 AND kind = $2 AND status <> 'closed'`, ch.order, ch.kind, ch.by, ch.txt, ch.at)
 		} else {
 			_, err = tx.Exec(ctx, `UPDATE `+table(schema, "support_tickets")+`
 				SET assignee = $3, last_position = $4
