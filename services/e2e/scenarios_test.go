@@ -160,7 +160,8 @@ func TestConcurrentManagerDecisions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-startGate
-			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved},
+			reason := fmt.Sprintf("decision %d", i) // a rejection needs one
+			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved, Reason: &reason},
 				ordersclient.WithHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {fmt.Sprintf("manager-%d", i)}}))
 			if err != nil {
 				return
