@@ -65,7 +65,7 @@ func (s *summaryRows) add(_ eventstore.Recorded, _ order.Event, o *OrderAt) {
 
 // write upserts the rows in order id order, so a rebuild's writer and the live consumer
 // cannot deadlock on them, and, in the same statement, the orders_by_status row of every
-// summary written whose status, total or risk is new there; in the live schema, after
+// summary written whose status, total, risk or customer is new there; in the live schema, after
 // locking the counters.
 func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ bool) error {
 	if len(s.latest) == 0 {
@@ -103,12 +103,14 @@ func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ boo
 				status = excluded.status, risk_score = excluded.risk_score, cancel_reason = excluded.cancel_reason,
 				updated_at = excluded.updated_at, last_position = excluded.last_position
 			WHERE s.last_position < excluded.last_position
-			RETURNING order_id, status, created_at, total_cents, risk_score
+			RETURNING order_id, status, created_at, total_cents, risk_score, customer_id
 		)
-		INSERT INTO `+table(schema, "orders_by_status")+` AS b (order_id, status, created_at, total_cents, risk_score)
-		SELECT order_id, status, created_at, total_cents, risk_score FROM written ORDER BY order_id
-		ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, total_cents = excluded.total_cents, risk_score = excluded.risk_score
-		WHERE (b.status, b.total_cents, b.risk_score) IS DISTINCT FROM (excluded.status, excluded.total_cents, excluded.risk_score)`,
+		INSERT INTO `+table(schema, "orders_by_status")+` AS b (order_id, status, created_at, total_cents, risk_score, customer_id)
+		SELECT order_id, status, created_at, total_cents, risk_score, customer_id FROM written ORDER BY order_id
+		ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, total_cents = excluded.total_cents, risk_score = excluded.risk_score,
+			customer_id = excluded.customer_id
+		WHERE (b.status, b.total_cents, b.risk_score, b.customer_id) IS DISTINCT FROM
+			(excluded.status, excluded.total_cents, excluded.risk_score, excluded.customer_id)`,
 		c.id, c.status, c.customerID, c.email, c.newCustomer, c.total, c.currency,
 		c.items, c.risk, c.cancelReason, c.created, c.updated, c.position)
 	if err != nil {

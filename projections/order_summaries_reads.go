@@ -74,10 +74,14 @@ func DecodePlacedCursor(s string) (*SummaryKey, error) {
 }
 
 // QueueKnownCustomer queues on b the question whether the customer has completed an
-// order before; *known holds the answer once b is sent.
+// order before; *known holds the answer once b is sent. It is one probe of the index of
+// the completed orders' customers (sql/00094), whatever the customer's history: walking
+// the customer's summaries until a completed one read every order of a customer with
+// none. A completed order written by a release before 00094 has no customer there until
+// its row is written again: during a rolling upgrade its customer may be taken as new.
 func QueueKnownCustomer(b *pgx.Batch, customerID string, known *bool) {
-	b.Queue(`SELECT EXISTS (SELECT 1 FROM orders.order_summaries WHERE customer_id = $1 AND status = $2)`,
-		customerID, order.StatusCompleted).QueryRow(func(row pgx.Row) error {
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM orders.orders_by_status WHERE customer_id = $1 AND status = '`+string(order.StatusCompleted)+`')`,
+		customerID).QueryRow(func(row pgx.Row) error {
 		if err := row.Scan(known); err != nil {
 			return fmt.Errorf("known customer: %w", err)
 		}

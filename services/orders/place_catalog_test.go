@@ -43,9 +43,10 @@ func TestPlaceOrderIsPricedFromTheCatalog(t *testing.T) {
 	assert.Equal(t, true, decodeObject(t, a.get(t, "/api/orders/"+stranger).body)["newCustomer"])
 
 	// A customer with a completed order is known, unless the client says otherwise.
-	_, err := a.pool.Exec(context.Background(), `INSERT INTO orders.order_summaries
+	_, err := a.pool.Exec(context.Background(), `WITH s AS (INSERT INTO orders.order_summaries
 		(order_id, status, customer_id, total_cents, currency, item_count, created_at, updated_at, last_position)
-		VALUES ('earlier', 'completed', 'c-known', 5000, 'USD', 1, now(), now(), 1)`)
+		VALUES ('earlier', 'completed', 'c-known', 5000, 'USD', 1, now(), now(), 1) RETURNING order_id, status, customer_id, created_at)
+		INSERT INTO orders.orders_by_status (order_id, status, customer_id, created_at) SELECT * FROM s`)
 	require.NoError(t, err)
 	known := a.place(t, `{"items":[{"sku":"SKU-001","quantity":1}],"customerId":"c-known"}`)
 	assert.Equal(t, false, decodeObject(t, a.get(t, "/api/orders/"+known).body)["newCustomer"])
