@@ -368,7 +368,14 @@ func Connect(ctx context.Context, databaseURL, app string) (*pgxpool.Pool, error
 	// Every session in UTC, whatever the URL, PGTZ or the server's default say: the log's
 	// created_at (watermill's) is a timestamp without time zone, written as the session's
 	// local time, so sessions in different zones wrote times hours apart, and a zone with
-	// summer time made the lag an hour off across each change (a review).
+	// summer time made the lag an hour off across each change (a review). Postgres takes
+	// the name in any case (TimeZone=…): every spelling the URL used goes, or the one sent
+	// last won.
+	for k := range cfg.ConnConfig.RuntimeParams {
+		if strings.EqualFold(k, "timezone") {
+			delete(cfg.ConnConfig.RuntimeParams, k)
+		}
+	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	if !setsIdleTimeout(cfg.ConnConfig) {
 		cfg.AfterConnect = idleTimeout

@@ -271,7 +271,16 @@ func TestEverySessionIsInUTC(t *testing.T) {
 	q := u.Query()
 	q.Set("timezone", "Europe/Berlin")
 	u.RawQuery = q.Encode()
-	for _, databaseURL := range []string{plain, u.String()} {
+	spelled := *u
+	q = spelled.Query()
+	q.Del("timezone")
+	q.Set("TimeZone", "Europe/Berlin") // as Postgres spells it: sent beside ours, the last won
+	spelled.RawQuery = q.Encode()
+	urls := []string{plain, u.String()}
+	for range 10 { // the two names went in random order: one try in two was Berlin's
+		urls = append(urls, spelled.String())
+	}
+	for _, databaseURL := range urls {
 		pool, err := eventstore.Connect(ctx, databaseURL, "orders")
 		require.NoError(t, err)
 		var zone string
