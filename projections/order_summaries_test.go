@@ -461,3 +461,36 @@ func TestKnownCustomerIsOneLookupWhateverTheHistory(t *testing.T) {
 		assert.LessOrEqual(t, pages, 4, "%s: pages read", c.customer)
 	}
 }
+
+// A release before sql/00094 writes orders_by_status without the customer, and keeps
+// doing so while a rolling upgrade lasts: an order it completed then is never written
+// again, and its customer stayed unknown for good (a review). Its rows take the customer
+// from the order's summary.
+func TestAnOlderReleasesCompletedOrderMakesItsCustomerKnown(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	olderRelease := func(status string, position int) { // the summaries' write before sql/00094
+		_, err := pool.Exec(ctx, `WITH written AS (
+				INSERT INTO orders.order_summaries AS s (order_id, status, customer_id, total_cents, currency, item_count, created_at, updated_at, last_position)
+				VALUES ('ord-older', $1, 'c-older', 100, 'USD', 1, now(), now(), $2)
+				ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at, last_position = excluded.last_position
+				WHERE s.last_position < excluded.last_position
+				RETURNING order_id, status, created_at, total_cents, risk_score)
+			INSERT INTO orders.orders_by_status AS b (order_id, status, created_at, total_cents, risk_score)
+			SELECT order_id, status, created_at, total_cents, risk_score FROM written
+			ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, total_cents = excluded.total_cents, risk_score = excluded.risk_score
+			WHERE (b.status, b.total_cents, b.risk_score) IS DISTINCT FROM (excluded.status, excluded.total_cents, excluded.risk_score)`, status, position)
+		require.NoError(t, err)
+	}
+	known := func() bool {
+		var k bool
+		b := &pgx.Batch{}
+		projections.QueueKnownCustomer(b, "c-older", &k)
+		require.NoError(t, pool.SendBatch(ctx, b).Close())
+		return k
+	}
+	olderRelease(string(order.StatusPlaced), 1)
+	assert.False(t, known())
+	olderRelease(string(order.StatusCompleted), 9)
+	assert.True(t, known(), "the customer of an order an older release completed is known")
+}

@@ -9,6 +9,23 @@
 -- history. (An index on the summaries would make their status updates non-HOT: sql/00074.)
 ALTER TABLE orders.orders_by_status ADD COLUMN IF NOT EXISTS customer_id TEXT;
 
+-- A release before this one writes the rows without their customer, and keeps doing so
+-- while a rolling upgrade lasts: an order it completed then would never be written again
+-- (completed is the end), and its customer would stay unknown for good (a review). A row
+-- written without its customer takes it from the order's summary, which has it from the
+-- order's placement; this release's writer always gives it, and the trigger's condition
+-- then calls nothing.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION orders.orders_by_status_customer() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT s.customer_id INTO NEW.customer_id FROM orders.order_summaries s WHERE s.order_id = NEW.order_id;
+    RETURN NEW;
+END $$;
+-- +goose StatementEnd
+DROP TRIGGER IF EXISTS orders_by_status_customer ON orders.orders_by_status;
+CREATE TRIGGER orders_by_status_customer BEFORE INSERT OR UPDATE ON orders.orders_by_status
+    FOR EACH ROW WHEN (NEW.customer_id IS NULL) EXECUTE FUNCTION orders.orders_by_status_customer();
+
 -- Only the completed orders' rows are filled (the index holds no other); a row gets its
 -- customer when it is written next. A thousand rows a transaction, so no order's row stays
 -- locked for long.
@@ -37,4 +54,6 @@ CREATE INDEX CONCURRENTLY orders_by_status_known_customers ON orders.orders_by_s
 
 -- +goose Down
 DROP INDEX CONCURRENTLY orders.orders_by_status_known_customers;
+DROP TRIGGER orders_by_status_customer ON orders.orders_by_status;
+DROP FUNCTION orders.orders_by_status_customer();
 ALTER TABLE orders.orders_by_status DROP COLUMN customer_id;
