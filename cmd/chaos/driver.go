@@ -325,8 +325,8 @@ func (d *driver) place(ctx context.Context, t *trip) error {
 	return nil
 }
 
-// decide approves or rejects a held order. A 409 after a retry is the first attempt's
-// success when the order already shows that decision.
+// decide approves or rejects a held order. A retry after an answer lost is answered 200,
+// the decision taken (Idempotent-Replayed): any 409 is a failure.
 func (d *driver) decide(ctx context.Context, t *trip, approve bool) error {
 	reason := "chaos: rejected"
 	if approve {
@@ -345,12 +345,6 @@ func (d *driver) decide(ctx context.Context, t *trip, approve bool) error {
 	}
 	if status == http.StatusOK {
 		return nil
-	}
-	if status == http.StatusConflict {
-		o, err := d.state(ctx, t)
-		if err == nil && (o.Status == order.StatusRejected) == !approve && o.Status != order.StatusAwaitingApproval {
-			return nil
-		}
 	}
 	return fmt.Errorf("order %s decide: %d %s", t.id, status, raw)
 }

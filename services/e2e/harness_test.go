@@ -38,8 +38,11 @@ const (
 	// operatorToken reads orders, lists and inboxes; orderTokenSecret signs customers' order tokens.
 	operatorToken    = "test-operator-token"
 	orderTokenSecret = "test-order-token-secret-of-32-chars"
-	// apiManager is the manager managerToken belongs to: the decider of its approvals.
-	apiManager = "ana@example.com"
+	// apiManager is the manager managerToken belongs to: the decider of its approvals;
+	// otherManager another, with otherManagerToken.
+	apiManager        = "ana@example.com"
+	otherManager      = "bob@example.com"
+	otherManagerToken = "test-other-manager-token"
 	// ordersServiceToken is the token the orders service presents to the other services.
 	ordersServiceToken = "test-orders-service-token"
 )
@@ -127,7 +130,7 @@ func start(t *testing.T, opt options) *system {
 	}{
 		{"orders", lnOrders, func(p *pgxpool.Pool) host.Service {
 			return orders.New(p, logger.With("service", "orders"), orders.Config{
-				DevMode: opt.devMode, ManagerTokens: map[string]string{apiManager: managerToken}, PaymentWebhookSecret: paymentSecret,
+				DevMode: opt.devMode, ManagerTokens: map[string]string{apiManager: managerToken, otherManager: otherManagerToken}, PaymentWebhookSecret: paymentSecret,
 				DeliveryWebhookSecret: deliverySecret, Workflow: opt.workflow, SMTPURL: opt.smtpURL,
 				MailPollInterval: 20 * time.Millisecond, PaymentsURL: s.payments, DeliveryURL: s.delivery, WarehouseURL: s.warehouse,
 				OperatorToken: operatorToken, OrderTokenSecret: orderTokenSecret, ServiceToken: ordersServiceToken,

@@ -147,31 +147,40 @@ func TestDeliveryTimeoutOpensTicket(t *testing.T) {
 	assert.Equal(t, "awaiting_delivery", s.order(t, id).Status)
 }
 
-// Two managers decide the same order at the same moment: one wins, the other gets 409.
+// Two managers decide the same order at the same moment: one wins, the other gets 409
+// saying who decided what.
 func TestConcurrentManagerDecisions(t *testing.T) {
 	s := start(t, defaultOptions())
 	id := s.placeOrder(t, highRisk)
 	s.waitStatus(t, id, "awaiting_approval")
-	codes := make([]int, 2)
+	answers := make([]*ordersclient.ApproveOrderResponse, 2)
 	var wg sync.WaitGroup
 	startGate := make(chan struct{})
-	for i, approved := range []bool{true, false} {
+	for i, token := range []string{managerToken, otherManagerToken} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-startGate
 			reason := fmt.Sprintf("decision %d", i) // a rejection needs one
-			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: approved, Reason: &reason},
-				ordersclient.WithHeaders(http.Header{"Authorization": {"Bearer " + managerToken}, "X-Manager": {fmt.Sprintf("manager-%d", i)}}))
-			if err != nil {
-				return
+			res, err := s.api.ApproveOrderWithResponse(t.Context(), ordersclient.ApproveOrderJSONRequestBody{OrderId: id, Approved: i == 0, Reason: &reason},
+				ordersclient.WithHeaders(bearer(token)))
+			if err == nil {
+				answers[i] = res
 			}
-			codes[i] = res.StatusCode()
 		}()
 	}
 	close(startGate)
 	wg.Wait()
-	assert.ElementsMatch(t, []int{http.StatusOK, http.StatusConflict}, codes)
+	require.NotNil(t, answers[0])
+	require.NotNil(t, answers[1])
+	codes := []int{answers[0].StatusCode(), answers[1].StatusCode()}
+	require.ElementsMatch(t, []int{http.StatusOK, http.StatusConflict}, codes)
+	winner, loser := 0, 1
+	if codes[1] == http.StatusOK {
+		winner, loser = 1, 0
+	}
+	decided := map[int]string{0: "approved by " + apiManager, 1: "rejected by " + otherManager}[winner]
+	assert.Contains(t, string(answers[loser].Body), "was already "+decided)
 }
 
 // An order cancelled while its payment session is open (here at its payment deadline) has

@@ -162,7 +162,7 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Micro
 //	GET  /api/orders/{id}/events  the order's event history (operator, or its customer's token)
 //	GET  /api/orders/{id}/notifications  emails recorded for the order (operator)
 //	POST /api/orders/approve      a manager approves or rejects (Bearer token)
-//	GET  /api/support-tickets     support tickets (?orderId=) (operator)
+//	GET  /api/support-tickets     support tickets (?orderId=&limit=&cursor=) (operator)
 //	GET  /api/webhooks            the webhook inbox (?outcome=unknown_order) (operator)
 //	POST /webhooks/payment        payment provider webhook (Stripe-Signature)
 //	POST /webhooks/delivery       courier webhook (X-Courier-Signature)
