@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -167,4 +168,47 @@ func TestADeadlinesOnCommitRunsOnceCommitted(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the hook never ran")
 	}
+}
+
+// A deadline is counted fired once its transaction commits: a commit that failed had
+// counted it already, and its redelivery, which fires it, counted it again (a probe).
+func TestADeadlineIsCountedOnceItCommits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.Pool(t)
+	// A deferred constraint fails the first delivery's COMMIT, after its handler returned.
+	_, err := pool.Exec(ctx, `CREATE TABLE handled (name TEXT, CONSTRAINT once UNIQUE (name) DEFERRABLE INITIALLY DEFERRED)`)
+	require.NoError(t, err)
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{DuePollInterval: 10 * time.Millisecond})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	var deliveries atomic.Int32
+	committed := make(chan struct{}, 1)
+	require.NoError(t, log.ConsumeDue(router, "count-check", "order_deadlines", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+		rows := `INSERT INTO handled VALUES ('due')`
+		if deliveries.Add(1) == 1 {
+			rows = `INSERT INTO handled VALUES ('due'), ('due')`
+		}
+		if _, err := tx.Exec(ctx, rows); err != nil {
+			return err
+		}
+		eventstore.OnCommit(ctx, func() { committed <- struct{}{} })
+		return nil
+	}))
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), "", eventstore.Metadata{CorrelationID: "o-1"}, eventstore.Message{Name: "due", Data: map[string]string{}})
+	}))
+	go func() { _ = router.Run(ctx) }()
+	defer router.Close()
+	select {
+	case <-committed:
+	case <-ctx.Done():
+		t.Fatal("the deadline never committed")
+	}
+	require.GreaterOrEqual(t, deliveries.Load(), int32(2), "the first delivery's commit failed")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(log.Collectors()...)
+	require.Eventually(t, func() bool { return gathered(t, reg, "ordermill_deadlines_fired_total", "due") >= 1 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_deadlines_fired_total", "due"))
+	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_messages_handled_total", "count-check", "handled"))
 }
