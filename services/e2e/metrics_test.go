@@ -175,6 +175,8 @@ func TestMetricsFollowScenario1(t *testing.T) {
 		expectation{name: "ordermill_emails_total", labels: labels("kind", "order_completed", "outcome", "recorded"), min: 1, exact: true},
 		expectation{name: "ordermill_orders_waiting", labels: labels("status", "awaiting_payment"), min: 1, exact: true},
 		expectation{name: "ordermill_orders_waiting", labels: labels("status", "awaiting_delivery"), min: 0, exact: true},
+		expectation{name: "ordermill_orders_waiting", labels: labels("status", "awaiting_shipment"), min: 0, exact: true},
+		expectation{name: "ordermill_orders_waiting", labels: labels("status", "reserving_inventory"), min: 0, exact: true},
 		handled(sagas.ConsumerGroup),
 		handled(projections.ConsumerGroup),
 		expectation{name: "ordermill_message_batch_duration_seconds", labels: labels("consumer_group", sagas.ConsumerGroup, "topic", "reservation_events"), min: 1},

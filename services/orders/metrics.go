@@ -120,12 +120,16 @@ func (m *serviceMetrics) Entered(t orderstream.Transition) {
 	m.approvalWait.Observe(t.At.Sub(t.Since).Seconds())
 }
 
-// waitStatuses are the statuses in which an order waits for someone outside the system:
-// the lifecycle table's waits.
-var waitStatuses = func() []string {
+// restingStatuses are the statuses an order may rest in, every one but the ends: the
+// lifecycle's waits for someone outside the system, and the steps that wait for a
+// service's reply (reserving_inventory: the warehouse; awaiting_shipment: the delivery
+// service). With those left out, a service down for good showed in no gauge: its orders
+// piled up where nothing looked, and its consumer group's lag went with its processes
+// (a probe: 100 orders in awaiting_shipment, every gauge quiet).
+var restingStatuses = func() []string {
 	var out []string
 	for _, p := range order.Lifecycle() {
-		if p.Wait != "" {
+		if !p.Terminal {
 			out = append(out, string(p.Status))
 		}
 	}
@@ -134,9 +138,9 @@ var waitStatuses = func() []string {
 
 var (
 	waitingDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "orders", "waiting"),
-		"Orders resting in each wait status now (from the order summaries read model).", []string{"status"}, nil)
+		"Orders resting in each status that is not an end, now: the waits for someone outside, and the steps waiting for a service (from the read models).", []string{"status"}, nil)
 	oldestWaitingDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "orders", "waiting_oldest_placed_seconds"),
-		"Time since the oldest order resting in each wait status was placed (0 when none waits).", []string{"status"}, nil)
+		"Time since the oldest order resting in each status that is not an end was placed (0 when none rests there).", []string{"status"}, nil)
 )
 
 // waitingCollector reads the waiting orders at scrape time (projections.WaitingIn), so a
@@ -144,7 +148,7 @@ var (
 // figures: aggregate with max.
 func (s *Service) waitingCollector() prometheus.Collector {
 	return metrics.FromQuery("orders_waiting", []*prometheus.Desc{waitingDesc, oldestWaitingDesc}, func(ctx context.Context, ch chan<- prometheus.Metric) error {
-		waiting, err := projections.WaitingIn(ctx, s.pool, waitStatuses)
+		waiting, err := projections.WaitingIn(ctx, s.pool, restingStatuses)
 		for _, w := range waiting {
 			ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, w.Count, w.Status)
 			ch <- prometheus.MustNewConstMetric(oldestWaitingDesc, prometheus.GaugeValue, max(w.OldestSeconds, 0), w.Status)
