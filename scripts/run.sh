@@ -31,7 +31,7 @@ declare -A names # pid -> what it runs, for the line that says which one ended t
 lock_pid=""
 stopping=""
 stop() { stopping=1; kill "${pids[@]}" $lock_pid 2>/dev/null || true; wait 2>/dev/null || true; }
-trap stop EXIT INT TERM
+trap stop EXIT INT TERM HUP
 
 # prefix NAME copies its input to the terminal with "[NAME] " in front of each line. It
 # ignores Ctrl-C, which reaches the whole process group: it must outlive the process it

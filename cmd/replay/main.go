@@ -37,7 +37,7 @@ func main() {
 	case errors.Is(err, errDiffers):
 		os.Exit(1)
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintln(os.Stderr, "replay: interrupted; the live read models are as they were")
+		fmt.Fprintln(os.Stderr, "replay: interrupted; what was cut off was rolled back (a rebuild leaves the live read models as they were)")
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "replay:", err)

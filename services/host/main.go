@@ -411,11 +411,13 @@ func DevMode(env Env) bool {
 // hurryKey carries, in Run's context, the channel a second signal closes (Options.Hurry).
 type hurryKey struct{}
 
-// signalled returns a context that ends at the first SIGINT or SIGTERM and carries a
-// channel the second one closes (hurryKey); stop stops listening for them.
+// signalled returns a context that ends at the first SIGINT, SIGTERM or SIGHUP and carries
+// a channel the second one closes (hurryKey); stop stops listening for them. SIGHUP (the
+// terminal that ran the service closed, an SSH session lost) is a stop like the others:
+// left to its default, it killed the process at once, nothing drained (a review).
 func signalled(parent context.Context) (ctx context.Context, stop func()) {
 	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	hurry := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.WithValue(parent, hurryKey{}, (<-chan struct{})(hurry)))
 	done := make(chan struct{})

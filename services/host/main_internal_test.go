@@ -77,14 +77,15 @@ func TestOnlyASignalCutsAStartShort(t *testing.T) {
 	assert.Equal(t, 0, finish(ctx, stop, nil, io.Discard, "orders", env))
 }
 
-// The first SIGINT or SIGTERM ends the process's context; the second closes the channel
-// that cuts its shutdown delay short (Options.Hurry).
+// The first SIGINT, SIGTERM or SIGHUP ends the process's context; the second closes the
+// channel that cuts its shutdown delay short (Options.Hurry). SIGHUP killed the process at
+// once, nothing drained (a review).
 func TestTheSecondSignalHurries(t *testing.T) {
 	ctx, stop := signalled(context.Background())
 	defer stop()
 	hurry, _ := ctx.Value(hurryKey{}).(<-chan struct{})
 	require.NotNil(t, hurry)
-	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
 	select {
 	case <-ctx.Done():
 	case <-time.After(10 * time.Second):
