@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -59,6 +60,17 @@ func (r *contractRun) ordersAPI(t *testing.T) placed {
 	api.want(t, http.StatusUnauthorized, "GET", order+"/notifications", nil, nil)
 	api.want(t, http.StatusBadRequest, "GET", s.orders+"/api/orders/"+tooLong+"/notifications", nil, operator())
 	api.want(t, http.StatusBadRequest, "GET", order+"/notifications?limit=1", nil, operator())
+	// An email in doubt (its sender stopped mid-send, as a crash leaves it) settled by a person.
+	_, err := s.db.Exec(context.Background(), `UPDATE orders.notifications SET claimed_at = now() - interval '10 minutes', sent_at = NULL, error = NULL
+		WHERE order_id = $1 AND kind = 'order_confirmed'`, p.ID)
+	require.NoError(t, err)
+	resolve := order + "/notifications/order_confirmed/resolve"
+	api.want(t, http.StatusUnauthorized, "POST", resolve, map[string]string{"resolution": "sent"}, nil)
+	api.want(t, http.StatusBadRequest, "POST", resolve, map[string]string{"resolution": "maybe"}, operator())
+	api.want(t, http.StatusNotFound, "POST", order+"/notifications/no_such_kind/resolve", map[string]string{"resolution": "sent"}, operator())
+	api.want(t, http.StatusRequestEntityTooLarge, "POST", resolve, huge, operator())
+	api.want(t, http.StatusOK, "POST", resolve, map[string]string{"resolution": "sent"}, operator())
+	api.want(t, http.StatusConflict, "POST", resolve, map[string]string{"resolution": "sent"}, operator())
 	api.want(t, http.StatusBadRequest, "GET", order+"/events?limit=1", nil, operator())
 	api.want(t, http.StatusOK, "GET", s.orders+"/api/orders?limit=1", nil, operator())
 	api.want(t, http.StatusBadRequest, "GET", s.orders+"/api/orders?limit=0", nil, operator())

@@ -91,6 +91,7 @@ func (r *contractRun) unavailable(t *testing.T) {
 	want("GET", o+"/api/orders/"+none, nil, operator())
 	want("GET", o+"/api/orders/"+none+"/events", nil, operator())
 	want("GET", o+"/api/orders/"+none+"/notifications", nil, operator())
+	want("POST", o+"/api/orders/"+none+"/notifications/order_confirmed/resolve", map[string]string{"resolution": "sent"}, operator())
 	want("POST", o+"/api/orders/approve", map[string]any{"orderId": none, "approved": true, "reason": "checked"}, bearer(managerToken))
 	want("GET", o+"/api/support-tickets", nil, operator())
 	want("GET", o+"/api/webhooks", nil, operator())

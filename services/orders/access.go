@@ -83,6 +83,19 @@ var errNoCredential = apperr.Errorf(apperr.CodeUnauthorized,
 var errNotOperator = apperr.Errorf(apperr.CodeUnauthorized,
 	"the operator's token is required: Authorization: Bearer <token>")
 
+// operatorWrites guards a change only the operator may make: it needs the operator's token
+// in the Authorization header even in dev mode, where a read without a credential is
+// answered as the operator's.
+func (s *Service) operatorWrites(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if token, ok := httpx.BearerToken(r); !ok || !httpx.TokenEqual(token, s.cfg.OperatorToken) {
+			httpx.WriteError(w, r, s.logger, errNotOperator)
+			return
+		}
+		h(w, r)
+	}
+}
+
 // operatorOnly guards a list or an inbox: only the operator reads those.
 func (s *Service) operatorOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

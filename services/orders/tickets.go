@@ -65,6 +65,35 @@ func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
+// resolutionRequest is the body of POST /api/orders/{id}/notifications/{kind}/resolve.
+type resolutionRequest struct {
+	Resolution string `json:"resolution"`
+}
+
+// resolveNotification handles POST /api/orders/{id}/notifications/{kind}/resolve: a
+// person settles an email in doubt as they found it (mailer.Outbox.Resolve).
+func (s *Service) resolveNotification(w http.ResponseWriter, r *http.Request) {
+	id, err := httpx.PathID(r, "id")
+	var kind string
+	if err == nil {
+		kind, err = httpx.PathID(r, "kind")
+	}
+	var req resolutionRequest
+	if err == nil {
+		err = httpx.DecodeJSON(w, r, &req)
+	}
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	n, err := s.outbox.Resolve(r.Context(), id, kind, req.Resolution)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, n)
+}
+
 // listNotifications handles GET /api/orders/{id}/notifications.
 func (s *Service) listNotifications(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")

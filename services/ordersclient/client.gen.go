@@ -196,28 +196,28 @@ func (e InboxEntryProvider) Valid() bool {
 
 // Defines values for NotificationStatus.
 const (
-	Deferred NotificationStatus = "deferred"
-	Failed   NotificationStatus = "failed"
-	InDoubt  NotificationStatus = "in_doubt"
-	NotSent  NotificationStatus = "not_sent"
-	Queued   NotificationStatus = "queued"
-	Sent     NotificationStatus = "sent"
+	NotificationStatusDeferred NotificationStatus = "deferred"
+	NotificationStatusFailed   NotificationStatus = "failed"
+	NotificationStatusInDoubt  NotificationStatus = "in_doubt"
+	NotificationStatusNotSent  NotificationStatus = "not_sent"
+	NotificationStatusQueued   NotificationStatus = "queued"
+	NotificationStatusSent     NotificationStatus = "sent"
 )
 
 // Valid indicates whether the value is a known member of the NotificationStatus enum.
 func (e NotificationStatus) Valid() bool {
 	switch e {
-	case Deferred:
+	case NotificationStatusDeferred:
 		return true
-	case Failed:
+	case NotificationStatusFailed:
 		return true
-	case InDoubt:
+	case NotificationStatusInDoubt:
 		return true
-	case NotSent:
+	case NotificationStatusNotSent:
 		return true
-	case Queued:
+	case NotificationStatusQueued:
 		return true
-	case Sent:
+	case NotificationStatusSent:
 		return true
 	default:
 		return false
@@ -497,6 +497,24 @@ func (e ApproveOrder200JSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for ResolveNotificationJSONBodyResolution.
+const (
+	ResolveNotificationJSONBodyResolutionSendAgain ResolveNotificationJSONBodyResolution = "send_again"
+	ResolveNotificationJSONBodyResolutionSent      ResolveNotificationJSONBodyResolution = "sent"
+)
+
+// Valid indicates whether the value is a known member of the ResolveNotificationJSONBodyResolution enum.
+func (e ResolveNotificationJSONBodyResolution) Valid() bool {
+	switch e {
+	case ResolveNotificationJSONBodyResolutionSendAgain:
+		return true
+	case ResolveNotificationJSONBodyResolutionSent:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListWebhooksParamsOutcome.
 const (
 	ListWebhooksParamsOutcomeAccepted     ListWebhooksParamsOutcome = "accepted"
@@ -654,12 +672,12 @@ type Notification struct {
 	// SentAt When it was sent, or settled without sending (status not_sent).
 	SentAt *time.Time `json:"sentAt,omitempty"`
 
-	// Status What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back until its order was cancelled or rejected; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again).
+	// Status What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back until its order was cancelled or rejected; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again, unless a person settles it as not sent: POST /api/orders/{id}/notifications/{kind}/resolve).
 	Status  NotificationStatus `json:"status"`
 	Subject string             `json:"subject"`
 }
 
-// NotificationStatus What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back until its order was cancelled or rejected; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again).
+// NotificationStatus What became of the email: queued (waiting for its first try, or being sent), deferred (the mail server did not take it; tried again at retryAt), sent (handed to the mail server), not_sent (recorded, never sent: the order has no email address, no mail server is configured, or a confirmation the mail server held back until its order was cancelled or rejected; error says which), failed (refused for good: error), in_doubt (over a minute ago its sender stopped mid-send, a crash, or the mail server gave no answer to the whole message: the mail server may have taken it, and it is never sent again, unless a person settles it as not sent: POST /api/orders/{id}/notifications/{kind}/resolve).
 type NotificationStatus string
 
 // Order What the operator reads.
@@ -912,6 +930,14 @@ type GetOrder200JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// ResolveNotificationJSONBody defines parameters for ResolveNotification.
+type ResolveNotificationJSONBody struct {
+	Resolution ResolveNotificationJSONBodyResolution `json:"resolution"`
+}
+
+// ResolveNotificationJSONBodyResolution defines parameters for ResolveNotification.
+type ResolveNotificationJSONBodyResolution string
+
 // ListSupportTicketsParams defines parameters for ListSupportTickets.
 type ListSupportTicketsParams struct {
 	OrderId *OrderID `form:"orderId,omitempty" json:"orderId,omitempty"`
@@ -940,6 +966,9 @@ type PlaceOrderJSONRequestBody = PlaceOrder
 
 // ApproveOrderJSONRequestBody defines body for ApproveOrder for application/json ContentType.
 type ApproveOrderJSONRequestBody ApproveOrderJSONBody
+
+// ResolveNotificationJSONRequestBody defines body for ResolveNotification for application/json ContentType.
+type ResolveNotificationJSONRequestBody ResolveNotificationJSONBody
 
 // DeliveryWebhookJSONRequestBody defines body for DeliveryWebhook for application/json ContentType.
 type DeliveryWebhookJSONRequestBody = DeliveryWebhook
@@ -1201,6 +1230,24 @@ type ClientInterface interface {
 	// Corresponds with GET /api/orders/{id}/notifications (the `ListNotifications` operationId).
 	ListNotifications(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ResolveNotificationWithBody Settle an email in doubt as a person found it
+	//
+	// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+	ResolveNotificationWithBody(ctx context.Context, id OrderID, kind string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResolveNotification Settle an email in doubt as a person found it
+	//
+	// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+	ResolveNotification(ctx context.Context, id OrderID, kind string, body ResolveNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListSupportTickets Support tickets, newest first, a page at a time
 	//
 	// Corresponds with GET /api/support-tickets (the `ListSupportTickets` operationId).
@@ -1390,6 +1437,44 @@ func (c *Client) GetOrderEvents(ctx context.Context, id OrderID, reqEditors ...R
 // Corresponds with GET /api/orders/{id}/notifications (the `ListNotifications` operationId).
 func (c *Client) ListNotifications(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListNotificationsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResolveNotificationWithBody Settle an email in doubt as a person found it
+//
+// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+func (c *Client) ResolveNotificationWithBody(ctx context.Context, id OrderID, kind string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResolveNotificationRequestWithBody(c.Server, id, kind, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResolveNotification Settle an email in doubt as a person found it
+//
+// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+func (c *Client) ResolveNotification(ctx context.Context, id OrderID, kind string, body ResolveNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResolveNotificationRequest(c.Server, id, kind, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1837,6 +1922,60 @@ func NewListNotificationsRequest(server string, id OrderID) (*http.Request, erro
 	return req, nil
 }
 
+// NewResolveNotificationRequest calls the generic ResolveNotification builder with application/json body
+func NewResolveNotificationRequest(server string, id OrderID, kind string, body ResolveNotificationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResolveNotificationRequestWithBody(server, id, kind, "application/json", bodyReader)
+}
+
+// NewResolveNotificationRequestWithBody constructs an http.Request for the ResolveNotification method, with any body, and a specified content type
+func NewResolveNotificationRequestWithBody(server string, id OrderID, kind string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "kind", kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/orders/%s/notifications/%s/resolve", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListSupportTicketsRequest constructs an http.Request for the ListSupportTickets method
 func NewListSupportTicketsRequest(server string, params *ListSupportTicketsParams) (*http.Request, error) {
 	var err error
@@ -2264,6 +2403,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/orders/{id}/notifications (the `ListNotifications` operationId).
 	ListNotificationsWithResponse(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*ListNotificationsResponse, error)
+
+	// ResolveNotificationWithBodyWithResponse Settle an email in doubt as a person found it
+	//
+	// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+	ResolveNotificationWithBodyWithResponse(ctx context.Context, id OrderID, kind string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResolveNotificationResponse, error)
+
+	// ResolveNotificationWithResponse Settle an email in doubt as a person found it
+	//
+	// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+	ResolveNotificationWithResponse(ctx context.Context, id OrderID, kind string, body ResolveNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResolveNotificationResponse, error)
 
 	// ListSupportTicketsWithResponse Support tickets, newest first, a page at a time
 	//
@@ -2887,6 +3044,110 @@ func (r ListNotificationsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListNotificationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResolveNotificationResponse401Headers the declared response headers of an HTTP 401 response for ResolveNotification
+type ResolveNotificationResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ResolveNotificationResponse503Headers the declared response headers of an HTTP 503 response for ResolveNotification
+type ResolveNotificationResponse503Headers struct {
+	RetryAfter int
+}
+
+type ResolveNotificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Notification
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON408 the response for an HTTP 408 `application/json` response
+	JSON408 *Timeout
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResolveNotificationResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResolveNotificationResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResolveNotificationResponse) GetJSON200() *Notification {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ResolveNotificationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ResolveNotificationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ResolveNotificationResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON408 returns the response for an HTTP 408 `application/json` response
+func (r ResolveNotificationResponse) GetJSON408() *Timeout {
+	return r.JSON408
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ResolveNotificationResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ResolveNotificationResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ResolveNotificationResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResolveNotificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResolveNotificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResolveNotificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResolveNotificationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3569,6 +3830,36 @@ func (c *ClientWithResponses) ListNotificationsWithResponse(ctx context.Context,
 	return ParseListNotificationsResponse(rsp)
 }
 
+// ResolveNotificationWithBodyWithResponse Settle an email in doubt as a person found it
+//
+// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+func (c *ClientWithResponses) ResolveNotificationWithBodyWithResponse(ctx context.Context, id OrderID, kind string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResolveNotificationResponse, error) {
+	rsp, err := c.ResolveNotificationWithBody(ctx, id, kind, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResolveNotificationResponse(rsp)
+}
+
+// ResolveNotificationWithResponse Settle an email in doubt as a person found it
+//
+// An email in doubt (its send broke off once the mail server may have had it) is never sent again on its own. A person who asked the mail provider or the customer settles it: sent (recorded sent, when its send began) or send_again (it did not go out: back in the queue, sent once more). Only an email in doubt is settled: 409 for one that is not, 404 when the order has no email of that kind. The operator's token is required, in dev mode too.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/orders/{id}/notifications/{kind}/resolve (the `ResolveNotification` operationId).
+func (c *ClientWithResponses) ResolveNotificationWithResponse(ctx context.Context, id OrderID, kind string, body ResolveNotificationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResolveNotificationResponse, error) {
+	rsp, err := c.ResolveNotification(ctx, id, kind, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResolveNotificationResponse(rsp)
+}
+
 // ListSupportTicketsWithResponse Support tickets, newest first, a page at a time
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4213,6 +4504,104 @@ func ParseListNotificationsResponse(rsp *http.Response) (*ListNotificationsRespo
 		response.Headers401 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListNotificationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResolveNotificationResponse parses an HTTP response from a ResolveNotificationWithResponse call
+func ParseResolveNotificationResponse(rsp *http.Response) (*ResolveNotificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResolveNotificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Notification
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest Timeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ResolveNotificationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResolveNotificationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

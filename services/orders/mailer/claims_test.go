@@ -14,9 +14,11 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/orders/mailer"
 )
@@ -477,4 +479,54 @@ func workerAtData(t *testing.T, pool *pgxpool.Pool, srv *smtpServer, grace time.
 		}
 		return <-done
 	}
+}
+
+// An email in doubt stayed so for good, in the gauge and its alert, with nothing to do
+// but edit the table (a probe). A person settles it as they found it: sent, or not, and
+// then it is sent once more. Only an email in doubt is settled.
+func TestAPersonSettlesAnEmailInDoubt(t *testing.T) {
+	pool := pgtest.Pool(t)
+	srv := startSMTP(t, smtpConfig{})
+	svc := newMailer(pool, srv.url("127.0.0.1", "", ""))
+	lost := insertNotification(t, pool, "ord-1", "order_confirmed", "ann@example.com", "Your order is confirmed", "body")
+	went := insertNotification(t, pool, "ord-1", "order_completed", "ann@example.com", "Your order is complete", "body")
+	_, err := pool.Exec(t.Context(), `UPDATE orders.notifications SET claimed_at = now() - $2::interval WHERE id = ANY($1)`,
+		[]int64{lost, went}, (mailer.InDoubtAfter + time.Minute).String())
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(svc.Collectors()...)
+	inDoubt := func() float64 {
+		families, err := reg.Gather()
+		require.NoError(t, err)
+		for _, f := range families {
+			if f.GetName() == "ordermill_emails_in_doubt" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no ordermill_emails_in_doubt")
+		return 0
+	}
+	require.Equal(t, 2.0, inDoubt())
+
+	_, err = svc.Resolve(t.Context(), "ord-1", "order_confirmed", "maybe")
+	assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err))
+	n, err := svc.Resolve(t.Context(), "ord-1", "order_completed", mailer.ResolvedSent)
+	require.NoError(t, err)
+	assert.Equal(t, mailer.StatusSent, n.Status)
+	n, err = svc.Resolve(t.Context(), "ord-1", "order_confirmed", mailer.ResolvedSendAgain)
+	require.NoError(t, err)
+	assert.Equal(t, mailer.StatusQueued, n.Status)
+	assert.Zero(t, inDoubt(), "settled: the gauge falls")
+
+	sent, err := svc.SendPending(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, sent, "the email that did not go out is sent once more")
+	require.Len(t, srv.received(), 1)
+	assert.Equal(t, []string{"ann@example.com"}, srv.received()[0].to)
+	assert.True(t, notificationByID(t, pool, lost).sent)
+
+	_, err = svc.Resolve(t.Context(), "ord-1", "order_confirmed", mailer.ResolvedSendAgain)
+	assert.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "sent now, not in doubt: %v", err)
+	_, err = svc.Resolve(t.Context(), "ord-1", "order_rejected", mailer.ResolvedSent)
+	assert.Equal(t, apperr.CodeNotFound, apperr.ErrorCode(err))
 }

@@ -3,11 +3,14 @@ package mailer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/eventstore/metrics"
 )
 
@@ -117,4 +120,46 @@ func (s *Outbox) emailsCollector() prometheus.Collector {
 		}
 		return err
 	})
+}
+
+// How a person resolves an email in doubt (Outbox.Resolve), having asked the mail
+// provider or the customer.
+const (
+	ResolvedSent      = "sent"       // it went out: recorded sent, when its send began
+	ResolvedSendAgain = "send_again" // it did not: back in the queue, sent once more
+)
+
+// Resolve settles order orderID's email of kind, in doubt, as a person found it: sent, or
+// not sent and so to be sent again (the one exception to at most once, on a person's
+// word). An email in doubt stayed so for good, in the gauge and the alert, with nothing
+// to do about it but edit the table by hand (a probe). Only an email in doubt is resolved:
+// another is a conflict naming its status; none of that kind is not found.
+func (s *Outbox) Resolve(ctx context.Context, orderID, kind, resolution string) (Notification, error) {
+	var set string
+	switch resolution {
+	case ResolvedSent:
+		set = `sent_at = claimed_at`
+	case ResolvedSendAgain:
+		set = `claimed_at = NULL, retry_at = NULL`
+	default:
+		return Notification{}, apperr.FieldErrorf("resolution", "resolution must be %s or %s, got %q", ResolvedSent, ResolvedSendAgain, apperr.Excerpt(resolution))
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE orders.notifications SET `+set+`
+		WHERE order_id = $1 AND kind = $2 AND `+inDoubt("$3"), orderID, kind, InDoubtAfter.Seconds())
+	if err != nil {
+		return Notification{}, fmt.Errorf("resolve notification: %w", err)
+	}
+	emails, err := s.ForOrder(ctx, orderID)
+	if err != nil {
+		return Notification{}, err
+	}
+	i := slices.IndexFunc(emails, func(n Notification) bool { return n.Kind == kind })
+	switch {
+	case i < 0:
+		return Notification{}, apperr.Errorf(apperr.CodeNotFound, "order %s has no %s email", apperr.Excerpt(orderID), apperr.Excerpt(kind))
+	case tag.RowsAffected() == 0:
+		return emails[i], apperr.Errorf(apperr.CodeConflict, "the %s email of order %s is not in doubt: it is %s", kind, orderID, emails[i].Status)
+	}
+	s.logger.InfoContext(ctx, "email in doubt resolved by a person", append(logging.Order(orderID), "kind", kind, "resolution", resolution)...)
+	return emails[i], nil
 }
