@@ -155,12 +155,18 @@ type notification struct {
 	orderID, kind, to, subject, body string
 	attempts                         int
 	created                          time.Time
+	claimed                          time.Time // this claim's, which its outcome names
 }
 
 // mailOutcome is what became of a claimed email: sent, or the error that stopped it, and
 // when it is to be tried again if the server certainly did not take it.
 type mailOutcome struct {
-	id      int64
+	id int64
+	// claimed is the claim the outcome is of: recorded only on the email still so
+	// claimed. A statement that committed but whose answer was lost is sent again with its
+	// outcomes, and a deferral recorded a second time put back in the queue an email
+	// another replica had claimed and sent since (a review): sent twice.
+	claimed time.Time
 	err     *string
 	retryAt *time.Time
 	// settled: recorded without being sent (no mail server configured, or no address);
@@ -396,7 +402,7 @@ func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 		outcome, err = emailFailed, fmt.Errorf("not taken by the mail server in %s of tries (%d): %w", RetryFor, n.attempts+1, err)
 	}
 	s.emails.WithLabelValues(n.kind, outcome).Inc()
-	o := mailOutcome{id: n.id, settled: outcome == emailRecorded}
+	o := mailOutcome{id: n.id, claimed: n.claimed, settled: outcome == emailRecorded}
 	if err != nil {
 		e := err.Error()
 		o.err = &e
@@ -431,6 +437,7 @@ func (s *Outbox) send(ctx context.Context, n notification) mailOutcome {
 // claimed 40, and with more emails than senders the worker stopped for good (a probe).
 func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]notification, error) {
 	ids := make([]int64, len(outcomes))
+	claims := make([]time.Time, len(outcomes))
 	errs := make([]*string, len(outcomes))
 	retries := make([]*time.Time, len(outcomes))
 	settled := make([]bool, len(outcomes))
@@ -438,23 +445,24 @@ func (s *Outbox) claim(ctx context.Context, outcomes []mailOutcome, n int) ([]no
 		if o.inDoubt {
 			continue // left claimed, with no outcome: in doubt (ids[i] 0 matches no row)
 		}
-		ids[i], errs[i], retries[i], settled[i] = o.id, o.err, o.retryAt, o.settled
+		ids[i], claims[i], errs[i], retries[i], settled[i] = o.id, o.claimed, o.err, o.retryAt, o.settled
 	}
 	rows, err := s.pool.Query(ctx, `
 		WITH recorded AS (
 			UPDATE orders.notifications n SET sent_at = CASE WHEN o.err IS NULL OR o.settled THEN now() END, error = o.err,
 				claimed_at = CASE WHEN o.retry_at IS NULL THEN n.claimed_at END, retry_at = o.retry_at, attempts = n.attempts + 1
-			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $5::boolean[]) AS o(id, err, retry_at, settled) WHERE n.id = o.id),
+			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $5::boolean[], $6::timestamptz[]) AS o(id, err, retry_at, settled, claimed_at)
+			WHERE n.id = o.id AND n.claimed_at = o.claimed_at),
 		picked AS MATERIALIZED (SELECT id FROM orders.notifications WHERE claimed_at IS NULL AND (retry_at IS NULL OR retry_at <= now())
 			ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
 		UPDATE orders.notifications n SET claimed_at = now(), error = NULL, retry_at = NULL FROM picked WHERE n.id = picked.id
-		RETURNING n.id, order_id, kind, recipient, subject, body, attempts, created_at`, ids, errs, retries, n, settled)
+		RETURNING n.id, order_id, kind, recipient, subject, body, attempts, created_at, n.claimed_at`, ids, errs, retries, n, settled, claims)
 	if err != nil {
 		return nil, err
 	}
 	claimed, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (notification, error) {
 		var n notification
-		err := row.Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body, &n.attempts, &n.created)
+		err := row.Scan(&n.id, &n.orderID, &n.kind, &n.to, &n.subject, &n.body, &n.attempts, &n.created, &n.claimed)
 		return n, err
 	})
 	slices.SortFunc(claimed, func(a, b notification) int { return cmp.Compare(a.id, b.id) })
@@ -561,8 +569,9 @@ func IsASCII(s string) bool {
 }
 
 // noAnswer is an error after the end of the message went out, with no answer back: the
-// server may have taken the email. It was recorded failed, "refused for good", and not
-// counted in doubt (a probe's server answered 250 after the timeout).
+// server may have taken the email, so it is left in doubt, as a crash leaves one (it was
+// recorded failed, "refused for good", until a probe's server answered 250 after the
+// timeout).
 type noAnswer struct{ err error }
 
 func (e noAnswer) Error() string { return e.err.Error() }
