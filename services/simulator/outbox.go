@@ -145,7 +145,14 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 		line := append(logging.Order(d.orderID), "attempt", d.attempts+1)
 		var wh W
 		if err := json.Unmarshal(d.body, &wh); err != nil {
-			return fmt.Errorf("webhook %d: %w", d.id, err)
+			// Kept by a release whose webhook had another shape: it never will decode. It
+			// held up the rest of the claim (moved on, not sent) at every try, and was
+			// never given up (a review).
+			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: its body does not decode", append(line, "err", err)...)
+			if err := n.sent(ctx, d.id); err != nil {
+				return err
+			}
+			continue
 		}
 		res, err := n.Deliver(ctx, wh)
 		switch {
@@ -155,8 +162,10 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 		case err == nil && !settled(res.OrdersStatus) && time.Since(d.created) < GiveUpAfter:
 			n.logger.DebugContext(ctx, n.cfg.Service+": webhook not taken again: tried later", append(line, "orders_status", res.OrdersStatus)...)
 			continue
-		case err != nil:
+		case errors.As(err, new(*DeliveryError)):
 			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: the orders service did not answer for a day", append(line, "err", err)...)
+		case err != nil:
+			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: it cannot be sent", append(line, "err", err)...)
 		case !settled(res.OrdersStatus):
 			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: the orders service asked to come back for a day", append(line, "orders_status", res.OrdersStatus)...)
 		default:

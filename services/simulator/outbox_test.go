@@ -158,3 +158,36 @@ func (h countingHandler) Handle(context.Context, slog.Record) error {
 }
 func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// A kept webhook whose body does not decode (kept by a release whose webhook had another
+// shape) is given up: it held up the rest of its claim at every try, moved on and not
+// sent, and was never given up (a review).
+func TestAWebhookThatDoesNotDecodeIsGivenUp(t *testing.T) {
+	pool := pgtest.Pool(t)
+	var mu sync.Mutex
+	var got []string
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.URL.Path)
+	}))
+	defer orders.Close()
+	n := keepingNotifier(orders.URL+"/webhooks/delivery", pool)
+	var garbled int64
+	require.NoError(t, pool.QueryRow(t.Context(), `INSERT INTO simulator_webhooks (kind, order_id, body, next_at)
+		VALUES ($1, 'ord-0', '{"id": 7}', now() - interval '1 second') RETURNING id`, notifierConfig("").Kind).Scan(&garbled))
+	tx, err := pool.Begin(t.Context())
+	require.NoError(t, err)
+	id, err := n.Commit(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.RunWorker(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.Eventually(t, func() bool { return attempts(t, pool, id) < 0 && attempts(t, pool, garbled) < 0 }, 10*time.Second, 10*time.Millisecond,
+		"the webhook behind it sent, and the one that does not decode given up")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"/webhooks/delivery"}, got)
+}
