@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -143,11 +144,8 @@ func TestADeadlinesOnCommitRunsOnceCommitted(t *testing.T) {
 	pool := pgtest.Pool(t)
 	_, err := pool.Exec(ctx, `CREATE TABLE handled (name TEXT)`)
 	require.NoError(t, err)
-	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{DuePollInterval: 10 * time.Millisecond})
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	require.NoError(t, err)
 	visible := make(chan bool, 1)
-	require.NoError(t, log.ConsumeDue(router, "commit-check", "order_deadlines", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+	consumeADeadline(ctx, t, pool, "commit-check", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO handled VALUES ($1)`, msg.Metadata.Get("name")); err != nil {
 			return err
 		}
@@ -156,12 +154,7 @@ func TestADeadlinesOnCommitRunsOnceCommitted(t *testing.T) {
 			visible <- pool.QueryRow(context.Background(), `SELECT count(*) FROM handled`).Scan(&n) == nil && n == 1
 		})
 		return nil
-	}))
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), "", eventstore.Metadata{CorrelationID: "o-1"}, eventstore.Message{Name: "due", Data: map[string]string{}})
-	}))
-	go func() { _ = router.Run(ctx) }()
-	defer router.Close()
+	})
 	select {
 	case ok := <-visible:
 		assert.True(t, ok, "the hook saw the handler's write committed")
@@ -179,12 +172,9 @@ func TestADeadlineIsCountedOnceItCommits(t *testing.T) {
 	// A deferred constraint fails the first delivery's COMMIT, after its handler returned.
 	_, err := pool.Exec(ctx, `CREATE TABLE handled (name TEXT, CONSTRAINT once UNIQUE (name) DEFERRABLE INITIALLY DEFERRED)`)
 	require.NoError(t, err)
-	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{DuePollInterval: 10 * time.Millisecond})
-	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
-	require.NoError(t, err)
 	var deliveries atomic.Int32
 	committed := make(chan struct{}, 1)
-	require.NoError(t, log.ConsumeDue(router, "count-check", "order_deadlines", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
+	log := consumeADeadline(ctx, t, pool, "count-check", func(ctx context.Context, tx pgx.Tx, msg *message.Message) error {
 		rows := `INSERT INTO handled VALUES ('due')`
 		if deliveries.Add(1) == 1 {
 			rows = `INSERT INTO handled VALUES ('due'), ('due')`
@@ -194,12 +184,7 @@ func TestADeadlineIsCountedOnceItCommits(t *testing.T) {
 		}
 		eventstore.OnCommit(ctx, func() { committed <- struct{}{} })
 		return nil
-	}))
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), "", eventstore.Metadata{CorrelationID: "o-1"}, eventstore.Message{Name: "due", Data: map[string]string{}})
-	}))
-	go func() { _ = router.Run(ctx) }()
-	defer router.Close()
+	})
 	select {
 	case <-committed:
 	case <-ctx.Done():
@@ -211,4 +196,20 @@ func TestADeadlineIsCountedOnceItCommits(t *testing.T) {
 	require.Eventually(t, func() bool { return gathered(t, reg, "ordermill_deadlines_fired_total", "due") >= 1 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_deadlines_fired_total", "due"))
 	assert.Equal(t, 1.0, gathered(t, reg, "ordermill_messages_handled_total", "count-check", "handled"))
+}
+
+// consumeADeadline runs handler, as group's, on the delayed queue of a log on pool, with a
+// deadline named "due" falling due now; it returns the log.
+func consumeADeadline(ctx context.Context, t *testing.T, pool *pgxpool.Pool, group string, handler eventstore.Handler) *eventstore.Log {
+	t.Helper()
+	log := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{DuePollInterval: 10 * time.Millisecond})
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	require.NoError(t, err)
+	require.NoError(t, log.ConsumeDue(router, group, "order_deadlines", handler))
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return eventstore.Schedule(ctx, tx, "order_deadlines", time.Now(), "", eventstore.Metadata{CorrelationID: "o-1"}, eventstore.Message{Name: "due", Data: map[string]string{}})
+	}))
+	go func() { _ = router.Run(ctx) }()
+	t.Cleanup(func() { _ = router.Close() })
+	return log
 }
