@@ -275,7 +275,10 @@ func writeEvent(w http.ResponseWriter, name, id, data string) error {
 	if id != "" {
 		b.WriteString("id: " + id + "\n")
 	}
-	for _, line := range strings.Split(data, "\n") {
+	// A stream's line ends at CRLF, LF or a lone CR: split at any of them, or a CR in a
+	// note or a reason ended the line there, and the browser dropped the rest of the page
+	// as a field it does not know (a review).
+	for _, line := range strings.Split(strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n"), "\n") {
 		b.WriteString("data: " + line + "\n")
 	}
 	b.WriteString("\n")

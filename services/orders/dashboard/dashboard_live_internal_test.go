@@ -70,3 +70,12 @@ func TestAnIdleStreamSendsKeepAliveEvents(t *testing.T) {
 	}
 	require.NoError(t, lines.Err(), "the stream ended by the server, before the test's timeout")
 }
+
+// An event's data is split at every way a stream may end a line, a lone CR too: a CR in a
+// note or a reason ended the line there, and the browser dropped the rest of the page as
+// a field it does not know (a review).
+func TestAnEventsDataIsSplitAtEveryLineEnd(t *testing.T) {
+	w := httptest.NewRecorder()
+	require.NoError(t, writeEvent(w, "order", "7", "<p>checked with the customer\rsee ticket 4</p>\r\n<p>more</p>\n<p>end</p>"))
+	assert.Equal(t, "event: order\nid: 7\ndata: <p>checked with the customer\ndata: see ticket 4</p>\ndata: <p>more</p>\ndata: <p>end</p>\n\n", w.Body.String())
+}
