@@ -18,11 +18,13 @@ import (
 const redriveForKey = "_ordermill_redrive_for"
 
 // RedriveFilter chooses the dead letters to re-drive: one by its id, or every open one of
-// a topic (optionally of one consumer group). By names who asked, for the record.
+// a topic (optionally of one consumer group; with UpTo, none newer than that id: the
+// newest the asker was shown). By names who asked, for the record.
 type RedriveFilter struct {
 	ID    int64
 	Topic string
 	Group string
+	UpTo  int64
 	By    string
 }
 
@@ -66,11 +68,12 @@ func Redrive(ctx context.Context, db TxBeginner, f RedriveFilter) ([]Redriven, e
 			SELECT id FROM dead_letters
 			WHERE redriven_at IS NULL
 			  AND ($1 = 0 OR id = $1) AND (cardinality($2::text[]) = 0 OR topic = ANY($2)) AND ($3 = '' OR consumer_group = $3)
+			  AND ($5 = 0 OR id <= $5)
 			ORDER BY id FOR UPDATE)
 		UPDATE dead_letters d SET redriven_at = now(), redriven_by = $4
 		FROM chosen WHERE d.id = chosen.id AND d.redriven_at IS NULL
 		RETURNING d.id, d.topic, d.consumer_group, d.message_uuid, d.payload, d.metadata`,
-		f.ID, PhysicalTopics(f.Topic), f.Group, f.By)
+		f.ID, PhysicalTopics(f.Topic), f.Group, f.By, f.UpTo)
 	if err != nil {
 		return nil, fmt.Errorf("choose dead letters: %w", err)
 	}

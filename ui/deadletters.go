@@ -38,9 +38,12 @@ type DeadLetters struct {
 // RedriveConfirm asks a manager to confirm a re-drive: one letter (ID) or every open
 // letter of Topic, Count of them.
 type RedriveConfirm struct {
-	ID      int64
-	Topic   string
-	Count   int
+	ID    int64
+	Topic string
+	Count int
+	// UpTo, for a topic, is the newest of its open letters when the question was asked:
+	// the confirmation re-drives none newer, which the manager was not shown.
+	UpTo    int64
 	Letters []DeadLetter
 }
 

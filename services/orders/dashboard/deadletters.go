@@ -97,7 +97,17 @@ func (s *Service) redrive(w http.ResponseWriter, r *http.Request, m manager, c u
 	}
 	ctx := r.Context()
 	if r.PostForm.Get("confirm") == "yes" {
-		done, err := eventstore.Redrive(ctx, s.pool, eventstore.RedriveFilter{ID: c.ID, Topic: c.Topic, By: m.Email})
+		if c.ID == 0 {
+			// Only the letters the question counted: one that failed while the manager read
+			// it went back too, unreviewed (a review).
+			upTo, err := strconv.ParseInt(r.PostForm.Get("upto"), 10, 64)
+			if err != nil || upTo < 1 {
+				s.dashboardError(w, r, http.StatusBadRequest, "the confirmation names no dead letters: ask again", nil)
+				return
+			}
+			c.UpTo = upTo
+		}
+		done, err := eventstore.Redrive(ctx, s.pool, eventstore.RedriveFilter{ID: c.ID, Topic: c.Topic, UpTo: c.UpTo, By: m.Email})
 		if err != nil {
 			s.failPage(w, r, err)
 			return
@@ -123,7 +133,7 @@ func (s *Service) redrive(w http.ResponseWriter, r *http.Request, m manager, c u
 	c.Letters, c.Count = open, len(open)
 	if c.Topic != "" {
 		// The count may exceed the page: say how many the re-drive takes.
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters WHERE topic = $1 AND redriven_at IS NULL`, c.Topic).Scan(&c.Count); err != nil {
+		if err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(max(id), 0) FROM dead_letters WHERE topic = $1 AND redriven_at IS NULL`, c.Topic).Scan(&c.Count, &c.UpTo); err != nil {
 			s.failPage(w, r, fmt.Errorf("count dead letters: %w", err))
 			return
 		}

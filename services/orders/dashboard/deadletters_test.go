@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,11 +93,29 @@ func TestDashboardDeadLettersRedrive(t *testing.T) {
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		assert.Contains(t, p.doc.Find("[data-testid=redrive-confirm] h2").Text(), "all 1 open dead letters of payments_commands")
 		assert.Equal(t, 1, redriven())
-		p = d.request(t, c, "POST", "/dashboard/dead-letters/redrive", url.Values{"csrf_token": {csrf}, "topic": {"payments_commands"}, "confirm": {"yes"}}, nil)
+		confirm := url.Values{"csrf_token": {csrf}, "confirm": {"yes"}}
+		p.doc.Find("[data-testid=redrive-confirm-form] input[type=hidden]").Each(func(_ int, in *goquery.Selection) {
+			name, _ := in.Attr("name")
+			value, _ := in.Attr("value")
+			confirm.Set(name, value)
+		})
+		// A letter that fails while the manager reads the question is not among those
+		// confirmed: it went back too, unreviewed (a review).
+		var later int64
+		require.NoError(t, d.pool.QueryRow(ctx, insert, "payments_commands", "payments", "msg-c",
+			`{"orderId": "ord-dl3"}`, `{"name": "payment.charge.v1"}`, "card network down").Scan(&later))
+		p = d.request(t, c, "POST", "/dashboard/dead-letters/redrive", confirm, nil)
 		require.Equal(t, http.StatusSeeOther, p.status, p.body)
+		assert.Equal(t, "/dashboard/dead-letters?redriven=1", p.header.Get("Location"))
 		assert.Equal(t, 2, redriven())
 		list := d.request(t, c, "GET", "/dashboard/dead-letters", nil, nil)
-		assert.Zero(t, list.doc.Find("[data-testid=dead-letter-topic]").Length(), "no topic has open letters left")
+		assert.Equal(t, 1, list.doc.Find(`[data-testid=redrive-form]`).Length(), "the later letter waits for its own question")
+		assert.Equal(t, 1, list.doc.Find(`[data-testid=dead-letter][data-id="`+itoa(later)+`"] [data-testid=redrive-form]`).Length())
+
+		stale := url.Values{"csrf_token": {csrf}, "topic": {"payments_commands"}, "confirm": {"yes"}}
+		assert.Equal(t, http.StatusBadRequest, d.request(t, c, "POST", "/dashboard/dead-letters/redrive", stale, nil).status,
+			"a confirmation that names no letters re-drives none")
+		assert.Equal(t, 2, redriven())
 	})
 }
 
