@@ -146,7 +146,7 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 	ana.want(t, http.StatusBadRequest, "POST", redriveTopic, url.Values{"csrf_token": {csrf}}, nil)
 	ana.want(t, http.StatusOK, "POST", redriveTopic, url.Values{"topic": {"payments_commands"}, "csrf_token": {csrf}}, nil)
 	ana.want(t, http.StatusBadRequest, "POST", redriveTopic, url.Values{"topic": {"payments_commands"}, "csrf_token": {csrf}, "confirm": {"yes"}}, nil) // names no letters
-	var upTo int64 // the newest letter the confirmation counted
+	var upTo int64                                                                                                                                      // the newest letter the confirmation counted
 	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT max(id) FROM dead_letters WHERE topic = 'payments_commands'`).Scan(&upTo))
 	ana.want(t, http.StatusSeeOther, "POST", redriveTopic, url.Values{"topic": {"payments_commands"}, "csrf_token": {csrf}, "confirm": {"yes"},
 		"upto": {strconv.FormatInt(upTo, 10)}}, nil)
