@@ -46,9 +46,6 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if err := checkTotal(cmd.Total); err != nil {
 		return nil, err
 	}
-	if cmd.Total > MaxTotal {
-		return nil, apperr.FieldErrorf("total", "total must be at most %s, what one payment can take; got %s", MaxTotal.Units(), cmd.Total.Units())
-	}
 	if allPriced && cmd.Total != sum {
 		return nil, apperr.FieldErrorf("total", "total %s does not match the sum of item prices %s", cmd.Total.Units(), sum.Units())
 	}
@@ -58,6 +55,9 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	}
 	if err := checkCurrency(currency); err != nil {
 		return nil, err
+	}
+	if most := MaxTotalIn(currency); cmd.Total > most {
+		return nil, apperr.FieldErrorf("total", "total must be at most %s %s, what one payment can take; got %s", most.Units(), currency, cmd.Total.Units())
 	}
 	if err := limits.Check(limits.ID("customerId", cmd.CustomerID), limits.Email("customerEmail", cmd.CustomerEmail)); err != nil {
 		return nil, err
@@ -122,6 +122,20 @@ func CheckItems(items []Item) (sum Cents, allPriced bool, err error) {
 // and then never get a payment session: its command refused by the provider every time.
 const MaxTotal Cents = 99_999_999
 
+// threeDecimal are the currencies whose minor unit is a thousandth (ISO 4217): their
+// hundredths are ten of the unit a payment counts in.
+var threeDecimal = map[string]bool{"BHD": true, "IQD": true, "JOD": true, "KWD": true, "LYD": true, "OMR": true, "TND": true}
+
+// MaxTotalIn is the largest order total in currency: MaxTotal, or a tenth of it in a
+// three-decimal currency, whose payments count thousandths (99,999.99 KWD is 99,999,990
+// fils). A larger KWD order was accepted and never got its payment session (a review).
+func MaxTotalIn(currency string) Cents {
+	if threeDecimal[currency] {
+		return MaxTotal / 10
+	}
+	return MaxTotal
+}
+
 func checkTotal(total Cents) error {
 	if total <= 0 {
 		return apperr.FieldErrorf("total", "total must be positive, got %s", total.Units())
@@ -176,7 +190,7 @@ func (o *Order) Approve(by, reason string, at time.Time) ([]Event, error) {
 	if err := o.decidedInTime(at); err != nil {
 		return nil, err
 	}
-	if err := required("by", by); err != nil {
+	if err := required("by", strings.TrimSpace(by)); err != nil {
 		return nil, err
 	}
 	return []Event{OrderApproved{By: by, Reason: reason, At: at}}, nil
@@ -227,7 +241,7 @@ func (o *Order) Reject(by, reason string, at time.Time) ([]Event, error) {
 	if err := o.decidedInTime(at); err != nil {
 		return nil, err
 	}
-	if err := required("by", by); err != nil {
+	if err := required("by", strings.TrimSpace(by)); err != nil {
 		return nil, err
 	}
 	// The reason is the customer's cancellation detail and the audit's record of why: a
@@ -334,6 +348,12 @@ func (o *Order) CompletePayment(paymentID string, c Charge, at time.Time) ([]Eve
 	if why := o.ChargeMismatch(c); why != "" {
 		return nil, apperr.Errorf(apperr.CodeConflict, "payment %s does not pay for order %s: %s", paymentID, o.ID, why)
 	}
+	// A refund may be reported before its payment; money given back pays for nothing. Only
+	// the saga refused it, so another caller could ship an order on a refunded payment (a
+	// review).
+	if o.Refunded(paymentID) {
+		return nil, apperr.Errorf(apperr.CodeConflict, "payment %s does not pay for order %s: it was refunded", paymentID, o.ID)
+	}
 	return []Event{PaymentCompleted{PaymentID: paymentID, At: at}}, nil
 }
 
@@ -400,6 +420,14 @@ func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Even
 	}
 	if err := required("reason", string(reason)); err != nil {
 		return nil, err
+	}
+	// A reason reports can tell apart; a rejection is a manager's, and only Reject records
+	// it, with its decider (a cancellation "rejected" made an approved order read as
+	// rejected by its approver: a review).
+	switch reason {
+	case ReasonOutOfStock, ReasonPaymentFailed, ReasonTimedOut:
+	default:
+		return nil, apperr.FieldErrorf("reason", "reason must be %s, %s or %s, got %q", ReasonOutOfStock, ReasonPaymentFailed, ReasonTimedOut, apperr.Excerpt(string(reason)))
 	}
 	return []Event{OrderCancelled{Reason: reason, Detail: detail, At: at}}, nil
 }

@@ -1140,3 +1140,61 @@ func TestCentsText(t *testing.T) {
 		}
 	}
 }
+
+// A refund may be reported before its payment: the payment, refunded, pays for nothing.
+// Only the saga refused it, so another caller could ship an order on refunded money (a
+// review).
+func TestARefundedPaymentDoesNotPay(t *testing.T) {
+	o := orderIn(t, StatusAwaitingPayment)
+	withSession(o, "ses-1")
+	mustApply(t, o)(o.RecordRefund("pay-1", "re-1", o.Total, o.Currency, tCmd))
+	evs, err := o.CompletePayment("pay-1", chargeFor(o), tCmd)
+	if apperr.ErrorCode(err) != apperr.CodeConflict || evs != nil {
+		t.Fatalf("got %v, %v; want a conflict", evs, err)
+	}
+	if _, err := o.CompletePayment("pay-2", chargeFor(o), tCmd); err != nil {
+		t.Fatalf("another payment pays: %v", err)
+	}
+}
+
+// Cancel takes the reasons reports tell apart, and not "rejected", which only Reject
+// records, with its decider: a cancellation "rejected" made an approved order read as
+// rejected by its approver, and any text was recorded as a reason (a review). A blank
+// decider is none.
+func TestCancelTakesTheKnownReasonsOnly(t *testing.T) {
+	for _, reason := range []CancelReason{ReasonRejected, "no_such_reason"} {
+		evs, err := orderIn(t, StatusPlaced).Cancel(reason, "", tCmd)
+		if apperr.ErrorCode(err) != apperr.CodeInvalid || apperr.ErrorField(err) != "reason" || evs != nil {
+			t.Errorf("Cancel(%q): got %v, %v; want invalid on reason", reason, evs, err)
+		}
+	}
+	for _, reason := range []CancelReason{ReasonOutOfStock, ReasonPaymentFailed, ReasonTimedOut} {
+		if _, err := orderIn(t, StatusPlaced).Cancel(reason, "", tCmd); err != nil {
+			t.Errorf("Cancel(%q): %v", reason, err)
+		}
+	}
+	if _, err := orderIn(t, StatusAwaitingApproval).Approve("   ", "", tCmd); apperr.ErrorField(err) != "by" {
+		t.Errorf("a blank approver: got %v, want invalid on by", err)
+	}
+}
+
+// A three-decimal currency's payment counts thousandths: 100,000.00 KWD is 100,000,000
+// fils, past what one payment takes, and such an order was accepted and never got its
+// payment session (a review).
+func TestTheLargestTotalInAThreeDecimalCurrency(t *testing.T) {
+	place := func(total Cents, currency string) error {
+		p := validPlace()
+		p.Items, p.Total, p.Currency = []Item{{SKU: "A", Quantity: 1, UnitPrice: cents(total)}}, total, currency
+		_, err := (&Order{}).Place(p)
+		return err
+	}
+	if err := place(MaxTotal/10, "KWD"); err != nil {
+		t.Errorf("99,999.99 KWD: %v", err)
+	}
+	if err := place(MaxTotal/10+1, "KWD"); apperr.ErrorField(err) != "total" {
+		t.Errorf("100,000.00 KWD: got %v, want invalid on total", err)
+	}
+	if err := place(MaxTotal, "USD"); err != nil {
+		t.Errorf("999,999.99 USD: %v", err)
+	}
+}

@@ -111,7 +111,7 @@ func TestErrorMessagesSpeakTheClientsTerms(t *testing.T) {
 	tests := []struct{ name, body, field, message string }{
 		{"a negative total, in units", `{"items":[{"sku":"SKU-001","quantity":2}],"total":-5}`, "total", "total must be positive, got -5.00"},
 		{"a total past what one payment can take (20 espresso machines)", `{"items":[{"sku":"SKU-031","quantity":20}]}`, "total",
-			"total must be at most 999999.99, what one payment can take; got 1000000.00"},
+			"total must be at most 999999.99 USD, what one payment can take; got 1000000.00"},
 		{"a quantity that is a string", `{"items":[{"sku":"SKU-001","quantity":"two"}],"total":100}`, "items[0].quantity",
 			"items[0].quantity must be an integer within range"},
 		{"items that are an object", `{"items":{},"total":100}`, "items", "items must be an array"},
