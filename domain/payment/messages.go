@@ -209,13 +209,22 @@ func (r RefundReport) ValidateReported() error {
 			return apperr.FieldErrorf(f.name, "%s is required", f.name)
 		}
 	}
-	if r.Amount < 0 {
-		return apperr.FieldErrorf("amount", "amount must not be negative, got %d", r.Amount)
-	}
-	if r.Currency != "" && !validCurrency(r.Currency) {
-		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(r.Currency))
+	if err := checkRefundAmount(r.Amount, r.Currency); err != nil {
+		return err
 	}
 	return limits.Check(limits.ID("id", r.ID), limits.ID("orderId", r.OrderID), limits.ID("paymentId", r.PaymentID), limits.ID("refundId", r.RefundID))
+}
+
+// checkRefundAmount refuses a refund's amount below zero (zero, or none, is the whole
+// payment) and a currency, when given, that is not three uppercase letters.
+func checkRefundAmount(amount int64, currency string) error {
+	if amount < 0 {
+		return apperr.FieldErrorf("amount", "amount must not be negative, got %d", amount)
+	}
+	if currency != "" && !validCurrency(currency) {
+		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(currency))
+	}
+	return nil
 }
 
 // Refund asks the payment service to give back a payment the provider took for an order
@@ -237,6 +246,10 @@ func (r Refund) Validate() error {
 	}
 	if strings.TrimSpace(r.PaymentID) == "" {
 		return apperr.FieldErrorf("paymentId", "paymentId is required: a refund gives back one payment")
+	}
+	// A refund command with -5 "usd" passed, to fail at the provider (a review).
+	if err := checkRefundAmount(r.Amount, r.Currency); err != nil {
+		return err
 	}
 	return limits.Check(limits.ID("orderId", r.OrderID), limits.ID("paymentId", r.PaymentID),
 		limits.ID("sessionId", r.SessionID), limits.Text("reason", r.Reason))

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
@@ -77,4 +78,20 @@ func TestWireFormat(t *testing.T) {
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"orderId":"o1","status":"completed"}`, string(b))
 	assert.Equal(t, "payment-o1", payment.StreamID("o1"))
+}
+
+// A refund command's amount and currency are checked as a reported refund's are: one for
+// -5 "usd" passed, to fail at the provider (a review). No amount is the whole payment.
+func TestRefundValidate(t *testing.T) {
+	ok := payment.Refund{OrderID: "o-1", PaymentID: "pi_1"}
+	require.NoError(t, ok.Validate())
+	partial := ok
+	partial.Amount, partial.Currency = 500, "EUR"
+	require.NoError(t, partial.Validate())
+	for field, r := range map[string]payment.Refund{
+		"amount":   {OrderID: "o-1", PaymentID: "pi_1", Amount: -5},
+		"currency": {OrderID: "o-1", PaymentID: "pi_1", Amount: 5, Currency: "usd"},
+	} {
+		assert.Equal(t, field, apperr.ErrorField(r.Validate()), "%+v", r)
+	}
 }

@@ -165,9 +165,9 @@ func TestDuplicateWebhooksHaveOneEffect(t *testing.T) {
 	// The same delivery status twice (different event ids) records one update.
 	s.courier(t, id, "in_transit")
 	s.courier(t, id, "in_transit")
-	// A courier that shouts is heard: "DELIVERED" delivers (it was recorded as a status of
-	// its own, shown to the customer, and the order waited on).
-	shout := []byte(fmt.Sprintf(`{"id":"dlv_shout","orderId":%q,"status":"DELIVERED"}`, id))
+	// A courier that shouts is heard: "DELIVERED" delivers, spaces around it too (it was
+	// recorded as a status of its own, shown to the customer, and the order waited on).
+	shout := []byte(fmt.Sprintf(`{"id":"dlv_shout","orderId":%q,"status":" DELIVERED "}`, id))
 	res := s.postDelivery(t, shout, http.Header{webhooksig.CourierHeader: {webhooksig.SignCourier(shout, deliverySecret, time.Now())}})
 	require.Equal(t, http.StatusAccepted, res.StatusCode(), string(res.Body))
 	s.waitStatus(t, id, "completed")

@@ -300,9 +300,10 @@ func (s *Inbox) Delivery(w http.ResponseWriter, r *http.Request) {
 		s.refuseBody(w, r, err)
 		return
 	}
-	// Statuses are words, whatever their case: a courier's "DELIVERED" was recorded as an
-	// intermediate status of that name, shown to the customer, and never delivered the order.
-	wh.Status = strings.ToLower(wh.Status)
+	// Statuses are words, whatever their case and the spaces around them: a courier's
+	// "DELIVERED" (and " delivered", a review) was recorded as an intermediate status of
+	// that name, shown to the customer, and never delivered the order.
+	wh.Status = strings.ToLower(strings.TrimSpace(wh.Status))
 	id := cmp.Or(wh.ID, webhookKey(wh.OrderID, wh.Status, "shipment", wh.ShipmentID))
 	s.recordWebhook(w, r, inboundWebhook{provider: "delivery", eventID: id, orderID: wh.OrderID, status: wh.Status, name: sagas.DeliveryWebhookName, data: wh, unsigned: !signed})
 }
