@@ -509,12 +509,17 @@ func onReleasedOutside(in Input, ev inventory.Released) ([]Effect, error) {
 }
 
 // expireSession closes the payment session of a cancelled order: the customer could
-// otherwise still pay for it at the provider, and be refunded.
+// otherwise still pay for it at the provider, and be refunded. An order cancelled at its
+// payment deadline by the session's own close (its answer, or the provider's report that
+// it expired: paymentTimedOut) has it closed already: closed again, it cost the provider
+// a call or two and the payment stream a second report of the same close (a probe). One
+// whose close went unanswered for an hour is asked once more.
 func expireSession(in Input) ([]Effect, error) {
-	if in.Order.PaymentSessionID == "" {
+	o := in.Order
+	if o.PaymentSessionID == "" || o.CancelReason == paymentTimedOut.Reason && o.CancelDetail == paymentTimedOut.Detail {
 		return nil, nil
 	}
-	return []Effect{expire(in.Order.ID, in.Order.PaymentSessionID)}, nil
+	return []Effect{expire(o.ID, o.PaymentSessionID)}, nil
 }
 
 func expire(orderID, sessionID string) Effect {

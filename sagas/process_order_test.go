@@ -161,6 +161,13 @@ func ticketStep(kind, reason string) step {
 	}
 }
 
+// cancelAs cancels as c does.
+func cancelAs(c Cancel) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.Cancel(c.Reason, c.Detail, at)
+	}
+}
+
 func cancelOrder(reason order.CancelReason) step {
 	return func(o *order.Order, at time.Time) ([]order.Event, error) {
 		return o.Cancel(reason, "cancelled in test", at)
@@ -1294,6 +1301,13 @@ func TestProcessOrderCompletionAndCompensation(t *testing.T) {
 			name:  "cancelled with a reservation (payment timed out) releases, closes the session and emails",
 			steps: atPaymentTimedOut, msg: ev(order.NameOrderCancelled),
 			want: []Effect{releaseFx("order cancelled: timed_out"), expireSess, notice(t, KindOrderCancelled, atPaymentTimedOut...)},
+		},
+		{
+			// The session's own close cancelled it: closed again, it cost the provider a call
+			// and the payment stream a second report of the close (a probe).
+			name:  "cancelled by its session's close at the payment deadline releases and emails, and closes nothing again",
+			steps: path(atSessionOpen, cancelAs(paymentTimedOut)), msg: ev(order.NameOrderCancelled),
+			want: []Effect{releaseFx("order cancelled: timed_out"), notice(t, KindOrderCancelled, path(atSessionOpen, cancelAs(paymentTimedOut))...)},
 		},
 		{
 			name:  "cancelled with a reservation (payment failed) releases, closes the session and emails",
