@@ -38,6 +38,8 @@ FUZZ_TARGETS := \
 	./domain/shipping:FuzzMessages \
 	./services/webhooksig:FuzzVerifyStripe \
 	./services/webhooksig:FuzzVerifyCourier \
+	./services/httpx:FuzzCountArrayAsTheDecodeDoes \
+	./services/httpx:FuzzRepeatedNameAsTheTokensDid \
 	./services/stripeevent:FuzzStripeEvent \
 	./sagas:FuzzJobOf \
 	./sagas:FuzzDecide \
