@@ -76,8 +76,9 @@ func TestAPaymentMadeInTimeWhileOrdersIsDownPaysTheOrder(t *testing.T) {
 
 // waitingPaymentTimeout is the payment timeout of the tests that use waitingForPayment:
 // it leaves the session time to be recorded before the deadline on a loaded machine (with
-// 2 s a CI run once met the deadline first, and the order was cancelled).
-const waitingPaymentTimeout = 5 * time.Second
+// 2 s a CI run once met the deadline first, and the order was cancelled; with 5 s too,
+// once, on the two cores with a fuzzer running beside the CI).
+const waitingPaymentTimeout = 10 * time.Second
 
 // waitingForPayment places a low-risk order and returns it once it waits for its payment
 // with its deadline armed and its session recorded: at a deadline that finds no session
