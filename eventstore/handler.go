@@ -64,11 +64,11 @@ func (l *Log) transactional(consumerGroup, topic string, maxAttempts int, h Hand
 		defer mu.Unlock()
 		if err == nil {
 			delete(attempts, msg.UUID)
-			guard.afterCommit(flush)
 			// Counted once committed, as a batch consumer counts its messages: a commit that
 			// failed had counted a deadline that fired again at its redelivery (a probe).
 			took := time.Since(started).Seconds()
 			guard.afterCommit(func() {
+				flush()
 				m.handled.WithLabelValues(consumerGroup, topic, outcomeHandled).Inc()
 				m.deadlines.WithLabelValues(topic, msg.Metadata.Get("name")).Inc()
 				m.duration.WithLabelValues(consumerGroup, topic).Observe(took)

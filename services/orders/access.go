@@ -88,7 +88,7 @@ var errNotOperator = apperr.Errorf(apperr.CodeUnauthorized,
 // answered as the operator's.
 func (s *Service) operatorWrites(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if token, ok := httpx.BearerToken(r); !ok || !httpx.TokenEqual(token, s.cfg.OperatorToken) {
+		if _, ok := httpx.BearerToken(r); !ok || s.readerOf(r, "") != operator {
 			httpx.WriteError(w, r, s.logger, errNotOperator)
 			return
 		}

@@ -66,7 +66,7 @@ func (s *Service) approve(w http.ResponseWriter, r *http.Request) {
 // as the decision is written: the dashboard's desk, where a claim says "I am on it". The
 // decision the manager already took on the order is taken again as done (repeated true),
 // recording nothing.
-func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string, heedClaims bool) (o *order.Order, repeated bool, err error) {
+func (s *Service) Decide(ctx context.Context, orderID string, approved bool, manager, reason string, heedClaims bool) (*order.Order, bool, error) {
 	if err := limits.Check(limits.ID("orderId", orderID), limits.Text("reason", reason)); err != nil {
 		return nil, false, err
 	}
@@ -79,6 +79,7 @@ func (s *Service) Decide(ctx context.Context, orderID string, approved bool, man
 	// The saga runs on the decision in its transaction (sagas.Runner.RunNow): an approved
 	// order is on its way to the warehouse when this returns.
 	var decided *order.Order
+	var repeated bool
 	err = s.saga.RunNow(ctx, s.pool, orderID, nil, func(ctx context.Context, tx pgx.Tx, o *order.Order, handledBy string) ([]sagas.Message, error) {
 		if o.Version == 0 {
 			return nil, apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(orderID))
