@@ -28,12 +28,12 @@ type Ticket struct {
 
 const ticketColumns = `id, order_id, kind, reason, status, created_at, assignee, closed_by, resolution, coalesce(closed_at, 'epoch')`
 
-// TicketsByID reads up to limit tickets by id, newest first: one order's, or everyone's
-// when orderID is "", those before the ticket id before when it is not 0 (the page after
-// the one that ended there).
+// TicketsByID reads up to limit tickets by id, newest first, those below the ticket id
+// before (the page after the one that ended there): one order's, or everyone's when
+// orderID is "".
 func TicketsByID(ctx context.Context, q eventstore.Querier, orderID string, before int64, limit int) ([]Ticket, error) {
 	rows, err := q.Query(ctx, `SELECT `+ticketColumns+`
-		FROM orders.support_tickets WHERE ($1 = '' OR order_id = $1) AND ($2 = 0 OR id < $2)
+		FROM orders.support_tickets WHERE ($1 = '' OR order_id = $1) AND id < $2
 		ORDER BY id DESC LIMIT $3`, orderID, before, limit)
 	if err != nil {
 		return nil, err

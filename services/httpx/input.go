@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -220,4 +221,39 @@ func KnownQuery(r *http.Request, names ...string) (url.Values, error) {
 		return nil, apperr.FieldErrorf(name, "unknown query parameter %q: this takes %s", apperr.Excerpt(name), takes)
 	}
 	return q, nil
+}
+
+// A list's page: ?limit= (1 to MaxPageSize, DefaultPageSize when absent) and ?cursor=.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// PageSize reads a list's ?limit=: DefaultPageSize when absent.
+func PageSize(q url.Values) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return DefaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxPageSize {
+		return 0, apperr.FieldErrorf("limit", "limit must be an integer from 1 to %d", MaxPageSize)
+	}
+	return n, nil
+}
+
+// IDCursor reads the ?cursor= of a list kept newest first by a row's id: the id of the
+// previous page's last row, as its nextCursor gave it, the page holding the rows below it;
+// math.MaxInt64 when absent, the first page being below every id. One bound for every page
+// lets a query walk its index from the cursor on, whatever page it reads.
+func IDCursor(q url.Values) (int64, error) {
+	c := q.Get("cursor")
+	if c == "" {
+		return math.MaxInt64, nil
+	}
+	before, err := strconv.ParseInt(c, 10, 64)
+	if err != nil || before < 1 {
+		return 0, apperr.FieldErrorf("cursor", "cursor is malformed: continue from the previous page's nextCursor")
+	}
+	return before, nil
 }

@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -213,24 +214,12 @@ func TestSupportTicketsArePagedThrough(t *testing.T) {
 	require.NoError(t, err)
 
 	pages := func(query string) (ids []int64, sizes []int) {
-		cursor := ""
-		for {
-			r := a.get(t, "/api/support-tickets?"+query+"&cursor="+url.QueryEscape(cursor))
-			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-			var page struct {
-				Tickets    []struct{ ID int64 }
-				NextCursor string
-			}
-			require.NoError(t, json.Unmarshal(r.body, &page))
-			sizes = append(sizes, len(page.Tickets))
-			for _, tk := range page.Tickets {
-				ids = append(ids, tk.ID)
-			}
-			if cursor = page.NextCursor; cursor == "" {
-				return ids, sizes
-			}
-			require.Less(t, len(sizes), 100, "the pages never end")
+		var items []struct{ ID int64 }
+		sizes = walkPages(t, a, "/api/support-tickets?"+query, "tickets", &items)
+		for _, tk := range items {
+			ids = append(ids, tk.ID)
 		}
+		return ids, sizes
 	}
 	ids, sizes := pages("limit=200")
 	assert.Equal(t, []int{200, 200, 200, 20}, sizes)
@@ -243,6 +232,71 @@ func TestSupportTicketsArePagedThrough(t *testing.T) {
 	assert.Equal(t, int64(619), ids[0])
 	assert.Equal(t, int64(1), ids[len(ids)-1])
 
+	// A cursor past 2^31 is an id like any other: its parameter was typed int4 by the
+	// query's "$2 = 0", and the list answered 500 (a probe).
+	assert.Equal(t, http.StatusOK, a.get(t, "/api/support-tickets?cursor=2147483648").status)
 	assertError(t, a.get(t, "/api/support-tickets?cursor=x"), http.StatusBadRequest, "invalid", "cursor")
 	assertError(t, a.get(t, "/api/support-tickets?limit=201"), http.StatusBadRequest, "invalid", "limit")
+}
+
+// walkPages reads path a page at a time, from its first page on through each nextCursor,
+// into items (a pointer to a slice) the elements of each page's key; it returns the pages'
+// sizes.
+func walkPages[T any](t *testing.T, a *api, path, key string, items *[]T) (sizes []int) {
+	t.Helper()
+	cursor := ""
+	for {
+		r := a.get(t, path+"&cursor="+url.QueryEscape(cursor))
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var page map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(r.body, &page))
+		var list []T
+		require.NoError(t, json.Unmarshal(page[key], &list))
+		sizes = append(sizes, len(list))
+		*items = append(*items, list...)
+		cursor = ""
+		if next, ok := page["nextCursor"]; ok {
+			require.NoError(t, json.Unmarshal(next, &cursor))
+		}
+		if cursor == "" {
+			return sizes
+		}
+		require.Less(t, len(sizes), 100, "the pages never end")
+	}
+}
+
+// The webhook inbox is listed a page at a time, newest first, every webhook once: it
+// stopped at 200 without saying so, and the older ones could not be reached.
+func TestTheWebhookInboxIsPagedThrough(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, orders.Config{})
+	_, err := a.pool.Exec(context.Background(), `
+		INSERT INTO orders.webhook_inbox (provider, event_id, order_id, status, outcome, payload)
+		SELECT 'payment', 'evt-' || g, 'o-' || g, 'completed',
+		       CASE WHEN g % 4 = 0 THEN 'unknown_order' ELSE 'accepted' END, '{}'
+		FROM generate_series(1, 450) g`)
+	require.NoError(t, err)
+
+	pages := func(query string) (events []string, sizes []int) {
+		var items []struct{ EventID string }
+		sizes = walkPages(t, a, "/api/webhooks?"+query, "webhooks", &items)
+		for _, w := range items {
+			events = append(events, w.EventID)
+		}
+		return events, sizes
+	}
+	events, sizes := pages("limit=200")
+	assert.Equal(t, []int{200, 200, 50}, sizes)
+	require.Len(t, events, 450)
+	for i, e := range events {
+		require.Equal(t, fmt.Sprintf("evt-%d", 450-i), e, "newest first, every webhook once")
+	}
+	events, sizes = pages("outcome=unknown_order")
+	assert.Equal(t, []int{50, 50, 12}, sizes, "50 a page by default")
+	assert.Equal(t, "evt-448", events[0])
+	assert.Equal(t, "evt-4", events[len(events)-1])
+
+	assert.Equal(t, http.StatusOK, a.get(t, "/api/webhooks?cursor=9223372036854775807").status)
+	assertError(t, a.get(t, "/api/webhooks?cursor=0"), http.StatusBadRequest, "invalid", "cursor")
+	assertError(t, a.get(t, "/api/webhooks?limit=0"), http.StatusBadRequest, "invalid", "limit")
 }

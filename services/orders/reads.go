@@ -3,8 +3,6 @@ package orders
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -126,24 +124,6 @@ type summaryView struct {
 	UpdatedAt     time.Time   `json:"updatedAt"`
 }
 
-const (
-	defaultPageSize = 50
-	maxPageSize     = 200
-)
-
-// pageSize reads a list's ?limit=: defaultPageSize when absent.
-func pageSize(q url.Values) (int, error) {
-	v := q.Get("limit")
-	if v == "" {
-		return defaultPageSize, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxPageSize {
-		return 0, apperr.FieldErrorf("limit", "limit must be an integer from 1 to %d", maxPageSize)
-	}
-	return n, nil
-}
-
 // listOrders handles GET /api/orders?status=&limit=&cursor=: newest first, keyset-paginated
 // over the order_summaries read model so every page costs the same.
 func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +141,7 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 		}
 		status = string(st)
 	}
-	limit, err := pageSize(q)
+	limit, err := httpx.PageSize(q)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/httpx"
@@ -35,17 +34,15 @@ func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	limit, err := pageSize(q)
+	limit, err := httpx.PageSize(q)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	var before int64
-	if c := q.Get("cursor"); c != "" {
-		if before, err = strconv.ParseInt(c, 10, 64); err != nil || before < 1 {
-			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("cursor", "cursor is malformed: continue from the previous page's nextCursor"))
-			return
-		}
+	before, err := httpx.IDCursor(q)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
 	}
 	tickets, err := projections.TicketsByID(r.Context(), s.pool, orderID, before, limit+1)
 	if err != nil {

@@ -951,6 +951,10 @@ type ListSupportTicketsParams struct {
 type ListWebhooksParams struct {
 	// Outcome Each webhook is stored once, receivedAt its first delivery, with its outcome as it stands: unknown_order while no delivery of it came for an order known here, accepted once one did (a provider's retry after the order became known); a duplicate is answered (outcome duplicate) but not stored again.
 	Outcome *ListWebhooksParamsOutcome `form:"outcome,omitempty" json:"outcome,omitempty"`
+	Limit   *int                       `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor nextCursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListWebhooksParamsOutcome defines parameters for ListWebhooks.
@@ -1253,7 +1257,7 @@ type ClientInterface interface {
 	// Corresponds with GET /api/support-tickets (the `ListSupportTickets` operationId).
 	ListSupportTickets(ctx context.Context, params *ListSupportTicketsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListWebhooks The webhook inbox, newest first (at most 200)
+	// ListWebhooks The webhook inbox, newest first, a page at a time
 	//
 	// Corresponds with GET /api/webhooks (the `ListWebhooks` operationId).
 	ListWebhooks(ctx context.Context, params *ListWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1500,7 +1504,7 @@ func (c *Client) ListSupportTickets(ctx context.Context, params *ListSupportTick
 	return c.Client.Do(req)
 }
 
-// ListWebhooks The webhook inbox, newest first (at most 200)
+// ListWebhooks The webhook inbox, newest first, a page at a time
 //
 // Corresponds with GET /api/webhooks (the `ListWebhooks` operationId).
 func (c *Client) ListWebhooks(ctx context.Context, params *ListWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2094,6 +2098,30 @@ func NewListWebhooksRequest(server string, params *ListWebhooksParams) (*http.Re
 
 		}
 
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -2429,7 +2457,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/support-tickets (the `ListSupportTickets` operationId).
 	ListSupportTicketsWithResponse(ctx context.Context, params *ListSupportTicketsParams, reqEditors ...RequestEditorFn) (*ListSupportTicketsResponse, error)
 
-	// ListWebhooksWithResponse The webhook inbox, newest first (at most 200)
+	// ListWebhooksWithResponse The webhook inbox, newest first, a page at a time
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3253,7 +3281,9 @@ type ListWebhooksResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *struct {
-		Webhooks []InboxEntry `json:"webhooks"`
+		// NextCursor Present when more webhooks follow: pass it as cursor for the next page.
+		NextCursor *string      `json:"nextCursor,omitempty"`
+		Webhooks   []InboxEntry `json:"webhooks"`
 	}
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
@@ -3269,7 +3299,9 @@ type ListWebhooksResponse struct {
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListWebhooksResponse) GetJSON200() *struct {
-	Webhooks []InboxEntry `json:"webhooks"`
+	// NextCursor Present when more webhooks follow: pass it as cursor for the next page.
+	NextCursor *string      `json:"nextCursor,omitempty"`
+	Webhooks   []InboxEntry `json:"webhooks"`
 } {
 	return r.JSON200
 }
@@ -3873,7 +3905,7 @@ func (c *ClientWithResponses) ListSupportTicketsWithResponse(ctx context.Context
 	return ParseListSupportTicketsResponse(rsp)
 }
 
-// ListWebhooksWithResponse The webhook inbox, newest first (at most 200)
+// ListWebhooksWithResponse The webhook inbox, newest first, a page at a time
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4705,7 +4737,9 @@ func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest struct {
-			Webhooks []InboxEntry `json:"webhooks"`
+			// NextCursor Present when more webhooks follow: pass it as cursor for the next page.
+			NextCursor *string      `json:"nextCursor,omitempty"`
+			Webhooks   []InboxEntry `json:"webhooks"`
 		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err

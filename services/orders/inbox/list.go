@@ -3,6 +3,7 @@ package inbox
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,7 @@ import (
 
 // inboxEntry is one row of GET /api/webhooks.
 type inboxEntry struct {
+	ID         int64           `json:"-"` // the page's keyset: nextCursor is the last one's
 	Provider   string          `json:"provider"`
 	EventID    string          `json:"eventId"`
 	OrderID    string          `json:"orderId"`
@@ -22,9 +24,11 @@ type inboxEntry struct {
 	ReceivedAt time.Time       `json:"receivedAt"`
 }
 
-// List handles GET /api/webhooks?outcome=: the inbox, newest first.
+// List handles GET /api/webhooks?outcome=&limit=&cursor=: the inbox, newest first,
+// keyset-paginated on the row's id, so every webhook is reachable whatever their number;
+// it stopped at 200 without saying so.
 func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
-	q, err := httpx.Query(r, "outcome")
+	q, err := httpx.Query(r, "outcome", "limit", "cursor")
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -40,7 +44,17 @@ func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
 			outcomeAccepted, outcomeUnknownOrder, apperr.Excerpt(outcome)))
 		return
 	}
-	rows, err := s.pool.Query(r.Context(), listQuery(outcome))
+	limit, err := httpx.PageSize(q)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	before, err := httpx.IDCursor(q)
+	if err != nil {
+		httpx.WriteError(w, r, s.logger, err)
+		return
+	}
+	rows, err := s.pool.Query(r.Context(), listQuery(outcome), before, limit+1)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -50,18 +64,25 @@ func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"webhooks": list})
+	resp := map[string]any{}
+	if len(list) > limit {
+		list = list[:limit]
+		resp["nextCursor"] = strconv.FormatInt(list[limit-1].ID, 10)
+	}
+	resp["webhooks"] = list
+	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
-// listQuery is the inbox's newest 200 webhooks, of one outcome unless outcome is empty. The
-// outcome (one of the stored ones) is a literal of the statement, not a parameter, so the
-// planner takes the partial index of the few webhooks for unknown orders instead of
-// walking the whole inbox newest first to find them.
+// listQuery is a page of the inbox, newest first, of one outcome unless outcome is empty:
+// the rows below the cursor $1, at most $2. The outcome (one of the stored
+// ones) is a literal of the statement, not a parameter, so the planner takes the partial
+// index of the few webhooks for unknown orders instead of walking the whole inbox newest
+// first to find them.
 func listQuery(outcome string) string {
 	where := ""
 	if outcome != "" {
-		where = "WHERE outcome = '" + outcome + "'"
+		where = "outcome = '" + outcome + "' AND "
 	}
-	return `SELECT provider, event_id, order_id, status, outcome, payload, received_at
-		FROM orders.webhook_inbox ` + where + ` ORDER BY id DESC LIMIT 200`
+	return `SELECT id, provider, event_id, order_id, status, outcome, payload, received_at
+		FROM orders.webhook_inbox WHERE ` + where + `id < $1 ORDER BY id DESC LIMIT $2`
 }

@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,18 +27,19 @@ func TestUnknownOrdersWebhooksAreListedThroughTheirIndex(t *testing.T) {
 	require.NoError(t, err)
 
 	var plan string
-	require.NoError(t, pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+listQuery(outcomeUnknownOrder)).Scan(&plan))
+	require.NoError(t, pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+listQuery(outcomeUnknownOrder), int64(math.MaxInt64), 200).Scan(&plan))
 	assert.Contains(t, plan, "webhook_inbox_unknown_orders", "found through the partial index")
 	assert.NotContains(t, plan, `"webhook_inbox_pkey"`, "not by walking the whole inbox")
 
-	rows, err := pool.Query(ctx, listQuery(outcomeUnknownOrder))
+	rows, err := pool.Query(ctx, listQuery(outcomeUnknownOrder), int64(math.MaxInt64), 200)
 	require.NoError(t, err)
 	var events []string
 	for rows.Next() {
+		var id int64
 		var provider, eventID, orderID, status, outcome string
 		var payload []byte
 		var at any
-		require.NoError(t, rows.Scan(&provider, &eventID, &orderID, &status, &outcome, &payload, &at))
+		require.NoError(t, rows.Scan(&id, &provider, &eventID, &orderID, &status, &outcome, &payload, &at))
 		assert.Equal(t, outcomeUnknownOrder, outcome)
 		events = append(events, eventID)
 	}
