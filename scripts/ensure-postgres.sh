@@ -114,6 +114,8 @@ fi
 echo "ensure-postgres: starting the project-local cluster on $host:$port (log: $root/server.log)"
 from=1
 [ -f "$root/server.log" ] && from=$(($(wc -l <"$root/server.log") + 1))
+# track_commit_timestamp: bin/loadgen ends each measured step at the commit that recorded
+# it (docs/BENCHMARKS.md); without it, at the transaction's start, a lower bound.
 "${as_owner[@]}" "$bindir/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 \
-  -o "-p $port -k $root -c listen_addresses=$host" start >/dev/null || failed "starting it" "$root/server.log" "$from"
+  -o "-p $port -k $root -c listen_addresses=$host -c track_commit_timestamp=on" start >/dev/null || failed "starting it" "$root/server.log" "$from"
 pg_isready -q -h "$host" -p "$port" -U postgres

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/cmd/internal/runcheck"
+	"github.com/ordermill/ordermill/domain/order"
 )
 
 // checker verifies, from the services' own database, that a run left the system exactly as
@@ -231,4 +232,52 @@ func (c *checker) emails(ctx context.Context, ids []string) ([]string, error) {
 		return nil
 	})
 	return runcheck.WithRest(runcheck.FirstN(lines), len(lines), "orders with wrong emails"), err
+}
+
+// commitTimes ends each completed trip's measured steps at the commit of the transaction
+// that recorded them: the order is at a step once that commits, and the event's
+// recorded_at is when the transaction began, which left out the rest of the transaction,
+// and the wait for its commit (a review). It needs the server to keep commit timestamps
+// (track_commit_timestamp, a server setting); false when it does not, leaving recorded_at.
+func (c *checker) commitTimes(ctx context.Context, trips []*trip) (bool, error) {
+	var kept string
+	if err := c.conn.QueryRow(ctx, `SHOW track_commit_timestamp`).Scan(&kept); err != nil || kept != "on" {
+		return false, err
+	}
+	timed := map[string]*trip{}
+	for _, t := range trips {
+		if t.err == nil && t.timesErr == nil {
+			timed[t.id] = t
+		}
+	}
+	rows, err := c.conn.Query(ctx, `
+		SELECT stream_id, event_name, pg_xact_commit_timestamp(xmin)
+		FROM events WHERE stream_id = ANY($1) AND event_name = ANY($2)`,
+		slices.Collect(maps.Keys(timed)), []string{order.NameInventoryReserved, order.NameShipmentCreated, order.NameOrderCompleted})
+	if err != nil {
+		return false, err
+	}
+	at := map[string]map[string]time.Time{}
+	var id, name string
+	var committed *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &name, &committed}, func() error {
+		if at[id] == nil {
+			at[id] = map[string]time.Time{}
+		}
+		if committed != nil { // nil: committed before the server kept commit timestamps, or frozen since
+			at[id][name] = *committed
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for id, t := range timed {
+		e := at[id]
+		t.reserved, t.shipped, t.completed = e[order.NameInventoryReserved], e[order.NameShipmentCreated], e[order.NameOrderCompleted]
+		if t.reserved.IsZero() || t.shipped.IsZero() || t.completed.IsZero() {
+			t.timesErr = fmt.Errorf("order %s: the commit times of its steps are not kept", id)
+		}
+	}
+	return true, nil
 }

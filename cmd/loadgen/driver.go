@@ -46,6 +46,8 @@ type driver struct {
 	readErrors atomic.Int64
 	// refused counts the writes answered 503 and sent again (resend).
 	refused atomic.Int64
+	// stale counts the polls just after a write's 2xx that did not show the write.
+	stale atomic.Int64
 }
 
 // resend sends a write until it is answered other than 503, waiting the answer's
@@ -187,26 +189,32 @@ func (g *driver) journey(ctx context.Context, seq int) *trip {
 }
 
 // drive runs the steps in workflow order. Each wait names the statuses the order may
-// legitimately pass through on the way; any other status fails the order at once.
+// legitimately pass through on the way; any other status fails the order at once. A wait
+// right after a write's 2xx names the status that would not show the write: its first
+// poll must not find it (read-your-writes, counted in g.stale).
 func (g *driver) drive(ctx context.Context, t *trip) error {
 	if err := g.place(ctx, t); err != nil {
 		return err
 	}
+	var written order.Status // the status a poll after the last write must have left
 	if t.highRisk {
-		if _, err := g.await(ctx, t.id, reach(order.StatusAwaitingApproval), order.StatusPlaced); err != nil {
+		if _, err := g.await(ctx, t.id, reach(order.StatusAwaitingApproval), "", order.StatusPlaced); err != nil {
 			return err
 		}
 		if err := g.approve(ctx, t.id); err != nil {
 			return err
 		}
+		written = order.StatusAwaitingApproval
 	}
-	open, err := g.await(ctx, t.id, sessionOpen, order.StatusPlaced, order.StatusReserving, order.StatusAwaitingPayment)
+	open, err := g.await(ctx, t.id, sessionOpen, written, order.StatusPlaced, order.StatusReserving, order.StatusAwaitingPayment)
 	if err != nil {
 		return err
 	}
 	if err := g.pay(ctx, t, open); err != nil {
 		return err
 	}
+	// A webhook's 2xx means the order took its step, in the webhook's own transaction
+	// (the orders service's inbox runs the saga on it: sagas.Runner.RunNow).
 	if _, err := g.await(ctx, t.id, reach(order.StatusAwaitingDelivery), order.StatusAwaitingPayment, order.StatusAwaitingShipment); err != nil {
 		return err
 	}
@@ -428,18 +436,23 @@ func (g *driver) eventTimes(ctx context.Context, t *trip) error {
 
 // await polls the order until it reaches the goal. Statuses in via are the steps the
 // workflow may still be on; any other status is an error, since the order has gone
-// somewhere the happy path never leads.
-func (g *driver) await(ctx context.Context, id string, want goal, via ...order.Status) (orderState, error) {
+// somewhere the happy path never leads. stale ("" for none) is the status the order had
+// before the write whose 2xx came just before the wait: found by the first poll, the write
+// is not shown, which is counted (g.stale) and waited out; found later, the order went back.
+func (g *driver) await(ctx context.Context, id string, want goal, stale order.Status, via ...order.Status) (orderState, error) {
 	deadline := time.Now().Add(g.cfg.waitTimeout)
 	tick := time.NewTicker(g.cfg.poll)
 	defer tick.Stop()
-	for {
+	for first := true; ; first = false {
 		o, err := g.state(ctx, id)
 		switch {
 		case err != nil:
 			return o, err
 		case want.reached(o):
 			return o, nil
+		case first && stale != "" && o.Status == stale:
+			g.stale.Add(1)
+			via = append(slices.Clone(via), stale) // waited out, not failed: the run reports it
 		case !slices.Contains(via, o.Status):
 			return o, fmt.Errorf("order %s is %s while waiting for %s", id, o.Status, want.name)
 		case time.Now().After(deadline):

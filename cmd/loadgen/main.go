@@ -188,7 +188,19 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	cpu1, ok1 := cpuClock()
 	stopProfile()
 	d.readEventTimes(ctx, trips)
+	stepEnd := "tx_start"
+	if chk != nil {
+		committed, err := chk.commitTimes(ctx, trips)
+		if err != nil {
+			return fmt.Errorf("read the steps' commit times: %w", err)
+		}
+		if committed {
+			stepEnd = "commit"
+		}
+	}
 	rep := summarize(trips, cfg.warmup)
+	rep.stepEnd = stepEnd
+	rep.stale = d.stale.Load()
 	rep.held = held
 	cpu, measured := cpu1.sub(cpu0), ok0 && ok1
 	rep.cpuPerOrder = cpuPerOrder(cpu, measured, len(trips))
@@ -210,6 +222,8 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 		return fmt.Errorf("correctness check failed")
 	case rep.readErrors > 0:
 		return fmt.Errorf("%d of the readers' reads failed", rep.readErrors)
+	case rep.stale > 0:
+		return fmt.Errorf("%d polls just after a write's 2xx did not show the write", rep.stale)
 	}
 	return nil
 }
