@@ -184,6 +184,7 @@ func (e Env) Tokens(key string) (httpx.Tokens, error) {
 		return tokens, nil
 	}
 	owner := map[string]string{}
+	entryOf := map[string]int{} // an identity's entry, by number
 	for i, entry := range strings.Split(e(key), ",") {
 		identity, token, ok := strings.Cut(strings.TrimSpace(entry), ":")
 		identity, token = strings.TrimSpace(identity), strings.TrimSpace(token)
@@ -191,11 +192,14 @@ func (e Env) Tokens(key string) (httpx.Tokens, error) {
 		case !ok || identity == "" || token == "":
 			return nil, fmt.Errorf("%s: entry %d is not <identity>:<token>", key, i+1)
 		case tokens[identity] != "":
-			return nil, fmt.Errorf("%s: %s is listed twice; give each identity one token", key, identity)
+			// Entries are named by number, not by value, here and below: one written token
+			// first (<token>:<identity>, an easy slip) has its token where the identity goes,
+			// and the error line, in the service's log, printed it (a probe).
+			return nil, fmt.Errorf("%s: entries %d and %d name the same identity (the part before ':'; not repeated here, as it may be a token written first); give each identity one token", key, entryOf[identity], i+1)
 		case owner[token] != "":
-			return nil, fmt.Errorf("%s: %s and %s share a token; give each its own", key, owner[token], identity)
+			return nil, fmt.Errorf("%s: entries %d and %d share a token; give each identity its own", key, entryOf[owner[token]], i+1)
 		}
-		tokens[identity], owner[token] = token, identity
+		tokens[identity], owner[token], entryOf[identity] = token, identity, i+1
 	}
 	return tokens, nil
 }

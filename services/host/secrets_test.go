@@ -142,8 +142,8 @@ func TestTokensParsesIdentityTokenPairs(t *testing.T) {
 		"ana@example.com":                       "T: entry 1 is not <identity>:<token>",
 		"ana@example.com:t1,:t2":                "T: entry 2 is not <identity>:<token>",
 		"ana@example.com:t1,bob@example.com:":   "T: entry 2 is not <identity>:<token>",
-		"ana@example.com:t1,ana@example.com:2":  "T: ana@example.com is listed twice; give each identity one token",
-		"ana@example.com:t1,bob@example.com:t1": "T: ana@example.com and bob@example.com share a token; give each its own",
+		"ana@example.com:t1,ana@example.com:2":  "T: entries 1 and 2 name the same identity (the part before ':'; not repeated here, as it may be a token written first); give each identity one token",
+		"ana@example.com:t1,bob@example.com:t1": "T: entries 1 and 2 share a token; give each identity its own",
 	} {
 		_, err := host.EnvOf(map[string]string{"T": spec}).Tokens("T")
 		assert.EqualError(t, err, want, spec)

@@ -146,7 +146,9 @@ func managerTokens(env host.Env) (httpx.Tokens, error) {
 	for email, token := range tokens {
 		switch {
 		case !order.ValidEmail(email): // the name an approval records as its manager
-			return nil, fmt.Errorf("MANAGER_TOKENS: %q is not an email address; name each manager by their email", email)
+			// The value is not repeated: an entry written <token>:<email> has its token here,
+			// and this error goes to the service's log (a probe).
+			return nil, errors.New("MANAGER_TOKENS: an entry does not start with an email address (not repeated here, as it may be a token written first); entries are <email>:<token>, naming each manager by their email")
 		case token == env("OPERATOR_TOKEN"):
 			return nil, fmt.Errorf("MANAGER_TOKENS: the token of %s is OPERATOR_TOKEN; give each manager a token of their own, or the operator's token decides orders", email)
 		case dev:

@@ -126,7 +126,7 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		{map[string]string{"MANAGER_TOKENS": ""}, "MANAGER_TOKENS is required outside DEV_MODE=1"},
 		{map[string]string{"MANAGER_TOKEN": "tok"}, "MANAGER_TOKEN is replaced by MANAGER_TOKENS"},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com:" + host.DevManagerToken}, "the token of ana@example.com holds the published development value"},
-		{map[string]string{"MANAGER_TOKENS": "ana:tok-ana-7f3a9c1e52"}, `"ana" is not an email address`},
+		{map[string]string{"MANAGER_TOKENS": "ana:tok-ana-7f3a9c1e52"}, "MANAGER_TOKENS: an entry does not start with an email address"},
 		{map[string]string{"MANAGER_TOKENS": "ana@example.com"}, "MANAGER_TOKENS: entry 1 is not <identity>:<token>"},
 		{map[string]string{"PAYMENT_WEBHOOK_SECRET": webhooksig.DevPaymentSecret}, "PAYMENT_WEBHOOK_SECRET holds the published development value"},
 		// Another secret's published value, or the value spelled twice, is as public; and
@@ -147,7 +147,7 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		// A sender a mail server refuses had every email fail for good; a header name no
 		// request carries put every sign-in under the proxy's address.
 		// "@" alone passed for an email, the name every approval records.
-		{map[string]string{"MANAGER_TOKENS": "@:tok-ana-7f3a9c1e52"}, `MANAGER_TOKENS: "@" is not an email address`},
+		{map[string]string{"MANAGER_TOKENS": "@:tok-ana-7f3a9c1e52"}, "MANAGER_TOKENS: an entry does not start with an email address"},
 		{map[string]string{"MAIL_FROM": "not an email"}, `MAIL_FROM="not an email" is not an email address like orders@shop.example`},
 		{map[string]string{"MAIL_FROM": "Shop <orders@shop.example>"}, "MAIL_FROM"},
 		{map[string]string{"MAIL_FROM": "jörg@shop.example"}, `MAIL_FROM="jörg@shop.example": the part before @ must be ASCII`},
@@ -162,6 +162,15 @@ func TestManagerTokensConfiguration(t *testing.T) {
 		_, err := orders.ConfigFromEnv(productionEnv(c.vars))
 		require.Error(t, err, "%v", c.vars)
 		assert.Contains(t, err.Error(), c.want)
+	}
+
+	// An entry written token first, alone or twice, is refused without its token in the
+	// error, which goes to the service's log: it quoted the token (a probe).
+	for _, spec := range []string{"mgrTOKENrev_4f9a1c7e2b5d8036:ana@example.com", "mgrTOKENrev_4f9a1c7e2b5d8036:ana@example.com,mgrTOKENrev_4f9a1c7e2b5d8036:bob@example.com",
+		"mgrTOKENrev_4f9a1c7e2b5d8036:ana@example.com,mgrTOKENrev_5e8b2d6f1a3c9047:ana@example.com"} {
+		_, err := orders.ConfigFromEnv(productionEnv(map[string]string{"MANAGER_TOKENS": spec}))
+		require.Error(t, err, spec)
+		assert.NotContains(t, err.Error(), "mgrTOKENrev", spec)
 	}
 
 	cfg, err = orders.ConfigFromEnv(productionEnv(map[string]string{"MAIL_FROM": "orders@shop.example", "CLIENT_IP_HEADER": "X-Real-IP"}))
