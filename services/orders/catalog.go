@@ -165,6 +165,9 @@ func (c *catalogClient) prices(ctx context.Context, items []order.Item) (map[str
 	c.askAt = now.Add(askAgainAfter)
 	known, covered := c.lastPrices(items)
 	if !covered {
+		// Logged too: the client's 503 says only "retry later", and a catalog outage that
+		// refused every order left no line in any log (a probe).
+		c.warn(ctx, "catalog unreachable: order refused", err)
 		return nil, err
 	}
 	if c.warn(ctx, "catalog unreachable: pricing from its last answer", err, "priced_without_asking", c.unasked) {

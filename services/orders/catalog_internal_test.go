@@ -149,6 +149,8 @@ func TestAnUnreachableCatalogIsLoggedWithItsCause(t *testing.T) {
 	_, err = c.prices(context.Background(), []order.Item{{SKU: "SKU-B", Quantity: 1}})
 	assert.Equal(t, "the catalog cannot be reached to price the order; retry later", apperr.ErrorMessage(err), "the client's words")
 	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err))
+	// A placement refused for want of a price is logged too: it left no line (a probe).
+	assert.Regexp(t, `msg="catalog unreachable: order refused" err=".*retry later: Get .*connect: connection refused"`, logs.String())
 }
 
 // While the catalog fails, placements take the last prices at once, and one asks it again
