@@ -112,11 +112,15 @@ func (f SummaryFilter) query(after *SummaryKey, limit int) (string, []any, error
 		dir, cmp = " ASC", ">"
 	}
 	if after != nil {
-		var value any = after.Value
+		// A number is bigint whatever the column: a risk score is an integer, and a cursor
+		// past 2^31 (anyone's link) typed int4 failed to encode, a 500 (a probe).
+		var value string
 		if f.SortKey() == "placed" {
-			value = after.Placed
+			value = arg(after.Placed)
+		} else {
+			value = arg(after.Value) + "::bigint"
 		}
-		where = append(where, fmt.Sprintf("(%s, %s) %s (%s, %s)", key, id, cmp, arg(value), arg(after.ID)))
+		where = append(where, fmt.Sprintf("(%s, %s) %s (%s, %s)", key, id, cmp, value, arg(after.ID)))
 	}
 	sql := `SELECT ` + summaryReadColumns
 	if f.readsValue() {

@@ -78,12 +78,34 @@ func TestAStatusListWalksItsOwnOrdersInEverySort(t *testing.T) {
 			}
 			assert.Equal(t, ids, got, "%s asc=%v, page by page", c.sort, asc)
 
-			sql, args, err := f.query(nil, 51)
-			require.NoError(t, err)
-			plan := explain(t, pool, sql, args[1:])
-			assert.Contains(t, plan, c.index, "%s asc=%v:\n%s", c.sort, asc, plan)
-			assert.NotContains(t, plan, "order_summaries_total", "%s asc=%v", c.sort, asc)
-			assert.NotContains(t, plan, "order_summaries_risk", "%s asc=%v", c.sort, asc)
+			next := SummaryKey{Placed: want[3].PlacedAt, Value: c.value(want[3]), ID: want[3].ID}
+			for _, after := range []*SummaryKey{nil, &next} { // the first page, and one after it
+				sql, args, err := f.query(after, 51)
+				require.NoError(t, err)
+				plan := explain(t, pool, sql, args[1:])
+				assert.Contains(t, plan, c.index, "%s asc=%v:\n%s", c.sort, asc, plan)
+				assert.NotContains(t, plan, "order_summaries_total", "%s asc=%v", c.sort, asc)
+				assert.NotContains(t, plan, "order_summaries_risk", "%s asc=%v", c.sort, asc)
+			}
+		}
+	}
+}
+
+// A cursor's number past an int4 is read as any other: a risk score's cursor of 2^31 (a
+// link anyone can make) was typed int4 and failed to encode, a 500 (a probe). Descending,
+// every order is below it; ascending, none is above.
+func TestACursorPastAnInt4IsAnyOther(t *testing.T) {
+	pool := pgtest.Pool(t)
+	score := 40
+	writeSummaries(t, pool, summaryAt("ord-1", order.StatusCompleted, 100, &score, time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC), 1))
+	after := &SummaryKey{Value: 1 << 31, ID: "ord-0"}
+	for _, status := range []string{"", string(order.StatusCompleted)} {
+		for _, sort := range []string{"risk", "total"} {
+			for asc, want := range map[bool]int{false: 1, true: 0} {
+				list, err := FilteredSummaries(context.Background(), pool, SummaryFilter{Status: status, Sort: sort, Asc: asc}, after, 10)
+				require.NoError(t, err, "status %q, %s asc=%v", status, sort, asc)
+				assert.Len(t, list, want, "status %q, %s asc=%v", status, sort, asc)
+			}
 		}
 	}
 }
