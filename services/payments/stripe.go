@@ -70,6 +70,11 @@ func SessionIdempotencyKey(orderID string) string { return "ordermill-checkout-"
 // again (the idempotency keys make that safe).
 const callBudget = 30 * time.Second
 
+// ExpireIdempotencyKey is the key of the expiry of a Checkout Session: a command retried
+// after an expiry whose answer was lost is answered as that one was, where a key of its own
+// (stripe-go's random one) asked again, was refused, and read the session back.
+func ExpireIdempotencyKey(sessionID string) string { return "ordermill-expire-" + sessionID }
+
 // RefundIdempotencyKey is the key of the one refund of a payment.
 func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" + paymentID }
 
@@ -184,7 +189,9 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) (Paid, error) {
 	ctx, cancel := context.WithTimeout(ctx, callBudget)
 	defer cancel()
-	_, err := s.client.V1CheckoutSessions.Expire(ctx, sessionID, &stripe.CheckoutSessionExpireParams{})
+	params := &stripe.CheckoutSessionExpireParams{}
+	params.SetIdempotencyKey(ExpireIdempotencyKey(sessionID))
+	_, err := s.client.V1CheckoutSessions.Expire(ctx, sessionID, params)
 	if err == nil {
 		return Paid{}, nil
 	}

@@ -229,6 +229,7 @@ func TestStripeExpiresTheSessionOfAnOrderGivenUp(t *testing.T) {
 	require.Len(t, calls, 1)
 	assert.Equal(t, "POST", calls[0].Method)
 	assert.Equal(t, 200, calls[0].Status)
+	assert.Equal(t, payments.ExpireIdempotencyKey(sess.SessionID), calls[0].IdempotencyKey)
 }
 
 // With Stripe the session's status is read from Stripe, where the customer pays: the
