@@ -242,18 +242,43 @@ func PageSize(q url.Values) (int, error) {
 	return n, nil
 }
 
-// IDCursor reads the ?cursor= of a list kept newest first by a row's id: the id of the
-// previous page's last row, as its nextCursor gave it, the page holding the rows below it;
-// math.MaxInt64 when absent, the first page being below every id. One bound for every page
-// lets a query walk its index from the cursor on, whatever page it reads.
-func IDCursor(q url.Values) (int64, error) {
-	c := q.Get("cursor")
-	if c == "" {
-		return math.MaxInt64, nil
+// IDPage is a page of a list kept newest first by a row's id: ?limit= rows below ?cursor=,
+// the id of the previous page's last row, as its nextCursor gave it.
+type IDPage struct {
+	Limit int
+	// Before is the cursor; math.MaxInt64 on the first page, which is below every id. One
+	// bound for every page lets a query walk its index from the cursor on, whatever page
+	// it reads.
+	Before int64
+}
+
+// ReadIDPage reads a list's ?limit= and ?cursor=.
+func ReadIDPage(q url.Values) (IDPage, error) {
+	limit, err := PageSize(q)
+	if err != nil {
+		return IDPage{}, err
 	}
-	before, err := strconv.ParseInt(c, 10, 64)
-	if err != nil || before < 1 {
-		return 0, apperr.FieldErrorf("cursor", "cursor is malformed: continue from the previous page's nextCursor")
+	p := IDPage{Limit: limit, Before: math.MaxInt64}
+	if c := q.Get("cursor"); c != "" {
+		if p.Before, err = strconv.ParseInt(c, 10, 64); err != nil || p.Before < 1 {
+			return IDPage{}, apperr.FieldErrorf("cursor", "cursor is malformed: continue from the previous page's nextCursor")
+		}
 	}
-	return before, nil
+	return p, nil
+}
+
+// Rows is how many rows to read for the page: one more than it holds, which tells whether
+// another page follows.
+func (p IDPage) Rows() int { return p.Limit + 1 }
+
+// PageAnswer is the page's answer: rows (read as Rows asked) under key, cut to the page, with
+// nextCursor, the id of its last row, when more follow.
+func PageAnswer[T any](p IDPage, key string, rows []T, id func(T) int64) map[string]any {
+	resp := map[string]any{}
+	if len(rows) > p.Limit {
+		rows = rows[:p.Limit]
+		resp["nextCursor"] = strconv.FormatInt(id(rows[p.Limit-1]), 10)
+	}
+	resp[key] = rows
+	return resp
 }

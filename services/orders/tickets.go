@@ -2,7 +2,6 @@ package orders
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/limits"
@@ -34,31 +33,21 @@ func (s *Service) listTickets(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	limit, err := httpx.PageSize(q)
+	page, err := httpx.ReadIDPage(q)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	before, err := httpx.IDCursor(q)
+	tickets, err := projections.TicketsByID(r.Context(), s.pool, orderID, page.Before, page.Rows())
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
-	}
-	tickets, err := projections.TicketsByID(r.Context(), s.pool, orderID, before, limit+1)
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	resp := map[string]any{}
-	if len(tickets) > limit {
-		tickets = tickets[:limit]
-		resp["nextCursor"] = strconv.FormatInt(tickets[limit-1].ID, 10)
 	}
 	list := make([]ticketView, len(tickets))
 	for i, t := range tickets {
 		list[i] = ticketView{ID: t.ID, OrderID: t.OrderID, Kind: t.Kind, Reason: t.Reason, Status: t.Status, CreatedAt: t.CreatedAt}
 	}
-	resp["tickets"] = list
+	resp := httpx.PageAnswer(page, "tickets", list, func(t ticketView) int64 { return t.ID })
 	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 

@@ -3,7 +3,6 @@ package inbox
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,17 +43,12 @@ func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
 			outcomeAccepted, outcomeUnknownOrder, apperr.Excerpt(outcome)))
 		return
 	}
-	limit, err := httpx.PageSize(q)
+	page, err := httpx.ReadIDPage(q)
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	before, err := httpx.IDCursor(q)
-	if err != nil {
-		httpx.WriteError(w, r, s.logger, err)
-		return
-	}
-	rows, err := s.pool.Query(r.Context(), listQuery(outcome), before, limit+1)
+	rows, err := s.pool.Query(r.Context(), listQuery(outcome), page.Before, page.Rows())
 	if err != nil {
 		httpx.WriteError(w, r, s.logger, err)
 		return
@@ -64,12 +58,7 @@ func (s *Inbox) List(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, s.logger, err)
 		return
 	}
-	resp := map[string]any{}
-	if len(list) > limit {
-		list = list[:limit]
-		resp["nextCursor"] = strconv.FormatInt(list[limit-1].ID, 10)
-	}
-	resp["webhooks"] = list
+	resp := httpx.PageAnswer(page, "webhooks", list, func(e inboxEntry) int64 { return e.ID })
 	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
