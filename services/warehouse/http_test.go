@@ -335,9 +335,10 @@ func TestCatalog(t *testing.T) {
 		assert.Positive(t, it.UnitPrice, "%s is priced", it.SKU)
 	}
 
-	// Seeding prices a SKU stocked before prices existed, and never changes a set price.
+	// Seeding prices a SKU stocked before prices existed (sql/00095), and never changes a
+	// set price.
 	ctx := context.Background()
-	_, err := pool.Exec(ctx, `UPDATE warehouse.stock SET price = 0 WHERE sku = 'SKU-002'; UPDATE warehouse.stock SET price = 777 WHERE sku = 'SKU-003'`)
+	_, err := pool.Exec(ctx, `UPDATE warehouse.stock SET price = 0, priced = false WHERE sku = 'SKU-002'; UPDATE warehouse.stock SET price = 777 WHERE sku = 'SKU-003'`)
 	require.NoError(t, err)
 	require.NoError(t, warehouse.Seed(ctx, pool))
 	got, err := warehouse.Catalog(ctx, pool, []string{"SKU-002", "SKU-003"})

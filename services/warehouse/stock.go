@@ -70,9 +70,11 @@ func Catalog(ctx context.Context, db eventstore.Batcher, skus []string) ([]inven
 	return items, nil
 }
 
-// Seed adds the demo catalogue's SKUs that are missing and prices the ones not yet priced;
-// it leaves stock and set prices alone, so it is safe at every start-up and never resets
-// stock that orders have already moved. Like every warehouse writer it takes the warehouse
+// Seed adds the demo catalogue's SKUs that are missing and prices the ones never priced
+// (sql/00095: a row from before prices existed); it leaves stock and set prices alone, 0
+// included, which withdraws a SKU from sale, so it is safe at every start-up, never resets
+// stock that orders have already moved, and never puts a withdrawn SKU back on sale (it
+// priced every 0, and did). Like every warehouse writer it takes the warehouse
 // lock first (lockWarehouse): its upsert locks every catalogue row, in SKU order, and a
 // replica starting while another reserves stock (a batch holding several orders' SKU
 // locks) otherwise deadlocked with it and exited at start-up (found by make chaos
@@ -92,7 +94,7 @@ func Seed(ctx context.Context, db eventstore.TxBeginner) error {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO warehouse.stock (sku, name, available, price, currency)
 			SELECT sku, name, available, price, 'USD' FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS c(sku, name, available, price)
-			ON CONFLICT (sku) DO UPDATE SET price = excluded.price WHERE warehouse.stock.price = 0`, skus, names, available, prices)
+			ON CONFLICT (sku) DO UPDATE SET price = excluded.price, priced = true WHERE NOT warehouse.stock.priced`, skus, names, available, prices)
 		if err != nil {
 			return fmt.Errorf("seed stock: %w", err)
 		}
