@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
@@ -93,11 +94,16 @@ func assessRisk(in Input) ([]Effect, error) {
 }
 
 func reserveInventory(in Input) ([]Effect, error) {
-	lines := make([]inventory.Line, len(in.Order.Items))
-	for i, it := range in.Order.Items {
+	return []Effect{SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: in.Order.ID, Lines: orderLines(in.Order)}}}, nil
+}
+
+// orderLines is what order o asks the warehouse to hold: a line an item.
+func orderLines(o *order.Order) []inventory.Line {
+	lines := make([]inventory.Line, len(o.Items))
+	for i, it := range o.Items {
 		lines[i] = inventory.Line{SKU: it.SKU, Quantity: it.Quantity}
 	}
-	return []Effect{SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReserveName, Data: inventory.Reserve{OrderID: in.Order.ID, Lines: lines}}}, nil
+	return lines
 }
 
 // waitFor arms the wait's deadline after the configured timeout from now.
@@ -136,13 +142,29 @@ func (c Config) timeout(w order.Wait) time.Duration {
 }
 
 // recordReservation books the warehouse's reservation on the order, or, when the order
-// no longer wants it (cancelled meanwhile), gives the stock straight back.
+// no longer wants it (cancelled meanwhile, or not approved yet), gives the stock straight
+// back. A reservation of other units than the order's items is not booked either: an
+// operator can reserve an order by hand (the warehouse's procedure) before the saga does,
+// and the order went on holding, say, two units for a one-unit order, while the warehouse
+// refused the saga's own reservation for good (an order is reserved once). It is released
+// and the order cancelled as out of stock, its customer told, as a release outside the
+// workflow cancels it (onReleasedOutside): the reservation wait has no deadline, and a
+// ticket alone would leave the order waiting for ever.
 func recordReservation(in Input, ev inventory.Reserved) ([]Effect, error) {
-	if !in.Order.Status.Accepts(order.CmdReserveInventory) {
-		if in.Order.ReservationID == ev.ReservationID {
+	o := in.Order
+	if !o.Status.Accepts(order.CmdReserveInventory) {
+		if o.ReservationID == ev.ReservationID {
 			return nil, nil // already recorded
 		}
-		return []Effect{release(in.Order.ID, "order no longer awaiting inventory")}, nil
+		return []Effect{release(o.ID, "order no longer awaiting inventory")}, nil
+	}
+	if diff := inventory.Differences(ev.Lines, orderLines(o)); len(diff) > 0 {
+		held := make([]string, len(diff))
+		for i, d := range diff {
+			held[i] = fmt.Sprintf("%s: %d held, %d ordered", d.SKU, d.A, d.B)
+		}
+		why := fmt.Sprintf("its reservation %s holds other units than the order (%s)", ev.ReservationID, strings.Join(held, "; "))
+		return []Effect{release(o.ID, "reservation holds other units than the order"), FailReservation{Reason: why}}, nil
 	}
 	return []Effect{RecordReservation{ID: ev.ReservationID}}, nil
 }

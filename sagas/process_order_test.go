@@ -342,8 +342,10 @@ func courierWebhook(status, reason string) Message {
 	return msg(DeliveryWebhookName, courierWH(status, reason))
 }
 
-func reservedMsg(reservationID string) Message {
-	return msg(inventory.ReservedName, inventory.Reserved{OrderID: testOrderID, ReservationID: reservationID, Lines: smallLines()})
+func reservedMsg(reservationID string) Message { return reservedOf(reservationID, smallLines()...) }
+
+func reservedOf(reservationID string, lines ...inventory.Line) Message {
+	return msg(inventory.ReservedName, inventory.Reserved{OrderID: testOrderID, ReservationID: reservationID, Lines: lines})
 }
 
 func reservationFailedMsg() Message {
@@ -627,9 +629,30 @@ func TestProcessOrderInventory(t *testing.T) {
 		},
 		{
 			name:  "inventory reserved after approval records the reservation",
-			steps: atApproved, msg: reservedMsg("res-1"),
+			steps: atApproved, msg: reservedOf("res-1", inventory.Line{SKU: "SKU-LUX", Quantity: 1}),
 			want:    []Effect{RecordReservation{ID: "res-1"}},
 			records: []order.Event{order.InventoryReserved{ReservationID: "res-1", At: testRunAt}},
+		},
+		{
+			name:  "inventory reserved with the order's units in other lines records the reservation",
+			steps: atReserving, msg: reservedOf("res-1", inventory.Line{SKU: "SKU-B", Quantity: 1}, inventory.Line{SKU: "SKU-A", Quantity: 1}, inventory.Line{SKU: "SKU-A", Quantity: 1}),
+			want:    []Effect{RecordReservation{ID: "res-1"}},
+			records: []order.Event{order.InventoryReserved{ReservationID: "res-1", At: testRunAt}},
+		},
+		{
+			// An operator's reservation by hand, before the saga's: the order held two
+			// units for a one-unit order, and the warehouse refused the saga's own.
+			name:  "inventory reserved with other units releases them and cancels out of stock",
+			steps: atApproved, msg: reservedOf("res-hand", inventory.Line{SKU: "SKU-LUX", Quantity: 2}),
+			want: []Effect{releaseFx("reservation holds other units than the order"),
+				FailReservation{Reason: "its reservation res-hand holds other units than the order (SKU-LUX: 2 held, 1 ordered)"}},
+			records: []order.Event{order.ReservationFailed{Reason: "its reservation res-hand holds other units than the order (SKU-LUX: 2 held, 1 ordered)", At: testRunAt},
+				cancelledEv(order.ReasonOutOfStock, "its reservation res-hand holds other units than the order (SKU-LUX: 2 held, 1 ordered)")},
+		},
+		{
+			name:  "inventory reserved while awaiting approval releases the stock",
+			steps: atAwaitingApproval, msg: reservedOf("res-hand", inventory.Line{SKU: "SKU-LUX", Quantity: 1}),
+			want: []Effect{releaseFx("order no longer awaiting inventory")},
 		},
 		{
 			name:  "inventory reserved for an order cancelled meanwhile releases the stock",

@@ -12,6 +12,8 @@ package inventory
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -90,6 +92,36 @@ func Merge(lines []Line) []Line {
 	}
 	sort.Slice(merged, func(i, j int) bool { return merged[i].SKU < merged[j].SKU })
 	return merged
+}
+
+// Difference is a SKU whose total quantity two sets of lines disagree on: A in the one, B
+// in the other (0: absent).
+type Difference struct {
+	SKU  string
+	A, B int
+}
+
+// Differences lists, in SKU order, the SKUs whose total quantity differs between a and b:
+// none when they hold the same units, however their lines are split.
+func Differences(a, b []Line) []Difference {
+	quantities := map[string]Difference{}
+	for _, l := range a {
+		d := quantities[l.SKU]
+		d.SKU, d.A = l.SKU, d.A+l.Quantity
+		quantities[l.SKU] = d
+	}
+	for _, l := range b {
+		d := quantities[l.SKU]
+		d.SKU, d.B = l.SKU, d.B+l.Quantity
+		quantities[l.SKU] = d
+	}
+	var diff []Difference
+	for _, sku := range slices.Sorted(maps.Keys(quantities)) {
+		if d := quantities[sku]; d.A != d.B {
+			diff = append(diff, d)
+		}
+	}
+	return diff
 }
 
 // Availability tells, for one SKU, whether the stock on hand covers what was asked for.

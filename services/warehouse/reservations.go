@@ -66,19 +66,9 @@ func repeated(r Reservation, lines []inventory.Line) (Reservation, error) {
 	if slices.Equal(r.Lines, lines) {
 		return r, nil
 	}
-	quantities := map[string][2]int{} // per SKU: in the reservation, asked
-	for i, side := range [][]inventory.Line{r.Lines, lines} {
-		for _, l := range side { // merged: one line a SKU
-			q := quantities[l.SKU]
-			q[i] = l.Quantity
-			quantities[l.SKU] = q
-		}
-	}
 	var diff []string
-	for _, sku := range slices.Sorted(maps.Keys(quantities)) {
-		if q := quantities[sku]; q[0] != q[1] {
-			diff = append(diff, fmt.Sprintf("%s: %d in the reservation, %d asked", sku, q[0], q[1]))
-		}
+	for _, d := range inventory.Differences(r.Lines, lines) {
+		diff = append(diff, fmt.Sprintf("%s: %d in the reservation, %d asked", d.SKU, d.A, d.B))
 	}
 	return Reservation{}, eventstore.Permanent(apperr.Errorf(apperr.CodeConflict,
 		"order %s already has a reservation (%s) of other lines, and an order is reserved once: %s",
