@@ -3,7 +3,8 @@
 //
 // Invariants of a reservation:
 //   - an order has at most one reservation; asking again yields the first outcome, so a
-//     redelivered or retried command can never hold stock twice;
+//     redelivered or retried command can never hold stock twice (another command, on the
+//     log, that meets an outcome holding nothing is told it failed: the saga waits for it);
 //   - a reservation holds every line or nothing, so an order never ships half-reserved;
 //   - stock never goes negative: a reservation moves quantity from available to reserved,
 //     and a release moves exactly that quantity back, once;

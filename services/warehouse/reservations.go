@@ -75,6 +75,47 @@ func repeated(r Reservation, lines []inventory.Line) (Reservation, error) {
 		r.OrderID, r.Status, strings.Join(diff, "; ")))
 }
 
+// toldAgain answers a command on the log (meta names it as the causation, which a
+// procedure call does not) that meets order's reservation r, decided already and holding
+// nothing (failed, or released): unless r's stream shows this very command answered (the
+// log delivering it again), it appends ReservationFailed, so the saga cancels the order and
+// tells the customer. Such a command was answered with nothing, and the saga, which sends
+// its reserve once, after a manager's approval, and has no deadline on the answer, left the
+// order reserving_inventory for ever: an operator had reserved it by hand before (the
+// procedure), and the saga, meeting that Reserved while the order awaited approval,
+// released it (a probe); or the hand reservation had failed, which the saga ignores then.
+// Its outcome went to the saga before the saga waited for it, so it must be told again.
+//
+// Not a fresh reservation, though a released one holds nothing: an order is reserved once,
+// so its stream's versions follow from the reservation's status (Release appends at
+// versionAfterReserved), and holding again would need them stored (a migration) and every
+// release to follow them, for a path only a hand reservation opens. A held reservation
+// needs no answer: its Reserved reaches the saga, which books it if it holds the order's
+// items and releases it otherwise (recordReservation).
+func toldAgain(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r Reservation) (Reservation, bool, error) {
+	events, err := eventstore.Load(ctx, tx, stream(r.OrderID).ID)
+	if err != nil {
+		return Reservation{}, false, err
+	}
+	version := versionBeforeOutcome
+	for _, e := range events {
+		if e.Metadata.CausationID == meta.CausationID {
+			return r, false, nil
+		}
+		version = e.Version
+	}
+	answer := inventory.ReservationFailed{OrderID: r.OrderID, Reason: r.Reason, SKU: r.SKU}
+	if r.Status == inventory.StatusReleased {
+		answer.Reason = fmt.Sprintf("its reservation %s was released already (%s), and an order is reserved once", r.ReservationID, r.Reason)
+	}
+	if _, err := eventstore.Append(ctx, tx, stream(r.OrderID), version, meta,
+		eventstore.Event{Name: inventory.ReservationFailedName, Data: answer}); err != nil {
+		return Reservation{}, false, err
+	}
+	r.Status, r.Reason, r.SKU = inventory.StatusFailed, answer.Reason, answer.SKU
+	return r, true, nil
+}
+
 // reserve is Reserve after validation. A non-nil refused records a failed reservation
 // without touching stock: a malformed command still deserves an answer the saga can act on.
 // known, when not nil, is what the caller's batch holds locked and has read
@@ -100,6 +141,9 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 		known.add(orderID, existing, stock)
 	}
 	if existing != nil {
+		if existing.Status != inventory.StatusReserved && meta.CausationID != "" {
+			return toldAgain(ctx, tx, meta, *existing)
+		}
 		r, err := repeated(*existing, merged)
 		return r, false, err
 	}

@@ -94,7 +94,9 @@ func (s *Service) executeCommand(ctx context.Context, tx pgx.Tx, msg *message.Me
 // command that names its order is answered with ReservationFailed, since the saga waits for
 // an answer; one without an order id cannot be answered and goes to the dead letters, as
 // does one for an order reserved already with other lines (repeated). A repeat of the
-// order's command is answered already and appends nothing.
+// order's command is answered already and appends nothing; a command that meets the
+// order's reservation decided by another request and holding nothing is told it failed
+// (toldAgain).
 func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, msg *message.Message, known *batchStock) error {
 	var cmd inventory.Reserve
 	if err := eventstore.Decode(msg, &cmd); err != nil {
