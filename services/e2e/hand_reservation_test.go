@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// An operator's tool may reserve an order by hand through the warehouse's procedure before
+// the saga does (a probe, against real processes). The order never waits for ever and never
+// goes on holding other units than its items: it is cancelled as out of stock, its customer
+// told, and the stock is all back.
+func TestAnOrderReservedByHandBeforeTheSagaEnds(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.stock(t, "SKU-031")
+	byHand := func(t *testing.T, id string, quantity int) {
+		t.Helper()
+		require.Equal(t, http.StatusCreated, s.call(t, "POST", s.warehouse+"/api/inventory/reserve",
+			map[string]any{"orderId": id, "lines": []map[string]any{{"sku": "SKU-031", "quantity": quantity}}}, bearer(ordersServiceToken), nil))
+	}
+	ends := func(t *testing.T, id string) {
+		t.Helper()
+		require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "checked by phone").StatusCode())
+		o := s.waitStatus(t, id, "cancelled")
+		assert.Equal(t, "out_of_stock", o.CancelReason)
+		assert.Empty(t, o.ReservationID, "no reservation booked")
+		s.waitNotification(t, id, "order_cancelled")
+	}
+
+	t.Run("the order's units, released by the saga while the order awaited approval", func(t *testing.T) {
+		id := s.placeOrder(t, highRisk)
+		s.waitStatus(t, id, "awaiting_approval")
+		byHand(t, id, 1)
+		require.True(t, poll(10*time.Millisecond, func() bool {
+			var r struct{ Status string }
+			s.call(t, "GET", s.warehouse+"/api/inventory/reservations/"+id, nil, bearer(ordersServiceToken), &r)
+			return r.Status == "released"
+		}), "the saga releases a reservation the order does not wait for")
+		ends(t, id) // it stayed reserving_inventory: the saga's reservation was answered with nothing
+	})
+	t.Run("other units, approved at once", func(t *testing.T) {
+		// Whether the saga meets the hand reservation before the approval (it releases it)
+		// or after (it held two units for a one-unit order), the order ends.
+		id := s.placeOrder(t, highRisk)
+		s.waitStatus(t, id, "awaiting_approval")
+		byHand(t, id, 2)
+		ends(t, id)
+	})
+	assert.True(t, poll(10*time.Millisecond, func() bool { return s.stock(t, "SKU-031") == before }), "every unit back")
+}
