@@ -34,6 +34,9 @@ func (r *contractRun) dashboard(t *testing.T, p placed) {
 	anonymous, ana := caller{cs.client(t)}, caller{cs.client(t)}
 	dash := s.orders + "/dashboard"
 	api.want(t, http.StatusOK, "GET", dash+"/static/app.css", nil, nil)
+	api.want(t, http.StatusOK, "GET", s.orders+ui.Asset("app.css"), nil, nil)
+	version, _ := ui.AssetVersion("app.css")
+	api.want(t, http.StatusNotModified, "GET", dash+"/static/app.css", nil, http.Header{"If-None-Match": {`"` + version + `"`}})
 	api.want(t, http.StatusNotFound, "GET", dash+"/static/missing.css", nil, nil)
 	signin := ana.want(t, http.StatusOK, "GET", dash+"/signin", nil, nil)
 	ana.want(t, http.StatusForbidden, "POST", dash+"/signin", url.Values{"email": {email}, "password": {password}, "csrf_token": {"guess"}}, nil)

@@ -1,9 +1,12 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"io/fs"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/eventstore"
@@ -28,7 +31,7 @@ import (
 //	GET  /dashboard/dead-letters           dead letters, re-driven after a confirmation (deadletters.go)
 //	GET  /dashboard/events                 server-sent events (live pending list)
 //	GET  /dashboard/signin, POST /dashboard/signin, POST /dashboard/signout
-//	GET  /dashboard/static/...             css, htmx and its SSE extension (embedded; files only, no listings)
+//	GET  /dashboard/static/...             css, scripts, htmx and its SSE extension (embedded; files only, no listings; ?v= versions)
 func (s *Service) Routes(mux *httpx.Mux) {
 	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, dashboardHeaders(h)) }
 	// A mistyped dashboard address (a trailing slash, GET on a form's action) gets the
@@ -36,11 +39,7 @@ func (s *Service) Routes(mux *httpx.Mux) {
 	mux.AnswerUnservedUnder("/dashboard", func(w http.ResponseWriter, r *http.Request, status int, message string) {
 		dashboardHeaders(func(w http.ResponseWriter, r *http.Request) { s.dashboardError(w, r, status, message, nil) }).ServeHTTP(w, r)
 	})
-	static := http.StripPrefix("/dashboard/static/", http.FileServerFS(filesOnly{ui.Static()}))
-	mux.Handle("GET /dashboard/static/", dashboardHeaders(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		static.ServeHTTP(w, r)
-	}))
+	handle("GET "+ui.StaticPrefix, s.serveStatic)
 	handle("GET /dashboard/signin", s.signInPage)
 	handle("POST /dashboard/signin", s.signIn)
 	handle("POST /dashboard/signout", s.signedIn(s.signOut))
@@ -61,21 +60,33 @@ func (s *Service) Routes(mux *httpx.Mux) {
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
 }
 
-// filesOnly serves the files of an FS and hides its directories: a directory opens as if
-// it did not exist, so the file server answers 404 instead of listing what is inside.
-type filesOnly struct{ fs.FS }
-
-// Open opens name unless it is a directory.
-func (f filesOnly) Open(name string) (fs.File, error) {
-	file, err := f.FS.Open(name)
+// serveStatic answers with a file of ui.Static. Pages load each file at its ui.Asset
+// address, whose ?v= is the version of its content: that answer is kept for good, as a
+// new content has a new address. Any other (an old page's after a deploy, a hand-typed
+// address) must be asked again each time (no-cache), answered 304 while the ETag, the
+// content's version, still matches: an hour's cache without either ran a deploy's old
+// scripts with its new pages. A directory or a missing file is the dashboard's 404 (the
+// file server's plain text was not).
+func (s *Service) serveStatic(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, ui.StaticPrefix)
+	version, ok := ui.AssetVersion(name)
+	if !ok {
+		s.dashboardError(w, r, http.StatusNotFound, "nothing is served at "+apperr.Excerpt(r.URL.Path), nil)
+		return
+	}
+	content, err := fs.ReadFile(ui.Static(), name)
 	if err != nil {
-		return nil, err
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
 	}
-	if info, err := file.Stat(); err != nil || info.IsDir() {
-		_ = file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	if r.URL.Query().Get("v") == version {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
 	}
-	return file, nil
+	// http.ServeContent answers If-None-Match with a 304 against this ETag.
+	w.Header().Set("ETag", `"`+version+`"`)
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(content))
 }
 
 // dashboardHeaders sets the headers every dashboard response carries. The CSP allows only
