@@ -21,12 +21,12 @@ import (
 // while it was not listening is unknown.
 const listenerConnected = "connected"
 
-// dashboardEvents handles GET /dashboard/events: a server-sent event stream. Every page
-// gets "pending-count" (the navigation badge); the pending page (?list=pending) also gets
-// "pending": rows to append for newly held orders and out-of-band deletes for decided
-// ones, so a reason being typed in another row survives the update. An order's page
-// (?order=ID&since=POSITION) gets "order": the page's content again, each time the order
-// has events newer than the page shows.
+// dashboardEvents handles GET /dashboard/events: a server-sent event stream (HEAD: its
+// headers alone). Every page gets "pending-count" (the navigation badge); the pending
+// page (?list=pending) also gets "pending": rows to append for newly held orders and
+// out-of-band deletes for decided ones, so a reason being typed in another row survives
+// the update. An order's page (?order=ID&since=POSITION) gets "order": the page's content
+// again, each time the order has events newer than the page shows.
 func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m manager) {
 	q := r.URL.Query()
 	stream := &liveStream{s: s, w: w, csrf: m.CSRF, manager: m.Email, list: q.Get("list") == "pending", claims: map[string]ui.Claim{}, order: q.Get("order"), digest: q.Get("shown")}
@@ -48,6 +48,13 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 			stream.since = id
 		}
 	}
+	if r.Method == http.MethodHead {
+		// HEAD is routed here with GET: it gets the headers a stream starts with, and no
+		// stream. One never ended, held a place of the manager's streams and left the next
+		// request on its connection unanswered.
+		startStream(w)
+		return
+	}
 	quit, ok := s.live.join(m.Email)
 	if !ok {
 		w.Header().Set("Retry-After", "60")
@@ -62,10 +69,7 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
 		s.logger.WarnContext(r.Context(), "dashboard stream: cannot lift the write timeout", "err", err)
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	startStream(w)
 	wake, leave := s.live.subscribe(func(kind string) bool {
 		return kind == projections.PendingChanged || (stream.order != "" && kind == projections.OrdersChanged)
 	})
@@ -95,6 +99,15 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 			return
 		}
 	}
+}
+
+// startStream writes the status and headers of an event stream, kept by no cache and
+// not buffered by a proxy.
+func startStream(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
 }
 
 // awaitChange blocks until the pending approvals may have changed, sending a keep-alive

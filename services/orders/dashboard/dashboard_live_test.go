@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -242,4 +243,71 @@ func TestOneManagerHoldsABoundedNumberOfStreams(t *testing.T) {
 		defer cancel()
 		return resp.StatusCode == http.StatusOK
 	}, 10*time.Second, 20*time.Millisecond, "the place of a stream that ended is free again")
+}
+
+// Found by a probe: HEAD /dashboard/events (served by its GET route) opened a stream that
+// never ended, holding one of the manager's places, so a 17th real stream was refused,
+// and the next request on its connection was never answered. A HEAD now gets the
+// headers of a stream and no stream: more of them than a manager's places leave a real
+// stream its place, and each connection answers its next request.
+func TestHeadOfTheStreamIsHeadersAlone(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	d.signIn(t, d.client, managerEmail, managerPassword)
+	base, err := url.Parse(d.srv.URL + "/dashboard/events")
+	require.NoError(t, err)
+	var cookies []string
+	for _, c := range d.client.Jar.Cookies(base) {
+		cookies = append(cookies, c.String())
+	}
+	// ask sends a request on conn (kept open between requests) and reads its answer,
+	// bounded so that an answer that never comes fails the test instead of hanging it.
+	ask := func(conn net.Conn, rd *bufio.Reader, method, path string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, d.srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Cookie", strings.Join(cookies, "; "))
+		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		require.NoError(t, req.Write(conn))
+		resp, err := http.ReadResponse(rd, req)
+		require.NoError(t, err, "%s %s answered", method, path)
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		return resp
+	}
+	type connection struct {
+		conn net.Conn
+		rd   *bufio.Reader
+	}
+	var conns []connection
+	for i := range dashboard.StreamsPerManager + 1 {
+		conn, err := net.Dial("tcp", base.Host)
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		c := connection{conn, bufio.NewReader(conn)}
+		conns = append(conns, c)
+		head := ask(c.conn, c.rd, "HEAD", "/dashboard/events?list=pending")
+		require.Equal(t, http.StatusOK, head.StatusCode, "HEAD %d", i+1)
+		assert.Equal(t, "text/event-stream", head.Header.Get("Content-Type"))
+		assert.Equal(t, "no-store", head.Header.Get("Cache-Control"))
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", d.srv.URL+"/dashboard/events", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := d.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "a real stream still has its place")
+	ev, ok := <-readEvents(resp)
+	require.True(t, ok)
+	assert.Equal(t, "pending-count", ev.name)
+
+	for i, c := range conns {
+		next := ask(c.conn, c.rd, "GET", "/dashboard")
+		assert.Equal(t, http.StatusOK, next.StatusCode, "the request after HEAD %d", i+1)
+	}
 }
