@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
+	"github.com/ordermill/ordermill/domain/payment"
 )
 
 // DefaultCurrency is used when a caller omits the currency, since most traffic is USD.
@@ -117,23 +118,14 @@ func CheckItems(items []Item) (sum Cents, allPriced bool, err error) {
 	return sum, allPriced, nil
 }
 
-// MaxTotal is the largest order total, in minor units: what one payment can take (Stripe
-// takes at most 999,999.99 at once). A larger order would be accepted, perhaps approved,
-// and then never get a payment session: its command refused by the provider every time.
-const MaxTotal Cents = 99_999_999
-
-// threeDecimal are the currencies whose minor unit is a thousandth (ISO 4217): their
-// hundredths are ten of the unit a payment counts in.
-var threeDecimal = map[string]bool{"BHD": true, "IQD": true, "JOD": true, "KWD": true, "LYD": true, "OMR": true, "TND": true}
-
-// MaxTotalIn is the largest order total in currency: MaxTotal, or a tenth of it in a
-// three-decimal currency, whose payments count thousandths (99,999.99 KWD is 99,999,990
-// fils). A larger KWD order was accepted and never got its payment session (a review).
+// MaxTotalIn is the largest order total in currency: what one payment can take
+// (payment.MaxAmount: Stripe's eight digits in its unit of the currency, 999,999.99 USD,
+// 99,999.99 KWD, 99,999,999 JPY). A larger order would be accepted, perhaps approved, and
+// then never get a payment session: its command refused by the provider every time. The
+// cap follows the provider's unit, not ISO's decimals: at 99,999,999 hundredths in every
+// currency, a 1,050,000 KRW order was refused for a payment Stripe takes (a probe).
 func MaxTotalIn(currency string) Cents {
-	if threeDecimal[currency] {
-		return MaxTotal / 10
-	}
-	return MaxTotal
+	return Cents(payment.MaxAmount(currency))
 }
 
 func checkTotal(total Cents) error {

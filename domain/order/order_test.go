@@ -1178,23 +1178,38 @@ func TestCancelTakesTheKnownReasonsOnly(t *testing.T) {
 	}
 }
 
-// A three-decimal currency's payment counts thousandths: 100,000.00 KWD is 100,000,000
-// fils, past what one payment takes, and such an order was accepted and never got its
-// payment session (a review).
-func TestTheLargestTotalInAThreeDecimalCurrency(t *testing.T) {
+// What one payment can take is eight digits in the provider's unit of the currency
+// (payment.MaxAmount): 100,000.00 KWD is 100,000,000 fils, past it, and such an order was
+// accepted and never got its payment session (a review); 1,050,000 KRW and 1,600,000 JPY
+// are well within it, and were refused as over 999,999.99 (a probe). IQD and LYD, three
+// decimals for ISO, are cents at Stripe.
+func TestTheLargestTotalIsWhatOnePaymentTakesInItsCurrency(t *testing.T) {
 	place := func(total Cents, currency string) error {
 		p := validPlace()
 		p.Items, p.Total, p.Currency = []Item{{SKU: "A", Quantity: 1, UnitPrice: cents(total)}}, total, currency
 		_, err := (&Order{}).Place(p)
 		return err
 	}
-	if err := place(MaxTotal/10, "KWD"); err != nil {
-		t.Errorf("99,999.99 KWD: %v", err)
+	for _, c := range []struct {
+		currency string
+		most     Cents
+	}{
+		{"USD", 999_999_99},
+		{"KWD", 99_999_99},
+		{"IQD", 999_999_99},
+		{"LYD", 999_999_99},
+		{"JPY", 99_999_999_00},
+		{"KRW", 99_999_999_00},
+		{"ISK", 999_999_00},
+	} {
+		if err := place(c.most, c.currency); err != nil {
+			t.Errorf("%d hundredths of %s: %v", c.most, c.currency, err)
+		}
+		if err := place(c.most+1, c.currency); apperr.ErrorField(err) != "total" {
+			t.Errorf("%d hundredths of %s: got %v, want invalid on total", c.most+1, c.currency, err)
+		}
 	}
-	if err := place(MaxTotal/10+1, "KWD"); apperr.ErrorField(err) != "total" {
-		t.Errorf("100,000.00 KWD: got %v, want invalid on total", err)
-	}
-	if err := place(MaxTotal, "USD"); err != nil {
-		t.Errorf("999,999.99 USD: %v", err)
+	if err := place(1_050_000_00, "KRW"); err != nil {
+		t.Errorf("1,050,000 KRW: %v", err)
 	}
 }

@@ -83,7 +83,7 @@ func TestPlaceOrderRefusesAPriceThatCannotBeCharged(t *testing.T) {
 	require.NoError(t, err)
 	r := a.post(t, `{"items":[{"sku":"SKU-014","quantity":1}]}`, nil)
 	assertError(t, r, http.StatusUnprocessableEntity, "unprocessable", "items[0].sku")
-	assert.Contains(t, errorMessage(t, r), `items[0].sku "SKU-014" cannot be sold now: its catalog price cannot be charged (2400.50 JPY: JPY has no minor unit`)
+	assert.Contains(t, errorMessage(t, r), `items[0].sku "SKU-014" cannot be sold now: its catalog price cannot be charged (2400.50 JPY: JPY is charged in whole units only`)
 	require.Equal(t, storedCounts{}, a.counts(t), "nothing is stored for a refused order")
 	a.place(t, `{"items":[{"sku":"SKU-015","quantity":1}]}`)
 }

@@ -61,11 +61,15 @@ func ReadRefund(ev stripe.Event) (r payment.RefundReport, ok bool, err error) {
 		return r, false, nil
 	}
 	currency := strings.ToUpper(string(ch.Currency))
+	refunded, err := FromStripe(ch.AmountRefunded, currency)
+	if err != nil {
+		return r, false, fmt.Errorf("%s: amount_refunded %w", ev.Type, err)
+	}
 	// The order is the one the charge's metadata names, which Stripe copies from the payment
 	// intent's when it confirms it (the session's payment_intent_data): what the inbox
 	// goes by when no order records the payment yet.
 	r = payment.RefundReport{ID: ev.ID, OrderID: ch.Metadata["order_id"], PaymentID: ch.PaymentIntent.ID, RefundID: ch.ID,
-		Amount: FromStripe(ch.AmountRefunded, currency), Currency: currency, Full: ch.Refunded}
+		Amount: refunded, Currency: currency, Full: ch.Refunded}
 	if ch.Refunds != nil && len(ch.Refunds.Data) > 0 && ch.Refunds.Data[0].ID != "" {
 		r.RefundID = ch.Refunds.Data[0].ID
 	}
@@ -102,7 +106,10 @@ func Read(ev stripe.Event) (p payment.Webhook, handled bool, err error) {
 		p.OrderID = cs.ClientReferenceID
 	}
 	p.SessionID, p.Currency = cs.ID, strings.ToUpper(string(cs.Currency))
-	p.Amount = FromStripe(cs.AmountTotal, p.Currency)
+	// An amount Ordermill cannot count stays 0, which pays no order: the payment is
+	// refused as not the order's (a payment_mismatch ticket, and refunded), where rounded
+	// down it could equal the order's total.
+	p.Amount, _ = FromStripe(cs.AmountTotal, p.Currency)
 	if cs.PaymentIntent != nil {
 		p.PaymentID = cs.PaymentIntent.ID
 	}

@@ -163,3 +163,24 @@ func TestAFieldOfTheWrongTypeIsToldInJSONTerms(t *testing.T) {
 	_, _, err = stripeevent.Read(ev)
 	require.EqualError(t, err, "the Checkout Session of checkout.session.completed: amount_total must be an integer within range")
 }
+
+// 15.259 KWD has no hundredths: read as 15.25 (rounded down), it paid a 15.25 KWD order.
+// The payment now names no amount, which pays no order (a payment_mismatch ticket, and
+// refunded), and a refund of such an amount is refused.
+func TestAnAmountOfNoWholeHundredthsPaysNothing(t *testing.T) {
+	paid := session("paid")
+	paid["amount_total"], paid["currency"] = 15259, "kwd"
+	p, handled := construct(t, event(t, "checkout.session.completed", paid))
+	require.True(t, handled, "the money was taken: the workflow must refuse it and give it back")
+	assert.Equal(t, payment.StatusCompleted, p.Status)
+	assert.Zero(t, p.Amount)
+	assert.Equal(t, "KWD", p.Currency)
+
+	body := event(t, "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount": 15259,
+		"amount_refunded": 15259, "currency": "kwd", "refunded": true})
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: time.Now(), Scheme: "v1"})
+	ev, err := stripeevent.Construct(body, signed.Header, secret)
+	require.NoError(t, err)
+	_, _, err = stripeevent.ReadRefund(ev)
+	assert.EqualError(t, err, "charge.refunded: amount_refunded 15.259 KWD is a fraction of a hundredth, which Ordermill does not count")
+}

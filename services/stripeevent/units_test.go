@@ -18,13 +18,31 @@ func TestAmountsCrossInStripesUnitOfEachCurrency(t *testing.T) {
 		{"JPY", 240000, 2400},   // 2,400 JPY: whole yen at Stripe
 		{"KRW", 1500000, 15000}, // zero-decimal too
 		{"KWD", 1500, 15000},    // 15.000 KWD: thousandths at Stripe
-		{"ISK", 10000, 10000},   // Stripe keeps ISK two-decimal
+		{"IQD", 1525, 1525},     // three decimals for ISO, cents at Stripe
+		{"ISK", 10000, 10000},   // Stripe keeps ISK in cents, of whole krónur
 	} {
 		got, err := stripeevent.ToStripe(c.ours, c.currency)
 		require.NoError(t, err, c.currency)
 		assert.Equal(t, c.stripes, got, "to Stripe, %s", c.currency)
-		assert.Equal(t, c.ours, stripeevent.FromStripe(c.stripes, c.currency), "from Stripe, %s", c.currency)
+		back, err := stripeevent.FromStripe(c.stripes, c.currency)
+		require.NoError(t, err, c.currency)
+		assert.Equal(t, c.ours, back, "from Stripe, %s", c.currency)
 	}
 	_, err := stripeevent.ToStripe(240050, "JPY")
-	assert.ErrorContains(t, err, "2400.50 JPY: JPY has no minor unit at Stripe")
+	assert.ErrorContains(t, err, "2400.50 JPY: JPY is charged in whole units only")
+}
+
+// Stripe takes ISK amounts divisible by 100 only (since 2023): 40.10 ISK was sent as 4010,
+// for Stripe to refuse the session's command every time.
+func TestAFractionOfAKronaIsNotSentToStripe(t *testing.T) {
+	_, err := stripeevent.ToStripe(4010, "ISK")
+	assert.ErrorContains(t, err, "40.10 ISK: ISK is charged in whole units only")
+}
+
+// A three-decimal amount Stripe reports with a last digit other than 0 has no hundredths:
+// rounded down, 15.259 KWD paid a 15.25 KWD order, against what the comment said.
+func TestAFractionOfAHundredthFromStripeIsRefused(t *testing.T) {
+	got, err := stripeevent.FromStripe(15259, "KWD")
+	assert.ErrorContains(t, err, "15.259 KWD is a fraction of a hundredth")
+	assert.Zero(t, got)
 }
