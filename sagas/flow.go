@@ -82,7 +82,9 @@ type PaymentWebhook struct {
 // MessageName is the name payment webhooks travel under to the saga.
 func (PaymentWebhook) MessageName() string { return PaymentWebhookName }
 
-// charge is what wh says was settled, for o.
+// charge is what wh says was settled, for o. wh.Amount is in hundredths of the currency,
+// as the order's total, in the flat body as in a Stripe event once converted (see
+// payment.Webhook): 240000 for 2,400 JPY.
 func (wh PaymentWebhook) charge(o *order.Order) order.Charge {
 	c := order.Charge{SessionID: wh.SessionID, Amount: order.Cents(wh.Amount), Currency: wh.Currency}
 	if wh.Unsigned {

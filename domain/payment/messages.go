@@ -60,7 +60,7 @@ const (
 // order, so a redelivered command can never open a second way to charge the customer.
 type CreateSession struct {
 	OrderID       string `json:"orderId"`
-	Amount        int64  `json:"amount"` // in minor units (cents), like the order total
+	Amount        int64  `json:"amount"` // in hundredths of the currency, like the order total (see units.go)
 	Currency      string `json:"currency"`
 	CustomerEmail string `json:"customerEmail,omitempty"`
 	// Lines are what the customer is shown at the provider's checkout; commands sent
@@ -72,7 +72,7 @@ type CreateSession struct {
 	PayBy time.Time `json:"payBy,omitzero"`
 }
 
-// Line is one line of the order at checkout, priced in minor units, with the catalog's
+// Line is one line of the order at checkout, priced in hundredths, with the catalog's
 // name of its SKU (none in commands for orders placed before names were kept).
 type Line struct {
 	SKU       string `json:"sku"`
@@ -115,7 +115,7 @@ func (c CreateSession) Validate() error {
 		return apperr.FieldErrorf("orderId", "orderId is required")
 	}
 	if c.Amount <= 0 {
-		return apperr.FieldErrorf("amount", "amount must be a positive number of cents, got %d", c.Amount)
+		return apperr.FieldErrorf("amount", "amount must be a positive number of hundredths of the currency, got %d", c.Amount)
 	}
 	if !validCurrency(c.Currency) {
 		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(c.Currency))
@@ -148,8 +148,15 @@ type Webhook struct {
 	PaymentID string `json:"paymentId,omitempty"`
 	SessionID string `json:"sessionId,omitempty"`
 	Reason    string `json:"reason,omitempty"`
-	// Amount (in minor units) and Currency are what the provider settled; the orders
-	// service pays an order only with its own session's amount and currency.
+	// Amount and Currency are what the provider settled; the orders service pays an order
+	// only with its own session's amount and currency. Amount is in hundredths of the
+	// currency in every currency (units.go), in the flat body too: 240000 for 2,400 JPY.
+	// That body is Ordermill's own (the simulator's, bin/loadgen's), in the unit of the
+	// session it pays (GET /api/payments/sessions/{id}); only Stripe's events come in
+	// Stripe's unit, converted at that edge (stripeevent). It stays so, not the provider's
+	// unit: a flat webhook an older simulator keeps in its outbox across an upgrade would
+	// be read 100 times off, and refunded. 0 from Stripe is an amount of no whole
+	// hundredths (15.259 KWD), which pays no order.
 	Amount   int64  `json:"amount,omitempty"`
 	Currency string `json:"currency,omitempty"`
 }
@@ -176,7 +183,7 @@ func (w Webhook) Validate() error {
 // RefundReport is the provider's report that money taken for an order was given back,
 // by whoever gave it: Ordermill's own refunds are reported too, and so is a refund made in
 // the provider's dashboard (Stripe's charge.refunded). Amount is what was refunded of the
-// payment so far, in minor units; Full says the whole payment was.
+// payment so far, in hundredths; Full says the whole payment was.
 type RefundReport struct {
 	ID        string `json:"id"`
 	OrderID   string `json:"orderId"`
@@ -234,7 +241,7 @@ type Refund struct {
 	OrderID   string `json:"orderId"`
 	PaymentID string `json:"paymentId"`
 	SessionID string `json:"sessionId,omitempty"`
-	Amount    int64  `json:"amount,omitempty"` // minor units; what the provider reported taken
+	Amount    int64  `json:"amount,omitempty"` // hundredths; what the provider reported taken
 	Currency  string `json:"currency,omitempty"`
 	Reason    string `json:"reason"`
 }
