@@ -3,6 +3,7 @@
 package risk
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -35,7 +36,7 @@ const (
 // Input is everything the scorer looks at; the caller gathers it so scoring stays pure and deterministic.
 type Input struct {
 	Total order.Cents
-	// Currency is Total's currency: the amount bands are per currency (see bandScale).
+	// Currency is Total's currency: the amount bands are per currency (see bandsPer100).
 	Currency        string
 	NewCustomer     bool
 	Items           []order.Item
@@ -60,10 +61,9 @@ func Assess(in Input) Assessment {
 	}
 
 	// Amount bands replace each other so a large order is not counted three times.
-	scale := bandScale(in.Currency)
 	for _, b := range amountBands {
-		if in.Total > b.over*scale {
-			add(b.code, "order total exceeds "+bandAmount(b.over*scale, in.Currency), b.points)
+		if over := InCurrency(b.over, in.Currency); in.Total > over {
+			add(b.code, "order total exceeds "+bandAmount(over, in.Currency), b.points)
 			break
 		}
 	}
@@ -97,7 +97,7 @@ func Assess(in Input) Assessment {
 }
 
 // amountBands are the amount rules, largest first, in the units of the band currencies
-// (see bandScale).
+// (see bandsPer100).
 var amountBands = []struct {
 	code   string
 	over   order.Cents
@@ -108,16 +108,36 @@ var amountBands = []struct {
 	{"amount_over_1000", 1_000_00, 15},
 }
 
-// bandScale is how many of currency's minor units stand for one cent of a band: the bands
-// are per currency, not converted at a rate that would go stale. USD, EUR, GBP, CHF, CAD
-// and AUD are close enough in value to share the numbers (1,000 / 5,000 / 20,000); JPY
-// uses 150 times them. Any other currency is held to the same numbers in its own units,
-// which errs on the side of review for the weaker ones.
-func bandScale(currency string) order.Cents {
-	if currency == "JPY" {
-		return 150
+// bandsPer100 is how many units of a currency stand for 100 of the bands' currencies (the
+// dollar and those near it: EUR, CAD, AUD), for the currencies far enough from the dollar
+// to matter. The bands are per currency, not converted at a rate that would go stale, so
+// these are rough on purpose, and conservative: each is rounded below the rate (fewer
+// units to the dollar than it takes), so that an order is held somewhat early rather than
+// late (JPY's 150, the first, is about its rate). Without them a 2,100 KWD order (about $6,850) by a new customer was not held
+// where 6,850 USD was. A currency not listed is held to the bands' own numbers in its
+// units, which errs towards review for one weaker than the dollar; the ones clearly
+// stronger are listed.
+var bandsPer100 = map[string]order.Cents{
+	// Stronger than the dollar.
+	"KWD": 30, "BHD": 35, "OMR": 35, "JOD": 70, "GBP": 75, "GIP": 75, "FKP": 75, "SHP": 75, "KYD": 80, "CHF": 75,
+	// Far weaker.
+	"MXN": 15_00, "ZAR": 15_00, "CZK": 20_00, "TWD": 25_00, "THB": 30_00, "TRY": 30_00, "UAH": 35_00, "EGP": 40_00,
+	"PHP": 50_00, "INR": 80_00, "ISK": 100_00, "JPY": 150_00, "PKR": 250_00, "HUF": 300_00, "KZT": 400_00,
+	"CLP": 800_00, "KRW": 1_000_00, "NGN": 1_000_00, "ARS": 1_000_00, "COP": 3_500_00, "IDR": 10_000_00, "VND": 20_000_00,
+}
+
+// InCurrency is amount, stated in the bands' currencies (the dollar and those near it),
+// as its rough, conservative equivalent in currency (see bandsPer100): 20,000 is 6,000
+// KWD and 3,000,000 JPY. An amount past what Cents holds there is its largest value.
+func InCurrency(amount order.Cents, currency string) order.Cents {
+	per100, ok := bandsPer100[currency]
+	if !ok {
+		return amount
 	}
-	return 1
+	if amount > math.MaxInt64/per100 {
+		return math.MaxInt64
+	}
+	return amount * per100 / 100
 }
 
 // bandAmount names a band's amount as the rule reads: "$20,000" in dollars (the policy's

@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"math"
 	"reflect"
 	"testing"
 
@@ -134,7 +135,9 @@ func TestAmountBandsArePerCurrency(t *testing.T) {
 		{"USD", dollars(25_000), "order total exceeds $20,000"},
 		{"", dollars(25_000), "order total exceeds $20,000"},
 		{"EUR", dollars(25_000), "order total exceeds 20,000 EUR"},
-		{"GBP", dollars(6_000), "order total exceeds 5,000 GBP"},
+		{"GBP", dollars(6_000), "order total exceeds 3,750 GBP"},
+		{"KWD", dollars(2_100), "order total exceeds 1,500 KWD"},
+		{"KRW", 2_000_000 * 100, "order total exceeds 1,000,000 KRW"},
 		{"JPY", 250_000 * 100, "order total exceeds 150,000 JPY"},
 		{"JPY", 3_100_000 * 100, "order total exceeds 3,000,000 JPY"},
 	}
@@ -146,6 +149,23 @@ func TestAmountBandsArePerCurrency(t *testing.T) {
 	}
 	if a := Assess(Input{Total: 150_000 * 100, Currency: "JPY"}); len(a.Factors) != 0 {
 		t.Errorf("150,000 JPY (about $1,000) is not a large order: %+v", a.Factors)
+	}
+}
+
+// A 2,100 KWD order (about $6,850) by a new customer scored 50 and was not held, where
+// 6,850 USD was: the bands held every currency but JPY to the dollar's numbers, which
+// under-reviews the stronger ones. Weaker ones are scaled too, roughly and towards review.
+func TestAmountBandsAreScaledTowardsReviewForCurrenciesFarFromTheDollar(t *testing.T) {
+	for currency, total := range map[string]order.Cents{"USD": dollars(6_850), "KWD": dollars(2_100)} {
+		if a := Assess(Input{Total: total, Currency: currency, NewCustomer: true}); a.Score < DefaultThreshold {
+			t.Errorf("%d %s by a new customer: score %d, want it held (%d)", total, currency, a.Score, DefaultThreshold)
+		}
+	}
+	if a := Assess(Input{Total: 1_000_000 * 100, Currency: "KRW"}); len(a.Factors) != 0 {
+		t.Errorf("1,000,000 KRW (about $700) is not a large order: %+v", a.Factors)
+	}
+	if got := InCurrency(math.MaxInt64/2, "VND"); got != math.MaxInt64 {
+		t.Errorf("an amount past what Cents holds in VND: %d, want the largest", got)
 	}
 }
 
