@@ -47,9 +47,6 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if err := checkTotal(cmd.Total); err != nil {
 		return nil, err
 	}
-	if allPriced && cmd.Total != sum {
-		return nil, apperr.FieldErrorf("total", "total %s does not match the sum of item prices %s", cmd.Total.Units(), sum.Units())
-	}
 	currency := cmd.Currency
 	if currency == "" {
 		currency = DefaultCurrency
@@ -57,8 +54,11 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if err := checkCurrency(currency); err != nil {
 		return nil, err
 	}
+	if allPriced && cmd.Total != sum {
+		return nil, apperr.FieldErrorf("total", "total %s does not match the sum of item prices %s", cmd.Total.UnitsIn(currency), sum.UnitsIn(currency))
+	}
 	if most := MaxTotalIn(currency); cmd.Total > most {
-		return nil, apperr.FieldErrorf("total", "total must be at most %s %s, what one payment can take; got %s", most.Units(), currency, cmd.Total.Units())
+		return nil, apperr.FieldErrorf("total", "total must be at most %s %s, what one payment can take; got %s", most.UnitsIn(currency), currency, cmd.Total.UnitsIn(currency))
 	}
 	if err := limits.Check(limits.ID("customerId", cmd.CustomerID), limits.Email("customerEmail", cmd.CustomerEmail)); err != nil {
 		return nil, err
@@ -309,7 +309,7 @@ func (o *Order) RecordPaymentSession(s PaymentSession, at time.Time) ([]Event, e
 // must ask for the order's total in the order's currency.
 func (o *Order) SessionMismatch(s PaymentSession) string {
 	if s.Amount != o.Total || s.Currency != o.Currency {
-		return fmt.Sprintf("the session is for %s %s, the order totals %s %s", s.Amount.Units(), apperr.Excerpt(s.Currency), o.Total.Units(), o.Currency)
+		return fmt.Sprintf("the session is for %s, the order totals %s", s.Amount.Text(apperr.Excerpt(s.Currency)), o.Total.Text(o.Currency))
 	}
 	return ""
 }
@@ -322,8 +322,11 @@ func (o *Order) ChargeMismatch(c Charge) string {
 		return "the order has no payment session yet"
 	case c.SessionID != o.PaymentSessionID:
 		return fmt.Sprintf("the payment names session %q, the order's session is %s", apperr.Excerpt(c.SessionID), o.PaymentSessionID)
+	case c.Amount == 0:
+		// A provider's amount of no whole hundredths (15.259 KWD at Stripe) comes as none.
+		return fmt.Sprintf("the payment names no amount Ordermill counts (none, or a fraction of a hundredth), the order totals %s", o.Total.Text(o.Currency))
 	case c.Amount != o.Total || c.Currency != o.Currency:
-		return fmt.Sprintf("the payment is for %s %s, the order totals %s %s", c.Amount.Units(), apperr.Excerpt(c.Currency), o.Total.Units(), o.Currency)
+		return fmt.Sprintf("the payment is for %s, the order totals %s", c.Amount.Text(apperr.Excerpt(c.Currency)), o.Total.Text(o.Currency))
 	}
 	return ""
 }

@@ -109,11 +109,12 @@ const (
 	ReasonTimedOut CancelReason = "timed_out"
 )
 
-// Cents is an amount in minor currency units; integers avoid floating-point rounding in money.
+// Cents is an amount in hundredths of its currency's major unit, in every currency (240000
+// is 2,400 JPY, 1525 is 15.25 KWD); integers avoid floating-point rounding in money.
 type Cents int64
 
 // Units renders c in currency units with two decimals ("-5.00" for -500), as clients write
-// amounts, so what the API says back is in the client's units.
+// amounts, for where its currency is not known; UnitsIn writes them as the currency does.
 func (c Cents) Units() string {
 	sign, u := "", uint64(c)
 	if c < 0 {
@@ -122,23 +123,57 @@ func (c Cents) Units() string {
 	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
 }
 
-// Text writes c for people, with thousands grouped and the currency after it:
-// "50,000.00 USD". Every page, email and timeline says amounts this one way.
-func (c Cents) Text(currency string) string {
+// isoDecimals are the currencies whose ISO 4217 minor unit is not a hundredth: how many
+// decimals people write them with. It is for writing amounts only: what a payment can
+// take goes by the provider's unit of each currency (package payment), which differs
+// (Stripe counts IQD in cents and ISK in cents of whole krónur).
+var isoDecimals = map[string]int{
+	"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
+	"RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+	"CLF": 4, "UYW": 4,
+}
+
+// UnitsIn renders c in units of currency with the decimals of its ISO 4217 minor unit:
+// "2400" JPY, "30.500" KWD, "19.99" USD. The value is c's, as a JSON number too: a
+// fraction of a yen keeps its hundredths ("2400.50"), where "2400.00 JPY" and "30.50 KWD"
+// were written for every currency alike.
+func (c Cents) UnitsIn(currency string) string {
 	units := c.Units()
+	decimals, ok := isoDecimals[currency]
+	switch {
+	case !ok:
+		return units
+	case decimals > 2:
+		return units + strings.Repeat("0", decimals-2)
+	case strings.HasSuffix(units, ".00"):
+		return strings.TrimSuffix(units, ".00")
+	}
+	return units
+}
+
+// Text writes c for people, with thousands grouped and the currency after it:
+// "50,000.00 USD", "2,400 JPY", "30.500 KWD". Every page, email, ticket and timeline says
+// amounts this one way.
+func (c Cents) Text(currency string) string {
+	units := c.UnitsIn(currency)
 	sign := ""
 	if units[0] == '-' {
 		sign, units = "-", units[1:]
 	}
-	whole, frac, _ := strings.Cut(units, ".")
+	whole, frac, fractional := strings.Cut(units, ".")
 	var b strings.Builder
+	b.WriteString(sign)
 	for i, d := range whole {
 		if i > 0 && (len(whole)-i)%3 == 0 {
 			b.WriteByte(',')
 		}
 		b.WriteRune(d)
 	}
-	return sign + b.String() + "." + frac + " " + currency
+	if fractional {
+		b.WriteString("." + frac)
+	}
+	return b.String() + " " + currency
 }
 
 // Money is an amount with its currency, so the two never travel apart.

@@ -569,6 +569,9 @@ func TestPlaceMessagesShowCurrencyUnits(t *testing.T) {
 		{"negative total", func(p *PlaceOrder) { p.Total = -500 }, "got -5.00"},
 		{"negative price", func(p *PlaceOrder) { p.Items[1].UnitPrice = cents(-1999) }, "got -19.99"},
 		{"total mismatch", func(p *PlaceOrder) { p.Total = 1999 }, "total 19.99 does not match the sum of item prices 20.00"},
+		{"over what one payment takes, in yen", func(p *PlaceOrder) {
+			p.Currency, p.Items, p.Total = "JPY", []Item{{SKU: "A", Quantity: 1, UnitPrice: cents(100_000_000_00)}}, 100_000_000_00
+		}, "total must be at most 99999999 JPY, what one payment can take; got 100000000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -911,6 +914,23 @@ func TestOnlyAMatchingChargePaysTheOrder(t *testing.T) {
 	}
 }
 
+// A mismatch's reason, the payment_mismatch ticket's, writes amounts as people read them
+// in the order's currency ("2,400 JPY" where it said "2400.00 JPY"), and one that names no
+// amount (a provider's of no whole hundredths, 15.259 KWD) says so, not "0.00".
+func TestAMismatchTellsAmountsInTheirCurrency(t *testing.T) {
+	o := &Order{PaymentSessionID: "ses-1", Total: 240000, Currency: "JPY"}
+	if why := o.ChargeMismatch(Charge{SessionID: "ses-1", Amount: 2400, Currency: "JPY"}); why != "the payment is for 24 JPY, the order totals 2,400 JPY" {
+		t.Errorf("got %q", why)
+	}
+	o.Total, o.Currency = 1525, "KWD"
+	if why := o.ChargeMismatch(Charge{SessionID: "ses-1", Currency: "KWD"}); why != "the payment names no amount Ordermill counts (none, or a fraction of a hundredth), the order totals 15.250 KWD" {
+		t.Errorf("got %q", why)
+	}
+	if why := o.SessionMismatch(PaymentSession{ID: "ses-1", Amount: 152, Currency: "KWD"}); why != "the session is for 1.520 KWD, the order totals 15.250 KWD" {
+		t.Errorf("got %q", why)
+	}
+}
+
 // A refund is recorded once per payment, on a cancelled order too, and changes no status.
 func TestRecordRefundOncePerPayment(t *testing.T) {
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -1137,6 +1157,33 @@ func TestCentsText(t *testing.T) {
 	for c, want := range map[Cents]string{5_000_000: "50,000.00 USD", 99_905: "999.05 USD", 123_456_789: "1,234,567.89 USD", 7: "0.07 USD", -150_000: "-1,500.00 USD"} {
 		if got := c.Text("USD"); got != want {
 			t.Errorf("Cents(%d).Text = %q, want %q", int64(c), got, want)
+		}
+	}
+}
+
+// Amounts are written with their currency's decimals (ISO 4217), the value unchanged: the
+// API said "total": 2400.00 for 2,400 JPY and emails "(30.50 KWD)".
+func TestAmountsAreWrittenWithTheirCurrencysDecimals(t *testing.T) {
+	for _, c := range []struct {
+		amount           Cents
+		currency         string
+		units, forPeople string
+	}{
+		{240000, "JPY", "2400", "2,400 JPY"},
+		{240050, "JPY", "2400.50", "2,400.50 JPY"}, // a fraction of a yen keeps its value
+		{105000000, "KRW", "1050000", "1,050,000 KRW"},
+		{-5000, "ISK", "-50", "-50 ISK"},
+		{3050, "KWD", "30.500", "30.500 KWD"},
+		{210000, "BHD", "2100.000", "2,100.000 BHD"},
+		{1999, "USD", "19.99", "19.99 USD"},
+		{1999, "XYZ", "19.99", "19.99 XYZ"},
+		{100, "CLF", "1.0000", "1.0000 CLF"},
+	} {
+		if got := c.amount.UnitsIn(c.currency); got != c.units {
+			t.Errorf("Cents(%d).UnitsIn(%s) = %q, want %q", c.amount, c.currency, got, c.units)
+		}
+		if got := c.amount.Text(c.currency); got != c.forPeople {
+			t.Errorf("Cents(%d).Text(%s) = %q, want %q", c.amount, c.currency, got, c.forPeople)
 		}
 	}
 }

@@ -40,7 +40,7 @@ func (cmd *PlaceOrder) PriceFrom(prices map[string]Price, totalGiven bool) error
 		}
 		if it.UnitPrice != nil && *it.UnitPrice != p.Amount {
 			f := fmt.Sprintf("items[%d].unitPrice", i)
-			return unprocessable(f, "%s %s is not the catalog's price of %s, %s %s", f, it.UnitPrice.Units(), it.SKU, p.Amount.Units(), p.Currency)
+			return unprocessable(f, "%s %s is not the catalog's price of %s, %s %s", f, it.UnitPrice.UnitsIn(p.Currency), it.SKU, p.Amount.UnitsIn(p.Currency), p.Currency)
 		}
 		if currency != "" && p.Currency != currency {
 			return unprocessable("items", "the items are priced in %s and %s: an order is paid in one currency", currency, p.Currency)
@@ -57,7 +57,7 @@ func (cmd *PlaceOrder) PriceFrom(prices map[string]Price, totalGiven bool) error
 		return err
 	}
 	if totalGiven && cmd.Total != sum {
-		return unprocessable("total", "total %s is not the catalog's price of the items: they cost %s %s", cmd.Total.Units(), sum.Units(), currency)
+		return unprocessable("total", "total %s is not the catalog's price of the items: they cost %s %s", cmd.Total.UnitsIn(currency), sum.UnitsIn(currency), currency)
 	}
 	cmd.Items, cmd.Total, cmd.Currency = items, sum, currency
 	return nil
