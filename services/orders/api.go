@@ -181,7 +181,7 @@ type itemView struct {
 
 func viewOrder(o *order.Order) orderView {
 	v := orderView{
-		ID: o.ID, Status: o.Status, RiskScore: o.RiskScore, RiskFactors: o.RiskFactors, Total: amount(o.Total),
+		ID: o.ID, Status: o.Status, RiskScore: o.RiskScore, RiskFactors: o.RiskFactors, Total: amount(o.Total, o.Currency),
 		Currency: o.Currency, CustomerID: o.CustomerID, CustomerEmail: o.CustomerEmail, NewCustomer: o.NewCustomer,
 		ShippingAddress: o.ShippingAddress, DecidedBy: o.DecidedBy, DecisionReason: o.DecisionReason,
 		ReservationID: o.ReservationID, PaymentSessionID: o.PaymentSessionID, PaymentURL: o.PaymentURL,
@@ -196,7 +196,7 @@ func viewOrder(o *order.Order) orderView {
 	for _, r := range o.Refunds {
 		rv := refundView{PaymentID: r.PaymentID, RefundID: r.RefundID, Currency: r.Currency, At: r.At}
 		if r.Amount > 0 {
-			a := amount(r.Amount)
+			a := amount(r.Amount, r.Currency)
 			rv.Amount = &a
 		}
 		v.Refunds = append(v.Refunds, rv)
@@ -204,7 +204,7 @@ func viewOrder(o *order.Order) orderView {
 	for _, it := range o.Items {
 		iv := itemView{SKU: it.SKU, Name: it.Name, Quantity: it.Quantity}
 		if it.UnitPrice != nil {
-			p := amount(*it.UnitPrice)
+			p := amount(*it.UnitPrice, o.Currency)
 			iv.UnitPrice = &p
 		}
 		v.Items = append(v.Items, iv)

@@ -39,9 +39,10 @@ func parseAmount(field string, raw json.RawMessage) (order.Cents, error) {
 	return order.Cents(r.Num().Int64()), nil
 }
 
-// amount renders cents as a JSON number of currency units.
-func amount(c order.Cents) json.Number {
-	return json.Number(c.Units())
+// amount renders cents as a JSON number of units of currency, with its ISO 4217 decimals
+// (2400 JPY, 19.99 USD, 30.500 KWD).
+func amount(c order.Cents, currency string) json.Number {
+	return json.Number(c.UnitsIn(currency))
 }
 
 // isNull reports whether a JSON field was absent or null.

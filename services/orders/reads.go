@@ -163,7 +163,7 @@ func (s *Service) listOrders(w http.ResponseWriter, r *http.Request) {
 	list := make([]summaryView, len(summaries))
 	for i, sm := range summaries {
 		list[i] = summaryView{ID: sm.OrderID, Status: sm.Status, CustomerID: sm.CustomerID, CustomerEmail: sm.CustomerEmail,
-			Total: amount(order.Cents(sm.TotalCents)), Currency: sm.Currency, ItemCount: sm.ItemCount, RiskScore: sm.RiskScore,
+			Total: amount(order.Cents(sm.TotalCents), sm.Currency), Currency: sm.Currency, ItemCount: sm.ItemCount, RiskScore: sm.RiskScore,
 			CreatedAt: sm.CreatedAt, UpdatedAt: sm.UpdatedAt}
 	}
 	resp := map[string]any{"orders": list}

@@ -770,7 +770,7 @@ type OrderedItem struct {
 
 // PaymentWebhook defines model for PaymentWebhook.
 type PaymentWebhook struct {
-	// Amount minor units (cents)
+	// Amount hundredths of the currency's major unit, in every currency (240000 is 2,400 JPY, 1525 is 15.25 KWD)
 	Amount *int `json:"amount,omitempty"`
 
 	// Currency the settled amount's ISO 4217 code, three letters in any case ("usd" is USD)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/simulator"
@@ -67,7 +68,7 @@ func (s *Service) checkoutPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := checkoutTmpl.Execute(w, checkoutView{
 		Session:   sess,
-		Amount:    fmt.Sprintf("%d.%02d %s", sess.Amount/100, sess.Amount%100, sess.Currency),
+		Amount:    order.Cents(sess.Amount).Text(sess.Currency),
 		Open:      sess.Status == StatusOpen && !s.cfg.Now().After(sess.ExpiresAt),
 		Settled:   sess.Status == payment.StatusCompleted || sess.Status == payment.StatusFailed,
 		Notice:    r.URL.Query().Get("notice"),

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/risk"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -98,5 +99,5 @@ func (s *Service) pendingView(now time.Time, o *order.Order, held time.Time, nam
 
 // needsConfirmation says whether approving o on the dashboard needs its short id typed.
 func (s *Service) needsConfirmation(o *order.Order) bool {
-	return s.cfg.ConfirmApprovalAbove > 0 && o.Total > s.cfg.ConfirmApprovalAbove
+	return s.cfg.ConfirmApprovalAbove > 0 && o.Total > risk.InCurrency(s.cfg.ConfirmApprovalAbove, o.Currency)
 }

@@ -53,7 +53,7 @@ func (s *Service) exportOrders(w http.ResponseWriter, r *http.Request, _ manager
 			if sm.RiskScore != nil {
 				risk = strconv.Itoa(*sm.RiskScore)
 			}
-			_ = cw.Write([]string{sm.OrderID, sm.Status, csvSafe(sm.CustomerID), csvSafe(sm.CustomerEmail), order.Cents(sm.TotalCents).Units(),
+			_ = cw.Write([]string{sm.OrderID, sm.Status, csvSafe(sm.CustomerID), csvSafe(sm.CustomerEmail), order.Cents(sm.TotalCents).UnitsIn(sm.Currency),
 				sm.Currency, strconv.Itoa(sm.ItemCount), risk, sm.CancelReason,
 				sm.CreatedAt.UTC().Format(time.RFC3339), sm.UpdatedAt.UTC().Format(time.RFC3339)})
 		}
