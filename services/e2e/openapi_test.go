@@ -126,6 +126,7 @@ func TestEveryAnswerMatchesTheServicesOpenAPIDocument(t *testing.T) {
 	r.dashboard(t, p)
 	r.unavailable(t)
 	r.tooLarge(t)
+	r.unsupportedMediaType(t)
 	for _, base := range s.bases() {
 		c := cs.byHost[hostOf(t, base)]
 		c.checkExercised(t, notExercised)
@@ -189,6 +190,25 @@ func (s *system) mustProviderPayment(t *testing.T, id, eventID string) any {
 func (r *contractRun) tooLarge(t *testing.T) {
 	t.Helper()
 	huge := strings.Repeat(" ", httpx.MaxBody+1)
+	r.eachJSONOperation(t, func(method, target string) {
+		r.api.want(t, http.StatusRequestEntityTooLarge, method, target, huge, http.Header{"Content-Type": {"application/json"}})
+	})
+}
+
+// unsupportedMediaType sends every operation that takes a JSON body one labelled as
+// something else: a 415 before the body is read, whatever the credentials (every label was
+// read as JSON, and an order sent as text/plain was placed: a probe).
+func (r *contractRun) unsupportedMediaType(t *testing.T) {
+	t.Helper()
+	r.eachJSONOperation(t, func(method, target string) {
+		r.api.want(t, http.StatusUnsupportedMediaType, method, target, `{}`, http.Header{"Content-Type": {"text/plain"}})
+	})
+}
+
+// eachJSONOperation calls f with the method and a target of every documented operation of
+// every service that takes a JSON body.
+func (r *contractRun) eachJSONOperation(t *testing.T, f func(method, target string)) {
+	t.Helper()
 	for _, base := range r.s.bases() {
 		c := r.cs.byHost[hostOf(t, base)]
 		for p, item := range c.doc.Paths.Map() {
@@ -196,8 +216,7 @@ func (r *contractRun) tooLarge(t *testing.T) {
 				if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
 					continue
 				}
-				target := base + regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(p, "x")
-				r.api.want(t, http.StatusRequestEntityTooLarge, method, target, huge, http.Header{"Content-Type": {"application/json"}})
+				f(method, base+regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(p, "x"))
 			}
 		}
 	}

@@ -42,10 +42,12 @@ type ErrorDetail struct {
 }
 
 // Codes only the HTTP edge can see, so they have no apperr counterpart: a body over
-// MaxBody, and a body the client stopped sending before the server's read timeout.
+// MaxBody, a body the client stopped sending before the server's read timeout, and a body
+// of a media type no service reads (see ValidInput).
 const (
-	codeTooLarge = "too_large"
-	codeTimeout  = "timeout"
+	codeTooLarge             = "too_large"
+	codeTimeout              = "timeout"
+	codeUnsupportedMediaType = "unsupported_media_type"
 )
 
 // WriteJSON writes v as a JSON response with the given status. No cache may keep it (unless
@@ -78,6 +80,8 @@ func Status(code apperr.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case codeTimeout:
 		return http.StatusRequestTimeout
+	case codeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	default:
 		return http.StatusInternalServerError
 	}
@@ -131,8 +135,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	}})
 }
 
-// DecodeJSON reads r's body into v strictly (see ReadBody and Decode). The Content-Type
-// header is not required: curl sends none by default.
+// DecodeJSON reads r's body into v strictly (see ReadBody and Decode). Its Content-Type
+// was checked by ValidInput, which every service's handler is behind.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := ReadBody(w, r)
 	if err != nil {

@@ -93,6 +93,10 @@ func TestValidInputPassesCleanRequests(t *testing.T) {
 		{"JSON with a whole surrogate pair", "/api/orders", `{"note":"a smile \ud83d\ude00, a \\ud800 spelt out, \u00e9"}`, ""},
 		{"JSON sent by curl -d, labelled a form", "/api/orders", `{"items":[{"sku":"SKU-001","quantity":2}],"total":100}`, "application/x-www-form-urlencoded"},
 		{"form", "/dashboard/signin", "email=ann%40example.com&next=%2Fdashboard", "application/x-www-form-urlencoded"},
+		{"JSON labelled so", "/api/orders", `{"total":100}`, "application/json"},
+		{"JSON labelled as Stripe labels its webhooks", "/webhooks/payment", `{"id":"evt_1"}`, "application/json; charset=utf-8"},
+		{"JSON whose charset is in capitals", "/api/orders", `{"total":100}`, "Application/JSON; Charset=UTF-8"},
+		{"a JSON format of its own", "/api/orders", `{"total":100}`, "application/merge-patch+json"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -117,6 +121,37 @@ func TestValidInputPassesCleanRequests(t *testing.T) {
 			h.ServeHTTP(rec, req)
 			require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
 			assert.Equal(t, c.body, string(got))
+		})
+	}
+}
+
+// A body is refused with 415 unless it is labelled JSON, a form (curl -d's label) or not
+// at all: every label was read as JSON, so an order sent as text/plain was placed, and
+// JSON in Latin-1 was refused as "not UTF-8" (a probe).
+func TestValidInputRefusesABodyOfAnotherMediaType(t *testing.T) {
+	for _, contentType := range []string{
+		"text/plain",
+		"application/xml",
+		"multipart/form-data; boundary=x",
+		"application/json; charset=latin1",
+		"application/x-www-form-urlencoded; charset=iso-8859-1",
+		"text/json",
+		"application/json; charset", // malformed
+	} {
+		t.Run(contentType, func(t *testing.T) {
+			h := httpx.ValidInput(httpx.JSONRefusals(slog.New(slog.DiscardHandler)), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+				t.Error("the handler must not run")
+			}))
+			req := httptest.NewRequest(http.MethodPost, "/api/orders", strings.NewReader("{\"note\":\"caf\xe9\"}"))
+			req.Header.Set("Content-Type", contentType)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusUnsupportedMediaType, rec.Code, rec.Body.String())
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			e := decodeError(t, rec)
+			assert.Equal(t, "unsupported_media_type", e.Code)
+			assert.Equal(t, "Content-Type", e.Field)
+			assert.Equal(t, "Content-Type "+contentType+" is not supported: send JSON as application/json, in UTF-8", e.Message)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -23,12 +24,13 @@ import (
 // bytes that are not UTF-8 in its path, query, header values or body. Postgres stores
 // neither in TEXT or JSONB (SQLSTATE 22021), so such input would otherwise reach a query
 // and fail there as a 500, in whichever handler happened to pass it on; checking here
-// covers every handler of every service at once.
+// covers every handler of every service at once. So does its refusal with 415 of a body
+// of a media type no handler reads (bodyMediaType).
 //
 // The body is read (at most MaxBody bytes, as every handler would) and handed on
-// unchanged. It is checked as bytes, which covers JSON whatever its Content-Type says
-// (curl -d labels JSON a form): a JSON string can still spell a NUL as the escape \u0000,
-// so that escape is refused too. A form's values are checked once percent-decoded.
+// unchanged. It is checked as bytes, which covers JSON labelled a form too (curl -d labels
+// JSON so): a JSON string can still spell a NUL as the escape \u0000, so that escape is
+// refused too. A form's values are checked once percent-decoded.
 // refuse writes the refusal: JSONRefusals, or a Mux's Refusals, which answers a request
 // for a dashboard page with a page.
 func ValidInput(refuse func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
@@ -84,6 +86,10 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return apperr.FieldErrorf("Content-Encoding", "Content-Encoding %s is not supported: send the body uncompressed", apperr.Excerpt(ce))
 	}
+	mediaType, err := bodyMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
 	body, err := ReadBody(w, r)
 	if err != nil {
 		return err
@@ -95,11 +101,41 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 	if badEscape(body) {
 		return apperr.FieldErrorf("body", "the request body must not escape a NUL (\\u0000) or half of a surrogate pair (\\ud800 to \\udfff alone)")
 	}
-	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType == "application/x-www-form-urlencoded" {
+	if mediaType == formMediaType {
 		form, _ := url.ParseQuery(string(body))
 		return checkValues(form, "form field")
 	}
 	return nil
+}
+
+// formMediaType labels the dashboard's and the checkout page's forms, and also whatever
+// curl -d sends unless told otherwise.
+const formMediaType = "application/x-www-form-urlencoded"
+
+// bodyMediaType returns the media type of a body labelled contentType, or refuses the body
+// with 415 (code unsupported_media_type): every label was read as JSON, so an order sent
+// as text/plain, XML or multipart was placed, and JSON declared Latin-1 was refused as
+// "not UTF-8" (found by a probe). Taken are:
+//   - no label, as a client sends JSON it was not told to label (Go's http.Client);
+//   - application/json and any application/*+json (RFC 6839's suffix for JSON formats);
+//   - application/x-www-form-urlencoded: the pages' forms, and JSON sent with curl -d,
+//     which labels its body so by default; the README's curl lines rely on it. A handler
+//     that reads JSON reads such a body as JSON, as it is.
+//
+// A charset, when given, must be UTF-8 (in any case): JSON is UTF-8 (RFC 8259 §8.1), and
+// the pages' forms are sent so.
+func bodyMediaType(contentType string) (string, error) {
+	if contentType == "" {
+		return "", nil
+	}
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	isJSON := mediaType == "application/json" || strings.HasPrefix(mediaType, "application/") && strings.HasSuffix(mediaType, "+json")
+	charset, hasCharset := params["charset"]
+	if err != nil || !isJSON && mediaType != formMediaType || hasCharset && !strings.EqualFold(charset, "utf-8") {
+		return "", &apperr.Error{Code: codeUnsupportedMediaType, Field: "Content-Type",
+			Message: fmt.Sprintf("Content-Type %s is not supported: send JSON as application/json, in UTF-8", apperr.Excerpt(contentType))}
+	}
+	return mediaType, nil
 }
 
 // checkValues refuses the first key or value that is not clean text; the key names the

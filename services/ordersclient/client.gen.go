@@ -88,18 +88,19 @@ func (e CustomerOrderStatus) Valid() bool {
 
 // Defines values for ErrorErrorCode.
 const (
-	ErrorErrorCodeBadGateway      ErrorErrorCode = "bad_gateway"
-	ErrorErrorCodeConflict        ErrorErrorCode = "conflict"
-	ErrorErrorCodeForbidden       ErrorErrorCode = "forbidden"
-	ErrorErrorCodeInternal        ErrorErrorCode = "internal"
-	ErrorErrorCodeInvalid         ErrorErrorCode = "invalid"
-	ErrorErrorCodeNotFound        ErrorErrorCode = "not_found"
-	ErrorErrorCodeTimeout         ErrorErrorCode = "timeout"
-	ErrorErrorCodeTooLarge        ErrorErrorCode = "too_large"
-	ErrorErrorCodeTooManyRequests ErrorErrorCode = "too_many_requests"
-	ErrorErrorCodeUnauthorized    ErrorErrorCode = "unauthorized"
-	ErrorErrorCodeUnavailable     ErrorErrorCode = "unavailable"
-	ErrorErrorCodeUnprocessable   ErrorErrorCode = "unprocessable"
+	ErrorErrorCodeBadGateway           ErrorErrorCode = "bad_gateway"
+	ErrorErrorCodeConflict             ErrorErrorCode = "conflict"
+	ErrorErrorCodeForbidden            ErrorErrorCode = "forbidden"
+	ErrorErrorCodeInternal             ErrorErrorCode = "internal"
+	ErrorErrorCodeInvalid              ErrorErrorCode = "invalid"
+	ErrorErrorCodeNotFound             ErrorErrorCode = "not_found"
+	ErrorErrorCodeTimeout              ErrorErrorCode = "timeout"
+	ErrorErrorCodeTooLarge             ErrorErrorCode = "too_large"
+	ErrorErrorCodeTooManyRequests      ErrorErrorCode = "too_many_requests"
+	ErrorErrorCodeUnauthorized         ErrorErrorCode = "unauthorized"
+	ErrorErrorCodeUnavailable          ErrorErrorCode = "unavailable"
+	ErrorErrorCodeUnprocessable        ErrorErrorCode = "unprocessable"
+	ErrorErrorCodeUnsupportedMediaType ErrorErrorCode = "unsupported_media_type"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -128,6 +129,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeUnavailable:
 		return true
 	case ErrorErrorCodeUnprocessable:
+		return true
+	case ErrorErrorCodeUnsupportedMediaType:
 		return true
 	default:
 		return false
@@ -894,6 +897,9 @@ type Unauthorized = Error
 
 // Unavailable Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
 type Unavailable = Error
+
+// UnsupportedMediaType Every error answer of the JSON API. Every answer, error or not, carries X-Request-Id, the id its log lines name as request_id; the one exception is a request Go's HTTP server refuses before any handler runs (headers over 64 KiB: 431; a malformed request line or header: 400), answered in plain text without either.
+type UnsupportedMediaType = Error
 
 // ListOrdersParams defines parameters for ListOrders.
 type ListOrdersParams struct {
@@ -2632,6 +2638,8 @@ type PlaceOrderResponse struct {
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *Error
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -2672,6 +2680,11 @@ func (r PlaceOrderResponse) GetJSON409() *Error {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r PlaceOrderResponse) GetJSON413() *TooLarge {
 	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PlaceOrderResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
@@ -2749,6 +2762,8 @@ type ApproveOrderResponse struct {
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -2796,6 +2811,11 @@ func (r ApproveOrderResponse) GetJSON409() *Error {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r ApproveOrderResponse) GetJSON413() *TooLarge {
 	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ApproveOrderResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -3105,6 +3125,8 @@ type ResolveNotificationResponse struct {
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3146,6 +3168,11 @@ func (r ResolveNotificationResponse) GetJSON409() *Error {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r ResolveNotificationResponse) GetJSON413() *TooLarge {
 	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ResolveNotificationResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -3562,6 +3589,8 @@ type DeliveryWebhookResponse struct {
 	JSON408 *Timeout
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3603,6 +3632,11 @@ func (r DeliveryWebhookResponse) GetJSON408() *Timeout {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r DeliveryWebhookResponse) GetJSON413() *TooLarge {
 	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r DeliveryWebhookResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -3668,6 +3702,8 @@ type PaymentWebhookResponse struct {
 	JSON409 *Error
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3714,6 +3750,11 @@ func (r PaymentWebhookResponse) GetJSON409() *Error {
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
 func (r PaymentWebhookResponse) GetJSON413() *TooLarge {
 	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PaymentWebhookResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
 }
 
 // GetJSON503 returns the response for an HTTP 503 `application/json` response
@@ -4152,6 +4193,13 @@ func ParsePlaceOrderResponse(rsp *http.Response) (*PlaceOrderResponse, error) {
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4277,6 +4325,13 @@ func ParseApproveOrderResponse(rsp *http.Response) (*ApproveOrderResponse, error
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
@@ -4611,6 +4666,13 @@ func ParseResolveNotificationResponse(rsp *http.Response) (*ResolveNotificationR
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
@@ -4998,6 +5060,13 @@ func ParseDeliveryWebhookResponse(rsp *http.Response) (*DeliveryWebhookResponse,
 		}
 		response.JSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5102,6 +5171,13 @@ func ParsePaymentWebhookResponse(rsp *http.Response) (*PaymentWebhookResponse, e
 			return nil, err
 		}
 		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
