@@ -195,7 +195,18 @@ func DecodeLenient(body []byte, v any) error {
 	return decode(body, v, false)
 }
 
+// byteOrderMark is U+FEFF as UTF-8, which some editors put at the start of a file.
+var byteOrderMark = []byte("\xef\xbb\xbf")
+
 func decode(body []byte, v any, strict bool) error {
+	// A body starting with a byte-order mark is refused, in words that say so: encoding/json
+	// called it "invalid character 'ï'", which sent the client looking for a typo. RFC 8259
+	// (§8.1) forbids the mark in JSON sent over a network and lets a parser ignore it; this
+	// one is strict about the JSON it takes, as it is about names, rather than read a body
+	// otherwise than other readers of it may, and the sender's fix is one setting.
+	if bytes.HasPrefix(body, byteOrderMark) {
+		return apperr.Errorf(apperr.CodeInvalid, "the request body starts with a byte-order mark (U+FEFF), which JSON must not: send it without one")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
 		dec.DisallowUnknownFields()

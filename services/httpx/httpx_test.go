@@ -253,6 +253,20 @@ func TestDecodeRefusesANameGivenTwice(t *testing.T) {
 	}
 }
 
+// A body that starts with a byte-order mark is refused in words that say so, where
+// encoding/json said "invalid character 'ï'" (a probe).
+func TestDecodeRefusesAByteOrderMark(t *testing.T) {
+	body := []byte("\xef\xbb\xbf{\"total\":100}")
+	for name, decode := range map[string]func([]byte, any) error{"Decode": httpx.Decode, "DecodeLenient": httpx.DecodeLenient} {
+		var v struct {
+			Total int `json:"total"`
+		}
+		err := decode(body, &v)
+		assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err), name)
+		assert.Equal(t, "the request body starts with a byte-order mark (U+FEFF), which JSON must not: send it without one", apperr.ErrorMessage(err), name)
+	}
+}
+
 // Decode takes a struct's fields by their names exactly as their tags spell them, as the
 // documented schemas do (encoding/json alone took "ITEMS" for items), and names a field
 // refused with its path: encoding/json said "extra" for items[0].extra. DecodeLenient, for
