@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,11 +28,11 @@ func (s *Service) routes() http.Handler {
 }
 
 // createShipmentHTTP is delivery.create-shipment: 201 with a new shipment, 200 with the
-// order's existing one.
+// order's existing one, each with the Location that reads it.
 func (s *Service) createShipmentHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.Create(w, r, s.logger, s.pool, func(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
 		return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "service:" + httpx.Caller(ctx)}, cmd, nil)
-	})
+	}, func(sh Shipment) string { return "/api/shipments/" + url.PathEscape(sh.OrderID) })
 }
 
 // getShipmentHTTP is delivery.get-status.

@@ -89,3 +89,21 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Equal(t, "orderId", decode[httpx.ErrorBody](t, rec).Error.Field)
 }
+
+// A shipment's creation and its repeat say where to read it, as POST /api/orders does: the
+// 201 had no Location (a probe). The order id is escaped in the path.
+func TestACreatedShipmentSaysWhereToReadIt(t *testing.T) {
+	svc, _ := newService(t, delivery.Config{})
+	h := svc.Handler()
+	body := `{"orderId":"ord 7/b","lines":[{"sku":"MUG","quantity":1}]}`
+	for _, status := range []int{http.StatusCreated, http.StatusOK} {
+		rec := postJSON(t, h, "/api/shipments", body)
+		require.Equal(t, status, rec.Code, rec.Body.String())
+		location := rec.Header().Get("Location")
+		assert.Equal(t, "/api/shipments/ord%207%2Fb", location)
+		read := httptest.NewRecorder()
+		h.ServeHTTP(read, asOrders(httptest.NewRequest(http.MethodGet, location, nil)))
+		require.Equal(t, http.StatusOK, read.Code, read.Body.String())
+		assert.Equal(t, decode[delivery.Shipment](t, rec), decode[delivery.Shipment](t, read))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -125,16 +126,19 @@ func (s *Service) reserve(w http.ResponseWriter, r *http.Request) {
 	}
 	// A refusal is committed like a success (the order's reservation is decided), then
 	// reported as a conflict with the current stock. A repeat is answered 200, as
-	// delivery's POST /api/shipments answers one.
+	// delivery's POST /api/shipments answers one, and both with the reservation's Location.
 	switch {
 	case res.Status == inventory.StatusFailed:
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeConflict, "cannot reserve order %s: %s", res.OrderID, res.Reason))
 	case res.Status == inventory.StatusReleased:
 		httpx.WriteError(w, r, s.logger, apperr.Errorf(apperr.CodeConflict, "the reservation of order %s was already released", res.OrderID))
-	case created:
-		httpx.WriteJSON(w, http.StatusCreated, res)
 	default:
-		httpx.WriteJSON(w, http.StatusOK, res)
+		w.Header().Set("Location", "/api/inventory/reservations/"+url.PathEscape(res.OrderID))
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		httpx.WriteJSON(w, status, res)
 	}
 }
 

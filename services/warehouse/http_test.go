@@ -361,3 +361,19 @@ func TestCatalog(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Contains(t, rec.Body.String(), `unknown query parameter \"sku\": this takes no query parameters`)
 }
+
+// A reservation and its repeat say where to read it, as POST /api/orders does: the 201 had
+// no Location (a probe). The order id is escaped in the path.
+func TestAReservationSaysWhereToReadIt(t *testing.T) {
+	t.Parallel()
+	h, _ := newAPI(t)
+	for _, status := range []int{http.StatusCreated, http.StatusOK} {
+		rec := call(t, h, http.MethodPost, "/api/inventory/reserve", `{"orderId":"o 7/b","lines":[{"sku":"SKU-001","quantity":1}]}`)
+		require.Equal(t, status, rec.Code, rec.Body.String())
+		location := rec.Header().Get("Location")
+		assert.Equal(t, "/api/inventory/reservations/o%207%2Fb", location)
+		read := call(t, h, http.MethodGet, location, "")
+		require.Equal(t, http.StatusOK, read.Code, read.Body.String())
+		assert.Equal(t, decode[warehouse.Reservation](t, rec), decode[warehouse.Reservation](t, read))
+	}
+}
