@@ -38,6 +38,12 @@ func (s *system) scrape(t *testing.T, base string) map[string]*dto.MetricFamily 
 // series sums the series of family name whose labels include want: a counter's or
 // gauge's value, a histogram's count. found says whether any series matched.
 func series(families map[string]*dto.MetricFamily, name string, want map[string]string) (sum float64, found bool) {
+	return seriesOf(families, name, want, false)
+}
+
+// seriesOf is series, summing a histogram's observations instead of counting them when
+// observed is set.
+func seriesOf(families map[string]*dto.MetricFamily, name string, want map[string]string, observed bool) (sum float64, found bool) {
 	f, ok := families[name]
 	if !ok {
 		return 0, false
@@ -59,6 +65,8 @@ next:
 			sum += m.Counter.GetValue()
 		case m.Gauge != nil:
 			sum += m.Gauge.GetValue()
+		case m.Histogram != nil && observed:
+			sum += m.Histogram.GetSampleSum()
 		case m.Histogram != nil:
 			sum += float64(m.Histogram.GetSampleCount())
 		}
@@ -72,10 +80,12 @@ type expectation struct {
 	labels map[string]string
 	min    float64
 	exact  bool
+	// observed takes a histogram's sum of what it observed, not how many observations.
+	observed bool
 }
 
 func (e expectation) check(families map[string]*dto.MetricFamily) error {
-	v, found := series(families, e.name, e.labels)
+	v, found := seriesOf(families, e.name, e.labels, e.observed)
 	switch {
 	case !found:
 		return fmt.Errorf("%s%v: no series", e.name, e.labels)
@@ -141,7 +151,9 @@ func TestMetricsFollowScenario1(t *testing.T) {
 	s.waitStatus(t, id, "completed")
 	s.waitNotification(t, id, "order_completed")
 
+	placing := time.Now()
 	held := s.placeOrder(t, highRisk)
+	placed := time.Now()
 	s.waitStatus(t, held, "awaiting_approval")
 	require.Equal(t, http.StatusOK, s.decide(t, managerToken, held, true, "known customer").StatusCode())
 	s.waitStatus(t, held, "awaiting_payment")
@@ -153,6 +165,12 @@ func TestMetricsFollowScenario1(t *testing.T) {
 	common := []expectation{
 		{name: "go_goroutines", min: 1},
 		{name: "ordermill_db_pool_max_connections", min: 1},
+		{name: "ordermill_db_pool_acquires_total", min: 1},
+		{name: "ordermill_db_pool_new_connections_total", min: 1},
+		// Each connection opened for an acquire (none is open at the start) is an acquire
+		// that found the pool empty and waited: what the README's alert on waiting watches.
+		{name: "ordermill_db_pool_empty_acquires_total", min: 1},
+		{name: "ordermill_db_pool_acquire_wait_seconds_total", min: 0.0001},
 		{name: "ordermill_http_requests_total", labels: labels("route", "GET /metrics", "status", "200"), min: 1},
 	}
 	orders := append(common,
@@ -168,8 +186,18 @@ func TestMetricsFollowScenario1(t *testing.T) {
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "awaiting_approval"), min: 1, exact: true},
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "awaiting_payment"), min: 2, exact: true},
 		expectation{name: "ordermill_orders_entered_total", labels: labels("status", "completed"), min: 1, exact: true},
-		expectation{name: "ordermill_read_lease_held", min: 0},
-		expectation{name: "ordermill_order_reads_from_memory_total", min: 0},
+		// The one orders process holds the read lease, and answers the tests' reads of
+		// single orders from memory.
+		expectation{name: "ordermill_read_lease_held", min: 1, exact: true},
+		expectation{name: "ordermill_order_reads_from_memory_total", min: 1},
+		// Every placement, accepted webhook and decision ran the saga at once: the two
+		// placements, the payment, the courier's two updates and the approval (the refused
+		// webhooks never reached it).
+		expectation{name: "ordermill_saga_run_now_calls", min: 6, exact: true, observed: true},
+		expectation{name: "ordermill_saga_run_now_total", labels: labels("outcome", "handled"), min: 6, exact: true},
+		// The approved order waits for its payment since its placement; none waits for approval.
+		expectation{name: "ordermill_orders_waiting_oldest_placed_seconds", labels: labels("status", "awaiting_payment"), min: time.Since(placed).Seconds()},
+		expectation{name: "ordermill_orders_waiting_oldest_placed_seconds", labels: labels("status", "awaiting_approval"), min: 0, exact: true},
 		expectation{name: "ordermill_approval_decisions_total", labels: labels("outcome", "approved"), min: 1, exact: true},
 		expectation{name: "ordermill_approval_wait_seconds", min: 1, exact: true},
 		expectation{name: "ordermill_emails_total", labels: labels("kind", "order_completed", "outcome", "recorded"), min: 1, exact: true},
@@ -201,6 +229,7 @@ func TestMetricsFollowScenario1(t *testing.T) {
 	}
 	for _, svc := range services {
 		families := s.waitMetrics(t, svc.name, svc.base, svc.want)
+		poolAddsUp(t, svc.name, families)
 		for _, f := range families {
 			for _, m := range f.GetMetric() {
 				for _, l := range m.GetLabel() {
@@ -211,6 +240,23 @@ func TestMetricsFollowScenario1(t *testing.T) {
 		// Every consumer of the service catches up: no message left behind on any topic.
 		s.waitLag(t, svc.name, svc.base)
 	}
+	// The oldest waiting order's age is the held order's, in seconds: no more than the
+	// time since the test began placing it.
+	oldest, _ := series(s.scrape(t, s.orders), "ordermill_orders_waiting_oldest_placed_seconds", labels("status", "awaiting_payment"))
+	assert.GreaterOrEqual(t, time.Since(placing).Seconds(), oldest, "placed no earlier than the test placed it")
+}
+
+// poolAddsUp checks that one scrape's connection pool figures agree with one another.
+func poolAddsUp(t *testing.T, service string, families map[string]*dto.MetricFamily) {
+	t.Helper()
+	value := func(name string) float64 {
+		v, found := series(families, "ordermill_db_pool_"+name, nil)
+		require.True(t, found, "%s reports ordermill_db_pool_%s", service, name)
+		return v
+	}
+	assert.LessOrEqual(t, value("acquired_connections")+value("idle_connections"), value("connections"), "%s: in use and idle are open", service)
+	assert.LessOrEqual(t, value("connections"), value("max_connections"), "%s: no more open than the maximum", service)
+	assert.LessOrEqual(t, value("empty_acquires_total"), value("acquires_total"), "%s: the acquires that waited are acquires", service)
 }
 
 // waitLag waits until every consumer lag series of base is 0, in messages and seconds.
