@@ -31,21 +31,18 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	go func() { _ = log.Listen(ctx) }() // it sends the wake-ups
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(log.Collectors()...)
-	// The consumer reads every partition; the looks counted are those at one of them.
-	topic := eventstore.PartitionFor("order_events", "o-peek")
-	var ids []string // three orders of that partition
-	for i := 0; len(ids) < 3; i++ {
-		if id := fmt.Sprintf("o-peek-%d", i); eventstore.PartitionFor("order_events", id) == topic {
-			ids = append(ids, id)
-		}
-	}
+	// The consumer reads every partition; the looks counted are those at the first of them
+	// (the last one carries the test's markers: see settle).
+	topic := eventstore.Partitions("order_events")[0]
+	ids := streamsIn(topic, "o-peek", 3)
+	marks := streamsIn(lastPartition(), "o-peek-mark", 2)
 	handled := recordStreams(ctx, t, log, "peeks")
 	peeks := func(found string, look ...string) float64 {
 		return gathered(t, reg, "ordermill_log_peeks_total", append([]string{"peeks", topic, found}, look...)...)
 	}
 	peeksElsewhere := func() (n float64) {
 		for _, p := range eventstore.Partitions("order_events") {
-			if p != topic {
+			if p != topic && p != lastPartition() {
 				n += gathered(t, reg, "ordermill_log_peeks_total", "peeks", p)
 			}
 		}
@@ -55,14 +52,15 @@ func TestConsumerLooksAgainOnlyWhileAMessageIsHeldBack(t *testing.T) {
 	next := func() string { return received(ctx, t, handled) }
 
 	// Start-up's looks, and a first message, before counting.
+	startedUp(t, reg, "peeks")
 	publish(ids[0])
 	assert.Equal(t, ids[0], next())
-	<-time.After(300 * time.Millisecond)
+	settle(ctx, t, log, pool, handled, reg, "peeks", marks[0])
 	before, beforeElsewhere := peeks("nothing"), peeksElsewhere()
 	beforeInCommit := peeks("nothing", "commit")
 	publish(ids[1])
 	assert.Equal(t, ids[1], next())
-	<-time.After(300 * time.Millisecond) // the assertion: no more looks meanwhile
+	settle(ctx, t, log, pool, handled, reg, "peeks", marks[1]) // the assertion: no more looks meanwhile
 	assert.Equal(t, 1.0, peeks("nothing")-before,
 		"after taking its batch the consumer looks once more (in its commit's round trip), then waits for a wake-up (its own NOTIFY coming back is none)")
 	assert.Equal(t, 1.0, peeks("nothing", "commit")-beforeInCommit, "that look is counted as the commit's, not as a round trip of its own")
@@ -113,18 +111,62 @@ func TestConsumerLooksAfterABatchInItsCommitsRoundTrip(t *testing.T) {
 	go func() { _ = consuming.Listen(ctx) }()
 	go func() { _ = publishing.Listen(ctx) }() // it sends the wake-ups
 	handled := recordStreams(ctx, t, consuming, "looks")
+	ids := streamsIn(eventstore.Partitions("order_events")[0], "o-look", 2)
+	marks := streamsIn(lastPartition(), "o-look-mark", 2)
 
 	// Start-up's looks, and a first message, before counting.
-	publishWoken(ctx, t, publishing, pool, "o-look-1")
-	assert.Equal(t, "o-look-1", received(ctx, t, handled))
-	<-time.After(300 * time.Millisecond)
+	startedUp(t, reg, "looks")
+	publishWoken(ctx, t, publishing, pool, ids[0])
+	assert.Equal(t, ids[0], received(ctx, t, handled))
+	settle(ctx, t, publishing, pool, handled, reg, "looks", marks[0])
 	trips.Reset()
 	before := heldBack()
-	publishWoken(ctx, t, publishing, pool, "o-look-2")
-	assert.Equal(t, "o-look-2", received(ctx, t, handled))
-	<-time.After(300 * time.Millisecond) // the assertion: no more round trips meanwhile
+	publishWoken(ctx, t, publishing, pool, ids[1])
+	assert.Equal(t, ids[1], received(ctx, t, handled))
+	settle(ctx, t, publishing, pool, handled, reg, "looks", marks[1]) // the assertion: no more round trips meanwhile
 	n := trips.Count()
-	assert.Equal(t, 3+int64(heldBack()-before), n, "round trips of the consumer for one message")
+	assert.Equal(t, 2*3+int64(heldBack()-before), n, "round trips of the consumer for one message, and as many for the marker")
+}
+
+// streamsIn returns n order ids of prefix whose events go to partition of the order events.
+func streamsIn(partition, prefix string, n int) []string {
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		if id := fmt.Sprintf("%s-%d", prefix, i); eventstore.PartitionFor("order_events", id) == partition {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// lastPartition is the partition of the order events a consumer of them all looks at last
+// in each of its rounds.
+func lastPartition() string {
+	all := eventstore.Partitions("order_events")
+	return all[len(all)-1]
+}
+
+// startedUp waits until the consumer group has looked at its last partition: its first
+// round, which looks at every partition, is over, and it waits for a wake-up.
+func startedUp(t *testing.T, reg prometheus.Gatherer, group string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return gathered(t, reg, "ordermill_log_peeks_total", group, lastPartition()) >= 1 },
+		time.Minute, 5*time.Millisecond, "the consumer's first round")
+}
+
+// settle publishes id, an order of the last partition, through log and waits until group
+// has handled it and its batch's commit has looked past it. The consumer reads its
+// partitions in turn, in one goroutine, the last one last: every look it had to make
+// before then has been made, so any look counted since a message the test sent earlier
+// (another look at its partition, or at one it did not wake) came unasked, not merely
+// later than a wait of the test's.
+func settle(ctx context.Context, t *testing.T, log *eventstore.Log, pool *pgxpool.Pool, handled <-chan string, reg prometheus.Gatherer, group, id string) {
+	t.Helper()
+	looked := func() float64 { return gathered(t, reg, "ordermill_log_peeks_total", group, lastPartition(), "commit") }
+	before := looked()
+	publishWoken(ctx, t, log, pool, id)
+	require.Equal(t, id, received(ctx, t, handled))
+	require.Eventually(t, func() bool { return looked() > before }, time.Minute, time.Millisecond, "the marker's batch commits")
 }
 
 // described reports whether c describes a metric named name.
