@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -215,13 +216,15 @@ func TestWarehouseCrashReservesEachOrderOnce(t *testing.T) {
 		// All at once, so the crash finds reservations in flight: placed one after another
 		// (each asks the catalog for its price), the warehouse keeps up with them.
 		placed := make([]string, n)
+		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range placed {
 			wg.Go(func() {
-				placed[i] = c.placeOrder(t, fmt.Sprintf(`{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"customerId":"wh-%d-%d"}`, round, i))
+				placed[i], errs[i] = c.place(t.Context(), fmt.Sprintf(`{"items":[{"sku":"SKU-001","quantity":2,"unitPrice":50}],"total":100,"customerId":"wh-%d-%d"}`, round, i))
 			})
 		}
 		wg.Wait()
+		require.NoError(t, errors.Join(errs...))
 		c.crash(t, "warehouse")
 		ids = append(ids, placed...)
 		unanswered := 0

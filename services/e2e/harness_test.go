@@ -186,6 +186,14 @@ func (s *system) useOrders(t *testing.T, url string) {
 // call makes one HTTP request and decodes a JSON answer into out (when non-nil).
 func (s *system) call(t *testing.T, method, url string, body any, header http.Header, out any) int {
 	t.Helper()
+	code, err := s.request(t.Context(), method, url, body, header, out)
+	require.NoError(t, err)
+	return code
+}
+
+// request is call returning its errors instead of failing the test, so it can run in a
+// goroutine.
+func (s *system) request(ctx context.Context, method, url string, body any, header http.Header, out any) (int, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -195,23 +203,33 @@ func (s *system) call(t *testing.T, method, url string, body any, header http.He
 		r = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
-		require.NoError(t, err)
+		if err != nil {
+			return 0, err
+		}
 		r = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, url, r)
-	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return 0, err
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, err
+	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	if out != nil && len(raw) > 0 {
-		require.NoError(t, json.Unmarshal(raw, out), "body: %s", raw)
+	if err != nil {
+		return 0, err
 	}
-	return resp.StatusCode
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return 0, fmt.Errorf("%s %s: %w; body: %s", method, url, err, raw)
+		}
+	}
+	return resp.StatusCode, nil
 }
 
 // orderView is the part of GET /api/orders/{id} (the operator's Order) the tests read.

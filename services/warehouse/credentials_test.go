@@ -3,6 +3,7 @@ package warehouse_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -62,21 +63,20 @@ func TestConcurrentReleasesGiveStockBackOnce(t *testing.T) {
 	require.Equal(t, http.StatusCreated, call(t, h, http.MethodPost, "/api/inventory/reserve",
 		`{"orderId":"o-1","lines":[{"sku":"SKU-LIMITED","quantity":5}]}`).Code)
 
+	// The calls race in goroutines; their answers are read in the test's own, where a
+	// failing decode may stop the test.
 	const calls = 10
-	released := make([]bool, calls)
+	answers := make([]*httptest.ResponseRecorder, calls)
 	var wg sync.WaitGroup
 	for i := range calls {
 		wg.Go(func() {
-			rec := call(t, h, http.MethodPost, "/api/inventory/release", `{"orderId":"o-1","reason":"payment failed"}`)
-			if assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String()) {
-				released[i] = decode[struct{ Released bool }](t, rec).Released
-			}
+			answers[i] = call(t, h, http.MethodPost, "/api/inventory/release", `{"orderId":"o-1","reason":"payment failed"}`)
 		})
 	}
 	wg.Wait()
 	n := 0
-	for _, r := range released {
-		if r {
+	for _, rec := range answers {
+		if assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String()) && decode[struct{ Released bool }](t, rec).Released {
 			n++
 		}
 	}
