@@ -138,10 +138,14 @@ func tokenHash(token string) []byte {
 	return sum[:]
 }
 
-// secureCookies reports whether cookies must be Secure: over TLS, or when the operator
-// says TLS ends at a proxy in front of us.
+// secureCookies reports whether cookies must be Secure: over TLS, when the operator says
+// TLS ends at a proxy in front of us, or when the proxy says the request came over HTTPS
+// (X-Forwarded-Proto, which TLS-ending proxies set): without COOKIE_SECURE, a session
+// cookie behind such a proxy went out without Secure, and nothing said so (a review).
+// Trusting the header is safe here: it can only add Secure, which a client asking for it
+// over plain HTTP would only keep from itself.
 func (s *Service) secureCookies(r *http.Request) bool {
-	return r.TLS != nil || s.cfg.CookieSecure
+	return r.TLS != nil || s.cfg.CookieSecure || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 func (s *Service) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
