@@ -84,7 +84,9 @@ func checkInput(w http.ResponseWriter, r *http.Request) error {
 	// No body is decompressed: a gzip-encoded order was refused as "not UTF-8 text", which
 	// sent its sender looking in the wrong place (found by a probe).
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return apperr.FieldErrorf("Content-Encoding", "Content-Encoding %s is not supported: send the body uncompressed", apperr.Excerpt(ce))
+		// 415, as for a media type no handler reads (RFC 9110 §15.5.16): it was a 400.
+		return &apperr.Error{Code: codeUnsupportedMediaType, Field: "Content-Encoding",
+			Message: fmt.Sprintf("Content-Encoding %s is not supported: send the body uncompressed", apperr.Excerpt(ce))}
 	}
 	mediaType, err := bodyMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
