@@ -7,7 +7,7 @@
 -- is false only for a row nobody priced: the seed prices those alone. A row is written
 -- priced (the default), whatever its price: so are the rows a release before this one
 -- inserts while a rolling upgrade lasts, which it prices as it inserts them.
-ALTER TABLE warehouse.stock ADD COLUMN priced BOOLEAN NOT NULL DEFAULT true;
+ALTER TABLE warehouse.stock ADD COLUMN IF NOT EXISTS priced BOOLEAN NOT NULL DEFAULT true;
 
 -- A database whose catalog nobody has priced since 00023 (no seeded start since, no price
 -- set by hand) holds only 00023's zeros: they are not priced yet. Anywhere else a seed
