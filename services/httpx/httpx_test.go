@@ -94,6 +94,7 @@ func TestValidInputPassesCleanRequests(t *testing.T) {
 		{"JSON labelled so", "/api/orders", `{"total":100}`, "application/json"},
 		{"JSON labelled as Stripe labels its webhooks", "/webhooks/payment", `{"id":"evt_1"}`, "application/json; charset=utf-8"},
 		{"JSON whose charset is in capitals", "/api/orders", `{"total":100}`, "Application/JSON; Charset=UTF-8"},
+		{"JSON whose charset is spelt utf8", "/api/orders", `{"total":100}`, "application/json;charset=utf8"},
 		{"a JSON format of its own", "/api/orders", `{"total":100}`, "application/merge-patch+json"},
 	}
 	for _, c := range cases {
@@ -149,7 +150,7 @@ func TestValidInputRefusesABodyOfAnotherMediaType(t *testing.T) {
 			e := decodeError(t, rec)
 			assert.Equal(t, "unsupported_media_type", e.Code)
 			assert.Equal(t, "Content-Type", e.Field)
-			assert.Equal(t, "Content-Type "+contentType+" is not supported: send JSON as application/json, in UTF-8", e.Message)
+			assert.Equal(t, "Content-Type "+contentType+" is not supported: send JSON as application/json, or a form as application/x-www-form-urlencoded, in UTF-8", e.Message)
 		})
 	}
 }

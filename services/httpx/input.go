@@ -133,9 +133,10 @@ func bodyMediaType(contentType string) (string, error) {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	isJSON := mediaType == "application/json" || strings.HasPrefix(mediaType, "application/") && strings.HasSuffix(mediaType, "+json")
 	charset, hasCharset := params["charset"]
-	if err != nil || !isJSON && mediaType != formMediaType || hasCharset && !strings.EqualFold(charset, "utf-8") {
+	isUTF8 := strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8") // the second, a common misspelling some clients send
+	if err != nil || !isJSON && mediaType != formMediaType || hasCharset && !isUTF8 {
 		return "", &apperr.Error{Code: codeUnsupportedMediaType, Field: "Content-Type",
-			Message: fmt.Sprintf("Content-Type %s is not supported: send JSON as application/json, in UTF-8", apperr.Excerpt(contentType))}
+			Message: fmt.Sprintf("Content-Type %s is not supported: send JSON as application/json, or a form as application/x-www-form-urlencoded, in UTF-8", apperr.Excerpt(contentType))}
 	}
 	return mediaType, nil
 }

@@ -46,9 +46,9 @@ const (
 	DefaultDeliveryURL  = "http://localhost:3004"
 )
 
-// DefaultConfirmApprovalAbove is the amount (major units, in the risk bands' dollar terms,
-// scaled to each order's currency by risk.InCurrency) above which approving on the
-// dashboard needs a typed confirmation.
+// DefaultConfirmApprovalAbove is the amount (major units of the order's currency, or its
+// equivalent as risk.InCurrency scales it where that is smaller) above which approving on
+// the dashboard needs a typed confirmation.
 const DefaultConfirmApprovalAbove = 10_000
 
 // DefaultClaimTTL is how long a manager's claim on a pending order lasts (CLAIM_TTL).
@@ -70,7 +70,7 @@ var Vars = append(slices.Clone(workflow.Vars), []host.Var{
 	{Name: "MAIL_FROM", Default: DefaultMailFrom, Meaning: "sender address of every email"},
 	{Name: "MAIL_SENDERS", Default: strconv.Itoa(mailer.DefaultSenders), Meaning: "how many emails go to SMTP at once; a crash mid-send leaves at most this many in doubt, never retried (at most once); one the server certainly did not take is tried again for 24 h"},
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
-	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount (major units, in the risk bands' dollar terms, scaled to the order's currency as the bands are: risk.InCurrency) need the order's short id typed to be approved on the dashboard; 0: never"},
+	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount (major units of the order's currency, or its equivalent as the risk bands scale it where that is smaller) need the order's short id typed to be approved on the dashboard; 0: never"},
 	{Name: "IDEMPOTENCY_KEY_TTL", Default: DefaultIdempotencyKeyTTL.String(), Meaning: "how long an Idempotency-Key names the order it placed: a retry within it is replayed, the same key later places a new order; older keys are deleted every minute"},
 	{Name: "CLAIM_TTL", Default: DefaultClaimTTL.String(), Meaning: "how long a manager's claim on a pending order (\"Ana is reviewing\") lasts before it lapses on its own"},
 	{Name: "DASHBOARD_SESSION_TTL", Default: DefaultSessionTTL.String(), Meaning: "how long a dashboard sign-in lasts"},

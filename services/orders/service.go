@@ -61,9 +61,9 @@ type Config struct {
 	MailStopGrace time.Duration
 	// DashboardDevPassword is the dev manager account's password (DEV_MODE only).
 	DashboardDevPassword string
-	// ConfirmApprovalAbove: approving an order whose total is above it, scaled to the
-	// order's currency (risk.InCurrency), needs the order's short id typed on the
-	// dashboard; 0 never asks.
+	// ConfirmApprovalAbove: approving an order whose total is above it, in the order's own
+	// currency or as risk.InCurrency scales it where that is smaller, needs the order's
+	// short id typed on the dashboard; 0 never asks.
 	ConfirmApprovalAbove order.Cents
 	// ClaimTTL is how long a manager's claim on a pending order lasts; 0: DefaultClaimTTL.
 	ClaimTTL time.Duration

@@ -807,7 +807,7 @@ type PlaceOrder struct {
 	// ShippingAddress A postal address. Name, first line, city and country must not be blank; the postal code may be left out (not every country has them).
 	ShippingAddress *Address `json:"shippingAddress,omitempty"`
 
-	// Total optional; if given, must equal the catalog's total. An order whose total is over 999999.99 (99999.99 in a three-decimal currency such as KWD), what one payment can take, is refused (400)
+	// Total optional; if given, must equal the catalog's total. An order whose total is over what one payment can take (eight digits in Stripe's unit of the currency: 999999.99 in most currencies, 99999999 in a zero-decimal one such as JPY or KRW, 99999.99 in a three-decimal one such as KWD, 999999 ISK) is refused (400)
 	Total *float64 `json:"total,omitempty"`
 }
 

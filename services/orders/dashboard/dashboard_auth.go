@@ -297,6 +297,8 @@ func (s *Service) dashboardError(w http.ResponseWriter, r *http.Request, status 
 		// Refused before routing (httpx.ValidInput, through the Mux's Refusals).
 		http.StatusRequestTimeout:        "timeout",
 		http.StatusRequestEntityTooLarge: "too_large",
+		// A form labelled otherwise was answered "internal" (a probe).
+		http.StatusUnsupportedMediaType: "unsupported_media_type",
 	}[status]
 	if code == "" {
 		code = "internal"

@@ -97,7 +97,18 @@ func (s *Service) pendingView(now time.Time, o *order.Order, held time.Time, nam
 	return v
 }
 
+// confirmAbove is the amount in currency above which an approval needs the order's id
+// typed: the smaller of CONFIRM_APPROVAL_ABOVE read in the order's own currency, as it
+// always was, and its equivalent as risk's bands scale dollar amounts (risk.InCurrency).
+// The scale alone let 9,000 KWD (about $29,000) through untyped under 10,000; it alone
+// would also have turned a yen shop's own setting (1,500,000, read in yen until now)
+// into 225,000,000 yen, past any order, so that nothing asked any more (a review). The
+// smaller of the two asks for every order either asked for.
+func confirmAbove(setting order.Cents, currency string) order.Cents {
+	return min(setting, risk.InCurrency(setting, currency))
+}
+
 // needsConfirmation says whether approving o on the dashboard needs its short id typed.
 func (s *Service) needsConfirmation(o *order.Order) bool {
-	return s.cfg.ConfirmApprovalAbove > 0 && o.Total > risk.InCurrency(s.cfg.ConfirmApprovalAbove, o.Currency)
+	return s.cfg.ConfirmApprovalAbove > 0 && o.Total > confirmAbove(s.cfg.ConfirmApprovalAbove, o.Currency)
 }

@@ -47,8 +47,8 @@ type Config struct {
 	// Workflow is the saga's configuration: the orders list colours risk by its threshold,
 	// whatever it is (0 holds every order).
 	Workflow sagas.Config
-	// ConfirmApprovalAbove: approving an order above it, scaled to the order's currency
-	// (risk.InCurrency), needs its short id typed; 0 never.
+	// ConfirmApprovalAbove: approving an order above it (confirmAbove) needs its short id
+	// typed; 0 never.
 	ConfirmApprovalAbove order.Cents
 	// CookieSecure marks session cookies Secure even when TLS ends at a proxy.
 	CookieSecure bool
