@@ -30,3 +30,19 @@ func TestARequestItsBrowserLeftIsNotLoggedAsAnError(t *testing.T) {
 	s.dashboardError(httptest.NewRecorder(), there, http.StatusInternalServerError, "internal error", errors.New("boom"))
 	assert.Contains(t, logs.String(), "level=ERROR msg=\"dashboard request failed\"")
 }
+
+// A refusal made before routing is answered to a program with its own code: a form sent
+// with another label was a 415 answered "internal" (a probe).
+func TestARefusalBeforeRoutingKeepsItsCode(t *testing.T) {
+	s := &Service{logger: slog.New(slog.DiscardHandler)}
+	for status, code := range map[int]string{
+		http.StatusUnsupportedMediaType:  "unsupported_media_type",
+		http.StatusRequestEntityTooLarge: "too_large",
+		http.StatusRequestTimeout:        "timeout",
+	} {
+		rec := httptest.NewRecorder()
+		s.dashboardError(rec, httptest.NewRequest("POST", "/dashboard/signin", nil), status, "refused", nil)
+		assert.Equal(t, status, rec.Code)
+		assert.Contains(t, rec.Body.String(), `"code":"`+code+`"`, "status %d", status)
+	}
+}
