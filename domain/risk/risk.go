@@ -113,10 +113,10 @@ var amountBands = []struct {
 // to matter. The bands are per currency, not converted at a rate that would go stale, so
 // these are rough on purpose, and conservative: each is rounded below the rate (fewer
 // units to the dollar than it takes), so that an order is held somewhat early rather than
-// late (JPY's 150, the first, is about its rate). Without them a 2,100 KWD order (about $6,850) by a new customer was not held
-// where 6,850 USD was. A currency not listed is held to the bands' own numbers in its
-// units, which errs towards review for one weaker than the dollar; the ones clearly
-// stronger are listed.
+// late (JPY's 150, the first, is about its rate). Without them a 2,100 KWD order (about
+// $6,850) by a new customer was not held where 6,850 USD was. A currency not listed is
+// held to the bands' own numbers in its units, which errs towards review for one weaker
+// than the dollar; the ones clearly stronger are listed.
 var bandsPer100 = map[string]order.Cents{
 	// Stronger than the dollar.
 	"KWD": 30, "BHD": 35, "OMR": 35, "JOD": 70, "GBP": 75, "GIP": 75, "FKP": 75, "SHP": 75, "KYD": 80, "CHF": 75,

@@ -19,12 +19,12 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/sagas"
 	"github.com/ordermill/ordermill/services/httpx"
-	"github.com/ordermill/ordermill/services/stripeevent"
 )
 
 // placeOrderRequest is the body of POST /api/orders; amounts are currency units.
@@ -302,7 +302,7 @@ func (s *Service) priced(ctx context.Context, req placeOrderRequest) (order.Plac
 	// never be charged: the payment session's command would be dead-lettered and the
 	// order hold its stock until the payment deadline (a probe). Refused here instead.
 	for i, it := range cmd.Items {
-		if _, err := stripeevent.ToStripe(int64(*it.UnitPrice), cmd.Currency); err != nil {
+		if _, err := payment.ToProviderUnit(int64(*it.UnitPrice), cmd.Currency); err != nil {
 			f := fmt.Sprintf("items[%d].sku", i)
 			return cmd, &apperr.Error{Code: apperr.CodeUnprocessable, Field: f,
 				Message: fmt.Sprintf("%s %q cannot be sold now: its catalog price cannot be charged (%v)", f, apperr.Excerpt(it.SKU), err)}

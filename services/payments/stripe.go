@@ -12,7 +12,6 @@ import (
 
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
-	"github.com/ordermill/ordermill/services/stripeevent"
 )
 
 // Stripe is the provider of production: Stripe Checkout sessions and Stripe refunds,
@@ -135,7 +134,7 @@ func lineItems(cmd payment.CreateSession) ([]*stripe.CheckoutSessionCreateLineIt
 func stripeLines(currency string, lines []payment.Line) ([]*stripe.CheckoutSessionCreateLineItemParams, error) {
 	out := make([]*stripe.CheckoutSessionCreateLineItemParams, 0, len(lines))
 	for _, l := range lines {
-		unit, err := stripeevent.ToStripe(l.UnitPrice, currency)
+		unit, err := payment.ToProviderUnit(l.UnitPrice, currency)
 		if err != nil {
 			return nil, err
 		}
@@ -175,8 +174,8 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 		return GivenBack{}, stripeError("refund payment "+r.PaymentID, err)
 	}
 	currency := strings.ToUpper(string(re.Currency))
-	// An amount Ordermill cannot count (see FromStripe) is not said: 0, as the simulator's.
-	given, _ := stripeevent.FromStripe(re.Amount, currency)
+	// An amount Ordermill cannot count (see payment.FromProviderUnit) is not said: 0, as the simulator's.
+	given, _ := payment.FromProviderUnit(re.Amount, currency)
 	return GivenBack{RefundID: re.ID, Amount: given, Currency: currency}, nil
 }
 
@@ -217,8 +216,8 @@ func paidOf(cs *stripe.CheckoutSession) Paid {
 		return Paid{}
 	}
 	currency := strings.ToUpper(string(cs.Currency))
-	// An amount Ordermill cannot count (see FromStripe) stays 0, which pays no order.
-	amount, _ := stripeevent.FromStripe(cs.AmountTotal, currency)
+	// An amount Ordermill cannot count (see payment.FromProviderUnit) stays 0, which pays no order.
+	amount, _ := payment.FromProviderUnit(cs.AmountTotal, currency)
 	return Paid{PaymentID: cs.PaymentIntent.ID, Amount: amount, Currency: currency}
 }
 

@@ -2,7 +2,7 @@
 // workflow's payment webhooks: which order, which Checkout Session and payment intent,
 // completed or failed, for what amount and currency. It decides nothing about the order:
 // the workflow checks the session, amount and currency against the order's own.
-// Amounts cross between Ordermill's unit and Stripe's here (ToStripe, FromStripe).
+// Amounts cross from Stripe's unit to Ordermill's here, by payment.FromProviderUnit.
 package stripeevent
 
 import (
@@ -61,7 +61,7 @@ func ReadRefund(ev stripe.Event) (r payment.RefundReport, ok bool, err error) {
 		return r, false, nil
 	}
 	currency := strings.ToUpper(string(ch.Currency))
-	refunded, err := FromStripe(ch.AmountRefunded, currency)
+	refunded, err := payment.FromProviderUnit(ch.AmountRefunded, currency)
 	if err != nil {
 		return r, false, fmt.Errorf("%s: amount_refunded %w", ev.Type, err)
 	}
@@ -109,7 +109,7 @@ func Read(ev stripe.Event) (p payment.Webhook, handled bool, err error) {
 	// An amount Ordermill cannot count stays 0, which pays no order: the payment is
 	// refused as not the order's (a payment_mismatch ticket, and refunded), where rounded
 	// down it could equal the order's total.
-	p.Amount, _ = FromStripe(cs.AmountTotal, p.Currency)
+	p.Amount, _ = payment.FromProviderUnit(cs.AmountTotal, p.Currency)
 	if cs.PaymentIntent != nil {
 		p.PaymentID = cs.PaymentIntent.ID
 	}

@@ -1,4 +1,4 @@
-package stripeevent_test
+package payment_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ordermill/ordermill/services/stripeevent"
+	"github.com/ordermill/ordermill/domain/payment"
 )
 
 func TestAmountsCrossInStripesUnitOfEachCurrency(t *testing.T) {
@@ -21,28 +21,28 @@ func TestAmountsCrossInStripesUnitOfEachCurrency(t *testing.T) {
 		{"IQD", 1525, 1525},     // three decimals for ISO, cents at Stripe
 		{"ISK", 10000, 10000},   // Stripe keeps ISK in cents, of whole krónur
 	} {
-		got, err := stripeevent.ToStripe(c.ours, c.currency)
+		got, err := payment.ToProviderUnit(c.ours, c.currency)
 		require.NoError(t, err, c.currency)
 		assert.Equal(t, c.stripes, got, "to Stripe, %s", c.currency)
-		back, err := stripeevent.FromStripe(c.stripes, c.currency)
+		back, err := payment.FromProviderUnit(c.stripes, c.currency)
 		require.NoError(t, err, c.currency)
 		assert.Equal(t, c.ours, back, "from Stripe, %s", c.currency)
 	}
-	_, err := stripeevent.ToStripe(240050, "JPY")
+	_, err := payment.ToProviderUnit(240050, "JPY")
 	assert.ErrorContains(t, err, "2400.50 JPY: JPY is charged in whole units only")
 }
 
 // Stripe takes ISK amounts divisible by 100 only (since 2023): 40.10 ISK was sent as 4010,
 // for Stripe to refuse the session's command every time.
 func TestAFractionOfAKronaIsNotSentToStripe(t *testing.T) {
-	_, err := stripeevent.ToStripe(4010, "ISK")
+	_, err := payment.ToProviderUnit(4010, "ISK")
 	assert.ErrorContains(t, err, "40.10 ISK: ISK is charged in whole units only")
 }
 
 // A three-decimal amount Stripe reports with a last digit other than 0 has no hundredths:
 // rounded down, 15.259 KWD paid a 15.25 KWD order, against what the comment said.
 func TestAFractionOfAHundredthFromStripeIsRefused(t *testing.T) {
-	got, err := stripeevent.FromStripe(15259, "KWD")
+	got, err := payment.FromProviderUnit(15259, "KWD")
 	assert.ErrorContains(t, err, "15.259 KWD is a fraction of a hundredth")
 	assert.Zero(t, got)
 }
