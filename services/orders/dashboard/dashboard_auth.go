@@ -155,8 +155,14 @@ func (s *Service) setCookie(w http.ResponseWriter, r *http.Request, name, value 
 	})
 }
 
-// startSession stores a new session for the manager and sets its cookie.
+// startSession stores a new session for the manager and sets its cookie. The session the
+// browser held before, if any, ends here: its cookie is replaced, and a copy of it (left on
+// a shared machine, or taken) would otherwise stay good until it expired, under whichever
+// manager signed in before (a review).
 func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, managerID int64) error {
+	if err := s.endSession(ctx, r); err != nil {
+		return err
+	}
 	token := randomToken()
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO orders.dashboard_sessions (token_hash, manager_id, csrf_token, created_at, expires_at)
@@ -169,6 +175,18 @@ func (s *Service) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 		return fmt.Errorf("sweep sessions: %w", err)
 	}
 	s.setCookie(w, r, sessionCookie, token, int(s.cfg.SessionTTL/time.Second))
+	return nil
+}
+
+// endSession deletes the session of r's cookie, if it has one.
+func (s *Service) endSession(ctx context.Context, r *http.Request) error {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM orders.dashboard_sessions WHERE token_hash = $1`, tokenHash(c.Value)); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
 	return nil
 }
 
@@ -415,11 +433,9 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 
 // signOut handles POST /dashboard/signout.
 func (s *Service) signOut(w http.ResponseWriter, r *http.Request, m manager) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		if _, err := s.pool.Exec(r.Context(), `DELETE FROM orders.dashboard_sessions WHERE token_hash = $1`, tokenHash(c.Value)); err != nil {
-			s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
-			return
-		}
+	if err := s.endSession(r.Context(), r); err != nil {
+		s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+		return
 	}
 	s.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/dashboard/signin", http.StatusSeeOther)

@@ -210,6 +210,31 @@ func TestDashboardSignIn(t *testing.T) {
 		assert.Equal(t, http.StatusSeeOther, p.status)
 		assert.Equal(t, http.StatusSeeOther, d.request(t, c, "GET", "/dashboard", nil, nil).status)
 	})
+	t.Run("signing in again ends the browser's earlier session", func(t *testing.T) {
+		// A sign-in page left open in another tab, submitted while the browser holds a
+		// session: the signed-in redirect away from the page does not cover it.
+		c := orderstest.Client(t)
+		form := d.request(t, c, "GET", "/dashboard/signin", nil, nil)
+		token := form.doc.Find(`[data-testid=signin-form] input[name=csrf_token]`).AttrOr("value", "")
+		other := orderstest.Client(t)
+		d.signIn(t, other, managerEmail, managerPassword)
+		u, err := url.Parse(d.srv.URL + "/dashboard/")
+		require.NoError(t, err)
+		var earlier []*http.Cookie
+		for _, ck := range other.Jar.Cookies(u) {
+			if ck.Name == "ordermill_session" {
+				earlier = append(earlier, &http.Cookie{Name: ck.Name, Value: ck.Value, Path: "/dashboard"})
+			}
+		}
+		require.Len(t, earlier, 1)
+		c.Jar.SetCookies(u, earlier)
+		require.Equal(t, http.StatusOK, d.request(t, c, "GET", "/dashboard", nil, nil).status, "the earlier session signs c in")
+		p := d.request(t, c, "POST", "/dashboard/signin", url.Values{"email": {managerEmail}, "password": {managerPassword}, "csrf_token": {token}}, nil)
+		require.Equal(t, http.StatusSeeOther, p.status)
+		assert.Equal(t, http.StatusOK, d.request(t, c, "GET", "/dashboard", nil, nil).status, "the new session works")
+		assert.Equal(t, http.StatusSeeOther, d.request(t, other, "GET", "/dashboard", nil, nil).status,
+			"a copy of the replaced cookie no longer signs anyone in")
+	})
 }
 
 func TestDashboardDecide(t *testing.T) {
