@@ -184,39 +184,45 @@ func (s *system) mustProviderPayment(t *testing.T, id, eventID string) any {
 	return wh
 }
 
-// tooLarge sends every operation that takes a JSON body one larger than any service reads:
-// a 413 before the body is read, whatever the credentials (it was documented in prose only,
-// and the client had no answer for it: a probe).
+// tooLarge sends every operation that takes a body (JSON, or a dashboard form) one larger
+// than any service reads: a 413 before the body is read, whatever the credentials (it was
+// documented in prose only, and the client had no answer for it: a probe; the dashboard's
+// forms answered it undocumented: a review).
 func (r *contractRun) tooLarge(t *testing.T) {
 	t.Helper()
 	huge := strings.Repeat(" ", httpx.MaxBody+1)
-	r.eachJSONOperation(t, func(method, target string) {
-		r.api.want(t, http.StatusRequestEntityTooLarge, method, target, huge, http.Header{"Content-Type": {"application/json"}})
+	r.eachBodyOperation(t, func(method, target, mediaType string) {
+		r.api.want(t, http.StatusRequestEntityTooLarge, method, target, huge, http.Header{"Content-Type": {mediaType}})
 	})
 }
 
-// unsupportedMediaType sends every operation that takes a JSON body one labelled as
-// something else: a 415 before the body is read, whatever the credentials (every label was
-// read as JSON, and an order sent as text/plain was placed: a probe).
+// unsupportedMediaType sends every operation that takes a body one labelled as something
+// else: a 415 before the body is read, whatever the credentials (every label was read as
+// JSON, and an order sent as text/plain was placed: a probe).
 func (r *contractRun) unsupportedMediaType(t *testing.T) {
 	t.Helper()
-	r.eachJSONOperation(t, func(method, target string) {
+	r.eachBodyOperation(t, func(method, target, _ string) {
 		r.api.want(t, http.StatusUnsupportedMediaType, method, target, `{}`, http.Header{"Content-Type": {"text/plain"}})
 	})
 }
 
-// eachJSONOperation calls f with the method and a target of every documented operation of
-// every service that takes a JSON body.
-func (r *contractRun) eachJSONOperation(t *testing.T, f func(method, target string)) {
+// eachBodyOperation calls f with the method, a target and the media type of every
+// documented operation of every service that takes a JSON body or a form.
+func (r *contractRun) eachBodyOperation(t *testing.T, f func(method, target, mediaType string)) {
 	t.Helper()
 	for _, base := range r.s.bases() {
 		c := r.cs.byHost[hostOf(t, base)]
 		for p, item := range c.doc.Paths.Map() {
 			for method, op := range item.Operations() {
-				if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
+				if op.RequestBody == nil {
 					continue
 				}
-				f(method, base+regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(p, "x"))
+				for _, mediaType := range []string{"application/json", "application/x-www-form-urlencoded"} {
+					if op.RequestBody.Value.Content.Get(mediaType) != nil {
+						f(method, base+regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(p, "x"), mediaType)
+						break
+					}
+				}
 			}
 		}
 	}
