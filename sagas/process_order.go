@@ -645,12 +645,16 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 // onRefundReport records a refund the saga did not ask for: the order's own payment given
 // back at the provider (a refund made in Stripe's dashboard). The order keeps its status,
 // the refund is an order event, and a refunded_outside ticket asks a person whether the
-// order goes on: its goods may be on their way, paid for no longer. A report of a refund
-// the saga asked for is left to the payment service's own record of it (recordRefund),
-// whichever comes first; a payment already recorded as refunded records nothing more.
+// order goes on: its goods may be on their way, paid for no longer. A payment refunded in
+// parts is reported once a part, with the running total: each report that refunds more
+// than the order records is recorded (as the part it adds) and told on the ticket, as a
+// comment once it is open; one that adds nothing (a total recorded already) records
+// nothing. Until 2026-12-07 a payment's first refund was its only one: the rest of it,
+// given back later, was in Stripe only. A report of a refund the saga asked for is left
+// to the payment service's own record of it (recordRefund), whichever comes first.
 func onRefundReport(in Input, r payment.RefundReport) ([]Effect, error) {
 	o := in.Order
-	if o.Refunded(r.PaymentID) || slices.Contains(in.State.Refunding, r.PaymentID) {
+	if !o.RefundAdds(r.PaymentID, order.Cents(r.Amount)) || slices.Contains(in.State.Refunding, r.PaymentID) {
 		return nil, nil
 	}
 	part := "in full"

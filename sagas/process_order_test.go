@@ -155,6 +155,13 @@ func refundPay(paymentID, refundID string) step {
 	}
 }
 
+// refundPart records that the provider reports total of paymentID refunded so far.
+func refundPart(paymentID, refundID string, total order.Cents) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.RecordRefund(paymentID, refundID, total, o.Currency, at)
+	}
+}
+
 func ticketStep(kind, reason string) step {
 	return func(o *order.Order, at time.Time) ([]order.Event, error) {
 		return o.OpenSupportTicket(kind, reason, at)
@@ -1055,6 +1062,26 @@ func TestProcessOrderPayment(t *testing.T) {
 			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "re-9", Amount: 25_00, Currency: "USD"},
 				ticket(TicketRefundedOutside, "payment pay-1 refunded in part (25.00 USD so far) at the payment provider as re-9, not by Ordermill, while the order is completed: decide whether it goes on")},
 			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-9", Amount: 25_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name: "the rest of a payment refunded in part is recorded as what it adds, and told on the ticket",
+			steps: path(atAwaitingDelivery, refundPart("pay-1", "ch-1", 30_00),
+				ticketStep(TicketRefundedOutside, "payment pay-1 refunded in part (30.00 USD so far)")),
+			msg: refundReport("pay-1", "ch-1", 100_00, true),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "ch-1", Amount: 100_00, Currency: "USD"},
+				ticket(TicketRefundedOutside, "payment pay-1 refunded in full at the payment provider as ch-1, not by Ordermill, while the order is awaiting_delivery: decide whether it goes on")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "ch-1", Amount: 70_00, Total: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "a second part refunded is recorded as what it adds",
+			steps: path(atAwaitingDelivery, refundPart("pay-1", "ch-1", 30_00)), msg: refundReport("pay-1", "ch-1", 45_00, false),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "ch-1", Amount: 45_00, Currency: "USD"},
+				ticket(TicketRefundedOutside, "payment pay-1 refunded in part (45.00 USD so far) at the payment provider as ch-1, not by Ordermill, while the order is awaiting_delivery: decide whether it goes on")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "ch-1", Amount: 15_00, Total: 45_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "a report of a total recorded already, or of less (an older one, late), records nothing",
+			steps: path(atAwaitingDelivery, refundPart("pay-1", "ch-1", 30_00), refundPart("pay-1", "ch-1", 45_00)), msg: refundReport("pay-1", "ch-1", 30_00, false),
 		},
 		{
 			name:  "the report of a refund the saga asked for is left to the payment service's record",

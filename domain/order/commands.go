@@ -465,9 +465,15 @@ func (o *Order) OpenSupportTicket(kind, reason string, at time.Time) ([]Event, e
 	return []Event{SupportTicketOpened{Kind: kind, Reason: reason, At: at}}, nil
 }
 
-// RecordRefund records that the provider refunded paymentID as refundID; a payment already
-// refunded records nothing (no events), so a repeated report has no second effect.
-func (o *Order) RecordRefund(paymentID, refundID string, amount Cents, currency string, at time.Time) ([]Event, error) {
+// RecordRefund records that the provider refunded paymentID as refundID, total of it
+// refunded so far (the provider's running total; 0 when it did not say: the payment given
+// back whole). Each refund is recorded once, as the part it gave back: a payment refunded
+// in parts at Stripe (in its dashboard, a part now and the rest later) has each part on
+// the order, so the order's refunds add up to what Stripe refunded. A report that adds
+// nothing (RefundAdds: the same refund reported again, an older one late) records nothing.
+// Until 2026-12-07 only a payment's first refund was recorded, and the rest of it was in
+// Stripe only: the books disagreed with it.
+func (o *Order) RecordRefund(paymentID, refundID string, total Cents, currency string, at time.Time) ([]Event, error) {
 	if o.Version == 0 {
 		return nil, apperr.Errorf(apperr.CodeConflict, "cannot record a refund for an order that has not been placed")
 	}
@@ -477,10 +483,19 @@ func (o *Order) RecordRefund(paymentID, refundID string, amount Cents, currency 
 	if err := required("refundId", refundID); err != nil {
 		return nil, err
 	}
-	if o.Refunded(paymentID) {
+	// What is given back is counted from it: a negative total would make the next report
+	// seem to give back more than it did.
+	if total < 0 {
+		return nil, apperr.FieldErrorf("amount", "amount must not be negative, got %s", total.Units())
+	}
+	if !o.RefundAdds(paymentID, total) {
 		return nil, nil
 	}
-	return []Event{PaymentRefunded{PaymentID: paymentID, RefundID: refundID, Amount: amount, Currency: currency, At: at}}, nil
+	ev := PaymentRefunded{PaymentID: paymentID, RefundID: refundID, Amount: total, Currency: currency, At: at}
+	if given, _ := o.refundedOf(paymentID); given > 0 {
+		ev.Amount, ev.Total = total-given, total
+	}
+	return []Event{ev}, nil
 }
 
 // AddNote records a manager's note; it is allowed in any status of a placed order, and

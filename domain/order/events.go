@@ -205,12 +205,18 @@ type SupportTicketOpened struct {
 	At     time.Time `json:"at"`
 }
 
-// PaymentRefunded records that the provider gave back a payment taken for an order that
-// no longer wanted it (cancelled or rejected meanwhile). It changes no status.
+// PaymentRefunded records that the provider gave back money of a payment taken for the
+// order: one the order no longer wanted (cancelled or rejected meanwhile), or its own,
+// refunded at the provider. It changes no status. A payment refunded in parts has one
+// event a refund: Amount is what this refund gave back (0 when the provider did not say:
+// the payment given back whole), so a payment's events add up to what the provider
+// refunded of it, and Total is that running total as the provider reported it with this
+// refund; absent on a payment's first refund, where it is Amount.
 type PaymentRefunded struct {
 	PaymentID string    `json:"paymentId"`
 	RefundID  string    `json:"refundId"`
 	Amount    Cents     `json:"amount,omitempty"`
+	Total     Cents     `json:"total,omitempty"`
 	Currency  string    `json:"currency,omitempty"`
 	At        time.Time `json:"at"`
 }

@@ -8,8 +8,9 @@ import (
 // CheckHistory folds a stored stream through Apply and reports the first event the order,
 // in the state the events before it left, could not have recorded: an event its command
 // refuses in that status, a second placement, a second payment session, a ticket kind or a
-// refund recorded twice. Apply never fails (any stored history must replay), so this is the
-// check that a history is a legal path through the lifecycle, for crash tests and audits.
+// refund recorded twice (a further refund of a payment must give back a part more). Apply
+// never fails (any stored history must replay), so this is the check that a history is a
+// legal path through the lifecycle, for crash tests and audits.
 // Events a command records together (a rejection and its cancellation, a failed payment
 // and its cancellation) are checked as one step: the second against the state the first left.
 func CheckHistory(events []Event) error {
@@ -100,7 +101,8 @@ func (o *Order) accepts(e, prev Event) error {
 		}
 		return nil
 	case PaymentRefunded:
-		if o.Refunded(ev.PaymentID) {
+		// A further refund of a payment gives back a part more, as RecordRefund records it.
+		if _, known := o.refundedOf(ev.PaymentID); o.Refunded(ev.PaymentID) && (ev.Amount <= 0 || !known) {
 			return fmt.Errorf("payment %s is already refunded", ev.PaymentID)
 		}
 		return nil

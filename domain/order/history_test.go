@@ -39,6 +39,8 @@ func TestCheckHistoryAcceptsEveryPathTheCommandsTake(t *testing.T) {
 		"delivery failed": append(append([]Event{}, lifecycle()[:8]...), DeliveryStatusUpdated{Status: DeliveryStatusFailed}, DeliveryFailed{Reason: "lost"}),
 		"late payment refunded": append(append([]Event{}, upToPayment...), OrderCancelled{Reason: ReasonTimedOut},
 			PaymentRefunded{PaymentID: "p1", RefundID: "re1"}, SupportTicketOpened{Kind: "late_payment"}),
+		"refunded in parts": append(append([]Event{}, lifecycle()[:7]...), PaymentRefunded{PaymentID: "p1", RefundID: "ch1", Amount: 30},
+			PaymentRefunded{PaymentID: "p1", RefundID: "ch1", Amount: 70, Total: 100}),
 	} {
 		if err := CheckHistory(history); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -68,6 +70,12 @@ func TestCheckHistoryRefusesWhatNoCommandRecords(t *testing.T) {
 		"delivered unannounced": {splice(10, OrderDelivered{}), "only a courier"},
 		"same ticket twice":     {append(append([]Event{}, full...), full[12]), "already open"},
 		"held at low risk":      {append([]Event{full[0], RiskAssessed{Score: 10, Threshold: 70}}, full[2:]...), "held"},
+		"refunded twice": {append(append([]Event{}, full...), PaymentRefunded{PaymentID: "p1", RefundID: "re1"},
+			PaymentRefunded{PaymentID: "p1", RefundID: "re1"}), "already refunded"},
+		"a part after the whole": {append(append([]Event{}, full...), PaymentRefunded{PaymentID: "p1", RefundID: "re1"},
+			PaymentRefunded{PaymentID: "p1", RefundID: "re2", Amount: 30}), "already refunded"},
+		"a further part of nothing": {append(append([]Event{}, full...), PaymentRefunded{PaymentID: "p1", RefundID: "re1", Amount: 30},
+			PaymentRefunded{PaymentID: "p1", RefundID: "re2"}), "already refunded"},
 	} {
 		err := CheckHistory(c.history)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

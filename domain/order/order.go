@@ -375,7 +375,7 @@ func (o *Order) Apply(e Event) {
 	case SupportTicketOpened:
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
 	case PaymentRefunded:
-		o.Refunds = append(o.Refunds, Refund(ev))
+		o.Refunds = append(o.Refunds, Refund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: ev.Amount, Currency: ev.Currency, At: ev.At})
 		at = ev.At
 	case NoteAdded, TicketAssigned, TicketCommented:
 	case OrderClaimed:
@@ -437,8 +437,9 @@ func cloneAddress(a *Address) *Address {
 	return &c
 }
 
-// Refund is a payment of the order given back: Amount in Currency as the payment provider
-// reported it (0 when it did not say; the payment was refunded whole).
+// Refund is money of a payment of the order given back, one refund: Amount in Currency,
+// what this refund gave back (0 when the provider did not say; the payment was refunded
+// whole). A payment refunded in parts has one a part.
 type Refund struct {
 	PaymentID string    `json:"paymentId"`
 	RefundID  string    `json:"refundId"`
@@ -447,7 +448,34 @@ type Refund struct {
 	At        time.Time `json:"at"`
 }
 
-// Refunded reports whether payment paymentID of the order has been refunded.
+// Refunded reports whether payment paymentID of the order has been refunded, in whole or
+// in part.
 func (o *Order) Refunded(paymentID string) bool {
 	return slices.ContainsFunc(o.Refunds, func(r Refund) bool { return r.PaymentID == paymentID })
+}
+
+// RefundAdds reports whether a provider's report that total of payment paymentID is
+// refunded so far (its running total: Stripe's amount_refunded) adds a refund to those the
+// order records. A payment's first refund always does; a later one only when total is more
+// than the order records given back of it: a report of a total recorded already is the
+// same refund told again, or an older one arriving late (Stripe's events come in any
+// order). After a refund whose amount the provider did not say (the payment given back
+// whole), and for a report that does not say it, nothing more is added.
+func (o *Order) RefundAdds(paymentID string, total Cents) bool {
+	given, known := o.refundedOf(paymentID)
+	return known && (given == 0 || total > given)
+}
+
+// refundedOf is what the order records given back of payment paymentID, and whether every
+// refund of it said its amount (one that did not gave the payment back whole).
+func (o *Order) refundedOf(paymentID string) (given Cents, known bool) {
+	for _, r := range o.Refunds {
+		if r.PaymentID == paymentID {
+			if r.Amount == 0 {
+				return given, false
+			}
+			given += r.Amount
+		}
+	}
+	return given, true
 }

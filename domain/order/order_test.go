@@ -931,7 +931,8 @@ func TestAMismatchTellsAmountsInTheirCurrency(t *testing.T) {
 	}
 }
 
-// A refund is recorded once per payment, on a cancelled order too, and changes no status.
+// A refund is recorded once (reported again, it adds nothing), on a cancelled order too, and
+// changes no status.
 func TestRecordRefundOncePerPayment(t *testing.T) {
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	if _, err := (&Order{}).RecordRefund("pi_1", "re_1", 100, "USD", at); apperr.ErrorCode(err) != apperr.CodeConflict {
@@ -955,6 +956,49 @@ func TestRecordRefundOncePerPayment(t *testing.T) {
 	}
 	if again, err := o.RecordRefund("pi_1", "re_2", 100, "USD", at); err != nil || len(again) != 0 {
 		t.Fatalf("the same payment again: %v %v, want none", again, err)
+	}
+}
+
+// A payment refunded in parts (Stripe's charge.refunded each time, amount_refunded its
+// running total) records each part once: what it adds to what the order records given
+// back. A total recorded already (the report again, an older one late) records nothing,
+// and neither does anything after a refund that did not say its amount (the whole).
+func TestRecordRefundRecordsEachPartOnce(t *testing.T) {
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	history := []Event{OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "A", Quantity: 1}}, Total: Money{Amount: 100_00, Currency: "USD"}, PlacedAt: at}}
+	o := Rehydrate(history)
+	for _, step := range []struct {
+		total Cents
+		want  []Event
+	}{
+		{30_00, []Event{PaymentRefunded{PaymentID: "pi_1", RefundID: "ch_1", Amount: 30_00, Currency: "USD", At: at}}},
+		{30_00, nil},
+		{50_00, []Event{PaymentRefunded{PaymentID: "pi_1", RefundID: "ch_1", Amount: 20_00, Total: 50_00, Currency: "USD", At: at}}},
+		{30_00, nil}, // an older report, late
+		{0, nil},     // says no amount: nothing to add to what is known
+		{100_00, []Event{PaymentRefunded{PaymentID: "pi_1", RefundID: "ch_1", Amount: 50_00, Total: 100_00, Currency: "USD", At: at}}},
+		{100_00, nil},
+	} {
+		events, err := o.RecordRefund("pi_1", "ch_1", step.total, "USD", at)
+		if err != nil || !reflect.DeepEqual(events, step.want) {
+			t.Fatalf("total %d: got %#v %v, want %#v", step.total, events, err, step.want)
+		}
+		for _, e := range events {
+			o.Apply(e)
+		}
+		history = append(history, events...)
+	}
+	if err := CheckHistory(history); err != nil {
+		t.Fatal(err)
+	}
+
+	whole := Rehydrate([]Event{OrderPlaced{OrderID: "o-2", Items: []Item{{SKU: "A", Quantity: 1}}, Total: Money{Amount: 100_00, Currency: "USD"}, PlacedAt: at},
+		PaymentRefunded{PaymentID: "pi_2", RefundID: "re_2", At: at}})
+	if events, err := whole.RecordRefund("pi_2", "ch_2", 100_00, "USD", at); err != nil || len(events) != 0 {
+		t.Fatalf("after a refund of the whole: %v %v, want none", events, err)
+	}
+	if !whole.RefundAdds("pi_3", 0) || !whole.RefundAdds("pi_3", 5_00) {
+		t.Fatal("another payment's first refund adds one")
 	}
 }
 

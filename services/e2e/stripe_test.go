@@ -535,3 +535,79 @@ func (s *system) oneRefundTicket(t *testing.T, id string) string {
 	require.Len(t, tickets.Tickets, 1)
 	return tickets.Tickets[0].Reason
 }
+
+// Every refund Stripe reports of the order's payment is on the order, once: a part
+// refunded in its dashboard, another part, then the rest (each a charge.refunded whose
+// amount_refunded is the running total). Each is recorded as the part it gave back, so
+// the order's refunds add up to what Stripe shows refunded, and the refunded_outside
+// ticket tells a person of each. A report of a total the order has already (the event
+// redelivered, or an older one arriving late) records nothing. Before, only the first
+// was recorded, and the books said 30.00 refunded where Stripe said 100.00.
+func TestEveryRefundStripeReportsOfAPaymentIsRecordedOnce(t *testing.T) {
+	s, _ := startWithStripe(t)
+	id, cs := s.paidCheckout(t)
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_paid_"+id, "checkout.session.completed", cs), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "awaiting_delivery")
+	pi, paid := cs["payment_intent"].(string), cs["amount_total"].(int64)
+	require.Equal(t, int64(100_00), paid)
+
+	for _, r := range []struct {
+		event  string
+		so     int64
+		full   bool
+		status int
+	}{
+		{"evt_part_1_" + id, 30_00, false, http.StatusAccepted},
+		{"evt_part_2_" + id, 50_00, false, http.StatusAccepted}, // two parts in a row
+		{"evt_part_2_" + id, 50_00, false, http.StatusOK},       // redelivered: a duplicate
+		{"evt_full_" + id, paid, true, http.StatusAccepted},     // the rest
+		{"evt_full_" + id, paid, true, http.StatusOK},
+		{"evt_part_1_late_" + id, 30_00, false, http.StatusAccepted}, // an older total, arriving late
+		{"evt_full_again_" + id, paid, true, http.StatusAccepted},    // the same total, another event
+	} {
+		status, answer := s.sendStripe(t, stripeEvent(t, r.event, "charge.refunded", refundedCharge(pi, r.so, r.full)), paymentSecret)
+		require.Equal(t, r.status, status, "%s: %v", r.event, answer)
+	}
+
+	status, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
+	require.Equal(t, http.StatusOK, status)
+	var history struct {
+		Events []struct {
+			Name string
+			Data json.RawMessage
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &history))
+	var refunded []int64
+	comments := 0
+	for _, e := range history.Events {
+		switch e.Name {
+		case "order.payment_refunded.v1":
+			var r struct {
+				PaymentID string
+				Amount    int64
+			}
+			require.NoError(t, json.Unmarshal(e.Data, &r))
+			assert.Equal(t, pi, r.PaymentID)
+			refunded = append(refunded, r.Amount)
+		case "order.ticket_commented.v1":
+			comments++
+		}
+	}
+	assert.Equal(t, []int64{30_00, 20_00, 50_00}, refunded, "each refund once, as the part it gave back: %s", body)
+	assert.Equal(t, 2, comments, "the ticket tells of the second and third refund")
+
+	var o struct {
+		Status  string
+		Refunds []struct{ Amount float64 }
+	}
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/orders/"+id, nil, operator(), &o))
+	assert.Equal(t, "awaiting_delivery", o.Status, "a refund changes no status: a person decides")
+	given := 0.0
+	for _, r := range o.Refunds {
+		given += r.Amount
+	}
+	assert.InDelta(t, 100.00, given, 0.001, "the order's refunds add up to what Stripe refunded: %+v", o.Refunds)
+	s.waitTicket(t, id, "refunded_outside")
+}

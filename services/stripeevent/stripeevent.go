@@ -48,7 +48,8 @@ func Construct(body []byte, header, secret string) (stripe.Event, error) {
 // for a charge made without a payment intent (not through Ordermill's Checkout). The
 // charge does not name the order: the orders service finds it by the payment intent. The
 // refund named is the charge's latest, when the event carries its refunds (older API
-// versions), else the charge itself.
+// versions), else the charge itself: every refund of the charge then names it, and what
+// tells them apart is the running total, amount_refunded (order.Order.RefundAdds).
 func ReadRefund(ev stripe.Event) (r payment.RefundReport, ok bool, err error) {
 	if ev.Type != stripe.EventTypeChargeRefunded {
 		return r, false, nil
