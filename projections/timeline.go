@@ -88,6 +88,9 @@ func Summarize(e order.Event) string {
 	case *order.OrderCancelled:
 		return withReason("Cancelled ("+strings.ReplaceAll(string(ev.Reason), "_", " ")+")", ev.Detail)
 	case *order.PaymentRefunded:
+		if ev.Total > 0 { // a further part of the payment: what came back now, and in all
+			return fmt.Sprintf("Payment %s refunded (%s, %s more, %s in all)", ev.PaymentID, ev.RefundID, ev.Amount.Text(ev.Currency), ev.Total.Text(ev.Currency))
+		}
 		return fmt.Sprintf("Payment %s refunded (%s, %s)", ev.PaymentID, ev.RefundID, ev.Amount.Text(ev.Currency))
 	case *order.NoteAdded:
 		return "Note by " + ev.By + ": " + ev.Text

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -272,9 +273,11 @@ func describeState(o *order.Order) string {
 	add(o.ShipmentID != "", "shipment %s with %s", o.ShipmentID, o.Carrier)
 	add(o.DeliveryStatus != "", "courier: %s", o.DeliveryStatus)
 	add(o.CancelReason != "", "cancelled: %s", o.CancelReason)
-	refunded := make([]string, len(o.Refunds))
-	for i, r := range o.Refunds {
-		refunded[i] = r.PaymentID
+	var refunded []string
+	for _, r := range o.Refunds {
+		if !slices.Contains(refunded, r.PaymentID) { // a payment refunded in parts, once
+			refunded = append(refunded, r.PaymentID)
+		}
 	}
 	add(len(refunded) > 0, "refunded %s", strings.Join(refunded, ", "))
 	add(len(o.SupportTickets) > 0, "tickets: %s", strings.Join(o.SupportTickets, ", "))
