@@ -825,9 +825,9 @@ type PlacedStatus string
 // Quantity A whole number without a decimal point: 2, not 2.0.
 type Quantity = int
 
-// Refund A payment of the order given back.
+// Refund A refund of a payment of the order: the payment given back, or a part of it. A payment refunded in parts (at Stripe, a part and later the rest) has one a part, and a payment's refunds add up to what the provider refunded of it.
 type Refund struct {
-	// Amount currency units, written without an exponent (19.99); absent when the payment provider did not say (the payment was refunded whole)
+	// Amount what this refund gave back, in currency units, written without an exponent (19.99); absent when the payment provider did not say (the payment was refunded whole)
 	Amount   *float64  `json:"amount,omitempty"`
 	At       time.Time `json:"at"`
 	Currency *string   `json:"currency,omitempty"`
