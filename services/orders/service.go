@@ -209,7 +209,7 @@ func (s *Service) RunWorker(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.outbox.RunWorker(ctx) })
 	g.Go(func() error {
-		s.sweepKeys(ctx)
+		idempotencyKeys.Keep(ctx, s.pool, s.idempotencyKeyTTL(), s.logger)
 		return nil
 	})
 	return g.Wait()
