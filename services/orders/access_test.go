@@ -267,3 +267,21 @@ func TestConfigFromEnvRefusesUnusableValues(t *testing.T) {
 	assert.Equal(t, "smtp://u:p@mail.example.com:587", cfg.SMTPURL)
 	assert.Equal(t, "https://warehouse.internal", cfg.WarehouseURL)
 }
+
+// The webhook inbox keeps a webhook 30 days by default. A retention shorter than the
+// providers' retries is refused at start-up: a retry of a webhook swept already is taken as
+// a new webhook, so a week is the least.
+func TestConfigFromEnvWebhookInboxRetention(t *testing.T) {
+	cfg, err := orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1"}))
+	require.NoError(t, err)
+	assert.Equal(t, 30*24*time.Hour, cfg.WebhookInboxRetention)
+	for _, short := range []string{"72h", "167h59m"} {
+		_, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", "WEBHOOK_INBOX_RETENTION": short}))
+		require.Error(t, err, short)
+		assert.True(t, strings.HasPrefix(err.Error(), "WEBHOOK_INBOX_RETENTION="), err.Error())
+		assert.Contains(t, err.Error(), "at least 168h0m0s")
+	}
+	cfg, err = orders.ConfigFromEnv(host.EnvOf(map[string]string{"DEV_MODE": "1", "WEBHOOK_INBOX_RETENTION": "168h"}))
+	require.NoError(t, err)
+	assert.Equal(t, 7*24*time.Hour, cfg.WebhookInboxRetention)
+}

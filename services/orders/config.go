@@ -12,6 +12,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders/dashboard"
+	"github.com/ordermill/ordermill/services/orders/inbox"
 	"github.com/ordermill/ordermill/services/orders/mailer"
 	"github.com/ordermill/ordermill/services/orders/workflow"
 	"github.com/ordermill/ordermill/services/webhooksig"
@@ -72,6 +73,7 @@ var Vars = append(slices.Clone(workflow.Vars), []host.Var{
 	{Name: "DEV_MAILBOX_URL", Default: "", Meaning: "dev mode only: the web mailbox that catches the emails (make run: Mailpit, http://localhost:8025); the dashboard's notifications link to it"},
 	{Name: "CONFIRM_APPROVAL_ABOVE", Default: strconv.Itoa(DefaultConfirmApprovalAbove), Meaning: "orders whose total is above this amount (major units of the order's currency, or its equivalent as the risk bands scale it where that is smaller) need the order's short id typed to be approved on the dashboard; 0: never"},
 	{Name: "IDEMPOTENCY_KEY_TTL", Default: DefaultIdempotencyKeyTTL.String(), Meaning: "how long an Idempotency-Key names the order it placed: a retry within it is replayed, the same key later places a new order; older keys are deleted every minute"},
+	{Name: "WEBHOOK_INBOX_RETENTION", Default: inbox.DefaultRetention.String(), Meaning: "how long the webhook inbox (GET /api/webhooks) keeps a webhook, whatever its outcome; older ones are deleted every minute; at least " + inbox.MinRetention.String() + ", past the providers' retries"},
 	{Name: "CLAIM_TTL", Default: DefaultClaimTTL.String(), Meaning: "how long a manager's claim on a pending order (\"Ana is reviewing\") lasts before it lapses on its own"},
 	{Name: "DASHBOARD_SESSION_TTL", Default: DefaultSessionTTL.String(), Meaning: "how long a dashboard sign-in lasts"},
 	{Name: "DASHBOARD_DEV_PASSWORD", Default: DevDashboardPassword + " in dev mode", Meaning: "password of the dev dashboard account " + DevManagerEmail},
@@ -186,6 +188,13 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	}
 	if cfg.IdempotencyKeyTTL, err = env.Duration("IDEMPOTENCY_KEY_TTL", DefaultIdempotencyKeyTTL); err != nil {
 		return cfg, err
+	}
+	if cfg.WebhookInboxRetention, err = env.Duration("WEBHOOK_INBOX_RETENTION", inbox.DefaultRetention); err != nil {
+		return cfg, err
+	}
+	if cfg.WebhookInboxRetention < inbox.MinRetention {
+		return cfg, fmt.Errorf("WEBHOOK_INBOX_RETENTION=%s: at least %s, so that a provider's retries of a webhook are recognised as retries (Stripe's last up to 3 days)",
+			cfg.WebhookInboxRetention, inbox.MinRetention)
 	}
 	if cfg.ClaimTTL, err = env.Duration("CLAIM_TTL", DefaultClaimTTL); err != nil {
 		return cfg, err

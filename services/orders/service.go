@@ -70,6 +70,9 @@ type Config struct {
 	// IdempotencyKeyTTL is how long an Idempotency-Key names the order it placed; 0:
 	// DefaultIdempotencyKeyTTL.
 	IdempotencyKeyTTL time.Duration
+	// WebhookInboxRetention is how long the webhook inbox keeps a webhook; 0:
+	// inbox.DefaultRetention. ConfigFromEnv refuses one shorter than inbox.MinRetention.
+	WebhookInboxRetention time.Duration
 	// WarehouseURL is where the warehouse's public catalog prices new orders.
 	WarehouseURL string
 	// PaymentsURL is where the dashboard's dev simulators reach the payment service.
@@ -139,7 +142,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		CookieSecure: cfg.CookieSecure, SessionTTL: cfg.SessionTTL, ClientIPHeader: cfg.ClientIPHeader, Lists: s.lists,
 	}, s, s.catalog, s.outbox)
 	s.inbox = inbox.New(pool, logger, s.saga, inbox.Config{Now: cfg.Now, DevMode: cfg.DevMode,
-		PaymentWebhookSecret: cfg.PaymentWebhookSecret, DeliveryWebhookSecret: cfg.DeliveryWebhookSecret})
+		PaymentWebhookSecret: cfg.PaymentWebhookSecret, DeliveryWebhookSecret: cfg.DeliveryWebhookSecret, Retention: cfg.WebhookInboxRetention})
 	return s
 }
 
@@ -197,7 +200,8 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 
 // RunWorker sends the recorded emails (mailer.Outbox.RunWorker), takes the read lease
 // whenever this is the only process writing orders, so that reads of orders are answered
-// from memory (orderstream.Memory), and deletes expired idempotency keys, until ctx ends.
+// from memory (orderstream.Memory), and deletes expired idempotency keys and the webhooks
+// past the inbox's retention, until ctx ends.
 func (s *Service) RunWorker(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -210,6 +214,10 @@ func (s *Service) RunWorker(ctx context.Context) error {
 	g.Go(func() error { return s.outbox.RunWorker(ctx) })
 	g.Go(func() error {
 		idempotencyKeys.Keep(ctx, s.pool, s.idempotencyKeyTTL(), s.logger)
+		return nil
+	})
+	g.Go(func() error {
+		s.inbox.Keep(ctx)
 		return nil
 	})
 	return g.Wait()

@@ -65,6 +65,8 @@ type Config struct {
 	PaymentWebhookSecret string
 	// DeliveryWebhookSecret verifies X-Courier-Signature headers.
 	DeliveryWebhookSecret string
+	// Retention is how long a webhook is kept (Keep); 0: DefaultRetention.
+	Retention time.Duration
 }
 
 // Inbox receives the providers' webhooks into orders.webhook_inbox.
@@ -83,6 +85,9 @@ type Inbox struct {
 func New(pool *pgxpool.Pool, logger *slog.Logger, saga *sagas.Runner, cfg Config) *Inbox {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
 	}
 	webhooks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metrics.Namespace, Name: "webhooks_total",
