@@ -1265,6 +1265,8 @@ type ClientInterface interface {
 
 	// ListWebhooks The webhook inbox, newest first, a page at a time
 	//
+	// The inbox holds the webhooks received in the last WEBHOOK_INBOX_RETENTION (30 days by default, at least 7), whatever their outcome: older ones are deleted, unknown_order ones too (nothing settles one but a provider's retry, and another integration on the same Stripe account sends one for each of its payments), so read the webhooks the unknown_order alert points to within it. A provider that sends a webhook again after it was deleted is answered as for a new one (202 accepted); the order takes it as the repeat it is.
+	//
 	// Corresponds with GET /api/webhooks (the `ListWebhooks` operationId).
 	ListWebhooks(ctx context.Context, params *ListWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1511,6 +1513,8 @@ func (c *Client) ListSupportTickets(ctx context.Context, params *ListSupportTick
 }
 
 // ListWebhooks The webhook inbox, newest first, a page at a time
+//
+// The inbox holds the webhooks received in the last WEBHOOK_INBOX_RETENTION (30 days by default, at least 7), whatever their outcome: older ones are deleted, unknown_order ones too (nothing settles one but a provider's retry, and another integration on the same Stripe account sends one for each of its payments), so read the webhooks the unknown_order alert points to within it. A provider that sends a webhook again after it was deleted is answered as for a new one (202 accepted); the order takes it as the repeat it is.
 //
 // Corresponds with GET /api/webhooks (the `ListWebhooks` operationId).
 func (c *Client) ListWebhooks(ctx context.Context, params *ListWebhooksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2464,6 +2468,8 @@ type ClientWithResponsesInterface interface {
 	ListSupportTicketsWithResponse(ctx context.Context, params *ListSupportTicketsParams, reqEditors ...RequestEditorFn) (*ListSupportTicketsResponse, error)
 
 	// ListWebhooksWithResponse The webhook inbox, newest first, a page at a time
+	//
+	// The inbox holds the webhooks received in the last WEBHOOK_INBOX_RETENTION (30 days by default, at least 7), whatever their outcome: older ones are deleted, unknown_order ones too (nothing settles one but a provider's retry, and another integration on the same Stripe account sends one for each of its payments), so read the webhooks the unknown_order alert points to within it. A provider that sends a webhook again after it was deleted is answered as for a new one (202 accepted); the order takes it as the repeat it is.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3947,6 +3953,8 @@ func (c *ClientWithResponses) ListSupportTicketsWithResponse(ctx context.Context
 }
 
 // ListWebhooksWithResponse The webhook inbox, newest first, a page at a time
+//
+// The inbox holds the webhooks received in the last WEBHOOK_INBOX_RETENTION (30 days by default, at least 7), whatever their outcome: older ones are deleted, unknown_order ones too (nothing settles one but a provider's retry, and another integration on the same Stripe account sends one for each of its payments), so read the webhooks the unknown_order alert points to within it. A provider that sends a webhook again after it was deleted is answered as for a new one (202 accepted); the order takes it as the repeat it is.
 //
 // Returns a wrapper object for the known response body format(s).
 //
