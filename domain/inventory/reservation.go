@@ -16,7 +16,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
@@ -39,19 +38,10 @@ const (
 // so an API client can point at it. Its bounds are the order's (package limits), so a
 // reservation the workflow asks for on behalf of an accepted order always passes.
 func Validate(orderID string, lines []Line) error {
-	if err := ValidateOrderID(orderID); err != nil {
+	if err := limits.OrderID(orderID); err != nil {
 		return err
 	}
 	return ValidateLines(lines)
-}
-
-// ValidateOrderID refuses a blank order id, without which a reservation has no stream to
-// live in, and one longer than any order id.
-func ValidateOrderID(orderID string) error {
-	if strings.TrimSpace(orderID) == "" {
-		return apperr.FieldErrorf("orderId", "orderId is required")
-	}
-	return limits.Check(limits.ID("orderId", orderID))
 }
 
 // ValidateLines refuses empty, oversized or malformed lines; availability checks share it
@@ -73,7 +63,7 @@ func ValidateLines(lines []Line) error {
 
 // Validate refuses a release without an order or with an oversized reason.
 func (r Release) Validate() error {
-	if err := ValidateOrderID(r.OrderID); err != nil {
+	if err := limits.OrderID(r.OrderID); err != nil {
 		return err
 	}
 	return limits.Check(limits.Text("reason", r.Reason))

@@ -162,6 +162,15 @@ func Lines(field string, n int) error {
 	return nil
 }
 
+// OrderID refuses a blank order id, without which a command names no stream to be
+// answered on, and one longer than any order id.
+func OrderID(id string) error {
+	if strings.TrimSpace(id) == "" {
+		return apperr.FieldErrorf("orderId", "orderId is required")
+	}
+	return Check(ID("orderId", id))
+}
+
 // Line refuses one line at field (e.g. "items[2]") whose SKU is blank or too long or whose
 // quantity is not from 1 to MaxQuantity.
 func Line(field, sku string, quantity int) error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/eventstore"
 )
 
@@ -297,7 +298,7 @@ func lockBatch(ctx context.Context, tx pgx.Tx, orders []string, lines []inventor
 // idempotent: an unknown, failed or already released reservation is left alone and released
 // is false, because a compensating command may be delivered twice or race a failed reserve.
 func Release(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID, reason string) (released bool, err error) {
-	if err := inventory.ValidateOrderID(orderID); err != nil {
+	if err := limits.OrderID(orderID); err != nil {
 		return false, err
 	}
 	if err := lockWarehouse(ctx, tx); err != nil {

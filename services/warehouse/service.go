@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
 )
@@ -62,7 +63,7 @@ func lockReservations(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (
 	for _, msg := range msgs {
 		var cmd inventory.Reserve
 		if msg.Metadata.Get("name") == inventory.ReserveName && eventstore.Decode(msg, &cmd) == nil &&
-			inventory.ValidateOrderID(cmd.OrderID) == nil {
+			limits.OrderID(cmd.OrderID) == nil {
 			orders = append(orders, cmd.OrderID)
 			if inventory.ValidateLines(cmd.Lines) == nil {
 				lines = append(lines, cmd.Lines...)
@@ -102,7 +103,7 @@ func (s *Service) reserveInventory(ctx context.Context, tx pgx.Tx, meta eventsto
 	if err := eventstore.Decode(msg, &cmd); err != nil {
 		return err
 	}
-	if err := inventory.ValidateOrderID(cmd.OrderID); err != nil {
+	if err := limits.OrderID(cmd.OrderID); err != nil {
 		return fmt.Errorf("%s %s: %w", inventory.ReserveName, msg.UUID, err)
 	}
 	r, _, err := reserve(ctx, tx, meta, cmd.OrderID, cmd.Lines, inventory.ValidateLines(cmd.Lines), known)
