@@ -346,4 +346,7 @@ const (
 	// TicketDeliveryMismatch: the courier reported on a shipment that is not the order's,
 	// or before the order was paid; the order keeps waiting for its own parcel's news.
 	TicketDeliveryMismatch = "delivery_mismatch"
+	// TicketShipmentRefused: the delivery service refused a paid order's shipment by its
+	// contract (data an earlier release accepted); nothing will ship it.
+	TicketShipmentRefused = "shipment_refused"
 )

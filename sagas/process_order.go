@@ -53,6 +53,7 @@ var ProcessOrder = Flow{
 	//    before it is applied once it is recorded.
 	After[order.InventoryReserved](createPaymentSession, waitFor(order.WaitPayment)),
 	On[payment.SessionCreated](onSessionCreated),
+	On[payment.SessionRefused](onSessionRefused),
 	On[PaymentWebhook](onPaymentWebhook),
 	On[payment.SessionFoundPaid](onSessionFoundPaid),
 	//    At the deadline the session is closed first, and the order cancelled once the
@@ -64,6 +65,7 @@ var ProcessOrder = Flow{
 	// 5. Paid: ship, and wait for the courier (delivery wait).
 	After[order.PaymentCompleted](createShipment),
 	On[shipping.ShipmentCreated](recordShipment).IfAccepts(order.CmdCreateShipment),
+	On[shipping.ShipmentRefused](onShipmentRefused).IfAccepts(order.CmdCreateShipment),
 	After[order.ShipmentCreated](waitFor(order.WaitDelivery), applyEarlyDeliveries),
 	On[shipping.Webhook](onDeliveryWebhook),
 	OnDeadline(order.WaitDelivery, openTicket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")),
@@ -200,6 +202,18 @@ func onSessionCreated(in Input, ev payment.SessionCreated) ([]Effect, error) {
 		return []Effect{expire(o.ID, ev.SessionID)}, nil
 	}
 	return nil, nil
+}
+
+// onSessionRefused cancels the order whose session the payment service refused by its
+// contract (an order an earlier release accepted, whose data a tightened check refuses),
+// if it still waits for one: no session will open, and nobody can pay it. Cancelled, it
+// gives back its stock and its customer is told, as for a payment that failed.
+func onSessionRefused(in Input, ev payment.SessionRefused) ([]Effect, error) {
+	o := in.Order
+	if !o.Status.Accepts(order.CmdRecordPaymentSession) || o.PaymentSessionID != "" {
+		return nil, nil
+	}
+	return []Effect{Cancel{Reason: order.ReasonPaymentFailed, Detail: "the payment service refused to open its session: " + ev.Reason}}, nil
 }
 
 // recordPaymentSession books the payment service's session on the order, unless it is not
@@ -416,6 +430,15 @@ func createShipment(in Input) ([]Effect, error) {
 
 func recordShipment(_ Input, ev shipping.ShipmentCreated) ([]Effect, error) {
 	return []Effect{RecordShipment{ShipmentID: ev.ShipmentID, Carrier: ev.Carrier, TrackingNumber: ev.TrackingNumber}}, nil
+}
+
+// onShipmentRefused hands the order whose shipment the delivery service refused by its
+// contract (an order an earlier release accepted, whose data a tightened check refuses) to
+// a person: it is paid, so it cannot be cancelled, and nothing will ship it. A
+// shipment_refused ticket says why, as a failed delivery's ticket does.
+func onShipmentRefused(_ Input, ev shipping.ShipmentRefused) ([]Effect, error) {
+	return []Effect{OpenTicket{Kind: TicketShipmentRefused, Reason: "the delivery service refused the order's shipment: " + ev.Reason +
+		"; the order is paid and stays awaiting_shipment: ship it by hand, or refund it"}}, nil
 }
 
 // onDeliveryWebhook applies a courier update while the order waits for delivery, and

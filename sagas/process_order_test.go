@@ -359,6 +359,19 @@ func reservationFailedMsg() Message {
 	return msg(inventory.ReservationFailedName, inventory.ReservationFailed{OrderID: testOrderID, Reason: "SKU-B out of stock", SKU: "SKU-B"})
 }
 
+func sessionRefusedMsg() Message {
+	return msg(payment.SessionRefusedName, payment.SessionRefused{OrderID: testOrderID, Reason: `customerEmail "alice" is not an email address`})
+}
+
+const refusedSessionDetail = `the payment service refused to open its session: customerEmail "alice" is not an email address`
+
+func shipmentRefusedMsg() Message {
+	return msg(shipping.ShipmentRefusedName, shipping.ShipmentRefused{OrderID: testOrderID, Reason: "address.name is too long"})
+}
+
+const refusedShipmentReason = "the delivery service refused the order's shipment: address.name is too long; " +
+	"the order is paid and stays awaiting_shipment: ship it by hand, or refund it"
+
 func sessionCreatedMsg() Message { return sessionCreatedFor(100_00, "USD") }
 
 func sessionCreatedFor(amount int64, currency string) Message {
@@ -710,6 +723,14 @@ func TestProcessOrderPayment(t *testing.T) {
 			want:    []Effect{RecordPaymentSession{Session: testSession}, confirmed(t)},
 			records: []order.Event{recordedSession},
 		},
+		{
+			name:  "session refused while awaiting payment cancels the order",
+			steps: atAwaitingPayment, msg: sessionRefusedMsg(),
+			want:    []Effect{Cancel{Reason: order.ReasonPaymentFailed, Detail: refusedSessionDetail}},
+			records: []order.Event{cancelledEv(order.ReasonPaymentFailed, refusedSessionDetail)},
+		},
+		{name: "session refused once the session is recorded does nothing", steps: atSessionOpen, msg: sessionRefusedMsg()},
+		{name: "session refused again after the cancellation does nothing", steps: path(atAwaitingPayment, cancelOrder(order.ReasonPaymentFailed)), msg: sessionRefusedMsg()},
 		{
 			name:  "session created applies a completed payment that came before it and forgets it",
 			steps: atAwaitingPayment, msg: sessionCreatedMsg(),
@@ -1177,6 +1198,12 @@ func TestProcessOrderShipping(t *testing.T) {
 			records: []order.Event{order.ShipmentCreated{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1", At: testRunAt}},
 		},
 		{name: "shipment created again does nothing", steps: atAwaitingDelivery, msg: shipmentCreatedMsg()},
+		{
+			name:  "shipment refused while awaiting shipment hands the paid order to a person",
+			steps: atAwaitingShipment, msg: shipmentRefusedMsg(),
+			want: []Effect{ticket(TicketShipmentRefused, refusedShipmentReason)},
+		},
+		{name: "shipment refused once the shipment is recorded does nothing", steps: atAwaitingDelivery, msg: shipmentRefusedMsg()},
 		{name: "shipment created before payment does nothing", steps: atSessionOpen, msg: shipmentCreatedMsg()},
 
 		{
@@ -1533,7 +1560,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
 		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName, inventory.ReleasedName,
-		payment.SessionFoundPaidName, payment.SessionExpiredName,
+		payment.SessionFoundPaidName, payment.SessionExpiredName, payment.SessionRefusedName, shipping.ShipmentRefusedName,
 	}
 	names := ProcessOrder.Names()
 	for _, n := range declared {

@@ -42,6 +42,8 @@ const (
 	SessionFoundPaidName = "payment.session_found_paid.v1"
 	// SessionExpiredName is the stored name of SessionExpired.
 	SessionExpiredName = "payment.session_expired.v1"
+	// SessionRefusedName is the stored name of SessionRefused.
+	SessionRefusedName = "payment.session_refused.v1"
 )
 
 // ReasonSessionExpired is the failure a provider reports when the session expired unpaid
@@ -111,8 +113,8 @@ func (c CreateSession) LinesMatch() bool {
 // Validate reports the first problem with c as a field error, so the HTTP edge and the
 // command consumer refuse the same inputs.
 func (c CreateSession) Validate() error {
-	if strings.TrimSpace(c.OrderID) == "" {
-		return apperr.FieldErrorf("orderId", "orderId is required")
+	if err := limits.OrderID(c.OrderID); err != nil {
+		return err
 	}
 	if c.Amount <= 0 {
 		return apperr.FieldErrorf("amount", "amount must be a positive number of hundredths of the currency, got %d", c.Amount)
@@ -120,7 +122,7 @@ func (c CreateSession) Validate() error {
 	if !validCurrency(c.Currency) {
 		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(c.Currency))
 	}
-	if err := limits.Check(limits.ID("orderId", c.OrderID), limits.Email("customerEmail", c.CustomerEmail)); err != nil {
+	if err := limits.Check(limits.Email("customerEmail", c.CustomerEmail)); err != nil {
 		return err
 	}
 	if c.CustomerEmail != "" && !strings.Contains(c.CustomerEmail, "@") {
@@ -128,6 +130,18 @@ func (c CreateSession) Validate() error {
 	}
 	return nil
 }
+
+// SessionRefused records that the service refused an order's CreateSession by this
+// contract (Validate): an order an earlier release accepted, or a command written by hand.
+// The order waits for its session, so it is answered, once an order, as the warehouse
+// answers a reservation it refuses; nobody can pay the order.
+type SessionRefused struct {
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"`
+}
+
+// MessageName is the name SessionRefused travels under, so a consumer can subscribe by type.
+func (SessionRefused) MessageName() string { return SessionRefusedName }
 
 // SessionCreated records the checkout the customer must complete before ExpiresAt.
 type SessionCreated struct {

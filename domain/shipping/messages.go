@@ -26,6 +26,8 @@ const (
 	CreateShipmentName = "delivery.create_shipment.v1"
 	// ShipmentCreatedName is the stored name of ShipmentCreated.
 	ShipmentCreatedName = "shipment.created.v1"
+	// ShipmentRefusedName is the stored name of ShipmentRefused.
+	ShipmentRefusedName = "shipment.refused.v1"
 )
 
 // Courier statuses the orders service acts on; a courier may also report intermediate ones
@@ -70,10 +72,7 @@ type CreateShipment struct {
 // the order would stall; the courier collects a missing address from the customer. Lines
 // and the address's parts have the order's bounds (package limits), which that order met.
 func (c CreateShipment) Validate() error {
-	if strings.TrimSpace(c.OrderID) == "" {
-		return apperr.FieldErrorf("orderId", "orderId is required")
-	}
-	if err := limits.Check(limits.ID("orderId", c.OrderID)); err != nil {
+	if err := limits.OrderID(c.OrderID); err != nil {
 		return err
 	}
 	if len(c.Lines) == 0 {
@@ -101,6 +100,18 @@ type ShipmentCreated struct {
 	Carrier        string `json:"carrier"`
 	TrackingNumber string `json:"trackingNumber"`
 }
+
+// ShipmentRefused records that the service refused an order's CreateShipment by this
+// contract (Validate): an order an earlier release accepted, or a command written by hand.
+// The order waits for its shipment, so it is answered, once an order, as the warehouse
+// answers a reservation it refuses; nothing is booked.
+type ShipmentRefused struct {
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"`
+}
+
+// MessageName is the name ShipmentRefused travels under, so a consumer can subscribe by type.
+func (ShipmentRefused) MessageName() string { return ShipmentRefusedName }
 
 // Webhook is the body the courier POSTs to the orders service at /webhooks/delivery, signed
 // with the courier scheme; ID lets a receiver recognise a redelivery.

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
@@ -148,6 +149,9 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 			return err
 		}
 		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
+		if err := cmd.Validate(); err != nil {
+			return s.refuseShipment(ctx, tx, meta, cmd.OrderID, err)
+		}
 		_, _, err := s.createShipment(ctx, tx, meta, cmd, known)
 		return err
 	default:
@@ -175,15 +179,45 @@ type Shipment struct {
 // shipment per order, even under concurrent or redelivered commands. tx should be READ
 // COMMITTED, so a call that waited on a concurrent creator can see its shipment.
 func (s *Service) CreateShipment(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
-	return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd, nil)
+	return s.createShipmentAs(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd)
 }
 
-// createShipment is CreateShipment with the metadata of what it appends, and what the
-// caller's batch knows of the order's shipment, if it read it (known; nil when not).
-func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment, known knownShipments) (Shipment, bool, error) {
+// createShipmentAs is CreateShipment with the metadata of what it appends (a procedure
+// call's): a command the contract refuses is refused to its caller, who is there to hear
+// it, where one from the log is answered on the order's stream (refuseShipment).
+func (s *Service) createShipmentAs(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment) (Shipment, bool, error) {
 	if err := cmd.Validate(); err != nil {
 		return Shipment{}, false, err
 	}
+	return s.createShipment(ctx, tx, meta, cmd, nil)
+}
+
+// refuseShipment answers a CreateShipment command that fails the contract (refused) with
+// ShipmentRefused, so the saga hands its order, paid and waiting for its shipment, to a
+// person: dead-lettered, it left the order at awaiting_shipment for ever, which has no
+// deadline. The answer is the order's first shipment event or none: a command that comes
+// again (redelivered, or sent again by hand) meets it, or the order's shipment, and is
+// acknowledged. A command naming no order it could be about cannot be answered, and is
+// dead-lettered.
+func (s *Service) refuseShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, refused error) error {
+	if err := limits.OrderID(orderID); err != nil {
+		return err
+	}
+	stream := eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(orderID)}
+	recs, err := eventstore.Load(ctx, tx, stream.ID)
+	if err != nil || len(recs) > 0 {
+		return err
+	}
+	s.logger.WarnContext(ctx, "delivery: shipment refused", "order_id", orderID, "err", refused)
+	_, err = eventstore.Append(ctx, tx, stream, 0, meta, eventstore.Event{Name: shipping.ShipmentRefusedName,
+		Data: shipping.ShipmentRefused{OrderID: orderID, Reason: apperr.ErrorMessage(refused)}})
+	return err
+}
+
+// createShipment is CreateShipment for a valid cmd, with the metadata of what it appends,
+// and what the caller's batch knows of the order's shipment, if it read it (known; nil
+// when not).
+func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment, known knownShipments) (Shipment, bool, error) {
 	// A redelivered command finds its shipment before anything is written: on the
 	// consumer's pipeline the insert's outcome is known only at the commit.
 	switch found, read := known[cmd.OrderID]; {

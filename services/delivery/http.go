@@ -31,7 +31,7 @@ func (s *Service) routes() http.Handler {
 // order's existing one, each with the Location that reads it.
 func (s *Service) createShipmentHTTP(w http.ResponseWriter, r *http.Request) {
 	httpx.Create(w, r, s.logger, s.pool, func(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
-		return s.createShipment(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "service:" + httpx.Caller(ctx)}, cmd, nil)
+		return s.createShipmentAs(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID, Actor: "service:" + httpx.Caller(ctx)}, cmd)
 	}, func(sh Shipment) string { return "/api/shipments/" + url.PathEscape(sh.OrderID) })
 }
 

@@ -8,8 +8,10 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 )
@@ -57,4 +59,47 @@ func TestABatchOfShipmentCommandsCostsTwoRoundTrips(t *testing.T) {
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE stream_type = $1 AND stream_id LIKE '%o-%'`, shipping.StreamType).Scan(&events))
 	require.Equal(t, 4, shipments)
 	require.Equal(t, 4, events)
+}
+
+// A shipment command the contract refuses (an order an earlier release accepted) is
+// answered with ShipmentRefused, once however often it comes, so that the saga hands the
+// paid order to a person; it was dead-lettered, and the order waited for ever. One for an
+// order already shipped is answered already, and one naming no order cannot be answered:
+// it fails, for the dead letters.
+func TestARefusedShipmentCommandIsAnsweredOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	handle := func(id string, cmd shipping.CreateShipment) func(ctx context.Context, tx pgx.Tx) error {
+		raw, err := json.Marshal(cmd)
+		require.NoError(t, err)
+		msg := message.NewMessage(id, raw)
+		msg.Metadata.Set("name", shipping.CreateShipmentName)
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) })
+	}
+	refused := shipping.CreateShipment{OrderID: "o-refused", Lines: []shipping.Line{{SKU: "MUG", Quantity: 0}}}
+	pgtest.HandleTwice(t, pool, "the refused command again", handle("m-refused", refused))
+	pgtest.Run(t, pool, handle("m-refused-by-hand", refused))
+
+	lines := []shipping.Line{{SKU: "MUG", Quantity: 2}}
+	pgtest.Run(t, pool, handle("m-shipped", shipping.CreateShipment{OrderID: "o-shipped", Lines: lines}))
+	pgtest.Run(t, pool, handle("m-shipped-refused", shipping.CreateShipment{OrderID: "o-shipped"}))
+
+	noOrder := handle("m-no-order", shipping.CreateShipment{Lines: lines})
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return noOrder(ctx, tx) })
+	assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err), "dead-lettered at once: %v", err)
+
+	rows, err := pool.Query(ctx, `SELECT stream_id, event_name, payload::text FROM events WHERE stream_type = $1 ORDER BY position`, shipping.StreamType)
+	require.NoError(t, err)
+	type event struct{ Stream, Name, Payload string }
+	events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[event])
+	require.NoError(t, err)
+	require.Len(t, events, 2, "a refusal, and the shipped order's shipment: %v", events)
+	assert.Equal(t, shipping.StreamID("o-refused"), events[0].Stream)
+	assert.Equal(t, shipping.ShipmentRefusedName, events[0].Name)
+	assert.JSONEq(t, `{"orderId":"o-refused","reason":"lines[0].quantity must be from 1 to 10000, got 0"}`, events[0].Payload)
+	assert.Equal(t, shipping.ShipmentCreatedName, events[1].Name)
+	var shipments int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM delivery.shipments WHERE order_id = 'o-refused'`).Scan(&shipments))
+	assert.Zero(t, shipments, "nothing booked")
 }

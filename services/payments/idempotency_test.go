@@ -152,6 +152,44 @@ func TestASessionClosedForItsDeadlineIsReportedExpiredOnce(t *testing.T) {
 	assert.Equal(t, []string{"o-deadline", "o-deadline"}, reported, "answered once a question, and only when asked")
 }
 
+// A session command the contract refuses (an order an earlier release accepted) is
+// answered with SessionRefused, once however often it comes, so that the saga cancels the
+// order rather than leave it waiting for its deadline; it was dead-lettered. One for an
+// order whose session is open is answered already, and one naming no order cannot be
+// answered: it fails, for the dead letters.
+func TestARefusedSessionCommandIsAnsweredOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	handle := func(msg *message.Message) func(ctx context.Context, tx pgx.Tx) error {
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) })
+	}
+	refused := payment.CreateSession{OrderID: "o-refused", Amount: 500, Currency: "EUR", CustomerEmail: "ann.example.com"}
+	pgtest.HandleTwice(t, pool, "the refused command again", handle(command(t, "m-refused", payment.CreateSessionName, refused)))
+	pgtest.Run(t, pool, handle(command(t, "m-refused-by-hand", payment.CreateSessionName, refused)))
+
+	pgtest.Run(t, pool, handle(command(t, "m-open", payment.CreateSessionName, payment.CreateSession{OrderID: "o-open", Amount: 500, Currency: "EUR"})))
+	pgtest.Run(t, pool, handle(command(t, "m-open-refused", payment.CreateSessionName, payment.CreateSession{OrderID: "o-open", Amount: -1, Currency: "EUR"})))
+
+	noOrder := handle(command(t, "m-no-order", payment.CreateSessionName, payment.CreateSession{Amount: 500, Currency: "EUR"}))
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return noOrder(ctx, tx) })
+	assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err), "dead-lettered at once: %v", err)
+
+	rows, err := pool.Query(ctx, `SELECT stream_id, event_name, payload::text FROM events WHERE stream_type = $1 ORDER BY position`, payment.StreamType)
+	require.NoError(t, err)
+	type event struct{ Stream, Name, Payload string }
+	events, err := pgx.CollectRows(rows, pgx.RowToStructByPos[event])
+	require.NoError(t, err)
+	require.Len(t, events, 2, "a refusal, and the open order's session: %v", events)
+	assert.Equal(t, payment.StreamID("o-refused"), events[0].Stream)
+	assert.Equal(t, payment.SessionRefusedName, events[0].Name)
+	assert.JSONEq(t, `{"orderId":"o-refused","reason":"customerEmail \"ann.example.com\" is not an email address"}`, events[0].Payload)
+	assert.Equal(t, payment.SessionCreatedName, events[1].Name)
+	var sessions int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.sessions WHERE order_id = 'o-refused'`).Scan(&sessions))
+	assert.Zero(t, sessions, "nothing to pay")
+}
+
 // A session the simulator settled paid while the orders service could not be told (its
 // webhook refused, never sent again) is found paid when the order, given up, has it
 // closed: SessionFoundPaid tells the saga, which refunds it, once however often the

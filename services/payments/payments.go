@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
@@ -179,6 +180,9 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 			return err
 		}
 		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
+		if err := cmd.Validate(); err != nil {
+			return s.refuseSession(ctx, tx, meta, cmd.OrderID, err)
+		}
 		_, _, err := s.createSession(ctx, tx, meta, cmd, known)
 		return err
 	case payment.ExpireSessionName:
@@ -222,15 +226,36 @@ type Session struct {
 // one session per order, even under concurrent or redelivered commands. tx should be READ
 // COMMITTED, so a call that waited on a concurrent creator can see its session.
 func (s *Service) CreateSession(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession) (Session, bool, error) {
-	return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd, nil)
-}
-
-// createSession is CreateSession with the metadata of what it appends, and what the
-// caller's batch knows of the order's session, if it read it (known; nil when not).
-func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.CreateSession, known knownSessions) (Session, bool, error) {
 	if err := cmd.Validate(); err != nil {
 		return Session{}, false, err
 	}
+	return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd, nil)
+}
+
+// refuseSession answers a CreateSession command that fails the contract (refused) with
+// SessionRefused, so the saga cancels its order, which waits for a session: dead-lettered,
+// it left the order waiting for its payment deadline, its stock held. The answer is the
+// order's first payment event or none: a command that comes again (redelivered, or sent
+// again by hand) meets it, or the order's session, and is acknowledged. A command naming
+// no order it could be about cannot be answered, and is dead-lettered.
+func (s *Service) refuseSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, refused error) error {
+	if err := limits.OrderID(orderID); err != nil {
+		return err
+	}
+	stream, recs, err := paymentStream(ctx, tx, orderID)
+	if err != nil || len(recs) > 0 {
+		return err
+	}
+	s.logger.WarnContext(ctx, "payments: session refused", "order_id", orderID, "err", refused)
+	_, err = eventstore.Append(ctx, tx, stream, 0, meta, eventstore.Event{Name: payment.SessionRefusedName,
+		Data: payment.SessionRefused{OrderID: orderID, Reason: apperr.ErrorMessage(refused)}})
+	return err
+}
+
+// createSession is CreateSession for a valid cmd, with the metadata of what it appends,
+// and what the caller's batch knows of the order's session, if it read it (known; nil
+// when not).
+func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.CreateSession, known knownSessions) (Session, bool, error) {
 	if existing, err := s.existingSession(ctx, tx, cmd, known); apperr.ErrorCode(err) != apperr.CodeNotFound {
 		return existing, false, err
 	}

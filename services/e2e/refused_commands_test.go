@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/limits"
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+)
+
+// placedEarlier records order placed as an earlier release did, without today's checks:
+// its data may be refused by a service's contract, which was tightened since.
+func (s *system) placedEarlier(t *testing.T, placed order.OrderPlaced) string {
+	t.Helper()
+	placed.OrderID, placed.PlacedAt = "ord-"+uuid.NewString(), time.Now().UTC()
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := orderstream.DecideAndAppend(ctx, tx, &order.Order{ID: placed.OrderID}, eventstore.Metadata{CorrelationID: placed.OrderID, Actor: "customer"},
+			func(*order.Order) ([]order.Event, error) { return []order.Event{placed}, nil })
+		return err
+	}))
+	return placed.OrderID
+}
+
+// A command the payment or the delivery service refuses by its own contract (an order an
+// earlier release accepted, or a command written by hand) was dead-lettered, and its order
+// waited: for its payment deadline (a day by default), its stock held, or, paid, for ever
+// at awaiting_shipment. Each service now answers it as the warehouse answers a reservation
+// it refuses: the order unpaid is cancelled, its stock released and its customer told;
+// the order paid goes to a person with a shipment_refused ticket. Nothing is
+// dead-lettered, and a refused command sent again is answered once.
+func TestACommandAServiceRefusesIsAnsweredNotDeadLettered(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.stock(t, "SKU-001")
+	price := order.Cents(50_00)
+	items := []order.Item{{SKU: "SKU-001", Quantity: 2, UnitPrice: &price}}
+	total := order.Money{Amount: 100_00, Currency: "USD"}
+
+	// No "@": the payment service refuses the session's email.
+	unpayable := s.placedEarlier(t, order.OrderPlaced{CustomerID: "c-old", CustomerEmail: "ann.example.com", Items: items, Total: total})
+	o := s.waitStatus(t, unpayable, "cancelled")
+	assert.Equal(t, "payment_failed", o.CancelReason)
+	s.waitNotification(t, unpayable, "order_cancelled")
+	s.waitStock(t, "SKU-001", before)
+
+	// A name longer than an address part may be: the delivery service refuses the parcel.
+	long := &order.Address{Name: strings.Repeat("n", limits.MaxAddressField+1), Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US"}
+	unshippable := s.placedEarlier(t, order.OrderPlaced{CustomerID: "c-old", CustomerEmail: "ann@example.com", Items: items, Total: total,
+		ShippingAddress: long, BillingAddress: long})
+	s.waitStatus(t, unshippable, "awaiting_payment")
+	s.pay(t, unshippable, "completed")
+	s.waitTicket(t, unshippable, "shipment_refused")
+	assert.Equal(t, "awaiting_shipment", s.order(t, unshippable).Status, "a person settles a paid order")
+
+	// Each refused command is delivered again (the same message: a commit lost, say): it
+	// is answered already.
+	ctx := context.Background()
+	again := func(topic, orderID string) eventstore.Message {
+		var m eventstore.Message
+		var payload []byte
+		require.NoError(t, s.db.QueryRow(ctx, `SELECT uuid, metadata->>'name', payload FROM `+pgx.Identifier{"watermill_" + topic}.Sanitize()+
+			` WHERE payload->>'orderId' = $1`, orderID).Scan(&m.ID, &m.Name, &payload))
+		m.Data = json.RawMessage(payload)
+		return m
+	}
+	session, shipment := again(payment.CommandsTopic, unpayable), again(shipping.CommandsTopic, unshippable)
+	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := eventstore.Send(ctx, tx, payment.CommandsTopic, eventstore.Metadata{CorrelationID: unpayable, Actor: "saga"}, session); err != nil {
+			return err
+		}
+		return eventstore.Send(ctx, tx, shipping.CommandsTopic, eventstore.Metadata{CorrelationID: unshippable, Actor: "saga"}, shipment)
+	}))
+	s.waitLag(t, "payments", s.payments)
+	s.waitLag(t, "delivery", s.delivery)
+	s.waitLag(t, "orders", s.orders)
+
+	count := func(stream, name string) (n int) {
+		require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = $1 AND event_name = $2`, stream, name).Scan(&n))
+		return n
+	}
+	assert.Equal(t, 1, count(payment.StreamID(unpayable), payment.SessionRefusedName), "one refusal however often the command comes")
+	assert.Equal(t, 1, count(shipping.StreamID(unshippable), shipping.ShipmentRefusedName), "one refusal however often the command comes")
+	assert.Equal(t, 1, count(unpayable, order.NameOrderCancelled))
+	assert.Equal(t, []string{"order_cancelled"}, s.notifications(t, unpayable))
+	assert.Equal(t, 1, count(unshippable, order.NameSupportTicketOpened))
+
+	var dead int
+	require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&dead))
+	assert.Zero(t, dead, "no command left for an operator")
+}
