@@ -136,7 +136,9 @@ func TestDecideFormPutsRejectFirst(t *testing.T) {
 	o := pendingOrder("o-1")
 	o.OnOrderPage = true
 	doc = render(t, ui.PendingRow(o, "tok"))
-	assert.Equal(t, "#order-live", doc.Find("[data-testid=decide-form]").AttrOr("hx-target", ""), "on the order page the whole order is sent back")
+	// On the order page the answer is its message, for the region the live stream does not
+	// redraw, and the whole order again, out of band (OrderAnswer).
+	assert.Equal(t, "#order-message", doc.Find("[data-testid=decide-form]").AttrOr("hx-target", ""), "on the order page the message goes outside the redrawn content")
 	assert.Equal(t, "order", doc.Find("[data-testid=decide-form] input[name=return]").AttrOr("value", ""))
 }
 

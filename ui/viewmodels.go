@@ -346,7 +346,8 @@ type OrderDetail struct {
 	Pending *PendingOrder
 	// Simulators lists the provider simulators that make sense now (dev mode only).
 	Simulators []Simulator
-	// Flash reports the outcome of a simulator click, a decision or a note.
+	// Flash reports the outcome of a simulator click, a decision or a note, in the page's
+	// message region (OrderMessage), which the live stream does not redraw.
 	Flash string
 	// NoteError explains a refused note, next to the note field.
 	NoteError string
@@ -383,12 +384,6 @@ type Overview struct {
 	RiskBuckets  []Bar
 	GeneratedAt  time.Time
 	ChartsWindow string
-}
-
-// withoutFlash is o without its one-off message, for content the live stream replaces.
-func withoutFlash(o OrderDetail) OrderDetail {
-	o.Flash = ""
-	return o
 }
 
 // Refuse shows the refused decision d on o's card: its message next to the box it is

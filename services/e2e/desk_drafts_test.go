@@ -122,10 +122,11 @@ func TestDeskTicketKeepsACommentWhileAnotherFormIsAnswered(t *testing.T) {
 // A reason being typed whose order another manager decided leaves the list with its row,
 // and the focus falls to the page: the keys typed on were taken for shortcuts, k moved to
 // the order above and a approved it after a confirmation an Enter accepts (a probe). Keys
-// now do nothing until the manager clicks or presses Esc, and the page says why.
+// now do nothing until the manager clicks or presses Esc or Tab, and the page says why;
+// Tab is never held (an accessibility probe: it was, and the keyboard was stuck).
 func TestDeskKeysTypedOnAfterTheirRowLeftAreNoShortcuts(t *testing.T) {
 	s, alice := deskManagers(t)
-	above, typed := s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder)
+	above, typed, again := s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder), s.placeOrder(t, riskyOrder)
 	var dialogs atomic.Int32
 	require.NoError(t, chromedp.Listen(alice, func(ev any) {
 		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
@@ -138,17 +139,29 @@ func TestDeskKeysTypedOnAfterTheirRowLeftAreNoShortcuts(t *testing.T) {
 			}()
 		}
 	}))
-	do(t, alice, chromedp.WaitVisible(readyRow(above)), chromedp.WaitVisible(readyRow(typed)),
-		chromedp.SendKeys(in(typed, `[data-testid=decide-reason]`), "duplicate of an earlier order, "))
-	require.Equal(t, http.StatusOK, s.decide(t, managerToken, typed, false, "bob was quicker").StatusCode())
-	do(t, alice, chromedp.WaitNotPresent(pendingRow(typed)),
-		chromedp.KeyEvent("check again ka"),
-		until(`!document.querySelector('[data-testid=alert]').hidden`))
-	assert.Contains(t, textOf(t, alice, `[data-testid=alert]`), "keys do nothing until you click or press Esc")
-	assert.Zero(t, dialogs.Load(), "no approval was asked")
-	assert.Equal(t, "awaiting_approval", s.order(t, above).Status)
+	// decidedWhileTyped has Bob decide order id while Alice types its reason, and Alice type on.
+	decidedWhileTyped := func(id string) {
+		do(t, alice, chromedp.WaitVisible(readyRow(id)),
+			chromedp.SendKeys(in(id, `[data-testid=decide-reason]`), "duplicate of an earlier order, "))
+		require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, false, "bob was quicker").StatusCode())
+		do(t, alice, chromedp.WaitNotPresent(pendingRow(id)),
+			chromedp.KeyEvent("check again ka"),
+			until(`!document.querySelector('[data-testid=alert]').hidden`))
+		assert.Contains(t, textOf(t, alice, `[data-testid=alert]`), "keys do nothing until you click or press Esc")
+		assert.Zero(t, dialogs.Load(), "no approval was asked")
+		assert.Equal(t, "awaiting_approval", s.order(t, above).Status)
+	}
+	do(t, alice, chromedp.WaitVisible(readyRow(above)))
+	decidedWhileTyped(typed)
 
 	// Esc gives the shortcuts back.
 	do(t, alice, chromedp.KeyEvent(kb.Escape), chromedp.KeyEvent("j"),
 		until(`document.activeElement && document.activeElement.matches('[data-testid=pending-row]')`))
+
+	// So does Tab, which moves the focus on as ever.
+	decidedWhileTyped(again)
+	before := get(t, alice, chromedp.Evaluate[string](focused))
+	do(t, alice, chromedp.KeyEvent(kb.Tab), until(`document.querySelector('[data-testid=alert]').hidden`))
+	assert.NotEqual(t, before, get(t, alice, chromedp.Evaluate[string](focused)), "Tab moved the focus")
+	assert.NotEqual(t, "page", get(t, alice, chromedp.Evaluate[string](focused)))
 }

@@ -18,42 +18,67 @@
     next.scrollIntoView({ block: "nearest" });
   }
 
-  // A decided row leaves the list, and the focus with it: the order that takes its place
-  // gets the focus, so j and k go on from there rather than from the top (found by a probe).
-  var decidedAt = -1;
-  document.addEventListener("htmx:beforeRequest", function (e) {
-    var row = e.target && e.target.closest ? e.target.closest(rowSel) : null;
-    decidedAt = row ? rows().indexOf(row) : -1;
+  // A row that leaves the list takes the focus with it (decided here or elsewhere). live.js
+  // finds the focus a new place and asks this page first: the order next to the one that
+  // left gets it, so j and k go on from there rather than from the top (found by a probe).
+  // With no order left, live.js's own choice stands (the summary: "No orders are waiting").
+  var near = []; // the rows after, then before, the row that last had the focus
+  document.addEventListener("focusin", function (e) {
+    var row = e.target.closest ? e.target.closest(rowSel) : null;
+    if (!row) { return; }
+    var all = rows(), i = all.indexOf(row);
+    near = all.slice(i + 1).concat(all.slice(0, i).reverse());
   });
-  document.addEventListener("htmx:afterSettle", function () {
-    var lost = !document.activeElement || document.activeElement === document.body;
-    var all = rows();
-    if (decidedAt >= 0 && lost && all.length > 0) {
-      all[Math.min(decidedAt, all.length - 1)].focus();
-    }
-    decidedAt = -1;
+  document.addEventListener("ordermill:focuslost", function (e) {
+    if (!e.detail.lost.closest(rowSel)) { return; }
+    var next = near.filter(function (r) { return r.isConnected; })[0];
+    if (!next) { return; }
+    next.focus();
+    next.scrollIntoView({ block: "nearest" });
+    e.preventDefault();
   });
 
   function isField(t) { return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName)); }
+  // isTyping is a field that takes characters: a button or a tick box takes none, and a
+  // confirmation's button that went with its answer locked every key (a probe).
+  function isTyping(t) {
+    return t && (t.isContentEditable || /^(TEXTAREA|SELECT)$/.test(t.tagName) ||
+      (t.tagName === "INPUT" && !/^(checkbox|radio|button|submit|reset|image|hidden)$/.test(t.type)));
+  }
 
   // Keys typed on after the field they went to left the page (the live stream took away
   // the row of an order another manager decided) are no shortcuts: the focus fell to the
   // page, and a probe's "check again" went on as k and a and approved the order above.
-  // Until the manager clicks, or presses Esc, keys do nothing, and the page says why.
+  // Until the manager clicks, presses Esc or Tab, or goes to another field, keys do nothing,
+  // and the page says why. The focus live.js moves for them does not lift that. A field
+  // the manager's own action took away (their decision from it) is no such loss: it said
+  // "decided elsewhere" of the manager's own decision, and locked the keys (a probe). Tab
+  // is never held: it is how a keyboard gets out.
   var typingIn = null;
-  document.addEventListener("focusin", function (e) { typingIn = isField(e.target) ? e.target : null; });
+  document.addEventListener("focusin", function (e) {
+    if (isTyping(e.target)) {
+      typingIn = e.target;
+    } else if (!typingIn || typingIn.isConnected) {
+      typingIn = null;
+    }
+  });
   document.addEventListener("mousedown", function () { typingIn = null; }, true);
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt, form = elt && (elt.form || (elt.closest && elt.closest("form")));
+    if (typingIn && form && (form.contains(typingIn) || typingIn.form === form)) { typingIn = null; }
+  });
   function vanished(e) {
     if (!typingIn || typingIn.isConnected) { return false; }
+    if (/^(Shift|Control|Alt|Meta|CapsLock)$/.test(e.key)) { return true; }
     var bar = document.querySelector("[data-testid=alert]");
-    if (e.key === "Escape") {
+    if (e.key === "Escape" || e.key === "Tab") {
       typingIn = null;
       if (bar) { bar.hidden = true; bar.textContent = ""; }
     } else if (bar) {
-      bar.textContent = "The order you were typing in has left the list (decided elsewhere): keys do nothing until you click or press Esc.";
+      bar.textContent = "The order you were typing in has left the list (decided elsewhere): keys do nothing until you click or press Esc or Tab.";
       bar.hidden = false;
     }
-    e.preventDefault();
+    if (e.key !== "Tab") { e.preventDefault(); }
     return true;
   }
 

@@ -241,6 +241,48 @@
     restore(document);
   }
 
+  // A redraw (an answer, the live stream) that takes away the element with the focus
+  // dropped it to the page: the next Tab began again at "Skip to content", and a screen
+  // reader said nothing (an accessibility probe). The focus goes to the element that took
+  // its place (the same id, or the same control of the same form or region), else to where
+  // the page says (an "ordermill:focuslost" listener that cancels it: the pending page's
+  // next order), else to the nearest region still there that takes it: one with a
+  // tabindex, or the element one names in data-focus-home. htmx itself keeps the focus
+  // only on an element with an id.
+  function keepFocus() {
+    var had = null, around = []; // the element with the focus, and its ancestors then
+    document.addEventListener("focusin", function (e) {
+      had = e.target;
+      around = [];
+      for (var el = had.parentElement; el; el = el.parentElement) { around.push(el); }
+    });
+    function now(el) { return el.isConnected ? el : (el.id ? document.getElementById(el.id) : null); }
+    function put(el) {
+      if (el) { el.focus(); }
+      return !!el && document.activeElement === el;
+    }
+    function twin(lost, chain) {
+      if (lost.id) { return document.getElementById(lost.id); }
+      var key = lost.getAttribute("data-testid") ? '[data-testid="' + CSS.escape(lost.getAttribute("data-testid")) + '"]'
+        : lost.name ? '[name="' + CSS.escape(lost.name) + '"][value="' + CSS.escape(lost.value || "") + '"]' : "";
+      var holder = chain.filter(function (a) { return a.id; })[0];
+      holder = holder && now(holder);
+      return key && holder ? holder.querySelector(lost.tagName.toLowerCase() + key) : null;
+    }
+    function rescue() {
+      var lost = had, chain = around;
+      if (!lost || lost.isConnected || (document.activeElement && document.activeElement !== document.body)) { return; }
+      had = null;
+      if (put(twin(lost, chain))) { return; }
+      if (!document.dispatchEvent(new CustomEvent("ordermill:focuslost", { cancelable: true, detail: { lost: lost } }))) { return; }
+      for (var i = 0; i < chain.length; i++) {
+        var a = now(chain[i]), home = a && a.getAttribute("data-focus-home");
+        if (a && put(home ? document.getElementById(home) : (a.hasAttribute("tabindex") ? a : null))) { return; }
+      }
+    }
+    new MutationObserver(rescue).observe(document.body, { childList: true, subtree: true });
+  }
+
   function start() {
     tick();
     title();
@@ -251,6 +293,7 @@
     oneLogEntryAnOrder();
     bulkConfirmationFollowsTheForm();
     drafts();
+    keepFocus();
     document.addEventListener("htmx:sseMessage", follow);
     setInterval(function () { tick(); watchdog(); }, 1000);
     var badge = document.querySelector("[data-testid=nav-pending-count]");

@@ -103,7 +103,7 @@ func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
 		} else if o.Pending == nil {
 			o.Flash = d.Error
 		}
-		s.renderPage(w, r, http.StatusOK, ui.OrderLive(o, m.CSRF))
+		s.renderPage(w, r, http.StatusOK, ui.OrderAnswer(o, m.CSRF))
 		return
 	}
 	s.renderPage(w, r, http.StatusOK, ui.DecisionResult(d, m.CSRF))

@@ -33,5 +33,5 @@ func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager) {
 	if refused == "" {
 		d.Flash = "Note added."
 	}
-	s.renderPage(w, r, http.StatusOK, ui.OrderLive(d, m.CSRF))
+	s.renderPage(w, r, http.StatusOK, ui.OrderAnswer(d, m.CSRF))
 }
