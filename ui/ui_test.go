@@ -454,3 +454,40 @@ func TestBulkConfirmationCountsInWords(t *testing.T) {
 	two := render(t, ui.BulkResult(ui.Bulk{OrderIDs: []string{"o-1", "o-2"}, Approved: true, Confirm: true}))
 	assert.Contains(t, two.Find("[data-testid=bulk-confirm-button]").Text(), "Approve 2 orders")
 }
+
+// The order page's answer to a decision or a note: its message for the region the live
+// stream does not redraw, the order's content out of band; the page has the region from
+// the start, so what comes into it is said (an accessibility probe: the message was inside
+// the content, and the workflow's next event wiped it).
+func TestOrderAnswerKeepsItsMessageOutsideTheContent(t *testing.T) {
+	doc := render(t, ui.OrderAnswer(ui.OrderDetail{OrderID: "o-1", Status: "awaiting_payment", Flash: "Note added."}, "tok"))
+	assert.Equal(t, "Note added.", doc.Find("[data-testid=flash]").Text())
+	assert.Zero(t, doc.Find("#order-live [data-testid=flash]").Length(), "not in what the stream redraws")
+	assert.Equal(t, "innerHTML", doc.Find("#order-live").AttrOr("hx-swap-oob", ""))
+	assert.Equal(t, 1, doc.Find("#order-live [data-testid=order-head]").Length())
+
+	page := render(t, ui.OrderPage(ui.Page{CSRFToken: "tok"}, ui.OrderDetail{OrderID: "o-1", Status: "awaiting_payment"}))
+	assert.Equal(t, "status", page.Find("#order-message").AttrOr("role", ""))
+	assert.Equal(t, "order-head", page.Find("#order-live").AttrOr("data-focus-home", ""))
+}
+
+// A ticket's refusal sits at the field it is about, as the pending page's do; an action
+// the card no longer offers is refused on the card; a success is said politely.
+func TestTicketRefusalSitsAtItsField(t *testing.T) {
+	c := ui.TicketCard{ID: 7, OrderID: "o-1", Kind: "delivery_failed", Status: "open", Action: "close", Error: "resolution is required"}
+	doc := render(t, ui.TicketAnswer(c, "tok"))
+	field := doc.Find("[data-testid=ticket-resolution]")
+	assert.Equal(t, "true", field.AttrOr("aria-invalid", ""))
+	assert.Equal(t, "resolution is required", doc.Find("#"+field.AttrOr("aria-describedby", "")).Text())
+	assert.Equal(t, 1, doc.Find("[data-testid=ticket-error]").Length())
+	assert.Empty(t, doc.Find("[data-testid=ticket-to]").AttrOr("aria-invalid", ""))
+
+	c.Status, c.Action, c.Error = "closed", "assign", "The ticket is closed."
+	doc = render(t, ui.TicketAnswer(c, "tok"))
+	assert.Equal(t, "The ticket is closed.", doc.Find(".ticket > [data-testid=ticket-error]").Text())
+
+	c.Action, c.Error, c.Done = "close", "", "Ticket closed."
+	doc = render(t, ui.TicketAnswer(c, "tok"))
+	assert.Equal(t, "Ticket closed.", doc.Find("#ticket-said").Text())
+	assert.Equal(t, "innerHTML", doc.Find("#ticket-said").AttrOr("hx-swap-oob", ""))
+}

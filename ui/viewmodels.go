@@ -295,8 +295,36 @@ type TicketCard struct {
 	Resolution string
 	ClosedAt   time.Time
 	Comments   []TicketComment
-	// Error explains a refused action, next to the ticket's forms.
-	Error string
+	// Action is the action (assign, comment, close) the card answers: its refusal (Error)
+	// is shown at its field, as the pending page does, or said done (Done).
+	Action string
+	Error  string
+	Done   string
+}
+
+// ticketFieldID is the id of a ticket form's field.
+func ticketFieldID(t TicketCard, field string) string {
+	return "ticket-" + itoa(int(t.ID)) + "-" + field
+}
+
+// hasForm is whether the card offers action: a closed ticket can only be commented on.
+func (t TicketCard) hasForm(action string) bool { return action == "comment" || t.Status != "closed" }
+
+// fieldError is the refusal shown at action's field, or "".
+func (t TicketCard) fieldError(action string) string {
+	if t.Action == action {
+		return t.Error
+	}
+	return ""
+}
+
+// cardError is the refusal of an action the card no longer offers (assigning a ticket
+// closed meanwhile): it has no field to be shown at.
+func (t TicketCard) cardError() string {
+	if t.hasForm(t.Action) {
+		return ""
+	}
+	return t.Error
 }
 
 // TicketComment is one comment on a support ticket.

@@ -109,8 +109,8 @@ func (s *Service) workOn(ctx context.Context, id int64, manager, action, value s
 }
 
 // workOnTicket handles POST /dashboard/tickets/{id}: action=assign (to), comment (text)
-// or close (resolution). htmx gets the ticket's card again; a plain form goes back to
-// the list.
+// or close (resolution). htmx gets the ticket's card again, a refusal at the field it is
+// about and a success said (TicketAnswer); a plain form goes back to the list.
 func (s *Service) workOnTicket(w http.ResponseWriter, r *http.Request, m manager) {
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
@@ -136,6 +136,9 @@ func (s *Service) workOnTicket(w http.ResponseWriter, r *http.Request, m manager
 		s.failPage(w, r, err)
 		return
 	}
-	c.Error = refused
-	s.renderPage(w, r, http.StatusOK, ui.TicketCardView(c, m.CSRF))
+	c.Action, c.Error = action, refused
+	if refused == "" {
+		c.Done = map[string]string{"assign": "Assigned to " + c.Assignee + ".", "comment": "Comment added.", "close": "Ticket closed."}[action]
+	}
+	s.renderPage(w, r, http.StatusOK, ui.TicketAnswer(c, m.CSRF))
 }
