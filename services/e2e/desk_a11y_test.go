@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The ticket desk's refusals were one alert per card, tied to no field; what was done
@@ -37,4 +39,79 @@ func TestDeskTicketFieldsSayWhatIsWrong(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=ticket-close-form]`)))
 	assert.Equal(t, "ticket", get(t, alice, chromedp.Evaluate[string](`document.activeElement.dataset.testid || document.activeElement.tagName`)),
 		"the closed ticket's card has the focus")
+}
+
+// contrastOf is the WCAG contrast ratio of an element's text to the background behind it,
+// the opacity of the element and its ancestors blended in.
+const contrastOf = `(e => {
+	const rgb = c => c.match(/[\d.]+/g).slice(0, 3).map(Number);
+	const lum = c => c.map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4))
+		.reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+	let alpha = 1, bg = null;
+	for (let a = e; a; a = a.parentElement) {
+		const s = getComputedStyle(a);
+		alpha *= Number(s.opacity);
+		const b = s.backgroundColor.match(/[\d.]+/g);
+		if (!bg && b && (b.length < 4 || Number(b[3]) > 0)) { bg = rgb(s.backgroundColor); }
+	}
+	const fg = rgb(getComputedStyle(e).color).map((v, i) => v * alpha + bg[i] * (1 - alpha));
+	const x = lum(fg), y = lum(bg);
+	return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+})`
+
+// The workflow diagram's steps not reached read at 3.3:1 (faded grey, 11 px), the focus
+// ring at 1.6:1 on white and the fields' borders at 1.8:1 (an accessibility probe): text
+// at 4.5:1, the ring and the borders at 3:1 at least, in both themes.
+func TestDeskContrastOfStepsRingAndFields(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	s.waitStatus(t, id, "awaiting_approval")
+	require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, false, "reshipper").StatusCode())
+	s.waitStatus(t, id, "rejected")
+	for _, theme := range []string{"light", "dark"} {
+		if theme == "dark" {
+			do(t, alice, darkTheme)
+		}
+		do(t, alice, chromedp.Navigate(s.orders+"/dashboard/orders/"+id), chromedp.WaitVisible(chromedp.CSS(`[data-testid=workflow] .step-not-reached`)))
+		ratios := get(t, alice, chromedp.Evaluate[[]float64](`[...document.querySelectorAll('.step-not-reached .step-state, .step-not-reached .step-note, .step-skipped .step-state, .step-skipped .step-note, .step-waiting .step-state')].map(`+contrastOf+`)`))
+		require.NotEmpty(t, ratios)
+		for _, r := range ratios {
+			assert.GreaterOrEqual(t, r, 4.5, "%s theme: a step's state or note", theme)
+		}
+		// The ring of the focused note box against the card, and the box's border.
+		do(t, alice, chromedp.Focus(chromedp.CSS(`[data-testid=note-text]`)))
+		ring := get(t, alice, chromedp.Evaluate[[]float64](`(e => {
+			const ratio = (`+contrastOf+`);
+			const probe = c => { const p = document.createElement('span'); p.style.color = c; e.parentElement.appendChild(p); const r = ratio(p); p.remove(); return r; };
+			const s = getComputedStyle(e);
+			return [probe(s.outlineColor), probe(s.borderTopColor)];
+		})(document.querySelector('[data-testid=note-text]'))`))
+		assert.GreaterOrEqual(t, ring[0], 3.0, "%s theme: the focus ring", theme)
+		if theme == "light" {
+			assert.GreaterOrEqual(t, ring[1], 3.0, "light theme: a field's border")
+		}
+	}
+}
+
+// At 200 % zoom a 1280 px window is 640 px wide, and the orders table scrolled sideways,
+// hiding its Risk and Placed columns; at 320 px the overview and the order page scrolled
+// 9 px (an accessibility probe). Nothing sticks out at either width.
+func TestDeskNoSidewaysScrollingWhenZoomed(t *testing.T) {
+	s, alice := deskManagers(t)
+	id := s.placeOrder(t, riskyOrder)
+	s.waitStatus(t, id, "awaiting_approval")
+	for _, width := range []int64{640, 320} {
+		do(t, alice, chromedp.EmulateViewport(width, 900))
+		for _, page := range []struct{ path, ready string }{
+			{"/dashboard/orders", `[data-testid=orders-table]`},
+			{"/dashboard/orders/" + id, `[data-testid=workflow]`},
+			{"/dashboard", `[data-testid=chart-per-hour]`},
+			{"/dashboard/approvals", `[data-testid=pending-row]`},
+		} {
+			do(t, alice, chromedp.Navigate(s.orders+page.path), chromedp.WaitVisible(chromedp.CSS(page.ready)))
+			assert.Empty(t, get(t, alice, chromedp.Evaluate[[]string](overflowing)), "%s overflows at %d px", page.path, width)
+			assert.True(t, get(t, alice, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= document.documentElement.clientWidth`)),
+				"%s scrolls sideways at %d px", page.path, width)
+		}
+	}
 }
