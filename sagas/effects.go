@@ -39,8 +39,9 @@ type AssessRisk struct {
 // RecordReservation books the warehouse's reservation on the order.
 type RecordReservation struct{ ID string }
 
-// FailReservation cancels the order the warehouse could not serve.
-type FailReservation struct{ Reason string }
+// FailReservation cancels the order the warehouse could not serve; SKU is the line it could
+// not hold, when it named one.
+type FailReservation struct{ Reason, SKU string }
 
 // RecordPaymentSession books the payment service's checkout session on the order.
 type RecordPaymentSession struct{ Session order.PaymentSession }
@@ -105,7 +106,7 @@ func (c RecordReservation) Run(o *order.Order, at time.Time) ([]order.Event, err
 
 // Run implements OrderCommand.
 func (c FailReservation) Run(o *order.Order, at time.Time) ([]order.Event, error) {
-	return o.FailReservation(c.Reason, at)
+	return o.FailReservation(c.Reason, c.SKU, at)
 }
 
 // Run implements OrderCommand.

@@ -172,7 +172,7 @@ func recordReservation(in Input, ev inventory.Reserved) ([]Effect, error) {
 }
 
 func failReservation(_ Input, ev inventory.ReservationFailed) ([]Effect, error) {
-	return []Effect{FailReservation{Reason: ev.Reason}}, nil
+	return []Effect{FailReservation{Reason: ev.Reason, SKU: ev.SKU}}, nil
 }
 
 func createPaymentSession(in Input) ([]Effect, error) {

@@ -117,8 +117,8 @@ func reserve(id string) step {
 	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.ReserveInventory(id, at) }
 }
 
-func failReserve(reason string) step {
-	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.FailReservation(reason, at) }
+func failReserve(reason, sku string) step {
+	return func(o *order.Order, at time.Time) ([]order.Event, error) { return o.FailReservation(reason, sku, at) }
 }
 
 func openSession(id string) step {
@@ -189,7 +189,7 @@ var (
 	atPlaced             = []step{place(smallOrder())}
 	atReserving          = path(atPlaced, assess(10))
 	atCancelledReserving = path(atReserving, cancelOrder(order.ReasonTimedOut))
-	atOutOfStock         = path(atReserving, failReserve("SKU-B out of stock"))
+	atOutOfStock         = path(atReserving, failReserve("SKU-B out of stock", "SKU-B"))
 	atAwaitingPayment    = path(atReserving, reserve("res-1"))
 	atSessionOpen        = path(atAwaitingPayment, openSession("sess-1"))
 	atPaymentTimedOut    = path(atSessionOpen, cancelOrder(order.ReasonTimedOut))
@@ -685,8 +685,8 @@ func TestProcessOrderInventory(t *testing.T) {
 		{
 			name:  "reservation failed while reserving fails the reservation and cancels out of stock",
 			steps: atReserving, msg: reservationFailedMsg(),
-			want:    []Effect{FailReservation{Reason: "SKU-B out of stock"}},
-			records: []order.Event{order.ReservationFailed{Reason: "SKU-B out of stock", At: testRunAt}, cancelledEv(order.ReasonOutOfStock, "SKU-B out of stock")},
+			want:    []Effect{FailReservation{Reason: "SKU-B out of stock", SKU: "SKU-B"}},
+			records: []order.Event{order.ReservationFailed{Reason: "SKU-B out of stock", SKU: "SKU-B", At: testRunAt}, cancelledEv(order.ReasonOutOfStock, "SKU-B out of stock")},
 		},
 		{name: "reservation failed after a reservation does nothing", steps: atAwaitingPayment, msg: reservationFailedMsg()},
 

@@ -258,13 +258,14 @@ func (o *Order) ReserveInventory(reservationID string, at time.Time) ([]Event, e
 	return []Event{InventoryReserved{ReservationID: reservationID, At: at}}, nil
 }
 
-// FailReservation cancels the order because nothing can be sold without stock.
-func (o *Order) FailReservation(reason string, at time.Time) ([]Event, error) {
+// FailReservation cancels the order because nothing can be sold without stock; sku is the
+// line the warehouse could not hold, or "" when it named none.
+func (o *Order) FailReservation(reason, sku string, at time.Time) ([]Event, error) {
 	if err := o.require(CmdFailReservation); err != nil {
 		return nil, err
 	}
 	return []Event{
-		ReservationFailed{Reason: reason, At: at},
+		ReservationFailed{Reason: reason, SKU: sku, At: at},
 		OrderCancelled{Reason: ReasonOutOfStock, Detail: reason, At: at},
 	}, nil
 }

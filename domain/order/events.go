@@ -117,9 +117,12 @@ type InventoryReserved struct {
 	At            time.Time `json:"at"`
 }
 
-// ReservationFailed records why the warehouse could not hold the stock.
+// ReservationFailed records why the warehouse could not hold the stock, and SKU the line it
+// could not hold when it named one (the first short SKU), so the customer can be told which
+// item. Events recorded before SKU was kept have none: it is optional, and the name stays.
 type ReservationFailed struct {
 	Reason string    `json:"reason"`
+	SKU    string    `json:"sku,omitempty"`
 	At     time.Time `json:"at"`
 }
 

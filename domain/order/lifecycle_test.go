@@ -150,7 +150,7 @@ func TestStage(t *testing.T) {
 			t.Errorf("cancelled in %s: stage %q, want %q", s, got, want)
 		}
 	}
-	if got := cancelledIn(StatusReserving, func(o *Order) ([]Event, error) { return o.FailReservation("none left", tCmd) }); got != StageReservation {
+	if got := cancelledIn(StatusReserving, func(o *Order) ([]Event, error) { return o.FailReservation("none left", "A", tCmd) }); got != StageReservation {
 		t.Errorf("out of stock: stage %q", got)
 	}
 }

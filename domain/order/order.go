@@ -254,6 +254,8 @@ type Order struct {
 
 	ReservationID     string `json:"reservationId,omitempty"`
 	ReservationFailed string `json:"reservationFailed,omitempty"`
+	// ReservationFailedSKU is the line the warehouse could not hold, when it said which.
+	ReservationFailedSKU string `json:"reservationFailedSku,omitempty"`
 
 	PaymentSessionID  string    `json:"paymentSessionId,omitempty"`
 	PaymentURL        string    `json:"paymentUrl,omitempty"`
@@ -338,7 +340,7 @@ func (o *Order) Apply(e Event) {
 		o.ReservationID = ev.ReservationID
 		at = ev.At
 	case ReservationFailed:
-		o.ReservationFailed = ev.Reason
+		o.ReservationFailed, o.ReservationFailedSKU = ev.Reason, ev.SKU
 		at = ev.At
 	case PaymentSessionCreated:
 		o.PaymentSessionID = ev.SessionID

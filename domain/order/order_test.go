@@ -190,9 +190,9 @@ func commandTable() []commandCase {
 		},
 		{
 			name: "FailReservation", allowed: []Status{StatusReserving},
-			run: func(o *Order) ([]Event, error) { return o.FailReservation("no stock", tCmd) },
+			run: func(o *Order) ([]Event, error) { return o.FailReservation("no stock", "A", tCmd) },
 			want: []Event{
-				ReservationFailed{Reason: "no stock", At: tCmd},
+				ReservationFailed{Reason: "no stock", SKU: "A", At: tCmd},
 				OrderCancelled{Reason: ReasonOutOfStock, Detail: "no stock", At: tCmd},
 			},
 			wantStatus: StatusCancelled,
@@ -696,8 +696,8 @@ func TestADecisionAfterTheApprovalDeadlineIsRefused(t *testing.T) {
 
 func TestCancellationPaths(t *testing.T) {
 	o := orderIn(t, StatusReserving)
-	mustApply(t, o)(o.FailReservation("sku A", tCmd))
-	if o.Status != StatusCancelled || o.CancelReason != ReasonOutOfStock || o.ReservationFailed != "sku A" {
+	mustApply(t, o)(o.FailReservation("sku A", "A", tCmd))
+	if o.Status != StatusCancelled || o.CancelReason != ReasonOutOfStock || o.ReservationFailed != "sku A" || o.ReservationFailedSKU != "A" {
 		t.Fatalf("got %+v", o)
 	}
 	o = orderIn(t, StatusAwaitingPayment)
@@ -737,7 +737,7 @@ func sampleEvents() []Event {
 		OrderApproved{By: "b", Reason: "r", At: t0},
 		OrderRejected{By: "b", Reason: "r", At: t0},
 		InventoryReserved{ReservationID: "r", At: t0},
-		ReservationFailed{Reason: "r", At: t0},
+		ReservationFailed{Reason: "r", SKU: "A", At: t0},
 		PaymentSessionCreated{SessionID: "s", URL: "u", Deadline: deadline, At: t0},
 		PaymentCompleted{PaymentID: "p", At: t0},
 		PaymentFailed{PaymentID: "p", Reason: "r", At: t0},

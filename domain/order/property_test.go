@@ -106,7 +106,9 @@ func commandsFor(t *rapid.T, o *Order) []command {
 		{"Approve", func(o *Order) ([]Event, error) { return o.Approve(id("by"), text("reason"), at) }},
 		{"Reject", func(o *Order) ([]Event, error) { return o.Reject(id("by"), text("reason"), at) }},
 		{"ReserveInventory", func(o *Order) ([]Event, error) { return o.ReserveInventory(id("reservationId"), at) }},
-		{"FailReservation", func(o *Order) ([]Event, error) { return o.FailReservation(text("reason"), at) }},
+		{"FailReservation", func(o *Order) ([]Event, error) {
+			return o.FailReservation(text("reason"), rapid.SampledFrom([]string{"A", "B", ""}).Draw(t, "sku"), at)
+		}},
 		{"RecordPaymentSession", func(o *Order) ([]Event, error) {
 			return o.RecordPaymentSession(PaymentSession{ID: id("sessionId"), URL: "https://pay", Amount: amount("amount"), Currency: currency("currency"), Deadline: at.Add(time.Hour)}, at)
 		}},

@@ -1,6 +1,7 @@
 package order
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"testing"
@@ -72,5 +73,33 @@ func TestStoredNames(t *testing.T) {
 	}
 	if got := StoredNames(NameOrderCancelled); !slices.Equal(got, []string{NameOrderCancelled}) {
 		t.Fatalf("StoredNames(cancelled) = %v", got)
+	}
+}
+
+// reservationFailedBeforeSKU is an order.reservation_failed.v1 payload as the code before
+// the event kept the short SKU wrote it.
+const reservationFailedBeforeSKU = `{"reason":"insufficient stock for A: requested 2, available 0","at":"2025-03-01T12:00:00Z"}`
+
+// ReservationFailed gained an optional SKU under the same name (an added field whose zero
+// means what the old event meant: the warehouse named no SKU). An event written before it
+// loads as it did, and one without a SKU is still written as it was.
+func TestReservationFailedWithoutSKUStillLoads(t *testing.T) {
+	got, err := Decode(NameReservationFailed, []byte(reservationFailedBeforeSKU))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &ReservationFailed{Reason: "insufficient stock for A: requested 2, available 0", At: t0}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded\n got %#v\nwant %#v", got, want)
+	}
+	o := Rehydrate([]Event{placedV2(), got})
+	if o.ReservationFailed != want.Reason || o.ReservationFailedSKU != "" || o.Version != 2 {
+		t.Fatalf("an old ReservationFailed folds to %+v", o)
+	}
+	if b, err := json.Marshal(*want); err != nil || string(b) != reservationFailedBeforeSKU {
+		t.Fatalf("ReservationFailed without a SKU is written as %s (%v), want %s", b, err, reservationFailedBeforeSKU)
+	}
+	if b, err := json.Marshal(ReservationFailed{Reason: "r", SKU: "A", At: t0}); err != nil || string(b) != `{"reason":"r","sku":"A","at":"2025-03-01T12:00:00Z"}` {
+		t.Fatalf("ReservationFailed with a SKU is written as %s (%v)", b, err)
 	}
 }

@@ -30,7 +30,8 @@ var Topic = eventstore.EventsTopic(StreamType)
 // 2: order lines keep the catalog's name (order.Item.Name).
 // 3: refunds keep what was given back (order.Refunds, was RefundedPayments).
 // 4: UpdatedAt no longer moves with the desk's own events (order.ForStaff).
-const snapshotSchema = 4
+// 5: a failed reservation keeps the SKU the warehouse could not hold (order.ReservationFailedSKU).
+const snapshotSchema = 5
 
 // Load returns an order's current state from its snapshot, one row, or, when it has none
 // in the current layout, by folding its events; an order without events is not found.

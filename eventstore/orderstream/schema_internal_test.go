@@ -18,6 +18,7 @@ var snapshotShapes = map[int]string{
 	2: "78a022d8", // order lines keep the catalog's name (Item.Name)
 	3: "9114c253", // refunds keep what was given back (Refunds)
 	4: "9114c253", // the same shape: UpdatedAt no longer moves with the desk's own events
+	5: "4c212293", // a failed reservation keeps the short SKU (ReservationFailedSKU)
 }
 
 // A snapshot is order.Order as JSON, read back by whichever release loads it. A change to
