@@ -756,6 +756,9 @@ func cancelledBecause(o *order.Order) string {
 	case order.ReasonPaymentFailed:
 		return "the payment did not go through"
 	case order.ReasonOutOfStock:
+		if item := shortItem(o); item != "" {
+			return item + " is out of stock"
+		}
 		return "an item is out of stock"
 	case order.ReasonTimedOut:
 		if o.ReservationID != "" {
@@ -764,4 +767,28 @@ func cancelledBecause(o *order.Order) string {
 		return "it could not be reviewed in time"
 	}
 	return "it could not go ahead"
+}
+
+// shortItem names the line of o the warehouse could not hold as the customer saw it at
+// checkout: its catalog name and SKU, or the SKU of a line without a name (orders placed
+// before names were kept). It is "" when the warehouse named no SKU (events recorded before
+// it was kept, a cancel for another cause) or one that is not o's (a failed reservation by
+// hand, of other lines). The name goes into a one-line plain-text sentence: its whitespace
+// (catalog text may hold line breaks) becomes single spaces, and what Check refuses in text
+// (direction controls, in names stored before they were refused) is dropped.
+func shortItem(o *order.Order) string {
+	sku := o.ReservationFailedSKU
+	if sku == "" {
+		return ""
+	}
+	for _, it := range o.Items {
+		if it.SKU != sku {
+			continue
+		}
+		if name := limits.Text("", strings.Join(strings.Fields(it.Name), " ")).Clean(); name != "" {
+			return name + " (" + sku + ")"
+		}
+		return sku
+	}
+	return ""
 }

@@ -1494,7 +1494,10 @@ func TestProcessOrderEmailText(t *testing.T) {
 		{"cancelled for a failed payment", atPaymentFailed, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
 			[]string{"was cancelled: the payment did not go through. The items reserved"}},
 		{"cancelled out of stock", atOutOfStock, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
-			[]string{"was cancelled: an item is out of stock."}},
+			[]string{"was cancelled: SKU-B is out of stock."}},
+		{"cancelled out of stock by a release outside the workflow", path(atSessionOpen, cancelAs(Cancel{Reason: order.ReasonOutOfStock, Detail: "released"})),
+			ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
+			[]string{"was cancelled: an item is out of stock. The items reserved for it were released."}},
 		{"rejected", atRejected, ev(order.NameOrderCancelled), KindOrderRejected, "Your order could not be accepted", []string{testOrderID, "50,000.00 USD"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1511,6 +1514,42 @@ func TestProcessOrderEmailText(t *testing.T) {
 				}
 			}
 			assert.True(t, found, "no %s notification", tc.kind)
+		})
+	}
+}
+
+// The warehouse names the SKU it could not hold; the cancellation email names that item as
+// the customer saw it at checkout, so a customer of a many-line order knows what to leave
+// out when ordering again. It said only "an item is out of stock" (a probe). The email is
+// one line of plain text: a catalog name's line breaks and direction controls do not go in.
+func TestTheOutOfStockEmailNamesTheItemTheWarehouseCouldNotHold(t *testing.T) {
+	odd := smallOrder()
+	odd.Items[0].Name = "Espresso\n cup \u202eXL"
+	for _, tc := range []struct {
+		name  string
+		order order.PlaceOrder
+		sku   string
+		want  string
+	}{
+		{"a named item by its name and SKU", smallOrder(), "SKU-A", "was cancelled: Espresso cup (SKU-A) is out of stock."},
+		{"an item without a name by its SKU", smallOrder(), "SKU-B", "was cancelled: SKU-B is out of stock."},
+		{"a name on one line, without direction controls", odd, "SKU-A", "was cancelled: Espresso cup XL (SKU-A) is out of stock."},
+		{"a SKU not in the order in the generic words", smallOrder(), "SKU-Z", "was cancelled: an item is out of stock."},
+		{"no SKU in the generic words", smallOrder(), "", "was cancelled: an item is out of stock."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events := history(t, place(tc.order), assess(10))
+			failed := msg(inventory.ReservationFailedName, inventory.ReservationFailed{OrderID: testOrderID, Reason: "insufficient stock", SKU: tc.sku})
+			events = append(events, record(t, events, decideRaw(t, events, State{}, failed, 0))...)
+			require.Equal(t, order.StatusCancelled, order.Rehydrate(events).Status)
+			var bodies []string
+			for _, e := range decideRaw(t, events, State{}, ev(order.NameOrderCancelled), 0) {
+				if n, ok := e.(Notify); ok && n.Kind == KindOrderCancelled {
+					bodies = append(bodies, n.Body)
+				}
+			}
+			require.Len(t, bodies, 1)
+			assert.Contains(t, bodies[0], tc.want)
 		})
 	}
 }
