@@ -775,7 +775,10 @@ func cancelledBecause(o *order.Order) string {
 // it was kept, a cancel for another cause) or one that is not o's (a failed reservation by
 // hand, of other lines). The name goes into a one-line plain-text sentence: its whitespace
 // (catalog text may hold line breaks) becomes single spaces, and what Check refuses in text
-// (direction controls, in names stored before they were refused) is dropped.
+// (direction controls, in names stored before they were refused) is dropped, and a name
+// past maxItemName characters is cut short: a catalog name may run to a thousand, and the
+// mailer sends the body as 8-bit lines, which SMTP bounds at 998 bytes (the SKU still says
+// which item it is).
 func shortItem(o *order.Order) string {
 	sku := o.ReservationFailedSKU
 	if sku == "" {
@@ -785,10 +788,16 @@ func shortItem(o *order.Order) string {
 		if it.SKU != sku {
 			continue
 		}
-		if name := limits.Text("", strings.Join(strings.Fields(it.Name), " ")).Clean(); name != "" {
-			return name + " (" + sku + ")"
+		if name := []rune(limits.Text("", strings.Join(strings.Fields(it.Name), " ")).Clean()); len(name) > 0 {
+			if len(name) > maxItemName {
+				name = append(name[:maxItemName-1], '…')
+			}
+			return string(name) + " (" + sku + ")"
 		}
 		return sku
 	}
 	return ""
 }
+
+// maxItemName is the most characters of an item's name an email sentence takes.
+const maxItemName = 80

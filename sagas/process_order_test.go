@@ -3,6 +3,7 @@ package sagas
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1525,6 +1526,8 @@ func TestProcessOrderEmailText(t *testing.T) {
 func TestTheOutOfStockEmailNamesTheItemTheWarehouseCouldNotHold(t *testing.T) {
 	odd := smallOrder()
 	odd.Items[0].Name = "Espresso\n cup \u202eXL"
+	long := smallOrder()
+	long.Items[0].Name = strings.Repeat("é", 1000)
 	for _, tc := range []struct {
 		name  string
 		order order.PlaceOrder
@@ -1534,6 +1537,7 @@ func TestTheOutOfStockEmailNamesTheItemTheWarehouseCouldNotHold(t *testing.T) {
 		{"a named item by its name and SKU", smallOrder(), "SKU-A", "was cancelled: Espresso cup (SKU-A) is out of stock."},
 		{"an item without a name by its SKU", smallOrder(), "SKU-B", "was cancelled: SKU-B is out of stock."},
 		{"a name on one line, without direction controls", odd, "SKU-A", "was cancelled: Espresso cup XL (SKU-A) is out of stock."},
+		{"a long name cut short", long, "SKU-A", "was cancelled: " + strings.Repeat("é", 79) + "… (SKU-A) is out of stock."},
 		{"a SKU not in the order in the generic words", smallOrder(), "SKU-Z", "was cancelled: an item is out of stock."},
 		{"no SKU in the generic words", smallOrder(), "", "was cancelled: an item is out of stock."},
 	} {
