@@ -90,6 +90,20 @@ func Append(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, 
 	return appendEvents(ctx, tx, stream, expectedVersion, meta, nil, events)
 }
 
+// AppendFirst appends e as stream's first event, or nothing when the stream has one
+// already, and reports whether it appended: an answer that must be a stream's first or
+// none, so a command that comes again (redelivered, or sent again by hand) meets it, or
+// what the stream recorded instead, and is answered once. A writer that got there first
+// meanwhile makes it a conflict, tried again with the rest of the caller's transaction.
+func AppendFirst(ctx context.Context, tx pgx.Tx, stream Stream, meta Metadata, e Event) (bool, error) {
+	recs, err := Load(ctx, tx, stream.ID)
+	if err != nil || len(recs) > 0 {
+		return false, err
+	}
+	_, err = Append(ctx, tx, stream, 0, meta, e)
+	return err == nil, err
+}
+
 // AppendWithSnapshot is Append that also stores snap as the stream's latest state, in the
 // same statement as the events.
 func AppendWithSnapshot(ctx context.Context, tx pgx.Tx, stream Stream, expectedVersion int, meta Metadata, snap Snapshot, events ...Event) ([]Recorded, error) {

@@ -204,13 +204,11 @@ func (s *Service) refuseShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 		return err
 	}
 	stream := eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(orderID)}
-	recs, err := eventstore.Load(ctx, tx, stream.ID)
-	if err != nil || len(recs) > 0 {
-		return err
-	}
-	s.logger.WarnContext(ctx, "delivery: shipment refused", "order_id", orderID, "err", refused)
-	_, err = eventstore.Append(ctx, tx, stream, 0, meta, eventstore.Event{Name: shipping.ShipmentRefusedName,
+	answered, err := eventstore.AppendFirst(ctx, tx, stream, meta, eventstore.Event{Name: shipping.ShipmentRefusedName,
 		Data: shipping.ShipmentRefused{OrderID: orderID, Reason: apperr.ErrorMessage(refused)}})
+	if answered {
+		s.logger.WarnContext(ctx, "delivery: shipment refused", "order_id", orderID, "err", refused)
+	}
 	return err
 }
 

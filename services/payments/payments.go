@@ -242,13 +242,12 @@ func (s *Service) refuseSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err := limits.OrderID(orderID); err != nil {
 		return err
 	}
-	stream, recs, err := paymentStream(ctx, tx, orderID)
-	if err != nil || len(recs) > 0 {
-		return err
-	}
-	s.logger.WarnContext(ctx, "payments: session refused", "order_id", orderID, "err", refused)
-	_, err = eventstore.Append(ctx, tx, stream, 0, meta, eventstore.Event{Name: payment.SessionRefusedName,
+	stream := eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(orderID)}
+	answered, err := eventstore.AppendFirst(ctx, tx, stream, meta, eventstore.Event{Name: payment.SessionRefusedName,
 		Data: payment.SessionRefused{OrderID: orderID, Reason: apperr.ErrorMessage(refused)}})
+	if answered {
+		s.logger.WarnContext(ctx, "payments: session refused", "order_id", orderID, "err", refused)
+	}
 	return err
 }
 
