@@ -53,10 +53,15 @@ func TestDeskOrderPageFollowsTheOrderLive(t *testing.T) {
 	// follows the order without a reload.
 	_, err := s.recordedSession(t.Context(), id)
 	require.NoError(t, err)
+	// The decision's message stays on the page (outside the content the live stream
+	// redraws): cleared, so the message waited for is the one of the page the click loads,
+	// and the marker below is not set on the page it leaves.
+	get(t, alice, chromedp.Evaluate[bool](`document.querySelector('[data-testid=order-message]').replaceChildren() === undefined`))
 	watch(t, s, id, alice,
 		chromedp.Click(chromedp.CSS(`[data-testid=simulate-pay]`)+taken), // in the content the live update replaced
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)),
 	)
+	assert.Contains(t, textOf(t, alice, chromedp.CSS(`[data-testid=flash]`)), "payment simulator sent")
 	get(t, alice, chromedp.Evaluate[bool](`window.__noReload = true`))
 	do(t, alice, chromedp.WaitVisible(chromedp.CSS(`[data-testid=step-delivery][data-state=current]`)))
 	status, _, timeline = orderState(t, alice)
