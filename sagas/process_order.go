@@ -53,7 +53,7 @@ var ProcessOrder = Flow{
 	//    before it is applied once it is recorded.
 	After[order.InventoryReserved](createPaymentSession, waitFor(order.WaitPayment)),
 	On[payment.SessionCreated](onSessionCreated),
-	On[payment.SessionRefused](onSessionRefused),
+	On[payment.SessionRefused](onSessionRefused).IfAccepts(order.CmdRecordPaymentSession),
 	On[PaymentWebhook](onPaymentWebhook),
 	On[payment.SessionFoundPaid](onSessionFoundPaid),
 	//    At the deadline the session is closed first, and the order cancelled once the
@@ -209,8 +209,7 @@ func onSessionCreated(in Input, ev payment.SessionCreated) ([]Effect, error) {
 // if it still waits for one: no session will open, and nobody can pay it. Cancelled, it
 // gives back its stock and its customer is told, as for a payment that failed.
 func onSessionRefused(in Input, ev payment.SessionRefused) ([]Effect, error) {
-	o := in.Order
-	if !o.Status.Accepts(order.CmdRecordPaymentSession) || o.PaymentSessionID != "" {
+	if in.Order.PaymentSessionID != "" {
 		return nil, nil
 	}
 	return []Effect{Cancel{Reason: order.ReasonPaymentFailed, Detail: "the payment service refused to open its session: " + ev.Reason}}, nil
