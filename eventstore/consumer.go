@@ -78,27 +78,54 @@ func KeysOf[C any](msgs []*message.Message, name string, key func(C) string) []s
 // ReadByKey reads the rows of query (which must end where `WHERE <column> = ANY($1)` can
 // follow) for keys, scanning each into a T through fields, and returns them by key(T);
 // a key without a row maps to nil, so a caller can tell "read, none" from "not read"
-// (absent).
-func ReadByKey[T any](ctx context.Context, q Querier, query, column string, keys []string, fields func(*T) []any, key func(*T) string) (map[string]*T, error) {
+// (absent). In the same round trip it reads the version each key's stream (stream(key))
+// has reached, 0 for a stream without events: a command that records the first of its
+// kind on a stream (a session, a shipment) appends after what the stream holds already,
+// a refusal of an earlier command (AppendFirst), where at version 0 it met that refusal
+// at every try. The versions are read first: a row a concurrent writer commits
+// meanwhile is then found by the rows' read, or its event is past the version read, and
+// the caller's append conflicts with it.
+func ReadByKey[T any](ctx context.Context, q Batcher, query, column string, keys []string, fields func(*T) []any, key func(*T) string, stream func(key string) string) (map[string]*T, map[string]int, error) {
 	found := make(map[string]*T, len(keys))
+	versions := make(map[string]int, len(keys))
 	if len(keys) == 0 {
-		return found, nil
+		return found, versions, nil
 	}
-	rows, err := q.Query(ctx, query+` WHERE `+column+` = ANY($1)`, keys)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range keys {
+	streams := make([]string, len(keys))
+	for i, k := range keys {
 		found[k] = nil
+		streams[i] = stream(k)
 	}
-	var row T
-	_, err = pgx.ForEachRow(rows, fields(&row), func() error {
-		r := row
-		found[key(&r)] = &r
-		return nil
+	b := &pgx.Batch{}
+	b.Queue(versionsSQL, keys, streams).Query(func(rows pgx.Rows) error {
+		var k string
+		var v int
+		_, err := pgx.ForEachRow(rows, []any{&k, &v}, func() error {
+			versions[k] = v
+			return nil
+		})
+		return err
 	})
-	return found, err
+	b.Queue(query+` WHERE `+column+` = ANY($1)`, keys).Query(func(rows pgx.Rows) error {
+		var row T
+		_, err := pgx.ForEachRow(rows, fields(&row), func() error {
+			r := row
+			found[key(&r)] = &r
+			return nil
+		})
+		return err
+	})
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, err
+	}
+	return found, versions, nil
 }
+
+// versionsSQL is the version the stream $2[i] of each key $1[i] has reached, 0 for one
+// without events: a probe of the events' (stream_id, stream_version) index a key.
+const versionsSQL = `
+	SELECT k.key, coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = k.stream), 0)
+	FROM unnest($1::text[], $2::text[]) AS k(key, stream)`
 
 // topicKey is the metadata key under which a consumer records the physical topic a
 // message was read from, for spans and dead letters.

@@ -66,13 +66,16 @@ var ProcessOrder = Flow{
 	After[order.PaymentCompleted](createShipment),
 	On[shipping.ShipmentCreated](recordShipment).IfAccepts(order.CmdCreateShipment),
 	On[shipping.ShipmentRefused](onShipmentRefused).IfAccepts(order.CmdCreateShipment),
-	After[order.ShipmentCreated](waitFor(order.WaitDelivery), applyEarlyDeliveries),
+	//    A shipment booked after a refusal (a command an operator corrected by hand) ships
+	//    the order, and settles the refusal's ticket.
+	After[order.ShipmentCreated](waitFor(order.WaitDelivery), applyEarlyDeliveries,
+		closeTicket(TicketShipmentRefused, "the delivery service booked the shipment after all")),
 	On[shipping.Webhook](onDeliveryWebhook),
 	OnDeadline(order.WaitDelivery, openTicket(TicketDeliveryOverdue, "no delivery confirmation before the deadline")),
 
 	// 6. Delivered: complete and send the completion email; an overdue ticket is moot.
 	After[order.OrderDelivered](complete).IfAccepts(order.CmdComplete),
-	After[order.OrderDelivered](closeOverdueTicket("the courier confirmed the delivery after the deadline")),
+	After[order.OrderDelivered](closeTicket(TicketDeliveryOverdue, "the courier confirmed the delivery after the deadline")),
 	After[order.OrderCompleted](notify(KindOrderCompleted)),
 
 	// Compensation: a cancelled order gives back its stock, closes its payment session and
@@ -82,7 +85,7 @@ var ProcessOrder = Flow{
 	On[payment.Refunded](recordRefund),
 	On[payment.RefundReport](onRefundReport),
 	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed"),
-		closeOverdueTicket("the courier reported the delivery as failed: see the delivery_failed ticket")),
+		closeTicket(TicketDeliveryOverdue, "the courier reported the delivery as failed: see the delivery_failed ticket")),
 }
 
 func assessRisk(in Input) ([]Effect, error) {
@@ -507,14 +510,14 @@ func applyEarlyDeliveries(in Input) ([]Effect, error) {
 
 func complete(Input) ([]Effect, error) { return []Effect{Complete{}}, nil }
 
-// closeOverdueTicket closes the order's delivery_overdue ticket, if one is open: the
-// courier has answered after the deadline, as resolution says.
-func closeOverdueTicket(resolution string) Step {
+// closeTicket closes the order's ticket of kind, if one is open: what it asked a person
+// to settle has come, as resolution says.
+func closeTicket(kind, resolution string) Step {
 	return func(in Input) ([]Effect, error) {
-		if !in.Order.TicketOpen(TicketDeliveryOverdue) {
+		if !in.Order.TicketOpen(kind) {
 			return nil, nil
 		}
-		return []Effect{CloseTicket{Kind: TicketDeliveryOverdue, Resolution: resolution}}, nil
+		return []Effect{CloseTicket{Kind: kind, Resolution: resolution}}, nil
 	}
 }
 

@@ -373,6 +373,8 @@ func shipmentRefusedMsg() Message {
 const refusedShipmentReason = "the delivery service refused the order's shipment: address.name is too long; " +
 	"the order is paid and stays awaiting_shipment: ship it by hand, or refund it"
 
+const shipmentBookedAfterAll = "the delivery service booked the shipment after all"
+
 func sessionCreatedMsg() Message { return sessionCreatedFor(100_00, "USD") }
 
 func sessionCreatedFor(amount int64, currency string) Message {
@@ -1206,6 +1208,18 @@ func TestProcessOrderShipping(t *testing.T) {
 		},
 		{name: "shipment refused once the shipment is recorded does nothing", steps: atAwaitingDelivery, msg: shipmentRefusedMsg()},
 		{name: "shipment created before payment does nothing", steps: atSessionOpen, msg: shipmentCreatedMsg()},
+		{
+			name:  "shipment created after a refusal records it: an operator corrected the command",
+			steps: path(atAwaitingShipment, ticketStep(TicketShipmentRefused, refusedShipmentReason)), msg: shipmentCreatedMsg(),
+			want:    []Effect{RecordShipment{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1"}},
+			records: []order.Event{order.ShipmentCreated{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1", At: testRunAt}},
+		},
+		{
+			name:  "shipment_created after a refusal closes its ticket: the order ships",
+			steps: path(atAwaitingShipment, ticketStep(TicketShipmentRefused, refusedShipmentReason), ship("shp-1")), msg: ev(order.NameShipmentCreated),
+			want:    []Effect{deliveryDeadline, CloseTicket{Kind: TicketShipmentRefused, Resolution: shipmentBookedAfterAll}},
+			records: []order.Event{order.TicketClosed{Kind: TicketShipmentRefused, By: Actor, Resolution: shipmentBookedAfterAll, At: testRunAt}},
+		},
 
 		{
 			name:  "shipment_created arms the delivery deadline",

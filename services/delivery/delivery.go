@@ -119,22 +119,32 @@ func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message
 
 // knownShipments is what a batch of commands knows of its orders' shipments: read once
 // for the batch, then kept as its commands book them. An order read without a shipment
-// maps to nil; an order not read is absent.
-type knownShipments map[string]*Shipment
+// maps to nil in shipments; an order not read is absent. versions holds the version each
+// order's shipment stream had reached, which a shipment's event follows: a refusal of an
+// earlier command may be there (refuseShipment).
+type knownShipments struct {
+	shipments map[string]*Shipment
+	versions  map[string]int
+}
 
 // readShipments reads the shipments of the orders msgs ask shipments for.
 func readShipments(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (knownShipments, error) {
-	orders := eventstore.KeysOf(msgs, shipping.CreateShipmentName, func(cmd shipping.CreateShipment) string { return cmd.OrderID })
-	known, err := eventstore.ReadByKey(ctx, tx, shipmentColumns, "order_id", orders, shipmentFields, func(sh *Shipment) string { return sh.OrderID })
+	return readShipmentsOf(ctx, tx, eventstore.KeysOf(msgs, shipping.CreateShipmentName, func(cmd shipping.CreateShipment) string { return cmd.OrderID }))
+}
+
+// readShipmentsOf reads the shipments of orders, and their shipment streams' versions.
+func readShipmentsOf(ctx context.Context, tx pgx.Tx, orders []string) (knownShipments, error) {
+	shipments, versions, err := eventstore.ReadByKey(ctx, tx, shipmentColumns, "order_id", orders, shipmentFields,
+		func(sh *Shipment) string { return sh.OrderID }, shipping.StreamID)
 	if err != nil {
-		return nil, fmt.Errorf("read shipments: %w", err)
+		return knownShipments{}, fmt.Errorf("read shipments: %w", err)
 	}
-	for _, sh := range known {
+	for _, sh := range shipments {
 		if sh != nil {
 			*sh = sh.utc()
 		}
 	}
-	return known, nil
+	return knownShipments{shipments: shipments, versions: versions}, nil
 }
 
 // handleCommand dispatches on the message name. An unknown name is acked and logged rather
@@ -150,7 +160,7 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		}
 		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
 		if err := cmd.Validate(); err != nil {
-			return s.refuseShipment(ctx, tx, meta, cmd.OrderID, err)
+			return s.refuseShipment(ctx, tx, meta, cmd.OrderID, err, known)
 		}
 		_, _, err := s.createShipment(ctx, tx, meta, cmd, known)
 		return err
@@ -189,7 +199,11 @@ func (s *Service) createShipmentAs(ctx context.Context, tx pgx.Tx, meta eventsto
 	if err := cmd.Validate(); err != nil {
 		return Shipment{}, false, err
 	}
-	return s.createShipment(ctx, tx, meta, cmd, nil)
+	known, err := readShipmentsOf(ctx, tx, []string{cmd.OrderID})
+	if err != nil {
+		return Shipment{}, false, err
+	}
+	return s.createShipment(ctx, tx, meta, cmd, known)
 }
 
 // refuseShipment answers a CreateShipment command that fails the contract (refused) with
@@ -197,9 +211,10 @@ func (s *Service) createShipmentAs(ctx context.Context, tx pgx.Tx, meta eventsto
 // person: dead-lettered, it left the order at awaiting_shipment for ever, which has no
 // deadline. The answer is the order's first shipment event or none: a command that comes
 // again (redelivered, or sent again by hand) meets it, or the order's shipment, and is
-// acknowledged. A command naming no order it could be about cannot be answered, and is
-// dead-lettered.
-func (s *Service) refuseShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, refused error) error {
+// acknowledged; a valid command for the order books its shipment after it (known learns
+// the refusal's version). A command naming no order it could be about cannot be
+// answered, and is dead-lettered.
+func (s *Service) refuseShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, refused error, known knownShipments) error {
 	if err := limits.OrderID(orderID); err != nil {
 		return err
 	}
@@ -208,22 +223,21 @@ func (s *Service) refuseShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 		Data: shipping.ShipmentRefused{OrderID: orderID, Reason: apperr.ErrorMessage(refused)}})
 	if answered {
 		s.logger.WarnContext(ctx, "delivery: shipment refused", "order_id", orderID, "err", refused)
+		known.versions[orderID] = 1
 	}
 	return err
 }
 
 // createShipment is CreateShipment for a valid cmd, with the metadata of what it appends,
-// and what the caller's batch knows of the order's shipment, if it read it (known; nil
-// when not).
+// and what the caller knows of the order's shipment and shipment stream (known, which
+// must have read the order). The shipment's event follows what the stream holds: a
+// refusal of an earlier command for the order, when one was refused (refuseShipment),
+// which a corrected command met at version 0 at every try until it was dead-lettered
+// (or, through the procedure, answered 409).
 func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment, known knownShipments) (Shipment, bool, error) {
 	// A redelivered command finds its shipment before anything is written: on the
 	// consumer's pipeline the insert's outcome is known only at the commit.
-	switch found, read := known[cmd.OrderID]; {
-	case !read:
-		if existing, err := shipmentByOrder(ctx, tx, cmd.OrderID, false); apperr.ErrorCode(err) != apperr.CodeNotFound {
-			return existing, false, err
-		}
-	case found != nil:
+	if found := known.shipments[cmd.OrderID]; found != nil {
 		return *found, false, nil
 	}
 	now := s.now()
@@ -264,7 +278,7 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 		}
 		return existing, false, err
 	}
-	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(cmd.OrderID)}, 0, meta,
+	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(cmd.OrderID)}, known.versions[cmd.OrderID], meta,
 		eventstore.Event{Name: shipping.ShipmentCreatedName, Data: shipping.ShipmentCreated{
 			OrderID:        sh.OrderID,
 			ShipmentID:     sh.ShipmentID,
@@ -274,9 +288,7 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 	if err != nil {
 		return Shipment{}, false, err
 	}
-	if known != nil {
-		known[cmd.OrderID] = &sh
-	}
+	known.shipments[cmd.OrderID] = &sh
 	return sh, true, nil
 }
 

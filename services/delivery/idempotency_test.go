@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 )
 
@@ -102,4 +103,59 @@ func TestARefusedShipmentCommandIsAnsweredOnce(t *testing.T) {
 	var shipments int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM delivery.shipments WHERE order_id = 'o-refused'`).Scan(&shipments))
 	assert.Zero(t, shipments, "nothing booked")
+}
+
+// A valid shipment command for an order whose command was refused before (a corrected
+// command an operator writes by hand, or sends through the procedure) books the
+// shipment, its event after the refusal on the order's shipment stream, whether it comes
+// alone, in the refusal's batch, or through a caller's own transaction. It was appended
+// where the refusal stood, met it at every try and was dead-lettered after five (the
+// procedure answered 409). A refused command that comes again afterwards is answered
+// already.
+func TestAValidShipmentCommandAfterARefusalBooksTheShipment(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	command := func(id string, cmd shipping.CreateShipment) *message.Message {
+		raw, err := json.Marshal(cmd)
+		require.NoError(t, err)
+		msg := message.NewMessage(id, raw)
+		msg.Metadata.Set("name", shipping.CreateShipmentName)
+		return msg
+	}
+	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+	}
+	refused := func(orderID string) shipping.CreateShipment {
+		return shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 0}}}
+	}
+	valid := func(orderID string) shipping.CreateShipment {
+		return shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 2}}}
+	}
+	pgtest.Run(t, pool, handle(command("m-refused", refused("o-alone"))))
+	pgtest.HandleTwice(t, pool, "the corrected command", handle(command("m-by-hand", valid("o-alone"))))
+	pgtest.Run(t, pool, handle(command("m-refused-again", refused("o-alone"))))
+
+	pgtest.Run(t, pool, handle(command("m-batch-refused", refused("o-batch")), command("m-batch-by-hand", valid("o-batch"))))
+
+	pgtest.Run(t, pool, handle(command("m-call-refused", refused("o-call"))))
+	pgtest.Run(t, pool, func(ctx context.Context, tx pgx.Tx) error {
+		_, created, err := s.CreateShipment(ctx, tx, valid("o-call"))
+		assert.True(t, created)
+		return err
+	})
+
+	for _, orderID := range []string{"o-alone", "o-batch", "o-call"} {
+		recs, err := eventstore.Load(ctx, pool, shipping.StreamID(orderID))
+		require.NoError(t, err)
+		var names []string
+		for i, rec := range recs {
+			assert.Equal(t, i+1, rec.Version)
+			names = append(names, rec.Name)
+		}
+		assert.Equal(t, []string{shipping.ShipmentRefusedName, shipping.ShipmentCreatedName}, names, orderID)
+		var shipments int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM delivery.shipments WHERE order_id = $1`, orderID).Scan(&shipments))
+		assert.Equal(t, 1, shipments, orderID)
+	}
 }

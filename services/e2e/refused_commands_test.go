@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +100,77 @@ func TestACommandAServiceRefusesIsAnsweredNotDeadLettered(t *testing.T) {
 	var dead int
 	require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&dead))
 	assert.Zero(t, dead, "no command left for an operator")
+}
+
+// A valid command an operator sends by hand after a refusal (the order's data corrected)
+// is carried out, its event after the refusal on the service's stream; it was appended
+// where the refusal stood, met it at every try and was dead-lettered after five. The
+// saga then does with it what the order's state says: the paid order's shipment is
+// recorded, the order waits for its delivery and its shipment_refused ticket is closed;
+// the session of the order the refusal cancelled is closed at once, and its customer is
+// not asked to pay.
+func TestAValidCommandSentByHandAfterARefusalIsCarriedOut(t *testing.T) {
+	s := start(t, defaultOptions())
+	price := order.Cents(50_00)
+	items := []order.Item{{SKU: "SKU-001", Quantity: 2, UnitPrice: &price}}
+	total := order.Money{Amount: 100_00, Currency: "USD"}
+	unpayable := s.placedEarlier(t, order.OrderPlaced{CustomerID: "c-old", CustomerEmail: "ann.example.com", Items: items, Total: total})
+	s.waitStatus(t, unpayable, "cancelled")
+	s.waitNotification(t, unpayable, "order_cancelled")
+	long := &order.Address{Name: strings.Repeat("n", limits.MaxAddressField+1), Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US"}
+	unshippable := s.placedEarlier(t, order.OrderPlaced{CustomerID: "c-old", CustomerEmail: "ann@example.com", Items: items, Total: total,
+		ShippingAddress: long, BillingAddress: long})
+	s.waitStatus(t, unshippable, "awaiting_payment")
+	s.pay(t, unshippable, "completed")
+	s.waitTicket(t, unshippable, "shipment_refused")
+
+	ctx := context.Background()
+	byHand := func(topic, orderID, name string, data any) {
+		t.Helper()
+		require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			return eventstore.Send(ctx, tx, topic, eventstore.Metadata{CorrelationID: orderID, Actor: "operator"}, eventstore.Message{Name: name, Data: data})
+		}))
+	}
+	byHand(payment.CommandsTopic, unpayable, payment.CreateSessionName,
+		payment.CreateSession{OrderID: unpayable, Amount: int64(total.Amount), Currency: total.Currency, CustomerEmail: "ann@example.com"})
+	byHand(shipping.CommandsTopic, unshippable, shipping.CreateShipmentName, shipping.CreateShipment{OrderID: unshippable,
+		Lines:   []shipping.Line{{SKU: "SKU-001", Quantity: 2}},
+		Address: &shipping.Address{Name: "Ann Smith", Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US"}})
+	s.waitLag(t, "payments", s.payments)
+	s.waitLag(t, "delivery", s.delivery)
+	var dead int
+	require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&dead))
+	require.Zero(t, dead, "each command carried out, not left for an operator")
+
+	s.waitStatus(t, unshippable, "awaiting_delivery")
+	if !poll(10*time.Millisecond, func() bool {
+		var tickets struct {
+			Tickets []struct{ Kind, Status string } `json:"tickets"`
+		}
+		require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/support-tickets?orderId="+unshippable, nil, operator(), &tickets))
+		return len(tickets.Tickets) == 1 && tickets.Tickets[0].Kind == "shipment_refused" && tickets.Tickets[0].Status == "closed"
+	}) {
+		t.Fatalf("the shipment_refused ticket of %s is not closed: %v", unshippable, s.tickets(t, unshippable))
+	}
+
+	if !poll(10*time.Millisecond, func() bool {
+		var status string
+		require.NoError(t, s.db.QueryRow(ctx, `SELECT status FROM payments.sessions WHERE order_id = $1`, unpayable).Scan(&status))
+		return status == "expired"
+	}) {
+		t.Fatalf("the late session of %s, cancelled, was not closed", unpayable)
+	}
+	s.waitLag(t, "orders", s.orders)
+	assert.Equal(t, "cancelled", s.order(t, unpayable).Status)
+	assert.Equal(t, []string{"order_cancelled"}, s.notifications(t, unpayable), "no confirmation asking to pay a cancelled order")
+	for stream, want := range map[string][]string{
+		payment.StreamID(unpayable):    {payment.SessionRefusedName, payment.SessionCreatedName},
+		shipping.StreamID(unshippable): {shipping.ShipmentRefusedName, shipping.ShipmentCreatedName},
+	} {
+		rows, err := s.db.Query(ctx, `SELECT event_name FROM events WHERE stream_id = $1 ORDER BY stream_version`, stream)
+		require.NoError(t, err)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		assert.Equal(t, want, names, stream)
+	}
 }

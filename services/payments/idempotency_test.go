@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/services/payments/stripemock"
 )
@@ -188,6 +189,54 @@ func TestARefusedSessionCommandIsAnsweredOnce(t *testing.T) {
 	var sessions int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.sessions WHERE order_id = 'o-refused'`).Scan(&sessions))
 	assert.Zero(t, sessions, "nothing to pay")
+}
+
+// A valid session command for an order whose command was refused before (a corrected
+// command an operator writes by hand) opens the session, its event after the refusal on
+// the order's payment stream, whether it comes alone, in the refusal's batch, or through
+// a caller's own transaction. It was appended where the refusal stood, met it at every
+// try and was dead-lettered after five. A refused command that comes again afterwards is
+// answered already.
+func TestAValidSessionCommandAfterARefusalOpensTheSession(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+	}
+	refused := func(orderID string) payment.CreateSession {
+		return payment.CreateSession{OrderID: orderID, Amount: 500, Currency: "EUR", CustomerEmail: "ann.example.com"}
+	}
+	valid := func(orderID string) payment.CreateSession {
+		return payment.CreateSession{OrderID: orderID, Amount: 500, Currency: "EUR", CustomerEmail: "ann@example.com"}
+	}
+	pgtest.Run(t, pool, handle(command(t, "m-refused", payment.CreateSessionName, refused("o-alone"))))
+	pgtest.HandleTwice(t, pool, "the corrected command", handle(command(t, "m-by-hand", payment.CreateSessionName, valid("o-alone"))))
+	pgtest.Run(t, pool, handle(command(t, "m-refused-again", payment.CreateSessionName, refused("o-alone"))))
+
+	pgtest.Run(t, pool, handle(command(t, "m-batch-refused", payment.CreateSessionName, refused("o-batch")),
+		command(t, "m-batch-by-hand", payment.CreateSessionName, valid("o-batch"))))
+
+	pgtest.Run(t, pool, handle(command(t, "m-call-refused", payment.CreateSessionName, refused("o-call"))))
+	pgtest.Run(t, pool, func(ctx context.Context, tx pgx.Tx) error {
+		_, created, err := s.CreateSession(ctx, tx, valid("o-call"))
+		assert.True(t, created)
+		return err
+	})
+
+	for _, orderID := range []string{"o-alone", "o-batch", "o-call"} {
+		recs, err := eventstore.Load(ctx, pool, payment.StreamID(orderID))
+		require.NoError(t, err)
+		var names []string
+		for i, rec := range recs {
+			assert.Equal(t, i+1, rec.Version)
+			names = append(names, rec.Name)
+		}
+		assert.Equal(t, []string{payment.SessionRefusedName, payment.SessionCreatedName}, names, orderID)
+		var sessions int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.sessions WHERE order_id = $1`, orderID).Scan(&sessions))
+		assert.Equal(t, 1, sessions, orderID)
+	}
 }
 
 // A session the simulator settled paid while the orders service could not be told (its

@@ -150,22 +150,32 @@ func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message
 
 // knownSessions is what a batch of commands knows of its orders' sessions: read once for
 // the batch, then kept as its commands create them. An order read without a session
-// maps to nil; an order not read is absent.
-type knownSessions map[string]*Session
+// maps to nil in sessions; an order not read is absent. versions holds the version each
+// order's payment stream had reached, which a session's event follows: a refusal of an
+// earlier command may be there (refuseSession).
+type knownSessions struct {
+	sessions map[string]*Session
+	versions map[string]int
+}
 
 // readSessions reads the sessions of the orders msgs ask sessions for.
 func readSessions(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (knownSessions, error) {
-	orders := eventstore.KeysOf(msgs, payment.CreateSessionName, func(cmd payment.CreateSession) string { return cmd.OrderID })
-	known, err := eventstore.ReadByKey(ctx, tx, sessionColumns, "order_id", orders, sessionFields, func(s *Session) string { return s.OrderID })
+	return readSessionsOf(ctx, tx, eventstore.KeysOf(msgs, payment.CreateSessionName, func(cmd payment.CreateSession) string { return cmd.OrderID }))
+}
+
+// readSessionsOf reads the sessions of orders, and their payment streams' versions.
+func readSessionsOf(ctx context.Context, tx pgx.Tx, orders []string) (knownSessions, error) {
+	sessions, versions, err := eventstore.ReadByKey(ctx, tx, sessionColumns, "order_id", orders, sessionFields,
+		func(s *Session) string { return s.OrderID }, payment.StreamID)
 	if err != nil {
-		return nil, fmt.Errorf("read payment sessions: %w", err)
+		return knownSessions{}, fmt.Errorf("read payment sessions: %w", err)
 	}
-	for _, sess := range known {
+	for _, sess := range sessions {
 		if sess != nil {
 			*sess = sess.utc()
 		}
 	}
-	return known, nil
+	return knownSessions{sessions: sessions, versions: versions}, nil
 }
 
 // handleCommand dispatches on the message name. An unknown name is acked and logged rather
@@ -181,7 +191,7 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		}
 		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
 		if err := cmd.Validate(); err != nil {
-			return s.refuseSession(ctx, tx, meta, cmd.OrderID, err)
+			return s.refuseSession(ctx, tx, meta, cmd.OrderID, err, known)
 		}
 		_, _, err := s.createSession(ctx, tx, meta, cmd, known)
 		return err
@@ -229,16 +239,21 @@ func (s *Service) CreateSession(ctx context.Context, tx pgx.Tx, cmd payment.Crea
 	if err := cmd.Validate(); err != nil {
 		return Session{}, false, err
 	}
-	return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd, nil)
+	known, err := readSessionsOf(ctx, tx, []string{cmd.OrderID})
+	if err != nil {
+		return Session{}, false, err
+	}
+	return s.createSession(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd, known)
 }
 
 // refuseSession answers a CreateSession command that fails the contract (refused) with
 // SessionRefused, so the saga cancels its order, which waits for a session: dead-lettered,
 // it left the order waiting for its payment deadline, its stock held. The answer is the
 // order's first payment event or none: a command that comes again (redelivered, or sent
-// again by hand) meets it, or the order's session, and is acknowledged. A command naming
-// no order it could be about cannot be answered, and is dead-lettered.
-func (s *Service) refuseSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, refused error) error {
+// again by hand) meets it, or the order's session, and is acknowledged; a valid command
+// for the order opens its session after it (known learns the refusal's version). A
+// command naming no order it could be about cannot be answered, and is dead-lettered.
+func (s *Service) refuseSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, refused error, known knownSessions) error {
 	if err := limits.OrderID(orderID); err != nil {
 		return err
 	}
@@ -247,13 +262,17 @@ func (s *Service) refuseSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		Data: payment.SessionRefused{OrderID: orderID, Reason: apperr.ErrorMessage(refused)}})
 	if answered {
 		s.logger.WarnContext(ctx, "payments: session refused", "order_id", orderID, "err", refused)
+		known.versions[orderID] = 1
 	}
 	return err
 }
 
 // createSession is CreateSession for a valid cmd, with the metadata of what it appends,
-// and what the caller's batch knows of the order's session, if it read it (known; nil
-// when not).
+// and what the caller knows of the order's session and payment stream (known, which
+// must have read the order). The session's event follows what the stream holds: a
+// refusal of an earlier command for the order, when one was refused (refuseSession),
+// which a corrected command sent by hand met at version 0 at every try until it was
+// dead-lettered.
 func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd payment.CreateSession, known knownSessions) (Session, bool, error) {
 	if existing, err := s.existingSession(ctx, tx, cmd, known); apperr.ErrorCode(err) != apperr.CodeNotFound {
 		return existing, false, err
@@ -303,14 +322,14 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return Session{}, false, fmt.Errorf("insert payment session: %w", err)
 	}
 	if !eventstore.Queues(tx) && tag.RowsAffected() == 0 {
-		existing, err := s.existingSession(ctx, tx, cmd, nil)
+		existing, err := s.existingSession(ctx, tx, cmd, knownSessions{})
 		if apperr.ErrorCode(err) == apperr.CodeNotFound {
 			// Only possible under a snapshot older than the winner's commit; retrying sees it.
 			return Session{}, false, apperr.Errorf(apperr.CodeConflict, "a payment session for order %s is being created concurrently; retry", cmd.OrderID)
 		}
 		return existing, false, err
 	}
-	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(cmd.OrderID)}, 0, meta,
+	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(cmd.OrderID)}, known.versions[cmd.OrderID], meta,
 		eventstore.Event{Name: payment.SessionCreatedName, Data: payment.SessionCreated{
 			OrderID:   sess.OrderID,
 			SessionID: sess.SessionID,
@@ -322,9 +341,7 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err != nil {
 		return Session{}, false, err
 	}
-	if known != nil {
-		known[cmd.OrderID] = &sess
-	}
+	known.sessions[cmd.OrderID] = &sess
 	return sess, true, nil
 }
 
@@ -417,11 +434,11 @@ func (s *Service) reportOnce(ctx context.Context, tx pgx.Tx, meta eventstore.Met
 
 // existingSession returns the order's session if it has one (a not-found error otherwise),
 // warning when it is not for what cmd asks: the first is kept. It reads it unless known
-// holds it.
+// has read it.
 func (s *Service) existingSession(ctx context.Context, tx pgx.Tx, cmd payment.CreateSession, known knownSessions) (Session, error) {
 	var existing Session
 	var err error
-	switch found, read := known[cmd.OrderID]; {
+	switch found, read := known.sessions[cmd.OrderID]; {
 	case !read:
 		existing, err = sessionWhere(ctx, tx, "order_id", cmd.OrderID, false)
 	case found == nil:
