@@ -350,4 +350,8 @@ const (
 	// TicketShipmentRefused: the delivery service refused a paid order's shipment by its
 	// contract (data an earlier release accepted); nothing will ship it.
 	TicketShipmentRefused = "shipment_refused"
+	// TicketRefundRefused: the payment service refused for good to refund a payment the
+	// order gives back (a payment of another order, a command its contract refuses);
+	// nothing was given back.
+	TicketRefundRefused = "refund_refused"
 )

@@ -80,9 +80,11 @@ var ProcessOrder = Flow{
 
 	// Compensation: a cancelled order gives back its stock, closes its payment session and
 	// tells the customer, and money taken for it anyway is refunded (the refund recorded,
-	// and a ticket says so); a failed delivery becomes a support ticket.
+	// and a ticket says so; a refund the payment service refuses goes to a person with a
+	// ticket); a failed delivery becomes a support ticket.
 	After[order.OrderCancelled](releaseReservation, expireSession, notifyCancellation, refundEarlyPayment),
 	On[payment.Refunded](recordRefund),
+	On[payment.RefundRefused](onRefundRefused),
 	On[payment.RefundReport](onRefundReport),
 	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed"),
 		closeTicket(TicketDeliveryOverdue, "the courier reported the delivery as failed: see the delivery_failed ticket")),
@@ -691,6 +693,17 @@ func onRefundReport(in Input, r payment.RefundReport) ([]Effect, error) {
 		OpenTicket{Kind: TicketRefundedOutside, Reason: fmt.Sprintf("payment %s refunded %s at the payment provider as %s, not by Ordermill, while the order is %s: decide whether it goes on",
 			apperr.Excerpt(r.PaymentID), part, apperr.Excerpt(r.RefundID), o.Status)},
 	}, nil
+}
+
+// onRefundRefused hands a refund the payment service refused for good (a payment made for
+// another order, or a command its contract refuses) to a person with a refund_refused
+// ticket: nothing was given back, and the money stays taken until someone does. The
+// command was dead-lettered, with nothing on the order to say so, until a person found
+// it. A second payment's refusal is a comment on the ticket.
+func onRefundRefused(_ Input, ev payment.RefundRefused) ([]Effect, error) {
+	return []Effect{OpenTicket{Kind: TicketRefundRefused, Reason: fmt.Sprintf(
+		"the payment service refused to refund payment %s: %s; nothing was given back: refund it by hand, or say here why not",
+		apperr.Excerpt(ev.PaymentID), ev.Reason)}}, nil
 }
 
 func notifyCancellation(in Input) ([]Effect, error) {

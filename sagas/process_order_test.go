@@ -375,6 +375,15 @@ const refusedShipmentReason = "the delivery service refused the order's shipment
 
 const shipmentBookedAfterAll = "the delivery service booked the shipment after all"
 
+func refundRefusedMsg(paymentID string) Message {
+	return msg(payment.RefundRefusedName, payment.RefundRefused{OrderID: testOrderID, PaymentID: paymentID, Reason: "it was made for order ord-other; nothing refunded"})
+}
+
+func refusedRefundReason(paymentID string) string {
+	return "the payment service refused to refund payment " + paymentID + ": it was made for order ord-other; nothing refunded; " +
+		"nothing was given back: refund it by hand, or say here why not"
+}
+
 func sessionCreatedMsg() Message { return sessionCreatedFor(100_00, "USD") }
 
 func sessionCreatedFor(amount int64, currency string) Message {
@@ -1072,6 +1081,16 @@ func TestProcessOrderPayment(t *testing.T) {
 			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-2", RefundID: "re-2", Amount: 100_00, Currency: "USD", At: testRunAt}},
 		},
 		{name: "payment webhook failed for a cancelled order does nothing", steps: atPaymentFailed, msg: payWebhook(payment.StatusFailed, "pay-1", "card declined")},
+		{
+			name:  "a refund the payment service refused opens a ticket: the money stays taken",
+			steps: atPaymentTimedOut, msg: refundRefusedMsg("pay-1"),
+			want: []Effect{ticket(TicketRefundRefused, refusedRefundReason("pay-1"))},
+		},
+		{
+			name:  "a second payment's refund refused goes to the same ticket kind (a comment)",
+			steps: path(atPaymentTimedOut, ticketStep(TicketRefundRefused, refusedRefundReason("pay-1"))), msg: refundRefusedMsg("pay-2"),
+			want: []Effect{ticket(TicketRefundRefused, refusedRefundReason("pay-2"))},
+		},
 
 		{
 			name:  "the order's payment refunded at the provider is recorded, and a ticket asks whether the order goes on",
@@ -1618,6 +1637,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		order.NameOrderDelivered, order.NameOrderCompleted,
 		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName, inventory.ReleasedName,
 		payment.SessionFoundPaidName, payment.SessionExpiredName, payment.SessionRefusedName, shipping.ShipmentRefusedName,
+		payment.RefundRefusedName,
 	}
 	names := ProcessOrder.Names()
 	for _, n := range declared {

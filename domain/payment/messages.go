@@ -44,6 +44,8 @@ const (
 	SessionExpiredName = "payment.session_expired.v1"
 	// SessionRefusedName is the stored name of SessionRefused.
 	SessionRefusedName = "payment.session_refused.v1"
+	// RefundRefusedName is the stored name of RefundRefused.
+	RefundRefusedName = "payment.refund_refused.v1"
 )
 
 // ReasonSessionExpired is the failure a provider reports when the session expired unpaid
@@ -275,6 +277,19 @@ func (r Refund) Validate() error {
 	return limits.Check(limits.ID("orderId", r.OrderID), limits.ID("paymentId", r.PaymentID),
 		limits.ID("sessionId", r.SessionID), limits.Text("reason", r.Reason))
 }
+
+// RefundRefused records that the service refused an order's Refund for good: by this
+// contract (Validate), or because the payment was made for another order. Nothing was
+// given back, so it is answered, once a payment, for a person to settle: the money stays
+// taken until someone does.
+type RefundRefused struct {
+	OrderID   string `json:"orderId"`
+	PaymentID string `json:"paymentId"`
+	Reason    string `json:"reason"`
+}
+
+// MessageName is the name RefundRefused travels under, so a consumer can subscribe by type.
+func (RefundRefused) MessageName() string { return RefundRefusedName }
 
 // Refunded records that the provider refunded a payment (RefundID is the provider's).
 type Refunded struct {

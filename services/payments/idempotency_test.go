@@ -239,6 +239,52 @@ func TestAValidSessionCommandAfterARefusalOpensTheSession(t *testing.T) {
 	}
 }
 
+// A refund command the contract refuses (a payment made for another order, or a command
+// it cannot take) is answered with RefundRefused, once a payment however often it comes,
+// so that the saga opens a ticket on the order: it was dead-lettered, and the money
+// stayed taken, with nothing on the order to say so, until a person found the dead
+// letter. A corrected command for the same payment is carried out after it, and one
+// naming no order cannot be answered: it fails, for the dead letters.
+func TestARefusedRefundCommandIsAnsweredOnceAPayment(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	now := time.Now()
+	_, err := pool.Exec(ctx, `
+		INSERT INTO payments.sessions (session_id, order_id, amount, currency, url, status, payment_id, created_at, updated_at, expires_at)
+		VALUES ('cs_paid', 'o-paid', 5000, 'USD', 'http://pay/cs_paid', 'completed', 'pi_paid', $1, $1, $2)`, now, now.Add(time.Hour))
+	require.NoError(t, err)
+	handle := func(msg *message.Message) func(ctx context.Context, tx pgx.Tx) error {
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) })
+	}
+	theirs := payment.Refund{OrderID: "o-asks", PaymentID: "pi_paid", Amount: 5000, Currency: "USD", Reason: "a payment the order refused"}
+	pgtest.HandleTwice(t, pool, "the refused refund again", handle(command(t, "m-theirs", payment.RefundName, theirs)))
+	pgtest.Run(t, pool, handle(command(t, "m-theirs-by-hand", payment.RefundName, theirs)))
+	invalid := payment.Refund{OrderID: "o-asks", PaymentID: "pi_mine", Amount: -5, Currency: "USD", Reason: "order cancelled"}
+	pgtest.Run(t, pool, handle(command(t, "m-invalid", payment.RefundName, invalid)))
+	pgtest.Run(t, pool, handle(command(t, "m-corrected", payment.RefundName, payment.Refund{OrderID: "o-asks", PaymentID: "pi_mine", Reason: "order cancelled"})))
+	pgtest.Run(t, pool, handle(command(t, "m-invalid-again", payment.RefundName, invalid)))
+
+	noOrder := handle(command(t, "m-no-order", payment.RefundName, payment.Refund{PaymentID: "pi_nobodys"}))
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return noOrder(ctx, tx) })
+	assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err), "dead-lettered at once: %v", err)
+
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID("o-asks"))
+	require.NoError(t, err)
+	require.Len(t, recs, 3, "a refusal a payment, and the corrected refund: %v", recs)
+	assert.Equal(t, payment.RefundRefusedName, recs[0].Name)
+	assert.JSONEq(t, `{"orderId":"o-asks","paymentId":"pi_paid","reason":"it was made for order o-paid; nothing refunded"}`, string(recs[0].Payload))
+	assert.Equal(t, payment.RefundRefusedName, recs[1].Name)
+	assert.JSONEq(t, `{"orderId":"o-asks","paymentId":"pi_mine","reason":"amount must not be negative, got -5"}`, string(recs[1].Payload))
+	assert.Equal(t, payment.RefundedName, recs[2].Name)
+	var refunded []string
+	rows, err := pool.Query(ctx, `SELECT payment_id FROM payments.refunds ORDER BY payment_id`)
+	require.NoError(t, err)
+	refunded, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pi_mine"}, refunded, "the other order's payment is not given back")
+}
+
 // A session the simulator settled paid while the orders service could not be told (its
 // webhook refused, never sent again) is found paid when the order, given up, has it
 // closed: SessionFoundPaid tells the saga, which refunds it, once however often the

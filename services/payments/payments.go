@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,7 +209,11 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 			return err
 		}
 		meta := eventstore.CommandMetadata(msg, cmd.OrderID)
-		return s.refund(ctx, tx, meta, cmd)
+		err := s.refund(ctx, tx, meta, cmd)
+		if refusedForGood(err) {
+			return s.refuseRefund(ctx, tx, meta, cmd, err)
+		}
+		return err
 	default:
 		s.logger.WarnContext(ctx, "payments: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
 		return nil
@@ -383,8 +388,9 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		if cmd.AskedAt.IsZero() {
 			return nil
 		}
-		return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionExpiredName, cmd.AskedAt,
-			payment.SessionExpired(cmd))
+		_, err := s.reportOnce(ctx, tx, meta, cmd.OrderID, eventstore.Event{Name: payment.SessionExpiredName, Data: payment.SessionExpired(cmd)},
+			answers(payment.SessionExpiredName, cmd.AskedAt))
+		return err
 	}
 	_, err = tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, payment_id = $4, updated_at = $5
 		WHERE session_id = $1 AND order_id = $2 AND status = $6`,
@@ -393,8 +399,10 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 		return fmt.Errorf("record payment session %s paid: %w", cmd.SessionID, err)
 	}
 	s.logger.WarnContext(ctx, "payments: a session asked to close was paid", "order_id", cmd.OrderID, "session_id", cmd.SessionID, "payment_id", paid.PaymentID)
-	return s.reportOnce(ctx, tx, meta, cmd.OrderID, payment.SessionFoundPaidName, cmd.AskedAt,
-		payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency, AskedAt: cmd.AskedAt})
+	_, err = s.reportOnce(ctx, tx, meta, cmd.OrderID, eventstore.Event{Name: payment.SessionFoundPaidName,
+		Data: payment.SessionFoundPaid{OrderID: cmd.OrderID, SessionID: cmd.SessionID, PaymentID: paid.PaymentID, Amount: paid.Amount, Currency: paid.Currency, AskedAt: cmd.AskedAt}},
+		answers(payment.SessionFoundPaidName, cmd.AskedAt))
+	return err
 }
 
 // settledPayment is the payment of session id if it is recorded completed, locked for
@@ -412,24 +420,27 @@ func settledPayment(ctx context.Context, tx pgx.Tx, id string) (Paid, error) {
 	return paid, nil
 }
 
-// reportOnce appends event name, with data, to the order's payment stream unless one
-// answering the same question (askedAt; zero for none) is there already: the command that
-// found it came again.
-func (s *Service) reportOnce(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID, name string, askedAt time.Time, data any) error {
+// reportOnce appends e to the order's payment stream unless an event there answers the
+// same question (same): the command that found it came again. It says whether it
+// appended.
+func (s *Service) reportOnce(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID string, e eventstore.Event, same func(eventstore.Recorded) bool) (bool, error) {
 	stream, recs, err := paymentStream(ctx, tx, orderID)
-	if err != nil {
-		return err
+	if err != nil || slices.ContainsFunc(recs, same) {
+		return false, err
 	}
-	for _, rec := range recs {
+	_, err = eventstore.Append(ctx, tx, stream, len(recs), meta, e)
+	return err == nil, err
+}
+
+// answers is whether an event is a name answering the question asked at askedAt
+// (ExpireSession.AskedAt; zero for none).
+func answers(name string, askedAt time.Time) func(eventstore.Recorded) bool {
+	return func(rec eventstore.Recorded) bool {
 		var answered struct {
 			AskedAt time.Time `json:"askedAt"`
 		}
-		if rec.Name == name && json.Unmarshal(rec.Payload, &answered) == nil && answered.AskedAt.Equal(askedAt) {
-			return nil
-		}
+		return rec.Name == name && json.Unmarshal(rec.Payload, &answered) == nil && answered.AskedAt.Equal(askedAt)
 	}
-	_, err = eventstore.Append(ctx, tx, stream, len(recs), meta, eventstore.Event{Name: name, Data: data})
-	return err
 }
 
 // existingSession returns the order's session if it has one (a not-found error otherwise),

@@ -2,17 +2,23 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 )
 
 // Refund is the payments.refund command's handling in tx, for tests that hold the
-// transaction themselves.
+// transaction themselves, but for the answer to a refusal: the refusal is returned
+// (ErrNotTheOrders, an invalid command), where the command on the log is answered with
+// RefundRefused (refuseRefund).
 func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error {
 	return s.refund(ctx, tx, eventstore.Metadata{CorrelationID: r.OrderID}, r)
 }
@@ -91,21 +97,65 @@ func paymentStream(ctx context.Context, tx pgx.Tx, orderID string) (eventstore.S
 	return stream, recs, err
 }
 
+// aboutPayment is whether an event is one of names about payment id.
+func aboutPayment(id string, names ...string) func(eventstore.Recorded) bool {
+	return func(rec eventstore.Recorded) bool {
+		var about struct {
+			PaymentID string `json:"paymentId"`
+		}
+		return slices.Contains(names, rec.Name) && json.Unmarshal(rec.Payload, &about) == nil && about.PaymentID == id
+	}
+}
+
 // ErrNotTheOrders refuses a refund of a payment made for another order than the one that
 // asks for it. The order asks on the strength of a signed payment report naming the
 // payment; a report that names another order's payment (a bug, or a signing secret in the
-// wrong hands) must not give that order's money back. The refund command becomes a dead
-// letter at once, for a person to look at, and nothing is given back.
+// wrong hands) must not give that order's money back. Nothing is given back, and the
+// command is answered with RefundRefused, for a person to look at (refuseRefund).
 var ErrNotTheOrders = errors.New("the payment was made for another order")
 
 // notTheOrders is the permanent failure of r, whose payment the provider or the service's
-// own sessions say was made for order owner ("" when it names none).
+// own sessions say was made for order owner ("" when it names none). Its message
+// (apperr.ErrorMessage) says whose the payment is, for the order's ticket.
 func notTheOrders(r payment.Refund, owner string) error {
 	if owner == "" {
 		owner = "no order of ours"
 	} else {
 		owner = "order " + owner
 	}
-	return eventstore.Permanent(fmt.Errorf("refund payment %s of order %s: %w: it was made for %s; nothing refunded",
-		r.PaymentID, r.OrderID, ErrNotTheOrders, owner))
+	return eventstore.Permanent(fmt.Errorf("refund payment %s of order %s: %w: %w", r.PaymentID, r.OrderID, ErrNotTheOrders,
+		apperr.Errorf(apperr.CodeUnprocessable, "it was made for %s; nothing refunded", owner)))
+}
+
+// refusedForGood reports whether a refund failed with err because the service refuses
+// it, whenever asked: a command its contract refuses (payment.Refund.Validate), or a
+// payment of another order. Any other failure (the provider down, a refusal of its own
+// such as a wrong API key) may be mended, and is retried, then dead-lettered for a
+// re-drive.
+func refusedForGood(err error) bool {
+	return errors.Is(err, ErrNotTheOrders) || apperr.ErrorCode(err) == apperr.CodeInvalid
+}
+
+// refuseRefund answers a Refund command the service refuses for good (refused) with
+// RefundRefused, so the saga opens a ticket on its order: dead-lettered, it left the money
+// taken, with nothing on the order to say so, until a person found the dead letter. It
+// is answered once a payment: a command that comes again (redelivered, or sent again by
+// hand) meets the answer, or the payment's refund, and is acknowledged; a corrected
+// command for the payment is carried out after it (refund). A command naming no order it
+// could be about cannot be answered, and is dead-lettered.
+func (s *Service) refuseRefund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r payment.Refund, refused error) error {
+	if err := limits.OrderID(r.OrderID); err != nil {
+		return err
+	}
+	paymentID := r.PaymentID
+	if limits.Check(limits.ID("paymentId", paymentID)) != nil {
+		paymentID = apperr.Excerpt(paymentID) // no provider's id: enough of it to recognise
+	}
+	answered, err := s.reportOnce(ctx, tx, meta, r.OrderID, eventstore.Event{Name: payment.RefundRefusedName,
+		Data: payment.RefundRefused{OrderID: r.OrderID, PaymentID: paymentID, Reason: apperr.ErrorMessage(refused)}},
+		aboutPayment(paymentID, payment.RefundRefusedName, payment.RefundedName))
+	if answered {
+		s.logger.WarnContext(ctx, "payments: refund refused", "order_id", r.OrderID, "payment_id", paymentID, "err", refused)
+	}
+	return err
 }

@@ -42,8 +42,8 @@ func nothingRefunded(ctx context.Context, t *testing.T, pool *pgxpool.Pool, orde
 // A refund asked by one order for a payment the simulator settled at another order's
 // session gives nothing back: a signed report that named another order's payment (a bug,
 // or a secret in the wrong hands) must not refund that order's money. The refusal is
-// ErrNotTheOrders, which dead-letters the command at once; the owner's own refund of the
-// payment still goes through.
+// ErrNotTheOrders, which the command on the log is answered with (RefundRefused, a ticket
+// on the order); the owner's own refund of the payment still goes through.
 func TestARefundOfAnotherOrdersPaymentIsRefused(t *testing.T) {
 	ctx := testContext(t)
 	svc, pool := newService(t, payments.Config{})
