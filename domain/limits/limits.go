@@ -53,13 +53,14 @@ type Bound struct {
 type kind int
 
 const (
-	word kind = iota // identifiers, keys, addresses of email, status words: none
-	line             // a part of a postal address: no control character
-	text             // free text: no control character but tab and line breaks
+	word  kind = iota // keys, SKUs, addresses of email, status words: none
+	ident             // identifiers: as word, and never "." or ".." (Check)
+	line              // a part of a postal address: no control character
+	text              // free text: no control character but tab and line breaks
 )
 
 // ID bounds an identifier.
-func ID(field, value string) Bound { return Bound{field, value, MaxID, word} }
+func ID(field, value string) Bound { return Bound{field, value, MaxID, ident} }
 
 // SKU bounds a stock-keeping unit.
 func SKU(field, value string) Bound { return Bound{field, value, MaxSKU, word} }
@@ -79,12 +80,19 @@ func Text(field, value string) Bound { return Bound{field, value, MaxText, text}
 // Check returns a field error for the first value longer than its bound, without repeating
 // the value: it is too long to be worth showing; or holding a character its kind refuses
 // (kind.refuses): one that overrides the direction of the text after it, a control
-// character, or an invisible one in an identifier.
+// character, or an invisible one in an identifier; or an identifier that is "." or "..".
+// Every id may be named in a URL path (an order's, its reservation's, its shipment's,
+// a session's), where those two are segments that point elsewhere: sent in a body they
+// were taken (the warehouse held stock for order "." and answered 201 with a Location no
+// client could follow), and escaped in a path (%2E) they reached the procedures as ids.
 func Check(bounds ...Bound) error {
 	for _, b := range bounds {
 		// A string has at least as many bytes as characters, so most need no counting.
 		if len(b.value) > b.max && utf8.RuneCountInString(b.value) > b.max {
 			return apperr.FieldErrorf(b.field, "%s must be at most %d characters", b.field, b.max)
+		}
+		if b.kind == ident && (b.value == "." || b.value == "..") {
+			return apperr.FieldErrorf(b.field, `%s must not be "." or "..": an id is named in URL paths, where those are no id`, b.field)
 		}
 		if i := strings.IndexFunc(b.value, b.kind.refuses); i >= 0 {
 			r, _ := utf8.DecodeRuneInString(b.value[i:])
@@ -120,7 +128,7 @@ func (k kind) refuses(r rune) bool {
 	case unicode.IsControl(r):
 		return true
 	}
-	return k == word && unicode.Is(unicode.Cf, r)
+	return (k == word || k == ident) && unicode.Is(unicode.Cf, r)
 }
 
 func isDirectionControl(r rune) bool {

@@ -114,3 +114,19 @@ func TestCheckRefusesControlAndInvisibleCharacters(t *testing.T) {
 		limits.ID("customerId", "cust-Zoë-1"), limits.Email("email", "zoë@exämple.com")))
 	assert.NoError(t, limits.Address("shippingAddress", "سارة\u200f", "1 Road", "", "Paris", "75001", "FR"))
 }
+
+// "." and ".." are no identifiers: every id may be named in a URL path (an order's,
+// a reservation's, a session's), where they are segments that point elsewhere. Sent
+// escaped (%2E) they reached the handlers as ids, and in a body they were stored: a hand
+// reservation of order "." answered 201 with a Location no client could follow.
+func TestIDsAreNeverDotSegments(t *testing.T) {
+	for _, id := range []string{".", ".."} {
+		for _, err := range []error{limits.Check(limits.ID("paymentId", id)), limits.OrderID(id)} {
+			require.Error(t, err, "%q", id)
+			assert.Equal(t, apperr.CodeInvalid, apperr.ErrorCode(err))
+			assert.Contains(t, apperr.ErrorMessage(err), `must not be "." or ".."`)
+		}
+	}
+	assert.NoError(t, limits.Check(limits.ID("id", "..."), limits.ID("id", "a.b"), limits.ID("id", ".a")), "dots within an id are its own")
+	assert.NoError(t, limits.Check(limits.SKU("sku", "."), limits.Text("reason", "..")), "only ids are named in paths")
+}

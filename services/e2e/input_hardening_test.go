@@ -178,6 +178,65 @@ func TestNULAndInvalidUTF8AreRefusedByEveryService(t *testing.T) {
 	assert.NotEmpty(t, created.ID)
 }
 
+// "." and ".." are no ids: a path segment of either points elsewhere, so no client could
+// name such an order, reservation, session or shipment in a URL. Sent escaped (%2E) they
+// reached every procedure as ids, and in a body they were taken: the warehouse reserved
+// stock for order "." (201, with a Location no client can follow), released "..", and the
+// delivery service booked a shipment for it. Every id entry point of every service now
+// refuses them with a 400 naming the field, and nothing is stored.
+func TestDotSegmentIDsAreRefusedByEveryService(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.storedRows(t)
+	signed := func(body string, sign func([]byte) (string, string)) (string, http.Header) {
+		name, value := sign([]byte(body))
+		return body, http.Header{name: {value}}
+	}
+	stripe := func(b []byte) (string, string) {
+		return webhooksig.StripeHeader, webhooksig.SignStripe(b, paymentSecret, time.Now())
+	}
+	courier := func(b []byte) (string, string) {
+		return webhooksig.CourierHeader, webhooksig.SignCourier(b, deliverySecret, time.Now())
+	}
+	paid, paidHeader := signed(`{"id":"evt_dot","orderId":"..","status":"completed"}`, stripe)
+	paidWith, paidWithHeader := signed(`{"id":"evt_dots","orderId":"o-1","sessionId":".","paymentId":"..","status":"completed"}`, stripe)
+	delivered, deliveredHeader := signed(`{"id":"evt_dot","orderId":".","status":"delivered"}`, courier)
+	service := bearer(ordersServiceToken)
+	shipment := `{"orderId":"..","lines":[{"sku":"SKU-001","quantity":1}],"address":{"name":"Ann","line1":"1 Road","city":"Paris","postalCode":"75001","country":"FR"}}`
+	cases := []struct {
+		name, method, url string
+		body              any
+		header            http.Header
+		field             string
+	}{
+		{"orders: an order", "GET", s.orders + "/api/orders/%2E", nil, operator(), "id"},
+		{"orders: an order's events", "GET", s.orders + "/api/orders/%2E%2E/events", nil, operator(), "id"},
+		{"orders: an order's notifications", "GET", s.orders + "/api/orders/%2E/notifications", nil, operator(), "id"},
+		{"orders: resolving a notification", "POST", s.orders + "/api/orders/%2E%2E/notifications/order_confirmed/resolve", `{"resolution":"sent"}`, operator(), "id"},
+		{"orders: an approval", "POST", s.orders + "/api/orders/approve", `{"orderId":"..","approved":true}`, bearer(managerToken), "orderId"},
+		{"orders: tickets of an order", "GET", s.orders + "/api/support-tickets?orderId=.", nil, operator(), "orderId"},
+		{"orders: a payment webhook's order", "POST", s.orders + "/webhooks/payment", paid, paidHeader, "orderId"},
+		{"orders: a payment webhook's session", "POST", s.orders + "/webhooks/payment", paidWith, paidWithHeader, "paymentId"},
+		{"orders: a courier webhook's order", "POST", s.orders + "/webhooks/delivery", delivered, deliveredHeader, "orderId"},
+		{"payments: a session", "GET", s.payments + "/api/payments/sessions/%2E%2E", nil, service, "orderId"},
+		{"payments: the simulator", "POST", s.payments + "/api/payments/process", `{"orderId":".","outcome":"completed"}`, service, "orderId"},
+		{"payments: the checkout page", "GET", s.payments + "/pay/%2E", nil, nil, "sessionId"},
+		{"warehouse: a reservation", "POST", s.warehouse + "/api/inventory/reserve", `{"orderId":".","lines":[{"sku":"SKU-001","quantity":1}]}`, service, "orderId"},
+		{"warehouse: a release", "POST", s.warehouse + "/api/inventory/release", `{"orderId":"..","reason":"by hand"}`, service, "orderId"},
+		{"warehouse: reading a reservation", "GET", s.warehouse + "/api/inventory/reservations/%2E%2E", nil, service, "orderId"},
+		{"delivery: a shipment", "POST", s.delivery + "/api/shipments", shipment, service, "orderId"},
+		{"delivery: reading a shipment", "GET", s.delivery + "/api/shipments/%2E", nil, service, "orderId"},
+		{"delivery: the simulator", "POST", s.delivery + "/api/shipments/%2E%2E/simulate", `{"status":"delivered"}`, service, "orderId"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := s.refused(t, c.method, c.url, c.body, c.header)
+			assert.Equal(t, c.field, e.Error.Field, e.Error.Message)
+			assert.Contains(t, e.Error.Message, `must not be "." or ".."`)
+		})
+	}
+	assert.Equal(t, before, s.storedRows(t), "a refused request stores nothing")
+}
+
 // A credential, a signature or a key given twice is refused by every service before any
 // handler: the first was taken, so a good operator token followed by a wrong one was let
 // in (the reverse was a 401), and a proxy or log keeping the last saw another (a probe).

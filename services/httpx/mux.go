@@ -20,7 +20,11 @@ import (
 //     /api/orders/approve was served as the order "approve" of GET /api/orders/{id});
 //   - a path that is not clean (an empty segment, "." or "..") is a 404, where
 //     http.ServeMux redirected to the cleaned path with an HTML body: a client of a JSON
-//     API follows no such redirect, and a POST's body is lost on a 301.
+//     API follows no such redirect, and a POST's body is lost on a 301. A dot segment
+//     sent escaped (%2E) is a segment's value, not a step up or aside: it is routed as
+//     http.ServeMux routes it, and the route's handler refuses it as an id (limits.ID), 400
+//     naming the wildcard, as any other bad id in a path. It was a 404 saying the path
+//     was not clean, where "/api/orders/%00" and an id too long are a 400.
 type Mux struct {
 	mux      http.ServeMux // the routes, and catchAll for a request none of them serves
 	routes   http.ServeMux // the routes alone, asked only about unserved requests
@@ -108,7 +112,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.notAllowed(w, r, strings.Join(methods, ", "))
 		return
 	}
-	if !clean(r.URL.Path) {
+	if !clean(r.URL.EscapedPath()) {
 		r.Pattern = catchAll
 		m.notFound(w, r, " (paths are not cleaned: no empty segment, \".\" or \"..\")")
 		return
