@@ -154,9 +154,10 @@ func (c Config) timeout(w order.Wait) time.Duration {
 // operator can reserve an order by hand (the warehouse's procedure) before the saga does,
 // and the order went on holding, say, two units for a one-unit order, while the warehouse
 // refused the saga's own reservation for good (an order is reserved once). It is released
-// and the order cancelled as out of stock, its customer told, as a release outside the
-// workflow cancels it (onReleasedOutside): the reservation wait has no deadline, and a
-// ticket alone would leave the order waiting for ever.
+// and the order cancelled, its stock not held (order.ReasonStockNotHeld: the items are
+// not out of stock), its customer told, as a release outside the workflow cancels it
+// (onReleasedOutside): the reservation wait has no deadline, and a ticket alone would
+// leave the order waiting for ever.
 func recordReservation(in Input, ev inventory.Reserved) ([]Effect, error) {
 	o := in.Order
 	if !o.Status.Accepts(order.CmdReserveInventory) {
@@ -552,7 +553,7 @@ func onReleasedOutside(in Input, ev inventory.Released) ([]Effect, error) {
 	case o.Paid():
 		return []Effect{OpenTicket{Kind: TicketStockReleased, Reason: why + " after the order was paid: its goods may be sold twice; reserve them again or refund"}}, nil
 	case o.Status.Accepts(order.CmdCancel):
-		return []Effect{Cancel{Reason: order.ReasonOutOfStock, Detail: why}}, nil
+		return []Effect{Cancel{Reason: order.ReasonStockNotHeld, Detail: why}}, nil
 	}
 	return nil, nil
 }
@@ -758,7 +759,7 @@ func emailText(kind string, o *order.Order) (subject, body string) {
 		return "Your order could not be accepted", fmt.Sprintf("Order %s (%s) was not accepted after review. Nothing is charged for it: a payment already taken is refunded.", o.ID, total)
 	default:
 		body := fmt.Sprintf("Order %s (%s) was cancelled: %s.", o.ID, total, cancelledBecause(o))
-		if o.ReservationID != "" {
+		if o.ReservationID != "" && o.CancelReason != order.ReasonStockNotHeld { // which says so itself
 			body += " The items reserved for it were released."
 		}
 		return "Your order has been cancelled", body
@@ -774,7 +775,15 @@ func cancelledBecause(o *order.Order) string {
 		if item := shortItem(o); item != "" {
 			return item + " is out of stock"
 		}
-		return "an item is out of stock"
+		return "an item is out of stock" // cancelled before the warehouse named the SKU
+	case order.ReasonStockNotHeld:
+		// Not out of stock: a reservation by hand held other units, was released, or made
+		// the warehouse refuse the order's own. Until 2026-12-07 the customer was told an
+		// item was out of stock. The staff's views give the cause (the cancellation's detail).
+		if o.ReservationID != "" {
+			return "the items reserved for it were released before it was paid"
+		}
+		return "its items could not be reserved for it"
 	case order.ReasonTimedOut:
 		if o.ReservationID != "" {
 			return "it was not paid in time"
@@ -787,8 +796,8 @@ func cancelledBecause(o *order.Order) string {
 // shortItem names the line of o the warehouse could not hold as the customer saw it at
 // checkout: its catalog name and SKU, or the SKU of a line without a name (orders placed
 // before names were kept). It is "" when the warehouse named no SKU (events recorded before
-// it was kept, a cancel for another cause) or one that is not o's (a failed reservation by
-// hand, of other lines). The name goes into a one-line plain-text sentence: its whitespace
+// it was kept) or one that is not o's (recorded before such a failure was stock_not_held,
+// order.FailReservation). The name goes into a one-line plain-text sentence: its whitespace
 // (catalog text may hold line breaks) becomes single spaces, and what Check refuses in text
 // (direction controls, in names stored before they were refused) is dropped, and a name
 // past maxItemName characters is cut short: a catalog name may run to a thousand, and the

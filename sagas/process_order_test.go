@@ -674,12 +674,12 @@ func TestProcessOrderInventory(t *testing.T) {
 		{
 			// An operator's reservation by hand, before the saga's: the order held two
 			// units for a one-unit order, and the warehouse refused the saga's own.
-			name:  "inventory reserved with other units releases them and cancels out of stock",
+			name:  "inventory reserved with other units releases them and cancels the order, its stock not held",
 			steps: atApproved, msg: reservedOf("res-hand", inventory.Line{SKU: "SKU-LUX", Quantity: 2}),
 			want: []Effect{releaseFx("reservation holds other units than the order"),
 				FailReservation{Reason: "its reservation res-hand holds other units than the order (SKU-LUX: 2 held, 1 ordered)"}},
 			records: []order.Event{order.ReservationFailed{Reason: "its reservation res-hand holds other units than the order (SKU-LUX: 2 held, 1 ordered)", At: testRunAt},
-				cancelledEv(order.ReasonOutOfStock, "its reservation res-hand holds other units than the order (SKU-LUX: 2 held, 1 ordered)")},
+				cancelledEv(order.ReasonStockNotHeld, "its reservation res-hand holds other units than the order (SKU-LUX: 2 held, 1 ordered)")},
 		},
 		{
 			name:  "inventory reserved while awaiting approval releases the stock",
@@ -705,8 +705,8 @@ func TestProcessOrderInventory(t *testing.T) {
 		{
 			name:  "stock released outside the workflow while awaiting payment cancels the order",
 			steps: atSessionOpen, msg: releasedMsg("res-1"),
-			want:    []Effect{Cancel{Reason: order.ReasonOutOfStock, Detail: "its reservation res-1 was released outside its workflow (operator)"}},
-			records: []order.Event{cancelledEv(order.ReasonOutOfStock, "its reservation res-1 was released outside its workflow (operator)")},
+			want:    []Effect{Cancel{Reason: order.ReasonStockNotHeld, Detail: "its reservation res-1 was released outside its workflow (operator)"}},
+			records: []order.Event{cancelledEv(order.ReasonStockNotHeld, "its reservation res-1 was released outside its workflow (operator)")},
 		},
 		{
 			name:  "stock released outside the workflow after payment opens a ticket",
@@ -1529,9 +1529,9 @@ func TestProcessOrderEmailText(t *testing.T) {
 			[]string{"was cancelled: the payment did not go through. The items reserved"}},
 		{"cancelled out of stock", atOutOfStock, ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
 			[]string{"was cancelled: SKU-B is out of stock."}},
-		{"cancelled out of stock by a release outside the workflow", path(atSessionOpen, cancelAs(Cancel{Reason: order.ReasonOutOfStock, Detail: "released"})),
+		{"cancelled by a release outside the workflow", path(atSessionOpen, cancelAs(Cancel{Reason: order.ReasonStockNotHeld, Detail: "released"})),
 			ev(order.NameOrderCancelled), KindOrderCancelled, "Your order has been cancelled",
-			[]string{"was cancelled: an item is out of stock. The items reserved for it were released."}},
+			[]string{"was cancelled: the items reserved for it were released before it was paid."}},
 		{"rejected", atRejected, ev(order.NameOrderCancelled), KindOrderRejected, "Your order could not be accepted", []string{testOrderID, "50,000.00 USD"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1550,6 +1550,59 @@ func TestProcessOrderEmailText(t *testing.T) {
 			assert.True(t, found, "no %s notification", tc.kind)
 		})
 	}
+}
+
+// A reservation by hand (the warehouse's procedure) that ends an order ends it as what
+// happened: the order is cancelled stock_not_held, and its customer is not told an item is
+// out of stock. They were, whether the hand reservation held other units than the order's
+// items, was released by hand while the order awaited its payment, made the warehouse
+// refuse the order's own reservation (an order is reserved once), or failed short of a
+// SKU the order does not have; the timeline said "Cancelled (out of stock)" too.
+func TestAnOrderEndedByAHandReservationIsNotToldItsItemsAreOutOfStock(t *testing.T) {
+	failed := func(reason, sku string) Message {
+		return msg(inventory.ReservationFailedName, inventory.ReservationFailed{OrderID: testOrderID, Reason: reason, SKU: sku})
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		msg   Message
+		body  string
+	}{
+		{"its reservation held other units", atApproved, reservedOf("res-hand", inventory.Line{SKU: "SKU-LUX", Quantity: 2}),
+			"was cancelled: its items could not be reserved for it."},
+		{"its reservation was released by hand", atSessionOpen, releasedMsg("res-1"),
+			"was cancelled: the items reserved for it were released before it was paid."},
+		{"the warehouse refused to reserve it again", atReserving,
+			failed("its reservation res-hand was released already (order no longer awaiting inventory), and an order is reserved once", ""),
+			"was cancelled: its items could not be reserved for it."},
+		{"a reservation by hand of another SKU failed short", atReserving, failed("insufficient stock for SKU-LIMITED: requested 6, available 5", "SKU-LIMITED"),
+			"was cancelled: its items could not be reserved for it."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events := history(t, tc.steps...)
+			events = append(events, record(t, events, decideRaw(t, events, State{}, tc.msg, 0))...)
+			o := order.Rehydrate(events)
+			require.Equal(t, order.StatusCancelled, o.Status)
+			assert.Equal(t, order.ReasonStockNotHeld, o.CancelReason)
+			var bodies []string
+			for _, e := range decideRaw(t, events, State{}, ev(order.NameOrderCancelled), 0) {
+				if n, ok := e.(Notify); ok && n.Kind == KindOrderCancelled {
+					bodies = append(bodies, n.Body)
+				}
+			}
+			require.Len(t, bodies, 1)
+			assert.Contains(t, bodies[0], tc.body)
+			assert.NotContains(t, bodies[0], "out of stock")
+			assert.LessOrEqual(t, strings.Count(bodies[0], "released"), 1, "a release is told once: %s", bodies[0])
+		})
+	}
+	// An order cancelled out of stock before the warehouse named the SKU keeps the words it
+	// was told then.
+	events := append(history(t, atReserving...), order.ReservationFailed{Reason: "insufficient stock", At: testRunAt},
+		order.OrderCancelled{Reason: order.ReasonOutOfStock, Detail: "insufficient stock", At: testRunAt})
+	subject, body := emailText(KindOrderCancelled, order.Rehydrate(events))
+	assert.Equal(t, "Your order has been cancelled", subject)
+	assert.Contains(t, body, "was cancelled: an item is out of stock.")
 }
 
 // The warehouse names the SKU it could not hold; the cancellation email names that item as
@@ -1571,8 +1624,8 @@ func TestTheOutOfStockEmailNamesTheItemTheWarehouseCouldNotHold(t *testing.T) {
 		{"an item without a name by its SKU", smallOrder(), "SKU-B", "was cancelled: SKU-B is out of stock."},
 		{"a name on one line, without direction controls", odd, "SKU-A", "was cancelled: Espresso cup XL (SKU-A) is out of stock."},
 		{"a long name cut short", long, "SKU-A", "was cancelled: " + strings.Repeat("é", 79) + "… (SKU-A) is out of stock."},
-		{"a SKU not in the order in the generic words", smallOrder(), "SKU-Z", "was cancelled: an item is out of stock."},
-		{"no SKU in the generic words", smallOrder(), "", "was cancelled: an item is out of stock."},
+		{"a SKU not in the order: not out of stock", smallOrder(), "SKU-Z", "was cancelled: its items could not be reserved for it."},
+		{"no SKU: not out of stock", smallOrder(), "", "was cancelled: its items could not be reserved for it."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			events := history(t, place(tc.order), assess(10))

@@ -259,14 +259,23 @@ func (o *Order) ReserveInventory(reservationID string, at time.Time) ([]Event, e
 }
 
 // FailReservation cancels the order because nothing can be sold without stock; sku is the
-// line the warehouse could not hold, or "" when it named none.
+// line the warehouse could not hold, or "" when it named none. The order is out of stock
+// only when sku is one of its lines: the warehouse names the first short one. Without one
+// its items were not held for another cause (ReasonStockNotHeld): a reservation by hand
+// of other units, one released already, a command the warehouse refused by its contract.
+// Until 2026-12-07 every failure was out_of_stock, and the customer read that an item was
+// out of stock while the items were on the shelf.
 func (o *Order) FailReservation(reason, sku string, at time.Time) ([]Event, error) {
 	if err := o.require(CmdFailReservation); err != nil {
 		return nil, err
 	}
+	cancel := ReasonStockNotHeld
+	if sku != "" && slices.ContainsFunc(o.Items, func(it Item) bool { return it.SKU == sku }) {
+		cancel = ReasonOutOfStock
+	}
 	return []Event{
 		ReservationFailed{Reason: reason, SKU: sku, At: at},
-		OrderCancelled{Reason: ReasonOutOfStock, Detail: reason, At: at},
+		OrderCancelled{Reason: cancel, Detail: reason, At: at},
 	}, nil
 }
 
@@ -421,9 +430,10 @@ func (o *Order) Cancel(reason CancelReason, detail string, at time.Time) ([]Even
 	// it, with its decider (a cancellation "rejected" made an approved order read as
 	// rejected by its approver: a review).
 	switch reason {
-	case ReasonOutOfStock, ReasonPaymentFailed, ReasonTimedOut:
+	case ReasonOutOfStock, ReasonStockNotHeld, ReasonPaymentFailed, ReasonTimedOut:
 	default:
-		return nil, apperr.FieldErrorf("reason", "reason must be %s, %s or %s, got %q", ReasonOutOfStock, ReasonPaymentFailed, ReasonTimedOut, apperr.Excerpt(string(reason)))
+		return nil, apperr.FieldErrorf("reason", "reason must be %s, %s, %s or %s, got %q",
+			ReasonOutOfStock, ReasonStockNotHeld, ReasonPaymentFailed, ReasonTimedOut, apperr.Excerpt(string(reason)))
 	}
 	return []Event{OrderCancelled{Reason: reason, Detail: detail, At: at}}, nil
 }

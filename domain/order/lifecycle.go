@@ -300,7 +300,7 @@ func (o *Order) cancelledIn() Status {
 	switch {
 	case o.PaymentFailReason != "" || o.ReservationID != "":
 		return StatusAwaitingPayment
-	case o.ReservationFailed != "" || o.CancelReason == ReasonOutOfStock:
+	case o.ReservationFailed != "" || o.CancelReason == ReasonOutOfStock || o.CancelReason == ReasonStockNotHeld:
 		return StatusReserving
 	case !o.ApprovalDeadline.IsZero() && o.DecidedBy == "":
 		return StatusAwaitingApproval

@@ -101,8 +101,14 @@ type CancelReason string
 const (
 	// ReasonRejected means a reviewer rejected the order.
 	ReasonRejected CancelReason = "rejected"
-	// ReasonOutOfStock means the warehouse could not reserve the items.
+	// ReasonOutOfStock means the warehouse could not reserve the items: it named a line of
+	// the order as short.
 	ReasonOutOfStock CancelReason = "out_of_stock"
+	// ReasonStockNotHeld means the order's items were not held for it for another cause
+	// than a shortage: its reservation was released outside its workflow (by hand), held
+	// other units than its items (a reservation by hand), or was refused by the warehouse
+	// (an order is reserved once; a command its contract refuses).
+	ReasonStockNotHeld CancelReason = "stock_not_held"
 	// ReasonPaymentFailed means the payment provider declined or the payment errored.
 	ReasonPaymentFailed CancelReason = "payment_failed"
 	// ReasonTimedOut means a deadline (approval or payment) passed without an answer.

@@ -707,6 +707,31 @@ func TestCancellationPaths(t *testing.T) {
 	}
 }
 
+// An order is cancelled out of stock only when the warehouse named one of its lines as
+// short. Every other reservation that did not hold its items (a reservation by hand of
+// other units, one released already, or a command the warehouse refused by its
+// contract) cancelled it out_of_stock too, and its customer read that an item was out of
+// stock while its items were on the shelf.
+func TestFailReservationIsOutOfStockOnlyForAShortLineOfTheOrder(t *testing.T) {
+	for _, c := range []struct {
+		name, sku string
+		want      CancelReason
+	}{
+		{"a short line of the order", "B", ReasonOutOfStock},
+		{"no line named", "", ReasonStockNotHeld},
+		{"a line the order does not have", "Z", ReasonStockNotHeld},
+	} {
+		o := orderIn(t, StatusReserving)
+		mustApply(t, o)(o.FailReservation("why", c.sku, tCmd))
+		if o.Status != StatusCancelled || o.CancelReason != c.want || o.Stage() != StageReservation {
+			t.Errorf("%s: got %s, %s at %s; want cancelled, %s at the reservation", c.name, o.Status, o.CancelReason, o.Stage(), c.want)
+		}
+	}
+	if _, err := orderIn(t, StatusAwaitingPayment).Cancel(ReasonStockNotHeld, "released by hand", tCmd); err != nil {
+		t.Errorf("Cancel(%q): %v", ReasonStockNotHeld, err)
+	}
+}
+
 type unknownEvent struct{}
 
 func (unknownEvent) EventName() string { return "order.future.v9" }

@@ -308,7 +308,10 @@ func TestStockReleasedOutsideTheWorkflowStopsTheOrder(t *testing.T) {
 	s.waitStatus(t, waiting, "awaiting_payment")
 	release(waiting)
 	o := s.waitStatus(t, waiting, "cancelled")
-	assert.Equal(t, "out_of_stock", o.CancelReason)
+	assert.Equal(t, "stock_not_held", o.CancelReason, "released, not out of stock")
+	email, timeline := s.cancellationWords(t, waiting)
+	assert.Contains(t, email, "was cancelled: the items reserved for it were released before it was paid.")
+	assert.Contains(t, timeline, "Cancelled (stock not held): its reservation ")
 	s.waitStock(t, "SKU-LIMITED", stock{SKU: "SKU-LIMITED", Available: 5, Reserved: 0})
 
 	paid := s.placeOrder(t, limitedOrder)

@@ -1,18 +1,24 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/projections"
 )
 
 // An operator's tool may reserve an order by hand through the warehouse's procedure before
 // the saga does (a probe, against real processes). The order never waits for ever and never
-// goes on holding other units than its items: it is cancelled as out of stock, its customer
-// told, and the stock is all back.
+// goes on holding other units than its items: it is cancelled, its stock not held, its
+// customer told, and the stock is all back. Neither the customer nor the timeline is told
+// an item is out of stock: none was (until 2026-12-07 both were).
 func TestAnOrderReservedByHandBeforeTheSagaEnds(t *testing.T) {
 	s := start(t, defaultOptions())
 	before := s.stock(t, "SKU-031")
@@ -25,9 +31,13 @@ func TestAnOrderReservedByHandBeforeTheSagaEnds(t *testing.T) {
 		t.Helper()
 		require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, true, "checked by phone").StatusCode())
 		o := s.waitStatus(t, id, "cancelled")
-		assert.Equal(t, "out_of_stock", o.CancelReason)
+		assert.Equal(t, "stock_not_held", o.CancelReason)
 		assert.Empty(t, o.ReservationID, "no reservation booked")
 		s.waitNotification(t, id, "order_cancelled")
+		email, timeline := s.cancellationWords(t, id)
+		assert.Contains(t, email, "was cancelled: its items could not be reserved for it.")
+		assert.Contains(t, timeline, "Cancelled (stock not held): ")
+		assert.NotContains(t, email+timeline, "out of stock")
 	}
 
 	t.Run("the order's units, released by the saga while the order awaited approval", func(t *testing.T) {
@@ -50,4 +60,20 @@ func TestAnOrderReservedByHandBeforeTheSagaEnds(t *testing.T) {
 		ends(t, id)
 	})
 	assert.True(t, poll(10*time.Millisecond, func() bool { return s.stock(t, "SKU-031") == before }), "every unit back")
+}
+
+// cancellationWords is what order id's customer was told of its cancellation (the email's
+// body) and what its timeline, on the dashboard's order page, says of it.
+func (s *system) cancellationWords(t *testing.T, id string) (email, timeline string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, s.db.QueryRow(ctx, `SELECT body FROM orders.notifications WHERE order_id = $1 AND kind = 'order_cancelled'`, id).Scan(&email))
+	h, err := orderstream.LoadHistory(ctx, s.db, id)
+	require.NoError(t, err)
+	for _, e := range projections.TimelineOf(h) {
+		if e.Name == order.NameOrderCancelled {
+			timeline = e.Summary
+		}
+	}
+	return email, timeline
 }

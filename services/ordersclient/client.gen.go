@@ -22,6 +22,7 @@ const (
 	CustomerOrderCancelReasonOutOfStock    CustomerOrderCancelReason = "out_of_stock"
 	CustomerOrderCancelReasonPaymentFailed CustomerOrderCancelReason = "payment_failed"
 	CustomerOrderCancelReasonRejected      CustomerOrderCancelReason = "rejected"
+	CustomerOrderCancelReasonStockNotHeld  CustomerOrderCancelReason = "stock_not_held"
 	CustomerOrderCancelReasonTimedOut      CustomerOrderCancelReason = "timed_out"
 )
 
@@ -33,6 +34,8 @@ func (e CustomerOrderCancelReason) Valid() bool {
 	case CustomerOrderCancelReasonPaymentFailed:
 		return true
 	case CustomerOrderCancelReasonRejected:
+		return true
+	case CustomerOrderCancelReasonStockNotHeld:
 		return true
 	case CustomerOrderCancelReasonTimedOut:
 		return true
@@ -232,6 +235,7 @@ const (
 	OrderCancelReasonOutOfStock    OrderCancelReason = "out_of_stock"
 	OrderCancelReasonPaymentFailed OrderCancelReason = "payment_failed"
 	OrderCancelReasonRejected      OrderCancelReason = "rejected"
+	OrderCancelReasonStockNotHeld  OrderCancelReason = "stock_not_held"
 	OrderCancelReasonTimedOut      OrderCancelReason = "timed_out"
 )
 
@@ -243,6 +247,8 @@ func (e OrderCancelReason) Valid() bool {
 	case OrderCancelReasonPaymentFailed:
 		return true
 	case OrderCancelReasonRejected:
+		return true
+	case OrderCancelReasonStockNotHeld:
 		return true
 	case OrderCancelReasonTimedOut:
 		return true

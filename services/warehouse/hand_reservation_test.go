@@ -49,6 +49,11 @@ func TestACommandMeetingAHandReservationHoldingNothingIsToldItFailed(t *testing.
 		{name: "failed", hand: short, saga: short,
 			want:   []string{inventory.ReservationFailedName, inventory.ReservationFailedName},
 			reason: "SKU-LIMITED: requested 6, available 5", skuIs: "SKU-LIMITED"},
+		// A shortage of the hand reservation's lines is not the order's: naming its SKU,
+		// the answer had the order cancelled out of stock while its own items were there.
+		{name: "failed, other lines", hand: short, saga: one,
+			want:   []string{inventory.ReservationFailedName, inventory.ReservationFailedName},
+			reason: "of other lines failed (insufficient stock for SKU-LIMITED: requested 6, available 5), and an order is reserved once"},
 		{name: "held", hand: one, saga: one, want: []string{inventory.ReservedName}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

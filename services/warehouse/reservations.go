@@ -93,7 +93,11 @@ func repeated(r Reservation, lines []inventory.Line) (Reservation, error) {
 // release to follow them, for a path only a hand reservation opens. A held reservation
 // needs no answer: its Reserved reaches the saga, which books it if it holds the order's
 // items and releases it otherwise (recordReservation).
-func toldAgain(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r Reservation) (Reservation, bool, error) {
+//
+// The answer names the short SKU only when the failed reservation asked for the command's
+// own lines: a shortage of other lines (a reservation by hand) is not the order's, and
+// naming it had the order cancelled as out of stock while its own items were there.
+func toldAgain(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r Reservation, lines []inventory.Line) (Reservation, bool, error) {
 	events, err := eventstore.Load(ctx, tx, stream(r.OrderID).ID)
 	if err != nil {
 		return Reservation{}, false, err
@@ -106,8 +110,12 @@ func toldAgain(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r Reser
 		version = e.Version
 	}
 	answer := inventory.ReservationFailed{OrderID: r.OrderID, Reason: r.Reason, SKU: r.SKU}
-	if r.Status == inventory.StatusReleased {
+	switch {
+	case r.Status == inventory.StatusReleased:
 		answer.Reason = fmt.Sprintf("its reservation %s was released already (%s), and an order is reserved once", r.ReservationID, r.Reason)
+	case !slices.Equal(r.Lines, lines):
+		answer.Reason = fmt.Sprintf("its reservation %s of other lines failed (%s), and an order is reserved once", r.ReservationID, r.Reason)
+		answer.SKU = ""
 	}
 	if _, err := eventstore.Append(ctx, tx, stream(r.OrderID), version, meta,
 		eventstore.Event{Name: inventory.ReservationFailedName, Data: answer}); err != nil {
@@ -143,7 +151,7 @@ func reserve(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, orderID s
 	}
 	if existing != nil {
 		if existing.Status != inventory.StatusReserved && meta.CausationID != "" {
-			return toldAgain(ctx, tx, meta, *existing)
+			return toldAgain(ctx, tx, meta, *existing, merged)
 		}
 		r, err := repeated(*existing, merged)
 		return r, false, err

@@ -78,6 +78,9 @@ func stepNote(o *order.Order, stage order.Stage, state string) string {
 		if state == ui.StepFailed && o.CancelReason == order.ReasonTimedOut {
 			return "not paid in time"
 		}
+		if state == ui.StepFailed && o.CancelReason == order.ReasonStockNotHeld {
+			return "its stock was released"
+		}
 	case order.StageDelivery:
 		if o.DeliveryFailureReason != "" {
 			return o.DeliveryFailureReason

@@ -31,6 +31,7 @@ func TestWorkflowSteps(t *testing.T) {
 		{"rejected", order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline}, "drnnnnn"},
 		{"approval timed out", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonTimedOut, RiskScore: score(95), ApprovalDeadline: deadline}, "dfnnnnn"},
 		{"out of stock", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonOutOfStock, RiskScore: score(10), ReservationFailed: "SKU-9 out of stock"}, "dsfnnnn"},
+		{"stock released by hand while awaiting payment", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonStockNotHeld, RiskScore: score(10), ReservationID: "r"}, "dsdfnnn"},
 		{"payment failed", order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, RiskScore: score(10), ReservationID: "r", PaymentFailReason: "card_declined"}, "dsdfnnn"},
 		{"delivery failed", order.Order{Status: order.StatusDeliveryFailed, RiskScore: score(10), ShipmentID: "s", DeliveryFailureReason: "lost"}, "dsdddfn"},
 	}
@@ -48,6 +49,8 @@ func TestWorkflowSteps(t *testing.T) {
 	steps := workflowSteps(&order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, RiskScore: score(10), ReservationID: "r", PaymentFailReason: "card_declined"})
 	assert.Equal(t, "card_declined", steps[3].Note)
 	assert.Equal(t, "not needed", steps[1].Note)
+	steps = workflowSteps(&order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonStockNotHeld, RiskScore: score(10), ReservationID: "r"})
+	assert.Equal(t, "its stock was released", steps[3].Note, "not a payment that failed: the stock it held was released")
 	steps = workflowSteps(&order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline})
 	assert.Equal(t, "by bob", steps[1].Note, "the diagram says who rejected it")
 }

@@ -135,6 +135,8 @@ func cancelWhy(r order.CancelReason) string {
 		return "timed out: its approval or payment deadline passed"
 	case order.ReasonRejected:
 		return "rejected by a manager"
+	case order.ReasonStockNotHeld:
+		return "stock not held: its reservation was released or refused, not short"
 	}
 	return strings.ReplaceAll(string(r), "_", " ")
 }
