@@ -528,8 +528,34 @@ func cancel(reason order.CancelReason, detail string) Step {
 	return func(Input) ([]Effect, error) { return []Effect{Cancel{Reason: reason, Detail: detail}}, nil }
 }
 
-func release(orderID, reason string) Effect {
+func release(orderID, reason string) SendCommand {
 	return SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReleaseName, Data: inventory.Release{OrderID: orderID, Reason: reason}}
+}
+
+// unplacedRelease is the reason the saga gives back a reservation of an order never placed.
+const unplacedRelease = "no such order: stock is held only for an order the orders service placed"
+
+// forUnplacedOrder answers m, a message about an order that was never placed, and says
+// whether it is one the saga answers (known). Only a reservation by hand (the warehouse's
+// procedure, an operator's tool) names such an order: the saga's own commands follow a
+// placement, and order ids are the orders service's. Its Reserved is given back at once,
+// as a reservation of an order that no longer wants it is (recordReservation): nothing
+// could ever claim it, and it was dead-lettered as "order not found" while its stock stayed
+// held for ever. The warehouse records the release as Released, with this reason, and the
+// reservation's row says so; that Released, or a failed reservation of such an order,
+// holds nothing to answer. Anything else about an order never placed is not known.
+func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
+	switch m.Name {
+	case inventory.ReservedName:
+		ev, err := decode[inventory.Reserved](m)
+		if err != nil {
+			return nil, true, err
+		}
+		return []SendCommand{release(ev.OrderID, unplacedRelease)}, true, nil
+	case inventory.ReleasedName, inventory.ReservationFailedName:
+		return nil, true, nil
+	}
+	return nil, false, nil
 }
 
 // onReleasedOutside answers the warehouse's report that the order's reservation was

@@ -280,9 +280,10 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 	for _, j := range jobs {
 		c, ok := orders[j.orderID]
 		if !ok {
-			// No order comes into being after a message about it (its commands and replies
-			// follow its placement): dead-lettered at once, not retried.
-			return eventstore.Permanent(apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID))
+			if err := r.unplaced(tx, j); err != nil {
+				return err
+			}
+			continue
 		}
 		state := states[j.orderID]
 		if err := r.decide(tx, j, c.Order, &state, recent[j.orderID]); err != nil {
@@ -291,6 +292,29 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 		states[j.orderID] = state
 	}
 	return saveStates(ctx, tx, states, read)
+}
+
+// unplaced handles, in tx, job j about an order that was never placed: a reservation by
+// hand of it is given back (forUnplacedOrder). Any other is refused: no order comes into
+// being after a message about it (its commands and replies follow its placement), so it is
+// dead-lettered at once, not retried.
+func (r *Runner) unplaced(tx pgx.Tx, j job) error {
+	cmds, known, err := forUnplacedOrder(j.msg)
+	if err != nil {
+		return err
+	}
+	if !known {
+		return eventstore.Permanent(apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID))
+	}
+	for _, c := range cmds {
+		if err := eventstore.Send(j.ctx, tx, c.Topic, j.meta, eventstore.Message{Name: c.Name, Data: c.Data}); err != nil {
+			return fmt.Errorf("%s for order %s: %w", j.msg.Name, j.orderID, err)
+		}
+		eventstore.OnCommit(j.ctx, func() {
+			r.logger.WarnContext(j.ctx, "reservation of an order never placed given back", append(logging.Order(j.orderID), "command", c.Name)...)
+		})
+	}
+	return nil
 }
 
 // Recorder records what a command from outside the saga (a manager's decision, a

@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
 )
@@ -76,4 +78,35 @@ func (s *system) cancellationWords(t *testing.T, id string) (email, timeline str
 		}
 	}
 	return email, timeline
+}
+
+// A reservation by hand of an order id the orders service never gave held its stock for
+// ever (a probe): nothing claims it, and the saga, which answers every reservation of an
+// order it has, dead-lettered its Reserved as "order not found". It is given back at once
+// now, through the log like any release: the warehouse records it Released, with the
+// reason, the units are all back on sale, and nothing is dead-lettered.
+func TestAReservationOfAnOrderNeverPlacedIsGivenBack(t *testing.T) {
+	s := start(t, defaultOptions())
+	before := s.stock(t, "SKU-031")
+	const never = "never-placed-1"
+	require.Equal(t, http.StatusCreated, s.call(t, "POST", s.warehouse+"/api/inventory/reserve",
+		map[string]any{"orderId": never, "lines": []map[string]any{{"sku": "SKU-031", "quantity": 3}}}, bearer(ordersServiceToken), nil))
+	var r struct{ Status, Reason string }
+	require.True(t, poll(10*time.Millisecond, func() bool {
+		require.Equal(t, http.StatusOK, s.call(t, "GET", s.warehouse+"/api/inventory/reservations/"+never, nil, bearer(ordersServiceToken), &r))
+		return r.Status == "released"
+	}), "the reservation is given back, not held for ever: %+v", r)
+	assert.Contains(t, r.Reason, "no such order")
+	assert.Equal(t, before, s.stock(t, "SKU-031"), "every unit back on sale")
+
+	events, err := eventstore.Load(context.Background(), s.db, inventory.StreamID(never))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range events {
+		names = append(names, e.Name)
+	}
+	assert.Equal(t, []string{inventory.ReservedName, inventory.ReleasedName}, names, "the release is recorded as any other")
+	s.waitLag(t, "orders", s.orders)
+	assert.Zero(t, s.storedRows(t)["dead_letters"], "nothing is dead-lettered: the Released holds nothing to answer")
+	assert.Equal(t, http.StatusNotFound, s.call(t, "GET", s.orders+"/api/orders/"+never, nil, operator(), nil), "no order comes into being")
 }

@@ -94,14 +94,18 @@ func (r *contractRun) warehouseAPI(t *testing.T) {
 	api.want(t, http.StatusBadRequest, "POST", s.warehouse+"/api/inventory/check-availability", `{"lines":"none"}`, svc)
 	api.want(t, http.StatusUnauthorized, "POST", s.warehouse+"/api/inventory/check-availability", lines, nil)
 	api.want(t, http.StatusCreated, "POST", s.warehouse+"/api/inventory/reserve", reservation, svc)
-	api.want(t, http.StatusOK, "POST", s.warehouse+"/api/inventory/reserve", reservation, svc) // the same again
+	// A reservation of an order never placed is given back by the workflow at once: the
+	// same again is asked of a placed order's, which its workflow holds (lowRisk's lines).
+	held := map[string]any{"orderId": s.placeOrder(t, lowRisk), "lines": []map[string]any{{"sku": "SKU-001", "quantity": 2}}}
+	s.waitStatus(t, held["orderId"].(string), "awaiting_payment")
+	api.want(t, http.StatusOK, "POST", s.warehouse+"/api/inventory/reserve", held, svc) // the same again
 	api.want(t, http.StatusConflict, "POST", s.warehouse+"/api/inventory/reserve",
-		map[string]any{"orderId": reservation["orderId"], "lines": []map[string]any{{"sku": "SKU-001", "quantity": 2}}}, svc)
+		map[string]any{"orderId": held["orderId"], "lines": []map[string]any{{"sku": "SKU-001", "quantity": 3}}}, svc)
 	api.want(t, http.StatusConflict, "POST", s.warehouse+"/api/inventory/reserve",
 		map[string]any{"orderId": uuid.NewString(), "lines": []map[string]any{{"sku": "SKU-001", "quantity": 10000}}}, svc)
 	api.want(t, http.StatusBadRequest, "POST", s.warehouse+"/api/inventory/reserve", map[string]any{"orderId": none}, svc)
 	api.want(t, http.StatusUnauthorized, "POST", s.warehouse+"/api/inventory/reserve", reservation, nil)
-	reserved := s.warehouse + "/api/inventory/reservations/" + reservation["orderId"].(string)
+	reserved := s.warehouse + "/api/inventory/reservations/" + held["orderId"].(string)
 	api.want(t, http.StatusOK, "GET", reserved, nil, svc)
 	api.want(t, http.StatusNotFound, "GET", s.warehouse+"/api/inventory/reservations/"+none, nil, svc)
 	api.want(t, http.StatusBadRequest, "GET", s.warehouse+"/api/inventory/reservations/"+tooLong, nil, svc)

@@ -1,0 +1,66 @@
+package sagas_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/inventory"
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/sagas"
+)
+
+// A reservation by hand (the warehouse's procedure) of an order id the orders service never
+// gave held its stock for ever: the saga, which answers every other reservation (it books
+// it for an order that waits for those very units, and gives it back otherwise), dead-
+// lettered its Reserved as "order not found", and nothing else releases stock. The saga
+// knows which orders exist and learns of every reservation from the log: it gives such a
+// reservation back at once, as it gives back one of an order that no longer wants it, and
+// the Released that follows, or a failed reservation of such an order, holds nothing to
+// answer. Any other message about an order never placed is still refused as not found.
+func TestAReservationOfAnOrderNeverPlacedIsGivenBack(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, time.Now, slog.New(slog.DiscardHandler))
+	const never = "ord-never-placed"
+	handle := func(name, id string, data any) error {
+		raw, err := json.Marshal(data)
+		require.NoError(t, err)
+		m := sagas.Message{Name: name, ID: id, Payload: raw}
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return runner.Handle(ctx, tx, never, m, eventstore.Metadata{CorrelationID: never, CausationID: m.ID, Actor: "service:orders"})
+		})
+	}
+	releases := func() (reasons []string) {
+		rows, err := pool.Query(ctx, `SELECT payload->>'reason' FROM watermill_warehouse_commands
+			WHERE metadata->>'name' = $1 AND payload->>'orderId' = $2 ORDER BY "offset"`, inventory.ReleaseName, never)
+		require.NoError(t, err)
+		reasons, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return reasons
+	}
+
+	require.NoError(t, handle(inventory.ReservedName, "m-hand", inventory.Reserved{OrderID: never, ReservationID: "res-hand",
+		Lines: []inventory.Line{{SKU: "SKU-001", Quantity: 3}}}))
+	assert.Equal(t, []string{"no such order: stock is held only for an order the orders service placed"}, releases())
+
+	require.NoError(t, handle(inventory.ReleasedName, "m-released", inventory.Released{OrderID: never, ReservationID: "res-hand", Reason: releases()[0]}))
+	require.NoError(t, handle(inventory.ReservationFailedName, "m-failed", inventory.ReservationFailed{OrderID: never, Reason: "insufficient stock for SKU-001", SKU: "SKU-001"}))
+	assert.Len(t, releases(), 1, "nothing held, nothing more to give back")
+
+	err := handle(payment.SessionCreatedName, "m-session", payment.SessionCreated{OrderID: never, SessionID: "cs_1", Amount: 100, Currency: "USD"})
+	assert.Equal(t, apperr.CodeNotFound, apperr.ErrorCode(err), "%v", err)
+
+	var rows int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sagas.order_process)`).Scan(&rows))
+	assert.Zero(t, rows, "no order, no saga state comes into being")
+}
