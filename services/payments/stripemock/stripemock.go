@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,7 @@ type Request struct {
 	Method         string
 	Path           string
 	IdempotencyKey string
-	Form           url.Values
+	Form           url.Values // the parameters sent: the body's, a GET's query
 	Status         int
 	Response       []byte // stripe-mock's answer: the object as Stripe would shape it
 }
@@ -45,6 +46,24 @@ type Server struct {
 	mu       sync.Mutex
 	requests []Request
 	objects  map[string]map[string]any // an object's path → the fields it reads back with
+	charges  map[string]*charge        // a payment intent's id → its charge (Charge)
+	answered map[string]answer         // a refund's idempotency key → Stripe's first answer
+}
+
+// charge is the charge of a payment intent registered with Charge, as Stripe keeps it:
+// what was taken, what of it is refunded, and its refunds, newest first.
+type charge struct {
+	id, paymentIntent, currency string
+	amount, refunded            int64
+	refunds                     []map[string]any
+}
+
+// answer is what a refund request with an idempotency key was first answered, and with
+// which parameters it was asked.
+type answer struct {
+	form   url.Values
+	status int
+	body   []byte
 }
 
 // PaymentIntent makes the payment intent id read back (GET /v1/payment_intents/{id}) as
@@ -75,6 +94,87 @@ func (s *Server) SessionAmount(id string, amountTotal int64, currency string) {
 	fields["amount_total"], fields["currency"] = amountTotal, currency
 }
 
+// Charge gives the payment intent paymentIntent, registered with PaymentIntent, its charge:
+// amount taken (Stripe's unit, in currency), of which refunded is given back already by a
+// refund made in Stripe's dashboard (no metadata). Stripe keeps a charge's refunds, and
+// stripe-mock keeps nothing, so the proxy keeps them for it: the intent reads back with
+// the charge as its latest_charge (with its refunds when expanded), and a refund of the
+// intent is answered as Stripe answers it: asked for no amount, it gives back what is
+// left, and is kept on the charge; with nothing left, it is refused as
+// charge_already_refunded.
+func (s *Server) Charge(paymentIntent string, amount, refunded int64, currency string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := &charge{id: "ch_" + strings.TrimPrefix(paymentIntent, "pi_"), paymentIntent: paymentIntent, currency: currency, amount: amount}
+	if refunded > 0 {
+		ch.keep(map[string]any{"id": "re_dashboard_" + strings.TrimPrefix(paymentIntent, "pi_"), "object": "refund", "amount": refunded,
+			"metadata": map[string]string{}})
+	}
+	s.charges[paymentIntent] = ch
+}
+
+// keep records refund re on the charge, newest first, as given back of it.
+func (ch *charge) keep(re map[string]any) {
+	re["currency"], re["charge"], re["payment_intent"], re["status"] = ch.currency, ch.id, ch.paymentIntent, "succeeded"
+	ch.refunded += re["amount"].(int64)
+	ch.refunds = append([]map[string]any{re}, ch.refunds...)
+}
+
+// object is the charge as Stripe shows it, its refunds listed when expanded.
+func (ch *charge) object(expanded bool) map[string]any {
+	o := map[string]any{"id": ch.id, "object": "charge", "amount": ch.amount, "amount_captured": ch.amount, "amount_refunded": ch.refunded,
+		"currency": ch.currency, "refunded": ch.refunded >= ch.amount, "paid": true, "captured": true, "status": "succeeded",
+		"payment_intent": ch.paymentIntent, "metadata": map[string]string{}}
+	if expanded {
+		o["refunds"] = map[string]any{"object": "list", "data": ch.refunds, "has_more": false, "url": "/v1/charges/" + ch.id + "/refunds"}
+	}
+	return o
+}
+
+// refund answers a refund of an intent registered with Charge as Stripe does, from
+// stripe-mock's refund object: for what is left of the charge unless form asks for an
+// amount, with the metadata asked for; nothing left, or less than asked, it is refused.
+func (s *Server) refund(res *http.Response, form url.Values) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, known := s.charges[form.Get("payment_intent")]
+	if !known {
+		return nil
+	}
+	left := ch.amount - ch.refunded
+	amount := left
+	if asked := form.Get("amount"); asked != "" {
+		amount, _ = strconv.ParseInt(asked, 10, 64)
+	}
+	if left <= 0 || amount > left {
+		_ = res.Body.Close()
+		res.StatusCode, res.Status = http.StatusBadRequest, "400 Bad Request"
+		code, msg := "charge_already_refunded", "Charge "+ch.id+" has already been refunded."
+		if left > 0 {
+			code, msg = "amount_too_large", "Refund amount ("+strconv.FormatInt(amount, 10)+") is greater than unrefunded amount on charge ("+strconv.FormatInt(left, 10)+")"
+		}
+		return replaceBody(res, map[string]any{"error": map[string]any{"type": "invalid_request_error", "code": code, "message": msg}})
+	}
+	body, err := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if err != nil {
+		return err
+	}
+	var re map[string]any
+	if err := json.Unmarshal(body, &re); err != nil {
+		return err
+	}
+	metadata := map[string]string{}
+	for k, v := range form {
+		if name, ok := strings.CutPrefix(k, "metadata["); ok && len(v) > 0 {
+			metadata[strings.TrimSuffix(name, "]")] = v[0]
+		}
+	}
+	re["amount"], re["metadata"] = amount, metadata
+	ch.keep(re)
+	return replaceBody(res, re)
+}
+
 func (s *Server) readsBack(path string, fields map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -89,6 +189,10 @@ func (s *Server) asRegistered(res *http.Response) error {
 		return nil
 	}
 	path := res.Request.URL.Path
+	if path == "/v1/refunds" && res.Request.Method == http.MethodPost {
+		form, _ := res.Request.Context().Value(formKey{}).(url.Values)
+		return s.refund(res, form)
+	}
 	session, expiring := strings.CutSuffix(path, "/expire")
 	if expiring && res.Request.Method == http.MethodPost {
 		s.mu.Lock()
@@ -107,6 +211,13 @@ func (s *Server) asRegistered(res *http.Response) error {
 	}
 	s.mu.Lock()
 	fields, known := s.objects[path]
+	if ch := s.charges[strings.TrimPrefix(path, "/v1/payment_intents/")]; ch != nil {
+		fields = maps.Clone(fields)
+		fields["latest_charge"] = ch.id
+		if asked := expanded(res.Request); slices.ContainsFunc(asked, func(v string) bool { return strings.HasPrefix(v, "latest_charge") }) {
+			fields["latest_charge"] = ch.object(slices.Contains(asked, "latest_charge.refunds"))
+		}
+	}
 	s.mu.Unlock()
 	if !known {
 		return nil
@@ -122,6 +233,17 @@ func (s *Server) asRegistered(res *http.Response) error {
 	}
 	maps.Copy(object, fields)
 	return replaceBody(res, object)
+}
+
+// expanded is what request r asks Stripe to expand (expand[]=…; stripe-go numbers them).
+func expanded(r *http.Request) []string {
+	var asked []string
+	for k, v := range r.URL.Query() {
+		if strings.HasPrefix(k, "expand") {
+			asked = append(asked, v...)
+		}
+	}
+	return asked
 }
 
 // replaceBody makes object the answer's body.
@@ -203,7 +325,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal("stripemock: stripe-mock did not listen within a minute")
 	}
 
-	s := &Server{objects: map[string]map[string]any{}}
+	s := &Server{objects: map[string]map[string]any{}, charges: map[string]*charge{}, answered: map[string]answer{}}
 	target := &url.URL{Scheme: "http", Host: "stripe-mock"}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = s.asRegistered
@@ -217,16 +339,61 @@ func Start(t testing.TB) *Server {
 			return
 		}
 		form, _ := url.ParseQuery(string(body))
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		proxy.ServeHTTP(rec, r)
+		if r.Method == http.MethodGet {
+			form = r.URL.Query()
+		}
+		call := Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Form: form}
+		if call.Status, call.Response = s.replay(w, call); call.Status == 0 {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), formKey{}, form)))
+			call.Status, call.Response = rec.status, rec.body.Bytes()
+			s.keepAnswer(call)
+		}
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Form: form, Status: rec.status, Response: rec.body.Bytes()})
+		s.requests = append(s.requests, call)
 		s.mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
+}
+
+// formKey carries a request's parameters to the proxy's rewriting of its answer.
+type formKey struct{}
+
+// replay answers a refund asked again under an idempotency key as Stripe does: with its
+// first answer when the parameters are the same, refused (idempotency_error) when they
+// differ. stripe-mock answers each anew. status is 0 for a call not answered so.
+func (s *Server) replay(w http.ResponseWriter, call Request) (status int, body []byte) {
+	s.mu.Lock()
+	first, seen := s.answered[call.IdempotencyKey]
+	s.mu.Unlock()
+	if !seen || call.Path != "/v1/refunds" {
+		return 0, nil
+	}
+	status, body = first.status, first.body
+	if !maps.EqualFunc(first.form, call.Form, slices.Equal) {
+		status = http.StatusBadRequest
+		body, _ = json.Marshal(map[string]any{"error": map[string]any{"type": "idempotency_error",
+			"message": "Keys for idempotent requests can only be used with the same parameters they were first used with."}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return status, body
+}
+
+// keepAnswer keeps the answer to a refund asked under an idempotency key, to replay it.
+// Stripe keeps what an endpoint answered once it began, not a failure of its own (5xx).
+func (s *Server) keepAnswer(call Request) {
+	if call.Method != http.MethodPost || call.Path != "/v1/refunds" || call.IdempotencyKey == "" || call.Status >= 500 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answered[call.IdempotencyKey] = answer{form: call.Form, status: call.Status, body: call.Response}
 }
 
 type statusRecorder struct {
