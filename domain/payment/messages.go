@@ -36,6 +36,8 @@ const (
 	RefundName = "payments.refund.v1"
 	// RefundedName is the stored name of Refunded.
 	RefundedName = "payment.refunded.v1"
+	// AlreadyRefundedName is the stored name of AlreadyRefunded.
+	AlreadyRefundedName = "payment.already_refunded.v1"
 	// ExpireSessionName is the message name of ExpireSession.
 	ExpireSessionName = "payments.expire_session.v1"
 	// SessionFoundPaidName is the stored name of SessionFoundPaid.
@@ -251,15 +253,31 @@ func checkRefundAmount(amount int64, currency string) error {
 }
 
 // Refund asks the payment service to give back a payment the provider took for an order
-// that no longer wants it. It is honoured at most once per payment: the provider is called
-// with an idempotency key derived from PaymentID, and the refund is recorded once.
+// that no longer wants it: what is still taken of it, since a part may have been given
+// back at the provider already (in Stripe's dashboard). It is honoured at most once per
+// payment: the provider is called with an idempotency key derived from PaymentID, and the
+// refund is recorded once.
 type Refund struct {
 	OrderID   string `json:"orderId"`
 	PaymentID string `json:"paymentId"`
 	SessionID string `json:"sessionId,omitempty"`
 	Amount    int64  `json:"amount,omitempty"` // hundredths; what the provider reported taken
 	Currency  string `json:"currency,omitempty"`
-	Reason    string `json:"reason"`
+	// Refunded is what the order records given back of the payment already, in
+	// hundredths: parts refunded at the provider, not by Ordermill. A provider that keeps
+	// no account of a payment's refunds (the simulator) gives back Amount less this;
+	// Stripe counts what is left itself. Commands sent before it existed have none.
+	Refunded int64  `json:"refunded,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// Rest is what the order knows to be still taken of r's payment: Amount less Refunded,
+// none when the payment's report did not say its amount.
+func (r Refund) Rest() int64 {
+	if r.Amount <= r.Refunded {
+		return 0
+	}
+	return r.Amount - r.Refunded
 }
 
 // Validate reports the first problem with r as a field error.
@@ -273,6 +291,9 @@ func (r Refund) Validate() error {
 	// A refund command with -5 "usd" passed, to fail at the provider (a review).
 	if err := checkRefundAmount(r.Amount, r.Currency); err != nil {
 		return err
+	}
+	if r.Refunded < 0 {
+		return apperr.FieldErrorf("refunded", "refunded must not be negative, got %d", r.Refunded)
 	}
 	return limits.Check(limits.ID("orderId", r.OrderID), limits.ID("paymentId", r.PaymentID),
 		limits.ID("sessionId", r.SessionID), limits.Text("reason", r.Reason))
@@ -291,13 +312,38 @@ type RefundRefused struct {
 // MessageName is the name RefundRefused travels under, so a consumer can subscribe by type.
 func (RefundRefused) MessageName() string { return RefundRefusedName }
 
-// Refunded records that the provider refunded a payment (RefundID is the provider's).
+// Refunded records that the provider refunded a payment (RefundID is the provider's):
+// what was still taken of it, Amount (0 when the provider did not say: the payment given
+// back whole).
 type Refunded struct {
+	OrderID   string `json:"orderId"`
+	PaymentID string `json:"paymentId"`
+	RefundID  string `json:"refundId"`
+	Amount    int64  `json:"amount,omitempty"`
+	// Total is what the provider shows refunded of the payment with this refund: Amount
+	// and every part given back before it at the provider (in Stripe's dashboard), which
+	// the order may not have heard of yet (their reports come in any order); 0 when the
+	// provider did not say. Events recorded before it existed have none.
+	Total    int64  `json:"total,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	// Charge is the provider's charge of the payment (Stripe's ch_…), which Stripe's
+	// reports of the parts refunded before name; empty when the provider has none.
+	Charge string    `json:"charge,omitempty"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// AlreadyRefunded records that a payment the service was asked to refund had nothing
+// left to give back: the provider shows it refunded in full already, not by Ordermill (a
+// refund made in Stripe's dashboard, reported or not). No refund was made, and none is
+// asked again. Total is what the provider shows refunded of it (the whole payment), in
+// Currency, on Charge, as in Refunded.
+type AlreadyRefunded struct {
 	OrderID   string    `json:"orderId"`
 	PaymentID string    `json:"paymentId"`
-	RefundID  string    `json:"refundId"`
-	Amount    int64     `json:"amount,omitempty"`
+	Total     int64     `json:"total,omitempty"`
 	Currency  string    `json:"currency,omitempty"`
+	Charge    string    `json:"charge,omitempty"`
 	Reason    string    `json:"reason"`
 	At        time.Time `json:"at"`
 }
@@ -377,3 +423,6 @@ func (SessionCreated) MessageName() string { return SessionCreatedName }
 
 // MessageName is the name Refunded travels under, so a consumer can subscribe by type.
 func (Refunded) MessageName() string { return RefundedName }
+
+// MessageName is the name AlreadyRefunded travels under, so a consumer can subscribe by type.
+func (AlreadyRefunded) MessageName() string { return AlreadyRefundedName }

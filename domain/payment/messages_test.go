@@ -91,7 +91,19 @@ func TestRefundValidate(t *testing.T) {
 	for field, r := range map[string]payment.Refund{
 		"amount":   {OrderID: "o-1", PaymentID: "pi_1", Amount: -5},
 		"currency": {OrderID: "o-1", PaymentID: "pi_1", Amount: 5, Currency: "usd"},
+		"refunded": {OrderID: "o-1", PaymentID: "pi_1", Amount: 5, Refunded: -1},
 	} {
 		assert.Equal(t, field, apperr.ErrorField(r.Validate()), "%+v", r)
+	}
+}
+
+// What is still taken of a payment a part of which was given back at the provider is
+// what the order knows it took less what it knows given back; none when it knows neither
+// (a report that did not say the amount), or all of it given back.
+func TestRefundRest(t *testing.T) {
+	for _, c := range []struct{ amount, refunded, rest int64 }{
+		{100_00, 0, 100_00}, {100_00, 30_00, 70_00}, {100_00, 100_00, 0}, {100_00, 120_00, 0}, {0, 0, 0}, {0, 30_00, 0},
+	} {
+		assert.Equal(t, c.rest, payment.Refund{Amount: c.amount, Refunded: c.refunded}.Rest(), "%+v", c)
 	}
 }

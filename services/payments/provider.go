@@ -23,9 +23,10 @@ type Provider interface {
 	// asks the provider the same: a provider that keys a repeated request (Stripe's
 	// idempotency key) refuses one whose parameters differ, so none depends on the clock.
 	OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error)
-	// Refund gives back the whole of r's payment and says what it gave back. A payment
-	// the provider knows was made for another order it refuses with notTheOrders, and
-	// gives nothing back.
+	// Refund gives back what is still taken of r's payment, and says what it gave back:
+	// nothing (no RefundID) when the payment is refunded in full already, not by this
+	// refund. A payment the provider knows was made for another order it refuses with
+	// notTheOrders, and gives nothing back.
 	Refund(ctx context.Context, r payment.Refund) (GivenBack, error)
 	// ExpireSession closes a session so that it can no longer be paid. A session already
 	// closed or paid is no error: asked again, the provider's answer is the same. A session
@@ -46,11 +47,16 @@ type Paid struct {
 }
 
 // GivenBack is what the provider says of a refund it made: its id, and the amount (minor
-// units) and currency it gave back, zero when it does not say (the simulator).
+// units) and currency it gave back, zero when it does not say (the simulator). No RefundID
+// means none was made: nothing was left to give back. Total is what the provider shows
+// refunded of the payment now, every part given back before included, and Charge the
+// charge it shows them on; zero when it keeps no such account (the simulator).
 type GivenBack struct {
 	RefundID string
 	Amount   int64
 	Currency string
+	Total    int64
+	Charge   string
 }
 
 // OpenedSession is what the provider says about a session it opened: its id, the URL the

@@ -23,12 +23,15 @@ func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error
 	return s.refund(ctx, tx, eventstore.Metadata{CorrelationID: r.OrderID}, r)
 }
 
-// refund gives back r's payment through the provider, once: a payment already refunded is
-// acknowledged without a call, a payment of another order is refused (ErrNotTheOrders),
-// the provider call carries an idempotency key derived from the payment (so a call
-// repeated after a lost commit returns the first refund), and the refund, for the amount
-// the provider says it gave back, is recorded with payment.Refunded on the order's
-// payment stream in tx.
+// refund gives back what is still taken of r's payment through the provider, once: a
+// payment refunded already by the service is acknowledged without a call, a payment of
+// another order is refused (ErrNotTheOrders), and the provider call carries an
+// idempotency key derived from the payment (so a call repeated after a lost commit returns
+// the first refund). The refund, for the amount the provider says it gave back, is
+// recorded with payment.Refunded on the order's payment stream in tx; a payment the
+// provider shows refunded in full already, not by the service, is recorded with
+// payment.AlreadyRefunded, nothing given back, so that the order knows and the command is
+// not asked again.
 func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, r payment.Refund) error {
 	if err := r.Validate(); err != nil {
 		return err
@@ -54,12 +57,12 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	if err != nil {
 		return fmt.Errorf("refund payment %s of order %s: %w", r.PaymentID, r.OrderID, err)
 	}
-	refundID := given.RefundID
-	// What the provider gave back is recorded when it says; otherwise what the payment's
-	// report said was taken. A payment reported without its amount was still refunded
-	// whole, and the order's ticket should say how much that was.
-	if given.Amount > 0 {
-		r.Amount, r.Currency = given.Amount, given.Currency
+	// What the provider gave back is recorded when it says; otherwise what the order knows
+	// is still taken: the payment's report, less the parts it knows refunded at the provider.
+	// A payment reported without its amount was still refunded whole, and the order's
+	// ticket should say how much that was.
+	if given.RefundID != "" && given.Amount == 0 {
+		given.Amount, given.Currency = r.Rest(), r.Currency
 	}
 	stream, recs, err := paymentStream(ctx, tx, r.OrderID)
 	if err != nil {
@@ -69,21 +72,32 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	now := s.now()
 	// ON CONFLICT waits for a concurrent refund of the same payment, then records nothing.
 	// On the pipeline the tag is not known: the concurrent refund appended to the stream
-	// too, so the append below fails on its version and the command comes again.
+	// too, so the append below fails on its version and the command comes again. A payment
+	// with nothing left has its row too, with no refund id: asked again, it asks nobody.
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO payments.refunds (payment_id, order_id, refund_id, amount, currency, reason, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id) DO NOTHING`,
-		r.PaymentID, r.OrderID, refundID, r.Amount, r.Currency, r.Reason, now)
+		r.PaymentID, r.OrderID, given.RefundID, given.Amount, given.Currency, r.Reason, now)
 	if err != nil {
 		return fmt.Errorf("record refund: %w", err)
 	}
 	if !eventstore.Queues(tx) && tag.RowsAffected() == 0 {
 		return nil
 	}
-	s.logger.InfoContext(ctx, "payments: payment refunded", "order_id", r.OrderID, "payment_id", r.PaymentID, "refund_id", refundID)
-	_, err = eventstore.Append(ctx, tx, stream, version, meta, eventstore.Event{Name: payment.RefundedName, Data: payment.Refunded{
-		OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: refundID, Amount: r.Amount, Currency: r.Currency, Reason: r.Reason, At: now,
-	}})
+	ev := eventstore.Event{Name: payment.RefundedName, Data: payment.Refunded{
+		OrderID: r.OrderID, PaymentID: r.PaymentID, RefundID: given.RefundID, Amount: given.Amount, Total: given.Total,
+		Currency: given.Currency, Charge: given.Charge, Reason: r.Reason, At: now,
+	}}
+	if given.RefundID == "" {
+		s.logger.InfoContext(ctx, "payments: payment refunded in full already, not by Ordermill: nothing left to give back",
+			"order_id", r.OrderID, "payment_id", r.PaymentID)
+		ev = eventstore.Event{Name: payment.AlreadyRefundedName, Data: payment.AlreadyRefunded{
+			OrderID: r.OrderID, PaymentID: r.PaymentID, Total: given.Total, Currency: given.Currency, Charge: given.Charge, Reason: r.Reason, At: now,
+		}}
+	} else {
+		s.logger.InfoContext(ctx, "payments: payment refunded", "order_id", r.OrderID, "payment_id", r.PaymentID, "refund_id", given.RefundID)
+	}
+	_, err = eventstore.Append(ctx, tx, stream, version, meta, ev)
 	return err
 }
 

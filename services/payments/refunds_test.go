@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -84,4 +85,25 @@ func TestStripeRefusesToRefundAnotherOrdersPayment(t *testing.T) {
 	assert.Empty(t, mock.Requests("/v1/refunds"), "nothing refunded at Stripe")
 	nothingRefunded(ctx, t, pool, "ord-mine", "pi_theirs")
 	nothingRefunded(ctx, t, pool, "ord-mine", "pi_nobodys")
+}
+
+// The simulator keeps no account of a payment's refunds: a refund it makes gives back
+// what the order knows is still taken, the payment less the parts the order records
+// refunded at the provider (dev mode takes Stripe's reports unsigned), and is recorded so.
+func TestTheSimulatorGivesBackWhatTheOrderKnowsIsLeft(t *testing.T) {
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{})
+	require.NoError(t, refundIn(ctx, t, svc, pool, payment.Refund{OrderID: "ord-sim", PaymentID: "pi_sim", Amount: 100_00, Currency: "USD",
+		Refunded: 30_00, Reason: "order cancelled"}))
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID("ord-sim"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	var ev payment.Refunded
+	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+	assert.Equal(t, int64(70_00), ev.Amount)
+	assert.Equal(t, "USD", ev.Currency)
+	assert.Zero(t, ev.Total, "the simulator shows no account of the payment's refunds")
+	var amount int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT amount FROM payments.refunds WHERE payment_id = 'pi_sim'`).Scan(&amount))
+	assert.Equal(t, int64(70_00), amount)
 }

@@ -74,7 +74,10 @@ const callBudget = 30 * time.Second
 // (stripe-go's random one) asked again, was refused, and read the session back.
 func ExpireIdempotencyKey(sessionID string) string { return "ordermill-expire-" + sessionID }
 
-// RefundIdempotencyKey is the key of the one refund of a payment.
+// RefundIdempotencyKey is the key of the one refund Ordermill makes of a payment: of what
+// is left of it, asked with no amount. Parts given back in Stripe's dashboard are made
+// under keys of Stripe's own, so it names no other refund of the payment, and every
+// attempt of the command asks Stripe the same under it.
 func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" + paymentID }
 
 // OpenSession creates a Checkout Session in payment mode for the order's lines (or, when
@@ -150,18 +153,31 @@ func stripeLines(currency string, lines []payment.Line) ([]*stripe.CheckoutSessi
 	return out, nil
 }
 
-// Refund refunds the whole payment intent; Stripe's answer says how much that was. It
-// reads the intent first: one whose metadata.order_id (set on every session OpenSession
-// opens) names another order, or none, is not refunded (ErrNotTheOrders).
+// Refund gives back what is still taken of the payment intent: a part of it may have been
+// refunded in Stripe's dashboard already. It reads the intent first, with its charge and
+// the charge's refunds. One whose metadata.order_id (set on every session OpenSession
+// opens) names another order, or none, is not refunded (ErrNotTheOrders). One refunded in
+// full already is not asked for a refund either: GivenBack says nothing was left, unless
+// the refund that took the rest is Ordermill's own (its metadata names the order), made by
+// an attempt whose commit was lost, which is given back as that attempt's. Otherwise the
+// refund asks for no amount, and Stripe gives back what is left as it counts it: an amount
+// read a moment before would be refused had a part been refunded meanwhile, and an attempt
+// after a lost commit would ask another amount under the same key, which Stripe refuses.
 func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error) {
 	ctx, cancel := context.WithTimeout(ctx, callBudget)
 	defer cancel()
-	pi, err := s.client.V1PaymentIntents.Retrieve(ctx, r.PaymentID, &stripe.PaymentIntentRetrieveParams{})
+	read := &stripe.PaymentIntentRetrieveParams{}
+	read.AddExpand("latest_charge.refunds")
+	pi, err := s.client.V1PaymentIntents.Retrieve(ctx, r.PaymentID, read)
 	if err != nil {
 		return GivenBack{}, stripeError("read payment "+r.PaymentID, err)
 	}
 	if owner := pi.Metadata["order_id"]; owner != r.OrderID {
 		return GivenBack{}, notTheOrders(r, owner)
+	}
+	ch := pi.LatestCharge
+	if ch != nil && ch.Refunded {
+		return takenRest(ch, r.OrderID), nil
 	}
 	params := &stripe.RefundCreateParams{
 		PaymentIntent: stripe.String(r.PaymentID),
@@ -170,13 +186,45 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 	}
 	params.SetIdempotencyKey(RefundIdempotencyKey(r.PaymentID))
 	re, err := s.client.V1Refunds.Create(ctx, params)
+	var refused *stripe.Error
+	if ch != nil && errors.As(err, &refused) && refused.Code == stripe.ErrorCodeChargeAlreadyRefunded {
+		return givenBack(nil, ch), nil // the rest refunded in Stripe's dashboard since the read
+	}
 	if err != nil {
 		return GivenBack{}, stripeError("refund payment "+r.PaymentID, err)
 	}
-	currency := strings.ToUpper(string(re.Currency))
-	// An amount Ordermill cannot count (see payment.FromProviderUnit) is not said: 0, as the simulator's.
-	given, _ := payment.FromProviderUnit(re.Amount, currency)
-	return GivenBack{RefundID: re.ID, Amount: given, Currency: currency}, nil
+	return givenBack(re, ch), nil
+}
+
+// takenRest is what became of charge ch, refunded in full: Ordermill's own refund of
+// order orderID's payment took the rest (an attempt whose commit was lost made it), or
+// nothing was left for it.
+func takenRest(ch *stripe.Charge, orderID string) GivenBack {
+	if ch.Refunds != nil {
+		for _, re := range ch.Refunds.Data {
+			if re.Metadata["order_id"] == orderID && re.Status != stripe.RefundStatusFailed && re.Status != stripe.RefundStatusCanceled {
+				return givenBack(re, ch)
+			}
+		}
+	}
+	return givenBack(nil, ch)
+}
+
+// givenBack is what refund re of charge ch gave back, the whole charge refunded with it;
+// re nil, nothing was left to give back. ch may be nil (an intent read without one), and
+// what it would tell is then not said. An amount Ordermill cannot count (see
+// payment.FromProviderUnit) is not said either: 0, as the simulator's.
+func givenBack(re *stripe.Refund, ch *stripe.Charge) GivenBack {
+	var g GivenBack
+	if ch != nil {
+		g.Charge, g.Currency = ch.ID, strings.ToUpper(string(ch.Currency))
+		g.Total, _ = payment.FromProviderUnit(ch.Amount, g.Currency)
+	}
+	if re != nil {
+		g.RefundID, g.Currency = re.ID, strings.ToUpper(string(re.Currency))
+		g.Amount, _ = payment.FromProviderUnit(re.Amount, g.Currency)
+	}
+	return g
 }
 
 // ExpireSession expires the Checkout Session. Stripe refuses to expire one that is no

@@ -152,6 +152,8 @@ func TestStripeRefundsAPaymentOnce(t *testing.T) {
 		assert.Equal(t, "pi_late", call.Form.Get("payment_intent"))
 		assert.Equal(t, "ord-late", call.Form.Get("metadata[order_id]"))
 	}
+	assert.Equal(t, calls[0].Form, calls[1].Form, "the repeated request asks Stripe the same, so Stripe answers it with the first refund")
+	assert.Equal(t, stripeRefund(t, calls[0]), stripeRefund(t, calls[1]))
 	recs, err := eventstore.Load(ctx, pool, payment.StreamID("ord-late"))
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
@@ -197,6 +199,111 @@ func TestStripeRefundOfAnUnreportedAmountRecordsWhatStripeGaveBack(t *testing.T)
 	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
 	assert.Equal(t, given.Amount, ev.Amount)
 	assert.Equal(t, given.Currency, ev.Currency)
+}
+
+// A refund asked for a payment a part of which was given back in Stripe's dashboard
+// already gives back the rest: Stripe is asked for no amount (it then refunds what is
+// left, which a refund for an amount read a moment before could exceed), and the refund
+// is recorded as the 70.00 it gave back, with the 100.00 Stripe shows refunded of the
+// payment now, so the order can tell the 30.00 it may not know of yet. The attempt after a
+// lost commit reads the payment refunded in full by that refund, Ordermill's own (its
+// metadata names the order), and records it without asking Stripe again; before, it asked
+// again, under the same key.
+func TestStripeRefundsWhatIsLeftOfAPaymentRefundedInPart(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	mock.PaymentIntent("pi_part", "ord-part")
+	mock.Charge("pi_part", 100_00, 30_00, "usd")
+	r := payment.Refund{OrderID: "ord-part", PaymentID: "pi_part", SessionID: "cs_part", Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, svc.Refund(ctx, tx, r))
+	require.NoError(t, tx.Rollback(ctx)) // the process dies before its commit
+	require.NoError(t, refundIn(ctx, t, svc, pool, r))
+	require.NoError(t, refundIn(ctx, t, svc, pool, r)) // delivered again
+
+	calls := mock.Requests("/v1/refunds")
+	require.Len(t, calls, 1, "one refund asked of Stripe")
+	assert.Equal(t, payments.RefundIdempotencyKey("pi_part"), calls[0].IdempotencyKey)
+	assert.Empty(t, calls[0].Form.Get("amount"), "what is left, as Stripe counts it")
+	given := stripeRefund(t, calls[0])
+	require.Equal(t, int64(70_00), given.Amount)
+	for _, read := range mock.Requests("/v1/payment_intents/pi_part") {
+		assert.Contains(t, read.Form["expand[0]"], "latest_charge.refunds", "the intent read with what is refunded of it")
+	}
+
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID("ord-part"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.Equal(t, payment.RefundedName, recs[0].Name)
+	var ev struct {
+		RefundID      string
+		Amount, Total int64
+		Currency      string
+		Charge        string
+	}
+	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+	assert.Equal(t, given.RefundID, ev.RefundID, "the refund Stripe made at the first attempt")
+	assert.Equal(t, int64(70_00), ev.Amount, "what this refund gave back")
+	assert.Equal(t, int64(100_00), ev.Total, "what Stripe shows refunded of the payment with it")
+	assert.Equal(t, "USD", ev.Currency)
+	assert.Equal(t, "ch_part", ev.Charge)
+}
+
+// A payment refunded in full at Stripe already (in its dashboard) has nothing left: no
+// refund is asked of Stripe, the command is done (before, Stripe refused the refund, and
+// the command was retried and dead-lettered), and the payment stream says so, with what
+// Stripe shows refunded, for the order to record it. A command delivered again asks
+// nothing.
+func TestStripeAsksNoRefundOfAPaymentRefundedInFullAlready(t *testing.T) {
+	ctx := testContext(t)
+	mock := stripemock.Start(t)
+	svc, pool := newService(t, payments.Config{Provider: stripeProvider(mock)})
+	mock.PaymentIntent("pi_back", "ord-back")
+	mock.Charge("pi_back", 100_00, 100_00, "usd")
+	r := payment.Refund{OrderID: "ord-back", PaymentID: "pi_back", Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
+	require.NoError(t, refundIn(ctx, t, svc, pool, r))
+	require.NoError(t, refundIn(ctx, t, svc, pool, r))
+
+	assert.Empty(t, mock.Requests("/v1/refunds"), "nothing asked of Stripe")
+	assert.Len(t, mock.Requests("/v1/payment_intents/pi_back"), 1, "once done, a command delivered again reads nothing")
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID("ord-back"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "payment.already_refunded.v1", recs[0].Name)
+	var ev struct {
+		PaymentID, Currency, Charge, Reason string
+		Total                               int64
+	}
+	require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+	assert.Equal(t, "pi_back", ev.PaymentID)
+	assert.Equal(t, int64(100_00), ev.Total)
+	assert.Equal(t, "USD", ev.Currency)
+	assert.Equal(t, "ch_back", ev.Charge)
+	assert.Equal(t, "order cancelled", ev.Reason)
+}
+
+// A payment whose rest is refunded in Stripe's dashboard between the read and the refund
+// (Stripe refuses it: charge_already_refunded) had nothing left: the command is done, as
+// for a payment read refunded in full, and is not retried into a dead letter.
+func TestStripeRefundRefusedAsRefundedAlreadyHadNothingLeft(t *testing.T) {
+	ctx := testContext(t)
+	stripeAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			_, _ = w.Write([]byte(`{"id":"pi_race","object":"payment_intent","metadata":{"order_id":"ord-race"},` +
+				`"latest_charge":{"id":"ch_race","object":"charge","amount":10000,"amount_refunded":3000,"currency":"eur","refunded":false}}`))
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":{"type":"invalid_request_error","code":"charge_already_refunded","message":"Charge ch_race has already been refunded."}}`))
+	}))
+	t.Cleanup(stripeAPI.Close)
+	provider := payments.NewStripe(payments.StripeConfig{SecretKey: "sk_test_ordermill", APIBase: stripeAPI.URL, SuccessURL: "https://shop.example/paid"})
+	given, err := provider.Refund(ctx, payment.Refund{OrderID: "ord-race", PaymentID: "pi_race", Amount: 100_00, Currency: "EUR", Reason: "order cancelled"})
+	require.NoError(t, err)
+	assert.Equal(t, payments.GivenBack{Currency: "EUR", Total: 100_00, Charge: "ch_race"}, given, "no refund made: the whole charge refunded")
 }
 
 // stripeRefund is the amount and currency (upper case, as the service keeps currencies) of
