@@ -1,6 +1,7 @@
 package sagas
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -85,6 +86,7 @@ var ProcessOrder = Flow{
 	After[order.OrderCancelled](releaseReservation, expireSession, notifyCancellation, refundEarlyPayment),
 	On[payment.Refunded](recordRefund),
 	On[payment.RefundRefused](onRefundRefused),
+	On[payment.AlreadyRefunded](onAlreadyRefunded),
 	On[payment.RefundReport](onRefundReport),
 	After[order.DeliveryFailed](openTicket(TicketDeliveryFailed, "the courier reported the delivery as failed"),
 		closeTicket(TicketDeliveryOverdue, "the courier reported the delivery as failed: see the delivery_failed ticket")),
@@ -630,7 +632,11 @@ func refundEarlyPayment(in Input) ([]Effect, error) {
 // refunded automatically: an unsigned one (dev mode) could name anybody's payment, and for
 // a paid order whose own payment is unnamed (recorded under its session's id) the two may
 // be one payment, so a ticket asks a person instead. The payment service refunds a
-// payment at most once, however often it is asked.
+// payment at most once, however often it is asked, and gives back what is still taken of
+// it: a part may have been refunded at the provider already (in Stripe's dashboard), and
+// the command says what the order records so (Refund.Refunded). A payment the order
+// records refunded in full needs nothing more. Until 2026-12-07 a payment of which the
+// order recorded any part refunded was taken for refunded, and its rest stayed taken.
 func refund(o *order.Order, wh PaymentWebhook) []Effect {
 	why := whyRefund(o)
 	whyNot := ""
@@ -643,12 +649,13 @@ func refund(o *order.Order, wh PaymentWebhook) []Effect {
 	if whyNot != "" {
 		return []Effect{OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %q completed for %s: refund it by hand (%s, so not refunded automatically)", wh.PaymentID, why.order, whyNot)}}
 	}
-	if o.Refunded(wh.PaymentID) {
-		return nil
+	given, known := o.RefundedOf(wh.PaymentID)
+	if !known || (wh.Amount > 0 && given >= order.Cents(wh.Amount)) {
+		return nil // refunded in full: nothing is left to give back
 	}
 	return []Effect{SendCommand{Topic: payment.CommandsTopic, Name: payment.RefundName, Data: payment.Refund{
 		OrderID: o.ID, PaymentID: wh.PaymentID, SessionID: wh.SessionID, Amount: wh.Amount, Currency: wh.Currency,
-		Reason: why.reason,
+		Refunded: int64(given), Reason: why.reason,
 	}}, RememberRefund{PaymentID: wh.PaymentID}}
 }
 
@@ -674,6 +681,16 @@ func whyRefund(o *order.Order) refundWhy {
 	return refundWhy{reason: "order " + string(o.Status), order: "an order already " + string(o.Status), ticket: TicketLatePayment}
 }
 
+// whyRefunded is why o gave back a payment refunded for reason: a payment the waiting
+// order refused says so on its payment_mismatch ticket, even when the order has been paid
+// or given up by the time the provider confirms it.
+func whyRefunded(o *order.Order, reason string) refundWhy {
+	if reason == refusedPayment.reason {
+		return refusedPayment
+	}
+	return whyRefund(o)
+}
+
 // waitsForPayment reports whether o waits for its payment, its session recorded: a
 // completed payment it refuses then is money it must give back.
 func waitsForPayment(o *order.Order) bool {
@@ -681,19 +698,64 @@ func waitsForPayment(o *order.Order) bool {
 }
 
 // recordRefund records the provider's refund on the order, and its ticket says what was
-// taken and how it was given back. A refund reported again changes nothing.
+// taken and how it was given back. A refund reported again changes nothing. The refund gave
+// back what was still taken of the payment: a part refunded at the provider before it (in
+// Stripe's dashboard) the order may record already, or not yet, as its report may come
+// later, or came while this refund was on its way and was left to this record (a full
+// one could have been this refund's). The provider's total with this refund says how much
+// that was: the parts the order lacks are recorded first, as the provider's (named by its
+// charge, as Stripe's reports name them), then this refund, as the part it adds, so the
+// order's refunds of the payment add up to what the provider refunded. Until 2026-12-07 a
+// refund of a payment with a part recorded refunded was not recorded at all.
 func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
-	if in.Order.Refunded(ev.PaymentID) {
+	o := in.Order
+	if slices.ContainsFunc(o.Refunds, func(r order.Refund) bool { return r.PaymentID == ev.PaymentID && r.RefundID == ev.RefundID }) {
 		return nil, nil
 	}
-	why := whyRefund(in.Order)
-	if ev.Reason == refusedPayment.reason {
-		why = refusedPayment
+	given, known := o.RefundedOf(ev.PaymentID)
+	if !known {
+		return nil, nil // given back whole already, by a refund that did not say how much
 	}
-	return []Effect{
-		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: order.Cents(ev.Amount), Currency: ev.Currency},
-		OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %s completed for %s: refunded as %s", ev.PaymentID, why.order, ev.RefundID)},
-	}, nil
+	before := max(given, order.Cents(ev.Total-ev.Amount))
+	var effects []Effect
+	if before > given {
+		effects = append(effects, RecordRefund{PaymentID: ev.PaymentID, RefundID: cmp.Or(ev.Charge, ev.PaymentID), Amount: before, Currency: ev.Currency})
+	}
+	why := whyRefunded(o, ev.Reason)
+	refunded := "refunded as " + ev.RefundID
+	if before > 0 {
+		rest := "the rest"
+		if ev.Amount > 0 {
+			rest += ", " + order.Cents(ev.Amount).Text(ev.Currency) + ","
+		}
+		refunded = fmt.Sprintf("refunded %s as %s; %s of it was refunded at the payment provider before, not by Ordermill", rest, ev.RefundID, before.Text(ev.Currency))
+	}
+	return append(effects,
+		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: before + order.Cents(ev.Amount), Currency: ev.Currency},
+		OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %s completed for %s: %s", ev.PaymentID, why.order, refunded)},
+	), nil
+}
+
+// onAlreadyRefunded takes the payment service's answer to a refund the saga asked for that
+// nothing of the payment was left: it was refunded in full at the provider already, not by
+// Ordermill (in Stripe's dashboard), and no refund was made. What the order does not record
+// of it yet (the report of its last part was left to this answer, as it could have been
+// Ordermill's own refund) is recorded as the provider's, and the refund's ticket says
+// nothing was left. Until 2026-12-07 Stripe refused the refund, and the command was
+// dead-lettered.
+func onAlreadyRefunded(in Input, ev payment.AlreadyRefunded) ([]Effect, error) {
+	o := in.Order
+	var effects []Effect
+	if given, known := o.RefundedOf(ev.PaymentID); known && order.Cents(ev.Total) > given {
+		effects = append(effects, RecordRefund{PaymentID: ev.PaymentID, RefundID: cmp.Or(ev.Charge, ev.PaymentID), Amount: order.Cents(ev.Total), Currency: ev.Currency})
+	}
+	whole := "in full"
+	if ev.Total > 0 {
+		whole += " (" + order.Cents(ev.Total).Text(ev.Currency) + ")"
+	}
+	why := whyRefunded(o, ev.Reason)
+	return append(effects, OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %s completed for %s: nothing left to refund, it was refunded %s at the payment provider already, not by Ordermill",
+		ev.PaymentID, why.order, whole)}), nil
 }
 
 // onRefundReport records a refund the saga did not ask for: the order's own payment given
@@ -704,11 +766,15 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 // than the order records is recorded (as the part it adds) and told on the ticket, as a
 // comment once it is open; one that adds nothing (a total recorded already) records
 // nothing. Until 2026-12-07 a payment's first refund was its only one: the rest of it,
-// given back later, was in Stripe only. A report of a refund the saga asked for is left
-// to the payment service's own record of it (recordRefund), whichever comes first.
+// given back later, was in Stripe only. A report that may be of a refund the saga asked
+// for is left to the payment service's own record of it (recordRefund, or
+// onAlreadyRefunded when nothing was left), whichever comes first: a report of the
+// payment refunded in full, as that refund leaves it. A part is never that refund's, which
+// gives back all that is left, and is recorded (until 2026-12-07 it was left too, and the
+// order's books lacked it).
 func onRefundReport(in Input, r payment.RefundReport) ([]Effect, error) {
 	o := in.Order
-	if !o.RefundAdds(r.PaymentID, order.Cents(r.Amount)) || slices.Contains(in.State.Refunding, r.PaymentID) {
+	if !o.RefundAdds(r.PaymentID, order.Cents(r.Amount)) || (r.Full && slices.Contains(in.State.Refunding, r.PaymentID)) {
 		return nil, nil
 	}
 	part := "in full"

@@ -1135,6 +1135,90 @@ func TestProcessOrderPayment(t *testing.T) {
 			steps: path(atPaymentTimedOut, refundPay("pay-1", "re-1")), msg: refundReport("pay-1", "re-1", 100_00, true),
 		},
 
+		// A refund Ordermill asks for, of a payment a part of which was refunded at the
+		// provider (Stripe's dashboard), gives back the rest. Until 2026-12-07 the part on
+		// the order was taken for the whole, and the rest stayed taken.
+		{
+			name:  "a payment for a cancelled order, a part of it refunded at the provider already, has its rest refunded",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00)), msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+			want: []Effect{send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-1", SessionID: "sess-1",
+				Amount: 100_00, Currency: "USD", Refunded: 30_00, Reason: "order cancelled"}), RememberRefund{PaymentID: "pay-1"}},
+		},
+		{
+			name:  "a second payment, a part of it refunded at the provider already, has its rest refunded",
+			steps: path(atAwaitingDelivery, refundPart("pay-2", "ch-2", 99_99)), msg: payWebhook(payment.StatusCompleted, "pay-2", ""),
+			want: []Effect{send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-2", SessionID: "sess-1",
+				Amount: 100_00, Currency: "USD", Refunded: 99_99, Reason: "a second payment for an order already paid as pay-1"}), RememberRefund{PaymentID: "pay-2"}},
+		},
+		{
+			name:  "a payment refunded in full at the provider in parts needs no refund",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00), refundPart("pay-1", "ch-1", 100_00)), msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+		},
+		{
+			name:  "a payment whose report does not say its amount, a part of it refunded, is left to the payment service to count",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00)), msg: msg(PaymentWebhookName, withCharge(completedAs("pay-1"), "sess-1", 0, "")),
+			want: []Effect{send(payment.CommandsTopic, payment.RefundName, payment.Refund{OrderID: testOrderID, PaymentID: "pay-1", SessionID: "sess-1",
+				Refunded: 30_00, Reason: "order cancelled"}), RememberRefund{PaymentID: "pay-1"}},
+		},
+		{
+			name: "the refund of the rest is recorded as the part it adds, and the ticket says both",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00),
+				ticketStep(TicketRefundedOutside, "payment pay-1 refunded in part (30.00 USD so far)")),
+			msg: msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00,
+				Currency: "USD", Charge: "ch-1", Reason: "order cancelled", At: testPlacedAt}),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "re-1", Amount: 100_00, Currency: "USD"},
+				ticket(TicketLatePayment, "payment pay-1 completed for an order already cancelled: refunded the rest, 70.00 USD, as re-1; 30.00 USD of it was refunded at the payment provider before, not by Ordermill")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			// The part's report is late (Stripe's events come in any order): the refund's
+			// total says it, and the order records it first, named by the charge.
+			name:  "the refund of the rest records a part refunded before it that the order did not know of",
+			steps: atPaymentTimedOut, state: State{Refunding: []string{"pay-1"}},
+			msg: msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00,
+				Currency: "USD", Charge: "ch-1", Reason: "order cancelled", At: testPlacedAt}),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "ch-1", Amount: 30_00, Currency: "USD"},
+				RecordRefund{PaymentID: "pay-1", RefundID: "re-1", Amount: 100_00, Currency: "USD"},
+				ticket(TicketLatePayment, "payment pay-1 completed for an order already cancelled: refunded the rest, 70.00 USD, as re-1; 30.00 USD of it was refunded at the payment provider before, not by Ordermill")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "ch-1", Amount: 30_00, Currency: "USD", At: testRunAt},
+				order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "the refund of the rest reported again records nothing",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00), refundPart("pay-1", "re-1", 100_00)),
+			msg: msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00,
+				Currency: "USD", Charge: "ch-1", Reason: "order cancelled", At: testPlacedAt}),
+		},
+		{
+			name:  "once the rest is refunded, the payment reported again asks nothing",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00), refundPart("pay-1", "re-1", 100_00)), msg: payWebhook(payment.StatusCompleted, "pay-1", ""),
+		},
+		{
+			// The rest refunded the refund: it leaves the payment refunded in full, which a
+			// part is not, so a part reported while the refund is on its way is the provider's.
+			name:  "a part reported while a refund of the payment is on its way is recorded: it is not that refund",
+			steps: atPaymentTimedOut, msg: refundReport("pay-1", "ch-1", 30_00, false), state: State{Refunding: []string{"pay-1"}},
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "ch-1", Amount: 30_00, Currency: "USD"},
+				ticket(TicketRefundedOutside, "payment pay-1 refunded in part (30.00 USD so far) at the payment provider as ch-1, not by Ordermill, while the order is cancelled: decide whether it goes on")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "ch-1", Amount: 30_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "a payment the payment service found refunded in full already is recorded, and the ticket says nothing was left",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00)), state: State{Refunding: []string{"pay-1"}},
+			msg: msg(payment.AlreadyRefundedName, payment.AlreadyRefunded{OrderID: testOrderID, PaymentID: "pay-1", Total: 100_00, Currency: "USD",
+				Charge: "ch-1", Reason: "order cancelled", At: testPlacedAt}),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "ch-1", Amount: 100_00, Currency: "USD"},
+				ticket(TicketLatePayment, "payment pay-1 completed for an order already cancelled: nothing left to refund, it was refunded in full (100.00 USD) at the payment provider already, not by Ordermill")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "ch-1", Amount: 70_00, Total: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
+			name:  "a refused payment found refunded in full already says so on the payment_mismatch ticket",
+			steps: path(atAwaitingShipment, refundPay("pay-2", "ch-2")), state: State{Refunding: []string{"pay-2"}},
+			msg: msg(payment.AlreadyRefundedName, payment.AlreadyRefunded{OrderID: testOrderID, PaymentID: "pay-2", Total: 100_00, Currency: "USD",
+				Charge: "ch-2", Reason: "a payment the order refused", At: testPlacedAt}),
+			want: []Effect{ticket(TicketPaymentMismatch, "payment pay-2 completed for an order that refused it: nothing left to refund, it was refunded in full (100.00 USD) at the payment provider already, not by Ordermill")},
+		},
+
 		{
 			// Not cancelled yet: a payment made in time may not have reached the saga (its
 			// webhook waiting behind a stopped orders service).
@@ -1688,7 +1772,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		order.NamePaymentCompleted, shipping.ShipmentCreatedName, order.NameShipmentCreated, DeliveryWebhookName,
 		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
-		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.RefundReportName, inventory.ReleasedName,
+		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.AlreadyRefundedName, payment.RefundReportName, inventory.ReleasedName,
 		payment.SessionFoundPaidName, payment.SessionExpiredName, payment.SessionRefusedName, shipping.ShipmentRefusedName,
 		payment.RefundRefusedName,
 	}

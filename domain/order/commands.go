@@ -503,7 +503,7 @@ func (o *Order) RecordRefund(paymentID, refundID string, total Cents, currency s
 		return nil, nil
 	}
 	ev := PaymentRefunded{PaymentID: paymentID, RefundID: refundID, Amount: total, Currency: currency, At: at}
-	if given, _ := o.refundedOf(paymentID); given > 0 {
+	if given, _ := o.RefundedOf(paymentID); given > 0 {
 		ev.Amount, ev.Total = total-given, total
 	}
 	return []Event{ev}, nil

@@ -102,7 +102,7 @@ func (o *Order) accepts(e, prev Event) error {
 		return nil
 	case PaymentRefunded:
 		// A further refund of a payment gives back a part more, as RecordRefund records it.
-		if _, known := o.refundedOf(ev.PaymentID); o.Refunded(ev.PaymentID) && (ev.Amount <= 0 || !known) {
+		if _, known := o.RefundedOf(ev.PaymentID); o.Refunded(ev.PaymentID) && (ev.Amount <= 0 || !known) {
 			return fmt.Errorf("payment %s is already refunded", ev.PaymentID)
 		}
 		return nil

@@ -470,13 +470,14 @@ func (o *Order) Refunded(paymentID string) bool {
 // order). After a refund whose amount the provider did not say (the payment given back
 // whole), and for a report that does not say it, nothing more is added.
 func (o *Order) RefundAdds(paymentID string, total Cents) bool {
-	given, known := o.refundedOf(paymentID)
+	given, known := o.RefundedOf(paymentID)
 	return known && (given == 0 || total > given)
 }
 
-// refundedOf is what the order records given back of payment paymentID, and whether every
-// refund of it said its amount (one that did not gave the payment back whole).
-func (o *Order) refundedOf(paymentID string) (given Cents, known bool) {
+// RefundedOf is what the order records given back of payment paymentID, and whether every
+// refund of it said its amount (one that did not gave the payment back whole, and nothing
+// of it is left).
+func (o *Order) RefundedOf(paymentID string) (given Cents, known bool) {
 	for _, r := range o.Refunds {
 		if r.PaymentID == paymentID {
 			if r.Amount == 0 {

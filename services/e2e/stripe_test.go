@@ -624,3 +624,141 @@ func TestEveryRefundStripeReportsOfAPaymentIsRecordedOnce(t *testing.T) {
 	assert.InDelta(t, 100.00, given, 0.001, "the order's refunds add up to what Stripe refunded: %+v", o.Refunds)
 	s.waitTicket(t, id, "refunded_outside")
 }
+
+// refundParts is what the order's refund events record, in order: each refund's payment,
+// refund id, the part it gave back and, for a payment's further part, the total so far
+// (minor units).
+type refundPart struct {
+	PaymentID, RefundID string
+	Amount, Total       int64
+}
+
+func (s *system) refundParts(t *testing.T, id string) []refundPart {
+	t.Helper()
+	status, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
+	require.Equal(t, http.StatusOK, status)
+	var history struct {
+		Events []struct {
+			Name string
+			Data json.RawMessage
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &history))
+	var parts []refundPart
+	for _, e := range history.Events {
+		if e.Name == "order.payment_refunded.v1" {
+			var p refundPart
+			require.NoError(t, json.Unmarshal(e.Data, &p))
+			parts = append(parts, p)
+		}
+	}
+	return parts
+}
+
+// ticketReason is the reason of the order's ticket of kind, with its comments after it.
+func (s *system) ticketReason(t *testing.T, id, kind string) string {
+	t.Helper()
+	var tickets struct {
+		Tickets []struct{ Kind, Reason string } `json:"tickets"`
+	}
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
+	for _, k := range tickets.Tickets {
+		if k.Kind == kind {
+			return k.Reason
+		}
+	}
+	t.Fatalf("order %s has no %s ticket", id, kind)
+	return ""
+}
+
+// A refund Ordermill asks for, of a payment a part of which was given back in Stripe's
+// dashboard already, gives back the rest, once: the customer paid an order cancelled
+// meanwhile, a person refunded 30.00 of the 100.00 at Stripe, and Stripe reported that
+// before the payment. Before, the workflow took the payment for one refunded already and
+// asked for nothing: 70.00 stayed with the shop, and only the refunded_outside ticket told
+// a person. The refund asks Stripe for no amount (Stripe then gives back what is left)
+// under the payment's key, and the order records it as the 70.00 it adds.
+func TestARefundAskedForAfterAPartRefundedAtStripeGivesBackTheRest(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	pi := "pi_" + strings.ReplaceAll(id, "-", "")
+	mock.PaymentIntent(pi, id)
+	mock.Charge(pi, 100_00, 30_00, "usd")
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(t, id, "unpaid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "cancelled")
+
+	status, answer := s.sendStripe(t, stripeEvent(t, "evt_part_"+id, "charge.refunded", namingOrder(refundedCharge(pi, 30_00, false), id)), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "%v", answer)
+	s.waitTicket(t, id, "refunded_outside")
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_late_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitTicket(t, id, "payment_after_cancel")
+
+	refunds := mock.Requests("/v1/refunds")
+	require.Len(t, refunds, 1, "one refund at Stripe")
+	assert.Equal(t, pi, refunds[0].Form.Get("payment_intent"))
+	assert.Empty(t, refunds[0].Form.Get("amount"), "no amount: Stripe gives back what is left")
+	assert.Equal(t, payments.RefundIdempotencyKey(pi), refunds[0].IdempotencyKey)
+	ours := stripeRefundID(t, refunds[0])
+
+	parts := s.refundParts(t, id)
+	require.Len(t, parts, 2, "%+v", parts)
+	assert.Equal(t, refundPart{PaymentID: pi, RefundID: "ch_" + strings.TrimPrefix(pi, "pi_"), Amount: 30_00}, parts[0], "the part refunded in Stripe's dashboard")
+	assert.Equal(t, refundPart{PaymentID: pi, RefundID: ours, Amount: 70_00, Total: 100_00}, parts[1], "Ordermill's refund of the rest")
+	assert.Equal(t, "payment "+pi+" completed for an order already cancelled: refunded the rest, 70.00 USD, as "+ours+
+		"; 30.00 USD of it was refunded at the payment provider before, not by Ordermill", s.ticketReason(t, id, "payment_after_cancel"))
+
+	// Stripe then reports that refund (the whole payment refunded now): it was Ordermill's,
+	// recorded already. The workflow takes a webhook as it answers it.
+	status, answer = s.sendStripe(t, stripeEvent(t, "evt_rest_"+id, "charge.refunded", refundedCharge(pi, 100_00, true)), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "%v", answer)
+	assert.Len(t, s.refundParts(t, id), 2, "the order's refunds add up to what Stripe refunded, 100.00")
+	assert.Len(t, mock.Requests("/v1/refunds"), 1)
+}
+
+// A payment Ordermill asks to refund that Stripe shows refunded in full already (a person
+// gave it back in Stripe's dashboard, and Stripe's report of that is still on its way, or
+// came while the refund was asked for, when it could have been Ordermill's own) has
+// nothing left: Stripe is asked for no refund, and the order records the refund as
+// Stripe's, once, with the payment_after_cancel ticket saying nothing was left. Before,
+// Stripe refused the refund, the command was dead-lettered, and the order recorded
+// nothing.
+func TestARefundAskedForOfAPaymentRefundedInFullAtStripeAsksNothing(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	pi := "pi_" + strings.ReplaceAll(id, "-", "")
+	mock.PaymentIntent(pi, id)
+	mock.Charge(pi, 100_00, 100_00, "usd")
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(t, id, "unpaid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "cancelled")
+
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_late_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitTicket(t, id, "payment_after_cancel")
+	assert.Empty(t, mock.Requests("/v1/refunds"), "nothing asked of Stripe")
+	charge := "ch_" + strings.TrimPrefix(pi, "pi_")
+	assert.Equal(t, []refundPart{{PaymentID: pi, RefundID: charge, Amount: 100_00}}, s.refundParts(t, id))
+	assert.Equal(t, "payment "+pi+" completed for an order already cancelled: nothing left to refund, it was refunded in full (100.00 USD) "+
+		"at the payment provider already, not by Ordermill", s.ticketReason(t, id, "payment_after_cancel"))
+
+	status, answer := s.sendStripe(t, stripeEvent(t, "evt_refunded_"+id, "charge.refunded", namingOrder(refundedCharge(pi, 100_00, true), id)), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status, "%v", answer)
+	assert.Len(t, s.refundParts(t, id), 1, "Stripe's report of it records nothing more")
+	var dead int
+	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM dead_letters`).Scan(&dead))
+	assert.Zero(t, dead)
+}
+
+// stripeRefundID is the id of the refund object stripe-mock answered call with.
+func stripeRefundID(t *testing.T, call stripemock.Request) string {
+	t.Helper()
+	var re struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.Unmarshal(call.Response, &re), "%s", call.Response)
+	return re.ID
+}
