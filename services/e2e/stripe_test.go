@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v84/webhook"
 
+	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/payments/stripemock"
 	"github.com/ordermill/ordermill/services/webhooksig"
@@ -709,6 +710,17 @@ func TestARefundAskedForAfterAPartRefundedAtStripeGivesBackTheRest(t *testing.T)
 	assert.Equal(t, refundPart{PaymentID: pi, RefundID: ours, Amount: 70_00, Total: 100_00}, parts[1], "Ordermill's refund of the rest")
 	assert.Equal(t, "payment "+pi+" completed for an order already cancelled: refunded the rest, 70.00 USD, as "+ours+
 		"; 30.00 USD of it was refunded at the payment provider before, not by Ordermill", s.ticketReason(t, id, "payment_after_cancel"))
+	res, err := s.api.GetOrderWithResponse(t.Context(), id, ordersclient.WithHeaders(operator()))
+	require.NoError(t, err)
+	require.NotNil(t, res.JSON200, "status %d: %s", res.StatusCode(), res.Body)
+	o, err := res.JSON200.AsOrder()
+	require.NoError(t, err)
+	require.NotNil(t, o.RefundedPayments)
+	require.Len(t, *o.RefundedPayments, 1, "the payment once, its two refunds together")
+	paid := (*o.RefundedPayments)[0]
+	assert.Equal(t, pi, paid.PaymentId)
+	assert.InDelta(t, 100.00, deref(paid.Amount), 0.001, "what Stripe shows refunded of it")
+	assert.Equal(t, "USD", deref(paid.Currency))
 
 	// Stripe then reports that refund (the whole payment refunded now): it was Ordermill's,
 	// recorded already. The workflow takes a webhook as it answers it.

@@ -157,6 +157,7 @@ type orderView struct {
 	CancelReason     order.CancelReason `json:"cancelReason,omitempty"`
 	CancelDetail     string             `json:"cancelDetail,omitempty"`
 	Refunds          []refundView       `json:"refunds,omitempty"`
+	RefundedPayments []refundedPayment  `json:"refundedPayments,omitempty"`
 	Version          int                `json:"version"`
 	CreatedAt        time.Time          `json:"createdAt"`
 	UpdatedAt        time.Time          `json:"updatedAt"`
@@ -170,6 +171,16 @@ type refundView struct {
 	Amount    *json.Number `json:"amount,omitempty"`
 	Currency  string       `json:"currency,omitempty"`
 	At        time.Time    `json:"at"`
+}
+
+// refundedPayment is what is given back of one payment of the order so far, all its
+// refunds together: what the payment provider shows refunded of it (Stripe's
+// amount_refunded), where the refunds list each part. No amount when a refund of it did
+// not say its amount (the payment given back whole).
+type refundedPayment struct {
+	PaymentID string       `json:"paymentId"`
+	Amount    *json.Number `json:"amount,omitempty"`
+	Currency  string       `json:"currency,omitempty"`
 }
 
 type itemView struct {
@@ -200,6 +211,14 @@ func viewOrder(o *order.Order) orderView {
 			rv.Amount = &a
 		}
 		v.Refunds = append(v.Refunds, rv)
+		if !slices.ContainsFunc(v.RefundedPayments, func(p refundedPayment) bool { return p.PaymentID == r.PaymentID }) {
+			p := refundedPayment{PaymentID: r.PaymentID, Currency: r.Currency}
+			if given, known := o.RefundedOf(r.PaymentID); known {
+				a := amount(given, r.Currency)
+				p.Amount = &a
+			}
+			v.RefundedPayments = append(v.RefundedPayments, p)
+		}
 	}
 	for _, it := range o.Items {
 		iv := itemView{SKU: it.SKU, Name: it.Name, Quantity: it.Quantity}

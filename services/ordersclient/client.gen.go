@@ -566,7 +566,7 @@ type CustomerOrder struct {
 	// PaymentUrl where to pay, only while the order is awaiting_payment. Past its payment deadline the order stays awaiting_payment while its session is closed (a payment made before counts), and is then cancelled as timed_out
 	PaymentUrl *string `json:"paymentUrl,omitempty"`
 
-	// Refunds payments given back, each once: an order cancelled after its payment, or a second payment
+	// Refunds each refund of a payment of the order, once (a payment refunded in parts has one a part): an order cancelled after its payment, a second payment, or a refund made at the payment provider
 	Refunds *[]Refund           `json:"refunds,omitempty"`
 	Status  CustomerOrderStatus `json:"status"`
 
@@ -708,7 +708,10 @@ type Order struct {
 	PaymentSessionId *string            `json:"paymentSessionId,omitempty"`
 	PaymentUrl       *string            `json:"paymentUrl,omitempty"`
 
-	// Refunds payments given back, each once: an order cancelled after its payment, or a second payment
+	// RefundedPayments each payment of the order given back, in whole or in part, once, with what is refunded of it so far: the refunds list each part, this their total, as the payment provider shows it refunded (Stripe's amount_refunded)
+	RefundedPayments *[]RefundedPayment `json:"refundedPayments,omitempty"`
+
+	// Refunds each refund of a payment of the order, once (a payment refunded in parts has one a part): an order cancelled after its payment, a second payment, or a refund made at the payment provider
 	Refunds       *[]Refund `json:"refunds,omitempty"`
 	ReservationId *string   `json:"reservationId,omitempty"`
 	RiskFactors   *[]struct {
@@ -843,6 +846,14 @@ type Refund struct {
 
 	// RefundId operator's view only
 	RefundId *string `json:"refundId,omitempty"`
+}
+
+// RefundedPayment What is given back of one payment of the order so far, all its refunds together (operator's view only).
+type RefundedPayment struct {
+	// Amount the total refunded of the payment so far, in currency units, written without an exponent (19.99); absent when a refund of it did not say its amount (the payment was refunded whole)
+	Amount    *float64 `json:"amount,omitempty"`
+	Currency  *string  `json:"currency,omitempty"`
+	PaymentId string   `json:"paymentId"`
 }
 
 // SKU defines model for SKU.
