@@ -143,14 +143,19 @@ func (c FailPayment) Run(o *order.Order, at time.Time) ([]order.Event, error) {
 }
 
 // refusal says why o, waiting for its payment, refuses wh as its outcome: a completed
-// payment must be for the order's session, total and currency, a failure about its
-// session. "" means wh ends the wait.
+// payment must be for the order's session, total and currency, and not refunded, a
+// failure about its session. "" means wh ends the wait. The charge is checked before the
+// refund: a payment refused for its charge, and refunded for that, is refused for its
+// charge again when it is reported again, as its ticket says already.
 func (wh PaymentWebhook) refusal(o *order.Order) string {
 	if wh.Status == payment.StatusCompleted {
+		if why := o.ChargeMismatch(wh.charge(o)); why != "" {
+			return why
+		}
 		if id := wh.paymentID(); o.Refunded(id) {
 			return fmt.Sprintf("payment %s was refunded", apperr.Excerpt(id))
 		}
-		return o.ChargeMismatch(wh.charge(o))
+		return ""
 	}
 	if s := wh.charge(o).SessionID; s != o.PaymentSessionID {
 		return fmt.Sprintf("it names session %q, the order's session is %s", apperr.Excerpt(s), o.PaymentSessionID)
@@ -178,8 +183,12 @@ const unreported = "unreported"
 // mismatch opens the payment_mismatch ticket for a webhook the order refuses, or comments
 // on it: no refused payment goes unseen.
 func (wh PaymentWebhook) mismatch(o *order.Order, at time.Time, why string) ([]order.Event, error) {
-	reason := fmt.Sprintf("%s payment %s refused: %s", wh.Status, wh.paymentID(), why)
-	return OpenTicket{Kind: TicketPaymentMismatch, Reason: reason}.events(o, at)
+	return wh.refused(why).events(o, at)
+}
+
+// refused is the payment_mismatch ticket's report that the order refused wh, and why.
+func (wh PaymentWebhook) refused(why string) OpenTicket {
+	return OpenTicket{Kind: TicketPaymentMismatch, Reason: fmt.Sprintf("%s payment %s refused: %s", wh.Status, wh.paymentID(), why)}
 }
 
 // Run implements OrderCommand.
@@ -243,7 +252,10 @@ type Notify struct {
 
 // OpenTicket opens a support ticket for a person to look at. An order has one ticket of a
 // kind, so when it has one of Kind already, open or closed, the reason is a comment on it
-// by the saga instead: nothing a ticket reports goes unseen.
+// by the saga instead: nothing a ticket reports goes unseen. A reason the ticket says
+// already (order.TicketSays) is not said again: a webhook sent again once its inbox row
+// was swept meets the order as it did the first time, and commented on its ticket once
+// more each time (until 2026-12-07).
 type OpenTicket struct {
 	Kind   string
 	Reason string
@@ -251,10 +263,13 @@ type OpenTicket struct {
 
 // events are the order events that open the ticket on o, or comment on it.
 func (t OpenTicket) events(o *order.Order, at time.Time) ([]order.Event, error) {
-	if slices.Contains(o.SupportTickets, t.Kind) {
-		return o.CommentTicket(t.Kind, Actor, t.Reason, at)
+	switch {
+	case !slices.Contains(o.SupportTickets, t.Kind):
+		return o.OpenSupportTicket(t.Kind, t.Reason, at)
+	case o.TicketSays(t.Kind, t.Reason):
+		return nil, nil
 	}
-	return o.OpenSupportTicket(t.Kind, t.Reason, at)
+	return o.CommentTicket(t.Kind, Actor, t.Reason, at)
 }
 
 // StateChange is an effect on the saga's own memory of the order, which the runner

@@ -406,13 +406,19 @@ func afterPaymentWait(o *order.Order, wh PaymentWebhook) []Effect {
 // given back: it pays for nothing, and kept it would stay taken whether the order is
 // paid later or given up. Whether o refuses wh does not change before the effects run:
 // the session, total and currency are the order's for good once its session is recorded.
+// A payment whose refund was asked for is refused as it was the first time, so that the
+// same report sent again says what the ticket says already (OpenTicket), or, reported
+// again for the right charge, because its refund was asked for.
 func applyPayment(o *order.Order, wh PaymentWebhook, refunding []string) []Effect {
 	if wh.Status != payment.StatusCompleted {
 		return []Effect{FailPayment{Webhook: wh}}
 	}
 	if refundAsked(wh, refunding) {
-		return []Effect{OpenTicket{Kind: TicketPaymentMismatch, Reason: fmt.Sprintf("completed payment %s refused: its refund was asked for already",
-			apperr.Excerpt(wh.paymentID()))}}
+		why := wh.refusal(o)
+		if why == "" {
+			why = "its refund was asked for already"
+		}
+		return []Effect{wh.refused(why)}
 	}
 	effects := []Effect{CompletePayment{Webhook: wh}}
 	if wh.refusal(o) != "" {

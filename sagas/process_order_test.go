@@ -899,6 +899,11 @@ func TestProcessOrderPayment(t *testing.T) {
 			records: nil,
 		},
 		{
+			name:  "a payment refused for its amount, reported again once its refund was asked for, is refused for its amount again",
+			steps: atSessionOpen, msg: msg(PaymentWebhookName, withCharge(completedAs("pay-0"), "sess-1", 1, "USD")), state: State{Refunding: []string{"pay-0"}},
+			want: []Effect{ticket(TicketPaymentMismatch, "completed payment pay-0 refused: the payment is for 0.01 USD, the order totals 100.00 USD")},
+		},
+		{
 			name:  "a payment refunded already does not pay the order",
 			steps: path(atSessionOpen, refundPay("pay-0", "re-0")), msg: msg(PaymentWebhookName, completedAs("pay-0")),
 			want:    []Effect{CompletePayment{Webhook: completedAs("pay-0")}},
@@ -1977,6 +1982,23 @@ func TestOpenTicketCommentsOnTheOrdersTicketOfItsKind(t *testing.T) {
 		return o.CloseTicket(TicketSecondPayment, "support@example.com", "refunded by hand", at)
 	})...))
 	evs, err = OpenTicket{Kind: TicketSecondPayment, Reason: "third"}.events(closed, testRunAt)
+	require.NoError(t, err)
+	assert.Equal(t, []order.Event{order.TicketCommented{Kind: TicketSecondPayment, By: Actor, Text: "third", At: testRunAt}}, evs)
+}
+
+// A reason the order's ticket of its kind says already, as its reason or a comment, is not
+// said again: a webhook sent again after its inbox row was swept meets the order as it
+// did the first time. A new reason is still a comment.
+func TestOpenTicketDoesNotSayAgainWhatTheTicketSays(t *testing.T) {
+	o := order.Rehydrate(history(t, path(atCompleted, ticketStep(TicketSecondPayment, "first"), func(o *order.Order, at time.Time) ([]order.Event, error) {
+		return o.CommentTicket(TicketSecondPayment, Actor, "second", at)
+	})...))
+	for _, said := range []string{"first", "second"} {
+		evs, err := OpenTicket{Kind: TicketSecondPayment, Reason: said}.events(o, testRunAt)
+		require.NoError(t, err)
+		assert.Empty(t, evs, "%q again", said)
+	}
+	evs, err := OpenTicket{Kind: TicketSecondPayment, Reason: "third"}.events(o, testRunAt)
 	require.NoError(t, err)
 	assert.Equal(t, []order.Event{order.TicketCommented{Kind: TicketSecondPayment, By: Actor, Text: "third", At: testRunAt}}, evs)
 }

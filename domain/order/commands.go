@@ -613,6 +613,12 @@ func (o *Order) AssignTicket(kind, to, by string, at time.Time) ([]Event, error)
 	return []Event{TicketAssigned{Kind: kind, To: to, By: by, At: at}}, nil
 }
 
+// TicketSays reports whether the order's ticket of kind says text already, as the reason
+// it was opened with or as a comment.
+func (o *Order) TicketSays(kind, text string) bool {
+	return slices.Contains(o.TicketTexts, TicketText{Kind: kind, Text: strings.TrimSpace(text)})
+}
+
 // CommentTicket adds a comment to the support ticket of kind, open or closed.
 func (o *Order) CommentTicket(kind, by, text string, at time.Time) ([]Event, error) {
 	text = strings.TrimSpace(text)

@@ -282,7 +282,11 @@ type Order struct {
 	SupportTickets []string `json:"supportTickets,omitempty"`
 	// ClosedTickets lists the kinds of ticket closed since.
 	ClosedTickets []string `json:"closedTickets,omitempty"`
-	CancelDetail  string   `json:"cancelDetail,omitempty"`
+	// TicketTexts are what the tickets say: the reason each was opened with and every
+	// comment on it since, so that what a ticket says already is not said again
+	// (TicketSays).
+	TicketTexts  []TicketText `json:"ticketTexts,omitempty"`
+	CancelDetail string       `json:"cancelDetail,omitempty"`
 
 	PlacedAt time.Time `json:"placedAt"`
 	// UpdatedAt is when the order's course last moved; the desk's own events (ForStaff:
@@ -382,10 +386,13 @@ func (o *Order) Apply(e Event) {
 	// shorter (measured from UpdatedAt), and a customer's updatedAt told of staff at work.
 	case SupportTicketOpened:
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
+		o.TicketTexts = append(o.TicketTexts, TicketText{Kind: ev.Kind, Text: strings.TrimSpace(ev.Reason)}) // as a comment is
 	case PaymentRefunded:
 		o.Refunds = append(o.Refunds, Refund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: ev.Amount, Currency: ev.Currency, At: ev.At})
 		at = ev.At
-	case NoteAdded, TicketAssigned, TicketCommented:
+	case TicketCommented:
+		o.TicketTexts = append(o.TicketTexts, TicketText{Kind: ev.Kind, Text: ev.Text})
+	case NoteAdded, TicketAssigned:
 	case OrderClaimed:
 		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = ev.By, ev.At, ev.Until
 	case TicketClosed:
@@ -443,6 +450,13 @@ func cloneAddress(a *Address) *Address {
 	}
 	c := *a
 	return &c
+}
+
+// TicketText is one text on the order's support ticket of Kind: the reason it was opened
+// with, or a comment.
+type TicketText struct {
+	Kind string `json:"kind"`
+	Text string `json:"text"`
 }
 
 // Refund is money of a payment of the order given back, one refund: Amount in Currency,

@@ -1213,6 +1213,29 @@ func TestTicketLifecycle(t *testing.T) {
 	}
 }
 
+// A ticket says the reason it was opened with and every comment on it since, of its own
+// kind only, closed or not: what the saga must not say again.
+func TestTicketSaysItsReasonAndComments(t *testing.T) {
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	o := Rehydrate([]Event{
+		OrderPlaced{OrderID: "o-1", Items: []Item{{SKU: "S", Quantity: 1}}, Total: Money{Amount: 100, Currency: "USD"}, PlacedAt: at},
+		SupportTicketOpened{Kind: "delivery_failed", Reason: "lost", At: at},
+		TicketCommented{Kind: "delivery_failed", By: "ana@example.com", Text: "called the courier", At: at},
+		TicketClosed{Kind: "delivery_failed", By: "ana@example.com", Resolution: "reshipped", At: at},
+		SupportTicketOpened{Kind: "payment_mismatch", Reason: "refused", At: at},
+	})
+	for _, said := range [][2]string{{"delivery_failed", "lost"}, {"delivery_failed", "called the courier"}, {"delivery_failed", " lost "}, {"payment_mismatch", "refused"}} {
+		if !o.TicketSays(said[0], said[1]) {
+			t.Errorf("the %s ticket does not say %q", said[0], said[1])
+		}
+	}
+	for _, unsaid := range [][2]string{{"delivery_failed", "refused"}, {"payment_mismatch", "lost"}, {"delivery_failed", "reshipped"}, {"second_payment", "lost"}} {
+		if o.TicketSays(unsaid[0], unsaid[1]) {
+			t.Errorf("the %s ticket says %q", unsaid[0], unsaid[1])
+		}
+	}
+}
+
 // Not every country has postal codes: an address without one is a whole address.
 func TestPlaceTakesAnAddressWithoutAPostalCode(t *testing.T) {
 	p := validPlace()

@@ -31,7 +31,8 @@ var Topic = eventstore.EventsTopic(StreamType)
 // 3: refunds keep what was given back (order.Refunds, was RefundedPayments).
 // 4: UpdatedAt no longer moves with the desk's own events (order.ForStaff).
 // 5: a failed reservation keeps the SKU the warehouse could not hold (order.ReservationFailedSKU).
-const snapshotSchema = 5
+// 6: tickets keep what they say, so the saga does not say it again (order.TicketTexts).
+const snapshotSchema = 6
 
 // Load returns an order's current state from its snapshot, one row, or, when it has none
 // in the current layout, by folding its events; an order without events is not found.

@@ -18,9 +18,9 @@ const DefaultRetention = 30 * 24 * time.Hour
 // provider's retry from a new webhook, and the providers retry for days (Stripe for up to
 // 3). A webhook sent again after its row is swept is recorded anew and handed to the saga,
 // which takes it as the repeat it is (the order paid, delivered or its refund recorded
-// already: TestWebhooksSentAgainAfterTheirRowsAreSweptChangeNothing), though one that
-// opened a ticket (a payment refused) comments on that ticket once more. A week leaves
-// no retry for that to meet, only a person's resend.
+// already: TestWebhooksSentAgainAfterTheirRowsAreSweptChangeNothing; a ticket it opened
+// says so already: TestRefusedWebhooksSentAgainAfterTheirRowsAreSweptAddNothingToTheirTickets).
+// A week leaves no retry for that to meet, only a person's resend.
 const MinRetention = 7 * 24 * time.Hour
 
 // inboxRows is the inbox as a table whose rows expire, found oldest first through
