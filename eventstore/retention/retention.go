@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordermill/ordermill/eventstore/metrics"
 )
 
 // Every is how often Keep sweeps, and Batch how many rows a statement deletes at most, so
@@ -55,12 +58,21 @@ func (t Table) Sweep(ctx context.Context, pool *pgxpool.Pool, ttl time.Duration)
 }
 
 // Keep runs Sweep at once and then every Every until ctx ends; a failed sweep is logged
-// and tried again at the next.
-func (t Table) Keep(ctx context.Context, pool *pgxpool.Pool, ttl time.Duration, logger *slog.Logger) {
+// and tried again at the next. m counts what each sweep did.
+func (t Table) Keep(ctx context.Context, pool *pgxpool.Pool, ttl time.Duration, logger *slog.Logger, m *Metrics) {
+	// Both counters start at 0: a series made by its first count starts at 1, and
+	// increase() over it is 0, so an alert on failed sweeps would miss the first.
+	swept, failed := m.swept.WithLabelValues(t.Name), m.failed.WithLabelValues(t.Name)
 	tick := time.NewTicker(Every)
 	defer tick.Stop()
 	for {
-		if _, err := t.Sweep(ctx, pool, ttl); err != nil && ctx.Err() == nil {
+		n, err := t.Sweep(ctx, pool, ttl)
+		swept.Add(float64(n))
+		switch {
+		case err == nil:
+			m.lastSwept.WithLabelValues(t.Name).SetToCurrentTime()
+		case ctx.Err() == nil:
+			failed.Inc()
 			logger.WarnContext(ctx, "expired rows not swept; tried again in a minute", "table", t.Name, "err", err)
 		}
 		select {
@@ -69,4 +81,36 @@ func (t Table) Keep(ctx context.Context, pool *pgxpool.Pool, ttl time.Duration, 
 		case <-tick.C:
 		}
 	}
+}
+
+// Metrics count what the sweeps of one process do, by table (its Name): without them a
+// sweep that stopped working showed only as a WARN line a minute, and a table growing
+// again, weeks later.
+type Metrics struct {
+	swept, failed *prometheus.CounterVec
+	lastSwept     *prometheus.GaugeVec
+}
+
+// NewMetrics returns the sweeps' metrics, for a service to hand to Keep and to the host
+// (Collectors).
+func NewMetrics() *Metrics {
+	return &Metrics{
+		swept: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "retention_rows_swept_total",
+			Help: "Rows deleted as past their time by this process's sweeps, by table.",
+		}, []string{"table"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "retention_sweep_errors_total",
+			Help: "Sweeps that failed, by table; each is tried again a minute later.",
+		}, []string{"table"}),
+		lastSwept: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: metrics.Namespace, Name: "retention_last_sweep_timestamp_seconds",
+			Help: "When this process last swept the table through, in Unix seconds; absent until a sweep has worked.",
+		}, []string{"table"}),
+	}
+}
+
+// Collectors are the sweeps' metrics, for the host's registry.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.swept, m.failed, m.lastSwept}
 }

@@ -91,6 +91,9 @@ type options struct {
 	noSimulators bool
 	// paymentProvider replaces the simulated payment provider (the Stripe adapter).
 	paymentProvider payments.Provider
+	// prepare, when set, runs on the database before the services start, for what their
+	// workers meet at once (rows the sweeps find expired).
+	prepare func(ctx context.Context, db *pgxpool.Pool) error
 }
 
 func defaultOptions() options {
@@ -122,6 +125,9 @@ func start(t *testing.T, opt options) *system {
 	}
 	s.db = newPool()
 	require.NoError(t, warehouse.Seed(ctx, s.db))
+	if opt.prepare != nil {
+		require.NoError(t, opt.prepare(ctx, s.db))
+	}
 
 	services := []struct {
 		name string

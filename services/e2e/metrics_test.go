@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -299,4 +301,37 @@ func TestMetricsCountADeadlineThatEndsAnApprovalWait(t *testing.T) {
 		{name: "ordermill_messages_handled_total", labels: labels("topic", sagas.DeadlinesTopic, "outcome", "handled"), min: 1, exact: true},
 	})
 	s.waitLag(t, "orders", s.orders)
+}
+
+// The orders service's sweeps of expired rows show on /metrics, by table: the rows each
+// deleted, its failures, and when it last swept the table through. Here the idempotency
+// keys hold three expired keys and two live ones, and the inbox's sweep fails (its time
+// column is gone): its failure is counted, and it has no time of a sweep that worked.
+func TestMetricsShowTheSweeps(t *testing.T) {
+	const keys, inbox = "orders.idempotency_keys", "orders.webhook_inbox"
+	opt := defaultOptions()
+	opt.prepare = func(ctx context.Context, db *pgxpool.Pool) error {
+		_, err := db.Exec(ctx, `
+			INSERT INTO orders.idempotency_keys (key, request_hash, order_id, created_at)
+			SELECT 'k-' || i, 'h', 'o-' || i, now() - CASE WHEN i <= 3 THEN interval '2 days' ELSE interval '1 hour' END
+			FROM generate_series(1, 5) i;
+			ALTER TABLE orders.webhook_inbox RENAME COLUMN received_at TO received_at_gone`)
+		return err
+	}
+	starting := time.Now()
+	s := start(t, opt)
+	families := s.waitMetrics(t, "orders", s.orders, []expectation{
+		{name: "ordermill_retention_rows_swept_total", labels: labels("table", keys), min: 3, exact: true},
+		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", keys), min: 0, exact: true},
+		{name: "ordermill_retention_last_sweep_timestamp_seconds", labels: labels("table", keys), min: float64(starting.Unix())},
+		{name: "ordermill_retention_rows_swept_total", labels: labels("table", inbox), min: 0, exact: true},
+		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", inbox), min: 1},
+	})
+	last, _ := series(families, "ordermill_retention_last_sweep_timestamp_seconds", labels("table", keys))
+	assert.LessOrEqual(t, last, float64(time.Now().UnixNano())/1e9, "swept no later than now")
+	_, found := series(families, "ordermill_retention_last_sweep_timestamp_seconds", labels("table", inbox))
+	assert.False(t, found, "no sweep of the inbox has worked")
+	var left int
+	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM orders.idempotency_keys`).Scan(&left))
+	assert.Equal(t, 2, left, "the live keys are kept")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/metrics"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/retention"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/services/orders/dashboard"
 )
@@ -21,7 +22,8 @@ const (
 )
 
 // serviceMetrics are the orders service's own metrics: what its orders and managers do
-// (the webhooks' and emails' are the inbox's and the mailer's). Order statuses are counted as the appends that change them
+// (the webhooks' and emails' are the inbox's and the mailer's), and what its sweeps of
+// expired rows delete. Order statuses are counted as the appends that change them
 // commit (orderstream.Observer), in whichever process appends: the API and the saga
 // both run here.
 type serviceMetrics struct {
@@ -31,6 +33,7 @@ type serviceMetrics struct {
 	waiting      prometheus.Collector
 	fromMemory   prometheus.Collector
 	leaseHeld    prometheus.Collector
+	retention    *retention.Metrics // the sweeps of the idempotency keys and the inbox
 }
 
 func newServiceMetrics(s *Service) *serviceMetrics {
@@ -62,6 +65,7 @@ func newServiceMetrics(s *Service) *serviceMetrics {
 			}
 			return 0
 		}),
+		retention: retention.NewMetrics(),
 	}
 	// Every outcome's series starts at 0: one made by its first count starts at 1, and
 	// increase() over it is 0, so an alert on timed-out approvals missed the first after
@@ -76,7 +80,7 @@ func newServiceMetrics(s *Service) *serviceMetrics {
 func (s *Service) Collectors() []prometheus.Collector {
 	m := s.metrics
 	return slices.Concat([]prometheus.Collector{m.entered, m.decisions, m.approvalWait, m.waiting, m.fromMemory, m.leaseHeld},
-		s.signinCollectors(), s.inbox.Collectors(), s.outbox.Collectors(), s.saga.Collectors())
+		s.signinCollectors(), s.inbox.Collectors(), s.outbox.Collectors(), s.saga.Collectors(), m.retention.Collectors())
 }
 
 // signinCollectors export the dashboard's sign-in counters as

@@ -201,7 +201,7 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 // RunWorker sends the recorded emails (mailer.Outbox.RunWorker), takes the read lease
 // whenever this is the only process writing orders, so that reads of orders are answered
 // from memory (orderstream.Memory), and deletes expired idempotency keys and the webhooks
-// past the inbox's retention, until ctx ends.
+// past the inbox's retention (counted in retention.Metrics), until ctx ends.
 func (s *Service) RunWorker(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -213,11 +213,11 @@ func (s *Service) RunWorker(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.outbox.RunWorker(ctx) })
 	g.Go(func() error {
-		idempotencyKeys.Keep(ctx, s.pool, s.idempotencyKeyTTL(), s.logger)
+		idempotencyKeys.Keep(ctx, s.pool, s.idempotencyKeyTTL(), s.logger, s.metrics.retention)
 		return nil
 	})
 	g.Go(func() error {
-		s.inbox.Keep(ctx)
+		s.inbox.Keep(ctx, s.metrics.retention)
 		return nil
 	})
 	return g.Wait()

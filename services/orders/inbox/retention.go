@@ -37,7 +37,8 @@ func Sweep(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (in
 	return inboxRows.Sweep(ctx, pool, olderThan)
 }
 
-// Keep deletes the webhooks past the inbox's retention every minute until ctx ends.
-func (s *Inbox) Keep(ctx context.Context) {
-	inboxRows.Keep(ctx, s.pool, s.cfg.Retention, s.logger)
+// Keep deletes the webhooks past the inbox's retention every minute until ctx ends,
+// counting them in m.
+func (s *Inbox) Keep(ctx context.Context, m *retention.Metrics) {
+	inboxRows.Keep(ctx, s.pool, s.cfg.Retention, s.logger, m)
 }
