@@ -28,6 +28,10 @@ const (
 	ShipmentCreatedName = "shipment.created.v1"
 	// ShipmentRefusedName is the stored name of ShipmentRefused.
 	ShipmentRefusedName = "shipment.refused.v1"
+	// CancelShipmentName is the message name of CancelShipment.
+	CancelShipmentName = "delivery.cancel_shipment.v1"
+	// ShipmentCancelledName is the stored name of ShipmentCancelled.
+	ShipmentCancelledName = "shipment.cancelled.v1"
 )
 
 // Courier statuses the orders service acts on; a courier may also report intermediate ones
@@ -112,6 +116,34 @@ type ShipmentRefused struct {
 
 // MessageName is the name ShipmentRefused travels under, so a consumer can subscribe by type.
 func (ShipmentRefused) MessageName() string { return ShipmentRefusedName }
+
+// CancelShipment asks the delivery service to call off an order's shipment before the
+// courier collects it: the saga sends it for a shipment booked by hand for an order the
+// orders service never placed, which nothing could ever claim. It is honoured at most once;
+// a shipment the courier has moved on, or none, is left as it is.
+type CancelShipment struct {
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"`
+}
+
+// Validate reports the first problem with c as a field error.
+func (c CancelShipment) Validate() error {
+	if err := limits.OrderID(c.OrderID); err != nil {
+		return err
+	}
+	return limits.Check(limits.Text("reason", c.Reason))
+}
+
+// ShipmentCancelled records that an order's shipment was called off before the courier
+// collected it: nothing will be carried, and the courier may not move it any more.
+type ShipmentCancelled struct {
+	OrderID    string `json:"orderId"`
+	ShipmentID string `json:"shipmentId"`
+	Reason     string `json:"reason"`
+}
+
+// MessageName is the name ShipmentCancelled travels under, so a consumer can subscribe by type.
+func (ShipmentCancelled) MessageName() string { return ShipmentCancelledName }
 
 // Webhook is the body the courier POSTs to the orders service at /webhooks/delivery, signed
 // with the courier scheme; ID lets a receiver recognise a redelivery.

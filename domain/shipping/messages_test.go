@@ -86,4 +86,17 @@ func TestWireFormat(t *testing.T) {
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","carrier":"c","trackingNumber":"t"}`, string(b))
 	assert.Equal(t, "shipment-o1", shipping.StreamID("o1"))
+	b, err = json.Marshal(shipping.CancelShipment{OrderID: "o1", Reason: "r"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","reason":"r"}`, string(b))
+	b, err = json.Marshal(shipping.ShipmentCancelled{OrderID: "o1", ShipmentID: "s", Reason: "r"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","reason":"r"}`, string(b))
+}
+
+func TestCancelShipmentValidate(t *testing.T) {
+	assert.NoError(t, shipping.CancelShipment{OrderID: "o1", Reason: "no such order"}.Validate())
+	assert.Equal(t, "orderId", apperr.ErrorField(shipping.CancelShipment{Reason: "no such order"}.Validate()))
+	assert.Equal(t, "orderId", apperr.ErrorField(shipping.CancelShipment{OrderID: ".."}.Validate()))
+	assert.Equal(t, "reason", apperr.ErrorField(shipping.CancelShipment{OrderID: "o1", Reason: strings.Repeat("r", 1001)}.Validate()))
 }

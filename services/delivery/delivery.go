@@ -1,6 +1,7 @@
 // Package delivery is the delivery service (port 3004): it books one shipment per order with
-// the courier when the saga asks for it, and plays the courier, whose simulator moves a
-// shipment along and tells the orders service with a signed webhook.
+// the courier when the saga asks for it, calls one off when the saga asks for that (a
+// shipment booked by hand for an order never placed), and plays the courier, whose
+// simulator moves a shipment along and tells the orders service with a signed webhook.
 package delivery
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/logging"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
@@ -38,10 +40,14 @@ const Carrier = "ACME Courier"
 // leaves it empty: the local orders service.
 const DefaultOrdersWebhookURL = "http://localhost:3001/webhooks/delivery"
 
-// StatusCreated is a booked shipment the courier has not collected yet; the other statuses
-// are shipping.StatusInTransit, StatusDelivered and StatusFailed, so a shipment's status
-// reads the same as the webhook it produced.
+// StatusCreated is a booked shipment the courier has not collected yet; the courier's
+// statuses are shipping.StatusInTransit, StatusDelivered and StatusFailed, so a shipment's
+// status reads the same as the webhook it produced.
 const StatusCreated = "created"
+
+// StatusCancelled is a shipment called off before the courier collected it
+// (shipping.CancelShipment): nothing is carried, and the courier may not move it.
+const StatusCancelled = "cancelled"
 
 // Config is what the process passes in from its environment.
 type Config struct {
@@ -118,7 +124,7 @@ func (s *Service) handleCommands(ctx context.Context, tx pgx.Tx, msgs []*message
 }
 
 // knownShipments is what a batch of commands knows of its orders' shipments: read once
-// for the batch, then kept as its commands book them. An order read without a shipment
+// for the batch, then kept as its commands book or cancel them. An order read without a shipment
 // maps to nil in shipments; an order not read is absent. versions holds the version each
 // order's shipment stream had reached, which a shipment's event follows: a refusal of an
 // earlier command may be there (refuseShipment).
@@ -127,9 +133,11 @@ type knownShipments struct {
 	versions  map[string]int
 }
 
-// readShipments reads the shipments of the orders msgs ask shipments for.
+// readShipments reads the shipments of the orders msgs ask shipments for, or to cancel.
 func readShipments(ctx context.Context, tx pgx.Tx, msgs []*message.Message) (knownShipments, error) {
-	return readShipmentsOf(ctx, tx, eventstore.KeysOf(msgs, shipping.CreateShipmentName, func(cmd shipping.CreateShipment) string { return cmd.OrderID }))
+	return readShipmentsOf(ctx, tx, append(
+		eventstore.KeysOf(msgs, shipping.CreateShipmentName, func(cmd shipping.CreateShipment) string { return cmd.OrderID }),
+		eventstore.KeysOf(msgs, shipping.CancelShipmentName, func(cmd shipping.CancelShipment) string { return cmd.OrderID })...))
 }
 
 // readShipmentsOf reads the shipments of orders, and their shipment streams' versions.
@@ -164,6 +172,15 @@ func (s *Service) handleCommand(ctx context.Context, tx pgx.Tx, msg *message.Mes
 		}
 		_, _, err := s.createShipment(ctx, tx, meta, cmd, known)
 		return err
+	case shipping.CancelShipmentName:
+		var cmd shipping.CancelShipment
+		if err := eventstore.Decode(msg, &cmd); err != nil {
+			return err
+		}
+		if err := cmd.Validate(); err != nil {
+			return fmt.Errorf("%s %s: %w", shipping.CancelShipmentName, msg.UUID, err)
+		}
+		return s.cancelShipment(ctx, tx, eventstore.CommandMetadata(msg, cmd.OrderID), cmd, known)
 	default:
 		s.logger.WarnContext(ctx, "delivery: ignoring unknown command", "name", name, "message_uuid", msg.UUID)
 		return nil
@@ -289,7 +306,50 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 		return Shipment{}, false, err
 	}
 	known.shipments[cmd.OrderID] = &sh
+	known.versions[cmd.OrderID]++
 	return sh, true, nil
+}
+
+// cancelShipment calls off the order's shipment while the courier has not collected it
+// (cmd: the saga's, for a shipment booked by hand for an order never placed), and appends
+// ShipmentCancelled after what its stream holds (known, which must have read the order).
+// A shipment cancelled already, one the courier has moved on, or none, is left as it is:
+// a cancel may come again, and the parcel the courier carries is its to deliver or return.
+// The shipment is read under its lock, as the courier simulator moves it, so that it
+// cannot be collected between this read and the cancel (the batch's read takes no lock);
+// cancels are rare, and the round trip is theirs alone.
+func (s *Service) cancelShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CancelShipment, known knownShipments) error {
+	sh, err := shipmentByOrder(ctx, tx, cmd.OrderID, true)
+	if apperr.ErrorCode(err) == apperr.CodeNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if sh.Status != StatusCreated {
+		if sh.Status != StatusCancelled {
+			s.logger.WarnContext(ctx, "delivery: shipment not cancelled: the courier has it", append(logging.Order(sh.OrderID),
+				"shipment_id", sh.ShipmentID, "status", sh.Status, "reason", cmd.Reason)...)
+		}
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE delivery.shipments SET status = $2, reason = $3, updated_at = $4
+		WHERE shipment_id = $1`,
+		sh.ShipmentID, StatusCancelled, cmd.Reason, s.now()); err != nil {
+		return fmt.Errorf("cancel shipment: %w", err)
+	}
+	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(cmd.OrderID)}, known.versions[cmd.OrderID], meta,
+		eventstore.Event{Name: shipping.ShipmentCancelledName, Data: shipping.ShipmentCancelled{OrderID: sh.OrderID, ShipmentID: sh.ShipmentID, Reason: cmd.Reason}})
+	if err != nil {
+		return err
+	}
+	sh.Status, sh.Reason = StatusCancelled, cmd.Reason
+	known.shipments[cmd.OrderID], known.versions[cmd.OrderID] = &sh, known.versions[cmd.OrderID]+1
+	eventstore.OnCommit(ctx, func() {
+		s.logger.InfoContext(ctx, "delivery: shipment cancelled", append(logging.Order(sh.OrderID), "shipment_id", sh.ShipmentID, "reason", cmd.Reason)...)
+	})
+	return nil
 }
 
 // ShipmentByOrder returns the order's shipment, or a not-found error.

@@ -1,0 +1,81 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/shipping"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+)
+
+// The saga calls off a shipment booked by hand for an order the orders service never
+// placed (delivery.cancel_shipment.v1): it stayed booked with the courier for ever. The
+// shipment is cancelled once however often the command comes, ShipmentCancelled after
+// what its stream holds (also when its booking is in the same batch), and the courier may
+// not move it any more. A shipment the courier has moved on, or none, is left as it is.
+func TestACancelledShipmentIsCalledOffOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Simulator: true, OrdersWebhookURL: "http://127.0.0.1:1/webhooks/delivery"})
+	command := func(id, name string, v any) *message.Message {
+		raw, err := json.Marshal(v)
+		require.NoError(t, err)
+		msg := message.NewMessage(id, raw)
+		msg.Metadata.Set("name", name)
+		return msg
+	}
+	book := func(id, orderID string) *message.Message {
+		return command(id, shipping.CreateShipmentName, shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 2}}})
+	}
+	const why = "no such order: a shipment is booked only for an order the orders service placed"
+	cancel := func(id, orderID string) *message.Message {
+		return command(id, shipping.CancelShipmentName, shipping.CancelShipment{OrderID: orderID, Reason: why})
+	}
+	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+	}
+
+	pgtest.Run(t, pool, handle(book("m-hand", "o-hand")))
+	pgtest.HandleTwice(t, pool, "the cancel", handle(cancel("m-cancel", "o-hand")))
+	pgtest.Run(t, pool, handle(book("m-batch", "o-batch"), cancel("m-batch-cancel", "o-batch")))
+	pgtest.Run(t, pool, handle(book("m-moved", "o-moved")))
+	_, err := pool.Exec(ctx, `UPDATE delivery.shipments SET status = $2 WHERE order_id = $1`, "o-moved", shipping.StatusInTransit)
+	require.NoError(t, err)
+	pgtest.Run(t, pool, handle(cancel("m-moved-cancel", "o-moved"), cancel("m-none", "o-none")))
+
+	for _, orderID := range []string{"o-hand", "o-batch"} {
+		sh, err := s.ShipmentByOrder(ctx, pool, orderID)
+		require.NoError(t, err)
+		assert.Equal(t, StatusCancelled, sh.Status, orderID)
+		assert.Equal(t, why, sh.Reason, orderID)
+		recs, err := eventstore.Load(ctx, pool, shipping.StreamID(orderID))
+		require.NoError(t, err)
+		require.Len(t, recs, 2, orderID)
+		assert.Equal(t, shipping.ShipmentCreatedName, recs[0].Name)
+		assert.Equal(t, shipping.ShipmentCancelledName, recs[1].Name)
+		var ev shipping.ShipmentCancelled
+		require.NoError(t, json.Unmarshal(recs[1].Payload, &ev))
+		assert.Equal(t, shipping.ShipmentCancelled{OrderID: orderID, ShipmentID: sh.ShipmentID, Reason: why}, ev)
+
+		_, err = s.Simulate(ctx, orderID, SimulateRequest{Status: shipping.StatusDelivered})
+		assert.Equal(t, apperr.CodeConflict, apperr.ErrorCode(err), "the courier cannot move a cancelled shipment: %v", err)
+	}
+
+	moved, err := s.ShipmentByOrder(ctx, pool, "o-moved")
+	require.NoError(t, err)
+	assert.Equal(t, shipping.StatusInTransit, moved.Status, "the courier has it: left as it is")
+	recs, err := eventstore.Load(ctx, pool, shipping.StreamID("o-moved"))
+	require.NoError(t, err)
+	assert.Len(t, recs, 1, "nothing recorded for a shipment the courier has")
+	_, err = s.ShipmentByOrder(ctx, pool, "o-none")
+	assert.Equal(t, apperr.CodeNotFound, apperr.ErrorCode(err), "no shipment comes into being")
+}
