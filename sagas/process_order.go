@@ -540,18 +540,24 @@ func release(orderID, reason string) SendCommand {
 	return SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReleaseName, Data: inventory.Release{OrderID: orderID, Reason: reason}}
 }
 
-// unplacedRelease is the reason the saga gives back a reservation of an order never placed.
-const unplacedRelease = "no such order: stock is held only for an order the orders service placed"
+// The reasons the saga gives back what was held by hand for an order never placed.
+const (
+	unplacedRelease = "no such order: stock is held only for an order the orders service placed"
+	unplacedCancel  = "no such order: a shipment is booked only for an order the orders service placed"
+)
 
 // forUnplacedOrder answers m, a message about an order that was never placed, and says
-// whether it is one the saga answers (known). Only a reservation by hand (the warehouse's
-// procedure, an operator's tool) names such an order: the saga's own commands follow a
-// placement, and order ids are the orders service's. Its Reserved is given back at once,
-// as a reservation of an order that no longer wants it is (recordReservation): nothing
-// could ever claim it, and it was dead-lettered as "order not found" while its stock stayed
-// held for ever. The warehouse records the release as Released, with this reason, and the
-// reservation's row says so; that Released, or a failed reservation of such an order,
-// holds nothing to answer. Anything else about an order never placed is not known.
+// whether it is one the saga answers (known). Only a procedure called by hand (the
+// warehouse's reserve, the delivery service's create-shipment: an operator's tool) names
+// such an order: the saga's own commands follow a placement, and order ids are the orders
+// service's. What it held is given back at once, as a reservation of an order that no
+// longer wants it is (recordReservation): nothing could ever claim it, and it was
+// dead-lettered as "order not found" while its stock stayed held, or its shipment booked
+// with the courier, for ever. A Reserved is released (the warehouse records Released, with
+// this reason, and the reservation's row says so), a ShipmentCreated cancelled (the
+// delivery service records ShipmentCancelled, which the saga does not read, and the
+// shipment's row says so); that Released, or a failed reservation of such an order, holds
+// nothing to answer. Anything else about an order never placed is not known.
 func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 	switch m.Name {
 	case inventory.ReservedName:
@@ -560,6 +566,13 @@ func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 			return nil, true, err
 		}
 		return []SendCommand{release(ev.OrderID, unplacedRelease)}, true, nil
+	case shipping.ShipmentCreatedName:
+		ev, err := decode[shipping.ShipmentCreated](m)
+		if err != nil {
+			return nil, true, err
+		}
+		return []SendCommand{{Topic: shipping.CommandsTopic, Name: shipping.CancelShipmentName,
+			Data: shipping.CancelShipment{OrderID: ev.OrderID, Reason: unplacedCancel}}}, true, nil
 	case inventory.ReleasedName, inventory.ReservationFailedName:
 		return nil, true, nil
 	}

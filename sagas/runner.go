@@ -294,10 +294,10 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 	return saveStates(ctx, tx, states, read)
 }
 
-// unplaced handles, in tx, job j about an order that was never placed: a reservation by
-// hand of it is given back (forUnplacedOrder). Any other is refused: no order comes into
-// being after a message about it (its commands and replies follow its placement), so it is
-// dead-lettered at once, not retried.
+// unplaced handles, in tx, job j about an order that was never placed: a reservation or
+// a shipment booked by hand for it is given back (forUnplacedOrder). Any other is refused:
+// no order comes into being after a message about it (its commands and replies follow its
+// placement), so it is dead-lettered at once, not retried.
 func (r *Runner) unplaced(tx pgx.Tx, j job) error {
 	cmds, known, err := forUnplacedOrder(j.msg)
 	if err != nil {
@@ -311,7 +311,7 @@ func (r *Runner) unplaced(tx pgx.Tx, j job) error {
 			return fmt.Errorf("%s for order %s: %w", j.msg.Name, j.orderID, err)
 		}
 		eventstore.OnCommit(j.ctx, func() {
-			r.logger.WarnContext(j.ctx, "reservation of an order never placed given back", append(logging.Order(j.orderID), "command", c.Name)...)
+			r.logger.WarnContext(j.ctx, "what was held for an order never placed is given back", append(logging.Order(j.orderID), "command", c.Name)...)
 		})
 	}
 	return nil

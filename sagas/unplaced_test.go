@@ -14,6 +14,7 @@ import (
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/sagas"
@@ -63,4 +64,33 @@ func TestAReservationOfAnOrderNeverPlacedIsGivenBack(t *testing.T) {
 	var rows int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sagas.order_process)`).Scan(&rows))
 	assert.Zero(t, rows, "no order, no saga state comes into being")
+}
+
+// A shipment booked by hand (the delivery service's procedure) for an order id the orders
+// service never gave stayed booked with the courier for ever: the saga dead-lettered its
+// ShipmentCreated as "order not found". It calls it off at once, as it gives back such a
+// reservation; the delivery service records the cancel as ShipmentCancelled, which the
+// saga does not read.
+func TestAShipmentOfAnOrderNeverPlacedIsCalledOff(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, time.Now, slog.New(slog.DiscardHandler))
+	const never = "ord-never-placed"
+	raw, err := json.Marshal(shipping.ShipmentCreated{OrderID: never, ShipmentID: "shp_hand", Carrier: "ACME Courier", TrackingNumber: "TRK000000000001"})
+	require.NoError(t, err)
+	m := sagas.Message{Name: shipping.ShipmentCreatedName, ID: "m-hand", Payload: raw}
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return runner.Handle(ctx, tx, never, m, eventstore.Metadata{CorrelationID: never, CausationID: m.ID, Actor: "service:orders"})
+	}))
+
+	rows, err := pool.Query(ctx, `SELECT payload::text FROM watermill_delivery_commands WHERE metadata->>'name' = $1 ORDER BY "offset"`, shipping.CancelShipmentName)
+	require.NoError(t, err)
+	cancels, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, cancels, 1)
+	assert.JSONEq(t, `{"orderId":"ord-never-placed","reason":"no such order: a shipment is booked only for an order the orders service placed"}`, cancels[0])
+	assert.NotContains(t, sagas.ProcessOrder.Names(), shipping.ShipmentCancelledName, "the cancel holds nothing to answer")
+	var state int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sagas.order_process)`).Scan(&state))
+	assert.Zero(t, state, "no order, no saga state comes into being")
 }

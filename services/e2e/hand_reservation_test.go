@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
@@ -108,5 +109,37 @@ func TestAReservationOfAnOrderNeverPlacedIsGivenBack(t *testing.T) {
 	assert.Equal(t, []string{inventory.ReservedName, inventory.ReleasedName}, names, "the release is recorded as any other")
 	s.waitLag(t, "orders", s.orders)
 	assert.Zero(t, s.storedRows(t)["dead_letters"], "nothing is dead-lettered: the Released holds nothing to answer")
+	assert.Equal(t, http.StatusNotFound, s.call(t, "GET", s.orders+"/api/orders/"+never, nil, operator(), nil), "no order comes into being")
+}
+
+// A shipment booked by hand (the delivery service's procedure) for an order id the orders
+// service never gave stayed booked with the courier for ever (a probe): nothing claims it,
+// and the saga, which answers every shipment of an order it has, dead-lettered its
+// ShipmentCreated as "order not found". It is called off at once now, through the log: the
+// delivery service records it ShipmentCancelled, with the reason, the courier may not move
+// it any more, and nothing is dead-lettered.
+func TestAShipmentOfAnOrderNeverPlacedIsCalledOff(t *testing.T) {
+	s := start(t, defaultOptions())
+	const never = "never-placed-2"
+	require.Equal(t, http.StatusCreated, s.call(t, "POST", s.delivery+"/api/shipments",
+		map[string]any{"orderId": never, "lines": []map[string]any{{"sku": "SKU-031", "quantity": 1}}}, bearer(ordersServiceToken), nil))
+	var sh struct{ Status, Reason string }
+	require.True(t, poll(10*time.Millisecond, func() bool {
+		require.Equal(t, http.StatusOK, s.call(t, "GET", s.delivery+"/api/shipments/"+never, nil, bearer(ordersServiceToken), &sh))
+		return sh.Status == "cancelled"
+	}), "the shipment is called off, not booked for ever: %+v", sh)
+	assert.Contains(t, sh.Reason, "no such order")
+	assert.Equal(t, http.StatusConflict, s.call(t, "POST", s.delivery+"/api/shipments/"+never+"/simulate",
+		map[string]string{"status": "in_transit"}, bearer(ordersServiceToken), nil), "the courier may not move it")
+
+	events, err := eventstore.Load(context.Background(), s.db, shipping.StreamID(never))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range events {
+		names = append(names, e.Name)
+	}
+	assert.Equal(t, []string{shipping.ShipmentCreatedName, shipping.ShipmentCancelledName}, names)
+	s.waitLag(t, "orders", s.orders)
+	assert.Zero(t, s.storedRows(t)["dead_letters"], "nothing is dead-lettered")
 	assert.Equal(t, http.StatusNotFound, s.call(t, "GET", s.orders+"/api/orders/"+never, nil, operator(), nil), "no order comes into being")
 }

@@ -74,7 +74,9 @@ func (r *contractRun) deliveryAPI(t *testing.T, late string) {
 		OrdersWebhookURL: "http://127.0.0.1:1/webhooks/delivery", Simulator: true, Callers: callers}).Handler())
 	t.Cleanup(lostCourier.Close)
 	cs.add(t, lostCourier.URL, cs.byHost[hostOf(t, s.delivery)])
-	api.want(t, http.StatusBadGateway, "POST", lostCourier.URL+"/api/shipments/"+shipment["orderId"].(string)+"/simulate", map[string]string{"status": "in_transit"}, svc)
+	// The shipment booked above for an order never placed is called off by the workflow at
+	// once: the courier reports late's delivery again, as couriers do.
+	api.want(t, http.StatusBadGateway, "POST", lostCourier.URL+"/api/shipments/"+late+"/simulate", map[string]string{"status": "delivered"}, svc)
 }
 
 // warehouseAPI reads the catalog and the stock, and reserves and releases stock.
