@@ -48,6 +48,64 @@ type Server struct {
 	objects  map[string]map[string]any // an object's path → the fields it reads back with
 	charges  map[string]*charge        // a payment intent's id → its charge (Charge)
 	answered map[string]answer         // a refund's idempotency key → Stripe's first answer
+	refusals map[string]Refusal        // "read <intent>" or "refund <intent>" → Stripe's refusal
+}
+
+// Refusal is an error Stripe answers a call with instead of the object asked for.
+type Refusal struct {
+	Status  int    // the HTTP status: 400, 401, 403, 404 …
+	Type    string // the error's type; invalid_request_error when empty
+	Code    string // the error's code (charge_disputed, resource_missing …); Stripe gives some none
+	Message string
+}
+
+// RefuseRead makes reading the payment intent id (GET /v1/payment_intents/{id}) answered
+// with refusal, as Stripe answers a read of an intent it does not have, or a key it does
+// not take.
+func (s *Server) RefuseRead(id string, refusal Refusal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusals["read "+id] = refusal
+}
+
+// RefuseRefund makes a refund of the payment intent id (POST /v1/refunds) answered with
+// refusal, as Stripe refuses one of a disputed charge, or one its key may not make.
+func (s *Server) RefuseRefund(id string, refusal Refusal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusals["refund "+id] = refusal
+}
+
+// refusalOf is the refusal registered for the call res answers, if any.
+func (s *Server) refusalOf(res *http.Response) (Refusal, bool) {
+	key := ""
+	switch r := res.Request; {
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/payment_intents/"):
+		key = "read " + strings.TrimPrefix(r.URL.Path, "/v1/payment_intents/")
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/refunds":
+		form, _ := r.Context().Value(formKey{}).(url.Values)
+		key = "refund " + form.Get("payment_intent")
+	default:
+		return Refusal{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	refusal, refused := s.refusals[key]
+	return refusal, refused
+}
+
+// refuse makes refusal the answer res carries, as Stripe shapes an error.
+func refuse(res *http.Response, refusal Refusal) error {
+	_ = res.Body.Close()
+	res.StatusCode, res.Status = refusal.Status, strconv.Itoa(refusal.Status)+" "+http.StatusText(refusal.Status)
+	if refusal.Type == "" {
+		refusal.Type = "invalid_request_error"
+	}
+	object := map[string]any{"type": refusal.Type, "message": refusal.Message}
+	if refusal.Code != "" {
+		object["code"] = refusal.Code
+	}
+	return replaceBody(res, map[string]any{"error": object})
 }
 
 // charge is the charge of a payment intent registered with Charge, as Stripe keeps it:
@@ -147,13 +205,11 @@ func (s *Server) refund(res *http.Response, form url.Values) error {
 		amount, _ = strconv.ParseInt(asked, 10, 64)
 	}
 	if left <= 0 || amount > left {
-		_ = res.Body.Close()
-		res.StatusCode, res.Status = http.StatusBadRequest, "400 Bad Request"
-		code, msg := "charge_already_refunded", "Charge "+ch.id+" has already been refunded."
+		refusal := Refusal{Status: http.StatusBadRequest, Code: "charge_already_refunded", Message: "Charge " + ch.id + " has already been refunded."}
 		if left > 0 {
-			code, msg = "amount_too_large", "Refund amount ("+strconv.FormatInt(amount, 10)+") is greater than unrefunded amount on charge ("+strconv.FormatInt(left, 10)+")"
+			refusal.Code, refusal.Message = "amount_too_large", "Refund amount ("+strconv.FormatInt(amount, 10)+") is greater than unrefunded amount on charge ("+strconv.FormatInt(left, 10)+")"
 		}
-		return replaceBody(res, map[string]any{"error": map[string]any{"type": "invalid_request_error", "code": code, "message": msg}})
+		return refuse(res, refusal)
 	}
 	body, err := io.ReadAll(res.Body)
 	_ = res.Body.Close()
@@ -183,10 +239,14 @@ func (s *Server) readsBack(path string, fields map[string]any) {
 
 // asRegistered rewrites stripe-mock's answer to reading an object registered with
 // PaymentIntent or CheckoutSession: the registered fields replace the fixture's. Expiring
-// a Checkout Session registered as no longer open is refused, as Stripe refuses it.
+// a Checkout Session registered as no longer open is refused, as Stripe refuses it, and
+// so is a call registered with RefuseRead or RefuseRefund.
 func (s *Server) asRegistered(res *http.Response) error {
 	if res.StatusCode != http.StatusOK {
 		return nil
+	}
+	if refusal, refused := s.refusalOf(res); refused {
+		return refuse(res, refusal)
 	}
 	path := res.Request.URL.Path
 	if path == "/v1/refunds" && res.Request.Method == http.MethodPost {
@@ -199,10 +259,7 @@ func (s *Server) asRegistered(res *http.Response) error {
 		fields, known := s.objects[session]
 		s.mu.Unlock()
 		if known && fields["status"] != "open" {
-			_ = res.Body.Close()
-			res.StatusCode, res.Status = http.StatusBadRequest, "400 Bad Request"
-			return replaceBody(res, map[string]any{"error": map[string]any{"type": "invalid_request_error",
-				"message": "Only Checkout Sessions with a status of `open` can be expired."}})
+			return refuse(res, Refusal{Status: http.StatusBadRequest, Message: "Only Checkout Sessions with a status of `open` can be expired."})
 		}
 		return nil
 	}
@@ -325,7 +382,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal("stripemock: stripe-mock did not listen within a minute")
 	}
 
-	s := &Server{objects: map[string]map[string]any{}, charges: map[string]*charge{}, answered: map[string]answer{}}
+	s := &Server{objects: map[string]map[string]any{}, charges: map[string]*charge{}, answered: map[string]answer{}, refusals: map[string]Refusal{}}
 	target := &url.URL{Scheme: "http", Host: "stripe-mock"}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = s.asRegistered
