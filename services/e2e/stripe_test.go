@@ -535,6 +535,46 @@ func TestAReportNamingAnotherOrdersPaymentRefundsNothing(t *testing.T) {
 	assert.Equal(t, "awaiting_delivery", s.order(t, paid).Status)
 }
 
+// Money Stripe took for an order cancelled meanwhile whose charge the customer disputed
+// (Stripe refuses its refund: charge_disputed) stayed taken, with nothing on the order to
+// say so: the refund command was retried five times and dead-lettered. It is answered as
+// a refusal for good now, and the order gets a refund_refused ticket in Stripe's words.
+func TestARefundStripeRefusesForGoodOpensATicket(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	pi := "pi_" + strings.ReplaceAll(id, "-", "")
+	mock.PaymentIntent(pi, id)
+	mock.RefuseRefund(pi, stripemock.Refusal{Status: http.StatusBadRequest, Code: "charge_disputed",
+		Message: "Charge ch_" + strings.ReplaceAll(id, "-", "") + " has been charged back; cannot issue a refund."})
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(t, id, "unpaid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "cancelled")
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_late_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+
+	s.waitTicket(t, id, "refund_refused")
+	var tickets struct {
+		Tickets []struct{ Kind, Reason string } `json:"tickets"`
+	}
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
+	require.NotEmpty(t, tickets.Tickets)
+	var reason string
+	for _, tk := range tickets.Tickets {
+		if tk.Kind == "refund_refused" {
+			reason = tk.Reason
+		}
+	}
+	assert.Contains(t, reason, pi)
+	assert.Contains(t, reason, "has been charged back; cannot issue a refund. (charge_disputed")
+	s.waitLag(t, "payments", s.payments)
+	var dead int
+	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM dead_letters`).Scan(&dead))
+	assert.Zero(t, dead, "the refund command is answered, not left for an operator to find")
+	_, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
+	assert.NotContains(t, body, `"order.payment_refunded.v1"`, "nothing was given back")
+}
+
 // oneRefundTicket checks that the order records one refund and has one support ticket,
 // and returns the ticket's reason.
 func (s *system) oneRefundTicket(t *testing.T, id string) string {

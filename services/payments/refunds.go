@@ -25,7 +25,8 @@ func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error
 
 // refund gives back what is still taken of r's payment through the provider, once: a
 // payment refunded already by the service is acknowledged without a call, a payment of
-// another order is refused (ErrNotTheOrders), and the provider call carries an
+// another order is refused (ErrNotTheOrders), as is one the provider refuses to refund
+// for a cause of its own (ErrProviderRefuses), and the provider call carries an
 // idempotency key derived from the payment (so a call repeated after a lost commit returns
 // the first refund). The refund, for the amount the provider says it gave back, is
 // recorded with payment.Refunded on the order's payment stream in tx; a payment the
@@ -51,7 +52,7 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 		return notTheOrders(r, *owner)
 	}
 	given, err := s.cfg.Provider.Refund(ctx, r)
-	if errors.Is(err, ErrNotTheOrders) {
+	if errors.Is(err, ErrNotTheOrders) || errors.Is(err, ErrProviderRefuses) {
 		return err // the provider's refusal says it all, and it is permanent
 	}
 	if err != nil {
@@ -141,13 +142,19 @@ func notTheOrders(r payment.Refund, owner string) error {
 		apperr.Errorf(apperr.CodeUnprocessable, "it was made for %s; nothing refunded", owner)))
 }
 
-// refusedForGood reports whether a refund failed with err because the service refuses
-// it, whenever asked: a command its contract refuses (payment.Refund.Validate), or a
-// payment of another order. Any other failure (the provider down, a refusal of its own
-// such as a wrong API key) may be mended, and is retried, then dead-lettered for a
-// re-drive.
+// ErrProviderRefuses is the provider's refusal of a refund for a cause of the payment's
+// own, whenever asked (at Stripe: the payment disputed, not there, not refundable; see
+// refusesRefund). Nothing is given back, and the command is answered with RefundRefused,
+// its reason the provider's word, for a person to settle (refuseRefund).
+var ErrProviderRefuses = errors.New("the payment provider refuses to refund the payment")
+
+// refusedForGood reports whether a refund failed with err because it is refused whenever
+// asked: a command the service's contract refuses (payment.Refund.Validate), a payment of
+// another order, or a refund the provider refuses for a cause of the payment's own. Any
+// other failure (the provider down, a refusal of its key, a balance too low for now) may
+// be mended, and is retried, then dead-lettered for a re-drive.
 func refusedForGood(err error) bool {
-	return errors.Is(err, ErrNotTheOrders) || apperr.ErrorCode(err) == apperr.CodeInvalid
+	return errors.Is(err, ErrNotTheOrders) || errors.Is(err, ErrProviderRefuses) || apperr.ErrorCode(err) == apperr.CodeInvalid
 }
 
 // refuseRefund answers a Refund command the service refuses for good (refused) with

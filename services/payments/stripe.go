@@ -10,6 +10,7 @@ import (
 
 	"github.com/stripe/stripe-go/v84"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
 )
@@ -156,10 +157,12 @@ func stripeLines(currency string, lines []payment.Line) ([]*stripe.CheckoutSessi
 // Refund gives back what is still taken of the payment intent: a part of it may have been
 // refunded in Stripe's dashboard already. It reads the intent first, with its charge and
 // the charge's refunds. One whose metadata.order_id (set on every session OpenSession
-// opens) names another order, or none, is not refunded (ErrNotTheOrders). One refunded in
-// full already is not asked for a refund either: GivenBack says nothing was left, unless
-// the refund that took the rest is Ordermill's own (its metadata names the order), made by
-// an attempt whose commit was lost, which is given back as that attempt's. Otherwise the
+// opens) names another order, or none, is not refunded (ErrNotTheOrders); nor is one
+// Stripe refuses to read or refund for a cause of its own (ErrProviderRefuses: disputed,
+// not at Stripe, not refundable; refusesRefund). One refunded in full already is not
+// asked for a refund either: GivenBack says nothing was left, unless the refund that took
+// the rest is Ordermill's own (its metadata names the order), made by an attempt whose
+// commit was lost, which is given back as that attempt's. Otherwise the
 // refund asks for no amount, and Stripe gives back what is left as it counts it: an amount
 // read a moment before would be refused had a part been refunded meanwhile, and an attempt
 // after a lost commit would ask another amount under the same key, which Stripe refuses.
@@ -170,7 +173,7 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 	read.AddExpand("latest_charge.refunds")
 	pi, err := s.client.V1PaymentIntents.Retrieve(ctx, r.PaymentID, read)
 	if err != nil {
-		return GivenBack{}, stripeError("read payment "+r.PaymentID, err)
+		return GivenBack{}, refundError("read payment "+r.PaymentID, r, err)
 	}
 	if owner := pi.Metadata["order_id"]; owner != r.OrderID {
 		return GivenBack{}, notTheOrders(r, owner)
@@ -191,9 +194,45 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 		return givenBack(nil, ch), nil // the rest refunded in Stripe's dashboard since the read
 	}
 	if err != nil {
-		return GivenBack{}, stripeError("refund payment "+r.PaymentID, err)
+		return GivenBack{}, refundError("refund payment "+r.PaymentID, r, err)
 	}
 	return givenBack(re, ch), nil
+}
+
+// refundError is what Stripe's failure err to what (the read of r's payment, or its
+// refund) means for the refund: a refusal for good (refusesRefund), which the command is
+// answered with (ErrProviderRefuses, RefundRefused and a ticket), or else stripeError's
+// failure, tried again, then dead-lettered for a re-drive.
+func refundError(what string, r payment.Refund, err error) error {
+	var se *stripe.Error
+	if !errors.As(err, &se) || !refusesRefund(se) {
+		return stripeError(what, err)
+	}
+	return eventstore.Permanent(fmt.Errorf("stripe: %s of order %s: %w: %w", what, r.OrderID, ErrProviderRefuses,
+		apperr.Errorf(apperr.CodeUnprocessable, "Stripe refuses it: %s (%s, request %s); nothing refunded", se.Msg, se.Code, se.RequestID)))
+}
+
+// refusesRefund reports whether Stripe refused a refund, or the read of its payment, for
+// a cause of the payment's own, which no later try and no fix of Ordermill's mends: the
+// payment is disputed (the dispute decides where its money goes), Stripe has no such
+// payment or charge, it has no charge Stripe can refund (not succeeded, or of a method
+// refunds do not reach), or not for what is left of it (the refund asks for no amount, so
+// Stripe counts that itself). Everything else is no refusal of the payment: Stripe down
+// or busy (stripeError's outages), a key Stripe does not take (wrong, expired, restricted,
+// of the other mode: its "no such" names the mode the object is in), a balance too low
+// for now, a request Ordermill shaped wrong, an idempotency key in use: a later try, or a
+// person's fix and a re-drive, mends them. charge_already_refunded is no failure at all
+// (Refund).
+func refusesRefund(se *stripe.Error) bool {
+	switch se.Code {
+	case stripe.ErrorCodeChargeDisputed, stripe.ErrorCodeRefundDisputedPayment,
+		stripe.ErrorCodeChargeNotRefundable, stripe.ErrorCodePaymentIntentUnexpectedState,
+		stripe.ErrorCodeAmountTooLarge, stripe.ErrorCodeAmountTooSmall:
+		return true
+	case stripe.ErrorCodeResourceMissing:
+		return !strings.Contains(se.Msg, "a similar object exists in")
+	}
+	return false
 }
 
 // takenRest is what became of charge ch, refunded in full: Ordermill's own refund of

@@ -1,0 +1,119 @@
+package payments
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ordermill/ordermill/domain/payment"
+	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/pgtest"
+	"github.com/ordermill/ordermill/services/payments/stripemock"
+)
+
+// Stripe refuses some refunds for good: the payment is disputed (the card network decides
+// where its money goes), Stripe has no such payment, the payment cannot be refunded, or
+// not for that amount. Each was retried five times and dead-lettered, and nothing on the
+// order said that its money was still taken. The command is answered with RefundRefused
+// instead, once a payment, Stripe's message and code its reason, so that the saga opens a
+// refund_refused ticket. What a later try or a person's fix may mend is no refusal: a key
+// Stripe does not take (wrong, expired, of the other mode, without the permission), or a
+// balance too low for now; the command fails, to be retried and then dead-lettered for a
+// re-drive once it is mended, and nothing is recorded.
+func TestStripesPermanentRefusalsOfARefundAreAnswered(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	handle := func(id string, r payment.Refund) func(ctx context.Context, tx pgx.Tx) error {
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+			return s.handleCommands(ctx, tx, []*message.Message{command(t, id, payment.RefundName, r)})
+		})
+	}
+	refund := func(orderID, paymentID string) payment.Refund {
+		return payment.Refund{OrderID: orderID, PaymentID: paymentID, Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
+	}
+	paid := func(orderID, paymentID string) {
+		mock.PaymentIntent(paymentID, orderID)
+		mock.Charge(paymentID, 100_00, 0, "usd")
+	}
+	bad := http.StatusBadRequest
+
+	permanent := []struct {
+		orderID, paymentID string
+		read               bool // Stripe refuses to read the intent, not to refund it
+		refusal            stripemock.Refusal
+	}{
+		{"o-disputed", "pi_disputed", false, stripemock.Refusal{Status: bad, Code: "charge_disputed", Message: "Charge ch_disputed has been charged back; cannot issue a refund."}},
+		{"o-dispute", "pi_dispute", false, stripemock.Refusal{Status: bad, Code: "refund_disputed_payment", Message: "You cannot refund a disputed payment."}},
+		{"o-gone", "pi_gone", true, stripemock.Refusal{Status: http.StatusNotFound, Code: "resource_missing", Message: "No such payment_intent: 'pi_gone'"}},
+		{"o-no-charge", "pi_no_charge", false, stripemock.Refusal{Status: http.StatusNotFound, Code: "resource_missing", Message: "No such charge: 'ch_no_charge'"}},
+		{"o-unrefundable", "pi_unrefundable", false, stripemock.Refusal{Status: bad, Code: "charge_not_refundable", Message: "This charge cannot be refunded."}},
+		{"o-unpaid", "pi_unpaid", false, stripemock.Refusal{Status: bad, Code: "payment_intent_unexpected_state", Message: "This PaymentIntent (pi_unpaid) does not have a successful charge to refund."}},
+		{"o-amount", "pi_amount", false, stripemock.Refusal{Status: bad, Code: "amount_too_large", Message: "Refund amount ($100.00) is greater than charge amount ($90.00)"}},
+		{"o-small", "pi_small", false, stripemock.Refusal{Status: bad, Code: "amount_too_small", Message: "Amount must be at least $0.50 usd"}},
+	}
+	for i, c := range permanent {
+		paid(c.orderID, c.paymentID)
+		if c.read {
+			mock.RefuseRead(c.paymentID, c.refusal)
+		} else {
+			mock.RefuseRefund(c.paymentID, c.refusal)
+		}
+		if i == 0 {
+			pgtest.HandleTwice(t, pool, "the refused refund again", handle("m-"+c.orderID, refund(c.orderID, c.paymentID)))
+		} else {
+			pgtest.Run(t, pool, handle("m-"+c.orderID, refund(c.orderID, c.paymentID)))
+		}
+		recs, err := eventstore.Load(ctx, pool, payment.StreamID(c.orderID))
+		require.NoError(t, err)
+		require.Len(t, recs, 1, "%s: answered once", c.refusal.Code)
+		require.Equal(t, payment.RefundRefusedName, recs[0].Name)
+		var ev payment.RefundRefused
+		require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+		assert.Equal(t, c.paymentID, ev.PaymentID)
+		assert.Contains(t, ev.Reason, c.refusal.Message, "Stripe's word for the ticket")
+		assert.Contains(t, ev.Reason, c.refusal.Code)
+		assert.Contains(t, ev.Reason, "nothing refunded")
+	}
+
+	transient := []struct {
+		name, orderID, paymentID string
+		read                     bool
+		refusal                  stripemock.Refusal
+	}{
+		{"a wrong key", "o-key", "pi_key", true, stripemock.Refusal{Status: http.StatusUnauthorized, Message: "Invalid API Key provided: sk_test_****mill"}},
+		{"an expired key", "o-expired", "pi_expired", false, stripemock.Refusal{Status: http.StatusUnauthorized, Code: "api_key_expired", Message: "Expired API Key provided: sk_test_****mill"}},
+		{"a key without the permission", "o-restricted", "pi_restricted", false, stripemock.Refusal{Status: http.StatusForbidden,
+			Message: "The provided key 'rk_test_****mill' does not have the required permissions for this endpoint on account 'acct_1'."}},
+		{"a key of the other mode", "o-live", "pi_live", true, stripemock.Refusal{Status: http.StatusNotFound, Code: "resource_missing",
+			Message: "No such payment_intent: 'pi_live'; a similar object exists in live mode, but a test mode key was used to make this request."}},
+		{"a balance too low for now", "o-balance", "pi_balance", false, stripemock.Refusal{Status: bad, Code: "balance_insufficient",
+			Message: "You have insufficient funds in your Stripe account for this refund."}},
+	}
+	for _, c := range transient {
+		paid(c.orderID, c.paymentID)
+		if c.read {
+			mock.RefuseRead(c.paymentID, c.refusal)
+		} else {
+			mock.RefuseRefund(c.paymentID, c.refusal)
+		}
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle("m-"+c.orderID, refund(c.orderID, c.paymentID))(ctx, tx) })
+		require.Error(t, err, c.name)
+		assert.Contains(t, err.Error(), c.refusal.Message, c.name)
+		assert.False(t, refusedForGood(err), "%s: retried, then dead-lettered for a re-drive: %v", c.name, err)
+		recs, err := eventstore.Load(ctx, pool, payment.StreamID(c.orderID))
+		require.NoError(t, err)
+		assert.Empty(t, recs, "%s: nothing answered", c.name)
+	}
+	var refunds int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.refunds`).Scan(&refunds))
+	assert.Zero(t, refunds, "nothing refunded")
+}
