@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/ui"
 )
 
@@ -26,6 +27,13 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 		return
 	}
 	b := ui.Bulk{Reason: strings.TrimSpace(r.PostForm.Get("reason")), By: m.Email, OrderIDs: formIDs(r.PostForm["order"])}
+	// Checked as the order routes check theirs (withOrderID), before any is read.
+	for _, id := range b.OrderIDs {
+		if err := limits.Check(limits.ID("order", id)); err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+	}
 	decision, confirmed := r.PostForm.Get("decision"), r.PostForm.Has("confirmed")
 	if confirmed {
 		decision = r.PostForm.Get("confirmed")

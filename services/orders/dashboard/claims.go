@@ -13,12 +13,11 @@ import (
 // claim handles POST /dashboard/approvals/{id}/claim (action=claim or release; over, the
 // claim the manager saw and takes over): htmx gets the order's claim box again; a plain
 // form goes back to the list.
-func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager) {
+func (s *Service) claim(w http.ResponseWriter, r *http.Request, m manager, id string) {
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
 		return
 	}
-	id := r.PathValue("id")
 	release := r.PostForm.Get("action") == "release"
 	o, err := s.cmds.Claim(r.Context(), id, m.Email, r.PostForm.Get("over"), release)
 	refused, ok := s.refused(w, r, err, apperr.CodeConflict, apperr.CodeInvalid)

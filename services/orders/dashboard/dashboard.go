@@ -46,18 +46,38 @@ func (s *Service) Routes(mux *httpx.Mux) {
 	handle("GET /dashboard", s.signedIn(s.overviewPage))
 	handle("GET /dashboard/{$}", s.signedIn(s.overviewPage))
 	handle("GET /dashboard/approvals", s.signedIn(s.pendingPage))
-	handle("POST /dashboard/approvals/{id}/decide", s.signedIn(s.decide))
-	handle("POST /dashboard/approvals/{id}/claim", s.signedIn(s.claim))
+	handle("POST /dashboard/approvals/{id}/decide", s.signedIn(s.withOrderID(s.decide)))
+	handle("POST /dashboard/approvals/{id}/claim", s.signedIn(s.withOrderID(s.claim)))
 	handle("POST /dashboard/approvals/bulk", s.signedIn(s.bulkDecide))
 	handle("GET /dashboard/orders", s.signedIn(s.ordersPage))
 	handle("GET /dashboard/orders.csv", s.signedIn(s.exportOrders))
-	handle("GET /dashboard/orders/{id}", s.signedIn(s.orderPage))
-	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.simulate))
-	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.addNote))
+	handle("GET /dashboard/orders/{id}", s.signedIn(s.withOrderID(s.orderPage)))
+	handle("POST /dashboard/orders/{id}/simulate", s.signedIn(s.withOrderID(s.simulate)))
+	handle("POST /dashboard/orders/{id}/notes", s.signedIn(s.withOrderID(s.addNote)))
 	handle("GET /dashboard/tickets", s.signedIn(s.ticketsPage))
 	handle("POST /dashboard/tickets/{id}", s.signedIn(s.workOnTicket))
 	s.deadLetterRoutes(handle)
 	handle("GET /dashboard/events", s.signedIn(s.dashboardEvents))
+}
+
+// orderHandler is a dashboard handler of a route that names an order, id.
+type orderHandler func(w http.ResponseWriter, r *http.Request, m manager, id string)
+
+// withOrderID checks the order id of h's route as the API checks its own (httpx.PathID:
+// its length, its characters, never "." or ".."), and answers a bad one with the error
+// page, 400 naming it, before h reads or sends anything with it. The routes took theirs
+// as they came: the order page looked up an id of any length, a decision or a claim was
+// refused in its box after reading the order, and a simulator button sent ".." on to the
+// courier simulator as a step up its path.
+func (s *Service) withOrderID(h orderHandler) managerHandler {
+	return func(w http.ResponseWriter, r *http.Request, m manager) {
+		id, err := httpx.PathID(r, "id")
+		if err != nil {
+			s.failPage(w, r, err)
+			return
+		}
+		h(w, r, m, id)
+	}
 }
 
 // serveStatic answers with a file of ui.Static. Pages load each file at its ui.Asset
@@ -191,8 +211,8 @@ func (s *Service) ordersPage(w http.ResponseWriter, r *http.Request, m manager) 
 	s.renderPage(w, r, http.StatusOK, ui.OrdersPage(p, l))
 }
 
-func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager) {
-	s.renderOrder(w, r, m, r.PathValue("id"), ui.Decision{})
+func (s *Service) orderPage(w http.ResponseWriter, r *http.Request, m manager, id string) {
+	s.renderOrder(w, r, m, id, ui.Decision{})
 }
 
 // renderOrder answers with an order's page. A refused decision's message (refused) goes

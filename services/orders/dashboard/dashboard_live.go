@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
@@ -38,6 +39,11 @@ func (s *Service) dashboardEvents(w http.ResponseWriter, r *http.Request, m mana
 		stream.digest = id
 	}
 	if stream.order != "" {
+		// Checked as the order page's own id is (withOrderID): the stream reads the order.
+		if err := limits.Check(limits.ID("order", stream.order)); err != nil {
+			httpx.WriteError(w, r, s.logger, err)
+			return
+		}
 		since, err := strconv.ParseInt(q.Get("since"), 10, 64)
 		if err != nil || since < 0 {
 			httpx.WriteError(w, r, s.logger, apperr.FieldErrorf("since", "since must be a log position"))

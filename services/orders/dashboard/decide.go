@@ -17,12 +17,11 @@ import (
 // decide handles POST /dashboard/approvals/{id}/decide: the signed-in manager approves or
 // rejects (a rejection needs a reason, for the customer's sake and the audit trail). An
 // htmx request gets the row's replacement; a plain form is sent back to the list.
-func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager) {
+func (s *Service) decide(w http.ResponseWriter, r *http.Request, m manager, id string) {
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
 		return
 	}
-	id := r.PathValue("id")
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
 	d := ui.Decision{OrderID: id, By: m.Email, Reason: reason, Confirm: strings.TrimSpace(r.PostForm.Get("confirm"))}
 	switch r.PostForm.Get("decision") {

@@ -12,12 +12,11 @@ import (
 // again, its timeline drawn from the order's events, the note among them; a plain form
 // goes back to the order page. A note the order refuses (empty, too long) is explained
 // next to the field.
-func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager) {
+func (s *Service) addNote(w http.ResponseWriter, r *http.Request, m manager, id string) {
 	if err := r.ParseForm(); err != nil {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
 		return
 	}
-	id := r.PathValue("id")
 	err := s.cmds.AddNote(r.Context(), id, m.Email, r.PostForm.Get("text"))
 	refused, ok := s.refused(w, r, err, apperr.CodeInvalid)
 	if !ok || s.answeredPlainForm(w, r, refused, http.StatusBadRequest, "/dashboard/orders/"+url.PathEscape(id)) {

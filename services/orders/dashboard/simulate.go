@@ -34,7 +34,7 @@ var simulatorFlash = map[string]string{
 // simulate handles POST /dashboard/orders/{id}/simulate in dev mode: it asks the payment
 // or courier simulator over HTTP to send the signed webhook a provider would, so the
 // order moves exactly as it would in production.
-func (s *Service) simulate(w http.ResponseWriter, r *http.Request, m manager) {
+func (s *Service) simulate(w http.ResponseWriter, r *http.Request, m manager, id string) {
 	if !s.cfg.DevMode {
 		s.dashboardError(w, r, http.StatusNotFound, "the simulators exist only in development mode", nil)
 		return
@@ -43,7 +43,7 @@ func (s *Service) simulate(w http.ResponseWriter, r *http.Request, m manager) {
 		s.dashboardError(w, r, http.StatusBadRequest, "malformed form", nil)
 		return
 	}
-	id, action := r.PathValue("id"), r.PostForm.Get("action")
+	action := r.PostForm.Get("action")
 	var target string
 	var body any
 	switch action {

@@ -117,7 +117,7 @@ func (s *Service) workOnTicket(w http.ResponseWriter, r *http.Request, m manager
 		return
 	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
+	if err != nil || id < 1 { // a ticket's id is the position of the event that opened it
 		s.dashboardError(w, r, http.StatusNotFound, "no such ticket", nil)
 		return
 	}
