@@ -98,27 +98,48 @@ func TestDeskContrastOfStepsRingAndFields(t *testing.T) {
 // hiding its Risk and Placed columns; at 320 px the overview and the order page scrolled
 // 9 px (an accessibility probe). Until 2026-12-07 the orders table still scrolled
 // sideways inside its box from the cards' breakpoint (760 px) to about 860 px, which the
-// page's own width did not show. At every width from 320 to 1400 px nothing sticks out of
-// the page and nothing scrolls sideways inside its box.
+// page's own width did not show, and the dead letters' tables, on their page and on the
+// re-drive's confirmation, were swept by no test. At every width from 320 to 1400 px
+// nothing sticks out of the page and nothing scrolls sideways inside its box, on every
+// page with a table; the dead letters hold long names without a space, each with its
+// message opened.
 func TestDeskNoSidewaysScrollingWhenZoomed(t *testing.T) {
 	s, alice := deskManagers(t)
 	id := s.placeOrder(t, riskyOrder)
 	s.waitStatus(t, id, "awaiting_approval")
+	_, err := s.db.Exec(t.Context(), `INSERT INTO dead_letters (topic, consumer_group, message_uuid, payload, metadata, error)
+		VALUES ($2, 'saga.process_order', '0190f5c2-7a3e-7b61-9c1d-5e8f2a4b6c7d',
+			jsonb_build_object('streamId', $1::text, 'name', 'order.payment_session_created.v1',
+				'payload', jsonb_build_object('sessionId', 'cs_test_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3X4y5Z6',
+					'checkoutUrl', 'https://checkout.example.com/c/pay/cs_test_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3X4y5Z6')),
+			jsonb_build_object('name', 'order.payment_session_created.v1', 'correlation_id', $1::text),
+			'handle order.payment_session_created.v1: payments_commands: publish: ERROR: could not extend file "base/16384/2619": No space left on device (SQLSTATE 53100)')`,
+		id, "payments_commands_of_the_provider_with_the_longest_name.15")
+	require.NoError(t, err)
+	openMessages := until(`[...document.querySelectorAll('[data-testid=dead-letter-detail] details')].every(d => d.open = true)`)
 	// The pending list shows the order live; the orders list, read once the projections
 	// have it, then has its row (without one, the table had nothing to overflow with).
-	for _, page := range []struct{ path, ready string }{
-		{"/dashboard/approvals", string(readyRow(id))},
-		{"/dashboard/orders", fmt.Sprintf(`[data-testid=order-row][data-order-id=%q]`, id)},
-		{"/dashboard/orders/" + id, `[data-testid=workflow]`},
-		{"/dashboard", `[data-testid=chart-per-hour]`},
+	for _, page := range []struct {
+		name string
+		open chromedp.Action[chromedp.Void]
+	}{
+		{"/dashboard/approvals", chromedp.Steps(chromedp.Navigate(s.orders+"/dashboard/approvals"), chromedp.WaitVisible(readyRow(id)))},
+		{"/dashboard/orders", chromedp.Steps(chromedp.Navigate(s.orders+"/dashboard/orders"),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid=order-row][data-order-id=%q]`, id))))},
+		{"/dashboard/orders/" + id, chromedp.Steps(chromedp.Navigate(s.orders+"/dashboard/orders/"+id), chromedp.WaitVisible(chromedp.CSS(`[data-testid=workflow]`)))},
+		{"/dashboard", chromedp.Steps(chromedp.Navigate(s.orders+"/dashboard"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=chart-per-hour]`)))},
+		{"/dashboard/dead-letters", chromedp.Steps(chromedp.Navigate(s.orders+"/dashboard/dead-letters"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid=dead-letter]`)), openMessages)},
+		{"the re-drive's confirmation", chromedp.Steps(chromedp.Navigate(s.orders+"/dashboard/dead-letters"),
+			chromedp.Click(chromedp.CSS(`[data-testid=redrive-button]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=redrive-confirm] [data-testid=dead-letter]`)), openMessages)},
 	} {
-		do(t, alice, chromedp.Navigate(s.orders+page.path), chromedp.WaitVisible(chromedp.CSS(page.ready)))
+		do(t, alice, page.open)
 		for width := int64(320); width <= 1400; width += 20 {
 			do(t, alice, chromedp.EmulateViewport(width, 900), until(fmt.Sprintf(`window.innerWidth === %d`, width)))
-			assert.Empty(t, get(t, alice, chromedp.Evaluate[[]string](overflowing)), "%s overflows at %d px", page.path, width)
-			assert.Empty(t, get(t, alice, chromedp.Evaluate[[]string](scrollingSideways)), "%s scrolls sideways in a box at %d px", page.path, width)
+			assert.Empty(t, get(t, alice, chromedp.Evaluate[[]string](overflowing)), "%s overflows at %d px", page.name, width)
+			assert.Empty(t, get(t, alice, chromedp.Evaluate[[]string](scrollingSideways)), "%s scrolls sideways in a box at %d px", page.name, width)
 			assert.True(t, get(t, alice, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= document.documentElement.clientWidth`)),
-				"%s scrolls sideways at %d px", page.path, width)
+				"%s scrolls sideways at %d px", page.name, width)
 		}
 	}
 }
