@@ -1,6 +1,7 @@
 // Package retention deletes the rows of a table once they are past their time: oldest
 // first, a batch at a time, through an index on their time, so that a table a service
-// needs only for a while holds that while, not its whole history.
+// needs only for a while holds that while, not its whole history. Its Metrics count
+// every periodic delete of a process on /metrics, by table, these sweeps and the others.
 package retention
 
 import (
@@ -60,19 +61,13 @@ func (t Table) Sweep(ctx context.Context, pool *pgxpool.Pool, ttl time.Duration)
 // Keep runs Sweep at once and then every Every until ctx ends; a failed sweep is logged
 // and tried again at the next. m counts what each sweep did.
 func (t Table) Keep(ctx context.Context, pool *pgxpool.Pool, ttl time.Duration, logger *slog.Logger, m *Metrics) {
-	// Both counters start at 0: a series made by its first count starts at 1, and
-	// increase() over it is 0, so an alert on failed sweeps would miss the first.
-	swept, failed := m.swept.WithLabelValues(t.Name), m.failed.WithLabelValues(t.Name)
+	sweeps := m.Of(t.Name)
 	tick := time.NewTicker(Every)
 	defer tick.Stop()
 	for {
 		n, err := t.Sweep(ctx, pool, ttl)
-		swept.Add(float64(n))
-		switch {
-		case err == nil:
-			m.lastSwept.WithLabelValues(t.Name).SetToCurrentTime()
-		case ctx.Err() == nil:
-			failed.Inc()
+		sweeps.Record(ctx, n, err)
+		if err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "expired rows not swept; tried again in a minute", "table", t.Name, "err", err)
 		}
 		select {
@@ -91,22 +86,51 @@ type Metrics struct {
 	lastSwept     *prometheus.GaugeVec
 }
 
-// NewMetrics returns the sweeps' metrics, for a service to hand to Keep and to the host
-// (Collectors).
+// NewMetrics returns the sweeps' metrics, for a service to hand to Keep (or to record with
+// Of) and to the host (Collectors).
 func NewMetrics() *Metrics {
 	return &Metrics{
 		swept: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "retention_rows_swept_total",
-			Help: "Rows deleted as past their time by this process's sweeps, by table.",
+			Help: "Rows deleted by this process's sweeps, by table: past their time, or done with.",
 		}, []string{"table"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "retention_sweep_errors_total",
-			Help: "Sweeps that failed, by table; each is tried again a minute later.",
+			Help: "Sweeps that failed, by table; each is tried again at the next.",
 		}, []string{"table"}),
 		lastSwept: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: metrics.Namespace, Name: "retention_last_sweep_timestamp_seconds",
 			Help: "When this process last swept the table through, in Unix seconds; absent until a sweep has worked.",
 		}, []string{"table"}),
+	}
+}
+
+// Sweeps counts the sweeps of one table in Metrics: Keep's, or those of a worker that
+// deletes the rows it is done with itself (the simulators' outbox), so that every
+// periodic delete shows alike.
+type Sweeps struct {
+	table         string
+	swept, failed prometheus.Counter
+	lastSwept     *prometheus.GaugeVec
+}
+
+// Of returns the sweeps of table, their counters at 0 from now: a series made by its
+// first count starts at 1, and increase() over it is 0, so an alert on failed sweeps
+// would miss the first.
+func (m *Metrics) Of(table string) Sweeps {
+	return Sweeps{table: table, swept: m.swept.WithLabelValues(table), failed: m.failed.WithLabelValues(table), lastSwept: m.lastSwept}
+}
+
+// Record counts one sweep that deleted n rows and ended with err: one that worked is the
+// table's last sweep, one that failed while ctx was live a failure; one cut off by ctx's
+// end is neither.
+func (s Sweeps) Record(ctx context.Context, n int64, err error) {
+	s.swept.Add(float64(n))
+	switch {
+	case err == nil:
+		s.lastSwept.WithLabelValues(s.table).SetToCurrentTime()
+	case ctx.Err() == nil:
+		s.failed.Inc()
 	}
 }
 

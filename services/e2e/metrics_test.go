@@ -335,3 +335,62 @@ func TestMetricsShowTheSweeps(t *testing.T) {
 	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM orders.idempotency_keys`).Scan(&left))
 	assert.Equal(t, 2, left, "the live keys are kept")
 }
+
+// The other periodic deletes show on /metrics as the idempotency keys' and the inbox's
+// sweeps do, by table: the orders service's of the dashboard's expired sessions and of
+// its sign-in limits quiet for a day, and the simulators' outbox, whose worker deletes
+// the webhooks the orders service has answered at last or that are given up. Each
+// deleted rows and said nothing on /metrics, so an operator could not see it run, or
+// fail. Here three sessions have expired and one has not, two sign-in limits are a day
+// and an hour quiet and one is recent, the payment simulator's outbox holds a webhook the
+// orders service answers (404: no such order), and the courier simulator's worker fails
+// at each try (its claim is refused).
+func TestMetricsShowTheSweepsOfSessionsSignInLimitsAndSimulatedWebhooks(t *testing.T) {
+	const sessions, limits, outbox = "orders.dashboard_sessions", "orders.signin_limits", "simulator_webhooks"
+	opt := defaultOptions()
+	opt.prepare = func(ctx context.Context, db *pgxpool.Pool) error {
+		_, err := db.Exec(ctx, `
+			INSERT INTO orders.managers (email, password_hash) VALUES ('ann@example.com', 'x');
+			INSERT INTO orders.dashboard_sessions (token_hash, manager_id, csrf_token, expires_at)
+			SELECT sha256(convert_to('s-' || i, 'UTF8')), (SELECT id FROM orders.managers), 'c',
+				now() + CASE WHEN i <= 3 THEN interval '-1 minute' ELSE interval '1 hour' END
+			FROM generate_series(1, 4) i;
+			INSERT INTO orders.signin_limits (key, window_start, locked_until, updated_at)
+			SELECT sha256(convert_to('k-' || i, 'UTF8')), t, t, t
+			FROM generate_series(1, 3) i, LATERAL (SELECT now() - CASE WHEN i <= 2 THEN interval '25 hours' ELSE interval '1 hour' END AS t) quiet;
+			INSERT INTO simulator_webhooks (kind, order_id, body, next_at) VALUES
+				('payment', 'ord-nobody', '{"orderId": "ord-nobody", "status": "failed", "reason": "card declined"}', now()),
+				('courier', 'ord-nobody', '{"orderId": "ord-nobody", "status": "delivered"}', now());
+			CREATE FUNCTION refuse_courier_claims() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN RAISE EXCEPTION 'the courier outbox refuses its claims'; END $$;
+			CREATE TRIGGER refuse_courier_claims BEFORE UPDATE ON simulator_webhooks
+				FOR EACH ROW WHEN (OLD.kind = 'courier') EXECUTE FUNCTION refuse_courier_claims()`)
+		return err
+	}
+	starting := time.Now()
+	s := start(t, opt)
+	s.waitMetrics(t, "orders", s.orders, []expectation{
+		{name: "ordermill_retention_rows_swept_total", labels: labels("table", sessions), min: 3, exact: true},
+		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", sessions), min: 0, exact: true},
+		{name: "ordermill_retention_last_sweep_timestamp_seconds", labels: labels("table", sessions), min: float64(starting.Unix())},
+		{name: "ordermill_retention_rows_swept_total", labels: labels("table", limits), min: 2, exact: true},
+		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", limits), min: 0, exact: true},
+		{name: "ordermill_retention_last_sweep_timestamp_seconds", labels: labels("table", limits), min: float64(starting.Unix())},
+	})
+	s.waitMetrics(t, "payments", s.payments, []expectation{
+		{name: "ordermill_retention_rows_swept_total", labels: labels("table", outbox), min: 1, exact: true},
+		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", outbox), min: 0, exact: true},
+		{name: "ordermill_retention_last_sweep_timestamp_seconds", labels: labels("table", outbox), min: float64(starting.Unix())},
+	})
+	families := s.waitMetrics(t, "delivery", s.delivery, []expectation{
+		{name: "ordermill_retention_rows_swept_total", labels: labels("table", outbox), min: 0, exact: true},
+		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", outbox), min: 1},
+	})
+	_, found := series(families, "ordermill_retention_last_sweep_timestamp_seconds", labels("table", outbox))
+	assert.False(t, found, "no pass of the courier outbox has worked")
+	var left struct{ sessions, limits int }
+	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM orders.dashboard_sessions), (SELECT count(*) FROM orders.signin_limits)`).
+		Scan(&left.sessions, &left.limits))
+	assert.Equal(t, 1, left.sessions, "the live session is kept")
+	assert.Equal(t, 1, left.limits, "the recent sign-in limit is kept")
+}

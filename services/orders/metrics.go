@@ -33,7 +33,7 @@ type serviceMetrics struct {
 	waiting      prometheus.Collector
 	fromMemory   prometheus.Collector
 	leaseHeld    prometheus.Collector
-	retention    *retention.Metrics // the sweeps of the idempotency keys and the inbox
+	retention    *retention.Metrics // the sweeps of the idempotency keys, the inbox, the sessions and the sign-in limits
 }
 
 func newServiceMetrics(s *Service) *serviceMetrics {

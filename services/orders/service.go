@@ -200,8 +200,9 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 
 // RunWorker sends the recorded emails (mailer.Outbox.RunWorker), takes the read lease
 // whenever this is the only process writing orders, so that reads of orders are answered
-// from memory (orderstream.Memory), and deletes expired idempotency keys and the webhooks
-// past the inbox's retention (counted in retention.Metrics), until ctx ends.
+// from memory (orderstream.Memory), and deletes expired idempotency keys, the webhooks
+// past the inbox's retention, and the dashboard's expired sessions and quiet sign-in
+// limits (dashboard.Service.Keep), each counted in retention.Metrics, until ctx ends.
 func (s *Service) RunWorker(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -218,6 +219,10 @@ func (s *Service) RunWorker(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		s.inbox.Keep(ctx, s.metrics.retention)
+		return nil
+	})
+	g.Go(func() error {
+		s.dashboard.Keep(ctx, s.metrics.retention)
 		return nil
 	})
 	return g.Wait()

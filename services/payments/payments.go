@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
@@ -118,6 +119,10 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 // settled and could not deliver (simulator.Notifier.RunWorker); without the simulator it
 // has nothing to do.
 func (s *Service) RunWorker(ctx context.Context) error { return s.webhooks.RunWorker(ctx) }
+
+// Collectors are the metrics of the worker's passes over the simulator's webhooks
+// (simulator.Notifier.Collectors).
+func (s *Service) Collectors() []prometheus.Collector { return s.webhooks.Collectors() }
 
 // Handler serves the HTTP API and, with Config.Simulator, the checkout page and the
 // provider simulator.

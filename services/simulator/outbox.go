@@ -90,11 +90,15 @@ func (n *Notifier[W]) sent(ctx context.Context, id int64) error {
 // to maxRetryWait apart), for GiveUpAfter. Any other answer ends it, as a refusal would
 // be answered alike next time. A
 // webhook the orders service had taken before its answer was lost comes again with the
-// same event id, and its inbox says duplicate.
+// same event id, and its inbox says duplicate. Each pass is counted as a sweep of
+// simulator_webhooks (Collectors): the webhooks it deleted, answered at last or given up,
+// and whether it worked; until 2026-12-07 a worker that failed at every pass showed only
+// as a WARN line a minute.
 func (n *Notifier[W]) RunWorker(ctx context.Context) error {
 	if n.cfg.DB == nil {
 		return nil
 	}
+	sweeps := n.sweeps.Of("simulator_webhooks")
 	tick := time.NewTicker(n.cfg.RetryPoll)
 	defer tick.Stop()
 	failing := logging.NewRepeats() // a database outage is a line a minute, not one a poll
@@ -104,7 +108,9 @@ func (n *Notifier[W]) RunWorker(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		if err := n.sendDue(ctx); err != nil && ctx.Err() == nil {
+		deleted, err := n.sendDue(ctx)
+		sweeps.Record(ctx, deleted, err)
+		if err != nil && ctx.Err() == nil {
 			if due, missed := failing.Due(""); due {
 				n.logger.WarnContext(ctx, n.cfg.Service+": simulated webhooks not sent again", "err", err, "repeated_since_last_line", missed)
 			}
@@ -113,8 +119,9 @@ func (n *Notifier[W]) RunWorker(ctx context.Context) error {
 }
 
 // sendDue sends once more each due webhook it claims: the claim moves its next sending
-// on first, so another replica's worker passes it over.
-func (n *Notifier[W]) sendDue(ctx context.Context) error {
+// on first, so another replica's worker passes it over. It returns how many it deleted,
+// answered or given up.
+func (n *Notifier[W]) sendDue(ctx context.Context) (deleted int64, err error) {
 	// Picked once, in a MATERIALIZED CTE: a subquery under IN may be run again for each
 	// row, and claim more than its LIMIT (the orders' mailer, a probe).
 	rows, err := n.cfg.DB.Query(ctx, `WITH picked AS MATERIALIZED (SELECT id FROM simulator_webhooks
@@ -125,7 +132,7 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 		RETURNING w.id, order_id, body, attempts, created_at`,
 		n.cfg.Kind, n.cfg.RetryAfter.Seconds(), maxRetryWait.Seconds())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	type due struct {
 		id       int64
@@ -139,7 +146,7 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 		return d, r.Scan(&d.id, &d.orderID, &d.body, &d.attempts, &d.created)
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, d := range claimed {
 		line := append(logging.Order(d.orderID), "attempt", d.attempts+1)
@@ -150,8 +157,9 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 			// never given up (a review).
 			n.logger.ErrorContext(ctx, n.cfg.Service+": webhook given up: its body does not decode", append(line, "err", err)...)
 			if err := n.sent(ctx, d.id); err != nil {
-				return err
+				return deleted, err
 			}
+			deleted++
 			continue
 		}
 		res, err := n.Deliver(ctx, wh)
@@ -172,10 +180,11 @@ func (n *Notifier[W]) sendDue(ctx context.Context) error {
 			n.logger.InfoContext(ctx, n.cfg.Service+": webhook delivered again", append(line, "orders_status", res.OrdersStatus)...)
 		}
 		if err := n.sent(ctx, d.id); err != nil {
-			return err
+			return deleted, err
 		}
+		deleted++
 	}
-	return nil
+	return deleted, nil
 }
 
 // Simulated is db when the simulator runs (Config.DB), nil otherwise: a service that does

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordermill/ordermill/eventstore/retention"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/ordersclient"
 )
@@ -90,6 +92,7 @@ type Notifier[W any] struct {
 	cfg    Config
 	orders *ordersclient.Client
 	logger *slog.Logger
+	sweeps *retention.Metrics // RunWorker's passes over simulator_webhooks
 }
 
 // New builds a Notifier, warning when no secret is configured, since the orders service will
@@ -105,8 +108,12 @@ func New[W any](logger *slog.Logger, cfg Config) *Notifier[W] {
 	}
 	// NewClient fails only when an option does, and WithHTTPClient never does.
 	orders, _ := ordersclient.NewClient(cfg.URL, ordersclient.WithHTTPClient(cfg.Client))
-	return &Notifier[W]{cfg: cfg, orders: orders, logger: logger}
+	return &Notifier[W]{cfg: cfg, orders: orders, logger: logger, sweeps: retention.NewMetrics()}
 }
+
+// Collectors are the metrics of RunWorker's passes over simulator_webhooks, counted as
+// every periodic delete is (retention.Metrics), for the host's registry.
+func (n *Notifier[W]) Collectors() []prometheus.Collector { return n.sweeps.Collectors() }
 
 // Deliver POSTs wh, signed, to the orders service and reports its answer, whatever the
 // status; only a transport failure is an error, a *DeliveryError.

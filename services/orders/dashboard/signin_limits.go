@@ -265,9 +265,9 @@ func (s *Service) signInFailed(ctx context.Context, c *signinCharge) error {
 
 // signInSucceeded takes back the charge of a right password: a key that forgets on success
 // starts afresh, another gets back the state the attempt found it in, unless a later attempt
-// has charged it since, which then keeps its own charge only. Keys quiet for a day are swept.
+// has charged it since, which then keeps its own charge only. Keys quiet for a day are
+// swept by the worker (Keep).
 func (s *Service) signInSucceeded(ctx context.Context, c *signinCharge) error {
-	now := s.now()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for i, k := range c.keys {
 			if k.policy.forgetOnSuccess {
@@ -290,8 +290,7 @@ func (s *Service) signInSucceeded(ctx context.Context, c *signinCharge) error {
 				}
 			}
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM orders.signin_limits WHERE updated_at < $1 AND locked_until < $2`, now.Add(-signinMemory), now)
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("sign-in limits: %w", err)
