@@ -123,11 +123,14 @@ func (n *Notifier[W]) RunWorker(ctx context.Context) error {
 // answered or given up.
 func (n *Notifier[W]) sendDue(ctx context.Context) (deleted int64, err error) {
 	// Picked once, in a MATERIALIZED CTE: a subquery under IN may be run again for each
-	// row, and claim more than its LIMIT (the orders' mailer, a probe).
+	// row, and claim more than its LIMIT (the orders' mailer, a probe). The wait doubles
+	// up to maxRetryWait; its exponent stops at 30, where 2^attempts overflowed once a
+	// webhook had been tried about 1,023 times (some 17 hours at the longest wait), and
+	// every claim of its kind failed from then on.
 	rows, err := n.cfg.DB.Query(ctx, `WITH picked AS MATERIALIZED (SELECT id FROM simulator_webhooks
 			WHERE kind = $1 AND next_at <= now() ORDER BY next_at LIMIT 20 FOR UPDATE SKIP LOCKED)
 		UPDATE simulator_webhooks w SET attempts = attempts + 1,
-			next_at = now() + make_interval(secs => least($2 * power(2, w.attempts), $3))
+			next_at = now() + make_interval(secs => least($2 * power(2, least(w.attempts, 30)), $3))
 		FROM picked WHERE w.id = picked.id
 		RETURNING w.id, order_id, body, attempts, created_at`,
 		n.cfg.Kind, n.cfg.RetryAfter.Seconds(), maxRetryWait.Seconds())

@@ -191,3 +191,35 @@ func TestAWebhookThatDoesNotDecodeIsGivenUp(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, []string{"/webhooks/delivery"}, got)
 }
+
+// A webhook sent again for some 17 hours at the longest wait had its next wait computed as
+// 2 to the power of its attempts, which overflows once those pass about 1,023: every claim
+// of its kind then failed, and none of its webhooks was sent again or given up (a review).
+// Its wait stays at the longest.
+func TestAWebhookTriedVeryOftenIsStillSentAgain(t *testing.T) {
+	pool := pgtest.Pool(t)
+	var mu sync.Mutex
+	var got []string
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.URL.Path)
+	}))
+	defer orders.Close()
+	n := keepingNotifier(orders.URL+"/webhooks/delivery", pool)
+	tx, err := pool.Begin(t.Context())
+	require.NoError(t, err)
+	id, err := n.Commit(t.Context(), tx, "ord-1", webhook{ID: "evt_1"})
+	require.NoError(t, err)
+	_, err = pool.Exec(t.Context(), `UPDATE simulator_webhooks SET attempts = 1100, next_at = now() - interval '1 second' WHERE id = $1`, id)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- n.RunWorker(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	require.Eventually(t, func() bool { return attempts(t, pool, id) < 0 }, 10*time.Second, 10*time.Millisecond, "sent and forgotten once answered")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"/webhooks/delivery"}, got)
+}
