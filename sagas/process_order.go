@@ -765,7 +765,7 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 func onAlreadyRefunded(in Input, ev payment.AlreadyRefunded) ([]Effect, error) {
 	o := in.Order
 	var effects []Effect
-	if given, known := o.RefundedOf(ev.PaymentID); known && order.Cents(ev.Total) > given {
+	if ev.Total > 0 && o.RefundAdds(ev.PaymentID, order.Cents(ev.Total)) {
 		effects = append(effects, RecordRefund{PaymentID: ev.PaymentID, RefundID: cmp.Or(ev.Charge, ev.PaymentID), Amount: order.Cents(ev.Total), Currency: ev.Currency})
 	}
 	whole := "in full"

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,14 +165,7 @@ func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 // sent, and was never given up (a review).
 func TestAWebhookThatDoesNotDecodeIsGivenUp(t *testing.T) {
 	pool := pgtest.Pool(t)
-	var mu sync.Mutex
-	var got []string
-	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, r.URL.Path)
-	}))
-	defer orders.Close()
+	orders, got := recordingOrders(t)
 	n := keepingNotifier(orders.URL+"/webhooks/delivery", pool)
 	var garbled int64
 	require.NoError(t, pool.QueryRow(t.Context(), `INSERT INTO simulator_webhooks (kind, order_id, body, next_at)
@@ -187,9 +181,7 @@ func TestAWebhookThatDoesNotDecodeIsGivenUp(t *testing.T) {
 	defer func() { cancel(); require.NoError(t, <-done) }()
 	require.Eventually(t, func() bool { return attempts(t, pool, id) < 0 && attempts(t, pool, garbled) < 0 }, 10*time.Second, 10*time.Millisecond,
 		"the webhook behind it sent, and the one that does not decode given up")
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"/webhooks/delivery"}, got)
+	assert.Equal(t, []string{"/webhooks/delivery"}, got())
 }
 
 // A webhook sent again for some 17 hours at the longest wait had its next wait computed as
@@ -198,14 +190,7 @@ func TestAWebhookThatDoesNotDecodeIsGivenUp(t *testing.T) {
 // Its wait stays at the longest.
 func TestAWebhookTriedVeryOftenIsStillSentAgain(t *testing.T) {
 	pool := pgtest.Pool(t)
-	var mu sync.Mutex
-	var got []string
-	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, r.URL.Path)
-	}))
-	defer orders.Close()
+	orders, got := recordingOrders(t)
 	n := keepingNotifier(orders.URL+"/webhooks/delivery", pool)
 	tx, err := pool.Begin(t.Context())
 	require.NoError(t, err)
@@ -219,7 +204,23 @@ func TestAWebhookTriedVeryOftenIsStillSentAgain(t *testing.T) {
 	go func() { done <- n.RunWorker(ctx) }()
 	defer func() { cancel(); require.NoError(t, <-done) }()
 	require.Eventually(t, func() bool { return attempts(t, pool, id) < 0 }, 10*time.Second, 10*time.Millisecond, "sent and forgotten once answered")
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"/webhooks/delivery"}, got)
+	assert.Equal(t, []string{"/webhooks/delivery"}, got())
+}
+
+// recordingOrders is an orders service that takes every webhook, and the paths it was sent
+// to so far.
+func recordingOrders(t *testing.T) (*httptest.Server, func() []string) {
+	var mu sync.Mutex
+	var got []string
+	orders := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.URL.Path)
+	}))
+	t.Cleanup(orders.Close)
+	return orders, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
 }
