@@ -16,6 +16,9 @@
 # which shows a pair whose runs had unequal machines), then each field's
 # median for A and for B, the geometric mean of B/A over the pairs and the lowest and
 # highest B/A of a pair: when that range spans 1, the runs do not tell the builds apart.
+# Two copies of one build, as A and B, gave B/A 1.044 with pairs from 0.939 to 1.125
+# (docs/BENCHMARKS.md, sixty-third session): three pairs do not tell apart builds that
+# differ by less than about a tenth.
 # It stops at the first run that fails or is not correct=true.
 #
 # BENCH_DATABASE_URL, BENCH_BASE_PORT and BENCH_HISTORY_EVENTS are passed on to bench.sh.
@@ -103,7 +106,9 @@ awk -v fields="$fields" -v a="$a" -v b="$b" '
           if (r > hi) hi = r
         }
       }
-      if (na == 0 || nb == 0 || nr == 0) { printf "%-28s %10s %10s %8s %16s\n", f, "?", "?", "?", "?"; continue }
+      if (na == 0 || nb == 0) { printf "%-28s %10s %10s %8s %16s\n", f, "?", "?", "?", "?"; continue }
+      # A field at 0 on side A (no steal, say) has medians but no ratio.
+      if (nr == 0) { printf "%-28s %10.1f %10.1f %8s %16s\n", f, median(xa, na), median(xb, nb), "?", "?"; continue }
       printf "%-28s %10.1f %10.1f %8.3f %16s\n", f, median(xa, na), median(xb, nb), exp(logsum / nr), sprintf("%.3f–%.3f", lo, hi)
     }
     printf "A = %s, B = %s\n", a, b
