@@ -13,11 +13,16 @@ import (
 // maxBulk bounds one bulk decision: the pending page shows at most pendingPageSize orders.
 const maxBulk = pendingPageSize
 
+// bulkInternalError is what a bulk decision says of an order it could not decide for a
+// fault of the service's (logged): nothing was recorded for it.
+const bulkInternalError = "not decided: an internal error stopped it (logged); nothing was recorded for it, so decide it again."
+
 // bulkDecide handles POST /dashboard/approvals/bulk: approve or reject the selected
 // pending orders with one reason. The first request only asks for a confirmation (what,
 // how many, which); the confirmed one decides each order in its own transaction, so each
 // gets its own event, and reports the orders it could not decide (decided meanwhile,
-// claimed by someone else, too large to approve without its own typed confirmation).
+// claimed by someone else, too large to approve without its own typed confirmation, an
+// internal error).
 // A confirmation carries what it asked about (asked, asked-reason) beside the ticks and
 // the reason as they are when confirmed; when they differ it is asked again, and nothing
 // is decided: it decided an order its manager had unticked after the question.
@@ -84,8 +89,15 @@ func (s *Service) bulkDecide(w http.ResponseWriter, r *http.Request, m manager) 
 			if err != nil {
 				var refused bool
 				if d.Error, refused = s.refusedDecision(r.Context(), id, err, decideAnywayAlone); !refused {
-					s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
-					return
+					if r.Context().Err() != nil {
+						s.dashboardError(w, r, http.StatusInternalServerError, "internal error", err)
+						return
+					}
+					// Each order is decided in its own transaction: those before it are
+					// decided, and the others are still worth trying. It answered the whole
+					// form with a 500 page, which hid the decisions already taken.
+					s.logger.ErrorContext(r.Context(), "bulk decision failed on one order", "order", id, "err", err)
+					d.Error = bulkInternalError
 				}
 			}
 			if d.Error != "" {

@@ -453,6 +453,38 @@ func TestDashboardBulkRefusalOfAClaimedOrderSaysWhereToDecideIt(t *testing.T) {
 	assert.Equal(t, "awaiting_approval", status)
 }
 
+// A bulk decision that meets an internal error on one order (its append refused by the
+// database) decides the others and says which one it could not. It answered the whole
+// form with a 500 page: the orders decided before it were decided, the manager was not
+// told, and those after it were not tried.
+func TestDashboardBulkDecisionGoesOnPastAnInternalError(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	ids := []string{"ord-bulk-a", "ord-bulk-b", "ord-bulk-c"}
+	for _, id := range ids {
+		d.holdOrder(t, id, "eve@example.com")
+	}
+	_, err := d.pool.Exec(context.Background(), `
+		CREATE FUNCTION refuse_bulk_b() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'no room for ord-bulk-b'; END $$;
+		CREATE TRIGGER refuse_bulk_b BEFORE INSERT ON events
+			FOR EACH ROW WHEN (NEW.stream_id LIKE '%ord-bulk-b') EXECUTE FUNCTION refuse_bulk_b()`)
+	require.NoError(t, err)
+
+	c := orderstest.Client(t)
+	_, csrf := d.signIn(t, c, managerEmail, managerPassword)
+	p := d.request(t, c, "POST", "/dashboard/approvals/bulk", url.Values{"confirmed": {"reject"}, "reason": {"ring"}, "order": ids,
+		"asked": ids, "asked-reason": {"ring"}}, map[string]string{"HX-Request": "true", "X-CSRF-Token": csrf})
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	assert.Equal(t, "Rejected 2 of 3 orders as "+managerEmail+". Not decided:", p.doc.Find("[data-testid=bulk-summary]").Text())
+	assert.Equal(t, 1, p.doc.Find("[data-testid=bulk-refused]").Length())
+	assert.Contains(t, p.doc.Find(`[data-testid=bulk-refused][data-order-id=ord-bulk-b]`).Text(), "an internal error stopped it")
+	for id, want := range map[string]string{"ord-bulk-a": "rejected", "ord-bulk-b": "awaiting_approval", "ord-bulk-c": "rejected"} {
+		status, _ := d.decidedBy(t, id)
+		assert.Equal(t, want, status, id)
+	}
+}
+
 // A claim box's form names the claim it shows: Claim on a free order takes it only while
 // it is free, so the second of two managers claiming at once is told whose it is; "Claim
 // instead" takes over the claim shown. Two claims at once were both told they held it.
