@@ -616,7 +616,7 @@ func (o *Order) AssignTicket(kind, to, by string, at time.Time) ([]Event, error)
 // TicketSays reports whether the order's ticket of kind says text already, as the reason
 // it was opened with or as a comment.
 func (o *Order) TicketSays(kind, text string) bool {
-	return slices.Contains(o.TicketTexts, TicketText{Kind: kind, Text: strings.TrimSpace(text)})
+	return slices.Contains(o.TicketDigests, ticketDigest(kind, strings.TrimSpace(text)))
 }
 
 // CommentTicket adds a comment to the support ticket of kind, open or closed.

@@ -31,6 +31,8 @@
 package order
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"reflect"
 	"slices"
@@ -282,11 +284,14 @@ type Order struct {
 	SupportTickets []string `json:"supportTickets,omitempty"`
 	// ClosedTickets lists the kinds of ticket closed since.
 	ClosedTickets []string `json:"closedTickets,omitempty"`
-	// TicketTexts are what the tickets say: the reason each was opened with and every
-	// comment on it since, so that what a ticket says already is not said again
-	// (TicketSays).
-	TicketTexts  []TicketText `json:"ticketTexts,omitempty"`
-	CancelDetail string       `json:"cancelDetail,omitempty"`
+	// TicketDigests are what the tickets say, each text once as its digest (ticketDigest):
+	// the reason each was opened with and every comment on it since, so that what a ticket
+	// says already is not said again (TicketSays). A digest, not the text: a ticket takes
+	// any number of comments of up to 1,000 characters each, and the order is held in
+	// memory and written whole with each of its events as its snapshot; snapshot layout 6
+	// kept every text.
+	TicketDigests []string `json:"ticketDigests,omitempty"`
+	CancelDetail  string   `json:"cancelDetail,omitempty"`
 
 	PlacedAt time.Time `json:"placedAt"`
 	// UpdatedAt is when the order's course last moved; the desk's own events (ForStaff:
@@ -386,12 +391,12 @@ func (o *Order) Apply(e Event) {
 	// shorter (measured from UpdatedAt), and a customer's updatedAt told of staff at work.
 	case SupportTicketOpened:
 		o.SupportTickets = append(o.SupportTickets, ev.Kind)
-		o.TicketTexts = append(o.TicketTexts, TicketText{Kind: ev.Kind, Text: strings.TrimSpace(ev.Reason)}) // as a comment is
+		o.said(ev.Kind, strings.TrimSpace(ev.Reason)) // as a comment is
 	case PaymentRefunded:
 		o.Refunds = append(o.Refunds, Refund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: ev.Amount, Currency: ev.Currency, At: ev.At})
 		at = ev.At
 	case TicketCommented:
-		o.TicketTexts = append(o.TicketTexts, TicketText{Kind: ev.Kind, Text: ev.Text})
+		o.said(ev.Kind, ev.Text)
 	case NoteAdded, TicketAssigned:
 	case OrderClaimed:
 		o.ClaimedBy, o.ClaimedAt, o.ClaimedUntil = ev.By, ev.At, ev.Until
@@ -452,11 +457,19 @@ func cloneAddress(a *Address) *Address {
 	return &c
 }
 
-// TicketText is one text on the order's support ticket of Kind: the reason it was opened
-// with, or a comment.
-type TicketText struct {
-	Kind string `json:"kind"`
-	Text string `json:"text"`
+// said records that the order's ticket of kind says text, once however often it says it.
+func (o *Order) said(kind, text string) {
+	if d := ticketDigest(kind, text); !slices.Contains(o.TicketDigests, d) {
+		o.TicketDigests = append(o.TicketDigests, d)
+	}
+}
+
+// ticketDigest is a text on the order's ticket of kind in 22 characters, whatever its
+// length: the first 128 bits of the SHA-256 of the two, which no two texts an order's
+// tickets say will share.
+func ticketDigest(kind, text string) string {
+	sum := sha256.Sum256([]byte(kind + "\x00" + text))
+	return base64.RawStdEncoding.EncodeToString(sum[:16])
 }
 
 // Refund is money of a payment of the order given back, one refund: Amount in Currency,

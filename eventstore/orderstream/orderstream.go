@@ -32,7 +32,8 @@ var Topic = eventstore.EventsTopic(StreamType)
 // 4: UpdatedAt no longer moves with the desk's own events (order.ForStaff).
 // 5: a failed reservation keeps the SKU the warehouse could not hold (order.ReservationFailedSKU).
 // 6: tickets keep what they say, so the saga does not say it again (order.TicketTexts).
-const snapshotSchema = 6
+// 7: tickets keep a digest of each thing they say, not its text (order.TicketDigests).
+const snapshotSchema = 7
 
 // Load returns an order's current state from its snapshot, one row, or, when it has none
 // in the current layout, by folding its events; an order without events is not found.

@@ -2,6 +2,8 @@ package orderstream_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +99,12 @@ func TestSnapshotEqualsRehydratedStream(t *testing.T) {
 		func(o *order.Order) ([]order.Event, error) {
 			return o.OpenSupportTicket("delivery_overdue", "late", at)
 		},
+		func(o *order.Order) ([]order.Event, error) {
+			return o.CommentTicket("delivery_overdue", "ann@example.com", "called the courier", at)
+		},
+		func(o *order.Order) ([]order.Event, error) {
+			return o.CommentTicket("delivery_overdue", "ann@example.com", "late", at)
+		},
 		func(o *order.Order) ([]order.Event, error) { return o.UpdateDelivery("delivered", "", at) },
 		func(o *order.Order) ([]order.Event, error) { return o.Complete(at) },
 	}
@@ -121,6 +129,49 @@ func TestSnapshotEqualsRehydratedStream(t *testing.T) {
 	stale, err := orderstream.Load(ctx, pool, "o-snap")
 	require.NoError(t, err)
 	assert.Equal(t, order.StatusCompleted, stale.Status)
+}
+
+// An order's tickets say what they say in its events only: the order, held in memory and
+// stored whole as its snapshot with each of its events, keeps a digest of each text, so
+// a ticket's comments of up to 1,000 characters each do not make every later write and
+// read of the order longer. What the tickets say is still known (TicketSays), from the
+// snapshot as from the events.
+func TestASnapshotKeepsNoTicketsText(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	o := &order.Order{ID: "o-1"}
+	write := func(step func(o *order.Order) ([]order.Event, error)) int {
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, step)
+			return err
+		}))
+		var state string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT state::text FROM snapshots WHERE stream_id = 'o-1'`).Scan(&state))
+		for _, text := range []string{"lost by the courier", "comment"} {
+			require.NotContains(t, state, text, "the snapshot")
+		}
+		return len(state)
+	}
+	write(func(o *order.Order) ([]order.Event, error) {
+		return o.Place(order.PlaceOrder{OrderID: "o-1", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 100, At: at})
+	})
+	opened := write(func(o *order.Order) ([]order.Event, error) {
+		return o.OpenSupportTicket("delivery_failed", "lost by the courier", at)
+	})
+	long := strings.Repeat("comment ", 125)[:998] // 1,000 characters as "%d %s"
+	var commented int
+	for i := range 10 {
+		commented = write(func(o *order.Order) ([]order.Event, error) {
+			return o.CommentTicket("delivery_failed", "ann@example.com", fmt.Sprintf("%d %s", i, long), at)
+		})
+	}
+	assert.Less(t, commented-opened, 10*40, "ten comments of 1,000 characters add to the snapshot")
+
+	loaded, err := orderstream.Load(ctx, pool, "o-1")
+	require.NoError(t, err)
+	assert.True(t, loaded.TicketSays("delivery_failed", "lost by the courier"))
+	assert.True(t, loaded.TicketSays("delivery_failed", "9 "+long))
+	assert.False(t, loaded.TicketSays("delivery_failed", "10 "+long))
 }
 
 // countingQuerier counts the statements sent through it.

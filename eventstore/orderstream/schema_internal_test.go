@@ -20,6 +20,7 @@ var snapshotShapes = map[int]string{
 	4: "9114c253", // the same shape: UpdatedAt no longer moves with the desk's own events
 	5: "4c212293", // a failed reservation keeps the short SKU (ReservationFailedSKU)
 	6: "cc8b895f", // tickets keep what they say (TicketTexts)
+	7: "0d05fa48", // tickets keep a digest of each thing they say, not its text (TicketDigests)
 }
 
 // A snapshot is order.Order as JSON, read back by whichever release loads it. A change to
