@@ -557,7 +557,12 @@ const (
 // this reason, and the reservation's row says so), a ShipmentCreated cancelled (the
 // delivery service records ShipmentCancelled, which the saga does not read, and the
 // shipment's row says so); that Released, or a failed reservation of such an order, holds
-// nothing to answer. Anything else about an order never placed is not known.
+// nothing to answer. Nor does a refund the payment service refused (a payments.refund
+// command sent by hand, naming such an order and refused by its contract): the refusal
+// is recorded on the order's payment stream, nothing was given back, and there is no
+// order to open its ticket on; it was dead-lettered as "order not found", a second dead
+// letter for one command the payment service had answered. Anything else about an order
+// never placed is not known.
 func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 	switch m.Name {
 	case inventory.ReservedName:
@@ -573,7 +578,7 @@ func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 		}
 		return []SendCommand{{Topic: shipping.CommandsTopic, Name: shipping.CancelShipmentName,
 			Data: shipping.CancelShipment{OrderID: ev.OrderID, Reason: unplacedCancel}}}, true, nil
-	case inventory.ReleasedName, inventory.ReservationFailedName:
+	case inventory.ReleasedName, inventory.ReservationFailedName, payment.RefundRefusedName:
 		return nil, true, nil
 	}
 	return nil, false, nil

@@ -295,9 +295,10 @@ func (r *Runner) decideAll(ctx context.Context, tx *eventstore.Pipeline, jobs []
 }
 
 // unplaced handles, in tx, job j about an order that was never placed: a reservation or
-// a shipment booked by hand for it is given back (forUnplacedOrder). Any other is refused:
-// no order comes into being after a message about it (its commands and replies follow its
-// placement), so it is dead-lettered at once, not retried.
+// a shipment booked by hand for it is given back, and what holds nothing to answer is
+// dropped, with a log line (forUnplacedOrder). Any other is refused: no order comes into
+// being after a message about it (its commands and replies follow its placement), so it
+// is dead-lettered at once, not retried.
 func (r *Runner) unplaced(tx pgx.Tx, j job) error {
 	cmds, known, err := forUnplacedOrder(j.msg)
 	if err != nil {
@@ -305,6 +306,12 @@ func (r *Runner) unplaced(tx pgx.Tx, j job) error {
 	}
 	if !known {
 		return eventstore.Permanent(apperr.Errorf(apperr.CodeNotFound, "%s %s: order %s not found", j.msg.Name, j.msg.ID, j.orderID))
+	}
+	if len(cmds) == 0 {
+		eventstore.OnCommit(j.ctx, func() {
+			r.logger.InfoContext(j.ctx, "a message about an order never placed holds nothing to answer: dropped",
+				append(logging.Order(j.orderID), "name", j.msg.Name, "message_uuid", j.msg.ID)...)
+		})
 	}
 	for _, c := range cmds {
 		if err := eventstore.Send(j.ctx, tx, c.Topic, j.meta, eventstore.Message{Name: c.Name, Data: c.Data}); err != nil {

@@ -174,3 +174,27 @@ func TestAValidCommandSentByHandAfterARefusalIsCarriedOut(t *testing.T) {
 		assert.Equal(t, want, names, stream)
 	}
 }
+
+// A payments.refund command sent by hand, refused by the payment service's contract and
+// naming an order id the orders service never gave, is answered as any refusal is, with
+// payment.refund_refused.v1 on that id's payment stream; the saga, which has no order to
+// open its ticket on, drops that answer. It dead-lettered it as "order not found", one
+// dead letter more for a command the payment service had answered.
+func TestAnInvalidRefundOfAnOrderNeverPlacedIsRefusedNotDeadLettered(t *testing.T) {
+	s := start(t, defaultOptions())
+	ctx := context.Background()
+	const never = "never-placed-refund"
+	require.NoError(t, pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		return eventstore.Send(ctx, tx, payment.CommandsTopic, eventstore.Metadata{CorrelationID: never, Actor: "operator"},
+			eventstore.Message{Name: payment.RefundName, Data: payment.Refund{OrderID: never, PaymentID: "pi_hand", Amount: -5, Currency: "USD", Reason: "by hand"}})
+	}))
+	s.waitLag(t, "payments", s.payments)
+	s.waitLag(t, "orders", s.orders)
+
+	events, err := eventstore.Load(ctx, s.db, payment.StreamID(never))
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	assert.Equal(t, payment.RefundRefusedName, events[0].Name, "the refusal is recorded")
+	assert.Zero(t, s.storedRows(t)["dead_letters"], "nothing is dead-lettered")
+	assert.Equal(t, http.StatusNotFound, s.call(t, "GET", s.orders+"/api/orders/"+never, nil, operator(), nil), "no order comes into being")
+}
