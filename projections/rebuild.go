@@ -526,6 +526,7 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 			w.res.Unknown = map[string]int64{}
 		}
 		w.res.Unknown[r.Name]++
+		w.stepOver(r)
 		return nil
 	}
 	w.res.Events++
@@ -574,6 +575,18 @@ func (w *worker) after(r eventstore.Recorded) bool {
 	return false
 }
 
+// stepOver keeps the order in memory in step with its stream across r, an event this
+// release does not read: left a version behind, it was folded again from the event
+// store for each of its later events, the whole stream a read.
+func (w *worker) stepOver(r eventstore.Recorded) {
+	if !w.b.needsState {
+		return
+	}
+	if o := w.states.get(r.StreamID); o != nil && r.Version == o.Version+1 {
+		o.skip()
+	}
+}
+
 // stateAt returns r's order as of r. The log hands a stream's events over in order, so
 // the state in memory is normally one version behind; an order that fell out of memory,
 // or whose events came out of order (two transactions committing the other way round),
@@ -601,7 +614,8 @@ func (w *worker) stateAt(ctx context.Context, r eventstore.Recorded, e order.Eve
 			break
 		}
 		if !order.Known(rr.Name) {
-			continue // left out of the fold as the log's copy is
+			o.skip() // left out of the fold as the log's copy is
+			continue
 		}
 		ev, err := orderstream.Decode(rr)
 		if err != nil {

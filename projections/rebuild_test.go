@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/projections/ordergen"
@@ -479,4 +482,69 @@ func TestByName(t *testing.T) {
 	all, err := projections.ByName()
 	require.NoError(t, err)
 	assert.Len(t, all, len(projections.All()))
+}
+
+// loadsOf counts the reads of one stream's events (eventstore.Load) through a pool.
+type loadsOf struct {
+	stream string
+	n      atomic.Int64
+}
+
+func (l *loadsOf) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(data.SQL, "FROM events WHERE stream_id = $1") && len(data.Args) > 0 && data.Args[0] == l.stream {
+		l.n.Add(1)
+	}
+	return ctx
+}
+
+func (*loadsOf) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// An order event this release does not know, stored in an order's stream, still counts
+// as the stream's next version (as order.Apply counts an event it does not know): the
+// order a rebuild folds steps over it and takes the order's later events from the log.
+// It stood a version behind the stream for good, and the rebuild read the order's whole
+// stream again from the event store for each of its later events.
+func TestARebuildStepsOverAnEventThisReleaseDoesNotKnow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	require.NoError(t, err)
+	loads := &loadsOf{stream: "o-future"}
+	cfg.ConnConfig.Tracer = loads
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	o := &order.Order{ID: "o-future"}
+	write := func(decide func(o *order.Order) ([]order.Event, error)) {
+		t.Helper()
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: o.ID}, decide)
+			return err
+		}))
+	}
+	write(func(o *order.Order) ([]order.Event, error) {
+		return o.Place(order.PlaceOrder{OrderID: o.ID, CustomerID: "c-1", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 100, At: at})
+	})
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: orderstream.StreamType, ID: o.ID}, o.Version, eventstore.Metadata{CorrelationID: o.ID},
+			eventstore.Event{Name: "order.future.v9", Data: map[string]string{"what": "a newer release's"}})
+		return err
+	}))
+	o.Version++ // as order.Apply counts it
+	for i := range 5 {
+		write(func(o *order.Order) ([]order.Event, error) {
+			return o.AddNote("ann@example.com", fmt.Sprint("note ", i), at)
+		})
+	}
+
+	consumeLive(t, pool)
+
+	loads.n.Store(0)
+	d, res, err := projections.Verify(ctx, pool, projections.Options{}, 5)
+	require.NoError(t, err)
+	assert.True(t, d.Equal(), "the rebuild differs from the live read models: %+v", d)
+	assert.Equal(t, map[string]int64{"order.future.v9": 1}, res.Unknown)
+	assert.Zero(t, loads.n.Load(), "the order's stream read again from the event store")
 }
