@@ -557,11 +557,11 @@ const (
 // this reason, and the reservation's row says so), a ShipmentCreated cancelled (the
 // delivery service records ShipmentCancelled, which the saga does not read, and the
 // shipment's row says so); that Released, or a failed reservation of such an order, holds
-// nothing to answer. Nor does a refund the payment service refused (a payments.refund
-// command sent by hand, naming such an order and refused by its contract): the refusal
-// is recorded on the order's payment stream, nothing was given back, and there is no
-// order to open its ticket on; it was dead-lettered as "order not found", a second dead
-// letter for one command the payment service had answered. Anything else about an order
+// nothing to answer. Nor does a command's refusal (a refund, a payment session or a
+// shipment asked for by hand, naming such an order and refused by its service's
+// contract): the refusal is recorded on the order's stream, nothing was given back or
+// booked, and there is no order to open a ticket on or to cancel; it was dead-lettered
+// as "order not found", a second dead letter for one command its service had answered. Anything else about an order
 // never placed is not known.
 func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 	switch m.Name {
@@ -578,7 +578,8 @@ func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 		}
 		return []SendCommand{{Topic: shipping.CommandsTopic, Name: shipping.CancelShipmentName,
 			Data: shipping.CancelShipment{OrderID: ev.OrderID, Reason: unplacedCancel}}}, true, nil
-	case inventory.ReleasedName, inventory.ReservationFailedName, payment.RefundRefusedName:
+	case inventory.ReleasedName, inventory.ReservationFailedName,
+		payment.RefundRefusedName, payment.SessionRefusedName, shipping.ShipmentRefusedName:
 		return nil, true, nil
 	}
 	return nil, false, nil

@@ -97,32 +97,40 @@ func TestAShipmentOfAnOrderNeverPlacedIsCalledOff(t *testing.T) {
 	assert.Zero(t, state, "no order, no saga state comes into being")
 }
 
-// A payments.refund command sent by hand for an order id the orders service never gave,
-// and refused by the payment service's contract, is answered with RefundRefused on that
-// id's payment stream (payment.refund_refused.v1), as any refusal is. The saga dead-
-// lettered that answer as "order not found", a second dead letter for a command the
-// payment service had answered. Nothing was given back and there is no order to open its
-// ticket on: it is dropped, and the log says so.
-func TestARefundRefusedForAnOrderNeverPlacedIsDropped(t *testing.T) {
-	pool := pgtest.Pool(t)
-	ctx := context.Background()
-	var logged bytes.Buffer
-	runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, time.Now, slog.New(slog.NewTextHandler(&logged, nil)))
+// A command sent by hand for an order id the orders service never gave, and refused by
+// its service's contract (a refund, a payment session, a shipment), is answered with a
+// refusal on that id's stream (payment.refund_refused.v1, payment.session_refused.v1,
+// shipment.refused.v1), as any refusal is. The saga dead-lettered that answer as "order
+// not found", a second dead letter for a command its service had answered. Nothing was
+// given back and there is no order to open a ticket on: it is dropped, and the log says so.
+func TestARefusalForAnOrderNeverPlacedIsDropped(t *testing.T) {
 	const never = "ord-never-placed"
-	raw, err := json.Marshal(payment.RefundRefused{OrderID: never, PaymentID: "pi_hand", Reason: "amount must not be negative"})
-	require.NoError(t, err)
-	m := sagas.Message{Name: payment.RefundRefusedName, ID: "m-refused", Payload: raw}
-	wctx, flush := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{}).CollectWakeups(ctx)
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return runner.Handle(wctx, tx, never, m, eventstore.Metadata{CorrelationID: never, CausationID: m.ID, Actor: "service:payments"})
-	}))
-	flush()
+	for name, refusal := range map[string]any{
+		payment.RefundRefusedName:    payment.RefundRefused{OrderID: never, PaymentID: "pi_hand", Reason: "amount must not be negative"},
+		payment.SessionRefusedName:   payment.SessionRefused{OrderID: never, Reason: "currency must be three uppercase letters"},
+		shipping.ShipmentRefusedName: shipping.ShipmentRefused{OrderID: never, Reason: "lines must not be empty"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pool := pgtest.Pool(t)
+			ctx := context.Background()
+			var logged bytes.Buffer
+			runner := sagas.NewRunner(sagas.ProcessOrder, sagas.DefaultConfig(), &emails{}, time.Now, slog.New(slog.NewTextHandler(&logged, nil)))
+			raw, err := json.Marshal(refusal)
+			require.NoError(t, err)
+			m := sagas.Message{Name: name, ID: "m-refused", Payload: raw}
+			wctx, flush := eventstore.NewLog(pool, watermill.NopLogger{}, eventstore.LogConfig{}).CollectWakeups(ctx)
+			require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				return runner.Handle(wctx, tx, never, m, eventstore.Metadata{CorrelationID: never, CausationID: m.ID, Actor: "service:payments"})
+			}))
+			flush()
 
-	assert.Contains(t, logged.String(), "a message about an order never placed holds nothing to answer: dropped")
-	assert.Contains(t, logged.String(), "order_id="+never)
-	assert.Contains(t, logged.String(), "name="+payment.RefundRefusedName)
-	var rows int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sagas.order_process)
-		+ (SELECT count(*) FROM watermill_payments_commands)`).Scan(&rows))
-	assert.Zero(t, rows, "no order, no saga state, no command")
+			assert.Contains(t, logged.String(), "a message about an order never placed holds nothing to answer: dropped")
+			assert.Contains(t, logged.String(), "order_id="+never)
+			assert.Contains(t, logged.String(), "name="+name)
+			var rows int
+			require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM sagas.order_process)
+				+ (SELECT count(*) FROM watermill_payments_commands) + (SELECT count(*) FROM watermill_delivery_commands)`).Scan(&rows))
+			assert.Zero(t, rows, "no order, no saga state, no command")
+		})
+	}
 }
