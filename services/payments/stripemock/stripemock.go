@@ -47,8 +47,8 @@ type Server struct {
 	requests []Request
 	objects  map[string]map[string]any // an object's path → the fields it reads back with
 	charges  map[string]*charge        // a payment intent's id → its charge (Charge)
-	answered map[string]answer         // a refund's idempotency key → Stripe's first answer
-	refusals map[string]Refusal        // "read <intent>" or "refund <intent>" → Stripe's refusal
+	answered map[string]answer         // a refund's or a session's idempotency key → Stripe's first answer
+	refusals map[string]Refusal        // "read <intent>", "refund <intent>" or "session <order>" → Stripe's refusal
 }
 
 // Refusal is an error Stripe answers a call with instead of the object asked for.
@@ -76,6 +76,28 @@ func (s *Server) RefuseRefund(id string, refusal Refusal) {
 	s.refusals["refund "+id] = refusal
 }
 
+// RefuseSession makes opening a Checkout Session for orderID (POST /v1/checkout/sessions
+// with that client_reference_id) answered with refusal, as Stripe refuses one when the
+// account cannot take the payment (no payment method for the currency, live charges not
+// enabled yet).
+func (s *Server) RefuseSession(orderID string, refusal Refusal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusals["session "+orderID] = refusal
+}
+
+// Mend lifts the refusals registered for id (a payment intent's, an order's session's), as
+// when a person mends their cause (tops the balance up, turns a payment method on). A
+// call asked again under an idempotency key Stripe refused is still answered with that
+// refusal (replay), as Stripe answers it for 24 h; one under a new key is made.
+func (s *Server) Mend(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, call := range []string{"read ", "refund ", "session "} {
+		delete(s.refusals, call+id)
+	}
+}
+
 // refusalOf is the refusal registered for the call res answers, if any.
 func (s *Server) refusalOf(res *http.Response) (Refusal, bool) {
 	key := ""
@@ -85,6 +107,9 @@ func (s *Server) refusalOf(res *http.Response) (Refusal, bool) {
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/refunds":
 		form, _ := r.Context().Value(formKey{}).(url.Values)
 		key = "refund " + form.Get("payment_intent")
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/checkout/sessions":
+		form, _ := r.Context().Value(formKey{}).(url.Values)
+		key = "session " + form.Get("client_reference_id")
 	default:
 		return Refusal{}, false
 	}
@@ -240,7 +265,7 @@ func (s *Server) readsBack(path string, fields map[string]any) {
 // asRegistered rewrites stripe-mock's answer to reading an object registered with
 // PaymentIntent or CheckoutSession: the registered fields replace the fixture's. Expiring
 // a Checkout Session registered as no longer open is refused, as Stripe refuses it, and
-// so is a call registered with RefuseRead or RefuseRefund.
+// so is a call registered with RefuseRead, RefuseRefund or RefuseSession.
 func (s *Server) asRegistered(res *http.Response) error {
 	if res.StatusCode != http.StatusOK {
 		return nil
@@ -419,14 +444,21 @@ func Start(t testing.TB) *Server {
 // formKey carries a request's parameters to the proxy's rewriting of its answer.
 type formKey struct{}
 
-// replay answers a refund asked again under an idempotency key as Stripe does: with its
-// first answer when the parameters are the same, refused (idempotency_error) when they
-// differ. stripe-mock answers each anew. status is 0 for a call not answered so.
+// replays are the calls whose answers the proxy keeps under their idempotency keys, as
+// Stripe keeps every POST's: a refund and a Checkout Session's creation.
+func replays(call Request) bool {
+	return call.Method == http.MethodPost && call.IdempotencyKey != "" && (call.Path == "/v1/refunds" || call.Path == "/v1/checkout/sessions")
+}
+
+// replay answers a refund or a session asked again under an idempotency key as Stripe
+// does: with its first answer when the parameters are the same, a refusal included,
+// refused (idempotency_error) when they differ. stripe-mock answers each anew. status is
+// 0 for a call not answered so.
 func (s *Server) replay(w http.ResponseWriter, call Request) (status int, body []byte) {
 	s.mu.Lock()
 	first, seen := s.answered[call.IdempotencyKey]
 	s.mu.Unlock()
-	if !seen || call.Path != "/v1/refunds" {
+	if !seen || !replays(call) {
 		return 0, nil
 	}
 	status, body = first.status, first.body
@@ -442,10 +474,17 @@ func (s *Server) replay(w http.ResponseWriter, call Request) (status int, body [
 	return status, body
 }
 
-// keepAnswer keeps the answer to a refund asked under an idempotency key, to replay it.
-// Stripe keeps what an endpoint answered once it began, not a failure of its own (5xx).
+// keepAnswer keeps the answer to a refund or a session asked under an idempotency key,
+// to replay it. Stripe keeps what an endpoint answered once it began, a refusal (4xx)
+// included, for 24 h; not a failure of its own (5xx), nor what it answers before its
+// idempotency layer: a key it does not take (401, 403), a limit of its rate (429), a
+// request under a key in use by another (409).
 func (s *Server) keepAnswer(call Request) {
-	if call.Method != http.MethodPost || call.Path != "/v1/refunds" || call.IdempotencyKey == "" || call.Status >= 500 {
+	switch call.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
+		return
+	}
+	if !replays(call) || call.Status >= 500 {
 		return
 	}
 	s.mu.Lock()
