@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v84/webhook"
 
+	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/payments"
 	"github.com/ordermill/ordermill/services/payments/stripemock"
@@ -573,6 +574,48 @@ func TestARefundStripeRefusesForGoodOpensATicket(t *testing.T) {
 	assert.Zero(t, dead, "the refund command is answered, not left for an operator to find")
 	_, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
 	assert.NotContains(t, body, `"order.payment_refunded.v1"`, "nothing was given back")
+}
+
+// A refund Stripe refuses until a person mends the cause (a balance too low) is
+// dead-lettered, and made when the person re-drives it. Stripe keeps its first answer
+// under an idempotency key for 24 h, refusals included: the re-drive asked under the same
+// key, was answered with the same refusal, and was dead-lettered again, until a day later.
+func TestARefundRefusedUntilTheBalanceIsToppedUpIsMadeWhenReDriven(t *testing.T) {
+	s, mock := startWithStripe(t)
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	pi := "pi_" + strings.ReplaceAll(id, "-", "")
+	mock.PaymentIntent(pi, id)
+	mock.Charge(pi, 100_00, 0, "usd")
+	mock.RefuseRefund(pi, stripemock.Refusal{Status: http.StatusBadRequest, Code: "balance_insufficient",
+		Message: "You have insufficient funds in your Stripe account for this refund."})
+	status, _ := s.sendStripe(t, stripeEvent(t, "evt_expired_"+id, "checkout.session.expired", s.checkoutSession(t, id, "unpaid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+	s.waitStatus(t, id, "cancelled")
+	status, _ = s.sendStripe(t, stripeEvent(t, "evt_late_"+id, "checkout.session.completed", s.checkoutSession(t, id, "paid")), paymentSecret)
+	require.Equal(t, http.StatusAccepted, status)
+
+	var letter int64
+	if !poll(10*time.Millisecond, func() bool {
+		return s.db.QueryRow(t.Context(), `SELECT id FROM dead_letters WHERE consumer_group = 'payments' AND redriven_at IS NULL AND error LIKE '%insufficient funds%'`).Scan(&letter) == nil
+	}) {
+		t.Fatal("the refused refund was not dead-lettered")
+	}
+	mock.Mend(pi) // the balance topped up
+	redriven, err := eventstore.Redrive(t.Context(), s.db, eventstore.RedriveFilter{ID: letter, By: "ops@example.com"})
+	require.NoError(t, err)
+	require.Len(t, redriven, 1)
+	s.waitRefund(t, id)
+	s.waitTicket(t, id, "payment_after_cancel")
+
+	refunds := mock.Requests("/v1/refunds")
+	made := refunds[len(refunds)-1]
+	assert.Equal(t, http.StatusOK, made.Status)
+	for _, refused := range refunds[:len(refunds)-1] {
+		assert.Equal(t, http.StatusBadRequest, refused.Status)
+		assert.NotEqual(t, made.IdempotencyKey, refused.IdempotencyKey, "no key Stripe refused under is asked again")
+	}
+	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, s.oneRefundTicket(t, id))
 }
 
 // oneRefundTicket checks that the order records one refund and has one support ticket,

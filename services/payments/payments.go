@@ -134,7 +134,7 @@ func (s *Service) RegisterConsumers(log *eventstore.Log, router *message.Router)
 	// a transaction id for one round trip only and holds back the log's visibility horizon
 	// (docs/ARCHITECTURE.md) no longer than that.
 	opts := []eventstore.ConsumeOption{eventstore.QueueWrites()}
-	if _, here := s.cfg.Provider.(simulatedProvider); !here {
+	if !s.simulated() {
 		// A provider over the network (Stripe) is called by each command in a transaction of
 		// its own, before it writes. In a batch, a command that reads after its writes (a
 		// session closed for its deadline, a refund) sends them, and the next command's call
@@ -291,9 +291,13 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	// the same order with the same session, so a command run again after a lost commit, or
 	// by two replicas at once, still opens one.
 	now := s.now()
-	opened, err := s.cfg.Provider.OpenSession(ctx, cmd)
+	spent, err := s.spentKeys(ctx, tx, "session", cmd.OrderID)
 	if err != nil {
-		return Session{}, false, fmt.Errorf("open payment session of order %s: %w", cmd.OrderID, err)
+		return Session{}, false, err
+	}
+	opened, err := s.cfg.Provider.OpenSession(ctx, cmd, spent)
+	if err != nil {
+		return Session{}, false, fmt.Errorf("open payment session of order %s: %w", cmd.OrderID, s.spendKey(ctx, "session", cmd.OrderID, spent, err))
 	}
 	expires := now.Add(payment.SessionTTL) // sooner when the order must be paid sooner (PayBy)
 	if !opened.ExpiresAt.IsZero() {

@@ -23,7 +23,7 @@ type heldProvider struct {
 	release chan struct{} // closed to let it answer
 }
 
-func (p *heldProvider) OpenSession(ctx context.Context, cmd payment.CreateSession) (payments.OpenedSession, error) {
+func (p *heldProvider) OpenSession(ctx context.Context, cmd payment.CreateSession, _ int) (payments.OpenedSession, error) {
 	if p.opened.Add(1) > 1 {
 		p.opening <- struct{}{}
 		select {
@@ -35,7 +35,7 @@ func (p *heldProvider) OpenSession(ctx context.Context, cmd payment.CreateSessio
 	return payments.OpenedSession{ID: "cs_" + cmd.OrderID, URL: "https://pay.example/" + cmd.OrderID}, nil
 }
 
-func (*heldProvider) Refund(context.Context, payment.Refund) (payments.GivenBack, error) {
+func (*heldProvider) Refund(context.Context, payment.Refund, int) (payments.GivenBack, error) {
 	return payments.GivenBack{RefundID: "re_1"}, nil
 }
 

@@ -28,7 +28,7 @@ func (s *Service) Refund(ctx context.Context, tx pgx.Tx, r payment.Refund) error
 // another order is refused (ErrNotTheOrders), as is one the provider refuses to refund
 // for a cause of its own (ErrProviderRefuses), and the provider call carries an
 // idempotency key derived from the payment (so a call repeated after a lost commit returns
-// the first refund). The refund, for the amount the provider says it gave back, is
+// the first refund), the next one once the provider kept a refusal under it (spendKey). The refund, for the amount the provider says it gave back, is
 // recorded with payment.Refunded on the order's payment stream in tx; a payment the
 // provider shows refunded in full already, not by the service, is recorded with
 // payment.AlreadyRefunded, nothing given back, so that the order knows and the command is
@@ -39,9 +39,11 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	}
 	var done bool
 	var owner *string
+	var spent int
 	if err := tx.QueryRow(ctx, `
 		SELECT EXISTS (SELECT 1 FROM payments.refunds WHERE payment_id = $1),
-		       (SELECT order_id FROM payments.sessions WHERE payment_id = $1 LIMIT 1)`, r.PaymentID).Scan(&done, &owner); err != nil {
+		       (SELECT order_id FROM payments.sessions WHERE payment_id = $1 LIMIT 1),
+		       coalesce((SELECT spent FROM payments.spent_keys WHERE call = 'refund' AND subject = $1), 0)`, r.PaymentID).Scan(&done, &owner, &spent); err != nil {
 		return fmt.Errorf("read refunds: %w", err)
 	}
 	if done {
@@ -51,7 +53,8 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	if owner != nil && *owner != r.OrderID {
 		return notTheOrders(r, *owner)
 	}
-	given, err := s.cfg.Provider.Refund(ctx, r)
+	given, err := s.cfg.Provider.Refund(ctx, r, spent)
+	err = s.spendKey(ctx, "refund", r.PaymentID, spent, err)
 	if errors.Is(err, ErrNotTheOrders) || errors.Is(err, ErrProviderRefuses) {
 		return err // the provider's refusal says it all, and it is permanent
 	}

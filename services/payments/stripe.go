@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // Stripe is the provider of production: Stripe Checkout sessions and Stripe refunds,
 // through stripe-go. Every call carries an idempotency key derived from the order (a
 // session) or the payment (a refund), so a command run again after a lost commit gets
-// Stripe's first answer back instead of a second session or refund.
+// Stripe's first answer back instead of a second session or refund; after a refusal
+// Stripe keeps under the key (keepsRefusal), the next key (IdempotencyKeyAfter).
 type Stripe struct {
 	client     *stripe.Client
 	successURL string
@@ -64,6 +66,16 @@ func NewStripe(cfg StripeConfig) *Stripe {
 // SessionIdempotencyKey is the key of the one Checkout Session of an order.
 func SessionIdempotencyKey(orderID string) string { return "ordermill-checkout-" + orderID }
 
+// IdempotencyKeyAfter is the key a session or a refund whose first key is key is asked
+// under once Stripe refused it under spent of its keys (ErrKeySpent): key itself, then
+// key-1, key-2 … Stripe keeps a refusal under its key for 24 h, and made nothing under it.
+func IdempotencyKeyAfter(key string, spent int) string {
+	if spent == 0 {
+		return key
+	}
+	return key + "-" + strconv.Itoa(spent)
+}
+
 // callBudget bounds a command's calls to Stripe, each with its retries (a refund's intent
 // read and refund, an expiry and its read back): they run in the command's transaction,
 // which must end well inside eventstore.IdleInTransactionTimeout, or the command comes
@@ -72,13 +84,16 @@ const callBudget = 30 * time.Second
 
 // ExpireIdempotencyKey is the key of the expiry of a Checkout Session: a command retried
 // after an expiry whose answer was lost is answered as that one was, where a key of its own
-// (stripe-go's random one) asked again, was refused, and read the session back.
+// (stripe-go's random one) asked again, was refused, and read the session back. It needs
+// no next key: the one refusal Stripe keeps under it says the session is no longer open,
+// which stays true, and ExpireSession reads the session back after it.
 func ExpireIdempotencyKey(sessionID string) string { return "ordermill-expire-" + sessionID }
 
 // RefundIdempotencyKey is the key of the one refund Ordermill makes of a payment: of what
 // is left of it, asked with no amount. Parts given back in Stripe's dashboard are made
 // under keys of Stripe's own, so it names no other refund of the payment, and every
-// attempt of the command asks Stripe the same under it.
+// attempt of the command asks Stripe the same under it, or, once Stripe refused it
+// under it, under the next (IdempotencyKeyAfter).
 func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" + paymentID }
 
 // OpenSession creates a Checkout Session in payment mode for the order's lines (or, when
@@ -88,7 +103,7 @@ func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" 
 // It leaves the session's expiry to Stripe (payment.SessionTTL): a time of ours would differ when
 // the command comes again, and Stripe refuses a repeated idempotency key whose parameters
 // differ, so the order could never be paid.
-func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (OpenedSession, error) {
+func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession, spent int) (OpenedSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, callBudget)
 	defer cancel()
 	lines, err := lineItems(cmd)
@@ -109,10 +124,10 @@ func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession) (Op
 	if cmd.CustomerEmail != "" {
 		params.CustomerEmail = stripe.String(cmd.CustomerEmail)
 	}
-	params.SetIdempotencyKey(SessionIdempotencyKey(cmd.OrderID))
+	params.SetIdempotencyKey(IdempotencyKeyAfter(SessionIdempotencyKey(cmd.OrderID), spent))
 	cs, err := s.client.V1CheckoutSessions.Create(ctx, params)
 	if err != nil {
-		return OpenedSession{}, stripeError("open a Checkout Session", err)
+		return OpenedSession{}, keyed(err, stripeError("open a Checkout Session", err))
 	}
 	opened := OpenedSession{ID: cs.ID, URL: cs.URL}
 	if cs.ExpiresAt != 0 {
@@ -166,7 +181,7 @@ func stripeLines(currency string, lines []payment.Line) ([]*stripe.CheckoutSessi
 // refund asks for no amount, and Stripe gives back what is left as it counts it: an amount
 // read a moment before would be refused had a part been refunded meanwhile, and an attempt
 // after a lost commit would ask another amount under the same key, which Stripe refuses.
-func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error) {
+func (s *Stripe) Refund(ctx context.Context, r payment.Refund, spent int) (GivenBack, error) {
 	ctx, cancel := context.WithTimeout(ctx, callBudget)
 	defer cancel()
 	read := &stripe.PaymentIntentRetrieveParams{}
@@ -187,14 +202,14 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund) (GivenBack, error
 		Reason:        stripe.String(string(stripe.RefundReasonRequestedByCustomer)),
 		Metadata:      map[string]string{"order_id": r.OrderID, "reason": r.Reason},
 	}
-	params.SetIdempotencyKey(RefundIdempotencyKey(r.PaymentID))
+	params.SetIdempotencyKey(IdempotencyKeyAfter(RefundIdempotencyKey(r.PaymentID), spent))
 	re, err := s.client.V1Refunds.Create(ctx, params)
 	var refused *stripe.Error
 	if ch != nil && errors.As(err, &refused) && refused.Code == stripe.ErrorCodeChargeAlreadyRefunded {
 		return givenBack(nil, ch), nil // the rest refunded in Stripe's dashboard since the read
 	}
 	if err != nil {
-		return GivenBack{}, refundError("refund payment "+r.PaymentID, r, err)
+		return GivenBack{}, keyed(err, refundError("refund payment "+r.PaymentID, r, err))
 	}
 	return givenBack(re, ch), nil
 }
@@ -210,6 +225,33 @@ func refundError(what string, r payment.Refund, err error) error {
 	}
 	return eventstore.Permanent(fmt.Errorf("stripe: %s of order %s: %w: %w", what, r.OrderID, ErrProviderRefuses,
 		apperr.Errorf(apperr.CodeUnprocessable, "Stripe refuses it: %s (%s, request %s); nothing refunded", se.Msg, se.Code, se.RequestID)))
+}
+
+// keyed is failure, Stripe's failure err of a call under an idempotency key, marked
+// ErrKeySpent when Stripe keeps err under the key (keepsRefusal).
+func keyed(err, failure error) error {
+	var se *stripe.Error
+	if errors.As(err, &se) && keepsRefusal(se) {
+		return fmt.Errorf("%w; %w", failure, ErrKeySpent)
+	}
+	return failure
+}
+
+// keepsRefusal reports whether Stripe keeps its refusal se under the call's idempotency
+// key, answering every repeat under it with se for 24 h: a 4xx once the endpoint began
+// (a balance too low, a payment method off, a refusal of the payment's own). Not a
+// failure of its own (5xx), nor what it answers before its idempotency layer, which a
+// repeat may find mended: a key it does not take (401, 403), its rate limit (429,
+// lock_timeout), the key in use by a request still running (409); nor an
+// idempotency_error, which says the key holds another request's answer, perhaps the
+// session or the refund that request made.
+func keepsRefusal(se *stripe.Error) bool {
+	switch se.HTTPStatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 && se.Type != stripe.ErrorTypeIdempotency &&
+		se.Code != stripe.ErrorCodeLockTimeout && se.Code != stripe.ErrorCodeIdempotencyKeyInUse
 }
 
 // refusesRefund reports whether Stripe refused a refund, or the read of its payment, for

@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -68,7 +69,10 @@ func TestStripesPermanentRefusalsOfARefundAreAnswered(t *testing.T) {
 			mock.RefuseRefund(c.paymentID, c.refusal)
 		}
 		if i == 0 {
-			pgtest.HandleTwice(t, pool, "the refused refund again", handle("m-"+c.orderID, refund(c.orderID, c.paymentID)))
+			// Asked again, Stripe is asked under the next key and refuses again: that key
+			// is spent too, and nothing else changes.
+			pgtest.HandleTwice(t, pool, "the refused refund again", handle("m-"+c.orderID, refund(c.orderID, c.paymentID)),
+				"payments.spent_keys.spent", "payments.spent_keys.spent_at")
 		} else {
 			pgtest.Run(t, pool, handle("m-"+c.orderID, refund(c.orderID, c.paymentID)))
 		}
@@ -116,4 +120,96 @@ func TestStripesPermanentRefusalsOfARefundAreAnswered(t *testing.T) {
 	var refunds int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM payments.refunds`).Scan(&refunds))
 	assert.Zero(t, refunds, "nothing refunded")
+}
+
+// Stripe keeps the first answer under an idempotency key for 24 h, a refusal (4xx)
+// included: a refund refused for a balance too low, retried and then re-driven once the
+// balance was topped up, was asked again under the same key and answered with the same
+// refusal, at every try, until Stripe forgot the key a day later. A refusal Stripe keeps
+// means it made nothing under the key, so the next try asks under the next one; a try
+// after no answer, or after a lost commit, asks under the same key as the one before and
+// finds the refund it made.
+func TestARefundRefusedUntilMendedIsMadeOnceAskedAgain(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	r := payment.Refund{OrderID: "o-balance", PaymentID: "pi_balance", Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
+	handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+		return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-balance", payment.RefundName, r)})
+	})
+	try := func() error { return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }) }
+	mock.PaymentIntent(r.PaymentID, r.OrderID)
+	mock.Charge(r.PaymentID, 100_00, 0, "usd")
+	mock.RefuseRefund(r.PaymentID, stripemock.Refusal{Status: http.StatusBadRequest, Code: "balance_insufficient",
+		Message: "You have insufficient funds in your Stripe account for this refund."})
+	for range 2 { // tried again by the consumer before it is dead-lettered
+		err := try()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "insufficient funds")
+		assert.False(t, refusedForGood(err), "dead-lettered for a re-drive: %v", err)
+	}
+
+	mock.Mend(r.PaymentID) // the balance topped up, then the dead letter re-driven
+	// The first try after it is made and its commit lost: the next asks as it did.
+	lost := errors.New("commit lost")
+	require.ErrorIs(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := handle(ctx, tx); err != nil {
+			return err
+		}
+		return lost
+	}), lost)
+	require.NoError(t, try())
+
+	calls := mock.Requests("/v1/refunds")
+	require.Len(t, calls, 3, "two refused, one made: the try after the lost commit finds it on the charge")
+	assert.NotEqual(t, calls[0].IdempotencyKey, calls[1].IdempotencyKey, "a retry after a kept refusal asks under a new key")
+	made := calls[2]
+	require.Equal(t, http.StatusOK, made.Status, "%s", made.Response)
+	assert.NotContains(t, []string{calls[0].IdempotencyKey, calls[1].IdempotencyKey}, made.IdempotencyKey, "no key Stripe refused is asked again")
+	var re struct{ ID string }
+	require.NoError(t, json.Unmarshal(made.Response, &re))
+	var refundID string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT refund_id FROM payments.refunds WHERE payment_id = $1`, r.PaymentID).Scan(&refundID))
+	assert.Equal(t, re.ID, refundID, "the refund made is the one recorded")
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID(r.OrderID))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, payment.RefundedName, recs[0].Name)
+}
+
+// A Checkout Session Stripe refuses until a person mends the account (no payment method
+// turned on for the currency) is opened when its command is re-driven after the mend:
+// asked under the same key, Stripe answered with the refusal it kept for 24 h.
+func TestASessionRefusedUntilMendedIsOpenedOnceAskedAgain(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	c := payment.CreateSession{OrderID: "o-methods", Amount: 12_345, Currency: "CHF", Lines: []payment.Line{{SKU: "A", Quantity: 1, UnitPrice: 12_345}}}
+	try := func() error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+				return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-methods", payment.CreateSessionName, c)})
+			})(ctx, tx)
+		})
+	}
+	mock.RefuseSession(c.OrderID, stripemock.Refusal{Status: http.StatusBadRequest,
+		Message: "No valid payment method types for this Checkout Session. Please ensure that you have activated payment methods compatible with your chosen currency in your dashboard."})
+	err := try()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "No valid payment method types")
+
+	mock.Mend(c.OrderID)
+	require.NoError(t, try())
+	sess, err := s.SessionByOrder(ctx, pool, c.OrderID)
+	require.NoError(t, err)
+	calls := mock.Requests("/v1/checkout/sessions")
+	require.Len(t, calls, 2)
+	assert.NotEqual(t, calls[0].IdempotencyKey, calls[1].IdempotencyKey)
+	assert.Contains(t, string(calls[1].Response), sess.SessionID, "the session recorded is the one opened")
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID(c.OrderID))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, payment.SessionCreatedName, recs[0].Name)
 }

@@ -301,7 +301,7 @@ func TestStripeRefundRefusedAsRefundedAlreadyHadNothingLeft(t *testing.T) {
 	}))
 	t.Cleanup(stripeAPI.Close)
 	provider := payments.NewStripe(payments.StripeConfig{SecretKey: "sk_test_ordermill", APIBase: stripeAPI.URL, SuccessURL: "https://shop.example/paid"})
-	given, err := provider.Refund(ctx, payment.Refund{OrderID: "ord-race", PaymentID: "pi_race", Amount: 100_00, Currency: "EUR", Reason: "order cancelled"})
+	given, err := provider.Refund(ctx, payment.Refund{OrderID: "ord-race", PaymentID: "pi_race", Amount: 100_00, Currency: "EUR", Reason: "order cancelled"}, 0)
 	require.NoError(t, err)
 	assert.Equal(t, payments.GivenBack{Currency: "EUR", Total: 100_00, Charge: "ch_race"}, given, "no refund made: the whole charge refunded")
 }
@@ -389,19 +389,19 @@ func TestStripeDownIsAnOutageAndARefusalIsNot(t *testing.T) {
 		return srv.URL
 	}
 
-	_, err := provider("http://127.0.0.1:1").Refund(ctx, refund)
+	_, err := provider("http://127.0.0.1:1").Refund(ctx, refund, 0)
 	require.Error(t, err)
 	assert.True(t, eventstore.IsOutage(err), "no answer at all: %v", err)
 
-	_, err = provider(answering(http.StatusServiceUnavailable, `{"error":{"type":"api_error","message":"Stripe is down"}}`)).Refund(ctx, refund)
+	_, err = provider(answering(http.StatusServiceUnavailable, `{"error":{"type":"api_error","message":"Stripe is down"}}`)).Refund(ctx, refund, 0)
 	require.Error(t, err)
 	assert.True(t, eventstore.IsOutage(err), "a 503: %v", err)
 
-	_, err = provider(answering(http.StatusTooManyRequests, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`)).Refund(ctx, refund)
+	_, err = provider(answering(http.StatusTooManyRequests, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`)).Refund(ctx, refund, 0)
 	require.Error(t, err)
 	assert.True(t, eventstore.IsOutage(err), "rate limited: %v", err)
 
-	_, err = provider(answering(http.StatusBadRequest, `{"error":{"type":"invalid_request_error","message":"No such payment_intent: 'pi_out'"}}`)).Refund(ctx, refund)
+	_, err = provider(answering(http.StatusBadRequest, `{"error":{"type":"invalid_request_error","message":"No such payment_intent: 'pi_out'"}}`)).Refund(ctx, refund, 0)
 	require.Error(t, err)
 	assert.False(t, eventstore.IsOutage(err), "a refusal is no outage: %v", err)
 	assert.Contains(t, err.Error(), "No such payment_intent")
@@ -435,7 +435,7 @@ func TestStripeWritesNothingOfItsOwnToStderr(t *testing.T) {
 	stderr := os.Stderr
 	os.Stderr = w
 	_, callErr := payments.NewStripe(payments.StripeConfig{SecretKey: "sk_test_ordermill", APIBase: closed.URL, SuccessURL: "https://shop.example/paid"}).
-		OpenSession(testContext(t), payment.CreateSession{OrderID: "ord-outage", Amount: 500, Currency: "EUR", Lines: []payment.Line{{SKU: "SKU-002", Quantity: 1, UnitPrice: 500}}})
+		OpenSession(testContext(t), payment.CreateSession{OrderID: "ord-outage", Amount: 500, Currency: "EUR", Lines: []payment.Line{{SKU: "SKU-002", Quantity: 1, UnitPrice: 500}}}, 0)
 	os.Stderr = stderr
 	require.NoError(t, w.Close())
 	written, err := io.ReadAll(r)
