@@ -366,7 +366,8 @@ const (
 	// contract (data an earlier release accepted); nothing will ship it.
 	TicketShipmentRefused = "shipment_refused"
 	// TicketRefundRefused: the payment service refused for good to refund a payment the
-	// order gives back (a payment of another order, a command its contract refuses);
+	// order gives back (a payment of another order, a command its contract refuses, a
+	// refusal of the provider's: a disputed charge's is to be answered as a dispute);
 	// nothing was given back.
 	TicketRefundRefused = "refund_refused"
 )

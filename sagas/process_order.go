@@ -817,11 +817,19 @@ func onRefundReport(in Input, r payment.RefundReport) ([]Effect, error) {
 // another order, or a command its contract refuses) to a person with a refund_refused
 // ticket: nothing was given back, and the money stays taken until someone does. The
 // command was dead-lettered, with nothing on the order to say so, until a person found
-// it. A second payment's refusal is a comment on the ticket.
+// it. A second payment's refusal is a comment on the ticket. A payment whose charge the
+// customer disputed is not to be refunded by hand: the dispute decides where its money
+// goes, and a refund besides would pay the customer twice; the ticket asks for the
+// dispute to be answered (it asked for a refund by hand, as for any refusal).
 func onRefundRefused(_ Input, ev payment.RefundRefused) ([]Effect, error) {
-	return []Effect{OpenTicket{Kind: TicketRefundRefused, Reason: fmt.Sprintf(
-		"the payment service refused to refund payment %s: %s; nothing was given back: refund it by hand, or say here why not",
-		apperr.Excerpt(ev.PaymentID), ev.Reason)}}, nil
+	todo := "nothing was given back: refund it by hand, or say here why not"
+	if ev.Disputed {
+		todo = "the customer disputed the charge, and the dispute decides where its money goes: answer the dispute at the payment provider " +
+			"(Stripe's dashboard, Disputes), accepting it to give the money back or countering it with the order's evidence; " +
+			"do not refund it by hand, or the customer is paid twice"
+	}
+	return []Effect{OpenTicket{Kind: TicketRefundRefused, Reason: fmt.Sprintf("the payment service refused to refund payment %s: %s; %s",
+		apperr.Excerpt(ev.PaymentID), ev.Reason, todo)}}, nil
 }
 
 func notifyCancellation(in Input) ([]Effect, error) {

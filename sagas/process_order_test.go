@@ -1092,6 +1092,16 @@ func TestProcessOrderPayment(t *testing.T) {
 			want: []Effect{ticket(TicketRefundRefused, refusedRefundReason("pay-1"))},
 		},
 		{
+			name:  "a refund refused as the charge is disputed asks for the dispute to be answered, not for a refund by hand",
+			steps: atPaymentTimedOut,
+			msg: msg(payment.RefundRefusedName, payment.RefundRefused{OrderID: testOrderID, PaymentID: "pay-1", Disputed: true,
+				Reason: "Stripe refuses it: Charge ch_1 has been charged back; cannot issue a refund. (charge_disputed, request req_1); nothing refunded"}),
+			want: []Effect{ticket(TicketRefundRefused, "the payment service refused to refund payment pay-1: Stripe refuses it: Charge ch_1 has been charged back; "+
+				"cannot issue a refund. (charge_disputed, request req_1); nothing refunded; the customer disputed the charge, and the dispute decides "+
+				"where its money goes: answer the dispute at the payment provider (Stripe's dashboard, Disputes), accepting it to give the money back "+
+				"or countering it with the order's evidence; do not refund it by hand, or the customer is paid twice")},
+		},
+		{
 			name:  "a second payment's refund refused goes to the same ticket kind (a comment)",
 			steps: path(atPaymentTimedOut, ticketStep(TicketRefundRefused, refusedRefundReason("pay-1"))), msg: refundRefusedMsg("pay-2"),
 			want: []Effect{ticket(TicketRefundRefused, refusedRefundReason("pay-2"))},

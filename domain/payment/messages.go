@@ -300,13 +300,17 @@ func (r Refund) Validate() error {
 }
 
 // RefundRefused records that the service refused an order's Refund for good: by this
-// contract (Validate), or because the payment was made for another order. Nothing was
-// given back, so it is answered, once a payment, for a person to settle: the money stays
-// taken until someone does.
+// contract (Validate), because the payment was made for another order, or because the
+// provider refuses it for a cause of the payment's own. Nothing was given back, so it is
+// answered, once a payment, for a person to settle: the money stays taken until someone
+// does. Disputed says the customer disputed the payment's charge: the dispute decides
+// where its money goes, and a person answers it rather than refunding (false in an event
+// recorded before it was said).
 type RefundRefused struct {
 	OrderID   string `json:"orderId"`
 	PaymentID string `json:"paymentId"`
 	Reason    string `json:"reason"`
+	Disputed  bool   `json:"disputed,omitempty"`
 }
 
 // MessageName is the name RefundRefused travels under, so a consumer can subscribe by type.

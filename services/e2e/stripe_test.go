@@ -568,6 +568,8 @@ func TestARefundStripeRefusesForGoodOpensATicket(t *testing.T) {
 	}
 	assert.Contains(t, reason, pi)
 	assert.Contains(t, reason, "has been charged back; cannot issue a refund. (charge_disputed")
+	assert.Contains(t, reason, "answer the dispute", "a disputed charge's money goes where its dispute decides")
+	assert.NotContains(t, reason, "refund it by hand, or say")
 	s.waitLag(t, "payments", s.payments)
 	var dead int
 	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM dead_letters`).Scan(&dead))

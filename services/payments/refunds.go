@@ -151,6 +151,12 @@ func notTheOrders(r payment.Refund, owner string) error {
 // its reason the provider's word, for a person to settle (refuseRefund).
 var ErrProviderRefuses = errors.New("the payment provider refuses to refund the payment")
 
+// ErrDisputed is the provider's refusal (ErrProviderRefuses) of a refund of a payment whose
+// charge the customer disputed: the dispute decides where its money goes, and the
+// RefundRefused says so (Disputed), so that the order's ticket asks for the dispute to be
+// answered rather than for a refund by hand.
+var ErrDisputed = errors.New("the customer disputed the payment")
+
 // refusedForGood reports whether a refund failed with err because it is refused whenever
 // asked: a command the service's contract refuses (payment.Refund.Validate), a payment of
 // another order, or a refund the provider refuses for a cause of the payment's own. Any
@@ -176,7 +182,7 @@ func (s *Service) refuseRefund(ctx context.Context, tx pgx.Tx, meta eventstore.M
 		paymentID = apperr.Excerpt(paymentID) // no provider's id: enough of it to recognise
 	}
 	answered, err := s.reportOnce(ctx, tx, meta, r.OrderID, eventstore.Event{Name: payment.RefundRefusedName,
-		Data: payment.RefundRefused{OrderID: r.OrderID, PaymentID: paymentID, Reason: apperr.ErrorMessage(refused)}},
+		Data: payment.RefundRefused{OrderID: r.OrderID, PaymentID: paymentID, Reason: apperr.ErrorMessage(refused), Disputed: errors.Is(refused, ErrDisputed)}},
 		aboutPayment(paymentID, payment.RefundRefusedName, payment.RefundedName))
 	if answered {
 		s.logger.WarnContext(ctx, "payments: refund refused", "order_id", r.OrderID, "payment_id", paymentID, "err", refused)

@@ -216,14 +216,19 @@ func (s *Stripe) Refund(ctx context.Context, r payment.Refund, spent int) (Given
 
 // refundError is what Stripe's failure err to what (the read of r's payment, or its
 // refund) means for the refund: a refusal for good (refusesRefund), which the command is
-// answered with (ErrProviderRefuses, RefundRefused and a ticket), or else stripeError's
+// answered with (ErrProviderRefuses, and ErrDisputed for a disputed charge; RefundRefused
+// and a ticket), or else stripeError's
 // failure, tried again, then dead-lettered for a re-drive.
 func refundError(what string, r payment.Refund, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) || !refusesRefund(se) {
 		return stripeError(what, err)
 	}
-	return eventstore.Permanent(fmt.Errorf("stripe: %s of order %s: %w: %w", what, r.OrderID, ErrProviderRefuses,
+	refused := ErrProviderRefuses
+	if se.Code == stripe.ErrorCodeChargeDisputed || se.Code == stripe.ErrorCodeRefundDisputedPayment {
+		refused = fmt.Errorf("%w: %w", ErrProviderRefuses, ErrDisputed)
+	}
+	return eventstore.Permanent(fmt.Errorf("stripe: %s of order %s: %w: %w", what, r.OrderID, refused,
 		apperr.Errorf(apperr.CodeUnprocessable, "Stripe refuses it: %s (%s, request %s); nothing refunded", se.Msg, se.Code, se.RequestID)))
 }
 

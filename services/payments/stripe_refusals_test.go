@@ -86,6 +86,8 @@ func TestStripesPermanentRefusalsOfARefundAreAnswered(t *testing.T) {
 		assert.Contains(t, ev.Reason, c.refusal.Message, "Stripe's word for the ticket")
 		assert.Contains(t, ev.Reason, c.refusal.Code)
 		assert.Contains(t, ev.Reason, "nothing refunded")
+		assert.Equal(t, c.refusal.Code == "charge_disputed" || c.refusal.Code == "refund_disputed_payment", ev.Disputed,
+			"%s: a dispute is said, for the ticket to ask for it to be answered", c.refusal.Code)
 	}
 
 	transient := []struct {
