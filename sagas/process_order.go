@@ -749,11 +749,17 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 	why := whyRefunded(o, ev.Reason)
 	refunded := "refunded as " + ev.RefundID
 	if before > 0 {
-		rest := "the rest"
+		// A rest whose amount nobody said (the payment reported without it, paid at no
+		// session of the order's, and a provider that keeps no account: the simulator) is
+		// said to be unknown, in the currency of the parts before it.
+		rest, currency := "the rest, an amount neither the payment's report nor the payment provider said,", ev.Currency
 		if ev.Amount > 0 {
-			rest += ", " + order.Cents(ev.Amount).Text(ev.Currency) + ","
+			rest = "the rest, " + order.Cents(ev.Amount).Text(ev.Currency) + ","
 		}
-		refunded = fmt.Sprintf("refunded %s as %s; %s of it was refunded at the payment provider before, not by Ordermill", rest, ev.RefundID, before.Text(ev.Currency))
+		if i := slices.IndexFunc(o.Refunds, func(r order.Refund) bool { return r.PaymentID == ev.PaymentID }); currency == "" && i >= 0 {
+			currency = o.Refunds[i].Currency
+		}
+		refunded = fmt.Sprintf("refunded %s as %s; %s of it was refunded at the payment provider before, not by Ordermill", rest, ev.RefundID, before.Text(currency))
 	}
 	return append(effects,
 		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: before + order.Cents(ev.Amount), Currency: ev.Currency},

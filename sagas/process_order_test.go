@@ -1186,6 +1186,15 @@ func TestProcessOrderPayment(t *testing.T) {
 			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00, Currency: "USD", At: testRunAt}},
 		},
 		{
+			name: "the refund of a rest whose amount nobody said says so on the ticket",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00),
+				ticketStep(TicketRefundedOutside, "payment pay-1 refunded in part (30.00 USD so far)")),
+			msg: msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: "pay-1", RefundID: "re-1", Reason: "order cancelled", At: testPlacedAt}),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "re-1", Amount: 30_00},
+				ticket(TicketLatePayment, "payment pay-1 completed for an order already cancelled: refunded the rest, an amount neither the payment's report "+
+					"nor the payment provider said, as re-1; 30.00 USD of it was refunded at the payment provider before, not by Ordermill")},
+		},
+		{
 			// The part's report is late (Stripe's events come in any order): the refund's
 			// total says it, and the order records it first, named by the charge.
 			name:  "the refund of the rest records a part refunded before it that the order did not know of",

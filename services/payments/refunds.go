@@ -40,10 +40,17 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	var done bool
 	var owner *string
 	var spent int
+	var paidAt struct {
+		amount   *int64
+		currency *string
+	}
 	if err := tx.QueryRow(ctx, `
 		SELECT EXISTS (SELECT 1 FROM payments.refunds WHERE payment_id = $1),
 		       (SELECT order_id FROM payments.sessions WHERE payment_id = $1 LIMIT 1),
-		       coalesce((SELECT spent FROM payments.spent_keys WHERE call = 'refund' AND subject = $1), 0)`, r.PaymentID).Scan(&done, &owner, &spent); err != nil {
+		       coalesce((SELECT spent FROM payments.spent_keys WHERE call = 'refund' AND subject = $1), 0),
+		       (SELECT amount FROM payments.sessions WHERE session_id = $2 AND order_id = $3),
+		       (SELECT currency FROM payments.sessions WHERE session_id = $2 AND order_id = $3)`,
+		r.PaymentID, r.SessionID, r.OrderID).Scan(&done, &owner, &spent, &paidAt.amount, &paidAt.currency); err != nil {
 		return fmt.Errorf("read refunds: %w", err)
 	}
 	if done {
@@ -63,9 +70,13 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	}
 	// What the provider gave back is recorded when it says; otherwise what the order knows
 	// is still taken: the payment's report, less the parts it knows refunded at the provider.
-	// A payment reported without its amount was still refunded whole, and the order's
-	// ticket should say how much that was.
+	// A payment reported without its amount was paid at the order's session it names, for
+	// that session's amount; paid at none, its refund's amount is not said (until
+	// 2026-12-07 it was not said either way, and the order's ticket could not say the rest).
 	if given.RefundID != "" && given.Amount == 0 {
+		if r.Amount == 0 && paidAt.amount != nil {
+			r.Amount, r.Currency = *paidAt.amount, *paidAt.currency
+		}
 		given.Amount, given.Currency = r.Rest(), r.Currency
 	}
 	stream, recs, err := paymentStream(ctx, tx, r.OrderID)

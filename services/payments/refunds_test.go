@@ -107,3 +107,38 @@ func TestTheSimulatorGivesBackWhatTheOrderKnowsIsLeft(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT amount FROM payments.refunds WHERE payment_id = 'pi_sim'`).Scan(&amount))
 	assert.Equal(t, int64(70_00), amount)
 }
+
+// A payment reported without its amount (a flat webhook that left it out), a part of it
+// refunded at the provider, was refunded by the simulator with no amount said, and the
+// order's ticket could not say what its rest was. It was paid at the order's session,
+// which the service opened for its amount: that is the payment's, and the rest is it less
+// the parts refunded. Paid at no session of the order's, its amount stays unsaid.
+func TestARefundOfAPaymentReportedWithoutItsAmountCountsItFromItsSession(t *testing.T) {
+	ctx := testContext(t)
+	svc, pool := newService(t, payments.Config{})
+	now := time.Now()
+	_, err := pool.Exec(ctx, `
+		INSERT INTO payments.sessions (session_id, order_id, amount, currency, url, status, created_at, updated_at, expires_at)
+		VALUES ('cs_unsaid', 'ord-unsaid', 10000, 'EUR', 'http://pay/cs_unsaid', 'expired', $1, $1, $2)`, now, now.Add(time.Hour))
+	require.NoError(t, err)
+	given := func(orderID string) payment.Refunded {
+		t.Helper()
+		recs, err := eventstore.Load(ctx, pool, payment.StreamID(orderID))
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		var ev payment.Refunded
+		require.NoError(t, json.Unmarshal(recs[0].Payload, &ev))
+		return ev
+	}
+
+	require.NoError(t, refundIn(ctx, t, svc, pool, payment.Refund{OrderID: "ord-unsaid", PaymentID: "pi_unsaid", SessionID: "cs_unsaid",
+		Refunded: 30_00, Reason: "order cancelled"}))
+	ev := given("ord-unsaid")
+	assert.Equal(t, int64(70_00), ev.Amount, "the session's amount less the part refunded")
+	assert.Equal(t, "EUR", ev.Currency)
+
+	// Another order's session says nothing of this payment.
+	require.NoError(t, refundIn(ctx, t, svc, pool, payment.Refund{OrderID: "ord-elsewhere", PaymentID: "pi_elsewhere", SessionID: "cs_unsaid",
+		Refunded: 30_00, Reason: "order cancelled"}))
+	assert.Zero(t, given("ord-elsewhere").Amount)
+}
