@@ -62,7 +62,8 @@ type Line struct {
 }
 
 // CreateShipment asks the courier to ship an order; it is honoured at most once per order, so
-// a redelivered command can never send the goods twice.
+// a redelivered command can never send the goods twice, save after a CancelShipment: the
+// order's shipment called off, the next CreateShipment books one anew.
 type CreateShipment struct {
 	OrderID string   `json:"orderId"`
 	Address *Address `json:"address,omitempty"`
@@ -119,11 +120,16 @@ func (ShipmentRefused) MessageName() string { return ShipmentRefusedName }
 
 // CancelShipment asks the delivery service to call off an order's shipment before the
 // courier collects it: the saga sends it for a shipment booked by hand for an order the
-// orders service never placed, which nothing could ever claim. It is honoured at most once;
-// a shipment the courier has moved on, or none, is left as it is.
+// orders service never placed, which nothing could ever claim, for an order not paid yet,
+// or for one given up (cancelled, rejected). It is honoured at most once; a shipment the
+// courier has moved on, or none, is left as it is. ShipmentID names the booking to call
+// off: a cancelled shipment's order may be booked anew (CreateShipment), and a cancel
+// meant for the booking before must not call off the new one. Empty (a command of a
+// release before 2026-12-07), the order's shipment is called off, whichever it is.
 type CancelShipment struct {
-	OrderID string `json:"orderId"`
-	Reason  string `json:"reason"`
+	OrderID    string `json:"orderId"`
+	ShipmentID string `json:"shipmentId,omitempty"`
+	Reason     string `json:"reason"`
 }
 
 // Validate reports the first problem with c as a field error.
@@ -131,7 +137,7 @@ func (c CancelShipment) Validate() error {
 	if err := limits.OrderID(c.OrderID); err != nil {
 		return err
 	}
-	return limits.Check(limits.Text("reason", c.Reason))
+	return limits.Check(limits.ID("shipmentId", c.ShipmentID), limits.Text("reason", c.Reason))
 }
 
 // ShipmentCancelled records that an order's shipment was called off before the courier

@@ -89,6 +89,9 @@ func TestWireFormat(t *testing.T) {
 	b, err = json.Marshal(shipping.CancelShipment{OrderID: "o1", Reason: "r"})
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"orderId":"o1","reason":"r"}`, string(b))
+	b, err = json.Marshal(shipping.CancelShipment{OrderID: "o1", ShipmentID: "s", Reason: "r"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","reason":"r"}`, string(b))
 	b, err = json.Marshal(shipping.ShipmentCancelled{OrderID: "o1", ShipmentID: "s", Reason: "r"})
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","reason":"r"}`, string(b))
@@ -99,4 +102,6 @@ func TestCancelShipmentValidate(t *testing.T) {
 	assert.Equal(t, "orderId", apperr.ErrorField(shipping.CancelShipment{Reason: "no such order"}.Validate()))
 	assert.Equal(t, "orderId", apperr.ErrorField(shipping.CancelShipment{OrderID: ".."}.Validate()))
 	assert.Equal(t, "reason", apperr.ErrorField(shipping.CancelShipment{OrderID: "o1", Reason: strings.Repeat("r", 1001)}.Validate()))
+	assert.NoError(t, shipping.CancelShipment{OrderID: "o1", ShipmentID: "shp_1", Reason: "order cancelled"}.Validate())
+	assert.Equal(t, "shipmentId", apperr.ErrorField(shipping.CancelShipment{OrderID: "o1", ShipmentID: strings.Repeat("s", 1001)}.Validate()))
 }

@@ -79,3 +79,76 @@ func TestACancelledShipmentIsCalledOffOnce(t *testing.T) {
 	_, err = s.ShipmentByOrder(ctx, pool, "o-none")
 	assert.Equal(t, apperr.CodeNotFound, apperr.ErrorCode(err), "no shipment comes into being")
 }
+
+// A shipment called off (booked by hand for an order not paid yet) is booked anew by the
+// next CreateShipment for its order (the saga's, once the order is paid), with that
+// command's lines and address, its ShipmentCreated after the cancel on the order's shipment
+// stream: whether it comes alone (and again), in the cancel's batch, or through a caller's
+// own transaction. The command met the cancelled shipment, one an order, and booked
+// nothing: the order, paid, stayed awaiting_shipment for ever. A cancel naming the booking
+// before calls off nothing more.
+func TestAShipmentCalledOffIsBookedAnew(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{})
+	command := func(id, name string, v any) *message.Message {
+		raw, err := json.Marshal(v)
+		require.NoError(t, err)
+		msg := message.NewMessage(id, raw)
+		msg.Metadata.Set("name", name)
+		return msg
+	}
+	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
+		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+	}
+	byHand := func(orderID string) shipping.CreateShipment {
+		return shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 9}}}
+	}
+	ordered := func(orderID string) shipping.CreateShipment {
+		return shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 2}},
+			Address: &shipping.Address{Name: "Ann", Line1: "1 Road", City: "Paris", PostalCode: "75001", Country: "FR"}}
+	}
+	hand := map[string]string{}
+	cancel := func(id, orderID string) *message.Message {
+		return command(id, shipping.CancelShipmentName, shipping.CancelShipment{OrderID: orderID, ShipmentID: hand[orderID], Reason: "order awaiting_payment"})
+	}
+	for _, orderID := range []string{"o-alone", "o-batch", "o-call"} {
+		pgtest.Run(t, pool, handle(command("m-hand-"+orderID, shipping.CreateShipmentName, byHand(orderID))))
+		sh, err := s.ShipmentByOrder(ctx, pool, orderID)
+		require.NoError(t, err)
+		hand[orderID] = sh.ShipmentID
+	}
+
+	pgtest.Run(t, pool, handle(cancel("m-cancel-alone", "o-alone")))
+	pgtest.HandleTwice(t, pool, "the order's own booking", handle(command("m-ordered", shipping.CreateShipmentName, ordered("o-alone"))))
+	pgtest.Run(t, pool, handle(cancel("m-cancel-batch", "o-batch"), command("m-batch-ordered", shipping.CreateShipmentName, ordered("o-batch"))))
+	pgtest.Run(t, pool, handle(cancel("m-cancel-call", "o-call")))
+	pgtest.Run(t, pool, func(ctx context.Context, tx pgx.Tx) error {
+		_, created, err := s.CreateShipment(ctx, tx, ordered("o-call"))
+		assert.True(t, created)
+		return err
+	})
+	// A cancel of the booking before, come again, leaves the new one booked.
+	pgtest.Run(t, pool, handle(cancel("m-cancel-alone-again", "o-alone"), cancel("m-cancel-batch-again", "o-batch")))
+
+	for _, orderID := range []string{"o-alone", "o-batch", "o-call"} {
+		sh, err := s.ShipmentByOrder(ctx, pool, orderID)
+		require.NoError(t, err)
+		assert.NotEqual(t, hand[orderID], sh.ShipmentID, orderID)
+		assert.Equal(t, StatusCreated, sh.Status, orderID)
+		assert.Empty(t, sh.Reason, orderID)
+		assert.Equal(t, ordered(orderID).Lines, sh.Lines, orderID)
+		assert.Equal(t, ordered(orderID).Address, sh.Address, orderID)
+		recs, err := eventstore.Load(ctx, pool, shipping.StreamID(orderID))
+		require.NoError(t, err)
+		var names []string
+		for i, rec := range recs {
+			assert.Equal(t, i+1, rec.Version)
+			names = append(names, rec.Name)
+		}
+		require.Equal(t, []string{shipping.ShipmentCreatedName, shipping.ShipmentCancelledName, shipping.ShipmentCreatedName}, names, orderID)
+		var ev shipping.ShipmentCreated
+		require.NoError(t, json.Unmarshal(recs[2].Payload, &ev))
+		assert.Equal(t, shipping.ShipmentCreated{OrderID: orderID, ShipmentID: sh.ShipmentID, Carrier: Carrier, TrackingNumber: sh.TrackingNumber}, ev)
+	}
+}

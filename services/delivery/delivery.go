@@ -1,7 +1,8 @@
 // Package delivery is the delivery service (port 3004): it books one shipment per order with
 // the courier when the saga asks for it, calls one off when the saga asks for that (a
-// shipment booked by hand for an order never placed), and plays the courier, whose
-// simulator moves a shipment along and tells the orders service with a signed webhook.
+// shipment booked by hand for an order never placed, not paid yet, or given up), books a
+// shipment called off anew when asked again, and plays the courier, whose simulator moves
+// a shipment along and tells the orders service with a signed webhook.
 package delivery
 
 import (
@@ -47,7 +48,8 @@ const DefaultOrdersWebhookURL = "http://localhost:3001/webhooks/delivery"
 const StatusCreated = "created"
 
 // StatusCancelled is a shipment called off before the courier collected it
-// (shipping.CancelShipment): nothing is carried, and the courier may not move it.
+// (shipping.CancelShipment): nothing is carried, and the courier may not move it. The
+// next CreateShipment for its order books a shipment anew in its place.
 const StatusCancelled = "cancelled"
 
 // Config is what the process passes in from its environment.
@@ -207,9 +209,10 @@ type Shipment struct {
 }
 
 // CreateShipment books the order's shipment in tx and appends ShipmentCreated, or, when the
-// order already has one, returns it (created false) and appends nothing: at most one
-// shipment per order, even under concurrent or redelivered commands. tx should be READ
-// COMMITTED, so a call that waited on a concurrent creator can see its shipment.
+// order already has one not called off, returns it (created false) and appends nothing: at
+// most one shipment per order to carry, even under concurrent or redelivered commands. One
+// called off (StatusCancelled) is booked anew. tx should be READ COMMITTED, so a call that
+// waited on a concurrent creator can see its shipment.
 func (s *Service) CreateShipment(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
 	return s.createShipmentAs(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd)
 }
@@ -255,11 +258,17 @@ func (s *Service) refuseShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 // must have read the order). The shipment's event follows what the stream holds: a
 // refusal of an earlier command for the order, when one was refused (refuseShipment),
 // which a corrected command met at version 0 at every try until it was dead-lettered
-// (or, through the procedure, answered 409).
+// (or, through the procedure, answered 409), or a booking and its cancel.
+//
+// A shipment called off takes the new booking's place in its row (order_id stays
+// unique), and its booking and cancel stay on the order's shipment stream: the saga calls
+// off a shipment booked by hand for an order not paid yet, and its own booking, once the
+// order is paid, met the cancelled one and booked nothing, so the order, paid, waited for
+// its shipment for ever (until 2026-12-07).
 func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, cmd shipping.CreateShipment, known knownShipments) (Shipment, bool, error) {
 	// A redelivered command finds its shipment before anything is written: on the
 	// consumer's pipeline the insert's outcome is known only at the commit.
-	if found := known.shipments[cmd.OrderID]; found != nil {
+	if found := known.shipments[cmd.OrderID]; found != nil && found.Status != StatusCancelled {
 		return *found, false, nil
 	}
 	now := s.now()
@@ -279,16 +288,20 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 		UpdatedAt:      now,
 	}
 	// ON CONFLICT waits for a concurrent creator of the same order to finish, then does
-	// nothing: the unique order_id is what makes booking at-most-once. On the consumer's
-	// pipeline (eventstore.Queues) the tag is not known: a concurrent creator has then
-	// appended version 1 of the stream, the append below fails at the commit, and the
-	// command comes again and finds its shipment.
+	// nothing unless the order's shipment is cancelled, which it replaces: the unique
+	// order_id is what makes booking at-most-once. On the consumer's pipeline
+	// (eventstore.Queues) the tag is not known: a concurrent creator has then appended the
+	// stream's next version, the append below fails at the commit, and the command comes
+	// again and finds its shipment.
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO delivery.shipments
 			(shipment_id, order_id, carrier, tracking_number, status, address, lines, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (order_id) DO NOTHING`,
-		sh.ShipmentID, sh.OrderID, sh.Carrier, sh.TrackingNumber, sh.Status, sh.Address, sh.Lines, sh.CreatedAt, sh.UpdatedAt)
+		ON CONFLICT (order_id) DO UPDATE SET shipment_id = excluded.shipment_id, carrier = excluded.carrier,
+			tracking_number = excluded.tracking_number, status = excluded.status, reason = excluded.reason,
+			address = excluded.address, lines = excluded.lines, created_at = excluded.created_at, updated_at = excluded.updated_at
+		WHERE delivery.shipments.status = $10`,
+		sh.ShipmentID, sh.OrderID, sh.Carrier, sh.TrackingNumber, sh.Status, sh.Address, sh.Lines, sh.CreatedAt, sh.UpdatedAt, StatusCancelled)
 	if err != nil {
 		return Shipment{}, false, fmt.Errorf("insert shipment: %w", err)
 	}
@@ -316,10 +329,12 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 }
 
 // cancelShipment calls off the order's shipment while the courier has not collected it
-// (cmd: the saga's, for a shipment booked by hand for an order never placed), and appends
+// (cmd: the saga's, for a shipment booked by hand for an order never placed, not paid
+// yet, or given up), and appends
 // ShipmentCancelled after what its stream holds (known, which must have read the order).
-// A shipment cancelled already, one the courier has moved on, or none, is left as it is:
-// a cancel may come again, and the parcel the courier carries is its to deliver or return.
+// A shipment cancelled already, one the courier has moved on, another than the one cmd
+// names (the order booked anew since), or none, is left as it is: a cancel may come
+// again, and the parcel the courier carries is its to deliver or return.
 // The shipment is read under its lock, as the courier simulator moves it, so that it
 // cannot be collected between this read and the cancel (the batch's read takes no lock);
 // cancels are rare, and the round trip is theirs alone.
@@ -330,6 +345,9 @@ func (s *Service) cancelShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 	}
 	if err != nil {
 		return err
+	}
+	if cmd.ShipmentID != "" && cmd.ShipmentID != sh.ShipmentID {
+		return nil
 	}
 	if sh.Status != StatusCreated {
 		if sh.Status != StatusCancelled {
