@@ -65,7 +65,13 @@ var ProcessOrder = Flow{
 
 	// 5. Paid: ship, and wait for the courier (delivery wait).
 	After[order.PaymentCompleted](createShipment),
-	On[shipping.ShipmentCreated](recordShipment).IfAccepts(order.CmdCreateShipment),
+	//    A shipment booked by hand (the delivery service's procedure) for an order not paid
+	//    yet, or given up, is called off; the workflow books its own once the order is paid.
+	On[shipping.ShipmentCreated](onShipmentCreated),
+	//    The workflow's booking may have met that hand booking before its cancel (the
+	//    delivery service then books nothing): a paid order whose hand booking was called
+	//    off asks for its own again.
+	After[shipping.ShipmentCancelled](createShipment).IfAccepts(order.CmdCreateShipment),
 	On[shipping.ShipmentRefused](onShipmentRefused).IfAccepts(order.CmdCreateShipment),
 	//    A shipment booked after a refusal (a command an operator corrected by hand) ships
 	//    the order, and settles the refusal's ticket.
@@ -441,8 +447,40 @@ func createShipment(in Input) ([]Effect, error) {
 	return []Effect{SendCommand{Topic: shipping.CommandsTopic, Name: shipping.CreateShipmentName, Data: cmd}}, nil
 }
 
-func recordShipment(_ Input, ev shipping.ShipmentCreated) ([]Effect, error) {
-	return []Effect{RecordShipment{ShipmentID: ev.ShipmentID, Carrier: ev.Carrier, TrackingNumber: ev.TrackingNumber}}, nil
+// onShipmentCreated records the delivery service's shipment on an order that waits for
+// it, and calls off one an operator booked by hand (the delivery service's procedure) for
+// an order that does not: one not paid yet, or given up (cancelled, rejected). Left booked
+// (until 2026-12-07), the courier could collect goods nobody had paid for, or for an order
+// nobody will pay for; and the workflow's own booking, once the order was paid, met the
+// hand booking (the delivery service keeps one shipment an order), booked and announced
+// nothing, and the order stayed awaiting_shipment for ever (it has no deadline).
+//
+// The hand booking of an order not paid yet is called off rather than kept for the order
+// once paid: kept, it could be collected before the payment, and then for an order never
+// paid, and it carries the operator's lines and address, which the saga cannot check
+// against the order's (the event names neither). Called off, the delivery service books
+// the workflow's own once the order is paid, with the order's lines and address
+// (createShipment), in its place. The cancel names the hand booking, so it never calls
+// off the workflow's. The log delivers a topic in transaction id order, not commit order,
+// so the workflow's booking, sent in the payment's transaction, may reach the delivery
+// service before the cancel, meet the hand booking still booked, and book nothing: the
+// ShipmentCancelled that follows finds the order waiting for its shipment, and it asks
+// again (the ShipmentCancelled rule). One booked by hand while the order waits for its
+// shipment (paid, not booked yet) is the order's, as one booked after a refusal is. Any
+// other status has its own shipment, the only one the delivery service keeps for it (a
+// hand booking of it answers with that one, and appends nothing): a ShipmentCreated then
+// is that shipment's, recorded already.
+func onShipmentCreated(in Input, ev shipping.ShipmentCreated) ([]Effect, error) {
+	o := in.Order
+	switch s := o.Status; {
+	case s.Accepts(order.CmdCreateShipment):
+		return []Effect{RecordShipment{ShipmentID: ev.ShipmentID, Carrier: ev.Carrier, TrackingNumber: ev.TrackingNumber}}, nil
+	case s.CanReach(order.StatusAwaitingShipment):
+		return []Effect{cancelShipment(ev, fmt.Sprintf("order %s: its shipment is booked by its workflow once it is paid", s))}, nil
+	case s == order.StatusCancelled, s == order.StatusRejected:
+		return []Effect{cancelShipment(ev, fmt.Sprintf("order %s: nothing is shipped for an order given up", s))}, nil
+	}
+	return nil, nil
 }
 
 // onShipmentRefused hands the order whose shipment the delivery service refused by its
@@ -540,6 +578,12 @@ func release(orderID, reason string) SendCommand {
 	return SendCommand{Topic: inventory.CommandsTopic, Name: inventory.ReleaseName, Data: inventory.Release{OrderID: orderID, Reason: reason}}
 }
 
+// cancelShipment calls off the shipment ev booked, and no booking of its order after it.
+func cancelShipment(ev shipping.ShipmentCreated, reason string) SendCommand {
+	return SendCommand{Topic: shipping.CommandsTopic, Name: shipping.CancelShipmentName,
+		Data: shipping.CancelShipment{OrderID: ev.OrderID, ShipmentID: ev.ShipmentID, Reason: reason}}
+}
+
 // The reasons the saga gives back what was held by hand for an order never placed.
 const (
 	unplacedRelease = "no such order: stock is held only for an order the orders service placed"
@@ -555,14 +599,14 @@ const (
 // dead-lettered as "order not found" while its stock stayed held, or its shipment booked
 // with the courier, for ever. A Reserved is released (the warehouse records Released, with
 // this reason, and the reservation's row says so), a ShipmentCreated cancelled (the
-// delivery service records ShipmentCancelled, which the saga does not read, and the
-// shipment's row says so); that Released, or a failed reservation of such an order, holds
-// nothing to answer. Nor does a command's refusal (a refund, a payment session or a
-// shipment asked for by hand, naming such an order and refused by its service's
-// contract): the refusal is recorded on the order's stream, nothing was given back or
-// booked, and there is no order to open a ticket on or to cancel; it was dead-lettered
-// as "order not found", a second dead letter for one command its service had answered. Anything else about an order
-// never placed is not known.
+// delivery service records ShipmentCancelled, and the shipment's row says so); that
+// Released or ShipmentCancelled, or a failed reservation of such an order, holds nothing
+// to answer. Nor does a command's refusal (a refund, a payment session or a shipment
+// asked for by hand, naming such an order and refused by its service's contract): the
+// refusal is recorded on the order's stream, nothing was given back or booked, and there
+// is no order to open a ticket on or to cancel; it was dead-lettered as "order not
+// found", a second dead letter for one command its service had answered. Anything else
+// about an order never placed is not known.
 func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 	switch m.Name {
 	case inventory.ReservedName:
@@ -576,9 +620,8 @@ func forUnplacedOrder(m Message) (cmds []SendCommand, known bool, err error) {
 		if err != nil {
 			return nil, true, err
 		}
-		return []SendCommand{{Topic: shipping.CommandsTopic, Name: shipping.CancelShipmentName,
-			Data: shipping.CancelShipment{OrderID: ev.OrderID, Reason: unplacedCancel}}}, true, nil
-	case inventory.ReleasedName, inventory.ReservationFailedName,
+		return []SendCommand{cancelShipment(ev, unplacedCancel)}, true, nil
+	case inventory.ReleasedName, inventory.ReservationFailedName, shipping.ShipmentCancelledName,
 		payment.RefundRefusedName, payment.SessionRefusedName, shipping.ShipmentRefusedName:
 		return nil, true, nil
 	}

@@ -534,6 +534,15 @@ var (
 	})
 )
 
+// cancelShipmentFx calls off shipment shp-1, booked by hand (shipmentCreatedMsg).
+func cancelShipmentFx(reason string) Effect {
+	return send(shipping.CommandsTopic, shipping.CancelShipmentName, shipping.CancelShipment{OrderID: testOrderID, ShipmentID: "shp-1", Reason: reason})
+}
+
+func shipmentCancelledMsg() Message {
+	return msg(shipping.ShipmentCancelledName, shipping.ShipmentCancelled{OrderID: testOrderID, ShipmentID: "shp-hand", Reason: "order awaiting_payment"})
+}
+
 func releaseFx(reason string) Effect {
 	return send(inventory.CommandsTopic, inventory.ReleaseName, inventory.Release{OrderID: testOrderID, Reason: reason})
 }
@@ -1334,7 +1343,43 @@ func TestProcessOrderShipping(t *testing.T) {
 			want: []Effect{ticket(TicketShipmentRefused, refusedShipmentReason)},
 		},
 		{name: "shipment refused once the shipment is recorded does nothing", steps: atAwaitingDelivery, msg: shipmentRefusedMsg()},
-		{name: "shipment created before payment does nothing", steps: atSessionOpen, msg: shipmentCreatedMsg()},
+		// A shipment booked by hand (the delivery service's procedure) for an order that does
+		// not wait for one was left booked: the courier could collect goods not paid for, or
+		// for an order given up, and the workflow's own booking, once the order was paid, met
+		// it (one shipment an order) and left the order awaiting_shipment for ever. It is
+		// called off, with the order's status for a reason.
+		{
+			name:  "shipment booked by hand before the payment is called off",
+			steps: atSessionOpen, msg: shipmentCreatedMsg(),
+			want: []Effect{cancelShipmentFx("order awaiting_payment: its shipment is booked by its workflow once it is paid")},
+		},
+		{
+			name:  "shipment booked by hand before the approval is called off",
+			steps: atAwaitingApproval, msg: shipmentCreatedMsg(),
+			want: []Effect{cancelShipmentFx("order awaiting_approval: its shipment is booked by its workflow once it is paid")},
+		},
+		{
+			name:  "shipment booked by hand for an order cancelled is called off",
+			steps: atPaymentFailed, msg: shipmentCreatedMsg(),
+			want: []Effect{cancelShipmentFx("order cancelled: nothing is shipped for an order given up")},
+		},
+		{
+			name:  "shipment booked by hand for an order rejected is called off",
+			steps: atRejected, msg: shipmentCreatedMsg(),
+			want: []Effect{cancelShipmentFx("order rejected: nothing is shipped for an order given up")},
+		},
+		{name: "shipment created again once completed does nothing", steps: atCompleted, msg: shipmentCreatedMsg()},
+		// The workflow's booking may reach the delivery service before the cancel of a hand
+		// booking (the log goes by transaction id), meet it and book nothing: the cancel's
+		// answer finds the order paid and waiting, and it asks again.
+		{
+			name:  "a hand booking called off while the order awaits its shipment books the order's own",
+			steps: atAwaitingShipment, msg: shipmentCancelledMsg(),
+			want: []Effect{shipSmall},
+		},
+		{name: "a hand booking called off before the payment does nothing", steps: atSessionOpen, msg: shipmentCancelledMsg()},
+		{name: "a hand booking called off once the order is shipped does nothing", steps: atAwaitingDelivery, msg: shipmentCancelledMsg()},
+		{name: "a hand booking called off for an order given up does nothing", steps: atPaymentFailed, msg: shipmentCancelledMsg()},
 		{
 			name:  "shipment created after a refusal records it: an operator corrected the command",
 			steps: path(atAwaitingShipment, ticketStep(TicketShipmentRefused, refusedShipmentReason)), msg: shipmentCreatedMsg(),
@@ -1797,7 +1842,7 @@ func TestProcessOrderHandlesEveryDeclaredMessage(t *testing.T) {
 		DeadlineName(order.WaitDelivery),
 		order.NameOrderDelivered, order.NameOrderCompleted,
 		order.NameOrderCancelled, order.NameDeliveryFailed, payment.RefundedName, payment.AlreadyRefundedName, payment.RefundReportName, inventory.ReleasedName,
-		payment.SessionFoundPaidName, payment.SessionExpiredName, payment.SessionRefusedName, shipping.ShipmentRefusedName,
+		payment.SessionFoundPaidName, payment.SessionExpiredName, payment.SessionRefusedName, shipping.ShipmentRefusedName, shipping.ShipmentCancelledName,
 		payment.RefundRefusedName,
 	}
 	names := ProcessOrder.Names()
