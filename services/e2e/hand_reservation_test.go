@@ -143,3 +143,58 @@ func TestAShipmentOfAnOrderNeverPlacedIsCalledOff(t *testing.T) {
 	assert.Zero(t, s.storedRows(t)["dead_letters"], "nothing is dead-lettered")
 	assert.Equal(t, http.StatusNotFound, s.call(t, "GET", s.orders+"/api/orders/"+never, nil, operator(), nil), "no order comes into being")
 }
+
+// A reservation by hand of an order given up or completed holds nothing for long (a
+// probe, 2026-12-07): the warehouse reserves an order once, so one whose reservation was
+// released (cancelled) or is its own (completed) is answered with that one, 409 or 200,
+// and nothing more is held; one never reserved (rejected by a manager) is reserved, and
+// the workflow gives it back at once, as the order no longer awaits inventory.
+func TestAReservationByHandOfAnOrderGivenUpOrCompletedHoldsNothing(t *testing.T) {
+	s := start(t, defaultOptions())
+	byHand := func(t *testing.T, id, sku string, quantity int) int {
+		t.Helper()
+		return s.call(t, "POST", s.warehouse+"/api/inventory/reserve",
+			map[string]any{"orderId": id, "lines": []map[string]any{{"sku": sku, "quantity": quantity}}}, bearer(ordersServiceToken), nil)
+	}
+	reservation := func(t *testing.T, id string) (r struct{ Status, Reason string }) {
+		t.Helper()
+		require.Equal(t, http.StatusOK, s.call(t, "GET", s.warehouse+"/api/inventory/reservations/"+id, nil, bearer(ordersServiceToken), &r))
+		return r
+	}
+
+	t.Run("rejected", func(t *testing.T) {
+		before := s.stock(t, "SKU-031")
+		id := s.placeOrder(t, highRisk)
+		s.waitStatus(t, id, "awaiting_approval")
+		require.Equal(t, http.StatusOK, s.decide(t, managerToken, id, false, "card mismatch").StatusCode())
+		s.waitStatus(t, id, "rejected")
+		require.Equal(t, http.StatusCreated, byHand(t, id, "SKU-031", 1))
+		require.True(t, poll(10*time.Millisecond, func() bool { return reservation(t, id).Status == "released" }))
+		assert.Equal(t, "order no longer awaiting inventory", reservation(t, id).Reason)
+		s.waitStock(t, "SKU-031", before)
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		id := s.placeOrder(t, lowRisk)
+		s.waitStatus(t, id, "awaiting_payment")
+		s.pay(t, id, "failed")
+		s.waitStatus(t, id, "cancelled")
+		require.True(t, poll(10*time.Millisecond, func() bool { return reservation(t, id).Status == "released" }))
+		before := s.stock(t, "SKU-001")
+		assert.Equal(t, http.StatusConflict, byHand(t, id, "SKU-001", 2))
+		assert.Equal(t, before, s.stock(t, "SKU-001"))
+	})
+	t.Run("completed", func(t *testing.T) {
+		id := s.placeOrder(t, lowRisk)
+		s.waitStatus(t, id, "awaiting_payment")
+		s.pay(t, id, "completed")
+		s.waitStatus(t, id, "awaiting_delivery")
+		s.courier(t, id, "delivered")
+		s.waitStatus(t, id, "completed")
+		before := s.stock(t, "SKU-001")
+		assert.Equal(t, http.StatusOK, byHand(t, id, "SKU-001", 2), "its own reservation")
+		assert.Equal(t, http.StatusConflict, byHand(t, id, "SKU-001", 3), "an order is reserved once")
+		assert.Equal(t, before, s.stock(t, "SKU-001"))
+	})
+	s.waitLag(t, "orders", s.orders)
+	assert.Zero(t, s.storedRows(t)["dead_letters"])
+}
