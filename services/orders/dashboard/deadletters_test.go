@@ -63,6 +63,14 @@ func TestDashboardDeadLettersRedrive(t *testing.T) {
 		require.Equal(t, 1, confirm.Length(), p.body)
 		assert.Contains(t, confirm.Text(), "projection exploded")
 		assert.Equal(t, 1, confirm.Find(`[data-testid=dead-letter][data-id="`+itoa(first)+`"]`).Length())
+		// Its table names its columns as the page's does, for a screen reader too (it had
+		// no header row).
+		assert.Equal(t, columnHeads(page.doc.Find("[data-testid=dead-letters]")), columnHeads(confirm.Find("[data-testid=redrive-letters]")))
+		var labels []string
+		confirm.Find(`[data-testid=dead-letter] td`).Each(func(_ int, td *goquery.Selection) {
+			labels = append(labels, td.AttrOr("data-label", ""))
+		})
+		assert.Equal(t, labels, columnHeads(confirm.Find("[data-testid=redrive-letters]")), "each column's head names what its cards label")
 		f := confirm.Find("[data-testid=redrive-confirm-form]")
 		v, _ := f.Find("input[name=confirm]").Attr("value")
 		assert.Equal(t, "yes", v)
@@ -117,6 +125,15 @@ func TestDashboardDeadLettersRedrive(t *testing.T) {
 			"a confirmation that names no letters re-drives none")
 		assert.Equal(t, 2, redriven())
 	})
+}
+
+// columnHeads are the texts of a table's column headers, those marked scope=col in its head.
+func columnHeads(table *goquery.Selection) []string {
+	var heads []string
+	table.Find(`thead th[scope=col]`).Each(func(_ int, th *goquery.Selection) {
+		heads = append(heads, th.Text())
+	})
+	return heads
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
