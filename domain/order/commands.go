@@ -57,6 +57,12 @@ func (o *Order) Place(cmd PlaceOrder) ([]Event, error) {
 	if allPriced && cmd.Total != sum {
 		return nil, apperr.FieldErrorf("total", "total %s does not match the sum of item prices %s", cmd.Total.UnitsIn(currency), sum.UnitsIn(currency))
 	}
+	// Partly priced, the total stands for the lines without a price too, so it cannot be
+	// less than the priced ones cost: such an order was taken, and its customer charged
+	// the total, below the price of what the order said it sold.
+	if cmd.Total < sum {
+		return nil, apperr.FieldErrorf("total", "total %s is less than the priced items' sum %s", cmd.Total.UnitsIn(currency), sum.UnitsIn(currency))
+	}
 	if most := MaxTotalIn(currency); cmd.Total > most {
 		return nil, apperr.FieldErrorf("total", "total must be at most %s %s, what one payment can take; got %s", most.UnitsIn(currency), currency, cmd.Total.UnitsIn(currency))
 	}

@@ -6,8 +6,8 @@
 //   - An order is placed exactly once, as the first event of its stream, with
 //     from one to limits.MaxLines items of 1 to limits.MaxQuantity units each,
 //     non-negative unit prices, a positive total (equal to the item sum when every
-//     item is priced), an ISO-style three-letter currency and strings within the
-//     bounds of package limits.
+//     item is priced, no less than the priced items' sum when some are not), an
+//     ISO-style three-letter currency and strings within the bounds of package limits.
 //   - Status only moves along the lifecycle table (lifecycle.go)
 //     placed → (awaiting_approval →) reserving_inventory → awaiting_payment →
 //     awaiting_shipment → awaiting_delivery → delivered → completed,

@@ -490,6 +490,7 @@ func TestPlaceValidation(t *testing.T) {
 		{"zero total", func(p *PlaceOrder) { p.Total = 0 }, "total"},
 		{"negative total", func(p *PlaceOrder) { p.Total = -5 }, "total"},
 		{"total mismatch", func(p *PlaceOrder) { p.Total = 1999 }, "total"},
+		{"total below the priced lines of a partly priced order", func(p *PlaceOrder) { p.Items[1].UnitPrice = nil; p.Total = 999 }, "total"},
 		{"lowercase currency", func(p *PlaceOrder) { p.Currency = "usd" }, "currency"},
 		{"long currency", func(p *PlaceOrder) { p.Currency = "EURO" }, "currency"},
 		{"bad email", func(p *PlaceOrder) { p.CustomerEmail = "ann.example.com" }, "customerEmail"},
@@ -569,6 +570,8 @@ func TestPlaceMessagesShowCurrencyUnits(t *testing.T) {
 		{"negative total", func(p *PlaceOrder) { p.Total = -500 }, "got -5.00"},
 		{"negative price", func(p *PlaceOrder) { p.Items[1].UnitPrice = cents(-1999) }, "got -19.99"},
 		{"total mismatch", func(p *PlaceOrder) { p.Total = 1999 }, "total 19.99 does not match the sum of item prices 20.00"},
+		{"total below the priced lines", func(p *PlaceOrder) { p.Items[1].UnitPrice = nil; p.Total = 999 },
+			"total 9.99 is less than the priced items' sum 10.00"},
 		{"over what one payment takes, in yen", func(p *PlaceOrder) {
 			p.Currency, p.Items, p.Total = "JPY", []Item{{SKU: "A", Quantity: 1, UnitPrice: cents(100_000_000_00)}}, 100_000_000_00
 		}, "total must be at most 99999999 JPY, what one payment can take; got 100000000"},
@@ -604,7 +607,7 @@ func TestPlaceDefaultsAndPartialPrices(t *testing.T) {
 	p := validPlace()
 	p.Currency = ""
 	p.CustomerEmail = ""
-	p.Items[1].UnitPrice = nil // not all priced: total is trusted as given
+	p.Items[1].UnitPrice = nil // not all priced: a total above the priced lines is taken as given
 	p.Total = 123456
 	evs, err := (&Order{}).Place(p)
 	if err != nil {
