@@ -785,6 +785,14 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 		return nil, nil // given back whole already, by a refund that did not say how much
 	}
 	before := max(given, order.Cents(ev.Total-ev.Amount))
+	// The provider's total bounds what the refund adds: the simulator counts what it gave
+	// back from the refund's command, asked before a part reported since (dev mode's
+	// unsigned events) that the order records now, and 130.00 was recorded refunded of a
+	// 100.00 payment.
+	adds := order.Cents(ev.Amount)
+	if ev.Total > 0 {
+		adds = max(0, min(adds, order.Cents(ev.Total)-before))
+	}
 	var effects []Effect
 	if before > given {
 		effects = append(effects, RecordRefund{PaymentID: ev.PaymentID, RefundID: cmp.Or(ev.Charge, ev.PaymentID), Amount: before, Currency: ev.Currency})
@@ -797,7 +805,7 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 		// said to be unknown, in the currency of the parts before it.
 		rest, currency := "the rest, an amount neither the payment's report nor the payment provider said,", ev.Currency
 		if ev.Amount > 0 {
-			rest = "the rest, " + order.Cents(ev.Amount).Text(ev.Currency) + ","
+			rest = "the rest, " + adds.Text(ev.Currency) + ","
 		}
 		if i := slices.IndexFunc(o.Refunds, func(r order.Refund) bool { return r.PaymentID == ev.PaymentID }); currency == "" && i >= 0 {
 			currency = o.Refunds[i].Currency
@@ -805,7 +813,7 @@ func recordRefund(in Input, ev payment.Refunded) ([]Effect, error) {
 		refunded = fmt.Sprintf("refunded %s as %s; %s of it was refunded at the payment provider before, not by Ordermill", rest, ev.RefundID, before.Text(currency))
 	}
 	return append(effects,
-		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: before + order.Cents(ev.Amount), Currency: ev.Currency},
+		RecordRefund{PaymentID: ev.PaymentID, RefundID: ev.RefundID, Amount: before + adds, Currency: ev.Currency},
 		OpenTicket{Kind: why.ticket, Reason: fmt.Sprintf("payment %s completed for %s: %s", ev.PaymentID, why.order, refunded)},
 	), nil
 }

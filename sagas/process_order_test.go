@@ -1217,6 +1217,20 @@ func TestProcessOrderPayment(t *testing.T) {
 				order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00, Currency: "USD", At: testRunAt}},
 		},
 		{
+			// The simulator counts the rest from the refund's command, asked before the
+			// part's report (an unsigned event, in dev mode) came: 100.00 USD. Its total
+			// says the payment is refunded in full, which bounds what the refund adds: the
+			// order recorded 130.00 USD refunded of a 100.00 USD payment.
+			name: "a refund of the rest that counted a part recorded since adds only what the provider's total leaves",
+			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00),
+				ticketStep(TicketRefundedOutside, "payment pay-1 refunded in part (30.00 USD so far)")),
+			msg: msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: "pay-1", RefundID: "re-1", Amount: 100_00, Total: 100_00,
+				Currency: "USD", Reason: "order cancelled", At: testPlacedAt}),
+			want: []Effect{RecordRefund{PaymentID: "pay-1", RefundID: "re-1", Amount: 100_00, Currency: "USD"},
+				ticket(TicketLatePayment, "payment pay-1 completed for an order already cancelled: refunded the rest, 70.00 USD, as re-1; 30.00 USD of it was refunded at the payment provider before, not by Ordermill")},
+			records: []order.Event{order.PaymentRefunded{PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00, Currency: "USD", At: testRunAt}},
+		},
+		{
 			name:  "the refund of the rest reported again records nothing",
 			steps: path(atPaymentTimedOut, refundPart("pay-1", "ch-1", 30_00), refundPart("pay-1", "re-1", 100_00)),
 			msg: msg(payment.RefundedName, payment.Refunded{OrderID: testOrderID, PaymentID: "pay-1", RefundID: "re-1", Amount: 70_00, Total: 100_00,

@@ -326,8 +326,10 @@ type Refunded struct {
 	Amount    int64  `json:"amount,omitempty"`
 	// Total is what the provider shows refunded of the payment with this refund: Amount
 	// and every part given back before it at the provider (in Stripe's dashboard), which
-	// the order may not have heard of yet (their reports come in any order); 0 when the
-	// provider did not say. Events recorded before it existed have none.
+	// the order may not have heard of yet (their reports come in any order). A provider
+	// that does not say (the simulator) gave back all that was left: the total is then the
+	// payment's amount, or 0 when that is not known either. Events recorded before it
+	// existed have none, nor have the simulator's before 2026-12-08.
 	Total    int64  `json:"total,omitempty"`
 	Currency string `json:"currency,omitempty"`
 	// Charge is the provider's charge of the payment (Stripe's ch_…), which Stripe's

@@ -103,7 +103,8 @@ type Paid struct {
 // units) and currency it gave back, zero when it does not say (the simulator). No RefundID
 // means none was made: nothing was left to give back. Total is what the provider shows
 // refunded of the payment now, every part given back before included, and Charge the
-// charge it shows them on; zero when it keeps no such account (the simulator).
+// charge it shows them on; zero when it keeps no such account (the simulator: the service
+// then records the payment's amount as the total, refund).
 type GivenBack struct {
 	RefundID string
 	Amount   int64

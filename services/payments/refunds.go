@@ -73,11 +73,17 @@ func (s *Service) refund(ctx context.Context, tx pgx.Tx, meta eventstore.Metadat
 	// A payment reported without its amount was paid at the order's session it names, for
 	// that session's amount; paid at none, its refund's amount is not said (until
 	// 2026-12-07 it was not said either way, and the order's ticket could not say the rest).
+	// The refund gave back all that was left, so the whole payment is refunded now: its
+	// total, which bounds what the order records it as adding when a part was reported
+	// after the order asked (the saga's recordRefund).
 	if given.RefundID != "" && given.Amount == 0 {
 		if r.Amount == 0 && paidAt.amount != nil {
 			r.Amount, r.Currency = *paidAt.amount, *paidAt.currency
 		}
 		given.Amount, given.Currency = r.Rest(), r.Currency
+		if given.Total == 0 {
+			given.Total = r.Amount
+		}
 	}
 	stream, recs, err := paymentStream(ctx, tx, r.OrderID)
 	if err != nil {
