@@ -2081,6 +2081,55 @@ func TestOpenTicketDoesNotSayAgainWhatTheTicketSays(t *testing.T) {
 	assert.Equal(t, []order.Event{order.TicketCommented{Kind: TicketSecondPayment, By: Actor, Text: "third", At: testRunAt}}, evs)
 }
 
+// An order an earlier release accepted may hold an email or lines the payment's contract
+// refuses now (it refuses what the order refuses today): an email to a local name (before
+// 2026-12-06), one longer than any address (before 2026-12-01, which Bound.Clean does not
+// shorten), lines of more units than a line may hold, or priced above its total. Refused,
+// the command would cancel the order (SessionRefused): its session opens without them,
+// the provider asking the customer for the email and showing one line for the amount.
+func TestTheSessionOfAnOrderPlacedBeforeItsEmailAndLinesWereCheckedOpens(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*order.OrderPlaced)
+		email string
+		lines []payment.Line
+	}{
+		{"an email to a local name", func(p *order.OrderPlaced) { p.CustomerEmail = "ann@localhost" }, "", createSessCmd().Lines},
+		{"an email longer than any address", func(p *order.OrderPlaced) {
+			p.CustomerEmail = strings.Repeat("a", 64) + "@" + strings.Repeat("b", 250) + ".com"
+		}, "", createSessCmd().Lines},
+		{"an email whose invisible character goes", func(p *order.OrderPlaced) { p.CustomerEmail = testEmail + "\u200b" }, testEmail, createSessCmd().Lines},
+		{"a line of too many units", func(p *order.OrderPlaced) {
+			p.Items = []order.Item{{SKU: "SKU-A", Quantity: 20_000, UnitPrice: cents(1)}}
+			p.Total.Amount = 200_00
+		}, testEmail, nil},
+		{"a line priced above the total, another unpriced", func(p *order.OrderPlaced) { p.Items[1].UnitPrice, p.Total.Amount = nil, 40_00 }, testEmail, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events := history(t, atAwaitingPayment...)
+			placed := events[0].(order.OrderPlaced)
+			placed.Items = slices.Clone(placed.Items)
+			tc.edit(&placed)
+			events[0] = placed
+			var sent []payment.CreateSession
+			for _, e := range decideRaw(t, events, State{}, ev(order.NameInventoryReserved), 0) {
+				if c, ok := e.(SendCommand); ok && c.Name == payment.CreateSessionName {
+					sent = append(sent, c.Data.(payment.CreateSession))
+				}
+			}
+			require.Len(t, sent, 1)
+			assert.NoError(t, sent[0].Validate(), "the payment service would refuse it, and the order be cancelled")
+			assert.Equal(t, tc.email, sent[0].CustomerEmail)
+			assert.Equal(t, tc.lines, sent[0].Lines)
+			assert.Equal(t, int64(placed.Total.Amount), sent[0].Amount)
+		})
+	}
+}
+
+func createSessCmd() payment.CreateSession {
+	return createSess.(SendCommand).Data.(payment.CreateSession)
+}
+
 // An order placed before text-direction controls, control and invisible characters were
 // refused (limits.Check) may hold them in its email and address. The payment and delivery services' contracts refuse them now,
 // so the commands the saga sends for it drop them: refused, the command would be a dead

@@ -6,6 +6,8 @@
 package limits
 
 import (
+	"math"
+	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -181,7 +183,7 @@ func OrderID(id string) error {
 
 // Line refuses one line at field (e.g. "items[2]") whose SKU is blank or too long or whose
 // quantity is not from 1 to MaxQuantity.
-func Line(field, sku string, quantity int) error {
+func Line[Q int | int64](field, sku string, quantity Q) error {
 	if strings.TrimSpace(sku) == "" {
 		return apperr.FieldErrorf(field+".sku", "%s.sku is required", field)
 	}
@@ -192,4 +194,47 @@ func Line(field, sku string, quantity int) error {
 		return apperr.FieldErrorf(field+".quantity", "%s.quantity must be from 1 to %d, got %d", field, MaxQuantity, quantity)
 	}
 	return nil
+}
+
+// AddPrice is sum, the total of a list's priced lines so far, with quantity units more at
+// unitPrice (not negative), and whether it is within what int64 holds: wrapped around, a
+// sum could equal a total the lines do not add up to.
+func AddPrice(sum, quantity, unitPrice int64) (int64, bool) {
+	if unitPrice > 0 && quantity > (math.MaxInt64-sum)/unitPrice {
+		return sum, false
+	}
+	return sum + quantity*unitPrice, true
+}
+
+// EmailAddress refuses at field an email address longer than MaxEmail, holding a character
+// Check refuses, or not one ValidEmail accepts; none ("") passes.
+func EmailAddress(field, value string) error {
+	if err := Check(Email(field, value)); err != nil {
+		return err
+	}
+	if value != "" && !ValidEmail(value) {
+		return apperr.FieldErrorf(field, "%s %q is not an email address", field, apperr.Excerpt(value))
+	}
+	return nil
+}
+
+// ValidEmail accepts a bare address (no display name, no line breaks) as RFC 5322 parses
+// it: the address becomes an email's To header, so anything else is refused at the door.
+// Its domain must be a name under a top-level domain, whose last label starts with a
+// letter: an IP address ("a@[127.0.0.1]", "a@127.0.0.1", "a@0x7f.1") or a name of the
+// local network ("a@localhost") would have the mail relay deliver to whatever host it
+// names, inside the network as well (a probe, and the review of its fix). The sender's
+// (MAIL_FROM) and a dashboard manager's address are held to the same rule.
+func ValidEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	domain := s[strings.LastIndexByte(s, '@')+1:]
+	dot := strings.LastIndexByte(domain, '.')
+	if dot < 1 || dot == len(domain)-1 {
+		return false
+	}
+	first, _ := utf8.DecodeRuneInString(domain[dot+1:])
+	return unicode.IsLetter(first)
 }

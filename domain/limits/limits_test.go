@@ -130,3 +130,26 @@ func TestIDsAreNeverDotSegments(t *testing.T) {
 	assert.NoError(t, limits.Check(limits.ID("id", "..."), limits.ID("id", "a.b"), limits.ID("id", ".a")), "dots within an id are its own")
 	assert.NoError(t, limits.Check(limits.SKU("sku", "."), limits.Text("reason", "..")), "only ids are named in paths")
 }
+
+// The order and the payment's session check an email by one rule: a bare address of a name
+// under a top-level domain, or none.
+func TestEmailAddress(t *testing.T) {
+	for _, ok := range []string{"", "ann@example.com", "a@b.c"} {
+		assert.NoError(t, limits.EmailAddress("customerEmail", ok), ok)
+	}
+	for _, bad := range []string{"ann.example.com", "Ann <ann@example.com>", "ann@localhost", "ann@127.0.0.1", "ann@[10.0.0.1]", "ann@example.com\u200b"} {
+		assert.Equal(t, "customerEmail", apperr.ErrorField(limits.EmailAddress("customerEmail", bad)), bad)
+	}
+}
+
+// AddPrice refuses a sum past what int64 holds, which wrapped around could pass for a total.
+func TestAddPrice(t *testing.T) {
+	sum, ok := limits.AddPrice(10, 3, 5)
+	assert.True(t, ok)
+	assert.Equal(t, int64(25), sum)
+	_, ok = limits.AddPrice(1, 2, 1<<62)
+	assert.False(t, ok)
+	sum, ok = limits.AddPrice(1<<62, 10_000, 0)
+	assert.True(t, ok, "a free line adds nothing")
+	assert.Equal(t, int64(1<<62), sum)
+}

@@ -4,7 +4,7 @@
 package payment
 
 import (
-	"math"
+	"fmt"
 	"strings"
 	"time"
 
@@ -96,22 +96,47 @@ func (l Line) Label() string {
 }
 
 // LinesMatch reports whether c's lines add up to its amount, so a provider may show
-// them as the bill; otherwise it shows the amount as one line. A line or a sum past
-// what int64 holds does not match: wrapped around, it could equal the amount while the
-// provider would bill the lines' true total.
+// them as the bill; otherwise it shows the amount as one line. Lines CheckLines refuses
+// do not match: a sum past what int64 holds, wrapped around, could equal the amount while
+// the provider would bill the lines' true total.
 func (c CreateSession) LinesMatch() bool {
-	var sum int64
-	for _, l := range c.Lines {
-		if l.Quantity <= 0 || l.UnitPrice < 0 || l.UnitPrice > math.MaxInt64/l.Quantity {
-			return false
-		}
-		line := l.Quantity * l.UnitPrice
-		if sum > math.MaxInt64-line {
-			return false
-		}
-		sum += line
+	sum, err := c.linesSum()
+	return err == nil && len(c.Lines) > 0 && sum == c.Amount
+}
+
+// CheckLines refuses c's lines as the order refuses its items (order.CheckItems, and
+// order.Place for its total): more than limits.MaxLines, a blank or unclean SKU, a
+// quantity out of bounds, a negative unit price, or a sum past c's amount. The lines are
+// an order's priced items only, so they may add up to less. An order an earlier release
+// accepted may hold lines it refuses: its command is sent without them (the saga).
+func (c CreateSession) CheckLines() error {
+	_, err := c.linesSum()
+	return err
+}
+
+// linesSum is what c's lines add up to, or CheckLines' refusal.
+func (c CreateSession) linesSum() (int64, error) {
+	if err := limits.Lines("lines", len(c.Lines)); err != nil {
+		return 0, err
 	}
-	return len(c.Lines) > 0 && sum == c.Amount
+	var sum int64
+	for i, l := range c.Lines {
+		f := fmt.Sprintf("lines[%d]", i)
+		if err := limits.Line(f, l.SKU, l.Quantity); err != nil {
+			return 0, err
+		}
+		if l.UnitPrice < 0 {
+			return 0, apperr.FieldErrorf(f+".unitPrice", "%s.unitPrice must not be negative, got %d", f, l.UnitPrice)
+		}
+		var ok bool
+		if sum, ok = limits.AddPrice(sum, l.Quantity, l.UnitPrice); !ok {
+			return 0, apperr.FieldErrorf(f+".unitPrice", "%s.unitPrice times quantity overflows the lines' sum", f)
+		}
+	}
+	if sum > c.Amount {
+		return 0, apperr.FieldErrorf("lines", "lines add up to %d, more than the amount %d", sum, c.Amount)
+	}
+	return sum, nil
 }
 
 // Validate reports the first problem with c as a field error, so the HTTP edge and the
@@ -126,13 +151,10 @@ func (c CreateSession) Validate() error {
 	if !validCurrency(c.Currency) {
 		return apperr.FieldErrorf("currency", "currency must be three uppercase letters, got %q", apperr.Excerpt(c.Currency))
 	}
-	if err := limits.Check(limits.Email("customerEmail", c.CustomerEmail)); err != nil {
+	if err := limits.EmailAddress("customerEmail", c.CustomerEmail); err != nil {
 		return err
 	}
-	if c.CustomerEmail != "" && !strings.Contains(c.CustomerEmail, "@") {
-		return apperr.FieldErrorf("customerEmail", "customerEmail %q is not an email address", apperr.Excerpt(c.CustomerEmail))
-	}
-	return nil
+	return c.CheckLines()
 }
 
 // SessionRefused records that the service refused an order's CreateSession by this

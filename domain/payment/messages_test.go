@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,6 +30,26 @@ func TestCreateSessionValidate(t *testing.T) {
 		{"bad email", func(c *payment.CreateSession) { c.CustomerEmail = "nobody" }, "customerEmail"},
 		{"long order id", func(c *payment.CreateSession) { c.OrderID = strings.Repeat("o", 129) }, "orderId"},
 		{"long email", func(c *payment.CreateSession) { c.CustomerEmail = strings.Repeat("a", 250) + "@b.cd" }, "customerEmail"},
+		// What the order refuses (order.Place, by the same rules of package limits), the
+		// payment's contract refuses: it took any string with an "@" and any lines.
+		{"email with a display name", func(c *payment.CreateSession) { c.CustomerEmail = "Ann <ann@example.com>" }, "customerEmail"},
+		{"email with two ats", func(c *payment.CreateSession) { c.CustomerEmail = "ann@@example.com" }, "customerEmail"},
+		{"email to an IP address", func(c *payment.CreateSession) { c.CustomerEmail = "ann@127.0.0.1" }, "customerEmail"},
+		{"email to a local name", func(c *payment.CreateSession) { c.CustomerEmail = "ann@localhost" }, "customerEmail"},
+		{"lines adding up to the amount", func(c *payment.CreateSession) { c.Lines = lines(line("A", 2, 25), line("B", 1, 50)) }, ""},
+		{"lines of a partly priced order, below the amount", func(c *payment.CreateSession) { c.Lines = lines(line("A", 1, 60)) }, ""},
+		{"the most lines of the most units", func(c *payment.CreateSession) {
+			c.Amount, c.Lines = 100*10_000, slices.Repeat(lines(line(strings.Repeat("S", 64), 10_000, 1)), 100)
+		}, ""},
+		{"too many lines", func(c *payment.CreateSession) { c.Lines = slices.Repeat(lines(line("A", 1, 0)), 101) }, "lines"},
+		{"blank sku", func(c *payment.CreateSession) { c.Lines = lines(line("A", 1, 50), line(" ", 1, 50)) }, "lines[1].sku"},
+		{"long sku", func(c *payment.CreateSession) { c.Lines = lines(line(strings.Repeat("S", 65), 1, 100)) }, "lines[0].sku"},
+		{"sku with an invisible character", func(c *payment.CreateSession) { c.Lines = lines(line("A\u200b", 1, 100)) }, "lines[0].sku"},
+		{"no units", func(c *payment.CreateSession) { c.Lines = lines(line("A", 0, 100)) }, "lines[0].quantity"},
+		{"too many units", func(c *payment.CreateSession) { c.Amount, c.Lines = 10_001, lines(line("A", 10_001, 1)) }, "lines[0].quantity"},
+		{"negative price", func(c *payment.CreateSession) { c.Lines = lines(line("A", 2, 100), line("B", 1, -100)) }, "lines[1].unitPrice"},
+		{"overflowing price", func(c *payment.CreateSession) { c.Lines = lines(line("A", 2, 1<<62)) }, "lines[0].unitPrice"},
+		{"priced lines above the amount", func(c *payment.CreateSession) { c.Lines = lines(line("A", 2, 25), line("B", 1, 51)) }, "lines"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,6 +65,12 @@ func TestCreateSessionValidate(t *testing.T) {
 		})
 	}
 }
+
+func line(sku string, quantity, unitPrice int64) payment.Line {
+	return payment.Line{SKU: sku, Quantity: quantity, UnitPrice: unitPrice}
+}
+
+func lines(l ...payment.Line) []payment.Line { return l }
 
 func TestWebhookValidate(t *testing.T) {
 	assert.NoError(t, payment.Webhook{OrderID: "o1", Status: payment.StatusCompleted}.Validate())

@@ -145,7 +145,7 @@ func managerTokens(env host.Env) (httpx.Tokens, error) {
 	}
 	for email, token := range tokens {
 		switch {
-		case !order.ValidEmail(email): // the name an approval records as its manager
+		case !limits.ValidEmail(email): // the name an approval records as its manager
 			// The value is not repeated: an entry written <token>:<email> has its token here,
 			// and this error goes to the service's log (a probe).
 			return nil, errors.New("MANAGER_TOKENS: an entry does not start with an email address (not repeated here, as it may be a token written first); entries are <email>:<token>, naming each manager by their email")

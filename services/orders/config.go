@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/services/host"
 	"github.com/ordermill/ordermill/services/orders/dashboard"
@@ -99,7 +100,7 @@ func ConfigFromEnv(env host.Env) (Config, error) {
 	if cfg.MailFrom != "" {
 		// The sender of every email, in the header and SMTP's envelope: a server refuses
 		// each email sent from a malformed one, for good (emails are sent at most once).
-		if !order.ValidEmail(cfg.MailFrom) {
+		if !limits.ValidEmail(cfg.MailFrom) {
 			return cfg, fmt.Errorf("MAIL_FROM=%q is not an email address like orders@shop.example", apperr.Excerpt(cfg.MailFrom))
 		}
 		// An internationalised domain goes out as xn--…, which every server takes; a local

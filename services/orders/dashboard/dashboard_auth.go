@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ordermill/ordermill/domain/apperr"
-	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/ui"
@@ -58,7 +58,7 @@ const (
 // sessions survive a restart.
 func SetManager(ctx context.Context, db eventstore.TxBeginner, email, password string) (AccountChange, error) {
 	email = strings.TrimSpace(email)
-	if !order.ValidEmail(email) {
+	if !limits.ValidEmail(email) {
 		return 0, fmt.Errorf("a manager needs an email address (name@example.com), not %q", apperr.Excerpt(email))
 	}
 	if err := checkNewPassword(email, password); err != nil {
