@@ -140,6 +140,10 @@ func isDirectionControl(r rune) bool {
 // Clean returns b's value without the characters Check refuses in it (kind.refuses). They
 // carry no content of their own: what a person reads stays the same. It is for values
 // accepted before Check refused them, which must still pass a contract that now does.
+// It does not cut a value longer than its bound, which is content: cut, an email or an
+// address names another. Its caller leaves such a value out where the contract lets it
+// (a session's email), or lets the contract refuse it for a person to settle (a
+// shipment's address: a shipment_refused ticket).
 func (b Bound) Clean() string {
 	if !strings.ContainsFunc(b.value, b.kind.refuses) {
 		return b.value

@@ -131,6 +131,14 @@ func TestIDsAreNeverDotSegments(t *testing.T) {
 	assert.NoError(t, limits.Check(limits.SKU("sku", "."), limits.Text("reason", "..")), "only ids are named in paths")
 }
 
+// Clean drops the characters Check refuses, never content: a value past its bound keeps its
+// length, and its caller decides (a session leaves such an email out).
+func TestCleanDoesNotCut(t *testing.T) {
+	long := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 250) + ".com\u200b"
+	assert.Equal(t, strings.TrimSuffix(long, "\u200b"), limits.Email("email", long).Clean())
+	assert.Equal(t, "email", apperr.ErrorField(limits.EmailAddress("email", limits.Email("email", long).Clean())))
+}
+
 // The order and the payment's session check an email by one rule: a bare address of a name
 // under a top-level domain, or none.
 func TestEmailAddress(t *testing.T) {
