@@ -5,6 +5,7 @@ import (
 
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
 
 // OrderAt is an order as of one event of its stream: the aggregate's state (its own Apply
@@ -25,6 +26,28 @@ type OrderAt struct {
 // order.Apply counts an event it does not know, so the order stays in step with its
 // stream.
 func (s *OrderAt) skip() { s.Version++ }
+
+// foldOrder folds an order's stored events, oldest first, up to version until (every one
+// when until is 0), stepping over those this release does not read, as a rebuild steps
+// over the log's copies of them.
+func foldOrder(recorded []eventstore.Recorded, until int) (*OrderAt, error) {
+	o := &OrderAt{}
+	for _, r := range recorded {
+		if until > 0 && r.Version > until {
+			break
+		}
+		if !order.Known(r.Name) {
+			o.skip()
+			continue
+		}
+		e, err := orderstream.Decode(r)
+		if err != nil {
+			return nil, err
+		}
+		o.Apply(r, e)
+	}
+	return o, nil
+}
 
 // Apply folds the next event of the stream in.
 func (s *OrderAt) Apply(r eventstore.Recorded, e order.Event) {

@@ -61,7 +61,10 @@ var approvalEvents = map[string]bool{
 // updatePendingApprovals derives each row from the order's whole stream, not from the
 // event alone, so applying events twice, late or out of order always converges on the
 // same row; last_position (the newest approval event reflected) keeps an older view from
-// overwriting a newer one. A change is announced on DashboardChannel.
+// overwriting a newer one. The stream's events this release does not read are stepped
+// over, as a rebuild steps over them: one failed the batch, and every read model stood
+// still behind it, while a rebuild went on past it. A change is announced on
+// DashboardChannel.
 func updatePendingApprovals(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
 	out := &pendingRows{latest: map[string]*OrderAt{}}
 	for _, r := range events {
@@ -72,15 +75,9 @@ func updatePendingApprovals(ctx context.Context, tx pgx.Tx, events []eventstore.
 		if err != nil {
 			return err
 		}
-		s := &OrderAt{}
-		for _, r := range recorded {
-			e, err := orderstream.Decode(r)
-			if err != nil {
-				return err
-			}
-			s.Apply(r, e)
+		if out.latest[r.StreamID], err = foldOrder(recorded, 0); err != nil {
+			return err
 		}
-		out.latest[r.StreamID] = s
 	}
 	return out.upsert(ctx, tx, Schema, true)
 }

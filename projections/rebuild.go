@@ -608,20 +608,8 @@ func (w *worker) stateAt(ctx context.Context, r eventstore.Recorded, e order.Eve
 	if err != nil {
 		return nil, err
 	}
-	o = &OrderAt{}
-	for _, rr := range recorded {
-		if rr.Version > r.Version {
-			break
-		}
-		if !order.Known(rr.Name) {
-			o.skip() // left out of the fold as the log's copy is
-			continue
-		}
-		ev, err := orderstream.Decode(rr)
-		if err != nil {
-			return nil, err
-		}
-		o.Apply(rr, ev)
+	if o, err = foldOrder(recorded, r.Version); err != nil {
+		return nil, err
 	}
 	w.states.put(r.StreamID, o)
 	return o, nil
