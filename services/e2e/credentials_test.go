@@ -321,6 +321,7 @@ func TestStockReleasedOutsideTheWorkflowStopsTheOrder(t *testing.T) {
 	release(paid)
 	s.waitTicket(t, paid, "stock_released")
 	assert.Equal(t, "awaiting_delivery", s.order(t, paid).Status, "a person settles a paid order")
+	s.verifyRebuild(t)
 }
 
 // Finding 13 of issue 8: X-Manager let an API approval name any decider. The decider is

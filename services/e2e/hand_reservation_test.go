@@ -63,6 +63,7 @@ func TestAnOrderReservedByHandBeforeTheSagaEnds(t *testing.T) {
 		ends(t, id)
 	})
 	assert.True(t, poll(10*time.Millisecond, func() bool { return s.stock(t, "SKU-031") == before }), "every unit back")
+	s.verifyRebuild(t)
 }
 
 // cancellationWords is what order id's customer was told of its cancellation (the email's

@@ -80,6 +80,7 @@ func TestAShipmentBookedByHandBeforeThePaymentIsCalledOff(t *testing.T) {
 	s.waitStatus(t, id, "completed")
 	s.waitLag(t, "orders", s.orders)
 	assert.Zero(t, s.storedRows(t)["dead_letters"])
+	s.verifyRebuild(t)
 }
 
 // A shipment booked by hand for an order given up (cancelled, or rejected by a manager)
@@ -110,6 +111,7 @@ func TestAShipmentBookedByHandForAnOrderGivenUpIsCalledOff(t *testing.T) {
 	}
 	s.waitLag(t, "orders", s.orders)
 	assert.Zero(t, s.storedRows(t)["dead_letters"])
+	s.verifyRebuild(t)
 }
 
 // A shipment booked by hand for an order completed books nothing (a probe): the delivery

@@ -106,6 +106,7 @@ func TestACommandAServiceRefusesIsAnsweredNotDeadLettered(t *testing.T) {
 	var dead int
 	require.NoError(t, s.db.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&dead))
 	assert.Zero(t, dead, "no command left for an operator")
+	s.verifyRebuild(t)
 }
 
 // A valid command an operator sends by hand after a refusal (the order's data corrected)
@@ -179,6 +180,7 @@ func TestAValidCommandSentByHandAfterARefusalIsCarriedOut(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, names, stream)
 	}
+	s.verifyRebuild(t)
 }
 
 // A payments.refund command sent by hand, refused by the payment service's contract and

@@ -576,6 +576,7 @@ func TestARefundStripeRefusesForGoodOpensATicket(t *testing.T) {
 	assert.Zero(t, dead, "the refund command is answered, not left for an operator to find")
 	_, body := s.raw(t, s.orders+"/api/orders/"+id+"/events", operator())
 	assert.NotContains(t, body, `"order.payment_refunded.v1"`, "nothing was given back")
+	s.verifyRebuild(t)
 }
 
 // A refund Stripe refuses until a person mends the cause (a balance too low) is
@@ -618,6 +619,7 @@ func TestARefundRefusedUntilTheBalanceIsToppedUpIsMadeWhenReDriven(t *testing.T)
 		assert.NotEqual(t, made.IdempotencyKey, refused.IdempotencyKey, "no key Stripe refused under is asked again")
 	}
 	assert.Regexp(t, `^payment `+pi+` completed for an order already cancelled: refunded as re_`, s.oneRefundTicket(t, id))
+	s.verifyRebuild(t)
 }
 
 // oneRefundTicket checks that the order records one refund and has one support ticket,
@@ -709,6 +711,7 @@ func TestEveryRefundStripeReportsOfAPaymentIsRecordedOnce(t *testing.T) {
 	}
 	assert.InDelta(t, 100.00, given, 0.001, "the order's refunds add up to what Stripe refunded: %+v", o.Refunds)
 	s.waitTicket(t, id, "refunded_outside")
+	s.verifyRebuild(t)
 }
 
 // refundParts is what the order's refund events record, in order: each refund's payment,
@@ -813,6 +816,7 @@ func TestARefundAskedForAfterAPartRefundedAtStripeGivesBackTheRest(t *testing.T)
 	require.Equal(t, http.StatusAccepted, status, "%v", answer)
 	assert.Len(t, s.refundParts(t, id), 2, "the order's refunds add up to what Stripe refunded, 100.00")
 	assert.Len(t, mock.Requests("/v1/refunds"), 1)
+	s.verifyRebuild(t)
 }
 
 // A payment Ordermill asks to refund that Stripe shows refunded in full already (a person
@@ -848,6 +852,7 @@ func TestARefundAskedForOfAPaymentRefundedInFullAtStripeAsksNothing(t *testing.T
 	var dead int
 	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT count(*) FROM dead_letters`).Scan(&dead))
 	assert.Zero(t, dead)
+	s.verifyRebuild(t)
 }
 
 // stripeRefundID is the id of the refund object stripe-mock answered call with.
