@@ -501,6 +501,33 @@ func (o *Order) RefundAdds(paymentID string, total Cents) bool {
 	return known && (given == 0 || total > given)
 }
 
+// RefundedPayment is what is given back of one payment of the order so far, all its
+// refunds together: what the payment provider shows refunded of it (Stripe's
+// amount_refunded), where Refunds lists each part. Amount is 0 when a refund of it did not
+// say its amount (the payment given back whole).
+type RefundedPayment struct {
+	PaymentID string
+	Amount    Cents
+	Currency  string
+}
+
+// RefundedPayments lists each payment of the order given back, in whole or in part, once,
+// in the order of its first refund, with what is refunded of it so far.
+func (o *Order) RefundedPayments() []RefundedPayment {
+	var out []RefundedPayment
+	for _, r := range o.Refunds {
+		if slices.ContainsFunc(out, func(p RefundedPayment) bool { return p.PaymentID == r.PaymentID }) {
+			continue
+		}
+		p := RefundedPayment{PaymentID: r.PaymentID, Currency: r.Currency}
+		if given, known := o.RefundedOf(r.PaymentID); known {
+			p.Amount = given
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // RefundedOf is what the order records given back of payment paymentID, and whether every
 // refund of it said its amount (one that did not gave the payment back whole, and nothing
 // of it is left).

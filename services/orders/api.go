@@ -211,14 +211,14 @@ func viewOrder(o *order.Order) orderView {
 			rv.Amount = &a
 		}
 		v.Refunds = append(v.Refunds, rv)
-		if !slices.ContainsFunc(v.RefundedPayments, func(p refundedPayment) bool { return p.PaymentID == r.PaymentID }) {
-			p := refundedPayment{PaymentID: r.PaymentID, Currency: r.Currency}
-			if given, known := o.RefundedOf(r.PaymentID); known {
-				a := amount(given, r.Currency)
-				p.Amount = &a
-			}
-			v.RefundedPayments = append(v.RefundedPayments, p)
+	}
+	for _, r := range o.RefundedPayments() {
+		p := refundedPayment{PaymentID: r.PaymentID, Currency: r.Currency}
+		if r.Amount > 0 {
+			a := amount(r.Amount, r.Currency)
+			p.Amount = &a
 		}
+		v.RefundedPayments = append(v.RefundedPayments, p)
 	}
 	for _, it := range o.Items {
 		iv := itemView{SKU: it.SKU, Name: it.Name, Quantity: it.Quantity}

@@ -59,6 +59,15 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		ui.Field{Label: "Payment", Value: o.PaymentID},
 		ui.Field{Label: "Failure", Value: o.PaymentFailReason},
 	)
+	// What is given back of each payment, its refunds together, as the operator's view
+	// says it (refundedPayments); the timeline tells each refund.
+	for _, r := range o.RefundedPayments() {
+		given := "in full"
+		if r.Amount > 0 {
+			given = r.Amount.Text(r.Currency)
+		}
+		d.Payment = append(d.Payment, ui.Field{Label: "Refunded", Value: given + " of " + r.PaymentID})
+	}
 	d.Shipment = nonEmpty(
 		ui.Field{Label: "Reservation", Value: o.ReservationID},
 		ui.Field{Label: "Reservation failed", Value: o.ReservationFailed},
