@@ -445,7 +445,12 @@ func applyPayment(o *order.Order, wh PaymentWebhook, refunding []string) []Effec
 }
 
 func createShipment(in Input) ([]Effect, error) {
-	o := in.Order
+	return []Effect{SendCommand{Topic: shipping.CommandsTopic, Name: shipping.CreateShipmentName, Data: shipmentOf(in.Order)}}, nil
+}
+
+// shipmentOf is the shipment order o asks the delivery service for: its items, to its
+// shipping address.
+func shipmentOf(o *order.Order) shipping.CreateShipment {
 	cmd := shipping.CreateShipment{OrderID: o.ID}
 	if a := o.ShippingAddress; a != nil {
 		clean := func(part string) string { return limits.AddressPart("", part).Clean() } // as in createPaymentSession
@@ -455,7 +460,7 @@ func createShipment(in Input) ([]Effect, error) {
 	for _, it := range o.Items {
 		cmd.Lines = append(cmd.Lines, shipping.Line{SKU: it.SKU, Quantity: it.Quantity})
 	}
-	return []Effect{SendCommand{Topic: shipping.CommandsTopic, Name: shipping.CreateShipmentName, Data: cmd}}, nil
+	return cmd
 }
 
 // onShipmentCreated records the delivery service's shipment on an order that waits for
@@ -477,14 +482,26 @@ func createShipment(in Input) ([]Effect, error) {
 // service before the cancel, meet the hand booking still booked, and book nothing: the
 // ShipmentCancelled that follows finds the order waiting for its shipment, and it asks
 // again (the ShipmentCancelled rule). One booked by hand while the order waits for its
-// shipment (paid, not booked yet) is the order's, as one booked after a refusal is. Any
-// other status has its own shipment, the only one the delivery service keeps for it (a
-// hand booking of it answers with that one, and appends nothing): a ShipmentCreated then
-// is that shipment's, recorded already.
+// shipment (paid, not booked yet) is the order's when it carries the order's lines and
+// address, and so is any booked after a refusal (a person's correction, which differs
+// from the order by its nature). One of other lines or address is called off, and the
+// order's own is booked in its place once the cancel is done (the ShipmentCancelled
+// rule): recorded (until 2026-12-07), the courier carried the operator's goods to the
+// operator's address for the order, and nobody was told. The workflow's own booking
+// meets it first (it was sent with the payment) and is refused (shipment.refused.v1,
+// naming it), so the order's shipment_refused ticket tells what happened. A
+// ShipmentCreated of a release before 2026-12-07 names no lines: it is recorded, as
+// then. Any other status has its own shipment, the only one the delivery service keeps
+// for it (a hand booking of it answers with that one, and appends nothing, or is
+// refused): a ShipmentCreated then is that shipment's, recorded already.
 func onShipmentCreated(in Input, ev shipping.ShipmentCreated) ([]Effect, error) {
 	o := in.Order
 	switch s := o.Status; {
 	case s.Accepts(order.CmdCreateShipment):
+		if diff := shipping.Differences(ev.Parcel(), shipmentOf(o)); ev.Lines != nil && diff != nil && !slices.Contains(o.SupportTickets, TicketShipmentRefused) {
+			return []Effect{cancelShipment(ev, fmt.Sprintf("order %s: booked with other lines or address than the order's (%s): its shipment is booked by its workflow",
+				s, strings.Join(diff, "; ")))}, nil
+		}
 		return []Effect{RecordShipment{ShipmentID: ev.ShipmentID, Carrier: ev.Carrier, TrackingNumber: ev.TrackingNumber}}, nil
 	case s.CanReach(order.StatusAwaitingShipment):
 		return []Effect{cancelShipment(ev, fmt.Sprintf("order %s: its shipment is booked by its workflow once it is paid", s))}, nil
@@ -497,10 +514,17 @@ func onShipmentCreated(in Input, ev shipping.ShipmentCreated) ([]Effect, error) 
 // onShipmentRefused hands the order whose shipment the delivery service refused by its
 // contract (an order an earlier release accepted, whose data a tightened check refuses) to
 // a person: it is paid, so it cannot be cancelled, and nothing will ship it. A
-// shipment_refused ticket says why, as a failed delivery's ticket does.
+// shipment_refused ticket says why, as a failed delivery's ticket does. A refusal naming
+// a shipment met one booked by hand with other lines or address, which the saga calls
+// off (onShipmentCreated): the order's own is booked once it is, and the ticket closed,
+// unless the courier had collected it.
 func onShipmentRefused(_ Input, ev shipping.ShipmentRefused) ([]Effect, error) {
-	return []Effect{OpenTicket{Kind: TicketShipmentRefused, Reason: "the delivery service refused the order's shipment: " + ev.Reason +
-		"; the order is paid and stays awaiting_shipment: ship it by hand, or refund it"}}, nil
+	next := "; the order is paid and stays awaiting_shipment: ship it by hand, or refund it"
+	if ev.ShipmentID != "" {
+		next = fmt.Sprintf("; the workflow calls shipment %s off and books the order's own in its place, which closes this ticket: "+
+			"if the courier has collected it already, the order is paid and stays awaiting_shipment: ship it by hand, or refund it", ev.ShipmentID)
+	}
+	return []Effect{OpenTicket{Kind: TicketShipmentRefused, Reason: "the delivery service refused the order's shipment: " + ev.Reason + next}}, nil
 }
 
 // onDeliveryWebhook applies a courier update while the order waits for delivery, and

@@ -418,6 +418,19 @@ func shipmentCreatedMsg() Message {
 	return msg(shipping.ShipmentCreatedName, shipping.ShipmentCreated{OrderID: testOrderID, ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1"})
 }
 
+// smallParcel is what shipSmall asks the delivery service to carry.
+func smallParcel() (*shipping.Address, []shipping.Line) {
+	return &shipping.Address{Name: "Alice", Line1: "1 Main St", Line2: "Apt 2", City: "Springfield", PostalCode: "12345", Country: "US"},
+		[]shipping.Line{{SKU: "SKU-A", Quantity: 2}, {SKU: "SKU-B", Quantity: 1}}
+}
+
+// shipmentCarrying is shipmentCreatedMsg naming what the shipment carries, as the
+// delivery service reports it since 2026-12-07.
+func shipmentCarrying(address *shipping.Address, lines ...shipping.Line) Message {
+	return msg(shipping.ShipmentCreatedName, shipping.ShipmentCreated{OrderID: testOrderID, ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1",
+		Address: address, Lines: lines})
+}
+
 // ---------------------------------------------------------------------------
 // Effects are plain values: a case lists the ones it expects, compared with assert.Equal.
 // ---------------------------------------------------------------------------
@@ -1350,11 +1363,61 @@ func TestProcessOrderShipping(t *testing.T) {
 			want:    []Effect{RecordShipment{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1"}},
 			records: []order.Event{order.ShipmentCreated{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1", At: testRunAt}},
 		},
+		{
+			name:  "shipment created while awaiting shipment carrying the order's parcel records it, its lines split otherwise",
+			steps: atAwaitingShipment,
+			msg: func() Message {
+				address, _ := smallParcel()
+				return shipmentCarrying(address, shipping.Line{SKU: "SKU-B", Quantity: 1}, shipping.Line{SKU: "SKU-A", Quantity: 1}, shipping.Line{SKU: "SKU-A", Quantity: 1})
+			}(),
+			want:    []Effect{RecordShipment{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1"}},
+			records: []order.Event{order.ShipmentCreated{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1", At: testRunAt}},
+		},
+		// A shipment booked by hand with other lines or another address while the paid order
+		// waited for its own was recorded as the order's: the courier carried the operator's
+		// parcel, and nobody was told. It is called off, and the order's own booked in its
+		// place once it is (the ShipmentCancelled rule).
+		{
+			name:  "shipment booked by hand with other lines while awaiting shipment is called off",
+			steps: atAwaitingShipment,
+			msg: func() Message {
+				address, _ := smallParcel()
+				return shipmentCarrying(address, shipping.Line{SKU: "SKU-A", Quantity: 2})
+			}(),
+			want: []Effect{cancelShipmentFx("order awaiting_shipment: booked with other lines or address than the order's (SKU-B: 0 in the shipment, 1 asked): its shipment is booked by its workflow")},
+		},
+		{
+			name:  "shipment booked by hand to another address while awaiting shipment is called off",
+			steps: atAwaitingShipment,
+			msg: func() Message {
+				address, lines := smallParcel()
+				address.City = "Shelbyville"
+				return shipmentCarrying(address, lines...)
+			}(),
+			want: []Effect{cancelShipmentFx("order awaiting_shipment: booked with other lines or address than the order's (address.city): its shipment is booked by its workflow")},
+		},
+		{
+			name:    "shipment booked by hand with other lines after a refusal records it: an operator corrected the command",
+			steps:   path(atAwaitingShipment, ticketStep(TicketShipmentRefused, refusedShipmentReason)),
+			msg:     shipmentCarrying(nil, shipping.Line{SKU: "SKU-A", Quantity: 2}),
+			want:    []Effect{RecordShipment{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1"}},
+			records: []order.Event{order.ShipmentCreated{ShipmentID: "shp-1", Carrier: "DHL", TrackingNumber: "TRK-1", At: testRunAt}},
+		},
 		{name: "shipment created again does nothing", steps: atAwaitingDelivery, msg: shipmentCreatedMsg()},
 		{
 			name:  "shipment refused while awaiting shipment hands the paid order to a person",
 			steps: atAwaitingShipment, msg: shipmentRefusedMsg(),
 			want: []Effect{ticket(TicketShipmentRefused, refusedShipmentReason)},
+		},
+		{
+			name:  "shipment refused for a booking by hand of other lines says the workflow books the order's own",
+			steps: atAwaitingShipment,
+			msg: msg(shipping.ShipmentRefusedName, shipping.ShipmentRefused{OrderID: testOrderID, ShipmentID: "shp-1",
+				Reason: "order ord-1 already has a shipment shp-1 (created) of other lines or address, and an order is shipped once: SKU-B: 0 in the shipment, 1 asked"}),
+			want: []Effect{ticket(TicketShipmentRefused, "the delivery service refused the order's shipment: order ord-1 already has a shipment shp-1 (created) "+
+				"of other lines or address, and an order is shipped once: SKU-B: 0 in the shipment, 1 asked; the workflow calls shipment shp-1 off and books "+
+				"the order's own in its place, which closes this ticket: if the courier has collected it already, the order is paid and stays awaiting_shipment: "+
+				"ship it by hand, or refund it")},
 		},
 		{name: "shipment refused once the shipment is recorded does nothing", steps: atAwaitingDelivery, msg: shipmentRefusedMsg()},
 		// A shipment booked by hand (the delivery service's procedure) for an order that does

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ordermill/ordermill/domain/apperr"
+	"github.com/ordermill/ordermill/domain/inventory"
 	"github.com/ordermill/ordermill/domain/limits"
 )
 
@@ -98,21 +99,74 @@ func (c CreateShipment) Validate() error {
 }
 
 // ShipmentCreated records that the courier accepted the parcel and gives the customer
-// something to track.
+// something to track. Address and Lines are what the parcel carries, so that the saga can
+// tell a booking by hand of other goods or another address than its order's (Differences)
+// from the order's own; an event of a release before 2026-12-07 has neither.
 type ShipmentCreated struct {
-	OrderID        string `json:"orderId"`
-	ShipmentID     string `json:"shipmentId"`
-	Carrier        string `json:"carrier"`
-	TrackingNumber string `json:"trackingNumber"`
+	OrderID        string   `json:"orderId"`
+	ShipmentID     string   `json:"shipmentId"`
+	Carrier        string   `json:"carrier"`
+	TrackingNumber string   `json:"trackingNumber"`
+	Address        *Address `json:"address,omitempty"`
+	Lines          []Line   `json:"lines,omitempty"`
+}
+
+// Parcel is what the shipment ev reports carries, as the command that would book it.
+func (ev ShipmentCreated) Parcel() CreateShipment {
+	return CreateShipment{OrderID: ev.OrderID, Address: ev.Address, Lines: ev.Lines}
+}
+
+// Differences names what a shipment booked as booked carries otherwise than asked asks
+// for: each SKU whose total quantity differs ("SKU-1: 2 in the shipment, 1 asked"), in SKU
+// order, then each part of the address that differs ("address.city"). None when they
+// carry the same: lines are compared per SKU, however they are split or ordered, and an
+// address part without the spaces around it, no address reading as one of empty parts.
+// A shipment is booked once an order, so a command that meets one booked otherwise must
+// not be answered with it (the delivery service refuses it).
+func Differences(booked, asked CreateShipment) []string {
+	var diff []string
+	for _, d := range inventory.Differences(inventoryLines(booked.Lines), inventoryLines(asked.Lines)) {
+		diff = append(diff, fmt.Sprintf("%s: %d in the shipment, %d asked", d.SKU, d.A, d.B))
+	}
+	a, b := booked.Address.parts(), asked.Address.parts()
+	for i, name := range addressParts {
+		if strings.TrimSpace(a[i]) != strings.TrimSpace(b[i]) {
+			diff = append(diff, "address."+name)
+		}
+	}
+	return diff
+}
+
+// addressParts names the parts of an Address as its JSON does, in the order parts lists them.
+var addressParts = [...]string{"name", "line1", "line2", "city", "postalCode", "country"}
+
+// parts are a's parts in addressParts' order; all empty for no address.
+func (a *Address) parts() [len(addressParts)]string {
+	if a == nil {
+		return [len(addressParts)]string{}
+	}
+	return [...]string{a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country}
+}
+
+// inventoryLines are lines as the warehouse's contract counts them, per SKU.
+func inventoryLines(lines []Line) []inventory.Line {
+	out := make([]inventory.Line, len(lines))
+	for i, l := range lines {
+		out[i] = inventory.Line{SKU: l.SKU, Quantity: l.Quantity}
+	}
+	return out
 }
 
 // ShipmentRefused records that the service refused an order's CreateShipment by this
-// contract (Validate): an order an earlier release accepted, or a command written by hand.
-// The order waits for its shipment, so it is answered, once an order, as the warehouse
-// answers a reservation it refuses; nothing is booked.
+// contract (Validate): an order an earlier release accepted, or a command written by hand;
+// or because the command met the order's shipment booked with other lines or address
+// (Differences: a booking by hand), which ShipmentID then names. The order waits for its
+// shipment, so it is answered, once a command, as the warehouse answers a reservation it
+// refuses; nothing is booked.
 type ShipmentRefused struct {
-	OrderID string `json:"orderId"`
-	Reason  string `json:"reason"`
+	OrderID    string `json:"orderId"`
+	ShipmentID string `json:"shipmentId,omitempty"`
+	Reason     string `json:"reason"`
 }
 
 // MessageName is the name ShipmentRefused travels under, so a consumer can subscribe by type.

@@ -85,6 +85,16 @@ func TestWireFormat(t *testing.T) {
 	b, err = json.Marshal(shipping.ShipmentCreated{OrderID: "o1", ShipmentID: "s", Carrier: "c", TrackingNumber: "t"})
 	assert.NoError(t, err)
 	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","carrier":"c","trackingNumber":"t"}`, string(b))
+	b, err = json.Marshal(shipping.ShipmentCreated{OrderID: "o1", ShipmentID: "s", Carrier: "c", TrackingNumber: "t", Address: valid().Address, Lines: valid().Lines})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","carrier":"c","trackingNumber":"t",`+
+		`"address":{"name":"Ann","line1":"1 Road","city":"Paris","postalCode":"75001","country":"FR"},"lines":[{"sku":"MUG","quantity":1}]}`, string(b))
+	b, err = json.Marshal(shipping.ShipmentRefused{OrderID: "o1", Reason: "r"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","reason":"r"}`, string(b))
+	b, err = json.Marshal(shipping.ShipmentRefused{OrderID: "o1", ShipmentID: "s", Reason: "r"})
+	assert.NoError(t, err)
+	assert.JSONEq(t, `{"orderId":"o1","shipmentId":"s","reason":"r"}`, string(b))
 	assert.Equal(t, "shipment-o1", shipping.StreamID("o1"))
 	b, err = json.Marshal(shipping.CancelShipment{OrderID: "o1", Reason: "r"})
 	assert.NoError(t, err)
@@ -104,4 +114,29 @@ func TestCancelShipmentValidate(t *testing.T) {
 	assert.Equal(t, "reason", apperr.ErrorField(shipping.CancelShipment{OrderID: "o1", Reason: strings.Repeat("r", 1001)}.Validate()))
 	assert.NoError(t, shipping.CancelShipment{OrderID: "o1", ShipmentID: "shp_1", Reason: "order cancelled"}.Validate())
 	assert.Equal(t, "shipmentId", apperr.ErrorField(shipping.CancelShipment{OrderID: "o1", ShipmentID: strings.Repeat("s", 1001)}.Validate()))
+}
+
+// A shipment of the parcel a command asks for differs in nothing, however its lines are
+// split or ordered and whatever spaces surround its address's parts, so that a command
+// that comes again is answered with its own shipment; anything else is named.
+func TestDifferences(t *testing.T) {
+	same := valid()
+	same.Lines = []shipping.Line{{SKU: "TEA", Quantity: 2}, {SKU: "MUG", Quantity: 1}, {SKU: "TEA", Quantity: 1}}
+	asked := valid()
+	asked.Lines = []shipping.Line{{SKU: "MUG", Quantity: 1}, {SKU: "TEA", Quantity: 3}}
+	same.Address.Name, same.Address.City = " Ann", "Paris "
+	assert.Nil(t, shipping.Differences(same, asked))
+	assert.Nil(t, shipping.Differences(asked, asked))
+
+	none := shipping.CreateShipment{OrderID: "o1", Lines: asked.Lines}
+	assert.Nil(t, shipping.Differences(none, shipping.CreateShipment{OrderID: "o1", Address: &shipping.Address{Line2: " "}, Lines: asked.Lines}),
+		"no address is one of empty parts")
+	assert.Equal(t, []string{"address.name", "address.line1", "address.city", "address.postalCode", "address.country"},
+		shipping.Differences(none, asked))
+
+	other := valid()
+	other.Lines = []shipping.Line{{SKU: "TEA", Quantity: 1}, {SKU: "CUP", Quantity: 4}}
+	other.Address.Line2, other.Address.Country = "Flat 3", "fr"
+	assert.Equal(t, []string{"CUP: 4 in the shipment, 0 asked", "MUG: 0 in the shipment, 1 asked", "TEA: 1 in the shipment, 3 asked",
+		"address.line2", "address.country"}, shipping.Differences(other, asked))
 }

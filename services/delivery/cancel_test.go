@@ -149,6 +149,7 @@ func TestAShipmentCalledOffIsBookedAnew(t *testing.T) {
 		require.Equal(t, []string{shipping.ShipmentCreatedName, shipping.ShipmentCancelledName, shipping.ShipmentCreatedName}, names, orderID)
 		var ev shipping.ShipmentCreated
 		require.NoError(t, json.Unmarshal(recs[2].Payload, &ev))
-		assert.Equal(t, shipping.ShipmentCreated{OrderID: orderID, ShipmentID: sh.ShipmentID, Carrier: Carrier, TrackingNumber: sh.TrackingNumber}, ev)
+		assert.Equal(t, shipping.ShipmentCreated{OrderID: orderID, ShipmentID: sh.ShipmentID, Carrier: Carrier, TrackingNumber: sh.TrackingNumber,
+			Address: ordered(orderID).Address, Lines: ordered(orderID).Lines}, ev)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -211,7 +212,8 @@ type Shipment struct {
 // CreateShipment books the order's shipment in tx and appends ShipmentCreated, or, when the
 // order already has one not called off, returns it (created false) and appends nothing: at
 // most one shipment per order to carry, even under concurrent or redelivered commands. One
-// called off (StatusCancelled) is booked anew. tx should be READ COMMITTED, so a call that
+// of other lines or address is a conflict naming the difference (repeated). One called
+// off (StatusCancelled) is booked anew. tx should be READ COMMITTED, so a call that
 // waited on a concurrent creator can see its shipment.
 func (s *Service) CreateShipment(ctx context.Context, tx pgx.Tx, cmd shipping.CreateShipment) (Shipment, bool, error) {
 	return s.createShipmentAs(ctx, tx, eventstore.Metadata{CorrelationID: cmd.OrderID}, cmd)
@@ -253,6 +255,51 @@ func (s *Service) refuseShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 	return err
 }
 
+// repeated answers a command for an order whose shipment sh is booked, not called off:
+// nothing when the command asks for its lines and address (a retry, a redelivered
+// command: shipping.Differences), else a conflict naming the difference, for the order
+// is shipped once and the command's lines or address would be ignored. It is what a
+// booking by hand of other goods or another address than the order's meets: the saga's
+// own command, which was answered with that booking, and the courier carried the
+// operator's parcel for the order (until 2026-12-07).
+func repeated(sh Shipment, cmd shipping.CreateShipment) error {
+	diff := shipping.Differences(shipping.CreateShipment{OrderID: sh.OrderID, Address: sh.Address, Lines: sh.Lines}, cmd)
+	if diff == nil {
+		return nil
+	}
+	return apperr.Errorf(apperr.CodeConflict, "order %s already has a shipment %s (%s) of other lines or address, and an order is shipped once: %s",
+		sh.OrderID, sh.ShipmentID, sh.Status, strings.Join(diff, "; "))
+}
+
+// refuseRepeated answers a command on the log (meta names it as the causation, which a
+// procedure call does not) that meets the order's shipment sh of other lines or address
+// (repeated, refused) with ShipmentRefused naming sh, after what the order's shipment
+// stream holds, so the saga hands the order to a person rather than take the parcel as
+// its own. It is answered once a command: unless the stream shows this very command
+// answered (the log delivering it again), as the warehouse's toldAgain; the read is the
+// refusal's alone, a command that meets its own shipment costs none.
+func (s *Service) refuseRepeated(ctx context.Context, tx pgx.Tx, meta eventstore.Metadata, sh Shipment, refused error, known knownShipments) error {
+	events, err := eventstore.Load(ctx, tx, shipping.StreamID(sh.OrderID))
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		if e.Metadata.CausationID == meta.CausationID {
+			return nil
+		}
+	}
+	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(sh.OrderID)}, known.versions[sh.OrderID], meta,
+		eventstore.Event{Name: shipping.ShipmentRefusedName, Data: shipping.ShipmentRefused{OrderID: sh.OrderID, ShipmentID: sh.ShipmentID, Reason: apperr.ErrorMessage(refused)}})
+	if err != nil {
+		return err
+	}
+	known.versions[sh.OrderID]++
+	eventstore.OnCommit(ctx, func() {
+		s.logger.WarnContext(ctx, "delivery: shipment refused", append(logging.Order(sh.OrderID), "shipment_id", sh.ShipmentID, "err", refused)...)
+	})
+	return nil
+}
+
 // createShipment is CreateShipment for a valid cmd, with the metadata of what it appends,
 // and what the caller knows of the order's shipment and shipment stream (known, which
 // must have read the order). The shipment's event follows what the stream holds: a
@@ -269,7 +316,11 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 	// A redelivered command finds its shipment before anything is written: on the
 	// consumer's pipeline the insert's outcome is known only at the commit.
 	if found := known.shipments[cmd.OrderID]; found != nil && found.Status != StatusCancelled {
-		return *found, false, nil
+		err := repeated(*found, cmd)
+		if err != nil && meta.CausationID != "" {
+			return *found, false, s.refuseRepeated(ctx, tx, meta, *found, err, known)
+		}
+		return *found, false, err
 	}
 	now := s.now()
 	tracking, err := trackingNumber()
@@ -311,7 +362,10 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 			// Only possible under a snapshot older than the winner's commit; retrying sees it.
 			return Shipment{}, false, apperr.Errorf(apperr.CodeConflict, "a shipment for order %s is being created concurrently; retry", cmd.OrderID)
 		}
-		return existing, false, err
+		if err != nil {
+			return Shipment{}, false, err
+		}
+		return existing, false, repeated(existing, cmd)
 	}
 	_, err = eventstore.Append(ctx, tx, eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(cmd.OrderID)}, known.versions[cmd.OrderID], meta,
 		eventstore.Event{Name: shipping.ShipmentCreatedName, Data: shipping.ShipmentCreated{
@@ -319,6 +373,8 @@ func (s *Service) createShipment(ctx context.Context, tx pgx.Tx, meta eventstore
 			ShipmentID:     sh.ShipmentID,
 			Carrier:        sh.Carrier,
 			TrackingNumber: sh.TrackingNumber,
+			Address:        sh.Address,
+			Lines:          sh.Lines,
 		}})
 	if err != nil {
 		return Shipment{}, false, err

@@ -27,6 +27,21 @@ func TestShipmentHTTP(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code, "a repeat finds the existing shipment")
 	assert.Equal(t, created.ShipmentID, decode[delivery.Shipment](t, rec).ShipmentID)
 
+	// A booking of other lines or another address is a conflict naming what differs: the
+	// order is shipped once (it was answered 200 with the shipment it did not ask for).
+	// Lines split otherwise and an address's parts with spaces around them are the same.
+	rec = postJSON(t, h, "/api/shipments", `{"orderId":"ord-9","address":{"name":"Bo","line1":"2 Lane","city":"Bergen","postalCode":"0150","country":"NO"},`+
+		`"lines":[{"sku":"MUG","quantity":2},{"sku":"TEA","quantity":1}]}`)
+	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
+	conflict := decode[httpx.ErrorBody](t, rec)
+	assert.Equal(t, "conflict", conflict.Error.Code)
+	assert.Equal(t, "order ord-9 already has a shipment "+created.ShipmentID+" (created) of other lines or address, and an order is shipped once: "+
+		"MUG: 1 in the shipment, 2 asked; TEA: 0 in the shipment, 1 asked; address.city", conflict.Error.Message)
+	rec = postJSON(t, h, "/api/shipments", `{"orderId":"ord-9","address":{"name":"Bo ","line1":" 2 Lane","city":"Oslo","postalCode":"0150","country":"NO"},`+
+		`"lines":[{"sku":"MUG","quantity":1}]}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, created.ShipmentID, decode[delivery.Shipment](t, rec).ShipmentID)
+
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, asOrders(httptest.NewRequest(http.MethodGet, "/api/shipments/ord-9", nil)))
 	require.Equal(t, http.StatusOK, rec.Code)

@@ -73,6 +73,7 @@ func TestCreateShipmentIsAtMostOncePerOrder(t *testing.T) {
 
 	assert.Equal(t, []shipping.ShipmentCreated{{
 		OrderID: "ord-1", ShipmentID: first.ShipmentID, Carrier: delivery.Carrier, TrackingNumber: first.TrackingNumber,
+		Address: command("ord-1").Address, Lines: command("ord-1").Lines,
 	}}, shipmentEvents(t, ctx, pool, "ord-1"))
 }
 
@@ -136,7 +137,8 @@ func TestCreateShipmentCommandOverTheLog(t *testing.T) {
 	assert.Equal(t, "corr-1", got.Metadata.CorrelationID, "the command's correlation id carries over")
 	var ev shipping.ShipmentCreated
 	require.NoError(t, json.Unmarshal(got.Payload, &ev))
-	assert.Equal(t, shipping.ShipmentCreated{OrderID: "ord-1", ShipmentID: sh.ShipmentID, Carrier: delivery.Carrier, TrackingNumber: sh.TrackingNumber}, ev)
+	assert.Equal(t, shipping.ShipmentCreated{OrderID: "ord-1", ShipmentID: sh.ShipmentID, Carrier: delivery.Carrier, TrackingNumber: sh.TrackingNumber,
+		Address: sh.Address, Lines: sh.Lines}, ev)
 	var dead int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM dead_letters`).Scan(&dead))
 	assert.Zero(t, dead)

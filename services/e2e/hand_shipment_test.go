@@ -131,3 +131,75 @@ func TestAShipmentBookedByHandForAnOrderCompletedIsItsOwn(t *testing.T) {
 	assert.Equal(t, handShipment{ShipmentID: o.ShipmentID, Status: shipping.StatusDelivered}, sh)
 	assert.Equal(t, []string{shipping.ShipmentCreatedName}, s.shipmentEvents(t, id))
 }
+
+// pauseDelivery holds the delivery service's command consumer back, as a busy log may,
+// until the returned func is called: it takes the group's lock on each partition of
+// delivery_commands, which the consumer takes before each batch.
+func (s *system) pauseDelivery(t *testing.T) (resume func()) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.db.Begin(ctx)
+	require.NoError(t, err)
+	for _, topic := range eventstore.Partitions(shipping.CommandsTopic) {
+		_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "watermill_offsets:"+topic+":delivery")
+		require.NoError(t, err)
+	}
+	done := false
+	resume = func() {
+		if !done {
+			done = true
+			require.NoError(t, tx.Rollback(ctx))
+		}
+	}
+	t.Cleanup(resume)
+	return resume
+}
+
+// A shipment booked by hand with other lines than its order's, while the order, paid,
+// waited for its workflow's own booking (a probe), was taken as the order's: the saga
+// recorded it, the workflow's booking was answered with it, and the courier would carry
+// the operator's parcel for the order, and nobody was told. The workflow's booking is now
+// refused (shipment.refused.v1 naming the hand booking), the order gets a shipment_refused
+// ticket saying what differs, and the saga calls the hand booking off and books the
+// order's own in its place, which closes the ticket.
+func TestAShipmentBookedByHandOfOtherLinesForAPaidOrderIsNotItsOwn(t *testing.T) {
+	s := start(t, defaultOptions())
+	id := s.placeOrder(t, lowRisk)
+	s.waitStatus(t, id, "awaiting_payment")
+	resume := s.pauseDelivery(t) // the workflow's booking waits on the log
+	s.pay(t, id, "completed")
+	s.waitStatus(t, id, "awaiting_shipment")
+	var hand handShipment
+	require.Equal(t, http.StatusCreated, s.call(t, "POST", s.delivery+"/api/shipments",
+		map[string]any{"orderId": id, "lines": []map[string]any{{"sku": "SKU-001", "quantity": 1}, {"sku": "SKU-002", "quantity": 1}}}, bearer(ordersServiceToken), &hand))
+	resume()
+
+	o := s.waitStatus(t, id, "awaiting_delivery")
+	assert.NotEqual(t, hand.ShipmentID, o.ShipmentID, "the workflow's own booking")
+	var own struct {
+		ShipmentID string
+		Status     string
+		Lines      []shipping.Line
+	}
+	require.Equal(t, http.StatusOK, s.call(t, "GET", s.delivery+"/api/shipments/"+id, nil, bearer(ordersServiceToken), &own))
+	assert.Equal(t, o.ShipmentID, own.ShipmentID)
+	assert.Equal(t, []shipping.Line{{SKU: "SKU-001", Quantity: 2}}, own.Lines, "the order's lines")
+	assert.Equal(t, []string{shipping.ShipmentCreatedName, shipping.ShipmentRefusedName, shipping.ShipmentCancelledName, shipping.ShipmentCreatedName},
+		s.shipmentEvents(t, id))
+
+	var tickets struct {
+		Tickets []struct{ Kind, Status, Reason string } `json:"tickets"`
+	}
+	require.True(t, poll(10*time.Millisecond, func() bool {
+		require.Equal(t, http.StatusOK, s.call(t, "GET", s.orders+"/api/support-tickets?orderId="+id, nil, operator(), &tickets))
+		return len(tickets.Tickets) == 1 && tickets.Tickets[0].Status == "closed"
+	}), "the order's tickets: %+v", tickets)
+	assert.Equal(t, "shipment_refused", tickets.Tickets[0].Kind)
+	assert.Contains(t, tickets.Tickets[0].Reason, "order "+id+" already has a shipment "+hand.ShipmentID+" (created) of other lines or address, and an order is shipped once: "+
+		"SKU-001: 1 in the shipment, 2 asked; SKU-002: 1 in the shipment, 0 asked")
+
+	s.courier(t, id, "delivered")
+	s.waitStatus(t, id, "completed")
+	s.waitLag(t, "orders", s.orders)
+	assert.Zero(t, s.storedRows(t)["dead_letters"])
+}

@@ -58,8 +58,10 @@ func (r *contractRun) deliveryAPI(t *testing.T, late string) {
 		"address": map[string]string{"name": "Zoe", "line1": "1 Main St", "city": "Lyon", "postalCode": "69001", "country": "FR"}}
 	api.want(t, http.StatusCreated, "POST", s.delivery+"/api/shipments", shipment, svc)
 	// The repeat is asked of a placed order's shipment, which its workflow keeps: the
-	// workflow calls the booking above off, and one called off is booked anew (201).
-	api.want(t, http.StatusOK, "POST", s.delivery+"/api/shipments", map[string]any{"orderId": late, "lines": shipment["lines"]}, svc)
+	// workflow calls the booking above off, and one called off is booked anew (201). A
+	// repeat of other lines than the order's (lowRisk's) is a conflict.
+	api.want(t, http.StatusOK, "POST", s.delivery+"/api/shipments", map[string]any{"orderId": late, "lines": []map[string]any{{"sku": "SKU-001", "quantity": 2}}}, svc)
+	api.want(t, http.StatusConflict, "POST", s.delivery+"/api/shipments", map[string]any{"orderId": late, "lines": shipment["lines"]}, svc)
 	api.want(t, http.StatusBadRequest, "POST", s.delivery+"/api/shipments", map[string]any{"orderId": none}, svc)
 	api.want(t, http.StatusUnauthorized, "POST", s.delivery+"/api/shipments", shipment, nil)
 	api.want(t, http.StatusOK, "GET", s.delivery+"/api/shipments/"+late, nil, svc)
