@@ -215,3 +215,51 @@ func TestASessionRefusedUntilMendedIsOpenedOnceAskedAgain(t *testing.T) {
 	require.Len(t, recs, 1)
 	assert.Equal(t, payment.SessionCreatedName, recs[0].Name)
 }
+
+// A 500 says nothing of what Stripe did: it may have made the refund before it failed.
+// Whatever key the next try would ask under, it asks nothing: it reads the charge first,
+// finds it refunded in full by the refund the order's metadata names (the refund asks for
+// the rest), and records that one; nothing is refunded twice.
+func TestARefundStripeMadeAndFailedIsNotMadeTwice(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	r := payment.Refund{OrderID: "o-made", PaymentID: "pi_made", Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
+	try := func() error {
+		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+			return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-made", payment.RefundName, r)})
+		})
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) })
+	}
+	mock.PaymentIntent(r.PaymentID, r.OrderID)
+	mock.Charge(r.PaymentID, 100_00, 0, "usd")
+	mock.RefuseRefund(r.PaymentID, stripemock.Refusal{Status: http.StatusInternalServerError, Type: "api_error", Message: "An unknown error occurred", Made: true})
+	err := try()
+	require.Error(t, err)
+	assert.True(t, eventstore.IsOutage(err), "Stripe down: %v", err)
+	require.NoError(t, try())
+
+	require.Len(t, mock.Requests("/v1/refunds"), 1, "no refund asked again, under any key: the charge read shows the one made")
+	var charge struct {
+		LatestCharge struct {
+			AmountRefunded int64 `json:"amount_refunded"`
+			Refunds        struct {
+				Data []struct{ ID string }
+			}
+		} `json:"latest_charge"`
+	}
+	reads := mock.Requests("/v1/payment_intents/" + r.PaymentID)
+	require.NoError(t, json.Unmarshal(reads[len(reads)-1].Response, &charge))
+	require.Len(t, charge.LatestCharge.Refunds.Data, 1, "refunded once")
+	assert.Equal(t, int64(100_00), charge.LatestCharge.AmountRefunded)
+	var refundID string
+	var amount int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT refund_id, amount FROM payments.refunds WHERE payment_id = $1`, r.PaymentID).Scan(&refundID, &amount))
+	assert.Equal(t, charge.LatestCharge.Refunds.Data[0].ID, refundID, "the refund Stripe made at its 500 is the one recorded")
+	assert.Equal(t, int64(100_00), amount)
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID(r.OrderID))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, payment.RefundedName, recs[0].Name)
+}

@@ -53,10 +53,13 @@ type Server struct {
 
 // Refusal is an error Stripe answers a call with instead of the object asked for.
 type Refusal struct {
-	Status  int    // the HTTP status: 400, 401, 403, 404 …
+	Status  int    // the HTTP status: 400, 401, 403, 404, 500 (type api_error), 503 …
 	Type    string // the error's type; invalid_request_error when empty
 	Code    string // the error's code (charge_disputed, resource_missing …); Stripe gives some none
 	Message string
+	// Made makes a refund refused so made all the same, kept on its charge (Charge), as
+	// Stripe may have made it before it failed with a 500: its answer says nothing of it.
+	Made bool
 }
 
 // RefuseRead makes reading the payment intent id (GET /v1/payment_intents/{id}) answered
@@ -69,7 +72,8 @@ func (s *Server) RefuseRead(id string, refusal Refusal) {
 }
 
 // RefuseRefund makes a refund of the payment intent id (POST /v1/refunds) answered with
-// refusal, as Stripe refuses one of a disputed charge, or one its key may not make.
+// refusal, as Stripe refuses one of a disputed charge, or one its key may not make, or
+// fails with a 500, having made it or not (Made).
 func (s *Server) RefuseRefund(id string, refusal Refusal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -87,7 +91,8 @@ func (s *Server) RefuseSession(orderID string, refusal Refusal) {
 }
 
 // Mend lifts the refusals registered for id (a payment intent's, an order's session's), as
-// when a person mends their cause (tops the balance up, turns a payment method on). A
+// when a person mends their cause (tops the balance up, turns a payment method on), or
+// as Stripe is well again after a failure of its own. A
 // call asked again under an idempotency key Stripe refused is still answered with that
 // refusal (replay), as Stripe answers it for 24 h; one under a new key is made.
 func (s *Server) Mend(id string) {
@@ -270,12 +275,18 @@ func (s *Server) asRegistered(res *http.Response) error {
 	if res.StatusCode != http.StatusOK {
 		return nil
 	}
+	path := res.Request.URL.Path
+	refunding := path == "/v1/refunds" && res.Request.Method == http.MethodPost
+	form, _ := res.Request.Context().Value(formKey{}).(url.Values)
 	if refusal, refused := s.refusalOf(res); refused {
+		if refusal.Made && refunding {
+			if err := s.refund(res, form); err != nil {
+				return err
+			}
+		}
 		return refuse(res, refusal)
 	}
-	path := res.Request.URL.Path
-	if path == "/v1/refunds" && res.Request.Method == http.MethodPost {
-		form, _ := res.Request.Context().Value(formKey{}).(url.Values)
+	if refunding {
 		return s.refund(res, form)
 	}
 	session, expiring := strings.CutSuffix(path, "/expire")
@@ -475,16 +486,17 @@ func (s *Server) replay(w http.ResponseWriter, call Request) (status int, body [
 }
 
 // keepAnswer keeps the answer to a refund or a session asked under an idempotency key,
-// to replay it. Stripe keeps what an endpoint answered once it began, a refusal (4xx)
-// included, for 24 h; not a failure of its own (5xx), nor what it answers before its
-// idempotency layer: a key it does not take (401, 403), a limit of its rate (429), a
-// request under a key in use by another (409).
+// to replay it. Stripe keeps what an endpoint answered once it began for 24 h, a refusal
+// (4xx) included, and a failure of its own (500, its api_error), whether or not it made
+// the object before failing; not what is answered before its idempotency layer: a key it
+// does not take (401, 403), a limit of its rate (429), a request under a key in use by
+// another (409), a gateway or a load balancer that found no API to ask (502, 503, 504).
 func (s *Server) keepAnswer(call Request) {
 	switch call.Status {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
 		return
 	}
-	if !replays(call) || call.Status >= 500 {
+	if !replays(call) || call.Status > http.StatusInternalServerError {
 		return
 	}
 	s.mu.Lock()
