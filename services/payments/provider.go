@@ -21,10 +21,10 @@ import (
 //
 // Both are asked under the idempotency key of spent, how many keys of the call the
 // provider refused before (ErrKeySpent, recorded by spendKey): a provider that keeps a
-// refusal under its key (Stripe, for 24 h) answers every repeat with it, whatever a
-// person mended meanwhile, and it made nothing under that key, so the next try asks
-// under the next one. A try after no answer, or after a lost commit, asks under the same
-// key as the one before, and meets what the provider made.
+// refusal under its key (Stripe, for 24 h, a 500 of its own too) answers every repeat
+// with it, whatever a person mended meanwhile, so the next try asks under the next one.
+// A try after no answer, or after a lost commit, asks under the same key as the one
+// before, and meets what the provider made.
 type Provider interface {
 	// OpenSession opens the order's checkout session. Asked again for the same command, it
 	// asks the provider the same: a provider that keys a repeated request (Stripe's
@@ -47,8 +47,10 @@ type Provider interface {
 
 // ErrKeySpent marks a provider's refusal of OpenSession or Refund that it keeps under the
 // call's idempotency key, and answers every repeat under it with (Stripe keeps a 4xx
-// answer for 24 h): nothing was made under the key, and the service asks the next try
-// under the next one (spendKey).
+// answer for 24 h, and a 500 of its own, which it replays): the service asks the next try
+// under the next one (spendKey). After a 4xx nothing was made under the key; after a 500
+// a refund may have been, which the next try finds on the charge before it asks, or a
+// session, which nobody was given and which expires unpaid.
 var ErrKeySpent = errors.New("the provider keeps this refusal under the call's idempotency key: the next try asks under a new one")
 
 // spentKeys is how many keys of call (refund, session) of subject the provider refused

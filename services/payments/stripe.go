@@ -20,7 +20,8 @@ import (
 // through stripe-go. Every call carries an idempotency key derived from the order (a
 // session) or the payment (a refund), so a command run again after a lost commit gets
 // Stripe's first answer back instead of a second session or refund; after a refusal
-// Stripe keeps under the key (keepsRefusal), the next key (IdempotencyKeyAfter).
+// Stripe keeps under the key (keepsRefusal), or a failure of its own it replays under it
+// (replayedFailure), the next key (IdempotencyKeyAfter).
 type Stripe struct {
 	client     *stripe.Client
 	successURL string
@@ -68,7 +69,7 @@ func SessionIdempotencyKey(orderID string) string { return "ordermill-checkout-"
 
 // IdempotencyKeyAfter is the key a session or a refund whose first key is key is asked
 // under once Stripe refused it under spent of its keys (ErrKeySpent): key itself, then
-// key-1, key-2 … Stripe keeps a refusal under its key for 24 h, and made nothing under it.
+// key-1, key-2 … Stripe keeps a refusal under its key for 24 h, and a 500 of its own.
 func IdempotencyKeyAfter(key string, spent int) string {
 	if spent == 0 {
 		return key
@@ -103,6 +104,15 @@ func RefundIdempotencyKey(paymentID string) string { return "ordermill-refund-" 
 // It leaves the session's expiry to Stripe (payment.SessionTTL): a time of ours would differ when
 // the command comes again, and Stripe refuses a repeated idempotency key whose parameters
 // differ, so the order could never be paid.
+//
+// Asked under the next key after a 500 Stripe replayed (replayedFailure), it opens a
+// session without looking for one Stripe may have made before failing: that one's URL
+// was never given to anybody (the 500 carries none), so nobody can pay it, and Stripe
+// expires it unpaid within 24 h; its expiry names another session than the order's, and
+// is refused as such (a payment_mismatch ticket, should the order still wait then).
+// Stripe lists no sessions by order (no filter on client_reference_id or metadata), and
+// paging through the account's recent sessions at such a try would cost more than the
+// rare orphan.
 func (s *Stripe) OpenSession(ctx context.Context, cmd payment.CreateSession, spent int) (OpenedSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, callBudget)
 	defer cancel()
@@ -233,10 +243,11 @@ func refundError(what string, r payment.Refund, err error) error {
 }
 
 // keyed is failure, Stripe's failure err of a call under an idempotency key, marked
-// ErrKeySpent when Stripe keeps err under the key (keepsRefusal).
+// ErrKeySpent when Stripe keeps err under the key (keepsRefusal) or answered it replayed
+// (replayedFailure).
 func keyed(err, failure error) error {
 	var se *stripe.Error
-	if errors.As(err, &se) && keepsRefusal(se) {
+	if errors.As(err, &se) && (keepsRefusal(se) || replayedFailure(se)) {
 		return fmt.Errorf("%w; %w", failure, ErrKeySpent)
 	}
 	return failure
@@ -244,12 +255,12 @@ func keyed(err, failure error) error {
 
 // keepsRefusal reports whether Stripe keeps its refusal se under the call's idempotency
 // key, answering every repeat under it with se for 24 h: a 4xx once the endpoint began
-// (a balance too low, a payment method off, a refusal of the payment's own). Not a
-// failure of its own (5xx), nor what it answers before its idempotency layer, which a
-// repeat may find mended: a key it does not take (401, 403), its rate limit (429,
-// lock_timeout), the key in use by a request still running (409); nor an
-// idempotency_error, which says the key holds another request's answer, perhaps the
-// session or the refund that request made.
+// (a balance too low, a payment method off, a refusal of the payment's own). Not what
+// it answers before its idempotency layer, which a repeat may find mended: a key it does
+// not take (401, 403), its rate limit (429, lock_timeout), the key in use by a request
+// still running (409); nor an idempotency_error, which says the key holds another
+// request's answer, perhaps the session or the refund that request made. A failure of
+// its own (5xx) is replayedFailure's.
 func keepsRefusal(se *stripe.Error) bool {
 	switch se.HTTPStatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
@@ -257,6 +268,18 @@ func keepsRefusal(se *stripe.Error) bool {
 	}
 	return se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 && se.Type != stripe.ErrorTypeIdempotency &&
 		se.Code != stripe.ErrorCodeLockTimeout && se.Code != stripe.ErrorCodeIdempotencyKeyInUse
+}
+
+// replayedFailure reports whether se is a failure of Stripe's own (5xx) that Stripe
+// answered from what it keeps under the call's idempotency key (Idempotent-Replayed:
+// true): it keeps a 500 of its API as it keeps a refusal, and answers every repeat under
+// the key with it for 24 h, however well it is again. Whether it made the session or the
+// refund before it failed it does not say; the next key is safe all the same (see
+// docs/ARCHITECTURE.md, "Payment providers"). A 5xx answered afresh may be one Stripe
+// does not keep (a gateway's 502, 503, 504, before the API), so it spends no key: the
+// next try asks under the same one, and meets the object made or the 500 replayed.
+func replayedFailure(se *stripe.Error) bool {
+	return se.HTTPStatusCode >= 500 && se.LastResponse != nil && se.LastResponse.Header.Get("Idempotent-Replayed") == "true"
 }
 
 // refusesRefund reports whether Stripe refused a refund, or the read of its payment, for

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -216,6 +217,69 @@ func TestASessionRefusedUntilMendedIsOpenedOnceAskedAgain(t *testing.T) {
 	assert.Equal(t, payment.SessionCreatedName, recs[0].Name)
 }
 
+// Stripe keeps its own failure (a 500, api_error) under the idempotency key as it keeps a
+// refusal, and answers every repeat under it with that 500 (Idempotent-Replayed: true)
+// for 24 h: a refund Stripe failed once was asked again under the same key at every try,
+// as Stripe down, and failed so for a day although Stripe was well again a minute later.
+// The first try after the 500 asks under the same key (the 500 may be one Stripe did not
+// keep); answered with the 500 replayed, the key is spent, and the next try asks under
+// the next one. A 503 of a gateway in front of the API is not kept: the key stays.
+func TestARefundStripeFailedIsMadeOnceStripeIsWellAgain(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	try := func(r payment.Refund) error {
+		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+			return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-"+r.OrderID, payment.RefundName, r)})
+		})
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) })
+	}
+	for _, c := range []struct {
+		name    string
+		failure stripemock.Refusal
+		tries   int // that fail after Stripe is well again
+		keys    int // the keys asked under
+	}{
+		{"a 500 Stripe keeps", stripemock.Refusal{Status: http.StatusInternalServerError, Type: "api_error", Message: "An unknown error occurred"}, 1, 2},
+		{"a 503 before the API", stripemock.Refusal{Status: http.StatusServiceUnavailable, Type: "api_error", Message: "Service unavailable"}, 0, 1},
+	} {
+		r := payment.Refund{OrderID: "o-" + strconv.Itoa(c.failure.Status), PaymentID: "pi_" + strconv.Itoa(c.failure.Status), Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
+		mock.PaymentIntent(r.PaymentID, r.OrderID)
+		mock.Charge(r.PaymentID, 100_00, 0, "usd")
+		mock.RefuseRefund(r.PaymentID, c.failure)
+		err := try(r)
+		require.Error(t, err, c.name)
+		assert.True(t, eventstore.IsOutage(err), "%s: Stripe down: %v", c.name, err)
+
+		mock.Mend(r.PaymentID) // Stripe well again
+		for i := range c.tries {
+			err := try(r)
+			require.Error(t, err, "%s: try %d", c.name, i+1)
+			assert.True(t, eventstore.IsOutage(err), "%s: %v", c.name, err)
+		}
+		require.NoError(t, try(r), c.name)
+
+		var calls []stripemock.Request
+		keys := map[string]bool{}
+		for _, call := range mock.Requests("/v1/refunds") {
+			if call.Form.Get("payment_intent") == r.PaymentID {
+				calls, keys[call.IdempotencyKey] = append(calls, call), true
+			}
+		}
+		require.Len(t, calls, c.tries+2, c.name)
+		assert.Equal(t, calls[0].IdempotencyKey, calls[1].IdempotencyKey, "%s: the first try after a 500 asks under the same key", c.name)
+		assert.Len(t, keys, c.keys, c.name)
+		made := calls[len(calls)-1]
+		require.Equal(t, http.StatusOK, made.Status, "%s: %s", c.name, made.Response)
+		var re struct{ ID string }
+		require.NoError(t, json.Unmarshal(made.Response, &re))
+		var refundID string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT refund_id FROM payments.refunds WHERE payment_id = $1`, r.PaymentID).Scan(&refundID))
+		assert.Equal(t, re.ID, refundID, "%s: the refund made is the one recorded", c.name)
+	}
+}
+
 // A 500 says nothing of what Stripe did: it may have made the refund before it failed.
 // Whatever key the next try would ask under, it asks nothing: it reads the charge first,
 // finds it refunded in full by the refund the order's metadata names (the refund asks for
@@ -262,4 +326,40 @@ func TestARefundStripeMadeAndFailedIsNotMadeTwice(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	assert.Equal(t, payment.RefundedName, recs[0].Name)
+}
+
+// A Checkout Session Stripe failed to open with a 500 it keeps under the key is opened
+// under the next key once Stripe is well again, not a day later. A session Stripe made
+// before failing is left to expire: its URL was given to nobody.
+func TestASessionStripeFailedIsOpenedOnceStripeIsWellAgain(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	c := payment.CreateSession{OrderID: "o-failed", Amount: 12_345, Currency: "EUR", Lines: []payment.Line{{SKU: "A", Quantity: 1, UnitPrice: 12_345}}}
+	try := func() error {
+		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
+			return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-failed", payment.CreateSessionName, c)})
+		})
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) })
+	}
+	mock.RefuseSession(c.OrderID, stripemock.Refusal{Status: http.StatusInternalServerError, Type: "api_error", Message: "An unknown error occurred"})
+	require.Error(t, try())
+	mock.Mend(c.OrderID) // Stripe well again
+	err := try()
+	require.Error(t, err, "the 500 replayed")
+	assert.True(t, eventstore.IsOutage(err), "Stripe down: %v", err)
+	require.NoError(t, try())
+
+	calls := mock.Requests("/v1/checkout/sessions")
+	require.Len(t, calls, 3)
+	assert.Equal(t, calls[0].IdempotencyKey, calls[1].IdempotencyKey, "the first try after a 500 asks under the same key")
+	assert.NotEqual(t, calls[1].IdempotencyKey, calls[2].IdempotencyKey, "the 500 replayed spent it")
+	sess, err := s.SessionByOrder(ctx, pool, c.OrderID)
+	require.NoError(t, err)
+	assert.Contains(t, string(calls[2].Response), sess.SessionID, "the session recorded is the one opened")
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID(c.OrderID))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, payment.SessionCreatedName, recs[0].Name)
 }
