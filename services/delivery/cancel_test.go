@@ -26,31 +26,21 @@ func TestACancelledShipmentIsCalledOffOnce(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	s := New(pool, slog.New(slog.DiscardHandler), Config{Simulator: true, OrdersWebhookURL: "http://127.0.0.1:1/webhooks/delivery"})
-	command := func(id, name string, v any) *message.Message {
-		raw, err := json.Marshal(v)
-		require.NoError(t, err)
-		msg := message.NewMessage(id, raw)
-		msg.Metadata.Set("name", name)
-		return msg
-	}
 	book := func(id, orderID string) *message.Message {
-		return command(id, shipping.CreateShipmentName, shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 2}}})
+		return commandMessage(t, id, shipping.CreateShipmentName, shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 2}}})
 	}
 	const why = "no such order: a shipment is booked only for an order the orders service placed"
 	cancel := func(id, orderID string) *message.Message {
-		return command(id, shipping.CancelShipmentName, shipping.CancelShipment{OrderID: orderID, Reason: why})
-	}
-	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+		return commandMessage(t, id, shipping.CancelShipmentName, shipping.CancelShipment{OrderID: orderID, Reason: why})
 	}
 
-	pgtest.Run(t, pool, handle(book("m-hand", "o-hand")))
-	pgtest.HandleTwice(t, pool, "the cancel", handle(cancel("m-cancel", "o-hand")))
-	pgtest.Run(t, pool, handle(book("m-batch", "o-batch"), cancel("m-batch-cancel", "o-batch")))
-	pgtest.Run(t, pool, handle(book("m-moved", "o-moved")))
+	pgtest.Run(t, pool, batch(s, book("m-hand", "o-hand")))
+	pgtest.HandleTwice(t, pool, "the cancel", batch(s, cancel("m-cancel", "o-hand")))
+	pgtest.Run(t, pool, batch(s, book("m-batch", "o-batch"), cancel("m-batch-cancel", "o-batch")))
+	pgtest.Run(t, pool, batch(s, book("m-moved", "o-moved")))
 	_, err := pool.Exec(ctx, `UPDATE delivery.shipments SET status = $2 WHERE order_id = $1`, "o-moved", shipping.StatusInTransit)
 	require.NoError(t, err)
-	pgtest.Run(t, pool, handle(cancel("m-moved-cancel", "o-moved"), cancel("m-none", "o-none")))
+	pgtest.Run(t, pool, batch(s, cancel("m-moved-cancel", "o-moved"), cancel("m-none", "o-none")))
 
 	for _, orderID := range []string{"o-hand", "o-batch"} {
 		sh, err := s.ShipmentByOrder(ctx, pool, orderID)
@@ -91,16 +81,6 @@ func TestAShipmentCalledOffIsBookedAnew(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	s := New(pool, slog.New(slog.DiscardHandler), Config{})
-	command := func(id, name string, v any) *message.Message {
-		raw, err := json.Marshal(v)
-		require.NoError(t, err)
-		msg := message.NewMessage(id, raw)
-		msg.Metadata.Set("name", name)
-		return msg
-	}
-	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
-	}
 	byHand := func(orderID string) shipping.CreateShipment {
 		return shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 9}}}
 	}
@@ -110,26 +90,26 @@ func TestAShipmentCalledOffIsBookedAnew(t *testing.T) {
 	}
 	hand := map[string]string{}
 	cancel := func(id, orderID string) *message.Message {
-		return command(id, shipping.CancelShipmentName, shipping.CancelShipment{OrderID: orderID, ShipmentID: hand[orderID], Reason: "order awaiting_payment"})
+		return commandMessage(t, id, shipping.CancelShipmentName, shipping.CancelShipment{OrderID: orderID, ShipmentID: hand[orderID], Reason: "order awaiting_payment"})
 	}
 	for _, orderID := range []string{"o-alone", "o-batch", "o-call"} {
-		pgtest.Run(t, pool, handle(command("m-hand-"+orderID, shipping.CreateShipmentName, byHand(orderID))))
+		pgtest.Run(t, pool, batch(s, commandMessage(t, "m-hand-"+orderID, shipping.CreateShipmentName, byHand(orderID))))
 		sh, err := s.ShipmentByOrder(ctx, pool, orderID)
 		require.NoError(t, err)
 		hand[orderID] = sh.ShipmentID
 	}
 
-	pgtest.Run(t, pool, handle(cancel("m-cancel-alone", "o-alone")))
-	pgtest.HandleTwice(t, pool, "the order's own booking", handle(command("m-ordered", shipping.CreateShipmentName, ordered("o-alone"))))
-	pgtest.Run(t, pool, handle(cancel("m-cancel-batch", "o-batch"), command("m-batch-ordered", shipping.CreateShipmentName, ordered("o-batch"))))
-	pgtest.Run(t, pool, handle(cancel("m-cancel-call", "o-call")))
+	pgtest.Run(t, pool, batch(s, cancel("m-cancel-alone", "o-alone")))
+	pgtest.HandleTwice(t, pool, "the order's own booking", batch(s, commandMessage(t, "m-ordered", shipping.CreateShipmentName, ordered("o-alone"))))
+	pgtest.Run(t, pool, batch(s, cancel("m-cancel-batch", "o-batch"), commandMessage(t, "m-batch-ordered", shipping.CreateShipmentName, ordered("o-batch"))))
+	pgtest.Run(t, pool, batch(s, cancel("m-cancel-call", "o-call")))
 	pgtest.Run(t, pool, func(ctx context.Context, tx pgx.Tx) error {
 		_, created, err := s.CreateShipment(ctx, tx, ordered("o-call"))
 		assert.True(t, created)
 		return err
 	})
 	// A cancel of the booking before, come again, leaves the new one booked.
-	pgtest.Run(t, pool, handle(cancel("m-cancel-alone-again", "o-alone"), cancel("m-cancel-batch-again", "o-batch")))
+	pgtest.Run(t, pool, batch(s, cancel("m-cancel-alone-again", "o-alone"), cancel("m-cancel-batch-again", "o-batch")))
 
 	for _, orderID := range []string{"o-alone", "o-batch", "o-call"} {
 		sh, err := s.ShipmentByOrder(ctx, pool, orderID)
@@ -152,4 +132,19 @@ func TestAShipmentCalledOffIsBookedAnew(t *testing.T) {
 		assert.Equal(t, shipping.ShipmentCreated{OrderID: orderID, ShipmentID: sh.ShipmentID, Carrier: Carrier, TrackingNumber: sh.TrackingNumber,
 			Address: ordered(orderID).Address, Lines: ordered(orderID).Lines}, ev)
 	}
+}
+
+// commandMessage is a delivery command as the log carries it, its name in the metadata.
+func commandMessage(t *testing.T, id, name string, v any) *message.Message {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	msg := message.NewMessage(id, raw)
+	msg.Metadata.Set("name", name)
+	return msg
+}
+
+// batch hands msgs to s's command consumer as one batch, on the consumer's pipeline.
+func batch(s *Service, msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
+	return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,16 +29,6 @@ func TestAShipmentCommandMeetingABookingOfOtherLinesIsRefused(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	s := New(pool, slog.New(slog.DiscardHandler), Config{})
-	command := func(id, name string, v any) *message.Message {
-		raw, err := json.Marshal(v)
-		require.NoError(t, err)
-		msg := message.NewMessage(id, raw)
-		msg.Metadata.Set("name", name)
-		return msg
-	}
-	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
-	}
 	ordered := func(orderID string) shipping.CreateShipment {
 		return shipping.CreateShipment{OrderID: orderID, Lines: []shipping.Line{{SKU: "MUG", Quantity: 2}, {SKU: "TEA", Quantity: 1}},
 			Address: &shipping.Address{Name: "Ann", Line1: "1 Road", City: "Paris", PostalCode: "75001", Country: "FR"}}
@@ -61,13 +50,13 @@ func TestAShipmentCommandMeetingABookingOfOtherLinesIsRefused(t *testing.T) {
 	same := byHand(shipping.CreateShipment{OrderID: "o-same", Lines: []shipping.Line{{SKU: "TEA", Quantity: 1}, {SKU: "MUG", Quantity: 1}, {SKU: "MUG", Quantity: 1}},
 		Address: &shipping.Address{Name: " Ann", Line1: "1 Road ", City: "Paris", PostalCode: "75001", Country: "FR"}})
 
-	pgtest.HandleTwice(t, pool, "the command meeting other lines", handle(command("m-lines", shipping.CreateShipmentName, ordered("o-lines"))))
-	pgtest.Run(t, pool, handle(command("m-address", shipping.CreateShipmentName, ordered("o-address"))))
-	pgtest.Run(t, pool, handle(
-		command("m-batch", shipping.CreateShipmentName, ordered("o-batch")),
-		command("m-batch-cancel", shipping.CancelShipmentName, shipping.CancelShipment{OrderID: "o-batch", ShipmentID: inBatch.ShipmentID, Reason: "other lines"}),
-		command("m-batch-again", shipping.CreateShipmentName, ordered("o-batch"))))
-	pgtest.Run(t, pool, handle(command("m-same", shipping.CreateShipmentName, ordered("o-same"))))
+	pgtest.HandleTwice(t, pool, "the command meeting other lines", batch(s, commandMessage(t, "m-lines", shipping.CreateShipmentName, ordered("o-lines"))))
+	pgtest.Run(t, pool, batch(s, commandMessage(t, "m-address", shipping.CreateShipmentName, ordered("o-address"))))
+	pgtest.Run(t, pool, batch(s,
+		commandMessage(t, "m-batch", shipping.CreateShipmentName, ordered("o-batch")),
+		commandMessage(t, "m-batch-cancel", shipping.CancelShipmentName, shipping.CancelShipment{OrderID: "o-batch", ShipmentID: inBatch.ShipmentID, Reason: "other lines"}),
+		commandMessage(t, "m-batch-again", shipping.CreateShipmentName, ordered("o-batch"))))
+	pgtest.Run(t, pool, batch(s, commandMessage(t, "m-same", shipping.CreateShipmentName, ordered("o-same"))))
 
 	events := func(orderID string) (names []string, refusal shipping.ShipmentRefused) {
 		t.Helper()
