@@ -63,7 +63,7 @@ func TestABatchOfSessionCommandsCostsTwoRoundTrips(t *testing.T) {
 	}
 	batch := func(msgs ...*message.Message) {
 		t.Helper()
-		pgtest.Run(t, counted, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) }))
+		pgtest.Run(t, counted, queued(s, msgs...))
 	}
 	batch(create("w-1", "warm-1")) // statements prepared
 	trips.Reset()
@@ -98,7 +98,7 @@ func TestExpireSessionClosesOnlyAnOpenSession(t *testing.T) {
 
 	expire := func(sess Session) func(ctx context.Context, tx pgx.Tx) error {
 		msg := command(t, "m-"+sess.OrderID, payment.ExpireSessionName, payment.ExpireSession{OrderID: sess.OrderID, SessionID: sess.SessionID})
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) })
+		return queued(s, msg)
 	}
 	pgtest.HandleTwice(t, pool, "expire an open session", expire(given))
 	require.False(t, pgtest.Redelivered(t, pool, "expire a paid session", expire(paid)), "a paid session stays as it is")
@@ -163,7 +163,7 @@ func TestARefusedSessionCommandIsAnsweredOnce(t *testing.T) {
 	pool := pgtest.Pool(t)
 	s := New(pool, slog.New(slog.DiscardHandler), Config{})
 	handle := func(msg *message.Message) func(ctx context.Context, tx pgx.Tx) error {
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) })
+		return queued(s, msg)
 	}
 	refused := payment.CreateSession{OrderID: "o-refused", Amount: 500, Currency: "EUR", CustomerEmail: "ann.example.com"}
 	pgtest.HandleTwice(t, pool, "the refused command again", handle(command(t, "m-refused", payment.CreateSessionName, refused)))
@@ -202,7 +202,7 @@ func TestAValidSessionCommandAfterARefusalOpensTheSession(t *testing.T) {
 	pool := pgtest.Pool(t)
 	s := New(pool, slog.New(slog.DiscardHandler), Config{})
 	handle := func(msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+		return queued(s, msgs...)
 	}
 	refused := func(orderID string) payment.CreateSession {
 		return payment.CreateSession{OrderID: orderID, Amount: 500, Currency: "EUR", CustomerEmail: "ann.example.com"}
@@ -255,7 +255,7 @@ func TestARefusedRefundCommandIsAnsweredOnceAPayment(t *testing.T) {
 		VALUES ('cs_paid', 'o-paid', 5000, 'USD', 'http://pay/cs_paid', 'completed', 'pi_paid', $1, $1, $2)`, now, now.Add(time.Hour))
 	require.NoError(t, err)
 	handle := func(msg *message.Message) func(ctx context.Context, tx pgx.Tx) error {
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) })
+		return queued(s, msg)
 	}
 	theirs := payment.Refund{OrderID: "o-asks", PaymentID: "pi_paid", Amount: 5000, Currency: "USD", Reason: "a payment the order refused"}
 	pgtest.HandleTwice(t, pool, "the refused refund again", handle(command(t, "m-theirs", payment.RefundName, theirs)))
@@ -324,9 +324,9 @@ func TestASessionFoundPaidWhenClosedIsReportedOnce(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	mock := stripemock.Start(t)
-	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	s := stripeService(pool, mock)
 	run := func(msg *message.Message) {
-		pgtest.Run(t, pool, pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, []*message.Message{msg}) }))
+		pgtest.Run(t, pool, queued(s, msg))
 	}
 	run(command(t, "m-open", payment.CreateSessionName, payment.CreateSession{OrderID: "o-paid-late", Amount: 500, Currency: "EUR"}))
 	var session string

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -33,11 +34,9 @@ func TestStripesPermanentRefusalsOfARefundAreAnswered(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	mock := stripemock.Start(t)
-	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	s := stripeService(pool, mock)
 	handle := func(id string, r payment.Refund) func(ctx context.Context, tx pgx.Tx) error {
-		return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
-			return s.handleCommands(ctx, tx, []*message.Message{command(t, id, payment.RefundName, r)})
-		})
+		return queued(s, command(t, id, payment.RefundName, r))
 	}
 	refund := func(orderID, paymentID string) payment.Refund {
 		return payment.Refund{OrderID: orderID, PaymentID: paymentID, Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
@@ -136,11 +135,9 @@ func TestARefundRefusedUntilMendedIsMadeOnceAskedAgain(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	mock := stripemock.Start(t)
-	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	s := stripeService(pool, mock)
 	r := payment.Refund{OrderID: "o-balance", PaymentID: "pi_balance", Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
-	handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
-		return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-balance", payment.RefundName, r)})
-	})
+	handle := queued(s, command(t, "m-balance", payment.RefundName, r))
 	try := func() error { return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) }) }
 	mock.PaymentIntent(r.PaymentID, r.OrderID)
 	mock.Charge(r.PaymentID, 100_00, 0, "usd")
@@ -188,15 +185,9 @@ func TestASessionRefusedUntilMendedIsOpenedOnceAskedAgain(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	mock := stripemock.Start(t)
-	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	s := stripeService(pool, mock)
 	c := payment.CreateSession{OrderID: "o-methods", Amount: 12_345, Currency: "CHF", Lines: []payment.Line{{SKU: "A", Quantity: 1, UnitPrice: 12_345}}}
-	try := func() error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
-				return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-methods", payment.CreateSessionName, c)})
-			})(ctx, tx)
-		})
-	}
+	try := func() error { return tryCommand(ctx, pool, s, command(t, "m-methods", payment.CreateSessionName, c)) }
 	mock.RefuseSession(c.OrderID, stripemock.Refusal{Status: http.StatusBadRequest,
 		Message: "No valid payment method types for this Checkout Session. Please ensure that you have activated payment methods compatible with your chosen currency in your dashboard."})
 	err := try()
@@ -228,12 +219,9 @@ func TestARefundStripeFailedIsMadeOnceStripeIsWellAgain(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	mock := stripemock.Start(t)
-	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	s := stripeService(pool, mock)
 	try := func(r payment.Refund) error {
-		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
-			return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-"+r.OrderID, payment.RefundName, r)})
-		})
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) })
+		return tryCommand(ctx, pool, s, command(t, "m-"+r.OrderID, payment.RefundName, r))
 	}
 	for _, c := range []struct {
 		name    string
@@ -288,14 +276,9 @@ func TestARefundStripeMadeAndFailedIsNotMadeTwice(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	mock := stripemock.Start(t)
-	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	s := stripeService(pool, mock)
 	r := payment.Refund{OrderID: "o-made", PaymentID: "pi_made", Amount: 100_00, Currency: "USD", Reason: "order cancelled"}
-	try := func() error {
-		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
-			return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-made", payment.RefundName, r)})
-		})
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) })
-	}
+	try := func() error { return tryCommand(ctx, pool, s, command(t, "m-made", payment.RefundName, r)) }
 	mock.PaymentIntent(r.PaymentID, r.OrderID)
 	mock.Charge(r.PaymentID, 100_00, 0, "usd")
 	mock.RefuseRefund(r.PaymentID, stripemock.Refusal{Status: http.StatusInternalServerError, Type: "api_error", Message: "An unknown error occurred", Made: true})
@@ -335,14 +318,9 @@ func TestASessionStripeFailedIsOpenedOnceStripeIsWellAgain(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	mock := stripemock.Start(t)
-	s := New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+	s := stripeService(pool, mock)
 	c := payment.CreateSession{OrderID: "o-failed", Amount: 12_345, Currency: "EUR", Lines: []payment.Line{{SKU: "A", Quantity: 1, UnitPrice: 12_345}}}
-	try := func() error {
-		handle := pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error {
-			return s.handleCommands(ctx, tx, []*message.Message{command(t, "m-failed", payment.CreateSessionName, c)})
-		})
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return handle(ctx, tx) })
-	}
+	try := func() error { return tryCommand(ctx, pool, s, command(t, "m-failed", payment.CreateSessionName, c)) }
 	mock.RefuseSession(c.OrderID, stripemock.Refusal{Status: http.StatusInternalServerError, Type: "api_error", Message: "An unknown error occurred"})
 	require.Error(t, try())
 	mock.Mend(c.OrderID) // Stripe well again
@@ -362,4 +340,19 @@ func TestASessionStripeFailedIsOpenedOnceStripeIsWellAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	assert.Equal(t, payment.SessionCreatedName, recs[0].Name)
+}
+
+// stripeService is the payment service asking mock as it asks Stripe.
+func stripeService(pool *pgxpool.Pool, mock *stripemock.Server) *Service {
+	return New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})
+}
+
+// queued hands msgs to s's command consumer as one batch, on the consumer's pipeline.
+func queued(s *Service, msgs ...*message.Message) func(ctx context.Context, tx pgx.Tx) error {
+	return pgtest.Queued(func(ctx context.Context, tx pgx.Tx) error { return s.handleCommands(ctx, tx, msgs) })
+}
+
+// tryCommand is one try of the consumer at msg: its batch in a transaction of its own.
+func tryCommand(ctx context.Context, pool *pgxpool.Pool, s *Service, msg *message.Message) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return queued(s, msg)(ctx, tx) })
 }
