@@ -517,22 +517,11 @@ func TestARebuildStepsOverAnEventThisReleaseDoesNotKnow(t *testing.T) {
 
 	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	o := &order.Order{ID: "o-future"}
-	write := func(decide func(o *order.Order) ([]order.Event, error)) {
-		t.Helper()
-		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: o.ID}, decide)
-			return err
-		}))
-	}
+	write := func(decide func(o *order.Order) ([]order.Event, error)) { t.Helper(); writeOrder(t, pool, o, decide) }
 	write(func(o *order.Order) ([]order.Event, error) {
 		return o.Place(order.PlaceOrder{OrderID: o.ID, CustomerID: "c-1", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 100, At: at})
 	})
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: orderstream.StreamType, ID: o.ID}, o.Version, eventstore.Metadata{CorrelationID: o.ID},
-			eventstore.Event{Name: "order.future.v9", Data: map[string]string{"what": "a newer release's"}})
-		return err
-	}))
-	o.Version++ // as order.Apply counts it
+	appendFutureEvent(t, pool, o)
 	for i := range 5 {
 		write(func(o *order.Order) ([]order.Event, error) {
 			return o.AddNote("ann@example.com", fmt.Sprint("note ", i), at)
@@ -560,25 +549,14 @@ func TestLivePendingApprovalsStepOverAnEventThisReleaseDoesNotKnow(t *testing.T)
 	pool := pgtest.Pool(t)
 	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	o := &order.Order{ID: "o-held-future"}
-	write := func(decide func(o *order.Order) ([]order.Event, error)) {
-		t.Helper()
-		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: o.ID}, decide)
-			return err
-		}))
-	}
+	write := func(decide func(o *order.Order) ([]order.Event, error)) { t.Helper(); writeOrder(t, pool, o, decide) }
 	write(func(o *order.Order) ([]order.Event, error) {
 		return o.Place(order.PlaceOrder{OrderID: o.ID, CustomerID: "c-1", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 2_500_000, At: at})
 	})
 	write(func(o *order.Order) ([]order.Event, error) {
 		return o.AssessRisk(85, []order.RiskFactor{{Code: "new_customer", Description: "first order", Points: 25}}, 70, at.Add(time.Hour), at)
 	})
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: orderstream.StreamType, ID: o.ID}, o.Version, eventstore.Metadata{CorrelationID: o.ID},
-			eventstore.Event{Name: "order.future.v9", Data: map[string]string{"what": "a newer release's"}})
-		return err
-	}))
-	o.Version++ // as order.Apply counts it
+	appendFutureEvent(t, pool, o)
 	write(func(o *order.Order) ([]order.Event, error) {
 		return o.Approve("ann@example.com", "checked by phone", at.Add(time.Minute))
 	})
@@ -592,4 +570,27 @@ func TestLivePendingApprovalsStepOverAnEventThisReleaseDoesNotKnow(t *testing.T)
 	require.NoError(t, err)
 	assert.True(t, d.Equal(), "the rebuild differs from the live read models: %+v", d)
 	assert.Equal(t, map[string]int64{"order.future.v9": 1}, res.Unknown)
+}
+
+// writeOrder decides on o, loaded already, and appends what it decides after it.
+func writeOrder(t *testing.T, pool *pgxpool.Pool, o *order.Order, decide func(o *order.Order) ([]order.Event, error)) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: o.ID}, decide)
+		return err
+	}))
+}
+
+// appendFutureEvent appends to o's stream an order event this release does not know (a
+// newer release's), and counts it in o's version as order.Apply does.
+func appendFutureEvent(t *testing.T, pool *pgxpool.Pool, o *order.Order) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: orderstream.StreamType, ID: o.ID}, o.Version, eventstore.Metadata{CorrelationID: o.ID},
+			eventstore.Event{Name: "order.future.v9", Data: map[string]string{"what": "a newer release's"}})
+		return err
+	}))
+	o.Version++
 }
