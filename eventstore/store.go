@@ -365,6 +365,18 @@ func Load(ctx context.Context, q Querier, streamID string) ([]Recorded, error) {
 	return collect(rows)
 }
 
+// LoadStreams reads the events of a few streams together, in log order: one statement,
+// each stream a range of the (stream_id, stream_version) index.
+func LoadStreams(ctx context.Context, q Querier, streamIDs ...string) ([]Recorded, error) {
+	rows, err := q.Query(ctx, `
+		SELECT position, event_id::text, stream_id, stream_type, stream_version, event_name, payload, metadata, recorded_at
+		FROM events WHERE stream_id = ANY($1) ORDER BY position`, streamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("load streams %v: %w", streamIDs, err)
+	}
+	return collect(rows)
+}
+
 func collect(rows pgx.Rows) ([]Recorded, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Recorded, error) {
 		var r Recorded

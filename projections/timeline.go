@@ -1,11 +1,16 @@
 package projections
 
 import (
+	"cmp"
+	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
 )
@@ -25,15 +30,81 @@ func timelineEntry(r eventstore.Recorded, e order.Event) TimelineEntry {
 	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: Summarize(e)}
 }
 
-// TimelineOf is an order's timeline as its history tells it. The order page draws it from
-// the history it draws the order from, so the two always agree. It is not a table of its
-// own: the events are the table, and one stream's are a few index entries away.
-func TimelineOf(h orderstream.History) []TimelineEntry {
-	out := make([]TimelineEntry, len(h.Recorded))
+// TimelineOf is an order's timeline as its history tells it, with the entries beside it
+// (Beside.Shipments) in their places in the log. The order page draws it from the history
+// it draws the order from, so the two always agree. It is not a table of its own: the
+// events are the table, and one stream's are a few index entries away.
+func TimelineOf(h orderstream.History, beside ...TimelineEntry) []TimelineEntry {
+	out := make([]TimelineEntry, len(h.Recorded), len(h.Recorded)+len(beside))
 	for i, r := range h.Recorded {
 		out[i] = timelineEntry(r, h.Events[i])
 	}
+	out = append(out, beside...)
+	slices.SortStableFunc(out, func(a, b TimelineEntry) int { return cmp.Compare(a.Position, b.Position) })
 	return out
+}
+
+// Beside is what an order's stream at the delivery service tells that its own events do
+// not. A shipment booked for the order by hand (the delivery service's procedure) and
+// called off by its workflow (an order not paid yet, given up, or paid with other lines or
+// address than the booking's) is no order event: the booking and its cancel are on the
+// order's shipment stream only.
+type Beside struct {
+	// Shipments tells the bookings the order does not record as its shipment, and every
+	// booking called off, in log order.
+	Shipments []TimelineEntry
+	// CalledOff are the bookings called off, in log order.
+	CalledOff []shipping.ShipmentCancelled
+}
+
+// ReadBeside reads what order h's shipment stream tells beside its own events: a stream
+// of a few events, through the events' (stream_id, stream_version) index. Its events are
+// the delivery service's contract (domain/shipping), whose names and shapes never change
+// in place; an event of a name this release does not know (a newer release's) is left out.
+func ReadBeside(ctx context.Context, q eventstore.Querier, h orderstream.History) (Beside, error) {
+	recorded, err := eventstore.LoadStreams(ctx, q, shipping.StreamID(h.Order.ID))
+	if err != nil {
+		return Beside{}, err
+	}
+	recordedOwn := map[string]bool{} // the shipments the order records as its own
+	for _, e := range h.Events {
+		if ev, ok := e.(*order.ShipmentCreated); ok {
+			recordedOwn[ev.ShipmentID] = true
+		}
+	}
+	var b Beside
+	for _, r := range recorded {
+		switch r.Name {
+		case shipping.ShipmentCreatedName:
+			var ev shipping.ShipmentCreated
+			if err := decodeBeside(r, &ev); err != nil {
+				return Beside{}, err
+			}
+			if !recordedOwn[ev.ShipmentID] {
+				b.Shipments = append(b.Shipments, besideEntry(r, fmt.Sprintf("Shipment %s booked with %s, tracking %s", ev.ShipmentID, ev.Carrier, ev.TrackingNumber)))
+			}
+		case shipping.ShipmentCancelledName:
+			var ev shipping.ShipmentCancelled
+			if err := decodeBeside(r, &ev); err != nil {
+				return Beside{}, err
+			}
+			b.Shipments = append(b.Shipments, besideEntry(r, withReason("Shipment "+ev.ShipmentID+" called off", ev.Reason)))
+			b.CalledOff = append(b.CalledOff, ev)
+		}
+	}
+	return b, nil
+}
+
+func decodeBeside(r eventstore.Recorded, v any) error {
+	if err := json.Unmarshal(r.Payload, v); err != nil {
+		return fmt.Errorf("decode %s at %d: %w", r.Name, r.Position, err)
+	}
+	return nil
+}
+
+// besideEntry is an event of another service's stream as the order's timeline tells it.
+func besideEntry(r eventstore.Recorded, summary string) TimelineEntry {
+	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: summary}
 }
 
 // Summarize says in one short sentence what an order event means to a person.

@@ -22,7 +22,13 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		return ui.OrderDetail{}, err
 	}
 	o, position := h.Order, h.Recorded[len(h.Recorded)-1].Position
-	entries := projections.TimelineOf(h)
+	// What the order's shipment stream adds: a booking by hand its workflow called off.
+	// The page's version stays its order's.
+	beside, err := projections.ReadBeside(ctx, s.pool, h)
+	if err != nil {
+		return ui.OrderDetail{}, err
+	}
+	entries := projections.TimelineOf(h, beside.Shipments...)
 	timeline := make([]ui.TimelineEntry, len(entries))
 	for i, e := range entries {
 		timeline[i] = ui.TimelineEntry(e)
@@ -77,6 +83,9 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		ui.Field{Label: "Courier status", Value: o.DeliveryStatus},
 		ui.Field{Label: "Delivery failure", Value: o.DeliveryFailureReason},
 	)
+	for _, c := range beside.CalledOff {
+		d.Shipment = append(d.Shipment, ui.Field{Label: "Called off", Value: c.ShipmentID + ": " + c.Reason})
+	}
 	if o.Status == order.StatusAwaitingApproval {
 		// Held since the order's course last moved: the desk's notes and claims leave it.
 		p := s.pendingView(now, o, o.UpdatedAt, names)
