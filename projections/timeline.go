@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
@@ -44,25 +45,31 @@ func TimelineOf(h orderstream.History, beside ...TimelineEntry) []TimelineEntry 
 	return out
 }
 
-// Beside is what an order's stream at the delivery service tells that its own events do
-// not. A shipment booked for the order by hand (the delivery service's procedure) and
-// called off by its workflow (an order not paid yet, given up, or paid with other lines or
-// address than the booking's) is no order event: the booking and its cancel are on the
-// order's shipment stream only.
+// Beside is what an order's streams at the delivery and payment services tell that its
+// own events do not. A shipment booked for the order by hand (the delivery service's
+// procedure) and called off by its workflow (an order not paid yet, given up, or paid with
+// other lines or address than the booking's) is no order event: the booking and its
+// cancel are on the order's shipment stream only. A Checkout Session the payment service
+// refused to open is on the order's payment stream; the order records only the cancel
+// that followed.
 type Beside struct {
 	// Shipments tells the bookings the order does not record as its shipment, and every
 	// booking called off, in log order.
 	Shipments []TimelineEntry
 	// CalledOff are the bookings called off, in log order.
 	CalledOff []shipping.ShipmentCancelled
+	// SessionRefused is why the payment service refused to open the order's session, ""
+	// when it did not.
+	SessionRefused string
 }
 
-// ReadBeside reads what order h's shipment stream tells beside its own events: a stream
-// of a few events, through the events' (stream_id, stream_version) index. Its events are
-// the delivery service's contract (domain/shipping), whose names and shapes never change
-// in place; an event of a name this release does not know (a newer release's) is left out.
+// ReadBeside reads what order h's shipment and payment streams tell beside its own
+// events: one statement of two streams of a few events each, through the events'
+// (stream_id, stream_version) index. Their events are the delivery and payment services'
+// contracts (domain/shipping, domain/payment), whose names and shapes never change in
+// place; an event of a name this release does not know (a newer release's) is left out.
 func ReadBeside(ctx context.Context, q eventstore.Querier, h orderstream.History) (Beside, error) {
-	recorded, err := eventstore.LoadStreams(ctx, q, shipping.StreamID(h.Order.ID))
+	recorded, err := eventstore.LoadStreams(ctx, q, shipping.StreamID(h.Order.ID), payment.StreamID(h.Order.ID))
 	if err != nil {
 		return Beside{}, err
 	}
@@ -90,6 +97,12 @@ func ReadBeside(ctx context.Context, q eventstore.Querier, h orderstream.History
 			}
 			b.Shipments = append(b.Shipments, besideEntry(r, withReason("Shipment "+ev.ShipmentID+" called off", ev.Reason)))
 			b.CalledOff = append(b.CalledOff, ev)
+		case payment.SessionRefusedName:
+			var ev payment.SessionRefused
+			if err := decodeBeside(r, &ev); err != nil {
+				return Beside{}, err
+			}
+			b.SessionRefused = ev.Reason
 		}
 	}
 	return b, nil

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
@@ -103,4 +105,27 @@ func TestTheOrderPageShowsAShipmentBookedByHandAndCalledOff(t *testing.T) {
 	assert.Contains(t, timeline, entry{shipping.ShipmentCancelledName, "saga", "Shipment sh-hand called off: " + reason})
 	assert.Equal(t, []string{"sh-own"}, p.field("shipment", "Shipment"))
 	assert.Equal(t, []string{"sh-hand: " + reason}, p.field("shipment", "Called off"))
+}
+
+// An order cancelled because the payment service refused to open its Checkout Session
+// said nothing of it on its page's Payment step or panel: the refusal is on the order's
+// payment stream, the order records only its cancel (payment_failed, with no payment that
+// failed), and the step read "failed" with no note while the panel read "None yet". The
+// panel now says "Refused" with the service's reason, and the step the cancel's detail.
+func TestTheOrderPageSaysThePaymentSessionWasRefused(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	const id = "ord-session-refused"
+	d.history(t, []ordergen.Step{place(id, "ann@example.com", 120_00, "FR", "FR"), ordergen.Assess(10), ordergen.Reserve("r1")})
+	const refused = `customerEmail "alice" is not an email address`
+	d.record(t, eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(id)}, 0, "",
+		eventstore.Event{Name: payment.SessionRefusedName, Data: payment.SessionRefused{OrderID: id, Reason: refused}})
+	const detail = "the payment service refused to open its session: " + refused // the saga's (onSessionRefused)
+	d.then(t, id, ordergen.Cancel(order.ReasonPaymentFailed, detail))
+
+	p := d.orderPage(t, id)
+	assert.Equal(t, []string{refused}, p.field("payment", "Refused"))
+	step := p.doc.Find(`[data-testid=step-payment]`)
+	assert.Equal(t, "failed", step.AttrOr("data-state", ""))
+	assert.Equal(t, detail, strings.TrimSpace(step.Find(".step-note").Text()))
 }

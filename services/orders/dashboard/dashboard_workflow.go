@@ -81,6 +81,9 @@ func stepNote(o *order.Order, stage order.Stage, state string) string {
 		if state == ui.StepFailed && o.CancelReason == order.ReasonStockNotHeld {
 			return "its stock was released"
 		}
+		if state == ui.StepFailed && o.CancelReason == order.ReasonPaymentFailed {
+			return o.CancelDetail // no payment failed: the payment service refused to open its session
+		}
 	case order.StageDelivery:
 		if o.DeliveryFailureReason != "" {
 			return o.DeliveryFailureReason

@@ -51,6 +51,8 @@ func TestWorkflowSteps(t *testing.T) {
 	assert.Equal(t, "not needed", steps[1].Note)
 	steps = workflowSteps(&order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonStockNotHeld, RiskScore: score(10), ReservationID: "r"})
 	assert.Equal(t, "its stock was released", steps[3].Note, "not a payment that failed: the stock it held was released")
+	steps = workflowSteps(&order.Order{Status: order.StatusCancelled, CancelReason: order.ReasonPaymentFailed, CancelDetail: "the payment service refused to open its session: why", RiskScore: score(10), ReservationID: "r"})
+	assert.Equal(t, "the payment service refused to open its session: why", steps[3].Note, "no payment failed: its session was refused")
 	steps = workflowSteps(&order.Order{Status: order.StatusRejected, RiskScore: score(95), DecidedBy: "bob", ApprovalDeadline: deadline})
 	assert.Equal(t, "by bob", steps[1].Note, "the diagram says who rejected it")
 }

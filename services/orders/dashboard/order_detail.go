@@ -22,8 +22,9 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		return ui.OrderDetail{}, err
 	}
 	o, position := h.Order, h.Recorded[len(h.Recorded)-1].Position
-	// What the order's shipment stream adds: a booking by hand its workflow called off.
-	// The page's version stays its order's.
+	// What the order's shipment and payment streams add: a booking by hand its workflow
+	// called off, a session the payment service refused. The page's version stays its
+	// order's.
 	beside, err := projections.ReadBeside(ctx, s.pool, h)
 	if err != nil {
 		return ui.OrderDetail{}, err
@@ -64,6 +65,7 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		ui.Field{Label: "Due", Value: stampIf(o.PaymentDeadline)},
 		ui.Field{Label: "Payment", Value: o.PaymentID},
 		ui.Field{Label: "Failure", Value: o.PaymentFailReason},
+		ui.Field{Label: "Refused", Value: beside.SessionRefused},
 	)
 	// What is given back of each payment, its refunds together, as the operator's view
 	// says it (refundedPayments); the timeline tells each refund.
