@@ -47,8 +47,8 @@ type Server struct {
 	requests []Request
 	objects  map[string]map[string]any // an object's path → the fields it reads back with
 	charges  map[string]*charge        // a payment intent's id → its charge (Charge)
-	answered map[string]answer         // a refund's or a session's idempotency key → Stripe's first answer
-	refusals map[string]Refusal        // "read <intent>", "refund <intent>" or "session <order>" → Stripe's refusal
+	answered map[string]answer         // a refund's, a session's or an expiry's idempotency key → Stripe's first answer
+	refusals map[string]Refusal        // "read <intent>", "refund <intent>", "session <order>" or "expire <session>" → Stripe's refusal
 }
 
 // Refusal is an error Stripe answers a call with instead of the object asked for.
@@ -90,7 +90,17 @@ func (s *Server) RefuseSession(orderID string, refusal Refusal) {
 	s.refusals["session "+orderID] = refusal
 }
 
-// Mend lifts the refusals registered for id (a payment intent's, an order's session's), as
+// RefuseExpire makes expiring the Checkout Session id (POST
+// /v1/checkout/sessions/{id}/expire) answered with refusal, as Stripe fails with a 500 of
+// its own, which it keeps under the expiry's idempotency key.
+func (s *Server) RefuseExpire(id string, refusal Refusal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusals["expire "+id] = refusal
+}
+
+// Mend lifts the refusals registered for id (a payment intent's, an order's session's, a
+// session's expiry's), as
 // when a person mends their cause (tops the balance up, turns a payment method on), or
 // as Stripe is well again after a failure of its own. A
 // call asked again under an idempotency key Stripe refused is still answered with that
@@ -98,7 +108,7 @@ func (s *Server) RefuseSession(orderID string, refusal Refusal) {
 func (s *Server) Mend(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, call := range []string{"read ", "refund ", "session "} {
+	for _, call := range []string{"read ", "refund ", "session ", "expire "} {
 		delete(s.refusals, call+id)
 	}
 }
@@ -115,6 +125,8 @@ func (s *Server) refusalOf(res *http.Response) (Refusal, bool) {
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/checkout/sessions":
 		form, _ := r.Context().Value(formKey{}).(url.Values)
 		key = "session " + form.Get("client_reference_id")
+	case r.Method == http.MethodPost && expiry(r.URL.Path):
+		key = "expire " + strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/checkout/sessions/"), "/expire")
 	default:
 		return Refusal{}, false
 	}
@@ -146,12 +158,17 @@ type charge struct {
 	refunds                     []map[string]any
 }
 
-// answer is what a refund request with an idempotency key was first answered, and with
+// answer is what a request with an idempotency key was first answered, and with
 // which parameters it was asked.
 type answer struct {
 	form   url.Values
 	status int
 	body   []byte
+}
+
+// expiry reports whether path is a Checkout Session's expiry's.
+func expiry(path string) bool {
+	return strings.HasPrefix(path, "/v1/checkout/sessions/") && strings.HasSuffix(path, "/expire")
 }
 
 // PaymentIntent makes the payment intent id read back (GET /v1/payment_intents/{id}) as
@@ -270,7 +287,7 @@ func (s *Server) readsBack(path string, fields map[string]any) {
 // asRegistered rewrites stripe-mock's answer to reading an object registered with
 // PaymentIntent or CheckoutSession: the registered fields replace the fixture's. Expiring
 // a Checkout Session registered as no longer open is refused, as Stripe refuses it, and
-// so is a call registered with RefuseRead, RefuseRefund or RefuseSession.
+// so is a call registered with RefuseRead, RefuseRefund, RefuseSession or RefuseExpire.
 func (s *Server) asRegistered(res *http.Response) error {
 	if res.StatusCode != http.StatusOK {
 		return nil
@@ -456,15 +473,16 @@ func Start(t testing.TB) *Server {
 type formKey struct{}
 
 // replays are the calls whose answers the proxy keeps under their idempotency keys, as
-// Stripe keeps every POST's: a refund and a Checkout Session's creation.
+// Stripe keeps every POST's: a refund, a Checkout Session's creation and its expiry.
 func replays(call Request) bool {
-	return call.Method == http.MethodPost && call.IdempotencyKey != "" && (call.Path == "/v1/refunds" || call.Path == "/v1/checkout/sessions")
+	return call.Method == http.MethodPost && call.IdempotencyKey != "" &&
+		(call.Path == "/v1/refunds" || call.Path == "/v1/checkout/sessions" || expiry(call.Path))
 }
 
-// replay answers a refund or a session asked again under an idempotency key as Stripe
-// does: with its first answer when the parameters are the same, a refusal included,
-// refused (idempotency_error) when they differ. stripe-mock answers each anew. status is
-// 0 for a call not answered so.
+// replay answers a refund, a session or an expiry asked again under an idempotency key
+// as Stripe does: with its first answer when the parameters are the same, a refusal
+// included, refused (idempotency_error) when they differ. stripe-mock answers each anew.
+// status is 0 for a call not answered so.
 func (s *Server) replay(w http.ResponseWriter, call Request) (status int, body []byte) {
 	s.mu.Lock()
 	first, seen := s.answered[call.IdempotencyKey]
@@ -485,8 +503,8 @@ func (s *Server) replay(w http.ResponseWriter, call Request) (status int, body [
 	return status, body
 }
 
-// keepAnswer keeps the answer to a refund or a session asked under an idempotency key,
-// to replay it. Stripe keeps what an endpoint answered once it began for 24 h, a refusal
+// keepAnswer keeps the answer to a refund, a session or an expiry asked under an
+// idempotency key, to replay it. Stripe keeps what an endpoint answered once it began for 24 h, a refusal
 // (4xx) included, and a failure of its own (500, its api_error), whether or not it made
 // the object before failing; not what is answered before its idempotency layer: a key it
 // does not take (401, 403), a limit of its rate (429), a request under a key in use by
