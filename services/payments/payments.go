@@ -360,9 +360,10 @@ func (s *Service) createSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 }
 
 // expireSession closes cmd's session at the provider and records it closed, if it is
-// still open: the order was given up. It reads nothing before the provider's answer: the
-// provider answers a session no longer open without error (Provider.ExpireSession), and
-// the update changes only an open one. A session the provider found paid is recorded
+// still open: the order was given up. It reads nothing of the session before the
+// provider's answer, only the expiry's spent keys (spentKeys): the provider answers a
+// session no longer open without error (Provider.ExpireSession), and the update changes
+// only an open one. A session the provider found paid is recorded
 // completed with its payment, and SessionFoundPaid tells the saga, which refunds it for
 // an order given up (it was recorded "expired", and the money stayed taken until the
 // provider's webhook came, if it ever did), or takes it as the payment of an order still
@@ -372,9 +373,13 @@ func (s *Service) expireSession(ctx context.Context, tx pgx.Tx, meta eventstore.
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
-	paid, err := s.cfg.Provider.ExpireSession(ctx, cmd.SessionID)
+	spent, err := s.spentKeys(ctx, tx, "expire", cmd.SessionID)
 	if err != nil {
-		return fmt.Errorf("expire payment session %s of order %s: %w", cmd.SessionID, cmd.OrderID, err)
+		return err
+	}
+	paid, err := s.cfg.Provider.ExpireSession(ctx, cmd.SessionID, spent)
+	if err != nil {
+		return fmt.Errorf("expire payment session %s of order %s: %w", cmd.SessionID, cmd.OrderID, s.spendKey(ctx, "expire", cmd.SessionID, spent, err))
 	}
 	if paid.PaymentID == "" {
 		tag, err := tx.Exec(ctx, `UPDATE payments.sessions SET status = $3, updated_at = $4

@@ -13,13 +13,13 @@ import (
 	"github.com/ordermill/ordermill/eventstore"
 )
 
-// Provider is the payment provider the service opens checkout sessions and issues refunds
-// at. Both calls are made before the transaction that records their outcome commits, so a
-// lost commit makes the command run again: a provider must answer a repeated call for the
-// same order (OpenSession) or payment (Refund) with the first outcome, never with a second
-// session or a second refund.
+// Provider is the payment provider the service opens checkout sessions, issues refunds
+// and expires sessions at. Its calls are made before the transaction that records their
+// outcome commits, so a lost commit makes the command run again: a provider must answer a
+// repeated call for the same order (OpenSession) or payment (Refund) with the first
+// outcome, never with a second session or a second refund.
 //
-// Both are asked under the idempotency key of spent, how many keys of the call the
+// All three are asked under the idempotency key of spent, how many keys of the call the
 // provider refused before (ErrKeySpent, recorded by spendKey): a provider that keeps a
 // refusal under its key (Stripe, for 24 h, a 500 of its own too) answers every repeat
 // with it, whatever a person mended meanwhile, so the next try asks under the next one.
@@ -38,23 +38,25 @@ type Provider interface {
 	// ExpireSession closes a session so that it can no longer be paid. A session already
 	// closed or paid is no error: asked again, the provider's answer is the same. A session
 	// found paid is said so (paid.PaymentID not empty), with what was paid.
-	ExpireSession(ctx context.Context, sessionID string) (paid Paid, err error)
+	ExpireSession(ctx context.Context, sessionID string, spent int) (paid Paid, err error)
 	// Observe is sess as the provider has it now: paid (with its payment), closed or still
 	// open. A provider whose sessions are the service's own rows (the simulator) returns
 	// sess as it is.
 	Observe(ctx context.Context, sess Session) (Session, error)
 }
 
-// ErrKeySpent marks a provider's refusal of OpenSession or Refund that it keeps under the
-// call's idempotency key, and answers every repeat under it with (Stripe keeps a 4xx
-// answer for 24 h, and a 500 of its own, which it replays): the service asks the next try
-// under the next one (spendKey). After a 4xx nothing was made under the key; after a 500
-// a refund may have been, which the next try finds on the charge before it asks, or a
-// session, which nobody was given and which expires unpaid.
+// ErrKeySpent marks a provider's refusal of OpenSession, Refund or ExpireSession that it
+// keeps under the call's idempotency key, and answers every repeat under it with (Stripe
+// keeps a 4xx answer for 24 h, and a 500 of its own, which it replays): the service asks
+// the next try under the next one (spendKey). After a 4xx nothing was made under the key;
+// after a 500 a refund may have been, which the next try finds on the charge before it
+// asks, or a session, which nobody was given and which expires unpaid, or an expiry,
+// which the next one meets as a session no longer open.
 var ErrKeySpent = errors.New("the provider keeps this refusal under the call's idempotency key: the next try asks under a new one")
 
-// spentKeys is how many keys of call (refund, session) of subject the provider refused
-// (spendKey). The simulator keeps no answer under a key, and nothing is read for it.
+// spentKeys is how many keys of call (refund, session, expire) of subject the provider
+// refused (spendKey). The simulator keeps no answer under a key, and nothing is read for
+// it.
 func (s *Service) spentKeys(ctx context.Context, q eventstore.Querier, call, subject string) (int, error) {
 	var spent int
 	if s.simulated() {
@@ -74,9 +76,10 @@ func (s *Service) simulated() bool {
 }
 
 // spendKey records, in a transaction of its own, that the provider refused call (refund,
-// session) of subject (the payment, the order) under its key of spent, when failed is
-// such a refusal (ErrKeySpent): the command fails, its transaction is rolled back, and
-// its next try, or its re-drive once a person mended the cause, asks under the next key.
+// session, expire) of subject (the payment, the order, the session) under its key of
+// spent, when failed is such a refusal (ErrKeySpent): the command fails, its transaction
+// is rolled back, and its next try, or its re-drive once a person mended the cause, asks
+// under the next key.
 // It returns failed, with the record's own failure if it failed (the next try then meets
 // the kept refusal, and records it again).
 func (s *Service) spendKey(ctx context.Context, call, subject string, spent int, failed error) error {
@@ -143,7 +146,7 @@ func (p simulatedProvider) OpenSession(context.Context, payment.CreateSession, i
 // finds one: paid at the checkout page while the orders service could not be told (its
 // webhook refused, never sent again), it was recorded "expired" and its money kept, the
 // order cancelled unpaid (a probe).
-func (p simulatedProvider) ExpireSession(ctx context.Context, sessionID string) (Paid, error) {
+func (p simulatedProvider) ExpireSession(ctx context.Context, sessionID string, _ int) (Paid, error) {
 	var paid Paid
 	err := p.db.QueryRow(ctx, `SELECT payment_id, amount, currency FROM payments.sessions
 		WHERE session_id = $1 AND status = $2 AND payment_id IS NOT NULL`, sessionID, payment.StatusCompleted).Scan(&paid.PaymentID, &paid.Amount, &paid.Currency)

@@ -39,7 +39,7 @@ func (*heldProvider) Refund(context.Context, payment.Refund, int) (payments.Give
 	return payments.GivenBack{RefundID: "re_1"}, nil
 }
 
-func (*heldProvider) ExpireSession(context.Context, string) (payments.Paid, error) {
+func (*heldProvider) ExpireSession(context.Context, string, int) (payments.Paid, error) {
 	return payments.Paid{}, nil
 }
 

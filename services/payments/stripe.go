@@ -18,10 +18,10 @@ import (
 
 // Stripe is the provider of production: Stripe Checkout sessions and Stripe refunds,
 // through stripe-go. Every call carries an idempotency key derived from the order (a
-// session) or the payment (a refund), so a command run again after a lost commit gets
-// Stripe's first answer back instead of a second session or refund; after a refusal
-// Stripe keeps under the key (keepsRefusal), or a failure of its own it replays under it
-// (replayedFailure), the next key (IdempotencyKeyAfter).
+// session), the payment (a refund) or the session (its expiry), so a command run again
+// after a lost commit gets Stripe's first answer back instead of a second session or
+// refund; after a refusal Stripe keeps under the key (keepsRefusal), or a failure of its
+// own it replays under it (replayedFailure), the next key (IdempotencyKeyAfter).
 type Stripe struct {
 	client     *stripe.Client
 	successURL string
@@ -67,9 +67,10 @@ func NewStripe(cfg StripeConfig) *Stripe {
 // SessionIdempotencyKey is the key of the one Checkout Session of an order.
 func SessionIdempotencyKey(orderID string) string { return "ordermill-checkout-" + orderID }
 
-// IdempotencyKeyAfter is the key a session or a refund whose first key is key is asked
-// under once Stripe refused it under spent of its keys (ErrKeySpent): key itself, then
-// key-1, key-2 … Stripe keeps a refusal under its key for 24 h, and a 500 of its own.
+// IdempotencyKeyAfter is the key a session, a refund or an expiry whose first key is key
+// is asked under once Stripe refused it under spent of its keys (ErrKeySpent): key
+// itself, then key-1, key-2 … Stripe keeps a refusal under its key for 24 h, and a 500 of
+// its own.
 func IdempotencyKeyAfter(key string, spent int) string {
 	if spent == 0 {
 		return key
@@ -83,11 +84,12 @@ func IdempotencyKeyAfter(key string, spent int) string {
 // again (the idempotency keys make that safe).
 const callBudget = 30 * time.Second
 
-// ExpireIdempotencyKey is the key of the expiry of a Checkout Session: a command retried
-// after an expiry whose answer was lost is answered as that one was, where a key of its own
-// (stripe-go's random one) asked again, was refused, and read the session back. It needs
-// no next key: the one refusal Stripe keeps under it says the session is no longer open,
-// which stays true, and ExpireSession reads the session back after it.
+// ExpireIdempotencyKey is the first key of the expiry of a Checkout Session: a command
+// retried after an expiry whose answer was lost is answered as that one was, where a key
+// of its own (stripe-go's random one) asked again, was refused, and read the session
+// back. After a 500 Stripe replayed under it, the expiry is asked under the next key
+// (IdempotencyKeyAfter), as a session or a refund is: the replayed 500 closed the
+// session at no try for 24 h.
 func ExpireIdempotencyKey(sessionID string) string { return "ordermill-expire-" + sessionID }
 
 // RefundIdempotencyKey is the key of the one refund Ordermill makes of a payment: of what
@@ -344,11 +346,16 @@ func givenBack(re *stripe.Refund, ch *stripe.Charge) GivenBack {
 // A read back that fails is the error, not the refusal it followed: an outage while reading
 // is retried as one, where the refusal alone (a plain invalid request) became a dead letter
 // within seconds and left the order waiting for its payment (a review).
-func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) (Paid, error) {
+//
+// A failure Stripe keeps under the key (keyed) spends it: a 500 replayed, or a refusal
+// the read back does not explain, the session still open. Asking anew is always safe: an
+// expiry Stripe made before its 500 leaves the session expired, and the next key's is
+// refused and read back as one no longer open.
+func (s *Stripe) ExpireSession(ctx context.Context, sessionID string, spent int) (Paid, error) {
 	ctx, cancel := context.WithTimeout(ctx, callBudget)
 	defer cancel()
 	params := &stripe.CheckoutSessionExpireParams{}
-	params.SetIdempotencyKey(ExpireIdempotencyKey(sessionID))
+	params.SetIdempotencyKey(IdempotencyKeyAfter(ExpireIdempotencyKey(sessionID), spent))
 	_, err := s.client.V1CheckoutSessions.Expire(ctx, sessionID, params)
 	if err == nil {
 		return Paid{}, nil
@@ -363,7 +370,7 @@ func (s *Stripe) ExpireSession(ctx context.Context, sessionID string) (Paid, err
 			return paidOf(cs), nil
 		}
 	}
-	return Paid{}, stripeError("expire Checkout Session "+sessionID, err)
+	return Paid{}, keyed(err, stripeError("expire Checkout Session "+sessionID, err))
 }
 
 // paidOf is the payment of a Checkout Session Stripe shows complete and paid; zero when

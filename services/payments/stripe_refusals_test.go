@@ -342,6 +342,48 @@ func TestASessionStripeFailedIsOpenedOnceStripeIsWellAgain(t *testing.T) {
 	assert.Equal(t, payment.SessionCreatedName, recs[0].Name)
 }
 
+// An expiry Stripe failed with a 500 it keeps under the key was asked again under that one
+// key at every try, and failed so for a day: the order given up kept its session
+// payable, and the order past its deadline waited for the answer to its expiry. As for a
+// session or a refund, the first try after the 500 asks under the same key, meets the
+// 500 replayed and spends the key, and the next one closes the session under the next.
+func TestAnExpiryStripeFailedClosesTheSessionOnceStripeIsWellAgain(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	mock := stripemock.Start(t)
+	s := stripeService(pool, mock)
+	c := payment.CreateSession{OrderID: "o-expire", Amount: 12_345, Currency: "EUR", Lines: []payment.Line{{SKU: "A", Quantity: 1, UnitPrice: 12_345}}}
+	require.NoError(t, tryCommand(ctx, pool, s, command(t, "m-open", payment.CreateSessionName, c)))
+	sess, err := s.SessionByOrder(ctx, pool, c.OrderID)
+	require.NoError(t, err)
+	deadline := payment.ExpireSession{OrderID: c.OrderID, SessionID: sess.SessionID, AskedAt: sess.ExpiresAt}
+	try := func() error {
+		return tryCommand(ctx, pool, s, command(t, "m-expire", payment.ExpireSessionName, deadline))
+	}
+	mock.RefuseExpire(sess.SessionID, stripemock.Refusal{Status: http.StatusInternalServerError, Type: "api_error", Message: "An unknown error occurred"})
+	err = try()
+	require.Error(t, err)
+	assert.True(t, eventstore.IsOutage(err), "Stripe down: %v", err)
+	mock.Mend(sess.SessionID) // Stripe well again
+	err = try()
+	require.Error(t, err, "the 500 replayed")
+	assert.True(t, eventstore.IsOutage(err), "Stripe down: %v", err)
+	require.NoError(t, try())
+
+	calls := mock.Requests("/v1/checkout/sessions/" + sess.SessionID + "/expire")
+	require.Len(t, calls, 3)
+	assert.Equal(t, calls[0].IdempotencyKey, calls[1].IdempotencyKey, "the first try after a 500 asks under the same key")
+	assert.Equal(t, IdempotencyKeyAfter(ExpireIdempotencyKey(sess.SessionID), 1), calls[2].IdempotencyKey, "the 500 replayed spent it")
+	assert.Equal(t, http.StatusOK, calls[2].Status, "%s", calls[2].Response)
+	closed, err := s.SessionByOrder(ctx, pool, c.OrderID)
+	require.NoError(t, err)
+	assert.Equal(t, StatusExpired, closed.Status)
+	recs, err := eventstore.Load(ctx, pool, payment.StreamID(c.OrderID))
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	assert.Equal(t, payment.SessionExpiredName, recs[1].Name, "the deadline answered")
+}
+
 // stripeService is the payment service asking mock as it asks Stripe.
 func stripeService(pool *pgxpool.Pool, mock *stripemock.Server) *Service {
 	return New(pool, slog.New(slog.DiscardHandler), Config{Provider: NewStripe(StripeConfig{SecretKey: "sk_test_ordermill", APIBase: mock.URL, SuccessURL: "https://shop.example/paid"})})

@@ -329,7 +329,7 @@ func TestStripeExpiresTheSessionOfAnOrderGivenUp(t *testing.T) {
 	sess, _, err := createInTx(ctx, pool, svc, payment.CreateSession{OrderID: "ord-given-up", Amount: 500, Currency: "EUR"})
 	require.NoError(t, err)
 
-	paid, err := provider.ExpireSession(ctx, sess.SessionID)
+	paid, err := provider.ExpireSession(ctx, sess.SessionID, 0)
 	require.NoError(t, err)
 	assert.Empty(t, paid.PaymentID)
 	calls := mock.Requests("/v1/checkout/sessions/" + sess.SessionID + "/expire")
@@ -419,7 +419,7 @@ func TestStripeDownIsAnOutageAndARefusalIsNot(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":{"type":"api_error","message":"Stripe is down"}}`))
 	}))
 	t.Cleanup(refusingThenDown.Close)
-	_, err = provider(refusingThenDown.URL).ExpireSession(ctx, "cs_out")
+	_, err = provider(refusingThenDown.URL).ExpireSession(ctx, "cs_out", 0)
 	require.Error(t, err)
 	assert.True(t, eventstore.IsOutage(err), "the read back failed: %v", err)
 }
