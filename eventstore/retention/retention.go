@@ -24,11 +24,20 @@ const (
 	Batch = 1000
 )
 
-// Table is a table whose rows expire: Name (schema-qualified), its key column Key, and
-// Time, the column its rows are dated by, which an index of the table must lead with, or
-// each sweep reads the whole table.
+// Table is a table whose rows expire: Name (schema-qualified), its key column Key (ctid
+// for a table keyed by several columns, which "(a, b) = ANY" finds by reading the whole
+// table: each row is then deleted where the batch found it, by a TID scan), and Time, the
+// column its rows are dated by, which an index of the table must lead with, or each
+// sweep reads the whole table.
+//
+// Redated says an update moves a row's Time on (a key spent again): the delete checks
+// Time once more, so that a row made young by an update committed while the batch was
+// gathered is kept. Deleted by key alone, it was found by its key and deleted; by ctid
+// alone, by a PostgreSQL whose TID scan does not recheck a row updated meanwhile (the
+// releases before a fix of 2025), too.
 type Table struct {
 	Name, Key, Time string
+	Redated         bool
 }
 
 // Statement is the delete of one batch: at most $2 rows older than $1 seconds on the
@@ -37,9 +46,14 @@ type Table struct {
 // joined the batch with a read of the whole table once it had a few thousand rows. The
 // plan tests EXPLAIN it.
 func (t Table) Statement() string {
-	return `DELETE FROM ` + t.Name + ` WHERE ` + t.Key + ` = ANY (ARRAY(
-		SELECT ` + t.Key + ` FROM ` + t.Name + ` WHERE ` + t.Time + ` < now() - make_interval(secs => $1)
+	old := t.Time + ` < now() - make_interval(secs => $1)`
+	stmt := `DELETE FROM ` + t.Name + ` WHERE ` + t.Key + ` = ANY (ARRAY(
+		SELECT ` + t.Key + ` FROM ` + t.Name + ` WHERE ` + old + `
 		ORDER BY ` + t.Time + ` LIMIT $2))`
+	if t.Redated {
+		stmt += ` AND ` + old
+	}
+	return stmt
 }
 
 // Sweep deletes the rows of t older than ttl, a batch at a time, and returns how many it
