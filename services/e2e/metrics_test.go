@@ -344,9 +344,10 @@ func TestMetricsShowTheSweeps(t *testing.T) {
 // fail. Here three sessions have expired and one has not, two sign-in limits are a day
 // and an hour quiet and one is recent, the payment simulator's outbox holds a webhook the
 // orders service answers (404: no such order), and the courier simulator's worker fails
-// at each try (its claim is refused).
+// at each try (its claim is refused). The payment service's sweep of its spent keys,
+// kept for ever until 2026-12-08, shows alike: one spent 8 days ago, one an hour ago.
 func TestMetricsShowTheSweepsOfSessionsSignInLimitsAndSimulatedWebhooks(t *testing.T) {
-	const sessions, limits, outbox = "orders.dashboard_sessions", "orders.signin_limits", "simulator_webhooks"
+	const sessions, limits, outbox, spent = "orders.dashboard_sessions", "orders.signin_limits", "simulator_webhooks", "payments.spent_keys"
 	opt := defaultOptions()
 	opt.prepare = func(ctx context.Context, db *pgxpool.Pool) error {
 		_, err := db.Exec(ctx, `
@@ -361,6 +362,8 @@ func TestMetricsShowTheSweepsOfSessionsSignInLimitsAndSimulatedWebhooks(t *testi
 			INSERT INTO simulator_webhooks (kind, order_id, body, next_at) VALUES
 				('payment', 'ord-nobody', '{"orderId": "ord-nobody", "status": "failed", "reason": "card declined"}', now()),
 				('courier', 'ord-nobody', '{"orderId": "ord-nobody", "status": "delivered"}', now());
+			INSERT INTO payments.spent_keys (call, subject, spent, spent_at) VALUES
+				('refund', 'pi_last_week', 1, now() - interval '8 days'), ('refund', 'pi_an_hour_ago', 1, now() - interval '1 hour');
 			CREATE FUNCTION refuse_courier_claims() RETURNS trigger LANGUAGE plpgsql AS $$
 				BEGIN RAISE EXCEPTION 'the courier outbox refuses its claims'; END $$;
 			CREATE TRIGGER refuse_courier_claims BEFORE UPDATE ON simulator_webhooks
@@ -381,6 +384,9 @@ func TestMetricsShowTheSweepsOfSessionsSignInLimitsAndSimulatedWebhooks(t *testi
 		{name: "ordermill_retention_rows_swept_total", labels: labels("table", outbox), min: 1, exact: true},
 		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", outbox), min: 0, exact: true},
 		{name: "ordermill_retention_last_sweep_timestamp_seconds", labels: labels("table", outbox), min: float64(starting.Unix())},
+		{name: "ordermill_retention_rows_swept_total", labels: labels("table", spent), min: 1, exact: true},
+		{name: "ordermill_retention_sweep_errors_total", labels: labels("table", spent), min: 0, exact: true},
+		{name: "ordermill_retention_last_sweep_timestamp_seconds", labels: labels("table", spent), min: float64(starting.Unix())},
 	})
 	families := s.waitMetrics(t, "delivery", s.delivery, []expectation{
 		{name: "ordermill_retention_rows_swept_total", labels: labels("table", outbox), min: 0, exact: true},
@@ -388,9 +394,10 @@ func TestMetricsShowTheSweepsOfSessionsSignInLimitsAndSimulatedWebhooks(t *testi
 	})
 	_, found := series(families, "ordermill_retention_last_sweep_timestamp_seconds", labels("table", outbox))
 	assert.False(t, found, "no pass of the courier outbox has worked")
-	var left struct{ sessions, limits int }
-	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM orders.dashboard_sessions), (SELECT count(*) FROM orders.signin_limits)`).
-		Scan(&left.sessions, &left.limits))
+	var left struct{ sessions, limits, spent int }
+	require.NoError(t, s.db.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM orders.dashboard_sessions), (SELECT count(*) FROM orders.signin_limits),
+		(SELECT count(*) FROM payments.spent_keys)`).Scan(&left.sessions, &left.limits, &left.spent))
 	assert.Equal(t, 1, left.sessions, "the live session is kept")
 	assert.Equal(t, 1, left.limits, "the recent sign-in limit is kept")
+	assert.Equal(t, 1, left.spent, "the key spent an hour ago is kept")
 }

@@ -19,11 +19,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/limits"
 	"github.com/ordermill/ordermill/domain/payment"
 	"github.com/ordermill/ordermill/eventstore"
+	"github.com/ordermill/ordermill/eventstore/retention"
 	"github.com/ordermill/ordermill/services/httpx"
 	"github.com/ordermill/ordermill/services/ordersclient"
 	"github.com/ordermill/ordermill/services/simulator"
@@ -80,6 +82,7 @@ type Service struct {
 	logger   *slog.Logger
 	cfg      Config
 	webhooks *simulator.Notifier[payment.Webhook]
+	sweeps   *retention.Metrics // the spent keys' and the simulator's outbox's
 	handler  http.Handler
 }
 
@@ -98,7 +101,7 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 	if cfg.Provider == nil {
 		cfg.Provider = simulatedProvider{publicURL: cfg.PublicURL, db: pool}
 	}
-	s := &Service{pool: pool, logger: logger, cfg: cfg}
+	s := &Service{pool: pool, logger: logger, cfg: cfg, sweeps: retention.NewMetrics()}
 	s.webhooks = simulator.New[payment.Webhook](logger, simulator.Config{
 		Service: "payments",
 		Kind:    "payment",
@@ -110,19 +113,30 @@ func New(pool *pgxpool.Pool, logger *slog.Logger, cfg Config) *Service {
 		Client:  cfg.HTTPClient,
 		Now:     cfg.Now,
 		DB:      simulator.Simulated(cfg.Simulator, pool),
+		Sweeps:  s.sweeps,
 	})
 	s.handler = s.routes()
 	return s
 }
 
-// RunWorker sends again, until the orders service answers, the webhooks the simulator
-// settled and could not deliver (simulator.Notifier.RunWorker); without the simulator it
-// has nothing to do.
-func (s *Service) RunWorker(ctx context.Context) error { return s.webhooks.RunWorker(ctx) }
+// RunWorker deletes the provider's spent idempotency keys past spentKeyRetention, at once
+// and then every minute (retention.Table.Keep), and sends again, until the orders service
+// answers, the webhooks the simulator settled and could not deliver
+// (simulator.Notifier.RunWorker; without the simulator it has none), until ctx ends.
+// Until 2026-12-08 the spent keys were kept for ever, a row a call Stripe refused.
+func (s *Service) RunWorker(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.webhooks.RunWorker(ctx) })
+	g.Go(func() error {
+		spentKeyRows.Keep(ctx, s.pool, spentKeyRetention, s.logger, s.sweeps)
+		return nil
+	})
+	return g.Wait()
+}
 
-// Collectors are the metrics of the worker's passes over the simulator's webhooks
-// (simulator.Notifier.Collectors).
-func (s *Service) Collectors() []prometheus.Collector { return s.webhooks.Collectors() }
+// Collectors are the metrics of the worker's sweeps: of the spent keys, and its passes
+// over the simulator's webhooks.
+func (s *Service) Collectors() []prometheus.Collector { return s.sweeps.Collectors() }
 
 // Handler serves the HTTP API and, with Config.Simulator, the checkout page and the
 // provider simulator.

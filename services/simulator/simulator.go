@@ -85,6 +85,10 @@ type Config struct {
 	// RetryAfter is how long after it was recorded a webhook not answered is first sent
 	// again (default 5 s); RetryPoll how often the worker looks (default 1 s).
 	RetryAfter, RetryPoll time.Duration
+	// Sweeps counts RunWorker's passes, with the service's other sweeps (the payment
+	// service's spent keys); metrics of the Notifier's own if nil. A process registers
+	// one retention.Metrics: a second's series would collide with the first's.
+	Sweeps *retention.Metrics
 }
 
 // Notifier delivers one simulator's signed webhooks of type W to the orders service.
@@ -108,7 +112,10 @@ func New[W any](logger *slog.Logger, cfg Config) *Notifier[W] {
 	}
 	// NewClient fails only when an option does, and WithHTTPClient never does.
 	orders, _ := ordersclient.NewClient(cfg.URL, ordersclient.WithHTTPClient(cfg.Client))
-	return &Notifier[W]{cfg: cfg, orders: orders, logger: logger, sweeps: retention.NewMetrics()}
+	if cfg.Sweeps == nil {
+		cfg.Sweeps = retention.NewMetrics()
+	}
+	return &Notifier[W]{cfg: cfg, orders: orders, logger: logger, sweeps: cfg.Sweeps}
 }
 
 // Collectors are the metrics of RunWorker's passes over simulator_webhooks, counted as
