@@ -20,6 +20,7 @@ import (
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/orderstream/orderstreamtest"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/projections/ordergen"
@@ -441,11 +442,11 @@ func TestARebuildLeavesOutEventsThisReleaseDoesNotKnow(t *testing.T) {
 	require.NoError(t, err)
 	res, err := projections.Rebuild(ctx, pool, projections.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int64{"order.future.v9": 1}, res.Unknown)
+	assert.Equal(t, map[string]int64{orderstreamtest.NewerEvent: 1}, res.Unknown)
 	d, res, err := projections.Verify(ctx, pool, projections.Options{}, 5)
 	require.NoError(t, err)
 	assert.True(t, d.Equal(), "%+v", d)
-	assert.Equal(t, map[string]int64{"order.future.v9": 1}, res.Unknown)
+	assert.Equal(t, map[string]int64{orderstreamtest.NewerEvent: 1}, res.Unknown)
 }
 
 // A rebuild of one projection follows the consumer group: the new table holds what the
@@ -521,7 +522,7 @@ func TestARebuildStepsOverAnEventThisReleaseDoesNotKnow(t *testing.T) {
 	write(func(o *order.Order) ([]order.Event, error) {
 		return o.Place(order.PlaceOrder{OrderID: o.ID, CustomerID: "c-1", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 100, At: at})
 	})
-	appendFutureEvent(t, pool, o)
+	orderstreamtest.AppendNewerEvent(t, pool, o, orderstreamtest.SameLayout)
 	for i := range 5 {
 		write(func(o *order.Order) ([]order.Event, error) {
 			return o.AddNote("ann@example.com", fmt.Sprint("note ", i), at)
@@ -534,7 +535,7 @@ func TestARebuildStepsOverAnEventThisReleaseDoesNotKnow(t *testing.T) {
 	d, res, err := projections.Verify(ctx, pool, projections.Options{}, 5)
 	require.NoError(t, err)
 	assert.True(t, d.Equal(), "the rebuild differs from the live read models: %+v", d)
-	assert.Equal(t, map[string]int64{"order.future.v9": 1}, res.Unknown)
+	assert.Equal(t, map[string]int64{orderstreamtest.NewerEvent: 1}, res.Unknown)
 	assert.Zero(t, loads.n.Load(), "the order's stream read again from the event store")
 }
 
@@ -556,7 +557,7 @@ func TestLivePendingApprovalsStepOverAnEventThisReleaseDoesNotKnow(t *testing.T)
 	write(func(o *order.Order) ([]order.Event, error) {
 		return o.AssessRisk(85, []order.RiskFactor{{Code: "new_customer", Description: "first order", Points: 25}}, 70, at.Add(time.Hour), at)
 	})
-	appendFutureEvent(t, pool, o)
+	orderstreamtest.AppendNewerEvent(t, pool, o, orderstreamtest.SameLayout)
 	write(func(o *order.Order) ([]order.Event, error) {
 		return o.Approve("ann@example.com", "checked by phone", at.Add(time.Minute))
 	})
@@ -569,7 +570,7 @@ func TestLivePendingApprovalsStepOverAnEventThisReleaseDoesNotKnow(t *testing.T)
 	d, res, err := projections.Verify(ctx, pool, projections.Options{}, 5)
 	require.NoError(t, err)
 	assert.True(t, d.Equal(), "the rebuild differs from the live read models: %+v", d)
-	assert.Equal(t, map[string]int64{"order.future.v9": 1}, res.Unknown)
+	assert.Equal(t, map[string]int64{orderstreamtest.NewerEvent: 1}, res.Unknown)
 }
 
 // writeOrder decides on o, loaded already, and appends what it decides after it.
@@ -580,17 +581,4 @@ func writeOrder(t *testing.T, pool *pgxpool.Pool, o *order.Order, decide func(o 
 		_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: o.ID}, decide)
 		return err
 	}))
-}
-
-// appendFutureEvent appends to o's stream an order event this release does not know (a
-// newer release's), and counts it in o's version as order.Apply does.
-func appendFutureEvent(t *testing.T, pool *pgxpool.Pool, o *order.Order) {
-	t.Helper()
-	ctx := context.Background()
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: orderstream.StreamType, ID: o.ID}, o.Version, eventstore.Metadata{CorrelationID: o.ID},
-			eventstore.Event{Name: "order.future.v9", Data: map[string]string{"what": "a newer release's"}})
-		return err
-	}))
-	o.Version++
 }
