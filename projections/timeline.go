@@ -26,9 +26,14 @@ type TimelineEntry struct {
 	Summary    string
 }
 
-// timelineEntry is an order event as the timeline tells it.
+// timelineEntry is an order event as the timeline tells it. One this release does not
+// know is told as what it is: its name, where the log has it, and that it cannot be shown.
 func timelineEntry(r eventstore.Recorded, e order.Event) TimelineEntry {
-	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: Summarize(e)}
+	summary := Summarize(e)
+	if _, ok := e.(order.Unknown); ok {
+		summary = fmt.Sprintf("%s (position %d): recorded by a newer release; this release cannot show it", r.Name, r.Position)
+	}
+	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: summary}
 }
 
 // TimelineOf is an order's timeline as its history tells it, with the entries beside it

@@ -366,7 +366,10 @@ type OrderDetail struct {
 	Payment        []Field
 	Shipment       []Field
 	Timeline       []TimelineEntry
-	Notices        []Notification
+	// Unknown names the order's events this release does not know (a newer release's,
+	// during a rolling upgrade): the page shows the order without them, and says so.
+	Unknown []string
+	Notices []Notification
 	// Mailbox is the development web mailbox the emails can be read in (dev mode only).
 	Mailbox string
 	Tickets []Ticket

@@ -388,6 +388,16 @@ func Known(name string) bool {
 	return current || older
 }
 
+// Unknown stands for an event stored under a name this release does not read (Known is
+// false: a newer release's, during a rolling upgrade), where the order is shown as far as
+// this release knows it. Apply counts it towards Version and changes nothing else.
+type Unknown struct {
+	Name string
+}
+
+// EventName is the name the event is stored under.
+func (u Unknown) EventName() string { return u.Name }
+
 // Decode reads an event stored under name with payload as the current version of that
 // event: a current name is unmarshalled into a fresh event, an older version's name is
 // upcast (versions.go). It returns a pointer event, as Apply accepts.

@@ -78,7 +78,11 @@ func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[stri
 	if err := readSnapshots(rows, nil, orders); err != nil {
 		return nil, err
 	}
-	return orders, loadMissing(ctx, q, ids, orders)
+	refused, err := loadMissing(ctx, q, ids, orders)
+	if err == nil {
+		err = firstRefused(ids, refused)
+	}
+	return orders, err
 }
 
 const snapshotsSQL = `SELECT stream_id, position, state FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`
@@ -144,7 +148,11 @@ type Loading struct {
 // and the few with events but no snapshot by folding their events, through q. Orders
 // that do not exist are absent.
 func (l *Loading) Loaded(ctx context.Context, q eventstore.Querier) (map[string]Current, error) {
-	return l.orders, loadMissing(ctx, q, l.unsnapped, l.orders)
+	refused, err := loadMissing(ctx, q, l.unsnapped, l.orders)
+	if err == nil {
+		err = firstRefused(l.unsnapped, refused)
+	}
+	return l.orders, err
 }
 
 // readSnapshots decodes rows of (stream id, position, state) into orders. A row without
@@ -180,8 +188,9 @@ func decodeSnapshot(id string, state []byte) (*order.Order, error) {
 }
 
 // loadMissing adds to orders those of ids that have no snapshot in the current layout,
-// by folding their events.
-func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders map[string]Current) error {
+// by folding their events. An order with events this release does not know is not
+// added: it is refused, with why (refusedUnknown), for the caller to answer its reads.
+func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders map[string]Current) (refused map[string]error, err error) {
 	for _, id := range ids {
 		if _, ok := orders[id]; ok {
 			continue
@@ -191,15 +200,41 @@ func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if unknown := h.Unknown(); len(unknown) > 0 {
+			if refused == nil {
+				refused = map[string]error{}
+			}
+			refused[id] = refusedUnknown(id, unknown[0])
+			continue
 		}
 		orders[id] = Current{Order: h.Order, Position: h.Recorded[len(h.Recorded)-1].Position, Folded: true}
+	}
+	return refused, nil
+}
+
+// refusedUnknown refuses to load order id, whose stream holds r, an event this release
+// does not know: a state folded without it is not the order's, and nothing may be decided
+// or answered on it. The release that recorded it reads the order; this one does once
+// upgraded, so it is unavailable for now rather than an internal error (a 503, retried).
+func refusedUnknown(id string, r eventstore.Recorded) error {
+	return apperr.Errorf(apperr.CodeUnavailable, "order %s has an event this release of the service does not know (%s, recorded by a newer release, at %d): retry once it is upgraded",
+		apperr.Excerpt(id), r.Name, r.Position)
+}
+
+// firstRefused is the refusal of the first of ids refused, nil when none is.
+func firstRefused(ids []string, refused map[string]error) error {
+	for _, id := range ids {
+		if err := refused[id]; err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // LoadFromEvents rebuilds an order by folding every event of its stream, ignoring any
-// snapshot.
+// snapshot (as LoadHistory does).
 func LoadFromEvents(ctx context.Context, q eventstore.Querier, id string) (*order.Order, error) {
 	h, err := LoadHistory(ctx, q, id)
 	return h.Order, err
@@ -210,11 +245,26 @@ func LoadFromEvents(ctx context.Context, q eventstore.Querier, id string) (*orde
 type History struct {
 	Order    *order.Order
 	Recorded []eventstore.Recorded
-	Events   []order.Event
+	// Events are Recorded decoded; an event this release does not know is an
+	// order.Unknown, stepped over in Order but counted towards its version.
+	Events []order.Event
+}
+
+// Unknown lists the events of the history this release does not know (a newer release's,
+// during a rolling upgrade): the order is folded without them, as far as this release
+// knows it, so only a person's view of it may use it, saying so.
+func (h History) Unknown() []eventstore.Recorded {
+	var out []eventstore.Recorded
+	for i, e := range h.Events {
+		if _, ok := e.(order.Unknown); ok {
+			out = append(out, h.Recorded[i])
+		}
+	}
+	return out
 }
 
 // LoadHistory reads every event of an order's stream and folds them, ignoring any
-// snapshot.
+// snapshot, stepping over the events this release does not know (History.Unknown).
 func LoadHistory(ctx context.Context, q eventstore.Querier, id string) (History, error) {
 	recorded, err := eventstore.Load(ctx, q, id)
 	if err != nil {
@@ -223,9 +273,15 @@ func LoadHistory(ctx context.Context, q eventstore.Querier, id string) (History,
 	if len(recorded) == 0 || recorded[0].StreamType != StreamType {
 		return History{}, apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(id))
 	}
-	events, err := DecodeAll(recorded)
-	if err != nil {
-		return History{}, err
+	events := make([]order.Event, len(recorded))
+	for i, r := range recorded {
+		if !order.Known(r.Name) {
+			events[i] = order.Unknown{Name: r.Name}
+			continue
+		}
+		if events[i], err = Decode(r); err != nil {
+			return History{}, err
+		}
 	}
 	return History{Order: order.Rehydrate(events), Recorded: recorded, Events: events}, nil
 }
@@ -266,19 +322,6 @@ func Upcast(r eventstore.Recorded) (eventstore.Recorded, error) {
 	}
 	r.Name, r.Payload = name, payload
 	return r, nil
-}
-
-// DecodeAll decodes a stream's envelopes in order.
-func DecodeAll(recorded []eventstore.Recorded) ([]order.Event, error) {
-	events := make([]order.Event, 0, len(recorded))
-	for _, r := range recorded {
-		e, err := Decode(r)
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, e)
-	}
-	return events, nil
 }
 
 // Append stores events decided on o (at o's version), applies them to o and stores the

@@ -131,7 +131,7 @@ func (r *Reader) query(batch []*read) {
 	if c != nil {
 		xids = c.xids
 	}
-	orders, ended, err := loadChanged(ctx, r.q, ids, held, xids)
+	orders, refused, ended, err := loadChanged(ctx, r.q, ids, held, xids)
 	if err == nil {
 		r.remember(orders)
 		if c != nil {
@@ -142,6 +142,9 @@ func (r *Reader) query(batch []*read) {
 		switch c, ok := orders[rd.id]; {
 		case err != nil:
 			rd.err = err
+		case refused[rd.id] != nil:
+			// Its own reads only: the others the query answers have their orders.
+			rd.err = refused[rd.id]
 		case !ok:
 			rd.err = apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(rd.id))
 		default:
@@ -176,8 +179,9 @@ func (r *Reader) remember(orders map[string]Current) {
 // a snapshot is read and decoded only when its position is not the one held, and an order
 // that has not moved is answered with the state held. It also says which of the
 // transactions xids had ended before it read (for Memory.settle): asked first, in the same
-// round trip, so that the snapshots, read by a later statement, see their commits.
-func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Current, xids []uint64) (map[string]Current, map[uint64]bool, error) {
+// round trip, so that the snapshots, read by a later statement, see their commits. The
+// orders it cannot fold (loadMissing) are refused, each with why.
+func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Current, xids []uint64) (orders map[string]Current, refused map[string]error, ended map[uint64]bool, err error) {
 	positions := make([]int64, len(ids))
 	for i, id := range ids {
 		positions[i] = held[id].Position
@@ -185,14 +189,14 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 	// One round trip, planned once as a lookup by key (PlanByKey): planned for every
 	// call, as Postgres chose to, this read spent as long in the planner as in execution.
 	b := &pgx.Batch{}
-	ended := make(map[uint64]bool, len(xids))
+	ended = make(map[uint64]bool, len(xids))
 	if len(xids) > 0 {
 		b.Queue(endedSQL, xids)
 	}
 	b.Queue(eventstore.PlanByKey)
 	b.Queue(changedSnapshotsSQL, ids, positions, snapshotSchema)
-	orders := make(map[string]Current, len(ids))
-	err := func() error {
+	orders = make(map[string]Current, len(ids))
+	err = func() error {
 		br := q.SendBatch(ctx, b)
 		defer br.Close()
 		if len(xids) > 0 {
@@ -221,9 +225,10 @@ func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Curren
 		return br.Close()
 	}()
 	if err != nil {
-		return nil, nil, fmt.Errorf("load snapshots: %w", err)
+		return nil, nil, nil, fmt.Errorf("load snapshots: %w", err)
 	}
-	return orders, ended, loadMissing(ctx, q, ids, orders)
+	refused, err = loadMissing(ctx, q, ids, orders)
+	return orders, refused, ended, err
 }
 
 // endedSQL lists the transactions of $1 that have ended, committed or aborted, or are too

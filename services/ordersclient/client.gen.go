@@ -1244,6 +1244,8 @@ type ClientInterface interface {
 
 	// GetOrder One order, from its events: in full for the operator, the customer's view with the order's token
 	//
+	// During a rolling upgrade, an order with an event that a newer release recorded and this instance's release does not know, where the instance would have to fold the order's events to read it, is answered 503 (code unavailable, Retry-After) until the instance is upgraded: never the order without that event, as if it were the whole order.
+	//
 	// Corresponds with GET /api/orders/{id} (the `GetOrder` operationId).
 	GetOrder(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1432,6 +1434,8 @@ func (c *Client) ApproveOrder(ctx context.Context, body ApproveOrderJSONRequestB
 }
 
 // GetOrder One order, from its events: in full for the operator, the customer's view with the order's token
+//
+// During a rolling upgrade, an order with an event that a newer release recorded and this instance's release does not know, where the instance would have to fold the order's events to read it, is answered 503 (code unavailable, Retry-After) until the instance is upgraded: never the order without that event, as if it were the whole order.
 //
 // Corresponds with GET /api/orders/{id} (the `GetOrder` operationId).
 func (c *Client) GetOrder(ctx context.Context, id OrderID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2439,6 +2443,8 @@ type ClientWithResponsesInterface interface {
 	ApproveOrderWithResponse(ctx context.Context, body ApproveOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*ApproveOrderResponse, error)
 
 	// GetOrderWithResponse One order, from its events: in full for the operator, the customer's view with the order's token
+	//
+	// During a rolling upgrade, an order with an event that a newer release recorded and this instance's release does not know, where the instance would have to fold the order's events to read it, is answered 503 (code unavailable, Retry-After) until the instance is upgraded: never the order without that event, as if it were the whole order.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3888,6 +3894,8 @@ func (c *ClientWithResponses) ApproveOrderWithResponse(ctx context.Context, body
 }
 
 // GetOrderWithResponse One order, from its events: in full for the operator, the customer's view with the order's token
+//
+// During a rolling upgrade, an order with an event that a newer release recorded and this instance's release does not know, where the instance would have to fold the order's events to read it, is answered 503 (code unavailable, Retry-After) until the instance is upgraded: never the order without that event, as if it were the whole order.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -145,7 +145,10 @@ func (s *Service) refusedDecision(ctx context.Context, id string, err error, any
 	switch code := apperr.ErrorCode(err); {
 	case errors.As(err, &claimed):
 		return claimed.Error() + ": " + anyway, true
-	case code == apperr.CodeConflict, code == apperr.CodeNotFound, code == apperr.CodeInvalid:
+	case code == apperr.CodeConflict, code == apperr.CodeNotFound, code == apperr.CodeInvalid,
+		// Not now, saying why: the order has an event only a newer release reads
+		// (orderstream.Load), or the database is too busy.
+		code == apperr.CodeUnavailable:
 		return s.refusal(ctx, id, err), true
 	}
 	return "", false

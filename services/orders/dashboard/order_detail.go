@@ -12,7 +12,9 @@ import (
 )
 
 // orderDetail reads one order: the aggregate and its timeline from its events (never
-// stale), the rest from the workflow's tables.
+// stale), the rest from the workflow's tables. Events this release does not know (a newer
+// release's, during a rolling upgrade) are stepped over: the page shows the order as far
+// as this release knows it, names them in the timeline and says it may be incomplete.
 func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
 	// The order and its timeline from one read of its events: they agree, and the page's
 	// version is the newest of them. The live stream sends the page again once the order
@@ -41,6 +43,9 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 		Total: o.Total.Text(o.Currency), Items: itemLines(o.Items, names), RiskScore: o.RiskScore,
 		Threshold: o.RiskThreshold, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt, Steps: workflowSteps(o),
 		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
+	}
+	for _, r := range h.Unknown() {
+		d.Unknown = append(d.Unknown, r.Name)
 	}
 	if o.RiskScore != nil {
 		d.ScoreExplained = scoreExplained(o)
