@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordermill/ordermill/domain/order"
+	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/orderstream/orderstreamtest"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/projections/ordergen"
 	"github.com/ordermill/ordermill/projections/ordergen/v1log"
@@ -143,12 +145,12 @@ func TestOrderExplainsTheBusinessCaseScenarios(t *testing.T) {
 
 	// An event this release does not know (a newer release's) is told and left out, as the
 	// services leave it: it failed the whole history (a probe).
-	_, err = pool.Exec(context.Background(), `INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload)
-		SELECT gen_random_uuid(), 'ord-normal', 'order', max(stream_version) + 1, 'order.future.v9', '{}' FROM events WHERE stream_id = 'ord-normal'`)
+	normal, err := orderstream.Load(context.Background(), pool, "ord-normal")
 	require.NoError(t, err)
+	orderstreamtest.AppendNewerEvent(t, pool, normal, orderstreamtest.SameLayout)
 	out, err = replay(t, url, "order", "ord-normal")
 	require.NoError(t, err)
-	assert.Contains(t, out, "order.future.v9")
+	assert.Contains(t, out, orderstreamtest.NewerEvent)
 	assert.Contains(t, out, "not known to this release: left out")
 
 	// With the service's own settings, the deadlines shown are the service's: the payment

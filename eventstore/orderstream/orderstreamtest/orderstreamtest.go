@@ -4,7 +4,6 @@ package orderstreamtest
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -35,34 +34,32 @@ const (
 	NewerLayout
 )
 
-// AppendNewerEvent appends to o's stream, stored with its snapshot already, an event this
-// release does not know, with the order's snapshot as a newer release stores it (in
-// layout), and leaves o at the order's new state: the event counted in its version, as
-// order.Apply counts an event it does not know.
+// AppendNewerEvent appends to o's stream an event this release does not know, with the
+// order's snapshot as a newer release stores it (in layout), and leaves o at the order's
+// new state: the event counted in its version, as order.Apply counts an event it does not
+// know. The stream may have no snapshot yet (a history imported without, as
+// eventstore.Import stores it): the newer release stores one all the same.
 func AppendNewerEvent(t testing.TB, pool *pgxpool.Pool, o *order.Order, layout Layout) {
 	t.Helper()
 	ctx := context.Background()
+	next := *o
+	next.Version++
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// The layout this release stored the order's snapshot in, and one it does not read.
-		var schema int
-		if err := tx.QueryRow(ctx, `SELECT schema FROM snapshots WHERE stream_id = $1`, o.ID).Scan(&schema); err != nil {
-			return err
-		}
-		if layout == NewerLayout {
-			schema++
-		}
-		next := *o
-		next.Version++
-		state, err := json.Marshal(&next)
+		recorded, err := eventstore.Append(ctx, tx, eventstore.Stream{Type: orderstream.StreamType, ID: o.ID}, o.Version,
+			eventstore.Metadata{CorrelationID: o.ID, Actor: NewerActor},
+			eventstore.Event{Name: NewerEvent, Data: map[string]string{"what": "a newer release's"}})
 		if err != nil {
 			return err
 		}
-		_, err = eventstore.AppendWithSnapshot(ctx, tx, eventstore.Stream{Type: orderstream.StreamType, ID: o.ID}, o.Version,
-			eventstore.Metadata{CorrelationID: o.ID, Actor: NewerActor}, eventstore.Snapshot{Schema: schema, State: state},
-			eventstore.Event{Name: NewerEvent, Data: map[string]string{"what": "a newer release's"}})
-		if err == nil {
-			*o = next
+		// The snapshot in this release's layout, then, for a newer one, under the next
+		// number: one this release does not read.
+		if err := orderstream.StoreSnapshots(ctx, tx, []*order.Order{&next}, map[string]int64{o.ID: recorded[0].Position}); err != nil {
+			return err
+		}
+		if layout == NewerLayout {
+			_, err = tx.Exec(ctx, `UPDATE snapshots SET schema = schema + 1 WHERE stream_id = $1`, o.ID)
 		}
 		return err
 	}))
+	*o = next
 }
