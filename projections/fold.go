@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"context"
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
@@ -27,10 +28,14 @@ type OrderAt struct {
 // stream.
 func (s *OrderAt) skip() { s.Version++ }
 
-// foldOrder folds an order's stored events, oldest first, up to version until (every one
-// when until is 0), stepping over those this release does not read, as a rebuild steps
-// over the log's copies of them.
-func foldOrder(recorded []eventstore.Recorded, until int) (*OrderAt, error) {
+// foldOrder folds order id's stored events, as the event store holds them, oldest first,
+// up to version until (every one when until is 0), stepping over those this release does
+// not read, as a rebuild steps over the log's copies of them.
+func foldOrder(ctx context.Context, q eventstore.Querier, id string, until int) (*OrderAt, error) {
+	recorded, err := eventstore.Load(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
 	o := &OrderAt{}
 	for _, r := range recorded {
 		if until > 0 && r.Version > until {

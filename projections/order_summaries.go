@@ -35,7 +35,11 @@ var OrderSummaries = Projection{
 // state (its snapshot: the aggregate's own Apply decided the status, so no status logic is
 // repeated here), all in one statement. The state may already be newer than the events:
 // the row then records the newest event it reflects, so the events in between, when they
-// arrive, change nothing, and a row never goes back to an older state.
+// arrive, change nothing, and a row never goes back to an older state. An order the
+// command path refuses (orderstream.LoadEach: a newer release's event, and its snapshot in
+// a layout this release does not read) is folded from its stream without that event, as a
+// rebuild folds it (foldOrder): its row shows it as far as this release knows it. Refused,
+// it failed the batch, taken again for ever, and every read model stood still behind it.
 func updateOrderSummaries(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
 	ids := make([]string, len(events))
 	for i, r := range events {
@@ -43,13 +47,18 @@ func updateOrderSummaries(ctx context.Context, tx pgx.Tx, events []eventstore.Re
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	current, err := orderstream.LoadMany(ctx, tx, ids)
+	current, refused, err := orderstream.LoadEach(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
 	out := &summaryRows{latest: map[string]*OrderAt{}}
 	for id, c := range current {
 		out.latest[id] = &OrderAt{Order: *c.Order, Position: c.Position}
+	}
+	for id := range refused {
+		if out.latest[id], err = foldOrder(ctx, tx, id, 0); err != nil {
+			return err
+		}
 	}
 	return out.write(ctx, tx, Schema, false)
 }
@@ -68,14 +77,18 @@ func (s *summaryRows) add(_ eventstore.Recorded, _ order.Event, o *OrderAt) {
 // summary written whose status, total, risk or customer is new there; in the live schema, after
 // locking the counters.
 func (s *summaryRows) write(ctx context.Context, tx pgx.Tx, schema string, _ bool) error {
-	if len(s.latest) == 0 {
-		return nil
-	}
 	var c summaryColumns
 	for _, id := range slices.Sorted(maps.Keys(s.latest)) {
-		c.add(s.latest[id])
+		// An order placed by an event this release does not know (a newer release's) is
+		// folded without an id: nothing of it is known to list.
+		if o := s.latest[id]; o.ID != "" {
+			c.add(o)
+		}
 	}
 	clear(s.latest)
+	if len(c.id) == 0 {
+		return nil
+	}
 	if schema == Schema {
 		// The live table's trigger counts the rows in orders.order_counts: an upsert fires
 		// the UPDATE trigger, then the INSERT trigger, each locking its counters in key

@@ -71,13 +71,11 @@ func updatePendingApprovals(ctx context.Context, tx pgx.Tx, events []eventstore.
 		if out.latest[r.StreamID] != nil {
 			continue
 		}
-		recorded, err := eventstore.Load(ctx, tx, r.StreamID)
+		o, err := foldOrder(ctx, tx, r.StreamID, 0)
 		if err != nil {
 			return err
 		}
-		if out.latest[r.StreamID], err = foldOrder(recorded, 0); err != nil {
-			return err
-		}
+		out.latest[r.StreamID] = o
 	}
 	return out.upsert(ctx, tx, Schema, true)
 }

@@ -604,11 +604,8 @@ func (w *worker) stateAt(ctx context.Context, r eventstore.Recorded, e order.Eve
 	case o != nil && r.Version <= o.Version:
 		return o, nil // folded already, from the event store
 	}
-	recorded, err := eventstore.Load(ctx, w.b.pool, r.StreamID)
+	o, err := foldOrder(ctx, w.b.pool, r.StreamID, r.Version)
 	if err != nil {
-		return nil, err
-	}
-	if o, err = foldOrder(recorded, r.Version); err != nil {
 		return nil, err
 	}
 	w.states.put(r.StreamID, o)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/apperr"
 	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
@@ -581,4 +582,68 @@ func writeOrder(t *testing.T, pool *pgxpool.Pool, o *order.Order, decide func(o 
 		_, err := orderstream.UpdateLoaded(ctx, tx, o, eventstore.Metadata{CorrelationID: o.ID}, decide)
 		return err
 	}))
+}
+
+// An order whose newest event is one this release does not know, stored by a newer
+// release with the order's snapshot in a layout this release does not read (a rolling
+// upgrade), is listed by the live order summaries as far as this release knows it, folded
+// without the event as a rebuild folds it, and so is an order a newer release placed with
+// such an event: it has no row, as in a rebuild. The summaries read their orders through
+// orderstream.LoadMany, which refuses such an order (nothing may be decided on it), so the
+// projections' batch failed and was taken again for ever: every read model stood still,
+// for every order. The saga and the commands still refuse it.
+func TestLiveOrderSummariesFoldAnOrderWithANewerReleasesEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	at := time.Date(2026, 12, 8, 12, 0, 0, 0, time.UTC)
+	place := func(o *order.Order) ([]order.Event, error) {
+		return o.Place(order.PlaceOrder{OrderID: o.ID, CustomerID: "c-1", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 2_500_000, At: at})
+	}
+	held := &order.Order{ID: "o-newer-layout"}
+	writeOrder(t, pool, held, place)
+	writeOrder(t, pool, held, func(o *order.Order) ([]order.Event, error) {
+		return o.AssessRisk(85, []order.RiskFactor{{Code: "new_customer", Description: "first order", Points: 25}}, 70, at.Add(time.Hour), at)
+	})
+	orderstreamtest.AppendNewerEvent(t, pool, held, orderstreamtest.NewerLayout)
+	orderstreamtest.AppendNewerEvent(t, pool, &order.Order{ID: "o-newer-placement"}, orderstreamtest.NewerLayout)
+	other := &order.Order{ID: "o-other"}
+	writeOrder(t, pool, other, place)
+
+	// The three orders' events in one batch, as the live consumer takes them.
+	var batch []eventstore.Recorded
+	for _, id := range []string{held.ID, "o-newer-placement", other.ID} {
+		recorded, err := eventstore.Load(ctx, pool, id)
+		require.NoError(t, err)
+		batch = append(batch, recorded...)
+	}
+	slices.SortFunc(batch, func(a, b eventstore.Recorded) int { return int(a.Position - b.Position) })
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return projections.ApplyAll(ctx, tx, batch) }))
+
+	rows, err := pool.Query(ctx, `SELECT order_id, status, last_position FROM orders.order_summaries ORDER BY order_id`)
+	require.NoError(t, err)
+	type summary struct {
+		ID, Status string
+		Position   int64
+	}
+	summaries, err := pgx.CollectRows(rows, pgx.RowToStructByPos[summary])
+	require.NoError(t, err)
+	newest := func(id, name string) int64 {
+		var position int64
+		require.NoError(t, pool.QueryRow(ctx, `SELECT max(position) FROM events WHERE stream_id = $1 AND event_name = $2`, id, name).Scan(&position))
+		return position
+	}
+	assert.Equal(t, []summary{
+		{held.ID, string(order.StatusAwaitingApproval), newest(held.ID, order.NameHeldForApproval)},
+		{other.ID, string(order.StatusPlaced), newest(other.ID, order.NameOrderPlaced)},
+	}, summaries)
+
+	consumeLive(t, pool)
+	d, res, err := projections.Verify(ctx, pool, projections.Options{}, 5)
+	require.NoError(t, err)
+	assert.True(t, d.Equal(), "the rebuild differs from the live read models: %+v", d)
+	assert.Equal(t, map[string]int64{orderstreamtest.NewerEvent: 2}, res.Unknown)
+
+	_, err = orderstream.Load(ctx, pool, held.ID)
+	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err), "%v", err)
 }

@@ -68,21 +68,30 @@ type Current struct {
 }
 
 // LoadMany loads several orders at once: their snapshots in one query, and the few without
-// one by folding their events. Orders that do not exist are absent from the result.
+// one by folding their events. Orders that do not exist are absent from the result. When
+// it refuses one of them (LoadEach), it fails.
 func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[string]Current, error) {
-	rows, err := q.Query(ctx, snapshotsSQL, ids, snapshotSchema)
-	if err != nil {
-		return nil, fmt.Errorf("load snapshots: %w", err)
-	}
-	orders := make(map[string]Current, len(ids))
-	if err := readSnapshots(rows, nil, orders); err != nil {
-		return nil, err
-	}
-	refused, err := loadMissing(ctx, q, ids, orders)
+	orders, refused, err := LoadEach(ctx, q, ids)
 	if err == nil {
 		err = firstRefused(ids, refused)
 	}
 	return orders, err
+}
+
+// LoadEach is LoadMany that refuses each order on its own: one it cannot fold (no snapshot
+// in the current layout, and an event this release does not know) is absent from orders
+// and in refused, with why; the others are loaded.
+func LoadEach(ctx context.Context, q eventstore.Querier, ids []string) (orders map[string]Current, refused map[string]error, err error) {
+	rows, err := q.Query(ctx, snapshotsSQL, ids, snapshotSchema)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load snapshots: %w", err)
+	}
+	orders = make(map[string]Current, len(ids))
+	if err := readSnapshots(rows, nil, orders); err != nil {
+		return nil, nil, err
+	}
+	refused, err = loadMissing(ctx, q, ids, orders)
+	return orders, refused, err
 }
 
 const snapshotsSQL = `SELECT stream_id, position, state FROM snapshots WHERE stream_id = ANY($1) AND schema = $2`
