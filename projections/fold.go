@@ -22,15 +22,9 @@ type OrderAt struct {
 	LastApproval int64
 }
 
-// skip steps over the next event of the stream, one this release does not read
-// (order.Known): it changes nothing but counts towards the order's version, as
-// order.Apply counts an event it does not know, so the order stays in step with its
-// stream.
-func (s *OrderAt) skip() { s.Version++ }
-
 // foldOrder folds order id's stored events, as the event store holds them, oldest first,
 // up to version until (every one when until is 0), stepping over those this release does
-// not read, as a rebuild steps over the log's copies of them.
+// not read (orderstream.DecodeOrUnknown), as a rebuild steps over the log's copies of them.
 func foldOrder(ctx context.Context, q eventstore.Querier, id string, until int) (*OrderAt, error) {
 	recorded, err := eventstore.Load(ctx, q, id)
 	if err != nil {
@@ -41,11 +35,7 @@ func foldOrder(ctx context.Context, q eventstore.Querier, id string, until int) 
 		if until > 0 && r.Version > until {
 			break
 		}
-		if !order.Known(r.Name) {
-			o.skip()
-			continue
-		}
-		e, err := orderstream.Decode(r)
+		e, err := orderstream.DecodeOrUnknown(r)
 		if err != nil {
 			return nil, err
 		}
@@ -54,7 +44,11 @@ func foldOrder(ctx context.Context, q eventstore.Querier, id string, until int) 
 	return o, nil
 }
 
-// Apply folds the next event of the stream in.
+// Apply folds the next event of the stream in. One this release does not read (an
+// order.Unknown) changes nothing but the version, as order.Apply counts it, and the
+// position: the order stays in step with its stream, and its state is the stream's as far
+// as this release knows it at that event, as a newer release's snapshot at that event in
+// this release's layout is (the live order summaries read that).
 func (s *OrderAt) Apply(r eventstore.Recorded, e order.Event) {
 	s.Order.Apply(e)
 	s.Position = r.Position

@@ -55,12 +55,14 @@ type Options struct {
 
 // Result says what a build replayed.
 type Result struct {
-	// Messages is how many messages of the log were read; Events how many were folded.
+	// Messages is how many messages of the log were read; Events how many of the events
+	// this release reads were folded.
 	Messages, Events int64
 	// Unknown counts, by name, the order events this release does not read
-	// (order.Known), which were left out as the live consumers leave them out: one such
-	// event (a newer release's) failed every rebuild and verify, while the live read
-	// models went on past it (found by a probe).
+	// (order.Known), which were stepped over as the live read models step over them
+	// (counted towards their order's version and position, nothing else): one such event
+	// (a newer release's) failed every rebuild and verify, while the live read models went
+	// on past it (found by a probe).
 	Unknown map[string]int64
 }
 
@@ -521,15 +523,16 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 	if w.b.until > 0 && r.Position > w.b.until || r.StreamType != orderstream.StreamType || w.after(r) {
 		return nil
 	}
-	if !order.Known(r.Name) {
+	if order.Known(r.Name) {
+		w.res.Events++
+	} else {
+		// A newer release's: folded as a step of its order (orderstream.DecodeOrUnknown),
+		// which only the order summaries read, every event being theirs.
 		if w.res.Unknown == nil {
 			w.res.Unknown = map[string]int64{}
 		}
 		w.res.Unknown[r.Name]++
-		w.stepOver(r)
-		return nil
 	}
-	w.res.Events++
 	r, err := orderstream.Upcast(r)
 	if err != nil {
 		return err
@@ -537,7 +540,7 @@ func (w *worker) fold(ctx context.Context, payload []byte) error {
 	if !w.b.needsState && !slices.ContainsFunc(w.b.ps, func(p Projection) bool { return p.wants(r) }) {
 		return nil // nobody reads it: not even decoded
 	}
-	e, err := orderstream.Decode(r)
+	e, err := orderstream.DecodeOrUnknown(r)
 	if err != nil {
 		return err
 	}
@@ -573,18 +576,6 @@ func (w *worker) after(r eventstore.Recorded) bool {
 		return true
 	}
 	return false
-}
-
-// stepOver keeps the order in memory in step with its stream across r, an event this
-// release does not read: left a version behind, it was folded again from the event
-// store for each of its later events, the whole stream a read.
-func (w *worker) stepOver(r eventstore.Recorded) {
-	if !w.b.needsState {
-		return
-	}
-	if o := w.states.get(r.StreamID); o != nil && r.Version == o.Version+1 {
-		o.skip()
-	}
 }
 
 // stateAt returns r's order as of r. The log hands a stream's events over in order, so

@@ -284,11 +284,7 @@ func LoadHistory(ctx context.Context, q eventstore.Querier, id string) (History,
 	}
 	events := make([]order.Event, len(recorded))
 	for i, r := range recorded {
-		if !order.Known(r.Name) {
-			events[i] = order.Unknown{Name: r.Name}
-			continue
-		}
-		if events[i], err = Decode(r); err != nil {
+		if events[i], err = DecodeOrUnknown(r); err != nil {
 			return History{}, err
 		}
 	}
@@ -315,6 +311,17 @@ func Decode(r eventstore.Recorded) (order.Event, error) {
 		return nil, fmt.Errorf("decode %s at %d: %w", r.Name, r.Position, err)
 	}
 	return e, nil
+}
+
+// DecodeOrUnknown is Decode for a fold of an order's stream that steps over the events
+// this release does not know (order.Known is false: a newer release's, during a rolling
+// upgrade): such an event is an order.Unknown, which Apply counts towards the version and
+// which changes nothing else.
+func DecodeOrUnknown(r eventstore.Recorded) (order.Event, error) {
+	if !order.Known(r.Name) {
+		return order.Unknown{Name: r.Name}, nil
+	}
+	return Decode(r)
 }
 
 // Upcast returns an order event's envelope in the event's current version: its current
