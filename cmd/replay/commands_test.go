@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
 	"os"
@@ -152,6 +153,17 @@ func TestOrderExplainsTheBusinessCaseScenarios(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, orderstreamtest.NewerEvent)
 	assert.Contains(t, out, "not known to this release: left out")
+	out, err = replay(t, url, "order", "ord-normal", "-json")
+	require.NoError(t, err)
+	var steps []struct {
+		Name  string
+		State struct{ Version int }
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &steps))
+	require.GreaterOrEqual(t, len(steps), 2)
+	last, before := steps[len(steps)-1], steps[len(steps)-2]
+	assert.Equal(t, orderstreamtest.NewerEvent, last.Name)
+	assert.Equal(t, before.State.Version+1, last.State.Version, "the newer release's event counts towards the version, as the services count it")
 
 	// With the service's own settings, the deadlines shown are the service's: the payment
 	// wait of ord-unpaid ends 5s after its reservation, not the default 24 h.
