@@ -29,15 +29,8 @@ const (
 // table: each row is then deleted where the batch found it, by a TID scan), and Time, the
 // column its rows are dated by, which an index of the table must lead with, or each
 // sweep reads the whole table.
-//
-// Redated says an update moves a row's Time on (a key spent again): the delete checks
-// Time once more, so that a row made young by an update committed while the batch was
-// gathered is kept. Deleted by key alone, it was found by its key and deleted; by ctid
-// alone, by a PostgreSQL whose TID scan does not recheck a row updated meanwhile (the
-// releases before a fix of 2025), too.
 type Table struct {
 	Name, Key, Time string
-	Redated         bool
 }
 
 // Statement is the delete of one batch: at most $2 rows older than $1 seconds on the
@@ -45,19 +38,24 @@ type Table struct {
 // gathered first (ARRAY) and each row deleted by its key: as "key IN (batch)", the planner
 // joined the batch with a read of the whole table once it had a few thousand rows. The
 // plan tests EXPLAIN it.
+//
+// The batch is locked as it is gathered, and a row another transaction holds is left to
+// the next sweep (SKIP LOCKED): an update may date a row anew (a key spent again, an
+// expired idempotency key taken over, a sign-in throttle charged again), and the delete
+// found such a row by its key, as the sweep's snapshot had it, and deleted it young. A
+// row updated and committed since the sweep began is locked as it now is, and gathered
+// only if it is still old. The delete checks no time itself: the planner then walked the
+// index on the time with the batch as a filter, every row past its time, wherever it
+// judged few were. And a sweep never waits for a placement or a sign-in, nor for a
+// replica's sweep, which takes the next rows.
 func (t Table) Statement() string {
-	old := t.Time + ` < now() - make_interval(secs => $1)`
-	stmt := `DELETE FROM ` + t.Name + ` WHERE ` + t.Key + ` = ANY (ARRAY(
-		SELECT ` + t.Key + ` FROM ` + t.Name + ` WHERE ` + old + `
-		ORDER BY ` + t.Time + ` LIMIT $2))`
-	if t.Redated {
-		stmt += ` AND ` + old
-	}
-	return stmt
+	return `DELETE FROM ` + t.Name + ` WHERE ` + t.Key + ` = ANY (ARRAY(
+		SELECT ` + t.Key + ` FROM ` + t.Name + ` WHERE ` + t.Time + ` < now() - make_interval(secs => $1)
+		ORDER BY ` + t.Time + ` LIMIT $2 FOR UPDATE SKIP LOCKED))`
 }
 
 // Sweep deletes the rows of t older than ttl, a batch at a time, and returns how many it
-// deleted. Replicas may sweep at once: a row deleted twice is deleted once.
+// deleted. Replicas may sweep at once: each deletes the rows the others do not hold.
 func (t Table) Sweep(ctx context.Context, pool *pgxpool.Pool, ttl time.Duration) (int64, error) {
 	var swept int64
 	for {

@@ -21,5 +21,7 @@ func (s *Service) idempotencyKeyTTL() time.Duration {
 
 // idempotencyKeys expire IDEMPOTENCY_KEY_TTL after their placement (sql/00087). A key
 // past its time already places a new order (place takes its row over); deleting it only
-// keeps the table to a day of keys instead of every key ever sent.
+// keeps the table to a day of keys instead of every key ever sent. A key taken over while
+// the sweep runs is kept, dated by its new placement: deleted, the retry of that placement
+// placed a second order (TestAKeyTakenOverWhileSweptNamesItsOrder).
 var idempotencyKeys = retention.Table{Name: "orders.idempotency_keys", Key: "key", Time: "created_at"}

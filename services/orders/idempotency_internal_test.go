@@ -1,14 +1,23 @@
 package orders
 
 import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ordermill/ordermill/domain/order"
 	"github.com/ordermill/ordermill/eventstore/pgtest"
 	"github.com/ordermill/ordermill/eventstore/retention"
+	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
 
 // Keys past their time are deleted, a batch at a time, and the others kept: the table
@@ -51,4 +60,125 @@ func TestTheKeySweepWalksTheKeysByTime(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+idempotencyKeys.Statement(), time.Hour.Seconds(), retention.Batch).Scan(&plan))
 	assert.Contains(t, plan, "idempotency_keys_created_at", "found through the index on their time")
 	assert.NotContains(t, plan, "Seq Scan", "not by reading the whole table")
+}
+
+// A key that a placement takes over while the sweep runs names the new order: the sweep
+// read the table as it stood when it began, the key past its time, and deleted it by key
+// once the placement had made it young and committed, so the client's retry of that
+// placement placed a second order. Now the sweep leaves a row it cannot lock to the next
+// sweep; and a placement that meets a row the sweep holds waits, then finds the key gone
+// and stores it anew.
+func TestAKeyTakenOverWhileSweptNamesItsOrder(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := t.Context()
+	svc := New(pool, slog.New(slog.DiscardHandler), Config{IdempotencyKeyTTL: time.Hour,
+		OperatorToken: orderstest.OperatorToken, WarehouseURL: orderstest.CatalogURL(t, pool)})
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	type placement struct {
+		status int
+		id     string
+		err    error
+	}
+	place := func(key string) placement {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/api/orders", strings.NewReader(`{"items":[{"sku":"SKU-001","quantity":2}],"total":100}`))
+		if err != nil {
+			return placement{err: err}
+		}
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			return placement{err: err}
+		}
+		defer resp.Body.Close()
+		var body struct{ ID string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		return placement{resp.StatusCode, body.ID, err}
+	}
+	expired := func(t *testing.T, key string) {
+		first := place(key)
+		require.NoError(t, first.err)
+		require.Equal(t, http.StatusCreated, first.status)
+		_, err := pool.Exec(ctx, `UPDATE orders.idempotency_keys SET created_at = now() - interval '2 hours' WHERE key = $1`, key)
+		require.NoError(t, err)
+	}
+	// retried places under key again, as a client whose answer was lost does: the key
+	// names the order its placement past its time placed, and no third order is placed.
+	retried := func(t *testing.T, key string, placed placement) {
+		require.NoError(t, placed.err)
+		require.Equal(t, http.StatusCreated, placed.status, "past its time the key places a new order")
+		again := place(key)
+		require.NoError(t, again.err)
+		assert.Equal(t, http.StatusOK, again.status, "the retry is replayed, not placed as a second order")
+		assert.Equal(t, placed.id, again.id)
+	}
+
+	t.Run("taken over, then swept", func(t *testing.T) {
+		expired(t, "taken-first")
+		// The placement takes the key over, then appends its order's events, which a
+		// transaction of the test holds back: it has not committed when the sweep comes.
+		hold, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = hold.Rollback(ctx) }()
+		_, err = hold.Exec(ctx, `LOCK TABLE events IN SHARE MODE`)
+		require.NoError(t, err)
+		placed := make(chan placement, 1)
+		go func() { placed <- place("taken-first") }()
+		placing := pgtest.LockWaiter(t, pool)
+
+		var sweepErr error
+		swept := make(chan struct{})
+		go func() {
+			defer close(swept)
+			_, sweepErr = idempotencyKeys.Sweep(ctx, pool, time.Hour)
+		}()
+		doneOrWaiting(t, pool, placing, swept)
+		require.NoError(t, hold.Commit(ctx))
+		retried(t, "taken-first", <-placed)
+		<-swept
+		require.NoError(t, sweepErr)
+	})
+
+	t.Run("swept, then taken over", func(t *testing.T) {
+		expired(t, "swept-first")
+		sweep, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = sweep.Rollback(ctx) }()
+		tag, err := sweep.Exec(ctx, idempotencyKeys.Statement(), time.Hour.Seconds(), retention.Batch)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), tag.RowsAffected())
+		placed := make(chan placement, 1)
+		go func() { placed <- place("swept-first") }()
+		pgtest.LockWaiter(t, pool) // the placement found the key the sweep deletes
+		require.NoError(t, sweep.Commit(ctx))
+		retried(t, "swept-first", <-placed)
+	})
+
+	var placed int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_name = $1`, order.NameOrderPlaced).Scan(&placed))
+	assert.Equal(t, 4, placed, "two orders a key: its first and the one placed past its time")
+}
+
+// doneOrWaiting returns once done is closed or a backend other than except waits for a
+// lock: a test that must let a statement run as far as it goes before it lets another
+// transaction commit.
+func doneOrWaiting(t *testing.T, pool *pgxpool.Pool, except int, done <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-poll.C:
+		}
+		var waiting bool
+		require.NoError(t, pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1)`, except).Scan(&waiting))
+		if waiting {
+			return
+		}
+		require.False(t, time.Now().After(deadline), "neither done nor waiting for a lock")
+	}
 }

@@ -22,6 +22,7 @@ const _ = uint64(spentKeyRetention - stripeForgets)
 
 // spentKeyRows are payments.spent_keys, found oldest first through the index on spent_at
 // (sql/00099_spent_keys_spent_at.sql). Keyed by call and subject, each is deleted where
-// the batch found it (ctid); a key spent again while the batch was gathered is dated
-// anew (spendKey), and kept.
-var spentKeyRows = retention.Table{Name: "payments.spent_keys", Key: "ctid", Time: "spent_at", Redated: true}
+// the batch found it (ctid); a key spent again while the sweep runs is dated anew
+// (spendKey), and kept: the sweep leaves a row the spend holds, and gathers one spent
+// since it began only if it is still old.
+var spentKeyRows = retention.Table{Name: "payments.spent_keys", Key: "ctid", Time: "spent_at"}

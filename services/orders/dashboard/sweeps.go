@@ -11,7 +11,9 @@ import (
 // (sql/00007_dashboard.sql, sql/00022_signin_limits.sql): the sessions past their expiry,
 // which sessionManager refuses already, and the sign-in limits no attempt has touched for
 // signinMemory, which have forgotten their lockouts (charge) and hold none: a lockout ends
-// at most maxLockout after the failure that set it.
+// at most maxLockout after the failure that set it. A limit charged again while the sweep
+// runs is dated anew (updated_at) and kept, its lockout with it. A session's expiry is
+// never moved on: it is set when the session starts.
 var (
 	expiredSessions = retention.Table{Name: "orders.dashboard_sessions", Key: "token_hash", Time: "expires_at"}
 	quietLimits     = retention.Table{Name: "orders.signin_limits", Key: "key", Time: "updated_at"}
