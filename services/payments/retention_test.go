@@ -57,7 +57,7 @@ func TestTheSweepWalksTheSpentKeysByTime(t *testing.T) {
 		ANALYZE payments.spent_keys`)
 	require.NoError(t, err)
 
-	for _, olderThan := range []float64{spentKeyRetention.Seconds(), 3600} {
+	for _, olderThan := range []float64{spentKeyRetention.Seconds(), 3600, 27 * 24 * 3600} {
 		var plan string
 		require.NoError(t, pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+spentKeyRows.Statement(), olderThan, retention.Batch).Scan(&plan))
 		assert.Contains(t, plan, "spent_keys_spent_at", "older than %gs: found through the index on their time", olderThan)

@@ -45,9 +45,9 @@ func TestSweepDeletesTheWebhooksPastTheRetention(t *testing.T) {
 }
 
 // The sweep finds the oldest webhooks through the index on their time
-// (sql/00096_webhook_inbox_received_at.sql), whether few of them are old (a sweep a minute)
-// or most (the first sweep after an upgrade): a walk of the whole inbox every minute would
-// grow with it.
+// (sql/00096_webhook_inbox_received_at.sql), and deletes each by its id, whether few of
+// them are old (a sweep a minute) or most (the first sweep after an upgrade): a walk of
+// the whole inbox every minute would grow with it.
 func TestTheSweepWalksTheInboxByTime(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
@@ -59,10 +59,11 @@ func TestTheSweepWalksTheInboxByTime(t *testing.T) {
 	_, err = pool.Exec(ctx, `ANALYZE orders.webhook_inbox`)
 	require.NoError(t, err)
 
-	for _, olderThan := range []time.Duration{DefaultRetention, time.Hour} {
+	for _, olderThan := range []time.Duration{DefaultRetention, time.Hour, 55 * 24 * time.Hour} {
 		var plan string
 		require.NoError(t, pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) `+inboxRows.Statement(), olderThan.Seconds(), retention.Batch).Scan(&plan))
 		assert.Contains(t, plan, "webhook_inbox_received_at", "older than %s: found through the index on their time", olderThan)
+		assert.Contains(t, plan, "webhook_inbox_pkey", "older than %s: deleted by their id", olderThan)
 		assert.NotContains(t, plan, "Seq Scan", "older than %s: not by reading the whole inbox", olderThan)
 	}
 }
