@@ -93,8 +93,7 @@ func history(ctx context.Context, q eventstore.Querier, id string, cfg sagas.Con
 			// A newer release's event: told, and left out of the fold as the services leave
 			// it (it failed the whole history: a probe), counted towards the version as
 			// they count it.
-			e, _ := orderstream.DecodeOrUnknown(r)
-			o.Apply(e)
+			o.Apply(order.Unknown{Name: r.Name})
 			state := *o
 			steps = append(steps, step{Position: r.Position, RecordedAt: r.RecordedAt, Actor: r.Metadata.Actor, Name: r.Name,
 				Summary: "not known to this release: left out", State: &state})
