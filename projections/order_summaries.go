@@ -38,8 +38,9 @@ var OrderSummaries = Projection{
 // arrive, change nothing, and a row never goes back to an older state. An order the
 // command path refuses (orderstream.LoadEach: a newer release's event, and its snapshot in
 // a layout this release does not read) is folded from its stream without that event, as a
-// rebuild folds it (foldOrder): its row shows it as far as this release knows it. Refused,
-// it failed the batch, taken again for ever, and every read model stood still behind it.
+// rebuild folds it: its row shows it as far as this release knows it, from the history
+// LoadEach read to refuse it, which is not read again. Refused, it failed the batch, taken
+// again for ever, and every read model stood still behind it.
 func updateOrderSummaries(ctx context.Context, tx pgx.Tx, events []eventstore.Recorded) error {
 	ids := make([]string, len(events))
 	for i, r := range events {
@@ -51,14 +52,12 @@ func updateOrderSummaries(ctx context.Context, tx pgx.Tx, events []eventstore.Re
 	if err != nil {
 		return err
 	}
+	for id, r := range refused {
+		current[id] = r.History.Current()
+	}
 	out := &summaryRows{latest: map[string]*OrderAt{}}
 	for id, c := range current {
 		out.latest[id] = &OrderAt{Order: *c.Order, Position: c.Position}
-	}
-	for id := range refused {
-		if out.latest[id], err = foldOrder(ctx, tx, id, 0); err != nil {
-			return err
-		}
 	}
 	return out.write(ctx, tx, Schema, false)
 }

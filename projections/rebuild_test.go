@@ -653,3 +653,41 @@ func TestLiveOrderSummariesFoldAnOrderWithANewerReleasesEvent(t *testing.T) {
 	_, err = orderstream.Load(ctx, pool, "o-newer-layout")
 	assert.Equal(t, apperr.CodeUnavailable, apperr.ErrorCode(err), "%v", err)
 }
+
+// The live order summaries read the stream of an order they fold without an event this
+// release does not know once: orderstream.LoadEach, which read it to refuse the order,
+// hands back what it read. They read it a second time, to fold it, for each batch of
+// such an order, on every older instance during a rolling upgrade that changes the
+// snapshot's layout.
+func TestLiveOrderSummariesReadARefusedOrdersStreamOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	require.NoError(t, err)
+	loads := &loadsOf{stream: "o-refused"}
+	cfg.ConnConfig.Tracer = loads
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	at := time.Date(2026, 12, 9, 12, 0, 0, 0, time.UTC)
+	o := &order.Order{ID: "o-refused"}
+	writeOrder(t, pool, o, func(o *order.Order) ([]order.Event, error) {
+		return o.Place(order.PlaceOrder{OrderID: o.ID, CustomerID: "c-1", Items: []order.Item{{SKU: "A", Quantity: 1}}, Total: 100, At: at})
+	})
+	orderstreamtest.AppendNewerEvent(t, pool, o, orderstreamtest.NewerLayout)
+	recorded, err := eventstore.Load(ctx, pool, o.ID)
+	require.NoError(t, err)
+
+	loads.n.Store(0)
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return projections.OrderSummaries.ApplyBatch(ctx, tx, recorded)
+	}))
+	assert.Equal(t, int64(1), loads.n.Load(), "reads of the order's stream")
+	var status string
+	var position int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT status, last_position FROM orders.order_summaries WHERE order_id = $1`, o.ID).
+		Scan(&status, &position))
+	assert.Equal(t, string(order.StatusPlaced), status)
+	assert.Equal(t, recorded[len(recorded)-1].Position, position, "the row stands at the order's newest event")
+}

@@ -80,8 +80,8 @@ func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[stri
 
 // LoadEach is LoadMany that refuses each order on its own: one it cannot fold (no snapshot
 // in the current layout, and an event this release does not know) is absent from orders
-// and in refused, with why; the others are loaded.
-func LoadEach(ctx context.Context, q eventstore.Querier, ids []string) (orders map[string]Current, refused map[string]error, err error) {
+// and in refused, with why and its history as read to refuse it; the others are loaded.
+func LoadEach(ctx context.Context, q eventstore.Querier, ids []string) (orders map[string]Current, refused map[string]Refusal, err error) {
 	rows, err := q.Query(ctx, snapshotsSQL, ids, snapshotSchema)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load snapshots: %w", err)
@@ -196,10 +196,18 @@ func decodeSnapshot(id string, state []byte) (*order.Order, error) {
 	return o, nil
 }
 
+// Refusal is an order LoadEach refused: why (refusedUnknown), and its history, folded
+// without the events this release does not know (History.Unknown), which only a person's
+// view of the order may use, as the read models do: they need not read its stream again.
+type Refusal struct {
+	Err     error
+	History History
+}
+
 // loadMissing adds to orders those of ids that have no snapshot in the current layout,
 // by folding their events. An order with events this release does not know is not
-// added: it is refused, with why (refusedUnknown), for the caller to answer its reads.
-func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders map[string]Current) (refused map[string]error, err error) {
+// added: it is refused, for the caller to answer its reads.
+func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders map[string]Current) (refused map[string]Refusal, err error) {
 	for _, id := range ids {
 		if _, ok := orders[id]; ok {
 			continue
@@ -213,12 +221,12 @@ func loadMissing(ctx context.Context, q eventstore.Querier, ids []string, orders
 		}
 		if unknown := h.Unknown(); len(unknown) > 0 {
 			if refused == nil {
-				refused = map[string]error{}
+				refused = map[string]Refusal{}
 			}
-			refused[id] = refusedUnknown(id, unknown[0])
+			refused[id] = Refusal{Err: refusedUnknown(id, unknown[0]), History: h}
 			continue
 		}
-		orders[id] = Current{Order: h.Order, Position: h.Recorded[len(h.Recorded)-1].Position, Folded: true}
+		orders[id] = h.Current()
 	}
 	return refused, nil
 }
@@ -233,10 +241,10 @@ func refusedUnknown(id string, r eventstore.Recorded) error {
 }
 
 // firstRefused is the refusal of the first of ids refused, nil when none is.
-func firstRefused(ids []string, refused map[string]error) error {
+func firstRefused(ids []string, refused map[string]Refusal) error {
 	for _, id := range ids {
-		if err := refused[id]; err != nil {
-			return err
+		if r, ok := refused[id]; ok {
+			return r.Err
 		}
 	}
 	return nil
@@ -257,6 +265,12 @@ type History struct {
 	// Events are Recorded decoded; an event this release does not know is an
 	// order.Unknown, stepped over in Order but counted towards its version.
 	Events []order.Event
+}
+
+// Current is the order as folded and the log position of its newest event, one this
+// release does not know included: the order's version counts it too.
+func (h History) Current() Current {
+	return Current{Order: h.Order, Position: h.Recorded[len(h.Recorded)-1].Position, Folded: true}
 }
 
 // Unknown lists the events of the history this release does not know (a newer release's,

@@ -142,9 +142,9 @@ func (r *Reader) query(batch []*read) {
 		switch c, ok := orders[rd.id]; {
 		case err != nil:
 			rd.err = err
-		case refused[rd.id] != nil:
+		case refused[rd.id].Err != nil:
 			// Its own reads only: the others the query answers have their orders.
-			rd.err = refused[rd.id]
+			rd.err = refused[rd.id].Err
 		case !ok:
 			rd.err = apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(rd.id))
 		default:
@@ -181,7 +181,7 @@ func (r *Reader) remember(orders map[string]Current) {
 // transactions xids had ended before it read (for Memory.settle): asked first, in the same
 // round trip, so that the snapshots, read by a later statement, see their commits. The
 // orders it cannot fold (loadMissing) are refused, each with why.
-func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Current, xids []uint64) (orders map[string]Current, refused map[string]error, ended map[uint64]bool, err error) {
+func loadChanged(ctx context.Context, q DB, ids []string, held map[string]Current, xids []uint64) (orders map[string]Current, refused map[string]Refusal, ended map[uint64]bool, err error) {
 	positions := make([]int64, len(ids))
 	for i, id := range ids {
 		positions[i] = held[id].Position
