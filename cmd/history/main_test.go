@@ -48,9 +48,9 @@ func TestHistoryIsConsumedAndInTheReadModels(t *testing.T) {
 	for _, id := range ids {
 		fromSnapshot, err := orderstream.Load(ctx, pool, id)
 		require.NoError(t, err)
-		fromEvents, err := orderstream.LoadFromEvents(ctx, pool, id)
+		fromEvents, err := orderstream.LoadHistory(ctx, pool, id)
 		require.NoError(t, err)
-		require.Equal(t, fromEvents, fromSnapshot, id)
+		require.Equal(t, fromEvents.Order, fromSnapshot, id)
 	}
 
 	lags, err := eventstore.GroupLags(ctx, pool)

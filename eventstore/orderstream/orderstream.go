@@ -250,13 +250,6 @@ func firstRefused(ids []string, refused map[string]Refusal) error {
 	return nil
 }
 
-// LoadFromEvents rebuilds an order by folding every event of its stream, ignoring any
-// snapshot (as LoadHistory does).
-func LoadFromEvents(ctx context.Context, q eventstore.Querier, id string) (*order.Order, error) {
-	h, err := LoadHistory(ctx, q, id)
-	return h.Order, err
-}
-
 // History is an order with the events it was folded from, stored and decoded, oldest
 // first: one read in which the order and its story agree.
 type History struct {

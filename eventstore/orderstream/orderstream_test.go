@@ -116,9 +116,9 @@ func TestSnapshotEqualsRehydratedStream(t *testing.T) {
 		}), "step %d", i)
 		fromSnapshot, err := orderstream.Load(ctx, pool, "o-snap")
 		require.NoError(t, err)
-		fromEvents, err := orderstream.LoadFromEvents(ctx, pool, "o-snap")
+		fromEvents, err := orderstream.LoadHistory(ctx, pool, "o-snap")
 		require.NoError(t, err)
-		require.Equal(t, fromEvents, fromSnapshot, "after step %d", i)
+		require.Equal(t, fromEvents.Order, fromSnapshot, "after step %d", i)
 		require.Equal(t, o.Version, fromSnapshot.Version)
 	}
 	assert.Equal(t, order.StatusCompleted, o.Status)

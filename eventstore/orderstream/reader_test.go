@@ -176,11 +176,11 @@ func TestReaderReadsASnapshotOnlyWhenTheOrderMoved(t *testing.T) {
 	assert.Same(t, first, again, "an order that has not moved is answered with the state held")
 
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		o, err := LoadFromEvents(ctx, tx, id)
+		h, err := LoadHistory(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		_, err = UpdateLoaded(ctx, tx, o, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
+		_, err = UpdateLoaded(ctx, tx, h.Order, eventstore.Metadata{}, func(o *order.Order) ([]order.Event, error) {
 			return o.AssessRisk(90, nil, 70, time.Now().Add(time.Hour), time.Now())
 		})
 		return err

@@ -42,9 +42,9 @@ func TestAConsumedPastCutShortIsReadAsFarAsItWent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, res.Orders, len(ids))
 	for _, id := range ids {
-		o, err := orderstream.LoadFromEvents(context.Background(), pool, id)
+		h, err := orderstream.LoadHistory(context.Background(), pool, id)
 		require.NoError(t, err)
-		assert.True(t, o.Status.Terminal(), "order %s ended %s", id, o.Status)
+		assert.True(t, h.Order.Status.Terminal(), "order %s ended %s", id, h.Order.Status)
 	}
 	lags, err := eventstore.GroupLags(context.Background(), pool)
 	require.NoError(t, err)
