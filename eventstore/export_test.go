@@ -18,3 +18,6 @@ const OpenLock = openLock
 
 // LagQuery is the statement that counts how far a consumer group is behind in a topic.
 var LagQuery = lagQuery
+
+// LoadStreamsSQL is LoadStreams's statement, for its plan test.
+const LoadStreamsSQL = loadStreamsSQL

@@ -97,3 +97,54 @@ func TestConsumerBatchesPlanByKey(t *testing.T) {
 		t.Fatal("the consumer never handled its batch")
 	}
 }
+
+// LoadStreams reads its few streams through the events' (stream_id, stream_version)
+// index, never by reading the table: the order page reads an order's three streams so
+// each time a manager's page of it moves. pgx prepares the statement, and Postgres plans
+// its first calls for their values and may keep a generic plan after: both walk the
+// index, on a new store (empty, not analyzed) as on one of thousands of orders, analyzed
+// or not yet. (A store of a few pages, not analyzed yet, is read whole: a few pages, and
+// eventstore.KeepStatistics analyzes it at a thousand rows.)
+func TestLoadStreamsWalksTheStreamsIndex(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	filled := 0 // orders in the store, each with its shipment and payment streams
+	fill := func(n int, analyze bool) {
+		t.Helper()
+		_, err := pool.Exec(ctx, `
+			INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_name, payload)
+			SELECT gen_random_uuid(), s.prefix || 'o-' || i, s.type, v, 'e', '{}'
+			FROM generate_series($1::int + 1, $2::int) i,
+				(VALUES ('', 'order', 6), ('shipment-', 'shipment', 2), ('payment-', 'payment', 1)) s (prefix, type, events),
+				LATERAL generate_series(1, s.events) v`, filled, n)
+		require.NoError(t, err)
+		filled = max(filled, n)
+		if analyze {
+			_, err = pool.Exec(ctx, `ANALYZE events`)
+			require.NoError(t, err)
+		}
+	}
+	for _, size := range []struct {
+		orders  int
+		analyze bool
+	}{{0, false}, {200, true}, {5000, false}, {5000, true}} {
+		fill(size.orders, size.analyze)
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			var plan string
+			require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				for _, s := range []string{"SET LOCAL plan_cache_mode = " + mode, "PREPARE probe(text[]) AS " + eventstore.LoadStreamsSQL} {
+					if _, err := tx.Exec(ctx, s); err != nil {
+						return err
+					}
+				}
+				if err := tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE probe(ARRAY['o-7', 'shipment-o-7', 'payment-o-7'])`).Scan(&plan); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, "DEALLOCATE probe")
+				return err
+			}))
+			assert.Contains(t, plan, "events_stream_id_stream_version_key", "%d orders (analyzed: %v), %s", size.orders, size.analyze, mode)
+			assert.NotContains(t, plan, "Seq Scan", "%d orders (analyzed: %v), %s", size.orders, size.analyze, mode)
+		}
+	}
+}

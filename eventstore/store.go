@@ -354,6 +354,11 @@ func publish(ctx context.Context, tx pgx.Tx, topic, handledBy string, msgs ...*m
 	return nil
 }
 
+// loadStreamsSQL is LoadStreams's statement.
+const loadStreamsSQL = `
+	SELECT position, event_id::text, stream_id, stream_type, stream_version, event_name, payload, metadata, recorded_at
+	FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version`
+
 // Load reads a stream's events in version order.
 func Load(ctx context.Context, q Querier, streamID string) ([]Recorded, error) {
 	rows, err := q.Query(ctx, `
@@ -365,12 +370,12 @@ func Load(ctx context.Context, q Querier, streamID string) ([]Recorded, error) {
 	return collect(rows)
 }
 
-// LoadStreams reads the events of a few streams together, in log order: one statement,
-// each stream a range of the (stream_id, stream_version) index.
+// LoadStreams reads the events of a few streams together in one statement: each stream's
+// in version order, as Load reads it, the streams one after another. Each stream is a
+// range of the (stream_id, stream_version) index, which gives them in that order with no
+// sort (TestLoadStreamsWalksTheStreamsIndex).
 func LoadStreams(ctx context.Context, q Querier, streamIDs ...string) ([]Recorded, error) {
-	rows, err := q.Query(ctx, `
-		SELECT position, event_id::text, stream_id, stream_type, stream_version, event_name, payload, metadata, recorded_at
-		FROM events WHERE stream_id = ANY($1) ORDER BY position`, streamIDs)
+	rows, err := q.Query(ctx, loadStreamsSQL, streamIDs)
 	if err != nil {
 		return nil, fmt.Errorf("load streams %v: %w", streamIDs, err)
 	}

@@ -68,16 +68,38 @@ type Beside struct {
 	SessionRefused string
 }
 
-// ReadBeside reads what order h's shipment and payment streams tell beside its own
-// events: one statement of two streams of a few events each, through the events'
-// (stream_id, stream_version) index. Their events are the delivery and payment services'
-// contracts (domain/shipping, domain/payment), whose names and shapes never change in
-// place; an event of a name this release does not know (a newer release's) is left out.
-func ReadBeside(ctx context.Context, q eventstore.Querier, h orderstream.History) (Beside, error) {
-	recorded, err := eventstore.LoadStreams(ctx, q, shipping.StreamID(h.Order.ID), payment.StreamID(h.Order.ID))
+// ReadWithBeside reads order id's history (orderstream.LoadHistory) and what its shipment
+// and payment streams tell beside it, for its page: one statement of the three streams,
+// each a few index entries of the events' (stream_id, stream_version) index
+// (eventstore.LoadStreams), where the page read its own stream and then the other two.
+// The streams are named by id, the order asked for: an order whose placement this
+// release does not know (order.Unknown) has no ID of its own in its history.
+func ReadWithBeside(ctx context.Context, q eventstore.Querier, id string) (orderstream.History, Beside, error) {
+	recorded, err := eventstore.LoadStreams(ctx, q, id, shipping.StreamID(id), payment.StreamID(id))
 	if err != nil {
-		return Beside{}, err
+		return orderstream.History{}, Beside{}, err
 	}
+	var own, others []eventstore.Recorded
+	for _, r := range recorded {
+		if r.StreamID == id {
+			own = append(own, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	h, err := orderstream.HistoryOf(id, own)
+	if err != nil {
+		return orderstream.History{}, Beside{}, err
+	}
+	b, err := besideOf(h, others)
+	return h, b, err
+}
+
+// besideOf is what recorded, the events of order h's shipment and payment streams, tell
+// beside its own. Their events are the delivery and payment services' contracts
+// (domain/shipping, domain/payment), whose names and shapes never change in place; an
+// event of a name this release does not know (a newer release's) is left out.
+func besideOf(h orderstream.History, recorded []eventstore.Recorded) (Beside, error) {
 	recordedOwn := map[string]bool{} // the shipments the order records as its own
 	for _, e := range h.Events {
 		if ev, ok := e.(*order.ShipmentCreated); ok {

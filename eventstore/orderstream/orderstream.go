@@ -286,11 +286,18 @@ func LoadHistory(ctx context.Context, q eventstore.Querier, id string) (History,
 	if err != nil {
 		return History{}, err
 	}
+	return HistoryOf(id, recorded)
+}
+
+// HistoryOf is LoadHistory of recorded, the events of order id's stream in version order,
+// for a reader that reads the stream together with others (projections.ReadWithBeside).
+func HistoryOf(id string, recorded []eventstore.Recorded) (History, error) {
 	if len(recorded) == 0 || recorded[0].StreamType != StreamType {
 		return History{}, apperr.Errorf(apperr.CodeNotFound, "order %s not found", apperr.Excerpt(id))
 	}
 	events := make([]order.Event, len(recorded))
 	for i, r := range recorded {
+		var err error
 		if events[i], err = DecodeOrUnknown(r); err != nil {
 			return History{}, err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ordermill/ordermill/domain/shipping"
 	"github.com/ordermill/ordermill/eventstore"
 	"github.com/ordermill/ordermill/eventstore/orderstream"
+	"github.com/ordermill/ordermill/eventstore/orderstream/orderstreamtest"
 	"github.com/ordermill/ordermill/projections/ordergen"
 	"github.com/ordermill/ordermill/services/orders/internal/orderstest"
 )
@@ -128,4 +129,34 @@ func TestTheOrderPageSaysThePaymentSessionWasRefused(t *testing.T) {
 	step := p.doc.Find(`[data-testid=step-payment]`)
 	assert.Equal(t, "failed", step.AttrOr("data-state", ""))
 	assert.Equal(t, detail, strings.TrimSpace(step.Find(".step-note").Text()))
+}
+
+// An order a newer release placed (a rolling upgrade: its placement is an event this
+// release does not know) has no ID in the history this release folds, and its page read
+// the shipment and payment streams of the order "": a booking called off and a session
+// refused did not show. The page reads the streams of the order asked for.
+func TestThePageOfAnOrderANewerReleasePlacedReadsItsShipmentAndPaymentStreams(t *testing.T) {
+	t.Parallel()
+	d := newDash(t)
+	const id = "ord-placed-by-newer"
+	d.record(t, eventstore.Stream{Type: orderstream.StreamType, ID: id}, 0, orderstreamtest.NewerActor,
+		eventstore.Event{Name: orderstreamtest.NewerEvent, Data: map[string]string{"what": "a newer release's placement"}})
+	const reason = "order awaiting_payment: its shipment is booked by its workflow once it is paid"
+	stream := eventstore.Stream{Type: shipping.StreamType, ID: shipping.StreamID(id)}
+	d.record(t, stream, 0, "service:orders", eventstore.Event{Name: shipping.ShipmentCreatedName, Data: shipping.ShipmentCreated{
+		OrderID: id, ShipmentID: "sh-hand", Carrier: "ACME Post", TrackingNumber: "TRK000000000002", Lines: []shipping.Line{{SKU: "SKU-001", Quantity: 1}}}})
+	d.record(t, stream, 1, "saga", eventstore.Event{Name: shipping.ShipmentCancelledName, Data: shipping.ShipmentCancelled{OrderID: id, ShipmentID: "sh-hand", Reason: reason}})
+	const refused = `customerEmail "bob" is not an email address`
+	d.record(t, eventstore.Stream{Type: payment.StreamType, ID: payment.StreamID(id)}, 0, "",
+		eventstore.Event{Name: payment.SessionRefusedName, Data: payment.SessionRefused{OrderID: id, Reason: refused}})
+
+	p := d.orderPage(t, id)
+	var names []string
+	p.doc.Find(`[data-testid=timeline-entry]`).Each(func(_ int, s *goquery.Selection) {
+		names = append(names, s.AttrOr("data-event", ""))
+	})
+	assert.Equal(t, []string{orderstreamtest.NewerEvent, shipping.ShipmentCreatedName, shipping.ShipmentCancelledName}, names, p.body)
+	assert.Equal(t, []string{"sh-hand: " + reason}, p.field("shipment", "Called off"))
+	assert.Equal(t, []string{refused}, p.field("payment", "Refused"))
+	assert.Equal(t, id, p.doc.Find(`[data-testid=order-id]`).Text(), "the page names the order asked for")
 }

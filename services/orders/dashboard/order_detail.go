@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ordermill/ordermill/domain/order"
-	"github.com/ordermill/ordermill/eventstore/orderstream"
 	"github.com/ordermill/ordermill/projections"
 	"github.com/ordermill/ordermill/ui"
 )
@@ -18,19 +17,14 @@ import (
 func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.OrderDetail, error) {
 	// The order and its timeline from one read of its events: they agree, and the page's
 	// version is the newest of them. The live stream sends the page again once the order
-	// has anything newer.
-	h, err := orderstream.LoadHistory(ctx, s.pool, id)
+	// has anything newer. The same statement reads what the order's shipment and payment
+	// streams add: a booking by hand its workflow called off, a session the payment
+	// service refused. The page's version stays its order's.
+	h, beside, err := projections.ReadWithBeside(ctx, s.pool, id)
 	if err != nil {
 		return ui.OrderDetail{}, err
 	}
 	o, position := h.Order, h.Recorded[len(h.Recorded)-1].Position
-	// What the order's shipment and payment streams add: a booking by hand its workflow
-	// called off, a session the payment service refused. The page's version stays its
-	// order's.
-	beside, err := projections.ReadBeside(ctx, s.pool, h)
-	if err != nil {
-		return ui.OrderDetail{}, err
-	}
 	entries := projections.TimelineOf(h, beside.Shipments...)
 	timeline := make([]ui.TimelineEntry, len(entries))
 	for i, e := range entries {
@@ -38,8 +32,10 @@ func (s *Service) orderDetail(ctx context.Context, id string, devMode bool) (ui.
 	}
 	now := s.now()
 	names := s.catalog.Names(ctx, skusOf(o))
+	// The page names the order asked for: one a newer release placed has no ID in the
+	// history this release folds.
 	d := ui.OrderDetail{Timeline: timeline,
-		OrderID: o.ID, Status: string(o.Status), Customer: customerLabel(o.CustomerEmail, o.CustomerID),
+		OrderID: id, Status: string(o.Status), Customer: customerLabel(o.CustomerEmail, o.CustomerID),
 		Total: o.Total.Text(o.Currency), Items: itemLines(o.Items, names), RiskScore: o.RiskScore,
 		Threshold: o.RiskThreshold, CreatedAt: o.PlacedAt, UpdatedAt: o.UpdatedAt, Steps: workflowSteps(o),
 		Shipping: addressView(o.ShippingAddress), Billing: addressView(o.BillingAddress),
