@@ -11,9 +11,12 @@ import (
 // (sql/00007_dashboard.sql, sql/00022_signin_limits.sql): the sessions past their expiry,
 // which sessionManager refuses already, and the sign-in limits no attempt has touched for
 // signinMemory, which have forgotten their lockouts (charge) and hold none: a lockout ends
-// at most maxLockout after the failure that set it. A limit charged again while the sweep
-// runs is dated anew (updated_at) and kept, its lockout with it. A session's expiry is
-// never moved on: it is set when the session starts.
+// at most maxLockout after the failure that set it. A limit a sign-in charges while the
+// sweep runs is dated anew (updated_at) and kept, its lockout with it: the sweep leaves a
+// row the sign-in holds to the next sweep. A sign-in that meets a quiet limit the sweep
+// holds waits for the sweep and starts the key afresh (admitSignIn), which is all the
+// quiet limit had left to give: it failed with a 500 until 2026-12-08. A session's expiry
+// is never moved on: it is set when the session starts.
 var (
 	expiredSessions = retention.Table{Name: "orders.dashboard_sessions", Key: "token_hash", Time: "expires_at"}
 	quietLimits     = retention.Table{Name: "orders.signin_limits", Key: "key", Time: "updated_at"}

@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,4 +45,54 @@ func TestTheDashboardSweepsWalkTheirRowsByTime(t *testing.T) {
 			assert.NotContains(t, plan, "Seq Scan", "%s older than %gs: not by reading the whole table", sweep.table.Name, olderThan)
 		}
 	}
+}
+
+// A sign-in whose address has a limit quiet for a day, which the sweep holds as it
+// gathers its batch, waits for the sweep and starts the address afresh. It failed (a 500,
+// "1 rows for 2 keys"): it saw the row there and made none, then waited to lock it and
+// found it deleted.
+func TestASignInMeetingALimitTheSweepHoldsIsCharged(t *testing.T) {
+	pool := pgtest.Pool(t)
+	ctx := t.Context()
+	s := New(pool, slog.New(slog.DiscardHandler), Config{}, nil, noNames{}, nil)
+	account, address := accountKey("ana@example.com"), newSigninKey(addressPolicy, "203.0.113.9")
+	_, err := pool.Exec(ctx, `INSERT INTO orders.signin_limits (key, failures, window_start, locked_until, updated_at)
+		VALUES ($1, 3, now() - interval '2 days', now() - interval '2 days', now() - interval '2 days')`, address.hash)
+	require.NoError(t, err)
+
+	// The sweep's statement locks its batch as it gathers it, then deletes it: a
+	// transaction holds the quiet row as the gather does, then runs the sweep.
+	sweep, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = sweep.Rollback(ctx) }()
+	tag, err := sweep.Exec(ctx, `SELECT FROM orders.signin_limits WHERE updated_at < now() - make_interval(secs => $1) FOR UPDATE`, signinMemory.Seconds())
+	require.NoError(t, err)
+	require.Equal(t, int64(1), tag.RowsAffected())
+	type admitted struct {
+		c    *signinCharge
+		wait time.Duration
+		err  error
+	}
+	admit := make(chan admitted, 1)
+	go func() {
+		c, wait, err := s.admitSignIn(ctx, account, address)
+		admit <- admitted{c, wait, err}
+	}()
+	pgtest.LockWaiter(t, pool) // the sign-in reached the row the sweep holds
+	tag, err = sweep.Exec(ctx, quietLimits.Statement(), signinMemory.Seconds(), retention.Batch)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), tag.RowsAffected(), "the sweep deletes the quiet row")
+	require.NoError(t, sweep.Commit(ctx))
+
+	a := <-admit
+	require.NoError(t, a.err)
+	assert.Zero(t, a.wait)
+	for i, k := range a.c.keys {
+		assert.Zero(t, a.c.before[i].failures, "%s starts afresh", k.policy.scope)
+		assert.Equal(t, 1, a.c.after[i].failures, "%s is charged", k.policy.scope)
+	}
+	var charged int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM orders.signin_limits WHERE failures = 1 AND key = ANY($1)`,
+		[][]byte{account.hash, address.hash}).Scan(&charged))
+	assert.Equal(t, 2, charged)
 }
