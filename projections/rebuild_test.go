@@ -501,6 +501,19 @@ func (l *loadsOf) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.Tra
 
 func (*loadsOf) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// countingLoads is a pool on a fresh database whose reads of stream's events are counted.
+func countingLoads(t *testing.T, stream string) (*pgxpool.Pool, *loadsOf) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	require.NoError(t, err)
+	loads := &loadsOf{stream: stream}
+	cfg.ConnConfig.Tracer = loads
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, loads
+}
+
 // An order event this release does not know, stored in an order's stream, still counts
 // as the stream's next version (as order.Apply counts an event it does not know): the
 // order a rebuild folds steps over it and takes the order's later events from the log.
@@ -509,13 +522,7 @@ func (*loadsOf) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData)
 func TestARebuildStepsOverAnEventThisReleaseDoesNotKnow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
-	require.NoError(t, err)
-	loads := &loadsOf{stream: "o-future"}
-	cfg.ConnConfig.Tracer = loads
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, loads := countingLoads(t, "o-future")
 
 	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	o := &order.Order{ID: "o-future"}
@@ -662,13 +669,7 @@ func TestLiveOrderSummariesFoldAnOrderWithANewerReleasesEvent(t *testing.T) {
 func TestLiveOrderSummariesReadARefusedOrdersStreamOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
-	require.NoError(t, err)
-	loads := &loadsOf{stream: "o-refused"}
-	cfg.ConnConfig.Tracer = loads
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, loads := countingLoads(t, "o-refused")
 
 	at := time.Date(2026, 12, 9, 12, 0, 0, 0, time.UTC)
 	o := &order.Order{ID: "o-refused"}
