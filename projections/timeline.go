@@ -33,7 +33,7 @@ func timelineEntry(r eventstore.Recorded, e order.Event) TimelineEntry {
 	if _, ok := e.(order.Unknown); ok {
 		summary = fmt.Sprintf("%s (position %d): recorded by a newer release; this release cannot show it", r.Name, r.Position)
 	}
-	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: summary}
+	return entryOf(r, summary)
 }
 
 // TimelineOf is an order's timeline as its history tells it, with the entries beside it
@@ -115,14 +115,14 @@ func besideOf(h orderstream.History, recorded []eventstore.Recorded) (Beside, er
 				return Beside{}, err
 			}
 			if !recordedOwn[ev.ShipmentID] {
-				b.Shipments = append(b.Shipments, besideEntry(r, fmt.Sprintf("Shipment %s booked with %s, tracking %s", ev.ShipmentID, ev.Carrier, ev.TrackingNumber)))
+				b.Shipments = append(b.Shipments, entryOf(r, fmt.Sprintf("Shipment %s booked with %s, tracking %s", ev.ShipmentID, ev.Carrier, ev.TrackingNumber)))
 			}
 		case shipping.ShipmentCancelledName:
 			var ev shipping.ShipmentCancelled
 			if err := decodeBeside(r, &ev); err != nil {
 				return Beside{}, err
 			}
-			b.Shipments = append(b.Shipments, besideEntry(r, withReason("Shipment "+ev.ShipmentID+" called off", ev.Reason)))
+			b.Shipments = append(b.Shipments, entryOf(r, withReason("Shipment "+ev.ShipmentID+" called off", ev.Reason)))
 			b.CalledOff = append(b.CalledOff, ev)
 		case payment.SessionRefusedName:
 			var ev payment.SessionRefused
@@ -142,8 +142,9 @@ func decodeBeside(r eventstore.Recorded, v any) error {
 	return nil
 }
 
-// besideEntry is an event of another service's stream as the order's timeline tells it.
-func besideEntry(r eventstore.Recorded, summary string) TimelineEntry {
+// entryOf is stored event r as the order's timeline tells it, in summary: an event of the
+// order's own stream or of another service's.
+func entryOf(r eventstore.Recorded, summary string) TimelineEntry {
 	return TimelineEntry{Position: r.Position, Name: r.Name, Actor: r.Metadata.Actor, RecordedAt: r.RecordedAt, Summary: summary}
 }
 

@@ -72,10 +72,7 @@ type Current struct {
 // it refuses one of them (LoadEach), it fails.
 func LoadMany(ctx context.Context, q eventstore.Querier, ids []string) (map[string]Current, error) {
 	orders, refused, err := LoadEach(ctx, q, ids)
-	if err == nil {
-		err = firstRefused(ids, refused)
-	}
-	return orders, err
+	return orders, firstRefused(ids, refused, err)
 }
 
 // LoadEach is LoadMany that refuses each order on its own: one it cannot fold (no snapshot
@@ -158,10 +155,7 @@ type Loading struct {
 // that do not exist are absent.
 func (l *Loading) Loaded(ctx context.Context, q eventstore.Querier) (map[string]Current, error) {
 	refused, err := loadMissing(ctx, q, l.unsnapped, l.orders)
-	if err == nil {
-		err = firstRefused(l.unsnapped, refused)
-	}
-	return l.orders, err
+	return l.orders, firstRefused(l.unsnapped, refused, err)
 }
 
 // readSnapshots decodes rows of (stream id, position, state) into orders. A row without
@@ -240,8 +234,12 @@ func refusedUnknown(id string, r eventstore.Recorded) error {
 		apperr.Excerpt(id), r.Name, r.Position)
 }
 
-// firstRefused is the refusal of the first of ids refused, nil when none is.
-func firstRefused(ids []string, refused map[string]Refusal) error {
+// firstRefused is err, the failure of a load of ids, else the refusal of the first of ids
+// refused, nil when none is.
+func firstRefused(ids []string, refused map[string]Refusal, err error) error {
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
 		if r, ok := refused[id]; ok {
 			return r.Err

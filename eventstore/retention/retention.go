@@ -44,11 +44,12 @@ type Table struct {
 // expired idempotency key taken over, a sign-in throttle charged again), and the delete
 // found such a row by its key, as the sweep's snapshot had it, and deleted it young. A
 // row updated and committed since the sweep began is locked as it now is, and gathered
-// only if it is still old (keyed by ctid, it is gathered by its new version's ctid, which
-// the delete's snapshot does not see: it stays, for the next sweep). The delete checks no time itself: the planner then walked the
-// index on the time with the batch as a filter, every row past its time, wherever it
-// judged few were. And a sweep never waits for a placement or a sign-in, nor for a
-// replica's sweep, which takes the next rows.
+// only if it is still old (keyed by ctid, it is gathered by its new version's ctid,
+// which the delete's snapshot does not see: it stays, for the next sweep). The delete
+// checks no time itself: the planner then walked the index on the time with the batch as
+// a filter, every row past its time, wherever it judged few were. And a sweep never
+// waits for a placement or a sign-in, nor for a replica's sweep, which takes the next
+// rows.
 func (t Table) Statement() string {
 	return `DELETE FROM ` + t.Name + ` WHERE ` + t.Key + ` = ANY (ARRAY(
 		SELECT ` + t.Key + ` FROM ` + t.Name + ` WHERE ` + t.Time + ` < now() - make_interval(secs => $1)

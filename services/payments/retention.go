@@ -12,9 +12,10 @@ const stripeForgets = 24 * time.Hour
 
 // spentKeyRetention is how long a spent key's row is kept after it was last spent. Once
 // it is gone the call asks under its first key again, which Stripe first answered before
-// that last spend, and has forgotten. Seven days, not one: Stripe removes a key some time after its 24 h, not at once, and
-// the rows cost nothing (one a call Stripe refused); the service's clock that dates a row
-// and the database's that sweeps it differ by seconds.
+// that last spend, and has forgotten. Seven days, not one: Stripe removes a key some
+// time after its 24 h, not at once, and the rows cost nothing (one a call Stripe
+// refused); the service's clock that dates a row and the database's that sweeps it
+// differ by seconds.
 const spentKeyRetention = 7 * 24 * time.Hour
 
 // A row is swept only once Stripe's 24 h have passed: this does not compile otherwise.

@@ -504,11 +504,12 @@ func (s *Server) replay(w http.ResponseWriter, call Request) (status int, body [
 }
 
 // keepAnswer keeps the answer to a refund, a session or an expiry asked under an
-// idempotency key, to replay it. Stripe keeps what an endpoint answered once it began for 24 h, a refusal
-// (4xx) included, and a failure of its own (500, its api_error), whether or not it made
-// the object before failing; not what is answered before its idempotency layer: a key it
-// does not take (401, 403), a limit of its rate (429), a request under a key in use by
-// another (409), a gateway or a load balancer that found no API to ask (502, 503, 504).
+// idempotency key, to replay it. Stripe keeps what an endpoint answered once it began
+// for 24 h, a refusal (4xx) included, and a failure of its own (500, its api_error),
+// whether or not it made the object before failing; not what is answered before its
+// idempotency layer: a key it does not take (401, 403), a limit of its rate (429), a
+// request under a key in use by another (409), a gateway or a load balancer that found
+// no API to ask (502, 503, 504).
 func (s *Server) keepAnswer(call Request) {
 	switch call.Status {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
